@@ -1,0 +1,161 @@
+"""Ember: train world-class PyTorch models in a few lines; every stage stays plain Python.
+
+The shortest program is three lines::
+
+    import ember
+    learn = ember.learner(data)        # defaults from the installed plugins
+    learn.fit_one_cycle(3)
+
+Example:
+    >>> import ember
+    >>> ember.Order.RECORDER > ember.Order.DEFAULT
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ember.callbacks import (
+    Callback,
+    Checkpoint,
+    CosineSchedule,
+    DivergenceWarning,
+    EarlyStopping,
+    GradientAccumulation,
+    GradientClip,
+    MixedPrecision,
+    NanGuard,
+    OneCycle,
+    Order,
+    ProgressPrinter,
+    Recorder,
+    SaveBest,
+)
+from ember.data import TARGET_KINDS, Data, make_loaders, split_indices
+from ember.errors import (
+    CancelBackwardException,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidateException,
+    DataError,
+    EmberError,
+    EmberWarning,
+    ExportError,
+    PluginError,
+    TrainingError,
+)
+from ember.hookspecs import CONTRACT_VERSION, hookimpl
+from ember.learner import Learner, LRFindResult, learner
+from ember.losses import BCEWithLogitsFlat, CrossEntropyFlat, MSEFlat, loss_for
+from ember.metrics import (
+    MAE,
+    R2,
+    RMSE,
+    Accuracy,
+    AccuracyMulti,
+    ErrorRate,
+    FBeta,
+    Metric,
+    RocAuc,
+    TopKAccuracy,
+)
+from ember.model import BodyHead, mlp, split_groups
+from ember.plugins import (
+    Defaults,
+    Demo,
+    PluginInfo,
+    create_model,
+    get_plugin_manager,
+    get_registry,
+    plugin_infos,
+    reset_plugins,
+)
+from ember.utils import default_device, seed
+
+if TYPE_CHECKING:
+    from ember.export import Predictor
+
+__version__ = "0.1.0"
+
+
+def load(path: Any, device: Any = "cpu", **options: Any) -> Predictor:
+    """Rebuild a predictor from a file written by :meth:`Learner.export` (safe: no pickle).
+
+    Example:
+        >>> # predictor = ember.load("model.ember"); predictor.predict(item)
+    """
+    from ember.export import load as load_export
+
+    return load_export(path, device=device, **options)
+
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "MAE",
+    "R2",
+    "RMSE",
+    "TARGET_KINDS",
+    "Accuracy",
+    "AccuracyMulti",
+    "BCEWithLogitsFlat",
+    "BodyHead",
+    "Callback",
+    "CancelBackwardException",
+    "CancelBatchException",
+    "CancelEpochException",
+    "CancelFitException",
+    "CancelStepException",
+    "CancelTrainException",
+    "CancelValidateException",
+    "Checkpoint",
+    "CosineSchedule",
+    "CrossEntropyFlat",
+    "Data",
+    "DataError",
+    "Defaults",
+    "Demo",
+    "DivergenceWarning",
+    "EarlyStopping",
+    "EmberError",
+    "EmberWarning",
+    "ErrorRate",
+    "ExportError",
+    "FBeta",
+    "GradientAccumulation",
+    "GradientClip",
+    "LRFindResult",
+    "Learner",
+    "MSEFlat",
+    "Metric",
+    "MixedPrecision",
+    "NanGuard",
+    "OneCycle",
+    "Order",
+    "PluginError",
+    "PluginInfo",
+    "ProgressPrinter",
+    "Recorder",
+    "RocAuc",
+    "SaveBest",
+    "TopKAccuracy",
+    "TrainingError",
+    "create_model",
+    "default_device",
+    "get_plugin_manager",
+    "get_registry",
+    "hookimpl",
+    "learner",
+    "load",
+    "loss_for",
+    "make_loaders",
+    "mlp",
+    "plugin_infos",
+    "reset_plugins",
+    "seed",
+    "split_groups",
+    "split_indices",
+]

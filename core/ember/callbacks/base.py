@@ -1,0 +1,89 @@
+"""Callbacks: small objects that react to the Learner's events.
+
+A callback defines methods named after events (``before_fit``, ``after_batch``, …). The Learner
+calls them in order of their ``order`` attribute (named constants in :class:`Order`, never magic
+numbers); ``learn.show_callbacks()`` prints the order. A callback may read any Learner attribute
+but writes only documented state: ``learn.xb``, ``learn.yb``, ``learn.pred``, ``learn.loss``,
+``learn.loss_grad``, ``learn.step_fn`` and parameter-group hyper-parameters of ``learn.opt``.
+Raise one of the ``Cancel…Exception`` classes to skip a batch, a step, an epoch or the fit.
+
+Example:
+    >>> import ember
+    >>> class PrintEpochs(ember.Callback):
+    ...     order = ember.Order.DEFAULT
+    ...     def after_epoch(self):
+    ...         print("finished epoch", self.learn.epoch)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ember.learner import Learner
+
+__all__ = ["EVENTS", "Callback", "Order"]
+
+#: Every event the Learner fires, in the order they first occur.
+EVENTS = (
+    "before_fit", "before_epoch", "before_train", "before_batch", "after_pred", "after_loss",
+    "before_backward", "after_backward", "before_step", "after_step", "after_cancel_batch",
+    "after_batch", "after_cancel_train", "after_train", "before_validate", "after_cancel_validate",
+    "after_validate", "after_cancel_epoch", "after_epoch", "after_cancel_fit", "after_fit",
+    "after_cancel_backward", "after_cancel_step",
+)
+
+
+class Order:
+    """Named positions of callbacks in the event order (lower runs first).
+
+    Example:
+        >>> Order.PRECISION < Order.DEFAULT < Order.RECORDER < Order.PROGRESS
+        True
+    """
+
+    FIRST = -100
+    PRECISION = -50
+    SCHEDULE = -40
+    ACCUMULATE = -30
+    CLIP = -20
+    DEFAULT = 0
+    GUARD = 20
+    RECORDER = 50
+    TRACKING = 60
+    PROGRESS = 80
+    LAST = 100
+
+
+class Callback:
+    """Base class of callbacks; ``self.learn`` is the Learner it is attached to.
+
+    Override ``state_dict`` / ``load_state_dict`` for state that a checkpoint must keep
+    (a checkpoint stores the state of every callback that has a ``name``).
+
+    Example:
+        >>> Callback().name
+        'callback'
+    """
+
+    order: int = Order.DEFAULT
+    learn: Learner
+
+    @property
+    def name(self) -> str:
+        """Snake-case name of the callback class (``GradientClip`` → ``gradient_clip``)."""
+        text = type(self).__name__
+        out = [text[0].lower()]
+        for char in text[1:]:
+            out.append(f"_{char.lower()}" if char.isupper() else char)
+        return "".join(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to keep in a checkpoint; empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(order={self.order})"

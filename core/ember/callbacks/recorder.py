@@ -1,0 +1,198 @@
+"""The recorder (losses, metrics, learning rates) and the progress printer.
+
+Example:
+    >>> Recorder().order > ProgressPrinter().order
+    False
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import torch
+
+from ember.callbacks.base import Callback, Order
+
+__all__ = ["ProgressPrinter", "Recorder"]
+
+
+class Recorder(Callback):
+    """Records training losses (every batch), learning rates, and per-epoch validation metrics.
+
+    Losses stay on the device until the epoch ends, so recording costs no synchronisation.
+    After training, ``learn.recorder.values`` is a list of one dict per epoch and
+    ``learn.recorder.plot_loss()`` draws the curves.
+
+    Example:
+        >>> # learn.fit(2); learn.recorder.values[-1]["valid_loss"]
+    """
+
+    order = Order.RECORDER
+
+    def __init__(self) -> None:
+        self.values: list[dict[str, float]] = []
+        self.losses: list[float] = []
+        self.lrs: list[float] = []
+        self.iters: list[int] = []
+        self.valid_iters: list[int] = []
+
+    def before_fit(self) -> None:
+        self.metrics = self.learn.metrics
+
+    def before_epoch(self) -> None:
+        self.epoch_start = time.perf_counter()
+        self._losses: list[torch.Tensor] = []
+        self._lrs: list[float] = []
+
+    def before_train(self) -> None:
+        self._first_iter = self.learn.train_iter
+
+    def after_loss(self) -> None:
+        if self.learn.training:
+            return
+        loss, yb = self.learn.loss, self.learn.yb
+        size = len(yb) if hasattr(yb, "__len__") else 1
+        self._valid_loss = self._valid_loss + loss.detach().to(torch.float64) * size
+        self._valid_count += size
+        for metric in self.metrics:
+            metric.update(self.learn.pred, yb)
+
+    def after_batch(self) -> None:
+        if self.learn.training:
+            self._losses.append(self.learn.loss.detach())
+            self._lrs.append(self.learn.opt.param_groups[-1]["lr"])
+
+    def after_train(self) -> None:
+        if self._losses:
+            losses = torch.stack(self._losses).float().cpu().tolist()
+            self.losses.extend(losses)
+            self.lrs.extend(self._lrs)
+            self.iters.extend(range(self._first_iter, self._first_iter + len(losses)))
+
+    def before_validate(self) -> None:
+        self._valid_loss = torch.zeros((), dtype=torch.float64)
+        self._valid_count = 0
+        for metric in self.metrics:
+            metric.reset()
+
+    def after_validate(self) -> None:
+        if getattr(self, "_valid_loss", None) is not None:
+            self.last_validation = self.summarise_validation()
+            self._valid_loss = None
+
+    def summarise_validation(self) -> dict[str, float]:
+        """Reduce the validation loss and metrics of the pass that just ended (all ranks)."""
+        total = self._valid_loss.clone()
+        count = torch.tensor(float(self._valid_count), dtype=torch.float64)
+        distributed = self.learn.distributed
+        if distributed is not None:
+            total, count = distributed.all_sum(total), distributed.all_sum(count)
+        result = {"valid_loss": float(total / count) if float(count) else math.nan}
+        for metric in self.metrics:
+            metric.synchronise()
+            result[metric.name] = metric.compute()
+        return result
+
+    def after_epoch(self) -> None:
+        n_train = len(self._losses)
+        train_loss = (float(torch.stack(self._losses).float().mean()) if n_train else math.nan)
+        row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
+        row.update(getattr(self, "last_validation", {}))
+        row["time"] = time.perf_counter() - self.epoch_start
+        self.values.append(row)
+        self.last_validation = {}
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Column names of :attr:`values`."""
+        return list(self.values[-1]) if self.values else []
+
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True) -> Any:
+        """Plot the training loss per batch and the validation loss per epoch; returns the figure.
+
+        Example:
+            >>> # learn.recorder.plot_loss().savefig("loss.png")
+        """
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots()
+        axis.plot(self.iters[skip_start:], self.losses[skip_start:], label="train")
+        if with_valid and self.values:
+            per_epoch = len(self.iters) / max(1, len(self.values))
+            points = [(per_epoch * (i + 1), v["valid_loss"]) for i, v in enumerate(self.values)
+                      if "valid_loss" in v]
+            if points:
+                axis.plot(*zip(*points), marker="o", label="valid")
+        axis.set_xlabel("iteration")
+        axis.set_ylabel("loss")
+        axis.legend()
+        return figure
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "losses": self.losses, "lrs": self.lrs, "iters": self.iters}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.values, self.losses = list(state["values"]), list(state["losses"])
+        self.lrs, self.iters = list(state["lrs"]), list(state["iters"])
+
+
+class ProgressPrinter(Callback):
+    """Prints one table row per epoch (and a live batch counter on a terminal).
+
+    ``Learner(quiet=True)`` or the environment variable ``EMBER_QUIET=1`` removes it.
+
+    Example:
+        >>> ProgressPrinter(stream=sys.stdout).order == Order.PROGRESS
+        True
+    """
+
+    order = Order.PROGRESS
+
+    def __init__(self, stream: Any = None, min_interval: float = 0.5) -> None:
+        self.stream = stream
+        self.min_interval = min_interval
+
+    def before_fit(self) -> None:
+        self.out = self.stream or sys.stdout
+        self.live = hasattr(self.out, "isatty") and self.out.isatty()
+        self.header_done = False
+        self.enabled = self.learn.distributed is None or self.learn.distributed.rank == 0
+
+    def before_epoch(self) -> None:
+        self.last_print = time.perf_counter()
+
+    def after_batch(self) -> None:
+        if not (self.live and self.enabled):
+            return
+        now = time.perf_counter()
+        if now - self.last_print >= self.min_interval:
+            self.last_print = now
+            phase = "train" if self.learn.training else "valid"
+            self.out.write(f"\r  epoch {self.learn.epoch + 1}/{self.learn.n_epoch} "
+                           f"{phase} {self.learn.iter + 1}/{self.learn.n_iter}")
+            self.out.flush()
+
+    def after_epoch(self) -> None:
+        if not self.enabled or not self.learn.recorder.values:
+            return
+        row = self.learn.recorder.values[-1]
+        names = list(row)
+        if self.live:
+            self.out.write("\r" + " " * 60 + "\r")
+        if not self.header_done:
+            self.out.write("  ".join(f"{n:>10}" for n in names) + "\n")
+            self.header_done = True
+        cells = []
+        for name in names:
+            value = row[name]
+            if name == "epoch":
+                cells.append(f"{value:>10d}")
+            elif name == "time":
+                cells.append(f"{value:>9.1f}s")
+            else:
+                cells.append(f"{value:>10.4f}")
+        self.out.write("  ".join(cells) + "\n")
+        self.out.flush()

@@ -1,0 +1,151 @@
+"""Learning-rate schedules: one-cycle, cosine with warm-up, and the learning-rate finder's sweep.
+
+Schedules are pure functions of training progress (``learn.train_iter`` over the planned total),
+so a resumed run continues exactly where the interrupted one stopped.
+
+Example:
+    >>> round(cosine(1.0, 0.0, 0.5), 3)
+    0.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ember.callbacks.base import Callback, Order
+from ember.errors import CancelFitException, CancelValidateException
+
+__all__ = ["CosineSchedule", "LRFinder", "OneCycle", "cosine"]
+
+
+def cosine(start: float, end: float, pos: float) -> float:
+    """Cosine interpolation from ``start`` (pos 0) to ``end`` (pos 1).
+
+    Example:
+        >>> cosine(2.0, 0.0, 1.0)
+        0.0
+    """
+    return end + (start - end) * (1 + math.cos(math.pi * pos)) / 2
+
+
+class _Schedule(Callback):
+    """Sets each parameter group's learning rate (and Adam beta1) every training step."""
+
+    order = Order.SCHEDULE
+
+    def __init__(self, lr_max: Sequence[float]) -> None:
+        self.lr_max = list(lr_max)
+
+    def _factors(self, pos: float) -> tuple[float, float | None]:  # pragma: no cover
+        raise NotImplementedError
+
+    def before_fit(self) -> None:
+        self.total = max(1, self.learn.n_epoch * len(self.learn.data.train_dl))
+        self.before_batch()
+
+    def before_batch(self) -> None:
+        if not self.learn.training and hasattr(self, "total"):
+            return
+        pos = min(self.learn.train_iter / self.total, 1.0)
+        factor, momentum = self._factors(pos)
+        for group in self.learn.opt.param_groups:
+            group["lr"] = self.lr_max[group["split"]] * factor
+            if momentum is not None and "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            elif momentum is not None and "momentum" in group and group["momentum"]:
+                group["momentum"] = momentum
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr_max": self.lr_max, "train_iter": self.learn.train_iter}
+
+
+class OneCycle(_Schedule):
+    """Leslie Smith's one-cycle policy: warm up to ``lr_max`` over ``pct_start`` of training
+    (momentum falls 0.95 → 0.85), then cosine-anneal to ``lr_max / div_final``.
+
+    Example:
+        >>> cb = OneCycle([1e-2], pct_start=0.25)
+        >>> cb._factors(0.25)[0], round(cb._factors(1.0)[0], 6)
+        (1.0, 1e-05)
+    """
+
+    def __init__(self, lr_max: Sequence[float], pct_start: float = 0.25, div: float = 25.0,
+                 div_final: float = 1e5, moms: tuple[float, float] = (0.95, 0.85)) -> None:
+        super().__init__(lr_max)
+        self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, moms
+
+    def _factors(self, pos: float) -> tuple[float, float | None]:
+        high, low = self.moms
+        if pos < self.pct_start:
+            phase = pos / self.pct_start
+            return cosine(1 / self.div, 1.0, phase), cosine(high, low, phase)
+        phase = (pos - self.pct_start) / (1 - self.pct_start)
+        return cosine(1.0, 1 / self.div_final, phase), cosine(low, high, phase)
+
+
+class CosineSchedule(_Schedule):
+    """Linear warm-up over ``warmup_pct`` of training, then cosine decay to ``lr_max * final``.
+
+    Example:
+        >>> CosineSchedule([1e-3], warmup_pct=0.0)._factors(0.0)[0]
+        1.0
+    """
+
+    def __init__(self, lr_max: Sequence[float], warmup_pct: float = 0.05, final: float = 0.0
+                 ) -> None:
+        super().__init__(lr_max)
+        self.warmup_pct, self.final = warmup_pct, final
+
+    def _factors(self, pos: float) -> tuple[float, float | None]:
+        if pos < self.warmup_pct:
+            return pos / self.warmup_pct, None
+        phase = (pos - self.warmup_pct) / max(1e-12, 1 - self.warmup_pct)
+        return cosine(1.0, self.final, phase), None
+
+
+class LRFinder(Callback):
+    """Sweeps the learning rate exponentially from ``start_lr`` to ``end_lr`` over ``num_it``
+    steps, records the loss, and stops when the loss explodes. Used by ``Learner.lr_find``.
+
+    Example:
+        >>> finder = LRFinder(1e-7, 10.0, num_it=100)
+        >>> finder.lr_at(0), finder.lr_at(100)
+        (1e-07, 10.0)
+    """
+
+    order = Order.SCHEDULE
+
+    def __init__(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
+                 stop_div: float = 4.0) -> None:
+        self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate at sweep step ``step``."""
+        return self.start_lr * (self.end_lr / self.start_lr) ** (step / self.num_it)
+
+    def before_fit(self) -> None:
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.best = math.inf
+        self.average = 0.0
+
+    def before_batch(self) -> None:
+        lr = self.lr_at(self.learn.train_iter)
+        for group in self.learn.opt.param_groups:
+            group["lr"] = lr
+
+    def after_batch(self) -> None:
+        step = self.learn.train_iter
+        loss = float(self.learn.loss)
+        self.average = 0.98 * self.average + 0.02 * loss
+        smooth = self.average / (1 - 0.98 ** (len(self.losses) + 1))
+        self.lrs.append(self.lr_at(step))
+        self.losses.append(smooth)
+        self.best = min(self.best, smooth)
+        if step + 1 >= self.num_it or not math.isfinite(loss) or smooth > self.stop_div * self.best:
+            raise CancelFitException
+
+    def before_validate(self) -> None:
+        raise CancelValidateException

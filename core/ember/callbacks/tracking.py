@@ -1,0 +1,128 @@
+"""Callbacks that watch a validation metric: early stopping, save-best, and per-epoch
+checkpoints for resuming.
+
+Example:
+    >>> EarlyStopping(monitor="valid_loss", patience=2).patience
+    2
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+from ember.callbacks.base import Callback, Order
+from ember.errors import CancelFitException, TrainingError
+
+__all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
+
+
+class _Monitor(Callback):
+    order = Order.TRACKING
+
+    def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0
+                 ) -> None:
+        self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+
+    def before_fit(self) -> None:
+        if self.mode == "auto":
+            lower = self.monitor.endswith("loss")
+            for metric in self.learn.metrics:
+                if metric.name == self.monitor:
+                    lower = not metric.higher_is_better
+            self.sign = -1.0 if lower else 1.0
+        else:
+            self.sign = 1.0 if self.mode == "max" else -1.0
+        if not hasattr(self, "best"):
+            self.best = -math.inf
+
+    def improved(self) -> bool:
+        row = self.learn.recorder.values[-1]
+        if self.monitor not in row:
+            raise TrainingError(
+                f"{type(self).__name__} monitors {self.monitor!r}, but the recorded values are "
+                f"{sorted(row)}; choose one of them"
+            )
+        value = self.sign * row[self.monitor]
+        if value > self.best + self.min_delta:
+            self.best = value
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Example:
+        >>> # learn.fit(50, cbs=EarlyStopping("accuracy", patience=3))
+    """
+
+    def __init__(self, monitor: str = "valid_loss", patience: int = 3, mode: str = "auto",
+                 min_delta: float = 0.0) -> None:
+        super().__init__(monitor, mode, min_delta)
+        self.patience = patience
+
+    def before_fit(self) -> None:
+        super().before_fit()
+        self.wait = 0
+
+    def after_epoch(self) -> None:
+        if self.improved():
+            self.wait = 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            raise CancelFitException
+
+
+class SaveBest(_Monitor):
+    """Keep the weights of the best epoch by ``monitor`` and restore them when fit ends.
+    With ``path`` the best weights are also written as a checkpoint.
+
+    Example:
+        >>> # learn.fit(10, cbs=SaveBest("accuracy"))  # the model ends with its best weights
+    """
+
+    def __init__(self, monitor: str = "valid_loss", mode: str = "auto", path: str | None = None,
+                 restore: bool = True) -> None:
+        super().__init__(monitor, mode)
+        self.path, self.restore = path, restore
+        self.best_state: dict[str, Any] | None = None
+
+    def after_epoch(self) -> None:
+        if self.improved():
+            self.best_epoch = self.learn.epoch
+            self.best_state = copy.deepcopy(self.learn.model.state_dict())
+            if self.path is not None:
+                self.learn.save(self.path, with_opt=False)
+
+    def after_fit(self) -> None:
+        if self.restore and self.best_state is not None:
+            self.learn.model.load_state_dict(self.best_state)
+
+
+class Checkpoint(Callback):
+    """Write a full checkpoint (weights, optimiser, schedule, RNG states) after every epoch,
+    atomically, so an interrupted run resumes with ``learn.fit…(…, resume=path)``.
+
+    Example:
+        >>> Checkpoint("run.pt").path
+        PosixPath('run.pt')
+    """
+
+    order = Order.LAST
+
+    def __init__(self, path: str | Path = "checkpoint.pt", every: int = 1) -> None:
+        self.path, self.every = Path(path), every
+
+    def after_epoch(self) -> None:
+        if (self.learn.epoch + 1) % self.every == 0 or self.learn.epoch + 1 == self.learn.n_epoch:
+            self.learn.save(self.path, with_opt=True)

@@ -1,0 +1,159 @@
+"""Callbacks that change how a step is taken: mixed precision, gradient accumulation,
+gradient clipping, and the NaN/inf guard.
+
+Example:
+    >>> GradientClip(1.0).max_norm
+    1.0
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import torch
+
+from ember.callbacks.base import Callback, Order
+from ember.errors import CancelFitException, CancelStepException, EmberWarning
+
+__all__ = ["DivergenceWarning", "GradientAccumulation", "GradientClip", "MixedPrecision",
+           "NanGuard"]
+
+
+class DivergenceWarning(EmberWarning):
+    """Training stopped because the loss became NaN or infinite."""
+
+
+class MixedPrecision(Callback):
+    """Autocast the forward pass and loss to ``bfloat16`` or ``float16``; for ``float16`` scale
+    the loss with a ``GradScaler`` so small gradients survive. Chosen by
+    ``Learner(precision="bf16" | "fp16")``. Meant for CUDA; it also runs on CPU.
+
+    Example:
+        >>> MixedPrecision("bf16").dtype
+        torch.bfloat16
+    """
+
+    order = Order.PRECISION
+
+    def __init__(self, precision: str = "bf16") -> None:
+        dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+        if precision not in dtypes:
+            raise ValueError(f"precision must be 'bf16' or 'fp16', got {precision!r}")
+        self.precision, self.dtype = precision, dtypes[precision]
+
+    def before_fit(self) -> None:
+        self.device_type = self.learn.device.type
+        enabled = self.precision == "fp16"
+        self.scaler = torch.amp.GradScaler(self.device_type, enabled=enabled)
+        self._default_step = self.learn.step_fn
+
+    def before_batch(self) -> None:
+        self.autocast = torch.autocast(self.device_type, dtype=self.dtype)
+        self.autocast.__enter__()
+
+    def after_loss(self) -> None:
+        self.autocast.__exit__(None, None, None)
+
+    def after_cancel_batch(self) -> None:
+        # the batch may have been cancelled inside the forward pass, with autocast still on
+        if torch.is_autocast_enabled(self.device_type):
+            self.autocast.__exit__(None, None, None)
+
+    def before_backward(self) -> None:
+        if self.scaler.is_enabled():
+            self.learn.loss_grad = self.scaler.scale(self.learn.loss_grad)
+
+    def before_step(self) -> None:
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
+            self.learn.step_fn = self._scaled_step
+
+    def _scaled_step(self) -> None:
+        self.scaler.step(self.learn.opt)
+        self.scaler.update()
+
+    def after_fit(self) -> None:
+        self.learn.step_fn = self._default_step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.state_dict()} if hasattr(self, "scaler") else {}
+
+
+class GradientAccumulation(Callback):
+    """Accumulate gradients over ``n_steps`` batches before each optimiser step (an effective
+    batch ``n_steps`` times larger at the same memory).
+
+    Example:
+        >>> GradientAccumulation(4).n_steps
+        4
+    """
+
+    order = Order.ACCUMULATE
+
+    def __init__(self, n_steps: int = 2) -> None:
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be at least 1, got {n_steps}")
+        self.n_steps = n_steps
+
+    def before_fit(self) -> None:
+        self.count = 0
+
+    def before_backward(self) -> None:
+        self.learn.loss_grad = self.learn.loss_grad / self.n_steps
+
+    def before_step(self) -> None:
+        self.count += 1
+        last = self.learn.iter + 1 == self.learn.n_iter
+        if self.count % self.n_steps and not last:
+            raise CancelStepException
+
+
+class GradientClip(Callback):
+    """Clip the global gradient norm to ``max_norm`` before every optimiser step.
+
+    Example:
+        >>> GradientClip(0.5).order > MixedPrecision().order
+        True
+    """
+
+    order = Order.CLIP
+
+    def __init__(self, max_norm: float = 1.0) -> None:
+        self.max_norm = max_norm
+
+    def before_step(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.max_norm)
+
+
+class NanGuard(Callback):
+    """Stop training when the loss turns NaN or infinite, restore the weights from the start
+    of the epoch (the last good ones), and say why. On by default.
+
+    Example:
+        >>> NanGuard().order
+        20
+    """
+
+    order = Order.GUARD
+
+    def before_epoch(self) -> None:
+        self.good_state = copy.deepcopy(self.learn.model.state_dict())
+        self.good_opt = copy.deepcopy(self.learn.opt.state_dict())
+
+    def after_loss(self) -> None:
+        if not self.learn.training:
+            return
+        if not math.isfinite(float(self.learn.loss)):
+            self.learn.model.load_state_dict(self.good_state)
+            self.learn.opt.load_state_dict(self.good_opt)
+            warnings.warn(
+                f"loss became {float(self.learn.loss)} at epoch {self.learn.epoch + 1}, batch "
+                f"{self.learn.iter + 1}: training stopped and the weights from the start of "
+                f"this epoch were restored. Lower the learning rate (try learn.lr_find()), "
+                f"add GradientClip, or check the data for NaN/inf values.",
+                DivergenceWarning, stacklevel=2)
+            self.learn.diverged = True
+            raise CancelFitException

@@ -1,0 +1,391 @@
+"""The data contract: one :class:`Data` object per dataset.
+
+A ``Data`` carries what a model needs to know about a dataset: the train / valid / optional test
+loaders, the kind of target, the class list, and the preprocessing to replay at inference
+(:meth:`Data.encode` turns raw items into an input batch, :meth:`Data.decode` turns model outputs
+back into labels, floats or strings). Plugins subclass it for their domain; any two plain torch
+``DataLoader`` objects become one with :meth:`Data.from_loaders`.
+
+A batch is a tuple ``(*inputs, target)``: every element but the last is passed to the model as a
+positional argument, the last is the target.
+
+Example:
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> import ember
+    >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    >>> data = ember.Data.from_loaders(
+    ...     DataLoader(TensorDataset(x[:48], y[:48]), batch_size=16, shuffle=True),
+    ...     DataLoader(TensorDataset(x[48:], y[48:]), batch_size=16))
+    >>> data.target_kind, data.n_out
+    ('single_label', 2)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from ember.errors import DataError
+
+__all__ = ["TARGET_KINDS", "Data", "make_loaders", "split_indices"]
+
+#: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
+TARGET_KINDS = ("single_label", "multi_label", "regression", "sequence")
+
+
+def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into seeded, reproducible train and validation indices.
+
+    The same ``n``, ``valid_pct`` and ``seed`` always give the same split, on any machine.
+
+    Example:
+        >>> train, valid = split_indices(10, valid_pct=0.2, seed=0)
+        >>> len(train), len(valid), sorted(set(train) | set(valid)) == list(range(10))
+        (8, 2, True)
+    """
+    if n < 2:
+        raise DataError(f"cannot split {n} item(s) into train and validation; give at least 2")
+    if not 0.0 < valid_pct < 1.0:
+        raise DataError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_valid = min(n - 1, max(1, round(n * valid_pct)))
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def make_loaders(
+    train_ds: Dataset,
+    valid_ds: Dataset,
+    test_ds: Dataset | None = None,
+    *,
+    bs: int = 64,
+    valid_bs: int | None = None,
+    num_workers: int = 0,
+    collate_fn: Any = None,
+    train_sampler: Any = None,
+    valid_sampler: Any = None,
+    pin_memory: bool | None = None,
+) -> tuple[DataLoader, DataLoader, DataLoader | None]:
+    """Build loaders that follow Ember's rules: training shuffles, validation never does.
+
+    The training loader drops the last incomplete batch only when at least one full batch
+    remains (so BatchNorm never sees a batch of one, and small datasets still train); the
+    shuffle draws from torch's global generator so :func:`ember.seed` makes it reproducible.
+    Validation and test loaders keep every item in order. Samplers may be given instead (for
+    example a length-bucketing sampler); the training one must shuffle.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> ds = TensorDataset(torch.arange(10.0))
+        >>> train, valid, _ = make_loaders(ds, ds, bs=4)
+        >>> len(train), len(valid)
+        (2, 3)
+    """
+    for name, ds in (("training", train_ds), ("validation", valid_ds)):
+        if len(ds) == 0:  # type: ignore[arg-type]
+            raise DataError(f"the {name} set is empty; give it at least one item")
+    if bs < 1:
+        raise DataError(f"batch size must be at least 1, got {bs}")
+    valid_bs = valid_bs or bs * 2
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": pin_memory}
+    if num_workers > 0:
+        common["persistent_workers"] = True
+    n_train = len(train_ds)  # type: ignore[arg-type]
+    if train_sampler is None:
+        train_sampler = RandomSampler(train_ds)
+    train = DataLoader(
+        train_ds, batch_size=bs, sampler=train_sampler, drop_last=n_train > bs, **common
+    )
+
+    def evaluation_loader(ds: Dataset, sampler: Any = None) -> DataLoader:
+        sampler = sampler if sampler is not None else SequentialSampler(ds)
+        return DataLoader(ds, batch_size=valid_bs, sampler=sampler, drop_last=False, **common)
+
+    valid = evaluation_loader(valid_ds, valid_sampler)
+    test = evaluation_loader(test_ds) if test_ds is not None else None
+    return train, valid, test
+
+
+class Data:
+    """Everything a model needs to know about one dataset.
+
+    Args:
+        train_dl: the training loader (must shuffle).
+        valid_dl: the validation loader (must not shuffle).
+        test_dl: an optional test loader; it never feeds training statistics.
+        target_kind: one of :data:`TARGET_KINDS`.
+        classes: class names for ``single_label`` / ``multi_label`` targets.
+        n_out: number of model outputs; derived from ``classes`` when not given.
+        input_kind: a short name of the kind of input ("tensor", "image", "text", "tabular").
+
+    Subclasses (one per domain) override :meth:`encode`, :meth:`decode` when they need more
+    than tensors, and :meth:`state` / :meth:`from_state` to carry their preprocessing into an
+    exported model. They set ``kind`` to the name under which their plugin registers them.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> ds = TensorDataset(torch.randn(8, 2), torch.randn(8))
+        >>> data = Data(DataLoader(ds, batch_size=4, shuffle=True), DataLoader(ds, batch_size=4),
+        ...             target_kind="regression")
+        >>> data.n_out, data.decode(torch.tensor([[1.5]]))
+        (1, [1.5])
+    """
+
+    #: Name of this data kind in plugin registries and export manifests.
+    kind: ClassVar[str] = "tensor"
+
+    def __init__(
+        self,
+        train_dl: DataLoader | None,
+        valid_dl: DataLoader | None,
+        test_dl: DataLoader | None = None,
+        *,
+        target_kind: str,
+        classes: Sequence[Any] | None = None,
+        n_out: int | None = None,
+        input_kind: str = "tensor",
+    ) -> None:
+        if target_kind not in TARGET_KINDS:
+            raise DataError(f"target_kind must be one of {TARGET_KINDS}, got {target_kind!r}")
+        self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
+        self.target_kind = target_kind
+        self.classes = list(classes) if classes is not None else None
+        if n_out is None:
+            if self.classes is not None:
+                n_out = len(self.classes)
+            elif target_kind == "regression":
+                n_out = 1
+            else:
+                raise DataError(
+                    f"give classes or n_out for a {target_kind} target (the model's output size)"
+                )
+        self.n_out = n_out
+        self.input_kind = input_kind
+        if self.classes is not None and target_kind == "single_label" and len(self.classes) < 2:
+            raise DataError(
+                f"a single-label target needs at least two classes, got {self.classes!r}"
+            )
+
+    # ----------------------------------------------------------------------- construction
+    @classmethod
+    def from_loaders(
+        cls,
+        train_dl: DataLoader,
+        valid_dl: DataLoader,
+        test_dl: DataLoader | None = None,
+        *,
+        target_kind: str | None = None,
+        classes: Sequence[Any] | None = None,
+        n_out: int | None = None,
+    ) -> Data:
+        """Wrap two plain torch loaders; the escape hatch for any custom data.
+
+        When ``target_kind`` is not given it is read off the first training batch: integer
+        targets of one dimension are single-label (classes ``0 … max``), float targets are
+        regression. Say ``target_kind="multi_label"`` for multi-hot float targets.
+
+        Example:
+            >>> import torch
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> ds = TensorDataset(torch.randn(8, 2), torch.randn(8, 3))
+            >>> Data.from_loaders(DataLoader(ds, batch_size=4), DataLoader(ds, batch_size=4)).n_out
+            3
+        """
+        for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
+            if not isinstance(dl, DataLoader):
+                raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")
+            if len(dl) == 0:
+                raise DataError(
+                    f"{name} yields no batch: its dataset is empty, or smaller than the batch "
+                    f"size with drop_last=True; give more data or a smaller batch_size"
+                )
+        if target_kind is None or (classes is None and n_out is None):
+            batch = next(iter(train_dl))
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise DataError(
+                    "each batch must be a tuple (*inputs, target); wrap inputs and targets in "
+                    "a TensorDataset or return (x, y) from your Dataset"
+                )
+            target = batch[-1]
+            if not isinstance(target, Tensor):
+                target = torch.as_tensor(target)
+            if target_kind is None:
+                target_kind = "regression" if target.is_floating_point() else "single_label"
+            if classes is None and n_out is None:
+                if target_kind == "single_label":
+                    labels = torch.cat([b[-1].reshape(-1) for b in train_dl])
+                    n_out = int(labels.max()) + 1
+                elif target_kind in ("regression", "multi_label"):
+                    n_out = 1 if target.ndim <= 1 else int(math.prod(target.shape[1:]))
+        return cls(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
+                   n_out=n_out)
+
+    # ------------------------------------------------------------------------- loaders
+    @property
+    def loaders(self) -> list[DataLoader]:
+        """The loaders present, in order train, valid, test.
+
+        Example:
+            >>> # len(data.loaders) is 2 without a test set, 3 with one
+        """
+        return [dl for dl in (self.train_dl, self.valid_dl, self.test_dl) if dl is not None]
+
+    def one_batch(self, split: str = "train") -> tuple[Any, ...]:
+        """Return the first batch of ``split`` ("train", "valid" or "test").
+
+        Example:
+            >>> # xb, yb = data.one_batch()
+        """
+        dl = {"train": self.train_dl, "valid": self.valid_dl, "test": self.test_dl}[split]
+        if dl is None:
+            raise DataError(f"this Data has no {split} loader")
+        return tuple(next(iter(dl)))
+
+    # --------------------------------------------------------------------- inference side
+    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+        """Turn raw items into the model's input tensors (the preprocessing replayed at inference).
+
+        The base class stacks tensors or arrays. Domain plugins override it (decode an image,
+        tokenise a text, process a table row).
+
+        Example:
+            >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
+        """
+        try:
+            return (torch.stack([torch.as_tensor(item) for item in items]),)
+        except (TypeError, RuntimeError, ValueError) as error:
+            raise DataError(
+                f"cannot turn the items into one tensor batch ({error}); give tensors or arrays "
+                f"of one shape"
+            ) from None
+
+    def activation(self, outputs: Tensor) -> Tensor:
+        """Map raw model outputs to probabilities or values for the target kind.
+
+        Example:
+            >>> # data.activation(logits) gives softmax probabilities for a single-label target
+        """
+        if self.target_kind == "single_label":
+            return outputs.softmax(dim=-1)
+        if self.target_kind == "multi_label":
+            return outputs.sigmoid()
+        return outputs
+
+    def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
+        """Turn a batch of raw model outputs into user-facing values, one per item.
+
+        Single-label → a class (name when classes are known), multi-label → the list of classes
+        whose probability passes ``threshold``, regression → a float (or a list of floats).
+
+        Example:
+            >>> # data.decode(logits) -> ['cat', 'dog']
+        """
+        outputs = outputs.detach().float().cpu()
+        kind = self.target_kind
+        if kind == "single_label":
+            indices = outputs.argmax(dim=-1).tolist()
+            return [self.classes[i] if self.classes is not None else i for i in indices]
+        if kind == "multi_label":
+            chosen = outputs.sigmoid() > threshold
+            names = self.classes if self.classes is not None else list(range(outputs.shape[-1]))
+            return [[names[i] for i in row.nonzero().flatten().tolist()] for row in chosen]
+        if kind == "regression":
+            flat = outputs.reshape(len(outputs), -1)
+            return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
+        return outputs.tolist()
+
+    def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 256, **options: Any) -> list[Any]:
+        """Decoded predictions of ``model`` for raw ``items``: encode, forward in batches of
+        ``bs``, decode. Plugins override it for generation (text, beam search).
+
+        Example:
+            >>> # data.predict_batch(model, [item1, item2]) -> ['cat', 'dog']
+        """
+        if options:
+            raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} data")
+        device = device or next(iter(model.parameters()), torch.zeros(())).device
+        results: list[Any] = []
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(items), bs):
+                    inputs = self.encode(items[start:start + bs])
+                    outputs = model(*(x.to(device) for x in inputs))
+                    results.extend(self.decode(outputs))
+        finally:
+            model.train(was_training)
+        return results
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """Show ``n`` items of ``batch`` with target and prediction. The base class prints a
+        table and returns its rows; domain plugins draw figures.
+
+        Example:
+            >>> # learn.show_results() -> [(target, prediction), ...]
+        """
+        targets = self.decode_targets(batch[-1])
+        rows = list(zip(targets, predictions))[:n]
+        for target, prediction in rows:
+            print(f"target: {target!s:>20}   prediction: {prediction!s:>20}")
+        return rows
+
+    def decode_targets(self, targets: Tensor) -> list[Any]:
+        """Targets of a batch in the same form :meth:`decode` gives predictions.
+
+        Example:
+            >>> # data.decode_targets(yb) -> ['cat', 'dog']
+        """
+        targets = targets.detach().cpu()
+        if self.target_kind == "single_label":
+            return [self.classes[i] if self.classes is not None else i for i in targets.tolist()]
+        if self.target_kind == "multi_label":
+            names = self.classes if self.classes is not None else list(range(targets.shape[-1]))
+            return [[names[i] for i in row.nonzero().flatten().tolist()] for row in targets]
+        return targets.tolist()
+
+    # -------------------------------------------------------------------------- export
+    def state(self) -> dict[str, Any]:
+        """JSON-able preprocessing state to store in an exported model's manifest.
+
+        Subclasses extend it with what :meth:`encode` needs (vocab, statistics, category maps).
+
+        Example:
+            >>> # json.dumps(data.state()) always works
+        """
+        return {
+            "target_kind": self.target_kind,
+            "classes": self.classes,
+            "n_out": self.n_out,
+            "input_kind": self.input_kind,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Data:
+        """Rebuild an inference-only ``Data`` (no loaders) from :meth:`state`.
+
+        Example:
+            >>> # Data.from_state(data.state()).decode(outputs) == data.decode(outputs)
+        """
+        return cls(None, None, target_kind=state["target_kind"], classes=state.get("classes"),
+                   n_out=state.get("n_out"), input_kind=state.get("input_kind", "tensor"))
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(
+            f"{name}={len(dl.dataset)}"  # type: ignore[arg-type]
+            for name, dl in (("train", self.train_dl), ("valid", self.valid_dl),
+                             ("test", self.test_dl))
+            if dl is not None and hasattr(dl.dataset, "__len__")
+        )
+        return f"{type(self).__name__}({self.target_kind}, n_out={self.n_out}, {sizes})"

@@ -1,0 +1,246 @@
+"""Exported models and checkpoints: safe to load, self-describing, no pickle.
+
+An exported model is one safetensors file. Its header carries a JSON manifest (format version,
+Ember and plugin versions, the data kind and its preprocessing state, the architecture name and
+config); its body carries the weights. Loading it parses JSON and raw tensors only, so a
+crafted file cannot run code. Checkpoints (``Learner.save``) are read with
+``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+
+Example:
+    >>> # learn.export("model.ember"); predictor = ember.load("model.ember")
+    >>> # predictor.predict_batch(items) == learn.predict_batch(items)
+"""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_model, save_model
+
+from ember.errors import ExportError, PluginError
+from ember.utils import atomic_write, default_device
+
+if TYPE_CHECKING:
+    from ember.data import Data
+    from ember.learner import Learner
+
+__all__ = ["FORMAT_VERSION", "Predictor", "export_learner", "load", "read_checkpoint",
+           "read_manifest"]
+
+#: Version of the exported-model format this Ember writes and reads.
+FORMAT_VERSION = 1
+MANIFEST_KEY = "ember_manifest"
+#: Files larger than this are refused unless ``max_bytes`` says otherwise (4 GiB).
+MAX_BYTES = 4 * 1024**3
+
+
+def _ember_version() -> str:
+    from ember import __version__
+
+    return __version__
+
+
+def export_learner(learn: Learner, path: Path) -> Path:
+    """Write ``learn``'s model and preprocessing to ``path`` (see :meth:`Learner.export`).
+
+    Example:
+        >>> # export_learner(learn, Path("model.ember"))
+    """
+    from ember.plugins import get_registry, plugin_infos
+
+    model = learn.model
+    config = getattr(model, "ember_config", None)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ExportError(
+            f"the model ({type(model).__name__}) was not built with ember.create_model, so a "
+            f"file cannot say how to rebuild it. Build it with ember.create_model(name, ...), or "
+            f"set model.ember_config = {{'name': ..., 'config': {{...}}}} and implement the "
+            f"ember_rebuild_model hook in a plugin"
+        )
+    data = learn.data
+    registry = get_registry()
+    plugin = registry.owner.get(("ember_data_kinds", data.kind), "builtin")
+    infos = {info.name: info for info in plugin_infos()}
+    info = infos.get(plugin)
+    manifest = {
+        "format": "ember-model",
+        "format_version": FORMAT_VERSION,
+        "ember_version": _ember_version(),
+        "plugin": plugin,
+        "plugin_package": info.package if info else "",
+        "plugin_version": info.version if info else "",
+        "data": {"kind": data.kind, "state": data.state()},
+        "model": {"name": config["name"], "config": config.get("config", {}),
+                  "plugin": config.get("plugin", plugin)},
+    }
+    try:
+        text = json.dumps(manifest)
+    except TypeError as error:
+        raise ExportError(f"the preprocessing state is not JSON-able: {error}") from None
+
+    def write(tmp: Path) -> None:
+        was_training = model.training
+        model.eval()
+        cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
+        save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
+        model.train(was_training)
+
+    if learn.distributed is not None and learn.distributed.rank != 0:
+        return path
+    return atomic_write(path, write)
+
+
+def _cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(model).cpu()
+
+
+def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Read and check the manifest of an exported model without loading weights.
+
+    Example:
+        >>> # read_manifest("model.ember")["data"]["kind"] -> 'image'
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ExportError(f"no model file at {file}")
+    size = file.stat().st_size
+    if size > max_bytes:
+        raise ExportError(f"{file} is {size} bytes, over the limit of {max_bytes}; pass "
+                          f"max_bytes= if you trust it")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for any bad header
+        raise ExportError(
+            f"{file} is not a readable Ember model file (truncated, corrupt, or another "
+            f"format): {error}"
+        ) from None
+    if MANIFEST_KEY not in metadata:
+        raise ExportError(f"{file} is a safetensors file but not an Ember export (no manifest)")
+    try:
+        manifest = json.loads(metadata[MANIFEST_KEY])
+    except json.JSONDecodeError as error:
+        raise ExportError(f"{file} has a corrupt manifest: {error}") from None
+    if manifest.get("format") != "ember-model":
+        raise ExportError(f"{file} is not an Ember model file")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ExportError(
+            f"{file} was written in model format {version!r} by ember "
+            f"{manifest.get('ember_version')}; this ember {_ember_version()} reads format "
+            f"{FORMAT_VERSION} and older. Upgrade ember: pip install -U ember"
+        )
+    return manifest
+
+
+class Predictor:
+    """A rebuilt model with its preprocessing: ``predict(item)``, ``predict_batch(items)``.
+
+    Example:
+        >>> # predictor = ember.load("model.ember"); predictor.predict(item)
+    """
+
+    def __init__(self, model: torch.nn.Module, data: Data, manifest: dict[str, Any],
+                 device: torch.device) -> None:
+        self.model, self.data, self.manifest, self.device = model, data, manifest, device
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class names of a classifier (``None`` otherwise)."""
+        return self.data.classes
+
+    def predict(self, item: Any, **options: Any) -> Any:
+        """Decoded prediction for one raw item."""
+        return self.predict_batch([item], **options)[0]
+
+    def predict_batch(self, items: list[Any], **options: Any) -> list[Any]:
+        """Decoded predictions for raw items, exactly as the Learner gives them."""
+        return self.data.predict_batch(self.model, list(items), device=self.device, **options)
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.manifest['model']['name']}, {self.data.kind}, "
+                f"device={self.device})")
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = MAX_BYTES
+         ) -> Predictor:
+    """Rebuild a predictor from a file written by :meth:`ember.Learner.export`.
+
+    The plugin named in the file rebuilds the preprocessing and the model; a missing plugin is
+    reported with the package to install.
+
+    Example:
+        >>> # ember.load("fashion.ember").predict(image)
+    """
+    from ember.plugins import call_first, create_model, get_registry
+
+    manifest = read_manifest(path, max_bytes)
+    registry = get_registry()
+    kind = manifest["data"]["kind"]
+    package = manifest.get("plugin_package") or manifest.get("plugin")
+    if kind not in registry.data_kinds:
+        raise PluginError(
+            f"{path} holds a {kind!r} model from plugin {manifest.get('plugin')!r}, which is not "
+            f"installed (or is broken: see `ember plugins`); install it: pip install {package}"
+        )
+    data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+    model = call_first("ember_rebuild_model", manifest=manifest)
+    if model is None:
+        name = manifest["model"]["name"]
+        if name not in registry.architectures:
+            raise PluginError(
+                f"{path} needs the architecture {name!r}, which no installed plugin provides; "
+                f"install {manifest['model'].get('plugin', package)}"
+            )
+        model = create_model(name, **manifest["model"]["config"])
+    target = default_device(device)
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
+    except Exception as error:
+        raise ExportError(f"{path}: the weights do not fit the rebuilt model: {error}") from None
+    if missing or unexpected:
+        raise ExportError(
+            f"{path}: the weights do not fit the rebuilt model (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}); was it written by another version?"
+        )
+    model.to(target).eval()
+    return Predictor(model, data, manifest, target)
+
+
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :meth:`ember.Learner.save`, refusing anything that is not
+    plain tensors and containers (no code runs while loading).
+
+    Example:
+        >>> # state = read_checkpoint("models/stage1.pt")
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ExportError(f"no checkpoint at {file}")
+    try:
+        state = torch.load(file, map_location=device, weights_only=True)
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ExportError(
+            f"{file} could not be read as an Ember checkpoint ({reason}); it may be truncated, "
+            f"or contain objects other than tensors"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != "ember-checkpoint":
+        raise ExportError(f"{file} is not an Ember checkpoint (no ember-checkpoint marker)")
+    from ember.learner import CHECKPOINT_VERSION
+
+    if state.get("version", 0) > CHECKPOINT_VERSION:
+        raise ExportError(
+            f"{file} was written by a newer ember (checkpoint version {state.get('version')}); "
+            f"upgrade ember"
+        )
+    return state
+
+

@@ -1,0 +1,853 @@
+"""The Learner: data + model + loss + optimiser + metrics + callbacks, and one training loop.
+
+Every phase runs through :meth:`Learner._with_events`, which fires ``before_X`` and ``after_X``
+and catches ``CancelXException``; everything else (recording, progress, schedules, precision,
+guards) is a callback. Read :meth:`Learner._do_one_batch` and the methods above it to see the
+whole loop.
+
+Example:
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> import ember
+    >>> ember.seed(0)
+    >>> x = torch.randn(256, 2); y = (x[:, 0] > 0).long()
+    >>> data = ember.Data.from_loaders(
+    ...     DataLoader(TensorDataset(x[:192], y[:192]), batch_size=32, shuffle=True),
+    ...     DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64))
+    >>> learn = ember.Learner(data, torch.nn.Linear(2, 2), quiet=True)
+    >>> learn.fit_one_cycle(3, 0.1)
+    >>> learn.validate()["accuracy"] > 0.9
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from ember.callbacks.base import EVENTS, Callback
+from ember.callbacks.recorder import ProgressPrinter, Recorder
+from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
+from ember.callbacks.training import MixedPrecision, NanGuard
+from ember.data import Data
+from ember.errors import (
+    CancelBackwardException,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidateException,
+    DataError,
+    EmberWarning,
+    TrainingError,
+)
+from ember.losses import classification_losses, loss_for, regression_losses
+from ember.metrics import Metric, default_metrics
+from ember.model import (
+    apply_bn_policy,
+    freeze_to,
+    frozen_bn_modules,
+    split_groups,
+)
+from ember.utils import atomic_write, default_device, to_device
+
+__all__ = ["CHECKPOINT_VERSION", "LRFindResult", "Learner", "learner"]
+
+CHECKPOINT_VERSION = 1
+LR = float | slice | Sequence[float]
+
+
+def adamw(params: Any, lr: float) -> torch.optim.Optimizer:
+    """Ember's default optimiser: AdamW with betas (0.9, 0.99) and eps 1e-5."""
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5)
+
+
+class LRFindResult(float):
+    """The learning rate :meth:`Learner.lr_find` suggests (use it as a float), with the curve.
+
+    The rule: smooth the loss (exponential moving average), find the learning rate where the
+    smoothed loss is lowest, and suggest a tenth of it — the largest rate that is still safely
+    on the falling side of the curve. If the loss never falls, ``1e-3`` is returned with a
+    warning.
+
+    Example:
+        >>> result = LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        ...                                  [1.0, 0.8, 0.5, 0.4, 3.0])
+        >>> round(float(result), 6), round(result.minimum, 6)
+        (0.01, 0.1)
+    """
+
+    lrs: list[float]
+    losses: list[float]
+    minimum: float
+    steepest: float
+
+    @classmethod
+    def from_curve(cls, lrs: Sequence[float], losses: Sequence[float]) -> LRFindResult:
+        """Apply the suggestion rule to a recorded curve."""
+        if len(lrs) < 2:
+            raise TrainingError("lr_find recorded fewer than 2 points; give more training data")
+        losses_array = np.asarray(losses, dtype=float)
+        finite = np.where(np.isfinite(losses_array), losses_array, np.inf)
+        best = int(np.argmin(finite))
+        log_lrs = np.log10(np.asarray(lrs, dtype=float))
+        slopes = np.gradient(np.where(np.isfinite(finite), finite, finite[best]), log_lrs)
+        steepest = float(lrs[int(np.argmin(slopes[: best + 1]))]) if best > 0 else float(lrs[0])
+        fell = finite[best] < finite[0] * 0.98 and best > len(lrs) // 10
+        if fell:
+            value = float(lrs[best]) / 10
+        else:
+            warnings.warn(
+                "lr_find: the loss never fell clearly during the sweep, so there is no good "
+                "learning rate to read off the curve; using the safe fallback 1e-3. Check that "
+                "the targets fit the loss and that the model can learn (learn.doctor() if "
+                "available), or sweep more steps with lr_find(num_it=300).",
+                EmberWarning, stacklevel=3)
+            value = 1e-3
+        result = cls(value)
+        result.lrs, result.losses = list(map(float, lrs)), list(map(float, losses))
+        result.minimum, result.steepest = float(lrs[best]), steepest
+        return result
+
+    def plot(self, skip_end: int = 5) -> Any:
+        """Plot loss against learning rate (log scale) with the suggestion marked.
+
+        Example:
+            >>> # learn.lr_find().plot().savefig("lr_find.png")
+        """
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots()
+        end = len(self.lrs) - skip_end if len(self.lrs) > skip_end + 2 else len(self.lrs)
+        axis.plot(self.lrs[:end], self.losses[:end])
+        axis.axvline(float(self), color="red", linestyle="--", label=f"suggested {float(self):.2e}")
+        axis.set_xscale("log")
+        axis.set_xlabel("learning rate")
+        axis.set_ylabel("loss (smoothed)")
+        axis.legend()
+        return figure
+
+
+class Learner:
+    """Trains ``model`` on ``data``.
+
+    Args:
+        data: an :class:`ember.Data`.
+        model: any ``nn.Module``; its parameter groups (body → head) come from ``splitter``,
+            a ``param_groups()`` method, or ``body``/``head`` attributes.
+        loss_func: defaults to the loss for ``data.target_kind``.
+        opt_func: ``opt_func(param_groups, lr=...)`` → optimiser; AdamW by default.
+        lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`.
+        metrics: metric instances, classes or registered names; defaults per target kind.
+        cbs: extra callbacks, kept for every fit.
+        splitter: ``splitter(model)`` → list of parameter lists, body first.
+        wd: weight decay (never applied to biases and normalisation weights).
+        device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
+        precision: ``None`` (float32), ``"bf16"`` or ``"fp16"`` mixed precision.
+        bn_policy: BatchNorm handling in frozen groups, ``"train"`` or ``"freeze"``
+            (see :mod:`ember.model`).
+        path: folder for checkpoints and exports given by bare names.
+        quiet: no progress output (also ``EMBER_QUIET=1``).
+        nan_guard: stop on NaN/inf loss and restore the last good weights.
+
+    Example:
+        >>> # learn = ember.Learner(data, model, metrics=["accuracy"])
+    """
+
+    def __init__(
+        self,
+        data: Data,
+        model: nn.Module,
+        loss_func: Callable[[Tensor, Tensor], Tensor] | None = None,
+        opt_func: Callable[..., torch.optim.Optimizer] = adamw,
+        lr: float = 1e-3,
+        metrics: Iterable[Metric | type | str] | Metric | str | None = None,
+        cbs: Iterable[Callback] | Callback | None = None,
+        *,
+        splitter: Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]] | None = None,
+        wd: float = 0.01,
+        device: str | torch.device | None = "auto",
+        precision: str | None = None,
+        bn_policy: str = "train",
+        path: str | Path = ".",
+        quiet: bool | None = None,
+        nan_guard: bool = True,
+    ) -> None:
+        if not isinstance(data, Data):
+            raise DataError(
+                f"data must be an ember.Data, got {type(data).__name__}; wrap plain loaders "
+                f"with ember.Data.from_loaders(train_dl, valid_dl)"
+            )
+        if not isinstance(model, nn.Module):
+            raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.data, self.device = data, default_device(device)
+        self.model = model.to(self.device)
+        self.loss_func = loss_func if loss_func is not None else loss_for(data.target_kind)
+        if isinstance(self.loss_func, nn.Module):
+            self.loss_func.to(self.device)
+        self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
+        self.metrics = _resolve_metrics(metrics, data)
+        self.bn_policy, self.path = bn_policy, Path(path)
+        self.opt: torch.optim.Optimizer | None = None
+        self.step_fn: Callable[[], Any] | None = None
+        self.distributed: Any = None
+        self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
+        self.training, self.diverged, self._checked = False, False, False
+        self.iter, self.n_iter = 0, 0
+        self.cbs: list[Callback] = []
+        self.recorder = Recorder()
+        if quiet is None:
+            quiet = os.environ.get("EMBER_QUIET", "") not in ("", "0")
+        defaults: list[Callback] = [self.recorder]
+        if not quiet:
+            defaults.append(ProgressPrinter())
+        if nan_guard:
+            defaults.append(NanGuard())
+        if precision is not None:
+            defaults.append(MixedPrecision(precision))
+        self.add_cbs(defaults)
+        self.add_cbs(cbs)
+        self._groups = split_groups(self.model, splitter)
+        self._frozen_bn: list[nn.Module] = []
+
+    # ---------------------------------------------------------------- callbacks
+    def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> None:
+        """Attach callbacks (kept for every later fit).
+
+        Example:
+            >>> # learn.add_cbs([ember.GradientClip(1.0)])
+        """
+        for cb in _as_list(cbs):
+            if isinstance(cb, type):
+                cb = cb()
+            cb.learn = self
+            self.cbs.append(cb)
+        self.cbs.sort(key=lambda cb: cb.order)
+        self._events = {e: [getattr(cb, e) for cb in self.cbs if hasattr(cb, e)] for e in EVENTS}
+
+    def remove_cbs(self, cbs: Iterable[Callback] | Callback | None) -> None:
+        """Detach callbacks.
+
+        Example:
+            >>> # learn.remove_cbs(learn.callback("progress_printer"))
+        """
+        for cb in _as_list(cbs):
+            if cb in self.cbs:
+                self.cbs.remove(cb)
+        self.add_cbs(None)
+
+    def callback(self, name: str) -> Callback:
+        """The attached callback called ``name`` (snake case of its class name).
+
+        Example:
+            >>> # learn.callback("recorder") is learn.recorder
+        """
+        for cb in self.cbs:
+            if cb.name == name:
+                return cb
+        raise KeyError(f"no callback named {name!r}; attached: {[cb.name for cb in self.cbs]}")
+
+    def show_callbacks(self) -> str:
+        """The callbacks in the order they run, one per line (also printed).
+
+        Example:
+            >>> # print(learn.show_callbacks())
+        """
+        text = "\n".join(f"{cb.order:>5}  {type(cb).__name__}" for cb in self.cbs)
+        print(text)
+        return text
+
+    @contextmanager
+    def _without(self, *types: type) -> Iterator[None]:
+        removed = [cb for cb in self.cbs if isinstance(cb, types)]
+        self.remove_cbs(removed)
+        try:
+            yield
+        finally:
+            self.add_cbs(removed)
+
+    def __call__(self, event: str) -> None:
+        for method in self._events[event]:
+            method()
+
+    def _with_events(self, function: Callable[[], None], name: str, cancel: type[Exception],
+                     final: Callable[[], None] | None = None) -> None:
+        try:
+            self(f"before_{name}")
+            function()
+        except cancel:
+            self(f"after_cancel_{name}")
+        self(f"after_{name}")
+        if final is not None:
+            final()
+
+    # ------------------------------------------------------------ the loop
+    def _do_fit(self) -> None:
+        for epoch in range(self.start_epoch, self.n_epoch):
+            self.epoch = epoch
+            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+
+    def _do_epoch(self) -> None:
+        self._with_events(self._do_train, "train", CancelTrainException)
+        if self.data.valid_dl is not None:
+            self._with_events(self._do_validate, "validate", CancelValidateException)
+
+    def _do_train(self) -> None:
+        self.model.train()
+        apply_bn_policy(self._frozen_bn, self.bn_policy)
+        self.training, self.dl = True, self.data.train_dl
+        self.n_iter = len(self.dl)
+        for self.iter, batch in enumerate(self.dl):
+            self._one_batch(batch)
+            self.train_iter += 1
+
+    def _do_validate(self, dl: DataLoader | None = None) -> None:
+        self.model.eval()
+        self.training, self.dl = False, dl or self.data.valid_dl
+        self.n_iter = len(self.dl)
+        with torch.no_grad():
+            for self.iter, batch in enumerate(self.dl):
+                self._one_batch(batch)
+
+    def _one_batch(self, batch: Sequence[Any]) -> None:
+        self.xb = to_device(tuple(batch[:-1]), self.device)
+        self.yb = to_device(batch[-1], self.device)
+        self._with_events(self._do_one_batch, "batch", CancelBatchException)
+
+    def _do_one_batch(self) -> None:
+        if not self._checked:
+            self._first_batch()
+        else:
+            self.pred = self.model(*self.xb)
+            self("after_pred")
+            self.loss_grad = self.loss_func(self.pred, self.yb)
+        self.loss = self.loss_grad.detach()
+        self("after_loss")
+        if not self.training:
+            return
+        self._with_events(self._do_backward, "backward", CancelBackwardException)
+        self._with_events(self._do_step, "step", CancelStepException)
+
+    def _do_backward(self) -> None:
+        self.loss_grad.backward()
+
+    def _do_step(self) -> None:
+        assert self.opt is not None
+        (self.step_fn or self.opt.step)()
+        self.opt.zero_grad(set_to_none=True)
+
+    # ------------------------------------------------------------ checks
+    def _check_setup(self) -> None:
+        train_dl = self.data.train_dl
+        if train_dl is None:
+            raise DataError("this Data has no training loader (it was rebuilt for inference)")
+        if len(train_dl) == 0:
+            raise DataError(
+                "the training loader yields no batch: the training set is empty, or smaller "
+                "than the batch size with drop_last=True; give more data or a smaller batch size"
+            )
+        kind = self.data.target_kind
+        if kind == "regression" and isinstance(self.loss_func, classification_losses()):
+            raise TrainingError(
+                f"the targets are regression values but the loss is "
+                f"{type(self.loss_func).__name__}, which needs class indices; drop loss_func= "
+                f"to get the regression default (MSE) or pass a regression loss"
+            )
+        if kind in ("single_label", "sequence") and isinstance(self.loss_func, regression_losses()):
+            raise TrainingError(
+                f"the targets are class labels but the loss is {type(self.loss_func).__name__}; "
+                f"drop loss_func= to get cross-entropy, or build the data as regression"
+            )
+
+    def _first_batch(self) -> None:
+        shapes = ", ".join(str(tuple(x.shape)) for x in self.xb if isinstance(x, Tensor))
+        try:
+            self.pred = self.model(*self.xb)
+        except (RuntimeError, TypeError, ValueError, IndexError) as error:
+            raise TrainingError(
+                f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
+                f"Check that the model's input size fits the data (Data.one_batch() shows a batch)"
+            ) from error
+        self("after_pred")
+        pred, target, loss_name = self.pred, self.yb, type(self.loss_func).__name__
+        if isinstance(pred, Tensor) and isinstance(target, Tensor):
+            if pred.shape[0] != target.shape[0]:
+                raise TrainingError(
+                    f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} "
+                    f"targets (output shape {tuple(pred.shape)}); the first dimension must be "
+                    f"the batch"
+                )
+            if isinstance(self.loss_func, classification_losses()):
+                if target.is_floating_point():
+                    raise TrainingError(
+                        f"the targets are floats (dtype {target.dtype}) but {loss_name} needs "
+                        f"integer class indices; for regression build the data with "
+                        f"target_kind='regression', for multi-hot targets use "
+                        f"target_kind='multi_label', or convert labels with .long()"
+                    )
+                labels = target[target != getattr(self.loss_func, "ignore_index", -100)]
+                n_classes = pred.shape[-1]
+                if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+                    raise TrainingError(
+                        f"label {int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())} "
+                        f"is out of range for a model with {n_classes} outputs; labels must be "
+                        f"0 … {n_classes - 1}. Size the model's head to data.n_out "
+                        f"({self.data.n_out})"
+                    )
+            elif isinstance(self.loss_func, regression_losses()) and pred.numel() != target.numel():
+                raise TrainingError(
+                    f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets "
+                    f"have shape {tuple(target.shape[1:])} per item; {loss_name} needs one "
+                    f"output per target value (data.n_out = {self.data.n_out})"
+                )
+        try:
+            self.loss_grad = self.loss_func(self.pred, self.yb)
+        except (RuntimeError, TypeError, ValueError, IndexError) as error:
+            raise TrainingError(
+                f"{loss_name} failed on model outputs of shape {tuple(getattr(pred, 'shape', ()))} "
+                f"and targets of shape {tuple(getattr(target, 'shape', ()))} "
+                f"(dtype {getattr(target, 'dtype', type(target).__name__)}): {error}"
+            ) from error
+        self._checked = True
+
+    # ------------------------------------------------------------ optimiser & groups
+    def create_opt(self) -> torch.optim.Optimizer:
+        """Build the optimiser: one group per parameter split (biases and norms without decay).
+
+        Example:
+            >>> # learn.create_opt().param_groups[0]["split"] == 0
+        """
+        self._groups = split_groups(self.model, self.splitter)
+        norm_ids = {id(p) for m in self.model.modules()
+                    if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))
+                    for p in m.parameters()}
+        groups = []
+        for index, params in enumerate(self._groups):
+            decay = [p for p in params if p.ndim > 1 and id(p) not in norm_ids]
+            no_decay = [p for p in params if p.ndim <= 1 or id(p) in norm_ids]
+            for chosen, wd in ((decay, self.wd), (no_decay, 0.0)):
+                if chosen:
+                    groups.append({"params": chosen, "weight_decay": wd, "split": index})
+        self.opt = self.opt_func(groups, lr=self.lr)
+        self._apply_freeze()
+        return self.opt
+
+    def lr_for_groups(self, lr: LR | None) -> list[float]:
+        """Learning rate per parameter group: a float is used for all; ``slice(low, high)``
+        spreads geometrically from body to head; ``slice(high)`` gives the head ``high`` and the
+        rest ``high / 10``.
+
+        Example:
+            >>> # learn.lr_for_groups(slice(1e-5, 1e-3)) -> [1e-05, 0.0001, 0.001] for 3 groups
+        """
+        n = len(self._groups)
+        lr = self.lr if lr is None else lr
+        if isinstance(lr, slice):
+            if lr.start is None:
+                return [lr.stop / 10] * (n - 1) + [lr.stop]
+            if n == 1:
+                return [lr.stop]
+            return list(np.geomspace(lr.start, lr.stop, n))
+        if isinstance(lr, (list, tuple)):
+            if len(lr) != n:
+                raise TrainingError(f"{len(lr)} learning rates given for {n} parameter groups")
+            return [float(v) for v in lr]
+        return [float(lr)] * n
+
+    def freeze_to(self, n: int) -> None:
+        """Freeze parameter groups before ``n`` (negative counts from the head).
+
+        Example:
+            >>> # learn.freeze_to(-2)  # train the last two groups
+        """
+        self.n_frozen = n if n >= 0 else max(len(self._groups) + n, 0)
+        self._apply_freeze()
+
+    def freeze(self) -> None:
+        """Train only the head (the last parameter group).
+
+        Example:
+            >>> # learn.freeze(); learn.fit_one_cycle(1)
+        """
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        """Train every parameter group.
+
+        Example:
+            >>> # learn.unfreeze(); learn.fit_one_cycle(3, slice(1e-5, 1e-3))
+        """
+        self.freeze_to(0)
+
+    def _apply_freeze(self) -> None:
+        freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
+        self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, n_epoch: int, lr: LR | None = None, *, cbs: Iterable[Callback] | None = None,
+            resume: str | Path | None = None, reset_opt: bool = False) -> None:
+        """Train for ``n_epoch`` epochs at a constant learning rate.
+
+        ``resume`` continues an interrupted run from a checkpoint written by
+        :class:`ember.Checkpoint` (same arguments, same result as an uninterrupted run).
+
+        Example:
+            >>> # learn.fit(3, 1e-3)
+        """
+        lrs = self._prepare_opt(lr, reset_opt)
+        for group in self.opt.param_groups:  # type: ignore[union-attr]
+            group["lr"] = lrs[group["split"]]
+        self._fit(n_epoch, _as_list(cbs), resume)
+
+    def fit_one_cycle(self, n_epoch: int, lr_max: LR | None = None, *, pct_start: float = 0.25,
+                      div: float = 25.0, div_final: float = 1e5,
+                      cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
+                      reset_opt: bool = False) -> None:
+        """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing).
+
+        Example:
+            >>> # learn.fit_one_cycle(5, 3e-3)
+        """
+        schedule = OneCycle(self._prepare_opt(lr_max, reset_opt), pct_start, div, div_final)
+        self._fit(n_epoch, [schedule, *_as_list(cbs)], resume)
+
+    def fit_cosine(self, n_epoch: int, lr: LR | None = None, *, warmup_pct: float = 0.05,
+                   cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
+                   reset_opt: bool = False) -> None:
+        """Train with linear warm-up then cosine decay to zero.
+
+        Example:
+            >>> # learn.fit_cosine(10, 1e-3)
+        """
+        schedule = CosineSchedule(self._prepare_opt(lr, reset_opt), warmup_pct)
+        self._fit(n_epoch, [schedule, *_as_list(cbs)], resume)
+
+    def fine_tune(self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
+                  lr_mult: float = 100.0, *, cbs: Iterable[Callback] | None = None) -> None:
+        """Fine-tune a model with a pretrained body: train the head alone for ``freeze_epochs``,
+        then everything for ``epochs`` with discriminative learning rates (the body's lowest
+        ``base_lr / 2 / lr_mult``, the head's ``base_lr / 2``).
+
+        Example:
+            >>> # learn.fine_tune(3)
+        """
+        if len(self._groups) > 1 and freeze_epochs > 0:
+            self.freeze()
+            self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, cbs=cbs)
+        base_lr /= 2
+        self.unfreeze()
+        self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=0.3, div=5.0,
+                           cbs=cbs)
+
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
+                plot: bool = False) -> LRFindResult:
+        """Sweep learning rates on a copy of the current state, then restore it; returns the
+        suggested learning rate (a float carrying ``lrs``, ``losses`` and ``plot()``).
+
+        Example:
+            >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
+        """
+        model_state = copy.deepcopy(self.model.state_dict())
+        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
+        recorder_state = self.recorder.state_dict()
+        finder = LRFinder(start_lr, end_lr, num_it)
+        n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
+        try:
+            self._prepare_opt(start_lr, reset_opt=True)
+            with self._without(ProgressPrinter, NanGuard):
+                self._fit(n_epoch, [finder], None)
+        finally:
+            self.model.load_state_dict(model_state)
+            self.recorder.load_state_dict(copy.deepcopy(recorder_state))
+            self.opt = None
+            if opt_state is not None:
+                self.create_opt().load_state_dict(opt_state)
+        result = LRFindResult.from_curve(finder.lrs, finder.losses)
+        if plot:
+            result.plot()
+        return result
+
+    def _prepare_opt(self, lr: LR | None, reset_opt: bool) -> list[float]:
+        if self.opt is None or reset_opt:
+            self.create_opt()
+        return self.lr_for_groups(lr)
+
+    def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
+        self._check_setup()
+        self.add_cbs(cbs)
+        try:
+            self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
+            self.diverged = False
+            if resume is not None:
+                checkpoint = self.load(resume, with_opt=True)
+                self.start_epoch = checkpoint["epoch"] + 1
+                self.train_iter = checkpoint["train_iter"]
+                _set_rng_state(checkpoint["rng"])
+            self._with_events(self._do_fit, "fit", CancelFitException)
+        finally:
+            self.remove_cbs(cbs)
+            self.training = False
+
+    # ------------------------------------------------------------ evaluation
+    def validate(self, dl: DataLoader | str | None = None) -> dict[str, float]:
+        """Loss and metrics over a whole loader (validation by default, or ``"test"``).
+
+        Example:
+            >>> # learn.validate()  -> {'valid_loss': 0.31, 'accuracy': 0.89}
+        """
+        loader = self._loader(dl)
+        self._check_setup_for_eval()
+        self._with_events(partial(self._do_validate, loader), "validate", CancelValidateException)
+        return dict(self.recorder.last_validation)
+
+    def get_preds(self, dl: DataLoader | str | None = None, activation: bool = True
+                  ) -> tuple[Tensor, Tensor]:
+        """Predictions and targets over a whole loader, on the CPU, in loader order.
+
+        With ``activation`` the outputs pass through the target kind's activation (softmax,
+        sigmoid). Example:
+            >>> # probs, targets = learn.get_preds()
+        """
+        loader = self._loader(dl)
+        gather = _Gather()
+        with self._without(ProgressPrinter):
+            self.add_cbs([gather])
+            try:
+                self._check_setup_for_eval()
+                self._with_events(partial(self._do_validate, loader), "validate",
+                                  CancelValidateException)
+            finally:
+                self.remove_cbs([gather])
+        preds = torch.cat(gather.preds)
+        targets = torch.cat(gather.targets)
+        return (self.data.activation(preds) if activation else preds), targets
+
+    def predict(self, item: Any, **options: Any) -> Any:
+        """Decoded prediction for one raw item (a label, a float, a string…).
+
+        Example:
+            >>> # learn.predict(image_path) -> 'sneaker'
+        """
+        return self.predict_batch([item], **options)[0]
+
+    def predict_batch(self, items: Sequence[Any], **options: Any) -> list[Any]:
+        """Decoded predictions for raw items, processed in batches.
+
+        Example:
+            >>> # learn.predict_batch(["great film", "dull"]) -> ['fresh', 'rotten']
+        """
+        return self.data.predict_batch(self.model, list(items), device=self.device, **options)
+
+    def show_results(self, n: int = 9, split: str = "valid") -> Any:
+        """Show ``n`` items with their targets and predictions (a figure where the domain
+        plugin draws one).
+
+        Example:
+            >>> # learn.show_results(6)
+        """
+        batch = self.data.one_batch(split)
+        inputs = to_device(tuple(batch[:-1]), self.device)
+        self.model.eval()
+        with torch.no_grad():
+            outputs = self.model(*inputs)
+        return self.data.show_results(batch, self.data.decode(outputs), n)
+
+    def _loader(self, dl: DataLoader | str | None) -> DataLoader:
+        if isinstance(dl, DataLoader):
+            return dl
+        name = dl or "valid"
+        loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
+                  "test": self.data.test_dl}.get(name)
+        if loader is None:
+            raise DataError(f"this Data has no {name!r} loader")
+        return loader
+
+    def _check_setup_for_eval(self) -> None:
+        self.recorder.metrics = self.metrics
+        if not self._checked:  # run the same clear checks as before training
+            self.training = False
+
+    # ------------------------------------------------------------ saving
+    def _resolve(self, path: str | Path, suffix: str) -> Path:
+        path = Path(path)
+        if path.suffix == "" and len(path.parts) == 1:
+            path = self.path / "models" / f"{path.name}{suffix}"
+        return path
+
+    def save(self, path: str | Path, with_opt: bool = True) -> Path:
+        """Write a checkpoint atomically: weights, and with ``with_opt`` the optimiser,
+        callback (schedule, recorder) and RNG states needed to resume exactly.
+
+        A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
+            >>> # learn.save("stage1")
+        """
+        if self.distributed is not None and self.distributed.rank != 0:
+            return self._resolve(path, ".pt")
+        state: dict[str, Any] = {
+            "format": "ember-checkpoint",
+            "version": CHECKPOINT_VERSION,
+            "model": self.model.state_dict(),
+            "epoch": self.epoch,
+            "train_iter": self.train_iter,
+            "n_frozen": self.n_frozen,
+        }
+        if with_opt and self.opt is not None:
+            state["opt"] = self.opt.state_dict()
+            state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs if cb.state_dict()}
+            state["rng"] = _get_rng_state()
+        return atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
+
+    def load(self, path: str | Path, with_opt: bool = True, strict: bool = True
+             ) -> dict[str, Any]:
+        """Load a checkpoint written by :meth:`save` (never runs code from the file).
+
+        Example:
+            >>> # learn.load("stage1")
+        """
+        from ember.export import read_checkpoint
+
+        file = self._resolve(path, ".pt")
+        state = read_checkpoint(file, self.device)
+        try:
+            self.model.load_state_dict(state["model"], strict=strict)
+        except RuntimeError as error:
+            raise TrainingError(
+                f"checkpoint {file} does not fit this model: {str(error).splitlines()[0]} "
+                f"(build the same architecture as when it was saved)"
+            ) from None
+        self.epoch, self.train_iter = state.get("epoch", 0), state.get("train_iter", 0)
+        self.freeze_to(state.get("n_frozen", 0))
+        if with_opt and "opt" in state:
+            self.create_opt().load_state_dict(state["opt"])
+            names = {cb.name: cb for cb in self.cbs}
+            for name, cb_state in state.get("callbacks", {}).items():
+                if name in names:
+                    names[name].load_state_dict(cb_state)
+        return state
+
+    def export(self, path: str | Path = "model.ember") -> Path:
+        """Write a self-describing, pickle-free model file for :func:`ember.load`.
+
+        Example:
+            >>> # learn.export("fashion.ember"); ember.load("fashion.ember").predict(image)
+        """
+        from ember.export import export_learner
+
+        return export_learner(self, self._resolve(path, ".ember"))
+
+    def __repr__(self) -> str:
+        return (f"Learner({type(self.model).__name__}, {self.data!r}, "
+                f"loss={type(self.loss_func).__name__}, device={self.device})")
+
+
+class _Gather(Callback):
+    order = 90
+
+    def __init__(self) -> None:
+        self.preds: list[Tensor] = []
+        self.targets: list[Tensor] = []
+
+    def after_loss(self) -> None:
+        if not self.learn.training:
+            self.preds.append(self.learn.pred.detach().float().cpu())
+            self.targets.append(self.learn.yb.detach().cpu())
+
+
+def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
+    if metrics is None:
+        return default_metrics(data.target_kind, data.n_out)
+    resolved: list[Metric] = []
+    for metric in _as_list(metrics):
+        if isinstance(metric, str):
+            from ember.plugins import get_registry
+
+            factories = get_registry().metrics
+            if metric not in factories:
+                raise TrainingError(f"no metric named {metric!r}; known: {sorted(factories)}")
+            metric = factories[metric]()
+        elif isinstance(metric, type):
+            metric = metric()
+        if not isinstance(metric, Metric):
+            raise TrainingError(f"{metric!r} is not an ember.Metric")
+        resolved.append(metric)
+    return resolved
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (str, Callback, Metric, type)):
+        return [value]
+    return list(value)
+
+
+def _get_rng_state() -> dict[str, Any]:
+    numpy_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np.asarray(numpy_state[1], dtype=np.int64)),
+        "numpy_pos": [int(numpy_state[2]), int(numpy_state[3]), float(numpy_state[4])],
+        "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any] | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"].cpu())
+    pos, has_gauss, gauss = state["numpy_pos"]
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                         gauss))
+    internal, version, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def learner(data: Data, **overrides: Any) -> Learner:
+    """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
+
+    Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``cbs``, ``lr``, …)
+    overrides the default.
+
+    Example:
+        >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
+    """
+    from ember.plugins import call_first
+
+    if "model" in overrides:
+        return Learner(data, **overrides)
+    defaults = call_first("ember_defaults", data=data)
+    if defaults is None:
+        raise TrainingError(
+            f"no installed plugin has defaults for {type(data).__name__} ({data.kind} data); "
+            f"pass model= yourself, or install the plugin for this domain (see `ember plugins`)"
+        )
+    model = defaults.model() if callable(defaults.model) and not isinstance(
+        defaults.model, nn.Module) else defaults.model
+    arguments: dict[str, Any] = {"model": model, "loss_func": defaults.loss_func,
+                                 "metrics": defaults.metrics or None, "cbs": defaults.cbs,
+                                 "splitter": defaults.splitter}
+    if defaults.lr is not None:
+        arguments["lr"] = defaults.lr
+    arguments.update(overrides)
+    return Learner(data, **arguments)

@@ -1,0 +1,100 @@
+"""Losses that take model outputs of any shape and targets as the data gives them, plus the
+choice of loss from the kind of target.
+
+Example:
+    >>> import torch
+    >>> loss = loss_for("regression")
+    >>> float(loss(torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 2.0])))
+    0.0
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["BCEWithLogitsFlat", "CrossEntropyFlat", "MSEFlat", "loss_for"]
+
+
+class CrossEntropyFlat(nn.Module):
+    """Cross-entropy over the last dimension; ``(N, C)`` or sequences ``(N, T, C)`` against
+    integer targets ``(N,)`` or ``(N, T)``. Targets equal to ``ignore_index`` count for nothing.
+
+    Example:
+        >>> import torch
+        >>> CrossEntropyFlat()(torch.zeros(2, 3, 5), torch.zeros(2, 3, dtype=torch.long)).shape
+        torch.Size([])
+    """
+
+    def __init__(self, weight: Tensor | None = None, label_smoothing: float = 0.0,
+                 ignore_index: int = -100) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.label_smoothing, self.ignore_index = label_smoothing, ignore_index
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1),
+                               weight=self.weight, ignore_index=self.ignore_index,
+                               label_smoothing=self.label_smoothing)
+
+
+class BCEWithLogitsFlat(nn.Module):
+    """Binary cross-entropy on logits for multi-label targets (multi-hot floats).
+
+    Example:
+        >>> import torch
+        >>> round(float(BCEWithLogitsFlat()(torch.zeros(1, 2), torch.ones(1, 2))), 4)
+        0.6931
+    """
+
+    def __init__(self, pos_weight: Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            pred, target.reshape(pred.shape).to(pred.dtype), pos_weight=self.pos_weight)
+
+
+class MSEFlat(nn.Module):
+    """Mean squared error after flattening both sides, so ``(N, 1)`` outputs meet ``(N,)``
+    targets without silent broadcasting.
+
+    Example:
+        >>> import torch
+        >>> float(MSEFlat()(torch.tensor([[3.0]]), torch.tensor([1.0])))
+        4.0
+    """
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(pred.reshape(-1), target.reshape(-1).to(pred.dtype))
+
+
+def loss_for(target_kind: str) -> nn.Module:
+    """The default loss for a kind of target.
+
+    Example:
+        >>> type(loss_for("single_label")).__name__
+        'CrossEntropyFlat'
+    """
+    losses: dict[str, type[nn.Module]] = {
+        "single_label": CrossEntropyFlat,
+        "sequence": CrossEntropyFlat,
+        "multi_label": BCEWithLogitsFlat,
+        "regression": MSEFlat,
+    }
+    if target_kind not in losses:
+        raise ValueError(f"no default loss for target kind {target_kind!r}; pass loss_func=")
+    return losses[target_kind]()
+
+
+def classification_losses() -> tuple[type, ...]:
+    """Loss classes that expect integer class targets (used by the input checks)."""
+    return (CrossEntropyFlat, nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+def regression_losses() -> tuple[type, ...]:
+    """Loss classes that expect float targets of the output's size."""
+    return (MSEFlat, nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, BCEWithLogitsFlat,
+            nn.BCEWithLogitsLoss, nn.BCELoss)
+

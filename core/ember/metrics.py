@@ -1,0 +1,424 @@
+"""Metrics computed over a whole validation set, not averaged over batches.
+
+Every metric accumulates sums (or, for ROC AUC, the predictions) batch by batch on the device
+where the batches are, so a metric costs no host synchronisation until :meth:`Metric.compute`.
+Sum states are reduced across processes in distributed runs (``all_reduce``); ROC AUC gathers.
+
+These are written here rather than taken from torchmetrics: they are a few lines each, add no
+import time, and their exact definitions are tested against scikit-learn-style reference values.
+
+Example:
+    >>> import torch
+    >>> metric = Accuracy()
+    >>> metric.update(torch.tensor([[2.0, 0.1], [0.2, 1.0]]), torch.tensor([0, 0]))
+    >>> metric.compute()
+    0.5
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+__all__ = [
+    "MAE",
+    "R2",
+    "RMSE",
+    "Accuracy",
+    "AccuracyMulti",
+    "ErrorRate",
+    "FBeta",
+    "Metric",
+    "RocAuc",
+    "TopKAccuracy",
+]
+
+
+class Metric:
+    """Base class: ``reset`` → ``update(preds, targets)`` per batch → ``compute()``.
+
+    ``preds`` are the model's raw outputs (logits), ``targets`` the batch targets. Subclasses
+    list their accumulators in ``sum_states`` (added up across processes) or ``cat_states``
+    (gathered).
+
+    Example:
+        >>> metric = RMSE()
+        >>> metric.name
+        'rmse'
+    """
+
+    name = "metric"
+    sum_states: tuple[str, ...] = ()
+    cat_states: tuple[str, ...] = ()
+    #: True when larger is better (used by early stopping and save-best).
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear the accumulators before a new pass over the data."""
+        for state in self.sum_states:
+            setattr(self, state, torch.zeros((), dtype=torch.float64))
+        for state in self.cat_states:
+            setattr(self, state, [])
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:  # pragma: no cover - abstract
+        """Add one batch."""
+        raise NotImplementedError
+
+    def compute(self) -> float:  # pragma: no cover - abstract
+        """Return the metric over everything added since ``reset``."""
+        raise NotImplementedError
+
+    def _add(self, state: str, value: Tensor) -> None:
+        current = getattr(self, state)
+        if current.device != value.device:
+            current = current.to(value.device)
+        setattr(self, state, current + value.detach().to(torch.float64))
+
+    def synchronise(self) -> None:
+        """Reduce the accumulators across processes (a no-op outside distributed runs)."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        for state in self.sum_states:
+            value = getattr(self, state).clone()
+            dist.all_reduce(value)
+            setattr(self, state, value)
+        for state in self.cat_states:
+            local = torch.cat(getattr(self, state)) if getattr(self, state) else torch.empty(0)
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, local.cpu())
+            setattr(self, state, [g for g in gathered if g.numel()])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _labels(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    return preds.argmax(dim=-1).reshape(-1), targets.reshape(-1)
+
+
+class Accuracy(Metric):
+    """Share of items whose top class is the target (single-label).
+
+    Example:
+        >>> import torch
+        >>> metric = Accuracy()
+        >>> metric.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+        >>> metric.compute()
+        1.0
+    """
+
+    name = "accuracy"
+    sum_states = ("correct", "count")
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        predicted, targets = _labels(preds, targets)
+        self._add("correct", (predicted == targets).sum())
+        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+
+    def compute(self) -> float:
+        return float(self.correct / self.count.clamp(min=1))
+
+
+class ErrorRate(Accuracy):
+    """``1 - accuracy``.
+
+    Example:
+        >>> import torch
+        >>> metric = ErrorRate()
+        >>> metric.update(torch.tensor([[0.0, 1.0]]), torch.tensor([0]))
+        >>> metric.compute()
+        1.0
+    """
+
+    name = "error_rate"
+    higher_is_better = False
+
+    def compute(self) -> float:
+        return 1.0 - super().compute()
+
+
+class TopKAccuracy(Metric):
+    """Share of items whose target is among the ``k`` highest-scored classes.
+
+    Example:
+        >>> import torch
+        >>> metric = TopKAccuracy(k=2)
+        >>> metric.update(torch.tensor([[0.5, 0.3, 0.2]]), torch.tensor([1]))
+        >>> metric.compute()
+        1.0
+    """
+
+    sum_states = ("correct", "count")
+
+    def __init__(self, k: int = 5) -> None:
+        self.k, self.name = k, f"top_{k}_accuracy"
+        super().__init__()
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        top = preds.topk(min(self.k, preds.shape[-1]), dim=-1).indices
+        hit = (top == targets.reshape(-1, 1)).any(dim=-1)
+        self._add("correct", hit.sum())
+        self._add("count", torch.tensor(hit.numel(), device=hit.device))
+
+    def compute(self) -> float:
+        return float(self.correct / self.count.clamp(min=1))
+
+
+class AccuracyMulti(Metric):
+    """Multi-label accuracy: share of (item, class) decisions right at ``threshold``.
+
+    Example:
+        >>> import torch
+        >>> metric = AccuracyMulti()
+        >>> metric.update(torch.tensor([[3.0, -3.0]]), torch.tensor([[1.0, 1.0]]))
+        >>> metric.compute()
+        0.5
+    """
+
+    name = "accuracy_multi"
+    sum_states = ("correct", "count")
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        super().__init__()
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        decided = preds.sigmoid() > self.threshold
+        self._add("correct", (decided == targets.bool()).sum())
+        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+
+    def compute(self) -> float:
+        return float(self.correct / self.count.clamp(min=1))
+
+
+class FBeta(Metric):
+    """F-beta score. ``average="macro"`` averages per-class scores; ``"binary"`` scores class
+    ``pos_label`` only. Works for single-label logits, or multi-label with ``multi_label=True``.
+
+    Example:
+        >>> import torch
+        >>> metric = FBeta(beta=1.0, average="binary")
+        >>> metric.update(torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0, 1]))
+        >>> round(metric.compute(), 4)
+        0.5
+    """
+
+    sum_states = ("true_positive", "false_positive", "false_negative")
+
+    def __init__(self, beta: float = 1.0, average: str = "macro", pos_label: int = 1,
+                 multi_label: bool = False, threshold: float = 0.5) -> None:
+        if average not in ("macro", "binary", "micro"):
+            raise ValueError(f"average must be 'macro', 'micro' or 'binary', got {average!r}")
+        self.beta, self.average, self.pos_label = beta, average, pos_label
+        self.multi_label, self.threshold = multi_label, threshold
+        self.name = "f1" if beta == 1 else f"f{beta:g}"
+        if average != "macro":
+            self.name += f"_{average}"
+        super().__init__()
+
+    def reset(self) -> None:
+        for state in self.sum_states:
+            setattr(self, state, None)
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        n_classes = preds.shape[-1]
+        if self.multi_label:
+            predicted = preds.sigmoid() > self.threshold
+            actual = targets.bool()
+        else:
+            predicted_index, target_index = _labels(preds, targets)
+            predicted = torch.nn.functional.one_hot(predicted_index, n_classes).bool()
+            actual = torch.nn.functional.one_hot(target_index.long(), n_classes).bool()
+        for state, value in (
+            ("true_positive", (predicted & actual).sum(0)),
+            ("false_positive", (predicted & ~actual).sum(0)),
+            ("false_negative", (~predicted & actual).sum(0)),
+        ):
+            current = getattr(self, state)
+            value = value.to(torch.float64)
+            setattr(self, state, value if current is None else current + value)
+
+    def compute(self) -> float:
+        if self.true_positive is None:
+            return float("nan")
+        tp, fp, fn = self.true_positive, self.false_positive, self.false_negative
+        if self.average == "micro":
+            tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+        beta2 = self.beta**2
+        denominator = (1 + beta2) * tp + beta2 * fn + fp
+        score = torch.where(denominator > 0, (1 + beta2) * tp / denominator.clamp(min=1e-12),
+                            torch.zeros_like(tp))
+        if self.average == "binary":
+            return float(score[self.pos_label])
+        return float(score.mean())
+
+    def synchronise(self) -> None:
+        if self.true_positive is not None:
+            super().synchronise()
+
+
+def _binary_auc(scores: Tensor, positive: Tensor) -> float:
+    """Area under the ROC curve by the rank statistic (ties get their average rank)."""
+    n_pos = int(positive.sum())
+    n_neg = positive.numel() - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = scores.argsort()
+    sorted_scores = scores[order]
+    ranks = torch.empty_like(scores, dtype=torch.float64)
+    ranks[order] = torch.arange(1, len(scores) + 1, dtype=torch.float64)
+    unique, inverse, counts = torch.unique(sorted_scores, return_inverse=True, return_counts=True)
+    if len(unique) < len(scores):  # average the ranks of tied scores
+        rank_sums = torch.zeros(len(unique), dtype=torch.float64).index_add_(
+            0, inverse, torch.arange(1, len(scores) + 1, dtype=torch.float64))
+        ranks[order] = (rank_sums / counts)[inverse]
+    positive_rank_sum = ranks[positive.bool()].sum()
+    return float((positive_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class RocAuc(Metric):
+    """Area under the ROC curve. Binary (two logits, or one) or one-vs-rest macro average.
+
+    Example:
+        >>> import torch
+        >>> metric = RocAuc()
+        >>> metric.update(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), torch.tensor([0, 1, 1]))
+        >>> metric.compute()
+        1.0
+    """
+
+    name = "roc_auc"
+    cat_states = ("scores", "targets")
+
+    def __init__(self, multi_label: bool = False) -> None:
+        self.multi_label = multi_label
+        super().__init__()
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        self.scores.append(preds.detach().float().cpu())
+        self.targets.append(targets.detach().cpu())
+
+    def compute(self) -> float:
+        if not self.scores:
+            return float("nan")
+        scores, targets = torch.cat(self.scores), torch.cat(self.targets)
+        if self.multi_label:
+            values = [_binary_auc(scores[:, c], targets[:, c]) for c in range(scores.shape[1])]
+        elif scores.ndim == 1 or scores.shape[-1] == 1:
+            return _binary_auc(scores.reshape(-1), targets.reshape(-1))
+        elif scores.shape[-1] == 2:
+            return _binary_auc(scores[:, 1] - scores[:, 0], targets.reshape(-1) == 1)
+        else:
+            probabilities = scores.softmax(-1)
+            values = [_binary_auc(probabilities[:, c], targets.reshape(-1) == c)
+                      for c in range(scores.shape[-1])]
+        values = [v for v in values if v == v]
+        return sum(values) / len(values) if values else float("nan")
+
+
+def _flat(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    return preds.reshape(-1).to(torch.float64), targets.reshape(-1).to(torch.float64)
+
+
+class RMSE(Metric):
+    """Root mean squared error.
+
+    Example:
+        >>> import torch
+        >>> metric = RMSE()
+        >>> metric.update(torch.tensor([[1.0], [3.0]]), torch.tensor([1.0, 1.0]))
+        >>> round(metric.compute(), 4)
+        1.4142
+    """
+
+    name = "rmse"
+    sum_states = ("squared_error", "count")
+    higher_is_better = False
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        preds, targets = _flat(preds, targets)
+        self._add("squared_error", ((preds - targets) ** 2).sum())
+        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+
+    def compute(self) -> float:
+        return float((self.squared_error / self.count.clamp(min=1)).sqrt())
+
+
+class MAE(Metric):
+    """Mean absolute error.
+
+    Example:
+        >>> import torch
+        >>> metric = MAE()
+        >>> metric.update(torch.tensor([[1.0], [3.0]]), torch.tensor([1.0, 1.0]))
+        >>> metric.compute()
+        1.0
+    """
+
+    name = "mae"
+    sum_states = ("absolute_error", "count")
+    higher_is_better = False
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        preds, targets = _flat(preds, targets)
+        self._add("absolute_error", (preds - targets).abs().sum())
+        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+
+    def compute(self) -> float:
+        return float(self.absolute_error / self.count.clamp(min=1))
+
+
+class R2(Metric):
+    """Coefficient of determination, ``1 - SS_res / SS_tot``.
+
+    Example:
+        >>> import torch
+        >>> metric = R2()
+        >>> metric.update(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([1.0, 2.0, 3.0]))
+        >>> metric.compute()
+        1.0
+    """
+
+    name = "r2"
+    sum_states = ("residual", "total", "total_squared", "count")
+
+    def update(self, preds: Tensor, targets: Tensor) -> None:
+        preds, targets = _flat(preds, targets)
+        self._add("residual", ((targets - preds) ** 2).sum())
+        self._add("total", targets.sum())
+        self._add("total_squared", (targets**2).sum())
+        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+
+    def compute(self) -> float:
+        count = self.count.clamp(min=1)
+        sum_squares = self.total_squared - self.total**2 / count
+        if float(sum_squares) <= 0:
+            return float("nan")
+        return float(1 - self.residual / sum_squares)
+
+
+def default_metrics(target_kind: str, n_out: int) -> list[Metric]:
+    """The metrics Ember reports by default for a kind of target.
+
+    Example:
+        >>> [m.name for m in default_metrics("regression", 1)]
+        ['rmse', 'mae', 'r2']
+    """
+    if target_kind == "single_label":
+        metrics: list[Metric] = [Accuracy()]
+        if n_out == 2:
+            metrics.append(RocAuc())
+        elif n_out > 5:
+            metrics.append(TopKAccuracy(k=3))
+        return metrics
+    if target_kind == "multi_label":
+        return [AccuracyMulti(), FBeta(multi_label=True)]
+    if target_kind == "regression":
+        return [RMSE(), MAE(), R2()]
+    return []

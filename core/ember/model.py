@@ -1,0 +1,166 @@
+"""The model contract: any ``nn.Module`` plus a split into parameter groups (body → head).
+
+Freezing and discriminative learning rates work on these groups. A model states its split in
+one of three ways, checked in this order: a ``splitter`` given to the Learner, a
+``param_groups()`` method on the model, or ``body`` and ``head`` attributes. Otherwise the whole
+model is one group.
+
+BatchNorm in frozen groups is handled deliberately by ``bn_policy``:
+
+- ``"train"`` (default): BatchNorm layers of frozen groups keep training — their affine weights
+  get gradients and their running statistics adapt to the new data. This is what makes a body
+  pretrained on other data transfer well (fastai's finding, shown again in
+  ``tests/core/test_model.py``, where it gains accuracy on shifted inputs).
+- ``"freeze"``: frozen groups are frozen entirely; their BatchNorm layers run in eval mode, so
+  running statistics stay exactly as pretrained. Choose it when the new data looks like the
+  pretraining data and batches are small.
+
+Example:
+    >>> import torch
+    >>> model = BodyHead(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    >>> [len(group) for group in split_groups(model)]
+    [2, 2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "BN_POLICIES",
+    "BodyHead",
+    "apply_bn_policy",
+    "bn_types",
+    "freeze_to",
+    "mlp",
+    "split_groups",
+]
+
+BN_POLICIES = ("train", "freeze")
+bn_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+class BodyHead(nn.Module):
+    """A model made of a ``body`` (features) and a ``head`` (task); two parameter groups.
+
+    Example:
+        >>> import torch
+        >>> model = BodyHead(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+        >>> model(torch.zeros(3, 4)).shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.body, self.head = body, head
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(*inputs))
+
+
+def split_groups(
+    model: nn.Module, splitter: Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]] | None = None
+) -> list[list[nn.Parameter]]:
+    """Split ``model``'s parameters into groups, body first and head last.
+
+    Example:
+        >>> import torch
+        >>> len(split_groups(torch.nn.Linear(2, 2)))
+        1
+    """
+    if splitter is not None:
+        groups = [list(group) for group in splitter(model)]
+    elif hasattr(model, "param_groups") and callable(model.param_groups):
+        groups = [list(group) for group in model.param_groups()]
+    elif isinstance(getattr(model, "body", None), nn.Module) and isinstance(
+        getattr(model, "head", None), nn.Module
+    ):
+        groups = [list(model.body.parameters()), list(model.head.parameters())]
+    else:
+        groups = [list(model.parameters())]
+    seen = {id(p) for group in groups for p in group}
+    rest = [p for p in model.parameters() if id(p) not in seen]
+    if rest:  # parameters the split forgot still train, with the head
+        groups[-1].extend(rest)
+    return [group for group in groups if group]
+
+
+def _is_bn_param(model: nn.Module) -> set[int]:
+    return {id(p) for m in model.modules() if isinstance(m, bn_types) for p in m.parameters()}
+
+
+def freeze_to(model: nn.Module, groups: list[list[nn.Parameter]], n: int, bn_policy: str) -> None:
+    """Freeze parameter groups before index ``n`` (negative counts from the head), train the rest.
+
+    With ``bn_policy="train"`` the BatchNorm parameters of frozen groups stay trainable.
+
+    Example:
+        >>> import torch
+        >>> model = BodyHead(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+        >>> freeze_to(model, split_groups(model), -1, "train")
+        >>> model.body.weight.requires_grad, model.head.weight.requires_grad
+        (False, True)
+    """
+    if bn_policy not in BN_POLICIES:
+        raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
+    start = n if n >= 0 else max(len(groups) + n, 0)
+    bn_ids = _is_bn_param(model) if bn_policy == "train" else set()
+    for index, group in enumerate(groups):
+        frozen = index < start
+        for param in group:
+            param.requires_grad_(not frozen or id(param) in bn_ids)
+
+
+def frozen_bn_modules(model: nn.Module, groups: list[list[nn.Parameter]], n_frozen: int
+                      ) -> list[nn.Module]:
+    """The BatchNorm modules whose parameters lie in the first ``n_frozen`` groups.
+
+    Example:
+        >>> import torch
+        >>> model = BodyHead(torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+        >>> len(frozen_bn_modules(model, split_groups(model), 1))
+        1
+    """
+    frozen_ids = {id(p) for group in groups[:n_frozen] for p in group}
+    return [
+        m for m in model.modules()
+        if isinstance(m, bn_types) and any(id(p) in frozen_ids for p in m.parameters())
+    ]
+
+
+def apply_bn_policy(modules: list[nn.Module], bn_policy: str) -> None:
+    """Put frozen BatchNorm ``modules`` in eval mode under ``bn_policy="freeze"`` (call after
+    ``model.train()``); under ``"train"`` they keep training.
+
+    Example:
+        >>> import torch
+        >>> bn = torch.nn.BatchNorm1d(3)
+        >>> apply_bn_policy([bn], "freeze")
+        >>> bn.training
+        False
+    """
+    if bn_policy == "freeze":
+        for module in modules:
+            module.eval()
+
+
+def mlp(n_in: int, n_out: int, hidden: Sequence[int] = (200, 100), dropout: float = 0.1
+        ) -> BodyHead:
+    """A multilayer perceptron with BatchNorm and dropout, split into body and head.
+
+    Example:
+        >>> import torch
+        >>> mlp(4, 3)(torch.randn(2, 4)).shape
+        torch.Size([2, 3])
+    """
+    layers: list[nn.Module] = []
+    size = n_in
+    for width in hidden:
+        layers += [nn.Linear(size, width), nn.ReLU(inplace=True), nn.BatchNorm1d(width)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        size = width
+    return BodyHead(nn.Sequential(nn.Flatten(), *layers), nn.Linear(size, n_out))

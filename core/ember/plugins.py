@@ -1,0 +1,365 @@
+"""The plugin manager: loads plugins from the entry-point group ``ember`` and keeps a registry.
+
+Plugins load lazily, on the first call that needs them (``import ember`` stays fast). A plugin
+that fails to import, declares an incompatible contract, or raises inside a hook is recorded as
+broken with the reason and skipped; core keeps working.
+
+Environment controls:
+
+- ``EMBER_DISABLE_PLUGIN_AUTOLOAD=1``: load no installed plugin (core's built-ins still load).
+- ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins.
+
+Example:
+    >>> import ember
+    >>> names = [info.name for info in ember.plugin_infos()]
+    >>> "builtin" in names
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from ember import hookspecs
+from ember.errors import PluginError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ember.data import Data
+
+__all__ = [
+    "Defaults",
+    "Demo",
+    "PluginInfo",
+    "Registry",
+    "create_model",
+    "get_plugin_manager",
+    "get_registry",
+    "plugin_infos",
+    "reset_plugins",
+]
+
+ENTRY_POINT_GROUP = "ember"
+REGISTER_HOOKS = (
+    "ember_data_kinds",
+    "ember_architectures",
+    "ember_callbacks",
+    "ember_metrics",
+    "ember_quickstart",
+)
+
+
+@dataclass
+class Defaults:
+    """What a plugin proposes for a given :class:`ember.Data` (returned by ``ember_defaults``).
+
+    ``model`` is a module or a zero-argument callable that builds one. Everything here can be
+    overridden by the keyword arguments of :func:`ember.learner`.
+
+    Example:
+        >>> import torch
+        >>> Defaults(model=torch.nn.Linear(3, 2)).metrics
+        []
+    """
+
+    model: Any
+    loss_func: Callable[..., Any] | None = None
+    metrics: list[Any] = field(default_factory=list)
+    cbs: list[Any] = field(default_factory=list)
+    splitter: Callable[..., Any] | None = None
+    lr: float | None = None
+    bs_note: str = ""
+
+
+@dataclass
+class Demo:
+    """A quick-start demo a plugin contributes to ``ember quickstart``.
+
+    ``run(smoke=False)`` trains on real bundled data and returns a dict of metric → value.
+
+    Example:
+        >>> demo = Demo(domain="tensor", name="noop", run=lambda smoke=False: {"accuracy": 1.0})
+        >>> demo.run()
+        {'accuracy': 1.0}
+    """
+
+    domain: str
+    name: str
+    run: Callable[..., dict[str, float]]
+    description: str = ""
+
+
+@dataclass
+class PluginInfo:
+    """One installed plugin as ``ember plugins`` lists it.
+
+    Example:
+        >>> PluginInfo("vision", "0.1.0", ["ember_defaults"]).status
+        'ok'
+    """
+
+    name: str
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    status: str = "ok"
+    reason: str = ""
+    module: str = ""
+    package: str = ""
+
+
+class Registry:
+    """Everything the loaded plugins registered, by name.
+
+    Example:
+        >>> sorted(get_registry().architectures)[:1]  # doctest: +SKIP
+        ['mlp']
+    """
+
+    def __init__(self) -> None:
+        self.data_kinds: dict[str, type[Data]] = {}
+        self.architectures: dict[str, Callable[..., nn.Module]] = {}
+        self.architecture_descriptions: dict[str, str] = {}
+        self.callbacks: dict[str, type] = {}
+        self.metrics: dict[str, Callable[..., Any]] = {}
+        self.demos: list[Demo] = []
+        self.owner: dict[tuple[str, str], str] = {}
+
+    def registrar(self, hook: str, plugin: str) -> Callable[..., None]:
+        """The ``register`` callable handed to ``plugin`` for ``hook``."""
+        table: dict[str, Any]
+
+        def register(name: Any, value: Any = None, description: str = "") -> None:
+            if hook == "ember_quickstart":
+                if not isinstance(name, Demo):
+                    raise PluginError(f"plugin {plugin!r} must register ember.Demo objects")
+                self.demos.append(name)
+                self.owner[(hook, f"{name.domain}/{name.name}")] = plugin
+                return
+            if not isinstance(name, str) or value is None:
+                raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
+            key = (hook, name)
+            if key in self.owner and self.owner[key] != plugin:
+                raise PluginError(
+                    f"plugin {plugin!r} registers {name!r} which plugin "
+                    f"{self.owner[key]!r} already registered; rename one of them"
+                )
+            self.owner[key] = plugin
+            table[name] = value
+            if hook == "ember_architectures":
+                self.architecture_descriptions[name] = description
+
+        table = {
+            "ember_data_kinds": self.data_kinds,
+            "ember_architectures": self.architectures,
+            "ember_callbacks": self.callbacks,
+            "ember_metrics": self.metrics,
+            "ember_quickstart": {},
+        }[hook]
+        return register
+
+
+class _State:
+    lock = threading.Lock()
+    manager: pluggy.PluginManager | None = None
+    registry: Registry | None = None
+    infos: dict[str, PluginInfo] = {}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _blocked() -> set[str]:
+    return {n.strip() for n in os.environ.get("EMBER_BLOCK_PLUGINS", "").split(",") if n.strip()}
+
+
+def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> list[str]:
+    return sorted(c.name for c in manager.get_hookcallers(plugin) or [])
+
+
+def _check_contract(module: object) -> str:
+    wanted = getattr(module, "EMBER_CONTRACT", hookspecs.CONTRACT_VERSION)
+    if not isinstance(wanted, int) or wanted > hookspecs.CONTRACT_VERSION:
+        return (
+            f"written for hook contract {wanted!r}, this ember provides "
+            f"{hookspecs.CONTRACT_VERSION}; upgrade ember"
+        )
+    return ""
+
+
+def _load() -> tuple[pluggy.PluginManager, Registry]:
+    manager = pluggy.PluginManager("ember")
+    manager.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+    builtin = importlib.import_module("ember.builtin")
+    manager.register(builtin, name="builtin")
+    version = importlib.metadata.version("ember") if _dist_exists("ember") else "0+unknown"
+    infos["builtin"] = PluginInfo("builtin", version, _hooks_of(manager, builtin),
+                                  module="ember.builtin", package="ember")
+    if not _flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
+        blocked = _blocked()
+        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry.name in infos:
+                continue
+            dist_version = entry.dist.version if entry.dist is not None else "?"
+            info = PluginInfo(entry.name, dist_version, module=entry.value,
+                              package=entry.dist.name if entry.dist is not None else "")
+            infos[entry.name] = info
+            if entry.name in blocked:
+                info.status, info.reason = "blocked", "named in EMBER_BLOCK_PLUGINS"
+                continue
+            module = None
+            try:
+                module = entry.load()
+                reason = _check_contract(module)
+                if reason:
+                    info.status, info.reason = "incompatible", reason
+                    continue
+                manager.register(module, name=entry.name)
+                manager.check_pending()
+            except Exception as error:  # a broken third-party plugin must never break core
+                info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+                if manager.has_plugin(entry.name):
+                    manager.unregister(name=entry.name)
+                continue
+            info.hooks = _hooks_of(manager, module)
+    registry = Registry()
+    for hook in REGISTER_HOOKS:
+        for impl in getattr(manager.hook, hook).get_hookimpls():
+            try:
+                impl.function(register=registry.registrar(hook, impl.plugin_name))
+            except Exception as error:
+                infos[impl.plugin_name].status = "broken"
+                infos[impl.plugin_name].reason = f"{hook} raised {type(error).__name__}: {error}"
+    for name, info in infos.items():
+        if info.status == "broken" and manager.has_plugin(name):
+            manager.unregister(name=name)
+    _State.infos = infos
+    return manager, registry
+
+
+def _dist_exists(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the plugin manager, loading plugins on first use.
+
+    Example:
+        >>> get_plugin_manager().has_plugin("builtin")
+        True
+    """
+    with _State.lock:
+        if _State.manager is None:
+            _State.manager, _State.registry = _load()
+        return _State.manager
+
+
+def get_registry() -> Registry:
+    """Return what the loaded plugins registered (architectures, data kinds, demos, …).
+
+    Example:
+        >>> "mlp" in get_registry().architectures
+        True
+    """
+    get_plugin_manager()
+    assert _State.registry is not None
+    return _State.registry
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every plugin found, loaded or not, with version, hooks and status.
+
+    Example:
+        >>> plugin_infos()[0].name
+        'builtin'
+    """
+    get_plugin_manager()
+    return list(_State.infos.values())
+
+
+def reset_plugins() -> None:
+    """Forget loaded plugins so the next call reloads them (after installing one, in tests).
+
+    Example:
+        >>> reset_plugins()
+    """
+    with _State.lock:
+        _State.manager, _State.registry, _State.infos = None, None, {}
+
+
+def call_first(hook: str, **kwargs: Any) -> Any:
+    """Call a ``firstresult`` hook, one implementation at a time; a raising plugin is skipped
+    and recorded as broken.
+
+    Example:
+        >>> call_first("ember_rebuild_model", manifest={"model": {}}) is None
+        True
+    """
+    manager = get_plugin_manager()
+    caller = getattr(manager.hook, hook)
+    for impl in reversed(caller.get_hookimpls()):
+        arguments = {name: kwargs[name] for name in impl.argnames}
+        try:
+            result = impl.function(**arguments)
+        except Exception as error:
+            info = _State.infos.get(impl.plugin_name)
+            if info is None or impl.plugin_name == "builtin":
+                raise
+            info.status, info.reason = "broken", f"{hook} raised {type(error).__name__}: {error}"
+            continue
+        if result is not None:
+            return result
+    return None
+
+
+def iter_plugins() -> Iterator[tuple[str, ModuleType]]:
+    """Yield ``(name, module)`` for every plugin loaded and working.
+
+    Example:
+        >>> dict(iter_plugins())["builtin"].__name__
+        'ember.builtin'
+    """
+    manager = get_plugin_manager()
+    for name, plugin in manager.list_name_plugin():
+        if name and _State.infos.get(name, PluginInfo(name, "")).status == "ok":
+            yield name, plugin
+
+
+def create_model(name: str, **config: Any) -> nn.Module:
+    """Build a registered architecture by name; the model remembers its name and config so
+    that :meth:`ember.Learner.export` can rebuild it.
+
+    Example:
+        >>> model = create_model("mlp", n_in=4, n_out=2)
+        >>> model.ember_config["name"]
+        'mlp'
+    """
+    registry = get_registry()
+    if name not in registry.architectures:
+        known = ", ".join(sorted(registry.architectures)) or "none"
+        raise PluginError(
+            f"no architecture named {name!r}; installed: {known}. Install the plugin that "
+            f"provides it (for example ember-vision)"
+        )
+    model = registry.architectures[name](**config)
+    model.ember_config = {  # type: ignore[assignment]
+        "name": name,
+        "config": config,
+        "plugin": registry.owner.get(("ember_architectures", name), "builtin"),
+    }
+    return model

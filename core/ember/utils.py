@@ -1,0 +1,92 @@
+"""Small helpers: seeding, device choice, moving batches, atomic writes.
+
+Example:
+    >>> import ember
+    >>> ember.seed(0)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["atomic_write", "default_device", "seed", "to_device"]
+
+
+def seed(n: int = 0) -> None:
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated exactly on CPU.
+
+    Example:
+        >>> seed(42)
+    """
+    random.seed(n)
+    np.random.seed(n % 2**32)
+    torch.manual_seed(n)
+
+
+def default_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Resolve ``"auto"`` to CUDA, then MPS, then CPU; pass other names through.
+
+    Example:
+        >>> default_device("cpu")
+        device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def to_device(value: Any, device: torch.device, non_blocking: bool = True) -> Any:
+    """Move tensors (also inside tuples, lists and dicts) to ``device``.
+
+    Example:
+        >>> to_device((torch.zeros(1), [torch.ones(1)]), torch.device("cpu"))[1][0]
+        tensor([1.])
+    """
+    if isinstance(value, torch.Tensor):
+        return value if value.device == device else value.to(device, non_blocking=non_blocking)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device, non_blocking) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in value.items()}
+    return value
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write a file so that readers see the old file or the complete new one, never half.
+
+    ``write(tmp_path)`` writes to a temporary file in the same folder, which then replaces
+    ``path`` in one step.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+        >>> atomic_write(target, lambda p: p.write_text("hi")).read_text()
+        'hi'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
