@@ -1,0 +1,95 @@
+"""The ``ember`` command: ``ember plugins`` and ``ember quickstart``.
+
+Example:
+    >>> # $ ember plugins --json
+    >>> # $ ember quickstart vision --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from ember.plugins import get_registry, plugin_infos
+
+    infos = plugin_infos()
+    registry = get_registry()
+    contributions: dict[str, list[str]] = {}
+    for (hook, name), plugin in registry.owner.items():
+        short = hook.removeprefix("ember_")
+        contributions.setdefault(plugin, []).append(f"{short}:{name}")
+    if args.json:
+        rows = [{"name": i.name, "version": i.version, "package": i.package, "status": i.status,
+                 "reason": i.reason, "hooks": i.hooks,
+                 "registered": sorted(contributions.get(i.name, []))} for i in infos]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for info in infos:
+        line = f"{info.name:<12} {info.version:<10} {info.status:<12}"
+        if info.status == "ok":
+            line += " hooks: " + ", ".join(h.removeprefix("ember_") for h in info.hooks)
+        else:
+            line += " " + info.reason
+        print(line)
+        registered = sorted(contributions.get(info.name, []))
+        if registered and args.verbose:
+            print("    registers: " + ", ".join(registered))
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from ember.plugins import get_registry
+
+    demos = get_registry().demos
+    wanted = set(args.domains)
+    chosen = [d for d in demos if not wanted or d.domain in wanted or d.name in wanted]
+    if not chosen:
+        available = ", ".join(sorted({d.domain for d in demos})) or "none"
+        print(f"no quick-start demo for {sorted(wanted) or 'any domain'}; installed demos: "
+              f"{available}. Install a domain plugin: pip install ember-vision", file=sys.stderr)
+        return 2
+    results = []
+    for demo in chosen:
+        print(f"== {demo.domain}/{demo.name}: {demo.description}", flush=True)
+        start = time.perf_counter()
+        metrics = demo.run(smoke=args.smoke)
+        seconds = time.perf_counter() - start
+        results.append((demo, metrics, seconds))
+    print("\n| demo | metrics | seconds |\n|---|---|---|")
+    for demo, metrics, seconds in results:
+        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in metrics.items())
+        print(f"| {demo.domain}/{demo.name} | {shown} | {seconds:.1f} |")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ember`` command.
+
+    Example:
+        >>> main(["plugins"])  # doctest: +SKIP
+        0
+    """
+    parser = argparse.ArgumentParser(prog="ember", description="Ember command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    plugins = commands.add_parser("plugins", help="list installed plugins, versions and hooks")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("-v", "--verbose", action="store_true", help="show what each registers")
+    plugins.set_defaults(run=_plugins)
+    quick = commands.add_parser("quickstart", help="train the installed plugins' demos")
+    quick.add_argument("domains", nargs="*", help="domains or demo names (default: all)")
+    quick.add_argument("--smoke", action="store_true", help="a few batches only")
+    quick.set_defaults(run=_quickstart)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
