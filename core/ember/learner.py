@@ -31,12 +31,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
@@ -64,6 +62,9 @@ from ember.model import (
     split_groups,
 )
 from ember.utils import atomic_write, default_device, to_device
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 __all__ = ["CHECKPOINT_VERSION", "LRFindResult", "Learner", "learner"]
 
@@ -99,6 +100,8 @@ class LRFindResult(float):
     @classmethod
     def from_curve(cls, lrs: Sequence[float], losses: Sequence[float]) -> LRFindResult:
         """Apply the suggestion rule to a recorded curve."""
+        import numpy as np
+
         if len(lrs) < 2:
             raise TrainingError("lr_find recorded fewer than 2 points; give more training data")
         losses_array = np.asarray(losses, dtype=float)
@@ -311,7 +314,8 @@ class Learner:
         apply_bn_policy(self._frozen_bn, self.bn_policy)
         self.training, self.dl = True, self.data.train_dl
         self.n_iter = len(self.dl)
-        for self.iter, batch in enumerate(self.dl):
+        for index, batch in enumerate(self.dl):
+            self.iter = index
             self._one_batch(batch)
             self.train_iter += 1
 
@@ -320,7 +324,8 @@ class Learner:
         self.training, self.dl = False, dl or self.data.valid_dl
         self.n_iter = len(self.dl)
         with torch.no_grad():
-            for self.iter, batch in enumerate(self.dl):
+            for index, batch in enumerate(self.dl):
+                self.iter = index
                 self._one_batch(batch)
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
@@ -402,10 +407,11 @@ class Learner:
                 labels = target[target != getattr(self.loss_func, "ignore_index", -100)]
                 n_classes = pred.shape[-1]
                 if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+                    worst = int(labels.max()) if int(labels.max()) >= n_classes else int(
+                        labels.min())
                     raise TrainingError(
-                        f"label {int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())} "
-                        f"is out of range for a model with {n_classes} outputs; labels must be "
-                        f"0 … {n_classes - 1}. Size the model's head to data.n_out "
+                        f"label {worst} is out of range for a model with {n_classes} outputs; "
+                        f"labels must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
                         f"({self.data.n_out})"
                     )
             elif isinstance(self.loss_func, regression_losses()) and pred.numel() != target.numel():
@@ -461,7 +467,8 @@ class Learner:
                 return [lr.stop / 10] * (n - 1) + [lr.stop]
             if n == 1:
                 return [lr.stop]
-            return list(np.geomspace(lr.start, lr.stop, n))
+            ratio = (lr.stop / lr.start) ** (1 / (n - 1))
+            return [lr.start * ratio**i for i in range(n)]
         if isinstance(lr, (list, tuple)):
             if len(lr) != n:
                 raise TrainingError(f"{len(lr)} learning rates given for {n} parameter groups")
@@ -667,7 +674,7 @@ class Learner:
         return self.data.show_results(batch, self.data.decode(outputs), n)
 
     def _loader(self, dl: DataLoader | str | None) -> DataLoader:
-        if isinstance(dl, DataLoader):
+        if dl is not None and not isinstance(dl, str):
             return dl
         name = dl or "valid"
         loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
@@ -798,6 +805,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _get_rng_state() -> dict[str, Any]:
+    import numpy as np
+
     numpy_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -811,6 +820,8 @@ def _get_rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any] | None) -> None:
+    import numpy as np
+
     if not state:
         return
     torch.set_rng_state(state["torch"].cpu())
