@@ -41,6 +41,7 @@ from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.training import MixedPrecision, NanGuard
 from ember.data import Data
+from ember.distributed import Distributed, shard_loader
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -166,6 +167,11 @@ class Learner:
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``).
         nan_guard: stop on NaN/inf loss and restore the last good weights.
+        sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
+
+    Under ``torchrun`` the Learner joins the process group, wraps the model in
+    DistributedDataParallel and shards ``data``'s loaders across ranks (see
+    :mod:`ember.distributed`); the script does not change.
 
     Example:
         >>> # learn = ember.Learner(data, model, metrics=["accuracy"])
@@ -189,6 +195,7 @@ class Learner:
         path: str | Path = ".",
         quiet: bool | None = None,
         nan_guard: bool = True,
+        sync_bn: bool = False,
     ) -> None:
         if not isinstance(data, Data):
             raise DataError(
@@ -207,7 +214,13 @@ class Learner:
         self.bn_policy, self.path = bn_policy, Path(path)
         self.opt: torch.optim.Optimizer | None = None
         self.step_fn: Callable[[], Any] | None = None
-        self.distributed: Any = None
+        self.distributed = Distributed.from_environment()
+        self.forward_model: nn.Module = self.model
+        if self.distributed is not None:
+            self._shard_data()
+            if sync_bn:
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.forward_model = self.distributed.wrap(self.model, self.device)
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
         self.iter, self.n_iter = 0, 0
@@ -304,7 +317,21 @@ class Learner:
             self.epoch = epoch
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
+    def _shard_data(self) -> None:
+        assert self.distributed is not None
+        rank, world = self.distributed.rank, self.distributed.world_size
+        data = self.data
+        if data.train_dl is not None:
+            data.train_dl = shard_loader(data.train_dl, rank, world, train=True)
+        if data.valid_dl is not None:
+            data.valid_dl = shard_loader(data.valid_dl, rank, world, train=False)
+        if data.test_dl is not None:
+            data.test_dl = shard_loader(data.test_dl, rank, world, train=False)
+
     def _do_epoch(self) -> None:
+        for loader in (self.data.train_dl, self.data.valid_dl):
+            if loader is not None and hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(self.epoch)
         self._with_events(self._do_train, "train", CancelTrainException)
         if self.data.valid_dl is not None:
             self._with_events(self._do_validate, "validate", CancelValidateException)
@@ -313,6 +340,7 @@ class Learner:
         self.model.train()
         apply_bn_policy(self._frozen_bn, self.bn_policy)
         self.training, self.dl = True, self.data.train_dl
+        self._forward = self.forward_model
         self.n_iter = len(self.dl)
         for index, batch in enumerate(self.dl):
             self.iter = index
@@ -322,6 +350,7 @@ class Learner:
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
         self.training, self.dl = False, dl or self.data.valid_dl
+        self._forward = self.model
         self.n_iter = len(self.dl)
         with torch.no_grad():
             for index, batch in enumerate(self.dl):
@@ -337,7 +366,7 @@ class Learner:
         if not self._checked:
             self._first_batch()
         else:
-            self.pred = self.model(*self.xb)
+            self.pred = self._forward(*self.xb)
             self("after_pred")
             self.loss_grad = self.loss_func(self.pred, self.yb)
         self.loss = self.loss_grad.detach()
@@ -381,7 +410,7 @@ class Learner:
     def _first_batch(self) -> None:
         shapes = ", ".join(str(tuple(x.shape)) for x in self.xb if isinstance(x, Tensor))
         try:
-            self.pred = self.model(*self.xb)
+            self.pred = self._forward(*self.xb)
         except (RuntimeError, TypeError, ValueError, IndexError) as error:
             raise TrainingError(
                 f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
@@ -503,6 +532,8 @@ class Learner:
     def _apply_freeze(self) -> None:
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
         self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
+        if self.distributed is not None:  # DDP fixes the trained parameters when it wraps
+            self.forward_model = self.distributed.wrap(self.model, self.device)
 
     # ------------------------------------------------------------ fitting
     def fit(self, n_epoch: int, lr: LR | None = None, *, cbs: Iterable[Callback] | None = None,
@@ -605,6 +636,10 @@ class Learner:
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
             self._with_events(self._do_fit, "fit", CancelFitException)
+        except Exception as error:
+            if self.distributed is not None:
+                self.distributed.report_failure(error)
+            raise
         finally:
             self.remove_cbs(cbs)
             self.training = False
@@ -703,6 +738,7 @@ class Learner:
             >>> # learn.save("stage1")
         """
         if self.distributed is not None and self.distributed.rank != 0:
+            self.distributed.barrier()
             return self._resolve(path, ".pt")
         state: dict[str, Any] = {
             "format": "ember-checkpoint",
@@ -716,7 +752,10 @@ class Learner:
             state["opt"] = self.opt.state_dict()
             state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs if cb.state_dict()}
             state["rng"] = _get_rng_state()
-        return atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
+        written = atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
+        if self.distributed is not None:
+            self.distributed.barrier()  # no rank reads it before it is complete
+        return written
 
     def load(self, path: str | Path, with_opt: bool = True, strict: bool = True
              ) -> dict[str, Any]:
