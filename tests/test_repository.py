@@ -40,13 +40,3 @@ def test_ruff_is_clean():
     result = subprocess.run([ruff, "check", "core", "plugins", "tests", "bench"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_overhead_benchmark_smoke():
-    import sys
-
-    result = subprocess.run([sys.executable, "bench/overhead.py", "--smoke"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "RESULT overhead_mlp_ratio" in result.stdout
-    assert "RESULT import_ember_beyond_torch" in result.stdout
