@@ -56,5 +56,5 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
 
 def test_shard_sampler_splits_validation_without_padding():
     shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
-    assert sorted(sum(shards, [])) == list(range(7))
+    assert sorted(index for shard in shards for index in shard) == list(range(7))
     assert [len(ShardSampler(range(7), rank, 3)) for rank in range(3)] == [3, 2, 2]
