@@ -39,9 +39,6 @@ class Recorder(Callback):
         self.iters: list[int] = []
         self.valid_iters: list[int] = []
 
-    def before_fit(self) -> None:
-        self.metrics = self.learn.metrics
-
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
         self._losses: list[torch.Tensor] = []
@@ -57,7 +54,7 @@ class Recorder(Callback):
         size = len(yb) if hasattr(yb, "__len__") else 1
         self._valid_loss = self._valid_loss + loss.detach().to(torch.float64) * size
         self._valid_count += size
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.update(self.learn.pred, yb)
 
     def after_batch(self) -> None:
@@ -75,7 +72,7 @@ class Recorder(Callback):
     def before_validate(self) -> None:
         self._valid_loss = torch.zeros((), dtype=torch.float64)
         self._valid_count = 0
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.reset()
 
     def after_validate(self) -> None:
@@ -91,7 +88,7 @@ class Recorder(Callback):
         if distributed is not None:
             total, count = distributed.all_sum(total), distributed.all_sum(count)
         result = {"valid_loss": float(total / count) if float(count) else math.nan}
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.synchronise()
             result[metric.name] = metric.compute()
         return result
