@@ -84,7 +84,7 @@ class ValidationSizeWarning(EmberWarning):
 
 
 class ModelStateWarning(EmberWarning):
-    """Gradients are disabled or no parameter can train."""
+    """The model is in eval mode while it trains."""
 
 
 @dataclass
@@ -122,6 +122,16 @@ def check_setup(learn: Learner) -> None:
         raise DataError(
             "the training loader yields no batch: the training set is empty, or smaller than "
             "the batch size with drop_last=True; give more data or a smaller batch size"
+        )
+    if not torch.is_grad_enabled():
+        raise TrainingError(
+            "gradients are disabled: fit was called inside torch.no_grad() or "
+            "torch.inference_mode(); call it outside that block"
+        )
+    if not any(p.requires_grad for p in learn.model.parameters()):
+        raise TrainingError(
+            "no parameter of the model requires gradients, so nothing can train; call "
+            "learn.unfreeze(), or set requires_grad=True on the parameters to train"
         )
     kind, loss_name = learn.data.target_kind, type(learn.loss_func).__name__
     if kind == "regression" and isinstance(learn.loss_func, classification_losses()):
@@ -215,24 +225,20 @@ def _lr_findings(learn: Learner) -> list[Finding]:
     return []
 
 
-def _state_findings(learn: Learner) -> list[Finding]:
-    findings = []
-    if not torch.is_grad_enabled():
-        findings.append(Finding(
-            ModelStateWarning, "gradients are disabled (fit was called inside torch.no_grad() "
-            "or torch.inference_mode())", "call fit outside the no_grad block"))
-    if not any(p.requires_grad for p in learn.model.parameters()):
-        findings.append(Finding(
-            ModelStateWarning, "no parameter of the model requires gradients, so nothing "
-            "can train", "call learn.unfreeze(), or set requires_grad=True on the parameters"))
-    return findings
+def _model_state_findings(learn: Learner) -> list[Finding]:
+    if learn.training and not learn.model.training:
+        return [Finding(
+            ModelStateWarning, "the model is in eval mode during training (a callback or the "
+            "model itself called .eval()), so dropout is off and BatchNorm statistics are "
+            "frozen", "do not call model.eval() while training; Learner switches modes itself")]
+    return []
 
 
 def _bn_findings(learn: Learner) -> list[Finding]:
     frozen_bn = learn.frozen_bn_modules()
     if not frozen_bn:
         return []
-    if learn.bn_policy == "freeze" and any(m.training for m in frozen_bn) and learn.training:
+    if learn.bn_policy == "freeze" and learn.training and any(m.training for m in frozen_bn):
         return [Finding(
             BatchNormWarning, f"{len(frozen_bn)} frozen BatchNorm layer(s) are in training "
             f"mode, so their running statistics change although bn_policy='freeze' promises "
@@ -372,7 +378,7 @@ def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Fin
         >>> # for finding in learn.doctor(): print(finding)
     """
     check_setup(learn)
-    findings = _loader_findings(learn) + _state_findings(learn) + _bn_findings(learn)
+    findings = _loader_findings(learn) + _bn_findings(learn)
     findings += _lr_findings(learn) + _imbalance_findings(learn)
     findings += _leakage_findings(learn, sample)
     batch = learn.data.one_batch()
@@ -417,21 +423,16 @@ class Guard(Callback):
     def before_fit(self) -> None:
         self.first_train_batch = True
         self.early_losses: list[float] = []
-        for finding in (_loader_findings(self.learn) + _state_findings(self.learn)
-                        + _lr_findings(self.learn)):
+        for finding in _loader_findings(self.learn) + _lr_findings(self.learn):
             finding.warn()
-
-    def before_train(self) -> None:
-        if self.first_train_batch:
-            for finding in _bn_findings(self.learn):
-                finding.warn()
 
     def after_loss(self) -> None:
         if not self.learn.training:
             return
         if self.first_train_batch:
             self.first_train_batch = False
-            for finding in _normalisation_findings(self.learn, self.learn.xb):
+            for finding in (_normalisation_findings(self.learn, self.learn.xb)
+                            + _model_state_findings(self.learn) + _bn_findings(self.learn)):
                 finding.warn()
         losses = self.early_losses
         if len(losses) >= self.rise_window:
