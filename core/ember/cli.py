@@ -3,6 +3,7 @@
 Example:
     >>> # $ ember plugins --json
     >>> # $ ember quickstart vision --smoke
+    >>> # $ ember new-plugin signal
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_plugin(args: argparse.Namespace) -> int:
+    from ember.scaffold import new_plugin
+
+    folder = new_plugin(args.name, args.path)
+    print(f"wrote {folder}\nnext: pip install -e {folder} && pytest {folder}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ember`` command.
 
@@ -87,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick.add_argument("domains", nargs="*", help="domains or demo names (default: all)")
     quick.add_argument("--smoke", action="store_true", help="a few batches only")
     quick.set_defaults(run=_quickstart)
+    scaffold = commands.add_parser("new-plugin", help="write a ready-to-install plugin package")
+    scaffold.add_argument("name", help="domain name, a lowercase identifier (e.g. signal)")
+    scaffold.add_argument("--path", default=".", help="parent folder (default: here)")
+    scaffold.set_defaults(run=_new_plugin)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -179,17 +179,18 @@ class ProgressPrinter(Callback):
         names = list(row)
         if self.live:
             self.out.write("\r" + " " * 60 + "\r")
+        widths = [max(10, len(name)) for name in names]
         if not self.header_done:
-            self.out.write("  ".join(f"{n:>10}" for n in names) + "\n")
+            self.out.write("  ".join(f"{n:>{w}}" for n, w in zip(names, widths)) + "\n")
             self.header_done = True
         cells = []
-        for name in names:
+        for name, width in zip(names, widths):
             value = row[name]
             if name == "epoch":
-                cells.append(f"{value:>10d}")
+                cells.append(f"{value:>{width}d}")
             elif name == "time":
-                cells.append(f"{value:>9.1f}s")
+                cells.append(f"{value:>{width - 1}.1f}s")
             else:
-                cells.append(f"{value:>10.4f}")
+                cells.append(f"{value:>{width}.4f}")
         self.out.write("  ".join(cells) + "\n")
         self.out.flush()
