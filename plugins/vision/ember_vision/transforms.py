@@ -140,7 +140,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
         if item.ndim != 3:
             raise ember.DataError(
                 f"{name}: a NumPy image must have shape (H, W) or (H, W, C), got {item.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(item)).permute(2, 0, 1)
+        tensor = torch.from_numpy(np.array(item)).permute(2, 0, 1)
     elif isinstance(item, Tensor):
         tensor = item.detach().cpu()
         if tensor.ndim == 2:
@@ -174,8 +174,8 @@ def _as_uint8(tensor: Tensor, name: str) -> Tensor:
 def convert_mode(image: Tensor, mode: str, name: str = "item") -> Tensor:
     """Convert a ``uint8`` (C, H, W) image to ``mode`` ("L": 1 channel, "RGB": 3 channels).
 
-    Grey becomes RGB by repeating the channel, RGB becomes grey with ITU-R 601 weights (as PIL
-    does), and a fourth (alpha) channel is dropped.
+    Grey becomes RGB by repeating the channel, RGB becomes grey with ITU-R 601 weights (PIL's
+    exact integer formula), and a fourth (alpha) channel is dropped.
 
     Example:
         >>> import torch
@@ -191,8 +191,10 @@ def convert_mode(image: Tensor, mode: str, name: str = "item") -> Tensor:
         return image
     if channels == 1 and mode == "RGB":
         return image.expand(3, -1, -1).contiguous()
-    if channels == 3 and mode == "L":
-        return F.rgb_to_grayscale(image, num_output_channels=1)
+    if channels == 3 and mode == "L":  # PIL's exact integer formula, so both paths agree
+        weights = torch.tensor([19595, 38470, 7471], dtype=torch.int32).view(3, 1, 1)
+        grey = ((image.to(torch.int32) * weights).sum(dim=0, keepdim=True) + 0x8000) >> 16
+        return grey.to(torch.uint8)
     raise ember.DataError(f"{name} has {channels} channels; cannot convert it to mode {mode!r}")
 
 
@@ -284,6 +286,8 @@ class RandomBatchAugment:
             torch.ones(n, device=device))
         area = uniform(self.min_crop, 1.0)
         ratio = torch.exp(uniform(math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1])))
+        if self.min_crop >= 1.0:
+            ratio = torch.ones(n, device=device)
         crop_w = torch.sqrt(area * ratio).clamp(max=1.0)
         crop_h = torch.sqrt(area / ratio).clamp(max=1.0)
         centre_x = (torch.rand(n, device=device) * 2 - 1) * (1 - crop_w)
