@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ember_vision.data import ImageData, encode_targets
 from ember_vision.datasets import FASHION_MNIST_CLASSES, fashion_mnist, read_idx
+from ember_vision.interpret import Interpretation, tta
 from ember_vision.models import (
     ConcatPool2d,
     VisionModel,
@@ -33,6 +34,7 @@ __all__ = [
     "BatchAugment",
     "ConcatPool2d",
     "ImageData",
+    "Interpretation",
     "VisionModel",
     "compact_cnn",
     "default_augmentation",
@@ -42,5 +44,6 @@ __all__ = [
     "pooled_head",
     "read_idx",
     "torchvision_model",
+    "tta",
     "vision_model",
 ]

@@ -577,8 +577,13 @@ class ImageData(ember.Data):
         array = shown.permute(0, 2, 3, 1).numpy()
         return array[..., 0] if array.shape[-1] == 1 else array
 
-    def _figure(self, images: Tensor, titles: list[str], colors: list[str] | None = None,
-                n: int = 9, figsize: tuple[float, float] | None = None) -> Any:
+    def show_images(self, images: Tensor, titles: list[str], colors: list[str] | None = None,
+                    n: int = 9, figsize: tuple[float, float] | None = None) -> Any:
+        """A grid figure of normalised ``images`` (a batch) with one title per image.
+
+        Example:
+            >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])
+        """
         import matplotlib.pyplot as plt
 
         n = min(n, len(images))
@@ -611,7 +616,7 @@ class ImageData(ember.Data):
                                      mean=self.mean, std=self.std)
             augmenter.transform = augmenter.transform or default_augmentation()
             images = augmenter.augment(images)
-        return self._figure(images, [_label_text(t) for t in self.decode_targets(targets)], n=n)
+        return self.show_images(images, [_label_text(t) for t in self.decode_targets(targets)], n=n)
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """A figure of ``n`` images titled ``target / prediction`` (green when right, red
@@ -627,7 +632,7 @@ class ImageData(ember.Data):
             right = (abs(target - prediction) < 0.5 if self.target_kind == "regression"
                      else target == prediction)
             colors.append("green" if right else "red")
-        return self._figure(batch[0], titles, colors, n=n)
+        return self.show_images(batch[0], titles, colors, n=n)
 
 
 def _label_text(value: Any) -> str:
