@@ -45,6 +45,7 @@ def test_confusion_matrix_and_top_losses(learn):
     assert confused[0][2] == max(count for _, _, count in confused)
     losses, indices = interp.top_losses(5)
     assert torch.all(losses[:-1] >= losses[1:])
+    assert torch.equal(interp.losses[indices], losses)
     assert float(losses[0]) == pytest.approx(float(interp.losses.max()))
     figure = interp.plot_top_losses(4)
     assert len([a for a in figure.axes if a.images]) == 4
