@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ember.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["TARGET_KINDS", "Data", "make_loaders", "split_indices"]
 
@@ -54,6 +56,8 @@ def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.nda
         raise DataError(f"cannot split {n} item(s) into train and validation; give at least 2")
     if not 0.0 < valid_pct < 1.0:
         raise DataError(f"valid_pct must be between 0 and 1 (exclusive), got {valid_pct}")
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(n)
     n_valid = min(n - 1, max(1, round(n * valid_pct)))
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
@@ -85,9 +89,11 @@ def make_loaders(
         >>> from torch.utils.data import TensorDataset
         >>> ds = TensorDataset(torch.arange(10.0))
         >>> train, valid, _ = make_loaders(ds, ds, bs=4)
-        >>> len(train), len(valid)
-        (2, 3)
+        >>> len(train), len(valid)  # validation batches are twice as large
+        (2, 2)
     """
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
     for name, ds in (("training", train_ds), ("validation", valid_ds)):
         if len(ds) == 0:  # type: ignore[arg-type]
             raise DataError(f"the {name} set is empty; give it at least one item")
@@ -201,6 +207,8 @@ class Data:
             >>> Data.from_loaders(DataLoader(ds, batch_size=4), DataLoader(ds, batch_size=4)).n_out
             3
         """
+        from torch.utils.data import DataLoader
+
         for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
             if not isinstance(dl, DataLoader):
                 raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")

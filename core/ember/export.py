@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -31,18 +31,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.training import MixedPrecision, NanGuard
 from ember.data import Data
+from ember.distributed import Distributed, shard_loader
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -64,6 +63,9 @@ from ember.model import (
     split_groups,
 )
 from ember.utils import atomic_write, default_device, to_device
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 __all__ = ["CHECKPOINT_VERSION", "LRFindResult", "Learner", "learner"]
 
@@ -99,6 +101,8 @@ class LRFindResult(float):
     @classmethod
     def from_curve(cls, lrs: Sequence[float], losses: Sequence[float]) -> LRFindResult:
         """Apply the suggestion rule to a recorded curve."""
+        import numpy as np
+
         if len(lrs) < 2:
             raise TrainingError("lr_find recorded fewer than 2 points; give more training data")
         losses_array = np.asarray(losses, dtype=float)
@@ -163,6 +167,14 @@ class Learner:
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``).
         nan_guard: stop on NaN/inf loss and restore the last good weights.
+        sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
+        channels_last: keep convolutional models and image batches in channels-last memory
+            format (faster convolutions with mixed precision on recent GPUs).
+        compile: run the forward pass through ``torch.compile``.
+
+    Under ``torchrun`` the Learner joins the process group, wraps the model in
+    DistributedDataParallel and shards ``data``'s loaders across ranks (see
+    :mod:`ember.distributed`); the script does not change.
 
     Example:
         >>> # learn = ember.Learner(data, model, metrics=["accuracy"])
@@ -186,6 +198,9 @@ class Learner:
         path: str | Path = ".",
         quiet: bool | None = None,
         nan_guard: bool = True,
+        sync_bn: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         if not isinstance(data, Data):
             raise DataError(
@@ -195,7 +210,9 @@ class Learner:
         if not isinstance(model, nn.Module):
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.data, self.device = data, default_device(device)
-        self.model = model.to(self.device)
+        self.channels_last, self.compile = channels_last, compile
+        memory_format = torch.channels_last if channels_last else torch.preserve_format
+        self.model = model.to(self.device, memory_format=memory_format)
         self.loss_func = loss_func if loss_func is not None else loss_for(data.target_kind)
         if isinstance(self.loss_func, nn.Module):
             self.loss_func.to(self.device)
@@ -204,7 +221,15 @@ class Learner:
         self.bn_policy, self.path = bn_policy, Path(path)
         self.opt: torch.optim.Optimizer | None = None
         self.step_fn: Callable[[], Any] | None = None
-        self.distributed: Any = None
+        self.distributed = Distributed.from_environment()
+        self.forward_model: nn.Module = self.model
+        if self.distributed is not None:
+            self._shard_data()
+            if sync_bn:
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.forward_model = self.distributed.wrap(self.model, self.device)
+        if compile:
+            self.forward_model = torch.compile(self.forward_model)
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
         self.iter, self.n_iter = 0, 0
@@ -301,7 +326,21 @@ class Learner:
             self.epoch = epoch
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
+    def _shard_data(self) -> None:
+        assert self.distributed is not None
+        rank, world = self.distributed.rank, self.distributed.world_size
+        data = self.data
+        if data.train_dl is not None:
+            data.train_dl = shard_loader(data.train_dl, rank, world, train=True)
+        if data.valid_dl is not None:
+            data.valid_dl = shard_loader(data.valid_dl, rank, world, train=False)
+        if data.test_dl is not None:
+            data.test_dl = shard_loader(data.test_dl, rank, world, train=False)
+
     def _do_epoch(self) -> None:
+        for loader in (self.data.train_dl, self.data.valid_dl):
+            if loader is not None and hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(self.epoch)
         self._with_events(self._do_train, "train", CancelTrainException)
         if self.data.valid_dl is not None:
             self._with_events(self._do_validate, "validate", CancelValidateException)
@@ -310,21 +349,28 @@ class Learner:
         self.model.train()
         apply_bn_policy(self._frozen_bn, self.bn_policy)
         self.training, self.dl = True, self.data.train_dl
+        self._forward = self.forward_model
         self.n_iter = len(self.dl)
-        for self.iter, batch in enumerate(self.dl):
+        for index, batch in enumerate(self.dl):
+            self.iter = index
             self._one_batch(batch)
             self.train_iter += 1
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
         self.training, self.dl = False, dl or self.data.valid_dl
+        self._forward = self.model
         self.n_iter = len(self.dl)
         with torch.no_grad():
-            for self.iter, batch in enumerate(self.dl):
+            for index, batch in enumerate(self.dl):
+                self.iter = index
                 self._one_batch(batch)
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
         self.xb = to_device(tuple(batch[:-1]), self.device)
+        if self.channels_last:
+            self.xb = tuple(x.contiguous(memory_format=torch.channels_last)
+                            if isinstance(x, Tensor) and x.ndim == 4 else x for x in self.xb)
         self.yb = to_device(batch[-1], self.device)
         self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
@@ -332,7 +378,7 @@ class Learner:
         if not self._checked:
             self._first_batch()
         else:
-            self.pred = self.model(*self.xb)
+            self.pred = self._forward(*self.xb)
             self("after_pred")
             self.loss_grad = self.loss_func(self.pred, self.yb)
         self.loss = self.loss_grad.detach()
@@ -376,7 +422,7 @@ class Learner:
     def _first_batch(self) -> None:
         shapes = ", ".join(str(tuple(x.shape)) for x in self.xb if isinstance(x, Tensor))
         try:
-            self.pred = self.model(*self.xb)
+            self.pred = self._forward(*self.xb)
         except (RuntimeError, TypeError, ValueError, IndexError) as error:
             raise TrainingError(
                 f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
@@ -402,10 +448,11 @@ class Learner:
                 labels = target[target != getattr(self.loss_func, "ignore_index", -100)]
                 n_classes = pred.shape[-1]
                 if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+                    worst = int(labels.max()) if int(labels.max()) >= n_classes else int(
+                        labels.min())
                     raise TrainingError(
-                        f"label {int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())} "
-                        f"is out of range for a model with {n_classes} outputs; labels must be "
-                        f"0 … {n_classes - 1}. Size the model's head to data.n_out "
+                        f"label {worst} is out of range for a model with {n_classes} outputs; "
+                        f"labels must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
                         f"({self.data.n_out})"
                     )
             elif isinstance(self.loss_func, regression_losses()) and pred.numel() != target.numel():
@@ -461,7 +508,8 @@ class Learner:
                 return [lr.stop / 10] * (n - 1) + [lr.stop]
             if n == 1:
                 return [lr.stop]
-            return list(np.geomspace(lr.start, lr.stop, n))
+            ratio = (lr.stop / lr.start) ** (1 / (n - 1))
+            return [lr.start * ratio**i for i in range(n)]
         if isinstance(lr, (list, tuple)):
             if len(lr) != n:
                 raise TrainingError(f"{len(lr)} learning rates given for {n} parameter groups")
@@ -496,6 +544,10 @@ class Learner:
     def _apply_freeze(self) -> None:
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
         self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
+        if self.distributed is not None:  # DDP fixes the trained parameters when it wraps
+            self.forward_model = self.distributed.wrap(self.model, self.device)
+            if self.compile:
+                self.forward_model = torch.compile(self.forward_model)
 
     # ------------------------------------------------------------ fitting
     def fit(self, n_epoch: int, lr: LR | None = None, *, cbs: Iterable[Callback] | None = None,
@@ -598,6 +650,10 @@ class Learner:
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
             self._with_events(self._do_fit, "fit", CancelFitException)
+        except Exception as error:
+            if self.distributed is not None:
+                self.distributed.report_failure(error)
+            raise
         finally:
             self.remove_cbs(cbs)
             self.training = False
@@ -667,7 +723,7 @@ class Learner:
         return self.data.show_results(batch, self.data.decode(outputs), n)
 
     def _loader(self, dl: DataLoader | str | None) -> DataLoader:
-        if isinstance(dl, DataLoader):
+        if dl is not None and not isinstance(dl, str):
             return dl
         name = dl or "valid"
         loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
@@ -696,6 +752,7 @@ class Learner:
             >>> # learn.save("stage1")
         """
         if self.distributed is not None and self.distributed.rank != 0:
+            self.distributed.barrier()
             return self._resolve(path, ".pt")
         state: dict[str, Any] = {
             "format": "ember-checkpoint",
@@ -709,7 +766,10 @@ class Learner:
             state["opt"] = self.opt.state_dict()
             state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs if cb.state_dict()}
             state["rng"] = _get_rng_state()
-        return atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
+        written = atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
+        if self.distributed is not None:
+            self.distributed.barrier()  # no rank reads it before it is complete
+        return written
 
     def load(self, path: str | Path, with_opt: bool = True, strict: bool = True
              ) -> dict[str, Any]:
@@ -798,6 +858,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _get_rng_state() -> dict[str, Any]:
+    import numpy as np
+
     numpy_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -811,6 +873,8 @@ def _get_rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any] | None) -> None:
+    import numpy as np
+
     if not state:
         return
     torch.set_rng_state(state["torch"].cpu())

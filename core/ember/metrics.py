@@ -204,7 +204,8 @@ class FBeta(Metric):
     Example:
         >>> import torch
         >>> metric = FBeta(beta=1.0, average="binary")
-        >>> metric.update(torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0, 1]))
+        >>> logits = torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+        >>> metric.update(logits, torch.tensor([1, 0, 1]))
         >>> round(metric.compute(), 4)
         0.5
     """
@@ -288,7 +289,8 @@ class RocAuc(Metric):
     Example:
         >>> import torch
         >>> metric = RocAuc()
-        >>> metric.update(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), torch.tensor([0, 1, 1]))
+        >>> logits = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        >>> metric.update(logits, torch.tensor([0, 1, 1]))
         >>> metric.compute()
         1.0
     """

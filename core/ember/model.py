@@ -62,7 +62,8 @@ class BodyHead(nn.Module):
 
 
 def split_groups(
-    model: nn.Module, splitter: Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]] | None = None
+    model: nn.Module,
+    splitter: Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]] | None = None,
 ) -> list[list[nn.Parameter]]:
     """Split ``model``'s parameters into groups, body first and head last.
 

@@ -18,8 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -27,12 +25,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
 from ember import hookspecs
 from ember.errors import PluginError
 
 if TYPE_CHECKING:
+    import pluggy
     from torch import nn
 
     from ember.data import Data
@@ -198,6 +195,10 @@ def _check_contract(module: object) -> str:
 
 
 def _load() -> tuple[pluggy.PluginManager, Registry]:
+    import importlib.metadata
+
+    import pluggy
+
     manager = pluggy.PluginManager("ember")
     manager.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
@@ -249,6 +250,8 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
 
 
 def _dist_exists(name: str) -> bool:
+    import importlib.metadata
+
     try:
         importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:

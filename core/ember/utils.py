@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 __all__ = ["atomic_write", "default_device", "seed", "to_device"]
@@ -26,6 +25,8 @@ def seed(n: int = 0) -> None:
     Example:
         >>> seed(42)
     """
+    import numpy as np
+
     random.seed(n)
     np.random.seed(n % 2**32)
     torch.manual_seed(n)

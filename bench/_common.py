@@ -1,0 +1,66 @@
+"""Shared benchmark conventions (DESIGN.md §7): data path, timing, table and RESULT lines."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """Argument parser with the common ``--data``, ``--smoke`` and ``--repeats`` options."""
+    result = argparse.ArgumentParser(description=description)
+    result.add_argument("--data", type=Path, default=None,
+                        help="data folder (default: $EMBER_DATA or ../shared/data)")
+    result.add_argument("--smoke", action="store_true", help="tiny run for the test suite")
+    result.add_argument("--repeats", type=int, default=5)
+    return result
+
+
+def data_dir(given: Path | None) -> Path | None:
+    """The data folder: ``--data``, then ``$EMBER_DATA``, then ``../shared/data`` if present."""
+    for candidate in (given, os.environ.get("EMBER_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a (gzipped) IDX file: big-endian header of magic and dims, then uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    n_dims = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(n_dims)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(dims)
+
+
+def interleaved(contenders: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Run each contender once per repeat, in rotating order; return median seconds each."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    if repeats > 1:
+        for run in contenders.values():  # warm-up: allocator, kernels, lazy imports
+            run()
+    for repeat in range(repeats):
+        order = names[repeat % len(names):] + names[: repeat % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""GPU throughput: Ember against a hand-written PyTorch AMP loop, same ResNet, data and batch.
+
+Fashion-MNIST upscaled to 64 px (bilinear, once, in memory), ResNet-18 (torchvision, 1 input
+channel, 10 classes), batch 256, AdamW, bf16 autocast, channels-last, pinned memory and
+non-blocking copies, for both contenders. Prints images/second, the ratio Ember / hand loop
+(target ≥ 0.98), peak GPU memory, and the same with ``torch.compile``. Under 8 minutes on one
+GPU. ``--smoke`` runs a few batches on the CPU (the test suite does).
+
+    python bench/gpu.py                 # on a GPU machine
+    python bench/gpu.py --smoke         # anywhere
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+import ember
+
+from _common import data_dir, parser, read_idx, table
+
+
+def loaders(x: torch.Tensor, y: torch.Tensor, bs: int, pin: bool) -> tuple[DataLoader, DataLoader]:
+    """Loaders that index the in-memory tensors with a whole batch of indices at once (one
+    gather per batch, no per-item collate), identical for both contenders."""
+    n_valid = bs
+    train = TensorDataset(x[n_valid:], y[n_valid:])
+    valid = TensorDataset(x[:n_valid], y[:n_valid])
+    train_dl = DataLoader(train, batch_size=None, pin_memory=pin,
+                          sampler=BatchSampler(RandomSampler(train), bs, drop_last=True))
+    valid_dl = DataLoader(valid, batch_size=None, pin_memory=pin,
+                          sampler=BatchSampler(SequentialSampler(valid), bs, drop_last=False))
+    return train_dl, valid_dl
+
+
+def images(args) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = data_dir(args.data)
+    if args.smoke or folder is None:
+        x = torch.rand(96, 1, 28, 28)
+        y = torch.randint(0, 10, (96,))
+    else:
+        raw = read_idx(folder / "fashion-mnist" / "train-images-idx3-ubyte.gz")
+        x = torch.from_numpy(raw.astype(np.float32) / 255.0).unsqueeze(1)
+        y = torch.from_numpy(read_idx(folder / "fashion-mnist" /
+                                      "train-labels-idx1-ubyte.gz").astype(np.int64))
+    size = 32 if args.smoke else 64
+    x = F.interpolate((x - 0.286) / 0.353, size=(size, size), mode="bilinear",
+                      align_corners=False)
+    return x.contiguous(), y
+
+
+def resnet() -> nn.Module:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18(num_classes=10)
+    model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model
+
+
+def optimiser(params, lr: float = 1e-3) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.0)
+
+
+def hand_loop(model: nn.Module, train_dl, valid_dl, device, epochs: int, compiled: bool) -> None:
+    model = model.to(device, memory_format=torch.channels_last)
+    forward = torch.compile(model) if compiled else model
+    opt = optimiser(model.parameters())
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = F.cross_entropy(forward(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        model.eval()
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
+            for xb, yb in valid_dl:
+                xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                model(xb).argmax(1).eq(yb.to(device)).sum().item()
+
+
+def ember_fit(model: nn.Module, train_dl, valid_dl, device, epochs: int, compiled: bool) -> None:
+    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
+    learn = ember.Learner(data, model, opt_func=optimiser, wd=0.0, metrics=[ember.Accuracy()],
+                          device=device, precision="bf16", channels_last=True, compile=compiled,
+                          quiet=True)
+    learn.fit(epochs, 1e-3)
+
+
+def measure(fit, train_dl, valid_dl, device, epochs: int, compiled: bool) -> tuple[float, float]:
+    fit(resnet(), train_dl, valid_dl, device, 1, compiled)  # warm-up (and compilation)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    fit(resnet(), train_dl, valid_dl, device, epochs, compiled)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    n_images = epochs * len(train_dl) * train_dl.sampler.batch_size
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
+    return n_images / seconds, peak
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    device = torch.device("cpu") if args.smoke or not torch.cuda.is_available() else (
+        torch.device("cuda"))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    x, y = images(args)
+    bs = 32 if args.smoke else 256
+    train_dl, valid_dl = loaders(x, y, bs, pin=device.type == "cuda")
+    epochs = 1 if args.smoke else 3
+    rows, results = [], []
+    variants = [False] if args.smoke else [False, True]
+    for compiled in variants:
+        measured = {}
+        for name, fit in (("hand-written AMP loop", hand_loop), ("ember", ember_fit)):
+            measured[name] = measure(fit, train_dl, valid_dl, device, epochs, compiled)
+        base = measured["hand-written AMP loop"][0]
+        for name, (speed, peak) in measured.items():
+            rows.append([name, "yes" if compiled else "no", f"{speed:,.0f}", f"{speed / base:.3f}",
+                         f"{peak:,.0f}"])
+        suffix = "_compiled" if compiled else ""
+        results.append((f"gpu_images_per_s{suffix}", measured["ember"][0], base))
+        results.append((f"gpu_ratio{suffix}", measured["ember"][0] / base, 1.0))
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
+          f"{len(train_dl)} batches of {bs}, {epochs} epochs per measurement\n")
+    print(table(["trainer", "torch.compile", "images/s", "ratio", "peak MiB"], rows))
+    for name, value, baseline in results:
+        unit = "ratio" if "ratio" in name else "images/s"
+        print(f"RESULT {name} {value:.4f} {unit} baseline={baseline:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Framework overhead: the same model, data, batches and optimiser trained by a hand-written
+PyTorch loop, by ``ember.Learner.fit``, and (where installed) by fastai and Lightning.
+
+Each epoch is a full pass over the training batches plus a validation pass that computes the
+loss and accuracy, for every contender. Runs are interleaved and repeated; the table shows the
+median seconds per epoch and the ratio to the hand-written loop. Also measures how long
+``import ember`` takes beyond ``import torch``.
+
+    python bench/overhead.py            # Fashion-MNIST from ../shared/data, MLP and CNN
+    python bench/overhead.py --smoke    # seconds, random data (used by the test suite)
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+import ember
+
+from _common import data_dir, interleaved, parser, read_idx, table
+
+
+def load_images(args) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = data_dir(args.data)
+    if args.smoke or folder is None:
+        generator = torch.Generator().manual_seed(0)
+        n = 512 if args.smoke else 20000
+        return torch.rand(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,))
+    images = read_idx(folder / "fashion-mnist" / "train-images-idx3-ubyte.gz")
+    labels = read_idx(folder / "fashion-mnist" / "train-labels-idx1-ubyte.gz")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return (x - 0.286) / 0.353, torch.from_numpy(labels.astype(np.int64))
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+
+
+def optimiser(params, lr: float = 1e-3) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.0)
+
+
+def hand_loop(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader) -> None:
+    opt = optimiser(model.parameters())
+    model.train()
+    total = 0.0
+    for xb, yb in train_dl:
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        total += loss.item()
+    model.eval()
+    correct = count = 0
+    valid_loss = 0.0
+    with torch.no_grad():
+        for xb, yb in valid_dl:
+            out = model(xb)
+            valid_loss += F.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+            count += len(yb)
+
+
+def ember_fit(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader) -> None:
+    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
+    learn = ember.Learner(data, model, opt_func=lambda p, lr: optimiser(p, lr), wd=0.0,
+                          metrics=[ember.Accuracy()], quiet=True, device="cpu")
+    learn.fit(1, 1e-3)
+
+
+def fastai_fit(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader) -> None:
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner as FastaiLearner
+    from fastai.metrics import accuracy
+    from fastai.optimizer import OptimWrapper
+
+    dls = DataLoaders(train_dl, valid_dl, device="cpu")
+    learn = FastaiLearner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=[accuracy],
+                          opt_func=lambda params, lr: OptimWrapper(params, optimiser, lr=lr))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+
+
+def lightning_fit(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader) -> None:
+    import lightning
+
+    class Module(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, _):
+            xb, yb = batch
+            loss = F.cross_entropy(self.model(xb), yb)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, _):
+            xb, yb = batch
+            out = self.model(xb)
+            self.log("valid_loss", F.cross_entropy(out, yb))
+            self.log("accuracy", (out.argmax(1) == yb).float().mean())
+
+        def configure_optimizers(self):
+            return optimiser(self.parameters())
+
+    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False,
+                                enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(Module(), train_dl, valid_dl)
+
+
+def one_epoch(fit, build, initial, train_dl: DataLoader, valid_dl: DataLoader) -> None:
+    model = build()
+    model.load_state_dict(initial)
+    fit(model, train_dl, valid_dl)
+
+
+def available(module: str) -> bool:
+    try:
+        __import__(module)
+    except Exception:
+        return False
+    return True
+
+
+def import_time(repeats: int) -> float:
+    code = ("import time; t = time.perf_counter(); import torch; t1 = time.perf_counter(); "
+            "import ember; print(time.perf_counter() - t1)")
+    values = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   check=True).stdout) for _ in range(repeats)]
+    return statistics.median(values)
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    x, y = load_images(args)
+    n_valid = len(x) // 6
+    train = TensorDataset(x[n_valid:], y[n_valid:])
+    valid = TensorDataset(x[:n_valid], y[:n_valid])
+    repeats = 1 if args.smoke else args.repeats
+    setups = {"mlp": (mlp, 32), "cnn": (cnn, 128)}
+    rows, results = [], []
+    for setup, (build, bs) in setups.items():
+        torch.manual_seed(0)
+        initial = build().state_dict()
+        train_dl = DataLoader(train, batch_size=bs, shuffle=True, drop_last=True)
+        valid_dl = DataLoader(valid, batch_size=bs * 2)
+        contenders = {"hand-written loop": hand_loop, "ember": ember_fit}
+        if available("fastai.learner") and not args.smoke:
+            contenders["fastai 2.8"] = fastai_fit
+        if available("lightning") and not args.smoke:
+            contenders["lightning 2.6"] = lightning_fit
+
+        runs = {name: partial(one_epoch, fit, build, initial, train_dl, valid_dl)
+                for name, fit in contenders.items()}
+        medians = interleaved(runs, repeats)
+        base = medians["hand-written loop"]
+        for name, seconds in medians.items():
+            rows.append([setup, f"{len(train_dl)} x {bs}", name, f"{seconds:.3f}",
+                         f"{seconds / base:.3f}"])
+        results.append((f"overhead_{setup}_ratio", medians["ember"] / base))
+    print(table(["model", "batches", "trainer", "median s/epoch", "ratio to hand loop"], rows))
+    seconds = import_time(1 if args.smoke else 5)
+    print(f"\nimport ember beyond torch: {seconds:.3f} s (target ≤ 0.15 s)")
+    for name, value in results:
+        print(f"RESULT {name} {value:.4f} ratio baseline=1.0")
+    print(f"RESULT import_ember_beyond_torch {seconds:.4f} s baseline=0.15")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Data-parallel training through PyTorch's own engine: ``torchrun`` + DistributedDataParallel.
+
+The same script runs in one process or many. Under ``torchrun --nproc_per_node=N script.py``
+the environment carries ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the Learner then joins the
+process group (NCCL on GPUs, gloo on CPUs), wraps the model in ``DistributedDataParallel``,
+shards the training loader with a ``DistributedSampler`` (``set_epoch`` every epoch) and the
+validation loader without padding, reduces metrics across ranks, and lets only rank 0 print and
+write files. Nothing changes in the user's script.
+
+Example:
+    >>> Distributed.from_environment() is None  # a plain single process
+    True
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.utils.data import DataLoader, Sampler
+
+__all__ = ["Distributed", "ShardSampler", "shard_loader"]
+
+
+class ShardSampler:
+    """Every ``world_size``-th index of a base sampler (or of ``range(n)``), without padding.
+
+    Used for validation: each rank evaluates a disjoint share and sums are reduced, so every
+    item counts exactly once.
+
+    Example:
+        >>> list(ShardSampler(range(5), rank=1, world_size=2))
+        [1, 3]
+    """
+
+    def __init__(self, base: Any, rank: int, world_size: int) -> None:
+        self.base, self.rank, self.world_size = base, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        for position, index in enumerate(self.base):
+            if position % self.world_size == self.rank:
+                yield index
+
+    def __len__(self) -> int:
+        total = len(self.base)
+        return total // self.world_size + (1 if self.rank < total % self.world_size else 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+
+class Distributed:
+    """This process's place in a distributed run.
+
+    Example:
+        >>> # under torchrun: learn.distributed.rank, learn.distributed.world_size
+    """
+
+    def __init__(self, rank: int, world_size: int, local_rank: int) -> None:
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+
+    @classmethod
+    def from_environment(cls, timeout_s: float | None = None) -> Distributed | None:
+        """Join the process group that ``torchrun`` describes in the environment; ``None``
+        outside a multi-process run. ``EMBER_DIST_TIMEOUT`` (seconds, default 300) bounds how
+        long a rank waits for the others before failing with an error.
+        """
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1 or not dist.is_available():
+            return None
+        if not dist.is_initialized():
+            timeout = timeout_s or float(os.environ.get("EMBER_DIST_TIMEOUT", "300"))
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+    def all_sum(self, value: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor over all ranks (returns a new tensor).
+
+        Example:
+            >>> # total = learn.distributed.all_sum(torch.tensor(3.0))
+        """
+        backend_device = torch.device("cuda", torch.cuda.current_device()) if (
+            dist.get_backend() == "nccl") else torch.device("cpu")
+        result = value.detach().clone().to(backend_device)
+        dist.all_reduce(result)
+        return result.to(value.device)
+
+    def barrier(self) -> None:
+        """Wait until every rank reaches this point."""
+        dist.barrier()
+
+    def wrap(self, model: nn.Module, device: torch.device, sync_bn: bool = False) -> nn.Module:
+        """Wrap ``model`` in DistributedDataParallel (optionally converting BatchNorm to
+        SyncBatchNorm first)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        if sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        device_ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    def report_failure(self, error: BaseException) -> None:
+        """Say which rank failed and why, before the launcher ends the other ranks."""
+        print(f"ember: rank {self.rank} of {self.world_size} failed with "
+              f"{type(error).__name__}: {error}; ending the run on all ranks", file=sys.stderr,
+              flush=True)
+
+    def __repr__(self) -> str:
+        return f"Distributed(rank={self.rank}, world_size={self.world_size})"
+
+
+def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
+                 seed: int = 0) -> DataLoader:
+    """A copy of ``loader`` that yields this rank's share.
+
+    Training with a random sampler → ``DistributedSampler`` (shuffled with ``seed + epoch``,
+    padded so every rank takes the same number of steps). Any other sampler is sharded by
+    position, which needs it to give the same order on every rank (seed it).
+
+    Example:
+        >>> # shard_loader(train_dl, rank=0, world_size=2, train=True)
+    """
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+    sampler: Sampler | ShardSampler
+    if train and isinstance(loader.sampler, RandomSampler):
+        sampler = DistributedSampler(loader.dataset, num_replicas=world_size, rank=rank,
+                                     shuffle=True, seed=seed, drop_last=loader.drop_last)
+    elif isinstance(loader.sampler, ShardSampler | DistributedSampler):
+        return loader
+    else:
+        sampler = ShardSampler(loader.sampler, rank, world_size)
+    return DataLoader(
+        loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
+        num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+        persistent_workers=loader.persistent_workers if loader.num_workers else False,
+    )

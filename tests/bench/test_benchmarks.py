@@ -1,0 +1,30 @@
+"""Every benchmark script runs in its --smoke mode and prints its RESULT lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def smoke(script: str) -> str:
+    result = subprocess.run([sys.executable, f"bench/{script}", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_overhead_smoke():
+    out = smoke("overhead.py")
+    assert "RESULT overhead_mlp_ratio" in out and "RESULT overhead_cnn_ratio" in out
+    assert "RESULT import_ember_beyond_torch" in out
+
+
+@pytest.mark.skipif(pytest.importorskip("torchvision") is None, reason="needs torchvision")
+def test_gpu_script_smoke_runs_on_cpu():
+    out = smoke("gpu.py")
+    assert "RESULT gpu_ratio" in out and "| ember |" in out

@@ -1,0 +1,57 @@
+"""Launched by tests/core/test_distributed.py under torchrun: the same script as one process.
+
+Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import ember
+
+
+def dataset() -> tuple[TensorDataset, TensorDataset]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(320, 8, generator=generator)
+    y = (x[:, 0] - x[:, 1] > 0).long()
+    return TensorDataset(x[:256], y[:256]), TensorDataset(x[256:], y[256:])
+
+
+def model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def sgd(params, lr):
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+class FailOnRank(ember.Callback):
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def before_batch(self) -> None:
+        if self.learn.distributed.rank == self.rank and self.learn.iter == 2:
+            raise RuntimeError("planted failure")
+
+
+def main() -> None:
+    out = sys.argv[1]
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    data = ember.Data.from_loaders(train_dl, valid_dl)
+    cbs = [FailOnRank(int(sys.argv[2]))] if len(sys.argv) > 2 else []
+    learn = ember.Learner(data, model(), opt_func=sgd, wd=0.0, quiet=True, cbs=cbs)
+    learn.fit(2, 0.05)
+    metrics = learn.validate()
+    learn.save(out, with_opt=False)
+    if learn.distributed.rank == 0:
+        print(f"ACCURACY {metrics['accuracy']:.6f} N_VALID_BATCHES {len(data.valid_dl)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+import ember
+
+from .helpers import blob_data, regression_data
+
+
+def test_split_is_seeded_reproducible_and_disjoint():
+    train_a, valid_a = ember.split_indices(100, 0.2, seed=3)
+    train_b, valid_b = ember.split_indices(100, 0.2, seed=3)
+    assert (train_a == train_b).all() and (valid_a == valid_b).all()
+    assert len(valid_a) == 20 and not set(train_a) & set(valid_a)
+    assert sorted([*train_a, *valid_a]) == list(range(100))
+    _, valid_c = ember.split_indices(100, 0.2, seed=4)
+    assert set(valid_c) != set(valid_a)
+
+
+def test_make_loaders_shuffles_training_only_and_keeps_small_sets():
+    dataset = TensorDataset(torch.arange(10.0), torch.zeros(10))
+    train, valid, test = ember.make_loaders(dataset, dataset, dataset, bs=4)
+    assert isinstance(train.sampler, RandomSampler) and train.drop_last
+    assert isinstance(valid.sampler, SequentialSampler) and not valid.drop_last
+    assert sum(len(b[0]) for b in valid) == 10 and sum(len(b[0]) for b in test) == 10
+    small_train, _, _ = ember.make_loaders(dataset, dataset, bs=64)
+    assert len(small_train) == 1 and not small_train.drop_last  # never drop the only batch
+
+
+def test_from_loaders_reads_target_kind_and_classes():
+    data = blob_data(classes=3)
+    assert data.target_kind == "single_label" and data.n_out == 3
+    assert regression_data().target_kind == "regression"
+    assert regression_data().n_out == 1
+
+
+def test_empty_dataset_gets_clear_error():
+    empty = TensorDataset(torch.zeros(0, 3), torch.zeros(0))
+    with pytest.raises(ember.DataError, match="training set is empty"):
+        ember.make_loaders(empty, empty)
+    with pytest.raises(ember.DataError, match="train_dl yields no batch"):
+        ember.Data.from_loaders(DataLoader(empty, batch_size=4), DataLoader(empty, batch_size=4))
+
+
+def test_batch_larger_than_data_with_drop_last_gets_clear_error():
+    dataset = TensorDataset(torch.randn(5, 3), torch.randint(0, 2, (5,)))
+    with pytest.raises(ember.DataError, match="smaller batch_size"):
+        ember.Data.from_loaders(DataLoader(dataset, batch_size=8, drop_last=True),
+                                DataLoader(dataset, batch_size=8))
+
+
+def test_decode_gives_user_values():
+    data = ember.Data(None, None, target_kind="single_label", classes=["cat", "dog"])
+    assert data.decode(torch.tensor([[0.1, 2.0], [3.0, 0.0]])) == ["dog", "cat"]
+    multi = ember.Data(None, None, target_kind="multi_label", classes=["a", "b", "c"])
+    assert multi.decode(torch.tensor([[5.0, -5.0, 5.0]])) == [["a", "c"]]
+    assert ember.Data.from_state(data.state()).classes == ["cat", "dog"]
+    with pytest.raises(ember.DataError, match="at least two classes"):
+        ember.Data(None, None, target_kind="single_label", classes=["only"])

@@ -1,0 +1,60 @@
+"""Two gloo processes on this CPU, launched with torchrun by the test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+import ember
+from ember.distributed import ShardSampler
+from ember.export import read_checkpoint
+
+from .distributed_script import dataset, model, sgd
+
+SCRIPT = Path(__file__).with_name("distributed_script.py")
+
+
+def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EMBER_DIST_TIMEOUT": "60", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).parent)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(SCRIPT), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_two_process_run_matches_one_process_over_the_same_global_batches(tmp_path):
+    out = tmp_path / "ddp.pt"
+    result = torchrun(str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    distributed_weights = read_checkpoint(out)["model"]
+
+    # one process, global batches of 2 x 16 drawn in the same order as the two ranks' shards
+    train, valid = dataset()
+    sampler = DistributedSampler(train, num_replicas=1, rank=0, shuffle=True, seed=0)
+    data = ember.Data.from_loaders(DataLoader(train, batch_size=32, sampler=sampler),
+                                   DataLoader(valid, batch_size=32))
+    learn = ember.Learner(data, model(), opt_func=sgd, wd=0.0, quiet=True)
+    learn.fit(2, 0.05)
+    for key, value in learn.model.state_dict().items():
+        assert torch.allclose(value, distributed_weights[key], atol=1e-6), key
+    accuracy = float(result.stdout.split("ACCURACY")[1].split()[0])
+    assert abs(accuracy - learn.validate()["accuracy"]) < 1e-6  # reduced over both ranks
+
+
+def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
+    result = torchrun(str(tmp_path / "never.pt"), "1", timeout=180)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "ember: rank 1 of 2 failed" in output and "planted failure" in output
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_shard_sampler_splits_validation_without_padding():
+    shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
+    assert sorted(index for shard in shards for index in shard) == list(range(7))
+    assert [len(ShardSampler(range(7), rank, 3)) for rank in range(3)] == [3, 2, 2]

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+import ember
+
+from .helpers import blob_data
+
+
+@pytest.fixture
+def trained(tmp_path):
+    ember.seed(0)
+    learn = ember.learner(blob_data(), path=tmp_path, quiet=True)
+    learn.fit_one_cycle(1, 1e-2)
+    return learn
+
+
+def test_export_load_round_trip_gives_identical_predictions(trained, tmp_path):
+    path = trained.export("model")
+    assert path == tmp_path / "models" / "model.ember"
+    predictor = ember.load(path)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    items = list(x[:50])
+    assert predictor.predict_batch(items) == trained.predict_batch(items)
+    assert predictor.predict(items[0]) == trained.predict(items[0])
+    manifest = predictor.manifest
+    assert manifest["format_version"] == 1 and manifest["model"]["name"] == "mlp"
+    assert manifest["data"]["kind"] == "tensor"
+
+
+def _rewrite_manifest(path, change) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    manifest = json.loads(metadata["ember_manifest"])
+    change(manifest)
+    save_file(tensors, str(path), metadata={"ember_manifest": json.dumps(manifest)})
+
+
+def test_newer_format_is_refused_clearly(trained, tmp_path):
+    path = trained.export(tmp_path / "m.ember")
+    _rewrite_manifest(path, lambda m: m.update(format_version=99))
+    with pytest.raises(ember.ExportError, match="Upgrade ember"):
+        ember.load(path)
+
+
+def test_missing_plugin_names_the_package(trained, tmp_path):
+    path = trained.export(tmp_path / "m.ember")
+
+    def foreign(manifest):
+        manifest["data"]["kind"] = "audio"
+        manifest["plugin_package"] = "ember-audio"
+
+    _rewrite_manifest(path, foreign)
+    with pytest.raises(ember.PluginError, match="pip install ember-audio"):
+        ember.load(path)
+
+
+def test_truncated_and_foreign_files_are_refused(trained, tmp_path):
+    path = trained.export(tmp_path / "m.ember")
+    truncated = tmp_path / "cut.ember"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ember.ExportError, match="truncated"):
+        ember.load(truncated)
+    with pytest.raises(ember.ExportError, match="over the limit"):
+        ember.load(path, max_bytes=100)
+    other = tmp_path / "plain.bin"
+    other.write_bytes(b"\x00" * 64)
+    with pytest.raises(ember.ExportError):
+        ember.load(other)
+
+
+class Payload:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_runs_no_code(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ember-checkpoint", "version": 1, "model": Payload()}, evil)
+    with pytest.raises(ember.ExportError, match="could not be read"):
+        trained.load(evil)
+    assert not (tmp_path / "PWNED").exists()
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ember.ExportError):
+        trained.load(raw)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_model_not_built_by_name_cannot_be_exported_silently(tmp_path):
+    learn = ember.Learner(blob_data(), torch.nn.Linear(8, 3), quiet=True)
+    with pytest.raises(ember.ExportError, match="create_model"):
+        learn.export(tmp_path / "m.ember")

@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import ember
+
+from .helpers import blob_data, regression_data
+
+
+def small_model(n_in: int = 8, n_out: int = 3) -> nn.Module:
+    return ember.create_model("mlp", n_in=n_in, n_out=n_out, hidden=[32], dropout=0.0)
+
+
+def test_fit_one_cycle_learns_well_above_chance():
+    ember.seed(0)
+    data = blob_data()
+    learn = ember.learner(data)
+    before = learn.validate()
+    learn.fit_one_cycle(3, 1e-2)
+    after = learn.validate()
+    assert after["valid_loss"] < before["valid_loss"] * 0.5
+    assert after["accuracy"] > 0.85  # chance is 1/3
+    rows = learn.recorder.values
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert {"train_loss", "valid_loss", "accuracy", "time"} <= set(rows[-1])
+
+
+def test_regression_defaults_and_decoding():
+    ember.seed(0)
+    learn = ember.learner(regression_data())
+    learn.fit_one_cycle(4, 1e-2)
+    metrics = learn.validate()
+    assert metrics["r2"] > 0.9 and metrics["rmse"] < 1.2
+    value = learn.predict(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    assert isinstance(value, float)
+
+
+def test_callbacks_run_in_named_order_and_cancel_exceptions_work():
+    events: list[str] = []
+
+    class SkipOddBatches(ember.Callback):
+        order = ember.Order.DEFAULT
+
+        def before_batch(self):
+            if self.learn.training and self.learn.iter % 2 == 1:
+                raise ember.CancelBatchException
+
+        def after_cancel_batch(self):
+            events.append("skipped")
+
+    class StopAfterFirstEpoch(ember.Callback):
+        order = ember.Order.LAST
+
+        def after_epoch(self):
+            events.append(f"epoch{self.learn.epoch}")
+            raise ember.CancelFitException
+
+    learn = ember.Learner(blob_data(), small_model(), cbs=[StopAfterFirstEpoch(), SkipOddBatches()],
+                          quiet=True)
+    learn.fit(5)
+    orders = [cb.order for cb in learn.cbs]
+    assert orders == sorted(orders)
+    assert events[-1] == "epoch0" and events.count("skipped") == len(learn.data.train_dl) // 2
+    assert "StopAfterFirstEpoch" in learn.show_callbacks()
+
+
+def test_lr_find_suggests_a_rate_and_restores_the_model():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    weights = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    suggestion = learn.lr_find(num_it=60)
+    assert 1e-5 < float(suggestion) < 1.0
+    assert len(suggestion.lrs) == len(suggestion.losses) > 10
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    figure = suggestion.plot()
+    assert figure.axes
+
+
+def test_lr_find_rule_falls_back_when_loss_never_falls():
+    lrs = [10 ** (-7 + i * 0.1) for i in range(50)]
+    with pytest.warns(ember.EmberWarning, match="never fell"):
+        result = ember.LRFindResult.from_curve(lrs, [1.0 + 0.01 * i for i in range(50)])
+    assert float(result) == 1e-3
+
+
+def test_freeze_unfreeze_and_discriminative_learning_rates():
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.freeze()
+    body, head = learn.model.body, learn.model.head
+    assert not body[1].weight.requires_grad and head.weight.requires_grad
+    assert body[3].weight.requires_grad  # BatchNorm keeps training under the default policy
+    before = body[1].weight.clone()
+    learn.fit(1, 1e-2)
+    assert torch.equal(before, body[1].weight)
+    learn.unfreeze()
+    assert learn.lr_for_groups(slice(1e-5, 1e-3)) == pytest.approx([1e-5, 1e-3])
+    learn.fit_one_cycle(1, slice(1e-5, 1e-3))
+    assert not torch.equal(before, body[1].weight)
+    group_lrs = {group["split"]: group["lr"] for group in learn.opt.param_groups}
+    assert group_lrs[0] < group_lrs[1]
+
+
+def test_fine_tune_trains_frozen_then_all():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fine_tune(2, base_lr=1e-2)
+    assert len(learn.recorder.values) == 3 and learn.n_frozen == 0
+    assert learn.validate()["accuracy"] > 0.8
+
+
+def _pretrained_then_shifted(bn_policy: str) -> float:
+    """Pretrain a body that starts with BatchNorm, then train the head alone on the same task
+    with shifted, rescaled inputs (a new domain): the frozen body's BatchNorm statistics decide
+    how well it transfers."""
+    ember.seed(0)
+    source = blob_data(n=1024, seed=0)
+    body = nn.Sequential(nn.BatchNorm1d(8), nn.Linear(8, 64), nn.ReLU(), nn.BatchNorm1d(64),
+                         nn.Linear(64, 64), nn.ReLU(), nn.BatchNorm1d(64))
+    model = ember.BodyHead(body, nn.Linear(64, 3))
+    ember.Learner(source, model, quiet=True).fit_one_cycle(3, 1e-2)
+    target = blob_data(n=1024, seed=1, shift=10.0, scale=0.2)
+    learn = ember.Learner(target, model, quiet=True, bn_policy=bn_policy)
+    learn.freeze()
+    learn.fit(2, 1e-3)
+    return learn.validate()["accuracy"]
+
+
+def test_batchnorm_policy_changes_fine_tuning_accuracy():
+    trained = _pretrained_then_shifted("train")
+    frozen = _pretrained_then_shifted("freeze")
+    # the default ("train") lets the frozen body's BatchNorm statistics follow the new inputs;
+    # "freeze" keeps the pretraining statistics, which no longer fit them (measured: 0.95 / 0.68)
+    assert trained > 0.85
+    assert trained - frozen > 0.15, (trained, frozen)
+
+
+def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
+    learn.fit_one_cycle(1, 1e-2)
+    path = learn.save("stage1")
+    assert path == tmp_path / "models" / "stage1.pt" and path.exists()
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    other = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
+    other.load("stage1")
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, other.model.state_dict()[key])
+    assert other.opt is not None and other.opt.state_dict()["state"]
+    wrong = ember.Learner(blob_data(), small_model(n_out=5), quiet=True, path=tmp_path)
+    with pytest.raises(ember.TrainingError, match="does not fit this model"):
+        wrong.load("stage1")
+
+
+def _run(tmp_path, interrupt_after: int | None) -> dict[str, torch.Tensor]:
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self):
+            if self.learn.epoch == interrupt_after:
+                raise ember.CancelFitException
+
+    ember.seed(0)
+    model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+    learn = ember.Learner(blob_data(), model, quiet=True)
+    cbs = [ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()]
+    learn.fit_one_cycle(4, 1e-2, cbs=cbs)
+    if interrupt_after is not None:
+        ember.seed(123)  # a different process state: the checkpoint must restore everything
+        model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+        learn = ember.Learner(blob_data(), model, quiet=True)
+        learn.fit_one_cycle(4, 1e-2, resume=tmp_path / "ckpt.pt")
+        assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2, 3]
+    return learn.model.state_dict()
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    uninterrupted = _run(tmp_path / "a", None)
+    resumed = _run(tmp_path / "b", interrupt_after=1)
+    for key, value in uninterrupted.items():
+        assert torch.equal(value, resumed[key]), key
+
+
+def test_nan_guard_stops_and_restores_last_good_weights():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit(1, 1e-3)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+
+    class Poison(ember.Callback):
+        def after_pred(self):
+            if self.learn.training and self.learn.iter == 3:
+                self.learn.pred = self.learn.pred * float("nan")
+
+    with pytest.warns(ember.DivergenceWarning, match="restored"):
+        learn.fit(3, 1e-3, cbs=[Poison()])
+    assert learn.diverged and len(learn.recorder.values) == 1
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
+def test_gradient_accumulation_matches_a_bigger_batch():
+    def trained(bs: int, cbs):
+        ember.seed(0)
+        data = blob_data(n=320, bs=bs)  # 256 training items: whole batches
+        data.train_dl = torch.utils.data.DataLoader(data.train_dl.dataset, batch_size=bs)
+        model = nn.Linear(8, 3)
+        torch.nn.init.zeros_(model.weight)
+        learn = ember.Learner(data, model, opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr),
+                              wd=0.0, quiet=True)
+        learn.fit(1, 0.1, cbs=cbs)
+        return model.weight.detach()
+
+    accumulated = trained(16, [ember.GradientAccumulation(2)])
+    large = trained(32, [])
+    assert torch.allclose(accumulated, large, atol=1e-6)
+
+
+def test_gradient_clip_bounds_the_update():
+    ember.seed(0)
+    model = nn.Linear(8, 3)
+    learn = ember.Learner(blob_data(), model, opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr),
+                          wd=0.0, quiet=True, cbs=[ember.GradientClip(1e-3)])
+    before = model.weight.detach().clone()
+
+    class StopAfterOneStep(ember.Callback):
+        def after_step(self):
+            raise ember.CancelFitException
+
+    learn.fit(1, 1.0, cbs=[StopAfterOneStep()])
+    step = torch.cat([(model.weight - before).flatten(), model.bias.flatten() * 0])
+    assert step.norm() <= 1e-3 + 1e-6
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains(precision):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                          device="cpu")
+    learn.fit_one_cycle(2, 1e-2)
+    assert learn.validate()["accuracy"] > 0.7
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+
+
+def test_early_stopping_and_save_best():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    saver = ember.SaveBest("accuracy")
+    learn.fit(30, 1e-2, cbs=[ember.EarlyStopping("valid_loss", patience=2), saver])
+    assert len(learn.recorder.values) < 30
+    best = max(row["accuracy"] for row in learn.recorder.values)
+    assert learn.validate()["accuracy"] == pytest.approx(best)
+
+
+def test_predict_get_preds_and_validate():
+    ember.seed(0)
+    learn = ember.learner(blob_data())
+    learn.fit_one_cycle(2, 1e-2)
+    x, _ = learn.data.valid_dl.dataset.tensors
+    predictions = learn.predict_batch(list(x[:4]))
+    assert all(isinstance(p, int) and 0 <= p < 3 for p in predictions)
+    assert learn.predict(x[0]) == predictions[0]
+    probs, targets = learn.get_preds()
+    assert probs.shape == (len(x), 3) and torch.allclose(probs.sum(1), torch.ones(len(x)))
+    accuracy = (probs.argmax(1) == targets).float().mean().item()
+    assert accuracy == pytest.approx(learn.validate()["accuracy"])
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_wrong_loss_kind_is_refused_before_training():
+    with pytest.raises(ember.TrainingError, match="regression values but the loss"):
+        ember.Learner(regression_data(), nn.Linear(4, 1), loss_func=nn.CrossEntropyLoss(),
+                      quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match="class labels but the loss"):
+        ember.Learner(blob_data(), small_model(), loss_func=nn.MSELoss(), quiet=True).fit(1)
+
+
+def test_float_targets_for_cross_entropy_get_clear_error():
+    data = regression_data()
+    data.target_kind = "single_label"
+    with pytest.raises(ember.TrainingError, match="targets are floats"):
+        ember.Learner(data, nn.Linear(4, 3), quiet=True).fit(1)
+
+
+def test_labels_out_of_range_get_clear_error():
+    with pytest.raises(ember.TrainingError, match="out of range for a model with 2 outputs"):
+        ember.Learner(blob_data(classes=3), small_model(n_out=2), quiet=True).fit(1)
+
+
+def test_output_shape_that_does_not_fit_the_loss_gets_clear_error():
+    with pytest.raises(ember.TrainingError, match="outputs per item"):
+        ember.Learner(regression_data(), nn.Linear(4, 3), quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match="model failed on the first batch"):
+        ember.Learner(blob_data(), nn.Linear(5, 3), quiet=True).fit(1)
+
+
+def test_learner_without_defaults_says_what_to_do():
+    data = blob_data()
+    data.train_dl = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(8, 2, 2), torch.zeros(8).long()), batch_size=4)
+    with pytest.raises(ember.TrainingError, match="pass model="):
+        ember.learner(data)
+
+
+def test_no_warnings_on_a_clean_run():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ember.Learner(blob_data(), small_model(), quiet=True).fit_one_cycle(1, 1e-2)
+    assert math.isfinite(1.0)

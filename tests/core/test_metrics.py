@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ember
+
+
+def run(metric: ember.Metric, preds, targets, batches: int = 2) -> float:
+    metric.reset()
+    preds, targets = torch.as_tensor(preds), torch.as_tensor(targets)
+    for p, t in zip(preds.chunk(batches), targets.chunk(batches)):
+        metric.update(p, t)
+    return metric.compute()
+
+
+def test_accuracy_error_rate_and_top_k():
+    preds = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1]])
+    targets = torch.tensor([1, 0, 1, 1])
+    assert run(ember.Accuracy(), preds, targets) == 0.5
+    assert run(ember.ErrorRate(), preds, targets) == 0.5
+    assert run(ember.TopKAccuracy(k=2), preds, targets) == 1.0
+
+
+def test_f_beta_matches_hand_computed_values():
+    # predicted [1, 0, 1, 1, 0, 1], actual [1, 0, 0, 1, 1, 1]: tp=3 fp=1 fn=1 for class 1
+    logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0],
+                           [0.0, 1.0]])
+    targets = torch.tensor([1, 0, 0, 1, 1, 1])
+    assert run(ember.FBeta(average="binary"), logits, targets) == pytest.approx(0.75)
+    # class 0: tp=1 fp=1 fn=1 -> 0.5; macro = (0.5 + 0.75) / 2
+    assert run(ember.FBeta(), logits, targets) == pytest.approx(0.625)
+    # F2 for class 1: 5 * 3 / (5 * 3 + 4 * 1 + 1) = 0.75
+    assert run(ember.FBeta(beta=2, average="binary"), logits, targets) == pytest.approx(0.75)
+
+
+def test_roc_auc_by_rank_with_ties():
+    scores = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.4])
+    targets = torch.tensor([0, 0, 1, 1, 1])
+    # pairs (pos, neg): (0.35,0.1)=1 (0.35,0.4)=0 (0.8,*)=2 (0.4,0.1)=1 (0.4,0.4)=0.5 -> 4.5/6
+    assert run(ember.RocAuc(), scores, targets, batches=1) == pytest.approx(0.75)
+    two_logits = torch.stack([torch.zeros(5), scores], dim=1)
+    assert run(ember.RocAuc(), two_logits, targets) == pytest.approx(0.75)
+    assert math.isnan(run(ember.RocAuc(), scores, torch.zeros(5, dtype=torch.long), 1))
+
+
+def test_regression_metrics():
+    preds = torch.tensor([[2.5], [0.0], [2.0], [8.0]])
+    targets = torch.tensor([3.0, -0.5, 2.0, 7.0])
+    assert run(ember.RMSE(), preds, targets) == pytest.approx(math.sqrt(0.375))
+    assert run(ember.MAE(), preds, targets) == pytest.approx(0.5)
+    assert run(ember.R2(), preds, targets) == pytest.approx(0.9486081370449679)  # sklearn's doc
+
+
+def test_multi_label_accuracy():
+    preds = torch.tensor([[4.0, -4.0, 4.0], [-4.0, -4.0, 4.0]])
+    targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert run(ember.AccuracyMulti(), preds, targets) == pytest.approx(5 / 6)

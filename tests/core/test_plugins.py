@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+import ember
+from ember.cli import main
+
+
+def install_fake_plugin(tmp_path, monkeypatch, name: str, source: str) -> None:
+    """Make an installed distribution with an entry point in the group ``ember``."""
+    package = tmp_path / f"{name}_pkg.py"
+    package.write_text(textwrap.dedent(source))
+    info = tmp_path / f"{name}_pkg-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-pkg\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text(f"[ember]\n{name} = {name}_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ember.reset_plugins()
+
+
+def infos() -> dict[str, ember.PluginInfo]:
+    return {info.name: info for info in ember.plugin_infos()}
+
+
+def test_builtin_plugin_registers_through_the_public_hooks():
+    registry = ember.get_registry()
+    assert "mlp" in registry.architectures and "tensor" in registry.data_kinds
+    assert {"accuracy", "rmse", "roc_auc"} <= set(registry.metrics)
+    assert infos()["builtin"].status == "ok"
+
+
+def test_a_working_third_party_plugin_is_loaded(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "good", """
+        import torch
+        import ember
+
+        @ember.hookimpl
+        def ember_architectures(register):
+            register("good_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+    """)
+    assert infos()["good"].status == "ok" and infos()["good"].version == "0.3.0"
+    model = ember.create_model("good_linear", n_in=3, n_out=2)
+    assert model.ember_config == {"name": "good_linear", "config": {"n_in": 3, "n_out": 2},
+                                  "plugin": "good"}
+
+
+def test_a_plugin_that_fails_to_import_is_reported_not_fatal(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "broken", "raise ImportError('needs foo')\n")
+    info = infos()["broken"]
+    assert info.status == "broken" and "needs foo" in info.reason
+    assert "mlp" in ember.get_registry().architectures  # core keeps working
+
+
+def test_a_plugin_whose_hook_raises_is_reported(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "raising", """
+        import ember
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            raise RuntimeError("boom")
+    """)
+    info = infos()["raising"]
+    assert info.status == "broken" and "boom" in info.reason
+
+
+def test_a_plugin_with_an_unknown_hook_is_reported(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "typo", """
+        import ember
+
+        @ember.hookimpl
+        def ember_architecturez(register):
+            pass
+    """)
+    assert infos()["typo"].status == "broken"
+
+
+def test_a_plugin_for_a_newer_contract_is_skipped(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "future", "EMBER_CONTRACT = 99\n")
+    info = infos()["future"]
+    assert info.status == "incompatible" and "upgrade ember" in info.reason
+
+
+def test_environment_controls(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "good", "")
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "good")
+    ember.reset_plugins()
+    assert infos()["good"].status == "blocked"
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.reset_plugins()
+    assert list(infos()) == ["builtin"]
+
+
+def test_cli_lists_plugins_as_json(capsys):
+    assert main(["plugins", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    builtin = next(row for row in rows if row["name"] == "builtin")
+    assert "ember_defaults" in builtin["hooks"] and "architectures:mlp" in builtin["registered"]
+
+
+def test_cli_quickstart_names_what_to_install(monkeypatch, capsys):
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert main(["quickstart", "nosuchdomain"]) == 2
+    assert "pip install" in capsys.readouterr().err
+
+
+def test_import_does_not_load_plugins():
+    import subprocess
+    import sys
+
+    code = "import ember, ember.plugins as p; print(p._State.manager is None)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("hook", ["ember_defaults", "ember_architectures", "ember_quickstart"])
+def test_every_hook_is_documented_with_an_example(hook):
+    from ember import hookspecs
+
+    doc = getattr(hookspecs, hook).__doc__
+    assert doc and "Example" in doc and "versionadded" in doc
