@@ -3,12 +3,13 @@ encoding replay, state round trip, figures and bad input."""
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pytest
 import torch
-from ember_vision import FASHION_MNIST_CLASSES, ImageData, encode_targets
 from PIL import Image
+
+import ember
+from ember_vision import FASHION_MNIST_CLASSES, ImageData, encode_targets
 
 
 def test_from_arrays_splits_seeded_and_reproducibly(fashion):

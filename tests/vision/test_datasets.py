@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import struct
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 from ember_vision.datasets import FASHION_MNIST_CLASSES, fashion_mnist, read_idx
 
 

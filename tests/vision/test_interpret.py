@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pytest
 import torch
+
+import ember
 from ember_vision import FASHION_MNIST_CLASSES, ImageData, Interpretation, tta
 
 

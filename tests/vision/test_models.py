@@ -3,10 +3,11 @@ from local files (never the network), freezing and discriminative learning rates
 
 from __future__ import annotations
 
-import ember
 import pytest
 import torch
 import torchvision
+
+import ember
 from ember_vision import ImageData
 from ember_vision.models import (
     ConcatPool2d,

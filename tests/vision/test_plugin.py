@@ -3,12 +3,13 @@ Fashion-MNIST above chance, export → ember.load → identical predictions, the
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pytest
 import torch
-from ember_vision import FASHION_MNIST_CLASSES, BatchAugment, ImageData
 from PIL import Image
+
+import ember
+from ember_vision import FASHION_MNIST_CLASSES, BatchAugment, ImageData
 
 
 def test_plugin_registers_kind_architectures_and_demo():

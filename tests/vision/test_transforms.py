@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+import ember
 from ember_vision import ImageData
 from ember_vision.transforms import (
     BatchAugment,
@@ -15,8 +18,6 @@ from ember_vision.transforms import (
     resize_image,
     to_image_tensor,
 )
-from PIL import Image
-from torchvision.transforms import v2
 
 
 def test_every_raw_form_gives_the_same_uint8_image(tmp_path):

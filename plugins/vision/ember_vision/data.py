@@ -23,12 +23,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+import ember
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,

@@ -7,7 +7,6 @@ Example:
 from __future__ import annotations
 
 import ember
-
 from ember_vision.data import ImageData
 from ember_vision.datasets import FASHION_MNIST_CLASSES, fashion_mnist
 

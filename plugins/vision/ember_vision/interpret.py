@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import ember
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+import ember
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]

@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ember
 import torch
 from torch import Tensor, nn
+
+import ember
 
 __all__ = [
     "TORCHVISION_ARCHITECTURES",

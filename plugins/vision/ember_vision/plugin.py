@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any
 
 import ember
-
 from ember_vision.data import ImageData
 from ember_vision.models import TORCHVISION_ARCHITECTURES, compact_cnn, torchvision_model
 from ember_vision.transforms import BatchAugment

@@ -36,12 +36,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
 import torch
 from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
+
+import ember
 
 __all__ = [
     "MODES",

@@ -19,8 +19,9 @@ import struct
 from importlib import resources
 from pathlib import Path
 
-import ember
 import numpy as np
+
+import ember
 
 __all__ = ["FASHION_MNIST_CLASSES", "fashion_mnist", "read_idx"]
 
