@@ -311,7 +311,7 @@ class ImageData(ember.Data):
     def __init__(self, train_dl: Any, valid_dl: Any, test_dl: Any = None, *, target_kind: str,
                  classes: Sequence[Any] | None = None, n_out: int | None = None,
                  mode: str = "RGB", size: Sequence[int] | None = None,
-                 mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.25,),
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  augment: Any = True) -> None:
         super().__init__(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
                          n_out=n_out, input_kind="image")
@@ -319,7 +319,9 @@ class ImageData(ember.Data):
             raise ember.DataError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
         self.mode = mode
         self.size = tuple(int(v) for v in size) if size is not None else None
-        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+        channels = MODES[mode]
+        self.mean = [float(v) for v in (mean if mean is not None else [0.5] * channels)]
+        self.std = [float(v) for v in (std if std is not None else [0.25] * channels)]
         if len(self.mean) != self.n_channels or len(self.std) != self.n_channels:
             raise ember.DataError(f"mean and std need {self.n_channels} values for mode {mode}")
         self.augment = augment

@@ -23,10 +23,10 @@ def run_fashion_mnist(smoke: bool = False) -> dict[str, float]:
     ember.seed(0)
     (train_x, train_y), (test_x, test_y) = fashion_mnist(sample=True)
     if smoke:
-        train_x, train_y = train_x[:256], train_y[:256]
+        train_x, train_y = train_x[:512], train_y[:512]
     data = ImageData.from_arrays(train_x, train_y, valid=(test_x, test_y),
                                  classes=FASHION_MNIST_CLASSES, bs=64)
     learn = ember.learner(data, quiet=True)
-    learn.fit_one_cycle(1 if smoke else 8)
+    learn.fit_one_cycle(2 if smoke else 8)
     metrics = learn.validate()
     return {"accuracy": float(metrics["accuracy"]), "valid_loss": float(metrics["valid_loss"])}
