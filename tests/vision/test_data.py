@@ -173,3 +173,20 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     predictions = data.decode_targets(batch[1])
     figure = data.show_results(batch, predictions, n=4)
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
+
+
+def invert(image):
+    """A module-level item transform (picklable for any worker start method)."""
+    return 255 - image
+
+
+def test_item_transforms_run_in_cpu_workers_on_training_items_only(image_folder):
+    plain = ImageData.from_folder(image_folder, bs=8)
+    data = ImageData.from_folder(image_folder, bs=8, num_workers=2, item_transform=invert)
+    assert torch.equal(torch.cat([xb for xb, _ in data.valid_dl]),
+                       torch.cat([xb for xb, _ in plain.valid_dl]))  # validation untouched
+    train = data.train_dl.dataset
+    image, _ = train[0]
+    assert torch.equal(image, 255 - plain.train_dl.dataset[0][0])
+    xb, yb = next(iter(data.train_dl))  # decoded in two worker processes
+    assert xb.shape == (8, 1, 28, 28) and yb.shape == (8,)
