@@ -25,6 +25,7 @@ from ember_vision.models import (
     torchvision_model,
     vision_model,
 )
+from ember_vision.segmentation import CompactUNet, SegmentationData, compact_unet
 from ember_vision.transforms import BatchAugment, default_augmentation, load_image
 
 __version__ = "0.1.0"
@@ -32,11 +33,14 @@ __version__ = "0.1.0"
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "BatchAugment",
+    "CompactUNet",
     "ConcatPool2d",
     "ImageData",
     "Interpretation",
+    "SegmentationData",
     "VisionModel",
     "compact_cnn",
+    "compact_unet",
     "default_augmentation",
     "encode_targets",
     "fashion_mnist",

@@ -11,7 +11,8 @@ Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
 - loss and metrics from the target kind (core's defaults: cross-entropy + accuracy,
   BCE + multi-label accuracy/F1, MSE + RMSE/MAE/R²);
 - the data's batch augmentation as a :class:`BatchAugment` callback (``augment=False`` on the
-  data turns it off).
+  data turns it off);
+- :class:`SegmentationData` → ``compact_unet``, per-pixel cross-entropy and accuracy.
 
 Example:
     >>> import ember
@@ -28,6 +29,7 @@ from typing import Any
 import ember
 from ember_vision.data import ImageData
 from ember_vision.models import TORCHVISION_ARCHITECTURES, compact_cnn, torchvision_model
+from ember_vision.segmentation import SegmentationData, compact_unet
 from ember_vision.transforms import BatchAugment
 
 EMBER_CONTRACT = 1
@@ -36,11 +38,13 @@ EMBER_CONTRACT = 1
 @ember.hookimpl
 def ember_data_kinds(register: Callable[[str, type[ember.Data]], None]) -> None:
     register("image", ImageData)
+    register("segmentation", SegmentationData)
 
 
 @ember.hookimpl
 def ember_architectures(register: Callable[..., None]) -> None:
     register("compact_cnn", compact_cnn, description="fast CNN for small images (≤ 64 px)")
+    register("compact_unet", compact_unet, description="small U-Net for segmentation masks")
     register("torchvision", torchvision_model,
              description="any torchvision classifier by arch=, body + pooled head")
     for arch in TORCHVISION_ARCHITECTURES:
@@ -57,6 +61,13 @@ def ember_callbacks(register: Callable[..., None]) -> None:
 def ember_defaults(data: ember.Data) -> ember.Defaults | None:
     if not isinstance(data, ImageData):
         return None
+    cbs = []
+    if data.augment not in (None, False):
+        cbs.append(BatchAugment(None if data.augment is True else data.augment))
+    if isinstance(data, SegmentationData):
+        model_builder = partial(ember.create_model, "compact_unet", n_channels=data.n_channels,
+                                n_out=data.n_out)
+        return ember.Defaults(model=model_builder, lr=3e-3, cbs=cbs, metrics=[ember.Accuracy()])
     side = max(data.size) if data.size else 224
     model: Any
     if side <= 96:
@@ -69,9 +80,6 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
         model = partial(ember.create_model, "resnet18", n_channels=data.n_channels,
                         n_out=data.n_out)
         lr = 1e-3
-    cbs = []
-    if data.augment not in (None, False):
-        cbs.append(BatchAugment(None if data.augment is True else data.augment))
     return ember.Defaults(model=model, lr=lr, cbs=cbs)
 
 

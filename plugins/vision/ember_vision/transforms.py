@@ -304,23 +304,30 @@ class RandomBatchAugment:
         theta[:, 1, 2] = crop_h * shift_y + centre_y
         return theta
 
-    def __call__(self, images: Tensor) -> Tensor:
+    def __call__(self, images: Tensor, masks: Tensor | None = None) -> Any:
+        """Augment ``images``; with ``masks`` (N, H, W) of class codes, warp them the same way
+        (nearest neighbour) and return ``(images, masks)``."""
         n = images.shape[0]
         theta = self.matrices(n, images.device).to(images.dtype)
         grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
         warped = torch.nn.functional.grid_sample(images, grid, mode="bilinear",
                                                  padding_mode="reflection", align_corners=False)
-        if not self.lighting:
+        if self.lighting:
+            applies = (torch.rand(n, 1, 1, 1, device=images.device) < self.p_lighting).to(
+                images.dtype)
+            brightness = 1 + (torch.empty(n, 1, 1, 1, device=images.device).uniform_(
+                -self.lighting, self.lighting) * applies).to(images.dtype)
+            contrast = 1 + (torch.empty(n, 1, 1, 1, device=images.device).uniform_(
+                -self.lighting, self.lighting) * applies).to(images.dtype)
+            lit = warped * brightness
+            grey_mean = lit.mean(dim=(1, 2, 3), keepdim=True)
+            warped = ((lit - grey_mean) * contrast + grey_mean).clamp_(0, 1)
+        if masks is None:
             return warped
-        applies = (torch.rand(n, 1, 1, 1, device=images.device) < self.p_lighting).to(
-            images.dtype)
-        brightness = 1 + (torch.empty(n, 1, 1, 1, device=images.device).uniform_(
-            -self.lighting, self.lighting) * applies).to(images.dtype)
-        contrast = 1 + (torch.empty(n, 1, 1, 1, device=images.device).uniform_(
-            -self.lighting, self.lighting) * applies).to(images.dtype)
-        lit = warped * brightness
-        grey_mean = lit.mean(dim=(1, 2, 3), keepdim=True)
-        return ((lit - grey_mean) * contrast + grey_mean).clamp_(0, 1)
+        warped_masks = torch.nn.functional.grid_sample(
+            masks[:, None].to(images.dtype), grid, mode="nearest", padding_mode="reflection",
+            align_corners=False)[:, 0].round().to(masks.dtype)
+        return warped, warped_masks
 
 
 def default_augmentation(size: Sequence[int] | None = None, **options: Any) -> RandomBatchAugment:
@@ -389,8 +396,22 @@ class BatchAugment(ember.Callback):
             return normalize_float(augmented, self.mean, self.std).to(images.dtype)
 
     def before_batch(self) -> None:
-        if self.learn.training:
-            self.learn.xb = (self.augment(self.learn.xb[0]), *self.learn.xb[1:])
+        if not self.learn.training:
+            return
+        if getattr(self.learn.data, "kind", "") == "segmentation":
+            if not isinstance(self.transform, RandomBatchAugment):
+                raise ember.TrainingError(
+                    "segmentation masks must move with their images: use the default "
+                    "RandomBatchAugment (or a subclass) for SegmentationData")
+            assert self.mean is not None and self.std is not None
+            with torch.no_grad():
+                pixels = denormalize(self.learn.xb[0].float(), self.mean, self.std).clamp_(0, 1)
+                images, masks = self.transform(pixels, self.learn.yb)
+                self.learn.xb = (normalize_float(images, self.mean, self.std),
+                                 *self.learn.xb[1:])
+                self.learn.yb = masks
+            return
+        self.learn.xb = (self.augment(self.learn.xb[0]), *self.learn.xb[1:])
 
 
 def normalize_float(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
