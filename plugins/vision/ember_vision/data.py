@@ -1,0 +1,675 @@
+"""Image data: :class:`ImageData`, built from arrays, folders or data frames.
+
+Every image of one ``ImageData`` has one mode (``"L"`` or ``"RGB"``) and one size; batches are
+``(images, targets)`` with images normalised float32 (N, C, H, W). The normalisation statistics
+are computed on the training split only and stored in :meth:`ImageData.state`, so an exported
+model replays exactly the validation preprocessing on raw items (arrays, tensors, PIL images,
+file paths).
+
+Example:
+    >>> import numpy as np
+    >>> from ember_vision import ImageData
+    >>> images = np.random.default_rng(0).integers(0, 256, (20, 8, 8), dtype=np.uint8)
+    >>> data = ImageData.from_arrays(images, [0, 1] * 10, classes=["a", "b"], bs=4)
+    >>> data.one_batch()[0].shape
+    torch.Size([4, 1, 8, 8])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+import ember
+from ember_vision.transforms import (
+    IMAGE_SUFFIXES,
+    MODES,
+    convert_mode,
+    default_augmentation,
+    denormalize,
+    load_image,
+    normalize,
+    read_image_mode,
+    resize_image,
+    to_image_tensor,
+)
+
+__all__ = [
+    "ArrayImageDataset",
+    "FileImageDataset",
+    "ImageCollate",
+    "ImageData",
+    "encode_targets",
+]
+
+
+# ----------------------------------------------------------------------------- targets
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, np.floating) and bool(np.isnan(value))
+
+
+def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
+                   target_kind: str | None = None, label_delim: str | None = None
+                   ) -> tuple[Tensor, str, list[Any] | None]:
+    """Turn raw labels into a target tensor, the target kind and the class list.
+
+    - lists/tuples/sets of labels, or strings split by ``label_delim`` → ``multi_label``
+      (multi-hot float targets, classes sorted);
+    - non-integral floats → ``regression`` (a 2-D float array gives several outputs);
+    - integers or strings → ``single_label`` (classes sorted, or the given ``classes``; integer
+      labels index into given ``classes``).
+
+    Example:
+        >>> targets, kind, classes = encode_targets(["cat", "dog", "cat"])
+        >>> targets.tolist(), kind, classes
+        ([0, 1, 0], 'single_label', ['cat', 'dog'])
+    """
+    if hasattr(labels, "to_numpy"):
+        labels = labels.to_numpy()
+    if isinstance(labels, Tensor):
+        labels = labels.cpu().numpy()
+    values = list(labels) if not isinstance(labels, np.ndarray) or labels.ndim == 1 else labels
+    if isinstance(values, np.ndarray):  # 2-D: multi-hot or several regression outputs
+        array = values.astype(np.float32)
+        if not np.isfinite(array).all():
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise ember.DataError(f"label of item {row} is missing or not finite; fix or drop it")
+        if target_kind is None:
+            is_binary = np.isin(array, (0.0, 1.0)).all()
+            target_kind = "multi_label" if is_binary and classes is not None else "regression"
+        kind_classes = list(classes) if classes is not None else None
+        if target_kind == "multi_label" and kind_classes is None:
+            kind_classes = list(range(array.shape[1]))
+        return torch.from_numpy(array), target_kind, kind_classes
+    for index, value in enumerate(values):
+        if _is_missing(value):
+            raise ember.DataError(
+                f"label of item {index} is missing; drop the item or give it a label")
+    if label_delim is not None:
+        values = [v.split(label_delim) if isinstance(v, str) else v for v in values]
+        values = [[part for part in v if part != ""] if isinstance(v, list) else v
+                  for v in values]
+    is_multi = [isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in values]
+    if target_kind == "multi_label" or (target_kind is None and any(is_multi)):
+        if not all(is_multi):
+            index = is_multi.index(False)
+            raise ember.DataError(
+                f"label of item {index} is {values[index]!r} while others are lists of labels; "
+                f"give every item a list (empty for none), or pass label_delim=")
+        names = list(classes) if classes is not None else sorted(
+            {label for value in values for label in value}, key=str)
+        position = {name: i for i, name in enumerate(names)}
+        targets = torch.zeros(len(values), len(names))
+        for row, value in enumerate(values):
+            for label in value:
+                if label not in position:
+                    raise ember.DataError(
+                        f"label {label!r} of item {row} is not among the classes {names}")
+                targets[row, position[label]] = 1.0
+        return targets, "multi_label", names
+    is_float = [isinstance(v, (float, np.floating)) and not float(v).is_integer() for v in values]
+    if target_kind == "regression" or (target_kind is None and any(is_float) and classes is None):
+        try:
+            array = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError):
+            bad = next(i for i, v in enumerate(values) if not isinstance(v, numbers.Number))
+            raise ember.DataError(
+                f"label of item {bad} is {values[bad]!r}, not a number, in a regression "
+                f"target; fix the label or build a classification target") from None
+        if not np.isfinite(array).all():
+            bad = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise ember.DataError(f"label of item {bad} is not finite; fix or drop it")
+        return torch.from_numpy(array), "regression", None
+    if target_kind not in (None, "single_label"):
+        raise ember.DataError(f"images support target kinds single_label, multi_label and "
+                              f"regression, not {target_kind!r}")
+    kinds = {type(v.item() if isinstance(v, np.generic) else v) for v in values}
+    numeric = all(issubclass(k, numbers.Number) for k in kinds)
+    if classes is not None and numeric:
+        names = list(classes)
+        indices = [int(v) for v in values]
+        for row, index in enumerate(indices):
+            if not 0 <= index < len(names):
+                raise ember.DataError(
+                    f"label {index} of item {row} is out of range for {len(names)} classes; "
+                    f"integer labels index into classes= (0 … {len(names) - 1})")
+        return torch.tensor(indices, dtype=torch.long), "single_label", names
+    if not numeric and len(kinds) > 1:
+        raise ember.DataError(
+            f"labels mix types {sorted(k.__name__ for k in kinds)}; give labels of one type")
+    plain = [int(v) if numeric else (v.item() if isinstance(v, np.generic) else v)
+             for v in values]
+    names = list(classes) if classes is not None else sorted(set(plain))
+    position = {name: i for i, name in enumerate(names)}
+    for row, value in enumerate(plain):
+        if value not in position:
+            raise ember.DataError(f"label {value!r} of item {row} is not among the classes")
+    return torch.tensor([position[v] for v in plain], dtype=torch.long), "single_label", names
+
+
+# ----------------------------------------------------------------------------- datasets
+class ArrayImageDataset(Dataset):
+    """Images held in memory as one ``uint8`` tensor (N, C, H, W) with their targets.
+
+    Example:
+        >>> import torch
+        >>> ds = ArrayImageDataset(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.arange(3))
+        >>> ds[2][1].item(), len(ds)
+        (2, 3)
+    """
+
+    def __init__(self, images: Tensor, targets: Tensor) -> None:
+        self.images, self.targets = images, targets
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.targets[index]
+
+
+class FileImageDataset(Dataset):
+    """Images decoded from files on access (in loader workers), converted to ``mode`` and resized
+    to ``size`` deterministically; an ``item_transform`` (training only, on ``uint8`` CHW
+    tensors that keep their size) may be added.
+
+    Example:
+        >>> # ds = FileImageDataset(["a.png"], torch.tensor([0]), "RGB", (64, 64))
+    """
+
+    def __init__(self, paths: Sequence[str | Path], targets: Tensor, mode: str,
+                 size: Sequence[int] | None,
+                 item_transform: Callable[[Tensor], Tensor] | None = None) -> None:
+        self.paths, self.targets, self.mode = [str(p) for p in paths], targets, mode
+        self.size = tuple(size) if size is not None else None
+        self.item_transform = item_transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = resize_image(load_image(self.paths[index], self.mode), self.size)
+        if self.item_transform is not None:
+            image = self.item_transform(image)
+        return image, self.targets[index]
+
+
+class ImageCollate:
+    """Collate ``(uint8 image, target)`` pairs into a normalised float batch.
+
+    Example:
+        >>> import torch
+        >>> collate = ImageCollate([0.5], [0.5])
+        >>> xb, yb = collate([(torch.zeros(1, 2, 2, dtype=torch.uint8), torch.tensor(1))] * 2)
+        >>> xb.shape, yb.tolist()
+        (torch.Size([2, 1, 2, 2]), [1, 1])
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean, self.std = list(mean), list(std)
+
+    def __call__(self, samples: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        images = torch.stack([sample[0] for sample in samples])
+        targets = torch.stack([sample[1] for sample in samples])
+        return normalize(images, self.mean, self.std), targets
+
+
+# ----------------------------------------------------------------------------- helpers
+def _images_to_tensor(images: Any, name: str = "images") -> Tensor:
+    """(N, H, W) / (N, H, W, C) arrays or tensors (or NxCxHxW tensors) → uint8 (N, C, H, W)."""
+    if isinstance(images, (list, tuple)):
+        items = [to_image_tensor(item, f"{name}[{i}]") for i, item in enumerate(images)]
+        shapes = {tuple(item.shape) for item in items}
+        if len(shapes) > 1:
+            raise ember.DataError(f"{name} have different shapes {sorted(shapes)[:3]}; resize "
+                                  f"them to one size or pass size=")
+        return torch.stack(items)
+    is_tensor = isinstance(images, Tensor)
+    tensor = images.detach().cpu() if is_tensor else torch.from_numpy(np.asarray(images))
+    if tensor.ndim == 3:
+        tensor = tensor[:, None]
+    elif tensor.ndim == 4:
+        channels_first = is_tensor and tensor.shape[1] in (1, 3) and tensor.shape[-1] not in (
+            1, 3, 4)
+        if not channels_first:
+            tensor = tensor.permute(0, 3, 1, 2)
+    else:
+        raise ember.DataError(f"{name} must have shape (N, H, W) or (N, H, W, C), got "
+                              f"{tuple(tensor.shape)}")
+    if tensor.shape[1] not in (1, 3, 4):
+        raise ember.DataError(f"{name} have {tensor.shape[1]} channels; give 1 (grey), 3 (RGB) "
+                              f"or 4 (RGBA) channels, last: (N, H, W, C)")
+    if tensor.shape[1] == 4:
+        tensor = tensor[:, :3]
+    if tensor.dtype != torch.uint8:
+        bad = ~torch.isfinite(tensor.float()).flatten(1).all(1)
+        if bad.any():
+            raise ember.DataError(f"{name}[{int(bad.nonzero()[0])}] holds NaN or inf pixels")
+        from ember_vision.transforms import _as_uint8  # same rule as for single items
+
+        tensor = _as_uint8(tensor, name)
+    return tensor.contiguous()
+
+
+def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of a uint8 (N, C, H, W) tensor, in [0, 1] units."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros(images.shape[1], dtype=torch.float64)
+    count = 0
+    for start in range(0, len(images), 1024):
+        chunk = images[start:start + 1024].double() / 255
+        total += chunk.sum(dim=(0, 2, 3))
+        squares += (chunk**2).sum(dim=(0, 2, 3))
+        count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+    mean = total / count
+    std = (squares / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-3)
+    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+
+
+def _mode_for(channels: int) -> str:
+    return "L" if channels == 1 else "RGB"
+
+
+def _grid(n: int) -> tuple[int, int]:
+    columns = math.ceil(math.sqrt(n))
+    return math.ceil(n / columns), columns
+
+
+# ----------------------------------------------------------------------------- ImageData
+class ImageData(ember.Data):
+    """Images and their targets: single-label, multi-label or regression.
+
+    Build it with :meth:`from_arrays`, :meth:`from_folder` or :meth:`from_df`. It records the
+    image ``mode`` ("L" or "RGB"), ``size`` (height, width) and the per-channel ``mean`` /
+    ``std`` of the training images; :meth:`encode` replays decode → convert → resize →
+    normalise on raw items. ``augment`` (default ``True``: :func:`default_augmentation`) is the
+    batch augmentation :func:`ember.learner` adds as a :class:`BatchAugment` callback;
+    ``False`` or ``None`` turns it off, a v2 transform replaces it.
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.zeros((10, 4, 4, 3), dtype=np.uint8)
+        >>> data = ImageData.from_arrays(images, [0, 1] * 5)
+        >>> data.mode, data.size, data.n_channels
+        ('RGB', (4, 4), 3)
+    """
+
+    kind = "image"
+
+    def __init__(self, train_dl: Any, valid_dl: Any, test_dl: Any = None, *, target_kind: str,
+                 classes: Sequence[Any] | None = None, n_out: int | None = None,
+                 mode: str = "RGB", size: Sequence[int] | None = None,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 augment: Any = True) -> None:
+        super().__init__(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
+                         n_out=n_out, input_kind="image")
+        if mode not in MODES:
+            raise ember.DataError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+        self.mode = mode
+        self.size = tuple(int(v) for v in size) if size is not None else None
+        channels = MODES[mode]
+        self.mean = [float(v) for v in (mean if mean is not None else [0.5] * channels)]
+        self.std = [float(v) for v in (std if std is not None else [0.25] * channels)]
+        if len(self.mean) != self.n_channels or len(self.std) != self.n_channels:
+            raise ember.DataError(f"mean and std need {self.n_channels} values for mode {mode}")
+        self.augment = augment
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of every image: 1 for mode "L", 3 for "RGB"."""
+        return MODES[self.mode]
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(cls, images: Any, labels: Any, valid_pct: float = 0.2, seed: int = 0, *,
+                    classes: Sequence[Any] | None = None, target_kind: str | None = None,
+                    valid: tuple[Any, Any] | None = None, test: tuple[Any, Any] | None = None,
+                    bs: int = 64, num_workers: int = 0, augment: Any = True,
+                    label_delim: str | None = None) -> ImageData:
+        """Images in memory: a ``uint8`` array (N, H, W) or (N, H, W, C), with labels.
+
+        Without ``valid`` a seeded ``valid_pct`` of the items is held out; ``valid`` and
+        ``test`` take ``(images, labels)`` pairs instead. Integer labels index into
+        ``classes`` when given. Statistics come from the training split only.
+
+        Example:
+            >>> import numpy as np
+            >>> images = np.zeros((10, 6, 6), dtype=np.uint8)
+            >>> data = ImageData.from_arrays(images, ["a", "b"] * 5, valid_pct=0.2)
+            >>> len(data.train_dl.dataset), len(data.valid_dl.dataset), data.classes
+            (8, 2, ['a', 'b'])
+        """
+        pixels = _images_to_tensor(images)
+        label_list = labels
+        if len(pixels) != len(labels):
+            raise ember.DataError(f"{len(pixels)} images but {len(labels)} labels; give one "
+                                  f"label per image")
+        extra = []
+        for name, pair in (("valid", valid), ("test", test)):
+            if pair is not None:
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                    raise ember.DataError(f"{name}= must be a pair (images, labels)")
+                more = _images_to_tensor(pair[0], f"{name} images")
+                if len(more) != len(pair[1]):
+                    raise ember.DataError(f"{name}: {len(more)} images but {len(pair[1])} labels")
+                if more.shape[1:] != pixels.shape[1:]:
+                    raise ember.DataError(f"{name} images have shape {tuple(more.shape[1:])}, "
+                                          f"training images {tuple(pixels.shape[1:])}")
+                extra.append((name, more, list(_as_list(pair[1]))))
+        all_labels = list(_as_list(label_list)) + [v for _, _, ls in extra for v in ls]
+        targets, kind, names = encode_targets(all_labels if extra else label_list, classes,
+                                              target_kind, label_delim)
+        n = len(pixels)
+        split_targets = {"all": targets[:n]}
+        offset = n
+        for name, more, _ in extra:
+            split_targets[name] = targets[offset:offset + len(more)]
+            offset += len(more)
+        extra_pixels = {name: more for name, more, _ in extra}
+        if "valid" in extra_pixels:
+            train_images, train_targets = pixels, split_targets["all"]
+            valid_images, valid_targets = extra_pixels["valid"], split_targets["valid"]
+        else:
+            train_index, valid_index = ember.split_indices(n, valid_pct, seed)
+            train_index_t = torch.from_numpy(train_index)
+            valid_index_t = torch.from_numpy(valid_index)
+            train_images, train_targets = pixels[train_index_t], split_targets["all"][train_index_t]
+            valid_images, valid_targets = pixels[valid_index_t], split_targets["all"][valid_index_t]
+        mean, std = _channel_stats(train_images)
+        test_ds = (ArrayImageDataset(extra_pixels["test"], split_targets["test"])
+                   if "test" in extra_pixels else None)
+        train_dl, valid_dl, test_dl = ember.make_loaders(
+            ArrayImageDataset(train_images, train_targets),
+            ArrayImageDataset(valid_images, valid_targets), test_ds, bs=bs,
+            num_workers=num_workers, collate_fn=ImageCollate(mean, std))
+        return cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
+                   n_out=None if names is not None else _n_out(train_targets),
+                   mode=_mode_for(pixels.shape[1]), size=tuple(pixels.shape[-2:]), mean=mean,
+                   std=std, augment=augment)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str | Path], labels: Any, valid_pct: float = 0.2,
+                   seed: int = 0, *, valid_mask: Sequence[bool] | None = None,
+                   size: Sequence[int] | int | None = None, mode: str | None = None,
+                   classes: Sequence[Any] | None = None, target_kind: str | None = None,
+                   label_delim: str | None = None, bs: int = 64, num_workers: int = 0,
+                   augment: Any = True, item_transform: Callable[[Tensor], Tensor] | None = None,
+                   stats_sample: int = 512) -> ImageData:
+        """Image files with one label each (the base of :meth:`from_folder` and :meth:`from_df`).
+
+        Every file's header is read up front: an unreadable file, or (without ``mode``) a file
+        whose mode differs from the others, raises an :class:`ember.DataError` naming it. Without
+        ``size`` all images must have one size. ``valid_mask`` marks validation items; otherwise
+        a seeded ``valid_pct`` is held out. Statistics come from up to ``stats_sample`` training
+        images (decoded, converted, resized).
+
+        Example:
+            >>> # data = ImageData.from_files(["a.png", "b.png"], ["cat", "dog"], size=64)
+        """
+        paths = [Path(p) for p in paths]
+        if len(paths) != len(labels):
+            raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
+        if len(paths) < 2:
+            raise ember.DataError("give at least two images (one to train, one to validate)")
+        if isinstance(size, int):
+            size = (size, size)
+        modes: dict[str, Path] = {}
+        sizes: dict[tuple[int, int], Path] = {}
+        for path in paths:
+            image_mode, image_size = read_image_mode(path)
+            simple = "L" if image_mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
+            modes.setdefault(simple, path)
+            sizes.setdefault(image_size, path)
+            if mode is None and len(modes) > 1:
+                first = sorted(modes.items(), key=lambda item: item[0] != simple)[-1]
+                raise ember.DataError(
+                    f"image {path} is {simple} ({image_mode}) but {first[1]} is {first[0]}; "
+                    f"images of one dataset need one mode: pass mode='RGB' (or 'L') to convert "
+                    f"every image")
+            if size is None and len(sizes) > 1:
+                other_size, other = next((s, p) for s, p in sizes.items() if s != image_size)
+                raise ember.DataError(
+                    f"image {path} is {image_size[0]}x{image_size[1]} (height x width) but "
+                    f"{other} is {other_size[0]}x{other_size[1]}; pass size=(height, width) to "
+                    f"resize every image")
+        chosen_mode = mode or next(iter(modes))
+        final_size = tuple(size) if size is not None else next(iter(sizes))
+        targets, kind, names = encode_targets(labels, classes, target_kind, label_delim)
+        if valid_mask is not None:
+            mask = np.asarray(valid_mask, dtype=bool)
+            valid_index, train_index = np.flatnonzero(mask), np.flatnonzero(~mask)
+            if len(valid_index) == 0 or len(train_index) == 0:
+                raise ember.DataError("the train/valid split leaves one side empty; give both "
+                                      "training and validation images")
+        else:
+            train_index, valid_index = ember.split_indices(len(paths), valid_pct, seed)
+        generator = np.random.default_rng(seed)
+        sample = generator.choice(train_index, min(stats_sample, len(train_index)),
+                                  replace=False)
+        stats_images = torch.stack([resize_image(load_image(paths[i], chosen_mode), final_size)
+                                    for i in np.sort(sample)])
+        mean, std = _channel_stats(stats_images)
+
+        def dataset(index: np.ndarray, train: bool) -> FileImageDataset:
+            return FileImageDataset([paths[i] for i in index], targets[torch.from_numpy(index)],
+                                    chosen_mode, final_size, item_transform if train else None)
+
+        train_dl, valid_dl, _ = ember.make_loaders(
+            dataset(train_index, True), dataset(valid_index, False), bs=bs,
+            num_workers=num_workers, collate_fn=ImageCollate(mean, std))
+        return cls(train_dl, valid_dl, target_kind=kind, classes=names,
+                   n_out=None if names is not None else _n_out(targets),
+                   mode=chosen_mode, size=final_size, mean=mean, std=std, augment=augment)
+
+    @classmethod
+    def from_folder(cls, path: str | Path, valid_pct: float = 0.2, seed: int = 0, *,
+                    train: str = "train", valid: str = "valid",
+                    size: Sequence[int] | int | None = None, mode: str | None = None,
+                    **options: Any) -> ImageData:
+        """Images in one sub-folder per class (``path/cat/1.jpg``), or split in advance into
+        ``path/train/<class>/…`` and ``path/valid/<class>/…``.
+
+        Without the train/valid layout a seeded ``valid_pct`` of the images is held out.
+        Other options are those of :meth:`from_files`.
+
+        Example:
+            >>> # data = ImageData.from_folder("pets", size=128)
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise ember.DataError(f"{root} is not a folder; give the folder that holds one "
+                                  f"sub-folder per class")
+        if (root / train).is_dir() and (root / valid).is_dir():
+            train_files, train_labels = _class_folder(root / train)
+            valid_files, valid_labels = _class_folder(root / valid)
+            mask = [False] * len(train_files) + [True] * len(valid_files)
+            classes = options.pop("classes", None) or sorted(set(train_labels))
+            unknown = sorted(set(valid_labels) - set(classes))
+            if unknown:
+                raise ember.DataError(f"{root / valid} has classes {unknown} that "
+                                      f"{root / train} lacks; add training images for them")
+            return cls.from_files(train_files + valid_files, train_labels + valid_labels,
+                                  valid_mask=mask, size=size, mode=mode, classes=classes,
+                                  **options)
+        files, labels = _class_folder(root)
+        return cls.from_files(files, labels, valid_pct, seed, size=size, mode=mode, **options)
+
+    @classmethod
+    def from_df(cls, df: Any, path_col: str = "path", label_col: str = "label",
+                valid_pct: float = 0.2, seed: int = 0, *, folder: str | Path | None = None,
+                valid_col: str | None = None, label_delim: str | None = None,
+                **options: Any) -> ImageData:
+        """Images listed in a data frame: a column of file paths (relative to ``folder`` when
+        given) and a label column. Lists of labels, or strings split by ``label_delim``, make a
+        multi-label target; non-integral floats make a regression target. ``valid_col`` names a
+        boolean column marking validation rows.
+
+        Example:
+            >>> # data = ImageData.from_df(df, "file", "tags", label_delim=" ", folder="planet")
+        """
+        for column in (path_col, label_col, valid_col):
+            if column is not None and column not in df.columns:
+                raise ember.DataError(f"the data frame has no column {column!r}; its columns "
+                                      f"are {list(df.columns)}")
+        base = Path(folder) if folder is not None else None
+        paths = [base / str(p) if base is not None else Path(str(p)) for p in df[path_col]]
+        labels = list(df[label_col])
+        mask = list(df[valid_col].astype(bool)) if valid_col is not None else None
+        return cls.from_files(paths, labels, valid_pct, seed, valid_mask=mask,
+                              label_delim=label_delim, **options)
+
+    # ------------------------------------------------------------------ inference side
+    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+        """Raw images (paths, PIL images, arrays (H, W[, C]), tensors ([C,] H, W)) → the
+        normalised batch the model saw in validation.
+
+        Example:
+            >>> # data.encode(["shoe.png", np.zeros((28, 28), np.uint8)])[0].shape
+        """
+        images = []
+        for index, item in enumerate(items):
+            name = str(item) if isinstance(item, (str, Path)) else f"item {index}"
+            image = to_image_tensor(item, name, self.mode)
+            image = convert_mode(image, self.mode, name)
+            images.append(resize_image(image, self.size))
+        if not images:
+            raise ember.DataError("no items to encode; give at least one image")
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) > 1:
+            raise ember.DataError(f"the images have different sizes {sorted(shapes)[:3]}; this "
+                                  f"model was trained without a fixed size: resize them first")
+        return (normalize(torch.stack(images), self.mean, self.std),)
+
+    def state(self) -> dict[str, Any]:
+        """Preprocessing state: mode, size and normalisation statistics (plus targets).
+
+        Example:
+            >>> # data.state()["mean"] -> [0.286]
+        """
+        return {**super().state(), "mode": self.mode, "size": list(self.size or []) or None,
+                "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ImageData:
+        """Rebuild the inference side (no loaders) from :meth:`state`.
+
+        Example:
+            >>> # ImageData.from_state(data.state()).encode([image])
+        """
+        return cls(None, None, target_kind=state["target_kind"], classes=state.get("classes"),
+                   n_out=state.get("n_out"), mode=state["mode"], size=state.get("size"),
+                   mean=state["mean"], std=state["std"], augment=None)
+
+    # ------------------------------------------------------------------ showing
+    def _pixels(self, images: Tensor) -> np.ndarray:
+        """Normalised batch → displayable (N, H, W[, 3]) floats in [0, 1]."""
+        shown = denormalize(images.detach().float().cpu(), self.mean, self.std).clamp(0, 1)
+        array = shown.permute(0, 2, 3, 1).numpy()
+        return array[..., 0] if array.shape[-1] == 1 else array
+
+    def show_images(self, images: Tensor, titles: list[str], colors: list[str] | None = None,
+                    n: int = 9, figsize: tuple[float, float] | None = None) -> Any:
+        """A grid figure of normalised ``images`` (a batch) with one title per image.
+
+        Example:
+            >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])
+        """
+        import matplotlib.pyplot as plt
+
+        n = min(n, len(images))
+        rows, columns = _grid(n)
+        figure, axes = plt.subplots(rows, columns, squeeze=False,
+                                    figsize=figsize or (2.2 * columns, 2.4 * rows))
+        pixels = self._pixels(images[:n])
+        for index, axis in enumerate(axes.flat):
+            axis.axis("off")
+            if index >= n:
+                continue
+            axis.imshow(pixels[index], cmap="gray" if pixels.ndim == 3 else None, vmin=0, vmax=1)
+            axis.set_title(titles[index], fontsize=9,
+                           color=colors[index] if colors is not None else "black")
+        figure.tight_layout()
+        return figure
+
+    def show_batch(self, n: int = 9, split: str = "train", augment: bool = False) -> Any:
+        """A matplotlib figure of ``n`` images of one batch with their labels; with ``augment``
+        the training augmentation is applied first (to see what the model sees).
+
+        Example:
+            >>> # data.show_batch(16).savefig("batch.png")
+        """
+        images, targets = self.one_batch(split)[:2]
+        if augment and self.augment not in (None, False):
+            from ember_vision.transforms import BatchAugment
+
+            augmenter = BatchAugment(None if self.augment is True else self.augment,
+                                     mean=self.mean, std=self.std)
+            augmenter.transform = augmenter.transform or default_augmentation()
+            images = augmenter.augment(images)
+        return self.show_images(images, [_label_text(t) for t in self.decode_targets(targets)], n=n)
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """A figure of ``n`` images titled ``target / prediction`` (green when right, red
+        when wrong); used by ``learn.show_results()``.
+
+        Example:
+            >>> # learn.show_results(9).savefig("results.png")
+        """
+        targets = self.decode_targets(batch[-1])
+        titles, colors = [], []
+        for target, prediction in zip(targets, predictions):
+            titles.append(f"{_label_text(target)}\n{_label_text(prediction)}")
+            right = (abs(target - prediction) < 0.5 if self.target_kind == "regression"
+                     else target == prediction)
+            colors.append("green" if right else "red")
+        return self.show_images(batch[0], titles, colors, n=n)
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return ";".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+def _n_out(targets: Tensor) -> int:
+    return 1 if targets.ndim <= 1 else int(targets.shape[1])
+
+
+def _as_list(labels: Any) -> list[Any]:
+    if hasattr(labels, "to_numpy"):
+        labels = labels.to_numpy()
+    if isinstance(labels, Tensor):
+        labels = labels.cpu().numpy()
+    if isinstance(labels, np.ndarray) and labels.ndim > 1:
+        return list(labels)
+    return list(labels)
+
+
+def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise ember.DataError(f"{root} holds no class sub-folders; put each class's images in "
+                              f"{root}/<class name>/")
+    files, labels = [], []
+    for folder in folders:
+        found = sorted(p for p in folder.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files += found
+        labels += [folder.name] * len(found)
+    if not files:
+        raise ember.DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return files, labels

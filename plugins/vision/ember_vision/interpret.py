@@ -1,0 +1,177 @@
+"""Looking at a trained image model: test-time augmentation, confusion matrix, top losses.
+
+Example:
+    >>> # probs, targets = tta(learn)
+    >>> # interp = Interpretation.from_learner(learn)
+    >>> # interp.most_confused()[:3]; interp.plot_top_losses(9).savefig("top.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+import ember
+from ember_vision.transforms import BatchAugment, RandomBatchAugment
+
+__all__ = ["Interpretation", "tta"]
+
+
+def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
+        augment: Callable[[Tensor], Tensor] | None = None, beta: float = 0.25
+        ) -> tuple[Tensor, Tensor]:
+    """Test-time augmentation: predictions (after the activation) averaged over ``n``
+    augmented passes, blended with the plain prediction: ``(1 - beta) * augmented + beta *
+    plain``. The default augmentation is mild (flip, crops of 85-100 % of the area, small
+    shifts; no rotation or lighting). Returns ``(predictions, targets)`` like ``get_preds``.
+
+    Example:
+        >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
+    """
+    plain, targets = learn.get_preds(dl)
+    loader = {"valid": learn.data.valid_dl, "test": learn.data.test_dl,
+              "train": learn.data.train_dl}.get(dl, dl) if isinstance(dl, str) else dl
+    if loader is None:
+        raise ember.DataError(f"this Data has no {dl!r} loader")
+    transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
+                                              min_crop=0.85, lighting=0)
+    augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
+    model = learn.model
+    was_training = model.training
+    model.eval()
+    total = torch.zeros_like(plain)
+    try:
+        with torch.no_grad():
+            for _ in range(n):
+                outputs = []
+                for batch in loader:
+                    images = batch[0].to(learn.device, non_blocking=True)
+                    rest = [x.to(learn.device) for x in batch[1:-1]]
+                    outputs.append(model(augmenter.augment(images), *rest).float().cpu())
+                total += learn.data.activation(torch.cat(outputs))
+    finally:
+        model.train(was_training)
+    averaged = total / max(n, 1)
+    return torch.lerp(averaged, plain, beta), targets
+
+
+def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
+    if data.target_kind == "single_label":
+        return F.cross_entropy(outputs, targets.long(), reduction="none")
+    if data.target_kind == "multi_label":
+        return F.binary_cross_entropy_with_logits(outputs, targets.float(),
+                                                  reduction="none").mean(dim=1)
+    return (outputs.reshape(len(outputs), -1) - targets.reshape(len(targets), -1)).pow(2).mean(1)
+
+
+class Interpretation:
+    """Per-item losses and predictions of a model on one loader, and views of them.
+
+    Example:
+        >>> # interp = Interpretation.from_learner(learn)
+        >>> # interp.confusion_matrix(); interp.top_losses(5)
+    """
+
+    def __init__(self, data: ember.Data, loader: Any, outputs: Tensor, targets: Tensor) -> None:
+        self.data, self.loader = data, loader
+        self.outputs, self.targets = outputs, targets
+        self.losses = _item_losses(data, outputs, targets)
+        self.predictions = data.decode(outputs)
+
+    @classmethod
+    def from_learner(cls, learn: ember.Learner, dl: Any = "valid") -> Interpretation:
+        """Run ``learn``'s model over a loader (validation by default) and keep what it gives.
+
+        Example:
+            >>> # interp = Interpretation.from_learner(learn, "test")
+        """
+        outputs, targets = learn.get_preds(dl, activation=False)
+        loader = {"valid": learn.data.valid_dl, "test": learn.data.test_dl,
+                  "train": learn.data.train_dl}.get(dl, dl) if isinstance(dl, str) else dl
+        return cls(learn.data, loader, outputs, targets)
+
+    def top_losses(self, k: int = 9) -> tuple[Tensor, Tensor]:
+        """The ``k`` largest per-item losses and their item indices, largest first.
+
+        Example:
+            >>> # losses, indices = interp.top_losses(5)
+        """
+        return self.losses.topk(min(k, len(self.losses)))
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts of (actual class, predicted class) for a single-label target; rows are actual.
+
+        Example:
+            >>> # interp.confusion_matrix().trace() / len(interp.targets)  # accuracy
+        """
+        if self.data.target_kind != "single_label":
+            raise ember.DataError("a confusion matrix needs a single-label target")
+        n = self.outputs.shape[-1]
+        predicted = self.outputs.argmax(dim=-1)
+        flat = self.targets.long() * n + predicted
+        return torch.bincount(flat, minlength=n * n).reshape(n, n).numpy()
+
+    def most_confused(self, min_count: int = 1) -> list[tuple[Any, Any, int]]:
+        """(actual, predicted, count) for off-diagonal cells with at least ``min_count``
+        items, most frequent first.
+
+        Example:
+            >>> # interp.most_confused()[:3] -> [('Shirt', 'T-shirt/top', 14), ...]
+        """
+        matrix = self.confusion_matrix()
+        names = self.data.classes or list(range(len(matrix)))
+        pairs = [(names[a], names[p], int(matrix[a, p])) for a in range(len(matrix))
+                 for p in range(len(matrix)) if a != p and matrix[a, p] >= min_count]
+        return sorted(pairs, key=lambda pair: -pair[2])
+
+    def plot_confusion_matrix(self, normalize: bool = False) -> Any:
+        """A matplotlib figure of the confusion matrix (rows actual, columns predicted).
+
+        Example:
+            >>> # interp.plot_confusion_matrix().savefig("confusion.png")
+        """
+        import matplotlib.pyplot as plt
+
+        matrix = self.confusion_matrix().astype(float)
+        if normalize:
+            matrix = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
+        names = [str(c) for c in (self.data.classes or range(len(matrix)))]
+        figure, axis = plt.subplots(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
+        axis.imshow(matrix, cmap="Blues")
+        axis.set_xticks(range(len(names)), names, rotation=90)
+        axis.set_yticks(range(len(names)), names)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("actual")
+        for row in range(len(names)):
+            for column in range(len(names)):
+                value = matrix[row, column]
+                axis.text(column, row, f"{value:.2f}" if normalize else f"{int(value)}",
+                          ha="center", va="center", fontsize=8,
+                          color="white" if value > matrix.max() / 2 else "black")
+        figure.tight_layout()
+        return figure
+
+    def plot_top_losses(self, k: int = 9) -> Any:
+        """A figure of the ``k`` items with the largest loss, titled
+        ``prediction / actual / loss / probability of the actual class``.
+
+        Example:
+            >>> # interp.plot_top_losses(9).savefig("top_losses.png")
+        """
+        losses, indices = self.top_losses(k)
+        dataset, collate = self.loader.dataset, self.loader.collate_fn
+        images = collate([dataset[int(i)] for i in indices])[0]
+        actual = self.data.decode_targets(self.targets[indices])
+        titles = []
+        probabilities = self.data.activation(self.outputs[indices])
+        for row, (index, loss) in enumerate(zip(indices.tolist(), losses.tolist())):
+            text = f"{self.predictions[index]} / {actual[row]}\n{loss:.2f}"
+            if self.data.target_kind == "single_label":
+                text += f" / {float(probabilities[row, int(self.targets[index])]):.2f}"
+            titles.append(text)
+        return self.data.show_images(images, titles, n=len(titles))  # type: ignore[attr-defined]

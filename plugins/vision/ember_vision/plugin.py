@@ -1,0 +1,102 @@
+"""ember-vision's hook implementations: the ``image`` data kind, vision architectures,
+defaults for :class:`ImageData`, and the ``fashion_mnist`` quick-start demo.
+
+Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
+
+- images of at most 32 pixels a side → ``compact_cnn`` (widths 16-32-64), up to 64 px
+  32-64-128, up to 96 px 32-64-128-256; learning rate 3e-3;
+- larger images → ``resnet18`` from random initialisation (pass a pretrained model yourself:
+  ``ember.learner(data, model=vision_model("resnet34", data, pretrained="DEFAULT"))``),
+  learning rate 1e-3;
+- loss and metrics from the target kind (core's defaults: cross-entropy + accuracy,
+  BCE + multi-label accuracy/F1, MSE + RMSE/MAE/R²);
+- the data's batch augmentation as a :class:`BatchAugment` callback (``augment=False`` on the
+  data turns it off);
+- :class:`SegmentationData` → ``compact_unet``, per-pixel cross-entropy and accuracy.
+
+Example:
+    >>> import ember
+    >>> "compact_cnn" in ember.get_registry().architectures
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import ember
+from ember_vision.data import ImageData
+from ember_vision.models import TORCHVISION_ARCHITECTURES, compact_cnn, torchvision_model
+from ember_vision.segmentation import SegmentationData, compact_unet
+from ember_vision.transforms import BatchAugment
+
+EMBER_CONTRACT = 1
+
+
+@ember.hookimpl
+def ember_data_kinds(register: Callable[[str, type[ember.Data]], None]) -> None:
+    register("image", ImageData)
+    register("segmentation", SegmentationData)
+
+
+@ember.hookimpl
+def ember_architectures(register: Callable[..., None]) -> None:
+    register("compact_cnn", compact_cnn, description="fast CNN for small images (≤ 64 px)")
+    register("compact_unet", compact_unet, description="small U-Net for segmentation masks")
+    register("torchvision", torchvision_model,
+             description="any torchvision classifier by arch=, body + pooled head")
+    for arch in TORCHVISION_ARCHITECTURES:
+        register(arch, partial(torchvision_model, arch),
+                 description=f"torchvision {arch}, body + pooled (avg+max) head")
+
+
+@ember.hookimpl
+def ember_callbacks(register: Callable[..., None]) -> None:
+    register("BatchAugment", BatchAugment)
+
+
+@ember.hookimpl
+def ember_defaults(data: ember.Data) -> ember.Defaults | None:
+    if not isinstance(data, ImageData):
+        return None
+    cbs = []
+    if data.augment not in (None, False):
+        cbs.append(BatchAugment(None if data.augment is True else data.augment))
+    if isinstance(data, SegmentationData):
+        model_builder = partial(ember.create_model, "compact_unet", n_channels=data.n_channels,
+                                n_out=data.n_out)
+        return ember.Defaults(model=model_builder, lr=3e-3, cbs=cbs, metrics=[ember.Accuracy()])
+    side = max(data.size) if data.size else 224
+    model: Any
+    if side <= 96:
+        widths = (16, 32, 64) if side <= 32 else (32, 64, 128) if side <= 64 else (
+            32, 64, 128, 256)
+        model = partial(ember.create_model, "compact_cnn", n_channels=data.n_channels,
+                        n_out=data.n_out, widths=list(widths))
+        lr = 3e-3
+    else:
+        model = partial(ember.create_model, "resnet18", n_channels=data.n_channels,
+                        n_out=data.n_out)
+        lr = 1e-3
+    return ember.Defaults(model=model, lr=lr, cbs=cbs)
+
+
+@ember.hookimpl
+def ember_rebuild_model(manifest: dict[str, Any]) -> Any:
+    model = manifest.get("model", {})
+    config = dict(model.get("config", {}))
+    if model.get("plugin") != "vision" or config.get("pretrained") in (None, False):
+        return None
+    config["pretrained"] = None  # the exported file holds the weights; never download them
+    return ember.create_model(model["name"], **config)
+
+
+@ember.hookimpl
+def ember_quickstart(register: Callable[[ember.Demo], None]) -> None:
+    from ember_vision.demos import run_fashion_mnist
+
+    register(ember.Demo(domain="vision", name="fashion_mnist", run=run_fashion_mnist,
+                        description="compact CNN on the bundled Fashion-MNIST sample "
+                                    "(1,000 train / 300 test images)"))

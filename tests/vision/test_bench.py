@@ -1,0 +1,20 @@
+"""bench/vision.py runs in seconds with --smoke and prints its table and RESULT lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_vision_bench_smoke():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "vision.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    names = [line.split()[1] for line in lines]
+    assert names == ["vision_accuracy", "vision_epoch_seconds", "vision_augment_images_per_s"]
+    assert all("baseline=" in line for line in lines)
+    assert "| ember |" in result.stdout and "| hand-written loop |" in result.stdout

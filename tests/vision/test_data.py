@@ -1,0 +1,192 @@
+"""ImageData: construction from arrays, folders and data frames; splits, statistics, targets,
+encoding replay, state round trip, figures and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ember
+from ember_vision import FASHION_MNIST_CLASSES, ImageData, encode_targets
+
+
+def test_from_arrays_splits_seeded_and_reproducibly(fashion):
+    (x, y), _ = fashion
+    first = ImageData.from_arrays(x, y, valid_pct=0.2, seed=3, classes=FASHION_MNIST_CLASSES)
+    again = ImageData.from_arrays(x, y, valid_pct=0.2, seed=3, classes=FASHION_MNIST_CLASSES)
+    other = ImageData.from_arrays(x, y, valid_pct=0.2, seed=4, classes=FASHION_MNIST_CLASSES)
+    assert len(first.train_dl.dataset) == 800 and len(first.valid_dl.dataset) == 200
+    assert torch.equal(first.valid_dl.dataset.images, again.valid_dl.dataset.images)
+    assert not torch.equal(first.valid_dl.dataset.images, other.valid_dl.dataset.images)
+    assert first.classes == FASHION_MNIST_CLASSES and first.target_kind == "single_label"
+    assert first.mode == "L" and first.size == (28, 28) and first.n_out == 10
+    xb, yb = first.one_batch("valid")
+    assert xb.dtype == torch.float32 and xb.shape == (128, 1, 28, 28)
+    assert yb.dtype == torch.long
+
+
+def test_statistics_come_from_the_training_split_only(fashion):
+    (x, y), (test_x, test_y) = fashion
+    data = ImageData.from_arrays(x, y, valid=(test_x, test_y), test=(test_x, test_y))
+    bright = ImageData.from_arrays(x, y, valid=(np.full_like(test_x, 255), test_y),
+                                   test=(np.full_like(test_x, 255), test_y))
+    assert data.mean == bright.mean and data.std == bright.std
+    expected = x.astype(np.float64).mean() / 255
+    assert data.mean[0] == pytest.approx(expected, abs=1e-5)
+    train_batches = torch.cat([xb for xb, _ in data.train_dl])
+    assert abs(float(train_batches.mean())) < 0.02 and abs(float(train_batches.std()) - 1) < 0.02
+    assert len(data.test_dl.dataset) == 300
+
+
+def test_encode_replays_validation_preprocessing_exactly(fashion, tmp_path):
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x, y, seed=0)
+    valid_images = data.valid_dl.dataset.images
+    xb, _ = data.one_batch("valid")
+    raw = [valid_images[i, 0].numpy() for i in range(5)]
+    assert torch.equal(data.encode(raw)[0], xb[:5])
+    Image.fromarray(raw[0]).save(tmp_path / "item.png")
+    as_path, as_pil, as_tensor = data.encode([tmp_path / "item.png", Image.fromarray(raw[0]),
+                                              valid_images[0]])[0]
+    assert torch.equal(as_path, xb[0]) and torch.equal(as_pil, xb[0])
+    assert torch.equal(as_tensor, xb[0])
+    rebuilt = ImageData.from_state(data.state())
+    assert torch.equal(rebuilt.encode(raw)[0], xb[:5])
+    # an RGB item and a bigger item are converted and resized to the data's mode and size
+    rgb = np.repeat(raw[0][:, :, None], 3, axis=2)
+    assert torch.equal(data.encode([rgb])[0][0], xb[0])
+    assert data.encode([np.zeros((56, 56), np.uint8)])[0].shape == (1, 1, 28, 28)
+
+
+def test_state_is_json_able():
+    import json
+
+    data = ImageData.from_arrays(np.zeros((10, 4, 4, 3), np.uint8), ["a", "b"] * 5)
+    state = json.loads(json.dumps(data.state()))
+    assert state["mode"] == "RGB" and state["size"] == [4, 4] and len(state["mean"]) == 3
+
+
+def test_targets_single_multi_and_regression():
+    targets, kind, classes = encode_targets([3, 1, 3])
+    assert (targets.tolist(), kind, classes) == ([1, 0, 1], "single_label", [1, 3])
+    targets, kind, classes = encode_targets([["a", "b"], [], ["b"]])
+    assert kind == "multi_label" and classes == ["a", "b"]
+    assert targets.tolist() == [[1, 1], [0, 0], [0, 1]]
+    targets, kind, classes = encode_targets(["a b", "", "b"], label_delim=" ")
+    assert kind == "multi_label" and targets.tolist() == [[1, 1], [0, 0], [0, 1]]
+    targets, kind, classes = encode_targets([0.5, 1.25, 3.0])
+    assert kind == "regression" and classes is None and targets.dtype == torch.float32
+    with pytest.raises(ember.DataError, match="item 1 is missing"):
+        encode_targets(["a", None, "b"])
+    with pytest.raises(ember.DataError, match="out of range"):
+        encode_targets([0, 12], classes=["a", "b"])
+
+
+def test_from_arrays_bad_input_names_the_problem():
+    images = np.zeros((10, 4, 4), np.uint8)
+    with pytest.raises(ember.DataError, match="10 images but 9 labels"):
+        ImageData.from_arrays(images, [0] * 9)
+    with pytest.raises(ember.DataError, match="shape"):
+        ImageData.from_arrays(np.zeros((10, 4), np.uint8), [0, 1] * 5)
+    bad = np.zeros((10, 4, 4), np.float32)
+    bad[7, 0, 0] = np.nan
+    with pytest.raises(ember.DataError, match=r"images\[7\]"):
+        ImageData.from_arrays(bad, [0, 1] * 5)
+
+
+def test_from_folder_class_per_subfolder(image_folder):
+    data = ImageData.from_folder(image_folder, valid_pct=0.25, seed=0, bs=8)
+    assert data.classes == ["sneaker", "trouser", "tshirt"]
+    assert len(data.train_dl.dataset) == 36 and len(data.valid_dl.dataset) == 12
+    assert data.mode == "L" and data.size == (28, 28)
+    xb, _ = data.one_batch("valid")
+    paths = data.valid_dl.dataset.paths[:3]
+    assert torch.equal(data.encode(paths)[0], xb[:3])
+
+
+def test_from_folder_train_valid_layout_and_resize(image_folder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("split")
+    for part in ("train", "valid"):
+        for folder in image_folder.iterdir():
+            target = root / part / folder.name
+            target.mkdir(parents=True)
+            files = sorted(folder.iterdir())
+            chosen = files[:12] if part == "train" else files[12:]
+            for file in chosen:
+                (target / file.name).write_bytes(file.read_bytes())
+    data = ImageData.from_folder(root, size=(32, 32), mode="RGB", bs=8)
+    assert len(data.train_dl.dataset) == 36 and len(data.valid_dl.dataset) == 12
+    assert data.one_batch()[0].shape == (8, 3, 32, 32) and data.n_channels == 3
+
+
+def test_corrupt_image_and_mixed_modes_name_the_file(image_folder):
+    first = sorted((image_folder / "trouser").iterdir())[0]
+    Image.open(first).convert("RGB").save(image_folder / "trouser" / "colour.png")
+    with pytest.raises(ember.DataError, match=r"colour.png is RGB.*mode='RGB'"):
+        ImageData.from_folder(image_folder)
+    data = ImageData.from_folder(image_folder, mode="RGB", bs=8)  # converted as documented
+    assert data.mode == "RGB"
+    (image_folder / "trouser" / "colour.png").unlink()
+    (image_folder / "tshirt" / "zz-broken.png").write_bytes(b"not an image at all")
+    with pytest.raises(ember.DataError, match=r"zz-broken\.png cannot be read"):
+        ImageData.from_folder(image_folder)
+
+
+def test_different_sizes_need_size(image_folder):
+    Image.new("L", (40, 30)).save(image_folder / "tshirt" / "big.png")
+    with pytest.raises(ember.DataError, match=r"big.png is 30x40.*size="):
+        ImageData.from_folder(image_folder)
+    data = ImageData.from_folder(image_folder, size=28, bs=8)
+    assert data.size == (28, 28)
+
+
+def test_from_df_single_multi_label_and_regression(image_folder):
+    pandas = pytest.importorskip("pandas")
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    frame = pandas.DataFrame({
+        "file": [str(f) for f in files],
+        "label": [f.parent.name for f in files],
+        "tags": [f"{f.parent.name} {'odd' if i % 2 else 'even'}" for i, f in enumerate(files)],
+        "score": [float(i) + 0.5 for i in range(len(files))],
+    })
+    single = ImageData.from_df(frame, "file", "label", folder=image_folder, bs=8)
+    assert single.target_kind == "single_label" and len(single.classes) == 3
+    multi = ImageData.from_df(frame, "file", "tags", folder=image_folder, label_delim=" ", bs=8)
+    assert multi.target_kind == "multi_label" and "odd" in multi.classes
+    assert multi.one_batch()[1].shape == (8, 5)
+    regression = ImageData.from_df(frame, "file", "score", folder=image_folder, bs=8)
+    assert regression.target_kind == "regression" and regression.n_out == 1
+    with pytest.raises(ember.DataError, match="no column 'nope'"):
+        ImageData.from_df(frame, "file", "nope")
+
+
+def test_show_batch_and_show_results_draw_figures(fashion):
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:64], y[:64], classes=FASHION_MNIST_CLASSES, bs=16)
+    figure = data.show_batch(9)
+    assert len([a for a in figure.axes if a.images]) == 9
+    assert figure.axes[0].get_title() in FASHION_MNIST_CLASSES
+    assert len([a for a in data.show_batch(4, augment=True).axes if a.images]) == 4
+    batch = data.one_batch("valid")
+    predictions = data.decode_targets(batch[1])
+    figure = data.show_results(batch, predictions, n=4)
+    assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
+
+
+def invert(image):
+    """A module-level item transform (picklable for any worker start method)."""
+    return 255 - image
+
+
+def test_item_transforms_run_in_cpu_workers_on_training_items_only(image_folder):
+    plain = ImageData.from_folder(image_folder, bs=8)
+    data = ImageData.from_folder(image_folder, bs=8, num_workers=2, item_transform=invert)
+    assert torch.equal(torch.cat([xb for xb, _ in data.valid_dl]),
+                       torch.cat([xb for xb, _ in plain.valid_dl]))  # validation untouched
+    train = data.train_dl.dataset
+    image, _ = train[0]
+    assert torch.equal(image, 255 - plain.train_dl.dataset[0][0])
+    xb, yb = next(iter(data.train_dl))  # decoded in two worker processes
+    assert xb.shape == (8, 1, 28, 28) and yb.shape == (8,)

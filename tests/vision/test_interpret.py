@@ -1,0 +1,59 @@
+"""Test-time augmentation, confusion matrix and top losses on a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember_vision import FASHION_MNIST_CLASSES, ImageData, Interpretation, tta
+
+
+@pytest.fixture(scope="module")
+def learn(fashion):
+    (x, y), (test_x, test_y) = fashion
+    ember.seed(0)
+    data = ImageData.from_arrays(x[:600], y[:600], valid=(test_x, test_y),
+                                 classes=FASHION_MNIST_CLASSES, augment=False)
+    learn = ember.learner(data, quiet=True)
+    learn.fit_one_cycle(2, 5e-3)
+    return learn
+
+
+def test_tta_averages_augmented_predictions(learn):
+    plain, targets = learn.get_preds()
+    ember.seed(1)
+    averaged, tta_targets = tta(learn, n=3)
+    assert torch.equal(targets, tta_targets) and averaged.shape == plain.shape
+    assert torch.allclose(averaged.sum(1), torch.ones(len(averaged)), atol=1e-4)
+    assert not torch.allclose(averaged, plain)
+    plain_accuracy = (plain.argmax(1) == targets).float().mean()
+    tta_accuracy = (averaged.argmax(1) == targets).float().mean()
+    assert tta_accuracy > plain_accuracy - 0.05  # augmentation is mild: no collapse
+    identity = tta(learn, n=2, augment=lambda images: images)[0]
+    assert torch.allclose(identity, plain, atol=1e-5)
+
+
+def test_confusion_matrix_and_top_losses(learn):
+    interp = Interpretation.from_learner(learn)
+    matrix = interp.confusion_matrix()
+    assert matrix.shape == (10, 10) and matrix.sum() == 300
+    assert np.array_equal(matrix.sum(1), np.full(10, 30))  # 30 test items per class
+    accuracy = learn.validate()["accuracy"]
+    assert matrix.trace() / 300 == pytest.approx(accuracy)
+    confused = interp.most_confused()
+    assert confused[0][2] == max(count for _, _, count in confused)
+    losses, indices = interp.top_losses(5)
+    assert torch.all(losses[:-1] >= losses[1:])
+    assert torch.equal(interp.losses[indices], losses)
+    assert float(losses[0]) == pytest.approx(float(interp.losses.max()))
+    figure = interp.plot_top_losses(4)
+    assert len([a for a in figure.axes if a.images]) == 4
+    assert interp.plot_confusion_matrix(normalize=True) is not None
+
+
+def test_show_results_from_the_learner(learn):
+    figure = learn.show_results(6)
+    titles = [a.get_title() for a in figure.axes if a.images]
+    assert len(titles) == 6 and all("\n" in t for t in titles)

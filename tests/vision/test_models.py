@@ -1,0 +1,104 @@
+"""Compact CNN and torchvision architectures: body/head split, pooled head, pretrained weights
+from local files (never the network), freezing and discriminative learning rates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+import ember
+from ember_vision import ImageData
+from ember_vision.models import (
+    ConcatPool2d,
+    VisionModel,
+    compact_cnn,
+    torchvision_model,
+    vision_model,
+)
+
+
+def test_compact_cnn_is_a_small_body_head_with_three_groups():
+    model = compact_cnn(1, 10)
+    assert isinstance(model, ember.BodyHead) and isinstance(model, VisionModel)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) < 100_000
+    groups = ember.split_groups(model)
+    assert len(groups) == 3
+    assert {id(p) for p in groups[-1]} == {id(p) for p in model.head.parameters()}
+
+
+def test_concat_pool_is_average_and_max():
+    features = torch.arange(8.0).reshape(1, 2, 2, 2)
+    assert ConcatPool2d()(features).tolist() == [[1.5, 5.5, 3.0, 7.0]]
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "efficientnet_b0", "convnext_tiny"])
+def test_torchvision_architectures_cut_into_body_and_pooled_head(arch):
+    model = ember.create_model(arch, n_out=3, n_channels=3)
+    assert isinstance(model.head[0], ConcatPool2d)
+    model.eval()
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 3)
+    assert len(ember.split_groups(model)) == 3
+
+
+def test_pretrained_weights_come_from_a_local_file(tmp_path):
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18()
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = torchvision_model("resnet18", n_out=5, pretrained=tmp_path / "resnet18.pth")
+    assert torch.equal(model.body[0].weight, source.conv1.weight)
+    assert torch.equal(model.body[4][0].conv1.weight, source.layer1[0].conv1.weight)
+    grey = torchvision_model("resnet18", n_out=5, n_channels=1,
+                             pretrained=str(tmp_path / "resnet18.pth"))
+    assert torch.allclose(grey.body[0].weight, source.conv1.weight.sum(1, keepdim=True))
+    fresh = torchvision_model("resnet18", n_out=5)
+    assert not torch.equal(fresh.body[0].weight, source.conv1.weight)
+
+
+def test_bad_pretrained_weights_get_clear_errors(tmp_path):
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "other.pth")
+    with pytest.raises(ember.DataError, match="do not fit torchvision's resnet18"):
+        torchvision_model("resnet18", pretrained=tmp_path / "other.pth")
+    with pytest.raises(ember.DataError, match="no weights file"):
+        torchvision_model("resnet18", pretrained=tmp_path / "missing.pth")
+    with pytest.raises(ember.DataError, match="no weights 'NOT_A_NAME'"):
+        torchvision_model("resnet18", pretrained="NOT_A_NAME")  # checked before any download
+    with pytest.raises(ember.DataError, match="no architecture 'resnet9000'"):
+        torchvision_model("resnet9000")
+
+
+def test_vision_model_sizes_to_data_and_keeps_pretrained_out_of_the_config(tmp_path, fashion):
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "weights.pth")
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:40], y[:40], bs=8)
+    model = vision_model("resnet18", data, pretrained=tmp_path / "weights.pth")
+    assert model.ember_config["config"] == {"n_out": 10, "n_channels": 1}
+    state = torch.load(tmp_path / "weights.pth", weights_only=True)
+    assert torch.allclose(model.body[0].weight, state["conv1.weight"].sum(1, keepdim=True))
+
+
+def test_freeze_trains_the_head_only_and_fine_tune_uses_discriminative_lrs(fashion):
+    (x, y), _ = fashion
+    ember.seed(0)
+    data = ImageData.from_arrays(x[:256], y[:256], bs=32, augment=False)
+    learn = ember.learner(data)
+    body_conv = learn.model.body[0][0].weight.detach().clone()
+    head_linear = learn.model.head[-1].weight.detach().clone()
+    learn.freeze()
+    learn.fit_one_cycle(1, 1e-2)
+    assert torch.equal(learn.model.body[0][0].weight, body_conv)
+    assert not torch.equal(learn.model.head[-1].weight, head_linear)
+    lrs = learn.lr_for_groups(slice(1e-5, 1e-3))
+    assert len(lrs) == 3 and lrs[0] < lrs[1] < lrs[2]
+
+    seen = []
+
+    class Record(ember.Callback):
+        def before_fit(self):
+            seen.append(sorted({g["lr"] for g in self.learn.opt.param_groups
+                                if g["params"][0].requires_grad}))
+
+    learn.fine_tune(1, base_lr=2e-3, freeze_epochs=1, cbs=[Record()])
+    assert not torch.equal(learn.model.body[0][0].weight, body_conv)
+    assert len(seen) == 2

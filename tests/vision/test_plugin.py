@@ -1,0 +1,93 @@
+"""The plugin hooks: registration, defaults by input size and target kind, training on real
+Fashion-MNIST above chance, export → ember.load → identical predictions, the demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ember
+from ember_vision import FASHION_MNIST_CLASSES, BatchAugment, ImageData
+
+
+def test_plugin_registers_kind_architectures_and_demo():
+    infos = {info.name: info for info in ember.plugin_infos()}
+    assert infos["vision"].status == "ok", infos["vision"].reason
+    registry = ember.get_registry()
+    assert registry.data_kinds["image"] is ImageData
+    for name in ("compact_cnn", "resnet18", "resnet34", "resnet50", "efficientnet_b0",
+                 "convnext_tiny"):
+        assert name in registry.architectures
+    assert any(d.domain == "vision" and d.name == "fashion_mnist" for d in registry.demos)
+
+
+def test_defaults_follow_input_size_and_target_kind():
+    small = ImageData.from_arrays(np.zeros((20, 28, 28), np.uint8), [0, 1] * 10)
+    learn = ember.learner(small)
+    assert learn.model.ember_config["name"] == "compact_cnn"
+    assert any(isinstance(cb, BatchAugment) for cb in learn.cbs)
+    assert type(learn.loss_func).__name__ == "CrossEntropyFlat"
+    big = ImageData.from_arrays(np.zeros((20, 128, 128, 3), np.uint8), [0.5, 1.5] * 10,
+                                augment=False)
+    learn = ember.learner(big)
+    assert learn.model.ember_config["name"] == "resnet18"
+    assert type(learn.loss_func).__name__ == "MSEFlat"
+    assert not any(isinstance(cb, BatchAugment) for cb in learn.cbs)
+    multi = ImageData.from_arrays(np.zeros((20, 16, 16), np.uint8), [["a"], ["a", "b"]] * 10)
+    assert type(ember.learner(multi).loss_func).__name__ == "BCEWithLogitsFlat"
+
+
+@pytest.fixture(scope="module")
+def trained(fashion):
+    (x, y), (test_x, test_y) = fashion
+    ember.seed(0)
+    data = ImageData.from_arrays(x, y, valid=(test_x, test_y), classes=FASHION_MNIST_CLASSES,
+                                 bs=64, augment=False)
+    learn = ember.learner(data, quiet=True)
+    learn.fit_one_cycle(3, 5e-3)
+    return learn
+
+
+def test_training_on_real_fashion_mnist_beats_chance_clearly(trained):
+    metrics = trained.validate()
+    losses = trained.recorder.losses
+    assert metrics["accuracy"] > 0.65, metrics  # chance is 0.10
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])  # training loss falls
+
+
+def test_export_load_gives_identical_predictions(trained, fashion, tmp_path):
+    _, (test_x, _) = fashion
+    Image.fromarray(test_x[3]).save(tmp_path / "shoe.png")
+    items = [test_x[0], torch.from_numpy(test_x[1]), Image.fromarray(test_x[2]),
+             tmp_path / "shoe.png", *list(test_x[4:40])]
+    path = trained.export(tmp_path / "fashion.ember")
+    predictor = ember.load(path)
+    assert predictor.classes == FASHION_MNIST_CLASSES
+    expected = trained.predict_batch(items)
+    assert predictor.predict_batch(items) == expected
+    assert all(label in FASHION_MNIST_CLASSES for label in expected)
+    original = trained.model(*[x.to(trained.device) for x in trained.data.encode(items)])
+    loaded = predictor.model(*predictor.data.encode(items))
+    assert torch.allclose(original.cpu(), loaded, atol=1e-5)
+
+
+def test_export_of_a_pretrained_model_never_refetches_weights(tmp_path, fashion):
+    import torchvision
+
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "w.pth")
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:32], y[:32], bs=8, augment=False)
+    model = ember.create_model("mobilenet_v3_small", n_out=10, n_channels=1,
+                               pretrained=str(tmp_path / "w.pth"))
+    learn = ember.learner(data, model=model, quiet=True)
+    path = learn.export(tmp_path / "m.ember")
+    (tmp_path / "w.pth").unlink()
+    assert ember.load(path).predict_batch(list(x[:4])) == learn.predict_batch(list(x[:4]))
+
+
+def test_fashion_mnist_demo_smoke():
+    demo = next(d for d in ember.get_registry().demos if d.name == "fashion_mnist")
+    metrics = demo.run(smoke=True)
+    assert set(metrics) >= {"accuracy", "valid_loss"} and 0 <= metrics["accuracy"] <= 1

@@ -1,0 +1,106 @@
+"""Decoding, conversion, resizing and batch augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+import ember
+from ember_vision import ImageData
+from ember_vision.transforms import (
+    BatchAugment,
+    RandomBatchAugment,
+    convert_mode,
+    load_image,
+    resize_image,
+    to_image_tensor,
+)
+
+
+def test_every_raw_form_gives_the_same_uint8_image(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    expected = torch.from_numpy(pixels).permute(2, 0, 1)
+    for item in (pixels, expected, Image.fromarray(pixels), tmp_path / "x.png",
+                 str(tmp_path / "x.png"), expected.float() / 255):
+        image = to_image_tensor(item)
+        assert image.dtype == torch.uint8
+        assert torch.equal(image, expected), type(item)
+
+
+def test_bad_raw_items_get_clear_errors(tmp_path):
+    with pytest.raises(ember.DataError, match=r"\[0, 1\]"):
+        to_image_tensor(np.full((4, 4), 3.5))
+    with pytest.raises(ember.DataError, match="dict"):
+        to_image_tensor({"not": "an image"})
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(ember.DataError, match=r"broken\.png cannot be read"):
+        load_image(tmp_path / "broken.png")
+
+
+def test_convert_mode_and_deterministic_resize():
+    grey = torch.randint(0, 256, (1, 8, 8), dtype=torch.uint8)
+    rgb = convert_mode(grey, "RGB")
+    assert rgb.shape == (3, 8, 8) and torch.equal(rgb[1], grey[0])
+    assert torch.equal(convert_mode(rgb, "L"), grey)  # equal channels → same grey
+    assert convert_mode(torch.zeros(4, 2, 2, dtype=torch.uint8), "RGB").shape == (3, 2, 2)
+    big = torch.randint(0, 256, (3, 40, 30), dtype=torch.uint8)
+    assert torch.equal(resize_image(big, (20, 20)), resize_image(big, (20, 20)))
+    assert resize_image(big, (20, 10)).shape == (3, 20, 10)
+
+
+def test_random_batch_augment_draws_per_image_and_keeps_range():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 24, 24)
+    batch = image.expand(8, -1, -1, -1).contiguous()
+    out = RandomBatchAugment()(batch)
+    assert out.shape == batch.shape and out.min() >= 0 and out.max() <= 1
+    differences = {round(float((out[0] - out[i]).abs().mean()), 4) for i in range(1, 8)}
+    assert len(differences) > 1 and max(differences) > 0.01  # each image its own draw
+
+
+def test_flip_only_augment_flips_some_images_exactly():
+    torch.manual_seed(1)
+    batch = torch.rand(32, 1, 10, 10)
+    flip = RandomBatchAugment(max_rotate=0, max_translate=0, scale=(1, 1), min_crop=1.0,
+                              lighting=0)
+    out = flip(batch)
+    same = torch.isclose(out, batch, atol=1e-5).flatten(1).all(1)
+    flipped = torch.isclose(out, batch.flip(-1), atol=1e-5).flatten(1).all(1)
+    assert bool((same | flipped).all())
+    assert 4 < int(flipped.sum()) < 28
+
+
+class _Spy(ember.Callback):
+    order = ember.Order.DEFAULT
+
+    def __init__(self):
+        self.train, self.valid = [], []
+
+    def before_batch(self):
+        (self.train if self.learn.training else self.valid).append(self.learn.xb[0].clone())
+
+
+def test_batch_augment_changes_training_batches_only(fashion):
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:128], y[:128], bs=32, augment=False)
+    spy = _Spy()
+    learn = ember.learner(data, cbs=[BatchAugment(), spy])
+    learn.fit(1, 1e-3)
+    valid_batch = data.one_batch("valid")[0]
+    assert torch.equal(spy.valid[0], valid_batch)  # validation untouched
+    raw_train = torch.cat([xb for xb, _ in data.train_dl])
+    assert spy.train[0].shape == (32, 1, 28, 28)
+    # augmented batches are not rows of the raw training set
+    assert not any(torch.equal(spy.train[0][0], row) for row in raw_train)
+
+
+def test_v2_transforms_plug_in_per_image():
+    augment = BatchAugment(v2.RandomHorizontalFlip(1.0), mean=[0.5], std=[0.25])
+    assert augment.per_item
+    batch = torch.randn(4, 1, 6, 6)
+    assert torch.allclose(augment.augment(batch.clamp(-2, 2)),
+                          batch.clamp(-2, 2).flip(-1), atol=1e-5)
