@@ -1,0 +1,21 @@
+"""Ember's text plugin: spaCy tokenisation, vocab, language models and ULMFiT classification.
+
+torchtext is not used (its last release cannot load with modern torch); this package owns the
+whole path from text to tensors: :class:`Tokenizer` (a blank spaCy tokenizer plus rule
+tokens), :class:`Vocab`, :class:`TextData` (classification and regression) and
+:class:`LanguageModelData` (BPTT streams).
+
+Example:
+    >>> from ember_text import Tokenizer, Vocab
+    >>> tokens = Tokenizer()("Hello there")
+    >>> Vocab.build([tokens], min_freq=1).numericalize(tokens)[:1]
+    [2]
+"""
+
+from __future__ import annotations
+
+from ember_text.tokenize import SPECIAL_TOKENS, Tokenizer, Vocab
+
+__version__ = "0.1.0"
+
+__all__ = ["SPECIAL_TOKENS", "Tokenizer", "Vocab"]
