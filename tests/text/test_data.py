@@ -71,13 +71,13 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
     with pytest.raises(ember.DataError, match=r"row 'r2' \(column 'text'\) is empty"):
         TextData.from_df(frame, "text", "label")
     frame.loc["r2", "text"] = None
-    with pytest.raises(ember.DataError, match="row 'r2'.*missing"):
+    with pytest.raises(ember.DataError, match=r"row 'r2'.*missing"):
         TextData.from_df(frame, "text", "label")
     with pytest.raises(ember.DataError, match="no column 'review'"):
         TextData.from_df(frame, "review", "label")
     frame.loc["r2", "text"] = "fixed"
     frame.loc["r3", "label"] = None
-    with pytest.raises(ember.DataError, match="label of row 'r3'.*missing"):
+    with pytest.raises(ember.DataError, match=r"label of row 'r3'.*missing"):
         TextData.from_df(frame, "text", "label")
 
 
@@ -103,7 +103,7 @@ def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews)
     data = TextData.from_texts(texts, reviews["label"], max_len=64, bs=16)
     assert max(data.train_dl.dataset.lengths + data.valid_dl.dataset.lengths) <= 64
     ids = data.encode(["qwxz vbnm plokij"])[0]
-    assert ids.shape == (1, 4) and ids[0, 1:].tolist() == [0, 0, 0]  # xxbos + 3 × xxunk
+    assert ids.shape == (1, 4) and ids[0, 1:].tolist() == [0, 0, 0]  # xxbos + 3 xxunk
     with pytest.raises(ember.DataError, match="item #1 is empty"):
         data.encode(["fine", "   "])
 

@@ -38,15 +38,14 @@ def test_plugin_registers_its_hooks() -> None:
 def test_classifier_learns_and_export_round_trip_is_exact(reviews, tmp_path) -> None:
     texts, labels = reviews
     ember.seed(0)
-    data = TextData.from_texts(texts[:1500], labels[:1500], bs=64)
+    data = TextData.from_texts(texts[:2000], labels[:2000], bs=64)
     learn = ember.learner(data, quiet=True)
     assert type(learn.model).__name__ == "TextClassifier"
-    learn.fit_one_cycle(3, 3e-3)
-    history = learn.recorder.history if hasattr(learn.recorder, "history") else None
-    del history
+    learn.fit_one_cycle(4, 5e-3)
     accuracy = learn.validate()["accuracy"]
-    majority = max(labels[:1500].count(c) for c in ("fresh", "rotten")) / 1500
-    assert accuracy > majority + 0.02, (accuracy, majority)
+    valid_targets = data.valid_dl.dataset.targets
+    majority = max(float((valid_targets == c).float().mean()) for c in (0, 1))
+    assert accuracy > majority + 0.05, (accuracy, majority)  # measured 0.69 vs 0.55
     items = ["A triumph, FUNNY and moving!!!", "Dull, lifeless and far too long.",
              "qwzx plmokn"]
     expected = learn.predict_batch(items)

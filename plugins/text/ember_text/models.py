@@ -120,7 +120,8 @@ class AWDLSTMEncoder(nn.Module):
                  n_layers: int = 3, pad_id: int = PAD_ID, hidden_p: float = 0.3,
                  input_p: float = 0.4, embed_p: float = 0.05, weight_p: float = 0.5) -> None:
         super().__init__()
-        self.emb_size, self.n_layers, self.pad_id, self.embed_p = emb_size, n_layers, pad_id, embed_p
+        self.emb_size, self.n_layers, self.pad_id = emb_size, n_layers, pad_id
+        self.embed_p = embed_p
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         with torch.no_grad():

@@ -207,14 +207,14 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
         vocab = getattr(learn_or_model.data, "vocab", None)
     header = read_encoder_header(path)
     arch, config = _arch_of(model)
-    if header["arch"] != arch or header["config"] != config:
-        raise TrainingError(
-            f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
-            f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
     if vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos:
         raise DataError(
             f"{path} was trained with another vocab; build the data with the language "
             f"model's vocab: TextData.from_df(..., vocab=lm_data.vocab)")
+    if header["arch"] != arch or header["config"] != config:
+        raise TrainingError(
+            f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
+            f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
     state = load_file(str(path))
     device = next(model.parameters()).device
     model.encoder.load_state_dict({k: v.to(device) for k, v in state.items()})
@@ -227,7 +227,7 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 2e-2
     ``slice(lr/2/factor, lr/2)``; one with the top two at ``slice(lr/4/factor, lr/4)``; then
     ``epochs - 3`` (at least one) with everything at ``slice(lr/20/factor, lr/20)``. Each
     stage is a one-cycle fit; ``slice(low, high)`` spreads rates geometrically from the
-    embedding to the head (each lower group ~2.6× slower in ULMFiT's setting).
+    embedding to the head (each lower group 2.6 times slower in ULMFiT's setting).
 
     Example:
         >>> # fine_tune_classifier(learn, epochs=5)
