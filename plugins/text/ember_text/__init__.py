@@ -14,8 +14,33 @@ Example:
 
 from __future__ import annotations
 
+from ember_text.callbacks import ResetState
+from ember_text.data import LanguageModelData, TextData
+from ember_text.datasets import load_rotten_tomatoes
+from ember_text.metrics import Perplexity
 from ember_text.tokenize import SPECIAL_TOKENS, Tokenizer, Vocab
+from ember_text.ulmfit import (
+    fine_tune_classifier,
+    language_model,
+    load_encoder,
+    save_encoder,
+    text_classifier,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["SPECIAL_TOKENS", "Tokenizer", "Vocab"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "LanguageModelData",
+    "Perplexity",
+    "ResetState",
+    "TextData",
+    "Tokenizer",
+    "Vocab",
+    "fine_tune_classifier",
+    "language_model",
+    "load_encoder",
+    "load_rotten_tomatoes",
+    "save_encoder",
+    "text_classifier",
+]

@@ -331,7 +331,7 @@ class TextClassifier(nn.Module):
     unfreezing).
 
     Example:
-        >>> model = awd_lstm_classifier(30, 3, emb_size=8, hidden_size=16, n_layers=1)
+        >>> model = awd_lstm_classifier(30, 3, emb_size=8, hidden_size=16, n_layers=1).eval()
         >>> model(torch.tensor([[2, 5, 1]])).shape
         torch.Size([1, 3])
     """
@@ -413,7 +413,7 @@ def transformer_classifier(vocab_size: int, n_out: int, d_model: int = 256, n_he
     a :func:`transformer_lm` encoder).
 
     Example:
-        >>> transformer_classifier(50, 2, d_model=16, n_heads=2, n_layers=1)(
+        >>> transformer_classifier(50, 2, d_model=16, n_heads=2, n_layers=1).eval()(
         ...     torch.tensor([[2, 3, 1]])).shape
         torch.Size([1, 2])
     """
