@@ -18,7 +18,7 @@ Wikipedia with its own vocab).
 
 Usage::
 
-    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~10-20 min
+    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~10 min
     .venv/bin/python bench/text.py --smoke                                # seconds, bundled sample
 """
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--lm-epochs", type=int, default=1)
-    parser.add_argument("--lm-tokens", type=int, default=400_000,
+    parser.add_argument("--lm-tokens", type=int, default=200_000,
                         help="Austen tokens used for pretraining (time budget)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1,
@@ -148,7 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    """All stages; prints the tables and RESULT lines."""
     folder = data_dir(args.data)
     smoke = args.smoke or folder is None
     if smoke:
@@ -161,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      "reviews.csv.gz")
         austen = read_austen(folder / "austen")
         epochs, lm_epochs = args.epochs, args.lm_epochs
-        emb = {"emb_size": 200, "hidden_size": 400, "n_layers": 2}
+        emb = {"emb_size": 64, "hidden_size": 192, "n_layers": 2}
     train, valid = movie_split(movies)
     is_valid = np.zeros(len(texts), dtype=bool)
     is_valid[valid] = True
@@ -184,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = Tokenizer()
     austen_tokens = tokenizer.tokenize_many(austen, n_workers=2)
     train_tokens = tokenizer.tokenize_many([texts[i] for i in train], n_workers=1)
-    vocab = Vocab.build(austen_tokens + train_tokens, min_freq=3, max_size=12000)
+    vocab = Vocab.build(austen_tokens + train_tokens, min_freq=3, max_size=8000)
 
     ember.seed(0)
     start = time.perf_counter()

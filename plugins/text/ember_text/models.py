@@ -253,7 +253,8 @@ class LanguageModel(nn.Module):
 
     A recurrent encoder keeps its state between calls (the BPTT stream continues); call
     :meth:`reset` at the start of each pass (the plugin's default callbacks do) — it also
-    resets by itself when the batch size changes.
+    resets by itself when the batch size changes or the model switches between training and
+    evaluation.
 
     Example:
         >>> lm = awd_lstm_lm(40, emb_size=8, hidden_size=16, n_layers=2)
@@ -272,6 +273,7 @@ class LanguageModel(nn.Module):
             self.decoder.weight = encoder.embedding.weight
         self.recurrent = isinstance(encoder, AWDLSTMEncoder)
         self.state: list[Any] | None = None
+        self._state_training = True
 
     def reset(self) -> None:
         """Forget the carried state (start of an epoch, of validation, of a new text).
@@ -283,8 +285,10 @@ class LanguageModel(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         state = self.state
-        if state is not None and state[0][0].shape[1] != ids.shape[0]:
-            state = None
+        if state is not None and (state[0][0].shape[1] != ids.shape[0]
+                                  or self.training != self._state_training):
+            state = None  # a new batch size, or a switch between training and evaluation
+        self._state_training = self.training
         outputs, new_state = self.encoder(ids, state)
         if self.recurrent:
             self.state = [(h.detach(), c.detach()) for h, c in new_state]
