@@ -107,9 +107,10 @@ def evaluate(learn: ember.Learner, pairs: list[tuple[str, str]], beam: int = 1
 
 def train(pairs: list[tuple[str, str]], valid: list[tuple[str, str]], epochs: int, lr: float,
           bs: int, teacher_forcing: TeacherForcing | None = None, hidden: int | None = None,
-          level: str = "char") -> tuple[ember.Learner, float]:
+          level: str = "word", tgt_level: str = "char") -> tuple[ember.Learner, float]:
     ember.seed(0)
-    data = Seq2SeqData.from_pairs(pairs, valid_pairs=valid, bs=bs, level=level)
+    data = Seq2SeqData.from_pairs(pairs, valid_pairs=valid, bs=bs, level=level,
+                                  tgt_level=tgt_level)
     config = default_model_config(data)
     if hidden:
         config.update(hidden_size=hidden, emb_size=max(32, hidden // 4))
@@ -155,11 +156,13 @@ def task_fr(args: argparse.Namespace) -> list[str]:
         train_pairs, valid_pairs = make_pairs(train_numbers, "fr"), make_pairs(valid_numbers,
                                                                                "fr")
         epochs, bs = args.epochs, args.bs
-    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden)
+    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
+                           level=args.level)
     greedy = evaluate(learn, valid_pairs)
     beam = evaluate(learn, valid_pairs[: 200 if not args.smoke else 20], beam=5)
-    row = {"task": "fr words → digits", "train": len(train_pairs), "valid": len(valid_pairs),
-           "epochs": epochs, "train_s": seconds, "exact_match": greedy["exact_match"],
+    row = {"task": "fr words → digits", "source tokens": args.level,
+           "train": len(train_pairs), "valid": len(valid_pairs), "epochs": epochs,
+           "train_s": seconds, "exact_match": greedy["exact_match"],
            "bleu(char)": greedy["bleu"], "beam5_exact(200)": beam["exact_match"]}
     print(table([row], list(row)))
     print("example:", learn.predict("quarante-deux", beam=5),
@@ -179,7 +182,7 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
         valid_pairs = make_pairs(valid_numbers, "en_fr")
         epochs, bs = args.epochs, args.bs
     learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
-                           level=args.level)
+                           level=args.level, tgt_level=args.level)
     greedy = evaluate(learn, valid_pairs)
     row = {"task": "en words → fr words", "level": args.level, "train": len(train_pairs),
            "valid": len(valid_pairs), "epochs": epochs, "train_s": seconds,
@@ -206,7 +209,7 @@ def task_tf(args: argparse.Namespace) -> list[str]:
                 ("default (" + repr(TeacherForcing()) + ")", None)]
     for name, callback in settings:
         learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, callback,
-                               hidden=args.hidden)
+                               hidden=args.hidden, level=args.level)
         result = evaluate(learn, valid_pairs)
         rows.append({"teacher forcing": name, "epochs": epochs, "train_s": seconds,
                      "exact_match": result["exact_match"], "bleu(char)": result["bleu"],
@@ -256,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="accepted for uniformity; pairs are generated with num2words")
     parser.add_argument("--task", choices=[*TASKS, "all"], default="fr")
     parser.add_argument("--smoke", action="store_true", help="seconds, on the bundled sample")
-    parser.add_argument("--n-train", type=int, default=40_000)
+    parser.add_argument("--n-train", type=int, default=20_000)
     parser.add_argument("--n-valid", type=int, default=2_000)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--bs", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--hidden", type=int, default=None)
-    parser.add_argument("--level", choices=["char", "word"], default="char")
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--level", choices=["char", "word"], default="word",
+                        help="source tokens (targets: digits as characters for fr and tf; "
+                             "the same level as the source for en_fr)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for these small RNN steps on a "
                              "shared machine)")
