@@ -74,9 +74,10 @@ def beam_search(model: Any, src: Tensor, beam: int = 5, max_len: int = 50,
     """Beam search for ONE source sequence (``src`` is ``1 x S``).
 
     Keeps the ``beam`` best partial hypotheses at each step; a hypothesis that emits ``<eos>``
-    is finished, and the search stops once ``beam`` hypotheses are finished (or after
-    ``max_len`` steps). Finished hypotheses are ranked by ``score / length ** length_penalty``
-    (``length_penalty=0``: raw log-probability, which favours short outputs). Returns the
+    is finished, and the search stops once no live hypothesis ranks above the best finished
+    one (or after ``max_len`` steps). Finished hypotheses are ranked by
+    ``score / length ** length_penalty`` (``length_penalty=0``: raw log-probability, which
+    favours short outputs). Returns the
     finished hypotheses best first, as ``(ids, attention, score)``.
 
     Example:
@@ -115,7 +116,12 @@ def beam_search(model: Any, src: Tensor, beam: int = 5, max_len: int = 50,
                 keep_scores.append(score)
             if len(keep_rows) == beam:
                 break
-        if len(finished) >= beam or not keep_rows:  # enough finished hypotheses: stop early
+        if not keep_rows:
+            break
+        # stop when no live hypothesis ranks above the best finished one (exact for
+        # length_penalty=0, since scores only fall; the usual heuristic otherwise)
+        best_finished = max((f[3] for f in finished), default=float("-inf"))
+        if max(keep_scores) / ((step + 1) ** length_penalty) < best_finished:
             break
         rows = torch.tensor(keep_rows, device=device)
         state = _select_state(state, rows)
