@@ -69,3 +69,33 @@ def test_greedy_equals_free_running_forward() -> None:
         expected = model(src).argmax(-1).tolist()
     for row, (ids, _, _) in enumerate(greedy_decode(model, src, max_len=6)):
         assert ids == expected[row][: len(ids)]
+
+
+class Chain(Scripted):
+    """Confident chain A A A <eos>; every other token is junk that ends quickly.
+
+    Unlikely <eos> hypotheses finish early and often; the search must not stop on them before
+    the likely chain finishes at step 4.
+    """
+
+    def decode_step(self, token: torch.Tensor, state: torch.Tensor, memory: Any, keys: Any,
+                    mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        probs = torch.full((len(token), self.vocab), 0.03 / (self.vocab - 1))
+        for row, (previous, step) in enumerate(zip(token.tolist(), state[:, 0].tolist())):
+            if previous == 1:  # first step: A 0.6, <eos> 0.1, the rest share 0.3
+                probs[row] = 0.3 / (self.vocab - 2)
+                probs[row, A], probs[row, EOS] = 0.6, 0.1
+            elif previous == A:
+                probs[row, EOS if step >= 3 else A] = 0.97
+            else:
+                probs[row] = 0.5 / (self.vocab - 1)
+                probs[row, EOS] = 0.5
+        return probs.log(), state + 1, torch.ones(len(token), 1)
+
+
+def test_beam_does_not_stop_on_unlikely_finished_hypotheses() -> None:
+    src = torch.tensor([[7, 2]])
+    assert greedy_decode(Chain(), src, max_len=10)[0][0] == [A, A, A, EOS]
+    for penalty in (0.0, 1.0):
+        assert beam_search(Chain(), src, beam=5, max_len=10, length_penalty=penalty)[0][0] == \
+            [A, A, A, EOS]
