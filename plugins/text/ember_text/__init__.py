@@ -3,7 +3,8 @@
 torchtext is not used (its last release cannot load with modern torch); this package owns the
 whole path from text to tensors: :class:`Tokenizer` (a blank spaCy tokenizer plus rule
 tokens), :class:`Vocab`, :class:`TextData` (classification and regression) and
-:class:`LanguageModelData` (BPTT streams).
+:class:`LanguageModelData` (BPTT streams). Sequence-to-sequence with attention and dynamic
+teacher forcing lives in :mod:`ember_text.seq2seq`.
 
 Example:
     >>> from ember_text import Tokenizer, Vocab
