@@ -36,8 +36,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
+
+import ember
 from ember_text.seq2seq import (
     Seq2SeqData,
     TeacherForcing,

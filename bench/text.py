@@ -31,8 +31,9 @@ import sys
 import time
 from pathlib import Path
 
-import ember
 import numpy as np
+
+import ember
 from ember_text import (
     LanguageModelData,
     Perplexity,

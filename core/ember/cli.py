@@ -79,6 +79,14 @@ def _new_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from ember.serve import serve
+
+    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ember`` command.
 
@@ -100,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     scaffold.add_argument("name", help="domain name, a lowercase identifier (e.g. signal)")
     scaffold.add_argument("--path", default=".", help="parent folder (default: here)")
     scaffold.set_defaults(run=_new_plugin)
+    server = commands.add_parser("serve", help="serve an exported model over REST (CPU)")
+    server.add_argument("model", help="a file written by learn.export()")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--max-batch", type=int, default=64, help="micro-batch size limit")
+    server.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batch window")
+    server.set_defaults(run=_serve)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -238,6 +238,8 @@ class Learner:
         self.iter, self.n_iter = 0, 0
         self.lr_suggestion: LRFindResult | None = None
         self.planned_lr: list[float] = []
+        #: alternative models :meth:`fit_auto` may race (set by :func:`learner` from defaults)
+        self.candidates: dict[str, Callable[[], nn.Module]] = {}
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -433,6 +435,37 @@ class Learner:
             >>> # for finding in learn.doctor(): print(finding)
         """
         return doctor(self, sample=sample, verbose=verbose)
+
+    def set_model(self, model: nn.Module) -> None:
+        """Swap in another model for the same data (optimiser, groups and checks are reset).
+
+        Example:
+            >>> # learn.set_model(ember.create_model("mlp", n_in=8, n_out=3, hidden=[400]))
+        """
+        self.model = model.to(self.device)
+        self.forward_model = self.model
+        if self.distributed is not None:
+            self.forward_model = self.distributed.wrap(self.model, self.device)
+        if self.compile:
+            self.forward_model = torch.compile(self.forward_model)
+        self.opt, self._checked, self.n_frozen = None, False, 0
+        self._groups = split_groups(self.model, self.splitter)
+        self._frozen_bn = []
+
+    def fit_auto(self, minutes: float | None = None, epochs: int | None = None,
+                 verbose: bool = True) -> dict[str, Any]:
+        """Train with no hyper-parameter to choose: the learning rate from ``lr_find``, the
+        schedule fitted to ``minutes`` (or ``epochs``), a race between the candidate models the
+        plugin registered when the budget allows, best weights kept; returns the report of what
+        was chosen and why (see :mod:`ember.auto`).
+
+        Example:
+            >>> # learn.fit_auto(minutes=10)
+        """
+        from ember.auto import fit_auto
+
+        return fit_auto(self, minutes=minutes, epochs=epochs, candidates=self.candidates,
+                        verbose=verbose)
 
     # ------------------------------------------------------------ optimiser & groups
     def create_opt(self) -> torch.optim.Optimizer:
@@ -775,6 +808,17 @@ class Learner:
 
         return export_learner(self, self._resolve(path, ".ember"))
 
+    def export_onnx(self, path: str | Path = "model.onnx", check: bool = True) -> Path:
+        """Export the model to ONNX (dynamic batch size) and check it against onnxruntime on a
+        real validation batch; needs ``pip install ember[onnx]``.
+
+        Example:
+            >>> # learn.export_onnx("model.onnx")
+        """
+        from ember.export import export_onnx
+
+        return export_onnx(self, self._resolve(path, ".onnx"), check=check)
+
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {self.data!r}, "
                 f"loss={type(self.loss_func).__name__}, device={self.device})")
@@ -880,4 +924,7 @@ def learner(data: Data, **overrides: Any) -> Learner:
     if defaults.lr is not None:
         arguments["lr"] = defaults.lr
     arguments.update(overrides)
-    return Learner(data, **arguments)
+    learn = Learner(data, **arguments)
+    if "model" not in overrides:
+        learn.candidates = dict(defaults.candidates)
+    return learn

@@ -80,6 +80,8 @@ class Defaults:
     splitter: Callable[..., Any] | None = None
     lr: float | None = None
     bs_note: str = ""
+    #: alternative models ``fit_auto`` may race (name → zero-argument builder)
+    candidates: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import torch
+
 from ember_text.models import (
     AWDLSTMEncoder,
     MaskedConcatPool,

@@ -3,9 +3,10 @@ gives identical predictions, language model generation, ULMFiT encoder transfer,
 
 from __future__ import annotations
 
-import ember
 import pytest
 import torch
+
+import ember
 from ember_text.data import LanguageModelData, TextData
 from ember_text.datasets import load_rotten_tomatoes
 from ember_text.plugin import rotten_tomatoes_demo

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import ember
 import pytest
+
+import ember
 from ember_text.tokenize import PAD, SPECIAL_TOKENS, UNK, Tokenizer, Vocab
 
 

@@ -38,6 +38,8 @@ class Recorder(Callback):
         self.lrs: list[float] = []
         self.iters: list[int] = []
         self.valid_iters: list[int] = []
+        #: the report of the last ``fit_auto`` (choices and reasons), if any
+        self.auto: dict[str, Any] | None = None
 
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()

@@ -21,13 +21,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+import ember
 from ember_tabular.transforms import TabularProcessor, infer_column_kinds
 
 __all__ = ["TabularData", "TabularDataset", "items_to_frame"]

@@ -7,7 +7,6 @@ Example:
 from __future__ import annotations
 
 import ember
-
 from ember_tabular.data import TabularData
 from ember_tabular.datasets import load_sample
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import ember
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
+import ember
 from ember_tabular.data import TabularData
 
 __all__ = ["feature_importance"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import ember
 import torch
 from torch import Tensor, nn
+
+import ember
 
 if TYPE_CHECKING:
     from ember_tabular.data import TabularData

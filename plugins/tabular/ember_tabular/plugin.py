@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import ember
-
 from ember_tabular.data import TabularData
 from ember_tabular.demos import run_diamonds
 from ember_tabular.models import tabular_mlp, tabular_model

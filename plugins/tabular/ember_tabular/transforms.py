@@ -33,9 +33,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import ember
 import numpy as np
 import pandas as pd
+
+import ember
 
 __all__ = [
     "DATE_CAT_PARTS",

@@ -28,13 +28,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
 import torch
-from ember import DataError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+import ember
+from ember import DataError
 from ember_text.tokenize import Tokenizer, Vocab
 
 __all__ = [

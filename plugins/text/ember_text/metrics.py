@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 
-import ember
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+import ember
 
 __all__ = ["Perplexity"]
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 import ember
-
 from ember_text import models
 from ember_text.callbacks import ResetState
 from ember_text.data import LanguageModelData, TextData

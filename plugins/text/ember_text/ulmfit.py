@@ -24,12 +24,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import ember
-from ember import DataError, TrainingError
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+import ember
+from ember import DataError, TrainingError
 from ember_text.data import LanguageModelData, TextData
 from ember_text.tokenize import Vocab
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import ember
 import pytest
 import torch
+
+import ember
 from ember_text.seq2seq import Seq2SeqData, load_sample
 
 

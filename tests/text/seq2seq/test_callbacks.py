@@ -8,8 +8,9 @@ matplotlib.use("Agg")
 
 import itertools
 
-import ember
 import pytest
+
+import ember
 from ember_text.seq2seq import SCHEDULES, Seq2SeqData, TeacherForcing, load_sample
 from ember_text.seq2seq.callbacks import schedule_value
 

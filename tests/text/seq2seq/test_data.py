@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import warnings
 
-import ember
 import pandas as pd
 import pytest
 import torch
+
+import ember
 from ember_text.seq2seq import Seq2SeqData, load_sample
 from ember_text.seq2seq.data import IGNORE_INDEX, PAD, BucketSampler
 

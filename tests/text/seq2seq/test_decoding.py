@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+
 from ember_text.seq2seq.decoding import beam_search, greedy_decode
 from ember_text.seq2seq.models import Seq2SeqRNN
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from ember_text.seq2seq.metrics import Bleu, ExactMatch, TokenAccuracy, corpus_bleu
 
 # NLTK's corpus_bleu docstring example (nltk.translate.bleu_score), itself from Papineni et al.

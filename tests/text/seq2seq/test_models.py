@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from ember_text.seq2seq.models import Seq2SeqRNN
 
 SRC = torch.tensor([[4, 5, 6, 7, 2], [8, 9, 2, 0, 0]])

@@ -12,8 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import ember
 import pytest
+
+import ember
 from ember_text.seq2seq import TeacherForcing, Translation, show_attention
 from ember_text.seq2seq.plugin import run_demo
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import ember
 import pandas as pd
+
+import ember
 
 __all__ = ["DIAMOND_ORDERS", "SAMPLES", "load_sample", "order_diamonds", "sample_path"]
 

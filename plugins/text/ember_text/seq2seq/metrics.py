@@ -23,9 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import ember
 import torch
 from torch import Tensor
+
+import ember
 
 __all__ = ["Bleu", "ExactMatch", "TokenAccuracy", "bleu_statistics", "corpus_bleu"]
 

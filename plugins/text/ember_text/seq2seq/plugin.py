@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import ember
 import torch
 
+import ember
 from ember_text.seq2seq.callbacks import TeacherForcing
 from ember_text.seq2seq.data import Seq2SeqData
 from ember_text.seq2seq.metrics import Bleu, ExactMatch, TokenAccuracy
