@@ -131,11 +131,13 @@ def _score(learn: Learner, monitor: str) -> float:
 
 
 def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], seconds: float,
-          report: dict[str, Any]) -> None:
+          report: dict[str, Any]) -> float:
     """Successive halving over ``candidates``; leaves the winner (with its raced weights) as
-    ``learn.model``."""
+    ``learn.model`` and returns the learning rate the finder chose for it (before it trained:
+    a finder run on trained weights would read a flat curve)."""
     monitor = _monitor(learn)
     alive = {name: build() for name, build in candidates.items()}
+    rates: dict[str, float] = {}
     rounds = max(1, math.ceil(math.log2(len(alive))))
     slice_seconds = seconds / rounds
     figures: list[dict[str, Any]] = []
@@ -143,7 +145,9 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
         scores = {}
         for name, model in alive.items():
             learn.set_model(model)
-            lr = float(learn.lr_find())
+            if name not in rates:
+                rates[name] = float(learn.lr_find())
+            lr = rates[name]
             _fit_for(learn, TimeBudget(slice_seconds / len(alive)), lr, [])
             scores[name] = _score(learn, monitor)
             figures.append({"round": round_index, "model": name, monitor: abs(scores[name]),
@@ -159,6 +163,7 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
     report["model"] = winner
     report["reasons"].append(f"raced {len(candidates)} candidates by {monitor} with successive "
                              f"halving on {seconds:.0f} s: {winner} won")
+    return rates[winner]
 
 
 def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = None,
@@ -176,13 +181,16 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                               "reasons": []}
     monitor = _monitor(learn)
     if minutes is not None and candidates and len(candidates) > 1:
-        _race(learn, candidates, 0.25 * minutes * 60, report)
-    suggestion = learn.lr_find()
-    lr = float(suggestion)
+        lr = _race(learn, candidates, 0.25 * minutes * 60, report)
+        report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the winner "
+                                 f"before the race")
+    else:
+        suggestion = learn.lr_find()
+        lr = float(suggestion)
+        report["reasons"].append(
+            f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the smoothed "
+            f"finder loss is lowest")
     report["lr"] = lr
-    report["reasons"].append(
-        f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the smoothed "
-        f"finder loss is lowest")
     pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
         "pretrained"))
     saver = SaveBest(monitor)

@@ -17,8 +17,8 @@ Example:
     >>> # $ curl -X POST localhost:8000/predict -d '{"inputs": ["A delight."]}'
 """
 
-from __future__ import annotations
 
+# no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
 import asyncio
 import base64
 import binascii
