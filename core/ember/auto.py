@@ -180,16 +180,20 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     report: dict[str, Any] = {"budget_seconds": None if minutes is None else minutes * 60,
                               "reasons": []}
     monitor = _monitor(learn)
+    num_it = 100
+    if minutes is not None and not (candidates and len(candidates) > 1):
+        # a small budget gets a shorter sweep (at most 15 % of it, at least 30 steps)
+        num_it = int(min(100, max(30, 0.15 * minutes * 60 / max(_timed_batches(learn), 1e-6))))
     if minutes is not None and candidates and len(candidates) > 1:
         lr = _race(learn, candidates, 0.25 * minutes * 60, report)
         report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the winner "
                                  f"before the race")
     else:
-        suggestion = learn.lr_find()
+        suggestion = learn.lr_find(num_it=num_it)
         lr = float(suggestion)
         report["reasons"].append(
             f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the smoothed "
-            f"finder loss is lowest")
+            f"finder loss is lowest ({num_it}-step sweep)")
     report["lr"] = lr
     pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
         "pretrained"))

@@ -897,11 +897,12 @@ def _set_rng_state(state: dict[str, Any] | None) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def learner(data: Data, **overrides: Any) -> Learner:
+def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
 
-    Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``cbs``, ``lr``, …)
-    overrides the default.
+    Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``lr``, …) overrides
+    the default; ``cbs`` are added to the plugin's default callbacks (pass
+    ``default_cbs=False`` to drop those).
 
     Example:
         >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
@@ -923,7 +924,9 @@ def learner(data: Data, **overrides: Any) -> Learner:
                                  "splitter": defaults.splitter}
     if defaults.lr is not None:
         arguments["lr"] = defaults.lr
+    extra_cbs = _as_list(overrides.pop("cbs", None))
     arguments.update(overrides)
+    arguments["cbs"] = (list(defaults.cbs) if default_cbs else []) + extra_cbs
     learn = Learner(data, **arguments)
     if "model" not in overrides:
         learn.candidates = dict(defaults.candidates)

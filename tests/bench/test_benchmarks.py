@@ -28,3 +28,11 @@ def test_overhead_smoke():
 def test_gpu_script_smoke_runs_on_cpu():
     out = smoke("gpu.py")
     assert "RESULT gpu_ratio" in out and "| ember |" in out
+
+
+def test_auto_smoke_on_one_domain():
+    result = subprocess.run([sys.executable, "bench/auto.py", "--smoke", "--domains",
+                             "diamonds log(price)"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RESULT auto_diamonds_rmse" in result.stdout

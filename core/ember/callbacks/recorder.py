@@ -153,6 +153,7 @@ class ProgressPrinter(Callback):
     def __init__(self, stream: Any = None, min_interval: float = 0.5) -> None:
         self.stream = stream
         self.min_interval = min_interval
+        self.live, self.enabled, self.last_print = False, True, 0.0  # until a fit starts
 
     def before_fit(self) -> None:
         self.out = self.stream or sys.stdout

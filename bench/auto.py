@@ -1,0 +1,146 @@
+"""fit_auto against hand-picked defaults for the same wall time, one row per domain.
+
+For each domain the same data is trained twice: (a) ``learner.fit_auto(minutes=budget)``,
+(b) the plugin's hand-picked defaults — its default learning rate with ``fit_one_cycle`` for
+as many epochs as fit in the same budget (one epoch is timed first, not counted). The table
+shows the validation metric of each and how close ``fit_auto`` landed to its budget.
+
+    python bench/auto.py --budget 120            # full data from ../shared/data
+    python bench/auto.py --smoke                 # bundled samples, seconds
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+import ember
+
+from _common import data_dir, parser, table
+
+
+def vision(folder, smoke: bool) -> ember.Data:
+    from ember_vision import FASHION_MNIST_CLASSES, ImageData, fashion_mnist
+
+    source = None if smoke or folder is None else folder / "fashion-mnist"
+    (x, y), (test_x, test_y) = fashion_mnist(source, sample=source is None)
+    return ImageData.from_arrays(x, y, valid=(test_x, test_y), classes=FASHION_MNIST_CLASSES)
+
+
+def text(folder, smoke: bool) -> ember.Data:
+    from ember_text import TextData, load_rotten_tomatoes
+
+    if smoke or folder is None:
+        texts, labels, _ = load_rotten_tomatoes()
+        texts, labels = texts[:600], labels[:600]
+    else:
+        texts, labels, _ = load_rotten_tomatoes(folder / "rotten-tomatoes" / "reviews.csv.gz")
+    return TextData.from_texts(texts, labels, valid_pct=0.2, seed=0)
+
+
+def tabular(folder, smoke: bool) -> ember.Data:
+    import pandas as pd
+
+    from ember_tabular import TabularData
+    from ember_tabular.datasets import load_sample, order_diamonds
+
+    if smoke or folder is None:
+        frame = load_sample("diamonds")
+    else:
+        with gzip.open(folder / "diamonds.csv.gz") as handle:
+            frame = order_diamonds(pd.read_csv(handle))
+    frame = frame.assign(price=np.log(frame["price"].astype(float)))
+    return TabularData.from_df(frame, "price", valid_pct=0.2, seed=0)
+
+
+def seq2seq(folder, smoke: bool) -> ember.Data:
+    from ember_text.seq2seq import Seq2SeqData
+
+    try:
+        from num2words import num2words
+    except ImportError:
+        from ember_text.seq2seq.datasets import load_sample
+
+        return Seq2SeqData.from_pairs(load_sample("fr_numbers")[: 400 if smoke else None],
+                                      valid_pct=0.1, seed=0)
+    rng = np.random.default_rng(0)
+    numbers = rng.choice(1_000_000, size=400 if smoke else 20_000, replace=False)
+    pairs = [(num2words(int(n), lang="fr"), str(int(n))) for n in numbers]
+    return Seq2SeqData.from_pairs(pairs, valid_pct=0.1, seed=0)
+
+
+DOMAINS: dict[str, Callable[..., ember.Data]] = {
+    "fashion-mnist": vision, "rotten-tomatoes": text, "diamonds log(price)": tabular,
+    "fr words -> digits": seq2seq}
+
+
+def score(learn: ember.Learner) -> tuple[str, float]:
+    metrics = learn.validate()
+    name = learn.metrics[0].name if learn.metrics else "valid_loss"
+    return name, metrics[name]
+
+
+def hand_picked(data: ember.Data, seconds: float) -> tuple[str, float, float, int]:
+    probe = ember.learner(data, quiet=True)
+    start = time.perf_counter()
+    probe.fit_one_cycle(1)
+    epoch_seconds = time.perf_counter() - start
+    epochs = max(1, math.floor(seconds / epoch_seconds))
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True)
+    start = time.perf_counter()
+    learn.fit_one_cycle(epochs)
+    wall = time.perf_counter() - start
+    name, value = score(learn)
+    return name, value, wall, epochs
+
+
+def automatic(data: ember.Data, seconds: float) -> tuple[str, float, float, dict]:
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True)
+    start = time.perf_counter()
+    report = learn.fit_auto(minutes=seconds / 60, verbose=False)
+    wall = time.perf_counter() - start
+    name, value = score(learn)
+    return name, value, wall, report
+
+
+def main() -> None:
+    options = parser(__doc__.splitlines()[0])
+    options.add_argument("--budget", type=float, default=120.0, help="seconds per contender")
+    options.add_argument("--domains", nargs="*", default=list(DOMAINS))
+    args = options.parse_args()
+    folder = data_dir(args.data)
+    budget = min(args.budget, 15.0) if args.smoke else args.budget
+    rows, results = [], []
+    warnings.simplefilter("ignore", ember.EmberWarning)
+    for domain in args.domains:
+        try:
+            data = DOMAINS[domain](folder, args.smoke)
+        except ImportError as error:
+            rows.append([domain, "-", "-", f"skipped: {error}", "-", "-"])
+            continue
+        name, base, base_wall, epochs = hand_picked(data, budget)
+        _, auto, auto_wall, report = automatic(data, budget)
+        lower_better = name in ("valid_loss", "rmse", "mae")
+        better = auto <= base if lower_better else auto >= base
+        rows.append([domain, name, f"{base:.4f} ({epochs} ep, {base_wall:.0f} s)",
+                     f"{auto:.4f} (lr {report['lr']:.1e}, {auto_wall:.0f} s)",
+                     "yes" if better else "no", f"{100 * (auto_wall / budget - 1):+.1f} %"])
+        key = domain.split()[0].replace("-", "_")
+        results.append((f"auto_{key}_{name}", auto, base))
+        results.append((f"auto_{key}_budget_ratio", auto_wall / budget, 1.0))
+    print(f"budget {budget:.0f} s per contender\n")
+    print(table(["data", "metric", "hand-picked defaults", "fit_auto", "auto as good",
+                 "fit_auto vs budget"], rows))
+    for name, value, baseline in results:
+        print(f"RESULT {name} {value:.4f} value baseline={baseline:.4f}")
+
+
+if __name__ == "__main__":
+    main()
