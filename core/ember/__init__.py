@@ -68,11 +68,14 @@ from ember.plugins import (
     Defaults,
     Demo,
     PluginInfo,
+    Sample,
     create_model,
     get_plugin_manager,
     get_registry,
     plugin_infos,
+    register_plugin,
     reset_plugins,
+    unregister_plugin,
 )
 from ember.utils import default_device, seed
 
@@ -140,6 +143,7 @@ __all__ = [
     "ProgressPrinter",
     "Recorder",
     "RocAuc",
+    "Sample",
     "SaveBest",
     "TopKAccuracy",
     "TrainingError",
@@ -154,8 +158,10 @@ __all__ = [
     "make_loaders",
     "mlp",
     "plugin_infos",
+    "register_plugin",
     "reset_plugins",
     "seed",
     "split_groups",
     "split_indices",
+    "unregister_plugin",
 ]

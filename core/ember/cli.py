@@ -3,6 +3,7 @@
 Example:
     >>> # $ ember plugins --json
     >>> # $ ember quickstart vision --smoke
+    >>> # $ ember new-plugin signal
 """
 
 from __future__ import annotations
@@ -70,6 +71,22 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_plugin(args: argparse.Namespace) -> int:
+    from ember.scaffold import new_plugin
+
+    folder = new_plugin(args.name, args.path)
+    print(f"wrote {folder}\nnext: pip install -e {folder} && pytest {folder}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ember.serve import serve
+
+    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ember`` command.
 
@@ -87,6 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick.add_argument("domains", nargs="*", help="domains or demo names (default: all)")
     quick.add_argument("--smoke", action="store_true", help="a few batches only")
     quick.set_defaults(run=_quickstart)
+    scaffold = commands.add_parser("new-plugin", help="write a ready-to-install plugin package")
+    scaffold.add_argument("name", help="domain name, a lowercase identifier (e.g. signal)")
+    scaffold.add_argument("--path", default=".", help="parent folder (default: here)")
+    scaffold.set_defaults(run=_new_plugin)
+    server = commands.add_parser("serve", help="serve an exported model over REST (CPU)")
+    server.add_argument("model", help="a file written by learn.export()")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--max-batch", type=int, default=64, help="micro-batch size limit")
+    server.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batch window")
+    server.set_defaults(run=_serve)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -363,6 +363,15 @@ class Data:
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in targets]
         return targets.tolist()
 
+    def input_schema(self) -> dict[str, Any]:
+        """What one raw item looks like, for ``ember serve``'s ``/metadata`` (a JSON schema).
+
+        Example:
+            >>> # data.input_schema() -> {'type': 'array', 'items': {'type': 'number'}}
+        """
+        return {"type": "array", "items": {"type": "number"},
+                "description": f"one {self.input_kind} item as nested lists of numbers"}
+
     # -------------------------------------------------------------------------- export
     def state(self) -> dict[str, Any]:
         """JSON-able preprocessing state to store in an exported model's manifest.

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ember.data import Data
     from ember.learner import Learner
 
-__all__ = ["FORMAT_VERSION", "Predictor", "export_learner", "load", "read_checkpoint",
-           "read_manifest"]
+__all__ = ["FORMAT_VERSION", "Predictor", "check_onnx", "export_learner", "export_onnx", "load",
+           "read_checkpoint", "read_manifest"]
 
 #: Version of the exported-model format this Ember writes and reads.
 FORMAT_VERSION = 1
@@ -243,3 +243,75 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     return state
 
 
+
+
+class _Positional(torch.nn.Module):
+    """Gives a model with ``forward(*inputs)`` named positional inputs for the ONNX exporter."""
+
+    def __init__(self, model: torch.nn.Module, n_inputs: int) -> None:
+        super().__init__()
+        self.model, self.n_inputs = model, n_inputs
+
+    def forward(self, input0: Any, input1: Any = None, input2: Any = None, input3: Any = None
+                ) -> Any:
+        return self.model(*(input0, input1, input2, input3)[: self.n_inputs])
+
+
+def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e-4) -> Path:
+    """Export ``learn.model`` to ONNX with a dynamic batch size and, with ``check``, verify it
+    with onnxruntime on a real validation batch (max abs difference ≤ ``atol``).
+
+    The preprocessing stays in Python: feed the ONNX model what ``learn.data.encode(items)``
+    returns. Models whose forward pass decodes step by step (sequence-to-sequence beam search,
+    text generation) or takes data-dependent Python branches cannot be traced; their export
+    fails with an :class:`ember.ExportError` that names the model.
+
+    Example:
+        >>> # learn.export_onnx("model.onnx")
+    """
+    batch = learn.data.one_batch("valid")
+    inputs = tuple(x[:4].cpu() for x in batch[:-1])
+    if not 1 <= len(inputs) <= 4 or not all(isinstance(x, torch.Tensor) for x in inputs):
+        raise ExportError("ONNX export needs between one and four tensor inputs per batch")
+    model = _cpu_copy(learn.model).eval()
+    wrapper = _Positional(model, len(inputs)).eval()
+    names = [f"input{i}" for i in range(len(inputs))]
+    batch_dim = torch.export.Dim("batch", min=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.onnx.export(wrapper, inputs, str(path), dynamo=True, input_names=names,
+                          output_names=["output"],
+                          dynamic_shapes={name: {0: batch_dim} for name in names})
+    except Exception as error:
+        message = str(error).strip().splitlines()
+        raise ExportError(
+            f"{type(learn.model).__name__} cannot be exported to ONNX: "
+            f"{message[0] if message else type(error).__name__}. Use learn.export() (safetensors) "
+            f"for this model"
+        ) from None
+    if check:
+        check_onnx(path, model, tuple(x[:3].cpu() for x in batch[:-1]), atol)
+    return path
+
+
+def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
+               atol: float = 1e-4) -> float:
+    """Run ``path`` in onnxruntime on ``inputs`` and compare with ``model``; returns the max
+    absolute difference, raising :class:`ember.ExportError` above ``atol``.
+
+    Example:
+        >>> # check_onnx(Path("model.onnx"), learn.model, learn.data.encode(items))
+    """
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {f"input{i}": x.numpy() for i, x in enumerate(inputs)}
+    (got,) = session.run(None, feeds)[:1]
+    with torch.no_grad():
+        expected = model.eval()(*inputs).float().numpy()
+    difference = float(np.abs(got - expected).max()) if got.size else 0.0
+    if got.shape != expected.shape or difference > atol:
+        raise ExportError(f"ONNX parity check failed for {path}: max abs difference "
+                          f"{difference:.2e} (shape {got.shape} vs {expected.shape})")
+    return difference

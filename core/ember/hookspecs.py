@@ -142,6 +142,24 @@ def ember_quickstart(register: Callable[[Demo], None]) -> None:
     """
 
 
+@hookspec
+def ember_samples(register: Callable[..., None]) -> None:
+    """Register small real samples of each data kind: ``register(kind, factory)``, where
+    ``factory()`` returns an :class:`ember.Sample` (a small ``Data`` built from bundled data,
+    plus raw items to predict). :func:`ember.testing.check_plugin` trains on them for one batch
+    and checks that export → load → predict round-trips; ``ember serve`` uses the items as
+    request examples.
+
+    Example::
+
+        @ember.hookimpl
+        def ember_samples(register):
+            register("image", lambda: ember.Sample(ImageData.sample(), items=first_images()))
+
+    .. versionadded:: 0.1
+    """
+
+
 @hookspec(firstresult=True)
 def ember_rebuild_model(manifest: dict[str, Any]) -> Any:
     """Rebuild an untrained model from an export manifest, or return ``None``.

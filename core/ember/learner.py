@@ -40,6 +40,7 @@ from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.training import MixedPrecision, NanGuard
+from ember.checks import Finding, Guard, check_first_batch, check_setup, doctor
 from ember.data import Data
 from ember.distributed import Distributed, shard_loader
 from ember.errors import (
@@ -54,7 +55,7 @@ from ember.errors import (
     EmberWarning,
     TrainingError,
 )
-from ember.losses import classification_losses, loss_for, regression_losses
+from ember.losses import loss_for
 from ember.metrics import Metric, default_metrics
 from ember.model import (
     apply_bn_policy,
@@ -167,6 +168,7 @@ class Learner:
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``).
         nan_guard: stop on NaN/inf loss and restore the last good weights.
+        checks: warn about likely mistakes at the start of each fit (see :mod:`ember.checks`).
         sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
         channels_last: keep convolutional models and image batches in channels-last memory
             format (faster convolutions with mixed precision on recent GPUs).
@@ -198,6 +200,7 @@ class Learner:
         path: str | Path = ".",
         quiet: bool | None = None,
         nan_guard: bool = True,
+        checks: bool = True,
         sync_bn: bool = False,
         channels_last: bool = False,
         compile: bool = False,
@@ -233,6 +236,10 @@ class Learner:
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
         self.iter, self.n_iter = 0, 0
+        self.lr_suggestion: LRFindResult | None = None
+        self.planned_lr: list[float] = []
+        #: alternative models :meth:`fit_auto` may race (set by :func:`learner` from defaults)
+        self.candidates: dict[str, Callable[[], nn.Module]] = {}
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -242,6 +249,8 @@ class Learner:
             defaults.append(ProgressPrinter())
         if nan_guard:
             defaults.append(NanGuard())
+        if checks:
+            defaults.append(Guard())
         if precision is not None:
             defaults.append(MixedPrecision(precision))
         self.add_cbs(defaults)
@@ -397,28 +406,6 @@ class Learner:
         self.opt.zero_grad(set_to_none=True)
 
     # ------------------------------------------------------------ checks
-    def _check_setup(self) -> None:
-        train_dl = self.data.train_dl
-        if train_dl is None:
-            raise DataError("this Data has no training loader (it was rebuilt for inference)")
-        if len(train_dl) == 0:
-            raise DataError(
-                "the training loader yields no batch: the training set is empty, or smaller "
-                "than the batch size with drop_last=True; give more data or a smaller batch size"
-            )
-        kind = self.data.target_kind
-        if kind == "regression" and isinstance(self.loss_func, classification_losses()):
-            raise TrainingError(
-                f"the targets are regression values but the loss is "
-                f"{type(self.loss_func).__name__}, which needs class indices; drop loss_func= "
-                f"to get the regression default (MSE) or pass a regression loss"
-            )
-        if kind in ("single_label", "sequence") and isinstance(self.loss_func, regression_losses()):
-            raise TrainingError(
-                f"the targets are class labels but the loss is {type(self.loss_func).__name__}; "
-                f"drop loss_func= to get cross-entropy, or build the data as regression"
-            )
-
     def _first_batch(self) -> None:
         shapes = ", ".join(str(tuple(x.shape)) for x in self.xb if isinstance(x, Tensor))
         try:
@@ -429,47 +416,56 @@ class Learner:
                 f"Check that the model's input size fits the data (Data.one_batch() shows a batch)"
             ) from error
         self("after_pred")
-        pred, target, loss_name = self.pred, self.yb, type(self.loss_func).__name__
-        if isinstance(pred, Tensor) and isinstance(target, Tensor):
-            if pred.shape[0] != target.shape[0]:
-                raise TrainingError(
-                    f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} "
-                    f"targets (output shape {tuple(pred.shape)}); the first dimension must be "
-                    f"the batch"
-                )
-            if isinstance(self.loss_func, classification_losses()):
-                if target.is_floating_point():
-                    raise TrainingError(
-                        f"the targets are floats (dtype {target.dtype}) but {loss_name} needs "
-                        f"integer class indices; for regression build the data with "
-                        f"target_kind='regression', for multi-hot targets use "
-                        f"target_kind='multi_label', or convert labels with .long()"
-                    )
-                labels = target[target != getattr(self.loss_func, "ignore_index", -100)]
-                n_classes = pred.shape[-1]
-                if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-                    worst = int(labels.max()) if int(labels.max()) >= n_classes else int(
-                        labels.min())
-                    raise TrainingError(
-                        f"label {worst} is out of range for a model with {n_classes} outputs; "
-                        f"labels must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
-                        f"({self.data.n_out})"
-                    )
-            elif isinstance(self.loss_func, regression_losses()) and pred.numel() != target.numel():
-                raise TrainingError(
-                    f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets "
-                    f"have shape {tuple(target.shape[1:])} per item; {loss_name} needs one "
-                    f"output per target value (data.n_out = {self.data.n_out})"
-                )
+        check_first_batch(self, self.pred, self.yb)
         try:
             self.loss_grad = self.loss_func(self.pred, self.yb)
         except (RuntimeError, TypeError, ValueError, IndexError) as error:
             raise TrainingError(
-                f"{loss_name} failed on model outputs of shape {tuple(getattr(pred, 'shape', ()))} "
-                f"and targets of shape {tuple(getattr(target, 'shape', ()))} "
-                f"(dtype {getattr(target, 'dtype', type(target).__name__)}): {error}"
+                f"{type(self.loss_func).__name__} failed on model outputs of shape "
+                f"{tuple(getattr(self.pred, 'shape', ()))} and targets of shape "
+                f"{tuple(getattr(self.yb, 'shape', ()))}: {error}"
             ) from error
         self._checked = True
+
+    def doctor(self, sample: int = 2000, verbose: bool = True) -> list[Finding]:
+        """Check data, model, loss and settings for the mistakes practitioners keep making and
+        return the findings, each with what it means and how to fix it (also printed).
+
+        Example:
+            >>> # for finding in learn.doctor(): print(finding)
+        """
+        return doctor(self, sample=sample, verbose=verbose)
+
+    def set_model(self, model: nn.Module) -> None:
+        """Swap in another model for the same data (optimiser, groups and checks are reset).
+
+        Example:
+            >>> # learn.set_model(ember.create_model("mlp", n_in=8, n_out=3, hidden=[400]))
+        """
+        self.model = model.to(self.device)
+        self.forward_model = self.model
+        if self.distributed is not None:
+            self.forward_model = self.distributed.wrap(self.model, self.device)
+        if self.compile:
+            self.forward_model = torch.compile(self.forward_model)
+        self.opt, self._checked, self.n_frozen = None, False, 0
+        self._groups = split_groups(self.model, self.splitter)
+        self._frozen_bn = []
+
+    def fit_auto(self, minutes: float | None = None, epochs: int | None = None,
+                 verbose: bool = True) -> dict[str, Any]:
+        """Train with no hyper-parameter to choose: the learning rate from ``lr_find``, the
+        schedule fitted to ``minutes`` (or ``epochs``), a race between the candidate models the
+        plugin registered when the budget allows, best weights kept; returns the report of what
+        was chosen and why (see :mod:`ember.auto`).
+
+        Example:
+            >>> # learn.fit_auto(minutes=10)
+        """
+        from ember.auto import fit_auto
+
+        return fit_auto(self, minutes=minutes, epochs=epochs, candidates=self.candidates,
+                        verbose=verbose)
 
     # ------------------------------------------------------------ optimiser & groups
     def create_opt(self) -> torch.optim.Optimizer:
@@ -540,6 +536,14 @@ class Learner:
             >>> # learn.unfreeze(); learn.fit_one_cycle(3, slice(1e-5, 1e-3))
         """
         self.freeze_to(0)
+
+    def frozen_bn_modules(self) -> list[nn.Module]:
+        """The BatchNorm layers in frozen parameter groups (handled by ``bn_policy``).
+
+        Example:
+            >>> # learn.freeze(); len(learn.frozen_bn_modules())
+        """
+        return list(self._frozen_bn)
 
     def _apply_freeze(self) -> None:
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
@@ -620,7 +624,7 @@ class Learner:
         n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
         try:
             self._prepare_opt(start_lr, reset_opt=True)
-            with self._without(ProgressPrinter, NanGuard):
+            with self._without(ProgressPrinter, NanGuard, Guard):
                 self._fit(n_epoch, [finder], None)
         finally:
             self.model.load_state_dict(model_state)
@@ -629,6 +633,7 @@ class Learner:
             if opt_state is not None:
                 self.create_opt().load_state_dict(opt_state)
         result = LRFindResult.from_curve(finder.lrs, finder.losses)
+        self.lr_suggestion = result
         if plot:
             result.plot()
         return result
@@ -636,10 +641,11 @@ class Learner:
     def _prepare_opt(self, lr: LR | None, reset_opt: bool) -> list[float]:
         if self.opt is None or reset_opt:
             self.create_opt()
-        return self.lr_for_groups(lr)
+        self.planned_lr = self.lr_for_groups(lr)
+        return self.planned_lr
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
-        self._check_setup()
+        check_setup(self)
         self.add_cbs(cbs)
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
@@ -666,7 +672,6 @@ class Learner:
             >>> # learn.validate()  -> {'valid_loss': 0.31, 'accuracy': 0.89}
         """
         loader = self._loader(dl)
-        self._check_setup_for_eval()
         self._with_events(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_validation)
 
@@ -683,7 +688,6 @@ class Learner:
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
             try:
-                self._check_setup_for_eval()
                 self._with_events(partial(self._do_validate, loader), "validate",
                                   CancelValidateException)
             finally:
@@ -731,11 +735,6 @@ class Learner:
         if loader is None:
             raise DataError(f"this Data has no {name!r} loader")
         return loader
-
-    def _check_setup_for_eval(self) -> None:
-        self.recorder.metrics = self.metrics
-        if not self._checked:  # run the same clear checks as before training
-            self.training = False
 
     # ------------------------------------------------------------ saving
     def _resolve(self, path: str | Path, suffix: str) -> Path:
@@ -808,6 +807,17 @@ class Learner:
         from ember.export import export_learner
 
         return export_learner(self, self._resolve(path, ".ember"))
+
+    def export_onnx(self, path: str | Path = "model.onnx", check: bool = True) -> Path:
+        """Export the model to ONNX (dynamic batch size) and check it against onnxruntime on a
+        real validation batch; needs ``pip install ember[onnx]``.
+
+        Example:
+            >>> # learn.export_onnx("model.onnx")
+        """
+        from ember.export import export_onnx
+
+        return export_onnx(self, self._resolve(path, ".onnx"), check=check)
 
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {self.data!r}, "
@@ -914,4 +924,7 @@ def learner(data: Data, **overrides: Any) -> Learner:
     if defaults.lr is not None:
         arguments["lr"] = defaults.lr
     arguments.update(overrides)
-    return Learner(data, **arguments)
+    learn = Learner(data, **arguments)
+    if "model" not in overrides:
+        learn.candidates = dict(defaults.candidates)
+    return learn

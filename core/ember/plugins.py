@@ -39,11 +39,14 @@ __all__ = [
     "Demo",
     "PluginInfo",
     "Registry",
+    "Sample",
     "create_model",
     "get_plugin_manager",
     "get_registry",
     "plugin_infos",
+    "register_plugin",
     "reset_plugins",
+    "unregister_plugin",
 ]
 
 ENTRY_POINT_GROUP = "ember"
@@ -53,6 +56,7 @@ REGISTER_HOOKS = (
     "ember_callbacks",
     "ember_metrics",
     "ember_quickstart",
+    "ember_samples",
 )
 
 
@@ -76,6 +80,8 @@ class Defaults:
     splitter: Callable[..., Any] | None = None
     lr: float | None = None
     bs_note: str = ""
+    #: alternative models ``fit_auto`` may race (name → zero-argument builder)
+    candidates: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +100,24 @@ class Demo:
     name: str
     run: Callable[..., dict[str, float]]
     description: str = ""
+
+
+@dataclass
+class Sample:
+    """A small real dataset of one data kind and raw items to predict (``ember_samples``).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> from ember.data import Data
+        >>> ds = TensorDataset(torch.randn(8, 2), torch.randn(8))
+        >>> data = Data.from_loaders(DataLoader(ds, batch_size=4), DataLoader(ds, batch_size=4))
+        >>> len(Sample(data, items=list(ds.tensors[0][:2])).items)
+        2
+    """
+
+    data: Data
+    items: list[Any]
 
 
 @dataclass
@@ -129,6 +153,7 @@ class Registry:
         self.callbacks: dict[str, type] = {}
         self.metrics: dict[str, Callable[..., Any]] = {}
         self.demos: list[Demo] = []
+        self.samples: dict[str, Callable[[], Sample]] = {}
         self.owner: dict[tuple[str, str], str] = {}
 
     def registrar(self, hook: str, plugin: str) -> Callable[..., None]:
@@ -161,15 +186,17 @@ class Registry:
             "ember_callbacks": self.callbacks,
             "ember_metrics": self.metrics,
             "ember_quickstart": {},
+            "ember_samples": self.samples,
         }[hook]
         return register
 
 
 class _State:
-    lock = threading.Lock()
+    lock = threading.RLock()
     manager: pluggy.PluginManager | None = None
     registry: Registry | None = None
     infos: dict[str, PluginInfo] = {}
+    extra: dict[str, object] = {}
 
 
 def _flag(name: str) -> bool:
@@ -234,6 +261,23 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                     manager.unregister(name=entry.name)
                 continue
             info.hooks = _hooks_of(manager, module)
+    for name, plugin in _State.extra.items():
+        info = PluginInfo(name, str(getattr(plugin, "__version__", "0+local")),
+                          module=getattr(plugin, "__name__", repr(plugin)))
+        infos[name] = info
+        reason = _check_contract(plugin)
+        if reason:
+            info.status, info.reason = "incompatible", reason
+            continue
+        try:
+            manager.register(plugin, name=name)
+            manager.check_pending()
+        except Exception as error:
+            info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+            if manager.has_plugin(name):
+                manager.unregister(name=name)
+            continue
+        info.hooks = _hooks_of(manager, plugin)
     registry = Registry()
     for hook in REGISTER_HOOKS:
         for impl in getattr(manager.hook, hook).get_hookimpls():
@@ -295,14 +339,44 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_State.infos.values())
 
 
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Load a plugin module or object that is not installed (a notebook, a test, a plugin in
+    development), through the same checks as installed ones. Returns its name.
+
+    Example:
+        >>> import types
+        >>> register_plugin(types.ModuleType("my_plugin"))
+        'my_plugin'
+        >>> unregister_plugin("my_plugin")
+    """
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    with _State.lock:
+        _State.extra[name] = plugin
+        _State.manager, _State.registry = None, None
+    return name
+
+
+def unregister_plugin(name: str) -> None:
+    """Forget a plugin given to :func:`register_plugin`.
+
+    Example:
+        >>> unregister_plugin("never_registered")
+    """
+    with _State.lock:
+        _State.extra.pop(name, None)
+        _State.manager, _State.registry = None, None
+
+
 def reset_plugins() -> None:
-    """Forget loaded plugins so the next call reloads them (after installing one, in tests).
+    """Forget loaded plugins (and those given to :func:`register_plugin`) so the next call
+    reloads the installed ones — after installing a plugin, or between tests.
 
     Example:
         >>> reset_plugins()
     """
     with _State.lock:
         _State.manager, _State.registry, _State.infos = None, None, {}
+        _State.extra = {}
 
 
 def call_first(hook: str, **kwargs: Any) -> Any:

@@ -100,3 +100,18 @@ def test_a_model_not_built_by_name_cannot_be_exported_silently(tmp_path):
     learn = ember.Learner(blob_data(), torch.nn.Linear(8, 3), quiet=True)
     with pytest.raises(ember.ExportError, match="create_model"):
         learn.export(tmp_path / "m.ember")
+
+
+def test_onnx_export_matches_onnxruntime(trained, tmp_path):
+    import numpy as np
+    import onnxruntime
+
+    path = trained.export_onnx(tmp_path / "model.onnx")
+    x, _ = trained.data.valid_dl.dataset.tensors
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (1, 17):  # the batch size is dynamic
+        (got,) = session.run(None, {"input0": x[:n].numpy()})
+        trained.model.eval()
+        with torch.no_grad():
+            expected = trained.model(x[:n]).numpy()
+        assert np.abs(got - expected).max() <= 1e-4

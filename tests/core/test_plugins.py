@@ -3,8 +3,6 @@ from __future__ import annotations
 import json
 import textwrap
 
-import pytest
-
 import ember
 from ember.cli import main
 
@@ -113,11 +111,3 @@ def test_import_does_not_load_plugins():
     code = "import ember, ember.plugins as p; print(p._State.manager is None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
-
-
-@pytest.mark.parametrize("hook", ["ember_defaults", "ember_architectures", "ember_quickstart"])
-def test_every_hook_is_documented_with_an_example(hook):
-    from ember import hookspecs
-
-    doc = getattr(hookspecs, hook).__doc__
-    assert doc and "Example" in doc and "versionadded" in doc

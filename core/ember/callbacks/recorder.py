@@ -38,9 +38,8 @@ class Recorder(Callback):
         self.lrs: list[float] = []
         self.iters: list[int] = []
         self.valid_iters: list[int] = []
-
-    def before_fit(self) -> None:
-        self.metrics = self.learn.metrics
+        #: the report of the last ``fit_auto`` (choices and reasons), if any
+        self.auto: dict[str, Any] | None = None
 
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
@@ -57,7 +56,7 @@ class Recorder(Callback):
         size = len(yb) if hasattr(yb, "__len__") else 1
         self._valid_loss = self._valid_loss + loss.detach().to(torch.float64) * size
         self._valid_count += size
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.update(self.learn.pred, yb)
 
     def after_batch(self) -> None:
@@ -75,7 +74,7 @@ class Recorder(Callback):
     def before_validate(self) -> None:
         self._valid_loss = torch.zeros((), dtype=torch.float64)
         self._valid_count = 0
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.reset()
 
     def after_validate(self) -> None:
@@ -91,7 +90,7 @@ class Recorder(Callback):
         if distributed is not None:
             total, count = distributed.all_sum(total), distributed.all_sum(count)
         result = {"valid_loss": float(total / count) if float(count) else math.nan}
-        for metric in self.metrics:
+        for metric in self.learn.metrics:
             metric.synchronise()
             result[metric.name] = metric.compute()
         return result
@@ -182,17 +181,18 @@ class ProgressPrinter(Callback):
         names = list(row)
         if self.live:
             self.out.write("\r" + " " * 60 + "\r")
+        widths = [max(10, len(name)) for name in names]
         if not self.header_done:
-            self.out.write("  ".join(f"{n:>10}" for n in names) + "\n")
+            self.out.write("  ".join(f"{n:>{w}}" for n, w in zip(names, widths)) + "\n")
             self.header_done = True
         cells = []
-        for name in names:
+        for name, width in zip(names, widths):
             value = row[name]
             if name == "epoch":
-                cells.append(f"{value:>10d}")
+                cells.append(f"{value:>{width}d}")
             elif name == "time":
-                cells.append(f"{value:>9.1f}s")
+                cells.append(f"{value:>{width - 1}.1f}s")
             else:
-                cells.append(f"{value:>10.4f}")
+                cells.append(f"{value:>{width}.4f}")
         self.out.write("  ".join(cells) + "\n")
         self.out.flush()

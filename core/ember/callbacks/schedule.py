@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ember.callbacks.base import Callback, Order
@@ -31,12 +31,18 @@ def cosine(start: float, end: float, pos: float) -> float:
 
 
 class _Schedule(Callback):
-    """Sets each parameter group's learning rate (and Adam beta1) every training step."""
+    """Sets each parameter group's learning rate (and Adam beta1) every training step.
+
+    Progress is the share of planned steps done, or ``progress()`` when given (for example the
+    share of a time budget spent, so the schedule ends exactly when the budget does).
+    """
 
     order = Order.SCHEDULE
 
-    def __init__(self, lr_max: Sequence[float]) -> None:
+    def __init__(self, lr_max: Sequence[float], progress: Callable[[], float] | None = None
+                 ) -> None:
         self.lr_max = list(lr_max)
+        self.progress = progress
 
     def _factors(self, pos: float) -> tuple[float, float | None]:  # pragma: no cover
         raise NotImplementedError
@@ -48,7 +54,8 @@ class _Schedule(Callback):
     def before_batch(self) -> None:
         if not self.learn.training and hasattr(self, "total"):
             return
-        pos = min(self.learn.train_iter / self.total, 1.0)
+        done = self.progress() if self.progress else self.learn.train_iter / self.total
+        pos = min(max(done, 0.0), 1.0)
         factor, momentum = self._factors(pos)
         for group in self.learn.opt.param_groups:
             group["lr"] = self.lr_max[group["split"]] * factor
@@ -72,8 +79,9 @@ class OneCycle(_Schedule):
     """
 
     def __init__(self, lr_max: Sequence[float], pct_start: float = 0.25, div: float = 25.0,
-                 div_final: float = 1e5, moms: tuple[float, float] = (0.95, 0.85)) -> None:
-        super().__init__(lr_max)
+                 div_final: float = 1e5, moms: tuple[float, float] = (0.95, 0.85),
+                 progress: Callable[[], float] | None = None) -> None:
+        super().__init__(lr_max, progress)
         self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, moms
 
     def _factors(self, pos: float) -> tuple[float, float | None]:

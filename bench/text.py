@@ -1,0 +1,274 @@
+"""Text benchmark: Rotten Tomatoes split by movie, Ember's classifiers against TF-IDF references,
+and tokenisation throughput against plain ``spacy.blank("en")``.
+
+Stages (each timed):
+
+1. references: TF-IDF word 1-2-grams + logistic regression, and word + char n-grams
+   (scikit-learn; skipped when it is not installed);
+2. tokenisation throughput on the Austen corpus: ``Tokenizer.tokenize_many`` with 2 processes
+   (rules included) against ``spacy.blank("en").tokenizer.pipe`` in one process;
+3. the default AWD-LSTM classifier trained from scratch;
+4. ULMFiT: an AWD-LSTM language model pretrained on Austen, fine-tuned on the training review
+   texts, then the classifier with gradual unfreezing.
+
+The split is GroupShuffleSplit(test_size=0.2, random_state=0) over the ``movie`` column (the
+reference figures in ../shared/data/README.md use it). One vocab, built on the Austen corpus
+and the training reviews, serves every stage (a small departure from ULMFiT, which pretrains on
+Wikipedia with its own vocab).
+
+Usage::
+
+    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~10 min
+    .venv/bin/python bench/text.py --smoke                                # seconds, bundled sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ember
+from ember_text import (
+    LanguageModelData,
+    Perplexity,
+    ResetState,
+    TextData,
+    Tokenizer,
+    Vocab,
+    fine_tune_classifier,
+    language_model,
+    load_rotten_tomatoes,
+    save_encoder,
+    text_classifier,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_dir(given: Path | None) -> Path | None:
+    """``--data``, then ``$EMBER_DATA``, then ``../shared/data`` when present."""
+    for candidate in (given, os.environ.get("EMBER_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def movie_split(movies: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """80/20 split grouped by movie (scikit-learn's GroupShuffleSplit when available)."""
+    try:
+        from sklearn.model_selection import GroupShuffleSplit
+
+        splitter = GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
+        train, valid = next(splitter.split(np.zeros(len(movies)), groups=movies))
+        return np.sort(train), np.sort(valid)
+    except ImportError:
+        unique = sorted(set(movies))
+        chosen = set(np.random.default_rng(seed).permutation(unique)[: round(0.2 * len(unique))])
+        flags = np.array([movie in chosen for movie in movies])
+        return np.nonzero(~flags)[0], np.nonzero(flags)[0]
+
+
+def references(texts: list[str], labels: list[str], train: np.ndarray, valid: np.ndarray
+               ) -> dict[str, float]:
+    """TF-IDF + logistic regression accuracies (empty when scikit-learn is missing)."""
+    try:
+        from scipy.sparse import hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        return {}
+    y = np.asarray(labels)
+    train_texts, valid_texts = [texts[i] for i in train], [texts[i] for i in valid]
+    results = {}
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    model = LogisticRegression(max_iter=2000, C=4.0)
+    model.fit(words.fit_transform(train_texts), y[train])
+    results["tfidf_word"] = float((model.predict(words.transform(valid_texts)) == y[valid]).mean())
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+    x_train = hstack([words.transform(train_texts), chars.fit_transform(train_texts)]).tocsr()
+    x_valid = hstack([words.transform(valid_texts), chars.transform(valid_texts)]).tocsr()
+    model = LogisticRegression(max_iter=2000, C=4.0).fit(x_train, y[train])
+    results["tfidf_word_char"] = float((model.predict(x_valid) == y[valid]).mean())
+    return results
+
+
+def read_austen(folder: Path) -> list[str]:
+    """Non-empty lines of the six novels, joined into paragraphs."""
+    paragraphs: list[str] = []
+    for file in sorted(folder.glob("*.txt.gz")):
+        current: list[str] = []
+        with gzip.open(file, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    current.append(line.strip())
+                elif current:
+                    paragraphs.append(" ".join(current))
+                    current = []
+        if current:
+            paragraphs.append(" ".join(current))
+    return paragraphs
+
+
+def throughput(corpus: list[str], n_workers: int) -> tuple[float, float, int]:
+    """Tokens per second: ours (rules, ``n_workers`` processes) and plain spaCy (one)."""
+    import spacy
+
+    plain = spacy.blank("en").tokenizer
+    start = time.perf_counter()
+    n_plain = sum(len(doc) for doc in plain.pipe(corpus, batch_size=256))
+    plain_rate = n_plain / (time.perf_counter() - start)
+    ours = Tokenizer()
+    start = time.perf_counter()
+    tokens = ours.tokenize_many(corpus, n_workers=n_workers)
+    our_rate = sum(len(t) for t in tokens) / (time.perf_counter() - start)
+    return our_rate, plain_rate, n_plain
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--lm-epochs", type=int, default=1)
+    parser.add_argument("--lm-tokens", type=int, default=200_000,
+                        help="Austen tokens used for pretraining (time budget)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest for small LSTMs on shared CPUs)")
+    args = parser.parse_args(argv)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    """All stages; prints the tables and RESULT lines."""
+    folder = data_dir(args.data)
+    smoke = args.smoke or folder is None
+    if smoke:
+        texts, labels, movies = load_rotten_tomatoes()
+        texts, labels, movies = texts[:500], labels[:500], movies[:500]
+        austen = texts[:300]
+        epochs, lm_epochs, emb = 1, 1, {"emb_size": 32, "hidden_size": 64, "n_layers": 2}
+    else:
+        texts, labels, movies = load_rotten_tomatoes(folder / "rotten-tomatoes" /
+                                                     "reviews.csv.gz")
+        austen = read_austen(folder / "austen")
+        epochs, lm_epochs = args.epochs, args.lm_epochs
+        emb = {"emb_size": 64, "hidden_size": 192, "n_layers": 2}
+    train, valid = movie_split(movies)
+    is_valid = np.zeros(len(texts), dtype=bool)
+    is_valid[valid] = True
+    majority = max(np.mean(np.asarray(labels)[valid] == c) for c in set(labels))
+    rows: list[list[str]] = []
+    results: list[str] = []
+
+    start = time.perf_counter()
+    reference = references(texts, labels, train, valid)
+    reference_seconds = time.perf_counter() - start
+    for name, value in reference.items():
+        rows.append([f"reference: {name} + logistic regression", f"{value:.4f}",
+                     f"{reference_seconds:.1f}"])
+
+    our_rate, plain_rate, n_tokens = throughput(austen, n_workers=2)
+    results.append(f"RESULT text_tokenize_speedup {our_rate / plain_rate:.3f} x "
+                   f"baseline=1.0")
+
+    # one vocab for every stage: Austen + training reviews
+    tokenizer = Tokenizer()
+    austen_tokens = tokenizer.tokenize_many(austen, n_workers=2)
+    train_tokens = tokenizer.tokenize_many([texts[i] for i in train], n_workers=1)
+    vocab = Vocab.build(austen_tokens + train_tokens, min_freq=3, max_size=8000)
+
+    ember.seed(0)
+    start = time.perf_counter()
+    data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64)
+    learn = ember.learner(data, model=text_classifier(data, **emb), quiet=True)
+    learn.fit_one_cycle(epochs, 3e-3)
+    scratch = learn.validate()["accuracy"]
+    scratch_seconds = time.perf_counter() - start
+    rows.append([f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
+                 f"{scratch_seconds:.1f}"])
+
+    ember.seed(0)
+    kept, count = [], 0
+    for paragraph, tokens in zip(austen, austen_tokens):
+        if count >= args.lm_tokens:
+            break
+        kept.append(paragraph)
+        count += len(tokens)
+    start = time.perf_counter()
+    lm_data = LanguageModelData.from_texts(kept, bs=32, bptt=60, vocab=vocab, valid_pct=0.05)
+    lm = ember.learner(lm_data, model=language_model(lm_data, **emb), quiet=True,
+                       metrics=[Perplexity()], cbs=[ResetState()])
+    lm.fit_one_cycle(lm_epochs, 3e-3)
+    pretrain = lm.validate()
+    pretrain_seconds = time.perf_counter() - start
+    rows.append([f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
+                 f"ppl {pretrain['perplexity']:.1f}", f"{pretrain_seconds:.1f}"])
+
+    start = time.perf_counter()
+    review_lm = LanguageModelData.from_texts([texts[i] for i in train], bs=32, bptt=60,
+                                             vocab=vocab, valid_pct=0.1)
+    tuned = ember.learner(review_lm, model=lm.model, quiet=True, metrics=[Perplexity()],
+                          cbs=[ResetState()])
+    tuned.fit_one_cycle(max(1, lm_epochs), 2e-3)
+    tuned_result = tuned.validate()
+    tune_seconds = time.perf_counter() - start
+    rows.append(["ULMFiT 2: LM fine-tuned on training reviews",
+                 f"ppl {tuned_result['perplexity']:.1f}", f"{tune_seconds:.1f}"])
+    sample = tuned.predict("This movie is", n_words=12, temperature=0.7, seed=0)
+
+    start = time.perf_counter()
+    encoder_file = save_encoder(tuned, Path("/tmp") / f"ember-bench-encoder-{os.getpid()}.st")
+    ember.seed(0)
+    classifier = ember.learner(data, model=text_classifier(data, pretrained=encoder_file),
+                               quiet=True)
+    fine_tune_classifier(classifier, epochs=max(epochs, 4), lr=1e-2)
+    ulmfit = classifier.validate()["accuracy"]
+    classify_seconds = time.perf_counter() - start
+    encoder_file.unlink(missing_ok=True)
+    rows.append(["ULMFiT 3: classifier, gradual unfreezing", f"{ulmfit:.4f}",
+                 f"{classify_seconds:.1f}"])
+    total = pretrain_seconds + tune_seconds + classify_seconds
+    rows.append(["ULMFiT total", f"{ulmfit:.4f}", f"{total:.1f}"])
+    rows.append(["majority class", f"{majority:.4f}", "-"])
+
+    print(f"Rotten Tomatoes, {len(train)} train / {len(valid)} valid reviews split by movie"
+          f"{' (smoke: bundled sample)' if smoke else ''}; vocab {len(vocab)}; "
+          f"torch threads {args.threads}\n")
+    print(table(["model", "valid accuracy", "seconds"], rows))
+    print(f"\nTokenisation on {'Austen' if not smoke else 'the sample'} ({n_tokens:,} spaCy "
+          f"tokens):\n")
+    print(table(["tokenizer", "tokens / s"], [
+        ["ember_text Tokenizer, rules, 2 processes", f"{our_rate:,.0f}"],
+        ["spacy.blank('en') tokenizer, 1 process", f"{plain_rate:,.0f}"]]))
+    print(f"\nLM sample: {sample!r}\n")
+    baseline = reference.get("tfidf_word", majority)
+    print(f"RESULT text_scratch_accuracy {scratch:.4f} accuracy baseline={baseline:.4f}")
+    print(f"RESULT text_ulmfit_accuracy {ulmfit:.4f} accuracy "
+          f"baseline={reference.get('tfidf_word_char', majority):.4f}")
+    print(f"RESULT text_ulmfit_seconds {total:.1f} s baseline=1200")
+    for line in results:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

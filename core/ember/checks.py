@@ -1,0 +1,452 @@
+"""Mistake guards: the errors practitioners keep making, caught before they cost a run.
+
+Two levels:
+
+- **Errors** that make training impossible (an empty loader, a loss of the wrong kind, float
+  targets for cross-entropy, labels out of range, outputs that do not fit the targets) are
+  raised before the first optimiser step as :class:`ember.DataError` / :class:`ember.TrainingError`.
+- **Findings** — likely mistakes — are warnings of one class, :class:`ember.EmberWarning`, with a
+  subclass per kind, so they can be filtered or turned into errors with :mod:`warnings`. Cheap
+  ones run at the start of every ``fit`` (the :class:`Guard` callback, on by default); the full
+  set runs on demand with ``learn.doctor()``, which returns them as a report.
+
+Example:
+    >>> import warnings, ember
+    >>> warnings.simplefilter("error", ember.checks.LoaderWarning)  # make one kind fatal
+    >>> warnings.resetwarnings()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from ember.callbacks.base import Callback, Order
+from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
+from ember.losses import classification_losses, regression_losses
+from ember.model import bn_types
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
+
+    from ember.learner import Learner
+
+__all__ = [
+    "BatchNormWarning",
+    "Finding",
+    "Guard",
+    "ImbalanceWarning",
+    "LeakageWarning",
+    "LearningRateWarning",
+    "LoaderWarning",
+    "ModelStateWarning",
+    "NormalisationWarning",
+    "ValidationSizeWarning",
+    "check_first_batch",
+    "check_setup",
+    "doctor",
+]
+
+
+class LoaderWarning(EmberWarning):
+    """The training loader does not shuffle, or the validation loader shuffles, augments or
+    drops items."""
+
+
+class LeakageWarning(EmberWarning):
+    """The same items appear in the training and the validation set."""
+
+
+class ImbalanceWarning(EmberWarning):
+    """A heavily imbalanced target is trained without a weighted loss or a fitting metric."""
+
+
+class NormalisationWarning(EmberWarning):
+    """Inputs are far from normalised for a model that expects normalised inputs."""
+
+
+class LearningRateWarning(EmberWarning):
+    """The learning rate is far above the finder's suggestion, or the loss rises sharply."""
+
+
+class BatchNormWarning(EmberWarning):
+    """Frozen BatchNorm layers behave against the learner's fine-tuning policy."""
+
+
+class ValidationSizeWarning(EmberWarning):
+    """The validation set is too small to tell two models apart."""
+
+
+class ModelStateWarning(EmberWarning):
+    """The model is in eval mode while it trains."""
+
+
+@dataclass
+class Finding:
+    """One likely mistake: its kind, what it means, and how to fix it.
+
+    Example:
+        >>> print(Finding(LoaderWarning, "training loader does not shuffle", "shuffle=True"))
+        LoaderWarning: training loader does not shuffle. Fix: shuffle=True
+    """
+
+    kind: type[EmberWarning]
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.__name__}: {self.message}. Fix: {self.fix}"
+
+    def warn(self) -> None:
+        """Emit this finding as a warning of its kind."""
+        warnings.warn(f"{self.message}. Fix: {self.fix}", self.kind, stacklevel=4)
+
+
+# ------------------------------------------------------------------------------------ errors
+def check_setup(learn: Learner) -> None:
+    """Errors that need no batch: a missing or empty training loader, a loss of the wrong kind.
+
+    Example:
+        >>> # check_setup(learn)  # raises ember.TrainingError with what to do
+    """
+    train_dl = learn.data.train_dl
+    if train_dl is None:
+        raise DataError("this Data has no training loader (it was rebuilt for inference)")
+    if len(train_dl) == 0:
+        raise DataError(
+            "the training loader yields no batch: the training set is empty, or smaller than "
+            "the batch size with drop_last=True; give more data or a smaller batch size"
+        )
+    if not torch.is_grad_enabled():
+        raise TrainingError(
+            "gradients are disabled: fit was called inside torch.no_grad() or "
+            "torch.inference_mode(); call it outside that block"
+        )
+    if not any(p.requires_grad for p in learn.model.parameters()):
+        raise TrainingError(
+            "no parameter of the model requires gradients, so nothing can train; call "
+            "learn.unfreeze(), or set requires_grad=True on the parameters to train"
+        )
+    kind, loss_name = learn.data.target_kind, type(learn.loss_func).__name__
+    if kind == "regression" and isinstance(learn.loss_func, classification_losses()):
+        raise TrainingError(
+            f"the targets are regression values but the loss is {loss_name}, which needs class "
+            f"indices; drop loss_func= to get the regression default (MSE) or pass a "
+            f"regression loss"
+        )
+    if kind in ("single_label", "sequence") and isinstance(learn.loss_func, regression_losses()):
+        raise TrainingError(
+            f"the targets are class labels but the loss is {loss_name}; drop loss_func= to get "
+            f"cross-entropy, or build the data as regression"
+        )
+
+
+def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
+    """Errors visible on the first batch: batch sizes, target dtype and range, output shape.
+
+    Example:
+        >>> # check_first_batch(learn, learn.pred, learn.yb)
+    """
+    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
+        return
+    loss_func, loss_name = learn.loss_func, type(learn.loss_func).__name__
+    if pred.shape[0] != target.shape[0]:
+        raise TrainingError(
+            f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} targets "
+            f"(output shape {tuple(pred.shape)}); the first dimension must be the batch"
+        )
+    if isinstance(loss_func, classification_losses()):
+        if target.is_floating_point():
+            raise TrainingError(
+                f"the targets are floats (dtype {target.dtype}) but {loss_name} needs integer "
+                f"class indices; for regression build the data with target_kind='regression', "
+                f"for multi-hot targets use target_kind='multi_label', or convert labels with "
+                f".long()"
+            )
+        labels = target[target != getattr(loss_func, "ignore_index", -100)]
+        n_classes = pred.shape[-1]
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+            worst = int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())
+            raise TrainingError(
+                f"label {worst} is out of range for a model with {n_classes} outputs; labels "
+                f"must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
+                f"({learn.data.n_out})"
+            )
+    elif isinstance(loss_func, regression_losses()) and pred.numel() != target.numel():
+        raise TrainingError(
+            f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets have "
+            f"shape {tuple(target.shape[1:])} per item; {loss_name} needs one output per target "
+            f"value (data.n_out = {learn.data.n_out})"
+        )
+
+
+# ---------------------------------------------------------------------------------- findings
+def _loader_findings(learn: Learner) -> list[Finding]:
+    from torch.utils.data import RandomSampler, SequentialSampler
+
+    findings = []
+    train_dl, valid_dl = learn.data.train_dl, learn.data.valid_dl
+    if train_dl is not None and isinstance(train_dl.sampler, SequentialSampler) and (
+            train_dl.batch_sampler is None or isinstance(train_dl.batch_sampler.sampler,
+                                                          SequentialSampler)):
+        findings.append(Finding(
+            LoaderWarning, "the training loader does not shuffle, so every epoch sees the "
+            "batches in the same order (and sorted data gives one-class batches)",
+            "build it with shuffle=True, or use ember.make_loaders"))
+    if valid_dl is not None:
+        if isinstance(valid_dl.sampler, RandomSampler):
+            findings.append(Finding(
+                LoaderWarning, "the validation loader shuffles; harmless for the metrics but it "
+                "makes get_preds and show_results come in a different order every time",
+                "build it with shuffle=False, or use ember.make_loaders"))
+        if valid_dl.drop_last:
+            findings.append(Finding(
+                LoaderWarning, "the validation loader drops its last incomplete batch, so some "
+                "validation items are never scored", "build it with drop_last=False"))
+    return findings
+
+
+def _lr_findings(learn: Learner) -> list[Finding]:
+    suggestion = learn.lr_suggestion
+    if suggestion is None or not learn.planned_lr:
+        return []
+    planned = max(learn.planned_lr)
+    if planned > 10 * float(suggestion):
+        return [Finding(
+            LearningRateWarning, f"the learning rate {planned:.2e} is more than 10x the "
+            f"lr_find suggestion {float(suggestion):.2e}; training is likely to diverge",
+            f"use lr={float(suggestion):.2e} (learn.lr_find())")]
+    return []
+
+
+def _model_state_findings(learn: Learner) -> list[Finding]:
+    if learn.training and not learn.model.training:
+        return [Finding(
+            ModelStateWarning, "the model is in eval mode during training (a callback or the "
+            "model itself called .eval()), so dropout is off and BatchNorm statistics are "
+            "frozen", "do not call model.eval() while training; Learner switches modes itself")]
+    return []
+
+
+def _bn_findings(learn: Learner) -> list[Finding]:
+    frozen_bn = learn.frozen_bn_modules()
+    if not frozen_bn:
+        return []
+    if learn.bn_policy == "freeze" and learn.training and any(m.training for m in frozen_bn):
+        return [Finding(
+            BatchNormWarning, f"{len(frozen_bn)} frozen BatchNorm layer(s) are in training "
+            f"mode, so their running statistics change although bn_policy='freeze' promises "
+            f"to keep them", "do not call model.train() from a callback, or use "
+            "bn_policy='train'")]
+    if learn.bn_policy == "train" and any(
+            not p.requires_grad for m in frozen_bn for p in m.parameters()):
+        return [Finding(
+            BatchNormWarning, "BatchNorm layers in frozen groups have requires_grad=False "
+            "although bn_policy='train' trains them", "let learn.freeze() set requires_grad, "
+            "or choose bn_policy='freeze'")]
+    return []
+
+
+def _normalisation_findings(learn: Learner, inputs: tuple[Any, ...]) -> list[Finding]:
+    first = next((m for m in learn.model.modules() if not list(m.children())), None)
+    if first is None or isinstance(first, (*bn_types, nn.Embedding, nn.LayerNorm)):
+        return []
+    findings = []
+    for position, x in enumerate(inputs):
+        if not (isinstance(x, Tensor) and x.is_floating_point() and x.numel() > 1):
+            continue
+        sample = x.detach().float()
+        mean, std = float(sample.mean()), float(sample.std())
+        if abs(mean) > 3 or std > 10 or std < 0.05:
+            findings.append(Finding(
+                NormalisationWarning, f"input {position} has mean {mean:.3g} and std {std:.3g} "
+                f"in the first batch; {type(first).__name__} layers train best on inputs with "
+                f"mean near 0 and std near 1", "normalise the inputs (subtract the training "
+                "mean, divide by the training std) or start the model with a BatchNorm layer"))
+    return findings
+
+
+def _validation_size_findings(learn: Learner, metrics: dict[str, float]) -> list[Finding]:
+    n_valid = _dataset_length(learn.data.valid_dl)
+    accuracy = metrics.get("accuracy")
+    if n_valid is None or accuracy is None or math.isnan(accuracy):
+        return []
+    half_width = 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 0.25 / n_valid) / n_valid)
+    if half_width > 0.05:
+        return [Finding(
+            ValidationSizeWarning, f"with {n_valid} validation items, accuracy "
+            f"{accuracy:.3f} has a 95% interval of ±{half_width:.3f}; differences between two "
+            f"models smaller than that are noise", "use a larger validation set (valid_pct) "
+            "or cross-validation before comparing models")]
+    return []
+
+
+def _dataset_length(loader: DataLoader | None) -> int | None:
+    if loader is None:
+        return None
+    try:
+        return len(loader.dataset)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
+    hashes: set[str] = set()
+    for batch in loader:
+        inputs = [x for x in batch[:-1] if isinstance(x, Tensor)]
+        if not inputs:
+            return hashes
+        for row in range(len(inputs[0])):
+            digest = hashlib.blake2b(digest_size=16)
+            for x in inputs:
+                digest.update(x[row].detach().cpu().contiguous().numpy().tobytes())
+            hashes.add(digest.hexdigest())
+        if len(hashes) >= limit:
+            break
+    return hashes
+
+
+def _leakage_findings(learn: Learner, sample: int) -> list[Finding]:
+    from torch.utils.data import DataLoader, SequentialSampler
+
+    train_dl, valid_dl = learn.data.train_dl, learn.data.valid_dl
+    if train_dl is None or valid_dl is None:
+        return []
+    ordered = DataLoader(train_dl.dataset, batch_size=train_dl.batch_size or 64,
+                         sampler=SequentialSampler(train_dl.dataset),  # type: ignore[arg-type]
+                         collate_fn=train_dl.collate_fn)
+    valid = _item_hashes(valid_dl, sample)
+    train = _item_hashes(ordered, 10 * sample)
+    shared = valid & train
+    if shared:
+        return [Finding(
+            LeakageWarning, f"{len(shared)} of {len(valid)} validation items checked also "
+            f"appear in the training set; validation scores will be too optimistic",
+            "split before augmenting or duplicating, and remove duplicates across the split")]
+    return []
+
+
+def _target_sample(learn: Learner, limit: int = 20000) -> Tensor | None:
+    targets, seen = [], 0
+    for batch in learn.data.train_dl or []:
+        targets.append(batch[-1].reshape(-1) if learn.data.target_kind == "single_label"
+                       else batch[-1])
+        seen += len(batch[-1])
+        if seen >= limit:
+            break
+    return torch.cat(targets) if targets else None
+
+
+def _imbalance_findings(learn: Learner) -> list[Finding]:
+    if learn.data.target_kind != "single_label":
+        return []
+    targets = _target_sample(learn)
+    if targets is None or not targets.numel():
+        return []
+    counts = torch.bincount(targets.long(), minlength=learn.data.n_out).float()
+    share = float(counts.min() / counts.sum())
+    if share >= 0.1:
+        return []
+    weighted = getattr(learn.loss_func, "weight", None) is not None
+    names = {m.name for m in learn.metrics}
+    fitting = bool(names & {"roc_auc", "f1", "f1_binary", "f1_micro"}) or any(
+        n.startswith("f") and n[1:2].isdigit() for n in names)
+    if weighted or fitting:
+        return []
+    return [Finding(
+        ImbalanceWarning, f"the rarest class is {share:.1%} of the training targets and the "
+        f"metrics are {sorted(names) or 'none'}: a model that never predicts it scores "
+        f"{1 - share:.1%} accuracy", "add ember.RocAuc() or ember.FBeta() to metrics, and/or "
+        "pass a class-weighted loss (ember.CrossEntropyFlat(weight=...))")]
+
+
+def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Finding]:
+    """Run every check on ``learn`` and return the findings (also printed as a report).
+
+    Checks the loaders, train/validation overlap (hashes of up to ``sample`` decoded validation
+    items), target balance against loss and metrics, one batch through model and loss,
+    input normalisation, BatchNorm against the fine-tuning policy, the learning rate against
+    ``lr_find``, gradients, and the validation set's size (95 % interval of accuracy).
+
+    Example:
+        >>> # for finding in learn.doctor(): print(finding)
+    """
+    check_setup(learn)
+    findings = _loader_findings(learn) + _bn_findings(learn)
+    findings += _lr_findings(learn) + _imbalance_findings(learn)
+    findings += _leakage_findings(learn, sample)
+    batch = learn.data.one_batch()
+    inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
+    target = batch[-1].to(learn.device) if isinstance(batch[-1], Tensor) else batch[-1]
+    was_training = learn.model.training
+    learn.model.eval()
+    try:
+        with torch.no_grad():
+            check_first_batch(learn, learn.model(*inputs), target)
+    finally:
+        learn.model.train(was_training)
+    findings += _normalisation_findings(learn, inputs)
+    if learn.data.valid_dl is not None:
+        findings += _validation_size_findings(learn, learn.validate())
+    if verbose:
+        print("learn.doctor(): " + ("no problem found" if not findings else
+                                    f"{len(findings)} finding(s)"))
+        for finding in findings:
+            print(f"  - {finding}")
+    return findings
+
+
+class Guard(Callback):
+    """The cheap checks, at the start of every fit (on by default; ``Learner(checks=False)``
+    removes it): loaders, gradients, learning rate against ``lr_find``, BatchNorm policy,
+    input normalisation on the first batch, and a loss that rises sharply in the first batches
+    (training stops and ``lr_find`` is suggested). The costlier checks (overlap between
+    training and validation, class balance, validation size) run in :func:`doctor`.
+
+    Example:
+        >>> Guard().order == Order.GUARD
+        True
+    """
+
+    order = Order.GUARD
+    #: batches watched for a rising loss, batches averaged at each end, and the rise that
+    #: counts: the recent average above ``rise_factor`` times the first one and up by at
+    #: least ``rise_min`` (so one noisy batch, or a tiny loss tripling, does not count)
+    rise_window, rise_average, rise_factor, rise_min = 40, 5, 3.0, 1.0
+
+    def before_fit(self) -> None:
+        self.first_train_batch = True
+        self.early_losses: list[float] = []
+        for finding in _loader_findings(self.learn) + _lr_findings(self.learn):
+            finding.warn()
+
+    def after_loss(self) -> None:
+        if not self.learn.training:
+            return
+        if self.first_train_batch:
+            self.first_train_batch = False
+            for finding in (_normalisation_findings(self.learn, self.learn.xb)
+                            + _model_state_findings(self.learn) + _bn_findings(self.learn)):
+                finding.warn()
+        losses = self.early_losses
+        if len(losses) >= self.rise_window:
+            return
+        losses.append(float(self.learn.loss))
+        if len(losses) < 2 * self.rise_average:
+            return
+        first = sum(losses[: self.rise_average]) / self.rise_average
+        recent = sum(losses[-self.rise_average:]) / self.rise_average
+        if not math.isfinite(recent) or (recent > self.rise_factor * first
+                                         and recent - first > self.rise_min):
+            Finding(LearningRateWarning, f"the loss rose from {first:.3g} to {recent:.3g} "
+                    f"(averages of {self.rise_average} batches) within the first {len(losses)} "
+                    f"batches; the learning rate is very likely too high, so training was "
+                    f"stopped", "run learn.lr_find() and train with its suggestion").warn()
+            raise CancelFitException
+

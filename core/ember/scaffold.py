@@ -1,0 +1,61 @@
+"""``ember new-plugin NAME``: write a ready-to-install plugin package.
+
+Example:
+    >>> import tempfile
+    >>> folder = new_plugin("sensor", tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())
+    ['README.md', 'ember_sensor', 'pyproject.toml', 'tests']
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from ember.errors import EmberError
+from ember.hookspecs import CONTRACT_VERSION
+
+__all__ = ["new_plugin"]
+
+FILES = {
+    "pyproject.toml.tmpl": "pyproject.toml",
+    "README.md.tmpl": "README.md",
+    "__init__.py.tmpl": "ember_{name}/__init__.py",
+    "data.py.tmpl": "ember_{name}/data.py",
+    "plugin.py.tmpl": "ember_{name}/plugin.py",
+    "test_plugin.py.tmpl": "tests/test_plugin.py",
+}
+
+
+def new_plugin(name: str, parent: str | Path = ".") -> Path:
+    """Write ``ember-NAME/`` under ``parent``: pyproject with the entry point, a Data class,
+    the hooks, a bundled real sample and a conformance test. Returns the folder.
+
+    Example:
+        >>> # new_plugin("signal")  then: pip install -e ember-signal && pytest ember-signal
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
+        raise EmberError(f"plugin name {name!r} must be a lowercase Python identifier, e.g. "
+                         f"'signal' or 'time_series'")
+    folder = Path(parent) / f"ember-{name.replace('_', '-')}"
+    if folder.exists():
+        raise EmberError(f"{folder} exists already; choose another name or remove it")
+    from ember import __version__
+
+    values = {"name": name, "Name": "".join(p.capitalize() for p in name.split("_")),
+              "ember_version": __version__, "contract": str(CONTRACT_VERSION)}
+    templates = resources.files("ember").joinpath("templates/plugin")
+    for template, target in FILES.items():
+        path = folder / target.format(name=name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = Template(templates.joinpath(template).read_text()).substitute(values)
+        path.write_text(text)
+    datasets = folder / f"ember_{name}" / "datasets"
+    datasets.mkdir()
+    with resources.as_file(templates.joinpath("sample.csv")) as sample:
+        shutil.copy(sample, datasets / "sample.csv")
+    return folder

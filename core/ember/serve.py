@@ -1,0 +1,216 @@
+"""``ember serve``: a REST endpoint for an exported model, on a standard ASGI stack.
+
+FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
+
+- ``POST /predict`` — JSON ``{"inputs": [item, ...]}`` → ``{"predictions": [...]}``; an item is
+  what the model's data kind accepts in JSON (a string for text, an object of column → value
+  for a tabular row, a base64 string for an image, a list of numbers for a signal). Images may
+  also be sent as multipart files to ``POST /predict/files``.
+- ``GET /health``, ``GET /metadata`` (classes, target kind, input schema), OpenAPI at ``/docs``.
+
+Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item), bodies
+are capped, and concurrent requests are micro-batched: requests arriving within ``max_wait_ms``
+of each other are predicted together, up to ``max_batch`` items.
+
+Example:
+    >>> # $ ember serve model.ember --host 127.0.0.1 --port 8000
+    >>> # $ curl -X POST localhost:8000/predict -d '{"inputs": ["A delight."]}'
+"""
+
+
+# no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
+import asyncio
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.errors import DataError
+from ember.export import Predictor
+
+__all__ = ["MicroBatcher", "create_app", "serve"]
+
+
+@dataclass
+class _Pending:
+    items: list[Any]
+    future: asyncio.Future[list[Any]] = field(repr=False)
+
+
+class MicroBatcher:
+    """Collects concurrent requests for up to ``max_wait_ms`` (or ``max_batch`` items) and
+    predicts them in one batch on a worker thread. A bad item fails only its own request.
+
+    Example:
+        >>> # batcher = MicroBatcher(predictor); await batcher.predict(["text"])
+    """
+
+    def __init__(self, predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0
+                 ) -> None:
+        self.predictor, self.max_batch, self.max_wait = predictor, max_batch, max_wait_ms / 1000
+        self.queue: asyncio.Queue[_Pending] | None = None
+        self.batches_run = 0
+
+    async def predict(self, items: list[Any]) -> list[Any]:
+        """Predictions for one request's items."""
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            asyncio.get_running_loop().create_task(self._worker())
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(items, future))
+        return await future
+
+    async def _worker(self) -> None:
+        assert self.queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            pending = [await self.queue.get()]
+            size = len(pending[0].items)
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    request = await asyncio.wait_for(self.queue.get(), timeout)
+                except TimeoutError:
+                    break
+                pending.append(request)
+                size += len(request.items)
+            await self._run(pending)
+
+    async def _run(self, pending: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        items = [item for request in pending for item in request.items]
+        self.batches_run += 1
+        try:
+            results = await loop.run_in_executor(None, self.predictor.predict_batch, items)
+        except Exception:
+            if len(pending) == 1:
+                await self._run_alone(pending[0])
+                return
+            for request in pending:  # isolate the request with the bad item
+                await self._run_alone(request)
+            return
+        start = 0
+        for request in pending:
+            request.future.set_result(results[start:start + len(request.items)])
+            start += len(request.items)
+
+    async def _run_alone(self, request: _Pending) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(None, self.predictor.predict_batch,
+                                                request.items)
+        except Exception as error:
+            request.future.set_exception(error)
+        else:
+            request.future.set_result(result)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _decode_item(item: Any, kind: str, position: int) -> Any:
+    if kind == "image" and isinstance(item, str):
+        try:
+            return base64.b64decode(item, validate=True)
+        except (binascii.Error, ValueError):
+            raise DataError(f"inputs[{position}] is not valid base64 image data") from None
+    return item
+
+
+def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0,
+               max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024) -> Any:
+    """The FastAPI application serving ``predictor``.
+
+    Example:
+        >>> # app = create_app(ember.load("model.ember")); uvicorn.run(app)
+    """
+    from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+
+    manifest = predictor.manifest
+    kind = manifest["data"]["kind"]
+    batcher = MicroBatcher(predictor, max_batch, max_wait_ms)
+    app = FastAPI(title=f"Ember model: {manifest['model']['name']} ({kind})",
+                  version=str(manifest.get("plugin_version") or manifest["ember_version"]),
+                  description="Predictions from a model exported with ember.")
+    app.state.batcher = batcher
+
+    class PredictRequest(BaseModel):
+        inputs: list[Any] = Field(..., min_length=1, max_length=max_items,
+                                  description="raw items: text, row objects, base64 images…")
+
+    class PredictResponse(BaseModel):
+        predictions: list[Any]
+
+    @app.middleware("http")
+    async def cap_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body_bytes:
+            return JSONResponse(status_code=413, content={
+                "detail": f"request body of {length} bytes is over the limit of "
+                          f"{max_body_bytes}; send fewer or smaller items"})
+        return await call_next(request)
+
+    async def predict_items(items: Sequence[Any]) -> list[Any]:
+        try:
+            decoded = [_decode_item(item, kind, i) for i, item in enumerate(items)]
+            return _jsonable(await batcher.predict(decoded))
+        except (DataError, ValueError, TypeError, KeyError) as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+
+    @app.post("/predict", response_model=PredictResponse)
+    async def predict(body: PredictRequest) -> dict[str, Any]:
+        return {"predictions": await predict_items(body.inputs)}
+
+    @app.post("/predict/files", response_model=PredictResponse)
+    async def predict_files(files: list[UploadFile] = File(...)) -> dict[str, Any]:  # noqa: B008
+        if len(files) > max_items:
+            raise HTTPException(status_code=422, detail=f"at most {max_items} files a request")
+        return {"predictions": await predict_items([await f.read() for f in files])}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    async def metadata() -> dict[str, Any]:
+        return {
+            "model": manifest["model"]["name"],
+            "data_kind": kind,
+            "plugin": manifest.get("plugin"),
+            "plugin_version": manifest.get("plugin_version"),
+            "ember_version": manifest.get("ember_version"),
+            "target_kind": predictor.data.target_kind,
+            "classes": predictor.classes,
+            "input_schema": predictor.data.input_schema(),
+            "max_items": max_items,
+        }
+
+    return app
+
+
+def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 64,
+          max_wait_ms: float = 5.0) -> None:
+    """Load an exported model and serve it until interrupted (``ember serve``).
+
+    Example:
+        >>> # serve("model.ember", port=8000)
+    """
+    import uvicorn
+
+    from ember.export import load
+
+    app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,194 @@
+"""Testing tools for plugin authors: isolated plugin managers and a conformance suite.
+
+Installed with ember as a pytest plugin (entry point ``pytest11``), so in any test suite:
+
+- the fixture ``ember_plugins`` gives a plugin manager with only core's built-ins loaded
+  (installed plugins do not leak into the test unless asked): ``ember_plugins.register(module)``
+  adds one, ``ember_plugins.load_installed()`` loads the installed ones;
+- :func:`check_plugin` verifies that a plugin's hooks return valid defaults, that a learner built
+  from them trains for one batch on the plugin's samples, and that export → load → predict
+  round-trips exactly.
+
+Example::
+
+    from ember.testing import check_plugin
+    import my_plugin.plugin
+
+    def test_conformance(ember_plugins):
+        check_plugin(my_plugin.plugin)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ember.callbacks.base import Callback, Order
+from ember.errors import CancelTrainException
+from ember.plugins import (
+    Defaults,
+    Sample,
+    call_first,
+    get_registry,
+    plugin_infos,
+    register_plugin,
+    reset_plugins,
+)
+
+__all__ = ["ConformanceReport", "PluginSandbox", "check_plugin", "ember_plugins"]
+
+
+class PluginSandbox:
+    """An isolated plugin manager for one test (see the ``ember_plugins`` fixture).
+
+    Example:
+        >>> # def test_x(ember_plugins): ember_plugins.register(my_plugin)
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.monkeypatch = monkeypatch
+        monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+        reset_plugins()
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Add a plugin module or object to this test's manager."""
+        return register_plugin(plugin, name)
+
+    def load_installed(self) -> None:
+        """Let the installed plugins load too."""
+        self.monkeypatch.delenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+        reset_plugins()
+
+
+def _fixture() -> Any:
+    import pytest
+
+    @pytest.fixture
+    def ember_plugins(monkeypatch: Any) -> Iterator[PluginSandbox]:
+        """An isolated plugin manager: only core's built-ins unless a test registers more."""
+        sandbox = PluginSandbox(monkeypatch)
+        yield sandbox
+        reset_plugins()
+
+    return ember_plugins
+
+
+try:
+    ember_plugins = _fixture()
+except ImportError:  # pytest is not installed: check_plugin still works
+    ember_plugins = None
+
+
+@dataclass
+class ConformanceReport:
+    """What :func:`check_plugin` checked, per data kind.
+
+    Example:
+        >>> ConformanceReport("demo").ok
+        True
+    """
+
+    plugin: str
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _OneBatch(Callback):
+    order = Order.LAST
+
+    def after_batch(self) -> None:
+        if self.learn.training:
+            raise CancelTrainException  # then validation runs as usual
+
+
+def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Path) -> None:
+    import ember
+
+    if not isinstance(sample, Sample):
+        report.problems.append(f"{kind}: the sample factory must return ember.Sample")
+        return
+    data = sample.data
+    defaults = call_first("ember_defaults", data=data)
+    if not isinstance(defaults, Defaults):
+        report.problems.append(f"{kind}: ember_defaults returned {defaults!r} for its own sample")
+        return
+    learn = ember.learner(data, quiet=True, path=folder)
+    learn.fit(1, cbs=[_OneBatch()])
+    losses = learn.recorder.losses
+    if not losses or not math.isfinite(losses[-1]):
+        report.problems.append(f"{kind}: one training batch gave loss {losses[-1:]}")
+    metrics = learn.validate()
+    if "valid_loss" not in metrics or not math.isfinite(metrics["valid_loss"]):
+        report.problems.append(f"{kind}: validate() gave {metrics}")
+    if not sample.items:
+        report.problems.append(f"{kind}: the sample has no items to predict")
+        return
+    expected = learn.predict_batch(sample.items)
+    path = learn.export(folder / f"{kind}.ember")
+    predictor = ember.load(path)
+    got = predictor.predict_batch(sample.items)
+    if got != expected:
+        report.problems.append(f"{kind}: predictions after export → load differ: {got[:3]} vs "
+                               f"{expected[:3]}")
+    if predictor.predict(sample.items[0]) != expected[0]:
+        report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
+    report.checked.append(kind)
+
+
+def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool = True
+                 ) -> ConformanceReport:
+    """Run the conformance suite on a plugin module or object (not necessarily installed).
+
+    Checks: it loads with no broken or unknown hook; its registered names are unique; it
+    registers at least one sample per data kind it registers; for each sample, its defaults
+    build a learner that trains one batch with a finite loss, validates, and exports to a file
+    whose predictions after :func:`ember.load` equal the learner's. Raises ``AssertionError``
+    listing every problem (or returns the report with ``raise_on_problem=False``).
+
+    Example:
+        >>> # check_plugin(my_plugin.plugin)
+    """
+    previous = os.environ.get("EMBER_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["EMBER_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        reset_plugins()
+        name = register_plugin(plugin, name)
+        report = ConformanceReport(name)
+        info = {i.name: i for i in plugin_infos()}[name]
+        if info.status != "ok":
+            report.problems.append(f"{name} is {info.status}: {info.reason}")
+        else:
+            registry = get_registry()
+            kinds = [k for (hook, k), owner in registry.owner.items()
+                     if hook == "ember_data_kinds" and owner == name]
+            samples = {k: f for k, f in registry.samples.items()
+                       if registry.owner.get(("ember_samples", k)) == name}
+            for kind in kinds:
+                if kind not in samples:
+                    report.problems.append(
+                        f"data kind {kind!r} has no sample: implement ember_samples")
+            with tempfile.TemporaryDirectory() as folder:
+                for kind, factory in samples.items():
+                    try:
+                        _check_sample(kind, factory(), report, Path(folder))
+                    except Exception as error:
+                        report.problems.append(f"{kind}: {type(error).__name__}: {error}")
+    finally:
+        if previous is None:
+            os.environ.pop("EMBER_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["EMBER_DISABLE_PLUGIN_AUTOLOAD"] = previous
+        reset_plugins()
+    if raise_on_problem and report.problems:
+        raise AssertionError(f"plugin {name!r} does not conform:\n- " +
+                             "\n- ".join(report.problems))
+    return report

@@ -1,0 +1,548 @@
+"""Tables as Ember data: :class:`TabularData` from a pandas frame or a CSV file.
+
+The target column decides the task: a text, ``category`` or ``bool`` target (or an integer
+target with few distinct values) is single-label classification; a float target is regression,
+optionally trained on ``log(target)``; a list of numeric targets is multi-target regression.
+Batches are ``(cats LongTensor [bs, n_cat], conts FloatTensor [bs, n_cont], target)``.
+
+Example:
+    >>> from ember_tabular import TabularData, load_sample
+    >>> frame = load_sample("diamonds")
+    >>> data = TabularData.from_df(frame, "price", log_target=True, verbose=False)
+    >>> data.target_kind, data.processor.cat_names
+    ('regression', ['cut', 'color', 'clarity'])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+import ember
+from ember_tabular.transforms import TabularProcessor, infer_column_kinds
+
+__all__ = ["TabularData", "TabularDataset", "items_to_frame"]
+
+
+class TabularDataset(Dataset):
+    """Processed rows held as three tensors; a batch is gathered in one indexing operation.
+
+    ``__getitems__`` (used by torch's ``DataLoader``) returns a whole batch
+    ``(cats, conts, targets)`` at once, so a loader costs no per-row Python work.
+
+    Example:
+        >>> import torch
+        >>> ds = TabularDataset(torch.zeros(4, 1, dtype=torch.long), torch.ones(4, 2),
+        ...                     torch.arange(4))
+        >>> [t.shape[0] for t in ds.__getitems__([0, 2])]
+        [2, 2, 2]
+    """
+
+    def __init__(self, cats: Tensor, conts: Tensor, targets: Tensor) -> None:
+        self.cats, self.conts, self.targets = cats, conts, targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        return self.cats[index], self.conts[index], self.targets[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return self.cats[rows], self.conts[rows], self.targets[rows]
+
+
+def _batch_as_is(batch: Any) -> Any:
+    """Collate function for datasets whose ``__getitems__`` already returns a batch."""
+    return tuple(batch)
+
+
+def items_to_frame(items: Any) -> pd.DataFrame:
+    """Gather raw inference items into one frame: a DataFrame, or a list of dicts, pandas Series
+    and DataFrames (a DataFrame in the list contributes all its rows).
+
+    Rows from dicts and Series are labelled by their position in ``items``; a DataFrame's rows
+    keep its own index, so errors name the row you gave.
+
+    Example:
+        >>> items_to_frame([{"a": 1}, {"a": 2}])["a"].tolist()
+        [1, 2]
+    """
+    if isinstance(items, pd.DataFrame):
+        return items
+    if isinstance(items, (Mapping, pd.Series)):
+        items = [items]
+    frames: list[pd.DataFrame] = []
+    records: list[dict[str, Any]] = []
+    labels: list[int] = []
+
+    def flush() -> None:
+        if records:
+            frames.append(pd.DataFrame.from_records(records, index=labels))
+            records.clear()
+            labels.clear()
+
+    for position, item in enumerate(items):
+        if isinstance(item, pd.DataFrame):
+            flush()
+            frames.append(item)
+        elif isinstance(item, pd.Series):
+            records.append(item.to_dict())
+            labels.append(position)
+        elif isinstance(item, Mapping):
+            records.append(dict(item))
+            labels.append(position)
+        else:
+            raise ember.DataError(
+                f"item {position} is a {type(item).__name__}; tabular models predict on dicts "
+                f"(column -> value), pandas Series (one row) or DataFrames"
+            )
+    flush()
+    if not frames:
+        raise ember.DataError("no rows to predict on; give at least one dict, Series or row")
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _python_list(values: Any) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+class TabularData(ember.Data):
+    """A table ready for training: processors fitted on the training rows, loaders of tensors.
+
+    Build it with :meth:`from_df` or :meth:`from_csv`. ``processor`` holds the preprocessing
+    (see :class:`ember_tabular.TabularProcessor`), ``target_names`` the target column(s).
+    ``log_target`` means the model learns ``log(target)`` and predictions are turned back with
+    ``exp``; ``y_range`` bounds the model's output (in the space it learns in).
+
+    Example:
+        >>> from ember_tabular import load_sample
+        >>> data = TabularData.from_df(load_sample("lending_club"), "Class", verbose=False)
+        >>> data.target_kind, data.classes
+        ('single_label', ['bad', 'good'])
+    """
+
+    kind = "tabular"
+
+    def __init__(
+        self,
+        train_dl: Any,
+        valid_dl: Any,
+        test_dl: Any = None,
+        *,
+        processor: TabularProcessor,
+        target_names: Sequence[str],
+        target_kind: str,
+        classes: Sequence[Any] | None = None,
+        n_out: int | None = None,
+        log_target: bool = False,
+        y_range: Sequence[float] | None = None,
+        target_mean: Sequence[float] | None = None,
+        target_std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
+                         n_out=n_out, input_kind="tabular")
+        self.processor = processor
+        self.target_names = list(target_names)
+        self.log_target = log_target
+        self.y_range = [float(v) for v in y_range] if y_range is not None else None
+        self.target_mean = list(target_mean) if target_mean is not None else None
+        self.target_std = list(target_std) if target_std is not None else None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_df(
+        cls,
+        df: pd.DataFrame,
+        target: str | Sequence[str],
+        cat_names: Sequence[str] | None = None,
+        cont_names: Sequence[str] | None = None,
+        valid_pct: float = 0.2,
+        seed: int = 0,
+        valid_col: str | None = None,
+        *,
+        bs: int | None = None,
+        valid_bs: int | None = None,
+        procs: TabularProcessor | None = None,
+        date_names: Sequence[str] | None = None,
+        target_kind: str | None = None,
+        log_target: bool = False,
+        y_range: Sequence[float] | None = None,
+        max_card: int = 20,
+        test_df: pd.DataFrame | None = None,
+        num_workers: int = 0,
+        verbose: bool = True,
+    ) -> TabularData:
+        """Build loaders from a data frame; the processors are fitted on the training rows only.
+
+        Args:
+            df: the table, one row per example.
+            target: the target column, or a list of numeric columns (multi-target regression).
+            cat_names / cont_names / date_names: the input columns by kind. Any list left as
+                ``None`` is inferred (see :func:`infer_column_kinds`) and the result is printed
+                so you can correct it. Columns in none of the lists are not used.
+            valid_pct / seed: seeded random validation split (ignored with ``valid_col``).
+            valid_col: a boolean column, ``True`` for validation rows.
+            bs / valid_bs: batch sizes (chosen from the number of rows when not given).
+            procs: a :class:`TabularProcessor` to use instead of the default one (fitted on the
+                training rows unless it is fitted already).
+            target_kind: ``"single_label"`` or ``"regression"`` to override the inference.
+            log_target: learn ``log(target)`` (positive, skewed targets such as prices).
+            y_range: ``(low, high)`` output range of the model (in log space with
+                ``log_target``); outputs are squashed into it with a scaled sigmoid.
+            max_card: integer columns (and integer targets) with at most this many distinct
+                values are treated as categories.
+            test_df: an optional test table, processed with the training statistics.
+            verbose: print the inferred column kinds and task.
+
+        Example:
+            >>> from ember_tabular import load_sample
+            >>> frame = load_sample("diamonds")
+            >>> data = TabularData.from_df(frame, "price", log_target=True, verbose=False)
+            >>> cats, conts, target = data.one_batch()
+            >>> cats.dtype, conts.dtype, target.dtype
+            (torch.int64, torch.float32, torch.float32)
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise ember.DataError(f"from_df needs a pandas DataFrame, got {type(df).__name__}")
+        if len(df) == 0:
+            raise ember.DataError("the data frame is empty; give a frame with rows")
+        target_names = [target] if isinstance(target, str) else list(target)
+        absent = [name for name in target_names if name not in df.columns]
+        if absent:
+            raise ember.DataError(f"target column(s) {absent} not in the frame; its columns "
+                                  f"are {list(df.columns)}")
+        if valid_col is not None and valid_col not in df.columns:
+            raise ember.DataError(f"valid_col {valid_col!r} is not a column of the frame")
+        excluded = [*target_names, *([valid_col] if valid_col else [])]
+        notes: list[str] = []
+        inferred = procs is None and (cat_names is None or cont_names is None
+                                      or date_names is None)
+        if procs is None:
+            cats, conts, dates, notes = infer_column_kinds(df, excluded, max_card)
+            cat_names = list(cat_names) if cat_names is not None else (
+                [n for n in cats if n not in (cont_names or ()) and n not in (date_names or ())])
+            cont_names = list(cont_names) if cont_names is not None else (
+                [n for n in conts if n not in cat_names and n not in (date_names or ())])
+            date_names = list(date_names) if date_names is not None else (
+                [n for n in dates if n not in cat_names and n not in cont_names])
+            for name in [*cat_names, *cont_names, *date_names]:
+                if name not in df.columns:
+                    raise ember.DataError(f"column {name!r} is not in the frame; its columns "
+                                          f"are {list(df.columns)}")
+                if name in target_names:
+                    raise ember.DataError(f"column {name!r} is the target; it cannot also be "
+                                          f"an input")
+            procs = TabularProcessor(cat_names, cont_names, date_names)
+
+        train_index, valid_index = _split(df, valid_pct, seed, valid_col)
+        train_frame, valid_frame = df.iloc[train_index], df.iloc[valid_index]
+        if not procs.fitted:
+            procs.fit(train_frame)
+        target_kind, classes = _target_kind(df, target_names, target_kind, max_card)
+        if log_target and target_kind != "regression":
+            raise ember.DataError("log_target=True needs a regression target")
+        train_y = _targets(train_frame, target_names, target_kind, classes, log_target)
+        target_mean = target_std = None
+        if target_kind == "regression":
+            values = train_y.reshape(len(train_y), -1).double()
+            target_mean = values.mean(0).tolist()
+            target_std = [s if s > 1e-12 else 1.0 for s in values.std(0).tolist()]
+
+        def dataset(frame: pd.DataFrame, targets: Tensor | None = None) -> TabularDataset:
+            cats, conts = procs.transform(frame)
+            if targets is None:
+                absent = [name for name in target_names if name not in frame.columns]
+                if absent:
+                    raise ember.DataError(f"the test frame lacks the target column(s) {absent}; "
+                                          f"add them to evaluate on it")
+                targets = _targets(frame, target_names, target_kind, classes, log_target)
+            return TabularDataset(torch.from_numpy(cats), torch.from_numpy(conts), targets)
+
+        train_ds, valid_ds = dataset(train_frame, train_y), dataset(valid_frame)
+        test_ds = dataset(test_df) if test_df is not None else None
+        if bs is None:
+            bs = _default_bs(len(train_ds))
+        train_dl, valid_dl, test_dl = ember.make_loaders(
+            train_ds, valid_ds, test_ds, bs=bs, valid_bs=valid_bs or max(bs * 2, 1024),
+            collate_fn=_batch_as_is, num_workers=num_workers)
+        n_out = len(classes) if classes is not None else len(target_names)
+        data = cls(train_dl, valid_dl, test_dl, processor=procs, target_names=target_names,
+                   target_kind=target_kind, classes=classes, n_out=n_out, log_target=log_target,
+                   y_range=y_range, target_mean=target_mean, target_std=target_std)
+        if verbose and inferred:
+            print(data.describe(notes))
+        return data
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str], target: str | Sequence[str],
+                 read_options: Mapping[str, Any] | None = None, **options: Any) -> TabularData:
+        """Read a CSV file with ``pandas.read_csv(path, **read_options)`` and call
+        :meth:`from_df` with ``options``.
+
+        Example:
+            >>> from ember_tabular.datasets import sample_path
+            >>> data = TabularData.from_csv(sample_path("lending_club"), "Class", verbose=False)
+            >>> data.n_out
+            2
+        """
+        file = Path(path)
+        if not file.is_file():
+            raise ember.DataError(f"no CSV file at {file}")
+        try:
+            frame = pd.read_csv(file, **dict(read_options or {}))
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+            raise ember.DataError(f"{file} could not be read as CSV: {error}") from None
+        return cls.from_df(frame, target, **options)
+
+    def describe(self, notes: Sequence[str] = ()) -> str:
+        """A readable summary of the task and the column kinds (printed by :meth:`from_df`).
+
+        Example:
+            >>> # print(data.describe())
+        """
+        processor = self.processor
+        if self.target_kind == "single_label":
+            task = f"classification into {len(self.classes or [])} classes {self.classes[:10]}"
+        else:
+            task = "regression" + (f" of {len(self.target_names)} targets"
+                                   if len(self.target_names) > 1 else "")
+            if self.log_target:
+                task += " on log(target)"
+        cats = []
+        for name in processor.cat_names:
+            if name in processor.vocabs:
+                levels = len(processor.vocabs[name])
+                ordered = ", ordered" if processor.ordered.get(name) else ""
+                cats.append(f"{name} ({levels} levels{ordered})")
+        lines = [
+            f"TabularData: target {', '.join(map(repr, self.target_names))} -> {task}",
+            f"  categorical ({len(cats)}): {', '.join(cats) or '-'}",
+            f"  continuous ({len(processor.cont_names)}): "
+            f"{', '.join(processor.cont_names) or '-'}",
+        ]
+        if processor.date_names:
+            lines.append(f"  dates, expanded into parts: {', '.join(processor.date_names)}")
+        if processor.na_names:
+            lines.append(f"  missing values filled with the median (+ _na column): "
+                         f"{', '.join(processor.na_names)}")
+        lines += [f"  note: {note}" for note in notes]
+        lines.append("  change this with cat_names=, cont_names=, date_names=, target_kind=")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, items: Any) -> tuple[Tensor, ...]:
+        """Process raw rows (dicts, Series, DataFrames; see :func:`items_to_frame`) into
+        ``(cats, conts)`` exactly as the training rows were processed.
+
+        Example:
+            >>> # cats, conts = data.encode([{"carat": 0.3, "cut": "Ideal", ...}])
+        """
+        cats, conts = self.processor.transform(items_to_frame(items))
+        return torch.from_numpy(cats), torch.from_numpy(conts)
+
+    def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 4096, **options: Any) -> list[Any]:
+        """Decoded predictions for raw rows: the whole input is processed at once, then the
+        model runs in batches of ``bs``. A DataFrame inside ``items`` contributes all its rows,
+        so ``learn.predict_batch([frame])`` predicts a whole table.
+
+        Example:
+            >>> # learn.predict_batch([frame]) -> [512.3, 1203.9, ...]
+        """
+        if options:
+            raise TypeError(f"unexpected prediction options {sorted(options)} for tabular data")
+        cats, conts = self.encode(items)
+        device = device or next(iter(model.parameters()), torch.zeros(())).device
+        was_training = model.training
+        model.eval()
+        results: list[Any] = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(cats), bs):
+                    outputs = model(cats[start:start + bs].to(device),
+                                    conts[start:start + bs].to(device))
+                    results.extend(self.decode(outputs))
+        finally:
+            model.train(was_training)
+        return results
+
+    def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
+        """Model outputs → classes, or floats in the target's own units (``exp`` undone for
+        ``log_target``).
+
+        Example:
+            >>> # data.decode(model(cats, conts)) -> [326.0, 1250.5]
+        """
+        if self.target_kind == "regression" and self.log_target:
+            outputs = outputs.detach().double().exp()
+        return super().decode(outputs, threshold)
+
+    def decode_targets(self, targets: Tensor) -> list[Any]:
+        """Batch targets in the form :meth:`decode` gives predictions.
+
+        Example:
+            >>> # data.decode_targets(yb)
+        """
+        if self.target_kind == "regression" and self.log_target:
+            targets = targets.detach().double().exp()
+        return super().decode_targets(targets)
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """Print and return a frame of ``n`` rows: the inputs (decoded), target and prediction.
+
+        Example:
+            >>> # learn.show_results(5)
+        """
+        cats, conts = batch[0][:n].cpu().numpy(), batch[1][:n].cpu().numpy()
+        frame = self.processor.decode(cats, conts)
+        targets = self.decode_targets(batch[-1][:n])
+        predictions = predictions[:n]
+        if len(self.target_names) == 1:
+            name = self.target_names[0]
+            frame[name] = targets
+            frame[f"{name}_pred"] = predictions
+        else:
+            for index, name in enumerate(self.target_names):
+                frame[name] = [row[index] for row in targets]
+                frame[f"{name}_pred"] = [row[index] for row in predictions]
+        with pd.option_context("display.max_columns", 30, "display.width", 140):
+            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        return frame
+
+    # ------------------------------------------------------------------ export
+    def state(self) -> dict[str, Any]:
+        """JSON-able state: the processors, targets and task (stored in exported models).
+
+        Example:
+            >>> # json.dumps(data.state())
+        """
+        state = super().state()
+        state.update({
+            "processor": self.processor.state(),
+            "target_names": self.target_names,
+            "log_target": self.log_target,
+            "y_range": self.y_range,
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+        })
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TabularData:
+        """Rebuild an inference-only TabularData from :meth:`state`.
+
+        Example:
+            >>> # TabularData.from_state(data.state()).encode(rows)
+        """
+        return cls(None, None, processor=TabularProcessor.from_state(state["processor"]),
+                   target_names=state["target_names"], target_kind=state["target_kind"],
+                   classes=state.get("classes"), n_out=state.get("n_out"),
+                   log_target=state.get("log_target", False), y_range=state.get("y_range"),
+                   target_mean=state.get("target_mean"), target_std=state.get("target_std"))
+
+
+# ---------------------------------------------------------------------- helpers
+def _default_bs(n_train: int) -> int:
+    """About 100 steps per epoch, between 64 and 1024 rows per batch (a power of two)."""
+    return int(min(1024, max(64, 2 ** round(math.log2(max(n_train, 1) / 100)))))
+
+
+def _split(df: pd.DataFrame, valid_pct: float, seed: int, valid_col: str | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    if valid_col is None:
+        if len(df) < 2:
+            raise ember.DataError(f"the frame has {len(df)} row; give at least 2 rows (one to "
+                                  f"train on, one to validate)")
+        return ember.split_indices(len(df), valid_pct, seed)
+    column = df[valid_col]
+    if not pd.api.types.is_bool_dtype(column.dtype):
+        uniques = set(pd.unique(column.dropna()))
+        if not uniques <= {0, 1}:
+            raise ember.DataError(f"valid_col {valid_col!r} must be boolean (True = validation "
+                                  f"row); it holds {sorted(map(str, uniques))[:5]}")
+    flags = column.fillna(False).astype(bool).to_numpy()
+    train, valid = np.flatnonzero(~flags), np.flatnonzero(flags)
+    if len(train) == 0 or len(valid) == 0:
+        raise ember.DataError(f"valid_col {valid_col!r} leaves {len(train)} training and "
+                              f"{len(valid)} validation rows; both need at least one")
+    return train, valid
+
+
+def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, max_card: int
+                 ) -> tuple[str, list[Any] | None]:
+    if target_kind not in (None, "single_label", "regression"):
+        raise ember.DataError(f"target_kind must be 'single_label' or 'regression' for tables, "
+                              f"got {target_kind!r}")
+    for name in names:
+        missing = df[name].isna().to_numpy()
+        if missing.any():
+            raise ember.DataError(
+                f"target {name!r} is missing in {int(missing.sum())} row(s), first row "
+                f"{df.index[int(np.argmax(missing))]!r}; drop them: "
+                f"df.dropna(subset=[{name!r}])")
+    if len(names) > 1 or target_kind == "regression":
+        for name in names:
+            if not pd.api.types.is_numeric_dtype(df[name].dtype) or pd.api.types.is_bool_dtype(
+                    df[name].dtype):
+                raise ember.DataError(
+                    f"regression target {name!r} has dtype {df[name].dtype}; regression needs "
+                    f"numbers (convert with pd.to_numeric) — or use one categorical target")
+        return "regression", None
+    series = df[names[0]]
+    dtype = series.dtype
+    if target_kind is None:
+        if pd.api.types.is_float_dtype(dtype):
+            target_kind = "regression"
+        elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            target_kind = "single_label" if series.nunique() <= max_card else "regression"
+        else:
+            target_kind = "single_label"
+    if target_kind == "regression":
+        return "regression", None
+    if isinstance(dtype, pd.CategoricalDtype):
+        classes = _python_list(series.cat.categories)
+    else:
+        values = _python_list(pd.unique(series))
+        try:
+            classes = sorted(values)
+        except TypeError:
+            classes = sorted(values, key=str)
+    if len(classes) < 2:
+        raise ember.DataError(
+            f"target {names[0]!r} has a single class {classes!r}; a classifier needs at least "
+            f"two. Check the filtering of the frame, or choose another target")
+    return "single_label", classes
+
+
+def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
+             classes: list[Any] | None, log_target: bool) -> Tensor:
+    if target_kind == "single_label":
+        codes = pd.Categorical(frame[names[0]], categories=classes).codes.astype(np.int64)
+        return torch.from_numpy(codes)
+    values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ember.DataError(f"target {names[column]!r}, row {frame.index[row]!r}: "
+                              f"{values[row, column]} is not a finite number; drop such rows")
+    if log_target:
+        bad = values <= 0
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ember.DataError(
+                f"log_target=True needs positive targets, but {names[column]!r} is "
+                f"{values[row, column]} in row {frame.index[row]!r}; drop log_target or "
+                f"shift the target")
+        values = np.log(values)
+    tensor = torch.from_numpy(values.astype(np.float32))
+    return tensor[:, 0] if len(names) == 1 else tensor

@@ -1,0 +1,202 @@
+"""Tabular models: entity embeddings for categorical columns, BatchNorm on continuous ones, and
+a BatchNorm/dropout MLP, split into a body (embeddings + MLP) and a head (output layer).
+
+The registered architecture ``tabular_mlp`` is built with :func:`ember.create_model`, so an
+exported model is rebuilt from its JSON config. :func:`tabular_model` sizes it to a
+:class:`~ember_tabular.TabularData`.
+
+Example:
+    >>> import torch
+    >>> model = tabular_mlp(cardinalities=[4, 3], n_cont=2, n_out=1)
+    >>> model(torch.zeros(5, 2, dtype=torch.long), torch.zeros(5, 2)).shape
+    torch.Size([5, 1])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+import ember
+
+if TYPE_CHECKING:
+    from ember_tabular.data import TabularData
+
+__all__ = [
+    "TabularBody",
+    "TabularHead",
+    "embedding_size",
+    "tabular_config",
+    "tabular_mlp",
+    "tabular_model",
+]
+
+#: Default hidden layer widths of the MLP.
+DEFAULT_LAYERS = (512, 256)
+
+
+def embedding_size(cardinality: int) -> int:
+    """fastai's rule for the width of an entity embedding: ``min(600, round(1.6 * n ** 0.56))``.
+
+    Example:
+        >>> embedding_size(3), embedding_size(10), embedding_size(1000)
+        (3, 6, 77)
+    """
+    return int(min(600, round(1.6 * cardinality**0.56)))
+
+
+class TabularBody(nn.Module):
+    """Embeddings (with dropout) for ``cats``, BatchNorm for ``conts``, then the MLP layers
+    (Linear → ReLU → BatchNorm → Dropout).
+
+    Example:
+        >>> import torch
+        >>> body = TabularBody([5], [3], n_cont=2, layers=[8], dropout=[0.0])
+        >>> body(torch.zeros(4, 1, dtype=torch.long), torch.zeros(4, 2)).shape
+        torch.Size([4, 8])
+    """
+
+    def __init__(self, cardinalities: Sequence[int], embedding_sizes: Sequence[int], n_cont: int,
+                 layers: Sequence[int], dropout: Sequence[float], embedding_dropout: float = 0.0
+                 ) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(n, size) for n, size in zip(cardinalities, embedding_sizes))
+        for embedding in self.embeddings:
+            nn.init.trunc_normal_(embedding.weight, std=0.01)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.cont_norm = nn.BatchNorm1d(n_cont) if n_cont else None
+        self.n_cont = n_cont
+        size = sum(embedding_sizes) + n_cont
+        blocks: list[nn.Module] = []
+        for width, p in zip(layers, dropout):
+            blocks += [nn.Linear(size, width), nn.ReLU(inplace=True), nn.BatchNorm1d(width)]
+            if p:
+                blocks.append(nn.Dropout(p))
+            size = width
+        self.layers = nn.Sequential(*blocks)
+        self.n_features = size
+
+    def forward(self, cats: Tensor, conts: Tensor) -> Tensor:
+        parts = []
+        if len(self.embeddings):
+            embedded = [embedding(cats[:, i]) for i, embedding in enumerate(self.embeddings)]
+            parts.append(self.embedding_dropout(torch.cat(embedded, dim=1)))
+        if self.cont_norm is not None:
+            parts.append(self.cont_norm(conts.float()))
+        return self.layers(torch.cat(parts, dim=1))
+
+
+class TabularHead(nn.Module):
+    """The output layer: a linear map, then for regression either a scaled sigmoid into
+    ``y_range`` or an affine map to the training targets' mean and spread (so the network
+    learns standardised values while its outputs stay in the target's units).
+
+    Example:
+        >>> import torch
+        >>> head = TabularHead(4, 1, y_range=[0.0, 10.0])
+        >>> bool(((head(torch.randn(8, 4)) > 0) & (head(torch.randn(8, 4)) < 10)).all())
+        True
+    """
+
+    def __init__(self, n_in: int, n_out: int, y_range: Sequence[float] | None = None,
+                 target_mean: Sequence[float] | None = None,
+                 target_std: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.y_range = tuple(float(v) for v in y_range) if y_range is not None else None
+        mean = torch.tensor(list(target_mean), dtype=torch.float32) if target_mean else None
+        std = torch.tensor(list(target_std), dtype=torch.float32) if target_std else None
+        self.register_buffer("target_mean", mean, persistent=False)
+        self.register_buffer("target_std", std, persistent=False)
+
+    def forward(self, features: Tensor) -> Tensor:
+        output = self.linear(features)
+        if self.y_range is not None:
+            low, high = self.y_range
+            return low + (high - low) * torch.sigmoid(output)
+        if self.target_mean is not None and self.target_std is not None:
+            return output * self.target_std + self.target_mean
+        return output
+
+
+def tabular_mlp(
+    cardinalities: Sequence[int],
+    n_cont: int,
+    n_out: int,
+    embedding_sizes: Sequence[int] | None = None,
+    layers: Sequence[int] = DEFAULT_LAYERS,
+    dropout: float | Sequence[float] = 0.0,
+    embedding_dropout: float = 0.0,
+    y_range: Sequence[float] | None = None,
+    target_mean: Sequence[float] | None = None,
+    target_std: Sequence[float] | None = None,
+) -> ember.BodyHead:
+    """Build the tabular network (registered as ``tabular_mlp``); every argument is JSON-able.
+
+    Args:
+        cardinalities: number of codes of each categorical column (vocabulary + unknown).
+        n_cont: number of continuous columns.
+        n_out: number of outputs (classes, or regression targets).
+        embedding_sizes: width of each embedding; :func:`embedding_size` of the cardinality
+            when not given.
+        layers: hidden layer widths.
+        dropout: dropout after each hidden layer (one value, or one per layer).
+        embedding_dropout: dropout on the concatenated embeddings.
+        y_range: ``(low, high)`` output range for regression (scaled sigmoid).
+        target_mean / target_std: training-target statistics used to scale regression outputs.
+
+    Example:
+        >>> model = tabular_mlp([10, 3], n_cont=4, n_out=2, layers=[32])
+        >>> [len(group) for group in ember.split_groups(model)]
+        [8, 2]
+    """
+    if embedding_sizes is None:
+        embedding_sizes = [embedding_size(n) for n in cardinalities]
+    if len(embedding_sizes) != len(cardinalities):
+        raise ember.TrainingError(f"{len(embedding_sizes)} embedding sizes given for "
+                                  f"{len(cardinalities)} categorical columns")
+    dropouts = [float(dropout)] * len(layers) if isinstance(dropout, (int, float)) else list(
+        dropout)
+    if len(dropouts) != len(layers):
+        raise ember.TrainingError(f"{len(dropouts)} dropout values given for {len(layers)} layers")
+    body = TabularBody(cardinalities, embedding_sizes, n_cont, layers, dropouts,
+                       embedding_dropout)
+    head = TabularHead(body.n_features, n_out, y_range, target_mean, target_std)
+    return ember.BodyHead(body, head)
+
+
+def tabular_config(data: TabularData, **overrides: Any) -> dict[str, Any]:
+    """The ``tabular_mlp`` config that fits ``data`` (sizes, range, target statistics), with
+    ``overrides`` applied.
+
+    Example:
+        >>> # ember.create_model("tabular_mlp", **tabular_config(data, layers=[400, 200]))
+    """
+    processor = data.processor
+    config: dict[str, Any] = {
+        "cardinalities": processor.cardinalities,
+        "n_cont": len(processor.cont_columns),
+        "n_out": data.n_out,
+        "layers": list(DEFAULT_LAYERS),
+        "dropout": 0.0,
+        "embedding_dropout": 0.0,
+        "y_range": data.y_range,
+        "target_mean": data.target_mean,
+        "target_std": data.target_std,
+    }
+    config.update(overrides)
+    return config
+
+
+def tabular_model(data: TabularData, **overrides: Any) -> nn.Module:
+    """Build the default tabular network for ``data`` through :func:`ember.create_model`
+    (so it can be exported); ``overrides`` change any :func:`tabular_mlp` argument.
+
+    Example:
+        >>> # learn = ember.learner(data, model=tabular_model(data, layers=[1000, 500]))
+    """
+    return ember.create_model("tabular_mlp", **tabular_config(data, **overrides))

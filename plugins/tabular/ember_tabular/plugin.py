@@ -1,0 +1,54 @@
+"""The tabular plugin's hook implementations (entry point ``tabular`` in the group ``ember``).
+
+It registers the ``tabular`` data kind, the ``tabular_mlp`` architecture, the defaults for
+:class:`~ember_tabular.TabularData` and the ``tabular/diamonds`` quick-start demo.
+
+Example:
+    >>> import ember
+    >>> "tabular_mlp" in ember.get_registry().architectures
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ember
+from ember_tabular.data import TabularData
+from ember_tabular.demos import run_diamonds
+from ember_tabular.models import tabular_mlp, tabular_model
+
+EMBER_CONTRACT = 1
+
+#: Default peak learning rate for ``fit_one_cycle`` on tabular data.
+DEFAULT_LR = 1e-2
+
+
+@ember.hookimpl
+def ember_data_kinds(register: Callable[[str, type[ember.Data]], None]) -> None:
+    register("tabular", TabularData)
+
+
+@ember.hookimpl
+def ember_architectures(register: Callable[..., None]) -> None:
+    register("tabular_mlp", tabular_mlp,
+             description="entity embeddings + BatchNorm/dropout MLP for tables")
+
+
+@ember.hookimpl
+def ember_defaults(data: ember.Data) -> ember.Defaults | None:
+    if not isinstance(data, TabularData):
+        return None
+    model: Any = tabular_model(data)
+    return ember.Defaults(model=model, lr=DEFAULT_LR,
+                          bs_note="batch size chosen by TabularData.from_df (about 100 steps "
+                                  "per epoch, 64 to 1024 rows)")
+
+
+@ember.hookimpl
+def ember_quickstart(register: Callable[[ember.Demo], None]) -> None:
+    register(ember.Demo(
+        domain="tabular", name="diamonds", run=run_diamonds,
+        description="regression of log(price) on 5,000 real diamonds (ggplot2); reports RMSE "
+                    "in log space"))

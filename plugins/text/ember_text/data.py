@@ -1,0 +1,702 @@
+"""Text data: :class:`TextData` for classification / regression, :class:`LanguageModelData`
+for language models.
+
+Both tokenise with :class:`ember_text.Tokenizer`, numericalise with a :class:`ember_text.Vocab`
+built on the training texts only, and carry tokenizer and vocab into exported models so that
+``ember.load(path).predict(text)`` replays exactly the same preprocessing.
+
+Classification batches are bucketed by length: the training loader uses a :class:`SortishSampler`
+(shuffled, then sorted within large chunks so each batch holds texts of similar length), the
+validation loader a :class:`SortedSampler` (longest first, never shuffled). Texts are padded at
+the end with ``xxpad`` (id 1), which recurrent models and attention masks then ignore exactly.
+
+Example:
+    >>> import ember_text
+    >>> data = ember_text.TextData.from_df(
+    ...     {"text": ["a good film", "a bad film"] * 20, "label": ["pos", "neg"] * 20},
+    ...     "text", "label", min_freq=1, bs=8)
+    >>> data.classes, data.one_batch()[0].shape[0]
+    (['neg', 'pos'], 8)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+import ember
+from ember import DataError
+from ember_text.tokenize import Tokenizer, Vocab
+
+__all__ = [
+    "LMBatchSampler",
+    "LMStream",
+    "LanguageModelData",
+    "PadCollate",
+    "SortedSampler",
+    "SortishSampler",
+    "TextData",
+    "TokenIdsDataset",
+    "pad_ids",
+]
+
+#: Tokens kept per text by default (the rest is cut, the same way at inference).
+DEFAULT_MAX_LEN = 1024
+
+
+# ------------------------------------------------------------------------------ datasets
+class TokenIdsDataset(Dataset):
+    """Numericalised texts and their targets; item ``i`` is ``(ids, target)``.
+
+    Example:
+        >>> ds = TokenIdsDataset([torch.tensor([2, 9, 10])], torch.tensor([1]))
+        >>> ds[0][0].tolist(), ds.lengths
+        ([2, 9, 10], [3])
+    """
+
+    def __init__(self, ids: Sequence[Tensor], targets: Tensor) -> None:
+        if len(ids) != len(targets):
+            raise DataError(f"{len(ids)} texts but {len(targets)} targets; give one per text")
+        self.ids, self.targets = list(ids), targets
+        self.lengths = [len(item) for item in self.ids]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.ids[index], self.targets[index]
+
+
+class PadCollate:
+    """Collate ``(ids, target)`` items into ``(padded ids, targets)``, padding at the end.
+
+    Example:
+        >>> xb, yb = PadCollate(pad_id=1)([(torch.tensor([5, 6]), torch.tensor(0)),
+        ...                                (torch.tensor([7]), torch.tensor(1))])
+        >>> xb.tolist(), yb.tolist()
+        ([[5, 6], [7, 1]], [0, 1])
+    """
+
+    def __init__(self, pad_id: int = 1) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, items: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        return pad_ids([ids for ids, _ in items], self.pad_id), torch.stack(
+            [target for _, target in items])
+
+
+def pad_ids(sequences: Sequence[Tensor], pad_id: int = 1) -> Tensor:
+    """Stack id sequences into one ``(n, longest)`` tensor, padded at the end.
+
+    Example:
+        >>> pad_ids([torch.tensor([4, 5, 6]), torch.tensor([7])]).tolist()
+        [[4, 5, 6], [7, 1, 1]]
+    """
+    longest = max(len(sequence) for sequence in sequences)
+    batch = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        batch[row, : len(sequence)] = sequence
+    return batch
+
+
+class SortishSampler(Sampler[int]):
+    """Training order that keeps batches of similar length: shuffle, cut into chunks of
+    ``bs * 50`` items, sort each chunk by length, cut into batches, shuffle the batches (the
+    longest batch goes first, so running out of memory shows at once). Draws from torch's
+    global generator, so :func:`ember.seed` makes it reproducible.
+
+    Example:
+        >>> sampler = SortishSampler([3, 1, 2, 5, 4, 6], bs=2)
+        >>> sorted(sampler) == list(range(6))
+        True
+    """
+
+    def __init__(self, lengths: Sequence[int], bs: int, chunk_batches: int = 50) -> None:
+        self.lengths, self.bs, self.chunk = np.asarray(lengths), bs, bs * chunk_batches
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(len(self.lengths)).numpy()
+        chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
+        order = np.concatenate([c[np.argsort(-self.lengths[c], kind="stable")] for c in chunks])
+        batches = [order[i:i + self.bs] for i in range(0, len(order), self.bs)]
+        if len(batches) > 1:
+            longest = int(np.argmax([self.lengths[b[0]] for b in batches]))
+            batches[0], batches[longest] = batches[longest], batches[0]
+            # a final short batch stays last, so drop_last only ever drops it
+            middle = list(range(1, len(batches) - 1))
+            permuted = [middle[i] for i in torch.randperm(len(middle)).tolist()]
+            batches = [batches[0]] + [batches[i] for i in permuted] + [batches[-1]]
+        return iter(int(index) for batch in batches for index in batch)
+
+
+class SortedSampler(Sampler[int]):
+    """Validation order: longest text first, ties in dataset order (never shuffled).
+
+    Example:
+        >>> list(SortedSampler([1, 3, 2]))
+        [1, 2, 0]
+    """
+
+    def __init__(self, lengths: Sequence[int]) -> None:
+        self.lengths = np.asarray(lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(int(i) for i in np.argsort(-self.lengths, kind="stable"))
+
+
+# ------------------------------------------------------------------------------ helpers
+def _column(df: Any, name: str) -> list[Any]:
+    columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
+    if name not in columns:
+        raise DataError(f"no column {name!r}; the columns are {columns}")
+    return list(df[name])
+
+
+def _row_names(df: Any, n: int) -> list[Any]:
+    index = getattr(df, "index", None)
+    return list(index) if index is not None and len(index) == n else list(range(n))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _sorted_classes(values: Sequence[Any]) -> list[Any]:
+    unique = {_plain(v) for v in values}
+    try:
+        return sorted(unique)
+    except TypeError:
+        return sorted(unique, key=str)
+
+
+class _Targets:
+    """Turns a label column into target tensors, for the three kinds of target."""
+
+    def __init__(self, values: Sequence[Any], names: Sequence[str], target_kind: str | None,
+                 label_delim: str | None, classes: Sequence[Any] | None) -> None:
+        for value, name in zip(values, names):
+            if _is_missing(value):
+                raise DataError(f"the label of {name} is missing; drop that row or fill it")
+        if target_kind is None:
+            if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):
+                target_kind = "multi_label"
+            elif all(isinstance(v, (float, np.floating)) for v in values):
+                target_kind = "regression"
+            else:
+                target_kind = "single_label"
+        self.kind, self.delim = target_kind, label_delim
+        if target_kind == "regression":
+            self.classes = None
+            for value, name in zip(values, names):
+                if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                    raise DataError(f"the label of {name} is {value!r}, not a number; a "
+                                    f"regression target needs numbers")
+        elif target_kind == "multi_label":
+            lists = [self.split(v) for v in values]
+            self.classes = list(classes) if classes is not None else _sorted_classes(
+                [label for labels in lists for label in labels])
+        elif target_kind == "single_label":
+            self.classes = list(classes) if classes is not None else _sorted_classes(values)
+        else:
+            raise DataError(f"TextData targets are single_label, multi_label or regression, "
+                            f"not {target_kind!r}; use LanguageModelData for language models")
+
+    def split(self, value: Any) -> list[Any]:
+        if isinstance(value, (list, tuple)):
+            return [_plain(v) for v in value]
+        if self.delim is not None and isinstance(value, str):
+            return [part.strip() for part in value.split(self.delim) if part.strip()]
+        return [_plain(value)]
+
+    def encode(self, values: Sequence[Any], names: Sequence[str]) -> Tensor:
+        if self.kind == "regression":
+            return torch.tensor([float(v) for v in values], dtype=torch.float32)
+        assert self.classes is not None
+        index = {label: i for i, label in enumerate(self.classes)}
+
+        def lookup(label: Any, name: str) -> int:
+            if label not in index:
+                raise DataError(f"the label {label!r} of {name} is not among the classes "
+                                f"{self.classes[:10]}; give it in classes= or drop the row")
+            return index[label]
+
+        if self.kind == "single_label":
+            return torch.tensor([lookup(_plain(v), n) for v, n in zip(values, names)])
+        hot = torch.zeros(len(values), len(self.classes))
+        for row, (value, name) in enumerate(zip(values, names)):
+            for label in self.split(value):
+                hot[row, lookup(label, name)] = 1.0
+        return hot
+
+
+# ------------------------------------------------------------------------------ TextData
+class TextData(ember.Data):
+    """Texts with single-label, multi-label or regression targets.
+
+    Build it with :meth:`from_df`, :meth:`from_folder` or :meth:`from_texts`. Batches are
+    ``(ids, target)`` with ``ids`` of shape ``(batch, longest)`` padded at the end with
+    ``xxpad``.
+
+    Example:
+        >>> data = TextData.from_texts(["fine", "awful", "nice", "bad"] * 5,
+        ...                            ["pos", "neg", "pos", "neg"] * 5, min_freq=1)
+        >>> data.target_kind, len(data.vocab) > 9
+        ('single_label', True)
+    """
+
+    kind = "text"
+
+    def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
+                 test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
+                 target_kind: str, classes: Sequence[Any] | None = None,
+                 n_out: int | None = None, max_len: int = DEFAULT_MAX_LEN,
+                 label_delim: str | None = None) -> None:
+        super().__init__(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
+                         n_out=n_out, input_kind="text")
+        self.tokenizer, self.vocab, self.max_len = tokenizer, vocab, max_len
+        self.label_delim = label_delim
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_texts(cls, texts: Sequence[Any], labels: Sequence[Any], valid_pct: float = 0.2,
+                   seed: int = 0, *, is_valid: Sequence[bool] | None = None,
+                   names: Sequence[str] | None = None, target_kind: str | None = None,
+                   classes: Sequence[Any] | None = None, label_delim: str | None = None,
+                   tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
+                   min_freq: int = 2, max_vocab: int = 60000, max_len: int = DEFAULT_MAX_LEN,
+                   bs: int = 64, num_workers: int = 0, n_workers: int | None = None,
+                   cache_dir: str | Path | None = None) -> TextData:
+        """Texts and labels as two lists; the other constructors end here.
+
+        ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). The vocab is
+        built on the training texts only (pass ``vocab=`` to reuse a language model's).
+        ``max_len`` tokens are kept per text. ``n_workers``/``cache_dir`` go to
+        :meth:`Tokenizer.tokenize_many`.
+
+        Example:
+            >>> data = TextData.from_texts(["a", "b"] * 10, [0.5, 1.5] * 10, min_freq=1)
+            >>> data.target_kind
+            'regression'
+        """
+        n = len(texts)
+        if len(labels) != n:
+            raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
+        names = list(names) if names is not None else [f"text #{i}" for i in range(n)]
+        tokenizer = tokenizer or Tokenizer()
+        if tokenizer.max_chars is None:  # a 1 MB text must not stall tokenisation
+            tokenizer.max_chars = max_len * 20
+        targets = _Targets(labels, names, target_kind, label_delim, classes)
+        if is_valid is not None:
+            flags = np.asarray([bool(v) for v in is_valid])
+            if len(flags) != n:
+                raise DataError(f"is_valid has {len(flags)} entries for {n} texts")
+            train_idx, valid_idx = np.nonzero(~flags)[0], np.nonzero(flags)[0]
+        else:
+            train_idx, valid_idx = ember.split_indices(n, valid_pct, seed)
+        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
+        if vocab is None:
+            vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
+        ids = [torch.tensor(vocab.numericalize(t[:max_len]), dtype=torch.long) for t in tokens]
+        y = targets.encode(labels, names)
+
+        def dataset(indices: np.ndarray) -> TokenIdsDataset:
+            return TokenIdsDataset([ids[i] for i in indices], y[torch.as_tensor(indices)])
+
+        train_ds, valid_ds = dataset(train_idx), dataset(valid_idx)
+        train_dl, valid_dl, _ = ember.make_loaders(
+            train_ds, valid_ds, bs=bs, num_workers=num_workers,
+            collate_fn=PadCollate(vocab.pad_id),
+            train_sampler=SortishSampler(train_ds.lengths, bs),
+            valid_sampler=SortedSampler(valid_ds.lengths))
+        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, target_kind=targets.kind,
+                   classes=targets.classes, max_len=max_len, label_delim=label_delim,
+                   n_out=None if targets.kind != "regression" else 1)
+
+    @classmethod
+    def from_df(cls, df: Any, text_col: str = "text", label_col: str = "label",
+                valid_pct: float = 0.2, seed: int = 0, valid_col: str | None = None,
+                **options: Any) -> TextData:
+        """Texts and labels from two columns of a data frame (pandas, or a dict of lists).
+
+        The target kind follows the label column: strings or integers → single-label, floats →
+        regression, lists (or ``label_delim="|"``-joined strings) → multi-label; say
+        ``target_kind=`` to choose. ``valid_col`` names a boolean column that marks the
+        validation rows. Other options as :meth:`from_texts`. Errors name the row by the
+        frame's index.
+
+        Example:
+            >>> data = TextData.from_df({"text": ["x y", "y z"] * 10,
+            ...                          "tags": ["a|b", "b"] * 10},
+            ...                         label_col="tags", label_delim="|", min_freq=1)
+            >>> data.target_kind, data.classes
+            ('multi_label', ['a', 'b'])
+        """
+        texts, labels = _column(df, text_col), _column(df, label_col)
+        rows = _row_names(df, len(texts))
+        names = [f"row {row!r} (column {text_col!r})" for row in rows]
+        is_valid = _column(df, valid_col) if valid_col is not None else None
+        return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
+                              **options)
+
+    @classmethod
+    def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
+                    valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
+                    **options: Any) -> TextData:
+        """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
+        ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``.
+
+        Files are read as UTF-8; one that is not names its path in the error.
+
+        Example:
+            >>> # data = TextData.from_folder("imdb", train="train", valid="test")
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise DataError(f"no folder at {root}")
+        splits = [(root / train, False), (root / valid, True)]
+        if not all(folder.is_dir() for folder, _ in splits):
+            splits = [(root, None)]
+        texts: list[Any] = []
+        labels: list[str] = []
+        names: list[str] = []
+        flags: list[bool] = []
+        for folder, flag in splits:
+            for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+                for file in sorted(class_dir.iterdir()):
+                    if file.suffix.lower() not in extensions:
+                        continue
+                    texts.append(file.read_bytes())
+                    labels.append(class_dir.name)
+                    names.append(f"file {file}")
+                    flags.append(bool(flag))
+        if not texts:
+            raise DataError(f"no {'/'.join(extensions)} files in class folders under {root}; "
+                            f"expected {root}/<class>/<name>.txt")
+        is_valid = flags if splits[0][1] is not None else None
+        return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
+                              **options)
+
+    # ---------------------------------------------------------------- inference
+    def numericalize(self, items: Sequence[Any]) -> list[Tensor]:
+        """Token ids of raw texts, cut to ``max_len`` (the preprocessing of training).
+
+        Example:
+            >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
+        """
+        names = [f"item #{i}" for i in range(len(items))]
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        return [torch.tensor(self.vocab.numericalize(t[: self.max_len]), dtype=torch.long)
+                for t in tokens]
+
+    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+        """Tokenise, numericalise and pad raw texts into one ``(n, longest)`` batch.
+
+        Example:
+            >>> # data.encode(["great", "not great at all"])[0].shape -> (2, 6)
+        """
+        return (pad_ids(self.numericalize(items), self.vocab.pad_id),)
+
+    def decode_inputs(self, ids: Tensor) -> list[str]:
+        """Readable texts of a batch of ids (padding dropped, rule tokens undone).
+
+        Example:
+            >>> # data.decode_inputs(data.one_batch()[0])[:2]
+        """
+        return [self.tokenizer.detokenize(self.vocab.decode(row.tolist())) for row in ids]
+
+    def show_batch(self, n: int = 6, split: str = "train") -> list[tuple[str, Any]]:
+        """Print ``n`` texts of a batch with their targets, and return them.
+
+        Example:
+            >>> # data.show_batch(3)
+        """
+        batch = self.one_batch(split)
+        rows = list(zip(self.decode_inputs(batch[0][:n]), self.decode_targets(batch[1][:n])))
+        for text, target in rows:
+            print(f"{target!s:>12}  {text[:100]}")
+        return rows
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """Print texts with target and prediction; returns ``(text, target, prediction)``.
+
+        Example:
+            >>> # learn.show_results(5)
+        """
+        texts = self.decode_inputs(batch[0][:n])
+        rows = list(zip(texts, self.decode_targets(batch[-1][:n]), predictions[:n]))
+        for text, target, prediction in rows:
+            print(f"target {target!s:>10}  predicted {prediction!s:>10}  {text[:80]}")
+        return rows
+
+    # ---------------------------------------------------------------- export
+    def state(self) -> dict[str, Any]:
+        """Tokenizer, vocab, max length and targets for an exported model.
+
+        Example:
+            >>> # TextData.from_state(data.state()).encode(["hi"]) == data.encode(["hi"])
+        """
+        return {**super().state(), "tokenizer": self.tokenizer.state(),
+                "vocab": self.vocab.to_dict(), "max_len": self.max_len,
+                "label_delim": self.label_delim}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TextData:
+        """An inference-only :class:`TextData` from :meth:`state`.
+
+        Example:
+            >>> # data = TextData.from_state(manifest["data"]["state"])
+        """
+        return cls(None, None, tokenizer=Tokenizer.from_state(state["tokenizer"]),
+                   vocab=Vocab.from_dict(state["vocab"]), target_kind=state["target_kind"],
+                   classes=state.get("classes"), n_out=state.get("n_out"),
+                   max_len=state.get("max_len", DEFAULT_MAX_LEN),
+                   label_delim=state.get("label_delim"))
+
+
+# ------------------------------------------------------------------------------ LM data
+class LMStream(Dataset):
+    """A token stream read in batches: key ``(offset, position, length)`` → ``(x, y)`` of shape
+    ``(bs, length)``, where row ``r`` continues from where it stopped in the previous batch, so
+    a stateful model carries its hidden state across batches. ``y`` is ``x`` shifted by one.
+
+    Example:
+        >>> stream = LMStream(torch.arange(21), bs=2)
+        >>> x, y = stream[(0, 0, 3)]
+        >>> x.tolist(), y.tolist()
+        ([[0, 1, 2], [10, 11, 12]], [[1, 2, 3], [11, 12, 13]])
+    """
+
+    def __init__(self, ids: Tensor, bs: int) -> None:
+        self.ids, self.bs = ids, bs
+        self.row_len = (len(ids) - 1) // bs
+        if self.row_len < 2:
+            raise DataError(f"a stream of {len(ids)} tokens is too short for {bs} rows; give "
+                            f"more text or a smaller batch size")
+
+    def __len__(self) -> int:
+        return self.bs
+
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
+        offset, position, length = key
+        starts = offset + position + torch.arange(self.bs) * self.row_len
+        index = (starts[:, None] + torch.arange(length + 1)[None]) % len(self.ids)
+        chunk = self.ids[index]
+        return chunk[:, :-1], chunk[:, 1:]
+
+
+class LMBatchSampler(Sampler[tuple[int, int, int]]):
+    """Keys for :class:`LMStream`: consecutive chunks along the rows, of variable length in
+    training (ULMFiT: ``bptt`` 95 % of the time, ``bptt / 2`` otherwise, jittered by a normal
+    of standard deviation 5) and a random start offset per epoch; fixed ``bptt`` and offset 0
+    for validation. The number of batches is the same every epoch.
+
+    Example:
+        >>> keys = list(LMBatchSampler(row_len=100, bptt=10, shuffle=False))
+        >>> len(keys), keys[0], sum(length for _, _, length in keys)
+        (10, (0, 0, 10), 100)
+    """
+
+    def __init__(self, row_len: int, bptt: int = 70, shuffle: bool = True,
+                 n_tokens: int | None = None) -> None:
+        self.row_len, self.bptt, self.shuffle = row_len, bptt, shuffle
+        self.n_tokens = n_tokens or row_len
+        self.n_batches = max(1, math.ceil(row_len / bptt))
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        if not self.shuffle:
+            for position in range(0, self.row_len, self.bptt):
+                yield 0, position, min(self.bptt, self.row_len - position)
+            return
+        offset = int(torch.randint(self.n_tokens, ()).item())
+        base = torch.where(torch.rand(self.n_batches) < 0.95, float(self.bptt), self.bptt / 2)
+        lengths = (base + 5 * torch.randn(self.n_batches)).clamp(min=5)
+        bounds = torch.cumsum(lengths, 0) / lengths.sum() * self.row_len
+        bounds = torch.cat([torch.zeros(1), bounds]).round().long().tolist()
+        bounds[-1] = self.row_len
+        for start, end in itertools.pairwise(bounds):
+            if end > start:
+                yield offset, start, end - start
+
+
+class LanguageModelData(ember.Data):
+    """A corpus for a language model: texts tokenised and joined into one stream per split,
+    read in BPTT chunks of variable length (``bs`` parallel rows).
+
+    The target kind is ``"sequence"`` (next-token ids); ``learn.predict(prompt, n_words=20,
+    temperature=0.8)`` generates text.
+
+    Example:
+        >>> data = LanguageModelData.from_texts(["It is a truth universally acknowledged."] * 40,
+        ...                                     bs=4, bptt=8, min_freq=1)
+        >>> xb, yb = data.one_batch()
+        >>> xb.shape[0], bool((xb[:, 1:] == yb[:, :-1]).all())
+        (4, True)
+    """
+
+    kind = "language_model"
+
+    def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
+                 test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
+                 bptt: int = 70) -> None:
+        super().__init__(train_dl, valid_dl, test_dl, target_kind="sequence", n_out=len(vocab),
+                         input_kind="text")
+        self.tokenizer, self.vocab, self.bptt = tokenizer, vocab, bptt
+
+    @classmethod
+    def from_texts(cls, texts: Any, text_col: str | None = None, valid_pct: float = 0.1,
+                   seed: int = 0, *, bs: int = 64, bptt: int = 70,
+                   tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
+                   min_freq: int = 2, max_vocab: int = 60000, n_workers: int | None = None,
+                   cache_dir: str | Path | None = None) -> LanguageModelData:
+        """Build from a list of texts (documents, paragraphs or lines) or a data frame column.
+
+        Texts are split into train and validation by a seeded ``valid_pct`` split of whole
+        texts; the vocab is built on the training texts (or pass ``vocab=``); each text starts
+        with ``xxbos``. Tokenisation runs in ``n_workers`` processes for large corpora and is
+        cached in ``cache_dir`` (see :meth:`Tokenizer.tokenize_many`).
+
+        Example:
+            >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
+            ...                                     bptt=5, min_freq=1)
+            >>> data.n_out == len(data.vocab)
+            True
+        """
+        if text_col is not None:
+            texts = _column(texts, text_col)
+        elif hasattr(texts, "columns"):
+            raise DataError("give text_col= to read texts from a data frame")
+        texts = list(texts)
+        tokenizer = tokenizer or Tokenizer()
+        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir)
+        train_idx, valid_idx = ember.split_indices(len(texts), valid_pct, seed)
+        if vocab is None:
+            vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
+
+        def stream(indices: np.ndarray) -> Tensor:
+            return torch.tensor([i for index in indices for i in
+                                 vocab.numericalize(tokens[index])], dtype=torch.long)
+
+        train_stream, valid_stream = stream(train_idx), stream(valid_idx)
+        valid_bs = max(1, min(bs, (len(valid_stream) - 1) // (bptt + 1)))
+        train_ds, valid_ds = LMStream(train_stream, bs), LMStream(valid_stream, valid_bs)
+        pin = torch.cuda.is_available()
+        train_dl = DataLoader(train_ds, batch_size=None, pin_memory=pin,
+                              sampler=LMBatchSampler(train_ds.row_len, bptt, True,
+                                                     len(train_stream)))
+        valid_dl = DataLoader(valid_ds, batch_size=None, pin_memory=pin,
+                              sampler=LMBatchSampler(valid_ds.row_len, bptt, False))
+        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt)
+
+    # ---------------------------------------------------------------- inference
+    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+        """Token ids of prompts, padded at the end (the model's input).
+
+        Example:
+            >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
+        """
+        names = [f"prompt #{i}" for i in range(len(items))]
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        return (pad_ids([torch.tensor(self.vocab.numericalize(t)) for t in tokens],
+                        self.vocab.pad_id),)
+
+    def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
+        """The most likely next token at each position, as token lists.
+
+        Example:
+            >>> # data.decode(model(xb)) -> [['the', 'xxmaj', ...], ...]
+        """
+        return [self.vocab.decode(row.tolist()) for row in outputs.argmax(dim=-1)]
+
+    def decode_targets(self, targets: Tensor) -> list[Any]:
+        """Target texts of a batch.
+
+        Example:
+            >>> # data.decode_targets(yb)[0] -> 'It is a truth…'
+        """
+        return [self.tokenizer.detokenize(self.vocab.decode(row.tolist())) for row in targets]
+
+    def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 256, *, n_words: int = 20, temperature: float = 1.0,
+                      top_k: int | None = None, seed: int | None = None,
+                      no_unk: bool = True) -> list[str]:
+        """Continue each prompt by ``n_words`` tokens, sampled with ``temperature`` (``0``:
+        always the most likely token) from the ``top_k`` most likely (``None``: all), never
+        ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible. Returns the prompt
+        and its continuation as text.
+
+        Example:
+            >>> # learn.predict("It is a truth", n_words=20, temperature=0.75)
+        """
+        from ember_text.models import generate
+
+        device = device or next(model.parameters()).device
+        generator = torch.Generator(device="cpu")
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        results = []
+        for item_index, item in enumerate(items):
+            ids = self.tokenizer.tokenize_many([item], n_workers=1,
+                                               names=[f"prompt #{item_index}"])[0]
+            prompt = self.vocab.numericalize(ids)
+            banned = [self.vocab.unk_id, self.vocab.pad_id] if no_unk else [self.vocab.pad_id]
+            new = generate(model, prompt, n_words, temperature=temperature, top_k=top_k,
+                           banned=banned, generator=generator, device=device)
+            results.append(self.tokenizer.detokenize(ids + self.vocab.decode(new)))
+        return results
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """Print the target text and the model's next-token guesses; returns the pairs.
+
+        Example:
+            >>> # learn.show_results(3)
+        """
+        targets = self.decode_targets(batch[-1][:n])
+        guesses = [self.tokenizer.detokenize(p) for p in predictions[:n]]
+        for target, guess in zip(targets, guesses):
+            print(f"text:   {target[:100]}\nguess:  {guess[:100]}\n")
+        return list(zip(targets, guesses))
+
+    # ---------------------------------------------------------------- export
+    def state(self) -> dict[str, Any]:
+        """Tokenizer, vocab and BPTT length for an exported language model.
+
+        Example:
+            >>> # LanguageModelData.from_state(data.state()).vocab == data.vocab
+        """
+        return {**super().state(), "tokenizer": self.tokenizer.state(),
+                "vocab": self.vocab.to_dict(), "bptt": self.bptt}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LanguageModelData:
+        """An inference-only :class:`LanguageModelData` (for generation) from :meth:`state`.
+
+        Example:
+            >>> # data = LanguageModelData.from_state(manifest["data"]["state"])
+        """
+        return cls(None, None, tokenizer=Tokenizer.from_state(state["tokenizer"]),
+                   vocab=Vocab.from_dict(state["vocab"]), bptt=state.get("bptt", 70))
+

@@ -1,0 +1,584 @@
+"""Sequence-to-sequence data: pairs of strings → padded, length-bucketed batches of token ids.
+
+A batch is ``(src, tgt, target)``:
+
+- ``src`` (``N x S`` long): source token ids, each sequence ended by ``<eos>``, padded with
+  ``<pad>`` (id 0);
+- ``tgt`` (``N x T`` long): target token ids ended by ``<eos>`` and padded with ``<pad>``; the
+  model reads it for teacher forcing (and for the number of steps to decode);
+- ``target`` (``N x T`` long): the same ids with padding replaced by ``-100``, so the default
+  loss (:class:`ember.CrossEntropyFlat`) and the metrics ignore it.
+
+Tokens are characters by default (no spaCy needed), or words (spaCy's rule-based tokenizer of a
+blank pipeline, keeping each token's trailing whitespace so that joining tokens gives back the
+exact text). The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
+
+Example:
+    >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2"), ("trois", "3")] * 4, bs=4)
+    >>> data.target_kind, data.src_vocab[:6]
+    ('sequence', ['<pad>', '<bos>', '<eos>', '<unk>', 'e', 'u'])
+    >>> src, tgt, target = data.one_batch()
+    >>> src.shape[0], tgt.shape[1]
+    (4, 2)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+import ember
+
+__all__ = [
+    "BOS",
+    "EOS",
+    "IGNORE_INDEX",
+    "PAD",
+    "SPECIALS",
+    "UNK",
+    "BucketSampler",
+    "Seq2SeqData",
+    "Translation",
+    "Vocab",
+]
+
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+#: The special tokens, at ids 0 … 3 of every vocab.
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+#: Target value that the loss and the metrics ignore (padding).
+IGNORE_INDEX = -100
+LEVELS = ("char", "word")
+
+
+class Vocab:
+    """Tokens ↔ ids, with the four special tokens first.
+
+    Example:
+        >>> vocab = Vocab.build([["a", "b", "a"]])
+        >>> vocab.numericalize(["a", "z"]), vocab.itos[4]
+        ([4, 3], 'a')
+    """
+
+    def __init__(self, itos: Sequence[str]) -> None:
+        if tuple(itos[: len(SPECIALS)]) != SPECIALS:
+            raise ember.DataError(f"a vocab must start with the special tokens {SPECIALS}")
+        self.itos = list(itos)
+        self.stoi = {token: index for index, token in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, sequences: Sequence[Sequence[str]], min_freq: int = 1,
+              max_size: int | None = None) -> Vocab:
+        """Count tokens and keep those seen ``min_freq`` times (most frequent first, ties in
+        alphabetical order, so the same data always gives the same vocab).
+
+        Example:
+            >>> Vocab.build([["b", "a", "b"]]).itos
+            ['<pad>', '<bos>', '<eos>', '<unk>', 'b', 'a']
+        """
+        counts = Counter(token for sequence in sequences for token in sequence)
+        tokens = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
+                        key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            tokens = tokens[:max_size]
+        return cls([*SPECIALS, *tokens])
+
+    def numericalize(self, tokens: Sequence[str]) -> list[int]:
+        """Ids of ``tokens``; unknown tokens get ``<unk>`` (3).
+
+        Example:
+            >>> Vocab.build([["x"]]).numericalize(["x", "y"])
+            [4, 3]
+        """
+        return [self.stoi.get(token, UNK) for token in tokens]
+
+    def tokens(self, ids: Sequence[int]) -> list[str]:
+        """Tokens of ``ids`` up to the first ``<eos>``, without padding or ``<bos>``.
+
+        Example:
+            >>> Vocab.build([["x"]]).tokens([4, 4, 2, 4])
+            ['x', 'x']
+        """
+        out: list[str] = []
+        for index in ids:
+            if index == EOS:
+                break
+            if index in (PAD, BOS, IGNORE_INDEX):
+                continue
+            out.append(self.itos[index] if 0 <= index < len(self.itos) else SPECIALS[UNK])
+        return out
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.itos[index]
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} tokens)"
+
+
+class _WordSplitter:
+    """Words by spaCy's rule-based tokenizer of a blank pipeline; each token keeps its trailing
+    whitespace, so ``"".join(tokens)`` is the text again.
+
+    TODO(text plugin): switch to the shared ``ember_text`` tokenizer once it lands.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self._tokenizer: Callable[[str], Any] | None = None
+
+    def __call__(self, text: str) -> list[str]:
+        if self._tokenizer is None:
+            import spacy
+
+            self._tokenizer = spacy.blank(self.lang).tokenizer
+        return [token.text_with_ws for token in self._tokenizer(text)]
+
+
+def _splitter(level: str, lang: str) -> Callable[[str], list[str]]:
+    if level not in LEVELS:
+        raise ember.DataError(f"level must be one of {LEVELS}, got {level!r}")
+    return list if level == "char" else _WordSplitter(lang)
+
+
+class _PairDataset(Dataset):
+    def __init__(self, sources: list[list[int]], targets: list[list[int]]) -> None:
+        self.sources, self.targets = sources, targets
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
+        return self.sources[index], self.targets[index]
+
+
+def _pad(sequences: Sequence[Sequence[int]], value: int) -> Tensor:
+    width = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), width), value, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        out[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+    return out
+
+
+def collate_pairs(batch: Sequence[tuple[list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
+    """Pad a list of ``(source ids, target ids)`` into ``(src, tgt, target)``.
+
+    Example:
+        >>> src, tgt, target = collate_pairs([([5, 2], [6, 2]), ([5, 5, 2], [2])])
+        >>> target.tolist()
+        [[6, 2], [2, -100]]
+    """
+    sources, targets = zip(*batch)
+    tgt = _pad(targets, PAD)
+    return _pad(sources, PAD), tgt, tgt.masked_fill(tgt == PAD, IGNORE_INDEX)
+
+
+class BucketSampler(Sampler[int]):
+    """Shuffles, then sorts chunks of ``bs * chunk_batches`` items by length so that each batch
+    holds sequences of similar length (less padding), then shuffles the order of the batches.
+
+    Randomness comes from torch's global generator, so :func:`ember.seed` makes it repeatable.
+
+    Example:
+        >>> sampler = BucketSampler([3, 1, 2, 5, 4, 6], bs=2)
+        >>> sorted(sampler) == list(range(6))
+        True
+    """
+
+    def __init__(self, lengths: Sequence[int], bs: int, chunk_batches: int = 50) -> None:
+        self.lengths = np.asarray(lengths)
+        self.bs, self.chunk = bs, bs * chunk_batches
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(len(self.lengths)).numpy()
+        batches: list[np.ndarray] = []
+        for start in range(0, len(order), self.chunk):
+            chunk = order[start:start + self.chunk]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.bs] for i in range(0, len(chunk), self.bs))
+        full = [b for b in batches if len(b) == self.bs]
+        partial = [b for b in batches if len(b) != self.bs]
+        shuffled = [full[i] for i in torch.randperm(len(full)).tolist()]
+        for batch in shuffled + partial:  # a partial batch goes last, where drop_last drops it
+            yield from batch.tolist()
+
+
+@dataclass
+class Translation:
+    """One decoded prediction with what :func:`show_attention` draws.
+
+    ``attention`` has one row per output token (the ``<eos>`` step included) and one column per
+    source token (``<eos>`` included); ``score`` is the summed log-probability.
+
+    Example:
+        >>> Translation("42", ["4", "2"], ["q"], None, -0.1).text
+        '42'
+    """
+
+    text: str
+    tokens: list[str]
+    source_tokens: list[str]
+    attention: np.ndarray | None
+    score: float
+
+
+def _check_text(text: Any, what: str) -> str:
+    if not isinstance(text, str):
+        raise ember.DataError(f"{what} is a {type(text).__name__} ({text!r}), not a string; "
+                              f"give text")
+    if not text.strip():
+        raise ember.DataError(f"{what} is an empty string; remove it or give some text")
+    return text
+
+
+class Seq2SeqData(ember.Data):
+    """Pairs of texts (source → target) for sequence-to-sequence models.
+
+    Build it with :meth:`from_pairs`. ``src_vocab`` and ``tgt_vocab`` may be the same object
+    (``shared_vocab=True``). ``max_src_len`` / ``max_tgt_len`` are the longest training
+    sequences in tokens (``<eos>`` included); decoding stops at ``max_len`` steps, by default
+    twice the longest training target plus 10, so an odd input never hangs.
+
+    Example:
+        >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 5, bs=2)
+        >>> data.n_out == len(data.tgt_vocab)
+        True
+    """
+
+    kind = "seq2seq"
+
+    def __init__(
+        self,
+        train_dl: Any,
+        valid_dl: Any,
+        test_dl: Any = None,
+        *,
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        level: str = "char",
+        tgt_level: str | None = None,
+        src_lang: str = "xx",
+        tgt_lang: str = "xx",
+        max_src_len: int = 1,
+        max_tgt_len: int = 1,
+    ) -> None:
+        super().__init__(train_dl, valid_dl, test_dl, target_kind="sequence",
+                         n_out=len(tgt_vocab), input_kind="text")
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.src_level, self.tgt_level = level, tgt_level or level
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
+        self._split_source = _splitter(self.src_level, src_lang)
+        self._split_target = _splitter(self.tgt_level, tgt_lang)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pairs(
+        cls,
+        pairs: Any,
+        valid_pct: float = 0.1,
+        seed: int = 0,
+        *,
+        valid_pairs: Any = None,
+        level: str = "char",
+        tgt_level: str | None = None,
+        lang: str = "xx",
+        src_lang: str | None = None,
+        tgt_lang: str | None = None,
+        shared_vocab: bool = False,
+        min_freq: int = 1,
+        max_vocab: int | None = None,
+        bs: int = 64,
+        bucket: bool = True,
+        num_workers: int = 0,
+        source_col: str | None = None,
+        target_col: str | None = None,
+    ) -> Seq2SeqData:
+        """Tokenise, build vocabs on the training pairs only, split and batch.
+
+        Args:
+            pairs: a sequence of ``(source, target)`` strings, or a data frame whose first two
+                columns (or ``source_col`` / ``target_col``) hold them.
+            valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
+            valid_pairs: an explicit validation set (same forms as ``pairs``).
+            level: ``"char"`` (default; no spaCy needed) or ``"word"`` (spaCy blank tokenizer).
+            tgt_level: the target side's level when it differs (e.g. words → digits as
+                characters: ``level="word", tgt_level="char"``).
+            lang, src_lang, tgt_lang: spaCy language codes for word level (``"xx"``: generic).
+            shared_vocab: one vocab for both sides (e.g. to copy tokens).
+            min_freq, max_vocab: vocab size controls (rarer tokens become ``<unk>``).
+            bs: training batch size (validation uses twice this).
+            bucket: batch training pairs of similar source length together.
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("deux", "2"), ("trois", "3")] * 5, bs=4)
+            >>> len(data.train_dl.dataset), len(data.valid_dl.dataset)
+            (9, 1)
+        """
+        src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
+        tgt_level = tgt_level or level
+        split_source, split_target = _splitter(level, src_lang), _splitter(tgt_level, tgt_lang)
+        all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
+        if valid_pairs is None:
+            train_index, valid_index = ember.split_indices(len(all_pairs), valid_pct, seed)
+            train = [all_pairs[i] for i in train_index]
+            valid = [all_pairs[i] for i in valid_index]
+        else:
+            train, valid = all_pairs, _as_pairs(valid_pairs, source_col, target_col,
+                                                "valid_pairs")
+        tokens = {name: ([split_source(s) for s, _ in group], [split_target(t) for _, t in group])
+                  for name, group in (("train", train), ("valid", valid))}
+        train_sources, train_targets = tokens["train"]
+        if shared_vocab:
+            src_vocab = tgt_vocab = Vocab.build(train_sources + train_targets, min_freq,
+                                                max_vocab)
+        else:
+            src_vocab = Vocab.build(train_sources, min_freq, max_vocab)
+            tgt_vocab = Vocab.build(train_targets, min_freq, max_vocab)
+
+        def dataset(name: str) -> _PairDataset:
+            sources, targets = tokens[name]
+            return _PairDataset([[*src_vocab.numericalize(s), EOS] for s in sources],
+                                [[*tgt_vocab.numericalize(t), EOS] for t in targets])
+
+        train_ds, valid_ds = dataset("train"), dataset("valid")
+        sampler = None
+        if bucket:
+            sampler = BucketSampler([len(s) for s in train_ds.sources], bs)
+        train_dl, valid_dl, _ = ember.make_loaders(
+            train_ds, valid_ds, bs=bs, collate_fn=collate_pairs, train_sampler=sampler,
+            num_workers=num_workers)
+        return cls(train_dl, valid_dl, src_vocab=src_vocab, tgt_vocab=tgt_vocab, level=level,
+                   tgt_level=tgt_level, src_lang=src_lang, tgt_lang=tgt_lang,
+                   max_src_len=max(len(s) for s in train_ds.sources),
+                   max_tgt_len=max(len(t) for t in train_ds.targets))
+
+    # ------------------------------------------------------------------ inference side
+    def default_max_len(self) -> int:
+        """Decoding length limit when none is given: twice the longest training target + 10.
+
+        Example:
+            >>> # data.default_max_len() -> 26 when the longest training target has 8 tokens
+        """
+        return 2 * self.max_tgt_len + 10
+
+    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+        """Source texts → a padded ``src`` batch (characters never seen become ``<unk>``, with
+        a warning naming them).
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("ab", "1"), ("ba", "2")] * 3, bs=2)
+            >>> data.encode(["ab"])[0].tolist()
+            [[4, 5, 2]]
+        """
+        sequences = []
+        for position, item in enumerate(items):
+            text = _check_text(item, f"source {position} ({item!r})")
+            tokens = self._split_source(text)
+            ids = self.src_vocab.numericalize(tokens)
+            unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
+            if unknown:
+                warnings.warn(
+                    f"source {position} ({text!r}) has tokens never seen in training: "
+                    f"{unknown}; they are read as <unk>, so the prediction may be wrong",
+                    ember.EmberWarning, stacklevel=3)
+            if len(ids) + 1 > self.max_src_len:
+                warnings.warn(
+                    f"source {position} ({text[:40]!r}) has {len(ids) + 1} tokens, more than any "
+                    f"training source ({self.max_src_len}); decoding is capped at "
+                    f"{self.default_max_len()} tokens (pass max_len= to change it)",
+                    ember.EmberWarning, stacklevel=3)
+            sequences.append([*ids, EOS])
+        if not sequences:
+            raise ember.DataError("no source text given; pass a list of strings")
+        return (_pad(sequences, PAD),)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """Target ids → text (stops at ``<eos>``).
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
+            >>> data.detokenize(data.tgt_vocab.numericalize(["2", "1"]) + [2, 5])
+            '21'
+        """
+        return "".join(self.tgt_vocab.tokens(ids))
+
+    def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
+        """Logits ``N x T x V`` → strings (greedy choice per step, cut at ``<eos>``).
+
+        Example:
+            >>> # data.decode(model(src, tgt)) -> ['42', '1984']
+        """
+        ids = outputs.detach().argmax(dim=-1).cpu().tolist()
+        return [self.detokenize(row) for row in ids]
+
+    def decode_targets(self, targets: Tensor) -> list[Any]:
+        """Targets of a batch (padding ``-100``) → strings.
+
+        Example:
+            >>> # data.decode_targets(batch[-1]) -> ['42', '7']
+        """
+        return [self.detokenize(row) for row in targets.detach().cpu().tolist()]
+
+    def target_words(self, ids: Sequence[int]) -> list[str]:
+        """Target ids → whitespace-separated words of the decoded text (for word BLEU).
+
+        Example:
+            >>> # data.target_words(ids) -> ['quarante', 'deux']
+        """
+        return self.detokenize(ids).split()
+
+    def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 64, *, beam: int = 1, max_len: int | None = None,
+                      length_penalty: float = 1.0, with_attention: bool = False,
+                      **options: Any) -> list[Any]:
+        """Translate source texts: greedy (``beam=1``) or beam search.
+
+        Returns strings, or :class:`Translation` objects with ``with_attention=True``.
+        Decoding stops at ``<eos>`` or after ``max_len`` tokens (default
+        :meth:`default_max_len`), so it always ends.
+
+        Example:
+            >>> # learn.predict_batch(["quarante-deux", "sept"], beam=5) -> ['42', '7']
+        """
+        from ember_text.seq2seq.decoding import beam_search, greedy_decode
+
+        if options:
+            raise TypeError(f"unexpected prediction options {sorted(options)} for seq2seq data; "
+                            f"use beam=, max_len=, length_penalty=, with_attention=")
+        if beam < 1:
+            raise ember.DataError(f"beam must be at least 1, got {beam}")
+        max_len = max_len or self.default_max_len()
+        device = device or next(iter(model.parameters()), torch.zeros(())).device
+        items = list(items)
+        results: list[Any] = []
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(items), bs):
+                    chunk = items[start:start + bs]
+                    (src,) = self.encode(chunk)
+                    src = src.to(device)
+                    if beam == 1:
+                        decoded = greedy_decode(model, src, max_len)
+                    else:
+                        decoded = [beam_search(model, src[i:i + 1], beam, max_len,
+                                               length_penalty)[0] for i in range(len(chunk))]
+                    for item, (ids, attention, score) in zip(chunk, decoded):
+                        text = self.detokenize(ids)
+                        if not with_attention:
+                            results.append(text)
+                            continue
+                        source_tokens = [*self._split_source(item), SPECIALS[EOS]]
+                        tokens = [*self.tgt_vocab.tokens(ids), SPECIALS[EOS]][: len(attention)]
+                        results.append(Translation(text, tokens, source_tokens,
+                                                   attention[:, : len(source_tokens)], score))
+        finally:
+            model.train(was_training)
+        return results
+
+    def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
+        """Print ``n`` rows of source, target and prediction; returns them.
+
+        Example:
+            >>> # learn.show_results(5)
+        """
+        sources = ["".join(self.src_vocab.tokens(row)) for row in batch[0].tolist()]
+        targets = self.decode_targets(batch[-1])
+        rows = list(zip(sources, targets, predictions))[:n]
+        for source, target, prediction in rows:
+            mark = "✓" if target == prediction else "✗"
+            print(f"{mark} {source!s:>40} → {prediction!s:<20} (target {target})")
+        return rows
+
+    # ------------------------------------------------------------------ export
+    def state(self) -> dict[str, Any]:
+        """JSON-able state: vocabs, tokenisation level and languages, training lengths.
+
+        Example:
+            >>> # json.dumps(data.state())
+        """
+        state = super().state()
+        state.update({
+            "src_vocab": self.src_vocab.itos,
+            "tgt_vocab": self.tgt_vocab.itos,
+            "level": self.src_level,
+            "tgt_level": self.tgt_level,
+            "src_lang": self.src_lang,
+            "tgt_lang": self.tgt_lang,
+            "max_src_len": self.max_src_len,
+            "max_tgt_len": self.max_tgt_len,
+        })
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Seq2SeqData:
+        """Rebuild an inference-only Seq2SeqData (no loaders) from :meth:`state`.
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
+            >>> Seq2SeqData.from_state(data.state()).encode(["un"])[0].tolist()
+            [[5, 4, 2]]
+        """
+        src_vocab = Vocab(state["src_vocab"])
+        tgt_vocab = (src_vocab if state["tgt_vocab"] == state["src_vocab"]
+                     else Vocab(state["tgt_vocab"]))
+        return cls(None, None, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
+                   level=state.get("level", "char"), tgt_level=state.get("tgt_level"),
+                   src_lang=state.get("src_lang", "xx"),
+                   tgt_lang=state.get("tgt_lang", "xx"), max_src_len=state["max_src_len"],
+                   max_tgt_len=state["max_tgt_len"])
+
+
+def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
+              ) -> list[tuple[str, str]]:
+    """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
+    if hasattr(pairs, "columns") and hasattr(pairs, "iloc"):  # a pandas data frame
+        columns = list(pairs.columns)
+        if len(columns) < 2 and (source_col is None or target_col is None):
+            raise ember.DataError(f"{what}: the data frame needs two columns (source, target), "
+                                  f"it has {columns}")
+        source_col = source_col if source_col is not None else columns[0]
+        target_col = target_col if target_col is not None else columns[1]
+        for name in (source_col, target_col):
+            if name not in columns:
+                raise ember.DataError(f"{what}: no column {name!r}; columns are {columns}")
+        pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
+                              f"frame, got {type(pairs).__name__}")
+    out: list[tuple[str, str]] = []
+    for index, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise ember.DataError(
+                f"{what} item {index} ({pair!r}) is not a (source, target) pair; give exactly "
+                f"two strings per item")
+        source, target = pair
+        for side, text in (("source", source), ("target", target)):
+            if not isinstance(text, str) or (isinstance(text, float) and math.isnan(text)):
+                raise ember.DataError(
+                    f"{what} item {index} ({pair!r}): the {side} is a {type(text).__name__}, "
+                    f"not a string; convert it (str(...)) or drop the item")
+            if not text.strip():
+                raise ember.DataError(
+                    f"{what} item {index} ({pair!r}): the {side} is empty; drop the item or "
+                    f"give it some text")
+        out.append((source, target))
+    if len(out) < 2 and what == "pairs":
+        raise ember.DataError(f"{what}: got {len(out)} pair(s); give at least 2 to split into "
+                              f"training and validation")
+    return out

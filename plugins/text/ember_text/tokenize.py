@@ -1,0 +1,502 @@
+"""Text → tokens → ids and back: a blank spaCy tokenizer, ULMFiT rule tokens, and a vocab.
+
+The :class:`Tokenizer` splits text with the rule-based tokenizer of ``spacy.blank(lang)`` (no
+trained pipeline, nothing to download) and adds *rule tokens* so that lowercasing loses nothing
+a model could use:
+
+=========  ==========================================================================
+token      meaning
+=========  ==========================================================================
+``xxunk``  a word not in the vocab (id 0)
+``xxpad``  padding (id 1)
+``xxbos``  beginning of a text
+``xxeos``  end of a text (used by sequence models)
+``xxfld``  a field separator (several text columns joined)
+``xxrep``  ``xxrep 4 !`` — the next character was repeated 4 times (``!!!!``)
+``xxwrep`` ``xxwrep 3 very`` — the next word was repeated 3 times
+``xxup``   the next word was written in capitals (``xxup great`` ← ``GREAT``)
+``xxmaj``  the next word started with a capital (``xxmaj paris`` ← ``Paris``)
+=========  ==========================================================================
+
+:meth:`Tokenizer.detokenize` undoes the rules (case, repetitions) and joins the words back into
+readable text. :meth:`Tokenizer.tokenize_many` tokenises a large corpus over several processes
+and can cache the result on disk (keyed by the texts and the tokenizer's settings).
+
+:class:`Vocab` maps tokens to ids: the special tokens first (``xxunk`` = 0, ``xxpad`` = 1), then
+tokens by decreasing frequency (ties alphabetical, so the order is stable across runs and
+machines), filtered by ``min_freq`` and capped at ``max_size``; it saves to and loads from JSON.
+
+Example:
+    >>> tokenizer = Tokenizer()
+    >>> tokens = tokenizer("The movie was GREAT!!!!")
+    >>> tokens
+    ['xxbos', 'xxmaj', 'the', 'movie', 'was', 'xxup', 'great', 'xxrep', '4', '!']
+    >>> vocab = Vocab.build([tokens], min_freq=1)
+    >>> ids = vocab.numericalize(tokens)
+    >>> tokenizer.detokenize(vocab.decode(ids))
+    'The movie was GREAT!!!!'
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import json
+import multiprocessing
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ember import DataError
+
+__all__ = [
+    "BOS",
+    "EOS",
+    "FLD",
+    "MAJ",
+    "PAD",
+    "REP",
+    "SPECIAL_TOKENS",
+    "UNK",
+    "UP",
+    "WREP",
+    "Tokenizer",
+    "Vocab",
+]
+
+UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
+REP, WREP, UP, MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
+#: The rule tokens, in the order they take the first ids of every vocab (``xxunk`` = 0,
+#: ``xxpad`` = 1).
+SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, REP, WREP, UP, MAJ)
+
+#: Bumped whenever the rules change, so that cached tokenisations are never reused wrongly.
+RULES_VERSION = 1
+
+_CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
+_WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
+_SPACES = re.compile(r"[ \t\u00a0]{2,}")
+_HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+# detokenisation: no space before closing punctuation, none after opening brackets
+_NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b)")
+_NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
+
+
+def _replace_char_repeat(match: re.Match[str]) -> str:
+    character, rest = match.groups()
+    return f" {REP} {len(rest) + 1} {character} "
+
+
+def _replace_word_repeat(match: re.Match[str]) -> str:
+    word, rest = match.groups()
+    return f" {WREP} {len(rest.split()) + 1} {word} "
+
+
+class Tokenizer:
+    """Split text into lowercase tokens with rule tokens, using a blank spaCy tokenizer.
+
+    Args:
+        lang: a spaCy language code (``"en"``, ``"fr"``, ``"de"``…); only its rule-based
+            tokenizer is used, so no model download is needed.
+        rules: apply the ULMFiT rules (case and repetition tokens, lowercasing). With
+            ``False`` the spaCy tokens are kept as they are.
+        bos: start every text with ``xxbos``.
+        eos: end every text with ``xxeos``.
+        max_chars: cut each text to this many characters before tokenising (``None``: no
+            limit). Keeps a pathological document (say 1 MB of one review) from stalling a
+            batch; the cut is applied the same way in training and at inference.
+
+    The tokenizer is a small, picklable description (the spaCy object is built lazily in each
+    process), and :meth:`state` / :meth:`from_state` carry it into exported models.
+
+    Example:
+        >>> Tokenizer()("I loved it. Loved it!")
+        ['xxbos', 'xxmaj', 'i', 'loved', 'it', '.', 'xxmaj', 'loved', 'it', '!']
+    """
+
+    def __init__(self, lang: str = "en", *, rules: bool = True, bos: bool = True,
+                 eos: bool = False, max_chars: int | None = None) -> None:
+        self.lang, self.rules, self.bos, self.eos = lang, rules, bos, eos
+        self.max_chars = max_chars
+        self._spacy: Any = None
+
+    # ------------------------------------------------------------------ spaCy
+    @property
+    def spacy_tokenizer(self) -> Any:
+        """The blank spaCy tokenizer for :attr:`lang` (built on first use).
+
+        Example:
+            >>> [t.text for t in Tokenizer().spacy_tokenizer("don't")]
+            ['do', "n't"]
+        """
+        if self._spacy is None:
+            import spacy
+
+            try:
+                self._spacy = spacy.blank(self.lang).tokenizer
+            except (ImportError, KeyError, ValueError) as error:
+                raise DataError(
+                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
+                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual)"
+                ) from None
+        return self._spacy
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_spacy": None}
+
+    # ------------------------------------------------------------------ rules
+    def pre_rules(self, text: str) -> str:
+        """The rules applied to the raw text before spaCy splits it: HTML entities and line
+        breaks, repeated characters (``xxrep``) and words (``xxwrep``), runs of spaces.
+
+        Example:
+            >>> Tokenizer().pre_rules("so so so good!!!!")
+            ' xxwrep 3 so  good xxrep 4 ! '
+        """
+        text = html.unescape(_HTML_BREAK.sub("\n", text))
+        text = _CHAR_REPEAT.sub(_replace_char_repeat, text)
+        text = _WORD_REPEAT.sub(_replace_word_repeat, text)
+        return _SPACES.sub("  ", text)
+
+    def post_rules(self, tokens: list[str]) -> list[str]:
+        """The rules applied to spaCy's tokens: ``xxup`` before words in capitals, ``xxmaj``
+        before capitalised words, then lowercase everything.
+
+        Example:
+            >>> Tokenizer().post_rules(["The", "BEST", "one"])
+            ['xxmaj', 'the', 'xxup', 'best', 'one']
+        """
+        result: list[str] = []
+        for token in tokens:
+            if token in SPECIAL_TOKENS:
+                result.append(token)
+            elif len(token) > 1 and token.isupper():
+                result += [UP, token.lower()]
+            elif token[:1].isupper():
+                result += [MAJ, token.lower()]
+            else:
+                result.append(token.lower())
+        return result
+
+    # ------------------------------------------------------------------ tokenise
+    def check_text(self, text: Any, name: str = "text") -> str:
+        """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
+        names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
+
+        Example:
+            >>> Tokenizer().check_text(b"caf\\xc3\\xa9")
+            'café'
+        """
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{name} is not valid UTF-8 text (byte {error.start}: "
+                    f"{bytes(text)[error.start:error.start + 4]!r}); decode it with the right "
+                    f"encoding first, e.g. data.decode('latin-1')"
+                ) from None
+        if text is None or (isinstance(text, float) and text != text):
+            raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
+        if not isinstance(text, str):
+            raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
+        if not text.strip():
+            raise DataError(f"{name} is empty; drop that row or give it some text")
+        return text
+
+    def _tokenize_checked(self, texts: Iterable[str]) -> list[list[str]]:
+        prepared = []
+        for text in texts:
+            if self.max_chars is not None:
+                text = text[: self.max_chars]
+            prepared.append(self.pre_rules(text) if self.rules else text)
+        results = []
+        for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
+            words = [token.text for token in doc if not token.is_space]
+            words = [re.sub(r"\s", "_", word) for word in words]
+            if self.rules:
+                words = self.post_rules(words)
+            if self.bos:
+                words.insert(0, BOS)
+            if self.eos:
+                words.append(EOS)
+            results.append(words)
+        return results
+
+    def __call__(self, text: Any) -> list[str]:
+        """Tokenise one text.
+
+        Example:
+            >>> Tokenizer(bos=False)("Hello World")
+            ['xxmaj', 'hello', 'xxmaj', 'world']
+        """
+        return self._tokenize_checked([self.check_text(text)])[0]
+
+    def tokenize_many(self, texts: Sequence[Any], n_workers: int | None = None, *,
+                      cache_dir: str | Path | None = None, names: Sequence[str] | None = None,
+                      chunk_size: int = 2000) -> list[list[str]]:
+        """Tokenise many texts, over ``n_workers`` processes, optionally cached on disk.
+
+        Every text is checked first (an empty, missing or non-UTF-8 one raises a
+        :class:`ember.DataError` naming it, by ``names[i]`` when given, else by its index).
+        ``n_workers=None`` uses up to 4 processes for corpora over ~1 MB and one process
+        otherwise (starting processes costs more than it saves on small inputs).
+        ``cache_dir`` (or the ``EMBER_TEXT_CACHE`` environment variable) stores the result
+        keyed by a hash of the texts and the tokenizer's settings; a second call with the same
+        texts reads it back instead of tokenising.
+
+        Example:
+            >>> Tokenizer(bos=False).tokenize_many(["One.", "Two!"])
+            [['xxmaj', 'one', '.'], ['xxmaj', 'two', '!']]
+        """
+        checked = [
+            self.check_text(text, names[index] if names is not None else f"text #{index}")
+            for index, text in enumerate(texts)
+        ]
+        cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
+        cache_file = None
+        if cache_dir is not None:
+            cache_file = Path(cache_dir) / f"tokens-{self._cache_key(checked)}.json.gz"
+            if cache_file.is_file():
+                with gzip.open(cache_file, "rt", encoding="utf-8") as handle:
+                    return [line.split(" ") if line else [] for line in json.load(handle)]
+        if n_workers is None:
+            n_chars = sum(len(text) for text in checked)
+            n_workers = min(4, os.cpu_count() or 1) if n_chars > 1_000_000 else 1
+        if n_workers <= 1 or len(checked) < 2:
+            tokens = self._tokenize_checked(checked)
+        else:
+            size = max(1, min(chunk_size, -(-len(checked) // (n_workers * 4))))
+            chunks = [checked[i:i + size] for i in range(0, len(checked), size)]
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            context = multiprocessing.get_context(method)
+            with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+                tokens = [words for part in pool.map(self._tokenize_checked, chunks)
+                          for words in part]
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache_file.with_suffix(f".tmp{os.getpid()}")
+            with gzip.open(temporary, "wt", encoding="utf-8") as handle:
+                json.dump([" ".join(words) for words in tokens], handle)
+            temporary.replace(cache_file)
+        return tokens
+
+    def _cache_key(self, texts: Sequence[str]) -> str:
+        digest = hashlib.sha256(json.dumps(self.state(), sort_keys=True).encode())
+        digest.update(str(RULES_VERSION).encode())
+        import spacy
+
+        digest.update(spacy.__version__.encode())
+        for text in texts:
+            digest.update(text.encode("utf-8"))
+            digest.update(b"\x00")
+        return digest.hexdigest()[:32]
+
+    # ------------------------------------------------------------------ back to text
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        """Undo the rules and join tokens into readable text (the inverse of tokenising, up to
+        spacing: spaCy does not keep it, so spaces around punctuation follow English habits).
+
+        Example:
+            >>> Tokenizer().detokenize(["xxbos", "xxmaj", "it", "is", "xxup", "so", "good",
+            ...                         "xxrep", "3", "!"])
+            'It is SO good!!!'
+        """
+        words: list[str] = []
+        index, n = 0, len(tokens)
+        while index < n:
+            token = tokens[index]
+            if token in (BOS, EOS, PAD, FLD):
+                index += 1
+                continue
+            if token in (REP, WREP) and index + 2 < n and tokens[index + 1].isdigit():
+                count, item = int(tokens[index + 1]), tokens[index + 2]
+                if token == REP:
+                    words.append(item * count)
+                else:
+                    words.extend([item] * count)
+                index += 3
+                continue
+            if token in (UP, MAJ) and index + 1 < n:
+                following = tokens[index + 1]
+                words.append(following.upper() if token == UP else following[:1].upper()
+                             + following[1:])
+                index += 2
+                continue
+            words.append(token)
+            index += 1
+        text = " ".join(words)
+        text = _NO_SPACE_BEFORE.sub("", text)
+        return _NO_SPACE_AFTER.sub("", text)
+
+    # ------------------------------------------------------------------ export
+    def state(self) -> dict[str, Any]:
+        """JSON-able settings, for exported models and cache keys.
+
+        Example:
+            >>> Tokenizer("fr").state()["lang"]
+            'fr'
+        """
+        return {"lang": self.lang, "rules": self.rules, "bos": self.bos, "eos": self.eos,
+                "max_chars": self.max_chars, "rules_version": RULES_VERSION}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Tokenizer:
+        """Rebuild a tokenizer from :meth:`state`.
+
+        Example:
+            >>> Tokenizer.from_state(Tokenizer("de").state()).lang
+            'de'
+        """
+        return cls(state["lang"], rules=state["rules"], bos=state["bos"], eos=state["eos"],
+                   max_chars=state.get("max_chars"))
+
+    def __repr__(self) -> str:
+        return (f"Tokenizer(lang={self.lang!r}, rules={self.rules}, bos={self.bos}, "
+                f"eos={self.eos}, max_chars={self.max_chars})")
+
+
+class Vocab:
+    """A stable token ↔ id mapping: specials first, then tokens by frequency.
+
+    Args:
+        itos: the tokens in id order (``itos[i]`` is the token of id ``i``). It must start
+            with ``xxunk`` (id 0, unknown words) and ``xxpad`` (id 1, padding).
+
+    Build one from tokenised texts with :meth:`build`; save it with :meth:`save` and read it
+    back with :meth:`load` (plain JSON).
+
+    Example:
+        >>> vocab = Vocab.build([["xxbos", "a", "b", "a"]], min_freq=1)
+        >>> vocab.itos[len(SPECIAL_TOKENS):], vocab.numericalize(["a", "zzz"])
+        (['a', 'b'], [9, 0])
+    """
+
+    def __init__(self, itos: Sequence[str]) -> None:
+        self.itos = list(itos)
+        if not self.itos or self.itos[0] != UNK:
+            raise DataError(f"a vocab must start with {UNK!r} (id 0); got {self.itos[:3]!r}")
+        self.stoi = {token: index for index, token in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            repeated = [t for t, c in Counter(self.itos).items() if c > 1][:5]
+            raise DataError(f"a vocab lists each token once; repeated: {repeated!r}")
+        if len(self.itos) < 2 or self.itos[1] != PAD:
+            raise DataError(f"a vocab must have the padding token {PAD!r} as id 1")
+        self.unk_id, self.pad_id = 0, 1
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Sequence[str]], min_freq: int = 2,
+              max_size: int = 60000, specials: Sequence[str] = SPECIAL_TOKENS) -> Vocab:
+        """Count tokens and keep those seen at least ``min_freq`` times, most frequent first
+        (ties in alphabetical order), at most ``max_size`` tokens including the specials.
+
+        Example:
+            >>> Vocab.build([["b", "a"], ["a", "b", "c"]], min_freq=2).itos[-2:]
+            ['a', 'b']
+        """
+        if min_freq < 1:
+            raise DataError(f"min_freq must be at least 1, got {min_freq}")
+        if max_size < len(specials):
+            raise DataError(f"max_size {max_size} leaves no room for the {len(specials)} "
+                            f"special tokens")
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        special_set = set(specials)
+        kept = sorted(((token, count) for token, count in counts.items()
+                       if count >= min_freq and token not in special_set),
+                      key=lambda pair: (-pair[1], pair[0]))
+        itos = list(specials) + [token for token, _ in kept[: max_size - len(specials)]]
+        return cls(itos)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.itos))
+
+    def numericalize(self, tokens: Sequence[str]) -> list[int]:
+        """Token ids; unknown tokens become ``xxunk`` (0).
+
+        Example:
+            >>> Vocab(["xxunk", "xxpad", "hi"]).numericalize(["hi", "there"])
+            [2, 0]
+        """
+        get = self.stoi.get
+        return [get(token, 0) for token in tokens]
+
+    def decode(self, ids: Iterable[int], skip_pad: bool = True) -> list[str]:
+        """Tokens of ``ids`` (padding dropped unless ``skip_pad=False``).
+
+        Example:
+            >>> Vocab(["xxunk", "xxpad", "hi"]).decode([2, 1, 0])
+            ['hi', 'xxunk']
+        """
+        tokens = []
+        for index in ids:
+            index = int(index)
+            if skip_pad and index == self.pad_id:
+                continue
+            if not 0 <= index < len(self.itos):
+                raise DataError(f"id {index} is outside this vocab of {len(self.itos)} tokens")
+            tokens.append(self.itos[index])
+        return tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``{"itos": [...]}``).
+
+        Example:
+            >>> Vocab(["xxunk", "xxpad"]).to_dict()
+            {'format': 'ember-vocab', 'version': 1, 'itos': ['xxunk', 'xxpad']}
+        """
+        return {"format": "ember-vocab", "version": 1, "itos": list(self.itos)}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Vocab:
+        """Rebuild from :meth:`to_dict`.
+
+        Example:
+            >>> Vocab.from_dict({"itos": ["xxunk", "xxpad"]}).pad_id
+            1
+        """
+        if not isinstance(state, dict) or not isinstance(state.get("itos"), list):
+            raise DataError("not a vocab: expected a JSON object with an 'itos' list")
+        return cls(state["itos"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the vocab as JSON.
+
+        Example:
+            >>> # vocab.save("vocab.json"); Vocab.load("vocab.json") == vocab
+        """
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        """Read a vocab written by :meth:`save`.
+
+        Example:
+            >>> # vocab = Vocab.load("vocab.json")
+        """
+        path = Path(path)
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"cannot read a vocab from {path}: {error}") from None
+        return cls.from_dict(state)
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} tokens: {self.itos[len(SPECIAL_TOKENS):][:5]}…)"

@@ -1,0 +1,242 @@
+"""Model builders sized to the data, encoder transfer and ULMFiT fine-tuning.
+
+The ULMFiT route in four calls::
+
+    lm_data = LanguageModelData.from_texts(corpus)
+    lm = ember.learner(lm_data)                      # AWD-LSTM language model
+    lm.fit_one_cycle(5, 3e-3)
+    save_encoder(lm, "encoder.safetensors")
+
+    data = TextData.from_df(df, "text", "label", vocab=lm_data.vocab)   # same ids
+    learn = ember.learner(data, model=text_classifier(data, pretrained="encoder.safetensors"))
+    fine_tune_classifier(learn, epochs=4)            # gradual unfreezing, discriminative LRs
+
+The encoder file is safetensors (no pickle) with the architecture, its config and the vocab in
+its header, so :func:`load_encoder` refuses an encoder built for another vocab or size.
+
+Example:
+    >>> # model = text_classifier(data, arch="transformer", d_model=128)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+import ember
+from ember import DataError, TrainingError
+from ember_text.data import LanguageModelData, TextData
+from ember_text.tokenize import Vocab
+
+__all__ = [
+    "ARCHITECTURES",
+    "default_config",
+    "fine_tune_classifier",
+    "language_model",
+    "load_encoder",
+    "save_encoder",
+    "text_classifier",
+]
+
+#: Encoder names → the registered classifier and language-model architectures.
+ARCHITECTURES = {
+    "awd_lstm": ("awd_lstm_classifier", "awd_lstm_lm"),
+    "transformer": ("transformer_classifier", "transformer_lm"),
+}
+#: Config keys that define an encoder's shape (must match between a language model and the
+#: classifier that reuses its encoder).
+ENCODER_KEYS = {
+    "awd_lstm": ("vocab_size", "emb_size", "hidden_size", "n_layers"),
+    "transformer": ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"),
+}
+
+
+def _n_train_tokens(data: ember.Data) -> int:
+    dataset = data.train_dl.dataset if data.train_dl is not None else None
+    if dataset is None:
+        return 0
+    if hasattr(dataset, "lengths"):
+        return int(sum(dataset.lengths))
+    return len(getattr(dataset, "ids", []))
+
+
+def default_config(data: TextData | LanguageModelData, arch: str = "awd_lstm") -> dict[str, Any]:
+    """Encoder sizes for ``data``: small for a few hundred thousand training tokens (a
+    quick-start trains in seconds on a CPU), ULMFiT-like for large corpora.
+
+    Example:
+        >>> # default_config(data)  -> {'emb_size': 64, 'hidden_size': 192, 'n_layers': 2}
+    """
+    if arch not in ARCHITECTURES:
+        raise TrainingError(f"unknown text architecture {arch!r}; choose from "
+                            f"{sorted(ARCHITECTURES)}")
+    n_tokens = _n_train_tokens(data)
+    if arch == "awd_lstm":
+        if n_tokens < 300_000:
+            return {"emb_size": 64, "hidden_size": 192, "n_layers": 2}
+        if n_tokens < 3_000_000:
+            return {"emb_size": 200, "hidden_size": 600, "n_layers": 3}
+        return {"emb_size": 400, "hidden_size": 1152, "n_layers": 3}
+    if n_tokens < 300_000:
+        return {"d_model": 64, "n_heads": 4, "n_layers": 2}
+    return {"d_model": 256, "n_heads": 4, "n_layers": 4}
+
+
+def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Path | None = None,
+                    **config: Any) -> nn.Module:
+    """A classifier (or regressor) for ``data``, built by name with ``ember.create_model`` so
+    it exports. ``arch`` is ``"awd_lstm"`` or ``"transformer"``; ``config`` overrides the sizes
+    of :func:`default_config`. ``pretrained`` is a file from :func:`save_encoder`: the
+    classifier takes its encoder's shape and weights (``data`` must use the same vocab).
+
+    Example:
+        >>> # learn = ember.learner(data, model=text_classifier(data, arch="transformer"))
+    """
+    if not isinstance(data, TextData):
+        raise DataError(f"text_classifier needs a TextData, got {type(data).__name__}")
+    name = ARCHITECTURES.get(arch, (None, None))[0]
+    if name is None:
+        raise TrainingError(f"unknown text architecture {arch!r}; choose from "
+                            f"{sorted(ARCHITECTURES)}")
+    settings: dict[str, Any] = default_config(data, arch)
+    if pretrained is not None:
+        header = read_encoder_header(pretrained)
+        if header["arch"] != arch:
+            raise TrainingError(f"{pretrained} holds a {header['arch']} encoder; build the "
+                                f"classifier with arch={header['arch']!r}")
+        settings = {k: v for k, v in header["config"].items() if k != "vocab_size"}
+        if arch == "transformer":
+            settings["causal"] = True
+    settings.update(config)
+    if arch == "transformer":
+        settings.setdefault("max_len", max(data.max_len, 16))
+    model = ember.create_model(name, vocab_size=len(data.vocab), n_out=data.n_out, **settings)
+    if pretrained is not None:
+        load_encoder(model, pretrained, vocab=data.vocab)
+    return model
+
+
+def language_model(data: LanguageModelData, arch: str = "awd_lstm", **config: Any
+                   ) -> nn.Module:
+    """A language model for ``data`` (``"awd_lstm"`` or ``"transformer"``), sized by
+    :func:`default_config` unless ``config`` says otherwise.
+
+    Example:
+        >>> # learn = ember.learner(lm_data, model=language_model(lm_data, arch="transformer"))
+    """
+    if not isinstance(data, LanguageModelData):
+        raise DataError(f"language_model needs a LanguageModelData, got {type(data).__name__}")
+    name = ARCHITECTURES.get(arch, (None, None))[1]
+    if name is None:
+        raise TrainingError(f"unknown text architecture {arch!r}; choose from "
+                            f"{sorted(ARCHITECTURES)}")
+    settings = {**default_config(data, arch), **config}
+    if arch == "transformer":
+        settings.setdefault("max_len", max(512, 2 * data.bptt))
+    return ember.create_model(name, vocab_size=len(data.vocab), **settings)
+
+
+def _model_of(learn_or_model: Any) -> nn.Module:
+    return learn_or_model.model if isinstance(learn_or_model, ember.Learner) else learn_or_model
+
+
+def _arch_of(model: nn.Module) -> tuple[str, dict[str, Any]]:
+    config = getattr(model, "ember_config", None)
+    if not isinstance(config, dict) or "name" not in config:
+        raise TrainingError("the model was not built with ember.create_model (or "
+                            "text_classifier / language_model), so its encoder cannot be "
+                            "described; build it by name")
+    for arch, names in ARCHITECTURES.items():
+        if config["name"] in names:
+            keys = ENCODER_KEYS[arch]
+            return arch, {k: v for k, v in config["config"].items() if k in keys}
+    raise TrainingError(f"{config['name']!r} has no text encoder to save")
+
+
+def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> Path:
+    """Write the encoder of a language model (or classifier) to a safetensors file with its
+    architecture, config and vocab in the header.
+
+    Example:
+        >>> # save_encoder(lm_learn, "austen_encoder.safetensors")
+    """
+    model = _model_of(learn_or_model)
+    arch, config = _arch_of(model)
+    if vocab is None and isinstance(learn_or_model, ember.Learner):
+        vocab = getattr(learn_or_model.data, "vocab", None)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
+    metadata = {"format": "ember-text-encoder", "arch": arch, "config": json.dumps(config),
+                "vocab": json.dumps(vocab.itos if vocab is not None else None)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def read_encoder_header(path: str | Path) -> dict[str, Any]:
+    """Architecture, config and vocab of an encoder file (no weights read).
+
+    Example:
+        >>> # read_encoder_header("encoder.safetensors")["arch"] -> 'awd_lstm'
+    """
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own types for unreadable files
+        raise TrainingError(f"cannot read an encoder from {path}: {error}") from None
+    if metadata.get("format") != "ember-text-encoder":
+        raise TrainingError(f"{path} is not an encoder written by ember_text.save_encoder")
+    return {"arch": metadata["arch"], "config": json.loads(metadata["config"]),
+            "vocab": json.loads(metadata["vocab"])}
+
+
+def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> None:
+    """Load an encoder written by :func:`save_encoder` into a model of the same shape. When
+    both vocabs are known they must be the same (the same ids mean the same words).
+
+    Example:
+        >>> # load_encoder(classifier_learn, "austen_encoder.safetensors")
+    """
+    model = _model_of(learn_or_model)
+    if vocab is None and isinstance(learn_or_model, ember.Learner):
+        vocab = getattr(learn_or_model.data, "vocab", None)
+    header = read_encoder_header(path)
+    arch, config = _arch_of(model)
+    if vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos:
+        raise DataError(
+            f"{path} was trained with another vocab; build the data with the language "
+            f"model's vocab: TextData.from_df(..., vocab=lm_data.vocab)")
+    if header["arch"] != arch or header["config"] != config:
+        raise TrainingError(
+            f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
+            f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
+    state = load_file(str(path))
+    device = next(model.parameters()).device
+    model.encoder.load_state_dict({k: v.to(device) for k, v in state.items()})
+
+
+def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 2e-2,
+                         factor: float = 2.6**4) -> None:
+    """ULMFiT fine-tuning with gradual unfreezing and discriminative learning rates: one
+    epoch with only the head training at ``lr``; one with the top encoder layer too at
+    ``slice(lr/2/factor, lr/2)``; one with the top two at ``slice(lr/4/factor, lr/4)``; then
+    ``epochs - 3`` (at least one) with everything at ``slice(lr/20/factor, lr/20)``. Each
+    stage is a one-cycle fit; ``slice(low, high)`` spreads rates geometrically from the
+    embedding to the head (each lower group 2.6 times slower in ULMFiT's setting).
+
+    Example:
+        >>> # fine_tune_classifier(learn, epochs=5)
+    """
+    learn.freeze()
+    learn.fit_one_cycle(1, lr)
+    learn.freeze_to(-2)
+    learn.fit_one_cycle(1, slice(lr / 2 / factor, lr / 2))
+    learn.freeze_to(-3)
+    learn.fit_one_cycle(1, slice(lr / 4 / factor, lr / 4))
+    learn.unfreeze()
+    learn.fit_one_cycle(max(1, epochs - 3), slice(lr / 20 / factor, lr / 20))

@@ -1,0 +1,144 @@
+"""Each guard: a planted mistake gives its finding; a clean setup gives none."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import ember
+from ember import checks
+
+from .helpers import blob_data, blobs
+
+
+def kinds(findings) -> set[type]:
+    return {finding.kind for finding in findings}
+
+
+def learner(data, **kwargs):
+    model = ember.create_model("mlp", n_in=8, n_out=data.n_out, hidden=[32], dropout=0.0)
+    return ember.Learner(data, model, quiet=True, **kwargs)
+
+
+def test_clean_setup_raises_no_finding():
+    ember.seed(0)
+    learn = learner(blob_data(n=3000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)
+        learn.fit_one_cycle(1, 1e-2)
+        assert learn.doctor(verbose=False) == []
+
+
+def test_training_loader_that_does_not_shuffle():
+    data = blob_data()
+    data.train_dl = DataLoader(data.train_dl.dataset, batch_size=32)
+    with pytest.warns(checks.LoaderWarning, match="does not shuffle"):
+        learner(data).fit(1)
+
+
+def test_validation_loader_that_shuffles_or_drops():
+    data = blob_data()
+    data.valid_dl = DataLoader(data.valid_dl.dataset, batch_size=32, shuffle=True, drop_last=True)
+    found = learner(data).doctor(verbose=False)
+    messages = " ".join(f.message for f in found if f.kind is checks.LoaderWarning)
+    assert "shuffles" in messages and "drops its last" in messages
+
+
+def test_items_shared_between_training_and_validation():
+    data = blob_data()
+    x, y = data.train_dl.dataset.tensors
+    data.valid_dl = DataLoader(TensorDataset(x[:50], y[:50]), batch_size=64)
+    found = [f for f in learner(data).doctor(verbose=False) if f.kind is checks.LeakageWarning]
+    assert found and "50 of 50" in found[0].message
+
+
+def test_imbalanced_target_with_accuracy_alone():
+    x, y = blobs(n=2000, classes=2).tensors
+    y = (torch.arange(2000) % 20 == 0).long()  # 5 % positive
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:1600], y[:1600]),
+                                               TensorDataset(x[1600:], y[1600:]))
+    data = ember.Data.from_loaders(train_dl, valid_dl)
+    assert checks.ImbalanceWarning in kinds(learner(data, metrics=["accuracy"]).doctor(
+        verbose=False))
+    assert checks.ImbalanceWarning not in kinds(learner(data).doctor(verbose=False))  # + ROC AUC
+
+
+def test_inputs_far_from_normalised():
+    data = blob_data()
+    x, y = data.train_dl.dataset.tensors
+    data.train_dl, _, _ = ember.make_loaders(TensorDataset(x * 100 + 50, y),
+                                             data.valid_dl.dataset)
+    with pytest.warns(checks.NormalisationWarning, match="mean"):
+        learner(data).fit(1)
+
+
+def test_learning_rate_far_above_the_suggestion():
+    ember.seed(0)
+    learn = learner(blob_data())
+    suggestion = learn.lr_find(num_it=50)
+    with pytest.warns(checks.LearningRateWarning, match="lr_find suggestion"):
+        learn.fit(1, float(suggestion) * 100)
+
+
+def test_loss_rising_sharply_stops_training():
+    ember.seed(0)
+    data = blob_data(n=2000)
+    learn = ember.Learner(data, nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 3)),
+                          opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr), quiet=True,
+                          nan_guard=False)
+    with pytest.warns(checks.LearningRateWarning, match="loss rose"):
+        learn.fit(3, 5.0)
+    assert len(learn.recorder.values) == 0  # stopped inside the first epoch
+
+
+def test_frozen_batchnorm_updated_against_the_policy():
+    class TrainEverything(ember.Callback):
+        order = ember.Order.DEFAULT - 30
+
+        def before_batch(self):
+            self.learn.model.train()  # undoes bn_policy="freeze"
+
+    learn = learner(blob_data(), bn_policy="freeze", cbs=[TrainEverything()])
+    learn.freeze()
+    with pytest.warns(checks.BatchNormWarning, match="running statistics change"):
+        learn.fit(1)
+
+
+def test_validation_set_too_small_reports_the_interval():
+    data = blob_data()
+    x, y = data.valid_dl.dataset.tensors
+    data.valid_dl = DataLoader(TensorDataset(x[:40], y[:40]), batch_size=64)
+    found = [f for f in learner(data).doctor(verbose=False)
+             if f.kind is checks.ValidationSizeWarning]
+    assert found and "95% interval" in found[0].message
+
+
+def test_model_left_in_eval_mode_during_training():
+    class Eval(ember.Callback):
+        def before_batch(self):
+            self.learn.model.eval()
+
+    with pytest.warns(checks.ModelStateWarning, match="eval mode"):
+        learner(blob_data(), cbs=[Eval()]).fit(1)
+
+
+def test_gradients_disabled_or_nothing_to_train_is_an_error():
+    learn = learner(blob_data())
+    with torch.no_grad(), pytest.raises(ember.TrainingError, match="gradients are disabled"):
+        learn.fit(1)
+    for parameter in learn.model.parameters():
+        parameter.requires_grad_(False)
+    with pytest.raises(ember.TrainingError, match="no parameter"):
+        learn.fit(1)
+
+
+def test_findings_are_one_warning_class_that_users_can_filter():
+    for kind in (checks.LoaderWarning, checks.LeakageWarning, checks.ImbalanceWarning,
+                 checks.NormalisationWarning, checks.LearningRateWarning,
+                 checks.BatchNormWarning, checks.ValidationSizeWarning,
+                 checks.ModelStateWarning):
+        assert issubclass(kind, ember.EmberWarning)

@@ -1,0 +1,42 @@
+"""The hook contract is documented: every hook in docs/plugins.md with its exact signature."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from ember import hookspecs
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("ember_"))
+
+
+def documented() -> dict[str, str]:
+    headings = re.findall(r"^### `(ember_\w+)(\(.*\) -> .*)`$", DOCS.read_text(), re.M)
+    return dict(headings)
+
+
+def signature_text(name: str) -> str:
+    signature = inspect.signature(getattr(hookspecs, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values())
+    return f"({params}) -> {signature.return_annotation}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_in_the_docs_with_its_signature(hook):
+    docs = documented()
+    assert hook in docs, f"{hook} is missing from docs/plugins.md"
+    assert docs[hook] == signature_text(hook)
+
+
+def test_the_docs_name_no_hook_that_does_not_exist():
+    assert set(documented()) == set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hookspec_has_a_docstring_with_an_example(hook):
+    doc = getattr(hookspecs, hook).__doc__
+    assert doc and "Example" in doc and "versionadded" in doc

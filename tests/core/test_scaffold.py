@@ -1,0 +1,37 @@
+"""ember new-plugin writes a plugin that installs and passes the conformance suite."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+import ember
+from ember import scaffold
+from ember.cli import main
+from ember.testing import check_plugin
+
+
+def test_new_plugin_writes_a_conforming_package(tmp_path, monkeypatch, capsys):
+    assert main(["new-plugin", "sensor", "--path", str(tmp_path)]) == 0
+    folder = tmp_path / "ember-sensor"
+    assert "pip install -e" in capsys.readouterr().out
+    pyproject = (folder / "pyproject.toml").read_text()
+    assert '[project.entry-points.ember]\nsensor = "ember_sensor.plugin"' in pyproject
+    assert (folder / "tests" / "test_plugin.py").exists()
+    monkeypatch.syspath_prepend(str(folder))
+    plugin = importlib.import_module("ember_sensor.plugin")
+    try:
+        assert check_plugin(plugin).checked == ["sensor"]
+    finally:
+        for module in [m for m in sys.modules if m.startswith("ember_sensor")]:
+            del sys.modules[module]
+
+
+def test_new_plugin_refuses_bad_names_and_existing_folders(tmp_path):
+    with pytest.raises(ember.EmberError, match="lowercase"):
+        scaffold.new_plugin("Bad-Name", tmp_path)
+    scaffold.new_plugin("twice", tmp_path)
+    with pytest.raises(ember.EmberError, match="exists already"):
+        scaffold.new_plugin("twice", tmp_path)

@@ -1,0 +1,67 @@
+"""ember serve: REST predictions equal the predictor's, validation, body cap, micro-batching."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+import ember
+from ember.serve import create_app
+
+from .helpers import blob_data
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    ember.seed(0)
+    folder = tmp_path_factory.mktemp("serve")
+    learn = ember.learner(blob_data(), quiet=True, path=folder)
+    learn.fit_one_cycle(1, 1e-2)
+    x, _ = learn.data.valid_dl.dataset.tensors
+    items = [row.tolist() for row in x[:10]]
+    return ember.load(learn.export("model")), items
+
+
+def test_predict_health_metadata_and_docs(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    response = client.post("/predict", json={"inputs": items})
+    assert response.status_code == 200
+    assert response.json() == {"predictions": predictor.predict_batch(items)}
+    assert client.get("/health").json() == {"status": "ok"}
+    metadata = client.get("/metadata").json()
+    assert metadata["data_kind"] == "tensor" and metadata["model"] == "mlp"
+    assert "input_schema" in metadata
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_bad_requests_get_4xx_with_a_reason(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor, max_items=5, max_body_bytes=2000))
+    assert client.post("/predict", json={"inputs": []}).status_code == 422
+    assert client.post("/predict", json={"wrong": items}).status_code == 422
+    too_many = client.post("/predict", json={"inputs": items[:6]})
+    assert too_many.status_code == 422
+    ragged = client.post("/predict", json={"inputs": [[1.0, 2.0], items[0]]})
+    assert ragged.status_code == 422 and "detail" in ragged.json()
+    large = client.post("/predict", content=b"x" * 5000,
+                        headers={"content-type": "application/json"})
+    assert large.status_code == 413 and "over the limit" in large.json()["detail"]
+
+
+def test_concurrent_requests_are_micro_batched(exported):
+    predictor, items = exported
+    app = create_app(predictor, max_batch=64, max_wait_ms=50)
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(*[
+                client.post("/predict", json={"inputs": [item]}) for item in items])
+
+    responses = asyncio.run(run())
+    assert [r.json()["predictions"][0] for r in responses] == predictor.predict_batch(items)
+    assert app.state.batcher.batches_run < len(items)

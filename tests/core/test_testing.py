@@ -1,0 +1,56 @@
+"""ember.testing: the isolated plugin manager fixture and the conformance suite."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import ember
+from ember.testing import check_plugin
+
+
+def test_fixture_isolates_installed_plugins(ember_plugins):
+    assert "signal" not in ember.get_registry().data_kinds
+    ember_plugins.load_installed()
+    assert "signal" in ember.get_registry().data_kinds
+
+
+def test_fixture_registers_a_plugin_under_test(ember_plugins):
+    import ember_signal.plugin
+
+    ember_plugins.register(ember_signal.plugin, "signal_under_test")
+    assert ember.get_registry().owner[("ember_data_kinds", "signal")] == "signal_under_test"
+
+
+def test_a_conforming_plugin_passes():
+    import ember_signal.plugin
+
+    report = check_plugin(ember_signal.plugin)
+    assert report.ok and report.checked == ["signal"]
+
+
+def test_a_plugin_without_samples_or_with_bad_defaults_fails_with_every_reason():
+    import ember_signal.data
+
+    plugin = types.ModuleType("half_done")
+
+    @ember.hookimpl
+    def ember_data_kinds(register):
+        register("signal", ember_signal.data.SignalData)
+
+    plugin.ember_data_kinds = ember_data_kinds
+    with pytest.raises(AssertionError, match="has no sample"):
+        check_plugin(plugin)
+
+
+def test_a_broken_plugin_is_reported_by_the_suite():
+    plugin = types.ModuleType("typo")
+
+    @ember.hookimpl
+    def ember_defualts(data):
+        return None
+
+    plugin.ember_defualts = ember_defualts
+    report = check_plugin(plugin, raise_on_problem=False)
+    assert not report.ok and "broken" in report.problems[0]

@@ -1,0 +1,47 @@
+"""The example third-party plugin works through public hooks only, with no change to core."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ember_signal import SignalData, sequential_fashion
+
+import ember
+from ember.cli import main
+
+SOURCE = Path(__file__).resolve().parents[2] / "examples" / "ember-signal" / "ember_signal"
+
+
+def test_learner_picks_up_the_new_domain_and_beats_chance():
+    ember.seed(0)
+    signals, labels = sequential_fashion(600)
+    learn = ember.learner(SignalData.from_arrays(signals, labels, bs=32), quiet=True)
+    assert learn.model.ember_config["name"] == "signal_cnn"
+    learn.fit_one_cycle(3)
+    assert learn.validate()["accuracy"] > 0.45  # ten balanced classes: chance is 0.10
+
+
+def test_quickstart_lists_and_runs_its_demo(capsys):
+    assert main(["quickstart", "signal", "--smoke"]) == 0
+    assert "signal/sequential_fashion" in capsys.readouterr().out
+
+
+def test_bad_signals_get_clear_errors():
+    signals, labels = sequential_fashion(20)
+    signals[3, 5, 2] = np.nan
+    with pytest.raises(ember.DataError, match="signal 3 contains NaN"):
+        SignalData.from_arrays(signals, labels)
+    with pytest.raises(ember.DataError, match="20 signals but 19 labels"):
+        SignalData.from_arrays(sequential_fashion(20)[0], labels[:19])
+
+
+def test_only_public_core_api_is_imported():
+    for path in SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                    "ember."):
+                assert not any(alias.name.startswith("_") for alias in node.names), path
+                assert not any(part.startswith("_") for part in node.module.split(".")), path

@@ -1,0 +1,103 @@
+"""The plugin end to end: defaults, training, predict with beam, attention, export → load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+import ember
+from ember_text.seq2seq import TeacherForcing, Translation, show_attention
+from ember_text.seq2seq.plugin import run_demo
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_plugin_registers_everything() -> None:
+    registry = ember.get_registry()
+    assert "seq2seq" in registry.data_kinds and "seq2seq_rnn" in registry.architectures
+    assert {"exact_match", "token_accuracy", "bleu"} <= set(registry.metrics)
+    assert "TeacherForcing" in registry.callbacks
+    assert any(d.domain == "seq2seq" and d.name == "fr_numbers" for d in registry.demos)
+    info = {i.name: i for i in ember.plugin_infos()}["text-seq2seq"]
+    assert info.status == "ok", info.reason
+
+
+def test_defaults_and_training(trained: ember.Learner) -> None:
+    assert trained.model.ember_config["name"] == "seq2seq_rnn"
+    assert [m.name for m in trained.metrics] == ["token_accuracy", "exact_match", "bleu"]
+    assert any(isinstance(cb, TeacherForcing) for cb in trained.cbs)
+    last = trained.recorder.values[-1]
+    # the loss falls by more than half; digit accuracy far above chance (1 in 10 digits)
+    assert last["valid_loss"] < 0.5 * trained.initial_loss
+    assert last["token_accuracy"] > 0.6
+    assert 0.0 <= last["exact_match"] <= 1.0 and 0.0 <= last["bleu"] <= 1.0
+
+
+def test_predict_greedy_beam_and_attention(trained: ember.Learner) -> None:
+    greedy = trained.predict("quarante-deux")
+    beamed = trained.predict("quarante-deux", beam=5)
+    assert isinstance(greedy, str) and greedy.isdigit() and beamed.isdigit()
+    translation = trained.predict("cent deux", beam=3, with_attention=True)
+    assert isinstance(translation, Translation)
+    assert translation.attention.shape == (len(translation.tokens),
+                                           len(translation.source_tokens))
+    assert translation.attention.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    figure = show_attention(trained, "quarante-deux")
+    assert figure.translation.text == greedy
+    with pytest.raises(TypeError, match="unexpected prediction options"):
+        trained.predict("deux", temperature=0.5)
+
+
+def test_show_results_rows(trained: ember.Learner) -> None:
+    rows = trained.show_results(4)
+    assert len(rows) == 4 and all(len(row) == 3 for row in rows)
+
+
+def test_bad_input_at_inference(trained: ember.Learner) -> None:
+    with pytest.raises(ember.DataError, match="empty"):
+        trained.predict("")
+    with pytest.warns(ember.EmberWarning, match="never seen"):
+        trained.predict("quarante ☃")
+    long_source = " ".join(["quatre-vingt-dix-neuf mille"] * 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = trained.predict(long_source, beam=3)
+    assert len(text) <= trained.data.default_max_len()
+
+
+def test_export_load_gives_identical_predictions(trained: ember.Learner, tmp_path: Path
+                                                 ) -> None:
+    path = trained.export(tmp_path / "numbers.ember")
+    predictor = ember.load(path)
+    sources = ["quarante-deux", "sept", "cent mille un", "neuf cent quatre-vingt-dix-neuf"]
+    assert predictor.predict_batch(sources) == trained.predict_batch(sources)
+    assert predictor.predict_batch(sources, beam=4) == trained.predict_batch(sources, beam=4)
+    state = predictor.manifest["data"]["state"]
+    assert state["level"] == "word" and state["tgt_level"] == "char"
+    json.dumps(predictor.manifest)
+
+
+@pytest.mark.slow
+def test_demo_smoke_runs() -> None:
+    result = run_demo(smoke=True)
+    assert {"valid_loss", "token_accuracy", "exact_match", "bleu"} <= set(result)
+
+
+@pytest.mark.slow
+def test_bench_smoke_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "seq2seq.py"), "--smoke", "--task", "all",
+         "--threads", "1"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(results) >= 7 and all("baseline=" in line for line in results)

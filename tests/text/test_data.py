@@ -1,0 +1,160 @@
+"""TextData / LanguageModelData: targets, splits, bucketing, bad input, LM streams."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ember
+from ember_text.data import (
+    LanguageModelData,
+    LMBatchSampler,
+    LMStream,
+    SortedSampler,
+    SortishSampler,
+    TextData,
+)
+from ember_text.datasets import load_rotten_tomatoes
+from ember_text.tokenize import Vocab
+
+
+@pytest.fixture(scope="module")
+def reviews() -> dict[str, list[str]]:
+    texts, labels, movies = load_rotten_tomatoes()
+    return {"text": texts[:400], "label": labels[:400], "movie": movies[:400]}
+
+
+def test_single_label_from_df_split_and_batches(reviews) -> None:
+    data = TextData.from_df(reviews, "text", "label", valid_pct=0.2, seed=0, bs=32)
+    assert data.kind == "text" and data.target_kind == "single_label"
+    assert data.classes == ["fresh", "rotten"] and data.n_out == 2
+    assert len(data.train_dl.dataset) == 320 and len(data.valid_dl.dataset) == 80
+    again = TextData.from_df(reviews, "text", "label", valid_pct=0.2, seed=0, bs=32)
+    assert again.vocab == data.vocab  # same seed, same split, same vocab
+    xb, yb = data.one_batch()
+    assert xb.dtype == torch.long and xb.shape[0] == 32 and yb.shape == (32,)
+    # padding is at the end: every row starts with xxbos, pads only follow real tokens
+    assert bool((xb[:, 0] == data.vocab.stoi["xxbos"]).all())
+    pads = xb == data.vocab.pad_id
+    assert bool((pads[:, 1:] | ~pads[:, :-1]).all())
+
+
+def test_vocab_comes_from_training_texts_only(reviews) -> None:
+    texts = list(reviews["text"])
+    is_valid = [i % 5 == 0 for i in range(len(texts))]
+    texts[0] = "zzyzx zzyzx zzyzx appears only in validation"
+    data = TextData.from_texts(texts, reviews["label"], is_valid=is_valid, min_freq=1)
+    assert "zzyzx" not in data.vocab
+    assert len(data.valid_dl.dataset) == sum(is_valid)
+
+
+def test_valid_col_multi_label_and_regression() -> None:
+    frame = {"text": ["good fun", "dull plot", "fun but dull", "great"] * 10,
+             "tags": ["fun", "dull", "fun|dull", "fun"] * 10,
+             "score": [4.5, 1.0, 2.5, 5.0] * 10,
+             "is_valid": [False, False, False, True] * 10}
+    multi = TextData.from_df(frame, "text", "tags", valid_col="is_valid", label_delim="|",
+                             min_freq=1, bs=8)
+    assert multi.target_kind == "multi_label" and multi.classes == ["dull", "fun"]
+    assert len(multi.valid_dl.dataset) == 10
+    yb = multi.one_batch()[1]
+    assert yb.dtype == torch.float32 and yb.shape[1] == 2
+    regression = TextData.from_df(frame, "text", "score", min_freq=1, bs=8)
+    assert regression.target_kind == "regression" and regression.n_out == 1
+    assert regression.one_batch()[1].dtype == torch.float32
+
+
+def test_pandas_frame_and_errors_name_the_row() -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"text": ["fine film", "bad film", "", "ok"] * 3,
+                              "label": ["a", "b", "a", "b"] * 3},
+                             index=[f"r{i}" for i in range(12)])
+    with pytest.raises(ember.DataError, match=r"row 'r2' \(column 'text'\) is empty"):
+        TextData.from_df(frame, "text", "label")
+    frame.loc["r2", "text"] = None
+    with pytest.raises(ember.DataError, match=r"row 'r2'.*missing"):
+        TextData.from_df(frame, "text", "label")
+    with pytest.raises(ember.DataError, match="no column 'review'"):
+        TextData.from_df(frame, "review", "label")
+    frame.loc["r2", "text"] = "fixed"
+    frame.loc["r3", "label"] = None
+    with pytest.raises(ember.DataError, match=r"label of row 'r3'.*missing"):
+        TextData.from_df(frame, "text", "label")
+
+
+def test_from_folder_and_non_utf8_file(tmp_path) -> None:
+    for split, count in (("train", 6), ("valid", 2)):
+        for label in ("neg", "pos"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                (folder / f"{i}.txt").write_text(f"A {label} review number {i}.", "utf-8")
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"]
+    assert len(data.train_dl.dataset) == 12 and len(data.valid_dl.dataset) == 4
+    bad = tmp_path / "train" / "pos" / "bad.txt"
+    bad.write_bytes(b"caf\xe9 au lait")
+    with pytest.raises(ember.DataError, match=r"file .*bad\.txt is not valid UTF-8"):
+        TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews) -> None:
+    texts = list(reviews["text"])
+    texts[1] = "endless " * 150_000  # ~1 MB in one review
+    data = TextData.from_texts(texts, reviews["label"], max_len=64, bs=16)
+    assert max(data.train_dl.dataset.lengths + data.valid_dl.dataset.lengths) <= 64
+    ids = data.encode(["qwxz vbnm plokij"])[0]
+    assert ids.shape == (1, 4) and ids[0, 1:].tolist() == [0, 0, 0]  # xxbos + 3 xxunk
+    with pytest.raises(ember.DataError, match="item #1 is empty"):
+        data.encode(["fine", "   "])
+
+
+def test_samplers_bucket_by_length() -> None:
+    lengths = torch.randint(1, 200, (1000,)).tolist()
+    ember.seed(0)
+    order = list(SortishSampler(lengths, bs=50))
+    assert sorted(order) == list(range(1000))
+    batches = [order[i:i + 50] for i in range(0, 1000, 50)]
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / 20
+    assert spread < 40  # random batches would spread over ~190 tokens
+    ember.seed(0)
+    assert list(SortishSampler(lengths, bs=50)) == order  # seeded, reproducible
+    assert list(SortishSampler(lengths, bs=50)) != order  # and reshuffled each epoch
+    valid = list(SortedSampler(lengths))
+    assert [lengths[i] for i in valid] == sorted(lengths, reverse=True)
+
+
+def test_state_round_trip_replays_encoding(reviews) -> None:
+    data = TextData.from_df(reviews, "text", "label", bs=16)
+    rebuilt = TextData.from_state(data.state())
+    items = ["A wonderful, WITTY film!!!", "Dull."]
+    assert torch.equal(rebuilt.encode(items)[0], data.encode(items)[0])
+    assert rebuilt.classes == data.classes and rebuilt.vocab == data.vocab
+
+
+def test_lm_stream_batches_continue_across_rows() -> None:
+    stream = LMStream(torch.arange(1001), bs=4)
+    keys = list(LMBatchSampler(stream.row_len, bptt=20, shuffle=False))
+    first, second = stream[keys[0]], stream[keys[1]]
+    assert first[0].shape == (4, 20)
+    assert torch.equal(second[0][:, 0], first[0][:, -1] + 1)  # row r continues
+    assert torch.equal(first[1], first[0] + 1)
+    ember.seed(0)
+    sampler = LMBatchSampler(stream.row_len, bptt=20, shuffle=True, n_tokens=1001)
+    lengths = [length for _, _, length in sampler]
+    assert len(lengths) == len(sampler) and sum(lengths) == stream.row_len
+    assert len(set(lengths)) > 3  # variable BPTT
+
+
+def test_language_model_data_from_texts_and_df() -> None:
+    texts, _, _ = load_rotten_tomatoes()
+    data = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16)
+    assert data.target_kind == "sequence" and data.n_out == len(data.vocab)
+    xb, yb = data.one_batch()
+    assert xb.shape[0] == 8 and torch.equal(xb[:, 1:], yb[:, :-1])
+    frame = {"review": texts[:300]}
+    from_df = LanguageModelData.from_texts(frame, text_col="review", bs=8, bptt=16)
+    assert from_df.vocab == data.vocab
+    shared = LanguageModelData.from_texts(texts[300:400], bs=4, bptt=8, vocab=data.vocab)
+    assert shared.vocab is data.vocab
+    assert isinstance(Vocab.from_dict(data.state()["vocab"]), Vocab)

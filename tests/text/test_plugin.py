@@ -1,0 +1,105 @@
+"""The plugin end to end: defaults, training beats the majority class, export → ember.load
+gives identical predictions, language model generation, ULMFiT encoder transfer, the demo."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ember
+from ember_text.data import LanguageModelData, TextData
+from ember_text.datasets import load_rotten_tomatoes
+from ember_text.plugin import rotten_tomatoes_demo
+from ember_text.ulmfit import (
+    fine_tune_classifier,
+    load_encoder,
+    save_encoder,
+    text_classifier,
+)
+
+
+@pytest.fixture(scope="module")
+def reviews() -> tuple[list[str], list[str]]:
+    texts, labels, _ = load_rotten_tomatoes()
+    return texts, labels
+
+
+def test_plugin_registers_its_hooks() -> None:
+    registry = ember.get_registry()
+    assert registry.data_kinds["text"] is TextData
+    assert registry.data_kinds["language_model"] is LanguageModelData
+    for name in ("awd_lstm_lm", "awd_lstm_classifier", "transformer_lm",
+                 "transformer_classifier"):
+        assert name in registry.architectures
+    assert any(d.domain == "text" and d.name == "rotten_tomatoes" for d in registry.demos)
+    info = {i.name: i for i in ember.plugin_infos()}["text"]
+    assert info.status == "ok", info.reason
+
+
+def test_classifier_learns_and_export_round_trip_is_exact(reviews, tmp_path) -> None:
+    texts, labels = reviews
+    ember.seed(0)
+    data = TextData.from_texts(texts[:2000], labels[:2000], bs=64)
+    learn = ember.learner(data, quiet=True)
+    assert type(learn.model).__name__ == "TextClassifier"
+    learn.fit_one_cycle(4, 5e-3)
+    accuracy = learn.validate()["accuracy"]
+    valid_targets = data.valid_dl.dataset.targets
+    majority = max(float((valid_targets == c).float().mean()) for c in (0, 1))
+    assert accuracy > majority + 0.05, (accuracy, majority)  # measured 0.69 vs 0.55
+    items = ["A triumph, FUNNY and moving!!!", "Dull, lifeless and far too long.",
+             "qwzx plmokn"]
+    expected = learn.predict_batch(items)
+    path = learn.export(tmp_path / "reviews.ember")
+    predictor = ember.load(path)
+    assert predictor.predict_batch(items) == expected
+    assert predictor.classes == ["fresh", "rotten"]
+    with pytest.raises(ember.DataError, match="item #0 is empty"):
+        predictor.predict_batch([""])
+
+
+def test_transformer_selectable_by_name(reviews, tmp_path) -> None:
+    texts, labels = reviews
+    ember.seed(0)
+    data = TextData.from_texts(texts[:300], labels[:300], bs=32)
+    model = text_classifier(data, arch="transformer", d_model=32, n_heads=2, n_layers=1)
+    learn = ember.learner(data, model=model, quiet=True)
+    learn.fit_one_cycle(1, 1e-3)
+    predictor = ember.load(learn.export(tmp_path / "t.ember"))
+    items = ["Great fun.", "Awful."]
+    assert predictor.predict_batch(items) == learn.predict_batch(items)
+
+
+def test_language_model_trains_generates_and_transfers(reviews, tmp_path) -> None:
+    texts, labels = reviews
+    ember.seed(0)
+    lm_data = LanguageModelData.from_texts(texts[:1200], bs=16, bptt=24)
+    lm = ember.learner(lm_data, quiet=True)
+    assert lm.model.decoder.weight is lm.model.encoder.embedding.weight
+    lm.fit_one_cycle(1, 1e-2)
+    history = lm.validate()
+    assert history["perplexity"] < 0.5 * len(lm_data.vocab), history
+    text = lm.predict("It is a truth", n_words=12, temperature=0.7, seed=0)
+    assert text.startswith("It is a truth") and len(text.split()) > 8
+    assert lm.predict("It is a truth", n_words=12, temperature=0.7, seed=0) == text
+    greedy = lm.predict("The film", n_words=5, temperature=0)
+    predictor = ember.load(lm.export(tmp_path / "lm.ember"))
+    assert predictor.predict("The film", n_words=5, temperature=0) == greedy
+
+    encoder_file = save_encoder(lm, tmp_path / "encoder.safetensors")
+    data = TextData.from_texts(texts[:600], labels[:600], bs=32, vocab=lm_data.vocab)
+    model = text_classifier(data, pretrained=encoder_file)
+    weight = model.encoder.embedding.weight
+    assert torch.equal(weight.detach().cpu(), lm.model.encoder.embedding.weight.detach().cpu())
+    learn = ember.learner(data, model=model, quiet=True)
+    fine_tune_classifier(learn, epochs=3, lr=1e-2)
+    assert learn.n_frozen == 0 and "accuracy" in learn.validate()
+
+    other = TextData.from_texts(texts[:600], labels[:600], bs=32)  # its own vocab
+    with pytest.raises(ember.DataError, match="another vocab"):
+        load_encoder(ember.learner(other, quiet=True), encoder_file)
+
+
+def test_quickstart_demo_smoke() -> None:
+    result = rotten_tomatoes_demo(smoke=True)
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["seconds"] > 0

@@ -1,0 +1,94 @@
+"""Tokenizer rules, vocab ordering and round trips, parallel tokenisation and its cache."""
+
+from __future__ import annotations
+
+import pytest
+
+import ember
+from ember_text.tokenize import PAD, SPECIAL_TOKENS, UNK, Tokenizer, Vocab
+
+
+def test_rule_tokens_keep_what_lowercasing_would_lose() -> None:
+    tokens = Tokenizer()("The movie was GREAT!!!! Very good.")
+    assert tokens == ["xxbos", "xxmaj", "the", "movie", "was", "xxup", "great", "xxrep", "4",
+                      "!", "xxmaj", "very", "good", "."]
+    assert all(token == token.lower() for token in tokens)
+
+
+def test_detokenize_restores_case_and_repetitions() -> None:
+    tokenizer = Tokenizer()
+    text = "The film is GREAT!!!! I loved it, truly."
+    assert tokenizer.detokenize(tokenizer(text)) == text
+
+
+def test_word_repetition() -> None:
+    tokens = Tokenizer(bos=False)("it is so so so so good")
+    assert tokens == ["it", "is", "xxwrep", "4", "so", "good"]
+    assert Tokenizer().detokenize(tokens) == "it is so so so so good"
+
+
+def test_bad_texts_name_the_item() -> None:
+    tokenizer = Tokenizer()
+    with pytest.raises(ember.DataError, match="empty"):
+        tokenizer("   ")
+    with pytest.raises(ember.DataError, match="missing"):
+        tokenizer(None)
+    with pytest.raises(ember.DataError, match="missing"):
+        tokenizer(float("nan"))
+    with pytest.raises(ember.DataError, match="review 7 is not valid UTF-8"):
+        tokenizer.tokenize_many([b"ok", b"\xff\xfe bad"], names=["review 6", "review 7"])
+    with pytest.raises(ember.DataError, match="text #1 is empty"):
+        tokenizer.tokenize_many(["fine", ""])
+    assert tokenizer(b"caf\xc3\xa9") == ["xxbos", "café"]
+
+
+def test_max_chars_truncates_a_huge_document() -> None:
+    tokens = Tokenizer(max_chars=1000)("word " * 200_000)  # 1 MB
+    assert len(tokens) < 1000
+
+
+def test_vocab_order_is_stable_and_filtered() -> None:
+    token_lists = [["b", "a", "c"], ["a", "b", "d"], ["a"]]
+    vocab = Vocab.build(token_lists, min_freq=2)
+    assert vocab.itos[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
+    assert vocab.itos[len(SPECIAL_TOKENS):] == ["a", "b"]
+    assert vocab.stoi[UNK] == 0 and vocab.pad_id == vocab.stoi[PAD] == 1
+    assert Vocab.build(list(reversed(token_lists)), min_freq=2) == vocab
+    capped = Vocab.build(token_lists, min_freq=1, max_size=len(SPECIAL_TOKENS) + 1)
+    assert capped.itos[-1] == "a" and len(capped) == len(SPECIAL_TOKENS) + 1
+
+
+def test_numericalize_decode_and_json_round_trip(tmp_path) -> None:
+    tokenizer = Tokenizer()
+    texts = ["A good film.", "A bad film!", "Not GOOD at all"]
+    token_lists = tokenizer.tokenize_many(texts)
+    vocab = Vocab.build(token_lists, min_freq=1)
+    ids = vocab.numericalize(token_lists[0])
+    assert tokenizer.detokenize(vocab.decode(ids)) == "A good film."
+    assert vocab.numericalize(["never-seen"]) == [0]
+    loaded = Vocab.load(vocab.save(tmp_path / "vocab.json"))
+    assert loaded == vocab and loaded.numericalize(token_lists[2]) == vocab.numericalize(
+        token_lists[2])
+    with pytest.raises(ember.DataError, match="cannot read a vocab"):
+        Vocab.load(tmp_path / "missing.json")
+
+
+def test_parallel_matches_serial_and_cache_is_used(tmp_path) -> None:
+    tokenizer = Tokenizer()
+    texts = [f"Text number {i}: it's REALLY fine!!!!" for i in range(300)]
+    serial = tokenizer.tokenize_many(texts, n_workers=1)
+    parallel = tokenizer.tokenize_many(texts, n_workers=2, cache_dir=tmp_path)
+    assert parallel == serial
+    cached = list(tmp_path.glob("tokens-*.json.gz"))
+    assert len(cached) == 1
+    assert tokenizer.tokenize_many(texts, cache_dir=tmp_path) == serial
+    assert Tokenizer(bos=False).tokenize_many(texts, cache_dir=tmp_path) != serial
+
+
+def test_state_round_trip() -> None:
+    tokenizer = Tokenizer("fr", eos=True, max_chars=50)
+    rebuilt = Tokenizer.from_state(tokenizer.state())
+    assert rebuilt.state() == tokenizer.state()
+    assert rebuilt("Bonjour à tous") == tokenizer("Bonjour à tous")
+    with pytest.raises(ember.DataError, match="spaCy has no language"):
+        Tokenizer("zz-nope")("hello")
