@@ -15,7 +15,7 @@ predictions. The ratio at training progress ``p`` (0 at the first step, 1 at the
 (inverse sigmoid is Bengio's ``k / (k + exp(i / k))`` written in terms of progress).
 
 Example:
-    >>> schedule_value("linear", 0.5, start=1.0, floor=0.2)
+    >>> round(schedule_value("linear", 0.5, start=1.0, floor=0.2), 6)
     0.6
     >>> schedule_value("constant", 0.9, start=0.5)
     0.5
