@@ -27,6 +27,7 @@ import math
 from typing import Any
 
 import ember
+from ember.callbacks import LRFinder
 
 __all__ = ["SCHEDULES", "TeacherForcing", "schedule_value"]
 
@@ -130,10 +131,16 @@ class TeacherForcing(ember.Callback):
         self._check_model()
         self.learn.model.teacher_forcing_mode = self.mode
         self.total = max(1, self.learn.n_epoch * len(self.learn.data.train_dl))
+        # a learning-rate sweep trains at the starting ratio and records nothing (lr_find
+        # restores the recorder afterwards, and these records stay aligned with it)
+        self.sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
 
     def before_batch(self) -> None:
         if not self.learn.training:
             self.learn.model.teacher_forcing_ratio = 0.0
+            return
+        if self.sweeping:
+            self.learn.model.teacher_forcing_ratio = self.ratio_at(0.0)
             return
         progress = self.learn.train_iter / max(1, self.total - 1)
         ratio = self.ratio_at(progress)
