@@ -65,7 +65,10 @@ def test_callback_decays_records_and_is_zero_at_validation() -> None:
     default = learn.callback("teacher_forcing")  # the default for seq2seq data
     learn.remove_cbs(default)
     forcing, spy = TeacherForcing("linear", start=1.0, floor=0.25, mode="sample"), RatioSpy()
-    learn.fit(2, 1e-3, cbs=[forcing, spy])
+    learn.add_cbs([forcing])
+    learn.lr_find(num_it=5)  # a sweep records nothing
+    assert forcing.ratios == [] and learn.model.teacher_forcing_ratio == 0.0
+    learn.fit(2, 1e-3, cbs=[spy])
     n_batches = 2 * len(data.train_dl)
     assert forcing.ratios == spy.train and len(forcing.ratios) == n_batches
     assert forcing.iters == learn.recorder.iters  # plotted on the loss's x axis

@@ -36,16 +36,18 @@ def test_defaults_and_training(trained: ember.Learner) -> None:
     assert [m.name for m in trained.metrics] == ["token_accuracy", "exact_match", "bleu"]
     assert any(isinstance(cb, TeacherForcing) for cb in trained.cbs)
     last = trained.recorder.values[-1]
-    # the loss falls by more than half; digit accuracy far above chance (1 in 10 digits)
-    assert last["valid_loss"] < 0.5 * trained.initial_loss
-    assert last["token_accuracy"] > 0.6
-    assert 0.0 <= last["exact_match"] <= 1.0 and 0.0 <= last["bleu"] <= 1.0
+    # 1,800 training numbers are enough to read unseen ones: 200 held-out numbers, most of
+    # them with 3 to 6 digits, nearly all exactly right (chance: 1 digit in 10)
+    assert last["valid_loss"] < 0.1 * trained.initial_loss
+    assert last["token_accuracy"] > 0.95
+    assert last["exact_match"] > 0.9 and last["bleu"] > 0.9
 
 
 def test_predict_greedy_beam_and_attention(trained: ember.Learner) -> None:
     greedy = trained.predict("quarante-deux")
-    beamed = trained.predict("quarante-deux", beam=5)
-    assert isinstance(greedy, str) and greedy.isdigit() and beamed.isdigit()
+    assert greedy == trained.predict("quarante-deux", beam=5) == "42"
+    assert trained.predict_batch(["sept cent mille trois", "neuf cent vingt et un"], beam=5) \
+        == ["700003", "921"]
     translation = trained.predict("cent deux", beam=3, with_attention=True)
     assert isinstance(translation, Translation)
     assert translation.attention.shape == (len(translation.tokens),

@@ -16,7 +16,7 @@ exact text). The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, `
 Example:
     >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2"), ("trois", "3")] * 4, bs=4)
     >>> data.target_kind, data.src_vocab[:6]
-    ('sequence', ['<pad>', '<bos>', '<eos>', '<unk>', 'e', 'u'])
+    ('sequence', ['<pad>', '<bos>', '<eos>', '<unk>', 'u', 'd'])
     >>> src, tgt, target = data.one_batch()
     >>> src.shape[0], tgt.shape[1]
     (4, 2)
@@ -532,7 +532,7 @@ class Seq2SeqData(ember.Data):
         Example:
             >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
             >>> Seq2SeqData.from_state(data.state()).encode(["un"])[0].tolist()
-            [[5, 4, 2]]
+            [[4, 5, 2]]
         """
         src_vocab = Vocab(state["src_vocab"])
         tgt_vocab = (src_vocab if state["tgt_vocab"] == state["src_vocab"]
