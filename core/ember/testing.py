@@ -110,6 +110,18 @@ class _OneBatch(Callback):
             raise CancelTrainException  # then validation runs as usual
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality that also compares tensors and arrays inside lists."""
+    import numpy as np
+    import torch
+
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (torch.Tensor, np.ndarray)) or isinstance(b, (torch.Tensor, np.ndarray)):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return bool(a == b)
+
+
 def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Path) -> None:
     import ember
 
@@ -136,10 +148,10 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
     path = learn.export(folder / f"{kind}.ember")
     predictor = ember.load(path)
     got = predictor.predict_batch(sample.items)
-    if got != expected:
+    if not _same(got, expected):
         report.problems.append(f"{kind}: predictions after export → load differ: {got[:3]} vs "
                                f"{expected[:3]}")
-    if predictor.predict(sample.items[0]) != expected[0]:
+    if not _same(predictor.predict(sample.items[0]), expected[0]):
         report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
     report.checked.append(kind)
 

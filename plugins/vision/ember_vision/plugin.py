@@ -93,6 +93,34 @@ def ember_rebuild_model(manifest: dict[str, Any]) -> Any:
     return ember.create_model(model["name"], **config)
 
 
+def _image_sample() -> ember.Sample:
+    from ember_vision.datasets import FASHION_MNIST_CLASSES, fashion_mnist
+
+    (images, labels), _ = fashion_mnist(sample=True)
+    data = ImageData.from_arrays(images[:200], labels[:200], classes=FASHION_MNIST_CLASSES,
+                                 bs=32)
+    return ember.Sample(data, items=list(images[200:208]))
+
+
+def _segmentation_sample() -> ember.Sample:
+    import numpy as np
+
+    from ember_vision.datasets import FASHION_MNIST_CLASSES, fashion_mnist
+
+    (images, labels), _ = fashion_mnist(sample=True)
+    # each garment's pixels labelled with its class, background 0
+    masks = np.where(images[:120] > 40, labels[:120, None, None] + 1, 0)
+    data = SegmentationData.from_arrays(images[:120], masks,
+                                        codes=["background", *FASHION_MNIST_CLASSES], bs=16)
+    return ember.Sample(data, items=list(images[120:124]))
+
+
+@ember.hookimpl
+def ember_samples(register: Callable[..., None]) -> None:
+    register("image", _image_sample)
+    register("segmentation", _segmentation_sample)
+
+
 @ember.hookimpl
 def ember_quickstart(register: Callable[[ember.Demo], None]) -> None:
     from ember_vision.demos import run_fashion_mnist

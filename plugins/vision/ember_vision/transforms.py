@@ -31,10 +31,11 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -87,7 +88,8 @@ def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
         raise ember.DataError(_fix_for_corrupt(str(path))) from None
 
 
-def load_image(path: str | Path, mode: str | None = None) -> Tensor:
+def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str | None = None
+               ) -> Tensor:
     """Decode an image file into a ``uint8`` tensor of shape (channels, height, width).
 
     With ``mode`` ("L" or "RGB") the image is converted to that mode; otherwise it keeps its
@@ -111,7 +113,7 @@ def load_image(path: str | Path, mode: str | None = None) -> Tensor:
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ember.DataError(_fix_for_corrupt(str(path))) from None
+        raise ember.DataError(_fix_for_corrupt(name or str(path))) from None
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
@@ -120,7 +122,8 @@ def load_image(path: str | Path, mode: str | None = None) -> Tensor:
 def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> Tensor:
     """Turn one raw image into a ``uint8`` tensor (channels, height, width).
 
-    Accepts a file path (str or Path), a PIL image, a NumPy array laid out (H, W) or
+    Accepts a file path (str or Path), encoded file bytes (PNG, JPEG… as sent to
+    ``ember serve``), a PIL image, a NumPy array laid out (H, W) or
     (H, W, C), or a torch tensor laid out (H, W) or (C, H, W). ``uint8`` values are used as
     they are; floating-point values must lie in [0, 1] and are scaled to 0-255 and rounded.
 
@@ -131,6 +134,8 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     """
     if isinstance(item, (str, Path)):
         return load_image(item, mode)
+    if isinstance(item, (bytes, bytearray)):
+        return load_image(io.BytesIO(item), mode, name=f"{name} (encoded image bytes)")
     if type(item).__module__.startswith("PIL."):
         item = np.asarray(item.convert(mode) if mode else item)
         if item.ndim == 3 and item.shape[2] in (2, 4):

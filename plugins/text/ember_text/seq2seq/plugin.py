@@ -26,6 +26,19 @@ from ember_text.seq2seq.models import seq2seq_rnn
 EMBER_CONTRACT = 1
 
 
+def _sample() -> ember.Sample:
+    from ember_text.seq2seq.datasets import load_sample
+
+    pairs = load_sample("fr_numbers")
+    data = Seq2SeqData.from_pairs(pairs[:300], valid_pct=0.1, seed=0)
+    return ember.Sample(data, items=[source for source, _ in pairs[300:305]])
+
+
+@ember.hookimpl
+def ember_samples(register: Callable[..., None]) -> None:
+    register("seq2seq", _sample)
+
+
 @ember.hookimpl
 def ember_data_kinds(register: Callable[..., None]) -> None:
     register("seq2seq", Seq2SeqData)

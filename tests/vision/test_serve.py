@@ -1,0 +1,44 @@
+"""ember serve with an image model: base64 JSON and multipart uploads give the predictor's
+predictions; a corrupt image is a 422 that names it."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import ember
+from ember.serve import create_app
+from ember_vision import FASHION_MNIST_CLASSES, ImageData
+from ember_vision.datasets import fashion_mnist
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_over_rest(tmp_path):
+    ember.seed(0)
+    (images, labels), _ = fashion_mnist(sample=True)
+    data = ImageData.from_arrays(images[:300], labels[:300], classes=FASHION_MNIST_CLASSES,
+                                 bs=32)
+    learn = ember.learner(data, quiet=True, path=tmp_path)
+    learn.fit_one_cycle(1)
+    predictor = ember.load(learn.export("fashion"))
+    client = TestClient(create_app(predictor))
+    items = list(images[300:306])
+    expected = predictor.predict_batch(items)
+    encoded = [base64.b64encode(png(image)).decode() for image in items]
+    response = client.post("/predict", json={"inputs": encoded})
+    assert response.status_code == 200 and response.json()["predictions"] == expected
+    files = [("files", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(items)]
+    assert client.post("/predict/files", files=files).json()["predictions"] == expected
+    assert client.get("/metadata").json()["classes"] == FASHION_MNIST_CLASSES
+    bad = client.post("/predict", json={"inputs": [base64.b64encode(b"not an image").decode()]})
+    assert bad.status_code == 422 and "encoded image bytes" in bad.json()["detail"]
+    assert client.post("/predict", json={"inputs": ["%%%"]}).status_code == 422
