@@ -7,7 +7,8 @@ Two real tasks, each on one seeded 80/20 split shared by every model in the same
 - lending-club (R modeldata), ``Class`` (5% bad): ROC AUC, against
   HistGradientBoostingClassifier.
 
-fastai's ``tabular_learner`` (default layers, ``fit_one_cycle`` at the same epochs) runs too
+fastai's ``tabular_learner`` (default layers, ``y_range`` for regression as its docs advise,
+``fit_one_cycle`` at the same epochs, default learning rate) runs too
 when fastai is installed. Ember uses its defaults: ``ember.learner(TabularData.from_df(...))``
 then ``fit_one_cycle(EPOCHS)`` at the plugin's default learning rate.
 
@@ -146,7 +147,10 @@ def run_fastai(task: str, frame: pd.DataFrame, epochs: int) -> dict[str, float] 
                           cont_names=conts, y_names=target, y_block=block,
                           splits=IndexSplitter(list(valid))(range(len(frame))))
     loaders = table.dataloaders(bs=512 if task == "diamonds" else 64)
-    learn = tabular_learner(loaders)
+    # fastai's documented recipe for regression: a y_range around the targets
+    y_range = ((frame[target].min() * 0.95, frame[target].max() * 1.05)
+               if task == "diamonds" else None)
+    learn = tabular_learner(loaders, y_range=y_range)
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         learn.fit_one_cycle(epochs)

@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 #: Default hidden layer widths of the MLP.
-DEFAULT_LAYERS = (512, 256)
+DEFAULT_LAYERS = (200, 100)
 #: Default number of piecewise-linear bins per continuous column.
-DEFAULT_CONT_BINS = 32
+DEFAULT_CONT_BINS = 16
 
 
 def embedding_size(cardinality: int) -> int:
