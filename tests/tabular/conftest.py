@@ -26,3 +26,15 @@ def diamonds_learner(diamonds: pd.DataFrame) -> ember.Learner:
     learn = ember.learner(data, quiet=True, device="cpu")
     learn.fit_one_cycle(6)
     return learn
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small tabular models train fastest on one thread (much faster on a busy machine);
+    the previous setting is restored after each module."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
