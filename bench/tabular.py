@@ -164,6 +164,66 @@ def run_fastai(task: str, frame: pd.DataFrame, epochs: int) -> dict[str, float] 
             "seconds": seconds}
 
 
+# ---------------------------------------------------------------------------- scale
+def synthetic_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """``rows`` x 20 mixed columns: 8 text categories, 2 small integers, 9 floats (with 1%
+    missing), a float target."""
+    generator = np.random.default_rng(seed)
+    columns: dict[str, Any] = {}
+    for index in range(8):
+        levels = np.array([f"level_{k}" for k in range(5 * (index + 1) ** 2)], dtype=object)
+        columns[f"cat_{index}"] = pd.array(levels[generator.integers(0, len(levels), rows)],
+                                           dtype="str")
+    for index in range(2):
+        columns[f"count_{index}"] = generator.integers(0, 10, rows)
+    for index in range(9):
+        values = generator.standard_normal(rows) * (index + 1)
+        values[generator.random(rows) < 0.01] = np.nan
+        columns[f"num_{index}"] = values
+    columns["target"] = generator.standard_normal(rows)
+    return pd.DataFrame(columns)
+
+
+def run_scale(rows: int) -> None:
+    """Processors and one training epoch on a large frame: rows/second and peak memory."""
+    import resource
+
+    from ember_tabular import TabularProcessor, infer_column_kinds
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # torch and friends
+    frame = synthetic_frame(rows)
+    frame_bytes = int(frame.memory_usage(deep=True).sum())
+    cats, conts, dates, _ = infer_column_kinds(frame, exclude=["target"])
+    start = time.perf_counter()
+    processor = TabularProcessor(cats, conts, dates).fit(frame)
+    processor.transform(frame)
+    process_seconds = time.perf_counter() - start
+    ember.seed(0)
+    start = time.perf_counter()
+    data = TabularData.from_df(frame, "target", cat_names=cats, cont_names=conts,
+                               date_names=dates, bs=1024, verbose=False)
+    build_seconds = time.perf_counter() - start
+    learn = ember.learner(data, quiet=True, device="cpu")
+    start = time.perf_counter()
+    learn.fit_one_cycle(1)
+    train_seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    n_train = len(data.train_dl.dataset)
+    print("| rows | columns | frame MB | processors fit+transform rows/s | from_df s | "
+          "train rows/s (1 epoch, incl. validation) | peak memory MB | peak / frame |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {rows} | {frame.shape[1]} | {frame_bytes / 2**20:.0f} | "
+          f"{rows / process_seconds:,.0f} | {build_seconds:.1f} | "
+          f"{n_train / train_seconds:,.0f} | {peak / 2**20:.0f} | {peak / frame_bytes:.2f} |")
+    print(f"(peak memory: peak RSS less the {base / 2**20:.0f} MB resident before the frame was "
+          f"built; it includes the frame itself)")
+    print()
+    print(f"RESULT tabular_processors_rows_per_s {rows / process_seconds:.0f} rows/s "
+          f"baseline=1000000")
+    print(f"RESULT tabular_train_rows_per_s {n_train / train_seconds:.0f} rows/s baseline=0")
+    print(f"RESULT tabular_peak_memory_ratio {peak / frame_bytes:.2f} x_frame baseline=3")
+
+
 # ---------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -172,8 +232,13 @@ def main() -> None:
     parser.add_argument("--no-fastai", action="store_true", help="skip fastai even if installed")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on these shared 2-core machines)")
+    parser.add_argument("--scale", type=int, default=0, metavar="ROWS",
+                        help="instead: time processors and one epoch on ROWS x 20 columns")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
+    if arguments.scale:
+        run_scale(arguments.scale)
+        return
     folder = data_folder(arguments.data)
     rows: list[tuple[Any, ...]] = []
     results: list[str] = []
