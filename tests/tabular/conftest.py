@@ -21,10 +21,18 @@ def lending() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def diamonds_learner(diamonds: pd.DataFrame) -> ember.Learner:
     """log(price) regression on 2,500 real diamonds, 6 epochs (a few seconds)."""
-    ember.seed(0)
-    data = TabularData.from_df(diamonds.iloc[:2500], "price", log_target=True, verbose=False)
-    learn = ember.learner(data, quiet=True, device="cpu")
-    learn.fit_one_cycle(6)
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ember.seed(0)
+        data = TabularData.from_df(diamonds.iloc[:2500], "price", log_target=True,
+                                   verbose=False)
+        learn = ember.learner(data, quiet=True, device="cpu")
+        learn.fit_one_cycle(6)
+    finally:
+        torch.set_num_threads(previous)
     return learn
 
 
