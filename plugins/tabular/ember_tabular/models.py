@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Default hidden layer widths of the MLP.
-DEFAULT_LAYERS = (200, 100)
+DEFAULT_LAYERS = (400, 200)
 #: Default number of piecewise-linear bins per continuous column.
 DEFAULT_CONT_BINS = 16
 
