@@ -336,7 +336,7 @@ class TabularProcessor:
 
         Example:
             >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 3.0]})
-            >>> processor = TabularProcessor(["a"], ["b"]).fit(frame)
+            >>> processor = TabularProcessor(["a"], ["b"], normalize="standard").fit(frame)
             >>> cats, conts = processor.transform(frame)
             >>> cats.ravel().tolist(), conts.ravel().tolist()
             ([1, 2], [-1.0, 1.0])
