@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ember_tabular.data import TabularData
 
 __all__ = [
+    "PiecewiseLinear",
     "TabularBody",
     "TabularHead",
     "embedding_size",
@@ -35,7 +36,9 @@ __all__ = [
 ]
 
 #: Default hidden layer widths of the MLP.
-DEFAULT_LAYERS = (512, 256)
+DEFAULT_LAYERS = (400, 200)
+#: Default number of piecewise-linear bins per continuous column.
+DEFAULT_CONT_BINS = 16
 
 
 def embedding_size(cardinality: int) -> int:
@@ -46,6 +49,36 @@ def embedding_size(cardinality: int) -> int:
         (3, 6, 77)
     """
     return int(min(600, round(1.6 * cardinality**0.56)))
+
+
+class PiecewiseLinear(nn.Module):
+    """Piecewise-linear encoding of continuous inputs (Gorishniy et al., 2022): each value
+    becomes ``n_bins`` numbers in ``[0, 1]`` saying how far it lies through each bin, with bin
+    edges at the standard-normal quantiles ``k / n_bins`` — the training quantiles of each column
+    once :class:`~ember_tabular.TabularProcessor` has quantile-normalised it. The MLP can then
+    model steps and kinks in a column (price jumps at one carat) with few units. The raw value
+    is kept alongside.
+
+    Example:
+        >>> import torch
+        >>> PiecewiseLinear(n_bins=4)(torch.zeros(2, 3)).shape
+        torch.Size([2, 15])
+    """
+
+    def __init__(self, n_bins: int) -> None:
+        super().__init__()
+        levels = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64).clamp(1e-4, 1 - 1e-4)
+        edges = torch.special.ndtri(levels).float()
+        self.register_buffer("left", edges[:-1], persistent=False)
+        self.register_buffer("width", edges[1:] - edges[:-1], persistent=False)
+
+    def forward(self, conts: Tensor) -> Tensor:
+        position = (conts.unsqueeze(-1) - self.left) / self.width  # [bs, n_cont, n_bins]
+        inner = position[..., 1:-1].clamp(0, 1)
+        first = position[..., :1].clamp(max=1)  # the outer bins extend linearly
+        last = position[..., -1:].clamp(min=0)
+        encoded = torch.cat([first, inner, last], dim=-1).flatten(1)
+        return torch.cat([conts, encoded], dim=1)
 
 
 class TabularBody(nn.Module):
@@ -60,8 +93,8 @@ class TabularBody(nn.Module):
     """
 
     def __init__(self, cardinalities: Sequence[int], embedding_sizes: Sequence[int], n_cont: int,
-                 layers: Sequence[int], dropout: Sequence[float], embedding_dropout: float = 0.0
-                 ) -> None:
+                 layers: Sequence[int], dropout: Sequence[float], embedding_dropout: float = 0.0,
+                 cont_bins: int = 0) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(
             nn.Embedding(n, size) for n, size in zip(cardinalities, embedding_sizes))
@@ -70,7 +103,8 @@ class TabularBody(nn.Module):
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.cont_norm = nn.BatchNorm1d(n_cont) if n_cont else None
         self.n_cont = n_cont
-        size = sum(embedding_sizes) + n_cont
+        self.cont_encoding = PiecewiseLinear(cont_bins) if cont_bins and n_cont else None
+        size = sum(embedding_sizes) + n_cont * (1 + (cont_bins if self.cont_encoding else 0))
         blocks: list[nn.Module] = []
         for width, p in zip(layers, dropout):
             blocks += [nn.Linear(size, width), nn.ReLU(inplace=True), nn.BatchNorm1d(width)]
@@ -86,7 +120,8 @@ class TabularBody(nn.Module):
             embedded = [embedding(cats[:, i]) for i, embedding in enumerate(self.embeddings)]
             parts.append(self.embedding_dropout(torch.cat(embedded, dim=1)))
         if self.cont_norm is not None:
-            parts.append(self.cont_norm(conts.float()))
+            conts = self.cont_norm(conts.float())
+            parts.append(self.cont_encoding(conts) if self.cont_encoding is not None else conts)
         return self.layers(torch.cat(parts, dim=1))
 
 
@@ -131,6 +166,7 @@ def tabular_mlp(
     layers: Sequence[int] = DEFAULT_LAYERS,
     dropout: float | Sequence[float] = 0.0,
     embedding_dropout: float = 0.0,
+    cont_bins: int = 0,
     y_range: Sequence[float] | None = None,
     target_mean: Sequence[float] | None = None,
     target_std: Sequence[float] | None = None,
@@ -146,6 +182,8 @@ def tabular_mlp(
         layers: hidden layer widths.
         dropout: dropout after each hidden layer (one value, or one per layer).
         embedding_dropout: dropout on the concatenated embeddings.
+        cont_bins: piecewise-linear encoding of each continuous column into this many bins
+            (:class:`PiecewiseLinear`); 0 feeds the normalised values only.
         y_range: ``(low, high)`` output range for regression (scaled sigmoid).
         target_mean / target_std: training-target statistics used to scale regression outputs.
 
@@ -164,7 +202,7 @@ def tabular_mlp(
     if len(dropouts) != len(layers):
         raise ember.TrainingError(f"{len(dropouts)} dropout values given for {len(layers)} layers")
     body = TabularBody(cardinalities, embedding_sizes, n_cont, layers, dropouts,
-                       embedding_dropout)
+                       embedding_dropout, cont_bins)
     head = TabularHead(body.n_features, n_out, y_range, target_mean, target_std)
     return ember.BodyHead(body, head)
 
@@ -184,6 +222,7 @@ def tabular_config(data: TabularData, **overrides: Any) -> dict[str, Any]:
         "layers": list(DEFAULT_LAYERS),
         "dropout": 0.0,
         "embedding_dropout": 0.0,
+        "cont_bins": DEFAULT_CONT_BINS,
         "y_range": data.y_range,
         "target_mean": data.target_mean,
         "target_std": data.target_std,

@@ -22,7 +22,7 @@ from ember_tabular.models import tabular_mlp, tabular_model
 EMBER_CONTRACT = 1
 
 #: Default peak learning rate for ``fit_one_cycle`` on tabular data.
-DEFAULT_LR = 1e-2
+DEFAULT_LR = 3e-3
 
 
 @ember.hookimpl

@@ -13,7 +13,11 @@ steps on validation, test and inference rows:
 - **categorify**: each categorical column gets a vocabulary (training values; an ordered
   ``category`` dtype keeps its order). Code 0 is the unknown level: a missing value or a value
   never seen in training maps to it, at training time and at inference;
-- **normalise**: continuous columns are standardised with the training mean and standard deviation.
+- **normalise**: continuous columns are standardised with the training mean and standard
+  deviation (``normalize="standard"``), or mapped through their training quantiles onto a
+  standard normal (``normalize="quantile"``: robust to outliers and skew, so an MLP fits
+  heavy-tailed columns such as sizes and prices much better; values outside the training range
+  land on the extreme quantiles).
 
 A column missing at inference, or text inside a continuous column, raises an
 :class:`ember.DataError` naming the column and the row.
@@ -29,12 +33,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 import ember
 
@@ -157,6 +163,17 @@ def date_part_names(date_names: Sequence[str]) -> tuple[list[str], list[str]]:
     return cats, conts
 
 
+#: The ways continuous columns can be scaled.
+NORMALIZERS = ("quantile", "standard")
+
+
+@functools.cache
+def _normal_references(n: int) -> np.ndarray:
+    """Standard-normal values at ``n`` evenly spaced probabilities (clipped at 1e-7)."""
+    levels = torch.linspace(0, 1, n, dtype=torch.float64).clamp(1e-7, 1 - 1e-7)
+    return torch.special.ndtri(levels).numpy() if n > 1 else np.zeros(1)
+
+
 def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -185,6 +202,8 @@ class TabularProcessor:
         cat_names: categorical columns.
         cont_names: continuous columns.
         date_names: date columns, expanded into parts before the other steps.
+        normalize: ``"quantile"`` (default) or ``"standard"`` scaling of continuous columns.
+        n_quantiles: number of training quantiles kept per column for ``"quantile"``.
 
     After :meth:`fit`, ``cat_columns`` lists the columns of the categorical array (the
     categorical inputs, then the ``_na`` indicators) and ``cont_columns`` those of the
@@ -199,7 +218,12 @@ class TabularProcessor:
     """
 
     def __init__(self, cat_names: Sequence[str] = (), cont_names: Sequence[str] = (),
-                 date_names: Sequence[str] = ()) -> None:
+                 date_names: Sequence[str] = (), normalize: str = "quantile",
+                 n_quantiles: int = 1000) -> None:
+        if normalize not in NORMALIZERS:
+            raise ember.DataError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}")
+        self.normalize, self.n_quantiles = normalize, n_quantiles
+        self.quantiles: dict[str, list[float]] = {}
         overlap = set(cat_names) & set(cont_names)
         if overlap:
             raise ember.DataError(
@@ -301,6 +325,9 @@ class TabularProcessor:
             self.medians[name] = median
             self.means[name] = float(values.mean())
             self.stds[name] = std if std > 1e-12 and np.isfinite(std) else 1.0
+            if self.normalize == "quantile":
+                levels = np.linspace(0, 1, min(self.n_quantiles, len(values)))
+                self.quantiles[name] = np.quantile(values, levels).tolist()
         self.fitted = True
         return self
 
@@ -310,7 +337,7 @@ class TabularProcessor:
 
         Example:
             >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 3.0]})
-            >>> processor = TabularProcessor(["a"], ["b"]).fit(frame)
+            >>> processor = TabularProcessor(["a"], ["b"], normalize="standard").fit(frame)
             >>> cats, conts = processor.transform(frame)
             >>> cats.ravel().tolist(), conts.ravel().tolist()
             ([1, 2], [-1.0, 1.0])
@@ -330,8 +357,25 @@ class TabularProcessor:
             values[missing] = self.medians[name]
             if name in self.na_names:
                 cats[:, offset + self.na_names.index(name)] = missing.astype(np.int64) + 1
-            conts[:, position] = (values - self.means[name]) / self.stds[name]
+            conts[:, position] = self._scale(name, values)
         return cats, conts
+
+    def _scale(self, name: str, values: np.ndarray) -> np.ndarray:
+        if self.normalize == "standard":
+            return (values - self.means[name]) / self.stds[name]
+        quantiles = np.asarray(self.quantiles[name])
+        references = _normal_references(len(quantiles))
+        # average of the forward and backward interpolation, so tied quantiles (discrete
+        # values) map to the middle of their range, as scikit-learn's QuantileTransformer does
+        forward = np.interp(values, quantiles, references)
+        backward = -np.interp(-values, -quantiles[::-1], -references[::-1])
+        return 0.5 * (forward + backward)
+
+    def _unscale(self, name: str, values: np.ndarray) -> np.ndarray:
+        if self.normalize == "standard":
+            return values * self.stds[name] + self.means[name]
+        quantiles = np.asarray(self.quantiles[name])
+        return np.interp(values, _normal_references(len(quantiles)), quantiles)
 
     def decode(self, cats: np.ndarray, conts: np.ndarray) -> pd.DataFrame:
         """Turn processed arrays back into readable raw-looking columns (for ``show_results``).
@@ -349,7 +393,7 @@ class TabularProcessor:
             levels = np.array(["#unknown", *self.vocabs[name]], dtype=object)
             columns[name] = levels[np.asarray(cats)[:, position]]
         for position, name in enumerate(self.cont_names):
-            columns[name] = np.asarray(conts)[:, position] * self.stds[name] + self.means[name]
+            columns[name] = self._unscale(name, np.asarray(conts, dtype=np.float64)[:, position])
         return pd.DataFrame(columns)
 
     # ------------------------------------------------------------------ helpers
@@ -425,6 +469,9 @@ class TabularProcessor:
             "means": self.means,
             "stds": self.stds,
             "na_names": self.na_names,
+            "normalize": self.normalize,
+            "n_quantiles": self.n_quantiles,
+            "quantiles": self.quantiles,
         }
 
     @classmethod
@@ -438,7 +485,10 @@ class TabularProcessor:
             >>> (again.transform(frame)[1] == processor.transform(frame)[1]).all()
             np.True_
         """
-        processor = cls(state["cat_names"], state["cont_names"], state.get("date_names", []))
+        processor = cls(state["cat_names"], state["cont_names"], state.get("date_names", []),
+                        normalize=state.get("normalize", "standard"),
+                        n_quantiles=state.get("n_quantiles", 1000))
+        processor.quantiles = {k: list(v) for k, v in state.get("quantiles", {}).items()}
         processor.vocabs = {k: list(v) for k, v in state["vocabs"].items()}
         processor.ordered = dict(state.get("ordered", {}))
         processor.medians = dict(state["medians"])

@@ -1,0 +1,144 @@
+"""TabularData: the task from the target, splits, batches, inference-side encoding, errors."""
+
+from __future__ import annotations
+
+import json
+
+import ember
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from ember_tabular import TabularData, items_to_frame
+from ember_tabular.datasets import sample_path
+
+
+def test_string_target_is_classification_with_sorted_classes(lending: pd.DataFrame) -> None:
+    data = TabularData.from_df(lending, "Class", verbose=False)
+    assert data.target_kind == "single_label" and data.classes == ["bad", "good"]
+    cats, conts, target = data.one_batch()
+    assert cats.dtype == torch.int64 and conts.dtype == torch.float32
+    assert target.dtype == torch.int64 and set(target.tolist()) <= {0, 1}
+    assert cats.shape[1] == len(data.processor.cat_columns)
+    assert conts.shape[1] == len(data.processor.cont_columns)
+
+
+def test_float_target_with_log_is_regression_on_log(diamonds: pd.DataFrame) -> None:
+    data = TabularData.from_df(diamonds, "price", log_target=True, verbose=False)
+    assert data.target_kind == "regression" and data.n_out == 1
+    targets = data.valid_dl.dataset.targets
+    valid_prices = diamonds["price"].to_numpy()[ember.split_indices(len(diamonds))[1]]
+    assert np.allclose(targets.numpy(), np.log(valid_prices), atol=1e-5)
+    assert data.decode_targets(targets[:3]) == pytest.approx(valid_prices[:3].tolist(), rel=1e-5)
+
+
+def test_integer_target_kind_depends_on_cardinality(diamonds: pd.DataFrame) -> None:
+    assert TabularData.from_df(diamonds, "price", verbose=False).target_kind == "regression"
+    few = diamonds.assign(stars=diamonds["price"] % 3)
+    data = TabularData.from_df(few, "stars", cont_names=["carat"], cat_names=[], verbose=False)
+    assert data.target_kind == "single_label" and data.classes == [0, 1, 2]
+    forced = TabularData.from_df(few, "stars", target_kind="regression", verbose=False)
+    assert forced.target_kind == "regression"
+
+
+def test_bool_and_category_targets_are_classification(diamonds: pd.DataFrame) -> None:
+    expensive = diamonds.assign(expensive=diamonds["price"] > 3000)
+    data = TabularData.from_df(expensive, "expensive", verbose=False)
+    assert data.classes == [False, True]
+    by_cut = TabularData.from_df(diamonds, "cut", verbose=False)
+    assert by_cut.classes == ["Fair", "Good", "Very Good", "Premium", "Ideal"]  # ordered
+
+
+def test_several_targets_are_multi_target_regression(diamonds: pd.DataFrame) -> None:
+    data = TabularData.from_df(diamonds, ["x", "y"], verbose=False)
+    assert data.target_kind == "regression" and data.n_out == 2
+    assert data.one_batch()[-1].shape[1] == 2
+    assert "x" not in data.processor.cont_names
+
+
+def test_inferred_kinds_are_printed(diamonds: pd.DataFrame, capsys: pytest.CaptureFixture
+                                    ) -> None:
+    TabularData.from_df(diamonds, "price")
+    printed = capsys.readouterr().out
+    assert "categorical (3): cut (5 levels, ordered)" in printed
+    assert "continuous (6): carat, depth, table, x, y, z" in printed
+    TabularData.from_df(diamonds, "price", cat_names=["cut"], cont_names=["carat"],
+                        date_names=[])
+    assert capsys.readouterr().out == ""  # nothing inferred, nothing printed
+
+
+def test_split_is_seeded_and_valid_col_is_honoured(diamonds: pd.DataFrame) -> None:
+    first = TabularData.from_df(diamonds, "price", seed=3, verbose=False)
+    second = TabularData.from_df(diamonds, "price", seed=3, verbose=False)
+    assert torch.equal(first.valid_dl.dataset.targets, second.valid_dl.dataset.targets)
+    flagged = diamonds.assign(is_valid=np.arange(len(diamonds)) >= 4000)
+    data = TabularData.from_df(flagged, "price", valid_col="is_valid", verbose=False)
+    assert len(data.valid_dl.dataset) == 1000 and "is_valid" not in data.processor.input_names
+
+
+def test_processors_are_fitted_on_training_rows(diamonds: pd.DataFrame) -> None:
+    flagged = diamonds.assign(is_valid=np.arange(len(diamonds)) >= 4000)
+    data = TabularData.from_df(flagged, "price", valid_col="is_valid", verbose=False)
+    assert data.processor.means["carat"] == pytest.approx(diamonds["carat"][:4000].mean())
+
+
+def test_pandas3_str_and_object_columns_give_identical_batches(lending: pd.DataFrame) -> None:
+    as_object = lending.astype({name: object for name in lending.columns
+                                if pd.api.types.is_string_dtype(lending[name].dtype)})
+    left = TabularData.from_df(lending, "Class", verbose=False).valid_dl.dataset
+    right = TabularData.from_df(as_object, "Class", verbose=False).valid_dl.dataset
+    assert torch.equal(left.cats, right.cats) and torch.equal(left.conts, right.conts)
+
+
+def test_from_csv_reads_the_file() -> None:
+    data = TabularData.from_csv(sample_path("lending_club"), "Class", verbose=False)
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 5000
+    with pytest.raises(ember.DataError, match="no CSV file"):
+        TabularData.from_csv("/nonexistent.csv", "Class")
+
+
+def test_test_frame_uses_training_statistics(diamonds: pd.DataFrame) -> None:
+    data = TabularData.from_df(diamonds.iloc[:4000], "price", test_df=diamonds.iloc[4000:],
+                               verbose=False)
+    assert len(data.test_dl.dataset) == 1000
+
+
+def test_encode_accepts_dicts_series_and_frames(diamonds: pd.DataFrame) -> None:
+    data = TabularData.from_df(diamonds, "price", verbose=False)
+    rows = diamonds.iloc[:3]
+    from_frame = data.encode([rows])
+    from_dicts = data.encode(rows.to_dict("records"))
+    from_series = data.encode([row for _, row in rows.iterrows()])
+    for other in (from_dicts, from_series):
+        assert torch.equal(from_frame[0], other[0]) and torch.equal(from_frame[1], other[1])
+    assert len(items_to_frame([rows, {"carat": 1.0}])) == 4
+
+
+def test_state_rebuilds_the_same_encoding(diamonds: pd.DataFrame) -> None:
+    data = TabularData.from_df(diamonds, "price", log_target=True, verbose=False)
+    again = TabularData.from_state(json.loads(json.dumps(data.state())))
+    rows = [diamonds.iloc[:50]]
+    assert all(torch.equal(a, b) for a, b in zip(data.encode(rows), again.encode(rows)))
+    assert again.log_target and again.target_names == ["price"]
+
+
+@pytest.mark.parametrize(("frame_change", "options", "message"), [
+    (lambda f: f.iloc[:0], {}, "empty"),
+    (lambda f: f.assign(one="x"), {"target": "one"}, "single class"),
+    (lambda f: f.assign(price=f["price"].where(f.index != 7)), {}, "missing in 1 row"),
+    (lambda f: f.assign(price=f["price"] - 1000), {"log_target": True}, "positive targets"),
+    (lambda f: f, {"target": "nope"}, r"\['nope'\] not in the frame"),
+    (lambda f: f, {"cont_names": ["weight"]}, "'weight' is not in the frame"),
+    (lambda f: f.assign(carat=f["carat"].astype(object).where(f.index != 5, "heavy")),
+     {"cont_names": ["carat"]}, "column 'carat', row 5: 'heavy' is not a number"),
+])
+def test_bad_frames_get_clear_errors(diamonds: pd.DataFrame, frame_change, options, message
+                                     ) -> None:
+    options = {"target": "price", "verbose": False, **options}
+    with pytest.raises(ember.DataError, match=message):
+        TabularData.from_df(frame_change(diamonds), **options)
+
+
+def test_unknown_item_type_is_reported() -> None:
+    with pytest.raises(ember.DataError, match="item 1 is a list"):
+        items_to_frame([{"a": 1}, [1, 2]])

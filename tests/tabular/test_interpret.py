@@ -1,0 +1,26 @@
+"""Permutation feature importance on a real trained model."""
+
+from __future__ import annotations
+
+import ember
+import pytest
+from ember_tabular import feature_importance
+
+
+def test_size_matters_more_than_proportions(diamonds_learner: ember.Learner) -> None:
+    importance = feature_importance(diamonds_learner, n_repeats=2)
+    assert set(importance["feature"]) == {"carat", "cut", "color", "clarity", "depth", "table",
+                                          "x", "y", "z"}
+    ranked = importance["feature"].tolist()
+    # price is driven by size (carat, x, y, z) and clarity, hardly by depth or table
+    assert set(ranked[:3]) <= {"carat", "x", "y", "z", "clarity"}, importance
+    scores = dict(zip(importance["feature"], importance["importance"]))
+    assert scores["depth"] < scores["carat"] / 5 and scores["table"] < scores["carat"] / 5
+    assert importance.attrs["score"] == "rmse"
+
+
+def test_metric_can_be_chosen_by_name(diamonds_learner: ember.Learner) -> None:
+    by_mae = feature_importance(diamonds_learner, metric="mae", n_repeats=1)
+    assert by_mae.attrs["score"] == "mae"
+    with pytest.raises(ember.TrainingError, match="no metric 'accuracy'"):
+        feature_importance(diamonds_learner, metric="accuracy")

@@ -1,0 +1,124 @@
+"""The tabular network, its defaults, training, prediction and export."""
+
+from __future__ import annotations
+
+import ember
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from ember_tabular import TabularData, embedding_size, tabular_mlp, tabular_model
+
+
+def test_embedding_sizes_follow_the_cardinality_rule(diamonds: pd.DataFrame) -> None:
+    assert [embedding_size(n) for n in (2, 6, 50, 10**6)] == [2, 4, 14, 600]
+    data = TabularData.from_df(diamonds, "price", verbose=False)
+    model = tabular_model(data)
+    widths = [e.embedding_dim for e in model.body.embeddings]
+    assert widths == [embedding_size(n) for n in data.processor.cardinalities] == [4, 5, 5]
+    assert model.ember_config["name"] == "tabular_mlp"
+
+
+def test_model_has_body_and_head_groups() -> None:
+    model = tabular_mlp([5, 3], n_cont=2, n_out=3, layers=[16, 8], dropout=0.1)
+    groups = ember.split_groups(model)
+    assert len(groups) == 2 and groups[1] == list(model.head.parameters())
+    assert any(isinstance(m, torch.nn.Dropout) for m in model.body.layers)
+
+
+def test_output_range_bounds_regression_outputs() -> None:
+    model = tabular_mlp([5], n_cont=1, n_out=1, y_range=[2.0, 3.0]).eval()
+    outputs = model(torch.randint(0, 5, (64, 1)), torch.randn(64, 1) * 100)
+    assert bool(((outputs >= 2.0) & (outputs <= 3.0)).all())
+
+
+def test_no_categorical_or_no_continuous_columns_work() -> None:
+    only_conts = tabular_mlp([], n_cont=3, n_out=2).eval()
+    assert only_conts(torch.zeros(4, 0, dtype=torch.long), torch.randn(4, 3)).shape == (4, 2)
+    only_cats = tabular_mlp([4], n_cont=0, n_out=2).eval()
+    assert only_cats(torch.zeros(4, 1, dtype=torch.long), torch.zeros(4, 0)).shape == (4, 2)
+
+
+def test_learner_defaults_come_from_the_plugin(diamonds_learner: ember.Learner) -> None:
+    assert diamonds_learner.model.ember_config["name"] == "tabular_mlp"
+    assert [m.name for m in diamonds_learner.metrics] == ["rmse", "mae", "r2"]
+
+
+def test_regression_learns_log_price(diamonds_learner: ember.Learner) -> None:
+    losses = diamonds_learner.recorder.values
+    metrics = diamonds_learner.validate()
+    # log(price) has a standard deviation of about 1.0; predicting the mean gives rmse ~1
+    assert metrics["rmse"] < 0.3 and metrics["r2"] > 0.9, metrics
+    assert losses[-1]["train_loss"] < losses[0]["train_loss"]
+
+
+def test_classification_beats_chance(lending: pd.DataFrame) -> None:
+    ember.seed(0)
+    data = TabularData.from_df(lending, "Class", verbose=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(3)
+    metrics = learn.validate()
+    assert metrics["roc_auc"] > 0.62, metrics  # chance is 0.5; gradient boosting gets ~0.7
+
+
+def test_predict_on_dict_series_and_frame_agree(diamonds_learner: ember.Learner,
+                                                diamonds: pd.DataFrame) -> None:
+    rows = diamonds.iloc[4000:4005].drop(columns="price")
+    from_frame = diamonds_learner.predict_batch([rows])
+    from_dicts = diamonds_learner.predict_batch(rows.to_dict("records"))
+    one = diamonds_learner.predict(rows.iloc[0])
+    assert from_frame == pytest.approx(from_dicts) and one == pytest.approx(from_frame[0])
+    assert all(isinstance(value, float) and value > 100 for value in from_frame)  # dollars
+
+
+def test_bad_rows_at_inference(diamonds_learner: ember.Learner, diamonds: pd.DataFrame) -> None:
+    row = diamonds.iloc[0].to_dict()
+    odd = [{**row, "cut": "Astonishing"}, {**row, "carat": np.nan}, {**row, "carat": None}]
+    predictions = diamonds_learner.predict_batch(odd)
+    assert all(np.isfinite(predictions))
+    with pytest.warns(ember.EmberWarning, match="infinite"):
+        assert np.isfinite(diamonds_learner.predict({**row, "depth": np.inf}))
+    with pytest.raises(ember.DataError, match=r"\['carat'\] missing"):
+        diamonds_learner.predict({k: v for k, v in row.items() if k != "carat"})
+    with pytest.raises(ember.DataError, match="column 'carat', row 1: 'big'"):
+        diamonds_learner.predict_batch([row, {**row, "carat": "big"}])
+
+
+def test_export_then_load_gives_identical_predictions(diamonds_learner: ember.Learner,
+                                                      diamonds: pd.DataFrame, tmp_path) -> None:
+    rows = diamonds.iloc[4000:4300].copy()
+    rows.loc[rows.index[0], "clarity"] = None
+    path = diamonds_learner.export(tmp_path / "diamonds.ember")
+    predictor = ember.load(path)
+    assert predictor.predict_batch([rows]) == diamonds_learner.predict_batch([rows])
+    assert predictor.predict(rows.iloc[5]) == diamonds_learner.predict(rows.iloc[5])
+
+
+def test_classifier_export_round_trip(lending: pd.DataFrame, tmp_path) -> None:
+    ember.seed(0)
+    data = TabularData.from_df(lending.iloc[:1500], "Class", verbose=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(1)
+    rows = lending.iloc[3000:3200]
+    predictor = ember.load(learn.export(tmp_path / "loans.ember"))
+    assert predictor.classes == ["bad", "good"]
+    assert predictor.predict_batch([rows]) == learn.predict_batch([rows])
+    assert set(learn.predict_batch([rows])) <= {"bad", "good"}
+
+
+def test_multi_target_regression_trains_and_decodes(diamonds: pd.DataFrame) -> None:
+    ember.seed(0)
+    data = TabularData.from_df(diamonds.iloc[:1500], ["x", "y"], cont_names=["carat", "depth"],
+                               cat_names=["cut"], verbose=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(2)
+    prediction = learn.predict(diamonds.iloc[2000])
+    assert len(prediction) == 2 and all(2 < value < 12 for value in prediction)
+
+
+def test_show_results_returns_inputs_target_and_prediction(diamonds_learner: ember.Learner,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    frame = diamonds_learner.show_results(4)
+    assert list(frame.columns[-2:]) == ["price", "price_pred"] and len(frame) == 4
+    assert set(frame["cut"]) <= {"Fair", "Good", "Very Good", "Premium", "Ideal"}
+    assert "price_pred" in capsys.readouterr().out

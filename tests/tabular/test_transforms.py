@@ -1,0 +1,162 @@
+"""The processors: kind inference, fitting on training rows only, exact replay, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import ember
+import numpy as np
+import pandas as pd
+import pytest
+from ember_tabular import TabularProcessor, add_date_parts, infer_column_kinds
+
+
+def mixed_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "text": pd.Series(["a", "b", "a", "c"], dtype="str"),
+        "objects": pd.Series(["x", "y", "x", "y"], dtype=object),
+        "grade": pd.Categorical(["lo", "hi", "mid", "lo"], ["lo", "mid", "hi"], ordered=True),
+        "flag": [True, False, True, True],
+        "small_int": [1, 2, 1, 3],
+        "big_int": list(range(100, 104)),
+        "value": [0.5, 1.5, np.nan, 2.5],
+        "when": pd.to_datetime(["2024-01-31", "2024-02-29", None, "2023-12-25"]),
+        "target": [1.0, 2.0, 3.0, 4.0],
+    })
+
+
+def test_kinds_are_inferred_for_pandas3_str_object_category_bool_ints_and_dates() -> None:
+    cats, conts, dates, _ = infer_column_kinds(mixed_frame(), exclude=["target"], max_card=3)
+    assert cats == ["text", "objects", "grade", "flag", "small_int"]
+    assert conts == ["big_int", "value"]
+    assert dates == ["when"]
+
+
+def test_text_that_looks_numeric_gets_a_note() -> None:
+    frame = pd.DataFrame({"amount": pd.Series(["1.5", "2", "3"], dtype=object)})
+    notes = infer_column_kinds(frame)[3]
+    assert any("looks numeric" in note and "amount" in note for note in notes)
+
+
+def test_ordered_categories_keep_their_order() -> None:
+    processor = TabularProcessor(["grade"]).fit(mixed_frame())
+    assert processor.vocabs["grade"] == ["lo", "mid", "hi"]
+    assert processor.ordered["grade"]
+    cats, _ = processor.transform(pd.DataFrame({"grade": ["lo", "mid", "hi"]}))
+    assert cats[:, 0].tolist() == [1, 2, 3]
+
+
+def test_statistics_come_from_training_rows_only() -> None:
+    train = pd.DataFrame({"value": [1.0, 2.0, 3.0, np.nan], "kind": ["a", "b", "a", "b"]})
+    valid = pd.DataFrame({"value": [1000.0, np.nan], "kind": ["zzz", "a"]})
+    processor = TabularProcessor(["kind"], ["value"], normalize="standard").fit(train)
+    assert processor.medians["value"] == 2.0
+    assert processor.means["value"] == pytest.approx(2.0)  # filled with the median first
+    assert processor.vocabs["kind"] == ["a", "b"]
+    cats, conts = processor.transform(valid)
+    assert cats.tolist() == [[0, 1], [1, 2]]  # unseen 'zzz' -> 0; value_na: 1 present, 2 missing
+    assert conts[1, 0] == pytest.approx(0.0)  # NaN -> training median -> normalised 0
+
+
+def test_missing_values_get_median_and_indicator() -> None:
+    processor = TabularProcessor([], ["value"]).fit(mixed_frame())
+    assert processor.na_names == ["value"]
+    assert processor.cat_columns == ["value_na"]
+    cats, conts = processor.transform(mixed_frame())
+    assert cats[:, 0].tolist() == [1, 1, 2, 1]
+    assert processor.decode(cats, conts)["value"][2] == pytest.approx(1.5)
+
+
+def test_nan_at_inference_in_a_column_complete_in_training_is_filled_silently() -> None:
+    processor = TabularProcessor([], ["big_int"]).fit(mixed_frame())
+    assert processor.na_names == []
+    cats, conts = processor.transform(pd.DataFrame({"big_int": [np.nan]}))
+    assert processor.decode(cats, conts)["big_int"][0] == pytest.approx(101.5)
+
+
+def test_infinite_values_are_treated_as_missing_with_a_warning() -> None:
+    processor = TabularProcessor([], ["value"]).fit(mixed_frame())
+    with pytest.warns(ember.EmberWarning, match="'value'.*infinite"):
+        cats, conts = processor.transform(pd.DataFrame({"value": [np.inf, -np.inf, 2.5]}))
+    assert cats[:, 0].tolist() == [2, 2, 1]
+    assert np.isfinite(conts).all()
+
+
+def test_unseen_and_missing_categories_map_to_the_unknown_level() -> None:
+    processor = TabularProcessor(["text", "small_int", "flag"]).fit(mixed_frame())
+    rows = pd.DataFrame({"text": ["never", None, "b"], "small_int": [99, None, 2],
+                         "flag": [None, False, True]})
+    cats, _ = processor.transform(rows)
+    assert cats.tolist() == [[0, 0, 0], [0, 0, 1], [2, 2, 2]]
+
+
+def test_integer_categories_match_floats_and_text_at_inference() -> None:
+    processor = TabularProcessor(["small_int"]).fit(mixed_frame())
+    as_float = processor.transform(pd.DataFrame({"small_int": [1.0, 3.0]}))[0]
+    text = pd.Series(["1", "3"], dtype=object)
+    as_text = processor.transform(pd.DataFrame({"small_int": text}))[0]
+    assert as_float.tolist() == as_text.tolist() == [[1], [3]]
+
+
+def test_object_and_str_columns_give_the_same_codes() -> None:
+    frame = mixed_frame()
+    processor = TabularProcessor(["text"]).fit(frame)
+    as_object = frame.assign(text=frame["text"].astype(object))
+    assert (processor.transform(as_object)[0] == processor.transform(frame)[0]).all()
+
+
+def test_a_missing_column_is_named() -> None:
+    processor = TabularProcessor(["text"], ["value"]).fit(mixed_frame())
+    with pytest.raises(ember.DataError, match=r"\['value'\] missing"):
+        processor.transform(pd.DataFrame({"text": ["a"]}))
+
+
+def test_text_inside_a_numeric_column_names_column_and_row() -> None:
+    processor = TabularProcessor([], ["value"]).fit(mixed_frame())
+    rows = pd.DataFrame({"value": ["1.5", "oops", "2"]}, index=[10, 11, 12])
+    with pytest.raises(ember.DataError, match=r"column 'value', row 11: 'oops' is not a number"):
+        processor.transform(rows)
+
+
+def test_empty_frame_cannot_be_fitted() -> None:
+    with pytest.raises(ember.DataError, match="empty"):
+        TabularProcessor(["text"]).fit(mixed_frame().iloc[:0])
+
+
+def test_dates_are_expanded_into_parts() -> None:
+    parts = add_date_parts(mixed_frame(), ["when"])
+    assert parts.loc[0, "when_month"] == 1 and parts.loc[1, "when_day"] == 29
+    assert parts.loc[3, "when_year"] == 2023 and np.isnan(parts.loc[2, "when_elapsed"])
+    processor = TabularProcessor([], [], ["when"]).fit(mixed_frame())
+    assert "when_month" in processor.cat_columns and "when_elapsed_na" in processor.cat_columns
+    assert sorted(processor.feature_groups()) == ["when"]
+    with pytest.raises(ember.DataError, match="'when', row 1: 'soon' is not a date"):
+        processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
+
+
+def test_state_is_json_and_replays_exactly() -> None:
+    frame = mixed_frame()
+    processor = TabularProcessor(["text", "grade", "flag", "small_int"], ["value", "big_int"],
+                                 ["when"]).fit(frame)
+    again = TabularProcessor.from_state(json.loads(json.dumps(processor.state())))
+    for left, right in zip(processor.transform(frame), again.transform(frame)):
+        assert np.array_equal(left, right)
+    assert again.cardinalities == processor.cardinalities
+
+
+def test_a_column_cannot_be_both_kinds() -> None:
+    with pytest.raises(ember.DataError, match="both categorical and continuous"):
+        TabularProcessor(["a"], ["a"])
+
+
+def test_quantile_normalisation_is_robust_to_outliers() -> None:
+    train = pd.DataFrame({"size": [*np.linspace(1.0, 2.0, 99), 1000.0]})
+    quantile = TabularProcessor([], ["size"]).fit(train)
+    standard = TabularProcessor([], ["size"], normalize="standard").fit(train)
+    rows = pd.DataFrame({"size": [1.0, 1.5, 2.0, 1000.0, 1e9]})
+    scaled = quantile.transform(rows)[1][:, 0]
+    assert np.all(np.diff(scaled) >= 0) and np.abs(scaled).max() < 5.3
+    assert scaled[2] - scaled[0] > 3  # the bulk of the values stays spread out
+    assert np.ptp(standard.transform(rows)[1][:3, 0]) < 0.02  # squashed by the outlier
+    decoded = quantile.decode(*quantile.transform(rows.iloc[:3]))["size"]
+    assert decoded.tolist() == pytest.approx([1.0, 1.5, 2.0], abs=0.01)
