@@ -76,11 +76,11 @@ REP, WREP, UP, MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
 SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, REP, WREP, UP, MAJ)
 
 #: Bumped whenever the rules change, so that cached tokenisations are never reused wrongly.
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 _CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
 _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
-_SPACES = re.compile(r"[ \t\u00a0]{2,}")
+_WHITESPACE = re.compile(r"\s+")
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 # detokenisation: no space before closing punctuation, none after opening brackets
 _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b)")
@@ -152,16 +152,17 @@ class Tokenizer:
     # ------------------------------------------------------------------ rules
     def pre_rules(self, text: str) -> str:
         """The rules applied to the raw text before spaCy splits it: HTML entities and line
-        breaks, repeated characters (``xxrep``) and words (``xxwrep``), runs of spaces.
+        breaks, repeated characters (``xxrep``) and words (``xxwrep``); every run of
+        whitespace (newlines, tabs, non-breaking spaces) becomes one space.
 
         Example:
             >>> Tokenizer().pre_rules("so so so good!!!!")
-            ' xxwrep 3 so  good xxrep 4 ! '
+            ' xxwrep 3 so good xxrep 4 ! '
         """
         text = html.unescape(_HTML_BREAK.sub("\n", text))
         text = _CHAR_REPEAT.sub(_replace_char_repeat, text)
         text = _WORD_REPEAT.sub(_replace_word_repeat, text)
-        return _SPACES.sub("  ", text)
+        return _WHITESPACE.sub(" ", text)
 
     def post_rules(self, tokens: list[str]) -> list[str]:
         """The rules applied to spaCy's tokens: ``xxup`` before words in capitals, ``xxmaj``
@@ -172,15 +173,19 @@ class Tokenizer:
             ['xxmaj', 'the', 'xxup', 'best', 'one']
         """
         result: list[str] = []
+        append = result.append
         for token in tokens:
-            if token in SPECIAL_TOKENS:
-                result.append(token)
+            lower = token.lower()
+            if lower == token:  # most tokens, and every rule token
+                append(token)
             elif len(token) > 1 and token.isupper():
-                result += [UP, token.lower()]
-            elif token[:1].isupper():
-                result += [MAJ, token.lower()]
+                append(UP)
+                append(lower)
+            elif token[0].isupper():
+                append(MAJ)
+                append(lower)
             else:
-                result.append(token.lower())
+                append(lower)
         return result
 
     # ------------------------------------------------------------------ tokenise
@@ -217,8 +222,10 @@ class Tokenizer:
             prepared.append(self.pre_rules(text) if self.rules else text)
         results = []
         for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
+            # with the rules every whitespace run is one space, so no token holds whitespace
             words = [token.text for token in doc if not token.is_space]
-            words = [re.sub(r"\s", "_", word) for word in words]
+            if not self.rules:
+                words = ["_".join(word.split()) for word in words]
             if self.rules:
                 words = self.post_rules(words)
             if self.bos:

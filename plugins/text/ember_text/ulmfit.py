@@ -220,12 +220,12 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
     model.encoder.load_state_dict({k: v.to(device) for k, v in state.items()})
 
 
-def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 2e-2,
+def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3,
                          factor: float = 2.6**4) -> None:
     """ULMFiT fine-tuning with gradual unfreezing and discriminative learning rates: one
     epoch with only the head training at ``lr``; one with the top encoder layer too at
     ``slice(lr/2/factor, lr/2)``; one with the top two at ``slice(lr/4/factor, lr/4)``; then
-    ``epochs - 3`` (at least one) with everything at ``slice(lr/20/factor, lr/20)``. Each
+    ``epochs - 3`` (at least one) with everything at ``slice(lr/8/factor, lr/8)``. Each
     stage is a one-cycle fit; ``slice(low, high)`` spreads rates geometrically from the
     embedding to the head (each lower group 2.6 times slower in ULMFiT's setting).
 
@@ -239,4 +239,4 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 2e-2
     learn.freeze_to(-3)
     learn.fit_one_cycle(1, slice(lr / 4 / factor, lr / 4))
     learn.unfreeze()
-    learn.fit_one_cycle(max(1, epochs - 3), slice(lr / 20 / factor, lr / 20))
+    learn.fit_one_cycle(max(1, epochs - 3), slice(lr / 8 / factor, lr / 8))
