@@ -322,6 +322,7 @@ class Data:
         """
         if options:
             raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} data")
+        items = list(items)
         device = device or next(iter(model.parameters()), torch.zeros(())).device
         results: list[Any] = []
         was_training = model.training
@@ -335,6 +336,16 @@ class Data:
         finally:
             model.train(was_training)
         return results
+
+    def feature_importance(self, learn: Any, **options: Any) -> Any:
+        """Importance of each input for ``learn``'s validation metric. Domains that can say
+        (tables: permutation importance per column) override it.
+
+        Example:
+            >>> # learn.feature_importance() calls data.feature_importance(learn)
+        """
+        raise DataError(f"feature importance is not defined for {self.kind} data; the tabular "
+                        f"plugin provides it for tables")
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Show ``n`` items of ``batch`` with target and prediction. The base class prints a

@@ -161,7 +161,7 @@ class Predictor:
 
     def predict_batch(self, items: list[Any], **options: Any) -> list[Any]:
         """Decoded predictions for raw items, exactly as the Learner gives them."""
-        return self.data.predict_batch(self.model, list(items), device=self.device, **options)
+        return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def __repr__(self) -> str:
         return (f"Predictor({self.manifest['model']['name']}, {self.data.kind}, "

@@ -710,7 +710,16 @@ class Learner:
         Example:
             >>> # learn.predict_batch(["great film", "dull"]) -> ['fresh', 'rotten']
         """
-        return self.data.predict_batch(self.model, list(items), device=self.device, **options)
+        return self.data.predict_batch(self.model, items, device=self.device, **options)
+
+    def feature_importance(self, **options: Any) -> Any:
+        """How much each input matters to the validation metric, where the data kind defines
+        it (permutation importance for tables); see ``Data.feature_importance``.
+
+        Example:
+            >>> # learn.feature_importance()  -> a table of columns by importance
+        """
+        return self.data.feature_importance(self, **options)
 
     def show_results(self, n: int = 9, split: str = "valid") -> Any:
         """Show ``n`` items with their targets and predictions (a figure where the domain
@@ -909,16 +918,20 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """
     from ember.plugins import call_first
 
-    if "model" in overrides:
-        return Learner(data, **overrides)
     defaults = call_first("ember_defaults", data=data)
+    if defaults is None and "model" in overrides:
+        return Learner(data, **overrides)
     if defaults is None:
         raise TrainingError(
             f"no installed plugin has defaults for {type(data).__name__} ({data.kind} data); "
             f"pass model= yourself, or install the plugin for this domain (see `ember plugins`)"
         )
-    model = defaults.model() if callable(defaults.model) and not isinstance(
-        defaults.model, nn.Module) else defaults.model
+    if "model" in overrides:  # the user's model, with the plugin's other defaults
+        model = overrides.pop("model")
+    elif callable(defaults.model) and not isinstance(defaults.model, nn.Module):
+        model = defaults.model()
+    else:
+        model = defaults.model
     arguments: dict[str, Any] = {"model": model, "loss_func": defaults.loss_func,
                                  "metrics": defaults.metrics or None, "cbs": defaults.cbs,
                                  "splitter": defaults.splitter}
@@ -928,6 +941,5 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     arguments.update(overrides)
     arguments["cbs"] = (list(defaults.cbs) if default_cbs else []) + extra_cbs
     learn = Learner(data, **arguments)
-    if "model" not in overrides:
-        learn.candidates = dict(defaults.candidates)
+    learn.candidates = dict(defaults.candidates)
     return learn

@@ -118,6 +118,8 @@ class Sample:
 
     data: Data
     items: list[Any]
+    #: keyword options for ``predict_batch`` (e.g. ``{"temperature": 0}`` for generation)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -144,14 +144,14 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
     if not sample.items:
         report.problems.append(f"{kind}: the sample has no items to predict")
         return
-    expected = learn.predict_batch(sample.items)
+    expected = learn.predict_batch(sample.items, **sample.options)
     path = learn.export(folder / f"{kind}.ember")
     predictor = ember.load(path)
-    got = predictor.predict_batch(sample.items)
+    got = predictor.predict_batch(sample.items, **sample.options)
     if not _same(got, expected):
         report.problems.append(f"{kind}: predictions after export → load differ: {got[:3]} vs "
                                f"{expected[:3]}")
-    if not _same(predictor.predict(sample.items[0]), expected[0]):
+    if not _same(predictor.predict(sample.items[0], **sample.options), expected[0]):
         report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
     report.checked.append(kind)
 

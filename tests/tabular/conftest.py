@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import ember
 import pandas as pd
 import pytest
+
+import ember
 from ember_tabular import TabularData, load_sample
 
 

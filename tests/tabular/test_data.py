@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-import ember
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+import ember
 from ember_tabular import TabularData, items_to_frame
 from ember_tabular.datasets import sample_path
 

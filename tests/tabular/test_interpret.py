@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import ember
 import pytest
+
+import ember
 from ember_tabular import feature_importance
 
 
@@ -24,3 +25,16 @@ def test_metric_can_be_chosen_by_name(diamonds_learner: ember.Learner) -> None:
     assert by_mae.attrs["score"] == "mae"
     with pytest.raises(ember.TrainingError, match="no metric 'accuracy'"):
         feature_importance(diamonds_learner, metric="accuracy")
+
+
+def test_learner_feature_importance_goes_through_the_data_contract():
+    from ember_tabular import TabularData
+    from ember_tabular.datasets import load_sample
+
+    ember.seed(0)
+    data = TabularData.from_df(load_sample("diamonds").iloc[:1500], "price",
+                                             log_target=True, verbose=False)
+    learn = ember.learner(data, quiet=True)
+    learn.fit_one_cycle(2)
+    table = learn.feature_importance(n_repeats=1)
+    assert "carat" in set(table["feature"])

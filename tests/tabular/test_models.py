@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+import ember
 from ember_tabular import TabularData, embedding_size, tabular_mlp, tabular_model
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-import ember
 import numpy as np
 import pandas as pd
 import pytest
+
+import ember
 from ember_tabular import TabularProcessor, add_date_parts, infer_column_kinds
 
 

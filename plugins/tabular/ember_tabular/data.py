@@ -397,6 +397,17 @@ class TabularData(ember.Data):
             targets = targets.detach().double().exp()
         return super().decode_targets(targets)
 
+    def feature_importance(self, learn: ember.Learner, **options: Any) -> pd.DataFrame:
+        """Permutation importance of each raw column (``learn.feature_importance()``); the
+        options are those of :func:`ember_tabular.interpret.feature_importance`.
+
+        Example:
+            >>> # learn.feature_importance(n_repeats=3)
+        """
+        from ember_tabular.interpret import feature_importance
+
+        return feature_importance(learn, **options)
+
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Print and return a frame of ``n`` rows: the inputs (decoded), target and prediction.
 

@@ -46,6 +46,20 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
                                   "per epoch, 64 to 1024 rows)")
 
 
+def _sample() -> ember.Sample:
+    from ember_tabular.datasets import load_sample
+
+    frame = load_sample("lending_club")
+    data = TabularData.from_df(frame.iloc[:600], "Class", valid_pct=0.2, seed=0, verbose=False)
+    rows = [row.drop("Class") for _, row in frame.iloc[600:606].iterrows()]
+    return ember.Sample(data, items=rows)
+
+
+@ember.hookimpl
+def ember_samples(register: Callable[..., None]) -> None:
+    register("tabular", _sample)
+
+
 @ember.hookimpl
 def ember_quickstart(register: Callable[[ember.Demo], None]) -> None:
     register(ember.Demo(

@@ -20,6 +20,29 @@ from ember_text.metrics import Perplexity
 EMBER_CONTRACT = 1
 
 
+def _text_sample() -> ember.Sample:
+    from ember_text.datasets import load_rotten_tomatoes
+
+    texts, labels, _ = load_rotten_tomatoes()
+    data = TextData.from_texts(texts[:400], labels[:400], valid_pct=0.2, seed=0, bs=32)
+    return ember.Sample(data, items=list(texts[400:406]))
+
+
+def _language_model_sample() -> ember.Sample:
+    from ember_text.datasets import load_rotten_tomatoes
+
+    texts, _, _ = load_rotten_tomatoes()
+    data = LanguageModelData.from_texts(texts[:400], valid_pct=0.2, seed=0, bs=16, bptt=20)
+    return ember.Sample(data, items=["It is a truth", "The film"],
+                        options={"n_words": 5, "temperature": 0})
+
+
+@ember.hookimpl
+def ember_samples(register: Callable[..., None]) -> None:
+    register("text", _text_sample)
+    register("language_model", _language_model_sample)
+
+
 @ember.hookimpl
 def ember_data_kinds(register: Callable[..., None]) -> None:
     register("text", TextData)
