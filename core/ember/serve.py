@@ -50,22 +50,23 @@ class MicroBatcher:
                  ) -> None:
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch, max_wait_ms / 1000
         self.queue: asyncio.Queue[_Pending] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.batches_run = 0
 
     async def predict(self, items: list[Any]) -> list[Any]:
         """Predictions for one request's items."""
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-            asyncio.get_running_loop().create_task(self._worker())
+        loop = asyncio.get_running_loop()
+        if self.queue is None or self.loop is not loop:  # one worker per event loop
+            self.queue, self.loop = asyncio.Queue(), loop
+            self._task = loop.create_task(self._worker(self.queue))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Pending(items, future))
         return await future
 
-    async def _worker(self) -> None:
-        assert self.queue is not None
+    async def _worker(self, queue: asyncio.Queue[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            pending = [await self.queue.get()]
+            pending = [await queue.get()]
             size = len(pending[0].items)
             deadline = loop.time() + self.max_wait
             while size < self.max_batch:
@@ -73,12 +74,17 @@ class MicroBatcher:
                 if timeout <= 0:
                     break
                 try:
-                    request = await asyncio.wait_for(self.queue.get(), timeout)
+                    request = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     break
                 pending.append(request)
                 size += len(request.items)
-            await self._run(pending)
+            try:
+                await self._run(pending)
+            except Exception as error:  # never let the worker die with requests waiting
+                for request in pending:
+                    if not request.future.done():
+                        request.future.set_exception(error)
 
     async def _run(self, pending: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
