@@ -29,10 +29,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import ember
 import numpy as np
 import pandas as pd
 import torch
+
+import ember
 from ember_tabular import TabularData
 from ember_tabular.datasets import load_sample, order_diamonds
 

@@ -350,8 +350,8 @@ def _imbalance_findings(learn: Learner) -> list[Finding]:
     if targets is None or not targets.numel():
         return []
     counts = torch.bincount(targets.long(), minlength=learn.data.n_out).float()
-    share = float(counts.min() / counts.sum())
-    if share >= 0.1:
+    share, majority = float(counts.min() / counts.sum()), float(counts.max() / counts.sum())
+    if float(counts.min()) >= 0.2 * float(counts.max()):  # heavily: the largest class > 5x
         return []
     weighted = getattr(learn.loss_func, "weight", None) is not None
     names = {m.name for m in learn.metrics}
@@ -361,8 +361,8 @@ def _imbalance_findings(learn: Learner) -> list[Finding]:
         return []
     return [Finding(
         ImbalanceWarning, f"the rarest class is {share:.1%} of the training targets and the "
-        f"metrics are {sorted(names) or 'none'}: a model that never predicts it scores "
-        f"{1 - share:.1%} accuracy", "add ember.RocAuc() or ember.FBeta() to metrics, and/or "
+        f"metrics are {sorted(names) or 'none'}: a model that always predicts the largest "
+        f"class scores {majority:.1%} accuracy", "add ember.RocAuc() or ember.FBeta() to metrics, and/or "
         "pass a class-weighted loss (ember.CrossEntropyFlat(weight=...))")]
 
 

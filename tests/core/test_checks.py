@@ -1,4 +1,7 @@
-"""Each guard: a planted mistake gives its finding; a clean setup gives none."""
+"""Each guard: a mistake planted in real data gives its finding; a clean setup gives none.
+
+The data are real Fashion-MNIST images (the sample bundled with the example plugin
+ember-signal), flattened to 784 features and standardised, 10 balanced classes."""
 
 from __future__ import annotations
 
@@ -12,7 +15,28 @@ from torch.utils.data import DataLoader, TensorDataset
 import ember
 from ember import checks
 
-from .helpers import blob_data, blobs
+
+def fashion(n: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    from ember_signal import sequential_fashion
+
+    images, names = sequential_fashion(n)
+    classes = sorted(set(names))
+    x = torch.from_numpy(images.reshape(len(images), -1))
+    return x, torch.tensor([classes.index(name) for name in names])
+
+
+def standardised(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean()) / x.std()
+
+
+def real_data(n: int = 1000, valid_pct: float = 0.4, x=None, y=None) -> ember.Data:
+    if x is None:
+        x, y = fashion(n)
+        x = standardised(x)
+    train_idx, valid_idx = ember.split_indices(len(x), valid_pct, seed=0)
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[train_idx], y[train_idx]),
+                                               TensorDataset(x[valid_idx], y[valid_idx]), bs=32)
+    return ember.Data.from_loaders(train_dl, valid_dl)
 
 
 def kinds(findings) -> set[type]:
@@ -20,13 +44,14 @@ def kinds(findings) -> set[type]:
 
 
 def learner(data, **kwargs):
-    model = ember.create_model("mlp", n_in=8, n_out=data.n_out, hidden=[32], dropout=0.0)
+    n_in = data.one_batch()[0].shape[1]
+    model = ember.create_model("mlp", n_in=n_in, n_out=data.n_out, hidden=[64], dropout=0.0)
     return ember.Learner(data, model, quiet=True, **kwargs)
 
 
 def test_clean_setup_raises_no_finding():
     ember.seed(0)
-    learn = learner(blob_data(n=3000))
+    learn = learner(real_data())
     with warnings.catch_warnings():
         warnings.simplefilter("error", ember.EmberWarning)
         learn.fit_one_cycle(1, 1e-2)
@@ -34,14 +59,14 @@ def test_clean_setup_raises_no_finding():
 
 
 def test_training_loader_that_does_not_shuffle():
-    data = blob_data()
+    data = real_data()
     data.train_dl = DataLoader(data.train_dl.dataset, batch_size=32)
     with pytest.warns(checks.LoaderWarning, match="does not shuffle"):
         learner(data).fit(1)
 
 
 def test_validation_loader_that_shuffles_or_drops():
-    data = blob_data()
+    data = real_data()
     data.valid_dl = DataLoader(data.valid_dl.dataset, batch_size=32, shuffle=True, drop_last=True)
     found = learner(data).doctor(verbose=False)
     messages = " ".join(f.message for f in found if f.kind is checks.LoaderWarning)
@@ -49,7 +74,7 @@ def test_validation_loader_that_shuffles_or_drops():
 
 
 def test_items_shared_between_training_and_validation():
-    data = blob_data()
+    data = real_data()
     x, y = data.train_dl.dataset.tensors
     data.valid_dl = DataLoader(TensorDataset(x[:50], y[:50]), batch_size=64)
     found = [f for f in learner(data).doctor(verbose=False) if f.kind is checks.LeakageWarning]
@@ -57,28 +82,25 @@ def test_items_shared_between_training_and_validation():
 
 
 def test_imbalanced_target_with_accuracy_alone():
-    x, y = blobs(n=2000, classes=2).tensors
-    y = (torch.arange(2000) % 20 == 0).long()  # 5 % positive
-    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:1600], y[:1600]),
-                                               TensorDataset(x[1600:], y[1600:]))
-    data = ember.Data.from_loaders(train_dl, valid_dl)
+    x, y = fashion()
+    bags, others = (y == 1).nonzero().flatten(), (y != 1).nonzero().flatten()  # 1: "Bag"
+    keep = torch.cat([others, bags[:40]])  # bags are about 4.5 % of the rest
+    data = real_data(x=standardised(x[keep]), y=(y[keep] == 1).long(), valid_pct=0.3)
     assert checks.ImbalanceWarning in kinds(learner(data, metrics=["accuracy"]).doctor(
         verbose=False))
     assert checks.ImbalanceWarning not in kinds(learner(data).doctor(verbose=False))  # + ROC AUC
 
 
 def test_inputs_far_from_normalised():
-    data = blob_data()
-    x, y = data.train_dl.dataset.tensors
-    data.train_dl, _, _ = ember.make_loaders(TensorDataset(x * 100 + 50, y),
-                                             data.valid_dl.dataset)
+    x, y = fashion()
+    data = real_data(x=x * 255, y=y)  # raw pixel values 0 … 255
     with pytest.warns(checks.NormalisationWarning, match="mean"):
         learner(data).fit(1)
 
 
 def test_learning_rate_far_above_the_suggestion():
     ember.seed(0)
-    learn = learner(blob_data())
+    learn = learner(real_data())
     suggestion = learn.lr_find(num_it=50)
     with pytest.warns(checks.LearningRateWarning, match="lr_find suggestion"):
         learn.fit(1, float(suggestion) * 100)
@@ -86,8 +108,8 @@ def test_learning_rate_far_above_the_suggestion():
 
 def test_loss_rising_sharply_stops_training():
     ember.seed(0)
-    data = blob_data(n=2000)
-    learn = ember.Learner(data, nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 3)),
+    data = real_data()
+    learn = ember.Learner(data, nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10)),
                           opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr), quiet=True,
                           nan_guard=False)
     with pytest.warns(checks.LearningRateWarning, match="loss rose"):
@@ -102,14 +124,14 @@ def test_frozen_batchnorm_updated_against_the_policy():
         def before_batch(self):
             self.learn.model.train()  # undoes bn_policy="freeze"
 
-    learn = learner(blob_data(), bn_policy="freeze", cbs=[TrainEverything()])
+    learn = learner(real_data(), bn_policy="freeze", cbs=[TrainEverything()])
     learn.freeze()
     with pytest.warns(checks.BatchNormWarning, match="running statistics change"):
         learn.fit(1)
 
 
 def test_validation_set_too_small_reports_the_interval():
-    data = blob_data()
+    data = real_data()
     x, y = data.valid_dl.dataset.tensors
     data.valid_dl = DataLoader(TensorDataset(x[:40], y[:40]), batch_size=64)
     found = [f for f in learner(data).doctor(verbose=False)
@@ -123,11 +145,11 @@ def test_model_left_in_eval_mode_during_training():
             self.learn.model.eval()
 
     with pytest.warns(checks.ModelStateWarning, match="eval mode"):
-        learner(blob_data(), cbs=[Eval()]).fit(1)
+        learner(real_data(), cbs=[Eval()]).fit(1)
 
 
 def test_gradients_disabled_or_nothing_to_train_is_an_error():
-    learn = learner(blob_data())
+    learn = learner(real_data())
     with torch.no_grad(), pytest.raises(ember.TrainingError, match="gradients are disabled"):
         learn.fit(1)
     for parameter in learn.model.parameters():

@@ -40,3 +40,34 @@ def test_the_docs_name_no_hook_that_does_not_exist():
 def test_every_hookspec_has_a_docstring_with_an_example(hook):
     doc = getattr(hookspecs, hook).__doc__
     assert doc and "Example" in doc and "versionadded" in doc
+
+
+def test_deprecating_a_hook_argument_warns_plugins_through_pluggy():
+    import types
+    import warnings
+
+    import pluggy
+
+    import ember
+
+    spec = types.ModuleType("future_specs")
+
+    @hookspecs.hookspec(warn_on_impl_args={"size": DeprecationWarning(
+        "ember_widget(size=...) is deprecated since 0.2; read data.size instead")})
+    def ember_widget(data, size):
+        """A hook whose ``size`` argument is being retired."""
+
+    spec.ember_widget = ember_widget
+    manager = pluggy.PluginManager("ember")
+    manager.add_hookspecs(spec)
+    old_style = types.ModuleType("old_style")
+
+    @ember.hookimpl
+    def ember_widget(data, size):
+        return size
+
+    old_style.ember_widget = ember_widget
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager.register(old_style)
+    assert any("deprecated since 0.2" in str(w.message) for w in caught)

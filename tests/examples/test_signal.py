@@ -45,3 +45,22 @@ def test_only_public_core_api_is_imported():
                     "ember."):
                 assert not any(alias.name.startswith("_") for alias in node.names), path
                 assert not any(part.startswith("_") for part in node.module.split(".")), path
+
+
+def test_signal_model_is_served_over_rest(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ember.serve import create_app
+
+    ember.seed(0)
+    signals, labels = sequential_fashion(300)
+    learn = ember.learner(SignalData.from_arrays(signals, labels, bs=32), quiet=True,
+                          path=tmp_path)
+    learn.fit_one_cycle(1)
+    predictor = ember.load(learn.export("signals"))
+    items = [signal.tolist() for signal in sequential_fashion(310)[0][300:]]
+    client = TestClient(create_app(predictor))
+    response = client.post("/predict", json={"inputs": items})
+    assert response.status_code == 200
+    assert response.json()["predictions"] == predictor.predict_batch(items)
+    assert client.post("/predict", json={"inputs": [[1.0, 2.0]]}).status_code == 422
