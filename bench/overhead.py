@@ -36,6 +36,7 @@ def load_images(args) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.rand(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,))
     images = read_idx(folder / "fashion-mnist" / "train-images-idx3-ubyte.gz")
     labels = read_idx(folder / "fashion-mnist" / "train-labels-idx1-ubyte.gz")
+    images, labels = images[: args.items], labels[: args.items]
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     return (x - 0.286) / 0.353, torch.from_numpy(labels.astype(np.int64))
 
@@ -149,7 +150,9 @@ def import_time(repeats: int) -> float:
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    options = parser(__doc__.splitlines()[0])
+    options.add_argument("--items", type=int, default=20000, help="Fashion-MNIST images used")
+    args = options.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x, y = load_images(args)
     n_valid = len(x) // 6
