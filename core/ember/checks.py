@@ -362,8 +362,9 @@ def _imbalance_findings(learn: Learner) -> list[Finding]:
     return [Finding(
         ImbalanceWarning, f"the rarest class is {share:.1%} of the training targets and the "
         f"metrics are {sorted(names) or 'none'}: a model that always predicts the largest "
-        f"class scores {majority:.1%} accuracy", "add ember.RocAuc() or ember.FBeta() to metrics, and/or "
-        "pass a class-weighted loss (ember.CrossEntropyFlat(weight=...))")]
+        f"class scores {majority:.1%} accuracy",
+        "add ember.RocAuc() or ember.FBeta() to metrics, and/or pass a class-weighted loss "
+        "(ember.CrossEntropyFlat(weight=...))")]
 
 
 def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Finding]:
