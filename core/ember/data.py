@@ -322,19 +322,16 @@ class Data:
         """
         if options:
             raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} data")
+        from ember.model import evaluating
+
         items = list(items)
-        device = device or next(iter(model.parameters()), torch.zeros(())).device
         results: list[Any] = []
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(items), bs):
-                    inputs = self.encode(items[start:start + bs])
-                    outputs = model(*(x.to(device) for x in inputs))
-                    results.extend(self.decode(outputs))
-        finally:
-            model.train(was_training)
+        with evaluating(model) as model_device:
+            device = device or model_device
+            for start in range(0, len(items), bs):
+                inputs = self.encode(items[start:start + bs])
+                outputs = model(*(x.to(device) for x in inputs))
+                results.extend(self.decode(outputs))
         return results
 
     def feature_importance(self, learn: Any, **options: Any) -> Any:
@@ -346,6 +343,16 @@ class Data:
         """
         raise DataError(f"feature importance is not defined for {self.kind} data; the tabular "
                         f"plugin provides it for tables")
+
+    def from_json(self, value: Any, position: int = 0) -> Any:
+        """Turn one JSON value of an ``ember serve`` request into a raw item for
+        :meth:`encode`. The base class passes it through; domains whose items are not JSON
+        (images: base64 strings) override it. ``position`` names the item in errors.
+
+        Example:
+            >>> # data.from_json([0.5, 1.0]) -> [0.5, 1.0]
+        """
+        return value
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Show ``n`` items of ``batch`` with target and prediction. The base class prints a

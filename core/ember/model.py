@@ -24,7 +24,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ __all__ = [
     "BodyHead",
     "apply_bn_policy",
     "bn_types",
+    "evaluating",
     "freeze_to",
     "mlp",
     "split_groups",
@@ -146,6 +148,29 @@ def apply_bn_policy(modules: list[nn.Module], bn_policy: str) -> None:
     if bn_policy == "freeze":
         for module in modules:
             module.eval()
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[torch.device]:
+    """Run ``model`` for inference: eval mode and no gradients inside, its previous mode
+    restored after. Yields the device of its parameters (CPU for a model without any).
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Linear(2, 2)
+        >>> with evaluating(model) as device:
+        ...     _ = model(torch.zeros(1, 2, device=device))
+        >>> model.training
+        True
+    """
+    device = next(iter(model.parameters()), torch.zeros(())).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield device
+    finally:
+        model.train(was_training)
 
 
 def mlp(n_in: int, n_out: int, hidden: Sequence[int] = (200, 100), dropout: float = 0.1

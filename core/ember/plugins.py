@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ember import hookspecs
@@ -79,7 +78,6 @@ class Defaults:
     cbs: list[Any] = field(default_factory=list)
     splitter: Callable[..., Any] | None = None
     lr: float | None = None
-    bs_note: str = ""
     #: alternative models ``fit_auto`` may race (name → zero-argument builder)
     candidates: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
@@ -404,19 +402,6 @@ def call_first(hook: str, **kwargs: Any) -> Any:
         if result is not None:
             return result
     return None
-
-
-def iter_plugins() -> Iterator[tuple[str, ModuleType]]:
-    """Yield ``(name, module)`` for every plugin loaded and working.
-
-    Example:
-        >>> dict(iter_plugins())["builtin"].__name__
-        'ember.builtin'
-    """
-    manager = get_plugin_manager()
-    for name, plugin in manager.list_name_plugin():
-        if name and _State.infos.get(name, PluginInfo(name, "")).status == "ok":
-            yield name, plugin
 
 
 def create_model(name: str, **config: Any) -> nn.Module:

@@ -20,8 +20,6 @@ Example:
 
 # no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
 import asyncio
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,15 +123,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _decode_item(item: Any, kind: str, position: int) -> Any:
-    if kind == "image" and isinstance(item, str):
-        try:
-            return base64.b64decode(item, validate=True)
-        except (binascii.Error, ValueError):
-            raise DataError(f"inputs[{position}] is not valid base64 image data") from None
-    return item
-
-
 def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0,
                max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024) -> Any:
     """The FastAPI application serving ``predictor``.
@@ -171,7 +160,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
 
     async def predict_items(items: Sequence[Any]) -> list[Any]:
         try:
-            decoded = [_decode_item(item, kind, i) for i, item in enumerate(items)]
+            decoded = [predictor.data.from_json(item, i) for i, item in enumerate(items)]
             return _jsonable(await batcher.predict(decoded))
         except (DataError, ValueError, TypeError, KeyError) as error:
             raise HTTPException(status_code=422, detail=str(error)) from None

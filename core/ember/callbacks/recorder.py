@@ -37,7 +37,6 @@ class Recorder(Callback):
         self.losses: list[float] = []
         self.lrs: list[float] = []
         self.iters: list[int] = []
-        self.valid_iters: list[int] = []
         #: the report of the last ``fit_auto`` (choices and reasons), if any
         self.auto: dict[str, Any] | None = None
 

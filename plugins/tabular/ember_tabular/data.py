@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
+from ember.model import evaluating
 from ember_tabular.transforms import TabularProcessor, infer_column_kinds
 
 __all__ = ["TabularData", "TabularDataset", "items_to_frame"]
@@ -362,18 +363,13 @@ class TabularData(ember.Data):
         if options:
             raise TypeError(f"unexpected prediction options {sorted(options)} for tabular data")
         cats, conts = self.encode(items)
-        device = device or next(iter(model.parameters()), torch.zeros(())).device
-        was_training = model.training
-        model.eval()
         results: list[Any] = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(cats), bs):
-                    outputs = model(cats[start:start + bs].to(device),
-                                    conts[start:start + bs].to(device))
-                    results.extend(self.decode(outputs))
-        finally:
-            model.train(was_training)
+        with evaluating(model) as model_device:
+            device = device or model_device
+            for start in range(0, len(cats), bs):
+                outputs = model(cats[start:start + bs].to(device),
+                                conts[start:start + bs].to(device))
+                results.extend(self.decode(outputs))
         return results
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:

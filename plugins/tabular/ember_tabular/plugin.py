@@ -41,9 +41,8 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
     if not isinstance(data, TabularData):
         return None
     model: Any = tabular_model(data)
-    return ember.Defaults(model=model, lr=DEFAULT_LR,
-                          bs_note="batch size chosen by TabularData.from_df (about 100 steps "
-                                  "per epoch, 64 to 1024 rows)")
+    # the batch size is chosen by TabularData.from_df (about 100 steps per epoch, 64-1024 rows)
+    return ember.Defaults(model=model, lr=DEFAULT_LR)
 
 
 def _sample() -> ember.Sample:

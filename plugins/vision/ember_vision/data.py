@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -551,6 +553,20 @@ class ImageData(ember.Data):
             raise ember.DataError(f"the images have different sizes {sorted(shapes)[:3]}; this "
                                   f"model was trained without a fixed size: resize them first")
         return (normalize(torch.stack(images), self.mean, self.std),)
+
+    def from_json(self, value: Any, position: int = 0) -> Any:
+        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes.
+
+        Example:
+            >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> png_bytes
+        """
+        if not isinstance(value, str):
+            return value
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
+                                  f"the encoded file (PNG, JPEG…) as base64") from None
 
     def state(self) -> dict[str, Any]:
         """Preprocessing state: mode, size and normalisation statistics (plus targets).

@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 import ember
+from ember.model import evaluating
 
 __all__ = [
     "BOS",
@@ -462,33 +463,28 @@ class Seq2SeqData(ember.Data):
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
         max_len = max_len or self.default_max_len()
-        device = device or next(iter(model.parameters()), torch.zeros(())).device
         items = list(items)
         results: list[Any] = []
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(items), bs):
-                    chunk = items[start:start + bs]
-                    (src,) = self.encode(chunk)
-                    src = src.to(device)
-                    if beam == 1:
-                        decoded = greedy_decode(model, src, max_len)
-                    else:
-                        decoded = [beam_search(model, src[i:i + 1], beam, max_len,
-                                               length_penalty)[0] for i in range(len(chunk))]
-                    for item, (ids, attention, score) in zip(chunk, decoded):
-                        text = self.detokenize(ids)
-                        if not with_attention:
-                            results.append(text)
-                            continue
-                        source_tokens = [*self._split_source(item), SPECIALS[EOS]]
-                        tokens = [*self.tgt_vocab.tokens(ids), SPECIALS[EOS]][: len(attention)]
-                        results.append(Translation(text, tokens, source_tokens,
-                                                   attention[:, : len(source_tokens)], score))
-        finally:
-            model.train(was_training)
+        with evaluating(model) as model_device:
+            device = device or model_device
+            for start in range(0, len(items), bs):
+                chunk = items[start:start + bs]
+                (src,) = self.encode(chunk)
+                src = src.to(device)
+                if beam == 1:
+                    decoded = greedy_decode(model, src, max_len)
+                else:
+                    decoded = [beam_search(model, src[i:i + 1], beam, max_len,
+                                           length_penalty)[0] for i in range(len(chunk))]
+                for item, (ids, attention, score) in zip(chunk, decoded):
+                    text = self.detokenize(ids)
+                    if not with_attention:
+                        results.append(text)
+                        continue
+                    source_tokens = [*self._split_source(item), SPECIALS[EOS]]
+                    tokens = [*self.tgt_vocab.tokens(ids), SPECIALS[EOS]][: len(attention)]
+                    results.append(Translation(text, tokens, source_tokens,
+                                               attention[:, : len(source_tokens)], score))
         return results
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
