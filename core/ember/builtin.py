@@ -37,7 +37,7 @@ def ember_architectures(register: Callable[..., None]) -> None:
 @hookimpl
 def ember_metrics(register: Callable[..., None]) -> None:
     for factory in (metrics.Accuracy, metrics.ErrorRate, metrics.AccuracyMulti, metrics.RocAuc,
-                    metrics.RMSE, metrics.MAE, metrics.R2):
+                    metrics.RMSE, metrics.MAE, metrics.R2, metrics.Dice):
         register(factory.name, factory)
     register("top_k_accuracy", metrics.TopKAccuracy)
     register("f1", metrics.FBeta)

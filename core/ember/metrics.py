@@ -29,6 +29,7 @@ __all__ = [
     "RMSE",
     "Accuracy",
     "AccuracyMulti",
+    "Dice",
     "ErrorRate",
     "FBeta",
     "Metric",
@@ -281,6 +282,41 @@ def _binary_auc(scores: Tensor, positive: Tensor) -> float:
         ranks[order] = (rank_sums / counts)[inverse]
     positive_rank_sum = ranks[positive.bool()].sum()
     return float((positive_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class Dice(FBeta):
+    """Mean Dice coefficient over classes, for segmentation (per-pixel logits (..., C) and
+    integer targets (...)): per class ``2·|P∩T| / (|P| + |T|)``, averaged over the classes
+    present in the predictions or the targets (a class absent from both is left out rather
+    than counted as 0 or 1). ``include_background=False`` leaves class 0 out.
+
+    Example:
+        >>> import torch
+        >>> metric = Dice()
+        >>> logits = torch.tensor([[[4.0, 0.0], [0.0, 4.0], [0.0, 4.0]]])  # pixels: 0, 1, 1
+        >>> metric.update(logits, torch.tensor([[0, 1, 0]]))
+        >>> round(metric.compute(), 4)
+        0.6667
+    """
+
+    name = "dice"
+
+    def __init__(self, include_background: bool = True) -> None:
+        super().__init__(beta=1.0, average="macro")
+        self.include_background = include_background
+        self.name = "dice"
+
+    def compute(self) -> float:
+        if self.true_positive is None:
+            return float("nan")
+        tp, fp, fn = self.true_positive, self.false_positive, self.false_negative
+        if not self.include_background:
+            tp, fp, fn = tp[1:], fp[1:], fn[1:]
+        denominator = 2 * tp + fp + fn
+        present = denominator > 0
+        if not present.any():
+            return float("nan")
+        return float((2 * tp[present] / denominator[present]).mean())
 
 
 class RocAuc(Metric):

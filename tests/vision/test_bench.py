@@ -18,3 +18,15 @@ def test_vision_bench_smoke():
     assert names == ["vision_accuracy", "vision_epoch_seconds", "vision_augment_images_per_s"]
     assert all("baseline=" in line for line in lines)
     assert "| ember |" in result.stdout and "| hand-written loop |" in result.stdout
+
+
+def test_vision_transfer_bench_smoke():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "vision_transfer.py"),
+                             "--smoke"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[1] for line in result.stdout.splitlines()
+             if line.startswith("RESULT ")]
+    assert names == ["transfer_accuracy", "transfer_bn_freeze_accuracy",
+                     "transfer_head_only_bn_freeze_accuracy"]
+    assert "| from scratch |" in result.stdout and "| head only, BatchNorm freeze |" in (
+        result.stdout)

@@ -134,6 +134,36 @@ def test_corrupt_image_and_mixed_modes_name_the_file(image_folder):
         ImageData.from_folder(image_folder)
 
 
+def test_sixteen_bit_rgba_and_grey_images_load_as_documented(image_folder):
+    grey = np.asarray(Image.open(sorted((image_folder / "trouser").iterdir())[0]))
+    wide = grey.astype(np.uint16) * 257  # the same picture stored with 16 bits per pixel
+    Image.fromarray(wide).save(image_folder / "trouser" / "sixteen.png")
+    assert Image.open(image_folder / "trouser" / "sixteen.png").mode.startswith("I")
+    data = ImageData.from_folder(image_folder, bs=8)  # 16-bit grey is grey: one mode
+    loaded = data.encode([image_folder / "trouser" / "sixteen.png"])[0]
+    original = data.encode([grey])[0]
+    assert torch.equal(loaded, original)  # scaled 65535 -> 255, not clipped to white
+    rgba = np.dstack([np.repeat(grey[:, :, None], 3, axis=2), np.full_like(grey, 128)])
+    Image.fromarray(rgba, "RGBA").save(image_folder / "tshirt" / "alpha.png")
+    data = ImageData.from_folder(image_folder, mode="RGB", bs=8)
+    assert data.encode([image_folder / "tshirt" / "alpha.png"])[0].shape == (1, 3, 28, 28)
+
+
+def test_empty_class_folder_warns_and_unseen_validation_label_is_an_error(image_folder, fashion):
+    (image_folder / "sandal").mkdir()
+    with pytest.warns(ember.EmberWarning, match=r"\['sandal'\] hold no images"):
+        data = ImageData.from_folder(image_folder, bs=8)
+    assert data.classes == ["sneaker", "trouser", "tshirt"]
+    (x, y), _ = fashion
+    labels = [FASHION_MNIST_CLASSES[v] for v in y]
+    train = [i for i, v in enumerate(labels) if v != "Bag"][:200]
+    with pytest.raises(ember.DataError, match=r"valid label 'Bag' \(item \d+\) never occurs"):
+        ImageData.from_arrays(x[train], [labels[i] for i in train], valid=(x[:100], labels[:100]))
+    kept = ImageData.from_arrays(x[train], [labels[i] for i in train],
+                                 valid=(x[:100], labels[:100]), classes=FASHION_MNIST_CLASSES)
+    assert kept.n_out == 10  # classes= keeps the class on purpose
+
+
 def test_different_sizes_need_size(image_folder):
     Image.new("L", (40, 30)).save(image_folder / "tshirt" / "big.png")
     with pytest.raises(ember.DataError, match=r"big.png is 30x40.*size="):

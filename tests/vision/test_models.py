@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 import ember
-from ember_vision import ImageData
+from ember_vision import FASHION_MNIST_CLASSES, ImageData
 from ember_vision.models import (
     ConcatPool2d,
     VisionModel,
@@ -102,3 +102,22 @@ def test_freeze_trains_the_head_only_and_fine_tune_uses_discriminative_lrs(fashi
     learn.fine_tune(1, base_lr=2e-3, freeze_epochs=1, cbs=[Record()])
     assert not torch.equal(learn.model.body[0][0].weight, body_conv)
     assert len(seen) == 2
+
+
+def test_body_pretrained_by_ember_is_loaded_from_a_checkpoint(fashion, tmp_path):
+    (x, y), _ = fashion
+    source = ImageData.from_arrays(x[:200], y[:200], classes=FASHION_MNIST_CLASSES, bs=32)
+    learn = ember.learner(source, quiet=True)
+    learn.fit(1, 1e-3)
+    checkpoint = learn.save(tmp_path / "source.pt")
+    parity = ["even" if v % 2 == 0 else "odd" for v in y[200:300]]
+    target = ImageData.from_arrays(x[200:300], parity)
+    model = vision_model("compact_cnn", target, pretrained=checkpoint, widths=[16, 32, 64])
+    for key, value in learn.model.body.state_dict().items():
+        assert torch.equal(model.body.state_dict()[key], value)
+    assert model.head[-1].out_features == 2  # a new head for the new classes
+    assert "pretrained" not in model.ember_config["config"]
+    with pytest.raises(ember.DataError, match="does not fit this compact_cnn"):
+        vision_model("compact_cnn", target, pretrained=checkpoint, widths=[8, 16])
+    with pytest.raises(ember.DataError, match="no published weights"):
+        vision_model("compact_cnn", target, pretrained="DEFAULT")

@@ -71,3 +71,77 @@ def test_unet_learns_garment_masks_and_exports(segmentation_data, fashion, tmp_p
     assert all(np.array_equal(a, b) for a, b in zip(predictor.predict_batch(items), expected))
     figure = learn.show_results(2)
     assert len([a for a in figure.axes if a.images]) == 6
+
+
+def write_pairs(root, images, masks, palette=False):
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for index, (image, mask) in enumerate(zip(images, masks)):
+        Image.fromarray(image).save(root / "images" / f"{index:03d}.png")
+        mask_image = Image.fromarray(mask.astype(np.uint8), "L")
+        if palette:
+            mask_image = mask_image.convert("P")
+        mask_image.save(root / "masks" / f"{index:03d}.png")
+
+
+def test_masks_from_files_match_the_arrays_exactly(fashion, tmp_path):
+    (x, y), _ = fashion
+    masks = garment_masks(x[:40], y[:40])
+    write_pairs(tmp_path / "set", x[:40], masks, palette=True)
+    from_files = SegmentationData.from_folder(tmp_path / "set", codes=CODES, bs=8)
+    from_arrays = SegmentationData.from_arrays(x[:40], masks, codes=CODES, bs=8)
+    assert from_files.classes == CODES and from_files.size == (28, 28)
+    files_x, files_y = from_files.one_batch("valid")
+    arrays_x, arrays_y = from_arrays.one_batch("valid")
+    assert torch.equal(files_y, arrays_y) and files_y.dtype == torch.long
+    assert torch.allclose(files_x, arrays_x, atol=1e-6)
+    for index in range(len(from_arrays.train_dl.dataset)):
+        image, mask = from_files.train_dl.dataset[index]
+        assert torch.equal(image, from_arrays.train_dl.dataset[index][0])
+        assert torch.equal(mask, from_arrays.train_dl.dataset[index][1])
+    resized = SegmentationData.from_folder(tmp_path / "set", codes=CODES, size=(56, 56), bs=8)
+    big_x, big_y = resized.one_batch("valid")
+    assert big_x.shape == (8, 1, 56, 56) and big_y.shape == (8, 56, 56)
+    small_y = from_files.one_batch("valid")[1]
+    assert torch.equal(big_y[:, ::2, ::2], small_y)  # nearest neighbour: codes stay codes
+
+
+def test_bad_mask_files_are_named(fashion, tmp_path):
+    from PIL import Image
+
+    (x, y), _ = fashion
+    write_pairs(tmp_path / "set", x[:6], garment_masks(x[:6], y[:6]))
+    root = tmp_path / "set"
+    with pytest.raises(ember.DataError, match=r"masks[/\\]00\d.png holds code \d+, outside"):
+        SegmentationData.from_folder(root, codes=["background", "object"])
+    Image.new("RGB", (28, 28)).save(root / "masks" / "002.png")
+    with pytest.raises(ember.DataError, match=r"002.png is a RGB image.*map its colours"):
+        SegmentationData.from_folder(root)
+    Image.new("L", (14, 14)).save(root / "masks" / "002.png")
+    with pytest.raises(ember.DataError, match=r"mask .*002.png is 14x14 but its image"):
+        SegmentationData.from_folder(root)
+    (root / "masks" / "002.png").unlink()
+    with pytest.raises(ember.DataError, match=r"images[/\\]002.png has no mask"):
+        SegmentationData.from_folder(root)
+
+
+def test_resnet_unet_learns_from_mask_files_with_dice(fashion, tmp_path):
+    from ember_vision import ResNetUNet
+
+    (x, _), _ = fashion
+    images = np.pad(x[:64], ((0, 0), (2, 2), (2, 2)))  # 32x32: five halvings leave 1x1
+    masks = (images > 40).astype(np.int64)
+    write_pairs(tmp_path / "set", images, masks)
+    data = SegmentationData.from_folder(tmp_path / "set", codes=["background", "garment"],
+                                        bs=16)
+    ember.seed(0)
+    learn = ember.learner(data, model=ember.create_model("resnet_unet", n_channels=1, n_out=2),
+                          metrics=[ember.Accuracy(), ember.Dice()], quiet=True)
+    assert isinstance(learn.model, ResNetUNet) and len(learn.model.param_groups()) == 3
+    before = learn.validate()["dice"]
+    learn.fit_one_cycle(2, 3e-3)
+    after = learn.validate()
+    assert after["dice"] > 0.8 and after["dice"] > before + 0.2, (before, after)
+    assert learn.predict(str(tmp_path / "set" / "images" / "000.png")).shape == (32, 32)

@@ -25,7 +25,14 @@ from ember_vision.models import (
     torchvision_model,
     vision_model,
 )
-from ember_vision.segmentation import CompactUNet, SegmentationData, compact_unet
+from ember_vision.segmentation import (
+    CompactUNet,
+    ResNetUNet,
+    SegmentationData,
+    compact_unet,
+    load_mask,
+    resnet_unet,
+)
 from ember_vision.transforms import BatchAugment, default_augmentation, load_image
 
 __version__ = "0.1.0"
@@ -37,6 +44,7 @@ __all__ = [
     "ConcatPool2d",
     "ImageData",
     "Interpretation",
+    "ResNetUNet",
     "SegmentationData",
     "VisionModel",
     "compact_cnn",
@@ -45,8 +53,10 @@ __all__ = [
     "encode_targets",
     "fashion_mnist",
     "load_image",
+    "load_mask",
     "pooled_head",
     "read_idx",
+    "resnet_unet",
     "torchvision_model",
     "tta",
     "vision_model",

@@ -21,6 +21,7 @@ import base64
 import binascii
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "ImageCollate",
     "ImageData",
     "encode_targets",
+    "scan_image_files",
 ]
 
 
@@ -289,6 +291,64 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / columns), columns
 
 
+def scan_image_files(paths: Sequence[Path], mode: str | None = None,
+                     size: Sequence[int] | int | None = None) -> tuple[str, tuple[int, int]]:
+    """Read every file's header once: the one mode ("L" or "RGB") and size (height, width) the
+    images will have. An unreadable file, or (without ``mode``/``size``) a file whose mode or
+    size differs from the others, raises an :class:`ember.DataError` naming it.
+
+    Example:
+        >>> # scan_image_files(paths) -> ('L', (28, 28))
+    """
+    if len(paths) < 2:
+        raise ember.DataError("give at least two images (one to train, one to validate)")
+    if isinstance(size, int):
+        size = (size, size)
+    modes: dict[str, Path] = {}
+    sizes: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        image_mode, image_size = read_image_mode(path)
+        simple = "L" if image_mode in ("1", "L", "I", "F", "LA") or image_mode.startswith(
+            "I;16") else "RGB"
+        modes.setdefault(simple, path)
+        sizes.setdefault(image_size, path)
+        if mode is None and len(modes) > 1:
+            first = sorted(modes.items(), key=lambda item: item[0] != simple)[-1]
+            raise ember.DataError(
+                f"image {path} is {simple} ({image_mode}) but {first[1]} is {first[0]}; "
+                f"images of one dataset need one mode: pass mode='RGB' (or 'L') to convert "
+                f"every image")
+        if size is None and len(sizes) > 1:
+            other_size, other = next((s, p) for s, p in sizes.items() if s != image_size)
+            raise ember.DataError(
+                f"image {path} is {image_size[0]}x{image_size[1]} (height x width) but "
+                f"{other} is {other_size[0]}x{other_size[1]}; pass size=(height, width) to "
+                f"resize every image")
+    chosen_size = tuple(size) if size is not None else next(iter(sizes))
+    return mode or next(iter(modes)), (int(chosen_size[0]), int(chosen_size[1]))
+
+
+def _file_split(n: int, valid_pct: float, seed: int, valid_mask: Sequence[bool] | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    if valid_mask is None:
+        return ember.split_indices(n, valid_pct, seed)
+    mask = np.asarray(valid_mask, dtype=bool)
+    valid_index, train_index = np.flatnonzero(mask), np.flatnonzero(~mask)
+    if len(valid_index) == 0 or len(train_index) == 0:
+        raise ember.DataError("the train/valid split leaves one side empty; give both "
+                              "training and validation images")
+    return train_index, valid_index
+
+
+def _file_stats(paths: Sequence[Path], train_index: np.ndarray, mode: str, size: Sequence[int],
+                seed: int, stats_sample: int) -> tuple[list[float], list[float]]:
+    """Normalisation statistics from up to ``stats_sample`` training images."""
+    generator = np.random.default_rng(seed)
+    sample = generator.choice(train_index, min(stats_sample, len(train_index)), replace=False)
+    return _channel_stats(torch.stack([resize_image(load_image(paths[i], mode), size)
+                                       for i in np.sort(sample)]))
+
+
 # ----------------------------------------------------------------------------- ImageData
 class ImageData(ember.Data):
     """Images and their targets: single-label, multi-label or regression.
@@ -371,6 +431,8 @@ class ImageData(ember.Data):
                                           f"training images {tuple(pixels.shape[1:])}")
                 extra.append((name, more, list(_as_list(pair[1]))))
         all_labels = list(_as_list(label_list)) + [v for _, _, ls in extra for v in ls]
+        if extra and classes is None:
+            _check_seen(list(_as_list(label_list)), extra)
         targets, kind, names = encode_targets(all_labels if extra else label_list, classes,
                                               target_kind, label_delim)
         n = len(pixels)
@@ -423,46 +485,10 @@ class ImageData(ember.Data):
         paths = [Path(p) for p in paths]
         if len(paths) != len(labels):
             raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
-        if len(paths) < 2:
-            raise ember.DataError("give at least two images (one to train, one to validate)")
-        if isinstance(size, int):
-            size = (size, size)
-        modes: dict[str, Path] = {}
-        sizes: dict[tuple[int, int], Path] = {}
-        for path in paths:
-            image_mode, image_size = read_image_mode(path)
-            simple = "L" if image_mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
-            modes.setdefault(simple, path)
-            sizes.setdefault(image_size, path)
-            if mode is None and len(modes) > 1:
-                first = sorted(modes.items(), key=lambda item: item[0] != simple)[-1]
-                raise ember.DataError(
-                    f"image {path} is {simple} ({image_mode}) but {first[1]} is {first[0]}; "
-                    f"images of one dataset need one mode: pass mode='RGB' (or 'L') to convert "
-                    f"every image")
-            if size is None and len(sizes) > 1:
-                other_size, other = next((s, p) for s, p in sizes.items() if s != image_size)
-                raise ember.DataError(
-                    f"image {path} is {image_size[0]}x{image_size[1]} (height x width) but "
-                    f"{other} is {other_size[0]}x{other_size[1]}; pass size=(height, width) to "
-                    f"resize every image")
-        chosen_mode = mode or next(iter(modes))
-        final_size = tuple(size) if size is not None else next(iter(sizes))
+        chosen_mode, final_size = scan_image_files(paths, mode, size)
         targets, kind, names = encode_targets(labels, classes, target_kind, label_delim)
-        if valid_mask is not None:
-            mask = np.asarray(valid_mask, dtype=bool)
-            valid_index, train_index = np.flatnonzero(mask), np.flatnonzero(~mask)
-            if len(valid_index) == 0 or len(train_index) == 0:
-                raise ember.DataError("the train/valid split leaves one side empty; give both "
-                                      "training and validation images")
-        else:
-            train_index, valid_index = ember.split_indices(len(paths), valid_pct, seed)
-        generator = np.random.default_rng(seed)
-        sample = generator.choice(train_index, min(stats_sample, len(train_index)),
-                                  replace=False)
-        stats_images = torch.stack([resize_image(load_image(paths[i], chosen_mode), final_size)
-                                    for i in np.sort(sample)])
-        mean, std = _channel_stats(stats_images)
+        train_index, valid_index = _file_split(len(paths), valid_pct, seed, valid_mask)
+        mean, std = _file_stats(paths, train_index, chosen_mode, final_size, seed, stats_sample)
 
         def dataset(index: np.ndarray, train: bool) -> FileImageDataset:
             return FileImageDataset([paths[i] for i in index], targets[torch.from_numpy(index)],
@@ -483,7 +509,9 @@ class ImageData(ember.Data):
         """Images in one sub-folder per class (``path/cat/1.jpg``), or split in advance into
         ``path/train/<class>/…`` and ``path/valid/<class>/…``.
 
-        Without the train/valid layout a seeded ``valid_pct`` of the images is held out.
+        Without the train/valid layout a seeded ``valid_pct`` of the images is held out. An
+        empty class folder is left out of the classes with an :class:`ember.EmberWarning` naming
+        it; a validation class that training lacks is an error.
         Other options are those of :meth:`from_files`.
 
         Example:
@@ -661,6 +689,23 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
+def _check_seen(train_labels: list[Any], extra: list[tuple[str, Tensor, list[Any]]]) -> None:
+    """A class label in ``valid``/``test`` that no training image has is an error (the model
+    could never predict it); pass ``classes=`` to keep such a class on purpose."""
+    if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
+           for v in train_labels[:1000]):
+        return  # multi-label and regression targets have no unseen classes
+    seen = {v.item() if isinstance(v, np.generic) else v for v in train_labels}
+    for name, _, labels in extra:
+        for index, value in enumerate(labels):
+            plain = value.item() if isinstance(value, np.generic) else value
+            if plain not in seen:
+                raise ember.DataError(
+                    f"{name} label {plain!r} (item {index}) never occurs in training; add "
+                    f"training images of that class, drop the item, or pass classes= to keep "
+                    f"the class on purpose")
+
+
 def _n_out(targets: Tensor) -> int:
     return 1 if targets.ndim <= 1 else int(targets.shape[1])
 
@@ -680,12 +725,19 @@ def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
     if not folders:
         raise ember.DataError(f"{root} holds no class sub-folders; put each class's images in "
                               f"{root}/<class name>/")
-    files, labels = [], []
+    files, labels, empty = [], [], []
     for folder in folders:
         found = sorted(p for p in folder.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            empty.append(folder.name)
         files += found
         labels += [folder.name] * len(found)
+    if empty and files:
+        warnings.warn(f"{root}: class folder(s) {empty} hold no images "
+                      f"({', '.join(IMAGE_SUFFIXES)}) and are left out of the classes; add "
+                      f"images or remove the folder(s)",
+                      ember.EmberWarning, stacklevel=4)
     if not files:
         raise ember.DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}")
     return files, labels

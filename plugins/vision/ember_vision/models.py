@@ -159,7 +159,9 @@ def _read_state(path: Path) -> dict[str, Tensor]:
         raise ember.DataError(f"cannot read weights from {path} ({error}); give a state dict "
                               f"saved with torch.save(model.state_dict()) or safetensors"
                               ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    if isinstance(state, dict) and state.get("format") == "ember-checkpoint":
+        state = state.get("model")  # a checkpoint written by learn.save
+    elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ember.DataError(f"{path} does not hold a state dict")
@@ -269,6 +271,11 @@ def vision_model(arch: str, data: Any = None, *, n_out: int | None = None,
     ``n_channels``) through :func:`ember.create_model`, so an export can rebuild it; pretrained
     weights are loaded here and never named in the exported config (the file has the weights).
 
+    ``pretrained`` is a torchvision weights name or file (see :func:`torchvision_model`), or a
+    file of an Ember model you trained yourself — a ``learn.save`` checkpoint or
+    ``torch.save(learn.model.state_dict(), path)`` — whose body is loaded and whose head is
+    left new (so a body pretrained on some classes can be fine-tuned on others).
+
     Example:
         >>> model = vision_model("compact_cnn", n_out=3, n_channels=1)
         >>> model.ember_config["name"]
@@ -280,11 +287,38 @@ def vision_model(arch: str, data: Any = None, *, n_out: int | None = None,
     if n_out is None or n_channels is None:
         raise ember.DataError("give data= or both n_out= and n_channels=")
     model = ember.create_model(arch, n_out=n_out, n_channels=n_channels, **config)
-    if pretrained not in (None, False):
-        if arch == "compact_cnn":
-            raise ember.DataError("compact_cnn has no pretrained weights; use a torchvision "
-                                  "architecture such as 'resnet18'")
+    if pretrained in (None, False):
+        return model
+    body_state = _ember_body_state(pretrained)
+    if body_state is not None:
+        expected = model.body.state_dict()
+        wrong = sorted(k for k in expected if k not in body_state
+                       or body_state[k].shape != expected[k].shape)
+        if wrong:
+            raise ember.DataError(
+                f"the body in {pretrained} does not fit this {arch} {config or ''}: "
+                f"{wrong[:3]} missing or of another shape; build the model with the "
+                f"architecture and widths it was trained with")
+        model.body.load_state_dict({k: body_state[k] for k in expected})
+    elif arch == "compact_cnn":
+        raise ember.DataError("compact_cnn has no published weights; give the file of an "
+                              "Ember model you trained (learn.save(...) or its state dict), or "
+                              "use a torchvision architecture such as 'resnet18'")
+    else:
         source = torchvision_model(arch, n_out=n_out, n_channels=n_channels,
                                    pretrained=pretrained, **config)
         model.body.load_state_dict(source.body.state_dict())
     return model
+
+
+def _ember_body_state(pretrained: Any) -> dict[str, Tensor] | None:
+    """The body weights of an Ember vision model saved in a local file (``learn.save``
+    checkpoint or a state dict with ``body.`` keys); ``None`` for anything else."""
+    is_file = isinstance(pretrained, Path) or (
+        isinstance(pretrained, str) and Path(pretrained).suffix in (".pth", ".pt",
+                                                                     ".safetensors"))
+    if not is_file:
+        return None
+    state = _read_state(Path(pretrained))
+    body = {k.removeprefix("body."): v for k, v in state.items() if k.startswith("body.")}
+    return body or None

@@ -12,7 +12,9 @@ Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
   BCE + multi-label accuracy/F1, MSE + RMSE/MAE/R²);
 - the data's batch augmentation as a :class:`BatchAugment` callback (``augment=False`` on the
   data turns it off);
-- :class:`SegmentationData` → ``compact_unet``, per-pixel cross-entropy and accuracy.
+- :class:`SegmentationData` → ``compact_unet`` up to 96 px a side, else ``resnet_unet``
+  (resnet18 body, random initialisation unless you pass ``pretrained=``); per-pixel
+  cross-entropy, pixel accuracy and Dice.
 
 Example:
     >>> import ember
@@ -29,7 +31,7 @@ from typing import Any
 import ember
 from ember_vision.data import ImageData
 from ember_vision.models import TORCHVISION_ARCHITECTURES, compact_cnn, torchvision_model
-from ember_vision.segmentation import SegmentationData, compact_unet
+from ember_vision.segmentation import SegmentationData, compact_unet, resnet_unet
 from ember_vision.transforms import BatchAugment
 
 EMBER_CONTRACT = 1
@@ -45,6 +47,8 @@ def ember_data_kinds(register: Callable[[str, type[ember.Data]], None]) -> None:
 def ember_architectures(register: Callable[..., None]) -> None:
     register("compact_cnn", compact_cnn, description="fast CNN for small images (≤ 64 px)")
     register("compact_unet", compact_unet, description="small U-Net for segmentation masks")
+    register("resnet_unet", resnet_unet,
+             description="U-Net on a torchvision ResNet body (arch=, pretrained=)")
     register("torchvision", torchvision_model,
              description="any torchvision classifier by arch=, body + pooled head")
     for arch in TORCHVISION_ARCHITECTURES:
@@ -64,11 +68,13 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
     cbs = []
     if data.augment not in (None, False):
         cbs.append(BatchAugment(None if data.augment is True else data.augment))
-    if isinstance(data, SegmentationData):
-        model_builder = partial(ember.create_model, "compact_unet", n_channels=data.n_channels,
-                                n_out=data.n_out)
-        return ember.Defaults(model=model_builder, lr=3e-3, cbs=cbs, metrics=[ember.Accuracy()])
     side = max(data.size) if data.size else 224
+    if isinstance(data, SegmentationData):
+        name = "compact_unet" if side <= 96 else "resnet_unet"
+        model_builder = partial(ember.create_model, name, n_channels=data.n_channels,
+                                n_out=data.n_out)
+        return ember.Defaults(model=model_builder, lr=3e-3 if side <= 96 else 1e-3, cbs=cbs,
+                              metrics=[ember.Accuracy(), ember.Dice()])
     model: Any
     if side <= 96:
         widths = (16, 32, 64) if side <= 32 else (32, 64, 128) if side <= 64 else (

@@ -18,19 +18,38 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.data import Dataset
 
 import ember
-from ember_vision.data import ArrayImageDataset, ImageCollate, ImageData, _channel_stats
+from ember_vision.data import (
+    ArrayImageDataset,
+    ImageCollate,
+    ImageData,
+    _channel_stats,
+    _file_split,
+    _file_stats,
+    scan_image_files,
+)
 from ember_vision.data import _images_to_tensor as images_to_tensor
-from ember_vision.models import conv_block
+from ember_vision.models import conv_block, torchvision_model
+from ember_vision.transforms import IMAGE_SUFFIXES, load_image, read_image_mode, resize_image
 
-__all__ = ["CompactUNet", "SegmentationData", "compact_unet"]
+__all__ = [
+    "CompactUNet",
+    "FileMaskDataset",
+    "ResNetUNet",
+    "SegmentationData",
+    "compact_unet",
+    "load_mask",
+    "resnet_unet",
+]
 
 
 class SegmentationData(ImageData):
@@ -82,6 +101,90 @@ class SegmentationData(ImageData):
                    mode="L" if pixels.shape[1] == 1 else "RGB", size=tuple(pixels.shape[-2:]),
                    mean=mean, std=std, augment=augment)
 
+    @classmethod
+    def from_files(cls, images: Sequence[str | Path], masks: Sequence[str | Path],  # type: ignore[override]
+                   valid_pct: float = 0.2, seed: int = 0, *, codes: Sequence[Any] | None = None,
+                   valid_mask: Sequence[bool] | None = None,
+                   size: Sequence[int] | int | None = None, mode: str | None = None,
+                   bs: int = 16, num_workers: int = 0, augment: Any = True,
+                   stats_sample: int = 512) -> SegmentationData:
+        """Image files and their mask files, paired by position. A mask is a single-channel
+        image (greyscale, palette or 16-bit PNG) whose pixel values are class codes indexing
+        ``codes`` (default ``0 … max``); it must have its image's size. Every mask is read up
+        front, so a bad one is named before training. With ``size`` images are resized
+        bilinearly and masks by nearest neighbour, so codes stay codes.
+
+        Example:
+            >>> # data = SegmentationData.from_files(image_paths, mask_paths, codes=["bg", "car"])
+        """
+        image_paths, mask_paths = [Path(p) for p in images], [Path(p) for p in masks]
+        if len(image_paths) != len(mask_paths):
+            raise ember.DataError(f"{len(image_paths)} images but {len(mask_paths)} masks; give "
+                                  f"one mask per image")
+        chosen_mode, final_size = scan_image_files(image_paths, mode, size)
+        highest = 0
+        for image_path, mask_path in zip(image_paths, mask_paths):
+            mask = load_mask(mask_path)
+            image_size = read_image_mode(image_path)[1]
+            if tuple(mask.shape) != image_size:
+                raise ember.DataError(
+                    f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
+                    f"{image_path} is {image_size[0]}x{image_size[1]}; give one mask pixel per "
+                    f"image pixel")
+            highest = max(highest, int(mask.max()))
+            if codes is not None and highest >= len(codes):
+                raise ember.DataError(
+                    f"mask {mask_path} holds code {int(mask.max())}, outside 0 … "
+                    f"{len(codes) - 1} (codes={list(codes)}); fix the mask or give more codes")
+        names = list(codes) if codes is not None else list(range(highest + 1))
+        if len(names) < 2:
+            raise ember.DataError("every mask holds code 0 only; a segmentation needs at least "
+                                  "two classes (give masks with objects, or codes=)")
+        train_index, valid_index = _file_split(len(image_paths), valid_pct, seed, valid_mask)
+        mean, std = _file_stats(image_paths, train_index, chosen_mode, final_size, seed,
+                                stats_sample)
+
+        def dataset(index: np.ndarray) -> FileMaskDataset:
+            return FileMaskDataset([image_paths[i] for i in index],
+                                   [mask_paths[i] for i in index], chosen_mode, final_size)
+
+        train_dl, valid_dl, _ = ember.make_loaders(
+            dataset(train_index), dataset(valid_index), bs=bs, num_workers=num_workers,
+            collate_fn=ImageCollate(mean, std))
+        return cls(train_dl, valid_dl, target_kind="single_label", classes=names,
+                   mode=chosen_mode, size=final_size, mean=mean, std=std, augment=augment)
+
+    @classmethod
+    def from_folder(cls, path: str | Path, valid_pct: float = 0.2,  # type: ignore[override]
+                    seed: int = 0, *, images: str = "images", masks: str = "masks",
+                    **options: Any) -> SegmentationData:
+        """``path/images/<name>.<ext>`` with ``path/masks/<name>.png``, paired by file name
+        without the suffix. An image without a mask (or a mask without an image) is an error
+        naming it. Other options are those of :meth:`from_files`.
+
+        Example:
+            >>> # data = SegmentationData.from_folder("camvid", codes=codes, size=(96, 128))
+        """
+        root = Path(path)
+        folders = [root / images, root / masks]
+        for folder in folders:
+            if not folder.is_dir():
+                raise ember.DataError(f"{folder} is not a folder; segmentation data needs "
+                                      f"{root}/{images}/ and {root}/{masks}/ (or images=, masks=)")
+        image_files, mask_files = (
+            {p.stem: p for p in sorted(folder.iterdir())
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES} for folder in folders)
+        unpaired = [s for s in image_files if s not in mask_files]
+        if unpaired:
+            raise ember.DataError(f"image {image_files[unpaired[0]]} has no mask "
+                                  f"{folders[1]}/{unpaired[0]}.*; add the mask or remove the image")
+        unpaired = [s for s in mask_files if s not in image_files]
+        if unpaired:
+            raise ember.DataError(f"mask {mask_files[unpaired[0]]} has no image in {folders[0]}")
+        stems = sorted(image_files)
+        return cls.from_files([image_files[s] for s in stems], [mask_files[s] for s in stems],
+                              valid_pct, seed, **options)
+
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """Per-pixel logits (N, H, W, C) → one (H, W) array of class indices per image.
 
@@ -125,6 +228,57 @@ class SegmentationData(ImageData):
                     axis.set_title(title, fontsize=9)
         figure.tight_layout()
         return figure
+
+
+def load_mask(path: str | Path, size: Sequence[int] | None = None) -> Tensor:
+    """Read a mask file into an ``int64`` tensor (height, width) of class codes; with ``size``
+    it is resized by nearest neighbour. Colour masks are refused: map colours to codes first.
+
+    Example:
+        >>> # load_mask("masks/0001.png").unique() -> tensor([0, 1, 3])
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode, array = image.mode, np.asarray(image)
+    except FileNotFoundError:
+        raise ember.DataError(f"mask {path} does not exist; check the path") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ember.DataError(f"mask {path} cannot be read (corrupt, truncated or not an "
+                              f"image); delete or replace the file") from None
+    if mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L"):
+        raise ember.DataError(
+            f"mask {path} is a {mode} image; a mask holds one class code per pixel "
+            f"(greyscale, palette or 16-bit PNG): map its colours to codes first")
+    codes = torch.from_numpy(array.astype(np.int64))
+    if size is not None and tuple(codes.shape) != tuple(size):
+        codes = F.interpolate(codes[None, None].float(), size=tuple(size),
+                              mode="nearest-exact")[0, 0].long()
+    return codes
+
+
+class FileMaskDataset(Dataset):
+    """Image and mask files decoded on access: the image converted to ``mode`` and resized
+    bilinearly, its mask resized by nearest neighbour.
+
+    Example:
+        >>> # FileMaskDataset(["a.png"], ["a_mask.png"], "RGB", (64, 64))[0][1].dtype
+        >>> # torch.int64
+    """
+
+    def __init__(self, images: Sequence[str | Path], masks: Sequence[str | Path], mode: str,
+                 size: Sequence[int]) -> None:
+        self.paths, self.masks = [str(p) for p in images], [str(p) for p in masks]
+        self.mode, self.size = mode, tuple(size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = resize_image(load_image(self.paths[index], self.mode), self.size)
+        return image, load_mask(self.masks[index], self.size)
 
 
 class CompactUNet(nn.Module):
@@ -176,3 +330,79 @@ def compact_unet(n_channels: int = 3, n_out: int = 2, widths: Sequence[int] = (1
         2
     """
     return CompactUNet(n_channels, n_out, widths)
+
+
+class ResNetUNet(nn.Module):
+    """A U-Net whose encoder is a torchvision ResNet body (stem, then ``layer1`` … ``layer4``),
+    optionally pretrained, and whose decoder upsamples through one skip connection per stage
+    back to the input size. Returns per-pixel logits channels-last (N, H, W, n_out).
+
+    Parameter groups for discriminative learning rates and freezing: early encoder (stem,
+    layer1, layer2), late encoder (layer3, layer4), decoder; ``learn.freeze()`` trains the
+    decoder alone, as fine-tuning a pretrained body wants.
+
+    Example:
+        >>> import torch
+        >>> ResNetUNet("resnet18", n_channels=1, n_out=3)(torch.zeros(2, 1, 64, 48)).shape
+        torch.Size([2, 64, 48, 3])
+    """
+
+    def __init__(self, arch: str = "resnet18", n_channels: int = 3, n_out: int = 2,
+                 pretrained: Any = None) -> None:
+        super().__init__()
+        if not arch.startswith("resnet"):
+            raise ember.DataError(f"ResNetUNet needs a torchvision ResNet (resnet18, resnet34, "
+                                  f"resnet50, …), not {arch!r}")
+        body = torchvision_model(arch, n_out=1, n_channels=n_channels,
+                                 pretrained=pretrained).body
+        stem = nn.Sequential(body[0], body[1], body[2])  # conv1, bn1, relu: 1/2 resolution
+        stages = [stem, nn.Sequential(body[3], body[4]), body[5], body[6], body[7]]
+        self.body = nn.ModuleList(stages)
+        with torch.no_grad():
+            widths = [n_channels]
+            features = torch.zeros(1, n_channels, 64, 64)
+            self.body.eval()
+            for stage in self.body:
+                features = stage(features)
+                widths.append(int(features.shape[1]))
+            self.body.train()
+        decoder = []
+        width = widths[-1]
+        for skip in reversed(widths[1:-1]):
+            out = max(skip, 32)
+            decoder.append(nn.Sequential(conv_block(width + skip, out), conv_block(out, out)))
+            width = out
+        decoder.append(conv_block(width + n_channels, 32))
+        self.head = nn.ModuleDict({"up": nn.ModuleList(decoder),
+                                   "out": nn.Conv2d(32, n_out, 1)})
+
+    def forward(self, images: Tensor) -> Tensor:
+        skips = [images]
+        features = images
+        for stage in self.body:
+            features = stage(features)
+            skips.append(features)
+        for block, skip in zip(self.head["up"], reversed(skips[:-1])):
+            features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear",
+                                     align_corners=False)
+            features = block(torch.cat([features, skip], dim=1))
+        return self.head["out"](features).permute(0, 2, 3, 1)
+
+    def param_groups(self) -> list[list[nn.Parameter]]:
+        """Early encoder, late encoder, decoder."""
+        early = [p for stage in self.body[:3] for p in stage.parameters()]
+        late = [p for stage in self.body[3:] for p in stage.parameters()]
+        return [early, late, list(self.head.parameters())]
+
+
+def resnet_unet(arch: str = "resnet18", n_channels: int = 3, n_out: int = 2,
+                pretrained: Any = None) -> ResNetUNet:
+    """Build a :class:`ResNetUNet` (the registered ``resnet_unet`` architecture);
+    ``pretrained`` as for :func:`~ember_vision.torchvision_model` (a local state-dict file, or
+    a torchvision weights name, which downloads on first use).
+
+    Example:
+        >>> resnet_unet("resnet18", n_channels=3, n_out=4).head["out"].out_channels
+        4
+    """
+    return ResNetUNet(arch, n_channels, n_out, pretrained)

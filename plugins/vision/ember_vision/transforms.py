@@ -88,13 +88,27 @@ def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
         raise ember.DataError(_fix_for_corrupt(str(path))) from None
 
 
+def _eight_bit(image: Any) -> Any:
+    """16-bit and 32-bit integer greyscale scaled to 8 bits (65535 → 255), not clipped as PIL's
+    own conversion does; other modes unchanged."""
+    from PIL import Image
+
+    if not image.mode.startswith("I"):
+        return image
+    array = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16") or array.max(initial=0) > 255:
+        array = array / 257.0
+    return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "L")
+
+
 def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str | None = None
                ) -> Tensor:
     """Decode an image file into a ``uint8`` tensor of shape (channels, height, width).
 
     With ``mode`` ("L" or "RGB") the image is converted to that mode; otherwise it keeps its
     own (an alpha channel is dropped, palette images become RGB). Decoding uses PIL, which reads
-    every common format, and fails with an :class:`ember.DataError` naming the file.
+    every common format, and fails with an :class:`ember.DataError` naming the file. 16-bit
+    greyscale is scaled to 8 bits (65535 → 255), never clipped.
 
     Example:
         >>> # load_image("cat.jpg", "RGB").shape -> torch.Size([3, 375, 500])
@@ -104,6 +118,7 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     try:
         with Image.open(path) as image:
             image.load()
+            image = _eight_bit(image)
             if mode is not None:
                 image = image.convert(mode)
             elif image.mode not in MODES:
@@ -137,6 +152,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     if isinstance(item, (bytes, bytearray)):
         return load_image(io.BytesIO(item), mode, name=f"{name} (encoded image bytes)")
     if type(item).__module__.startswith("PIL."):
+        item = _eight_bit(item)
         item = np.asarray(item.convert(mode) if mode else item)
         if item.ndim == 3 and item.shape[2] in (2, 4):
             item = item[:, :, :-1]
