@@ -15,7 +15,8 @@ def test_vision_bench_smoke():
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     names = [line.split()[1] for line in lines]
-    assert names == ["vision_accuracy", "vision_epoch_seconds", "vision_augment_images_per_s"]
+    assert names == ["vision_accuracy", "vision_epoch_seconds", "vision_training_seconds",
+                     "vision_augment_images_per_s"]
     assert all("baseline=" in line for line in lines)
     assert "| ember |" in result.stdout and "| hand-written loop |" in result.stdout
 

@@ -660,7 +660,7 @@ class ImageData(ember.Data):
 
             augmenter = BatchAugment(None if self.augment is True else self.augment,
                                      mean=self.mean, std=self.std)
-            augmenter.transform = augmenter.transform or default_augmentation()
+            augmenter.transform = augmenter.transform or default_augmentation(self.size)
             images = augmenter.augment(images)
         return self.show_images(images, [_label_text(t) for t in self.decode_targets(targets)], n=n)
 
