@@ -43,8 +43,10 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(dims)
 
 
-def interleaved(contenders: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Run each contender once per repeat, in rotating order; return median seconds each."""
+def interleaved_samples(contenders: dict[str, Callable[[], None]], repeats: int,
+                        clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Run each contender once per repeat, in rotating order (after one warm-up run each when
+    repeating); return every repeat's seconds by ``clock``, so ratios can be taken per repeat."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     if repeats > 1:
@@ -53,10 +55,16 @@ def interleaved(contenders: dict[str, Callable[[], None]], repeats: int) -> dict
     for repeat in range(repeats):
         order = names[repeat % len(names):] + names[: repeat % len(names)]
         for name in order:
-            start = time.perf_counter()
+            start = clock()
             contenders[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name].append(clock() - start)
+    return times
+
+
+def paired_ratio(samples: list[float], baseline: list[float]) -> float:
+    """Median over repeats of each repeat's ratio to the baseline's time in the same repeat
+    (slow drifts of a shared machine cancel within a repeat)."""
+    return statistics.median(a / b for a, b in zip(samples, baseline))
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
