@@ -29,6 +29,9 @@ def test_defaults_follow_input_size_and_target_kind():
     assert learn.model.ember_config["name"] == "compact_cnn"
     assert any(isinstance(cb, BatchAugment) for cb in learn.cbs)
     assert type(learn.loss_func).__name__ == "CrossEntropyFlat"
+    assert list(learn.candidates) == ["compact_cnn 16-32-64", "compact_cnn 32-64-128"]
+    assert learn.candidates["compact_cnn 32-64-128"]().ember_config["config"]["widths"] == [
+        32, 64, 128]
     big = ImageData.from_arrays(np.zeros((20, 128, 128, 3), np.uint8), [0.5, 1.5] * 10,
                                 augment=False)
     learn = ember.learner(big)

@@ -4,7 +4,8 @@ defaults for :class:`ImageData`, and the ``fashion_mnist`` quick-start demo.
 Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
 
 - images of at most 32 pixels a side → ``compact_cnn`` (widths 16-32-64), up to 64 px
-  32-64-128, up to 96 px 32-64-128-256; learning rate 3e-3;
+  32-64-128, up to 96 px 32-64-128-256; learning rate 3e-3; ``fit_auto`` candidates: that
+  model and one twice as wide (raced when the budget allows);
 - larger images → ``resnet18`` from random initialisation (pass a pretrained model yourself:
   ``ember.learner(data, model=vision_model("resnet34", data, pretrained="DEFAULT"))``),
   learning rate 1e-3;
@@ -76,17 +77,24 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
         return ember.Defaults(model=model_builder, lr=3e-3 if side <= 96 else 1e-3, cbs=cbs,
                               metrics=[ember.Accuracy(), ember.Dice()])
     model: Any
+    candidates: dict[str, Any] = {}
     if side <= 96:
         widths = (16, 32, 64) if side <= 32 else (32, 64, 128) if side <= 64 else (
             32, 64, 128, 256)
         model = partial(ember.create_model, "compact_cnn", n_channels=data.n_channels,
                         n_out=data.n_out, widths=list(widths))
         lr = 3e-3
+        # fit_auto races the default against a model twice as wide when its budget allows
+        candidates = {
+            "compact_cnn " + "-".join(map(str, w)): partial(
+                ember.create_model, "compact_cnn", n_channels=data.n_channels,
+                n_out=data.n_out, widths=list(w))
+            for w in (widths, tuple(2 * v for v in widths))}
     else:
         model = partial(ember.create_model, "resnet18", n_channels=data.n_channels,
                         n_out=data.n_out)
         lr = 1e-3
-    return ember.Defaults(model=model, lr=lr, cbs=cbs)
+    return ember.Defaults(model=model, lr=lr, cbs=cbs, candidates=candidates)
 
 
 @ember.hookimpl
