@@ -27,7 +27,7 @@ def test_vision_transfer_bench_smoke():
     assert result.returncode == 0, result.stderr
     names = [line.split()[1] for line in result.stdout.splitlines()
              if line.startswith("RESULT ")]
-    assert names == ["transfer_accuracy", "transfer_bn_freeze_accuracy",
-                     "transfer_head_only_bn_freeze_accuracy"]
+    assert names == ["transfer_accuracy", "transfer_fine_tune_accuracy",
+                     "transfer_bn_freeze_accuracy", "transfer_head_only_bn_freeze_accuracy"]
     assert "| from scratch |" in result.stdout and "| head only, BatchNorm freeze |" in (
         result.stdout)
