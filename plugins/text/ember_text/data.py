@@ -415,6 +415,15 @@ class TextData(ember.Data):
         """
         return (pad_ids(self.numericalize(items), self.vocab.pad_id),)
 
+    def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
+        """The classifier takes one input, ``tokens``: ids ``(batch, time)`` padded at the end,
+        whose batch size and length both vary (for ONNX export).
+
+        Example:
+            >>> # data.input_specs(1) -> [InputSpec('tokens', {0: 'batch', 1: 'time'})]
+        """
+        return [ember.InputSpec("tokens", {0: "batch", 1: "time"})]
+
     def decode_inputs(self, ids: Tensor) -> list[str]:
         """Readable texts of a batch of ids (padding dropped, rule tokens undone).
 
