@@ -265,9 +265,11 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     batch always, the length of a text batch too), so models with several inputs (a table's
     categories and numbers) export the same way as one-input models. The preprocessing stays
     in Python: feed the ONNX model what ``learn.data.encode(items)`` returns, by those names.
-    Models whose forward pass decodes step by step (sequence-to-sequence beam search, text
-    generation) or takes data-dependent Python branches cannot be traced; their export fails
-    with an :class:`ember.ExportError` that names the model.
+    The file is self-contained (weights inside) unless the weights pass 1.5 GB, when they go
+    to ``<path>.data`` beside it (protobuf's 2 GB limit). Models whose forward pass decodes
+    step by step (sequence-to-sequence greedy or beam search) or takes data-dependent Python
+    branches cannot be traced; their export fails with an :class:`ember.ExportError` that
+    names the model and the tracer's reason.
 
     Example:
         >>> # learn.export_onnx("model.onnx")  # inputs named by learn.data.input_specs()
@@ -290,6 +292,8 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
         for i, spec in enumerate(specs)
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
+    large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
     try:
         with warnings.catch_warnings():  # the tracer's internal notes; the check below counts
             warnings.simplefilter("ignore")
@@ -299,13 +303,17 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
             torch.onnx.export(wrapper, inputs, str(path), dynamo=True, optimize=False,
                               input_names=[spec.name for spec in specs],
                               output_names=["output"], dynamic_shapes=dynamic_shapes,
-                              verbose=False)
+                              external_data=large, verbose=False)
     except Exception as error:
-        message = str(error).strip().splitlines()
+        cause = error
+        while cause.__cause__ is not None:  # the tracer's own reason, not the exporter's steps
+            cause = cause.__cause__
+        lines = [line for line in str(cause).strip().splitlines() if line.strip()]
         raise ExportError(
-            f"{type(learn.model).__name__} cannot be exported to ONNX: "
-            f"{message[0] if message else type(error).__name__}. Use learn.export() (safetensors) "
-            f"for this model"
+            f"{type(learn.model).__name__} cannot be exported to ONNX ({type(cause).__name__}: "
+            f"{lines[0][:300] if lines else 'no message'}). Models that decode step by step or "
+            f"branch on the data cannot be traced; use learn.export() (safetensors) for this "
+            f"model"
         ) from None
     if check:  # a few items, then a whole second batch (another size; for text, length)
         for n, index in ((3, 0), (1_000_000, 1)):
