@@ -22,7 +22,7 @@ def test_entity_embedding_mlp_exports_with_two_named_inputs(lending, tmp_path):
     assert learn.model.ember_config["name"] == "tabular_mlp"
     assert data.processor.cat_names and data.processor.cont_columns  # both inputs are used
     learn.fit_one_cycle(2)
-    path = learn.export_onnx("loans.onnx")
+    path = learn.export_onnx(tmp_path / "loans.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [node.name for node in session.get_inputs()] == ["cats", "conts"]
     unseen = lending.iloc[500:].drop(columns="Class")

@@ -49,7 +49,7 @@ def test_default_awd_lstm_classifier_exports(snippets, tmp_path):
     learn = ember.learner(data, quiet=True, path=tmp_path, device="cpu")
     assert learn.model.ember_config["name"] == "awd_lstm_classifier"
     learn.fit_one_cycle(1, 3e-3)
-    path = learn.export_onnx("awd.onnx")
+    path = learn.export_onnx(tmp_path / "awd.onnx")
     assert_onnx_matches(path, learn, batches)
 
 
@@ -59,7 +59,7 @@ def test_transformer_classifier_exports(snippets, tmp_path):
     model = text_classifier(data, arch="transformer", d_model=32, n_heads=2, n_layers=1)
     learn = ember.learner(data, model=model, quiet=True, path=tmp_path, device="cpu")
     learn.fit_one_cycle(1, 3e-3)
-    path = learn.export_onnx("transformer.onnx")
+    path = learn.export_onnx(tmp_path / "transformer.onnx")
     assert_onnx_matches(path, learn, batches)
 
 

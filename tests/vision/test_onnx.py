@@ -41,7 +41,7 @@ def test_compact_cnn_exports_with_a_dynamic_batch(fashion, tmp_path):
     (images, labels), (test_images, _) = fashion
     learn = trained(images, labels, tmp_path)
     assert learn.model.ember_config["name"] == "compact_cnn"
-    path = learn.export_onnx("fashion.onnx")
+    path = learn.export_onnx(tmp_path / "fashion.onnx")
     assert_onnx_matches(path, learn, [list(test_images[:3]), list(test_images[3:20])])
 
 
@@ -49,5 +49,5 @@ def test_resnet18_body_with_pooled_head_exports(fashion, tmp_path):
     (images, labels), (test_images, _) = fashion
     model = ember.create_model("resnet18", n_out=10, n_channels=1, hidden=64)
     learn = trained(images, labels, tmp_path, model=model)
-    path = learn.export_onnx("resnet.onnx")
+    path = learn.export_onnx(tmp_path / "resnet.onnx")
     assert_onnx_matches(path, learn, [list(test_images[:2]), list(test_images[2:11])])
