@@ -32,7 +32,7 @@ from ember.callbacks import (
     Recorder,
     SaveBest,
 )
-from ember.data import TARGET_KINDS, Data, make_loaders, split_indices
+from ember.data import TARGET_KINDS, Data, InputSpec, make_loaders, split_indices
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -132,6 +132,7 @@ __all__ = [
     "FBeta",
     "GradientAccumulation",
     "GradientClip",
+    "InputSpec",
     "LRFindResult",
     "Learner",
     "MSEFlat",

@@ -83,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ember.serve import serve
 
     serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
-          max_wait_ms=args.max_wait_ms)
+          max_wait_ms=args.max_wait_ms, access_log=args.access_log)
     return 0
 
 
@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=8000)
     server.add_argument("--max-batch", type=int, default=64, help="micro-batch size limit")
     server.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batch window")
+    server.add_argument("--access-log", action="store_true", help="log every request")
     server.set_defaults(run=_serve)
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -36,10 +37,27 @@ if TYPE_CHECKING:
     import numpy as np
     from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["TARGET_KINDS", "Data", "make_loaders", "split_indices"]
+__all__ = ["TARGET_KINDS", "Data", "InputSpec", "make_loaders", "split_indices"]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
 TARGET_KINDS = ("single_label", "multi_label", "regression", "sequence")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One positional input of a model as an exported graph (ONNX) declares it: a name, and the
+    dimensions whose size varies between calls (index → axis name). The batch dimension 0
+    varies for every input; a text batch also varies in length.
+
+    Example:
+        >>> InputSpec("tokens", {0: "batch", 1: "time"}).dynamic[1]
+        'time'
+        >>> InputSpec("input0").dynamic
+        {0: 'batch'}
+    """
+
+    name: str
+    dynamic: dict[int, str] = field(default_factory=lambda: {0: "batch"})
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -276,6 +294,42 @@ class Data:
                 f"cannot turn the items into one tensor batch ({error}); give tensors or arrays "
                 f"of one shape"
             ) from None
+
+    def example_inputs(self, n: int = 4, split: str = "valid", index: int = 0
+                       ) -> tuple[Tensor, ...]:
+        """Real model inputs for tracing and exporting a model: the inputs (every element of a
+        batch but the target) of the first ``n`` items of batch number ``index`` of ``split``
+        (its last batch when it has fewer), on the CPU.
+
+        Example:
+            >>> # (images,) = data.example_inputs(4); model(*data.example_inputs())
+        """
+        loader = {"train": self.train_dl, "valid": self.valid_dl, "test": self.test_dl}[split]
+        if loader is None:
+            raise DataError(f"this Data has no {split} loader to take example inputs from")
+        import itertools
+
+        batch = next(itertools.islice(loader, index, None), None)
+        if batch is None and index > 0:  # fewer batches: the last one
+            batch = next(iter(reversed(list(loader))), None)
+        if batch is None:
+            raise DataError(f"the {split} loader yields no batch")
+        inputs = tuple(x[:n].cpu() for x in batch[:-1])
+        if not inputs or not all(isinstance(x, Tensor) for x in inputs):
+            raise DataError(f"the model inputs of a {self.kind} batch are not tensors; override "
+                            f"{type(self).__name__}.example_inputs to say what the model takes")
+        return inputs
+
+    def input_specs(self, n_inputs: int) -> list[InputSpec]:
+        """Names and varying dimensions of the model's ``n_inputs`` positional inputs, for
+        exported graphs. The base class names them ``input0``, ``input1``… with only the batch
+        dimension varying; domains override it (``tokens`` with a varying length for text,
+        ``cats`` and ``conts`` for tables).
+
+        Example:
+            >>> # data.input_specs(1) -> [InputSpec(name='input0', dynamic={0: 'batch'})]
+        """
+        return [InputSpec(f"input{i}") for i in range(n_inputs)]
 
     def activation(self, outputs: Tensor) -> Tensor:
         """Map raw model outputs to probabilities or values for the target kind.

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,8 +244,6 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     return state
 
 
-
-
 class _Positional(torch.nn.Module):
     """Gives a model with ``forward(*inputs)`` named positional inputs for the ONNX exporter."""
 
@@ -258,46 +257,75 @@ class _Positional(torch.nn.Module):
 
 
 def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e-4) -> Path:
-    """Export ``learn.model`` to ONNX with a dynamic batch size and, with ``check``, verify it
-    with onnxruntime on a real validation batch (max abs difference ≤ ``atol``).
+    """Export ``learn.model`` to ONNX and, with ``check``, verify it with onnxruntime on real
+    validation inputs at two batch sizes (max abs difference ≤ ``atol``).
 
-    The preprocessing stays in Python: feed the ONNX model what ``learn.data.encode(items)``
-    returns. Models whose forward pass decodes step by step (sequence-to-sequence beam search,
-    text generation) or takes data-dependent Python branches cannot be traced; their export
-    fails with an :class:`ember.ExportError` that names the model.
+    The data says what the model takes (:meth:`ember.Data.example_inputs` gives real inputs to
+    trace with, :meth:`ember.Data.input_specs` their names and the dimensions that vary: the
+    batch always, the length of a text batch too), so models with several inputs (a table's
+    categories and numbers) export the same way as one-input models. The preprocessing stays
+    in Python: feed the ONNX model what ``learn.data.encode(items)`` returns, by those names.
+    The file is self-contained (weights inside) unless the weights pass 1.5 GB, when they go
+    to ``<path>.data`` beside it (protobuf's 2 GB limit). Models whose forward pass decodes
+    step by step (sequence-to-sequence greedy or beam search) or takes data-dependent Python
+    branches cannot be traced; their export fails with an :class:`ember.ExportError` that
+    names the model and the tracer's reason.
 
     Example:
-        >>> # learn.export_onnx("model.onnx")
+        >>> # learn.export_onnx("model.onnx")  # inputs named by learn.data.input_specs()
     """
-    batch = learn.data.one_batch("valid")
-    inputs = tuple(x[:4].cpu() for x in batch[:-1])
-    if not 1 <= len(inputs) <= 4 or not all(isinstance(x, torch.Tensor) for x in inputs):
-        raise ExportError("ONNX export needs between one and four tensor inputs per batch")
+    data = learn.data
+    inputs = data.example_inputs(4)
+    if not 1 <= len(inputs) <= 4:
+        raise ExportError(f"ONNX export handles models of one to four inputs; a {data.kind} "
+                          f"batch has {len(inputs)}")
+    specs = data.input_specs(len(inputs))
+    if len(specs) != len(inputs):
+        raise ExportError(f"{type(data).__name__}.input_specs gives {len(specs)} inputs for a "
+                          f"model that takes {len(inputs)}")
     model = _cpu_copy(learn.model).eval()
     wrapper = _Positional(model, len(inputs)).eval()
-    names = [f"input{i}" for i in range(len(inputs))]
-    batch_dim = torch.export.Dim("batch", min=1)
+    axes: dict[str, Any] = {}  # one symbolic size per axis name, shared between inputs
+    dynamic_shapes = {
+        f"input{i}": {dim: axes.setdefault(axis, torch.export.Dim(axis, min=1))
+                      for dim, axis in spec.dynamic.items()}
+        for i, spec in enumerate(specs)
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
+    # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
+    large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
     try:
-        torch.onnx.export(wrapper, inputs, str(path), dynamo=True, input_names=names,
-                          output_names=["output"],
-                          dynamic_shapes={name: {0: batch_dim} for name in names})
+        with warnings.catch_warnings():  # the tracer's internal notes; the check below counts
+            warnings.simplefilter("ignore")
+            # optimize=False: torch's graph optimiser folds the sequence length of stacked
+            # LSTMs into a constant (text of another length then fails); onnxruntime optimises
+            # the graph itself when it loads it.
+            torch.onnx.export(wrapper, inputs, str(path), dynamo=True, optimize=False,
+                              input_names=[spec.name for spec in specs],
+                              output_names=["output"], dynamic_shapes=dynamic_shapes,
+                              external_data=large, verbose=False)
     except Exception as error:
-        message = str(error).strip().splitlines()
+        cause = error
+        while cause.__cause__ is not None:  # the tracer's own reason, not the exporter's steps
+            cause = cause.__cause__
+        lines = [line for line in str(cause).strip().splitlines() if line.strip()]
         raise ExportError(
-            f"{type(learn.model).__name__} cannot be exported to ONNX: "
-            f"{message[0] if message else type(error).__name__}. Use learn.export() (safetensors) "
-            f"for this model"
+            f"{type(learn.model).__name__} cannot be exported to ONNX ({type(cause).__name__}: "
+            f"{lines[0][:300] if lines else 'no message'}). Models that decode step by step or "
+            f"branch on the data cannot be traced; use learn.export() (safetensors) for this "
+            f"model"
         ) from None
-    if check:
-        check_onnx(path, model, tuple(x[:3].cpu() for x in batch[:-1]), atol)
+    if check:  # a few items, then a whole second batch (another size; for text, length)
+        for n, index in ((3, 0), (1_000_000, 1)):
+            check_onnx(path, model, data.example_inputs(n, index=index), atol)
     return path
 
 
 def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
                atol: float = 1e-4) -> float:
-    """Run ``path`` in onnxruntime on ``inputs`` and compare with ``model``; returns the max
-    absolute difference, raising :class:`ember.ExportError` above ``atol``.
+    """Run ``path`` in onnxruntime on ``inputs`` (in the model's argument order) and compare
+    with ``model`` in eval mode; returns the max absolute difference, raising
+    :class:`ember.ExportError` above ``atol``.
 
     Example:
         >>> # check_onnx(Path("model.onnx"), learn.model, learn.data.encode(items))
@@ -306,10 +334,15 @@ def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, .
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {f"input{i}": x.numpy() for i, x in enumerate(inputs)}
+    names = [node.name for node in session.get_inputs()]
+    if len(names) != len(inputs):
+        raise ExportError(f"{path} takes {len(names)} inputs ({names}), {len(inputs)} given")
+    feeds = {name: x.cpu().numpy() for name, x in zip(names, inputs)}
     (got,) = session.run(None, feeds)[:1]
-    with torch.no_grad():
-        expected = model.eval()(*inputs).float().numpy()
+    from ember.model import evaluating
+
+    with evaluating(model) as device:
+        expected = model(*(x.to(device) for x in inputs)).float().cpu().numpy()
     difference = float(np.abs(got - expected).max()) if got.size else 0.0
     if got.shape != expected.shape or difference > atol:
         raise ExportError(f"ONNX parity check failed for {path}: max abs difference "

@@ -821,8 +821,9 @@ class Learner:
         return export_learner(self, self._resolve(path, ".ember"))
 
     def export_onnx(self, path: str | Path = "model.onnx", check: bool = True) -> Path:
-        """Export the model to ONNX (dynamic batch size) and check it against onnxruntime on a
-        real validation batch; needs ``pip install ember[onnx]``.
+        """Export the model to ONNX (dynamic batch size, and whatever else the data declares
+        varying: :meth:`ember.Data.input_specs`) and check it against onnxruntime on real
+        validation inputs at two batch sizes; needs ``pip install ember[onnx]``.
 
         Example:
             >>> # learn.export_onnx("model.onnx")

@@ -9,8 +9,10 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
 - ``GET /health``, ``GET /metadata`` (classes, target kind, input schema), OpenAPI at ``/docs``.
 
 Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item), bodies
-are capped, and concurrent requests are micro-batched: requests arriving within ``max_wait_ms``
-of each other are predicted together, up to ``max_batch`` items.
+are capped (413, by :class:`BodyCap`: the declared length, or counted as a chunked body streams
+in), and concurrent requests are micro-batched: requests arriving within ``max_wait_ms`` of each
+other are predicted together, up to ``max_batch`` items (``/metadata`` counts the batches run).
+Access-log lines are off unless asked for (``--access-log``): they cost time per request.
 
 Example:
     >>> # $ ember serve model.ember --host 127.0.0.1 --port 8000
@@ -27,7 +29,7 @@ from typing import Any
 from ember.errors import DataError
 from ember.export import Predictor
 
-__all__ = ["MicroBatcher", "create_app", "serve"]
+__all__ = ["BodyCap", "MicroBatcher", "create_app", "serve"]
 
 
 @dataclass
@@ -49,7 +51,7 @@ class MicroBatcher:
         self.predictor, self.max_batch, self.max_wait = predictor, max_batch, max_wait_ms / 1000
         self.queue: asyncio.Queue[_Pending] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.batches_run = 0
+        self.batches_run = self.items_run = 0
 
     async def predict(self, items: list[Any]) -> list[Any]:
         """Predictions for one request's items."""
@@ -88,6 +90,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         items = [item for request in pending for item in request.items]
         self.batches_run += 1
+        self.items_run += len(items)
+        self.items_run += len(items)
         try:
             results = await loop.run_in_executor(None, self.predictor.predict_batch, items)
         except Exception:
@@ -113,6 +117,50 @@ class MicroBatcher:
             request.future.set_result(result)
 
 
+class BodyCap:
+    """ASGI middleware that refuses request bodies over ``max_bytes`` with a 413: at once when
+    the declared ``content-length`` is over, else while the body streams in (chunked uploads).
+    A plain ASGI class, so it costs next to nothing per request.
+
+    Example:
+        >>> # app.add_middleware(BodyCap, max_bytes=16 * 1024 * 1024)
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _refusal(self, size: str) -> Any:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(status_code=413, content={
+            "detail": f"request body of {size} bytes is over the limit of {self.max_bytes}; "
+                      f"send fewer or smaller items"})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refusal(value.decode())(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                from starlette.exceptions import HTTPException
+
+                raise HTTPException(status_code=413, detail=(
+                    f"request body of over {self.max_bytes} bytes is over the limit; send "
+                    f"fewer or smaller items"))
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
@@ -130,8 +178,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
     Example:
         >>> # app = create_app(ember.load("model.ember")); uvicorn.run(app)
     """
-    from fastapi import FastAPI, File, HTTPException, Request, UploadFile
-    from fastapi.responses import JSONResponse
+    from fastapi import FastAPI, File, HTTPException, UploadFile
     from pydantic import BaseModel, Field
 
     manifest = predictor.manifest
@@ -149,14 +196,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
     class PredictResponse(BaseModel):
         predictions: list[Any]
 
-    @app.middleware("http")
-    async def cap_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(status_code=413, content={
-                "detail": f"request body of {length} bytes is over the limit of "
-                          f"{max_body_bytes}; send fewer or smaller items"})
-        return await call_next(request)
+    app.add_middleware(BodyCap, max_bytes=max_body_bytes)
 
     async def predict_items(items: Sequence[Any]) -> list[Any]:
         try:
@@ -191,14 +231,17 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
             "classes": predictor.classes,
             "input_schema": predictor.data.input_schema(),
             "max_items": max_items,
+            "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000,
+                         "batches_run": batcher.batches_run, "items_run": batcher.items_run},
         }
 
     return app
 
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 64,
-          max_wait_ms: float = 5.0) -> None:
-    """Load an exported model and serve it until interrupted (``ember serve``).
+          max_wait_ms: float = 5.0, access_log: bool = False) -> None:
+    """Load an exported model and serve it until interrupted (``ember serve``). Per-request
+    access-log lines cost time on the hot path, so they are off unless ``access_log``.
 
     Example:
         >>> # serve("model.ember", port=8000)
@@ -208,4 +251,4 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int =
     from ember.export import load
 
     app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)

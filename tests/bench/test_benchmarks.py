@@ -36,3 +36,16 @@ def test_auto_smoke_on_one_domain():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RESULT auto_diamonds_rmse" in result.stdout
+
+
+def test_serve_smoke_on_one_domain():
+    """ember serve in a subprocess: zero errors, every malformed request a 4xx, still healthy."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("ember_tabular")
+    result = subprocess.run([sys.executable, "bench/serve.py", "--smoke", "--domains",
+                             "tabular"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RESULT serve_tabular_errors 0 requests" in result.stdout
+    assert "RESULT serve_tabular_ratio" in result.stdout
+    assert "RESULT serve_tabular_malformed_4xx 30 requests baseline=30" in result.stdout
+    assert "| tabular |" in result.stdout

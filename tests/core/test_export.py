@@ -96,6 +96,33 @@ def test_a_checkpoint_carrying_a_pickle_payload_runs_no_code(trained, tmp_path, 
     assert not (tmp_path / "PWNED").exists()
 
 
+def test_crafted_model_files_run_no_code_and_write_nothing(trained, tmp_path, monkeypatch):
+    """An .ember file holding a pickle payload, and one whose tensor names and manifest try
+    path traversal, are refused with an ExportError; no code runs, no file appears."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    monkeypatch.chdir(tmp_path)
+    pickled = tmp_path / "pickled.ember"
+    pickled.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ember.ExportError):
+        ember.load(pickled)
+    path = trained.export(tmp_path / "m.ember")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    manifest = json.loads(metadata["ember_manifest"])
+    manifest["model"]["plugin"] = "../../PWNED"
+    tensors["../../PWNED"] = torch.zeros(1)
+    traversal = tmp_path / "sub" / "traversal.ember"
+    traversal.parent.mkdir()
+    save_file(tensors, str(traversal), metadata={"ember_manifest": json.dumps(manifest)})
+    with pytest.raises(ember.ExportError, match="unexpected"):
+        ember.load(traversal)
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path.parent / "PWNED").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ember", "pickled.ember", "sub"]
+
+
 def test_a_model_not_built_by_name_cannot_be_exported_silently(tmp_path):
     learn = ember.Learner(blob_data(), torch.nn.Linear(8, 3), quiet=True)
     with pytest.raises(ember.ExportError, match="create_model"):

@@ -65,3 +65,27 @@ def test_concurrent_requests_are_micro_batched(exported):
     responses = asyncio.run(run())
     assert [r.json()["predictions"][0] for r in responses] == predictor.predict_batch(items)
     assert app.state.batcher.batches_run < len(items)
+
+
+def test_a_streamed_body_over_the_cap_is_refused_while_it_arrives(exported):
+    predictor, items = exported
+    app = create_app(predictor, max_body_bytes=2000)
+
+    async def chunks():
+        yield b'{"inputs": ['
+        for _ in range(100):
+            yield b'[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],'  # no content-length: chunked
+        yield b"[0]]}"
+
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/predict", content=chunks(),
+                                     headers={"content-type": "application/json"})
+
+    response = asyncio.run(run())
+    assert response.status_code == 413 and "over the limit" in response.json()["detail"]
+    client = TestClient(app)
+    assert client.post("/predict", json={"inputs": items[:2]}).status_code == 200
+    batching = client.get("/metadata").json()["batching"]
+    assert batching["batches_run"] >= 1 and batching["items_run"] >= 2

@@ -351,6 +351,15 @@ class TabularData(ember.Data):
         cats, conts = self.processor.transform(items_to_frame(items))
         return torch.from_numpy(cats), torch.from_numpy(conts)
 
+    def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
+        """The model takes ``cats`` (int64 codes, ``(batch, n_cat)``) and ``conts`` (float32,
+        ``(batch, n_cont)``), as :meth:`encode` returns them (names for ONNX export).
+
+        Example:
+            >>> # [spec.name for spec in data.input_specs(2)] -> ['cats', 'conts']
+        """
+        return [ember.InputSpec("cats"), ember.InputSpec("conts")]
+
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
                       bs: int = 4096, **options: Any) -> list[Any]:
         """Decoded predictions for raw rows: the whole input is processed at once, then the

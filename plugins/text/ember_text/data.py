@@ -415,6 +415,15 @@ class TextData(ember.Data):
         """
         return (pad_ids(self.numericalize(items), self.vocab.pad_id),)
 
+    def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
+        """The classifier takes one input, ``tokens``: ids ``(batch, time)`` padded at the end,
+        whose batch size and length both vary (for ONNX export).
+
+        Example:
+            >>> # data.input_specs(1) -> [InputSpec('tokens', {0: 'batch', 1: 'time'})]
+        """
+        return [ember.InputSpec("tokens", {0: "batch", 1: "time"})]
+
     def decode_inputs(self, ids: Tensor) -> list[str]:
         """Readable texts of a batch of ids (padding dropped, rule tokens undone).
 
@@ -620,6 +629,15 @@ class LanguageModelData(ember.Data):
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
         return (pad_ids([torch.tensor(self.vocab.numericalize(t)) for t in tokens],
                         self.vocab.pad_id),)
+
+    def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
+        """The language model takes ``tokens`` ``(batch, time)``, both varying (for ONNX
+        export, which holds one forward pass: next-token logits for every position).
+
+        Example:
+            >>> # data.input_specs(1) -> [InputSpec('tokens', {0: 'batch', 1: 'time'})]
+        """
+        return [ember.InputSpec("tokens", {0: "batch", 1: "time"})]
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """The most likely next token at each position, as token lists.

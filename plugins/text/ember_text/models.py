@@ -225,7 +225,10 @@ class TransformerEncoder(nn.Module):
         x = self.embedding_dropout(self.embedding(ids) + self.position(positions))
         padded = ids == self.pad_id
         mask = None
-        if bool(padded.any()):
+        # an unpadded causal batch (language modelling) runs SDPA's fused causal kernel without
+        # a mask; otherwise the padding is masked. An exported graph cannot branch on the
+        # data, so it always carries the mask (the same outputs).
+        if not self.causal or torch.compiler.is_exporting() or bool(padded.any()):
             mask = ~padded[:, None, None, :]
             if self.causal:
                 mask = mask & torch.ones(ids.shape[1], ids.shape[1], dtype=torch.bool,

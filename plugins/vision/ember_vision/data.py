@@ -582,6 +582,15 @@ class ImageData(ember.Data):
                                   f"model was trained without a fixed size: resize them first")
         return (normalize(torch.stack(images), self.mean, self.std),)
 
+    def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
+        """The model takes ``images``: normalised ``(batch, channels, height, width)`` float32
+        batches of the data's size, as :meth:`encode` returns them (for ONNX export).
+
+        Example:
+            >>> # data.input_specs(1) -> [InputSpec('images', {0: 'batch'})]
+        """
+        return [ember.InputSpec("images")]
+
     def from_json(self, value: Any, position: int = 0) -> Any:
         """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes.
 
