@@ -138,7 +138,8 @@ def lightning_fit(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader,
     trainer.fit(Module(), train_dl, valid_dl)
 
 
-def run_training(fit, build, initial, train_dl: DataLoader, valid_dl: DataLoader, epochs: int) -> None:
+def run_training(fit, build, initial, train_dl: DataLoader, valid_dl: DataLoader,
+                 epochs: int) -> None:
     model = build()
     model.load_state_dict(initial)
     fit(model, train_dl, valid_dl, epochs)
