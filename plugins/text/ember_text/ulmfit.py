@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -121,10 +122,13 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
     return model
 
 
-def language_model(data: LanguageModelData, arch: str = "awd_lstm", **config: Any
-                   ) -> nn.Module:
+def language_model(data: LanguageModelData, arch: str = "awd_lstm", *,
+                   unigram_bias: bool = True, **config: Any) -> nn.Module:
     """A language model for ``data`` (``"awd_lstm"`` or ``"transformer"``), sized by
-    :func:`default_config` unless ``config`` says otherwise.
+    :func:`default_config` unless ``config`` says otherwise. With ``unigram_bias`` the
+    decoder's bias starts at the log frequencies of the training tokens
+    (:meth:`~ember_text.models.LanguageModel.init_output_bias`), which keeps the recurrent
+    cells from saturating early in training (an encoder saturated that way does not transfer).
 
     Example:
         >>> # learn = ember.learner(lm_data, model=language_model(lm_data, arch="transformer"))
@@ -138,7 +142,11 @@ def language_model(data: LanguageModelData, arch: str = "awd_lstm", **config: An
     settings = {**default_config(data, arch), **config}
     if arch == "transformer":
         settings.setdefault("max_len", max(512, 2 * data.bptt))
-    return ember.create_model(name, vocab_size=len(data.vocab), **settings)
+    model = ember.create_model(name, vocab_size=len(data.vocab), **settings)
+    stream = getattr(getattr(data.train_dl, "dataset", None), "ids", None)
+    if unigram_bias and stream is not None:
+        model.init_output_bias(torch.bincount(stream, minlength=len(data.vocab)))
+    return model
 
 
 def _model_of(learn_or_model: Any) -> nn.Module:
