@@ -12,7 +12,8 @@ The ULMFiT route in four calls::
     fine_tune_classifier(learn, epochs=4)            # gradual unfreezing, discriminative LRs
 
 The encoder file is safetensors (no pickle) with the architecture, its config and the vocab in
-its header, so :func:`load_encoder` refuses an encoder built for another vocab or size.
+its header, so :func:`load_encoder` refuses an encoder of another size and maps the embedding
+rows by token when the classifier's vocab differs from the language model's.
 
 Example:
     >>> # model = text_classifier(data, arch="transformer", d_model=128)
@@ -40,6 +41,7 @@ __all__ = [
     "fine_tune_classifier",
     "language_model",
     "load_encoder",
+    "map_embedding",
     "save_encoder",
     "text_classifier",
 ]
@@ -93,7 +95,8 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
     """A classifier (or regressor) for ``data``, built by name with ``ember.create_model`` so
     it exports. ``arch`` is ``"awd_lstm"`` or ``"transformer"``; ``config`` overrides the sizes
     of :func:`default_config`. ``pretrained`` is a file from :func:`save_encoder`: the
-    classifier takes its encoder's shape and weights (``data`` must use the same vocab).
+    classifier takes its encoder's shape and weights (embedding rows mapped by token when
+    ``data`` has another vocab, see :func:`load_encoder`).
 
     Example:
         >>> # learn = ember.learner(data, model=text_classifier(data, arch="transformer"))
@@ -204,8 +207,13 @@ def read_encoder_header(path: str | Path) -> dict[str, Any]:
 
 
 def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> None:
-    """Load an encoder written by :func:`save_encoder` into a model of the same shape. When
-    both vocabs are known they must be the same (the same ids mean the same words).
+    """Load an encoder written by :func:`save_encoder` into a model of the same shape.
+
+    When the model's vocab (``vocab``, or the learner's data's) differs from the one the
+    encoder was trained with, the embedding rows are mapped by token: a token both vocabs
+    know keeps its trained row, a token the encoder never saw starts at the mean of the
+    trained rows (ULMFiT's rule). The model's embedding must then have one row per token of
+    ``vocab``.
 
     Example:
         >>> # load_encoder(classifier_learn, "austen_encoder.safetensors")
@@ -215,17 +223,46 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
         vocab = getattr(learn_or_model.data, "vocab", None)
     header = read_encoder_header(path)
     arch, config = _arch_of(model)
-    if vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos:
-        raise DataError(
-            f"{path} was trained with another vocab; build the data with the language "
-            f"model's vocab: TextData.from_df(..., vocab=lm_data.vocab)")
-    if header["arch"] != arch or header["config"] != config:
+    remap = vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos
+    same_shape = {k: v for k, v in header["config"].items() if k != "vocab_size" or not remap}
+    if header["arch"] != arch or same_shape != {k: v for k, v in config.items()
+                                                if k != "vocab_size" or not remap}:
         raise TrainingError(
             f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
             f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
     state = load_file(str(path))
+    if remap and vocab is not None:
+        for name in _embedding_names(state):
+            state[name] = map_embedding(state[name], header["vocab"], vocab.itos)
     device = next(model.parameters()).device
     model.encoder.load_state_dict({k: v.to(device) for k, v in state.items()})
+
+
+def _embedding_names(state: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name in state if name.split(".")[0] == "embedding"
+            and name.endswith("weight")]
+
+
+def map_embedding(weight: torch.Tensor, old_itos: list[str], new_itos: list[str]
+                  ) -> torch.Tensor:
+    """Embedding rows for ``new_itos`` from rows trained for ``old_itos``: a shared token
+    keeps its row, a new token gets the mean of the trained rows.
+
+    Example:
+        >>> weight = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 4.0]])
+        >>> map_embedding(weight, ["xxunk", "xxpad", "good"], ["xxunk", "xxpad", "new", "good"])
+        tensor([[0., 0.],
+                [1., 1.],
+                [1., 1.],
+                [2., 4.]])
+    """
+    old_index = {token: index for index, token in enumerate(old_itos)}
+    mapped = weight.mean(dim=0, keepdim=True).repeat(len(new_itos), 1)
+    pairs = [(new, old_index[token]) for new, token in enumerate(new_itos) if token in old_index]
+    if pairs:
+        new_rows, old_rows = (torch.tensor(part) for part in zip(*pairs))
+        mapped[new_rows] = weight[old_rows]
+    return mapped
 
 
 def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3,
