@@ -249,12 +249,12 @@ def map_embedding(weight: torch.Tensor, old_itos: list[str], new_itos: list[str]
     keeps its row, a new token gets the mean of the trained rows.
 
     Example:
-        >>> weight = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 4.0]])
+        >>> weight = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 5.0]])
         >>> map_embedding(weight, ["xxunk", "xxpad", "good"], ["xxunk", "xxpad", "new", "good"])
         tensor([[0., 0.],
                 [1., 1.],
-                [1., 1.],
-                [2., 4.]])
+                [1., 2.],
+                [2., 5.]])
     """
     old_index = {token: index for index, token in enumerate(old_itos)}
     mapped = weight.mean(dim=0, keepdim=True).repeat(len(new_itos), 1)
