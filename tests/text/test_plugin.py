@@ -7,11 +7,13 @@ import pytest
 import torch
 
 import ember
+from ember_text import Perplexity, ResetState
 from ember_text.data import LanguageModelData, TextData
 from ember_text.datasets import load_rotten_tomatoes
 from ember_text.plugin import rotten_tomatoes_demo
 from ember_text.ulmfit import (
     fine_tune_classifier,
+    language_model,
     load_encoder,
     save_encoder,
     text_classifier,
@@ -95,9 +97,47 @@ def test_language_model_trains_generates_and_transfers(reviews, tmp_path) -> Non
     fine_tune_classifier(learn, epochs=3, lr=1e-2)
     assert learn.n_frozen == 0 and "accuracy" in learn.validate()
 
-    other = TextData.from_texts(texts[:600], labels[:600], bs=32)  # its own vocab
-    with pytest.raises(ember.DataError, match="another vocab"):
-        load_encoder(ember.learner(other, quiet=True), encoder_file)
+    # another vocab: embedding rows mapped by token, tokens the LM never saw at the mean row
+    other = TextData.from_texts(texts[600:900], labels[600:900], bs=32, min_freq=1)
+    assert other.vocab != lm_data.vocab
+    model = text_classifier(other, pretrained=encoder_file)
+    trained = lm.model.encoder.embedding.weight.detach().cpu()
+    mapped = model.encoder.embedding.weight.detach().cpu()
+    assert mapped.shape[0] == len(other.vocab)
+    shared = [t for t in other.vocab.itos if t in lm_data.vocab][:50]
+    unseen = [t for t in other.vocab.itos if t not in lm_data.vocab]
+    assert shared and unseen
+    for token in shared:
+        assert torch.equal(mapped[other.vocab.stoi[token]], trained[lm_data.vocab.stoi[token]])
+    assert torch.allclose(mapped[other.vocab.stoi[unseen[0]]], trained.mean(dim=0))
+    rnn = "rnns.0.lstm.weight_ih_l0"
+    assert torch.equal(model.encoder.state_dict()[rnn].cpu(),
+                       lm.model.encoder.state_dict()[rnn].cpu())
+    with pytest.raises(ember.TrainingError, match="holds a awd_lstm encoder"):
+        load_encoder(ember.learner(other, model=text_classifier(other, emb_size=8),
+                                   quiet=True), encoder_file)
+
+
+def test_language_model_output_bias_starts_at_unigram_frequencies(reviews) -> None:
+    """The decoder bias starts at the log frequencies of the training stream, so the first
+    steps need not push the LSTM cells into saturation to learn word frequencies."""
+    texts, _ = reviews
+    lm_data = LanguageModelData.from_texts(texts[:800], bs=16, bptt=24)
+    model = language_model(lm_data)
+    counts = torch.bincount(lm_data.train_dl.dataset.ids, minlength=len(lm_data.vocab))
+    expected = (counts + 0.1) / (counts + 0.1).sum()
+    assert torch.allclose(model.decoder.bias.detach().softmax(dim=0), expected, atol=1e-6)
+    assert float(language_model(lm_data, unigram_bias=False).decoder.bias.abs().sum()) == 0.0
+    ember.seed(0)
+    learn = ember.learner(lm_data, model=model, quiet=True, metrics=[Perplexity()],
+                          cbs=[ResetState()])
+    learn.fit_one_cycle(1, 3e-3)
+    model.eval()
+    ids = lm_data.encode(texts[:64])[0]
+    with torch.no_grad():
+        _, state = model.encoder(ids)
+    cell = float(state[-1][1].abs().mean())
+    assert cell < 3.0, f"last layer cell state |c| = {cell:.1f}: saturated"
 
 
 def test_quickstart_demo_smoke() -> None:

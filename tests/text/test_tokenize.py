@@ -77,7 +77,7 @@ def test_parallel_matches_serial_and_cache_is_used(tmp_path) -> None:
     tokenizer = Tokenizer()
     texts = [f"Text number {i}: it's REALLY fine!!!!" for i in range(300)]
     serial = tokenizer.tokenize_many(texts, n_workers=1)
-    parallel = tokenizer.tokenize_many(texts, n_workers=2, cache_dir=tmp_path)
+    parallel = Tokenizer().tokenize_many(texts, n_workers=2, cache_dir=tmp_path)
     assert parallel == serial
     cached = list(tmp_path.glob("tokens-*.json.gz"))
     assert len(cached) == 1
@@ -92,3 +92,39 @@ def test_state_round_trip() -> None:
     assert rebuilt("Bonjour à tous") == tokenizer("Bonjour à tous")
     with pytest.raises(ember.DataError, match="spaCy has no language"):
         Tokenizer("zz-nope")("hello")
+
+
+TRICKY = [
+    "so so so good!!!!", "4444 4 4", "aaaa a a", "no no no.", "ha ha ha ha!", "the the the",
+    "&amp;lt;br&gt; x", "a<br/>b  c\u00a0d\u2003e\tf\ng", "The BEST one EVER!!!",
+    "xxrep 4 ! xxwrep", "  lead and trail  ", "Hmm.... really?? REALLY???", "oooooh my my my",
+    "don't can't U.S.A. e-mail http://x.com/a?b=c :) :-( $8 (yes) \"quoted\" -- end",
+    "Mr. Darcy's ----regiment D---- it", "\x1c a \x1f b \x85 c", "SOOOOO tired", "iPhone",
+]
+
+
+def reference_tokens(tokenizer: Tokenizer, text: str) -> list[str]:
+    """The rules' definition: pre-rules on the text, spaCy on all of it, post-rules."""
+    words = [token.text for token in tokenizer.spacy_tokenizer(tokenizer.pre_rules(text))
+             if not token.is_space]
+    return ["xxbos", *tokenizer.post_rules(words)]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_piecewise_tokenisation_equals_whole_text_rules(lang) -> None:
+    """The fast path (spaCy once per distinct whitespace-separated piece, remembered) gives
+    exactly the tokens of the rules applied to the whole text, serially and over processes."""
+    from ember_text.datasets import load_rotten_tomatoes
+
+    texts = TRICKY + load_rotten_tomatoes()[0]
+    reference = Tokenizer(lang)
+    expected = [reference_tokens(reference, text) for text in texts]
+    assert Tokenizer(lang).tokenize_many(texts, n_workers=1) == expected
+    assert Tokenizer(lang).tokenize_many(texts, n_workers=2) == expected
+    tokenizer = Tokenizer(lang)
+    assert [tokenizer(text) for text in TRICKY] == expected[: len(TRICKY)]
+
+
+def test_rules_off_keeps_spacy_tokens() -> None:
+    tokens = Tokenizer(rules=False, bos=False).tokenize_many(["The BEST!!!!  one", "Yes."])
+    assert tokens == [["The", "BEST", "!", "!", "!", "!", "one"], ["Yes", "."]]

@@ -24,6 +24,7 @@ from ember_text.ulmfit import (
     fine_tune_classifier,
     language_model,
     load_encoder,
+    map_embedding,
     save_encoder,
     text_classifier,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "language_model",
     "load_encoder",
     "load_rotten_tomatoes",
+    "map_embedding",
     "save_encoder",
     "text_classifier",
 ]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import itertools
 import json
 import multiprocessing
 import os
@@ -51,6 +52,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ember import DataError
 
@@ -119,11 +122,15 @@ class Tokenizer:
         ['xxbos', 'xxmaj', 'i', 'loved', 'it', '.', 'xxmaj', 'loved', 'it', '!']
     """
 
+    #: Most whitespace-separated pieces remembered (with their tokens) per process.
+    memo_size = 500_000
+
     def __init__(self, lang: str = "en", *, rules: bool = True, bos: bool = True,
                  eos: bool = False, max_chars: int | None = None) -> None:
         self.lang, self.rules, self.bos, self.eos = lang, rules, bos, eos
         self.max_chars = max_chars
         self._spacy: Any = None
+        self._memo: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ spaCy
     @property
@@ -147,7 +154,10 @@ class Tokenizer:
         return self._spacy
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_spacy": None}
+        return {**self.__dict__, "_spacy": None, "_memo": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_memo": {}, **state})
 
     # ------------------------------------------------------------------ rules
     def pre_rules(self, text: str) -> str:
@@ -214,26 +224,126 @@ class Tokenizer:
             raise DataError(f"{name} is empty; drop that row or give it some text")
         return text
 
-    def _tokenize_checked(self, texts: Iterable[str]) -> list[list[str]]:
-        prepared = []
-        for text in texts:
-            if self.max_chars is not None:
-                text = text[: self.max_chars]
-            prepared.append(self.pre_rules(text) if self.rules else text)
-        results = []
-        for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
-            # with the rules every whitespace run is one space, so no token holds whitespace
-            words = [token.text for token in doc if not token.is_space]
-            if not self.rules:
-                words = ["_".join(word.split()) for word in words]
-            if self.rules:
-                words = self.post_rules(words)
+    def _piece_tokens(self, piece: str) -> list[str]:
+        """Final tokens of one whitespace-free piece of text (memoised)."""
+        tokens = self._memo.get(piece)
+        if tokens is None:
+            parts = _CHAR_REPEAT.sub(_replace_char_repeat, piece).split()
+            if len(parts) > 1:  # a repeated character: ' xxrep n c ' was put in
+                tokens = [token for part in parts for token in self._piece_tokens(part)]
+            else:
+                tokens = self.post_rules([token.text for token in self.spacy_tokenizer(piece)])
+            if len(self._memo) >= self.memo_size:
+                self._memo.clear()
+            self._memo[piece] = tokens
+        return tokens
+
+    def _single_token_test(self) -> Any:
+        """A function telling whether spaCy returns a piece of text whole, from spaCy's own
+        rules: not a special case, and no prefix, suffix or infix pattern matches anywhere
+        in it (any match, even one spaCy would ignore, sends the piece to spaCy). Such a
+        piece (most words) is one token, and asking spaCy costs far more than asking this."""
+        spacy_tokenizer = self.spacy_tokenizer
+        special = frozenset(spacy_tokenizer.rules or ())
+        searches = [search for search in (spacy_tokenizer.prefix_search,
+                                          spacy_tokenizer.suffix_search) if search is not None]
+        infix = spacy_tokenizer.infix_finditer
+
+        def single(piece: str) -> bool:
+            if piece in special or any(search(piece) for search in searches):
+                return False
+            return infix is None or next(iter(infix(piece)), None) is None
+
+        return single
+
+    def _fill_memo(self, pieces: Iterable[str], block: int = 4000) -> None:
+        """Tokenise the pieces not yet remembered, ``block`` of them per spaCy call (joined by
+        spaces: spaCy splits on spaces first, so each piece gets the tokens it gets alone,
+        and one ``Doc`` serves thousands of pieces)."""
+        memo = self._memo
+        missing = [piece for piece in dict.fromkeys(pieces) if piece not in memo]
+        if len(memo) + len(missing) > self.memo_size:
+            memo.clear()
+        single = self._single_token_test()
+        post_rules = self.post_rules
+        simple = []
+        for piece in missing:
+            if _CHAR_REPEAT.search(piece):
+                self._piece_tokens(piece)
+            elif single(piece):  # spaCy would give it back whole: skip spaCy
+                memo[piece] = post_rules([piece])
+            else:
+                simple.append(piece)
+        for start in range(0, len(simple), block):
+            chunk = simple[start:start + block]
+            words: list[list[str]] = [[] for _ in chunk]
+            index, end = 0, len(chunk[0])
+            for token in self.spacy_tokenizer(" ".join(chunk)):
+                while token.idx >= end:  # the next piece (one space after this one)
+                    index += 1
+                    end += 1 + len(chunk[index])
+                words[index].append(token.text)
+            for piece, piece_words in zip(chunk, words):
+                memo[piece] = post_rules(piece_words)
+
+    def _rule_tokens(self, text: str, pieces: list[str]) -> list[str]:
+        """The tokens of one text from the tokens of its whitespace-separated ``pieces``.
+
+        This gives exactly the tokens of ``post_rules(spacy(pre_rules(text)))``: spaCy splits
+        on spaces first and tokenises each piece on its own, a repeated character never spans
+        whitespace, and the case rules look at one token at a time. So each distinct piece
+        (``"said,"``, ``"Elizabeth."``…) is tokenised once per process and remembered, and
+        the whole-text passes (regex scans, spaCy's ``Doc`` objects) are skipped. The one
+        rule that spans pieces, a repeated word, can only apply where two pieces in a row are
+        the same or a character repeat was found; only then is its regex run on the text.
+        """
+        tokens: list[str] = []
+        extend, memo = tokens.extend, self._memo
+        for piece in pieces:
+            cached = memo.get(piece)
+            extend(cached if cached is not None else self._piece_tokens(piece))
+        if REP in tokens or any(first == second
+                                for first, second in itertools.pairwise(pieces)):
+            repeated = _CHAR_REPEAT.sub(_replace_char_repeat, text)
+            if _WORD_REPEAT.search(repeated):
+                tokens = []
+                for piece in _WORD_REPEAT.sub(_replace_word_repeat, repeated).split():
+                    tokens.extend(self._piece_tokens(piece))
+        return tokens
+
+    def _tokenize_checked(self, texts: Iterable[str], block: int = 4096) -> list[list[str]]:
+        results: list[list[str]] = []
+        texts = list(texts)
+        if self.rules:
+            for start in range(0, len(texts), block):
+                prepared = []
+                for text in texts[start:start + block]:
+                    if self.max_chars is not None:
+                        text = text[: self.max_chars]
+                    if "<" in text or "&" in text:
+                        text = html.unescape(_HTML_BREAK.sub("\n", text))
+                    prepared.append(text)
+                split = [text.split() for text in prepared]
+                self._fill_memo(piece for pieces in split for piece in pieces)
+                results += [self._rule_tokens(text, pieces)
+                            for text, pieces in zip(prepared, split)]
+        else:
+            prepared = [text[: self.max_chars] if self.max_chars is not None else text
+                        for text in texts]
+            for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
+                results.append(["_".join(token.text.split()) for token in doc
+                                if not token.is_space])
+        for words in results:
             if self.bos:
                 words.insert(0, BOS)
             if self.eos:
                 words.append(EOS)
-            results.append(words)
         return results
+
+    def _tokenize_joined(self, texts: list[str]) -> str:
+        """Tokens of ``texts`` as one string (tokens joined by spaces, texts by newlines):
+        what a worker process sends back, far cheaper to pickle than lists of lists."""
+        return "\n".join(" ".join(words) for words in self._tokenize_checked(texts))
 
     def __call__(self, text: Any) -> list[str]:
         """Tokenise one text.
@@ -245,8 +355,8 @@ class Tokenizer:
         return self._tokenize_checked([self.check_text(text)])[0]
 
     def tokenize_many(self, texts: Sequence[Any], n_workers: int | None = None, *,
-                      cache_dir: str | Path | None = None, names: Sequence[str] | None = None,
-                      chunk_size: int = 2000) -> list[list[str]]:
+                      cache_dir: str | Path | None = None, names: Sequence[str] | None = None
+                      ) -> list[list[str]]:
         """Tokenise many texts, over ``n_workers`` processes, optionally cached on disk.
 
         Every text is checked first (an empty, missing or non-UTF-8 one raises a
@@ -278,19 +388,46 @@ class Tokenizer:
         if n_workers <= 1 or len(checked) < 2:
             tokens = self._tokenize_checked(checked)
         else:
-            size = max(1, min(chunk_size, -(-len(checked) // (n_workers * 4))))
-            chunks = [checked[i:i + size] for i in range(0, len(checked), size)]
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-                tokens = [words for part in pool.map(self._tokenize_checked, chunks)
-                          for words in part]
+            tokens = self._tokenize_parallel(checked, n_workers)
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache_file.with_suffix(f".tmp{os.getpid()}")
             with gzip.open(temporary, "wt", encoding="utf-8") as handle:
                 json.dump([" ".join(words) for words in tokens], handle)
             temporary.replace(cache_file)
+        return tokens
+
+    def _tokenize_parallel(self, texts: list[str], n_workers: int) -> list[list[str]]:
+        """``n_workers`` processes: this one and ``n_workers - 1`` workers, each on one
+        contiguous block of about the same number of characters (a block's distinct pieces
+        are tokenised once, so fewer, larger blocks are faster). With ``fork`` the workers
+        inherit this tokenizer (its spaCy object and memo) and the texts, so nothing is
+        pickled on the way in; tokens come back as one joined string per block."""
+        sizes = np.cumsum([len(text) for text in texts])
+        bounds = [0] + [int(np.searchsorted(sizes, sizes[-1] * k / n_workers))
+                        for k in range(1, n_workers)] + [len(texts)]
+        blocks = [(start, end) for start, end in itertools.pairwise(bounds) if end > start]
+        if len(blocks) < 2:
+            return self._tokenize_checked(texts)
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        key = id(self)
+        _SHARED[key] = (self, texts)
+        try:
+            with ProcessPoolExecutor(len(blocks) - 1, mp_context=context) as pool:
+                if context.get_start_method() == "fork":
+                    futures = [pool.submit(_tokenize_shared, key, start, end)
+                               for start, end in blocks[1:]]
+                else:
+                    futures = [pool.submit(self._tokenize_joined, texts[start:end])
+                               for start, end in blocks[1:]]
+                start, end = blocks[0]
+                tokens = self._tokenize_checked(texts[start:end])
+                for future in futures:
+                    tokens += [line.split(" ") if line else []
+                               for line in future.result().split("\n")]
+        finally:
+            del _SHARED[key]
         return tokens
 
     def _cache_key(self, texts: Sequence[str]) -> str:
@@ -366,6 +503,15 @@ class Tokenizer:
     def __repr__(self) -> str:
         return (f"Tokenizer(lang={self.lang!r}, rules={self.rules}, bos={self.bos}, "
                 f"eos={self.eos}, max_chars={self.max_chars})")
+
+
+#: Tokenizers and texts handed to forked worker processes (inherited, never pickled).
+_SHARED: dict[int, tuple[Tokenizer, list[str]]] = {}
+
+
+def _tokenize_shared(key: int, start: int, end: int) -> str:
+    tokenizer, texts = _SHARED[key]
+    return tokenizer._tokenize_joined(texts[start:end])
 
 
 class Vocab:

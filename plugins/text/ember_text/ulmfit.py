@@ -12,7 +12,8 @@ The ULMFiT route in four calls::
     fine_tune_classifier(learn, epochs=4)            # gradual unfreezing, discriminative LRs
 
 The encoder file is safetensors (no pickle) with the architecture, its config and the vocab in
-its header, so :func:`load_encoder` refuses an encoder built for another vocab or size.
+its header, so :func:`load_encoder` refuses an encoder of another size and maps the embedding
+rows by token when the classifier's vocab differs from the language model's.
 
 Example:
     >>> # model = text_classifier(data, arch="transformer", d_model=128)
@@ -24,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -39,6 +41,7 @@ __all__ = [
     "fine_tune_classifier",
     "language_model",
     "load_encoder",
+    "map_embedding",
     "save_encoder",
     "text_classifier",
 ]
@@ -92,7 +95,8 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
     """A classifier (or regressor) for ``data``, built by name with ``ember.create_model`` so
     it exports. ``arch`` is ``"awd_lstm"`` or ``"transformer"``; ``config`` overrides the sizes
     of :func:`default_config`. ``pretrained`` is a file from :func:`save_encoder`: the
-    classifier takes its encoder's shape and weights (``data`` must use the same vocab).
+    classifier takes its encoder's shape and weights (embedding rows mapped by token when
+    ``data`` has another vocab, see :func:`load_encoder`).
 
     Example:
         >>> # learn = ember.learner(data, model=text_classifier(data, arch="transformer"))
@@ -121,10 +125,13 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
     return model
 
 
-def language_model(data: LanguageModelData, arch: str = "awd_lstm", **config: Any
-                   ) -> nn.Module:
+def language_model(data: LanguageModelData, arch: str = "awd_lstm", *,
+                   unigram_bias: bool = True, **config: Any) -> nn.Module:
     """A language model for ``data`` (``"awd_lstm"`` or ``"transformer"``), sized by
-    :func:`default_config` unless ``config`` says otherwise.
+    :func:`default_config` unless ``config`` says otherwise. With ``unigram_bias`` the
+    decoder's bias starts at the log frequencies of the training tokens
+    (:meth:`~ember_text.models.LanguageModel.init_output_bias`), which keeps the recurrent
+    cells from saturating early in training (an encoder saturated that way does not transfer).
 
     Example:
         >>> # learn = ember.learner(lm_data, model=language_model(lm_data, arch="transformer"))
@@ -138,7 +145,11 @@ def language_model(data: LanguageModelData, arch: str = "awd_lstm", **config: An
     settings = {**default_config(data, arch), **config}
     if arch == "transformer":
         settings.setdefault("max_len", max(512, 2 * data.bptt))
-    return ember.create_model(name, vocab_size=len(data.vocab), **settings)
+    model = ember.create_model(name, vocab_size=len(data.vocab), **settings)
+    stream = getattr(getattr(data.train_dl, "dataset", None), "ids", None)
+    if unigram_bias and stream is not None:
+        model.init_output_bias(torch.bincount(stream, minlength=len(data.vocab)))
+    return model
 
 
 def _model_of(learn_or_model: Any) -> nn.Module:
@@ -196,8 +207,13 @@ def read_encoder_header(path: str | Path) -> dict[str, Any]:
 
 
 def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> None:
-    """Load an encoder written by :func:`save_encoder` into a model of the same shape. When
-    both vocabs are known they must be the same (the same ids mean the same words).
+    """Load an encoder written by :func:`save_encoder` into a model of the same shape.
+
+    When the model's vocab (``vocab``, or the learner's data's) differs from the one the
+    encoder was trained with, the embedding rows are mapped by token: a token both vocabs
+    know keeps its trained row, a token the encoder never saw starts at the mean of the
+    trained rows (ULMFiT's rule). The model's embedding must then have one row per token of
+    ``vocab``.
 
     Example:
         >>> # load_encoder(classifier_learn, "austen_encoder.safetensors")
@@ -207,17 +223,46 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
         vocab = getattr(learn_or_model.data, "vocab", None)
     header = read_encoder_header(path)
     arch, config = _arch_of(model)
-    if vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos:
-        raise DataError(
-            f"{path} was trained with another vocab; build the data with the language "
-            f"model's vocab: TextData.from_df(..., vocab=lm_data.vocab)")
-    if header["arch"] != arch or header["config"] != config:
+    remap = vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos
+    same_shape = {k: v for k, v in header["config"].items() if k != "vocab_size" or not remap}
+    if header["arch"] != arch or same_shape != {k: v for k, v in config.items()
+                                                if k != "vocab_size" or not remap}:
         raise TrainingError(
             f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
             f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
     state = load_file(str(path))
+    if remap and vocab is not None:
+        for name in _embedding_names(state):
+            state[name] = map_embedding(state[name], header["vocab"], vocab.itos)
     device = next(model.parameters()).device
     model.encoder.load_state_dict({k: v.to(device) for k, v in state.items()})
+
+
+def _embedding_names(state: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name in state if name.split(".")[0] == "embedding"
+            and name.endswith("weight")]
+
+
+def map_embedding(weight: torch.Tensor, old_itos: list[str], new_itos: list[str]
+                  ) -> torch.Tensor:
+    """Embedding rows for ``new_itos`` from rows trained for ``old_itos``: a shared token
+    keeps its row, a new token gets the mean of the trained rows.
+
+    Example:
+        >>> weight = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 5.0]])
+        >>> map_embedding(weight, ["xxunk", "xxpad", "good"], ["xxunk", "xxpad", "new", "good"])
+        tensor([[0., 0.],
+                [1., 1.],
+                [1., 2.],
+                [2., 5.]])
+    """
+    old_index = {token: index for index, token in enumerate(old_itos)}
+    mapped = weight.mean(dim=0, keepdim=True).repeat(len(new_itos), 1)
+    pairs = [(new, old_index[token]) for new, token in enumerate(new_itos) if token in old_index]
+    if pairs:
+        new_rows, old_rows = (torch.tensor(part) for part in zip(*pairs))
+        mapped[new_rows] = weight[old_rows]
+    return mapped
 
 
 def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3,
