@@ -6,8 +6,10 @@ Tasks (``--task``):
 - ``fr``: French number words → digits, numbers drawn from 0-999,999, training and validation
   disjoint by number. Target: exact match ≥ 0.98 on validation within 15 minutes on this CPU.
 - ``en_fr``: English number words → French number words (translation between two languages).
-- ``tf``: French → digits at equal epochs with constant teacher forcing 1.0, constant 0.5 and
-  the default decaying schedule (exact match and BLEU of each).
+- ``tf``: French → digits (or English → French words with ``--tf-task en_fr``) at equal
+  epochs with constant teacher forcing 1.0, constant 0.5 and the default decaying schedule, the
+  same ``--tf-seeds`` seeds for each: exact match and BLEU as mean ± sd over seeds, and on how
+  many seeds the default did at least as well as each constant.
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
