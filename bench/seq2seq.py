@@ -6,8 +6,10 @@ Tasks (``--task``):
 - ``fr``: French number words → digits, numbers drawn from 0-999,999, training and validation
   disjoint by number. Target: exact match ≥ 0.98 on validation within 15 minutes on this CPU.
 - ``en_fr``: English number words → French number words (translation between two languages).
-- ``tf``: French → digits at equal epochs with constant teacher forcing 1.0, constant 0.5 and
-  the default decaying schedule (exact match and BLEU of each).
+- ``tf``: French → digits (or English → French words with ``--tf-task en_fr``) at equal
+  epochs with constant teacher forcing 1.0, constant 0.5 and the default decaying schedule, the
+  same ``--tf-seeds`` seeds for each: exact match and BLEU as mean ± sd over seeds, and on how
+  many seeds the default did at least as well as each constant.
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
@@ -196,43 +198,67 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
             f"RESULT seq2seq_en_fr_bleu {greedy['bleu']:.4f} ratio baseline=none"]
 
 
+def mean_spread(values: list[float]) -> str:
+    """``mean ± standard deviation`` (over seeds) of ``values``, as text."""
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.3f} ± {spread:.3f}"
+
+
 def task_tf(args: argparse.Namespace) -> list[str]:
+    """Constant ratios 1.0 and 0.5 against the default schedule, at equal epochs, same seeds."""
+    pair_task = args.tf_task
     if args.smoke:
-        train_pairs, valid_pairs = sample_split("fr_numbers")
+        train_pairs, valid_pairs = sample_split("fr_numbers" if pair_task == "fr"
+                                                else "en_fr_numbers")
         epochs, bs = 1, 64
     else:
         train_numbers, valid_numbers = draw_numbers(args.tf_n_train, args.n_valid, seed=2)
-        train_pairs, valid_pairs = make_pairs(train_numbers, "fr"), make_pairs(valid_numbers,
-                                                                               "fr")
+        train_pairs = make_pairs(train_numbers, pair_task)
+        valid_pairs = make_pairs(valid_numbers, pair_task)
         epochs, bs = args.tf_epochs, args.bs
+    tgt_level = "char" if pair_task == "fr" else args.level
     settings = [("constant 1.0", lambda: TeacherForcing("constant", start=1.0)),
                 ("constant 0.5", lambda: TeacherForcing("constant", start=0.5)),
                 ("default " + repr(TeacherForcing()), lambda: None)]
-    seeds = range(1 if args.smoke else args.tf_seeds)
-    rows = []
-    for name, make_callback in settings:
-        exact, bleu, seconds = [], [], []
-        for seed in seeds:  # the same seeds (initial weights, batch order) for every setting
+    seeds = list(range(1 if args.smoke else args.tf_seeds))
+    scores: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:  # the same seeds (initial weights, batch order) for every setting
+        for name, make_callback in settings:
             learn, train_seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs,
                                          make_callback(), hidden=args.hidden, level=args.level,
-                                         seed=seed)
+                                         tgt_level=tgt_level, seed=seed)
             result = evaluate(learn, valid_pairs)
-            exact.append(result["exact_match"])
-            bleu.append(result["bleu"])
-            seconds.append(train_seconds)
-            print(f"  {name} seed {seed}: exact match {exact[-1]:.4f} bleu {bleu[-1]:.4f}",
-                  flush=True)
-        rows.append({"teacher forcing": name, "epochs": epochs, "seeds": len(exact),
-                     "train_s (each)": float(np.mean(seconds)),
-                     "exact_match (mean)": float(np.mean(exact)),
-                     "exact_match (min-max)": f"{min(exact):.3f}-{max(exact):.3f}",
-                     "bleu(char) (mean)": float(np.mean(bleu))})
-    print(table(rows, list(rows[0])))
-    default, best_constant = rows[2], max(rows[:2], key=lambda r: r["exact_match (mean)"])
-    best_bleu = max(r["bleu(char) (mean)"] for r in rows[:2])
-    return [f"RESULT seq2seq_tf_default_exact_match {default['exact_match (mean)']:.4f} ratio "
-            f"baseline={best_constant['exact_match (mean)']:.4f}",
-            f"RESULT seq2seq_tf_default_bleu {default['bleu(char) (mean)']:.4f} ratio "
+            score = scores.setdefault(name, {"exact": [], "bleu": [], "seconds": []})
+            score["exact"].append(result["exact_match"])
+            score["bleu"].append(result["bleu"])
+            score["seconds"].append(train_seconds)
+            print(f"  seed {seed} {name}: exact match {result['exact_match']:.4f} "
+                  f"bleu {result['bleu']:.4f} ({train_seconds:.0f}s)", flush=True)
+    default_name = settings[2][0]
+    default = scores[default_name]
+    bleu_unit = "char" if pair_task == "fr" else "word"
+    rows = []
+    for name, _ in settings:
+        score = scores[name]
+        row = {"teacher forcing": name, "task": pair_task, "train": len(train_pairs),
+               "epochs": epochs, "seeds": len(seeds),
+               "train_s (each)": float(np.mean(score["seconds"])),
+               "exact_match (mean ± sd)": mean_spread(score["exact"]),
+               "exact_match (min-max)": f"{min(score['exact']):.3f}-{max(score['exact']):.3f}",
+               f"bleu({bleu_unit}) (mean ± sd)": mean_spread(score["bleu"])}
+        if name != default_name:  # paired by seed: on how many seeds the default did at least
+            row["default ≥ this (exact, seeds)"] = (  # as well
+                f"{sum(d >= c for d, c in zip(default['exact'], score['exact']))}/{len(seeds)}")
+        rows.append(row)
+    columns = [*rows[0], "default ≥ this (exact, seeds)"]
+    print(table(rows, list(dict.fromkeys(columns))))
+    constants = [scores[name] for name, _ in settings[:2]]
+    best_exact = max(float(np.mean(score["exact"])) for score in constants)
+    best_bleu = max(float(np.mean(score["bleu"])) for score in constants)
+    prefix = "seq2seq_tf" if pair_task == "fr" else "seq2seq_tf_en_fr"
+    return [f"RESULT {prefix}_default_exact_match {np.mean(default['exact']):.4f} ratio "
+            f"baseline={best_exact:.4f}",
+            f"RESULT {prefix}_default_bleu {np.mean(default['bleu']):.4f} ratio "
             f"baseline={best_bleu:.4f}"]
 
 
@@ -284,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="training pairs of the teacher-forcing comparison (a small-data "
                              "regime, where the schedules differ)")
     parser.add_argument("--tf-epochs", type=int, default=4)
-    parser.add_argument("--tf-seeds", type=int, default=2)
+    parser.add_argument("--tf-seeds", type=int, default=4)
+    parser.add_argument("--tf-task", choices=["fr", "en_fr"], default="fr",
+                        help="pairs of the teacher-forcing comparison: French words → digits, "
+                             "or English words → French words")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--level", choices=["char", "word"], default="word",

@@ -34,6 +34,22 @@ def test_schedule_shapes_differ_in_the_middle() -> None:
     assert middle["exponential"] < middle["linear"] < middle["cosine"] < middle["inverse_sigmoid"]
 
 
+def test_default_is_scheduled_sampling_reaching_its_floor_early() -> None:
+    """The default (see its docstring): inverse sigmoid, per sample, 1.0 → 0.5; the truth
+    while the model is poor, the floor by 40% of the fit so most of training practises on the
+    model's own predictions."""
+    default = TeacherForcing()
+    assert (default.schedule, default.start, default.floor, default.mode) == (
+        "inverse_sigmoid", 1.0, 0.5, "sample")
+    ratios = [default.ratio_at(p / 100) for p in range(101)]
+    assert ratios[0] == 1.0 and ratios[-1] == pytest.approx(0.5)
+    assert all(a >= b for a, b in itertools.pairwise(ratios))
+    assert min(ratios[:11]) > 0.95  # first 10%: nearly always the true token
+    assert 0.7 < ratios[25] < 0.8  # one-cycle's learning-rate peak: half-way down
+    assert max(ratios[40:]) < 0.55  # from 40% on: within 0.05 of the floor
+    assert "inverse_sigmoid" in repr(default) and "midpoint=0.25" in repr(default)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="schedule must be one of"):
         TeacherForcing("sawtooth")
