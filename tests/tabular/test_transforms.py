@@ -253,3 +253,18 @@ def test_date_parts_match_with_and_without_expanding_the_frame_first() -> None:
     by_parts = TabularProcessor(part_cats, part_conts, normalize="standard").fit(expanded)
     for left, right in zip(by_date.transform(frame), by_parts.transform(expanded)):
         assert np.array_equal(left, right)
+
+
+@pytest.mark.parametrize("kind", ["normal", "discrete", "sorted", "constant"])
+def test_the_bracketed_median_of_a_long_column_is_exact(kind: str) -> None:
+    from ember_tabular.transforms import _median
+
+    generator = np.random.default_rng(3)
+    rows = QUANTILE_SAMPLE + 20_001
+    values = {"normal": generator.standard_normal(rows),
+              "discrete": generator.integers(0, 3, rows).astype(float),
+              "sorted": np.sort(generator.standard_normal(rows)),
+              "constant": np.full(rows, 2.0)}[kind]
+    values[generator.random(rows) < 0.3] = np.nan
+    present = int(np.count_nonzero(~np.isnan(values)))
+    assert _median(values.copy(), present) == np.nanmedian(values)
