@@ -486,8 +486,10 @@ class TabularProcessor:
                 self.na_names.append(name)
                 values[missing] = median
             mean = float(values.mean())
-            centred = values - mean
-            std = float(np.sqrt(np.dot(centred, centred) / len(values)))
+            # two passes over one temporary, no BLAS call (whose idle threads would spin)
+            squares = np.subtract(values, mean)
+            np.square(squares, out=squares)
+            std = float(np.sqrt(squares.sum() / len(values)))
             self.medians[name] = median
             self.means[name] = mean
             self.stds[name] = std if std > 1e-12 and np.isfinite(std) else 1.0
