@@ -10,6 +10,7 @@ import pytest
 
 import ember
 from ember_tabular import TabularProcessor, add_date_parts, infer_column_kinds
+from ember_tabular.transforms import QUANTILE_SAMPLE, QuantileMap, _normal_references
 
 
 def mixed_frame() -> pd.DataFrame:
@@ -161,3 +162,109 @@ def test_quantile_normalisation_is_robust_to_outliers() -> None:
     assert np.ptp(standard.transform(rows)[1][:3, 0]) < 0.02  # squashed by the outlier
     decoded = quantile.decode(*quantile.transform(rows.iloc[:3]))["size"]
     assert decoded.tolist() == pytest.approx([1.0, 1.5, 2.0], abs=0.01)
+
+
+def reference_quantile_map(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The definition: the average of the forward and backward linear interpolation through
+    the quantiles onto standard-normal values (scikit-learn's QuantileTransformer rule)."""
+    references = _normal_references(len(quantiles))
+    forward = np.interp(values, quantiles, references)
+    backward = -np.interp(-values, -quantiles[::-1], -references[::-1])
+    return 0.5 * (forward + backward)
+
+
+@pytest.mark.parametrize("kind", ["normal", "discrete", "heavy_tail", "outlier", "constant",
+                                  "large_offset", "single_row"])
+def test_the_fast_quantile_map_equals_the_interpolation_it_replaces(kind: str) -> None:
+    generator = np.random.default_rng(0)
+    train = {
+        "normal": generator.standard_normal(3000),
+        "discrete": generator.integers(0, 5, 3000).astype(float),  # ties at many quantiles
+        "heavy_tail": np.exp(3 * generator.standard_normal(3000)),
+        "outlier": np.r_[generator.standard_normal(3000), 1e9],
+        "constant": np.full(50, 3.0),
+        "large_offset": 1e15 + generator.integers(0, 3, 3000).astype(float),
+        "single_row": np.array([7.0]),
+    }[kind]
+    quantiles = np.quantile(train, np.linspace(0, 1, min(1000, len(train))))
+    # the training values, values just beside each quantile, and far outside the range
+    values = np.r_[train, quantiles, np.nextafter(quantiles, np.inf),
+                   np.nextafter(quantiles, -np.inf), -1e12, 1e12]
+    mapped = QuantileMap(quantiles)(values)
+    assert np.allclose(mapped, reference_quantile_map(values, quantiles), rtol=0, atol=1e-9)
+
+
+def test_the_quantile_map_writes_float32_output_in_blocks() -> None:
+    generator = np.random.default_rng(1)
+    values = generator.standard_normal(3 * QuantileMap.BLOCK + 5)
+    quantiles = np.quantile(values[:5000], np.linspace(0, 1, 1000))
+    out = np.empty(len(values), dtype=np.float32)
+    QuantileMap(quantiles)(values, out=out)
+    expected = reference_quantile_map(values, quantiles)
+    assert np.allclose(out, expected, atol=1e-6)
+
+
+def test_large_columns_take_quantiles_from_a_seeded_sample_and_exact_medians() -> None:
+    generator = np.random.default_rng(2)
+    rows = QUANTILE_SAMPLE + 50_000
+    values = np.exp(generator.standard_normal(rows))
+    values[generator.random(rows) < 0.01] = np.nan
+    frame = pd.DataFrame({"size": values})
+    first = TabularProcessor([], ["size"]).fit(frame)
+    second = TabularProcessor([], ["size"]).fit(frame)
+    assert first.quantiles == second.quantiles  # deterministic
+    assert first.medians["size"] == np.nanmedian(values)  # every row, exactly
+    filled = np.sort(np.where(np.isnan(values), np.nanmedian(values), values))
+    quantiles = first.quantiles["size"]
+    # a 100,000-row sample places every quantile within 0.01 of its level among all rows
+    levels = np.searchsorted(filled, quantiles) / rows
+    assert np.abs(levels - np.linspace(0, 1, 1000)).max() < 0.01
+
+
+def test_outputs_are_built_column_major_with_the_documented_dtypes() -> None:
+    frame = mixed_frame()
+    processor = TabularProcessor(["text", "small_int"], ["value", "big_int"]).fit(frame)
+    cats, conts = processor.transform(frame)
+    assert cats.dtype == np.int64 and conts.dtype == np.float32
+    assert cats.flags.f_contiguous and conts.flags.f_contiguous
+    assert cats.shape == (4, 3) and conts.shape == (4, 2)
+    assert cats[:, 0].tolist() == [1, 2, 1, 3] and cats[:, 2].tolist() == [1, 1, 2, 1]
+
+
+def test_vocabularies_skip_every_kind_of_missing_value() -> None:
+    frame = pd.DataFrame({
+        "objects": pd.Series(["b", None, np.nan, "a", pd.NA, "b"], dtype=object),
+        "nullable": pd.array([3, None, 1, 3, 1, None], dtype="Int64"),
+        "flags": [True, False, True, True, False, True],
+    })
+    processor = TabularProcessor(["objects", "nullable", "flags"]).fit(frame)
+    assert processor.vocabs == {"objects": ["a", "b"], "nullable": [1, 3],
+                                "flags": [False, True]}
+    cats, _ = processor.transform(frame)
+    assert cats.tolist() == [[2, 2, 2], [0, 0, 1], [0, 1, 2], [1, 2, 2], [0, 1, 1], [2, 0, 2]]
+
+
+def test_date_parts_match_with_and_without_expanding_the_frame_first() -> None:
+    frame = mixed_frame()
+    by_date = TabularProcessor([], [], ["when"], normalize="standard").fit(frame)
+    expanded = add_date_parts(frame, ["when"])
+    part_cats = ["when_month", "when_day", "when_dayofweek"]
+    part_conts = ["when_year", "when_dayofyear", "when_elapsed"]
+    by_parts = TabularProcessor(part_cats, part_conts, normalize="standard").fit(expanded)
+    for left, right in zip(by_date.transform(frame), by_parts.transform(expanded)):
+        assert np.array_equal(left, right)
+
+
+@pytest.mark.parametrize("kind", ["normal", "discrete", "sorted", "constant"])
+def test_the_bracketed_median_of_a_long_column_is_exact(kind: str) -> None:
+    from ember_tabular.transforms import _median
+
+    generator = np.random.default_rng(3)
+    rows = QUANTILE_SAMPLE + 20_001
+    values = {"normal": generator.standard_normal(rows),
+              "discrete": generator.integers(0, 3, rows).astype(float),
+              "sorted": np.sort(generator.standard_normal(rows)),
+              "constant": np.full(rows, 2.0)}[kind]
+    values[generator.random(rows) < 0.3] = np.nan
+    present = int(np.count_nonzero(~np.isnan(values)))
+    assert _median(values.copy(), present) == np.nanmedian(values)

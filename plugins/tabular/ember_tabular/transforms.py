@@ -114,17 +114,16 @@ def infer_column_kinds(
     return cats, conts, dates, notes
 
 
-def add_date_parts(frame: pd.DataFrame, date_names: Sequence[str]) -> pd.DataFrame:
-    """Return ``frame`` with each date column replaced by its parts (see the module docs).
+def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[str, pd.Series]:
+    """The parts of each date column of ``frame`` (see the module docs), as float64 Series
+    indexed like ``frame``; the frame itself is not copied.
 
     Example:
         >>> frame = pd.DataFrame({"when": pd.to_datetime(["2024-03-01"])})
-        >>> sorted(add_date_parts(frame, ["when"]).columns)[:3]
-        ['when_day', 'when_dayofweek', 'when_dayofyear']
+        >>> date_part_columns(frame, ["when"])["when_dayofyear"].tolist()
+        [61.0]
     """
-    if not date_names:
-        return frame
-    parts: dict[str, Any] = {}
+    parts: dict[str, pd.Series] = {}
     for name in date_names:
         if name not in frame.columns:
             raise ember.DataError(f"date column {name!r} is missing; give a frame that has it")
@@ -146,7 +145,24 @@ def add_date_parts(frame: pd.DataFrame, date_names: Sequence[str]) -> pd.DataFra
         parts[f"{name}_dayofweek"] = dt.day_of_week.astype("float64")
         parts[f"{name}_dayofyear"] = dt.day_of_year.astype("float64")
         seconds = column.astype("datetime64[s]").astype("int64").astype("float64")
-        parts[f"{name}_elapsed"] = np.where(column.isna(), np.nan, seconds / 86400.0)
+        elapsed = np.where(column.isna(), np.nan, seconds / 86400.0)
+        parts[f"{name}_elapsed"] = pd.Series(elapsed, index=frame.index)
+    for part, series in parts.items():
+        series.name = part
+    return parts
+
+
+def add_date_parts(frame: pd.DataFrame, date_names: Sequence[str]) -> pd.DataFrame:
+    """Return ``frame`` with each date column replaced by its parts (see the module docs).
+
+    Example:
+        >>> frame = pd.DataFrame({"when": pd.to_datetime(["2024-03-01"])})
+        >>> sorted(add_date_parts(frame, ["when"]).columns)[:3]
+        ['when_day', 'when_dayofweek', 'when_dayofyear']
+    """
+    if not date_names:
+        return frame
+    parts = date_part_columns(frame, date_names)
     rest = frame.drop(columns=list(date_names))
     return pd.concat([rest, pd.DataFrame(parts, index=frame.index)], axis=1)
 
@@ -174,6 +190,112 @@ def _normal_references(n: int) -> np.ndarray:
     return torch.special.ndtri(levels).numpy() if n > 1 else np.zeros(1)
 
 
+#: Columns with more training rows than this get their quantiles from a seeded random sample
+#: of this many rows (as scikit-learn's ``QuantileTransformer`` does); medians, means,
+#: standard deviations and vocabularies always use every training row.
+QUANTILE_SAMPLE = 100_000
+
+
+class QuantileMap:
+    """The quantile normalisation of one column: a piecewise-linear map from the column's
+    training quantiles onto standard-normal values, evaluated in a few vectorised passes.
+
+    It equals the average of the forward and backward linear interpolation through the
+    quantiles (scikit-learn's ``QuantileTransformer`` rule): a value tied at several quantiles
+    (a discrete column) maps to the middle of their range, values outside the training range
+    land on the extreme quantiles. A uniform grid over the quantile range gives most values
+    their segment in one lookup; values in grid cells that hold a quantile (or lie outside
+    the range) are located by binary search. Inputs must be finite numbers (the processor
+    fills missing values first).
+
+    Example:
+        >>> mapping = QuantileMap([0.0, 1.0, 1.0, 2.0])
+        >>> mapping(np.array([-5.0, 0.5, 1.0, 5.0])).round(3).tolist()
+        [-5.199, -2.815, 0.0, 5.199]
+    """
+
+    #: Most grid cells (the grid has 64 per distinct quantile up to this).
+    MAX_CELLS = 2**16
+
+    def __init__(self, quantiles: Sequence[float]) -> None:
+        quantiles = np.asarray(quantiles, dtype=np.float64)
+        references = _normal_references(len(quantiles))
+        knots, first = np.unique(quantiles, return_index=True)
+        last = np.r_[first[1:], len(quantiles)] - 1
+        low, high = references[first], references[last]  # at the first/last tied quantile
+        # segment s holds the values with exactly s knots <= value: s = 0 is below the range,
+        # s = len(knots) at or above its top. In segment s the result is
+        # base[s] + (value - anchor[s]) * slope[s], or tie[s] for a value equal to anchor[s].
+        self.knots = knots
+        self.anchor = np.r_[knots[0], knots]
+        self.base = np.r_[low[0], high]
+        self.tie = np.r_[low[0], 0.5 * (low + high)]
+        gaps = np.diff(knots)
+        self.slope = np.r_[0.0, (low[1:] - high[:-1]) / gaps if len(gaps) else [], 0.0]
+        # grid: cells[c] is the segment of every value in cell c, or -1 when a knot lies in
+        # the cell or within a millionth of a cell of it (so rounding cannot misplace values)
+        self.cells: np.ndarray | None = None
+        span = float(knots[-1] - knots[0])
+        n_cells = min(self.MAX_CELLS, 64 * len(knots))
+        self.scale = n_cells / span if len(knots) > 1 else 0.0
+        if len(knots) > 1 and np.isfinite(self.scale) and self.scale > 0:
+            position = (knots - knots[0]) * self.scale  # knot positions in cell units
+            cells = np.searchsorted(knots, knots[0] + np.arange(n_cells) / self.scale,
+                                    side="right").astype(np.intp)
+            margin = 1e-6
+            for shift in (-margin, margin):
+                touched = np.floor(position + shift).astype(np.intp)
+                cells[touched[(touched >= 0) & (touched < n_cells)]] = -1
+            cells[0] = cells[-1] = -1  # out-of-range values are clipped into these
+            self.cells = cells
+
+    def segments(self, values: np.ndarray) -> np.ndarray:
+        """The segment of each value: how many distinct quantiles are ``<= value``.
+
+        Example:
+            >>> QuantileMap([0.0, 1.0, 2.0]).segments(np.array([-1.0, 0.0, 1.5, 9.0])).tolist()
+            [0, 1, 2, 3]
+        """
+        if self.cells is None:
+            return np.searchsorted(self.knots, values, side="right")
+        position = values - self.knots[0]
+        position *= self.scale
+        np.clip(position, 0, len(self.cells) - 1, out=position)
+        segment = self.cells[position.astype(np.intp)]
+        unknown = np.flatnonzero(segment < 0)
+        if len(unknown):
+            segment[unknown] = np.searchsorted(self.knots, values[unknown], side="right")
+        return segment
+
+    #: Values mapped per block: the temporaries of a block stay in the CPU cache.
+    BLOCK = 2**15
+
+    def __call__(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Map ``values`` (float64) to standard-normal scores, into ``out`` when given (for
+        example a float32 row of the output).
+
+        Example:
+            >>> QuantileMap([0.0, 2.0])(np.array([1.0])).round(6).tolist()
+            [0.0]
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if out is None:
+            out = np.empty(values.shape, dtype=np.float64)
+        flat_values, flat_out = values.reshape(-1), out.reshape(-1)
+        for start in range(0, len(flat_values), self.BLOCK):
+            block = flat_values[start:start + self.BLOCK]
+            segment = self.segments(block)
+            anchor = self.anchor[segment]
+            tied = np.flatnonzero(block == anchor)
+            result = np.subtract(block, anchor, out=anchor)
+            result *= self.slope[segment]
+            result += self.base[segment]
+            if len(tied):
+                result[tied] = self.tie[segment[tied]]
+            flat_out[start:start + self.BLOCK] = result
+        return out
+
+
 def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -181,7 +303,11 @@ def _python(value: Any) -> Any:
 def _vocab(series: pd.Series) -> list[Any]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return [_python(v) for v in series.cat.categories.tolist()]
-    values = [_python(v) for v in pd.unique(series.dropna())]
+    array = series.to_numpy()
+    # Python objects (text): a set is the fastest way to find the distinct ones
+    uniques = np.array(list(set(array)) if array.dtype == object else pd.unique(array),
+                       dtype=object)
+    values = [_python(v) for v in uniques[~pd.isna(uniques)]]
     if any(isinstance(v, float) and v.is_integer() for v in values) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         values = [int(v) if float(v).is_integer() else v for v in values]
@@ -189,6 +315,39 @@ def _vocab(series: pd.Series) -> list[Any]:
         return sorted(values)
     except TypeError:  # mixed types: sort by text, stably
         return sorted(values, key=lambda v: (type(v).__name__, str(v)))
+
+
+def _median(values: np.ndarray, n_present: int) -> float:
+    """The exact median of the non-NaN ``values`` (0.0 when there are none), as ``np.median``
+    computes it. For a long column, a seeded sample brackets the middle ranks and only the
+    values inside the bracket are partitioned (``np.median`` of every value when the bracket
+    misses them)."""
+    if n_present == 0:
+        return 0.0
+    if len(values) > QUANTILE_SAMPLE:
+        sample = values[np.random.default_rng(1).integers(0, len(values), 20_000)]
+        sample = np.sort(sample[~np.isnan(sample)])
+        middle, margin = len(sample) // 2, int(5 * np.sqrt(len(sample))) + 10
+        if len(sample) > 2 * margin:
+            low, high = sample[middle - margin], sample[middle + margin]
+            below = int(np.count_nonzero(values < low))
+            inside = (values >= low)
+            inside &= values <= high
+            bracket = values[inside]
+            ranks = np.array([(n_present - 1) // 2, n_present // 2]) - below
+            if ranks[0] >= 0 and ranks[1] < len(bracket):
+                bracket.partition(ranks)
+                return float(np.mean(bracket[ranks]))
+    return float(np.nanmedian(values))
+
+
+def _sample_quantiles(values: np.ndarray, n_quantiles: int) -> list[float]:
+    """``min(n_quantiles, rows)`` evenly spaced quantiles of ``values`` (from a seeded sample
+    of :data:`QUANTILE_SAMPLE` rows when there are more)."""
+    levels = np.linspace(0, 1, min(n_quantiles, len(values)))
+    if len(values) > QUANTILE_SAMPLE:
+        values = values[np.random.default_rng(0).integers(0, len(values), QUANTILE_SAMPLE)]
+    return np.quantile(np.sort(values), levels).tolist()
 
 
 def _row_label(index: pd.Index, position: int) -> Any:
@@ -240,6 +399,9 @@ class TabularProcessor:
         self.stds: dict[str, float] = {}
         self.na_names: list[str] = []
         self.fitted = False
+        # derived from the fitted state, built on first use (not part of state())
+        self._quantile_maps: dict[str, QuantileMap] = {}
+        self._lookups: dict[str, tuple[pd.Index, bool, bool]] = {}
 
     # ------------------------------------------------------------------ layout
     @property
@@ -307,33 +469,41 @@ class TabularProcessor:
         """
         if len(frame) == 0:
             raise ember.DataError("cannot fit the processors on an empty frame; give rows")
-        frame = add_date_parts(self._check_columns(frame), self.date_names)
+        column = self._columns(frame)
+        self._quantile_maps, self._lookups = {}, {}
         for name in self.cat_names:
-            series = frame[name]
+            series = column(name)
             self.vocabs[name] = _vocab(series)
             self.ordered[name] = bool(isinstance(series.dtype, pd.CategoricalDtype)
                                       and series.cat.ordered)
         self.na_names = []
         for name in self.cont_names:
-            values = self._numbers(frame[name], frame.index, warn=True)
+            values = self._numbers(column(name), frame.index, warn=True)
             missing = np.isnan(values)
-            median = float(np.median(values[~missing])) if (~missing).any() else 0.0
-            if missing.any():
+            has_missing = bool(missing.any())
+            median = _median(values, len(values) - int(np.count_nonzero(missing)))
+            if has_missing:
                 self.na_names.append(name)
-            values[missing] = median
-            std = float(values.std())
+                values[missing] = median
+            mean = float(values.mean())
+            # two passes over one temporary, no BLAS call (whose idle threads would spin)
+            squares = np.subtract(values, mean)
+            np.square(squares, out=squares)
+            std = float(np.sqrt(squares.sum() / len(values)))
             self.medians[name] = median
-            self.means[name] = float(values.mean())
+            self.means[name] = mean
             self.stds[name] = std if std > 1e-12 and np.isfinite(std) else 1.0
             if self.normalize == "quantile":
-                levels = np.linspace(0, 1, min(self.n_quantiles, len(values)))
-                self.quantiles[name] = np.quantile(values, levels).tolist()
+                self.quantiles[name] = _sample_quantiles(values, self.n_quantiles)
         self.fitted = True
         return self
 
     # ---------------------------------------------------------------- replaying
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Process ``frame`` into ``(cats int64 [rows, n_cat], conts float32 [rows, n_cont])``.
+
+        Each output is built once, column by column, so both arrays are column-major (Fortran
+        order: each column contiguous); ``np.ascontiguousarray`` gives row-major copies.
 
         Example:
             >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 3.0]})
@@ -344,32 +514,36 @@ class TabularProcessor:
         """
         if not self.fitted:
             raise ember.DataError("the processor is not fitted; call fit(training_frame) first")
-        frame = add_date_parts(self._check_columns(frame), self.date_names)
+        column = self._columns(frame)
         n = len(frame)
-        cats = np.zeros((n, len(self.cat_columns)), dtype=np.int64)
-        conts = np.zeros((n, len(self.cont_names)), dtype=np.float32)
+        cats = np.empty((len(self.cat_columns), n), dtype=np.int64)
+        conts = np.empty((len(self.cont_names), n), dtype=np.float32)
         for position, name in enumerate(self.cat_names):
-            cats[:, position] = self._codes(frame[name], self.vocabs[name])
-        offset = len(self.cat_names)
+            np.add(self._codes(name, column(name)), 1, out=cats[position])  # -1 -> unknown 0
+        indicators = {name: len(self.cat_names) + k for k, name in enumerate(self.na_names)}
         for position, name in enumerate(self.cont_names):
-            values = self._numbers(frame[name], frame.index, warn=True)
+            values = self._numbers(column(name), frame.index, warn=True)
             missing = np.isnan(values)
-            values[missing] = self.medians[name]
-            if name in self.na_names:
-                cats[:, offset + self.na_names.index(name)] = missing.astype(np.int64) + 1
-            conts[:, position] = self._scale(name, values)
-        return cats, conts
+            if name in indicators:  # 1 present, 2 missing
+                np.add(missing, 1, out=cats[indicators[name]], casting="unsafe")
+            if missing.any():
+                values[missing] = self.medians[name]
+            self._scale(name, values, out=conts[position])
+        return cats.T, conts.T
 
-    def _scale(self, name: str, values: np.ndarray) -> np.ndarray:
+    def _columns(self, frame: pd.DataFrame) -> Any:
+        """A getter for the input and date-part columns of ``frame`` (checked, not copied)."""
+        parts = date_part_columns(self._check_columns(frame), self.date_names)
+        return lambda name: parts[name] if name in parts else frame[name]
+
+    def _scale(self, name: str, values: np.ndarray, out: np.ndarray) -> None:
         if self.normalize == "standard":
-            return (values - self.means[name]) / self.stds[name]
-        quantiles = np.asarray(self.quantiles[name])
-        references = _normal_references(len(quantiles))
-        # average of the forward and backward interpolation, so tied quantiles (discrete
-        # values) map to the middle of their range, as scikit-learn's QuantileTransformer does
-        forward = np.interp(values, quantiles, references)
-        backward = -np.interp(-values, -quantiles[::-1], -references[::-1])
-        return 0.5 * (forward + backward)
+            values -= self.means[name]
+            np.divide(values, self.stds[name], out=out)
+            return
+        if name not in self._quantile_maps:
+            self._quantile_maps[name] = QuantileMap(self.quantiles[name])
+        self._quantile_maps[name](values, out=out)
 
     def _unscale(self, name: str, values: np.ndarray) -> np.ndarray:
         if self.normalize == "standard":
@@ -436,18 +610,20 @@ class TabularProcessor:
             values[infinite] = np.nan
         return values
 
-    @staticmethod
-    def _codes(series: pd.Series, vocab: list[Any]) -> np.ndarray:
+    def _codes(self, name: str, series: pd.Series) -> np.ndarray:
+        vocab = self.vocabs[name]
         if not vocab:
-            return np.zeros(len(series), dtype=np.int64)
-        numeric_vocab = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab)
-        text_vocab = all(isinstance(v, str) for v in vocab)
+            return np.full(len(series), -1, dtype=np.int64)
+        if name not in self._lookups:
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab)
+            text = all(isinstance(v, str) for v in vocab)
+            self._lookups[name] = (pd.Index(vocab), numeric, text)
+        index, numeric_vocab, text_vocab = self._lookups[name]
         if numeric_vocab and _is_text(series):
             series = pd.to_numeric(series, errors="coerce")
         elif text_vocab and not _is_text(series):
             series = series.astype(object).where(series.isna(), series.astype(str))
-        codes = pd.Index(vocab).get_indexer(series).astype(np.int64)
-        return codes + 1  # -1 (missing or unseen) becomes the unknown level 0
+        return index.get_indexer(series)  # -1: missing or unseen
 
     # ------------------------------------------------------------------ export
     def state(self) -> dict[str, Any]:
