@@ -51,6 +51,7 @@ __all__ = [
     "ImageCollate",
     "ImageData",
     "encode_targets",
+    "image_headers",
     "scan_image_files",
 ]
 
@@ -300,14 +301,29 @@ def scan_image_files(paths: Sequence[Path], mode: str | None = None,
     Example:
         >>> # scan_image_files(paths) -> ('L', (28, 28))
     """
+    chosen_mode, chosen_size, _ = image_headers(paths, mode, size)
+    return chosen_mode, chosen_size
+
+
+def image_headers(paths: Sequence[Path], mode: str | None = None,
+                  size: Sequence[int] | int | None = None
+                  ) -> tuple[str, tuple[int, int], list[tuple[int, int]]]:
+    """:func:`scan_image_files` plus each file's own (height, width), from the same one read
+    of every header.
+
+    Example:
+        >>> # image_headers(paths) -> ('L', (28, 28), [(28, 28), (28, 28), ...])
+    """
     if len(paths) < 2:
         raise ember.DataError("give at least two images (one to train, one to validate)")
     if isinstance(size, int):
         size = (size, size)
     modes: dict[str, Path] = {}
     sizes: dict[tuple[int, int], Path] = {}
+    each: list[tuple[int, int]] = []
     for path in paths:
         image_mode, image_size = read_image_mode(path)
+        each.append(image_size)
         simple = "L" if image_mode in ("1", "L", "I", "F", "LA") or image_mode.startswith(
             "I;16") else "RGB"
         modes.setdefault(simple, path)
@@ -325,7 +341,7 @@ def scan_image_files(paths: Sequence[Path], mode: str | None = None,
                 f"{other} is {other_size[0]}x{other_size[1]}; pass size=(height, width) to "
                 f"resize every image")
     chosen_size = tuple(size) if size is not None else next(iter(sizes))
-    return mode or next(iter(modes)), (int(chosen_size[0]), int(chosen_size[1]))
+    return mode or next(iter(modes)), (int(chosen_size[0]), int(chosen_size[1])), each
 
 
 def _file_split(n: int, valid_pct: float, seed: int, valid_mask: Sequence[bool] | None

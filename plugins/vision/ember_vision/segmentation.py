@@ -35,17 +35,18 @@ from ember_vision.data import (
     _channel_stats,
     _file_split,
     _file_stats,
-    scan_image_files,
+    image_headers,
 )
 from ember_vision.data import _images_to_tensor as images_to_tensor
 from ember_vision.models import conv_block, torchvision_model
-from ember_vision.transforms import IMAGE_SUFFIXES, load_image, read_image_mode, resize_image
+from ember_vision.transforms import IMAGE_SUFFIXES, load_image, resize_image
 
 __all__ = [
     "CompactUNet",
     "FileMaskDataset",
     "ResNetUNet",
     "SegmentationData",
+    "UNet",
     "compact_unet",
     "load_mask",
     "resnet_unet",
@@ -121,11 +122,10 @@ class SegmentationData(ImageData):
         if len(image_paths) != len(mask_paths):
             raise ember.DataError(f"{len(image_paths)} images but {len(mask_paths)} masks; give "
                                   f"one mask per image")
-        chosen_mode, final_size = scan_image_files(image_paths, mode, size)
+        chosen_mode, final_size, image_sizes = image_headers(image_paths, mode, size)
         highest = 0
-        for image_path, mask_path in zip(image_paths, mask_paths):
+        for image_path, mask_path, image_size in zip(image_paths, mask_paths, image_sizes):
             mask = load_mask(mask_path)
-            image_size = read_image_mode(image_path)[1]
             if tuple(mask.shape) != image_size:
                 raise ember.DataError(
                     f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
@@ -281,7 +281,32 @@ class FileMaskDataset(Dataset):
         return image, load_mask(self.masks[index], self.size)
 
 
-class CompactUNet(nn.Module):
+class UNet(nn.Module):
+    """The U-Net pass shared by Ember's segmentation models: ``body`` (a list of stages, each
+    halving the resolution or keeping it) records every stage's output; ``head["up"]`` blocks
+    upsample and join them deepest first; ``head["out"]`` maps to per-pixel logits, returned
+    channels-last (N, H, W, n_out). With ``input_skip`` the input image itself is the last skip.
+
+    Example:
+        >>> # class MyUNet(UNet): ...  # set self.body, self.head, self.input_skip
+    """
+
+    input_skip = False
+
+    def forward(self, images: Tensor) -> Tensor:
+        skips = [images] if self.input_skip else []
+        features = images
+        for stage in self.body:
+            features = stage(features)
+            skips.append(features)
+        for block, skip in zip(self.head["up"], reversed(skips[:-1])):
+            features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear",
+                                     align_corners=False)
+            features = block(torch.cat([features, skip], dim=1))
+        return self.head["out"](features).permute(0, 2, 3, 1)
+
+
+class CompactUNet(UNet):
     """A small U-Net: an encoder of stride-2 conv blocks (``body``) and a decoder that upsamples
     and joins the skip connections (``head``); returns per-pixel logits channels-last
     (N, H, W, n_out). Two parameter groups, so ``freeze`` trains the decoder alone.
@@ -304,18 +329,6 @@ class CompactUNet(nn.Module):
         self.head = nn.ModuleDict({"up": nn.ModuleList(decoder[::-1]),
                                    "out": nn.Conv2d(widths[0], n_out, 1)})
 
-    def forward(self, images: Tensor) -> Tensor:
-        skips = []
-        features = images
-        for block in self.body:
-            features = block(features)
-            skips.append(features)
-        for block, skip in zip(self.head["up"], reversed(skips[:-1])):
-            features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear",
-                                     align_corners=False)
-            features = block(torch.cat([features, skip], dim=1))
-        return self.head["out"](features).permute(0, 2, 3, 1)
-
     def param_groups(self) -> list[list[nn.Parameter]]:
         """Encoder, then decoder."""
         return [list(self.body.parameters()), list(self.head.parameters())]
@@ -332,7 +345,7 @@ def compact_unet(n_channels: int = 3, n_out: int = 2, widths: Sequence[int] = (1
     return CompactUNet(n_channels, n_out, widths)
 
 
-class ResNetUNet(nn.Module):
+class ResNetUNet(UNet):
     """A U-Net whose encoder is a torchvision ResNet body (stem, then ``layer1`` … ``layer4``),
     optionally pretrained, and whose decoder upsamples through one skip connection per stage
     back to the input size. Returns per-pixel logits channels-last (N, H, W, n_out).
@@ -346,6 +359,8 @@ class ResNetUNet(nn.Module):
         >>> ResNetUNet("resnet18", n_channels=1, n_out=3)(torch.zeros(2, 1, 64, 48)).shape
         torch.Size([2, 64, 48, 3])
     """
+
+    input_skip = True  # the last decoder block sees the full-resolution image
 
     def __init__(self, arch: str = "resnet18", n_channels: int = 3, n_out: int = 2,
                  pretrained: Any = None) -> None:
@@ -375,18 +390,6 @@ class ResNetUNet(nn.Module):
         decoder.append(conv_block(width + n_channels, 32))
         self.head = nn.ModuleDict({"up": nn.ModuleList(decoder),
                                    "out": nn.Conv2d(32, n_out, 1)})
-
-    def forward(self, images: Tensor) -> Tensor:
-        skips = [images]
-        features = images
-        for stage in self.body:
-            features = stage(features)
-            skips.append(features)
-        for block, skip in zip(self.head["up"], reversed(skips[:-1])):
-            features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear",
-                                     align_corners=False)
-            features = block(torch.cat([features, skip], dim=1))
-        return self.head["out"](features).permute(0, 2, 3, 1)
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """Early encoder, late encoder, decoder."""

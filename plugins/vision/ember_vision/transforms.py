@@ -249,9 +249,7 @@ def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Te
         >>> normalize(torch.full((1, 1, 2, 2), 255, dtype=torch.uint8), [0.5], [0.5]).max().item()
         1.0
     """
-    mean_tensor = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    std_tensor = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    return (images.float() / 255 - mean_tensor) / std_tensor
+    return normalize_float(images.float() / 255, mean, std)
 
 
 def denormalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
@@ -262,8 +260,7 @@ def denormalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> 
         >>> denormalize(torch.zeros(1, 1, 1, 1), [0.5], [0.25]).item()
         0.5
     """
-    mean_tensor = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    std_tensor = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    mean_tensor, std_tensor = _per_channel(mean, images), _per_channel(std, images)
     return images * std_tensor + mean_tensor
 
 
@@ -460,6 +457,9 @@ def normalize_float(images: Tensor, mean: Sequence[float], std: Sequence[float])
         >>> normalize_float(torch.ones(1, 1, 1, 1), [0.5], [0.5]).item()
         1.0
     """
-    mean_tensor = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    std_tensor = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    return (images - mean_tensor) / std_tensor
+    return (images - _per_channel(mean, images)) / _per_channel(std, images)
+
+
+def _per_channel(values: Sequence[float], images: Tensor) -> Tensor:
+    """``values`` shaped (1, C, 1, 1) with the dtype and device of ``images``."""
+    return torch.tensor(values, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
