@@ -91,7 +91,6 @@ class MicroBatcher:
         items = [item for request in pending for item in request.items]
         self.batches_run += 1
         self.items_run += len(items)
-        self.items_run += len(items)
         try:
             results = await loop.run_in_executor(None, self.predictor.predict_batch, items)
         except Exception:
