@@ -3,8 +3,15 @@
 Fashion-MNIST upscaled to 64 px (bilinear, once, in memory), ResNet-18 (torchvision, 1 input
 channel, 10 classes), batch 256, AdamW, bf16 autocast, channels-last, pinned memory and
 non-blocking copies, for both contenders. Prints images/second, the ratio Ember / hand loop
-(target ≥ 0.98), peak GPU memory, and the same with ``torch.compile``. Under 8 minutes on one
-GPU. ``--smoke`` runs a few batches on the CPU (the test suite does).
+(target ≥ 0.98), peak GPU memory, and the same with ``torch.compile``; also Ember with fp16
+(loss scaling) beside the bf16 hand loop.
+
+A second table measures the framework's own cost where a GPU exposes it most: a small MLP on
+data that already lives on the GPU, batch 128, so each step is a few short kernels and any
+per-batch Python work or host-device synchronisation shows. It has a row with the NaN guard
+reading the loss on every batch (one synchronisation per batch), the behaviour before the
+guard learnt to read a device-side flag every few batches. Under 6 minutes on one GPU.
+``--smoke`` runs a few batches on the CPU (the test suite does).
 
     python bench/gpu.py                 # on a GPU machine
     python bench/gpu.py --smoke         # anywhere
@@ -12,7 +19,10 @@ GPU. ``--smoke`` runs a few batches on the CPU (the test suite does).
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -28,7 +38,7 @@ from torch.utils.data import (
 
 import ember
 
-from _common import data_dir, parser, read_idx, table
+from _common import data_dir, interleaved_samples, paired_ratio, parser, read_idx, table
 
 
 def loaders(x: torch.Tensor, y: torch.Tensor, bs: int, pin: bool) -> tuple[DataLoader, DataLoader]:
@@ -102,6 +112,73 @@ def ember_fit(model: nn.Module, train_dl, valid_dl, device, epochs: int, compile
     learn.fit(epochs, 1e-3)
 
 
+def ember_fp16(model: nn.Module, train_dl, valid_dl, device, epochs: int, compiled: bool
+               ) -> None:
+    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
+    learn = ember.Learner(data, model, opt_func=optimiser, wd=0.0, metrics=[ember.Accuracy()],
+                          device=device, precision="fp16", channels_last=True, compile=compiled,
+                          quiet=True)
+    learn.fit(epochs, 1e-3)
+    assert not learn.diverged and learn.recorder.values[-1]["accuracy"] > 0.5
+
+
+def small_mlp(n_in: int) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def small_hand(train_dl, valid_dl, device, epochs: int) -> None:
+    model = small_mlp(train_dl.dataset[0][0].numel()).to(device)
+    opt = optimiser(model.parameters())
+    for _ in range(epochs):
+        model.train()
+        total = torch.zeros((), device=device)
+        for xb, yb in train_dl:
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            total += loss.detach()
+        model.eval()
+        with torch.no_grad():
+            correct = sum(model(xb).argmax(1).eq(yb).sum() for xb, yb in valid_dl)
+        float(total), float(correct)
+
+
+def small_ember(train_dl, valid_dl, device, epochs: int, every_batch: bool = False) -> None:
+    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
+    cbs = [ember.NanGuard(defer=False)] if every_batch else None
+    model = small_mlp(train_dl.dataset[0][0].numel())
+    learn = ember.Learner(data, model, opt_func=optimiser, wd=0.0,
+                          metrics=[ember.Accuracy()], device=device, quiet=True,
+                          nan_guard=not every_batch, cbs=cbs)
+    learn.fit(epochs, 1e-3)
+
+
+def small_model_rows(x: torch.Tensor, y: torch.Tensor, device, smoke: bool
+                     ) -> tuple[list[list[str]], float]:
+    """Seconds per epoch of the small-MLP contenders, interleaved, median over repeats."""
+    x, y = x.to(device), y.to(device)
+    bs = 16 if smoke else 128
+    train_dl, valid_dl = loaders(x, y, bs, pin=False)
+    epochs, repeats = (1, 1) if smoke else (2, 5)
+    contenders = {"hand-written loop (no per-batch sync)": small_hand, "ember": small_ember,
+                  "ember, NaN guard reads every batch": partial(small_ember, every_batch=True)}
+
+    def timed(fit) -> Callable[[], None]:
+        def run() -> None:
+            fit(train_dl, valid_dl, device, epochs)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        return run
+
+    samples = interleaved_samples({k: timed(f) for k, f in contenders.items()}, repeats)
+    base = samples["hand-written loop (no per-batch sync)"]
+    rows = [[name, f"{len(train_dl)} x {bs}", f"{statistics.median(v) / epochs * 1e3:.1f}",
+             f"{paired_ratio(v, base):.3f}"] for name, v in samples.items()]
+    return rows, paired_ratio(samples["ember"], base)
+
+
 def measure(fit, train_dl, valid_dl, device, epochs: int, compiled: bool, warmup: bool = True
             ) -> tuple[float, float]:
     if warmup:
@@ -133,7 +210,10 @@ def main() -> None:
     variants = [False] if args.smoke else [False, True]
     for compiled in variants:
         measured = {}
-        for name, fit in (("hand-written AMP loop", hand_loop), ("ember", ember_fit)):
+        fits = [("hand-written AMP loop", hand_loop), ("ember", ember_fit)]
+        if not compiled and device.type == "cuda":
+            fits.append(("ember, fp16 + loss scaling", ember_fp16))
+        for name, fit in fits:
             measured[name] = measure(fit, train_dl, valid_dl, device, epochs, compiled,
                                      warmup=not args.smoke)
         base = measured["hand-written AMP loop"][0]
@@ -146,6 +226,11 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
           f"{len(train_dl)} batches of {bs}, {epochs} epochs per measurement\n")
     print(table(["trainer", "torch.compile", "images/s", "ratio", "peak MiB"], rows))
+    small_rows, small_ratio = small_model_rows(x, y, device, args.smoke)
+    results.append(("gpu_small_mlp_ratio", small_ratio, 1.0))
+    print("\nsmall MLP on GPU-resident data (framework cost per batch), interleaved repeats, "
+          "medians\n")
+    print(table(["trainer", "batches", "ms/epoch", "ratio to hand loop"], small_rows))
     for name, value, baseline in results:
         unit = "ratio" if "ratio" in name else "images/s"
         print(f"RESULT {name} {value:.4f} {unit} baseline={baseline:.4f}")

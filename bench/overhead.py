@@ -16,15 +16,21 @@ done by this process only; ``--clock wall`` gives wall-clock seconds for an idle
 
     python bench/overhead.py            # Fashion-MNIST from ../shared/data, MLP and CNN
     python bench/overhead.py --smoke    # seconds, random data (used by the test suite)
+    python bench/overhead.py --processes 6 --repeats 12   # idle many-core machine
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from multiprocessing import get_context
 
 import numpy as np
 import torch
@@ -161,6 +167,46 @@ def import_time(repeats: int, clock: str = "perf_counter") -> float:
     return statistics.median(values)
 
 
+def contenders_for(smoke: bool) -> dict[str, Callable[..., None]]:
+    contenders: dict[str, Callable[..., None]] = {
+        "hand-written loop": hand_loop, "ember": ember_fit,
+        "ember, checks off": partial(ember_fit, checks=False)}
+    if available("fastai.learner") and not smoke:
+        contenders["fastai 2.8"] = fastai_fit
+    if available("lightning") and not smoke:
+        contenders["lightning 2.6"] = lightning_fit
+    return contenders
+
+
+def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None = None
+            ) -> tuple[dict[str, list[float]], int]:
+    """Seconds per epoch of every contender, one value per repeat (paired by position), and
+    the number of training batches.
+    ``core`` pins this process to one CPU core (the ``--processes`` workers)."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    epochs = 1 if args.smoke else args.epochs
+    x, y = load_images(args)
+    n_valid = len(x) // 6
+    train = TensorDataset(x[n_valid:], y[n_valid:])
+    valid = TensorDataset(x[:n_valid], y[:n_valid])
+    build, bs = SETUPS[setup]
+    torch.manual_seed(0)
+    initial = build().state_dict()
+    train_dl = DataLoader(train, batch_size=bs, shuffle=True, drop_last=True)
+    valid_dl = DataLoader(valid, batch_size=bs * 2)
+    runs = {name: partial(run_training, fit, build, initial, train_dl, valid_dl, epochs)
+            for name, fit in contenders_for(args.smoke).items()}
+    samples = interleaved_samples(runs, repeats, clock)
+    return ({name: [seconds / epochs for seconds in values] for name, values in samples.items()},
+            len(train_dl))
+
+
+SETUPS = {"mlp": (mlp, 32), "cnn": (cnn, 128)}
+
+
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
     options.add_argument("--items", type=int, default=20000, help="Fashion-MNIST images used")
@@ -169,44 +215,42 @@ def main() -> None:
     options.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     options.add_argument("--epochs", type=int, default=3,
                          help="epochs per run (each trainer's set-up is paid once per run)")
+    options.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    options.add_argument("--processes", type=int, default=1,
+                         help="spread the repeats over this many processes, each pinned to its "
+                              "own core (only on an otherwise idle machine with that many cores)")
     args = options.parse_args()
     epochs = 1 if args.smoke else args.epochs
-    torch.set_num_threads(args.threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    x, y = load_images(args)
-    n_valid = len(x) // 6
-    train = TensorDataset(x[n_valid:], y[n_valid:])
-    valid = TensorDataset(x[:n_valid], y[:n_valid])
     repeats = 1 if args.smoke else args.repeats
-    setups = {"mlp": (mlp, 32), "cnn": (cnn, 128)}
+    setups = [name.strip() for name in args.models.split(",")]
+    unknown = sorted(set(setups) - set(SETUPS))
+    if unknown:
+        options.error(f"unknown --models {unknown}; choose from {sorted(SETUPS)}")
     rows, results = [], []
-    for setup, (build, bs) in setups.items():
-        torch.manual_seed(0)
-        initial = build().state_dict()
-        train_dl = DataLoader(train, batch_size=bs, shuffle=True, drop_last=True)
-        valid_dl = DataLoader(valid, batch_size=bs * 2)
-        contenders = {"hand-written loop": hand_loop, "ember": ember_fit,
-                      "ember, checks off": partial(ember_fit, checks=False)}
-        if available("fastai.learner") and not args.smoke:
-            contenders["fastai 2.8"] = fastai_fit
-        if available("lightning") and not args.smoke:
-            contenders["lightning 2.6"] = lightning_fit
-
-        runs = {name: partial(run_training, fit, build, initial, train_dl, valid_dl, epochs)
-                for name, fit in contenders.items()}
-        samples = {name: [seconds / epochs for seconds in values]
-                   for name, values in interleaved_samples(runs, repeats, clock).items()}
+    for setup in setups:
+        if args.processes > 1:
+            cores = sorted(os.sched_getaffinity(0))[: args.processes]
+            shares = [repeats // len(cores) + (i < repeats % len(cores))
+                      for i in range(len(cores))]
+            with ProcessPoolExecutor(len(cores), mp_context=get_context("spawn")) as pool:
+                parts = list(pool.map(measure, [setup] * len(cores), [args] * len(cores),
+                                      shares, cores))
+            samples = {name: [v for part, _ in parts for v in part[name]] for name in parts[0][0]}
+            n_batches = parts[0][1]
+        else:
+            samples, n_batches = measure(setup, args, repeats)
         base = samples["hand-written loop"]
         for name, values in samples.items():
-            rows.append([setup, f"{len(train_dl)} x {bs}", name,
+            rows.append([setup, f"{n_batches} x {SETUPS[setup][1]}", name,
                          f"{statistics.median(values):.3f}", f"{paired_ratio(values, base):.3f}",
                          f"{min(v / b for v, b in zip(values, base)):.3f} to "
                          f"{max(v / b for v, b in zip(values, base)):.3f}"])
         results.append((f"overhead_{setup}_ratio", paired_ratio(samples["ember"], base)))
         results.append((f"checks_cost_{setup}_ratio",
                         paired_ratio(samples["ember"], samples["ember, checks off"])))
+    workers = f" in {args.processes} pinned processes" if args.processes > 1 else ""
     print(f"{args.clock} seconds, {args.threads} torch thread(s), {repeats} interleaved "
-          f"repeat(s) of {epochs} epoch(s) each\n")
+          f"repeat(s){workers} of {epochs} epoch(s) each\n")
     print(table(["model", "batches", "trainer", "median s/epoch", "ratio to hand loop",
                  "ratio range"], rows))
     seconds = import_time(1 if args.smoke else 5,

@@ -74,6 +74,11 @@ CHECKPOINT_VERSION = 1
 LR = float | slice | Sequence[float]
 
 
+#: before/after-cancel/after event names of each phase that :meth:`Learner._with_events` runs
+_PHASE_EVENTS = {phase: (f"before_{phase}", f"after_cancel_{phase}", f"after_{phase}")
+                 for phase in ("fit", "epoch", "train", "validate", "batch", "backward", "step")}
+
+
 def adamw(params: Any, lr: float) -> torch.optim.Optimizer:
     """Ember's default optimiser: AdamW with betas (0.9, 0.99) and eps 1e-5."""
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5)
@@ -320,12 +325,19 @@ class Learner:
 
     def _with_events(self, function: Callable[[], None], name: str, cancel: type[Exception],
                      final: Callable[[], None] | None = None) -> None:
+        # the per-batch path runs this several times per batch: event names are looked up
+        # once (_PHASE_EVENTS) and callbacks with nothing to do for an event are never called
+        before, after_cancel, after = _PHASE_EVENTS[name]
+        events = self._events
         try:
-            self(f"before_{name}")
+            for method in events[before]:
+                method()
             function()
         except cancel:
-            self(f"after_cancel_{name}")
-        self(f"after_{name}")
+            for method in events[after_cancel]:
+                method()
+        for method in events[after]:
+            method()
         if final is not None:
             final()
 

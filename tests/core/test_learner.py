@@ -204,6 +204,30 @@ def test_nan_guard_stops_and_restores_last_good_weights():
         assert torch.equal(value, good[key]), key
 
 
+def test_deferred_nan_guard_catches_the_nan_within_its_interval_and_restores():
+    """The accelerator mode (one device read every few batches) on the CPU: the NaN in batch 4
+    is found at the read after batch 5, the fit stops there, and the epoch-start weights return."""
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, nan_guard=False)
+    learn.fit(1, 1e-3)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    seen: list[int] = []
+
+    class Poison(ember.Callback):
+        def after_pred(self):
+            if self.learn.training:
+                seen.append(self.learn.iter)
+                if self.learn.iter == 3:
+                    self.learn.pred = self.learn.pred * float("nan")
+
+    guard = ember.NanGuard(interval=5, defer=True)
+    with pytest.warns(ember.DivergenceWarning, match="one of batches 1 to 5"):
+        learn.fit(3, 1e-3, cbs=[Poison(), guard])
+    assert learn.diverged and seen[-1] == 4
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
 def test_gradient_accumulation_matches_a_bigger_batch():
     def trained(bs: int, cbs):
         ember.seed(0)

@@ -132,28 +132,74 @@ class NanGuard(Callback):
     """Stop training when the loss turns NaN or infinite, restore the weights from the start
     of the epoch (the last good ones), and say why. On by default.
 
+    On the CPU every batch's loss is checked as it comes. On an accelerator reading a loss
+    waits for the device, so the guard keeps a running "all finite" flag on the device and
+    reads it every ``interval`` batches and at the end of each training pass: no batch waits,
+    and a NaN is still caught in the epoch it appears (the restored weights are the same).
+    ``defer`` forces one way or the other (``None``: defer on accelerators only).
+    The good weights are kept on the CPU, so the guard costs no accelerator memory.
+
     Example:
-        >>> NanGuard().order
-        20
+        >>> NanGuard().order, NanGuard(interval=16).interval
+        (20, 16)
+        >>> # ember.Learner(data, model, nan_guard=False, cbs=[NanGuard(defer=True)])
     """
 
     order = Order.GUARD
 
+    def __init__(self, interval: int = 32, defer: bool | None = None) -> None:
+        if interval < 1:
+            raise ValueError(f"interval must be at least 1 batch, got {interval}")
+        self.interval, self.defer = interval, defer
+
     def before_epoch(self) -> None:
-        self.good_state = copy.deepcopy(self.learn.model.state_dict())
-        self.good_opt = copy.deepcopy(self.learn.opt.state_dict())
+        self.good_state = _cpu_copy(self.learn.model.state_dict())
+        self.good_opt = _cpu_copy(self.learn.opt.state_dict())
+        self._finite: torch.Tensor | None = None
+        self._first_unchecked = 0
 
     def after_loss(self) -> None:
         if not self.learn.training:
             return
-        if not math.isfinite(float(self.learn.loss)):
-            self.learn.model.load_state_dict(self.good_state)
-            self.learn.opt.load_state_dict(self.good_opt)
-            warnings.warn(
-                f"loss became {float(self.learn.loss)} at epoch {self.learn.epoch + 1}, batch "
-                f"{self.learn.iter + 1}: training stopped and the weights from the start of "
-                f"this epoch were restored. Lower the learning rate (try learn.lr_find()), "
-                f"add GradientClip, or check the data for NaN/inf values.",
-                DivergenceWarning, stacklevel=2)
-            self.learn.diverged = True
-            raise CancelFitException
+        loss = self.learn.loss
+        if not (self.defer if self.defer is not None else loss.device.type != "cpu"):
+            if not math.isfinite(float(loss)):
+                self._stop(f"batch {self.learn.iter + 1}", float(loss))
+            return
+        finite = torch.isfinite(loss).all()
+        self._finite = finite if self._finite is None else self._finite & finite
+        if self.learn.iter + 1 - self._first_unchecked >= self.interval:
+            self._check()
+
+    def after_train(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if self._finite is None:
+            return
+        finite, self._finite = bool(self._finite), None
+        first, self._first_unchecked = self._first_unchecked, self.learn.iter + 1
+        if not finite:
+            self._stop(f"one of batches {first + 1} to {self.learn.iter + 1}", "NaN or infinite")
+
+    def _stop(self, where: str, value: Any) -> None:
+        self.learn.model.load_state_dict(self.good_state)
+        self.learn.opt.load_state_dict(self.good_opt)
+        warnings.warn(
+            f"loss became {value} at epoch {self.learn.epoch + 1}, {where}: training stopped "
+            f"and the weights from the start of this epoch were restored. Lower the learning "
+            f"rate (try learn.lr_find()), add GradientClip, or check the data for NaN/inf "
+            f"values.", DivergenceWarning, stacklevel=3)
+        self.learn.diverged = True
+        raise CancelFitException
+
+
+def _cpu_copy(state: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor cloned to the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: _cpu_copy(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(value) for value in state)
+    return copy.deepcopy(state)

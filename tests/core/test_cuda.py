@@ -1,0 +1,132 @@
+"""The CUDA code paths: automatic device choice, mixed precision (bf16, and fp16 with loss
+scaling), the NaN guard's device-side check, channels-last, checkpoints that resume exactly and
+export from a GPU learner to a CPU predictor. Skipped on machines without CUDA (CI has none);
+``bench/device.sh`` runs them on a lent GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import ember
+
+from .helpers import blob_data
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def small_model(dropout: float = 0.0) -> nn.Module:
+    return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=dropout)
+
+
+def test_auto_device_is_cuda_and_user_code_never_moves_tensors():
+    ember.seed(0)
+    learn = ember.learner(blob_data())
+    assert learn.device.type == "cuda"
+    assert all(p.device.type == "cuda" for p in learn.model.parameters())
+    learn.fit_one_cycle(2, 1e-2)
+    assert learn.validate()["accuracy"] > 0.8
+    x, _ = learn.data.valid_dl.dataset.tensors  # CPU tensors in, plain labels out
+    predictions = learn.predict_batch(list(x[:5]))
+    assert all(isinstance(p, int) for p in predictions)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cuda_learns_and_keeps_float32_weights(precision):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision)
+    learn.fit_one_cycle(3, 1e-2)
+    assert learn.validate()["accuracy"] > 0.8
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+    precision_cb = learn.callback("mixed_precision")
+    assert precision_cb.scaler.is_enabled() == (precision == "fp16")
+
+
+def test_fp16_checkpoint_keeps_the_loss_scale_and_resumes(tmp_path):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16")
+    learn.fit(1, 1e-2)
+    scale = learn.callback("mixed_precision").scaler.get_scale()
+    path = learn.save(tmp_path / "fp16")
+    restored = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16")
+    restored.load(path)
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, restored.model.state_dict()[key]), key
+    restored.fit(1, 1e-2)  # trains on from the restored state without error
+    assert scale > 0 and not restored.diverged
+
+
+def test_nan_guard_reads_a_device_flag_and_restores_the_epoch_start_weights():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit(1, 1e-3)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    guard = learn.callback("nan_guard")
+    assert all(v.device.type == "cpu" for v in guard.good_state.values())  # no GPU memory
+
+    class Poison(ember.Callback):
+        def after_pred(self):
+            if self.learn.training and self.learn.iter == 2:
+                self.learn.pred = self.learn.pred * float("nan")
+
+    with pytest.warns(ember.DivergenceWarning, match="restored"):
+        learn.fit(3, 1e-3, cbs=[Poison()])
+    assert learn.diverged and len(learn.recorder.values) == 1
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
+def test_channels_last_cnn_trains_on_cuda():
+    ember.seed(0)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (256,), generator=generator)
+    images = torch.randn(256, 3, 16, 16, generator=generator) * 0.5
+    images[labels == 1, 0] += 1.0  # class 1: a brighter red channel
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(images[:192], labels[:192]),
+                                               TensorDataset(images[192:], labels[192:]), bs=32)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model, quiet=True,
+                          channels_last=True, precision="bf16")
+    learn.fit_one_cycle(4, 1e-2)
+    assert learn.validate()["accuracy"] > 0.8
+    assert learn.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def _resumable_run(tmp_path, interrupt_after: int | None) -> dict[str, torch.Tensor]:
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self):
+            if self.learn.epoch == interrupt_after:
+                raise ember.CancelFitException
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(dropout=0.3), quiet=True)
+    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    if interrupt_after is not None:
+        ember.seed(123)  # a different process state: the checkpoint must restore it all
+        learn = ember.Learner(blob_data(), small_model(dropout=0.3), quiet=True)
+        learn.fit_one_cycle(4, 1e-2, resume=tmp_path / "ckpt.pt")
+    return {k: v.cpu() for k, v in learn.model.state_dict().items()}
+
+
+def test_resumed_cuda_run_ends_with_the_same_weights(tmp_path):
+    """Dropout draws from the CUDA generator: its state travels in the checkpoint."""
+    uninterrupted = _resumable_run(tmp_path / "a", None)
+    resumed = _resumable_run(tmp_path / "b", interrupt_after=1)
+    for key, value in uninterrupted.items():
+        assert torch.allclose(value, resumed[key], atol=1e-6, rtol=0), key
+
+
+def test_export_from_a_cuda_learner_predicts_the_same_on_cpu(tmp_path):
+    ember.seed(0)
+    learn = ember.learner(blob_data())
+    learn.fit_one_cycle(2, 1e-2)
+    x, _ = learn.data.valid_dl.dataset.tensors
+    items = list(x[:16])
+    path = learn.export(tmp_path / "model.ember")
+    predictor = ember.load(path)  # CPU by default
+    assert predictor.predict_batch(items) == learn.predict_batch(items)
