@@ -46,18 +46,18 @@ gpu=""
 # CPU overhead on cores 4.. (one pinned process per core), while the GPU work uses cores 0-3
 if [ "$cores" -ge 16 ]; then
     gpu="taskset -c 0-3"
-    (taskset -c 4-9 timeout 420 $PY bench/overhead.py $smoke --models mlp --processes 6 \
+    (taskset -c 4-9 timeout 300 $PY bench/overhead.py $smoke --models mlp --processes 6 \
         --repeats 30 > "$OUT/overhead_mlp.txt" 2>&1) &
-    (taskset -c 10-15 timeout 420 $PY bench/overhead.py $smoke --models cnn --processes 6 \
+    (taskset -c 10-15 timeout 300 $PY bench/overhead.py $smoke --models cnn --processes 6 \
         --repeats 12 --epochs 2 > "$OUT/overhead_cnn.txt" 2>&1) &
 fi
 $gpu timeout 100 $PY -m pytest tests/core/test_cuda.py -q -p no:cacheprovider \
     > "$OUT/cuda_tests.txt" 2>&1
 $gpu timeout 240 $PY bench/gpu.py $smoke > "$OUT/gpu.txt" 2>&1
+wait  # the overhead runs (cores free again for the sweep)
 if [ $# -gt 0 ]; then
-    $gpu timeout "$(left)" $PY bench/seq2seq.py $smoke "$@" > "$OUT/seq2seq.txt" 2>&1
+    timeout "$(left)" $PY bench/seq2seq.py $smoke "$@" > "$OUT/seq2seq.txt" 2>&1
 fi
-wait
 for log in "$OUT"/*.txt; do
     echo "=== $(basename "$log")"
     grep -v "^RESULT\|Warning\|warn(" "$log" | tail -n 24

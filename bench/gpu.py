@@ -20,7 +20,6 @@ guard learnt to read a device-side flag every few batches. Under 6 minutes on on
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -31,6 +30,7 @@ from torch.nn import functional as F
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
+    Dataset,
     RandomSampler,
     SequentialSampler,
     TensorDataset,
@@ -122,13 +122,31 @@ def ember_fp16(model: nn.Module, train_dl, valid_dl, device, epochs: int, compil
     assert not learn.diverged and learn.recorder.values[-1]["accuracy"] > 0.5
 
 
+class ResidentBatches(Dataset):
+    """Whole batches of tensors that live on the device, indexed by a permutation drawn on the
+    device at the start of each pass: no host-device copy or synchronisation per batch."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, bs: int, shuffle: bool) -> None:
+        self.x, self.y, self.bs, self.shuffle = x, y, bs, shuffle
+        self.order = torch.arange(len(x), device=x.device)
+
+    def __len__(self) -> int:
+        return len(self.x) // self.bs
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index == 0 and self.shuffle:
+            self.order = torch.randperm(len(self.x), device=self.x.device)
+        rows = self.order[index * self.bs: (index + 1) * self.bs]
+        return self.x[rows], self.y[rows]
+
+
 def small_mlp(n_in: int) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
 def small_hand(train_dl, valid_dl, device, epochs: int) -> None:
-    model = small_mlp(train_dl.dataset[0][0].numel()).to(device)
+    model = small_mlp(train_dl.dataset.x[0].numel()).to(device)
     opt = optimiser(model.parameters())
     for _ in range(epochs):
         model.train()
@@ -148,7 +166,7 @@ def small_hand(train_dl, valid_dl, device, epochs: int) -> None:
 def small_ember(train_dl, valid_dl, device, epochs: int, every_batch: bool = False) -> None:
     data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
     cbs = [ember.NanGuard(defer=False)] if every_batch else None
-    model = small_mlp(train_dl.dataset[0][0].numel())
+    model = small_mlp(train_dl.dataset.x[0].numel())
     learn = ember.Learner(data, model, opt_func=optimiser, wd=0.0,
                           metrics=[ember.Accuracy()], device=device, quiet=True,
                           nan_guard=not every_batch, cbs=cbs)
@@ -160,7 +178,8 @@ def small_model_rows(x: torch.Tensor, y: torch.Tensor, device, smoke: bool
     """Seconds per epoch of the small-MLP contenders, interleaved, median over repeats."""
     x, y = x.to(device), y.to(device)
     bs = 16 if smoke else 128
-    train_dl, valid_dl = loaders(x, y, bs, pin=False)
+    train_dl = DataLoader(ResidentBatches(x[bs:], y[bs:], bs, shuffle=True), batch_size=None)
+    valid_dl = DataLoader(ResidentBatches(x[:bs], y[:bs], bs, shuffle=False), batch_size=None)
     epochs, repeats = (1, 1) if smoke else (2, 5)
     contenders = {"hand-written loop (no per-batch sync)": small_hand, "ember": small_ember,
                   "ember, NaN guard reads every batch": partial(small_ember, every_batch=True)}
@@ -179,21 +198,27 @@ def small_model_rows(x: torch.Tensor, y: torch.Tensor, device, smoke: bool
     return rows, paired_ratio(samples["ember"], base)
 
 
-def measure(fit, train_dl, valid_dl, device, epochs: int, compiled: bool, warmup: bool = True
-            ) -> tuple[float, float]:
-    if warmup:
-        fit(resnet(), train_dl, valid_dl, device, 1, compiled)  # warm-up (and compilation)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    fit(resnet(), train_dl, valid_dl, device, epochs, compiled)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+def measure(fits: dict[str, Callable[..., None]], train_dl, valid_dl, device, epochs: int,
+            compiled: bool, repeats: int) -> dict[str, tuple[float, float]]:
+    """Images/second (median over interleaved repeats, after one warm-up run each, which also
+    compiles) and peak GPU memory of each contender, fresh model each run."""
+    peaks: dict[str, float] = {}
+
+    def run(name: str) -> Callable[[], None]:
+        def go() -> None:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            fits[name](resnet(), train_dl, valid_dl, device, epochs, compiled)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                peaks[name] = torch.cuda.max_memory_allocated() / 2**20
+        return go
+
+    samples = interleaved_samples({name: run(name) for name in fits}, repeats)
     n_images = epochs * len(train_dl) * train_dl.sampler.batch_size
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
-    return n_images / seconds, peak
+    return {name: (n_images / statistics.median(seconds), peaks.get(name, float("nan")))
+            for name, seconds in samples.items()}
 
 
 def main() -> None:
@@ -202,20 +227,32 @@ def main() -> None:
         torch.device("cuda"))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     x, y = images(args)
+    results = []
+    small_rows, small_ratio = small_model_rows(x, y, device, args.smoke)
+    results.append(("gpu_small_mlp_ratio", small_ratio, 1.0))
+    print("\nsmall MLP on GPU-resident data (framework cost per batch), interleaved repeats, "
+          "medians\n")
+    print(table(["trainer", "batches", "ms/epoch", "ratio to hand loop"], small_rows), flush=True)
+
     bs = 16 if args.smoke else 256
     train_dl, valid_dl = loaders(x, y, bs, pin=device.type == "cuda")
-    epochs = 1 if args.smoke else 3
-    rows, results = [], []
-    variants = [False] if args.smoke else [False, True]
-    for compiled in variants:
-        measured = {}
-        fits = [("hand-written AMP loop", hand_loop), ("ember", ember_fit)]
+    epochs, repeats = (1, 1) if args.smoke else (2, 2)
+    print(f"\nResNet-18, {len(train_dl)} batches of {bs}, {epochs} epochs per run, median of "
+          f"{repeats} interleaved runs after a warm-up run each\n")
+    rows: list[list[str]] = []
+    for compiled in [False] if args.smoke else [False, True]:
+        fits: dict[str, Callable[..., None]] = {"hand-written AMP loop": hand_loop,
+                                                "ember": ember_fit}
         if not compiled and device.type == "cuda":
-            fits.append(("ember, fp16 + loss scaling", ember_fp16))
-        for name, fit in fits:
-            measured[name] = measure(fit, train_dl, valid_dl, device, epochs, compiled,
-                                     warmup=not args.smoke)
+            fits["ember, fp16 + loss scaling"] = ember_fp16
+        try:
+            measured = measure(fits, train_dl, valid_dl, device, epochs, compiled, repeats)
+        except Exception as error:  # torch.compile can fail on a given stack: report, go on
+            rows.append([f"failed: {type(error).__name__}: {str(error)[:80]}",
+                         "yes" if compiled else "no", "", "", ""])
+            continue
         base = measured["hand-written AMP loop"][0]
         for name, (speed, peak) in measured.items():
             rows.append([name, "yes" if compiled else "no", f"{speed:,.0f}", f"{speed / base:.3f}",
@@ -223,14 +260,11 @@ def main() -> None:
         suffix = "_compiled" if compiled else ""
         results.append((f"gpu_images_per_s{suffix}", measured["ember"][0], base))
         results.append((f"gpu_ratio{suffix}", measured["ember"][0] / base, 1.0))
-    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, "
-          f"{len(train_dl)} batches of {bs}, {epochs} epochs per measurement\n")
-    print(table(["trainer", "torch.compile", "images/s", "ratio", "peak MiB"], rows))
-    small_rows, small_ratio = small_model_rows(x, y, device, args.smoke)
-    results.append(("gpu_small_mlp_ratio", small_ratio, 1.0))
-    print("\nsmall MLP on GPU-resident data (framework cost per batch), interleaved repeats, "
-          "medians\n")
-    print(table(["trainer", "batches", "ms/epoch", "ratio to hand loop"], small_rows))
+        print(table(["trainer", "torch.compile", "images/s", "ratio", "peak MiB"], rows),
+              flush=True)
+        rows = []
+    if rows:
+        print(table(["trainer", "torch.compile", "images/s", "ratio", "peak MiB"], rows))
     for name, value, baseline in results:
         unit = "ratio" if "ratio" in name else "images/s"
         print(f"RESULT {name} {value:.4f} {unit} baseline={baseline:.4f}")
