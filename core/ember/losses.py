@@ -33,8 +33,9 @@ class CrossEntropyFlat(nn.Module):
         self.label_smoothing, self.ignore_index = label_smoothing, ignore_index
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1),
-                               weight=self.weight, ignore_index=self.ignore_index,
+        if pred.ndim != 2 or target.ndim != 1:  # sequences: flatten time into the batch
+            pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+        return F.cross_entropy(pred, target, weight=self.weight, ignore_index=self.ignore_index,
                                label_smoothing=self.label_smoothing)
 
 

@@ -53,14 +53,14 @@ class Recorder(Callback):
             return
         loss, yb = self.learn.loss, self.learn.yb
         size = len(yb) if hasattr(yb, "__len__") else 1
-        self._valid_loss = self._valid_loss + loss.detach().to(torch.float64) * size
+        self._valid_loss = self._valid_loss + loss.to(torch.float64) * size
         self._valid_count += size
         for metric in self.learn.metrics:
             metric.update(self.learn.pred, yb)
 
     def after_batch(self) -> None:
         if self.learn.training:
-            self._losses.append(self.learn.loss.detach())
+            self._losses.append(self.learn.loss)  # already detached by the Learner
             self._lrs.append(self.learn.opt.param_groups[-1]["lr"])
 
     def after_train(self) -> None:
