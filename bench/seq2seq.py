@@ -240,6 +240,8 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(job["threads"])
+    if job["quiet"]:  # parallel workers: no interleaved per-epoch tables
+        os.environ["EMBER_QUIET"] = "1"
     arguments = job["arguments"]
     callback = TeacherForcing(**arguments) if arguments is not None else None
     learn, seconds = train(job["train_pairs"], job["valid_pairs"], job["epochs"], job["lr"],
@@ -282,7 +284,7 @@ def task_tf(args: argparse.Namespace) -> list[str]:
     jobs = [{"seed": seed, "arm": label, "arguments": arguments, "train_pairs": train_pairs,
              "valid_pairs": valid_pairs, "epochs": epochs, "lr": args.lr, "bs": bs,
              "hidden": args.hidden, "level": args.level, "tgt_level": tgt_level,
-             "device": args.device, "threads": args.threads}
+             "device": args.device, "threads": args.threads, "quiet": args.workers > 1}
             for seed in seeds for label, arguments in arms]
     print(f"teacher forcing side by side: {len(seeds)} seeds x {len(arms)} arms, "
           f"{len(train_pairs)} training pairs, {epochs} epochs, device {args.device}, "
