@@ -8,8 +8,16 @@ Tasks (``--task``):
 - ``en_fr``: English number words → French number words (translation between two languages).
 - ``tf``: French → digits (or English → French words with ``--tf-task en_fr``) at equal
   epochs with constant teacher forcing 1.0, constant 0.5 and the default decaying schedule, the
-  same ``--tf-seeds`` seeds for each: exact match and BLEU as mean ± sd over seeds, and on how
-  many seeds the default did at least as well as each constant.
+  same ``--seeds N`` seeds for each (initial weights, batch order): a row per seed, then exact
+  match and BLEU as mean ± sd over seeds, the paired difference default - constant (mean ± sd)
+  and on how many seeds the default did at least as well as each constant. ``--workers K``
+  trains K (seed, arm) runs at once in separate processes and ``--device`` picks their device,
+  so a large sweep runs unchanged on a GPU machine::
+
+      python bench/seq2seq.py --task tf --device cuda --seeds 24 --workers 12
+
+  ``--tf-default SPEC`` puts a candidate schedule in the default's place and ``--tf-arm SPEC``
+  adds arms (``SPEC`` like ``"inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10"``).
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
@@ -110,7 +118,7 @@ def evaluate(learn: ember.Learner, pairs: list[tuple[str, str]], beam: int = 1
 
 def train(pairs: list[tuple[str, str]], valid: list[tuple[str, str]], epochs: int, lr: float,
           bs: int, teacher_forcing: TeacherForcing | None = None, hidden: int | None = None,
-          level: str = "word", tgt_level: str = "char", seed: int = 0
+          level: str = "word", tgt_level: str = "char", seed: int = 0, device: str = "auto"
           ) -> tuple[ember.Learner, float]:
     ember.seed(seed)
     data = Seq2SeqData.from_pairs(pairs, valid_pairs=valid, bs=bs, level=level,
@@ -126,7 +134,7 @@ def train(pairs: list[tuple[str, str]], valid: list[tuple[str, str]], epochs: in
     if teacher_forcing is not None:
         cbs.append(teacher_forcing)
     learn = ember.Learner(data, ember.create_model("seq2seq_rnn", **config),
-                          metrics=defaults.metrics, cbs=cbs, lr=defaults.lr)
+                          metrics=defaults.metrics, cbs=cbs, lr=defaults.lr, device=device)
     started = time.perf_counter()
     learn.fit_one_cycle(epochs, lr)
     return learn, time.perf_counter() - started
@@ -161,7 +169,7 @@ def task_fr(args: argparse.Namespace) -> list[str]:
                                                                                "fr")
         epochs, bs = args.epochs, args.bs
     learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
-                           level=args.level)
+                           level=args.level, device=args.device)
     greedy = evaluate(learn, valid_pairs)
     beam = evaluate(learn, valid_pairs[: 200 if not args.smoke else 20], beam=5)
     row = {"task": "fr words → digits", "source tokens": args.level,
@@ -186,7 +194,7 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
         valid_pairs = make_pairs(valid_numbers, "en_fr")
         epochs, bs = args.epochs, args.bs
     learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
-                           level=args.level, tgt_level=args.level)
+                           level=args.level, tgt_level=args.level, device=args.device)
     greedy = evaluate(learn, valid_pairs)
     row = {"task": "en words → fr words", "level": args.level, "train": len(train_pairs),
            "valid": len(valid_pairs), "epochs": epochs, "train_s": seconds,
@@ -198,14 +206,67 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
             f"RESULT seq2seq_en_fr_bleu {greedy['bleu']:.4f} ratio baseline=none"]
 
 
-def mean_spread(values: list[float]) -> str:
+def mean_spread(values: list[float], signed: bool = False) -> str:
     """``mean ± standard deviation`` (over seeds) of ``values``, as text."""
     spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.3f} ± {spread:.3f}"
+    return f"{np.mean(values):{'+' if signed else ''}.3f} ± {spread:.3f}"
+
+
+def parse_arm(spec: str) -> dict[str, Any]:
+    """``TeacherForcing`` arguments from ``"schedule,name=value,..."``, e.g.
+    ``"inverse_sigmoid,floor=0.5,midpoint=0.6"`` or ``"constant,start=0.75"``."""
+    schedule, *options = [part.strip() for part in spec.split(",") if part.strip()]
+    arguments: dict[str, Any] = {"schedule": schedule}
+    for option in options:
+        name, _, value = option.partition("=")
+        arguments[name.strip()] = value.strip() if name.strip() == "mode" else float(value)
+    TeacherForcing(**arguments)  # fail now, not in a worker, on a bad spec
+    return arguments
+
+
+def tf_arms(args: argparse.Namespace) -> list[tuple[str, dict[str, Any] | None]]:
+    """(label, ``TeacherForcing`` arguments) per arm; ``None`` is the plugin's default (or the
+    ``--tf-default`` candidate, labelled "default"); ``--tf-arm`` adds arms."""
+    arms: list[tuple[str, dict[str, Any] | None]] = [
+        ("constant 1.0", {"schedule": "constant", "start": 1.0}),
+        ("constant 0.5", {"schedule": "constant", "start": 0.5}),
+        ("default", parse_arm(args.tf_default) if args.tf_default else None)]
+    arms += [(spec, parse_arm(spec)) for spec in args.tf_arm]
+    return arms
+
+
+def run_arm(job: dict[str, Any]) -> dict[str, Any]:
+    """Train and score one (seed, arm) of the teacher-forcing comparison (a worker's task)."""
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    if job["quiet"]:  # parallel workers: no interleaved per-epoch tables
+        os.environ["EMBER_QUIET"] = "1"
+    arguments = job["arguments"]
+    callback = TeacherForcing(**arguments) if arguments is not None else None
+    learn, seconds = train(job["train_pairs"], job["valid_pairs"], job["epochs"], job["lr"],
+                           job["bs"], callback, hidden=job["hidden"], level=job["level"],
+                           tgt_level=job["tgt_level"], seed=job["seed"], device=job["device"])
+    result = evaluate(learn, job["valid_pairs"])
+    forcing = learn.callback("teacher_forcing")
+    return {"seed": job["seed"], "arm": job["arm"], "exact": result["exact_match"],
+            "bleu": result["bleu"], "seconds": seconds, "schedule": repr(forcing),
+            "final_loss": float(np.mean(learn.recorder.losses[-20:])),
+            "device": str(learn.device)}
+
+
+def paired(default: list[float], other: list[float]) -> tuple[str, str]:
+    """Mean ± sd of the per-seed differences default - other, and the default's wins (≥)."""
+    differences = [d - o for d, o in zip(default, other)]
+    wins = sum(d >= o for d, o in zip(default, other))
+    return mean_spread(differences, signed=True), f"{wins}/{len(differences)}"
 
 
 def task_tf(args: argparse.Namespace) -> list[str]:
-    """Constant ratios 1.0 and 0.5 against the default schedule, at equal epochs, same seeds."""
+    """Constant ratios 1.0 and 0.5 against the default schedule, at equal epochs, on the same
+    seeds (initial weights, batch order): a row per seed, then mean ± sd and paired wins.
+    ``--workers`` runs the (seed, arm) trainings in parallel processes; ``--device`` picks the
+    device of every training."""
     pair_task = args.tf_task
     if args.smoke:
         train_pairs, valid_pairs = sample_split("fr_numbers" if pair_task == "fr"
@@ -217,44 +278,76 @@ def task_tf(args: argparse.Namespace) -> list[str]:
         valid_pairs = make_pairs(valid_numbers, pair_task)
         epochs, bs = args.tf_epochs, args.bs
     tgt_level = "char" if pair_task == "fr" else args.level
-    settings = [("constant 1.0", lambda: TeacherForcing("constant", start=1.0)),
-                ("constant 0.5", lambda: TeacherForcing("constant", start=0.5)),
-                ("default " + repr(TeacherForcing()), lambda: None)]
-    seeds = list(range(1 if args.smoke else args.tf_seeds))
-    scores: dict[str, dict[str, list[float]]] = {}
-    for seed in seeds:  # the same seeds (initial weights, batch order) for every setting
-        for name, make_callback in settings:
-            learn, train_seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs,
-                                         make_callback(), hidden=args.hidden, level=args.level,
-                                         tgt_level=tgt_level, seed=seed)
-            result = evaluate(learn, valid_pairs)
-            score = scores.setdefault(name, {"exact": [], "bleu": [], "seconds": []})
-            score["exact"].append(result["exact_match"])
-            score["bleu"].append(result["bleu"])
-            score["seconds"].append(train_seconds)
-            print(f"  seed {seed} {name}: exact match {result['exact_match']:.4f} "
-                  f"bleu {result['bleu']:.4f} ({train_seconds:.0f}s)", flush=True)
-    default_name = settings[2][0]
-    default = scores[default_name]
+    arms = tf_arms(args)
+    seeds = list(range(args.seed_offset, args.seed_offset + (args.seeds or (1 if args.smoke
+                                                                             else 4))))
+    jobs = [{"seed": seed, "arm": label, "arguments": arguments, "train_pairs": train_pairs,
+             "valid_pairs": valid_pairs, "epochs": epochs, "lr": args.lr, "bs": bs,
+             "hidden": args.hidden, "level": args.level, "tgt_level": tgt_level,
+             "device": args.device, "threads": args.threads, "quiet": args.workers > 1}
+            for seed in seeds for label, arguments in arms]
+    print(f"teacher forcing side by side: {len(seeds)} seeds x {len(arms)} arms, "
+          f"{len(train_pairs)} training pairs, {epochs} epochs, device {args.device}, "
+          f"{args.workers} worker(s)", flush=True)
+    results: list[dict[str, Any]] = []
+
+    def note(result: dict[str, Any]) -> None:
+        results.append(result)
+        print(f"  seed {result['seed']} {result['arm']}: exact match {result['exact']:.4f} "
+              f"bleu {result['bleu']:.4f} train loss (last 20 batches, forced as trained) "
+              f"{result['final_loss']:.4f} "
+              f"({result['seconds']:.0f}s, {result['device']})", flush=True)
+
+    if args.workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            for future in as_completed([pool.submit(run_arm, job) for job in jobs]):
+                note(future.result())
+    else:
+        for job in jobs:
+            note(run_arm(job))
+    by = {(r["seed"], r["arm"]): r for r in results}
+    labels = [label for label, _ in arms]
+    schedules = {label: by[(seeds[0], label)]["schedule"] for label in labels}
     bleu_unit = "char" if pair_task == "fr" else "word"
+
+    per_seed = []
+    for seed in seeds:
+        row: dict[str, Any] = {"seed": seed}
+        row.update({f"{label} exact": by[(seed, label)]["exact"] for label in labels})
+        row.update({f"{label} bleu": by[(seed, label)]["bleu"] for label in labels})
+        per_seed.append(row)
+    print(table(per_seed, list(per_seed[0])))
+    print()
+
+    score = {label: {key: [by[(seed, label)][key] for seed in seeds]
+                     for key in ("exact", "bleu", "seconds", "final_loss")} for label in labels}
+    default = score["default"]
     rows = []
-    for name, _ in settings:
-        score = scores[name]
-        row = {"teacher forcing": name, "task": pair_task, "train": len(train_pairs),
-               "epochs": epochs, "seeds": len(seeds),
-               "train_s (each)": float(np.mean(score["seconds"])),
-               "exact_match (mean ± sd)": mean_spread(score["exact"]),
-               "exact_match (min-max)": f"{min(score['exact']):.3f}-{max(score['exact']):.3f}",
-               f"bleu({bleu_unit}) (mean ± sd)": mean_spread(score["bleu"])}
-        if name != default_name:  # paired by seed: on how many seeds the default did at least
-            row["default ≥ this (exact, seeds)"] = (  # as well
-                f"{sum(d >= c for d, c in zip(default['exact'], score['exact']))}/{len(seeds)}")
+    for label in labels:
+        values = score[label]
+        row = {"teacher forcing": label, "schedule": schedules[label],
+               "train_s (each)": float(np.mean(values["seconds"])),
+               "exact_match (mean ± sd)": mean_spread(values["exact"]),
+               "exact_match (min-max)": f"{min(values['exact']):.3f}-{max(values['exact']):.3f}",
+               f"bleu({bleu_unit}) (mean ± sd)": mean_spread(values["bleu"]),
+               "default - this (exact)": "", "default ≥ this (exact, seeds)": "",
+               "default - this (bleu)": "", "default ≥ this (bleu, seeds)": ""}
+        if label != "default":
+            row["default - this (exact)"], row["default ≥ this (exact, seeds)"] = paired(
+                default["exact"], values["exact"])
+            row["default - this (bleu)"], row["default ≥ this (bleu, seeds)"] = paired(
+                default["bleu"], values["bleu"])
         rows.append(row)
-    columns = [*rows[0], "default ≥ this (exact, seeds)"]
-    print(table(rows, list(dict.fromkeys(columns))))
-    constants = [scores[name] for name, _ in settings[:2]]
-    best_exact = max(float(np.mean(score["exact"])) for score in constants)
-    best_bleu = max(float(np.mean(score["bleu"])) for score in constants)
+    print(f"task {pair_task}: {len(train_pairs)} training pairs, {len(valid_pairs)} validation, "
+          f"{epochs} epochs, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), paired by seed")
+    print(table(rows, list(rows[0])))
+    constants = [score[label] for label in labels[:2]]
+    best_exact = max(float(np.mean(values["exact"])) for values in constants)
+    best_bleu = max(float(np.mean(values["bleu"])) for values in constants)
     prefix = "seq2seq_tf" if pair_task == "fr" else "seq2seq_tf_en_fr"
     return [f"RESULT {prefix}_default_exact_match {np.mean(default['exact']):.4f} ratio "
             f"baseline={best_exact:.4f}",
@@ -264,7 +357,8 @@ def task_tf(args: argparse.Namespace) -> list[str]:
 
 def task_bad(args: argparse.Namespace) -> list[str]:
     train_pairs, valid_pairs = sample_split("fr_numbers")
-    learn, _ = train(train_pairs, valid_pairs, 1 if args.smoke else 8, 1e-2, 64)
+    learn, _ = train(train_pairs, valid_pairs, 1 if args.smoke else 8, 1e-2, 64,
+                     device=args.device)
     rows = []
     try:
         learn.predict("")
@@ -310,7 +404,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="training pairs of the teacher-forcing comparison (a small-data "
                              "regime, where the schedules differ)")
     parser.add_argument("--tf-epochs", type=int, default=4)
-    parser.add_argument("--tf-seeds", type=int, default=4)
+    parser.add_argument("--seeds", "--tf-seeds", dest="seeds", type=int, default=None,
+                        help="seeds of the teacher-forcing side by side (default 4; 1 with "
+                             "--smoke); every arm trains on the same seeds")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="first seed of the side by side (seeds offset … offset + N - 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="parallel training processes for the side by side (e.g. 12 on a "
+                             "16-core GPU machine); keep 1 on the shared 2-core machine")
+    parser.add_argument("--tf-default", default=None, metavar="SPEC",
+                        help="a candidate in place of the default schedule, e.g. "
+                             "'inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10'")
+    parser.add_argument("--tf-arm", action="append", default=[], metavar="SPEC",
+                        help="another arm to add to the side by side (same SPEC form)")
     parser.add_argument("--tf-task", choices=["fr", "en_fr"], default="fr",
                         help="pairs of the teacher-forcing comparison: French words → digits, "
                              "or English words → French words")
@@ -322,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for these small RNN steps on a "
                              "shared machine)")
+    parser.add_argument("--device", default="auto",
+                        help="training device: auto (CUDA, then MPS, then CPU), cpu, cuda, …")
     parser.add_argument("--make-sample", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.make_sample is not None:

@@ -54,6 +54,21 @@ def test_per_sample_teacher_forcing_mixes_within_a_batch() -> None:
     assert not torch.allclose(out[0::2, 1], out[0:1, 1].expand(32, -1))
 
 
+@pytest.mark.parametrize("mode", ["step", "sample"])
+def test_teacher_forcing_coins_leave_the_global_random_stream_alone(mode: str) -> None:
+    """Dropout masks (torch's global stream) are the same whatever the ratio, so schedules
+    compared on one seed differ only where their ratios do; the coins repeat per seed."""
+    outputs, states = [], []
+    for ratio in (1.0, 0.5, 0.5):
+        net = model(dropout=0.3).train()  # seeds torch, then builds the model
+        net.teacher_forcing_ratio, net.teacher_forcing_mode = ratio, mode
+        torch.manual_seed(1)
+        outputs.append(net(SRC.repeat(8, 1), TGT.repeat(8, 1)))
+        states.append(torch.random.get_rng_state())
+    assert torch.equal(states[0], states[1])  # coins drawn (0.5) or not (1.0): same stream
+    assert torch.equal(outputs[1], outputs[2])  # same seed, same coins
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError, match="attention must be one of"):
         model(attention="dot-product-ish")

