@@ -195,7 +195,7 @@ def test_the_fast_quantile_map_equals_the_interpolation_it_replaces(kind: str) -
     quantiles = np.quantile(train, np.linspace(0, 1, min(1000, len(train))))
     # the training values, values just beside each quantile, and far outside the range
     values = np.r_[train, quantiles, np.nextafter(quantiles, np.inf),
-                   np.nextafter(quantiles, -np.inf), -1e12, 1e12]
+                   np.nextafter(quantiles, -np.inf), -1e12, 1e12, -1e300, 1e300]
     mapped = QuantileMap(quantiles)(values)
     assert np.allclose(mapped, reference_quantile_map(values, quantiles), rtol=0, atol=1e-9)
 

@@ -301,10 +301,14 @@ class QuantileMap:
             else:
                 position = np.subtract(block, self.knots[0])
                 position *= self.scale
-                np.clip(position, 0, len(self.cells) - 1, out=position)
-                cell = position.astype(np.intp)
-                result = np.multiply(position, self.gradient[cell], out=position)
-                result += self.offset[cell]
+                # out-of-range positions take the first or last cell (mode="clip"), which
+                # hold NaN like every cell with a knot: those values go the exact way (a
+                # position too large for an integer casts to the most negative one)
+                with np.errstate(invalid="ignore"):
+                    cell = position.astype(np.intp)
+                result = np.multiply(position, np.take(self.gradient, cell, mode="clip"),
+                                     out=position)
+                result += np.take(self.offset, cell, mode="clip")
                 unknown = np.flatnonzero(np.isnan(result))  # cells holding a knot
                 if len(unknown):
                     result[unknown] = self._exact(block[unknown])
@@ -582,15 +586,6 @@ class TabularProcessor:
             raise ember.DataError("cannot fit the processors on an empty frame; give rows")
         column = self._columns(frame)
         self._quantile_maps, self._lookups = {}, {}
-        factorized = {}
-        for name in self.cat_names:
-            series = column(name)
-            codes, distinct = _factorize(series)
-            self.vocabs[name] = _vocab(series, distinct)
-            self.ordered[name] = bool(isinstance(series.dtype, pd.CategoricalDtype)
-                                      and series.cat.ordered)
-            if transform:
-                factorized[name] = codes, distinct
         self.na_names = []
         conts = np.empty((len(self.cont_names), len(frame)) if transform else (0, 0),
                          dtype=np.float32)
@@ -603,7 +598,8 @@ class TabularProcessor:
             if has_missing:
                 self.na_names.append(name)
                 values[missing] = median
-                missing_rows[name] = missing
+                if transform:
+                    missing_rows[name] = missing
             mean = float(values.mean())
             # two passes over one temporary, no BLAS call (whose idle threads would spin)
             squares = np.subtract(values, mean)
@@ -617,16 +613,22 @@ class TabularProcessor:
                 self.quantiles[name] = _sample_quantiles(values, self.n_quantiles)
             if transform:
                 self._scale(name, values, out=conts[position])
-        self.fitted = True
-        if not transform:
-            return None
-        cats = np.empty((len(self.cat_columns), len(frame)), dtype=np.int64)
+        # the continuous columns came first: they decide the _na indicator columns
+        cats = np.empty((len(self.cat_columns), len(frame)) if transform else (0, 0),
+                        dtype=np.int64)
         for position, name in enumerate(self.cat_names):
-            codes, distinct = factorized.pop(name)
-            self._write_codes(name, codes, distinct, out=cats[position])
-        for position, name in enumerate(self.na_names, start=len(self.cat_names)):
-            np.add(missing_rows[name], 1, out=cats[position], casting="unsafe")
-        return cats.T, conts.T
+            series = column(name)
+            codes, distinct = _factorize(series)
+            self.vocabs[name] = _vocab(series, distinct)
+            self.ordered[name] = bool(isinstance(series.dtype, pd.CategoricalDtype)
+                                      and series.cat.ordered)
+            if transform:
+                self._write_codes(name, codes, distinct, out=cats[position])
+        for position, name in enumerate(self.na_names if transform else [],
+                                        start=len(self.cat_names)):  # 1 present, 2 missing
+            np.add(missing_rows.pop(name), 1, out=cats[position], casting="unsafe")
+        self.fitted = True
+        return (cats.T, conts.T) if transform else None
 
     # ---------------------------------------------------------------- replaying
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
