@@ -10,7 +10,13 @@ import pytest
 
 import ember
 from ember_tabular import TabularProcessor, add_date_parts, infer_column_kinds
-from ember_tabular.transforms import QUANTILE_SAMPLE, QuantileMap, _normal_references
+from ember_tabular.transforms import (
+    QUANTILE_SAMPLE,
+    QuantileMap,
+    _normal_references,
+    _sample_quantiles,
+    factorize_objects,
+)
 
 
 def mixed_frame() -> pd.DataFrame:
@@ -189,7 +195,7 @@ def test_the_fast_quantile_map_equals_the_interpolation_it_replaces(kind: str) -
     quantiles = np.quantile(train, np.linspace(0, 1, min(1000, len(train))))
     # the training values, values just beside each quantile, and far outside the range
     values = np.r_[train, quantiles, np.nextafter(quantiles, np.inf),
-                   np.nextafter(quantiles, -np.inf), -1e12, 1e12]
+                   np.nextafter(quantiles, -np.inf), -1e12, 1e12, -1e300, 1e300]
     mapped = QuantileMap(quantiles)(values)
     assert np.allclose(mapped, reference_quantile_map(values, quantiles), rtol=0, atol=1e-9)
 
@@ -268,3 +274,52 @@ def test_the_bracketed_median_of_a_long_column_is_exact(kind: str) -> None:
     values[generator.random(rows) < 0.3] = np.nan
     present = int(np.count_nonzero(~np.isnan(values)))
     assert _median(values.copy(), present) == np.nanmedian(values)
+
+
+def test_factorize_objects_codes_rows_by_object_and_keeps_every_distinct_value() -> None:
+    shared = np.array(["b", "a", "b", None, "a", np.nan], dtype=object)
+    codes, objects = factorize_objects(shared)
+    assert codes.tolist() == [0, 1, 0, 2, 1, 3]
+    assert objects[:3].tolist() == ["b", "a", None] and np.isnan(objects[3])
+    # equal strings held by different objects (a column built row by row): the rows still
+    # read back their own values, whichever path is taken
+    built = np.array(["level_" + str(k % 7) for k in range(10_000)], dtype=object)
+    codes, objects = factorize_objects(built)
+    assert (objects[codes] == built).all()
+    assert len(set(objects.tolist())) == 7
+
+
+def test_distinct_objects_with_equal_values_share_one_code_after_processing() -> None:
+    values = np.array(["red", "blue"] * 50, dtype=object)
+    # two new objects equal to "red" and "blue", each held by 50 rows
+    rebuilt = np.array(["".join(list(v)) for v in ["red", "blue"]] * 50, dtype=object)
+    assert rebuilt[0] is not values[0] and rebuilt[0] is rebuilt[2]
+    frame = pd.DataFrame({"colour": np.r_[values, rebuilt]})
+    processor = TabularProcessor(["colour"])
+    cats, _ = processor.fit_transform(frame)
+    assert processor.vocabs["colour"] == ["blue", "red"]
+    assert cats[:, 0].tolist() == [2, 1] * 100
+
+
+def test_fit_transform_equals_fit_then_transform() -> None:
+    frame = mixed_frame()
+    names = (["text", "objects", "grade", "flag", "small_int"], ["big_int", "value"], ["when"])
+    for normalize in ("quantile", "standard"):
+        together = TabularProcessor(*names, normalize=normalize)
+        cats, conts = together.fit_transform(frame)
+        apart = TabularProcessor(*names, normalize=normalize).fit(frame)
+        expected_cats, expected_conts = apart.transform(frame)
+        assert together.state() == apart.state()
+        np.testing.assert_array_equal(cats, expected_cats)
+        np.testing.assert_array_equal(conts, expected_conts)
+        np.testing.assert_array_equal(together.transform(frame)[0], cats)
+
+
+def test_sampled_quantiles_equal_numpys_linear_quantiles() -> None:
+    generator = np.random.default_rng(3)
+    for values in (generator.standard_normal(2500), generator.integers(0, 4, 999).astype(float),
+                   np.array([5.0]), generator.standard_normal(QUANTILE_SAMPLE + 7)):
+        sample = values if len(values) <= QUANTILE_SAMPLE else values[
+            np.random.default_rng(0).integers(0, len(values), QUANTILE_SAMPLE)]
+        expected = np.quantile(sample, np.linspace(0, 1, min(1000, len(values))))
+        assert _sample_quantiles(values, 1000) == expected.tolist()

@@ -247,8 +247,9 @@ class TabularData(ember.Data):
 
         train_index, valid_index = _split(df, valid_pct, seed, valid_col)
         train_frame, valid_frame = df.iloc[train_index], df.iloc[valid_index]
-        if not procs.fitted:
-            procs.fit(train_frame)
+        train_arrays = None
+        if not procs.fitted:  # fitted and transformed in one pass over the training rows
+            train_arrays = procs.fit_transform(train_frame)
         target_kind, classes = _target_kind(df, target_names, target_kind, max_card)
         if log_target and target_kind != "regression":
             raise ember.DataError("log_target=True needs a regression target")
@@ -259,8 +260,9 @@ class TabularData(ember.Data):
             target_mean = values.mean(0).tolist()
             target_std = [s if s > 1e-12 else 1.0 for s in values.std(0).tolist()]
 
-        def dataset(frame: pd.DataFrame, targets: Tensor | None = None) -> TabularDataset:
-            cats, conts = procs.transform(frame)
+        def dataset(frame: pd.DataFrame, targets: Tensor | None = None,
+                    arrays: tuple[np.ndarray, np.ndarray] | None = None) -> TabularDataset:
+            cats, conts = arrays if arrays is not None else procs.transform(frame)
             if targets is None:
                 absent = [name for name in target_names if name not in frame.columns]
                 if absent:
@@ -269,7 +271,8 @@ class TabularData(ember.Data):
                 targets = _targets(frame, target_names, target_kind, classes, log_target)
             return TabularDataset(torch.from_numpy(cats), torch.from_numpy(conts), targets)
 
-        train_ds, valid_ds = dataset(train_frame, train_y), dataset(valid_frame)
+        train_ds = dataset(train_frame, train_y, train_arrays)
+        valid_ds = dataset(valid_frame)
         test_ds = dataset(test_df) if test_df is not None else None
         if bs is None:
             bs = _default_bs(len(train_ds))

@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import warnings
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ __all__ = [
     "DATE_CONT_PARTS",
     "TabularProcessor",
     "add_date_parts",
+    "factorize_objects",
     "infer_column_kinds",
 ]
 
@@ -203,10 +205,11 @@ class QuantileMap:
     It equals the average of the forward and backward linear interpolation through the
     quantiles (scikit-learn's ``QuantileTransformer`` rule): a value tied at several quantiles
     (a discrete column) maps to the middle of their range, values outside the training range
-    land on the extreme quantiles. A uniform grid over the quantile range gives most values
-    their segment in one lookup; values in grid cells that hold a quantile (or lie outside
-    the range) are located by binary search. Inputs must be finite numbers (the processor
-    fills missing values first).
+    land on the extreme quantiles. A uniform grid over the quantile range holds, for each cell
+    without a quantile, the line the map follows there, so most values are mapped by one
+    lookup and a multiply-add; values in cells that hold a quantile (or outside the range)
+    find their segment by binary search. Inputs must be finite numbers (the processor fills
+    missing values first).
 
     Example:
         >>> mapping = QuantileMap([0.0, 1.0, 1.0, 2.0])
@@ -248,6 +251,15 @@ class QuantileMap:
                 cells[touched[(touched >= 0) & (touched < n_cells)]] = -1
             cells[0] = cells[-1] = -1  # out-of-range values are clipped into these
             self.cells = cells
+            # in a cell without a knot the map is one line in the cell position p:
+            # result = offset[c] + p * gradient[c] (NaN marks the other cells)
+            known = cells >= 0
+            segment = cells[known]
+            self.offset = np.full(n_cells, np.nan)
+            self.gradient = np.full(n_cells, np.nan)
+            self.offset[known] = self.base[segment] + (knots[0] - self.anchor[segment]) * \
+                self.slope[segment]
+            self.gradient[known] = self.slope[segment] / self.scale
 
     def segments(self, values: np.ndarray) -> np.ndarray:
         """The segment of each value: how many distinct quantiles are ``<= value``.
@@ -284,33 +296,107 @@ class QuantileMap:
         flat_values, flat_out = values.reshape(-1), out.reshape(-1)
         for start in range(0, len(flat_values), self.BLOCK):
             block = flat_values[start:start + self.BLOCK]
-            segment = self.segments(block)
-            anchor = self.anchor[segment]
-            tied = np.flatnonzero(block == anchor)
-            result = np.subtract(block, anchor, out=anchor)
-            result *= self.slope[segment]
-            result += self.base[segment]
-            if len(tied):
-                result[tied] = self.tie[segment[tied]]
+            if self.cells is None:
+                result = self._exact(block)
+            else:
+                position = np.subtract(block, self.knots[0])
+                position *= self.scale
+                # out-of-range positions take the first or last cell (mode="clip"), which
+                # hold NaN like every cell with a knot: those values go the exact way (a
+                # position too large for an integer casts to the most negative one)
+                with np.errstate(invalid="ignore"):
+                    cell = position.astype(np.intp)
+                result = np.multiply(position, np.take(self.gradient, cell, mode="clip"),
+                                     out=position)
+                result += np.take(self.offset, cell, mode="clip")
+                unknown = np.flatnonzero(np.isnan(result))  # cells holding a knot
+                if len(unknown):
+                    result[unknown] = self._exact(block[unknown])
             flat_out[start:start + self.BLOCK] = result
         return out
+
+    def _exact(self, values: np.ndarray) -> np.ndarray:
+        """The map of ``values`` by binary search for their segments."""
+        segment = np.searchsorted(self.knots, values, side="right")
+        anchor = self.anchor[segment]
+        tied = np.flatnonzero(values == anchor)
+        result = np.subtract(values, anchor, out=anchor)
+        result *= self.slope[segment]
+        result += self.base[segment]
+        if len(tied):
+            result[tied] = self.tie[segment[tied]]
+        return result
 
 
 def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _vocab(series: pd.Series) -> list[Any]:
+def _first_positions(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of first appearance (as
+    ``pd.factorize`` numbers them): a new code is always one more than every code before it."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.intp)
+    running = np.maximum.accumulate(codes)
+    return np.r_[0, np.flatnonzero(running[1:] > running[:-1]) + 1]
+
+
+def factorize_objects(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct objects of a 1-D object array (text, mostly), fast.
+
+    An object array holds pointers to Python objects, and rows that hold the same object hold
+    equal values: pandas' CSV reader and repeated values share one object per distinct string,
+    so a column usually holds few distinct objects. Hashing the pointers as integers costs a
+    third of hashing the strings; only the distinct objects are then compared by value (by the
+    caller). ``codes[i]`` numbers the object of row ``i`` (in order of first appearance) and
+    ``objects[codes] == array`` row by row; equal values held by different objects get
+    different codes, which the caller's lookup of ``objects`` merges. When a sample shows many
+    more distinct objects than distinct values (a column built row by row), the values are
+    hashed directly instead.
+
+    Example:
+        >>> codes, objects = factorize_objects(np.array(["b", "a", "b", None], dtype=object))
+        >>> codes.tolist(), objects.tolist()
+        ([0, 1, 0, 2], ['b', 'a', None])
+    """
+    array = np.ascontiguousarray(array, dtype=object).reshape(-1)
+    # an int view of the object array's pointers; `array` stays referenced while it is used
+    pointers = np.ctypeslib.as_array(
+        array.ctypes.data_as(ctypes.POINTER(ctypes.c_ssize_t)), shape=(len(array),))
+    sample = slice(0, 4096)
+    if len(array) and len(pd.unique(array[sample])) * 2 + 16 < len(pd.unique(pointers[sample])):
+        codes, objects = pd.factorize(array, use_na_sentinel=False)
+        return codes.astype(np.int64, copy=False), np.asarray(objects, dtype=object)
+    codes, _ = pd.factorize(pointers)
+    codes = codes.astype(np.int64, copy=False)
+    return codes, array[_first_positions(codes)]
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, distinct)``: each row's position in ``distinct`` (-1 for a missing value of a
+    ``category`` column), found by hashing as little as possible (see
+    :func:`factorize_objects`)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return [_python(v) for v in series.cat.categories.tolist()]
+        return series.cat.codes.to_numpy(), pd.Series(series.cat.categories)
     array = series.to_numpy()
-    # Python objects (text): a set is the fastest way to find the distinct ones
-    uniques = np.array(list(set(array)) if array.dtype == object else pd.unique(array),
-                       dtype=object)
+    if array.dtype == object:
+        codes, objects = factorize_objects(array)
+        return codes, pd.Series(objects, dtype=object)
+    codes, uniques = pd.factorize(array)
+    return codes, pd.Series(uniques)
+
+
+def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
+    """The sorted vocabulary of ``series`` from its ``distinct`` values (a ``category``
+    column keeps its categories in their order)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [_python(v) for v in distinct.tolist()]
+    uniques = distinct.to_numpy(dtype=object)
     values = [_python(v) for v in uniques[~pd.isna(uniques)]]
     if any(isinstance(v, float) and v.is_integer() for v in values) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         values = [int(v) if float(v).is_integer() else v for v in values]
+    values = list(dict.fromkeys(values))  # equal values held by different objects
     try:
         return sorted(values)
     except TypeError:  # mixed types: sort by text, stably
@@ -347,7 +433,16 @@ def _sample_quantiles(values: np.ndarray, n_quantiles: int) -> list[float]:
     levels = np.linspace(0, 1, min(n_quantiles, len(values)))
     if len(values) > QUANTILE_SAMPLE:
         values = values[np.random.default_rng(0).integers(0, len(values), QUANTILE_SAMPLE)]
-    return np.quantile(np.sort(values), levels).tolist()
+    ordered = np.sort(values)
+    # np.quantile's "linear" rule, on the sorted values (np.quantile would partition again)
+    position = levels * (len(ordered) - 1)
+    below = np.floor(position)
+    gamma = position - below
+    below = below.astype(np.intp)
+    low, high = ordered[below], ordered[np.minimum(below + 1, len(ordered) - 1)]
+    difference = high - low
+    result = np.where(gamma >= 0.5, high - difference * (1 - gamma), low + difference * gamma)
+    return result.tolist()
 
 
 def _row_label(index: pd.Index, position: int) -> Any:
@@ -467,17 +562,35 @@ class TabularProcessor:
             >>> TabularProcessor(["a"]).fit(frame).vocabs["a"]
             ['lo', 'hi']
         """
+        self._fit(frame, transform=False)
+        return self
+
+    def fit_transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit` on ``frame``, then :meth:`transform` it, reading and hashing each
+        column once (the same result, faster).
+
+        Example:
+            >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 3.0]})
+            >>> cats, conts = TabularProcessor(["a"], ["b"], normalize="standard").fit_transform(
+            ...     frame)
+            >>> cats.ravel().tolist(), conts.ravel().tolist()
+            ([1, 2], [-1.0, 1.0])
+        """
+        outputs = self._fit(frame, transform=True)
+        assert outputs is not None
+        return outputs
+
+    def _fit(self, frame: pd.DataFrame,
+             transform: bool) -> tuple[np.ndarray, np.ndarray] | None:
         if len(frame) == 0:
             raise ember.DataError("cannot fit the processors on an empty frame; give rows")
         column = self._columns(frame)
         self._quantile_maps, self._lookups = {}, {}
-        for name in self.cat_names:
-            series = column(name)
-            self.vocabs[name] = _vocab(series)
-            self.ordered[name] = bool(isinstance(series.dtype, pd.CategoricalDtype)
-                                      and series.cat.ordered)
         self.na_names = []
-        for name in self.cont_names:
+        conts = np.empty((len(self.cont_names), len(frame)) if transform else (0, 0),
+                         dtype=np.float32)
+        missing_rows = {}
+        for position, name in enumerate(self.cont_names):
             values = self._numbers(column(name), frame.index, warn=True)
             missing = np.isnan(values)
             has_missing = bool(missing.any())
@@ -485,18 +598,37 @@ class TabularProcessor:
             if has_missing:
                 self.na_names.append(name)
                 values[missing] = median
+                if transform:
+                    missing_rows[name] = missing
             mean = float(values.mean())
             # two passes over one temporary, no BLAS call (whose idle threads would spin)
             squares = np.subtract(values, mean)
             np.square(squares, out=squares)
             std = float(np.sqrt(squares.sum() / len(values)))
+            del squares
             self.medians[name] = median
             self.means[name] = mean
             self.stds[name] = std if std > 1e-12 and np.isfinite(std) else 1.0
             if self.normalize == "quantile":
                 self.quantiles[name] = _sample_quantiles(values, self.n_quantiles)
+            if transform:
+                self._scale(name, values, out=conts[position])
+        # the continuous columns came first: they decide the _na indicator columns
+        cats = np.empty((len(self.cat_columns), len(frame)) if transform else (0, 0),
+                        dtype=np.int64)
+        for position, name in enumerate(self.cat_names):
+            series = column(name)
+            codes, distinct = _factorize(series)
+            self.vocabs[name] = _vocab(series, distinct)
+            self.ordered[name] = bool(isinstance(series.dtype, pd.CategoricalDtype)
+                                      and series.cat.ordered)
+            if transform:
+                self._write_codes(name, codes, distinct, out=cats[position])
+        for position, name in enumerate(self.na_names if transform else [],
+                                        start=len(self.cat_names)):  # 1 present, 2 missing
+            np.add(missing_rows.pop(name), 1, out=cats[position], casting="unsafe")
         self.fitted = True
-        return self
+        return (cats.T, conts.T) if transform else None
 
     # ---------------------------------------------------------------- replaying
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -519,7 +651,8 @@ class TabularProcessor:
         cats = np.empty((len(self.cat_columns), n), dtype=np.int64)
         conts = np.empty((len(self.cont_names), n), dtype=np.float32)
         for position, name in enumerate(self.cat_names):
-            np.add(self._codes(name, column(name)), 1, out=cats[position])  # -1 -> unknown 0
+            codes, distinct = _factorize(column(name))
+            self._write_codes(name, codes, distinct, out=cats[position])
         indicators = {name: len(self.cat_names) + k for k, name in enumerate(self.na_names)}
         for position, name in enumerate(self.cont_names):
             values = self._numbers(column(name), frame.index, warn=True)
@@ -610,20 +743,29 @@ class TabularProcessor:
             values[infinite] = np.nan
         return values
 
-    def _codes(self, name: str, series: pd.Series) -> np.ndarray:
-        vocab = self.vocabs[name]
-        if not vocab:
-            return np.full(len(series), -1, dtype=np.int64)
+    def _write_codes(self, name: str, codes: np.ndarray, distinct: pd.Series,
+                     out: np.ndarray) -> None:
+        """Write each row's code into ``out``: 1 + the vocabulary position of its value, 0 for
+        a missing or unseen value. Only the ``distinct`` values are looked up."""
+        found = self._lookup(name, distinct, _is_text(distinct)) if self.vocabs[name] else \
+            np.full(len(distinct), -1, dtype=np.int64)
+        codes_of_distinct = np.append(found + 1, 0)  # code -1 (missing) takes the last entry
+        np.take(codes_of_distinct, codes, out=out, mode="wrap")  # "wrap": no bounds buffer
+
+    def _lookup(self, name: str, values: pd.Series, text: bool) -> np.ndarray:
+        """Vocabulary positions of a few distinct ``values`` (-1: missing or unseen), matching
+        integer categories given as floats or text, and numbers against a text vocabulary."""
         if name not in self._lookups:
+            vocab = self.vocabs[name]
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab)
-            text = all(isinstance(v, str) for v in vocab)
-            self._lookups[name] = (pd.Index(vocab), numeric, text)
+            is_text = all(isinstance(v, str) for v in vocab)
+            self._lookups[name] = (pd.Index(vocab), numeric, is_text)
         index, numeric_vocab, text_vocab = self._lookups[name]
-        if numeric_vocab and _is_text(series):
-            series = pd.to_numeric(series, errors="coerce")
-        elif text_vocab and not _is_text(series):
-            series = series.astype(object).where(series.isna(), series.astype(str))
-        return index.get_indexer(series)  # -1: missing or unseen
+        if numeric_vocab and text:
+            values = pd.to_numeric(values, errors="coerce")
+        elif text_vocab and not text:
+            values = values.astype(object).where(values.isna(), values.astype(str))
+        return index.get_indexer(values)
 
     # ------------------------------------------------------------------ export
     def state(self) -> dict[str, Any]:
