@@ -155,13 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--lm-epochs", type=int, default=1)
-    parser.add_argument("--lm-tokens", type=int, default=200_000,
-                        help="Austen tokens used for pretraining (time budget)")
-    parser.add_argument("--lm-lr", type=float, default=3e-3)
+    parser.add_argument("--lm-tokens", type=int, default=1_000_000,
+                        help="Austen tokens used for pretraining (time budget; all ~937k)")
+    parser.add_argument("--lm-lr", type=float, default=5e-3)
     parser.add_argument("--tune-epochs", type=int, default=None,
                         help="epochs of LM fine-tuning on the training reviews (default: "
                              "--lm-epochs)")
-    parser.add_argument("--tune-lr", type=float, default=2e-3)
+    parser.add_argument("--tune-lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--cls-lr", type=float, default=3e-3,
                         help="classifier learning rate (scratch and ULMFiT 3b)")
