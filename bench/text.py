@@ -6,11 +6,14 @@ Stages (each timed):
 1. references: TF-IDF word 1-2-grams + logistic regression, and word + char n-grams
    (scikit-learn; skipped when it is not installed);
 2. tokenisation throughput on the Austen corpus: ``Tokenizer.tokenize_many`` with 2 processes
-   (rules included) against ``spacy.blank("en").tokenizer.pipe`` in one process;
+   (rules included; also 1 process) against ``spacy.blank("en").tokenizer.pipe`` in one
+   process, the same text, every rate counted in plain spaCy's tokens, medians of 3
+   interleaved runs;
 3. the default AWD-LSTM classifier trained from scratch;
-4. ULMFiT: an AWD-LSTM language model pretrained on Austen, fine-tuned on the training review
-   texts, then the classifier on the transferred encoder, every layer trained with one cycle
-   (3b); ``--gradual`` adds ULMFiT's gradual unfreezing (3a) for comparison.
+4. ULMFiT: an AWD-LSTM language model pretrained on Austen (all of it by default, one epoch),
+   fine-tuned on the training review texts (never the validation texts), then the classifier
+   on the transferred encoder, every layer trained with one cycle (3b); ``--gradual`` adds
+   ULMFiT's gradual unfreezing (3a) for comparison.
 
 The split is GroupShuffleSplit(test_size=0.2, random_state=0) over the ``movie`` column (the
 reference figures in ../shared/data/README.md use it). One vocab, built on the Austen corpus
@@ -19,7 +22,7 @@ Wikipedia with its own vocab).
 
 Usage::
 
-    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~10 min
+    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~15-20 min
     .venv/bin/python bench/text.py --smoke                                # seconds, bundled sample
 """
 
