@@ -69,6 +69,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def add_row(rows: list[list[str]], row: list[str]) -> None:
+    """Add a table row and report it on stderr at once (a long run shows its progress)."""
+    rows.append(row)
+    print(f"[{time.strftime('%H:%M:%S')}] " + " | ".join(row), file=sys.stderr, flush=True)
+
+
 def movie_split(movies: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """80/20 split grouped by movie (scikit-learn's GroupShuffleSplit when available)."""
     try:
@@ -211,13 +217,15 @@ def run(args: argparse.Namespace) -> int:
     reference = references(texts, labels, train, valid)
     reference_seconds = time.perf_counter() - start
     for name, value in reference.items():
-        rows.append([f"reference: {name} + logistic regression", f"{value:.4f}",
+        add_row(rows, [f"reference: {name} + logistic regression", f"{value:.4f}",
                      f"{reference_seconds:.1f}"])
 
     load_before = os.getloadavg()[0]
     our_rate, our_rate_1, plain_rate, n_tokens = throughput(austen, n_workers=2,
                                                             repeats=1 if smoke else 3)
     load_after = os.getloadavg()[0]
+    print(f"tokens/s: ours 2 processes {our_rate:,.0f}, 1 process {our_rate_1:,.0f}, plain "
+          f"{plain_rate:,.0f}", file=sys.stderr, flush=True)
     results.append(f"RESULT text_tokenize_speedup {our_rate / plain_rate:.3f} x "
                    f"baseline=1.0")
 
@@ -235,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     learn.fit_one_cycle(epochs, args.cls_lr)
     scratch = learn.validate()["accuracy"]
     scratch_seconds = time.perf_counter() - start
-    rows.append([f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
+    add_row(rows, [f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
                  f"{scratch_seconds:.1f}"])
 
     ember.seed(0)
@@ -252,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     lm.fit_one_cycle(lm_epochs, args.lm_lr)
     pretrain = lm.validate()
     pretrain_seconds = time.perf_counter() - start
-    rows.append([f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
+    add_row(rows, [f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
                  f"ppl {pretrain['perplexity']:.1f}", f"{pretrain_seconds:.1f}"])
 
     start = time.perf_counter()
@@ -264,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
     tuned.fit_one_cycle(max(1, tune_epochs), args.tune_lr)
     tuned_result = tuned.validate()
     tune_seconds = time.perf_counter() - start
-    rows.append([f"ULMFiT 2: LM fine-tuned on training reviews ({tune_epochs} ep.)",
+    add_row(rows, [f"ULMFiT 2: LM fine-tuned on training reviews ({tune_epochs} ep.)",
                  f"ppl {tuned_result['perplexity']:.1f}", f"{tune_seconds:.1f}"])
     sample = tuned.predict("This movie is", n_words=12, temperature=0.7, seed=0)
 
@@ -278,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         fine_tune_classifier(classifier, epochs=max(epochs, 4))
         gradual = classifier.validate()["accuracy"]
         gradual_seconds = time.perf_counter() - start
-        rows.append(["ULMFiT 3a: classifier, gradual unfreezing", f"{gradual:.4f}",
+        add_row(rows, ["ULMFiT 3a: classifier, gradual unfreezing", f"{gradual:.4f}",
                      f"{gradual_seconds:.1f}"])
     start = time.perf_counter()
     ember.seed(0)
@@ -288,14 +296,14 @@ def run(args: argparse.Namespace) -> int:
     direct_accuracy = direct.validate()["accuracy"]
     direct_seconds = time.perf_counter() - start
     encoder_file.unlink(missing_ok=True)
-    rows.append(["ULMFiT 3b: classifier, pretrained encoder, all layers one-cycle",
+    add_row(rows, ["ULMFiT 3b: classifier, pretrained encoder, all layers one-cycle",
                  f"{direct_accuracy:.4f}", f"{direct_seconds:.1f}"])
     ulmfit = max(gradual, direct_accuracy)
     classify_seconds = gradual_seconds if gradual >= direct_accuracy else direct_seconds
     total = pretrain_seconds + tune_seconds + classify_seconds
-    rows.append([f"ULMFiT total ({'best of 3a/3b' if args.gradual else 'stages 1, 2, 3b'})",
+    add_row(rows, [f"ULMFiT total ({'best of 3a/3b' if args.gradual else 'stages 1, 2, 3b'})",
                  f"{ulmfit:.4f}", f"{total:.1f}"])
-    rows.append(["majority class", f"{majority:.4f}", "-"])
+    add_row(rows, ["majority class", f"{majority:.4f}", "-"])
 
     print(f"Rotten Tomatoes, {len(train)} train / {len(valid)} valid reviews split by movie"
           f"{' (smoke: bundled sample)' if smoke else ''}; vocab {len(vocab)}; "
