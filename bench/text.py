@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="classifier dropout multiplier (ULMFiT's dropouts scaled)")
     parser.add_argument("--gradual", action="store_true",
                         help="also run ULMFiT's gradual unfreezing (3a; ~4 more minutes)")
+    parser.add_argument("--tokenize-only", action="store_true",
+                        help="only the tokenisation throughput (a minute or two)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for small LSTMs on shared CPUs)")
     args = parser.parse_args(argv)
@@ -228,6 +230,23 @@ def run(args: argparse.Namespace) -> int:
           f"{plain_rate:,.0f}", file=sys.stderr, flush=True)
     results.append(f"RESULT text_tokenize_speedup {our_rate / plain_rate:.3f} x "
                    f"baseline=1.0")
+    throughput_table = table(["tokenizer", "tokens / s", "vs plain spaCy"], [
+        ["ember_text Tokenizer, rules, 2 processes", f"{our_rate:,.0f}",
+         f"{our_rate / plain_rate:.2f}x"],
+        ["ember_text Tokenizer, rules, 1 process", f"{our_rate_1:,.0f}",
+         f"{our_rate_1 / plain_rate:.2f}x"],
+        ["spacy.blank('en') tokenizer, 1 process", f"{plain_rate:,.0f}", "1.00x"]])
+    throughput_title = (
+        f"Tokenisation on {'Austen' if not smoke else 'the sample'} ({n_tokens:,} spaCy "
+        f"tokens, counted for every row; medians of {1 if smoke else 3} interleaved runs; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after):\n")
+    if args.tokenize_only:
+        print(throughput_title)
+        print(throughput_table)
+        print()
+        for line in results:
+            print(line)
+        return 0
 
     # one vocab for every stage: Austen + training reviews
     tokenizer = Tokenizer()
@@ -309,15 +328,8 @@ def run(args: argparse.Namespace) -> int:
           f"{' (smoke: bundled sample)' if smoke else ''}; vocab {len(vocab)}; "
           f"torch threads {args.threads}\n")
     print(table(["model", "valid accuracy", "seconds"], rows))
-    print(f"\nTokenisation on {'Austen' if not smoke else 'the sample'} ({n_tokens:,} spaCy "
-          f"tokens, counted for every row; medians of {1 if smoke else 3} interleaved runs; "
-          f"load average {load_before:.1f} before, {load_after:.1f} after):\n")
-    print(table(["tokenizer", "tokens / s", "vs plain spaCy"], [
-        ["ember_text Tokenizer, rules, 2 processes", f"{our_rate:,.0f}",
-         f"{our_rate / plain_rate:.2f}x"],
-        ["ember_text Tokenizer, rules, 1 process", f"{our_rate_1:,.0f}",
-         f"{our_rate_1 / plain_rate:.2f}x"],
-        ["spacy.blank('en') tokenizer, 1 process", f"{plain_rate:,.0f}", "1.00x"]]))
+    print("\n" + throughput_title)
+    print(throughput_table)
     print(f"\nLM sample: {sample!r}\n")
     baseline = reference.get("tfidf_word", majority)
     print(f"RESULT text_scratch_accuracy {scratch:.4f} accuracy baseline={baseline:.4f}")
