@@ -6,11 +6,14 @@ Stages (each timed):
 1. references: TF-IDF word 1-2-grams + logistic regression, and word + char n-grams
    (scikit-learn; skipped when it is not installed);
 2. tokenisation throughput on the Austen corpus: ``Tokenizer.tokenize_many`` with 2 processes
-   (rules included) against ``spacy.blank("en").tokenizer.pipe`` in one process;
+   (rules included; also 1 process) against ``spacy.blank("en").tokenizer.pipe`` in one
+   process, the same text, every rate counted in plain spaCy's tokens, medians of 3
+   interleaved runs;
 3. the default AWD-LSTM classifier trained from scratch;
-4. ULMFiT: an AWD-LSTM language model pretrained on Austen, fine-tuned on the training review
-   texts, then the classifier on the transferred encoder, every layer trained with one cycle
-   (3b); ``--gradual`` adds ULMFiT's gradual unfreezing (3a) for comparison.
+4. ULMFiT: an AWD-LSTM language model pretrained on Austen (all of it by default, one epoch),
+   fine-tuned on the training review texts (never the validation texts), then the classifier
+   on the transferred encoder, every layer trained with one cycle (3b); ``--gradual`` adds
+   ULMFiT's gradual unfreezing (3a) for comparison.
 
 The split is GroupShuffleSplit(test_size=0.2, random_state=0) over the ``movie`` column (the
 reference figures in ../shared/data/README.md use it). One vocab, built on the Austen corpus
@@ -19,7 +22,7 @@ Wikipedia with its own vocab).
 
 Usage::
 
-    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~10 min
+    flock /tmp/ember-bench.lock .venv/bin/python bench/text.py            # full, ~15-20 min
     .venv/bin/python bench/text.py --smoke                                # seconds, bundled sample
 """
 
@@ -64,6 +67,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     """A markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def add_row(rows: list[list[str]], row: list[str]) -> None:
+    """Add a table row and report it on stderr at once (a long run shows its progress)."""
+    rows.append(row)
+    print(f"[{time.strftime('%H:%M:%S')}] " + " | ".join(row), file=sys.stderr, flush=True)
 
 
 def movie_split(movies: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -122,21 +131,32 @@ def read_austen(folder: Path) -> list[str]:
     return paragraphs
 
 
-def throughput(corpus: list[str], n_workers: int) -> tuple[float, float, int]:
-    """Tokens per second: ours (rules, ``n_workers`` processes) and plain spaCy (one process,
-    token texts as lists, the form a model pipeline needs)."""
+def throughput(corpus: list[str], n_workers: int, repeats: int = 3
+               ) -> tuple[float, float, float, int]:
+    """Tokens per second on ``corpus``: ours with rules in ``n_workers`` processes, ours in one
+    process, and plain spaCy in one process (token texts as lists, the form a model pipeline
+    needs). Every rate counts plain spaCy's tokens (ours adds rule tokens, which are not
+    counted), so the ratios are ratios of times on the same text. Each tokenizer is built
+    before its clock starts (ours with a cold memo every time), the three run interleaved
+    ``repeats`` times, and the medians are returned."""
     import spacy
 
-    plain = spacy.blank("en").tokenizer
-    start = time.perf_counter()
-    n_plain = sum(len([token.text for token in doc])
-                  for doc in plain.pipe(corpus, batch_size=256))
-    plain_rate = n_plain / (time.perf_counter() - start)
-    ours = Tokenizer()
-    start = time.perf_counter()
-    tokens = ours.tokenize_many(corpus, n_workers=n_workers)
-    our_rate = sum(len(t) for t in tokens) / (time.perf_counter() - start)
-    return our_rate, plain_rate, n_plain
+    times: dict[str, list[float]] = {"plain": [], "ours": [], "ours_1": []}
+    n_tokens = 0
+    for _ in range(repeats):
+        plain = spacy.blank("en").tokenizer
+        start = time.perf_counter()
+        n_tokens = sum(len([token.text for token in doc])
+                       for doc in plain.pipe(corpus, batch_size=256))
+        times["plain"].append(time.perf_counter() - start)
+        for name, workers in (("ours", n_workers), ("ours_1", 1)):
+            ours = Tokenizer()
+            assert ours.spacy_tokenizer is not None  # built outside the clock, like plain's
+            start = time.perf_counter()
+            ours.tokenize_many(corpus, n_workers=workers)
+            times[name].append(time.perf_counter() - start)
+    rates = {name: n_tokens / float(np.median(values)) for name, values in times.items()}
+    return rates["ours"], rates["ours_1"], rates["plain"], n_tokens
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,11 +164,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--lm-epochs", type=int, default=1)
-    parser.add_argument("--lm-tokens", type=int, default=200_000,
-                        help="Austen tokens used for pretraining (time budget)")
+    parser.add_argument("--lm-tokens", type=int, default=1_000_000,
+                        help="Austen tokens used for pretraining (time budget; all ~937k)")
+    parser.add_argument("--lm-lr", type=float, default=5e-3)
+    parser.add_argument("--tune-epochs", type=int, default=None,
+                        help="epochs of LM fine-tuning on the training reviews (default: "
+                             "--lm-epochs)")
+    parser.add_argument("--tune-lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--cls-lr", type=float, default=3e-3,
+                        help="classifier learning rate (scratch and ULMFiT 3b)")
+    parser.add_argument("--drop-mult", type=float, default=0.5,
+                        help="classifier dropout multiplier (ULMFiT's dropouts scaled)")
     parser.add_argument("--gradual", action="store_true",
                         help="also run ULMFiT's gradual unfreezing (3a; ~4 more minutes)")
+    parser.add_argument("--tokenize-only", action="store_true",
+                        help="only the tokenisation throughput (a minute or two)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for small LSTMs on shared CPUs)")
     args = parser.parse_args(argv)
@@ -188,12 +219,34 @@ def run(args: argparse.Namespace) -> int:
     reference = references(texts, labels, train, valid)
     reference_seconds = time.perf_counter() - start
     for name, value in reference.items():
-        rows.append([f"reference: {name} + logistic regression", f"{value:.4f}",
+        add_row(rows, [f"reference: {name} + logistic regression", f"{value:.4f}",
                      f"{reference_seconds:.1f}"])
 
-    our_rate, plain_rate, n_tokens = throughput(austen, n_workers=2)
+    load_before = os.getloadavg()[0]
+    our_rate, our_rate_1, plain_rate, n_tokens = throughput(austen, n_workers=2,
+                                                            repeats=1 if smoke else 3)
+    load_after = os.getloadavg()[0]
+    print(f"tokens/s: ours 2 processes {our_rate:,.0f}, 1 process {our_rate_1:,.0f}, plain "
+          f"{plain_rate:,.0f}", file=sys.stderr, flush=True)
     results.append(f"RESULT text_tokenize_speedup {our_rate / plain_rate:.3f} x "
                    f"baseline=1.0")
+    throughput_table = table(["tokenizer", "tokens / s", "vs plain spaCy"], [
+        ["ember_text Tokenizer, rules, 2 processes", f"{our_rate:,.0f}",
+         f"{our_rate / plain_rate:.2f}x"],
+        ["ember_text Tokenizer, rules, 1 process", f"{our_rate_1:,.0f}",
+         f"{our_rate_1 / plain_rate:.2f}x"],
+        ["spacy.blank('en') tokenizer, 1 process", f"{plain_rate:,.0f}", "1.00x"]])
+    throughput_title = (
+        f"Tokenisation on {'Austen' if not smoke else 'the sample'} ({n_tokens:,} spaCy "
+        f"tokens, counted for every row; medians of {1 if smoke else 3} interleaved runs; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after):\n")
+    if args.tokenize_only:
+        print(throughput_title)
+        print(throughput_table)
+        print()
+        for line in results:
+            print(line)
+        return 0
 
     # one vocab for every stage: Austen + training reviews
     tokenizer = Tokenizer()
@@ -204,11 +257,12 @@ def run(args: argparse.Namespace) -> int:
     ember.seed(0)
     start = time.perf_counter()
     data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64)
-    learn = ember.learner(data, model=text_classifier(data, **emb), quiet=True)
-    learn.fit_one_cycle(epochs, 3e-3)
+    learn = ember.learner(data, model=text_classifier(data, drop_mult=args.drop_mult, **emb),
+                          quiet=True)
+    learn.fit_one_cycle(epochs, args.cls_lr)
     scratch = learn.validate()["accuracy"]
     scratch_seconds = time.perf_counter() - start
-    rows.append([f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
+    add_row(rows, [f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
                  f"{scratch_seconds:.1f}"])
 
     ember.seed(0)
@@ -222,10 +276,10 @@ def run(args: argparse.Namespace) -> int:
     lm_data = LanguageModelData.from_texts(kept, bs=32, bptt=60, vocab=vocab, valid_pct=0.05)
     lm = ember.learner(lm_data, model=language_model(lm_data, **emb), quiet=True,
                        metrics=[Perplexity()], cbs=[ResetState()])
-    lm.fit_one_cycle(lm_epochs, 3e-3)
+    lm.fit_one_cycle(lm_epochs, args.lm_lr)
     pretrain = lm.validate()
     pretrain_seconds = time.perf_counter() - start
-    rows.append([f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
+    add_row(rows, [f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
                  f"ppl {pretrain['perplexity']:.1f}", f"{pretrain_seconds:.1f}"])
 
     start = time.perf_counter()
@@ -233,10 +287,11 @@ def run(args: argparse.Namespace) -> int:
                                              vocab=vocab, valid_pct=0.1)
     tuned = ember.learner(review_lm, model=lm.model, quiet=True, metrics=[Perplexity()],
                           cbs=[ResetState()])
-    tuned.fit_one_cycle(max(1, lm_epochs), 2e-3)
+    tune_epochs = lm_epochs if args.tune_epochs is None or smoke else args.tune_epochs
+    tuned.fit_one_cycle(max(1, tune_epochs), args.tune_lr)
     tuned_result = tuned.validate()
     tune_seconds = time.perf_counter() - start
-    rows.append(["ULMFiT 2: LM fine-tuned on training reviews",
+    add_row(rows, [f"ULMFiT 2: LM fine-tuned on training reviews ({tune_epochs} ep.)",
                  f"ppl {tuned_result['perplexity']:.1f}", f"{tune_seconds:.1f}"])
     sample = tuned.predict("This movie is", n_words=12, temperature=0.7, seed=0)
 
@@ -250,34 +305,31 @@ def run(args: argparse.Namespace) -> int:
         fine_tune_classifier(classifier, epochs=max(epochs, 4))
         gradual = classifier.validate()["accuracy"]
         gradual_seconds = time.perf_counter() - start
-        rows.append(["ULMFiT 3a: classifier, gradual unfreezing", f"{gradual:.4f}",
+        add_row(rows, ["ULMFiT 3a: classifier, gradual unfreezing", f"{gradual:.4f}",
                      f"{gradual_seconds:.1f}"])
     start = time.perf_counter()
     ember.seed(0)
-    direct = ember.learner(data, model=text_classifier(data, pretrained=encoder_file),
-                           quiet=True)
-    direct.fit_one_cycle(epochs, 3e-3)
+    direct = ember.learner(data, model=text_classifier(data, pretrained=encoder_file,
+                                                       drop_mult=args.drop_mult), quiet=True)
+    direct.fit_one_cycle(epochs, args.cls_lr)
     direct_accuracy = direct.validate()["accuracy"]
     direct_seconds = time.perf_counter() - start
     encoder_file.unlink(missing_ok=True)
-    rows.append(["ULMFiT 3b: classifier, pretrained encoder, all layers one-cycle",
+    add_row(rows, ["ULMFiT 3b: classifier, pretrained encoder, all layers one-cycle",
                  f"{direct_accuracy:.4f}", f"{direct_seconds:.1f}"])
     ulmfit = max(gradual, direct_accuracy)
     classify_seconds = gradual_seconds if gradual >= direct_accuracy else direct_seconds
     total = pretrain_seconds + tune_seconds + classify_seconds
-    rows.append([f"ULMFiT total ({'best of 3a/3b' if args.gradual else 'stages 1, 2, 3b'})",
+    add_row(rows, [f"ULMFiT total ({'best of 3a/3b' if args.gradual else 'stages 1, 2, 3b'})",
                  f"{ulmfit:.4f}", f"{total:.1f}"])
-    rows.append(["majority class", f"{majority:.4f}", "-"])
+    add_row(rows, ["majority class", f"{majority:.4f}", "-"])
 
     print(f"Rotten Tomatoes, {len(train)} train / {len(valid)} valid reviews split by movie"
           f"{' (smoke: bundled sample)' if smoke else ''}; vocab {len(vocab)}; "
           f"torch threads {args.threads}\n")
     print(table(["model", "valid accuracy", "seconds"], rows))
-    print(f"\nTokenisation on {'Austen' if not smoke else 'the sample'} ({n_tokens:,} spaCy "
-          f"tokens):\n")
-    print(table(["tokenizer", "tokens / s"], [
-        ["ember_text Tokenizer, rules, 2 processes", f"{our_rate:,.0f}"],
-        ["spacy.blank('en') tokenizer, 1 process", f"{plain_rate:,.0f}"]]))
+    print("\n" + throughput_title)
+    print(throughput_table)
     print(f"\nLM sample: {sample!r}\n")
     baseline = reference.get("tfidf_word", majority)
     print(f"RESULT text_scratch_accuracy {scratch:.4f} accuracy baseline={baseline:.4f}")

@@ -100,6 +100,10 @@ TRICKY = [
     "xxrep 4 ! xxwrep", "  lead and trail  ", "Hmm.... really?? REALLY???", "oooooh my my my",
     "don't can't U.S.A. e-mail http://x.com/a?b=c :) :-( $8 (yes) \"quoted\" -- end",
     "Mr. Darcy's ----regiment D---- it", "\x1c a \x1f b \x85 c", "SOOOOO tired", "iPhone",
+    # a word and one suffix (the fast path) next to special cases and emoticons that are not
+    "Mr. Mrs. Dr. St. A. l. U.S. e.g., etc., a.m.; p.m.! Emma. Emma, EMMA. can't, cannot.",
+    "word:) word:-( x:) :), (:, it's. you're! 5km. 10$, $10. 3.5. 1,000. ... yes... no?! ok?)",
+    "end.\" \"start 'quote' [note] {set}, <tag>, ¿qué? ¡sí! naïve, café. Zürich; 5%, 50%.",
 ]
 
 
@@ -128,3 +132,12 @@ def test_piecewise_tokenisation_equals_whole_text_rules(lang) -> None:
 def test_rules_off_keeps_spacy_tokens() -> None:
     tokens = Tokenizer(rules=False, bos=False).tokenize_many(["The BEST!!!!  one", "Yes."])
     assert tokens == [["The", "BEST", "!", "!", "!", "!", "one"], ["Yes", "."]]
+
+
+def test_pieces_tokenised_together_do_not_join() -> None:
+    """Pieces sent to spaCy in one call stay apart: spaCy's special-case matcher would turn
+    the ``'`` ending one piece and the ``'`` starting the next into ``''``."""
+    texts = ["(a'", "''b", "(with'", "''independent film''"]
+    reference = Tokenizer()
+    assert Tokenizer().tokenize_many(texts, n_workers=1) == [
+        reference_tokens(reference, text) for text in texts]

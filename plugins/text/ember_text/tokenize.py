@@ -238,50 +238,78 @@ class Tokenizer:
             self._memo[piece] = tokens
         return tokens
 
-    def _single_token_test(self) -> Any:
-        """A function telling whether spaCy returns a piece of text whole, from spaCy's own
-        rules: not a special case, and no prefix, suffix or infix pattern matches anywhere
-        in it (any match, even one spaCy would ignore, sends the piece to spaCy). Such a
-        piece (most words) is one token, and asking spaCy costs far more than asking this."""
+    def _known_tokens_test(self) -> Any:
+        """A function giving spaCy's tokens of a piece of text without asking spaCy, from
+        spaCy's own rules, or ``None`` when spaCy must be asked. Asking spaCy costs far more
+        than these few regex searches, and most pieces are one of two kinds:
+
+        - *whole*: not a special case, and no prefix, suffix or infix pattern matches anywhere
+          in it (any match, even one spaCy would ignore, sends the piece to spaCy): one token;
+        - *whole + suffix* (``"handsome,"``, ``"Emma."``): not a special case, no token match,
+          no prefix, a non-empty suffix match, and the rest is *whole*. spaCy's affix loop
+          strips that suffix first and then treats the rest exactly as it would alone, so the
+          tokens are the rest and the suffix (``"Mr."``, a special case, is asked).
+        """
         spacy_tokenizer = self.spacy_tokenizer
         special = frozenset(spacy_tokenizer.rules or ())
-        searches = [search for search in (spacy_tokenizer.prefix_search,
-                                          spacy_tokenizer.suffix_search) if search is not None]
+        prefix_search = spacy_tokenizer.prefix_search
+        suffix_search = spacy_tokenizer.suffix_search
         infix = spacy_tokenizer.infix_finditer
+        token_match = spacy_tokenizer.token_match
 
-        def single(piece: str) -> bool:
-            if piece in special or any(search(piece) for search in searches):
-                return False
+        def no_infix(piece: str) -> bool:
             return infix is None or next(iter(infix(piece)), None) is None
 
-        return single
+        def known(piece: str) -> list[str] | None:
+            if piece in special or (prefix_search is not None and prefix_search(piece)):
+                return None
+            suffix = suffix_search(piece) if suffix_search is not None else None
+            if suffix is None:
+                return [piece] if no_infix(piece) else None
+            split = len(piece) - (suffix.end() - suffix.start())
+            if not 0 < split < len(piece) or (token_match and token_match(piece)):
+                return None
+            rest = piece[:split]
+            if (rest in special or (prefix_search is not None and prefix_search(rest))
+                    or suffix_search(rest) or not no_infix(rest)):
+                return None
+            return [rest, piece[split:]]
+
+        return known
 
     def _fill_memo(self, pieces: Iterable[str], block: int = 4000) -> None:
-        """Tokenise the pieces not yet remembered, ``block`` of them per spaCy call (joined by
-        spaces: spaCy splits on spaces first, so each piece gets the tokens it gets alone,
-        and one ``Doc`` serves thousands of pieces)."""
+        """Tokenise the pieces not yet remembered: from spaCy's rules where they say what
+        spaCy would give (:meth:`_known_tokens_test`), else ``block`` pieces per spaCy call,
+        joined by ``" \\n "``. spaCy splits on spaces first, so each piece gets the tokens it
+        gets alone, and one ``Doc`` serves thousands of pieces; the newline between them is a
+        token of its own, so spaCy's special-case matcher (``''`` from ``'`` ``'``) never
+        joins the end of one piece to the start of the next."""
         memo = self._memo
         missing = [piece for piece in dict.fromkeys(pieces) if piece not in memo]
         if len(memo) + len(missing) > self.memo_size:
             memo.clear()
-        single = self._single_token_test()
+        known_tokens = self._known_tokens_test()
         post_rules = self.post_rules
         simple = []
         for piece in missing:
             if _CHAR_REPEAT.search(piece):
                 self._piece_tokens(piece)
-            elif single(piece):  # spaCy would give it back whole: skip spaCy
-                memo[piece] = post_rules([piece])
-            else:
+                continue
+            known = known_tokens(piece)
+            if known is None:
                 simple.append(piece)
+            else:  # spaCy's rules say what it would give: skip spaCy
+                memo[piece] = post_rules(known)
         for start in range(0, len(simple), block):
             chunk = simple[start:start + block]
             words: list[list[str]] = [[] for _ in chunk]
             index, end = 0, len(chunk[0])
-            for token in self.spacy_tokenizer(" ".join(chunk)):
-                while token.idx >= end:  # the next piece (one space after this one)
+            for token in self.spacy_tokenizer(" \n ".join(chunk)):
+                if token.is_space:  # a separator
+                    continue
+                while token.idx >= end:  # the next piece (after the separator)
                     index += 1
-                    end += 1 + len(chunk[index])
+                    end += 3 + len(chunk[index])
                 words[index].append(token.text)
             for piece, piece_words in zip(chunk, words):
                 memo[piece] = post_rules(piece_words)
