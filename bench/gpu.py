@@ -165,7 +165,7 @@ def small_hand(train_dl, valid_dl, device, epochs: int) -> None:
 
 def small_ember(train_dl, valid_dl, device, epochs: int, every_batch: bool = False) -> None:
     data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=10)
-    cbs = [ember.NanGuard(defer=False)] if every_batch else None
+    cbs = [ember.NanGuard(interval=1)] if every_batch else None
     model = small_mlp(train_dl.dataset.x[0].numel())
     learn = ember.Learner(data, model, opt_func=optimiser, wd=0.0,
                           metrics=[ember.Accuracy()], device=device, quiet=True,

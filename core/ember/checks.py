@@ -438,13 +438,15 @@ class Guard(Callback):
         losses = self.early_losses
         if len(losses) >= self.rise_window:
             return
-        losses.append(float(self.learn.loss))
+        loss = float(self.learn.loss)
+        if not math.isfinite(loss):
+            return  # a NaN/inf loss is the NaN guard's to report (it also restores weights)
+        losses.append(loss)
         if len(losses) < 2 * self.rise_average:
             return
         first = sum(losses[: self.rise_average]) / self.rise_average
         recent = sum(losses[-self.rise_average:]) / self.rise_average
-        if not math.isfinite(recent) or (recent > self.rise_factor * first
-                                         and recent - first > self.rise_min):
+        if recent > self.rise_factor * first and recent - first > self.rise_min:
             Finding(LearningRateWarning, f"the loss rose from {first:.3g} to {recent:.3g} "
                     f"(averages of {self.rise_average} batches) within the first {len(losses)} "
                     f"batches; the learning rate is very likely too high, so training was "

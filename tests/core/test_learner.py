@@ -204,9 +204,10 @@ def test_nan_guard_stops_and_restores_last_good_weights():
         assert torch.equal(value, good[key]), key
 
 
-def test_deferred_nan_guard_catches_the_nan_within_its_interval_and_restores():
-    """The accelerator mode (one device read every few batches) on the CPU: the NaN in batch 4
-    is found at the read after batch 5, the fit stops there, and the epoch-start weights return."""
+def test_nan_guard_checks_every_few_batches_and_names_the_first_bad_one():
+    """The guard reads the losses every ``interval`` batches: the NaN in batch 4 is found at
+    the read after batch 5, named exactly, the fit stops there and the epoch-start weights
+    return."""
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True, nan_guard=False)
     learn.fit(1, 1e-3)
@@ -220,8 +221,8 @@ def test_deferred_nan_guard_catches_the_nan_within_its_interval_and_restores():
                 if self.learn.iter == 3:
                     self.learn.pred = self.learn.pred * float("nan")
 
-    guard = ember.NanGuard(interval=5, defer=True)
-    with pytest.warns(ember.DivergenceWarning, match="one of batches 1 to 5"):
+    guard = ember.NanGuard(interval=5)
+    with pytest.warns(ember.DivergenceWarning, match="loss became nan at epoch 1, batch 4"):
         learn.fit(3, 1e-3, cbs=[Poison(), guard])
     assert learn.diverged and seen[-1] == 4
     for key, value in learn.model.state_dict().items():

@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from typing import Any
 
@@ -132,57 +131,53 @@ class NanGuard(Callback):
     """Stop training when the loss turns NaN or infinite, restore the weights from the start
     of the epoch (the last good ones), and say why. On by default.
 
-    On the CPU every batch's loss is checked as it comes. On an accelerator reading a loss
-    waits for the device, so the guard keeps a running "all finite" flag on the device and
-    reads it every ``interval`` batches and at the end of each training pass: no batch waits,
-    and a NaN is still caught in the epoch it appears (the restored weights are the same).
-    ``defer`` forces one way or the other (``None``: defer on accelerators only).
+    The guard keeps each training batch's loss (a reference, no copy) and checks them together
+    every ``interval`` batches and at the end of each training pass: one read instead of one
+    per batch, which on an accelerator means no batch waits for the device. A NaN is still
+    caught in the epoch it appears, so the restored weights are the same as with a check per
+    batch; at most ``interval - 1`` batches run on after it. ``interval=1`` checks every batch.
     The good weights are kept on the CPU, so the guard costs no accelerator memory.
 
     Example:
         >>> NanGuard().order, NanGuard(interval=16).interval
         (20, 16)
-        >>> # ember.Learner(data, model, nan_guard=False, cbs=[NanGuard(defer=True)])
+        >>> # ember.Learner(data, model, nan_guard=False, cbs=[NanGuard(interval=1)])
     """
 
     order = Order.GUARD
 
-    def __init__(self, interval: int = 32, defer: bool | None = None) -> None:
+    def __init__(self, interval: int = 32) -> None:
         if interval < 1:
             raise ValueError(f"interval must be at least 1 batch, got {interval}")
-        self.interval, self.defer = interval, defer
+        self.interval = interval
 
     def before_epoch(self) -> None:
         self.good_state = _cpu_copy(self.learn.model.state_dict())
         self.good_opt = _cpu_copy(self.learn.opt.state_dict())
-        self._finite: torch.Tensor | None = None
-        self._first_unchecked = 0
+        self._losses: list[torch.Tensor] = []
 
     def after_loss(self) -> None:
-        if not self.learn.training:
-            return
-        loss = self.learn.loss
-        if not (self.defer if self.defer is not None else loss.device.type != "cpu"):
-            if not math.isfinite(float(loss)):
-                self._stop(f"batch {self.learn.iter + 1}", float(loss))
-            return
-        finite = torch.isfinite(loss).all()
-        self._finite = finite if self._finite is None else self._finite & finite
-        if self.learn.iter + 1 - self._first_unchecked >= self.interval:
-            self._check()
+        if self.learn.training:
+            self._losses.append(self.learn.loss)
+            if len(self._losses) >= self.interval:
+                self._check()
 
     def after_train(self) -> None:
         self._check()
 
     def _check(self) -> None:
-        if self._finite is None:
+        losses, self._losses = self._losses, []
+        if not losses:
             return
-        finite, self._finite = bool(self._finite), None
-        first, self._first_unchecked = self._first_unchecked, self.learn.iter + 1
-        if not finite:
-            self._stop(f"one of batches {first + 1} to {self.learn.iter + 1}", "NaN or infinite")
+        finite = torch.isfinite(torch.stack(losses).float())
+        if bool(finite.all()):
+            return
+        first = self.learn.iter + 2 - len(losses)  # 1-based number of the first batch checked
+        bad = first + int(torch.nonzero(~finite)[0, 0])
+        value = float(losses[bad - first])
+        self._stop(f"batch {bad}", value)
 
-    def _stop(self, where: str, value: Any) -> None:
+    def _stop(self, where: str, value: float) -> None:
         self.learn.model.load_state_dict(self.good_state)
         self.learn.opt.load_state_dict(self.good_opt)
         warnings.warn(
