@@ -5,8 +5,9 @@ For each domain the same data is trained twice: (a) ``learner.fit_auto(minutes=b
 as many epochs as fit in the same budget (one epoch is timed first, not counted). The table
 shows the validation metric of each and how close ``fit_auto`` landed to its budget.
 
-    python bench/auto.py --budget 120            # full data from ../shared/data
+    flock /tmp/ember-bench.lock python bench/auto.py --budget 120   # full data, ../shared/data
     python bench/auto.py --smoke                 # bundled samples, seconds
+    python bench/auto.py --domains diamonds fr   # a subset (names by their first word)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 import ember
 
@@ -113,13 +115,19 @@ def automatic(data: ember.Data, seconds: float) -> tuple[str, float, float, dict
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
     options.add_argument("--budget", type=float, default=120.0, help="seconds per contender")
-    options.add_argument("--domains", nargs="*", default=list(DOMAINS))
+    options.add_argument("--domains", nargs="*", default=list(DOMAINS),
+                         help="domains to run, by name or first word")
+    options.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = options.parse_args()
+    torch.set_num_threads(args.threads)
+    chosen = [name for name in DOMAINS
+              if any(name == given or name.split()[0].startswith(given) for given in args.domains)]
     folder = data_dir(args.data)
     budget = min(args.budget, 15.0) if args.smoke else args.budget
     rows, results = [], []
     warnings.simplefilter("ignore", ember.EmberWarning)
-    for domain in args.domains:
+    details = []
+    for domain in chosen:
         try:
             data = DOMAINS[domain](folder, args.smoke)
         except ImportError as error:
@@ -127,6 +135,10 @@ def main() -> None:
             continue
         name, base, base_wall, epochs = hand_picked(data, budget)
         _, auto, auto_wall, report = automatic(data, budget)
+        details.append(f"{domain}: {report.get('schedule')}, model "
+                       f"{report.get('model', 'default')}, {report.get('epochs_run', '-')} "
+                       f"epochs run (~{report.get('epochs')} planned), slowdown "
+                       f"{report.get('slowdown', '-')}; " + "; ".join(report["reasons"]))
         lower_better = name in ("valid_loss", "rmse", "mae")
         better = auto <= base if lower_better else auto >= base
         rows.append([domain, name, f"{base:.4f} ({epochs} ep, {base_wall:.0f} s)",
@@ -135,9 +147,12 @@ def main() -> None:
         key = domain.split()[0].replace("-", "_")
         results.append((f"auto_{key}_{name}", auto, base))
         results.append((f"auto_{key}_budget_ratio", auto_wall / budget, 1.0))
-    print(f"budget {budget:.0f} s per contender\n")
+    print(f"budget {budget:.0f} s per contender, torch threads {torch.get_num_threads()}\n")
     print(table(["data", "metric", "hand-picked defaults", "fit_auto", "auto as good",
                  "fit_auto vs budget"], rows))
+    print()
+    for line in details:
+        print(f"- {line}")
     for name, value, baseline in results:
         print(f"RESULT {name} {value:.4f} value baseline={baseline:.4f}")
 
