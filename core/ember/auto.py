@@ -4,11 +4,13 @@ What it does, in order (and reports, with the reasons). With ``minutes=`` every 
 runs inside the budget — the timing, the sweep, the race and every validation — and the run
 ends within a few per cent of it even when the machine's speed changes mid-run:
 
-1. **Timing**: a few training batches and one validation are timed, to size what follows.
+1. **Timing**: a few training batches and as many validation batches are timed (at most 3 %
+   of the budget), to size what follows; the validation's time is extrapolated to the loader.
 2. **Learning rate** from :meth:`ember.Learner.lr_find` — the documented rule of
    :class:`ember.LRFindResult` (a tenth of the rate where the smoothed loss is lowest; an
-   exponential moving average makes it robust to noisy curves; ``1e-3`` with a warning when the
-   loss never falls). The sweep is shortened to at most 10 % of a small budget (30 to 100 steps).
+   exponential moving average makes it robust to noisy curves). Where the loss never falls, the
+   plugin's default learning rate, with a warning. The sweep takes at most 10 % of the budget
+   (30 to 100 steps); a budget too small for 30 steps keeps the plugin's default rate.
 3. **Race** (only with several candidate models registered by the plugin in
    ``Defaults.candidates``, and a budget large enough that a quarter of it gives every candidate
    at least one epoch): successive halving — every candidate trains for an equal slice, the
@@ -52,6 +54,8 @@ __all__ = ["TimeBudget", "fit_auto"]
 RESERVE_MARGIN = 1.15
 #: share of the budget the race may use, and of a small budget the learning-rate sweep may use
 RACE_SHARE, SWEEP_SHARE = 0.25, 0.10
+#: the fewest steps a learning-rate sweep is worth reading
+MIN_SWEEP = 30
 
 
 class TimeBudget(Callback):
@@ -130,26 +134,36 @@ class TimeBudget(Callback):
         return seconds / batches
 
 
-def _timed_batches(learn: Learner, n: int = 8, warmup: int = 2) -> float:
-    """Seconds per training batch, measured on a copy of the state that is then restored."""
+def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int = 8,
+                   warmup: int = 2) -> tuple[float, float]:
+    """Seconds per training batch and per whole validation, measured on a copy of the state
+    that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 3 % of
+    ``budget_seconds`` is spent, at least 2 timed), then as many validation batches, the
+    validation's time extrapolated from them to the whole loader."""
     import copy
 
-    times: list[float] = []
+    train_times: list[float] = []
+    valid_times: list[float] = []
+    limit = math.inf if budget_seconds is None else 0.03 * budget_seconds
 
     class Timer(Callback):
         order = Order.LAST
+
+        def before_fit(self) -> None:
+            self.fit_start = time.perf_counter()
 
         def before_batch(self) -> None:
             self.start = time.perf_counter()
 
         def after_batch(self) -> None:
-            if self.learn.training:
-                times.append(time.perf_counter() - self.start)
-                if len(times) >= n + warmup:
-                    raise CancelFitException
-
-        def before_validate(self) -> None:
-            raise CancelFitException
+            times = train_times if self.learn.training else valid_times
+            times.append(time.perf_counter() - self.start)
+            enough = len(times) >= n + warmup or (
+                len(times) >= warmup + 2 and time.perf_counter() - self.fit_start > limit)
+            if enough and self.learn.training:
+                raise CancelTrainException  # on to the validation batches
+            if enough:
+                raise CancelFitException
 
     model_state = copy.deepcopy(learn.model.state_dict())
     recorder_state = copy.deepcopy(learn.recorder.state_dict())
@@ -159,14 +173,13 @@ def _timed_batches(learn: Learner, n: int = 8, warmup: int = 2) -> float:
         learn.model.load_state_dict(model_state)
         learn.recorder.load_state_dict(recorder_state)
         learn.opt = None
-    measured = times[warmup:] or times
-    return sum(measured) / max(len(measured), 1)
 
+    def mean(times: list[float]) -> float:
+        measured = times[warmup:] or times
+        return sum(measured) / max(len(measured), 1)
 
-def _valid_seconds(learn: Learner) -> float:
-    start = time.perf_counter()
-    learn.validate()
-    return time.perf_counter() - start
+    n_valid = len(learn.data.valid_dl) if learn.data.valid_dl is not None else 0
+    return mean(train_times), mean(valid_times) * n_valid
 
 
 def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback],
@@ -286,8 +299,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 report["schedule"] = "one_cycle"
                 learn.fit_one_cycle(planned, lr, cbs=[saver, *extra], reset_opt=True)
         else:
-            batch_seconds = _timed_batches(learn)
-            valid_seconds = _valid_seconds(learn)
+            batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds)
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
             if candidates and len(candidates) > 1 and race_seconds >= len(candidates) * (
@@ -303,9 +315,14 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                         f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
                         f"each of the {len(candidates)} candidates one epoch "
                         f"(~{epoch_seconds:.0f} s); training the default model")
-                num_it = int(min(100, max(30, SWEEP_SHARE * budget_seconds /
-                                          max(batch_seconds, 1e-6))))
-                lr = _choose_lr(learn, num_it, report)
+                affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
+                if affordable >= MIN_SWEEP:
+                    lr = _choose_lr(learn, min(100, affordable), report)
+                else:
+                    report["lr"] = lr = float(learn.lr)
+                    report["reasons"].append(
+                        f"learning rate {lr:.2e}: the plugin's default, since a sweep of "
+                        f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget")
             remaining = budget_seconds - (time.perf_counter() - start)
             budget = TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds)
             report["epochs"] = max(1, math.ceil(remaining / max(epoch_seconds, 1e-9)))
@@ -345,9 +362,27 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
 
 
 def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any]) -> float:
-    suggestion = learn.lr_find(num_it=num_it)
-    report["lr"] = lr = float(suggestion)
-    report["reasons"].append(
-        f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the smoothed "
-        f"finder loss is lowest ({num_it}-step sweep)")
+    """The finder's suggestion; where the loss never fell, the plugin's default learning rate
+    (chosen for this kind of data) rather than the finder's generic fallback."""
+    import warnings
+
+    from ember.errors import EmberWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmberWarning)
+        suggestion = learn.lr_find(num_it=num_it)
+    never_fell = any("never fell" in str(w.message) for w in caught)
+    if never_fell:
+        lr = float(learn.lr)
+        warnings.warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it "
+                      f"trains with the plugin's default learning rate {lr:.2e}; check the data "
+                      f"and model with learn.doctor()", EmberWarning, stacklevel=3)
+        reason = (f"learning rate {lr:.2e}: the plugin's default, since the loss never fell "
+                  f"clearly in the {num_it}-step sweep")
+    else:
+        lr = float(suggestion)
+        reason = (f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the "
+                  f"smoothed finder loss is lowest ({num_it}-step sweep)")
+    report["lr"] = lr
+    report["reasons"].append(reason)
     return lr
