@@ -6,11 +6,13 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
 
 1. **Timing**: a few training batches and as many validation batches are timed (at most 3 %
    of the budget), to size what follows; the validation's time is extrapolated to the loader.
-2. **Learning rate** from :meth:`ember.Learner.lr_find` — the documented rule of
-   :class:`ember.LRFindResult` (a tenth of the rate where the smoothed loss is lowest; an
-   exponential moving average makes it robust to noisy curves). Where the loss never falls, the
-   plugin's default learning rate, with a warning. The sweep takes at most 10 % of the budget
-   (30 to 100 steps); a budget too small for 30 steps keeps the plugin's default rate.
+2. **Learning rate** from :meth:`ember.Learner.lr_find` and the plugin's default rate: the
+   finder's suggestion (the documented rule of :class:`ember.LRFindResult`: a tenth of the rate
+   where the smoothed loss is lowest; an exponential moving average makes it robust to noisy
+   curves) is a safe lower guide, and the plugin's default is kept when it is higher but still
+   below the loss minimum; a default at or past the minimum is replaced by the suggestion.
+   Where the loss never falls, the plugin's default, with a warning. The sweep takes at most
+   10 % of the budget (30 to 100 steps); a budget too small for 30 steps keeps the default.
 3. **Race** (only with several candidate models registered by the plugin in
    ``Defaults.candidates``, and a budget large enough that a quarter of it gives every candidate
    at least one epoch): successive halving — every candidate trains for an equal slice, the
@@ -46,9 +48,9 @@ from ember.errors import CancelFitException, CancelTrainException
 if TYPE_CHECKING:
     from torch import nn
 
-    from ember.learner import Learner
+    from ember.learner import Learner, LRFindResult
 
-__all__ = ["TimeBudget", "fit_auto"]
+__all__ = ["TimeBudget", "fit_auto", "rule_lr"]
 
 #: the validation reserve is this multiple of the last validation's time
 RESERVE_MARGIN = 1.15
@@ -237,7 +239,7 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
         for name, model in alive.items():
             learn.set_model(model)
             if name not in rates:
-                rates[name] = float(learn.lr_find())
+                rates[name] = _choose_lr(learn, 100)
             slice_seconds = max((deadline - time.perf_counter()) / runs_left, 1e-3)
             budget = TimeBudget(slice_seconds, valid_times.get(name, reserve))
             _fit_for(learn, budget, rates[name], [])
@@ -361,9 +363,41 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     return report
 
 
-def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any]) -> float:
-    """The finder's suggestion; where the loss never fell, the plugin's default learning rate
-    (chosen for this kind of data) rather than the finder's generic fallback."""
+def rule_lr(suggestion: LRFindResult, default: float | None, never_fell: bool = False
+            ) -> tuple[float, str]:
+    """fit_auto's learning rate from a finder curve and the plugin's default rate, with the
+    reason.
+
+    The rule: the finder's suggestion (a tenth of the rate at the smoothed loss's minimum) is a
+    safe lower guide; the plugin's default rate, chosen for this kind of data, is kept when it
+    is higher and still below the minimum (on the falling side of the curve) — a budget of a
+    few epochs gains from the larger rate. A default at or past the minimum is unsafe for this
+    data: the suggestion replaces it. When the loss never fell, the default.
+
+    Example:
+        >>> from ember import LRFindResult
+        >>> curve = LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        ...                                 [1.0, 0.8, 0.5, 0.4, 3.0])
+        >>> rule_lr(curve, 3e-2)[0], rule_lr(curve, 3e-3)[0], rule_lr(curve, 0.3)[0]
+        (0.03, 0.01, 0.01)
+    """
+    if never_fell:
+        lr = float(default if default is not None else suggestion)
+        return lr, f"learning rate {lr:.2e}: the default, since the loss never fell"
+    if default is not None and float(suggestion) < default < suggestion.minimum:
+        return float(default), (
+            f"learning rate {default:.2e}: the plugin's default, above the finder's "
+            f"{float(suggestion):.2e} (a tenth of {suggestion.minimum:.2e}, where the smoothed "
+            f"loss is lowest) and still below that minimum")
+    lr = float(suggestion)
+    why = ("" if default is None else f"; the default {default:.2e} is " + (
+        "lower" if default <= lr else "at or past the minimum, unsafe here"))
+    return lr, (f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the "
+                f"smoothed finder loss is lowest{why}")
+
+
+def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any] | None = None) -> float:
+    """Sweep ``num_it`` steps and apply :func:`rule_lr` (warning when the loss never fell)."""
     import warnings
 
     from ember.errors import EmberWarning
@@ -371,18 +405,14 @@ def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any]) -> float:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmberWarning)
         suggestion = learn.lr_find(num_it=num_it)
+    default = float(learn.lr) if isinstance(learn.lr, (int, float)) else None
     never_fell = any("never fell" in str(w.message) for w in caught)
+    lr, reason = rule_lr(suggestion, default, never_fell)
     if never_fell:
-        lr = float(learn.lr)
         warnings.warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it "
-                      f"trains with the plugin's default learning rate {lr:.2e}; check the data "
-                      f"and model with learn.doctor()", EmberWarning, stacklevel=3)
-        reason = (f"learning rate {lr:.2e}: the plugin's default, since the loss never fell "
-                  f"clearly in the {num_it}-step sweep")
-    else:
-        lr = float(suggestion)
-        reason = (f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the "
-                  f"smoothed finder loss is lowest ({num_it}-step sweep)")
-    report["lr"] = lr
-    report["reasons"].append(reason)
+                      f"trains at {lr:.2e} (the plugin's default); check the data and model "
+                      f"with learn.doctor()", EmberWarning, stacklevel=3)
+    if report is not None:
+        report["lr"] = lr
+        report["reasons"].append(f"{reason} ({num_it}-step sweep)")
     return lr

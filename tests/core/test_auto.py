@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ember
-from ember.auto import fit_auto
+from ember.auto import fit_auto, rule_lr
 
 from .helpers import blob_data
 
@@ -43,6 +43,27 @@ def test_rule_falls_back_safely_when_the_loss_never_falls():
     with pytest.warns(ember.EmberWarning, match="never fell"):
         result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
     assert float(result) == 1e-3
+
+
+@pytest.mark.parametrize("name", ["signal_cnn_bs32", "signal_cnn_bs4_noisy"])
+def test_fit_auto_keeps_a_higher_default_only_on_the_falling_side(name):
+    curve = CURVES[name]
+    result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
+    suggestion, minimum = float(result), result.minimum
+    between = (suggestion * minimum) ** 0.5  # above the suggestion, below the minimum
+    assert rule_lr(result, between)[0] == between
+    assert rule_lr(result, suggestion / 3)[0] == suggestion  # a lower default is raised
+    lr, reason = rule_lr(result, minimum * 2)  # past the minimum: unsafe, replaced
+    assert lr == suggestion and "unsafe" in reason
+    assert rule_lr(result, None)[0] == suggestion
+
+
+def test_fit_auto_falls_back_to_the_default_when_the_loss_never_falls():
+    curve = CURVES["signal_cnn_starting_too_high"]
+    with pytest.warns(ember.EmberWarning, match="never fell"):
+        result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
+    lr, reason = rule_lr(result, 3e-3, never_fell=True)
+    assert lr == 3e-3 and "never fell" in reason
 
 
 def test_fit_auto_with_epochs_reports_its_choices():
