@@ -218,7 +218,7 @@ def _score(learn: Learner, monitor: str) -> float:
 
 
 def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], seconds: float,
-          reserve: float, report: dict[str, Any]) -> tuple[float, float]:
+          reserve: float, report: dict[str, Any], num_it: int = 100) -> tuple[float, float]:
     """Successive halving over ``candidates`` within ``seconds`` (their finder sweeps and
     validations included); leaves the winner (with its raced weights) as ``learn.model`` and
     returns the learning rate the finder chose for it (before it trained: a finder run on
@@ -234,12 +234,13 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
         count = max(1, count // 2)
     runs_left = sum(plan)
     figures: list[dict[str, Any]] = []
+    for name, model in alive.items():  # every sweep first, so the slices are equal
+        learn.set_model(model)
+        rates[name] = _choose_lr(learn, num_it)
     for round_index in range(len(plan)):
         scores = {}
         for name, model in alive.items():
             learn.set_model(model)
-            if name not in rates:
-                rates[name] = _choose_lr(learn, 100)
             slice_seconds = max((deadline - time.perf_counter()) / runs_left, 1e-3)
             budget = TimeBudget(slice_seconds, valid_times.get(name, reserve))
             _fit_for(learn, budget, rates[name], [])
@@ -304,10 +305,12 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds)
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
+            affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
             if candidates and len(candidates) > 1 and race_seconds >= len(candidates) * (
                     epoch_seconds):
                 lr, valid_seconds = _race(learn, candidates, race_seconds,
-                                          RESERVE_MARGIN * valid_seconds, report)
+                                          RESERVE_MARGIN * valid_seconds, report,
+                                          num_it=min(100, max(MIN_SWEEP, affordable)))
                 report["lr"] = lr
                 report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the "
                                          f"winner before the race")
@@ -317,7 +320,6 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                         f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
                         f"each of the {len(candidates)} candidates one epoch "
                         f"(~{epoch_seconds:.0f} s); training the default model")
-                affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
                 if affordable >= MIN_SWEEP:
                     lr = _choose_lr(learn, min(100, affordable), report)
                 else:

@@ -127,3 +127,6 @@ def test_fit_auto_races_registered_candidates(one_thread):
     report = learn.fit_auto(minutes=0.3, verbose=False)
     assert {row["model"] for row in report["race"]} == {"narrow", "wide"}
     assert report["model"] in ("narrow", "wide")
+    slices = [row["seconds"] for row in report["race"]]
+    assert max(slices) - min(slices) < 0.25 * max(slices), report["race"]  # equal slices
+    assert abs(report["seconds"] / 18 - 1) < 0.05, report  # race and sweeps inside the budget
