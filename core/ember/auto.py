@@ -4,15 +4,14 @@ What it does, in order (and reports, with the reasons). With ``minutes=`` every 
 runs inside the budget — the timing, the sweep, the race and every validation — and the run
 ends within a few per cent of it even when the machine's speed changes mid-run:
 
-1. **Timing**: a few training batches and as many validation batches are timed (at most 3 %
+1. **Timing**: a few training batches and as many validation batches are timed (at most 2 %
    of the budget), to size what follows; the validation's time is extrapolated to the loader.
-2. **Learning rate** from :meth:`ember.Learner.lr_find` and the plugin's default rate: the
-   finder's suggestion (the documented rule of :class:`ember.LRFindResult`: a tenth of the rate
-   where the smoothed loss is lowest; an exponential moving average makes it robust to noisy
-   curves) is a safe lower guide, and the plugin's default is kept when it is higher but still
-   below the loss minimum; a default at or past the minimum is replaced by the suggestion.
-   Where the loss never falls, the plugin's default, with a warning. The sweep takes at most
-   10 % of the budget (30 to 100 steps); a budget too small for 30 steps keeps the default.
+2. **Learning rate** (:func:`rule_lr`): the plugin's default rate, chosen for this kind of data,
+   guarded by :meth:`ember.Learner.lr_find`'s curve — kept when it lies on the falling side
+   (below the rate of the smoothed loss's minimum, and less than 300 times below it), else the
+   finder's suggestion (a tenth of that minimum, :class:`ember.LRFindResult`). Where the loss
+   never falls, the default, with a warning. The sweep takes at most 5 % of the budget (30 to
+   100 steps); a budget too small for 30 steps keeps the default unguarded.
 3. **Race** (only with several candidate models registered by the plugin in
    ``Defaults.candidates``, and a budget large enough that a quarter of it gives every candidate
    at least one epoch): successive halving — every candidate trains for an equal slice, the
@@ -55,9 +54,11 @@ __all__ = ["TimeBudget", "fit_auto", "rule_lr"]
 #: the validation reserve is this multiple of the last validation's time
 RESERVE_MARGIN = 1.15
 #: share of the budget the race may use, and of a small budget the learning-rate sweep may use
-RACE_SHARE, SWEEP_SHARE = 0.25, 0.10
+RACE_SHARE, SWEEP_SHARE = 0.25, 0.05
 #: the fewest steps a learning-rate sweep is worth reading
 MIN_SWEEP = 30
+#: the plugin's default rate is kept when it lies within this factor below the finder's minimum
+DEFAULT_SPAN = 300.0
 
 
 class TimeBudget(Callback):
@@ -139,14 +140,14 @@ class TimeBudget(Callback):
 def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int = 8,
                    warmup: int = 2) -> tuple[float, float]:
     """Seconds per training batch and per whole validation, measured on a copy of the state
-    that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 3 % of
+    that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 2 % of
     ``budget_seconds`` is spent, at least 2 timed), then as many validation batches, the
     validation's time extrapolated from them to the whole loader."""
     import copy
 
     train_times: list[float] = []
     valid_times: list[float] = []
-    limit = math.inf if budget_seconds is None else 0.03 * budget_seconds
+    limit = math.inf if budget_seconds is None else 0.02 * budget_seconds
 
     class Timer(Callback):
         order = Order.LAST
@@ -370,32 +371,34 @@ def rule_lr(suggestion: LRFindResult, default: float | None, never_fell: bool = 
     """fit_auto's learning rate from a finder curve and the plugin's default rate, with the
     reason.
 
-    The rule: the finder's suggestion (a tenth of the rate at the smoothed loss's minimum) is a
-    safe lower guide; the plugin's default rate, chosen for this kind of data, is kept when it
-    is higher and still below the minimum (on the falling side of the curve) — a budget of a
-    few epochs gains from the larger rate. A default at or past the minimum is unsafe for this
-    data: the suggestion replaces it. When the loss never fell, the default.
+    The rule: the plugin's default rate (chosen for this kind of data) is kept when the curve
+    shows it on the falling side — below the rate of the smoothed loss's minimum and no more
+    than ``DEFAULT_SPAN`` below it. A default at or past the minimum is unsafe for this data, and
+    one far below it wastes the budget: then the finder's suggestion (a tenth of the minimum's
+    rate, :class:`ember.LRFindResult`) replaces it. Without a default, the suggestion; when the
+    loss never fell, the default.
 
     Example:
         >>> from ember import LRFindResult
         >>> curve = LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
         ...                                 [1.0, 0.8, 0.5, 0.4, 3.0])
-        >>> rule_lr(curve, 3e-2)[0], rule_lr(curve, 3e-3)[0], rule_lr(curve, 0.3)[0]
-        (0.03, 0.01, 0.01)
+        >>> rule_lr(curve, 3e-3)[0], rule_lr(curve, 1e-6)[0], rule_lr(curve, 0.3)[0]
+        (0.003, 0.01, 0.01)
     """
     if never_fell:
         lr = float(default if default is not None else suggestion)
         return lr, f"learning rate {lr:.2e}: the default, since the loss never fell"
-    if default is not None and float(suggestion) < default < suggestion.minimum:
+    minimum = suggestion.minimum
+    if default is not None and minimum / DEFAULT_SPAN <= default < minimum:
         return float(default), (
-            f"learning rate {default:.2e}: the plugin's default, above the finder's "
-            f"{float(suggestion):.2e} (a tenth of {suggestion.minimum:.2e}, where the smoothed "
-            f"loss is lowest) and still below that minimum")
+            f"learning rate {default:.2e}: the plugin's default, on the falling side of the "
+            f"finder's curve (its smoothed loss is lowest at {minimum:.2e})")
     lr = float(suggestion)
     why = ("" if default is None else f"; the default {default:.2e} is " + (
-        "lower" if default <= lr else "at or past the minimum, unsafe here"))
-    return lr, (f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the "
-                f"smoothed finder loss is lowest{why}")
+        f"more than {DEFAULT_SPAN:.0f} times lower" if default < minimum
+        else "at or past the minimum, unsafe here"))
+    return lr, (f"learning rate {lr:.2e}: a tenth of {minimum:.2e}, where the smoothed "
+                f"finder loss is lowest{why}")
 
 
 def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any] | None = None) -> float:

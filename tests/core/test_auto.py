@@ -46,15 +46,16 @@ def test_rule_falls_back_safely_when_the_loss_never_falls():
 
 
 @pytest.mark.parametrize("name", ["signal_cnn_bs32", "signal_cnn_bs4_noisy"])
-def test_fit_auto_keeps_a_higher_default_only_on_the_falling_side(name):
+def test_fit_auto_keeps_the_default_only_on_the_falling_side(name):
     curve = CURVES[name]
     result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
     suggestion, minimum = float(result), result.minimum
-    between = (suggestion * minimum) ** 0.5  # above the suggestion, below the minimum
-    assert rule_lr(result, between)[0] == between
-    assert rule_lr(result, suggestion / 3)[0] == suggestion  # a lower default is raised
+    for default in (minimum / 2, suggestion, minimum / 100):  # below the minimum: kept
+        assert rule_lr(result, default)[0] == default
     lr, reason = rule_lr(result, minimum * 2)  # past the minimum: unsafe, replaced
     assert lr == suggestion and "unsafe" in reason
+    lr, reason = rule_lr(result, minimum / 1000)  # far below: too slow, raised
+    assert lr == suggestion and "times lower" in reason
     assert rule_lr(result, None)[0] == suggestion
 
 
