@@ -1,12 +1,15 @@
 """fit_auto against hand-picked defaults for the same wall time, one row per domain.
 
 For each domain the same data is trained twice: (a) ``learner.fit_auto(minutes=budget)``,
-(b) the plugin's hand-picked defaults — its default learning rate with ``fit_one_cycle`` for
-as many epochs as fit in the same budget (one epoch is timed first, not counted). The table
-shows the validation metric of each and how close ``fit_auto`` landed to its budget.
+(b) the plugin's hand-picked defaults — its default learning rate with a one-cycle schedule
+over as many training steps as fit in the same budget (whole epochs or not; timed first on 20
+batches and a validation, not counted), validating each epoch. The table shows the validation
+metric of each (the final weights for the defaults, the best kept by ``fit_auto``) and how close
+``fit_auto`` landed to its budget.
 
-    python bench/auto.py --budget 120            # full data from ../shared/data
+    flock /tmp/ember-bench.lock python bench/auto.py --budget 120   # full data, ../shared/data
     python bench/auto.py --smoke                 # bundled samples, seconds
+    python bench/auto.py --domains diamonds fr   # a subset (names by their first word)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 import ember
 
@@ -85,16 +89,46 @@ def score(learn: ember.Learner) -> tuple[str, float]:
     return name, metrics[name]
 
 
-def hand_picked(data: ember.Data, seconds: float) -> tuple[str, float, float, int]:
+class StopAfter(ember.Callback):
+    """Ends the fit after ``steps`` training batches."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def after_batch(self) -> None:
+        if self.learn.training and self.learn.train_iter + 1 >= self.steps:
+            raise ember.CancelFitException
+
+
+def timed_steps(learn: ember.Learner, steps: int) -> float:
+    """Seconds per training batch over ``steps`` batches (after 2 untimed), on a throwaway
+    learner."""
+    marks: list[float] = []
+
+    class Mark(ember.Callback):
+        def after_batch(self) -> None:
+            marks.append(time.perf_counter())
+
+    learn.fit(1, cbs=[Mark(), StopAfter(steps + 2)])
+    return (marks[-1] - marks[1]) / max(len(marks) - 2, 1)
+
+
+def hand_picked(data: ember.Data, seconds: float) -> tuple[str, float, float, float]:
+    """The plugin's defaults — its learning rate, one-cycle — for as many steps as the budget
+    holds: one-cycle over exactly those steps (whole epochs or not), validating each epoch."""
     probe = ember.learner(data, quiet=True)
+    batch_seconds = timed_steps(probe, 20)
     start = time.perf_counter()
-    probe.fit_one_cycle(1)
-    epoch_seconds = time.perf_counter() - start
-    epochs = max(1, math.floor(seconds / epoch_seconds))
+    probe.validate()
+    epoch_seconds = batch_seconds * len(data.train_dl) + time.perf_counter() - start
+    epochs = seconds / epoch_seconds
+    steps = max(1, round(epochs * len(data.train_dl)))
     ember.seed(0)
     learn = ember.learner(data, quiet=True)
+    schedule = ember.OneCycle(learn.lr_for_groups(learn.lr),
+                              progress=lambda: learn.train_iter / steps)
     start = time.perf_counter()
-    learn.fit_one_cycle(epochs)
+    learn.fit(math.ceil(steps / len(data.train_dl)), cbs=[schedule, StopAfter(steps)])
     wall = time.perf_counter() - start
     name, value = score(learn)
     return name, value, wall, epochs
@@ -113,13 +147,19 @@ def automatic(data: ember.Data, seconds: float) -> tuple[str, float, float, dict
 def main() -> None:
     options = parser(__doc__.splitlines()[0])
     options.add_argument("--budget", type=float, default=120.0, help="seconds per contender")
-    options.add_argument("--domains", nargs="*", default=list(DOMAINS))
+    options.add_argument("--domains", nargs="*", default=list(DOMAINS),
+                         help="domains to run, by name or first word")
+    options.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = options.parse_args()
+    torch.set_num_threads(args.threads)
+    chosen = [name for name in DOMAINS
+              if any(name == given or name.split()[0].startswith(given) for given in args.domains)]
     folder = data_dir(args.data)
     budget = min(args.budget, 15.0) if args.smoke else args.budget
     rows, results = [], []
     warnings.simplefilter("ignore", ember.EmberWarning)
-    for domain in args.domains:
+    details = []
+    for domain in chosen:
         try:
             data = DOMAINS[domain](folder, args.smoke)
         except ImportError as error:
@@ -127,17 +167,24 @@ def main() -> None:
             continue
         name, base, base_wall, epochs = hand_picked(data, budget)
         _, auto, auto_wall, report = automatic(data, budget)
+        details.append(f"{domain}: {report.get('schedule')}, model "
+                       f"{report.get('model', 'default')}, {report.get('epochs_run', '-')} "
+                       f"epochs run (~{report.get('epochs')} planned), slowdown "
+                       f"{report.get('slowdown', '-')}; " + "; ".join(report["reasons"]))
         lower_better = name in ("valid_loss", "rmse", "mae")
         better = auto <= base if lower_better else auto >= base
-        rows.append([domain, name, f"{base:.4f} ({epochs} ep, {base_wall:.0f} s)",
+        rows.append([domain, name, f"{base:.4f} ({epochs:.1f} ep, {base_wall:.0f} s)",
                      f"{auto:.4f} (lr {report['lr']:.1e}, {auto_wall:.0f} s)",
                      "yes" if better else "no", f"{100 * (auto_wall / budget - 1):+.1f} %"])
         key = domain.split()[0].replace("-", "_")
         results.append((f"auto_{key}_{name}", auto, base))
         results.append((f"auto_{key}_budget_ratio", auto_wall / budget, 1.0))
-    print(f"budget {budget:.0f} s per contender\n")
+    print(f"budget {budget:.0f} s per contender, torch threads {torch.get_num_threads()}\n")
     print(table(["data", "metric", "hand-picked defaults", "fit_auto", "auto as good",
                  "fit_auto vs budget"], rows))
+    print()
+    for line in details:
+        print(f"- {line}")
     for name, value, baseline in results:
         print(f"RESULT {name} {value:.4f} value baseline={baseline:.4f}")
 

@@ -1,20 +1,31 @@
 """``learn.fit_auto(minutes=10)``: training parameters chosen from the data and a time budget.
 
-What it does, in order (and reports, with the reasons):
+What it does, in order (and reports, with the reasons). With ``minutes=`` every stage below
+runs inside the budget — the timing, the sweep, the race and every validation — and the run
+ends within a few per cent of it even when the machine's speed changes mid-run:
 
-1. **Learning rate** from :meth:`ember.Learner.lr_find` — the documented rule of
-   :class:`ember.LRFindResult` (a tenth of the rate where the smoothed loss is lowest; an
-   exponential moving average makes it robust to noisy curves; ``1e-3`` with a warning when the
-   loss never falls).
-2. **Race** (only with a budget and several candidate models registered by the plugin in
-   ``Defaults.candidates``): successive halving on 25 % of the budget — every candidate trains
-   for an equal slice, the better half by the validation metric goes on with twice the time,
-   until one is left; it continues from its raced weights.
-3. **Schedule**: one-cycle (``fine_tune`` when the model has a pretrained body) whose position
-   is the share of the time budget spent, so the learning rate anneals to its floor exactly as
-   the budget runs out; the last epoch is cut short, leaving time for its validation. With
-   ``epochs=`` instead of ``minutes=``, an ordinary one-cycle of that many epochs.
-4. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
+1. **Timing**: a few training batches and as many validation batches are timed (at most 2 %
+   of the budget), to size what follows; the validation's time is extrapolated to the loader.
+2. **Learning rate** (:func:`rule_lr`): the plugin's default rate, chosen for this kind of data,
+   guarded by :meth:`ember.Learner.lr_find`'s curve — kept when it lies on the falling side
+   (below the rate of the smoothed loss's minimum, and less than 300 times below it), else the
+   finder's suggestion (a tenth of that minimum, :class:`ember.LRFindResult`). Where the loss
+   never falls, the default, with a warning. The sweep takes at most 5 % of the budget (30 to
+   100 steps); a budget too small for 30 steps keeps the default unguarded.
+3. **Race** (only with several candidate models registered by the plugin in
+   ``Defaults.candidates``, and a budget large enough that a quarter of it gives every candidate
+   at least one epoch): successive halving — every candidate trains for an equal slice, the
+   better half by the validation metric goes on with twice the time, until one is left; it
+   continues from its raced weights. Each slice is the race time left divided by the runs left,
+   so a slow finder or validation shortens the slices after it instead of overrunning.
+4. **Schedule**: one-cycle (the ``fine_tune`` recipe — head first, then all with discriminative
+   rates — when the model has a pretrained body) whose position is the share of the training
+   time spent, so the learning rate anneals to its floor exactly as the budget runs out, however
+   the speed changes. Training stops early enough to leave time for the last validation; that
+   reserve is re-estimated after every validation (1.15 times the last one), and no new epoch starts
+   once the training time is spent. With ``epochs=`` instead of ``minutes=``, an ordinary
+   one-cycle of that many epochs.
+5. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
    (Ctrl-C) ends training early and keeps the best model so far.
 
 Example:
@@ -23,10 +34,9 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ember.callbacks.base import Callback, Order
@@ -37,64 +47,126 @@ from ember.errors import CancelFitException, CancelTrainException
 if TYPE_CHECKING:
     from torch import nn
 
-    from ember.learner import Learner
+    from ember.learner import Learner, LRFindResult
 
-__all__ = ["TimeBudget", "fit_auto"]
+__all__ = ["TimeBudget", "fit_auto", "rule_lr"]
+
+#: the validation reserve is this multiple of the last validation's time
+RESERVE_MARGIN = 1.15
+#: share of the budget the race may use, and of a small budget the learning-rate sweep may use
+RACE_SHARE, SWEEP_SHARE = 0.25, 0.05
+#: the fewest steps a learning-rate sweep is worth reading
+MIN_SWEEP = 30
+#: the plugin's default rate is kept when it lies within this factor below the finder's minimum
+DEFAULT_SPAN = 300.0
 
 
 class TimeBudget(Callback):
-    """Ends training when ``seconds`` have passed, keeping ``reserve`` seconds for the last
-    validation; ``progress()`` is the share of the budget spent.
+    """Ends training when ``seconds`` have passed since the first fit it joins began, keeping
+    ``reserve`` seconds back for the last validation; ``progress()`` is the share of the
+    training time (``seconds - reserve``) spent, never decreasing.
+
+    The reserve is re-estimated after every validation (``margin`` times its time), so a machine
+    that slows down mid-run still ends on time; no epoch starts once the training time is spent.
+    The clock runs on across several fits (the two stages of a fine-tune share one budget).
 
     Example:
-        >>> budget = TimeBudget(60.0)
+        >>> budget = TimeBudget(60.0, reserve=2.0)
         >>> 0.0 <= budget.progress() <= 1.0
         True
     """
 
     order = Order.LAST
 
-    def __init__(self, seconds: float, reserve: float = 0.0) -> None:
-        self.seconds, self.reserve = seconds, reserve
-        self.start = time.perf_counter()
+    def __init__(self, seconds: float, reserve: float = 0.0, margin: float = RESERVE_MARGIN
+                 ) -> None:
+        self.seconds, self.reserve, self.margin = seconds, reserve, margin
+        self.start: float | None = None
         self.expired = False
+        self.position = 0.0
+        #: seconds of each validation, and (seconds, batches) of each training phase, measured
+        self.valid_times: list[float] = []
+        self.train_times: list[tuple[float, int]] = []
 
-    def before_fit(self) -> None:
-        self.start = time.perf_counter()
+    def elapsed(self) -> float:
+        """Seconds since the budget's clock started (0 before the first fit)."""
+        return 0.0 if self.start is None else time.perf_counter() - self.start
 
     def progress(self) -> float:
-        """Share of the training time (budget less the reserve) spent so far."""
+        """Share of the training time (budget less the reserve) spent so far, in [0, 1]."""
         usable = max(self.seconds - self.reserve, 1e-9)
-        return min((time.perf_counter() - self.start) / usable, 1.0)
+        self.position = max(self.position, min(self.elapsed() / usable, 1.0))
+        return self.position
+
+    def before_fit(self) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+
+    def before_train(self) -> None:
+        self._phase_start, self._batches = time.perf_counter(), 0
 
     def after_batch(self) -> None:
-        if self.learn.training and self.progress() >= 1.0:
+        if not self.learn.training:
+            return
+        self._batches += 1
+        if self.progress() >= 1.0:
             self.expired = True
             raise CancelTrainException
 
+    def after_train(self) -> None:
+        self.train_times.append((time.perf_counter() - self._phase_start, self._batches))
+
+    def before_validate(self) -> None:
+        self._phase_start = time.perf_counter()
+
+    def after_validate(self) -> None:
+        seconds = time.perf_counter() - self._phase_start
+        self.valid_times.append(seconds)
+        self.reserve = self.margin * seconds
+
     def after_epoch(self) -> None:
-        if self.expired:
+        if self.expired or self.progress() >= 1.0:
+            self.expired = True
             raise CancelFitException
 
+    def batch_seconds(self) -> float | None:
+        """Seconds per training batch over the last training phase (``None`` before one)."""
+        if not self.train_times or not self.train_times[-1][1]:
+            return None
+        seconds, batches = self.train_times[-1]
+        return seconds / batches
 
-def _timed_batches(learn: Learner, n: int = 8, warmup: int = 2) -> float:
-    """Seconds per training batch, measured on a copy of the state that is then restored."""
-    times: list[float] = []
+
+def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int = 8,
+                   warmup: int = 2) -> tuple[float, float]:
+    """Seconds per training batch and per whole validation, measured on a copy of the state
+    that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 2 % of
+    ``budget_seconds`` is spent, at least 2 timed), then as many validation batches, the
+    validation's time extrapolated from them to the whole loader."""
+    import copy
+
+    train_times: list[float] = []
+    valid_times: list[float] = []
+    limit = math.inf if budget_seconds is None else 0.02 * budget_seconds
 
     class Timer(Callback):
         order = Order.LAST
+
+        def before_fit(self) -> None:
+            self.fit_start = time.perf_counter()
 
         def before_batch(self) -> None:
             self.start = time.perf_counter()
 
         def after_batch(self) -> None:
-            if self.learn.training:
-                times.append(time.perf_counter() - self.start)
-                if len(times) >= n + warmup:
-                    raise CancelFitException
-
-        def before_validate(self) -> None:
-            raise CancelFitException
+            times = train_times if self.learn.training else valid_times
+            times.append(time.perf_counter() - self.start)
+            enough = len(times) >= n + warmup or (
+                len(times) >= warmup + 2 and time.perf_counter() - self.fit_start > limit)
+            if enough and self.learn.training:
+                raise CancelTrainException  # on to the validation batches
+            if enough:
+                raise CancelFitException
 
     model_state = copy.deepcopy(learn.model.state_dict())
     recorder_state = copy.deepcopy(learn.recorder.state_dict())
@@ -104,20 +176,36 @@ def _timed_batches(learn: Learner, n: int = 8, warmup: int = 2) -> float:
         learn.model.load_state_dict(model_state)
         learn.recorder.load_state_dict(recorder_state)
         learn.opt = None
-    measured = times[warmup:] or times
-    return sum(measured) / max(len(measured), 1)
+
+    def mean(times: list[float]) -> float:
+        measured = times[warmup:] or times
+        return sum(measured) / max(len(measured), 1)
+
+    n_valid = len(learn.data.valid_dl) if learn.data.valid_dl is not None else 0
+    return mean(train_times), mean(valid_times) * n_valid
 
 
-def _valid_seconds(learn: Learner) -> float:
-    start = time.perf_counter()
-    learn.validate()
-    return time.perf_counter() - start
-
-
-def _fit_for(learn: Learner, budget: TimeBudget, lr: float, cbs: list[Callback]) -> None:
-    """One-cycle whose position follows the clock; ``budget`` ends it."""
+def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback],
+             **one_cycle: float) -> None:
+    """One-cycle whose position follows ``budget``'s clock; ``budget`` ends it."""
     lrs = learn._prepare_opt(lr, reset_opt=True)
-    learn._fit(10_000, [OneCycle(lrs, progress=budget.progress), budget, *cbs], None)
+    learn._fit(1_000_000, [OneCycle(lrs, progress=budget.progress, **one_cycle), budget, *cbs],
+               None)
+
+
+def _fine_tune_for(learn: Learner, seconds: float, reserve: float, epoch_seconds: float,
+                   lr: float, cbs: list[Callback]) -> None:
+    """The ``fine_tune`` recipe on the clock: the head alone for about one epoch (at most a
+    fifth of the time), then every group with discriminative rates for the rest."""
+    head_seconds = min(0.2 * seconds, epoch_seconds) if len(learn._groups) > 1 else 0.0
+    start = time.perf_counter()
+    if head_seconds > 0:
+        learn.freeze()
+        _fit_for(learn, TimeBudget(head_seconds, reserve), slice(lr * 2), cbs, pct_start=0.99)
+    learn.unfreeze()
+    rest = max(seconds - (time.perf_counter() - start), 1e-3)
+    _fit_for(learn, TimeBudget(rest, reserve), slice(lr / 100, lr), cbs, pct_start=0.3,
+             div=5.0)
 
 
 def _monitor(learn: Learner) -> str:
@@ -131,115 +219,205 @@ def _score(learn: Learner, monitor: str) -> float:
 
 
 def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], seconds: float,
-          report: dict[str, Any]) -> float:
-    """Successive halving over ``candidates``; leaves the winner (with its raced weights) as
-    ``learn.model`` and returns the learning rate the finder chose for it (before it trained:
-    a finder run on trained weights would read a flat curve)."""
+          reserve: float, report: dict[str, Any], num_it: int = 100) -> tuple[float, float]:
+    """Successive halving over ``candidates`` within ``seconds`` (their finder sweeps and
+    validations included); leaves the winner (with its raced weights) as ``learn.model`` and
+    returns the learning rate the finder chose for it (before it trained: a finder run on
+    trained weights would read a flat curve) and its validation time."""
+    deadline = time.perf_counter() + seconds
     monitor = _monitor(learn)
     alive = {name: build() for name, build in candidates.items()}
     rates: dict[str, float] = {}
-    rounds = max(1, math.ceil(math.log2(len(alive))))
-    slice_seconds = seconds / rounds
+    valid_times: dict[str, float] = {}
+    plan, count = [], len(alive)  # runs per round: n, n/2, … down to 2
+    while count > 1:
+        plan.append(count)
+        count = max(1, count // 2)
+    runs_left = sum(plan)
     figures: list[dict[str, Any]] = []
-    for round_index in range(rounds):
+    for name, model in alive.items():  # every sweep first, so the slices are equal
+        learn.set_model(model)
+        rates[name] = _choose_lr(learn, num_it)
+    for round_index in range(len(plan)):
         scores = {}
         for name, model in alive.items():
             learn.set_model(model)
-            if name not in rates:
-                rates[name] = float(learn.lr_find())
-            lr = rates[name]
-            _fit_for(learn, TimeBudget(slice_seconds / len(alive)), lr, [])
+            slice_seconds = max((deadline - time.perf_counter()) / runs_left, 1e-3)
+            budget = TimeBudget(slice_seconds, valid_times.get(name, reserve))
+            _fit_for(learn, budget, rates[name], [])
+            runs_left -= 1
+            if budget.valid_times:
+                valid_times[name] = budget.valid_times[-1]
             scores[name] = _score(learn, monitor)
             figures.append({"round": round_index, "model": name, monitor: abs(scores[name]),
-                            "seconds": round(slice_seconds / len(alive), 1)})
+                            "seconds": round(slice_seconds, 1),
+                            "epochs": round(_epochs_done(budget, learn), 2)})
         keep = max(1, len(alive) // 2)
         ranked = sorted(alive, key=lambda n: scores[n], reverse=True)
         alive = {name: alive[name] for name in ranked[:keep]}
-        if len(alive) == 1:
-            break
     winner = next(iter(alive))
     learn.set_model(alive[winner])
     report["race"] = figures
     report["model"] = winner
     report["reasons"].append(f"raced {len(candidates)} candidates by {monitor} with successive "
                              f"halving on {seconds:.0f} s: {winner} won")
-    return rates[winner]
+    return rates[winner], valid_times.get(winner, reserve)
+
+
+def _epochs_done(budget: TimeBudget, learn: Learner) -> float:
+    n_batches = max(len(learn.data.train_dl), 1)
+    return sum(batches for _, batches in budget.train_times) / n_batches
 
 
 def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = None,
              candidates: dict[str, Callable[[], nn.Module]] | None = None,
-             verbose: bool = True) -> dict[str, Any]:
+             verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
     """Choose the learning rate, model and schedule for ``learn`` and train within
-    ``minutes`` (or for ``epochs``); see the module documentation. Returns the report, which is
-    also kept as ``learn.recorder.auto``.
+    ``minutes`` (or for ``epochs``); see the module documentation. ``cbs`` are added to the
+    final training. Returns the report, which is also kept as ``learn.recorder.auto``.
 
     Example:
         >>> # learn.fit_auto(minutes=5)["lr"]
     """
     start = time.perf_counter()
-    report: dict[str, Any] = {"budget_seconds": None if minutes is None else minutes * 60,
-                              "reasons": []}
+    budget_seconds = None if minutes is None else minutes * 60
+    report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}
     monitor = _monitor(learn)
-    num_it = 100
-    if minutes is not None and not (candidates and len(candidates) > 1):
-        # a small budget gets a shorter sweep (at most 15 % of it, at least 30 steps)
-        num_it = int(min(100, max(30, 0.15 * minutes * 60 / max(_timed_batches(learn), 1e-6))))
-    if minutes is not None and candidates and len(candidates) > 1:
-        lr = _race(learn, candidates, 0.25 * minutes * 60, report)
-        report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the winner "
-                                 f"before the race")
-    else:
-        suggestion = learn.lr_find(num_it=num_it)
-        lr = float(suggestion)
-        report["reasons"].append(
-            f"learning rate {lr:.2e}: a tenth of {suggestion.minimum:.2e}, where the smoothed "
-            f"finder loss is lowest ({num_it}-step sweep)")
-    report["lr"] = lr
+    saver = SaveBest(monitor)
+    extra = list(cbs or [])
     pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
         "pretrained"))
-    saver = SaveBest(monitor)
-    cbs: list[Callback] = [saver]
-    if minutes is not None:
-        valid_seconds = _valid_seconds(learn)
-        batch_seconds = _timed_batches(learn)
-        epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
-        remaining = minutes * 60 - (time.perf_counter() - start)
-        planned = max(1, math.ceil(remaining / max(epoch_seconds, 1e-9)))
-        budget: TimeBudget | None = TimeBudget(remaining, reserve=valid_seconds * 1.1)
-        report["epochs"] = planned
-        report["reasons"].append(
-            f"{batch_seconds * 1000:.1f} ms per batch and {valid_seconds:.1f} s per validation: "
-            f"about {epoch_seconds:.1f} s per epoch, so {remaining:.0f} s hold about "
-            f"{remaining / epoch_seconds:.1f} epochs; the one-cycle schedule follows the clock")
-    else:
-        planned = epochs or 5
-        report["epochs"] = planned
-        report["reasons"].append(f"{planned} epochs " + ("as asked" if epochs else "(default)"))
-        budget = None
     interrupted = False
+    budget: TimeBudget | None = None
     try:
-        if pretrained:
-            report["schedule"] = "fine_tune"
-            learn.fine_tune(max(1, planned - 1), base_lr=lr * 2,
-                            cbs=[*cbs, budget] if budget else cbs)
-        elif budget is not None:
-            report["schedule"] = "one_cycle (clock)"
-            _fit_for(learn, budget, lr, cbs)
+        if budget_seconds is None:
+            lr = _choose_lr(learn, 100, report)
+            planned = epochs or 5
+            report["epochs"] = planned
+            report["reasons"].append(f"{planned} epochs " + ("as asked" if epochs else
+                                                              "(default)"))
+            if pretrained:
+                report["schedule"] = "fine_tune"
+                learn.fine_tune(max(1, planned - 1), base_lr=lr * 2, cbs=[saver, *extra])
+            else:
+                report["schedule"] = "one_cycle"
+                learn.fit_one_cycle(planned, lr, cbs=[saver, *extra], reset_opt=True)
         else:
-            report["schedule"] = "one_cycle"
-            learn.fit_one_cycle(planned, lr, cbs=cbs, reset_opt=True)
+            batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds)
+            epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
+            race_seconds = RACE_SHARE * budget_seconds
+            affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
+            if candidates and len(candidates) > 1 and race_seconds >= len(candidates) * (
+                    epoch_seconds):
+                lr, valid_seconds = _race(learn, candidates, race_seconds,
+                                          RESERVE_MARGIN * valid_seconds, report,
+                                          num_it=min(100, max(MIN_SWEEP, affordable)))
+                report["lr"] = lr
+                report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the "
+                                         f"winner before the race")
+            else:
+                if candidates and len(candidates) > 1:
+                    report["reasons"].append(
+                        f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
+                        f"each of the {len(candidates)} candidates one epoch "
+                        f"(~{epoch_seconds:.0f} s); training the default model")
+                if affordable >= MIN_SWEEP:
+                    lr = _choose_lr(learn, min(100, affordable), report)
+                else:
+                    report["lr"] = lr = float(learn.lr)
+                    report["reasons"].append(
+                        f"learning rate {lr:.2e}: the plugin's default, since a sweep of "
+                        f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget")
+            remaining = budget_seconds - (time.perf_counter() - start)
+            budget = TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds)
+            report["epochs"] = max(1, math.ceil(remaining / max(epoch_seconds, 1e-9)))
+            report["reasons"].append(
+                f"{batch_seconds * 1000:.1f} ms per batch and {valid_seconds:.1f} s per "
+                f"validation: about {epoch_seconds:.1f} s per epoch, so the {remaining:.0f} s "
+                f"left hold about {remaining / epoch_seconds:.1f} epochs; the schedule follows "
+                f"the clock and the validation reserve is re-measured every epoch")
+            if pretrained:
+                report["schedule"] = "fine_tune (clock)"
+                _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds, epoch_seconds,
+                               lr, [saver, *extra])
+            else:
+                report["schedule"] = "one_cycle (clock)"
+                _fit_for(learn, budget, lr, [saver, *extra])
     except KeyboardInterrupt:
         interrupted = True
         if saver.best_state is not None:
             learn.model.load_state_dict(saver.best_state)
     report["interrupted"] = interrupted
+    if budget is not None and budget.train_times:
+        report["epochs_run"] = round(_epochs_done(budget, learn), 2)
+        first, last = budget.train_times[0], budget.train_times[-1]
+        if first[1] and last[1]:
+            report["slowdown"] = round((last[0] / last[1]) / (first[0] / first[1]), 2)
     report["best"] = {monitor: abs(saver.best) if saver.best_state is not None else None,
                       "epoch": getattr(saver, "best_epoch", None)}
     report["seconds"] = time.perf_counter() - start
     learn.recorder.auto = report
     if verbose:
-        print(f"fit_auto: {report['schedule']} for {report['epochs']} epoch(s) at lr {lr:.2e}; "
-              f"best {monitor} {report['best'][monitor]} in {report['seconds']:.0f} s")
+        print(f"fit_auto: {report.get('schedule', '-')} for {report.get('epochs', '-')} "
+              f"epoch(s) at lr {report.get('lr', math.nan):.2e}; best {monitor} "
+              f"{report['best'][monitor]} in {report['seconds']:.0f} s")
         for reason in report["reasons"]:
             print(f"  - {reason}")
     return report
+
+
+def rule_lr(suggestion: LRFindResult, default: float | None, never_fell: bool = False
+            ) -> tuple[float, str]:
+    """fit_auto's learning rate from a finder curve and the plugin's default rate, with the
+    reason.
+
+    The rule: the plugin's default rate (chosen for this kind of data) is kept when the curve
+    shows it on the falling side — below the rate of the smoothed loss's minimum and no more
+    than ``DEFAULT_SPAN`` below it. A default at or past the minimum is unsafe for this data, and
+    one far below it wastes the budget: then the finder's suggestion (a tenth of the minimum's
+    rate, :class:`ember.LRFindResult`) replaces it. Without a default, the suggestion; when the
+    loss never fell, the default.
+
+    Example:
+        >>> from ember import LRFindResult
+        >>> curve = LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        ...                                 [1.0, 0.8, 0.5, 0.4, 3.0])
+        >>> rule_lr(curve, 3e-3)[0], rule_lr(curve, 1e-6)[0], rule_lr(curve, 0.3)[0]
+        (0.003, 0.01, 0.01)
+    """
+    if never_fell:
+        lr = float(default if default is not None else suggestion)
+        return lr, f"learning rate {lr:.2e}: the default, since the loss never fell"
+    minimum = suggestion.minimum
+    if default is not None and minimum / DEFAULT_SPAN <= default < minimum:
+        return float(default), (
+            f"learning rate {default:.2e}: the plugin's default, on the falling side of the "
+            f"finder's curve (its smoothed loss is lowest at {minimum:.2e})")
+    lr = float(suggestion)
+    why = ("" if default is None else f"; the default {default:.2e} is " + (
+        f"more than {DEFAULT_SPAN:.0f} times lower" if default < minimum
+        else "at or past the minimum, unsafe here"))
+    return lr, (f"learning rate {lr:.2e}: a tenth of {minimum:.2e}, where the smoothed "
+                f"finder loss is lowest{why}")
+
+
+def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any] | None = None) -> float:
+    """Sweep ``num_it`` steps and apply :func:`rule_lr` (warning when the loss never fell)."""
+    import warnings
+
+    from ember.errors import EmberWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmberWarning)
+        suggestion = learn.lr_find(num_it=num_it)
+    default = float(learn.lr) if isinstance(learn.lr, (int, float)) else None
+    never_fell = any("never fell" in str(w.message) for w in caught)
+    lr, reason = rule_lr(suggestion, default, never_fell)
+    if never_fell:
+        warnings.warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it "
+                      f"trains at {lr:.2e} (the plugin's default); check the data and model "
+                      f"with learn.doctor()", EmberWarning, stacklevel=3)
+    if report is not None:
+        report["lr"] = lr
+        report["reasons"].append(f"{reason} ({num_it}-step sweep)")
+    return lr

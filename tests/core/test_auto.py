@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import ember
+from ember.auto import fit_auto, rule_lr
 
 from .helpers import blob_data
 
 CURVES = json.loads((Path(__file__).parent / "fixtures" / "lr_find_curves.json").read_text())
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the timing tests: on a busy shared machine two threads contend and
+    a tiny model's batch time swings tenfold, which says nothing about fit_auto."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["signal_cnn_bs32", "signal_cnn_bs4_noisy"])
@@ -32,6 +45,28 @@ def test_rule_falls_back_safely_when_the_loss_never_falls():
     assert float(result) == 1e-3
 
 
+@pytest.mark.parametrize("name", ["signal_cnn_bs32", "signal_cnn_bs4_noisy"])
+def test_fit_auto_keeps_the_default_only_on_the_falling_side(name):
+    curve = CURVES[name]
+    result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
+    suggestion, minimum = float(result), result.minimum
+    for default in (minimum / 2, suggestion, minimum / 100):  # below the minimum: kept
+        assert rule_lr(result, default)[0] == default
+    lr, reason = rule_lr(result, minimum * 2)  # past the minimum: unsafe, replaced
+    assert lr == suggestion and "unsafe" in reason
+    lr, reason = rule_lr(result, minimum / 1000)  # far below: too slow, raised
+    assert lr == suggestion and "times lower" in reason
+    assert rule_lr(result, None)[0] == suggestion
+
+
+def test_fit_auto_falls_back_to_the_default_when_the_loss_never_falls():
+    curve = CURVES["signal_cnn_starting_too_high"]
+    with pytest.warns(ember.EmberWarning, match="never fell"):
+        result = ember.LRFindResult.from_curve(curve["lrs"], curve["losses"])
+    lr, reason = rule_lr(result, 3e-3, never_fell=True)
+    assert lr == 3e-3 and "never fell" in reason
+
+
 def test_fit_auto_with_epochs_reports_its_choices():
     ember.seed(0)
     learn = ember.learner(blob_data(), quiet=True)
@@ -42,16 +77,48 @@ def test_fit_auto_with_epochs_reports_its_choices():
     assert learn.validate()["accuracy"] > 0.85
 
 
-def test_fit_auto_follows_the_clock_and_keeps_the_best_weights():
+def test_fit_auto_follows_the_clock_and_keeps_the_best_weights(one_thread):
     ember.seed(0)
     learn = ember.learner(blob_data(n=2000), quiet=True)
-    report = learn.fit_auto(minutes=0.2, verbose=False)
-    assert report["schedule"] == "one_cycle (clock)"
+    report = learn.fit_auto(minutes=0.25, verbose=False)
+    assert report["schedule"] == "one_cycle (clock)", report
     assert report["best"]["accuracy"] == pytest.approx(learn.validate()["accuracy"])
-    assert report["best"]["accuracy"] > 0.85
+    assert report["best"]["accuracy"] > 0.85, report
+    assert abs(report["seconds"] / 15 - 1) < 0.05, report
 
 
-def test_fit_auto_races_registered_candidates():
+class SlowDown(ember.Callback):
+    """From ``after`` seconds into the fit, every training batch sleeps ``train`` seconds and
+    every validation batch ``valid`` seconds: a machine that turns slow mid-run."""
+
+    def __init__(self, after: float, train: float, valid: float) -> None:
+        self.after, self.train, self.valid = after, train, valid
+
+    def before_fit(self) -> None:
+        self.start = time.perf_counter()
+
+    def before_batch(self) -> None:
+        if time.perf_counter() - self.start > self.after:
+            time.sleep(self.train if self.learn.training else self.valid)
+
+
+def test_fit_auto_lands_on_its_budget_when_the_machine_slows_mid_run(one_thread):
+    # the validation turns ~20x slower after 3 s: a reserve measured at the start would be far
+    # too small for the last validation (and the epochs too few to fill the time)
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=2000), quiet=True)
+    budget = 15.0
+    start = time.perf_counter()
+    report = fit_auto(learn, minutes=budget / 60, verbose=False,
+                      cbs=[SlowDown(after=3.0, train=0.01, valid=0.1)])
+    wall = time.perf_counter() - start
+    assert abs(wall / budget - 1) < 0.05, report
+    assert report["slowdown"] > 1.5, report  # the last epoch's batches really were slower
+    assert learn.opt.param_groups[0]["lr"] < report["lr"] / 100  # the schedule reached its end
+    assert report["best"]["accuracy"] > 0.85, report
+
+
+def test_fit_auto_races_registered_candidates(one_thread):
     ember.seed(0)
     learn = ember.learner(blob_data(n=1000), quiet=True)
     learn.candidates = {
@@ -61,3 +128,6 @@ def test_fit_auto_races_registered_candidates():
     report = learn.fit_auto(minutes=0.3, verbose=False)
     assert {row["model"] for row in report["race"]} == {"narrow", "wide"}
     assert report["model"] in ("narrow", "wide")
+    slices = [row["seconds"] for row in report["race"]]
+    assert max(slices) - min(slices) < 0.25 * max(slices), report["race"]  # equal slices
+    assert abs(report["seconds"] / 18 - 1) < 0.05, report  # race and sweeps inside the budget
