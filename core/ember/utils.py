@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write", "default_device", "seed", "to_device"]
+__all__ = ["atomic_write", "cpu_copy", "default_device", "seed", "to_device"]
 
 
 def seed(n: int = 0) -> None:
@@ -65,6 +66,26 @@ def to_device(value: Any, device: torch.device, non_blocking: bool = True) -> An
     if isinstance(value, dict):
         return {k: to_device(v, device, non_blocking) for k, v in value.items()}
     return value
+
+
+def cpu_copy(state: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor cloned to the CPU: a snapshot of
+    weights or optimiser state that costs no accelerator memory.
+
+    Example:
+        >>> weights = {"w": torch.ones(2)}
+        >>> snapshot = cpu_copy(weights)
+        >>> _ = weights["w"].add_(1)
+        >>> snapshot["w"]
+        tensor([1., 1.])
+    """
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: cpu_copy(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(cpu_copy(value) for value in state)
+    return copy.deepcopy(state)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -37,3 +37,35 @@ def regression_data(n: int = 512, bs: int = 32) -> ember.Data:
     train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:400], y[:400]),
                                                TensorDataset(x[400:], y[400:]), bs=bs)
     return ember.Data.from_loaders(train_dl, valid_dl)
+
+
+class PoisonAt(ember.Callback):
+    """Turns the model's output to NaN on training batch ``iteration`` (0-based) of every
+    epoch, and records the training batches that ran."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration, self.seen = iteration, []
+
+    def after_pred(self) -> None:
+        if self.learn.training:
+            self.seen.append(self.learn.iter)
+            if self.learn.iter == self.iteration:
+                self.learn.pred = self.learn.pred * float("nan")
+
+
+def assert_nan_guard_restores(learn: ember.Learner, iteration: int, match: str = "restored",
+                              cbs: list | None = None) -> PoisonAt:
+    """Fit once, then fit again with a NaN on training batch ``iteration``: the guard must warn
+    (``match``), stop after the first epoch and leave the weights of the first fit."""
+    import pytest
+
+    learn.fit(1, 1e-3)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    poison = PoisonAt(iteration)
+    with pytest.warns(ember.DivergenceWarning, match=match):
+        learn.fit(3, 1e-3, cbs=[poison, *(cbs or [])])
+    assert learn.diverged and len(learn.recorder.values) == 1
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+    return poison
+

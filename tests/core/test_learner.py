@@ -9,7 +9,7 @@ from torch import nn
 
 import ember
 
-from .helpers import blob_data, regression_data
+from .helpers import assert_nan_guard_restores, blob_data, regression_data
 
 
 def small_model(n_in: int = 8, n_out: int = 3) -> nn.Module:
@@ -188,20 +188,7 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
 
 def test_nan_guard_stops_and_restores_last_good_weights():
     ember.seed(0)
-    learn = ember.Learner(blob_data(), small_model(), quiet=True)
-    learn.fit(1, 1e-3)
-    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
-
-    class Poison(ember.Callback):
-        def after_pred(self):
-            if self.learn.training and self.learn.iter == 3:
-                self.learn.pred = self.learn.pred * float("nan")
-
-    with pytest.warns(ember.DivergenceWarning, match="restored"):
-        learn.fit(3, 1e-3, cbs=[Poison()])
-    assert learn.diverged and len(learn.recorder.values) == 1
-    for key, value in learn.model.state_dict().items():
-        assert torch.equal(value, good[key]), key
+    assert_nan_guard_restores(ember.Learner(blob_data(), small_model(), quiet=True), 3)
 
 
 def test_nan_guard_checks_every_few_batches_and_names_the_first_bad_one():
@@ -210,23 +197,9 @@ def test_nan_guard_checks_every_few_batches_and_names_the_first_bad_one():
     return."""
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True, nan_guard=False)
-    learn.fit(1, 1e-3)
-    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    seen: list[int] = []
-
-    class Poison(ember.Callback):
-        def after_pred(self):
-            if self.learn.training:
-                seen.append(self.learn.iter)
-                if self.learn.iter == 3:
-                    self.learn.pred = self.learn.pred * float("nan")
-
-    guard = ember.NanGuard(interval=5)
-    with pytest.warns(ember.DivergenceWarning, match="loss became nan at epoch 1, batch 4"):
-        learn.fit(3, 1e-3, cbs=[Poison(), guard])
-    assert learn.diverged and seen[-1] == 4
-    for key, value in learn.model.state_dict().items():
-        assert torch.equal(value, good[key]), key
+    poison = assert_nan_guard_restores(learn, 3, "loss became nan at epoch 1, batch 4",
+                                       cbs=[ember.NanGuard(interval=5)])
+    assert poison.seen[-1] == 4
 
 
 def test_gradient_accumulation_matches_a_bigger_batch():

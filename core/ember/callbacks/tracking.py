@@ -8,13 +8,13 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Any
 
 from ember.callbacks.base import Callback, Order
 from ember.errors import CancelFitException, TrainingError
+from ember.utils import cpu_copy
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
 
@@ -100,7 +100,7 @@ class SaveBest(_Monitor):
     def after_epoch(self) -> None:
         if self.improved():
             self.best_epoch = self.learn.epoch
-            self.best_state = copy.deepcopy(self.learn.model.state_dict())
+            self.best_state = cpu_copy(self.learn.model.state_dict())  # no GPU memory
             if self.path is not None:
                 self.learn.save(self.path, with_opt=False)
 

@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 
 from ember.callbacks.base import Callback, Order
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
+from ember.utils import cpu_copy
 
 __all__ = ["DivergenceWarning", "GradientAccumulation", "GradientClip", "MixedPrecision",
            "NanGuard"]
@@ -152,8 +152,8 @@ class NanGuard(Callback):
         self.interval = interval
 
     def before_epoch(self) -> None:
-        self.good_state = _cpu_copy(self.learn.model.state_dict())
-        self.good_opt = _cpu_copy(self.learn.opt.state_dict())
+        self.good_state = cpu_copy(self.learn.model.state_dict())
+        self.good_opt = cpu_copy(self.learn.opt.state_dict())
         self._losses: list[torch.Tensor] = []
 
     def after_loss(self) -> None:
@@ -187,14 +187,3 @@ class NanGuard(Callback):
             f"values.", DivergenceWarning, stacklevel=3)
         self.learn.diverged = True
         raise CancelFitException
-
-
-def _cpu_copy(state: Any) -> Any:
-    """A copy of a (nested) state dict with every tensor cloned to the CPU."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().to("cpu", copy=True)
-    if isinstance(state, dict):
-        return {key: _cpu_copy(value) for key, value in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu_copy(value) for value in state)
-    return copy.deepcopy(state)
