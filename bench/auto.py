@@ -2,10 +2,10 @@
 
 For each domain the same data is trained twice: (a) ``learner.fit_auto(minutes=budget)``,
 (b) the plugin's hand-picked defaults — its default learning rate with a one-cycle schedule
-over as many training steps as fit in the same budget (whole epochs or not; timed first on 20
-batches and a validation, not counted), validating each epoch. The table shows the validation
-metric of each (the final weights for the defaults, the best kept by ``fit_auto``) and how close
-``fit_auto`` landed to its budget.
+that runs on the same clock as ``fit_auto`` (``ember.auto.TimeBudget``: the schedule's position
+is the share of the budget spent, and the budget ends training), validating each epoch. The
+table shows the validation metric of each (the final weights for the defaults, the best kept by
+``fit_auto``) and how close each landed to its budget.
 
     flock /tmp/ember-bench.lock python bench/auto.py --budget 120   # full data, ../shared/data
     python bench/auto.py --smoke                 # bundled samples, seconds
@@ -15,7 +15,6 @@ metric of each (the final weights for the defaults, the best kept by ``fit_auto`
 from __future__ import annotations
 
 import gzip
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 import ember
+from ember.auto import TimeBudget
 
 from _common import data_dir, parser, table
 
@@ -89,47 +89,18 @@ def score(learn: ember.Learner) -> tuple[str, float]:
     return name, metrics[name]
 
 
-class StopAfter(ember.Callback):
-    """Ends the fit after ``steps`` training batches."""
-
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
-
-    def after_batch(self) -> None:
-        if self.learn.training and self.learn.train_iter + 1 >= self.steps:
-            raise ember.CancelFitException
-
-
-def timed_steps(learn: ember.Learner, steps: int) -> float:
-    """Seconds per training batch over ``steps`` batches (after 2 untimed), on a throwaway
-    learner."""
-    marks: list[float] = []
-
-    class Mark(ember.Callback):
-        def after_batch(self) -> None:
-            marks.append(time.perf_counter())
-
-    learn.fit(1, cbs=[Mark(), StopAfter(steps + 2)])
-    return (marks[-1] - marks[1]) / max(len(marks) - 2, 1)
-
-
 def hand_picked(data: ember.Data, seconds: float) -> tuple[str, float, float, float]:
-    """The plugin's defaults — its learning rate, one-cycle — for as many steps as the budget
-    holds: one-cycle over exactly those steps (whole epochs or not), validating each epoch."""
-    probe = ember.learner(data, quiet=True)
-    batch_seconds = timed_steps(probe, 20)
-    start = time.perf_counter()
-    probe.validate()
-    epoch_seconds = batch_seconds * len(data.train_dl) + time.perf_counter() - start
-    epochs = seconds / epoch_seconds
-    steps = max(1, round(epochs * len(data.train_dl)))
+    """The plugin's defaults — its learning rate, one-cycle — on the same clock as fit_auto:
+    the one-cycle position is the share of the budget spent and the budget ends the fit (keeping
+    back the last validation's time), so both contenders train for the same wall time."""
     ember.seed(0)
     learn = ember.learner(data, quiet=True)
-    schedule = ember.OneCycle(learn.lr_for_groups(learn.lr),
-                              progress=lambda: learn.train_iter / steps)
+    budget = TimeBudget(seconds)
+    schedule = ember.OneCycle(learn.lr_for_groups(learn.lr), progress=budget.progress)
     start = time.perf_counter()
-    learn.fit(math.ceil(steps / len(data.train_dl)), cbs=[schedule, StopAfter(steps)])
+    learn.fit(1_000_000, cbs=[schedule, budget])
     wall = time.perf_counter() - start
+    epochs = sum(batches for _, batches in budget.train_times) / len(data.train_dl)
     name, value = score(learn)
     return name, value, wall, epochs
 
