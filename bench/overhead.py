@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -257,15 +262,10 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     epochs = 1 if args.smoke else args.epochs
-    x, y = load_images(args)
-    n_valid = len(x) // 6
-    train = TensorDataset(x[n_valid:], y[n_valid:])
-    valid = TensorDataset(x[:n_valid], y[:n_valid])
-    build, bs = SETUPS[setup]
+    train_dl, valid_dl = loaders(setup, args)
+    build = SETUPS[setup][0]
     torch.manual_seed(0)
     initial = build().state_dict()
-    train_dl = DataLoader(train, batch_size=bs, shuffle=True, drop_last=True)
-    valid_dl = DataLoader(valid, batch_size=bs * 2)
     runs = {name: partial(run_training, fit, build, initial, train_dl, valid_dl, epochs)
             for name, fit in contenders_for(args.smoke, not args.no_others).items()}
     samples = interleaved_samples(runs, repeats, clock)
@@ -278,6 +278,60 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
 
 
 SETUPS = {"mlp": (mlp, 32), "cnn": (cnn, 128)}
+
+
+def loaders(setup: str, args: argparse.Namespace) -> tuple[DataLoader, DataLoader]:
+    """The bench's training and validation loaders for ``setup`` (one sixth held out)."""
+    x, y = load_images(args)
+    n_valid = len(x) // 6
+    bs = SETUPS[setup][1]
+    train_dl = DataLoader(TensorDataset(x[n_valid:], y[n_valid:]), batch_size=bs, shuffle=True,
+                          drop_last=True)
+    return train_dl, DataLoader(TensorDataset(x[:n_valid], y[:n_valid]), batch_size=bs * 2)
+
+
+def count_runs(setup: str, args: argparse.Namespace) -> None:
+    """Child side of ``--instructions``: a warm-up run of every contender, then one counted run
+    each inside ``operator.call``, the one function callgrind collects in and dumps after."""
+    torch.set_num_threads(1)
+    train_dl, valid_dl = loaders(setup, args)
+    build = SETUPS[setup][0]
+    torch.manual_seed(0)
+    initial = build().state_dict()
+    fits = contenders_for(smoke=True)
+    for fit in fits.values():
+        run_training(fit, build, initial, train_dl, valid_dl, 1)
+    for fit in fits.values():
+        torch.manual_seed(1)
+        operator.call(run_training, fit, build, initial, train_dl, valid_dl, args.epochs)
+
+
+def instructions(setup: str, args: argparse.Namespace) -> dict[str, int]:
+    """Machine instructions of one run per contender (hand loop, Ember, Ember with checks off),
+    counted by valgrind's callgrind in one child process (importing torch under valgrind takes
+    minutes, so it is paid once). The count is the same on a busy machine as on an idle one, so
+    it measures a framework's own work without the neighbours' noise; it does not see cache
+    misses or memory stalls, so seconds still decide the target."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                   "--collect-atstart=no", "--toggle-collect=_operator_call",
+                   "--dump-after=_operator_call", sys.executable, __file__,
+                   "--count", setup, "--items", str(args.items), "--epochs", str(args.epochs)]
+        if args.smoke:
+            command.append("--smoke")
+        if args.data is not None:
+            command += ["--data", str(args.data)]
+        done = subprocess.run(command, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": "0"})
+        dumps = sorted(Path(folder).glob("callgrind.out.*"), key=lambda p: int(p.suffix[1:]))
+        totals = [int(re.search(r"^(?:totals|summary): (\d+)", dump.read_text(),
+                                re.MULTILINE).group(1)) for dump in dumps]
+    names = list(contenders_for(smoke=True))
+    if done.returncode != 0 or len(totals) != len(names):
+        raise RuntimeError(f"the callgrind run failed ({len(totals)} counts for {len(names)} "
+                           f"trainers):\n{done.stderr[-2000:]}")
+    return dict(zip(names, totals))
 
 
 def main() -> None:
@@ -294,14 +348,23 @@ def main() -> None:
     options.add_argument("--processes", type=int, default=1,
                          help="spread the repeats over this many processes, each pinned to its "
                               "own core (only on an otherwise idle machine with that many cores)")
+    options.add_argument("--instructions", action="store_true",
+                         help="also count each contender's machine instructions under valgrind "
+                              "(deterministic on a busy machine; needs valgrind, minutes)")
+    options.add_argument("--count", metavar="MODEL", help=argparse.SUPPRESS)
     args = options.parse_args()
+    if args.count:
+        count_runs(args.count, args)
+        return
+    if args.instructions and shutil.which("valgrind") is None:
+        options.error("--instructions needs valgrind (apt install valgrind)")
     epochs = 1 if args.smoke else args.epochs
     repeats = 1 if args.smoke else args.repeats
     setups = [name.strip() for name in args.models.split(",")]
     unknown = sorted(set(setups) - set(SETUPS))
     if unknown:
         options.error(f"unknown --models {unknown}; choose from {sorted(SETUPS)}")
-    rows, lock_rows, results = [], [], []
+    rows, lock_rows, count_rows, results = [], [], [], []
     for setup in setups:
         if args.processes > 1:
             cores = sorted(os.sched_getaffinity(0))[: args.processes]
@@ -323,6 +386,12 @@ def main() -> None:
                           f"{min(e / b for e, b in zip(lock_ember, lock_base)):.3f} to "
                           f"{max(e / b for e, b in zip(lock_ember, lock_base)):.3f}"])
         results.append((f"overhead_{setup}_lockstep_ratio", paired_ratio(lock_ember, lock_base)))
+        if args.instructions:
+            counts = instructions(setup, args)
+            hand = counts["hand-written loop"]
+            count_rows += [[setup, name, f"{count / 1e6:,.1f}", f"{count / hand:.4f}"]
+                           for name, count in counts.items()]
+            results.append((f"overhead_{setup}_instructions_ratio", counts["ember"] / hand))
         for name, values in samples.items():
             rows.append([setup, f"{n_batches} x {SETUPS[setup][1]}", name,
                          f"{statistics.median(values):.3f}", f"{paired_ratio(values, base):.3f}",
@@ -345,6 +414,11 @@ def main() -> None:
           "each timed by its own thread's CPU clock (a slow spell falls on both alike)\n")
     print(table(["model", "hand loop s/epoch", "ember s/epoch", "ratio (median of pairs)",
                  "ratio range"], lock_rows))
+    if count_rows:
+        print(f"\ninstructions of one run of {epochs} epoch(s) (callgrind; the same count on a "
+              "busy machine as on an idle one)\n")
+        print(table(["model", "trainer", "million instructions", "ratio to hand loop"],
+                    count_rows))
     seconds = import_time(1 if args.smoke else 5,
                           "process_time" if args.clock == "cpu" else "perf_counter")
     print(f"\nimport ember beyond torch: {seconds:.3f} {args.clock} s (target ≤ 0.15 s)")

@@ -143,8 +143,6 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
     that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 2 % of
     ``budget_seconds`` is spent, at least 2 timed), then as many validation batches, the
     validation's time extrapolated from them to the whole loader."""
-    import copy
-
     train_times: list[float] = []
     valid_times: list[float] = []
     limit = math.inf if budget_seconds is None else 0.02 * budget_seconds
@@ -168,14 +166,8 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
             if enough:
                 raise CancelFitException
 
-    model_state = copy.deepcopy(learn.model.state_dict())
-    recorder_state = copy.deepcopy(learn.recorder.state_dict())
-    try:
+    with learn.trial():
         learn.fit(1, float(learn.lr_suggestion or learn.lr), cbs=[Timer()], reset_opt=True)
-    finally:
-        learn.model.load_state_dict(model_state)
-        learn.recorder.load_state_dict(recorder_state)
-        learn.opt = None
 
     def mean(times: list[float]) -> float:
         measured = times[warmup:] or times

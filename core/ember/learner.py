@@ -624,6 +624,27 @@ class Learner:
         self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=0.3, div=5.0,
                            cbs=cbs)
 
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """Run a probe (a sweep, a timing, a short race) and then put the learner back: the
+        model's weights, the optimiser's state and the recorder's history are restored on
+        leaving the block, also when it raises.
+
+        Example:
+            >>> # with learn.trial(): learn.fit(1)   # weights unchanged afterwards
+        """
+        model_state = copy.deepcopy(self.model.state_dict())
+        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
+        recorder_state = copy.deepcopy(self.recorder.state_dict())
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(model_state)
+            self.recorder.load_state_dict(recorder_state)
+            self.opt = None
+            if opt_state is not None:
+                self.create_opt().load_state_dict(opt_state)
+
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
                 plot: bool = False) -> LRFindResult:
         """Sweep learning rates on a copy of the current state, then restore it; returns the
@@ -632,21 +653,12 @@ class Learner:
         Example:
             >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
         """
-        model_state = copy.deepcopy(self.model.state_dict())
-        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
-        recorder_state = self.recorder.state_dict()
         finder = LRFinder(start_lr, end_lr, num_it)
         n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
-        try:
+        with self.trial():
             self._prepare_opt(start_lr, reset_opt=True)
             with self._without(ProgressPrinter, NanGuard, Guard):
                 self._fit(n_epoch, [finder], None)
-        finally:
-            self.model.load_state_dict(model_state)
-            self.recorder.load_state_dict(copy.deepcopy(recorder_state))
-            self.opt = None
-            if opt_state is not None:
-                self.create_opt().load_state_dict(opt_state)
         result = LRFindResult.from_curve(finder.lrs, finder.losses)
         self.lr_suggestion = result
         if plot:

@@ -82,6 +82,24 @@ def test_lr_find_suggests_a_rate_and_restores_the_model():
     assert figure.axes
 
 
+def test_trial_restores_weights_optimiser_and_history_even_on_error():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit(1, 1e-2)
+    weights = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    steps = {k: v["step"].clone() for k, v in learn.opt.state_dict()["state"].items()}
+    n_losses = len(learn.recorder.losses)
+    with pytest.raises(RuntimeError, match="probe failed"), learn.trial():
+        learn.fit(2, 1e-1)
+        assert len(learn.recorder.losses) > n_losses
+        raise RuntimeError("probe failed")
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    assert len(learn.recorder.losses) == n_losses
+    restored = learn.opt.state_dict()["state"]
+    assert {k: v["step"] for k, v in restored.items()} == steps
+
+
 def test_lr_find_rule_falls_back_when_loss_never_falls():
     lrs = [10 ** (-7 + i * 0.1) for i in range(50)]
     with pytest.warns(ember.EmberWarning, match="never fell"):
