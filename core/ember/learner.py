@@ -277,6 +277,9 @@ class Learner:
             self.cbs.append(cb)
         self.cbs.sort(key=lambda cb: cb.order)
         self._events = {e: [getattr(cb, e) for cb in self.cbs if hasattr(cb, e)] for e in EVENTS}
+        # the per-batch path skips the backward/step event machinery when nothing listens
+        self._bare_update = not any(self._events[e] for phase in ("backward", "step")
+                                    for e in _PHASE_EVENTS[phase])
 
     def remove_cbs(self, cbs: Iterable[Callback] | Callback | None) -> None:
         """Detach callbacks.
@@ -388,23 +391,39 @@ class Learner:
                 self._one_batch(batch)
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
-        self.xb = to_device(tuple(batch[:-1]), self.device)
+        device = self.device
+        *inputs, target = batch
+        xb = tuple(inputs)
+        for x in xb:  # most batches are tensors already on the device: nothing to move
+            if not (isinstance(x, Tensor) and x.device == device):
+                xb = to_device(xb, device)
+                break
         if self.channels_last:
-            self.xb = tuple(x.contiguous(memory_format=torch.channels_last)
-                            if isinstance(x, Tensor) and x.ndim == 4 else x for x in self.xb)
-        self.yb = to_device(batch[-1], self.device)
+            xb = tuple(x.contiguous(memory_format=torch.channels_last)
+                       if isinstance(x, Tensor) and x.ndim == 4 else x for x in xb)
+        self.xb = xb
+        self.yb = target if isinstance(target, Tensor) and target.device == device else (
+            to_device(target, device))
         self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
     def _do_one_batch(self) -> None:
+        # the hottest path of all: events are read from the precomputed lists directly
+        events = self._events
         if not self._checked:
             self._first_batch()
         else:
             self.pred = self._forward(*self.xb)
-            self("after_pred")
+            for method in events["after_pred"]:
+                method()
             self.loss_grad = self.loss_func(self.pred, self.yb)
         self.loss = self.loss_grad.detach()
-        self("after_loss")
+        for method in events["after_loss"]:
+            method()
         if not self.training:
+            return
+        if self._bare_update:  # no callback on backward or step: no events to fire
+            self.loss_grad.backward()
+            self._do_step()
             return
         self._with_events(self._do_backward, "backward", CancelBackwardException)
         self._with_events(self._do_step, "step", CancelStepException)

@@ -35,7 +35,10 @@ class CrossEntropyFlat(nn.Module):
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         if pred.ndim != 2 or target.ndim != 1:  # sequences: flatten time into the batch
             pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
-        return F.cross_entropy(pred, target, weight=self.weight, ignore_index=self.ignore_index,
+        # the buffer read directly, not through nn.Module's slow attribute fallback: this runs
+        # every batch
+        return F.cross_entropy(pred, target, weight=self._buffers["weight"],
+                               ignore_index=self.ignore_index,
                                label_smoothing=self.label_smoothing)
 
 
