@@ -8,10 +8,12 @@ Runs are interleaved and repeated; the table shows the
 median seconds per epoch and the ratio to the hand-written loop, taken per repeat (each
 contender against the hand loop of the same round) and then the median over repeats, and the
 ratio of each contender's fastest run to the hand loop's fastest run. A second table runs the
-hand loop and Ember in lock-step: two threads that take turns batch by batch, each timed by its
-own thread's CPU clock, so a slow spell of a shared machine (seconds long) falls on both alike
-and the ratio holds to a few per cent where whole-run ratios swing by tens. Also
-measures how long ``import ember`` takes beyond ``import torch``.
+hand loop and Ember in lock-step: two threads that take turns batch by batch (who goes first
+alternates between repeats), each timed by its own thread's CPU clock, so a slow spell of a
+shared machine (seconds long) falls on both alike and the ratio holds to a few per cent where
+whole-run ratios swing by tens. ``--instructions`` adds a third table: each trainer's machine
+instructions for one run, counted by valgrind (callgrind), which a busy machine cannot change.
+Also measures how long ``import ember`` takes beyond ``import torch``.
 
 On a shared machine, wall-clock time mostly measures the neighbours: other processes take the
 cores for seconds at a time and the ratios swing by ±20 %. By default the bench therefore runs
@@ -269,8 +271,15 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     runs = {name: partial(run_training, fit, build, initial, train_dl, valid_dl, epochs)
             for name, fit in contenders_for(args.smoke, not args.no_others).items()}
     samples = interleaved_samples(runs, repeats, clock)
-    pairs = [lockstep((hand_loop, ember_fit), build, initial, train_dl, valid_dl, epochs)
-             for _ in range(repeats)]
+    pairs = []
+    for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
+        if repeat % 2:
+            ember_seconds, hand = lockstep((ember_fit, hand_loop), build, initial, train_dl,
+                                           valid_dl, epochs)
+        else:
+            hand, ember_seconds = lockstep((hand_loop, ember_fit), build, initial, train_dl,
+                                           valid_dl, epochs)
+        pairs.append((hand, ember_seconds))
     samples["lock-step: hand-written loop"] = [hand for hand, _ in pairs]
     samples["lock-step: ember"] = [ember_seconds for _, ember_seconds in pairs]
     return ({name: [seconds / epochs for seconds in values] for name, values in samples.items()},
