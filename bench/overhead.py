@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import ember
 
@@ -300,16 +300,21 @@ def loaders(setup: str, args: argparse.Namespace) -> tuple[DataLoader, DataLoade
 
 
 def count_runs(setup: str, args: argparse.Namespace) -> None:
-    """Child side of ``--instructions``: a warm-up run of every contender, then one counted run
-    each inside ``operator.call``, the one function callgrind collects in and dumps after."""
+    """Child side of ``--instructions``: a short warm-up run of every contender, then one
+    counted run each inside ``operator.call``, the one function callgrind collects in and dumps
+    after."""
     torch.set_num_threads(1)
     train_dl, valid_dl = loaders(setup, args)
     build = SETUPS[setup][0]
     torch.manual_seed(0)
     initial = build().state_dict()
     fits = contenders_for(smoke=True)
-    for fit in fits.values():
-        run_training(fit, build, initial, train_dl, valid_dl, 1)
+    bs = SETUPS[setup][1]
+    warm_train, warm_valid = (
+        DataLoader(Subset(loader.dataset, range(min(3 * bs, len(loader.dataset)))), batch_size=bs)
+        for loader in (train_dl, valid_dl))
+    for fit in fits.values():  # a few batches each: torch's and Python's lazy set-up done
+        run_training(fit, build, initial, warm_train, warm_valid, 1)
     for fit in fits.values():
         torch.manual_seed(1)
         operator.call(run_training, fit, build, initial, train_dl, valid_dl, args.epochs)
