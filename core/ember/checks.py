@@ -420,15 +420,17 @@ class Guard(Callback):
     #: counts: the recent average above ``rise_factor`` times the first one and up by at
     #: least ``rise_min`` (so one noisy batch, or a tiny loss tripling, does not count)
     rise_window, rise_average, rise_factor, rise_min = 40, 5, 3.0, 1.0
+    watching = False  # set by each fit (a validate() alone has nothing to watch)
 
     def before_fit(self) -> None:
         self.first_train_batch = True
         self.early_losses: list[float] = []
+        self.watching = True  # until the rise window is full; then every batch returns at once
         for finding in _loader_findings(self.learn) + _lr_findings(self.learn):
             finding.warn()
 
     def after_loss(self) -> None:
-        if not self.learn.training:
+        if not (self.watching and self.learn.training):
             return
         if self.first_train_batch:
             self.first_train_batch = False
@@ -437,6 +439,7 @@ class Guard(Callback):
                 finding.warn()
         losses = self.early_losses
         if len(losses) >= self.rise_window:
+            self.watching = False
             return
         loss = float(self.learn.loss)
         if not math.isfinite(loss):

@@ -404,7 +404,16 @@ class Learner:
         self.xb = xb
         self.yb = target if isinstance(target, Tensor) and target.device == device else (
             to_device(target, device))
-        self._with_events(self._do_one_batch, "batch", CancelBatchException)
+        events = self._events  # _with_events(self._do_one_batch, "batch", ...), inlined
+        try:
+            for method in events["before_batch"]:
+                method()
+            self._do_one_batch()
+        except CancelBatchException:
+            for method in events["after_cancel_batch"]:
+                method()
+        for method in events["after_batch"]:
+            method()
 
     def _do_one_batch(self) -> None:
         # the hottest path of all: events are read from the precomputed lists directly

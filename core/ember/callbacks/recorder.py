@@ -59,9 +59,10 @@ class Recorder(Callback):
             metric.update(self.learn.pred, yb)
 
     def after_batch(self) -> None:
-        if self.learn.training:
-            self._losses.append(self.learn.loss)  # already detached by the Learner
-            self._lrs.append(self.learn.opt.param_groups[-1]["lr"])
+        learn = self.learn
+        if learn.training:
+            self._losses.append(learn.loss)  # already detached by the Learner
+            self._lrs.append(learn.opt.param_groups[-1]["lr"])
 
     def after_train(self) -> None:
         if self._losses:
