@@ -169,8 +169,10 @@ def task_fr(args: argparse.Namespace) -> list[str]:
         train_pairs, valid_pairs = make_pairs(train_numbers, "fr"), make_pairs(valid_numbers,
                                                                                "fr")
         epochs, bs = args.epochs, args.bs
-    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
-                           level=args.level, device=args.device)
+    candidate = (TeacherForcing(**parse_arm(args.tf_default)) if args.tf_default else None)
+    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, candidate,
+                           hidden=args.hidden, level=args.level, device=args.device)
+    print("teacher forcing:", repr(learn.callback("teacher_forcing")))
     greedy = evaluate(learn, valid_pairs)
     beam = evaluate(learn, valid_pairs[: 200 if not args.smoke else 20], beam=5)
     row = {"task": "fr words → digits", "source tokens": args.level,
@@ -438,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel training processes for the side by side (e.g. 12 on a "
                              "16-core GPU machine); keep 1 on the shared 2-core machine")
     parser.add_argument("--tf-default", default=None, metavar="SPEC",
-                        help="a candidate in place of the default schedule, e.g. "
+                        help="a candidate in place of the default schedule (tasks tf and "
+                             "fr), e.g. "
                              "'inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10'")
     parser.add_argument("--tf-arm", action="append", default=[], metavar="SPEC",
                         help="another arm to add to the side by side (same SPEC form)")

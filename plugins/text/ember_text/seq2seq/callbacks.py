@@ -14,6 +14,12 @@ predictions. The ratio at training progress ``p`` (0 at the first step, 1 at the
 
 (inverse sigmoid is Bengio's ``k / (k + exp(i / k))`` written in terms of progress).
 
+The ``adaptive`` schedule reads no clock: it follows the model's running training token accuracy
+``a`` (a moving average of argmax == target over the non-pad tokens of each trained batch)::
+
+    adaptive         floor + (start - floor) * clip((accuracy_high - a)
+                                                    / (accuracy_high - accuracy_low), 0, 1)
+
 Example:
     >>> round(schedule_value("linear", 0.5, start=1.0, floor=0.2), 6)
     0.6
