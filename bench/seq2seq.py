@@ -17,7 +17,10 @@ Tasks (``--task``):
       python bench/seq2seq.py --task tf --device cuda --seeds 24 --workers 12
 
   ``--tf-default SPEC`` puts a candidate schedule in the default's place and ``--tf-arm SPEC``
-  adds arms (``SPEC`` like ``"inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10"``).
+  adds arms (``SPEC`` like ``"inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10"`` or
+  ``"adaptive,accuracy_low=0.9,accuracy_high=0.97"``). ``--tf-pool PATH`` appends every
+  finished (seed, arm) run to a JSON-lines file and reads back the runs already there with the
+  same settings, so a sweep can run in chunks that fit the bench slot and print one table.
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
