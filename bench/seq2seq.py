@@ -17,7 +17,10 @@ Tasks (``--task``):
       python bench/seq2seq.py --task tf --device cuda --seeds 24 --workers 12
 
   ``--tf-default SPEC`` puts a candidate schedule in the default's place and ``--tf-arm SPEC``
-  adds arms (``SPEC`` like ``"inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10"``).
+  adds arms (``SPEC`` like ``"inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10"`` or
+  ``"adaptive,accuracy_low=0.9,accuracy_high=0.97"``). ``--tf-pool PATH`` appends every
+  finished (seed, arm) run to a JSON-lines file and reads back the runs already there with the
+  same settings, so a sweep can run in chunks that fit the bench slot and print one table.
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
@@ -39,6 +42,7 @@ import argparse
 import csv
 import gzip
 import io
+import json
 import os
 import sys
 import time
@@ -168,8 +172,10 @@ def task_fr(args: argparse.Namespace) -> list[str]:
         train_pairs, valid_pairs = make_pairs(train_numbers, "fr"), make_pairs(valid_numbers,
                                                                                "fr")
         epochs, bs = args.epochs, args.bs
-    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, hidden=args.hidden,
-                           level=args.level, device=args.device)
+    candidate = (TeacherForcing(**parse_arm(args.tf_default)) if args.tf_default else None)
+    learn, seconds = train(train_pairs, valid_pairs, epochs, args.lr, bs, candidate,
+                           hidden=args.hidden, level=args.level, device=args.device)
+    print("teacher forcing:", repr(learn.callback("teacher_forcing")))
     greedy = evaluate(learn, valid_pairs)
     beam = evaluate(learn, valid_pairs[: 200 if not args.smoke else 20], beam=5)
     row = {"task": "fr words → digits", "source tokens": args.level,
@@ -249,10 +255,16 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
                            tgt_level=job["tgt_level"], seed=job["seed"], device=job["device"])
     result = evaluate(learn, job["valid_pairs"])
     forcing = learn.callback("teacher_forcing")
+    per_epoch = max(1, len(forcing.ratios) // job["epochs"])
     return {"seed": job["seed"], "arm": job["arm"], "exact": result["exact_match"],
             "bleu": result["bleu"], "seconds": seconds, "schedule": repr(forcing),
             "final_loss": float(np.mean(learn.recorder.losses[-20:])),
-            "device": str(learn.device)}
+            "device": str(learn.device), "key": job["key"],
+            "ratio_by_epoch": [float(np.mean(forcing.ratios[e * per_epoch:(e + 1) * per_epoch]))
+                               for e in range(job["epochs"])],
+            "accuracy_by_epoch": [forcing.accuracies[min((e + 1) * per_epoch,
+                                                         len(forcing.accuracies)) - 1]
+                                  for e in range(job["epochs"])]}
 
 
 def paired(default: list[float], other: list[float]) -> tuple[str, str]:
@@ -281,22 +293,40 @@ def task_tf(args: argparse.Namespace) -> list[str]:
     arms = tf_arms(args)
     seeds = list(range(args.seed_offset, args.seed_offset + (args.seeds or (1 if args.smoke
                                                                              else 4))))
+    setting = {"task": pair_task, "n_train": len(train_pairs), "epochs": epochs, "lr": args.lr,
+               "bs": bs, "hidden": args.hidden, "level": args.level, "smoke": args.smoke}
     jobs = [{"seed": seed, "arm": label, "arguments": arguments, "train_pairs": train_pairs,
              "valid_pairs": valid_pairs, "epochs": epochs, "lr": args.lr, "bs": bs,
              "hidden": args.hidden, "level": args.level, "tgt_level": tgt_level,
-             "device": args.device, "threads": args.threads, "quiet": args.workers > 1}
+             "device": args.device, "threads": args.threads, "quiet": args.workers > 1,
+             "key": json.dumps({**setting, "seed": seed, "arm": label, "schedule": repr(
+                 TeacherForcing(**(arguments or {})))}, sort_keys=True)}
             for seed in seeds for label, arguments in arms]
     print(f"teacher forcing side by side: {len(seeds)} seeds x {len(arms)} arms, "
           f"{len(train_pairs)} training pairs, {epochs} epochs, device {args.device}, "
           f"{args.workers} worker(s)", flush=True)
     results: list[dict[str, Any]] = []
+    if args.tf_pool is not None and args.tf_pool.exists():  # runs of earlier chunks
+        pooled = {}
+        for line in args.tf_pool.read_text().splitlines():
+            record = json.loads(line)
+            pooled[record["key"]] = record
+        results = [pooled[job["key"]] for job in jobs if job["key"] in pooled]
+        jobs = [job for job in jobs if job["key"] not in pooled]
+        print(f"  {len(results)} runs read from {args.tf_pool}, {len(jobs)} to train")
 
     def note(result: dict[str, Any]) -> None:
         results.append(result)
+        if args.tf_pool is not None:
+            with args.tf_pool.open("a") as pool_file:
+                pool_file.write(json.dumps(result) + "\n")
         print(f"  seed {result['seed']} {result['arm']}: exact match {result['exact']:.4f} "
               f"bleu {result['bleu']:.4f} train loss (last 20 batches, forced as trained) "
               f"{result['final_loss']:.4f} "
-              f"({result['seconds']:.0f}s, {result['device']})", flush=True)
+              f"({result['seconds']:.0f}s, {result['device']}); ratio by epoch "
+              f"{' '.join(f'{v:.2f}' for v in result['ratio_by_epoch'])}; running token "
+              f"accuracy at epoch ends "
+              f"{' '.join(f'{v:.3f}' for v in result['accuracy_by_epoch'])}", flush=True)
 
     if args.workers > 1:
         import multiprocessing
@@ -413,10 +443,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel training processes for the side by side (e.g. 12 on a "
                              "16-core GPU machine); keep 1 on the shared 2-core machine")
     parser.add_argument("--tf-default", default=None, metavar="SPEC",
-                        help="a candidate in place of the default schedule, e.g. "
+                        help="a candidate in place of the default schedule (tasks tf and "
+                             "fr), e.g. "
                              "'inverse_sigmoid,floor=0.5,midpoint=0.6,steepness=10'")
     parser.add_argument("--tf-arm", action="append", default=[], metavar="SPEC",
                         help="another arm to add to the side by side (same SPEC form)")
+    parser.add_argument("--tf-pool", type=Path, default=None, metavar="PATH",
+                        help="JSON-lines file of finished (seed, arm) runs: each new run is "
+                             "appended, runs already there (same settings) are read, not "
+                             "retrained, so a sweep can run in chunks that fit the bench slot "
+                             "and print one table")
     parser.add_argument("--tf-task", choices=["fr", "en_fr"], default="fr",
                         help="pairs of the teacher-forcing comparison: French words → digits, "
                              "or English words → French words")

@@ -14,8 +14,10 @@ import ember
 from ember_text.seq2seq import SCHEDULES, Seq2SeqData, TeacherForcing, load_sample
 from ember_text.seq2seq.callbacks import schedule_value
 
+TIME_SCHEDULES = [s for s in SCHEDULES if s != "adaptive"]
 
-@pytest.mark.parametrize("schedule", SCHEDULES)
+
+@pytest.mark.parametrize("schedule", TIME_SCHEDULES)
 def test_every_schedule_starts_at_start_and_ends_at_floor(schedule: str) -> None:
     values = [schedule_value(schedule, p / 10, start=0.9, floor=0.2, rate=8.0)
               for p in range(11)]
@@ -28,7 +30,7 @@ def test_every_schedule_starts_at_start_and_ends_at_floor(schedule: str) -> None
 
 
 def test_schedule_shapes_differ_in_the_middle() -> None:
-    middle = {s: schedule_value(s, 0.25) for s in SCHEDULES}
+    middle = {s: schedule_value(s, 0.25) for s in TIME_SCHEDULES}
     assert middle["linear"] == pytest.approx(0.75)
     assert middle["cosine"] == pytest.approx(0.8535533905932737)
     assert middle["exponential"] < middle["linear"] < middle["cosine"] < middle["inverse_sigmoid"]
@@ -49,9 +51,90 @@ def test_default_is_scheduled_sampling_decaying_late() -> None:
     assert "inverse_sigmoid" in repr(default) and "midpoint=0.75" in repr(default)
 
 
+def test_adaptive_ratio_follows_accuracy_not_time() -> None:
+    """Start while the model is poor, the floor once it is accurate, linear in between; the
+    progress of the fit does not matter."""
+    def ratio(accuracy: float, progress: float = 0.5) -> float:
+        return schedule_value("adaptive", progress, start=1.0, floor=0.5, accuracy=accuracy,
+                              accuracy_low=0.8, accuracy_high=0.9)
+
+    assert ratio(0.0) == ratio(0.5) == ratio(0.8) == 1.0
+    assert ratio(0.85) == pytest.approx(0.75)
+    assert ratio(0.9) == ratio(0.99) == ratio(1.0) == 0.5
+    assert ratio(0.3, progress=0.0) == ratio(0.3, progress=1.0) == 1.0
+    assert ratio(0.95, progress=0.0) == ratio(0.95, progress=1.0) == 0.5
+    values = [ratio(a / 100) for a in range(101)]
+    assert all(a >= b for a, b in itertools.pairwise(values))  # never rises with accuracy
+    callback = TeacherForcing("adaptive", floor=0.25, accuracy_low=0.5, accuracy_high=0.7)
+    assert callback.ratio_at(0.9, accuracy=0.2) == 1.0
+    assert callback.ratio_at(0.0, accuracy=0.8) == 0.25
+
+
+def test_adaptive_accuracy_is_the_running_token_accuracy_of_the_trained_batch() -> None:
+    """The accuracy comes from the logits of the batch already computed: argmax == target on
+    non-pad tokens, a bias-corrected moving average (the first batch's own accuracy)."""
+    import types
+
+    import torch
+
+    callback = TeacherForcing("adaptive", smoothing=0.5)
+    callback.sweeping, callback.measured = False, 0
+    targets = torch.tensor([[5, 6, 2, 0], [7, 2, 0, 0]])  # 5 real tokens, 3 pads
+    logits = torch.zeros(2, 4, 9)
+    for row, column, token in [(0, 0, 5), (0, 1, 6), (0, 2, 3), (1, 0, 7), (1, 1, 4),
+                               (0, 3, 0), (1, 2, 0), (1, 3, 0)]:
+        logits[row, column, token] = 1.0  # right on 3 of 5 real tokens; pads "right" too
+    callback.learn = types.SimpleNamespace(training=True, yb=targets, pred=logits)
+    callback.after_loss()
+    assert callback.accuracy == pytest.approx(3 / 5)  # pads never count
+    logits[0, 2] = 0.0
+    logits[0, 2, 2] = 1.0
+    logits[1, 1] = 0.0
+    logits[1, 1, 2] = 1.0  # now all 5 right
+    callback.after_loss()
+    assert callback.accuracy == pytest.approx(0.6 + (1.0 - 0.6) * 0.5 / 0.75)
+    callback.learn.training = False  # validation batches are never measured
+    callback.after_loss()
+    assert callback.measured == 2
+
+
+def adaptive_fit(seed: int) -> tuple[TeacherForcing, list[float]]:
+    ember.seed(seed)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:400], bs=16, level="word",
+                                  tgt_level="char")
+    learn = ember.learner(data, quiet=True)
+    learn.remove_cbs(learn.callback("teacher_forcing"))
+    forcing, spy = TeacherForcing("adaptive", floor=0.3, accuracy_low=0.35,
+                                  accuracy_high=0.5, smoothing=0.8), RatioSpy()
+    learn.add_cbs([forcing])
+    learn.fit_one_cycle(3, 1e-2, cbs=[spy])
+    assert spy.valid and set(spy.valid) == {0.0}  # 0 at validation
+    assert learn.model.teacher_forcing_ratio == 0.0  # and after the fit, for inference
+    assert forcing.ratios == spy.train  # recorded per training batch, as applied
+    return forcing, spy.train
+
+
+def test_adaptive_callback_high_while_poor_floor_once_accurate_deterministic() -> None:
+    forcing, _ = adaptive_fit(seed=0)
+    n = len(forcing.ratios)
+    assert len(forcing.accuracies) == len(forcing.iters) == n
+    for ratio, accuracy in zip(forcing.ratios, forcing.accuracies):
+        assert ratio == pytest.approx(forcing.ratio_at(0.0, accuracy=accuracy))
+    poor = [r for r, a in zip(forcing.ratios, forcing.accuracies) if a <= 0.35]
+    accurate = [r for r, a in zip(forcing.ratios, forcing.accuracies) if a >= 0.5]
+    assert forcing.ratios[0] == 1.0 and len(poor) >= 5 and set(poor) == {1.0}
+    assert len(accurate) >= 5 and set(accurate) == {0.3}  # reached the floor
+    again, _ = adaptive_fit(seed=0)  # the same seed: the same accuracies, the same ratios
+    assert again.ratios == forcing.ratios and again.accuracies == forcing.accuracies
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="schedule must be one of"):
         TeacherForcing("sawtooth")
+    with pytest.raises(ValueError, match="accuracy_low"):
+        TeacherForcing("adaptive", accuracy_low=0.9, accuracy_high=0.8)
+    with pytest.raises(ValueError, match="smoothing"):
+        TeacherForcing("adaptive", smoothing=1.0)
     with pytest.raises(ValueError, match="probability"):
         TeacherForcing(floor=1.5)
     with pytest.raises(ValueError, match="mode"):

@@ -105,3 +105,26 @@ def test_bench_smoke_runs() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(results) >= 7 and all("baseline=" in line for line in results)
+
+
+@pytest.mark.slow
+def test_bench_teacher_forcing_pool_resumes(tmp_path: Path) -> None:
+    """``--tf-pool``: every finished (seed, arm) run is appended; a second call with the same
+    settings reads them back instead of training, and prints the same table."""
+    pool = tmp_path / "pool.jsonl"
+    command = [sys.executable, str(ROOT / "bench" / "seq2seq.py"), "--smoke", "--task", "tf",
+               "--threads", "1", "--tf-pool", str(pool),
+               "--tf-default", "adaptive,accuracy_low=0.2,accuracy_high=0.4"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert len(pool.read_text().splitlines()) == 3  # constant 1.0, constant 0.5, the default
+    assert "ratio by epoch" in first.stdout and "running token accuracy" in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "3 runs read from" in second.stdout and "0 to train" in second.stdout
+    assert len(pool.read_text().splitlines()) == 3
+
+    def results(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("RESULT ")]
+
+    assert results(second.stdout) == results(first.stdout)
