@@ -424,8 +424,9 @@ def main() -> None:
     print("\n(ratio to hand loop: median over repeats of each repeat's ratio; fastest runs' "
           "ratio: each trainer's least-disturbed run against the hand loop's, the robust figure "
           "on a shared machine, where neighbours only ever add time)")
-    print("\nlock-step: the hand loop and Ember in two threads taking turns batch by batch, "
-          "each timed by its own thread's CPU clock (a slow spell falls on both alike)\n")
+    print("\nlock-step: the hand loop and Ember in two threads taking turns batch by batch "
+          "(who goes first alternates), each timed by its own thread's CPU clock (a slow spell "
+          "falls on both alike)\n")
     print(table(["model", "hand loop s/epoch", "ember s/epoch", "ratio (median of pairs)",
                  "ratio range"], lock_rows))
     if count_rows:
