@@ -24,6 +24,7 @@ import torch
 
 import ember
 from ember.auto import RESERVE_MARGIN, TimeBudget
+from ember.callbacks.base import OPEN_ENDED
 
 from _common import data_dir, parser, table
 
@@ -101,7 +102,7 @@ def hand_picked(data: ember.Data, seconds: float) -> tuple[str, float, float, fl
     budget = TimeBudget(seconds, reserve=RESERVE_MARGIN * (time.perf_counter() - start))
     schedule = ember.OneCycle(learn.lr_for_groups(learn.lr), progress=budget.progress)
     start = time.perf_counter()
-    learn.fit(1_000_000, cbs=[schedule, budget])
+    learn.fit(OPEN_ENDED, cbs=[schedule, budget])
     wall = time.perf_counter() - start
     epochs = sum(batches for _, batches in budget.train_times) / len(data.train_dl)
     name, value = score(learn)

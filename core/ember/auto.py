@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ember.callbacks.base import Callback, Order
+from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.schedule import OneCycle
 from ember.callbacks.tracking import SaveBest
 from ember.errors import CancelFitException, CancelTrainException
@@ -181,7 +181,7 @@ def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback
              **one_cycle: float) -> None:
     """One-cycle whose position follows ``budget``'s clock; ``budget`` ends it."""
     lrs = learn._prepare_opt(lr, reset_opt=True)
-    learn._fit(1_000_000, [OneCycle(lrs, progress=budget.progress, **one_cycle), budget, *cbs],
+    learn._fit(OPEN_ENDED, [OneCycle(lrs, progress=budget.progress, **one_cycle), budget, *cbs],
                None)
 
 

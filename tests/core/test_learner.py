@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import math
 import warnings
 
@@ -328,3 +329,30 @@ def test_no_warnings_on_a_clean_run():
         warnings.simplefilter("error")
         ember.Learner(blob_data(), small_model(), quiet=True).fit_one_cycle(1, 1e-2)
     assert math.isfinite(1.0)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class _StopAfterOneEpoch(ember.Callback):
+    def after_epoch(self) -> None:
+        raise ember.CancelFitException
+
+
+def test_progress_shows_the_epoch_total_except_for_an_open_ended_fit():
+    from ember.callbacks.base import OPEN_ENDED
+    from ember.callbacks.recorder import ProgressPrinter
+
+    ember.seed(0)
+    terminal = _Terminal()
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True,
+                          cbs=[ProgressPrinter(stream=terminal, min_interval=0.0)])
+    learn.fit(2, 1e-2)
+    assert "epoch 2/2 train 3/3" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    learn.fit(OPEN_ENDED, 1e-2, cbs=[_StopAfterOneEpoch()])
+    live = terminal.getvalue()
+    assert "epoch 1 train 3/3" in live and str(OPEN_ENDED) not in live

@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ember.learner import Learner
 
-__all__ = ["EVENTS", "Callback", "Order"]
+__all__ = ["EVENTS", "OPEN_ENDED", "Callback", "Order"]
+
+#: ``n_epoch`` of a fit that runs until a callback ends it (``fit_auto``'s clock); progress
+#: then shows no total
+OPEN_ENDED = 1_000_000
 
 #: Every event the Learner fires, in the order they first occur.
 EVENTS = (

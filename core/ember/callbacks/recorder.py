@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ember.callbacks.base import Callback, Order
+from ember.callbacks.base import OPEN_ENDED, Callback, Order
 
 __all__ = ["ProgressPrinter", "Recorder"]
 
@@ -171,7 +171,8 @@ class ProgressPrinter(Callback):
         if now - self.last_print >= self.min_interval:
             self.last_print = now
             phase = "train" if self.learn.training else "valid"
-            self.out.write(f"\r  epoch {self.learn.epoch + 1}/{self.learn.n_epoch} "
+            total = "" if self.learn.n_epoch >= OPEN_ENDED else f"/{self.learn.n_epoch}"
+            self.out.write(f"\r  epoch {self.learn.epoch + 1}{total} "
                            f"{phase} {self.learn.iter + 1}/{self.learn.n_iter}")
             self.out.flush()
 
