@@ -49,6 +49,8 @@ def test_no_categorical_or_no_continuous_columns_work() -> None:
 def test_learner_defaults_come_from_the_plugin(diamonds_learner: ember.Learner) -> None:
     assert diamonds_learner.model.ember_config["name"] == "tabular_mlp"
     assert [m.name for m in diamonds_learner.metrics] == ["rmse", "mae", "r2"]
+    body = diamonds_learner.model.body  # both numeric embeddings are on by default
+    assert body.cont_encoding is not None and body.periodic is not None
 
 
 def test_regression_learns_log_price(diamonds_learner: ember.Learner) -> None:

@@ -40,6 +40,10 @@ __all__ = [
 DEFAULT_LAYERS = (400, 200)
 #: Default number of piecewise-linear bins per continuous column.
 DEFAULT_CONT_BINS = 16
+#: Default periodic embedding of each continuous column: frequencies, width, initial spread.
+DEFAULT_PERIODIC_FREQUENCIES = 16
+DEFAULT_PERIODIC_SIZE = 16
+DEFAULT_PERIODIC_SCALE = 1.0
 
 
 def embedding_size(cardinality: int) -> int:
@@ -267,6 +271,9 @@ def tabular_config(data: TabularData, **overrides: Any) -> dict[str, Any]:
         "dropout": 0.0,
         "embedding_dropout": 0.0,
         "cont_bins": DEFAULT_CONT_BINS,
+        "periodic_frequencies": DEFAULT_PERIODIC_FREQUENCIES,
+        "periodic_size": DEFAULT_PERIODIC_SIZE,
+        "periodic_scale": DEFAULT_PERIODIC_SCALE,
         "y_range": data.y_range,
         "target_mean": data.target_mean,
         "target_std": data.target_std,
