@@ -12,9 +12,15 @@ fastai's ``tabular_learner`` (default layers, ``y_range`` for regression as its 
 when fastai is installed. Ember uses its defaults: ``ember.learner(TabularData.from_df(...))``
 then ``fit_one_cycle(EPOCHS)`` at the plugin's default learning rate.
 
+``--seeds 0,1`` repeats the neural networks (Ember and fastai) with each seed (the torch seed
+that initialises and shuffles; the 80/20 split stays seed 0 for every model): the table has a
+row per seed and the mean, and the ``RESULT`` lines give the mean over the seeds (then one line
+per seed). Gradient boosting runs once (``random_state=0``).
+
 Usage::
 
     flock /tmp/ember-bench.lock .venv/bin/python bench/tabular.py            # full sets
+    flock /tmp/ember-bench.lock .venv/bin/python bench/tabular.py --seeds 0,1  # two seeds
     .venv/bin/python bench/tabular.py --smoke                                # bundled samples
 
 Ends with ``RESULT <name> <value> <unit> baseline=<value>`` lines.
@@ -65,8 +71,8 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------- Ember
-def run_ember(task: str, frame: pd.DataFrame, epochs: int) -> dict[str, float]:
-    ember.seed(0)
+def run_ember(task: str, frame: pd.DataFrame, epochs: int, seed: int = 0) -> dict[str, float]:
+    ember.seed(seed)
     _, valid = split(frame)
     flagged = frame.assign(is_valid=np.isin(np.arange(len(frame)), valid))
     start = time.perf_counter()
@@ -119,7 +125,8 @@ def run_gbm(task: str, frame: pd.DataFrame, smoke: bool) -> dict[str, float]:
     return {"score": auc(scores, target[valid]), "seconds": time.perf_counter() - start}
 
 
-def run_fastai(task: str, frame: pd.DataFrame, epochs: int) -> dict[str, float] | None:
+def run_fastai(task: str, frame: pd.DataFrame, epochs: int, seed: int = 0
+               ) -> dict[str, float] | None:
     try:
         from fastai.tabular.all import (
             Categorify,
@@ -134,8 +141,8 @@ def run_fastai(task: str, frame: pd.DataFrame, epochs: int) -> dict[str, float] 
         )
     except ImportError:
         return None
-    torch.manual_seed(0)
-    np.random.seed(0)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
     _, valid = split(frame)
     frame = frame.copy()
     target = "price" if task == "diamonds" else "Class"
@@ -247,6 +254,8 @@ def main() -> None:
     parser.add_argument("--no-fastai", action="store_true", help="skip fastai even if installed")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on these shared 2-core machines)")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated torch seeds for the networks (the split stays 0)")
     parser.add_argument("--scale", type=int, default=0, metavar="ROWS",
                         help="instead: time processors and one epoch on ROWS x 20 columns")
     arguments = parser.parse_args()
@@ -255,6 +264,7 @@ def main() -> None:
         run_scale(arguments.scale)
         return
     folder = data_folder(arguments.data)
+    seeds = [int(seed) for seed in arguments.seeds.split(",")]
     rows: list[tuple[Any, ...]] = []
     results: list[str] = []
     for task, metric, unit in (("diamonds", "rmse_log_price", "rmse"),
@@ -262,22 +272,34 @@ def main() -> None:
         frame = load(task, folder, arguments.smoke)
         epochs = 1 if arguments.smoke else EPOCHS[task]
         gbm = run_gbm(task, frame, arguments.smoke)
-        ours = run_ember(task, frame, epochs)
-        peer = None if arguments.no_fastai else run_fastai(task, frame, epochs)
-        rows.append((task, metric, len(frame), epochs, ours, gbm, peer))
-        results.append(f"RESULT tabular_{task}_{metric} {ours['score']:.4f} {unit} "
+        ours, peers = [], []
+        for seed in seeds:
+            ours.append(run_ember(task, frame, epochs, seed))
+            peer = None if arguments.no_fastai else run_fastai(task, frame, epochs, seed)
+            peers.append(peer)
+            rows.append((task, metric, len(frame), epochs, str(seed), ours[-1], gbm, peer))
+        mean = {key: float(np.mean([run[key] for run in ours])) for key in ours[0]}
+        peer_mean = None if peers[0] is None else {
+            key: float(np.mean([run[key] for run in peers if run])) for key in peers[0]}
+        if len(seeds) > 1:
+            rows.append((task, metric, len(frame), epochs, "mean", mean, gbm, peer_mean))
+        results.append(f"RESULT tabular_{task}_{metric} {mean['score']:.4f} {unit} "
                        f"baseline={gbm['score']:.4f}")
-        if peer is not None:
-            results.append(f"RESULT tabular_{task}_{metric}_vs_fastai {ours['score']:.4f} {unit} "
-                           f"baseline={peer['score']:.4f}")
-    print("| task | metric | rows | epochs | Ember | HistGradientBoosting (500 it.) | fastai "
-          "tabular_learner | Ember s | GBM s | fastai s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for task, metric, n, epochs, ours, gbm, peer in rows:
-        peer_score = f"{peer['score']:.4f}" if peer else "not installed"
+        if peer_mean is not None:
+            results.append(f"RESULT tabular_{task}_{metric}_vs_fastai {mean['score']:.4f} {unit} "
+                           f"baseline={peer_mean['score']:.4f}")
+        if len(seeds) > 1:
+            results += [f"RESULT tabular_{task}_{metric}_seed{seed} {run['score']:.4f} {unit} "
+                        f"baseline={gbm['score']:.4f}" for seed, run in zip(seeds, ours)]
+    print("| task | metric | rows | epochs | seed | Ember | HistGradientBoosting (500 it.) | "
+          "fastai tabular_learner | Ember s | GBM s | fastai s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for task, metric, n, epochs, seed, ours, gbm, peer in rows:
+        peer_score = f"{peer['score']:.4f}" if peer else "not run"
         peer_time = f"{peer['seconds']:.0f}" if peer else "-"
-        print(f"| {task} | {metric} | {n} | {epochs} | {ours['score']:.4f} | {gbm['score']:.4f} "
-              f"| {peer_score} | {ours['seconds']:.0f} | {gbm['seconds']:.0f} | {peer_time} |")
+        print(f"| {task} | {metric} | {n} | {epochs} | {seed} | {ours['score']:.4f} | "
+              f"{gbm['score']:.4f} | {peer_score} | {ours['seconds']:.0f} | {gbm['seconds']:.0f} "
+              f"| {peer_time} |")
     print()
     print("\n".join(results))
 

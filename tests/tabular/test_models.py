@@ -8,7 +8,13 @@ import pytest
 import torch
 
 import ember
-from ember_tabular import TabularData, embedding_size, tabular_mlp, tabular_model
+from ember_tabular import (
+    PeriodicEmbedding,
+    TabularData,
+    embedding_size,
+    tabular_mlp,
+    tabular_model,
+)
 
 
 def test_embedding_sizes_follow_the_cardinality_rule(diamonds: pd.DataFrame) -> None:
@@ -43,6 +49,8 @@ def test_no_categorical_or_no_continuous_columns_work() -> None:
 def test_learner_defaults_come_from_the_plugin(diamonds_learner: ember.Learner) -> None:
     assert diamonds_learner.model.ember_config["name"] == "tabular_mlp"
     assert [m.name for m in diamonds_learner.metrics] == ["rmse", "mae", "r2"]
+    body = diamonds_learner.model.body  # both numeric embeddings are on by default
+    assert body.cont_encoding is not None and body.periodic is not None
 
 
 def test_regression_learns_log_price(diamonds_learner: ember.Learner) -> None:
@@ -123,3 +131,30 @@ def test_show_results_returns_inputs_target_and_prediction(diamonds_learner: emb
     assert list(frame.columns[-2:]) == ["price", "price_pred"] and len(frame) == 4
     assert set(frame["cut"]) <= {"Fair", "Good", "Very Good", "Premium", "Ideal"}
     assert "price_pred" in capsys.readouterr().out
+
+
+def test_periodic_embedding_maps_each_column_alone_and_learns_its_frequencies() -> None:
+    torch.manual_seed(0)
+    embedding = PeriodicEmbedding(n_cont=3, n_frequencies=8, size=4, scale=1.0)
+    conts = torch.randn(16, 3)
+    output = embedding(conts)
+    assert output.shape == (16, 12) and bool((output >= 0).all())  # after the ReLU
+    moved = conts.clone()
+    moved[:, 1] += 0.5  # only column 1's slice of the output may change
+    changed = (embedding(moved) != output).any(0).reshape(3, 4).any(1)
+    assert changed.tolist() == [False, True, False]
+    output.sum().backward()
+    assert embedding.frequencies.grad is not None and embedding.frequencies.grad.abs().sum() > 0
+
+
+def test_periodic_embeddings_train_and_export_exactly(diamonds: pd.DataFrame, tmp_path) -> None:
+    ember.seed(0)
+    data = TabularData.from_df(diamonds.iloc[:1500], "price", log_target=True, verbose=False)
+    model = tabular_model(data, periodic_frequencies=8, periodic_size=4, layers=[32])
+    assert model.body.periodic is not None
+    learn = ember.learner(data, model=model, quiet=True, device="cpu")
+    learn.fit_one_cycle(2)
+    assert learn.validate()["rmse"] < 0.6  # log(price) has a spread of about 1
+    rows = diamonds.iloc[3000:3100]
+    predictor = ember.load(learn.export(tmp_path / "periodic.ember"))
+    assert predictor.predict_batch([rows]) == learn.predict_batch([rows])

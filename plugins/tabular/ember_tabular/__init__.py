@@ -18,6 +18,8 @@ from ember_tabular.data import TabularData, TabularDataset, items_to_frame
 from ember_tabular.datasets import load_sample, sample_path
 from ember_tabular.interpret import feature_importance
 from ember_tabular.models import (
+    PeriodicEmbedding,
+    PiecewiseLinear,
     TabularBody,
     TabularHead,
     embedding_size,
@@ -30,6 +32,8 @@ from ember_tabular.transforms import TabularProcessor, add_date_parts, infer_col
 __version__ = "0.1.0"
 
 __all__ = [
+    "PeriodicEmbedding",
+    "PiecewiseLinear",
     "TabularBody",
     "TabularData",
     "TabularDataset",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ember_tabular.data import TabularData
 
 __all__ = [
+    "PeriodicEmbedding",
     "PiecewiseLinear",
     "TabularBody",
     "TabularHead",
@@ -39,6 +40,10 @@ __all__ = [
 DEFAULT_LAYERS = (400, 200)
 #: Default number of piecewise-linear bins per continuous column.
 DEFAULT_CONT_BINS = 16
+#: Default periodic embedding of each continuous column: frequencies, width, initial spread.
+DEFAULT_PERIODIC_FREQUENCIES = 16
+DEFAULT_PERIODIC_SIZE = 16
+DEFAULT_PERIODIC_SCALE = 1.0
 
 
 def embedding_size(cardinality: int) -> int:
@@ -81,6 +86,35 @@ class PiecewiseLinear(nn.Module):
         return torch.cat([conts, encoded], dim=1)
 
 
+class PeriodicEmbedding(nn.Module):
+    """Periodic embeddings of continuous inputs (Gorishniy et al., 2022, "PLR"): each column
+    ``i`` gets ``n_frequencies`` learned frequencies ``c_i``; its value ``x`` becomes
+    ``[cos(2 pi c_i x), sin(2 pi c_i x)]``, then a linear map of that column's own (``size``
+    outputs) and a ReLU. The frequencies start from a normal distribution of standard
+    deviation ``scale`` (small values give smooth functions of ``x``; the inputs are
+    normalised, so one scale suits every column). The output is ``[bs, n_cont * size]``.
+
+    Example:
+        >>> import torch
+        >>> PeriodicEmbedding(n_cont=3, n_frequencies=8, size=4)(torch.zeros(2, 3)).shape
+        torch.Size([2, 12])
+    """
+
+    def __init__(self, n_cont: int, n_frequencies: int, size: int, scale: float = 0.1) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(n_cont, n_frequencies) * scale)
+        bound = (2 * n_frequencies) ** -0.5  # nn.Linear's initialisation, one map per column
+        self.weight = nn.Parameter(torch.empty(n_cont, 2 * n_frequencies, size).uniform_(
+            -bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_cont, size).uniform_(-bound, bound))
+
+    def forward(self, conts: Tensor) -> Tensor:
+        angles = 2 * torch.pi * conts.unsqueeze(-1) * self.frequencies  # [bs, n_cont, k]
+        waves = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        embedded = torch.einsum("bnf,nfd->bnd", waves, self.weight) + self.bias
+        return torch.relu(embedded).flatten(1)
+
+
 class TabularBody(nn.Module):
     """Embeddings (with dropout) for ``cats``, BatchNorm for ``conts``, then the MLP layers
     (Linear → ReLU → BatchNorm → Dropout).
@@ -94,7 +128,8 @@ class TabularBody(nn.Module):
 
     def __init__(self, cardinalities: Sequence[int], embedding_sizes: Sequence[int], n_cont: int,
                  layers: Sequence[int], dropout: Sequence[float], embedding_dropout: float = 0.0,
-                 cont_bins: int = 0) -> None:
+                 cont_bins: int = 0, periodic_frequencies: int = 0, periodic_size: int = 16,
+                 periodic_scale: float = 0.1) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(
             nn.Embedding(n, size) for n, size in zip(cardinalities, embedding_sizes))
@@ -104,7 +139,11 @@ class TabularBody(nn.Module):
         self.cont_norm = nn.BatchNorm1d(n_cont) if n_cont else None
         self.n_cont = n_cont
         self.cont_encoding = PiecewiseLinear(cont_bins) if cont_bins and n_cont else None
-        size = sum(embedding_sizes) + n_cont * (1 + (cont_bins if self.cont_encoding else 0))
+        self.periodic = (PeriodicEmbedding(n_cont, periodic_frequencies, periodic_size,
+                                           periodic_scale)
+                         if periodic_frequencies and n_cont else None)
+        size = sum(embedding_sizes) + n_cont * (1 + (cont_bins if self.cont_encoding else 0)
+                                                + (periodic_size if self.periodic else 0))
         blocks: list[nn.Module] = []
         for width, p in zip(layers, dropout):
             blocks += [nn.Linear(size, width), nn.ReLU(inplace=True), nn.BatchNorm1d(width)]
@@ -122,6 +161,8 @@ class TabularBody(nn.Module):
         if self.cont_norm is not None:
             conts = self.cont_norm(conts.float())
             parts.append(self.cont_encoding(conts) if self.cont_encoding is not None else conts)
+            if self.periodic is not None:
+                parts.append(self.periodic(conts))
         return self.layers(torch.cat(parts, dim=1))
 
 
@@ -167,6 +208,9 @@ def tabular_mlp(
     dropout: float | Sequence[float] = 0.0,
     embedding_dropout: float = 0.0,
     cont_bins: int = 0,
+    periodic_frequencies: int = 0,
+    periodic_size: int = 16,
+    periodic_scale: float = 0.1,
     y_range: Sequence[float] | None = None,
     target_mean: Sequence[float] | None = None,
     target_std: Sequence[float] | None = None,
@@ -184,6 +228,9 @@ def tabular_mlp(
         embedding_dropout: dropout on the concatenated embeddings.
         cont_bins: piecewise-linear encoding of each continuous column into this many bins
             (:class:`PiecewiseLinear`); 0 feeds the normalised values only.
+        periodic_frequencies / periodic_size / periodic_scale: periodic embeddings of each
+            continuous column (:class:`PeriodicEmbedding`), added to the above; 0 frequencies
+            turns them off.
         y_range: ``(low, high)`` output range for regression (scaled sigmoid).
         target_mean / target_std: training-target statistics used to scale regression outputs.
 
@@ -202,7 +249,8 @@ def tabular_mlp(
     if len(dropouts) != len(layers):
         raise ember.TrainingError(f"{len(dropouts)} dropout values given for {len(layers)} layers")
     body = TabularBody(cardinalities, embedding_sizes, n_cont, layers, dropouts,
-                       embedding_dropout, cont_bins)
+                       embedding_dropout, cont_bins, periodic_frequencies, periodic_size,
+                       periodic_scale)
     head = TabularHead(body.n_features, n_out, y_range, target_mean, target_std)
     return ember.BodyHead(body, head)
 
@@ -223,6 +271,9 @@ def tabular_config(data: TabularData, **overrides: Any) -> dict[str, Any]:
         "dropout": 0.0,
         "embedding_dropout": 0.0,
         "cont_bins": DEFAULT_CONT_BINS,
+        "periodic_frequencies": DEFAULT_PERIODIC_FREQUENCIES,
+        "periodic_size": DEFAULT_PERIODIC_SIZE,
+        "periodic_scale": DEFAULT_PERIODIC_SCALE,
         "y_range": data.y_range,
         "target_mean": data.target_mean,
         "target_std": data.target_std,
