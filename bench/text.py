@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backwards", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the backward LM and classifier and average the two "
                              "classifiers' probabilities (ULMFiT's ensemble)")
+    parser.add_argument("--pool-layers", choices=["last", "all"], default="last",
+                        help="ULMFiT classifier pools the encoder's last layer (ULMFiT) or "
+                             "every layer")
     parser.add_argument("--emb-size", type=int, default=64)
     parser.add_argument("--hidden-size", type=int, default=192)
     parser.add_argument("--epochs", type=int, default=4)
@@ -334,8 +337,9 @@ def run(args: argparse.Namespace) -> int:
                            f"{gradual:.4f}", f"{gradual_seconds:.1f}"])
         start = time.perf_counter()
         ember.seed(0)
-        direct = ember.learner(data, model=text_classifier(data, pretrained=encoder_file,
-                                                           drop_mult=args.drop_mult), quiet=True)
+        model = text_classifier(data, pretrained=encoder_file, drop_mult=args.drop_mult,
+                                pool_layers=args.pool_layers)
+        direct = ember.learner(data, model=model, quiet=True)
         direct.fit_one_cycle(epochs, args.cls_lr)
         direct_accuracy = direct.validate()["accuracy"]
         seconds = time.perf_counter() - start
@@ -343,7 +347,9 @@ def run(args: argparse.Namespace) -> int:
         encoder_file.unlink(missing_ok=True)
         classifiers.append(direct)
         add_row(rows, [f"ULMFiT 3b: {name} classifier, pretrained encoder, all layers "
-                       f"one-cycle ({epochs} ep.)", f"{direct_accuracy:.4f}", f"{seconds:.1f}"])
+                       f"one-cycle ({epochs} ep., pooling {args.pool_layers} layer"
+                       f"{'s' if args.pool_layers == 'all' else ''})", f"{direct_accuracy:.4f}",
+                       f"{seconds:.1f}"])
     if len(classifiers) > 1:
         start = time.perf_counter()
         probs, targets = average_preds(classifiers)

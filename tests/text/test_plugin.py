@@ -125,8 +125,8 @@ def test_forward_backward_ensemble_and_backward_export(reviews, tmp_path) -> Non
     for backwards in (False, True):
         ember.seed(0)
         data = TextData.from_texts(texts[:1000], labels[:1000], bs=64, backwards=backwards)
-        learn = ember.learner(data, model=text_classifier(data, emb_size=32, hidden_size=64),
-                              quiet=True)
+        model = text_classifier(data, emb_size=32, hidden_size=64, pool_layers="all")
+        learn = ember.learner(data, model=model, quiet=True)
         learn.fit_one_cycle(1, 5e-3)
         learners.append(learn)
     (forward_probs, targets), (backward_probs, _) = (learn.get_preds() for learn in learners)
@@ -135,7 +135,7 @@ def test_forward_backward_ensemble_and_backward_export(reviews, tmp_path) -> Non
     assert torch.allclose(probs, (forward_probs + backward_probs) / 2)
     weighted, _ = average_preds(learners, weights=[3.0, 1.0])
     assert torch.allclose(weighted, (3 * forward_probs + backward_probs) / 4)
-    # the backward classifier reverses raw texts itself, after export too
+    # the backward classifier (pooling every layer) reverses raw texts itself, after export too
     items = ["A triumph, FUNNY and moving!!!", "Dull, lifeless and far too long."]
     predictor = ember.load(learners[1].export(tmp_path / "backward.ember"))
     assert predictor.predict_batch(items) == learners[1].predict_batch(items)
