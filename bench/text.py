@@ -11,9 +11,13 @@ Stages (each timed):
    interleaved runs;
 3. the default AWD-LSTM classifier trained from scratch;
 4. ULMFiT: an AWD-LSTM language model pretrained on Austen (all of it by default, one epoch),
-   fine-tuned on the training review texts (never the validation texts), then the classifier
-   on the transferred encoder, every layer trained with one cycle (3b); ``--gradual`` adds
-   ULMFiT's gradual unfreezing (3a) for comparison.
+   fine-tuned on the review texts (``--tune-texts all``: training and validation texts without
+   their labels, as ULMFiT does; ``train``: training texts only), then the classifier on the
+   transferred encoder, every layer trained with one cycle (3b); ``--gradual`` adds ULMFiT's
+   gradual unfreezing (3a) for comparison. With ``--backwards`` (the default) the same three
+   stages run again on reversed texts and the classifiers' probabilities are averaged
+   (stage 4, ULMFiT's forward + backward ensemble; ``--cls-seeds N`` trains N classifiers per
+   direction on the same encoder and averages them all); the ULMFiT total counts every stage.
 
 The split is GroupShuffleSplit(test_size=0.2, random_state=0) over the ``movie`` column (the
 reference figures in ../shared/data/README.md use it). One vocab, built on the Austen corpus
@@ -45,6 +49,7 @@ from ember_text import (
     TextData,
     Tokenizer,
     Vocab,
+    average_preds,
     fine_tune_classifier,
     language_model,
     load_rotten_tomatoes,
@@ -171,6 +176,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="epochs of LM fine-tuning on the training reviews (default: "
                              "--lm-epochs)")
     parser.add_argument("--tune-lr", type=float, default=3e-3)
+    parser.add_argument("--tune-texts", choices=["all", "train"], default="all",
+                        help="review texts for LM fine-tuning: all (train + valid texts, "
+                             "without labels, as ULMFiT does) or only the training texts")
+    parser.add_argument("--backwards", action=argparse.BooleanOptionalAction, default=True,
+                        help="also train the backward LM and classifier and average the two "
+                             "classifiers' probabilities (ULMFiT's ensemble)")
+    parser.add_argument("--cls-seeds", type=int, default=1,
+                        help="classifiers trained per direction (seeds 0, 1, ...) on the same "
+                             "encoder; all of them are averaged")
+    parser.add_argument("--pool-layers", choices=["last", "all"], default="last",
+                        help="ULMFiT classifier pools the encoder's last layer (ULMFiT) or "
+                             "every layer")
+    parser.add_argument("--emb-size", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=192)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--cls-lr", type=float, default=3e-3,
                         help="classifier learning rate (scratch and ULMFiT 3b)")
@@ -207,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
                                                      "reviews.csv.gz")
         austen = read_austen(folder / "austen")
         epochs, lm_epochs = args.epochs, args.lm_epochs
-        emb = {"emb_size": 64, "hidden_size": 192, "n_layers": 2}
+        emb = {"emb_size": args.emb_size, "hidden_size": args.hidden_size, "n_layers": 2}
     train, valid = movie_split(movies)
     is_valid = np.zeros(len(texts), dtype=bool)
     is_valid[valid] = True
@@ -265,63 +284,93 @@ def run(args: argparse.Namespace) -> int:
     add_row(rows, [f"ember AWD-LSTM classifier from scratch ({epochs} epochs)", f"{scratch:.4f}",
                  f"{scratch_seconds:.1f}"])
 
-    ember.seed(0)
     kept, count = [], 0
     for paragraph, tokens in zip(austen, austen_tokens):
         if count >= args.lm_tokens:
             break
         kept.append(paragraph)
         count += len(tokens)
-    start = time.perf_counter()
-    lm_data = LanguageModelData.from_texts(kept, bs=32, bptt=60, vocab=vocab, valid_pct=0.05)
-    lm = ember.learner(lm_data, model=language_model(lm_data, **emb), quiet=True,
-                       metrics=[Perplexity()], cbs=[ResetState()])
-    lm.fit_one_cycle(lm_epochs, args.lm_lr)
-    pretrain = lm.validate()
-    pretrain_seconds = time.perf_counter() - start
-    add_row(rows, [f"ULMFiT 1: AWD-LSTM LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
-                 f"ppl {pretrain['perplexity']:.1f}", f"{pretrain_seconds:.1f}"])
-
-    start = time.perf_counter()
-    review_lm = LanguageModelData.from_texts([texts[i] for i in train], bs=32, bptt=60,
-                                             vocab=vocab, valid_pct=0.1)
-    tuned = ember.learner(review_lm, model=lm.model, quiet=True, metrics=[Perplexity()],
-                          cbs=[ResetState()])
+    tune_texts = [texts[i] for i in (train if args.tune_texts == "train" else range(len(texts)))]
     tune_epochs = lm_epochs if args.tune_epochs is None or smoke else args.tune_epochs
-    tuned.fit_one_cycle(max(1, tune_epochs), args.tune_lr)
-    tuned_result = tuned.validate()
-    tune_seconds = time.perf_counter() - start
-    add_row(rows, [f"ULMFiT 2: LM fine-tuned on training reviews ({tune_epochs} ep.)",
-                 f"ppl {tuned_result['perplexity']:.1f}", f"{tune_seconds:.1f}"])
-    sample = tuned.predict("This movie is", n_words=12, temperature=0.7, seed=0)
-
-    encoder_file = save_encoder(tuned, Path("/tmp") / f"ember-bench-encoder-{os.getpid()}.st")
+    directions = [False, True] if args.backwards else [False]
+    classifiers, stage_seconds, sample = [], 0.0, ""
     gradual, gradual_seconds = -1.0, 0.0
-    if args.gradual:
-        start = time.perf_counter()
+    for backwards in directions:
+        name = "backward" if backwards else "forward"
         ember.seed(0)
-        classifier = ember.learner(data, model=text_classifier(data, pretrained=encoder_file),
-                                   quiet=True)
-        fine_tune_classifier(classifier, epochs=max(epochs, 4))
-        gradual = classifier.validate()["accuracy"]
-        gradual_seconds = time.perf_counter() - start
-        add_row(rows, ["ULMFiT 3a: classifier, gradual unfreezing", f"{gradual:.4f}",
-                     f"{gradual_seconds:.1f}"])
-    start = time.perf_counter()
-    ember.seed(0)
-    direct = ember.learner(data, model=text_classifier(data, pretrained=encoder_file,
-                                                       drop_mult=args.drop_mult), quiet=True)
-    direct.fit_one_cycle(epochs, args.cls_lr)
-    direct_accuracy = direct.validate()["accuracy"]
-    direct_seconds = time.perf_counter() - start
-    encoder_file.unlink(missing_ok=True)
-    add_row(rows, ["ULMFiT 3b: classifier, pretrained encoder, all layers one-cycle",
-                 f"{direct_accuracy:.4f}", f"{direct_seconds:.1f}"])
-    ulmfit = max(gradual, direct_accuracy)
-    classify_seconds = gradual_seconds if gradual >= direct_accuracy else direct_seconds
-    total = pretrain_seconds + tune_seconds + classify_seconds
-    add_row(rows, [f"ULMFiT total ({'best of 3a/3b' if args.gradual else 'stages 1, 2, 3b'})",
-                 f"{ulmfit:.4f}", f"{total:.1f}"])
+        start = time.perf_counter()
+        lm_data = LanguageModelData.from_texts(kept, bs=32, bptt=60, vocab=vocab, valid_pct=0.05,
+                                               backwards=backwards)
+        lm = ember.learner(lm_data, model=language_model(lm_data, **emb), quiet=True,
+                           metrics=[Perplexity()], cbs=[ResetState()])
+        lm.fit_one_cycle(lm_epochs, args.lm_lr)
+        pretrain = lm.validate()
+        seconds = time.perf_counter() - start
+        stage_seconds += seconds
+        add_row(rows, [f"ULMFiT 1: {name} LM on Austen ({count:,} tokens, {lm_epochs} ep.)",
+                       f"ppl {pretrain['perplexity']:.1f}", f"{seconds:.1f}"])
+
+        start = time.perf_counter()
+        review_lm = LanguageModelData.from_texts(tune_texts, bs=32, bptt=60, vocab=vocab,
+                                                 valid_pct=0.1, backwards=backwards)
+        tuned = ember.learner(review_lm, model=lm.model, quiet=True, metrics=[Perplexity()],
+                              cbs=[ResetState()])
+        tuned.fit_one_cycle(max(1, tune_epochs), args.tune_lr)
+        tuned_result = tuned.validate()
+        seconds = time.perf_counter() - start
+        stage_seconds += seconds
+        add_row(rows, [f"ULMFiT 2: {name} LM fine-tuned on {args.tune_texts} review texts "
+                       f"({len(tune_texts):,}, {tune_epochs} ep.)",
+                       f"ppl {tuned_result['perplexity']:.1f}", f"{seconds:.1f}"])
+        if not backwards:
+            sample = tuned.predict("This movie is", n_words=12, temperature=0.7, seed=0)
+
+        encoder_file = save_encoder(tuned, Path("/tmp") /
+                                    f"ember-bench-encoder-{os.getpid()}-{name}.st")
+        data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64,
+                                   backwards=backwards)
+        if args.gradual and not backwards:
+            start = time.perf_counter()
+            ember.seed(0)
+            classifier = ember.learner(data, model=text_classifier(data, pretrained=encoder_file),
+                                       quiet=True)
+            fine_tune_classifier(classifier, epochs=max(epochs, 4))
+            gradual = classifier.validate()["accuracy"]
+            gradual_seconds = time.perf_counter() - start
+            add_row(rows, ["ULMFiT 3a: forward classifier, gradual unfreezing",
+                           f"{gradual:.4f}", f"{gradual_seconds:.1f}"])
+        for seed in range(args.cls_seeds):
+            start = time.perf_counter()
+            ember.seed(seed)
+            model = text_classifier(data, pretrained=encoder_file, drop_mult=args.drop_mult,
+                                    pool_layers=args.pool_layers)
+            direct = ember.learner(data, model=model, quiet=True)
+            direct.fit_one_cycle(epochs, args.cls_lr)
+            direct_accuracy = direct.validate()["accuracy"]
+            seconds = time.perf_counter() - start
+            stage_seconds += seconds
+            classifiers.append(direct)
+            add_row(rows, [f"ULMFiT 3b: {name} classifier, pretrained encoder, all layers "
+                           f"one-cycle ({epochs} ep., pooling {args.pool_layers} layer"
+                           f"{'s' if args.pool_layers == 'all' else ''}"
+                           f"{f', seed {seed}' if args.cls_seeds > 1 else ''})",
+                           f"{direct_accuracy:.4f}", f"{seconds:.1f}"])
+        encoder_file.unlink(missing_ok=True)
+    if len(classifiers) > 1:
+        start = time.perf_counter()
+        probs, targets = average_preds(classifiers)
+        ulmfit = float((probs.argmax(dim=1) == targets).float().mean())
+        seconds = time.perf_counter() - start
+        stage_seconds += seconds
+        add_row(rows, [f"ULMFiT 4: ensemble of the {len(classifiers)} classifiers above "
+                       f"(mean probabilities)", f"{ulmfit:.4f}", f"{seconds:.1f}"])
+    else:
+        ulmfit = direct_accuracy
+    if gradual > ulmfit and len(classifiers) == 1:  # --gradual, one direction, one seed
+        ulmfit, stage_seconds = gradual, stage_seconds - seconds + gradual_seconds
+    total = stage_seconds
+    stages = ("every stage above" if len(classifiers) > 1 else "stages 1, 2, 3b")
+    add_row(rows, [f"ULMFiT total ({stages})", f"{ulmfit:.4f}", f"{total:.1f}"])
     add_row(rows, ["majority class", f"{majority:.4f}", "-"])
 
     print(f"Rotten Tomatoes, {len(train)} train / {len(valid)} valid reviews split by movie"

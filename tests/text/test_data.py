@@ -158,3 +158,36 @@ def test_language_model_data_from_texts_and_df() -> None:
     shared = LanguageModelData.from_texts(texts[300:400], bs=4, bptt=8, vocab=data.vocab)
     assert shared.vocab is data.vocab
     assert isinstance(Vocab.from_dict(data.state()["vocab"]), Vocab)
+
+
+def test_backwards_reverses_each_text_and_replays_after_reload(reviews) -> None:
+    forward = TextData.from_df(reviews, "text", "label", bs=16)
+    backward = TextData.from_df(reviews, "text", "label", bs=16, vocab=forward.vocab,
+                                backwards=True)
+    for split in ("train_dl", "valid_dl"):
+        ours, theirs = getattr(backward, split).dataset, getattr(forward, split).dataset
+        assert all(torch.equal(a, b.flip(0)) for a, b in zip(ours.ids, theirs.ids))
+        assert torch.equal(ours.targets, theirs.targets)
+    # the validation order is the same both ways (lengths are), so predictions line up
+    assert list(backward.valid_dl.sampler) == list(forward.valid_dl.sampler)
+    items = ["A wonderful, WITTY film!!!", "Dull."]
+    ids, forward_ids = backward.encode(items)[0], forward.encode(items)[0]
+    length = int(forward_ids[1].ne(forward.vocab.pad_id).sum())  # "Dull." is the shorter
+    assert ids[1, :length].tolist() == forward_ids[1, :length].flip(0).tolist()
+    assert ids[1, length:].eq(backward.vocab.pad_id).all()  # padding stays at the end
+    assert backward.decode_inputs(ids) == forward.decode_inputs(forward.encode(items)[0])
+    rebuilt = TextData.from_state(backward.state())
+    assert rebuilt.backwards and torch.equal(rebuilt.encode(items)[0], ids)
+
+
+def test_backward_language_model_stream_is_reversed() -> None:
+    texts, _, _ = load_rotten_tomatoes()
+    forward = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16)
+    backward = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=forward.vocab,
+                                            backwards=True)
+    assert torch.equal(backward.train_dl.dataset.ids, forward.train_dl.dataset.ids.flip(0))
+    assert torch.equal(backward.valid_dl.dataset.ids, forward.valid_dl.dataset.ids.flip(0))
+    ids = backward.encode(["It is a truth"])[0][0]
+    assert ids.tolist() == forward.encode(["It is a truth"])[0][0].flip(0).tolist()
+    assert backward.decode_targets(ids[None]) == forward.decode_targets(ids.flip(0)[None])
+    assert LanguageModelData.from_state(backward.state()).backwards

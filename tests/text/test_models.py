@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
+import ember
 from ember_text.models import (
     AWDLSTMEncoder,
     MaskedConcatPool,
+    TextClassifier,
+    TransformerEncoder,
     VariationalDropout,
     WeightDropLSTM,
     awd_lstm_classifier,
@@ -75,6 +79,24 @@ def test_padding_does_not_change_a_prediction() -> None:
         alone = model(torch.tensor([[2, 7, 9, 11]]))
         padded = model(torch.tensor([[2, 7, 9, 11, 1, 1, 1], [2, 5, 6, 7, 8, 9, 10]]))[:1]
         assert torch.allclose(alone, padded, atol=1e-5)
+
+
+def test_pooling_every_layer_widens_the_head_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    model = awd_lstm_classifier(40, 3, emb_size=8, hidden_size=16, n_layers=2,
+                                pool_layers="all").eval()
+    assert model.head[0].num_features == 3 * (16 + 8)  # last, max and mean of both layers
+    ids = torch.tensor([[2, 7, 9, 11]])
+    outputs, _ = model.encoder.layer_outputs(ids)
+    assert torch.equal(outputs[-1], model.encoder(ids)[0])
+    alone = model(ids)
+    padded = model(torch.tensor([[2, 7, 9, 11, 1, 1], [2, 5, 6, 7, 8, 9]]))[:1]
+    assert torch.allclose(alone, padded, atol=1e-5)
+    with pytest.raises(ember.TrainingError, match="has no layer_outputs"):
+        TextClassifier(TransformerEncoder(40, d_model=16, n_heads=2, n_layers=1), 3,
+                       pool_layers="all")
+    with pytest.raises(ember.TrainingError, match="'last' or 'all'"):
+        awd_lstm_classifier(40, 3, emb_size=8, hidden_size=16, pool_layers="first")
 
 
 def test_masked_concat_pool() -> None:

@@ -12,6 +12,7 @@ from ember_text.data import LanguageModelData, TextData
 from ember_text.datasets import load_rotten_tomatoes
 from ember_text.plugin import rotten_tomatoes_demo
 from ember_text.ulmfit import (
+    average_preds,
     fine_tune_classifier,
     language_model,
     load_encoder,
@@ -116,6 +117,45 @@ def test_language_model_trains_generates_and_transfers(reviews, tmp_path) -> Non
     with pytest.raises(ember.TrainingError, match="holds a awd_lstm encoder"):
         load_encoder(ember.learner(other, model=text_classifier(other, emb_size=8),
                                    quiet=True), encoder_file)
+
+
+def test_forward_backward_ensemble_and_backward_export(reviews, tmp_path) -> None:
+    texts, labels = reviews
+    learners = []
+    for backwards in (False, True):
+        ember.seed(0)
+        data = TextData.from_texts(texts[:1000], labels[:1000], bs=64, backwards=backwards)
+        model = text_classifier(data, emb_size=32, hidden_size=64, pool_layers="all")
+        learn = ember.learner(data, model=model, quiet=True)
+        learn.fit_one_cycle(1, 5e-3)
+        learners.append(learn)
+    (forward_probs, targets), (backward_probs, _) = (learn.get_preds() for learn in learners)
+    probs, ensemble_targets = average_preds(learners)
+    assert torch.equal(ensemble_targets, targets)
+    assert torch.allclose(probs, (forward_probs + backward_probs) / 2)
+    weighted, _ = average_preds(learners, weights=[3.0, 1.0])
+    assert torch.allclose(weighted, (3 * forward_probs + backward_probs) / 4)
+    # the backward classifier (pooling every layer) reverses raw texts itself, after export too
+    items = ["A triumph, FUNNY and moving!!!", "Dull, lifeless and far too long."]
+    predictor = ember.load(learners[1].export(tmp_path / "backward.ember"))
+    assert predictor.predict_batch(items) == learners[1].predict_batch(items)
+    other = TextData.from_texts(texts[1000:1400], labels[1000:1400], bs=64,
+                                vocab=learners[0].data.vocab)
+    stranger = ember.learner(other, model=text_classifier(other, emb_size=32, hidden_size=64),
+                             quiet=True)
+    with pytest.raises(ember.TrainingError, match="learner #1 has other valid targets"):
+        average_preds([learners[0], stranger])
+
+
+def test_backward_language_model_writes_what_comes_before(reviews) -> None:
+    texts, _ = reviews
+    ember.seed(0)
+    lm_data = LanguageModelData.from_texts(texts[:600], bs=16, bptt=24, backwards=True)
+    lm = ember.learner(lm_data, model=language_model(lm_data, emb_size=32, hidden_size=64),
+                       quiet=True)
+    lm.fit_one_cycle(1, 1e-2)
+    text = lm.predict("a waste of time.", n_words=8, temperature=0.7, seed=0)
+    assert text.endswith("a waste of time.") and len(text) > len("a waste of time.")
 
 
 def test_language_model_output_bias_starts_at_unigram_frequencies(reviews) -> None:

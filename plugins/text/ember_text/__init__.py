@@ -21,6 +21,7 @@ from ember_text.datasets import load_rotten_tomatoes
 from ember_text.metrics import Perplexity
 from ember_text.tokenize import SPECIAL_TOKENS, Tokenizer, Vocab
 from ember_text.ulmfit import (
+    average_preds,
     fine_tune_classifier,
     language_model,
     load_encoder,
@@ -39,6 +40,7 @@ __all__ = [
     "TextData",
     "Tokenizer",
     "Vocab",
+    "average_preds",
     "fine_tune_classifier",
     "language_model",
     "load_encoder",

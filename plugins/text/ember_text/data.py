@@ -160,6 +160,15 @@ class SortedSampler(Sampler[int]):
 
 
 # ------------------------------------------------------------------------------ helpers
+def _ids(ids: list[int], backwards: bool) -> Tensor:
+    tensor = torch.tensor(ids, dtype=torch.long)
+    return tensor.flip(0) if backwards else tensor
+
+
+def _in_order(tokens: list[str], backwards: bool) -> list[str]:
+    return tokens[::-1] if backwards else tokens
+
+
 def _column(df: Any, name: str) -> list[Any]:
     columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
     if name not in columns:
@@ -269,11 +278,11 @@ class TextData(ember.Data):
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
                  target_kind: str, classes: Sequence[Any] | None = None,
                  n_out: int | None = None, max_len: int = DEFAULT_MAX_LEN,
-                 label_delim: str | None = None) -> None:
+                 label_delim: str | None = None, backwards: bool = False) -> None:
         super().__init__(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
                          n_out=n_out, input_kind="text")
         self.tokenizer, self.vocab, self.max_len = tokenizer, vocab, max_len
-        self.label_delim = label_delim
+        self.label_delim, self.backwards = label_delim, backwards
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -284,13 +293,16 @@ class TextData(ember.Data):
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, max_len: int = DEFAULT_MAX_LEN,
                    bs: int = 64, num_workers: int = 0, n_workers: int | None = None,
-                   cache_dir: str | Path | None = None) -> TextData:
+                   cache_dir: str | Path | None = None, backwards: bool = False) -> TextData:
         """Texts and labels as two lists; the other constructors end here.
 
         ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). The vocab is
         built on the training texts only (pass ``vocab=`` to reuse a language model's).
         ``max_len`` tokens are kept per text. ``n_workers``/``cache_dir`` go to
-        :meth:`Tokenizer.tokenize_many`.
+        :meth:`Tokenizer.tokenize_many`. ``backwards=True`` reverses each text's token ids
+        (after the cut to ``max_len``), in training and at inference: the classifier for a
+        backward language model's encoder (ULMFiT's forward + backward ensemble, see
+        :func:`ember_text.average_preds`).
 
         Example:
             >>> data = TextData.from_texts(["a", "b"] * 10, [0.5, 1.5] * 10, min_freq=1)
@@ -315,7 +327,7 @@ class TextData(ember.Data):
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
-        ids = [torch.tensor(vocab.numericalize(t[:max_len]), dtype=torch.long) for t in tokens]
+        ids = [_ids(vocab.numericalize(t[:max_len]), backwards) for t in tokens]
         y = targets.encode(labels, names)
 
         def dataset(indices: np.ndarray) -> TokenIdsDataset:
@@ -329,7 +341,7 @@ class TextData(ember.Data):
             valid_sampler=SortedSampler(valid_ds.lengths))
         return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, target_kind=targets.kind,
                    classes=targets.classes, max_len=max_len, label_delim=label_delim,
-                   n_out=None if targets.kind != "regression" else 1)
+                   n_out=None if targets.kind != "regression" else 1, backwards=backwards)
 
     @classmethod
     def from_df(cls, df: Any, text_col: str = "text", label_col: str = "label",
@@ -397,14 +409,15 @@ class TextData(ember.Data):
 
     # ---------------------------------------------------------------- inference
     def numericalize(self, items: Sequence[Any]) -> list[Tensor]:
-        """Token ids of raw texts, cut to ``max_len`` (the preprocessing of training).
+        """Token ids of raw texts, cut to ``max_len`` and reversed when ``backwards`` (the
+        preprocessing of training).
 
         Example:
             >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
         """
         names = [f"item #{i}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
-        return [torch.tensor(self.vocab.numericalize(t[: self.max_len]), dtype=torch.long)
+        return [_ids(self.vocab.numericalize(t[: self.max_len]), self.backwards)
                 for t in tokens]
 
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
@@ -425,12 +438,14 @@ class TextData(ember.Data):
         return [ember.InputSpec("tokens", {0: "batch", 1: "time"})]
 
     def decode_inputs(self, ids: Tensor) -> list[str]:
-        """Readable texts of a batch of ids (padding dropped, rule tokens undone).
+        """Readable texts of a batch of ids (padding dropped, rule tokens undone, reading
+        order restored when ``backwards``).
 
         Example:
             >>> # data.decode_inputs(data.one_batch()[0])[:2]
         """
-        return [self.tokenizer.detokenize(self.vocab.decode(row.tolist())) for row in ids]
+        return [self.tokenizer.detokenize(_in_order(self.vocab.decode(row.tolist()),
+                                                    self.backwards)) for row in ids]
 
     def show_batch(self, n: int = 6, split: str = "train") -> list[tuple[str, Any]]:
         """Print ``n`` texts of a batch with their targets, and return them.
@@ -458,14 +473,14 @@ class TextData(ember.Data):
 
     # ---------------------------------------------------------------- export
     def state(self) -> dict[str, Any]:
-        """Tokenizer, vocab, max length and targets for an exported model.
+        """Tokenizer, vocab, max length, direction and targets for an exported model.
 
         Example:
             >>> # TextData.from_state(data.state()).encode(["hi"]) == data.encode(["hi"])
         """
         return {**super().state(), "tokenizer": self.tokenizer.state(),
                 "vocab": self.vocab.to_dict(), "max_len": self.max_len,
-                "label_delim": self.label_delim}
+                "label_delim": self.label_delim, "backwards": self.backwards}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TextData:
@@ -478,7 +493,8 @@ class TextData(ember.Data):
                    vocab=Vocab.from_dict(state["vocab"]), target_kind=state["target_kind"],
                    classes=state.get("classes"), n_out=state.get("n_out"),
                    max_len=state.get("max_len", DEFAULT_MAX_LEN),
-                   label_delim=state.get("label_delim"))
+                   label_delim=state.get("label_delim"),
+                   backwards=bool(state.get("backwards", False)))
 
 
 # ------------------------------------------------------------------------------ LM data
@@ -568,23 +584,28 @@ class LanguageModelData(ember.Data):
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
-                 bptt: int = 70) -> None:
+                 bptt: int = 70, backwards: bool = False) -> None:
         super().__init__(train_dl, valid_dl, test_dl, target_kind="sequence", n_out=len(vocab),
                          input_kind="text")
         self.tokenizer, self.vocab, self.bptt = tokenizer, vocab, bptt
+        self.backwards = backwards
 
     @classmethod
     def from_texts(cls, texts: Any, text_col: str | None = None, valid_pct: float = 0.1,
                    seed: int = 0, *, bs: int = 64, bptt: int = 70,
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, n_workers: int | None = None,
-                   cache_dir: str | Path | None = None) -> LanguageModelData:
+                   cache_dir: str | Path | None = None,
+                   backwards: bool = False) -> LanguageModelData:
         """Build from a list of texts (documents, paragraphs or lines) or a data frame column.
 
         Texts are split into train and validation by a seeded ``valid_pct`` split of whole
         texts; the vocab is built on the training texts (or pass ``vocab=``); each text starts
         with ``xxbos``. Tokenisation runs in ``n_workers`` processes for large corpora and is
-        cached in ``cache_dir`` (see :meth:`Tokenizer.tokenize_many`).
+        cached in ``cache_dir`` (see :meth:`Tokenizer.tokenize_many`). ``backwards=True``
+        reverses each stream, so the model learns to predict the previous token (ULMFiT's
+        backward model; its classifier takes ``TextData.from_texts(..., backwards=True)``),
+        and generation writes the text that comes *before* a prompt.
 
         Example:
             >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
@@ -608,6 +629,8 @@ class LanguageModelData(ember.Data):
                                  vocab.numericalize(tokens[index])], dtype=torch.long)
 
         train_stream, valid_stream = stream(train_idx), stream(valid_idx)
+        if backwards:
+            train_stream, valid_stream = train_stream.flip(0), valid_stream.flip(0)
         valid_bs = max(1, min(bs, (len(valid_stream) - 1) // (bptt + 1)))
         train_ds, valid_ds = LMStream(train_stream, bs), LMStream(valid_stream, valid_bs)
         pin = torch.cuda.is_available()
@@ -616,18 +639,20 @@ class LanguageModelData(ember.Data):
                                                      len(train_stream)))
         valid_dl = DataLoader(valid_ds, batch_size=None, pin_memory=pin,
                               sampler=LMBatchSampler(valid_ds.row_len, bptt, False))
-        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt)
+        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt,
+                   backwards=backwards)
 
     # ---------------------------------------------------------------- inference
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
-        """Token ids of prompts, padded at the end (the model's input).
+        """Token ids of prompts (reversed when ``backwards``), padded at the end (the model's
+        input).
 
         Example:
             >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
         """
         names = [f"prompt #{i}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
-        return (pad_ids([torch.tensor(self.vocab.numericalize(t)) for t in tokens],
+        return (pad_ids([_ids(self.vocab.numericalize(t), self.backwards) for t in tokens],
                         self.vocab.pad_id),)
 
     def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
@@ -640,12 +665,14 @@ class LanguageModelData(ember.Data):
         return [ember.InputSpec("tokens", {0: "batch", 1: "time"})]
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
-        """The most likely next token at each position, as token lists.
+        """The most likely next token at each position, as token lists (in reading order
+        when ``backwards``).
 
         Example:
             >>> # data.decode(model(xb)) -> [['the', 'xxmaj', ...], ...]
         """
-        return [self.vocab.decode(row.tolist()) for row in outputs.argmax(dim=-1)]
+        return [_in_order(self.vocab.decode(row.tolist()), self.backwards)
+                for row in outputs.argmax(dim=-1)]
 
     def decode_targets(self, targets: Tensor) -> list[Any]:
         """Target texts of a batch.
@@ -653,7 +680,8 @@ class LanguageModelData(ember.Data):
         Example:
             >>> # data.decode_targets(yb)[0] -> 'It is a truth…'
         """
-        return [self.tokenizer.detokenize(self.vocab.decode(row.tolist())) for row in targets]
+        return [self.tokenizer.detokenize(_in_order(self.vocab.decode(row.tolist()),
+                                                    self.backwards)) for row in targets]
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
                       bs: int = 256, *, n_words: int = 20, temperature: float = 1.0,
@@ -662,7 +690,8 @@ class LanguageModelData(ember.Data):
         """Continue each prompt by ``n_words`` tokens, sampled with ``temperature`` (``0``:
         always the most likely token) from the ``top_k`` most likely (``None``: all), never
         ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible. Returns the prompt
-        and its continuation as text.
+        and its continuation as text (a backward model writes the words *before* the prompt:
+        continuation, then prompt).
 
         Example:
             >>> # learn.predict("It is a truth", n_words=20, temperature=0.75)
@@ -679,11 +708,13 @@ class LanguageModelData(ember.Data):
         for item_index, item in enumerate(items):
             ids = self.tokenizer.tokenize_many([item], n_workers=1,
                                                names=[f"prompt #{item_index}"])[0]
-            prompt = self.vocab.numericalize(ids)
+            prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]
             banned = [self.vocab.unk_id, self.vocab.pad_id] if no_unk else [self.vocab.pad_id]
             new = generate(model, prompt, n_words, temperature=temperature, top_k=top_k,
                            banned=banned, generator=generator, device=device)
-            results.append(self.tokenizer.detokenize(ids + self.vocab.decode(new)))
+            words = self.vocab.decode(new)
+            results.append(self.tokenizer.detokenize(words[::-1] + ids if self.backwards
+                                                     else ids + words))
         return results
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
@@ -700,13 +731,13 @@ class LanguageModelData(ember.Data):
 
     # ---------------------------------------------------------------- export
     def state(self) -> dict[str, Any]:
-        """Tokenizer, vocab and BPTT length for an exported language model.
+        """Tokenizer, vocab, BPTT length and direction for an exported language model.
 
         Example:
             >>> # LanguageModelData.from_state(data.state()).vocab == data.vocab
         """
         return {**super().state(), "tokenizer": self.tokenizer.state(),
-                "vocab": self.vocab.to_dict(), "bptt": self.bptt}
+                "vocab": self.vocab.to_dict(), "bptt": self.bptt, "backwards": self.backwards}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LanguageModelData:
@@ -716,5 +747,6 @@ class LanguageModelData(ember.Data):
             >>> # data = LanguageModelData.from_state(manifest["data"]["state"])
         """
         return cls(None, None, tokenizer=Tokenizer.from_state(state["tokenizer"]),
-                   vocab=Vocab.from_dict(state["vocab"]), bptt=state.get("bptt", 70))
+                   vocab=Vocab.from_dict(state["vocab"]), bptt=state.get("bptt", 70),
+                   backwards=bool(state.get("backwards", False)))
 

@@ -34,6 +34,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from ember import TrainingError
+
 __all__ = [
     "AWDLSTMEncoder",
     "LanguageModel",
@@ -132,6 +134,7 @@ class AWDLSTMEncoder(nn.Module):
             WeightDropLSTM(sizes[i], sizes[i + 1], weight_p) for i in range(n_layers))
         self.hidden_dropouts = nn.ModuleList(VariationalDropout(hidden_p) for _ in range(n_layers))
         self.out_size = emb_size
+        self.layer_sizes = sizes[1:]
 
     def embed(self, ids: Tensor) -> Tensor:
         """Embed ids, dropping whole words (rows of the embedding) with ``embed_p`` in training.
@@ -147,14 +150,27 @@ class AWDLSTMEncoder(nn.Module):
         return F.embedding(ids, weight, self.pad_id)
 
     def forward(self, ids: Tensor, state: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+        outputs, new_state = self.layer_outputs(ids, state)
+        return outputs[-1], new_state
+
+    def layer_outputs(self, ids: Tensor, state: list[Any] | None = None
+                      ) -> tuple[list[Tensor], list[Any]]:
+        """Every layer's outputs (before the dropout between layers) and the new state.
+
+        Example:
+            >>> encoder = AWDLSTMEncoder(30, emb_size=8, hidden_size=16, n_layers=2)
+            >>> [out.shape[-1] for out in encoder.layer_outputs(torch.tensor([[2, 4]]))[0]]
+            [16, 8]
+        """
         x = self.input_dropout(self.embed(ids))
-        new_state = []
+        outputs, new_state = [], []
         for index, (rnn, dropout) in enumerate(zip(self.rnns, self.hidden_dropouts)):
             x, layer_state = rnn(x, None if state is None else state[index])
             new_state.append(layer_state)
+            outputs.append(x)
             if index < self.n_layers - 1:
                 x = dropout(x)
-        return x, new_state
+        return outputs, new_state
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """Embedding first, then one group per LSTM layer (for gradual unfreezing).
@@ -361,6 +377,11 @@ class MaskedConcatPool(nn.Module):
 class TextClassifier(nn.Module):
     """Encoder + masked concat pooling + a BatchNorm/dropout MLP head → ``(batch, n_out)``.
 
+    ``pool_layers="last"`` pools the encoder's last layer (ULMFiT; with a tied language
+    model its width is the embedding's); ``"all"`` pools every layer's outputs, concatenated
+    (encoders with ``layer_outputs``, i.e. the AWD-LSTM), a wider summary of the text for the
+    head at almost no extra cost.
+
     Parameter groups: the encoder's (embedding, then each layer), then the head — so
     ``learn.freeze_to(-k)`` unfreezes the top ``k - 1`` encoder layers (ULMFiT's gradual
     unfreezing).
@@ -372,17 +393,25 @@ class TextClassifier(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, n_out: int, head_size: int = 50,
-                 head_p: float = 0.1) -> None:
+                 head_p: float = 0.1, pool_layers: str = "last") -> None:
         super().__init__()
-        self.encoder, self.pool = encoder, MaskedConcatPool()
-        width = 3 * encoder.out_size
+        if pool_layers not in ("last", "all"):
+            raise TrainingError(f"pool_layers must be 'last' or 'all', got {pool_layers!r}")
+        if pool_layers == "all" and not hasattr(encoder, "layer_outputs"):
+            raise TrainingError(f"{type(encoder).__name__} has no layer_outputs; use "
+                             f"pool_layers='last'")
+        self.encoder, self.pool, self.pool_layers = encoder, MaskedConcatPool(), pool_layers
+        width = 3 * (sum(encoder.layer_sizes) if pool_layers == "all" else encoder.out_size)
         self.head = nn.Sequential(
             nn.BatchNorm1d(width), nn.Dropout(head_p * 2), nn.Linear(width, head_size),
             nn.ReLU(inplace=True), nn.BatchNorm1d(head_size), nn.Dropout(head_p),
             nn.Linear(head_size, n_out))
 
     def forward(self, ids: Tensor) -> Tensor:
-        outputs, _ = self.encoder(ids)
+        if self.pool_layers == "all":
+            outputs = torch.cat(self.encoder.layer_outputs(ids)[0], dim=-1)
+        else:
+            outputs, _ = self.encoder(ids)
         return self.head(self.pool(outputs, ids != self.encoder.pad_id))
 
     def param_groups(self) -> list[list[nn.Parameter]]:
@@ -414,9 +443,10 @@ def awd_lstm_lm(vocab_size: int, emb_size: int = 400, hidden_size: int = 1152,
 
 def awd_lstm_classifier(vocab_size: int, n_out: int, emb_size: int = 400,
                         hidden_size: int = 1152, n_layers: int = 3, drop_mult: float = 0.5,
-                        head_size: int = 50) -> TextClassifier:
+                        head_size: int = 50, pool_layers: str = "last") -> TextClassifier:
     """An AWD-LSTM classifier (the encoder of :func:`awd_lstm_lm` with the same config can
-    be loaded into it; ULMFiT's classifier dropouts scaled by ``drop_mult``).
+    be loaded into it; ULMFiT's classifier dropouts scaled by ``drop_mult``; ``pool_layers``
+    as :class:`TextClassifier`).
 
     Example:
         >>> awd_lstm_classifier(100, 2, emb_size=8, hidden_size=16).head[-1].out_features
@@ -425,7 +455,8 @@ def awd_lstm_classifier(vocab_size: int, n_out: int, emb_size: int = 400,
     encoder = AWDLSTMEncoder(vocab_size, emb_size, hidden_size, n_layers,
                              hidden_p=0.3 * drop_mult, input_p=0.4 * drop_mult,
                              embed_p=0.05 * drop_mult, weight_p=0.5 * drop_mult)
-    return TextClassifier(encoder, n_out, head_size, head_p=0.1 * drop_mult * 2)
+    return TextClassifier(encoder, n_out, head_size, head_p=0.1 * drop_mult * 2,
+                          pool_layers=pool_layers)
 
 
 def transformer_lm(vocab_size: int, d_model: int = 256, n_heads: int = 4, n_layers: int = 4,

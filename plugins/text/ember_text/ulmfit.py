@@ -37,6 +37,7 @@ from ember_text.tokenize import Vocab
 
 __all__ = [
     "ARCHITECTURES",
+    "average_preds",
     "default_config",
     "fine_tune_classifier",
     "language_model",
@@ -285,3 +286,35 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3
     learn.fit_one_cycle(1, slice(lr / 4 / factor, lr / 4))
     learn.unfreeze()
     learn.fit_one_cycle(max(1, epochs - 3), slice(lr / 8 / factor, lr / 8))
+
+
+def average_preds(learners: list[ember.Learner], dl: str = "valid",
+                  weights: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Averaged probabilities of several learners over the same items, and the targets: the
+    ensemble of ULMFiT's forward and backward classifiers (``TextData.from_texts(...,
+    backwards=True)`` orders each split exactly as the forward data does, since reversing a
+    text keeps its length). ``weights`` (default equal) weight each learner's probabilities.
+    Raises ``TrainingError`` when the learners' targets differ (other items or another order).
+
+    Example:
+        >>> # probs, targets = average_preds([forward_learn, backward_learn])
+        >>> # accuracy = (probs.argmax(1) == targets).float().mean()
+    """
+    if not learners:
+        raise TrainingError("average_preds needs at least one learner")
+    weights = list(weights) if weights is not None else [1.0] * len(learners)
+    if len(weights) != len(learners):
+        raise TrainingError(f"{len(weights)} weights for {len(learners)} learners; give one "
+                            f"weight per learner")
+    total, targets = None, None
+    for index, (learn, weight) in enumerate(zip(learners, weights)):
+        probs, these = learn.get_preds(dl)
+        if targets is None:
+            targets = these
+        elif these.shape != targets.shape or not torch.equal(these, targets):
+            raise TrainingError(
+                f"learner #{index} has other {dl} targets than learner #0 (other items or "
+                f"another order); build every learner's data from the same texts and split")
+        total = probs * weight if total is None else total + probs * weight
+    assert total is not None and targets is not None
+    return total / sum(weights), targets
