@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from torch import nn
 from torch.utils.data import TensorDataset
 
 import ember
@@ -69,3 +72,28 @@ def assert_nan_guard_restores(learn: ember.Learner, iteration: int, match: str =
         assert torch.equal(value, good[key]), key
     return poison
 
+
+
+def interrupted_run(folder: Path, interrupt_after: int | None) -> ember.Learner:
+    """Four one-cycle epochs of a dropout MLP with checkpoints in ``folder``; with
+    ``interrupt_after`` the fit stops after that epoch and a fresh learner, in another RNG
+    state, resumes it from the checkpoint. Returns the learner that finished."""
+
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            if self.learn.epoch == interrupt_after:
+                raise ember.CancelFitException
+
+    def model() -> nn.Module:
+        return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), model(), quiet=True)
+    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(folder / "ckpt.pt"), Interrupt()])
+    if interrupt_after is not None:
+        ember.seed(123)  # a different process state: the checkpoint must restore everything
+        learn = ember.Learner(blob_data(), model(), quiet=True)
+        learn.fit_one_cycle(4, 1e-2, resume=folder / "ckpt.pt")
+    return learn

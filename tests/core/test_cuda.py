@@ -12,13 +12,13 @@ from torch.utils.data import TensorDataset
 
 import ember
 
-from .helpers import assert_nan_guard_restores, blob_data
+from .helpers import assert_nan_guard_restores, blob_data, interrupted_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def small_model(dropout: float = 0.0) -> nn.Module:
-    return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=dropout)
+def small_model() -> nn.Module:
+    return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32])
 
 
 def test_auto_device_is_cuda_and_user_code_never_moves_tensors():
@@ -83,28 +83,10 @@ def test_channels_last_cnn_trains_on_cuda():
     assert learn.model[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def _resumable_run(tmp_path, interrupt_after: int | None) -> dict[str, torch.Tensor]:
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self):
-            if self.learn.epoch == interrupt_after:
-                raise ember.CancelFitException
-
-    ember.seed(0)
-    learn = ember.Learner(blob_data(), small_model(dropout=0.3), quiet=True)
-    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
-    if interrupt_after is not None:
-        ember.seed(123)  # a different process state: the checkpoint must restore it all
-        learn = ember.Learner(blob_data(), small_model(dropout=0.3), quiet=True)
-        learn.fit_one_cycle(4, 1e-2, resume=tmp_path / "ckpt.pt")
-    return {k: v.cpu() for k, v in learn.model.state_dict().items()}
-
-
 def test_resumed_cuda_run_ends_with_the_same_weights(tmp_path):
     """Dropout draws from the CUDA generator: its state travels in the checkpoint."""
-    uninterrupted = _resumable_run(tmp_path / "a", None)
-    resumed = _resumable_run(tmp_path / "b", interrupt_after=1)
+    uninterrupted = interrupted_run(tmp_path / "a", None).model.state_dict()
+    resumed = interrupted_run(tmp_path / "b", interrupt_after=1).model.state_dict()
     for key, value in uninterrupted.items():
         assert torch.allclose(value, resumed[key], atol=1e-6, rtol=0), key
 

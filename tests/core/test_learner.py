@@ -10,7 +10,7 @@ from torch import nn
 
 import ember
 
-from .helpers import assert_nan_guard_restores, blob_data, regression_data
+from .helpers import assert_nan_guard_restores, blob_data, interrupted_run, regression_data
 
 
 def small_model(n_in: int = 8, n_out: int = 3) -> nn.Module:
@@ -176,31 +176,11 @@ def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
         wrong.load("stage1")
 
 
-def _run(tmp_path, interrupt_after: int | None) -> dict[str, torch.Tensor]:
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self):
-            if self.learn.epoch == interrupt_after:
-                raise ember.CancelFitException
-
-    ember.seed(0)
-    model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
-    learn = ember.Learner(blob_data(), model, quiet=True)
-    cbs = [ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()]
-    learn.fit_one_cycle(4, 1e-2, cbs=cbs)
-    if interrupt_after is not None:
-        ember.seed(123)  # a different process state: the checkpoint must restore everything
-        model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
-        learn = ember.Learner(blob_data(), model, quiet=True)
-        learn.fit_one_cycle(4, 1e-2, resume=tmp_path / "ckpt.pt")
-        assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2, 3]
-    return learn.model.state_dict()
-
-
 def test_resumed_run_ends_with_the_same_weights(tmp_path):
-    uninterrupted = _run(tmp_path / "a", None)
-    resumed = _run(tmp_path / "b", interrupt_after=1)
+    uninterrupted = interrupted_run(tmp_path / "a", None).model.state_dict()
+    resumed_learn = interrupted_run(tmp_path / "b", interrupt_after=1)
+    assert [row["epoch"] for row in resumed_learn.recorder.values] == [0, 1, 2, 3]
+    resumed = resumed_learn.model.state_dict()
     for key, value in uninterrupted.items():
         assert torch.equal(value, resumed[key]), key
 
