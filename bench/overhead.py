@@ -308,7 +308,7 @@ def count_runs(setup: str, args: argparse.Namespace) -> None:
     build = SETUPS[setup][0]
     torch.manual_seed(0)
     initial = build().state_dict()
-    fits = contenders_for(smoke=True)
+    fits = contenders_for(smoke=False, others=False)
     bs = SETUPS[setup][1]
     warm_train, warm_valid = (
         DataLoader(Subset(loader.dataset, range(min(3 * bs, len(loader.dataset)))), batch_size=bs)
@@ -341,7 +341,7 @@ def instructions(setup: str, args: argparse.Namespace) -> dict[str, int]:
         dumps = sorted(Path(folder).glob("callgrind.out.*"), key=lambda p: int(p.suffix[1:]))
         totals = [int(re.search(r"^(?:totals|summary): (\d+)", dump.read_text(),
                                 re.MULTILINE).group(1)) for dump in dumps]
-    names = list(contenders_for(smoke=True))
+    names = list(contenders_for(smoke=False, others=False))
     if done.returncode != 0 or len(totals) != len(names):
         raise RuntimeError(f"the callgrind run failed ({len(totals)} counts for {len(names)} "
                            f"trainers):\n{done.stderr[-2000:]}")

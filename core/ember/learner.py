@@ -63,7 +63,7 @@ from ember.model import (
     frozen_bn_modules,
     split_groups,
 )
-from ember.utils import atomic_write, default_device, to_device
+from ember.utils import atomic_write, cpu_copy, default_device, to_device
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -661,8 +661,8 @@ class Learner:
         Example:
             >>> # with learn.trial(): learn.fit(1)   # weights unchanged afterwards
         """
-        model_state = copy.deepcopy(self.model.state_dict())
-        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
+        model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
+        opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
         recorder_state = copy.deepcopy(self.recorder.state_dict())
         try:
             yield
