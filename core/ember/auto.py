@@ -6,6 +6,8 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
 
 1. **Timing**: a few training batches and as many validation batches are timed (at most 2 %
    of the budget), to size what follows; the validation's time is extrapolated to the loader.
+   The training batches run at the rate one-cycle starts from and are kept as the start of
+   training (restored instead when the model has a pretrained body, whose recipe starts frozen).
 2. **Learning rate** (:func:`rule_lr`): the plugin's default rate, chosen for this kind of data,
    guarded by :meth:`ember.Learner.lr_find`'s curve — kept when it lies on the falling side
    (below the rate of the smoothed loss's minimum, and less than 300 times below it), else the
@@ -34,13 +36,14 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
-from ember.callbacks.schedule import OneCycle
+from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
 from ember.callbacks.tracking import SaveBest
 from ember.errors import CancelFitException, CancelTrainException
 
@@ -138,11 +141,15 @@ class TimeBudget(Callback):
 
 
 def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int = 8,
-                   warmup: int = 2) -> tuple[float, float]:
-    """Seconds per training batch and per whole validation, measured on a copy of the state
-    that is then restored: ``warmup`` + up to ``n`` training batches (fewer once 2 % of
-    ``budget_seconds`` is spent, at least 2 timed), then as many validation batches, the
-    validation's time extrapolated from them to the whole loader."""
+                   warmup: int = 2, keep: bool = False) -> tuple[float, float]:
+    """Seconds per training batch and per whole validation: ``warmup`` + up to ``n`` training
+    batches (fewer once 2 % of ``budget_seconds`` is spent, at least 2 timed), then as many
+    validation batches, the validation's time extrapolated from them to the whole loader.
+
+    With ``keep`` the training batches are the start of the training that follows: they run at
+    the rate a one-cycle starts from (the learner's rate over ``ONE_CYCLE_DIV``) and their steps
+    are kept, so the timing costs the budget only its validation batches. Without it, they run
+    at the learner's rate on a copy of the state that is then restored."""
     train_times: list[float] = []
     valid_times: list[float] = []
     limit = math.inf if budget_seconds is None else 0.02 * budget_seconds
@@ -166,8 +173,16 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
             if enough:
                 raise CancelFitException
 
-    with learn.trial():
-        learn.fit(1, float(learn.lr_suggestion or learn.lr), cbs=[Timer()], reset_opt=True)
+    lr = float(learn.lr_suggestion or learn.lr)
+    if keep:
+        history = copy.deepcopy(learn.recorder.state_dict())
+        try:
+            learn.fit(1, lr / ONE_CYCLE_DIV, cbs=[Timer()], reset_opt=True)
+        finally:  # the probe's partial epoch is not part of the run's history
+            learn.recorder.load_state_dict(history)
+    else:
+        with learn.trial():
+            learn.fit(1, lr, cbs=[Timer()], reset_opt=True)
 
     def mean(times: list[float]) -> float:
         measured = times[warmup:] or times
@@ -295,7 +310,8 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 report["schedule"] = "one_cycle"
                 learn.fit_one_cycle(planned, lr, cbs=[saver, *extra], reset_opt=True)
         else:
-            batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds)
+            batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
+                                                          keep=not pretrained)
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))

@@ -87,6 +87,23 @@ def test_fit_auto_follows_the_clock_and_keeps_the_best_weights(one_thread):
     assert abs(report["seconds"] / 15 - 1) < 0.05, report
 
 
+def test_timing_probe_keeps_its_steps_at_the_one_cycle_start_rate_or_restores_them():
+    from ember.auto import _timed_batches
+    from ember.callbacks.schedule import ONE_CYCLE_DIV
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    history = len(learn.recorder.losses)
+    _timed_batches(learn, keep=False)
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    batch_seconds, valid_seconds = _timed_batches(learn, keep=True)
+    assert batch_seconds > 0 and valid_seconds > 0
+    assert not all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert learn.opt.param_groups[0]["lr"] == pytest.approx(float(learn.lr) / ONE_CYCLE_DIV)
+    assert len(learn.recorder.losses) == history  # the probe is not in the run's history
+
+
 class SlowDown(ember.Callback):
     """From ``after`` seconds into the fit, every training batch sleeps ``train`` seconds and
     every validation batch ``valid`` seconds: a machine that turns slow mid-run."""

@@ -17,6 +17,9 @@ from typing import Any
 from ember.callbacks.base import Callback, Order
 from ember.errors import CancelFitException, CancelValidateException
 
+#: one-cycle starts at its peak rate divided by this (``OneCycle(div=...)``)
+ONE_CYCLE_DIV = 25.0
+
 __all__ = ["CosineSchedule", "LRFinder", "OneCycle", "cosine"]
 
 
@@ -78,7 +81,7 @@ class OneCycle(_Schedule):
         (1.0, 1e-05)
     """
 
-    def __init__(self, lr_max: Sequence[float], pct_start: float = 0.25, div: float = 25.0,
+    def __init__(self, lr_max: Sequence[float], pct_start: float = 0.25, div: float = ONE_CYCLE_DIV,
                  div_final: float = 1e5, moms: tuple[float, float] = (0.95, 0.85),
                  progress: Callable[[], float] | None = None) -> None:
         super().__init__(lr_max, progress)
