@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+
 import ember
 from ember.callbacks import LRFinder
 from ember_text.seq2seq.models import PAD
@@ -196,11 +198,32 @@ class TeacherForcing(ember.Callback):
         self.rate, self.steepness, self.midpoint = rate, steepness, midpoint
         self.accuracy_low, self.accuracy_high, self.smoothing = (accuracy_low, accuracy_high,
                                                                  smoothing)
-        self.accuracy = 0.0  # running (bias-corrected EMA) training token accuracy
+        # running (bias-corrected EMA) training token accuracy: a tensor on the model's device
+        # once measured, read (a host sync) only by the adaptive schedule and by ``accuracy``
+        self._running: float | torch.Tensor = 0.0
         self.measured = 0  # training batches measured in this fit
         self.ratios: list[float] = []
-        self.accuracies: list[float] = []
+        self._accuracies: list[float | torch.Tensor] = []
         self.iters: list[int] = []
+
+    @property
+    def accuracy(self) -> float:
+        """The running training token accuracy (a bias-corrected moving average)."""
+        return float(self._running)
+
+    @accuracy.setter
+    def accuracy(self, value: float) -> None:
+        self._running = float(value)
+
+    @property
+    def accuracies(self) -> list[float]:
+        """The running accuracy read at each training batch (aligned with ``iters``)."""
+        pending = [i for i, value in enumerate(self._accuracies) if torch.is_tensor(value)]
+        if pending:  # one host sync for every value recorded since the last read
+            values = torch.stack([self._accuracies[i] for i in pending]).tolist()
+            for i, value in zip(pending, values):
+                self._accuracies[i] = value
+        return self._accuracies  # type: ignore[return-value]
 
     def ratio_at(self, progress: float, accuracy: float | None = None) -> float:
         """The scheduled ratio at ``progress`` (0 … 1); the ``adaptive`` schedule reads
@@ -214,7 +237,8 @@ class TeacherForcing(ember.Callback):
         """
         return schedule_value(self.schedule, progress, self.start, self.floor, self.rate,
                               self.steepness, self.midpoint,
-                              accuracy=self.accuracy if accuracy is None else accuracy,
+                              accuracy=accuracy if accuracy is not None else (
+                                  self.accuracy if self.schedule == "adaptive" else 0.0),
                               accuracy_low=self.accuracy_low, accuracy_high=self.accuracy_high)
 
     def _check_model(self) -> None:
@@ -245,24 +269,25 @@ class TeacherForcing(ember.Callback):
         ratio = self.ratio_at(progress)
         self.learn.model.teacher_forcing_ratio = ratio
         self.ratios.append(ratio)
-        self.accuracies.append(self.accuracy)
+        self._accuracies.append(self._running)  # no host sync: converted when read
         self.iters.append(self.learn.train_iter)
 
     def after_loss(self) -> None:
         """Update the running token accuracy from the logits of the batch just trained (the
-        forward pass already done: no extra computation beyond an argmax)."""
+        forward pass already done: no extra computation beyond an argmax), on the device, so
+        the training loop never waits for it."""
         if not self.learn.training or self.sweeping:
             return
         targets = self.learn.yb
         real = targets != PAD
-        if not bool(real.any()):
-            return
-        correct = (self.learn.pred.detach().argmax(dim=-1) == targets) & real
-        batch_accuracy = float(correct.sum()) / float(real.sum())
+        n_real = real.sum()
+        correct = ((self.learn.pred.detach().argmax(dim=-1) == targets) & real).sum()
         # bias-corrected exponential moving average: the mean of the batches so far at first
         self.measured += 1
         weight = (1.0 - self.smoothing) / (1.0 - self.smoothing ** self.measured)
-        self.accuracy += weight * (batch_accuracy - self.accuracy)
+        running = torch.as_tensor(self._running, dtype=torch.float32, device=n_real.device)
+        updated = running + weight * (correct / n_real.clamp(min=1) - running)
+        self._running = torch.where(n_real > 0, updated, running)  # an all-pad batch: unchanged
 
     def before_validate(self) -> None:
         self.learn.model.teacher_forcing_ratio = 0.0
@@ -296,12 +321,12 @@ class TeacherForcing(ember.Callback):
         return figure
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ratios": self.ratios, "accuracies": self.accuracies, "iters": self.iters,
+        return {"ratios": self.ratios, "accuracies": list(self.accuracies), "iters": self.iters,
                 "accuracy": self.accuracy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ratios, self.iters = list(state["ratios"]), list(state["iters"])
-        self.accuracies = list(state.get("accuracies", []))
+        self._accuracies = list(state.get("accuracies", []))
         self.accuracy = float(state.get("accuracy", 0.0))
 
     def __repr__(self) -> str:
