@@ -104,6 +104,7 @@ class TimeBudget(Callback):
     def before_fit(self) -> None:
         if self.start is None:
             self.start = time.perf_counter()
+        self.learn.clock = self.progress  # every schedule of this fit follows the clock
 
     def before_train(self) -> None:
         self._phase_start, self._batches = time.perf_counter(), 0

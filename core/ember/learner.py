@@ -245,6 +245,9 @@ class Learner:
         self.planned_lr: list[float] = []
         #: alternative models :meth:`fit_auto` may race (set by :func:`learner` from defaults)
         self.candidates: dict[str, Callable[[], nn.Module]] = {}
+        #: set by a callback that runs the fit on a clock (``ember.auto.TimeBudget``): the share
+        #: of the time spent, which :meth:`progress` then reports instead of the share of steps
+        self.clock: Callable[[], float] | None = None
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -699,6 +702,20 @@ class Learner:
         self.planned_lr = self.lr_for_groups(lr)
         return self.planned_lr
 
+    def progress(self) -> float:
+        """Share of the current fit's training done, in [0, 1]: the steps taken over the
+        steps planned (``n_epoch`` epochs), or, when the fit runs on a clock (``fit_auto``'s
+        time budget), the share of the time spent. Schedules (one-cycle, teacher forcing) read
+        it, so they end with the fit however it is measured.
+
+        Example:
+            >>> # learn.fit_one_cycle(4); learn.progress()   # 1.0 once the fit has run
+        """
+        if self.clock is not None:
+            return self.clock()
+        total = self.n_epoch * max(1, len(self.data.train_dl or []))
+        return min(self.train_iter / max(1, total), 1.0)
+
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
         self.add_cbs(cbs)
@@ -718,6 +735,7 @@ class Learner:
         finally:
             self.remove_cbs(cbs)
             self.training = False
+            self.clock = None  # a clock (TimeBudget) lasts one fit
 
     # ------------------------------------------------------------ evaluation
     def validate(self, dl: DataLoader | str | None = None) -> dict[str, float]:

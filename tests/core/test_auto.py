@@ -104,6 +104,28 @@ def test_timing_probe_keeps_its_steps_at_the_one_cycle_start_rate_or_restores_th
     assert len(learn.recorder.losses) == history  # the probe is not in the run's history
 
 
+def test_progress_is_the_share_of_steps_or_of_the_clock_for_one_fit():
+    from ember.auto import TimeBudget
+    from ember.callbacks.base import OPEN_ENDED
+
+    seen: list[float] = []
+
+    class Spy(ember.Callback):
+        def after_batch(self) -> None:
+            if self.learn.training:
+                seen.append(self.learn.progress())
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.fit(2, 1e-3, cbs=[Spy()])
+    n = 2 * len(learn.data.train_dl)
+    assert seen == pytest.approx([i / n for i in range(n)])  # steps done over steps planned
+    seen.clear()
+    learn.fit(OPEN_ENDED, 1e-3, cbs=[Spy(), TimeBudget(2.0)])
+    assert seen[-1] > 0.9 and seen == sorted(seen)  # the clock, not a million epochs
+    assert learn.clock is None  # a clock lasts one fit
+
+
 class SlowDown(ember.Callback):
     """From ``after`` seconds into the fit, every training batch sleeps ``train`` seconds and
     every validation batch ``valid`` seconds: a machine that turns slow mid-run."""

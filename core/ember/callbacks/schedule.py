@@ -36,8 +36,8 @@ def cosine(start: float, end: float, pos: float) -> float:
 class _Schedule(Callback):
     """Sets each parameter group's learning rate (and Adam beta1) every training step.
 
-    Progress is the share of planned steps done, or ``progress()`` when given (for example the
-    share of a time budget spent, so the schedule ends exactly when the budget does).
+    Progress is :meth:`ember.Learner.progress` (the share of planned steps done, or of a time
+    budget spent when the fit runs on a clock), or ``progress()`` when given.
     """
 
     order = Order.SCHEDULE
@@ -57,7 +57,7 @@ class _Schedule(Callback):
     def before_batch(self) -> None:
         if not self.learn.training and hasattr(self, "total"):
             return
-        done = self.progress() if self.progress else self.learn.train_iter / self.total
+        done = self.progress() if self.progress else self.learn.progress()
         pos = min(max(done, 0.0), 1.0)
         factor, momentum = self._factors(pos)
         for group in self.learn.opt.param_groups:

@@ -189,3 +189,23 @@ def test_callback_needs_a_model_with_a_ratio() -> None:
     learn = ember.Learner(data, torch.nn.Linear(3, 2), quiet=True, cbs=[TeacherForcing()])
     with pytest.raises(ember.TrainingError, match="teacher_forcing_ratio"):
         learn.fit(1)
+
+
+def test_schedule_follows_the_clock_when_the_fit_runs_on_a_time_budget() -> None:
+    """fit_auto trains an open-ended fit that a TimeBudget ends: the ratio must follow the share
+    of the time spent (the fit's planned steps, a million epochs, would keep it at the start)."""
+    from ember.auto import TimeBudget
+    from ember.callbacks.base import OPEN_ENDED
+
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:160], bs=16, level="word",
+                                  tgt_level="char")
+    learn = ember.learner(data, quiet=True)
+    learn.remove_cbs(learn.callback("teacher_forcing"))
+    forcing = TeacherForcing("linear", start=1.0, floor=0.25)
+    learn.add_cbs([forcing])
+    learn.fit(OPEN_ENDED, 1e-3, cbs=[TimeBudget(3.0)])
+    assert forcing.ratios[0] == pytest.approx(1.0, abs=0.05)
+    assert all(a >= b for a, b in itertools.pairwise(forcing.ratios))
+    assert forcing.ratios[-1] < 0.35  # near the floor when the budget ran out
+    assert learn.clock is None and learn.model.teacher_forcing_ratio == 0.0

@@ -265,7 +265,10 @@ class TeacherForcing(ember.Callback):
         if self.sweeping:
             self.learn.model.teacher_forcing_ratio = self.ratio_at(0.0, accuracy=0.0)
             return
-        progress = self.learn.train_iter / max(1, self.total - 1)
+        # on a clock (fit_auto) the share of the time spent; else the share of steps, counted
+        # so that the last batch of the fit reaches the end of the schedule
+        progress = (self.learn.progress() if self.learn.clock is not None
+                    else self.learn.train_iter / max(1, self.total - 1))
         ratio = self.ratio_at(progress)
         self.learn.model.teacher_forcing_ratio = ratio
         self.ratios.append(ratio)
