@@ -1,11 +1,15 @@
 """fit_auto against hand-picked defaults for the same wall time, one row per domain.
 
-For each domain the same data is trained twice: (a) ``learner.fit_auto(minutes=budget)``,
-(b) the plugin's hand-picked defaults — its default learning rate with a one-cycle schedule
+For each domain the same data is trained by two contenders: (a)
+``learner.fit_auto(minutes=budget)``, (b) the plugin's hand-picked defaults — its default learning rate with a one-cycle schedule
 that runs on the same clock as ``fit_auto`` (``ember.auto.TimeBudget``: the schedule's position
 is the share of the budget spent, and the budget ends training), validating each epoch. The
 table shows the validation metric of each (the final weights for the defaults, the best kept by
 ``fit_auto``) and how close each landed to its budget.
+
+This machine's speed drifts by tens of per cent over minutes with nothing else running, so one
+run each would compare the contenders at unequal compute by luck: ``--pairs 2`` (the default)
+runs them in the order A B B A and the table gives the means; every run is listed below it.
 
     flock /tmp/ember-bench.lock python bench/auto.py --budget 120   # full data, ../shared/data
     python bench/auto.py --smoke                 # bundled samples, seconds
@@ -125,12 +129,16 @@ def main() -> None:
     options.add_argument("--domains", nargs="*", default=list(DOMAINS),
                          help="domains to run, by name or first word")
     options.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    options.add_argument("--pairs", type=int, default=2,
+                         help="runs of each contender per domain, in the order A B B A …; the "
+                              "table shows their means (one with --smoke)")
     args = options.parse_args()
     torch.set_num_threads(args.threads)
     chosen = [name for name in DOMAINS
               if any(name == given or name.split()[0].startswith(given) for given in args.domains)]
     folder = data_dir(args.data)
     budget = min(args.budget, 15.0) if args.smoke else args.budget
+    repeats = 1 if args.smoke else args.pairs
     rows, results = [], []
     warnings.simplefilter("ignore", ember.EmberWarning)
     details = []
@@ -140,8 +148,23 @@ def main() -> None:
         except ImportError as error:
             rows.append([domain, "-", "-", f"skipped: {error}", "-", "-"])
             continue
-        name, base, base_wall, epochs = hand_picked(data, budget)
-        _, auto, auto_wall, report = automatic(data, budget)
+        hand_runs, auto_runs = [], []
+        for repeat in range(repeats):  # A B B A …: a drift of the machine's speed hits both
+            arms = ("hand", "auto") if repeat % 2 == 0 else ("auto", "hand")
+            for arm in arms:
+                if arm == "hand":
+                    hand_runs.append(hand_picked(data, budget))
+                else:
+                    auto_runs.append(automatic(data, budget))
+        name = hand_runs[0][0]
+        base, base_wall, epochs = (sum(run[i] for run in hand_runs) / repeats for i in (1, 2, 3))
+        auto, auto_wall = (sum(run[i] for run in auto_runs) / repeats for i in (1, 2))
+        report = auto_runs[-1][3]
+        if repeats > 1:
+            details.append(f"{domain}, each run (hand-picked / fit_auto): " + "; ".join(
+                f"{h[1]:.4f} ({h[3]:.2f} ep, {h[2]:.0f} s) / {a[1]:.4f} "
+                f"({a[3].get('epochs_run', '-')} ep, {a[2]:.0f} s)"
+                for h, a in zip(hand_runs, auto_runs)))
         details.append(f"{domain}: {report.get('schedule')}, model "
                        f"{report.get('model', 'default')}, {report.get('epochs_run', '-')} "
                        f"epochs run (~{report.get('epochs')} planned), slowdown "
@@ -154,7 +177,8 @@ def main() -> None:
         key = domain.split()[0].replace("-", "_")
         results.append((f"auto_{key}_{name}", auto, base))
         results.append((f"auto_{key}_budget_ratio", auto_wall / budget, 1.0))
-    print(f"budget {budget:.0f} s per contender, torch threads {torch.get_num_threads()}\n")
+    print(f"budget {budget:.0f} s per contender, torch threads {torch.get_num_threads()}, "
+          f"{repeats} run(s) of each (means)\n")
     print(table(["data", "metric", "hand-picked defaults", "fit_auto", "auto as good",
                  "fit_auto vs budget"], rows))
     print()

@@ -44,7 +44,7 @@ from ember_tabular import TabularData
 from ember_tabular.datasets import load_sample, order_diamonds
 
 #: Epochs of the default recipe, per task.
-EPOCHS = {"diamonds": 40, "lending_club": 8}
+EPOCHS = {"diamonds": 80, "lending_club": 8}
 ROOT = Path(__file__).resolve().parents[1]
 
 
