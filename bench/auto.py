@@ -1,9 +1,10 @@
 """fit_auto against hand-picked defaults for the same wall time, one row per domain.
 
 For each domain the same data is trained by two contenders: (a)
-``learner.fit_auto(minutes=budget)``, (b) the plugin's hand-picked defaults — its default learning rate with a one-cycle schedule
-that runs on the same clock as ``fit_auto`` (``ember.auto.TimeBudget``: the schedule's position
-is the share of the budget spent, and the budget ends training), validating each epoch. The
+``learner.fit_auto(minutes=budget)``, (b) the plugin's hand-picked defaults — its default
+learning rate with a one-cycle schedule that runs on the same clock as ``fit_auto``
+(``ember.auto.TimeBudget``: the schedule's position is the share of the budget spent, and the
+budget ends training), validating each epoch. The
 table shows the validation metric of each (the final weights for the defaults, the best kept by
 ``fit_auto``) and how close each landed to its budget.
 
