@@ -218,12 +218,20 @@ class TeacherForcing(ember.Callback):
     @property
     def accuracies(self) -> list[float]:
         """The running accuracy read at each training batch (aligned with ``iters``)."""
+        self._settle()
+        return self._accuracies  # type: ignore[return-value]
+
+    def _settle(self) -> None:
+        """Turn the accuracies recorded as device tensors into floats: one host sync for all
+        of them (at every epoch's end, and whenever they are read)."""
         pending = [i for i, value in enumerate(self._accuracies) if torch.is_tensor(value)]
-        if pending:  # one host sync for every value recorded since the last read
+        if pending:
             values = torch.stack([self._accuracies[i] for i in pending]).tolist()
             for i, value in zip(pending, values):
                 self._accuracies[i] = value
-        return self._accuracies  # type: ignore[return-value]
+
+    def after_epoch(self) -> None:
+        self._settle()  # a long fit does not pile up a tensor per batch
 
     def ratio_at(self, progress: float, accuracy: float | None = None) -> float:
         """The scheduled ratio at ``progress`` (0 … 1); the ``adaptive`` schedule reads
