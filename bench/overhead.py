@@ -273,13 +273,9 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     samples = interleaved_samples(runs, repeats, clock)
     pairs = []
     for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
-        if repeat % 2:
-            ember_seconds, hand = lockstep((ember_fit, hand_loop), build, initial, train_dl,
-                                           valid_dl, epochs)
-        else:
-            hand, ember_seconds = lockstep((hand_loop, ember_fit), build, initial, train_dl,
-                                           valid_dl, epochs)
-        pairs.append((hand, ember_seconds))
+        order = (ember_fit, hand_loop) if repeat % 2 else (hand_loop, ember_fit)
+        seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl, epochs)))
+        pairs.append((seconds[hand_loop], seconds[ember_fit]))
     samples["lock-step: hand-written loop"] = [hand for hand, _ in pairs]
     samples["lock-step: ember"] = [ember_seconds for _, ember_seconds in pairs]
     return ({name: [seconds / epochs for seconds in values] for name, values in samples.items()},

@@ -275,8 +275,9 @@ def run(args: argparse.Namespace) -> int:
 
     ember.seed(0)
     start = time.perf_counter()
-    data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64)
-    learn = ember.learner(data, model=text_classifier(data, drop_mult=args.drop_mult, **emb),
+    forward_data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64)
+    learn = ember.learner(forward_data, model=text_classifier(forward_data,
+                                                              drop_mult=args.drop_mult, **emb),
                           quiet=True)
     learn.fit_one_cycle(epochs, args.cls_lr)
     scratch = learn.validate()["accuracy"]
@@ -327,8 +328,8 @@ def run(args: argparse.Namespace) -> int:
 
         encoder_file = save_encoder(tuned, Path("/tmp") /
                                     f"ember-bench-encoder-{os.getpid()}-{name}.st")
-        data = TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64,
-                                   backwards=backwards)
+        data = (TextData.from_texts(texts, labels, is_valid=is_valid, vocab=vocab, bs=64,
+                                    backwards=True) if backwards else forward_data)
         if args.gradual and not backwards:
             start = time.perf_counter()
             ember.seed(0)

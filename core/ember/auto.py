@@ -36,7 +36,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -175,15 +174,8 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
                 raise CancelFitException
 
     lr = float(learn.lr_suggestion or learn.lr)
-    if keep:
-        history = copy.deepcopy(learn.recorder.state_dict())
-        try:
-            learn.fit(1, lr / ONE_CYCLE_DIV, cbs=[Timer()], reset_opt=True)
-        finally:  # the probe's partial epoch is not part of the run's history
-            learn.recorder.load_state_dict(history)
-    else:
-        with learn.trial():
-            learn.fit(1, lr, cbs=[Timer()], reset_opt=True)
+    with learn.trial(keep_steps=keep):  # the probe's partial epoch is never in the history
+        learn.fit(1, lr / ONE_CYCLE_DIV if keep else lr, cbs=[Timer()], reset_opt=True)
 
     def mean(times: list[float]) -> float:
         measured = times[warmup:] or times
@@ -195,10 +187,10 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
 
 def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback],
              **one_cycle: float) -> None:
-    """One-cycle whose position follows ``budget``'s clock; ``budget`` ends it."""
+    """One-cycle whose position follows ``budget``'s clock (``learn.progress()`` while the
+    budget runs the fit); ``budget`` ends it."""
     lrs = learn._prepare_opt(lr, reset_opt=True)
-    learn._fit(OPEN_ENDED, [OneCycle(lrs, progress=budget.progress, **one_cycle), budget, *cbs],
-               None)
+    learn._fit(OPEN_ENDED, [OneCycle(lrs, **one_cycle), budget, *cbs], None)
 
 
 def _fine_tune_for(learn: Learner, seconds: float, reserve: float, epoch_seconds: float,

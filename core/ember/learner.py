@@ -248,6 +248,7 @@ class Learner:
         #: set by a callback that runs the fit on a clock (``ember.auto.TimeBudget``): the share
         #: of the time spent, which :meth:`progress` then reports instead of the share of steps
         self.clock: Callable[[], float] | None = None
+        self._planned_steps = 1  # training steps the current fit plans (set by each fit)
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -656,25 +657,29 @@ class Learner:
                            cbs=cbs)
 
     @contextmanager
-    def trial(self) -> Iterator[None]:
+    def trial(self, keep_steps: bool = False) -> Iterator[None]:
         """Run a probe (a sweep, a timing, a short race) and then put the learner back: the
         model's weights, the optimiser's state and the recorder's history are restored on
-        leaving the block, also when it raises.
+        leaving the block, also when it raises. With ``keep_steps`` the weights and optimiser
+        keep what the probe trained and only the recorder's history is restored (a probe that
+        is the start of the training that follows).
 
         Example:
             >>> # with learn.trial(): learn.fit(1)   # weights unchanged afterwards
         """
-        model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
-        opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
         recorder_state = copy.deepcopy(self.recorder.state_dict())
+        if not keep_steps:
+            model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
+            opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
         try:
             yield
         finally:
-            self.model.load_state_dict(model_state)
             self.recorder.load_state_dict(recorder_state)
-            self.opt = None
-            if opt_state is not None:
-                self.create_opt().load_state_dict(opt_state)
+            if not keep_steps:
+                self.model.load_state_dict(model_state)
+                self.opt = None
+                if opt_state is not None:
+                    self.create_opt().load_state_dict(opt_state)
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
                 plot: bool = False) -> LRFindResult:
@@ -713,14 +718,15 @@ class Learner:
         """
         if self.clock is not None:
             return self.clock()
-        total = self.n_epoch * max(1, len(self.data.train_dl or []))
-        return min(self.train_iter / max(1, total), 1.0)
+        return min(self.train_iter / self._planned_steps, 1.0)
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
         self.add_cbs(cbs)
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
+            # read every batch by progress(): a loader's len() is too slow for the hot path
+            self._planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
             self.diverged = False
             if resume is not None:
                 checkpoint = self.load(resume, with_opt=True)

@@ -50,12 +50,8 @@ class _Schedule(Callback):
     def _factors(self, pos: float) -> tuple[float, float | None]:  # pragma: no cover
         raise NotImplementedError
 
-    def before_fit(self) -> None:
-        self.total = max(1, self.learn.n_epoch * len(self.learn.data.train_dl))
-        self.before_batch()
-
     def before_batch(self) -> None:
-        if not self.learn.training and hasattr(self, "total"):
+        if not self.learn.training:
             return
         done = self.progress() if self.progress else self.learn.progress()
         pos = min(max(done, 0.0), 1.0)
