@@ -100,7 +100,8 @@ class PeriodicEmbedding(nn.Module):
         torch.Size([2, 12])
     """
 
-    def __init__(self, n_cont: int, n_frequencies: int, size: int, scale: float = 0.1) -> None:
+    def __init__(self, n_cont: int, n_frequencies: int, size: int,
+                 scale: float = DEFAULT_PERIODIC_SCALE) -> None:
         super().__init__()
         self.frequencies = nn.Parameter(torch.randn(n_cont, n_frequencies) * scale)
         bound = (2 * n_frequencies) ** -0.5  # nn.Linear's initialisation, one map per column
@@ -128,8 +129,9 @@ class TabularBody(nn.Module):
 
     def __init__(self, cardinalities: Sequence[int], embedding_sizes: Sequence[int], n_cont: int,
                  layers: Sequence[int], dropout: Sequence[float], embedding_dropout: float = 0.0,
-                 cont_bins: int = 0, periodic_frequencies: int = 0, periodic_size: int = 16,
-                 periodic_scale: float = 0.1) -> None:
+                 cont_bins: int = 0, periodic_frequencies: int = 0,
+                 periodic_size: int = DEFAULT_PERIODIC_SIZE,
+                 periodic_scale: float = DEFAULT_PERIODIC_SCALE) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(
             nn.Embedding(n, size) for n, size in zip(cardinalities, embedding_sizes))
@@ -209,8 +211,8 @@ def tabular_mlp(
     embedding_dropout: float = 0.0,
     cont_bins: int = 0,
     periodic_frequencies: int = 0,
-    periodic_size: int = 16,
-    periodic_scale: float = 0.1,
+    periodic_size: int = DEFAULT_PERIODIC_SIZE,
+    periodic_scale: float = DEFAULT_PERIODIC_SCALE,
     y_range: Sequence[float] | None = None,
     target_mean: Sequence[float] | None = None,
     target_std: Sequence[float] | None = None,
