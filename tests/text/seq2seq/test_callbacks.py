@@ -36,19 +36,19 @@ def test_schedule_shapes_differ_in_the_middle() -> None:
     assert middle["exponential"] < middle["linear"] < middle["cosine"] < middle["inverse_sigmoid"]
 
 
-def test_default_is_scheduled_sampling_decaying_late() -> None:
-    """The default (see its docstring): inverse sigmoid, per sample, 1.0 → 0.5, the truth
-    while the model learns, its own predictions in the annealing phase."""
+def test_default_is_scheduled_sampling_decaying_early_to_a_quarter() -> None:
+    """The default (see its docstring): inverse sigmoid, per sample, 1.0 → 0.25, the truth
+    through the warm-up, then mostly its own predictions from half-way on."""
     default = TeacherForcing()
     assert (default.schedule, default.start, default.floor, default.mode) == (
-        "inverse_sigmoid", 1.0, 0.5, "sample")
+        "inverse_sigmoid", 1.0, 0.25, "sample")
     ratios = [default.ratio_at(p / 100) for p in range(101)]
-    assert ratios[0] == 1.0 and ratios[-1] == pytest.approx(0.5)
+    assert ratios[0] == 1.0 and ratios[-1] == pytest.approx(0.25)
     assert all(a >= b for a, b in itertools.pairwise(ratios))
-    assert min(ratios[:41]) >= 0.98  # first 40% (warm-up, high learning rates): the truth
-    assert ratios[60] > 0.9 and 0.7 < ratios[75] < 0.75  # decays in the annealing phase
-    assert max(ratios[90:]) < 0.56  # the last 10%: close to the floor
-    assert "inverse_sigmoid" in repr(default) and "midpoint=0.75" in repr(default)
+    assert min(ratios[:6]) >= 0.98  # the first 5% (warm-up): the truth
+    assert 0.6 < ratios[25] < 0.65 and 0.3 < ratios[40] < 0.35  # the decay
+    assert max(ratios[50:]) < 0.27  # from half-way: near the floor
+    assert "inverse_sigmoid" in repr(default) and "midpoint=0.25" in repr(default)
 
 
 def test_adaptive_ratio_follows_accuracy_not_time() -> None:
