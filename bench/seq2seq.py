@@ -9,7 +9,8 @@ Tasks (``--task``):
 - ``tf``: French → digits (or English → French words with ``--tf-task en_fr``) at equal
   epochs with constant teacher forcing 1.0, constant 0.5 and the default decaying schedule, the
   same ``--seeds N`` seeds for each (initial weights, batch order): a row per seed, then exact
-  match and BLEU as mean ± sd over seeds, the paired difference default - constant (mean ± sd)
+  match and BLEU as mean ± sd over seeds, the paired difference default - constant (mean ± sd,
+  and the standard error of that mean)
   and on how many seeds the default did at least as well as each constant. ``--workers K``
   trains K (seed, arm) runs at once in separate processes and ``--device`` picks their device,
   so a large sweep runs unchanged on a GPU machine::
@@ -268,10 +269,15 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def paired(default: list[float], other: list[float]) -> tuple[str, str]:
-    """Mean ± sd of the per-seed differences default - other, and the default's wins (≥)."""
+    """Mean ± sd of the per-seed differences default - other with the standard error of their
+    mean (sd / sqrt(seeds): a gap within two of it is not resolved), and the default's wins
+    (≥)."""
     differences = [d - o for d, o in zip(default, other)]
     wins = sum(d >= o for d, o in zip(default, other))
-    return mean_spread(differences, signed=True), f"{wins}/{len(differences)}"
+    error = (float(np.std(differences, ddof=1)) / np.sqrt(len(differences))
+             if len(differences) > 1 else 0.0)
+    return (f"{mean_spread(differences, signed=True)} (se {error:.3f})",
+            f"{wins}/{len(differences)}")
 
 
 def task_tf(args: argparse.Namespace) -> list[str]:
