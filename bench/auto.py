@@ -23,6 +23,7 @@ import gzip
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,14 +150,11 @@ def main() -> None:
         except ImportError as error:
             rows.append([domain, "-", "-", f"skipped: {error}", "-", "-"])
             continue
-        hand_runs, auto_runs = [], []
+        runs: dict[Callable[..., Any], list[Any]] = {hand_picked: [], automatic: []}
         for repeat in range(repeats):  # A B B A …: a drift of the machine's speed hits both
-            arms = ("hand", "auto") if repeat % 2 == 0 else ("auto", "hand")
-            for arm in arms:
-                if arm == "hand":
-                    hand_runs.append(hand_picked(data, budget))
-                else:
-                    auto_runs.append(automatic(data, budget))
+            for contender in (hand_picked, automatic)[::1 if repeat % 2 == 0 else -1]:
+                runs[contender].append(contender(data, budget))
+        hand_runs, auto_runs = runs[hand_picked], runs[automatic]
         name = hand_runs[0][0]
         base, base_wall, epochs = (sum(run[i] for run in hand_runs) / repeats for i in (1, 2, 3))
         auto, auto_wall = (sum(run[i] for run in auto_runs) / repeats for i in (1, 2))

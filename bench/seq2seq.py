@@ -213,10 +213,13 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
             f"RESULT seq2seq_en_fr_bleu {greedy['bleu']:.4f} ratio baseline=none"]
 
 
-def mean_spread(values: list[float], signed: bool = False) -> str:
-    """``mean ± standard deviation`` (over seeds) of ``values``, as text."""
+def mean_spread(values: list[float], signed: bool = False, error: bool = False) -> str:
+    """``mean ± standard deviation`` (over seeds) of ``values``, as text; with ``error`` also
+    the standard error of the mean (sd / sqrt(seeds): a gap within two of it is not
+    resolved)."""
     spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):{'+' if signed else ''}.3f} ± {spread:.3f}"
+    text = f"{np.mean(values):{'+' if signed else ''}.3f} ± {spread:.3f}"
+    return f"{text} (se {spread / np.sqrt(len(values)):.3f})" if error else text
 
 
 def parse_arm(spec: str) -> dict[str, Any]:
@@ -269,15 +272,11 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def paired(default: list[float], other: list[float]) -> tuple[str, str]:
-    """Mean ± sd of the per-seed differences default - other with the standard error of their
-    mean (sd / sqrt(seeds): a gap within two of it is not resolved), and the default's wins
-    (≥)."""
+    """Mean ± sd (and standard error) of the per-seed differences default - other, and the
+    default's wins (≥)."""
     differences = [d - o for d, o in zip(default, other)]
     wins = sum(d >= o for d, o in zip(default, other))
-    error = (float(np.std(differences, ddof=1)) / np.sqrt(len(differences))
-             if len(differences) > 1 else 0.0)
-    return (f"{mean_spread(differences, signed=True)} (se {error:.3f})",
-            f"{wins}/{len(differences)}")
+    return mean_spread(differences, signed=True, error=True), f"{wins}/{len(differences)}"
 
 
 def task_tf(args: argparse.Namespace) -> list[str]:

@@ -248,7 +248,9 @@ class Learner:
         #: set by a callback that runs the fit on a clock (``ember.auto.TimeBudget``): the share
         #: of the time spent, which :meth:`progress` then reports instead of the share of steps
         self.clock: Callable[[], float] | None = None
-        self._planned_steps = 1  # training steps the current fit plans (set by each fit)
+        #: training steps the current fit plans (``n_epoch`` epochs of the training loader), set
+        #: at the start of each fit; :meth:`progress` and step-based schedules divide by it
+        self.planned_steps = 1
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -718,7 +720,7 @@ class Learner:
         """
         if self.clock is not None:
             return self.clock()
-        return min(self.train_iter / self._planned_steps, 1.0)
+        return min(self.train_iter / self.planned_steps, 1.0)
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
@@ -726,7 +728,7 @@ class Learner:
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
             # read every batch by progress(): a loader's len() is too slow for the hot path
-            self._planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
+            self.planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
             self.diverged = False
             if resume is not None:
                 checkpoint = self.load(resume, with_opt=True)

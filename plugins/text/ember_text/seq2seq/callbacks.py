@@ -235,7 +235,6 @@ class TeacherForcing(ember.Callback):
     def before_fit(self) -> None:
         self._check_model()
         self.learn.model.teacher_forcing_mode = self.mode
-        self.total = max(1, self.learn.n_epoch * len(self.learn.data.train_dl))
         # a learning-rate sweep trains at the starting ratio and records nothing (lr_find
         # restores the recorder afterwards, and these records stay aligned with it)
         self.sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
@@ -252,7 +251,7 @@ class TeacherForcing(ember.Callback):
         # on a clock (fit_auto) the share of the time spent; else the share of steps, counted
         # so that the last batch of the fit reaches the end of the schedule
         progress = (self.learn.progress() if self.learn.clock is not None
-                    else self.learn.train_iter / max(1, self.total - 1))
+                    else self.learn.train_iter / max(1, self.learn.planned_steps - 1))
         ratio = self.ratio_at(progress)
         self.learn.model.teacher_forcing_ratio = ratio
         self.ratios.append(ratio)
