@@ -11,8 +11,11 @@ ratio of each contender's fastest run to the hand loop's fastest run. A second t
 hand loop and Ember in lock-step: two threads that take turns batch by batch (who goes first
 alternates between repeats), each timed by its own thread's CPU clock, so a slow spell of a
 shared machine (seconds long) falls on both alike and the ratio holds to a few per cent where
-whole-run ratios swing by tens. ``--instructions`` adds a third table: each trainer's machine
-instructions for one run, counted by valgrind (callgrind), which a busy machine cannot change.
+whole-run ratios swing by tens. ``--calibrate`` adds as many lock-step pairs of the hand loop
+against itself (A/A): their ratio should be 1, and its distance from 1 and its spread show the
+instrument's own bias and noise on this machine, in the same run. ``--instructions`` adds a
+third table: each trainer's machine instructions for one run, counted by valgrind (callgrind),
+which a busy machine cannot change.
 Also measures how long ``import ember`` takes beyond ``import torch``.
 
 On a shared machine, wall-clock time mostly measures the neighbours: other processes take the
@@ -53,7 +56,15 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import ember
 
-from _common import data_dir, interleaved_samples, paired_ratio, parser, read_idx, table
+from _common import (
+    data_dir,
+    interleaved_samples,
+    mean_spread,
+    paired_ratio,
+    parser,
+    read_idx,
+    table,
+)
 
 
 def load_images(args) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,6 +231,11 @@ def lockstep(fits: tuple[Callable[..., None], Callable[..., None]], build, initi
     return seconds[0], seconds[1]
 
 
+def hand_loop_again(*args, **kwargs) -> None:
+    """The hand loop under a second name: the other side of the lock-step's A/A calibration."""
+    hand_loop(*args, **kwargs)
+
+
 def run_training(fit, build, initial, train_dl: DataLoader, valid_dl: DataLoader,
                  epochs: int) -> None:
     model = build()
@@ -259,6 +275,7 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     """Seconds per epoch of every contender, one value per repeat (paired by position), and
     the number of training batches.
     ``core`` pins this process to one CPU core (the ``--processes`` workers)."""
+    calibrate = args.calibrate and not args.smoke
     if core is not None:
         os.sched_setaffinity(0, {core})
     torch.set_num_threads(args.threads)
@@ -271,13 +288,18 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     runs = {name: partial(run_training, fit, build, initial, train_dl, valid_dl, epochs)
             for name, fit in contenders_for(args.smoke, not args.no_others).items()}
     samples = interleaved_samples(runs, repeats, clock)
-    pairs = []
-    for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
-        order = (ember_fit, hand_loop) if repeat % 2 else (hand_loop, ember_fit)
-        seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl, epochs)))
-        pairs.append((seconds[hand_loop], seconds[ember_fit]))
-    samples["lock-step: hand-written loop"] = [hand for hand, _ in pairs]
-    samples["lock-step: ember"] = [ember_seconds for _, ember_seconds in pairs]
+    # the A/A pairs (the hand loop against itself) calibrate the instrument: their ratio shows
+    # its bias and spread on this machine, in the same run
+    contenders = [("ember", ember_fit)] + ([("A/A", hand_loop_again)] if calibrate else [])
+    for name, other in contenders:
+        pairs = []
+        for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
+            order = (other, hand_loop) if repeat % 2 else (hand_loop, other)
+            seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl,
+                                               epochs)))
+            pairs.append((seconds[hand_loop], seconds[other]))
+        samples[f"lock-step {name}: hand-written loop"] = [hand for hand, _ in pairs]
+        samples[f"lock-step {name}: other"] = [other_seconds for _, other_seconds in pairs]
     return ({name: [seconds / epochs for seconds in values] for name, values in samples.items()},
             len(train_dl))
 
@@ -361,6 +383,9 @@ def main() -> None:
     options.add_argument("--instructions", action="store_true",
                          help="also count each contender's machine instructions under valgrind "
                               "(deterministic on a busy machine; needs valgrind, minutes)")
+    options.add_argument("--calibrate", action="store_true",
+                         help="also run the lock-step with the hand loop against itself (A/A), "
+                              "as many pairs again, to show the instrument's bias and spread")
     options.add_argument("--count", metavar="MODEL", help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.count:
@@ -387,15 +412,20 @@ def main() -> None:
             n_batches = parts[0][1]
         else:
             samples, n_batches = measure(setup, args, repeats)
-        lock_base = samples.pop("lock-step: hand-written loop")
-        lock_ember = samples.pop("lock-step: ember")
+        for name, label in (("ember", "ember"), ("A/A", "hand loop again (A/A)")):
+            if f"lock-step {name}: other" not in samples:
+                continue
+            lock_base = samples.pop(f"lock-step {name}: hand-written loop")
+            lock_other = samples.pop(f"lock-step {name}: other")
+            ratios = [other / hand for other, hand in zip(lock_other, lock_base)]
+            lock_rows.append([setup, label, f"{statistics.median(lock_base):.3f}",
+                              f"{statistics.median(lock_other):.3f}",
+                              f"{paired_ratio(lock_other, lock_base):.3f}",
+                              mean_spread(ratios, error=True),
+                              f"{min(ratios):.3f} to {max(ratios):.3f}"])
+            key = "lockstep" if name == "ember" else "lockstep_aa"
+            results.append((f"overhead_{setup}_{key}_ratio", paired_ratio(lock_other, lock_base)))
         base = samples["hand-written loop"]
-        lock_rows.append([setup, f"{statistics.median(lock_base):.3f}",
-                          f"{statistics.median(lock_ember):.3f}",
-                          f"{paired_ratio(lock_ember, lock_base):.3f}",
-                          f"{min(e / b for e, b in zip(lock_ember, lock_base)):.3f} to "
-                          f"{max(e / b for e, b in zip(lock_ember, lock_base)):.3f}"])
-        results.append((f"overhead_{setup}_lockstep_ratio", paired_ratio(lock_ember, lock_base)))
         if args.instructions:
             counts = instructions(setup, args)
             hand = counts["hand-written loop"]
@@ -423,8 +453,12 @@ def main() -> None:
     print("\nlock-step: the hand loop and Ember in two threads taking turns batch by batch "
           "(who goes first alternates), each timed by its own thread's CPU clock (a slow spell "
           "falls on both alike)\n")
-    print(table(["model", "hand loop s/epoch", "ember s/epoch", "ratio (median of pairs)",
-                 "ratio range"], lock_rows))
+    print(table(["model", "against the hand loop", "hand loop s/epoch", "other s/epoch",
+                 "ratio (median of pairs)", "mean ± sd (standard error)", "ratio range"],
+                lock_rows))
+    if args.calibrate:
+        print("\n(the A/A row runs the hand loop against itself: a perfect instrument gives 1.000;"
+              " its distance from 1 and its spread are the instrument's own on this machine)")
     if count_rows:
         print(f"\ninstructions of one run of {epochs} epoch(s) (callgrind; the same count on a "
               "busy machine as on an idle one)\n")

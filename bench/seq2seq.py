@@ -62,6 +62,8 @@ from ember_text.seq2seq import (
 )
 from ember_text.seq2seq.plugin import default_model_config, ember_defaults
 
+from _common import mean_spread
+
 TARGET_EXACT_MATCH = 0.98
 
 
@@ -211,15 +213,6 @@ def task_en_fr(args: argparse.Namespace) -> list[str]:
           learn.predict("nine hundred and ninety-nine thousand, nine hundred and ninety-nine"))
     return [f"RESULT seq2seq_en_fr_exact_match {greedy['exact_match']:.4f} ratio baseline=none",
             f"RESULT seq2seq_en_fr_bleu {greedy['bleu']:.4f} ratio baseline=none"]
-
-
-def mean_spread(values: list[float], signed: bool = False, error: bool = False) -> str:
-    """``mean ± standard deviation`` (over seeds) of ``values``, as text; with ``error`` also
-    the standard error of the mean (sd / sqrt(seeds): a gap within two of it is not
-    resolved)."""
-    spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    text = f"{np.mean(values):{'+' if signed else ''}.3f} ± {spread:.3f}"
-    return f"{text} (se {spread / np.sqrt(len(values)):.3f})" if error else text
 
 
 def parse_arm(spec: str) -> dict[str, Any]:
