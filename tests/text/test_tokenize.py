@@ -27,6 +27,14 @@ def test_word_repetition() -> None:
     assert Tokenizer().detokenize(tokens) == "it is so so so so good"
 
 
+def test_detokenize_keeps_the_case_of_repeated_characters_and_words() -> None:
+    tokenizer = Tokenizer()
+    for text in ("I I I think so.", "GOOD GOOD GOOD news", "AAAA!", "Oh no no no NO NO NO"):
+        assert tokenizer.detokenize(tokenizer(text)) == text
+    shout = tokenizer.detokenize(tokenizer("NOOOOO way"))  # the repeat splits the word
+    assert "OOOOO" in shout and "xx" not in shout
+
+
 def test_bad_texts_name_the_item() -> None:
     tokenizer = Tokenizer()
     with pytest.raises(ember.DataError, match="empty"):

@@ -90,6 +90,17 @@ _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
 
 
+def _cased_word(tokens: Sequence[str], index: int) -> tuple[str, int]:
+    """The word at ``tokens[index]`` with its case token (``xxup``/``xxmaj``) undone, and the
+    index after it."""
+    token = tokens[index]
+    if token in (UP, MAJ) and index + 1 < len(tokens):
+        following = tokens[index + 1]
+        word = following.upper() if token == UP else following[:1].upper() + following[1:]
+        return word, index + 2
+    return token, index + 1
+
+
 def _replace_char_repeat(match: re.Match[str]) -> str:
     character, rest = match.groups()
     return f" {REP} {len(rest) + 1} {character} "
@@ -487,21 +498,17 @@ class Tokenizer:
                 index += 1
                 continue
             if token in (REP, WREP) and index + 2 < n and tokens[index + 1].isdigit():
-                count, item = int(tokens[index + 1]), tokens[index + 2]
+                # the repeated item keeps its case tokens: 'OOOO' -> xxrep 4 xxmaj o,
+                # 'GOOD GOOD GOOD' -> xxwrep 3 xxup good
+                count = int(tokens[index + 1])
+                item, index = _cased_word(tokens, index + 2)
                 if token == REP:
                     words.append(item * count)
                 else:
                     words.extend([item] * count)
-                index += 3
                 continue
-            if token in (UP, MAJ) and index + 1 < n:
-                following = tokens[index + 1]
-                words.append(following.upper() if token == UP else following[:1].upper()
-                             + following[1:])
-                index += 2
-                continue
-            words.append(token)
-            index += 1
+            word, index = _cased_word(tokens, index)
+            words.append(word)
         text = " ".join(words)
         text = _NO_SPACE_BEFORE.sub("", text)
         return _NO_SPACE_AFTER.sub("", text)
