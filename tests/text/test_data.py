@@ -82,6 +82,18 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
 
 
+def test_pandas_missing_markers_are_refused() -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"text": ["fine film", "bad film", "ok", "meh"] * 3,
+                              "label": pandas.array([1, 2, 1, None] * 3, dtype="Int64"),
+                              "note": pandas.array(["a", None, "b", "c"] * 3, dtype="string")},
+                             index=[f"r{i}" for i in range(12)])
+    with pytest.raises(ember.DataError, match=r"label of row 'r3'.*missing"):
+        TextData.from_df(frame, "text", "label", min_freq=1)
+    with pytest.raises(ember.DataError, match=r"row 'r1' \(column 'note'\) is missing"):
+        TextData.from_df(frame, "note", "text", min_freq=1)
+
+
 def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     for split, count in (("train", 6), ("valid", 2)):
         for label in ("neg", "pos"):

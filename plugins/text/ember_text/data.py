@@ -186,7 +186,9 @@ def _plain(value: Any) -> Any:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, or pandas' missing markers (``pd.NA`` in nullable columns, ``pd.NaT``)."""
+    return (value is None or (isinstance(value, float) and math.isnan(value))
+            or type(value).__name__ in ("NAType", "NaTType"))
 
 
 def _sorted_classes(values: Sequence[Any]) -> list[Any]:

@@ -227,7 +227,8 @@ class Tokenizer:
                     f"{bytes(text)[error.start:error.start + 4]!r}); decode it with the right "
                     f"encoding first, e.g. data.decode('latin-1')"
                 ) from None
-        if text is None or (isinstance(text, float) and text != text):
+        if (text is None or (isinstance(text, float) and text != text)
+                or type(text).__name__ in ("NAType", "NaTType")):  # pandas' pd.NA / pd.NaT
             raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
         if not isinstance(text, str):
             raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
