@@ -82,6 +82,12 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
 
 
+def test_infinite_regression_targets_are_refused() -> None:
+    scores = [1.0, 2.0, float("inf"), 3.0] * 3
+    with pytest.raises(ember.DataError, match=r"label of text #2 is inf.*finite"):
+        TextData.from_texts(["a", "b", "c", "d"] * 3, scores, min_freq=1)
+
+
 def test_pandas_missing_markers_are_refused() -> None:
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame({"text": ["fine film", "bad film", "ok", "meh"] * 3,

@@ -221,6 +221,9 @@ class _Targets:
                 if not isinstance(value, numbers.Real) or isinstance(value, bool):
                     raise DataError(f"the label of {name} is {value!r}, not a number; a "
                                     f"regression target needs numbers")
+                if not math.isfinite(value):
+                    raise DataError(f"the label of {name} is {value!r}; a regression target "
+                                    f"must be a finite number (drop that row or fix it)")
         elif target_kind == "multi_label":
             lists = [self.split(v) for v in values]
             self.classes = list(classes) if classes is not None else _sorted_classes(
