@@ -131,3 +131,16 @@ def test_generation_greedy_is_deterministic_and_avoids_banned() -> None:
         sampled = generate(lm, [2, 5], 30, temperature=1.5,
                            generator=torch.Generator().manual_seed(1))
         assert len(set(sampled)) > 3
+
+
+def test_transformer_classifier_takes_texts_longer_than_its_max_len() -> None:
+    # a classifier built on a transformer language model's encoder (max_len 512) gets texts
+    # of up to the data's max_len (1024): it reads their first max_len tokens
+    torch.manual_seed(0)
+    model = transformer_classifier(50, 2, d_model=16, n_heads=2, n_layers=1, max_len=8).eval()
+    ids = torch.randint(2, 50, (2, 12))
+    ids[1, 5:] = 1  # the second text is short and padded
+    out = model(ids)
+    assert out.shape == (2, 2)
+    assert torch.allclose(out[0], model(ids[:1, :8])[0], atol=1e-6)
+    assert torch.allclose(out[1], model(ids[1:, :5])[0], atol=1e-6)

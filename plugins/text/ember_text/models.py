@@ -382,6 +382,9 @@ class TextClassifier(nn.Module):
     (encoders with ``layer_outputs``, i.e. the AWD-LSTM), a wider summary of the text for the
     head at almost no extra cost.
 
+    An encoder with a ``max_len`` (the transformer) sees the first ``max_len`` tokens of a
+    longer text, like the data's own cut.
+
     Parameter groups: the encoder's (embedding, then each layer), then the head — so
     ``learn.freeze_to(-k)`` unfreezes the top ``k - 1`` encoder layers (ULMFiT's gradual
     unfreezing).
@@ -408,6 +411,9 @@ class TextClassifier(nn.Module):
             nn.Linear(head_size, n_out))
 
     def forward(self, ids: Tensor) -> Tensor:
+        max_len = getattr(self.encoder, "max_len", None)
+        if max_len is not None:  # the encoder's limit; keep the start, as the data's cut does
+            ids = ids[:, :max_len]
         if self.pool_layers == "all":
             outputs = torch.cat(self.encoder.layer_outputs(ids)[0], dim=-1)
         else:
