@@ -35,6 +35,15 @@ def test_detokenize_keeps_the_case_of_repeated_characters_and_words() -> None:
     assert "OOOOO" in shout and "xx" not in shout
 
 
+def test_detokenize_drops_rule_tokens_that_cannot_apply() -> None:
+    # what an undertrained language model generates: case tokens in a row, at the end, a
+    # repetition without its count
+    tokenizer = Tokenizer()
+    assert tokenizer.detokenize(["xxmaj", "xxmaj", "the", "end", "xxup"]) == "The end"
+    assert tokenizer.detokenize(["xxup", "xxbos", "a", "xxrep", "b", "xxwrep"]) == "a b"
+    assert tokenizer.detokenize(["xxrep", "3", "xxmaj"]) == ""
+
+
 def test_bad_texts_name_the_item() -> None:
     tokenizer = Tokenizer()
     with pytest.raises(ember.DataError, match="empty"):

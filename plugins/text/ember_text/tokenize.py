@@ -92,9 +92,12 @@ _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
 
 def _cased_word(tokens: Sequence[str], index: int) -> tuple[str, int]:
     """The word at ``tokens[index]`` with its case token (``xxup``/``xxmaj``) undone, and the
-    index after it."""
+    index after it. A case token with no word after it (at the end, or before another rule
+    token, as a language model may generate) has nothing to apply to: it gives ``""``."""
     token = tokens[index]
-    if token in (UP, MAJ) and index + 1 < len(tokens):
+    if token in (UP, MAJ):
+        if index + 1 >= len(tokens) or tokens[index + 1] in SPECIAL_TOKENS:
+            return "", index + 1
         following = tokens[index + 1]
         word = following.upper() if token == UP else following[:1].upper() + following[1:]
         return word, index + 2
@@ -485,6 +488,8 @@ class Tokenizer:
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Undo the rules and join tokens into readable text (the inverse of tokenising, up to
         spacing: spaCy does not keep it, so spaces around punctuation follow English habits).
+        Rule tokens that cannot apply (a case token before another rule token or at the end,
+        a repetition without its count), as a language model may generate, are dropped.
 
         Example:
             >>> Tokenizer().detokenize(["xxbos", "xxmaj", "it", "is", "xxup", "so", "good",
@@ -498,18 +503,22 @@ class Tokenizer:
             if token in (BOS, EOS, PAD, FLD):
                 index += 1
                 continue
-            if token in (REP, WREP) and index + 2 < n and tokens[index + 1].isdigit():
+            if token in (REP, WREP):
+                if not (index + 2 < n and tokens[index + 1].isdigit()):
+                    index += 1  # no 'count item' after it (generated text): nothing to repeat
+                    continue
                 # the repeated item keeps its case tokens: 'OOOO' -> xxrep 4 xxmaj o,
                 # 'GOOD GOOD GOOD' -> xxwrep 3 xxup good
                 count = int(tokens[index + 1])
                 item, index = _cased_word(tokens, index + 2)
-                if token == REP:
+                if item and token == REP:
                     words.append(item * count)
-                else:
+                elif item:
                     words.extend([item] * count)
                 continue
             word, index = _cased_word(tokens, index)
-            words.append(word)
+            if word:
+                words.append(word)
         text = " ".join(words)
         text = _NO_SPACE_BEFORE.sub("", text)
         return _NO_SPACE_AFTER.sub("", text)
