@@ -114,3 +114,13 @@ def test_encode_flags_unseen_tokens_and_empty_sources() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data.encode(["deux"])  # a known source warns about nothing
+
+
+@pytest.mark.parametrize("max_len", [0, -1])
+def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for beam in (1, 3):
+        with pytest.raises(ember.DataError, match="max_len must be at least 1"):
+            learn.predict("deux", beam=beam, max_len=max_len)
+    assert len(learn.predict("deux", max_len=1)) <= 1

@@ -462,7 +462,10 @@ class Seq2SeqData(ember.Data):
                             f"use beam=, max_len=, length_penalty=, with_attention=")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
-        max_len = max_len or self.default_max_len()
+        if max_len is None:
+            max_len = self.default_max_len()
+        elif max_len < 1:
+            raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
         items = list(items)
         results: list[Any] = []
         with evaluating(model) as model_device:
