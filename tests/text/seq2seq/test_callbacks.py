@@ -209,3 +209,32 @@ def test_schedule_follows_the_clock_when_the_fit_runs_on_a_time_budget() -> None
     assert all(a >= b for a, b in itertools.pairwise(forcing.ratios))
     assert forcing.ratios[-1] < 0.35  # near the floor when the budget ran out
     assert learn.clock is None and learn.model.teacher_forcing_ratio == 0.0
+
+
+def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_path) -> None:
+    import torch
+
+    pairs = load_sample("fr_numbers")[:150]
+
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            raise ember.CancelFitException
+
+    def learner(seed: int) -> ember.Learner:
+        ember.seed(seed)
+        return ember.learner(Seq2SeqData.from_pairs(pairs, bs=32, seed=0), quiet=True)
+
+    whole = learner(0)
+    whole.fit_one_cycle(3, 1e-2)
+    learn = learner(0)
+    learn.fit_one_cycle(3, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    resumed = learner(123)  # another process state: the checkpoint restores everything
+    resumed.fit_one_cycle(3, 1e-2, resume=tmp_path / "ckpt.pt")
+    first, second = whole.callback("teacher_forcing"), resumed.callback("teacher_forcing")
+    assert min(first.ratios) < 0.5  # the coins decided most steps
+    assert first.accuracies == pytest.approx(second.accuracies, abs=1e-6)
+    expected = whole.model.state_dict()
+    for name, value in resumed.model.state_dict().items():
+        assert torch.equal(value, expected[name]), name

@@ -142,9 +142,10 @@ class TeacherForcing(ember.Callback):
     model was still poor (the README has the figures).
 
     Writes only ``learn.model.teacher_forcing_ratio`` and ``teacher_forcing_mode`` (the
-    model's documented knobs). Records the ratio of every training batch in ``ratios`` and the
-    running training token accuracy it read in ``accuracies`` (with ``iters``, aligned with
-    ``learn.recorder.iters``); :meth:`plot` draws both beside the loss.
+    model's documented knobs), and, when a fit resumes from a checkpoint, the state of
+    ``teacher_forcing_generator`` saved with it. Records the ratio of every training batch in
+    ``ratios`` and the running training token accuracy it read in ``accuracies`` (with
+    ``iters``, aligned with ``learn.recorder.iters``); :meth:`plot` draws both beside the loss.
 
     Example:
         >>> cb = TeacherForcing("inverse_sigmoid", floor=0.2)
@@ -238,7 +239,9 @@ class TeacherForcing(ember.Callback):
         # a learning-rate sweep trains at the starting ratio and records nothing (lr_find
         # restores the recorder afterwards, and these records stay aligned with it)
         self.sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
-        if not self.sweeping:  # every fit measures afresh (the weights may have changed)
+        # every fit measures afresh (the weights may have changed), except one resumed from a
+        # checkpoint, whose running accuracy load_state_dict restored
+        if not self.sweeping and self.learn.train_iter == 0:
             self.accuracy, self.measured = 0.0, 0
 
     def before_batch(self) -> None:
@@ -306,14 +309,40 @@ class TeacherForcing(ember.Callback):
         axis.set_title(f"teacher forcing: {self.schedule}")
         return figure
 
+    def _coin_generator(self) -> torch.Generator | None:
+        model = getattr(getattr(self, "learn", None), "model", None)
+        generator = getattr(model, "teacher_forcing_generator", None)
+        return generator if isinstance(generator, torch.Generator) else None
+
     def state_dict(self) -> dict[str, Any]:
-        return {"ratios": self.ratios, "accuracies": list(self.accuracies), "iters": self.iters,
-                "accuracy": self.accuracy}
+        """The records, the running accuracy and the model's coin generator state, so that a
+        fit resumed from a checkpoint draws the same coins as one never interrupted.
+
+        Example:
+            >>> sorted(TeacherForcing().state_dict())[:3]
+            ['accuracies', 'accuracy', 'iters']
+        """
+        state: dict[str, Any] = {"ratios": self.ratios, "accuracies": list(self.accuracies),
+                                 "iters": self.iters, "accuracy": self.accuracy,
+                                 "measured": self.measured}
+        generator = self._coin_generator()
+        if generator is not None:
+            state["coins"] = generator.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (``learn.load`` of a checkpoint calls it).
+
+        Example:
+            >>> TeacherForcing().load_state_dict({"ratios": [1.0], "iters": [0]})
+        """
         self.ratios, self.iters = list(state["ratios"]), list(state["iters"])
         self._accuracies = list(state.get("accuracies", []))
         self.accuracy = float(state.get("accuracy", 0.0))
+        self.measured = int(state.get("measured", 0))
+        generator = self._coin_generator()
+        if "coins" in state and generator is not None:
+            generator.set_state(state["coins"].cpu())
 
     def __repr__(self) -> str:
         shape = {"exponential": f", rate={self.rate}",
