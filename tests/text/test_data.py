@@ -15,7 +15,7 @@ from ember_text.data import (
     TextData,
 )
 from ember_text.datasets import load_rotten_tomatoes
-from ember_text.tokenize import Vocab
+from ember_text.tokenize import Tokenizer, Vocab
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,19 @@ def test_pandas_missing_markers_are_refused() -> None:
         TextData.from_df(frame, "text", "label", min_freq=1)
     with pytest.raises(ember.DataError, match=r"row 'r1' \(column 'note'\) is missing"):
         TextData.from_df(frame, "note", "text", min_freq=1)
+
+
+def test_the_callers_tokenizer_is_not_changed() -> None:
+    # the classifier's character cut must not leak into a language model built with the
+    # same tokenizer afterwards (it cut every document to max_len * 20 characters)
+    tokenizer = Tokenizer()
+    data = TextData.from_texts(["a good film", "a bad film"] * 10, ["p", "n"] * 10,
+                               tokenizer=tokenizer, max_len=5, min_freq=1)
+    assert tokenizer.max_chars is None and data.tokenizer.max_chars == 100
+    document = " ".join(f"w{i}" for i in range(300))
+    lm = LanguageModelData.from_texts([document] * 20, tokenizer=tokenizer, bs=2, bptt=10,
+                                      min_freq=1, valid_pct=0.1)
+    assert len(lm.train_dl.dataset.ids) == 18 * 301
 
 
 def test_from_folder_and_non_utf8_file(tmp_path) -> None:

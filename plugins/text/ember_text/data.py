@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import numbers
@@ -320,6 +321,7 @@ class TextData(ember.Data):
         names = list(names) if names is not None else [f"text #{i}" for i in range(n)]
         tokenizer = tokenizer or Tokenizer()
         if tokenizer.max_chars is None:  # a 1 MB text must not stall tokenisation
+            tokenizer = copy.copy(tokenizer)  # the caller's tokenizer keeps its own settings
             tokenizer.max_chars = max_len * 20
         targets = _Targets(labels, names, target_kind, label_delim, classes)
         if is_valid is not None:
