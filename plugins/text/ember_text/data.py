@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError
-from ember_text.tokenize import Tokenizer, Vocab
+from ember_text.tokenize import Tokenizer, Vocab, is_missing
 
 __all__ = [
     "LMBatchSampler",
@@ -95,17 +95,18 @@ class PadCollate:
             [target for _, target in items])
 
 
-def pad_ids(sequences: Sequence[Tensor], pad_id: int = 1) -> Tensor:
-    """Stack id sequences into one ``(n, longest)`` tensor, padded at the end.
+def pad_ids(sequences: Sequence[Tensor | Sequence[int]], pad_id: int = 1) -> Tensor:
+    """Stack id sequences (tensors or lists of ints) into one ``(n, longest)`` tensor, padded
+    at the end.
 
     Example:
-        >>> pad_ids([torch.tensor([4, 5, 6]), torch.tensor([7])]).tolist()
+        >>> pad_ids([torch.tensor([4, 5, 6]), [7]]).tolist()
         [[4, 5, 6], [7, 1, 1]]
     """
     longest = max(len(sequence) for sequence in sequences)
     batch = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
-        batch[row, : len(sequence)] = sequence
+        batch[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return batch
 
 
@@ -186,12 +187,6 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_missing(value: Any) -> bool:
-    """None, NaN, or pandas' missing markers (``pd.NA`` in nullable columns, ``pd.NaT``)."""
-    return (value is None or (isinstance(value, float) and math.isnan(value))
-            or type(value).__name__ in ("NAType", "NaTType"))
-
-
 def _sorted_classes(values: Sequence[Any]) -> list[Any]:
     unique = {_plain(v) for v in values}
     try:
@@ -206,7 +201,7 @@ class _Targets:
     def __init__(self, values: Sequence[Any], names: Sequence[str], target_kind: str | None,
                  label_delim: str | None, classes: Sequence[Any] | None) -> None:
         for value, name in zip(values, names):
-            if _is_missing(value):
+            if is_missing(value):
                 raise DataError(f"the label of {name} is missing; drop that row or fill it")
         if target_kind is None:
             if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):

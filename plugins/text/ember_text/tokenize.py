@@ -22,9 +22,10 @@ token      meaning
 readable text. :meth:`Tokenizer.tokenize_many` tokenises a large corpus over several processes
 and can cache the result on disk (keyed by the texts and the tokenizer's settings).
 
-:class:`Vocab` maps tokens to ids: the special tokens first (``xxunk`` = 0, ``xxpad`` = 1), then
-tokens by decreasing frequency (ties alphabetical, so the order is stable across runs and
-machines), filtered by ``min_freq`` and capped at ``max_size``; it saves to and loads from JSON.
+:class:`Vocab` maps tokens to ids: the special tokens first (``xxunk`` = 0, ``xxpad`` = 1; the
+sequence-to-sequence data uses the same class with its own four), then tokens by decreasing
+frequency (ties alphabetical, so the order is stable across runs and machines), filtered by
+``min_freq`` and capped at ``max_size``; it saves to and loads from JSON.
 
 Example:
     >>> tokenizer = Tokenizer()
@@ -70,6 +71,8 @@ __all__ = [
     "WREP",
     "Tokenizer",
     "Vocab",
+    "check_text",
+    "is_missing",
 ]
 
 UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
@@ -112,6 +115,43 @@ def _replace_char_repeat(match: re.Match[str]) -> str:
 def _replace_word_repeat(match: re.Match[str]) -> str:
     word, rest = match.groups()
     return f" {WREP} {len(rest.split()) + 1} {word} "
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, or pandas' missing markers (``pd.NA`` in nullable columns, ``pd.NaT``).
+
+    Example:
+        >>> is_missing(None), is_missing(float("nan")), is_missing("")
+        (True, True, False)
+    """
+    return (value is None or (isinstance(value, float) and value != value)
+            or type(value).__name__ in ("NAType", "NaTType"))
+
+
+def check_text(text: Any, name: str = "text") -> str:
+    """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
+    names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
+
+    Example:
+        >>> check_text(b"caf\\xc3\\xa9")
+        'café'
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{name} is not valid UTF-8 text (byte {error.start}: "
+                f"{bytes(text)[error.start:error.start + 4]!r}); decode it with the right "
+                f"encoding first, e.g. data.decode('latin-1')"
+            ) from None
+    if is_missing(text):
+        raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
+    if not isinstance(text, str):
+        raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
+    if not text.strip():
+        raise DataError(f"{name} is empty; drop that row or give it some text")
+    return text
 
 
 class Tokenizer:
@@ -214,30 +254,13 @@ class Tokenizer:
 
     # ------------------------------------------------------------------ tokenise
     def check_text(self, text: Any, name: str = "text") -> str:
-        """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
-        names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
+        """:func:`check_text`, for the texts this tokenizer is given.
 
         Example:
             >>> Tokenizer().check_text(b"caf\\xc3\\xa9")
             'café'
         """
-        if isinstance(text, (bytes, bytearray)):
-            try:
-                text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{name} is not valid UTF-8 text (byte {error.start}: "
-                    f"{bytes(text)[error.start:error.start + 4]!r}); decode it with the right "
-                    f"encoding first, e.g. data.decode('latin-1')"
-                ) from None
-        if (text is None or (isinstance(text, float) and text != text)
-                or type(text).__name__ in ("NAType", "NaTType")):  # pandas' pd.NA / pd.NaT
-            raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
-        if not isinstance(text, str):
-            raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
-        if not text.strip():
-            raise DataError(f"{name} is empty; drop that row or give it some text")
-        return text
+        return check_text(text, name)
 
     def _piece_tokens(self, piece: str) -> list[str]:
         """Final tokens of one whitespace-free piece of text (memoised)."""
@@ -560,11 +583,13 @@ def _tokenize_shared(key: int, start: int, end: int) -> str:
 
 
 class Vocab:
-    """A stable token ↔ id mapping: specials first, then tokens by frequency.
+    """A stable token ↔ id mapping: special tokens first, then tokens by frequency.
 
     Args:
-        itos: the tokens in id order (``itos[i]`` is the token of id ``i``). It must start
-            with ``xxunk`` (id 0, unknown words) and ``xxpad`` (id 1, padding).
+        itos: the tokens in id order (``itos[i]`` is the token of id ``i``), each once.
+        unk: the token that stands for any token not in the vocab (ULMFiT's ``xxunk``,
+            id 0 in the text plugin's vocabs; sequence-to-sequence vocabs use ``<unk>``).
+        pad: the padding token (``xxpad``, id 1; ``<pad>`` in sequence-to-sequence vocabs).
 
     Build one from tokenised texts with :meth:`build`; save it with :meth:`save` and read it
     back with :meth:`load` (plain JSON).
@@ -575,31 +600,37 @@ class Vocab:
         (['a', 'b'], [9, 0])
     """
 
-    def __init__(self, itos: Sequence[str]) -> None:
+    def __init__(self, itos: Sequence[str], *, unk: str = UNK, pad: str = PAD) -> None:
         self.itos = list(itos)
-        if not self.itos or self.itos[0] != UNK:
-            raise DataError(f"a vocab must start with {UNK!r} (id 0); got {self.itos[:3]!r}")
         self.stoi = {token: index for index, token in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             repeated = [t for t, c in Counter(self.itos).items() if c > 1][:5]
             raise DataError(f"a vocab lists each token once; repeated: {repeated!r}")
-        if len(self.itos) < 2 or self.itos[1] != PAD:
-            raise DataError(f"a vocab must have the padding token {PAD!r} as id 1")
-        self.unk_id, self.pad_id = 0, 1
+        for role, token in (("unknown", unk), ("padding", pad)):
+            if token not in self.stoi:
+                raise DataError(f"a vocab must hold its {role} token {token!r}; it starts "
+                                f"{self.itos[:4]!r}")
+        self.unk, self.pad = unk, pad
+        self.unk_id, self.pad_id = self.stoi[unk], self.stoi[pad]
 
     @classmethod
     def build(cls, token_lists: Iterable[Sequence[str]], min_freq: int = 2,
-              max_size: int = 60000, specials: Sequence[str] = SPECIAL_TOKENS) -> Vocab:
+              max_size: int | None = 60000, specials: Sequence[str] = SPECIAL_TOKENS, *,
+              unk: str = UNK, pad: str = PAD) -> Vocab:
         """Count tokens and keep those seen at least ``min_freq`` times, most frequent first
-        (ties in alphabetical order), at most ``max_size`` tokens including the specials.
+        (ties in alphabetical order), at most ``max_size`` tokens including the specials
+        (``None``: no cap). ``specials`` take the first ids, in their order.
 
         Example:
             >>> Vocab.build([["b", "a"], ["a", "b", "c"]], min_freq=2).itos[-2:]
             ['a', 'b']
+            >>> Vocab.build([["b", "a", "b"]], 1, None, ["<pad>", "<unk>"], unk="<unk>",
+            ...             pad="<pad>").itos
+            ['<pad>', '<unk>', 'b', 'a']
         """
         if min_freq < 1:
             raise DataError(f"min_freq must be at least 1, got {min_freq}")
-        if max_size < len(specials):
+        if max_size is not None and max_size < len(specials):
             raise DataError(f"max_size {max_size} leaves no room for the {len(specials)} "
                             f"special tokens")
         counts: Counter[str] = Counter()
@@ -609,30 +640,35 @@ class Vocab:
         kept = sorted(((token, count) for token, count in counts.items()
                        if count >= min_freq and token not in special_set),
                       key=lambda pair: (-pair[1], pair[0]))
-        itos = list(specials) + [token for token, _ in kept[: max_size - len(specials)]]
-        return cls(itos)
+        if max_size is not None:
+            kept = kept[: max_size - len(specials)]
+        return cls(list(specials) + [token for token, _ in kept], unk=unk, pad=pad)
 
     def __len__(self) -> int:
         return len(self.itos)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.itos[index]
 
     def __contains__(self, token: object) -> bool:
         return token in self.stoi
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.itos == other.itos
+        return (isinstance(other, Vocab) and self.itos == other.itos
+                and (self.unk, self.pad) == (other.unk, other.pad))
 
     def __hash__(self) -> int:
         return hash(tuple(self.itos))
 
     def numericalize(self, tokens: Sequence[str]) -> list[int]:
-        """Token ids; unknown tokens become ``xxunk`` (0).
+        """Token ids; unknown tokens get the unknown token's id (``xxunk``, 0).
 
         Example:
             >>> Vocab(["xxunk", "xxpad", "hi"]).numericalize(["hi", "there"])
             [2, 0]
         """
-        get = self.stoi.get
-        return [get(token, 0) for token in tokens]
+        get, unk_id = self.stoi.get, self.unk_id
+        return [get(token, unk_id) for token in tokens]
 
     def decode(self, ids: Iterable[int], skip_pad: bool = True) -> list[str]:
         """Tokens of ``ids`` (padding dropped unless ``skip_pad=False``).
@@ -652,13 +688,17 @@ class Vocab:
         return tokens
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``{"itos": [...]}``).
+        """JSON-able form (``{"itos": [...]}``, and the unknown and padding tokens when they
+        are not ``xxunk`` / ``xxpad``).
 
         Example:
             >>> Vocab(["xxunk", "xxpad"]).to_dict()
             {'format': 'ember-vocab', 'version': 1, 'itos': ['xxunk', 'xxpad']}
         """
-        return {"format": "ember-vocab", "version": 1, "itos": list(self.itos)}
+        state: dict[str, Any] = {"format": "ember-vocab", "version": 1, "itos": list(self.itos)}
+        if (self.unk, self.pad) != (UNK, PAD):
+            state.update(unk=self.unk, pad=self.pad)
+        return state
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Vocab:
@@ -670,7 +710,7 @@ class Vocab:
         """
         if not isinstance(state, dict) or not isinstance(state.get("itos"), list):
             raise DataError("not a vocab: expected a JSON object with an 'itos' list")
-        return cls(state["itos"])
+        return cls(state["itos"], unk=state.get("unk", UNK), pad=state.get("pad", PAD))
 
     def save(self, path: str | Path) -> Path:
         """Write the vocab as JSON.
@@ -697,4 +737,5 @@ class Vocab:
         return cls.from_dict(state)
 
     def __repr__(self) -> str:
-        return f"Vocab({len(self)} tokens: {self.itos[len(SPECIAL_TOKENS):][:5]}…)"
+        specials = SPECIAL_TOKENS if self.unk == UNK else ()
+        return f"Vocab({len(self)} tokens: {self.itos[len(specials):][:5]}…)"

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import ember
+from ember_text.data import SortishSampler
 from ember_text.seq2seq import Seq2SeqData, load_sample
-from ember_text.seq2seq.data import IGNORE_INDEX, PAD, BucketSampler
+from ember_text.seq2seq.data import IGNORE_INDEX, PAD
 
 PAIRS = load_sample("fr_numbers")[:300]
 
@@ -57,9 +58,11 @@ def test_split_is_seeded_and_reproducible() -> None:
 
 
 def test_bucketing_cuts_padding() -> None:
-    lengths = [len(s) for s, _ in load_sample("fr_numbers")]
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers"), bs=32)
+    assert isinstance(data.train_dl.sampler, SortishSampler)
+    lengths = [len(s) for s in data.train_dl.dataset.sources]
     ember.seed(0)
-    order = list(BucketSampler(lengths, bs=32))
+    order = list(data.train_dl.sampler)
     assert sorted(order) == list(range(len(lengths)))
 
     def padding(indices: list[int]) -> int:
@@ -77,7 +80,8 @@ def test_bucketing_cuts_padding() -> None:
         ([("un", "1"), ("", "2")], "item 1"),
         ([("un", "1"), ("deux", "   ")], "target is empty"),
         ([("un", "1"), ("deux", "2", "extra")], "not a (source, target) pair"),
-        ([("un", "1"), ("deux", 2)], "target is a int"),
+        ([("un", "1"), ("deux", 2)], "target must be a string, got int"),
+        ([("un", "1"), ("deux", None)], "item 1 ('deux', None): the target is missing"),
         ([("un", "1")], "at least 2"),
     ],
 )
@@ -107,10 +111,13 @@ def test_encode_flags_unseen_tokens_and_empty_sources() -> None:
     with pytest.warns(ember.EmberWarning, match=r"source 0 .*never seen.*'Ω'"):
         (src,) = data.encode(["deux Ω"])
     assert 3 in src.tolist()[0]  # <unk>
-    with pytest.raises(ember.DataError, match=r"source 1 .*empty string"):
+    with pytest.raises(ember.DataError, match=r"source 1 .*is empty"):
         data.encode(["deux", "  "])
-    with pytest.raises(ember.DataError, match="not a string"):
+    with pytest.raises(ember.DataError, match=r"source 0 .* is missing"):
         data.encode([None])
+    with pytest.raises(ember.DataError, match=r"source 0 .*must be a string, got int"):
+        data.encode([7])
+    assert torch.equal(data.encode([b"deux"])[0], data.encode(["deux"])[0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data.encode(["deux"])  # a known source warns about nothing

@@ -9,7 +9,7 @@ Example:
 """
 
 from ember_text.seq2seq.callbacks import SCHEDULES, TeacherForcing, schedule_value
-from ember_text.seq2seq.data import BucketSampler, Seq2SeqData, Translation, Vocab
+from ember_text.seq2seq.data import Seq2SeqData, Translation, Vocab, build_vocab, tokens_of
 from ember_text.seq2seq.datasets import load_sample
 from ember_text.seq2seq.decoding import beam_search, greedy_decode
 from ember_text.seq2seq.metrics import Bleu, ExactMatch, TokenAccuracy, corpus_bleu
@@ -20,7 +20,6 @@ __all__ = [
     "SCHEDULES",
     "AdditiveAttention",
     "Bleu",
-    "BucketSampler",
     "ExactMatch",
     "MultiplicativeAttention",
     "Seq2SeqData",
@@ -30,9 +29,11 @@ __all__ = [
     "Translation",
     "Vocab",
     "beam_search",
+    "build_vocab",
     "corpus_bleu",
     "greedy_decode",
     "load_sample",
     "schedule_value",
     "show_attention",
+    "tokens_of",
 ]

@@ -24,20 +24,20 @@ Example:
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
+from ember_text.data import SortishSampler, pad_ids
+from ember_text.tokenize import Vocab, check_text
 
 __all__ = [
     "BOS",
@@ -46,10 +46,12 @@ __all__ = [
     "PAD",
     "SPECIALS",
     "UNK",
-    "BucketSampler",
     "Seq2SeqData",
     "Translation",
     "Vocab",
+    "build_vocab",
+    "seq2seq_vocab",
+    "tokens_of",
 ]
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -60,71 +62,50 @@ IGNORE_INDEX = -100
 LEVELS = ("char", "word")
 
 
-class Vocab:
-    """Tokens ↔ ids, with the four special tokens first.
+def seq2seq_vocab(itos: Sequence[str]) -> Vocab:
+    """A :class:`ember_text.Vocab` with the sequence-to-sequence specials at their fixed ids
+    (``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3), e.g. from an export's token list.
 
     Example:
-        >>> vocab = Vocab.build([["a", "b", "a"]])
-        >>> vocab.numericalize(["a", "z"]), vocab.itos[4]
-        ([4, 3], 'a')
+        >>> seq2seq_vocab(["<pad>", "<bos>", "<eos>", "<unk>", "a"]).numericalize(["a", "z"])
+        [4, 3]
     """
+    if tuple(itos[: len(SPECIALS)]) != SPECIALS:
+        raise ember.DataError(f"a seq2seq vocab must start with the special tokens {SPECIALS}")
+    return Vocab(itos, unk=SPECIALS[UNK], pad=SPECIALS[PAD])
 
-    def __init__(self, itos: Sequence[str]) -> None:
-        if tuple(itos[: len(SPECIALS)]) != SPECIALS:
-            raise ember.DataError(f"a vocab must start with the special tokens {SPECIALS}")
-        self.itos = list(itos)
-        self.stoi = {token: index for index, token in enumerate(self.itos)}
 
-    @classmethod
-    def build(cls, sequences: Sequence[Sequence[str]], min_freq: int = 1,
-              max_size: int | None = None) -> Vocab:
-        """Count tokens and keep those seen ``min_freq`` times (most frequent first, ties in
-        alphabetical order, so the same data always gives the same vocab).
+def build_vocab(sequences: Sequence[Sequence[str]], min_freq: int = 1,
+                max_size: int | None = None) -> Vocab:
+    """Count tokens and keep those seen ``min_freq`` times, at most ``max_size`` besides the
+    four specials (most frequent first, ties in alphabetical order, so the same data always
+    gives the same vocab).
 
-        Example:
-            >>> Vocab.build([["b", "a", "b"]]).itos
-            ['<pad>', '<bos>', '<eos>', '<unk>', 'b', 'a']
-        """
-        counts = Counter(token for sequence in sequences for token in sequence)
-        tokens = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
-                        key=lambda t: (-counts[t], t))
-        if max_size is not None:
-            tokens = tokens[:max_size]
-        return cls([*SPECIALS, *tokens])
+    Example:
+        >>> build_vocab([["b", "a", "b"]]).itos
+        ['<pad>', '<bos>', '<eos>', '<unk>', 'b', 'a']
+    """
+    return Vocab.build(sequences, min_freq,
+                       None if max_size is None else max_size + len(SPECIALS), SPECIALS,
+                       unk=SPECIALS[UNK], pad=SPECIALS[PAD])
 
-    def numericalize(self, tokens: Sequence[str]) -> list[int]:
-        """Ids of ``tokens``; unknown tokens get ``<unk>`` (3).
 
-        Example:
-            >>> Vocab.build([["x"]]).numericalize(["x", "y"])
-            [4, 3]
-        """
-        return [self.stoi.get(token, UNK) for token in tokens]
+def tokens_of(vocab: Vocab, ids: Sequence[int]) -> list[str]:
+    """Tokens of ``ids`` up to the first ``<eos>``, without padding or ``<bos>`` (an id outside
+    the vocab reads as ``<unk>``).
 
-    def tokens(self, ids: Sequence[int]) -> list[str]:
-        """Tokens of ``ids`` up to the first ``<eos>``, without padding or ``<bos>``.
-
-        Example:
-            >>> Vocab.build([["x"]]).tokens([4, 4, 2, 4])
-            ['x', 'x']
-        """
-        out: list[str] = []
-        for index in ids:
-            if index == EOS:
-                break
-            if index in (PAD, BOS, IGNORE_INDEX):
-                continue
-            out.append(self.itos[index] if 0 <= index < len(self.itos) else SPECIALS[UNK])
-        return out
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.itos[index]
-
-    def __repr__(self) -> str:
-        return f"Vocab({len(self)} tokens)"
+    Example:
+        >>> tokens_of(build_vocab([["x"]]), [4, 4, 2, 4])
+        ['x', 'x']
+    """
+    out: list[str] = []
+    for index in ids:
+        if index == EOS:
+            break
+        if index in (PAD, BOS, IGNORE_INDEX):
+            continue
+        out.append(vocab.itos[index] if 0 <= index < len(vocab.itos) else SPECIALS[UNK])
+    return out
 
 
 class _WordSplitter:
@@ -163,14 +144,6 @@ class _PairDataset(Dataset):
         return self.sources[index], self.targets[index]
 
 
-def _pad(sequences: Sequence[Sequence[int]], value: int) -> Tensor:
-    width = max(len(s) for s in sequences)
-    out = torch.full((len(sequences), width), value, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        out[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
-    return out
-
-
 def collate_pairs(batch: Sequence[tuple[list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
     """Pad a list of ``(source ids, target ids)`` into ``(src, tgt, target)``.
 
@@ -180,41 +153,8 @@ def collate_pairs(batch: Sequence[tuple[list[int], list[int]]]) -> tuple[Tensor,
         [[6, 2], [2, -100]]
     """
     sources, targets = zip(*batch)
-    tgt = _pad(targets, PAD)
-    return _pad(sources, PAD), tgt, tgt.masked_fill(tgt == PAD, IGNORE_INDEX)
-
-
-class BucketSampler(Sampler[int]):
-    """Shuffles, then sorts chunks of ``bs * chunk_batches`` items by length so that each batch
-    holds sequences of similar length (less padding), then shuffles the order of the batches.
-
-    Randomness comes from torch's global generator, so :func:`ember.seed` makes it repeatable.
-
-    Example:
-        >>> sampler = BucketSampler([3, 1, 2, 5, 4, 6], bs=2)
-        >>> sorted(sampler) == list(range(6))
-        True
-    """
-
-    def __init__(self, lengths: Sequence[int], bs: int, chunk_batches: int = 50) -> None:
-        self.lengths = np.asarray(lengths)
-        self.bs, self.chunk = bs, bs * chunk_batches
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(len(self.lengths)).numpy()
-        batches: list[np.ndarray] = []
-        for start in range(0, len(order), self.chunk):
-            chunk = order[start:start + self.chunk]
-            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            batches.extend(chunk[i:i + self.bs] for i in range(0, len(chunk), self.bs))
-        full = [b for b in batches if len(b) == self.bs]
-        partial = [b for b in batches if len(b) != self.bs]
-        shuffled = [full[i] for i in torch.randperm(len(full)).tolist()]
-        for batch in shuffled + partial:  # a partial batch goes last, where drop_last drops it
-            yield from batch.tolist()
+    tgt = pad_ids(targets, PAD)
+    return pad_ids(sources, PAD), tgt, tgt.masked_fill(tgt == PAD, IGNORE_INDEX)
 
 
 @dataclass
@@ -234,15 +174,6 @@ class Translation:
     source_tokens: list[str]
     attention: np.ndarray | None
     score: float
-
-
-def _check_text(text: Any, what: str) -> str:
-    if not isinstance(text, str):
-        raise ember.DataError(f"{what} is a {type(text).__name__} ({text!r}), not a string; "
-                              f"give text")
-    if not text.strip():
-        raise ember.DataError(f"{what} is an empty string; remove it or give some text")
-    return text
 
 
 class Seq2SeqData(ember.Data):
@@ -344,11 +275,11 @@ class Seq2SeqData(ember.Data):
                   for name, group in (("train", train), ("valid", valid))}
         train_sources, train_targets = tokens["train"]
         if shared_vocab:
-            src_vocab = tgt_vocab = Vocab.build(train_sources + train_targets, min_freq,
+            src_vocab = tgt_vocab = build_vocab(train_sources + train_targets, min_freq,
                                                 max_vocab)
         else:
-            src_vocab = Vocab.build(train_sources, min_freq, max_vocab)
-            tgt_vocab = Vocab.build(train_targets, min_freq, max_vocab)
+            src_vocab = build_vocab(train_sources, min_freq, max_vocab)
+            tgt_vocab = build_vocab(train_targets, min_freq, max_vocab)
 
         def dataset(name: str) -> _PairDataset:
             sources, targets = tokens[name]
@@ -358,7 +289,7 @@ class Seq2SeqData(ember.Data):
         train_ds, valid_ds = dataset("train"), dataset("valid")
         sampler = None
         if bucket:
-            sampler = BucketSampler([len(s) for s in train_ds.sources], bs)
+            sampler = SortishSampler([len(s) for s in train_ds.sources], bs)
         train_dl, valid_dl, _ = ember.make_loaders(
             train_ds, valid_ds, bs=bs, collate_fn=collate_pairs, train_sampler=sampler,
             num_workers=num_workers)
@@ -387,7 +318,7 @@ class Seq2SeqData(ember.Data):
         """
         sequences = []
         for position, item in enumerate(items):
-            text = _check_text(item, f"source {position} ({item!r})")
+            text = check_text(item, f"source {position} ({item!r:.60})")
             tokens = self._split_source(text)
             ids = self.src_vocab.numericalize(tokens)
             unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
@@ -405,7 +336,7 @@ class Seq2SeqData(ember.Data):
             sequences.append([*ids, EOS])
         if not sequences:
             raise ember.DataError("no source text given; pass a list of strings")
-        return (_pad(sequences, PAD),)
+        return (pad_ids(sequences, PAD),)
 
     def detokenize(self, ids: Sequence[int]) -> str:
         """Target ids → text (stops at ``<eos>``).
@@ -415,7 +346,7 @@ class Seq2SeqData(ember.Data):
             >>> data.detokenize(data.tgt_vocab.numericalize(["2", "1"]) + [2, 5])
             '21'
         """
-        return "".join(self.tgt_vocab.tokens(ids))
+        return "".join(tokens_of(self.tgt_vocab, ids))
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """Logits ``N x T x V`` → strings (greedy choice per step, cut at ``<eos>``).
@@ -485,7 +416,7 @@ class Seq2SeqData(ember.Data):
                         results.append(text)
                         continue
                     source_tokens = [*self._split_source(item), SPECIALS[EOS]]
-                    tokens = [*self.tgt_vocab.tokens(ids), SPECIALS[EOS]][: len(attention)]
+                    tokens = [*tokens_of(self.tgt_vocab, ids), SPECIALS[EOS]][: len(attention)]
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
         return results
@@ -496,7 +427,7 @@ class Seq2SeqData(ember.Data):
         Example:
             >>> # learn.show_results(5)
         """
-        sources = ["".join(self.src_vocab.tokens(row)) for row in batch[0].tolist()]
+        sources = ["".join(tokens_of(self.src_vocab, row)) for row in batch[0].tolist()]
         targets = self.decode_targets(batch[-1])
         rows = list(zip(sources, targets, predictions))[:n]
         for source, target, prediction in rows:
@@ -533,9 +464,9 @@ class Seq2SeqData(ember.Data):
             >>> Seq2SeqData.from_state(data.state()).encode(["un"])[0].tolist()
             [[4, 5, 2]]
         """
-        src_vocab = Vocab(state["src_vocab"])
+        src_vocab = seq2seq_vocab(state["src_vocab"])
         tgt_vocab = (src_vocab if state["tgt_vocab"] == state["src_vocab"]
-                     else Vocab(state["tgt_vocab"]))
+                     else seq2seq_vocab(state["tgt_vocab"]))
         return cls(None, None, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
                    level=state.get("level", "char"), tgt_level=state.get("tgt_level"),
                    src_lang=state.get("src_lang", "xx"),
@@ -567,16 +498,8 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
                 f"{what} item {index} ({pair!r}) is not a (source, target) pair; give exactly "
                 f"two strings per item")
         source, target = pair
-        for side, text in (("source", source), ("target", target)):
-            if not isinstance(text, str) or (isinstance(text, float) and math.isnan(text)):
-                raise ember.DataError(
-                    f"{what} item {index} ({pair!r}): the {side} is a {type(text).__name__}, "
-                    f"not a string; convert it (str(...)) or drop the item")
-            if not text.strip():
-                raise ember.DataError(
-                    f"{what} item {index} ({pair!r}): the {side} is empty; drop the item or "
-                    f"give it some text")
-        out.append((source, target))
+        out.append((check_text(source, f"{what} item {index} {pair!r:.60}: the source"),
+                    check_text(target, f"{what} item {index} {pair!r:.60}: the target")))
     if len(out) < 2 and what == "pairs":
         raise ember.DataError(f"{what}: got {len(out)} pair(s); give at least 2 to split into "
                               f"training and validation")
