@@ -49,6 +49,10 @@ class MixedPrecision(Callback):
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=enabled)
         self._default_step = self.learn.step_fn
 
+    def before_validate(self) -> None:
+        # validate() and get_preds() also run outside any fit (before the first one)
+        self.device_type = self.learn.device.type
+
     def before_batch(self) -> None:
         self.autocast = torch.autocast(self.device_type, dtype=self.dtype)
         self.autocast.__enter__()
