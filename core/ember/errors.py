@@ -56,7 +56,11 @@ class EmberWarning(UserWarning):
 
 
 class CancelFitException(Exception):
-    """Raise in a callback to end ``fit`` cleanly (``after_cancel_fit`` then ``after_fit`` run)."""
+    """Raise in a callback to end ``fit`` cleanly (``after_cancel_fit`` then ``after_fit`` run).
+
+    ``after_cancel_fit`` also runs when an error or an interrupt (Ctrl-C) ends a fit, just
+    before it propagates (``after_fit`` does not), so a callback can release what it holds.
+    """
 
 
 class CancelEpochException(Exception):

@@ -350,6 +350,17 @@ class Learner:
         if final is not None:
             final()
 
+    def _run(self, function: Callable[[], None], name: str, cancel: type[Exception]) -> None:
+        # a top-level phase (a fit, a validation pass): an error or an interrupt (Ctrl-C) that
+        # ends it also fires after_cancel_<name> before it propagates, so callbacks release
+        # what they hold mid-batch (autocast) and the learner stays usable
+        try:
+            self._with_events(function, name, cancel)
+        except BaseException:
+            for method in self._events[_PHASE_EVENTS[name][1]]:
+                method()
+            raise
+
     # ------------------------------------------------------------ the loop
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
@@ -735,7 +746,7 @@ class Learner:
                 self.start_epoch = checkpoint["epoch"] + 1
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
-            self._with_events(self._do_fit, "fit", CancelFitException)
+            self._run(self._do_fit, "fit", CancelFitException)
         except Exception as error:
             if self.distributed is not None:
                 self.distributed.report_failure(error)
@@ -753,7 +764,7 @@ class Learner:
             >>> # learn.validate()  -> {'valid_loss': 0.31, 'accuracy': 0.89}
         """
         loader = self._loader(dl)
-        self._with_events(partial(self._do_validate, loader), "validate", CancelValidateException)
+        self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_validation)
 
     def get_preds(self, dl: DataLoader | str | None = None, activation: bool = True
@@ -769,8 +780,8 @@ class Learner:
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
             try:
-                self._with_events(partial(self._do_validate, loader), "validate",
-                                  CancelValidateException)
+                self._run(partial(self._do_validate, loader), "validate",
+                          CancelValidateException)
             finally:
                 self.remove_cbs([gather])
         preds = torch.cat(gather.preds)

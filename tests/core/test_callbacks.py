@@ -3,6 +3,8 @@ accumulation, early stopping and save-best, also across an interrupted and resum
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -25,4 +27,56 @@ def test_mixed_precision_validates_and_predicts_before_any_fit(precision):
     assert 0.0 <= learn.validate()["accuracy"] <= 1.0
     probs, _ = learn.get_preds()
     assert probs.dtype == torch.float32 and probs.shape[1] == 3
+    assert not torch.is_autocast_enabled("cpu")
+
+
+class _RaiseInForward(ember.Callback):
+    """Raises ``error`` in ``after_pred`` of training batch ``at`` (inside autocast)."""
+
+    def __init__(self, error: BaseException, at: int = 2) -> None:
+        self.error, self.at = error, at
+
+    def after_pred(self) -> None:
+        if self.learn.training and self.learn.train_iter == self.at:
+            raise self.error
+
+
+@pytest.fixture
+def autocast_off_after():
+    yield
+    if torch.is_autocast_enabled("cpu"):  # left on by a failing run: keep other tests clean
+        torch.set_autocast_enabled("cpu", False)
+        torch.autocast_decrement_nesting()
+        torch.clear_autocast_cache()
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom"),
+                                   ember.CancelFitException(), ember.CancelEpochException()])
+def test_a_fit_stopped_inside_the_forward_pass_leaves_autocast_off(error, autocast_off_after):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="bf16",
+                          device="cpu")
+    stopper = _RaiseInForward(error)
+    with contextlib.suppress(KeyboardInterrupt, RuntimeError):
+        learn.fit(2, 1e-2, cbs=[stopper])
+    assert not torch.is_autocast_enabled("cpu")
+    assert stopper not in learn.cbs and not learn.training
+    assert learn.model(torch.randn(2, 8)).dtype == torch.float32
+    # the next fit computes with the current weights (a leaked autocast's cache kept the old)
+    weights = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1, 1e-2)
+    assert any(not torch.equal(w, p) for w, p in zip(weights, learn.model.parameters()))
+    assert learn.validate()["accuracy"] > 0.7 and not torch.is_autocast_enabled("cpu")
+
+
+def test_a_validation_interrupted_inside_the_forward_pass_leaves_autocast_off(
+        autocast_off_after):
+    class Interrupt(ember.Callback):
+        def after_pred(self) -> None:
+            raise KeyboardInterrupt
+
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="bf16",
+                          device="cpu", cbs=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        learn.validate()
     assert not torch.is_autocast_enabled("cpu")

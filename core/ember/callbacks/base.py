@@ -6,6 +6,8 @@ numbers); ``learn.show_callbacks()`` prints the order. A callback may read any L
 but writes only documented state: ``learn.xb``, ``learn.yb``, ``learn.pred``, ``learn.loss``,
 ``learn.loss_grad``, ``learn.step_fn`` and parameter-group hyper-parameters of ``learn.opt``.
 Raise one of the ``Cancel…Exception`` classes to skip a batch, a step, an epoch or the fit.
+When an error or an interrupt (Ctrl-C) ends a fit or a validation pass, ``after_cancel_fit`` or
+``after_cancel_validate`` runs before it propagates, so a callback can release what it holds.
 
 Example:
     >>> import ember

@@ -42,6 +42,7 @@ class MixedPrecision(Callback):
         if precision not in dtypes:
             raise ValueError(f"precision must be 'bf16' or 'fp16', got {precision!r}")
         self.precision, self.dtype = precision, dtypes[precision]
+        self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
 
     def before_fit(self) -> None:
         self.device_type = self.learn.device.type
@@ -58,12 +59,20 @@ class MixedPrecision(Callback):
         self.autocast.__enter__()
 
     def after_loss(self) -> None:
-        self.autocast.__exit__(None, None, None)
+        self.autocast.__exit__(None, None, None)  # type: ignore[union-attr]
+        self.autocast = None
 
-    def after_cancel_batch(self) -> None:
-        # the batch may have been cancelled inside the forward pass, with autocast still on
-        if torch.is_autocast_enabled(self.device_type):
+    def _leave_autocast(self) -> None:
+        if self.autocast is not None:
             self.autocast.__exit__(None, None, None)
+            self.autocast = None
+
+    # A cancel raised inside the forward pass, or an error or interrupt there (the Learner
+    # fires after_cancel_fit for those), arrives with autocast still on. Left on, it would run
+    # everything after it in low precision, and its weight cache, never cleared, would feed
+    # the next fit stale weights.
+    after_cancel_batch = after_cancel_train = after_cancel_validate = _leave_autocast
+    after_cancel_epoch = after_cancel_fit = _leave_autocast
 
     def before_backward(self) -> None:
         if self.scaler.is_enabled():
