@@ -399,7 +399,7 @@ class Learner:
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
-        self.training, self.dl = False, dl or self.data.valid_dl
+        self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward = self.model
         self.n_iter = len(self.dl)
         with torch.no_grad():
@@ -829,12 +829,20 @@ class Learner:
 
     def _loader(self, dl: DataLoader | str | None) -> DataLoader:
         if dl is not None and not isinstance(dl, str):
-            return dl
-        name = dl or "valid"
-        loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
-                  "test": self.data.test_dl}.get(name)
-        if loader is None:
-            raise DataError(f"this Data has no {name!r} loader")
+            loader, name = dl, "given"
+        else:
+            name = dl or "valid"
+            loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
+                      "test": self.data.test_dl}.get(name)
+            if loader is None:
+                raise DataError(f"this Data has no {name!r} loader")
+        try:
+            empty = len(loader) == 0
+        except TypeError:  # an iterable dataset without a length
+            empty = False
+        if empty:
+            raise DataError(f"the {name} loader yields no batch (its dataset is empty, or smaller "
+                            f"than the batch size with drop_last=True); nothing to evaluate")
         return loader
 
     # ------------------------------------------------------------ saving

@@ -336,3 +336,19 @@ def test_progress_shows_the_epoch_total_except_for_an_open_ended_fit():
     learn.fit(OPEN_ENDED, 1e-2, cbs=[_StopAfterOneEpoch()])
     live = terminal.getvalue()
     assert "epoch 1 train 3/3" in live and str(OPEN_ENDED) not in live
+
+
+def test_get_preds_and_validate_score_the_loader_given_even_a_tiny_or_empty_one():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    one = DataLoader(TensorDataset(torch.randn(1, 8), torch.tensor([2])), batch_size=4)
+    probs, targets = learn.get_preds(one)
+    assert probs.shape == (1, 3) and targets.tolist() == [2]
+    empty = DataLoader(TensorDataset(torch.zeros(0, 8), torch.zeros(0).long()), batch_size=4)
+    with pytest.raises(ember.DataError, match="yields no batch"):  # not the validation set's
+        learn.get_preds(empty)
+    with pytest.raises(ember.DataError, match="yields no batch"):
+        learn.validate(empty)
+    assert learn.predict_batch([]) == []
