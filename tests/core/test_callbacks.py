@@ -80,3 +80,52 @@ def test_a_validation_interrupted_inside_the_forward_pass_leaves_autocast_off(
     with pytest.raises(KeyboardInterrupt):
         learn.validate()
     assert not torch.is_autocast_enabled("cpu")
+
+
+# ------------------------------------------------------------------ gradient accumulation
+def _accumulation_learner(bs: int, n_items: int = 80, **kwargs) -> ember.Learner:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    ember.seed(0)
+    data = blob_data(n=320)
+    x, y = data.train_dl.dataset.tensors
+    data.train_dl = DataLoader(TensorDataset(x[:n_items], y[:n_items]), batch_size=bs)
+    model = nn.Linear(8, 3)
+    torch.nn.init.zeros_(model.weight)
+    return ember.Learner(data, model, opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr), wd=0.0,
+                         quiet=True, checks=False, **kwargs)  # unshuffled on purpose
+
+
+class _StepLog(ember.Callback):
+    """Records (epoch, batch) of every training batch after which the weights changed."""
+
+    order = ember.Order.LAST
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int]] = []
+
+    def before_batch(self) -> None:
+        self.weights = [p.detach().clone() for p in self.learn.model.parameters()]
+
+    def after_batch(self) -> None:
+        changed = any(not torch.equal(w, p) for w, p in
+                      zip(self.weights, self.learn.model.parameters()))
+        if self.learn.training and changed:
+            self.steps.append((self.learn.epoch, self.learn.iter))
+
+
+def test_gradient_accumulation_groups_restart_every_epoch_and_the_short_last_group_steps():
+    learn = _accumulation_learner(16)  # 5 batches an epoch: groups [0 1] [2 3] [4]
+    log = _StepLog()
+    learn.fit(2, 0.1, cbs=[ember.GradientAccumulation(2), log])
+    assert log.steps == [(0, 1), (0, 3), (0, 4), (1, 1), (1, 3), (1, 4)]
+
+
+def test_gradient_accumulation_matches_a_bigger_batch_when_batches_do_not_divide():
+    # 80 items: batches of 32, 32, 16 against groups of 2x16, 2x16 and one 16 alone
+    accumulated = _accumulation_learner(16)
+    accumulated.fit(2, 0.1, cbs=[ember.GradientAccumulation(2)])
+    large = _accumulation_learner(32)
+    large.fit(2, 0.1)
+    assert torch.allclose(accumulated.model.weight, large.model.weight, atol=1e-6)
+    assert torch.allclose(accumulated.model.bias, large.model.bias, atol=1e-6)

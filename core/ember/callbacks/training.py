@@ -98,6 +98,10 @@ class GradientAccumulation(Callback):
     """Accumulate gradients over ``n_steps`` batches before each optimiser step (an effective
     batch ``n_steps`` times larger at the same memory).
 
+    Groups start afresh every epoch; when the number of batches is not a multiple of
+    ``n_steps``, the last group of the epoch is shorter and steps on its own, with its loss
+    averaged over its own batches (as one larger batch of that size would be).
+
     Example:
         >>> GradientAccumulation(4).n_steps
         4
@@ -110,16 +114,15 @@ class GradientAccumulation(Callback):
             raise ValueError(f"n_steps must be at least 1, got {n_steps}")
         self.n_steps = n_steps
 
-    def before_fit(self) -> None:
-        self.count = 0
-
     def before_backward(self) -> None:
-        self.learn.loss_grad = self.learn.loss_grad / self.n_steps
+        # the size of this batch's group: n_steps, or fewer for the last group of the epoch
+        start = self.learn.iter - self.learn.iter % self.n_steps
+        size = min(self.n_steps, self.learn.n_iter - start)
+        self.learn.loss_grad = self.learn.loss_grad / size
 
     def before_step(self) -> None:
-        self.count += 1
-        last = self.learn.iter + 1 == self.learn.n_iter
-        if self.count % self.n_steps and not last:
+        position = self.learn.iter + 1
+        if position % self.n_steps and position != self.learn.n_iter:
             raise CancelStepException
 
 
