@@ -129,3 +129,14 @@ def test_gradient_accumulation_matches_a_bigger_batch_when_batches_do_not_divide
     large.fit(2, 0.1)
     assert torch.allclose(accumulated.model.weight, large.model.weight, atol=1e-6)
     assert torch.allclose(accumulated.model.bias, large.model.bias, atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu")
+    cbs = [ember.GradientAccumulation(2)] + ([ember.GradientClip(1.0)] if clip else [])
+    learn.fit(2, 1e-2, cbs=cbs)  # 12 batches an epoch: 6 steps
+    steps = {int(state["step"]) for state in learn.opt.state.values()}
+    assert steps == {12} and learn.validate()["accuracy"] > 0.7

@@ -46,12 +46,15 @@ class Order:
     Example:
         >>> Order.PRECISION < Order.DEFAULT < Order.RECORDER < Order.PROGRESS
         True
+        >>> Order.ACCUMULATE < Order.PRECISION < Order.CLIP
+        True
     """
 
     FIRST = -100
+    #: before PRECISION: accumulation cancels a step before fp16 unscales the gradients
+    ACCUMULATE = -60
     PRECISION = -50
     SCHEDULE = -40
-    ACCUMULATE = -30
     CLIP = -20
     DEFAULT = 0
     GUARD = 20
