@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
+from ember.callbacks.tracking import Checkpoint, EarlyStopping, SaveBest
 from ember.callbacks.training import MixedPrecision, NanGuard
 from ember.checks import Finding, Guard, check_first_batch, check_setup, doctor
 from ember.data import Data
@@ -699,6 +700,10 @@ class Learner:
         """Sweep learning rates on a copy of the current state, then restore it; returns the
         suggested learning rate (a float carrying ``lrs``, ``losses`` and ``plot()``).
 
+        The sweep runs without the progress printer, the guards and the callbacks that track
+        validation results or write checkpoints (early stopping, save-best, checkpoints): it
+        has no validation, and its weights are thrown away.
+
         Example:
             >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
         """
@@ -706,7 +711,8 @@ class Learner:
         n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
         with self.trial():
             self._prepare_opt(start_lr, reset_opt=True)
-            with self._without(ProgressPrinter, NanGuard, Guard):
+            with self._without(ProgressPrinter, NanGuard, Guard, EarlyStopping, SaveBest,
+                               Checkpoint):
                 self._fit(n_epoch, [finder], None)
         result = LRFindResult.from_curve(finder.lrs, finder.losses)
         self.lr_suggestion = result

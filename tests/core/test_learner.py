@@ -352,3 +352,19 @@ def test_get_preds_and_validate_score_the_loader_given_even_a_tiny_or_empty_one(
     with pytest.raises(ember.DataError, match="yields no batch"):
         learn.validate(empty)
     assert learn.predict_batch([]) == []
+
+
+def test_lr_find_leaves_tracking_callbacks_and_checkpoints_alone(tmp_path):
+    ember.seed(0)
+    saver, stopper = ember.SaveBest(), ember.EarlyStopping(patience=1)
+    checkpoint = ember.Checkpoint(tmp_path / "run.pt")
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True,
+                          cbs=[saver, stopper, checkpoint])  # 3 batches: a sweep of 34 epochs
+    order = list(learn.cbs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ember.EmberWarning)
+        learn.lr_find()
+    assert learn.cbs == order and not (tmp_path / "run.pt").exists()
+    assert saver.best_state is None and not hasattr(stopper, "best")
+    learn.fit(2, 1e-2)
+    assert (tmp_path / "run.pt").exists() and saver.best_state is not None
