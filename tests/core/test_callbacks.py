@@ -140,3 +140,32 @@ def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     learn.fit(2, 1e-2, cbs=cbs)  # 12 batches an epoch: 6 steps
     steps = {int(state["step"]) for state in learn.opt.state.values()}
     assert steps == {12} and learn.validate()["accuracy"] > 0.7
+
+
+# ------------------------------------------------------------- early stopping, save-best
+class _AfterEpochLog(ember.Callback):
+    order = ember.Order.LAST
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+
+    def after_epoch(self) -> None:
+        self.epochs.append(self.learn.epoch)
+
+
+def test_early_stopping_lets_every_callback_see_the_last_epoch(tmp_path):
+    import io
+
+    ember.seed(0)
+    out = io.StringIO()
+    learn = ember.Learner(blob_data(n=256), small_model(), quiet=True, checks=False,
+                          cbs=[ember.ProgressPrinter(stream=out)])
+    log = _AfterEpochLog()
+    learn.fit(30, 0.3, cbs=[ember.EarlyStopping("valid_loss", patience=2), log,
+                            ember.Checkpoint(tmp_path / "run.pt")])
+    epochs = [row["epoch"] for row in learn.recorder.values]
+    assert len(epochs) < 30 and log.epochs == epochs
+    printed = [line.split()[0] for line in out.getvalue().splitlines()[1:]]
+    assert printed == [str(epoch) for epoch in epochs]  # the last row too
+    assert ember.Learner(blob_data(n=256), small_model(), quiet=True).load(
+        tmp_path / "run.pt")["epoch"] == epochs[-1]

@@ -61,6 +61,9 @@ class _Monitor(Callback):
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
+    The fit ends before the next epoch would start, so every callback still sees the last
+    epoch (its progress row, its checkpoint, a save-best on another metric).
+
     Example:
         >>> # learn.fit(50, cbs=EarlyStopping("accuracy", patience=3))
     """
@@ -74,13 +77,12 @@ class EarlyStopping(_Monitor):
         super().before_fit()
         self.wait = 0
 
-    def after_epoch(self) -> None:
-        if self.improved():
-            self.wait = 0
-            return
-        self.wait += 1
+    def before_epoch(self) -> None:
         if self.wait >= self.patience:
             raise CancelFitException
+
+    def after_epoch(self) -> None:
+        self.wait = 0 if self.improved() else self.wait + 1
 
 
 class SaveBest(_Monitor):
