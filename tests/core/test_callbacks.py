@@ -169,3 +169,50 @@ def test_early_stopping_lets_every_callback_see_the_last_epoch(tmp_path):
     assert printed == [str(epoch) for epoch in epochs]  # the last row too
     assert ember.Learner(blob_data(n=256), small_model(), quiet=True).load(
         tmp_path / "run.pt")["epoch"] == epochs[-1]
+
+
+class _InterruptAfter(ember.Callback):
+    order = ember.Order.LAST + 1
+
+    def __init__(self, epoch: int | None) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self) -> None:
+        if self.learn.epoch == self.epoch:
+            raise ember.CancelFitException
+
+
+def _tracked_run(path, interrupt_after: int | None) -> ember.Learner:
+    """A fit with early stopping and save-best, checkpointed every epoch; with
+    ``interrupt_after`` it stops after that epoch and a fresh learner resumes it."""
+
+    def fit(learn: ember.Learner, **kwargs) -> None:
+        learn.fit(30, 0.3, cbs=[ember.EarlyStopping("valid_loss", patience=2),
+                                ember.SaveBest("valid_loss"), ember.Checkpoint(path)], **kwargs)
+
+    def model() -> nn.Module:
+        return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False,
+                          cbs=[_InterruptAfter(interrupt_after)])
+    fit(learn)
+    if interrupt_after is not None:
+        ember.seed(123)  # another process state: the checkpoint restores everything
+        learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False)
+        fit(learn, resume=path)
+    return learn
+
+
+def test_a_resumed_run_with_early_stopping_and_save_best_ends_like_an_uninterrupted_one(
+        tmp_path):
+    whole = _tracked_run(tmp_path / "whole.pt", None)
+    losses = [row["valid_loss"] for row in whole.recorder.values]
+    best = losses.index(min(losses))
+    assert best < len(losses) - 1  # stopped early, and the best epoch is not the last one
+    for interrupt_after in range(len(losses) - 1):
+        resumed = _tracked_run(tmp_path / f"resumed{interrupt_after}.pt", interrupt_after)
+        assert [row["valid_loss"] for row in resumed.recorder.values] == losses
+        for key, value in whole.model.state_dict().items():
+            assert torch.equal(value, resumed.model.state_dict()[key]), (interrupt_after, key)
+

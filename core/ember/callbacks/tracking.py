@@ -72,10 +72,11 @@ class EarlyStopping(_Monitor):
                  min_delta: float = 0.0) -> None:
         super().__init__(monitor, mode, min_delta)
         self.patience = patience
+        self._resumed_wait = 0  # set by load_state_dict: a resumed fit goes on counting
 
     def before_fit(self) -> None:
         super().before_fit()
-        self.wait = 0
+        self.wait, self._resumed_wait = self._resumed_wait, 0
 
     def before_epoch(self) -> None:
         if self.wait >= self.patience:
@@ -83,6 +84,13 @@ class EarlyStopping(_Monitor):
 
     def after_epoch(self) -> None:
         self.wait = 0 if self.improved() else self.wait + 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._resumed_wait = int(state.get("wait", 0))
 
 
 class SaveBest(_Monitor):
@@ -109,6 +117,20 @@ class SaveBest(_Monitor):
     def after_fit(self) -> None:
         if self.restore and self.best_state is not None:
             self.learn.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value, and (with ``restore``) the best weights so far, so a fit resumed
+        from a checkpoint still ends with them."""
+        state = super().state_dict()
+        if self.restore and self.best_state is not None:
+            state.update(best_state=self.best_state, best_epoch=self.best_epoch)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "best_state" in state:
+            self.best_state = cpu_copy(state["best_state"])
+            self.best_epoch = int(state["best_epoch"])
 
 
 class Checkpoint(Callback):
