@@ -216,3 +216,32 @@ def test_a_resumed_run_with_early_stopping_and_save_best_ends_like_an_uninterrup
         for key, value in whole.model.state_dict().items():
             assert torch.equal(value, resumed.model.state_dict()[key]), (interrupt_after, key)
 
+
+class _InfGradientAt(ember.Callback):
+    """Makes one gradient infinite on training step ``step``: fp16's scaler skips the step
+    and halves its scale."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def after_backward(self) -> None:
+        if self.learn.train_iter == self.step:
+            next(self.learn.model.parameters()).grad.fill_(float("inf"))
+
+
+def test_a_resumed_fp16_run_keeps_its_loss_scale(tmp_path):
+    def run(interrupt_after: int | None) -> float:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                              device="cpu", cbs=[_InterruptAfter(interrupt_after)])
+        cbs = [ember.Checkpoint(tmp_path / f"{interrupt_after}.pt"), _InfGradientAt(3)]
+        learn.fit(2, 1e-2, cbs=cbs)
+        if interrupt_after is not None:
+            learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                                  device="cpu")
+            learn.fit(2, 1e-2, resume=tmp_path / f"{interrupt_after}.pt")
+        return learn.callback("mixed_precision").scaler.get_scale()
+
+    whole = run(None)
+    assert whole == 2.0**15  # 65536 halved once
+    assert run(0) == whole

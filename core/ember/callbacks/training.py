@@ -43,11 +43,15 @@ class MixedPrecision(Callback):
             raise ValueError(f"precision must be 'bf16' or 'fp16', got {precision!r}")
         self.precision, self.dtype = precision, dtypes[precision]
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
+        self._loaded_scaler: dict[str, Any] | None = None  # from a checkpoint, for the next fit
 
     def before_fit(self) -> None:
         self.device_type = self.learn.device.type
         enabled = self.precision == "fp16"
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=enabled)
+        if self._loaded_scaler:  # a resumed fit goes on with the loss scale it had reached
+            self.scaler.load_state_dict(self._loaded_scaler)
+        self._loaded_scaler = None
         self._default_step = self.learn.step_fn
 
     def before_validate(self) -> None:
@@ -92,6 +96,9 @@ class MixedPrecision(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict()} if hasattr(self, "scaler") else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._loaded_scaler = state.get("scaler")
 
 
 class GradientAccumulation(Callback):
