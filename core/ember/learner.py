@@ -393,20 +393,43 @@ class Learner:
         self.training, self.dl = True, self.data.train_dl
         self._forward = self.forward_model
         self.n_iter = len(self.dl)
-        for index, batch in enumerate(self.dl):
-            self.iter = index
-            self._one_batch(batch)
-            self.train_iter += 1
+        try:  # outside the loop: no cost per batch
+            for index, batch in enumerate(self.dl):
+                self.iter = index
+                self._one_batch(batch)
+                self.train_iter += 1
+        except (RuntimeError, IndexError, ValueError) as error:
+            self._explain_batch_error(error)
+            raise
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward = self.model
         self.n_iter = len(self.dl)
-        with torch.no_grad():
-            for index, batch in enumerate(self.dl):
-                self.iter = index
-                self._one_batch(batch)
+        try:
+            with torch.no_grad():
+                for index, batch in enumerate(self.dl):
+                    self.iter = index
+                    self._one_batch(batch)
+        except (RuntimeError, IndexError, ValueError) as error:
+            self._explain_batch_error(error)
+            raise
+
+    def _explain_batch_error(self, error: Exception) -> None:
+        # torch's own error for a bad batch after the first (a label out of range in a later
+        # training batch or in validation: "Target 3 is out of bounds") becomes the check's
+        # message, naming the batch; any other error goes on unchanged
+        pred, target = getattr(self, "pred", None), getattr(self, "yb", None)
+        if isinstance(error, TrainingError) or not (
+                isinstance(pred, Tensor) and isinstance(target, Tensor)
+                and pred.shape[:1] == target.shape[:1]):
+            return
+        try:
+            check_first_batch(self, pred, target)
+        except TrainingError as explained:
+            phase = "training" if self.training else "validation"
+            raise TrainingError(f"{phase} batch {self.iter + 1}: {explained}") from error
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
         device = self.device

@@ -368,3 +368,21 @@ def test_lr_find_leaves_tracking_callbacks_and_checkpoints_alone(tmp_path):
     assert saver.best_state is None and not hasattr(stopper, "best")
     learn.fit(2, 1e-2)
     assert (tmp_path / "run.pt").exists() and saver.best_state is not None
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+def test_a_label_out_of_range_after_the_first_batch_gets_clear_error(split):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    data = blob_data()
+    loader = data.train_dl if split == "train" else data.valid_dl
+    x, y = loader.dataset.tensors
+    y = y.clone()
+    y[-1] = 3  # in the last batch; the model has 3 outputs
+    replaced = DataLoader(TensorDataset(x, y), batch_size=32)
+    setattr(data, f"{split}_dl", replaced)
+    learn = ember.Learner(data, small_model(), quiet=True, checks=False)
+    phase = "training" if split == "train" else "validation"
+    with pytest.raises(ember.TrainingError,
+                       match=f"{phase} batch {len(replaced)}: label 3 is out of range"):
+        learn.fit(1, 1e-3)
