@@ -929,7 +929,16 @@ class Learner:
         self.epoch, self.train_iter = state.get("epoch", 0), state.get("train_iter", 0)
         self.freeze_to(state.get("n_frozen", 0))
         if with_opt and "opt" in state:
-            self.create_opt().load_state_dict(state["opt"])
+            try:
+                self.create_opt().load_state_dict(state["opt"])
+            except (ValueError, KeyError, RuntimeError) as error:
+                raise TrainingError(
+                    f"the optimiser state in checkpoint {file} does not fit this learner's "
+                    f"optimiser ({str(error).splitlines()[0]}): it was saved with another "
+                    f"opt_func, splitter or weight decay (wd=0 makes one group per split). "
+                    f"Build the learner as it was, or load(..., with_opt=False) to take the "
+                    f"weights only"
+                ) from None
             names = {cb.name: cb for cb in self.cbs}
             for name, cb_state in state.get("callbacks", {}).items():
                 if name in names:

@@ -386,3 +386,16 @@ def test_a_label_out_of_range_after_the_first_batch_gets_clear_error(split):
     with pytest.raises(ember.TrainingError,
                        match=f"{phase} batch {len(replaced)}: label 3 is out of range"):
         learn.fit(1, 1e-3)
+
+
+def test_a_checkpoint_whose_optimiser_does_not_fit_gets_clear_error(tmp_path):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
+    learn.fit(1, 1e-2)
+    learn.save("stage1")
+    other = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path, wd=0.0)
+    with pytest.raises(ember.TrainingError, match="with_opt=False"):
+        other.load("stage1")
+    other.load("stage1", with_opt=False)
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, other.model.state_dict()[key])
