@@ -86,9 +86,11 @@ def export_learner(learn: Learner, path: Path) -> Path:
     def write(tmp: Path) -> None:
         was_training = model.training
         model.eval()
-        cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
-        save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
-        model.train(was_training)
+        try:  # a failed write (disk full) leaves the learner as it was, ready to train on
+            cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
+            save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
+        finally:
+            model.train(was_training)
 
     if learn.distributed is not None and learn.distributed.rank != 0:
         return path

@@ -597,12 +597,20 @@ class Learner:
         return [float(lr)] * n
 
     def freeze_to(self, n: int) -> None:
-        """Freeze parameter groups before ``n`` (negative counts from the head).
+        """Freeze parameter groups before ``n`` (negative counts from the head; below ``-len``
+        unfreezes everything). ``n`` at or past the last group, which would train nothing, is
+        refused with a :class:`TrainingError`.
 
         Example:
             >>> # learn.freeze_to(-2)  # train the last two groups
         """
-        self.n_frozen = n if n >= 0 else max(len(self._groups) + n, 0)
+        n_groups = len(self._groups)
+        if n >= n_groups:
+            raise TrainingError(
+                f"freeze_to({n}) would leave no parameter group to train: this model has "
+                f"{n_groups} group(s), so give at most {n_groups - 1} (or count from the head: "
+                f"-1 trains the head only, as learn.freeze() does)")
+        self.n_frozen = n if n >= 0 else max(n_groups + n, 0)
         self._apply_freeze()
 
     def freeze(self) -> None:

@@ -266,7 +266,10 @@ class FBeta(Metric):
 
 
 def _binary_auc(scores: Tensor, positive: Tensor) -> float:
-    """Area under the ROC curve by the rank statistic (ties get their average rank)."""
+    """Area under the ROC curve by the rank statistic (ties get their average rank); NaN
+    when a score is NaN (a ranking with NaN in it means nothing) or one class is absent."""
+    if bool(scores.isnan().any()):
+        return float("nan")
     n_pos = int(positive.sum())
     n_neg = positive.numel() - n_pos
     if n_pos == 0 or n_neg == 0:

@@ -10,7 +10,7 @@ BatchNorm in frozen groups is handled deliberately by ``bn_policy``:
 - ``"train"`` (default): BatchNorm layers of frozen groups keep training — their affine weights
   get gradients and their running statistics adapt to the new data. This is what makes a body
   pretrained on other data transfer well (fastai's finding, shown again in
-  ``tests/core/test_model.py``, where it gains accuracy on shifted inputs).
+  ``tests/core/test_learner.py``, where it gains accuracy on shifted inputs).
 - ``"freeze"``: frozen groups are frozen entirely; their BatchNorm layers run in eval mode, so
   running statistics stay exactly as pretrained. Choose it when the new data looks like the
   pretraining data and batches are small.

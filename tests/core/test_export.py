@@ -32,6 +32,20 @@ def test_export_load_round_trip_gives_identical_predictions(trained, tmp_path):
     assert manifest["data"]["kind"] == "tensor"
 
 
+def test_a_failed_export_leaves_the_model_in_training_mode(trained, tmp_path, monkeypatch):
+    import ember.export
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ember.export, "save_model", full_disk)
+    trained.model.train()
+    with pytest.raises(OSError, match="No space left"):
+        trained.export("model")
+    assert trained.model.training
+    assert not (tmp_path / "models" / "model.ember").exists()
+
+
 def _rewrite_manifest(path, change) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file

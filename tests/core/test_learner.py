@@ -125,6 +125,14 @@ def test_freeze_unfreeze_and_discriminative_learning_rates():
     assert group_lrs[0] < group_lrs[1]
 
 
+def test_freeze_to_refuses_to_freeze_every_group():
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"freeze_to\(2\) would leave no parameter"):
+        learn.freeze_to(2)  # two groups (body, head): nothing would train
+    learn.freeze_to(-5)  # past the body from the head: everything trains, as in slicing
+    assert learn.n_frozen == 0 and learn.model.body[1].weight.requires_grad
+
+
 def test_fine_tune_trains_frozen_then_all():
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True)

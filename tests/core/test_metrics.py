@@ -46,6 +46,11 @@ def test_roc_auc_by_rank_with_ties():
     assert math.isnan(run(ember.RocAuc(), scores, torch.zeros(5, dtype=torch.long), 1))
 
 
+def test_roc_auc_of_scores_holding_nan_is_nan_not_a_ranking():
+    scores = torch.tensor([0.1, float("nan"), 0.35, 0.8, 0.4])
+    assert math.isnan(run(ember.RocAuc(), scores, torch.tensor([0, 0, 1, 1, 1]), batches=1))
+
+
 def test_regression_metrics():
     preds = torch.tensor([[2.5], [0.0], [2.0], [8.0]])
     targets = torch.tensor([3.0, -0.5, 2.0, 7.0])
