@@ -106,6 +106,16 @@ def test_state_is_json_and_rebuilds_identical_encoding() -> None:
     assert rebuilt.tgt_level == "char" and rebuilt.default_max_len() == data.default_max_len()
 
 
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_stray_whitespace_reads_as_the_text_seen_in_training(level: str) -> None:
+    data = Seq2SeqData.from_pairs(PAIRS, level=level, bs=16)
+    source = next(s for s, _ in PAIRS[:200] if " " in s)  # seen in training, with a space
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no token is unknown
+        padded = data.encode([f"  {source.replace(' ', '   ')} \t"])[0]
+    assert torch.equal(padded, data.encode([source])[0])
+
+
 def test_encode_flags_unseen_tokens_and_empty_sources() -> None:
     data = Seq2SeqData.from_pairs(PAIRS, bs=16)
     with pytest.warns(ember.EmberWarning, match=r"source 0 .*never seen.*'Ω'"):

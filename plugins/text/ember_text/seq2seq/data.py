@@ -11,7 +11,9 @@ A batch is ``(src, tgt, target)``:
 
 Tokens are characters by default (no spaCy needed), or words (spaCy's rule-based tokenizer of a
 blank pipeline, keeping each token's trailing whitespace so that joining tokens gives back the
-exact text). The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
+exact text). Whitespace runs count as one space and the ends of a text are stripped, on both
+sides, in training and at inference. The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1,
+``<eos>`` 2, ``<unk>`` 3.
 
 Example:
     >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2"), ("trois", "3")] * 4, bs=4)
@@ -50,6 +52,7 @@ __all__ = [
     "Translation",
     "Vocab",
     "build_vocab",
+    "normalise_space",
     "seq2seq_vocab",
     "tokens_of",
 ]
@@ -112,7 +115,9 @@ class _WordSplitter:
     """Words by spaCy's rule-based tokenizer of a blank pipeline; each token keeps its trailing
     whitespace, so ``"".join(tokens)`` is the text again.
 
-    TODO(text plugin): switch to the shared ``ember_text`` tokenizer once it lands.
+    Not :class:`ember_text.Tokenizer`: its ULMFiT rules lowercase words behind case tokens and
+    its detokenisation re-spaces punctuation by rule, while a translation must come back
+    exactly as its target was written.
     """
 
     def __init__(self, lang: str) -> None:
@@ -127,10 +132,28 @@ class _WordSplitter:
         return [token.text_with_ws for token in self._tokenizer(text)]
 
 
-def _splitter(level: str, lang: str) -> Callable[[str], list[str]]:
-    if level not in LEVELS:
-        raise ember.DataError(f"level must be one of {LEVELS}, got {level!r}")
-    return list if level == "char" else _WordSplitter(lang)
+def normalise_space(text: str) -> str:
+    """``text`` with its whitespace runs made one space and its ends stripped, so that
+    ``"vingt  deux "`` reads as the ``"vingt deux"`` seen in training (word tokens carry their
+    trailing space, and a stray space would make an unknown token).
+
+    Example:
+        >>> normalise_space(" quarante-deux\t mille ")
+        'quarante-deux mille'
+    """
+    return " ".join(text.split())
+
+
+class _Splitter:
+    """The tokenizer of one side: whitespace normalised, then characters or words."""
+
+    def __init__(self, level: str, lang: str) -> None:
+        if level not in LEVELS:
+            raise ember.DataError(f"level must be one of {LEVELS}, got {level!r}")
+        self.split: Callable[[str], list[str]] = list if level == "char" else _WordSplitter(lang)
+
+    def __call__(self, text: str) -> list[str]:
+        return self.split(normalise_space(text))
 
 
 class _PairDataset(Dataset):
@@ -213,8 +236,8 @@ class Seq2SeqData(ember.Data):
         self.src_level, self.tgt_level = level, tgt_level or level
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
-        self._split_source = _splitter(self.src_level, src_lang)
-        self._split_target = _splitter(self.tgt_level, tgt_lang)
+        self._split_source = _Splitter(self.src_level, src_lang)
+        self._split_target = _Splitter(self.tgt_level, tgt_lang)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -262,7 +285,7 @@ class Seq2SeqData(ember.Data):
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
-        split_source, split_target = _splitter(level, src_lang), _splitter(tgt_level, tgt_lang)
+        split_source, split_target = _Splitter(level, src_lang), _Splitter(tgt_level, tgt_lang)
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
         if valid_pairs is None:
             train_index, valid_index = ember.split_indices(len(all_pairs), valid_pct, seed)
