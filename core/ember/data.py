@@ -139,6 +139,29 @@ def make_loaders(
     return train, valid, test
 
 
+def _labels(dl: DataLoader) -> Tensor:
+    """All integer labels of a loader: from its dataset's label tensor or ``targets`` list (a
+    ``TensorDataset``, torchvision's datasets, or a ``Subset`` of either) without loading a
+    single input, else by iterating the loader."""
+    from torch.utils.data import default_collate
+
+    if dl.collate_fn is not default_collate:  # a custom collate may change the labels
+        return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
+    dataset, indices = dl.dataset, None
+    while hasattr(dataset, "dataset") and hasattr(dataset, "indices"):  # Subset(s)
+        inner = torch.as_tensor(dataset.indices, dtype=torch.long)
+        indices = inner if indices is None else inner[indices]
+        dataset = dataset.dataset
+    labels = None
+    if isinstance(getattr(dataset, "tensors", None), tuple) and dataset.tensors:
+        labels = dataset.tensors[-1]
+    elif isinstance(getattr(dataset, "targets", None), (list, tuple, Tensor)):
+        labels = torch.as_tensor(dataset.targets)
+    if labels is None or labels.is_floating_point():
+        return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
+    return (labels if indices is None else labels[indices]).reshape(-1)
+
+
 class Data:
     """Everything a model needs to know about one dataset.
 
@@ -215,8 +238,10 @@ class Data:
         """Wrap two plain torch loaders; the escape hatch for any custom data.
 
         When ``target_kind`` is not given it is read off the first training batch: integer
-        targets of one dimension are single-label (classes ``0 … max``), float targets are
-        regression. Say ``target_kind="multi_label"`` for multi-hot float targets.
+        targets of one dimension are single-label (classes ``0 … max`` over the training and
+        validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
+        them, by iterating the loaders otherwise), float targets are regression. Say
+        ``target_kind="multi_label"`` for multi-hot float targets.
 
         Example:
             >>> import torch
@@ -235,7 +260,8 @@ class Data:
                     f"{name} yields no batch: its dataset is empty, or smaller than the batch "
                     f"size with drop_last=True; give more data or a smaller batch_size"
                 )
-        if target_kind is None or (classes is None and n_out is None):
+        count_classes = classes is None and n_out is None
+        if target_kind is None or (count_classes and target_kind != "single_label"):
             batch = next(iter(train_dl))
             if not isinstance(batch, (tuple, list)) or len(batch) < 2:
                 raise DataError(
@@ -247,12 +273,10 @@ class Data:
                 target = torch.as_tensor(target)
             if target_kind is None:
                 target_kind = "regression" if target.is_floating_point() else "single_label"
-            if classes is None and n_out is None:
-                if target_kind == "single_label":
-                    labels = torch.cat([b[-1].reshape(-1) for b in train_dl])
-                    n_out = int(labels.max()) + 1
-                elif target_kind in ("regression", "multi_label"):
-                    n_out = 1 if target.ndim <= 1 else int(math.prod(target.shape[1:]))
+            if count_classes and target_kind in ("regression", "multi_label"):
+                n_out = 1 if target.ndim <= 1 else int(math.prod(target.shape[1:]))
+        if count_classes and target_kind == "single_label":
+            n_out = max(int(_labels(dl).max()) for dl in (train_dl, valid_dl)) + 1
         return cls(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
                    n_out=n_out)
 

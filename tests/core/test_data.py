@@ -36,6 +36,28 @@ def test_from_loaders_reads_target_kind_and_classes():
     assert regression_data().n_out == 1
 
 
+class _LabelledImages(torch.utils.data.Dataset):
+    """Like a torchvision dataset: ``targets`` listed, inputs costly (here: forbidden) to load."""
+
+    def __init__(self, targets: list[int]) -> None:
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        raise AssertionError("from_loaders loaded an input to count the classes")
+
+
+def test_from_loaders_counts_classes_from_labels_without_loading_inputs():
+    train = _LabelledImages([0, 1, 2, 1] * 5)
+    valid = torch.utils.data.Subset(_LabelledImages([0, 1, 2, 3, 4]), [0, 3])
+    data = ember.Data.from_loaders(DataLoader(train, batch_size=4, shuffle=True),
+                                   DataLoader(valid, batch_size=4),
+                                   target_kind="single_label")
+    assert data.n_out == 4  # class 3 appears only in the validation set, through the Subset
+
+
 def test_empty_dataset_gets_clear_error():
     empty = TensorDataset(torch.zeros(0, 3), torch.zeros(0))
     with pytest.raises(ember.DataError, match="training set is empty"):

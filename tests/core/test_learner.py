@@ -138,14 +138,15 @@ def test_fine_tune_trains_frozen_then_all():
     learn = ember.Learner(blob_data(), small_model(), quiet=True)
     learn.fine_tune(2, base_lr=1e-2)
     assert len(learn.recorder.values) == 3 and learn.n_frozen == 0
-    assert learn.validate()["accuracy"] > 0.8
+    # more than twice chance (1/3); two epochs give 0.73 to 0.93 over seeds 0-9
+    assert learn.validate()["accuracy"] > 0.7
 
 
-def _pretrained_then_shifted(bn_policy: str) -> float:
+def _pretrained_then_shifted(bn_policy: str, seed: int = 0) -> float:
     """Pretrain a body that starts with BatchNorm, then train the head alone on the same task
     with shifted, rescaled inputs (a new domain): the frozen body's BatchNorm statistics decide
     how well it transfers."""
-    ember.seed(0)
+    ember.seed(seed)
     source = blob_data(n=1024, seed=0)
     body = nn.Sequential(nn.BatchNorm1d(8), nn.Linear(8, 64), nn.ReLU(), nn.BatchNorm1d(64),
                          nn.Linear(64, 64), nn.ReLU(), nn.BatchNorm1d(64))
@@ -159,12 +160,14 @@ def _pretrained_then_shifted(bn_policy: str) -> float:
 
 
 def test_batchnorm_policy_changes_fine_tuning_accuracy():
-    trained = _pretrained_then_shifted("train")
-    frozen = _pretrained_then_shifted("freeze")
     # the default ("train") lets the frozen body's BatchNorm statistics follow the new inputs;
-    # "freeze" keeps the pretraining statistics, which no longer fit them (measured: 0.95 / 0.68)
-    assert trained > 0.85
-    assert trained - frozen > 0.15, (trained, frozen)
+    # "freeze" keeps the pretraining statistics, which no longer fit them. One run's "freeze"
+    # accuracy swings with the seed (0.56 to 0.88 over seeds 0-3), so the test takes the mean
+    # of three (measured: "train" 0.950, "freeze" 0.758)
+    trained = sum(_pretrained_then_shifted("train", seed) for seed in range(3)) / 3
+    frozen = sum(_pretrained_then_shifted("freeze", seed) for seed in range(3)) / 3
+    assert trained > 0.9
+    assert trained - frozen > 0.1, (trained, frozen)
 
 
 def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
