@@ -46,7 +46,7 @@ gpu=""
 # CPU overhead on cores 4.. (one pinned process per core), while the GPU work uses cores 0-3
 if [ "$cores" -ge 16 ]; then
     gpu="taskset -c 0-3"
-    (taskset -c 4-9 timeout 300 $PY bench/overhead.py $smoke --models mlp --processes 6 \
+    (taskset -c 4-9 timeout 300 $PY bench/overhead.py $smoke --models mlp --processes 6 --calibrate \
         --repeats 30 > "$OUT/overhead_mlp.txt" 2>&1) &
     (taskset -c 10-15 timeout 300 $PY bench/overhead.py $smoke --models cnn --processes 6 \
         --repeats 12 --epochs 2 > "$OUT/overhead_cnn.txt" 2>&1) &
