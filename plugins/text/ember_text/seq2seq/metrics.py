@@ -7,8 +7,10 @@ cut at the reference's length; :func:`corpus_bleu` on decoded strings has no suc
 
 BLEU is written here (torchtext cannot be used): Papineni et al. (2002) corpus BLEU — clipped
 n-gram precisions summed over the corpus, geometric mean over orders 1-4, brevity penalty from
-the summed closest reference lengths — with no smoothing, as in NLTK's ``corpus_bleu`` and
-``multi-bleu.perl``.
+the summed closest reference lengths — with no smoothing, as ``multi-bleu.perl`` and
+sacreBLEU count it. NLTK's ``corpus_bleu`` agrees wherever every hypothesis has at least
+``max_order`` tokens; on shorter ones it counts an n-gram total of at least 1 per sentence, so
+its precisions (and scores) come out lower there.
 
 Example:
     >>> round(corpus_bleu([[["the", "cat", "sat", "on", "the", "mat"]]],
