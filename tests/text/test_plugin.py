@@ -85,6 +85,9 @@ def test_language_model_trains_generates_and_transfers(reviews, tmp_path) -> Non
     text = lm.predict("It is a truth", n_words=12, temperature=0.7, seed=0)
     assert text.startswith("It is a truth") and len(text.split()) > 8
     assert lm.predict("It is a truth", n_words=12, temperature=0.7, seed=0) == text
+    # seeded, a batch continues each prompt as predict() alone would
+    batch = lm.predict_batch(["The film", "It is a truth"], n_words=12, temperature=0.7, seed=0)
+    assert batch[1] == text
     greedy = lm.predict("The film", n_words=5, temperature=0)
     predictor = ember.load(lm.export(tmp_path / "lm.ember"))
     assert predictor.predict("The film", n_words=5, temperature=0) == greedy

@@ -691,7 +691,8 @@ class LanguageModelData(ember.Data):
                       no_unk: bool = True) -> list[str]:
         """Continue each prompt by ``n_words`` tokens, sampled with ``temperature`` (``0``:
         always the most likely token) from the ``top_k`` most likely (``None``: all), never
-        ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible. Returns the prompt
+        ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible, item by item: each
+        prompt's continuation is the one ``predict(prompt, seed=seed)`` gives. Returns the prompt
         and its continuation as text (a backward model writes the words *before* the prompt:
         continuation, then prompt).
 
@@ -702,12 +703,12 @@ class LanguageModelData(ember.Data):
 
         device = device or next(model.parameters()).device
         generator = torch.Generator(device="cpu")
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
+        if seed is None:
             generator.seed()
         results = []
         for item_index, item in enumerate(items):
+            if seed is not None:  # every item from the seed, as if predicted alone
+                generator.manual_seed(seed)
             ids = self.tokenizer.tokenize_many([item], n_workers=1,
                                                names=[f"prompt #{item_index}"])[0]
             prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]
