@@ -212,6 +212,23 @@ def test_nan_guard_checks_every_few_batches_and_names_the_first_bad_one():
     assert poison.seen[-1] == 4
 
 
+class _SkipBatch(ember.Callback):
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def before_batch(self) -> None:
+        if self.learn.training and self.learn.iter == self.iteration:
+            raise ember.CancelBatchException
+
+
+def test_nan_guard_names_the_bad_batch_when_earlier_batches_were_cancelled():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, nan_guard=False)
+    # losses of batches 1, 3, 4, 5, 6 (batch 2 cancelled) are read together; the first is NaN
+    assert_nan_guard_restores(learn, 0, "loss became nan at epoch 1, batch 1:",
+                              cbs=[ember.NanGuard(interval=5), _SkipBatch(1)])
+
+
 def test_gradient_accumulation_matches_a_bigger_batch():
     def trained(bs: int, cbs):
         ember.seed(0)

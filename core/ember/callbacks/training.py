@@ -178,10 +178,12 @@ class NanGuard(Callback):
         self.good_state = cpu_copy(self.learn.model.state_dict())
         self.good_opt = cpu_copy(self.learn.opt.state_dict())
         self._losses: list[torch.Tensor] = []
+        self._iters: list[int] = []  # each loss's batch (a cancelled batch has no loss)
 
     def after_loss(self) -> None:
         if self.learn.training:
             self._losses.append(self.learn.loss)
+            self._iters.append(self.learn.iter)
             if len(self._losses) >= self.interval:
                 self._check()
 
@@ -189,16 +191,14 @@ class NanGuard(Callback):
         self._check()
 
     def _check(self) -> None:
-        losses, self._losses = self._losses, []
+        losses, iters, self._losses, self._iters = self._losses, self._iters, [], []
         if not losses:
             return
         finite = torch.isfinite(torch.stack(losses).float())
         if bool(finite.all()):
             return
-        first = self.learn.iter + 2 - len(losses)  # 1-based number of the first batch checked
-        bad = first + int(torch.nonzero(~finite)[0, 0])
-        value = float(losses[bad - first])
-        self._stop(f"batch {bad}", value)
+        position = int(torch.nonzero(~finite)[0, 0])
+        self._stop(f"batch {iters[position] + 1}", float(losses[position]))
 
     def _stop(self, where: str, value: float) -> None:
         self.learn.model.load_state_dict(self.good_state)
