@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ember.callbacks.base import Callback, Order
+from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
 from ember.losses import classification_losses, regression_losses
 from ember.model import bn_types
@@ -118,11 +119,7 @@ def check_setup(learn: Learner) -> None:
     train_dl = learn.data.train_dl
     if train_dl is None:
         raise DataError("this Data has no training loader (it was rebuilt for inference)")
-    if len(train_dl) == 0:
-        raise DataError(
-            "the training loader yields no batch: the training set is empty, or smaller than "
-            "the batch size with drop_last=True; give more data or a smaller batch size"
-        )
+    require_batches(train_dl, "the training loader")
     if not torch.is_grad_enabled():
         raise TrainingError(
             "gradients are disabled: fit was called inside torch.no_grad() or "

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["TARGET_KINDS", "Data", "InputSpec", "make_loaders", "split_indices"]
+__all__ = ["TARGET_KINDS", "Data", "InputSpec", "make_loaders", "require_batches", "split_indices"]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
 TARGET_KINDS = ("single_label", "multi_label", "regression", "sequence")
@@ -139,27 +139,44 @@ def make_loaders(
     return train, valid, test
 
 
+def require_batches(dl: DataLoader, name: str) -> None:
+    """Raise a :class:`DataError` naming ``name`` when the loader ``dl`` yields no batch (an
+    iterable dataset without a length passes: only iterating it would tell).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> require_batches(DataLoader(TensorDataset(torch.zeros(2, 1)), batch_size=4), "x")
+    """
+    try:
+        empty = len(dl) == 0
+    except TypeError:
+        return
+    if empty:
+        raise DataError(f"{name} yields no batch: its dataset is empty, or smaller than the batch "
+                        f"size with drop_last=True; give more data or a smaller batch_size")
+
+
 def _labels(dl: DataLoader) -> Tensor:
     """All integer labels of a loader: from its dataset's label tensor or ``targets`` list (a
     ``TensorDataset``, torchvision's datasets, or a ``Subset`` of either) without loading a
     single input, else by iterating the loader."""
     from torch.utils.data import default_collate
 
-    if dl.collate_fn is not default_collate:  # a custom collate may change the labels
-        return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
-    dataset, indices = dl.dataset, None
-    while hasattr(dataset, "dataset") and hasattr(dataset, "indices"):  # Subset(s)
-        inner = torch.as_tensor(dataset.indices, dtype=torch.long)
-        indices = inner if indices is None else inner[indices]
-        dataset = dataset.dataset
     labels = None
-    if isinstance(getattr(dataset, "tensors", None), tuple) and dataset.tensors:
-        labels = dataset.tensors[-1]
-    elif isinstance(getattr(dataset, "targets", None), (list, tuple, Tensor)):
-        labels = torch.as_tensor(dataset.targets)
-    if labels is None or labels.is_floating_point():
-        return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
-    return (labels if indices is None else labels[indices]).reshape(-1)
+    if dl.collate_fn is default_collate:  # a custom collate may change the labels
+        dataset, indices = dl.dataset, None
+        while hasattr(dataset, "dataset") and hasattr(dataset, "indices"):  # Subset(s)
+            inner = torch.as_tensor(dataset.indices, dtype=torch.long)
+            indices = inner if indices is None else inner[indices]
+            dataset = dataset.dataset
+        if isinstance(getattr(dataset, "tensors", None), tuple) and dataset.tensors:
+            labels = dataset.tensors[-1]
+        elif isinstance(getattr(dataset, "targets", None), (list, tuple, Tensor)):
+            labels = torch.as_tensor(dataset.targets)
+        if labels is not None and not labels.is_floating_point():
+            return (labels if indices is None else labels[indices]).reshape(-1)
+    return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
 
 
 class Data:
@@ -255,11 +272,7 @@ class Data:
         for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
             if not isinstance(dl, DataLoader):
                 raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")
-            if len(dl) == 0:
-                raise DataError(
-                    f"{name} yields no batch: its dataset is empty, or smaller than the batch "
-                    f"size with drop_last=True; give more data or a smaller batch_size"
-                )
+            require_batches(dl, name)
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
             batch = next(iter(train_dl))

@@ -42,7 +42,7 @@ from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.tracking import Checkpoint, EarlyStopping, SaveBest
 from ember.callbacks.training import MixedPrecision, NanGuard
 from ember.checks import Finding, Guard, check_first_batch, check_setup, doctor
-from ember.data import Data
+from ember.data import Data, require_batches
 from ember.distributed import Distributed, shard_loader
 from ember.errors import (
     CancelBackwardException,
@@ -252,6 +252,10 @@ class Learner:
         #: training steps the current fit plans (``n_epoch`` epochs of the training loader), set
         #: at the start of each fit; :meth:`progress` and step-based schedules divide by it
         self.planned_steps = 1
+        #: True while a fit that resumed from a checkpoint runs (``resume=``): callbacks whose
+        #: ``load_state_dict`` restored their state keep it in ``before_fit`` instead of
+        #: starting afresh
+        self.resumed = False
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -357,9 +361,11 @@ class Learner:
         # what they hold mid-batch (autocast) and the learner stays usable
         try:
             self._with_events(function, name, cancel)
-        except BaseException:
+        except BaseException as error:
             for method in self._events[_PHASE_EVENTS[name][1]]:
                 method()
+            if isinstance(error, (RuntimeError, IndexError, ValueError)):
+                self._explain_batch_error(error)
             raise
 
     # ------------------------------------------------------------ the loop
@@ -393,33 +399,26 @@ class Learner:
         self.training, self.dl = True, self.data.train_dl
         self._forward = self.forward_model
         self.n_iter = len(self.dl)
-        try:  # outside the loop: no cost per batch
-            for index, batch in enumerate(self.dl):
-                self.iter = index
-                self._one_batch(batch)
-                self.train_iter += 1
-        except (RuntimeError, IndexError, ValueError) as error:
-            self._explain_batch_error(error)
-            raise
+        for index, batch in enumerate(self.dl):
+            self.iter = index
+            self._one_batch(batch)
+            self.train_iter += 1
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward = self.model
         self.n_iter = len(self.dl)
-        try:
-            with torch.no_grad():
-                for index, batch in enumerate(self.dl):
-                    self.iter = index
-                    self._one_batch(batch)
-        except (RuntimeError, IndexError, ValueError) as error:
-            self._explain_batch_error(error)
-            raise
+        with torch.no_grad():
+            for index, batch in enumerate(self.dl):
+                self.iter = index
+                self._one_batch(batch)
 
     def _explain_batch_error(self, error: Exception) -> None:
         # torch's own error for a bad batch after the first (a label out of range in a later
         # training batch or in validation: "Target 3 is out of bounds") becomes the check's
-        # message, naming the batch; any other error goes on unchanged
+        # message, naming the batch; any other error goes on unchanged. Called by _run, once
+        # per failed phase, so the batch loop pays nothing for it
         pred, target = getattr(self, "pred", None), getattr(self, "yb", None)
         if isinstance(error, TrainingError) or not (
                 isinstance(pred, Tensor) and isinstance(target, Tensor)
@@ -777,7 +776,7 @@ class Learner:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
             # read every batch by progress(): a loader's len() is too slow for the hot path
             self.planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
-            self.diverged = False
+            self.diverged, self.resumed = False, resume is not None
             if resume is not None:
                 checkpoint = self.load(resume, with_opt=True)
                 self.start_epoch = checkpoint["epoch"] + 1
@@ -873,13 +872,7 @@ class Learner:
                       "test": self.data.test_dl}.get(name)
             if loader is None:
                 raise DataError(f"this Data has no {name!r} loader")
-        try:
-            empty = len(loader) == 0
-        except TypeError:  # an iterable dataset without a length
-            empty = False
-        if empty:
-            raise DataError(f"the {name} loader yields no batch (its dataset is empty, or smaller "
-                            f"than the batch size with drop_last=True); nothing to evaluate")
+        require_batches(loader, f"the {name} loader")
         return loader
 
     # ------------------------------------------------------------ saving

@@ -71,12 +71,12 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, mode: str = "auto",
                  min_delta: float = 0.0) -> None:
         super().__init__(monitor, mode, min_delta)
-        self.patience = patience
-        self._resumed_wait = 0  # set by load_state_dict: a resumed fit goes on counting
+        self.patience, self.wait = patience, 0
 
     def before_fit(self) -> None:
         super().before_fit()
-        self.wait, self._resumed_wait = self._resumed_wait, 0
+        if not self.learn.resumed:  # a resumed fit goes on counting from its checkpoint
+            self.wait = 0
 
     def before_epoch(self) -> None:
         if self.wait >= self.patience:
@@ -90,7 +90,7 @@ class EarlyStopping(_Monitor):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._resumed_wait = int(state.get("wait", 0))
+        self.wait = int(state.get("wait", 0))
 
 
 class SaveBest(_Monitor):

@@ -241,7 +241,7 @@ class TeacherForcing(ember.Callback):
         self.sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
         # every fit measures afresh (the weights may have changed), except one resumed from a
         # checkpoint, whose running accuracy load_state_dict restored
-        if not self.sweeping and self.learn.train_iter == 0:
+        if not self.sweeping and not self.learn.resumed:
             self.accuracy, self.measured = 0.0, 0
 
     def before_batch(self) -> None:
