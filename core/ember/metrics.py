@@ -75,11 +75,27 @@ class Metric:
         """Return the metric over everything added since ``reset``."""
         raise NotImplementedError
 
-    def _add(self, state: str, value: Tensor) -> None:
+    def _add(self, state: str, value: Tensor | float) -> None:
+        """Add ``value`` to the accumulator ``state``: a tensor (kept on its device, so no host
+        synchronisation) or a plain number such as a count, which needs no tensor at all.
+
+        Example:
+            >>> import torch
+            >>> metric = Accuracy()
+            >>> metric._add("count", 3)
+            >>> metric._add("count", torch.tensor(2))
+            >>> float(metric.count)
+            5.0
+        """
         current = getattr(self, state)
-        if current.device != value.device:
-            current = current.to(value.device)
-        setattr(self, state, current + value.detach().to(torch.float64))
+        if isinstance(value, Tensor):
+            if value.requires_grad:
+                value = value.detach()
+            if current.device != value.device or current.shape != value.shape:
+                # the first batch on an accelerator, or a state that is a vector: out of place
+                setattr(self, state, current.to(value.device) + value.to(torch.float64))
+                return
+        current.add_(value)  # in place: one operation per batch instead of three
 
     def synchronise(self) -> None:
         """Reduce the accumulators across processes (a no-op outside distributed runs)."""
@@ -120,7 +136,7 @@ class Accuracy(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         predicted, targets = _labels(preds, targets)
         self._add("correct", (predicted == targets).sum())
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
@@ -165,7 +181,7 @@ class TopKAccuracy(Metric):
         top = preds.topk(min(self.k, preds.shape[-1]), dim=-1).indices
         hit = (top == targets.reshape(-1, 1)).any(dim=-1)
         self._add("correct", hit.sum())
-        self._add("count", torch.tensor(hit.numel(), device=hit.device))
+        self._add("count", hit.numel())
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
@@ -192,7 +208,7 @@ class AccuracyMulti(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         decided = preds.sigmoid() > self.threshold
         self._add("correct", (decided == targets.bool()).sum())
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
@@ -385,7 +401,7 @@ class RMSE(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         preds, targets = _flat(preds, targets)
         self._add("squared_error", ((preds - targets) ** 2).sum())
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         return float((self.squared_error / self.count.clamp(min=1)).sqrt())
@@ -409,7 +425,7 @@ class MAE(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         preds, targets = _flat(preds, targets)
         self._add("absolute_error", (preds - targets).abs().sum())
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         return float(self.absolute_error / self.count.clamp(min=1))
@@ -434,7 +450,7 @@ class R2(Metric):
         self._add("residual", ((targets - preds) ** 2).sum())
         self._add("total", targets.sum())
         self._add("total_squared", (targets**2).sum())
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         count = self.count.clamp(min=1)

@@ -63,3 +63,23 @@ def test_multi_label_accuracy():
     preds = torch.tensor([[4.0, -4.0, 4.0], [-4.0, -4.0, 4.0]])
     targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     assert run(ember.AccuracyMulti(), preds, targets) == pytest.approx(5 / 6)
+
+
+def test_sums_accumulate_in_place_without_keeping_a_graph():
+    metric = ember.Accuracy()
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    metric.update(logits, torch.tensor([0, 1, 1]))
+    correct = metric.correct
+    metric.update(logits, torch.tensor([0, 0, 0]))
+    assert metric.correct is correct  # the same tensor, added to in place
+    assert metric.compute() == pytest.approx(4 / 6)
+    metric.reset()
+    metric.update(logits, torch.tensor([1, 1, 1]))
+    assert metric.compute() == pytest.approx(1 / 3)  # reset starts from zero, not the old sum
+
+    rmse = ember.RMSE()  # its sums come from outputs that carry a graph in training
+    preds = torch.tensor([[1.0], [3.0]], requires_grad=True)
+    for _ in range(2):
+        rmse.update(preds * 1.0, torch.tensor([1.0, 1.0]))
+    assert not rmse.squared_error.requires_grad and rmse.squared_error.dtype == torch.float64
+    assert rmse.compute() == pytest.approx(math.sqrt(2.0))

@@ -53,7 +53,10 @@ class Recorder(Callback):
             return
         loss, yb = self.learn.loss, self.learn.yb
         size = len(yb) if hasattr(yb, "__len__") else 1
-        self._valid_loss = self._valid_loss + loss.to(torch.float64) * size
+        if self._valid_count:  # the sum is on the loss's device from the first batch on
+            self._valid_loss.add_(loss, alpha=size)  # one operation per batch, no host sync
+        else:
+            self._valid_loss = loss.to(torch.float64) * size
         self._valid_count += size
         for metric in self.learn.metrics:
             metric.update(self.learn.pred, yb)

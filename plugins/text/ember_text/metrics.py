@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -36,7 +35,7 @@ class Perplexity(ember.Metric):
         loss = F.cross_entropy(preds.reshape(-1, preds.shape[-1]).float(), targets.reshape(-1),
                                reduction="sum")
         self._add("total", loss)
-        self._add("count", torch.tensor(targets.numel(), device=targets.device))
+        self._add("count", targets.numel())
 
     def compute(self) -> float:
         mean = float(self.total / self.count.clamp(min=1))

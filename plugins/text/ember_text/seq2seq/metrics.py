@@ -147,7 +147,7 @@ class ExactMatch(ember.Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         predicted, targets, real = _rows(preds, targets)
         self._add("correct", ((predicted == targets) | ~real).all(dim=1).sum())
-        self._add("count", torch.tensor(targets.shape[0], device=targets.device))
+        self._add("count", targets.shape[0])
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
