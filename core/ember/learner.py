@@ -85,6 +85,11 @@ def adamw(params: Any, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5)
 
 
+#: where the training loop stands: restored after a probe (``Learner.trial``)
+_LOOP_COUNTERS = ("epoch", "n_epoch", "start_epoch", "train_iter", "planned_steps",
+                  "epoch_complete")
+
+
 class LRFindResult(float):
     """The learning rate :meth:`Learner.lr_find` suggests (use it as a float), with the curve.
 
@@ -256,6 +261,9 @@ class Learner:
         #: ``load_state_dict`` restored their state keep it in ``before_fit`` instead of
         #: starting afresh
         self.resumed = False
+        #: False while an epoch runs (and after one that was cut short): a checkpoint saved
+        #: then says so, and resuming from it warns that the rest of that epoch is skipped
+        self.epoch_complete = True
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -371,7 +379,7 @@ class Learner:
     # ------------------------------------------------------------ the loop
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
-            self.epoch = epoch
+            self.epoch, self.epoch_complete = epoch, False
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _shard_data(self) -> None:
@@ -392,6 +400,7 @@ class Learner:
         self._with_events(self._do_train, "train", CancelTrainException)
         if self.data.valid_dl is not None:
             self._with_events(self._do_validate, "validate", CancelValidateException)
+        self.epoch_complete = True  # before after_epoch, where Checkpoint saves
 
     def _do_train(self) -> None:
         self.model.train()
@@ -706,12 +715,15 @@ class Learner:
         model's weights, the optimiser's state and the recorder's history are restored on
         leaving the block, also when it raises. With ``keep_steps`` the weights and optimiser
         keep what the probe trained and only the recorder's history is restored (a probe that
-        is the start of the training that follows).
+        is the start of the training that follows). The loop's counters (``epoch``,
+        ``train_iter``, …) are restored in both cases, so a checkpoint saved afterwards records
+        the last real fit, not the probe.
 
         Example:
             >>> # with learn.trial(): learn.fit(1)   # weights unchanged afterwards
         """
         recorder_state = copy.deepcopy(self.recorder.state_dict())
+        counters = {name: getattr(self, name) for name in _LOOP_COUNTERS if hasattr(self, name)}
         if not keep_steps:
             model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
             opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
@@ -719,6 +731,8 @@ class Learner:
             yield
         finally:
             self.recorder.load_state_dict(recorder_state)
+            for name, value in counters.items():
+                setattr(self, name, value)
             if not keep_steps:
                 self.model.load_state_dict(model_state)
                 self.opt = None
@@ -780,6 +794,13 @@ class Learner:
             if resume is not None:
                 checkpoint = self.load(resume, with_opt=True)
                 self.start_epoch = checkpoint["epoch"] + 1
+                if not checkpoint.get("epoch_complete", True):
+                    warnings.warn(
+                        f"checkpoint {resume} was saved during epoch {self.start_epoch} (after "
+                        f"training step {checkpoint['train_iter']}), not at its end: the fit "
+                        f"resumes at epoch {self.start_epoch + 1}, and the rest of epoch "
+                        f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
+                        f"the end of each epoch", EmberWarning, stacklevel=3)
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
             self._run(self._do_fit, "fit", CancelFitException)
@@ -897,6 +918,7 @@ class Learner:
             "version": CHECKPOINT_VERSION,
             "model": self.model.state_dict(),
             "epoch": self.epoch,
+            "epoch_complete": self.epoch_complete,
             "train_iter": self.train_iter,
             "n_frozen": self.n_frozen,
         }

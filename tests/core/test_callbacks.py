@@ -217,6 +217,23 @@ def test_a_resumed_run_with_early_stopping_and_save_best_ends_like_an_uninterrup
             assert torch.equal(value, resumed.model.state_dict()[key]), (interrupt_after, key)
 
 
+@pytest.mark.parametrize("reset_on_fit", [True, False])
+def test_save_best_and_early_stopping_start_each_fit_afresh_unless_told(reset_on_fit):
+    ember.seed(0)
+    keeper = ember.SaveBest("valid_loss", reset_on_fit=reset_on_fit)
+    stopper = ember.EarlyStopping("valid_loss", patience=5, reset_on_fit=reset_on_fit)
+    learn = ember.Learner(blob_data(n=256), small_model(), quiet=True, checks=False,
+                          cbs=[keeper, stopper])
+    learn.fit(4, 0.1)
+    first_best = min(row["valid_loss"] for row in learn.recorder.values)
+    learn.fit(3, 1.0)  # a rate too high: every epoch of this fit is worse than the first's best
+    second = [row["valid_loss"] for row in learn.recorder.values[-3:]]
+    assert min(second) > first_best
+    kept = min(second) if reset_on_fit else first_best
+    assert -stopper.best == pytest.approx(kept)
+    assert learn.validate()["valid_loss"] == pytest.approx(kept, rel=1e-5)  # restored weights
+
+
 class _InfGradientAt(ember.Callback):
     """Makes one gradient infinite on training step ``step``: fp16's scaler skips the step
     and halves its scale."""

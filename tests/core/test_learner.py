@@ -99,6 +99,8 @@ def test_trial_restores_weights_optimiser_and_history_even_on_error():
     assert len(learn.recorder.losses) == n_losses
     restored = learn.opt.state_dict()["state"]
     assert {k: v["step"] for k, v in restored.items()} == steps
+    # the loop's counters describe the last real fit, so a checkpoint saved now says epoch 0
+    assert (learn.epoch, learn.n_epoch, learn.train_iter) == (0, 1, len(learn.data.train_dl))
 
 
 def test_lr_find_rule_falls_back_when_loss_never_falls():
@@ -194,6 +196,29 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     resumed = resumed_learn.model.state_dict()
     for key, value in uninterrupted.items():
         assert torch.equal(value, resumed[key]), key
+
+
+class _InterruptAtBatch(ember.Callback):
+    def after_batch(self) -> None:
+        if self.learn.training and self.learn.epoch == 1 and self.learn.iter == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the second epoch
+
+
+def test_resuming_from_a_checkpoint_saved_mid_epoch_warns_that_the_rest_is_skipped(tmp_path):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path,
+                          cbs=[ember.Checkpoint(tmp_path / "end.pt")])
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(3, 1e-2, cbs=[_InterruptAtBatch()])
+    learn.save("interrupted")  # what a user does after Ctrl-C
+    with pytest.warns(ember.EmberWarning, match="saved during epoch 2 .* rest of epoch 2 is not"):
+        ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path).fit(
+            3, 1e-2, resume=tmp_path / "models" / "interrupted.pt")
+    with warnings.catch_warnings():  # the callback's end-of-epoch checkpoint resumes quietly
+        warnings.simplefilter("error", ember.EmberWarning)
+        resumed = ember.Learner(blob_data(), small_model(), quiet=True)
+        resumed.fit(3, 1e-2, resume=tmp_path / "end.pt")
+    assert [row["epoch"] for row in resumed.recorder.values] == [0, 1, 2]
 
 
 def test_nan_guard_stops_and_restores_last_good_weights():

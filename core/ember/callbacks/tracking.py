@@ -22,9 +22,10 @@ __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
 class _Monitor(Callback):
     order = Order.TRACKING
 
-    def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0
-                 ) -> None:
+    def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0,
+                 reset_on_fit: bool = True) -> None:
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+        self.reset_on_fit = reset_on_fit
 
     def before_fit(self) -> None:
         if self.mode == "auto":
@@ -35,8 +36,19 @@ class _Monitor(Callback):
             self.sign = -1.0 if lower else 1.0
         else:
             self.sign = 1.0 if self.mode == "max" else -1.0
-        if not hasattr(self, "best"):
-            self.best = -math.inf
+        # each fit starts afresh, except a resumed one, which goes on from its checkpoint
+        if not hasattr(self, "best") or (self.reset_on_fit and not self.learn.resumed):
+            self.reset()
+
+    def reset(self) -> None:
+        """Forget the best value seen (each fit calls it, unless ``reset_on_fit=False``).
+
+        Example:
+            >>> stopper = EarlyStopping()
+            >>> stopper.reset(); stopper.best
+            -inf
+        """
+        self.best = -math.inf
 
     def improved(self) -> bool:
         row = self.learn.recorder.values[-1]
@@ -64,13 +76,17 @@ class EarlyStopping(_Monitor):
     The fit ends before the next epoch would start, so every callback still sees the last
     epoch (its progress row, its checkpoint, a save-best on another metric).
 
+    Each fit starts afresh: the best value from an earlier fit (of a callback passed to the
+    Learner, which stays for every fit) is forgotten. With ``reset_on_fit=False`` a later fit
+    must beat the earlier fits' best, e.g. across ``fine_tune``'s frozen and unfrozen phases.
+
     Example:
         >>> # learn.fit(50, cbs=EarlyStopping("accuracy", patience=3))
     """
 
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, mode: str = "auto",
-                 min_delta: float = 0.0) -> None:
-        super().__init__(monitor, mode, min_delta)
+                 min_delta: float = 0.0, reset_on_fit: bool = True) -> None:
+        super().__init__(monitor, mode, min_delta, reset_on_fit)
         self.patience, self.wait = patience, 0
 
     def before_fit(self) -> None:
@@ -97,15 +113,30 @@ class SaveBest(_Monitor):
     """Keep the weights of the best epoch by ``monitor`` and restore them when fit ends.
     With ``path`` the best weights are also written as a checkpoint.
 
+    Each fit starts afresh and ends with its own best epoch's weights; with
+    ``reset_on_fit=False`` it keeps the best over all fits so far (and may restore weights from
+    an earlier fit).
+
     Example:
         >>> # learn.fit(10, cbs=SaveBest("accuracy"))  # the model ends with its best weights
     """
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", path: str | None = None,
-                 restore: bool = True) -> None:
-        super().__init__(monitor, mode)
+                 restore: bool = True, reset_on_fit: bool = True) -> None:
+        super().__init__(monitor, mode, reset_on_fit=reset_on_fit)
         self.path, self.restore = path, restore
         self.best_state: dict[str, Any] | None = None
+
+    def reset(self) -> None:
+        """Forget the best value and weights seen.
+
+        Example:
+            >>> keeper = SaveBest()
+            >>> keeper.reset(); keeper.best_state is None
+            True
+        """
+        super().reset()
+        self.best_state = None
 
     def after_epoch(self) -> None:
         if self.improved():
