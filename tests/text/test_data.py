@@ -82,6 +82,13 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
 
 
+def test_numbers_with_a_float_among_them_are_a_regression_target() -> None:
+    texts = ["a", "b", "c", "d"] * 3
+    mixed = TextData.from_texts(texts, [1, 2.5, 3, 4] * 3, min_freq=1)  # as pandas reads it
+    assert mixed.target_kind == "regression"
+    assert TextData.from_texts(texts, [1, 2, 3, 4] * 3, min_freq=1).target_kind == "single_label"
+
+
 def test_infinite_regression_targets_are_refused() -> None:
     scores = [1.0, 2.0, float("inf"), 3.0] * 3
     with pytest.raises(ember.DataError, match=r"label of text #2 is inf.*finite"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import ember
-from ember_text.tokenize import PAD, SPECIAL_TOKENS, UNK, Tokenizer, Vocab
+from ember_text.tokenize import MAX_REPEAT, PAD, SPECIAL_TOKENS, UNK, Tokenizer, Vocab
 
 
 def test_rule_tokens_keep_what_lowercasing_would_lose() -> None:
@@ -42,6 +42,9 @@ def test_detokenize_drops_rule_tokens_that_cannot_apply() -> None:
     assert tokenizer.detokenize(["xxmaj", "xxmaj", "the", "end", "xxup"]) == "The end"
     assert tokenizer.detokenize(["xxup", "xxbos", "a", "xxrep", "b", "xxwrep"]) == "a b"
     assert tokenizer.detokenize(["xxrep", "3", "xxmaj"]) == ""
+    # a number token after xxrep, as a model may generate, is cut to MAX_REPEAT
+    assert tokenizer.detokenize(["xxrep", "99999999999", "!"]) == "!" * MAX_REPEAT
+    assert len(tokenizer.detokenize(["xxwrep", "99999999999", "no"]).split()) == MAX_REPEAT
 
 
 def test_bad_texts_name_the_item() -> None:

@@ -195,6 +195,14 @@ def _sorted_classes(values: Sequence[Any]) -> list[Any]:
         return sorted(unique, key=str)
 
 
+def _numbers_with_a_float(values: Sequence[Any]) -> bool:
+    """Numbers only, at least one of them a float: a regression target (``[1, 2.5]`` as a
+    data frame column is float64 too). Integers alone stay class labels."""
+    numbers_only = all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                       for v in values)
+    return numbers_only and any(isinstance(v, (float, np.floating)) for v in values)
+
+
 class _Targets:
     """Turns a label column into target tensors, for the three kinds of target."""
 
@@ -206,7 +214,7 @@ class _Targets:
         if target_kind is None:
             if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):
                 target_kind = "multi_label"
-            elif all(isinstance(v, (float, np.floating)) for v in values):
+            elif _numbers_with_a_float(values):
                 target_kind = "regression"
             else:
                 target_kind = "single_label"

@@ -77,6 +77,9 @@ __all__ = [
 
 UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
 REP, WREP, UP, MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
+#: the most repetitions ``detokenize`` writes for one ``xxrep``/``xxwrep`` (longer runs in
+#: tokenised text are rare; a generated count can be any number token in the vocab)
+MAX_REPEAT = 1000
 #: The rule tokens, in the order they take the first ids of every vocab (``xxunk`` = 0,
 #: ``xxpad`` = 1).
 SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, REP, WREP, UP, MAJ)
@@ -512,7 +515,9 @@ class Tokenizer:
         """Undo the rules and join tokens into readable text (the inverse of tokenising, up to
         spacing: spaCy does not keep it, so spaces around punctuation follow English habits).
         Rule tokens that cannot apply (a case token before another rule token or at the end,
-        a repetition without its count), as a language model may generate, are dropped.
+        a repetition without its count), as a language model may generate, are dropped, and a
+        repetition count above ``MAX_REPEAT`` (a number a model put after ``xxrep``) is cut to
+        it, so generated text stays text-sized.
 
         Example:
             >>> Tokenizer().detokenize(["xxbos", "xxmaj", "it", "is", "xxup", "so", "good",
@@ -532,7 +537,7 @@ class Tokenizer:
                     continue
                 # the repeated item keeps its case tokens: 'OOOO' -> xxrep 4 xxmaj o,
                 # 'GOOD GOOD GOOD' -> xxwrep 3 xxup good
-                count = int(tokens[index + 1])
+                count = min(int(tokens[index + 1]), MAX_REPEAT)
                 item, index = _cased_word(tokens, index + 2)
                 if item and token == REP:
                     words.append(item * count)
