@@ -283,7 +283,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     budget_seconds = None if minutes is None else minutes * 60
     report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}
     monitor = _monitor(learn)
-    saver = SaveBest(monitor)
+    saver = SaveBest(monitor, reset_on_fit=False)  # the best over every phase of the run
     extra = list(cbs or [])
     pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
         "pretrained"))
