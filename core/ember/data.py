@@ -97,7 +97,8 @@ def make_loaders(
     """Build loaders that follow Ember's rules: training shuffles, validation never does.
 
     The training loader drops the last incomplete batch only when at least one full batch
-    remains (so BatchNorm never sees a batch of one, and small datasets still train); the
+    remains of what an epoch draws (the training sampler's length when it has one), so
+    BatchNorm never sees a batch of one, and small datasets still train; the
     shuffle draws from torch's global generator so :func:`ember.seed` makes it reproducible.
     Validation and test loaders keep every item in order. Samplers may be given instead (for
     example a length-bucketing sampler); the training one must shuffle.
@@ -123,9 +124,12 @@ def make_loaders(
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": pin_memory}
     if num_workers > 0:
         common["persistent_workers"] = True
-    n_train = len(train_ds)  # type: ignore[arg-type]
     if train_sampler is None:
         train_sampler = RandomSampler(train_ds)
+    try:  # what an epoch draws: a sampler may draw fewer items (or more) than the dataset holds
+        n_train = len(train_sampler)
+    except TypeError:
+        n_train = len(train_ds)  # type: ignore[arg-type]
     train = DataLoader(
         train_ds, batch_size=bs, sampler=train_sampler, drop_last=n_train > bs, **common
     )
