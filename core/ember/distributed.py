@@ -142,9 +142,16 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
         return loader
     else:
         sampler = ShardSampler(loader.sampler, rank, world_size)
+    # the loader's own settings travel with it (worker seeding, prefetching, timeouts)
+    workers: dict[str, Any] = {}
+    if loader.num_workers:
+        workers = {"persistent_workers": loader.persistent_workers,
+                   "prefetch_factor": loader.prefetch_factor}
     return DataLoader(
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
         num_workers=loader.num_workers, collate_fn=loader.collate_fn,
         pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-        persistent_workers=loader.persistent_workers if loader.num_workers else False,
+        worker_init_fn=loader.worker_init_fn, timeout=loader.timeout,
+        multiprocessing_context=loader.multiprocessing_context, generator=loader.generator,
+        pin_memory_device=loader.pin_memory_device, **workers,
     )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 import ember
 from ember.distributed import ShardSampler
@@ -58,3 +58,21 @@ def test_shard_sampler_splits_validation_without_padding():
     shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
     assert sorted(index for shard in shards for index in shard) == list(range(7))
     assert [len(ShardSampler(range(7), rank, 3)) for rank in range(3)] == [3, 2, 2]
+
+
+def _seed_worker(worker_id: int) -> None:
+    pass
+
+
+def test_a_sharded_loader_keeps_the_loaders_worker_settings():
+    from ember.distributed import shard_loader
+
+    data = TensorDataset(torch.randn(40, 2), torch.randint(0, 2, (40,)))
+    generator = torch.Generator().manual_seed(3)
+    loader = DataLoader(data, batch_size=4, shuffle=True, num_workers=1,
+                        worker_init_fn=_seed_worker, prefetch_factor=4, timeout=30.0,
+                        generator=generator)
+    for train in (True, False):
+        shard = shard_loader(loader, rank=1, world_size=2, train=train)
+        assert shard.worker_init_fn is _seed_worker and shard.prefetch_factor == 4
+        assert shard.timeout == 30.0 and shard.generator is generator
