@@ -76,3 +76,35 @@ def test_a_sharded_loader_keeps_the_loaders_worker_settings():
         shard = shard_loader(loader, rank=1, world_size=2, train=train)
         assert shard.worker_init_fn is _seed_worker and shard.prefetch_factor == 4
         assert shard.timeout == 30.0 and shard.generator is generator
+
+
+class _Buckets(torch.utils.data.Sampler):
+    """A batch sampler of the user's own: batches of 4 indices, shuffled with a seed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(0)).tolist()
+        return iter([order[i:i + 4] for i in range(0, self.n, 4)])
+
+    def __len__(self) -> int:
+        return -(-self.n // 4)
+
+
+def test_sharded_loaders_keep_batches_and_give_every_rank_the_same_training_steps():
+    from torch.utils.data import SequentialSampler
+
+    from ember.distributed import shard_loader
+
+    data = TensorDataset(torch.arange(15.0), torch.zeros(15))
+    ordered = DataLoader(data, batch_size=4, sampler=SequentialSampler(data), drop_last=True)
+    steps = [len(list(shard_loader(ordered, rank, 2, train=True))) for rank in range(2)]
+    assert steps[0] == steps[1]  # else DDP waits forever for the rank with fewer
+    bucketed = DataLoader(data, batch_sampler=_Buckets(15))
+    shards = [list(shard_loader(bucketed, rank, 2, train=False)) for rank in range(2)]
+    batches = [batch[0].tolist() for shard in shards for batch in shard]
+    assert sorted(len(batch) for batch in batches) == [3, 4, 4, 4]  # batches, not single items
+    assert sorted(x for batch in batches for x in batch) == list(range(15))
+    train = [len(list(shard_loader(bucketed, rank, 2, train=True))) for rank in range(2)]
+    assert train == [2, 2]
