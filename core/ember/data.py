@@ -183,6 +183,12 @@ def _labels(dl: DataLoader) -> Tensor:
     return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
 
 
+def _regression_values(values: Tensor) -> list[Any]:
+    """One float per item, or a list of floats for items with several values."""
+    flat = values.reshape(len(values), -1)
+    return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
+
+
 class Data:
     """Everything a model needs to know about one dataset.
 
@@ -403,8 +409,7 @@ class Data:
             names = self.classes if self.classes is not None else list(range(outputs.shape[-1]))
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in chosen]
         if kind == "regression":
-            flat = outputs.reshape(len(outputs), -1)
-            return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
+            return _regression_values(outputs)
         return outputs.tolist()
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
@@ -474,6 +479,8 @@ class Data:
         if self.target_kind == "multi_label":
             names = self.classes if self.classes is not None else list(range(targets.shape[-1]))
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in targets]
+        if self.target_kind == "regression":
+            return _regression_values(targets)
         return targets.tolist()
 
     def input_schema(self) -> dict[str, Any]:

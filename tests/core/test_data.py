@@ -94,3 +94,15 @@ def test_decode_gives_user_values():
     assert ember.Data.from_state(data.state()).classes == ["cat", "dog"]
     with pytest.raises(ember.DataError, match="at least two classes"):
         ember.Data(None, None, target_kind="single_label", classes=["only"])
+
+
+def test_regression_targets_decode_in_the_form_of_predictions(capsys):
+    dataset = TensorDataset(torch.randn(8, 3), torch.randn(8, 1))  # targets of shape (n, 1)
+    train, valid, _ = ember.make_loaders(dataset, dataset, bs=4)
+    data = ember.Data.from_loaders(train, valid)
+    targets = torch.tensor([[1.5], [-2.0]])
+    assert data.decode_targets(targets) == data.decode(targets) == [1.5, -2.0]
+    rows = data.show_results((None, targets), data.decode(targets))
+    assert rows == [(1.5, 1.5), (-2.0, -2.0)] and "[" not in capsys.readouterr().out
+    pairs = torch.tensor([[1.0, 2.0]])  # two values per item stay a list
+    assert data.decode_targets(pairs) == data.decode(pairs) == [[1.0, 2.0]]
