@@ -212,9 +212,15 @@ def _monitor(learn: Learner) -> str:
     return learn.metrics[0].name if learn.metrics else "valid_loss"
 
 
+def _recorded(learn: Learner, monitor: str) -> float:
+    """The last epoch's value of ``monitor``, as recorded (NaN before one)."""
+    return learn.recorder.values[-1].get(monitor, math.nan) if learn.recorder.values else math.nan
+
+
 def _score(learn: Learner, monitor: str) -> float:
-    value = learn.recorder.values[-1].get(monitor, math.nan) if learn.recorder.values else math.nan
+    """The last value of ``monitor`` signed so that higher is better (for ranking)."""
     higher = next((m.higher_is_better for m in learn.metrics if m.name == monitor), False)
+    value = _recorded(learn, monitor)
     return value if higher else -value
 
 
@@ -249,7 +255,8 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
             if budget.valid_times:
                 valid_times[name] = budget.valid_times[-1]
             scores[name] = _score(learn, monitor)
-            figures.append({"round": round_index, "model": name, monitor: abs(scores[name]),
+            figures.append({"round": round_index, "model": name,
+                            monitor: _recorded(learn, monitor),
                             "seconds": round(slice_seconds, 1),
                             "epochs": round(_epochs_done(budget, learn), 2)})
         keep = max(1, len(alive) // 2)
@@ -354,7 +361,9 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
         first, last = budget.train_times[0], budget.train_times[-1]
         if first[1] and last[1]:
             report["slowdown"] = round((last[0] / last[1]) / (first[0] / first[1]), 2)
-    report["best"] = {monitor: abs(saver.best) if saver.best_state is not None else None,
+    # the saver keeps the best signed so that higher is better; the report gives it as recorded
+    best = saver.sign * saver.best if saver.best_state is not None else None
+    report["best"] = {monitor: best,
                       "epoch": getattr(saver, "best_epoch", None)}
     report["seconds"] = time.perf_counter() - start
     learn.recorder.auto = report

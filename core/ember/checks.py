@@ -185,13 +185,16 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
 
 # ---------------------------------------------------------------------------------- findings
 def _loader_findings(learn: Learner) -> list[Finding]:
-    from torch.utils.data import RandomSampler, SequentialSampler
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
     findings = []
     train_dl, valid_dl = learn.data.train_dl, learn.data.valid_dl
-    if train_dl is not None and isinstance(train_dl.sampler, SequentialSampler) and (
-            train_dl.batch_sampler is None or isinstance(train_dl.batch_sampler.sampler,
-                                                          SequentialSampler)):
+    # what orders the training items: torch's BatchSampler reads its sampler; a batch sampler
+    # of the user's own (length bucketing) orders them itself, which cannot be told from here
+    batches = train_dl.batch_sampler if train_dl is not None else None
+    order = batches.sampler if isinstance(batches, BatchSampler) else (
+        train_dl.sampler if train_dl is not None and batches is None else None)
+    if isinstance(order, SequentialSampler):
         findings.append(Finding(
             LoaderWarning, "the training loader does not shuffle, so every epoch sees the "
             "batches in the same order (and sorted data gives one-class batches)",

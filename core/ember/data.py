@@ -97,7 +97,8 @@ def make_loaders(
     """Build loaders that follow Ember's rules: training shuffles, validation never does.
 
     The training loader drops the last incomplete batch only when at least one full batch
-    remains (so BatchNorm never sees a batch of one, and small datasets still train); the
+    remains of what an epoch draws (the training sampler's length when it has one), so
+    BatchNorm never sees a batch of one, and small datasets still train; the
     shuffle draws from torch's global generator so :func:`ember.seed` makes it reproducible.
     Validation and test loaders keep every item in order. Samplers may be given instead (for
     example a length-bucketing sampler); the training one must shuffle.
@@ -123,9 +124,12 @@ def make_loaders(
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": pin_memory}
     if num_workers > 0:
         common["persistent_workers"] = True
-    n_train = len(train_ds)  # type: ignore[arg-type]
     if train_sampler is None:
         train_sampler = RandomSampler(train_ds)
+    try:  # what an epoch draws: a sampler may draw fewer items (or more) than the dataset holds
+        n_train = len(train_sampler)
+    except TypeError:
+        n_train = len(train_ds)  # type: ignore[arg-type]
     train = DataLoader(
         train_ds, batch_size=bs, sampler=train_sampler, drop_last=n_train > bs, **common
     )
@@ -177,6 +181,12 @@ def _labels(dl: DataLoader) -> Tensor:
         if labels is not None and not labels.is_floating_point():
             return (labels if indices is None else labels[indices]).reshape(-1)
     return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
+
+
+def _regression_values(values: Tensor) -> list[Any]:
+    """One float per item, or a list of floats for items with several values."""
+    flat = values.reshape(len(values), -1)
+    return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
 
 
 class Data:
@@ -399,8 +409,7 @@ class Data:
             names = self.classes if self.classes is not None else list(range(outputs.shape[-1]))
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in chosen]
         if kind == "regression":
-            flat = outputs.reshape(len(outputs), -1)
-            return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
+            return _regression_values(outputs)
         return outputs.tolist()
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
@@ -470,6 +479,8 @@ class Data:
         if self.target_kind == "multi_label":
             names = self.classes if self.classes is not None else list(range(targets.shape[-1]))
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in targets]
+        if self.target_kind == "regression":
+            return _regression_values(targets)
         return targets.tolist()
 
     def input_schema(self) -> dict[str, Any]:

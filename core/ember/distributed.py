@@ -31,26 +31,38 @@ __all__ = ["Distributed", "ShardSampler", "shard_loader"]
 
 
 class ShardSampler:
-    """Every ``world_size``-th index of a base sampler (or of ``range(n)``), without padding.
+    """Every ``world_size``-th element of a base sampler or batch sampler (or of
+    ``range(n)``), without padding.
 
     Used for validation: each rank evaluates a disjoint share and sums are reduced, so every
-    item counts exactly once.
+    item counts exactly once. With ``even`` (training) every rank takes the same number,
+    ``len(base) // world_size``, and the few left over are skipped this epoch: a rank with one
+    step more would wait forever for the others to join its gradient reduction.
 
     Example:
         >>> list(ShardSampler(range(5), rank=1, world_size=2))
         [1, 3]
+        >>> list(ShardSampler(range(5), rank=0, world_size=2, even=True))
+        [0, 2]
     """
 
-    def __init__(self, base: Any, rank: int, world_size: int) -> None:
-        self.base, self.rank, self.world_size = base, rank, world_size
+    def __init__(self, base: Any, rank: int, world_size: int, even: bool = False) -> None:
+        self.base, self.rank, self.world_size, self.even = base, rank, world_size, even
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[Any]:
+        limit = len(self) if self.even else None
+        taken = 0
         for position, index in enumerate(self.base):
+            if taken == limit:
+                return
             if position % self.world_size == self.rank:
+                taken += 1
                 yield index
 
     def __len__(self) -> int:
         total = len(self.base)
+        if self.even:
+            return total // self.world_size
         return total // self.world_size + (1 if self.rank < total % self.world_size else 0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -127,13 +139,30 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
 
     Training with a random sampler → ``DistributedSampler`` (shuffled with ``seed + epoch``,
     padded so every rank takes the same number of steps). Any other sampler is sharded by
-    position, which needs it to give the same order on every rank (seed it).
+    position, which needs it to give the same order on every rank (seed it); a batch sampler
+    of the user's own (length bucketing) is sharded by whole batches. For training, every rank
+    gets the same number of items or batches.
 
     Example:
         >>> # shard_loader(train_dl, rank=0, world_size=2, train=True)
     """
-    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+    from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
+    # the loader's own settings travel with it (worker seeding, prefetching, timeouts)
+    settings: dict[str, Any] = {
+        "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory, "worker_init_fn": loader.worker_init_fn,
+        "timeout": loader.timeout, "multiprocessing_context": loader.multiprocessing_context,
+        "generator": loader.generator, "pin_memory_device": loader.pin_memory_device}
+    if loader.num_workers:
+        settings.update(persistent_workers=loader.persistent_workers,
+                        prefetch_factor=loader.prefetch_factor)
+    batches = loader.batch_sampler
+    if batches is not None and not isinstance(batches, BatchSampler):
+        if isinstance(batches, ShardSampler):
+            return loader
+        return DataLoader(loader.dataset, batch_sampler=ShardSampler(  # type: ignore[arg-type]
+            batches, rank, world_size, even=train), **settings)
     sampler: Sampler | ShardSampler
     if train and isinstance(loader.sampler, RandomSampler):
         sampler = DistributedSampler(loader.dataset, num_replicas=world_size, rank=rank,
@@ -141,10 +170,8 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
     elif isinstance(loader.sampler, ShardSampler | DistributedSampler):
         return loader
     else:
-        sampler = ShardSampler(loader.sampler, rank, world_size)
+        sampler = ShardSampler(loader.sampler, rank, world_size, even=train)
     return DataLoader(
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
-        num_workers=loader.num_workers, collate_fn=loader.collate_fn,
-        pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-        persistent_workers=loader.persistent_workers if loader.num_workers else False,
+        drop_last=loader.drop_last, **settings,
     )

@@ -78,10 +78,14 @@ def export_learner(learn: Learner, path: Path) -> Path:
         "model": {"name": config["name"], "config": config.get("config", {}),
                   "plugin": config.get("plugin", plugin)},
     }
-    try:
-        text = json.dumps(manifest)
-    except TypeError as error:
-        raise ExportError(f"the preprocessing state is not JSON-able: {error}") from None
+    for part, value in (("preprocessing state", manifest["data"]),
+                        ("model config", manifest["model"])):
+        try:
+            json.dumps(value, default=_plain)
+        except (TypeError, ValueError) as error:
+            raise ExportError(f"the {part} is not JSON-able ({error}); give it plain numbers, "
+                              f"strings, lists and dicts") from None
+    text = json.dumps(manifest, default=_plain)
 
     def write(tmp: Path) -> None:
         was_training = model.training
@@ -95,6 +99,16 @@ def export_learner(learn: Learner, path: Path) -> Path:
     if learn.distributed is not None and learn.distributed.rank != 0:
         return path
     return atomic_write(path, write)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars (``np.unique``'s labels, a size read off an array) as the Python numbers
+    they equal, so they write to JSON and read back equal."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: {value!r}")
 
 
 def _cpu_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -67,7 +67,8 @@ def split_groups(
     model: nn.Module,
     splitter: Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]] | None = None,
 ) -> list[list[nn.Parameter]]:
-    """Split ``model``'s parameters into groups, body first and head last.
+    """Split ``model``'s parameters into groups, body first and head last. A parameter that
+    several groups list (weights tied between body and head) belongs to the first of them.
 
     Example:
         >>> import torch
@@ -84,7 +85,15 @@ def split_groups(
         groups = [list(model.body.parameters()), list(model.head.parameters())]
     else:
         groups = [list(model.parameters())]
-    seen = {id(p) for group in groups for p in group}
+    # a shared (tied) parameter stays in its first group: an optimiser refuses one in two
+    seen: set[int] = set()
+    for index, group in enumerate(groups):
+        unique = []
+        for param in group:
+            if id(param) not in seen:
+                seen.add(id(param))
+                unique.append(param)
+        groups[index] = unique
     rest = [p for p in model.parameters() if id(p) not in seen]
     if rest:  # parameters the split forgot still train, with the head
         groups[-1].extend(rest)

@@ -180,7 +180,11 @@ class Registry:
             if hook == "ember_architectures":
                 self.architecture_descriptions[name] = description
 
-        table = {
+        table = self._table(hook)
+        return register
+
+    def _table(self, hook: str) -> dict[str, Any]:
+        return {
             "ember_data_kinds": self.data_kinds,
             "ember_architectures": self.architectures,
             "ember_callbacks": self.callbacks,
@@ -188,7 +192,23 @@ class Registry:
             "ember_quickstart": {},
             "ember_samples": self.samples,
         }[hook]
-        return register
+
+    def forget(self, plugin: str) -> None:
+        """Drop everything ``plugin`` registered (it broke part-way: none of it is trusted).
+
+        Example:
+            >>> registry = Registry()
+            >>> registry.registrar("ember_metrics", "mine")("score", object)
+            >>> registry.forget("mine"); registry.metrics
+            {}
+        """
+        for hook, name in [key for key, owner in self.owner.items() if owner == plugin]:
+            del self.owner[(hook, name)]
+            self._table(hook).pop(name, None)
+            if hook == "ember_architectures":
+                self.architecture_descriptions.pop(name, None)
+            if hook == "ember_quickstart":
+                self.demos = [d for d in self.demos if f"{d.domain}/{d.name}" != name]
 
 
 class _State:
@@ -281,14 +301,19 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     registry = Registry()
     for hook in REGISTER_HOOKS:
         for impl in getattr(manager.hook, hook).get_hookimpls():
+            info = infos[impl.plugin_name]
+            if info.status == "broken":  # broken in an earlier hook: it registers nothing more
+                continue
             try:
                 impl.function(register=registry.registrar(hook, impl.plugin_name))
             except Exception as error:
-                infos[impl.plugin_name].status = "broken"
-                infos[impl.plugin_name].reason = f"{hook} raised {type(error).__name__}: {error}"
+                info.status = "broken"
+                info.reason = f"{hook} raised {type(error).__name__}: {error}"
     for name, info in infos.items():
-        if info.status == "broken" and manager.has_plugin(name):
-            manager.unregister(name=name)
+        if info.status == "broken":  # what it registered before it raised goes too
+            registry.forget(name)
+            if manager.has_plugin(name):
+                manager.unregister(name=name)
     _State.infos = infos
     return manager, registry
 

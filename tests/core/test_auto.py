@@ -77,6 +77,21 @@ def test_fit_auto_with_epochs_reports_its_choices():
     assert learn.validate()["accuracy"] > 0.85
 
 
+def test_fit_auto_reports_a_negative_best_score_with_its_sign():
+    from torch.utils.data import TensorDataset
+
+    ember.seed(0)
+    x = torch.randn(256, 4)
+    y = x.sum(dim=1) + 100.0  # far from what an untrained model gives: R² well below 0
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:192], y[:192]),
+                                               TensorDataset(x[192:], y[192:]), bs=64)
+    learn = ember.learner(ember.Data.from_loaders(train_dl, valid_dl), metrics=["r2"],
+                          quiet=True)
+    report = learn.fit_auto(epochs=1, verbose=False)
+    recorded = max(row["r2"] for row in learn.recorder.values)
+    assert recorded < 0 and report["best"]["r2"] == pytest.approx(recorded)
+
+
 def test_fit_auto_follows_the_clock_and_keeps_the_best_weights(one_thread):
     ember.seed(0)
     learn = ember.learner(blob_data(n=2000), quiet=True)

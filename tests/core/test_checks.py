@@ -164,3 +164,34 @@ def test_findings_are_one_warning_class_that_users_can_filter():
                  checks.BatchNormWarning, checks.ValidationSizeWarning,
                  checks.ModelStateWarning):
         assert issubclass(kind, ember.EmberWarning)
+
+
+class ShuffledBuckets(torch.utils.data.Sampler):
+    """A batch sampler of its own (as length bucketing is written): shuffled batches of indices,
+    with no ``sampler`` attribute."""
+
+    def __init__(self, n: int, bs: int) -> None:
+        self.n, self.bs = n, bs
+
+    def __iter__(self):
+        order = torch.randperm(self.n).tolist()
+        return iter([order[i:i + self.bs] for i in range(0, self.n, self.bs)])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.bs)
+
+
+def test_a_training_loader_with_its_own_batch_sampler_trains_without_a_false_alarm():
+    data = real_data()
+    dataset = data.train_dl.dataset
+    data.train_dl = DataLoader(dataset, batch_sampler=ShuffledBuckets(len(dataset), 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", checks.LoaderWarning)
+        learn = learner(data)
+        learn.fit(1)
+        assert checks.LoaderWarning not in kinds(learn.doctor(verbose=False))
+    ordered = DataLoader(dataset, batch_sampler=torch.utils.data.BatchSampler(
+        torch.utils.data.SequentialSampler(dataset), 32, drop_last=False))
+    data.train_dl = ordered  # torch's own batch sampler over an ordered sampler: still found
+    with pytest.warns(checks.LoaderWarning, match="does not shuffle"):
+        learner(data).fit(1)

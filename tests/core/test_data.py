@@ -29,6 +29,19 @@ def test_make_loaders_shuffles_training_only_and_keeps_small_sets():
     assert len(small_train) == 1 and not small_train.drop_last  # never drop the only batch
 
 
+def test_make_loaders_counts_the_items_a_training_sampler_draws():
+    from torch.utils.data import WeightedRandomSampler
+
+    dataset = TensorDataset(torch.randn(100, 3), torch.randint(0, 2, (100,)))
+    few = WeightedRandomSampler(torch.ones(100), num_samples=20)  # fewer draws than items
+    train, valid, _ = ember.make_loaders(dataset, dataset, bs=32, train_sampler=few)
+    assert [len(batch[0]) for batch in train] == [20]  # the only batch is kept
+    ember.Data.from_loaders(train, valid)  # and no "yields no batch" error
+    some = WeightedRandomSampler(torch.ones(100), num_samples=40)
+    train, _, _ = ember.make_loaders(dataset, dataset, bs=32, train_sampler=some)
+    assert [len(batch[0]) for batch in train] == [32]  # a full batch remains: the rest drops
+
+
 def test_from_loaders_reads_target_kind_and_classes():
     data = blob_data(classes=3)
     assert data.target_kind == "single_label" and data.n_out == 3
@@ -81,3 +94,15 @@ def test_decode_gives_user_values():
     assert ember.Data.from_state(data.state()).classes == ["cat", "dog"]
     with pytest.raises(ember.DataError, match="at least two classes"):
         ember.Data(None, None, target_kind="single_label", classes=["only"])
+
+
+def test_regression_targets_decode_in_the_form_of_predictions(capsys):
+    dataset = TensorDataset(torch.randn(8, 3), torch.randn(8, 1))  # targets of shape (n, 1)
+    train, valid, _ = ember.make_loaders(dataset, dataset, bs=4)
+    data = ember.Data.from_loaders(train, valid)
+    targets = torch.tensor([[1.5], [-2.0]])
+    assert data.decode_targets(targets) == data.decode(targets) == [1.5, -2.0]
+    rows = data.show_results((None, targets), data.decode(targets))
+    assert rows == [(1.5, 1.5), (-2.0, -2.0)] and "[" not in capsys.readouterr().out
+    pairs = torch.tensor([[1.0, 2.0]])  # two values per item stay a list
+    assert data.decode_targets(pairs) == data.decode(pairs) == [[1.0, 2.0]]

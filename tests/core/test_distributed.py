@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 import ember
 from ember.distributed import ShardSampler
@@ -58,3 +58,53 @@ def test_shard_sampler_splits_validation_without_padding():
     shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
     assert sorted(index for shard in shards for index in shard) == list(range(7))
     assert [len(ShardSampler(range(7), rank, 3)) for rank in range(3)] == [3, 2, 2]
+
+
+def _seed_worker(worker_id: int) -> None:
+    pass
+
+
+def test_a_sharded_loader_keeps_the_loaders_worker_settings():
+    from ember.distributed import shard_loader
+
+    data = TensorDataset(torch.randn(40, 2), torch.randint(0, 2, (40,)))
+    generator = torch.Generator().manual_seed(3)
+    loader = DataLoader(data, batch_size=4, shuffle=True, num_workers=1,
+                        worker_init_fn=_seed_worker, prefetch_factor=4, timeout=30.0,
+                        generator=generator)
+    for train in (True, False):
+        shard = shard_loader(loader, rank=1, world_size=2, train=train)
+        assert shard.worker_init_fn is _seed_worker and shard.prefetch_factor == 4
+        assert shard.timeout == 30.0 and shard.generator is generator
+
+
+class _Buckets(torch.utils.data.Sampler):
+    """A batch sampler of the user's own: batches of 4 indices, shuffled with a seed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(0)).tolist()
+        return iter([order[i:i + 4] for i in range(0, self.n, 4)])
+
+    def __len__(self) -> int:
+        return -(-self.n // 4)
+
+
+def test_sharded_loaders_keep_batches_and_give_every_rank_the_same_training_steps():
+    from torch.utils.data import SequentialSampler
+
+    from ember.distributed import shard_loader
+
+    data = TensorDataset(torch.arange(15.0), torch.zeros(15))
+    ordered = DataLoader(data, batch_size=4, sampler=SequentialSampler(data), drop_last=True)
+    steps = [len(list(shard_loader(ordered, rank, 2, train=True))) for rank in range(2)]
+    assert steps[0] == steps[1]  # else DDP waits forever for the rank with fewer
+    bucketed = DataLoader(data, batch_sampler=_Buckets(15))
+    shards = [list(shard_loader(bucketed, rank, 2, train=False)) for rank in range(2)]
+    batches = [batch[0].tolist() for shard in shards for batch in shard]
+    assert sorted(len(batch) for batch in batches) == [3, 4, 4, 4]  # batches, not single items
+    assert sorted(x for batch in batches for x in batch) == list(range(15))
+    train = [len(list(shard_loader(bucketed, rank, 2, train=True))) for rank in range(2)]
+    assert train == [2, 2]

@@ -143,6 +143,32 @@ def test_a_model_not_built_by_name_cannot_be_exported_silently(tmp_path):
         learn.export(tmp_path / "m.ember")
 
 
+def test_numpy_classes_and_config_values_export_and_load(tmp_path):
+    import numpy as np
+    from torch.utils.data import TensorDataset
+
+    ember.seed(0)
+    x, y = torch.randn(96, 4), torch.randint(0, 3, (96,))
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:64], y[:64]),
+                                               TensorDataset(x[64:], y[64:]), bs=16)
+    classes = np.unique(y.numpy())  # np.int64 labels, as most label lists are made
+    data = ember.Data.from_loaders(train_dl, valid_dl, classes=classes)
+    model = ember.create_model("mlp", n_in=np.int64(4), n_out=len(classes),
+                               dropout=np.float32(0.0))
+    learn = ember.Learner(data, model, path=tmp_path, quiet=True)
+    learn.fit(1, 1e-2)
+    predictor = ember.load(learn.export("numpy"))
+    items = list(x[64:])
+    assert predictor.predict_batch(items) == learn.predict_batch(items)
+    assert predictor.classes == [0, 1, 2]
+
+
+def test_a_model_config_that_is_not_json_is_named_in_the_error(trained, tmp_path):
+    trained.model.ember_config["config"]["activation"] = torch.nn.ReLU()
+    with pytest.raises(ember.ExportError, match=r"model config .*ReLU"):
+        trained.export(tmp_path / "m.ember")
+
+
 def test_onnx_export_matches_onnxruntime(trained, tmp_path):
     import numpy as np
     import onnxruntime

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 import ember
 from ember.cli import main
 
@@ -62,6 +64,30 @@ def test_a_plugin_whose_hook_raises_is_reported(tmp_path, monkeypatch):
     """)
     info = infos()["raising"]
     assert info.status == "broken" and "boom" in info.reason
+
+
+def test_a_plugin_broken_in_one_hook_contributes_nothing(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, monkeypatch, "half", """
+        import torch
+        import ember
+
+        @ember.hookimpl
+        def ember_architectures(register):
+            register("half_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+            raise RuntimeError("boom after registering")
+
+        @ember.hookimpl
+        def ember_metrics(register):  # a later hook of the same plugin
+            register("half_metric", ember.metrics.Accuracy)
+    """)
+    info = infos()["half"]
+    assert info.status == "broken" and "boom after registering" in info.reason
+    registry = ember.get_registry()
+    assert "half_linear" not in registry.architectures and "half_metric" not in registry.metrics
+    assert not [key for key, owner in registry.owner.items() if owner == "half"]
+    with pytest.raises(ember.PluginError, match="no architecture named 'half_linear'"):
+        ember.create_model("half_linear", n_in=2, n_out=2)
+    assert "mlp" in registry.architectures  # the others' contributions stay
 
 
 def test_a_plugin_with_an_unknown_hook_is_reported(tmp_path, monkeypatch):
