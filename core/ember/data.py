@@ -430,7 +430,19 @@ class Data:
             device = device or model_device
             for start in range(0, len(items), bs):
                 inputs = self.encode(items[start:start + bs])
-                outputs = model(*(x.to(device) for x in inputs))
+                try:
+                    outputs = model(*(x.to(device) for x in inputs))
+                except torch.OutOfMemoryError:
+                    raise
+                except (RuntimeError, ValueError, IndexError) as error:
+                    # items the model cannot take (a vector of the wrong length): the caller's
+                    # mistake, said as such (ember serve answers 422, not 500)
+                    shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
+                    raise DataError(
+                        f"the model cannot take items {start}-{start + len(inputs[0]) - 1} "
+                        f"(inputs of shape {shapes}, the first dimension counting items): "
+                        f"{str(error).splitlines()[0]}. Give items shaped like the training "
+                        f"items") from error
                 results.extend(self.decode(outputs))
         return results
 

@@ -47,6 +47,9 @@ def test_bad_requests_get_4xx_with_a_reason(exported):
     assert too_many.status_code == 422
     ragged = client.post("/predict", json={"inputs": [[1.0, 2.0], items[0]]})
     assert ragged.status_code == 422 and "detail" in ragged.json()
+    short = client.post("/predict", json={"inputs": [[1.0, 2.0]]})  # well formed, too short
+    assert short.status_code == 422
+    assert "cannot take items 0-0 (inputs of shape (1, 2)" in short.json()["detail"]
     large = client.post("/predict", content=b"x" * 5000,
                         headers={"content-type": "application/json"})
     assert large.status_code == 413 and "over the limit" in large.json()["detail"]
