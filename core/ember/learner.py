@@ -395,8 +395,10 @@ class Learner:
 
     def _do_epoch(self) -> None:
         for loader in (self.data.train_dl, self.data.valid_dl):
-            if loader is not None and hasattr(loader.sampler, "set_epoch"):
-                loader.sampler.set_epoch(self.epoch)
+            # a sampler, or a batch sampler of the user's own, that reshuffles per epoch
+            for sampler in (loader.sampler, loader.batch_sampler) if loader is not None else ():
+                if hasattr(sampler, "set_epoch"):
+                    sampler.set_epoch(self.epoch)
         self._with_events(self._do_train, "train", CancelTrainException)
         if self.data.valid_dl is not None:
             self._with_events(self._do_validate, "validate", CancelValidateException)

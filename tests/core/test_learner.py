@@ -198,6 +198,36 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
         assert torch.equal(value, resumed[key]), key
 
 
+class _EpochBatches:
+    """A batch sampler of one's own that reshuffles per epoch (as a bucketing sampler does)."""
+
+    def __init__(self, n: int, bs: int) -> None:
+        self.n, self.bs, self.epochs = n, bs, []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(len(self.epochs)))
+        return iter(order.split(self.bs))
+
+    def __len__(self) -> int:
+        return -(-self.n // self.bs)
+
+
+def test_a_batch_sampler_of_ones_own_is_told_the_epoch():
+    from torch.utils.data import DataLoader
+
+    ember.seed(0)
+    data = blob_data()
+    batches = _EpochBatches(len(data.train_dl.dataset), 32)
+    train_dl = DataLoader(data.train_dl.dataset, batch_sampler=batches)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, data.valid_dl), small_model(),
+                          quiet=True)
+    learn.fit(3, 1e-2)
+    assert batches.epochs == [0, 1, 2]
+
+
 class _InterruptAtBatch(ember.Callback):
     def after_batch(self) -> None:
         if self.learn.training and self.learn.epoch == 1 and self.learn.iter == 2:
