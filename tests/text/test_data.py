@@ -120,6 +120,20 @@ def test_the_callers_tokenizer_is_not_changed() -> None:
     assert len(lm.train_dl.dataset.ids) == 18 * 301
 
 
+def test_classes_given_as_a_numpy_array_export_as_plain_values(tmp_path) -> None:
+    import numpy as np
+
+    labels = np.array([3, 7, 3, 7] * 6)  # e.g. a frame's column: numpy integers
+    data = TextData.from_texts(["good", "bad", "fine", "awful"] * 6, list(labels),
+                               classes=np.unique(labels), min_freq=1, bs=8)
+    assert data.classes == [3, 7] and all(type(c) is int for c in data.classes)
+    learn = ember.learner(data, quiet=True)
+    learn.export(tmp_path / "model.ember")  # the manifest is JSON: numpy ints used to fail
+    loaded = ember.load(tmp_path / "model.ember")
+    assert loaded.predict_batch(["good", "bad"]) == learn.predict_batch(["good", "bad"])
+    assert loaded.data.classes == [3, 7]
+
+
 def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     for split, count in (("train", 6), ("valid", 2)):
         for label in ("neg", "pos"):

@@ -195,6 +195,12 @@ def _sorted_classes(values: Sequence[Any]) -> list[Any]:
         return sorted(unique, key=str)
 
 
+def _given_classes(classes: Sequence[Any]) -> list[Any]:
+    """The classes a user gave, as plain Python values: ``np.unique(column)`` holds numpy
+    scalars, which an exported model's JSON manifest cannot hold."""
+    return [_plain(c) for c in classes]
+
+
 def _numbers_with_a_float(values: Sequence[Any]) -> bool:
     """Numbers only, at least one of them a float: a regression target (``[1, 2.5]`` as a
     data frame column is float64 too). Integers alone stay class labels."""
@@ -230,10 +236,11 @@ class _Targets:
                                     f"must be a finite number (drop that row or fix it)")
         elif target_kind == "multi_label":
             lists = [self.split(v) for v in values]
-            self.classes = list(classes) if classes is not None else _sorted_classes(
+            self.classes = _given_classes(classes) if classes is not None else _sorted_classes(
                 [label for labels in lists for label in labels])
         elif target_kind == "single_label":
-            self.classes = list(classes) if classes is not None else _sorted_classes(values)
+            self.classes = (_given_classes(classes) if classes is not None
+                            else _sorted_classes(values))
         else:
             raise DataError(f"TextData targets are single_label, multi_label or regression, "
                             f"not {target_kind!r}; use LanguageModelData for language models")
