@@ -150,6 +150,19 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_from_folder_files_saved_with_a_byte_order_mark(tmp_path) -> None:
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            text = f"Great {label} review {i}."
+            (tmp_path / label / f"{i}.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert not any(token.startswith("\ufeff") for token in data.vocab.itos)
+    # the first word of every file is the word typed at inference
+    assert data.encode(["Great"])[0].tolist() == [[data.vocab.stoi[t] for t in
+                                                   ("xxbos", "xxmaj", "great")]]
+
+
 def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews) -> None:
     texts = list(reviews["text"])
     texts[1] = "endless " * 150_000  # ~1 MB in one review

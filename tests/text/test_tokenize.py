@@ -47,6 +47,17 @@ def test_detokenize_drops_rule_tokens_that_cannot_apply() -> None:
     assert len(tokenizer.detokenize(["xxwrep", "99999999999", "no"]).split()) == MAX_REPEAT
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_word() -> None:
+    tokenizer = Tokenizer()
+    # "UTF-8 with BOM", as Windows editors save: the mark used to glue onto the first word
+    # ('\ufeffgreat', and no xxmaj), a token no text typed at inference ever matches
+    assert tokenizer(b"\xef\xbb\xbfGreat film") == tokenizer("Great film")
+    assert tokenizer("\ufeffGreat film") == ["xxbos", "xxmaj", "great", "film"]
+    assert tokenizer.tokenize_many([b"\xef\xbb\xbfGreat"]) == [["xxbos", "xxmaj", "great"]]
+    with pytest.raises(ember.DataError, match="empty"):
+        tokenizer(b"\xef\xbb\xbf  ")
+
+
 def test_bad_texts_name_the_item() -> None:
     tokenizer = Tokenizer()
     with pytest.raises(ember.DataError, match="empty"):

@@ -89,6 +89,8 @@ RULES_VERSION = 2
 
 _CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
 _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
+#: U+FEFF at the start of a text: a byte-order mark, not content (:func:`check_text` drops it)
+_BYTE_ORDER_MARK = "\ufeff"
 _WHITESPACE = re.compile(r"\s+")
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 # detokenisation: no space before closing punctuation, none after opening brackets
@@ -134,10 +136,14 @@ def is_missing(value: Any) -> bool:
 def check_text(text: Any, name: str = "text") -> str:
     """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
     names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
+    A leading byte-order mark (files saved as "UTF-8 with BOM", as Windows editors do) is
+    dropped: it is not text, and left in place it would glue itself to the first word.
 
     Example:
         >>> check_text(b"caf\\xc3\\xa9")
         'café'
+        >>> check_text(b"\\xef\\xbb\\xbfHello")
+        'Hello'
     """
     if isinstance(text, (bytes, bytearray)):
         try:
@@ -152,6 +158,7 @@ def check_text(text: Any, name: str = "text") -> str:
         raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
     if not isinstance(text, str):
         raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
+    text = text.removeprefix(_BYTE_ORDER_MARK)
     if not text.strip():
         raise DataError(f"{name} is empty; drop that row or give it some text")
     return text
