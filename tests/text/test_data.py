@@ -150,6 +150,29 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -> None:
+    # the IMDB layout: train/ and test/, with loose .txt files beside the class folders
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+        (tmp_path / split / "urls_pos.txt").write_text("http://example.com/review/1")
+    # it used to read train/ and test/ as two classes of the loose files (urls_pos.txt)
+    with pytest.raises(ember.DataError, match=r"no validation folder 'valid' .*'test'"):
+        TextData.from_folder(tmp_path, min_freq=1)
+    data = TextData.from_folder(tmp_path, valid="test", min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"] and len(data.valid_dl.dataset) == 6
+    data = TextData.from_folder(tmp_path / "train", min_freq=1, bs=4)  # split by valid_pct
+    assert data.classes == ["neg", "pos"]
+    vehicles = tmp_path / "vehicles"  # a class that happens to be called "train" still reads
+    for label in ("bus", "train"):
+        (vehicles / label).mkdir(parents=True)
+        for i in range(3):
+            (vehicles / label / f"{i}.txt").write_text(f"A {label} ride {i}.")
+    assert TextData.from_folder(vehicles, min_freq=1, bs=2).classes == ["bus", "train"]
+
+
 def test_from_folder_files_saved_with_a_byte_order_mark(tmp_path) -> None:
     for label in ("neg", "pos"):
         (tmp_path / label).mkdir()

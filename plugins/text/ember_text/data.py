@@ -391,7 +391,9 @@ class TextData(ember.Data):
                     valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
                     **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
-        ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``.
+        ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``. A
+        ``train`` folder of class folders without a ``valid`` one (or the reverse) is refused
+        rather than read as a class: name the other folder (``valid="test"``).
 
         Files are read as UTF-8; one that is not names its path in the error.
 
@@ -402,7 +404,21 @@ class TextData(ember.Data):
         if not root.is_dir():
             raise DataError(f"no folder at {root}")
         splits = [(root / train, False), (root / valid, True)]
-        if not all(folder.is_dir() for folder, _ in splits):
+        present = [folder.is_dir() for folder, _ in splits]
+        half = [folder for (folder, _), there in zip(splits, present) if there]
+        if len(half) == 1 and any(p.is_dir() for p in half[0].iterdir()):
+            # half the split layout (IMDB's train/<class> and test/<class>), not a class
+            # folder that happens to be called "train" (which holds files)
+            folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+            if present[0]:
+                raise DataError(
+                    f"{root} has a {train!r} folder but no validation folder {valid!r} (its "
+                    f"folders: {folders}); pass valid= the folder that holds the validation "
+                    f"texts, or give {root / train} itself to split it by valid_pct")
+            raise DataError(
+                f"{root} has a {valid!r} folder but no training folder {train!r} (its "
+                f"folders: {folders}); pass train= the folder that holds the training texts")
+        if not all(present):
             splits = [(root, None)]
         texts: list[Any] = []
         labels: list[str] = []
