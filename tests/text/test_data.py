@@ -279,3 +279,24 @@ def test_backward_language_model_stream_is_reversed() -> None:
     assert ids.tolist() == forward.encode(["It is a truth"])[0][0].flip(0).tolist()
     assert backward.decode_targets(ids[None]) == forward.decode_targets(ids.flip(0)[None])
     assert LanguageModelData.from_state(backward.state()).backwards
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_generation_continues_the_prompt_not_a_new_text(backwards) -> None:
+    # a prompt is unfinished text: a forward model must not read an end-of-text token after
+    # it, nor a backward model a beginning-of-text token before it (it used to write the end
+    # of the previous text: "five six three four")
+    from ember_text.ulmfit import language_model
+
+    ember.seed(0)
+    data = LanguageModelData.from_texts(["one two three four five six"] * 120, bs=8, bptt=12,
+                                        min_freq=1, backwards=backwards,
+                                        tokenizer=Tokenizer(eos=True))
+    learn = ember.learner(data, model=language_model(data, emb_size=16, hidden_size=32,
+                                                     n_layers=1), quiet=True)
+    learn.fit_one_cycle(4, 3e-2)
+    assert learn.validate()["accuracy"] > 0.9  # the model knows the corpus
+    if backwards:
+        assert learn.predict("three four", n_words=2, temperature=0) == "one two three four"
+    else:
+        assert learn.predict("three four", n_words=2, temperature=0) == "three four five six"

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError
-from ember_text.tokenize import Tokenizer, Vocab, is_missing
+from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
 
 __all__ = [
     "LMBatchSampler",
@@ -169,6 +169,15 @@ def _ids(ids: list[int], backwards: bool) -> Tensor:
 
 def _in_order(tokens: list[str], backwards: bool) -> list[str]:
     return tokens[::-1] if backwards else tokens
+
+
+def _open_ended(tokens: list[str], backwards: bool) -> list[str]:
+    """A prompt's tokens without the end marker on the side the text continues: a forward
+    model writes what follows, so no ``xxeos`` after it; a backward model writes what comes
+    before, so no ``xxbos`` before it (either would make the model start another text)."""
+    if backwards:
+        return tokens[1:] if tokens[:1] == [BOS] else tokens
+    return tokens[:-1] if tokens[-1:] == [EOS] else tokens
 
 
 def _column(df: Any, name: str) -> list[Any]:
@@ -725,7 +734,8 @@ class LanguageModelData(ember.Data):
         ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible, item by item: each
         prompt's continuation is the one ``predict(prompt, seed=seed)`` gives. Returns the prompt
         and its continuation as text (a backward model writes the words *before* the prompt:
-        continuation, then prompt).
+        continuation, then prompt). A prompt is unfinished text: the model does not see an
+        ``xxeos`` after it (forward) or an ``xxbos`` before it (backward).
 
         Example:
             >>> # learn.predict("It is a truth", n_words=20, temperature=0.75)
@@ -742,6 +752,7 @@ class LanguageModelData(ember.Data):
                 generator.manual_seed(seed)
             ids = self.tokenizer.tokenize_many([item], n_workers=1,
                                                names=[f"prompt #{item_index}"])[0]
+            ids = _open_ended(ids, self.backwards)
             prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]
             banned = [self.vocab.unk_id, self.vocab.pad_id] if no_unk else [self.vocab.pad_id]
             new = generate(model, prompt, n_words, temperature=temperature, top_k=top_k,
