@@ -125,6 +125,27 @@ def test_state_round_trip() -> None:
         Tokenizer("zz-nope")("hello")
 
 
+def test_a_model_tokenised_under_other_rules_is_not_replayed_silently(tmp_path) -> None:
+    import warnings
+
+    from ember_text.data import TextData
+    from ember_text.tokenize import RULES_VERSION
+
+    state = Tokenizer().state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Tokenizer.from_state(state).state() == state  # same rules: silent
+    older = {**state, "rules_version": RULES_VERSION - 1}
+    with pytest.warns(ember.EmberWarning, match=f"rules version {RULES_VERSION - 1}"):
+        Tokenizer.from_state(older)
+    newer = {**state, "rules_version": RULES_VERSION + 1}
+    with pytest.raises(ember.DataError, match="newer ember-text"):
+        Tokenizer.from_state(newer)
+    data = TextData.from_texts(["good", "bad"] * 10, ["p", "n"] * 10, min_freq=1)
+    with pytest.raises(ember.DataError, match="newer ember-text"):  # an exported model's state
+        TextData.from_state({**data.state(), "tokenizer": newer})
+
+
 TRICKY = [
     "so so so good!!!!", "4444 4 4", "aaaa a a", "no no no.", "ha ha ha ha!", "the the the",
     "&amp;lt;br&gt; x", "a<br/>b  c\u00a0d\u2003e\tf\ng", "The BEST one EVER!!!",

@@ -48,6 +48,7 @@ import json
 import multiprocessing
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -56,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ember import DataError
+from ember import DataError, EmberWarning
 
 __all__ = [
     "BOS",
@@ -571,12 +572,27 @@ class Tokenizer:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        """Rebuild a tokenizer from :meth:`state`.
+        """Rebuild a tokenizer from :meth:`state`. A state written under other rules than
+        this version's (``rules_version``) cannot be replayed exactly: newer rules raise a
+        :class:`ember.DataError`, older ones warn that tokens (and so predictions) may differ
+        from training.
 
         Example:
             >>> Tokenizer.from_state(Tokenizer("de").state()).lang
             'de'
         """
+        version = state.get("rules_version", RULES_VERSION)
+        if version > RULES_VERSION:
+            raise DataError(
+                f"this tokenizer was saved by a newer ember-text (rules version {version}; "
+                f"this one has {RULES_VERSION}), whose rules it cannot replay; upgrade "
+                f"ember-text to load it")
+        if version < RULES_VERSION:
+            warnings.warn(
+                f"this tokenizer was saved under rules version {version} and is replayed with "
+                f"version {RULES_VERSION}; some texts tokenise differently than in training, "
+                f"so predictions may differ (retrain or re-export to match)",
+                EmberWarning, stacklevel=2)
         return cls(state["lang"], rules=state["rules"], bos=state["bos"], eos=state["eos"],
                    max_chars=state.get("max_chars"))
 
