@@ -120,6 +120,20 @@ def test_the_callers_tokenizer_is_not_changed() -> None:
     assert len(lm.train_dl.dataset.ids) == 18 * 301
 
 
+def test_classes_given_as_a_numpy_array_export_as_plain_values(tmp_path) -> None:
+    import numpy as np
+
+    labels = np.array([3, 7, 3, 7] * 6)  # e.g. a frame's column: numpy integers
+    data = TextData.from_texts(["good", "bad", "fine", "awful"] * 6, list(labels),
+                               classes=np.unique(labels), min_freq=1, bs=8)
+    assert data.classes == [3, 7] and all(type(c) is int for c in data.classes)
+    learn = ember.learner(data, quiet=True)
+    learn.export(tmp_path / "model.ember")  # the manifest is JSON: numpy ints used to fail
+    loaded = ember.load(tmp_path / "model.ember")
+    assert loaded.predict_batch(["good", "bad"]) == learn.predict_batch(["good", "bad"])
+    assert loaded.data.classes == [3, 7]
+
+
 def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     for split, count in (("train", 6), ("valid", 2)):
         for label in ("neg", "pos"):
@@ -134,6 +148,42 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     bad.write_bytes(b"caf\xe9 au lait")
     with pytest.raises(ember.DataError, match=r"file .*bad\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -> None:
+    # the IMDB layout: train/ and test/, with loose .txt files beside the class folders
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+        (tmp_path / split / "urls_pos.txt").write_text("http://example.com/review/1")
+    # it used to read train/ and test/ as two classes of the loose files (urls_pos.txt)
+    with pytest.raises(ember.DataError, match=r"no validation folder 'valid' .*'test'"):
+        TextData.from_folder(tmp_path, min_freq=1)
+    data = TextData.from_folder(tmp_path, valid="test", min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"] and len(data.valid_dl.dataset) == 6
+    data = TextData.from_folder(tmp_path / "train", min_freq=1, bs=4)  # split by valid_pct
+    assert data.classes == ["neg", "pos"]
+    vehicles = tmp_path / "vehicles"  # a class that happens to be called "train" still reads
+    for label in ("bus", "train"):
+        (vehicles / label).mkdir(parents=True)
+        for i in range(3):
+            (vehicles / label / f"{i}.txt").write_text(f"A {label} ride {i}.")
+    assert TextData.from_folder(vehicles, min_freq=1, bs=2).classes == ["bus", "train"]
+
+
+def test_from_folder_files_saved_with_a_byte_order_mark(tmp_path) -> None:
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            text = f"Great {label} review {i}."
+            (tmp_path / label / f"{i}.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert not any(token.startswith("\ufeff") for token in data.vocab.itos)
+    # the first word of every file is the word typed at inference
+    assert data.encode(["Great"])[0].tolist() == [[data.vocab.stoi[t] for t in
+                                                   ("xxbos", "xxmaj", "great")]]
 
 
 def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews) -> None:
@@ -229,3 +279,24 @@ def test_backward_language_model_stream_is_reversed() -> None:
     assert ids.tolist() == forward.encode(["It is a truth"])[0][0].flip(0).tolist()
     assert backward.decode_targets(ids[None]) == forward.decode_targets(ids.flip(0)[None])
     assert LanguageModelData.from_state(backward.state()).backwards
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_generation_continues_the_prompt_not_a_new_text(backwards) -> None:
+    # a prompt is unfinished text: a forward model must not read an end-of-text token after
+    # it, nor a backward model a beginning-of-text token before it (it used to write the end
+    # of the previous text: "five six three four")
+    from ember_text.ulmfit import language_model
+
+    ember.seed(0)
+    data = LanguageModelData.from_texts(["one two three four five six"] * 120, bs=8, bptt=12,
+                                        min_freq=1, backwards=backwards,
+                                        tokenizer=Tokenizer(eos=True))
+    learn = ember.learner(data, model=language_model(data, emb_size=16, hidden_size=32,
+                                                     n_layers=1), quiet=True)
+    learn.fit_one_cycle(4, 3e-2)
+    assert learn.validate()["accuracy"] > 0.9  # the model knows the corpus
+    if backwards:
+        assert learn.predict("three four", n_words=2, temperature=0) == "one two three four"
+    else:
+        assert learn.predict("three four", n_words=2, temperature=0) == "three four five six"

@@ -133,6 +133,15 @@ def test_generation_greedy_is_deterministic_and_avoids_banned() -> None:
         assert len(set(sampled)) > 3
 
 
+def test_generation_refuses_a_top_k_below_one_clearly() -> None:
+    lm = awd_lstm_lm(25, emb_size=8, hidden_size=16)
+    for top_k in (0, -3):  # 0 means "no filtering" elsewhere; here it was an IndexError
+        with pytest.raises(ember.DataError, match="top_k must be at least 1"):
+            generate(lm, [2, 5], 3, top_k=top_k)
+    assert len(generate(lm, [2, 5], 3, top_k=1)) == 3
+    assert len(generate(lm, [2, 5], 3, top_k=None)) == 3
+
+
 def test_transformer_classifier_takes_texts_longer_than_its_max_len() -> None:
     # a classifier built on a transformer language model's encoder (max_len 512) gets texts
     # of up to the data's max_len (1024): it reads their first max_len tokens

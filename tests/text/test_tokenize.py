@@ -47,6 +47,17 @@ def test_detokenize_drops_rule_tokens_that_cannot_apply() -> None:
     assert len(tokenizer.detokenize(["xxwrep", "99999999999", "no"]).split()) == MAX_REPEAT
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_word() -> None:
+    tokenizer = Tokenizer()
+    # "UTF-8 with BOM", as Windows editors save: the mark used to glue onto the first word
+    # ('\ufeffgreat', and no xxmaj), a token no text typed at inference ever matches
+    assert tokenizer(b"\xef\xbb\xbfGreat film") == tokenizer("Great film")
+    assert tokenizer("\ufeffGreat film") == ["xxbos", "xxmaj", "great", "film"]
+    assert tokenizer.tokenize_many([b"\xef\xbb\xbfGreat"]) == [["xxbos", "xxmaj", "great"]]
+    with pytest.raises(ember.DataError, match="empty"):
+        tokenizer(b"\xef\xbb\xbf  ")
+
+
 def test_bad_texts_name_the_item() -> None:
     tokenizer = Tokenizer()
     with pytest.raises(ember.DataError, match="empty"):
@@ -112,6 +123,27 @@ def test_state_round_trip() -> None:
     assert rebuilt("Bonjour à tous") == tokenizer("Bonjour à tous")
     with pytest.raises(ember.DataError, match="spaCy has no language"):
         Tokenizer("zz-nope")("hello")
+
+
+def test_a_model_tokenised_under_other_rules_is_not_replayed_silently(tmp_path) -> None:
+    import warnings
+
+    from ember_text.data import TextData
+    from ember_text.tokenize import RULES_VERSION
+
+    state = Tokenizer().state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Tokenizer.from_state(state).state() == state  # same rules: silent
+    older = {**state, "rules_version": RULES_VERSION - 1}
+    with pytest.warns(ember.EmberWarning, match=f"rules version {RULES_VERSION - 1}"):
+        Tokenizer.from_state(older)
+    newer = {**state, "rules_version": RULES_VERSION + 1}
+    with pytest.raises(ember.DataError, match="newer ember-text"):
+        Tokenizer.from_state(newer)
+    data = TextData.from_texts(["good", "bad"] * 10, ["p", "n"] * 10, min_freq=1)
+    with pytest.raises(ember.DataError, match="newer ember-text"):  # an exported model's state
+        TextData.from_state({**data.state(), "tokenizer": newer})
 
 
 TRICKY = [

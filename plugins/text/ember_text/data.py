@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError
-from ember_text.tokenize import Tokenizer, Vocab, is_missing
+from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
 
 __all__ = [
     "LMBatchSampler",
@@ -171,6 +171,15 @@ def _in_order(tokens: list[str], backwards: bool) -> list[str]:
     return tokens[::-1] if backwards else tokens
 
 
+def _open_ended(tokens: list[str], backwards: bool) -> list[str]:
+    """A prompt's tokens without the end marker on the side the text continues: a forward
+    model writes what follows, so no ``xxeos`` after it; a backward model writes what comes
+    before, so no ``xxbos`` before it (either would make the model start another text)."""
+    if backwards:
+        return tokens[1:] if tokens[:1] == [BOS] else tokens
+    return tokens[:-1] if tokens[-1:] == [EOS] else tokens
+
+
 def _column(df: Any, name: str) -> list[Any]:
     columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
     if name not in columns:
@@ -193,6 +202,12 @@ def _sorted_classes(values: Sequence[Any]) -> list[Any]:
         return sorted(unique)
     except TypeError:
         return sorted(unique, key=str)
+
+
+def _given_classes(classes: Sequence[Any]) -> list[Any]:
+    """The classes a user gave, as plain Python values: ``np.unique(column)`` holds numpy
+    scalars, which an exported model's JSON manifest cannot hold."""
+    return [_plain(c) for c in classes]
 
 
 def _numbers_with_a_float(values: Sequence[Any]) -> bool:
@@ -230,10 +245,11 @@ class _Targets:
                                     f"must be a finite number (drop that row or fix it)")
         elif target_kind == "multi_label":
             lists = [self.split(v) for v in values]
-            self.classes = list(classes) if classes is not None else _sorted_classes(
+            self.classes = _given_classes(classes) if classes is not None else _sorted_classes(
                 [label for labels in lists for label in labels])
         elif target_kind == "single_label":
-            self.classes = list(classes) if classes is not None else _sorted_classes(values)
+            self.classes = (_given_classes(classes) if classes is not None
+                            else _sorted_classes(values))
         else:
             raise DataError(f"TextData targets are single_label, multi_label or regression, "
                             f"not {target_kind!r}; use LanguageModelData for language models")
@@ -384,7 +400,9 @@ class TextData(ember.Data):
                     valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
                     **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
-        ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``.
+        ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``. A
+        ``train`` folder of class folders without a ``valid`` one (or the reverse) is refused
+        rather than read as a class: name the other folder (``valid="test"``).
 
         Files are read as UTF-8; one that is not names its path in the error.
 
@@ -395,7 +413,21 @@ class TextData(ember.Data):
         if not root.is_dir():
             raise DataError(f"no folder at {root}")
         splits = [(root / train, False), (root / valid, True)]
-        if not all(folder.is_dir() for folder, _ in splits):
+        present = [folder.is_dir() for folder, _ in splits]
+        half = [folder for (folder, _), there in zip(splits, present) if there]
+        if len(half) == 1 and any(p.is_dir() for p in half[0].iterdir()):
+            # half the split layout (IMDB's train/<class> and test/<class>), not a class
+            # folder that happens to be called "train" (which holds files)
+            folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+            if present[0]:
+                raise DataError(
+                    f"{root} has a {train!r} folder but no validation folder {valid!r} (its "
+                    f"folders: {folders}); pass valid= the folder that holds the validation "
+                    f"texts, or give {root / train} itself to split it by valid_pct")
+            raise DataError(
+                f"{root} has a {valid!r} folder but no training folder {train!r} (its "
+                f"folders: {folders}); pass train= the folder that holds the training texts")
+        if not all(present):
             splits = [(root, None)]
         texts: list[Any] = []
         labels: list[str] = []
@@ -702,7 +734,8 @@ class LanguageModelData(ember.Data):
         ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible, item by item: each
         prompt's continuation is the one ``predict(prompt, seed=seed)`` gives. Returns the prompt
         and its continuation as text (a backward model writes the words *before* the prompt:
-        continuation, then prompt).
+        continuation, then prompt). A prompt is unfinished text: the model does not see an
+        ``xxeos`` after it (forward) or an ``xxbos`` before it (backward).
 
         Example:
             >>> # learn.predict("It is a truth", n_words=20, temperature=0.75)
@@ -719,6 +752,7 @@ class LanguageModelData(ember.Data):
                 generator.manual_seed(seed)
             ids = self.tokenizer.tokenize_many([item], n_workers=1,
                                                names=[f"prompt #{item_index}"])[0]
+            ids = _open_ended(ids, self.backwards)
             prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]
             banned = [self.vocab.unk_id, self.vocab.pad_id] if no_unk else [self.vocab.pad_id]
             new = generate(model, prompt, n_words, temperature=temperature, top_k=top_k,

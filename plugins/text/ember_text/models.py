@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from ember import TrainingError
+from ember import DataError, TrainingError
 
 __all__ = [
     "AWDLSTMEncoder",
@@ -501,7 +501,8 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
              generator: torch.Generator | None = None, device: Any = "cpu") -> list[int]:
     """Continue ``prompt`` (token ids) by ``n_words`` ids sampled from a :class:`LanguageModel`.
 
-    ``temperature=0`` picks the most likely token each time; ``banned`` ids are never chosen.
+    ``temperature=0`` picks the most likely token each time; otherwise sampling draws from the
+    ``top_k`` most likely (``None``: every token); ``banned`` ids are never chosen.
     A recurrent model is fed one token at a time (its state carries the context); a
     transformer sees the whole context each step.
 
@@ -510,6 +511,9 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
         >>> len(generate(lm, [2, 5], 4, temperature=0))
         4
     """
+    if top_k is not None and top_k < 1:
+        raise DataError(f"top_k must be at least 1 (the most likely tokens to sample from), "
+                        f"got {top_k}; use top_k=None to sample from every token")
     was_training = model.training
     model.eval()
     recurrent = getattr(model, "recurrent", False)

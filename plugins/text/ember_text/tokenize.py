@@ -48,6 +48,7 @@ import json
 import multiprocessing
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -56,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ember import DataError
+from ember import DataError, EmberWarning
 
 __all__ = [
     "BOS",
@@ -89,6 +90,8 @@ RULES_VERSION = 2
 
 _CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
 _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
+#: U+FEFF at the start of a text: a byte-order mark, not content (:func:`check_text` drops it)
+_BYTE_ORDER_MARK = "\ufeff"
 _WHITESPACE = re.compile(r"\s+")
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 # detokenisation: no space before closing punctuation, none after opening brackets
@@ -134,10 +137,14 @@ def is_missing(value: Any) -> bool:
 def check_text(text: Any, name: str = "text") -> str:
     """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
     names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
+    A leading byte-order mark (files saved as "UTF-8 with BOM", as Windows editors do) is
+    dropped: it is not text, and left in place it would glue itself to the first word.
 
     Example:
         >>> check_text(b"caf\\xc3\\xa9")
         'café'
+        >>> check_text(b"\\xef\\xbb\\xbfHello")
+        'Hello'
     """
     if isinstance(text, (bytes, bytearray)):
         try:
@@ -152,6 +159,7 @@ def check_text(text: Any, name: str = "text") -> str:
         raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
     if not isinstance(text, str):
         raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
+    text = text.removeprefix(_BYTE_ORDER_MARK)
     if not text.strip():
         raise DataError(f"{name} is empty; drop that row or give it some text")
     return text
@@ -564,12 +572,27 @@ class Tokenizer:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Tokenizer:
-        """Rebuild a tokenizer from :meth:`state`.
+        """Rebuild a tokenizer from :meth:`state`. A state written under other rules than
+        this version's (``rules_version``) cannot be replayed exactly: newer rules raise a
+        :class:`ember.DataError`, older ones warn that tokens (and so predictions) may differ
+        from training.
 
         Example:
             >>> Tokenizer.from_state(Tokenizer("de").state()).lang
             'de'
         """
+        version = state.get("rules_version", RULES_VERSION)
+        if version > RULES_VERSION:
+            raise DataError(
+                f"this tokenizer was saved by a newer ember-text (rules version {version}; "
+                f"this one has {RULES_VERSION}), whose rules it cannot replay; upgrade "
+                f"ember-text to load it")
+        if version < RULES_VERSION:
+            warnings.warn(
+                f"this tokenizer was saved under rules version {version} and is replayed with "
+                f"version {RULES_VERSION}; some texts tokenise differently than in training, "
+                f"so predictions may differ (retrain or re-export to match)",
+                EmberWarning, stacklevel=2)
         return cls(state["lang"], rules=state["rules"], bos=state["bos"], eos=state["eos"],
                    max_chars=state.get("max_chars"))
 

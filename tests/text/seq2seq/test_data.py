@@ -141,3 +141,15 @@ def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
         with pytest.raises(ember.DataError, match="max_len must be at least 1"):
             learn.predict("deux", beam=beam, max_len=max_len)
     assert len(learn.predict("deux", max_len=1)) <= 1
+
+
+def test_utf8_bytes_predict_with_attention_like_the_same_text() -> None:
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16, level="word", tgt_level="char")
+    learn = ember.learner(data, quiet=True)
+    source = "quatre-vingt-deux"
+    for beam in (1, 3):
+        as_text = learn.predict(source, beam=beam, with_attention=True)
+        as_bytes = learn.predict(source.encode("utf-8"), beam=beam, with_attention=True)
+        assert as_bytes.text == as_text.text and as_bytes.source_tokens == as_text.source_tokens
+        assert (as_bytes.attention == as_text.attention).all()

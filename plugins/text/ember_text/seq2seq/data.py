@@ -438,7 +438,8 @@ class Seq2SeqData(ember.Data):
                     if not with_attention:
                         results.append(text)
                         continue
-                    source_tokens = [*self._split_source(item), SPECIALS[EOS]]
+                    source = check_text(item)  # bytes decoded, as encode read them
+                    source_tokens = [*self._split_source(source), SPECIALS[EOS]]
                     tokens = [*tokens_of(self.tgt_vocab, ids), SPECIALS[EOS]][: len(attention)]
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
