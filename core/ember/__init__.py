@@ -32,7 +32,14 @@ from ember.callbacks import (
     Recorder,
     SaveBest,
 )
-from ember.data import TARGET_KINDS, Data, InputSpec, make_loaders, split_indices
+from ember.data import (
+    TARGET_KINDS,
+    Data,
+    InputSpec,
+    make_loaders,
+    split_by_flags,
+    split_indices,
+)
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -164,6 +171,7 @@ __all__ = [
     "register_plugin",
     "reset_plugins",
     "seed",
+    "split_by_flags",
     "split_groups",
     "split_indices",
     "unregister_plugin",

@@ -24,7 +24,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,7 +38,15 @@ if TYPE_CHECKING:
     import numpy as np
     from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["TARGET_KINDS", "Data", "InputSpec", "make_loaders", "require_batches", "split_indices"]
+__all__ = [
+    "TARGET_KINDS",
+    "Data",
+    "InputSpec",
+    "make_loaders",
+    "require_batches",
+    "split_by_flags",
+    "split_indices",
+]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
 TARGET_KINDS = ("single_label", "multi_label", "regression", "sequence")
@@ -79,6 +88,55 @@ def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.nda
     order = np.random.default_rng(seed).permutation(n)
     n_valid = min(n - 1, max(1, round(n * valid_pct)))
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "valid_col"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation indices from one flag per item (true: a validation item), as
+    a data frame's validation column gives them.
+
+    Booleans and the numbers 0 and 1 are flags; a missing value (None, NaN, pandas' NA) marks
+    a training item. Anything else raises a :class:`DataError` that names the values: a
+    string such as ``"False"`` is true to Python's ``bool``, so reading it as a flag would put
+    every item in validation. Each side must keep at least one item; ``n`` checks the count.
+
+    Example:
+        >>> train, valid = split_by_flags([False, True, 0, 1, None])
+        >>> train.tolist(), valid.tolist()
+        ([0, 2, 4], [1, 3])
+    """
+    import numpy as np
+
+    marks, odd = [], set()
+    for value in flags:
+        if isinstance(value, (bool, np.bool_)):
+            marks.append(bool(value))
+        elif _missing(value):
+            marks.append(False)
+        elif isinstance(value, numbers.Real) and value in (0, 1):
+            marks.append(bool(value))
+        else:
+            odd.add(repr(value))
+    if odd:
+        raise DataError(f"{name} must be boolean (True for a validation item); it holds "
+                        f"{sorted(odd)[:5]}. Convert it first, e.g. column == 'True'")
+    if n is not None and len(marks) != n:
+        raise DataError(f"{name} has {len(marks)} entries for {n} items")
+    chosen = np.asarray(marks, dtype=bool)
+    train, valid = np.flatnonzero(~chosen), np.flatnonzero(chosen)
+    if len(train) == 0 or len(valid) == 0:
+        raise DataError(f"{name} leaves {len(train)} training and {len(valid)} validation "
+                        f"items; both need at least one")
+    return train, valid
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN
+    except (TypeError, ValueError):
+        return True  # pandas' NA, whose truth value is ambiguous
 
 
 def make_loaders(

@@ -106,3 +106,17 @@ def test_regression_targets_decode_in_the_form_of_predictions(capsys):
     assert rows == [(1.5, 1.5), (-2.0, -2.0)] and "[" not in capsys.readouterr().out
     pairs = torch.tensor([[1.0, 2.0]])  # two values per item stay a list
     assert data.decode_targets(pairs) == data.decode(pairs) == [[1.0, 2.0]]
+
+
+def test_split_by_flags_reads_booleans_and_refuses_strings():
+    import numpy as np
+
+    train, valid = ember.split_by_flags([True, np.False_, 1, 0.0, float("nan"), None])
+    assert train.tolist() == [1, 3, 4, 5] and valid.tolist() == [0, 2]
+    # "False" is true to bool(): read as a flag it would put every item in validation
+    with pytest.raises(ember.DataError, match=r"valid_col must be boolean.*'False'"):
+        ember.split_by_flags(["True", "False", "False"])
+    with pytest.raises(ember.DataError, match="leaves 0 training and 3 validation"):
+        ember.split_by_flags([True, True, 1])
+    with pytest.raises(ember.DataError, match="has 2 entries for 3 items"):
+        ember.split_by_flags([True, False], n=3)

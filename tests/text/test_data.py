@@ -59,6 +59,9 @@ def test_valid_col_multi_label_and_regression() -> None:
     assert len(multi.valid_dl.dataset) == 10
     yb = multi.one_batch()[1]
     assert yb.dtype == torch.float32 and yb.shape[1] == 2
+    as_strings = {**frame, "is_valid": [str(flag) for flag in frame["is_valid"]]}
+    with pytest.raises(ember.DataError, match="must be boolean"):  # not all rows validation
+        TextData.from_df(as_strings, "text", "score", valid_col="is_valid", min_freq=1)
     regression = TextData.from_df(frame, "text", "score", min_freq=1, bs=8)
     assert regression.target_kind == "regression" and regression.n_out == 1
     assert regression.one_batch()[1].dtype == torch.float32

@@ -483,18 +483,7 @@ def _split(df: pd.DataFrame, valid_pct: float, seed: int, valid_col: str | None
             raise ember.DataError(f"the frame has {len(df)} row; give at least 2 rows (one to "
                                   f"train on, one to validate)")
         return ember.split_indices(len(df), valid_pct, seed)
-    column = df[valid_col]
-    if not pd.api.types.is_bool_dtype(column.dtype):
-        uniques = set(pd.unique(column.dropna()))
-        if not uniques <= {0, 1}:
-            raise ember.DataError(f"valid_col {valid_col!r} must be boolean (True = validation "
-                                  f"row); it holds {sorted(map(str, uniques))[:5]}")
-    flags = column.fillna(False).astype(bool).to_numpy()
-    train, valid = np.flatnonzero(~flags), np.flatnonzero(flags)
-    if len(train) == 0 or len(valid) == 0:
-        raise ember.DataError(f"valid_col {valid_col!r} leaves {len(train)} training and "
-                              f"{len(valid)} validation rows; both need at least one")
-    return train, valid
+    return ember.split_by_flags(df[valid_col].tolist(), name=f"valid_col {valid_col!r}")
 
 
 def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, max_card: int

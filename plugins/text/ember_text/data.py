@@ -344,10 +344,7 @@ class TextData(ember.Data):
             tokenizer.max_chars = max_len * 20
         targets = _Targets(labels, names, target_kind, label_delim, classes)
         if is_valid is not None:
-            flags = np.asarray([bool(v) for v in is_valid])
-            if len(flags) != n:
-                raise DataError(f"is_valid has {len(flags)} entries for {n} texts")
-            train_idx, valid_idx = np.nonzero(~flags)[0], np.nonzero(flags)[0]
+            train_idx, valid_idx = ember.split_by_flags(is_valid, n, "is_valid")
         else:
             train_idx, valid_idx = ember.split_indices(n, valid_pct, seed)
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)

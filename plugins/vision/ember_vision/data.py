@@ -348,12 +348,7 @@ def _file_split(n: int, valid_pct: float, seed: int, valid_mask: Sequence[bool] 
                 ) -> tuple[np.ndarray, np.ndarray]:
     if valid_mask is None:
         return ember.split_indices(n, valid_pct, seed)
-    mask = np.asarray(valid_mask, dtype=bool)
-    valid_index, train_index = np.flatnonzero(mask), np.flatnonzero(~mask)
-    if len(valid_index) == 0 or len(train_index) == 0:
-        raise ember.DataError("the train/valid split leaves one side empty; give both "
-                              "training and validation images")
-    return train_index, valid_index
+    return ember.split_by_flags(valid_mask, n, "valid_mask")
 
 
 def _file_stats(paths: Sequence[Path], train_index: np.ndarray, mode: str, size: Sequence[int],
@@ -572,7 +567,7 @@ class ImageData(ember.Data):
         base = Path(folder) if folder is not None else None
         paths = [base / str(p) if base is not None else Path(str(p)) for p in df[path_col]]
         labels = list(df[label_col])
-        mask = list(df[valid_col].astype(bool)) if valid_col is not None else None
+        mask = df[valid_col].tolist() if valid_col is not None else None
         return cls.from_files(paths, labels, valid_pct, seed, valid_mask=mask,
                               label_delim=label_delim, **options)
 
