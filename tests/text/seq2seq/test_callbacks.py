@@ -98,6 +98,34 @@ def test_adaptive_accuracy_is_the_running_token_accuracy_of_the_trained_batch() 
     assert callback.measured == 2
 
 
+def test_adaptive_accuracy_skips_the_padding_of_real_seq2seq_targets() -> None:
+    """Seq2SeqData pads targets with -100 (what the loss skips): a batch predicted perfectly
+    reads accuracy 1.0, not the share of real tokens (about 0.89 on the bundled sample, below
+    the default accuracy_low of 0.9, so the adaptive schedule never decayed)."""
+    import types
+
+    import torch
+
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:200], bs=16, level="word",
+                                  tgt_level="char")
+    targets = next(target for *_, target in data.train_dl if bool((target == -100).any()))
+    logits = torch.nn.functional.one_hot(targets.clamp(min=0), len(data.tgt_vocab)).float()
+    callback = TeacherForcing("adaptive")
+    callback.sweeping, callback.measured = False, 0
+    callback.learn = types.SimpleNamespace(training=True, yb=targets, pred=logits)
+    callback.after_loss()
+    assert callback.accuracy == pytest.approx(1.0)
+    assert callback.ratio_at(0.5) == callback.floor  # perfectly accurate: the floor
+    wrong = logits.clone()
+    first_real = (targets[0] >= 0).nonzero()[0, 0]
+    wrong[0, first_real] = torch.nn.functional.one_hot(
+        (targets[0, first_real] + 1) % len(data.tgt_vocab), len(data.tgt_vocab)).float()
+    callback.measured = 0
+    callback.learn.pred = wrong
+    callback.after_loss()
+    assert callback.accuracy == pytest.approx(1 - 1 / int((targets >= 0).sum()))
+
+
 def adaptive_fit(seed: int) -> tuple[TeacherForcing, list[float]]:
     ember.seed(seed)
     data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:400], bs=16, level="word",

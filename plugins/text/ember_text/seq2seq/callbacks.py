@@ -36,6 +36,7 @@ import torch
 
 import ember
 from ember.callbacks import LRFinder
+from ember_text.seq2seq.data import IGNORE_INDEX
 from ember_text.seq2seq.models import PAD
 
 __all__ = ["SCHEDULES", "TeacherForcing", "schedule_value"]
@@ -268,7 +269,9 @@ class TeacherForcing(ember.Callback):
         if not self.learn.training or self.sweeping:
             return
         targets = self.learn.yb
-        real = targets != PAD
+        # Seq2SeqData pads its targets with IGNORE_INDEX (-100, what the loss skips); a target
+        # padded with the pad id (0) is padding too. Neither is a token to predict
+        real = (targets != IGNORE_INDEX) & (targets != PAD)
         n_real = real.sum()
         correct = ((self.learn.pred.detach().argmax(dim=-1) == targets) & real).sum()
         # bias-corrected exponential moving average: the mean of the batches so far at first
