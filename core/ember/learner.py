@@ -831,7 +831,10 @@ class Learner:
         """Predictions and targets over a whole loader, on the CPU, in loader order.
 
         With ``activation`` the outputs pass through the target kind's activation (softmax,
-        sigmoid). Example:
+        sigmoid). Batches whose items differ in length from one batch to the next (a language
+        model's last, shorter chunk; sequence targets padded per batch) are padded to the
+        longest: predictions with NaN (no prediction there), integer targets with -100 (what
+        the losses ignore), float targets with NaN. Example:
             >>> # probs, targets = learn.get_preds()
         """
         loader = self._loader(dl)
@@ -843,8 +846,8 @@ class Learner:
                           CancelValidateException)
             finally:
                 self.remove_cbs([gather])
-        preds = torch.cat(gather.preds)
-        targets = torch.cat(gather.targets)
+        preds = _concat(gather.preds)
+        targets = _concat(gather.targets)
         return (self.data.activation(preds) if activation else preds), targets
 
     def predict(self, item: Any, **options: Any) -> Any:
@@ -1008,6 +1011,22 @@ class _Gather(Callback):
         if not self.learn.training:
             self.preds.append(self.learn.pred.detach().float().cpu())
             self.targets.append(self.learn.yb.detach().cpu())
+
+
+def _concat(parts: list[Tensor]) -> Tensor:
+    """Join batches along the first dimension, padding every other dimension to the largest
+    batch's: NaN for floating point, -100 (the ignored target) for integers."""
+    shape = [max(sizes) for sizes in zip(*(part.shape[1:] for part in parts))]
+    if all(list(part.shape[1:]) == shape for part in parts):
+        return torch.cat(parts)
+    fill = math.nan if parts[0].is_floating_point() else -100
+    joined = parts[0].new_full((sum(len(part) for part in parts), *shape), fill)
+    start = 0
+    for part in parts:
+        region = (slice(start, start + len(part)), *(slice(0, size) for size in part.shape[1:]))
+        joined[region] = part
+        start += len(part)
+    return joined
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:

@@ -482,3 +482,27 @@ def test_a_checkpoint_whose_optimiser_does_not_fit_gets_clear_error(tmp_path):
     other.load("stage1", with_opt=False)
     for key, value in learn.model.state_dict().items():
         assert torch.equal(value, other.model.state_dict()[key])
+
+
+def test_get_preds_pads_batches_of_different_lengths():
+    """Sequence batches padded per batch (as a language model's last, shorter chunk is):
+    get_preds joins them, NaN where there is no prediction and -100 where no target."""
+    from torch.utils.data import DataLoader
+
+    lengths = [3, 3, 5, 5]
+    items = [(torch.arange(n) % 4, (torch.arange(n) + 1) % 4) for n in lengths]
+
+    def collate(batch):
+        return tuple(torch.nn.utils.rnn.pad_sequence(part, batch_first=True, padding_value=pad)
+                     for part, pad in zip(zip(*batch), (0, -100)))
+
+    loader = DataLoader(items, batch_size=2, collate_fn=collate)
+    data = ember.Data.from_loaders(loader, loader, target_kind="sequence", n_out=4)
+    model = nn.Sequential(nn.Embedding(4, 8), nn.Linear(8, 4))
+    learn = ember.Learner(data, model, quiet=True, checks=False, metrics=[])
+    preds, targets = learn.get_preds(activation=False)
+    assert preds.shape == (4, 5, 4) and targets.shape == (4, 5)
+    assert torch.isnan(preds[:2, 3:]).all() and not torch.isnan(preds[2:]).any()
+    assert (targets[:2, 3:] == -100).all()
+    with torch.no_grad():
+        assert torch.allclose(preds[:2, :3], model(items[0][0].expand(2, 3)))
