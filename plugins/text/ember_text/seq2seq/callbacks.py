@@ -115,7 +115,8 @@ class TeacherForcing(ember.Callback):
     Args:
         schedule: one of :data:`SCHEDULES` (see the module docstring for the formulas).
         start: the ratio at the start of training.
-        floor: the ratio the decay ends at.
+        floor: the ratio the decay ends at (``exponential`` only approaches it: it ends
+            ``exp(-rate)`` of the way from ``floor`` to ``start``, 0.7 % with the default rate).
         rate: speed of the ``exponential`` decay.
         steepness, midpoint: shape of the ``inverse_sigmoid`` decay.
         mode: ``"step"`` — one coin per decoding step, shared by the batch; ``"sample"`` — one
