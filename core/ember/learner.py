@@ -787,6 +787,8 @@ class Learner:
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
+        # a class is made an instance here, so the instance attached is the one removed after
+        cbs = [cb() if isinstance(cb, type) else cb for cb in cbs]
         self.add_cbs(cbs)
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0

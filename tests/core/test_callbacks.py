@@ -262,3 +262,20 @@ def test_a_resumed_fp16_run_keeps_its_loss_scale(tmp_path):
     whole = run(None)
     assert whole == 2.0**15  # 65536 halved once
     assert run(0) == whole
+
+
+@pytest.mark.parametrize("fit", ["fit", "fit_one_cycle"])
+def test_a_callback_class_given_to_one_fit_lasts_that_fit_only(fit):
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    attached = [type(cb) for cb in learn.cbs]
+    log = []
+
+    class _Seen(ember.Callback):
+        def before_fit(self) -> None:
+            log.append(self.learn.epoch)
+
+    getattr(learn, fit)(1, cbs=[ember.GradientClip, _Seen])
+    assert log == [0]  # instantiated and run for the fit it was given to
+    assert [type(cb) for cb in learn.cbs] == attached
+    learn.fit(1)
+    assert log == [0]  # and not for the next fit
