@@ -279,3 +279,10 @@ def test_a_callback_class_given_to_one_fit_lasts_that_fit_only(fit):
     assert [type(cb) for cb in learn.cbs] == attached
     learn.fit(1)
     assert log == [0]  # and not for the next fit
+
+
+def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_improvement():
+    # lr=0: the validation loss never changes, so only the first epoch improves (on -inf)
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    learn.fit(5, 0.0, cbs=[ember.EarlyStopping(patience=0)])
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
