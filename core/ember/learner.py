@@ -807,6 +807,9 @@ class Learner:
                         f"the end of each epoch", EmberWarning, stacklevel=3)
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
+            # gradients left by a fit that ended inside an accumulation group (stopped by
+            # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
+            self.model.zero_grad(set_to_none=True)
             self._run(self._do_fit, "fit", CancelFitException)
         except Exception as error:
             if self.distributed is not None:

@@ -4,6 +4,8 @@ accumulation, early stopping and save-best, also across an interrupted and resum
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 
 import pytest
 import torch
@@ -286,3 +288,27 @@ def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_impr
     learn = ember.Learner(blob_data(64), small_model(), quiet=True)
     learn.fit(5, 0.0, cbs=[ember.EarlyStopping(patience=0)])
     assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
+
+
+class _NanOnFirstBatch(ember.Callback):
+    def __init__(self) -> None:
+        self.on = True
+
+    def after_pred(self) -> None:
+        if self.on and self.learn.training and self.learn.iter == 0:
+            self.learn.pred = self.learn.pred * float("nan")
+
+
+def test_a_fit_stopped_inside_an_accumulation_group_leaves_no_gradients_to_the_next_fit():
+    poison = _NanOnFirstBatch()
+    learn = ember.Learner(blob_data(256), small_model(), quiet=True, nan_guard=False,
+                          cbs=[ember.GradientAccumulation(4), ember.NanGuard(interval=3),
+                               poison])
+    with pytest.warns(ember.DivergenceWarning):
+        learn.fit(1, 1e-2)  # stops at batch 3, before batch 0's NaN gradients were stepped
+    poison.on = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.DivergenceWarning)
+        learn.fit(1, 1e-2)  # clean data: its first step must not take the stale NaN gradients
+    assert all(bool(p.isfinite().all()) for p in learn.model.parameters())
+    assert math.isfinite(learn.recorder.values[-1]["valid_loss"])
