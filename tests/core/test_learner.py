@@ -482,3 +482,18 @@ def test_a_checkpoint_whose_optimiser_does_not_fit_gets_clear_error(tmp_path):
     other.load("stage1", with_opt=False)
     for key, value in learn.model.state_dict().items():
         assert torch.equal(value, other.model.state_dict()[key])
+
+
+def test_get_preds_gives_probabilities_for_sequence_targets():
+    # a language model's outputs (N, T, vocab) against token targets (N, T): CrossEntropyFlat
+    # reads them as logits over the last dimension, so activation=True gives a softmax there
+    from torch.utils.data import DataLoader, TensorDataset
+
+    tokens = torch.randint(0, 5, (16, 6), generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(TensorDataset(tokens, tokens.roll(-1, 1)), batch_size=8)
+    data = ember.Data(loader, loader, target_kind="sequence", n_out=5)
+    learn = ember.Learner(data, nn.Embedding(5, 5), quiet=True)
+    probs, targets = learn.get_preds()
+    logits, _ = learn.get_preds(activation=False)
+    assert probs.shape == (16, 6, 5) and targets.shape == (16, 6)
+    assert torch.allclose(probs, logits.softmax(-1))
