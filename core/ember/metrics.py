@@ -178,7 +178,9 @@ class TopKAccuracy(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        top = preds.topk(min(self.k, preds.shape[-1]), dim=-1).indices
+        k = min(self.k, preds.shape[-1])
+        # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
+        top = preds.topk(k, dim=-1).indices.reshape(-1, k)
         hit = (top == targets.reshape(-1, 1)).any(dim=-1)
         self._add("correct", hit.sum())
         self._add("count", hit.numel())

@@ -83,3 +83,16 @@ def test_sums_accumulate_in_place_without_keeping_a_graph():
         rmse.update(preds * 1.0, torch.tensor([1.0, 1.0]))
     assert not rmse.squared_error.requires_grad and rmse.squared_error.dtype == torch.float64
     assert rmse.compute() == pytest.approx(math.sqrt(2.0))
+
+
+def test_top_k_scores_sequence_outputs_per_position_like_accuracy():
+    # a language model's logits (N, T, V) against tokens (N, T): each position is one item
+    logits = torch.tensor([[[0.1, 0.9, 0.0, 0.3], [0.8, 0.1, 0.2, 0.3]],
+                           [[0.2, 0.3, 0.5, 0.0], [0.5, 0.4, 0.1, 0.0]],
+                           [[0.6, 0.3, 0.1, 0.0], [0.1, 0.2, 0.7, 0.0]],
+                           [[0.0, 0.1, 0.2, 0.9], [0.9, 0.0, 0.1, 0.2]]])
+    tokens = torch.tensor([[1, 2], [1, 0], [2, 1], [3, 3]])
+    # top-2 per position: {1,3} {0,3} | {2,1} {0,1} | {0,1} {2,1} | {3,2} {0,3}: 6 hits of 8
+    assert run(ember.TopKAccuracy(k=2), logits, tokens) == pytest.approx(6 / 8)
+    assert run(ember.TopKAccuracy(k=10), logits, tokens) == 1.0  # k above the vocabulary
+    assert run(ember.Accuracy(), logits, tokens) == pytest.approx(3 / 8)
