@@ -96,3 +96,17 @@ def test_top_k_scores_sequence_outputs_per_position_like_accuracy():
     assert run(ember.TopKAccuracy(k=2), logits, tokens) == pytest.approx(6 / 8)
     assert run(ember.TopKAccuracy(k=10), logits, tokens) == 1.0  # k above the vocabulary
     assert run(ember.Accuracy(), logits, tokens) == pytest.approx(3 / 8)
+
+
+def test_macro_f1_averages_the_classes_that_occur_like_scikit_learn():
+    # 4 outputs, but class 3 is neither a target nor predicted in this validation set:
+    # per class F1 0: 2/3, 1: 2/3, 2: 1 -> (2/3 + 2/3 + 1) / 3 (sklearn's f1_score, macro)
+    logits = torch.eye(4)[[0, 1, 2, 0]] * 5
+    targets = torch.tensor([0, 1, 2, 1])
+    assert run(ember.FBeta(), logits, targets) == pytest.approx(7 / 9)
+    # multi-label keeps every label column (sklearn does too): column 2 is never set -> 0
+    multi_targets = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]])
+    multi_logits = torch.tensor([[5.0, -5, -5], [-5, 5, -5], [5, -5, -5]])
+    expected = (1 + 2 / 3 + 0) / 3
+    assert run(ember.FBeta(multi_label=True), multi_logits, multi_targets,
+               batches=3) == pytest.approx(expected)
