@@ -56,7 +56,7 @@ from ember.errors import (
     EmberWarning,
     TrainingError,
 )
-from ember.losses import loss_for
+from ember.losses import loss_for, loss_name
 from ember.metrics import Metric, default_metrics
 from ember.model import (
     apply_bn_policy,
@@ -512,7 +512,7 @@ class Learner:
             self.loss_grad = self.loss_func(self.pred, self.yb)
         except (RuntimeError, TypeError, ValueError, IndexError) as error:
             raise TrainingError(
-                f"{type(self.loss_func).__name__} failed on model outputs of shape "
+                f"{loss_name(self.loss_func)} failed on model outputs of shape "
                 f"{tuple(getattr(self.pred, 'shape', ()))} and targets of shape "
                 f"{tuple(getattr(self.yb, 'shape', ()))}: {error}"
             ) from error
@@ -999,7 +999,7 @@ class Learner:
 
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {self.data!r}, "
-                f"loss={type(self.loss_func).__name__}, device={self.device})")
+                f"loss={loss_name(self.loss_func)}, device={self.device})")
 
 
 class _Gather(Callback):

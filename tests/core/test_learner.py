@@ -497,3 +497,19 @@ def test_get_preds_gives_probabilities_for_sequence_targets():
     logits, _ = learn.get_preds(activation=False)
     assert probs.shape == (16, 6, 5) and targets.shape == (16, 6)
     assert torch.allclose(probs, logits.softmax(-1))
+
+
+def test_a_plain_function_loss_is_named_by_its_name():
+    from torch.nn import functional as F
+
+    def sharp_loss(pred, target):
+        raise ValueError("targets must be sharp")
+
+    learn = ember.Learner(blob_data(64), small_model(), loss_func=F.cross_entropy, quiet=True)
+    assert "loss=cross_entropy" in repr(learn)
+    learn = ember.Learner(blob_data(64), small_model(), loss_func=sharp_loss, quiet=True)
+    assert "loss=sharp_loss" in repr(learn)
+    with pytest.raises(ember.TrainingError, match=r"^sharp_loss failed on model outputs"):
+        learn.fit(1)
+    assert "loss=CrossEntropyFlat" in repr(ember.Learner(blob_data(64), small_model(),
+                                                         quiet=True))
