@@ -60,6 +60,7 @@ from ember.losses import loss_for, loss_name
 from ember.metrics import Metric, default_metrics
 from ember.model import (
     apply_bn_policy,
+    evaluating,
     freeze_to,
     frozen_bn_modules,
     split_groups,
@@ -886,8 +887,7 @@ class Learner:
         """
         batch = self.data.one_batch(split)
         inputs = to_device(tuple(batch[:-1]), self.device)
-        self.model.eval()
-        with torch.no_grad():
+        with evaluating(self.model):  # as predict does: the model's mode is restored after
             outputs = self.model(*inputs)
         return self.data.show_results(batch, self.data.decode(outputs), n)
 

@@ -513,3 +513,14 @@ def test_a_plain_function_loss_is_named_by_its_name():
         learn.fit(1)
     assert "loss=CrossEntropyFlat" in repr(ember.Learner(blob_data(64), small_model(),
                                                          quiet=True))
+
+
+def test_show_results_leaves_the_model_in_the_mode_it_found(capsys):
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    learn.model.train()
+    rows = learn.show_results(3)
+    assert len(rows) == 3 and "prediction" in capsys.readouterr().out
+    assert learn.model.training  # dropout and BatchNorm statistics as the user left them
+    learn.model.eval()
+    learn.show_results(3)
+    assert not learn.model.training
