@@ -441,8 +441,9 @@ class Data:
 
         Example:
             >>> # data.activation(logits) gives softmax probabilities for a single-label target
+            >>> # (and per position for a sequence target), sigmoid ones for a multi-label one
         """
-        if self.target_kind == "single_label":
+        if self.target_kind in ("single_label", "sequence"):  # logits over the last dimension
             return outputs.softmax(dim=-1)
         if self.target_kind == "multi_label":
             return outputs.sigmoid()

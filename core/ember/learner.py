@@ -56,10 +56,11 @@ from ember.errors import (
     EmberWarning,
     TrainingError,
 )
-from ember.losses import loss_for
+from ember.losses import loss_for, loss_name
 from ember.metrics import Metric, default_metrics
 from ember.model import (
     apply_bn_policy,
+    evaluating,
     freeze_to,
     frozen_bn_modules,
     split_groups,
@@ -512,7 +513,7 @@ class Learner:
             self.loss_grad = self.loss_func(self.pred, self.yb)
         except (RuntimeError, TypeError, ValueError, IndexError) as error:
             raise TrainingError(
-                f"{type(self.loss_func).__name__} failed on model outputs of shape "
+                f"{loss_name(self.loss_func)} failed on model outputs of shape "
                 f"{tuple(getattr(self.pred, 'shape', ()))} and targets of shape "
                 f"{tuple(getattr(self.yb, 'shape', ()))}: {error}"
             ) from error
@@ -787,6 +788,8 @@ class Learner:
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
+        # a class is made an instance here, so the instance attached is the one removed after
+        cbs = [cb() if isinstance(cb, type) else cb for cb in cbs]
         self.add_cbs(cbs)
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
@@ -805,6 +808,9 @@ class Learner:
                         f"the end of each epoch", EmberWarning, stacklevel=3)
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
+            # gradients left by a fit that ended inside an accumulation group (stopped by
+            # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
+            self.model.zero_grad(set_to_none=True)
             self._run(self._do_fit, "fit", CancelFitException)
         except Exception as error:
             if self.distributed is not None:
@@ -884,8 +890,7 @@ class Learner:
         """
         batch = self.data.one_batch(split)
         inputs = to_device(tuple(batch[:-1]), self.device)
-        self.model.eval()
-        with torch.no_grad():
+        with evaluating(self.model):  # as predict does: the model's mode is restored after
             outputs = self.model(*inputs)
         return self.data.show_results(batch, self.data.decode(outputs), n)
 
@@ -997,7 +1002,7 @@ class Learner:
 
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {self.data!r}, "
-                f"loss={type(self.loss_func).__name__}, device={self.device})")
+                f"loss={loss_name(self.loss_func)}, device={self.device})")
 
 
 class _Gather(Callback):

@@ -92,6 +92,21 @@ def loss_for(target_kind: str) -> nn.Module:
     return losses[target_kind]()
 
 
+def loss_name(loss_func: object) -> str:
+    """How messages name a loss: a module by its class, a plain function (or a
+    ``functools.partial`` of one) by its own name.
+
+    Example:
+        >>> from torch.nn import functional as F
+        >>> loss_name(MSEFlat()), loss_name(F.cross_entropy)
+        ('MSEFlat', 'cross_entropy')
+    """
+    if isinstance(loss_func, nn.Module):
+        return type(loss_func).__name__
+    function = getattr(loss_func, "func", loss_func)  # functools.partial
+    return getattr(function, "__name__", None) or type(loss_func).__name__
+
+
 def classification_losses() -> tuple[type, ...]:
     """Loss classes that expect integer class targets (used by the input checks)."""
     return (CrossEntropyFlat, nn.CrossEntropyLoss, nn.NLLLoss)

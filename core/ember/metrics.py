@@ -178,7 +178,9 @@ class TopKAccuracy(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        top = preds.topk(min(self.k, preds.shape[-1]), dim=-1).indices
+        k = min(self.k, preds.shape[-1])
+        # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
+        top = preds.topk(k, dim=-1).indices.reshape(-1, k)
         hit = (top == targets.reshape(-1, 1)).any(dim=-1)
         self._add("correct", hit.sum())
         self._add("count", hit.numel())
@@ -215,8 +217,10 @@ class AccuracyMulti(Metric):
 
 
 class FBeta(Metric):
-    """F-beta score. ``average="macro"`` averages per-class scores; ``"binary"`` scores class
-    ``pos_label`` only. Works for single-label logits, or multi-label with ``multi_label=True``.
+    """F-beta score. ``average="macro"`` averages per-class scores (single-label: over the
+    classes among the targets or predictions, as scikit-learn does; multi-label: over every
+    label column); ``"binary"`` scores class ``pos_label`` only. Works for single-label
+    logits, or multi-label with ``multi_label=True``.
 
     Example:
         >>> import torch
@@ -274,6 +278,11 @@ class FBeta(Metric):
                             torch.zeros_like(tp))
         if self.average == "binary":
             return float(score[self.pos_label])
+        if self.average == "macro" and not self.multi_label:
+            # scikit-learn's classes: those among the targets or the predictions; a class the
+            # model can output but this data never shows nor gets does not count as a 0
+            present = (tp + fp + fn) > 0
+            return float(score[present].mean()) if bool(present.any()) else float("nan")
         return float(score.mean())
 
     def synchronise(self) -> None:

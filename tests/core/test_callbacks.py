@@ -4,6 +4,8 @@ accumulation, early stopping and save-best, also across an interrupted and resum
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 
 import pytest
 import torch
@@ -262,3 +264,51 @@ def test_a_resumed_fp16_run_keeps_its_loss_scale(tmp_path):
     whole = run(None)
     assert whole == 2.0**15  # 65536 halved once
     assert run(0) == whole
+
+
+@pytest.mark.parametrize("fit", ["fit", "fit_one_cycle"])
+def test_a_callback_class_given_to_one_fit_lasts_that_fit_only(fit):
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    attached = [type(cb) for cb in learn.cbs]
+    log = []
+
+    class _Seen(ember.Callback):
+        def before_fit(self) -> None:
+            log.append(self.learn.epoch)
+
+    getattr(learn, fit)(1, cbs=[ember.GradientClip, _Seen])
+    assert log == [0]  # instantiated and run for the fit it was given to
+    assert [type(cb) for cb in learn.cbs] == attached
+    learn.fit(1)
+    assert log == [0]  # and not for the next fit
+
+
+def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_improvement():
+    # lr=0: the validation loss never changes, so only the first epoch improves (on -inf)
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    learn.fit(5, 0.0, cbs=[ember.EarlyStopping(patience=0)])
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
+
+
+class _NanOnFirstBatch(ember.Callback):
+    def __init__(self) -> None:
+        self.on = True
+
+    def after_pred(self) -> None:
+        if self.on and self.learn.training and self.learn.iter == 0:
+            self.learn.pred = self.learn.pred * float("nan")
+
+
+def test_a_fit_stopped_inside_an_accumulation_group_leaves_no_gradients_to_the_next_fit():
+    poison = _NanOnFirstBatch()
+    learn = ember.Learner(blob_data(256), small_model(), quiet=True, nan_guard=False,
+                          cbs=[ember.GradientAccumulation(4), ember.NanGuard(interval=3),
+                               poison])
+    with pytest.warns(ember.DivergenceWarning):
+        learn.fit(1, 1e-2)  # stops at batch 3, before batch 0's NaN gradients were stepped
+    poison.on = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.DivergenceWarning)
+        learn.fit(1, 1e-2)  # clean data: its first step must not take the stale NaN gradients
+    assert all(bool(p.isfinite().all()) for p in learn.model.parameters())
+    assert math.isfinite(learn.recorder.values[-1]["valid_loss"])

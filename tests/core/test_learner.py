@@ -506,3 +506,45 @@ def test_get_preds_pads_batches_of_different_lengths():
     assert (targets[:2, 3:] == -100).all()
     with torch.no_grad():
         assert torch.allclose(preds[:2, :3], model(items[0][0].expand(2, 3)))
+
+
+def test_get_preds_gives_probabilities_for_sequence_targets():
+    # a language model's outputs (N, T, vocab) against token targets (N, T): CrossEntropyFlat
+    # reads them as logits over the last dimension, so activation=True gives a softmax there
+    from torch.utils.data import DataLoader, TensorDataset
+
+    tokens = torch.randint(0, 5, (16, 6), generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(TensorDataset(tokens, tokens.roll(-1, 1)), batch_size=8)
+    data = ember.Data(loader, loader, target_kind="sequence", n_out=5)
+    learn = ember.Learner(data, nn.Embedding(5, 5), quiet=True)
+    probs, targets = learn.get_preds()
+    logits, _ = learn.get_preds(activation=False)
+    assert probs.shape == (16, 6, 5) and targets.shape == (16, 6)
+    assert torch.allclose(probs, logits.softmax(-1))
+
+
+def test_a_plain_function_loss_is_named_by_its_name():
+    from torch.nn import functional as F
+
+    def sharp_loss(pred, target):
+        raise ValueError("targets must be sharp")
+
+    learn = ember.Learner(blob_data(64), small_model(), loss_func=F.cross_entropy, quiet=True)
+    assert "loss=cross_entropy" in repr(learn)
+    learn = ember.Learner(blob_data(64), small_model(), loss_func=sharp_loss, quiet=True)
+    assert "loss=sharp_loss" in repr(learn)
+    with pytest.raises(ember.TrainingError, match=r"^sharp_loss failed on model outputs"):
+        learn.fit(1)
+    assert "loss=CrossEntropyFlat" in repr(ember.Learner(blob_data(64), small_model(),
+                                                         quiet=True))
+
+
+def test_show_results_leaves_the_model_in_the_mode_it_found(capsys):
+    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    learn.model.train()
+    rows = learn.show_results(3)
+    assert len(rows) == 3 and "prediction" in capsys.readouterr().out
+    assert learn.model.training  # dropout and BatchNorm statistics as the user left them
+    learn.model.eval()
+    learn.show_results(3)
+    assert not learn.model.training

@@ -83,3 +83,30 @@ def test_sums_accumulate_in_place_without_keeping_a_graph():
         rmse.update(preds * 1.0, torch.tensor([1.0, 1.0]))
     assert not rmse.squared_error.requires_grad and rmse.squared_error.dtype == torch.float64
     assert rmse.compute() == pytest.approx(math.sqrt(2.0))
+
+
+def test_top_k_scores_sequence_outputs_per_position_like_accuracy():
+    # a language model's logits (N, T, V) against tokens (N, T): each position is one item
+    logits = torch.tensor([[[0.1, 0.9, 0.0, 0.3], [0.8, 0.1, 0.2, 0.3]],
+                           [[0.2, 0.3, 0.5, 0.0], [0.5, 0.4, 0.1, 0.0]],
+                           [[0.6, 0.3, 0.1, 0.0], [0.1, 0.2, 0.7, 0.0]],
+                           [[0.0, 0.1, 0.2, 0.9], [0.9, 0.0, 0.1, 0.2]]])
+    tokens = torch.tensor([[1, 2], [1, 0], [2, 1], [3, 3]])
+    # top-2 per position: {1,3} {0,3} | {2,1} {0,1} | {0,1} {2,1} | {3,2} {0,3}: 6 hits of 8
+    assert run(ember.TopKAccuracy(k=2), logits, tokens) == pytest.approx(6 / 8)
+    assert run(ember.TopKAccuracy(k=10), logits, tokens) == 1.0  # k above the vocabulary
+    assert run(ember.Accuracy(), logits, tokens) == pytest.approx(3 / 8)
+
+
+def test_macro_f1_averages_the_classes_that_occur_like_scikit_learn():
+    # 4 outputs, but class 3 is neither a target nor predicted in this validation set:
+    # per class F1 0: 2/3, 1: 2/3, 2: 1 -> (2/3 + 2/3 + 1) / 3 (sklearn's f1_score, macro)
+    logits = torch.eye(4)[[0, 1, 2, 0]] * 5
+    targets = torch.tensor([0, 1, 2, 1])
+    assert run(ember.FBeta(), logits, targets) == pytest.approx(7 / 9)
+    # multi-label keeps every label column (sklearn does too): column 2 is never set -> 0
+    multi_targets = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]])
+    multi_logits = torch.tensor([[5.0, -5, -5], [-5, 5, -5], [5, -5, -5]])
+    expected = (1 + 2 / 3 + 0) / 3
+    assert run(ember.FBeta(multi_label=True), multi_logits, multi_targets,
+               batches=3) == pytest.approx(expected)

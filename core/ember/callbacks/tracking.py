@@ -71,7 +71,8 @@ class _Monitor(Callback):
 
 
 class EarlyStopping(_Monitor):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs
+    (``patience=0`` stops at the first epoch without improvement, like ``patience=1``).
 
     The fit ends before the next epoch would start, so every callback still sees the last
     epoch (its progress row, its checkpoint, a save-best on another metric).
@@ -95,7 +96,9 @@ class EarlyStopping(_Monitor):
             self.wait = 0
 
     def before_epoch(self) -> None:
-        if self.wait >= self.patience:
+        # patience=0 (Keras's default) stops at the first epoch without improvement, as 1
+        # does; it must not stop a fit before its first epoch, when nothing was measured yet
+        if self.wait >= max(self.patience, 1):
             raise CancelFitException
 
     def after_epoch(self) -> None:
