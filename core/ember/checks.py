@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
-from ember.losses import classification_losses, regression_losses
+from ember.losses import loss_family, loss_name
 from ember.model import bn_types
 
 if TYPE_CHECKING:
@@ -130,16 +130,17 @@ def check_setup(learn: Learner) -> None:
             "no parameter of the model requires gradients, so nothing can train; call "
             "learn.unfreeze(), or set requires_grad=True on the parameters to train"
         )
-    kind, loss_name = learn.data.target_kind, type(learn.loss_func).__name__
-    if kind == "regression" and isinstance(learn.loss_func, classification_losses()):
+    kind, family, name = learn.data.target_kind, loss_family(learn.loss_func), loss_name(
+        learn.loss_func)
+    if kind == "regression" and family == "classification":
         raise TrainingError(
-            f"the targets are regression values but the loss is {loss_name}, which needs class "
+            f"the targets are regression values but the loss is {name}, which needs class "
             f"indices; drop loss_func= to get the regression default (MSE) or pass a "
             f"regression loss"
         )
-    if kind in ("single_label", "sequence") and isinstance(learn.loss_func, regression_losses()):
+    if kind in ("single_label", "sequence") and family == "regression":
         raise TrainingError(
-            f"the targets are class labels but the loss is {loss_name}; drop loss_func= to get "
+            f"the targets are class labels but the loss is {name}; drop loss_func= to get "
             f"cross-entropy, or build the data as regression"
         )
 
@@ -152,21 +153,25 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
     """
     if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
         return
-    loss_func, loss_name = learn.loss_func, type(learn.loss_func).__name__
+    loss_func, name, family = learn.loss_func, loss_name(learn.loss_func), loss_family(
+        learn.loss_func)
     if pred.shape[0] != target.shape[0]:
         raise TrainingError(
             f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} targets "
             f"(output shape {tuple(pred.shape)}); the first dimension must be the batch"
         )
-    if isinstance(loss_func, classification_losses()):
+    if family == "classification":
         if target.is_floating_point():
             raise TrainingError(
-                f"the targets are floats (dtype {target.dtype}) but {loss_name} needs integer "
+                f"the targets are floats (dtype {target.dtype}) but {name} needs integer "
                 f"class indices; for regression build the data with target_kind='regression', "
                 f"for multi-hot targets use target_kind='multi_label', or convert labels with "
                 f".long()"
             )
-        labels = target[target != getattr(loss_func, "ignore_index", -100)]
+        ignored = getattr(loss_func, "ignore_index", None)
+        if ignored is None:  # a functools.partial(F.cross_entropy, ignore_index=...)
+            ignored = getattr(loss_func, "keywords", {}).get("ignore_index", -100)
+        labels = target[target != ignored]
         n_classes = pred.shape[-1]
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
             worst = int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())
@@ -175,10 +180,10 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f"must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
                 f"({learn.data.n_out})"
             )
-    elif isinstance(loss_func, regression_losses()) and pred.numel() != target.numel():
+    elif family == "regression" and pred.numel() != target.numel():
         raise TrainingError(
             f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets have "
-            f"shape {tuple(target.shape[1:])} per item; {loss_name} needs one output per target "
+            f"shape {tuple(target.shape[1:])} per item; {name} needs one output per target "
             f"value (data.n_out = {learn.data.n_out})"
         )
 

@@ -117,3 +117,27 @@ def regression_losses() -> tuple[type, ...]:
     return (MSEFlat, nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, BCEWithLogitsFlat,
             nn.BCEWithLogitsLoss, nn.BCELoss)
 
+
+def loss_family(loss_func: object) -> str | None:
+    """``"classification"`` for a loss that takes class indices, ``"regression"`` for one that
+    takes float targets of the output's size, ``None`` when Ember cannot tell: a loss module
+    by its class, torch's functional losses (or a ``functools.partial`` of one) by identity.
+    The input checks use it.
+
+    Example:
+        >>> from torch.nn import functional as F
+        >>> loss_family(CrossEntropyFlat()), loss_family(F.mse_loss), loss_family(print)
+        ('classification', 'regression', None)
+    """
+    if isinstance(loss_func, classification_losses()):
+        return "classification"
+    if isinstance(loss_func, regression_losses()):
+        return "regression"
+    function = getattr(loss_func, "func", loss_func)  # functools.partial
+    if function in (F.cross_entropy, F.nll_loss):
+        return "classification"
+    if function in (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
+                    F.binary_cross_entropy_with_logits, F.binary_cross_entropy):
+        return "regression"
+    return None
+

@@ -360,6 +360,22 @@ def test_wrong_loss_kind_is_refused_before_training():
         ember.Learner(blob_data(), small_model(), loss_func=nn.MSELoss(), quiet=True).fit(1)
 
 
+def test_torch_functional_losses_get_the_same_checks_as_loss_modules():
+    from functools import partial
+
+    from torch.nn import functional as F
+
+    with pytest.raises(ember.TrainingError, match="regression values but the loss is "
+                                                  "cross_entropy"):
+        ember.Learner(regression_data(), nn.Linear(4, 1), loss_func=F.cross_entropy,
+                      quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match="class labels but the loss is mse_loss"):
+        ember.Learner(blob_data(), small_model(), loss_func=F.mse_loss, quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match=r"label 2 is out of range .* 2 outputs"):
+        ember.Learner(blob_data(classes=3), small_model(n_out=2),
+                      loss_func=partial(F.cross_entropy, label_smoothing=0.1), quiet=True).fit(1)
+
+
 def test_float_targets_for_cross_entropy_get_clear_error():
     data = regression_data()
     data.target_kind = "single_label"

@@ -498,11 +498,12 @@ def transformer_classifier(vocab_size: int, n_out: int, d_model: int = 256, n_he
 @torch.no_grad()
 def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: float = 1.0,
              top_k: int | None = None, banned: list[int] | None = None,
-             generator: torch.Generator | None = None, device: Any = "cpu") -> list[int]:
+             generator: torch.Generator | None = None, device: Any = None) -> list[int]:
     """Continue ``prompt`` (token ids) by ``n_words`` ids sampled from a :class:`LanguageModel`.
 
     ``temperature=0`` picks the most likely token each time; otherwise sampling draws from the
-    ``top_k`` most likely (``None``: every token); ``banned`` ids are never chosen.
+    ``top_k`` most likely (``None``: every token); ``banned`` ids are never chosen. The
+    prompt goes to ``device``, by default the model's own.
     A recurrent model is fed one token at a time (its state carries the context); a
     transformer sees the whole context each step.
 
@@ -519,6 +520,8 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
     recurrent = getattr(model, "recurrent", False)
     if hasattr(model, "reset"):
         model.reset()
+    if device is None:
+        device = next(model.parameters()).device
     context = torch.tensor([prompt], dtype=torch.long, device=device)
     new: list[int] = []
     try:
