@@ -31,7 +31,7 @@ from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
 from ember.losses import loss_family, loss_name
-from ember.model import bn_types
+from ember.model import bn_types, evaluating
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -390,13 +390,8 @@ def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Fin
     batch = learn.data.one_batch()
     inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
     target = batch[-1].to(learn.device) if isinstance(batch[-1], Tensor) else batch[-1]
-    was_training = learn.model.training
-    learn.model.eval()
-    try:
-        with torch.no_grad():
-            check_first_batch(learn, learn.model(*inputs), target)
-    finally:
-        learn.model.train(was_training)
+    with evaluating(learn.model):
+        check_first_batch(learn, learn.model(*inputs), target)
     findings += _normalisation_findings(learn, inputs)
     if learn.data.valid_dl is not None:
         findings += _validation_size_findings(learn, learn.validate())

@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
 from ember.errors import ExportError, PluginError
+from ember.model import evaluating
 from ember.utils import atomic_write, default_device
 
 if TYPE_CHECKING:
@@ -88,13 +89,10 @@ def export_learner(learn: Learner, path: Path) -> Path:
     text = json.dumps(manifest, default=_plain)
 
     def write(tmp: Path) -> None:
-        was_training = model.training
-        model.eval()
-        try:  # a failed write (disk full) leaves the learner as it was, ready to train on
+        # a failed write (disk full) leaves the learner as it was, ready to train on
+        with evaluating(model):
             cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
             save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
-        finally:
-            model.train(was_training)
 
     if learn.distributed is not None and learn.distributed.rank != 0:
         return path
@@ -355,8 +353,6 @@ def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, .
         raise ExportError(f"{path} takes {len(names)} inputs ({names}), {len(inputs)} given")
     feeds = {name: x.cpu().numpy() for name, x in zip(names, inputs)}
     (got,) = session.run(None, feeds)[:1]
-    from ember.model import evaluating
-
     with evaluating(model) as device:
         expected = model(*(x.to(device) for x in inputs)).float().cpu().numpy()
     difference = float(np.abs(got - expected).max()) if got.size else 0.0

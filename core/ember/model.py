@@ -162,7 +162,9 @@ def apply_bn_policy(modules: list[nn.Module], bn_policy: str) -> None:
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[torch.device]:
     """Run ``model`` for inference: eval mode and no gradients inside, its previous mode
-    restored after. Yields the device of its parameters (CPU for a model without any).
+    restored after, module by module (a BatchNorm kept in eval mode inside a training model,
+    as the frozen-BatchNorm policy does, stays so). Yields the device of its parameters (CPU
+    for a model without any).
 
     Example:
         >>> import torch
@@ -173,13 +175,15 @@ def evaluating(model: nn.Module) -> Iterator[torch.device]:
         True
     """
     device = next(iter(model.parameters()), torch.zeros(())).device
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
             yield device
     finally:
-        model.train(was_training)
+        model.train(modes[0][1])  # the model's own train() first: some models act on it
+        for module, training in modes:
+            module.training = training
 
 
 def mlp(n_in: int, n_out: int, hidden: Sequence[int] = (200, 100), dropout: float = 0.1

@@ -182,3 +182,22 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         with torch.no_grad():
             expected = trained.model(x[:n]).numpy()
         assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_predict_and_export_leave_each_module_in_its_mode(tmp_path):
+    # a BatchNorm kept in eval mode inside a training model (the frozen-BatchNorm policy does
+    # this mid-epoch) must stay so after an inference step, not come back in training mode
+    from torch import nn
+
+    ember.seed(0)
+    model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[16])
+    learn = ember.Learner(blob_data(), model, quiet=True, path=tmp_path)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert norms
+    model.train()
+    norms[0].eval()
+    x, _ = learn.data.valid_dl.dataset.tensors
+    learn.predict(x[0])
+    learn.export("model")
+    assert model.training and not norms[0].training
+    assert all(m.training for m in model.modules() if m is not norms[0])
