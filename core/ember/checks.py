@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
-from ember.losses import loss_family, loss_name
+from ember.losses import ignored_target, loss_family, loss_name
 from ember.model import bn_types, evaluating
 
 if TYPE_CHECKING:
@@ -168,10 +168,7 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f"for multi-hot targets use target_kind='multi_label', or convert labels with "
                 f".long()"
             )
-        ignored = getattr(loss_func, "ignore_index", None)
-        if ignored is None:  # a functools.partial(F.cross_entropy, ignore_index=...)
-            ignored = getattr(loss_func, "keywords", {}).get("ignore_index", -100)
-        labels = target[target != ignored]
+        labels = target[target != ignored_target(loss_func)]
         n_classes = pred.shape[-1]
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
             worst = int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())

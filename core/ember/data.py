@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ember.errors import DataError
+from ember.utils import is_missing
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,7 +112,7 @@ def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "vali
     for value in flags:
         if isinstance(value, (bool, np.bool_)):
             marks.append(bool(value))
-        elif _missing(value):
+        elif is_missing(value):
             marks.append(False)
         elif isinstance(value, numbers.Real) and value in (0, 1):
             marks.append(bool(value))
@@ -128,15 +129,6 @@ def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "vali
         raise DataError(f"{name} leaves {len(train)} training and {len(valid)} validation "
                         f"items; both need at least one")
     return train, valid
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN
-    except (TypeError, ValueError):
-        return True  # pandas' NA, whose truth value is ambiguous
 
 
 def make_loaders(

@@ -24,7 +24,7 @@ from safetensors.torch import load_model, save_model
 
 from ember.errors import ExportError, PluginError
 from ember.model import evaluating
-from ember.utils import atomic_write, default_device
+from ember.utils import atomic_write, default_device, plain
 
 if TYPE_CHECKING:
     from ember.data import Data
@@ -79,14 +79,17 @@ def export_learner(learn: Learner, path: Path) -> Path:
         "model": {"name": config["name"], "config": config.get("config", {}),
                   "plugin": config.get("plugin", plugin)},
     }
-    for part, value in (("preprocessing state", manifest["data"]),
-                        ("model config", manifest["model"])):
-        try:
-            json.dumps(value, default=_plain)
-        except (TypeError, ValueError) as error:
-            raise ExportError(f"the {part} is not JSON-able ({error}); give it plain numbers, "
-                              f"strings, lists and dicts") from None
-    text = json.dumps(manifest, default=_plain)
+    try:
+        text = json.dumps(manifest, default=_json_plain)
+    except (TypeError, ValueError):  # name the part that holds the value
+        for part, value in (("preprocessing state", manifest["data"]),
+                            ("model config", manifest["model"])):
+            try:
+                json.dumps(value, default=_json_plain)
+            except (TypeError, ValueError) as error:
+                raise ExportError(f"the {part} is not JSON-able ({error}); give it plain "
+                                  f"numbers, strings, lists and dicts") from None
+        raise
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
@@ -99,14 +102,14 @@ def export_learner(learn: Learner, path: Path) -> Path:
     return atomic_write(path, write)
 
 
-def _plain(value: Any) -> Any:
-    """NumPy scalars (``np.unique``'s labels, a size read off an array) as the Python numbers
-    they equal, so they write to JSON and read back equal."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: {value!r}")
+def _json_plain(value: Any) -> Any:
+    """``json.dumps``'s fallback: NumPy scalars (``np.unique``'s labels, a size read off an
+    array) as the Python numbers they equal, so they write to JSON and read back equal."""
+    converted = plain(value)
+    if converted is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: "
+                        f"{value!r}")
+    return converted
 
 
 def _cpu_copy(model: torch.nn.Module) -> torch.nn.Module:

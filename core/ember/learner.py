@@ -284,15 +284,15 @@ class Learner:
         self._frozen_bn: list[nn.Module] = []
 
     # ---------------------------------------------------------------- callbacks
-    def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> None:
-        """Attach callbacks (kept for every later fit).
+    def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:
+        """Attach callbacks (kept for every later fit); a callback class is attached as a new
+        instance. Returns the instances attached, to detach them with :meth:`remove_cbs`.
 
         Example:
             >>> # learn.add_cbs([ember.GradientClip(1.0)])
         """
-        for cb in _as_list(cbs):
-            if isinstance(cb, type):
-                cb = cb()
+        added = [cb() if isinstance(cb, type) else cb for cb in _as_list(cbs)]
+        for cb in added:
             cb.learn = self
             self.cbs.append(cb)
         self.cbs.sort(key=lambda cb: cb.order)
@@ -300,6 +300,7 @@ class Learner:
         # the per-batch path skips the backward/step event machinery when nothing listens
         self._bare_update = not any(self._events[e] for phase in ("backward", "step")
                                     for e in _PHASE_EVENTS[phase])
+        return added
 
     def remove_cbs(self, cbs: Iterable[Callback] | Callback | None) -> None:
         """Detach callbacks.
@@ -788,9 +789,7 @@ class Learner:
 
     def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
         check_setup(self)
-        # a class is made an instance here, so the instance attached is the one removed after
-        cbs = [cb() if isinstance(cb, type) else cb for cb in cbs]
-        self.add_cbs(cbs)
+        cbs = self.add_cbs(cbs)  # the instances attached (a class becomes one) go after the fit
         try:
             self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
             # read every batch by progress(): a loader's len() is too slow for the hot path

@@ -103,8 +103,29 @@ def loss_name(loss_func: object) -> str:
     """
     if isinstance(loss_func, nn.Module):
         return type(loss_func).__name__
-    function = getattr(loss_func, "func", loss_func)  # functools.partial
-    return getattr(function, "__name__", None) or type(loss_func).__name__
+    return getattr(_function(loss_func), "__name__", None) or type(loss_func).__name__
+
+
+def ignored_target(loss_func: object) -> int:
+    """The target value ``loss_func`` skips: its ``ignore_index`` (a module's attribute, or a
+    ``functools.partial``'s keyword), torch's -100 otherwise.
+
+    Example:
+        >>> from functools import partial
+        >>> from torch.nn import functional as F
+        >>> ignored_target(CrossEntropyFlat(ignore_index=0)), ignored_target(
+        ...     partial(F.cross_entropy, ignore_index=3)), ignored_target(F.cross_entropy)
+        (0, 3, -100)
+    """
+    ignored = getattr(loss_func, "ignore_index", None)
+    if ignored is None:
+        ignored = getattr(loss_func, "keywords", {}).get("ignore_index", -100)
+    return ignored
+
+
+def _function(loss_func: object) -> object:
+    """The function a ``functools.partial`` wraps, or ``loss_func`` itself."""
+    return getattr(loss_func, "func", loss_func)
 
 
 def classification_losses() -> tuple[type, ...]:
@@ -133,7 +154,7 @@ def loss_family(loss_func: object) -> str | None:
         return "classification"
     if isinstance(loss_func, regression_losses()):
         return "regression"
-    function = getattr(loss_func, "func", loss_func)  # functools.partial
+    function = _function(loss_func)
     if function in (F.cross_entropy, F.nll_loss):
         return "classification"
     if function in (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,

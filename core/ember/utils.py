@@ -1,4 +1,4 @@
-"""Small helpers: seeding, device choice, moving batches, atomic writes.
+"""Small helpers: seeding, device choice, moving batches, atomic writes, plain values.
 
 Example:
     >>> import ember
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write", "cpu_copy", "default_device", "seed", "to_device"]
+__all__ = ["atomic_write", "cpu_copy", "default_device", "is_missing", "plain", "seed", "to_device"]
 
 
 def seed(n: int = 0) -> None:
@@ -86,6 +86,35 @@ def cpu_copy(state: Any) -> Any:
     if isinstance(state, (list, tuple)):
         return type(state)(cpu_copy(value) for value in state)
     return copy.deepcopy(state)
+
+
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it equals (``np.int64(3)`` → ``3``); anything else
+    as it is. Labels read from arrays or data frames become plain values this way, so they
+    compare, sort and write to JSON like the user's own.
+
+    Example:
+        >>> import numpy as np
+        >>> type(plain(np.int64(3))).__name__, plain("cat")
+        ('int', 'cat')
+    """
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN (Python's or NumPy's), or pandas' missing markers (``pd.NA`` in nullable
+    columns, ``pd.NaT``).
+
+    Example:
+        >>> is_missing(None), is_missing(float("nan")), is_missing(""), is_missing(0)
+        (True, True, False, False)
+    """
+    import numpy as np
+
+    return (value is None or (isinstance(value, (float, np.floating)) and value != value)
+            or type(value).__name__ in ("NAType", "NaTType"))
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
+from ember.utils import plain
 from ember_tabular.transforms import TabularProcessor, infer_column_kinds
 
 __all__ = ["TabularData", "TabularDataset", "items_to_frame"]
@@ -111,10 +112,6 @@ def items_to_frame(items: Any) -> pd.DataFrame:
     if not frames:
         raise ember.DataError("no rows to predict on; give at least one dict, Series or row")
     return frames[0] if len(frames) == 1 else pd.concat(frames)
-
-
-def _python_list(values: Any) -> list[Any]:
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
 class TabularData(ember.Data):
@@ -518,9 +515,9 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
     if target_kind == "regression":
         return "regression", None
     if isinstance(dtype, pd.CategoricalDtype):
-        classes = _python_list(series.cat.categories)
+        classes = [plain(v) for v in series.cat.categories]
     else:
-        values = _python_list(pd.unique(series))
+        values = [plain(v) for v in pd.unique(series)]
         try:
             classes = sorted(values)
         except TypeError:

@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 
 import ember
+from ember.utils import plain
 
 __all__ = [
     "DATE_CAT_PARTS",
@@ -328,10 +329,6 @@ class QuantileMap:
         return result
 
 
-def _python(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _first_positions(codes: np.ndarray) -> np.ndarray:
     """Where each code first occurs, for codes numbered in order of first appearance (as
     ``pd.factorize`` numbers them): a new code is always one more than every code before it."""
@@ -390,9 +387,9 @@ def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
     """The sorted vocabulary of ``series`` from its ``distinct`` values (a ``category``
     column keeps its categories in their order)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return [_python(v) for v in distinct.tolist()]
+        return [plain(v) for v in distinct.tolist()]
     uniques = distinct.to_numpy(dtype=object)
-    values = [_python(v) for v in uniques[~pd.isna(uniques)]]
+    values = [plain(v) for v in uniques[~pd.isna(uniques)]]
     if any(isinstance(v, float) and v.is_integer() for v in values) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         values = [int(v) if float(v).is_integer() else v for v in values]
@@ -446,7 +443,7 @@ def _sample_quantiles(values: np.ndarray, n_quantiles: int) -> list[float]:
 
 
 def _row_label(index: pd.Index, position: int) -> Any:
-    return _python(index[position])
+    return plain(index[position])
 
 
 class TabularProcessor:

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError
+from ember.utils import plain
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
 
 __all__ = [
@@ -192,12 +193,8 @@ def _row_names(df: Any, n: int) -> list[Any]:
     return list(index) if index is not None and len(index) == n else list(range(n))
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _sorted_classes(values: Sequence[Any]) -> list[Any]:
-    unique = {_plain(v) for v in values}
+    unique = {plain(v) for v in values}
     try:
         return sorted(unique)
     except TypeError:
@@ -207,7 +204,7 @@ def _sorted_classes(values: Sequence[Any]) -> list[Any]:
 def _given_classes(classes: Sequence[Any]) -> list[Any]:
     """The classes a user gave, as plain Python values: ``np.unique(column)`` holds numpy
     scalars, which an exported model's JSON manifest cannot hold."""
-    return [_plain(c) for c in classes]
+    return [plain(c) for c in classes]
 
 
 def _numbers_with_a_float(values: Sequence[Any]) -> bool:
@@ -256,10 +253,10 @@ class _Targets:
 
     def split(self, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple)):
-            return [_plain(v) for v in value]
+            return [plain(v) for v in value]
         if self.delim is not None and isinstance(value, str):
             return [part.strip() for part in value.split(self.delim) if part.strip()]
-        return [_plain(value)]
+        return [plain(value)]
 
     def encode(self, values: Sequence[Any], names: Sequence[str]) -> Tensor:
         if self.kind == "regression":
@@ -274,7 +271,7 @@ class _Targets:
             return index[label]
 
         if self.kind == "single_label":
-            return torch.tensor([lookup(_plain(v), n) for v, n in zip(values, names)])
+            return torch.tensor([lookup(plain(v), n) for v, n in zip(values, names)])
         hot = torch.zeros(len(values), len(self.classes))
         for row, (value, name) in enumerate(zip(values, names)):
             for label in self.split(value):

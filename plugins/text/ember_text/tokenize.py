@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from ember import DataError, EmberWarning
+from ember.utils import is_missing
 
 __all__ = [
     "BOS",
@@ -121,17 +122,6 @@ def _replace_char_repeat(match: re.Match[str]) -> str:
 def _replace_word_repeat(match: re.Match[str]) -> str:
     word, rest = match.groups()
     return f" {WREP} {len(rest.split()) + 1} {word} "
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN, or pandas' missing markers (``pd.NA`` in nullable columns, ``pd.NaT``).
-
-    Example:
-        >>> is_missing(None), is_missing(float("nan")), is_missing("")
-        (True, True, False)
-    """
-    return (value is None or (isinstance(value, float) and value != value)
-            or type(value).__name__ in ("NAType", "NaTType"))
 
 
 def check_text(text: Any, name: str = "text") -> str:

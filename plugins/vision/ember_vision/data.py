@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
+from ember.utils import is_missing, plain
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
@@ -57,14 +58,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- targets
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, np.floating) and bool(np.isnan(value))
-
-
 def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
                    target_kind: str | None = None, label_delim: str | None = None
                    ) -> tuple[Tensor, str, list[Any] | None]:
@@ -99,7 +92,7 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
             kind_classes = list(range(array.shape[1]))
         return torch.from_numpy(array), target_kind, kind_classes
     for index, value in enumerate(values):
-        if _is_missing(value):
+        if is_missing(value):
             raise ember.DataError(
                 f"label of item {index} is missing; drop the item or give it a label")
     if label_delim is not None:
@@ -140,7 +133,7 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
     if target_kind not in (None, "single_label"):
         raise ember.DataError(f"images support target kinds single_label, multi_label and "
                               f"regression, not {target_kind!r}")
-    kinds = {type(v.item() if isinstance(v, np.generic) else v) for v in values}
+    kinds = {type(plain(v)) for v in values}
     numeric = all(issubclass(k, numbers.Number) for k in kinds)
     if classes is not None and numeric:
         names = list(classes)
@@ -154,14 +147,13 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
     if not numeric and len(kinds) > 1:
         raise ember.DataError(
             f"labels mix types {sorted(k.__name__ for k in kinds)}; give labels of one type")
-    plain = [int(v) if numeric else (v.item() if isinstance(v, np.generic) else v)
-             for v in values]
-    names = list(classes) if classes is not None else sorted(set(plain))
+    labels = [int(v) if numeric else plain(v) for v in values]
+    names = list(classes) if classes is not None else sorted(set(labels))
     position = {name: i for i, name in enumerate(names)}
-    for row, value in enumerate(plain):
+    for row, value in enumerate(labels):
         if value not in position:
             raise ember.DataError(f"label {value!r} of item {row} is not among the classes")
-    return torch.tensor([position[v] for v in plain], dtype=torch.long), "single_label", names
+    return torch.tensor([position[v] for v in labels], dtype=torch.long), "single_label", names
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -715,13 +707,13 @@ def _check_seen(train_labels: list[Any], extra: list[tuple[str, Tensor, list[Any
     if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
            for v in train_labels[:1000]):
         return  # multi-label and regression targets have no unseen classes
-    seen = {v.item() if isinstance(v, np.generic) else v for v in train_labels}
+    seen = {plain(v) for v in train_labels}
     for name, _, labels in extra:
         for index, value in enumerate(labels):
-            plain = value.item() if isinstance(value, np.generic) else value
-            if plain not in seen:
+            label = plain(value)
+            if label not in seen:
                 raise ember.DataError(
-                    f"{name} label {plain!r} (item {index}) never occurs in training; add "
+                    f"{name} label {label!r} (item {index}) never occurs in training; add "
                     f"training images of that class, drop the item, or pass classes= to keep "
                     f"the class on purpose")
 
