@@ -11,7 +11,7 @@ ratio of each contender's fastest run to the hand loop's fastest run. A second t
 hand loop and Ember in lock-step: two threads that take turns batch by batch (who goes first
 alternates between repeats), each timed by its own thread's CPU clock, so a slow spell of a
 shared machine (seconds long) falls on both alike and the ratio holds to a few per cent where
-whole-run ratios swing by tens. ``--calibrate`` adds as many lock-step pairs of the hand loop
+whole-run ratios swing by tens. ``--turn N`` makes each turn N batches long. ``--calibrate`` adds as many lock-step pairs of the hand loop
 against itself (A/A): their ratio should be 1, and its distance from 1 and its spread show the
 instrument's own bias and noise on this machine, in the same run. ``--instructions`` adds a
 third table: each trainer's machine instructions for one run, counted by valgrind (callgrind),
@@ -186,19 +186,21 @@ class _AfterBatch(ember.Callback):
 
 
 class Baton:
-    """Two trainers in two threads take turns, one batch each: while one computes, the other
-    waits on a semaphore (no CPU), so each thread's CPU clock counts its own work only, and a
-    slow spell of a shared machine falls on both alike."""
+    """Two trainers in two threads take turns, ``turn`` batches each: while one computes, the
+    other waits on a semaphore (no CPU), so each thread's CPU clock counts its own work only,
+    and a slow spell of a shared machine falls on both alike."""
 
-    def __init__(self) -> None:
+    def __init__(self, turn: int = 1) -> None:
         self.turns = (threading.Semaphore(1), threading.Semaphore(0))
         self.finished = [False, False]
+        self.turn, self.batches = turn, [0, 0]
 
     def start(self, me: int) -> None:
         self.turns[me].acquire()
 
     def hand_over(self, me: int) -> None:
-        if not self.finished[1 - me]:
+        self.batches[me] += 1
+        if self.batches[me] % self.turn == 0 and not self.finished[1 - me]:
             self.turns[1 - me].release()
             self.turns[me].acquire()
 
@@ -208,9 +210,11 @@ class Baton:
 
 
 def lockstep(fits: tuple[Callable[..., None], Callable[..., None]], build, initial,
-             train_dl: DataLoader, valid_dl: DataLoader, epochs: int) -> tuple[float, float]:
-    """CPU seconds of two trainers run batch by batch in alternation (see :class:`Baton`)."""
-    baton, seconds = Baton(), [math.nan, math.nan]
+             train_dl: DataLoader, valid_dl: DataLoader, epochs: int, turn: int = 1
+             ) -> tuple[float, float]:
+    """CPU seconds of two trainers run ``turn`` batches at a time in alternation (see
+    :class:`Baton`)."""
+    baton, seconds = Baton(turn), [math.nan, math.nan]
 
     def worker(me: int) -> None:
         baton.start(me)
@@ -296,7 +300,7 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
         for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
             order = (other, hand_loop) if repeat % 2 else (hand_loop, other)
             seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl,
-                                               epochs)))
+                                               epochs, args.turn)))
             pairs.append((seconds[hand_loop], seconds[other]))
         samples[f"lock-step {name}: hand-written loop"] = [hand for hand, _ in pairs]
         samples[f"lock-step {name}: other"] = [other_seconds for _, other_seconds in pairs]
@@ -386,6 +390,8 @@ def main() -> None:
     options.add_argument("--calibrate", action="store_true",
                          help="also run the lock-step with the hand loop against itself (A/A), "
                               "as many pairs again, to show the instrument's bias and spread")
+    options.add_argument("--turn", type=int, default=1,
+                         help="batches each trainer runs per turn in the lock-step")
     options.add_argument("--count", metavar="MODEL", help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.count:

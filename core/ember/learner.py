@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import module as torch_module
 
 from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
@@ -283,6 +284,20 @@ class Learner:
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
 
+    @property
+    def loss_func(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """The loss: a module or a plain function of ``(pred, target)``. A callback may replace
+        it at any point of a fit; the next batch uses the new one.
+
+        Example:
+            >>> # learn.loss_func = ember.losses.CrossEntropyFlat(label_smoothing=0.1)
+        """
+        return self._loss_func
+
+    @loss_func.setter
+    def loss_func(self, value: Callable[[Tensor, Tensor], Tensor]) -> None:
+        self._loss_func, self._loss_call = value, _direct_call(value)
+
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:
         """Attach callbacks (kept for every later fit); a callback class is attached as a new
@@ -410,7 +425,7 @@ class Learner:
         self.model.train()
         apply_bn_policy(self._frozen_bn, self.bn_policy)
         self.training, self.dl = True, self.data.train_dl
-        self._forward = self.forward_model
+        self._forward, self._loss_call = self.forward_model, _direct_call(self.loss_func)
         self.n_iter = len(self.dl)
         for index, batch in enumerate(self.dl):
             self.iter = index
@@ -420,7 +435,7 @@ class Learner:
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
-        self._forward = self.model
+        self._forward, self._loss_call = self.model, _direct_call(self.loss_func)
         self.n_iter = len(self.dl)
         with torch.no_grad():
             for index, batch in enumerate(self.dl):
@@ -477,7 +492,7 @@ class Learner:
             self.pred = self._forward(*self.xb)
             for method in events["after_pred"]:
                 method()
-            self.loss_grad = self.loss_func(self.pred, self.yb)
+            self.loss_grad = self._loss_call(self.pred, self.yb)
         self.loss = self.loss_grad.detach()
         for method in events["after_loss"]:
             method()
@@ -1015,6 +1030,29 @@ class _Gather(Callback):
         if not self.learn.training:
             self.preds.append(self.learn.pred.detach().float().cpu())
             self.targets.append(self.learn.yb.detach().cpu())
+
+
+#: torch's hooks on every module; while any is set, modules are called through ``__call__``
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks",
+                 "_global_backward_pre_hooks", "_global_backward_hooks")
+
+
+def _direct_call(function: Callable[..., Any]) -> Callable[..., Any]:
+    """What the batch loop calls for ``function`` (the loss): a module's ``forward`` itself
+    while it has no hooks (its own or torch's global ones), is not compiled and no trace runs,
+    which is exactly what ``Module.__call__`` would run then, minus two Python frames and eight
+    hook checks per batch; ``function`` itself otherwise. Resolved when the loss is set and at
+    the start of every training and validation pass, so a hook added to the loss takes effect
+    from the next pass."""
+    if (isinstance(function, nn.Module)
+            and type(function).__call__ is nn.Module.__call__
+            and getattr(function, "_compiled_call_impl", None) is None
+            and not (function._forward_pre_hooks or function._forward_hooks
+                     or function._backward_pre_hooks or function._backward_hooks)
+            and not any(getattr(torch_module, name, True) for name in _GLOBAL_HOOKS)
+            and not torch._C._get_tracing_state()):
+        return function.forward
+    return function
 
 
 def _concat(parts: list[Tensor]) -> Tensor:

@@ -564,3 +564,44 @@ def test_show_results_leaves_the_model_in_the_mode_it_found(capsys):
     learn.model.eval()
     learn.show_results(3)
     assert not learn.model.training
+
+
+def test_the_loss_module_hooks_and_replacements_are_honoured_on_every_batch():
+    # the batch loop calls a hook-free loss module's forward directly; hooks (the module's own
+    # or torch's global ones), a loss replaced mid-fit and a custom __call__ must still apply
+    data = blob_data()
+    n_train, n_valid = len(data.train_dl), len(data.valid_dl)
+    learn = ember.Learner(data, small_model(), quiet=True, checks=False)
+    seen: list[bool] = []
+    handle = learn.loss_func.register_forward_hook(lambda module, args, out: seen.append(True))
+    learn.fit(1, 1e-3)
+    assert len(seen) == n_train + n_valid
+    handle.remove()
+    seen.clear()
+    learn.fit(1, 1e-3)
+    assert seen == []
+
+    with nn.modules.module.register_module_forward_hook(
+            lambda module, args, out: seen.append(module is learn.loss_func)):
+        learn.fit(1, 1e-3)
+    assert seen.count(True) == n_train + n_valid
+
+    class Doubled(nn.Module):
+        calls = 0
+
+        def forward(self, pred, target):
+            return nn.functional.cross_entropy(pred, target)
+
+        def __call__(self, pred, target):
+            Doubled.calls += 1
+            return 2 * super().__call__(pred, target)
+
+    class SwapAtThirdBatch(ember.Callback):
+        def before_batch(self):
+            if self.learn.training and self.learn.iter == 2:
+                self.learn.loss_func = Doubled()
+
+    learn.fit(1, 1e-3, cbs=[SwapAtThirdBatch()])
+    assert Doubled.calls == n_train - 2 + n_valid
+    plain = nn.functional.cross_entropy(learn.pred, learn.yb)
+    assert torch.allclose(learn.loss, 2 * plain)

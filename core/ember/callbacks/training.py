@@ -177,28 +177,29 @@ class NanGuard(Callback):
     def before_epoch(self) -> None:
         self.good_state = cpu_copy(self.learn.model.state_dict())
         self.good_opt = cpu_copy(self.learn.opt.state_dict())
-        self._losses: list[torch.Tensor] = []
-        self._iters: list[int] = []  # each loss's batch (a cancelled batch has no loss)
+        # (batch, loss) of the batches since the last check; a cancelled batch has no loss
+        self._losses: list[tuple[int, torch.Tensor]] = []
 
     def after_loss(self) -> None:
-        if self.learn.training:
-            self._losses.append(self.learn.loss)
-            self._iters.append(self.learn.iter)
-            if len(self._losses) >= self.interval:
+        learn = self.learn
+        if learn.training:
+            losses = self._losses
+            losses.append((learn.iter, learn.loss))
+            if len(losses) >= self.interval:
                 self._check()
 
     def after_train(self) -> None:
         self._check()
 
     def _check(self) -> None:
-        losses, iters, self._losses, self._iters = self._losses, self._iters, [], []
-        if not losses:
+        batches, self._losses = self._losses, []
+        if not batches:
             return
-        finite = torch.isfinite(torch.stack(losses).float())
+        finite = torch.isfinite(torch.stack([loss for _, loss in batches]).float())
         if bool(finite.all()):
             return
-        position = int(torch.nonzero(~finite)[0, 0])
-        self._stop(f"batch {iters[position] + 1}", float(losses[position]))
+        batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
+        self._stop(f"batch {batch + 1}", float(loss))
 
     def _stop(self, where: str, value: float) -> None:
         self.learn.model.load_state_dict(self.good_state)
