@@ -11,9 +11,10 @@ ratio of each contender's fastest run to the hand loop's fastest run. A second t
 hand loop and Ember in lock-step: two threads that take turns batch by batch (who goes first
 alternates between repeats), each timed by its own thread's CPU clock, so a slow spell of a
 shared machine (seconds long) falls on both alike and the ratio holds to a few per cent where
-whole-run ratios swing by tens. ``--turn N`` makes each turn N batches long. ``--calibrate`` adds as many lock-step pairs of the hand loop
-against itself (A/A): their ratio should be 1, and its distance from 1 and its spread show the
-instrument's own bias and noise on this machine, in the same run. ``--instructions`` adds a
+whole-run ratios swing by tens (``--turn N``: N batches per turn). ``--calibrate`` adds as
+many lock-step pairs of the hand loop against itself (A/A): their ratio should be 1, and its
+distance from 1 and its spread show the instrument's own bias and noise on this machine, in the
+same run. ``--instructions`` adds a
 third table: each trainer's machine instructions for one run, counted by valgrind (callgrind),
 which a busy machine cannot change.
 Also measures how long ``import ember`` takes beyond ``import torch``.

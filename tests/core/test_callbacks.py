@@ -312,3 +312,33 @@ def test_a_fit_stopped_inside_an_accumulation_group_leaves_no_gradients_to_the_n
         learn.fit(1, 1e-2)  # clean data: its first step must not take the stale NaN gradients
     assert all(bool(p.isfinite().all()) for p in learn.model.parameters())
     assert math.isfinite(learn.recorder.values[-1]["valid_loss"])
+
+
+def test_recorder_records_only_batches_that_computed_a_loss():
+    # a callback that skips batches (here the first and the fourth) used to crash the
+    # recorder on the first one (no loss yet) and record the previous loss for the others
+    class SkipSome(ember.Callback):
+        def before_batch(self):
+            if self.learn.training and self.learn.iter in (0, 3):
+                raise ember.CancelBatchException
+
+    losses: list[float] = []
+
+    class Watch(ember.Callback):
+        order = ember.Order.LAST
+
+        def after_loss(self):
+            if self.learn.training:
+                losses.append(float(self.learn.loss))
+
+    data = blob_data()
+    n_batches = len(data.train_dl)
+    learn = ember.Learner(data, nn.Linear(8, 3), quiet=True)
+    learn.fit(2, 1e-2, cbs=[SkipSome(), Watch()])
+    recorder = learn.recorder
+    kept = [i for i in range(n_batches) if i not in (0, 3)]
+    assert recorder.iters == kept + [n_batches + i for i in kept]
+    assert recorder.losses == pytest.approx(losses)
+    assert len(recorder.lrs) == len(recorder.losses)
+    first_epoch = losses[: len(kept)]
+    assert recorder.values[0]["train_loss"] == pytest.approx(sum(first_epoch) / len(first_epoch))

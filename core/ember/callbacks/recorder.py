@@ -42,37 +42,35 @@ class Recorder(Callback):
 
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
-        self._losses: list[torch.Tensor] = []
-        self._lrs: list[float] = []
-
-    def before_train(self) -> None:
-        self._first_iter = self.learn.train_iter
+        # (iteration, loss, learning rate) of each training batch that computed a loss
+        self._batches: list[tuple[int, torch.Tensor, float]] = []
+        self._epoch_losses: list[float] = []
 
     def after_loss(self) -> None:
-        if self.learn.training:
+        learn = self.learn
+        if learn.training:
+            # recorded here, not after the batch: a batch cancelled before its loss (a callback
+            # that skips batches) has none, and recording there took the previous batch's
+            self._batches.append((learn.train_iter, learn.loss, learn.opt.param_groups[-1]["lr"]))
             return
-        loss, yb = self.learn.loss, self.learn.yb
+        loss, yb = learn.loss, learn.yb
         size = len(yb) if hasattr(yb, "__len__") else 1
         if self._valid_count:  # the sum is on the loss's device from the first batch on
             self._valid_loss.add_(loss, alpha=size)  # one operation per batch, no host sync
         else:
             self._valid_loss = loss.to(torch.float64) * size
         self._valid_count += size
-        for metric in self.learn.metrics:
-            metric.update(self.learn.pred, yb)
-
-    def after_batch(self) -> None:
-        learn = self.learn
-        if learn.training:
-            self._losses.append(learn.loss)  # already detached by the Learner
-            self._lrs.append(learn.opt.param_groups[-1]["lr"])
+        for metric in learn.metrics:
+            metric.update(learn.pred, yb)
 
     def after_train(self) -> None:
-        if self._losses:
-            losses = torch.stack(self._losses).float().cpu().tolist()
-            self.losses.extend(losses)
-            self.lrs.extend(self._lrs)
-            self.iters.extend(range(self._first_iter, self._first_iter + len(losses)))
+        if self._batches:
+            iters, losses, lrs = zip(*self._batches)
+            self._batches = []
+            self._epoch_losses = torch.stack(losses).float().cpu().tolist()
+            self.losses.extend(self._epoch_losses)
+            self.lrs.extend(lrs)
+            self.iters.extend(iters)
 
     def before_validate(self) -> None:
         self._valid_loss = torch.zeros((), dtype=torch.float64)
@@ -99,8 +97,8 @@ class Recorder(Callback):
         return result
 
     def after_epoch(self) -> None:
-        n_train = len(self._losses)
-        train_loss = (float(torch.stack(self._losses).float().mean()) if n_train else math.nan)
+        losses = self._epoch_losses
+        train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
         row.update(getattr(self, "last_validation", {}))
         row["time"] = time.perf_counter() - self.epoch_start

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from operator import itemgetter
 from typing import Any
 
 import torch
@@ -195,7 +196,7 @@ class NanGuard(Callback):
         batches, self._losses = self._losses, []
         if not batches:
             return
-        finite = torch.isfinite(torch.stack([loss for _, loss in batches]).float())
+        finite = torch.isfinite(torch.stack(list(map(itemgetter(1), batches))).float())
         if bool(finite.all()):
             return
         batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
