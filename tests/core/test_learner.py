@@ -83,6 +83,23 @@ def test_lr_find_suggests_a_rate_and_restores_the_model():
     assert figure.axes
 
 
+def test_lr_find_sweeps_past_batches_a_callback_skips():
+    # the finder read the loss after each batch: on a batch cancelled before its loss that
+    # was the previous batch's loss, or none at all on the first
+    class SkipSome(ember.Callback):
+        def before_batch(self):
+            if self.learn.training and self.learn.iter in (0, 3):
+                raise ember.CancelBatchException
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, cbs=[SkipSome()])
+    suggestion = learn.lr_find(num_it=30)
+    n_batches = len(learn.data.train_dl)
+    skipped = sum(1 for step in range(30) if step % n_batches in (0, 3))
+    assert len(suggestion.lrs) == len(suggestion.losses) == 30 - skipped
+    assert 1e-5 < float(suggestion) < 1.0
+
+
 def test_trial_restores_weights_optimiser_and_history_even_on_error():
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True)

@@ -143,7 +143,12 @@ class LRFinder(Callback):
         for group in self.learn.opt.param_groups:
             group["lr"] = lr
 
-    def after_batch(self) -> None:
+    def after_loss(self) -> None:
+        # on the loss, not after the batch: a batch cancelled before its loss has none (after
+        # the batch, the previous loss would be read again); a loss past the limit stops the
+        # sweep before its step
+        if not self.learn.training:
+            return
         step = self.learn.train_iter
         loss = float(self.learn.loss)
         self.average = 0.98 * self.average + 0.02 * loss
