@@ -294,17 +294,20 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
             for name, fit in contenders_for(args.smoke, not args.no_others).items()}
     samples = interleaved_samples(runs, repeats, clock)
     # the A/A pairs (the hand loop against itself) calibrate the instrument: their ratio shows
-    # its bias and spread on this machine, in the same run
+    # its bias and spread on this machine, in the same run. Ember and A/A pairs alternate, so a
+    # slow stretch of the run (the machine drifts over minutes) falls on both alike
     contenders = [("ember", ember_fit)] + ([("A/A", hand_loop_again)] if calibrate else [])
-    for name, other in contenders:
-        pairs = []
-        for repeat in range(repeats):  # who goes first alternates, so a first-mover bias cancels
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in contenders}
+    for repeat in range(repeats):
+        for name, other in contenders if repeat % 2 else contenders[::-1]:
+            # who goes first alternates, so a first-mover bias cancels
             order = (other, hand_loop) if repeat % 2 else (hand_loop, other)
             seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl,
                                                epochs, args.turn)))
-            pairs.append((seconds[hand_loop], seconds[other]))
-        samples[f"lock-step {name}: hand-written loop"] = [hand for hand, _ in pairs]
-        samples[f"lock-step {name}: other"] = [other_seconds for _, other_seconds in pairs]
+            pairs[name].append((seconds[hand_loop], seconds[other]))
+    for name, values in pairs.items():
+        samples[f"lock-step {name}: hand-written loop"] = [hand for hand, _ in values]
+        samples[f"lock-step {name}: other"] = [other_seconds for _, other_seconds in values]
     return ({name: [seconds / epochs for seconds in values] for name, values in samples.items()},
             len(train_dl))
 
