@@ -342,3 +342,23 @@ def test_recorder_records_only_batches_that_computed_a_loss():
     assert len(recorder.lrs) == len(recorder.losses)
     first_epoch = losses[: len(kept)]
     assert recorder.values[0]["train_loss"] == pytest.approx(sum(first_epoch) / len(first_epoch))
+
+
+def test_recorder_keeps_the_losses_of_a_fit_stopped_mid_epoch():
+    # the NaN guard stops the fit inside the epoch: the batches trained before it, the loss
+    # curve that shows the divergence, must stay in the recorder
+    class NanFrom(ember.Callback):
+        def after_pred(self):
+            if self.learn.training and self.learn.iter >= 5:
+                self.learn.pred = self.learn.pred * float("nan")
+
+    data = blob_data()
+    learn = ember.Learner(data, nn.Linear(8, 3), quiet=True, nan_guard=False,
+                          cbs=[ember.NanGuard(interval=4)])
+    with pytest.warns(ember.DivergenceWarning):
+        learn.fit(2, 1e-2, cbs=[NanFrom()])
+    losses = learn.recorder.losses
+    assert learn.diverged and learn.recorder.values == []
+    assert len(losses) >= 5 and all(math.isfinite(v) for v in losses[:5])
+    assert not math.isfinite(losses[-1])
+    assert learn.recorder.iters == list(range(len(losses)))

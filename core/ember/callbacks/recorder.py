@@ -63,6 +63,12 @@ class Recorder(Callback):
         for metric in learn.metrics:
             metric.update(learn.pred, yb)
 
+    def after_cancel_fit(self) -> None:
+        # a fit stopped mid-epoch (the NaN guard, an error, Ctrl-C) keeps the losses it
+        # trained, so plot_loss shows what led up to the stop
+        if getattr(self, "_batches", None):
+            self.after_train()
+
     def after_train(self) -> None:
         if self._batches:
             iters, losses, lrs = zip(*self._batches)
