@@ -96,6 +96,24 @@ def test_from_arrays_bad_input_names_the_problem():
         ImageData.from_arrays(bad, [0, 1] * 5)
 
 
+def test_two_column_labels_keep_their_kind_with_a_valid_or_test_pair(fashion):
+    (x, _), (test_x, _) = fashion
+    rng = np.random.default_rng(0)
+    outputs, valid_outputs = rng.normal(size=(len(x), 2)), rng.normal(size=(len(test_x), 2))
+    data = ImageData.from_arrays(x, outputs, valid=(test_x, valid_outputs))
+    assert data.target_kind == "regression" and data.n_out == 2 and data.classes is None
+    assert torch.allclose(data.valid_dl.dataset.targets,
+                          torch.from_numpy(valid_outputs).float())
+    tags = (rng.random((len(x), 3)) < 0.5).astype(np.float32)
+    valid_tags = (rng.random((len(test_x), 3)) < 0.5).astype(np.float32)
+    data = ImageData.from_arrays(x, tags, classes=["a", "b", "c"], valid=(test_x, valid_tags),
+                                 test=(test_x, valid_tags))
+    assert data.target_kind == "multi_label" and data.classes == ["a", "b", "c"]
+    assert torch.equal(data.test_dl.dataset.targets, torch.from_numpy(valid_tags))
+    with pytest.raises(ember.DataError, match="valid labels have shape"):
+        ImageData.from_arrays(x, outputs, valid=(test_x, valid_outputs[:, :1]))
+
+
 def test_from_folder_class_per_subfolder(image_folder):
     data = ImageData.from_folder(image_folder, valid_pct=0.25, seed=0, bs=8)
     assert data.classes == ["sneaker", "trouser", "tshirt"]

@@ -432,12 +432,12 @@ class ImageData(ember.Data):
                 if more.shape[1:] != pixels.shape[1:]:
                     raise ember.DataError(f"{name} images have shape {tuple(more.shape[1:])}, "
                                           f"training images {tuple(pixels.shape[1:])}")
-                extra.append((name, more, list(_as_list(pair[1]))))
-        all_labels = list(_as_list(label_list)) + [v for _, _, ls in extra for v in ls]
-        if extra and classes is None:
-            _check_seen(list(_as_list(label_list)), extra)
-        targets, kind, names = encode_targets(all_labels if extra else label_list, classes,
-                                              target_kind, label_delim)
+                extra.append((name, more, _as_list(pair[1])))
+        train_labels = _as_list(label_list)
+        all_labels = _join_labels(train_labels, extra) if extra else label_list
+        if extra and classes is None and not isinstance(train_labels, np.ndarray):
+            _check_seen(train_labels, extra)
+        targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
         n = len(pixels)
         split_targets = {"all": targets[:n]}
         offset = n
@@ -701,7 +701,8 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
-def _check_seen(train_labels: list[Any], extra: list[tuple[str, Tensor, list[Any]]]) -> None:
+def _check_seen(train_labels: list[Any],
+                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]]) -> None:
     """A class label in ``valid``/``test`` that no training image has is an error (the model
     could never predict it); pass ``classes=`` to keep such a class on purpose."""
     if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
@@ -722,14 +723,36 @@ def _n_out(targets: Tensor) -> int:
     return 1 if targets.ndim <= 1 else int(targets.shape[1])
 
 
-def _as_list(labels: Any) -> list[Any]:
+def _as_list(labels: Any) -> list[Any] | np.ndarray:
+    """Labels as a list, except a 2-D array (multi-hot rows or several regression outputs),
+    which stays one array so :func:`encode_targets` still sees a table of numbers."""
     if hasattr(labels, "to_numpy"):
         labels = labels.to_numpy()
     if isinstance(labels, Tensor):
         labels = labels.cpu().numpy()
     if isinstance(labels, np.ndarray) and labels.ndim > 1:
-        return list(labels)
+        return labels
     return list(labels)
+
+
+def _join_labels(train_labels: list[Any] | np.ndarray,
+                 extra: list[tuple[str, Tensor, list[Any] | np.ndarray]]) -> Any:
+    """Training labels followed by those of ``valid``/``test``, in the form of the training
+    labels: 2-D arrays are stacked (their widths must agree), lists are concatenated."""
+    if not isinstance(train_labels, np.ndarray):
+        for name, _, labels in extra:
+            if isinstance(labels, np.ndarray):
+                raise ember.DataError(f"{name} labels are a 2-D array but the training labels "
+                                      f"are not; give labels of one form")
+        return train_labels + [value for _, _, labels in extra for value in labels]
+    for name, _, labels in extra:
+        if not isinstance(labels, np.ndarray) or labels.shape[1:] != train_labels.shape[1:]:
+            shape = labels.shape if isinstance(labels, np.ndarray) else (len(labels),)
+            raise ember.DataError(
+                f"{name} labels have shape {shape} but the training labels "
+                f"{train_labels.shape}; give {name} labels with {train_labels.shape[1]} "
+                f"columns")
+    return np.concatenate([train_labels, *(labels for _, _, labels in extra)])
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
