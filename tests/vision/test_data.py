@@ -223,6 +223,20 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
 
 
+def test_show_results_of_a_several_output_regression(fashion):
+    (x, _), _ = fashion
+    outputs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    data = ImageData.from_arrays(x[:64], outputs, bs=16)
+    batch = data.one_batch("valid")
+    targets = data.decode_targets(batch[1])
+    predictions = [[a + 0.1, b - 0.1] for a, b in targets[:2]] + [[a + 1, b] for a, b in
+                                                                  targets[2:4]]
+    figure = data.show_results(batch, predictions, n=4)
+    shown = [a for a in figure.axes if a.images]
+    assert [a.title.get_color() for a in shown] == ["green", "green", "red", "red"]
+    assert shown[0].get_title().split("\n")[0] == f"{targets[0][0]:.3g};{targets[0][1]:.3g}"
+
+
 def invert(image):
     """A module-level item transform (picklable for any worker start method)."""
     return 255 - image

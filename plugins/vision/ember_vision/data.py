@@ -687,8 +687,8 @@ class ImageData(ember.Data):
         titles, colors = [], []
         for target, prediction in zip(targets, predictions):
             titles.append(f"{_label_text(target)}\n{_label_text(prediction)}")
-            right = (abs(target - prediction) < 0.5 if self.target_kind == "regression"
-                     else target == prediction)
+            right = (bool(np.all(np.abs(np.subtract(target, prediction)) < 0.5))
+                     if self.target_kind == "regression" else target == prediction)
             colors.append("green" if right else "red")
         return self.show_images(batch[0], titles, colors, n=n)
 
@@ -696,8 +696,8 @@ class ImageData(ember.Data):
 def _label_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
-    if isinstance(value, list):
-        return ";".join(map(str, value)) or "(none)"
+    if isinstance(value, list):  # several labels, or several regression values
+        return ";".join(map(_label_text, value)) or "(none)"
     return str(value)
 
 
