@@ -595,11 +595,24 @@ class ImageData(ember.Data):
         return [ember.InputSpec("images")]
 
     def from_json(self, value: Any, position: int = 0) -> Any:
-        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes.
+        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes;
+        pixels as nested lists (height, width[, channels]) → a NumPy array.
 
         Example:
             >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> png_bytes
+            >>> # data.from_json([[0, 255], [255, 0]]) -> array([[0, 255], [255, 0]])
         """
+        if isinstance(value, list):
+            try:
+                array = np.asarray(value)
+            except ValueError:
+                array = None
+            if array is None or array.dtype.kind not in "buif":
+                raise ember.DataError(
+                    f"inputs[{position}] is not an image: send pixels as nested lists of "
+                    f"numbers of one shape (height, width[, channels]), or the encoded file "
+                    f"(PNG, JPEG…) as a base64 string")
+            return array
         if not isinstance(value, str):
             return value
         try:
@@ -607,6 +620,26 @@ class ImageData(ember.Data):
         except (binascii.Error, ValueError):
             raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
                                   f"the encoded file (PNG, JPEG…) as base64") from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """One raw image as ``ember serve`` takes it in JSON (its ``/metadata``): a base64
+        string of an encoded file, or pixels as nested lists.
+
+        Example:
+            >>> # data.input_schema()["oneOf"][0]["contentEncoding"] -> 'base64'
+        """
+        size = f"{self.size[0]}x{self.size[1]}" if self.size else "its own size"
+        return {
+            "description": f"one image, converted to mode {self.mode} and resized to {size} "
+                           f"(height x width)",
+            "oneOf": [
+                {"type": "string", "contentEncoding": "base64",
+                 "description": "an encoded image file (PNG, JPEG…) as base64"},
+                {"type": "array", "items": {"type": "array"},
+                 "description": "pixels as nested lists (height, width[, channels]): "
+                                "integers 0-255 or floats in [0, 1]"},
+            ],
+        }
 
     def state(self) -> dict[str, Any]:
         """Preprocessing state: mode, size and normalisation statistics (plus targets).
