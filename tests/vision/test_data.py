@@ -96,6 +96,24 @@ def test_from_arrays_bad_input_names_the_problem():
         ImageData.from_arrays(bad, [0, 1] * 5)
 
 
+def test_two_column_labels_keep_their_kind_with_a_valid_or_test_pair(fashion):
+    (x, _), (test_x, _) = fashion
+    rng = np.random.default_rng(0)
+    outputs, valid_outputs = rng.normal(size=(len(x), 2)), rng.normal(size=(len(test_x), 2))
+    data = ImageData.from_arrays(x, outputs, valid=(test_x, valid_outputs))
+    assert data.target_kind == "regression" and data.n_out == 2 and data.classes is None
+    assert torch.allclose(data.valid_dl.dataset.targets,
+                          torch.from_numpy(valid_outputs).float())
+    tags = (rng.random((len(x), 3)) < 0.5).astype(np.float32)
+    valid_tags = (rng.random((len(test_x), 3)) < 0.5).astype(np.float32)
+    data = ImageData.from_arrays(x, tags, classes=["a", "b", "c"], valid=(test_x, valid_tags),
+                                 test=(test_x, valid_tags))
+    assert data.target_kind == "multi_label" and data.classes == ["a", "b", "c"]
+    assert torch.equal(data.test_dl.dataset.targets, torch.from_numpy(valid_tags))
+    with pytest.raises(ember.DataError, match="valid labels have shape"):
+        ImageData.from_arrays(x, outputs, valid=(test_x, valid_outputs[:, :1]))
+
+
 def test_from_folder_class_per_subfolder(image_folder):
     data = ImageData.from_folder(image_folder, valid_pct=0.25, seed=0, bs=8)
     assert data.classes == ["sneaker", "trouser", "tshirt"]
@@ -203,6 +221,20 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     predictions = data.decode_targets(batch[1])
     figure = data.show_results(batch, predictions, n=4)
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
+
+
+def test_show_results_of_a_several_output_regression(fashion):
+    (x, _), _ = fashion
+    outputs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    data = ImageData.from_arrays(x[:64], outputs, bs=16)
+    batch = data.one_batch("valid")
+    targets = data.decode_targets(batch[1])
+    predictions = [[a + 0.1, b - 0.1] for a, b in targets[:2]] + [[a + 1, b] for a, b in
+                                                                  targets[2:4]]
+    figure = data.show_results(batch, predictions, n=4)
+    shown = [a for a in figure.axes if a.images]
+    assert [a.title.get_color() for a in shown] == ["green", "green", "red", "red"]
+    assert shown[0].get_title().split("\n")[0] == f"{targets[0][0]:.3g};{targets[0][1]:.3g}"
 
 
 def invert(image):

@@ -57,3 +57,23 @@ def test_show_results_from_the_learner(learn):
     figure = learn.show_results(6)
     titles = [a.get_title() for a in figure.axes if a.images]
     assert len(titles) == 6 and all("\n" in t for t in titles)
+
+
+def test_interpretation_of_a_segmentation_model_counts_pixels(fashion, tmp_path):
+    from ember_vision import SegmentationData
+
+    (x, y), _ = fashion
+    masks = np.where(x[:40] > 40, y[:40, None, None] + 1, 0)
+    data = SegmentationData.from_arrays(x[:40], masks, codes=["background", *range(10)], bs=8)
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True, path=tmp_path)
+    interp = Interpretation.from_learner(learn)
+    outputs, targets = learn.get_preds(activation=False)
+    expected = torch.stack([torch.nn.functional.cross_entropy(o.movedim(-1, 0)[None], t[None])
+                            for o, t in zip(outputs, targets)])
+    assert torch.allclose(interp.losses, expected, atol=1e-5)  # one mean loss per image
+    matrix = interp.confusion_matrix()
+    assert matrix.shape == (11, 11) and matrix.sum() == targets.numel()
+    assert matrix.trace() / matrix.sum() == pytest.approx(learn.validate()["accuracy"], abs=1e-6)
+    figure = interp.plot_top_losses(3)
+    assert len([a for a in figure.axes if a.images]) == 9  # image, mask, prediction per item

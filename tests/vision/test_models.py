@@ -121,3 +121,19 @@ def test_body_pretrained_by_ember_is_loaded_from_a_checkpoint(fashion, tmp_path)
         vision_model("compact_cnn", target, pretrained=checkpoint, widths=[8, 16])
     with pytest.raises(ember.DataError, match="no published weights"):
         vision_model("compact_cnn", target, pretrained="DEFAULT")
+
+
+def test_vision_model_loads_weights_for_any_torchvision_arch_and_the_resnet_unet(tmp_path):
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18()
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = vision_model("torchvision", n_out=4, n_channels=3, arch="resnet18",
+                         pretrained=tmp_path / "resnet18.pth")
+    assert torch.equal(model.body[0].weight, source.conv1.weight)
+    assert model.ember_config["config"] == {"n_out": 4, "n_channels": 3, "arch": "resnet18"}
+    unet = vision_model("resnet_unet", n_out=3, n_channels=3,
+                        pretrained=tmp_path / "resnet18.pth")
+    assert torch.equal(unet.body[0][0].weight, source.conv1.weight)
+    assert torch.equal(unet.body[4][0].conv1.weight, source.layer4[0].conv1.weight)
+    with pytest.raises(ember.DataError, match="compact_unet has no published weights"):
+        vision_model("compact_unet", n_out=3, n_channels=3, pretrained="DEFAULT")

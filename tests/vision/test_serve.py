@@ -42,3 +42,21 @@ def test_images_over_rest(tmp_path):
     bad = client.post("/predict", json={"inputs": [base64.b64encode(b"not an image").decode()]})
     assert bad.status_code == 422 and "encoded image bytes" in bad.json()["detail"]
     assert client.post("/predict", json={"inputs": ["%%%"]}).status_code == 422
+
+
+def test_images_as_nested_lists_as_the_metadata_describes(tmp_path):
+    (images, labels), _ = fashion_mnist(sample=True)
+    data = ImageData.from_arrays(images[:64], labels[:64], classes=FASHION_MNIST_CLASSES,
+                                 bs=32)
+    predictor = ember.load(ember.learner(data, quiet=True, path=tmp_path).export("untrained"))
+    client = TestClient(create_app(predictor))
+    schema = client.get("/metadata").json()["input_schema"]
+    assert [form["type"] for form in schema["oneOf"]] == ["string", "array"]
+    items = list(images[300:304])
+    expected = predictor.predict_batch(items)
+    response = client.post("/predict", json={"inputs": [image.tolist() for image in items]})
+    assert response.status_code == 200 and response.json()["predictions"] == expected
+    scaled = [(image / 255).tolist() for image in items[:1]]
+    assert client.post("/predict", json={"inputs": scaled}).json()["predictions"] == expected[:1]
+    ragged = client.post("/predict", json={"inputs": [[[1, 2], [3]]]})
+    assert ragged.status_code == 422 and "inputs[0] is not an image" in ragged.json()["detail"]

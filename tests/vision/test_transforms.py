@@ -31,6 +31,23 @@ def test_every_raw_form_gives_the_same_uint8_image(tmp_path):
         assert torch.equal(image, expected), type(item)
 
 
+def test_pil_images_of_any_mode_read_like_their_files(tmp_path, fashion):
+    (images, _), _ = fashion
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    pictures = {"palette": Image.fromarray(rgb).quantize(16),
+                "bilevel": Image.fromarray(images[0]).convert("1"),
+                "grey_alpha": Image.fromarray(images[0]).convert("LA")}
+    for name, picture in pictures.items():
+        picture.save(tmp_path / f"{name}.png")
+        assert torch.equal(to_image_tensor(picture), load_image(tmp_path / f"{name}.png")), name
+    palette = to_image_tensor(pictures["palette"])  # colours, not palette indices
+    assert torch.equal(palette, to_image_tensor(np.asarray(pictures["palette"].convert("RGB"))))
+    assert set(to_image_tensor(pictures["bilevel"]).unique().tolist()) == {0, 255}
+    cmyk = Image.fromarray(rgb).convert("CMYK")  # colours, not C, M, Y read as R, G, B
+    assert torch.equal(to_image_tensor(cmyk), to_image_tensor(np.asarray(cmyk.convert("RGB"))))
+    assert ImageData.from_arrays([pictures["palette"]] * 4, [0, 1] * 2).mode == "RGB"
+
+
 def test_bad_raw_items_get_clear_errors(tmp_path):
     with pytest.raises(ember.DataError, match=r"\[0, 1\]"):
         to_image_tensor(np.full((4, 4), 3.5))

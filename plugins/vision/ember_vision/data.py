@@ -432,12 +432,12 @@ class ImageData(ember.Data):
                 if more.shape[1:] != pixels.shape[1:]:
                     raise ember.DataError(f"{name} images have shape {tuple(more.shape[1:])}, "
                                           f"training images {tuple(pixels.shape[1:])}")
-                extra.append((name, more, list(_as_list(pair[1]))))
-        all_labels = list(_as_list(label_list)) + [v for _, _, ls in extra for v in ls]
-        if extra and classes is None:
-            _check_seen(list(_as_list(label_list)), extra)
-        targets, kind, names = encode_targets(all_labels if extra else label_list, classes,
-                                              target_kind, label_delim)
+                extra.append((name, more, _as_list(pair[1])))
+        train_labels = _as_list(label_list)
+        all_labels = _join_labels(train_labels, extra) if extra else label_list
+        if extra and classes is None and not isinstance(train_labels, np.ndarray):
+            _check_seen(train_labels, extra)
+        targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
         n = len(pixels)
         split_targets = {"all": targets[:n]}
         offset = n
@@ -595,11 +595,24 @@ class ImageData(ember.Data):
         return [ember.InputSpec("images")]
 
     def from_json(self, value: Any, position: int = 0) -> Any:
-        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes.
+        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes;
+        pixels as nested lists (height, width[, channels]) → a NumPy array.
 
         Example:
             >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> png_bytes
+            >>> # data.from_json([[0, 255], [255, 0]]) -> array([[0, 255], [255, 0]])
         """
+        if isinstance(value, list):
+            try:
+                array = np.asarray(value)
+            except ValueError:
+                array = None
+            if array is None or array.dtype.kind not in "buif":
+                raise ember.DataError(
+                    f"inputs[{position}] is not an image: send pixels as nested lists of "
+                    f"numbers of one shape (height, width[, channels]), or the encoded file "
+                    f"(PNG, JPEG…) as a base64 string")
+            return array
         if not isinstance(value, str):
             return value
         try:
@@ -607,6 +620,26 @@ class ImageData(ember.Data):
         except (binascii.Error, ValueError):
             raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
                                   f"the encoded file (PNG, JPEG…) as base64") from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """One raw image as ``ember serve`` takes it in JSON (its ``/metadata``): a base64
+        string of an encoded file, or pixels as nested lists.
+
+        Example:
+            >>> # data.input_schema()["oneOf"][0]["contentEncoding"] -> 'base64'
+        """
+        size = f"{self.size[0]}x{self.size[1]}" if self.size else "its own size"
+        return {
+            "description": f"one image, converted to mode {self.mode} and resized to {size} "
+                           f"(height x width)",
+            "oneOf": [
+                {"type": "string", "contentEncoding": "base64",
+                 "description": "an encoded image file (PNG, JPEG…) as base64"},
+                {"type": "array", "items": {"type": "array"},
+                 "description": "pixels as nested lists (height, width[, channels]): "
+                                "integers 0-255 or floats in [0, 1]"},
+            ],
+        }
 
     def state(self) -> dict[str, Any]:
         """Preprocessing state: mode, size and normalisation statistics (plus targets).
@@ -687,8 +720,8 @@ class ImageData(ember.Data):
         titles, colors = [], []
         for target, prediction in zip(targets, predictions):
             titles.append(f"{_label_text(target)}\n{_label_text(prediction)}")
-            right = (abs(target - prediction) < 0.5 if self.target_kind == "regression"
-                     else target == prediction)
+            right = (bool(np.all(np.abs(np.subtract(target, prediction)) < 0.5))
+                     if self.target_kind == "regression" else target == prediction)
             colors.append("green" if right else "red")
         return self.show_images(batch[0], titles, colors, n=n)
 
@@ -696,12 +729,13 @@ class ImageData(ember.Data):
 def _label_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
-    if isinstance(value, list):
-        return ";".join(map(str, value)) or "(none)"
+    if isinstance(value, list):  # several labels, or several regression values
+        return ";".join(map(_label_text, value)) or "(none)"
     return str(value)
 
 
-def _check_seen(train_labels: list[Any], extra: list[tuple[str, Tensor, list[Any]]]) -> None:
+def _check_seen(train_labels: list[Any],
+                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]]) -> None:
     """A class label in ``valid``/``test`` that no training image has is an error (the model
     could never predict it); pass ``classes=`` to keep such a class on purpose."""
     if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
@@ -722,14 +756,36 @@ def _n_out(targets: Tensor) -> int:
     return 1 if targets.ndim <= 1 else int(targets.shape[1])
 
 
-def _as_list(labels: Any) -> list[Any]:
+def _as_list(labels: Any) -> list[Any] | np.ndarray:
+    """Labels as a list, except a 2-D array (multi-hot rows or several regression outputs),
+    which stays one array so :func:`encode_targets` still sees a table of numbers."""
     if hasattr(labels, "to_numpy"):
         labels = labels.to_numpy()
     if isinstance(labels, Tensor):
         labels = labels.cpu().numpy()
     if isinstance(labels, np.ndarray) and labels.ndim > 1:
-        return list(labels)
+        return labels
     return list(labels)
+
+
+def _join_labels(train_labels: list[Any] | np.ndarray,
+                 extra: list[tuple[str, Tensor, list[Any] | np.ndarray]]) -> Any:
+    """Training labels followed by those of ``valid``/``test``, in the form of the training
+    labels: 2-D arrays are stacked (their widths must agree), lists are concatenated."""
+    if not isinstance(train_labels, np.ndarray):
+        for name, _, labels in extra:
+            if isinstance(labels, np.ndarray):
+                raise ember.DataError(f"{name} labels are a 2-D array but the training labels "
+                                      f"are not; give labels of one form")
+        return train_labels + [value for _, _, labels in extra for value in labels]
+    for name, _, labels in extra:
+        if not isinstance(labels, np.ndarray) or labels.shape[1:] != train_labels.shape[1:]:
+            shape = labels.shape if isinstance(labels, np.ndarray) else (len(labels),)
+            raise ember.DataError(
+                f"{name} labels have shape {shape} but the training labels "
+                f"{train_labels.shape}; give {name} labels with {train_labels.shape[1]} "
+                f"columns")
+    return np.concatenate([train_labels, *(labels for _, _, labels in extra)])
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:

@@ -61,8 +61,9 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
 
 
 def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
-    if data.target_kind == "single_label":
-        return F.cross_entropy(outputs, targets.long(), reduction="none")
+    if data.target_kind == "single_label":  # per pixel for masks: mean over each item's pixels
+        losses = F.cross_entropy(outputs.movedim(-1, 1), targets.long(), reduction="none")
+        return losses.reshape(len(losses), -1).mean(dim=1)
     if data.target_kind == "multi_label":
         return F.binary_cross_entropy_with_logits(outputs, targets.float(),
                                                   reduction="none").mean(dim=1)
@@ -105,6 +106,7 @@ class Interpretation:
 
     def confusion_matrix(self) -> np.ndarray:
         """Counts of (actual class, predicted class) for a single-label target; rows are actual.
+        For segmentation masks every pixel counts.
 
         Example:
             >>> # interp.confusion_matrix().trace() / len(interp.targets)  # accuracy
@@ -112,8 +114,8 @@ class Interpretation:
         if self.data.target_kind != "single_label":
             raise ember.DataError("a confusion matrix needs a single-label target")
         n = self.outputs.shape[-1]
-        predicted = self.outputs.argmax(dim=-1)
-        flat = self.targets.long() * n + predicted
+        predicted = self.outputs.argmax(dim=-1).flatten()
+        flat = self.targets.long().flatten() * n + predicted
         return torch.bincount(flat, minlength=n * n).reshape(n, n).numpy()
 
     def most_confused(self, min_count: int = 1) -> list[tuple[Any, Any, int]]:
@@ -166,6 +168,13 @@ class Interpretation:
         losses, indices = self.top_losses(k)
         dataset, collate = self.loader.dataset, self.loader.collate_fn
         images = collate([dataset[int(i)] for i in indices])[0]
+        if self.targets.ndim > 2 and self.data.target_kind == "single_label":  # masks
+            predictions = [self.predictions[i] for i in indices.tolist()]
+            figure = self.data.show_results(  # type: ignore[call-arg]
+                (images, self.targets[indices]), predictions, n=len(predictions))
+            for axis, loss in zip(figure.axes[::3], losses.tolist()):
+                axis.set_title(f"loss {loss:.2f}", fontsize=9)
+            return figure
         actual = self.data.decode_targets(self.targets[indices])
         titles = []
         probabilities = self.data.activation(self.outputs[indices])

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -264,7 +265,7 @@ def torchvision_model(arch: str = "resnet18", n_out: int = 10, n_channels: int =
     return VisionModel(body, pooled_head(n_features, n_out, hidden, dropout))
 
 
-def vision_model(arch: str, data: Any = None, *, n_out: int | None = None,
+def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
                  n_channels: int | None = None, pretrained: Any = None,
                  **config: Any) -> nn.Module:
     """Build a registered vision architecture sized to ``data`` (or to ``n_out`` and
@@ -274,7 +275,8 @@ def vision_model(arch: str, data: Any = None, *, n_out: int | None = None,
     ``pretrained`` is a torchvision weights name or file (see :func:`torchvision_model`), or a
     file of an Ember model you trained yourself — a ``learn.save`` checkpoint or
     ``torch.save(learn.model.state_dict(), path)`` — whose body is loaded and whose head is
-    left new (so a body pretrained on some classes can be fine-tuned on others).
+    left new (so a body pretrained on some classes can be fine-tuned on others). Other
+    options go to the architecture: ``vision_model("torchvision", data, arch="resnet101")``.
 
     Example:
         >>> model = vision_model("compact_cnn", n_out=3, n_channels=1)
@@ -300,13 +302,14 @@ def vision_model(arch: str, data: Any = None, *, n_out: int | None = None,
                 f"{wrong[:3]} missing or of another shape; build the model with the "
                 f"architecture and widths it was trained with")
         model.body.load_state_dict({k: body_state[k] for k in expected})
-    elif arch == "compact_cnn":
-        raise ember.DataError("compact_cnn has no published weights; give the file of an "
-                              "Ember model you trained (learn.save(...) or its state dict), or "
-                              "use a torchvision architecture such as 'resnet18'")
-    else:
-        source = torchvision_model(arch, n_out=n_out, n_channels=n_channels,
-                                   pretrained=pretrained, **config)
+    elif "pretrained" not in inspect.signature(ember.get_registry().architectures[arch]
+                                               ).parameters:
+        raise ember.DataError(f"{arch} has no published weights; give the file of an "
+                              f"Ember model you trained (learn.save(...) or its state dict), or "
+                              f"use a torchvision architecture such as 'resnet18'")
+    else:  # the same architecture built with the weights (arch= and other options kept)
+        source = ember.create_model(arch, n_out=n_out, n_channels=n_channels,
+                                    pretrained=pretrained, **config)
         model.body.load_state_dict(source.body.state_dict())
     return model
 

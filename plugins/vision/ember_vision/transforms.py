@@ -107,6 +107,18 @@ def _eight_bit(image: Any) -> Any:
     return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "L")
 
 
+def _pil_in_mode(image: Any, mode: str | None) -> Any:
+    """A PIL image in ``mode``, or (without one) in "L" or "RGB", whichever keeps its content:
+    16-bit grey scaled to 8 bits, palette and CMYK images to RGB, bilevel to 0/255 grey, an
+    alpha channel dropped."""
+    image = _eight_bit(image)
+    if mode is not None:
+        return image.convert(mode)
+    if image.mode not in MODES:
+        return image.convert("L" if image.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
+    return image
+
+
 def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str | None = None
                ) -> Tensor:
     """Decode an image file into a ``uint8`` tensor of shape (channels, height, width).
@@ -124,13 +136,7 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     try:
         with Image.open(path) as image:
             image.load()
-            image = _eight_bit(image)
-            if mode is not None:
-                image = image.convert(mode)
-            elif image.mode not in MODES:
-                image = image.convert("L" if image.mode in ("1", "I", "I;16", "F", "LA")
-                                      else "RGB")
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.asarray(_pil_in_mode(image, mode), dtype=np.uint8)
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
@@ -158,10 +164,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     if isinstance(item, (bytes, bytearray)):
         return load_image(io.BytesIO(item), mode, name=f"{name} (encoded image bytes)")
     if type(item).__module__.startswith("PIL."):
-        item = _eight_bit(item)
-        item = np.asarray(item.convert(mode) if mode else item)
-        if item.ndim == 3 and item.shape[2] in (2, 4):
-            item = item[:, :, :-1]
+        item = np.asarray(_pil_in_mode(item, mode), dtype=np.uint8)
     if isinstance(item, np.ndarray):
         if item.ndim == 2:
             item = item[:, :, None]
