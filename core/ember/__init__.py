@@ -38,6 +38,7 @@ from ember.data import (
     InputSpec,
     make_loaders,
     split_by_flags,
+    split_folders,
     split_indices,
 )
 from ember.errors import (
@@ -172,6 +173,7 @@ __all__ = [
     "reset_plugins",
     "seed",
     "split_by_flags",
+    "split_folders",
     "split_groups",
     "split_indices",
     "unregister_plugin",

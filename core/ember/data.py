@@ -27,6 +27,7 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -46,6 +47,7 @@ __all__ = [
     "make_loaders",
     "require_batches",
     "split_by_flags",
+    "split_folders",
     "split_indices",
 ]
 
@@ -129,6 +131,43 @@ def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "vali
         raise DataError(f"{name} leaves {len(train)} training and {len(valid)} validation "
                         f"items; both need at least one")
     return train, valid
+
+
+def split_folders(root: str | Path, train: str = "train", valid: str = "valid"
+                  ) -> tuple[Path, Path] | None:
+    """The training and validation folders of a folder of class folders split in advance
+    (``root/train/<class>`` and ``root/valid/<class>``), or None when ``root`` holds the class
+    folders themselves (a class may be called "train" if its folder holds items, not folders).
+
+    Half the split layout, a ``train`` folder of class folders without a ``valid`` one (IMDB's
+    ``train/`` and ``test/``) or the reverse, raises a :class:`DataError` that names the
+    folders: read as classes, the two splits would become two classes.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     root = Path(folder)
+        ...     for split in ("train", "valid"):
+        ...         (root / split / "cat").mkdir(parents=True)
+        ...     print([found.name for found in split_folders(root)], split_folders(root / "train"))
+        ['train', 'valid'] None
+    """
+    root = Path(root)
+    splits = (root / train, root / valid)
+    present = [folder for folder in splits if folder.is_dir()]
+    if len(present) == 2:
+        return splits
+    if present and any(entry.is_dir() for entry in present[0].iterdir()):
+        folders = sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+        if present[0] == splits[0]:
+            raise DataError(
+                f"{root} has a {train!r} folder but no validation folder {valid!r} (its "
+                f"folders: {folders}); pass valid= the folder that holds the validation "
+                f"items, or give {splits[0]} itself to split it by valid_pct")
+        raise DataError(
+            f"{root} has a {valid!r} folder but no training folder {train!r} (its folders: "
+            f"{folders}); pass train= the folder that holds the training items")
+    return None
 
 
 def make_loaders(

@@ -139,6 +139,26 @@ def test_from_folder_train_valid_layout_and_resize(image_folder, tmp_path_factor
     assert data.one_batch()[0].shape == (8, 3, 32, 32) and data.n_channels == 3
 
 
+def test_from_folder_refuses_half_the_split_layout(image_folder, tmp_path_factory):
+    # train/<class> and test/<class> without valid/: the two splits were read as the classes
+    # "test" and "train"
+    root = tmp_path_factory.mktemp("train_test")
+    for part in ("train", "test"):
+        for folder in image_folder.iterdir():
+            target = root / part / folder.name
+            target.mkdir(parents=True)
+            for file in sorted(folder.iterdir())[:4]:
+                (target / file.name).write_bytes(file.read_bytes())
+    with pytest.raises(ember.DataError, match=r"no validation folder 'valid' .*'test'"):
+        ImageData.from_folder(root, bs=4)
+    data = ImageData.from_folder(root, valid="test", bs=4)
+    assert data.classes == ["sneaker", "trouser", "tshirt"]
+    assert len(data.train_dl.dataset) == len(data.valid_dl.dataset) == 12
+    # a class that happens to be called "train" (a folder of images) is still a class
+    (image_folder / "tshirt").rename(image_folder / "train")
+    assert "train" in ImageData.from_folder(image_folder, bs=4).classes
+
+
 def test_corrupt_image_and_mixed_modes_name_the_file(image_folder):
     first = sorted((image_folder / "trouser").iterdir())[0]
     Image.open(first).convert("RGB").save(image_folder / "trouser" / "colour.png")

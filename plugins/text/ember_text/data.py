@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
-from ember import DataError
+from ember import DataError, split_folders
 from ember.utils import plain
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
 
@@ -406,23 +406,9 @@ class TextData(ember.Data):
         root = Path(path)
         if not root.is_dir():
             raise DataError(f"no folder at {root}")
-        splits = [(root / train, False), (root / valid, True)]
-        present = [folder.is_dir() for folder, _ in splits]
-        half = [folder for (folder, _), there in zip(splits, present) if there]
-        if len(half) == 1 and any(p.is_dir() for p in half[0].iterdir()):
-            # half the split layout (IMDB's train/<class> and test/<class>), not a class
-            # folder that happens to be called "train" (which holds files)
-            folders = sorted(p.name for p in root.iterdir() if p.is_dir())
-            if present[0]:
-                raise DataError(
-                    f"{root} has a {train!r} folder but no validation folder {valid!r} (its "
-                    f"folders: {folders}); pass valid= the folder that holds the validation "
-                    f"texts, or give {root / train} itself to split it by valid_pct")
-            raise DataError(
-                f"{root} has a {valid!r} folder but no training folder {train!r} (its "
-                f"folders: {folders}); pass train= the folder that holds the training texts")
-        if not all(present):
-            splits = [(root, None)]
+        folders = split_folders(root, train, valid)
+        splits = ([(folders[0], False), (folders[1], True)] if folders is not None
+                  else [(root, None)])
         texts: list[Any] = []
         labels: list[str] = []
         names: list[str] = []

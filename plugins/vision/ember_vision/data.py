@@ -510,7 +510,9 @@ class ImageData(ember.Data):
                     size: Sequence[int] | int | None = None, mode: str | None = None,
                     **options: Any) -> ImageData:
         """Images in one sub-folder per class (``path/cat/1.jpg``), or split in advance into
-        ``path/train/<class>/…`` and ``path/valid/<class>/…``.
+        ``path/train/<class>/…`` and ``path/valid/<class>/…``. A ``train`` folder of class
+        folders without a ``valid`` one (or the reverse) is refused rather than read as a
+        class: name the other folder (``valid="test"``).
 
         Without the train/valid layout a seeded ``valid_pct`` of the images is held out. An
         empty class folder is left out of the classes with an :class:`ember.EmberWarning` naming
@@ -524,15 +526,16 @@ class ImageData(ember.Data):
         if not root.is_dir():
             raise ember.DataError(f"{root} is not a folder; give the folder that holds one "
                                   f"sub-folder per class")
-        if (root / train).is_dir() and (root / valid).is_dir():
-            train_files, train_labels = _class_folder(root / train)
-            valid_files, valid_labels = _class_folder(root / valid)
+        folders = ember.split_folders(root, train, valid)
+        if folders is not None:
+            (train_dir, valid_dir), (train_files, train_labels), (valid_files, valid_labels) = (
+                folders, _class_folder(folders[0]), _class_folder(folders[1]))
             mask = [False] * len(train_files) + [True] * len(valid_files)
             classes = options.pop("classes", None) or sorted(set(train_labels))
             unknown = sorted(set(valid_labels) - set(classes))
             if unknown:
-                raise ember.DataError(f"{root / valid} has classes {unknown} that "
-                                      f"{root / train} lacks; add training images for them")
+                raise ember.DataError(f"{valid_dir} has classes {unknown} that "
+                                      f"{train_dir} lacks; add training images for them")
             return cls.from_files(train_files + valid_files, train_labels + valid_labels,
                                   valid_mask=mask, size=size, mode=mode, classes=classes,
                                   **options)
