@@ -77,3 +77,38 @@ def test_interpretation_of_a_segmentation_model_counts_pixels(fashion, tmp_path)
     assert matrix.trace() / matrix.sum() == pytest.approx(learn.validate()["accuracy"], abs=1e-6)
     figure = interp.plot_top_losses(3)
     assert len([a for a in figure.axes if a.images]) == 9  # image, mask, prediction per item
+
+
+def test_tta_of_a_segmentation_model_keeps_each_prediction_on_its_pixel(fashion):
+    # crops and shifts moved every pixel's prediction off its pixel; a mask model gets a
+    # mirror, undone on the masks
+    from ember_vision import SegmentationData
+
+    class Convolution(torch.nn.Module):
+        def __init__(self, width: int):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 11, (1, width), padding=(0, width // 2))
+
+        def forward(self, x):
+            return self.conv(x).permute(0, 2, 3, 1)  # channels last, as the U-Nets give
+
+    (x, y), _ = fashion
+    masks = np.where(x[:24] > 40, y[:24, None, None] + 1, 0)
+    data = SegmentationData.from_arrays(x[:24], masks, codes=["background", *range(10)], bs=8)
+    ember.seed(0)
+    # each pixel alone (a 1x1 convolution): the mirrored prediction is the plain one
+    learn = ember.Learner(data, Convolution(1), quiet=True)
+    plain, targets = learn.get_preds()
+    blended, tta_targets = tta(learn, beta=0.25)
+    assert torch.equal(targets, tta_targets) and blended.shape == plain.shape
+    assert torch.allclose(blended, plain, atol=1e-6)
+    # a lopsided 1x5 kernel sees the mirror: the prediction of the mirrored image, mirrored
+    # back onto the masks' pixels
+    learn = ember.Learner(data, Convolution(5), quiet=True)
+    plain, _ = learn.get_preds()
+    mirrored, _ = tta(learn, beta=0.0)
+    images = torch.cat([xb for xb, _ in data.valid_dl])
+    with torch.no_grad():
+        expected = data.activation(learn.model(images.flip(-1)).flip(-2))
+    assert torch.allclose(mirrored, expected, atol=1e-6)
+    assert not torch.allclose(mirrored, plain, atol=1e-3)

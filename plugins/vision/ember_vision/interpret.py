@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import ember
+from ember.model import evaluating
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]
@@ -28,7 +29,9 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     """Test-time augmentation: predictions (after the activation) averaged over ``n``
     augmented passes, blended with the plain prediction: ``(1 - beta) * augmented + beta *
     plain``. The default augmentation is mild (flip, crops of 85-100 % of the area, small
-    shifts; no rotation or lighting). Returns ``(predictions, targets)`` like ``get_preds``.
+    shifts; no rotation or lighting). For a segmentation model the only augmentation is a
+    left-right mirror, undone on the predicted masks (``n`` and ``augment`` do not apply).
+    Returns ``(predictions, targets)`` like ``get_preds``.
 
     Example:
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
@@ -38,6 +41,8 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
               "train": learn.data.train_dl}.get(dl, dl) if isinstance(dl, str) else dl
     if loader is None:
         raise ember.DataError(f"this Data has no {dl!r} loader")
+    if learn.data.target_kind == "single_label" and targets.ndim > 1:
+        return _mask_tta(learn, loader, plain, targets, beta)
     transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
                                               min_crop=0.85, lighting=0)
     augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
@@ -58,6 +63,23 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         model.train(was_training)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
+
+
+def _mask_tta(learn: ember.Learner, loader: Any, plain: Tensor, targets: Tensor,
+              beta: float) -> tuple[Tensor, Tensor]:
+    """Test-time augmentation for per-pixel predictions (segmentation): the prediction of each
+    image mirrored left to right, mirrored back onto the image's own pixels, blended with the
+    plain one. Crops and shifts would move every pixel's prediction off its pixel, so a mask
+    model takes only this augmentation."""
+    outputs = []
+    with evaluating(learn.model), torch.no_grad():
+        for batch in loader:
+            images = batch[0].to(learn.device, non_blocking=True)
+            rest = [x.to(learn.device) for x in batch[1:-1]]
+            # images (N, C, H, W); outputs (N, H, W, classes): width is dim -1, then -2
+            outputs.append(learn.model(images.flip(-1), *rest).float().cpu().flip(-2))
+    mirrored = learn.data.activation(torch.cat(outputs))
+    return torch.lerp(mirrored, plain, beta), targets
 
 
 def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
