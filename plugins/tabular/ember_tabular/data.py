@@ -532,7 +532,18 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
              classes: list[Any] | None, log_target: bool) -> Tensor:
     if target_kind == "single_label":
-        codes = pd.Categorical(frame[names[0]], categories=classes).codes.astype(np.int64)
+        column = frame[names[0]]
+        codes = pd.Index(classes).get_indexer(column).astype(np.int64)
+        unknown = codes < 0  # a missing value, or a class the training frame lacks
+        if unknown.any():
+            position = int(np.argmax(unknown))
+            value = column.iloc[position]
+            problem = "the label is missing" if pd.isna(value) else (
+                f"{plain(value)!r} is not one of the classes {classes[:10]}")
+            raise ember.DataError(
+                f"target {names[0]!r}, row {frame.index[position]!r}: {problem} "
+                f"({int(unknown.sum())} such row(s)); drop these rows, or train on a frame "
+                f"that holds every class")
         return torch.from_numpy(codes)
     values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
