@@ -142,6 +142,23 @@ def test_dates_are_expanded_into_parts() -> None:
         processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
 
 
+def test_time_zone_aware_dates_are_expanded_into_local_parts() -> None:
+    # a tz-aware column (inferred as a date) crashed in fit with pandas' "Cannot use .astype
+    # to convert from timezone-aware dtype to timezone-naive dtype", and so did date strings
+    # with an offset at inference; strings with mixed offsets failed with "Mixed timezones"
+    when = pd.to_datetime(["2024-01-01 22:00", "2024-03-01 09:30"]).tz_localize(
+        "America/New_York")
+    frame = pd.DataFrame({"when": when})
+    assert infer_column_kinds(frame)[2] == ["when"]
+    parts = add_date_parts(frame, ["when"])
+    assert parts["when_day"].tolist() == [1.0, 1.0]  # the local day, not the UTC one
+    assert parts["when_elapsed"].tolist() == [19724 + 3 / 24, 19783 + 14.5 / 24]  # UTC
+    processor = TabularProcessor([], [], ["when"], normalize="standard").fit(frame)
+    same = processor.transform(pd.DataFrame({"when": ["2024-01-02T03:00:00Z",
+                                                      "2024-03-01T15:30:00+01:00"]}))
+    assert np.array_equal(same[1][:, 2], processor.transform(frame)[1][:, 2])
+
+
 def test_state_is_json_and_replays_exactly() -> None:
     frame = mixed_frame()
     processor = TabularProcessor(["text", "grade", "flag", "small_int"], ["value", "big_int"],

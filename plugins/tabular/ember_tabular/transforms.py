@@ -5,7 +5,8 @@ steps on validation, test and inference rows:
 
 - **dates** are expanded into parts: ``<col>_year``, ``<col>_dayofyear`` and ``<col>_elapsed``
   (days since 1970) are continuous, ``<col>_month``, ``<col>_day`` and ``<col>_dayofweek`` are
-  categorical;
+  categorical; a date with a time zone gives its local parts (``elapsed`` counts in UTC), and
+  date strings with different time zones are read in UTC;
 - **fill missing**: a continuous value that is missing (NaN, None, ``pd.NA``) or infinite is
   replaced by the training median; columns that had missing values in training also get a
   categorical ``<col>_na`` indicator. Infinite values are treated as missing, with an
@@ -132,7 +133,10 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
             raise ember.DataError(f"date column {name!r} is missing; give a frame that has it")
         column = frame[name]
         if not pd.api.types.is_datetime64_any_dtype(column.dtype):
-            converted = pd.to_datetime(column, errors="coerce")
+            try:
+                converted = pd.to_datetime(column, errors="coerce")
+            except ValueError:  # mixed time zones, or dates with and without one
+                converted = pd.to_datetime(column, errors="coerce", utc=True)
             bad = converted.isna() & column.notna()
             if bad.any():
                 row = bad.idxmax()
@@ -147,6 +151,8 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
         parts[f"{name}_day"] = dt.day.astype("float64")
         parts[f"{name}_dayofweek"] = dt.day_of_week.astype("float64")
         parts[f"{name}_dayofyear"] = dt.day_of_year.astype("float64")
+        if dt.tz is not None:  # elapsed time is absolute; the other parts are local
+            column = dt.tz_convert("UTC").dt.tz_localize(None)
         seconds = column.astype("datetime64[s]").astype("int64").astype("float64")
         elapsed = np.where(column.isna(), np.nan, seconds / 86400.0)
         parts[f"{name}_elapsed"] = pd.Series(elapsed, index=frame.index)
