@@ -809,12 +809,19 @@ class TabularProcessor:
         processor = cls(state["cat_names"], state["cont_names"], state.get("date_names", []),
                         normalize=state.get("normalize", "standard"),
                         n_quantiles=state.get("n_quantiles", 1000))
-        processor.quantiles = {k: list(v) for k, v in state.get("quantiles", {}).items()}
-        processor.vocabs = {k: list(v) for k, v in state["vocabs"].items()}
-        processor.ordered = dict(state.get("ordered", {}))
-        processor.medians = dict(state["medians"])
-        processor.means = dict(state["means"])
-        processor.stds = dict(state["stds"])
+        # JSON object keys are text: key the statistics by the columns' own names again (a
+        # frame read with header=None names its columns 0, 1, ...)
+        names = {str(name): name for name in [*processor.cat_names, *processor.cont_names]}
+
+        def by_name(mapping: dict[str, Any]) -> dict[Any, Any]:
+            return {names.get(key, key): value for key, value in mapping.items()}
+
+        processor.quantiles = {k: list(v) for k, v in by_name(state.get("quantiles", {})).items()}
+        processor.vocabs = {k: list(v) for k, v in by_name(state["vocabs"]).items()}
+        processor.ordered = by_name(state.get("ordered", {}))
+        processor.medians = by_name(state["medians"])
+        processor.means = by_name(state["means"])
+        processor.stds = by_name(state["stds"])
         processor.na_names = list(state["na_names"])
         processor.fitted = True
         return processor
