@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import numpy as np
@@ -157,6 +158,23 @@ def test_time_zone_aware_dates_are_expanded_into_local_parts() -> None:
     same = processor.transform(pd.DataFrame({"when": ["2024-01-02T03:00:00Z",
                                                       "2024-03-01T15:30:00+01:00"]}))
     assert np.array_equal(same[1][:, 2], processor.transform(frame)[1][:, 2])
+
+
+def test_interval_and_date_categories_export_and_replay() -> None:
+    # pd.cut bins (Interval categories) and an object column of dates put Interval and date
+    # objects into the vocabulary, so state() was not JSON-able and learn.export failed with
+    # "the preprocessing state is not JSON-able (Object of type Interval ...)"
+    days = pd.Series([datetime.date(2024, 1, 1 + i % 3) for i in range(12)], dtype=object)
+    frame = pd.DataFrame({"age": pd.cut(np.arange(12) * 7.0, [-1, 30, 50, 100]),
+                          "day": days, "stamp": pd.to_datetime(days).astype("datetime64[ns]")})
+    processor = TabularProcessor(["age", "day", "stamp"]).fit(frame)
+    again = TabularProcessor.from_state(json.loads(json.dumps(processor.state())))
+    assert again.vocabs["age"] == ["(-1, 30]", "(30, 50]", "(50, 100]"]
+    cats = processor.transform(frame)[0]
+    assert (cats > 0).all() and np.array_equal(again.transform(frame)[0], cats)
+    # a served row names the levels by their text
+    row = pd.DataFrame([{"age": "(30, 50]", "day": "2024-01-02", "stamp": "2024-01-02 00:00:00"}])
+    assert again.transform(row)[0].tolist() == [[2, 2, 2]]
 
 
 def test_state_is_json_and_replays_exactly() -> None:

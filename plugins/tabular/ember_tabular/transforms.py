@@ -13,7 +13,9 @@ steps on validation, test and inference rows:
   :class:`ember.EmberWarning` naming the column;
 - **categorify**: each categorical column gets a vocabulary (training values; an ordered
   ``category`` dtype keeps its order). Code 0 is the unknown level: a missing value or a value
-  never seen in training maps to it, at training time and at inference;
+  never seen in training maps to it, at training time and at inference. Levels that are
+  neither text, numbers nor booleans (``pd.cut`` intervals, dates) are kept as their text, so
+  they export, and rows may give them as objects or as that text;
 - **normalise**: continuous columns are standardised with the training mean and standard
   deviation (``normalize="standard"``), or mapped through their training quantiles onto a
   standard normal (``normalize="quantile"``: robust to outliers and skew, so an MLP fits
@@ -389,11 +391,19 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(uniques)
 
 
+def _level(value: Any) -> Any:
+    """A vocabulary level as JSON holds it: text, numbers and booleans as they are, any other
+    value (an interval from ``pd.cut``, a date, a timestamp) as its text."""
+    value = plain(value)
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
 def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
     """The sorted vocabulary of ``series`` from its ``distinct`` values (a ``category``
-    column keeps its categories in their order)."""
+    column keeps its categories in their order); levels that are neither text, numbers nor
+    booleans are kept as their text (see :func:`_level`), so the vocabulary exports."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return [plain(v) for v in distinct.tolist()]
+        return list(dict.fromkeys(_level(v) for v in distinct.tolist()))
     uniques = distinct.to_numpy(dtype=object)
     values = [plain(v) for v in uniques[~pd.isna(uniques)]]
     if any(isinstance(v, float) and v.is_integer() for v in values) and all(
@@ -401,9 +411,10 @@ def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
         values = [int(v) if float(v).is_integer() else v for v in values]
     values = list(dict.fromkeys(values))  # equal values held by different objects
     try:
-        return sorted(values)
+        values = sorted(values)
     except TypeError:  # mixed types: sort by text, stably
-        return sorted(values, key=lambda v: (type(v).__name__, str(v)))
+        values = sorted(values, key=lambda v: (type(v).__name__, str(v)))
+    return list(dict.fromkeys(_level(v) for v in values))
 
 
 def _median(values: np.ndarray, n_present: int) -> float:
@@ -766,8 +777,10 @@ class TabularProcessor:
         index, numeric_vocab, text_vocab = self._lookups[name]
         if numeric_vocab and text:
             values = pd.to_numeric(values, errors="coerce")
-        elif text_vocab and not text:
-            values = values.astype(object).where(values.isna(), values.astype(str))
+        elif text_vocab and (not text or pd.api.types.infer_dtype(values, skipna=True)
+                             not in ("string", "empty")):  # numbers, dates, intervals
+            values = values.astype(object).where(values.isna(),
+                                                 values.map(lambda v: str(_level(v))))
         return index.get_indexer(values)
 
     # ------------------------------------------------------------------ export
