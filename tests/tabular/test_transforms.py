@@ -177,6 +177,16 @@ def test_interval_and_date_categories_export_and_replay() -> None:
     assert again.transform(row)[0].tolist() == [[2, 2, 2]]
 
 
+def test_whole_numbers_read_as_floats_match_a_text_vocabulary() -> None:
+    # zip codes trained as text ("10001"); at inference a blank in the column makes pandas
+    # read the numbers as floats, and 10001.0 was looked up as "10001.0": every row silently
+    # became the unknown level
+    processor = TabularProcessor(["zip"]).fit(pd.DataFrame({"zip": ["10001", "10002", "2.5"]}))
+    rows = pd.DataFrame([{"zip": 10002}, {"zip": None}, {"zip": 2.5}, {"zip": 10003}])
+    assert rows["zip"].dtype == np.float64
+    assert processor.transform(rows)[0].ravel().tolist() == [2, 0, 3, 0]
+
+
 def test_state_is_json_and_replays_exactly() -> None:
     frame = mixed_frame()
     processor = TabularProcessor(["text", "grade", "flag", "small_int"], ["value", "big_int"],

@@ -398,6 +398,14 @@ def _level(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
+def _whole_number_text(value: Any) -> Any:
+    """The text of a float that holds a whole number, as an integer (``10001.0`` → ``"10001"``);
+    ``None`` for any other value."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
 def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
     """The sorted vocabulary of ``series`` from its ``distinct`` values (a ``category``
     column keeps its categories in their order); levels that are neither text, numbers nor
@@ -779,8 +787,16 @@ class TabularProcessor:
             values = pd.to_numeric(values, errors="coerce")
         elif text_vocab and (not text or pd.api.types.infer_dtype(values, skipna=True)
                              not in ("string", "empty")):  # numbers, dates, intervals
-            values = values.astype(object).where(values.isna(),
-                                                 values.map(lambda v: str(_level(v))))
+            missing = values.isna()
+            found = index.get_indexer(values.astype(object).where(
+                missing, values.map(lambda v: str(_level(v)))))
+            # a whole number read as a float (its column had a blank) matches its integer
+            # text: 10001.0 is the zip code "10001"
+            retry = np.flatnonzero((found < 0) & ~missing.to_numpy())
+            if len(retry):
+                whole = values.iloc[retry].map(lambda v: _whole_number_text(_level(v)))
+                found[retry] = index.get_indexer(whole)
+            return found
         return index.get_indexer(values)
 
     # ------------------------------------------------------------------ export
