@@ -143,3 +143,17 @@ def test_bad_frames_get_clear_errors(diamonds: pd.DataFrame, frame_change, optio
 def test_unknown_item_type_is_reported() -> None:
     with pytest.raises(ember.DataError, match="item 1 is a list"):
         items_to_frame([{"a": 1}, [1, 2]])
+
+
+@pytest.mark.parametrize(("label", "message"), [
+    ("bad_debt", r"row 4: 'bad_debt' is not one of the classes \['bad', 'good'\]"),
+    (None, "row 4: the label is missing"),
+])
+def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.DataFrame,
+                                                               label, message) -> None:
+    # the test frame's labels were coded -1 silently; the loss then failed with "label -1 is
+    # out of range ... Size the model's head", which names neither the row nor the cause
+    test = lending.iloc[:10].astype({"Class": object})
+    test.loc[4, "Class"] = label
+    with pytest.raises(ember.DataError, match=message):
+        TabularData.from_df(lending.iloc[10:], "Class", test_df=test, verbose=False)

@@ -158,3 +158,21 @@ def test_periodic_embeddings_train_and_export_exactly(diamonds: pd.DataFrame, tm
     rows = diamonds.iloc[3000:3100]
     predictor = ember.load(learn.export(tmp_path / "periodic.ember"))
     assert predictor.predict_batch([rows]) == learn.predict_batch([rows])
+
+
+def test_columns_labelled_by_numbers_train_export_and_predict(diamonds: pd.DataFrame, tmp_path
+                                                            ) -> None:
+    # read_csv(header=None) labels columns 0, 1, ...: a numeric target failed with "'int'
+    # object is not iterable", the printed summary with "expected str instance, int found",
+    # and a loaded export failed to predict with KeyError: 0 (the statistics came back from
+    # JSON keyed by "0", "1", ...)
+    frame = diamonds.iloc[:600][["cut", "carat", "depth", "price"]].copy()
+    frame.loc[frame.index[:5], "depth"] = None
+    frame.columns = range(4)
+    ember.seed(0)
+    data = TabularData.from_df(frame, 3, log_target=True)
+    assert data.target_names == [3] and data.processor.na_names == [2]
+    learn = ember.learner(data, quiet=True, device="cpu")
+    rows = frame.drop(columns=3).iloc[:40]
+    predictor = ember.load(learn.export(tmp_path / "numbered.ember"))
+    assert predictor.predict_batch([rows]) == learn.predict_batch([rows])

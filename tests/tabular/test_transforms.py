@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import numpy as np
@@ -140,6 +141,50 @@ def test_dates_are_expanded_into_parts() -> None:
     assert sorted(processor.feature_groups()) == ["when"]
     with pytest.raises(ember.DataError, match="'when', row 1: 'soon' is not a date"):
         processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
+
+
+def test_time_zone_aware_dates_are_expanded_into_local_parts() -> None:
+    # a tz-aware column (inferred as a date) crashed in fit with pandas' "Cannot use .astype
+    # to convert from timezone-aware dtype to timezone-naive dtype", and so did date strings
+    # with an offset at inference; strings with mixed offsets failed with "Mixed timezones"
+    when = pd.to_datetime(["2024-01-01 22:00", "2024-03-01 09:30"]).tz_localize(
+        "America/New_York")
+    frame = pd.DataFrame({"when": when})
+    assert infer_column_kinds(frame)[2] == ["when"]
+    parts = add_date_parts(frame, ["when"])
+    assert parts["when_day"].tolist() == [1.0, 1.0]  # the local day, not the UTC one
+    assert parts["when_elapsed"].tolist() == [19724 + 3 / 24, 19783 + 14.5 / 24]  # UTC
+    processor = TabularProcessor([], [], ["when"], normalize="standard").fit(frame)
+    same = processor.transform(pd.DataFrame({"when": ["2024-01-02T03:00:00Z",
+                                                      "2024-03-01T15:30:00+01:00"]}))
+    assert np.array_equal(same[1][:, 2], processor.transform(frame)[1][:, 2])
+
+
+def test_interval_and_date_categories_export_and_replay() -> None:
+    # pd.cut bins (Interval categories) and an object column of dates put Interval and date
+    # objects into the vocabulary, so state() was not JSON-able and learn.export failed with
+    # "the preprocessing state is not JSON-able (Object of type Interval ...)"
+    days = pd.Series([datetime.date(2024, 1, 1 + i % 3) for i in range(12)], dtype=object)
+    frame = pd.DataFrame({"age": pd.cut(np.arange(12) * 7.0, [-1, 30, 50, 100]),
+                          "day": days, "stamp": pd.to_datetime(days).astype("datetime64[ns]")})
+    processor = TabularProcessor(["age", "day", "stamp"]).fit(frame)
+    again = TabularProcessor.from_state(json.loads(json.dumps(processor.state())))
+    assert again.vocabs["age"] == ["(-1, 30]", "(30, 50]", "(50, 100]"]
+    cats = processor.transform(frame)[0]
+    assert (cats > 0).all() and np.array_equal(again.transform(frame)[0], cats)
+    # a served row names the levels by their text
+    row = pd.DataFrame([{"age": "(30, 50]", "day": "2024-01-02", "stamp": "2024-01-02 00:00:00"}])
+    assert again.transform(row)[0].tolist() == [[2, 2, 2]]
+
+
+def test_whole_numbers_read_as_floats_match_a_text_vocabulary() -> None:
+    # zip codes trained as text ("10001"); at inference a blank in the column makes pandas
+    # read the numbers as floats, and 10001.0 was looked up as "10001.0": every row silently
+    # became the unknown level
+    processor = TabularProcessor(["zip"]).fit(pd.DataFrame({"zip": ["10001", "10002", "2.5"]}))
+    rows = pd.DataFrame([{"zip": 10002}, {"zip": None}, {"zip": 2.5}, {"zip": 10003}])
+    assert rows["zip"].dtype == np.float64
+    assert processor.transform(rows)[0].ravel().tolist() == [2, 0, 3, 0]
 
 
 def test_state_is_json_and_replays_exactly() -> None:

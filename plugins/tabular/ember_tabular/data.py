@@ -185,6 +185,7 @@ class TabularData(ember.Data):
         Args:
             df: the table, one row per example.
             target: the target column, or a list of numeric columns (multi-target regression).
+                Columns may be labelled by numbers (``read_csv(header=None)`` gives 0, 1, ...).
             cat_names / cont_names / date_names: the input columns by kind. Any list left as
                 ``None`` is inferred (see :func:`infer_column_kinds`) and the result is printed
                 so you can correct it. Columns in none of the lists are not used.
@@ -214,7 +215,9 @@ class TabularData(ember.Data):
             raise ember.DataError(f"from_df needs a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
             raise ember.DataError("the data frame is empty; give a frame with rows")
-        target_names = [target] if isinstance(target, str) else list(target)
+        # one column label (text, or a number: read_csv(header=None) labels columns 0, 1, ...)
+        # or a list of them
+        target_names = list(target) if isinstance(target, (list, tuple, pd.Index)) else [target]
         absent = [name for name in target_names if name not in df.columns]
         if absent:
             raise ember.DataError(f"target column(s) {absent} not in the frame; its columns "
@@ -329,13 +332,14 @@ class TabularData(ember.Data):
             f"TabularData: target {', '.join(map(repr, self.target_names))} -> {task}",
             f"  categorical ({len(cats)}): {', '.join(cats) or '-'}",
             f"  continuous ({len(processor.cont_names)}): "
-            f"{', '.join(processor.cont_names) or '-'}",
+            f"{', '.join(map(str, processor.cont_names)) or '-'}",
         ]
         if processor.date_names:
-            lines.append(f"  dates, expanded into parts: {', '.join(processor.date_names)}")
+            lines.append(f"  dates, expanded into parts: "
+                         f"{', '.join(map(str, processor.date_names))}")
         if processor.na_names:
             lines.append(f"  missing values filled with the median (+ _na column): "
-                         f"{', '.join(processor.na_names)}")
+                         f"{', '.join(map(str, processor.na_names))}")
         lines += [f"  note: {note}" for note in notes]
         lines.append("  change this with cat_names=, cont_names=, date_names=, target_kind=")
         return "\n".join(lines)
@@ -532,7 +536,18 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
              classes: list[Any] | None, log_target: bool) -> Tensor:
     if target_kind == "single_label":
-        codes = pd.Categorical(frame[names[0]], categories=classes).codes.astype(np.int64)
+        column = frame[names[0]]
+        codes = pd.Index(classes).get_indexer(column).astype(np.int64)
+        unknown = codes < 0  # a missing value, or a class the training frame lacks
+        if unknown.any():
+            position = int(np.argmax(unknown))
+            value = column.iloc[position]
+            problem = "the label is missing" if pd.isna(value) else (
+                f"{plain(value)!r} is not one of the classes {classes[:10]}")
+            raise ember.DataError(
+                f"target {names[0]!r}, row {frame.index[position]!r}: {problem} "
+                f"({int(unknown.sum())} such row(s)); drop these rows, or train on a frame "
+                f"that holds every class")
         return torch.from_numpy(codes)
     values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)

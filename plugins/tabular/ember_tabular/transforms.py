@@ -5,14 +5,17 @@ steps on validation, test and inference rows:
 
 - **dates** are expanded into parts: ``<col>_year``, ``<col>_dayofyear`` and ``<col>_elapsed``
   (days since 1970) are continuous, ``<col>_month``, ``<col>_day`` and ``<col>_dayofweek`` are
-  categorical;
+  categorical; a date with a time zone gives its local parts (``elapsed`` counts in UTC), and
+  date strings with different time zones are read in UTC;
 - **fill missing**: a continuous value that is missing (NaN, None, ``pd.NA``) or infinite is
   replaced by the training median; columns that had missing values in training also get a
   categorical ``<col>_na`` indicator. Infinite values are treated as missing, with an
   :class:`ember.EmberWarning` naming the column;
 - **categorify**: each categorical column gets a vocabulary (training values; an ordered
   ``category`` dtype keeps its order). Code 0 is the unknown level: a missing value or a value
-  never seen in training maps to it, at training time and at inference;
+  never seen in training maps to it, at training time and at inference. Levels that are
+  neither text, numbers nor booleans (``pd.cut`` intervals, dates) are kept as their text, so
+  they export, and rows may give them as objects or as that text;
 - **normalise**: continuous columns are standardised with the training mean and standard
   deviation (``normalize="standard"``), or mapped through their training quantiles onto a
   standard normal (``normalize="quantile"``: robust to outliers and skew, so an MLP fits
@@ -132,7 +135,10 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
             raise ember.DataError(f"date column {name!r} is missing; give a frame that has it")
         column = frame[name]
         if not pd.api.types.is_datetime64_any_dtype(column.dtype):
-            converted = pd.to_datetime(column, errors="coerce")
+            try:
+                converted = pd.to_datetime(column, errors="coerce")
+            except ValueError:  # mixed time zones, or dates with and without one
+                converted = pd.to_datetime(column, errors="coerce", utc=True)
             bad = converted.isna() & column.notna()
             if bad.any():
                 row = bad.idxmax()
@@ -147,6 +153,8 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
         parts[f"{name}_day"] = dt.day.astype("float64")
         parts[f"{name}_dayofweek"] = dt.day_of_week.astype("float64")
         parts[f"{name}_dayofyear"] = dt.day_of_year.astype("float64")
+        if dt.tz is not None:  # elapsed time is absolute; the other parts are local
+            column = dt.tz_convert("UTC").dt.tz_localize(None)
         seconds = column.astype("datetime64[s]").astype("int64").astype("float64")
         elapsed = np.where(column.isna(), np.nan, seconds / 86400.0)
         parts[f"{name}_elapsed"] = pd.Series(elapsed, index=frame.index)
@@ -383,11 +391,27 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(uniques)
 
 
+def _level(value: Any) -> Any:
+    """A vocabulary level as JSON holds it: text, numbers and booleans as they are, any other
+    value (an interval from ``pd.cut``, a date, a timestamp) as its text."""
+    value = plain(value)
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _whole_number_text(value: Any) -> Any:
+    """The text of a float that holds a whole number, as an integer (``10001.0`` → ``"10001"``);
+    ``None`` for any other value."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
 def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
     """The sorted vocabulary of ``series`` from its ``distinct`` values (a ``category``
-    column keeps its categories in their order)."""
+    column keeps its categories in their order); levels that are neither text, numbers nor
+    booleans are kept as their text (see :func:`_level`), so the vocabulary exports."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return [plain(v) for v in distinct.tolist()]
+        return list(dict.fromkeys(_level(v) for v in distinct.tolist()))
     uniques = distinct.to_numpy(dtype=object)
     values = [plain(v) for v in uniques[~pd.isna(uniques)]]
     if any(isinstance(v, float) and v.is_integer() for v in values) and all(
@@ -395,9 +419,10 @@ def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
         values = [int(v) if float(v).is_integer() else v for v in values]
     values = list(dict.fromkeys(values))  # equal values held by different objects
     try:
-        return sorted(values)
+        values = sorted(values)
     except TypeError:  # mixed types: sort by text, stably
-        return sorted(values, key=lambda v: (type(v).__name__, str(v)))
+        values = sorted(values, key=lambda v: (type(v).__name__, str(v)))
+    return list(dict.fromkeys(_level(v) for v in values))
 
 
 def _median(values: np.ndarray, n_present: int) -> float:
@@ -760,8 +785,18 @@ class TabularProcessor:
         index, numeric_vocab, text_vocab = self._lookups[name]
         if numeric_vocab and text:
             values = pd.to_numeric(values, errors="coerce")
-        elif text_vocab and not text:
-            values = values.astype(object).where(values.isna(), values.astype(str))
+        elif text_vocab and (not text or pd.api.types.infer_dtype(values, skipna=True)
+                             not in ("string", "empty")):  # numbers, dates, intervals
+            missing = values.isna()
+            found = index.get_indexer(values.astype(object).where(
+                missing, values.map(lambda v: str(_level(v)))))
+            # a whole number read as a float (its column had a blank) matches its integer
+            # text: 10001.0 is the zip code "10001"
+            retry = np.flatnonzero((found < 0) & ~missing.to_numpy())
+            if len(retry):
+                whole = values.iloc[retry].map(lambda v: _whole_number_text(_level(v)))
+                found[retry] = index.get_indexer(whole)
+            return found
         return index.get_indexer(values)
 
     # ------------------------------------------------------------------ export
@@ -803,12 +838,19 @@ class TabularProcessor:
         processor = cls(state["cat_names"], state["cont_names"], state.get("date_names", []),
                         normalize=state.get("normalize", "standard"),
                         n_quantiles=state.get("n_quantiles", 1000))
-        processor.quantiles = {k: list(v) for k, v in state.get("quantiles", {}).items()}
-        processor.vocabs = {k: list(v) for k, v in state["vocabs"].items()}
-        processor.ordered = dict(state.get("ordered", {}))
-        processor.medians = dict(state["medians"])
-        processor.means = dict(state["means"])
-        processor.stds = dict(state["stds"])
+        # JSON object keys are text: key the statistics by the columns' own names again (a
+        # frame read with header=None names its columns 0, 1, ...)
+        names = {str(name): name for name in [*processor.cat_names, *processor.cont_names]}
+
+        def by_name(mapping: dict[str, Any]) -> dict[Any, Any]:
+            return {names.get(key, key): value for key, value in mapping.items()}
+
+        processor.quantiles = {k: list(v) for k, v in by_name(state.get("quantiles", {})).items()}
+        processor.vocabs = {k: list(v) for k, v in by_name(state["vocabs"]).items()}
+        processor.ordered = by_name(state.get("ordered", {}))
+        processor.medians = by_name(state["medians"])
+        processor.means = by_name(state["means"])
+        processor.stds = by_name(state["stds"])
         processor.na_names = list(state["na_names"])
         processor.fitted = True
         return processor
