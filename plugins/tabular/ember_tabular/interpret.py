@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 import ember
+from ember.model import evaluating
 from ember_tabular.data import TabularData
 
 __all__ = ["feature_importance"]
@@ -76,11 +77,9 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     else:
         chosen = copy.deepcopy(metric)
     higher_is_better = chosen.higher_is_better if chosen is not None else False
-    was_training = learn.model.training
-    learn.model.eval()
     generator = np.random.default_rng(seed)
     rows = []
-    try:
+    with evaluating(learn.model):
         baseline = _score(learn, cats, conts, targets, chosen, bs)
         for name, (cat_indices, cont_indices) in data.processor.feature_groups().items():
             drops = []
@@ -94,8 +93,6 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
                 score = _score(learn, shuffled_cats, shuffled_conts, targets, chosen, bs)
                 drops.append(baseline - score if higher_is_better else score - baseline)
             rows.append((name, float(np.mean(drops)), float(np.std(drops))))
-    finally:
-        learn.model.train(was_training)
     frame = pd.DataFrame(rows, columns=["feature", "importance", "std"])
     frame = frame.sort_values("importance", ascending=False, ignore_index=True)
     frame.attrs["baseline"] = baseline

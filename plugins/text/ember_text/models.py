@@ -35,6 +35,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ember import DataError, TrainingError
+from ember.model import evaluating
 
 __all__ = [
     "AWDLSTMEncoder",
@@ -515,41 +516,38 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1 (the most likely tokens to sample from), "
                         f"got {top_k}; use top_k=None to sample from every token")
-    was_training = model.training
-    model.eval()
     recurrent = getattr(model, "recurrent", False)
     if hasattr(model, "reset"):
         model.reset()
-    if device is None:
-        device = next(model.parameters()).device
-    context = torch.tensor([prompt], dtype=torch.long, device=device)
     new: list[int] = []
     try:
-        logits = model(context)[0, -1]
-        for _ in range(n_words):
-            logits = logits.float().cpu()
-            if banned:
-                logits[banned] = float("-inf")
-            if temperature <= 0:
-                choice = int(logits.argmax())
-            else:
-                scaled = logits / temperature
-                if top_k is not None and top_k < len(scaled):
-                    threshold = scaled.topk(top_k).values[-1]
-                    scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
-                probabilities = scaled.softmax(dim=-1)
-                choice = int(torch.multinomial(probabilities, 1, generator=generator))
-            new.append(choice)
-            step = torch.tensor([[choice]], dtype=torch.long, device=device)
-            if recurrent:
-                logits = model(step)[0, -1]
-            else:
-                context = torch.cat([context, step], dim=1)
-                logits = model(context)[0, -1]
+        with evaluating(model) as model_device:
+            device = model_device if device is None else device
+            context = torch.tensor([prompt], dtype=torch.long, device=device)
+            logits = model(context)[0, -1]
+            for _ in range(n_words):
+                logits = logits.float().cpu()
+                if banned:
+                    logits[banned] = float("-inf")
+                if temperature <= 0:
+                    choice = int(logits.argmax())
+                else:
+                    scaled = logits / temperature
+                    if top_k is not None and top_k < len(scaled):
+                        threshold = scaled.topk(top_k).values[-1]
+                        scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
+                    probabilities = scaled.softmax(dim=-1)
+                    choice = int(torch.multinomial(probabilities, 1, generator=generator))
+                new.append(choice)
+                step = torch.tensor([[choice]], dtype=torch.long, device=device)
+                if recurrent:
+                    logits = model(step)[0, -1]
+                else:
+                    context = torch.cat([context, step], dim=1)
+                    logits = model(context)[0, -1]
     finally:
         if hasattr(model, "reset"):
             model.reset()
-        model.train(was_training)
     return new
 
 

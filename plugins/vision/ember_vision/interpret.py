@@ -46,21 +46,15 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
                                               min_crop=0.85, lighting=0)
     augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
-    model = learn.model
-    was_training = model.training
-    model.eval()
     total = torch.zeros_like(plain)
-    try:
-        with torch.no_grad():
-            for _ in range(n):
-                outputs = []
-                for batch in loader:
-                    images = batch[0].to(learn.device, non_blocking=True)
-                    rest = [x.to(learn.device) for x in batch[1:-1]]
-                    outputs.append(model(augmenter.augment(images), *rest).float().cpu())
-                total += learn.data.activation(torch.cat(outputs))
-    finally:
-        model.train(was_training)
+    with evaluating(learn.model):
+        for _ in range(n):
+            outputs = []
+            for batch in loader:
+                images = batch[0].to(learn.device, non_blocking=True)
+                rest = [x.to(learn.device) for x in batch[1:-1]]
+                outputs.append(learn.model(augmenter.augment(images), *rest).float().cpu())
+            total += learn.data.activation(torch.cat(outputs))
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
 
@@ -72,7 +66,7 @@ def _mask_tta(learn: ember.Learner, loader: Any, plain: Tensor, targets: Tensor,
     plain one. Crops and shifts would move every pixel's prediction off its pixel, so a mask
     model takes only this augmentation."""
     outputs = []
-    with evaluating(learn.model), torch.no_grad():
+    with evaluating(learn.model):
         for batch in loader:
             images = batch[0].to(learn.device, non_blocking=True)
             rest = [x.to(learn.device) for x in batch[1:-1]]
