@@ -124,16 +124,21 @@ def test_from_folder_class_per_subfolder(image_folder):
     assert torch.equal(data.encode(paths)[0], xb[:3])
 
 
-def test_from_folder_train_valid_layout_and_resize(image_folder, tmp_path_factory):
-    root = tmp_path_factory.mktemp("split")
-    for part in ("train", "valid"):
+def split_layout(image_folder, root, parts):
+    """``root/<part>/<class>/`` holding, of each class folder's sorted files, the slice
+    ``parts[part]``."""
+    for part, chosen in parts.items():
         for folder in image_folder.iterdir():
             target = root / part / folder.name
             target.mkdir(parents=True)
-            files = sorted(folder.iterdir())
-            chosen = files[:12] if part == "train" else files[12:]
-            for file in chosen:
+            for file in sorted(folder.iterdir())[chosen]:
                 (target / file.name).write_bytes(file.read_bytes())
+    return root
+
+
+def test_from_folder_train_valid_layout_and_resize(image_folder, tmp_path_factory):
+    root = split_layout(image_folder, tmp_path_factory.mktemp("split"),
+                        {"train": slice(12), "valid": slice(12, None)})
     data = ImageData.from_folder(root, size=(32, 32), mode="RGB", bs=8)
     assert len(data.train_dl.dataset) == 36 and len(data.valid_dl.dataset) == 12
     assert data.one_batch()[0].shape == (8, 3, 32, 32) and data.n_channels == 3
@@ -142,13 +147,8 @@ def test_from_folder_train_valid_layout_and_resize(image_folder, tmp_path_factor
 def test_from_folder_refuses_half_the_split_layout(image_folder, tmp_path_factory):
     # train/<class> and test/<class> without valid/: the two splits were read as the classes
     # "test" and "train"
-    root = tmp_path_factory.mktemp("train_test")
-    for part in ("train", "test"):
-        for folder in image_folder.iterdir():
-            target = root / part / folder.name
-            target.mkdir(parents=True)
-            for file in sorted(folder.iterdir())[:4]:
-                (target / file.name).write_bytes(file.read_bytes())
+    root = split_layout(image_folder, tmp_path_factory.mktemp("train_test"),
+                        {"train": slice(4), "test": slice(4)})
     with pytest.raises(ember.DataError, match=r"no validation folder 'valid' .*'test'"):
         ImageData.from_folder(root, bs=4)
     data = ImageData.from_folder(root, valid="test", bs=4)
