@@ -272,3 +272,16 @@ def test_item_transforms_run_in_cpu_workers_on_training_items_only(image_folder)
     assert torch.equal(image, 255 - plain.train_dl.dataset[0][0])
     xb, yb = next(iter(data.train_dl))  # decoded in two worker processes
     assert xb.shape == (8, 1, 28, 28) and yb.shape == (8,)
+
+
+def test_fractional_labels_cannot_name_classes():
+    # int() truncated them: 0.7 became class 0 without a word
+    from ember_vision.data import encode_targets
+
+    with pytest.raises(ember.DataError, match=r"label 0.7 of item 1 is not a whole number"):
+        encode_targets([1.0, 0.7, 2.0], classes=["a", "b", "c"])
+    with pytest.raises(ember.DataError, match="not a whole number"):
+        encode_targets([1.0, 0.7], target_kind="single_label")
+    targets, kind, names = encode_targets([1.0, 0.0, 2.0], classes=["a", "b", "c"])
+    assert targets.tolist() == [1, 0, 2] and kind == "single_label" and names == ["a", "b", "c"]
+    assert encode_targets([1.0, 0.7])[1] == "regression"

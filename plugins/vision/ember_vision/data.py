@@ -135,6 +135,11 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
                               f"regression, not {target_kind!r}")
     kinds = {type(plain(v)) for v in values}
     numeric = all(issubclass(k, numbers.Number) for k in kinds)
+    if numeric and any(is_float):  # int() would silently turn 0.7 into class 0
+        row = is_float.index(True)
+        raise ember.DataError(
+            f"label {values[row]!r} of item {row} is not a whole number, so it cannot name a "
+            f"class; give integer class labels, or target_kind='regression' for values")
     if classes is not None and numeric:
         names = list(classes)
         indices = [int(v) for v in values]
