@@ -130,6 +130,7 @@ def check_setup(learn: Learner) -> None:
             "no parameter of the model requires gradients, so nothing can train; call "
             "learn.unfreeze(), or set requires_grad=True on the parameters to train"
         )
+    _check_single_item_batch(learn, train_dl)
     kind, family, name = learn.data.target_kind, loss_family(learn.loss_func), loss_name(
         learn.loss_func)
     if kind == "regression" and family == "classification":
@@ -143,6 +144,36 @@ def check_setup(learn: Learner) -> None:
             f"the targets are class labels but the loss is {name}; drop loss_func= to get "
             f"cross-entropy, or build the data as regression"
         )
+
+
+def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
+    """A training batch of one item stops a BatchNorm1d that trains (it cannot take the
+    statistics of one value per channel), in torch's words and mid-epoch when it is the
+    last batch: 33 items in batches of 16 leave one. Said before the first step instead."""
+    from torch.utils.data import BatchSampler
+
+    batches = train_dl.batch_sampler
+    if not isinstance(batches, BatchSampler) or batches.drop_last:
+        return
+    try:
+        n_items = len(batches.sampler)  # type: ignore[arg-type]
+    except TypeError:  # a sampler without a length
+        return
+    if n_items % batches.batch_size != 1:
+        return
+    frozen = learn.frozen_bn_modules() if learn.bn_policy == "freeze" else []
+    kept_in_eval = set(map(id, frozen))  # the frozen-BatchNorm policy keeps these in eval
+    norms = [name for name, module in learn.model.named_modules()
+             if isinstance(module, nn.BatchNorm1d) and id(module) not in kept_in_eval]
+    if norms and n_items == 1:
+        raise TrainingError(f"the training loader holds one item, and BatchNorm1d "
+                            f"({norms[0]!r}) cannot train on one item; give more training data")
+    if norms:
+        raise TrainingError(
+            f"the training loader's last batch holds one item ({n_items} items in batches of "
+            f"{batches.batch_size}), and BatchNorm1d ({norms[0]!r}) cannot train on one item; "
+            f"build the loader with drop_last=True, or pick a batch size that leaves no single "
+            f"item over")
 
 
 def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:

@@ -195,3 +195,32 @@ def test_a_training_loader_with_its_own_batch_sampler_trains_without_a_false_ala
     data.train_dl = ordered  # torch's own batch sampler over an ordered sampler: still found
     with pytest.warns(checks.LoaderWarning, match="does not shuffle"):
         learner(data).fit(1)
+
+
+def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_the_fit():
+    # 33 items in batches of 16 leave one: BatchNorm1d stopped the fit mid-epoch with torch's
+    # "Expected more than 1 value per channel when training"
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(33, 4, generator=generator), torch.randint(0, 2, (33,), generator=generator)
+    valid_dl = DataLoader(TensorDataset(x, y), batch_size=16)
+
+    def learner(train_dl, **options):
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        data = ember.Data.from_loaders(train_dl, valid_dl)
+        return ember.Learner(data, model, quiet=True, **options)
+
+    dataset = TensorDataset(x, y)
+    with pytest.raises(ember.TrainingError, match=r"last batch holds one item \(33 items in "
+                                                  r"batches of 16\).*drop_last=True"):
+        learner(DataLoader(dataset, batch_size=16, shuffle=True)).fit(1)
+    with pytest.raises(ember.TrainingError, match="holds one item"):
+        learner(DataLoader(TensorDataset(x[:1], y[:1]), batch_size=16)).fit(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        learner(DataLoader(dataset, batch_size=16, shuffle=True, drop_last=True)).fit(1)
+        learner(DataLoader(dataset, batch_size=11, shuffle=True)).fit(1)
+        # BatchNorm kept in eval by the frozen-BatchNorm policy takes one item
+        frozen = learner(DataLoader(dataset, batch_size=16, shuffle=True), bn_policy="freeze",
+                         splitter=lambda m: [list(m[:2].parameters()), list(m[2:].parameters())])
+        frozen.freeze()
+        frozen.fit(1)
