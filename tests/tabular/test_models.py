@@ -176,3 +176,7 @@ def test_columns_labelled_by_numbers_train_export_and_predict(diamonds: pd.DataF
     rows = frame.drop(columns=3).iloc[:40]
     predictor = ember.load(learn.export(tmp_path / "numbered.ember"))
     assert predictor.predict_batch([rows]) == learn.predict_batch([rows])
+    # rows from JSON (ember serve) name the columns by their text: "0", "1", "2"
+    as_json = [{str(key): value for key, value in row.items()}
+               for row in rows.iloc[:5].to_dict("records")]
+    assert predictor.predict_batch(as_json) == learn.predict_batch([rows.iloc[:5]])

@@ -688,7 +688,8 @@ class TabularProcessor:
 
     def _columns(self, frame: pd.DataFrame) -> Any:
         """A getter for the input and date-part columns of ``frame`` (checked, not copied)."""
-        parts = date_part_columns(self._check_columns(frame), self.date_names)
+        frame = self._check_columns(frame)
+        parts = date_part_columns(frame, self.date_names)
         return lambda name: parts[name] if name in parts else frame[name]
 
     def _scale(self, name: str, values: np.ndarray, out: np.ndarray) -> None:
@@ -729,6 +730,13 @@ class TabularProcessor:
     def _check_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
             raise ember.DataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+        # a column labelled by a number (read_csv(header=None)) arrives by its text from JSON,
+        # whose keys are always text: "0" is column 0
+        texts = {str(name): name for name in self.input_names
+                 if not isinstance(name, str) and name not in frame.columns
+                 and str(name) in frame.columns}
+        if texts:
+            frame = frame.rename(columns=texts)
         missing = [name for name in self.input_names if name not in frame.columns]
         if missing:
             raise ember.DataError(
