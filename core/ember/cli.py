@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from ember.errors import EmberError
+
 __all__ = ["main"]
 
 
@@ -117,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--access-log", action="store_true", help="log every request")
     server.set_defaults(run=_serve)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except EmberError as error:  # a user's mistake (bad name, missing file): no stack trace
+        print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
