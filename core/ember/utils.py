@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import os
 import random
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write a file so that readers see the old file or the complete new one, never half.
 
     ``write(tmp_path)`` writes to a temporary file in the same folder, which then replaces
-    ``path`` in one step.
+    ``path`` in one step. The file gets the permissions ``open(path, "w")`` would give it: an
+    existing file's own, else the default ones (umask), so others can read a shared model.
 
     Example:
         >>> import tempfile, pathlib
@@ -131,11 +133,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
+    while True:  # not mkstemp: its files are private (0600) whatever the umask says
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
+        # writers that replace the file they are given (safetensors) make it private again
+        mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)
         write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

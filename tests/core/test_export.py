@@ -201,3 +201,21 @@ def test_predict_and_export_leave_each_module_in_its_mode(tmp_path):
     learn.export("model")
     assert model.training and not norms[0].training
     assert all(m.training for m in model.modules() if m is not norms[0])
+
+
+def test_an_exported_file_is_readable_as_open_would_make_it(trained, tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        path = trained.export("model")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # a server run as another user reads it
+        path.chmod(0o640)
+        trained.export("model")  # overwriting keeps the permissions the user chose
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        saved = trained.save("stage1")
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
