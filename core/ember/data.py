@@ -306,6 +306,8 @@ class Data:
 
     #: Name of this data kind in plugin registries and export manifests.
     kind: ClassVar[str] = "tensor"
+    #: dtype of the training inputs, read back from an exported file (``None``: ask the loader)
+    input_dtype: str | None = None
 
     def __init__(
         self,
@@ -554,7 +556,25 @@ class Data:
         Example:
             >>> # data.from_json([0.5, 1.0]) -> [0.5, 1.0]
         """
+        dtype = getattr(self, "input_dtype", None) or self._train_input_dtype()
+        if isinstance(value, list) and dtype is not None and dtype.startswith("float"):
+            # JSON writes 1.0 as 1 (JavaScript always does): whole numbers must not turn a
+            # float model's batch into integers it cannot multiply
+            try:
+                return torch.tensor(value, dtype=getattr(torch, dtype))
+            except (TypeError, ValueError, RuntimeError):
+                return value  # ragged or not numbers: encode says what is wrong
         return value
+
+    def _train_input_dtype(self) -> str | None:
+        """The dtype of a training item's input (``'float32'``), or ``None`` when unknown."""
+        dataset = getattr(self.train_dl, "dataset", None)
+        try:
+            first = dataset[0]  # type: ignore[index]
+        except Exception:  # no loader, an empty or unindexable dataset
+            return None
+        first = first[0] if isinstance(first, (tuple, list)) and first else first
+        return str(first.dtype).removeprefix("torch.") if isinstance(first, Tensor) else None
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Show ``n`` items of ``batch`` with target and prediction. The base class prints a
@@ -608,6 +628,7 @@ class Data:
             "classes": self.classes,
             "n_out": self.n_out,
             "input_kind": self.input_kind,
+            "input_dtype": self._train_input_dtype(),
         }
 
     @classmethod
@@ -617,8 +638,10 @@ class Data:
         Example:
             >>> # Data.from_state(data.state()).decode(outputs) == data.decode(outputs)
         """
-        return cls(None, None, target_kind=state["target_kind"], classes=state.get("classes"),
+        data = cls(None, None, target_kind=state["target_kind"], classes=state.get("classes"),
                    n_out=state.get("n_out"), input_kind=state.get("input_kind", "tensor"))
+        data.input_dtype = state.get("input_dtype")
+        return data
 
     def __repr__(self) -> str:
         sizes = ", ".join(

@@ -92,3 +92,14 @@ def test_a_streamed_body_over_the_cap_is_refused_while_it_arrives(exported):
     assert client.post("/predict", json={"inputs": items[:2]}).status_code == 200
     batching = client.get("/metadata").json()["batching"]
     assert batching["batches_run"] >= 1 and batching["items_run"] >= 2
+
+
+def test_whole_numbers_in_json_reach_a_float_model_as_floats(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    whole = [[round(value) for value in item] for item in items[:3]]  # JSON.stringify(1.0) == "1"
+    response = client.post("/predict", json={"inputs": whole})
+    assert response.status_code == 200, response.text
+    floats = [[float(value) for value in item] for item in whole]
+    assert response.json()["predictions"] == predictor.predict_batch(floats)
+    assert predictor.manifest["data"]["state"]["input_dtype"] == "float32"
