@@ -118,12 +118,29 @@ def is_missing(value: Any) -> bool:
             or type(value).__name__ in ("NAType", "NaTType"))
 
 
+def _sync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; a no-op where the system
+    cannot open a folder for that (Windows)."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write a file so that readers see the old file or the complete new one, never half.
 
     ``write(tmp_path)`` writes to a temporary file in the same folder, which then replaces
-    ``path`` in one step. The file gets the permissions ``open(path, "w")`` would give it: an
-    existing file's own, else the default ones (umask), so others can read a shared model.
+    ``path`` in one step, after its data is flushed to the disk, so a crash or a power cut
+    leaves the old file or the new one, not an empty one. The file gets the permissions
+    ``open(path, "w")`` would give it: an existing file's own, else the default ones (umask),
+    so others can read a shared model.
 
     Example:
         >>> import tempfile, pathlib
@@ -145,7 +162,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)
         write(tmp)
         os.chmod(tmp, mode)
+        _sync(tmp)  # on disk before it takes the name: a crash then leaves the old file
         os.replace(tmp, path)
+        _sync(path.parent)  # and the new name itself survives a crash
     finally:
         if tmp.exists():
             tmp.unlink()
