@@ -101,6 +101,12 @@ def test_export_then_load_gives_identical_predictions(diamonds_learner: ember.Le
     predictor = ember.load(path)
     assert predictor.predict_batch([rows]) == diamonds_learner.predict_batch([rows])
     assert predictor.predict(rows.iloc[5]) == diamonds_learner.predict(rows.iloc[5])
+    # ember serve's /metadata describes a row as an object of every input column (it said
+    # "nested lists of numbers")
+    schema = predictor.data.input_schema()
+    inputs = diamonds_learner.data.processor.input_names
+    assert schema["type"] == "object" and schema["required"] == [str(n) for n in inputs]
+    assert schema["properties"]["carat"]["type"] == ["number", "null"]
 
 
 def test_classifier_export_round_trip(lending: pd.DataFrame, tmp_path) -> None:

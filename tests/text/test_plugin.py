@@ -57,6 +57,7 @@ def test_classifier_learns_and_export_round_trip_is_exact(reviews, tmp_path) -> 
     predictor = ember.load(path)
     assert predictor.predict_batch(items) == expected
     assert predictor.classes == ["fresh", "rotten"]
+    assert predictor.data.input_schema()["type"] == "string"  # /metadata: it said number lists
     with pytest.raises(ember.DataError, match="item #0 is empty"):
         predictor.predict_batch([""])
 

@@ -355,6 +355,22 @@ class TabularData(ember.Data):
         cats, conts = self.processor.transform(items_to_frame(items))
         return torch.from_numpy(cats), torch.from_numpy(conts)
 
+    def input_schema(self) -> dict[str, Any]:
+        """One raw row for ``ember serve``'s ``/metadata``: an object of column → value, with
+        every input column (null for a value that is unknown).
+
+        Example:
+            >>> # data.input_schema()["required"] -> ['cut', 'color', 'carat', ...]
+        """
+        processor = self.processor
+        kinds = [(processor.cat_names, ["string", "number", "boolean", "null"], "a category"),
+                 (processor.cont_names, ["number", "null"], "a number"),
+                 (processor.date_names, ["string", "null"], "a date (ISO 8601)")]
+        properties = {str(name): {"type": types, "description": description}
+                      for names, types, description in kinds for name in names}
+        return {"type": "object", "properties": properties, "required": list(properties),
+                "description": "one row: each input column's value (null when unknown)"}
+
     def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
         """The model takes ``cats`` (int64 codes, ``(batch, n_cat)``) and ``conts`` (float32,
         ``(batch, n_cont)``), as :meth:`encode` returns them (names for ONNX export).

@@ -296,6 +296,15 @@ class TextData(ember.Data):
 
     kind = "text"
 
+    def input_schema(self) -> dict[str, Any]:
+        """One raw item for ``ember serve``'s ``/metadata``: a text, as a string.
+
+        Example:
+            >>> TextData.input_schema(None)["type"]
+            'string'
+        """
+        return {"type": "string", "description": "one text to classify or score"}
+
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
                  target_kind: str, classes: Sequence[Any] | None = None,
@@ -603,6 +612,15 @@ class LanguageModelData(ember.Data):
     """
 
     kind = "language_model"
+
+    def input_schema(self) -> dict[str, Any]:
+        """One raw item for ``ember serve``'s ``/metadata``: a prompt, as a string.
+
+        Example:
+            >>> LanguageModelData.input_schema(None)["type"]
+            'string'
+        """
+        return {"type": "string", "description": "the start of a text, to continue"}
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,

@@ -215,6 +215,15 @@ class Seq2SeqData(ember.Data):
 
     kind = "seq2seq"
 
+    def input_schema(self) -> dict[str, Any]:
+        """One raw item for ``ember serve``'s ``/metadata``: a source text, as a string.
+
+        Example:
+            >>> Seq2SeqData.input_schema(None)["type"]
+            'string'
+        """
+        return {"type": "string", "description": "one source text, to translate"}
+
     def __init__(
         self,
         train_dl: Any,
