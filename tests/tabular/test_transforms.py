@@ -368,3 +368,14 @@ def test_sampled_quantiles_equal_numpys_linear_quantiles() -> None:
             np.random.default_rng(0).integers(0, len(values), QUANTILE_SAMPLE)]
         expected = np.quantile(sample, np.linspace(0, 1, min(1000, len(values))))
         assert _sample_quantiles(values, 1000) == expected.tolist()
+
+
+def test_a_list_in_a_category_cell_is_named_by_column_and_row() -> None:
+    # a JSON row such as {"a": [1]} got "unhashable type: 'list'", naming neither
+    frame = pd.DataFrame({"a": ["x", "y", "x", "z"], "b": [1.0, 2.0, 3.0, 4.0]})
+    processor = TabularProcessor(["a"], ["b"]).fit(frame)
+    bad = pd.DataFrame({"a": ["y", ["x"]], "b": [1.0, 2.0]}, index=[10, 11])
+    with pytest.raises(ember.DataError, match=r"column 'a', row 11: \['x'\] is a list"):
+        processor.transform(bad)
+    with pytest.raises(ember.DataError, match=r"column 'a', row 11"):
+        TabularProcessor(["a"], ["b"]).fit(bad)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -385,7 +385,14 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
         return series.cat.codes.to_numpy(), pd.Series(series.cat.categories)
     array = series.to_numpy()
     if array.dtype == object:
-        codes, objects = factorize_objects(array)
+        try:
+            codes, objects = factorize_objects(array)
+        except TypeError:  # a list or a dict in a cell: "unhashable type", naming nothing
+            row = next(i for i, value in enumerate(array) if not isinstance(value, Hashable))
+            raise ember.DataError(
+                f"column {series.name!r}, row {plain(series.index[row])!r}: {array[row]!r} is a "
+                f"{type(array[row]).__name__}, but a category is one value (text, a number or "
+                f"a boolean); give one value per cell") from None
         return codes, pd.Series(objects, dtype=object)
     codes, uniques = pd.factorize(array)
     return codes, pd.Series(uniques)
