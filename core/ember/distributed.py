@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import sys
@@ -95,6 +96,10 @@ class Distributed:
             if backend == "nccl":
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+            # the group Ember joined, Ember leaves before the interpreter's teardown: a
+            # two-process CI run once lost a finished rank to an abort in it ("terminate called
+            # without an active exception")
+            atexit.register(_leave_process_group)
         return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
     def all_sum(self, value: torch.Tensor) -> torch.Tensor:
@@ -175,3 +180,10 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
         drop_last=loader.drop_last, **settings,
     )
+
+
+def _leave_process_group() -> None:
+    """Destroy the default process group at exit if it is still there (the user may have
+    destroyed it already)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
