@@ -556,7 +556,9 @@ class Data:
         Example:
             >>> # data.from_json([0.5, 1.0]) -> [0.5, 1.0]
         """
-        dtype = getattr(self, "input_dtype", None) or self._train_input_dtype()
+        if self.input_dtype is None:  # read once: a live Data's first training item
+            self.input_dtype = self._train_input_dtype()
+        dtype = self.input_dtype
         if isinstance(value, list) and dtype is not None and dtype.startswith("float"):
             # JSON writes 1.0 as 1 (JavaScript always does): whole numbers must not turn a
             # float model's batch into integers it cannot multiply

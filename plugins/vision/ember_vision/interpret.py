@@ -42,38 +42,35 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     if loader is None:
         raise ember.DataError(f"this Data has no {dl!r} loader")
     if learn.data.target_kind == "single_label" and targets.ndim > 1:
-        return _mask_tta(learn, loader, plain, targets, beta)
+        # masks: crops and shifts would move every pixel's prediction off its pixel, so the
+        # only augmentation is a mirror, undone on the outputs (N, H, W, classes)
+        with evaluating(learn.model):
+            mirrored = _activations(learn, loader, lambda images: images.flip(-1),
+                                    lambda outputs: outputs.flip(-2))
+        return torch.lerp(mirrored, plain, beta), targets
     transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
                                               min_crop=0.85, lighting=0)
     augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
     total = torch.zeros_like(plain)
     with evaluating(learn.model):
         for _ in range(n):
-            outputs = []
-            for batch in loader:
-                images = batch[0].to(learn.device, non_blocking=True)
-                rest = [x.to(learn.device) for x in batch[1:-1]]
-                outputs.append(learn.model(augmenter.augment(images), *rest).float().cpu())
-            total += learn.data.activation(torch.cat(outputs))
+            total += _activations(learn, loader, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
 
 
-def _mask_tta(learn: ember.Learner, loader: Any, plain: Tensor, targets: Tensor,
-              beta: float) -> tuple[Tensor, Tensor]:
-    """Test-time augmentation for per-pixel predictions (segmentation): the prediction of each
-    image mirrored left to right, mirrored back onto the image's own pixels, blended with the
-    plain one. Crops and shifts would move every pixel's prediction off its pixel, so a mask
-    model takes only this augmentation."""
+def _activations(learn: ember.Learner, loader: Any, augment: Callable[[Tensor], Tensor],
+                 restore: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """The model's predictions (after the activation) over ``loader``, each batch's images
+    passed through ``augment`` and its outputs through ``restore``; run inside
+    ``evaluating``."""
     outputs = []
-    with evaluating(learn.model):
-        for batch in loader:
-            images = batch[0].to(learn.device, non_blocking=True)
-            rest = [x.to(learn.device) for x in batch[1:-1]]
-            # images (N, C, H, W); outputs (N, H, W, classes): width is dim -1, then -2
-            outputs.append(learn.model(images.flip(-1), *rest).float().cpu().flip(-2))
-    mirrored = learn.data.activation(torch.cat(outputs))
-    return torch.lerp(mirrored, plain, beta), targets
+    for batch in loader:
+        images = batch[0].to(learn.device, non_blocking=True)
+        rest = [x.to(learn.device) for x in batch[1:-1]]
+        output = learn.model(augment(images), *rest).float().cpu()
+        outputs.append(restore(output) if restore is not None else output)
+    return learn.data.activation(torch.cat(outputs))
 
 
 def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
