@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import ember
-from ember_vision import FASHION_MNIST_CLASSES, ImageData, encode_targets
+from ember_vision import FASHION_MNIST_CLASSES, ImageData, encode_targets, load_image
 
 
 def test_from_arrays_splits_seeded_and_reproducibly(fashion):
@@ -185,6 +185,19 @@ def test_sixteen_bit_rgba_and_grey_images_load_as_documented(image_folder):
     Image.fromarray(rgba, "RGBA").save(image_folder / "tshirt" / "alpha.png")
     data = ImageData.from_folder(image_folder, mode="RGB", bs=8)
     assert data.encode([image_folder / "tshirt" / "alpha.png"])[0].shape == (1, 3, 28, 28)
+
+
+def test_dark_sixteen_bit_pgm_is_scaled_like_a_bright_one(tmp_path):
+    # Pillow opens 16-bit PGM files as mode "I" (32-bit integers holding 0-65535). A dark one,
+    # whose brightest pixel is below 256, was read as 8-bit data: 257 times too bright
+    dark = np.arange(16, dtype=np.uint16).reshape(4, 4) * 16  # at most 240 of 65535
+    bright = dark * 257
+    for name, array in (("dark", dark), ("bright", bright)):
+        (tmp_path / f"{name}.pgm").write_bytes(b"P5\n4 4\n65535\n" + array.astype(">u2").tobytes())
+    assert Image.open(tmp_path / "dark.pgm").mode == "I"
+    assert load_image(tmp_path / "dark.pgm").max() == 1  # 240 / 257, rounded
+    assert torch.equal(load_image(tmp_path / "bright.pgm")[0], torch.from_numpy(
+        dark.astype(np.uint8)))  # 240 * 257 / 257
 
 
 def test_empty_class_folder_warns_and_unseen_validation_label_is_an_error(image_folder, fashion):

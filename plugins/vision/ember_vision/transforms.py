@@ -95,15 +95,18 @@ def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
 
 
 def _eight_bit(image: Any) -> Any:
-    """16-bit and 32-bit integer greyscale scaled to 8 bits (65535 → 255), not clipped as PIL's
-    own conversion does; other modes unchanged."""
+    """Integer greyscale ("I;16…" and "I") scaled from 16 to 8 bits (65535 → 255), not clipped
+    as PIL's own conversion does; other modes unchanged.
+
+    Mode "I" is what Pillow gives 16-bit PGM files (rescaled to 0-65535 whatever their maximum)
+    and 32-bit integer TIFFs, so it is read as 16-bit data too, values above 65535 clipped.
+    Every image of a mode is scaled alike: a dark 16-bit image is not mistaken for 8-bit data
+    because its brightest pixel is below 256."""
     from PIL import Image
 
     if not image.mode.startswith("I"):
         return image
-    array = np.asarray(image).astype(np.float64)
-    if image.mode.startswith("I;16") or array.max(initial=0) > 255:
-        array = array / 257.0
+    array = np.asarray(image).astype(np.float64) / 257.0
     return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "L")
 
 
@@ -126,7 +129,8 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     With ``mode`` ("L" or "RGB") the image is converted to that mode; otherwise it keeps its
     own (an alpha channel is dropped, palette images become RGB). Decoding uses PIL, which reads
     every common format, and fails with an :class:`ember.DataError` naming the file. 16-bit
-    greyscale is scaled to 8 bits (65535 → 255), never clipped.
+    greyscale (PIL modes "I;16" and "I", as 16-bit PNG, TIFF and PGM files open) is scaled to
+    8 bits (65535 → 255), never clipped.
 
     Example:
         >>> # load_image("cat.jpg", "RGB").shape -> torch.Size([3, 375, 500])
