@@ -842,7 +842,7 @@ class Learner:
         Example:
             >>> # learn.validate()  -> {'valid_loss': 0.31, 'accuracy': 0.89}
         """
-        loader = self._loader(dl)
+        loader = self.loader(dl)
         self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_validation)
 
@@ -857,7 +857,7 @@ class Learner:
         the losses ignore), float targets with NaN. Example:
             >>> # probs, targets = learn.get_preds()
         """
-        loader = self._loader(dl)
+        loader = self.loader(dl)
         gather = _Gather()
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
@@ -908,7 +908,15 @@ class Learner:
             outputs = self.model(*inputs)
         return self.data.show_results(batch, self.data.decode(outputs), n)
 
-    def _loader(self, dl: DataLoader | str | None) -> DataLoader:
+    def loader(self, dl: DataLoader | str | None = None) -> DataLoader:
+        """The loader that ``validate``, ``get_preds`` and the plugins' evaluation helpers
+        read: ``"train"``, ``"valid"`` (also for ``None``) or ``"test"`` from the data, or a
+        given DataLoader as it is; one that is missing or holds no batch is a
+        :class:`DataError`.
+
+        Example:
+            >>> # learn.loader("test") is learn.data.test_dl
+        """
         if dl is not None and not isinstance(dl, str):
             loader, name = dl, "given"
         else:

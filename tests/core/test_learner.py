@@ -368,6 +368,16 @@ def test_predict_get_preds_and_validate():
     assert accuracy == pytest.approx(learn.validate()["accuracy"])
 
 
+def test_loader_names_the_data_loaders_and_refuses_a_missing_one():
+    learn = ember.learner(blob_data())
+    assert learn.loader() is learn.data.valid_dl and learn.loader("train") is learn.data.train_dl
+    assert learn.loader(learn.data.train_dl) is learn.data.train_dl
+    with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
+        learn.loader("test")
+    with pytest.raises(ember.DataError, match="this Data has no 'tset' loader"):
+        learn.loader("tset")
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_wrong_loss_kind_is_refused_before_training():
     with pytest.raises(ember.TrainingError, match="regression values but the loss"):

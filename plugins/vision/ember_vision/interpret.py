@@ -37,10 +37,7 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
     """
     plain, targets = learn.get_preds(dl)
-    loader = {"valid": learn.data.valid_dl, "test": learn.data.test_dl,
-              "train": learn.data.train_dl}.get(dl, dl) if isinstance(dl, str) else dl
-    if loader is None:
-        raise ember.DataError(f"this Data has no {dl!r} loader")
+    loader = learn.loader(dl)
     if learn.data.target_kind == "single_label" and targets.ndim > 1:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
         # only augmentation is a mirror, undone on the outputs (N, H, W, classes)
@@ -105,9 +102,7 @@ class Interpretation:
             >>> # interp = Interpretation.from_learner(learn, "test")
         """
         outputs, targets = learn.get_preds(dl, activation=False)
-        loader = {"valid": learn.data.valid_dl, "test": learn.data.test_dl,
-                  "train": learn.data.train_dl}.get(dl, dl) if isinstance(dl, str) else dl
-        return cls(learn.data, loader, outputs, targets)
+        return cls(learn.data, learn.loader(dl), outputs, targets)
 
     def top_losses(self, k: int = 9) -> tuple[Tensor, Tensor]:
         """The ``k`` largest per-item losses and their item indices, largest first.
