@@ -60,10 +60,7 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     if not isinstance(data, TabularData):
         raise ember.DataError(f"feature_importance needs a learner on TabularData, got "
                               f"{type(data).__name__}")
-    loader = {"train": data.train_dl, "valid": data.valid_dl, "test": data.test_dl}.get(split)
-    if loader is None:
-        raise ember.DataError(f"this data has no {split!r} loader")
-    dataset = loader.dataset
+    dataset = learn.loader(split).dataset
     cats, conts, targets = dataset.cats, dataset.conts, dataset.targets
     chosen: ember.Metric | None
     if isinstance(metric, str):
