@@ -404,16 +404,28 @@ class Data:
         """
         return [dl for dl in (self.train_dl, self.valid_dl, self.test_dl) if dl is not None]
 
+    def loader(self, split: str) -> DataLoader:
+        """The loader called ``split`` ("train", "valid" or "test"); a name that is not one of
+        these, or a loader this Data does not have, is a :class:`DataError`.
+
+        Example:
+            >>> # data.loader("valid") is data.valid_dl
+        """
+        loaders = {"train": self.train_dl, "valid": self.valid_dl, "test": self.test_dl}
+        if split not in loaders:
+            raise DataError(f"no loader is called {split!r}; give 'train', 'valid' or 'test'")
+        dl = loaders[split]
+        if dl is None:
+            raise DataError(f"this Data has no {split!r} loader")
+        return dl
+
     def one_batch(self, split: str = "train") -> tuple[Any, ...]:
         """Return the first batch of ``split`` ("train", "valid" or "test").
 
         Example:
             >>> # xb, yb = data.one_batch()
         """
-        dl = {"train": self.train_dl, "valid": self.valid_dl, "test": self.test_dl}[split]
-        if dl is None:
-            raise DataError(f"this Data has no {split} loader")
-        return tuple(next(iter(dl)))
+        return tuple(next(iter(self.loader(split))))
 
     # --------------------------------------------------------------------- inference side
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
@@ -442,9 +454,7 @@ class Data:
         Example:
             >>> # (images,) = data.example_inputs(4); model(*data.example_inputs())
         """
-        loader = {"train": self.train_dl, "valid": self.valid_dl, "test": self.test_dl}[split]
-        if loader is None:
-            raise DataError(f"this Data has no {split} loader to take example inputs from")
+        loader = self.loader(split)
         import itertools
 
         batch = next(itertools.islice(loader, index, None), None)

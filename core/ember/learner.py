@@ -921,10 +921,7 @@ class Learner:
             loader, name = dl, "given"
         else:
             name = dl or "valid"
-            loader = {"train": self.data.train_dl, "valid": self.data.valid_dl,
-                      "test": self.data.test_dl}.get(name)
-            if loader is None:
-                raise DataError(f"this Data has no {name!r} loader")
+            loader = self.data.loader(name)
         require_batches(loader, f"the {name} loader")
         return loader
 

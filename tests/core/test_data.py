@@ -120,3 +120,12 @@ def test_split_by_flags_reads_booleans_and_refuses_strings():
         ember.split_by_flags([True, True, 1])
     with pytest.raises(ember.DataError, match="has 2 entries for 3 items"):
         ember.split_by_flags([True, False], n=3)
+
+
+def test_loader_by_name_and_its_errors():
+    data = blob_data()
+    assert data.loader("train") is data.train_dl and data.one_batch("valid")[0].shape[0] > 0
+    with pytest.raises(ember.DataError, match="no loader is called 'validation'"):
+        data.one_batch("validation")  # was a bare KeyError
+    with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
+        data.example_inputs(split="test")

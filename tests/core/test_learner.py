@@ -374,7 +374,7 @@ def test_loader_names_the_data_loaders_and_refuses_a_missing_one():
     assert learn.loader(learn.data.train_dl) is learn.data.train_dl
     with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
         learn.loader("test")
-    with pytest.raises(ember.DataError, match="this Data has no 'tset' loader"):
+    with pytest.raises(ember.DataError, match="no loader is called 'tset'"):
         learn.loader("tset")
 
 
