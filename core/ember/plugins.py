@@ -7,6 +7,9 @@ broken with the reason and skipped; core keeps working.
 Environment controls:
 
 - ``EMBER_DISABLE_PLUGIN_AUTOLOAD=1``: load no installed plugin (core's built-ins still load).
+  ``1``, ``true``, ``yes`` and ``on`` disable; ``0``, ``false``, ``no``, ``off`` or empty (or
+  unset) keep autoloading; any other value is a :class:`ember.PluginError` naming the variable,
+  so a typo never silently picks one behaviour.
 - ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins.
 
 Example:
@@ -219,8 +222,20 @@ class _State:
     extra: dict[str, object] = {}
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+    value = os.environ.get(name, "")
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise PluginError(
+        f"{name}={value!r} is not understood: use 1, true, yes or on to turn it on; 0, false, "
+        f"no, off or an empty value (or unset it) to turn it off"
+    )
 
 
 def _blocked() -> set[str]:

@@ -137,3 +137,25 @@ def test_import_does_not_load_plugins():
     code = "import ember, ember.plugins as p; print(p._State.manager is None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false", "No", ""])
+def test_a_false_value_keeps_autoloading(tmp_path, monkeypatch, value):
+    install_fake_plugin(tmp_path, monkeypatch, "good", "")
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", value)
+    assert infos()["good"].status == "ok"
+
+
+@pytest.mark.parametrize("value", ["1", "on", "TRUE", "yes"])
+def test_a_true_value_disables_autoloading(tmp_path, monkeypatch, value):
+    install_fake_plugin(tmp_path, monkeypatch, "good", "")
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", value)
+    assert list(infos()) == ["builtin"]
+
+
+def test_an_unknown_autoload_value_is_an_error_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "ture")
+    with pytest.raises(ember.PluginError, match=r"EMBER_DISABLE_PLUGIN_AUTOLOAD='ture'.*1, true"):
+        ember.plugin_infos()
+    assert main(["plugins"]) == 1
+    assert "EMBER_DISABLE_PLUGIN_AUTOLOAD='ture' is not understood" in capsys.readouterr().err
