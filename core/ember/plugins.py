@@ -10,7 +10,9 @@ Environment controls:
   ``1``, ``true``, ``yes`` and ``on`` disable; ``0``, ``false``, ``no``, ``off`` or empty (or
   unset) keep autoloading; any other value is a :class:`ember.PluginError` naming the variable,
   so a typo never silently picks one behaviour.
-- ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins.
+- ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins, installed or given to
+  :func:`register_plugin` (which refuses a blocked name with a :class:`ember.PluginError`; one
+  blocked after it was registered is listed as ``blocked`` and not loaded).
 
 Example:
     >>> import ember
@@ -269,8 +271,8 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     version = importlib.metadata.version("ember") if _dist_exists("ember") else "0+unknown"
     infos["builtin"] = PluginInfo("builtin", version, _hooks_of(manager, builtin),
                                   module="ember.builtin", package="ember")
+    blocked = _blocked()
     if not _flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
-        blocked = _blocked()
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if entry.name in infos:
                 continue
@@ -300,6 +302,9 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
         info = PluginInfo(name, str(getattr(plugin, "__version__", "0+local")),
                           module=getattr(plugin, "__name__", repr(plugin)))
         infos[name] = info
+        if name in blocked:
+            info.status, info.reason = "blocked", "named in EMBER_BLOCK_PLUGINS"
+            continue
         reason = _check_contract(plugin)
         if reason:
             info.status, info.reason = "incompatible", reason
@@ -383,6 +388,9 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     """Load a plugin module or object that is not installed (a notebook, a test, a plugin in
     development), through the same checks as installed ones. Returns its name.
 
+    A name listed in ``EMBER_BLOCK_PLUGINS`` stays blocked: registering it raises
+    :class:`ember.PluginError`.
+
     Example:
         >>> import types
         >>> register_plugin(types.ModuleType("my_plugin"))
@@ -390,6 +398,9 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
         >>> unregister_plugin("my_plugin")
     """
     name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    if name in _blocked():
+        raise PluginError(f"plugin {name!r} is named in EMBER_BLOCK_PLUGINS, so it is not "
+                          f"registered; remove it from that variable to load it")
     with _State.lock:
         _State.extra[name] = plugin
         _State.manager, _State.registry = None, None

@@ -159,3 +159,24 @@ def test_an_unknown_autoload_value_is_an_error_naming_the_variable(monkeypatch, 
         ember.plugin_infos()
     assert main(["plugins"]) == 1
     assert "EMBER_DISABLE_PLUGIN_AUTOLOAD='ture' is not understood" in capsys.readouterr().err
+
+
+def test_a_blocked_name_stays_blocked_when_registered_by_hand(monkeypatch):
+    import types
+
+    plugin = types.ModuleType("handmade")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("handmade_metric", ember.metrics.Accuracy)
+
+    plugin.ember_metrics = ember_metrics
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "other, handmade")
+    with pytest.raises(ember.PluginError, match="'handmade' is named in EMBER_BLOCK_PLUGINS"):
+        ember.register_plugin(plugin)
+    assert "handmade" not in infos()
+    monkeypatch.delenv("EMBER_BLOCK_PLUGINS")
+    ember.register_plugin(plugin)
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "handmade")  # blocked after it was registered
+    assert infos()["handmade"].status == "blocked"
+    assert "handmade_metric" not in ember.get_registry().metrics
