@@ -23,9 +23,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -428,6 +429,19 @@ def reset_plugins() -> None:
     with _State.lock:
         _State.manager, _State.registry, _State.infos = None, None, {}
         _State.extra = {}
+
+
+@contextlib.contextmanager
+def _isolated() -> Iterator[None]:
+    """Start from no loaded plugin and no registered one; put the session's back afterwards."""
+    with _State.lock:
+        saved = _State.manager, _State.registry, _State.infos, _State.extra
+        _State.manager, _State.registry, _State.infos, _State.extra = None, None, {}, {}
+    try:
+        yield
+    finally:
+        with _State.lock:
+            _State.manager, _State.registry, _State.infos, _State.extra = saved
 
 
 def call_first(hook: str, **kwargs: Any) -> Any:
