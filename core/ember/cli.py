@@ -59,17 +59,29 @@ def _quickstart(args: argparse.Namespace) -> int:
               f"{available}. Install a domain plugin: pip install ember-vision", file=sys.stderr)
         return 2
     results = []
+    failed = 0
     for demo in chosen:
         print(f"== {demo.domain}/{demo.name}: {demo.description}", flush=True)
         start = time.perf_counter()
-        metrics = demo.run(smoke=args.smoke)
+        try:  # one failing demo must not hide the others' results
+            metrics = demo.run(smoke=args.smoke)
+            if not isinstance(metrics, dict):
+                raise TypeError(f"run() returned {type(metrics).__name__}, not a dict of metrics")
+            shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in metrics.items())
+        except Exception as error:
+            failed += 1
+            first_line = (str(error).splitlines() or [""])[0]
+            shown = f"FAILED: {type(error).__name__}: {first_line}"
+            print(f"   {shown}", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - start
-        results.append((demo, metrics, seconds))
+        results.append((demo, shown, seconds))
     print("\n| demo | metrics | seconds |\n|---|---|---|")
-    for demo, metrics, seconds in results:
-        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in metrics.items())
+    for demo, shown, seconds in results:
         print(f"| {demo.domain}/{demo.name} | {shown} | {seconds:.1f} |")
+    if failed:
+        print(f"{failed} of {len(results)} demos failed", file=sys.stderr)
+        return 1
     return 0
 
 
