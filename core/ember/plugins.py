@@ -275,7 +275,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     blocked = _blocked()
     if not _flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if entry.name in infos:
+            if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
                 continue
             dist_version = entry.dist.version if entry.dist is not None else "?"
             info = PluginInfo(entry.name, dist_version, module=entry.value,
@@ -390,7 +390,8 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     development), through the same checks as installed ones. Returns its name.
 
     A name listed in ``EMBER_BLOCK_PLUGINS`` stays blocked: registering it raises
-    :class:`ember.PluginError`.
+    :class:`ember.PluginError`, and so does the name ``builtin`` (core's own plugin). A plugin
+    registered under an installed plugin's name replaces it (a development copy, say).
 
     Example:
         >>> import types
@@ -399,6 +400,9 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
         >>> unregister_plugin("my_plugin")
     """
     name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    if name == "builtin":
+        raise PluginError("the name 'builtin' is core's own plugin; register yours under "
+                          "another name: register_plugin(plugin, name=...)")
     if name in _blocked():
         raise PluginError(f"plugin {name!r} is named in EMBER_BLOCK_PLUGINS, so it is not "
                           f"registered; remove it from that variable to load it")

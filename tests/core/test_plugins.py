@@ -4,6 +4,7 @@ import json
 import textwrap
 
 import pytest
+import torch
 
 import ember
 from ember.cli import main
@@ -180,3 +181,32 @@ def test_a_blocked_name_stays_blocked_when_registered_by_hand(monkeypatch):
     monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "handmade")  # blocked after it was registered
     assert infos()["handmade"].status == "blocked"
     assert "handmade_metric" not in ember.get_registry().metrics
+
+
+def test_registering_under_a_taken_name_never_unloads_another_plugin(tmp_path, monkeypatch):
+    import types
+
+    install_fake_plugin(tmp_path, monkeypatch, "good", """
+        import torch
+        import ember
+
+        @ember.hookimpl
+        def ember_architectures(register):
+            register("installed_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+    """)
+    with pytest.raises(ember.PluginError, match="'builtin' is core's own plugin"):
+        ember.register_plugin(types.ModuleType("mine"), name="builtin")
+    assert infos()["builtin"].status == "ok" and "mlp" in ember.get_registry().architectures
+    development = types.ModuleType("good_in_development")
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("development_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+
+    development.ember_architectures = ember_architectures
+    ember.register_plugin(development, name="good")
+    info = infos()["good"]
+    assert info.status == "ok" and info.module == "good_in_development"
+    registry = ember.get_registry()
+    assert "development_linear" in registry.architectures
+    assert "installed_linear" not in registry.architectures and "mlp" in registry.architectures
