@@ -325,8 +325,11 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
             info = infos[impl.plugin_name]
             if info.status == "broken":  # broken in an earlier hook: it registers nothing more
                 continue
+            register = registry.registrar(hook, impl.plugin_name)
+            # an implementation may accept any subset of the hook's arguments, even none
+            arguments = {"register": register} if "register" in impl.argnames else {}
             try:
-                impl.function(register=registry.registrar(hook, impl.plugin_name))
+                impl.function(**arguments)
             except Exception as error:
                 info.status = "broken"
                 info.reason = f"{hook} raised {type(error).__name__}: {error}"

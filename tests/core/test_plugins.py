@@ -210,3 +210,18 @@ def test_registering_under_a_taken_name_never_unloads_another_plugin(tmp_path, m
     registry = ember.get_registry()
     assert "development_linear" in registry.architectures
     assert "installed_linear" not in registry.architectures and "mlp" in registry.architectures
+
+
+def test_a_register_hook_that_takes_no_argument_is_called_not_broken():
+    import types
+
+    plugin = types.ModuleType("no_arguments")
+    called = []
+
+    @ember.hookimpl
+    def ember_callbacks():  # accepts a subset (none) of the hook's arguments
+        called.append(True)
+
+    plugin.ember_callbacks = ember_callbacks
+    ember.register_plugin(plugin)
+    assert infos()["no_arguments"].status == "ok" and called == [True]
