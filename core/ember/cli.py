@@ -53,9 +53,11 @@ def _quickstart(args: argparse.Namespace) -> int:
     demos = get_registry().demos
     wanted = set(args.domains)
     chosen = [d for d in demos if not wanted or d.domain in wanted or d.name in wanted]
-    if not chosen:
+    # every name asked for must match a demo: a typo is not silently dropped from the run
+    unknown = sorted(w for w in wanted if not any(w in (d.domain, d.name) for d in demos))
+    if not chosen or unknown:
         available = ", ".join(sorted({d.domain for d in demos})) or "none"
-        print(f"no quick-start demo for {sorted(wanted) or 'any domain'}; installed demos: "
+        print(f"no quick-start demo for {unknown or 'any domain'}; installed demos: "
               f"{available}. Install a domain plugin: pip install ember-vision", file=sys.stderr)
         return 2
     results = []
