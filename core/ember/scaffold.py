@@ -44,6 +44,8 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
                          f"does not end with '_', e.g. 'signal' or 'time_series'")
     if name == "builtin":  # its entry point would be skipped: core's own plugin has that name
         raise EmberError("plugin name 'builtin' is core's own plugin; choose another name")
+    if Path(parent).exists() and not Path(parent).is_dir():
+        raise EmberError(f"{parent} is a file, not a folder; give a folder to write the plugin in")
     folder = Path(parent) / f"ember-{name.replace('_', '-')}"
     if folder.exists():
         raise EmberError(f"{folder} exists already; choose another name or remove it")
