@@ -34,6 +34,7 @@ from ember.plugins import (
     Defaults,
     Sample,
     _isolated,
+    _State,
     call_first,
     get_registry,
     plugin_infos,
@@ -61,9 +62,10 @@ class PluginSandbox:
         return register_plugin(plugin, name)
 
     def load_installed(self) -> None:
-        """Let the installed plugins load too."""
+        """Let the installed plugins load too (those this test registered stay)."""
         self.monkeypatch.delenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-        reset_plugins()
+        with _State.lock:  # reload on next use, keeping what register() added
+            _State.manager, _State.registry = None, None
 
 
 def _fixture() -> Any:

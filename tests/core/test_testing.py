@@ -73,3 +73,17 @@ def test_check_plugin_leaves_the_sessions_plugins_as_they_were():
     assert "session_plugin" in [info.name for info in ember.plugin_infos()]
     ember.unregister_plugin("unrelated")  # a reload still finds the plugin the session registered
     assert "session_metric" in ember.get_registry().metrics
+
+
+def test_load_installed_keeps_the_plugins_the_test_registered(ember_plugins):
+    mine = types.ModuleType("under_test")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("under_test_metric", ember.metrics.Accuracy)
+
+    mine.ember_metrics = ember_metrics
+    ember_plugins.register(mine)
+    ember_plugins.load_installed()
+    registry = ember.get_registry()
+    assert "signal" in registry.data_kinds and "under_test_metric" in registry.metrics
