@@ -53,23 +53,37 @@ def _quickstart(args: argparse.Namespace) -> int:
     demos = get_registry().demos
     wanted = set(args.domains)
     chosen = [d for d in demos if not wanted or d.domain in wanted or d.name in wanted]
-    if not chosen:
+    # every name asked for must match a demo: a typo is not silently dropped from the run
+    unknown = sorted(w for w in wanted if not any(w in (d.domain, d.name) for d in demos))
+    if not chosen or unknown:
         available = ", ".join(sorted({d.domain for d in demos})) or "none"
-        print(f"no quick-start demo for {sorted(wanted) or 'any domain'}; installed demos: "
+        print(f"no quick-start demo for {unknown or 'any domain'}; installed demos: "
               f"{available}. Install a domain plugin: pip install ember-vision", file=sys.stderr)
         return 2
     results = []
+    failed = 0
     for demo in chosen:
         print(f"== {demo.domain}/{demo.name}: {demo.description}", flush=True)
         start = time.perf_counter()
-        metrics = demo.run(smoke=args.smoke)
+        try:  # one failing demo must not hide the others' results
+            metrics = demo.run(smoke=args.smoke)
+            if not isinstance(metrics, dict):
+                raise TypeError(f"run() returned {type(metrics).__name__}, not a dict of metrics")
+            shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in metrics.items())
+        except Exception as error:
+            failed += 1
+            first_line = (str(error).splitlines() or [""])[0]
+            shown = f"FAILED: {type(error).__name__}: {first_line}"
+            print(f"   {shown}", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - start
-        results.append((demo, metrics, seconds))
+        results.append((demo, shown, seconds))
     print("\n| demo | metrics | seconds |\n|---|---|---|")
-    for demo, metrics, seconds in results:
-        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in metrics.items())
+    for demo, shown, seconds in results:
         print(f"| {demo.domain}/{demo.name} | {shown} | {seconds:.1f} |")
+    if failed:
+        print(f"{failed} of {len(results)} demos failed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,7 +7,12 @@ broken with the reason and skipped; core keeps working.
 Environment controls:
 
 - ``EMBER_DISABLE_PLUGIN_AUTOLOAD=1``: load no installed plugin (core's built-ins still load).
-- ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins.
+  ``1``, ``true``, ``yes`` and ``on`` disable; ``0``, ``false``, ``no``, ``off`` or empty (or
+  unset) keep autoloading; any other value is a :class:`ember.PluginError` naming the variable,
+  so a typo never silently picks one behaviour.
+- ``EMBER_BLOCK_PLUGINS=name1,name2``: skip the named plugins, installed or given to
+  :func:`register_plugin` (which refuses a blocked name with a :class:`ember.PluginError`; one
+  blocked after it was registered is listed as ``blocked`` and not loaded).
 
 Example:
     >>> import ember
@@ -18,9 +23,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -219,8 +225,20 @@ class _State:
     extra: dict[str, object] = {}
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+    value = os.environ.get(name, "")
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise PluginError(
+        f"{name}={value!r} is not understood: use 1, true, yes or on to turn it on; 0, false, "
+        f"no, off or an empty value (or unset it) to turn it off"
+    )
 
 
 def _blocked() -> set[str]:
@@ -254,10 +272,10 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     version = importlib.metadata.version("ember") if _dist_exists("ember") else "0+unknown"
     infos["builtin"] = PluginInfo("builtin", version, _hooks_of(manager, builtin),
                                   module="ember.builtin", package="ember")
+    blocked = _blocked()
     if not _flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
-        blocked = _blocked()
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if entry.name in infos:
+            if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
                 continue
             dist_version = entry.dist.version if entry.dist is not None else "?"
             info = PluginInfo(entry.name, dist_version, module=entry.value,
@@ -285,6 +303,9 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
         info = PluginInfo(name, str(getattr(plugin, "__version__", "0+local")),
                           module=getattr(plugin, "__name__", repr(plugin)))
         infos[name] = info
+        if name in blocked:
+            info.status, info.reason = "blocked", "named in EMBER_BLOCK_PLUGINS"
+            continue
         reason = _check_contract(plugin)
         if reason:
             info.status, info.reason = "incompatible", reason
@@ -304,8 +325,11 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
             info = infos[impl.plugin_name]
             if info.status == "broken":  # broken in an earlier hook: it registers nothing more
                 continue
+            register = registry.registrar(hook, impl.plugin_name)
+            # an implementation may accept any subset of the hook's arguments, even none
+            arguments = {"register": register} if "register" in impl.argnames else {}
             try:
-                impl.function(register=registry.registrar(hook, impl.plugin_name))
+                impl.function(**arguments)
             except Exception as error:
                 info.status = "broken"
                 info.reason = f"{hook} raised {type(error).__name__}: {error}"
@@ -368,6 +392,10 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     """Load a plugin module or object that is not installed (a notebook, a test, a plugin in
     development), through the same checks as installed ones. Returns its name.
 
+    A name listed in ``EMBER_BLOCK_PLUGINS`` stays blocked: registering it raises
+    :class:`ember.PluginError`, and so does the name ``builtin`` (core's own plugin). A plugin
+    registered under an installed plugin's name replaces it (a development copy, say).
+
     Example:
         >>> import types
         >>> register_plugin(types.ModuleType("my_plugin"))
@@ -375,6 +403,12 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
         >>> unregister_plugin("my_plugin")
     """
     name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    if name == "builtin":
+        raise PluginError("the name 'builtin' is core's own plugin; register yours under "
+                          "another name: register_plugin(plugin, name=...)")
+    if name in _blocked():
+        raise PluginError(f"plugin {name!r} is named in EMBER_BLOCK_PLUGINS, so it is not "
+                          f"registered; remove it from that variable to load it")
     with _State.lock:
         _State.extra[name] = plugin
         _State.manager, _State.registry = None, None
@@ -402,6 +436,19 @@ def reset_plugins() -> None:
     with _State.lock:
         _State.manager, _State.registry, _State.infos = None, None, {}
         _State.extra = {}
+
+
+@contextlib.contextmanager
+def _isolated() -> Iterator[None]:
+    """Start from no loaded plugin and no registered one; put the session's back afterwards."""
+    with _State.lock:
+        saved = _State.manager, _State.registry, _State.infos, _State.extra
+        _State.manager, _State.registry, _State.infos, _State.extra = None, None, {}, {}
+    try:
+        yield
+    finally:
+        with _State.lock:
+            _State.manager, _State.registry, _State.infos, _State.extra = saved
 
 
 def call_first(hook: str, **kwargs: Any) -> Any:

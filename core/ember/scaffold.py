@@ -38,9 +38,14 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
     Example:
         >>> # new_plugin("signal")  then: pip install -e ember-signal && pytest ember-signal
     """
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
-        raise EmberError(f"plugin name {name!r} must be a lowercase Python identifier, e.g. "
-                         f"'signal' or 'time_series'")
+    # the package is named ember-NAME: a trailing '_' would make it an invalid project name
+    if not re.fullmatch(r"[a-z]([a-z0-9_]*[a-z0-9])?", name) or keyword.iskeyword(name):
+        raise EmberError(f"plugin name {name!r} must be a lowercase Python identifier that "
+                         f"does not end with '_', e.g. 'signal' or 'time_series'")
+    if name == "builtin":  # its entry point would be skipped: core's own plugin has that name
+        raise EmberError("plugin name 'builtin' is core's own plugin; choose another name")
+    if Path(parent).exists() and not Path(parent).is_dir():
+        raise EmberError(f"{parent} is a file, not a folder; give a folder to write the plugin in")
     folder = Path(parent) / f"ember-{name.replace('_', '-')}"
     if folder.exists():
         raise EmberError(f"{folder} exists already; choose another name or remove it")

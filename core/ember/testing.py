@@ -33,6 +33,8 @@ from ember.errors import CancelTrainException
 from ember.plugins import (
     Defaults,
     Sample,
+    _isolated,
+    _State,
     call_first,
     get_registry,
     plugin_infos,
@@ -60,9 +62,10 @@ class PluginSandbox:
         return register_plugin(plugin, name)
 
     def load_installed(self) -> None:
-        """Let the installed plugins load too."""
+        """Let the installed plugins load too (those this test registered stay)."""
         self.monkeypatch.delenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-        reset_plugins()
+        with _State.lock:  # reload on next use, keeping what register() added
+            _State.manager, _State.registry = None, None
 
 
 def _fixture() -> Any:
@@ -164,7 +167,8 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
     registers at least one sample per data kind it registers; for each sample, its defaults
     build a learner that trains one batch with a finite loss, validates, and exports to a file
     whose predictions after :func:`ember.load` equal the learner's. Raises ``AssertionError``
-    listing every problem (or returns the report with ``raise_on_problem=False``).
+    listing every problem (or returns the report with ``raise_on_problem=False``). The plugin is
+    loaded in a registry of its own: the session's plugins are left as they were.
 
     Example:
         >>> # check_plugin(my_plugin.plugin)
@@ -172,35 +176,39 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
     previous = os.environ.get("EMBER_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["EMBER_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
-        reset_plugins()
-        name = register_plugin(plugin, name)
-        report = ConformanceReport(name)
-        info = {i.name: i for i in plugin_infos()}[name]
-        if info.status != "ok":
-            report.problems.append(f"{name} is {info.status}: {info.reason}")
-        else:
-            registry = get_registry()
-            kinds = [k for (hook, k), owner in registry.owner.items()
-                     if hook == "ember_data_kinds" and owner == name]
-            samples = {k: f for k, f in registry.samples.items()
-                       if registry.owner.get(("ember_samples", k)) == name}
-            for kind in kinds:
-                if kind not in samples:
-                    report.problems.append(
-                        f"data kind {kind!r} has no sample: implement ember_samples")
-            with tempfile.TemporaryDirectory() as folder:
-                for kind, factory in samples.items():
-                    try:
-                        _check_sample(kind, factory(), report, Path(folder))
-                    except Exception as error:
-                        report.problems.append(f"{kind}: {type(error).__name__}: {error}")
+        with _isolated():  # the session's plugins are put back as they were
+            report = _check(plugin, name)
     finally:
         if previous is None:
             os.environ.pop("EMBER_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["EMBER_DISABLE_PLUGIN_AUTOLOAD"] = previous
-        reset_plugins()
     if raise_on_problem and report.problems:
-        raise AssertionError(f"plugin {name!r} does not conform:\n- " +
+        raise AssertionError(f"plugin {report.plugin!r} does not conform:\n- " +
                              "\n- ".join(report.problems))
+    return report
+
+
+def _check(plugin: object, name: str | None) -> ConformanceReport:
+    """The checks of :func:`check_plugin`, in a plugin registry of their own."""
+    name = register_plugin(plugin, name)
+    report = ConformanceReport(name)
+    info = {i.name: i for i in plugin_infos()}[name]
+    if info.status != "ok":
+        report.problems.append(f"{name} is {info.status}: {info.reason}")
+        return report
+    registry = get_registry()
+    kinds = [k for (hook, k), owner in registry.owner.items()
+             if hook == "ember_data_kinds" and owner == name]
+    samples = {k: f for k, f in registry.samples.items()
+               if registry.owner.get(("ember_samples", k)) == name}
+    for kind in kinds:
+        if kind not in samples:
+            report.problems.append(f"data kind {kind!r} has no sample: implement ember_samples")
+    with tempfile.TemporaryDirectory() as folder:
+        for kind, factory in samples.items():
+            try:
+                _check_sample(kind, factory(), report, Path(folder))
+            except Exception as error:
+                report.problems.append(f"{kind}: {type(error).__name__}: {error}")
     return report

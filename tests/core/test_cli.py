@@ -16,3 +16,57 @@ def test_a_bad_plugin_name_is_reported_and_writes_nothing(tmp_path, capsys):
     assert main(["new-plugin", "Bad-Name", "--path", str(tmp_path)]) == 1
     assert "must be a lowercase Python identifier" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_quickstart_runs_every_demo_and_fails_at_the_end_if_one_failed(monkeypatch, capsys):
+    import types
+
+    import ember
+
+    ran = []
+
+    def broken(smoke=False):
+        ran.append("broken")
+        raise RuntimeError("no data\nsecond line")
+
+    def working(smoke=False):
+        ran.append("working")
+        return {"accuracy": 0.5}
+
+    plugin = types.ModuleType("toy_demos")
+
+    @ember.hookimpl
+    def ember_quickstart(register):
+        register(ember.Demo(domain="toy", name="broken", run=broken))
+        register(ember.Demo(domain="toy", name="working", run=working))
+
+    plugin.ember_quickstart = ember_quickstart
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.register_plugin(plugin)
+    assert main(["quickstart", "toy", "--smoke"]) == 1
+    assert ran == ["broken", "working"]
+    out = capsys.readouterr().out
+    assert "| toy/broken | FAILED: RuntimeError: no data |" in out
+    assert "| toy/working | accuracy=0.5000 |" in out
+    assert main(["quickstart", "working", "--smoke"]) == 0
+
+
+def test_quickstart_refuses_an_unknown_name_among_known_ones(monkeypatch, capsys):
+    import types
+
+    import ember
+
+    ran = []
+    plugin = types.ModuleType("toy_demo")
+
+    @ember.hookimpl
+    def ember_quickstart(register):
+        register(ember.Demo(domain="toy", name="working",
+                            run=lambda smoke=False: ran.append(smoke) or {"accuracy": 1.0}))
+
+    plugin.ember_quickstart = ember_quickstart
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.register_plugin(plugin)
+    assert main(["quickstart", "toy", "tyo", "--smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "no quick-start demo for ['tyo']; installed demos: toy" in err and ran == []

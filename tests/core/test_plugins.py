@@ -4,6 +4,7 @@ import json
 import textwrap
 
 import pytest
+import torch
 
 import ember
 from ember.cli import main
@@ -137,3 +138,90 @@ def test_import_does_not_load_plugins():
     code = "import ember, ember.plugins as p; print(p._State.manager is None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false", "No", ""])
+def test_a_false_value_keeps_autoloading(tmp_path, monkeypatch, value):
+    install_fake_plugin(tmp_path, monkeypatch, "good", "")
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", value)
+    assert infos()["good"].status == "ok"
+
+
+@pytest.mark.parametrize("value", ["1", "on", "TRUE", "yes"])
+def test_a_true_value_disables_autoloading(tmp_path, monkeypatch, value):
+    install_fake_plugin(tmp_path, monkeypatch, "good", "")
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", value)
+    assert list(infos()) == ["builtin"]
+
+
+def test_an_unknown_autoload_value_is_an_error_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "ture")
+    with pytest.raises(ember.PluginError, match=r"EMBER_DISABLE_PLUGIN_AUTOLOAD='ture'.*1, true"):
+        ember.plugin_infos()
+    assert main(["plugins"]) == 1
+    assert "EMBER_DISABLE_PLUGIN_AUTOLOAD='ture' is not understood" in capsys.readouterr().err
+
+
+def test_a_blocked_name_stays_blocked_when_registered_by_hand(monkeypatch):
+    import types
+
+    plugin = types.ModuleType("handmade")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("handmade_metric", ember.metrics.Accuracy)
+
+    plugin.ember_metrics = ember_metrics
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "other, handmade")
+    with pytest.raises(ember.PluginError, match="'handmade' is named in EMBER_BLOCK_PLUGINS"):
+        ember.register_plugin(plugin)
+    assert "handmade" not in infos()
+    monkeypatch.delenv("EMBER_BLOCK_PLUGINS")
+    ember.register_plugin(plugin)
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "handmade")  # blocked after it was registered
+    assert infos()["handmade"].status == "blocked"
+    assert "handmade_metric" not in ember.get_registry().metrics
+
+
+def test_registering_under_a_taken_name_never_unloads_another_plugin(tmp_path, monkeypatch):
+    import types
+
+    install_fake_plugin(tmp_path, monkeypatch, "good", """
+        import torch
+        import ember
+
+        @ember.hookimpl
+        def ember_architectures(register):
+            register("installed_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+    """)
+    with pytest.raises(ember.PluginError, match="'builtin' is core's own plugin"):
+        ember.register_plugin(types.ModuleType("mine"), name="builtin")
+    assert infos()["builtin"].status == "ok" and "mlp" in ember.get_registry().architectures
+    development = types.ModuleType("good_in_development")
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("development_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+
+    development.ember_architectures = ember_architectures
+    ember.register_plugin(development, name="good")
+    info = infos()["good"]
+    assert info.status == "ok" and info.module == "good_in_development"
+    registry = ember.get_registry()
+    assert "development_linear" in registry.architectures
+    assert "installed_linear" not in registry.architectures and "mlp" in registry.architectures
+
+
+def test_a_register_hook_that_takes_no_argument_is_called_not_broken():
+    import types
+
+    plugin = types.ModuleType("no_arguments")
+    called = []
+
+    @ember.hookimpl
+    def ember_callbacks():  # accepts a subset (none) of the hook's arguments
+        called.append(True)
+
+    plugin.ember_callbacks = ember_callbacks
+    ember.register_plugin(plugin)
+    assert infos()["no_arguments"].status == "ok" and called == [True]

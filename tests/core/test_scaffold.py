@@ -35,3 +35,19 @@ def test_new_plugin_refuses_bad_names_and_existing_folders(tmp_path):
     scaffold.new_plugin("twice", tmp_path)
     with pytest.raises(ember.EmberError, match="exists already"):
         scaffold.new_plugin("twice", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["sensor_", "builtin"])
+def test_new_plugin_refuses_a_name_that_would_not_install_or_load(tmp_path, name):
+    # 'ember-sensor_' is not a valid project name; an entry point named 'builtin' never loads
+    with pytest.raises(ember.EmberError, match=f"plugin name '{name}'"):
+        scaffold.new_plugin(name, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_new_plugin_into_a_file_is_one_line_not_a_traceback(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    assert main(["new-plugin", "sensor", "--path", str(target)]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [target]

@@ -54,3 +54,36 @@ def test_a_broken_plugin_is_reported_by_the_suite():
     plugin.ember_defualts = ember_defualts
     report = check_plugin(plugin, raise_on_problem=False)
     assert not report.ok and "broken" in report.problems[0]
+
+
+def test_check_plugin_leaves_the_sessions_plugins_as_they_were():
+    import ember_signal.plugin
+
+    mine = types.ModuleType("session_plugin")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("session_metric", ember.metrics.Accuracy)
+
+    mine.ember_metrics = ember_metrics
+    ember.register_plugin(mine)
+    registry = ember.get_registry()
+    assert check_plugin(ember_signal.plugin).ok
+    assert ember.get_registry() is registry and "session_metric" in registry.metrics
+    assert "session_plugin" in [info.name for info in ember.plugin_infos()]
+    ember.unregister_plugin("unrelated")  # a reload still finds the plugin the session registered
+    assert "session_metric" in ember.get_registry().metrics
+
+
+def test_load_installed_keeps_the_plugins_the_test_registered(ember_plugins):
+    mine = types.ModuleType("under_test")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("under_test_metric", ember.metrics.Accuracy)
+
+    mine.ember_metrics = ember_metrics
+    ember_plugins.register(mine)
+    ember_plugins.load_installed()
+    registry = ember.get_registry()
+    assert "signal" in registry.data_kinds and "under_test_metric" in registry.metrics
