@@ -440,8 +440,19 @@ class MAE(Metric):
         return float(self.absolute_error / self.count.clamp(min=1))
 
 
+#: R2 takes the targets as constant when their sum of squares about the mean is below this
+#: share of their sum of squares: what is left there is the running sums' rounding, not spread
+CONSTANT_TARGETS = 1e-12
+
+
 class R2(Metric):
     """Coefficient of determination, ``1 - SS_res / SS_tot``.
+
+    Targets that are all equal (a validation set of one value) have no spread to explain, and
+    the ratio is undefined (0/0 or x/0). As scikit-learn's ``r2_score`` does by default
+    (``force_finite=True``), R² is then 1.0 when the predictions are exact and 0.0 otherwise,
+    so a monitored R² never turns NaN or -inf. Targets whose spread is within rounding of their
+    size (``CONSTANT_TARGETS``) count as equal. NaN only when no item was added.
 
     Example:
         >>> import torch
@@ -449,6 +460,10 @@ class R2(Metric):
         >>> metric.update(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([1.0, 2.0, 3.0]))
         >>> metric.compute()
         1.0
+        >>> metric.reset()
+        >>> metric.update(torch.tensor([[1.5], [2.5]]), torch.tensor([2.0, 2.0]))
+        >>> metric.compute()  # constant targets, predictions not exact
+        0.0
     """
 
     name = "r2"
@@ -462,10 +477,11 @@ class R2(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        count = self.count.clamp(min=1)
-        sum_squares = self.total_squared - self.total**2 / count
-        if float(sum_squares) <= 0:
+        if float(self.count) == 0:
             return float("nan")
+        sum_squares = self.total_squared - self.total**2 / self.count
+        if float(sum_squares) <= CONSTANT_TARGETS * float(self.total_squared):
+            return 1.0 if float(self.residual) == 0 else 0.0
         return float(1 - self.residual / sum_squares)
 
 

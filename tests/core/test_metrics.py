@@ -110,3 +110,15 @@ def test_macro_f1_averages_the_classes_that_occur_like_scikit_learn():
     expected = (1 + 2 / 3 + 0) / 3
     assert run(ember.FBeta(multi_label=True), multi_logits, multi_targets,
                batches=3) == pytest.approx(expected)
+
+
+def test_r2_of_constant_targets_is_finite_like_scikit_learn():
+    # a validation set whose targets are all equal: sklearn's r2_score (force_finite=True)
+    # gives 1.0 for exact predictions and 0.0 otherwise, instead of NaN or -inf
+    targets = torch.full((6,), 2.0)
+    assert run(ember.R2(), targets[:, None].clone(), targets) == 1.0
+    assert run(ember.R2(), targets[:, None] + 0.5, targets) == 0.0
+    # all equal, but the running sums leave a rounding remainder (it gave about -1.2e11)
+    targets = torch.full((7,), 123.456)
+    assert run(ember.R2(), targets[:, None] + 0.5, targets) == 0.0
+    assert math.isnan(ember.R2().compute())  # nothing measured
