@@ -362,3 +362,32 @@ def test_recorder_keeps_the_losses_of_a_fit_stopped_mid_epoch():
     assert len(losses) >= 5 and all(math.isfinite(v) for v in losses[:5])
     assert not math.isfinite(losses[-1])
     assert learn.recorder.iters == list(range(len(losses)))
+
+
+def _one_class_validation_data() -> ember.Data:
+    """Two blob classes; the validation set holds class 0 only, so its ROC AUC is NaN."""
+    from torch.utils.data import TensorDataset
+
+    from .helpers import blobs
+
+    x, y = blobs(256, classes=2).tensors
+    valid = (y == 0).nonzero().reshape(-1)[:40]
+    train = torch.ones(len(y), dtype=torch.bool)
+    train[valid] = False
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[train], y[train]),
+                                               TensorDataset(x[valid], y[valid]), bs=32)
+    return ember.Data.from_loaders(train_dl, valid_dl)
+
+
+def test_a_nan_monitored_metric_is_never_an_improvement_and_is_said_once():
+    ember.seed(0)
+    learn = ember.Learner(_one_class_validation_data(), small_model(n_out=2), quiet=True,
+                          metrics=[ember.Accuracy(), ember.RocAuc()])
+    stopper, keeper = ember.EarlyStopping("roc_auc", patience=2), ember.SaveBest("roc_auc")
+    with pytest.warns(ember.EmberWarning, match="roc_auc is NaN at epoch 1") as caught:
+        learn.fit(5, 1e-2, cbs=[stopper, keeper])
+    assert all(math.isnan(row["roc_auc"]) for row in learn.recorder.values)
+    assert len(learn.recorder.values) == 2  # two epochs without improvement: stopped
+    assert stopper.best == -math.inf and keeper.best_state is None
+    said = [w for w in caught if "is NaN" in str(w.message)]
+    assert len(said) == 2  # once a fit for each callback, not once an epoch
