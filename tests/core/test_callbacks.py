@@ -144,6 +144,35 @@ def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     assert steps == {12} and learn.validate()["accuracy"] > 0.7
 
 
+class _CancelStep(ember.Callback):
+    """Cancels the optimiser step of training steps ``steps`` in ``before_step``."""
+
+    def __init__(self, order: int, steps: tuple[int, ...]) -> None:
+        self.order, self.steps = order, steps
+
+    def before_step(self) -> None:
+        if self.learn.train_iter in self.steps:
+            raise ember.CancelStepException
+
+
+def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_next():
+    # cancelled after the scaler's unscale_ (a callback after Order.PRECISION), the next step
+    # failed: "unscale_() has already been called on this optimizer since the last update()"
+    def run(order: int) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                              device="cpu")
+        learn.fit(1, 1e-2, cbs=[_CancelStep(order, steps=(2, 7))])
+        return learn
+
+    late, early = run(ember.Order.DEFAULT), run(ember.Order.FIRST)
+    assert {int(state["step"]) for state in late.opt.state.values()} == {10}  # of 12 batches
+    # the kept gradients join the next step as when the cancel came before the unscale
+    for key, value in early.model.state_dict().items():
+        assert torch.allclose(value, late.model.state_dict()[key], atol=1e-6), key
+    assert late.callback("mixed_precision").scaler.get_scale() == 2.0**16
+
+
 # ------------------------------------------------------------- early stopping, save-best
 class _AfterEpochLog(ember.Callback):
     order = ember.Order.LAST
