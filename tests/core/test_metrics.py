@@ -122,3 +122,18 @@ def test_r2_of_constant_targets_is_finite_like_scikit_learn():
     targets = torch.full((7,), 123.456)
     assert run(ember.R2(), targets[:, None] + 0.5, targets) == 0.0
     assert math.isnan(ember.R2().compute())  # nothing measured
+
+
+def test_padded_positions_of_sequence_targets_count_for_nothing_as_in_the_loss():
+    # (N, T, C) logits against (N, T) tokens padded with -100, the value the losses skip and
+    # get_preds pads with: predicted 1 0 | 2 1, actual 1 0 | 2 pad
+    logits = torch.eye(3)[torch.tensor([[1, 0], [2, 1]])] * 4
+    tokens = torch.tensor([[1, 0], [2, -100]])
+    assert run(ember.Accuracy(), logits, tokens) == 1.0  # it was 3/4: padding was a miss
+    assert run(ember.ErrorRate(), logits, tokens) == 0.0
+    assert run(ember.TopKAccuracy(k=1), logits, tokens) == 1.0
+    assert run(ember.FBeta(), logits, tokens) == 1.0  # it raised "Class values must be ..."
+    assert run(ember.Dice(), logits, tokens) == 1.0
+    # the padding's prediction (1) is no false positive: binary F1 of class 1 stays 1
+    assert run(ember.FBeta(average="binary"), logits, tokens) == 1.0
+    assert run(ember.Accuracy(ignore_index=None), logits, tokens) == 0.75  # counted on demand
