@@ -488,6 +488,10 @@ class R2(Metric):
     so a monitored R² never turns NaN or -inf. Targets whose spread is within rounding of their
     size (``CONSTANT_TARGETS``) count as equal. NaN only when no item was added.
 
+    With several targets per item (a multi-output regression's ``(N, k)``), R² is taken per
+    target and averaged, as ``r2_score``'s default ``multioutput="uniform_average"``: pooled
+    together, the targets' different means would count as variance the model explains.
+
     Example:
         >>> import torch
         >>> metric = R2()
@@ -504,19 +508,23 @@ class R2(Metric):
     sum_states = ("residual", "total", "total_squared", "count")
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
-        self._add("residual", ((targets - preds) ** 2).sum())
-        self._add("total", targets.sum())
-        self._add("total_squared", (targets**2).sum())
-        self._add("count", targets.numel())
+        # one column per target: (N,) or (N, 1) is one, (N, k) is k; the sums are per column
+        columns = targets.reshape(targets.shape[0] if targets.ndim else 1, -1).to(torch.float64)
+        preds = preds.reshape(columns.shape).to(torch.float64)
+        self._add("residual", ((columns - preds) ** 2).sum(0))
+        self._add("total", columns.sum(0))
+        self._add("total_squared", (columns**2).sum(0))
+        self._add("count", columns.shape[0])
 
     def compute(self) -> float:
         if float(self.count) == 0:
             return float("nan")
+        residual = self.residual
         sum_squares = self.total_squared - self.total**2 / self.count
-        if float(sum_squares) <= CONSTANT_TARGETS * float(self.total_squared):
-            return 1.0 if float(self.residual) == 0 else 0.0
-        return float(1 - self.residual / sum_squares)
+        constant = sum_squares <= CONSTANT_TARGETS * self.total_squared
+        scores = torch.where(constant, (residual == 0).to(torch.float64),
+                             1 - residual / sum_squares.masked_fill(constant, 1.0))
+        return float(scores.mean())
 
 
 def default_metrics(target_kind: str, n_out: int) -> list[Metric]:

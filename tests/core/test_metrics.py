@@ -137,3 +137,18 @@ def test_padded_positions_of_sequence_targets_count_for_nothing_as_in_the_loss()
     # the padding's prediction (1) is no false positive: binary F1 of class 1 stays 1
     assert run(ember.FBeta(average="binary"), logits, tokens) == 1.0
     assert run(ember.Accuracy(ignore_index=None), logits, tokens) == 0.75  # counted on demand
+
+
+def test_r2_of_several_targets_averages_each_target_like_scikit_learn():
+    # two targets on different scales, each predicted by its own mean: no variance explained
+    targets = torch.tensor([[0.0, 100.0], [1.0, 101.0], [2.0, 99.0], [3.0, 100.0]])
+    means = targets.mean(0, keepdim=True).expand_as(targets)
+    assert run(ember.R2(), means, targets) == pytest.approx(0.0)  # pooled, it read 0.9996
+    # sklearn's r2_score example (multioutput="uniform_average"): the mean of per-column R²
+    targets = torch.tensor([[0.5, 1.0], [-1.0, 1.0], [7.0, -6.0]], dtype=torch.float64)
+    preds = torch.tensor([[0.0, 2.0], [-1.0, 2.0], [8.0, -5.0]], dtype=torch.float64)
+    per_column = 1 - ((targets - preds) ** 2).sum(0) / ((targets - targets.mean(0)) ** 2).sum(0)
+    assert run(ember.R2(), preds, targets) == pytest.approx(float(per_column.mean()))
+    # a constant column scores as it would alone (1.0 exact here) beside a varying one
+    targets = torch.tensor([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    assert run(ember.R2(), targets.clone(), targets) == 1.0
