@@ -115,17 +115,23 @@ class Metric:
         return f"{type(self).__name__}()"
 
 
+#: the target value that single-label metrics skip, as the losses do (torch's default; also
+#: what ``Learner.get_preds`` pads integer targets with)
+IGNORE_INDEX = -100
+
+
 def _labels(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return preds.argmax(dim=-1).reshape(-1), targets.reshape(-1)
 
 
 class Accuracy(Metric):
-    """Share of items whose top class is the target (single-label).
+    """Share of items whose top class is the target (single-label; a sequence's positions are
+    items). Targets equal to ``ignore_index`` (padding) count for nothing, as in the loss.
 
     Example:
         >>> import torch
         >>> metric = Accuracy()
-        >>> metric.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+        >>> metric.update(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, -100]))
         >>> metric.compute()
         1.0
     """
@@ -133,10 +139,19 @@ class Accuracy(Metric):
     name = "accuracy"
     sum_states = ("correct", "count")
 
+    def __init__(self, ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.ignore_index = ignore_index
+        super().__init__()
+
     def update(self, preds: Tensor, targets: Tensor) -> None:
         predicted, targets = _labels(preds, targets)
-        self._add("correct", (predicted == targets).sum())
-        self._add("count", targets.numel())
+        if self.ignore_index is None:
+            self._add("correct", (predicted == targets).sum())
+            self._add("count", targets.numel())
+            return
+        kept = targets != self.ignore_index  # a mask, not an index: no host synchronisation
+        self._add("correct", ((predicted == targets) & kept).sum())
+        self._add("count", kept.sum())
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
@@ -161,7 +176,8 @@ class ErrorRate(Accuracy):
 
 
 class TopKAccuracy(Metric):
-    """Share of items whose target is among the ``k`` highest-scored classes.
+    """Share of items whose target is among the ``k`` highest-scored classes; targets equal
+    to ``ignore_index`` (padding) count for nothing.
 
     Example:
         >>> import torch
@@ -173,17 +189,23 @@ class TopKAccuracy(Metric):
 
     sum_states = ("correct", "count")
 
-    def __init__(self, k: int = 5) -> None:
-        self.k, self.name = k, f"top_{k}_accuracy"
+    def __init__(self, k: int = 5, ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.k, self.name, self.ignore_index = k, f"top_{k}_accuracy", ignore_index
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         k = min(self.k, preds.shape[-1])
         # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
         top = preds.topk(k, dim=-1).indices.reshape(-1, k)
-        hit = (top == targets.reshape(-1, 1)).any(dim=-1)
-        self._add("correct", hit.sum())
-        self._add("count", hit.numel())
+        targets = targets.reshape(-1)
+        hit = (top == targets[:, None]).any(dim=-1)
+        if self.ignore_index is None:
+            self._add("correct", hit.sum())
+            self._add("count", hit.numel())
+            return
+        kept = targets != self.ignore_index
+        self._add("correct", (hit & kept).sum())
+        self._add("count", kept.sum())
 
     def compute(self) -> float:
         return float(self.correct / self.count.clamp(min=1))
@@ -220,7 +242,8 @@ class FBeta(Metric):
     """F-beta score. ``average="macro"`` averages per-class scores (single-label: over the
     classes among the targets or predictions, as scikit-learn does; multi-label: over every
     label column); ``"binary"`` scores class ``pos_label`` only. Works for single-label
-    logits, or multi-label with ``multi_label=True``.
+    logits, or multi-label with ``multi_label=True``. Single-label targets equal to
+    ``ignore_index`` (padding) count for nothing.
 
     Example:
         >>> import torch
@@ -234,11 +257,13 @@ class FBeta(Metric):
     sum_states = ("true_positive", "false_positive", "false_negative")
 
     def __init__(self, beta: float = 1.0, average: str = "macro", pos_label: int = 1,
-                 multi_label: bool = False, threshold: float = 0.5) -> None:
+                 multi_label: bool = False, threshold: float = 0.5,
+                 ignore_index: int | None = IGNORE_INDEX) -> None:
         if average not in ("macro", "binary", "micro"):
             raise ValueError(f"average must be 'macro', 'micro' or 'binary', got {average!r}")
         self.beta, self.average, self.pos_label = beta, average, pos_label
         self.multi_label, self.threshold = multi_label, threshold
+        self.ignore_index = ignore_index
         self.name = "f1" if beta == 1 else f"f{beta:g}"
         if average != "macro":
             self.name += f"_{average}"
@@ -255,8 +280,15 @@ class FBeta(Metric):
             actual = targets.bool()
         else:
             predicted_index, target_index = _labels(preds, targets)
+            target_index = target_index.long()
             predicted = torch.nn.functional.one_hot(predicted_index, n_classes).bool()
-            actual = torch.nn.functional.one_hot(target_index.long(), n_classes).bool()
+            if self.ignore_index is not None:  # an ignored item is neither predicted nor actual
+                kept = (target_index != self.ignore_index)[:, None]
+                target_index = target_index.masked_fill(~kept[:, 0], 0)
+                predicted = predicted & kept
+            actual = torch.nn.functional.one_hot(target_index, n_classes).bool()
+            if self.ignore_index is not None:
+                actual = actual & kept
         for state, value in (
             ("true_positive", (predicted & actual).sum(0)),
             ("false_positive", (predicted & ~actual).sum(0)),
@@ -316,7 +348,8 @@ class Dice(FBeta):
     """Mean Dice coefficient over classes, for segmentation (per-pixel logits (..., C) and
     integer targets (...)): per class ``2·|P∩T| / (|P| + |T|)``, averaged over the classes
     present in the predictions or the targets (a class absent from both is left out rather
-    than counted as 0 or 1). ``include_background=False`` leaves class 0 out.
+    than counted as 0 or 1). ``include_background=False`` leaves class 0 out; pixels whose
+    target is ``ignore_index`` (void) count for nothing.
 
     Example:
         >>> import torch
@@ -329,8 +362,9 @@ class Dice(FBeta):
 
     name = "dice"
 
-    def __init__(self, include_background: bool = True) -> None:
-        super().__init__(beta=1.0, average="macro")
+    def __init__(self, include_background: bool = True,
+                 ignore_index: int | None = IGNORE_INDEX) -> None:
+        super().__init__(beta=1.0, average="macro", ignore_index=ignore_index)
         self.include_background = include_background
         self.name = "dice"
 
@@ -440,8 +474,23 @@ class MAE(Metric):
         return float(self.absolute_error / self.count.clamp(min=1))
 
 
+#: R2 takes the targets as constant when their sum of squares about the mean is below this
+#: share of their sum of squares: what is left there is the running sums' rounding, not spread
+CONSTANT_TARGETS = 1e-12
+
+
 class R2(Metric):
     """Coefficient of determination, ``1 - SS_res / SS_tot``.
+
+    Targets that are all equal (a validation set of one value) have no spread to explain, and
+    the ratio is undefined (0/0 or x/0). As scikit-learn's ``r2_score`` does by default
+    (``force_finite=True``), R² is then 1.0 when the predictions are exact and 0.0 otherwise,
+    so a monitored R² never turns NaN or -inf. Targets whose spread is within rounding of their
+    size (``CONSTANT_TARGETS``) count as equal. NaN only when no item was added.
+
+    With several targets per item (a multi-output regression's ``(N, k)``), R² is taken per
+    target and averaged, as ``r2_score``'s default ``multioutput="uniform_average"``: pooled
+    together, the targets' different means would count as variance the model explains.
 
     Example:
         >>> import torch
@@ -449,24 +498,33 @@ class R2(Metric):
         >>> metric.update(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([1.0, 2.0, 3.0]))
         >>> metric.compute()
         1.0
+        >>> metric.reset()
+        >>> metric.update(torch.tensor([[1.5], [2.5]]), torch.tensor([2.0, 2.0]))
+        >>> metric.compute()  # constant targets, predictions not exact
+        0.0
     """
 
     name = "r2"
     sum_states = ("residual", "total", "total_squared", "count")
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
-        self._add("residual", ((targets - preds) ** 2).sum())
-        self._add("total", targets.sum())
-        self._add("total_squared", (targets**2).sum())
-        self._add("count", targets.numel())
+        # one column per target: (N,) or (N, 1) is one, (N, k) is k; the sums are per column
+        columns = targets.reshape(targets.shape[0] if targets.ndim else 1, -1).to(torch.float64)
+        preds = preds.reshape(columns.shape).to(torch.float64)
+        self._add("residual", ((columns - preds) ** 2).sum(0))
+        self._add("total", columns.sum(0))
+        self._add("total_squared", (columns**2).sum(0))
+        self._add("count", columns.shape[0])
 
     def compute(self) -> float:
-        count = self.count.clamp(min=1)
-        sum_squares = self.total_squared - self.total**2 / count
-        if float(sum_squares) <= 0:
+        if float(self.count) == 0:
             return float("nan")
-        return float(1 - self.residual / sum_squares)
+        residual = self.residual
+        sum_squares = self.total_squared - self.total**2 / self.count
+        constant = sum_squares <= CONSTANT_TARGETS * self.total_squared
+        scores = torch.where(constant, (residual == 0).to(torch.float64),
+                             1 - residual / sum_squares.masked_fill(constant, 1.0))
+        return float(scores.mean())
 
 
 def default_metrics(target_kind: str, n_out: int) -> list[Metric]:

@@ -144,6 +144,35 @@ def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     assert steps == {12} and learn.validate()["accuracy"] > 0.7
 
 
+class _CancelStep(ember.Callback):
+    """Cancels the optimiser step of training steps ``steps`` in ``before_step``."""
+
+    def __init__(self, order: int, steps: tuple[int, ...]) -> None:
+        self.order, self.steps = order, steps
+
+    def before_step(self) -> None:
+        if self.learn.train_iter in self.steps:
+            raise ember.CancelStepException
+
+
+def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_next():
+    # cancelled after the scaler's unscale_ (a callback after Order.PRECISION), the next step
+    # failed: "unscale_() has already been called on this optimizer since the last update()"
+    def run(order: int) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                              device="cpu")
+        learn.fit(1, 1e-2, cbs=[_CancelStep(order, steps=(2, 7))])
+        return learn
+
+    late, early = run(ember.Order.DEFAULT), run(ember.Order.FIRST)
+    assert {int(state["step"]) for state in late.opt.state.values()} == {10}  # of 12 batches
+    # the kept gradients join the next step as when the cancel came before the unscale
+    for key, value in early.model.state_dict().items():
+        assert torch.allclose(value, late.model.state_dict()[key], atol=1e-6), key
+    assert late.callback("mixed_precision").scaler.get_scale() == 2.0**16
+
+
 # ------------------------------------------------------------- early stopping, save-best
 class _AfterEpochLog(ember.Callback):
     order = ember.Order.LAST
@@ -362,3 +391,32 @@ def test_recorder_keeps_the_losses_of_a_fit_stopped_mid_epoch():
     assert len(losses) >= 5 and all(math.isfinite(v) for v in losses[:5])
     assert not math.isfinite(losses[-1])
     assert learn.recorder.iters == list(range(len(losses)))
+
+
+def _one_class_validation_data() -> ember.Data:
+    """Two blob classes; the validation set holds class 0 only, so its ROC AUC is NaN."""
+    from torch.utils.data import TensorDataset
+
+    from .helpers import blobs
+
+    x, y = blobs(256, classes=2).tensors
+    valid = (y == 0).nonzero().reshape(-1)[:40]
+    train = torch.ones(len(y), dtype=torch.bool)
+    train[valid] = False
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[train], y[train]),
+                                               TensorDataset(x[valid], y[valid]), bs=32)
+    return ember.Data.from_loaders(train_dl, valid_dl)
+
+
+def test_a_nan_monitored_metric_is_never_an_improvement_and_is_said_once():
+    ember.seed(0)
+    learn = ember.Learner(_one_class_validation_data(), small_model(n_out=2), quiet=True,
+                          metrics=[ember.Accuracy(), ember.RocAuc()])
+    stopper, keeper = ember.EarlyStopping("roc_auc", patience=2), ember.SaveBest("roc_auc")
+    with pytest.warns(ember.EmberWarning, match="roc_auc is NaN at epoch 1") as caught:
+        learn.fit(5, 1e-2, cbs=[stopper, keeper])
+    assert all(math.isnan(row["roc_auc"]) for row in learn.recorder.values)
+    assert len(learn.recorder.values) == 2  # two epochs without improvement: stopped
+    assert stopper.best == -math.inf and keeper.best_state is None
+    said = [w for w in caught if "is NaN" in str(w.message)]
+    assert len(said) == 2  # once a fit for each callback, not once an epoch

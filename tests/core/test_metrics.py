@@ -110,3 +110,45 @@ def test_macro_f1_averages_the_classes_that_occur_like_scikit_learn():
     expected = (1 + 2 / 3 + 0) / 3
     assert run(ember.FBeta(multi_label=True), multi_logits, multi_targets,
                batches=3) == pytest.approx(expected)
+
+
+def test_r2_of_constant_targets_is_finite_like_scikit_learn():
+    # a validation set whose targets are all equal: sklearn's r2_score (force_finite=True)
+    # gives 1.0 for exact predictions and 0.0 otherwise, instead of NaN or -inf
+    targets = torch.full((6,), 2.0)
+    assert run(ember.R2(), targets[:, None].clone(), targets) == 1.0
+    assert run(ember.R2(), targets[:, None] + 0.5, targets) == 0.0
+    # all equal, but the running sums leave a rounding remainder (it gave about -1.2e11)
+    targets = torch.full((7,), 123.456)
+    assert run(ember.R2(), targets[:, None] + 0.5, targets) == 0.0
+    assert math.isnan(ember.R2().compute())  # nothing measured
+
+
+def test_padded_positions_of_sequence_targets_count_for_nothing_as_in_the_loss():
+    # (N, T, C) logits against (N, T) tokens padded with -100, the value the losses skip and
+    # get_preds pads with: predicted 1 0 | 2 1, actual 1 0 | 2 pad
+    logits = torch.eye(3)[torch.tensor([[1, 0], [2, 1]])] * 4
+    tokens = torch.tensor([[1, 0], [2, -100]])
+    assert run(ember.Accuracy(), logits, tokens) == 1.0  # it was 3/4: padding was a miss
+    assert run(ember.ErrorRate(), logits, tokens) == 0.0
+    assert run(ember.TopKAccuracy(k=1), logits, tokens) == 1.0
+    assert run(ember.FBeta(), logits, tokens) == 1.0  # it raised "Class values must be ..."
+    assert run(ember.Dice(), logits, tokens) == 1.0
+    # the padding's prediction (1) is no false positive: binary F1 of class 1 stays 1
+    assert run(ember.FBeta(average="binary"), logits, tokens) == 1.0
+    assert run(ember.Accuracy(ignore_index=None), logits, tokens) == 0.75  # counted on demand
+
+
+def test_r2_of_several_targets_averages_each_target_like_scikit_learn():
+    # two targets on different scales, each predicted by its own mean: no variance explained
+    targets = torch.tensor([[0.0, 100.0], [1.0, 101.0], [2.0, 99.0], [3.0, 100.0]])
+    means = targets.mean(0, keepdim=True).expand_as(targets)
+    assert run(ember.R2(), means, targets) == pytest.approx(0.0)  # pooled, it read 0.9996
+    # sklearn's r2_score example (multioutput="uniform_average"): the mean of per-column R²
+    targets = torch.tensor([[0.5, 1.0], [-1.0, 1.0], [7.0, -6.0]], dtype=torch.float64)
+    preds = torch.tensor([[0.0, 2.0], [-1.0, 2.0], [8.0, -5.0]], dtype=torch.float64)
+    per_column = 1 - ((targets - preds) ** 2).sum(0) / ((targets - targets.mean(0)) ** 2).sum(0)
+    assert run(ember.R2(), preds, targets) == pytest.approx(float(per_column.mean()))
+    # a constant column scores as it would alone (1.0 exact here) beside a varying one
+    targets = torch.tensor([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    assert run(ember.R2(), targets.clone(), targets) == 1.0

@@ -9,11 +9,12 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ember.callbacks.base import Callback, Order
-from ember.errors import CancelFitException, TrainingError
+from ember.errors import CancelFitException, EmberWarning, TrainingError
 from ember.utils import cpu_copy
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
@@ -36,6 +37,7 @@ class _Monitor(Callback):
             self.sign = -1.0 if lower else 1.0
         else:
             self.sign = 1.0 if self.mode == "max" else -1.0
+        self._said_nan = False
         # each fit starts afresh, except a resumed one, which goes on from its checkpoint
         if not hasattr(self, "best") or (self.reset_on_fit and not self.learn.resumed):
             self.reset()
@@ -51,6 +53,12 @@ class _Monitor(Callback):
         self.best = -math.inf
 
     def improved(self) -> bool:
+        """Whether the last recorded epoch beat the best by more than ``min_delta`` (and if
+        so, it becomes the best); a NaN value never does.
+
+        Example:
+            >>> # learn.fit(5, cbs=EarlyStopping("r2")); learn.callback("early_stopping").best
+        """
         row = self.learn.recorder.values[-1]
         if self.monitor not in row:
             raise TrainingError(
@@ -58,6 +66,18 @@ class _Monitor(Callback):
                 f"{sorted(row)}; choose one of them"
             )
         value = self.sign * row[self.monitor]
+        if math.isnan(value):
+            # NaN compares false with everything: it never improves, and is said once a fit
+            if not getattr(self, "_said_nan", False):
+                self._said_nan = True
+                warnings.warn(
+                    f"{type(self).__name__}: {self.monitor} is NaN at epoch "
+                    f"{self.learn.epoch + 1}; an epoch whose {self.monitor} is NaN does not "
+                    f"count as an improvement (early stopping counts it against its patience, "
+                    f"save-best keeps the weights it had). Check the metric on this validation "
+                    f"set (one class only? no items?) or monitor another value",
+                    EmberWarning, stacklevel=2)
+            return False
         if value > self.best + self.min_delta:
             self.best = value
             return True
@@ -73,6 +93,7 @@ class _Monitor(Callback):
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs
     (``patience=0`` stops at the first epoch without improvement, like ``patience=1``).
+    An epoch whose ``monitor`` is NaN is one without improvement (with a warning, once a fit).
 
     The fit ends before the next epoch would start, so every callback still sees the last
     epoch (its progress row, its checkpoint, a save-best on another metric).
@@ -114,7 +135,8 @@ class EarlyStopping(_Monitor):
 
 class SaveBest(_Monitor):
     """Keep the weights of the best epoch by ``monitor`` and restore them when fit ends.
-    With ``path`` the best weights are also written as a checkpoint.
+    With ``path`` the best weights are also written as a checkpoint. An epoch whose
+    ``monitor`` is NaN is never the best (with a warning, once a fit).
 
     Each fit starts afresh and ends with its own best epoch's weights; with
     ``reset_on_fit=False`` it keeps the best over all fits so far (and may restore weights from

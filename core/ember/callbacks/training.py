@@ -44,12 +44,14 @@ class MixedPrecision(Callback):
             raise ValueError(f"precision must be 'bf16' or 'fp16', got {precision!r}")
         self.precision, self.dtype = precision, dtypes[precision]
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
+        self._unscaled = False  # the scaler unscaled this step's gradients (fp16)
         self._loaded_scaler: dict[str, Any] | None = None  # from a checkpoint, for the next fit
 
     def before_fit(self) -> None:
         self.device_type = self.learn.device.type
         enabled = self.precision == "fp16"
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=enabled)
+        self._unscaled = False
         if self._loaded_scaler:  # a resumed fit goes on with the loss scale it had reached
             self.scaler.load_state_dict(self._loaded_scaler)
         self._loaded_scaler = None
@@ -86,11 +88,29 @@ class MixedPrecision(Callback):
     def before_step(self) -> None:
         if self.scaler.is_enabled():
             self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
+            self._unscaled = True
             self.learn.step_fn = self._scaled_step
 
     def _scaled_step(self) -> None:
         self.scaler.step(self.learn.opt)
         self.scaler.update()
+        self._unscaled = False
+
+    def after_cancel_step(self) -> None:
+        # a later callback cancelled the step after the unscale: the gradients stay for the
+        # next step (as any cancelled step's do), so they go back to the scaled units the next
+        # backward adds to, and the scaler forgets the unscale, keeping its scale (without
+        # this, the next step's unscale_ failed: "already been called ... since the last
+        # update()"). An overflow in them is found, and the step skipped, at the next step.
+        if not self._unscaled:
+            return
+        self._unscaled = False
+        scale = self.scaler.get_scale()
+        self.scaler.update(scale)
+        for group in self.learn.opt.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    parameter.grad.mul_(scale)
 
     def after_fit(self) -> None:
         self.learn.step_fn = self._default_step
