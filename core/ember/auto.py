@@ -212,15 +212,20 @@ def _monitor(learn: Learner) -> str:
     return learn.metrics[0].name if learn.metrics else "valid_loss"
 
 
-def _recorded(learn: Learner, monitor: str) -> float:
-    """The last epoch's value of ``monitor``, as recorded (NaN before one)."""
-    return learn.recorder.values[-1].get(monitor, math.nan) if learn.recorder.values else math.nan
+def _recorded(learn: Learner, monitor: str, since: int = 0) -> float:
+    """The last epoch's value of ``monitor`` among the rows recorded after the first
+    ``since`` (NaN when there is none: a run the NaN guard stopped before its first
+    validation records no row, and the row before it is another run's)."""
+    values = learn.recorder.values
+    return values[-1].get(monitor, math.nan) if len(values) > since else math.nan
 
 
-def _score(learn: Learner, monitor: str) -> float:
-    """The last value of ``monitor`` signed so that higher is better (for ranking)."""
+def _score(learn: Learner, monitor: str, value: float) -> float:
+    """``value`` of ``monitor`` signed so that higher is better, for ranking; NaN ranks below
+    every real score (compared as it is, it would keep whatever place it had)."""
+    if math.isnan(value):
+        return -math.inf
     higher = next((m.higher_is_better for m in learn.metrics if m.name == monitor), False)
-    value = _recorded(learn, monitor)
     return value if higher else -value
 
 
@@ -250,13 +255,14 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
             learn.set_model(model)
             slice_seconds = max((deadline - time.perf_counter()) / runs_left, 1e-3)
             budget = TimeBudget(slice_seconds, valid_times.get(name, reserve))
+            rows_before = len(learn.recorder.values)
             _fit_for(learn, budget, rates[name], [])
             runs_left -= 1
             if budget.valid_times:
                 valid_times[name] = budget.valid_times[-1]
-            scores[name] = _score(learn, monitor)
-            figures.append({"round": round_index, "model": name,
-                            monitor: _recorded(learn, monitor),
+            value = _recorded(learn, monitor, since=rows_before)
+            scores[name] = _score(learn, monitor, value)
+            figures.append({"round": round_index, "model": name, monitor: value,
                             "seconds": round(slice_seconds, 1),
                             "epochs": round(_epochs_done(budget, learn), 2)})
         keep = max(1, len(alive) // 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -187,3 +188,35 @@ def test_fit_auto_races_registered_candidates(one_thread):
     slices = [row["seconds"] for row in report["race"]]
     assert max(slices) - min(slices) < 0.25 * max(slices), report["race"]  # equal slices
     assert abs(report["seconds"] / 18 - 1) < 0.05, report  # race and sweeps inside the budget
+
+
+class _DivergesAfter(torch.nn.Module):
+    """An MLP whose training outputs turn NaN after ``limit`` training calls: past the finder's
+    sweep, inside the race."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.body = ember.create_model("mlp", n_in=8, n_out=3, hidden=[16])
+        self.limit, self.calls = limit, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.limit:
+                return out * float("nan")
+        return out
+
+
+def test_a_candidate_stopped_by_the_nan_guard_loses_the_race(one_thread):
+    # it records no validation: its score was the row before it (another run's) or NaN, and
+    # NaN kept its place in the ranking, so a diverging first candidate won
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.candidates = {"diverges": lambda: _DivergesAfter(limit=110),
+                        "sound": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[16])}
+    with pytest.warns(ember.EmberWarning):
+        report = learn.fit_auto(minutes=0.2, verbose=False)
+    race = {row["model"]: row for row in report["race"]}
+    assert math.isnan(race["diverges"]["accuracy"]), report["race"]
+    assert report["model"] == "sound" and report["best"]["accuracy"] > 0.8, report
