@@ -215,6 +215,19 @@ def test_samplers_bucket_by_length() -> None:
     assert [lengths[i] for i in valid] == sorted(lengths, reverse=True)
 
 
+def test_sortish_sampler_puts_a_full_batch_with_the_longest_item_first() -> None:
+    # 10 items, batches of 4, chunks of 8: a tail of 2 random items that may hold the longest
+    lengths = [3, 9, 1, 7, 5, 2, 8, 4, 6, 10]
+    sampler = SortishSampler(lengths, bs=4, chunk_batches=2)
+    ember.seed(0)
+    for _ in range(30):
+        order = list(sampler)
+        assert sorted(order) == list(range(10))
+        first, last = order[:4], order[8:]
+        assert max(lengths[i] for i in first) == 10  # the longest batch, and a full one, first
+        assert max(lengths[i] for i in last) <= min(lengths[i] for i in first)  # short last
+
+
 def test_state_round_trip_replays_encoding(reviews) -> None:
     data = TextData.from_df(reviews, "text", "label", bs=16)
     rebuilt = TextData.from_state(data.state())

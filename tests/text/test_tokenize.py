@@ -47,6 +47,31 @@ def test_detokenize_drops_rule_tokens_that_cannot_apply() -> None:
     assert len(tokenizer.detokenize(["xxwrep", "99999999999", "no"]).split()) == MAX_REPEAT
 
 
+def test_typed_rule_token_words_are_text_never_rule_tokens() -> None:
+    # a review that quotes "xxbos" or shouts "XXMAJ" is text: before, the words took the rule
+    # tokens' ids (xxbos began a second text, xxunk read as an unknown word, xxpad as padding)
+    # and detokenize dropped or applied them
+    tokenizer = Tokenizer()
+    texts = ["I typed xxbos here", "XXMAJ and xxunk, xxpad.", "say xxrep 3 a xxwrep 2 b",
+             "(xxbos)!!!! xxbos's Xxeos xxfld xxup", "xxrep xxrep xxrep aaaa"]
+    tokens = tokenizer.tokenize_many(texts, n_workers=1)
+    assert tokens[0] == ["xxbos", "xxmaj", "i", "typed", "xxxxbos", "here"]
+    assert tokens[2] == ["xxbos", "say", "xxxxrep", "3", "a", "xxxxwrep", "2", "b"]
+    assert tokens[4] == ["xxbos", "xxwrep", "3", "xxxxrep", "xxrep", "4", "a"]
+    assert tokenizer.tokenize_many(texts, n_workers=2) == tokens
+    assert [Tokenizer()(text) for text in texts] == tokens
+    vocab = Vocab.build(tokens, min_freq=1)
+    for text, words in zip(texts, tokens):
+        ids = vocab.numericalize(words)
+        assert [i for i in ids if i < len(SPECIAL_TOKENS)] == \
+            [vocab.stoi[t] for t in words if t in SPECIAL_TOKENS]  # only the rules' own
+        assert words.count("xxbos") == 1
+        assert tokenizer.detokenize(vocab.decode(ids)) == text
+    plain = Tokenizer(rules=False, bos=False)
+    assert plain("xxbos xxxxpad") == ["xxxxbos", "xxxxxxpad"]
+    assert plain.detokenize(plain("xxbos xxxxpad")) == "xxbos xxxxpad"
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_word() -> None:
     tokenizer = Tokenizer()
     # "UTF-8 with BOM", as Windows editors save: the mark used to glue onto the first word
@@ -149,7 +174,7 @@ def test_a_model_tokenised_under_other_rules_is_not_replayed_silently(tmp_path) 
 TRICKY = [
     "so so so good!!!!", "4444 4 4", "aaaa a a", "no no no.", "ha ha ha ha!", "the the the",
     "&amp;lt;br&gt; x", "a<br/>b  c\u00a0d\u2003e\tf\ng", "The BEST one EVER!!!",
-    "xxrep 4 ! xxwrep", "  lead and trail  ", "Hmm.... really?? REALLY???", "oooooh my my my",
+    "  lead and trail  ", "Hmm.... really?? REALLY???", "oooooh my my my",
     "don't can't U.S.A. e-mail http://x.com/a?b=c :) :-( $8 (yes) \"quoted\" -- end",
     "Mr. Darcy's ----regiment D---- it", "\x1c a \x1f b \x85 c", "SOOOOO tired", "iPhone",
     # a word and one suffix (the fast path) next to special cases and emoticons that are not

@@ -113,8 +113,10 @@ def pad_ids(sequences: Sequence[Tensor | Sequence[int]], pad_id: int = 1) -> Ten
 
 class SortishSampler(Sampler[int]):
     """Training order that keeps batches of similar length: shuffle, cut into chunks of
-    ``bs * 50`` items, sort each chunk by length, cut into batches, shuffle the batches (the
-    longest batch goes first, so running out of memory shows at once). Draws from torch's
+    ``bs * 50`` items (a tail shorter than ``bs`` joins the last chunk), sort each chunk by
+    length, cut into batches, shuffle the batches. The full batch holding the longest item
+    goes first, so running out of memory shows at once; a short final batch stays last, so
+    ``drop_last`` drops only it. Draws from torch's
     global generator, so :func:`ember.seed` makes it reproducible.
 
     Example:
@@ -132,16 +134,20 @@ class SortishSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         order = torch.randperm(len(self.lengths)).numpy()
         chunks = [order[i:i + self.chunk] for i in range(0, len(order), self.chunk)]
+        if len(chunks) > 1 and len(chunks[-1]) < self.bs:
+            # a tail shorter than a batch joins the chunk before it: alone it would be the
+            # short last batch, holding random (possibly the longest) items
+            chunks[-2:] = [np.concatenate(chunks[-2:])]
         order = np.concatenate([c[np.argsort(-self.lengths[c], kind="stable")] for c in chunks])
         batches = [order[i:i + self.bs] for i in range(0, len(order), self.bs)]
+        # a final short batch (the shortest items of the last chunk) stays last, so the first
+        # batch is full and drop_last only ever drops the short one
+        short = [batches.pop()] if len(batches) > 1 and len(batches[-1]) < self.bs else []
         if len(batches) > 1:
             longest = int(np.argmax([self.lengths[b[0]] for b in batches]))
-            batches[0], batches[longest] = batches[longest], batches[0]
-            # a final short batch stays last, so drop_last only ever drops it
-            middle = list(range(1, len(batches) - 1))
-            permuted = [middle[i] for i in torch.randperm(len(middle)).tolist()]
-            batches = [batches[0]] + [batches[i] for i in permuted] + [batches[-1]]
-        return iter(int(index) for batch in batches for index in batch)
+            rest = batches[:longest] + batches[longest + 1:]
+            batches = [batches[longest]] + [rest[i] for i in torch.randperm(len(rest)).tolist()]
+        return iter(int(index) for batch in batches + short for index in batch)
 
 
 class SortedSampler(Sampler[int]):

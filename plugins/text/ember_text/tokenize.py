@@ -18,6 +18,10 @@ token      meaning
 ``xxmaj``  the next word started with a capital (``xxmaj paris`` ← ``Paris``)
 =========  ==========================================================================
 
+A word of the text that reads as a rule token (a review quoting ``xxbos``, a shouted ``XXMAJ``)
+is text, never a rule: it gets one more ``xx`` in front (``xxbos`` → ``xxxxbos``, and a typed
+``xxxxbos`` → ``xxxxxxbos``), so no text takes a rule token's id, and detokenising removes it.
+
 :meth:`Tokenizer.detokenize` undoes the rules (case, repetitions) and joins the words back into
 readable text. :meth:`Tokenizer.tokenize_many` tokenises a large corpus over several processes
 and can cache the result on disk (keyed by the texts and the tokenizer's settings).
@@ -87,9 +91,13 @@ MAX_REPEAT = 1000
 SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, REP, WREP, UP, MAJ)
 
 #: Bumped whenever the rules change, so that cached tokenisations are never reused wrongly.
-RULES_VERSION = 2
+#: 3: a word of the text that reads as a rule token is escaped (``xxbos`` -> ``xxxxbos``).
+RULES_VERSION = 3
 
 _CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
+#: a rule token's text with one or more ``xx`` before its name: ``xxbos``, or ``xxxxbos`` (a
+#: typed ``xxbos``, escaped), matched in lowercase
+_RULE_TEXT = re.compile(r"(?:xx)+(?:unk|pad|bos|eos|fld|rep|wrep|up|maj)")
 _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
 #: U+FEFF at the start of a text: a byte-order mark, not content (:func:`check_text` drops it)
 _BYTE_ORDER_MARK = "\ufeff"
@@ -100,6 +108,22 @@ _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
 
 
+def _escape_rule_text(words: list[str]) -> list[str]:
+    """spaCy's tokens of a text, with each one that reads as a rule token (``xxbos``,
+    ``XXMAJ``, and ``xxxxbos``, which the escape itself writes) given one more ``xx`` in front
+    (its first two characters, so its case rules still apply). A text can then never produce a
+    rule token, and :func:`_unescape_rule_text` gives the word back."""
+    return [word[:2] + word if word[:2].lower() == "xx" and _RULE_TEXT.fullmatch(word.lower())
+            else word for word in words]
+
+
+def _unescape_rule_text(token: str) -> str:
+    """The word a text had for ``token``: an escaped rule-token text loses one ``xx``."""
+    if token[:4].lower() == "xxxx" and _RULE_TEXT.fullmatch(token.lower()):
+        return token[2:]
+    return token
+
+
 def _cased_word(tokens: Sequence[str], index: int) -> tuple[str, int]:
     """The word at ``tokens[index]`` with its case token (``xxup``/``xxmaj``) undone, and the
     index after it. A case token with no word after it (at the end, or before another rule
@@ -108,10 +132,10 @@ def _cased_word(tokens: Sequence[str], index: int) -> tuple[str, int]:
     if token in (UP, MAJ):
         if index + 1 >= len(tokens) or tokens[index + 1] in SPECIAL_TOKENS:
             return "", index + 1
-        following = tokens[index + 1]
+        following = _unescape_rule_text(tokens[index + 1])
         word = following.upper() if token == UP else following[:1].upper() + following[1:]
         return word, index + 2
-    return token, index + 1
+    return _unescape_rule_text(token), index + 1
 
 
 def _replace_char_repeat(match: re.Match[str]) -> str:
@@ -172,9 +196,14 @@ class Tokenizer:
     The tokenizer is a small, picklable description (the spaCy object is built lazily in each
     process), and :meth:`state` / :meth:`from_state` carry it into exported models.
 
+    A word that reads as a rule token is escaped, not taken for one (``xxbos`` in the text
+    gives ``xxxxbos``), in both modes; :meth:`detokenize` gives the word back.
+
     Example:
         >>> Tokenizer()("I loved it. Loved it!")
         ['xxbos', 'xxmaj', 'i', 'loved', 'it', '.', 'xxmaj', 'loved', 'it', '!']
+        >>> Tokenizer(bos=False)("not xxbos")
+        ['not', 'xxxxbos']
     """
 
     #: Most whitespace-separated pieces remembered (with their tokens) per process.
@@ -267,11 +296,19 @@ class Tokenizer:
         """Final tokens of one whitespace-free piece of text (memoised)."""
         tokens = self._memo.get(piece)
         if tokens is None:
-            parts = _CHAR_REPEAT.sub(_replace_char_repeat, piece).split()
-            if len(parts) > 1:  # a repeated character: ' xxrep n c ' was put in
-                tokens = [token for part in parts for token in self._piece_tokens(part)]
+            if _CHAR_REPEAT.search(piece):  # repeated characters: 'xxrep n c' for each run
+                tokens, start = [], 0
+                for match in _CHAR_REPEAT.finditer(piece):
+                    if match.start() > start:
+                        tokens += self._piece_tokens(piece[start:match.start()])
+                    tokens += [REP, *self._piece_tokens(str(len(match.group()))),
+                               *self._piece_tokens(match.group(1))]
+                    start = match.end()
+                if start < len(piece):
+                    tokens += self._piece_tokens(piece[start:])
             else:
-                tokens = self.post_rules([token.text for token in self.spacy_tokenizer(piece)])
+                tokens = self.post_rules(_escape_rule_text(
+                    [token.text for token in self.spacy_tokenizer(piece)]))
             if len(self._memo) >= self.memo_size:
                 self._memo.clear()
             self._memo[piece] = tokens
@@ -338,7 +375,7 @@ class Tokenizer:
             if known is None:
                 simple.append(piece)
             else:  # spaCy's rules say what it would give: skip spaCy
-                memo[piece] = post_rules(known)
+                memo[piece] = post_rules(_escape_rule_text(known))
         for start in range(0, len(simple), block):
             chunk = simple[start:start + block]
             words: list[list[str]] = [[] for _ in chunk]
@@ -351,7 +388,7 @@ class Tokenizer:
                     end += 3 + len(chunk[index])
                 words[index].append(token.text)
             for piece, piece_words in zip(chunk, words):
-                memo[piece] = post_rules(piece_words)
+                memo[piece] = post_rules(_escape_rule_text(piece_words))
 
     def _rule_tokens(self, text: str, pieces: list[str]) -> list[str]:
         """The tokens of one text from the tokens of its whitespace-separated ``pieces``.
@@ -371,11 +408,44 @@ class Tokenizer:
             extend(cached if cached is not None else self._piece_tokens(piece))
         if REP in tokens or any(first == second
                                 for first, second in itertools.pairwise(pieces)):
-            repeated = _CHAR_REPEAT.sub(_replace_char_repeat, text)
-            if _WORD_REPEAT.search(repeated):
-                tokens = []
-                for piece in _WORD_REPEAT.sub(_replace_word_repeat, repeated).split():
-                    tokens.extend(self._piece_tokens(piece))
+            tokens = self._word_repeat_tokens(text) or tokens
+        return tokens
+
+    def _word_repeat_tokens(self, text: str) -> list[str] | None:
+        """The tokens of ``text`` by :meth:`pre_rules`' repetition rules, or ``None`` when no
+        word repeats. The ``xxrep``/``xxwrep`` it puts in become rule tokens directly: the
+        same words typed in the text are tokenised (so escaped) like any other. A put-in
+        ``xxrep`` is written as ``\\x00`` for the word rule, which never takes it for a word."""
+        inserted: set[int] = set()  # where a put-in xxrep starts in `written`
+        parts: list[str] = []
+        start = length = 0
+        for match in _CHAR_REPEAT.finditer(text):
+            parts += [text[start:match.start()],
+                      f" \x00 {len(match.group())} {match.group(1)} "]
+            length += match.start() - start
+            inserted.add(length + 1)
+            length += len(parts[-1])
+            start = match.end()
+        parts.append(text[start:])
+        written = "".join(parts)
+        if not _WORD_REPEAT.search(written):
+            return None
+        tokens: list[str] = []
+
+        def plain(end: int, begin: int) -> None:
+            for piece in re.finditer(r"\S+", written[begin:end]):
+                if begin + piece.start() in inserted:
+                    tokens.append(REP)
+                else:
+                    tokens.extend(self._piece_tokens(piece.group()))
+
+        position = 0
+        for match in _WORD_REPEAT.finditer(written):
+            plain(match.start(), position)
+            tokens += [WREP, str(len(match.group(2).split()) + 1),
+                       *self._piece_tokens(match.group(1))]
+            position = match.end()
+        plain(len(written), position)
         return tokens
 
     def _tokenize_checked(self, texts: Iterable[str], block: int = 4096) -> list[list[str]]:
@@ -398,8 +468,8 @@ class Tokenizer:
             prepared = [text[: self.max_chars] if self.max_chars is not None else text
                         for text in texts]
             for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
-                results.append(["_".join(token.text.split()) for token in doc
-                                if not token.is_space])
+                results.append(_escape_rule_text(["_".join(token.text.split()) for token in doc
+                                                  if not token.is_space]))
         for words in results:
             if self.bos:
                 words.insert(0, BOS)

@@ -153,3 +153,24 @@ def test_utf8_bytes_predict_with_attention_like_the_same_text() -> None:
         as_bytes = learn.predict(source.encode("utf-8"), beam=beam, with_attention=True)
         assert as_bytes.text == as_text.text and as_bytes.source_tokens == as_text.source_tokens
         assert (as_bytes.attention == as_text.attention).all()
+
+
+def test_attention_rows_are_labelled_by_the_tokens_the_model_emitted() -> None:
+    # an untrained model may put out <pad> or <bos>: their rows were dropped from the labels
+    # (and an <eos> never emitted was added), so show_attention labelled the wrong rows
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16)
+    learn = ember.learner(data, quiet=True)
+    with torch.no_grad():
+        learn.model.output.weight.zero_()
+        learn.model.output.bias.zero_()
+        learn.model.output.bias[PAD] = 5.0  # always <pad>: never ends
+    for beam in (1, 3):
+        translation = learn.predict("deux", beam=beam, max_len=4, with_attention=True)
+        assert translation.text == ""
+        assert translation.tokens == ["<pad>"] * 4 and translation.attention.shape[0] == 4
+    with torch.no_grad():
+        learn.model.output.bias[PAD] = 0.0
+        learn.model.output.bias[data.tgt_vocab.stoi["2"]] = 5.0
+    translation = learn.predict("deux", max_len=3, with_attention=True)
+    assert translation.text == "222" and translation.tokens == ["2", "2", "2"]  # cut, no <eos>

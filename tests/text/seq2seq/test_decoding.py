@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -100,3 +101,39 @@ def test_beam_does_not_stop_on_unlikely_finished_hypotheses() -> None:
     for penalty in (0.0, 1.0):
         assert beam_search(Chain(), src, beam=5, max_len=10, length_penalty=penalty)[0][0] == \
             [A, A, A, EOS]
+
+
+def _exhaustive_best(model: Seq2SeqRNN, src: torch.Tensor, vocab: int, max_len: int,
+                     length_penalty: float) -> tuple[list[int], float]:
+    """The best output by brute force: every sequence that ends at ``<eos>`` or at
+    ``max_len``, scored token by token, ranked by ``score / length ** length_penalty``."""
+    memory, keys, mask, start = model.encode(src)
+    best: tuple[float, list[int]] = (float("-inf"), [])
+    for length in range(1, max_len + 1):
+        for body in itertools.product([t for t in range(vocab) if t != EOS], repeat=length - 1):
+            for last in range(vocab) if length == max_len else (EOS,):
+                ids, state, token, score = [*body, last], start, torch.tensor([1]), 0.0
+                for target in ids:
+                    logits, state, _ = model.decode_step(token, state, memory, keys, mask)
+                    score += float(logits.log_softmax(-1)[0, target])
+                    token = torch.tensor([target])
+                best = max(best, (score / length ** length_penalty, ids))
+    return best[1], best[0]
+
+
+@torch.no_grad()
+def test_wide_beam_finds_the_exhaustive_best_under_any_length_penalty() -> None:
+    # Seed 8 has a short output that finishes early and a longer, confident one that ranks
+    # higher once divided by its length: the search must not stop before it finishes.
+    for seed in (8, 33):
+        torch.manual_seed(seed)
+        model = Seq2SeqRNN(6, 5, hidden_size=8, emb_size=4, dropout=0.0).eval()
+        model.output.weight.mul_(4)  # sharper distributions: confident continuations
+        model.output.bias.mul_(4)
+        src = torch.tensor([[4, 5, 2]])
+        for penalty in (0.0, 1.0, 2.0, -0.5):
+            expected, rank = _exhaustive_best(model, src, 5, 4, penalty)
+            ids, _, score = beam_search(model, src, beam=500, max_len=4,
+                                        length_penalty=penalty)[0]
+            assert ids == expected, (seed, penalty)
+            assert math.isclose(score / len(ids) ** penalty, rank, abs_tol=1e-5)

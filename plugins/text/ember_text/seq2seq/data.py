@@ -184,8 +184,10 @@ def collate_pairs(batch: Sequence[tuple[list[int], list[int]]]) -> tuple[Tensor,
 class Translation:
     """One decoded prediction with what :func:`show_attention` draws.
 
-    ``attention`` has one row per output token (the ``<eos>`` step included) and one column per
-    source token (``<eos>`` included); ``score`` is the summed log-probability.
+    ``tokens`` labels every decoding step as the model emitted it (``<eos>`` last when it was
+    reached; an output cut at ``max_len`` has none), and ``attention`` has one row per entry of
+    ``tokens`` and one column per source token (``<eos>`` included); ``score`` is the summed
+    log-probability.
 
     Example:
         >>> Translation("42", ["4", "2"], ["q"], None, -0.1).text
@@ -449,7 +451,10 @@ class Seq2SeqData(ember.Data):
                         continue
                     source = check_text(item)  # bytes decoded, as encode read them
                     source_tokens = [*self._split_source(source), SPECIALS[EOS]]
-                    tokens = [*tokens_of(self.tgt_vocab, ids), SPECIALS[EOS]][: len(attention)]
+                    # one label per decoded step, as the model emitted it: <eos> only where
+                    # it was emitted, and a <pad> or <bos> the model put out keeps its row
+                    tokens = [self.tgt_vocab.itos[i] if 0 <= i < len(self.tgt_vocab)
+                              else SPECIALS[UNK] for i in ids]
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
         return results

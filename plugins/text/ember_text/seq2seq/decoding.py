@@ -74,11 +74,14 @@ def beam_search(model: Any, src: Tensor, beam: int = 5, max_len: int = 50,
     """Beam search for ONE source sequence (``src`` is ``1 x S``).
 
     Keeps the ``beam`` best partial hypotheses at each step; a hypothesis that emits ``<eos>``
-    is finished, and the search stops once no live hypothesis ranks above the best finished
-    one (or after ``max_len`` steps). Finished hypotheses are ranked by
-    ``score / length ** length_penalty`` (``length_penalty=0``: raw log-probability, which
-    favours short outputs). Returns the
-    finished hypotheses best first, as ``(ids, attention, score)``.
+    is finished, and the search stops once no live hypothesis could still finish ranked above
+    the best finished one (or after ``max_len`` steps). Finished hypotheses are ranked by
+    ``score / length ** length_penalty`` (``length`` counts ``<eos>``; ``length_penalty=0``:
+    raw log-probability, which favours short outputs). With a positive penalty a live
+    hypothesis is bounded by its score over ``max_len ** length_penalty`` (log-probabilities
+    only fall, and a longer output divides by more), so the search is exact for its beam but
+    often runs to ``max_len``. Returns the finished hypotheses best first, as
+    ``(ids, attention, score)``.
 
     Example:
         >>> # best_ids, attention, score = beam_search(model, src[:1], beam=5, max_len=20)[0]
@@ -118,10 +121,14 @@ def beam_search(model: Any, src: Tensor, beam: int = 5, max_len: int = 50,
                 break
         if not keep_rows:
             break
-        # stop when no live hypothesis ranks above the best finished one (exact for
-        # length_penalty=0, since scores only fall; the usual heuristic otherwise)
+        # stop when no live hypothesis can end up ranked above the best finished one. Its
+        # score can only fall, and it ends with at least one more token (<eos>) and at most
+        # max_len: with a positive penalty the longest ending ranks highest, otherwise the
+        # shortest. Comparing its rank at its current length would stop too early under a
+        # positive penalty, since a long, confident continuation divides by more.
         best_finished = max((f[3] for f in finished), default=float("-inf"))
-        if max(keep_scores) / ((step + 1) ** length_penalty) < best_finished:
+        best_length = max_len if length_penalty > 0 else min(step + 2, max_len)
+        if max(keep_scores) / (best_length ** length_penalty) < best_finished:
             break
         rows = torch.tensor(keep_rows, device=device)
         state = _select_state(state, rows)
