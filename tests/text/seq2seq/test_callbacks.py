@@ -266,3 +266,22 @@ def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_p
     expected = whole.model.state_dict()
     for name, value in resumed.model.state_dict().items():
         assert torch.equal(value, expected[name]), name
+
+
+class _StopMidEpoch(ember.Callback):
+    order = ember.Order.LAST
+
+    def after_batch(self) -> None:
+        if self.learn.training and self.learn.iter == 2:
+            raise KeyboardInterrupt  # Ctrl-C mid-epoch: after_cancel_fit, not after_fit
+
+
+def test_an_interrupted_fit_leaves_the_ratio_at_zero_for_inference() -> None:
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:200], bs=16, level="word",
+                                  tgt_level="char")
+    learn = ember.learner(data, quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(1, 1e-3, cbs=[_StopMidEpoch()])
+    assert learn.callback("teacher_forcing").ratios[-1] > 0  # it was training with forcing
+    assert learn.model.teacher_forcing_ratio == 0.0

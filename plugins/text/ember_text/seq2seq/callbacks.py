@@ -288,6 +288,9 @@ class TeacherForcing(ember.Callback):
     def after_fit(self) -> None:
         self.learn.model.teacher_forcing_ratio = 0.0
 
+    # a fit ended by an error, the NaN guard or Ctrl-C leaves the model ready for inference too
+    after_cancel_fit = after_fit
+
     def plot(self, with_loss: bool = True) -> Any:
         """Plot the teacher-forcing ratio per training batch and the running training token
         accuracy it read (dashed), beside the training loss.
