@@ -426,16 +426,18 @@ def unregister_plugin(name: str) -> None:
         _State.manager, _State.registry = None, None
 
 
-def reset_plugins() -> None:
-    """Forget loaded plugins (and those given to :func:`register_plugin`) so the next call
-    reloads the installed ones — after installing a plugin, or between tests.
+def reset_plugins(registered: bool = True) -> None:
+    """Forget loaded plugins so the next call reloads the installed ones — after installing a
+    plugin, or between tests. With ``registered`` (the default) those given to
+    :func:`register_plugin` are forgotten too; without it they load again with the others.
 
     Example:
         >>> reset_plugins()
     """
     with _State.lock:
         _State.manager, _State.registry, _State.infos = None, None, {}
-        _State.extra = {}
+        if registered:
+            _State.extra = {}
 
 
 @contextlib.contextmanager

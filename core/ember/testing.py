@@ -34,7 +34,6 @@ from ember.plugins import (
     Defaults,
     Sample,
     _isolated,
-    _State,
     call_first,
     get_registry,
     plugin_infos,
@@ -64,8 +63,7 @@ class PluginSandbox:
     def load_installed(self) -> None:
         """Let the installed plugins load too (those this test registered stay)."""
         self.monkeypatch.delenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-        with _State.lock:  # reload on next use, keeping what register() added
-            _State.manager, _State.registry = None, None
+        reset_plugins(registered=False)  # reload on next use, keeping what register() added
 
 
 def _fixture() -> Any:
@@ -73,10 +71,10 @@ def _fixture() -> Any:
 
     @pytest.fixture
     def ember_plugins(monkeypatch: Any) -> Iterator[PluginSandbox]:
-        """An isolated plugin manager: only core's built-ins unless a test registers more."""
-        sandbox = PluginSandbox(monkeypatch)
-        yield sandbox
-        reset_plugins()
+        """An isolated plugin manager: only core's built-ins unless a test registers more.
+        The session's plugins (a conftest's ``register_plugin``) are put back afterwards."""
+        with _isolated():
+            yield PluginSandbox(monkeypatch)
 
     return ember_plugins
 

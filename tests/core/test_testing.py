@@ -87,3 +87,29 @@ def test_load_installed_keeps_the_plugins_the_test_registered(ember_plugins):
     ember_plugins.load_installed()
     registry = ember.get_registry()
     assert "signal" in registry.data_kinds and "under_test_metric" in registry.metrics
+
+
+def test_the_ember_plugins_fixture_puts_the_sessions_plugins_back(monkeypatch):
+    # its teardown called reset_plugins(), which forgot a plugin a conftest had registered
+    from ember.testing import ember_plugins
+
+    def plugin(name: str) -> types.ModuleType:
+        module = types.ModuleType(name)
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            register(f"{name}_metric", ember.metrics.Accuracy)
+
+        module.ember_metrics = ember_metrics
+        return module
+
+    ember.register_plugin(plugin("session_wide"))
+    fixture = ember_plugins.__wrapped__(monkeypatch)
+    sandbox = next(fixture)
+    assert "session_wide_metric" not in ember.get_registry().metrics  # isolated
+    sandbox.register(plugin("in_test"))
+    assert "in_test_metric" in ember.get_registry().metrics
+    with pytest.raises(StopIteration):
+        next(fixture)
+    metrics = ember.get_registry().metrics
+    assert "session_wide_metric" in metrics and "in_test_metric" not in metrics
