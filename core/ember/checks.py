@@ -182,10 +182,22 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
     Example:
         >>> # check_first_batch(learn, learn.pred, learn.yb)
     """
-    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
-        return
     loss_func, name, family = learn.loss_func, loss_name(learn.loss_func), loss_family(
         learn.loss_func)
+    if family is not None and isinstance(target, Tensor) and not isinstance(pred, Tensor):
+        # a loss Ember knows takes one tensor; a model that returns several (a tuple of logits
+        # and features, a dict as Hugging Face models do) failed deep inside it instead
+        what = (f"a dict (keys {', '.join(map(repr, pred))})" if isinstance(pred, dict)
+                else f"a {type(pred).__name__} of {len(pred)} values"
+                if isinstance(pred, (tuple, list)) else f"a {type(pred).__name__}")
+        raise TrainingError(
+            f"the model returns {what}, but {name} needs one tensor of outputs; make the "
+            f"model's forward return the output tensor alone (for example wrap it in a module "
+            f"whose forward returns model(x)[0] or model(x)['logits']), or pass a loss_func "
+            f"that takes what the model returns"
+        )
+    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
+        return
     if pred.shape[0] != target.shape[0]:
         raise TrainingError(
             f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} targets "

@@ -224,3 +224,30 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
                          splitter=lambda m: [list(m[:2].parameters()), list(m[2:].parameters())])
         frozen.freeze()
         frozen.fit(1)
+
+
+def _tiny_data(x: torch.Tensor, y: torch.Tensor, **options) -> ember.Data:
+    return ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+                                   DataLoader(TensorDataset(x, y), batch_size=16), **options)
+
+
+class _LogitsAndFeatures(nn.Module):
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        self.linear, self.as_dict = nn.Linear(4, 3), as_dict
+
+    def forward(self, x: torch.Tensor):
+        logits = self.linear(x)
+        return {"logits": logits, "features": x} if self.as_dict else (logits, x)
+
+
+def test_a_model_that_returns_a_tuple_or_a_dict_gets_a_clear_error():
+    # it failed inside the loss with AttributeError: 'tuple' object has no attribute 'ndim'
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randn(64, 4, generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"returns a tuple of 2 values, but "
+                                                  r"CrossEntropyFlat needs one tensor"):
+        ember.Learner(data, _LogitsAndFeatures(as_dict=False), quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match=r"returns a dict \(keys 'logits', 'features'\)"):
+        ember.Learner(data, _LogitsAndFeatures(as_dict=True), quiet=True).doctor(verbose=False)
