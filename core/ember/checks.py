@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
-from ember.losses import ignored_target, loss_family, loss_name
+from ember.losses import CrossEntropyFlat, ignored_target, loss_family, loss_name
 from ember.model import bn_types, evaluating
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f".long()"
             )
         labels = target[target != ignored_target(loss_func)]
-        n_classes = pred.shape[-1]
+        n_classes = pred.shape[_class_dim(loss_func, pred)]
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
             worst = int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())
             raise TrainingError(
@@ -226,6 +226,13 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
             f"shape {tuple(target.shape[1:])} per item; {name} needs one output per target "
             f"value (data.n_out = {learn.data.n_out})"
         )
+
+
+def _class_dim(loss_func: object, pred: Tensor) -> int:
+    """Where ``loss_func`` reads the class scores in ``pred``: Ember's CrossEntropyFlat on the
+    last dimension (sequences ``(N, T, C)``); torch's cross-entropy and NLL losses on the
+    second, ``(N, C)`` or ``(N, C, d1, ...)`` (torch's layout for sequences and masks)."""
+    return -1 if isinstance(loss_func, CrossEntropyFlat) else min(1, pred.ndim - 1)
 
 
 # ---------------------------------------------------------------------------------- findings

@@ -251,3 +251,31 @@ def test_a_model_that_returns_a_tuple_or_a_dict_gets_a_clear_error():
         ember.Learner(data, _LogitsAndFeatures(as_dict=False), quiet=True).fit(1)
     with pytest.raises(ember.TrainingError, match=r"returns a dict \(keys 'logits', 'features'\)"):
         ember.Learner(data, _LogitsAndFeatures(as_dict=True), quiet=True).doctor(verbose=False)
+
+
+class _TokenScores(nn.Module):
+    """Token ids (N, T) to class scores in torch's layout for nn.CrossEntropyLoss: (N, C, T)."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.embedding, self.linear = nn.Embedding(vocab, 8), nn.Linear(8, vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.embedding(tokens)).transpose(1, 2)
+
+
+def test_torch_cross_entropy_reads_the_classes_from_the_second_dimension():
+    # the check read the classes from the last dimension, the time steps in torch's (N, C, T)
+    # layout: valid labels up to 49 were "out of range for a model with 6 outputs"
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 50, (64, 6), generator=generator)
+    data = _tiny_data(tokens, torch.randint(0, 50, (64, 6), generator=generator),
+                      target_kind="sequence", n_out=50)
+    ember.Learner(data, _TokenScores(50), loss_func=nn.CrossEntropyLoss(), quiet=True).fit(1)
+    masks = _tiny_data(torch.randn(64, 1, 8, 8, generator=generator),
+                       torch.randint(0, 5, (64, 8, 8), generator=generator),
+                       target_kind="single_label", n_out=5)
+    with pytest.raises(ember.TrainingError, match="label 4 is out of range for a model with 3 "
+                                                  "outputs"):
+        ember.Learner(masks, nn.Conv2d(1, 3, 1), loss_func=nn.CrossEntropyLoss(), quiet=True
+                      ).fit(1)
