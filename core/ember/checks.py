@@ -220,6 +220,17 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f"must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
                 f"({learn.data.n_out})"
             )
+        if pred.ndim < 2 or n_classes == 1:
+            # softmax over one score is 1 whatever the score: the loss is 0 and nothing trains
+            advice = ("the data holds a single class (data.n_out = 1): check the labels, a "
+                      "classifier needs at least two" if learn.data.n_out == 1 else
+                      f"size the model's head to data.n_out ({learn.data.n_out})")
+            raise TrainingError(
+                f"the model gives one output per item (output shape {tuple(pred.shape)}), and "
+                f"{name} over a single class is always 0, so nothing would train; {advice}. "
+                f"For a yes/no target with one output use a binary loss "
+                f"(nn.BCEWithLogitsLoss on float targets)"
+            )
     elif family == "regression" and pred.numel() != target.numel():
         raise TrainingError(
             f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets have "

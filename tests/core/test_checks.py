@@ -279,3 +279,17 @@ def test_torch_cross_entropy_reads_the_classes_from_the_second_dimension():
                                                   "outputs"):
         ember.Learner(masks, nn.Conv2d(1, 3, 1), loss_func=nn.CrossEntropyLoss(), quiet=True
                       ).fit(1)
+
+
+def test_a_single_class_or_a_single_output_under_cross_entropy_is_an_error():
+    # cross-entropy over one score is 0 whatever the model does: it trained silently, learning
+    # nothing, when every label was one class or the model ended in one output
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=generator)
+    one_class = _tiny_data(x, torch.zeros(64, dtype=torch.long))
+    with pytest.raises(ember.TrainingError, match=r"always 0.*the data holds a single class"):
+        ember.Learner(one_class, nn.Linear(4, 1), quiet=True).fit(1)
+    two_classes = _tiny_data(x, torch.zeros(64, dtype=torch.long), n_out=2)
+    with pytest.raises(ember.TrainingError, match=r"output shape \(16,\).*data.n_out \(2\)"):
+        ember.Learner(two_classes, nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)),
+                      quiet=True).fit(1)
