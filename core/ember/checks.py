@@ -30,7 +30,14 @@ from torch import Tensor, nn
 from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
-from ember.losses import CrossEntropyFlat, ignored_target, loss_family, loss_name
+from ember.losses import (
+    BCEWithLogitsFlat,
+    CrossEntropyFlat,
+    MSEFlat,
+    ignored_target,
+    loss_family,
+    loss_name,
+)
 from ember.model import bn_types, evaluating
 
 if TYPE_CHECKING:
@@ -236,6 +243,17 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
             f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets have "
             f"shape {tuple(target.shape[1:])} per item; {name} needs one output per target "
             f"value (data.n_out = {learn.data.n_out})"
+        )
+    elif (family == "regression" and pred.shape != target.shape
+          and not isinstance(loss_func, (MSEFlat, BCEWithLogitsFlat))):
+        # torch's own losses broadcast: outputs (N, 1) against targets (N,) give an (N, N)
+        # loss of every output against every target, which trains towards the mean, silently
+        raise TrainingError(
+            f"the model's outputs have shape {tuple(pred.shape)} but the targets "
+            f"{tuple(target.shape)}; {name} needs the same shape on both sides (it would "
+            f"broadcast them against each other and train on the wrong pairs). Reshape the "
+            f"outputs to the targets' shape in the model, or use Ember's loss, which flattens "
+            f"both (ember.losses.MSEFlat, BCEWithLogitsFlat)"
         )
 
 

@@ -293,3 +293,17 @@ def test_a_single_class_or_a_single_output_under_cross_entropy_is_an_error():
     with pytest.raises(ember.TrainingError, match=r"output shape \(16,\).*data.n_out \(2\)"):
         ember.Learner(two_classes, nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)),
                       quiet=True).fit(1)
+
+
+def test_a_torch_regression_loss_that_would_broadcast_outputs_against_targets_is_an_error():
+    # nn.MSELoss on outputs (N, 1) and targets (N,) compared every output with every target
+    # (an (N, N) loss, torch's warning aside) and trained towards the mean
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=generator)
+    data = _tiny_data(x, x.sum(1))
+    with pytest.raises(ember.TrainingError, match=r"outputs have shape \(16, 1\) but the "
+                                                  r"targets \(16,\); MSELoss"):
+        ember.Learner(data, nn.Linear(4, 1), loss_func=nn.MSELoss(), quiet=True).fit(1)
+    ember.Learner(data, nn.Linear(4, 1), quiet=True).fit(1)  # MSEFlat flattens both sides
+    ember.Learner(_tiny_data(x, x.sum(1, keepdim=True)), nn.Linear(4, 1),
+                  loss_func=nn.MSELoss(), quiet=True).fit(1)
