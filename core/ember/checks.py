@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ __all__ = [
     "check_first_batch",
     "check_setup",
     "doctor",
+    "first_forward",
+    "first_loss",
 ]
 
 
@@ -255,6 +258,46 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
             f"outputs to the targets' shape in the model, or use Ember's loss, which flattens "
             f"both (ember.losses.MSEFlat, BCEWithLogitsFlat)"
         )
+
+
+def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
+    """Run ``model`` on a first batch's ``inputs``; an error in it becomes a TrainingError that
+    names the inputs' shapes, instead of a deep torch trace.
+
+    Example:
+        >>> import torch
+        >>> first_forward(torch.nn.Linear(2, 1), (torch.zeros(3, 2),)).shape
+        torch.Size([3, 1])
+    """
+    shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+    try:
+        return model(*inputs)
+    except TrainingError:
+        raise
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        raise TrainingError(
+            f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
+            f"Check that the model's input size fits the data (Data.one_batch() shows a batch)"
+        ) from error
+
+
+def first_loss(learn: Learner, pred: Any, target: Any) -> Any:
+    """``learn.loss_func`` on a first batch; an error in it becomes a TrainingError that names
+    the loss and the shapes of outputs and targets.
+
+    Example:
+        >>> # loss = first_loss(learn, learn.pred, learn.yb)
+    """
+    try:
+        return learn.loss_func(pred, target)
+    except TrainingError:
+        raise
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        raise TrainingError(
+            f"{loss_name(learn.loss_func)} failed on model outputs of shape "
+            f"{tuple(getattr(pred, 'shape', ()))} and targets of shape "
+            f"{tuple(getattr(target, 'shape', ()))}: {error}"
+        ) from error
 
 
 def _class_dim(loss_func: object, pred: Tensor) -> int:
@@ -467,7 +510,9 @@ def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Fin
     inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
     target = batch[-1].to(learn.device) if isinstance(batch[-1], Tensor) else batch[-1]
     with evaluating(learn.model):
-        check_first_batch(learn, learn.model(*inputs), target)
+        pred = first_forward(learn.model, inputs)
+        check_first_batch(learn, pred, target)
+        first_loss(learn, pred, target)
     findings += _normalisation_findings(learn, inputs)
     if learn.data.valid_dl is not None:
         findings += _validation_size_findings(learn, learn.validate())

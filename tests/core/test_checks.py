@@ -307,3 +307,22 @@ def test_a_torch_regression_loss_that_would_broadcast_outputs_against_targets_is
     ember.Learner(data, nn.Linear(4, 1), quiet=True).fit(1)  # MSEFlat flattens both sides
     ember.Learner(_tiny_data(x, x.sum(1, keepdim=True)), nn.Linear(4, 1),
                   loss_func=nn.MSELoss(), quiet=True).fit(1)
+
+
+def test_doctor_names_a_model_or_a_loss_that_fails_on_the_first_batch():
+    # doctor() ran the model bare (torch's "mat1 and mat2 shapes cannot be multiplied" came
+    # out of it) and never ran the loss it promises to check
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randn(64, 4, generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"model failed on the first batch \(inputs "
+                                                  r"of shape \(16, 4\)\)"):
+        ember.Learner(data, nn.Linear(5, 3), quiet=True).doctor(verbose=False)
+
+    def sharp_loss(pred, target):
+        raise ValueError("targets must be sharp")
+
+    with pytest.raises(ember.TrainingError, match=r"^sharp_loss failed on model outputs of "
+                                                  r"shape \(16, 3\)"):
+        ember.Learner(data, nn.Linear(4, 3), loss_func=sharp_loss, quiet=True).doctor(
+            verbose=False)
