@@ -275,9 +275,21 @@ def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
     except TrainingError:
         raise
     except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        advice = ("Check that the model's input size fits the data (Data.one_batch() shows a "
+                  "batch)")
+        integers = [x.dtype for x in inputs if isinstance(x, Tensor)
+                    and not (x.is_floating_point() or x.is_complex())]
+        modules = list(model.modules()) if isinstance(model, nn.Module) else []
+        floats = [p.dtype for p in modules[0].parameters() if p.is_floating_point()] if (
+            modules) else []
+        embeds = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in modules)
+        if integers and floats and not embeds:  # integer pixels into a Linear/Conv
+            advice = (f"The inputs are integers ({integers[0]}) but the model computes in "
+                      f"{floats[0]}: convert them to floats in the data (x.float(), and "
+                      f"normalise them), or start the model with an nn.Embedding if they are "
+                      f"codes or token ids")
         raise TrainingError(
-            f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
-            f"Check that the model's input size fits the data (Data.one_batch() shows a batch)"
+            f"the model failed on the first batch (inputs of shape {shapes}): {error}. {advice}"
         ) from error
 
 

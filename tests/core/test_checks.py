@@ -326,3 +326,20 @@ def test_doctor_names_a_model_or_a_loss_that_fails_on_the_first_batch():
                                                   r"shape \(16, 3\)"):
         ember.Learner(data, nn.Linear(4, 3), loss_func=sharp_loss, quiet=True).doctor(
             verbose=False)
+
+
+def test_integer_inputs_to_a_float_model_get_advice_about_the_dtype_not_the_size():
+    # the error said "check that the model's input size fits the data": the size was right
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randint(0, 255, (64, 4), generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"inputs are integers \(torch.int64\) but the "
+                                                  r"model computes in torch.float32") as raised:
+        ember.Learner(data, nn.Linear(4, 3), quiet=True).fit(1)
+    assert "input size" not in str(raised.value)
+    tokens = _tiny_data(torch.randint(0, 20, (64, 4), generator=generator),
+                        torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match="input size fits") as raised:  # ids >= 10
+        ember.Learner(tokens, nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(12, 3)),
+                      quiet=True).fit(1)
+    assert "integers" not in str(raised.value)
