@@ -433,7 +433,11 @@ def _dataset_length(loader: DataLoader | None) -> int | None:
 
 
 def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
+    """Hashes of the inputs of the first ``limit`` items (about: whole batches) of ``loader``.
+    Items read, not distinct hashes, count towards the limit: data with many repeated items
+    would otherwise be read to its end."""
     hashes: set[str] = set()
+    seen = 0
     for batch in loader:
         inputs = [x for x in batch[:-1] if isinstance(x, Tensor)]
         if not inputs:
@@ -443,7 +447,8 @@ def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
             for x in inputs:
                 digest.update(x[row].detach().cpu().contiguous().numpy().tobytes())
             hashes.add(digest.hexdigest())
-        if len(hashes) >= limit:
+        seen += len(inputs[0])
+        if seen >= limit:
             break
     return hashes
 

@@ -343,3 +343,32 @@ def test_integer_inputs_to_a_float_model_get_advice_about_the_dtype_not_the_size
         ember.Learner(tokens, nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(12, 3)),
                       quiet=True).fit(1)
     assert "integers" not in str(raised.value)
+
+
+class _CountingReads(torch.utils.data.Dataset):
+    """A dataset that counts the items read from it."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y, self.reads = x, y, 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int):
+        self.reads += 1
+        return self.x[index], self.y[index]
+
+
+def test_the_overlap_check_reads_a_sample_even_of_data_with_repeated_items():
+    # it stopped after `sample` distinct items: 30 distinct rows repeated 100 times were read
+    # to the end (every one of 3000, or millions on a large oversampled set)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 4, generator=generator).repeat(100, 1)
+    y = torch.randint(0, 3, (30,), generator=generator).repeat(100)
+    train, valid = _CountingReads(x, y), _CountingReads(x[:200] + 10, y[:200])
+    data = ember.Data.from_loaders(DataLoader(train, batch_size=16, shuffle=True),
+                                   DataLoader(valid, batch_size=16))
+    learn = ember.Learner(data, nn.Linear(4, 3), quiet=True)
+    train.reads = valid.reads = 0
+    assert checks._leakage_findings(learn, sample=20) == []
+    assert train.reads <= 10 * 20 + 16 and valid.reads <= 20 + 16
