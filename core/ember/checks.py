@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,14 @@ from torch import Tensor, nn
 from ember.callbacks.base import Callback, Order
 from ember.data import require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
-from ember.losses import ignored_target, loss_family, loss_name
+from ember.losses import (
+    BCEWithLogitsFlat,
+    CrossEntropyFlat,
+    MSEFlat,
+    ignored_target,
+    loss_family,
+    loss_name,
+)
 from ember.model import bn_types, evaluating
 
 if TYPE_CHECKING:
@@ -52,6 +60,8 @@ __all__ = [
     "check_first_batch",
     "check_setup",
     "doctor",
+    "first_forward",
+    "first_loss",
 ]
 
 
@@ -182,10 +192,22 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
     Example:
         >>> # check_first_batch(learn, learn.pred, learn.yb)
     """
-    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
-        return
     loss_func, name, family = learn.loss_func, loss_name(learn.loss_func), loss_family(
         learn.loss_func)
+    if family is not None and isinstance(target, Tensor) and not isinstance(pred, Tensor):
+        # a loss Ember knows takes one tensor; a model that returns several (a tuple of logits
+        # and features, a dict as Hugging Face models do) failed deep inside it instead
+        what = (f"a dict (keys {', '.join(map(repr, pred))})" if isinstance(pred, dict)
+                else f"a {type(pred).__name__} of {len(pred)} values"
+                if isinstance(pred, (tuple, list)) else f"a {type(pred).__name__}")
+        raise TrainingError(
+            f"the model returns {what}, but {name} needs one tensor of outputs; make the "
+            f"model's forward return the output tensor alone (for example wrap it in a module "
+            f"whose forward returns model(x)[0] or model(x)['logits']), or pass a loss_func "
+            f"that takes what the model returns"
+        )
+    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
+        return
     if pred.shape[0] != target.shape[0]:
         raise TrainingError(
             f"the model returns {pred.shape[0]} outputs for a batch of {target.shape[0]} targets "
@@ -200,7 +222,7 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f".long()"
             )
         labels = target[target != ignored_target(loss_func)]
-        n_classes = pred.shape[-1]
+        n_classes = pred.shape[_class_dim(loss_func, pred)]
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
             worst = int(labels.max()) if int(labels.max()) >= n_classes else int(labels.min())
             raise TrainingError(
@@ -208,12 +230,93 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
                 f"must be 0 … {n_classes - 1}. Size the model's head to data.n_out "
                 f"({learn.data.n_out})"
             )
+        if pred.ndim < 2 or n_classes == 1:
+            # softmax over one score is 1 whatever the score: the loss is 0 and nothing trains
+            advice = ("the data holds a single class (data.n_out = 1): check the labels, a "
+                      "classifier needs at least two" if learn.data.n_out == 1 else
+                      f"size the model's head to data.n_out ({learn.data.n_out})")
+            raise TrainingError(
+                f"the model gives one output per item (output shape {tuple(pred.shape)}), and "
+                f"{name} over a single class is always 0, so nothing would train; {advice}. "
+                f"For a yes/no target with one output use a binary loss "
+                f"(nn.BCEWithLogitsLoss on float targets)"
+            )
     elif family == "regression" and pred.numel() != target.numel():
         raise TrainingError(
             f"the model gives {tuple(pred.shape[1:])} outputs per item but the targets have "
             f"shape {tuple(target.shape[1:])} per item; {name} needs one output per target "
             f"value (data.n_out = {learn.data.n_out})"
         )
+    elif (family == "regression" and pred.shape != target.shape
+          and not isinstance(loss_func, (MSEFlat, BCEWithLogitsFlat))):
+        # torch's own losses broadcast: outputs (N, 1) against targets (N,) give an (N, N)
+        # loss of every output against every target, which trains towards the mean, silently
+        raise TrainingError(
+            f"the model's outputs have shape {tuple(pred.shape)} but the targets "
+            f"{tuple(target.shape)}; {name} needs the same shape on both sides (it would "
+            f"broadcast them against each other and train on the wrong pairs). Reshape the "
+            f"outputs to the targets' shape in the model, or use Ember's loss, which flattens "
+            f"both (ember.losses.MSEFlat, BCEWithLogitsFlat)"
+        )
+
+
+def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
+    """Run ``model`` on a first batch's ``inputs``; an error in it becomes a TrainingError that
+    names the inputs' shapes, instead of a deep torch trace.
+
+    Example:
+        >>> import torch
+        >>> first_forward(torch.nn.Linear(2, 1), (torch.zeros(3, 2),)).shape
+        torch.Size([3, 1])
+    """
+    shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+    try:
+        return model(*inputs)
+    except TrainingError:
+        raise
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        advice = ("Check that the model's input size fits the data (Data.one_batch() shows a "
+                  "batch)")
+        integers = [x.dtype for x in inputs if isinstance(x, Tensor)
+                    and not (x.is_floating_point() or x.is_complex())]
+        modules = list(model.modules()) if isinstance(model, nn.Module) else []
+        floats = [p.dtype for p in modules[0].parameters() if p.is_floating_point()] if (
+            modules) else []
+        embeds = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in modules)
+        if integers and floats and not embeds:  # integer pixels into a Linear/Conv
+            advice = (f"The inputs are integers ({integers[0]}) but the model computes in "
+                      f"{floats[0]}: convert them to floats in the data (x.float(), and "
+                      f"normalise them), or start the model with an nn.Embedding if they are "
+                      f"codes or token ids")
+        raise TrainingError(
+            f"the model failed on the first batch (inputs of shape {shapes}): {error}. {advice}"
+        ) from error
+
+
+def first_loss(learn: Learner, pred: Any, target: Any) -> Any:
+    """``learn.loss_func`` on a first batch; an error in it becomes a TrainingError that names
+    the loss and the shapes of outputs and targets.
+
+    Example:
+        >>> # loss = first_loss(learn, learn.pred, learn.yb)
+    """
+    try:
+        return learn.loss_func(pred, target)
+    except TrainingError:
+        raise
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        raise TrainingError(
+            f"{loss_name(learn.loss_func)} failed on model outputs of shape "
+            f"{tuple(getattr(pred, 'shape', ()))} and targets of shape "
+            f"{tuple(getattr(target, 'shape', ()))}: {error}"
+        ) from error
+
+
+def _class_dim(loss_func: object, pred: Tensor) -> int:
+    """Where ``loss_func`` reads the class scores in ``pred``: Ember's CrossEntropyFlat on the
+    last dimension (sequences ``(N, T, C)``); torch's cross-entropy and NLL losses on the
+    second, ``(N, C)`` or ``(N, C, d1, ...)`` (torch's layout for sequences and masks)."""
+    return -1 if isinstance(loss_func, CrossEntropyFlat) else min(1, pred.ndim - 1)
 
 
 # ---------------------------------------------------------------------------------- findings
@@ -330,7 +433,11 @@ def _dataset_length(loader: DataLoader | None) -> int | None:
 
 
 def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
+    """Hashes of the inputs of the first ``limit`` items (about: whole batches) of ``loader``.
+    Items read, not distinct hashes, count towards the limit: data with many repeated items
+    would otherwise be read to its end."""
     hashes: set[str] = set()
+    seen = 0
     for batch in loader:
         inputs = [x for x in batch[:-1] if isinstance(x, Tensor)]
         if not inputs:
@@ -340,7 +447,8 @@ def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
             for x in inputs:
                 digest.update(x[row].detach().cpu().contiguous().numpy().tobytes())
             hashes.add(digest.hexdigest())
-        if len(hashes) >= limit:
+        seen += len(inputs[0])
+        if seen >= limit:
             break
     return hashes
 
@@ -419,7 +527,9 @@ def doctor(learn: Learner, sample: int = 2000, verbose: bool = True) -> list[Fin
     inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
     target = batch[-1].to(learn.device) if isinstance(batch[-1], Tensor) else batch[-1]
     with evaluating(learn.model):
-        check_first_batch(learn, learn.model(*inputs), target)
+        pred = first_forward(learn.model, inputs)
+        check_first_batch(learn, pred, target)
+        first_loss(learn, pred, target)
     findings += _normalisation_findings(learn, inputs)
     if learn.data.valid_dl is not None:
         findings += _validation_size_findings(learn, learn.validate())

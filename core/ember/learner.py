@@ -42,7 +42,15 @@ from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.tracking import Checkpoint, EarlyStopping, SaveBest
 from ember.callbacks.training import MixedPrecision, NanGuard
-from ember.checks import Finding, Guard, check_first_batch, check_setup, doctor
+from ember.checks import (
+    Finding,
+    Guard,
+    check_first_batch,
+    check_setup,
+    doctor,
+    first_forward,
+    first_loss,
+)
 from ember.data import Data, require_batches
 from ember.distributed import Distributed, shard_loader
 from ember.errors import (
@@ -515,24 +523,10 @@ class Learner:
 
     # ------------------------------------------------------------ checks
     def _first_batch(self) -> None:
-        shapes = ", ".join(str(tuple(x.shape)) for x in self.xb if isinstance(x, Tensor))
-        try:
-            self.pred = self._forward(*self.xb)
-        except (RuntimeError, TypeError, ValueError, IndexError) as error:
-            raise TrainingError(
-                f"the model failed on the first batch (inputs of shape {shapes}): {error}. "
-                f"Check that the model's input size fits the data (Data.one_batch() shows a batch)"
-            ) from error
+        self.pred = first_forward(self._forward, self.xb)
         self("after_pred")
         check_first_batch(self, self.pred, self.yb)
-        try:
-            self.loss_grad = self.loss_func(self.pred, self.yb)
-        except (RuntimeError, TypeError, ValueError, IndexError) as error:
-            raise TrainingError(
-                f"{loss_name(self.loss_func)} failed on model outputs of shape "
-                f"{tuple(getattr(self.pred, 'shape', ()))} and targets of shape "
-                f"{tuple(getattr(self.yb, 'shape', ()))}: {error}"
-            ) from error
+        self.loss_grad = first_loss(self, self.pred, self.yb)
         self._checked = True
 
     def doctor(self, sample: int = 2000, verbose: bool = True) -> list[Finding]:

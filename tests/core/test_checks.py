@@ -224,3 +224,151 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
                          splitter=lambda m: [list(m[:2].parameters()), list(m[2:].parameters())])
         frozen.freeze()
         frozen.fit(1)
+
+
+def _tiny_data(x: torch.Tensor, y: torch.Tensor, **options) -> ember.Data:
+    return ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+                                   DataLoader(TensorDataset(x, y), batch_size=16), **options)
+
+
+class _LogitsAndFeatures(nn.Module):
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        self.linear, self.as_dict = nn.Linear(4, 3), as_dict
+
+    def forward(self, x: torch.Tensor):
+        logits = self.linear(x)
+        return {"logits": logits, "features": x} if self.as_dict else (logits, x)
+
+
+def test_a_model_that_returns_a_tuple_or_a_dict_gets_a_clear_error():
+    # it failed inside the loss with AttributeError: 'tuple' object has no attribute 'ndim'
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randn(64, 4, generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"returns a tuple of 2 values, but "
+                                                  r"CrossEntropyFlat needs one tensor"):
+        ember.Learner(data, _LogitsAndFeatures(as_dict=False), quiet=True).fit(1)
+    with pytest.raises(ember.TrainingError, match=r"returns a dict \(keys 'logits', 'features'\)"):
+        ember.Learner(data, _LogitsAndFeatures(as_dict=True), quiet=True).doctor(verbose=False)
+
+
+class _TokenScores(nn.Module):
+    """Token ids (N, T) to class scores in torch's layout for nn.CrossEntropyLoss: (N, C, T)."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.embedding, self.linear = nn.Embedding(vocab, 8), nn.Linear(8, vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.embedding(tokens)).transpose(1, 2)
+
+
+def test_torch_cross_entropy_reads_the_classes_from_the_second_dimension():
+    # the check read the classes from the last dimension, the time steps in torch's (N, C, T)
+    # layout: valid labels up to 49 were "out of range for a model with 6 outputs"
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 50, (64, 6), generator=generator)
+    data = _tiny_data(tokens, torch.randint(0, 50, (64, 6), generator=generator),
+                      target_kind="sequence", n_out=50)
+    ember.Learner(data, _TokenScores(50), loss_func=nn.CrossEntropyLoss(), quiet=True).fit(1)
+    masks = _tiny_data(torch.randn(64, 1, 8, 8, generator=generator),
+                       torch.randint(0, 5, (64, 8, 8), generator=generator),
+                       target_kind="single_label", n_out=5)
+    with pytest.raises(ember.TrainingError, match="label 4 is out of range for a model with 3 "
+                                                  "outputs"):
+        ember.Learner(masks, nn.Conv2d(1, 3, 1), loss_func=nn.CrossEntropyLoss(), quiet=True
+                      ).fit(1)
+
+
+def test_a_single_class_or_a_single_output_under_cross_entropy_is_an_error():
+    # cross-entropy over one score is 0 whatever the model does: it trained silently, learning
+    # nothing, when every label was one class or the model ended in one output
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=generator)
+    one_class = _tiny_data(x, torch.zeros(64, dtype=torch.long))
+    with pytest.raises(ember.TrainingError, match=r"always 0.*the data holds a single class"):
+        ember.Learner(one_class, nn.Linear(4, 1), quiet=True).fit(1)
+    two_classes = _tiny_data(x, torch.zeros(64, dtype=torch.long), n_out=2)
+    with pytest.raises(ember.TrainingError, match=r"output shape \(16,\).*data.n_out \(2\)"):
+        ember.Learner(two_classes, nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)),
+                      quiet=True).fit(1)
+
+
+def test_a_torch_regression_loss_that_would_broadcast_outputs_against_targets_is_an_error():
+    # nn.MSELoss on outputs (N, 1) and targets (N,) compared every output with every target
+    # (an (N, N) loss, torch's warning aside) and trained towards the mean
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=generator)
+    data = _tiny_data(x, x.sum(1))
+    with pytest.raises(ember.TrainingError, match=r"outputs have shape \(16, 1\) but the "
+                                                  r"targets \(16,\); MSELoss"):
+        ember.Learner(data, nn.Linear(4, 1), loss_func=nn.MSELoss(), quiet=True).fit(1)
+    ember.Learner(data, nn.Linear(4, 1), quiet=True).fit(1)  # MSEFlat flattens both sides
+    ember.Learner(_tiny_data(x, x.sum(1, keepdim=True)), nn.Linear(4, 1),
+                  loss_func=nn.MSELoss(), quiet=True).fit(1)
+
+
+def test_doctor_names_a_model_or_a_loss_that_fails_on_the_first_batch():
+    # doctor() ran the model bare (torch's "mat1 and mat2 shapes cannot be multiplied" came
+    # out of it) and never ran the loss it promises to check
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randn(64, 4, generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"model failed on the first batch \(inputs "
+                                                  r"of shape \(16, 4\)\)"):
+        ember.Learner(data, nn.Linear(5, 3), quiet=True).doctor(verbose=False)
+
+    def sharp_loss(pred, target):
+        raise ValueError("targets must be sharp")
+
+    with pytest.raises(ember.TrainingError, match=r"^sharp_loss failed on model outputs of "
+                                                  r"shape \(16, 3\)"):
+        ember.Learner(data, nn.Linear(4, 3), loss_func=sharp_loss, quiet=True).doctor(
+            verbose=False)
+
+
+def test_integer_inputs_to_a_float_model_get_advice_about_the_dtype_not_the_size():
+    # the error said "check that the model's input size fits the data": the size was right
+    generator = torch.Generator().manual_seed(0)
+    data = _tiny_data(torch.randint(0, 255, (64, 4), generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match=r"inputs are integers \(torch.int64\) but the "
+                                                  r"model computes in torch.float32") as raised:
+        ember.Learner(data, nn.Linear(4, 3), quiet=True).fit(1)
+    assert "input size" not in str(raised.value)
+    tokens = _tiny_data(torch.randint(0, 20, (64, 4), generator=generator),
+                        torch.randint(0, 3, (64,), generator=generator))
+    with pytest.raises(ember.TrainingError, match="input size fits") as raised:  # ids >= 10
+        ember.Learner(tokens, nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(12, 3)),
+                      quiet=True).fit(1)
+    assert "integers" not in str(raised.value)
+
+
+class _CountingReads(torch.utils.data.Dataset):
+    """A dataset that counts the items read from it."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y, self.reads = x, y, 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int):
+        self.reads += 1
+        return self.x[index], self.y[index]
+
+
+def test_the_overlap_check_reads_a_sample_even_of_data_with_repeated_items():
+    # it stopped after `sample` distinct items: 30 distinct rows repeated 100 times were read
+    # to the end (every one of 3000, or millions on a large oversampled set)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 4, generator=generator).repeat(100, 1)
+    y = torch.randint(0, 3, (30,), generator=generator).repeat(100)
+    train, valid = _CountingReads(x, y), _CountingReads(x[:200] + 10, y[:200])
+    data = ember.Data.from_loaders(DataLoader(train, batch_size=16, shuffle=True),
+                                   DataLoader(valid, batch_size=16))
+    learn = ember.Learner(data, nn.Linear(4, 3), quiet=True)
+    train.reads = valid.reads = 0
+    assert checks._leakage_findings(learn, sample=20) == []
+    assert train.reads <= 10 * 20 + 16 and valid.reads <= 20 + 16
