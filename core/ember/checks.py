@@ -23,6 +23,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -157,9 +158,13 @@ def check_setup(learn: Learner) -> None:
 
 
 def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
-    """A training batch of one item stops a BatchNorm1d that trains (it cannot take the
-    statistics of one value per channel), in torch's words and mid-epoch when it is the
-    last batch: 33 items in batches of 16 leave one. Said before the first step instead."""
+    """A training batch of one item stops a BatchNorm1d that trains on one value per channel
+    per item (inputs ``(N, C)``): torch cannot take the statistics of one value, and stops the
+    fit mid-epoch when it is the last batch (33 items in batches of 16 leave one). Said
+    before the first step instead. A BatchNorm1d over sequences ``(N, C, L)`` with ``L > 1``
+    takes one item, so the layers' inputs are read off one training item run in eval mode
+    (no statistics change, no random draw); a layer the frozen-BatchNorm policy keeps in eval
+    is exempt."""
     from torch.utils.data import BatchSampler
 
     batches = train_dl.batch_sampler
@@ -173,17 +178,44 @@ def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
         return
     frozen = learn.frozen_bn_modules() if learn.bn_policy == "freeze" else []
     kept_in_eval = set(map(id, frozen))  # the frozen-BatchNorm policy keeps these in eval
-    norms = [name for name, module in learn.model.named_modules()
+    norms = [(name, module) for name, module in learn.model.named_modules()
              if isinstance(module, nn.BatchNorm1d) and id(module) not in kept_in_eval]
-    if norms and n_items == 1:
+    flat = _flat_norm_inputs(learn, train_dl, norms) if norms else []
+    if flat and n_items == 1:
         raise TrainingError(f"the training loader holds one item, and BatchNorm1d "
-                            f"({norms[0]!r}) cannot train on one item; give more training data")
-    if norms:
+                            f"({flat[0]!r}) cannot train on one item; give more training data")
+    if flat:
         raise TrainingError(
             f"the training loader's last batch holds one item ({n_items} items in batches of "
-            f"{batches.batch_size}), and BatchNorm1d ({norms[0]!r}) cannot train on one item; "
+            f"{batches.batch_size}), and BatchNorm1d ({flat[0]!r}) cannot train on one item; "
             f"build the loader with drop_last=True, or pick a batch size that leaves no single "
             f"item over")
+
+
+def _flat_norm_inputs(learn: Learner, train_dl: DataLoader,
+                      norms: list[tuple[str, nn.Module]]) -> list[str]:
+    """The names among ``norms`` whose input has one value per channel per item, read off one
+    training item run through the model in eval mode; none when that run fails (the first
+    batch then says what is wrong)."""
+    flat: list[str] = []
+
+    def watch(name: str, module: nn.Module, args: tuple[Any, ...]) -> None:
+        x = args[0] if args else None
+        if isinstance(x, Tensor) and x.ndim >= 2 and x.numel() == x.shape[0] * x.shape[1]:
+            flat.append(name)
+
+    handles = [module.register_forward_pre_hook(partial(watch, name)) for name, module in norms]
+    try:
+        batch = train_dl.collate_fn([train_dl.dataset[0]])
+        inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
+        with evaluating(learn.model), torch.no_grad():
+            learn.model(*inputs)
+    except Exception:
+        return []
+    finally:
+        for handle in handles:
+            handle.remove()
+    return flat
 
 
 def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:

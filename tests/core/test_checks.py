@@ -226,6 +226,23 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
         frozen.fit(1)
 
 
+def test_a_single_item_batch_is_let_through_where_batchnorm_sees_a_sequence():
+    # BatchNorm1d over (N, C, L) with L > 1 takes the statistics of one item's L values: a
+    # 1-D conv net trains on 33 items in batches of 16 (it was refused before the fit)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(33, 2, 12, generator=generator)
+    y = torch.randint(0, 2, (33,), generator=generator)
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.ReLU(),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 2))
+    data = ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+                                   DataLoader(TensorDataset(x, y), batch_size=16))
+    learn = ember.Learner(data, model, quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        learn.fit(2)
+    assert learn.train_iter == 6  # every batch trained, the one-item batch included
+
+
 def _tiny_data(x: torch.Tensor, y: torch.Tensor, **options) -> ember.Data:
     return ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
                                    DataLoader(TensorDataset(x, y), batch_size=16), **options)
