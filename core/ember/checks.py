@@ -174,7 +174,7 @@ def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
         n_items = len(batches.sampler)  # type: ignore[arg-type]
     except TypeError:  # a sampler without a length
         return
-    if n_items % batches.batch_size != 1:
+    if n_items % batches.batch_size != 1 and batches.batch_size != 1:
         return
     frozen = learn.frozen_bn_modules() if learn.bn_policy == "freeze" else []
     kept_in_eval = set(map(id, frozen))  # the frozen-BatchNorm policy keeps these in eval
@@ -184,6 +184,10 @@ def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
     if flat and n_items == 1:
         raise TrainingError(f"the training loader holds one item, and BatchNorm1d "
                             f"({flat[0]!r}) cannot train on one item; give more training data")
+    if flat and batches.batch_size == 1:
+        raise TrainingError(f"the training batches hold one item each (batch_size=1), and "
+                            f"BatchNorm1d ({flat[0]!r}) cannot train on one item; use a batch "
+                            f"size of at least 2")
     if flat:
         raise TrainingError(
             f"the training loader's last batch holds one item ({n_items} items in batches of "

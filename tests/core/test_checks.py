@@ -215,6 +215,8 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
         learner(DataLoader(dataset, batch_size=16, shuffle=True)).fit(1)
     with pytest.raises(ember.TrainingError, match="holds one item"):
         learner(DataLoader(TensorDataset(x[:1], y[:1]), batch_size=16)).fit(1)
+    with pytest.raises(ember.TrainingError, match=r"one item each \(batch_size=1\)"):
+        learner(DataLoader(dataset, batch_size=1, shuffle=True)).fit(1)  # said: "input size"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         learner(DataLoader(dataset, batch_size=16, shuffle=True, drop_last=True)).fit(1)
