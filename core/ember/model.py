@@ -128,7 +128,9 @@ def freeze_to(model: nn.Module, groups: list[list[nn.Parameter]], n: int, bn_pol
 
 def frozen_bn_modules(model: nn.Module, groups: list[list[nn.Parameter]], n_frozen: int
                       ) -> list[nn.Module]:
-    """The BatchNorm modules whose parameters lie in the first ``n_frozen`` groups.
+    """The BatchNorm modules whose parameters lie in the first ``n_frozen`` groups. One
+    without parameters (``affine=False``) lies where the closest module before it with
+    parameters does (the convolution it normalises), in the model's module order.
 
     Example:
         >>> import torch
@@ -137,10 +139,16 @@ def frozen_bn_modules(model: nn.Module, groups: list[list[nn.Parameter]], n_froz
         1
     """
     frozen_ids = {id(p) for group in groups[:n_frozen] for p in group}
-    return [
-        m for m in model.modules()
-        if isinstance(m, bn_types) and any(id(p) in frozen_ids for p in m.parameters())
-    ]
+    frozen, before_frozen = [], n_frozen > 0  # nothing before it: the first group's
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        if own:
+            before_frozen = any(id(p) in frozen_ids for p in own)
+        if isinstance(module, bn_types) and (
+                any(id(p) in frozen_ids for p in module.parameters())
+                or (not own and before_frozen)):
+            frozen.append(module)
+    return frozen
 
 
 def apply_bn_policy(modules: list[nn.Module], bn_policy: str) -> None:

@@ -46,3 +46,25 @@ def test_a_model_with_tied_weights_trains_and_freezes():
     learn.freeze()
     assert not learn.model.body.embedding.weight.requires_grad
     assert learn.model.head.bias.requires_grad
+
+
+def test_a_batchnorm_without_parameters_follows_the_layer_before_it_when_frozen():
+    # affine=False: found through its parameters, it was never frozen, and under
+    # bn_policy="freeze" its running statistics went on moving in a frozen body
+    from ember.model import frozen_bn_modules
+
+    body = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, affine=False), nn.ReLU())
+    head = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, affine=False))
+    model = ember.BodyHead(body, head)
+    assert frozen_bn_modules(model, split_groups(model), 1) == [body[1]]
+    assert frozen_bn_modules(model, split_groups(model), 0) == []
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    data = ember.Data.from_loaders(
+        torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+        torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=16))
+    learn = ember.Learner(data, model, quiet=True, bn_policy="freeze")
+    learn.freeze()
+    before = body[1].running_mean.clone()
+    learn.fit(1)
+    assert torch.equal(body[1].running_mean, before)
+    assert not torch.equal(head[1].running_mean, torch.zeros(3))  # the head's still trains
