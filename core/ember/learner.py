@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -74,7 +73,7 @@ from ember.model import (
     frozen_bn_modules,
     split_groups,
 )
-from ember.utils import atomic_write, cpu_copy, default_device, to_device
+from ember.utils import atomic_write, cpu_copy, default_device, env_flag, to_device
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -187,7 +186,7 @@ class Learner:
         bn_policy: BatchNorm handling in frozen groups, ``"train"`` or ``"freeze"``
             (see :mod:`ember.model`).
         path: folder for checkpoints and exports given by bare names.
-        quiet: no progress output (also ``EMBER_QUIET=1``).
+        quiet: no progress output (also ``EMBER_QUIET=1``; ``0``/``false``/``off`` keep it).
         nan_guard: stop on NaN/inf loss and restore the last good weights.
         checks: warn about likely mistakes at the start of each fit (see :mod:`ember.checks`).
         sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
@@ -277,7 +276,7 @@ class Learner:
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
-            quiet = os.environ.get("EMBER_QUIET", "") not in ("", "0")
+            quiet = env_flag("EMBER_QUIET")
         defaults: list[Callback] = [self.recorder]
         if not quiet:
             defaults.append(ProgressPrinter())

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember import hookspecs
 from ember.errors import PluginError
+from ember.utils import env_flag
 
 if TYPE_CHECKING:
     import pluggy
@@ -225,22 +226,6 @@ class _State:
     extra: dict[str, object] = {}
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
-
-
-def _flag(name: str) -> bool:
-    value = os.environ.get(name, "")
-    if value.strip().lower() in _TRUE:
-        return True
-    if value.strip().lower() in _FALSE:
-        return False
-    raise PluginError(
-        f"{name}={value!r} is not understood: use 1, true, yes or on to turn it on; 0, false, "
-        f"no, off or an empty value (or unset it) to turn it off"
-    )
-
-
 def _blocked() -> set[str]:
     return {n.strip() for n in os.environ.get("EMBER_BLOCK_PLUGINS", "").split(",") if n.strip()}
 
@@ -273,7 +258,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     infos["builtin"] = PluginInfo("builtin", version, _hooks_of(manager, builtin),
                                   module="ember.builtin", package="ember")
     blocked = _blocked()
-    if not _flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
+    if not env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD", PluginError):
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
                 continue

@@ -18,7 +18,41 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write", "cpu_copy", "default_device", "is_missing", "plain", "seed", "to_device"]
+__all__ = [
+    "atomic_write",
+    "cpu_copy",
+    "default_device",
+    "env_flag",
+    "is_missing",
+    "plain",
+    "seed",
+    "to_device",
+]
+
+
+def env_flag(name: str, error: type[Exception] | None = None) -> bool:
+    """The on/off environment variable ``name``: ``1``, ``true``, ``yes``, ``on`` are on;
+    ``0``, ``false``, ``no``, ``off``, empty or unset are off (any case). Any other value
+    raises ``error`` (an :class:`ember.EmberError` by default) naming the variable and the
+    accepted values, so a typo never silently picks one behaviour.
+
+    Example:
+        >>> import os
+        >>> os.environ["EMBER_EXAMPLE_FLAG"] = "Off"
+        >>> env_flag("EMBER_EXAMPLE_FLAG")
+        False
+    """
+    value = os.environ.get(name, "")
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("", "0", "false", "no", "off"):
+        return False
+    if error is None:
+        from ember.errors import EmberError
+
+        error = EmberError
+    raise error(f"{name}={value!r} is not understood: use 1, true, yes or on to turn it on; "
+                f"0, false, no, off or an empty value (or unset it) to turn it off")
 
 
 def seed(n: int = 0) -> None:

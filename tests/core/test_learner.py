@@ -632,3 +632,20 @@ def test_the_loss_module_hooks_and_replacements_are_honoured_on_every_batch():
     assert Doubled.calls == n_train - 2 + n_valid
     plain = nn.functional.cross_entropy(learn.pred, learn.yb)
     assert torch.allclose(learn.loss, 2 * plain)
+
+
+@pytest.mark.parametrize(("value", "quiet"), [("1", True), ("on", True), ("false", False),
+                                              ("off", False), ("0", False), ("", False)])
+def test_ember_quiet_reads_on_and_off_words(monkeypatch, value, quiet):
+    # "false" and "off" turned quiet mode on: only "" and "0" counted as off
+    from ember.callbacks.recorder import ProgressPrinter
+
+    monkeypatch.setenv("EMBER_QUIET", value)
+    learn = ember.learner(blob_data())
+    assert any(isinstance(cb, ProgressPrinter) for cb in learn.cbs) is not quiet
+
+
+def test_ember_quiet_with_a_typo_is_an_error_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("EMBER_QUIET", "ture")
+    with pytest.raises(ember.EmberError, match=r"EMBER_QUIET='ture' is not understood"):
+        ember.learner(blob_data())
