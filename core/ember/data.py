@@ -272,6 +272,17 @@ def _labels(dl: DataLoader) -> Tensor:
     return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
 
 
+def _stack(items: Sequence[Any], what: str) -> Tensor:
+    """One batch tensor of tensors, arrays or nested lists of numbers of one shape."""
+    try:
+        return torch.stack([torch.as_tensor(item) for item in items])
+    except (TypeError, RuntimeError, ValueError) as error:
+        raise DataError(
+            f"cannot turn {what} into one tensor batch ({error}); give tensors or arrays of one "
+            f"shape"
+        ) from None
+
+
 def _regression_values(values: Tensor) -> list[Any]:
     """One float per item, or a list of floats for items with several values."""
     flat = values.reshape(len(values), -1)
@@ -308,6 +319,9 @@ class Data:
     kind: ClassVar[str] = "tensor"
     #: dtype of the training inputs, read back from an exported file (``None``: ask the loader)
     input_dtype: str | None = None
+    #: how many inputs the model takes, read back from an exported file (``None``: ask the
+    #: training set)
+    n_inputs: int | None = None
 
     def __init__(
         self,
@@ -434,16 +448,27 @@ class Data:
         The base class stacks tensors or arrays. Domain plugins override it (decode an image,
         tokenise a text, process a table row).
 
+        A model that takes several inputs (training items ``(input0, input1, ..., target)``)
+        takes each raw item as a tuple with one entry per input, and gets one batch per input.
+
         Example:
             >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
+            >>> # with two inputs: data.encode([(torch.zeros(3), torch.ones(2))]) -> 2 batches
         """
-        try:
-            return (torch.stack([torch.as_tensor(item) for item in items]),)
-        except (TypeError, RuntimeError, ValueError) as error:
-            raise DataError(
-                f"cannot turn the items into one tensor batch ({error}); give tensors or arrays "
-                f"of one shape"
-            ) from None
+        if self.n_inputs is None:  # read once: a live Data's first training item
+            self.n_inputs = self._train_n_inputs()
+        n_inputs = self.n_inputs or 1
+        if n_inputs == 1:
+            return (_stack(items, "the items"),)
+        for position, item in enumerate(items):
+            if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(
+                    item) != n_inputs:
+                raise DataError(
+                    f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
+                    f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
+                    f"target)), so give each item as a tuple of {n_inputs}, one per input")
+        return tuple(_stack([item[index] for item in items], f"input {index} of the items")
+                     for index in range(n_inputs))
 
     def example_inputs(self, n: int = 4, split: str = "valid", index: int = 0
                        ) -> tuple[Tensor, ...]:
@@ -578,6 +603,16 @@ class Data:
                 return value  # ragged or not numbers: encode says what is wrong
         return value
 
+    def _train_n_inputs(self) -> int | None:
+        """How many inputs a training item holds before its target, or ``None`` when unknown
+        (no loader, or items that are not tuples)."""
+        dataset = getattr(self.train_dl, "dataset", None)
+        try:
+            first = dataset[0]  # type: ignore[index]
+        except Exception:  # no loader, an empty or unindexable dataset
+            return None
+        return len(first) - 1 if isinstance(first, (tuple, list)) and len(first) > 1 else None
+
     def _train_input_dtype(self) -> str | None:
         """The dtype of a training item's input (``'float32'``), or ``None`` when unknown."""
         dataset = getattr(self.train_dl, "dataset", None)
@@ -641,6 +676,7 @@ class Data:
             "n_out": self.n_out,
             "input_kind": self.input_kind,
             "input_dtype": self._train_input_dtype(),
+            "n_inputs": self._train_n_inputs(),
         }
 
     @classmethod
@@ -653,6 +689,7 @@ class Data:
         data = cls(None, None, target_kind=state["target_kind"], classes=state.get("classes"),
                    n_out=state.get("n_out"), input_kind=state.get("input_kind", "tensor"))
         data.input_dtype = state.get("input_dtype")
+        data.n_inputs = state.get("n_inputs")
         return data
 
     def __repr__(self) -> str:

@@ -129,3 +129,27 @@ def test_loader_by_name_and_its_errors():
         data.one_batch("validation")  # was a bare KeyError
     with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
         data.example_inputs(split="test")
+
+
+def test_a_model_with_two_inputs_predicts_an_item_given_as_a_tuple_of_its_inputs():
+    class TwoInputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.left, self.right = torch.nn.Linear(3, 2), torch.nn.Linear(2, 2)
+
+        def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+            return self.left(left) + self.right(right)
+
+    torch.manual_seed(0)
+    dataset = TensorDataset(torch.randn(16, 3), torch.randn(16, 2), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    learn = ember.Learner(data, TwoInputs(), metrics=["accuracy"])
+    left, right, _ = dataset.tensors
+    expected = learn.model(left[:3], right[:3]).argmax(dim=1).tolist()
+    assert learn.predict_batch([(left[i], right[i]) for i in range(3)]) == expected
+    assert learn.predict((left[0].tolist(), right[0].numpy())) == expected[0]
+    restored = ember.Data.from_state(data.state())  # what an exported file rebuilds
+    assert [x.shape for x in restored.encode([(left[0], right[0])])] == [(1, 3), (1, 2)]
+    with pytest.raises(ember.DataError, match="item 1 is not 2 inputs"):
+        learn.predict_batch([(left[0], right[0]), left[1]])

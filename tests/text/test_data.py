@@ -85,6 +85,20 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
 
 
+def test_errors_about_a_label_name_the_label_column_not_the_text_column() -> None:
+    frame = {"review": ["fine film", "bad film", "ok", "meh"] * 3,
+             "stars": ["a", "b", None, "b"] * 3}
+    with pytest.raises(ember.DataError,
+                       match=r"the label of row 2 \(column 'stars'\) is missing"):
+        TextData.from_df(frame, "review", "stars", min_freq=1)
+    frame["stars"] = [1.5, 2.0, "three", 4.0] * 3
+    with pytest.raises(ember.DataError, match=r"row 2 \(column 'stars'\) is 'three'"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, target_kind="regression")
+    frame["stars"] = ["a", "b", "c", "b"] * 3
+    with pytest.raises(ember.DataError, match=r"'c' of row 2 \(column 'stars'\) is not among"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, classes=["a", "b"])
+
+
 def test_numbers_with_a_float_among_them_are_a_regression_target() -> None:
     texts = ["a", "b", "c", "d"] * 3
     mixed = TextData.from_texts(texts, [1, 2.5, 3, 4] * 3, min_freq=1)  # as pandas reads it

@@ -325,7 +325,8 @@ class TextData(ember.Data):
     @classmethod
     def from_texts(cls, texts: Sequence[Any], labels: Sequence[Any], valid_pct: float = 0.2,
                    seed: int = 0, *, is_valid: Sequence[bool] | None = None,
-                   names: Sequence[str] | None = None, target_kind: str | None = None,
+                   names: Sequence[str] | None = None,
+                   label_names: Sequence[str] | None = None, target_kind: str | None = None,
                    classes: Sequence[Any] | None = None, label_delim: str | None = None,
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, max_len: int = DEFAULT_MAX_LEN,
@@ -333,7 +334,9 @@ class TextData(ember.Data):
                    cache_dir: str | Path | None = None, backwards: bool = False) -> TextData:
         """Texts and labels as two lists; the other constructors end here.
 
-        ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). The vocab is
+        ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). Errors name
+        an item by ``names`` (its text) and ``label_names`` (its label; by default as its
+        text). The vocab is
         built on the training texts only (pass ``vocab=`` to reuse a language model's).
         ``max_len`` tokens are kept per text. ``n_workers``/``cache_dir`` go to
         :meth:`Tokenizer.tokenize_many`. ``backwards=True`` reverses each text's token ids
@@ -354,7 +357,8 @@ class TextData(ember.Data):
         if tokenizer.max_chars is None:  # a 1 MB text must not stall tokenisation
             tokenizer = copy.copy(tokenizer)  # the caller's tokenizer keeps its own settings
             tokenizer.max_chars = max_len * 20
-        targets = _Targets(labels, names, target_kind, label_delim, classes)
+        label_names = list(label_names) if label_names is not None else names
+        targets = _Targets(labels, label_names, target_kind, label_delim, classes)
         if is_valid is not None:
             train_idx, valid_idx = ember.split_by_flags(is_valid, n, "is_valid")
         else:
@@ -363,7 +367,7 @@ class TextData(ember.Data):
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
         ids = [_ids(vocab.numericalize(t[:max_len]), backwards) for t in tokens]
-        y = targets.encode(labels, names)
+        y = targets.encode(labels, label_names)
 
         def dataset(indices: np.ndarray) -> TokenIdsDataset:
             return TokenIdsDataset([ids[i] for i in indices], y[torch.as_tensor(indices)])
@@ -400,9 +404,10 @@ class TextData(ember.Data):
         texts, labels = _column(df, text_col), _column(df, label_col)
         rows = _row_names(df, len(texts))
         names = [f"row {row!r} (column {text_col!r})" for row in rows]
+        label_names = [f"row {row!r} (column {label_col!r})" for row in rows]
         is_valid = _column(df, valid_col) if valid_col is not None else None
         return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
-                              **options)
+                              label_names=label_names, **options)
 
     @classmethod
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
