@@ -278,6 +278,17 @@ def test_language_model_data_from_texts_and_df() -> None:
     assert isinstance(Vocab.from_dict(data.state()["vocab"]), Vocab)
 
 
+def test_a_corpus_read_line_by_line_keeps_its_blank_lines_out_of_the_stream() -> None:
+    # the blank lines between a book's paragraphs were refused ("text #1 is empty")
+    texts, _, _ = load_rotten_tomatoes()
+    lines = [line for text in texts[:300] for line in (text, "", "   ")]
+    data = LanguageModelData.from_texts(lines, bs=8, bptt=16)
+    plain = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16)
+    assert data.vocab == plain.vocab
+    with pytest.raises(ember.DataError, match="the corpus holds no text"):
+        LanguageModelData.from_texts(["", " \n"], bs=8, bptt=16)
+
+
 def test_backwards_reverses_each_text_and_replays_after_reload(reviews) -> None:
     forward = TextData.from_df(reviews, "text", "label", bs=16)
     backward = TextData.from_df(reviews, "text", "label", bs=16, vocab=forward.vocab,

@@ -652,7 +652,8 @@ class LanguageModelData(ember.Data):
 
         Texts are split into train and validation by a seeded ``valid_pct`` split of whole
         texts; the vocab is built on the training texts (or pass ``vocab=``); each text starts
-        with ``xxbos``. Tokenisation runs in ``n_workers`` processes for large corpora and is
+        with ``xxbos``. Blank texts (the empty lines between paragraphs of a book read line by
+        line) are skipped. Tokenisation runs in ``n_workers`` processes for large corpora and is
         cached in ``cache_dir`` (see :meth:`Tokenizer.tokenize_many`). ``backwards=True``
         reverses each stream, so the model learns to predict the previous token (ULMFiT's
         backward model; its classifier takes ``TextData.from_texts(..., backwards=True)``),
@@ -668,7 +669,11 @@ class LanguageModelData(ember.Data):
             texts = _column(texts, text_col)
         elif hasattr(texts, "columns"):
             raise DataError("give text_col= to read texts from a data frame")
-        texts = list(texts)
+        # a blank line (between a novel's paragraphs) adds nothing to the stream: skipped,
+        # where a classifier's empty text, an item with a label, is an error
+        texts = [text for text in texts if not (isinstance(text, str) and not text.strip())]
+        if not texts:
+            raise DataError("the corpus holds no text (every text is empty or blank)")
         tokenizer = tokenizer or Tokenizer()
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir)
         train_idx, valid_idx = ember.split_indices(len(texts), valid_pct, seed)
