@@ -45,6 +45,7 @@ from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
 from ember.callbacks.tracking import SaveBest
 from ember.errors import CancelFitException, CancelTrainException
+from ember.utils import warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -430,9 +431,8 @@ def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any] | None = None
     never_fell = any("never fell" in str(w.message) for w in caught)
     lr, reason = rule_lr(suggestion, default, never_fell)
     if never_fell:
-        warnings.warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it "
-                      f"trains at {lr:.2e} (the plugin's default); check the data and model "
-                      f"with learn.doctor()", EmberWarning, stacklevel=3)
+        warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it trains at "
+             f"{lr:.2e} (the plugin's default); check the data and model with learn.doctor()")
     if report is not None:
         report["lr"] = lr
         report["reasons"].append(f"{reason} ({num_it}-step sweep)")

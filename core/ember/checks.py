@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -41,6 +40,7 @@ from ember.losses import (
     loss_name,
 )
 from ember.model import bn_types, evaluating
+from ember.utils import warn
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -117,7 +117,7 @@ class Finding:
 
     def warn(self) -> None:
         """Emit this finding as a warning of its kind."""
-        warnings.warn(f"{self.message}. Fix: {self.fix}", self.kind, stacklevel=4)
+        warn(f"{self.message}. Fix: {self.fix}", self.kind)
 
 
 # ------------------------------------------------------------------------------------ errors

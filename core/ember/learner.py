@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import math
 import random
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -61,7 +60,6 @@ from ember.errors import (
     CancelTrainException,
     CancelValidateException,
     DataError,
-    EmberWarning,
     TrainingError,
 )
 from ember.losses import loss_for, loss_name
@@ -73,7 +71,7 @@ from ember.model import (
     frozen_bn_modules,
     split_groups,
 )
-from ember.utils import atomic_write, cpu_copy, default_device, env_flag, to_device
+from ember.utils import atomic_write, cpu_copy, default_device, env_flag, to_device, warn
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -136,12 +134,11 @@ class LRFindResult(float):
         if fell:
             value = float(lrs[best]) / 10
         else:
-            warnings.warn(
+            warn(
                 "lr_find: the loss never fell clearly during the sweep, so there is no good "
                 "learning rate to read off the curve; using the safe fallback 1e-3. Check that "
                 "the targets fit the loss and that the model can learn (learn.doctor() if "
-                "available), or sweep more steps with lr_find(num_it=300).",
-                EmberWarning, stacklevel=3)
+                "available), or sweep more steps with lr_find(num_it=300).")
             value = 1e-3
         result = cls(value)
         result.lrs, result.losses = list(map(float, lrs)), list(map(float, losses))
@@ -807,12 +804,12 @@ class Learner:
                 checkpoint = self.load(resume, with_opt=True)
                 self.start_epoch = checkpoint["epoch"] + 1
                 if not checkpoint.get("epoch_complete", True):
-                    warnings.warn(
+                    warn(
                         f"checkpoint {resume} was saved during epoch {self.start_epoch} (after "
                         f"training step {checkpoint['train_iter']}), not at its end: the fit "
                         f"resumes at epoch {self.start_epoch + 1}, and the rest of epoch "
                         f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
-                        f"the end of each epoch", EmberWarning, stacklevel=3)
+                        f"the end of each epoch")
                 self.train_iter = checkpoint["train_iter"]
                 _set_rng_state(checkpoint["rng"])
             # gradients left by a fit that ended inside an accumulation group (stopped by

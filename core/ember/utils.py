@@ -12,6 +12,8 @@ import os
 import random
 import secrets
 import stat
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "plain",
     "seed",
     "to_device",
+    "warn",
 ]
 
 
@@ -203,3 +206,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+#: modules whose frames a warning passes over on its way to the user's line
+_PASSED_OVER = ("contextlib", "functools")
+
+
+def warn(message: str, category: type[Warning] | None = None) -> None:
+    """Issue a warning at the user's line: the first caller outside Ember and its plugins
+    (modules ``ember``, ``ember.*`` and ``ember_*``), however deep inside a fit it is raised,
+    so the report names the script's ``learn.fit(...)`` or ``learn.predict(...)`` line.
+    ``category`` defaults to :class:`ember.EmberWarning`.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn("a likely mistake")
+        >>> caught[0].message.args[0]
+        'a likely mistake'
+    """
+    if category is None:
+        from ember.errors import EmberWarning
+
+        category = EmberWarning
+    frame, level = sys._getframe(1), 2  # stacklevel 2: warn's caller
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not (module == "ember" or module.startswith(("ember.", "ember_"))
+                or module in _PASSED_OVER):
+            break
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

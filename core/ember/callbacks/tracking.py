@@ -9,13 +9,12 @@ Example:
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
 from ember.callbacks.base import Callback, Order
-from ember.errors import CancelFitException, EmberWarning, TrainingError
-from ember.utils import cpu_copy
+from ember.errors import CancelFitException, TrainingError
+from ember.utils import cpu_copy, warn
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
 
@@ -70,13 +69,12 @@ class _Monitor(Callback):
             # NaN compares false with everything: it never improves, and is said once a fit
             if not getattr(self, "_said_nan", False):
                 self._said_nan = True
-                warnings.warn(
+                warn(
                     f"{type(self).__name__}: {self.monitor} is NaN at epoch "
                     f"{self.learn.epoch + 1}; an epoch whose {self.monitor} is NaN does not "
                     f"count as an improvement (early stopping counts it against its patience, "
                     f"save-best keeps the weights it had). Check the metric on this validation "
-                    f"set (one class only? no items?) or monitor another value",
-                    EmberWarning, stacklevel=2)
+                    f"set (one class only? no items?) or monitor another value")
             return False
         if value > self.best + self.min_delta:
             self.best = value

@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from operator import itemgetter
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 
 from ember.callbacks.base import Callback, Order
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
-from ember.utils import cpu_copy
+from ember.utils import cpu_copy, warn
 
 __all__ = ["DivergenceWarning", "GradientAccumulation", "GradientClip", "MixedPrecision",
            "NanGuard"]
@@ -225,10 +224,10 @@ class NanGuard(Callback):
     def _stop(self, where: str, value: float) -> None:
         self.learn.model.load_state_dict(self.good_state)
         self.learn.opt.load_state_dict(self.good_opt)
-        warnings.warn(
+        warn(
             f"loss became {value} at epoch {self.learn.epoch + 1}, {where}: training stopped "
             f"and the weights from the start of this epoch were restored. Lower the learning "
             f"rate (try learn.lr_find()), add GradientClip, or check the data for NaN/inf "
-            f"values.", DivergenceWarning, stacklevel=3)
+            f"values.", DivergenceWarning)
         self.learn.diverged = True
         raise CancelFitException

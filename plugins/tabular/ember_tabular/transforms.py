@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import warnings
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -773,10 +772,9 @@ class TabularProcessor:
         infinite = np.isinf(values)
         if infinite.any():
             if warn:
-                warnings.warn(
+                ember.utils.warn(
                     f"column {name!r}: {int(infinite.sum())} infinite value(s) (first at row "
-                    f"{_row_label(index, int(np.argmax(infinite)))!r}) are treated as missing",
-                    ember.EmberWarning, stacklevel=4)
+                    f"{_row_label(index, int(np.argmax(infinite)))!r}) are treated as missing")
             values[infinite] = np.nan
         return values
 

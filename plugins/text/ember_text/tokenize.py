@@ -52,7 +52,6 @@ import json
 import multiprocessing
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -61,8 +60,8 @@ from typing import Any
 
 import numpy as np
 
-from ember import DataError, EmberWarning
-from ember.utils import is_missing
+from ember import DataError
+from ember.utils import is_missing, warn
 
 __all__ = [
     "BOS",
@@ -648,11 +647,10 @@ class Tokenizer:
                 f"this one has {RULES_VERSION}), whose rules it cannot replay; upgrade "
                 f"ember-text to load it")
         if version < RULES_VERSION:
-            warnings.warn(
+            warn(
                 f"this tokenizer was saved under rules version {version} and is replayed with "
                 f"version {RULES_VERSION}; some texts tokenise differently than in training, "
-                f"so predictions may differ (retrain or re-export to match)",
-                EmberWarning, stacklevel=2)
+                f"so predictions may differ (retrain or re-export to match)")
         return cls(state["lang"], rules=state["rules"], bos=state["bos"], eos=state["eos"],
                    max_chars=state.get("max_chars"))
 

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import ember
-from ember import DataError, EmberWarning, TrainingError
+from ember import DataError, TrainingError
+from ember.utils import warn
 from ember_text.data import LanguageModelData, TextData
 from ember_text.tokenize import Vocab
 
@@ -233,11 +233,10 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
             f"{path} holds a {header['arch']} encoder {header['config']}, this model's is "
             f"{arch} {config}; build the model with text_classifier(data, pretrained=path)")
     if vocab is not None and header["vocab"] is None:
-        warnings.warn(
+        warn(
             f"{path} was saved without its vocab, so its embedding rows are read in this "
             f"model's vocab order; if the encoder learned another vocab, words get other "
-            f"words' rows. Save it with save_encoder(..., vocab=) (a Learner gives its data's)",
-            EmberWarning, stacklevel=2)
+            f"words' rows. Save it with save_encoder(..., vocab=) (a Learner gives its data's)")
     state = load_file(str(path))
     if remap and vocab is not None:
         for name in _embedding_names(state):

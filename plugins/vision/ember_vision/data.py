@@ -21,7 +21,6 @@ import base64
 import binascii
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
-from ember.utils import is_missing, plain
+from ember.utils import is_missing, plain, warn
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
@@ -810,10 +809,9 @@ def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
         files += found
         labels += [folder.name] * len(found)
     if empty and files:
-        warnings.warn(f"{root}: class folder(s) {empty} hold no images "
+        warn(f"{root}: class folder(s) {empty} hold no images "
                       f"({', '.join(IMAGE_SUFFIXES)}) and are left out of the classes; add "
-                      f"images or remove the folder(s)",
-                      ember.EmberWarning, stacklevel=4)
+                      f"images or remove the folder(s)")
     if not files:
         raise ember.DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}")
     return files, labels

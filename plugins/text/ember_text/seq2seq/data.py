@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
+from ember.utils import warn
 from ember_text.data import SortishSampler, pad_ids
 from ember_text.tokenize import Vocab, check_text
 
@@ -357,16 +357,14 @@ class Seq2SeqData(ember.Data):
             ids = self.src_vocab.numericalize(tokens)
             unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
             if unknown:
-                warnings.warn(
+                warn(
                     f"source {position} ({text!r}) has tokens never seen in training: "
-                    f"{unknown}; they are read as <unk>, so the prediction may be wrong",
-                    ember.EmberWarning, stacklevel=3)
+                    f"{unknown}; they are read as <unk>, so the prediction may be wrong")
             if len(ids) + 1 > self.max_src_len:
-                warnings.warn(
+                warn(
                     f"source {position} ({text[:40]!r}) has {len(ids) + 1} tokens, more than any "
                     f"training source ({self.max_src_len}); decoding is capped at "
-                    f"{self.default_max_len()} tokens (pass max_len= to change it)",
-                    ember.EmberWarning, stacklevel=3)
+                    f"{self.default_max_len()} tokens (pass max_len= to change it)")
             sequences.append([*ids, EOS])
         if not sequences:
             raise ember.DataError("no source text given; pass a list of strings")
