@@ -157,3 +157,17 @@ def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.Data
     test.loc[4, "Class"] = label
     with pytest.raises(ember.DataError, match=message):
         TabularData.from_df(lending.iloc[10:], "Class", test_df=test, verbose=False)
+
+
+def test_input_schema_lists_a_date_column_not_its_derived_parts() -> None:
+    # /metadata's schema required 'sold_month', 'sold_day', ... (the parts the processor
+    # derives) as inputs a client must send, besides the raw 'sold' column the model reads
+    frame = pd.DataFrame({"sold": pd.date_range("2024-01-01", periods=40, freq="D"),
+                          "size": np.arange(40.0), "price": np.arange(40.0) * 2.5})
+    data = TabularData.from_df(frame, "price", verbose=False)
+    schema = data.input_schema()
+    assert schema["required"] == ["size", "sold"]
+    assert sorted(schema["properties"]) == ["size", "sold"]
+    assert schema["properties"]["sold"]["description"] == "a date (ISO 8601)"
+    cats, conts = data.encode([{"size": 3.0, "sold": "2024-01-20"}])  # the schema suffices
+    assert cats.shape[0] == conts.shape[0] == 1

@@ -363,11 +363,13 @@ class TabularData(ember.Data):
             >>> # data.input_schema()["required"] -> ['cut', 'color', 'carat', ...]
         """
         processor = self.processor
+        inputs = processor.input_names  # raw columns: a date's parts are derived, not sent
         kinds = [(processor.cat_names, ["string", "number", "boolean", "null"], "a category"),
                  (processor.cont_names, ["number", "null"], "a number"),
                  (processor.date_names, ["string", "null"], "a date (ISO 8601)")]
         properties = {str(name): {"type": types, "description": description}
-                      for names, types, description in kinds for name in names}
+                      for names, types, description in kinds for name in names
+                      if name in inputs}
         return {"type": "object", "properties": properties, "required": list(properties),
                 "description": "one row: each input column's value (null when unknown)"}
 
