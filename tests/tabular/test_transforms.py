@@ -143,6 +143,21 @@ def test_dates_are_expanded_into_parts() -> None:
         processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
 
 
+def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:
+    # pd.to_datetime reads numbers as nanoseconds since 1970: a date column of 20240301-style
+    # integers (or a JSON row sending epoch seconds) became 1970-01-01 in every row, silently
+    ints = pd.DataFrame({"when": [20240301, 20231225, 20220704]})
+    with pytest.raises(ember.DataError, match=r"'when', row 0: 20240301 is a number, not a date"
+                                              r" \(3 such row\(s\)\).*format='%Y%m%d'"):
+        TabularProcessor([], [], ["when"]).fit(ints)
+    processor = TabularProcessor([], [], ["when"]).fit(mixed_frame())
+    with pytest.raises(ember.DataError, match="'when', row 1: 1709251200 is a number"):
+        processor.transform(pd.DataFrame({"when": ["2024-03-01", 1709251200]}, dtype=object))
+    as_text = processor.transform(pd.DataFrame({"when": ["20240301", None]}))  # text is parsed
+    assert np.array_equal(as_text[1][0], processor.transform(
+        pd.DataFrame({"when": pd.to_datetime(["2024-03-01"])}))[1][0])
+
+
 def test_time_zone_aware_dates_are_expanded_into_local_parts() -> None:
     # a tz-aware column (inferred as a date) crashed in fit with pandas' "Cannot use .astype
     # to convert from timezone-aware dtype to timezone-naive dtype", and so did date strings

@@ -135,6 +135,7 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
             raise ember.DataError(f"date column {name!r} is missing; give a frame that has it")
         column = frame[name]
         if not pd.api.types.is_datetime64_any_dtype(column.dtype):
+            _refuse_numeric_dates(name, column)
             try:
                 converted = pd.to_datetime(column, errors="coerce")
             except ValueError:  # mixed time zones, or dates with and without one
@@ -161,6 +162,27 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
     for part, series in parts.items():
         series.name = part
     return parts
+
+
+def _refuse_numeric_dates(name: Any, column: pd.Series) -> None:
+    """Numbers in a date column are an error: ``pd.to_datetime`` reads them as nanoseconds
+    since 1970, so ``20240301`` (or epoch seconds) would all become 1970-01-01, silently."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind in ("string", "empty", "datetime", "datetime64", "date"):
+        return
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype):
+        numeric = column.notna()
+    else:  # objects: look at each value (JSON rows may mix numbers with text)
+        numeric = column.map(lambda value: isinstance(value, (int, float, np.number))
+                             and not isinstance(value, (bool, np.bool_)) and not pd.isna(value))
+    if numeric.any():
+        row = numeric.idxmax()
+        raise ember.DataError(
+            f"column {name!r}, row {plain(row)!r}: {plain(column[row])!r} is a number, not a "
+            f"date ({int(numeric.sum())} such row(s)); give dates as text or datetimes, e.g. "
+            f"pd.to_datetime(df[{name!r}].astype(str), format='%Y%m%d') for 20240301, or "
+            f"pd.to_datetime(df[{name!r}], unit='s') for seconds since 1970")
 
 
 def add_date_parts(frame: pd.DataFrame, date_names: Sequence[str]) -> pd.DataFrame:
