@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,21 @@ def test_input_schema_lists_a_date_column_not_its_derived_parts() -> None:
     assert schema["properties"]["sold"]["description"] == "a date (ISO 8601)"
     cats, conts = data.encode([{"size": 3.0, "sold": "2024-01-20"}])  # the schema suffices
     assert cats.shape[0] == conts.shape[0] == 1
+
+
+@pytest.mark.parametrize(("as_text", "message"), [
+    (str, "'price' is text that holds numbers"),
+    ("${:,}".format, "'price' has a different value in most rows"),
+])
+def test_a_numeric_target_read_as_text_warns_before_thousands_of_classes(
+        diamonds: pd.DataFrame, as_text, message) -> None:
+    # prices read as text became a 1,000-class classifier without a word (accuracy near 0)
+    frame = diamonds.iloc[:1000].assign(price=diamonds["price"].iloc[:1000].map(as_text))
+    with pytest.warns(ember.EmberWarning, match=message + ".*pd.to_numeric"):
+        data = TabularData.from_df(frame, "price", verbose=False)
+    assert data.target_kind == "single_label"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for, or a real category: no warning
+        TabularData.from_df(frame, "price", target_kind="single_label", verbose=False)
+        TabularData.from_df(frame.astype({"price": "category"}), "price", verbose=False)
+        TabularData.from_df(diamonds.iloc[:1000], "clarity", verbose=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -527,6 +528,7 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
         return "regression", None
     series = df[names[0]]
     dtype = series.dtype
+    inferred = target_kind is None
     if target_kind is None:
         if pd.api.types.is_float_dtype(dtype):
             target_kind = "regression"
@@ -548,7 +550,29 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
         raise ember.DataError(
             f"target {names[0]!r} has a single class {classes!r}; a classifier needs at least "
             f"two. Check the filtering of the frame, or choose another target")
+    if inferred and len(classes) > max_card and not isinstance(dtype, pd.CategoricalDtype) \
+            and not pd.api.types.is_numeric_dtype(dtype):
+        _warn_text_target(names[0], series, len(classes))
     return "single_label", classes
+
+
+def _warn_text_target(name: Any, series: pd.Series, n_classes: int) -> None:
+    """A text target of numbers (``"326"``), or one with a class for most rows, is almost
+    always a regression target read as text: training a classifier over thousands of classes
+    would go ahead silently and learn nothing."""
+    sample = series.head(1000)
+    numeric = pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95
+    if numeric:
+        reason = "is text that holds numbers"
+    elif len(series) > 100 and n_classes > 0.5 * len(series):
+        reason = "has a different value in most rows"
+    else:
+        return
+    warnings.warn(
+        f"target {name!r} {reason}, so it was taken as classification into {n_classes} "
+        f"classes; for regression convert it first (df[{name!r}] = pd.to_numeric(df[{name!r}])"
+        f", after removing signs such as '$' or ','), or pass target_kind='single_label' to "
+        f"keep the classes and silence this", ember.EmberWarning, stacklevel=4)
 
 
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
