@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import re
 import warnings
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -82,7 +83,9 @@ def infer_column_kinds(
     categorical; integer columns with at most ``max_card`` distinct values are categorical,
     other numbers continuous; ``datetime`` columns are dates (expanded into parts). Returns
     ``(cat_names, cont_names, date_names, notes)``, where ``notes`` are remarks worth printing
-    (a text column that looks numeric, an identifier-like column).
+    (a text column that looks numeric, an identifier-like column). A saved row index (an
+    ``Unnamed: 0`` column of distinct integers, as ``read_csv`` names the index that
+    ``to_csv`` writes) is left out, with a note.
 
     Example:
         >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0], "c": [1, 2], "y": [0, 1]})
@@ -103,7 +106,18 @@ def infer_column_kinds(
         elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
             cats.append(name)
         elif _is_integer(series):
-            (cats if series.nunique() <= max_card else conts).append(name)
+            distinct = series.nunique()
+            if len(frame) > 100 and distinct == len(frame):  # a different value in every row
+                if re.fullmatch(r"Unnamed: \d+", str(name)):
+                    notes.append(f"{name!r} is a saved row index (to_csv writes one, read_csv "
+                                 f"names it so) and is left out: a row number would leak the "
+                                 f"file's order, and every row to predict would need one. "
+                                 f"Pass it in cont_names= to use it anyway")
+                    continue
+                notes.append(f"{name!r} holds a different integer in every row (an identifier "
+                             f"or a row number?); if so, drop it or leave it out of "
+                             f"cont_names=: it can leak the order of the file")
+            (cats if distinct <= max_card else conts).append(name)
         elif pd.api.types.is_numeric_dtype(dtype):
             conts.append(name)
         elif _is_text(series):
