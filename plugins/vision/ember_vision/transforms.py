@@ -177,6 +177,10 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
         if item.ndim != 3:
             raise ember.DataError(
                 f"{name}: a NumPy image must have shape (H, W) or (H, W, C), got {item.shape}")
+        if item.shape[-1] not in (1, 2, 3, 4) and item.shape[0] in (1, 3, 4):
+            raise ember.DataError(
+                f"{name}: a NumPy image is laid out (H, W, C), but {item.shape} is channels "
+                f"first; give np.moveaxis(image, 0, -1), or a torch tensor (C, H, W)")
         tensor = torch.from_numpy(np.array(item)).permute(2, 0, 1)
     elif isinstance(item, Tensor):
         tensor = item.detach().cpu()
