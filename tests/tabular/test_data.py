@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -157,3 +158,35 @@ def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.Data
     test.loc[4, "Class"] = label
     with pytest.raises(ember.DataError, match=message):
         TabularData.from_df(lending.iloc[10:], "Class", test_df=test, verbose=False)
+
+
+def test_input_schema_lists_a_date_column_not_its_derived_parts() -> None:
+    # /metadata's schema required 'sold_month', 'sold_day', ... (the parts the processor
+    # derives) as inputs a client must send, besides the raw 'sold' column the model reads
+    frame = pd.DataFrame({"sold": pd.date_range("2024-01-01", periods=40, freq="D"),
+                          "size": np.arange(40.0), "price": np.arange(40.0) * 2.5})
+    data = TabularData.from_df(frame, "price", verbose=False)
+    schema = data.input_schema()
+    assert schema["required"] == ["size", "sold"]
+    assert sorted(schema["properties"]) == ["size", "sold"]
+    assert schema["properties"]["sold"]["description"] == "a date (ISO 8601)"
+    cats, conts = data.encode([{"size": 3.0, "sold": "2024-01-20"}])  # the schema suffices
+    assert cats.shape[0] == conts.shape[0] == 1
+
+
+@pytest.mark.parametrize(("as_text", "message"), [
+    (str, "'price' is text that holds numbers"),
+    ("${:,}".format, "'price' has a different value in most rows"),
+])
+def test_a_numeric_target_read_as_text_warns_before_thousands_of_classes(
+        diamonds: pd.DataFrame, as_text, message) -> None:
+    # prices read as text became a 1,000-class classifier without a word (accuracy near 0)
+    frame = diamonds.iloc[:1000].assign(price=diamonds["price"].iloc[:1000].map(as_text))
+    with pytest.warns(ember.EmberWarning, match=message + ".*pd.to_numeric"):
+        data = TabularData.from_df(frame, "price", verbose=False)
+    assert data.target_kind == "single_label"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for, or a real category: no warning
+        TabularData.from_df(frame, "price", target_kind="single_label", verbose=False)
+        TabularData.from_df(frame.astype({"price": "category"}), "price", verbose=False)
+        TabularData.from_df(diamonds.iloc[:1000], "clarity", verbose=False)

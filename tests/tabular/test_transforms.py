@@ -47,6 +47,21 @@ def test_text_that_looks_numeric_gets_a_note() -> None:
     assert any("looks numeric" in note and "amount" in note for note in notes)
 
 
+def test_a_saved_row_index_is_left_out_and_integer_identifiers_get_a_note(tmp_path) -> None:
+    # to_csv writes the index; read_csv brings it back as 'Unnamed: 0', which was used as a
+    # continuous input: the row number leaked the file's order (diamonds is sorted by price in
+    # blocks) and every row to predict on then needed an 'Unnamed: 0' value
+    frame = pd.DataFrame({"order_id": np.arange(1000, 1200)[::-1], "size": np.arange(200) % 7,
+                          "weight": np.linspace(0, 1, 200)})
+    frame.to_csv(tmp_path / "saved.csv")
+    cats, conts, _, notes = infer_column_kinds(pd.read_csv(tmp_path / "saved.csv"))
+    assert "Unnamed: 0" not in cats + conts
+    assert cats == ["size"] and conts == ["order_id", "weight"]
+    assert any("'Unnamed: 0' is a saved row index" in note for note in notes)
+    assert any("'order_id' holds a different integer in every row" in note for note in notes)
+    assert infer_column_kinds(frame.iloc[:100])[3] == []  # too few rows to tell
+
+
 def test_ordered_categories_keep_their_order() -> None:
     processor = TabularProcessor(["grade"]).fit(mixed_frame())
     assert processor.vocabs["grade"] == ["lo", "mid", "hi"]
@@ -141,6 +156,21 @@ def test_dates_are_expanded_into_parts() -> None:
     assert sorted(processor.feature_groups()) == ["when"]
     with pytest.raises(ember.DataError, match="'when', row 1: 'soon' is not a date"):
         processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
+
+
+def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:
+    # pd.to_datetime reads numbers as nanoseconds since 1970: a date column of 20240301-style
+    # integers (or a JSON row sending epoch seconds) became 1970-01-01 in every row, silently
+    ints = pd.DataFrame({"when": [20240301, 20231225, 20220704]})
+    with pytest.raises(ember.DataError, match=r"'when', row 0: 20240301 is a number, not a date"
+                                              r" \(3 such row\(s\)\).*format='%Y%m%d'"):
+        TabularProcessor([], [], ["when"]).fit(ints)
+    processor = TabularProcessor([], [], ["when"]).fit(mixed_frame())
+    with pytest.raises(ember.DataError, match="'when', row 1: 1709251200 is a number"):
+        processor.transform(pd.DataFrame({"when": ["2024-03-01", 1709251200]}, dtype=object))
+    as_text = processor.transform(pd.DataFrame({"when": ["20240301", None]}))  # text is parsed
+    assert np.array_equal(as_text[1][0], processor.transform(
+        pd.DataFrame({"when": pd.to_datetime(["2024-03-01"])}))[1][0])
 
 
 def test_time_zone_aware_dates_are_expanded_into_local_parts() -> None:

@@ -187,6 +187,19 @@ def test_sixteen_bit_rgba_and_grey_images_load_as_documented(image_folder):
     assert data.encode([image_folder / "tshirt" / "alpha.png"])[0].shape == (1, 3, 28, 28)
 
 
+def test_sixteen_bit_arrays_are_scaled_like_sixteen_bit_files(fashion):
+    # a uint16 array (what tifffile or cv2.IMREAD_UNCHANGED give) failed in from_arrays and
+    # predict with torch's NotImplementedError: "min_all" not implemented for 'UInt16'
+    (x, y), _ = fashion
+    wide = x[:40].astype(np.uint16) * 257
+    data = ImageData.from_arrays(wide, y[:40], bs=8)
+    assert torch.equal(data.train_dl.dataset.images,
+                       ImageData.from_arrays(x[:40], y[:40], bs=8).train_dl.dataset.images)
+    assert torch.equal(data.encode([wide[0]])[0], data.encode([x[0]])[0])  # 65535 -> 255
+    with pytest.raises(ember.DataError, match="integer pixel values must lie in 0-255"):
+        data.encode([wide[0].astype(np.uint32)])
+
+
 def test_dark_sixteen_bit_pgm_is_scaled_like_a_bright_one(tmp_path):
     # Pillow opens 16-bit PGM files as mode "I" (32-bit integers holding 0-65535). A dark one,
     # whose brightest pixel is below 256, was read as 8-bit data: 257 times too bright

@@ -53,6 +53,21 @@ def test_confusion_matrix_and_top_losses(learn):
     assert interp.plot_confusion_matrix(normalize=True) is not None
 
 
+def test_interpretation_and_tta_of_the_training_set_keep_items_in_order(learn):
+    # the training loader shuffles and drops its last batch: top_losses' indices named
+    # positions of one random pass (plot_top_losses drew other items under their titles),
+    # 600 items came back as 576, and tta averaged passes in different orders
+    dataset = learn.data.train_dl.dataset
+    interp = Interpretation.from_learner(learn, "train")
+    assert torch.equal(interp.targets, dataset.targets)  # all 600, in dataset order
+    _, indices = interp.top_losses(4)
+    assert [int(dataset[int(i)][1]) for i in indices] == interp.targets[indices].tolist()
+    ordered = learn.get_preds(interp.loader)[0]
+    identity, targets = tta(learn, "train", n=2, augment=lambda images: images)
+    assert torch.equal(targets, dataset.targets)
+    assert torch.allclose(identity, ordered, atol=1e-5)
+
+
 def test_show_results_from_the_learner(learn):
     figure = learn.show_results(6)
     titles = [a.get_title() for a in figure.axes if a.images]

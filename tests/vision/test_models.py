@@ -123,6 +123,21 @@ def test_body_pretrained_by_ember_is_loaded_from_a_checkpoint(fashion, tmp_path)
         vision_model("compact_cnn", target, pretrained="DEFAULT")
 
 
+def test_body_pretrained_by_ember_is_loaded_from_an_exported_file(fashion, tmp_path):
+    # an exported model.ember (safetensors + manifest) was not taken as a file: compact_cnn
+    # said it "has no published weights", resnet18 that torchvision has no weights of that name
+    (x, y), _ = fashion
+    source = ember.learner(ImageData.from_arrays(x[:100], y[:100], bs=32), quiet=True)
+    exported = source.export(tmp_path / "source.ember")
+    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
+                                                for v in y[100:200]])
+    for pretrained in (exported, str(exported)):
+        model = vision_model("compact_cnn", target, pretrained=pretrained)
+        for key, value in source.model.body.state_dict().items():
+            assert torch.equal(model.body.state_dict()[key], value)
+        assert model.head[-1].out_features == 2
+
+
 def test_vision_model_loads_weights_for_any_torchvision_arch_and_the_resnet_unet(tmp_path):
     torch.manual_seed(0)
     source = torchvision.models.resnet18()

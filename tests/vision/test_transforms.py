@@ -53,6 +53,12 @@ def test_bad_raw_items_get_clear_errors(tmp_path):
         to_image_tensor(np.full((4, 4), 3.5))
     with pytest.raises(ember.DataError, match="dict"):
         to_image_tensor({"not": "an image"})
+    # a channels-first array was read as 28 channels of a 3-pixel-high image, and predict
+    # then said "item 0 has 28 channels; cannot convert it to mode 'L'"
+    for first in (1, 3):
+        with pytest.raises(ember.DataError, match=r"item 0: .*\(H, W, C\).*channels first.*"
+                                                  r"np\.moveaxis"):
+            to_image_tensor(np.zeros((first, 28, 28), np.uint8), "item 0")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(ember.DataError, match=r"broken\.png cannot be read"):
         load_image(tmp_path / "broken.png")

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
-from ember.utils import plain
+from ember.utils import plain, warn
 from ember_tabular.transforms import TabularProcessor, infer_column_kinds
 
 __all__ = ["TabularData", "TabularDataset", "items_to_frame"]
@@ -363,11 +363,13 @@ class TabularData(ember.Data):
             >>> # data.input_schema()["required"] -> ['cut', 'color', 'carat', ...]
         """
         processor = self.processor
+        inputs = processor.input_names  # raw columns: a date's parts are derived, not sent
         kinds = [(processor.cat_names, ["string", "number", "boolean", "null"], "a category"),
                  (processor.cont_names, ["number", "null"], "a number"),
                  (processor.date_names, ["string", "null"], "a date (ISO 8601)")]
         properties = {str(name): {"type": types, "description": description}
-                      for names, types, description in kinds for name in names}
+                      for names, types, description in kinds for name in names
+                      if name in inputs}
         return {"type": "object", "properties": properties, "required": list(properties),
                 "description": "one row: each input column's value (null when unknown)"}
 
@@ -525,6 +527,7 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
         return "regression", None
     series = df[names[0]]
     dtype = series.dtype
+    inferred = target_kind is None
     if target_kind is None:
         if pd.api.types.is_float_dtype(dtype):
             target_kind = "regression"
@@ -546,7 +549,29 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
         raise ember.DataError(
             f"target {names[0]!r} has a single class {classes!r}; a classifier needs at least "
             f"two. Check the filtering of the frame, or choose another target")
+    if inferred and len(classes) > max_card and not isinstance(dtype, pd.CategoricalDtype) \
+            and not pd.api.types.is_numeric_dtype(dtype):
+        _warn_text_target(names[0], series, len(classes))
     return "single_label", classes
+
+
+def _warn_text_target(name: Any, series: pd.Series, n_classes: int) -> None:
+    """A text target of numbers (``"326"``), or one with a class for most rows, is almost
+    always a regression target read as text: training a classifier over thousands of classes
+    would go ahead silently and learn nothing."""
+    sample = series.head(1000)
+    numeric = pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95
+    if numeric:
+        reason = "is text that holds numbers"
+    elif len(series) > 100 and n_classes > 0.5 * len(series):
+        reason = "has a different value in most rows"
+    else:
+        return
+    warn(
+        f"target {name!r} {reason}, so it was taken as classification into {n_classes} "
+        f"classes; for regression convert it first (df[{name!r}] = pd.to_numeric(df[{name!r}])"
+        f", after removing signs such as '$' or ','), or pass target_kind='single_label' to "
+        f"keep the classes and silence this")
 
 
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -81,7 +82,9 @@ def infer_column_kinds(
     categorical; integer columns with at most ``max_card`` distinct values are categorical,
     other numbers continuous; ``datetime`` columns are dates (expanded into parts). Returns
     ``(cat_names, cont_names, date_names, notes)``, where ``notes`` are remarks worth printing
-    (a text column that looks numeric, an identifier-like column).
+    (a text column that looks numeric, an identifier-like column). A saved row index (an
+    ``Unnamed: 0`` column of distinct integers, as ``read_csv`` names the index that
+    ``to_csv`` writes) is left out, with a note.
 
     Example:
         >>> frame = pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0], "c": [1, 2], "y": [0, 1]})
@@ -102,7 +105,18 @@ def infer_column_kinds(
         elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
             cats.append(name)
         elif _is_integer(series):
-            (cats if series.nunique() <= max_card else conts).append(name)
+            distinct = series.nunique()
+            if len(frame) > 100 and distinct == len(frame):  # a different value in every row
+                if re.fullmatch(r"Unnamed: \d+", str(name)):
+                    notes.append(f"{name!r} is a saved row index (to_csv writes one, read_csv "
+                                 f"names it so) and is left out: a row number would leak the "
+                                 f"file's order, and every row to predict would need one. "
+                                 f"Pass it in cont_names= to use it anyway")
+                    continue
+                notes.append(f"{name!r} holds a different integer in every row (an identifier "
+                             f"or a row number?); if so, drop it or leave it out of "
+                             f"cont_names=: it can leak the order of the file")
+            (cats if distinct <= max_card else conts).append(name)
         elif pd.api.types.is_numeric_dtype(dtype):
             conts.append(name)
         elif _is_text(series):
@@ -134,6 +148,7 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
             raise ember.DataError(f"date column {name!r} is missing; give a frame that has it")
         column = frame[name]
         if not pd.api.types.is_datetime64_any_dtype(column.dtype):
+            _refuse_numeric_dates(name, column)
             try:
                 converted = pd.to_datetime(column, errors="coerce")
             except ValueError:  # mixed time zones, or dates with and without one
@@ -160,6 +175,27 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
     for part, series in parts.items():
         series.name = part
     return parts
+
+
+def _refuse_numeric_dates(name: Any, column: pd.Series) -> None:
+    """Numbers in a date column are an error: ``pd.to_datetime`` reads them as nanoseconds
+    since 1970, so ``20240301`` (or epoch seconds) would all become 1970-01-01, silently."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind in ("string", "empty", "datetime", "datetime64", "date"):
+        return
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype):
+        numeric = column.notna()
+    else:  # objects: look at each value (JSON rows may mix numbers with text)
+        numeric = column.map(lambda value: isinstance(value, (int, float, np.number))
+                             and not isinstance(value, (bool, np.bool_)) and not pd.isna(value))
+    if numeric.any():
+        row = numeric.idxmax()
+        raise ember.DataError(
+            f"column {name!r}, row {plain(row)!r}: {plain(column[row])!r} is a number, not a "
+            f"date ({int(numeric.sum())} such row(s)); give dates as text or datetimes, e.g. "
+            f"pd.to_datetime(df[{name!r}].astype(str), format='%Y%m%d') for 20240301, or "
+            f"pd.to_datetime(df[{name!r}], unit='s') for seconds since 1970")
 
 
 def add_date_parts(frame: pd.DataFrame, date_names: Sequence[str]) -> pd.DataFrame:

@@ -36,8 +36,8 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     Example:
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
     """
-    plain, targets = learn.get_preds(dl)
-    loader = learn.loader(dl)
+    loader = _in_order(learn.loader(dl))
+    plain, targets = learn.get_preds(loader)
     if learn.data.target_kind == "single_label" and targets.ndim > 1:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
         # only augmentation is a mirror, undone on the outputs (N, H, W, classes)
@@ -54,6 +54,19 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
             total += _activations(learn, loader, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
+
+
+def _in_order(loader: Any) -> Any:
+    """``loader`` itself when it reads every item once in order (validation, test); for a
+    shuffling or batch-dropping one (training) a loader of the same items, batch size and
+    collation that does, so passes line up item by item and indices name dataset items."""
+    from torch.utils.data import DataLoader, SequentialSampler
+
+    if isinstance(loader.sampler, SequentialSampler) and not loader.drop_last:
+        return loader
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                      drop_last=False, collate_fn=loader.collate_fn,
+                      num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 
 
 def _activations(learn: ember.Learner, loader: Any, augment: Callable[[Tensor], Tensor],
@@ -101,8 +114,9 @@ class Interpretation:
         Example:
             >>> # interp = Interpretation.from_learner(learn, "test")
         """
-        outputs, targets = learn.get_preds(dl, activation=False)
-        return cls(learn.data, learn.loader(dl), outputs, targets)
+        loader = _in_order(learn.loader(dl))  # the training loader shuffles: read in order
+        outputs, targets = learn.get_preds(loader, activation=False)
+        return cls(learn.data, loader, outputs, targets)
 
     def top_losses(self, k: int = 9) -> tuple[Tensor, Tensor]:
         """The ``k`` largest per-item losses and their item indices, largest first.

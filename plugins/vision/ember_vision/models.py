@@ -150,7 +150,7 @@ def _read_state(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise ember.DataError(f"no weights file at {path}; give the path of a state dict")
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix in (".safetensors", ".ember"):  # an exported model is safetensors
             from safetensors.torch import load_file
 
             state = load_file(str(path))
@@ -173,7 +173,7 @@ def _pretrained_state(arch: str, pretrained: Any) -> dict[str, Tensor] | None:
     if pretrained in (None, False):
         return None
     if isinstance(pretrained, Path) or (isinstance(pretrained, str) and (
-            Path(pretrained).suffix in (".pth", ".pt", ".safetensors", ".bin")
+            Path(pretrained).suffix in (".pth", ".pt", ".safetensors", ".bin", ".ember")
             or "/" in pretrained or "\\" in pretrained)):
         return _read_state(Path(pretrained))
     import torchvision
@@ -273,8 +273,9 @@ def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
     weights are loaded here and never named in the exported config (the file has the weights).
 
     ``pretrained`` is a torchvision weights name or file (see :func:`torchvision_model`), or a
-    file of an Ember model you trained yourself — a ``learn.save`` checkpoint or
-    ``torch.save(learn.model.state_dict(), path)`` — whose body is loaded and whose head is
+    file of an Ember model you trained yourself — a ``learn.save`` checkpoint, a
+    ``learn.export`` file or ``torch.save(learn.model.state_dict(), path)`` — whose body is
+    loaded and whose head is
     left new (so a body pretrained on some classes can be fine-tuned on others). Other
     options go to the architecture: ``vision_model("torchvision", data, arch="resnet101")``.
 
@@ -305,8 +306,8 @@ def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
     elif "pretrained" not in inspect.signature(ember.get_registry().architectures[arch]
                                                ).parameters:
         raise ember.DataError(f"{arch} has no published weights; give the file of an "
-                              f"Ember model you trained (learn.save(...) or its state dict), or "
-                              f"use a torchvision architecture such as 'resnet18'")
+                              f"Ember model you trained (learn.save, learn.export or its state "
+                              f"dict), or use a torchvision architecture such as 'resnet18'")
     else:  # the same architecture built with the weights (arch= and other options kept)
         source = ember.create_model(arch, n_out=n_out, n_channels=n_channels,
                                     pretrained=pretrained, **config)
@@ -316,10 +317,11 @@ def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
 
 def _ember_body_state(pretrained: Any) -> dict[str, Tensor] | None:
     """The body weights of an Ember vision model saved in a local file (``learn.save``
-    checkpoint or a state dict with ``body.`` keys); ``None`` for anything else."""
+    checkpoint, ``learn.export`` file or a state dict with ``body.`` keys); ``None`` for
+    anything else."""
     is_file = isinstance(pretrained, Path) or (
         isinstance(pretrained, str) and Path(pretrained).suffix in (".pth", ".pt",
-                                                                     ".safetensors"))
+                                                                     ".safetensors", ".ember"))
     if not is_file:
         return None
     state = _read_state(Path(pretrained))

@@ -156,7 +156,9 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     Accepts a file path (str or Path), encoded file bytes (PNG, JPEG… as sent to
     ``ember serve``), a PIL image, a NumPy array laid out (H, W) or
     (H, W, C), or a torch tensor laid out (H, W) or (C, H, W). ``uint8`` values are used as
-    they are; floating-point values must lie in [0, 1] and are scaled to 0-255 and rounded.
+    they are; ``uint16`` values are scaled to 8 bits (65535 → 255) as 16-bit files are;
+    floating-point values must lie in [0, 1] and are scaled to 0-255 and rounded; other
+    integers must lie in 0-255.
 
     Example:
         >>> import torch
@@ -175,6 +177,10 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
         if item.ndim != 3:
             raise ember.DataError(
                 f"{name}: a NumPy image must have shape (H, W) or (H, W, C), got {item.shape}")
+        if item.shape[-1] not in (1, 2, 3, 4) and item.shape[0] in (1, 3, 4):
+            raise ember.DataError(
+                f"{name}: a NumPy image is laid out (H, W, C), but {item.shape} is channels "
+                f"first; give np.moveaxis(image, 0, -1), or a torch tensor (C, H, W)")
         tensor = torch.from_numpy(np.array(item)).permute(2, 0, 1)
     elif isinstance(item, Tensor):
         tensor = item.detach().cpu()
@@ -194,6 +200,10 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
 def _as_uint8(tensor: Tensor, name: str) -> Tensor:
     if tensor.dtype == torch.uint8:
         return tensor
+    if tensor.dtype == torch.uint16:  # 16-bit pixels: 65535 -> 255, as 16-bit files are read
+        return torch.round(tensor.to(torch.float64) / 257.0).to(torch.uint8)
+    if tensor.dtype in (torch.uint32, torch.uint64):  # torch has no min/max for these
+        tensor = tensor.to(torch.int64)
     if tensor.is_floating_point():
         if tensor.numel() and (not torch.isfinite(tensor).all() or tensor.min() < 0
                                or tensor.max() > 1):
