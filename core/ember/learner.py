@@ -902,7 +902,9 @@ class Learner:
         """The loader that ``validate``, ``get_preds`` and the plugins' evaluation helpers
         read: ``"train"``, ``"valid"`` (also for ``None``) or ``"test"`` from the data, or a
         given DataLoader as it is; one that is missing or holds no batch is a
-        :class:`DataError`.
+        :class:`DataError`. A named loader that shuffles or drops its last batch (the
+        training loader) is read through a loader of the same items, batch size and collation
+        that reads every item once in dataset order, so predictions line up with the items.
 
         Example:
             >>> # learn.loader("test") is learn.data.test_dl
@@ -911,7 +913,7 @@ class Learner:
             loader, name = dl, "given"
         else:
             name = dl or "valid"
-            loader = self.data.loader(name)
+            loader = _in_order(self.data.loader(name))
         require_batches(loader, f"the {name} loader")
         return loader
 
@@ -1012,6 +1014,23 @@ class Learner:
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {self.data!r}, "
                 f"loss={loss_name(self.loss_func)}, device={self.device})")
+
+
+def _in_order(loader: DataLoader) -> DataLoader:
+    """``loader`` itself when it reads every item once in order; for one that batches items
+    drawn by a random sampler, or drops its last batch, a loader of the same items, batch size
+    and collation that does. A loader whose sampler yields whole batches (a language model's
+    stream) or is a domain's own (length bucketing) is its plugin's to order, and kept."""
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
+    if loader.batch_size is None or not isinstance(loader.sampler, (RandomSampler,
+                                                                    SequentialSampler)):
+        return loader
+    if isinstance(loader.sampler, SequentialSampler) and not loader.drop_last:
+        return loader
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                      drop_last=False, collate_fn=loader.collate_fn,
+                      num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 
 
 class _Gather(Callback):

@@ -370,12 +370,28 @@ def test_predict_get_preds_and_validate():
 
 def test_loader_names_the_data_loaders_and_refuses_a_missing_one():
     learn = ember.learner(blob_data())
-    assert learn.loader() is learn.data.valid_dl and learn.loader("train") is learn.data.train_dl
+    assert learn.loader() is learn.data.valid_dl
+    assert learn.loader("train").dataset is learn.data.train_dl.dataset  # read in order
     assert learn.loader(learn.data.train_dl) is learn.data.train_dl
     with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
         learn.loader("test")
     with pytest.raises(ember.DataError, match="no loader is called 'tset'"):
         learn.loader("tset")
+
+
+def test_predictions_on_the_training_set_cover_every_item_in_dataset_order():
+    # the training loader shuffles and drops its last partial batch: get_preds("train")
+    # gave a random order and left items out (600 items in batches of 32: 576)
+    ember.seed(0)
+    x, y = torch.randn(600, 8), torch.randint(0, 3, (600,))
+    dataset = torch.utils.data.TensorDataset(x, y)
+    train_dl = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True, drop_last=True)
+    valid_dl = torch.utils.data.DataLoader(dataset, batch_size=64)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), small_model(), quiet=True)
+    probs, targets = learn.get_preds("train")
+    assert torch.equal(targets, y)
+    assert torch.allclose(probs, learn.get_preds("valid")[0])
+    assert learn.loader(train_dl) is train_dl  # a loader given as it is
 
 
 # ----------------------------------------------------------------------------- bad input

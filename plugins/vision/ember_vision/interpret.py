@@ -36,7 +36,7 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     Example:
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
     """
-    loader = _in_order(learn.loader(dl))
+    loader = learn.loader(dl)  # a training loader is read in order, every item once
     plain, targets = learn.get_preds(loader)
     if learn.data.target_kind == "single_label" and targets.ndim > 1:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
@@ -54,19 +54,6 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
             total += _activations(learn, loader, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
-
-
-def _in_order(loader: Any) -> Any:
-    """``loader`` itself when it reads every item once in order (validation, test); for a
-    shuffling or batch-dropping one (training) a loader of the same items, batch size and
-    collation that does, so passes line up item by item and indices name dataset items."""
-    from torch.utils.data import DataLoader, SequentialSampler
-
-    if isinstance(loader.sampler, SequentialSampler) and not loader.drop_last:
-        return loader
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                      drop_last=False, collate_fn=loader.collate_fn,
-                      num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 
 
 def _activations(learn: ember.Learner, loader: Any, augment: Callable[[Tensor], Tensor],
@@ -114,7 +101,7 @@ class Interpretation:
         Example:
             >>> # interp = Interpretation.from_learner(learn, "test")
         """
-        loader = _in_order(learn.loader(dl))  # the training loader shuffles: read in order
+        loader = learn.loader(dl)  # a training loader is read in order, every item once
         outputs, targets = learn.get_preds(loader, activation=False)
         return cls(learn.data, loader, outputs, targets)
 
