@@ -219,3 +219,12 @@ def test_an_exported_file_is_readable_as_open_would_make_it(trained, tmp_path):
     finally:
         os.umask(mask)
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_loading_an_exported_file_as_a_checkpoint_says_which_is_which(trained, tmp_path):
+    # learn.load(export) gave torch's page-long weights_only unpickling error
+    path = trained.export(tmp_path / "model.ember")
+    with pytest.raises(ember.ExportError, match=r"is an exported model \(learn.export\), not a "
+                                                r"checkpoint .*ember.load"):
+        trained.load(path)
+    trained.model.load_state_dict(ember.load(path).model.state_dict())  # as the message says
