@@ -156,6 +156,9 @@ def test_dates_are_expanded_into_parts() -> None:
     assert sorted(processor.feature_groups()) == ["when"]
     with pytest.raises(ember.DataError, match="'when', row 1: 'soon' is not a date"):
         processor.transform(pd.DataFrame({"when": ["2024-01-01", "soon"]}))
+    labelled = pd.DataFrame({"when": ["2024-01-01", "soon"]}, index=pd.Index([10, 11]))
+    with pytest.raises(ember.DataError, match="'when', row 11: 'soon'"):  # not np.int64(11)
+        processor.transform(labelled)
 
 
 def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:

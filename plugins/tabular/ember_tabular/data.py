@@ -586,7 +586,7 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
             problem = "the label is missing" if pd.isna(value) else (
                 f"{plain(value)!r} is not one of the classes {classes[:10]}")
             raise ember.DataError(
-                f"target {names[0]!r}, row {frame.index[position]!r}: {problem} "
+                f"target {names[0]!r}, row {plain(frame.index[position])!r}: {problem} "
                 f"({int(unknown.sum())} such row(s)); drop these rows, or train on a frame "
                 f"that holds every class")
         return torch.from_numpy(codes)
@@ -594,7 +594,7 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = np.argwhere(bad)[0]
-        raise ember.DataError(f"target {names[column]!r}, row {frame.index[row]!r}: "
+        raise ember.DataError(f"target {names[column]!r}, row {plain(frame.index[row])!r}: "
                               f"{values[row, column]} is not a finite number; drop such rows")
     if log_target:
         bad = values <= 0
@@ -602,7 +602,7 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
             row, column = np.argwhere(bad)[0]
             raise ember.DataError(
                 f"log_target=True needs positive targets, but {names[column]!r} is "
-                f"{values[row, column]} in row {frame.index[row]!r}; drop log_target or "
+                f"{values[row, column]} in row {plain(frame.index[row])!r}; drop log_target or "
                 f"shift the target")
         values = np.log(values)
     tensor = torch.from_numpy(values.astype(np.float32))

@@ -157,7 +157,7 @@ def date_part_columns(frame: pd.DataFrame, date_names: Sequence[str]) -> dict[st
             if bad.any():
                 row = bad.idxmax()
                 raise ember.DataError(
-                    f"column {name!r}, row {row!r}: {column[row]!r} is not a date "
+                    f"column {name!r}, row {plain(row)!r}: {plain(column[row])!r} is not a date "
                     f"({int(bad.sum())} such row(s)); fix or blank these values"
                 )
             column = converted
