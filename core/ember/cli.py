@@ -69,6 +69,8 @@ def _quickstart(args: argparse.Namespace) -> int:
             metrics = demo.run(smoke=args.smoke)
             if not isinstance(metrics, dict):
                 raise TypeError(f"run() returned {type(metrics).__name__}, not a dict of metrics")
+            if not metrics:  # a demo that reports nothing has shown nothing
+                raise ValueError("run() returned no metrics (an empty dict)")
             shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                               for k, v in metrics.items())
         except Exception as error:

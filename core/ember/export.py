@@ -65,6 +65,13 @@ def export_learner(learn: Learner, path: Path) -> Path:
         )
     data = learn.data
     registry = get_registry()
+    if data.kind not in registry.data_kinds:  # ember.load could not rebuild its preprocessing
+        raise ExportError(
+            f"the data kind {data.kind!r} ({type(data).__name__}) is registered by no loaded "
+            f"plugin, so ember.load could not rebuild its preprocessing. Register it in the "
+            f"plugin: @ember.hookimpl def ember_data_kinds(register): "
+            f"register({data.kind!r}, {type(data).__name__}); see `ember plugins`"
+        )
     plugin = registry.owner.get(("ember_data_kinds", data.kind), "builtin")
     infos = {info.name: info for info in plugin_infos()}
     info = infos.get(plugin)

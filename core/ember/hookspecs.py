@@ -47,8 +47,9 @@ hookimpl = pluggy.HookimplMarker("ember")
 def ember_data_kinds(register: Callable[[str, type[Data]], None]) -> None:
     """Register the :class:`ember.Data` subclasses this plugin provides.
 
-    Call ``register(kind, data_class)`` once per class. ``kind`` is the name stored in export
-    manifests; ``data_class.from_state(state)`` must rebuild the inference-side preprocessing.
+    Call ``register(kind, data_class)`` once per class; the class's ``kind`` attribute must be
+    the same name (a mismatch is refused). ``kind`` is the name stored in export manifests;
+    ``data_class.from_state(state)`` must rebuild the inference-side preprocessing.
 
     Example::
 

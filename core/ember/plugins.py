@@ -176,6 +176,8 @@ class Registry:
                 return
             if not isinstance(name, str) or value is None:
                 raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
+            if hook == "ember_data_kinds":
+                _check_data_kind(plugin, name, value)
             key = (hook, name)
             if key in self.owner and self.owner[key] != plugin:
                 raise PluginError(
@@ -216,6 +218,22 @@ class Registry:
                 self.architecture_descriptions.pop(name, None)
             if hook == "ember_quickstart":
                 self.demos = [d for d in self.demos if f"{d.domain}/{d.name}" != name]
+
+
+def _check_data_kind(plugin: str, name: str, value: Any) -> None:
+    """A data class registered under ``name`` must say ``kind = name``: an export stores
+    ``data.kind`` and :func:`ember.load` looks the class up by it, so a mismatch (a subclass
+    that forgot ``kind`` inherits ``"tensor"``) would rebuild the wrong preprocessing."""
+    from ember.data import Data
+
+    if not (isinstance(value, type) and issubclass(value, Data)):
+        raise PluginError(f"plugin {plugin!r} registers data kind {name!r} with {value!r}, "
+                          f"which is not an ember.Data subclass")
+    if value.kind != name:
+        raise PluginError(
+            f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
+            f"class attribute kind is {value.kind!r}; set kind = {name!r} on the class "
+            f"(exports store data.kind and ember.load looks the class up by it)")
 
 
 class _State:

@@ -51,6 +51,24 @@ def test_quickstart_runs_every_demo_and_fails_at_the_end_if_one_failed(monkeypat
     assert main(["quickstart", "working", "--smoke"]) == 0
 
 
+def test_quickstart_fails_a_demo_that_returns_no_metrics(monkeypatch, capsys):
+    import types
+
+    import ember
+
+    plugin = types.ModuleType("toy_silent")
+
+    @ember.hookimpl
+    def ember_quickstart(register):
+        register(ember.Demo(domain="toy", name="silent", run=lambda smoke=False: {}))
+
+    plugin.ember_quickstart = ember_quickstart
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.register_plugin(plugin)
+    assert main(["quickstart", "toy", "--smoke"]) == 1
+    assert "| toy/silent | FAILED: ValueError: run() returned no metrics" in capsys.readouterr().out
+
+
 def test_quickstart_refuses_an_unknown_name_among_known_ones(monkeypatch, capsys):
     import types
 

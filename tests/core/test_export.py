@@ -143,6 +143,19 @@ def test_a_model_not_built_by_name_cannot_be_exported_silently(tmp_path):
         learn.export(tmp_path / "m.ember")
 
 
+def test_a_data_kind_no_plugin_registers_is_refused_at_export(tmp_path):
+    # before, the file named plugin 'builtin' and ember.load said "pip install ember"
+    class SeriesData(ember.Data):
+        kind = "series"
+
+    data = blob_data()
+    data = SeriesData.from_loaders(data.train_dl, data.valid_dl)
+    learn = ember.Learner(data, ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"register\('series', SeriesData\)"):
+        learn.export(tmp_path / "m.ember")
+    assert not (tmp_path / "m.ember").exists()
+
+
 def test_numpy_classes_and_config_values_export_and_load(tmp_path):
     import numpy as np
     from torch.utils.data import TensorDataset

@@ -102,6 +102,25 @@ def test_a_plugin_with_an_unknown_hook_is_reported(tmp_path, monkeypatch):
     assert infos()["typo"].status == "broken"
 
 
+def test_a_data_class_without_its_kind_is_refused_with_the_fix(tmp_path, monkeypatch):
+    # a subclass that forgets ``kind`` inherits "tensor": its exports would load as plain
+    # tensor data, without the plugin's preprocessing
+    install_fake_plugin(tmp_path, monkeypatch, "nokind", """
+        import ember
+
+        class SeriesData(ember.Data):
+            pass
+
+        @ember.hookimpl
+        def ember_data_kinds(register):
+            register("series", SeriesData)
+    """)
+    info = infos()["nokind"]
+    assert info.status == "broken"
+    assert "kind is 'tensor'" in info.reason and "set kind = 'series'" in info.reason
+    assert "series" not in ember.get_registry().data_kinds
+
+
 def test_a_plugin_for_a_newer_contract_is_skipped(tmp_path, monkeypatch):
     install_fake_plugin(tmp_path, monkeypatch, "future", "EMBER_CONTRACT = 99\n")
     info = infos()["future"]
