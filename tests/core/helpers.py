@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import torch
@@ -97,3 +98,15 @@ def interrupted_run(folder: Path, interrupt_after: int | None) -> ember.Learner:
         learn = ember.Learner(blob_data(), model(), quiet=True)
         learn.fit_one_cycle(4, 1e-2, resume=folder / "ckpt.pt")
     return learn
+
+
+def metric_plugin(name: str) -> types.ModuleType:
+    """A plugin module ``name`` whose one hook registers the metric ``<name>_metric``."""
+    module = types.ModuleType(name)
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register(f"{name}_metric", ember.metrics.Accuracy)
+
+    module.ember_metrics = ember_metrics
+    return module

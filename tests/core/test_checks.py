@@ -250,6 +250,13 @@ def _tiny_data(x: torch.Tensor, y: torch.Tensor, **options) -> ember.Data:
                                    DataLoader(TensorDataset(x, y), batch_size=16), **options)
 
 
+def _three_classes() -> ember.Data:
+    """64 random items of 4 features, in 3 classes, batches of 16."""
+    generator = torch.Generator().manual_seed(0)
+    return _tiny_data(torch.randn(64, 4, generator=generator),
+                      torch.randint(0, 3, (64,), generator=generator))
+
+
 class _LogitsAndFeatures(nn.Module):
     def __init__(self, as_dict: bool) -> None:
         super().__init__()
@@ -262,9 +269,7 @@ class _LogitsAndFeatures(nn.Module):
 
 def test_a_model_that_returns_a_tuple_or_a_dict_gets_a_clear_error():
     # it failed inside the loss with AttributeError: 'tuple' object has no attribute 'ndim'
-    generator = torch.Generator().manual_seed(0)
-    data = _tiny_data(torch.randn(64, 4, generator=generator),
-                      torch.randint(0, 3, (64,), generator=generator))
+    data = _three_classes()
     with pytest.raises(ember.TrainingError, match=r"returns a tuple of 2 values, but "
                                                   r"CrossEntropyFlat needs one tensor"):
         ember.Learner(data, _LogitsAndFeatures(as_dict=False), quiet=True).fit(1)
@@ -331,9 +336,7 @@ def test_a_torch_regression_loss_that_would_broadcast_outputs_against_targets_is
 def test_doctor_names_a_model_or_a_loss_that_fails_on_the_first_batch():
     # doctor() ran the model bare (torch's "mat1 and mat2 shapes cannot be multiplied" came
     # out of it) and never ran the loss it promises to check
-    generator = torch.Generator().manual_seed(0)
-    data = _tiny_data(torch.randn(64, 4, generator=generator),
-                      torch.randint(0, 3, (64,), generator=generator))
+    data = _three_classes()
     with pytest.raises(ember.TrainingError, match=r"model failed on the first batch \(inputs "
                                                   r"of shape \(16, 4\)\)"):
         ember.Learner(data, nn.Linear(5, 3), quiet=True).doctor(verbose=False)

@@ -9,6 +9,8 @@ import torch
 import ember
 from ember.cli import main
 
+from .helpers import metric_plugin
+
 
 def install_fake_plugin(tmp_path, monkeypatch, name: str, source: str) -> None:
     """Make an installed distribution with an entry point in the group ``ember``."""
@@ -182,15 +184,7 @@ def test_an_unknown_autoload_value_is_an_error_naming_the_variable(monkeypatch, 
 
 
 def test_a_blocked_name_stays_blocked_when_registered_by_hand(monkeypatch):
-    import types
-
-    plugin = types.ModuleType("handmade")
-
-    @ember.hookimpl
-    def ember_metrics(register):
-        register("handmade_metric", ember.metrics.Accuracy)
-
-    plugin.ember_metrics = ember_metrics
+    plugin = metric_plugin("handmade")
     monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "other, handmade")
     with pytest.raises(ember.PluginError, match="'handmade' is named in EMBER_BLOCK_PLUGINS"):
         ember.register_plugin(plugin)

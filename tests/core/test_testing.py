@@ -9,6 +9,8 @@ import pytest
 import ember
 from ember.testing import check_plugin
 
+from .helpers import metric_plugin
+
 
 def test_fixture_isolates_installed_plugins(ember_plugins):
     assert "signal" not in ember.get_registry().data_kinds
@@ -59,31 +61,17 @@ def test_a_broken_plugin_is_reported_by_the_suite():
 def test_check_plugin_leaves_the_sessions_plugins_as_they_were():
     import ember_signal.plugin
 
-    mine = types.ModuleType("session_plugin")
-
-    @ember.hookimpl
-    def ember_metrics(register):
-        register("session_metric", ember.metrics.Accuracy)
-
-    mine.ember_metrics = ember_metrics
-    ember.register_plugin(mine)
+    ember.register_plugin(metric_plugin("session_plugin"))
     registry = ember.get_registry()
     assert check_plugin(ember_signal.plugin).ok
-    assert ember.get_registry() is registry and "session_metric" in registry.metrics
+    assert ember.get_registry() is registry and "session_plugin_metric" in registry.metrics
     assert "session_plugin" in [info.name for info in ember.plugin_infos()]
     ember.unregister_plugin("unrelated")  # a reload still finds the plugin the session registered
-    assert "session_metric" in ember.get_registry().metrics
+    assert "session_plugin_metric" in ember.get_registry().metrics
 
 
 def test_load_installed_keeps_the_plugins_the_test_registered(ember_plugins):
-    mine = types.ModuleType("under_test")
-
-    @ember.hookimpl
-    def ember_metrics(register):
-        register("under_test_metric", ember.metrics.Accuracy)
-
-    mine.ember_metrics = ember_metrics
-    ember_plugins.register(mine)
+    ember_plugins.register(metric_plugin("under_test"))
     ember_plugins.load_installed()
     registry = ember.get_registry()
     assert "signal" in registry.data_kinds and "under_test_metric" in registry.metrics
@@ -93,21 +81,11 @@ def test_the_ember_plugins_fixture_puts_the_sessions_plugins_back(monkeypatch):
     # its teardown called reset_plugins(), which forgot a plugin a conftest had registered
     from ember.testing import ember_plugins
 
-    def plugin(name: str) -> types.ModuleType:
-        module = types.ModuleType(name)
-
-        @ember.hookimpl
-        def ember_metrics(register):
-            register(f"{name}_metric", ember.metrics.Accuracy)
-
-        module.ember_metrics = ember_metrics
-        return module
-
-    ember.register_plugin(plugin("session_wide"))
+    ember.register_plugin(metric_plugin("session_wide"))
     fixture = ember_plugins.__wrapped__(monkeypatch)
     sandbox = next(fixture)
     assert "session_wide_metric" not in ember.get_registry().metrics  # isolated
-    sandbox.register(plugin("in_test"))
+    sandbox.register(metric_plugin("in_test"))
     assert "in_test_metric" in ember.get_registry().metrics
     with pytest.raises(StopIteration):
         next(fixture)
