@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -286,7 +288,8 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     to ``<path>.data`` beside it (protobuf's 2 GB limit). Models whose forward pass decodes
     step by step (sequence-to-sequence greedy or beam search) or takes data-dependent Python
     branches cannot be traced; their export fails with an :class:`ember.ExportError` that
-    names the model and the tracer's reason.
+    names the model and the tracer's reason. A failed export (tracing or the check) leaves
+    the file that was at ``path`` before.
 
     Example:
         >>> # learn.export_onnx("model.onnx")  # inputs named by learn.data.input_specs()
@@ -311,6 +314,29 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     path.parent.mkdir(parents=True, exist_ok=True)
     # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
+    # written and checked in a folder beside the target, then moved over it: an export that
+    # fails (tracing or the check) leaves the file that was there before, not a bad one
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
+        written = Path(folder) / path.name  # the same name: a .data file refers to it
+        _trace_onnx(learn, wrapper, inputs, specs, dynamic_shapes, written, large)
+        if check:  # a few items, then a whole second batch (another size; for text, length)
+            try:
+                for n, index in ((3, 0), (1_000_000, 1)):
+                    check_onnx(written, model, data.example_inputs(n, index=index), atol)
+            except ExportError as error:
+                raise ExportError(f"{str(error).replace(str(written), str(path))}; {path} was "
+                                  f"not written") from None
+        beside = written.with_name(written.name + ".data")
+        if beside.exists():
+            os.replace(beside, path.with_name(path.name + ".data"))
+        os.replace(written, path)
+    return path
+
+
+def _trace_onnx(learn: Learner, wrapper: torch.nn.Module, inputs: tuple[Any, ...],
+                specs: list[Any], dynamic_shapes: dict[str, Any], path: Path, large: bool
+                ) -> None:
+    """Trace ``wrapper`` into ``path``, turning the tracer's failure into an ExportError."""
     try:
         with warnings.catch_warnings():  # the tracer's internal notes; the check below counts
             warnings.simplefilter("ignore")
@@ -332,10 +358,6 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
             f"branch on the data cannot be traced; use learn.export() (safetensors) for this "
             f"model"
         ) from None
-    if check:  # a few items, then a whole second batch (another size; for text, length)
-        for n, index in ((3, 0), (1_000_000, 1)):
-            check_onnx(path, model, data.example_inputs(n, index=index), atol)
-    return path
 
 
 def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],

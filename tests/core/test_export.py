@@ -184,6 +184,22 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4
 
 
+def test_an_onnx_export_that_fails_its_check_leaves_the_previous_file(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ember.export import export_onnx
+
+    path = tmp_path / "deployed.onnx"
+    path.write_bytes(b"the model in production")
+    with pytest.raises(ember.ExportError, match=r"parity check failed for .*deployed\.onnx.*"
+                                                r"was not written"):
+        export_onnx(trained, path, atol=-1.0)  # no output is within a negative tolerance
+    assert path.read_bytes() == b"the model in production"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployed.onnx"]  # no leftovers
+    export_onnx(trained, path)  # a checked export replaces it
+    assert path.read_bytes() != b"the model in production"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployed.onnx"]
+
+
 def test_predict_and_export_leave_each_module_in_its_mode(tmp_path):
     # a BatchNorm kept in eval mode inside a training model (the frozen-BatchNorm policy does
     # this mid-epoch) must stay so after an inference step, not come back in training mode
