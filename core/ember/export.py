@@ -150,12 +150,20 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     if manifest.get("format") != "ember-model":
         raise ExportError(f"{file} is not an Ember model file")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
         raise ExportError(
             f"{file} was written in model format {version!r} by ember "
             f"{manifest.get('ember_version')}; this ember {_ember_version()} reads format "
             f"{FORMAT_VERSION} and older. Upgrade ember: pip install -U ember"
         )
+    data, model = manifest.get("data"), manifest.get("model")
+    if not (isinstance(data, dict) and isinstance(data.get("kind"), str)
+            and isinstance(data.get("state"), dict) and isinstance(model, dict)
+            and isinstance(model.get("name"), str)
+            and isinstance(model.get("config", {}), dict)):
+        raise ExportError(f"{file} has a corrupt manifest: it needs data.kind (a string), "
+                          f"data.state (an object), model.name (a string) and model.config "
+                          f"(an object)")
     return manifest
 
 
@@ -209,7 +217,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
             f"{path} holds a {kind!r} model from plugin {manifest.get('plugin')!r}, which is not "
             f"installed (or is broken: see `ember plugins`); install it: pip install {package}"
         )
-    data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+    try:
+        data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
+                          f"the installed plugin ({type(error).__name__}: {error}); the file "
+                          f"is corrupt or from another version") from None
     model = call_first("ember_rebuild_model", manifest=manifest)
     if model is None:
         name = manifest["model"]["name"]
@@ -218,7 +231,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
                 f"{path} needs the architecture {name!r}, which no installed plugin provides; "
                 f"install {manifest['model'].get('plugin', package)}"
             )
-        model = create_model(name, **manifest["model"]["config"])
+        try:
+            model = create_model(name, **manifest["model"].get("config", {}))
+        except (TypeError, ValueError) as error:
+            raise ExportError(f"{path}: the architecture {name!r} cannot be built from the "
+                              f"file's model config ({type(error).__name__}: {error}); the "
+                              f"file is corrupt or from another version") from None
     target = default_device(device)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")

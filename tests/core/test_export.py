@@ -65,6 +65,19 @@ def test_newer_format_is_refused_clearly(trained, tmp_path):
         ember.load(path)
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m.pop("data"), lambda m: m.pop("model"), lambda m: m.update(data=[1]),
+    lambda m: m["data"].update(kind=["tensor"]), lambda m: m["data"].pop("state"),
+    lambda m: m["data"]["state"].pop("target_kind"), lambda m: m["model"].update(config=[1]),
+    lambda m: m["model"]["config"].update(unknown=1), lambda m: m["model"]["config"].pop("n_in"),
+    lambda m: m.update(format_version=True)])
+def test_a_tampered_manifest_is_an_export_error(trained, tmp_path, change):
+    path = trained.export(tmp_path / "m.ember")
+    _rewrite_manifest(path, change)
+    with pytest.raises(ember.ExportError, match=r"corrupt|model format True"):
+        ember.load(path)
+
+
 def test_missing_plugin_names_the_package(trained, tmp_path):
     path = trained.export(tmp_path / "m.ember")
 
