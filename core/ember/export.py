@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,12 +157,20 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     if manifest.get("format") != "ember-model":
         raise ExportError(f"{file} is not an Ember model file")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
         raise ExportError(
             f"{file} was written in model format {version!r} by ember "
             f"{manifest.get('ember_version')}; this ember {_ember_version()} reads format "
             f"{FORMAT_VERSION} and older. Upgrade ember: pip install -U ember"
         )
+    data, model = manifest.get("data"), manifest.get("model")
+    if not (isinstance(data, dict) and isinstance(data.get("kind"), str)
+            and isinstance(data.get("state"), dict) and isinstance(model, dict)
+            and isinstance(model.get("name"), str)
+            and isinstance(model.get("config", {}), dict)):
+        raise ExportError(f"{file} has a corrupt manifest: it needs data.kind (a string), "
+                          f"data.state (an object), model.name (a string) and model.config "
+                          f"(an object)")
     return manifest
 
 
@@ -214,7 +224,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
             f"{path} holds a {kind!r} model from plugin {manifest.get('plugin')!r}, which is not "
             f"installed (or is broken: see `ember plugins`); install it: pip install {package}"
         )
-    data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+    try:
+        data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
+                          f"the installed plugin ({type(error).__name__}: {error}); the file "
+                          f"is corrupt or from another version") from None
     model = call_first("ember_rebuild_model", manifest=manifest)
     if model is None:
         name = manifest["model"]["name"]
@@ -223,7 +238,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
                 f"{path} needs the architecture {name!r}, which no installed plugin provides; "
                 f"install {manifest['model'].get('plugin', package)}"
             )
-        model = create_model(name, **manifest["model"]["config"])
+        try:
+            model = create_model(name, **manifest["model"].get("config", {}))
+        except (TypeError, ValueError) as error:
+            raise ExportError(f"{path}: the architecture {name!r} cannot be built from the "
+                              f"file's model config ({type(error).__name__}: {error}); the "
+                              f"file is corrupt or from another version") from None
     target = default_device(device)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
@@ -307,7 +327,8 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     to ``<path>.data`` beside it (protobuf's 2 GB limit). Models whose forward pass decodes
     step by step (sequence-to-sequence greedy or beam search) or takes data-dependent Python
     branches cannot be traced; their export fails with an :class:`ember.ExportError` that
-    names the model and the tracer's reason.
+    names the model and the tracer's reason. A failed export (tracing or the check) leaves
+    the file that was at ``path`` before.
 
     Example:
         >>> # learn.export_onnx("model.onnx")  # inputs named by learn.data.input_specs()
@@ -332,6 +353,29 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     path.parent.mkdir(parents=True, exist_ok=True)
     # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
+    # written and checked in a folder beside the target, then moved over it: an export that
+    # fails (tracing or the check) leaves the file that was there before, not a bad one
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
+        written = Path(folder) / path.name  # the same name: a .data file refers to it
+        _trace_onnx(learn, wrapper, inputs, specs, dynamic_shapes, written, large)
+        if check:  # a few items, then a whole second batch (another size; for text, length)
+            try:
+                for n, index in ((3, 0), (1_000_000, 1)):
+                    check_onnx(written, model, data.example_inputs(n, index=index), atol)
+            except ExportError as error:
+                raise ExportError(f"{str(error).replace(str(written), str(path))}; {path} was "
+                                  f"not written") from None
+        beside = written.with_name(written.name + ".data")
+        if beside.exists():
+            os.replace(beside, path.with_name(path.name + ".data"))
+        os.replace(written, path)
+    return path
+
+
+def _trace_onnx(learn: Learner, wrapper: torch.nn.Module, inputs: tuple[Any, ...],
+                specs: list[Any], dynamic_shapes: dict[str, Any], path: Path, large: bool
+                ) -> None:
+    """Trace ``wrapper`` into ``path``, turning the tracer's failure into an ExportError."""
     try:
         with warnings.catch_warnings():  # the tracer's internal notes; the check below counts
             warnings.simplefilter("ignore")
@@ -353,10 +397,6 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
             f"branch on the data cannot be traced; use learn.export() (safetensors) for this "
             f"model"
         ) from None
-    if check:  # a few items, then a whole second batch (another size; for text, length)
-        for n, index in ((3, 0), (1_000_000, 1)):
-            check_onnx(path, model, data.example_inputs(n, index=index), atol)
-    return path
 
 
 def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],

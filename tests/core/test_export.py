@@ -65,6 +65,19 @@ def test_newer_format_is_refused_clearly(trained, tmp_path):
         ember.load(path)
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m.pop("data"), lambda m: m.pop("model"), lambda m: m.update(data=[1]),
+    lambda m: m["data"].update(kind=["tensor"]), lambda m: m["data"].pop("state"),
+    lambda m: m["data"]["state"].pop("target_kind"), lambda m: m["model"].update(config=[1]),
+    lambda m: m["model"]["config"].update(unknown=1), lambda m: m["model"]["config"].pop("n_in"),
+    lambda m: m.update(format_version=True)])
+def test_a_tampered_manifest_is_an_export_error(trained, tmp_path, change):
+    path = trained.export(tmp_path / "m.ember")
+    _rewrite_manifest(path, change)
+    with pytest.raises(ember.ExportError, match=r"corrupt|model format True"):
+        ember.load(path)
+
+
 def test_missing_plugin_names_the_package(trained, tmp_path):
     path = trained.export(tmp_path / "m.ember")
 
@@ -195,6 +208,22 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         with torch.no_grad():
             expected = trained.model(x[:n]).numpy()
         assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_an_onnx_export_that_fails_its_check_leaves_the_previous_file(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ember.export import export_onnx
+
+    path = tmp_path / "deployed.onnx"
+    path.write_bytes(b"the model in production")
+    with pytest.raises(ember.ExportError, match=r"parity check failed for .*deployed\.onnx.*"
+                                                r"was not written"):
+        export_onnx(trained, path, atol=-1.0)  # no output is within a negative tolerance
+    assert path.read_bytes() == b"the model in production"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployed.onnx"]  # no leftovers
+    export_onnx(trained, path)  # a checked export replaces it
+    assert path.read_bytes() != b"the model in production"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployed.onnx"]
 
 
 def test_predict_and_export_leave_each_module_in_its_mode(tmp_path):

@@ -60,3 +60,18 @@ def test_images_as_nested_lists_as_the_metadata_describes(tmp_path):
     assert client.post("/predict", json={"inputs": scaled}).json()["predictions"] == expected[:1]
     ragged = client.post("/predict", json={"inputs": [[[1, 2], [3]]]})
     assert ragged.status_code == 422 and "inputs[0] is not an image" in ragged.json()["detail"]
+
+
+def test_an_image_sent_as_a_browser_data_uri_is_read(tmp_path):
+    (images, labels), _ = fashion_mnist(sample=True)
+    data = ImageData.from_arrays(images[:64], labels[:64], classes=FASHION_MNIST_CLASSES,
+                                 bs=32)
+    predictor = ember.load(ember.learner(data, quiet=True, path=tmp_path).export("untrained"))
+    client = TestClient(create_app(predictor))
+    items = list(images[300:303])
+    uris = [f"data:image/png;base64,{base64.b64encode(png(image)).decode()}" for image in items]
+    response = client.post("/predict", json={"inputs": uris})  # FileReader.readAsDataURL
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == predictor.predict_batch(items)
+    plain = client.post("/predict", json={"inputs": ["data:image/png,%89PNG"]})
+    assert plain.status_code == 422 and "without ';base64'" in plain.json()["detail"]

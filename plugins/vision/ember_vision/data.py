@@ -602,11 +602,13 @@ class ImageData(ember.Data):
         return [ember.InputSpec("images")]
 
     def from_json(self, value: Any, position: int = 0) -> Any:
-        """A request's image: a base64 string of an encoded file (PNG, JPEG, …) → its bytes;
-        pixels as nested lists (height, width[, channels]) → a NumPy array.
+        """A request's image: a base64 string of an encoded file (PNG, JPEG, …), bare or as a
+        ``data:image/png;base64,…`` URI → its bytes; pixels as nested lists (height,
+        width[, channels]) → a NumPy array.
 
         Example:
             >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> png_bytes
+            >>> # data.from_json("data:image/png;base64," + encoded) -> png_bytes
             >>> # data.from_json([[0, 255], [255, 0]]) -> array([[0, 255], [255, 0]])
         """
         if isinstance(value, list):
@@ -622,6 +624,11 @@ class ImageData(ember.Data):
             return array
         if not isinstance(value, str):
             return value
+        if value.startswith("data:"):  # a data URI, as a browser's FileReader gives it
+            header, _, value = value.partition(",")
+            if not header.endswith(";base64"):
+                raise ember.DataError(f"inputs[{position}] is a data URI without ';base64' "
+                                      f"({header[:40]}); send the encoded file as base64")
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
@@ -641,7 +648,8 @@ class ImageData(ember.Data):
                            f"(height x width)",
             "oneOf": [
                 {"type": "string", "contentEncoding": "base64",
-                 "description": "an encoded image file (PNG, JPEG…) as base64"},
+                 "description": "an encoded image file (PNG, JPEG…) as base64, bare or as a "
+                                "data URI (data:image/png;base64,…)"},
                 {"type": "array", "items": {"type": "array"},
                  "description": "pixels as nested lists (height, width[, channels]): "
                                 "integers 0-255 or floats in [0, 1]"},
