@@ -75,3 +75,8 @@ def test_an_image_sent_as_a_browser_data_uri_is_read(tmp_path):
     assert response.json()["predictions"] == predictor.predict_batch(items)
     plain = client.post("/predict", json={"inputs": ["data:image/png,%89PNG"]})
     assert plain.status_code == 422 and "without ';base64'" in plain.json()["detail"]
+    wrapped = base64.encodebytes(png(items[0])).decode()  # lines of 76, as `base64` writes
+    assert "\n" in wrapped  # it was refused as "not valid base64 image data"
+    response = client.post("/predict", json={"inputs": [wrapped]})
+    assert response.status_code == 200 and response.json()["predictions"] == [
+        predictor.predict(items[0])]

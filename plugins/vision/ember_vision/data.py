@@ -629,8 +629,8 @@ class ImageData(ember.Data):
             if not header.endswith(";base64"):
                 raise ember.DataError(f"inputs[{position}] is a data URI without ';base64' "
                                       f"({header[:40]}); send the encoded file as base64")
-        try:
-            return base64.b64decode(value, validate=True)
+        try:  # base64 wrapped at 76 characters (the base64 tool, MIME) is base64 too
+            return base64.b64decode("".join(value.split()), validate=True)
         except (binascii.Error, ValueError):
             raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
                                   f"the encoded file (PNG, JPEG…) as base64") from None
