@@ -1102,7 +1102,33 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
         if not isinstance(metric, Metric):
             raise TrainingError(f"{metric!r} is not an ember.Metric")
         resolved.append(metric)
+    _check_metric_names(resolved)
     return resolved
+
+
+#: the recorder's own columns, which no metric may be named after
+_RECORDER_COLUMNS = ("epoch", "train_loss", "valid_loss", "time")
+
+
+def _check_metric_names(metrics: list[Metric]) -> None:
+    """Each metric is one column of ``learn.recorder.values``, keyed by its ``name``: two
+    metrics of one name would share a column (one's values lost), and a metric named after a
+    column of the recorder's own would replace it (``valid_loss``, which early stopping
+    watches) or break the progress table (``epoch``)."""
+    seen: set[str] = set()
+    for metric in metrics:
+        if metric.name in _RECORDER_COLUMNS:
+            raise TrainingError(
+                f"metric {metric!r} is named {metric.name!r}, a column the recorder writes "
+                f"itself ({', '.join(_RECORDER_COLUMNS)}); give it another name (set its "
+                f"`name` attribute)")
+        if metric.name in seen:
+            same = [m for m in metrics if m.name == metric.name]
+            raise TrainingError(
+                f"two metrics are named {metric.name!r} ({same}); each metric is one column "
+                f"of learn.recorder.values, so give one of them another name (set its "
+                f"`name` attribute)")
+        seen.add(metric.name)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -665,3 +665,30 @@ def test_ember_quiet_with_a_typo_is_an_error_naming_the_variable(monkeypatch):
     monkeypatch.setenv("EMBER_QUIET", "ture")
     with pytest.raises(ember.EmberError, match=r"EMBER_QUIET='ture' is not understood"):
         ember.learner(blob_data())
+
+
+class _Seen(ember.Metric):
+    """Counts the validation items (a custom metric that keeps the base class's name)."""
+
+    sum_states = ("count",)
+
+    def update(self, preds, targets):
+        self._add("count", len(targets))
+
+    def compute(self):
+        return float(self.count)
+
+
+class _NamedValidLoss(_Seen):
+    name = "valid_loss"
+
+
+@pytest.mark.parametrize("metrics", [
+    [ember.Accuracy(), ember.Accuracy(ignore_index=None)],  # one column for two metrics
+    [_Seen(), _Seen],
+    ["accuracy", ember.Accuracy],
+    [_NamedValidLoss()],  # replaced the validation loss that early stopping watches
+])
+def test_metrics_that_would_share_a_column_of_the_recorder_are_refused(metrics):
+    with pytest.raises(ember.TrainingError, match="name"):
+        ember.Learner(blob_data(n=64), nn.Linear(8, 3), quiet=True, metrics=metrics)
