@@ -420,3 +420,37 @@ def test_a_nan_monitored_metric_is_never_an_improvement_and_is_said_once():
     assert stopper.best == -math.inf and keeper.best_state is None
     said = [w for w in caught if "is NaN" in str(w.message)]
     assert len(said) == 2  # once a fit for each callback, not once an epoch
+
+
+@pytest.mark.parametrize("skipped", [0, 1])
+def test_an_epoch_cancelled_before_the_recorder_saw_it_has_a_row_of_its_own(skipped):
+    # a callback ordered before the recorder skips an epoch: the recorder's after_epoch
+    # failed on a first epoch (no losses yet) and wrote the previous epoch's train loss and
+    # time into a later one
+    class SkipEpoch(ember.Callback):
+        order = ember.Order.FIRST
+
+        def before_epoch(self):
+            if self.learn.epoch == skipped:
+                raise ember.CancelEpochException
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    learn.fit(3, 1e-2, cbs=[SkipEpoch()])
+    rows = learn.recorder.values
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert math.isnan(rows[skipped]["train_loss"]) and "valid_loss" not in rows[skipped]
+    assert rows[skipped]["time"] == 0.0
+    assert len(learn.recorder.losses) == 2 * len(learn.data.train_dl)
+
+
+def test_an_epoch_cancelled_mid_training_keeps_the_losses_it_trained():
+    class StopTraining(ember.Callback):
+        def after_step(self):
+            if self.learn.iter == 2:
+                raise ember.CancelEpochException
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    learn.fit(2, 1e-2, cbs=[StopTraining()])
+    recorder = learn.recorder
+    assert len(recorder.losses) == 6 and len(recorder.lrs) == 6
+    assert recorder.values[1]["train_loss"] == pytest.approx(sum(recorder.losses[3:]) / 3)

@@ -37,6 +37,8 @@ class Recorder(Callback):
         self.losses: list[float] = []
         self.lrs: list[float] = []
         self.iters: list[int] = []
+        self.epoch_start: float | None = None
+        self._epoch_losses: list[float] = []
         #: the report of the last ``fit_auto`` (choices and reasons), if any
         self.auto: dict[str, Any] | None = None
 
@@ -68,6 +70,10 @@ class Recorder(Callback):
         # trained, so plot_loss shows what led up to the stop
         if getattr(self, "_batches", None):
             self.after_train()
+
+    # an epoch cancelled mid-training (CancelEpochException) skips after_train: its batches
+    # were trained, so their losses are kept and make its row's train_loss
+    after_cancel_epoch = after_cancel_fit
 
     def after_train(self) -> None:
         if self._batches:
@@ -103,11 +109,15 @@ class Recorder(Callback):
         return result
 
     def after_epoch(self) -> None:
-        losses = self._epoch_losses
+        # an epoch cancelled before the recorder's before_epoch ran (a callback ordered before
+        # it raising CancelEpochException) trained nothing: its row has no train loss and no
+        # time, rather than the previous epoch's
+        losses, start = self._epoch_losses, self.epoch_start
+        self._epoch_losses, self.epoch_start = [], None
         train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
         row.update(getattr(self, "last_validation", {}))
-        row["time"] = time.perf_counter() - self.epoch_start
+        row["time"] = time.perf_counter() - start if start is not None else 0.0
         self.values.append(row)
         self.last_validation = {}
 
