@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -115,6 +116,13 @@ class Metric:
         return f"{type(self).__name__}()"
 
 
+def _share(numerator: Tensor, count: Tensor) -> float:
+    """``numerator / count``, or NaN when nothing was counted: a pass that measured no item
+    (a validation cancelled before its first batch, targets that are all padding) has no
+    score, and 0 would read as the worst accuracy or the best error."""
+    return float(numerator / count) if float(count) else float("nan")
+
+
 #: the target value that single-label metrics skip, as the losses do (torch's default; also
 #: what ``Learner.get_preds`` pads integer targets with)
 IGNORE_INDEX = -100
@@ -154,7 +162,7 @@ class Accuracy(Metric):
         self._add("count", kept.sum())
 
     def compute(self) -> float:
-        return float(self.correct / self.count.clamp(min=1))
+        return _share(self.correct, self.count)
 
 
 class ErrorRate(Accuracy):
@@ -208,7 +216,7 @@ class TopKAccuracy(Metric):
         self._add("count", kept.sum())
 
     def compute(self) -> float:
-        return float(self.correct / self.count.clamp(min=1))
+        return _share(self.correct, self.count)
 
 
 class AccuracyMulti(Metric):
@@ -235,7 +243,7 @@ class AccuracyMulti(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return float(self.correct / self.count.clamp(min=1))
+        return _share(self.correct, self.count)
 
 
 class FBeta(Metric):
@@ -447,7 +455,7 @@ class RMSE(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return float((self.squared_error / self.count.clamp(min=1)).sqrt())
+        return math.sqrt(_share(self.squared_error, self.count))
 
 
 class MAE(Metric):
@@ -471,7 +479,7 @@ class MAE(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return float(self.absolute_error / self.count.clamp(min=1))
+        return _share(self.absolute_error, self.count)
 
 
 #: R2 takes the targets as constant when their sum of squares about the mean is below this

@@ -152,3 +152,16 @@ def test_r2_of_several_targets_averages_each_target_like_scikit_learn():
     # a constant column scores as it would alone (1.0 exact here) beside a varying one
     targets = torch.tensor([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
     assert run(ember.R2(), targets.clone(), targets) == 1.0
+
+
+@pytest.mark.parametrize("metric", [ember.Accuracy(), ember.ErrorRate(), ember.TopKAccuracy(2),
+                                    ember.AccuracyMulti(), ember.RMSE(), ember.MAE()])
+def test_a_metric_that_measured_no_item_is_nan_not_a_perfect_or_worst_score(metric):
+    # a validation pass cancelled before its first batch used to score RMSE and MAE 0.0 (a
+    # save-best on them kept that unvalidated epoch) and accuracy 0.0 (error rate 1.0)
+    metric.reset()
+    assert math.isnan(metric.compute())
+
+
+def test_accuracy_of_targets_that_are_all_padding_is_nan():
+    assert math.isnan(run(ember.Accuracy(), torch.zeros(4, 3), torch.full((4,), -100)))
