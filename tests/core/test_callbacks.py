@@ -454,3 +454,29 @@ def test_an_epoch_cancelled_mid_training_keeps_the_losses_it_trained():
     recorder = learn.recorder
     assert len(recorder.losses) == 6 and len(recorder.lrs) == 6
     assert recorder.values[1]["train_loss"] == pytest.approx(sum(recorder.losses[3:]) / 3)
+
+
+def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skipped():
+    # a callback ordered before the recorder validates every other epoch: the monitors raised
+    # "monitors 'valid_loss', but the recorded values are [...]" at the first skipped epoch
+    class ValidateEveryOtherEpoch(ember.Callback):
+        order = ember.Order.FIRST
+
+        def before_validate(self):
+            if self.learn.epoch % 2 == 1:
+                raise ember.CancelValidateException
+
+    stopper = ember.EarlyStopping(patience=1)
+    keeper = ember.SaveBest("accuracy")
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    learn.fit(4, 1e-2, cbs=[ValidateEveryOtherEpoch(), stopper, keeper])
+    rows = learn.recorder.values
+    assert len(rows) == 4  # the skipped epochs counted neither way: no early stop
+    assert "valid_loss" not in rows[1] and "valid_loss" in rows[2]
+    assert keeper.best_epoch in (0, 2)
+
+
+def test_a_monitor_of_a_value_never_recorded_is_still_an_error():
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    with pytest.raises(ember.TrainingError, match="monitors 'acuracy'"):
+        learn.fit(1, 1e-2, cbs=[ember.EarlyStopping("acuracy")])

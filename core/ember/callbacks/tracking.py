@@ -51,6 +51,19 @@ class _Monitor(Callback):
         """
         self.best = -math.inf
 
+    def skipped_validation(self) -> bool:
+        """Whether the last recorded epoch had no validation although the data has a
+        validation set (a callback cancelled it, e.g. to validate every other epoch): such an
+        epoch has no value to monitor, and counts neither as an improvement nor against
+        early stopping's patience.
+
+        Example:
+            >>> # learn.callback("early_stopping").skipped_validation()
+        """
+        row = self.learn.recorder.values[-1]
+        return (self.monitor not in row and "valid_loss" not in row
+                and self.learn.data.valid_dl is not None)
+
     def improved(self) -> bool:
         """Whether the last recorded epoch beat the best by more than ``min_delta`` (and if
         so, it becomes the best); a NaN value never does.
@@ -60,6 +73,8 @@ class _Monitor(Callback):
         """
         row = self.learn.recorder.values[-1]
         if self.monitor not in row:
+            if self.skipped_validation():
+                return False
             raise TrainingError(
                 f"{type(self).__name__} monitors {self.monitor!r}, but the recorded values are "
                 f"{sorted(row)}; choose one of them"
@@ -121,7 +136,8 @@ class EarlyStopping(_Monitor):
             raise CancelFitException
 
     def after_epoch(self) -> None:
-        self.wait = 0 if self.improved() else self.wait + 1
+        if not self.skipped_validation():
+            self.wait = 0 if self.improved() else self.wait + 1
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "wait": self.wait}
