@@ -480,3 +480,19 @@ def test_a_monitor_of_a_value_never_recorded_is_still_an_error():
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
     with pytest.raises(ember.TrainingError, match="monitors 'acuracy'"):
         learn.fit(1, 1e-2, cbs=[ember.EarlyStopping("acuracy")])
+
+
+def test_a_fit_cancelled_before_mixed_precision_started_ends_cleanly_and_the_next_trains():
+    # a callback ordered first cancels the fit in before_fit: MixedPrecision's after_fit ran
+    # without its before_fit and failed (no attribute '_default_step')
+    class NotNow(ember.Callback):
+        order = ember.Order.FIRST
+
+        def before_fit(self):
+            raise ember.CancelFitException
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, precision="fp16")
+    learn.fit(1, 1e-2, cbs=[NotNow()])
+    assert learn.recorder.values == [] and learn.step_fn is None
+    learn.fit(1, 1e-2)
+    assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None

@@ -45,6 +45,9 @@ class MixedPrecision(Callback):
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
         self._unscaled = False  # the scaler unscaled this step's gradients (fp16)
         self._loaded_scaler: dict[str, Any] | None = None  # from a checkpoint, for the next fit
+        # the learner's step_fn when this fit's before_fit ran, put back by after_fit; None
+        # when before_fit did not run (a callback ordered before this one cancelled the fit)
+        self._saved_step: tuple[Any] | None = None
 
     def before_fit(self) -> None:
         self.device_type = self.learn.device.type
@@ -54,7 +57,7 @@ class MixedPrecision(Callback):
         if self._loaded_scaler:  # a resumed fit goes on with the loss scale it had reached
             self.scaler.load_state_dict(self._loaded_scaler)
         self._loaded_scaler = None
-        self._default_step = self.learn.step_fn
+        self._saved_step = (self.learn.step_fn,)
 
     def before_validate(self) -> None:
         # validate() and get_preds() also run outside any fit (before the first one)
@@ -112,7 +115,9 @@ class MixedPrecision(Callback):
                     parameter.grad.mul_(scale)
 
     def after_fit(self) -> None:
-        self.learn.step_fn = self._default_step
+        if self._saved_step is not None:
+            self.learn.step_fn, = self._saved_step
+            self._saved_step = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict()} if hasattr(self, "scaler") else {}
