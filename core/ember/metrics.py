@@ -76,6 +76,18 @@ class Metric:
         """Return the metric over everything added since ``reset``."""
         raise NotImplementedError
 
+    @staticmethod
+    def share(numerator: Tensor | float, count: Tensor | float) -> float:
+        """``numerator / count``, or NaN when nothing was counted: a pass that measured no
+        item (a validation cancelled before its first batch, targets that are all padding)
+        has no score, and 0 would read as the worst accuracy or the best error.
+
+        Example:
+            >>> Metric.share(torch.tensor(3.0), torch.tensor(4.0)), Metric.share(0.0, 0.0)
+            (0.75, nan)
+        """
+        return float(numerator / count) if float(count) else float("nan")
+
     def _add(self, state: str, value: Tensor | float) -> None:
         """Add ``value`` to the accumulator ``state``: a tensor (kept on its device, so no host
         synchronisation) or a plain number such as a count, which needs no tensor at all.
@@ -114,13 +126,6 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _share(numerator: Tensor, count: Tensor) -> float:
-    """``numerator / count``, or NaN when nothing was counted: a pass that measured no item
-    (a validation cancelled before its first batch, targets that are all padding) has no
-    score, and 0 would read as the worst accuracy or the best error."""
-    return float(numerator / count) if float(count) else float("nan")
 
 
 #: the target value that single-label metrics skip, as the losses do (torch's default; also
@@ -162,7 +167,7 @@ class Accuracy(Metric):
         self._add("count", kept.sum())
 
     def compute(self) -> float:
-        return _share(self.correct, self.count)
+        return self.share(self.correct, self.count)
 
 
 class ErrorRate(Accuracy):
@@ -216,7 +221,7 @@ class TopKAccuracy(Metric):
         self._add("count", kept.sum())
 
     def compute(self) -> float:
-        return _share(self.correct, self.count)
+        return self.share(self.correct, self.count)
 
 
 class AccuracyMulti(Metric):
@@ -243,7 +248,7 @@ class AccuracyMulti(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return _share(self.correct, self.count)
+        return self.share(self.correct, self.count)
 
 
 class FBeta(Metric):
@@ -455,7 +460,7 @@ class RMSE(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return math.sqrt(_share(self.squared_error, self.count))
+        return math.sqrt(self.share(self.squared_error, self.count))
 
 
 class MAE(Metric):
@@ -479,7 +484,7 @@ class MAE(Metric):
         self._add("count", targets.numel())
 
     def compute(self) -> float:
-        return _share(self.absolute_error, self.count)
+        return self.share(self.absolute_error, self.count)
 
 
 #: R2 takes the targets as constant when their sum of squares about the mean is below this

@@ -71,3 +71,12 @@ def test_bleu_metric_equals_corpus_bleu_on_the_same_tokens() -> None:
     words = Bleu(tokens=lambda ids: ["w" + str(i) for i in ids if i != 2])
     words.update(preds, targets)
     assert words.compute() == pytest.approx(expected)
+
+
+def test_token_accuracy_and_exact_match_of_nothing_are_nan():
+    # a pass that measured no item read 0.0, the worst score, rather than no score
+    for metric in (TokenAccuracy(), ExactMatch()):
+        assert math.isnan(metric.compute())
+    padding = TokenAccuracy()
+    padding.update(torch.zeros(1, 2, 6), torch.full((1, 2), -100))
+    assert math.isnan(padding.compute())

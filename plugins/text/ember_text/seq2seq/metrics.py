@@ -29,10 +29,11 @@ import torch
 from torch import Tensor
 
 import ember
+from ember.metrics import IGNORE_INDEX
 
 __all__ = ["Bleu", "ExactMatch", "TokenAccuracy", "bleu_statistics", "corpus_bleu"]
 
-IGNORE_INDEX, EOS = -100, 2
+EOS = 2
 
 
 def _ngrams(tokens: Sequence[Any], n: int) -> Counter:
@@ -126,7 +127,7 @@ class TokenAccuracy(ember.Metric):
         self._add("count", real.sum())
 
     def compute(self) -> float:
-        return float(self.correct / self.count.clamp(min=1))
+        return self.share(self.correct, self.count)
 
 
 class ExactMatch(ember.Metric):
@@ -150,7 +151,7 @@ class ExactMatch(ember.Metric):
         self._add("count", targets.shape[0])
 
     def compute(self) -> float:
-        return float(self.correct / self.count.clamp(min=1))
+        return self.share(self.correct, self.count)
 
 
 class Bleu(ember.Metric):
