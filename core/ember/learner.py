@@ -312,6 +312,7 @@ class Learner:
         """
         added = [cb() if isinstance(cb, type) else cb for cb in _as_list(cbs)]
         for cb in added:
+            _check_event_names(cb)
             cb.learn = self
             self.cbs.append(cb)
         self.cbs.sort(key=lambda cb: cb.order)
@@ -1104,6 +1105,17 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
         resolved.append(metric)
     _check_metric_names(resolved)
     return resolved
+
+
+def _check_event_names(cb: Callback) -> None:
+    """Warn of a callback method named like an event that is none (``before_loss``, a
+    misspelt ``after_epcoh``): no event would ever call it."""
+    odd = sorted(name for name in dir(type(cb)) if name.startswith(("before_", "after_"))
+                 and name not in EVENTS and callable(getattr(type(cb), name, None)))
+    if odd:
+        warn(f"{type(cb).__name__} defines {', '.join(odd)}, which no event calls, so it "
+             f"never runs. The events are {', '.join(EVENTS)}; the moment before the forward "
+             f"pass is before_batch, before the loss after_pred")
 
 
 #: the recorder's own columns, which no metric may be named after

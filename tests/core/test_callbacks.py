@@ -496,3 +496,16 @@ def test_a_fit_cancelled_before_mixed_precision_started_ends_cleanly_and_the_nex
     assert learn.recorder.values == [] and learn.step_fn is None
     learn.fit(1, 1e-2)
     assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None
+
+
+def test_a_callback_method_named_like_an_event_that_is_none_is_warned_of():
+    # before_loss (there is no such event) and a misspelt after_epoch were silently never called
+    class Hopeful(ember.Callback):
+        def before_loss(self) -> None: ...
+
+        def after_epcoh(self) -> None: ...
+
+    learn = ember.learner(blob_data(), quiet=True)
+    with pytest.warns(ember.EmberWarning, match=r"Hopeful defines after_epcoh, before_loss, "
+                                                r"which no event calls"):
+        learn.add_cbs(Hopeful())
