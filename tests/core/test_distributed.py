@@ -20,8 +20,10 @@ SCRIPT = Path(__file__).with_name("distributed_script.py")
 
 
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EMBER_DIST_TIMEOUT": "60", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(Path(__file__).parent)}
+    # the script's folder goes before the caller's path, which may be where ember comes from
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                         os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "EMBER_DIST_TIMEOUT": "60", "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(SCRIPT), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
