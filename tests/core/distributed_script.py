@@ -1,6 +1,7 @@
 """Launched by tests/core/test_distributed.py under torchrun: the same script as one process.
 
 Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
 """
 
 from __future__ import annotations
@@ -39,8 +40,26 @@ class FailOnRank(ember.Callback):
             raise RuntimeError("planted failure")
 
 
+def edge(out: str, n_valid: int) -> None:
+    """ember.learner's defaults (an MLP with BatchNorm) on a few validation items; every rank
+    reads the export back as soon as ``export`` returns."""
+    torch.manual_seed(0)
+    x = torch.randn(64 + n_valid, 4, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:64], y[:64]),
+                                               TensorDataset(x[64:], y[64:]), bs=8)
+    learn = ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True)
+    learn.fit(1, 1e-2)
+    rank = learn.distributed.rank
+    exported = ember.load(learn.export(out))
+    print(f"RANK {rank} PREDICT {exported.predict(x[-1])}", flush=True)
+
+
 def main() -> None:
     out = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "edge":
+        edge(out, int(sys.argv[3]))
+        return
     train, valid = dataset()
     train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
     data = ember.Data.from_loaders(train_dl, valid_dl)

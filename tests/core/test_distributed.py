@@ -56,6 +56,12 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
     assert not (tmp_path / "never.pt").exists()
 
 
+def test_every_rank_can_read_the_export_as_soon_as_export_returns(tmp_path):
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
+
+
 def test_shard_sampler_splits_validation_without_padding():
     shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
     assert sorted(index for shard in shards for index in shard) == list(range(7))
