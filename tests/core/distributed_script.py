@@ -41,8 +41,9 @@ class FailOnRank(ember.Callback):
 
 
 def edge(out: str, n_valid: int) -> None:
-    """ember.learner's defaults (an MLP with BatchNorm) on a few validation items; every rank
-    reads the export back as soon as ``export`` returns."""
+    """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
+    the ranks leaves a rank none); every rank validates, and reads the export back as soon as
+    ``export`` returns."""
     torch.manual_seed(0)
     x = torch.randn(64 + n_valid, 4, generator=torch.Generator().manual_seed(1))
     y = (x[:, 0] > 0).long()
@@ -51,6 +52,7 @@ def edge(out: str, n_valid: int) -> None:
     learn = ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True)
     learn.fit(1, 1e-2)
     rank = learn.distributed.rank
+    print(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}", flush=True)
     exported = ember.load(learn.export(out))
     print(f"RANK {rank} PREDICT {exported.predict(x[-1])}", flush=True)
 

@@ -62,6 +62,14 @@ def test_every_rank_can_read_the_export_as_soon_as_export_returns(tmp_path):
     assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
 
 
+def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "1")  # one item, two ranks
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
+              if "VALID_LOSS" in line}
+    assert len(losses) == 2 and losses["0"] == losses["1"] != "nan"
+
+
 def test_shard_sampler_splits_validation_without_padding():
     shards = [list(ShardSampler(range(7), rank, 3)) for rank in range(3)]
     assert sorted(index for shard in shards for index in shard) == list(range(7))
