@@ -438,6 +438,8 @@ class Learner:
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
+        if self.distributed is not None:  # every rank evaluates the model rank 0 saves
+            self.distributed.broadcast_buffers(self.model)
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward, self._loss_call = self.model, _direct_call(self.loss_func)
         self.n_iter = len(self.dl)

@@ -14,7 +14,7 @@ import ember
 from ember.distributed import ShardSampler
 from ember.export import read_checkpoint
 
-from .distributed_script import dataset, model, sgd
+from .distributed_script import dataset, edge_learner, model, sgd
 
 SCRIPT = Path(__file__).with_name("distributed_script.py")
 
@@ -68,6 +68,16 @@ def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
     losses = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
               if "VALID_LOSS" in line}
     assert len(losses) == 2 and losses["0"] == losses["1"] != "nan"
+
+
+def test_validation_under_torchrun_measures_the_model_rank_0_saves(tmp_path):
+    # the MLP's BatchNorm statistics: each rank's last training batch updates its own copy
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    distributed = float(result.stdout.split("VALID_LOSS")[1].split()[0])
+    learn = edge_learner(5)
+    learn.load(tmp_path / "model.ember.pt", with_opt=False)
+    assert abs(learn.validate()["valid_loss"] - distributed) < 1e-5
 
 
 def test_shard_sampler_splits_validation_without_padding():
