@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
 from ember.callbacks.tracking import SaveBest
-from ember.errors import CancelFitException, CancelTrainException
+from ember.errors import CancelFitException, CancelTrainException, TrainingError
 from ember.utils import warn
 
 if TYPE_CHECKING:
@@ -293,6 +293,15 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     Example:
         >>> # learn.fit_auto(minutes=5)["lr"]
     """
+    if minutes is not None and epochs is not None:
+        raise TrainingError(f"fit_auto takes minutes= or epochs=, not both (got minutes={minutes!r}"
+                            f", epochs={epochs!r}): a time budget plans its own epochs")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)
+                                or not minutes > 0):
+        raise TrainingError(f"minutes must be a positive number, got {minutes!r}")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise TrainingError(f"epochs must be a whole number of at least 1, got {epochs!r}")
     start = time.perf_counter()
     budget_seconds = None if minutes is None else minutes * 60
     report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}

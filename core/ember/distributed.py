@@ -114,6 +114,18 @@ class Distributed:
         dist.all_reduce(result)
         return result.to(value.device)
 
+    def broadcast_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm's running statistics). DDP sends them
+        at the start of each training forward, so after the last step every rank holds the
+        statistics of its own last batch; validation and checkpoints then disagree with rank
+        0's model.
+
+        Example:
+            >>> # learn.distributed.broadcast_buffers(learn.model)
+        """
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
     def barrier(self) -> None:
         """Wait until every rank reaches this point."""
         dist.barrier()

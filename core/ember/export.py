@@ -106,9 +106,15 @@ def export_learner(learn: Learner, path: Path) -> Path:
             cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
             save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
 
-    if learn.distributed is not None and learn.distributed.rank != 0:
+    # rank 0 writes; the others wait at a barrier, so no rank reads the file before it is complete
+    distributed = learn.distributed
+    if distributed is not None and distributed.rank != 0:
+        distributed.barrier()
         return path
-    return atomic_write(path, write)
+    written = atomic_write(path, write)
+    if distributed is not None:
+        distributed.barrier()
+    return written
 
 
 def _json_plain(value: Any) -> Any:

@@ -50,7 +50,7 @@ from ember.checks import (
     first_loss,
 )
 from ember.data import Data, require_batches
-from ember.distributed import Distributed, shard_loader
+from ember.distributed import Distributed, ShardSampler, shard_loader
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -439,6 +439,8 @@ class Learner:
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
+        if self.distributed is not None:  # every rank evaluates the model rank 0 saves
+            self.distributed.broadcast_buffers(self.model)
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward, self._loss_call = self.model, _direct_call(self.loss_func)
         self.n_iter = len(self.dl)
@@ -915,7 +917,12 @@ class Learner:
         else:
             name = dl or "valid"
             loader = _in_order(self.data.loader(name))
-        require_batches(loader, f"the {name} loader")
+        shard = next((sampler for sampler in (loader.sampler, loader.batch_sampler)
+                      if isinstance(sampler, ShardSampler)), None)
+        # under torchrun a rank's share is empty when there are fewer items than ranks: it
+        # still joins the others' reduction, so only a loader empty on every rank is an error
+        if shard is None or len(shard.base) == 0:
+            require_batches(loader, f"the {name} loader")
         return loader
 
     # ------------------------------------------------------------ saving

@@ -1,6 +1,7 @@
 """Launched by tests/core/test_distributed.py under torchrun: the same script as one process.
 
 Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
 """
 
 from __future__ import annotations
@@ -39,8 +40,33 @@ class FailOnRank(ember.Callback):
             raise RuntimeError("planted failure")
 
 
+def edge_learner(n_valid: int) -> ember.Learner:
+    torch.manual_seed(0)
+    x = torch.randn(64 + n_valid, 4, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:64], y[:64]),
+                                               TensorDataset(x[64:], y[64:]), bs=8)
+    return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True)
+
+
+def edge(out: str, n_valid: int) -> None:
+    """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
+    the ranks leaves a rank none); every rank validates, and reads the export back as soon as
+    ``export`` returns."""
+    learn = edge_learner(n_valid)
+    learn.fit(1, 1e-2)
+    rank = learn.distributed.rank
+    print(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}", flush=True)
+    learn.save(out + ".pt", with_opt=False)
+    exported = ember.load(learn.export(out))
+    print(f"RANK {rank} PREDICT {exported.predict(learn.data.valid_dl.dataset[-1][0])}", flush=True)
+
+
 def main() -> None:
     out = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "edge":
+        edge(out, int(sys.argv[3]))
+        return
     train, valid = dataset()
     train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
     data = ember.Data.from_loaders(train_dl, valid_dl)

@@ -220,3 +220,14 @@ def test_a_candidate_stopped_by_the_nan_guard_loses_the_race(one_thread):
     race = {row["model"]: row for row in report["race"]}
     assert math.isnan(race["diverges"]["accuracy"]), report["race"]
     assert report["model"] == "sound" and report["best"]["accuracy"] > 0.8, report
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"minutes": 0.1, "epochs": 2}, "not both"), ({"minutes": -1}, "positive"),
+    ({"minutes": 0}, "positive"), ({"epochs": 0}, "at least 1"), ({"epochs": -2}, "at least 1"),
+    ({"epochs": 1.5}, "whole number")])
+def test_fit_auto_refuses_a_budget_it_cannot_keep(arguments, message):
+    learn = ember.learner(blob_data(), quiet=True)
+    with pytest.raises(ember.TrainingError, match=message):
+        learn.fit_auto(verbose=False, **arguments)
+    assert learn.recorder.values == []  # refused before any training

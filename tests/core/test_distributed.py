@@ -14,14 +14,16 @@ import ember
 from ember.distributed import ShardSampler
 from ember.export import read_checkpoint
 
-from .distributed_script import dataset, model, sgd
+from .distributed_script import dataset, edge_learner, model, sgd
 
 SCRIPT = Path(__file__).with_name("distributed_script.py")
 
 
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EMBER_DIST_TIMEOUT": "60", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(Path(__file__).parent)}
+    # the script's folder goes before the caller's path, which may be where ember comes from
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                         os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "EMBER_DIST_TIMEOUT": "60", "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(SCRIPT), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
@@ -52,6 +54,30 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
     output = result.stdout + result.stderr
     assert "ember: rank 1 of 2 failed" in output and "planted failure" in output
     assert not (tmp_path / "never.pt").exists()
+
+
+def test_every_rank_can_read_the_export_as_soon_as_export_returns(tmp_path):
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
+
+
+def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "1")  # one item, two ranks
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
+              if "VALID_LOSS" in line}
+    assert len(losses) == 2 and losses["0"] == losses["1"] != "nan"
+
+
+def test_validation_under_torchrun_measures_the_model_rank_0_saves(tmp_path):
+    # the MLP's BatchNorm statistics: each rank's last training batch updates its own copy
+    result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    distributed = float(result.stdout.split("VALID_LOSS")[1].split()[0])
+    learn = edge_learner(5)
+    learn.load(tmp_path / "model.ember.pt", with_opt=False)
+    assert abs(learn.validate()["valid_loss"] - distributed) < 1e-5
 
 
 def test_shard_sampler_splits_validation_without_padding():
