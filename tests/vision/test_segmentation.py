@@ -146,3 +146,31 @@ def test_resnet_unet_learns_from_mask_files_with_dice(fashion, tmp_path):
     after = learn.validate()
     assert after["dice"] > 0.8 and after["dice"] > before + 0.2, (before, after)
     assert learn.predict(str(tmp_path / "set" / "images" / "000.png")).shape == (32, 32)
+
+
+def test_void_mask_pixels_are_skipped_by_loss_accuracy_and_dice(fashion, tmp_path):
+    from ember.metrics import IGNORE_INDEX
+
+    (x, _), _ = fashion
+    masks = (x[:20] > 40).astype(np.int64)
+    masks[(x[:20] > 10) & (x[:20] <= 40)] = 255  # the garment's faint edge: unlabelled
+    write_pairs(tmp_path / "set", x[:20], masks)
+    codes = ["background", "garment"]
+    from_files = SegmentationData.from_folder(tmp_path / "set", codes=codes, void=255, bs=32)
+    from_arrays = SegmentationData.from_arrays(x[:20], masks, codes=codes, void=255, bs=32)
+    files_y, arrays_y = from_files.one_batch("valid")[1], from_arrays.one_batch("valid")[1]
+    assert from_files.classes == from_arrays.classes == codes and from_files.n_out == 2
+    assert torch.equal(files_y, arrays_y) and (files_y == IGNORE_INDEX).any()
+    assert set(files_y.unique().tolist()) == {IGNORE_INDEX, 0, 1}
+    ember.seed(0)
+    learn = ember.learner(from_files, quiet=True)
+    outputs, targets = learn.get_preds(activation=False)  # the 4 validation masks: one batch
+    kept = targets != IGNORE_INDEX
+    scores = learn.validate()
+    accuracy = (outputs.argmax(-1)[kept] == targets[kept]).float().mean()
+    assert scores["accuracy"] == pytest.approx(float(accuracy), abs=1e-6)
+    loss = torch.nn.functional.cross_entropy(outputs[kept], targets[kept])
+    assert scores["valid_loss"] == pytest.approx(float(loss), rel=1e-4)
+    dice = ember.Dice()
+    dice.update(outputs[kept], targets[kept])
+    assert scores["dice"] == pytest.approx(dice.compute(), abs=1e-6)

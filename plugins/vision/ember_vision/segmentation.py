@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 import ember
+from ember.metrics import IGNORE_INDEX
 from ember_vision.data import (
     ArrayImageDataset,
     ImageCollate,
@@ -67,12 +68,17 @@ class SegmentationData(ImageData):
     @classmethod
     def from_arrays(cls, images: Any, masks: Any, valid_pct: float = 0.2,  # type: ignore[override]
                     seed: int = 0, *, codes: Sequence[Any] | None = None, bs: int = 16,
-                    num_workers: int = 0, augment: Any = True) -> SegmentationData:
+                    num_workers: int = 0, augment: Any = True,
+                    void: int | None = None) -> SegmentationData:
         """Images (N, H, W[, C]) ``uint8`` and masks (N, H, W) of integer codes indexing
         ``codes`` (default: ``0 … max``). A seeded ``valid_pct`` of the items is held out.
+        Mask pixels equal to ``void`` (say 255: borders, unlabelled pixels) belong to no
+        class: they become ``ember.metrics.IGNORE_INDEX``, which the loss, accuracy and Dice
+        skip.
 
         Example:
             >>> # data = SegmentationData.from_arrays(images, masks, codes=["bg", "shoe"])
+            >>> # data = SegmentationData.from_arrays(images, masks, codes=codes, void=255)
         """
         pixels = images_to_tensor(images)
         mask_tensor = torch.as_tensor(np.asarray(masks))
@@ -85,8 +91,14 @@ class SegmentationData(ImageData):
         if mask_tensor.is_floating_point():
             raise ember.DataError("masks must hold integer class codes, not floats")
         mask_tensor = mask_tensor.long()
-        names = list(codes) if codes is not None else list(range(int(mask_tensor.max()) + 1))
+        if void is not None:
+            mask_tensor = mask_tensor.masked_fill(mask_tensor == void, IGNORE_INDEX)
+        labelled = mask_tensor[mask_tensor != IGNORE_INDEX] if void is not None else mask_tensor
+        highest = int(labelled.max()) if labelled.numel() else 0
+        names = list(codes) if codes is not None else list(range(highest + 1))
         bad = (mask_tensor < 0) | (mask_tensor >= len(names))
+        if void is not None:
+            bad &= mask_tensor != IGNORE_INDEX
         if bad.any():
             item = int(bad.flatten(1).any(1).nonzero()[0])
             raise ember.DataError(f"mask {item} holds codes outside 0 … {len(names) - 1} "
@@ -108,15 +120,17 @@ class SegmentationData(ImageData):
                    valid_mask: Sequence[bool] | None = None,
                    size: Sequence[int] | int | None = None, mode: str | None = None,
                    bs: int = 16, num_workers: int = 0, augment: Any = True,
-                   stats_sample: int = 512) -> SegmentationData:
+                   stats_sample: int = 512, void: int | None = None) -> SegmentationData:
         """Image files and their mask files, paired by position. A mask is a single-channel
         image (greyscale, palette or 16-bit PNG) whose pixel values are class codes indexing
         ``codes`` (default ``0 … max``); it must have its image's size. Every mask is read up
         front, so a bad one is named before training. With ``size`` images are resized
-        bilinearly and masks by nearest neighbour, so codes stay codes.
+        bilinearly and masks by nearest neighbour, so codes stay codes. Mask pixels equal to
+        ``void`` (say 255) belong to no class: the loss, accuracy and Dice skip them.
 
         Example:
             >>> # data = SegmentationData.from_files(image_paths, mask_paths, codes=["bg", "car"])
+            >>> # SegmentationData.from_files(image_paths, mask_paths, codes=codes, void=255)
         """
         image_paths, mask_paths = [Path(p) for p in images], [Path(p) for p in masks]
         if len(image_paths) != len(mask_paths):
@@ -125,7 +139,7 @@ class SegmentationData(ImageData):
         chosen_mode, final_size, image_sizes = image_headers(image_paths, mode, size)
         highest = 0
         for image_path, mask_path, image_size in zip(image_paths, mask_paths, image_sizes):
-            mask = load_mask(mask_path)
+            mask = load_mask(mask_path, void=void)
             if tuple(mask.shape) != image_size:
                 raise ember.DataError(
                     f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
@@ -146,7 +160,8 @@ class SegmentationData(ImageData):
 
         def dataset(index: np.ndarray) -> FileMaskDataset:
             return FileMaskDataset([image_paths[i] for i in index],
-                                   [mask_paths[i] for i in index], chosen_mode, final_size)
+                                   [mask_paths[i] for i in index], chosen_mode, final_size,
+                                   void)
 
         train_dl, valid_dl, _ = ember.make_loaders(
             dataset(train_index), dataset(valid_index), bs=bs, num_workers=num_workers,
@@ -221,21 +236,24 @@ class SegmentationData(ImageData):
                 axis.axis("off")
                 if column == 0:
                     axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-                else:
-                    axis.imshow(image, cmap="tab20", vmin=0, vmax=n_codes - 1,
-                                interpolation="nearest")
+                else:  # void pixels (IGNORE_INDEX) left blank
+                    axis.imshow(np.ma.masked_less(image, 0), cmap="tab20", vmin=0,
+                                vmax=n_codes - 1, interpolation="nearest")
                 if row == 0:
                     axis.set_title(title, fontsize=9)
         figure.tight_layout()
         return figure
 
 
-def load_mask(path: str | Path, size: Sequence[int] | None = None) -> Tensor:
+def load_mask(path: str | Path, size: Sequence[int] | None = None,
+              void: int | None = None) -> Tensor:
     """Read a mask file into an ``int64`` tensor (height, width) of class codes; with ``size``
-    it is resized by nearest neighbour. Colour masks are refused: map colours to codes first.
+    it is resized by nearest neighbour. Pixels equal to ``void`` become
+    ``ember.metrics.IGNORE_INDEX`` (-100). Colour masks are refused: map colours to codes first.
 
     Example:
         >>> # load_mask("masks/0001.png").unique() -> tensor([0, 1, 3])
+        >>> # load_mask("masks/0001.png", void=255).unique() -> tensor([-100, 0, 1, 3])
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -253,6 +271,8 @@ def load_mask(path: str | Path, size: Sequence[int] | None = None) -> Tensor:
             f"mask {path} is a {mode} image; a mask holds one class code per pixel "
             f"(greyscale, palette or 16-bit PNG): map its colours to codes first")
     codes = torch.from_numpy(array.astype(np.int64))
+    if void is not None:
+        codes = codes.masked_fill(codes == void, IGNORE_INDEX)
     if size is not None and tuple(codes.shape) != tuple(size):
         codes = F.interpolate(codes[None, None].float(), size=tuple(size),
                               mode="nearest-exact")[0, 0].long()
@@ -269,16 +289,16 @@ class FileMaskDataset(Dataset):
     """
 
     def __init__(self, images: Sequence[str | Path], masks: Sequence[str | Path], mode: str,
-                 size: Sequence[int]) -> None:
+                 size: Sequence[int], void: int | None = None) -> None:
         self.paths, self.masks = [str(p) for p in images], [str(p) for p in masks]
-        self.mode, self.size = mode, tuple(size)
+        self.mode, self.size, self.void = mode, tuple(size), void
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image = resize_image(load_image(self.paths[index], self.mode), self.size)
-        return image, load_mask(self.masks[index], self.size)
+        return image, load_mask(self.masks[index], self.size, self.void)
 
 
 class UNet(nn.Module):
