@@ -94,6 +94,28 @@ def test_interpretation_of_a_segmentation_model_counts_pixels(fashion, tmp_path)
     assert len([a for a in figure.axes if a.images]) == 9  # image, mask, prediction per item
 
 
+def test_interpretation_of_void_mask_pixels_counts_only_labelled_ones(fashion):
+    from ember.metrics import IGNORE_INDEX
+    from ember_vision import SegmentationData
+
+    (x, _), _ = fashion
+    masks = (x[:20] > 40).astype(np.int64)
+    masks[(x[:20] > 10) & (x[:20] <= 40)] = 255  # the garment's faint edge: unlabelled
+    data = SegmentationData.from_arrays(x[:20], masks, codes=["background", "garment"],
+                                        void=255, bs=8)
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True)
+    interp = Interpretation.from_learner(learn)
+    outputs, targets = learn.get_preds(activation=False)
+    kept = targets != IGNORE_INDEX
+    matrix = interp.confusion_matrix()
+    assert matrix.sum() == kept.sum()  # void pixels are neither actual nor predicted
+    assert matrix.trace() / matrix.sum() == pytest.approx(learn.validate()["accuracy"], abs=1e-6)
+    expected = torch.stack([torch.nn.functional.cross_entropy(o[k], t[k])
+                            for o, t, k in zip(outputs, targets, kept)])
+    assert torch.allclose(interp.losses, expected, atol=1e-5)  # mean over labelled pixels
+
+
 def test_tta_of_a_segmentation_model_keeps_each_prediction_on_its_pixel(fashion):
     # crops and shifts moved every pixel's prediction off its pixel; a mask model gets a
     # mirror, undone on the masks

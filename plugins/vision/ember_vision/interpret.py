@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 import ember
+from ember.metrics import IGNORE_INDEX
 from ember.model import evaluating
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
@@ -72,8 +73,11 @@ def _activations(learn: ember.Learner, loader: Any, augment: Callable[[Tensor], 
 
 def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
     if data.target_kind == "single_label":  # per pixel for masks: mean over each item's pixels
-        losses = F.cross_entropy(outputs.movedim(-1, 1), targets.long(), reduction="none")
-        return losses.reshape(len(losses), -1).mean(dim=1)
+        targets = targets.long()
+        losses = F.cross_entropy(outputs.movedim(-1, 1), targets, reduction="none",
+                                 ignore_index=IGNORE_INDEX)
+        labelled = (targets != IGNORE_INDEX).reshape(len(losses), -1).sum(dim=1)
+        return losses.reshape(len(losses), -1).sum(dim=1) / labelled.clamp(min=1)
     if data.target_kind == "multi_label":
         return F.binary_cross_entropy_with_logits(outputs, targets.float(),
                                                   reduction="none").mean(dim=1)
@@ -115,7 +119,7 @@ class Interpretation:
 
     def confusion_matrix(self) -> np.ndarray:
         """Counts of (actual class, predicted class) for a single-label target; rows are actual.
-        For segmentation masks every pixel counts.
+        For segmentation masks every pixel counts, but void ones (``IGNORE_INDEX``).
 
         Example:
             >>> # interp.confusion_matrix().trace() / len(interp.targets)  # accuracy
@@ -124,7 +128,9 @@ class Interpretation:
             raise ember.DataError("a confusion matrix needs a single-label target")
         n = self.outputs.shape[-1]
         predicted = self.outputs.argmax(dim=-1).flatten()
-        flat = self.targets.long().flatten() * n + predicted
+        targets = self.targets.long().flatten()
+        kept = targets != IGNORE_INDEX
+        flat = targets[kept] * n + predicted[kept]
         return torch.bincount(flat, minlength=n * n).reshape(n, n).numpy()
 
     def most_confused(self, min_count: int = 1) -> list[tuple[Any, Any, int]]:
