@@ -209,6 +209,17 @@ def _fine_tune_for(learn: Learner, seconds: float, reserve: float, epoch_seconds
              div=5.0)
 
 
+def _has_pretrained_body(model: nn.Module) -> bool:
+    """Whether ``model`` was built with pretrained weights: ``pretrained`` beside its
+    ``ember_config`` (set by ``vision_model`` and ``text_classifier``, which keep it out of the
+    exported config) or inside it (``create_model(arch, pretrained=...)``)."""
+    config = getattr(model, "ember_config", None)
+    if not isinstance(config, dict):
+        return False
+    inner = config.get("config")
+    return bool(config.get("pretrained") or (isinstance(inner, dict) and inner.get("pretrained")))
+
+
 def _monitor(learn: Learner) -> str:
     return learn.metrics[0].name if learn.metrics else "valid_loss"
 
@@ -308,8 +319,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     monitor = _monitor(learn)
     saver = SaveBest(monitor, reset_on_fit=False)  # the best over every phase of the run
     extra = list(cbs or [])
-    pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
-        "pretrained"))
+    pretrained = _has_pretrained_body(learn.model)
     interrupted = False
     budget: TimeBudget | None = None
     try:
