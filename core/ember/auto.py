@@ -195,18 +195,31 @@ def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback
 
 
 def _fine_tune_for(learn: Learner, seconds: float, reserve: float, epoch_seconds: float,
-                   lr: float, cbs: list[Callback]) -> None:
+                   lr: float, cbs: list[Callback], budgets: list[TimeBudget]) -> None:
     """The ``fine_tune`` recipe on the clock: the head alone for about one epoch (at most a
-    fifth of the time), then every group with discriminative rates for the rest."""
+    fifth of the time), then every group with discriminative rates for the rest. Each stage's
+    budget is appended to ``budgets`` as it starts (the report reads them)."""
     head_seconds = min(0.2 * seconds, epoch_seconds) if len(learn._groups) > 1 else 0.0
     start = time.perf_counter()
     if head_seconds > 0:
         learn.freeze()
-        _fit_for(learn, TimeBudget(head_seconds, reserve), slice(lr * 2), cbs, pct_start=0.99)
+        budgets.append(TimeBudget(head_seconds, reserve))
+        _fit_for(learn, budgets[-1], slice(lr * 2), cbs, pct_start=0.99)
     learn.unfreeze()
     rest = max(seconds - (time.perf_counter() - start), 1e-3)
-    _fit_for(learn, TimeBudget(rest, reserve), slice(lr / 100, lr), cbs, pct_start=0.3,
-             div=5.0)
+    budgets.append(TimeBudget(rest, reserve))
+    _fit_for(learn, budgets[-1], slice(lr / 100, lr), cbs, pct_start=0.3, div=5.0)
+
+
+def _has_pretrained_body(model: nn.Module) -> bool:
+    """Whether ``model`` was built with pretrained weights: ``pretrained`` beside its
+    ``ember_config`` (set by ``vision_model`` and ``text_classifier``, which keep it out of the
+    exported config) or inside it (``create_model(arch, pretrained=...)``)."""
+    config = getattr(model, "ember_config", None)
+    if not isinstance(config, dict):
+        return False
+    inner = config.get("config")
+    return bool(config.get("pretrained") or (isinstance(inner, dict) and inner.get("pretrained")))
 
 
 def _monitor(learn: Learner) -> str:
@@ -308,10 +321,9 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     monitor = _monitor(learn)
     saver = SaveBest(monitor, reset_on_fit=False)  # the best over every phase of the run
     extra = list(cbs or [])
-    pretrained = bool(getattr(learn.model, "ember_config", {}).get("config", {}).get(
-        "pretrained"))
+    pretrained = _has_pretrained_body(learn.model)
     interrupted = False
-    budget: TimeBudget | None = None
+    budgets: list[TimeBudget] = []  # the final training's (two for the fine_tune recipe)
     try:
         if budget_seconds is None:
             lr = _choose_lr(learn, 100, report)
@@ -353,7 +365,6 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                         f"learning rate {lr:.2e}: the plugin's default, since a sweep of "
                         f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget")
             remaining = budget_seconds - (time.perf_counter() - start)
-            budget = TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds)
             report["epochs"] = max(1, math.ceil(remaining / max(epoch_seconds, 1e-9)))
             report["reasons"].append(
                 f"{batch_seconds * 1000:.1f} ms per batch and {valid_seconds:.1f} s per "
@@ -363,18 +374,20 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             if pretrained:
                 report["schedule"] = "fine_tune (clock)"
                 _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds, epoch_seconds,
-                               lr, [saver, *extra])
+                               lr, [saver, *extra], budgets)
             else:
                 report["schedule"] = "one_cycle (clock)"
-                _fit_for(learn, budget, lr, [saver, *extra])
+                budgets.append(TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds))
+                _fit_for(learn, budgets[-1], lr, [saver, *extra])
     except KeyboardInterrupt:
         interrupted = True
         if saver.best_state is not None:
             learn.model.load_state_dict(saver.best_state)
     report["interrupted"] = interrupted
-    if budget is not None and budget.train_times:
-        report["epochs_run"] = round(_epochs_done(budget, learn), 2)
-        first, last = budget.train_times[0], budget.train_times[-1]
+    train_times = [phase for budget in budgets for phase in budget.train_times]
+    if train_times:
+        report["epochs_run"] = round(sum(_epochs_done(budget, learn) for budget in budgets), 2)
+        first, last = train_times[0], train_times[-1]
         if first[1] and last[1]:
             report["slowdown"] = round((last[0] / last[1]) / (first[0] / first[1]), 2)
     # the saver keeps the best signed so that higher is better; the report gives it as recorded

@@ -554,11 +554,11 @@ class Learner:
         self._frozen_bn = []
 
     def fit_auto(self, minutes: float | None = None, epochs: int | None = None,
-                 verbose: bool = True) -> dict[str, Any]:
+                 verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
         """Train with no hyper-parameter to choose: the learning rate from ``lr_find``, the
         schedule fitted to ``minutes`` (or ``epochs``), a race between the candidate models the
         plugin registered when the budget allows, best weights kept; returns the report of what
-        was chosen and why (see :mod:`ember.auto`).
+        was chosen and why (see :mod:`ember.auto`). ``cbs`` are added to the final training.
 
         Example:
             >>> # learn.fit_auto(minutes=10)
@@ -566,7 +566,7 @@ class Learner:
         from ember.auto import fit_auto
 
         return fit_auto(self, minutes=minutes, epochs=epochs, candidates=self.candidates,
-                        verbose=verbose)
+                        verbose=verbose, cbs=cbs)
 
     # ------------------------------------------------------------ optimiser & groups
     def create_opt(self) -> torch.optim.Optimizer:

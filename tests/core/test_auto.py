@@ -231,3 +231,18 @@ def test_fit_auto_refuses_a_budget_it_cannot_keep(arguments, message):
     with pytest.raises(ember.TrainingError, match=message):
         learn.fit_auto(verbose=False, **arguments)
     assert learn.recorder.values == []  # refused before any training
+
+
+def test_learner_fit_auto_adds_cbs_to_the_final_training():
+    class Count(ember.Callback):
+        def __init__(self) -> None:
+            self.epochs = 0
+
+        def after_epoch(self) -> None:
+            self.epochs += 1
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(), quiet=True)
+    counter = Count()
+    learn.fit_auto(epochs=2, verbose=False, cbs=[counter])
+    assert counter.epochs == 2  # the two epochs trained, not the sweep

@@ -152,3 +152,38 @@ def test_vision_model_loads_weights_for_any_torchvision_arch_and_the_resnet_unet
     assert torch.equal(unet.body[4][0].conv1.weight, source.layer4[0].conv1.weight)
     with pytest.raises(ember.DataError, match="compact_unet has no published weights"):
         vision_model("compact_unet", n_out=3, n_channels=3, pretrained="DEFAULT")
+
+
+def test_fit_auto_fine_tunes_a_body_loaded_by_vision_model(fashion, tmp_path):
+    # vision_model keeps pretrained= out of the exported config, and fit_auto looked only
+    # there: a pretrained body was trained from the start like a random one (one-cycle, all
+    # groups at the full rate) instead of with the fine_tune recipe
+    (x, y), _ = fashion
+    source = ImageData.from_arrays(x[:100], y[:100], classes=FASHION_MNIST_CLASSES, bs=32)
+    checkpoint = ember.learner(source, quiet=True).save(tmp_path / "source.pt")
+    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
+                                                for v in y[100:200]], bs=32)
+    model = vision_model("compact_cnn", target, pretrained=checkpoint)
+    assert "pretrained" not in model.ember_config["config"]  # the export stays rebuildable
+    learn = ember.learner(target, model=model, quiet=True)
+    report = learn.fit_auto(epochs=2, verbose=False)
+    assert report["schedule"] == "fine_tune", report
+
+
+def test_fit_auto_reports_the_epochs_run_of_a_fine_tune_on_the_clock(fashion, tmp_path):
+    # the clock's fine_tune ran on budgets of its own, and the report read an unused one:
+    # epochs_run and slowdown were missing for every pretrained body
+    torch.set_num_threads(1)
+    (x, y), _ = fashion
+    source = ImageData.from_arrays(x[:100], y[:100], classes=FASHION_MNIST_CLASSES, bs=32)
+    checkpoint = ember.learner(source, quiet=True).save(tmp_path / "source.pt")
+    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
+                                                for v in y[100:200]], bs=32)
+    model = vision_model("compact_cnn", target, pretrained=checkpoint)
+    learn = ember.learner(target, model=model, quiet=True)
+    learn.candidates = {}  # no race: the rows are the fine-tune's alone
+    report = learn.fit_auto(minutes=0.1, verbose=False)
+    assert report["schedule"] == "fine_tune (clock)", report
+    rows = len(learn.recorder.values)  # one per epoch, the last perhaps cut short by the clock
+    assert rows - 2 <= report["epochs_run"] <= rows, (report, rows)
+    assert report["slowdown"] > 0, report

@@ -124,6 +124,8 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
     model = ember.create_model(name, vocab_size=len(data.vocab), n_out=data.n_out, **settings)
     if pretrained is not None:
         load_encoder(model, pretrained, vocab=data.vocab)
+        # beside the config, which an export rebuilds from: fit_auto reads it (fine_tune recipe)
+        model.ember_config["pretrained"] = str(pretrained)
     return model
 
 

@@ -312,6 +312,9 @@ def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
         source = ember.create_model(arch, n_out=n_out, n_channels=n_channels,
                                     pretrained=pretrained, **config)
         model.body.load_state_dict(source.body.state_dict())
+    # where the body came from, beside the config (which an export rebuilds from): fit_auto
+    # reads it to train a pretrained body with the fine_tune recipe
+    model.ember_config["pretrained"] = str(pretrained)
     return model
 
 
