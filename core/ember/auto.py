@@ -15,9 +15,10 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    never falls, the default, with a warning. The sweep takes at most 5 % of the budget (30 to
    100 steps); a budget too small for 30 steps keeps the default unguarded.
 3. **Race** (only with several candidate models registered by the plugin in
-   ``Defaults.candidates``, and a budget large enough that a quarter of it gives every candidate
-   at least one epoch): successive halving — every candidate trains for an equal slice, the
-   better half by the validation metric goes on with twice the time, until one is left; it
+   ``Defaults.candidates``, a budget large enough that a quarter of it gives every candidate
+   at least one epoch, and a model without a pretrained body): successive halving — every
+   candidate trains for an equal slice, the better half by the validation metric goes on with
+   twice the time, until one is left; it
    continues from its raced weights. Each slice is the race time left divided by the runs left,
    so a slow finder or validation shortens the slices after it instead of overrunning.
 4. **Schedule**: one-cycle (the ``fine_tune`` recipe — head first, then all with discriminative
@@ -343,8 +344,8 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
-            if candidates and len(candidates) > 1 and race_seconds >= len(candidates) * (
-                    epoch_seconds):
+            if candidates and len(candidates) > 1 and not pretrained and (
+                    race_seconds >= len(candidates) * epoch_seconds):
                 lr, valid_seconds = _race(learn, candidates, race_seconds,
                                           RESERVE_MARGIN * valid_seconds, report,
                                           num_it=min(100, max(MIN_SWEEP, affordable)))
@@ -352,7 +353,11 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the "
                                          f"winner before the race")
             else:
-                if candidates and len(candidates) > 1:
+                if candidates and len(candidates) > 1 and pretrained:
+                    report["reasons"].append(
+                        "no race: the model has a pretrained body, and the candidates would "
+                        "start from random weights; fine-tuning the given model")
+                elif candidates and len(candidates) > 1:
                     report["reasons"].append(
                         f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
                         f"each of the {len(candidates)} candidates one epoch "

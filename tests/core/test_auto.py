@@ -246,3 +246,19 @@ def test_learner_fit_auto_adds_cbs_to_the_final_training():
     counter = Count()
     learn.fit_auto(epochs=2, verbose=False, cbs=[counter])
     assert counter.epochs == 2  # the two epochs trained, not the sweep
+
+
+def test_a_model_with_a_pretrained_body_is_not_raced_away(one_thread):
+    # the race built every candidate anew, so a budget large enough to race replaced the
+    # user's pretrained model by a freshly initialised candidate
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.model.ember_config["pretrained"] = "body.pt"  # as vision_model(pretrained=) records
+    given = learn.model
+    learn.candidates = {
+        "narrow": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[4]),
+        "wide": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[128]),
+    }
+    report = learn.fit_auto(minutes=0.1, verbose=False)
+    assert "race" not in report and learn.model is given, report["reasons"]
+    assert any("pretrained body" in reason for reason in report["reasons"])
