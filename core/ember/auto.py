@@ -18,9 +18,9 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    ``Defaults.candidates``, a budget large enough that a quarter of it gives every candidate
    at least one epoch, and a model without a pretrained body): successive halving — every
    candidate trains for an equal slice, the better half by the validation metric goes on with
-   twice the time, until one is left; it
-   continues from its raced weights. Each slice is the race time left divided by the runs left,
-   so a slow finder or validation shortens the slices after it instead of overrunning.
+   twice the time, until one is left; it continues from its raced weights. Each slice is the
+   race time left divided by the runs left, so a slow finder or validation shortens the slices
+   after it instead of overrunning.
 4. **Schedule**: one-cycle (the ``fine_tune`` recipe — head first, then all with discriminative
    rates — when the model has a pretrained body) whose position is the share of the training
    time spent, so the learning rate anneals to its floor exactly as the budget runs out, however
