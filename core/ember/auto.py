@@ -332,9 +332,11 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             report["epochs"] = planned
             report["reasons"].append(f"{planned} epochs " + ("as asked" if epochs else
                                                               "(default)"))
-            if pretrained:
+            if pretrained:  # the head alone for one of the epochs where there is a body
                 report["schedule"] = "fine_tune"
-                learn.fine_tune(max(1, planned - 1), base_lr=lr * 2, cbs=[saver, *extra])
+                frozen = 1 if len(learn._groups) > 1 and planned > 1 else 0
+                learn.fine_tune(planned - frozen, base_lr=lr * 2, freeze_epochs=frozen,
+                                cbs=[saver, *extra])
             else:
                 report["schedule"] = "one_cycle"
                 learn.fit_one_cycle(planned, lr, cbs=[saver, *extra], reset_opt=True)

@@ -262,3 +262,26 @@ def test_a_model_with_a_pretrained_body_is_not_raced_away(one_thread):
     report = learn.fit_auto(minutes=0.1, verbose=False)
     assert "race" not in report and learn.model is given, report["reasons"]
     assert any("pretrained body" in reason for reason in report["reasons"])
+
+
+class _Epochs(ember.Callback):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def after_epoch(self) -> None:
+        self.count += 1
+
+
+@pytest.mark.parametrize(("split", "epochs"), [(True, 1), (True, 3), (False, 2)])
+def test_fit_auto_with_epochs_trains_that_many_for_a_pretrained_body(split, epochs):
+    # it ran fine_tune(max(1, epochs - 1)): one epoch more than asked for epochs=1 (the head's
+    # epoch added), one fewer for a model of one parameter group (no head epoch at all)
+    ember.seed(0)
+    model = (ember.BodyHead(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU()),
+                            torch.nn.Linear(16, 3)) if split
+             else torch.nn.Sequential(torch.nn.Linear(8, 3)))  # one parameter group
+    model.ember_config = {"pretrained": "body.pt"}
+    learn = ember.Learner(blob_data(), model, quiet=True)
+    counter = _Epochs()
+    report = learn.fit_auto(epochs=epochs, verbose=False, cbs=[counter])
+    assert report["schedule"] == "fine_tune" and counter.count == epochs
