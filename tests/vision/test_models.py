@@ -154,16 +154,21 @@ def test_vision_model_loads_weights_for_any_torchvision_arch_and_the_resnet_unet
         vision_model("compact_unet", n_out=3, n_channels=3, pretrained="DEFAULT")
 
 
+def _body_pretrained_elsewhere(fashion, folder):
+    """Data of two classes and a compact CNN whose body was saved by a learner on ten."""
+    (x, y), _ = fashion
+    source = ImageData.from_arrays(x[:100], y[:100], classes=FASHION_MNIST_CLASSES, bs=32)
+    checkpoint = ember.learner(source, quiet=True).save(folder / "source.pt")
+    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
+                                                for v in y[100:200]], bs=32)
+    return target, vision_model("compact_cnn", target, pretrained=checkpoint)
+
+
 def test_fit_auto_fine_tunes_a_body_loaded_by_vision_model(fashion, tmp_path):
     # vision_model keeps pretrained= out of the exported config, and fit_auto looked only
     # there: a pretrained body was trained from the start like a random one (one-cycle, all
     # groups at the full rate) instead of with the fine_tune recipe
-    (x, y), _ = fashion
-    source = ImageData.from_arrays(x[:100], y[:100], classes=FASHION_MNIST_CLASSES, bs=32)
-    checkpoint = ember.learner(source, quiet=True).save(tmp_path / "source.pt")
-    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
-                                                for v in y[100:200]], bs=32)
-    model = vision_model("compact_cnn", target, pretrained=checkpoint)
+    target, model = _body_pretrained_elsewhere(fashion, tmp_path)
     assert "pretrained" not in model.ember_config["config"]  # the export stays rebuildable
     learn = ember.learner(target, model=model, quiet=True)
     report = learn.fit_auto(epochs=2, verbose=False)
@@ -174,12 +179,7 @@ def test_fit_auto_reports_the_epochs_run_of_a_fine_tune_on_the_clock(fashion, tm
     # the clock's fine_tune ran on budgets of its own, and the report read an unused one:
     # epochs_run and slowdown were missing for every pretrained body
     torch.set_num_threads(1)
-    (x, y), _ = fashion
-    source = ImageData.from_arrays(x[:100], y[:100], classes=FASHION_MNIST_CLASSES, bs=32)
-    checkpoint = ember.learner(source, quiet=True).save(tmp_path / "source.pt")
-    target = ImageData.from_arrays(x[100:200], ["even" if v % 2 == 0 else "odd"
-                                                for v in y[100:200]], bs=32)
-    model = vision_model("compact_cnn", target, pretrained=checkpoint)
+    target, model = _body_pretrained_elsewhere(fashion, tmp_path)
     learn = ember.learner(target, model=model, quiet=True)
     learn.candidates = {}  # no race: the rows are the fine-tune's alone
     report = learn.fit_auto(minutes=0.1, verbose=False)

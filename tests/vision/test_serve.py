@@ -44,12 +44,18 @@ def test_images_over_rest(tmp_path):
     assert client.post("/predict", json={"inputs": ["%%%"]}).status_code == 422
 
 
-def test_images_as_nested_lists_as_the_metadata_describes(tmp_path):
+def _untrained_server(folder):
+    """The bundled Fashion-MNIST sample's images, an untrained exported model of them, and a
+    test client of its server."""
     (images, labels), _ = fashion_mnist(sample=True)
     data = ImageData.from_arrays(images[:64], labels[:64], classes=FASHION_MNIST_CLASSES,
                                  bs=32)
-    predictor = ember.load(ember.learner(data, quiet=True, path=tmp_path).export("untrained"))
-    client = TestClient(create_app(predictor))
+    predictor = ember.load(ember.learner(data, quiet=True, path=folder).export("untrained"))
+    return images, predictor, TestClient(create_app(predictor))
+
+
+def test_images_as_nested_lists_as_the_metadata_describes(tmp_path):
+    images, predictor, client = _untrained_server(tmp_path)
     schema = client.get("/metadata").json()["input_schema"]
     assert [form["type"] for form in schema["oneOf"]] == ["string", "array"]
     items = list(images[300:304])
@@ -63,11 +69,7 @@ def test_images_as_nested_lists_as_the_metadata_describes(tmp_path):
 
 
 def test_an_image_sent_as_a_browser_data_uri_is_read(tmp_path):
-    (images, labels), _ = fashion_mnist(sample=True)
-    data = ImageData.from_arrays(images[:64], labels[:64], classes=FASHION_MNIST_CLASSES,
-                                 bs=32)
-    predictor = ember.load(ember.learner(data, quiet=True, path=tmp_path).export("untrained"))
-    client = TestClient(create_app(predictor))
+    images, predictor, client = _untrained_server(tmp_path)
     items = list(images[300:303])
     uris = [f"data:image/png;base64,{base64.b64encode(png(image)).decode()}" for image in items]
     response = client.post("/predict", json={"inputs": uris})  # FileReader.readAsDataURL
