@@ -240,10 +240,13 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     if model is None:
         name = manifest["model"]["name"]
         if name not in registry.architectures:
+            owner = manifest["model"].get("plugin") or manifest.get("plugin")
+            fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
+                   else f"install {package}" if owner == manifest.get("plugin")
+                   else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
             raise PluginError(
                 f"{path} needs the architecture {name!r}, which no installed plugin provides; "
-                f"install {manifest['model'].get('plugin', package)}"
-            )
+                f"{fix}")
         try:
             model = create_model(name, **manifest["model"].get("config", {}))
         except (TypeError, ValueError) as error:

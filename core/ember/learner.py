@@ -847,7 +847,9 @@ class Learner:
         sigmoid). Batches whose items differ in length from one batch to the next (a language
         model's last, shorter chunk; sequence targets padded per batch) are padded to the
         longest: predictions with NaN (no prediction there), integer targets with -100 (what
-        the losses ignore), float targets with NaN. Example:
+        the losses ignore), float targets with NaN. Under ``torchrun`` each rank gets the
+        predictions of its own share of the loader (the metrics of :meth:`validate` are reduced
+        over all ranks; these are not gathered). Example:
             >>> # probs, targets = learn.get_preds()
         """
         loader = self.loader(dl)

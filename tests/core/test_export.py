@@ -90,6 +90,23 @@ def test_missing_plugin_names_the_package(trained, tmp_path):
         ember.load(path)
 
 
+def test_a_missing_architecture_names_what_provided_it(trained, tmp_path):
+    # the fix read "install builtin", the name of core's own plugin, not a package
+    path = trained.export(tmp_path / "m.ember")
+
+    def renamed(owner):
+        def change(manifest):
+            manifest["model"]["name"], manifest["model"]["plugin"] = "retired_mlp", owner
+        return change
+
+    _rewrite_manifest(path, renamed("builtin"))
+    with pytest.raises(ember.PluginError, match=r"'retired_mlp'.*pip install -U ember"):
+        ember.load(path)
+    _rewrite_manifest(path, renamed("timeseries"))
+    with pytest.raises(ember.PluginError, match=r"install the plugin 'timeseries'"):
+        ember.load(path)
+
+
 def test_truncated_and_foreign_files_are_refused(trained, tmp_path):
     path = trained.export(tmp_path / "m.ember")
     truncated = tmp_path / "cut.ember"
