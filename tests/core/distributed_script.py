@@ -56,10 +56,17 @@ def edge(out: str, n_valid: int) -> None:
     learn = edge_learner(n_valid)
     learn.fit(1, 1e-2)
     rank = learn.distributed.rank
-    print(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}", flush=True)
+    report(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}")
     learn.save(out + ".pt", with_opt=False)
     exported = ember.load(learn.export(out))
-    print(f"RANK {rank} PREDICT {exported.predict(learn.data.valid_dl.dataset[-1][0])}", flush=True)
+    report(f"RANK {rank} PREDICT {exported.predict(learn.data.valid_dl.dataset[-1][0])}")
+
+
+def report(line: str) -> None:
+    """One line to stdout in one write: the ranks share the pipe, and print's separate write
+    of the newline let another rank's line land in the middle of this one."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from ember.export import read_checkpoint
 from .distributed_script import dataset, edge_learner, model, sgd
 
 SCRIPT = Path(__file__).with_name("distributed_script.py")
+#: a rank's reported validation loss (six decimals, or nan), wherever it sits in the output
+VALID_LOSS = re.compile(r"RANK (\d) VALID_LOSS (nan|-?\d+\.\d{6})")
 
 
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -61,8 +64,7 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
 def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
     result = torchrun(str(tmp_path / "model.ember"), "edge", "1")  # one item, two ranks
     assert result.returncode == 0, result.stderr[-3000:]
-    losses = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
-              if "VALID_LOSS" in line}
+    losses = dict(re.findall(VALID_LOSS, result.stdout))
     assert len(losses) == 2 and losses["0"] == losses["1"] != "nan"
 
 
@@ -73,7 +75,7 @@ def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_exp
     result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
-    distributed = float(result.stdout.split("VALID_LOSS")[1].split()[0])
+    distributed = float(re.findall(VALID_LOSS, result.stdout)[0][1])
     learn = edge_learner(5)
     learn.load(tmp_path / "model.ember.pt", with_opt=False)
     assert abs(learn.validate()["valid_loss"] - distributed) < 1e-5
