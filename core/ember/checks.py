@@ -212,7 +212,7 @@ def _flat_norm_inputs(learn: Learner, train_dl: DataLoader,
     try:
         batch = train_dl.collate_fn([train_dl.dataset[0]])
         inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
-        with evaluating(learn.model), torch.no_grad():
+        with evaluating(learn.model):  # eval mode and no gradients
             learn.model(*inputs)
     except Exception:
         return []

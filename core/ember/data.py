@@ -456,7 +456,7 @@ class Data:
             >>> # with two inputs: data.encode([(torch.zeros(3), torch.ones(2))]) -> 2 batches
         """
         if self.n_inputs is None:  # read once: a live Data's first training item
-            self.n_inputs = self._train_n_inputs()
+            self.n_inputs = self._n_inputs_of(self._first_train_item())
         n_inputs = self.n_inputs or 1
         if n_inputs == 1:
             return (_stack(items, "the items"),)
@@ -592,7 +592,7 @@ class Data:
             >>> # data.from_json([0.5, 1.0]) -> [0.5, 1.0]
         """
         if self.input_dtype is None:  # read once: a live Data's first training item
-            self.input_dtype = self._train_input_dtype()
+            self.input_dtype = self._input_dtype_of(self._first_train_item())
         dtype = self.input_dtype
         if isinstance(value, list) and dtype is not None and dtype.startswith("float"):
             # JSON writes 1.0 as 1 (JavaScript always does): whole numbers must not turn a
@@ -603,23 +603,25 @@ class Data:
                 return value  # ragged or not numbers: encode says what is wrong
         return value
 
-    def _train_n_inputs(self) -> int | None:
-        """How many inputs a training item holds before its target, or ``None`` when unknown
-        (no loader, or items that are not tuples)."""
+    def _first_train_item(self) -> Any:
+        """The first training item, or ``None`` when there is none to read (no loader, an
+        empty or unindexable dataset)."""
         dataset = getattr(self.train_dl, "dataset", None)
         try:
-            first = dataset[0]  # type: ignore[index]
-        except Exception:  # no loader, an empty or unindexable dataset
+            return dataset[0]  # type: ignore[index]
+        except Exception:
             return None
+
+    @staticmethod
+    def _n_inputs_of(first: Any) -> int | None:
+        """How many inputs the training item ``first`` holds before its target, or ``None``
+        when unknown (no item, or items that are not tuples)."""
         return len(first) - 1 if isinstance(first, (tuple, list)) and len(first) > 1 else None
 
-    def _train_input_dtype(self) -> str | None:
-        """The dtype of a training item's input (``'float32'``), or ``None`` when unknown."""
-        dataset = getattr(self.train_dl, "dataset", None)
-        try:
-            first = dataset[0]  # type: ignore[index]
-        except Exception:  # no loader, an empty or unindexable dataset
-            return None
+    @staticmethod
+    def _input_dtype_of(first: Any) -> str | None:
+        """The dtype of the input of the training item ``first`` (``'float32'``), or ``None``
+        when unknown."""
         first = first[0] if isinstance(first, (tuple, list)) and first else first
         return str(first.dtype).removeprefix("torch.") if isinstance(first, Tensor) else None
 
@@ -670,13 +672,14 @@ class Data:
         Example:
             >>> # json.dumps(data.state()) always works
         """
+        first = self._first_train_item()  # read once (an image decode for vision)
         return {
             "target_kind": self.target_kind,
             "classes": self.classes,
             "n_out": self.n_out,
             "input_kind": self.input_kind,
-            "input_dtype": self._train_input_dtype(),
-            "n_inputs": self._train_n_inputs(),
+            "input_dtype": self._input_dtype_of(first),
+            "n_inputs": self._n_inputs_of(first),
         }
 
     @classmethod

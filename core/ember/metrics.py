@@ -133,6 +133,19 @@ class Metric:
 IGNORE_INDEX = -100
 
 
+def _add_hits(metric: Any, hit: Tensor, targets: Tensor) -> None:
+    """Add one batch's ``hit`` (per item) to ``metric``'s ``correct`` and ``count``, leaving
+    out items whose target is the metric's ``ignore_index`` (a mask, not an index: no host
+    synchronisation)."""
+    if metric.ignore_index is None:
+        metric._add("correct", hit.sum())
+        metric._add("count", hit.numel())
+        return
+    kept = targets != metric.ignore_index
+    metric._add("correct", (hit & kept).sum())
+    metric._add("count", kept.sum())
+
+
 def _labels(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return preds.argmax(dim=-1).reshape(-1), targets.reshape(-1)
 
@@ -158,13 +171,7 @@ class Accuracy(Metric):
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         predicted, targets = _labels(preds, targets)
-        if self.ignore_index is None:
-            self._add("correct", (predicted == targets).sum())
-            self._add("count", targets.numel())
-            return
-        kept = targets != self.ignore_index  # a mask, not an index: no host synchronisation
-        self._add("correct", ((predicted == targets) & kept).sum())
-        self._add("count", kept.sum())
+        _add_hits(self, predicted == targets, targets)
 
     def compute(self) -> float:
         return self.share(self.correct, self.count)
@@ -211,14 +218,7 @@ class TopKAccuracy(Metric):
         # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
         top = preds.topk(k, dim=-1).indices.reshape(-1, k)
         targets = targets.reshape(-1)
-        hit = (top == targets[:, None]).any(dim=-1)
-        if self.ignore_index is None:
-            self._add("correct", hit.sum())
-            self._add("count", hit.numel())
-            return
-        kept = targets != self.ignore_index
-        self._add("correct", (hit & kept).sum())
-        self._add("count", kept.sum())
+        _add_hits(self, (top == targets[:, None]).any(dim=-1), targets)
 
     def compute(self) -> float:
         return self.share(self.correct, self.count)

@@ -91,8 +91,7 @@ class SegmentationData(ImageData):
         if mask_tensor.is_floating_point():
             raise ember.DataError("masks must hold integer class codes, not floats")
         mask_tensor = mask_tensor.long()
-        if void is not None:
-            mask_tensor = mask_tensor.masked_fill(mask_tensor == void, IGNORE_INDEX)
+        mask_tensor = _void_ignored(mask_tensor, void)
         labelled = mask_tensor[mask_tensor != IGNORE_INDEX] if void is not None else mask_tensor
         highest = int(labelled.max()) if labelled.numel() else 0
         names = list(codes) if codes is not None else list(range(highest + 1))
@@ -245,6 +244,12 @@ class SegmentationData(ImageData):
         return figure
 
 
+def _void_ignored(codes: Tensor, void: int | None) -> Tensor:
+    """Mask ``codes`` with the ``void`` value (no class) as ``IGNORE_INDEX``, which the loss
+    and the metrics skip."""
+    return codes if void is None else codes.masked_fill(codes == void, IGNORE_INDEX)
+
+
 def load_mask(path: str | Path, size: Sequence[int] | None = None,
               void: int | None = None) -> Tensor:
     """Read a mask file into an ``int64`` tensor (height, width) of class codes; with ``size``
@@ -271,8 +276,7 @@ def load_mask(path: str | Path, size: Sequence[int] | None = None,
             f"mask {path} is a {mode} image; a mask holds one class code per pixel "
             f"(greyscale, palette or 16-bit PNG): map its colours to codes first")
     codes = torch.from_numpy(array.astype(np.int64))
-    if void is not None:
-        codes = codes.masked_fill(codes == void, IGNORE_INDEX)
+    codes = _void_ignored(codes, void)
     if size is not None and tuple(codes.shape) != tuple(size):
         codes = F.interpolate(codes[None, None].float(), size=tuple(size),
                               mode="nearest-exact")[0, 0].long()

@@ -106,8 +106,13 @@ def _eight_bit(image: Any) -> Any:
 
     if not image.mode.startswith("I"):
         return image
-    array = np.asarray(image).astype(np.float64) / 257.0
-    return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "L")
+    return Image.fromarray(_sixteen_to_eight_bits(np.asarray(image)), "L")
+
+
+def _sixteen_to_eight_bits(array: np.ndarray) -> np.ndarray:
+    """16-bit pixel values as 8-bit ones (65535 → 255, rounded), clipped at 255 (mode "I"
+    holds 32-bit integers)."""
+    return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
 
 
 def _pil_in_mode(image: Any, mode: str | None) -> Any:
@@ -201,7 +206,7 @@ def _as_uint8(tensor: Tensor, name: str) -> Tensor:
     if tensor.dtype == torch.uint8:
         return tensor
     if tensor.dtype == torch.uint16:  # 16-bit pixels: 65535 -> 255, as 16-bit files are read
-        return torch.round(tensor.to(torch.float64) / 257.0).to(torch.uint8)
+        return torch.from_numpy(_sixteen_to_eight_bits(tensor.cpu().numpy()))
     if tensor.dtype in (torch.uint32, torch.uint64):  # torch has no min/max for these
         tensor = tensor.to(torch.int64)
     if tensor.is_floating_point():

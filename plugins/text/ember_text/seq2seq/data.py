@@ -451,8 +451,7 @@ class Seq2SeqData(ember.Data):
                     source_tokens = [*self._split_source(source), SPECIALS[EOS]]
                     # one label per decoded step, as the model emitted it: <eos> only where
                     # it was emitted, and a <pad> or <bos> the model put out keeps its row
-                    tokens = [self.tgt_vocab.itos[i] if 0 <= i < len(self.tgt_vocab)
-                              else SPECIALS[UNK] for i in ids]
+                    tokens = self.tgt_vocab.decode(ids, skip_pad=False)
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
         return results
