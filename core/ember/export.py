@@ -26,7 +26,7 @@ from safetensors.torch import load_model, save_model
 
 from ember.errors import ExportError, PluginError
 from ember.model import evaluating
-from ember.utils import atomic_write, default_device, plain
+from ember.utils import atomic_write, default_device, is_safetensors, plain
 
 if TYPE_CHECKING:
     from ember.data import Data
@@ -277,7 +277,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     file = Path(path)
     if not file.is_file():
         raise ExportError(f"no checkpoint at {file}")
-    if _is_safetensors(file):  # torch.load's own error for it is a page about weights_only
+    if is_safetensors(file):  # torch.load's own error for it is a page about weights_only
         raise ExportError(
             f"{file} is an exported model (learn.export), not a checkpoint (learn.save): "
             f"ember.load({str(file)!r}) rebuilds it for prediction; to put its weights in this "
@@ -300,15 +300,6 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             f"upgrade ember"
         )
     return state
-
-
-def _is_safetensors(file: Path) -> bool:
-    """Whether ``file`` starts as a safetensors file does: the length of a JSON header (8
-    bytes, little-endian) that fits in the file, then the header's ``{``."""
-    with open(file, "rb") as handle:
-        start = handle.read(9)
-    return (len(start) == 9 and start[8:9] == b"{"
-            and 0 < int.from_bytes(start[:8], "little") < file.stat().st_size)
 
 
 class _Positional(torch.nn.Module):

@@ -208,6 +208,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def is_safetensors(path: str | Path) -> bool:
+    """Whether the file at ``path`` starts as a safetensors file does (an Ember export, a
+    ``.safetensors`` state dict), whatever its name: the length of a JSON header (8 bytes,
+    little-endian) that fits in the file, then the header's ``{``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".pt") as file:
+        ...     is_safetensors(file.name)
+        False
+    """
+    file = Path(path)
+    with open(file, "rb") as handle:
+        start = handle.read(9)
+    return (len(start) == 9 and start[8:9] == b"{"
+            and 0 < int.from_bytes(start[:8], "little") < file.stat().st_size)
+
+
 #: modules whose frames a warning passes over on its way to the user's line
 _PASSED_OVER = ("contextlib", "functools")
 

@@ -56,6 +56,18 @@ def test_pretrained_weights_come_from_a_local_file(tmp_path):
     assert not torch.equal(fresh.body[0].weight, source.conv1.weight)
 
 
+def test_pretrained_safetensors_weights_are_read_by_content_not_by_name(tmp_path):
+    # a safetensors state dict saved under a .pth name (what many hubs hand out) went to
+    # torch.load, which cannot read it
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18()
+    save_file(source.state_dict(), tmp_path / "resnet18.pth")
+    model = torchvision_model("resnet18", n_out=5, pretrained=tmp_path / "resnet18.pth")
+    assert torch.equal(model.body[0].weight, source.conv1.weight)
+
+
 def test_bad_pretrained_weights_get_clear_errors(tmp_path):
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "other.pth")
     with pytest.raises(ember.DataError, match="do not fit torchvision's resnet18"):

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 import ember
+from ember.utils import is_safetensors
 
 __all__ = [
     "TORCHVISION_ARCHITECTURES",
@@ -150,7 +151,7 @@ def _read_state(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise ember.DataError(f"no weights file at {path}; give the path of a state dict")
     try:
-        if path.suffix in (".safetensors", ".ember"):  # an exported model is safetensors
+        if is_safetensors(path):  # an export (.ember) or a .safetensors file, by content
             from safetensors.torch import load_file
 
             state = load_file(str(path))
