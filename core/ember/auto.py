@@ -458,6 +458,13 @@ def _choose_lr(learn: Learner, num_it: int, report: dict[str, Any] | None = None
         suggestion = learn.lr_find(num_it=num_it)
     default = float(learn.lr) if isinstance(learn.lr, (int, float)) else None
     never_fell = any("never fell" in str(w.message) for w in caught)
+    shown = set()
+    for record in caught:  # the sweep's other warnings (a callback's, the data's) are the user's
+        where = (str(record.message), record.category, record.filename, record.lineno)
+        if "never fell" not in where[0] and where not in shown:
+            shown.add(where)
+            warnings.warn_explicit(record.message, record.category, record.filename,
+                                   record.lineno)
     lr, reason = rule_lr(suggestion, default, never_fell)
     if never_fell:
         warn(f"fit_auto: the learning-rate sweep's loss never fell clearly, so it trains at "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -231,6 +232,26 @@ def test_fit_auto_refuses_a_budget_it_cannot_keep(arguments, message):
     with pytest.raises(ember.TrainingError, match=message):
         learn.fit_auto(verbose=False, **arguments)
     assert learn.recorder.values == []  # refused before any training
+
+
+def test_warnings_raised_during_the_sweep_reach_the_user_once():
+    # the sweep records warnings to find "never fell"; every other one was swallowed
+    class WarnOnce(ember.Callback):
+        def __init__(self) -> None:
+            self.fits = 0
+
+        def before_fit(self) -> None:
+            self.fits += 1
+            if self.fits == 1:  # the first fit of fit_auto is its learning-rate sweep
+                for _ in range(3):
+                    warnings.warn("the user's own warning", UserWarning, stacklevel=1)
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(), quiet=True, cbs=[WarnOnce()])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        learn.fit_auto(epochs=1, verbose=False)
+    assert [str(w.message) for w in caught].count("the user's own warning") == 1
 
 
 def test_learner_fit_auto_adds_cbs_to_the_final_training():
