@@ -606,19 +606,38 @@ class ImageData(ember.Data):
         Example:
             >>> # data.encode(["shoe.png", np.zeros((28, 28), np.uint8)])[0].shape
         """
+        return (self.encode_images(self.read_images(items)),)
+
+    def read_images(self, items: Sequence[Any]) -> list[Tensor]:
+        """Raw images → ``uint8`` (C, H, W) tensors in the data's mode, each at its own size:
+        the first half of :meth:`encode`, for predictions that need each image's size
+        (segmentation masks).
+
+        Example:
+            >>> # data.read_images(["photo.jpg"])[0].shape -> torch.Size([3, 480, 640])
+        """
         images = []
         for index, item in enumerate(items):
             name = str(item) if isinstance(item, (str, Path)) else f"item {index}"
             image = to_image_tensor(item, name, self.mode)
-            image = convert_mode(image, self.mode, name)
-            images.append(resize_image(image, self.size))
+            images.append(convert_mode(image, self.mode, name))
         if not images:
             raise ember.DataError("no items to encode; give at least one image")
-        shapes = {tuple(image.shape) for image in images}
+        return images
+
+    def encode_images(self, images: Sequence[Tensor]) -> Tensor:
+        """``uint8`` (C, H, W) images in the data's mode (:meth:`read_images`) → the normalised
+        batch the model takes: the second half of :meth:`encode`.
+
+        Example:
+            >>> # data.encode_images(data.read_images(items)) equals data.encode(items)[0]
+        """
+        resized = [resize_image(image, self.size) for image in images]
+        shapes = {tuple(image.shape) for image in resized}
         if len(shapes) > 1:
             raise ember.DataError(f"the images have different sizes {sorted(shapes)[:3]}; this "
                                   f"model was trained without a fixed size: resize them first")
-        return (normalize(torch.stack(images), self.mean, self.std),)
+        return normalize(torch.stack(resized), self.mean, self.std)
 
     def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
         """The model takes ``images``: normalised ``(batch, channels, height, width)`` float32

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.metrics import IGNORE_INDEX
+from ember.model import evaluating
 from ember_vision.data import (
     ArrayImageDataset,
     ImageCollate,
@@ -199,8 +200,35 @@ class SegmentationData(ImageData):
         return cls.from_files([image_files[s] for s in stems], [mask_files[s] for s in stems],
                               valid_pct, seed, **options)
 
+    def predict_batch(self, model: nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 256, **options: Any) -> list[np.ndarray]:
+        """One mask per raw image (path, encoded bytes, PIL image, array, tensor), at that
+        image's own size: an (H, W) ``int64`` array of class indices that lies over the image
+        as it was given. The model sees the image resized to the data's size; its logits are
+        resized back bilinearly (antialiased when shrinking) before the argmax, which gives
+        smoother edges than resizing the mask. An item already at the data's size (a tensor
+        taken from a batch) gets its mask at that size, as every item gets its own.
+
+        Example:
+            >>> # learn.predict("street.jpg").shape -> (480, 640) for a 640x480 photo
+            >>> # ember.load("masks.ember").predict_batch([photo, other])[1].shape
+        """
+        if options:
+            raise TypeError(f"unexpected prediction options {sorted(options)} for "
+                            f"segmentation data")
+        items = list(items)
+        results: list[np.ndarray] = []
+        with evaluating(model) as model_device:
+            device = device or model_device
+            for start in range(0, len(items), bs):
+                images = self.read_images(items[start:start + bs])
+                logits = model(self.encode_images(images).to(device))
+                results.extend(_masks_at(logits, [tuple(image.shape[-2:]) for image in images]))
+        return results
+
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
-        """Per-pixel logits (N, H, W, C) → one (H, W) array of class indices per image.
+        """Per-pixel logits (N, H, W, C) → one (H, W) array of class indices per image, at
+        the model's size (:meth:`predict_batch` resizes them to each image's own size).
 
         Example:
             >>> # data.decode(model(xb))[0].shape -> (H, W)
@@ -242,6 +270,20 @@ class SegmentationData(ImageData):
                     axis.set_title(title, fontsize=9)
         figure.tight_layout()
         return figure
+
+
+def _masks_at(logits: Tensor, sizes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Per-pixel logits (N, h, w, C) → one (H, W) array of class indices per item at its own
+    ``sizes[i]``: the logits resized bilinearly (antialiased when shrinking), then argmax."""
+    masks = []
+    for item_logits, size in zip(logits.detach().float(), sizes):
+        scores = item_logits.permute(2, 0, 1)[None]
+        if tuple(scores.shape[-2:]) != tuple(size):
+            shrinking = size[0] < scores.shape[-2] or size[1] < scores.shape[-1]
+            scores = F.interpolate(scores, size=tuple(size), mode="bilinear",
+                                   align_corners=False, antialias=shrinking)
+        masks.append(scores[0].argmax(dim=0).cpu().numpy())
+    return masks
 
 
 def _void_ignored(codes: Tensor, void: int | None) -> Tensor:
