@@ -3,6 +3,9 @@ encoding replay, state round trip, figures and bad input."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -311,3 +314,41 @@ def test_fractional_labels_cannot_name_classes():
     targets, kind, names = encode_targets([1.0, 0.0, 2.0], classes=["a", "b", "c"])
     assert targets.tolist() == [1, 0, 2] and kind == "single_label" and names == ["a", "b", "c"]
     assert encode_targets([1.0, 0.7])[1] == "regression"
+
+
+def test_from_folder_loads_a_test_folder_as_the_test_split(image_folder, tmp_path_factory):
+    # a test/ folder beside train/ and valid/ was ignored: no test loader, so
+    # learn.validate("test") said "this Data has no 'test' loader"
+    root = split_layout(image_folder, tmp_path_factory.mktemp("three"),
+                        {"train": slice(8), "valid": slice(8, 12), "test": slice(12, None)})
+    data = ImageData.from_folder(root, bs=8)
+    assert data.classes == ["sneaker", "trouser", "tshirt"]
+    assert [len(dl.dataset) for dl in data.loaders] == [24, 12, 12]
+    test_set = data.test_dl.dataset
+    assert [data.classes[int(t)] for t in test_set.targets] == [
+        Path(p).parent.name for p in test_set.paths]
+    assert all(Path(p).parts[-3] == "test" for p in test_set.paths)
+    learn = ember.learner(data, quiet=True)
+    scores = learn.validate("test")
+    assert set(scores) >= {"valid_loss", "accuracy"}
+    probabilities, targets = learn.get_preds("test")
+    assert probabilities.shape == (12, 3) and torch.equal(targets, test_set.targets)
+    # statistics come from train/ alone: the same as without the test folder
+    shutil.rmtree(root / "test")
+    without = ImageData.from_folder(root, bs=8)
+    assert without.test_dl is None and (without.mean, without.std) == (data.mean, data.std)
+    # a test class that training lacks is refused, as a validation one is
+    split_layout(image_folder, root, {"test": slice(12, None)})
+    (root / "test" / "sandal").mkdir()
+    shutil.copy(data.train_dl.dataset.paths[0], root / "test" / "sandal" / "0.png")
+    with pytest.raises(ember.DataError, match=r"test has classes \['sandal'\] that .*train "
+                                              r"lacks"):
+        ImageData.from_folder(root, bs=8)
+    assert ImageData.from_folder(root, test=None, bs=8).test_dl is None
+    assert ImageData.from_folder(root, test="missing", bs=8).test_dl is None
+    # unlabelled test images (no class folders) cannot be scored: left out with a warning
+    shutil.rmtree(root / "test")
+    (root / "test").mkdir()
+    shutil.copy(data.train_dl.dataset.paths[0], root / "test" / "0.png")
+    with pytest.warns(ember.EmberWarning, match=r"test holds no class folders.*left out"):
+        assert ImageData.from_folder(root, bs=8).test_dl is None

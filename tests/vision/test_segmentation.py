@@ -174,3 +174,100 @@ def test_void_mask_pixels_are_skipped_by_loss_accuracy_and_dice(fashion, tmp_pat
     dice = ember.Dice()
     dice.update(outputs[kept], targets[kept])
     assert scores["dice"] == pytest.approx(dice.compute(), abs=1e-6)
+
+
+def _untrained_segmenter(fashion, tmp_path):
+    """A compact U-Net, untrained, on 28x28 garment masks; its learner and exported predictor."""
+    (x, y), _ = fashion
+    data = SegmentationData.from_arrays(x[:32], garment_masks(x[:32], y[:32]), codes=CODES,
+                                        bs=16)
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True, path=tmp_path)
+    return learn, ember.load(learn.export("masks"))
+
+
+def test_predicted_masks_come_back_at_each_images_own_size(fashion, tmp_path):
+    # predict returned the mask at the training size (28x28) whatever the image's size, so a
+    # mask could not be laid over the photo it was predicted for
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from ember.serve import create_app
+
+    learn, predictor = _untrained_segmenter(fashion, tmp_path)
+    _, (test_x, _) = fashion
+    wide = np.asarray(Image.fromarray(test_x[0]).resize((40, 30)))  # 30 rows, 40 columns
+    Image.fromarray(test_x[1]).resize((36, 48)).save(tmp_path / "tall.png")
+    items = [wide, str(tmp_path / "tall.png"), Image.fromarray(test_x[2]).resize((20, 14)),
+             torch.from_numpy(test_x[3]), test_x[4]]
+    sizes = [(30, 40), (48, 36), (14, 20), (28, 28), (28, 28)]
+    got = learn.predict_batch(items)
+    assert [mask.shape for mask in got] == sizes
+    assert all(mask.dtype == np.int64 for mask in got)
+    for item, mask, size in zip(items, got, sizes):  # logits resized bilinearly, then argmax
+        with torch.no_grad():
+            logits = learn.model.eval()(learn.data.encode([item])[0])
+        expected = torch.nn.functional.interpolate(
+            logits.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False,
+            antialias=min(size) < 28).argmax(1)[0].numpy()  # antialiased when shrinking
+        assert np.array_equal(mask, expected)
+    assert np.array_equal(learn.predict(items[0]), got[0])
+    exported = predictor.predict_batch(items)
+    assert all(np.array_equal(a, b) for a, b in zip(exported, got))
+    buffer = io.BytesIO()
+    Image.fromarray(wide).save(buffer, format="PNG")
+    response = TestClient(create_app(predictor)).post(
+        "/predict", json={"inputs": [base64.b64encode(buffer.getvalue()).decode()]})
+    assert response.status_code == 200
+    assert np.array_equal(np.asarray(response.json()["predictions"][0]), got[0])
+
+
+def test_masks_given_by_a_function_and_its_mistakes_name_the_image(fashion, tmp_path):
+    # masks= took only a list: a function (CamVid's "<name>_P.png" labels, fastai's
+    # label_func) ended in a bare TypeError, and a function returning a wrong path in a trace
+    from PIL import Image
+
+    (x, y), _ = fashion
+    masks = garment_masks(x[:12], y[:12])
+    write_pairs(tmp_path / "paired", x[:12], masks)
+    root = tmp_path / "camvid"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for index in range(12):
+        Image.fromarray(x[index]).save(root / "images" / f"{index:03d}.png")
+        Image.fromarray(masks[index].astype(np.uint8)).save(root / "labels" / f"{index:03d}_P.png")
+
+    def label_of(image):
+        return root / "labels" / f"{image.stem}_P.png"
+
+    paired = SegmentationData.from_folder(tmp_path / "paired", codes=CODES, bs=4)
+    by_function = SegmentationData.from_folder(root, masks=label_of, codes=CODES, bs=4)
+    images = sorted((root / "images").iterdir())
+    from_files = SegmentationData.from_files(images, label_of, codes=CODES, bs=4)
+    for data in (by_function, from_files):
+        assert torch.equal(data.one_batch("valid")[1], paired.one_batch("valid")[1])
+    (root / "labels" / "not-an-image_P.png").write_bytes(b"no pixels here")
+    Image.new("L", (14, 14)).save(root / "labels" / "small_P.png")
+    gave = r" \(masks=<lambda> gave it for image .*images[/\\]000.png\)"
+    cases = [
+        (lambda image: root / "labels" / f"{image.stem}.png", r"000.png" + gave +
+         " does not exist"),
+        (lambda image: root / "labels" / "not-an-image_P.png", r"not-an-image_P.png" + gave +
+         " cannot be read"),
+        (lambda image: None, r"masks=<lambda> returned None for image .*000.png; return the "
+                             r"path of the image's mask file"),
+        (lambda image: masks[0], r"masks=<lambda> returned a value of type ndarray for "
+                                 r"image .*000.png; return the path.*from_arrays"),
+        (lambda image: {"000": "a.png"}[image.stem], r"masks=<lambda> raised KeyError: '001' "
+                                                     r"for image .*001.png"),
+        (lambda image: root / "labels" / "small_P.png",
+         r"mask .*small_P.png is 14x14 but its image .*000.png is 28x28"),
+    ]
+    for function, message in cases:
+        with pytest.raises(ember.DataError, match=message):
+            SegmentationData.from_files(images, function, codes=CODES)
+        with pytest.raises(ember.DataError, match=message):
+            SegmentationData.from_folder(root, masks=function, codes=CODES)

@@ -477,23 +477,42 @@ class ImageData(ember.Data):
                    classes: Sequence[Any] | None = None, target_kind: str | None = None,
                    label_delim: str | None = None, bs: int = 64, num_workers: int = 0,
                    augment: Any = True, item_transform: Callable[[Tensor], Tensor] | None = None,
-                   stats_sample: int = 512) -> ImageData:
+                   stats_sample: int = 512,
+                   test: tuple[Sequence[str | Path], Any] | None = None) -> ImageData:
         """Image files with one label each (the base of :meth:`from_folder` and :meth:`from_df`).
 
         Every file's header is read up front: an unreadable file, or (without ``mode``) a file
         whose mode differs from the others, raises an :class:`ember.DataError` naming it. Without
         ``size`` all images must have one size. ``valid_mask`` marks validation items; otherwise
         a seeded ``valid_pct`` is held out. Statistics come from up to ``stats_sample`` training
-        images (decoded, converted, resized).
+        images (decoded, converted, resized). ``test`` takes a ``(paths, labels)`` pair for the
+        test loader (``data.test_dl``, ``learn.validate("test")``); without ``classes`` a test
+        label that the other items lack is an error naming it.
 
         Example:
             >>> # data = ImageData.from_files(["a.png", "b.png"], ["cat", "dog"], size=64)
+            >>> # ImageData.from_files(paths, labels, test=(test_paths, test_labels))
         """
         paths = [Path(p) for p in paths]
         if len(paths) != len(labels):
             raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
-        chosen_mode, final_size = scan_image_files(paths, mode, size)
-        targets, kind, names = encode_targets(labels, classes, target_kind, label_delim)
+        test_paths: list[Path] = []
+        all_labels = labels
+        if test is not None:
+            if not isinstance(test, (tuple, list)) or len(test) != 2:
+                raise ember.DataError("test= must be a pair (paths, labels)")
+            test_paths, test_labels = [Path(p) for p in test[0]], _as_list(test[1])
+            if len(test_paths) != len(test_labels):
+                raise ember.DataError(f"test: {len(test_paths)} images but {len(test_labels)} "
+                                      f"labels")
+            extra = [("test", torch.empty(0), test_labels)]
+            train_labels = _as_list(labels)
+            all_labels = _join_labels(train_labels, extra)
+            if classes is None and label_delim is None and isinstance(train_labels, list):
+                _check_seen(train_labels, extra)
+        chosen_mode, final_size = scan_image_files(paths + test_paths, mode, size)
+        all_targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
+        targets = all_targets[:len(paths)]
         train_index, valid_index = _file_split(len(paths), valid_pct, seed, valid_mask)
         mean, std = _file_stats(paths, train_index, chosen_mode, final_size, seed, stats_sample)
 
@@ -501,30 +520,39 @@ class ImageData(ember.Data):
             return FileImageDataset([paths[i] for i in index], targets[torch.from_numpy(index)],
                                     chosen_mode, final_size, item_transform if train else None)
 
-        train_dl, valid_dl, _ = ember.make_loaders(
-            dataset(train_index, True), dataset(valid_index, False), bs=bs,
+        test_ds = (FileImageDataset(test_paths, all_targets[len(paths):], chosen_mode,
+                                    final_size) if test is not None else None)
+        train_dl, valid_dl, test_dl = ember.make_loaders(
+            dataset(train_index, True), dataset(valid_index, False), test_ds, bs=bs,
             num_workers=num_workers, collate_fn=ImageCollate(mean, std))
-        return cls(train_dl, valid_dl, target_kind=kind, classes=names,
+        return cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
                    n_out=None if names is not None else _n_out(targets),
                    mode=chosen_mode, size=final_size, mean=mean, std=std, augment=augment)
 
     @classmethod
     def from_folder(cls, path: str | Path, valid_pct: float = 0.2, seed: int = 0, *,
-                    train: str = "train", valid: str = "valid",
+                    train: str = "train", valid: str = "valid", test: str | None = "test",
                     size: Sequence[int] | int | None = None, mode: str | None = None,
                     **options: Any) -> ImageData:
         """Images in one sub-folder per class (``path/cat/1.jpg``), or split in advance into
-        ``path/train/<class>/…`` and ``path/valid/<class>/…``. A ``train`` folder of class
+        ``path/train/<class>/…`` and ``path/valid/<class>/…``, with an optional
+        ``path/test/<class>/…`` beside them that becomes the test loader (``data.test_dl``:
+        ``learn.validate("test")``, ``learn.get_preds("test")``). A ``train`` folder of class
         folders without a ``valid`` one (or the reverse) is refused rather than read as a
         class: name the other folder (``valid="test"``).
 
-        Without the train/valid layout a seeded ``valid_pct`` of the images is held out. An
-        empty class folder is left out of the classes with an :class:`ember.EmberWarning` naming
-        it; a validation class that training lacks is an error.
-        Other options are those of :meth:`from_files`.
+        Without the train/valid layout a seeded ``valid_pct`` of the images is held out (and
+        ``test`` plays no part: a folder called "test" there is a class). The classes are
+        those of the training folder; a validation or test class that training lacks is an
+        error. A test folder of images without class folders has no labels to score: it is
+        left out with an :class:`ember.EmberWarning` (``test=None`` leaves any test folder
+        out). An empty class folder is left out of the classes with an
+        :class:`ember.EmberWarning` naming it. Other options are those of :meth:`from_files`.
 
         Example:
             >>> # data = ImageData.from_folder("pets", size=128)
+            >>> # data = ImageData.from_folder("chest_xray", size=224)  # train/ valid/ test/
+            >>> # learn.validate("test")
         """
         root = Path(path)
         if not root.is_dir():
@@ -532,17 +560,17 @@ class ImageData(ember.Data):
                                   f"sub-folder per class")
         folders = ember.split_folders(root, train, valid)
         if folders is not None:
-            (train_dir, valid_dir), (train_files, train_labels), (valid_files, valid_labels) = (
-                folders, _class_folder(folders[0]), _class_folder(folders[1]))
-            mask = [False] * len(train_files) + [True] * len(valid_files)
+            train_dir, valid_dir = folders
+            train_files, train_labels = _class_folder(train_dir)
             classes = options.pop("classes", None) or sorted(set(train_labels))
-            unknown = sorted(set(valid_labels) - set(classes))
-            if unknown:
-                raise ember.DataError(f"{valid_dir} has classes {unknown} that "
-                                      f"{train_dir} lacks; add training images for them")
+            valid_files, valid_labels = _labelled_split(valid_dir, train_dir, classes)
+            test_dir = _test_folder(root, test, folders)
+            test_split = (_labelled_split(test_dir, train_dir, classes)
+                          if test_dir is not None else None)
+            mask = [False] * len(train_files) + [True] * len(valid_files)
             return cls.from_files(train_files + valid_files, train_labels + valid_labels,
                                   valid_mask=mask, size=size, mode=mode, classes=classes,
-                                  **options)
+                                  test=test_split, **options)
         files, labels = _class_folder(root)
         return cls.from_files(files, labels, valid_pct, seed, size=size, mode=mode, **options)
 
@@ -578,19 +606,38 @@ class ImageData(ember.Data):
         Example:
             >>> # data.encode(["shoe.png", np.zeros((28, 28), np.uint8)])[0].shape
         """
+        return (self.encode_images(self.read_images(items)),)
+
+    def read_images(self, items: Sequence[Any]) -> list[Tensor]:
+        """Raw images → ``uint8`` (C, H, W) tensors in the data's mode, each at its own size:
+        the first half of :meth:`encode`, for predictions that need each image's size
+        (segmentation masks).
+
+        Example:
+            >>> # data.read_images(["photo.jpg"])[0].shape -> torch.Size([3, 480, 640])
+        """
         images = []
         for index, item in enumerate(items):
             name = str(item) if isinstance(item, (str, Path)) else f"item {index}"
             image = to_image_tensor(item, name, self.mode)
-            image = convert_mode(image, self.mode, name)
-            images.append(resize_image(image, self.size))
+            images.append(convert_mode(image, self.mode, name))
         if not images:
             raise ember.DataError("no items to encode; give at least one image")
-        shapes = {tuple(image.shape) for image in images}
+        return images
+
+    def encode_images(self, images: Sequence[Tensor]) -> Tensor:
+        """``uint8`` (C, H, W) images in the data's mode (:meth:`read_images`) → the normalised
+        batch the model takes: the second half of :meth:`encode`.
+
+        Example:
+            >>> # data.encode_images(data.read_images(items)) equals data.encode(items)[0]
+        """
+        resized = [resize_image(image, self.size) for image in images]
+        shapes = {tuple(image.shape) for image in resized}
         if len(shapes) > 1:
             raise ember.DataError(f"the images have different sizes {sorted(shapes)[:3]}; this "
                                   f"model was trained without a fixed size: resize them first")
-        return (normalize(torch.stack(images), self.mean, self.std),)
+        return normalize(torch.stack(resized), self.mean, self.std)
 
     def input_specs(self, n_inputs: int) -> list[ember.InputSpec]:
         """The model takes ``images``: normalised ``(batch, channels, height, width)`` float32
@@ -801,6 +848,38 @@ def _join_labels(train_labels: list[Any] | np.ndarray,
                 f"{train_labels.shape}; give {name} labels with {train_labels.shape[1]} "
                 f"columns")
     return np.concatenate([train_labels, *(labels for _, _, labels in extra)])
+
+
+def _labelled_split(folder: Path, train_dir: Path, classes: Sequence[Any]
+                    ) -> tuple[list[Path], list[str]]:
+    """The files and labels of the class folders of ``folder`` (validation or test); a class
+    that is not among the training folder's ``classes`` is an error naming it."""
+    files, labels = _class_folder(folder)
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ember.DataError(f"{folder} has classes {unknown} that {train_dir} lacks; add "
+                              f"training images for them")
+    return files, labels
+
+
+def _test_folder(root: Path, test: str | None, splits: Sequence[Path]) -> Path | None:
+    """``root/test`` when it is a folder of class folders other than the train and valid
+    ones, else None; a test folder of images without class folders (no labels to score) is
+    left out with a warning."""
+    if test is None:
+        return None
+    folder = root / test
+    if not folder.is_dir() or any(folder.resolve() == split.resolve() for split in splits):
+        return None
+    entries = list(folder.iterdir())
+    if not any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
+        if any(entry.suffix.lower() in IMAGE_SUFFIXES for entry in entries):
+            warn(f"{folder} holds no class folders, so its images have no labels to score: "
+                 f"it is left out of the data (predict such images with "
+                 f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "
+                 f"test split, or pass test=None")
+        return None
+    return folder
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:

@@ -17,7 +17,8 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.metrics import IGNORE_INDEX
+from ember.model import evaluating
 from ember_vision.data import (
     ArrayImageDataset,
     ImageCollate,
@@ -114,31 +116,38 @@ class SegmentationData(ImageData):
                    mean=mean, std=std, augment=augment)
 
     @classmethod
-    def from_files(cls, images: Sequence[str | Path], masks: Sequence[str | Path],  # type: ignore[override]
+    def from_files(cls, images: Sequence[str | Path],  # type: ignore[override]
+                   masks: Sequence[str | Path] | Callable[[Path], str | Path],
                    valid_pct: float = 0.2, seed: int = 0, *, codes: Sequence[Any] | None = None,
                    valid_mask: Sequence[bool] | None = None,
                    size: Sequence[int] | int | None = None, mode: str | None = None,
                    bs: int = 16, num_workers: int = 0, augment: Any = True,
                    stats_sample: int = 512, void: int | None = None) -> SegmentationData:
-        """Image files and their mask files, paired by position. A mask is a single-channel
+        """Image files and their mask files: ``masks`` lists them (paired by position), or is
+        a function that takes an image's path (a ``Path``) and returns its mask's path
+        (CamVid's ``labels/<name>_P.png``). A mask is a single-channel
         image (greyscale, palette or 16-bit PNG) whose pixel values are class codes indexing
         ``codes`` (default ``0 … max``); it must have its image's size. Every mask is read up
-        front, so a bad one is named before training. With ``size`` images are resized
+        front, so a bad one is named before training, with its image: a missing or unreadable
+        file, a colour mask, a mask of another size, and a function that raises or returns
+        anything but a path. With ``size`` images are resized
         bilinearly and masks by nearest neighbour, so codes stay codes. Mask pixels equal to
         ``void`` (say 255) belong to no class: the loss, accuracy and Dice skip them.
 
         Example:
             >>> # data = SegmentationData.from_files(image_paths, mask_paths, codes=["bg", "car"])
             >>> # SegmentationData.from_files(image_paths, mask_paths, codes=codes, void=255)
+            >>> # SegmentationData.from_files(
+            >>> #     image_paths, lambda image: image.parent.parent / "labels" /
+            >>> #     f"{image.stem}_P.png", codes=codes)
         """
-        image_paths, mask_paths = [Path(p) for p in images], [Path(p) for p in masks]
-        if len(image_paths) != len(mask_paths):
-            raise ember.DataError(f"{len(image_paths)} images but {len(mask_paths)} masks; give "
-                                  f"one mask per image")
+        image_paths = [Path(p) for p in images]
+        mask_paths, mask_names = _mask_paths(image_paths, masks)
         chosen_mode, final_size, image_sizes = image_headers(image_paths, mode, size)
         highest = 0
-        for image_path, mask_path, image_size in zip(image_paths, mask_paths, image_sizes):
-            mask = load_mask(mask_path, void=void)
+        for image_path, mask_path, image_size, mask_name in zip(image_paths, mask_paths,
+                                                                 image_sizes, mask_names):
+            mask = load_mask(mask_path, void=void, name=mask_name)
             if tuple(mask.shape) != image_size:
                 raise ember.DataError(
                     f"mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
@@ -170,24 +179,34 @@ class SegmentationData(ImageData):
 
     @classmethod
     def from_folder(cls, path: str | Path, valid_pct: float = 0.2,  # type: ignore[override]
-                    seed: int = 0, *, images: str = "images", masks: str = "masks",
+                    seed: int = 0, *, images: str = "images",
+                    masks: str | Callable[[Path], str | Path] = "masks",
                     **options: Any) -> SegmentationData:
         """``path/images/<name>.<ext>`` with ``path/masks/<name>.png``, paired by file name
         without the suffix. An image without a mask (or a mask without an image) is an error
-        naming it. Other options are those of :meth:`from_files`.
+        naming it. ``masks`` may instead be a function from an image's path to its mask's
+        path, as :meth:`from_files` takes it. Other options are those of :meth:`from_files`.
 
         Example:
             >>> # data = SegmentationData.from_folder("camvid", codes=codes, size=(96, 128))
+            >>> # SegmentationData.from_folder(
+            >>> #     "camvid", masks=lambda image: image.parent.parent / "labels" /
+            >>> #     f"{image.stem}_P.png", codes=codes)
         """
         root = Path(path)
-        folders = [root / images, root / masks]
+        folders = [root / images] + ([] if callable(masks) else [root / masks])
         for folder in folders:
             if not folder.is_dir():
+                needs = f"{root}/{images}/" + ("" if callable(masks) else f" and {root}/{masks}/")
                 raise ember.DataError(f"{folder} is not a folder; segmentation data needs "
-                                      f"{root}/{images}/ and {root}/{masks}/ (or images=, masks=)")
-        image_files, mask_files = (
+                                      f"{needs} (or images=, masks=)")
+        image_files, *mask_folder = (
             {p.stem: p for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES} for folder in folders)
+        if callable(masks):
+            return cls.from_files([image_files[s] for s in sorted(image_files)], masks,
+                                  valid_pct, seed, **options)
+        mask_files = mask_folder[0]
         unpaired = [s for s in image_files if s not in mask_files]
         if unpaired:
             raise ember.DataError(f"image {image_files[unpaired[0]]} has no mask "
@@ -199,8 +218,35 @@ class SegmentationData(ImageData):
         return cls.from_files([image_files[s] for s in stems], [mask_files[s] for s in stems],
                               valid_pct, seed, **options)
 
+    def predict_batch(self, model: nn.Module, items: Sequence[Any], device: Any = None,
+                      bs: int = 256, **options: Any) -> list[np.ndarray]:
+        """One mask per raw image (path, encoded bytes, PIL image, array, tensor), at that
+        image's own size: an (H, W) ``int64`` array of class indices that lies over the image
+        as it was given. The model sees the image resized to the data's size; its logits are
+        resized back bilinearly (antialiased when shrinking) before the argmax, which gives
+        smoother edges than resizing the mask. An item already at the data's size (a tensor
+        taken from a batch) gets its mask at that size, as every item gets its own.
+
+        Example:
+            >>> # learn.predict("street.jpg").shape -> (480, 640) for a 640x480 photo
+            >>> # ember.load("masks.ember").predict_batch([photo, other])[1].shape
+        """
+        if options:
+            raise TypeError(f"unexpected prediction options {sorted(options)} for "
+                            f"segmentation data")
+        items = list(items)
+        results: list[np.ndarray] = []
+        with evaluating(model) as model_device:
+            device = device or model_device
+            for start in range(0, len(items), bs):
+                images = self.read_images(items[start:start + bs])
+                logits = model(self.encode_images(images).to(device))
+                results.extend(_masks_at(logits, [tuple(image.shape[-2:]) for image in images]))
+        return results
+
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
-        """Per-pixel logits (N, H, W, C) → one (H, W) array of class indices per image.
+        """Per-pixel logits (N, H, W, C) → one (H, W) array of class indices per image, at
+        the model's size (:meth:`predict_batch` resizes them to each image's own size).
 
         Example:
             >>> # data.decode(model(xb))[0].shape -> (H, W)
@@ -244,17 +290,74 @@ class SegmentationData(ImageData):
         return figure
 
 
+def _masks_at(logits: Tensor, sizes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Per-pixel logits (N, h, w, C) → one (H, W) array of class indices per item at its own
+    ``sizes[i]``: the logits resized bilinearly (antialiased when shrinking), then argmax."""
+    masks = []
+    for item_logits, size in zip(logits.detach().float(), sizes):
+        scores = item_logits.permute(2, 0, 1)[None]
+        if tuple(scores.shape[-2:]) != tuple(size):
+            shrinking = size[0] < scores.shape[-2] or size[1] < scores.shape[-1]
+            scores = F.interpolate(scores, size=tuple(size), mode="bilinear",
+                                   align_corners=False, antialias=shrinking)
+        masks.append(scores[0].argmax(dim=0).cpu().numpy())
+    return masks
+
+
 def _void_ignored(codes: Tensor, void: int | None) -> Tensor:
     """Mask ``codes`` with the ``void`` value (no class) as ``IGNORE_INDEX``, which the loss
     and the metrics skip."""
     return codes if void is None else codes.masked_fill(codes == void, IGNORE_INDEX)
 
 
+def _mask_paths(images: Sequence[Path], masks: Any) -> tuple[list[Path], list[str]]:
+    """Each image's mask path, from a list of paths or a function of the image's path, and
+    the name errors give that mask (with its image, and the function that gave it)."""
+    if callable(masks):
+        source = f"masks={getattr(masks, '__name__', type(masks).__name__)}"
+        paths = []
+        for image in images:
+            try:
+                found = masks(image)
+            except Exception as error:
+                raise ember.DataError(
+                    f"{source} raised {type(error).__name__}: {error} for image {image}; the "
+                    f"function takes an image's path (a Path) and returns its mask's path: fix "
+                    f"it for this image") from error
+            if not isinstance(found, (str, os.PathLike)):
+                kind = "None" if found is None else f"a value of type {type(found).__name__}"
+                hint = (" (masks held in memory go to SegmentationData.from_arrays)"
+                        if hasattr(found, "shape") or type(found).__module__.startswith("PIL.")
+                        else "")
+                raise ember.DataError(
+                    f"{source} returned {kind} for image {image}; return the path of the "
+                    f"image's mask file (a str or Path){hint}")
+            paths.append(Path(found))
+        return paths, [f"mask {path} ({source} gave it for image {image})"
+                       for image, path in zip(images, paths)]
+    if isinstance(masks, (str, os.PathLike)):
+        raise ember.DataError(f"masks={str(masks)!r} is one path; give one mask path per image "
+                              f"(a list), or a function from an image's path to its mask's")
+    listed = list(masks)
+    if len(images) != len(listed):
+        raise ember.DataError(f"{len(images)} images but {len(listed)} masks; give one mask "
+                              f"per image")
+    for position, (image, mask) in enumerate(zip(images, listed)):
+        if not isinstance(mask, (str, os.PathLike)):
+            raise ember.DataError(f"masks[{position}] (for image {image}) is "
+                                  f"{type(mask).__name__}, not a path; give the mask file's "
+                                  f"path")
+    paths = [Path(mask) for mask in listed]
+    return paths, [f"mask {path} of image {image}" for image, path in zip(images, paths)]
+
+
 def load_mask(path: str | Path, size: Sequence[int] | None = None,
-              void: int | None = None) -> Tensor:
+              void: int | None = None, *, name: str | None = None) -> Tensor:
     """Read a mask file into an ``int64`` tensor (height, width) of class codes; with ``size``
     it is resized by nearest neighbour. Pixels equal to ``void`` become
     ``ember.metrics.IGNORE_INDEX`` (-100). Colour masks are refused: map colours to codes first.
+    A missing, unreadable or colour file is an :class:`ember.DataError` that calls it ``name``
+    (default ``mask <path>``; say which image it belongs to).
 
     Example:
         >>> # load_mask("masks/0001.png").unique() -> tensor([0, 1, 3])
@@ -262,18 +365,19 @@ def load_mask(path: str | Path, size: Sequence[int] | None = None,
     """
     from PIL import Image, UnidentifiedImageError
 
+    name = name or f"mask {path}"
     try:
         with Image.open(path) as image:
             image.load()
             mode, array = image.mode, np.asarray(image)
     except FileNotFoundError:
-        raise ember.DataError(f"mask {path} does not exist; check the path") from None
+        raise ember.DataError(f"{name} does not exist; check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ember.DataError(f"mask {path} cannot be read (corrupt, truncated or not an "
-                              f"image); delete or replace the file") from None
+        raise ember.DataError(f"{name} cannot be read (corrupt, truncated, not an image or a "
+                              f"folder); delete or replace the file") from None
     if mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L"):
         raise ember.DataError(
-            f"mask {path} is a {mode} image; a mask holds one class code per pixel "
+            f"{name} is a {mode} image; a mask holds one class code per pixel "
             f"(greyscale, palette or 16-bit PNG): map its colours to codes first")
     codes = torch.from_numpy(array.astype(np.int64))
     codes = _void_ignored(codes, void)
@@ -302,7 +406,8 @@ class FileMaskDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image = resize_image(load_image(self.paths[index], self.mode), self.size)
-        return image, load_mask(self.masks[index], self.size, self.void)
+        return image, load_mask(self.masks[index], self.size, self.void,
+                                name=f"mask {self.masks[index]} of image {self.paths[index]}")
 
 
 class UNet(nn.Module):
