@@ -231,6 +231,18 @@ def test_empty_class_folder_warns_and_unseen_validation_label_is_an_error(image_
     assert kept.n_out == 10  # classes= keeps the class on purpose
 
 
+def test_delimited_labels_are_checked_class_by_class_against_training(fashion):
+    # "b a" in validation was compared with training's "a b" as a whole string and refused
+    (x, _), _ = fashion
+    train_labels = ["coat warm", "shirt"] * 20
+    data = ImageData.from_arrays(x[:40], train_labels, label_delim=" ",
+                                 valid=(x[40:44], ["warm coat", "shirt coat", "shirt", "warm"]))
+    assert data.target_kind == "multi_label" and data.classes == ["coat", "shirt", "warm"]
+    with pytest.raises(ember.DataError, match=r"valid label 'hat' \(item 1\) never occurs"):
+        ImageData.from_arrays(x[:40], train_labels, label_delim=" ",
+                              valid=(x[40:42], ["coat", "hat coat"]))
+
+
 def test_different_sizes_need_size(image_folder):
     Image.new("L", (40, 30)).save(image_folder / "tshirt" / "big.png")
     with pytest.raises(ember.DataError, match=r"big.png is 30x40.*size="):

@@ -440,7 +440,7 @@ class ImageData(ember.Data):
         train_labels = _as_list(label_list)
         all_labels = _join_labels(train_labels, extra) if extra else label_list
         if extra and classes is None and not isinstance(train_labels, np.ndarray):
-            _check_seen(train_labels, extra)
+            _check_seen(train_labels, extra, label_delim)
         targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
         n = len(pixels)
         split_targets = {"all": targets[:n]}
@@ -508,8 +508,8 @@ class ImageData(ember.Data):
             extra = [("test", torch.empty(0), test_labels)]
             train_labels = _as_list(labels)
             all_labels = _join_labels(train_labels, extra)
-            if classes is None and label_delim is None and isinstance(train_labels, list):
-                _check_seen(train_labels, extra)
+            if classes is None and isinstance(train_labels, list):
+                _check_seen(train_labels, extra, label_delim)
         chosen_mode, final_size = scan_image_files(paths + test_paths, mode, size)
         all_targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
         targets = all_targets[:len(paths)]
@@ -797,21 +797,30 @@ def _label_text(value: Any) -> str:
 
 
 def _check_seen(train_labels: list[Any],
-                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]]) -> None:
+                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]],
+                label_delim: str | None = None) -> None:
     """A class label in ``valid``/``test`` that no training image has is an error (the model
-    could never predict it); pass ``classes=`` to keep such a class on purpose."""
+    could never predict it); pass ``classes=`` to keep such a class on purpose. With
+    ``label_delim`` each label is a delimited list of classes, checked class by class."""
     if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
            for v in train_labels[:1000]):
         return  # multi-label and regression targets have no unseen classes
-    seen = {plain(v) for v in train_labels}
+
+    def classes_of(value: Any) -> list[Any]:
+        value = plain(value)
+        if label_delim is not None and isinstance(value, str):
+            return value.split(label_delim)  # as encode_targets splits it
+        return [value]
+
+    seen = {label for value in train_labels for label in classes_of(value)}
     for name, _, labels in extra:
         for index, value in enumerate(labels):
-            label = plain(value)
-            if label not in seen:
-                raise ember.DataError(
-                    f"{name} label {label!r} (item {index}) never occurs in training; add "
-                    f"training images of that class, drop the item, or pass classes= to keep "
-                    f"the class on purpose")
+            for label in classes_of(value):
+                if label not in seen:
+                    raise ember.DataError(
+                        f"{name} label {label!r} (item {index}) never occurs in training; add "
+                        f"training images of that class, drop the item, or pass classes= to "
+                        f"keep the class on purpose")
 
 
 def _n_out(targets: Tensor) -> int:
