@@ -28,7 +28,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -44,6 +44,7 @@ __all__ = [
     "TARGET_KINDS",
     "Data",
     "InputSpec",
+    "Prediction",
     "make_loaders",
     "require_batches",
     "split_by_flags",
@@ -70,6 +71,24 @@ class InputSpec:
 
     name: str
     dynamic: dict[int, str] = field(default_factory=lambda: {0: "batch"})
+
+
+class Prediction(NamedTuple):
+    """One prediction with how sure the model is, as ``predict(item, probs=True)`` gives it.
+
+    ``value`` is what ``predict(item)`` gives (a class, or the list of classes of a multi-label
+    target); ``probabilities`` maps each class, in the order of ``data.classes`` (its index
+    when the classes have no names), to its probability: the softmax of the model's outputs
+    for a single-label target, one sigmoid per class for a multi-label one.
+
+    Example:
+        >>> prediction = Prediction("dog", {"cat": 0.2, "dog": 0.8})
+        >>> prediction.value, prediction.probabilities["dog"]
+        ('dog', 0.8)
+    """
+
+    value: Any
+    probabilities: dict[Any, float]
 
 
 def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -540,23 +559,52 @@ class Data:
         return outputs.tolist()
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
-                      bs: int = 256, **options: Any) -> list[Any]:
+                      bs: int = 256, *, probs: bool = False, **options: Any) -> list[Any]:
         """Decoded predictions of ``model`` for raw ``items``: encode, forward in batches of
-        ``bs``, decode. Plugins override it for generation (text, beam search).
+        ``bs``, decode. With ``probs=True`` each prediction is a :class:`Prediction` (the value
+        and every class's probability); data whose predictions are not classes refuses it
+        (see :meth:`why_no_probabilities`). Plugins override it for generation (text, beam
+        search); an override takes its options as keyword-only parameters, ``probs`` among
+        them, and refuses the rest with :meth:`check_options`.
 
         Example:
-            >>> # data.predict_batch(model, [item1, item2]) -> ['cat', 'dog']
+            >>> import torch
+            >>> data = Data(None, None, target_kind="single_label", classes=["cat", "dog"])
+            >>> model = torch.nn.Linear(2, 2)
+            >>> [label in ("cat", "dog") for label in data.predict_batch(model, [[0.5, 1.0]])]
+            [True]
+            >>> prediction = data.predict_batch(model, [[0.5, 1.0]], probs=True)[0]
+            >>> list(prediction.probabilities), round(sum(prediction.probabilities.values()), 5)
+            (['cat', 'dog'], 1.0)
         """
-        if options:
-            raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} data")
+        self.check_options(options, probs)
+        items = list(items)
+        batches = (self.encode(items[start:start + bs]) for start in range(0, len(items), bs))
+        return self.predict_encoded(model, batches, device, probs=probs)
+
+    def predict_encoded(self, model: torch.nn.Module, batches: Iterable[tuple[Tensor, ...]],
+                        device: Any = None, *, probs: bool = False) -> list[Any]:
+        """Decoded predictions of ``model`` for batches of encoded inputs (what :meth:`encode`
+        returns, one tuple of input tensors per batch): the one loop that runs a model for
+        :meth:`predict_batch`, in eval mode and without gradients. With ``probs=True`` each
+        prediction is a :class:`Prediction` (check the request first with
+        :meth:`check_options`). A batch the model cannot take is a :class:`DataError` that
+        names its items.
+
+        Example:
+            >>> import torch
+            >>> data = Data(None, None, target_kind="single_label", classes=["cat", "dog"])
+            >>> batches = [(torch.tensor([[0.5, 1.0], [1.0, 0.0]]),)]
+            >>> len(data.predict_encoded(torch.nn.Linear(2, 2), batches))
+            2
+        """
         from ember.model import evaluating
 
-        items = list(items)
         results: list[Any] = []
         with evaluating(model) as model_device:
             device = device or model_device
-            for start in range(0, len(items), bs):
-                inputs = self.encode(items[start:start + bs])
+            start = 0
+            for inputs in batches:
                 try:
                     outputs = model(*(x.to(device) for x in inputs))
                 except torch.OutOfMemoryError:
@@ -570,8 +618,82 @@ class Data:
                         f"(inputs of shape {shapes}, the first dimension counting items): "
                         f"{str(error).splitlines()[0]}. Give items shaped like the training "
                         f"items") from error
-                results.extend(self.decode(outputs))
+                results.extend(self._with_probabilities(outputs) if probs
+                               else self.decode(outputs))
+                start += len(inputs[0])
         return results
+
+    def _with_probabilities(self, outputs: Tensor) -> list[Prediction]:
+        """One :class:`Prediction` per item of a batch of raw model outputs: the decoded value
+        and :meth:`activation`'s probability of each class."""
+        values = self.decode(outputs)
+        probabilities = self.activation(outputs.detach().float().cpu())
+        names = self.classes if self.classes is not None else range(probabilities.shape[-1])
+        return [Prediction(value, dict(zip(names, row))) for value, row in
+                zip(values, probabilities.tolist())]
+
+    def why_no_probabilities(self) -> str | None:
+        """Why this data's predictions carry no class probabilities, saying what they are
+        instead, or ``None`` when ``predict(item, probs=True)`` works: a single-label or
+        multi-label target with one probability per class for each item. Domains whose
+        predictions are not one set of classes per item (segmentation masks, generated text)
+        override it.
+
+        Example:
+            >>> Data(None, None, target_kind="single_label", n_out=3).why_no_probabilities()
+            >>> Data(None, None, target_kind="regression").why_no_probabilities()[:40]
+            'tensor data with a regression target pre'
+        """
+        if self.target_kind in ("single_label", "multi_label"):
+            return None
+        if self.target_kind == "regression":
+            return (f"{self.kind} data with a regression target predicts numbers (a float, or a "
+                    f"list of floats, per item), not classes")
+        return (f"{self.kind} data with a {self.target_kind} target predicts a sequence per "
+                f"item, not one set of classes; learn.get_preds() gives the probabilities at "
+                f"each position")
+
+    def check_options(self, options: dict[str, Any], probs: bool = False, accepted: str = ""
+                      ) -> None:
+        """Refuse what :meth:`predict_batch` cannot do: ``probs=True`` for data whose
+        predictions carry no class probabilities (saying what they give instead), and any
+        option left in ``options`` (the ones ``predict_batch`` did not take), naming them and
+        the ``accepted`` ones. Both are a ``TypeError``.
+
+        Example:
+            >>> data = Data(None, None, target_kind="regression")
+            >>> data.check_options({})
+            >>> data.check_options({"beam": 5})
+            Traceback (most recent call last):
+            ...
+            TypeError: unexpected prediction options ['beam'] for tensor data
+        """
+        if probs and (reason := self.why_no_probabilities()) is not None:
+            raise TypeError(f"probs=True gives class probabilities, but {reason}")
+        if options:
+            hint = f"; use {accepted}" if accepted else ""
+            raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} "
+                            f"data{hint}")
+
+    def prediction_options(self) -> dict[str, Any]:
+        """The options :meth:`predict_batch` takes, name → default: its keyword-only
+        parameters, ``probs`` only where predictions carry class probabilities. ``ember
+        serve``'s ``/metadata`` lists them.
+
+        Example:
+            >>> Data(None, None, target_kind="single_label", n_out=3).prediction_options()
+            {'probs': False}
+            >>> Data(None, None, target_kind="regression").prediction_options()
+            {}
+        """
+        import inspect
+
+        parameters = inspect.signature(self.predict_batch).parameters.values()
+        options = {parameter.name: parameter.default for parameter in parameters
+                   if parameter.kind is parameter.KEYWORD_ONLY}
+        if self.why_no_probabilities() is not None:
+            options.pop("probs", None)
+        return options
 
     def feature_importance(self, learn: Any, **options: Any) -> Any:
         """Importance of each input for ``learn``'s validation metric. Domains that can say

@@ -197,11 +197,20 @@ class Predictor:
         return self.data.classes
 
     def predict(self, item: Any, **options: Any) -> Any:
-        """Decoded prediction for one raw item."""
+        """Decoded prediction for one raw item, with the options of :meth:`Learner.predict`
+        (``probs=True``: a :class:`~ember.Prediction` with every class's probability).
+
+        Example:
+            >>> # predictor.predict(image, probs=True).probabilities -> {'bag': 0.9, …}
+        """
         return self.predict_batch([item], **options)[0]
 
     def predict_batch(self, items: list[Any], **options: Any) -> list[Any]:
-        """Decoded predictions for raw items, exactly as the Learner gives them."""
+        """Decoded predictions for raw items, exactly as the Learner gives them.
+
+        Example:
+            >>> # predictor.predict_batch(images, probs=True) -> [Prediction(...), ...]
+        """
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def __repr__(self) -> str:

@@ -866,18 +866,26 @@ class Learner:
         return (self.data.activation(preds) if activation else preds), targets
 
     def predict(self, item: Any, **options: Any) -> Any:
-        """Decoded prediction for one raw item (a label, a float, a string…).
+        """Decoded prediction for one raw item (a label, a float, a string…). Options go to
+        the data's ``predict_batch``: ``probs=True`` gives a classifier's
+        :class:`~ember.Prediction`, the label with every class's probability; generation
+        takes its own (``n_words=``, ``beam=``…).
 
         Example:
             >>> # learn.predict(image_path) -> 'sneaker'
+            >>> # learn.predict(image_path, probs=True)
+            >>> #   -> Prediction(value='sneaker', probabilities={'t-shirt': 0.01, …})
         """
         return self.predict_batch([item], **options)[0]
 
     def predict_batch(self, items: Sequence[Any], **options: Any) -> list[Any]:
-        """Decoded predictions for raw items, processed in batches.
+        """Decoded predictions for raw items, processed in batches; the options are those of
+        :meth:`predict` (``probs=True``: one :class:`~ember.Prediction` per item).
 
         Example:
             >>> # learn.predict_batch(["great film", "dull"]) -> ['fresh', 'rotten']
+            >>> # learn.predict_batch(["great film"], probs=True)[0].probabilities
+            >>> #   -> {'fresh': 0.93, 'rotten': 0.07}
         """
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 

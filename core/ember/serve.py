@@ -4,28 +4,41 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
 
 - ``POST /predict`` — JSON ``{"inputs": [item, ...]}`` → ``{"predictions": [...]}``; an item is
   what the model's data kind accepts in JSON (a string for text, an object of column → value
-  for a tabular row, a base64 string for an image, a list of numbers for a signal). Images may
-  also be sent as multipart files to ``POST /predict/files``.
-- ``GET /health``, ``GET /metadata`` (classes, target kind, input schema), OpenAPI at ``/docs``.
+  for a tabular row, a base64 string for an image, a list of numbers for a signal). An optional
+  ``"options"`` object holds keyword options for ``predict_batch``: ``{"probs": true}`` makes
+  each prediction of a classifier ``{"value": ..., "probabilities": {class: p, ...}}``,
+  ``{"beam": 5}`` decodes a seq2seq model by beam search. Images may also be sent as multipart
+  files to ``POST /predict/files`` (options as a form field holding a JSON object).
+- ``GET /health``, ``GET /metadata`` (classes, target kind, input schema, the options the model
+  takes with their defaults), OpenAPI at ``/docs``.
 
-Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item), bodies
-are capped (413, by :class:`BodyCap`: the declared length, or counted as a chunked body streams
-in), and concurrent requests are micro-batched: requests arriving within ``max_wait_ms`` of each
-other are predicted together, up to ``max_batch`` items (``/metadata`` counts the batches run).
+Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item, an
+unknown option or an option's value of the wrong type), bodies are capped (413, by
+:class:`BodyCap`: the declared length, or counted as a chunked body streams in), and concurrent
+requests are micro-batched: requests arriving within ``max_wait_ms`` of each other, with the same
+options, are predicted together, up to ``max_batch`` items (``/metadata`` counts the batches
+run).
 Access-log lines are off unless asked for (``--access-log``): they cost time per request.
 
 Example:
     >>> # $ ember serve model.ember --host 127.0.0.1 --port 8000
     >>> # $ curl -X POST localhost:8000/predict -d '{"inputs": ["A delight."]}'
+    >>> # $ curl -X POST localhost:8000/predict \\
+    >>> #     -d '{"inputs": ["A delight."], "options": {"probs": true}}'
 """
 
 
 # no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
 import asyncio
+import dataclasses
+import functools
+import json
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.data import Data
 from ember.errors import DataError
 from ember.export import Predictor
 
@@ -36,14 +49,22 @@ __all__ = ["BodyCap", "MicroBatcher", "create_app", "serve"]
 class _Pending:
     items: list[Any]
     future: asyncio.Future[list[Any]] = field(repr=False)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The options in canonical form: only requests with equal keys share a batch."""
+        return json.dumps(self.options, sort_keys=True, default=repr)
 
 
 class MicroBatcher:
     """Collects concurrent requests for up to ``max_wait_ms`` (or ``max_batch`` items) and
-    predicts them in one batch on a worker thread. A bad item fails only its own request.
+    predicts them in one batch on a worker thread, one batch per set of options (requests with
+    different options never share one). A bad item fails only its own request.
 
     Example:
         >>> # batcher = MicroBatcher(predictor); await batcher.predict(["text"])
+        >>> # await batcher.predict(["text"], {"probs": True})  # batched apart from the first
     """
 
     def __init__(self, predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0
@@ -53,14 +74,20 @@ class MicroBatcher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.batches_run = self.items_run = 0
 
-    async def predict(self, items: list[Any]) -> list[Any]:
-        """Predictions for one request's items."""
+    async def predict(self, items: list[Any], options: dict[str, Any] | None = None
+                      ) -> list[Any]:
+        """Predictions for one request's items, with keyword ``options`` for the predictor's
+        ``predict_batch``.
+
+        Example:
+            >>> # await batcher.predict(["quarante-deux"], {"beam": 5}) -> ['42']
+        """
         loop = asyncio.get_running_loop()
         if self.queue is None or self.loop is not loop:  # one worker per event loop
             self.queue, self.loop = asyncio.Queue(), loop
             self._task = loop.create_task(self._worker(self.queue))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(items, future))
+        await self.queue.put(_Pending(items, future, dict(options or {})))
         return await future
 
     async def _worker(self, queue: asyncio.Queue[_Pending]) -> None:
@@ -79,20 +106,26 @@ class MicroBatcher:
                     break
                 pending.append(request)
                 size += len(request.items)
-            try:
-                await self._run(pending)
-            except Exception as error:  # never let the worker die with requests waiting
-                for request in pending:
-                    if not request.future.done():
-                        request.future.set_exception(error)
+            groups: dict[str, list[_Pending]] = {}
+            for request in pending:  # one batch per set of options
+                groups.setdefault(request.key, []).append(request)
+            for group in groups.values():
+                try:
+                    await self._run(group)
+                except Exception as error:  # never let the worker die with requests waiting
+                    for request in group:
+                        if not request.future.done():
+                            request.future.set_exception(error)
 
     async def _run(self, pending: list[_Pending]) -> None:
+        """Predict the items of requests that share their options in one batch."""
         loop = asyncio.get_running_loop()
         items = [item for request in pending for item in request.items]
         self.batches_run += 1
         self.items_run += len(items)
+        predict = functools.partial(self.predictor.predict_batch, items, **pending[0].options)
         try:
-            results = await loop.run_in_executor(None, self.predictor.predict_batch, items)
+            results = await loop.run_in_executor(None, predict)
         except Exception:
             if len(pending) == 1:
                 await self._run_alone(pending[0])
@@ -107,9 +140,10 @@ class MicroBatcher:
 
     async def _run_alone(self, request: _Pending) -> None:
         loop = asyncio.get_running_loop()
+        predict = functools.partial(self.predictor.predict_batch, request.items,
+                                    **request.options)
         try:
-            result = await loop.run_in_executor(None, self.predictor.predict_batch,
-                                                request.items)
+            result = await loop.run_in_executor(None, predict)
         except Exception as error:
             request.future.set_exception(error)
         else:
@@ -161,6 +195,10 @@ class BodyCap:
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "_asdict"):  # a named tuple (ember.Prediction): an object
+        return _jsonable(value._asdict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # seq2seq Translation
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -170,6 +208,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _option_types(data: Data) -> dict[str, Any]:
+    """Each prediction option of ``data`` (:meth:`Data.prediction_options`) with a pydantic
+    ``TypeAdapter`` of its annotation in ``predict_batch``, which checks and converts a JSON
+    value (``1`` for a float option becomes ``1.0``); ``None`` where the annotation cannot be
+    resolved, and ``predict_batch`` checks the value alone."""
+    from pydantic import PydanticSchemaGenerationError, TypeAdapter
+
+    try:
+        hints = typing.get_type_hints(type(data).predict_batch)
+    except (NameError, TypeError, AttributeError):  # an annotation that names nothing here
+        hints = {}
+    adapters: dict[str, Any] = {}
+    for name in data.prediction_options():
+        try:
+            adapters[name] = TypeAdapter(hints[name])
+        except (KeyError, PydanticSchemaGenerationError):
+            adapters[name] = None
+    return adapters
+
+
 def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0,
                max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024) -> Any:
     """The FastAPI application serving ``predictor``.
@@ -177,8 +235,8 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
     Example:
         >>> # app = create_app(ember.load("model.ember")); uvicorn.run(app)
     """
-    from fastapi import FastAPI, File, HTTPException, UploadFile
-    from pydantic import BaseModel, Field
+    from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+    from pydantic import BaseModel, Field, ValidationError
 
     manifest = predictor.manifest
     kind = manifest["data"]["kind"]
@@ -188,31 +246,69 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
                   description="Predictions from a model exported with ember.")
     app.state.batcher = batcher
 
+    option_types = _option_types(predictor.data)
+
     class PredictRequest(BaseModel):
         inputs: list[Any] = Field(..., min_length=1, max_length=max_items,
                                   description="raw items: text, row objects, base64 images…")
+        options: dict[str, Any] = Field(
+            default_factory=dict, description='keyword options for predict_batch, e.g. '
+            '{"probs": true} for class probabilities; GET /metadata lists them')
 
     class PredictResponse(BaseModel):
         predictions: list[Any]
 
     app.add_middleware(BodyCap, max_bytes=max_body_bytes)
 
-    async def predict_items(items: Sequence[Any]) -> list[Any]:
+    def checked_options(options: dict[str, Any]) -> dict[str, Any]:
+        """The request's options, each known to the model and of its type (else a 422)."""
+        checked = {}
+        for name, value in options.items():
+            if name not in option_types:
+                reason = predictor.data.why_no_probabilities() if name == "probs" else None
+                takes = ", ".join(option_types) or "no options"
+                raise HTTPException(status_code=422, detail=(
+                    f"option 'probs' is not available: {reason}" if reason else
+                    f"unknown option {name!r}: this {kind} model takes {takes}"))
+            adapter = option_types[name]
+            if adapter is not None:
+                try:
+                    value = adapter.validate_python(value)
+                except ValidationError as error:
+                    raise HTTPException(status_code=422, detail=(
+                        f"option {name!r} cannot be {repr(value)[:100]}: "
+                        f"{error.errors()[0]['msg']}")) from None
+            checked[name] = value
+        return checked
+
+    async def predict_items(items: Sequence[Any], options: dict[str, Any]) -> list[Any]:
+        options = checked_options(options)
         try:
             decoded = [predictor.data.from_json(item, i) for i, item in enumerate(items)]
-            return _jsonable(await batcher.predict(decoded))
+            return _jsonable(await batcher.predict(decoded, options))
         except (DataError, ValueError, TypeError, KeyError) as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(body: PredictRequest) -> dict[str, Any]:
-        return {"predictions": await predict_items(body.inputs)}
+        return {"predictions": await predict_items(body.inputs, body.options)}
 
     @app.post("/predict/files", response_model=PredictResponse)
-    async def predict_files(files: list[UploadFile] = File(...)) -> dict[str, Any]:  # noqa: B008
+    async def predict_files(files: list[UploadFile] = File(...),  # noqa: B008
+                            options: str = Form("{}", description=(
+                                'the options of /predict as a JSON object, e.g. '
+                                '{"probs": true}'))) -> dict[str, Any]:
         if len(files) > max_items:
             raise HTTPException(status_code=422, detail=f"at most {max_items} files a request")
-        return {"predictions": await predict_items([await f.read() for f in files])}
+        try:
+            parsed = json.loads(options)
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise HTTPException(status_code=422, detail=(
+                f"the options field must hold a JSON object, e.g. {{\"probs\": true}}; got "
+                f"{options[:100]!r}"))
+        return {"predictions": await predict_items([await f.read() for f in files], parsed)}
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -229,6 +325,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
             "target_kind": predictor.data.target_kind,
             "classes": predictor.classes,
             "input_schema": predictor.data.input_schema(),
+            "options": _jsonable(predictor.data.prediction_options()),
             "max_items": max_items,
             "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000,
                          "batches_run": batcher.batches_run, "items_run": batcher.items_run},

@@ -96,6 +96,19 @@ def test_decode_gives_user_values():
         ember.Data(None, None, target_kind="single_label", classes=["only"])
 
 
+def test_prediction_options_and_the_refusals_of_probs():
+    classes = ember.Data(None, None, target_kind="single_label", classes=["cat", "dog"])
+    assert classes.prediction_options() == {"probs": False}
+    assert classes.why_no_probabilities() is None
+    for kind, says in (("regression", "predicts numbers"), ("sequence", "a sequence per item")):
+        data = ember.Data(None, None, target_kind=kind, n_out=4)
+        assert data.prediction_options() == {}  # probs is not offered where it is refused
+        with pytest.raises(TypeError, match=f"probs=True gives class probabilities, .*{says}"):
+            data.predict_batch(torch.nn.Linear(2, 4), [[0.0, 1.0]], probs=True)
+    with pytest.raises(TypeError, match=r"unexpected prediction options \['beam'\]"):
+        classes.predict_batch(torch.nn.Linear(2, 2), [[0.0, 1.0]], beam=5)
+
+
 def test_regression_targets_decode_in_the_form_of_predictions(capsys):
     dataset = TensorDataset(torch.randn(8, 3), torch.randn(8, 1))  # targets of shape (n, 1)
     train, valid, _ = ember.make_loaders(dataset, dataset, bs=4)

@@ -32,6 +32,20 @@ def test_export_load_round_trip_gives_identical_predictions(trained, tmp_path):
     assert manifest["data"]["kind"] == "tensor"
 
 
+def test_loaded_model_gives_the_learners_probabilities(trained, tmp_path):
+    predictor = ember.load(trained.export("model"))
+    x, _ = trained.data.valid_dl.dataset.tensors
+    items = list(x[:20])
+    expected = trained.predict_batch(items, probs=True)
+    got = predictor.predict_batch(items, probs=True)
+    assert [p.value for p in got] == [p.value for p in expected]
+    for mine, theirs in zip(got, expected):
+        assert list(mine.probabilities) == list(theirs.probabilities)
+        assert list(mine.probabilities.values()) == pytest.approx(
+            list(theirs.probabilities.values()), rel=1e-6, abs=1e-7)
+    assert predictor.predict(items[0], probs=True).value == expected[0].value
+
+
 def test_a_failed_export_leaves_the_model_in_training_mode(trained, tmp_path, monkeypatch):
     import ember.export
 

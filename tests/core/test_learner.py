@@ -368,6 +368,56 @@ def test_predict_get_preds_and_validate():
     assert accuracy == pytest.approx(learn.validate()["accuracy"])
 
 
+def test_predict_with_probs_gives_the_label_and_the_softmax_get_preds_gives():
+    ember.seed(0)
+    learn = ember.learner(blob_data(), quiet=True)
+    learn.fit_one_cycle(1, 1e-2)
+    x, _ = learn.data.valid_dl.dataset.tensors
+    items = list(x[:8])
+    predictions = learn.predict_batch(items, probs=True)
+    assert all(isinstance(p, ember.Prediction) for p in predictions)
+    assert [p.value for p in predictions] == learn.predict_batch(items)  # the label, unchanged
+    assert all(list(p.probabilities) == [0, 1, 2] for p in predictions)  # class order
+    probabilities = torch.tensor([list(p.probabilities.values()) for p in predictions])
+    expected, _ = learn.get_preds()  # the validation items, in order
+    assert torch.allclose(probabilities, expected[:8], rtol=0, atol=1e-6)
+    with torch.no_grad():
+        outputs = learn.model.eval()(x[:8])
+    assert torch.allclose(probabilities, outputs.softmax(-1), rtol=0, atol=1e-6)
+    assert [p.value for p in predictions] == probabilities.argmax(1).tolist()
+    assert learn.predict(items[0], probs=True).value == predictions[0].value
+    assert learn.predict_batch(items, probs=False) == learn.predict_batch(items)
+
+
+def test_predict_with_probs_gives_one_sigmoid_per_class_for_a_multi_label_target():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=generator)
+    y = (torch.rand(32, 3, generator=generator) > 0.5).float()
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    data = ember.Data.from_loaders(loader, loader, target_kind="multi_label",
+                                   classes=["red", "green", "blue"])
+    learn = ember.Learner(data, small_model(4, 3), quiet=True)
+    predictions = learn.predict_batch(list(x[:5]), probs=True)
+    with torch.no_grad():
+        expected = learn.model.eval()(x[:5]).sigmoid()
+    for prediction, row in zip(predictions, expected):
+        assert list(prediction.probabilities) == ["red", "green", "blue"]
+        assert torch.allclose(torch.tensor(list(prediction.probabilities.values())), row,
+                              rtol=0, atol=1e-6)
+        assert prediction.value == [name for name, p in prediction.probabilities.items()
+                                    if p > 0.5]
+
+
+def test_predict_with_probs_is_refused_for_a_regression_saying_what_it_gives():
+    learn = ember.learner(regression_data(), quiet=True)
+    item = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    with pytest.raises(TypeError, match=r"probs=True .* regression target predicts numbers"):
+        learn.predict(item, probs=True)
+    assert learn.predict(item, probs=False) == learn.predict(item)
+
+
 def test_loader_names_the_data_loaders_and_refuses_a_missing_one():
     learn = ember.learner(blob_data())
     assert learn.loader() is learn.data.valid_dl

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import ember
-from ember.serve import create_app
+from ember.serve import MicroBatcher, create_app
 
 from .helpers import blob_data
 
@@ -103,3 +103,59 @@ def test_whole_numbers_in_json_reach_a_float_model_as_floats(exported):
     floats = [[float(value) for value in item] for item in whole]
     assert response.json()["predictions"] == predictor.predict_batch(floats)
     assert predictor.manifest["data"]["state"]["input_dtype"] == "float32"
+
+
+def test_probs_option_gives_each_class_probability(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    response = client.post("/predict", json={"inputs": items[:4], "options": {"probs": True}})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    expected = predictor.predict_batch(items[:4], probs=True)
+    for got, prediction in zip(predictions, expected):
+        assert set(got) == {"value", "probabilities"} and got["value"] == prediction.value
+        assert list(got["probabilities"]) == ["0", "1", "2"]  # JSON keys are strings
+        assert list(got["probabilities"].values()) == list(prediction.probabilities.values())
+        assert sum(got["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    plain = client.post("/predict", json={"inputs": items[:4], "options": {}})
+    assert plain.json()["predictions"] == predictor.predict_batch(items[:4])
+    assert client.get("/metadata").json()["options"] == {"probs": False}
+
+
+def test_an_unknown_option_or_a_bad_value_is_a_422_naming_it(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    unknown = client.post("/predict", json={"inputs": items[:1], "options": {"beam": 5}})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "unknown option 'beam': this tensor model takes probs"
+    bad = client.post("/predict", json={"inputs": items[:1], "options": {"probs": "maybe"}})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith(
+        "option 'probs' cannot be 'maybe'")
+    assert client.post("/predict", json={"inputs": items[:1], "options": [1]}).status_code == 422
+
+
+class _Echo:
+    """A predictor that records the calls it gets and answers each item with the options."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list, dict]] = []
+
+    def predict_batch(self, items, **options):
+        self.calls.append((list(items), options))
+        return [(item, options.get("probs", False)) for item in items]
+
+
+def test_requests_with_different_options_never_share_a_batch():
+    echo = _Echo()
+    batcher = MicroBatcher(echo, max_batch=64, max_wait_ms=200)
+
+    async def run():
+        return await asyncio.gather(*[
+            batcher.predict([index], {"probs": True} if index % 2 else {})
+            for index in range(10)])
+
+    results = asyncio.run(run())
+    assert results == [[(index, bool(index % 2))] for index in range(10)]
+    assert sorted((sorted(items), options) for items, options in echo.calls) == [
+        ([0, 2, 4, 6, 8], {}), ([1, 3, 5, 7, 9], {"probs": True})]
+    assert batcher.batches_run == 2

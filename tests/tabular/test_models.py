@@ -121,6 +121,37 @@ def test_classifier_export_round_trip(lending: pd.DataFrame, tmp_path) -> None:
     assert set(learn.predict_batch([rows])) <= {"bad", "good"}
 
 
+def test_classifier_probabilities_are_the_softmax_and_survive_export(lending: pd.DataFrame,
+                                                                      tmp_path) -> None:
+    ember.seed(0)
+    data = TabularData.from_df(lending.iloc[:1500], "Class", verbose=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(1)
+    rows = lending.iloc[3000:3040]
+    predictions = learn.predict_batch([rows], probs=True)
+    assert [p.value for p in predictions] == learn.predict_batch([rows])
+    assert all(list(p.probabilities) == ["bad", "good"] for p in predictions)
+    with torch.no_grad():
+        outputs = learn.model.eval()(*learn.data.encode([rows]))
+    probabilities = torch.tensor([list(p.probabilities.values()) for p in predictions])
+    assert torch.allclose(probabilities, outputs.softmax(-1), rtol=0, atol=1e-6)
+    assert [p.value for p in predictions] == [data.classes[i] for i in outputs.argmax(-1)]
+    predictor = ember.load(learn.export(tmp_path / "loans.ember"))
+    one = predictor.predict(rows.iloc[3], probs=True)
+    assert one.value == predictions[3].value
+    assert list(one.probabilities.values()) == pytest.approx(
+        list(predictions[3].probabilities.values()), rel=1e-6, abs=1e-7)
+
+
+def test_a_regression_refuses_probs(diamonds_learner: ember.Learner,
+                                    diamonds: pd.DataFrame) -> None:
+    row = diamonds.iloc[4000].drop("price")
+    with pytest.raises(TypeError, match="regression target predicts numbers"):
+        diamonds_learner.predict(row, probs=True)
+    with pytest.raises(TypeError, match=r"unexpected prediction options \['beam'\] for tabular"):
+        diamonds_learner.predict(row, beam=2)
+
+
 def test_multi_target_regression_trains_and_decodes(diamonds: pd.DataFrame) -> None:
     ember.seed(0)
     data = TabularData.from_df(diamonds.iloc[:1500], ["x", "y"], cont_names=["carat", "depth"],

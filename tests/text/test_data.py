@@ -341,3 +341,21 @@ def test_generation_continues_the_prompt_not_a_new_text(backwards) -> None:
         assert learn.predict("three four", n_words=2, temperature=0) == "one two three four"
     else:
         assert learn.predict("three four", n_words=2, temperature=0) == "three four five six"
+
+
+def test_a_language_model_refuses_probs_and_unknown_options_saying_what_it_takes() -> None:
+    from ember_text.ulmfit import language_model
+
+    data = LanguageModelData.from_texts(["one two three four five six"] * 40, bs=4, bptt=8,
+                                        min_freq=1)
+    learn = ember.learner(data, model=language_model(data, emb_size=8, hidden_size=16,
+                                                     n_layers=1), quiet=True)
+    with pytest.raises(TypeError, match=r"a language model predicts text .*next-token"):
+        learn.predict("one two", n_words=2, probs=True)
+    with pytest.raises(TypeError, match=r"unexpected prediction options \['beam'\] for "
+                                        r"language_model data; use n_words=, temperature="):
+        learn.predict("one two", beam=3)  # was Python's "unexpected keyword argument"
+    assert data.prediction_options() == {"n_words": 20, "temperature": 1.0, "top_k": None,
+                                         "seed": None, "no_unk": True}
+    assert learn.predict("one two", n_words=2, seed=0, probs=False) == learn.predict(
+        "one two", n_words=2, seed=0)

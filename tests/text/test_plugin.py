@@ -62,6 +62,30 @@ def test_classifier_learns_and_export_round_trip_is_exact(reviews, tmp_path) -> 
         predictor.predict_batch([""])
 
 
+def test_classifier_probabilities_are_the_softmax_and_survive_export(reviews, tmp_path) -> None:
+    texts, labels = reviews
+    ember.seed(0)
+    data = TextData.from_texts(texts[:300], labels[:300], bs=32)
+    model = text_classifier(data, emb_size=16, hidden_size=32, n_layers=1)
+    learn = ember.learner(data, model=model, quiet=True)
+    learn.fit_one_cycle(1, 5e-3)
+    items = ["A triumph, FUNNY and moving!!!", "Dull, lifeless and far too long."]
+    predictions = learn.predict_batch(items, probs=True)
+    assert [p.value for p in predictions] == learn.predict_batch(items)
+    assert all(list(p.probabilities) == ["fresh", "rotten"] for p in predictions)
+    with torch.no_grad():
+        outputs = learn.model.eval()(*[t.to(learn.device) for t in data.encode(items)]).cpu()
+    probabilities = torch.tensor([list(p.probabilities.values()) for p in predictions])
+    assert torch.allclose(probabilities, outputs.softmax(-1), rtol=0, atol=1e-6)
+    assert [p.value for p in predictions] == [data.classes[i] for i in outputs.argmax(-1)]
+    loaded = ember.load(learn.export(tmp_path / "reviews.ember")).predict_batch(items,
+                                                                                 probs=True)
+    for mine, theirs in zip(loaded, predictions):
+        assert mine.value == theirs.value
+        assert list(mine.probabilities.values()) == pytest.approx(
+            list(theirs.probabilities.values()), rel=1e-6, abs=1e-7)
+
+
 def test_transformer_selectable_by_name(reviews, tmp_path) -> None:
     texts, labels = reviews
     ember.seed(0)

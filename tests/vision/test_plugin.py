@@ -76,6 +76,29 @@ def test_export_load_gives_identical_predictions(trained, fashion, tmp_path):
     assert torch.allclose(original.cpu(), loaded, atol=1e-5)
 
 
+def test_probabilities_are_the_softmax_of_the_model_and_survive_export(fashion, tmp_path):
+    (x, y), (test_x, _) = fashion
+    ember.seed(0)
+    data = ImageData.from_arrays(x[:128], y[:128], classes=FASHION_MNIST_CLASSES, bs=32,
+                                 augment=False)
+    learn = ember.learner(data, quiet=True)
+    learn.fit_one_cycle(1)
+    items = list(test_x[:6])
+    predictions = learn.predict_batch(items, probs=True)
+    assert [p.value for p in predictions] == learn.predict_batch(items)
+    assert all(list(p.probabilities) == FASHION_MNIST_CLASSES for p in predictions)
+    with torch.no_grad():
+        outputs = learn.model.eval()(*[t.to(learn.device) for t in data.encode(items)]).cpu()
+    probabilities = torch.tensor([list(p.probabilities.values()) for p in predictions])
+    assert torch.allclose(probabilities, outputs.softmax(-1), rtol=0, atol=1e-6)
+    assert [p.value for p in predictions] == [FASHION_MNIST_CLASSES[i]
+                                              for i in outputs.argmax(-1)]
+    loaded = ember.load(learn.export(tmp_path / "fashion.ember")).predict(items[0], probs=True)
+    assert loaded.value == predictions[0].value
+    assert list(loaded.probabilities.values()) == pytest.approx(
+        list(predictions[0].probabilities.values()), rel=1e-5, abs=1e-6)
+
+
 def test_export_of_a_pretrained_model_never_refetches_weights(tmp_path, fashion):
     import torchvision
 

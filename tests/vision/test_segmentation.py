@@ -74,6 +74,15 @@ def test_unet_learns_garment_masks_and_exports(segmentation_data, fashion, tmp_p
     assert len([a for a in figure.axes if a.images]) == 6
 
 
+def test_a_mask_model_refuses_probs_and_says_what_it_gives(segmentation_data, fashion):
+    learn = ember.learner(segmentation_data, quiet=True)
+    _, (test_x, _) = fashion
+    with pytest.raises(TypeError, match=r"segmentation predicts a mask .*get_preds\(\)"):
+        learn.predict(test_x[0], probs=True)
+    assert segmentation_data.prediction_options() == {}
+    assert learn.predict(test_x[0], probs=False).shape == (28, 28)
+
+
 def write_pairs(root, images, masks, palette=False):
     from PIL import Image
 

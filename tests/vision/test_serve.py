@@ -82,3 +82,17 @@ def test_an_image_sent_as_a_browser_data_uri_is_read(tmp_path):
     response = client.post("/predict", json={"inputs": [wrapped]})
     assert response.status_code == 200 and response.json()["predictions"] == [
         predictor.predict(items[0])]
+
+
+def test_uploaded_files_take_options_as_a_form_field(tmp_path):
+    images, predictor, client = _untrained_server(tmp_path)
+    items = list(images[300:302])
+    files = [("files", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(items)]
+    response = client.post("/predict/files", files=files, data={"options": '{"probs": true}'})
+    assert response.status_code == 200, response.text
+    expected = predictor.predict_batch(items, probs=True)
+    assert [p["value"] for p in response.json()["predictions"]] == [p.value for p in expected]
+    assert [list(p["probabilities"]) for p in response.json()["predictions"]] == [
+        FASHION_MNIST_CLASSES] * 2
+    bad = client.post("/predict/files", files=files, data={"options": "probs"})
+    assert bad.status_code == 422 and "must hold a JSON object" in bad.json()["detail"]

@@ -28,7 +28,6 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
-from ember.model import evaluating
 from ember.utils import plain, warn
 from ember_tabular.transforms import TabularProcessor, infer_column_kinds
 
@@ -383,25 +382,22 @@ class TabularData(ember.Data):
         return [ember.InputSpec("cats"), ember.InputSpec("conts")]
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
-                      bs: int = 4096, **options: Any) -> list[Any]:
+                      bs: int = 4096, *, probs: bool = False, **options: Any) -> list[Any]:
         """Decoded predictions for raw rows: the whole input is processed at once, then the
         model runs in batches of ``bs``. A DataFrame inside ``items`` contributes all its rows,
-        so ``learn.predict_batch([frame])`` predicts a whole table.
+        so ``learn.predict_batch([frame])`` predicts a whole table. ``probs=True`` gives a
+        classifier's :class:`ember.Prediction` per row (the class and each class's
+        probability); a regression refuses it.
 
         Example:
             >>> # learn.predict_batch([frame]) -> [512.3, 1203.9, ...]
+            >>> # learn.predict(row, probs=True) -> Prediction('good', {'bad': 0.2, 'good': 0.8})
         """
-        if options:
-            raise TypeError(f"unexpected prediction options {sorted(options)} for tabular data")
+        self.check_options(options, probs)
         cats, conts = self.encode(items)
-        results: list[Any] = []
-        with evaluating(model) as model_device:
-            device = device or model_device
-            for start in range(0, len(cats), bs):
-                outputs = model(cats[start:start + bs].to(device),
-                                conts[start:start + bs].to(device))
-                results.extend(self.decode(outputs))
-        return results
+        batches = ((cats[start:start + bs], conts[start:start + bs])
+                   for start in range(0, len(cats), bs))
+        return self.predict_encoded(model, batches, device, probs=probs)
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """Model outputs → classes, or floats in the target's own units (``exp`` undone for

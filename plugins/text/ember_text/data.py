@@ -742,20 +742,23 @@ class LanguageModelData(ember.Data):
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
                       bs: int = 256, *, n_words: int = 20, temperature: float = 1.0,
                       top_k: int | None = None, seed: int | None = None,
-                      no_unk: bool = True) -> list[str]:
+                      no_unk: bool = True, probs: bool = False, **options: Any) -> list[str]:
         """Continue each prompt by ``n_words`` tokens, sampled with ``temperature`` (``0``:
         always the most likely token) from the ``top_k`` most likely (``None``: all), never
         ``xxunk`` when ``no_unk``. ``seed`` makes sampling reproducible, item by item: each
         prompt's continuation is the one ``predict(prompt, seed=seed)`` gives. Returns the prompt
         and its continuation as text (a backward model writes the words *before* the prompt:
         continuation, then prompt). A prompt is unfinished text: the model does not see an
-        ``xxeos`` after it (forward) or an ``xxbos`` before it (backward).
+        ``xxeos`` after it (forward) or an ``xxbos`` before it (backward). Generated text has
+        no class probabilities: ``probs=True`` is refused (see :meth:`why_no_probabilities`).
 
         Example:
             >>> # learn.predict("It is a truth", n_words=20, temperature=0.75)
         """
         from ember_text.models import generate
 
+        self.check_options(options, probs,
+                           accepted="n_words=, temperature=, top_k=, seed=, no_unk=")
         device = device or next(model.parameters()).device
         generator = torch.Generator(device="cpu")
         if seed is None:
@@ -775,6 +778,17 @@ class LanguageModelData(ember.Data):
             results.append(self.tokenizer.detokenize(words[::-1] + ids if self.backwards
                                                      else ids + words))
         return results
+
+    def why_no_probabilities(self) -> str:
+        """A language model's predictions are text, not classes: ``probs=True`` is refused
+        with this reason.
+
+        Example:
+            >>> LanguageModelData.why_no_probabilities(None)[:33]
+            'a language model predicts text (t'
+        """
+        return ("a language model predicts text (the prompt and its continuation), not "
+                "classes; learn.get_preds() gives the next-token probabilities")
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Print the target text and the model's next-token guesses; returns the pairs.

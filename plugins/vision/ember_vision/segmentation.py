@@ -253,6 +253,17 @@ class SegmentationData(ImageData):
         """
         return list(outputs.detach().float().cpu().argmax(dim=-1).numpy())
 
+    def why_no_probabilities(self) -> str:
+        """A mask holds one class per pixel, not one per image: ``probs=True`` is refused with
+        this reason.
+
+        Example:
+            >>> SegmentationData.why_no_probabilities(None)[:36]
+            'segmentation predicts a mask (an (H,'
+        """
+        return ("segmentation predicts a mask (an (H, W) array of class indices) per image, "
+                "not one class; learn.get_preds() gives each pixel's class probabilities")
+
     def decode_targets(self, targets: Tensor) -> list[Any]:
         """Masks of a batch as (H, W) arrays.
 

@@ -143,6 +143,15 @@ def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
     assert len(learn.predict("deux", max_len=1)) <= 1
 
 
+def test_probs_is_refused_saying_a_translation_is_text() -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    with pytest.raises(TypeError, match="sequence-to-sequence model predicts a decoded string"):
+        learn.predict("deux", probs=True)
+    assert "probs" not in learn.data.prediction_options()
+    assert learn.predict("deux", max_len=3, probs=False) == learn.predict("deux", max_len=3)
+
+
 def test_utf8_bytes_predict_with_attention_like_the_same_text() -> None:
     ember.seed(0)
     data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16, level="word", tgt_level="char")

@@ -408,21 +408,21 @@ class Seq2SeqData(ember.Data):
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
                       bs: int = 64, *, beam: int = 1, max_len: int | None = None,
                       length_penalty: float = 1.0, with_attention: bool = False,
-                      **options: Any) -> list[Any]:
+                      probs: bool = False, **options: Any) -> list[Any]:
         """Translate source texts: greedy (``beam=1``) or beam search.
 
         Returns strings, or :class:`Translation` objects with ``with_attention=True``.
         Decoding stops at ``<eos>`` or after ``max_len`` tokens (default
-        :meth:`default_max_len`), so it always ends.
+        :meth:`default_max_len`), so it always ends. Decoded text has no class
+        probabilities: ``probs=True`` is refused (see :meth:`why_no_probabilities`).
 
         Example:
             >>> # learn.predict_batch(["quarante-deux", "sept"], beam=5) -> ['42', '7']
         """
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
-        if options:
-            raise TypeError(f"unexpected prediction options {sorted(options)} for seq2seq data; "
-                            f"use beam=, max_len=, length_penalty=, with_attention=")
+        self.check_options(options, probs,
+                           accepted="beam=, max_len=, length_penalty=, with_attention=")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
         if max_len is None:
@@ -455,6 +455,16 @@ class Seq2SeqData(ember.Data):
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
         return results
+
+    def why_no_probabilities(self) -> str:
+        """A translation is text, not a class: ``probs=True`` is refused with this reason.
+
+        Example:
+            >>> Seq2SeqData.why_no_probabilities(None)[:40]
+            'a sequence-to-sequence model predicts a '
+        """
+        return ("a sequence-to-sequence model predicts a decoded string per source, not "
+                "classes; with_attention=True adds the attention and the log-probability score")
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Print ``n`` rows of source, target and prediction; returns them.
