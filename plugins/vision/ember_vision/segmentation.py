@@ -219,7 +219,8 @@ class SegmentationData(ImageData):
                               valid_pct, seed, **options)
 
     def predict_batch(self, model: nn.Module, items: Sequence[Any], device: Any = None,
-                      bs: int = 256, **options: Any) -> list[np.ndarray]:
+                      bs: int = 256, *, probs: bool = False, **options: Any
+                      ) -> list[np.ndarray]:
         """One mask per raw image (path, encoded bytes, PIL image, array, tensor), at that
         image's own size: an (H, W) ``int64`` array of class indices that lies over the image
         as it was given. The model sees the image resized to the data's size; its logits are
@@ -231,9 +232,7 @@ class SegmentationData(ImageData):
             >>> # learn.predict("street.jpg").shape -> (480, 640) for a 640x480 photo
             >>> # ember.load("masks.ember").predict_batch([photo, other])[1].shape
         """
-        if options:
-            raise TypeError(f"unexpected prediction options {sorted(options)} for "
-                            f"segmentation data")
+        self.check_options(options, probs)  # a mask has no one set of class probabilities
         items = list(items)
         results: list[np.ndarray] = []
         with evaluating(model) as model_device:
