@@ -142,6 +142,18 @@ def test_generation_refuses_a_top_k_below_one_clearly() -> None:
     assert len(generate(lm, [2, 5], 3, top_k=None)) == 3
 
 
+def test_generation_refuses_negative_lengths_and_temperatures_that_are_not_numbers() -> None:
+    # a negative n_words returned the prompt alone and temperature=NaN raised deep in torch
+    # (a 500 from ember serve, where clients send the options)
+    lm = awd_lstm_lm(25, emb_size=8, hidden_size=16)
+    with pytest.raises(ember.DataError, match="n_words must be a whole number"):
+        generate(lm, [2, 5], -1)
+    for temperature in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ember.DataError, match="temperature must be a finite number"):
+            generate(lm, [2, 5], 3, temperature=temperature)
+    assert generate(lm, [2, 5], 0) == []
+
+
 def test_transformer_classifier_takes_texts_longer_than_its_max_len() -> None:
     # a classifier built on a transformer language model's encoder (max_len 512) gets texts
     # of up to the data's max_len (1024): it reads their first max_len tokens

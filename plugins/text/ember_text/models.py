@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -516,6 +517,12 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1 (the most likely tokens to sample from), "
                         f"got {top_k}; use top_k=None to sample from every token")
+    if not isinstance(n_words, int) or isinstance(n_words, bool) or n_words < 0:
+        raise DataError(f"n_words must be a whole number of tokens, 0 or more, got {n_words!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
+            and temperature >= 0):
+        raise DataError(f"temperature must be a finite number, 0 or more (0: always the most "
+                        f"likely token), got {temperature!r}")
     recurrent = getattr(model, "recurrent", False)
     if hasattr(model, "reset"):
         model.reset()
