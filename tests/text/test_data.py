@@ -515,3 +515,71 @@ def test_test_texts_are_cached_apart_from_the_training_texts(tmp_path) -> None:
     # as inference reads them: the training vocab, words it lacks as xxunk
     assert [ids.tolist() for ids in fresh.test_dl.dataset.ids] == [
         ids.tolist() for ids in fresh.numericalize(test[0])]
+
+
+def test_language_model_test_texts_make_a_test_stream_read_like_validation() -> None:
+    from ember_text.ulmfit import language_model
+
+    texts, _, _ = load_rotten_tomatoes()
+    held_out = texts[300:340]
+    ember.seed(0)
+    plain = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16)
+    plain_keys = list(plain.train_dl.sampler)
+    ember.seed(0)
+    data = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16,
+                                        test=["", *held_out, "zzyzx qqvv"])
+    # nothing else changes: the vocab of the training texts, the seeded stream and batches
+    assert data.vocab == plain.vocab and "zzyzx" not in data.vocab
+    assert list(data.train_dl.sampler) == plain_keys
+    assert torch.equal(data.train_dl.dataset.ids, plain.train_dl.dataset.ids)
+    # the test stream is the held-out texts (blank ones skipped) with the training vocab,
+    # in fixed bptt chunks from offset 0, like the validation stream
+    stream = data.test_dl.dataset.ids
+    expected = [i for text in [*held_out, "zzyzx qqvv"]
+                for i in data.vocab.numericalize(data.tokenizer(text))]
+    assert stream.tolist() == expected and stream[-2:].tolist() == [data.vocab.unk_id] * 2
+    keys = list(data.test_dl.sampler)
+    assert keys == list(data.test_dl.sampler) and {offset for offset, _, _ in keys} == {0}
+    assert {length for _, _, length in keys[:-1]} == {16}
+    learn = ember.learner(data, model=language_model(data, emb_size=8, hidden_size=16,
+                                                     n_layers=1), quiet=True)
+    scores = learn.validate("test")
+    assert set(scores) >= {"valid_loss", "perplexity"}
+    predictions, targets = learn.get_preds("test")
+    assert predictions.shape[-1] == len(data.vocab) and targets.numel() > 0
+    # the same texts as validation and as test give the same scores
+    valid_texts = [texts[i] for i in ember.split_indices(300, 0.1, 0)[1]]
+    same = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
+                                        test=valid_texts)
+    learn = ember.learner(same, model=learn.model, quiet=True)
+    assert learn.validate("test") == learn.validate()
+    backward = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
+                                            backwards=True, test=held_out)
+    assert torch.equal(backward.test_dl.dataset.ids,
+                       LanguageModelData.from_texts(texts[:300], bs=8, bptt=16,
+                                                    vocab=data.vocab, test=held_out
+                                                    ).test_dl.dataset.ids.flip(0))
+
+
+def test_language_model_bad_texts_are_named_by_their_place_in_what_was_given() -> None:
+    corpus = ["one two three four five"] * 20
+    with pytest.raises(ember.DataError, match=r"test item 2 is missing"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1,
+                                     test=["one two", "", None])
+    # a training text is named by its place in the texts given, blank lines counted
+    # (it said "text #1", the place among the texts left after the blank ones)
+    with pytest.raises(ember.DataError, match=r"text #2 is missing"):
+        LanguageModelData.from_texts(["one two", "", None, *corpus], bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"test= holds no text"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test=["", " "])
+    with pytest.raises(ember.DataError, match=r"test= takes a list of texts"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test="one two three")
+    with pytest.raises(ember.DataError, match=r"the test texts: a stream of 2 tokens"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test=["one"])
+    frame = {"body": corpus}
+    data = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                        test={"body": corpus[:4]})
+    assert len(data.test_dl.dataset.ids) == 4 * 6
+    with pytest.raises(ember.DataError, match=r"no column 'body' in test"):
+        LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                     test={"text": corpus[:4]})

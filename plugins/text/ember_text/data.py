@@ -25,7 +25,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,29 @@ def _class_folder_texts(folder: Path, extensions: Sequence[str]
             labels.append(class_dir.name)
             names.append(f"file {file}")
     return texts, labels, names
+
+
+def _corpus(texts: Any, text_col: str | None, test: bool = False
+            ) -> tuple[list[Any], list[str]]:
+    """A language model's texts (a list, or the ``text_col`` column of a data frame) without
+    the blank ones, and their names for errors by their place among the texts given
+    (``text #3``, or ``test item 3`` for the ``test`` texts)."""
+    if test and isinstance(texts, (str, bytes)):
+        raise DataError("test= takes a list of texts, not one text: test=[text]")
+    if text_col is not None:
+        texts = _column(texts, text_col, "test" if test else None)
+    elif hasattr(texts, "columns"):
+        raise DataError(f"give text_col= to read {'test ' if test else ''}texts from a data "
+                        f"frame")
+    # a blank line (between a novel's paragraphs) adds nothing to the stream: skipped,
+    # where a classifier's empty text, an item with a label, is an error
+    kept = [(index, text) for index, text in enumerate(texts)
+            if not (isinstance(text, str) and not text.strip())]
+    if not kept:
+        raise DataError(f"{'test=' if test else 'the corpus'} holds no text (every text is "
+                        f"empty or blank)")
+    prefix = "test item " if test else "text #"
+    return [text for _, text in kept], [f"{prefix}{index}" for index, _ in kept]
 
 
 def _sorted_classes(values: Sequence[Any]) -> list[Any]:
@@ -753,8 +776,8 @@ class LanguageModelData(ember.Data):
                    seed: int = 0, *, bs: int = 64, bptt: int = 70,
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, n_workers: int | None = None,
-                   cache_dir: str | Path | None = None,
-                   backwards: bool = False) -> LanguageModelData:
+                   cache_dir: str | Path | None = None, backwards: bool = False,
+                   test: Any = None) -> LanguageModelData:
         """Build from a list of texts (documents, paragraphs or lines) or a data frame column.
 
         Texts are split into train and validation by a seeded ``valid_pct`` split of whole
@@ -766,43 +789,59 @@ class LanguageModelData(ember.Data):
         backward model; its classifier takes ``TextData.from_texts(..., backwards=True)``),
         and generation writes the text that comes *before* a prompt.
 
+        ``test`` holds held-out texts (a list, or a data frame read by ``text_col``) for a
+        test stream read like the validation one (``learn.validate("test")`` gives its loss
+        and perplexity): the training vocab (words it lacks read as ``xxunk``), fixed ``bptt``
+        chunks, never shuffled. Blank texts are skipped there too; errors name a bad one
+        ``test item 3`` (and a training one ``text #3``, by its place in ``texts``).
+
         Example:
             >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
             ...                                     bptt=5, min_freq=1)
             >>> data.n_out == len(data.vocab)
             True
+            >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
+            ...                                     bptt=5, min_freq=1, test=["four one"] * 9)
+            >>> data.test_dl is data.loader("test")
+            True
         """
-        if text_col is not None:
-            texts = _column(texts, text_col)
-        elif hasattr(texts, "columns"):
-            raise DataError("give text_col= to read texts from a data frame")
-        # a blank line (between a novel's paragraphs) adds nothing to the stream: skipped,
-        # where a classifier's empty text, an item with a label, is an error
-        texts = [text for text in texts if not (isinstance(text, str) and not text.strip())]
-        if not texts:
-            raise DataError("the corpus holds no text (every text is empty or blank)")
+        texts, names = _corpus(texts, text_col)
+        test_texts, test_names = _corpus(test, text_col, test=True) if test is not None else (
+            [], [])
         tokenizer = tokenizer or Tokenizer()
-        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir)
+        if test is not None:  # first: a bad test text is named before the corpus is tokenised
+            test_tokens = tokenizer.tokenize_many(test_texts, n_workers, cache_dir=cache_dir,
+                                                  names=test_names)
+        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
         train_idx, valid_idx = ember.split_indices(len(texts), valid_pct, seed)
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
 
-        def stream(indices: np.ndarray) -> Tensor:
-            return torch.tensor([i for index in indices for i in
-                                 vocab.numericalize(tokens[index])], dtype=torch.long)
+        def stream(token_lists: Iterable[list[str]]) -> Tensor:
+            ids = torch.tensor([i for tokens in token_lists for i in vocab.numericalize(tokens)],
+                               dtype=torch.long)
+            return ids.flip(0) if backwards else ids
 
-        train_stream, valid_stream = stream(train_idx), stream(valid_idx)
-        if backwards:
-            train_stream, valid_stream = train_stream.flip(0), valid_stream.flip(0)
-        valid_bs = max(1, min(bs, (len(valid_stream) - 1) // (bptt + 1)))
-        train_ds, valid_ds = LMStream(train_stream, bs), LMStream(valid_stream, valid_bs)
         pin = torch.cuda.is_available()
+
+        def evaluation_loader(ids: Tensor, what: str) -> DataLoader:
+            """Fixed ``bptt`` chunks from offset 0, as many rows as the stream fills."""
+            rows = max(1, min(bs, (len(ids) - 1) // (bptt + 1)))
+            try:
+                dataset = LMStream(ids, rows)
+            except DataError as error:
+                raise DataError(f"the {what} texts: {error}") from None
+            return DataLoader(dataset, batch_size=None, pin_memory=pin,
+                              sampler=LMBatchSampler(dataset.row_len, bptt, False))
+
+        train_stream = stream(tokens[i] for i in train_idx)
+        train_ds = LMStream(train_stream, bs)
         train_dl = DataLoader(train_ds, batch_size=None, pin_memory=pin,
                               sampler=LMBatchSampler(train_ds.row_len, bptt, True,
                                                      len(train_stream)))
-        valid_dl = DataLoader(valid_ds, batch_size=None, pin_memory=pin,
-                              sampler=LMBatchSampler(valid_ds.row_len, bptt, False))
-        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt,
+        valid_dl = evaluation_loader(stream(tokens[i] for i in valid_idx), "validation")
+        test_dl = evaluation_loader(stream(test_tokens), "test") if test is not None else None
+        return cls(train_dl, valid_dl, test_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt,
                    backwards=backwards)
 
     # ---------------------------------------------------------------- inference
