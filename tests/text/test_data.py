@@ -517,7 +517,7 @@ def test_test_texts_are_cached_apart_from_the_training_texts(tmp_path) -> None:
         ids.tolist() for ids in fresh.numericalize(test[0])]
 
 
-def test_language_model_test_texts_make_a_test_stream_read_like_validation() -> None:
+def test_language_model_test_texts_make_a_test_stream_read_like_validation(tmp_path) -> None:
     from ember_text.ulmfit import language_model
 
     texts, _, _ = load_rotten_tomatoes()
@@ -547,6 +547,9 @@ def test_language_model_test_texts_make_a_test_stream_read_like_validation() -> 
     assert set(scores) >= {"valid_loss", "perplexity"}
     predictions, targets = learn.get_preds("test")
     assert predictions.shape[-1] == len(data.vocab) and targets.numel() > 0
+    loaded = ember.load(learn.export(tmp_path / "lm.ember"))  # the test stream is not in it
+    assert loaded.predict("The film", n_words=4, temperature=0) == learn.predict(
+        "The film", n_words=4, temperature=0)
     # the same texts as validation and as test give the same scores
     valid_texts = [texts[i] for i in ember.split_indices(300, 0.1, 0)[1]]
     same = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
