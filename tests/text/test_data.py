@@ -583,6 +583,9 @@ def test_language_model_bad_texts_are_named_by_their_place_in_what_was_given() -
     data = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
                                         test={"body": corpus[:4]})
     assert len(data.test_dl.dataset.ids) == 4 * 6
+    listed = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                          test=corpus[:4])  # a frame's column, test as a list
+    assert torch.equal(listed.test_dl.dataset.ids, data.test_dl.dataset.ids)
     with pytest.raises(ember.DataError, match=r"no column 'body' in test"):
         LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
                                      test={"text": corpus[:4]})
