@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ember.errors import DataError
-from ember.utils import is_missing
+from ember.utils import is_missing, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +45,7 @@ __all__ = [
     "Data",
     "InputSpec",
     "Prediction",
+    "find_test_folder",
     "make_loaders",
     "require_batches",
     "split_by_flags",
@@ -189,6 +190,47 @@ def split_folders(root: str | Path, train: str = "train", valid: str = "valid"
     return None
 
 
+def find_test_folder(root: str | Path, test: str | None = "test", splits: Sequence[Path] = (),
+                     suffixes: Sequence[str] = (), items: str = "items") -> Path | None:
+    """The labelled test folder beside a split layout: ``root/test`` when it is a folder of
+    class folders and not one of ``splits`` (the training and validation folders that
+    :func:`split_folders` found; ``valid="test"`` makes the test folder the validation one).
+    None when ``test`` is None, there is no such folder, or it is one of ``splits``.
+
+    A test folder of loose files (names ending in one of ``suffixes``) without class folders
+    has no labels to score: it is left out with an :class:`ember.EmberWarning` that names it
+    and says what to do (``items`` names the files: "images", "texts"). Hidden folders
+    (``.ipynb_checkpoints``) are not class folders.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     root = Path(folder)
+        ...     for split in ("train", "valid", "test"):
+        ...         (root / split / "cat").mkdir(parents=True)
+        ...     print(find_test_folder(root, "test", split_folders(root)).name,
+        ...           find_test_folder(root, None), find_test_folder(root, "valid",
+        ...                                                          split_folders(root)))
+        test None None
+    """
+    if test is None:
+        return None
+    root = Path(root)
+    folder = root / test
+    if not folder.is_dir() or any(folder.resolve() == Path(split).resolve() for split in splits):
+        return None
+    entries = list(folder.iterdir())
+    if not any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
+        wanted = {suffix.lower() for suffix in suffixes}
+        if any(entry.suffix.lower() in wanted for entry in entries):
+            warn(f"{folder} holds no class folders, so its {items} have no labels to score: "
+                 f"it is left out of the data (predict such {items} with "
+                 f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "
+                 f"test split, or pass test=None")
+        return None
+    return folder
+
+
 def make_loaders(
     train_ds: Dataset,
     valid_ds: Dataset,
@@ -200,6 +242,7 @@ def make_loaders(
     collate_fn: Any = None,
     train_sampler: Any = None,
     valid_sampler: Any = None,
+    test_sampler: Any = None,
     pin_memory: bool | None = None,
 ) -> tuple[DataLoader, DataLoader, DataLoader | None]:
     """Build loaders that follow Ember's rules: training shuffles, validation never does.
@@ -209,7 +252,8 @@ def make_loaders(
     BatchNorm never sees a batch of one, and small datasets still train; the
     shuffle draws from torch's global generator so :func:`ember.seed` makes it reproducible.
     Validation and test loaders keep every item in order. Samplers may be given instead (for
-    example a length-bucketing sampler); the training one must shuffle.
+    example a length-bucketing sampler); the training one must shuffle, the validation and test
+    ones must not. An empty training, validation or test set is a :class:`DataError`.
 
     Example:
         >>> import torch
@@ -221,8 +265,8 @@ def make_loaders(
     """
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
-    for name, ds in (("training", train_ds), ("validation", valid_ds)):
-        if len(ds) == 0:  # type: ignore[arg-type]
+    for name, ds in (("training", train_ds), ("validation", valid_ds), ("test", test_ds)):
+        if ds is not None and len(ds) == 0:  # type: ignore[arg-type]
             raise DataError(f"the {name} set is empty; give it at least one item")
     if bs < 1:
         raise DataError(f"batch size must be at least 1, got {bs}")
@@ -247,7 +291,7 @@ def make_loaders(
         return DataLoader(ds, batch_size=valid_bs, sampler=sampler, drop_last=False, **common)
 
     valid = evaluation_loader(valid_ds, valid_sampler)
-    test = evaluation_loader(test_ds) if test_ds is not None else None
+    test = evaluation_loader(test_ds, test_sampler) if test_ds is not None else None
     return train, valid, test
 
 

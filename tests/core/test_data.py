@@ -79,6 +79,52 @@ def test_empty_dataset_gets_clear_error():
         ember.Data.from_loaders(DataLoader(empty, batch_size=4), DataLoader(empty, batch_size=4))
 
 
+def test_an_empty_test_set_is_refused_like_an_empty_validation_set():
+    # an empty test set made a test loader without a batch: the mistake showed only later,
+    # at learn.validate("test")
+    dataset = TensorDataset(torch.zeros(4, 3), torch.zeros(4))
+    empty = TensorDataset(torch.zeros(0, 3), torch.zeros(0))
+    with pytest.raises(ember.DataError, match="test set is empty"):
+        ember.make_loaders(dataset, dataset, empty)
+
+
+def test_make_loaders_takes_a_test_sampler_as_it_takes_a_validation_one():
+    dataset = TensorDataset(torch.arange(6.0), torch.zeros(6))
+    backwards = list(range(5, -1, -1))  # e.g. a sampler that puts the longest texts first
+    _, _, test = ember.make_loaders(dataset, dataset, dataset, bs=2,
+                                    valid_sampler=backwards, test_sampler=backwards)
+    assert test.sampler is backwards and not test.drop_last
+    assert torch.cat([b[0] for b in test]).tolist() == [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+    _, _, test = ember.make_loaders(dataset, dataset, dataset, bs=2)
+    assert isinstance(test.sampler, SequentialSampler)  # in order without one
+
+
+def test_find_test_folder_beside_a_split_layout(tmp_path):
+    for split in ("train", "valid", "test"):
+        (tmp_path / split / "pos").mkdir(parents=True)
+    splits = ember.split_folders(tmp_path)
+    assert ember.find_test_folder(tmp_path, "test", splits) == tmp_path / "test"
+    assert ember.find_test_folder(tmp_path, None, splits) is None  # test=None leaves it out
+    assert ember.find_test_folder(tmp_path, "holdout", splits) is None  # no such folder
+    # valid="test": the test folder is the validation folder, not a second split
+    assert ember.find_test_folder(tmp_path, "test", [tmp_path / "train",
+                                                     tmp_path / "test"]) is None
+    # loose files without class folders have no labels to score: left out, with a warning
+    # that names the kind of item
+    (tmp_path / "test" / "pos").rmdir()
+    (tmp_path / "test" / "0.txt").write_text("unlabelled review")
+    (tmp_path / "test" / ".hidden").mkdir()  # not a class folder
+    with pytest.warns(ember.EmberWarning, match=r"test holds no class folders, so its texts "
+                                                r"have no labels to score.*test=None"):
+        assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts") is None
+    (tmp_path / "test" / "0.txt").unlink()
+    import warnings
+
+    with warnings.catch_warnings():  # an empty folder is not worth a warning
+        warnings.simplefilter("error")
+        assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts") is None
+
+
 def test_batch_larger_than_data_with_drop_last_gets_clear_error():
     dataset = TensorDataset(torch.randn(5, 3), torch.randint(0, 2, (5,)))
     with pytest.raises(ember.DataError, match="smaller batch_size"):

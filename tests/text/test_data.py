@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -16,6 +18,7 @@ from ember_text.data import (
 )
 from ember_text.datasets import load_rotten_tomatoes
 from ember_text.tokenize import Tokenizer, Vocab
+from ember_text.ulmfit import text_classifier
 
 
 @pytest.fixture(scope="module")
@@ -359,3 +362,248 @@ def test_a_language_model_refuses_probs_and_unknown_options_saying_what_it_takes
                                          "seed": None, "no_unk": True}
     assert learn.predict("one two", n_words=2, seed=0, probs=False) == learn.predict(
         "one two", n_words=2, seed=0)
+
+
+# ------------------------------------------------------------------------------ test split
+def test_a_test_split_is_processed_like_the_validation_split(reviews, tmp_path) -> None:
+    texts, labels = list(reviews["text"]), list(reviews["label"])
+    is_valid = [i < 80 for i in range(len(texts))]
+    test_texts = [*texts[:80]]
+    test_texts[0] = "zzyzx zzyzx appears only in the test texts"  # a word training lacks
+    ember.seed(0)
+    plain = TextData.from_texts(texts, labels, is_valid=is_valid, min_freq=1, bs=16)
+    plain_order = [batch[0].tolist() for batch in plain.train_dl]
+    ember.seed(0)
+    data = TextData.from_texts(texts, labels, is_valid=is_valid, min_freq=1, bs=16,
+                               test=(test_texts, labels[:80]))
+    # nothing else changes: vocab from the training texts only, the seeded batch order
+    assert data.vocab == plain.vocab and "zzyzx" not in data.vocab
+    assert [batch[0].tolist() for batch in data.train_dl] == plain_order
+    test_set, valid_set = data.test_dl.dataset, data.valid_dl.dataset
+    assert data.test_dl is data.loader("test") and len(test_set) == 80
+    assert all(torch.equal(a, b) for a, b in zip(test_set.ids[1:], valid_set.ids[1:]))
+    assert torch.equal(test_set.targets, valid_set.targets)  # the training classes
+    assert test_set.ids[0][1:3].tolist() == [data.vocab.unk_id] * 2  # unknown words: xxunk
+    # batched like the validation loader: same batch size and sampler, longest first, in order
+    assert isinstance(data.test_dl.sampler, SortedSampler)
+    assert data.test_dl.batch_size == data.valid_dl.batch_size
+    order = [test_set.lengths[i] for i in data.test_dl.sampler]
+    assert order == sorted(test_set.lengths, reverse=True)
+    # a real learner scores it: the same items give the same scores as validation
+    same = TextData.from_texts(texts, labels, is_valid=is_valid, min_freq=1, bs=16,
+                               test=(texts[:80], labels[:80]))
+    learn = ember.learner(same, model=text_classifier(same, emb_size=8, hidden_size=16,
+                                                      n_layers=1), quiet=True)
+    assert learn.validate("test") == learn.validate()
+    probabilities, targets = learn.get_preds("test")
+    valid_probabilities, valid_targets = learn.get_preds()
+    assert probabilities.shape == (80, 2) and torch.equal(targets, valid_targets)
+    assert torch.allclose(probabilities, valid_probabilities)
+    # the test loader is no part of an export: the loaded model predicts the same
+    items = ["A triumph, FUNNY and moving!!!", "Dull."]
+    loaded = ember.load(learn.export(tmp_path / "model.ember"))
+    assert loaded.predict_batch(items) == learn.predict_batch(items)
+
+
+def test_test_items_with_bad_texts_or_labels_are_errors_naming_the_item() -> None:
+    texts, labels = ["a good film", "a bad film", "fine", "awful"] * 5, ["pos", "neg"] * 10
+
+    def build(test, **options):
+        return TextData.from_texts(texts, labels, min_freq=1, test=test, **options)
+
+    with pytest.raises(ember.DataError, match="test item 1 is empty"):
+        build((["good", " "], ["pos", "neg"]))
+    with pytest.raises(ember.DataError, match=r"test item 0 is missing"):
+        build(([None], ["pos"]))
+    with pytest.raises(ember.DataError, match=r"the label of test item 1 is missing"):
+        build((["good", "bad"], ["pos", None]))
+    # a class that training lacks, as validation's is refused against classes=
+    with pytest.raises(ember.DataError, match=r"label 'meh' of test item 1 is not among the "
+                                              r"classes \['neg', 'pos'\]"):
+        build((["good", "so-so"], ["pos", "meh"]))
+    with pytest.raises(ember.DataError, match=r"label \['pos', 'neg'\] of test item 0 is not "
+                                              r"among the classes"):
+        build((["good"], [["pos", "neg"]]))
+    with pytest.raises(ember.DataError, match=r"label 'ok' of test item 0 is not among"):
+        TextData.from_texts(texts, ["pos|neg", "pos"] * 10, min_freq=1, label_delim="|",
+                            test=(["good"], ["pos|ok"]))
+    scores = [1.5, 2.5] * 10
+    with pytest.raises(ember.DataError, match=r"label of test item 0 is 'high', not a number"):
+        TextData.from_texts(texts, scores, min_freq=1, test=(["good"], ["high"]))
+    with pytest.raises(ember.DataError, match=r"label of test item 0 is inf"):
+        TextData.from_texts(texts, scores, min_freq=1, test=(["good"], [float("inf")]))
+    # the form of test=
+    with pytest.raises(ember.DataError, match=r"test: 2 texts but 1 labels"):
+        build((["good", "bad"], ["pos"]))
+    with pytest.raises(ember.DataError, match=r"test= must be a pair \(texts, labels\)"):
+        build(("a good film", "pos"))  # one text, not a list of them
+    with pytest.raises(ember.DataError, match=r"test= must be a pair"):
+        build(["good", "bad", "fine"])
+    with pytest.raises(ember.DataError, match="the test set is empty"):
+        build(([], []))
+    regression = TextData.from_texts(texts, scores, min_freq=1, test=(["good"], [3]))
+    assert regression.test_dl.dataset.targets.tolist() == [3.0]
+
+
+def test_from_df_takes_a_test_frame() -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"review": ["a good film", "a bad film", "fine", "awful"] * 5,
+                              "stars": ["pos", "neg"] * 10})
+    test_frame = pandas.DataFrame({"review": ["good", "bad", "fine"],
+                                   "stars": ["pos", "neg", "pos"]}, index=["t0", "t1", "t2"])
+    data = TextData.from_df(frame, "review", "stars", min_freq=1, bs=4, test_df=test_frame)
+    assert data.test_dl.dataset.targets.tolist() == [1, 0, 1]
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 20
+    as_dict = TextData.from_df(frame, "review", "stars", min_freq=1, bs=4,
+                               test_df={"review": ["good"], "stars": ["pos"]})
+    assert as_dict.test_dl.dataset.targets.tolist() == [1]
+    test_frame.loc["t1", "review"] = ""
+    with pytest.raises(ember.DataError, match=r"test row 't1' \(column 'review'\) is empty"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame)
+    test_frame.loc["t1", "review"] = "bad"
+    test_frame.loc["t2", "stars"] = "meh"
+    with pytest.raises(ember.DataError, match=r"label 'meh' of test row 't2' \(column "
+                                              r"'stars'\) is not among the classes"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame)
+    with pytest.raises(ember.DataError, match=r"no column 'stars' in test_df"):
+        TextData.from_df(frame, "review", "stars", min_freq=1,
+                         test_df=test_frame.drop(columns="stars"))
+    with pytest.raises(ember.DataError, match="as test_df= or as test=, not both"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame,
+                         test=(["good"], ["pos"]))
+
+
+def _review_folders(root, splits: dict[str, int]) -> None:
+    for split, count in splits.items():
+        for label in ("neg", "pos"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(count):
+                (root / split / label / f"{i}.txt").write_text(f"A {label} {split} review {i}.")
+
+
+def test_from_folder_reads_a_test_folder_beside_train_and_valid(tmp_path) -> None:
+    # a test/ folder beside train/ and valid/ was ignored: learn.validate("test") said
+    # "this Data has no 'test' loader"
+    _review_folders(tmp_path, {"train": 6, "valid": 2, "test": 3})
+    (tmp_path / "test" / "urls_pos.txt").write_text("http://example.com/1")  # IMDB's loose file
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert [len(dl.dataset) for dl in data.loaders] == [12, 4, 6]
+    assert data.test_dl.dataset.targets.tolist() == [0, 0, 0, 1, 1, 1]
+    learn = ember.learner(data, quiet=True)
+    assert set(learn.validate("test")) >= {"valid_loss", "accuracy"}
+    assert learn.get_preds("test")[0].shape == (6, 2)
+    assert TextData.from_folder(tmp_path, min_freq=1, test=None).test_dl is None
+    assert TextData.from_folder(tmp_path, min_freq=1, test="holdout").test_dl is None
+    # IMDB's layout read with valid="test": the test folder is the validation one
+    assert TextData.from_folder(tmp_path, valid="test", min_freq=1).test_dl is None
+    # a test class that training lacks is an error naming the file
+    (tmp_path / "test" / "meh").mkdir()
+    (tmp_path / "test" / "meh" / "0.txt").write_text("So-so.")
+    with pytest.raises(ember.DataError, match=r"label 'meh' of file .*0\.txt is not among"):
+        TextData.from_folder(tmp_path, min_freq=1)
+    shutil.rmtree(tmp_path / "test" / "meh")
+    (tmp_path / "test" / "neg" / "1.txt").write_bytes(b"caf\xe9")
+    with pytest.raises(ember.DataError, match=r"file .*test/neg/1\.txt is not valid UTF-8"):
+        TextData.from_folder(tmp_path, min_freq=1)
+    # bare files without class folders have no labels to score: left out with a warning
+    for folder in ("neg", "pos"):
+        shutil.rmtree(tmp_path / "test" / folder)
+    with pytest.warns(ember.EmberWarning, match=r"test holds no class folders, so its texts"):
+        assert TextData.from_folder(tmp_path, min_freq=1).test_dl is None
+    (tmp_path / "test" / "pos").mkdir()  # class folders without texts
+    with pytest.raises(ember.DataError, match=r"no \.txt files in the class folders of "
+                                              r".*test; .*test=None"):
+        TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_test_texts_are_cached_apart_from_the_training_texts(tmp_path) -> None:
+    texts, labels = ["a good film", "a bad film", "fine", "awful"] * 5, ["pos", "neg"] * 10
+    test = (["a good test film", "an awful test"], ["pos", "neg"])
+    cache = tmp_path / "cache"
+    TextData.from_texts(texts, labels, min_freq=1, cache_dir=cache)  # without test items
+    assert len(list(cache.iterdir())) == 1
+    cached = TextData.from_texts(texts, labels, min_freq=1, cache_dir=cache, test=test)
+    assert len(list(cache.iterdir())) == 2  # the training texts' cache reused, the test's new
+    again = TextData.from_texts(texts, labels, min_freq=1, cache_dir=cache, test=test)
+    fresh = TextData.from_texts(texts, labels, min_freq=1, test=test)
+    for data in (cached, again):
+        assert data.vocab == fresh.vocab
+        assert all(torch.equal(a, b) for a, b in zip(data.test_dl.dataset.ids,
+                                                     fresh.test_dl.dataset.ids))
+    # as inference reads them: the training vocab, words it lacks as xxunk
+    assert [ids.tolist() for ids in fresh.test_dl.dataset.ids] == [
+        ids.tolist() for ids in fresh.numericalize(test[0])]
+
+
+def test_language_model_test_texts_make_a_test_stream_read_like_validation(tmp_path) -> None:
+    from ember_text.ulmfit import language_model
+
+    texts, _, _ = load_rotten_tomatoes()
+    held_out = texts[300:340]
+    ember.seed(0)
+    plain = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16)
+    plain_keys = list(plain.train_dl.sampler)
+    ember.seed(0)
+    data = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16,
+                                        test=["", *held_out, "zzyzx qqvv"])
+    # nothing else changes: the vocab of the training texts, the seeded stream and batches
+    assert data.vocab == plain.vocab and "zzyzx" not in data.vocab
+    assert list(data.train_dl.sampler) == plain_keys
+    assert torch.equal(data.train_dl.dataset.ids, plain.train_dl.dataset.ids)
+    # the test stream is the held-out texts (blank ones skipped) with the training vocab,
+    # in fixed bptt chunks from offset 0, like the validation stream
+    stream = data.test_dl.dataset.ids
+    expected = [i for text in [*held_out, "zzyzx qqvv"]
+                for i in data.vocab.numericalize(data.tokenizer(text))]
+    assert stream.tolist() == expected and stream[-2:].tolist() == [data.vocab.unk_id] * 2
+    keys = list(data.test_dl.sampler)
+    assert keys == list(data.test_dl.sampler) and {offset for offset, _, _ in keys} == {0}
+    assert {length for _, _, length in keys[:-1]} == {16}
+    learn = ember.learner(data, model=language_model(data, emb_size=8, hidden_size=16,
+                                                     n_layers=1), quiet=True)
+    scores = learn.validate("test")
+    assert set(scores) >= {"valid_loss", "perplexity"}
+    predictions, targets = learn.get_preds("test")
+    assert predictions.shape[-1] == len(data.vocab) and targets.numel() > 0
+    loaded = ember.load(learn.export(tmp_path / "lm.ember"))  # the test stream is not in it
+    assert loaded.predict("The film", n_words=4, temperature=0) == learn.predict(
+        "The film", n_words=4, temperature=0)
+    # the same texts as validation and as test give the same scores
+    valid_texts = [texts[i] for i in ember.split_indices(300, 0.1, 0)[1]]
+    same = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
+                                        test=valid_texts)
+    learn = ember.learner(same, model=learn.model, quiet=True)
+    assert learn.validate("test") == learn.validate()
+    backward = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
+                                            backwards=True, test=held_out)
+    assert torch.equal(backward.test_dl.dataset.ids,
+                       LanguageModelData.from_texts(texts[:300], bs=8, bptt=16,
+                                                    vocab=data.vocab, test=held_out
+                                                    ).test_dl.dataset.ids.flip(0))
+
+
+def test_language_model_bad_texts_are_named_by_their_place_in_what_was_given() -> None:
+    corpus = ["one two three four five"] * 20
+    with pytest.raises(ember.DataError, match=r"test item 2 is missing"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1,
+                                     test=["one two", "", None])
+    # a training text is named by its place in the texts given, blank lines counted
+    # (it said "text #1", the place among the texts left after the blank ones)
+    with pytest.raises(ember.DataError, match=r"text #2 is missing"):
+        LanguageModelData.from_texts(["one two", "", None, *corpus], bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"test= holds no text"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test=["", " "])
+    with pytest.raises(ember.DataError, match=r"test= takes a list of texts"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test="one two three")
+    with pytest.raises(ember.DataError, match=r"the test texts: a stream of 2 tokens"):
+        LanguageModelData.from_texts(corpus, bs=2, bptt=4, min_freq=1, test=["one"])
+    frame = {"body": corpus}
+    data = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                        test={"body": corpus[:4]})
+    assert len(data.test_dl.dataset.ids) == 4 * 6
+    listed = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                          test=corpus[:4])  # a frame's column, test as a list
+    assert torch.equal(listed.test_dl.dataset.ids, data.test_dl.dataset.ids)
+    with pytest.raises(ember.DataError, match=r"no column 'body' in test"):
+        LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                     test={"text": corpus[:4]})

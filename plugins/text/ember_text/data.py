@@ -25,7 +25,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
-from ember import DataError, split_folders
+from ember import DataError, find_test_folder, split_folders
 from ember.utils import plain
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
 
@@ -187,16 +187,70 @@ def _open_ended(tokens: list[str], backwards: bool) -> list[str]:
     return tokens[:-1] if tokens[-1:] == [EOS] else tokens
 
 
-def _column(df: Any, name: str) -> list[Any]:
+def _column(df: Any, name: str, frame: str | None = None) -> list[Any]:
     columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
     if name not in columns:
-        raise DataError(f"no column {name!r}; the columns are {columns}")
+        where = f" in {frame}" if frame is not None else ""
+        raise DataError(f"no column {name!r}{where}; the columns are {columns}")
     return list(df[name])
 
 
 def _row_names(df: Any, n: int) -> list[Any]:
     index = getattr(df, "index", None)
     return list(index) if index is not None and len(index) == n else list(range(n))
+
+
+def _test_pair(test: Any) -> tuple[list[Any], list[Any]]:
+    """The texts and labels of ``test=(texts, labels)``, checked for form and length."""
+    if (not isinstance(test, (tuple, list)) or len(test) != 2
+            or isinstance(test[0], (str, bytes))):
+        raise DataError("test= must be a pair (texts, labels) of two lists, e.g. "
+                        "test=([\"a fine film\"], [\"pos\"])")
+    texts, labels = list(test[0]), list(test[1])
+    if len(texts) != len(labels):
+        raise DataError(f"test: {len(texts)} texts but {len(labels)} labels; give one label "
+                        f"per text")
+    return texts, labels
+
+
+def _class_folder_texts(folder: Path, extensions: Sequence[str]
+                        ) -> tuple[list[bytes], list[str], list[str]]:
+    """The files of the class folders of ``folder`` (as bytes), their labels (the folder
+    names) and their names for errors (``file <path>``)."""
+    texts: list[bytes] = []
+    labels: list[str] = []
+    names: list[str] = []
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for file in sorted(class_dir.iterdir()):
+            if file.suffix.lower() not in extensions:
+                continue
+            texts.append(file.read_bytes())
+            labels.append(class_dir.name)
+            names.append(f"file {file}")
+    return texts, labels, names
+
+
+def _corpus(texts: Any, text_col: str | None, test: bool = False
+            ) -> tuple[list[Any], list[str]]:
+    """A language model's texts (a list, or the ``text_col`` column of a data frame) without
+    the blank ones, and their names for errors by their place among the texts given
+    (``text #3``, or ``test item 3`` for the ``test`` texts)."""
+    if test and isinstance(texts, (str, bytes)):
+        raise DataError("test= takes a list of texts, not one text: test=[text]")
+    if text_col is not None and (hasattr(texts, "columns") or hasattr(texts, "keys")):
+        texts = _column(texts, text_col, "test" if test else None)
+    elif hasattr(texts, "columns"):
+        raise DataError(f"give text_col= to read {'test ' if test else ''}texts from a data "
+                        f"frame")
+    # a blank line (between a novel's paragraphs) adds nothing to the stream: skipped,
+    # where a classifier's empty text, an item with a label, is an error
+    kept = [(index, text) for index, text in enumerate(texts)
+            if not (isinstance(text, str) and not text.strip())]
+    if not kept:
+        raise DataError(f"{'test=' if test else 'the corpus'} holds no text (every text is "
+                        f"empty or blank)")
+    prefix = "test item " if test else "text #"
+    return [text for _, text in kept], [f"{prefix}{index}" for index, _ in kept]
 
 
 def _sorted_classes(values: Sequence[Any]) -> list[Any]:
@@ -226,9 +280,7 @@ class _Targets:
 
     def __init__(self, values: Sequence[Any], names: Sequence[str], target_kind: str | None,
                  label_delim: str | None, classes: Sequence[Any] | None) -> None:
-        for value, name in zip(values, names):
-            if is_missing(value):
-                raise DataError(f"the label of {name} is missing; drop that row or fill it")
+        self._check_present(values, names)
         if target_kind is None:
             if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):
                 target_kind = "multi_label"
@@ -239,13 +291,7 @@ class _Targets:
         self.kind, self.delim = target_kind, label_delim
         if target_kind == "regression":
             self.classes = None
-            for value, name in zip(values, names):
-                if not isinstance(value, numbers.Real) or isinstance(value, bool):
-                    raise DataError(f"the label of {name} is {value!r}, not a number; a "
-                                    f"regression target needs numbers")
-                if not math.isfinite(value):
-                    raise DataError(f"the label of {name} is {value!r}; a regression target "
-                                    f"must be a finite number (drop that row or fix it)")
+            self.check(values, names)
         elif target_kind == "multi_label":
             lists = [self.split(v) for v in values]
             self.classes = _given_classes(classes) if classes is not None else _sorted_classes(
@@ -256,6 +302,26 @@ class _Targets:
         else:
             raise DataError(f"TextData targets are single_label, multi_label or regression, "
                             f"not {target_kind!r}; use LanguageModelData for language models")
+
+    @staticmethod
+    def _check_present(values: Sequence[Any], names: Sequence[str]) -> None:
+        for value, name in zip(values, names):
+            if is_missing(value):
+                raise DataError(f"the label of {name} is missing; drop that row or fill it")
+
+    def check(self, values: Sequence[Any], names: Sequence[str]) -> None:
+        """Refuse labels this target cannot take: missing ones, and for a regression target
+        anything but finite numbers (class labels are checked by :meth:`encode`)."""
+        self._check_present(values, names)
+        if self.kind != "regression":
+            return
+        for value, name in zip(values, names):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise DataError(f"the label of {name} is {value!r}, not a number; a "
+                                f"regression target needs numbers")
+            if not math.isfinite(value):
+                raise DataError(f"the label of {name} is {value!r}; a regression target "
+                                f"must be a finite number (drop that row or fix it)")
 
     def split(self, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple)):
@@ -271,10 +337,12 @@ class _Targets:
         index = {label: i for i, label in enumerate(self.classes)}
 
         def lookup(label: Any, name: str) -> int:
-            if label not in index:
+            try:
+                return index[label]
+            except (KeyError, TypeError):  # TypeError: a list where one class was expected
                 raise DataError(f"the label {label!r} of {name} is not among the classes "
-                                f"{self.classes[:10]}; give it in classes= or drop the row")
-            return index[label]
+                                f"{self.classes[:10]}; give it in classes= or drop the "
+                                f"row") from None
 
         if self.kind == "single_label":
             return torch.tensor([lookup(plain(v), n) for v, n in zip(values, names)])
@@ -331,7 +399,10 @@ class TextData(ember.Data):
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, max_len: int = DEFAULT_MAX_LEN,
                    bs: int = 64, num_workers: int = 0, n_workers: int | None = None,
-                   cache_dir: str | Path | None = None, backwards: bool = False) -> TextData:
+                   cache_dir: str | Path | None = None, backwards: bool = False,
+                   test: tuple[Sequence[Any], Sequence[Any]] | None = None,
+                   test_names: Sequence[str] | None = None,
+                   test_label_names: Sequence[str] | None = None) -> TextData:
         """Texts and labels as two lists; the other constructors end here.
 
         ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). Errors name
@@ -344,10 +415,21 @@ class TextData(ember.Data):
         backward language model's encoder (ULMFiT's forward + backward ensemble, see
         :func:`ember_text.average_preds`).
 
+        ``test=(texts, labels)`` adds a test loader (``data.test_dl``: ``learn.validate("test")``,
+        ``learn.get_preds("test")``), its texts processed exactly like validation texts: the
+        training vocab (words it lacks read as ``xxunk``), the same cut, batches ordered
+        longest first. Its labels take the classes of the training and validation labels
+        (or ``classes=``); one they lack is an error naming it, and errors name a test item
+        by ``test_names`` / ``test_label_names`` (by default ``test item 3``).
+
         Example:
             >>> data = TextData.from_texts(["a", "b"] * 10, [0.5, 1.5] * 10, min_freq=1)
             >>> data.target_kind
             'regression'
+            >>> data = TextData.from_texts(["good", "bad"] * 10, ["pos", "neg"] * 10,
+            ...                            min_freq=1, test=(["good", "awful"], ["pos", "neg"]))
+            >>> len(data.test_dl.dataset)
+            2
         """
         n = len(texts)
         if len(labels) != n:
@@ -359,6 +441,18 @@ class TextData(ember.Data):
             tokenizer.max_chars = max_len * 20
         label_names = list(label_names) if label_names is not None else names
         targets = _Targets(labels, label_names, target_kind, label_delim, classes)
+        test_y = None
+        if test is not None:  # checked before the (long) tokenisation of the training texts
+            test_texts, test_labels = _test_pair(test)
+            test_names = (list(test_names) if test_names is not None
+                          else [f"test item {i}" for i in range(len(test_texts))])
+            test_label_names = (list(test_label_names) if test_label_names is not None
+                                else test_names)
+            targets.check(test_labels, test_label_names)
+            test_y = targets.encode(test_labels, test_label_names)
+            # tokenised on their own: the cache of the training texts stays theirs
+            test_tokens = tokenizer.tokenize_many(test_texts, n_workers, cache_dir=cache_dir,
+                                                  names=test_names)
         if is_valid is not None:
             train_idx, valid_idx = ember.split_by_flags(is_valid, n, "is_valid")
         else:
@@ -366,33 +460,43 @@ class TextData(ember.Data):
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
-        ids = [_ids(vocab.numericalize(t[:max_len]), backwards) for t in tokens]
+
+        def numericalize(token_lists: list[list[str]]) -> list[Tensor]:
+            return [_ids(vocab.numericalize(t[:max_len]), backwards) for t in token_lists]
+
+        ids = numericalize(tokens)
         y = targets.encode(labels, label_names)
 
         def dataset(indices: np.ndarray) -> TokenIdsDataset:
             return TokenIdsDataset([ids[i] for i in indices], y[torch.as_tensor(indices)])
 
         train_ds, valid_ds = dataset(train_idx), dataset(valid_idx)
-        train_dl, valid_dl, _ = ember.make_loaders(
-            train_ds, valid_ds, bs=bs, num_workers=num_workers,
+        test_ds = (TokenIdsDataset(numericalize(test_tokens), test_y)
+                   if test_y is not None else None)
+        train_dl, valid_dl, test_dl = ember.make_loaders(
+            train_ds, valid_ds, test_ds, bs=bs, num_workers=num_workers,
             collate_fn=PadCollate(vocab.pad_id),
             train_sampler=SortishSampler(train_ds.lengths, bs),
-            valid_sampler=SortedSampler(valid_ds.lengths))
-        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, target_kind=targets.kind,
-                   classes=targets.classes, max_len=max_len, label_delim=label_delim,
-                   n_out=None if targets.kind != "regression" else 1, backwards=backwards)
+            valid_sampler=SortedSampler(valid_ds.lengths),
+            test_sampler=SortedSampler(test_ds.lengths) if test_ds is not None else None)
+        return cls(train_dl, valid_dl, test_dl, tokenizer=tokenizer, vocab=vocab,
+                   target_kind=targets.kind, classes=targets.classes, max_len=max_len,
+                   label_delim=label_delim, n_out=None if targets.kind != "regression" else 1,
+                   backwards=backwards)
 
     @classmethod
     def from_df(cls, df: Any, text_col: str = "text", label_col: str = "label",
                 valid_pct: float = 0.2, seed: int = 0, valid_col: str | None = None,
-                **options: Any) -> TextData:
+                *, test_df: Any = None, **options: Any) -> TextData:
         """Texts and labels from two columns of a data frame (pandas, or a dict of lists).
 
         The target kind follows the label column: strings or integers → single-label, floats →
         regression, lists (or ``label_delim="|"``-joined strings) → multi-label; say
         ``target_kind=`` to choose. ``valid_col`` names a boolean column that marks the
-        validation rows. Other options as :meth:`from_texts`. Errors name the row by the
-        frame's index.
+        validation rows. ``test_df``, a frame with the same text and label columns, becomes
+        the test loader, processed like the validation rows with the training vocab and
+        classes (see ``test=`` of :meth:`from_texts`). Other options as :meth:`from_texts`.
+        Errors name the row by the frame's index (``test row 3`` in ``test_df``).
 
         Example:
             >>> data = TextData.from_df({"text": ["x y", "y z"] * 10,
@@ -400,28 +504,49 @@ class TextData(ember.Data):
             ...                         label_col="tags", label_delim="|", min_freq=1)
             >>> data.target_kind, data.classes
             ('multi_label', ['a', 'b'])
+            >>> # TextData.from_df(train_frame, "text", "label", test_df=test_frame)
         """
         texts, labels = _column(df, text_col), _column(df, label_col)
         rows = _row_names(df, len(texts))
         names = [f"row {row!r} (column {text_col!r})" for row in rows]
         label_names = [f"row {row!r} (column {label_col!r})" for row in rows]
         is_valid = _column(df, valid_col) if valid_col is not None else None
+        if test_df is not None:
+            if options.get("test") is not None:
+                raise DataError("give the test items as test_df= or as test=, not both")
+            test_texts = _column(test_df, text_col, "test_df")
+            test_labels = _column(test_df, label_col, "test_df")
+            test_rows = _row_names(test_df, len(test_texts))
+            options.update(
+                test=(test_texts, test_labels),
+                test_names=[f"test row {row!r} (column {text_col!r})" for row in test_rows],
+                test_label_names=[f"test row {row!r} (column {label_col!r})"
+                                  for row in test_rows])
         return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
                               label_names=label_names, **options)
 
     @classmethod
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
                     valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
-                    **options: Any) -> TextData:
+                    *, test: str | None = "test", **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
         ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``. A
         ``train`` folder of class folders without a ``valid`` one (or the reverse) is refused
         rather than read as a class: name the other folder (``valid="test"``).
 
+        Beside ``train`` and ``valid``, a ``path/test/<class>/*.txt`` folder becomes the test
+        loader (``learn.validate("test")``, ``learn.get_preds("test")``), read like the
+        validation files (see ``test=`` of :meth:`from_texts`); ``test="holdout"`` names
+        another folder, ``test=None`` leaves it out. A test folder of bare files without class
+        folders has no labels to score: it is left out with an :class:`ember.EmberWarning`.
+        Without the train/valid layout ``test`` plays no part (a folder called "test" there
+        is a class).
+
         Files are read as UTF-8; one that is not names its path in the error.
 
         Example:
             >>> # data = TextData.from_folder("imdb", train="train", valid="test")
+            >>> # data = TextData.from_folder("reviews")  # train/ valid/ test/
         """
         root = Path(path)
         if not root.is_dir():
@@ -434,17 +559,22 @@ class TextData(ember.Data):
         names: list[str] = []
         flags: list[bool] = []
         for folder, flag in splits:
-            for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-                for file in sorted(class_dir.iterdir()):
-                    if file.suffix.lower() not in extensions:
-                        continue
-                    texts.append(file.read_bytes())
-                    labels.append(class_dir.name)
-                    names.append(f"file {file}")
-                    flags.append(bool(flag))
+            found, found_labels, found_names = _class_folder_texts(folder, extensions)
+            texts += found
+            labels += found_labels
+            names += found_names
+            flags += [bool(flag)] * len(found)
         if not texts:
             raise DataError(f"no {'/'.join(extensions)} files in class folders under {root}; "
                             f"expected {root}/<class>/<name>.txt")
+        test_dir = (find_test_folder(root, test, folders, extensions, "texts")
+                    if folders is not None else None)
+        if test_dir is not None:
+            test_texts, test_labels, test_names = _class_folder_texts(test_dir, extensions)
+            if not test_texts:
+                raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
+                                f"{test_dir}; add them, or pass test=None to leave it out")
+            options.update(test=(test_texts, test_labels), test_names=test_names)
         is_valid = flags if splits[0][1] is not None else None
         return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
                               **options)
@@ -646,8 +776,8 @@ class LanguageModelData(ember.Data):
                    seed: int = 0, *, bs: int = 64, bptt: int = 70,
                    tokenizer: Tokenizer | None = None, vocab: Vocab | None = None,
                    min_freq: int = 2, max_vocab: int = 60000, n_workers: int | None = None,
-                   cache_dir: str | Path | None = None,
-                   backwards: bool = False) -> LanguageModelData:
+                   cache_dir: str | Path | None = None, backwards: bool = False,
+                   test: Any = None) -> LanguageModelData:
         """Build from a list of texts (documents, paragraphs or lines) or a data frame column.
 
         Texts are split into train and validation by a seeded ``valid_pct`` split of whole
@@ -659,43 +789,59 @@ class LanguageModelData(ember.Data):
         backward model; its classifier takes ``TextData.from_texts(..., backwards=True)``),
         and generation writes the text that comes *before* a prompt.
 
+        ``test`` holds held-out texts (a list, or a data frame read by ``text_col``) for a
+        test stream read like the validation one (``learn.validate("test")`` gives its loss
+        and perplexity): the training vocab (words it lacks read as ``xxunk``), fixed ``bptt``
+        chunks, never shuffled. Blank texts are skipped there too; errors name a bad one
+        ``test item 3`` (and a training one ``text #3``, by its place in ``texts``).
+
         Example:
             >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
             ...                                     bptt=5, min_freq=1)
             >>> data.n_out == len(data.vocab)
             True
+            >>> data = LanguageModelData.from_texts(["one two three four"] * 50, bs=2,
+            ...                                     bptt=5, min_freq=1, test=["four one"] * 9)
+            >>> data.test_dl is data.loader("test")
+            True
         """
-        if text_col is not None:
-            texts = _column(texts, text_col)
-        elif hasattr(texts, "columns"):
-            raise DataError("give text_col= to read texts from a data frame")
-        # a blank line (between a novel's paragraphs) adds nothing to the stream: skipped,
-        # where a classifier's empty text, an item with a label, is an error
-        texts = [text for text in texts if not (isinstance(text, str) and not text.strip())]
-        if not texts:
-            raise DataError("the corpus holds no text (every text is empty or blank)")
+        texts, names = _corpus(texts, text_col)
+        test_texts, test_names = _corpus(test, text_col, test=True) if test is not None else (
+            [], [])
         tokenizer = tokenizer or Tokenizer()
-        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir)
+        if test is not None:  # first: a bad test text is named before the corpus is tokenised
+            test_tokens = tokenizer.tokenize_many(test_texts, n_workers, cache_dir=cache_dir,
+                                                  names=test_names)
+        tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
         train_idx, valid_idx = ember.split_indices(len(texts), valid_pct, seed)
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)
 
-        def stream(indices: np.ndarray) -> Tensor:
-            return torch.tensor([i for index in indices for i in
-                                 vocab.numericalize(tokens[index])], dtype=torch.long)
+        def stream(token_lists: Iterable[list[str]]) -> Tensor:
+            ids = torch.tensor([i for tokens in token_lists for i in vocab.numericalize(tokens)],
+                               dtype=torch.long)
+            return ids.flip(0) if backwards else ids
 
-        train_stream, valid_stream = stream(train_idx), stream(valid_idx)
-        if backwards:
-            train_stream, valid_stream = train_stream.flip(0), valid_stream.flip(0)
-        valid_bs = max(1, min(bs, (len(valid_stream) - 1) // (bptt + 1)))
-        train_ds, valid_ds = LMStream(train_stream, bs), LMStream(valid_stream, valid_bs)
         pin = torch.cuda.is_available()
+
+        def evaluation_loader(ids: Tensor, what: str) -> DataLoader:
+            """Fixed ``bptt`` chunks from offset 0, as many rows as the stream fills."""
+            rows = max(1, min(bs, (len(ids) - 1) // (bptt + 1)))
+            try:
+                dataset = LMStream(ids, rows)
+            except DataError as error:
+                raise DataError(f"the {what} texts: {error}") from None
+            return DataLoader(dataset, batch_size=None, pin_memory=pin,
+                              sampler=LMBatchSampler(dataset.row_len, bptt, False))
+
+        train_stream = stream(tokens[i] for i in train_idx)
+        train_ds = LMStream(train_stream, bs)
         train_dl = DataLoader(train_ds, batch_size=None, pin_memory=pin,
                               sampler=LMBatchSampler(train_ds.row_len, bptt, True,
                                                      len(train_stream)))
-        valid_dl = DataLoader(valid_ds, batch_size=None, pin_memory=pin,
-                              sampler=LMBatchSampler(valid_ds.row_len, bptt, False))
-        return cls(train_dl, valid_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt,
+        valid_dl = evaluation_loader(stream(tokens[i] for i in valid_idx), "validation")
+        test_dl = evaluation_loader(stream(test_tokens), "test") if test is not None else None
+        return cls(train_dl, valid_dl, test_dl, tokenizer=tokenizer, vocab=vocab, bptt=bptt,
                    backwards=backwards)
 
     # ---------------------------------------------------------------- inference

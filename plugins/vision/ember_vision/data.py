@@ -564,7 +564,7 @@ class ImageData(ember.Data):
             train_files, train_labels = _class_folder(train_dir)
             classes = options.pop("classes", None) or sorted(set(train_labels))
             valid_files, valid_labels = _labelled_split(valid_dir, train_dir, classes)
-            test_dir = _test_folder(root, test, folders)
+            test_dir = ember.find_test_folder(root, test, folders, IMAGE_SUFFIXES, "images")
             test_split = (_labelled_split(test_dir, train_dir, classes)
                           if test_dir is not None else None)
             mask = [False] * len(train_files) + [True] * len(valid_files)
@@ -869,26 +869,6 @@ def _labelled_split(folder: Path, train_dir: Path, classes: Sequence[Any]
         raise ember.DataError(f"{folder} has classes {unknown} that {train_dir} lacks; add "
                               f"training images for them")
     return files, labels
-
-
-def _test_folder(root: Path, test: str | None, splits: Sequence[Path]) -> Path | None:
-    """``root/test`` when it is a folder of class folders other than the train and valid
-    ones, else None; a test folder of images without class folders (no labels to score) is
-    left out with a warning."""
-    if test is None:
-        return None
-    folder = root / test
-    if not folder.is_dir() or any(folder.resolve() == split.resolve() for split in splits):
-        return None
-    entries = list(folder.iterdir())
-    if not any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
-        if any(entry.suffix.lower() in IMAGE_SUFFIXES for entry in entries):
-            warn(f"{folder} holds no class folders, so its images have no labels to score: "
-                 f"it is left out of the data (predict such images with "
-                 f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "
-                 f"test split, or pass test=None")
-        return None
-    return folder
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:

@@ -12,7 +12,7 @@ import torch
 import ember
 from ember_text.data import SortishSampler
 from ember_text.seq2seq import Seq2SeqData, load_sample
-from ember_text.seq2seq.data import IGNORE_INDEX, PAD
+from ember_text.seq2seq.data import EOS, IGNORE_INDEX, PAD, UNK
 
 PAIRS = load_sample("fr_numbers")[:300]
 
@@ -183,3 +183,59 @@ def test_attention_rows_are_labelled_by_the_tokens_the_model_emitted() -> None:
         learn.model.output.bias[data.tgt_vocab.stoi["2"]] = 5.0
     translation = learn.predict("deux", max_len=3, with_attention=True)
     assert translation.text == "222" and translation.tokens == ["2", "2", "2"]  # cut, no <eos>
+
+
+def test_test_pairs_are_read_like_validation_pairs_and_scored_by_the_same_metrics(tmp_path
+                                                                                 ) -> None:
+    from torch.utils.data import SequentialSampler
+
+    train, valid = PAIRS[:250], PAIRS[250:]
+    odd = ("zéro@", "0")  # "@" never occurs in training
+    ember.seed(0)
+    plain = Seq2SeqData.from_pairs(train, valid_pairs=valid, bs=16)
+    plain_order = [batch[0].tolist() for batch in plain.train_dl]
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(train, valid_pairs=valid, test_pairs=[*valid, odd], bs=16)
+    # nothing else changes: the vocabs of the training pairs, the seeded batch order
+    assert data.src_vocab == plain.src_vocab and data.tgt_vocab == plain.tgt_vocab
+    assert "@" not in data.src_vocab.stoi
+    assert [batch[0].tolist() for batch in data.train_dl] == plain_order
+    assert (data.max_src_len, data.max_tgt_len) == (plain.max_src_len, plain.max_tgt_len)
+    test_set, valid_set = data.test_dl.dataset, data.valid_dl.dataset
+    assert test_set.sources[:-1] == valid_set.sources
+    assert test_set.targets[:-1] == valid_set.targets
+    assert test_set.sources[-1][-2:] == [UNK, EOS]  # "@" read as <unk>
+    # batched like validation: in order, the validation batch size, the same collation
+    assert isinstance(data.test_dl.sampler, SequentialSampler)
+    assert data.test_dl.batch_size == data.valid_dl.batch_size
+    assert data.test_dl.collate_fn is data.valid_dl.collate_fn
+    # a real learner scores it with the validation metrics; the validation pairs as test
+    # pairs give the validation scores
+    same = Seq2SeqData.from_pairs(train, valid_pairs=valid, test_pairs=valid, bs=16)
+    learn = ember.learner(same, quiet=True)  # TokenAccuracy, ExactMatch, Bleu
+    learn.fit(1, 1e-2)
+    scores = learn.validate("test")
+    assert set(scores) >= {"valid_loss", "token_accuracy", "exact_match", "bleu"}
+    assert scores == learn.validate()
+    predictions, targets = learn.get_preds("test")
+    assert predictions.shape[0] == targets.shape[0] == len(valid)
+    # the test loader is no part of an export: the loaded model translates the same
+    loaded = ember.load(learn.export(tmp_path / "numbers.ember"))
+    sources = ["quarante-deux", "sept"]
+    assert loaded.predict_batch(sources) == learn.predict_batch(sources)
+
+
+def test_test_pairs_from_a_data_frame_and_their_errors() -> None:
+    frame = pd.DataFrame({"words": [s for s, _ in PAIRS[:40]],
+                          "digits": [t for _, t in PAIRS[:40]], "other": 1})
+    data = Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits", bs=8,
+                                  test_pairs=frame.iloc[:5])
+    assert len(data.test_dl.dataset) == 5
+    with pytest.raises(ember.DataError, match=r"test_pairs item 1 \('deux', None\): the target "
+                                              r"is missing"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=[("un", "1"), ("deux", None)])
+    with pytest.raises(ember.DataError, match=r"test_pairs item 0 .* is not a \(source, "
+                                              r"target\) pair"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=[("un", "1", "one")])
+    with pytest.raises(ember.DataError, match="the test set is empty"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=[])

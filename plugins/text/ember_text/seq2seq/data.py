@@ -259,6 +259,7 @@ class Seq2SeqData(ember.Data):
         seed: int = 0,
         *,
         valid_pairs: Any = None,
+        test_pairs: Any = None,
         level: str = "char",
         tgt_level: str | None = None,
         lang: str = "xx",
@@ -280,6 +281,10 @@ class Seq2SeqData(ember.Data):
                 columns (or ``source_col`` / ``target_col``) hold them.
             valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
             valid_pairs: an explicit validation set (same forms as ``pairs``).
+            test_pairs: a test set (same forms as ``pairs``) for the test loader
+                (``learn.validate("test")``, ``learn.get_preds("test")``), read like the
+                validation pairs: the training vocabs (tokens they lack read as ``<unk>``),
+                batches in order. Errors name a bad one ``test_pairs item 3``.
             level: ``"char"`` (default; no spaCy needed) or ``"word"`` (spaCy blank tokenizer).
             tgt_level: the target side's level when it differs (e.g. words → digits as
                 characters: ``level="word", tgt_level="char"``).
@@ -293,6 +298,10 @@ class Seq2SeqData(ember.Data):
             >>> data = Seq2SeqData.from_pairs([("deux", "2"), ("trois", "3")] * 5, bs=4)
             >>> len(data.train_dl.dataset), len(data.valid_dl.dataset)
             (9, 1)
+            >>> data = Seq2SeqData.from_pairs([("deux", "2"), ("trois", "3")] * 5, bs=4,
+            ...                               test_pairs=[("trois", "3")])
+            >>> len(data.test_dl.dataset)
+            1
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
@@ -305,8 +314,11 @@ class Seq2SeqData(ember.Data):
         else:
             train, valid = all_pairs, _as_pairs(valid_pairs, source_col, target_col,
                                                 "valid_pairs")
+        groups = {"train": train, "valid": valid}
+        if test_pairs is not None:
+            groups["test"] = _as_pairs(test_pairs, source_col, target_col, "test_pairs")
         tokens = {name: ([split_source(s) for s, _ in group], [split_target(t) for _, t in group])
-                  for name, group in (("train", train), ("valid", valid))}
+                  for name, group in groups.items()}
         train_sources, train_targets = tokens["train"]
         if shared_vocab:
             src_vocab = tgt_vocab = build_vocab(train_sources + train_targets, min_freq,
@@ -321,14 +333,15 @@ class Seq2SeqData(ember.Data):
                                 [[*tgt_vocab.numericalize(t), EOS] for t in targets])
 
         train_ds, valid_ds = dataset("train"), dataset("valid")
+        test_ds = dataset("test") if "test" in tokens else None
         sampler = None
         if bucket:
             sampler = SortishSampler([len(s) for s in train_ds.sources], bs)
-        train_dl, valid_dl, _ = ember.make_loaders(
-            train_ds, valid_ds, bs=bs, collate_fn=collate_pairs, train_sampler=sampler,
+        train_dl, valid_dl, test_dl = ember.make_loaders(
+            train_ds, valid_ds, test_ds, bs=bs, collate_fn=collate_pairs, train_sampler=sampler,
             num_workers=num_workers)
-        return cls(train_dl, valid_dl, src_vocab=src_vocab, tgt_vocab=tgt_vocab, level=level,
-                   tgt_level=tgt_level, src_lang=src_lang, tgt_lang=tgt_lang,
+        return cls(train_dl, valid_dl, test_dl, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
+                   level=level, tgt_level=tgt_level, src_lang=src_lang, tgt_lang=tgt_lang,
                    max_src_len=max(len(s) for s in train_ds.sources),
                    max_tgt_len=max(len(t) for t in train_ds.targets))
 
