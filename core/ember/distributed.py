@@ -5,7 +5,7 @@ the environment carries ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the Learner
 process group (NCCL on GPUs, gloo on CPUs), wraps the model in ``DistributedDataParallel``,
 shards the training loader with a ``DistributedSampler`` (``set_epoch`` every epoch) and the
 validation loader without padding, reduces metrics across ranks, and lets only rank 0 print and
-write files. Nothing changes in the user's script.
+write files (:func:`write_on_rank_zero`). Nothing changes in the user's script.
 
 Example:
     >>> Distributed.from_environment() is None  # a plain single process
@@ -18,17 +18,20 @@ import atexit
 import datetime
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
+from ember import errors
+
 if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["Distributed", "ShardSampler", "shard_loader"]
+__all__ = ["Distributed", "ShardSampler", "shard_loader", "write_on_rank_zero"]
 
 
 class ShardSampler:
@@ -192,6 +195,45 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
         drop_last=loader.drop_last, **settings,
     )
+
+
+def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path],
+                       path: Path) -> Path:
+    """Write a file once: ``write()`` (which writes it and returns its path) runs in a single
+    process, or on rank 0 of a distributed run while the other ranks wait for it to finish,
+    so no rank reads a half-written file, and then return ``path``. When rank 0's write
+    fails, every rank raises: rank 0 its own error, the others the same kind of Ember error
+    (``RuntimeError`` for any other) naming it, so no rank waits for a file that never comes.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from ember.utils import atomic_write
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+        >>> def write():
+        ...     return atomic_write(target, lambda tmp: tmp.write_text("hi"))
+        >>> write_on_rank_zero(None, write, target).read_text()  # learn.distributed: None
+        'hi'
+    """
+    if distributed is None:
+        return write()
+    written, failure = path, None
+    if distributed.rank == 0:
+        try:
+            written = write()
+        except Exception as error:
+            failure = error
+    outcome: list[Any] = [None]
+    if failure is not None:
+        name = type(failure).__name__
+        ember_error = getattr(errors, name, None) is type(failure)
+        outcome = [(name if ember_error else "RuntimeError", f"{name}: {failure}")]
+    dist.broadcast_object_list(outcome, src=0)  # every rank waits here for rank 0's write
+    if failure is not None:
+        raise failure
+    if outcome[0] is not None:
+        kind, message = outcome[0]
+        raise getattr(errors, kind, RuntimeError)(f"rank 0 could not write {path}: {message}")
+    return written
 
 
 def _leave_process_group() -> None:

@@ -50,7 +50,7 @@ from ember.checks import (
     first_loss,
 )
 from ember.data import Data, require_batches
-from ember.distributed import Distributed, ShardSampler, shard_loader
+from ember.distributed import Distributed, ShardSampler, shard_loader, write_on_rank_zero
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -941,26 +941,27 @@ class Learner:
         A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
             >>> # learn.save("stage1")
         """
-        if self.distributed is not None and self.distributed.rank != 0:
-            self.distributed.barrier()
-            return self._resolve(path, ".pt")
-        state: dict[str, Any] = {
-            "format": "ember-checkpoint",
-            "version": CHECKPOINT_VERSION,
-            "model": self.model.state_dict(),
-            "epoch": self.epoch,
-            "epoch_complete": self.epoch_complete,
-            "train_iter": self.train_iter,
-            "n_frozen": self.n_frozen,
-        }
-        if with_opt and self.opt is not None:
-            state["opt"] = self.opt.state_dict()
-            state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs if cb.state_dict()}
-            state["rng"] = _get_rng_state()
-        written = atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
-        if self.distributed is not None:
-            self.distributed.barrier()  # no rank reads it before it is complete
-        return written
+        file = self._resolve(path, ".pt")
+
+        def write() -> Path:
+            state: dict[str, Any] = {
+                "format": "ember-checkpoint",
+                "version": CHECKPOINT_VERSION,
+                "model": self.model.state_dict(),
+                "epoch": self.epoch,
+                "epoch_complete": self.epoch_complete,
+                "train_iter": self.train_iter,
+                "n_frozen": self.n_frozen,
+            }
+            if with_opt and self.opt is not None:
+                state["opt"] = self.opt.state_dict()
+                state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
+                                      if cb.state_dict()}
+                state["rng"] = _get_rng_state()
+            return atomic_write(file, lambda tmp: torch.save(state, tmp))
+
+        # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
+        return write_on_rank_zero(self.distributed, write, file)
 
     def load(self, path: str | Path, with_opt: bool = True, strict: bool = True
              ) -> dict[str, Any]:
@@ -1012,7 +1013,9 @@ class Learner:
     def export_onnx(self, path: str | Path = "model.onnx", check: bool = True) -> Path:
         """Export the model to ONNX (dynamic batch size, and whatever else the data declares
         varying: :meth:`ember.Data.input_specs`) and check it against onnxruntime on real
-        validation inputs at two batch sizes; needs ``pip install ember[onnx]``.
+        validation inputs at two batch sizes; needs ``pip install ember[onnx]``. Under
+        ``torchrun`` rank 0 writes the file and every rank returns once it is complete, as
+        :meth:`export` does.
 
         Example:
             >>> # learn.export_onnx("model.onnx")

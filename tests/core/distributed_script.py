@@ -2,17 +2,20 @@
 
 Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH onnx
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 import ember
+from ember.distributed import write_on_rank_zero
 
 
 def dataset() -> tuple[TensorDataset, TensorDataset]:
@@ -51,8 +54,8 @@ def edge_learner(n_valid: int) -> ember.Learner:
 
 def edge(out: str, n_valid: int) -> None:
     """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
-    the ranks leaves a rank none); every rank validates, and reads the export back as soon as
-    ``export`` returns."""
+    the ranks leaves a rank none); every rank validates, reads the export back as soon as
+    ``export`` returns, and sees a write that fails on rank 0 fail."""
     learn = edge_learner(n_valid)
     learn.fit(1, 1e-2)
     rank = learn.distributed.rank
@@ -60,6 +63,34 @@ def edge(out: str, n_valid: int) -> None:
     learn.save(out + ".pt", with_opt=False)
     exported = ember.load(learn.export(out))
     report(f"RANK {rank} PREDICT {exported.predict(learn.data.valid_dl.dataset[-1][0])}")
+
+    def planted() -> Path:
+        raise ember.ExportError("planted write failure")
+
+    try:  # a write that fails on rank 0 fails on every rank, none waits for the file
+        write_on_rank_zero(learn.distributed, planted, Path(out + ".never"))
+    except ember.ExportError as error:
+        report(f"RANK {rank} WRITE FAILED {error}")
+
+
+def onnx_export(out: str) -> None:
+    """Every rank exports to the same ONNX file and checks it as soon as ``export_onnx``
+    returns; the tracer is counted on each rank, to show which ranks wrote."""
+    import onnx
+
+    traced = []
+    trace = torch.onnx.export
+
+    def counted(*args, **kwargs):
+        traced.append(1)
+        return trace(*args, **kwargs)
+
+    torch.onnx.export = counted
+    learn = edge_learner(5)
+    rank = learn.distributed.rank
+    written = learn.export_onnx(out)
+    onnx.checker.check_model(str(written))
+    report(f"RANK {rank} ONNX {written} TRACED {len(traced)}")
 
 
 def report(line: str) -> None:
@@ -73,6 +104,9 @@ def main() -> None:
     out = sys.argv[1]
     if len(sys.argv) > 2 and sys.argv[2] == "edge":
         edge(out, int(sys.argv[3]))
+        return
+    if len(sys.argv) > 2 and sys.argv[2] == "onnx":
+        onnx_export(out)
         return
     train, valid = dataset()
     train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
@@ -59,6 +60,16 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
     assert not (tmp_path / "never.pt").exists()
 
 
+def test_onnx_export_is_written_by_rank_0_and_read_by_every_rank_on_return(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    # every rank traced and wrote the same file, racing each other's writes
+    out = tmp_path / "model.onnx"
+    result = torchrun(str(out), "onnx")
+    assert result.returncode == 0, result.stderr[-3000:]
+    traced = dict(re.findall(rf"RANK (\d) ONNX {re.escape(str(out))} TRACED (\d)",
+                             result.stdout))
+    assert traced == {"0": "1", "1": "0"}
 
 
 def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
@@ -75,6 +86,10 @@ def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_exp
     result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
+    # a write that fails on rank 0 (write_on_rank_zero, behind save, export and export_onnx)
+    # raises on rank 1 too, as the same kind of error, instead of leaving it waiting
+    assert "RANK 0 WRITE FAILED planted write failure" in result.stdout
+    assert "RANK 1 WRITE FAILED rank 0 could not write" in result.stdout
     distributed = float(re.findall(VALID_LOSS, result.stdout)[0][1])
     learn = edge_learner(5)
     learn.load(tmp_path / "model.ember.pt", with_opt=False)
