@@ -4,8 +4,9 @@ The same script runs in one process or many. Under ``torchrun --nproc_per_node=N
 the environment carries ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the Learner then joins the
 process group (NCCL on GPUs, gloo on CPUs), wraps the model in ``DistributedDataParallel``,
 shards the training loader with a ``DistributedSampler`` (``set_epoch`` every epoch) and the
-validation loader without padding, reduces metrics across ranks, and lets only rank 0 print and
-write files. Nothing changes in the user's script.
+validation loader without padding, reduces metrics across ranks, gathers ``get_preds``' batches
+from every rank, and lets only rank 0 print and write files (:func:`write_on_rank_zero`).
+Nothing changes in the user's script.
 
 Example:
     >>> Distributed.from_environment() is None  # a plain single process
@@ -16,19 +17,26 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import math
 import os
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ember import errors
 
 if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["Distributed", "ShardSampler", "shard_loader"]
+__all__ = ["Distributed", "ShardSampler", "interleave", "shard_batches", "shard_loader",
+           "unshard_loader", "write_on_rank_zero"]
+
+_Item = TypeVar("_Item")
 
 
 class ShardSampler:
@@ -108,11 +116,43 @@ class Distributed:
         Example:
             >>> # total = learn.distributed.all_sum(torch.tensor(3.0))
         """
-        backend_device = torch.device("cuda", torch.cuda.current_device()) if (
-            dist.get_backend() == "nccl") else torch.device("cpu")
-        result = value.detach().clone().to(backend_device)
+        result = value.detach().clone().to(_backend_device())
         dist.all_reduce(result)
         return result.to(value.device)
+
+    def all_gather_tensors(self, tensors: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
+        """Every rank's ``tensors``, on every rank and on the CPU: item ``r`` of the result is
+        rank ``r``'s list. Ranks may give any number of tensors, of any shapes and dtypes
+        (none at all, too).
+
+        Each rank's shapes and dtypes travel first (a few numbers, through
+        ``all_gather_object``); then the data goes as one flat byte buffer per rank through
+        ``all_gather`` (padded to the largest rank's), on gloo and on NCCL alike: no pickling
+        of the data and one copy in and out of the buffer.
+
+        Example:
+            >>> # shares = learn.distributed.all_gather_tensors([preds])  # shares[1][0]: rank 1's
+        """
+        layouts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(layouts, [(t.dtype, tuple(t.shape)) for t in tensors])
+        sizes = [sum(_nbytes(dtype, shape) for dtype, shape in layout) for layout in layouts]
+        buffer = torch.zeros(max(1, *sizes), dtype=torch.uint8)
+        if tensors:
+            mine = torch.cat([t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+                              for t in tensors])
+            buffer[:len(mine)] = mine
+        buffer = buffer.to(_backend_device())
+        received = [torch.empty_like(buffer) for _ in range(self.world_size)]
+        dist.all_gather(received, buffer)
+        shares: list[list[torch.Tensor]] = []
+        for layout, data in zip(layouts, received):
+            data, start, share = data.cpu(), 0, []
+            for dtype, shape in layout:
+                size = _nbytes(dtype, shape)  # a copy of its own, aligned for its dtype
+                share.append(data[start:start + size].clone().view(dtype).reshape(shape))
+                start += size
+            shares.append(share)
+        return shares
 
     def broadcast_buffers(self, model: nn.Module) -> None:
         """Give every rank rank 0's buffers (BatchNorm's running statistics). DDP sends them
@@ -165,15 +205,7 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
     """
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
-    # the loader's own settings travel with it (worker seeding, prefetching, timeouts)
-    settings: dict[str, Any] = {
-        "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-        "pin_memory": loader.pin_memory, "worker_init_fn": loader.worker_init_fn,
-        "timeout": loader.timeout, "multiprocessing_context": loader.multiprocessing_context,
-        "generator": loader.generator, "pin_memory_device": loader.pin_memory_device}
-    if loader.num_workers:
-        settings.update(persistent_workers=loader.persistent_workers,
-                        prefetch_factor=loader.prefetch_factor)
+    settings = _settings(loader)
     batches = loader.batch_sampler
     if batches is not None and not isinstance(batches, BatchSampler):
         if isinstance(batches, ShardSampler):
@@ -192,6 +224,138 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
         drop_last=loader.drop_last, **settings,
     )
+
+
+def unshard_loader(loader: DataLoader) -> DataLoader | None:
+    """The whole loader that ``loader`` is one rank's share of (one that
+    :func:`shard_loader` made, or one with a ``DistributedSampler``), with the same items,
+    batches and settings; ``None`` when ``loader`` is not a share.
+
+    A ``DistributedSampler``'s whole is a ``RandomSampler`` where it shuffles, a
+    ``SequentialSampler`` otherwise (and its padding is gone).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> loader = DataLoader(TensorDataset(torch.arange(5.0)), batch_size=2)
+        >>> len(unshard_loader(shard_loader(loader, rank=1, world_size=2, train=False)))
+        3
+        >>> unshard_loader(loader) is None
+        True
+    """
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+
+    settings = _settings(loader)
+    if isinstance(loader.batch_sampler, ShardSampler):
+        return DataLoader(loader.dataset, batch_sampler=loader.batch_sampler.base, **settings)
+    sampler: Any = loader.sampler
+    if isinstance(sampler, ShardSampler):
+        sampler = sampler.base
+    elif isinstance(sampler, DistributedSampler):
+        whole = RandomSampler if sampler.shuffle else SequentialSampler
+        sampler = whole(loader.dataset)  # type: ignore[arg-type]
+    else:
+        return None
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+                      drop_last=loader.drop_last, **settings)
+
+
+def shard_batches(loader: DataLoader, rank: int, world_size: int) -> DataLoader:
+    """A copy of ``loader`` that yields every ``world_size``-th of its batches, starting at
+    ``rank``: whole batches, exactly as ``loader`` makes them (so a model's predictions for
+    them are those of one process), without padding. :func:`interleave` puts the ranks'
+    batches back in ``loader``'s order.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader
+        >>> loader = DataLoader(torch.arange(5), batch_size=2)
+        >>> [batch.tolist() for batch in shard_batches(loader, rank=0, world_size=2)]
+        [[0, 1], [4]]
+    """
+    from torch.utils.data import DataLoader
+
+    settings = _settings(loader)
+    if loader.batch_sampler is None:  # no batching by the loader: each element is a batch
+        return DataLoader(loader.dataset, batch_size=None,  # type: ignore[arg-type]
+                          sampler=ShardSampler(loader.sampler, rank, world_size), **settings)
+    return DataLoader(loader.dataset, batch_sampler=ShardSampler(  # type: ignore[arg-type]
+        loader.batch_sampler, rank, world_size), **settings)
+
+
+def interleave(shares: Sequence[Sequence[_Item]]) -> list[_Item]:
+    """Undo :class:`ShardSampler`'s split (and :func:`shard_batches`'): ``shares[r]`` holds
+    positions ``r``, ``r + world_size``, …; the result holds every position once, in order.
+
+    Example:
+        >>> interleave([[0, 2, 4], [1, 3]])
+        [0, 1, 2, 3, 4]
+    """
+    world_size, total = len(shares), sum(len(share) for share in shares)
+    return [shares[position % world_size][position // world_size] for position in range(total)]
+
+
+def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path],
+                       path: Path) -> Path:
+    """Write a file once: ``write()`` (which writes it and returns its path) runs in a single
+    process, or on rank 0 of a distributed run while the other ranks wait for it to finish,
+    so no rank reads a half-written file, and then return ``path``. When rank 0's write
+    fails, every rank raises: rank 0 its own error, the others the same kind of Ember error
+    (``RuntimeError`` for any other) naming it, so no rank waits for a file that never comes.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from ember.utils import atomic_write
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+        >>> def write():
+        ...     return atomic_write(target, lambda tmp: tmp.write_text("hi"))
+        >>> write_on_rank_zero(None, write, target).read_text()  # learn.distributed: None
+        'hi'
+    """
+    if distributed is None:
+        return write()
+    written, failure = path, None
+    if distributed.rank == 0:
+        try:
+            written = write()
+        except Exception as error:
+            failure = error
+    outcome: list[Any] = [None]
+    if failure is not None:
+        name = type(failure).__name__
+        ember_error = getattr(errors, name, None) is type(failure)
+        outcome = [(name if ember_error else "RuntimeError", f"{name}: {failure}")]
+    dist.broadcast_object_list(outcome, src=0)  # every rank waits here for rank 0's write
+    if failure is not None:
+        raise failure
+    if outcome[0] is not None:
+        kind, message = outcome[0]
+        raise getattr(errors, kind, RuntimeError)(f"rank 0 could not write {path}: {message}")
+    return written
+
+
+def _settings(loader: DataLoader) -> dict[str, Any]:
+    """The loader's own settings, for a copy of it (worker seeding, prefetching, timeouts)."""
+    settings: dict[str, Any] = {
+        "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory, "worker_init_fn": loader.worker_init_fn,
+        "timeout": loader.timeout, "multiprocessing_context": loader.multiprocessing_context,
+        "generator": loader.generator, "pin_memory_device": loader.pin_memory_device}
+    if loader.num_workers:
+        settings.update(persistent_workers=loader.persistent_workers,
+                        prefetch_factor=loader.prefetch_factor)
+    return settings
+
+
+def _backend_device() -> torch.device:
+    """Where the process group's tensors live: this rank's GPU for NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _nbytes(dtype: torch.dtype, shape: Sequence[int]) -> int:
+    return math.prod(shape) * dtype.itemsize
 
 
 def _leave_process_group() -> None:

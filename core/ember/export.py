@@ -24,6 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
+from ember.distributed import write_on_rank_zero
 from ember.errors import ExportError, PluginError
 from ember.model import evaluating
 from ember.utils import atomic_write, default_device, is_safetensors, plain
@@ -106,15 +107,8 @@ def export_learner(learn: Learner, path: Path) -> Path:
             cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
             save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
 
-    # rank 0 writes; the others wait at a barrier, so no rank reads the file before it is complete
-    distributed = learn.distributed
-    if distributed is not None and distributed.rank != 0:
-        distributed.barrier()
-        return path
-    written = atomic_write(path, write)
-    if distributed is not None:
-        distributed.barrier()
-    return written
+    # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
+    return write_on_rank_zero(learn.distributed, lambda: atomic_write(path, write), path)
 
 
 def _json_plain(value: Any) -> Any:
@@ -337,11 +331,19 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
     step by step (sequence-to-sequence greedy or beam search) or takes data-dependent Python
     branches cannot be traced; their export fails with an :class:`ember.ExportError` that
     names the model and the tracer's reason. A failed export (tracing or the check) leaves
-    the file that was at ``path`` before.
+    the file that was at ``path`` before. Under ``torchrun`` rank 0 exports and checks; the
+    other ranks return once the file is complete (and raise when rank 0's export fails).
 
     Example:
         >>> # learn.export_onnx("model.onnx")  # inputs named by learn.data.input_specs()
     """
+    # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
+    return write_on_rank_zero(learn.distributed, lambda: _write_onnx(learn, path, check, atol),
+                              path)
+
+
+def _write_onnx(learn: Learner, path: Path, check: bool, atol: float) -> Path:
+    """Trace, check and move into place: :func:`export_onnx` in one process."""
     data = learn.data
     inputs = data.example_inputs(4)
     if not 1 <= len(inputs) <= 4:

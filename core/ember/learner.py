@@ -50,7 +50,15 @@ from ember.checks import (
     first_loss,
 )
 from ember.data import Data, require_batches
-from ember.distributed import Distributed, ShardSampler, shard_loader
+from ember.distributed import (
+    Distributed,
+    ShardSampler,
+    interleave,
+    shard_batches,
+    shard_loader,
+    unshard_loader,
+    write_on_rank_zero,
+)
 from ember.errors import (
     CancelBackwardException,
     CancelBatchException,
@@ -847,12 +855,22 @@ class Learner:
         sigmoid). Batches whose items differ in length from one batch to the next (a language
         model's last, shorter chunk; sequence targets padded per batch) are padded to the
         longest: predictions with NaN (no prediction there), integer targets with -100 (what
-        the losses ignore), float targets with NaN. Under ``torchrun`` each rank gets the
-        predictions of its own share of the loader (the metrics of :meth:`validate` are reduced
-        over all ranks; these are not gathered). Example:
+        the losses ignore), float targets with NaN.
+
+        Under ``torchrun`` every rank gets every item's predictions, the same as one process
+        gives: the ranks share out the batches of the whole loader (every ``world_size``-th
+        batch, made exactly as one process makes it) and gather them, so a confusion matrix
+        or a submission needs no gathering of its own. A loader given as it is that is no
+        rank's share (no ``DistributedSampler``, not sharded by Ember) is read whole by every
+        rank. Example:
             >>> # probs, targets = learn.get_preds()
+            >>> # (probs.argmax(1) == targets).float().mean()  # accuracy over every item
         """
         loader = self.loader(dl)
+        distributed = self.distributed
+        whole = unshard_loader(loader) if distributed is not None else None
+        if distributed is not None and whole is not None:
+            loader = shard_batches(_in_order(whole), distributed.rank, distributed.world_size)
         gather = _Gather()
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
@@ -861,9 +879,13 @@ class Learner:
                           CancelValidateException)
             finally:
                 self.remove_cbs([gather])
-        preds = _concat(gather.preds)
-        targets = _concat(gather.targets)
-        return (self.data.activation(preds) if activation else preds), targets
+        preds, targets = gather.preds, gather.targets
+        if distributed is not None and whole is not None:  # one exchange for both
+            shares = distributed.all_gather_tensors(preds + targets)
+            preds = interleave([share[:len(share) // 2] for share in shares])
+            targets = interleave([share[len(share) // 2:] for share in shares])
+        return (self.data.activation(_concat(preds)) if activation else _concat(preds),
+                _concat(targets))
 
     def predict(self, item: Any, **options: Any) -> Any:
         """Decoded prediction for one raw item (a label, a float, a string…). Options go to
@@ -949,26 +971,27 @@ class Learner:
         A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
             >>> # learn.save("stage1")
         """
-        if self.distributed is not None and self.distributed.rank != 0:
-            self.distributed.barrier()
-            return self._resolve(path, ".pt")
-        state: dict[str, Any] = {
-            "format": "ember-checkpoint",
-            "version": CHECKPOINT_VERSION,
-            "model": self.model.state_dict(),
-            "epoch": self.epoch,
-            "epoch_complete": self.epoch_complete,
-            "train_iter": self.train_iter,
-            "n_frozen": self.n_frozen,
-        }
-        if with_opt and self.opt is not None:
-            state["opt"] = self.opt.state_dict()
-            state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs if cb.state_dict()}
-            state["rng"] = _get_rng_state()
-        written = atomic_write(self._resolve(path, ".pt"), lambda tmp: torch.save(state, tmp))
-        if self.distributed is not None:
-            self.distributed.barrier()  # no rank reads it before it is complete
-        return written
+        file = self._resolve(path, ".pt")
+
+        def write() -> Path:
+            state: dict[str, Any] = {
+                "format": "ember-checkpoint",
+                "version": CHECKPOINT_VERSION,
+                "model": self.model.state_dict(),
+                "epoch": self.epoch,
+                "epoch_complete": self.epoch_complete,
+                "train_iter": self.train_iter,
+                "n_frozen": self.n_frozen,
+            }
+            if with_opt and self.opt is not None:
+                state["opt"] = self.opt.state_dict()
+                state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
+                                      if cb.state_dict()}
+                state["rng"] = _get_rng_state()
+            return atomic_write(file, lambda tmp: torch.save(state, tmp))
+
+        # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
+        return write_on_rank_zero(self.distributed, write, file)
 
     def load(self, path: str | Path, with_opt: bool = True, strict: bool = True
              ) -> dict[str, Any]:
@@ -1020,7 +1043,9 @@ class Learner:
     def export_onnx(self, path: str | Path = "model.onnx", check: bool = True) -> Path:
         """Export the model to ONNX (dynamic batch size, and whatever else the data declares
         varying: :meth:`ember.Data.input_specs`) and check it against onnxruntime on real
-        validation inputs at two batch sizes; needs ``pip install ember[onnx]``.
+        validation inputs at two batch sizes; needs ``pip install ember[onnx]``. Under
+        ``torchrun`` rank 0 writes the file and every rank returns once it is complete, as
+        :meth:`export` does.
 
         Example:
             >>> # learn.export_onnx("model.onnx")

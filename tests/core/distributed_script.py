@@ -2,17 +2,21 @@
 
 Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
+       torchrun --nproc_per_node=2 distributed_script.py OUT_FOLDER preds
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH onnx
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 import ember
+from ember.distributed import write_on_rank_zero
 
 
 def dataset() -> tuple[TensorDataset, TensorDataset]:
@@ -51,15 +55,80 @@ def edge_learner(n_valid: int) -> ember.Learner:
 
 def edge(out: str, n_valid: int) -> None:
     """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
-    the ranks leaves a rank none); every rank validates, and reads the export back as soon as
-    ``export`` returns."""
+    the ranks leaves a rank none); every rank validates, gets every item's predictions, reads
+    the export back as soon as ``export`` returns, and sees a write that fails on rank 0 fail."""
     learn = edge_learner(n_valid)
     learn.fit(1, 1e-2)
     rank = learn.distributed.rank
     report(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}")
+    report(f"RANK {rank} PREDS {len(learn.get_preds()[0])}")
     learn.save(out + ".pt", with_opt=False)
     exported = ember.load(learn.export(out))
     report(f"RANK {rank} PREDICT {exported.predict(learn.data.valid_dl.dataset[-1][0])}")
+
+    def planted() -> Path:
+        raise ember.ExportError("planted write failure")
+
+    try:  # a write that fails on rank 0 fails on every rank, none waits for the file
+        write_on_rank_zero(learn.distributed, planted, Path(out + ".never"))
+    except ember.ExportError as error:
+        report(f"RANK {rank} WRITE FAILED {error}")
+
+
+def _pad_batch(batch: list[tuple[torch.Tensor, torch.Tensor]]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token sequences padded to the batch's longest (as text is): inputs with 0, targets
+    with -100."""
+    return tuple(torch.nn.utils.rnn.pad_sequence(part, batch_first=True, padding_value=pad)
+                 for part, pad in zip(zip(*batch), (0, -100)))  # type: ignore[return-value]
+
+
+def preds_learner() -> ember.Learner:
+    """Next-token prediction on sequences of 1 to 6 tokens, padded per batch: 29 training
+    items (batches of 4, shuffled) and 35 validation items (batches of 8: 8, 8, 8, 8, 3), so
+    the batches' predictions differ in length and neither split divides among two ranks."""
+    generator = torch.Generator().manual_seed(2)
+    items = []
+    for index in range(64):  # four items of each length in turn
+        tokens = torch.randint(0, 5, (index // 4 % 6 + 2,), generator=generator)
+        items.append((tokens[:-1], tokens[1:]))
+    train_dl, valid_dl, _ = ember.make_loaders(items[:29], items[29:], bs=4,
+                                               collate_fn=_pad_batch)
+    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="sequence", n_out=5)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(5, 8), nn.Linear(8, 5))
+    return ember.Learner(data, model, opt_func=sgd, wd=0.0, quiet=True, metrics=[])
+
+
+def preds(out: str) -> None:
+    """Train one epoch on both ranks; rank 0 saves the weights, and every rank saves what
+    ``get_preds`` gives it for the validation and the training loader."""
+    learn = preds_learner()
+    learn.fit(1, 0.1)
+    folder, rank = Path(out), learn.distributed.rank
+    learn.save(folder / "weights.pt", with_opt=False)
+    torch.save({"valid": learn.get_preds(), "train": learn.get_preds("train", activation=False)},
+               folder / f"preds{rank}.pt")
+
+
+def onnx_export(out: str) -> None:
+    """Every rank exports to the same ONNX file and checks it as soon as ``export_onnx``
+    returns; the tracer is counted on each rank, to show which ranks wrote."""
+    import onnx
+
+    traced = []
+    trace = torch.onnx.export
+
+    def counted(*args, **kwargs):
+        traced.append(1)
+        return trace(*args, **kwargs)
+
+    torch.onnx.export = counted
+    learn = edge_learner(5)
+    rank = learn.distributed.rank
+    written = learn.export_onnx(out)
+    onnx.checker.check_model(str(written))
+    report(f"RANK {rank} ONNX {written} TRACED {len(traced)}")
 
 
 def report(line: str) -> None:
@@ -73,6 +142,9 @@ def main() -> None:
     out = sys.argv[1]
     if len(sys.argv) > 2 and sys.argv[2] == "edge":
         edge(out, int(sys.argv[3]))
+        return
+    if len(sys.argv) > 2 and sys.argv[2] in ("preds", "onnx"):
+        (preds if sys.argv[2] == "preds" else onnx_export)(out)
         return
     train, valid = dataset()
     train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)

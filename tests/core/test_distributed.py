@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
@@ -15,7 +16,7 @@ import ember
 from ember.distributed import ShardSampler
 from ember.export import read_checkpoint
 
-from .distributed_script import dataset, edge_learner, model, sgd
+from .distributed_script import dataset, edge_learner, model, preds_learner, sgd
 
 SCRIPT = Path(__file__).with_name("distributed_script.py")
 #: a rank's reported validation loss (six decimals, or nan), wherever it sits in the output
@@ -59,6 +60,33 @@ def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
     assert not (tmp_path / "never.pt").exists()
 
 
+def test_every_rank_gets_every_items_predictions_as_one_process_does(tmp_path):
+    # get_preds gave each rank the predictions of its own share (18 and 17 of the 35
+    # validation items, the training items in each rank's shuffled order)
+    result = torchrun(str(tmp_path), "preds")
+    assert result.returncode == 0, result.stderr[-3000:]
+    learn = preds_learner()  # one process, the weights the two ranks trained
+    learn.load(tmp_path / "weights.pt", with_opt=False)
+    expected = {"valid": learn.get_preds(), "train": learn.get_preds("train", activation=False)}
+    assert expected["valid"][0].shape == (35, 6, 5) and expected["train"][1].shape == (29, 6)
+    assert torch.isnan(expected["valid"][0]).any()  # the shorter batches' padding is there
+    for rank in range(2):
+        gathered = torch.load(tmp_path / f"preds{rank}.pt")
+        for split in ("valid", "train"):
+            for got, want in zip(gathered[split], expected[split]):
+                torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+
+
+def test_onnx_export_is_written_by_rank_0_and_read_by_every_rank_on_return(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    # every rank traced and wrote the same file, racing each other's writes
+    out = tmp_path / "model.onnx"
+    result = torchrun(str(out), "onnx")
+    assert result.returncode == 0, result.stderr[-3000:]
+    traced = dict(re.findall(rf"RANK (\d) ONNX {re.escape(str(out))} TRACED (\d)",
+                             result.stdout))
+    assert traced == {"0": "1", "1": "0"}
 
 
 def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
@@ -66,6 +94,9 @@ def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     losses = dict(re.findall(VALID_LOSS, result.stdout))
     assert len(losses) == 2 and losses["0"] == losses["1"] != "nan"
+    # rank 1 predicts no batch, and gets rank 0's
+    assert sorted(re.findall(r"RANK (\d) PREDS (\d+)", result.stdout)) == [("0", "1"),
+                                                                          ("1", "1")]
 
 
 def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_export(tmp_path):
@@ -75,6 +106,10 @@ def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_exp
     result = torchrun(str(tmp_path / "model.ember"), "edge", "5")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RANK 0 PREDICT" in result.stdout and "RANK 1 PREDICT" in result.stdout
+    # a write that fails on rank 0 (write_on_rank_zero, behind save, export and export_onnx)
+    # raises on rank 1 too, as the same kind of error, instead of leaving it waiting
+    assert "RANK 0 WRITE FAILED planted write failure" in result.stdout
+    assert "RANK 1 WRITE FAILED rank 0 could not write" in result.stdout
     distributed = float(re.findall(VALID_LOSS, result.stdout)[0][1])
     learn = edge_learner(5)
     learn.load(tmp_path / "model.ember.pt", with_opt=False)
@@ -135,3 +170,27 @@ def test_sharded_loaders_keep_batches_and_give_every_rank_the_same_training_step
     assert sorted(x for batch in batches for x in batch) == list(range(15))
     train = [len(list(shard_loader(bucketed, rank, 2, train=True))) for rank in range(2)]
     assert train == [2, 2]
+
+
+def test_the_ranks_batches_of_any_shard_interleave_back_into_the_whole_loaders_batches():
+    # get_preds under torchrun: a loader's share is unsharded, its whole batches dealt out
+    # to the ranks and put back in order: items batched by the loader, a batch sampler of
+    # the user's own, a loader whose every element is a batch (a language model's stream)
+    from torch.utils.data import SequentialSampler
+
+    from ember.distributed import interleave, shard_batches, shard_loader, unshard_loader
+
+    data = TensorDataset(torch.arange(15.0), torch.zeros(15))
+    streamed = TensorDataset(torch.arange(15.0).reshape(5, 3))
+    for loader in (DataLoader(data, batch_size=4), DataLoader(data, batch_sampler=_Buckets(15)),
+                   DataLoader(streamed, batch_size=None, sampler=SequentialSampler(streamed))):
+        whole = unshard_loader(shard_loader(loader, rank=1, world_size=2, train=False))
+        assert whole is not None and unshard_loader(loader) is None
+        shares = [[batch[0].tolist() for batch in shard_batches(whole, rank, 2)]
+                  for rank in range(2)]
+        assert interleave(shares) == [batch[0].tolist() for batch in loader]
+    # a shuffled training share (DistributedSampler) comes back whole: every item, once
+    training = shard_loader(DataLoader(data, batch_size=4, shuffle=True, drop_last=True),
+                            rank=0, world_size=2, train=True)
+    whole = unshard_loader(training)
+    assert whole is not None and sorted(whole.sampler) == list(range(15))

@@ -18,7 +18,6 @@ from torch.nn import functional as F
 
 import ember
 from ember.metrics import IGNORE_INDEX
-from ember.model import evaluating
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]
@@ -42,33 +41,50 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     if learn.data.target_kind == "single_label" and targets.ndim > 1:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
         # only augmentation is a mirror, undone on the outputs (N, H, W, classes)
-        with evaluating(learn.model):
-            mirrored = _activations(learn, loader, lambda images: images.flip(-1),
-                                    lambda outputs: outputs.flip(-2))
+        mirrored = _activations(learn, loader, lambda images: images.flip(-1),
+                                lambda outputs: outputs.flip(-2))
         return torch.lerp(mirrored, plain, beta), targets
     transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
                                               min_crop=0.85, lighting=0)
     augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
     total = torch.zeros_like(plain)
-    with evaluating(learn.model):
-        for _ in range(n):
-            total += _activations(learn, loader, augmenter.augment)
+    for _ in range(n):
+        total += _activations(learn, loader, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
+
+
+class _Augmented(ember.Callback):
+    """Passes each evaluated batch's images through ``augment`` before the model and its
+    outputs through ``restore`` after it."""
+
+    order = ember.Order.FIRST
+
+    def __init__(self, augment: Callable[[Tensor], Tensor],
+                 restore: Callable[[Tensor], Tensor] | None) -> None:
+        self.augment, self.restore = augment, restore
+
+    def before_batch(self) -> None:
+        images, *rest = self.learn.xb
+        self.learn.xb = (self.augment(images), *rest)
+
+    def after_pred(self) -> None:
+        if self.restore is not None:
+            self.learn.pred = self.restore(self.learn.pred)
 
 
 def _activations(learn: ember.Learner, loader: Any, augment: Callable[[Tensor], Tensor],
                  restore: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """The model's predictions (after the activation) over ``loader``, each batch's images
-    passed through ``augment`` and its outputs through ``restore``; run inside
-    ``evaluating``."""
-    outputs = []
-    for batch in loader:
-        images = batch[0].to(learn.device, non_blocking=True)
-        rest = [x.to(learn.device) for x in batch[1:-1]]
-        output = learn.model(augment(images), *rest).float().cpu()
-        outputs.append(restore(output) if restore is not None else output)
-    return learn.data.activation(torch.cat(outputs))
+    passed through ``augment`` and its outputs through ``restore``: ``get_preds``' own pass
+    (precision, and under ``torchrun`` every rank's batches gathered, as for the plain
+    predictions)."""
+    augmented = _Augmented(augment, restore)
+    learn.add_cbs([augmented])
+    try:
+        return learn.get_preds(loader)[0]
+    finally:
+        learn.remove_cbs([augmented])
 
 
 def _item_losses(data: ember.Data, outputs: Tensor, targets: Tensor) -> Tensor:
