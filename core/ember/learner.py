@@ -849,7 +849,11 @@ class Learner:
 
     def get_preds(self, dl: DataLoader | str | None = None, activation: bool = True
                   ) -> tuple[Tensor, Tensor]:
-        """Predictions and targets over a whole loader, on the CPU, in loader order.
+        """Predictions and targets over a whole loader, on the CPU, one row per item in
+        dataset order: a loader whose sampler reads the items in another fixed order (text's
+        validation and test loaders, longest first, for less padding) has its rows put back in
+        the order of its dataset, so row ``i`` is item ``i``. A loader whose order is not fixed
+        (a random sampler of the user's own), or that reads only some items, keeps its own.
 
         With ``activation`` the outputs pass through the target kind's activation (softmax,
         sigmoid). Batches whose items differ in length from one batch to the next (a language
@@ -870,7 +874,10 @@ class Learner:
         distributed = self.distributed
         whole = unshard_loader(loader) if distributed is not None else None
         if distributed is not None and whole is not None:
+            order = _item_order(_in_order(whole))
             loader = shard_batches(_in_order(whole), distributed.rank, distributed.world_size)
+        else:
+            order = _item_order(loader)
         gather = _Gather()
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
@@ -884,8 +891,12 @@ class Learner:
             shares = distributed.all_gather_tensors(preds + targets)
             preds = interleave([share[:len(share) // 2] for share in shares])
             targets = interleave([share[len(share) // 2:] for share in shares])
-        return (self.data.activation(_concat(preds)) if activation else _concat(preds),
-                _concat(targets))
+        preds, targets = _concat(preds), _concat(targets)
+        if order is not None and len(order) == len(preds) == len(targets):
+            rows = torch.empty_like(order)
+            rows[order] = torch.arange(len(order))  # row of each item, item by item
+            preds, targets = preds[rows], targets[rows]
+        return (self.data.activation(preds) if activation else preds), targets
 
     def predict(self, item: Any, **options: Any) -> Any:
         """Decoded prediction for one raw item (a label, a float, a string…). Options go to
@@ -1074,6 +1085,35 @@ def _in_order(loader: DataLoader) -> DataLoader:
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
                       drop_last=False, collate_fn=loader.collate_fn,
                       num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+
+
+def _item_order(loader: DataLoader) -> Tensor | None:
+    """The dataset index of each item in the order ``loader`` reads them, when that is a fixed
+    order other than the dataset's own and covers every item once (a sampler that sorts by
+    length); None for a loader already in dataset order, one whose order changes from one
+    reading to the next, one that reads only some items, or one whose dataset makes its own
+    batches."""
+    from torch.utils.data import RandomSampler, SequentialSampler
+
+    if loader.batch_size is not None:
+        sampler = loader.sampler
+        if isinstance(sampler, (SequentialSampler, RandomSampler)):
+            return None
+        read = lambda: list(iter(sampler))  # noqa: E731
+    elif loader.batch_sampler is not None:
+        read = lambda: [index for batch in loader.batch_sampler for index in batch]  # noqa: E731
+    else:
+        return None  # the dataset yields whole batches (a language model's stream)
+    try:
+        size = len(loader.dataset)  # type: ignore[arg-type]
+        first = read()
+        if first != read() or sorted(first) != list(range(size)):
+            return None  # not fixed, or not every item once
+    except TypeError:  # no length, or indices that are not numbers
+        return None
+    if first == list(range(size)):
+        return None
+    return torch.tensor(first)
 
 
 class _Gather(Callback):

@@ -617,6 +617,36 @@ def test_get_preds_pads_batches_of_different_lengths():
         assert torch.allclose(preds[:2, :3], model(items[0][0].expand(2, 3)))
 
 
+def test_get_preds_puts_a_length_sorted_loader_back_in_dataset_order():
+    """A validation loader that reads the longest items first (text's, for less padding) gave
+    its rows in that order, so row i was not item i: a submission written from get_preds
+    matched predictions to the wrong items."""
+    from torch.utils.data import DataLoader
+
+    lengths = [2, 5, 3, 5, 1, 4]
+    items = [(torch.arange(n) % 4, (torch.arange(n) + 1) % 4) for n in lengths]
+
+    def collate(batch):
+        return tuple(torch.nn.utils.rnn.pad_sequence(part, batch_first=True, padding_value=pad)
+                     for part, pad in zip(zip(*batch), (0, -100)))
+
+    longest_first = sorted(range(len(items)), key=lambda i: -lengths[i])
+    sorted_dl = DataLoader(items, batch_size=2, sampler=longest_first, collate_fn=collate)
+    data = ember.Data.from_loaders(sorted_dl, sorted_dl, target_kind="sequence", n_out=4)
+    model = nn.Sequential(nn.Embedding(4, 8), nn.Linear(8, 4))
+    learn = ember.Learner(data, model, quiet=True, checks=False, metrics=[])
+    for dl in (None, sorted_dl):  # the data's own loader, and the same loader given
+        preds, targets = learn.get_preds(dl, activation=False)
+        for index, (x, y) in enumerate(items):
+            n = lengths[index]
+            assert torch.equal(targets[index, :n], y) and (targets[index, n:] == -100).all()
+            with torch.no_grad():
+                assert torch.allclose(preds[index, :n], model(x))
+    some = DataLoader(items, batch_size=2, sampler=[3, 0], collate_fn=collate)
+    _, targets = learn.get_preds(some)  # only some items: kept in the loader's own order
+    assert (targets[0] != -100).all() and (targets[1, 2:] == -100).all()
+
+
 def test_get_preds_gives_probabilities_for_sequence_targets():
     # a language model's outputs (N, T, vocab) against token targets (N, T): CrossEntropyFlat
     # reads them as logits over the last dimension, so activation=True gives a softmax there

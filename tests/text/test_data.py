@@ -399,6 +399,9 @@ def test_a_test_split_is_processed_like_the_validation_split(reviews, tmp_path) 
     valid_probabilities, valid_targets = learn.get_preds()
     assert probabilities.shape == (80, 2) and torch.equal(targets, valid_targets)
     assert torch.allclose(probabilities, valid_probabilities)
+    # row i is test item i, though the loader reads them longest first
+    assert torch.equal(targets, same.test_dl.dataset.targets)
+    assert torch.equal(targets, torch.tensor([same.classes.index(v) for v in labels[:80]]))
     # the test loader is no part of an export: the loaded model predicts the same
     items = ["A triumph, FUNNY and moving!!!", "Dull."]
     loaded = ember.load(learn.export(tmp_path / "model.ember"))
