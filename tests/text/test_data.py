@@ -610,3 +610,25 @@ def test_language_model_bad_texts_are_named_by_their_place_in_what_was_given() -
     with pytest.raises(ember.DataError, match=r"no column 'body' in test"):
         LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
                                      test={"text": corpus[:4]})
+
+
+def test_a_validation_class_that_training_lacks_is_refused_when_the_split_is_given(tmp_path
+                                                                                   ) -> None:
+    # it became a class of its own, one the model could never learn (vision refuses it)
+    texts, labels = ["good film", "bad film", "fine film", "odd film"], ["pos", "neg", "pos", "meh"]
+    flags = [False, False, True, True]
+    with pytest.raises(ember.DataError, match=r"label 'meh' of text #3 \(validation\) never "
+                                              r"occurs in training.*classes="):
+        TextData.from_texts(texts, labels, is_valid=flags, min_freq=1)
+    kept = TextData.from_texts(texts, labels, is_valid=flags, min_freq=1,
+                               classes=["meh", "neg", "pos"])
+    assert kept.classes == ["meh", "neg", "pos"]  # classes= keeps it on purpose
+    with pytest.raises(ember.DataError, match="'c' of text #3 .validation. never occurs"):
+        TextData.from_texts(texts, ["a b", "b", "b a", "a c"], is_valid=flags, min_freq=1,
+                            label_delim=" ")
+    for split, label, name in (("train", "pos", "1"), ("train", "neg", "2"),
+                               ("valid", "pos", "3"), ("valid", "meh", "4")):
+        (tmp_path / split / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / split / label / f"{name}.txt").write_text("a film")
+    with pytest.raises(ember.DataError, match=r"label 'meh' of file .*4.txt \(validation\)"):
+        TextData.from_folder(tmp_path, min_freq=1)

@@ -323,6 +323,23 @@ class _Targets:
                 raise DataError(f"the label of {name} is {value!r}; a regression target "
                                 f"must be a finite number (drop that row or fix it)")
 
+    def check_seen(self, values: Sequence[Any], names: Sequence[str], train: Sequence[int],
+                   valid: Sequence[int]) -> None:
+        """Refuse a validation label whose class no training label has (the model could never
+        learn it): a wrong label, or a split that left a class out of training."""
+        if self.kind == "regression":
+            return
+        labels = ((lambda value: self.split(value)) if self.kind == "multi_label"
+                  else (lambda value: [plain(value)]))
+        seen = {label for index in train for label in labels(values[index])}
+        for index in valid:
+            for label in labels(values[index]):
+                if label not in seen:
+                    raise DataError(
+                        f"the label {label!r} of {names[index]} (validation) never occurs in "
+                        f"training; add training texts of that class, drop the item, or pass "
+                        f"classes= to keep the class on purpose")
+
     def split(self, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
@@ -455,6 +472,8 @@ class TextData(ember.Data):
                                                   names=test_names)
         if is_valid is not None:
             train_idx, valid_idx = ember.split_by_flags(is_valid, n, "is_valid")
+            if classes is None:  # a split given in advance: a class only validation has is
+                targets.check_seen(labels, label_names, train_idx, valid_idx)  # a mistake
         else:
             train_idx, valid_idx = ember.split_indices(n, valid_pct, seed)
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
