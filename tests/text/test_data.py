@@ -610,3 +610,17 @@ def test_language_model_bad_texts_are_named_by_their_place_in_what_was_given() -
     with pytest.raises(ember.DataError, match=r"no column 'body' in test"):
         LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
                                      test={"text": corpus[:4]})
+
+
+def test_language_model_test_texts_may_be_a_frames_column_beside_a_frame() -> None:
+    # test=frame["body"] (a pandas Series) beside a frame read by text_col was read as a frame
+    # (a Series has keys), and refused: "no column 'body' in test; the columns are [0, 1, ...]"
+    pandas = pytest.importorskip("pandas")
+    corpus = ["one two three four five"] * 20
+    frame, test = pandas.DataFrame({"body": corpus}), pandas.DataFrame({"body": corpus[:4]})
+    read = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1, test=test)
+    column = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                          test=test["body"])
+    assert torch.equal(column.test_dl.dataset.ids, read.test_dl.dataset.ids)
+    series = LanguageModelData.from_texts(frame["body"], "body", bs=2, bptt=4, min_freq=1)
+    assert torch.equal(series.valid_dl.dataset.ids, column.valid_dl.dataset.ids)

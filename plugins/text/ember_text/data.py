@@ -25,7 +25,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,8 @@ def _corpus(texts: Any, text_col: str | None, test: bool = False
     (``text #3``, or ``test item 3`` for the ``test`` texts)."""
     if test and isinstance(texts, (str, bytes)):
         raise DataError("test= takes a list of texts, not one text: test=[text]")
-    if text_col is not None and (hasattr(texts, "columns") or hasattr(texts, "keys")):
+    # a frame or a dict of columns; a Series (a column itself) has keys too, but no columns
+    if text_col is not None and (hasattr(texts, "columns") or isinstance(texts, Mapping)):
         texts = _column(texts, text_col, "test" if test else None)
     elif hasattr(texts, "columns"):
         raise DataError(f"give text_col= to read {'test ' if test else ''}texts from a data "
