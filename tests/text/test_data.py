@@ -519,6 +519,20 @@ def test_from_folder_reads_a_test_folder_beside_train_and_valid(tmp_path) -> Non
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_hidden_folders_are_not_classes_of_a_split_text_folder(tmp_path) -> None:
+    # Jupyter's .ipynb_checkpoints/ (a copy of a text edited in it) beside the class folders
+    # was read as a class: in test/ an error, "the label '.ipynb_checkpoints' ... is not
+    # among the classes", in train/ a class of its own
+    _review_folders(tmp_path, {"train": 6, "valid": 2, "test": 3})
+    for split in ("train", "test"):
+        hidden = tmp_path / split / ".ipynb_checkpoints"
+        hidden.mkdir()
+        (hidden / "0-checkpoint.txt").write_text("A fine film.")
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"]
+    assert [len(dl.dataset) for dl in data.loaders] == [12, 4, 6]
+
+
 def test_test_texts_are_cached_apart_from_the_training_texts(tmp_path) -> None:
     texts, labels = ["a good film", "a bad film", "fine", "awful"] * 5, ["pos", "neg"] * 10
     test = (["a good test film", "an awful test"], ["pos", "neg"])

@@ -216,11 +216,13 @@ def _test_pair(test: Any) -> tuple[list[Any], list[Any]]:
 def _class_folder_texts(folder: Path, extensions: Sequence[str]
                         ) -> tuple[list[bytes], list[str], list[str]]:
     """The files of the class folders of ``folder`` (as bytes), their labels (the folder
-    names) and their names for errors (``file <path>``)."""
+    names) and their names for errors (``file <path>``). Hidden folders
+    (``.ipynb_checkpoints``) are not class folders."""
     texts: list[bytes] = []
     labels: list[str] = []
     names: list[str] = []
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for class_dir in sorted(p for p in folder.iterdir()
+                            if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in extensions:
                 continue
