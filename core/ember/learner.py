@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -1092,20 +1093,24 @@ def _item_order(loader: DataLoader) -> Tensor | None:
     order other than the dataset's own and covers every item once (a sampler that sorts by
     length); None for a loader already in dataset order, one whose order changes from one
     reading to the next, one that reads only some items, or one whose dataset makes its own
-    batches."""
-    from torch.utils.data import RandomSampler, SequentialSampler
+    batches or is iterable (its sampler never ends). A sampler is read at most one index past
+    the dataset's length, so one that never ends is not read forever."""
+    from torch.utils.data import IterableDataset, RandomSampler, SequentialSampler
 
+    if isinstance(loader.dataset, IterableDataset):
+        return None  # no indices: the dataset's own iterator gives the items
     if loader.batch_size is not None:
         sampler = loader.sampler
         if isinstance(sampler, (SequentialSampler, RandomSampler)):
             return None
-        read = lambda: list(iter(sampler))  # noqa: E731
+        indices = lambda: iter(sampler)  # noqa: E731
     elif loader.batch_sampler is not None:
-        read = lambda: [index for batch in loader.batch_sampler for index in batch]  # noqa: E731
+        indices = lambda: itertools.chain.from_iterable(loader.batch_sampler)  # noqa: E731
     else:
         return None  # the dataset yields whole batches (a language model's stream)
     try:
         size = len(loader.dataset)  # type: ignore[arg-type]
+        read = lambda: list(itertools.islice(indices(), size + 1))  # noqa: E731
         first = read()
         if first != read() or sorted(first) != list(range(size)):
             return None  # not fixed, or not every item once

@@ -647,6 +647,46 @@ def test_get_preds_puts_a_length_sorted_loader_back_in_dataset_order():
     assert (targets[0] != -100).all() and (targets[1, 2:] == -100).all()
 
 
+class _Stream(torch.utils.data.IterableDataset):
+    """Items from an iterator, with a length (so the loader has one)."""
+
+    def __init__(self, x, y) -> None:
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return iter(zip(self.x, self.y))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def test_get_preds_reads_a_loader_over_an_iterable_dataset_once():
+    """Its sampler never ends (torch's _InfiniteConstantSampler): get_preds listed it to find
+    the item order, and never returned, filling memory, where validate worked."""
+    import signal
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    stream = DataLoader(_Stream(x, y), batch_size=8)
+    data = ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=8), stream)
+    learn = ember.Learner(data, nn.Linear(4, 2), quiet=True)
+
+    def stop(*_):
+        raise TimeoutError("get_preds did not return")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(10)
+    try:
+        preds, targets = learn.get_preds(activation=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert torch.equal(targets, y)
+    with torch.no_grad():
+        assert torch.allclose(preds, learn.model.eval()(x), atol=1e-6)
+
+
 def test_get_preds_gives_probabilities_for_sequence_targets():
     # a language model's outputs (N, T, vocab) against token targets (N, T): CrossEntropyFlat
     # reads them as logits over the last dimension, so activation=True gives a softmax there

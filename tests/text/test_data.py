@@ -519,6 +519,20 @@ def test_from_folder_reads_a_test_folder_beside_train_and_valid(tmp_path) -> Non
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_hidden_folders_are_not_classes_of_a_split_text_folder(tmp_path) -> None:
+    # Jupyter's .ipynb_checkpoints/ (a copy of a text edited in it) beside the class folders
+    # was read as a class: in test/ an error, "the label '.ipynb_checkpoints' ... is not
+    # among the classes", in train/ a class of its own
+    _review_folders(tmp_path, {"train": 6, "valid": 2, "test": 3})
+    for split in ("train", "test"):
+        hidden = tmp_path / split / ".ipynb_checkpoints"
+        hidden.mkdir()
+        (hidden / "0-checkpoint.txt").write_text("A fine film.")
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"]
+    assert [len(dl.dataset) for dl in data.loaders] == [12, 4, 6]
+
+
 def test_test_texts_are_cached_apart_from_the_training_texts(tmp_path) -> None:
     texts, labels = ["a good film", "a bad film", "fine", "awful"] * 5, ["pos", "neg"] * 10
     test = (["a good test film", "an awful test"], ["pos", "neg"])
@@ -632,3 +646,17 @@ def test_a_validation_class_that_training_lacks_is_refused_when_the_split_is_giv
         (tmp_path / split / label / f"{name}.txt").write_text("a film")
     with pytest.raises(ember.DataError, match=r"label 'meh' of file .*4.txt \(validation\)"):
         TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_language_model_test_texts_may_be_a_frames_column_beside_a_frame() -> None:
+    # test=frame["body"] (a pandas Series) beside a frame read by text_col was read as a frame
+    # (a Series has keys), and refused: "no column 'body' in test; the columns are [0, 1, ...]"
+    pandas = pytest.importorskip("pandas")
+    corpus = ["one two three four five"] * 20
+    frame, test = pandas.DataFrame({"body": corpus}), pandas.DataFrame({"body": corpus[:4]})
+    read = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1, test=test)
+    column = LanguageModelData.from_texts(frame, "body", bs=2, bptt=4, min_freq=1,
+                                          test=test["body"])
+    assert torch.equal(column.test_dl.dataset.ids, read.test_dl.dataset.ids)
+    series = LanguageModelData.from_texts(frame["body"], "body", bs=2, bptt=4, min_freq=1)
+    assert torch.equal(series.valid_dl.dataset.ids, column.valid_dl.dataset.ids)

@@ -243,6 +243,19 @@ def test_delimited_labels_are_checked_class_by_class_against_training(fashion):
                               valid=(x[40:42], ["coat", "hat coat"]))
 
 
+def test_a_delimited_label_with_no_class_is_not_an_unseen_class(fashion):
+    # an image with no tags ("") or a stray delimiter ("coat ") in validation or test was
+    # refused as the never-seen class '', where encode_targets reads them as no class
+    (x, _), _ = fashion
+    train_labels = ["coat warm", "shirt"] * 20
+    data = ImageData.from_arrays(x[:40], train_labels, label_delim=" ",
+                                 valid=(x[40:43], ["", "coat ", "warm  shirt"]),
+                                 test=(x[43:44], [""]))
+    assert data.classes == ["coat", "shirt", "warm"]
+    assert data.valid_dl.dataset.targets.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 1]]
+    assert data.test_dl.dataset.targets.tolist() == [[0, 0, 0]]
+
+
 def test_different_sizes_need_size(image_folder):
     Image.new("L", (40, 30)).save(image_folder / "tshirt" / "big.png")
     with pytest.raises(ember.DataError, match=r"big.png is 30x40.*size="):

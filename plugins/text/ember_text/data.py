@@ -25,7 +25,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,11 +216,13 @@ def _test_pair(test: Any) -> tuple[list[Any], list[Any]]:
 def _class_folder_texts(folder: Path, extensions: Sequence[str]
                         ) -> tuple[list[bytes], list[str], list[str]]:
     """The files of the class folders of ``folder`` (as bytes), their labels (the folder
-    names) and their names for errors (``file <path>``)."""
+    names) and their names for errors (``file <path>``). Hidden folders
+    (``.ipynb_checkpoints``) are not class folders."""
     texts: list[bytes] = []
     labels: list[str] = []
     names: list[str] = []
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for class_dir in sorted(p for p in folder.iterdir()
+                            if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in extensions:
                 continue
@@ -237,7 +239,8 @@ def _corpus(texts: Any, text_col: str | None, test: bool = False
     (``text #3``, or ``test item 3`` for the ``test`` texts)."""
     if test and isinstance(texts, (str, bytes)):
         raise DataError("test= takes a list of texts, not one text: test=[text]")
-    if text_col is not None and (hasattr(texts, "columns") or hasattr(texts, "keys")):
+    # a frame or a dict of columns; a Series (a column itself) has keys too, but no columns
+    if text_col is not None and (hasattr(texts, "columns") or isinstance(texts, Mapping)):
         texts = _column(texts, text_col, "test" if test else None)
     elif hasattr(texts, "columns"):
         raise DataError(f"give text_col= to read {'test ' if test else ''}texts from a data "

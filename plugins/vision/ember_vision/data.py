@@ -809,7 +809,8 @@ def _check_seen(train_labels: list[Any],
     def classes_of(value: Any) -> list[Any]:
         value = plain(value)
         if label_delim is not None and isinstance(value, str):
-            return value.split(label_delim)  # as encode_targets splits it
+            # as encode_targets splits it: empty parts ("", "coat ") are no class
+            return [part for part in value.split(label_delim) if part != ""]
         return [value]
 
     seen = {label for value in train_labels for label in classes_of(value)}
