@@ -493,7 +493,11 @@ class Data:
             raise DataError(f"no loader is called {split!r}; give 'train', 'valid' or 'test'")
         dl = loaders[split]
         if dl is None:
-            raise DataError(f"this Data has no {split!r} loader")
+            hint = ("; build the data with its test items (test=, test_df=, test_pairs= or a "
+                    "test/ folder of class folders: see the constructor's docstring), or "
+                    "predict unlabelled items with learn.predict_batch(items)"
+                    if split == "test" else "")
+            raise DataError(f"this Data has no {split!r} loader{hint}")
         return dl
 
     def one_batch(self, split: str = "train") -> tuple[Any, ...]:

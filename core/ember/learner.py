@@ -1072,20 +1072,37 @@ class Learner:
 
 
 def _in_order(loader: DataLoader) -> DataLoader:
-    """``loader`` itself when it reads every item once in order; for one that batches items
-    drawn by a random sampler, or drops its last batch, a loader of the same items, batch size
-    and collation that does. A loader whose sampler yields whole batches (a language model's
-    stream) or is a domain's own (length bucketing) is its plugin's to order, and kept."""
-    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+    """``loader`` itself when it reads every item once in order, or in a fixed order of its
+    own that :func:`_item_order` can put back (a validation sampler that sorts by length), or
+    is one rank's share; otherwise (a loader that drops its last batch, or whose sampler draws
+    a new order each reading: a random sampler, text's length-bucketing training sampler, a
+    weighted sampler) a loader of the same items, batch size and collation that reads every
+    item once in dataset order. A loader whose sampler yields whole batches (a language
+    model's stream) is its plugin's to order, and kept."""
+    from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
-    if loader.batch_size is None or not isinstance(loader.sampler, (RandomSampler,
-                                                                    SequentialSampler)):
+    if loader.batch_size is None:
         return loader
-    if isinstance(loader.sampler, SequentialSampler) and not loader.drop_last:
+    sampler = loader.sampler
+    if not loader.drop_last and (
+            isinstance(sampler, (SequentialSampler, ShardSampler, DistributedSampler))
+            or _fixed_order(lambda: list(iter(sampler))) is not None):
         return loader
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
                       drop_last=False, collate_fn=loader.collate_fn,
                       num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+
+
+def _fixed_order(read: Callable[[], list[Any]]) -> list[Any] | None:
+    """What ``read`` gives when two readings agree, else None (also for a sampler that cannot
+    be read without a dataset). The readings run on a forked torch generator, so reading a
+    shuffling sampler draws nothing from the training shuffle's random stream."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            first = read()
+            return first if first == read() else None
+    except TypeError:  # no length, or indices that are not numbers
+        return None
 
 
 def _item_order(loader: DataLoader) -> Tensor | None:
@@ -1110,11 +1127,13 @@ def _item_order(loader: DataLoader) -> Tensor | None:
         return None  # the dataset yields whole batches (a language model's stream)
     try:
         size = len(loader.dataset)  # type: ignore[arg-type]
-        read = lambda: list(itertools.islice(indices(), size + 1))  # noqa: E731
-        first = read()
-        if first != read() or sorted(first) != list(range(size)):
+    except TypeError:  # no length
+        return None
+    first = _fixed_order(lambda: list(itertools.islice(indices(), size + 1)))
+    try:
+        if first is None or sorted(first) != list(range(size)):
             return None  # not fixed, or not every item once
-    except TypeError:  # no length, or indices that are not numbers
+    except TypeError:  # indices that are not numbers
         return None
     if first == list(range(size)):
         return None

@@ -188,6 +188,10 @@ def test_loader_by_name_and_its_errors():
         data.one_batch("validation")  # was a bare KeyError
     with pytest.raises(ember.DataError, match="this Data has no 'test' loader"):
         data.example_inputs(split="test")
+    # it said only that, not how to add test items nor how to predict unlabelled ones
+    with pytest.raises(ember.DataError, match=r"no 'test' loader; build the data with its "
+                                              r"test items .*predict_batch"):
+        ember.learner(data, quiet=True).validate("test")
 
 
 def test_a_model_with_two_inputs_predicts_an_item_given_as_a_tuple_of_its_inputs():

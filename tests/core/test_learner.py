@@ -444,6 +444,38 @@ def test_predictions_on_the_training_set_cover_every_item_in_dataset_order():
     assert learn.loader(train_dl) is train_dl  # a loader given as it is
 
 
+def test_a_training_loader_with_a_shuffling_sampler_of_its_own_is_read_whole_and_in_order():
+    """A training loader that shuffles through a sampler of its own (text's length-bucketing
+    ``SortishSampler``, a ``WeightedRandomSampler``) was read as it is: get_preds("train") and
+    validate("train") left out the dropped last batch (192 of 240 rows) and came back in a new
+    random order each call."""
+    from torch.utils.data import DataLoader, Sampler
+
+    class Shuffled(Sampler[int]):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __iter__(self):
+            return iter(torch.randperm(self.n).tolist())
+
+    ember.seed(0)
+    x, y = torch.randn(100, 8), torch.randint(0, 3, (100,))
+    dataset = torch.utils.data.TensorDataset(x, y)
+    for drop_last in (True, False):
+        train_dl = DataLoader(dataset, batch_size=32, sampler=Shuffled(100), drop_last=drop_last)
+        valid_dl = DataLoader(dataset, batch_size=64)
+        learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), small_model(),
+                              quiet=True)
+        probs, targets = learn.get_preds("train")
+        assert torch.equal(targets, y)
+        assert torch.allclose(probs, learn.get_preds("valid")[0])
+        assert learn.validate("train")["valid_loss"] == pytest.approx(
+            learn.validate("valid")["valid_loss"])
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_wrong_loss_kind_is_refused_before_training():
     with pytest.raises(ember.TrainingError, match="regression values but the loss"):

@@ -147,8 +147,9 @@ def test_unknown_item_type_is_reported() -> None:
 
 
 @pytest.mark.parametrize(("label", "message"), [
-    ("bad_debt", r"row 4: 'bad_debt' is not one of the classes \['bad', 'good'\]"),
-    (None, "row 4: the label is missing"),
+    ("bad_debt", r"^test_df: target 'Class', row 4: 'bad_debt' is not one of the classes "
+                 r"\['bad', 'good'\]"),
+    (None, "^test_df: target 'Class', row 4: the label is missing"),
 ])
 def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.DataFrame,
                                                                label, message) -> None:
@@ -158,6 +159,24 @@ def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.Data
     test.loc[4, "Class"] = label
     with pytest.raises(ember.DataError, match=message):
         TabularData.from_df(lending.iloc[10:], "Class", test_df=test, verbose=False)
+
+
+def test_errors_in_the_test_frame_say_they_are_in_it(lending: pd.DataFrame) -> None:
+    # "column 'int_rate', row 3: 'abc' is not a number": with both frames indexed from 0, the
+    # training frame's row 3 was as likely; nothing said the test frame was at fault
+    train, test = lending.iloc[10:].reset_index(drop=True), lending.iloc[:10].copy()
+    test["int_rate"] = test["int_rate"].astype(object)
+    test.loc[3, "int_rate"] = "abc"
+    with pytest.raises(ember.DataError, match=r"^test_df: column 'int_rate', row 3: 'abc' is "
+                                              r"not a number"):
+        TabularData.from_df(train, "Class", test_df=test, verbose=False)
+    with pytest.raises(ember.DataError, match=r"^test_df: column\(s\) \['int_rate'\] missing"):
+        TabularData.from_df(train, "Class", test_df=test.drop(columns="int_rate"),
+                            verbose=False)
+    with pytest.raises(ember.DataError, match=r"test frame lacks the target column\(s\) "
+                                              r"\['Class'\]; .*predict_batch"):
+        TabularData.from_df(train, "Class", test_df=lending.iloc[:10].drop(columns="Class"),
+                            verbose=False)
 
 
 def test_input_schema_lists_a_date_column_not_its_derived_parts() -> None:

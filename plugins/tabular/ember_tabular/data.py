@@ -266,13 +266,19 @@ class TabularData(ember.Data):
                 absent = [name for name in target_names if name not in frame.columns]
                 if absent:
                     raise ember.DataError(f"the test frame lacks the target column(s) {absent}; "
-                                          f"add them to evaluate on it")
+                                          f"add them to evaluate on it, or predict its rows "
+                                          f"without labels with learn.predict_batch([frame])")
                 targets = _targets(frame, target_names, target_kind, classes, log_target)
             return TabularDataset(torch.from_numpy(cats), torch.from_numpy(conts), targets)
 
         train_ds = dataset(train_frame, train_y, train_arrays)
         valid_ds = dataset(valid_frame)
-        test_ds = dataset(test_df) if test_df is not None else None
+        test_ds = None
+        if test_df is not None:
+            try:
+                test_ds = dataset(test_df)
+            except ember.DataError as error:  # its rows' labels may be the training frame's too
+                raise ember.DataError(f"test_df: {error}") from None
         if bs is None:
             bs = _default_bs(len(train_ds))
         train_dl, valid_dl, test_dl = ember.make_loaders(
