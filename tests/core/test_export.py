@@ -351,6 +351,14 @@ def test_a_file_cut_short_or_with_bytes_appended_is_refused_as_damaged(trained, 
         read_manifest(path)
 
 
+def test_a_file_cut_inside_its_header_is_refused_as_damaged(trained, tmp_path):
+    path = trained.export(tmp_path / "m.ember")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ember.ExportError, match=r"m\.ember is damaged: it is 40 bytes long but "
+                                                r"its header alone is \d+.*truncated"):
+        ember.load(path)
+
+
 def test_the_weights_load_bit_for_bit_and_their_digest_is_in_the_manifest(trained, tmp_path):
     from safetensors.torch import load_file
 
