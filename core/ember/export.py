@@ -2,9 +2,11 @@
 
 An exported model is one safetensors file. Its header carries a JSON manifest (format version,
 Ember and plugin versions, the data kind and its preprocessing state, the architecture name and
-config); its body carries the weights. Loading it parses JSON and raw tensors only, so a
-crafted file cannot run code. Checkpoints (``Learner.save``) are read with
-``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+config, a SHA-256 digest of the weights); its body carries the weights. Loading it parses JSON
+and raw tensors only, so a crafted file cannot run code, and refuses a file that was cut short,
+extended or changed after export (its length or its digest no longer match). Checkpoints
+(``Learner.save``) are read with ``torch.load(weights_only=True)``, which refuses anything but
+tensors and plain containers.
 
 Example:
     >>> # learn.export("model.ember"); predictor = ember.load("model.ember")
@@ -13,16 +15,19 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 
 from ember.distributed import write_on_rank_zero
 from ember.errors import ExportError, PluginError
@@ -34,11 +39,19 @@ if TYPE_CHECKING:
     from ember.learner import Learner
 
 __all__ = ["FORMAT_VERSION", "Predictor", "check_onnx", "export_learner", "export_onnx", "load",
-           "read_checkpoint", "read_manifest"]
+           "read_checkpoint", "read_manifest", "weights_digest"]
 
-#: Version of the exported-model format this Ember writes and reads.
+#: Version of the exported-model format this Ember writes and reads. The weights' digest
+#: (``weights_sha256``) did not change it: readers ignore manifest keys they do not know, so an
+#: older Ember loads a file that has one (without checking it), and this one loads files
+#: without one (unchecked).
 FORMAT_VERSION = 1
 MANIFEST_KEY = "ember_manifest"
+#: The manifest key of the weights' SHA-256 digest (see :func:`weights_digest`).
+DIGEST_KEY = "weights_sha256"
+#: What to do about a damaged file, the end of every message that says so.
+_DAMAGED_FIX = ("Do not use it: export the model again, or copy the file again from where it "
+                "was exported")
 #: Files larger than this are refused unless ``max_bytes`` says otherwise (4 GiB).
 MAX_BYTES = 4 * 1024**3
 
@@ -89,8 +102,8 @@ def export_learner(learn: Learner, path: Path) -> Path:
         "model": {"name": config["name"], "config": config.get("config", {}),
                   "plugin": config.get("plugin", plugin)},
     }
-    try:
-        text = json.dumps(manifest, default=_json_plain)
+    try:  # checked before anything is written; written below with the weights' digest
+        json.dumps(manifest, default=_json_plain)
     except (TypeError, ValueError):  # name the part that holds the value
         for part, value in (("preprocessing state", manifest["data"]),
                             ("model config", manifest["model"])):
@@ -105,10 +118,93 @@ def export_learner(learn: Learner, path: Path) -> Path:
         # a failed write (disk full) leaves the learner as it was, ready to train on
         with evaluating(model):
             cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
-            save_model(cpu_model, str(tmp), metadata={MANIFEST_KEY: text})
+            tensors, aliases = _stored_tensors(cpu_model)
+            # the digest is of the very tensors written: it goes in the header, before them
+            stored = dict(manifest, **{DIGEST_KEY: weights_digest(tensors)})
+            metadata = {**aliases, MANIFEST_KEY: json.dumps(stored, default=_json_plain)}
+            save_file(tensors, str(tmp), metadata=metadata)
 
     # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
     return write_on_rank_zero(learn.distributed, lambda: atomic_write(path, write), path)
+
+
+def _stored_tensors(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors an export writes, by name, and the tied names it leaves out (name → the
+    stored name it shares its weights with, recorded in the file's metadata).
+
+    Ember chooses them itself, rather than leaving it to ``safetensors.torch.save_model``, so
+    that the digest is taken over exactly the tensors written. Tied weights (a language
+    model's decoder and embedding: one tensor under two names) are stored once, under the
+    first name in sorted order, as ``save_model`` does; the rebuilt model ties them again and
+    ``load_model`` fills both from the one. An entry that shares memory with another in any
+    other way (a slice of it) is stored as a copy of its own.
+
+    Example:
+        >>> tied = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False),
+        ...                            torch.nn.Linear(2, 2, bias=False))
+        >>> tied[1].weight = tied[0].weight
+        >>> tensors, aliases = _stored_tensors(tied)
+        >>> sorted(tensors), aliases
+        (['0.weight'], {'1.weight': '0.weight'})
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    views: dict[tuple[Any, ...], str] = {}
+    storages: set[int] = set()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        view = (storage, tensor.storage_offset(), tensor.dtype, tuple(tensor.shape),
+                tensor.stride())
+        if tensor.numel() and view in views:
+            aliases[name] = views[view]
+            continue
+        if tensor.numel() and storage in storages:
+            tensor = tensor.clone()  # part of another entry's memory: its own copy
+        else:
+            views[view] = name
+            storages.add(storage)
+        tensors[name] = tensor.contiguous()
+    return tensors, aliases
+
+
+def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of tensors exactly as an export stores them: for each name in sorted
+    order, a JSON line ``[name, dtype, shape]`` and then the tensor's raw bytes, little-endian.
+
+    An export records this digest of the tensors it writes in the manifest (``weights_sha256``)
+    and :func:`load` recomputes it from the file, so a file whose weights changed after export
+    (a flipped bit on a disk, a damaged download) is refused instead of predicting garbage.
+
+    Why over the tensors, not the file's data section in one piece: the manifest that holds
+    the digest sits in the header, in front of that data, so the digest must be known before
+    the file is written, from the tensors themselves, without reproducing the order in which
+    safetensors lays them out (an internal of the library). At load it costs one more read of
+    the weights, at the speed of SHA-256 (about 0.1 s for 100 MB here), with no copy of them
+    in memory (the file is mapped and read one tensor at a time). Names, dtypes and shapes are
+    in it too, so a tensor renamed, reshaped or retyped in the header does not pass. The bytes
+    are read as bytes (``tensor.view(torch.uint8)``), so dtypes NumPy lacks (bfloat16, float8)
+    hash like any other; on a big-endian machine they are put in the file's little-endian
+    order first.
+
+    Example:
+        >>> weights_digest({"w": torch.zeros(2, dtype=torch.bfloat16)})[:16]
+        '384f89e609c95264'
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        shape = list(tensor.shape)
+        digest.update(json.dumps([name, str(tensor.dtype).removeprefix("torch."), shape]
+                                 ).encode() + b"\n")
+        if not tensor.numel():
+            continue
+        raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+        width = tensor.element_size() // (2 if tensor.is_complex() else 1)
+        if sys.byteorder == "big" and width > 1:  # safetensors stores little-endian
+            raw = raw.view(-1, width).flip(1).reshape(-1)
+        digest.update(raw.numpy())
+    return digest.hexdigest()
 
 
 def _json_plain(value: Any) -> Any:
@@ -130,6 +226,11 @@ def _cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
 def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
     """Read and check the manifest of an exported model without loading weights.
 
+    Checks what the header alone can tell: that the file is as long as its header says (a
+    copy cut short, or one with bytes appended, is refused as damaged), that it is an Ember
+    export in a format this Ember reads, and that the manifest has the fields a load needs.
+    The weights' digest is checked by :func:`load`, which reads the weights anyway.
+
     Example:
         >>> # read_manifest("model.ember")["data"]["kind"] -> 'image'
     """
@@ -140,6 +241,7 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     if size > max_bytes:
         raise ExportError(f"{file} is {size} bytes, over the limit of {max_bytes}; pass "
                           f"max_bytes= if you trust it")
+    _check_length(file, size)
     try:
         with safe_open(str(file), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -171,7 +273,97 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
         raise ExportError(f"{file} has a corrupt manifest: it needs data.kind (a string), "
                           f"data.state (an object), model.name (a string) and model.config "
                           f"(an object)")
+    digest = manifest.get(DIGEST_KEY, "")  # files exported before Ember recorded it have none
+    if not (isinstance(digest, str) and len(digest) in (0, 64)
+            and all(c in "0123456789abcdef" for c in digest)):
+        raise ExportError(f"{file} has a corrupt manifest: {DIGEST_KEY} must be a SHA-256 "
+                          f"digest (64 hexadecimal digits), not {digest!r}")
     return manifest
+
+
+def _check_length(file: Path, size: int) -> None:
+    """Refuse a file whose length is not the one its safetensors header describes: 8 bytes
+    of header length, the JSON header, then the tensors up to the last one's end offset.
+
+    A copy cut short and one with bytes appended (two files joined) both fail in safetensors
+    with "incomplete metadata, file not fully covered"; this says which, and what to do. A
+    start that is not a readable safetensors header is left to safetensors' own check.
+
+    Example:
+        >>> # _check_length(Path("model.ember"), 1000) -> ExportError: ... is damaged: ...
+    """
+    with open(file, "rb") as handle:
+        start = handle.read(9)
+        if len(start) < 9 or start[8:9] != b"{":
+            return
+        length = int.from_bytes(start[:8], "little")
+        if length > 100_000_000:  # no plausible header; safetensors refuses these too
+            return
+        if 8 + length > size:
+            raise ExportError(f"{file} is damaged: it is {size} bytes long but its header alone "
+                              f"is {8 + length}, so the copy was cut short (truncated) after "
+                              f"export. {_DAMAGED_FIX}")
+        handle.seek(8)
+        try:
+            header = json.loads(handle.read(length))
+            ends = [entry["data_offsets"][1] for key, entry in header.items()
+                    if key != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return  # a corrupt header: safetensors' check names it
+    if not all(isinstance(end, int) and not isinstance(end, bool) for end in ends):
+        return
+    expected = 8 + length + max(ends, default=0)
+    if size != expected:
+        what = ("the copy was cut short (truncated) after export" if size < expected else
+                f"{size - expected} bytes follow its weights (appended after export, or two "
+                f"files joined)")
+        raise ExportError(f"{file} is damaged: it is {size} bytes long but its header describes "
+                          f"{expected}; {what}. {_DAMAGED_FIX}")
+
+
+class _FileTensors(Mapping[str, torch.Tensor]):
+    """The tensors of an open safetensors file, read one at a time as they are asked for, so
+    hashing a file's weights holds one tensor in memory, not all of them.
+
+    Example:
+        >>> # weights_digest(_FileTensors(safe_open("model.ember", framework="pt")))
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.names = handle, list(handle.keys())
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.handle.get_tensor(name)
+
+    def __iter__(self) -> Any:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _check_digest(file: Path, manifest: dict[str, Any]) -> None:
+    """Recompute :func:`weights_digest` over the weights in ``file`` and refuse the file when
+    it differs from the manifest's. A file exported before Ember recorded a digest passes
+    unchecked (it has nothing to compare with).
+
+    Example:
+        >>> # _check_digest(Path("model.ember"), read_manifest("model.ember"))
+    """
+    expected = manifest.get(DIGEST_KEY)
+    if not expected:
+        return
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            digest = weights_digest(_FileTensors(handle))
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise ExportError(f"{file} is damaged: its weights cannot be read ({error}). "
+                          f"{_DAMAGED_FIX}") from None
+    if digest != expected:
+        raise ExportError(
+            f"{file} is damaged: its weights do not match the SHA-256 digest recorded when it "
+            f"was exported, so they were changed after export (a damaged download, copy or "
+            f"disk, or an edit). {_DAMAGED_FIX}")
 
 
 class Predictor:
@@ -217,7 +409,9 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     """Rebuild a predictor from a file written by :meth:`ember.Learner.export`.
 
     The plugin named in the file rebuilds the preprocessing and the model; a missing plugin is
-    reported with the package to install.
+    reported with the package to install. Before anything is rebuilt, the weights are checked
+    against the SHA-256 digest the export recorded (:func:`weights_digest`): a file damaged
+    after export raises :class:`ember.ExportError` and is never used to predict.
 
     Example:
         >>> # ember.load("fashion.ember").predict(image)
@@ -225,6 +419,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     from ember.plugins import call_first, create_model, get_registry
 
     manifest = read_manifest(path, max_bytes)
+    _check_digest(Path(path), manifest)
     registry = get_registry()
     kind = manifest["data"]["kind"]
     package = manifest.get("plugin_package") or manifest.get("plugin")

@@ -52,7 +52,7 @@ def test_a_failed_export_leaves_the_model_in_training_mode(trained, tmp_path, mo
     def full_disk(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(ember.export, "save_model", full_disk)
+    monkeypatch.setattr(ember.export, "save_file", full_disk)
     trained.model.train()
     with pytest.raises(OSError, match="No space left"):
         trained.export("model")
@@ -170,6 +170,7 @@ def test_crafted_model_files_run_no_code_and_write_nothing(trained, tmp_path, mo
         metadata = handle.metadata()
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     manifest = json.loads(metadata["ember_manifest"])
+    del manifest["weights_sha256"]  # else refused as damaged before the names are looked at
     manifest["model"]["plugin"] = "../../PWNED"
     tensors["../../PWNED"] = torch.zeros(1)
     traversal = tmp_path / "sub" / "traversal.ember"
@@ -301,3 +302,156 @@ def test_loading_an_exported_file_as_a_checkpoint_says_which_is_which(trained, t
                                                 r"checkpoint .*ember.load"):
         trained.load(path)
     trained.model.load_state_dict(ember.load(path).model.state_dict())  # as the message says
+
+
+def _data_section(path) -> tuple[int, dict]:
+    """Where the tensor data of a safetensors file starts, and its header."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    return 8 + length, json.loads(raw[8:8 + length])
+
+
+def _flip_byte(path, position: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[position] ^= 0x01  # the lowest bit: a float weight changes by a hair, nothing crashes
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_flipped_byte_in_the_weights_is_refused_as_damaged(trained, tmp_path, where):
+    # before, the file loaded and predicted with the changed weight, saying nothing
+    path = trained.export(tmp_path / "m.ember")
+    start, header = _data_section(path)
+    weight = header["body.1.weight"]["data_offsets"] if where == "middle" else None
+    position = {"first": start, "last": path.stat().st_size - 1,
+                "middle": start + (weight[0] + weight[1]) // 2 if weight else None}[where]
+    _flip_byte(path, position)
+    with pytest.raises(ember.ExportError, match=r"m\.ember is damaged: its weights do not match "
+                                                r"the SHA-256 digest .*export the model again, "
+                                                r"or copy the file again"):
+        ember.load(path)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda raw: raw[:-1], "truncated"), (lambda raw: raw[:-1000], "truncated"),
+    (lambda raw: raw + b"\n", "appended"), (lambda raw: raw + raw, "appended")])
+def test_a_file_cut_short_or_with_bytes_appended_is_refused_as_damaged(trained, tmp_path,
+                                                                        change, reason):
+    # before, safetensors' own "incomplete metadata, file not fully covered"
+    path = trained.export(tmp_path / "m.ember")
+    size = path.stat().st_size
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(ember.ExportError, match=rf"m\.ember is damaged: it is {path.stat().st_size}"
+                                                rf" bytes long but its header describes {size}.*"
+                                                rf"{reason}.*export the model again, or copy"):
+        ember.load(path)
+    from ember.export import read_manifest
+
+    with pytest.raises(ember.ExportError, match=r"is damaged"):
+        read_manifest(path)
+
+
+def test_a_file_cut_inside_its_header_is_refused_as_damaged(trained, tmp_path):
+    path = trained.export(tmp_path / "m.ember")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ember.ExportError, match=r"m\.ember is damaged: it is 40 bytes long but "
+                                                r"its header alone is \d+.*truncated"):
+        ember.load(path)
+
+
+def test_the_weights_load_bit_for_bit_and_their_digest_is_in_the_manifest(trained, tmp_path):
+    from safetensors.torch import load_file
+
+    from ember.export import weights_digest
+
+    path = trained.export(tmp_path / "m.ember")
+    predictor = ember.load(path)
+    digest = predictor.manifest["weights_sha256"]
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert weights_digest(load_file(str(path))) == digest
+    expected, got = trained.model.state_dict(), predictor.model.state_dict()
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[key].cpu(), got[key]) for key in expected)
+
+
+def test_a_file_exported_before_the_digest_still_loads(trained, tmp_path):
+    # what Ember wrote before: save_model with a manifest that has no weights_sha256
+    from safetensors.torch import save_model
+
+    from ember.export import read_manifest
+
+    path = trained.export(tmp_path / "m.ember")
+    manifest = read_manifest(path)
+    assert manifest.pop("weights_sha256")
+    old = tmp_path / "old.ember"
+    trained.model.eval()
+    save_model(trained.model, str(old), metadata={"ember_manifest": json.dumps(manifest)})
+    predictor = ember.load(old)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    items = list(x[:50])
+    assert predictor.predict_batch(items) == trained.predict_batch(items)
+    assert "weights_sha256" not in predictor.manifest
+
+
+@pytest.mark.parametrize("digest", [123, "abc", "G" * 64, None])
+def test_a_malformed_digest_is_a_corrupt_manifest(trained, tmp_path, digest):
+    path = trained.export(tmp_path / "m.ember")
+    _rewrite_manifest(path, lambda m: m.update(weights_sha256=digest))
+    with pytest.raises(ember.ExportError, match=r"corrupt manifest.*weights_sha256"):
+        ember.load(path)
+
+
+class TiedMLP(torch.nn.Module):
+    """Two layers that share one weight matrix, as a language model's embedding and decoder."""
+
+    def __init__(self, n_in: int = 8, n_out: int = 3) -> None:
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(n_in, n_in), torch.nn.Linear(n_in, n_in)
+        self.second.weight = self.first.weight
+        self.head = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.second(torch.relu(self.first(x)))))
+
+
+def test_tied_weights_are_stored_once_and_checked(tmp_path):
+    import types
+
+    plugin = types.ModuleType("tied_weights")
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("tied_mlp", TiedMLP)
+
+    plugin.ember_architectures = ember_architectures
+    ember.register_plugin(plugin)
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), ember.create_model("tied_mlp"), path=tmp_path, quiet=True)
+    learn.fit(1, 1e-2)
+    path = learn.export("tied")
+    start, header = _data_section(path)
+    assert {"first.weight", "second.weight"} & header.keys() == {"first.weight"}
+    predictor = ember.load(path)
+    assert predictor.model.second.weight is predictor.model.first.weight
+    x, _ = learn.data.valid_dl.dataset.tensors
+    assert predictor.predict_batch(list(x[:20])) == learn.predict_batch(list(x[:20]))
+    offsets = header["first.weight"]["data_offsets"]
+    _flip_byte(path, start + offsets[0] + 5)
+    with pytest.raises(ember.ExportError, match="is damaged"):
+        ember.load(path)
+
+
+def test_bfloat16_weights_are_checked_byte_for_byte(trained, tmp_path):
+    # bfloat16 has no NumPy dtype: the digest reads the raw bytes
+    trained.model.to(torch.bfloat16)
+    path = trained.export(tmp_path / "m.ember")
+    start, header = _data_section(path)
+    assert header["body.1.weight"]["dtype"] == "BF16"
+    predictor = ember.load(path)
+    weights = trained.model.state_dict()
+    loaded = predictor.model.state_dict()
+    assert all(torch.equal(weights[key].float(), loaded[key].float()) for key in weights)
+    offsets = header["body.1.weight"]["data_offsets"]
+    _flip_byte(path, start + offsets[0] + 1)  # the high byte of the first weight
+    with pytest.raises(ember.ExportError, match="is damaged"):
+        ember.load(path)
