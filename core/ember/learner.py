@@ -1079,14 +1079,18 @@ def _in_order(loader: DataLoader) -> DataLoader:
     weighted sampler) a loader of the same items, batch size and collation that reads every
     item once in dataset order. A loader whose sampler yields whole batches (a language
     model's stream) is its plugin's to order, and kept."""
-    from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
+    from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, SequentialSampler
 
-    if loader.batch_size is None:
-        return loader
+    if loader.batch_size is None or isinstance(loader.dataset, IterableDataset):
+        return loader  # an iterable dataset gives its items in its own order: no indices
     sampler = loader.sampler
+    try:
+        bound = len(loader.dataset) + 1  # type: ignore[arg-type]
+    except TypeError:
+        return loader
     if not loader.drop_last and (
             isinstance(sampler, (SequentialSampler, ShardSampler, DistributedSampler))
-            or _fixed_order(lambda: list(iter(sampler))) is not None):
+            or _fixed_order(lambda: list(itertools.islice(sampler, bound))) is not None):
         return loader
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
                       drop_last=False, collate_fn=loader.collate_fn,

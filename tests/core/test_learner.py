@@ -711,6 +711,8 @@ def test_get_preds_reads_a_loader_over_an_iterable_dataset_once():
     signal.alarm(10)
     try:
         preds, targets = learn.get_preds(activation=False)
+        assert set(learn.validate()) >= {"valid_loss"}  # the loader's order is checked too
+        assert torch.equal(learn.get_preds(stream)[1], y)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
