@@ -33,6 +33,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import math
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class MicroBatcher:
             return
         start = 0
         for request in pending:
-            request.future.set_result(results[start:start + len(request.items)])
+            _settle(request.future, result=results[start:start + len(request.items)])
             start += len(request.items)
 
     async def _run_alone(self, request: _Pending) -> None:
@@ -145,9 +146,22 @@ class MicroBatcher:
         try:
             result = await loop.run_in_executor(None, predict)
         except Exception as error:
-            request.future.set_exception(error)
+            _settle(request.future, error=error)
         else:
-            request.future.set_result(result)
+            _settle(request.future, result=result)
+
+
+def _settle(future: asyncio.Future[list[Any]], result: Any = None,
+            error: BaseException | None = None) -> None:
+    """Give a request its result or error, unless it is already settled: a client that hung
+    up mid-batch leaves a cancelled future, and setting it would raise in the worker and fail
+    the other requests of its batch."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class BodyCap:
@@ -203,8 +217,13 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "tolist"):
-        return value.tolist()
+    if hasattr(value, "tolist"):  # NumPy and torch values; only floats can be NaN
+        dtype = getattr(value, "dtype", None)
+        floating = getattr(dtype, "kind", "") in ("f", "c") or getattr(
+            dtype, "is_floating_point", False)
+        return _jsonable(value.tolist()) if floating else value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity: a model output that is not finite is null
     return value
 
 

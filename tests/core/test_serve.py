@@ -159,3 +159,35 @@ def test_requests_with_different_options_never_share_a_batch():
     assert sorted((sorted(items), options) for items, options in echo.calls) == [
         ([0, 2, 4, 6, 8], {}), ([1, 3, 5, 7, 9], {"probs": True})]
     assert batcher.batches_run == 2
+
+
+def test_a_request_whose_client_hung_up_does_not_fail_the_others_in_its_batch():
+    # its cancelled future made set_result raise in the worker, which then failed every other
+    # request of the batch with InvalidStateError
+    batcher = MicroBatcher(_Echo(), max_batch=64, max_wait_ms=100)
+
+    async def run():
+        gone = asyncio.ensure_future(batcher.predict([0]))
+        kept = asyncio.ensure_future(batcher.predict([1]))
+        await asyncio.sleep(0.01)  # both wait in the batch
+        gone.cancel()
+        return await kept
+
+    assert asyncio.run(run()) == [(1, False)]
+
+
+def test_values_json_cannot_hold_are_null_in_responses():
+    import math
+
+    import numpy as np
+    import torch
+
+    from ember.serve import _jsonable
+
+    assert _jsonable([math.nan, 1.5, math.inf]) == [None, 1.5, None]
+    assert _jsonable(np.array([[np.nan, 2.0]], np.float32)) == [[None, 2.0]]
+    assert _jsonable(torch.tensor([-math.inf, 0.5])) == [None, 0.5]
+    assert _jsonable(np.float64(np.nan)) is None
+    assert _jsonable(np.array([3, 4])) == [3, 4]
+    assert _jsonable(ember.Prediction("a", {"a": math.nan})) == {
+        "value": "a", "probabilities": {"a": None}}
