@@ -743,6 +743,22 @@ class Data:
             options.pop("probs", None)
         return options
 
+    def option_limits(self) -> dict[str, int]:
+        """The largest value a client of ``ember serve`` may ask for each costly prediction
+        option, name → limit: an option whose value sets how much work one request buys
+        (decoding steps, beam width, generated words). The server refuses a value over its
+        limit with a 422 naming it, so one request cannot hold the worker that every other
+        client waits on; the operator may move a limit (``--option-limit NAME=VALUE``).
+        Direct calls (``learn.predict``, ``predictor.predict_batch``) are never limited.
+        The base class has no costly options and returns ``{}``; domains that generate
+        (text: seq2seq ``beam`` and ``max_len``, a language model's ``n_words``) override it.
+
+        Example:
+            >>> Data(None, None, target_kind="single_label", n_out=3).option_limits()
+            {}
+        """
+        return {}
+
     def feature_importance(self, learn: Any, **options: Any) -> Any:
         """Importance of each input for ``learn``'s validation metric. Domains that can say
         (tables: permutation importance per column) override it.

@@ -947,6 +947,23 @@ class LanguageModelData(ember.Data):
                                                      else ids + words))
         return results
 
+    def option_limits(self) -> dict[str, int]:
+        """The most ``ember serve`` lets a client ask for (see :meth:`ember.Data.option_limits`):
+        ``n_words`` 1,000.
+
+        Each generated token is one model step per prompt (a transformer's step also grows
+        with the text so far), so ``n_words`` sets the cost of a request; 1,000 tokens is a
+        few pages of text, far more than a completion needs, and ``n_words=10000000`` cannot
+        hold the server. ``top_k`` costs nothing extra (a value over the vocab size samples
+        from every token), and ``temperature`` and ``seed`` cost nothing, so they have no
+        limit. Direct calls are not limited.
+
+        Example:
+            >>> LanguageModelData.option_limits(None)
+            {'n_words': 1000}
+        """
+        return {"n_words": 1000}
+
     def why_no_probabilities(self) -> str:
         """A language model's predictions are text, not classes: ``probs=True`` is refused
         with this reason.

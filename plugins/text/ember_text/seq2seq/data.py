@@ -354,6 +354,25 @@ class Seq2SeqData(ember.Data):
         """
         return 2 * self.max_tgt_len + 10
 
+    def option_limits(self) -> dict[str, int]:
+        """The most ``ember serve`` lets a client ask for (see :meth:`ember.Data.option_limits`):
+        ``beam`` 16 and ``max_len`` four times :meth:`default_max_len`.
+
+        Beam search costs ``beam`` model steps per decoded token, per item; the gain of a
+        wider beam is gone by about 10 (and a very wide one tends to prefer short, worse
+        outputs), so 16 leaves room without letting ``beam=10000`` hold the server.
+        ``max_len`` bounds the decoding steps of a model that never emits ``<eos>``; the
+        default already allows twice the longest training target + 10, and four times that
+        still serves sources much longer than any seen in training, while
+        ``max_len=100000000`` cannot run for hours. Direct calls are not limited.
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("ab", "1"), ("ba", "2")] * 3, bs=2)
+            >>> data.default_max_len(), data.option_limits()
+            (14, {'beam': 16, 'max_len': 56})
+        """
+        return {"beam": 16, "max_len": 4 * self.default_max_len()}
+
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
         """Source texts → a padded ``src`` batch (characters never seen become ``<unk>``, with
         a warning naming them).
