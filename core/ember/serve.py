@@ -10,10 +10,13 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
   ``{"beam": 5}`` decodes a seq2seq model by beam search. Images may also be sent as multipart
   files to ``POST /predict/files`` (options as a form field holding a JSON object).
 - ``GET /health``, ``GET /metadata`` (classes, target kind, input schema, the options the model
-  takes with their defaults), OpenAPI at ``/docs``.
+  takes with their defaults and the limits on costly ones), OpenAPI at ``/docs``.
 
 Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item, an
-unknown option or an option's value of the wrong type), bodies are capped (413, by
+unknown option, an option's value of the wrong type or over its limit), costly options are
+capped (:meth:`ember.Data.option_limits`: a seq2seq model's ``beam`` and ``max_len``, a
+language model's ``n_words``; the operator moves a limit with ``--option-limit NAME=VALUE``),
+bodies are capped (413, by
 :class:`BodyCap`: the declared length, or counted as a chunked body streams in), and concurrent
 requests are micro-batched: requests arriving within ``max_wait_ms`` of each other, with the same
 options, are predicted together, up to ``max_batch`` items (``/metadata`` counts the batches
@@ -35,7 +38,7 @@ import functools
 import json
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,12 +250,38 @@ def _option_types(data: Data) -> dict[str, Any]:
     return adapters
 
 
+def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str, int]:
+    """The limits a server applies: the data's :meth:`~ember.Data.option_limits` with the
+    operator's ``overrides`` over them (``None`` lifts a limit). An override naming an option
+    the model does not take is a :class:`DataError` (a typo must not leave a limit unset)."""
+    limits: dict[str, int | None] = dict(data.option_limits())
+    options = data.prediction_options()
+    for name, limit in (overrides or {}).items():
+        if name not in options:
+            takes = ", ".join(options) or "no options"
+            raise DataError(f"option limit for {name!r}, but this {data.kind} model has no option "
+                            f"{name!r}; it takes {takes}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise DataError(f"the limit for option {name!r} must be a whole number, 0 or more, "
+                            f"or None for no limit; got {limit!r}")
+        limits[name] = limit
+    return {name: limit for name, limit in limits.items() if limit is not None}
+
+
 def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0,
-               max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024) -> Any:
+               max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024,
+               option_limits: Mapping[str, int | None] | None = None) -> Any:
     """The FastAPI application serving ``predictor``.
+
+    A request's costly options are capped by the data's :meth:`~ember.Data.option_limits`
+    (a value over its limit is a 422 naming the option, the value and the limit);
+    ``option_limits`` moves them, option name → the largest value allowed, or ``None`` for
+    no limit. ``/metadata`` lists the limits in force.
 
     Example:
         >>> # app = create_app(ember.load("model.ember")); uvicorn.run(app)
+        >>> # create_app(ember.load("numbers.ember"), option_limits={"beam": 4})
     """
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from pydantic import BaseModel, Field, ValidationError
@@ -266,6 +295,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
     app.state.batcher = batcher
 
     option_types = _option_types(predictor.data)
+    limits = _limits(predictor.data, option_limits)
 
     class PredictRequest(BaseModel):
         inputs: list[Any] = Field(..., min_length=1, max_length=max_items,
@@ -297,6 +327,13 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
                     raise HTTPException(status_code=422, detail=(
                         f"option {name!r} cannot be {repr(value)[:100]}: "
                         f"{error.errors()[0]['msg']}")) from None
+            limit = limits.get(name)
+            if (limit is not None and isinstance(value, (int, float))
+                    and not isinstance(value, bool) and value > limit):
+                raise HTTPException(status_code=422, detail=(
+                    f"option {name!r} is {value}, over this server's limit of {limit}; ask for "
+                    f"at most {limit} (the operator sets it with --option-limit "
+                    f"{name}=VALUE)"))
             checked[name] = value
         return checked
 
@@ -345,6 +382,7 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
             "classes": predictor.classes,
             "input_schema": predictor.data.input_schema(),
             "options": _jsonable(predictor.data.prediction_options()),
+            "option_limits": limits,
             "max_items": max_items,
             "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000,
                          "batches_run": batcher.batches_run, "items_run": batcher.items_run},
@@ -354,16 +392,20 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
 
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 64,
-          max_wait_ms: float = 5.0, access_log: bool = False) -> None:
+          max_wait_ms: float = 5.0, access_log: bool = False,
+          option_limits: Mapping[str, int | None] | None = None) -> None:
     """Load an exported model and serve it until interrupted (``ember serve``). Per-request
     access-log lines cost time on the hot path, so they are off unless ``access_log``.
+    ``option_limits`` moves the limits on costly options (see :func:`create_app`).
 
     Example:
         >>> # serve("model.ember", port=8000)
+        >>> # serve("numbers.ember", option_limits={"beam": 32, "max_len": None})
     """
     import uvicorn
 
     from ember.export import load
 
-    app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms)
+    app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms,
+                     option_limits=option_limits)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)

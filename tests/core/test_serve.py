@@ -191,3 +191,9 @@ def test_values_json_cannot_hold_are_null_in_responses():
     assert _jsonable(np.array([3, 4])) == [3, 4]
     assert _jsonable(ember.Prediction("a", {"a": math.nan})) == {
         "value": "a", "probabilities": {"a": None}}
+
+
+def test_a_model_without_costly_options_has_no_limits(exported):
+    predictor, _ = exported
+    assert predictor.data.option_limits() == {}
+    assert TestClient(create_app(predictor)).get("/metadata").json()["option_limits"] == {}

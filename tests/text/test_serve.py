@@ -1,10 +1,13 @@
 """ember serve with text models: a request's options reach generation and decoding (a language
 model's n_words and temperature, a seq2seq model's max_len and attention); probs is refused
-with the reason, and /metadata lists the options each model takes."""
+with the reason, and /metadata lists the options each model takes. A costly option is capped
+(a seq2seq model's beam and max_len, a language model's n_words): a value over its limit is a
+422 naming it, the operator can move a limit, and /metadata lists the limits."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 import ember
@@ -62,3 +65,74 @@ def test_a_seq2seq_models_options_reach_decoding(tmp_path) -> None:
     assert unknown.status_code == 422 and unknown.json()["detail"] == (
         "unknown option 'n_words': this seq2seq model takes beam, max_len, length_penalty, "
         "with_attention")
+
+
+@pytest.fixture(scope="module")
+def language_model_export(tmp_path_factory):
+    ember.seed(0)
+    data = LanguageModelData.from_texts(["one two three four five six"] * 40, bs=4, bptt=8,
+                                        min_freq=1)
+    learn = ember.learner(data, model=language_model(data, emb_size=8, hidden_size=16,
+                                                     n_layers=1), quiet=True)
+    return ember.load(learn.export(tmp_path_factory.mktemp("lm") / "lm.ember"))
+
+
+@pytest.fixture(scope="module")
+def seq2seq_export(tmp_path_factory):
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:60], bs=16)
+    folder = tmp_path_factory.mktemp("seq2seq")
+    return ember.load(ember.learner(data, quiet=True).export(folder / "numbers.ember"))
+
+
+def post(client: TestClient, inputs: list[str], **options: object):
+    return client.post("/predict", json={"inputs": inputs, "options": options})
+
+
+def test_a_seq2seq_models_beam_and_max_len_are_capped(seq2seq_export) -> None:
+    predictor = seq2seq_export
+    max_len = 4 * predictor.data.default_max_len()
+    client = TestClient(create_app(predictor))
+    assert client.get("/metadata").json()["option_limits"] == {"beam": 16, "max_len": max_len}
+    at_limit = post(client, ["deux"], max_len=max_len)
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json()["predictions"] == predictor.predict_batch(["deux"], max_len=max_len)
+    assert post(client, ["deux"], beam=16, max_len=2).status_code == 200
+    over = post(client, ["deux"], max_len=100_000_000)
+    assert over.status_code == 422
+    assert over.json()["detail"].startswith(
+        f"option 'max_len' is 100000000, over this server's limit of {max_len}")
+    wide = post(client, ["deux"], beam=17, max_len=2)
+    assert wide.status_code == 422
+    assert wide.json()["detail"].startswith("option 'beam' is 17, over this server's limit of 16")
+    # a direct call is the user's own: no limit
+    assert len(predictor.predict_batch(["deux"], max_len=max_len + 1)) == 1
+
+
+def test_the_operator_moves_a_limit_and_metadata_shows_it(seq2seq_export) -> None:
+    predictor = seq2seq_export
+    lowered = TestClient(create_app(predictor, option_limits={"beam": 2}))
+    assert post(lowered, ["deux"], beam=2, max_len=2).status_code == 200
+    refused = post(lowered, ["deux"], beam=3, max_len=2)
+    assert refused.status_code == 422 and "limit of 2" in refused.json()["detail"]
+    limits = lowered.get("/metadata").json()["option_limits"]
+    assert limits == {"beam": 2, "max_len": 4 * predictor.data.default_max_len()}
+    raised = TestClient(create_app(predictor, option_limits={"beam": 32, "max_len": None}))
+    assert post(raised, ["deux"], beam=17, max_len=2).status_code == 200
+    assert raised.get("/metadata").json()["option_limits"] == {"beam": 32}  # max_len: none
+    with pytest.raises(ember.DataError, match=r"no option 'n_words'.*beam, max_len"):
+        create_app(predictor, option_limits={"n_words": 10})
+
+
+def test_a_language_models_n_words_is_capped(language_model_export) -> None:
+    client = TestClient(create_app(language_model_export))
+    assert client.get("/metadata").json()["option_limits"] == {"n_words": 1000}
+    at_limit = post(client, ["one two"], n_words=1000, temperature=0)
+    assert at_limit.status_code == 200, at_limit.text
+    over = post(client, ["one two"], n_words=10_000_000)
+    assert over.status_code == 422
+    assert over.json()["detail"].startswith(
+        "option 'n_words' is 10000000, over this server's limit of 1000")
+    lowered = TestClient(create_app(language_model_export, option_limits={"n_words": 5}))
+    assert post(lowered, ["one two"], n_words=5).status_code == 200
+    assert post(lowered, ["one two"], n_words=6).status_code == 422
