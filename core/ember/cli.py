@@ -101,8 +101,30 @@ def _serve(args: argparse.Namespace) -> int:
     from ember.serve import serve
 
     serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
-          max_wait_ms=args.max_wait_ms, access_log=args.access_log)
+          max_wait_ms=args.max_wait_ms, access_log=args.access_log,
+          option_limits=dict(args.option_limit))
     return 0
+
+
+def _option_limit(text: str) -> tuple[str, int | None]:
+    """One ``--option-limit NAME=VALUE``: an option name and the largest value a client may
+    ask for (a whole number, 0 or more), or ``none`` for no limit.
+
+    Example:
+        >>> _option_limit("beam=32"), _option_limit("max_len=none")
+        (('beam', 32), ('max_len', None))
+    """
+    name, equals, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=VALUE (an option name, e.g. beam=32 or max_len=none)")
+    if value.lower() == "none":
+        return name, None
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the limit must be a whole number, 0 or more, or none for no limit")
+    return name, int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--max-batch", type=int, default=64, help="micro-batch size limit")
     server.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batch window")
     server.add_argument("--access-log", action="store_true", help="log every request")
+    server.add_argument(
+        "--option-limit", metavar="NAME=VALUE", type=_option_limit, action="append",
+        default=[], help=(
+            "the largest value a request may ask for a prediction option, e.g. beam=32 or "
+            "max_len=none (no limit); repeatable. Costly options have limits by default "
+            "(seq2seq beam 16 and max_len 4x its default, a language model's n_words 1000); "
+            "GET /metadata lists them, and a request over one gets a 422"))
     server.set_defaults(run=_serve)
     args = parser.parse_args(argv)
     try:

@@ -88,3 +88,30 @@ def test_quickstart_refuses_an_unknown_name_among_known_ones(monkeypatch, capsys
     assert main(["quickstart", "toy", "tyo", "--smoke"]) == 2
     err = capsys.readouterr().err
     assert "no quick-start demo for ['tyo']; installed demos: toy" in err and ran == []
+
+
+def test_serve_takes_option_limits_name_equals_value(monkeypatch, tmp_path, capsys):
+    import pytest
+
+    import ember.serve
+
+    calls = []
+    monkeypatch.setattr(ember.serve, "serve", lambda path, **options: calls.append(options))
+    model = str(tmp_path / "model.ember")
+    assert main(["serve", model, "--option-limit", "beam=32",
+                 "--option-limit", "max_len=none"]) == 0
+    assert calls[0]["option_limits"] == {"beam": 32, "max_len": None}
+    assert main(["serve", model]) == 0 and not calls[1]["option_limits"]
+    for bad in ("beam", "beam=many", "beam=-1", "=3"):
+        with pytest.raises(SystemExit):
+            main(["serve", model, "--option-limit", bad])
+        assert "--option-limit" in capsys.readouterr().err
+    assert "NAME=VALUE" in _serve_help(capsys)
+
+
+def _serve_help(capsys) -> str:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    return capsys.readouterr().out
