@@ -123,7 +123,7 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
         settings.setdefault("max_len", max(data.max_len, 16))
     model = ember.create_model(name, vocab_size=len(data.vocab), n_out=data.n_out, **settings)
     if pretrained is not None:
-        load_encoder(model, pretrained, vocab=data.vocab)
+        load_encoder(model, pretrained, vocab=data.vocab, backwards=data.backwards)
         # beside the config, which an export rebuilds from: fit_auto reads it (fine_tune recipe)
         model.ember_config["pretrained"] = str(pretrained)
     return model
@@ -173,9 +173,23 @@ def _arch_of(model: nn.Module) -> tuple[str, dict[str, Any]]:
     raise TrainingError(f"{config['name']!r} has no text encoder to save")
 
 
-def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> Path:
+def _direction_of(learn_or_model: Any, backwards: bool | None) -> bool | None:
+    if backwards is None and isinstance(learn_or_model, ember.Learner):
+        backwards = getattr(learn_or_model.data, "backwards", None)
+    return None if backwards is None else bool(backwards)
+
+
+def _direction(backwards: bool) -> str:
+    return "backward" if backwards else "forward"
+
+
+def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None,
+                 backwards: bool | None = None) -> Path:
     """Write the encoder of a language model (or classifier) to a safetensors file with its
-    architecture, config and vocab in the header.
+    architecture, config, vocab and reading direction in the header.
+
+    ``vocab`` and ``backwards`` default to the learner's data's (a bare model gives none, and
+    its direction is then not checked when the encoder is read).
 
     Example:
         >>> # save_encoder(lm_learn, "austen_encoder.safetensors")
@@ -184,9 +198,11 @@ def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
     arch, config = _arch_of(model)
     if vocab is None and isinstance(learn_or_model, ember.Learner):
         vocab = getattr(learn_or_model.data, "vocab", None)
+    backwards = _direction_of(learn_or_model, backwards)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
     metadata = {"format": "ember-text-encoder", "arch": arch, "config": json.dumps(config),
-                "vocab": json.dumps(vocab.itos if vocab is not None else None)}
+                "vocab": json.dumps(vocab.itos if vocab is not None else None),
+                "backwards": json.dumps(backwards)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
@@ -194,7 +210,8 @@ def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
 
 
 def read_encoder_header(path: str | Path) -> dict[str, Any]:
-    """Architecture, config and vocab of an encoder file (no weights read).
+    """Architecture, config, vocab and direction (``backwards``: ``True``, ``False``, or
+    ``None`` when it was not recorded) of an encoder file (no weights read).
 
     Example:
         >>> # read_encoder_header("encoder.safetensors")["arch"] -> 'awd_lstm'
@@ -207,17 +224,21 @@ def read_encoder_header(path: str | Path) -> dict[str, Any]:
     if metadata.get("format") != "ember-text-encoder":
         raise TrainingError(f"{path} is not an encoder written by ember_text.save_encoder")
     return {"arch": metadata["arch"], "config": json.loads(metadata["config"]),
-            "vocab": json.loads(metadata["vocab"])}
+            "vocab": json.loads(metadata["vocab"]),
+            "backwards": json.loads(metadata.get("backwards", "null"))}
 
 
-def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None) -> None:
+def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None,
+                 backwards: bool | None = None) -> None:
     """Load an encoder written by :func:`save_encoder` into a model of the same shape.
 
     When the model's vocab (``vocab``, or the learner's data's) differs from the one the
     encoder was trained with, the embedding rows are mapped by token: a token both vocabs
     know keeps its trained row, a token the encoder never saw starts at the mean of the
     trained rows (ULMFiT's rule). The model's embedding must then have one row per token of
-    ``vocab``.
+    ``vocab``. An encoder trained in the other direction than the model reads its texts
+    (``backwards``, or the learner's data's) raises ``TrainingError``: a backward encoder
+    in a forward classifier trains without complaint, on texts it reads back to front.
 
     Example:
         >>> # load_encoder(classifier_learn, "austen_encoder.safetensors")
@@ -226,6 +247,14 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
     if vocab is None and isinstance(learn_or_model, ember.Learner):
         vocab = getattr(learn_or_model.data, "vocab", None)
     header = read_encoder_header(path)
+    backwards = _direction_of(learn_or_model, backwards)
+    if header["backwards"] is not None and backwards is not None \
+            and header["backwards"] != backwards:
+        raise TrainingError(
+            f"{path} holds a {_direction(header['backwards'])} encoder (its language model "
+            f"was trained with backwards={header['backwards']}), but this model reads texts "
+            f"{_direction(backwards)}; give it the {_direction(backwards)} language model's "
+            f"encoder, or build the data with backwards={header['backwards']}")
     arch, config = _arch_of(model)
     remap = vocab is not None and header["vocab"] is not None and header["vocab"] != vocab.itos
     same_shape = {k: v for k, v in header["config"].items() if k != "vocab_size" or not remap}
