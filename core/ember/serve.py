@@ -37,6 +37,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -269,10 +270,12 @@ def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str,
     return {name: limit for name, limit in limits.items() if limit is not None}
 
 
-def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5.0,
+def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 64,
+               max_wait_ms: float = 5.0,
                max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024,
                option_limits: Mapping[str, int | None] | None = None) -> Any:
-    """The FastAPI application serving ``predictor``.
+    """The FastAPI application serving ``predictor``: what :func:`ember.load` returns, or the
+    path of an exported file, which is loaded on the CPU.
 
     A request's costly options are capped by the data's :meth:`~ember.Data.option_limits`
     (a value over its limit is a 422 naming the option, the value and the limit);
@@ -286,6 +289,14 @@ def create_app(predictor: Predictor, max_batch: int = 64, max_wait_ms: float = 5
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from pydantic import BaseModel, Field, ValidationError
 
+    if isinstance(predictor, (str, os.PathLike)):
+        from ember.export import load
+
+        predictor = load(predictor, device="cpu")
+    if not isinstance(predictor, Predictor):
+        raise TypeError(f"create_app serves an exported model: give it ember.load(path) or the "
+                        f"path itself, not a {type(predictor).__name__} (a Learner exports "
+                        f"first: learn.export(path))")
     manifest = predictor.manifest
     kind = manifest["data"]["kind"]
     batcher = MicroBatcher(predictor, max_batch, max_wait_ms)

@@ -197,3 +197,17 @@ def test_a_model_without_costly_options_has_no_limits(exported):
     predictor, _ = exported
     assert predictor.data.option_limits() == {}
     assert TestClient(create_app(predictor)).get("/metadata").json()["option_limits"] == {}
+
+
+def test_create_app_takes_the_exported_file_too(tmp_path):
+    # create_app("model.ember") used to fail with "'str' object has no attribute 'manifest'"
+    ember.seed(0)
+    learn = ember.learner(blob_data(), quiet=True, path=tmp_path)
+    learn.fit_one_cycle(1, 1e-2)
+    path = learn.export("model")
+    items = [row.tolist() for row in learn.data.valid_dl.dataset.tensors[0][:3]]
+    for given in (path, str(path)):
+        response = TestClient(create_app(given)).post("/predict", json={"inputs": items})
+        assert response.json() == {"predictions": ember.load(path).predict_batch(items)}
+    with pytest.raises(TypeError, match=r"ember\.load"):
+        create_app(learn)
