@@ -1077,9 +1077,17 @@ def _in_order(loader: DataLoader) -> DataLoader:
     is one rank's share; otherwise (a loader that drops its last batch, or whose sampler draws
     a new order each reading: a random sampler, text's length-bucketing training sampler, a
     weighted sampler) a loader of the same items, batch size and collation that reads every
-    item once in dataset order. A loader whose sampler yields whole batches (a language
-    model's stream) is its plugin's to order, and kept."""
-    from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, SequentialSampler
+    item once in dataset order; the items of a ``SubsetRandomSampler`` are its indices, not
+    the whole dataset (one dataset split into training and validation by two of them). A
+    loader whose sampler yields whole batches (a language model's stream) is its plugin's to
+    order, and kept."""
+    from torch.utils.data import (
+        DataLoader,
+        DistributedSampler,
+        IterableDataset,
+        SequentialSampler,
+        SubsetRandomSampler,
+    )
 
     if loader.batch_size is None or isinstance(loader.dataset, IterableDataset):
         return loader  # an iterable dataset gives its items in its own order: no indices
@@ -1092,8 +1100,11 @@ def _in_order(loader: DataLoader) -> DataLoader:
             isinstance(sampler, (SequentialSampler, ShardSampler, DistributedSampler))
             or _fixed_order(lambda: list(itertools.islice(sampler, bound))) is not None):
         return loader
+    # a subset's own indices in dataset order; None: every item, in order (shuffle=False)
+    items = (sorted(int(index) for index in sampler.indices)
+             if isinstance(sampler, SubsetRandomSampler) else None)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                      drop_last=False, collate_fn=loader.collate_fn,
+                      sampler=items, drop_last=False, collate_fn=loader.collate_fn,
                       num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 
 

@@ -476,6 +476,31 @@ def test_a_training_loader_with_a_shuffling_sampler_of_its_own_is_read_whole_and
             learn.validate("valid")["valid_loss"])
 
 
+
+def test_a_loader_over_a_random_subset_of_its_dataset_is_read_over_that_subset():
+    """One dataset split by ``SubsetRandomSampler`` (PyTorch's own recipe for a validation
+    split): validate() and get_preds() read every item of the dataset, training items in the
+    validation score, because the loader put in dataset order was one over the whole dataset."""
+    from torch.utils.data import DataLoader, SubsetRandomSampler
+
+    ember.seed(0)
+    x, y = torch.randn(100, 8), torch.randint(0, 3, (100,))
+    dataset = torch.utils.data.TensorDataset(x, y)
+    shuffled = torch.randperm(100).tolist()
+    train_items, valid_items = shuffled[:70], shuffled[70:]
+    train_dl = DataLoader(dataset, batch_size=16, sampler=SubsetRandomSampler(train_items),
+                          drop_last=True)
+    valid_dl = DataLoader(dataset, batch_size=16, sampler=SubsetRandomSampler(valid_items))
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), small_model(), quiet=True)
+    for name, items in (("train", train_items), ("valid", valid_items)):
+        probs, targets = learn.get_preds(name)
+        assert torch.equal(targets, y[sorted(items)])  # each item once, in dataset order
+        given = DataLoader(torch.utils.data.Subset(dataset, sorted(items)), batch_size=16)
+        assert torch.allclose(probs, learn.get_preds(given)[0])
+    assert learn.validate("valid")["valid_loss"] == pytest.approx(
+        learn.validate(DataLoader(torch.utils.data.Subset(dataset, valid_items)))["valid_loss"])
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_wrong_loss_kind_is_refused_before_training():
     with pytest.raises(ember.TrainingError, match="regression values but the loss"):
