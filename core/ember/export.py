@@ -136,8 +136,12 @@ def _stored_tensors(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], di
     that the digest is taken over exactly the tensors written. Tied weights (a language
     model's decoder and embedding: one tensor under two names) are stored once, under the
     first name in sorted order, as ``save_model`` does; the rebuilt model ties them again and
-    ``load_model`` fills both from the one. An entry that shares memory with another in any
-    other way (a slice of it) is stored as a copy of its own.
+    ``load_model`` fills both from the one. So is any entry that lies in the memory of an
+    entry covering all of it (a buffer that is a slice or a reshape of a parameter): it is
+    left out, under the first such name in sorted order, as ``save_model`` does, since
+    ``load_model`` leaves it out of the names it fills (the rebuilt model's view is filled
+    through the tensor it is part of). An entry that shares memory with others none of which
+    covers all of it is stored as a copy of its own.
 
     Example:
         >>> tied = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False),
@@ -151,9 +155,19 @@ def _stored_tensors(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], di
     aliases: dict[str, str] = {}
     views: dict[tuple[Any, ...], str] = {}
     storages: set[int] = set()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu()
+    entries = [(name, tensor.detach().cpu())
+               for name, tensor in sorted(model.state_dict().items())]
+    whole: dict[int, str] = {}  # storage → the first entry that covers all of it
+    for name, tensor in entries:
+        memory = tensor.untyped_storage()
+        if (tensor.numel() and tensor.data_ptr() == memory.data_ptr()
+                and tensor.numel() * tensor.element_size() == memory.nbytes()):
+            whole.setdefault(memory.data_ptr(), name)
+    for name, tensor in entries:
         storage = tensor.untyped_storage().data_ptr()
+        if tensor.numel() and whole.get(storage, name) != name:
+            aliases[name] = whole[storage]  # load_model fills it through that one
+            continue
         view = (storage, tensor.storage_offset(), tensor.dtype, tuple(tensor.shape),
                 tensor.stride())
         if tensor.numel() and view in views:

@@ -1077,9 +1077,17 @@ def _in_order(loader: DataLoader) -> DataLoader:
     is one rank's share; otherwise (a loader that drops its last batch, or whose sampler draws
     a new order each reading: a random sampler, text's length-bucketing training sampler, a
     weighted sampler) a loader of the same items, batch size and collation that reads every
-    item once in dataset order. A loader whose sampler yields whole batches (a language
-    model's stream) is its plugin's to order, and kept."""
-    from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, SequentialSampler
+    item once in dataset order; the items of a ``SubsetRandomSampler`` are its indices, not
+    the whole dataset (one dataset split into training and validation by two of them). A
+    loader whose sampler yields whole batches (a language model's stream) is its plugin's to
+    order, and kept."""
+    from torch.utils.data import (
+        DataLoader,
+        DistributedSampler,
+        IterableDataset,
+        SequentialSampler,
+        SubsetRandomSampler,
+    )
 
     if loader.batch_size is None or isinstance(loader.dataset, IterableDataset):
         return loader  # an iterable dataset gives its items in its own order: no indices
@@ -1090,23 +1098,55 @@ def _in_order(loader: DataLoader) -> DataLoader:
         return loader
     if not loader.drop_last and (
             isinstance(sampler, (SequentialSampler, ShardSampler, DistributedSampler))
-            or _fixed_order(lambda: list(itertools.islice(sampler, bound))) is not None):
+            or _fixed_order(lambda: list(itertools.islice(sampler, bound)), sampler) is not None):
         return loader
+    # a subset's own indices in dataset order; None: every item, in order (shuffle=False)
+    items = (sorted(int(index) for index in sampler.indices)
+             if isinstance(sampler, SubsetRandomSampler) else None)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                      drop_last=False, collate_fn=loader.collate_fn,
+                      sampler=items, drop_last=False, collate_fn=loader.collate_fn,
                       num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 
 
-def _fixed_order(read: Callable[[], list[Any]]) -> list[Any] | None:
-    """What ``read`` gives when two readings agree, else None (also for a sampler that cannot
-    be read without a dataset). The readings run on a forked torch generator, so reading a
-    shuffling sampler draws nothing from the training shuffle's random stream."""
+def _fixed_order(read: Callable[[], list[Any]], sampler: Any) -> list[Any] | None:
+    """What ``read`` gives when two readings of ``sampler`` agree, else None (also for a
+    sampler that cannot be read without a dataset). The readings run on a forked torch
+    generator, and the states of Python's and NumPy's global generators and of the sampler's
+    own (``generator=``, also those of a sampler it wraps) are put back after them, so reading
+    a shuffling sampler draws nothing from the training shuffle's random streams."""
+    import numpy as np
+
+    states = [(rng, rng.get_state()) for rng in _own_generators(sampler)]
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
             first = read()
             return first if first == read() else None
     except TypeError:  # no length, or indices that are not numbers
         return None
+    finally:
+        for rng, state in states:
+            rng.set_state(state)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _own_generators(sampler: Any) -> list[Any]:
+    """The torch generators and NumPy ``RandomState`` objects held by ``sampler`` and by the
+    samplers it wraps (its ``sampler``, ``batch_sampler``): what it may draw from other than
+    the global generators."""
+    import numpy as np
+
+    found: list[Any] = []
+    seen: set[int] = set()
+    while sampler is not None and id(sampler) not in seen:
+        seen.add(id(sampler))
+        values = list(getattr(sampler, "__dict__", {}).values())
+        found += [value for value in values
+                  if isinstance(value, (torch.Generator, np.random.RandomState))]
+        inner = getattr(sampler, "sampler", None)
+        sampler = inner if inner is not None else getattr(sampler, "batch_sampler", None)
+    return found
 
 
 def _item_order(loader: DataLoader) -> Tensor | None:
@@ -1133,7 +1173,9 @@ def _item_order(loader: DataLoader) -> Tensor | None:
         size = len(loader.dataset)  # type: ignore[arg-type]
     except TypeError:  # no length
         return None
-    first = _fixed_order(lambda: list(itertools.islice(indices(), size + 1)))
+    first = _fixed_order(lambda: list(itertools.islice(indices(), size + 1)),
+                         loader.sampler if loader.batch_size is not None
+                         else loader.batch_sampler)
     try:
         if first is None or sorted(first) != list(range(size)):
             return None  # not fixed, or not every item once

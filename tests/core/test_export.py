@@ -441,6 +441,46 @@ def test_tied_weights_are_stored_once_and_checked(tmp_path):
         ember.load(path)
 
 
+class RowBuffer(torch.nn.Module):
+    """A buffer that is a view of part of a parameter (its first row), as a module that keeps
+    a handle on a slice of its own weights."""
+
+    def __init__(self, n_in: int = 8, n_out: int = 3) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out)
+        self.register_buffer("row", self.linear.weight.data[0])
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_buffer_that_is_a_slice_of_a_parameter_exports_and_loads(tmp_path):
+    # it was stored as a copy of its own, and safetensors' load_model, which leaves a slice
+    # of a tensor it loads out of the names it fills, reported it as unexpected: the export
+    # (and safetensors.torch.save_model's before it) could not be loaded
+    import types
+
+    plugin = types.ModuleType("row_buffer")
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("row_buffer", RowBuffer)
+
+    plugin.ember_architectures = ember_architectures
+    ember.register_plugin(plugin)
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), ember.create_model("row_buffer"), path=tmp_path,
+                          quiet=True)
+    learn.fit(1, 1e-2)
+    path = learn.export("row")
+    loaded = ember.load(path).model
+    _, header = _data_section(path)
+    assert "row" not in header and header["__metadata__"]["row"] == "linear.weight"
+    assert torch.equal(loaded.linear.weight, learn.model.linear.weight)
+    assert torch.equal(loaded.row, learn.model.linear.weight[0])
+    assert loaded.row.data_ptr() == loaded.linear.weight.data_ptr()  # still a view of it
+
+
 def test_bfloat16_weights_are_checked_byte_for_byte(trained, tmp_path):
     # bfloat16 has no NumPy dtype: the digest reads the raw bytes
     trained.model.to(torch.bfloat16)

@@ -476,6 +476,72 @@ def test_a_training_loader_with_a_shuffling_sampler_of_its_own_is_read_whole_and
             learn.validate("valid")["valid_loss"])
 
 
+
+def test_a_loader_over_a_random_subset_of_its_dataset_is_read_over_that_subset():
+    """One dataset split by ``SubsetRandomSampler`` (PyTorch's own recipe for a validation
+    split): validate() and get_preds() read every item of the dataset, training items in the
+    validation score, because the loader put in dataset order was one over the whole dataset."""
+    from torch.utils.data import DataLoader, SubsetRandomSampler
+
+    ember.seed(0)
+    x, y = torch.randn(100, 8), torch.randint(0, 3, (100,))
+    dataset = torch.utils.data.TensorDataset(x, y)
+    shuffled = torch.randperm(100).tolist()
+    train_items, valid_items = shuffled[:70], shuffled[70:]
+    train_dl = DataLoader(dataset, batch_size=16, sampler=SubsetRandomSampler(train_items),
+                          drop_last=True)
+    valid_dl = DataLoader(dataset, batch_size=16, sampler=SubsetRandomSampler(valid_items))
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), small_model(), quiet=True)
+    for name, items in (("train", train_items), ("valid", valid_items)):
+        probs, targets = learn.get_preds(name)
+        assert torch.equal(targets, y[sorted(items)])  # each item once, in dataset order
+        given = DataLoader(torch.utils.data.Subset(dataset, sorted(items)), batch_size=16)
+        assert torch.allclose(probs, learn.get_preds(given)[0])
+    assert learn.validate("valid")["valid_loss"] == pytest.approx(
+        learn.validate(DataLoader(torch.utils.data.Subset(dataset, valid_items)))["valid_loss"])
+
+
+
+@pytest.mark.parametrize("sampler", ["generator", "weighted", "python"])
+def test_reading_the_training_sampler_leaves_the_training_order_unchanged(sampler):
+    """get_preds("train") reads the training sampler to learn whether its order is fixed. A
+    sampler drawing from a generator of its own (``DataLoader(shuffle=True, generator=g)``,
+    the seeding PyTorch recommends) or from Python's ``random`` was advanced by that reading,
+    outside the forked torch generator, so the next epochs trained on other batches."""
+    import random
+
+    from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
+
+    class PythonShuffled(Sampler[int]):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __iter__(self):
+            return iter(random.sample(range(self.n), self.n))
+
+    dataset = torch.utils.data.TensorDataset(torch.randn(64, 8), torch.arange(64) % 3)
+
+    def training_order(read_first: bool) -> list[list[int]]:
+        ember.seed(0)
+        generator = torch.Generator().manual_seed(1)
+        train_dl = (
+            DataLoader(dataset, batch_size=16, shuffle=True, generator=generator)
+            if sampler == "generator" else
+            DataLoader(dataset, batch_size=16, sampler=WeightedRandomSampler(
+                torch.ones(64), 64, generator=generator)) if sampler == "weighted" else
+            DataLoader(dataset, batch_size=16, sampler=PythonShuffled(64)))
+        learn = ember.Learner(ember.Data.from_loaders(train_dl, DataLoader(dataset)),
+                              small_model(), quiet=True)
+        if read_first:
+            learn.get_preds("train")
+        return [xb.sum(1).tolist() for xb, _ in learn.data.train_dl]
+
+    assert training_order(read_first=True) == training_order(read_first=False)
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_wrong_loss_kind_is_refused_before_training():
     with pytest.raises(ember.TrainingError, match="regression values but the loss"):
