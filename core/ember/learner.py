@@ -875,8 +875,9 @@ class Learner:
         distributed = self.distributed
         whole = unshard_loader(loader) if distributed is not None else None
         if distributed is not None and whole is not None:
-            order = _item_order(_in_order(whole))
-            loader = shard_batches(_in_order(whole), distributed.rank, distributed.world_size)
+            ordered = _in_order(whole)  # the whole loader as one process reads it
+            order = _item_order(ordered)
+            loader = shard_batches(ordered, distributed.rank, distributed.world_size)
         else:
             order = _item_order(loader)
         gather = _Gather()
