@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["Distributed", "ShardSampler", "interleave", "shard_batches", "shard_loader",
-           "unshard_loader", "write_on_rank_zero"]
+__all__ = ["Distributed", "ShardSampler", "interleave", "loader_settings", "shard_batches",
+           "shard_loader", "unshard_loader", "write_on_rank_zero"]
 
 _Item = TypeVar("_Item")
 
@@ -205,7 +205,7 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
     """
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
-    settings = _settings(loader)
+    settings = loader_settings(loader)
     batches = loader.batch_sampler
     if batches is not None and not isinstance(batches, BatchSampler):
         if isinstance(batches, ShardSampler):
@@ -245,7 +245,7 @@ def unshard_loader(loader: DataLoader) -> DataLoader | None:
     """
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-    settings = _settings(loader)
+    settings = loader_settings(loader)
     if isinstance(loader.batch_sampler, ShardSampler):
         return DataLoader(loader.dataset, batch_sampler=loader.batch_sampler.base, **settings)
     sampler: Any = loader.sampler
@@ -275,7 +275,7 @@ def shard_batches(loader: DataLoader, rank: int, world_size: int) -> DataLoader:
     """
     from torch.utils.data import DataLoader
 
-    settings = _settings(loader)
+    settings = loader_settings(loader)
     if loader.batch_sampler is None:  # no batching by the loader: each element is a batch
         return DataLoader(loader.dataset, batch_size=None,  # type: ignore[arg-type]
                           sampler=ShardSampler(loader.sampler, rank, world_size), **settings)
@@ -334,8 +334,16 @@ def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path
     return written
 
 
-def _settings(loader: DataLoader) -> dict[str, Any]:
-    """The loader's own settings, for a copy of it (worker seeding, prefetching, timeouts)."""
+def loader_settings(loader: DataLoader) -> dict[str, Any]:
+    """The loader's own settings, for a copy of it with another sampler: collation, workers
+    and their seeding (``worker_init_fn``), prefetching, timeouts, pinning, the generator.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> settings = loader_settings(DataLoader(list(range(4)), batch_size=2))
+        >>> DataLoader(list(range(4)), batch_size=2, shuffle=False, **settings).num_workers
+        0
+    """
     settings: dict[str, Any] = {
         "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
         "pin_memory": loader.pin_memory, "worker_init_fn": loader.worker_init_fn,

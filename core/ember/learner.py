@@ -55,6 +55,7 @@ from ember.distributed import (
     Distributed,
     ShardSampler,
     interleave,
+    loader_settings,
     shard_batches,
     shard_loader,
     unshard_loader,
@@ -1104,9 +1105,9 @@ def _in_order(loader: DataLoader) -> DataLoader:
     # a subset's own indices in dataset order; None: every item, in order (shuffle=False)
     items = (sorted(int(index) for index in sampler.indices)
              if isinstance(sampler, SubsetRandomSampler) else None)
+    settings = {**loader_settings(loader), "generator": None}  # nothing to draw: in order
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                      sampler=items, drop_last=False, collate_fn=loader.collate_fn,
-                      num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+                      sampler=items, drop_last=False, **settings)
 
 
 def _fixed_order(read: Callable[[], list[Any]], sampler: Any) -> list[Any] | None:

@@ -912,3 +912,24 @@ class _NamedValidLoss(_Seen):
 def test_metrics_that_would_share_a_column_of_the_recorder_are_refused(metrics):
     with pytest.raises(ember.TrainingError, match="name"):
         ember.Learner(blob_data(n=64), nn.Linear(8, 3), quiet=True, metrics=metrics)
+
+
+def _seed_worker(worker_id: int) -> None:  # a worker_init_fn, as PyTorch's docs recommend
+    torch.manual_seed(worker_id)
+
+
+def test_the_in_order_training_loader_keeps_the_loaders_own_settings():
+    # it kept only the batch size, collation, workers and pinning: a dataset that relies on
+    # its worker_init_fn (seeding, opening a file per worker) broke under get_preds("train")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    train = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, drop_last=True,
+                       num_workers=1, worker_init_fn=_seed_worker, persistent_workers=True,
+                       prefetch_factor=3, timeout=30)
+    data = ember.Data.from_loaders(train, DataLoader(TensorDataset(x, y), batch_size=8))
+    learn = ember.Learner(data, nn.Linear(4, 2), quiet=True)
+    ordered = learn.loader("train")
+    assert ordered is not train and not ordered.drop_last
+    assert ordered.worker_init_fn is _seed_worker and ordered.persistent_workers
+    assert (ordered.prefetch_factor, ordered.timeout, ordered.num_workers) == (3, 30, 1)
