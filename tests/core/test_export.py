@@ -414,20 +414,27 @@ class TiedMLP(torch.nn.Module):
         return self.head(torch.relu(self.second(torch.relu(self.first(x)))))
 
 
-def test_tied_weights_are_stored_once_and_checked(tmp_path):
+def _trained_on_blobs(name: str, architecture: type, tmp_path) -> ember.Learner:
+    """A learner of the architecture ``architecture``, registered as ``name`` by a plugin of
+    the test's own (export needs a registered architecture), fitted one epoch."""
     import types
 
-    plugin = types.ModuleType("tied_weights")
+    plugin = types.ModuleType(f"{name}_plugin")
 
     @ember.hookimpl
     def ember_architectures(register):
-        register("tied_mlp", TiedMLP)
+        register(name, architecture)
 
     plugin.ember_architectures = ember_architectures
     ember.register_plugin(plugin)
     ember.seed(0)
-    learn = ember.Learner(blob_data(), ember.create_model("tied_mlp"), path=tmp_path, quiet=True)
+    learn = ember.Learner(blob_data(), ember.create_model(name), path=tmp_path, quiet=True)
     learn.fit(1, 1e-2)
+    return learn
+
+
+def test_tied_weights_are_stored_once_and_checked(tmp_path):
+    learn = _trained_on_blobs("tied_mlp", TiedMLP, tmp_path)
     path = learn.export("tied")
     start, header = _data_section(path)
     assert {"first.weight", "second.weight"} & header.keys() == {"first.weight"}
@@ -458,20 +465,7 @@ def test_a_buffer_that_is_a_slice_of_a_parameter_exports_and_loads(tmp_path):
     # it was stored as a copy of its own, and safetensors' load_model, which leaves a slice
     # of a tensor it loads out of the names it fills, reported it as unexpected: the export
     # (and safetensors.torch.save_model's before it) could not be loaded
-    import types
-
-    plugin = types.ModuleType("row_buffer")
-
-    @ember.hookimpl
-    def ember_architectures(register):
-        register("row_buffer", RowBuffer)
-
-    plugin.ember_architectures = ember_architectures
-    ember.register_plugin(plugin)
-    ember.seed(0)
-    learn = ember.Learner(blob_data(), ember.create_model("row_buffer"), path=tmp_path,
-                          quiet=True)
-    learn.fit(1, 1e-2)
+    learn = _trained_on_blobs("row_buffer", RowBuffer, tmp_path)
     path = learn.export("row")
     loaded = ember.load(path).model
     _, header = _data_section(path)
