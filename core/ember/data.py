@@ -701,12 +701,11 @@ class Data:
                 f"item, not one set of classes; learn.get_preds() gives the probabilities at "
                 f"each position")
 
-    def check_options(self, options: dict[str, Any], probs: bool = False, accepted: str = ""
-                      ) -> None:
+    def check_options(self, options: dict[str, Any], probs: bool = False) -> None:
         """Refuse what :meth:`predict_batch` cannot do: ``probs=True`` for data whose
         predictions carry no class probabilities (saying what they give instead), and any
         option left in ``options`` (the ones ``predict_batch`` did not take), naming them and
-        the ``accepted`` ones. Both are a ``TypeError``.
+        the ones it takes (:meth:`prediction_options`). Both are a ``TypeError``.
 
         Example:
             >>> data = Data(None, None, target_kind="regression")
@@ -719,6 +718,7 @@ class Data:
         if probs and (reason := self.why_no_probabilities()) is not None:
             raise TypeError(f"probs=True gives class probabilities, but {reason}")
         if options:
+            accepted = ", ".join(f"{name}=" for name in self.prediction_options())
             hint = f"; use {accepted}" if accepted else ""
             raise TypeError(f"unexpected prediction options {sorted(options)} for {self.kind} "
                             f"data{hint}")

@@ -925,8 +925,7 @@ class LanguageModelData(ember.Data):
         """
         from ember_text.models import generate
 
-        self.check_options(options, probs,
-                           accepted="n_words=, temperature=, top_k=, seed=, no_unk=")
+        self.check_options(options, probs)
         device = device or next(model.parameters()).device
         generator = torch.Generator(device="cpu")
         if seed is None:

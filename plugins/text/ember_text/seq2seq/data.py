@@ -453,8 +453,7 @@ class Seq2SeqData(ember.Data):
         """
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
-        self.check_options(options, probs,
-                           accepted="beam=, max_len=, length_penalty=, with_attention=")
+        self.check_options(options, probs)
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
         if max_len is None:
