@@ -870,6 +870,103 @@ def test_the_loss_module_hooks_and_replacements_are_honoured_on_every_batch():
     assert torch.allclose(learn.loss, 2 * plain)
 
 
+def test_the_optimiser_step_and_zero_grad_are_exact_and_honour_hooks_and_profilers():
+    # a plain torch optimiser is stepped and cleared without torch's profiler wrappers when they
+    # would add nothing; hooks (the optimiser's own and torch's global ones), a profiler, an LR
+    # scheduler's wrapped step and an optimiser's own zero_grad must still apply
+    from torch.optim import optimizer as torch_optimizer
+
+    data = blob_data()
+    n_train = len(data.train_dl)
+
+    def fitted(*cbs: ember.Callback, opt_func=None) -> ember.Learner:
+        ember.seed(0)
+        kwargs = {} if opt_func is None else {"opt_func": opt_func}
+        learn = ember.Learner(data, small_model(), quiet=True, checks=False, **kwargs)
+        learn.fit(1, 1e-2, cbs=list(cbs))
+        return learn
+
+    class Watch(ember.Callback):
+        """Registers step hooks on the optimiser and checks the gradients after each batch."""
+
+        def __init__(self, hooks: bool) -> None:
+            self.hooks, self.calls, self.cleared = hooks, [], []
+
+        def before_fit(self):
+            if self.hooks:
+                opt = self.learn.opt
+                self.handles = [
+                    opt.register_step_pre_hook(lambda *_: self.calls.append("pre")),
+                    opt.register_step_post_hook(lambda *_: self.calls.append("post"))]
+
+        def after_batch(self):
+            if self.learn.training:
+                self.cleared.append(all(p.grad is None for p in self.learn.model.parameters()))
+
+        def after_fit(self):
+            for handle in getattr(self, "handles", []):
+                handle.remove()
+
+    plain, hooked = Watch(hooks=False), Watch(hooks=True)
+    weights = fitted(plain).model.state_dict()
+    hooked_weights = fitted(hooked).model.state_dict()
+    assert all(torch.equal(weights[name], hooked_weights[name]) for name in weights)
+    assert plain.cleared == hooked.cleared == [True] * n_train
+    assert hooked.calls == ["pre", "post"] * n_train
+
+    seen: list[bool] = []
+    handle = torch_optimizer.register_optimizer_step_post_hook(lambda *_: seen.append(True))
+    try:
+        fitted()
+    finally:
+        handle.remove()
+    assert len(seen) == n_train
+
+    # no profiler running: no profiler annotation is opened per batch
+    opened: list[str] = []
+    original = torch.autograd.profiler.record_function.__init__
+
+    def spy(self, name, *args, **kwargs):
+        opened.append(name)
+        original(self, name, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.autograd.profiler.record_function, "__init__", spy)
+        learn = fitted()
+    assert not [name for name in opened if name.startswith("Optimizer.")]
+    # a profiler sees both annotations on every batch
+    name = type(learn.opt).__name__
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        fitted()
+    names = [event.name for event in profile.events()]
+    assert names.count(f"Optimizer.step#{name}.step") == n_train
+    assert names.count(f"Optimizer.zero_grad#{name}.zero_grad") == n_train
+
+    class OwnZeroGrad(torch.optim.SGD):
+        calls = 0
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            OwnZeroGrad.calls += 1
+            super().zero_grad(set_to_none)
+
+    fitted(opt_func=lambda params, lr: OwnZeroGrad(params, lr=lr))
+    assert OwnZeroGrad.calls == n_train
+
+    class Scheduled(ember.Callback):
+        # an LR scheduler wraps the instance's step to note that it ran; stepping the
+        # scheduler before the optimiser's step is a warning in torch
+        def before_fit(self):
+            self.schedule = torch.optim.lr_scheduler.StepLR(self.learn.opt, step_size=1)
+
+        def after_batch(self):
+            if self.learn.training:
+                self.schedule.step()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted(Scheduled())
+
+
 @pytest.mark.parametrize(("value", "quiet"), [("1", True), ("on", True), ("false", False),
                                               ("off", False), ("0", False), ("", False)])
 def test_ember_quiet_reads_on_and_off_words(monkeypatch, value, quiet):
