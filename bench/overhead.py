@@ -97,16 +97,25 @@ def optimiser(params, lr: float = 1e-3) -> torch.optim.Optimizer:
 
 
 def hand_loop(model: nn.Module, train_dl: DataLoader, valid_dl: DataLoader, epochs: int,
-              after_batch: Callable[[], None] | None = None) -> None:
+              after_batch: Callable[[], None] | None = None, lean: bool = False) -> None:
+    """The loop any PyTorch user writes. ``lean`` calls the optimiser's step and clears the
+    gradients as Ember does when no profiler runs: without torch's profiler wrappers around
+    ``step`` and ``zero_grad``, each of which opens a ``record_function`` on every call."""
     opt = optimiser(model.parameters())
+    unwrapped_step, params = type(opt).step.__wrapped__, list(model.parameters())
     for _ in range(epochs):
         model.train()
         total = 0.0
         for xb, yb in train_dl:
             loss = F.cross_entropy(model(xb), yb)
             loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            if lean:
+                unwrapped_step(opt)
+                for param in params:
+                    param.grad = None
+            else:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
             total += loss.item()
             if after_batch is not None:
                 after_batch()
@@ -241,6 +250,12 @@ def hand_loop_again(*args, **kwargs) -> None:
     hand_loop(*args, **kwargs)
 
 
+def lean_hand_loop(*args, **kwargs) -> None:
+    """The hand loop with the optimiser called as Ember calls it (``--lean``): against it, the
+    lock-step shows Ember's own overhead, apart from what the optimiser calls save."""
+    hand_loop(*args, lean=True, **kwargs)
+
+
 def run_training(fit, build, initial, train_dl: DataLoader, valid_dl: DataLoader,
                  epochs: int) -> None:
     model = build()
@@ -296,15 +311,19 @@ def measure(setup: str, args: argparse.Namespace, repeats: int, core: int | None
     # the A/A pairs (the hand loop against itself) calibrate the instrument: their ratio shows
     # its bias and spread on this machine, in the same run. Ember and A/A pairs alternate, so a
     # slow stretch of the run (the machine drifts over minutes) falls on both alike
-    contenders = [("ember", ember_fit)] + ([("A/A", hand_loop_again)] if calibrate else [])
-    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in contenders}
+    # --lean adds Ember against the lean hand loop (the optimiser called as Ember calls it)
+    contenders = ([("ember", hand_loop, ember_fit)]
+                  + ([("A/A", hand_loop, hand_loop_again)] if calibrate else [])
+                  + ([("lean", lean_hand_loop, ember_fit)] if args.lean and not args.smoke
+                     else []))
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in contenders}
     for repeat in range(repeats):
-        for name, other in contenders if repeat % 2 else contenders[::-1]:
+        for name, reference, other in contenders if repeat % 2 else contenders[::-1]:
             # who goes first alternates, so a first-mover bias cancels
-            order = (other, hand_loop) if repeat % 2 else (hand_loop, other)
+            order = (other, reference) if repeat % 2 else (reference, other)
             seconds = dict(zip(order, lockstep(order, build, initial, train_dl, valid_dl,
                                                epochs, args.turn)))
-            pairs[name].append((seconds[hand_loop], seconds[other]))
+            pairs[name].append((seconds[reference], seconds[other]))
     for name, values in pairs.items():
         samples[f"lock-step {name}: hand-written loop"] = [hand for hand, _ in values]
         samples[f"lock-step {name}: other"] = [other_seconds for _, other_seconds in values]
@@ -394,6 +413,10 @@ def main() -> None:
     options.add_argument("--calibrate", action="store_true",
                          help="also run the lock-step with the hand loop against itself (A/A), "
                               "as many pairs again, to show the instrument's bias and spread")
+    options.add_argument("--lean", action="store_true",
+                         help="also run Ember in lock-step against a hand loop that calls the "
+                              "optimiser as Ember does (without torch's profiler wrappers), to "
+                              "show Ember's own overhead apart from what that saves")
     options.add_argument("--turn", type=int, default=1,
                          help="batches each trainer runs per turn in the lock-step")
     options.add_argument("--count", metavar="MODEL", help=argparse.SUPPRESS)
@@ -422,7 +445,8 @@ def main() -> None:
             n_batches = parts[0][1]
         else:
             samples, n_batches = measure(setup, args, repeats)
-        for name, label in (("ember", "ember"), ("A/A", "hand loop again (A/A)")):
+        for name, label in (("ember", "ember"), ("A/A", "hand loop again (A/A)"),
+                            ("lean", "ember against the lean hand loop")):
             if f"lock-step {name}: other" not in samples:
                 continue
             lock_base = samples.pop(f"lock-step {name}: hand-written loop")
@@ -433,7 +457,7 @@ def main() -> None:
                               f"{paired_ratio(lock_other, lock_base):.3f}",
                               mean_spread(ratios, error=True),
                               f"{min(ratios):.3f} to {max(ratios):.3f}"])
-            key = "lockstep" if name == "ember" else "lockstep_aa"
+            key = {"ember": "lockstep", "A/A": "lockstep_aa", "lean": "lockstep_lean"}[name]
             results.append((f"overhead_{setup}_{key}_ratio", paired_ratio(lock_other, lock_base)))
         base = samples["hand-written loop"]
         if args.instructions:
@@ -466,6 +490,10 @@ def main() -> None:
     print(table(["model", "against the hand loop", "hand loop s/epoch", "other s/epoch",
                  "ratio (median of pairs)", "mean ± sd (standard error)", "ratio range"],
                 lock_rows))
+    if args.lean:
+        print("\n(the lean row's first columns are the lean hand loop's: it calls the "
+              "optimiser's step and clears the gradients without torch's profiler wrappers, as "
+              "Ember does when no profiler runs)")
     if args.calibrate:
         print("\n(the A/A row runs the hand loop against itself: a perfect instrument gives 1.000;"
               " its distance from 1 and its spread are the instrument's own on this machine)")

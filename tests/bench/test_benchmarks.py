@@ -49,3 +49,36 @@ def test_serve_smoke_on_one_domain():
     assert "RESULT serve_tabular_ratio" in result.stdout
     assert "RESULT serve_tabular_malformed_4xx 30 requests baseline=30" in result.stdout
     assert "| tabular |" in result.stdout
+
+
+def test_overhead_trainers_do_the_same_computation():
+    # the benchmark's ratios compare work, so every trainer it times must train the same model
+    # to the same weights from the same batches: the hand loop, the lean hand loop (the
+    # optimiser called as Ember calls it) and Ember, bit for bit
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import overhead
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(640, 1, 28, 28, generator=generator), torch.randint(0, 10, (640,),
+                                                                          generator=generator)
+    train_dl = DataLoader(TensorDataset(x[128:], y[128:]), batch_size=32, shuffle=True,
+                          drop_last=True)
+    valid_dl = DataLoader(TensorDataset(x[:128], y[:128]), batch_size=64)
+    torch.manual_seed(0)
+    initial = overhead.mlp().state_dict()
+    weights = {}
+    for name, fit in (("hand", overhead.hand_loop), ("lean", overhead.lean_hand_loop),
+                      ("ember", overhead.ember_fit)):
+        model = overhead.mlp()
+        model.load_state_dict(initial)
+        torch.manual_seed(1)  # the same shuffled batches for each
+        fit(model, train_dl, valid_dl, 2)
+        weights[name] = model.state_dict()
+    assert not all(torch.equal(initial[key], weights["hand"][key]) for key in initial)
+    for name in ("lean", "ember"):
+        assert all(torch.equal(weights["hand"][key], weights[name][key]) for key in initial), name
