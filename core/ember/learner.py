@@ -1233,6 +1233,10 @@ def _direct_call(function: Callable[..., Any]) -> Callable[..., Any]:
 _GLOBAL_STEP_HOOKS = tuple(getattr(torch_optimizer, name, None)
                            for name in ("_global_optimizer_pre_hooks",
                                         "_global_optimizer_post_hooks"))
+#: whether a profiler runs (any kind: torch.profiler, emit_nvtx, ...); if this torch has no
+#: such check, the wrappers always run
+_profiler_enabled: Callable[[], bool] = getattr(
+    getattr(torch._C, "_autograd", None), "_profiler_enabled", lambda: True)
 
 
 def _unannotated_update(opt: torch.optim.Optimizer) -> bool:
@@ -1253,7 +1257,7 @@ def _unannotated_update(opt: torch.optim.Optimizer) -> bool:
             and not (getattr(opt, "_optimizer_step_pre_hooks", True)
                      or getattr(opt, "_optimizer_step_post_hooks", True))
             and all(hooks is not None and not hooks for hooks in _GLOBAL_STEP_HOOKS)
-            and not torch._C._autograd._profiler_enabled()):
+            and not _profiler_enabled()):
         step.__wrapped__(opt)
         for group in opt.param_groups:
             for param in group["params"]:
