@@ -789,6 +789,21 @@ class Data:
                 return value  # ragged or not numbers: encode says what is wrong
         return value
 
+    def from_upload(self, content: bytes, name: str) -> Any:
+        """Turn one file uploaded to ``ember serve``'s ``/predict/files`` into a raw item for
+        :meth:`encode`. ``name`` names the upload in errors (``"file 'cat.png' (files[1])"``):
+        a domain that reads files checks each one here, so a bad upload among several is
+        refused by its name and position, not by its place in a batch. The base class passes
+        the bytes through; domains override it (images: decode the file; text: decode UTF-8
+        and refuse an empty file).
+
+        Example:
+            >>> data = Data(None, None, target_kind="regression")
+            >>> data.from_upload(b"raw", "file 'a.bin' (files[0])")
+            b'raw'
+        """
+        return content
+
     def _first_train_item(self) -> Any:
         """The first training item, or ``None`` when there is none to read (no loader, an
         empty or unindexable dataset)."""

@@ -7,13 +7,15 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
   for a tabular row, a base64 string for an image, a list of numbers for a signal). An optional
   ``"options"`` object holds keyword options for ``predict_batch``: ``{"probs": true}`` makes
   each prediction of a classifier ``{"value": ..., "probabilities": {class: p, ...}}``,
-  ``{"beam": 5}`` decodes a seq2seq model by beam search. Images may also be sent as multipart
-  files to ``POST /predict/files`` (options as a form field holding a JSON object).
+  ``{"beam": 5}`` decodes a seq2seq model by beam search. Images and texts may also be sent as
+  multipart files to ``POST /predict/files`` (options as a form field holding a JSON object;
+  each file is read by :meth:`ember.Data.from_upload`, and a bad one is refused by its name).
 - ``GET /health``, ``GET /metadata`` (classes, target kind, input schema, the options the model
   takes with their defaults and the limits on costly ones), OpenAPI at ``/docs``.
 
 Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item, an
-unknown option, an option's value of the wrong type or over its limit), costly options are
+unknown option, an option's value of the wrong JSON type (checked strictly: ``"yes"`` is no
+boolean, ``true`` no integer) or over its limit), costly options are
 capped (:meth:`ember.Data.option_limits`: a seq2seq model's ``beam`` and ``max_len``, a
 language model's ``n_words``; the operator moves a limit with ``--option-limit NAME=VALUE``),
 bodies are capped (413, by
@@ -39,7 +41,7 @@ import json
 import math
 import os
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,24 +233,70 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _option_types(data: Data) -> dict[str, Any]:
-    """Each prediction option of ``data`` (:meth:`Data.prediction_options`) with a pydantic
-    ``TypeAdapter`` of its annotation in ``predict_batch``, which checks and converts a JSON
-    value (``1`` for a float option becomes ``1.0``); ``None`` where the annotation cannot be
-    resolved, and ``predict_batch`` checks the value alone."""
-    from pydantic import PydanticSchemaGenerationError, TypeAdapter
+#: what a client must send for each JSON type of an option's schema
+_JSON_TYPES = {"boolean": "a JSON boolean (true or false)",
+               "integer": "a JSON integer (a whole number)", "number": "a finite JSON number",
+               "string": "a JSON string", "array": "a JSON array", "object": "a JSON object",
+               "null": "null"}
+
+
+@dataclass(frozen=True)
+class _OptionType:
+    """How a request's value of one option is checked: a strict pydantic ``TypeAdapter`` of
+    its annotation, and what to send, in JSON words, for the error (``None`` when the schema
+    is not a plain JSON type; pydantic's own message is given then)."""
+
+    adapter: Any
+    expected: str | None
+
+
+def _expected(adapter: Any) -> str | None:
+    """The JSON type(s) ``adapter`` takes, in words: ``'a JSON integer (a whole number) or
+    null'`` for ``int | None``; ``None`` for a schema other than plain types (a ``Literal``)."""
+    try:
+        schema = adapter.json_schema()
+    except Exception:  # a type pydantic checks but cannot describe
+        return None
+    words = []
+    for form in schema.get("anyOf", [schema]):
+        word = _JSON_TYPES.get(form.get("type"))
+        if word is None:
+            return None
+        words.append(word)
+    return " or ".join(words) or None
+
+
+def _option_types(data: Data) -> dict[str, _OptionType | None]:
+    """Each prediction option of ``data`` (:meth:`Data.prediction_options`) with the check of
+    its annotation in ``predict_batch``: strict, since JSON has real types (``"yes"``, ``1``
+    and ``"true"`` are no boolean, ``true`` and ``5.5`` no integer), with one leniency, a
+    whole number for a float option (``1`` becomes ``1.0``: JavaScript writes ``1.0`` as
+    ``1``), and no NaN or infinity (Python's ``json`` reads them). ``None`` where the
+    annotation cannot be resolved, and ``predict_batch`` checks the value alone."""
+    from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter
 
     try:
         hints = typing.get_type_hints(type(data).predict_batch)
     except (NameError, TypeError, AttributeError):  # an annotation that names nothing here
         hints = {}
-    adapters: dict[str, Any] = {}
+    config = ConfigDict(strict=True, allow_inf_nan=False)
+    types: dict[str, _OptionType | None] = {}
     for name in data.prediction_options():
         try:
-            adapters[name] = TypeAdapter(hints[name])
+            adapter = TypeAdapter(hints[name], config=config)
         except (KeyError, PydanticSchemaGenerationError):
-            adapters[name] = None
-    return adapters
+            types[name] = None
+        else:
+            types[name] = _OptionType(adapter, _expected(adapter))
+    return types
+
+
+def _upload_name(filename: str | None, position: int) -> str:
+    """How errors name the upload at ``position`` of ``/predict/files``: by the form's file
+    name and its place, ``"file 'cat.png' (files[1])"``, or by its place alone."""
+    if not filename:
+        return f"files[{position}]"
+    return f"file {repr(filename)[:100]} (files[{position}])"
 
 
 def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str, int]:
@@ -330,14 +378,15 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
                 raise HTTPException(status_code=422, detail=(
                     f"option 'probs' is not available: {reason}" if reason else
                     f"unknown option {name!r}: this {kind} model takes {takes}"))
-            adapter = option_types[name]
-            if adapter is not None:
+            option_type = option_types[name]
+            if option_type is not None:
                 try:
-                    value = adapter.validate_python(value)
+                    value = option_type.adapter.validate_python(value)
                 except ValidationError as error:
+                    reason = (f"it takes {option_type.expected}" if option_type.expected
+                              else error.errors()[0]["msg"])
                     raise HTTPException(status_code=422, detail=(
-                        f"option {name!r} cannot be {repr(value)[:100]}: "
-                        f"{error.errors()[0]['msg']}")) from None
+                        f"option {name!r} cannot be {repr(value)[:100]}: {reason}")) from None
             limit = limits.get(name)
             if (limit is not None and isinstance(value, (int, float))
                     and not isinstance(value, bool) and value > limit):
@@ -348,17 +397,22 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             checked[name] = value
         return checked
 
-    async def predict_items(items: Sequence[Any], options: dict[str, Any]) -> list[Any]:
-        options = checked_options(options)
+    async def predict_items(items: list[Any], options: dict[str, Any]) -> list[Any]:
+        """Predictions of raw items (decoded from JSON or read from uploads) with checked
+        options; an item the data refuses is a 422 with the data's reason."""
         try:
-            decoded = [predictor.data.from_json(item, i) for i, item in enumerate(items)]
-            return _jsonable(await batcher.predict(decoded, options))
+            return _jsonable(await batcher.predict(items, options))
         except (DataError, ValueError, TypeError, KeyError) as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(body: PredictRequest) -> dict[str, Any]:
-        return {"predictions": await predict_items(body.inputs, body.options)}
+        options = checked_options(body.options)
+        try:
+            items = [predictor.data.from_json(item, i) for i, item in enumerate(body.inputs)]
+        except (DataError, ValueError, TypeError, KeyError) as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return {"predictions": await predict_items(items, options)}
 
     @app.post("/predict/files", response_model=PredictResponse)
     async def predict_files(files: list[UploadFile] = File(...),  # noqa: B008
@@ -375,7 +429,15 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             raise HTTPException(status_code=422, detail=(
                 f"the options field must hold a JSON object, e.g. {{\"probs\": true}}; got "
                 f"{options[:100]!r}"))
-        return {"predictions": await predict_items([await f.read() for f in files], parsed)}
+        checked = checked_options(parsed)  # the checks of /predict, before any file is read
+        items = []
+        for position, upload in enumerate(files):  # each file checked by its name
+            name = _upload_name(upload.filename, position)
+            try:
+                items.append(predictor.data.from_upload(await upload.read(), name))
+            except (DataError, ValueError, TypeError) as error:
+                raise HTTPException(status_code=422, detail=str(error)) from None
+        return {"predictions": await predict_items(items, checked)}
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import ember
-from ember.serve import MicroBatcher, create_app
+from ember.serve import MicroBatcher, _jsonable, create_app
 
 from .helpers import blob_data
 
@@ -211,3 +211,29 @@ def test_create_app_takes_the_exported_file_too(tmp_path):
         assert response.json() == {"predictions": ember.load(path).predict_batch(items)}
     with pytest.raises(TypeError, match=r"ember\.load"):
         create_app(learn)
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, [True]])
+def test_a_bool_option_takes_only_a_json_boolean(exported, value):
+    # "yes", "true" and 1 were read as true by pydantic's lax mode (and 0 as false)
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    response = client.post("/predict", json={"inputs": items[:1], "options": {"probs": value}})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"option 'probs' cannot be {value!r}: it takes a JSON boolean (true or false)")
+    for given in (True, False):
+        response = client.post("/predict", json={"inputs": items[:1],
+                                                 "options": {"probs": given}})
+        expected = _jsonable(predictor.predict_batch(items[:1], probs=given))
+        assert response.json()["predictions"] == expected
+
+
+def test_the_options_form_field_of_uploads_is_checked_as_strictly(exported):
+    predictor, _ = exported
+    client = TestClient(create_app(predictor))
+    files = [("files", ("row.bin", b"\x00", "application/octet-stream"))]
+    for options in ('{"probs": "yes"}', '{"probs": 1}'):
+        response = client.post("/predict/files", files=files, data={"options": options})
+        assert response.status_code == 422
+        assert response.json()["detail"].endswith("it takes a JSON boolean (true or false)")

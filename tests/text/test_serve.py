@@ -136,3 +136,74 @@ def test_a_language_models_n_words_is_capped(language_model_export) -> None:
     lowered = TestClient(create_app(language_model_export, option_limits={"n_words": 5}))
     assert post(lowered, ["one two"], n_words=5).status_code == 200
     assert post(lowered, ["one two"], n_words=6).status_code == 422
+
+
+INTEGER = "a JSON integer (a whole number)"
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("n_words", 5.5, INTEGER),
+    ("n_words", True, INTEGER),
+    ("top_k", True, f"{INTEGER} or null"),
+    ("temperature", "hot", "a finite JSON number"),
+    ("no_unk", "false", "a JSON boolean (true or false)"),
+])
+def test_option_values_must_have_the_json_type_of_the_option(language_model_export, name,
+                                                             value, expected) -> None:
+    # True was taken as 1 word, and a boolean as an int is a mistake, not a number
+    response = post(TestClient(create_app(language_model_export)), ["one two"],
+                    **{name: value})
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"option {name!r} cannot be {value!r}: it takes {expected}"
+
+
+def test_a_float_option_refuses_nan_and_infinity(language_model_export) -> None:
+    # Python's json module reads NaN and Infinity, and a NaN temperature reached sampling
+    client = TestClient(create_app(language_model_export))
+    for token in ("NaN", "Infinity", "-Infinity"):
+        body = '{"inputs": ["one two"], "options": {"temperature": ' + token + "}}"
+        response = client.post("/predict", content=body,
+                               headers={"content-type": "application/json"})
+        assert response.status_code == 422
+        assert response.json()["detail"].endswith("it takes a finite JSON number"), token
+    assert post(client, ["one two"], temperature=0, n_words=2).status_code == 200
+
+
+def test_a_seq2seq_beam_must_be_a_json_integer(seq2seq_export) -> None:
+    client = TestClient(create_app(seq2seq_export))
+    for beam in (5.5, True, "5"):
+        response = post(client, ["deux"], beam=beam, max_len=2)
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            f"option 'beam' cannot be {beam!r}: it takes a JSON integer (a whole number)")
+    assert post(client, ["deux"], beam=2, max_len=2).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def classifier_export(tmp_path_factory):
+    from ember_text import TextData
+
+    ember.seed(0)
+    data = TextData.from_texts(["a good film", "a bad film"] * 10, ["fresh", "rotten"] * 10,
+                               min_freq=1)
+    folder = tmp_path_factory.mktemp("classifier")
+    return ember.load(ember.learner(data, quiet=True).export(folder / "reviews.ember"))
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("café".encode("latin-1"), "is not valid UTF-8 text"),
+    (b"", "is empty"),
+    (b"  \n", "is empty"),
+])
+def test_a_bad_text_upload_is_named_by_its_file_name_and_position(classifier_export, content,
+                                                                   reason) -> None:
+    # the 422 said "item #1 is not valid UTF-8 text": no file name
+    client = TestClient(create_app(classifier_export))
+    files = [("files", ("good.txt", b"a good film", "text/plain")),
+             ("files", ("review.txt", content, "text/plain"))]
+    response = client.post("/predict/files", files=files)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"file 'review.txt' (files[1]) {reason}")
+    good = client.post("/predict/files", files=[files[0], files[0]])
+    assert good.status_code == 200, good.text
+    assert good.json()["predictions"] == classifier_export.predict_batch(["a good film"] * 2)

@@ -96,3 +96,23 @@ def test_uploaded_files_take_options_as_a_form_field(tmp_path):
         FASHION_MNIST_CLASSES] * 2
     bad = client.post("/predict/files", files=files, data={"options": "probs"})
     assert bad.status_code == 422 and "must hold a JSON object" in bad.json()["detail"]
+
+
+def test_a_bad_upload_among_several_is_named_by_its_file_name_and_position(tmp_path):
+    # the 422 said "image item 1 (encoded image bytes) cannot be read": no file name
+    images, predictor, client = _untrained_server(tmp_path)
+    good = png(images[300])
+    for content in (b"hello, not an image", good[: len(good) // 2], b""):
+        files = [("files", ("shirt.png", good, "image/png")),
+                 ("files", ("cat.png", content, "image/png")),
+                 ("files", ("shoe.png", good, "image/png"))]
+        response = client.post("/predict/files", files=files)
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            "image file 'cat.png' (files[1]) cannot be read (corrupt, truncated or not an "
+            "image); send it again as a PNG, JPEG or other image file, or leave it out")
+    rgb = np.stack([images[301]] * 3, axis=-1)  # a colour upload to a greyscale model
+    files = [("files", ("a.png", good, "image/png")), ("files", ("b.png", png(rgb), "image/png"))]
+    response = client.post("/predict/files", files=files)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == predictor.predict_batch([images[300], rgb])

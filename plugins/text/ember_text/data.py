@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 import ember
 from ember import DataError, find_test_folder, split_folders
 from ember.utils import plain
-from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, is_missing
+from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
 __all__ = [
     "LMBatchSampler",
@@ -398,6 +398,15 @@ class TextData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "one text to classify or score"}
+
+    def from_upload(self, content: bytes, name: str) -> str:
+        """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
+        one that is not UTF-8 or is empty by its ``name`` (:func:`check_uploaded_text`).
+
+        Example:
+            >>> # data.from_upload(b"A delight.", "file 'a.txt' (files[0])") -> 'A delight.'
+        """
+        return check_uploaded_text(content, name)
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,
@@ -784,6 +793,15 @@ class LanguageModelData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "the start of a text, to continue"}
+
+    def from_upload(self, content: bytes, name: str) -> str:
+        """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
+        one that is not UTF-8 or is empty by its ``name`` (:func:`check_uploaded_text`).
+
+        Example:
+            >>> # data.from_upload(b"A delight.", "file 'a.txt' (files[0])") -> 'A delight.'
+        """
+        return check_uploaded_text(content, name)
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,

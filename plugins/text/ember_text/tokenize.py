@@ -77,6 +77,7 @@ __all__ = [
     "Tokenizer",
     "Vocab",
     "check_text",
+    "check_uploaded_text",
     "is_missing",
 ]
 
@@ -175,6 +176,29 @@ def check_text(text: Any, name: str = "text") -> str:
     text = text.removeprefix(_BYTE_ORDER_MARK)
     if not text.strip():
         raise DataError(f"{name} is empty; drop that row or give it some text")
+    return text
+
+
+def check_uploaded_text(content: bytes, name: str) -> str:
+    """The text of a file uploaded to ``ember serve``'s ``/predict/files``, or a
+    :class:`ember.DataError` that names the upload (``name``, e.g. ``"file 'review.txt'
+    (files[1])"``) and tells its sender what to do: a file that is not UTF-8 or holds no text
+    is refused. A leading byte-order mark is dropped, as :func:`check_text` drops it.
+
+    Example:
+        >>> check_uploaded_text(b"caf\\xc3\\xa9", "file 'a.txt' (files[0])")
+        'café'
+    """
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{name} is not valid UTF-8 text (byte {error.start}: "
+            f"{content[error.start:error.start + 4]!r}); save it as UTF-8 and send it again"
+        ) from None
+    text = text.removeprefix(_BYTE_ORDER_MARK)
+    if not text.strip():
+        raise DataError(f"{name} is empty; send a file with some text, or leave it out")
     return text
 
 

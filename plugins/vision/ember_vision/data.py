@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -681,6 +682,21 @@ class ImageData(ember.Data):
         except (binascii.Error, ValueError):
             raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
                                   f"the encoded file (PNG, JPEG…) as base64") from None
+
+    def from_upload(self, content: bytes, name: str) -> Tensor:
+        """An uploaded image file (``ember serve``'s ``/predict/files``) → its ``uint8``
+        (channels, height, width) tensor in the data's mode, decoded here so that a file that
+        is not an image (corrupt, truncated, empty) is refused by its ``name``.
+
+        Example:
+            >>> # data.from_upload(png_bytes, "file 'cat.png' (files[0])").shape -> (1, 28, 28)
+        """
+        try:
+            return load_image(io.BytesIO(content), self.mode, name=name)
+        except ember.DataError:
+            raise ember.DataError(
+                f"image {name} cannot be read (corrupt, truncated or not an image); send it "
+                f"again as a PNG, JPEG or other image file, or leave it out") from None
 
     def input_schema(self) -> dict[str, Any]:
         """One raw image as ``ember serve`` takes it in JSON (its ``/metadata``): a base64

@@ -39,7 +39,7 @@ import ember
 from ember.model import evaluating
 from ember.utils import warn
 from ember_text.data import SortishSampler, pad_ids
-from ember_text.tokenize import Vocab, check_text
+from ember_text.tokenize import Vocab, check_text, check_uploaded_text
 
 __all__ = [
     "BOS",
@@ -225,6 +225,15 @@ class Seq2SeqData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "one source text, to translate"}
+
+    def from_upload(self, content: bytes, name: str) -> str:
+        """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
+        one that is not UTF-8 or is empty by its ``name`` (:func:`check_uploaded_text`).
+
+        Example:
+            >>> # data.from_upload(b"A delight.", "file 'a.txt' (files[0])") -> 'A delight.'
+        """
+        return check_uploaded_text(content, name)
 
     def __init__(
         self,
