@@ -794,14 +794,7 @@ class LanguageModelData(ember.Data):
         """
         return {"type": "string", "description": "the start of a text, to continue"}
 
-    def from_upload(self, content: bytes, name: str) -> str:
-        """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
-        one that is not UTF-8 or is empty by its ``name`` (:func:`check_uploaded_text`).
-
-        Example:
-            >>> # data.from_upload(b"A delight.", "file 'a.txt' (files[0])") -> 'A delight.'
-        """
-        return check_uploaded_text(content, name)
+    from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
                  test_dl: DataLoader | None = None, *, tokenizer: Tokenizer, vocab: Vocab,

@@ -38,8 +38,8 @@ from torch.utils.data import Dataset
 import ember
 from ember.model import evaluating
 from ember.utils import warn
-from ember_text.data import SortishSampler, pad_ids
-from ember_text.tokenize import Vocab, check_text, check_uploaded_text
+from ember_text.data import SortishSampler, TextData, pad_ids
+from ember_text.tokenize import Vocab, check_text
 
 __all__ = [
     "BOS",
@@ -226,14 +226,7 @@ class Seq2SeqData(ember.Data):
         """
         return {"type": "string", "description": "one source text, to translate"}
 
-    def from_upload(self, content: bytes, name: str) -> str:
-        """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
-        one that is not UTF-8 or is empty by its ``name`` (:func:`check_uploaded_text`).
-
-        Example:
-            >>> # data.from_upload(b"A delight.", "file 'a.txt' (files[0])") -> 'A delight.'
-        """
-        return check_uploaded_text(content, name)
+    from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
     def __init__(
         self,
