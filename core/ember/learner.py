@@ -1233,6 +1233,13 @@ def _direct_call(function: Callable[..., Any]) -> Callable[..., Any]:
 _GLOBAL_STEP_HOOKS = tuple(getattr(torch_optimizer, name, None)
                            for name in ("_global_optimizer_pre_hooks",
                                         "_global_optimizer_post_hooks"))
+#: the code of torch's profiling wrapper around an optimiser class's ``step``: a class whose
+#: ``step`` runs this code has torch's wrapper itself there, not a function someone put over it
+#: (``functools.wraps`` copies the wrapper's ``hooked`` mark onto any function that wraps it) or
+#: a mock; ``None`` if this torch has no such wrapper: then ``step`` is always called as usual
+_profile_hook_step = getattr(torch.optim.Optimizer, "profile_hook_step", None)
+_PROFILED_STEP_CODE = (getattr(_profile_hook_step(lambda: None), "__code__", None)
+                       if callable(_profile_hook_step) else None)
 #: whether a profiler runs (any kind: torch.profiler, emit_nvtx, ...); if this torch has no
 #: such check, the wrappers always run
 _profiler_enabled: Callable[[], bool] = getattr(
@@ -1242,7 +1249,8 @@ _profiler_enabled: Callable[[], bool] = getattr(
 def _unannotated_update(opt: torch.optim.Optimizer) -> bool:
     """Step ``opt`` and set its gradients to ``None`` without torch's profiler wrappers around
     ``step`` and ``zero_grad``, and return True, when the wrappers would add nothing but their
-    annotation: no profiler runs, no step hook is set (the optimiser's own or torch's global
+    annotation: the class's ``step`` is torch's wrapper itself (not a function wrapped over it,
+    nor a mock), no profiler runs, no step hook is set (the optimiser's own or torch's global
     ones), and neither method is replaced on the instance (an LR scheduler wraps ``step``
     there) or ``zero_grad`` on the class. Each wrapper opens a ``record_function`` even with no
     profiler running, about 12 µs per call on a CPU: a few per cent of a small model's batch.
@@ -1250,8 +1258,9 @@ def _unannotated_update(opt: torch.optim.Optimizer) -> bool:
     Checked on every batch (well under a microsecond), so a profiler or a hook that a callback
     starts mid-fit takes effect from the next batch."""
     cls = type(opt)
-    step = cls.step
-    if (getattr(step, "hooked", False)  # torch's profiling wrapper, set on the class
+    step = getattr(cls, "step", None)  # None: a duck-typed optimiser keeps step on the instance
+    if (_PROFILED_STEP_CODE is not None  # torch's profiling wrapper itself, set on the class
+            and getattr(step, "__code__", None) is _PROFILED_STEP_CODE
             and cls.zero_grad is torch.optim.Optimizer.zero_grad
             and "step" not in opt.__dict__ and "zero_grad" not in opt.__dict__
             and not (getattr(opt, "_optimizer_step_pre_hooks", True)

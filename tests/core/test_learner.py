@@ -967,6 +967,59 @@ def test_the_optimiser_step_and_zero_grad_are_exact_and_honour_hooks_and_profile
         fitted(Scheduled())
 
 
+def test_an_optimiser_step_replaced_outside_torch_is_called_on_every_batch(monkeypatch):
+    # the learner skips torch's profiling wrapper around an optimiser's step only when the
+    # class's step is that wrapper itself: a wrapper someone put over it (functools.wraps copies
+    # torch's "hooked" mark onto it), a mock, or a duck-typed optimiser with no step on its
+    # class must still be called, as opt.step() calls it
+    import functools
+    from types import SimpleNamespace
+    from unittest import mock
+
+    data = blob_data()
+    n_train = len(data.train_dl)
+
+    def fitted(opt_func) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(data, small_model(), quiet=True, checks=False, opt_func=opt_func)
+        learn.fit(1, 1e-2)
+        return learn
+
+    def sgd(params, lr):
+        return torch.optim.SGD(params, lr=lr)
+
+    reference = fitted(sgd).model.state_dict()  # SGD's step now carries torch's wrapper
+    torch_step = torch.optim.SGD.step
+    assert getattr(torch_step, "hooked", False)
+
+    calls: list[int] = []
+
+    @functools.wraps(torch_step)
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return torch_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", counted)
+    weights = fitted(sgd).model.state_dict()
+    assert len(calls) == n_train
+    assert all(torch.equal(weights[name], reference[name]) for name in reference)
+    monkeypatch.undo()
+
+    with mock.patch.object(torch.optim.SGD, "step") as step:
+        fitted(sgd)
+    assert step.call_count == n_train
+
+    def duck_typed(params, lr):
+        inner = torch.optim.SGD(params, lr=lr)
+        return SimpleNamespace(step=inner.step, zero_grad=inner.zero_grad,
+                               param_groups=inner.param_groups, state=inner.state,
+                               defaults=inner.defaults, state_dict=inner.state_dict,
+                               load_state_dict=inner.load_state_dict)
+
+    weights = fitted(duck_typed).model.state_dict()
+    assert all(torch.equal(weights[name], reference[name]) for name in reference)
+
+
 @pytest.mark.parametrize(("value", "quiet"), [("1", True), ("on", True), ("false", False),
                                               ("off", False), ("0", False), ("", False)])
 def test_ember_quiet_reads_on_and_off_words(monkeypatch, value, quiet):
