@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ember.errors import DataError
-from ember.utils import is_missing, warn
+from ember.utils import is_missing, plain, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "InputSpec",
     "Prediction",
     "find_test_folder",
+    "first_unseen_class",
     "make_loaders",
     "require_batches",
     "split_by_flags",
@@ -111,6 +112,35 @@ def split_indices(n: int, valid_pct: float = 0.2, seed: int = 0) -> tuple[np.nda
     order = np.random.default_rng(seed).permutation(n)
     n_valid = min(n - 1, max(1, round(n * valid_pct)))
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def first_unseen_class(train: Iterable[Any], labels: Iterable[Any],
+                       classes_of: Callable[[Any], Iterable[Any]] | None = None
+                       ) -> tuple[int, Any] | None:
+    """The first class in ``labels`` that no ``train`` label has, as ``(position in labels,
+    class)``, or None when every class was seen in training.
+
+    A validation or test label of a class that training lacks is one the model could never
+    learn: a wrong label, or a split that left the class out. Plugins call this and word the
+    error for their items. ``classes_of`` turns one label into its classes (a multi-label
+    item has several; split them the way the plugin's encoder does); by default a label is
+    one class, NumPy scalars made plain (see :func:`ember.utils.plain`).
+
+    Example:
+        >>> first_unseen_class(["cat", "dog"], ["dog", "cat", "bird"])
+        (2, 'bird')
+        >>> first_unseen_class(["a,b", "c"], ["c", "b,d"], lambda label: label.split(","))
+        (1, 'd')
+        >>> first_unseen_class([1, 2], [2, 1]) is None
+        True
+    """
+    split = classes_of if classes_of is not None else (lambda label: [plain(label)])
+    seen = {seen_class for label in train for seen_class in split(label)}
+    for position, label in enumerate(labels):
+        for label_class in split(label):
+            if label_class not in seen:
+                return position, label_class
+    return None
 
 
 def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "valid_col"

@@ -216,3 +216,15 @@ def test_a_model_with_two_inputs_predicts_an_item_given_as_a_tuple_of_its_inputs
     assert [x.shape for x in restored.encode([(left[0], right[0])])] == [(1, 3), (1, 2)]
     with pytest.raises(ember.DataError, match="item 1 is not 2 inputs"):
         learn.predict_batch([(left[0], right[0]), left[1]])
+
+
+def test_first_unseen_class_finds_the_first_class_training_lacks():
+    import numpy as np
+
+    assert ember.first_unseen_class(["cat", "dog"], ["dog", "bird", "fish"]) == (1, "bird")
+    assert ember.first_unseen_class([np.int64(1), 2], [2, np.int64(1)]) is None  # made plain
+    # a multi-label item: each of its classes is checked, split the plugin's way
+    assert ember.first_unseen_class(["a;b", "c"], ["c;a", "b;d"],
+                                    lambda label: label.split(";")) == (1, "d")
+    # generators are read once: one pass over each side
+    assert ember.first_unseen_class(iter(["x"]), iter(["x", "y"])) == (1, "y")

@@ -10,7 +10,13 @@ from torch import nn
 
 import ember
 
-from .helpers import assert_nan_guard_restores, blob_data, interrupted_run, regression_data
+from .helpers import (
+    PoisonAt,
+    assert_nan_guard_restores,
+    blob_data,
+    interrupted_run,
+    regression_data,
+)
 
 
 def small_model(n_in: int = 8, n_out: int = 3) -> nn.Module:
@@ -213,6 +219,68 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     resumed = resumed_learn.model.state_dict()
     for key, value in uninterrupted.items():
         assert torch.equal(value, resumed[key]), key
+
+
+class _Momentum(ember.Callback):
+    """Records each group's momentum (Adam's beta1, SGD's momentum) on every training batch,
+    as the step will use it."""
+
+    order = ember.Order.LAST
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def before_batch(self) -> None:
+        if self.learn.training:
+            self.seen.extend(_momenta(self.learn))
+
+
+def _momenta(learn: ember.Learner) -> list[float]:
+    return [group["betas"][0] if "betas" in group else group["momentum"]
+            for group in learn.opt.param_groups]
+
+
+@pytest.mark.parametrize("opt_func", [None, lambda params, lr: torch.optim.SGD(params, lr, 0.8)])
+def test_a_fit_after_one_cycle_trains_with_the_optimisers_own_momentum(opt_func):
+    # one-cycle set every group's beta1 (SGD's momentum) each batch and left its last value,
+    # about 0.95, so the constant-rate fit that followed trained with it instead of 0.9 (0.8)
+    own = 0.9 if opt_func is None else 0.8
+    options = {} if opt_func is None else {"opt_func": opt_func}
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, **options)
+    learn.fit_one_cycle(1, 1e-2)
+    assert _momenta(learn) == [own] * len(learn.opt.param_groups)
+    spy = _Momentum()
+    learn.fit(1, 1e-3, cbs=[spy])
+    assert spy.seen and set(spy.seen) == {own}
+
+
+def test_one_cycle_gives_momentum_back_however_the_fit_ends(tmp_path):
+    class StopAt(ember.Callback):
+        def __init__(self, error: type[BaseException]) -> None:
+            self.error = error
+
+        def after_batch(self) -> None:
+            if self.learn.training and self.learn.iter == 3:
+                raise self.error
+
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit_one_cycle(2, 1e-2, cbs=[StopAt(ember.CancelFitException)])
+    assert set(_momenta(learn)) == {0.9}
+    with pytest.raises(KeyError):
+        learn.fit_one_cycle(2, 1e-2, cbs=[StopAt(KeyError)])
+    assert set(_momenta(learn)) == {0.9}
+    learn.fit_one_cycle(1, 1e-2)  # NanGuard puts back the epoch's first (scheduled) state
+    with pytest.warns(ember.DivergenceWarning):
+        learn.fit_one_cycle(2, 1e-3, cbs=[PoisonAt(3)])
+    assert learn.diverged and set(_momenta(learn)) == {0.9}
+    learn.fine_tune(1, freeze_epochs=1)
+    assert set(_momenta(learn)) == {0.9}
+    learn.lr_find(num_it=5)
+    assert set(_momenta(learn)) == {0.9}
+    # a resumed run: its optimiser comes from the checkpoint, which holds one-cycle's value
+    for interrupt_after in (None, 1):
+        resumed = interrupted_run(tmp_path / str(interrupt_after), interrupt_after)
+        assert set(_momenta(resumed)) == {0.9}, interrupt_after
 
 
 class _EpochBatches:

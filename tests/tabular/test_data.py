@@ -161,6 +161,20 @@ def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.Data
         TabularData.from_df(lending.iloc[10:], "Class", test_df=test, verbose=False)
 
 
+def test_a_validation_class_that_training_lacks_is_refused_when_the_split_is_given(
+        lending: pd.DataFrame) -> None:
+    # the classes came from the whole frame, so the class got an output the model never
+    # trained and its validation rows counted as errors in silence (text and vision refuse it)
+    frame = lending.iloc[:200].astype({"Class": object}).assign(is_valid=np.arange(200) >= 150)
+    frame.loc[[170, 180], "Class"] = "bad_debt"
+    message = r"^target 'Class', row 170 \(validation\): 'bad_debt' never occurs in training; "
+    with pytest.raises(ember.DataError, match=message + ".*Categorical"):
+        TabularData.from_df(frame, "Class", valid_col="is_valid", verbose=False)
+    declared = frame.astype({"Class": pd.CategoricalDtype(["bad", "bad_debt", "good"])})
+    kept = TabularData.from_df(declared, "Class", valid_col="is_valid", verbose=False)
+    assert kept.classes == ["bad", "bad_debt", "good"]  # declared categories keep it on purpose
+
+
 def test_errors_in_the_test_frame_say_they_are_in_it(lending: pd.DataFrame) -> None:
     # "column 'int_rate', row 3: 'abc' is not a number": with both frames indexed from 0, the
     # training frame's row 3 was as likely; nothing said the test frame was at fault

@@ -34,10 +34,15 @@ def cosine(start: float, end: float, pos: float) -> float:
 
 
 class _Schedule(Callback):
-    """Sets each parameter group's learning rate (and Adam beta1) every training step.
+    """Sets each parameter group's learning rate (and Adam beta1, or SGD momentum) every
+    training step.
 
     Progress is :meth:`ember.Learner.progress` (the share of planned steps done, or of a time
-    budget spent when the fit runs on a clock), or ``progress()`` when given.
+    budget spent when the fit runs on a clock), or ``progress()`` when given. The momentum each
+    group had when the fit began is put back when it ends, however it ends (completed,
+    cancelled, stopped by an error or the NaN guard), so a later fit without a momentum
+    schedule trains with the optimiser's own value; a checkpoint keeps it for a resumed run,
+    whose optimiser state holds the schedule's value instead.
     """
 
     order = Order.SCHEDULE
@@ -46,6 +51,21 @@ class _Schedule(Callback):
                  ) -> None:
         self.lr_max = list(lr_max)
         self.progress = progress
+        self.own_momentum: list[float | None] | None = None
+
+    def before_fit(self) -> None:
+        if self.own_momentum is None or not self.learn.resumed:
+            self.own_momentum = [_momentum(group) for group in self.learn.opt.param_groups]
+
+    def after_cancel_fit(self) -> None:
+        self.after_fit()  # an error ends the fit without after_fit
+
+    def after_fit(self) -> None:
+        for group, momentum in zip(self.learn.opt.param_groups, self.own_momentum or []):
+            if momentum is not None and "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            elif momentum is not None:
+                group["momentum"] = momentum
 
     def _factors(self, pos: float) -> tuple[float, float | None]:  # pragma: no cover
         raise NotImplementedError
@@ -64,7 +84,21 @@ class _Schedule(Callback):
                 group["momentum"] = momentum
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lr_max": self.lr_max, "train_iter": self.learn.train_iter}
+        return {"lr_max": self.lr_max, "train_iter": self.learn.train_iter,
+                "own_momentum": self.own_momentum}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # a checkpoint from before own_momentum was kept gives None: the resumed fit then
+        # puts back the momentum its checkpointed optimiser state held
+        self.own_momentum = state.get("own_momentum")
+
+
+def _momentum(group: dict[str, Any]) -> float | None:
+    """A parameter group's momentum (Adam's beta1, SGD's momentum), None when it has none."""
+    if "betas" in group:
+        return float(group["betas"][0])
+    momentum = group.get("momentum")
+    return float(momentum) if momentum else None
 
 
 class OneCycle(_Schedule):

@@ -189,7 +189,8 @@ class TabularData(ember.Data):
                 ``None`` is inferred (see :func:`infer_column_kinds`) and the result is printed
                 so you can correct it. Columns in none of the lists are not used.
             valid_pct / seed: seeded random validation split (ignored with ``valid_col``).
-            valid_col: a boolean column, ``True`` for validation rows.
+            valid_col: a boolean column, ``True`` for validation rows. A validation class that
+                no training row has is an error (a ``Categorical`` target keeps its categories).
             bs / valid_bs: batch sizes (chosen from the number of rows when not given).
             procs: a :class:`TabularProcessor` to use instead of the default one (fitted on the
                 training rows unless it is fitted already).
@@ -250,6 +251,8 @@ class TabularData(ember.Data):
         if not procs.fitted:  # fitted and transformed in one pass over the training rows
             train_arrays = procs.fit_transform(train_frame)
         target_kind, classes = _target_kind(df, target_names, target_kind, max_card)
+        if valid_col is not None and target_kind == "single_label":
+            _check_seen(train_frame[target_names[0]], valid_frame[target_names[0]])
         if log_target and target_kind != "regression":
             raise ember.DataError("log_target=True needs a regression target")
         train_y = _targets(train_frame, target_names, target_kind, classes, log_target)
@@ -555,6 +558,22 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
             and not pd.api.types.is_numeric_dtype(dtype):
         _warn_text_target(names[0], series, len(classes))
     return "single_label", classes
+
+
+def _check_seen(train: pd.Series, valid: pd.Series) -> None:
+    """A validation class that no training row has is refused when the split was given (the
+    model could never learn it); the categories of a ``Categorical`` column are declared, so
+    they keep such a class on purpose."""
+    if isinstance(train.dtype, pd.CategoricalDtype):
+        return
+    unseen = ember.first_unseen_class(pd.unique(train), valid.tolist())
+    if unseen is not None:
+        position, label = unseen
+        raise ember.DataError(
+            f"target {train.name!r}, row {plain(valid.index[position])!r} (validation): "
+            f"{label!r} never occurs in training; add training rows of that class, drop the "
+            f"row, or make the column a pandas Categorical whose categories hold the class to "
+            f"keep it on purpose")
 
 
 def _warn_text_target(name: Any, series: pd.Series, n_classes: int) -> None:

@@ -332,16 +332,15 @@ class _Targets:
         learn it): a wrong label, or a split that left a class out of training."""
         if self.kind == "regression":
             return
-        labels = ((lambda value: self.split(value)) if self.kind == "multi_label"
-                  else (lambda value: [plain(value)]))
-        seen = {label for index in train for label in labels(values[index])}
-        for index in valid:
-            for label in labels(values[index]):
-                if label not in seen:
-                    raise DataError(
-                        f"the label {label!r} of {names[index]} (validation) never occurs in "
-                        f"training; add training texts of that class, drop the item, or pass "
-                        f"classes= to keep the class on purpose")
+        unseen = ember.first_unseen_class(
+            (values[index] for index in train), (values[index] for index in valid),
+            self.split if self.kind == "multi_label" else None)
+        if unseen is not None:
+            position, label = unseen
+            raise DataError(
+                f"the label {label!r} of {names[valid[position]]} (validation) never occurs in "
+                f"training; add training texts of that class, drop the item, or pass "
+                f"classes= to keep the class on purpose")
 
     def split(self, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple)):

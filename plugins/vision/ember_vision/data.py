@@ -829,15 +829,14 @@ def _check_seen(train_labels: list[Any],
             return [part for part in value.split(label_delim) if part != ""]
         return [value]
 
-    seen = {label for value in train_labels for label in classes_of(value)}
     for name, _, labels in extra:
-        for index, value in enumerate(labels):
-            for label in classes_of(value):
-                if label not in seen:
-                    raise ember.DataError(
-                        f"{name} label {label!r} (item {index}) never occurs in training; add "
-                        f"training images of that class, drop the item, or pass classes= to "
-                        f"keep the class on purpose")
+        unseen = ember.first_unseen_class(train_labels, labels, classes_of)
+        if unseen is not None:
+            index, label = unseen
+            raise ember.DataError(
+                f"{name} label {label!r} (item {index}) never occurs in training; add "
+                f"training images of that class, drop the item, or pass classes= to "
+                f"keep the class on purpose")
 
 
 def _n_out(targets: Tensor) -> int:
