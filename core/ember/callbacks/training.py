@@ -76,12 +76,17 @@ class MixedPrecision(Callback):
             self.autocast.__exit__(None, None, None)
             self.autocast = None
 
-    # A cancel raised inside the forward pass, or an error or interrupt there (the Learner
-    # fires after_cancel_fit for those), arrives with autocast still on. Left on, it would run
-    # everything after it in low precision, and its weight cache, never cleared, would feed
-    # the next fit stale weights.
-    after_cancel_batch = after_cancel_train = after_cancel_validate = _leave_autocast
-    after_cancel_epoch = after_cancel_fit = _leave_autocast
+    def _after_cancel(self) -> None:
+        # A cancel raised inside the forward pass, or an error or interrupt there (the Learner
+        # fires after_cancel_fit for those), arrives with autocast still on. Left on, it would
+        # run everything after it in low precision, and its weight cache, never cleared, would
+        # feed the next fit stale weights. One raised in before_step after the unscale (a
+        # batch, training pass or epoch cancelled there) leaves unscaled gradients behind.
+        self._leave_autocast()
+        self._rescale_kept_gradients()
+
+    after_cancel_batch = after_cancel_train = after_cancel_validate = _after_cancel
+    after_cancel_epoch = after_cancel_fit = _after_cancel
 
     def before_backward(self) -> None:
         if self.scaler.is_enabled():
@@ -89,21 +94,32 @@ class MixedPrecision(Callback):
 
     def before_step(self) -> None:
         if self.scaler.is_enabled():
-            self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
-            self._unscaled = True
             self.learn.step_fn = self._scaled_step
+            # no gradient at all (every backward since the last step was cancelled): nothing
+            # to unscale, and the scaler, with no inf check to go by, must not step or update
+            if any(parameter.grad is not None for group in self.learn.opt.param_groups
+                   for parameter in group["params"]):
+                self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
+                self._unscaled = True
 
     def _scaled_step(self) -> None:
+        if not self._unscaled:  # no gradients: the optimiser steps as it does in float32
+            self.learn.opt.step()
+            return
         self.scaler.step(self.learn.opt)
         self.scaler.update()
         self._unscaled = False
 
     def after_cancel_step(self) -> None:
-        # a later callback cancelled the step after the unscale: the gradients stay for the
-        # next step (as any cancelled step's do), so they go back to the scaled units the next
-        # backward adds to, and the scaler forgets the unscale, keeping its scale (without
-        # this, the next step's unscale_ failed: "already been called ... since the last
-        # update()"). An overflow in them is found, and the step skipped, at the next step.
+        self._rescale_kept_gradients()
+
+    def _rescale_kept_gradients(self) -> None:
+        # the step was cancelled after the unscale (a later callback raised in before_step):
+        # the gradients stay for the next step (as any cancelled step's do), so they go back
+        # to the scaled units the next backward adds to, and the scaler forgets the unscale,
+        # keeping its scale (without this, the next step's unscale_ failed: "already been
+        # called ... since the last update()"). An overflow in them is found, and the step
+        # skipped, at the next step.
         if not self._unscaled:
             return
         self._unscaled = False
