@@ -233,6 +233,56 @@ def test_a_batch_or_epoch_cancelled_after_fp16_unscaled_its_gradients_trains_on(
     assert fp16.callback("mixed_precision").scaler.get_scale() == 2.0**16
 
 
+class _InfLossAt(ember.Callback):
+    """Makes the loss of training steps ``steps`` infinite (an overflow in the forward pass)."""
+
+    def __init__(self, steps) -> None:
+        self.steps = steps
+
+    def after_pred(self) -> None:
+        if self.learn.training and self.learn.train_iter in self.steps:
+            self.learn.pred = self.learn.pred * float("inf")
+
+
+def test_fp16_trains_on_past_a_batch_whose_loss_overflowed_and_its_scaler_skipped():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.DivergenceWarning)
+        learn.fit(2, 1e-2, cbs=[_InfLossAt({3, 15, 16})])
+    assert not learn.diverged and len(learn.recorder.values) == 2
+    assert {int(state["step"]) for state in learn.opt.state.values()} == {21}  # 3 skipped
+    assert learn.callback("mixed_precision").scaler.get_scale() == 2.0**13
+    assert learn.validate()["accuracy"] > 0.7
+
+
+@pytest.mark.parametrize("precision", [None, "bf16"])
+def test_without_loss_scaling_an_infinite_loss_still_stops_the_fit(precision):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                          device="cpu")
+    with pytest.warns(ember.DivergenceWarning, match="epoch 1, batch 4: training stopped"):
+        learn.fit(2, 1e-2, cbs=[_InfLossAt({3})])
+    assert learn.diverged and learn.recorder.values == []
+
+
+def test_fp16_stops_when_the_loss_overflows_batch_after_batch():
+    # lowering the scale cannot help an overflow in the forward pass: after max_skipped
+    # batches in a row the guard stops, names the batch and points to bf16
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu", nan_guard=False, cbs=[ember.NanGuard(max_skipped=4)])
+    learn.fit(1, 1e-2)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with pytest.warns(ember.DivergenceWarning,
+                      match=r"nan for 5 batches in a row, up to epoch 1, batch 7.*bf16"):
+        learn.fit(2, 1e-2, cbs=[_InfLossAt(range(2, 100))])
+    assert learn.diverged and len(learn.recorder.values) == 1  # the first fit's
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
 # ------------------------------------------------------------- early stopping, save-best
 class _AfterEpochLog(ember.Callback):
     order = ember.Order.LAST
