@@ -173,6 +173,116 @@ def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_n
     assert late.callback("mixed_precision").scaler.get_scale() == 2.0**16
 
 
+class _SkipBackward(ember.Callback):
+    """Cancels the backward pass of training steps ``steps`` in ``before_backward``."""
+
+    def __init__(self, order: int, steps: tuple[int, ...]) -> None:
+        self.order, self.steps = order, steps
+
+    def before_backward(self) -> None:
+        if self.learn.train_iter in self.steps:
+            raise ember.CancelBackwardException
+
+
+@pytest.mark.parametrize("order", [ember.Order.FIRST, ember.Order.DEFAULT])
+@pytest.mark.parametrize("precision", [None, "fp16"])
+def test_batches_whose_backward_is_cancelled_are_not_stepped_with_fp16_as_without(
+        order, precision):
+    # with fp16 the step after a cancelled backward (no gradients) failed: "No inf checks were
+    # recorded for this optimizer", or, on the very first batch, "_scale is None"
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                          device="cpu")
+    learn.fit(2, 1e-2, cbs=[_SkipBackward(order, steps=(0, 5, 12))])  # 12 batches an epoch
+    assert {int(state["step"]) for state in learn.opt.state.values()} == {21}
+    assert learn.validate()["accuracy"] > 0.7
+    if precision == "fp16":
+        scaler = learn.callback("mixed_precision").scaler
+        assert scaler.get_scale() == 2.0**16 and scaler._get_growth_tracker() == 21
+
+
+class _CancelInBeforeStep(ember.Callback):
+    """Raises ``error`` in ``before_step`` of training step ``at`` (after fp16's unscale_)."""
+
+    def __init__(self, error: type[Exception], at: int) -> None:
+        self.error, self.at = error, at
+
+    def before_step(self) -> None:
+        if self.learn.train_iter == self.at:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [ember.CancelBatchException, ember.CancelTrainException,
+                                   ember.CancelEpochException])
+def test_a_batch_or_epoch_cancelled_after_fp16_unscaled_its_gradients_trains_on(error):
+    # the next step's unscale_ failed: "unscale_() has already been called on this optimizer
+    # since the last update()"; and the kept gradients, left unscaled, would join the next
+    # (scaled) backward at the wrong scale
+    def run(precision: str | None) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                              device="cpu")
+        learn.fit(2, 1e-2, cbs=[_CancelInBeforeStep(error, at=2)])
+        return learn
+
+    fp16, fp32 = run("fp16"), run(None)
+    steps = {int(state["step"]) for state in fp16.opt.state.values()}
+    assert steps == {int(state["step"]) for state in fp32.opt.state.values()}
+    for key, value in fp32.model.state_dict().items():  # the same training, to fp16's error
+        assert torch.allclose(value, fp16.model.state_dict()[key], atol=1e-2), key
+    assert fp16.callback("mixed_precision").scaler.get_scale() == 2.0**16
+
+
+class _InfLossAt(ember.Callback):
+    """Makes the loss of training steps ``steps`` infinite (an overflow in the forward pass)."""
+
+    def __init__(self, steps) -> None:
+        self.steps = steps
+
+    def after_pred(self) -> None:
+        if self.learn.training and self.learn.train_iter in self.steps:
+            self.learn.pred = self.learn.pred * float("inf")
+
+
+def test_fp16_trains_on_past_a_batch_whose_loss_overflowed_and_its_scaler_skipped():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.DivergenceWarning)
+        learn.fit(2, 1e-2, cbs=[_InfLossAt({3, 15, 16})])
+    assert not learn.diverged and len(learn.recorder.values) == 2
+    assert {int(state["step"]) for state in learn.opt.state.values()} == {21}  # 3 skipped
+    assert learn.callback("mixed_precision").scaler.get_scale() == 2.0**13
+    assert learn.validate()["accuracy"] > 0.7
+
+
+@pytest.mark.parametrize("precision", [None, "bf16"])
+def test_without_loss_scaling_an_infinite_loss_still_stops_the_fit(precision):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                          device="cpu")
+    with pytest.warns(ember.DivergenceWarning, match="epoch 1, batch 4: training stopped"):
+        learn.fit(2, 1e-2, cbs=[_InfLossAt({3})])
+    assert learn.diverged and learn.recorder.values == []
+
+
+def test_fp16_stops_when_the_loss_overflows_batch_after_batch():
+    # lowering the scale cannot help an overflow in the forward pass: after max_skipped
+    # batches in a row the guard stops, names the batch and points to bf16
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu", nan_guard=False, cbs=[ember.NanGuard(max_skipped=4)])
+    learn.fit(1, 1e-2)
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with pytest.warns(ember.DivergenceWarning,
+                      match=r"nan for 5 batches in a row, up to epoch 1, batch 7.*bf16"):
+        learn.fit(2, 1e-2, cbs=[_InfLossAt(range(2, 100))])
+    assert learn.diverged and len(learn.recorder.values) == 1  # the first fit's
+    for key, value in learn.model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
 # ------------------------------------------------------------- early stopping, save-best
 class _AfterEpochLog(ember.Callback):
     order = ember.Order.LAST

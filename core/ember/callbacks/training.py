@@ -76,12 +76,17 @@ class MixedPrecision(Callback):
             self.autocast.__exit__(None, None, None)
             self.autocast = None
 
-    # A cancel raised inside the forward pass, or an error or interrupt there (the Learner
-    # fires after_cancel_fit for those), arrives with autocast still on. Left on, it would run
-    # everything after it in low precision, and its weight cache, never cleared, would feed
-    # the next fit stale weights.
-    after_cancel_batch = after_cancel_train = after_cancel_validate = _leave_autocast
-    after_cancel_epoch = after_cancel_fit = _leave_autocast
+    def _after_cancel(self) -> None:
+        # A cancel raised inside the forward pass, or an error or interrupt there (the Learner
+        # fires after_cancel_fit for those), arrives with autocast still on. Left on, it would
+        # run everything after it in low precision, and its weight cache, never cleared, would
+        # feed the next fit stale weights. One raised in before_step after the unscale (a
+        # batch, training pass or epoch cancelled there) leaves unscaled gradients behind.
+        self._leave_autocast()
+        self._rescale_kept_gradients()
+
+    after_cancel_batch = after_cancel_train = after_cancel_validate = _after_cancel
+    after_cancel_epoch = after_cancel_fit = _after_cancel
 
     def before_backward(self) -> None:
         if self.scaler.is_enabled():
@@ -89,21 +94,32 @@ class MixedPrecision(Callback):
 
     def before_step(self) -> None:
         if self.scaler.is_enabled():
-            self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
-            self._unscaled = True
             self.learn.step_fn = self._scaled_step
+            # no gradient at all (every backward since the last step was cancelled): nothing
+            # to unscale, and the scaler, with no inf check to go by, must not step or update
+            if any(parameter.grad is not None for group in self.learn.opt.param_groups
+                   for parameter in group["params"]):
+                self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
+                self._unscaled = True
 
     def _scaled_step(self) -> None:
+        if not self._unscaled:  # no gradients: the optimiser steps as it does in float32
+            self.learn.opt.step()
+            return
         self.scaler.step(self.learn.opt)
         self.scaler.update()
         self._unscaled = False
 
     def after_cancel_step(self) -> None:
-        # a later callback cancelled the step after the unscale: the gradients stay for the
-        # next step (as any cancelled step's do), so they go back to the scaled units the next
-        # backward adds to, and the scaler forgets the unscale, keeping its scale (without
-        # this, the next step's unscale_ failed: "already been called ... since the last
-        # update()"). An overflow in them is found, and the step skipped, at the next step.
+        self._rescale_kept_gradients()
+
+    def _rescale_kept_gradients(self) -> None:
+        # the step was cancelled after the unscale (a later callback raised in before_step):
+        # the gradients stay for the next step (as any cancelled step's do), so they go back
+        # to the scaled units the next backward adds to, and the scaler forgets the unscale,
+        # keeping its scale (without this, the next step's unscale_ failed: "already been
+        # called ... since the last update()"). An overflow in them is found, and the step
+        # skipped, at the next step.
         if not self._unscaled:
             return
         self._unscaled = False
@@ -186,18 +202,34 @@ class NanGuard(Callback):
     batch; at most ``interval - 1`` batches run on after it. ``interval=1`` checks every batch.
     The good weights are kept on the CPU, so the guard costs no accelerator memory.
 
+    With ``float16`` mixed precision a non-finite loss is an overflow the loss scaler
+    handles: it skips that step (the weights stay as they were) and lowers its scale, and
+    training goes on. The guard stops only when the loss stays non-finite for more than
+    ``max_skipped`` batches in a row, which a lower scale cannot cure (16 halvings take the
+    starting scale, 65536, to 1). Without loss scaling (float32, ``bfloat16``) the first
+    non-finite loss stops the fit.
+
     Example:
-        >>> NanGuard().order, NanGuard(interval=16).interval
-        (20, 16)
+        >>> NanGuard().order, NanGuard(interval=16).interval, NanGuard().max_skipped
+        (20, 16, 16)
         >>> # ember.Learner(data, model, nan_guard=False, cbs=[NanGuard(interval=1)])
     """
 
     order = Order.GUARD
 
-    def __init__(self, interval: int = 32) -> None:
+    def __init__(self, interval: int = 32, max_skipped: int = 16) -> None:
         if interval < 1:
             raise ValueError(f"interval must be at least 1 batch, got {interval}")
-        self.interval = interval
+        if max_skipped < 0:
+            raise ValueError(f"max_skipped must be 0 or more batches, got {max_skipped}")
+        self.interval, self.max_skipped = interval, max_skipped
+
+    def before_fit(self) -> None:
+        self._skipped = 0  # batches in a row whose loss the fp16 loss scaler skipped
+
+    def _loss_scaled(self) -> bool:
+        return any(isinstance(cb, MixedPrecision) and hasattr(cb, "scaler")
+                   and cb.scaler.is_enabled() for cb in self.learn.cbs)
 
     def before_epoch(self) -> None:
         self.good_state = cpu_copy(self.learn.model.state_dict())
@@ -222,17 +254,29 @@ class NanGuard(Callback):
             return
         finite = torch.isfinite(torch.stack(list(map(itemgetter(1), batches))).float())
         if bool(finite.all()):
+            self._skipped = 0
             return
-        batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
-        self._stop(f"batch {batch + 1}", float(loss))
+        if not self._loss_scaled():
+            batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
+            self._stop(f"loss became {float(loss)} at epoch {self.learn.epoch + 1}, batch "
+                       f"{batch + 1}")
+        for (batch, loss), ok in zip(batches, finite.tolist()):
+            self._skipped = 0 if ok else self._skipped + 1
+            if self._skipped > self.max_skipped:
+                self._stop(
+                    f"loss was {float(loss)} for {self._skipped} batches in a row, up to epoch "
+                    f"{self.learn.epoch + 1}, batch {batch + 1}, although the fp16 loss scaler "
+                    f"skipped their steps and lowered its scale", fp16=True)
 
-    def _stop(self, where: str, value: float) -> None:
+    def _stop(self, what: str, fp16: bool = False) -> None:
         self.learn.model.load_state_dict(self.good_state)
         self.learn.opt.load_state_dict(self.good_opt)
-        warn(
-            f"loss became {value} at epoch {self.learn.epoch + 1}, {where}: training stopped "
-            f"and the weights from the start of this epoch were restored. Lower the learning "
-            f"rate (try learn.lr_find()), add GradientClip, or check the data for NaN/inf "
-            f"values.", DivergenceWarning)
+        advice = ("The model overflows float16: train with precision='bf16' or in float32, "
+                  "lower the learning rate, or check the data for NaN/inf values."
+                  if fp16 else
+                  "Lower the learning rate (try learn.lr_find()), add GradientClip, or check "
+                  "the data for NaN/inf values.")
+        warn(f"{what}: training stopped and the weights from the start of this epoch were "
+             f"restored. {advice}", DivergenceWarning)
         self.learn.diverged = True
         raise CancelFitException
