@@ -113,6 +113,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
                 raise ExportError(f"the {part} is not JSON-able ({error}); give it plain "
                                   f"numbers, strings, lists and dicts") from None
         raise
+    _check_rebuilds(registry.data_kinds[data.kind], manifest["data"]["state"])
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
@@ -416,6 +417,22 @@ class Predictor:
     def __repr__(self) -> str:
         return (f"Predictor({self.manifest['model']['name']}, {self.data.kind}, "
                 f"device={self.device})")
+
+
+def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
+    """Rebuild the inference-side data from ``state`` as :func:`load` will (after a JSON round
+    trip), so a plugin whose ``from_state`` cannot read its own ``state()`` fails at export,
+    naming the class, not later at load as a file that looks corrupt."""
+    try:
+        data_class.from_state(json.loads(json.dumps(state, default=_json_plain)))
+    except Exception as error:
+        name = data_class.__name__
+        raise ExportError(
+            f"{name}.from_state cannot rebuild the {data_class.kind!r} data from its state() "
+            f"({type(error).__name__}: {error}), so ember.load could not read the file. A Data "
+            f"subclass whose __init__ takes arguments of its own must override "
+            f"from_state(state) to call it, and extend state() with everything from_state "
+            f"reads (see docs/plugins.md, ember_data_kinds)") from None
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = MAX_BYTES

@@ -148,8 +148,7 @@ def ember_samples(register: Callable[..., None]) -> None:
     """Register small real samples of each data kind: ``register(kind, factory)``, where
     ``factory()`` returns an :class:`ember.Sample` (a small ``Data`` built from bundled data,
     plus raw items to predict). :func:`ember.testing.check_plugin` trains on them for one batch
-    and checks that export → load → predict round-trips; ``ember serve`` uses the items as
-    request examples.
+    and checks that export → load → predict round-trips.
 
     Example::
 

@@ -1388,6 +1388,27 @@ def _set_rng_state(state: dict[str, Any] | None) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def _why_no_defaults(data: Data) -> str:
+    """Why no plugin answered ``ember_defaults`` for ``data``, naming the plugin to fix: one
+    that raised in the hook, or the one that registers the data's kind but gave no defaults."""
+    from ember.plugins import get_registry, plugin_infos
+
+    what = f"{type(data).__name__} ({data.kind} data)"
+    for info in plugin_infos():
+        if info.status == "broken" and info.reason.startswith("ember_defaults raised "):
+            return (f"plugin {info.name!r} raised in ember_defaults "
+                    f"({info.reason.removeprefix('ember_defaults raised ')}) and is listed as "
+                    f"broken, so nothing gave defaults for {what}; fix the hook, or pass "
+                    f"model= yourself")
+    owner = get_registry().owner.get(("ember_data_kinds", data.kind))
+    if owner is not None and owner != "builtin":
+        return (f"plugin {owner!r} registers {data.kind} data but gave no defaults for {what}; "
+                f"implement ember_defaults in that plugin to return ember.Defaults for it (see "
+                f"docs/plugins.md), or pass model= yourself")
+    return (f"no installed plugin has defaults for {what}; pass model= yourself, or install "
+            f"the plugin for this domain (see `ember plugins`)")
+
+
 def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
 
@@ -1404,10 +1425,7 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)
     if defaults is None:
-        raise TrainingError(
-            f"no installed plugin has defaults for {type(data).__name__} ({data.kind} data); "
-            f"pass model= yourself, or install the plugin for this domain (see `ember plugins`)"
-        )
+        raise TrainingError(_why_no_defaults(data))
     if "model" in overrides:  # the user's model, with the plugin's other defaults
         model = overrides.pop("model")
     elif callable(defaults.model) and not isinstance(defaults.model, nn.Module):

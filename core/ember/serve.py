@@ -356,9 +356,14 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
     option_types = _option_types(predictor.data)
     limits = _limits(predictor.data, option_limits)
 
+    item_schema = predictor.data.input_schema()
+
     class PredictRequest(BaseModel):
+        # the data's schema of one item documents the endpoint (OpenAPI, /docs); the items
+        # are checked by the data itself (from_json, encode), which names a bad one
         inputs: list[Any] = Field(..., min_length=1, max_length=max_items,
-                                  description="raw items: text, row objects, base64 images…")
+                                  description="raw items: text, row objects, base64 images…",
+                                  json_schema_extra={"items": item_schema})
         options: dict[str, Any] = Field(
             default_factory=dict, description='keyword options for predict_batch, e.g. '
             '{"probs": true} for class probabilities; GET /metadata lists them')
@@ -453,7 +458,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             "ember_version": manifest.get("ember_version"),
             "target_kind": predictor.data.target_kind,
             "classes": predictor.classes,
-            "input_schema": predictor.data.input_schema(),
+            "input_schema": item_schema,
             "options": _jsonable(predictor.data.prediction_options()),
             "option_limits": limits,
             "max_items": max_items,

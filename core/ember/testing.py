@@ -111,15 +111,32 @@ class _OneBatch(Callback):
             raise CancelTrainException  # then validation runs as usual
 
 
+#: how far apart two float predictions may be and still be the same: a model run on a batch
+#: of 1 and on a batch of 8 (``predict`` and ``predict_batch``), or on another device, rounds
+#: differently in the last bits of float32 (1e-7 relative), never by more than this
+FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6
+
+
 def _same(a: Any, b: Any) -> bool:
-    """Exact equality that also compares tensors and arrays inside lists."""
+    """Equality of predictions: labels, strings and integers exactly, floats (also inside lists,
+    dicts, tensors and arrays) up to float32 rounding (:data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`)."""
     import numpy as np
     import torch
 
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[key], b[key]) for key in a)
     if isinstance(a, (torch.Tensor, np.ndarray)) or isinstance(b, (torch.Tensor, np.ndarray)):
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return False
+        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(b.dtype, np.floating):
+            return bool(np.allclose(a, b, rtol=FLOAT_RTOL, atol=FLOAT_ATOL))
+        return bool(np.array_equal(a, b))
+    if (isinstance(a, float) or isinstance(b, float)) and all(
+            isinstance(value, (int, float)) for value in (a, b)):
+        return math.isclose(a, b, rel_tol=FLOAT_RTOL, abs_tol=FLOAT_ATOL)
     return bool(a == b)
 
 
@@ -164,9 +181,11 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
     Checks: it loads with no broken or unknown hook; its registered names are unique; it
     registers at least one sample per data kind it registers; for each sample, its defaults
     build a learner that trains one batch with a finite loss, validates, and exports to a file
-    whose predictions after :func:`ember.load` equal the learner's. Raises ``AssertionError``
-    listing every problem (or returns the report with ``raise_on_problem=False``). The plugin is
-    loaded in a registry of its own: the session's plugins are left as they were.
+    whose predictions after :func:`ember.load` equal the learner's (floats up to float32
+    rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), and ``predict(item)`` equals
+    ``predict_batch([item])[0]``. Raises ``AssertionError`` listing every problem (or returns
+    the report with ``raise_on_problem=False``). The plugin is loaded in a registry of its own:
+    the session's plugins are left as they were.
 
     Example:
         >>> # check_plugin(my_plugin.plugin)

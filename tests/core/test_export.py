@@ -201,6 +201,56 @@ def test_a_data_kind_no_plugin_registers_is_refused_at_export(tmp_path):
     assert not (tmp_path / "m.ember").exists()
 
 
+class _ScaledData(ember.Data):
+    """A plugin's Data with an __init__ of its own and a scale to replay at inference."""
+
+    kind = "scaled"
+
+    def __init__(self, train_dl, valid_dl, *, scale: float) -> None:
+        super().__init__(train_dl, valid_dl, target_kind="single_label", n_out=3)
+        self.scale = scale
+
+
+def _scaled_plugin(data_class):
+    import types
+
+    plugin = types.ModuleType("scaled")
+
+    @ember.hookimpl
+    def ember_data_kinds(register):
+        register("scaled", data_class)
+
+    plugin.ember_data_kinds = ember_data_kinds
+    return plugin
+
+
+def test_data_that_from_state_cannot_rebuild_is_refused_at_export(ember_plugins, tmp_path):
+    # before, the file was written and ember.load failed on it with "the file is corrupt or
+    # from another version": the plugin's author was sent looking at the file, not the class
+    ember_plugins.register(_scaled_plugin(_ScaledData))
+    blobs = blob_data()
+    learn = ember.Learner(_ScaledData(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"_ScaledData\.from_state.*override"):
+        learn.export(tmp_path / "m.ember")
+    assert not (tmp_path / "m.ember").exists()
+
+
+def test_data_whose_state_lacks_what_from_state_reads_is_refused_at_export(ember_plugins,
+                                                                          tmp_path):
+    class Forgetful(_ScaledData):  # from_state written, state() not extended
+        @classmethod
+        def from_state(cls, state):
+            return cls(None, None, scale=state["scale"])
+
+    ember_plugins.register(_scaled_plugin(Forgetful))
+    blobs = blob_data()
+    learn = ember.Learner(Forgetful(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"KeyError: 'scale'.*state\(\)"):
+        learn.export(tmp_path / "m.ember")
+
+
 def test_numpy_classes_and_config_values_export_and_load(tmp_path):
     import numpy as np
     from torch.utils.data import TensorDataset

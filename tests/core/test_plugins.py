@@ -238,3 +238,53 @@ def test_a_register_hook_that_takes_no_argument_is_called_not_broken():
     plugin.ember_callbacks = ember_callbacks
     ember.register_plugin(plugin)
     assert infos()["no_arguments"].status == "ok" and called == [True]
+
+
+def _series_plugin(name: str, defaults=None):
+    """A plugin registering the data kind 'series', with ``defaults`` as its ember_defaults."""
+    import types
+
+    class SeriesData(ember.Data):
+        kind = "series"
+
+    plugin = types.ModuleType(name)
+
+    @ember.hookimpl
+    def ember_data_kinds(register):
+        register("series", SeriesData)
+
+    plugin.ember_data_kinds = ember_data_kinds
+    if defaults is not None:
+        plugin.ember_defaults = ember.hookimpl(defaults)
+    return plugin, SeriesData
+
+
+def _series_data(data_class):
+    from .helpers import blob_data
+
+    blobs = blob_data()
+    return data_class(blobs.train_dl, blobs.valid_dl, target_kind="single_label", n_out=3)
+
+
+def test_learner_names_the_plugin_whose_defaults_raised(ember_plugins):
+    # before: "no installed plugin has defaults ... install the plugin for this domain", when
+    # the plugin was installed and had just raised (and been marked broken)
+    def ember_defaults(data):
+        raise ValueError("window is not set")
+
+    plugin, data_class = _series_plugin("series_plugin", ember_defaults)
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' raised in ember_defaults "
+                             r"\(ValueError: window is not set\)"):
+        ember.learner(_series_data(data_class))
+    assert infos()["series_plugin"].status == "broken"
+
+
+def test_learner_names_the_plugin_of_a_data_kind_it_has_no_defaults_for(ember_plugins):
+    plugin, data_class = _series_plugin("series_plugin")
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' registers series data .* implement "
+                             r"ember_defaults"):
+        ember.learner(_series_data(data_class))

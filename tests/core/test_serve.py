@@ -38,6 +38,16 @@ def test_predict_health_metadata_and_docs(exported):
     assert "/predict" in client.get("/openapi.json").json()["paths"]
 
 
+def test_the_openapi_schema_describes_each_item_as_the_data_does(exported):
+    # before, /openapi.json (and /docs) said only that inputs is a list of anything: a client
+    # generated from it knew nothing of what an item is; /metadata alone carried the schema
+    predictor, _ = exported
+    schema = TestClient(create_app(predictor)).get("/openapi.json").json()
+    request = schema["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]
+    assert request["items"] == predictor.data.input_schema()
+    assert request["type"] == "array" and request["minItems"] == 1
+
+
 def test_bad_requests_get_4xx_with_a_reason(exported):
     predictor, items = exported
     client = TestClient(create_app(predictor, max_items=5, max_body_bytes=2000))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import types
 
 import pytest
+import torch
+from torch.utils.data import TensorDataset
 
 import ember
 from ember.testing import check_plugin
@@ -91,3 +93,62 @@ def test_the_ember_plugins_fixture_puts_the_sessions_plugins_back(monkeypatch):
         next(fixture)
     metrics = ember.get_registry().metrics
     assert "session_wide_metric" in metrics and "in_test_metric" not in metrics
+
+
+class _RoundsByBatchSize(torch.nn.Module):
+    """A linear model whose float outputs move in the last bits with the batch size, as a BLAS
+    matrix product does (another kernel for 1 row than for 8: 1e-7 apart on this machine)."""
+
+    def __init__(self, n_in: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, 3)
+
+    def forward(self, x):
+        return self.linear(x) + 1e-7 * (len(x) - 1)
+
+
+def _float_regression_plugin() -> types.ModuleType:
+    plugin = types.ModuleType("float_regression")
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("rounds_by_batch_size", _RoundsByBatchSize)
+
+    @ember.hookimpl
+    def ember_samples(register):
+        def sample():
+            generator = torch.Generator().manual_seed(0)
+            x, y = torch.randn(64, 4, generator=generator), torch.randn(64, 3, generator=generator)
+            train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:48], y[:48]),
+                                                       TensorDataset(x[48:], y[48:]), bs=16)
+            data = ember.Data.from_loaders(train_dl, valid_dl)
+            return ember.Sample(data, items=list(x[:8]))
+        register("tensor", sample)
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        return ember.Defaults(model=ember.create_model("rounds_by_batch_size", n_in=4))
+
+    plugin.ember_architectures = ember_architectures
+    plugin.ember_samples = ember_samples
+    plugin.ember_defaults = ember_defaults
+    return plugin
+
+
+def test_float_predictions_that_differ_only_by_rounding_conform():
+    # a forecaster's predict(item) and predict_batch(items)[0] run the model on batches of 1
+    # and 8: equal up to float rounding, never bit for bit; that is not a broken plugin
+    report = check_plugin(_float_regression_plugin(), raise_on_problem=False)
+    assert report.problems == [] and report.checked == ["tensor"]
+
+
+def test_float_predictions_that_really_differ_still_fail():
+    from ember.testing import _same
+
+    assert _same([[1.0, 2.0]], [[1.0, 2.0 + 1e-7]])
+    assert not _same([[1.0, 2.0]], [[1.0, 2.001]])
+    assert not _same(["cat"], ["dog"]) and not _same([1], [2])
+    assert _same([ember.Prediction("cat", {"cat": 0.9, "dog": 0.1})],
+                 [ember.Prediction("cat", {"cat": 0.9 + 1e-8, "dog": 0.1})])
+    assert not _same([ember.Prediction("cat", {"cat": 0.9, "dog": 0.1})],
+                     [ember.Prediction("dog", {"cat": 0.9, "dog": 0.1})])
