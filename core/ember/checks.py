@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ember.callbacks.base import Callback, Order
-from ember.data import require_batches
+from ember.data import n_batches, require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
 from ember.losses import (
     BCEWithLogitsFlat,
@@ -131,6 +131,13 @@ def check_setup(learn: Learner) -> None:
     if train_dl is None:
         raise DataError("this Data has no training loader (it was rebuilt for inference)")
     require_batches(train_dl, "the training loader")
+    if n_batches(train_dl) is None:
+        dataset = type(train_dl.dataset).__name__
+        raise DataError(
+            f"the training loader cannot say how many batches it yields: its dataset "
+            f"({dataset}) is an IterableDataset without __len__, and the learning-rate "
+            f"schedules, lr_find and progress need the number of training steps. Give "
+            f"{dataset} a __len__ that returns the number of items it yields per epoch")
     if not torch.is_grad_enabled():
         raise TrainingError(
             "gradients are disabled: fit was called inside torch.no_grad() or "

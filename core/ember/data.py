@@ -47,6 +47,7 @@ __all__ = [
     "Prediction",
     "find_test_folder",
     "make_loaders",
+    "n_batches",
     "require_batches",
     "split_by_flags",
     "split_folders",
@@ -295,6 +296,28 @@ def make_loaders(
     return train, valid, test
 
 
+def n_batches(dl: DataLoader) -> int | None:
+    """How many batches ``dl`` yields in one pass, or ``None`` when it cannot say without being
+    read: a loader over an ``IterableDataset`` that defines no ``__len__`` (``len(dl)`` is a
+    ``TypeError`` from inside torch then).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+        >>> n_batches(DataLoader(TensorDataset(torch.zeros(10, 1)), batch_size=4))
+        3
+        >>> class Stream(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter(torch.zeros(10, 1))
+        >>> n_batches(DataLoader(Stream(), batch_size=4)) is None
+        True
+    """
+    try:
+        return len(dl)
+    except TypeError:
+        return None
+
+
 def require_batches(dl: DataLoader, name: str) -> None:
     """Raise a :class:`DataError` naming ``name`` when the loader ``dl`` yields no batch (an
     iterable dataset without a length passes: only iterating it would tell).
@@ -304,11 +327,7 @@ def require_batches(dl: DataLoader, name: str) -> None:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> require_batches(DataLoader(TensorDataset(torch.zeros(2, 1)), batch_size=4), "x")
     """
-    try:
-        empty = len(dl) == 0
-    except TypeError:
-        return
-    if empty:
+    if n_batches(dl) == 0:
         raise DataError(f"{name} yields no batch: its dataset is empty, or smaller than the batch "
                         f"size with drop_last=True; give more data or a smaller batch_size")
 

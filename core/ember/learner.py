@@ -51,7 +51,7 @@ from ember.checks import (
     first_forward,
     first_loss,
 )
-from ember.data import Data, require_batches
+from ember.data import Data, n_batches, require_batches
 from ember.distributed import (
     Distributed,
     ShardSampler,
@@ -454,7 +454,7 @@ class Learner:
             self.distributed.broadcast_buffers(self.model)
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward, self._loss_call = self.model, _direct_call(self.loss_func)
-        self.n_iter = len(self.dl)
+        self.n_iter = n_batches(self.dl) or 0  # 0: unknown (an iterable dataset, no __len__)
         with torch.no_grad():
             for index, batch in enumerate(self.dl):
                 self.iter = index
@@ -777,6 +777,7 @@ class Learner:
         Example:
             >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
         """
+        check_setup(self)  # before the training loader's length is read
         finder = LRFinder(start_lr, end_lr, num_it)
         n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
         with self.trial():

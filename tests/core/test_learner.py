@@ -1030,3 +1030,41 @@ def test_the_in_order_training_loader_keeps_the_loaders_own_settings():
     assert ordered is not train and not ordered.drop_last
     assert ordered.worker_init_fn is _seed_worker and ordered.persistent_workers
     assert (ordered.prefetch_factor, ordered.timeout, ordered.num_workers) == (3, 30, 1)
+
+
+class _EndlessLength(torch.utils.data.IterableDataset):
+    """A stream of items that does not know how many it holds (no ``__len__``)."""
+
+    def __init__(self, x, y) -> None:
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return iter(zip(self.x, self.y))
+
+
+def test_a_loader_over_an_iterable_dataset_without_a_length_validates_and_predicts():
+    """len() of such a loader is a TypeError from inside torch: validate and get_preds crashed
+    with it, though from_loaders accepted the loaders."""
+    from torch.utils.data import DataLoader
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    loader = DataLoader(_EndlessLength(x, y), batch_size=8)
+    learn = ember.Learner(ember.Data.from_loaders(loader, loader), nn.Linear(4, 2), quiet=True)
+    preds, targets = learn.get_preds(activation=False)
+    assert torch.equal(targets, y)
+    with torch.no_grad():
+        assert torch.allclose(preds, learn.model.eval()(x), atol=1e-6)
+    expected = nn.functional.cross_entropy(preds, y).item()
+    assert learn.validate()["valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_training_on_an_iterable_dataset_without_a_length_is_refused_saying_what_to_do():
+    from torch.utils.data import DataLoader
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    loader = DataLoader(_EndlessLength(x, y), batch_size=8)
+    learn = ember.Learner(ember.Data.from_loaders(loader, loader), nn.Linear(4, 2), quiet=True)
+    for train in (lambda: learn.fit_one_cycle(1), lambda: learn.lr_find(num_it=5),
+                  lambda: learn.doctor(verbose=False)):
+        with pytest.raises(ember.DataError, match=r"_EndlessLength.*__len__"):
+            train()
