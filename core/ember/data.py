@@ -45,6 +45,7 @@ __all__ = [
     "Data",
     "InputSpec",
     "Prediction",
+    "check_batch",
     "find_test_folder",
     "make_loaders",
     "n_batches",
@@ -318,6 +319,30 @@ def n_batches(dl: DataLoader) -> int | None:
         return None
 
 
+def check_batch(batch: Any, name: str) -> None:
+    """Raise a :class:`DataError` naming ``name`` (the loader) and what it gave when ``batch``
+    is not a tuple or list ``(*inputs, target)`` of at least two elements: a dict batch would
+    reach the model as its keys, a bare tensor batch as its rows.
+
+    Example:
+        >>> import torch
+        >>> check_batch((torch.zeros(2, 3), torch.zeros(2)), "train_dl")
+        >>> check_batch({"x": torch.zeros(2, 3)}, "train_dl")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ember.errors.DataError: each batch must be a tuple (*inputs, target), but train_dl ...
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return
+    what = (f"a dict with keys {sorted(map(str, batch))}" if isinstance(batch, dict) else
+            f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list))
+            else f"a {type(batch).__name__}")
+    raise DataError(
+        f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
+        f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
+        f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
 def require_batches(dl: DataLoader, name: str) -> None:
     """Raise a :class:`DataError` naming ``name`` when the loader ``dl`` yields no batch (an
     iterable dataset without a length passes: only iterating it would tell).
@@ -351,7 +376,25 @@ def _labels(dl: DataLoader) -> Tensor:
             labels = torch.as_tensor(dataset.targets)
         if labels is not None and not labels.is_floating_point():
             return (labels if indices is None else labels[indices]).reshape(-1)
-    return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
+    return torch.cat([_target_of(batch, "a loader").reshape(-1) for batch in dl])
+
+
+def _target_of(batch: Any, name: str) -> Tensor:
+    """The target of a batch that :meth:`Data.from_loaders` reads its kind and classes off: a
+    tensor (or numbers); a target in parts (a dict, a tuple of tensors) is a
+    :class:`DataError` that asks for ``target_kind=`` and ``n_out=``."""
+    check_batch(batch, name)
+    target = batch[-1]
+    if isinstance(target, (dict, tuple, list)) and not (
+            isinstance(target, (tuple, list)) and target
+            and all(isinstance(value, numbers.Number) for value in target)):
+        raise DataError(
+            f"the target of a training batch is a {type(target).__name__} (the last element "
+            f"of each batch is the target), so Ember cannot read its kind or the model's "
+            f"output size; pass target_kind= (one of {TARGET_KINDS}, which chooses the default "
+            f"loss and metrics: give loss_func= and metrics= for a target in parts) and n_out= "
+            f"(the model's output size) to from_loaders")
+    return target if isinstance(target, Tensor) else torch.as_tensor(target)
 
 
 def _stack(items: Sequence[Any], what: str) -> Tensor:
@@ -472,15 +515,7 @@ class Data:
             require_batches(dl, name)
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
-            batch = next(iter(train_dl))
-            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                raise DataError(
-                    "each batch must be a tuple (*inputs, target); wrap inputs and targets in "
-                    "a TensorDataset or return (x, y) from your Dataset"
-                )
-            target = batch[-1]
-            if not isinstance(target, Tensor):
-                target = torch.as_tensor(target)
+            target = _target_of(next(iter(train_dl)), "train_dl")
             if target_kind is None:
                 target_kind = "regression" if target.is_floating_point() else "single_label"
             if count_classes and target_kind in ("regression", "multi_label"):
@@ -809,11 +844,23 @@ class Data:
         return value
 
     def _first_train_item(self) -> Any:
-        """The first training item, or ``None`` when there is none to read (no loader, an
-        empty or unindexable dataset)."""
-        dataset = getattr(self.train_dl, "dataset", None)
+        """The first training item as the model sees it, or ``None`` when there is none to
+        read (no loader, an empty dataset): the dataset's first item, or the first training
+        batch where a ``collate_fn`` of the user's own makes the batches (it may regroup the
+        item: ``(x, label, value)`` into ``(x, {"label": ..., "value": ...})``) or the
+        dataset cannot be indexed (an ``IterableDataset``). Either gives the inputs first and
+        the target last, so the number of inputs and their dtype read the same off both."""
+        from torch.utils.data import default_collate
+
+        loader = self.train_dl
+        dataset = getattr(loader, "dataset", None)
         try:
-            return dataset[0]  # type: ignore[index]
+            if getattr(loader, "collate_fn", default_collate) is default_collate:
+                return dataset[0]  # type: ignore[index]
+        except Exception:
+            pass
+        try:
+            return next(iter(loader))  # type: ignore[call-overload]
         except Exception:
             return None
 

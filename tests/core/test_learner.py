@@ -1068,3 +1068,37 @@ def test_training_on_an_iterable_dataset_without_a_length_is_refused_saying_what
                   lambda: learn.doctor(verbose=False)):
         with pytest.raises(ember.DataError, match=r"_EndlessLength.*__len__"):
             train()
+
+
+def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts():
+    """A model with two heads and a target of two parts (a dict) trained and validated, but
+    get_preds crashed with "'tuple' object has no attribute 'detach'"."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.label, self.value = nn.Linear(4, 2), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.label(x), self.value(x).squeeze(1)
+
+    def collate(items):
+        xs, labels, values = zip(*items)
+        return torch.stack(xs), {"label": torch.stack(labels), "value": torch.stack(values)}
+
+    def loss(pred, target):
+        return (nn.functional.cross_entropy(pred[0], target["label"])
+                + nn.functional.mse_loss(pred[1], target["value"]))
+
+    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
+    loader = DataLoader(TensorDataset(x, labels, values), batch_size=8, collate_fn=collate)
+    data = ember.Data.from_loaders(loader, loader, target_kind="single_label", n_out=2)
+    learn = ember.Learner(data, TwoHeads(), loss_func=loss, metrics=[], quiet=True)
+    for activation in (True, False):
+        (label_preds, value_preds), targets = learn.get_preds(activation=activation)
+        with torch.no_grad():
+            expected_labels, expected_values = learn.model.eval()(x)
+        assert torch.allclose(label_preds, expected_labels, atol=1e-6)  # raw: several heads
+        assert torch.allclose(value_preds, expected_values, atol=1e-6)
+        assert torch.equal(targets["label"], labels) and torch.equal(targets["value"], values)
