@@ -1339,6 +1339,14 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
             metric = metric()
         if not isinstance(metric, Metric):
             raise TrainingError(f"{metric!r} is not an ember.Metric")
+        missing = [method for method in ("update", "compute")
+                   if getattr(type(metric), method) is getattr(Metric, method)]
+        if missing:
+            raise TrainingError(
+                f"metric {type(metric).__name__} does not define {' or '.join(missing)}: an "
+                f"ember.Metric gets reset(), then update(preds, targets) for each batch (the "
+                f"model's raw outputs and the batch's targets), then compute() for the value "
+                f"(see ember.Metric's docstring)")
         resolved.append(metric)
     _check_metric_names(resolved)
     return resolved
@@ -1436,9 +1444,16 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)
     if defaults is None:
+        why = ""
+        if type(data) is Data and data.train_dl is not None:  # core's own: the mlp
+            shapes = ", ".join(str(tuple(x.shape)) if isinstance(x, Tensor)
+                               else type(x).__name__ for x in data.one_batch()[:-1])
+            why = (f" (its batches hold inputs of shape {shapes}; core's default, the mlp, "
+                   f"takes one float input of shape (batch, features))")
         raise TrainingError(
-            f"no installed plugin has defaults for {type(data).__name__} ({data.kind} data); "
-            f"pass model= yourself, or install the plugin for this domain (see `ember plugins`)"
+            f"no installed plugin has defaults for {type(data).__name__} ({data.kind} "
+            f"data){why}; pass model= yourself, or install the plugin for this domain (see "
+            f"`ember plugins`)"
         )
     if "model" in overrides:  # the user's model, with the plugin's other defaults
         model = overrides.pop("model")

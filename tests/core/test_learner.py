@@ -1102,3 +1102,29 @@ def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts()
         assert torch.allclose(label_preds, expected_labels, atol=1e-6)  # raw: several heads
         assert torch.allclose(value_preds, expected_values, atol=1e-6)
         assert torch.equal(targets["label"], labels) and torch.equal(targets["value"], values)
+
+
+def test_a_metric_that_does_not_say_how_to_update_is_refused_when_the_learner_is_built():
+    """A subclass of ember.Metric written with other method names (accumulate / value) failed
+    at the first validation with a bare NotImplementedError and no message."""
+    class Hits(ember.Metric):
+        name = "hits"
+
+        def accumulate(self, preds, targets):  # not a method Ember calls
+            pass
+
+    with pytest.raises(ember.TrainingError, match=r"Hits.*update\(preds, targets\).*compute\(\)"):
+        ember.Learner(blob_data(64), small_model(), metrics=[Hits()], quiet=True)
+
+
+def test_ember_learner_says_which_tensor_data_core_has_a_default_model_for():
+    """Tensor inputs of shape (N, 2, 5) have no default model: the message said only that no
+    plugin has defaults for tensor data, though core has one for flat feature vectors."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(torch.randn(16, 2, 5), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                   DataLoader(dataset, batch_size=8))
+    with pytest.raises(ember.TrainingError, match=r"inputs of shape \(8, 2, 5\).*one float "
+                                                  r"input of shape \(batch, features\).*model="):
+        ember.learner(data, quiet=True)
