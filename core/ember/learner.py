@@ -312,6 +312,14 @@ class Learner:
     @loss_func.setter
     def loss_func(self, value: Callable[[Tensor, Tensor], Tensor]) -> None:
         self._loss_func, self._loss_call = value, _direct_call(value)
+        if isinstance(value, nn.Module):
+            trainable = sum(1 for p in value.parameters() if p.requires_grad)
+            if trainable:
+                warn(f"the loss {type(value).__name__} has {trainable} trainable "
+                     f"parameter{'s' if trainable > 1 else ''}, which the optimiser never "
+                     f"updates (it trains the model's parameters) and checkpoints do not save; "
+                     f"move them into the model (a forward that returns what the loss needs), "
+                     f"or fix them with loss.requires_grad_(False)")
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:

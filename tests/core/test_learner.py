@@ -1128,3 +1128,22 @@ def test_ember_learner_says_which_tensor_data_core_has_a_default_model_for():
     with pytest.raises(ember.TrainingError, match=r"inputs of shape \(8, 2, 5\).*one float "
                                                   r"input of shape \(batch, features\).*model="):
         ember.learner(data, quiet=True)
+
+
+def test_a_loss_with_trainable_parameters_is_told_they_never_train():
+    """A multi-task loss that learns its weights (nn.Parameter in the loss module) trained
+    silently with those weights fixed: the optimiser takes the model's parameters only."""
+    class WeightedLoss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.log_weight = nn.Parameter(torch.zeros(()))
+
+        def forward(self, pred, target):
+            return nn.functional.cross_entropy(pred, target) * self.log_weight.exp()
+
+    with pytest.warns(ember.EmberWarning, match=r"WeightedLoss has 1 trainable parameter.*"
+                                                r"never updates.*requires_grad_\(False\)"):
+        learn = ember.Learner(blob_data(64), small_model(), loss_func=WeightedLoss(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)  # a loss without parameters: silent
+        learn.loss_func = ember.losses.CrossEntropyFlat()
