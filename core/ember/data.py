@@ -498,7 +498,12 @@ class Data:
         targets of one dimension are single-label (classes ``0 … max`` over the training and
         validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
         them, by iterating the loaders otherwise), float targets are regression. Say
-        ``target_kind="multi_label"`` for multi-hot float targets.
+        ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
+        ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
+
+        At inference (``predict``, an exported file) a raw item is the model's input itself:
+        what the dataset or a ``collate_fn`` does to inputs is not replayed (subclass
+        ``Data`` and override :meth:`encode` for that).
 
         Example:
             >>> import torch
