@@ -519,6 +519,8 @@ def _leakage_findings(learn: Learner, sample: int) -> list[Finding]:
 def _target_sample(learn: Learner, limit: int = 20000) -> Tensor | None:
     targets, seen = [], 0
     for batch in learn.data.train_dl or []:
+        if not isinstance(batch[-1], Tensor):
+            return None  # a target in parts (a dict, a tuple): no classes to count
         targets.append(batch[-1].reshape(-1) if learn.data.target_kind == "single_label"
                        else batch[-1])
         seen += len(batch[-1])

@@ -408,6 +408,19 @@ def _stack(items: Sequence[Any], what: str) -> Tensor:
         ) from None
 
 
+def _require_tensor(value: Any, source: str, what: str) -> None:
+    """A :class:`DataError` when ``value`` (a batch of model outputs or targets) is not one
+    tensor: a model with several heads, a target in parts. :meth:`Data.decode` reads one."""
+    if isinstance(value, Tensor):
+        return
+    size = f" of {len(value)}" if isinstance(value, (tuple, list, dict)) else ""
+    raise DataError(
+        f"{source} a {type(value).__name__}{size} {what}, and decoding reads one tensor of "
+        f"{what} per batch into one value per item; subclass ember.Data and override decode "
+        f"(and decode_targets) to say what several mean, or read the raw {what} with "
+        f"learn.get_preds()")
+
+
 def _regression_values(values: Tensor) -> list[Any]:
     """One float per item, or a list of floats for items with several values."""
     flat = values.reshape(len(values), -1)
@@ -652,6 +665,7 @@ class Data:
         Example:
             >>> # data.decode(logits) -> ['cat', 'dog']
         """
+        _require_tensor(outputs, "the model gives", "outputs")
         outputs = outputs.detach().float().cpu()
         kind = self.target_kind
         if kind == "single_label":
@@ -901,6 +915,7 @@ class Data:
         Example:
             >>> # data.decode_targets(yb) -> ['cat', 'dog']
         """
+        _require_tensor(targets, "the batches give", "targets")
         targets = targets.detach().cpu()
         if self.target_kind == "single_label":
             return [self.classes[i] if self.classes is not None else i for i in targets.tolist()]

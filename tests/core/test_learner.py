@@ -1070,9 +1070,8 @@ def test_training_on_an_iterable_dataset_without_a_length_is_refused_saying_what
             train()
 
 
-def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts():
-    """A model with two heads and a target of two parts (a dict) trained and validated, but
-    get_preds crashed with "'tuple' object has no attribute 'detach'"."""
+def _two_heads(x, labels, values) -> ember.Learner:
+    """A model with two heads (a label, a value) on a target in parts (a dict)."""
     from torch.utils.data import DataLoader, TensorDataset
 
     class TwoHeads(nn.Module):
@@ -1091,10 +1090,16 @@ def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts()
         return (nn.functional.cross_entropy(pred[0], target["label"])
                 + nn.functional.mse_loss(pred[1], target["value"]))
 
-    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
     loader = DataLoader(TensorDataset(x, labels, values), batch_size=8, collate_fn=collate)
     data = ember.Data.from_loaders(loader, loader, target_kind="single_label", n_out=2)
-    learn = ember.Learner(data, TwoHeads(), loss_func=loss, metrics=[], quiet=True)
+    return ember.Learner(data, TwoHeads(), loss_func=loss, metrics=[], quiet=True)
+
+
+def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts():
+    """A model with two heads and a target of two parts (a dict) trained and validated, but
+    get_preds crashed with "'tuple' object has no attribute 'detach'"."""
+    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
+    learn = _two_heads(x, labels, values)
     for activation in (True, False):
         (label_preds, value_preds), targets = learn.get_preds(activation=activation)
         with torch.no_grad():
@@ -1147,3 +1152,15 @@ def test_a_loss_with_trainable_parameters_is_told_they_never_train():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ember.EmberWarning)  # a loss without parameters: silent
         learn.loss_func = ember.losses.CrossEntropyFlat()
+
+
+def test_several_outputs_and_a_target_in_parts_get_clear_answers_from_predict_and_doctor():
+    """predict and show_results crashed with "'tuple' object has no attribute 'detach'",
+    doctor with "'dict' object has no attribute 'reshape'"."""
+    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
+    learn = _two_heads(x, labels, values)
+    for use in (lambda: learn.predict(x[0]), lambda: learn.show_results(2)):
+        with pytest.raises(ember.DataError, match=r"model gives a tuple of 2 outputs.*"
+                                                  r"override decode.*get_preds"):
+            use()
+    assert isinstance(learn.doctor(verbose=False), list)
