@@ -589,16 +589,21 @@ class Data:
 
         A model that takes several inputs (training items ``(input0, input1, ..., target)``)
         takes each raw item as a tuple with one entry per input, and gets one batch per input.
+        Floating-point items of the (first) input take the training inputs' dtype (a numpy
+        array is float64 by default).
 
         Example:
             >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
             >>> # with two inputs: data.encode([(torch.zeros(3), torch.ones(2))]) -> 2 batches
         """
-        if self.n_inputs is None:  # read once: a live Data's first training item
-            self.n_inputs = self._n_inputs_of(self._first_train_item())
+        if self.n_inputs is None or self.input_dtype is None:  # read once: a live Data
+            first = self._first_train_item()
+            self.n_inputs = self.n_inputs if self.n_inputs is not None else self._n_inputs_of(
+                first)
+            self.input_dtype = self.input_dtype or self._input_dtype_of(first)
         n_inputs = self.n_inputs or 1
         if n_inputs == 1:
-            return (_stack(items, "the items"),)
+            return (self._as_input_dtype(_stack(items, "the items")),)
         for position, item in enumerate(items):
             if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(
                     item) != n_inputs:
@@ -606,8 +611,19 @@ class Data:
                     f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
                     f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
                     f"target)), so give each item as a tuple of {n_inputs}, one per input")
-        return tuple(_stack([item[index] for item in items], f"input {index} of the items")
-                     for index in range(n_inputs))
+        batches = [_stack([item[index] for item in items], f"input {index} of the items")
+                   for index in range(n_inputs)]
+        return (self._as_input_dtype(batches[0]), *batches[1:])
+
+    def _as_input_dtype(self, batch: Tensor) -> Tensor:
+        """``batch`` (the first input) in the floating dtype of the training inputs when both
+        are floating point: a numpy item is float64 by default, a model trained on float32
+        cannot multiply it."""
+        dtype = self.input_dtype
+        if dtype is None or not dtype.startswith(("float", "bfloat")) or \
+                not batch.is_floating_point():
+            return batch
+        return batch.to(getattr(torch, dtype))
 
     def example_inputs(self, n: int = 4, split: str = "valid", index: int = 0
                        ) -> tuple[Tensor, ...]:

@@ -276,3 +276,19 @@ def test_a_batch_that_is_not_a_tuple_is_refused_naming_what_it_is(kind):
         with pytest.raises(ember.DataError, match=rf"each batch must be a tuple .*the {name} "
                                                   rf"loader gave a {re.escape(what)}"):
             use()
+
+
+def test_predict_takes_a_numpy_item_in_float64_for_a_model_trained_on_float32():
+    """np.random.randn and most numpy arithmetic give float64: predict(array) failed with
+    "mat1 and mat2 must have the same dtype", though the training inputs say float32."""
+    import numpy as np
+
+    x = torch.randn(16, 3)
+    dataset = TensorDataset(x, torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    model = torch.nn.Linear(3, 2)
+    items = [x[0].numpy().astype(np.float64), x[1].double()]
+    assert data.predict_batch(model, items) == model(x[:2]).argmax(1).tolist()
+    restored = ember.Data.from_state(data.state())  # an exported file knows it too
+    assert restored.encode(items)[0].dtype == torch.float32
