@@ -326,7 +326,13 @@ def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
         floats = [p.dtype for p in modules[0].parameters() if p.is_floating_point()] if (
             modules) else []
         embeds = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in modules)
-        if integers and floats and not embeds:  # integer pixels into a Linear/Conv
+        other_floats = [x.dtype for x in inputs if isinstance(x, Tensor)
+                        and x.is_floating_point() and floats and x.dtype != floats[0]]
+        if other_floats and "dtype" in str(error):  # numpy's float64 into a float32 model
+            advice = (f"The inputs are {other_floats[0]} but the model computes in "
+                      f"{floats[0]}: convert them in the data (x.float(), or "
+                      f"array.astype(np.float32) before torch.from_numpy)")
+        elif integers and floats and not embeds:  # integer pixels into a Linear/Conv
             advice = (f"The inputs are integers ({integers[0]}) but the model computes in "
                       f"{floats[0]}: convert them to floats in the data (x.float(), and "
                       f"normalise them), or start the model with an nn.Embedding if they are "
