@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ember.callbacks.base import Callback, Order
-from ember.data import require_batches
+from ember.data import n_batches, require_batches
 from ember.errors import CancelFitException, DataError, EmberWarning, TrainingError
 from ember.losses import (
     BCEWithLogitsFlat,
@@ -131,6 +131,13 @@ def check_setup(learn: Learner) -> None:
     if train_dl is None:
         raise DataError("this Data has no training loader (it was rebuilt for inference)")
     require_batches(train_dl, "the training loader")
+    if n_batches(train_dl) is None:
+        dataset = type(train_dl.dataset).__name__
+        raise DataError(
+            f"the training loader cannot say how many batches it yields: its dataset "
+            f"({dataset}) is an IterableDataset without __len__, and the learning-rate "
+            f"schedules, lr_find and progress need the number of training steps. Give "
+            f"{dataset} a __len__ that returns the number of items it yields per epoch")
     if not torch.is_grad_enabled():
         raise TrainingError(
             "gradients are disabled: fit was called inside torch.no_grad() or "
@@ -319,7 +326,13 @@ def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
         floats = [p.dtype for p in modules[0].parameters() if p.is_floating_point()] if (
             modules) else []
         embeds = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in modules)
-        if integers and floats and not embeds:  # integer pixels into a Linear/Conv
+        other_floats = [x.dtype for x in inputs if isinstance(x, Tensor)
+                        and x.is_floating_point() and floats and x.dtype != floats[0]]
+        if other_floats and "dtype" in str(error):  # numpy's float64 into a float32 model
+            advice = (f"The inputs are {other_floats[0]} but the model computes in "
+                      f"{floats[0]}: convert them in the data (x.float(), or "
+                      f"array.astype(np.float32) before torch.from_numpy)")
+        elif integers and floats and not embeds:  # integer pixels into a Linear/Conv
             advice = (f"The inputs are integers ({integers[0]}) but the model computes in "
                       f"{floats[0]}: convert them to floats in the data (x.float(), and "
                       f"normalise them), or start the model with an nn.Embedding if they are "
@@ -512,6 +525,8 @@ def _leakage_findings(learn: Learner, sample: int) -> list[Finding]:
 def _target_sample(learn: Learner, limit: int = 20000) -> Tensor | None:
     targets, seen = [], 0
     for batch in learn.data.train_dl or []:
+        if not isinstance(batch[-1], Tensor):
+            return None  # a target in parts (a dict, a tuple): no classes to count
         targets.append(batch[-1].reshape(-1) if learn.data.target_kind == "single_label"
                        else batch[-1])
         seen += len(batch[-1])

@@ -45,9 +45,11 @@ __all__ = [
     "Data",
     "InputSpec",
     "Prediction",
+    "check_batch",
     "find_test_folder",
     "first_unseen_class",
     "make_loaders",
+    "n_batches",
     "require_batches",
     "split_by_flags",
     "split_folders",
@@ -325,6 +327,52 @@ def make_loaders(
     return train, valid, test
 
 
+def n_batches(dl: DataLoader) -> int | None:
+    """How many batches ``dl`` yields in one pass, or ``None`` when it cannot say without being
+    read: a loader over an ``IterableDataset`` that defines no ``__len__`` (``len(dl)`` is a
+    ``TypeError`` from inside torch then).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+        >>> n_batches(DataLoader(TensorDataset(torch.zeros(10, 1)), batch_size=4))
+        3
+        >>> class Stream(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter(torch.zeros(10, 1))
+        >>> n_batches(DataLoader(Stream(), batch_size=4)) is None
+        True
+    """
+    try:
+        return len(dl)
+    except TypeError:
+        return None
+
+
+def check_batch(batch: Any, name: str) -> None:
+    """Raise a :class:`DataError` naming ``name`` (the loader) and what it gave when ``batch``
+    is not a tuple or list ``(*inputs, target)`` of at least two elements: a dict batch would
+    reach the model as its keys, a bare tensor batch as its rows.
+
+    Example:
+        >>> import torch
+        >>> check_batch((torch.zeros(2, 3), torch.zeros(2)), "train_dl")
+        >>> check_batch({"x": torch.zeros(2, 3)}, "train_dl")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ember.errors.DataError: each batch must be a tuple (*inputs, target), but train_dl ...
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return
+    what = (f"a dict with keys {sorted(map(str, batch))}" if isinstance(batch, dict) else
+            f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list))
+            else f"a {type(batch).__name__}")
+    raise DataError(
+        f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
+        f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
+        f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
 def require_batches(dl: DataLoader, name: str) -> None:
     """Raise a :class:`DataError` naming ``name`` when the loader ``dl`` yields no batch (an
     iterable dataset without a length passes: only iterating it would tell).
@@ -334,11 +382,7 @@ def require_batches(dl: DataLoader, name: str) -> None:
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> require_batches(DataLoader(TensorDataset(torch.zeros(2, 1)), batch_size=4), "x")
     """
-    try:
-        empty = len(dl) == 0
-    except TypeError:
-        return
-    if empty:
+    if n_batches(dl) == 0:
         raise DataError(f"{name} yields no batch: its dataset is empty, or smaller than the batch "
                         f"size with drop_last=True; give more data or a smaller batch_size")
 
@@ -362,7 +406,25 @@ def _labels(dl: DataLoader) -> Tensor:
             labels = torch.as_tensor(dataset.targets)
         if labels is not None and not labels.is_floating_point():
             return (labels if indices is None else labels[indices]).reshape(-1)
-    return torch.cat([torch.as_tensor(batch[-1]).reshape(-1) for batch in dl])
+    return torch.cat([_target_of(batch, "a loader").reshape(-1) for batch in dl])
+
+
+def _target_of(batch: Any, name: str) -> Tensor:
+    """The target of a batch that :meth:`Data.from_loaders` reads its kind and classes off: a
+    tensor (or numbers); a target in parts (a dict, a tuple of tensors) is a
+    :class:`DataError` that asks for ``target_kind=`` and ``n_out=``."""
+    check_batch(batch, name)
+    target = batch[-1]
+    if isinstance(target, (dict, tuple, list)) and not (
+            isinstance(target, (tuple, list)) and target
+            and all(isinstance(value, numbers.Number) for value in target)):
+        raise DataError(
+            f"the target of a training batch is a {type(target).__name__} (the last element "
+            f"of each batch is the target), so Ember cannot read its kind or the model's "
+            f"output size; pass target_kind= (one of {TARGET_KINDS}, which chooses the default "
+            f"loss and metrics: give loss_func= and metrics= for a target in parts) and n_out= "
+            f"(the model's output size) to from_loaders")
+    return target if isinstance(target, Tensor) else torch.as_tensor(target)
 
 
 def _stack(items: Sequence[Any], what: str) -> Tensor:
@@ -374,6 +436,19 @@ def _stack(items: Sequence[Any], what: str) -> Tensor:
             f"cannot turn {what} into one tensor batch ({error}); give tensors or arrays of one "
             f"shape"
         ) from None
+
+
+def _require_tensor(value: Any, source: str, what: str) -> None:
+    """A :class:`DataError` when ``value`` (a batch of model outputs or targets) is not one
+    tensor: a model with several heads, a target in parts. :meth:`Data.decode` reads one."""
+    if isinstance(value, Tensor):
+        return
+    size = f" of {len(value)}" if isinstance(value, (tuple, list, dict)) else ""
+    raise DataError(
+        f"{source} a {type(value).__name__}{size} {what}, and decoding reads one tensor of "
+        f"{what} per batch into one value per item; subclass ember.Data and override decode "
+        f"(and decode_targets) to say what several mean, or read the raw {what} with "
+        f"learn.get_preds()")
 
 
 def _regression_values(values: Tensor) -> list[Any]:
@@ -466,7 +541,12 @@ class Data:
         targets of one dimension are single-label (classes ``0 … max`` over the training and
         validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
         them, by iterating the loaders otherwise), float targets are regression. Say
-        ``target_kind="multi_label"`` for multi-hot float targets.
+        ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
+        ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
+
+        At inference (``predict``, an exported file) a raw item is the model's input itself:
+        what the dataset or a ``collate_fn`` does to inputs is not replayed (subclass
+        ``Data`` and override :meth:`encode` for that).
 
         Example:
             >>> import torch
@@ -483,15 +563,7 @@ class Data:
             require_batches(dl, name)
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
-            batch = next(iter(train_dl))
-            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                raise DataError(
-                    "each batch must be a tuple (*inputs, target); wrap inputs and targets in "
-                    "a TensorDataset or return (x, y) from your Dataset"
-                )
-            target = batch[-1]
-            if not isinstance(target, Tensor):
-                target = torch.as_tensor(target)
+            target = _target_of(next(iter(train_dl)), "train_dl")
             if target_kind is None:
                 target_kind = "regression" if target.is_floating_point() else "single_label"
             if count_classes and target_kind in ("regression", "multi_label"):
@@ -547,16 +619,21 @@ class Data:
 
         A model that takes several inputs (training items ``(input0, input1, ..., target)``)
         takes each raw item as a tuple with one entry per input, and gets one batch per input.
+        Floating-point items of the (first) input take the training inputs' dtype (a numpy
+        array is float64 by default).
 
         Example:
             >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
             >>> # with two inputs: data.encode([(torch.zeros(3), torch.ones(2))]) -> 2 batches
         """
-        if self.n_inputs is None:  # read once: a live Data's first training item
-            self.n_inputs = self._n_inputs_of(self._first_train_item())
+        if self.n_inputs is None or self.input_dtype is None:  # read once: a live Data
+            first = self._first_train_item()
+            self.n_inputs = self.n_inputs if self.n_inputs is not None else self._n_inputs_of(
+                first)
+            self.input_dtype = self.input_dtype or self._input_dtype_of(first)
         n_inputs = self.n_inputs or 1
         if n_inputs == 1:
-            return (_stack(items, "the items"),)
+            return (self._as_input_dtype(_stack(items, "the items")),)
         for position, item in enumerate(items):
             if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(
                     item) != n_inputs:
@@ -564,8 +641,19 @@ class Data:
                     f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
                     f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
                     f"target)), so give each item as a tuple of {n_inputs}, one per input")
-        return tuple(_stack([item[index] for item in items], f"input {index} of the items")
-                     for index in range(n_inputs))
+        batches = [_stack([item[index] for item in items], f"input {index} of the items")
+                   for index in range(n_inputs)]
+        return (self._as_input_dtype(batches[0]), *batches[1:])
+
+    def _as_input_dtype(self, batch: Tensor) -> Tensor:
+        """``batch`` (the first input) in the floating dtype of the training inputs when both
+        are floating point: a numpy item is float64 by default, a model trained on float32
+        cannot multiply it."""
+        dtype = self.input_dtype
+        if dtype is None or not dtype.startswith(("float", "bfloat")) or \
+                not batch.is_floating_point():
+            return batch
+        return batch.to(getattr(torch, dtype))
 
     def example_inputs(self, n: int = 4, split: str = "valid", index: int = 0
                        ) -> tuple[Tensor, ...]:
@@ -623,6 +711,7 @@ class Data:
         Example:
             >>> # data.decode(logits) -> ['cat', 'dog']
         """
+        _require_tensor(outputs, "the model gives", "outputs")
         outputs = outputs.detach().float().cpu()
         kind = self.target_kind
         if kind == "single_label":
@@ -835,11 +924,26 @@ class Data:
         return content
 
     def _first_train_item(self) -> Any:
-        """The first training item, or ``None`` when there is none to read (no loader, an
-        empty or unindexable dataset)."""
-        dataset = getattr(self.train_dl, "dataset", None)
+        """The first training item as the model sees it, or ``None`` when there is none to
+        read (no loader, an empty dataset): the dataset's first item, or the first training
+        batch where a ``collate_fn`` of the user's own makes the batches (it may regroup the
+        item: ``(x, label, value)`` into ``(x, {"label": ..., "value": ...})``) or the
+        dataset cannot be indexed (an ``IterableDataset``). Either gives the inputs first and
+        the target last, so the number of inputs and their dtype read the same off both."""
+        from torch.utils.data import default_collate
+
+        loader = self.train_dl
+        dataset = getattr(loader, "dataset", None)
         try:
-            return dataset[0]  # type: ignore[index]
+            if getattr(loader, "collate_fn", default_collate) is default_collate:
+                return dataset[0]  # type: ignore[index]
+        except Exception:
+            pass
+        try:
+            # a shuffling sampler draws its seed from torch's global generator: read the batch
+            # with that generator as it was, so a seeded run's batches do not change
+            with torch.random.fork_rng(devices=[]):
+                return next(iter(loader))  # type: ignore[call-overload]
         except Exception:
             return None
 
@@ -875,6 +979,7 @@ class Data:
         Example:
             >>> # data.decode_targets(yb) -> ['cat', 'dog']
         """
+        _require_tensor(targets, "the batches give", "targets")
         targets = targets.detach().cpu()
         if self.target_kind == "single_label":
             return [self.classes[i] if self.classes is not None else i for i in targets.tolist()]

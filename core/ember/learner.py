@@ -51,7 +51,7 @@ from ember.checks import (
     first_forward,
     first_loss,
 )
-from ember.data import Data, require_batches
+from ember.data import Data, check_batch, n_batches, require_batches
 from ember.distributed import (
     Distributed,
     ShardSampler,
@@ -312,6 +312,14 @@ class Learner:
     @loss_func.setter
     def loss_func(self, value: Callable[[Tensor, Tensor], Tensor]) -> None:
         self._loss_func, self._loss_call = value, _direct_call(value)
+        if isinstance(value, nn.Module):
+            trainable = sum(1 for p in value.parameters() if p.requires_grad)
+            if trainable:
+                warn(f"the loss {type(value).__name__} has {trainable} trainable "
+                     f"parameter{'s' if trainable > 1 else ''}, which the optimiser never "
+                     f"updates (it trains the model's parameters) and checkpoints do not save; "
+                     f"move them into the model (a forward that returns what the loss needs), "
+                     f"or fix them with loss.requires_grad_(False)")
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:
@@ -454,7 +462,7 @@ class Learner:
             self.distributed.broadcast_buffers(self.model)
         self.training, self.dl = False, dl if dl is not None else self.data.valid_dl
         self._forward, self._loss_call = self.model, _direct_call(self.loss_func)
-        self.n_iter = len(self.dl)
+        self.n_iter = n_batches(self.dl) or 0  # 0: unknown (an iterable dataset, no __len__)
         with torch.no_grad():
             for index, batch in enumerate(self.dl):
                 self.iter = index
@@ -477,6 +485,8 @@ class Learner:
             raise TrainingError(f"{phase} batch {self.iter + 1}: {explained}") from error
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
+        if not self._checked:  # a dict or a bare tensor would unpack into keys or rows
+            check_batch(batch, f"the {'training' if self.training else 'validation'} loader")
         device = self.device
         *inputs, target = batch
         xb = tuple(inputs)
@@ -777,6 +787,7 @@ class Learner:
         Example:
             >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
         """
+        check_setup(self)  # before the training loader's length is read
         finder = LRFinder(start_lr, end_lr, num_it)
         n_epoch = math.ceil(num_it / max(1, len(self.data.train_dl or [])))
         with self.trial():
@@ -854,7 +865,7 @@ class Learner:
         return dict(self.recorder.last_validation)
 
     def get_preds(self, dl: DataLoader | str | None = None, activation: bool = True
-                  ) -> tuple[Tensor, Tensor]:
+                  ) -> tuple[Any, Any]:
         """Predictions and targets over a whole loader, on the CPU, one row per item in
         dataset order: a loader whose sampler reads the items in another fixed order (text's
         validation and test loaders, longest first, for less padding) has its rows put back in
@@ -862,10 +873,12 @@ class Learner:
         (a random sampler of the user's own), or that reads only some items, keeps its own.
 
         With ``activation`` the outputs pass through the target kind's activation (softmax,
-        sigmoid). Batches whose items differ in length from one batch to the next (a language
-        model's last, shorter chunk; sequence targets padded per batch) are padded to the
-        longest: predictions with NaN (no prediction there), integer targets with -100 (what
-        the losses ignore), float targets with NaN.
+        sigmoid); the outputs of a model with several (a tuple or dict of tensors) come back
+        raw, part by part, as do the parts of a target in parts. Batches whose items differ
+        in length from one batch to the next (a language model's last, shorter chunk;
+        sequence targets padded per batch) are padded to the longest: predictions with NaN
+        (no prediction there), integer targets with -100 (what the losses ignore), float
+        targets with NaN.
 
         Under ``torchrun`` every rank gets every item's predictions, the same as one process
         gives: the ranks share out the batches of the whole loader (every ``world_size``-th
@@ -898,12 +911,14 @@ class Learner:
             shares = distributed.all_gather_tensors(preds + targets)
             preds = interleave([share[:len(share) // 2] for share in shares])
             targets = interleave([share[len(share) // 2:] for share in shares])
-        preds, targets = _concat(preds), _concat(targets)
-        if order is not None and len(order) == len(preds) == len(targets):
+        preds, targets = _join(preds), _join(targets)
+        if order is not None and len(order) == _n_rows(preds) == _n_rows(targets):
             rows = torch.empty_like(order)
             rows[order] = torch.arange(len(order))  # row of each item, item by item
-            preds, targets = preds[rows], targets[rows]
-        return (self.data.activation(preds) if activation else preds), targets
+            preds, targets = (_tree_map(value, lambda x: x[rows]) for value in (preds, targets))
+        if activation and isinstance(preds, Tensor):
+            preds = self.data.activation(preds)
+        return preds, targets
 
     def predict(self, item: Any, **options: Any) -> Any:
         """Decoded prediction for one raw item (a label, a float, a string…). Options go to
@@ -1201,8 +1216,42 @@ class _Gather(Callback):
 
     def after_loss(self) -> None:
         if not self.learn.training:
-            self.preds.append(self.learn.pred.detach().float().cpu())
-            self.targets.append(self.learn.yb.detach().cpu())
+            self.preds.append(_tree_map(self.learn.pred, lambda x: x.detach().float().cpu()))
+            self.targets.append(_tree_map(self.learn.yb, lambda x: x.detach().cpu()))
+
+
+def _tree_map(value: Any, function: Callable[[Tensor], Any]) -> Any:
+    """``function`` applied to each tensor of ``value``: a tensor, or a tuple, list or dict of
+    them (a model with several outputs, a target in parts), nested as deep as it is."""
+    if isinstance(value, Tensor):
+        return function(value)
+    if isinstance(value, dict):
+        return {key: _tree_map(part, function) for key, part in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_tree_map(part, function) for part in value)
+    return value
+
+
+def _join(parts: list[Any]) -> Any:
+    """:func:`_concat` for batches of tensors, or part by part for batches that are tuples,
+    lists or dicts of them (the structure of the first batch)."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: _join([part[key] for part in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_join([part[index] for part in parts])
+                           for index in range(len(first)))
+    return _concat(parts)
+
+
+def _n_rows(value: Any) -> int | None:
+    """The number of items (first dimension) of a joined tensor or of the first tensor of a
+    structure of them."""
+    if isinstance(value, Tensor):
+        return len(value)
+    parts = value.values() if isinstance(value, dict) else value
+    return next((rows for rows in map(_n_rows, parts) if rows is not None), None) \
+        if isinstance(value, (dict, tuple, list)) else None
 
 
 #: torch's hooks on every module; while any is set, modules are called through ``__call__``
@@ -1307,6 +1356,14 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
             metric = metric()
         if not isinstance(metric, Metric):
             raise TrainingError(f"{metric!r} is not an ember.Metric")
+        missing = [method for method in ("update", "compute")
+                   if getattr(type(metric), method) is getattr(Metric, method)]
+        if missing:
+            raise TrainingError(
+                f"metric {type(metric).__name__} does not define {' or '.join(missing)}: an "
+                f"ember.Metric gets reset(), then update(preds, targets) for each batch (the "
+                f"model's raw outputs and the batch's targets), then compute() for the value "
+                f"(see ember.Metric's docstring)")
         resolved.append(metric)
     _check_metric_names(resolved)
     return resolved
@@ -1405,8 +1462,14 @@ def _why_no_defaults(data: Data) -> str:
         return (f"plugin {owner!r} registers {data.kind} data but gave no defaults for {what}; "
                 f"implement ember_defaults in that plugin to return ember.Defaults for it (see "
                 f"docs/plugins.md), or pass model= yourself")
-    return (f"no installed plugin has defaults for {what}; pass model= yourself, or install "
-            f"the plugin for this domain (see `ember plugins`)")
+    why = ""
+    if type(data) is Data and data.train_dl is not None:  # core's own: the mlp
+        shapes = ", ".join(str(tuple(x.shape)) if isinstance(x, Tensor)
+                           else type(x).__name__ for x in data.one_batch()[:-1])
+        why = (f" (its batches hold inputs of shape {shapes}; core's default, the mlp, "
+               f"takes one float input of shape (batch, features))")
+    return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
+            f"install the plugin for this domain (see `ember plugins`)")
 
 
 def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:

@@ -394,3 +394,17 @@ def test_the_overlap_check_reads_a_sample_even_of_data_with_repeated_items():
     train.reads = valid.reads = 0
     assert checks._leakage_findings(learn, sample=20) == []
     assert train.reads <= 10 * 20 + 16 and valid.reads <= 20 + 16
+
+
+def test_float64_inputs_into_a_float32_model_say_to_convert_them():
+    """A TensorDataset made with torch.from_numpy holds float64: the first batch failed with
+    advice to check the model's input size, which was right."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(torch.randn(16, 5, dtype=torch.float64), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                   DataLoader(dataset, batch_size=8))
+    learn = ember.Learner(data, torch.nn.Linear(5, 2), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"inputs are torch.float64 but the model "
+                                                  r"computes in torch.float32.*\.float\(\)"):
+        learn.fit(1)

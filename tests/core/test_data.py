@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, TensorDataset
@@ -228,3 +230,97 @@ def test_first_unseen_class_finds_the_first_class_training_lacks():
                                     lambda label: label.split(";")) == (1, "d")
     # generators are read once: one pass over each side
     assert ember.first_unseen_class(iter(["x"]), iter(["x", "y"])) == (1, "y")
+
+
+def test_a_custom_collate_sets_how_many_inputs_a_raw_item_holds():
+    """Dataset items (x, label, value) that a collate_fn turns into batches (x, {targets})
+    are one input: predict counted the dataset item's entries instead, and refused the
+    one-input item a user gives ("item 0 is not 2 inputs")."""
+    def collate(items):
+        xs, labels, values = zip(*items)
+        return torch.stack(xs), {"label": torch.stack(labels), "value": torch.stack(values)}
+
+    dataset = TensorDataset(torch.randn(16, 3), torch.randint(0, 2, (16,)), torch.randn(16))
+    data = ember.Data.from_loaders(
+        DataLoader(dataset, batch_size=4, shuffle=True, collate_fn=collate),
+        DataLoader(dataset, batch_size=4, collate_fn=collate), target_kind="single_label",
+        n_out=2)
+    model = torch.nn.Linear(3, 2)
+    x = dataset.tensors[0]
+    assert data.predict_batch(model, [x[0], x[1]]) == model(x[:2]).argmax(1).tolist()
+    assert data.state()["n_inputs"] == 1
+
+
+@pytest.mark.parametrize("target", ["dict", "tuple"])
+def test_a_target_ember_cannot_read_asks_for_target_kind_and_n_out(target):
+    # a dict target was "Could not infer dtype of dict", a tuple of label tensors "only one
+    # element tensors can be converted to Python scalars": torch's words, not what to do
+    def collate(items):
+        xs, labels, values = zip(*items)
+        labels, values = torch.stack(labels), torch.stack(values)
+        parts = {"label": labels, "value": values} if target == "dict" else (labels, values)
+        return torch.stack(xs), parts
+
+    dataset = TensorDataset(torch.randn(16, 3), torch.randint(0, 2, (16,)), torch.randn(16))
+    loader = DataLoader(dataset, batch_size=4, collate_fn=collate)
+    with pytest.raises(ember.DataError, match=rf"target of a training batch is a {target}.*"
+                                              r"target_kind=.*n_out="):
+        ember.Data.from_loaders(loader, loader)
+
+
+@pytest.mark.parametrize("kind", ["dict", "tensor"])
+def test_a_batch_that_is_not_a_tuple_is_refused_naming_what_it_is(kind):
+    """With target_kind and n_out given, from_loaders read no batch: a dict batch reached the
+    model as its keys ("must be Tensor, not str"), a bare tensor batch as its rows."""
+    class Items(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, index: int):
+            x = torch.full((3,), float(index))
+            return {"x": x, "y": index % 2} if kind == "dict" else x
+
+    loader = DataLoader(Items(), batch_size=4)
+    data = ember.Data.from_loaders(loader, loader, target_kind="single_label", n_out=2)
+    learn = ember.Learner(data, torch.nn.Linear(3, 2), quiet=True)
+    what = "dict with keys ['x', 'y']" if kind == "dict" else "Tensor"
+    for use, name in ((lambda: learn.fit(1), "training"), (learn.validate, "validation")):
+        with pytest.raises(ember.DataError, match=rf"each batch must be a tuple .*the {name} "
+                                                  rf"loader gave a {re.escape(what)}"):
+            use()
+
+
+def test_predict_takes_a_numpy_item_in_float64_for_a_model_trained_on_float32():
+    """np.random.randn and most numpy arithmetic give float64: predict(array) failed with
+    "mat1 and mat2 must have the same dtype", though the training inputs say float32."""
+    import numpy as np
+
+    x = torch.randn(16, 3)
+    dataset = TensorDataset(x, torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    model = torch.nn.Linear(3, 2)
+    items = [x[0].numpy().astype(np.float64), x[1].double()]
+    assert data.predict_batch(model, items) == model(x[:2]).argmax(1).tolist()
+    restored = ember.Data.from_state(data.state())  # an exported file knows it too
+    assert restored.encode(items)[0].dtype == torch.float32
+
+
+def test_reading_the_first_batch_for_raw_items_leaves_the_seeded_order_alone():
+    # with a collate_fn of the user's own, encode reads the first training batch to count the
+    # inputs; a shuffling loader draws its seed from torch's global generator, so a predict
+    # before (or an export between) fits changed every later batch order of a seeded run
+    def collate(items):
+        xs, ys = zip(*items)
+        return torch.stack(xs), torch.stack(ys)
+
+    dataset = TensorDataset(torch.randn(64, 3), torch.randint(0, 2, (64,)))
+    data = ember.Data.from_loaders(
+        DataLoader(dataset, batch_size=8, shuffle=True, collate_fn=collate),
+        DataLoader(dataset, batch_size=8, collate_fn=collate), target_kind="single_label",
+        n_out=2)
+    torch.manual_seed(0)
+    data.encode([torch.zeros(3)])
+    after_encode = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(after_encode, torch.rand(4))

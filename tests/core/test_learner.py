@@ -1151,3 +1151,137 @@ def test_the_in_order_training_loader_keeps_the_loaders_own_settings():
     assert ordered is not train and not ordered.drop_last
     assert ordered.worker_init_fn is _seed_worker and ordered.persistent_workers
     assert (ordered.prefetch_factor, ordered.timeout, ordered.num_workers) == (3, 30, 1)
+
+
+class _EndlessLength(torch.utils.data.IterableDataset):
+    """A stream of items that does not know how many it holds (no ``__len__``)."""
+
+    def __init__(self, x, y) -> None:
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return iter(zip(self.x, self.y))
+
+
+def test_a_loader_over_an_iterable_dataset_without_a_length_validates_and_predicts():
+    """len() of such a loader is a TypeError from inside torch: validate and get_preds crashed
+    with it, though from_loaders accepted the loaders."""
+    from torch.utils.data import DataLoader
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    loader = DataLoader(_EndlessLength(x, y), batch_size=8)
+    learn = ember.Learner(ember.Data.from_loaders(loader, loader), nn.Linear(4, 2), quiet=True)
+    preds, targets = learn.get_preds(activation=False)
+    assert torch.equal(targets, y)
+    with torch.no_grad():
+        assert torch.allclose(preds, learn.model.eval()(x), atol=1e-6)
+    expected = nn.functional.cross_entropy(preds, y).item()
+    assert learn.validate()["valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_training_on_an_iterable_dataset_without_a_length_is_refused_saying_what_to_do():
+    from torch.utils.data import DataLoader
+
+    x, y = torch.randn(20, 4), torch.randint(0, 2, (20,))
+    loader = DataLoader(_EndlessLength(x, y), batch_size=8)
+    learn = ember.Learner(ember.Data.from_loaders(loader, loader), nn.Linear(4, 2), quiet=True)
+    for train in (lambda: learn.fit_one_cycle(1), lambda: learn.lr_find(num_it=5),
+                  lambda: learn.doctor(verbose=False)):
+        with pytest.raises(ember.DataError, match=r"_EndlessLength.*__len__"):
+            train()
+
+
+def _two_heads(x, labels, values) -> ember.Learner:
+    """A model with two heads (a label, a value) on a target in parts (a dict)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.label, self.value = nn.Linear(4, 2), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.label(x), self.value(x).squeeze(1)
+
+    def collate(items):
+        xs, labels, values = zip(*items)
+        return torch.stack(xs), {"label": torch.stack(labels), "value": torch.stack(values)}
+
+    def loss(pred, target):
+        return (nn.functional.cross_entropy(pred[0], target["label"])
+                + nn.functional.mse_loss(pred[1], target["value"]))
+
+    loader = DataLoader(TensorDataset(x, labels, values), batch_size=8, collate_fn=collate)
+    data = ember.Data.from_loaders(loader, loader, target_kind="single_label", n_out=2)
+    return ember.Learner(data, TwoHeads(), loss_func=loss, metrics=[], quiet=True)
+
+
+def test_get_preds_keeps_the_parts_of_several_outputs_and_of_a_target_in_parts():
+    """A model with two heads and a target of two parts (a dict) trained and validated, but
+    get_preds crashed with "'tuple' object has no attribute 'detach'"."""
+    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
+    learn = _two_heads(x, labels, values)
+    for activation in (True, False):
+        (label_preds, value_preds), targets = learn.get_preds(activation=activation)
+        with torch.no_grad():
+            expected_labels, expected_values = learn.model.eval()(x)
+        assert torch.allclose(label_preds, expected_labels, atol=1e-6)  # raw: several heads
+        assert torch.allclose(value_preds, expected_values, atol=1e-6)
+        assert torch.equal(targets["label"], labels) and torch.equal(targets["value"], values)
+
+
+def test_a_metric_that_does_not_say_how_to_update_is_refused_when_the_learner_is_built():
+    """A subclass of ember.Metric written with other method names (accumulate / value) failed
+    at the first validation with a bare NotImplementedError and no message."""
+    class Hits(ember.Metric):
+        name = "hits"
+
+        def accumulate(self, preds, targets):  # not a method Ember calls
+            pass
+
+    with pytest.raises(ember.TrainingError, match=r"Hits.*update\(preds, targets\).*compute\(\)"):
+        ember.Learner(blob_data(64), small_model(), metrics=[Hits()], quiet=True)
+
+
+def test_ember_learner_says_which_tensor_data_core_has_a_default_model_for():
+    """Tensor inputs of shape (N, 2, 5) have no default model: the message said only that no
+    plugin has defaults for tensor data, though core has one for flat feature vectors."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dataset = TensorDataset(torch.randn(16, 2, 5), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                   DataLoader(dataset, batch_size=8))
+    with pytest.raises(ember.TrainingError, match=r"inputs of shape \(8, 2, 5\).*one float "
+                                                  r"input of shape \(batch, features\).*model="):
+        ember.learner(data, quiet=True)
+
+
+def test_a_loss_with_trainable_parameters_is_told_they_never_train():
+    """A multi-task loss that learns its weights (nn.Parameter in the loss module) trained
+    silently with those weights fixed: the optimiser takes the model's parameters only."""
+    class WeightedLoss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.log_weight = nn.Parameter(torch.zeros(()))
+
+        def forward(self, pred, target):
+            return nn.functional.cross_entropy(pred, target) * self.log_weight.exp()
+
+    with pytest.warns(ember.EmberWarning, match=r"WeightedLoss has 1 trainable parameter.*"
+                                                r"never updates.*requires_grad_\(False\)"):
+        learn = ember.Learner(blob_data(64), small_model(), loss_func=WeightedLoss(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)  # a loss without parameters: silent
+        learn.loss_func = ember.losses.CrossEntropyFlat()
+
+
+def test_several_outputs_and_a_target_in_parts_get_clear_answers_from_predict_and_doctor():
+    """predict and show_results crashed with "'tuple' object has no attribute 'detach'",
+    doctor with "'dict' object has no attribute 'reshape'"."""
+    x, labels, values = torch.randn(20, 4), torch.randint(0, 2, (20,)), torch.randn(20)
+    learn = _two_heads(x, labels, values)
+    for use in (lambda: learn.predict(x[0]), lambda: learn.show_results(2)):
+        with pytest.raises(ember.DataError, match=r"model gives a tuple of 2 outputs.*"
+                                                  r"override decode.*get_preds"):
+            use()
+    assert isinstance(learn.doctor(verbose=False), list)

@@ -189,8 +189,9 @@ class ProgressPrinter(Callback):
             self.last_print = now
             phase = "train" if self.learn.training else "valid"
             total = "" if self.learn.n_epoch >= OPEN_ENDED else f"/{self.learn.n_epoch}"
+            of = f"/{self.learn.n_iter}" if self.learn.n_iter else ""  # 0: length unknown
             self.out.write(f"\r  epoch {self.learn.epoch + 1}{total} "
-                           f"{phase} {self.learn.iter + 1}/{self.learn.n_iter}")
+                           f"{phase} {self.learn.iter + 1}{of}")
             self.out.flush()
 
     def after_epoch(self) -> None:
