@@ -56,7 +56,8 @@ class EmberWarning(UserWarning):
 
 
 class CancelFitException(Exception):
-    """Raise in a callback to end ``fit`` cleanly (``after_cancel_fit`` then ``after_fit`` run).
+    """Raise in a callback to end ``fit`` cleanly (``after_cancel_fit`` then ``after_fit`` run);
+    caught in any event from ``before_fit`` to ``after_epoch``.
 
     ``after_cancel_fit`` also runs when an error or an interrupt (Ctrl-C) ends a fit, just
     before it propagates (``after_fit`` does not), so a callback can release what it holds.
@@ -64,24 +65,29 @@ class CancelFitException(Exception):
 
 
 class CancelEpochException(Exception):
-    """Raise in a callback to skip the rest of the current epoch."""
+    """Raise in a callback to skip the rest of the current epoch (in ``before_epoch`` up to
+    ``after_validate``; not in ``after_epoch``)."""
 
 
 class CancelTrainException(Exception):
-    """Raise in a callback to skip the rest of the training phase of this epoch."""
+    """Raise in a callback to skip the rest of the training phase of this epoch (in
+    ``before_train`` or a training batch's events)."""
 
 
 class CancelValidateException(Exception):
-    """Raise in a callback to skip the validation phase of this epoch."""
+    """Raise in a callback to skip the validation phase of this epoch (in ``before_validate``
+    or a validation batch's events)."""
 
 
 class CancelBatchException(Exception):
-    """Raise in a callback to skip the rest of the current batch."""
+    """Raise in a callback to skip the rest of the current batch (in ``before_batch`` up to
+    ``after_step``; not in ``after_batch``)."""
 
 
 class CancelBackwardException(Exception):
-    """Raise in ``before_backward`` to skip the backward pass of this batch."""
+    """Raise in ``before_backward`` (only there) to skip the backward pass of this batch."""
 
 
 class CancelStepException(Exception):
-    """Raise in ``before_step`` to skip the optimiser step (for example to accumulate gradients)."""
+    """Raise in ``before_step`` (only there) to skip the optimiser step (for example to
+    accumulate gradients)."""

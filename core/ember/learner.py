@@ -96,6 +96,33 @@ LR = float | slice | Sequence[float]
 #: before/after-cancel/after event names of each phase that :meth:`Learner._with_events` runs
 _PHASE_EVENTS = {phase: (f"before_{phase}", f"after_cancel_{phase}", f"after_{phase}")
                  for phase in ("fit", "epoch", "train", "validate", "batch", "backward", "step")}
+#: what runs inside each phase, between its before_ and after_ events: phases, and events of
+#: its own (the batch fires after_pred and after_loss)
+_PHASE_INSIDE = {"fit": ("epoch",), "epoch": ("train", "validate"), "train": ("batch",),
+                 "validate": ("batch",), "batch": ("after_pred", "after_loss", "backward", "step"),
+                 "backward": (), "step": ()}
+#: the phase each cancel exception cancels, and what that skips (for error messages)
+_CANCELS: dict[type[Exception], tuple[str, str]] = {
+    CancelFitException: ("fit", "ends the fit"),
+    CancelEpochException: ("epoch", "skips the rest of an epoch"),
+    CancelTrainException: ("train", "skips the rest of an epoch's training"),
+    CancelValidateException: ("validate", "skips the rest of a validation pass"),
+    CancelBatchException: ("batch", "skips the rest of a batch"),
+    CancelBackwardException: ("backward", "skips a batch's backward pass"),
+    CancelStepException: ("step", "skips a batch's optimiser step"),
+}
+
+
+def _handled_in(phase: str) -> tuple[str, ...]:
+    # the events in which the phase's cancel exception is caught: before_<phase> and every
+    # event that fires inside the phase (its after_cancel_ and after_ events are outside)
+    events = [_PHASE_EVENTS[phase][0]]
+    for part in _PHASE_INSIDE[phase]:
+        if part in _PHASE_EVENTS:
+            events += [*_handled_in(part), *_PHASE_EVENTS[part][1:]]
+        else:
+            events.append(part)
+    return tuple(dict.fromkeys(events))
 
 
 def adamw(params: Any, lr: float) -> torch.optim.Optimizer:
@@ -264,6 +291,7 @@ class Learner:
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
         self.iter, self.n_iter = 0, 0
+        self._running = 0  # top-level phases (_run) running: a validation inside a fit is 2
         self.lr_suggestion: LRFindResult | None = None
         self.planned_lr: list[float] = []
         #: alternative models :meth:`fit_auto` may race (set by :func:`learner` from defaults)
@@ -408,6 +436,7 @@ class Learner:
         # a top-level phase (a fit, a validation pass): an error or an interrupt (Ctrl-C) that
         # ends it also fires after_cancel_<name> before it propagates, so callbacks release
         # what they hold mid-batch (autocast) and the learner stays usable
+        self._running += 1
         try:
             self._with_events(function, name, cancel)
         except BaseException as error:
@@ -415,7 +444,40 @@ class Learner:
                 method()
             if isinstance(error, (RuntimeError, IndexError, ValueError)):
                 self._explain_batch_error(error)
+            if self._running == 1 and isinstance(error, tuple(_CANCELS)):
+                raise self._misplaced_cancel(error, name) from error
             raise
+        finally:
+            self._running -= 1
+
+    def _misplaced_cancel(self, error: BaseException, top: str) -> TrainingError:
+        # a cancel exception that escaped every phase: raised in an event whose phase does not
+        # catch it. Called by _run once, so the loop pays nothing: the traceback tells which
+        # callback method a loop of the Learner's (its local ``method``) was calling
+        kind = next(kind for kind in _CANCELS if isinstance(error, kind))
+        phase, purpose = _CANCELS[kind]
+        called = None
+        frame_tb = error.__traceback__
+        while frame_tb is not None and frame_tb.tb_next is not None:
+            method = frame_tb.tb_frame.f_locals.get("method")
+            function = getattr(method, "__func__", None)
+            if getattr(function, "__code__", None) is frame_tb.tb_next.tb_frame.f_code:
+                called = method  # the innermost call wins
+            frame_tb = frame_tb.tb_next
+        if called is None:
+            where = "outside any callback event (in the model, loss or data)"
+        else:
+            event = next((event for event, methods in self._events.items()
+                          if any(m is called for m in methods)), called.__func__.__name__)
+            where = f"in {event} by callback {type(called.__self__).__name__}"
+        outside = (" (learn.validate and learn.get_preds run outside fit, where only "
+                   "CancelValidateException and CancelBatchException are caught)"
+                   if top != "fit" and phase not in ("validate", "batch") else "")
+        return TrainingError(
+            f"{type(error).__name__} raised {where} is not caught there: it {purpose}, so "
+            f"raise it only in {', '.join(_handled_in(phase))}{outside}. To skip something "
+            f"else, raise the Cancel…Exception of that phase (the rule: "
+            f"help(ember.callbacks.base))")
 
     # ------------------------------------------------------------ the loop
     def _do_fit(self) -> None:

@@ -4,6 +4,7 @@ accumulation, early stopping and save-best, also across an interrupted and resum
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import warnings
 
@@ -257,6 +258,35 @@ def test_fp16_trains_on_past_a_batch_whose_loss_overflowed_and_its_scaler_skippe
     assert learn.validate()["accuracy"] > 0.7
 
 
+def test_fp16_train_loss_averages_the_batches_whose_steps_were_taken():
+    # the overflowed batches the scaler skipped made the epoch's train_loss nan (in
+    # recorder.values and the progress table) although training went on
+    ember.seed(0)
+    out = io.StringIO()
+    learn = ember.Learner(blob_data(), small_model(), precision="fp16", device="cpu",
+                          cbs=[ember.ProgressPrinter(stream=out)])
+    learn.fit(2, 1e-2, cbs=[_InfLossAt({3, 15, 16})])  # 12 batches an epoch
+    losses = learn.recorder.losses
+    assert len(losses) == 24 and [i for i, x in enumerate(losses) if not math.isfinite(x)] == [
+        3, 15, 16]  # still there for plot_loss
+    for epoch, row in enumerate(learn.recorder.values):
+        kept = [x for x in losses[12 * epoch:12 * (epoch + 1)] if math.isfinite(x)]
+        assert row["train_loss"] == pytest.approx(sum(kept) / len(kept))
+    assert "nan" not in out.getvalue() and "inf" not in out.getvalue()
+
+
+@pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
+def test_a_run_whose_loss_stays_non_finite_shows_nan_as_its_train_loss(precision):
+    # without loss scaling one infinite loss makes the weights NaN: every later epoch is NaN;
+    # with fp16 an epoch whose every step the scaler skipped has no loss to show either
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
+                          device="cpu", nan_guard=False)
+    learn.fit(2, 1e-2, cbs=[_InfLossAt({3} if precision != "fp16" else range(3, 24))])
+    nan = [math.isnan(row["train_loss"]) for row in learn.recorder.values]
+    assert nan == ([True, True] if precision != "fp16" else [False, True])
+
+
 @pytest.mark.parametrize("precision", [None, "bf16"])
 def test_without_loss_scaling_an_infinite_loss_still_stops_the_fit(precision):
     ember.seed(0)
@@ -295,8 +325,6 @@ class _AfterEpochLog(ember.Callback):
 
 
 def test_early_stopping_lets_every_callback_see_the_last_epoch(tmp_path):
-    import io
-
     ember.seed(0)
     out = io.StringIO()
     learn = ember.Learner(blob_data(n=256), small_model(), quiet=True, checks=False,

@@ -1285,3 +1285,78 @@ def test_several_outputs_and_a_target_in_parts_get_clear_answers_from_predict_an
                                                   r"override decode.*get_preds"):
             use()
     assert isinstance(learn.doctor(verbose=False), list)
+
+
+# ------------------------------------------------------- cancel exceptions out of place
+def _raiser(event: str, error: type[Exception]) -> ember.Callback:
+    """A callback named ``Misplaced`` that raises ``error`` the first time ``event`` fires."""
+    def raise_it(self) -> None:
+        raise error
+
+    return type("Misplaced", (ember.Callback,), {event: raise_it})()
+
+
+@pytest.mark.parametrize("error, event, allowed", [
+    (ember.CancelStepException, "before_backward", "before_step"),
+    (ember.CancelBackwardException, "before_batch", "before_backward"),
+    (ember.CancelBatchException, "before_fit", "before_batch, after_pred, after_loss"),
+    (ember.CancelBatchException, "after_batch", "before_batch, after_pred, after_loss"),
+    (ember.CancelEpochException, "after_epoch", "before_epoch, before_train"),
+    (ember.CancelFitException, "after_fit", "before_fit, before_epoch"),
+])
+def test_a_cancel_exception_raised_where_nothing_handles_it_is_a_clear_error(
+        error, event, allowed):
+    # it escaped fit bare, with an empty message ("CancelStepException: ")
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    with pytest.raises(ember.TrainingError) as caught:
+        learn.fit(1, 1e-2, cbs=[_raiser(event, error)])
+    message = str(caught.value)
+    assert message.startswith(f"{error.__name__} raised in {event} by callback Misplaced ")
+    assert f"raise it only in {allowed}" in message
+    assert isinstance(caught.value.__cause__, error)
+    learn.fit(1, 1e-2)  # the learner stays usable
+    assert math.isfinite(learn.recorder.values[-1]["train_loss"])
+
+
+def test_a_cancel_exception_only_a_fit_handles_is_a_clear_error_in_validate():
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    learn.add_cbs(_raiser("after_validate", ember.CancelFitException))
+    with pytest.raises(ember.TrainingError, match=r"CancelFitException raised in "
+                       r"after_validate by callback Misplaced .*outside fit"):
+        learn.validate()
+
+
+def test_cancel_exceptions_raised_in_the_events_that_handle_them_still_cancel():
+    # CancelBatchException in after_step (the last event inside a batch) is still caught
+    class Late(ember.Callback):
+        cancelled = 0
+
+        def after_step(self) -> None:
+            raise ember.CancelBatchException
+
+        def after_cancel_batch(self) -> None:
+            self.cancelled += 1
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    late = Late()
+    learn.fit(1, 1e-2, cbs=[late])
+    assert late.cancelled == len(learn.data.train_dl) and len(learn.recorder.values) == 1
+
+
+def test_a_cancel_exception_from_a_validation_a_callback_runs_inside_fit_reaches_the_fit():
+    # only the outermost phase reports a misplaced cancel: a CancelFitException raised in a
+    # validation that a callback runs mid-fit still ends the fit
+    class ValidateAgain(ember.Callback):
+        order = ember.Order.LAST
+
+        def after_epoch(self) -> None:
+            self.learn.validate()
+
+    class StopInTheSecondValidation(ember.Callback):
+        def after_validate(self) -> None:
+            if self.learn.epoch_complete:  # the validation run by ValidateAgain
+                raise ember.CancelFitException
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    learn.fit(3, 1e-2, cbs=[ValidateAgain(), StopInTheSecondValidation()])
+    assert learn.epoch == 0 and len(learn.recorder.values) == 1

@@ -6,6 +6,21 @@ numbers); ``learn.show_callbacks()`` prints the order. A callback may read any L
 but writes only documented state: ``learn.xb``, ``learn.yb``, ``learn.pred``, ``learn.loss``,
 ``learn.loss_grad``, ``learn.step_fn`` and parameter-group hyper-parameters of ``learn.opt``.
 Raise one of the ``Cancel…Exception`` classes to skip a batch, a step, an epoch or the fit.
+Each is caught by its own phase, so it may be raised in ``before_X`` and in any event that fires
+inside phase X, never in ``after_X`` or ``after_cancel_X`` (the phase is over by then):
+
+- ``CancelStepException``: ``before_step`` only; ``CancelBackwardException``: ``before_backward``
+  only;
+- ``CancelBatchException``: ``before_batch`` to ``after_step`` (``after_pred``, ``after_loss``,
+  the backward and step events), not ``after_batch``;
+- ``CancelTrainException`` / ``CancelValidateException``: ``before_train`` / ``before_validate``
+  and the batch events of that phase;
+- ``CancelEpochException``: ``before_epoch`` to ``after_validate``, not ``after_epoch``;
+- ``CancelFitException``: ``before_fit`` to ``after_epoch``, not ``after_fit``.
+
+One raised anywhere else ends the fit with a :class:`~ember.TrainingError` that names it, the
+event and the callback. ``learn.validate()`` and ``learn.get_preds()`` run outside any fit:
+there only ``CancelValidateException`` and ``CancelBatchException`` are caught.
 When an error or an interrupt (Ctrl-C) ends a fit or a validation pass, ``after_cancel_fit`` or
 ``after_cancel_validate`` runs before it propagates, so a callback can release what it holds.
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
+from ember.callbacks.training import loss_scaled
 
 __all__ = ["ProgressPrinter", "Recorder"]
 
@@ -23,6 +24,9 @@ class Recorder(Callback):
     """Records training losses (every batch), learning rates, and per-epoch validation metrics.
 
     Losses stay on the device until the epoch ends, so recording costs no synchronisation.
+    With float16 mixed precision an epoch's ``train_loss`` leaves out the batches whose loss
+    overflowed (the loss scaler skipped their steps); ``losses`` still holds them, as inf or
+    NaN, for plotting. Without loss scaling a non-finite loss makes ``train_loss`` NaN.
     After training, ``learn.recorder.values`` is a list of one dict per epoch and
     ``learn.recorder.plot_loss()`` draws the curves.
 
@@ -114,6 +118,10 @@ class Recorder(Callback):
         # time, rather than the previous epoch's
         losses, start = self._epoch_losses, self.epoch_start
         self._epoch_losses, self.epoch_start = [], None
+        if loss_scaled(self.learn):
+            # float16: a non-finite loss is an overflow whose step the loss scaler skipped;
+            # the epoch's train loss is that of the steps taken (all of them kept in .losses)
+            losses = [loss for loss in losses if math.isfinite(loss)]
         train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
         row.update(getattr(self, "last_validation", {}))

@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,8 +17,11 @@ from ember.callbacks.base import Callback, Order
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
 from ember.utils import cpu_copy, warn
 
+if TYPE_CHECKING:
+    from ember.learner import Learner
+
 __all__ = ["DivergenceWarning", "GradientAccumulation", "GradientClip", "MixedPrecision",
-           "NanGuard"]
+           "NanGuard", "loss_scaled"]
 
 
 class DivergenceWarning(EmberWarning):
@@ -142,6 +145,17 @@ class MixedPrecision(Callback):
         self._loaded_scaler = state.get("scaler")
 
 
+def loss_scaled(learn: Learner) -> bool:
+    """Whether this fit scales its loss (float16 mixed precision): then a batch whose loss is
+    not finite is an overflow whose step the loss scaler skips, and training goes on.
+
+    Example:
+        >>> # loss_scaled(ember.Learner(data, model, precision="fp16"))  # True during a fit
+    """
+    return any(isinstance(cb, MixedPrecision) and hasattr(cb, "scaler")
+               and cb.scaler.is_enabled() for cb in learn.cbs)
+
+
 class GradientAccumulation(Callback):
     """Accumulate gradients over ``n_steps`` batches before each optimiser step (an effective
     batch ``n_steps`` times larger at the same memory).
@@ -206,8 +220,9 @@ class NanGuard(Callback):
     handles: it skips that step (the weights stay as they were) and lowers its scale, and
     training goes on. The guard stops only when the loss stays non-finite for more than
     ``max_skipped`` batches in a row, which a lower scale cannot cure (16 halvings take the
-    starting scale, 65536, to 1). Without loss scaling (float32, ``bfloat16``) the first
-    non-finite loss stops the fit.
+    starting scale, 65536, to 1); the epoch's ``train_loss`` then averages the batches whose
+    steps were taken. Without loss scaling (float32, ``bfloat16``) the first non-finite loss
+    stops the fit.
 
     Example:
         >>> NanGuard().order, NanGuard(interval=16).interval, NanGuard().max_skipped
@@ -226,10 +241,6 @@ class NanGuard(Callback):
 
     def before_fit(self) -> None:
         self._skipped = 0  # batches in a row whose loss the fp16 loss scaler skipped
-
-    def _loss_scaled(self) -> bool:
-        return any(isinstance(cb, MixedPrecision) and hasattr(cb, "scaler")
-                   and cb.scaler.is_enabled() for cb in self.learn.cbs)
 
     def before_epoch(self) -> None:
         self.good_state = cpu_copy(self.learn.model.state_dict())
@@ -256,7 +267,7 @@ class NanGuard(Callback):
         if bool(finite.all()):
             self._skipped = 0
             return
-        if not self._loss_scaled():
+        if not loss_scaled(self.learn):
             batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
             self._stop(f"loss became {float(loss)} at epoch {self.learn.epoch + 1}, batch "
                        f"{batch + 1}")
