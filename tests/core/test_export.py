@@ -224,31 +224,27 @@ def _scaled_plugin(data_class):
     return plugin
 
 
-def test_data_that_from_state_cannot_rebuild_is_refused_at_export(ember_plugins, tmp_path):
+class _Forgetful(_ScaledData):  # from_state written, state() not extended
+    @classmethod
+    def from_state(cls, state):
+        return cls(None, None, scale=state["scale"])
+
+
+@pytest.mark.parametrize(("data_class", "message"), [
+    (_ScaledData, r"_ScaledData\.from_state.*override"),  # no from_state of its own
+    (_Forgetful, r"KeyError: 'scale'.*state\(\)"),
+])
+def test_data_that_from_state_cannot_rebuild_is_refused_at_export(ember_plugins, tmp_path,
+                                                                 data_class, message):
     # before, the file was written and ember.load failed on it with "the file is corrupt or
     # from another version": the plugin's author was sent looking at the file, not the class
-    ember_plugins.register(_scaled_plugin(_ScaledData))
+    ember_plugins.register(_scaled_plugin(data_class))
     blobs = blob_data()
-    learn = ember.Learner(_ScaledData(blobs.train_dl, blobs.valid_dl, scale=2.0),
+    learn = ember.Learner(data_class(blobs.train_dl, blobs.valid_dl, scale=2.0),
                           ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
-    with pytest.raises(ember.ExportError, match=r"_ScaledData\.from_state.*override"):
+    with pytest.raises(ember.ExportError, match=message):
         learn.export(tmp_path / "m.ember")
     assert not (tmp_path / "m.ember").exists()
-
-
-def test_data_whose_state_lacks_what_from_state_reads_is_refused_at_export(ember_plugins,
-                                                                          tmp_path):
-    class Forgetful(_ScaledData):  # from_state written, state() not extended
-        @classmethod
-        def from_state(cls, state):
-            return cls(None, None, scale=state["scale"])
-
-    ember_plugins.register(_scaled_plugin(Forgetful))
-    blobs = blob_data()
-    learn = ember.Learner(Forgetful(blobs.train_dl, blobs.valid_dl, scale=2.0),
-                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
-    with pytest.raises(ember.ExportError, match=r"KeyError: 'scale'.*state\(\)"):
-        learn.export(tmp_path / "m.ember")
 
 
 def test_numpy_classes_and_config_values_export_and_load(tmp_path):
