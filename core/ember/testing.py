@@ -119,7 +119,8 @@ FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6
 
 def _same(a: Any, b: Any) -> bool:
     """Equality of predictions: labels, strings and integers exactly, floats (also inside lists,
-    dicts, tensors and arrays) up to float32 rounding (:data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`)."""
+    dicts, tensors, arrays and NumPy scalars) up to float32 rounding (:data:`FLOAT_RTOL`,
+    :data:`FLOAT_ATOL`)."""
     import numpy as np
     import torch
 
@@ -127,11 +128,14 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return list(a) == list(b) and all(_same(a[key], b[key]) for key in a)
-    if isinstance(a, (torch.Tensor, np.ndarray)) or isinstance(b, (torch.Tensor, np.ndarray)):
+    # NumPy scalars (a decode's list(outputs[:, 0].numpy()) gives float32 ones) as arrays
+    arrays = (torch.Tensor, np.ndarray, np.generic)
+    if isinstance(a, arrays) or isinstance(b, arrays):
         a, b = np.asarray(a), np.asarray(b)
         if a.shape != b.shape:
             return False
-        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(b.dtype, np.floating):
+        numbers = a.dtype.kind in "biuf" and b.dtype.kind in "biuf"  # not a float vs a label
+        if numbers and "f" in (a.dtype.kind, b.dtype.kind):
             return bool(np.allclose(a, b, rtol=FLOAT_RTOL, atol=FLOAT_ATOL))
         return bool(np.array_equal(a, b))
     if (isinstance(a, float) or isinstance(b, float)) and all(

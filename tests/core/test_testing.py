@@ -152,3 +152,20 @@ def test_float_predictions_that_really_differ_still_fail():
                  [ember.Prediction("cat", {"cat": 0.9 + 1e-8, "dog": 0.1})])
     assert not _same([ember.Prediction("cat", {"cat": 0.9, "dog": 0.1})],
                      [ember.Prediction("dog", {"cat": 0.9, "dog": 0.1})])
+
+
+def test_numpy_float_scalars_are_compared_up_to_rounding():
+    # a plugin whose decode gives list(outputs[:, 0].numpy()) predicts NumPy float32 scalars,
+    # neither Python floats nor arrays: they were compared bit for bit, so a batch of 1 against
+    # a batch of 8 (1 ulp apart) failed check_plugin
+    import numpy as np
+
+    from ember.testing import _same
+
+    value = np.float32(0.3)
+    next_up = np.nextafter(value, np.float32(1))
+    assert _same([value], [next_up]) and _same([value], [float(next_up)])
+    assert _same(np.float64(0.3), 0.3 + 1e-9)
+    assert not _same([value], [np.float32(0.31)]) and not _same(np.float32(0.3), 0.31)
+    assert not _same(np.str_("cat"), "dog") and _same(np.int64(3), 3)
+    assert not _same(np.float32(0.3), "0.3") and not _same(np.float32(0.3), None)
