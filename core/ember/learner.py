@@ -1508,30 +1508,38 @@ def _set_rng_state(state: dict[str, Any] | None) -> None:
 
 
 def _why_no_defaults(data: Data) -> str:
-    """Why no plugin answered ``ember_defaults`` for ``data``, naming the plugin to fix: one
-    that raised in the hook, or the one that registers the data's kind but gave no defaults."""
+    """Why no plugin answered ``ember_defaults`` for ``data``, naming the plugin to fix: the
+    one that registers the data's kind (it raised in the hook, or gave no defaults), else one
+    that raised in the hook. Another plugin that raised is named too, as a second problem."""
     from ember.plugins import get_registry, plugin_infos
 
     what = f"{type(data).__name__} ({data.kind} data)"
-    for info in plugin_infos():
-        if info.status == "broken" and info.reason.startswith("ember_defaults raised "):
-            return (f"plugin {info.name!r} raised in ember_defaults "
-                    f"({info.reason.removeprefix('ember_defaults raised ')}) and is listed as "
-                    f"broken, so nothing gave defaults for {what}; fix the hook, or pass "
-                    f"model= yourself")
+    prefix = "ember_defaults raised "
+    raised = {info.name: info.reason.removeprefix(prefix) for info in plugin_infos()
+              if info.status == "broken" and info.reason.startswith(prefix)}
     owner = get_registry().owner.get(("ember_data_kinds", data.kind))
-    if owner is not None and owner != "builtin":
+    if owner in raised:
+        culprit = owner
+    elif owner is not None and owner != "builtin":
+        others = "".join(f"; plugin {name!r} also raised in ember_defaults ({reason})"
+                         for name, reason in raised.items())
         return (f"plugin {owner!r} registers {data.kind} data but gave no defaults for {what}; "
                 f"implement ember_defaults in that plugin to return ember.Defaults for it (see "
-                f"docs/plugins.md), or pass model= yourself")
-    why = ""
-    if type(data) is Data and data.train_dl is not None:  # core's own: the mlp
-        shapes = ", ".join(str(tuple(x.shape)) if isinstance(x, Tensor)
-                           else type(x).__name__ for x in data.one_batch()[:-1])
-        why = (f" (its batches hold inputs of shape {shapes}; core's default, the mlp, "
-               f"takes one float input of shape (batch, features))")
-    return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
-            f"install the plugin for this domain (see `ember plugins`)")
+                f"docs/plugins.md), or pass model= yourself{others}")
+    elif raised:
+        culprit = next(iter(raised))
+    else:
+        why = ""
+        if type(data) is Data and data.train_dl is not None:  # core's own: the mlp
+            shapes = ", ".join(str(tuple(x.shape)) if isinstance(x, Tensor)
+                               else type(x).__name__ for x in data.one_batch()[:-1])
+            why = (f" (its batches hold inputs of shape {shapes}; core's default, the mlp, "
+                   f"takes one float input of shape (batch, features))")
+        return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
+                f"install the plugin for this domain (see `ember plugins`)")
+    return (f"plugin {culprit!r} raised in ember_defaults ({raised[culprit]}) and is listed "
+            f"as broken, so nothing gave defaults for {what}; fix the hook, or pass model= "
+            f"yourself")
 
 
 def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:

@@ -288,3 +288,25 @@ def test_learner_names_the_plugin_of_a_data_kind_it_has_no_defaults_for(ember_pl
                        match=r"plugin 'series_plugin' registers series data .* implement "
                              r"ember_defaults"):
         ember.learner(_series_data(data_class))
+
+
+def test_learner_names_the_data_kinds_plugin_not_another_that_raised(ember_plugins):
+    # another plugin's ember_defaults raised for this data (it reads an attribute only its
+    # own data has): the error blamed that plugin, not the one that registers the kind and
+    # gave no defaults
+    import types
+
+    def ember_defaults(data):
+        return ember.Defaults(model=data.window)  # AttributeError for any other data
+
+    clumsy = types.ModuleType("clumsy_plugin")
+    clumsy.ember_defaults = ember.hookimpl(ember_defaults)
+    plugin, data_class = _series_plugin("series_plugin")
+    ember_plugins.register(plugin)
+    ember_plugins.register(clumsy)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' registers series data .* implement "
+                             r"ember_defaults") as raised:
+        ember.learner(_series_data(data_class))
+    assert "clumsy_plugin" in str(raised.value)  # still named, as a second problem
+    assert infos()["clumsy_plugin"].status == "broken"
