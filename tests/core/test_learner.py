@@ -283,6 +283,32 @@ def test_one_cycle_gives_momentum_back_however_the_fit_ends(tmp_path):
         assert set(_momenta(resumed)) == {0.9}, interrupt_after
 
 
+def test_a_run_resumed_from_an_older_checkpoint_ends_with_the_optimisers_own_momentum(
+        tmp_path):
+    # a checkpoint written before schedules kept the optimiser's own momentum has none in
+    # the schedule's state: the resumed fit took the loaded optimiser's value (one-cycle's,
+    # about 0.87 mid-fit) as the optimiser's own and left it there for every later fit
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            if self.learn.epoch == 1:
+                raise ember.CancelFitException
+
+    def model() -> nn.Module:
+        return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32])
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), model(), quiet=True)
+    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    del state["callbacks"]["one_cycle"]["own_momentum"]  # as written before the key existed
+    torch.save(state, tmp_path / "older.pt")
+    resumed = ember.Learner(blob_data(), model(), quiet=True)
+    resumed.fit_one_cycle(4, 1e-2, resume=tmp_path / "older.pt")
+    assert set(_momenta(resumed)) == {0.9}
+
+
 class _EpochBatches:
     """A batch sampler of one's own that reshuffles per epoch (as a bucketing sampler does)."""
 

@@ -42,7 +42,8 @@ class _Schedule(Callback):
     group had when the fit began is put back when it ends, however it ends (completed,
     cancelled, stopped by an error or the NaN guard), so a later fit without a momentum
     schedule trains with the optimiser's own value; a checkpoint keeps it for a resumed run,
-    whose optimiser state holds the schedule's value instead.
+    whose optimiser state holds the schedule's value instead (one written before it was kept:
+    the value the optimiser was built with).
     """
 
     order = Order.SCHEDULE
@@ -54,8 +55,15 @@ class _Schedule(Callback):
         self.own_momentum: list[float | None] | None = None
 
     def before_fit(self) -> None:
-        if self.own_momentum is None or not self.learn.resumed:
-            self.own_momentum = [_momentum(group) for group in self.learn.opt.param_groups]
+        opt = self.learn.opt
+        if not self.learn.resumed:
+            self.own_momentum = [_momentum(group) for group in opt.param_groups]
+        elif self.own_momentum is None:
+            # a checkpoint written before own_momentum was kept: the loaded optimiser state
+            # holds the schedule's value, the optimiser's own is the one it was built with
+            own = _momentum(opt.defaults)
+            self.own_momentum = [own if _momentum(group) is not None else None
+                                 for group in opt.param_groups]
 
     def after_cancel_fit(self) -> None:
         self.after_fit()  # an error ends the fit without after_fit
@@ -89,7 +97,7 @@ class _Schedule(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # a checkpoint from before own_momentum was kept gives None: the resumed fit then
-        # puts back the momentum its checkpointed optimiser state held
+        # puts back the momentum the optimiser was built with (before_fit)
         self.own_momentum = state.get("own_momentum")
 
 
