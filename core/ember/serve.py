@@ -252,7 +252,8 @@ class _OptionType:
 
 def _expected(adapter: Any) -> str | None:
     """The JSON type(s) ``adapter`` takes, in words: ``'a JSON integer (a whole number) or
-    null'`` for ``int | None``; ``None`` for a schema other than plain types (a ``Literal``)."""
+    null'`` for ``int | None``; ``None`` for a schema other than plain types (a ``Literal``,
+    an array with a shape of items: pydantic's message says what is wrong with one)."""
     try:
         schema = adapter.json_schema()
     except Exception:  # a type pydantic checks but cannot describe
@@ -260,7 +261,7 @@ def _expected(adapter: Any) -> str | None:
     words = []
     for form in schema.get("anyOf", [schema]):
         word = _JSON_TYPES.get(form.get("type"))
-        if word is None:
+        if word is None or set(form) - {"type", "title", "description"}:
             return None
         words.append(word)
     return " or ".join(words) or None
@@ -271,8 +272,10 @@ def _option_types(data: Data) -> dict[str, _OptionType | None]:
     its annotation in ``predict_batch``: strict, since JSON has real types (``"yes"``, ``1``
     and ``"true"`` are no boolean, ``true`` and ``5.5`` no integer), with one leniency, a
     whole number for a float option (``1`` becomes ``1.0``: JavaScript writes ``1.0`` as
-    ``1``), and no NaN or infinity (Python's ``json`` reads them). ``None`` where the
-    annotation cannot be resolved, and ``predict_batch`` checks the value alone."""
+    ``1``), and no NaN or infinity (Python's ``json`` reads them). Values are checked as the
+    JSON they came in (:func:`_checked`), so an array is a tuple or a set and a string an
+    enum member where the annotation asks for one. ``None`` where the annotation cannot be
+    resolved, and ``predict_batch`` checks the value alone."""
     from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter
 
     try:
@@ -289,6 +292,13 @@ def _option_types(data: Data) -> dict[str, _OptionType | None]:
         else:
             types[name] = _OptionType(adapter, _expected(adapter))
     return types
+
+
+def _checked(option_type: _OptionType, value: Any) -> Any:
+    """``value``, decoded from a request's JSON, checked and converted by ``option_type`` in
+    pydantic's strict JSON mode: in its Python mode a list is no tuple and a string no enum
+    member, so every value of such an option would be refused."""
+    return option_type.adapter.validate_json(json.dumps(value))
 
 
 def _upload_name(filename: str | None, position: int) -> str:
@@ -386,7 +396,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             option_type = option_types[name]
             if option_type is not None:
                 try:
-                    value = option_type.adapter.validate_python(value)
+                    value = _checked(option_type, value)
                 except ValidationError as error:
                     reason = (f"it takes {option_type.expected}" if option_type.expected
                               else error.errors()[0]["msg"])

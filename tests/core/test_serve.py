@@ -6,9 +6,11 @@ import asyncio
 
 import httpx
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 import ember
+from ember.export import Predictor
 from ember.serve import MicroBatcher, _jsonable, create_app
 
 from .helpers import blob_data
@@ -247,3 +249,36 @@ def test_the_options_form_field_of_uploads_is_checked_as_strictly(exported):
         response = client.post("/predict/files", files=files, data={"options": options})
         assert response.status_code == 422
         assert response.json()["detail"].endswith("it takes a JSON boolean (true or false)")
+
+
+class _CroppingData(ember.Data):
+    """Tensor data whose predict_batch takes options that JSON sends as arrays and strings."""
+
+    def predict_batch(self, model, items, device=None, bs: int = 256, *,
+                      window: tuple[int, int] = (0, 8), tags: frozenset[str] = frozenset(),
+                      probs: bool = False, **options):
+        start, end = window
+        items = [torch.as_tensor(item)[start:end] for item in items]
+        predictions = super().predict_batch(model, items, device, bs, probs=probs, **options)
+        return [[prediction, sorted(tags)] for prediction in predictions]
+
+
+def test_an_option_json_sends_as_an_array_is_taken(exported):
+    # options were checked in pydantic's strict Python mode, where a JSON array is no tuple
+    # (nor a set): every value of a tuple[int, int] option was refused
+    predictor, items = exported
+    data = _CroppingData.from_state(predictor.data.state())
+    client = TestClient(create_app(Predictor(predictor.model, data, predictor.manifest,
+                                             predictor.device)))
+    response = client.post("/predict", json={"inputs": items[:2],
+                                             "options": {"window": [0, 8], "tags": ["a"]}})
+    assert response.status_code == 200, response.json()
+    assert response.json()["predictions"] == [[value, ["a"]]
+                                              for value in predictor.predict_batch(items[:2])]
+    for bad in ([0, 8.5], "0:8", [0]):
+        response = client.post("/predict", json={"inputs": items[:1],
+                                                 "options": {"window": bad}})
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith(f"option 'window' cannot be {bad!r}")
+    response = client.post("/predict", json={"inputs": items[:1], "options": {"probs": "yes"}})
+    assert response.json()["detail"].endswith("it takes a JSON boolean (true or false)")
