@@ -222,7 +222,8 @@ class Learner:
             (see :mod:`ember.model`).
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``; ``0``/``false``/``off`` keep it).
-        nan_guard: stop on NaN/inf loss and restore the last good weights.
+        nan_guard: stop on NaN/inf loss and restore the last good weights (with ``"fp16"``,
+            after more than 16 overflowed batches in a row: see :class:`NanGuard`).
         checks: warn about likely mistakes at the start of each fit (see :mod:`ember.checks`).
         sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
         channels_last: keep convolutional models and image batches in channels-last memory
