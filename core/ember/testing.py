@@ -127,7 +127,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(_same(a[key], b[key]) for key in a)
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
     # NumPy scalars (a decode's list(outputs[:, 0].numpy()) gives float32 ones) as arrays
     arrays = (torch.Tensor, np.ndarray, np.generic)
     if isinstance(a, arrays) or isinstance(b, arrays):

@@ -169,3 +169,13 @@ def test_numpy_float_scalars_are_compared_up_to_rounding():
     assert not _same([value], [np.float32(0.31)]) and not _same(np.float32(0.3), 0.31)
     assert not _same(np.str_("cat"), "dog") and _same(np.int64(3), 3)
     assert not _same(np.float32(0.3), "0.3") and not _same(np.float32(0.3), None)
+
+
+def test_dict_predictions_in_another_key_order_are_the_same():
+    # dicts were compared key list to key list, so {"cat": .., "dog": ..} against the same
+    # dict built in another order failed check_plugin; dict equality ignores the order
+    from ember.testing import _same
+
+    assert _same({"cat": 0.9, "dog": 0.1}, {"dog": 0.1, "cat": 0.9 + 1e-8})
+    assert not _same({"cat": 0.9}, {"cat": 0.9, "dog": 0.1})
+    assert not _same({"cat": 0.9, "dog": 0.1}, {"cat": 0.9, "bird": 0.1})
