@@ -116,3 +116,19 @@ def test_a_bad_upload_among_several_is_named_by_its_file_name_and_position(tmp_p
     response = client.post("/predict/files", files=files)
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == predictor.predict_batch([images[300], rgb])
+
+
+def test_an_image_over_pils_pixel_limit_is_a_422_that_names_it(tmp_path, monkeypatch):
+    # PIL's DecompressionBombError is no OSError: it went through as a 500 Internal Server
+    # Error, uploaded or sent as base64
+    images, _, client = _untrained_server(tmp_path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses over 200: 28x28 is
+    files = [("files", ("ok.png", png(images[0][:10, :10]), "image/png")),
+             ("files", ("huge.png", png(images[1]), "image/png"))]
+    response = client.post("/predict/files", files=files)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(
+        "image file 'huge.png' (files[1]) is too large to decode safely")
+    encoded = base64.b64encode(png(images[1])).decode()
+    response = client.post("/predict", json={"inputs": [encoded]})
+    assert response.status_code == 422 and "too large to decode safely" in response.text

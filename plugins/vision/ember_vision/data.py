@@ -36,6 +36,7 @@ from ember.utils import is_missing, plain, warn
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
+    _fix_for_corrupt,
     convert_mode,
     default_augmentation,
     denormalize,
@@ -693,7 +694,9 @@ class ImageData(ember.Data):
         """
         try:
             return load_image(io.BytesIO(content), self.mode, name=name)
-        except ember.DataError:
+        except ember.DataError as error:
+            if str(error) != _fix_for_corrupt(name):  # too large: its own reason stands
+                raise
             raise ember.DataError(
                 f"image {name} cannot be read (corrupt, truncated or not an image); send it "
                 f"again as a PNG, JPEG or other image file, or leave it out") from None

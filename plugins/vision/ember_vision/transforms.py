@@ -148,6 +148,10 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
             array = np.asarray(_pil_in_mode(image, mode), dtype=np.uint8)
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
+    except Image.DecompressionBombError as error:  # no OSError: a server's upload, say
+        raise ember.DataError(
+            f"image {name or path} is too large to decode safely ({error}); send a smaller "
+            f"image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust its source") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ember.DataError(_fix_for_corrupt(name or str(path))) from None
     if array.ndim == 2:
