@@ -14,7 +14,9 @@ shared machine (seconds long) falls on both alike and the ratio holds to a few p
 whole-run ratios swing by tens (``--turn N``: N batches per turn). ``--calibrate`` adds as
 many lock-step pairs of the hand loop against itself (A/A): their ratio should be 1, and its
 distance from 1 and its spread show the instrument's own bias and noise on this machine, in the
-same run. ``--instructions`` adds a
+same run. ``--lean`` adds Ember against a hand loop that calls the optimiser as Ember does
+(without torch's profiler wrappers around ``step`` and ``zero_grad``), which shows Ember's own
+overhead apart from what those calls save. ``--instructions`` adds a
 third table: each trainer's machine instructions for one run, counted by valgrind (callgrind),
 which a busy machine cannot change.
 Also measures how long ``import ember`` takes beyond ``import torch``.
