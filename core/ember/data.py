@@ -490,6 +490,7 @@ class Data:
     #: how many inputs the model takes, read back from an exported file (``None``: ask the
     #: training set)
     n_inputs: int | None = None
+    _training_item_read: bool = False  # see _read_training_item
 
     def __init__(
         self,
@@ -626,11 +627,7 @@ class Data:
             >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
             >>> # with two inputs: data.encode([(torch.zeros(3), torch.ones(2))]) -> 2 batches
         """
-        if self.n_inputs is None or self.input_dtype is None:  # read once: a live Data
-            first = self._first_train_item()
-            self.n_inputs = self.n_inputs if self.n_inputs is not None else self._n_inputs_of(
-                first)
-            self.input_dtype = self.input_dtype or self._input_dtype_of(first)
+        self._read_training_item()
         n_inputs = self.n_inputs or 1
         if n_inputs == 1:
             return (self._as_input_dtype(_stack(items, "the items")),)
@@ -896,8 +893,7 @@ class Data:
         Example:
             >>> # data.from_json([0.5, 1.0]) -> [0.5, 1.0]
         """
-        if self.input_dtype is None:  # read once: a live Data's first training item
-            self.input_dtype = self._input_dtype_of(self._first_train_item())
+        self._read_training_item()
         dtype = self.input_dtype
         if isinstance(value, list) and dtype is not None and dtype.startswith("float"):
             # JSON writes 1.0 as 1 (JavaScript always does): whole numbers must not turn a
@@ -946,6 +942,21 @@ class Data:
                 return next(iter(loader))  # type: ignore[call-overload]
         except Exception:
             return None
+
+    def _read_training_item(self) -> None:
+        """Fill :attr:`n_inputs` and :attr:`input_dtype` from the first training item where
+        they are unknown, once per ``Data``: reading it may decode an image or read a whole
+        batch (a ``collate_fn`` of the user's own), and an item that tells neither (no
+        loaders, inputs that are not tensors) would otherwise be read on every prediction."""
+        if self._training_item_read:
+            return
+        self._training_item_read = True
+        if self.n_inputs is None or self.input_dtype is None:
+            first = self._first_train_item()
+            if self.n_inputs is None:
+                self.n_inputs = self._n_inputs_of(first)
+            if self.input_dtype is None:
+                self.input_dtype = self._input_dtype_of(first)
 
     @staticmethod
     def _n_inputs_of(first: Any) -> int | None:

@@ -103,7 +103,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
                   "plugin": config.get("plugin", plugin)},
     }
     try:  # checked before anything is written; written below with the weights' digest
-        json.dumps(manifest, default=_json_plain)
+        text = json.dumps(manifest, default=_json_plain)
     except (TypeError, ValueError):  # name the part that holds the value
         for part, value in (("preprocessing state", manifest["data"]),
                             ("model config", manifest["model"])):
@@ -113,7 +113,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
                 raise ExportError(f"the {part} is not JSON-able ({error}); give it plain "
                                   f"numbers, strings, lists and dicts") from None
         raise
-    _check_rebuilds(registry.data_kinds[data.kind], manifest["data"]["state"])
+    _check_rebuilds(registry.data_kinds[data.kind], json.loads(text)["data"]["state"])
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
@@ -420,11 +420,11 @@ class Predictor:
 
 
 def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
-    """Rebuild the inference-side data from ``state`` as :func:`load` will (after a JSON round
-    trip), so a plugin whose ``from_state`` cannot read its own ``state()`` fails at export,
-    naming the class, not later at load as a file that looks corrupt."""
+    """Rebuild the inference-side data from ``state`` (as read back from the manifest's JSON)
+    as :func:`load` will, so a plugin whose ``from_state`` cannot read its own ``state()``
+    fails at export, naming the class, not later at load as a file that looks corrupt."""
     try:
-        data_class.from_state(json.loads(json.dumps(state, default=_json_plain)))
+        data_class.from_state(state)
     except Exception as error:
         name = data_class.__name__
         raise ExportError(

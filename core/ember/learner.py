@@ -82,7 +82,15 @@ from ember.model import (
     frozen_bn_modules,
     split_groups,
 )
-from ember.utils import atomic_write, cpu_copy, default_device, env_flag, to_device, warn
+from ember.utils import (
+    atomic_write,
+    cpu_copy,
+    default_device,
+    env_flag,
+    map_tensors,
+    to_device,
+    warn,
+)
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -978,7 +986,8 @@ class Learner:
         if order is not None and len(order) == _n_rows(preds) == _n_rows(targets):
             rows = torch.empty_like(order)
             rows[order] = torch.arange(len(order))  # row of each item, item by item
-            preds, targets = (_tree_map(value, lambda x: x[rows]) for value in (preds, targets))
+            preds, targets = (map_tensors(value, lambda x: x[rows])
+                              for value in (preds, targets))
         if activation and isinstance(preds, Tensor):
             preds = self.data.activation(preds)
         return preds, targets
@@ -1279,20 +1288,8 @@ class _Gather(Callback):
 
     def after_loss(self) -> None:
         if not self.learn.training:
-            self.preds.append(_tree_map(self.learn.pred, lambda x: x.detach().float().cpu()))
-            self.targets.append(_tree_map(self.learn.yb, lambda x: x.detach().cpu()))
-
-
-def _tree_map(value: Any, function: Callable[[Tensor], Any]) -> Any:
-    """``function`` applied to each tensor of ``value``: a tensor, or a tuple, list or dict of
-    them (a model with several outputs, a target in parts), nested as deep as it is."""
-    if isinstance(value, Tensor):
-        return function(value)
-    if isinstance(value, dict):
-        return {key: _tree_map(part, function) for key, part in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_tree_map(part, function) for part in value)
-    return value
+            self.preds.append(map_tensors(self.learn.pred, lambda x: x.detach().float().cpu()))
+            self.targets.append(map_tensors(self.learn.yb, lambda x: x.detach().cpu()))
 
 
 def _join(parts: list[Any]) -> Any:

@@ -26,6 +26,7 @@ __all__ = [
     "default_device",
     "env_flag",
     "is_missing",
+    "map_tensors",
     "plain",
     "seed",
     "to_device",
@@ -90,6 +91,24 @@ def default_device(device: str | torch.device | None = "auto") -> torch.device:
     return torch.device(device)
 
 
+def map_tensors(value: Any, function: Callable[[torch.Tensor], Any]) -> Any:
+    """``function`` applied to every tensor of ``value``, also inside tuples, lists and dicts
+    (a batch, a model's several outputs, a target in parts), nested as deep as it is; the
+    structure is kept and anything else is left as it is.
+
+    Example:
+        >>> map_tensors({"a": torch.ones(1), "b": [torch.zeros(1), "x"]}, lambda t: t + 1)
+        {'a': tensor([2.]), 'b': [tensor([1.]), 'x']}
+    """
+    if isinstance(value, torch.Tensor):
+        return function(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(map_tensors(part, function) for part in value)
+    if isinstance(value, dict):
+        return {key: map_tensors(part, function) for key, part in value.items()}
+    return value
+
+
 def to_device(value: Any, device: torch.device, non_blocking: bool = True) -> Any:
     """Move tensors (also inside tuples, lists and dicts) to ``device``.
 
@@ -97,13 +116,8 @@ def to_device(value: Any, device: torch.device, non_blocking: bool = True) -> An
         >>> to_device((torch.zeros(1), [torch.ones(1)]), torch.device("cpu"))[1][0]
         tensor([1.])
     """
-    if isinstance(value, torch.Tensor):
-        return value if value.device == device else value.to(device, non_blocking=non_blocking)
-    if isinstance(value, (tuple, list)):
-        return type(value)(to_device(v, device, non_blocking) for v in value)
-    if isinstance(value, dict):
-        return {k: to_device(v, device, non_blocking) for k, v in value.items()}
-    return value
+    return map_tensors(value, lambda tensor: tensor if tensor.device == device
+                       else tensor.to(device, non_blocking=non_blocking))
 
 
 def cpu_copy(state: Any) -> Any:

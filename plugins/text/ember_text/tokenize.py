@@ -148,11 +148,12 @@ def _replace_word_repeat(match: re.Match[str]) -> str:
     return f" {WREP} {len(rest.split()) + 1} {word} "
 
 
-def check_text(text: Any, name: str = "text") -> str:
+def check_text(text: Any, name: str = "text", uploaded: bool = False) -> str:
     """Return ``text`` as a non-empty ``str``, or raise a :class:`ember.DataError` that
     names the item: ``None``/NaN, empty strings and bytes that are not UTF-8 are refused.
     A leading byte-order mark (files saved as "UTF-8 with BOM", as Windows editors do) is
     dropped: it is not text, and left in place it would glue itself to the first word.
+    ``uploaded``: the item is a file sent to ``ember serve``, and the advice is for its sender.
 
     Example:
         >>> check_text(b"caf\\xc3\\xa9")
@@ -166,8 +167,9 @@ def check_text(text: Any, name: str = "text") -> str:
         except UnicodeDecodeError as error:
             raise DataError(
                 f"{name} is not valid UTF-8 text (byte {error.start}: "
-                f"{bytes(text)[error.start:error.start + 4]!r}); decode it with the right "
-                f"encoding first, e.g. data.decode('latin-1')"
+                f"{bytes(text)[error.start:error.start + 4]!r}); "
+                + ("save it as UTF-8 and send it again" if uploaded else
+                   "decode it with the right encoding first, e.g. data.decode('latin-1')")
             ) from None
     if is_missing(text):
         raise DataError(f"{name} is missing (None/NaN); drop that row or fill it with text")
@@ -175,7 +177,9 @@ def check_text(text: Any, name: str = "text") -> str:
         raise DataError(f"{name} must be a string, got {type(text).__name__}: {text!r:.60}")
     text = text.removeprefix(_BYTE_ORDER_MARK)
     if not text.strip():
-        raise DataError(f"{name} is empty; drop that row or give it some text")
+        raise DataError(f"{name} is empty; " + ("send a file with some text, or leave it out"
+                                                if uploaded else
+                                                "drop that row or give it some text"))
     return text
 
 
@@ -189,17 +193,7 @@ def check_uploaded_text(content: bytes, name: str) -> str:
         >>> check_uploaded_text(b"caf\\xc3\\xa9", "file 'a.txt' (files[0])")
         'café'
     """
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{name} is not valid UTF-8 text (byte {error.start}: "
-            f"{content[error.start:error.start + 4]!r}); save it as UTF-8 and send it again"
-        ) from None
-    text = text.removeprefix(_BYTE_ORDER_MARK)
-    if not text.strip():
-        raise DataError(f"{name} is empty; send a file with some text, or leave it out")
-    return text
+    return check_text(content, name, uploaded=True)
 
 
 class Tokenizer:
