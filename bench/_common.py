@@ -67,13 +67,14 @@ def paired_ratio(samples: list[float], baseline: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(samples, baseline))
 
 
-def mean_spread(values: list[float], signed: bool = False, error: bool = False) -> str:
-    """``mean ± standard deviation`` (over seeds) of ``values``, as text; with ``error`` also
-    the standard error of the mean (sd / sqrt(seeds): a gap within two of it is not
-    resolved)."""
+def mean_spread(values: list[float], signed: bool = False, error: bool = False,
+                digits: int = 3) -> str:
+    """``mean ± standard deviation`` (over seeds) of ``values``, as text with ``digits``
+    decimals; with ``error`` also the standard error of the mean (sd / sqrt(seeds): a gap
+    within two of it is not resolved)."""
     spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    text = f"{np.mean(values):{'+' if signed else ''}.3f} ± {spread:.3f}"
-    return f"{text} (se {spread / np.sqrt(len(values)):.3f})" if error else text
+    text = f"{np.mean(values):{'+' if signed else ''}.{digits}f} ± {spread:.{digits}f}"
+    return (f"{text} (se {spread / np.sqrt(len(values)):.{digits}f})" if error else text)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

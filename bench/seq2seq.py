@@ -82,6 +82,21 @@ def draw_numbers(n_train: int, n_valid: int, high: int = 1_000_000, seed: int = 
     return chosen[:n_train], chosen[n_train:]
 
 
+def draw_test_numbers(n_test: int, taken: list[int], high: int = 1_000_000, seed: int = 0
+                      ) -> list[int]:
+    """``n_test`` numbers drawn uniformly from ``0 … high - 1`` without any of ``taken`` (the
+    training and validation numbers), so a held-out test set leaves those sets as they were.
+
+    Example:
+        >>> sorted(draw_test_numbers(3, taken=[0, 1, 2], high=6))
+        [3, 4, 5]
+    """
+    free = np.setdiff1d(np.arange(high), np.asarray(taken, dtype=np.int64))
+    if n_test > len(free):
+        raise ValueError(f"asked for {n_test} test numbers, only {len(free)} are left")
+    return np.random.default_rng(seed).choice(free, size=n_test, replace=False).tolist()
+
+
 def make_pairs(numbers: list[int], task: str) -> list[tuple[str, str]]:
     if task == "en_fr":
         return [(words(n, "en"), words(n, "fr")) for n in numbers]
@@ -251,10 +266,13 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
                            job["bs"], callback, hidden=job["hidden"], level=job["level"],
                            tgt_level=job["tgt_level"], seed=job["seed"], device=job["device"])
     result = evaluate(learn, job["valid_pairs"])
+    test = evaluate(learn, job["test_pairs"]) if job["test_pairs"] else None
     forcing = learn.callback("teacher_forcing")
     per_epoch = max(1, len(forcing.ratios) // job["epochs"])
     return {"seed": job["seed"], "arm": job["arm"], "exact": result["exact_match"],
-            "bleu": result["bleu"], "seconds": seconds, "schedule": repr(forcing),
+            "bleu": result["bleu"], "seconds": seconds,
+            "test_exact": test["exact_match"] if test else None,
+            "test_bleu": test["bleu"] if test else None, "schedule": repr(forcing),
             "final_loss": float(np.mean(learn.recorder.losses[-20:])),
             "device": str(learn.device), "key": job["key"],
             "ratio_by_epoch": [float(np.mean(forcing.ratios[e * per_epoch:(e + 1) * per_epoch]))
@@ -264,12 +282,13 @@ def run_arm(job: dict[str, Any]) -> dict[str, Any]:
                                   for e in range(job["epochs"])]}
 
 
-def paired(default: list[float], other: list[float]) -> tuple[str, str]:
+def paired(default: list[float], other: list[float], digits: int = 3) -> tuple[str, str]:
     """Mean ± sd (and standard error) of the per-seed differences default - other, and the
     default's wins (≥)."""
     differences = [d - o for d, o in zip(default, other)]
     wins = sum(d >= o for d, o in zip(default, other))
-    return mean_spread(differences, signed=True, error=True), f"{wins}/{len(differences)}"
+    return (mean_spread(differences, signed=True, error=True, digits=digits),
+            f"{wins}/{len(differences)}")
 
 
 def task_tf(args: argparse.Namespace) -> list[str]:
@@ -281,11 +300,14 @@ def task_tf(args: argparse.Namespace) -> list[str]:
     if args.smoke:
         train_pairs, valid_pairs = sample_split("fr_numbers" if pair_task == "fr"
                                                 else "en_fr_numbers")
+        test_pairs: list[tuple[str, str]] = []
         epochs, bs = 1, 64
     else:
         train_numbers, valid_numbers = draw_numbers(args.tf_n_train, args.n_valid, seed=2)
         train_pairs = make_pairs(train_numbers, pair_task)
         valid_pairs = make_pairs(valid_numbers, pair_task)
+        test_pairs = make_pairs(draw_test_numbers(args.tf_test, train_numbers + valid_numbers,
+                                                  seed=3), pair_task) if args.tf_test else []
         epochs, bs = args.tf_epochs, args.bs
     tgt_level = "char" if pair_task == "fr" else args.level
     arms = tf_arms(args)
@@ -293,8 +315,11 @@ def task_tf(args: argparse.Namespace) -> list[str]:
                                                                              else 4))))
     setting = {"task": pair_task, "n_train": len(train_pairs), "epochs": epochs, "lr": args.lr,
                "bs": bs, "hidden": args.hidden, "level": args.level, "smoke": args.smoke}
+    if test_pairs:  # keys of runs without a test set stay as they were in earlier pools
+        setting["n_test"] = len(test_pairs)
     jobs = [{"seed": seed, "arm": label, "arguments": arguments, "train_pairs": train_pairs,
-             "valid_pairs": valid_pairs, "epochs": epochs, "lr": args.lr, "bs": bs,
+             "valid_pairs": valid_pairs, "test_pairs": test_pairs, "epochs": epochs,
+             "lr": args.lr, "bs": bs,
              "hidden": args.hidden, "level": args.level, "tgt_level": tgt_level,
              "device": args.device, "threads": args.threads, "quiet": args.workers > 1,
              "key": json.dumps({**setting, "seed": seed, "arm": label, "schedule": repr(
@@ -318,8 +343,10 @@ def task_tf(args: argparse.Namespace) -> list[str]:
         if args.tf_pool is not None:
             with args.tf_pool.open("a") as pool_file:
                 pool_file.write(json.dumps(result) + "\n")
+        tested = (f" (test {result['test_exact']:.5f}, bleu {result['test_bleu']:.5f})"
+                  if result.get("test_exact") is not None else "")
         print(f"  seed {result['seed']} {result['arm']}: exact match {result['exact']:.4f} "
-              f"bleu {result['bleu']:.4f} train loss (last 20 batches, forced as trained) "
+              f"bleu {result['bleu']:.4f}{tested} train loss (last 20 batches, forced as trained) "
               f"{result['final_loss']:.4f} "
               f"({result['seconds']:.0f}s, {result['device']}); ratio by epoch "
               f"{' '.join(f'{v:.2f}' for v in result['ratio_by_epoch'])}; running token "
@@ -347,12 +374,18 @@ def task_tf(args: argparse.Namespace) -> list[str]:
         row: dict[str, Any] = {"seed": seed}
         row.update({f"{label} exact": by[(seed, label)]["exact"] for label in labels})
         row.update({f"{label} bleu": by[(seed, label)]["bleu"] for label in labels})
+        if test_pairs:
+            # five decimals: one error in 50,000 is 0.00002
+            row.update({f"{label} test exact": f"{by[(seed, label)]['test_exact']:.5f}"
+                        for label in labels})
         per_seed.append(row)
     print(table(per_seed, list(per_seed[0])))
     print()
 
-    score = {label: {key: [by[(seed, label)][key] for seed in seeds]
-                     for key in ("exact", "bleu", "seconds", "final_loss")} for label in labels}
+    keys = ("exact", "bleu", "seconds", "final_loss") + (("test_exact", "test_bleu")
+                                                          if test_pairs else ())
+    score = {label: {key: [by[(seed, label)][key] for seed in seeds] for key in keys}
+             for label in labels}
     default = score["default"]
     rows = []
     for label in labels:
@@ -369,18 +402,31 @@ def task_tf(args: argparse.Namespace) -> list[str]:
                 default["exact"], values["exact"])
             row["default - this (bleu)"], row["default ≥ this (bleu, seeds)"] = paired(
                 default["bleu"], values["bleu"])
+        if test_pairs:
+            row["test exact (mean ± sd)"] = mean_spread(values["test_exact"], digits=5)
+            row[f"test bleu({bleu_unit}) (mean ± sd)"] = mean_spread(values["test_bleu"],
+                                                                    digits=5)
+            row["default - this (test exact)"], row["default ≥ this (test, seeds)"] = (
+                paired(default["test_exact"], values["test_exact"], digits=5)
+                if label != "default" else ("", ""))
         rows.append(row)
     print(f"task {pair_task}: {len(train_pairs)} training pairs, {len(valid_pairs)} validation, "
+          f"{len(test_pairs)} held-out test, "
           f"{epochs} epochs, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), paired by seed")
     print(table(rows, list(rows[0])))
     constants = [score[label] for label in labels[:2]]
     best_exact = max(float(np.mean(values["exact"])) for values in constants)
     best_bleu = max(float(np.mean(values["bleu"])) for values in constants)
     prefix = "seq2seq_tf" if pair_task == "fr" else "seq2seq_tf_en_fr"
-    return [f"RESULT {prefix}_default_exact_match {np.mean(default['exact']):.4f} ratio "
-            f"baseline={best_exact:.4f}",
-            f"RESULT {prefix}_default_bleu {np.mean(default['bleu']):.4f} ratio "
-            f"baseline={best_bleu:.4f}"]
+    lines = [f"RESULT {prefix}_default_exact_match {np.mean(default['exact']):.4f} ratio "
+             f"baseline={best_exact:.4f}",
+             f"RESULT {prefix}_default_bleu {np.mean(default['bleu']):.4f} ratio "
+             f"baseline={best_bleu:.4f}"]
+    for key in ("test_exact", "test_bleu") if test_pairs else ():
+        best = max(float(np.mean(values[key])) for values in constants)
+        lines.append(f"RESULT {prefix}_default_{key} {np.mean(default[key]):.5f} ratio "
+                     f"baseline={best:.5f}")
+    return lines
 
 
 def task_bad(args: argparse.Namespace) -> list[str]:
@@ -451,6 +497,11 @@ def main(argv: list[str] | None = None) -> int:
                              "appended, runs already there (same settings) are read, not "
                              "retrained, so a sweep can run in chunks that fit the bench slot "
                              "and print one table")
+    parser.add_argument("--tf-test", type=int, default=0, metavar="N",
+                        help="also score every run of the side by side on N held-out test "
+                             "numbers, disjoint from training and validation (the 2,000 "
+                             "validation numbers resolve one error in 2,000, a few per run at "
+                             "the benchmark setting)")
     parser.add_argument("--tf-task", choices=["fr", "en_fr"], default="fr",
                         help="pairs of the teacher-forcing comparison: French words → digits, "
                              "or English words → French words")

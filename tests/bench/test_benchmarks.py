@@ -82,3 +82,20 @@ def test_overhead_trainers_do_the_same_computation():
     assert not all(torch.equal(initial[key], weights["hand"][key]) for key in initial)
     for name in ("lean", "ember"):
         assert all(torch.equal(weights["hand"][key], weights[name][key]) for key in initial), name
+
+
+def test_seq2seq_test_numbers_leave_training_and_validation_as_they_were():
+    # --tf-test scores the side by side on numbers no run trained or validated on, and adding
+    # it must not change the training and validation draws that earlier tables came from
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import seq2seq
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    train, valid = seq2seq.draw_numbers(300, 50, high=1000, seed=2)
+    assert (train, valid) == seq2seq.draw_numbers(300, 50, high=1000, seed=2)
+    test = seq2seq.draw_test_numbers(600, train + valid, high=1000, seed=3)
+    assert len(set(test)) == 600 and not set(test) & set(train + valid)
+    assert test == seq2seq.draw_test_numbers(600, train + valid, high=1000, seed=3)
+    with pytest.raises(ValueError, match="only 650 are left"):
+        seq2seq.draw_test_numbers(651, train + valid, high=1000)
