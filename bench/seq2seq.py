@@ -22,6 +22,9 @@ Tasks (``--task``):
   ``"adaptive,accuracy_low=0.9,accuracy_high=0.97"``). ``--tf-pool PATH`` appends every
   finished (seed, arm) run to a JSON-lines file and reads back the runs already there with the
   same settings, so a sweep can run in chunks that fit the bench slot and print one table.
+  ``--tf-test N`` also scores every run on N held-out numbers, disjoint from training and
+  validation (at the benchmark setting a run makes 0-2 errors on the 2,000 validation numbers,
+  too few to tell the arms apart).
 - ``bad``: bad input at inference: empty source, unseen characters, a source longer than any
   seen in training (decoding stops at the length limit).
 
