@@ -1441,7 +1441,7 @@ def _check_event_names(cb: Callback) -> None:
 
 
 #: the recorder's own columns, which no metric may be named after
-_RECORDER_COLUMNS = ("epoch", "train_loss", "valid_loss", "time")
+_RECORDER_COLUMNS = ("epoch", "train_loss", "skipped", "valid_loss", "time")
 
 
 def _check_metric_names(metrics: list[Metric]) -> None:

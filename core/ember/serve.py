@@ -270,12 +270,20 @@ def _expected(adapter: Any) -> str | None:
 def _option_types(data: Data) -> dict[str, _OptionType | None]:
     """Each prediction option of ``data`` (:meth:`Data.prediction_options`) with the check of
     its annotation in ``predict_batch``: strict, since JSON has real types (``"yes"``, ``1``
-    and ``"true"`` are no boolean, ``true`` and ``5.5`` no integer), with one leniency, a
-    whole number for a float option (``1`` becomes ``1.0``: JavaScript writes ``1.0`` as
-    ``1``), and no NaN or infinity (Python's ``json`` reads them). Values are checked as the
-    JSON they came in (:func:`_checked`), so an array is a tuple or a set and a string an
-    enum member where the annotation asks for one. ``None`` where the annotation cannot be
-    resolved, and ``predict_batch`` checks the value alone."""
+    and ``"true"`` are no boolean, ``true``, ``"5"`` and ``5.5`` no integer), with two
+    leniencies for whole numbers, which JSON writes either way: a whole number for a float
+    option (``1`` becomes ``1.0``: JavaScript writes ``1.0`` as ``1``) and a finite whole
+    float for an integer option (``5.0`` becomes ``5``: Python's ``json.dumps`` writes the
+    float ``5.0`` so), and no NaN or infinity (Python's ``json`` reads them). Values are
+    checked as the JSON they came in (:func:`_checked`), so an array is a tuple or a set and
+    a string an enum member where the annotation asks for one. ``None`` where the annotation
+    cannot be resolved, and ``predict_batch`` checks the value alone.
+
+    The published schemas stay truthful: ``/openapi.json`` describes ``options`` as a JSON
+    object of any values (each option's type is the model's, listed by ``/metadata``), and
+    where a type is called ``"integer"`` (the words of a 422, a schema a client writes from
+    them) JSON Schema's own meaning takes ``5.0``: since draft 6, and so in OpenAPI 3.1,
+    which FastAPI writes, an integer is any number whose fractional part is zero."""
     from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter
 
     try:
@@ -297,8 +305,36 @@ def _option_types(data: Data) -> dict[str, _OptionType | None]:
 def _checked(option_type: _OptionType, value: Any) -> Any:
     """``value``, decoded from a request's JSON, checked and converted by ``option_type`` in
     pydantic's strict JSON mode: in its Python mode a list is no tuple and a string no enum
-    member, so every value of such an option would be refused."""
-    return option_type.adapter.validate_json(json.dumps(value))
+    member, so every value of such an option would be refused. A value refused as it is is
+    checked again with its finite whole floats as integers (``5.0`` → ``5``, also inside
+    arrays and objects), so an integer option takes ``5.0`` while a float option keeps its
+    ``5.0`` (taken the first time); if that is refused too, the first refusal is raised."""
+    from pydantic import ValidationError
+
+    adapter, text = option_type.adapter, json.dumps(value)
+    try:
+        return adapter.validate_json(text)
+    except ValidationError as refusal:
+        as_integers = json.dumps(_whole_floats_as_integers(value))
+        if as_integers == text:
+            raise
+        try:
+            return adapter.validate_json(as_integers)
+        except ValidationError:
+            raise refusal from None
+
+
+def _whole_floats_as_integers(value: Any) -> Any:
+    """``value`` with each finite float that is a whole number made an ``int`` (``5.0`` →
+    ``5``), in lists and dict values too; ``5.5``, NaN, infinity and booleans stay as they
+    are."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_floats_as_integers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_floats_as_integers(item) for key, item in value.items()}
+    return value
 
 
 def _upload_name(filename: str | None, position: int) -> str:

@@ -275,6 +275,37 @@ def test_fp16_train_loss_averages_the_batches_whose_steps_were_taken():
     assert "nan" not in out.getvalue() and "inf" not in out.getvalue()
 
 
+def test_fp16_epoch_rows_say_how_many_batches_the_scaler_skipped():
+    # the table showed a train_loss of the batches whose steps were taken, and nothing said
+    # that some batches of the epoch were not trained
+    ember.seed(0)
+    out = io.StringIO()
+    learn = ember.Learner(blob_data(), small_model(), precision="fp16", device="cpu",
+                          cbs=[ember.ProgressPrinter(stream=out)])
+    learn.fit(3, 1e-2, cbs=[_InfLossAt({3, 15, 16})])  # 12 batches an epoch
+    assert [row["skipped"] for row in learn.recorder.values] == [1, 2, 0]
+    header, *rows = out.getvalue().splitlines()
+    names = header.split()
+    assert names[:3] == ["epoch", "train_loss", "skipped"]
+    cells = [row.split() for row in rows]
+    assert [row[2] for row in cells[:2]] == ["1", "2"]
+    assert len(cells[2]) == len(names) - 1  # an epoch with none skipped: the cell is blank
+    assert rows[0][:header.index("skipped") + len("skipped")].endswith(" 1")  # aligned
+
+
+@pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
+def test_a_fit_that_scales_no_loss_has_no_skipped_column(precision):
+    ember.seed(0)
+    out = io.StringIO()
+    learn = ember.Learner(blob_data(), small_model(), precision=precision, device="cpu",
+                          cbs=[ember.ProgressPrinter(stream=out)])
+    learn.fit(1, 1e-2)
+    assert ("skipped" in learn.recorder.values[0]) is (precision == "fp16")
+    assert ("skipped" in out.getvalue()) is (precision == "fp16")
+    if precision == "fp16":
+        assert learn.recorder.values[0]["skipped"] == 0
+
+
 @pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
 def test_a_run_whose_loss_stays_non_finite_shows_nan_as_its_train_loss(precision):
     # without loss scaling one infinite loss makes the weights NaN: every later epoch is NaN;

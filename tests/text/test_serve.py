@@ -207,3 +207,38 @@ def test_a_bad_text_upload_is_named_by_its_file_name_and_position(classifier_exp
     good = client.post("/predict/files", files=[files[0], files[0]])
     assert good.status_code == 200, good.text
     assert good.json()["predictions"] == classifier_export.predict_batch(["a good film"] * 2)
+
+
+def test_a_whole_number_float_is_taken_for_an_integer_option(seq2seq_export,
+                                                             language_model_export) -> None:
+    # Python's json.dumps writes the float 5.0 as 5.0, and many clients send it: it was a 422
+    client = TestClient(create_app(seq2seq_export))
+    response = post(client, ["deux", "trois"], beam=2.0, max_len=2.0)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == seq2seq_export.predict_batch(
+        ["deux", "trois"], beam=2, max_len=2)
+    over = post(client, ["deux"], beam=17.0, max_len=2)  # converted first, then limited
+    assert over.status_code == 422
+    assert over.json()["detail"].startswith("option 'beam' is 17, over this server's limit of 16")
+    language_model = TestClient(create_app(language_model_export))
+    taken = post(language_model, ["one two"], n_words=3.0, top_k=2.0, temperature=0, seed=1.0)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["predictions"] == language_model_export.predict_batch(
+        ["one two"], n_words=3, top_k=2, temperature=0.0, seed=1)
+
+
+@pytest.mark.parametrize("beam", [5.5, -0.5, True, False, "5", "5.0"])
+def test_an_integer_option_still_refuses_what_is_no_whole_number(seq2seq_export, beam) -> None:
+    response = post(TestClient(create_app(seq2seq_export)), ["deux"], beam=beam, max_len=2)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"option 'beam' cannot be {beam!r}: it takes a JSON integer (a whole number)")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_an_integer_option_refuses_nan_and_infinity(seq2seq_export, token) -> None:
+    body = '{"inputs": ["deux"], "options": {"beam": ' + token + "}}"
+    response = TestClient(create_app(seq2seq_export)).post(
+        "/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"].endswith("it takes a JSON integer (a whole number)")

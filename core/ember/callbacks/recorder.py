@@ -25,13 +25,16 @@ class Recorder(Callback):
 
     Losses stay on the device until the epoch ends, so recording costs no synchronisation.
     With float16 mixed precision an epoch's ``train_loss`` leaves out the batches whose loss
-    overflowed (the loss scaler skipped their steps); ``losses`` still holds them, as inf or
+    overflowed (the loss scaler skipped their steps), and its row's ``skipped`` says how
+    many there were (a column of the progress table, blank for an epoch with none); a fit
+    without loss scaling has no ``skipped``. ``losses`` still holds those batches, as inf or
     NaN, for plotting. Without loss scaling a non-finite loss makes ``train_loss`` NaN.
     After training, ``learn.recorder.values`` is a list of one dict per epoch and
     ``learn.recorder.plot_loss()`` draws the curves.
 
     Example:
         >>> # learn.fit(2); learn.recorder.values[-1]["valid_loss"]
+        >>> # learn.fit(2)  # precision="fp16"; [row["skipped"] for row in learn.recorder.values]
     """
 
     order = Order.RECORDER
@@ -118,12 +121,17 @@ class Recorder(Callback):
         # time, rather than the previous epoch's
         losses, start = self._epoch_losses, self.epoch_start
         self._epoch_losses, self.epoch_start = [], None
-        if loss_scaled(self.learn):
+        scaled = loss_scaled(self.learn)
+        if scaled:
             # float16: a non-finite loss is an overflow whose step the loss scaler skipped;
-            # the epoch's train loss is that of the steps taken (all of them kept in .losses)
-            losses = [loss for loss in losses if math.isfinite(loss)]
+            # the epoch's train loss is that of the steps taken (all of them kept in .losses).
+            # The losses were read to the host once, in after_train: counting costs no sync.
+            taken = [loss for loss in losses if math.isfinite(loss)]
+            skipped, losses = len(losses) - len(taken), taken
         train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
+        if scaled:
+            row["skipped"] = skipped  # next to the train loss it qualifies
         row.update(getattr(self, "last_validation", {}))
         row["time"] = time.perf_counter() - start if start is not None else 0.0
         self.values.append(row)
@@ -220,6 +228,8 @@ class ProgressPrinter(Callback):
                 cells.append(f"{value:>{width}d}")
             elif name == "time":
                 cells.append(f"{value:>{width - 1}.1f}s")
+            elif name == "skipped":  # shown only for an epoch that skipped batches
+                cells.append(f"{value or '':>{width}}")
             else:
                 cells.append(f"{value:>{width}.4f}")
         self.out.write("  ".join(cells) + "\n")
