@@ -293,6 +293,41 @@ def test_fp16_epoch_rows_say_how_many_batches_the_scaler_skipped():
     assert rows[0][:header.index("skipped") + len("skipped")].endswith(" 1")  # aligned
 
 
+class _PlainOptimiser:
+    """An optimiser that is no torch one (no step hooks): SGD behind plain methods."""
+
+    def __init__(self, params, lr: float) -> None:
+        self.inner = torch.optim.SGD(params, lr=lr)
+        self.param_groups, self.state = self.inner.param_groups, self.inner.state
+        self.defaults = self.inner.defaults
+
+    def step(self) -> None:
+        self.inner.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.inner.load_state_dict(state)
+
+
+@pytest.mark.parametrize("opt_func", [None, _PlainOptimiser], ids=["torch", "plain"])
+def test_fp16_skipped_counts_the_steps_the_scaler_skipped_whatever_overflowed(opt_func):
+    # a step skipped for an overflow in the gradients alone (its loss finite) was not counted
+    ember.seed(0)
+    options = {"opt_func": opt_func} if opt_func else {}
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu", **options)
+    learn.fit(2, 1e-2, cbs=[_InfGradientAt(2, 14, 15), _InfLossAt({5})])
+    assert [row["skipped"] for row in learn.recorder.values] == [2, 2]
+    assert all(math.isfinite(row["train_loss"]) for row in learn.recorder.values)
+    if opt_func is None:
+        assert {int(state["step"]) for state in learn.opt.state.values()} == {20}
+
+
 @pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
 def test_a_fit_that_scales_no_loss_has_no_skipped_column(precision):
     ember.seed(0)
@@ -435,14 +470,14 @@ def test_save_best_and_early_stopping_start_each_fit_afresh_unless_told(reset_on
 
 
 class _InfGradientAt(ember.Callback):
-    """Makes one gradient infinite on training step ``step``: fp16's scaler skips the step
-    and halves its scale."""
+    """Makes one gradient infinite on training steps ``steps`` while the loss stays finite (an
+    overflow in the backward pass alone): fp16's scaler skips the step and halves its scale."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, *steps: int) -> None:
+        self.steps = set(steps)
 
     def after_backward(self) -> None:
-        if self.learn.train_iter == self.step:
+        if self.learn.train_iter in self.steps:
             next(self.learn.model.parameters()).grad.fill_(float("inf"))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
-from ember.callbacks.training import loss_scaled
+from ember.callbacks.training import skipped_steps
 
 __all__ = ["ProgressPrinter", "Recorder"]
 
@@ -26,8 +26,9 @@ class Recorder(Callback):
     Losses stay on the device until the epoch ends, so recording costs no synchronisation.
     With float16 mixed precision an epoch's ``train_loss`` leaves out the batches whose loss
     overflowed (the loss scaler skipped their steps), and its row's ``skipped`` says how
-    many there were (a column of the progress table, blank for an epoch with none); a fit
-    without loss scaling has no ``skipped``. ``losses`` still holds those batches, as inf or
+    many optimiser steps the scaler skipped, for an overflow in the loss or in the gradients
+    alone (a column of the progress table, blank for an epoch with none); a fit without
+    loss scaling has no ``skipped``. ``losses`` still holds those batches, as inf or
     NaN, for plotting. Without loss scaling a non-finite loss makes ``train_loss`` NaN.
     After training, ``learn.recorder.values`` is a list of one dict per epoch and
     ``learn.recorder.plot_loss()`` draws the curves.
@@ -121,16 +122,14 @@ class Recorder(Callback):
         # time, rather than the previous epoch's
         losses, start = self._epoch_losses, self.epoch_start
         self._epoch_losses, self.epoch_start = [], None
-        scaled = loss_scaled(self.learn)
-        if scaled:
+        skipped = skipped_steps(self.learn)
+        if skipped is not None:
             # float16: a non-finite loss is an overflow whose step the loss scaler skipped;
-            # the epoch's train loss is that of the steps taken (all of them kept in .losses).
-            # The losses were read to the host once, in after_train: counting costs no sync.
-            taken = [loss for loss in losses if math.isfinite(loss)]
-            skipped, losses = len(losses) - len(taken), taken
+            # the epoch's train loss is that of the steps taken (all of them kept in .losses)
+            losses = [loss for loss in losses if math.isfinite(loss)]
         train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
-        if scaled:
+        if skipped is not None:
             row["skipped"] = skipped  # next to the train loss it qualifies
         row.update(getattr(self, "last_validation", {}))
         row["time"] = time.perf_counter() - start if start is not None else 0.0

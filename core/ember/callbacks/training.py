@@ -47,6 +47,7 @@ class MixedPrecision(Callback):
         self.precision, self.dtype = precision, dtypes[precision]
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
         self._unscaled = False  # the scaler unscaled this step's gradients (fp16)
+        self.skipped = 0  # optimiser steps of this epoch the loss scaler skipped (fp16)
         self._loaded_scaler: dict[str, Any] | None = None  # from a checkpoint, for the next fit
         # the learner's step_fn when this fit's before_fit ran, put back by after_fit; None
         # when before_fit did not run (a callback ordered before this one cancelled the fit)
@@ -105,13 +106,32 @@ class MixedPrecision(Callback):
                 self.scaler.unscale_(self.learn.opt)  # so clipping sees true gradients
                 self._unscaled = True
 
+    def before_epoch(self) -> None:
+        self.skipped = 0  # optimiser steps of this epoch the loss scaler skipped
+
     def _scaled_step(self) -> None:
+        opt = self.learn.opt
         if not self._unscaled:  # no gradients: the optimiser steps as it does in float32
-            self.learn.opt.step()
+            opt.step()
             return
-        self.scaler.step(self.learn.opt)
+        # The scaler skips the step when the gradients overflowed, whether the loss did or
+        # not. It reads its own inf check to the host for that, so it adds no sync; a
+        # post-step hook, called only when the optimiser steps, says whether it did. An
+        # optimiser without hooks (not a torch one) is told by the loss scale, which the
+        # scaler lowers on a skip and only then (one host read per step).
+        taken: list[bool] = []
+        register = getattr(opt, "register_step_post_hook", None)
+        handle = register(lambda *_: taken.append(True)) if register is not None else None
+        scale = self.scaler.get_scale() if handle is None else None
+        try:
+            self.scaler.step(opt)
+        finally:
+            if handle is not None:
+                handle.remove()
         self.scaler.update()
         self._unscaled = False
+        skipped = not taken if handle is not None else self.scaler.get_scale() < scale
+        self.skipped += skipped
 
     def after_cancel_step(self) -> None:
         self._rescale_kept_gradients()
@@ -143,6 +163,21 @@ class MixedPrecision(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._loaded_scaler = state.get("scaler")
+
+
+def skipped_steps(learn: Learner) -> int | None:
+    """The optimiser steps of the current (or last) epoch that the float16 loss scaler skipped
+    for an overflow, in the loss or only in the gradients; ``None`` when the fit scales no
+    loss.
+
+    Example:
+        >>> # learn.fit(1)  # precision="fp16"
+        >>> # skipped_steps(learn)  -> 0
+    """
+    for cb in learn.cbs:
+        if isinstance(cb, MixedPrecision) and hasattr(cb, "scaler") and cb.scaler.is_enabled():
+            return cb.skipped
+    return None
 
 
 def loss_scaled(learn: Learner) -> bool:
