@@ -566,7 +566,7 @@ def test_a_training_loader_with_a_shuffling_sampler_of_its_own_is_read_whole_and
         probs, targets = learn.get_preds("train")
         assert torch.equal(targets, y)
         assert torch.allclose(probs, learn.get_preds("valid")[0])
-        assert learn.validate("train")["valid_loss"] == pytest.approx(
+        assert learn.validate("train")["train_loss"] == pytest.approx(
             learn.validate("valid")["valid_loss"])
 
 
