@@ -463,7 +463,8 @@ class Data:
     Args:
         train_dl: the training loader (must shuffle).
         valid_dl: the validation loader (must not shuffle).
-        test_dl: an optional test loader; it never feeds training statistics.
+        test_dl: an optional test loader; it never feeds training statistics. Its batches
+            may lack the target (a test set without labels): see :attr:`test_labelled`.
         target_kind: one of :data:`TARGET_KINDS`.
         classes: class names for ``single_label`` / ``multi_label`` targets.
         n_out: number of model outputs; derived from ``classes`` when not given.
@@ -491,6 +492,7 @@ class Data:
     #: training set)
     n_inputs: int | None = None
     _training_item_read: bool = False  # see _read_training_item
+    _test_labelled: bool | None = None  # see test_labelled
 
     def __init__(
         self,
@@ -583,6 +585,42 @@ class Data:
             >>> # len(data.loaders) is 2 without a test set, 3 with one
         """
         return [dl for dl in (self.train_dl, self.valid_dl, self.test_dl) if dl is not None]
+
+    @property
+    def test_labelled(self) -> bool:
+        """Whether the test loader's batches carry targets. A test set without labels (a
+        competition's, say) yields the inputs only: ``(x,)`` or a bare tensor where training
+        yields ``(x, y)``, one element fewer than a training batch. Such a test set is read by
+        ``learn.get_preds("test")`` (targets ``None``) but not scored by
+        ``learn.validate("test")``, which needs labels. Read off the first batches unless set
+        (a plugin that builds a test set without labels sets it to ``False``); ``True`` when
+        there is no test set.
+
+        Example:
+            >>> import torch
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> x, y = torch.randn(8, 2), torch.randn(8)
+            >>> loader = DataLoader(TensorDataset(x, y), batch_size=4)
+            >>> Data(loader, loader, DataLoader(TensorDataset(x), batch_size=4),
+            ...      target_kind="regression").test_labelled
+            False
+        """
+        if self._test_labelled is None:
+            self._test_labelled = True
+            if self.test_dl is not None and self.train_dl is not None:
+                test_batch = next(iter(self.test_dl), None)
+                train_batch = next(iter(self.train_dl), None)
+                if test_batch is not None and train_batch is not None:
+                    self._test_labelled = not (
+                        isinstance(test_batch, Tensor) or (
+                            isinstance(test_batch, (tuple, list))
+                            and isinstance(train_batch, (tuple, list))
+                            and len(test_batch) == len(train_batch) - 1))
+        return self._test_labelled
+
+    @test_labelled.setter
+    def test_labelled(self, value: bool) -> None:
+        self._test_labelled = value
 
     def loader(self, split: str) -> DataLoader:
         """The loader called ``split`` ("train", "valid" or "test"); a name that is not one of

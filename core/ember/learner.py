@@ -318,6 +318,14 @@ class Learner:
         #: False while an epoch runs (and after one that was cut short): a checkpoint saved
         #: then says so, and resuming from it warns that the rest of that epoch is skipped
         self.epoch_complete = True
+        #: the split an evaluation pass reads: "valid" during a fit and for ``validate()``,
+        #: "test" or "train" for ``validate("test")`` / ``get_preds("train")``…, ``None`` for
+        #: a loader given as it is. The recorder names a pass's scores after it
+        self.split: str | None = "valid"
+        #: False while an evaluation pass reads a test set without labels (see
+        #: :attr:`ember.Data.test_labelled`): its batches are inputs only, ``yb`` and ``loss``
+        #: are ``None``, and ``after_loss`` fires with them so
+        self.labelled = True
         self.cbs: list[Callback] = []
         self.recorder = Recorder()
         if quiet is None:
@@ -556,10 +564,14 @@ class Learner:
             raise TrainingError(f"{phase} batch {self.iter + 1}: {explained}") from error
 
     def _one_batch(self, batch: Sequence[Any]) -> None:
-        if not self._checked:  # a dict or a bare tensor would unpack into keys or rows
-            check_batch(batch, f"the {'training' if self.training else 'validation'} loader")
+        if not self.labelled:  # a test set without labels: inputs only
+            inputs, target = (list(batch) if isinstance(batch, (tuple, list)) else [batch]), None
+        else:
+            if not self._checked:  # a dict or a bare tensor would unpack into keys or rows
+                check_batch(batch,
+                            f"the {'training' if self.training else 'validation'} loader")
+            *inputs, target = batch
         device = self.device
-        *inputs, target = batch
         xb = tuple(inputs)
         for x in xb:  # most batches are tensors already on the device: nothing to move
             if not (isinstance(x, Tensor) and x.device == device):
@@ -569,7 +581,8 @@ class Learner:
             xb = tuple(x.contiguous(memory_format=torch.channels_last)
                        if isinstance(x, Tensor) and x.ndim == 4 else x for x in xb)
         self.xb = xb
-        self.yb = target if isinstance(target, Tensor) and target.device == device else (
+        self.yb = target if target is None or (
+            isinstance(target, Tensor) and target.device == device) else (
             to_device(target, device))
         events = self._events  # _with_events(self._do_one_batch, "batch", ...), inlined
         try:
@@ -585,6 +598,15 @@ class Learner:
     def _do_one_batch(self) -> None:
         # the hottest path of all: events are read from the precomputed lists directly
         events = self._events
+        if self.yb is None:  # inputs only (a test set without labels): no loss to compute
+            self.pred = (self._forward(*self.xb) if self._checked
+                         else first_forward(self._forward, self.xb))
+            for method in events["after_pred"]:
+                method()
+            self.loss_grad = self.loss = None
+            for method in events["after_loss"]:
+                method()
+            return
         if not self._checked:
             self._first_batch()
         else:
@@ -928,12 +950,41 @@ class Learner:
     def validate(self, dl: DataLoader | str | None = None) -> dict[str, float]:
         """Loss and metrics over a whole loader (validation by default, or ``"test"``).
 
+        The scores are named after the split they are on, so a test score is never read as a
+        validation one: the validation set's (and a loader given as it is) are
+        ``valid_loss`` and the metrics' own names, as in ``learn.recorder.values`` and what
+        early stopping or save-best monitor; another split's carry its name in front,
+        ``test_loss``, ``test_accuracy`` (``train_loss``, ``train_accuracy`` for
+        ``"train"``). Only a validation pass becomes ``learn.recorder.last_validation``.
+
+        A test set without labels (:attr:`ember.Data.test_labelled`) has nothing to score: it
+        is a :class:`DataError`; ``learn.get_preds("test")`` predicts its items.
+
         Example:
-            >>> # learn.validate()  -> {'valid_loss': 0.31, 'accuracy': 0.89}
+            >>> # learn.validate()        -> {'valid_loss': 0.31, 'accuracy': 0.89}
+            >>> # learn.validate("test")  -> {'test_loss': 0.35, 'test_accuracy': 0.87}
         """
-        loader = self.loader(dl)
-        self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
-        return dict(self.recorder.last_validation)
+        loader, split = self.loader(dl), _split_name(dl)
+        if split == "test" and not self.data.test_labelled:
+            raise DataError(
+                "the test set has no labels (its batches hold the inputs only), and validate "
+                "needs labels to score; use learn.get_preds(\"test\") for its predictions, or "
+                "learn.predict_batch(items) for decoded ones")
+        with self._reading(split):
+            self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
+        return dict(self.recorder.last_evaluation)
+
+    @contextmanager
+    def _reading(self, split: str | None) -> Iterator[None]:
+        # an evaluation pass outside the fit's own validation: the recorder names its scores
+        # after the split, and a test set without labels is read as inputs only
+        saved = self.split, self.labelled
+        self.split = split
+        self.labelled = not (split == "test" and not self.data.test_labelled)
+        try:
+            yield
+        finally:
+            self.split, self.labelled = saved
 
     def get_preds(self, dl: DataLoader | str | None = None, activation: bool = True
                   ) -> tuple[Any, Any]:
@@ -959,6 +1010,10 @@ class Learner:
         rank. Example:
             >>> # probs, targets = learn.get_preds()
             >>> # (probs.argmax(1) == targets).float().mean()  # accuracy over every item
+
+        A test set without labels (:attr:`ember.Data.test_labelled`) gives its predictions
+        and ``None`` for the targets:
+            >>> # probs, targets = learn.get_preds("test")   # targets is None
         """
         loader = self.loader(dl)
         distributed = self.distributed
@@ -973,21 +1028,26 @@ class Learner:
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
             try:
-                self._run(partial(self._do_validate, loader), "validate",
-                          CancelValidateException)
+                with self._reading(_split_name(dl)):
+                    labelled = self.labelled
+                    self._run(partial(self._do_validate, loader), "validate",
+                              CancelValidateException)
             finally:
                 self.remove_cbs([gather])
         preds, targets = gather.preds, gather.targets
         if distributed is not None and whole is not None:  # one exchange for both
             shares = distributed.all_gather_tensors(preds + targets)
-            preds = interleave([share[:len(share) // 2] for share in shares])
-            targets = interleave([share[len(share) // 2:] for share in shares])
-        preds, targets = _join(preds), _join(targets)
-        if order is not None and len(order) == _n_rows(preds) == _n_rows(targets):
+            half = (lambda share: len(share) // 2) if labelled else len
+            preds = interleave([share[:half(share)] for share in shares])
+            targets = interleave([share[half(share):] for share in shares])
+        preds = _join(preds)
+        targets = _join(targets) if labelled else None  # a test set without labels
+        if order is not None and len(order) == _n_rows(preds) and (
+                targets is None or len(order) == _n_rows(targets)):
             rows = torch.empty_like(order)
             rows[order] = torch.arange(len(order))  # row of each item, item by item
-            preds, targets = (map_tensors(value, lambda x: x[rows])
-                              for value in (preds, targets))
+            preds, targets = (map_tensors(value, lambda x: x[rows]) if value is not None
+                              else None for value in (preds, targets))
         if activation and isinstance(preds, Tensor):
             preds = self.data.activation(preds)
         return preds, targets
@@ -1289,7 +1349,16 @@ class _Gather(Callback):
     def after_loss(self) -> None:
         if not self.learn.training:
             self.preds.append(map_tensors(self.learn.pred, lambda x: x.detach().float().cpu()))
-            self.targets.append(map_tensors(self.learn.yb, lambda x: x.detach().cpu()))
+            if self.learn.yb is not None:  # None: a test set without labels
+                self.targets.append(map_tensors(self.learn.yb, lambda x: x.detach().cpu()))
+
+
+def _split_name(dl: DataLoader | str | None) -> str | None:
+    """The split a loader argument of ``validate`` / ``get_preds`` names ("valid" for
+    ``None``); ``None`` for a loader given as it is."""
+    if dl is None:
+        return "valid"
+    return dl if isinstance(dl, str) else None
 
 
 def _join(parts: list[Any]) -> Any:

@@ -566,7 +566,7 @@ def test_a_training_loader_with_a_shuffling_sampler_of_its_own_is_read_whole_and
         probs, targets = learn.get_preds("train")
         assert torch.equal(targets, y)
         assert torch.allclose(probs, learn.get_preds("valid")[0])
-        assert learn.validate("train")["valid_loss"] == pytest.approx(
+        assert learn.validate("train")["train_loss"] == pytest.approx(
             learn.validate("valid")["valid_loss"])
 
 
@@ -1386,3 +1386,63 @@ def test_a_cancel_exception_from_a_validation_a_callback_runs_inside_fit_reaches
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
     learn.fit(3, 1e-2, cbs=[ValidateAgain(), StopInTheSecondValidation()])
     assert learn.epoch == 0 and len(learn.recorder.values) == 1
+
+
+def _data_with_test_set(labelled: bool = True) -> ember.Data:
+    """``blob_data``'s loaders plus a test loader of 40 other blobs (inputs only when not
+    ``labelled``, as a competition's test set comes)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from .helpers import blobs
+
+    data = blob_data()
+    x, y = blobs(40, seed=5).tensors
+    test = TensorDataset(x, y) if labelled else TensorDataset(x)
+    return ember.Data.from_loaders(data.train_dl, data.valid_dl, DataLoader(test, batch_size=16))
+
+
+def test_validate_on_the_test_set_names_its_scores_test_and_leaves_the_validation_alone():
+    # validate("test") gave {'valid_loss': …, 'accuracy': …}: a test score read as a
+    # validation one, and it replaced the recorder's last validation
+    ember.seed(0)
+    learn = ember.Learner(_data_with_test_set(), small_model(), quiet=True)
+    learn.fit(2, 1e-2, cbs=[ember.EarlyStopping("valid_loss", patience=5)])
+    assert set(learn.recorder.values[-1]) == {"epoch", "train_loss", "valid_loss", "accuracy",
+                                              "time"}
+    rows = [dict(row) for row in learn.recorder.values]
+    validation = learn.validate()
+    assert set(validation) == {"valid_loss", "accuracy"}
+    scores = learn.validate("test")
+    assert set(scores) == {"test_loss", "test_accuracy"}
+    probs, targets = learn.get_preds("test")
+    assert scores["test_accuracy"] == pytest.approx(
+        (probs.argmax(1) == targets).float().mean().item())
+    assert scores["test_loss"] == pytest.approx(
+        nn.functional.nll_loss(probs.log(), targets).item(), rel=1e-4)
+    assert learn.recorder.last_validation == validation  # the validation, not the test
+    assert learn.recorder.values == rows
+    assert learn.validate() == validation
+    train_scores = learn.validate("train")
+    assert set(train_scores) == {"train_loss", "train_accuracy"}
+
+
+def test_an_unlabelled_test_set_gives_predictions_and_refuses_validate():
+    ember.seed(0)
+    data = _data_with_test_set(labelled=False)
+    assert data.test_labelled is False and _data_with_test_set().test_labelled is True
+    learn = ember.Learner(data, small_model(), quiet=True)
+    probs, targets = learn.get_preds("test")  # before any fit, too
+    assert targets is None and probs.shape == (40, 3)
+    assert torch.allclose(probs.sum(1), torch.ones(40))
+    learn.fit(1, 1e-2)
+    x = data.test_dl.dataset.tensors[0]
+    probs, targets = learn.get_preds("test")
+    with torch.no_grad():
+        expected = learn.model.eval()(x).softmax(-1)
+    assert targets is None and torch.allclose(probs, expected, atol=1e-6)
+    validation = learn.validate()
+    with pytest.raises(ember.DataError, match=r"the test set has no labels.*validate.*"
+                                              r"get_preds\(\"test\"\).*predict_batch"):
+        learn.validate("test")
+    assert learn.recorder.last_validation == validation
+    assert learn.validate() == validation  # the learner is still usable

@@ -410,7 +410,7 @@ def test_a_test_split_is_processed_like_the_validation_split(reviews, tmp_path) 
                                test=(texts[:80], labels[:80]))
     learn = ember.learner(same, model=text_classifier(same, emb_size=8, hidden_size=16,
                                                       n_layers=1), quiet=True)
-    assert learn.validate("test") == learn.validate()
+    assert learn.validate("test") == _as_test(learn.validate())
     probabilities, targets = learn.get_preds("test")
     valid_probabilities, valid_targets = learn.get_preds()
     assert probabilities.shape == (80, 2) and torch.equal(targets, valid_targets)
@@ -509,7 +509,7 @@ def test_from_folder_reads_a_test_folder_beside_train_and_valid(tmp_path) -> Non
     assert [len(dl.dataset) for dl in data.loaders] == [12, 4, 6]
     assert data.test_dl.dataset.targets.tolist() == [0, 0, 0, 1, 1, 1]
     learn = ember.learner(data, quiet=True)
-    assert set(learn.validate("test")) >= {"valid_loss", "accuracy"}
+    assert set(learn.validate("test")) >= {"test_loss", "test_accuracy"}
     assert learn.get_preds("test")[0].shape == (6, 2)
     assert TextData.from_folder(tmp_path, min_freq=1, test=None).test_dl is None
     assert TextData.from_folder(tmp_path, min_freq=1, test="holdout").test_dl is None
@@ -595,7 +595,7 @@ def test_language_model_test_texts_make_a_test_stream_read_like_validation(tmp_p
     learn = ember.learner(data, model=language_model(data, emb_size=8, hidden_size=16,
                                                      n_layers=1), quiet=True)
     scores = learn.validate("test")
-    assert set(scores) >= {"valid_loss", "perplexity"}
+    assert set(scores) >= {"test_loss", "test_perplexity"}
     predictions, targets = learn.get_preds("test")
     assert predictions.shape[-1] == len(data.vocab) and targets.numel() > 0
     loaded = ember.load(learn.export(tmp_path / "lm.ember"))  # the test stream is not in it
@@ -606,7 +606,7 @@ def test_language_model_test_texts_make_a_test_stream_read_like_validation(tmp_p
     same = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
                                         test=valid_texts)
     learn = ember.learner(same, model=learn.model, quiet=True)
-    assert learn.validate("test") == learn.validate()
+    assert learn.validate("test") == _as_test(learn.validate())
     backward = LanguageModelData.from_texts(texts[:300], bs=8, bptt=16, vocab=data.vocab,
                                             backwards=True, test=held_out)
     assert torch.equal(backward.test_dl.dataset.ids,
@@ -676,3 +676,9 @@ def test_language_model_test_texts_may_be_a_frames_column_beside_a_frame() -> No
     assert torch.equal(column.test_dl.dataset.ids, read.test_dl.dataset.ids)
     series = LanguageModelData.from_texts(frame["body"], "body", bs=2, bptt=4, min_freq=1)
     assert torch.equal(series.valid_dl.dataset.ids, column.valid_dl.dataset.ids)
+
+
+def _as_test(scores: dict[str, float]) -> dict[str, float]:
+    """Validation scores named as ``validate("test")`` names the same scores on a test set."""
+    return {("test_loss" if name == "valid_loss" else f"test_{name}"): value
+            for name, value in scores.items()}

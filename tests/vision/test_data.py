@@ -355,7 +355,7 @@ def test_from_folder_loads_a_test_folder_as_the_test_split(image_folder, tmp_pat
     assert all(Path(p).parts[-3] == "test" for p in test_set.paths)
     learn = ember.learner(data, quiet=True)
     scores = learn.validate("test")
-    assert set(scores) >= {"valid_loss", "accuracy"}
+    assert set(scores) >= {"test_loss", "test_accuracy"}
     probabilities, targets = learn.get_preds("test")
     assert probabilities.shape == (12, 3) and torch.equal(targets, test_set.targets)
     # statistics come from train/ alone: the same as without the test folder

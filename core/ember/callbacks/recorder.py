@@ -33,9 +33,16 @@ class Recorder(Callback):
     After training, ``learn.recorder.values`` is a list of one dict per epoch and
     ``learn.recorder.plot_loss()`` draws the curves.
 
+    Each evaluation pass is summarised in ``last_evaluation``, its scores named after the
+    split it read (``learn.split``): ``valid_loss`` and the metrics' own names for the
+    validation set (and a loader given as it is), the split's name in front for another one
+    (``test_loss``, ``test_accuracy``). ``last_validation`` holds the last validation pass
+    only: a ``validate("test")`` after a fit leaves it, and the per-epoch rows, as they were.
+
     Example:
         >>> # learn.fit(2); learn.recorder.values[-1]["valid_loss"]
         >>> # learn.fit(2)  # precision="fp16"; [row["skipped"] for row in learn.recorder.values]
+        >>> # learn.validate("test"); learn.recorder.last_evaluation   # {'test_loss': …}
     """
 
     order = Order.RECORDER
@@ -49,6 +56,10 @@ class Recorder(Callback):
         self._epoch_losses: list[float] = []
         #: the report of the last ``fit_auto`` (choices and reasons), if any
         self.auto: dict[str, Any] | None = None
+        #: the scores of the last validation pass (a fit's, or ``validate()``'s)
+        self.last_validation: dict[str, float] = {}
+        #: the scores of the last evaluation pass of any split, named after it
+        self.last_evaluation: dict[str, float] = {}
 
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
@@ -64,6 +75,8 @@ class Recorder(Callback):
             self._batches.append((learn.train_iter, learn.loss, learn.opt.param_groups[-1]["lr"]))
             return
         loss, yb = learn.loss, learn.yb
+        if loss is None:  # a test set without labels: nothing to score
+            return
         size = len(yb) if hasattr(yb, "__len__") else 1
         if self._valid_count:  # the sum is on the loss's device from the first batch on
             self._valid_loss.add_(loss, alpha=size)  # one operation per batch, no host sync
@@ -100,20 +113,35 @@ class Recorder(Callback):
 
     def after_validate(self) -> None:
         if getattr(self, "_valid_loss", None) is not None:
-            self.last_validation = self.summarise_validation()
+            split = self.learn.split
+            if not self.learn.labelled:  # a test set without labels: nothing was scored
+                self._valid_loss = None
+                return
+            self.last_evaluation = self.summarise_validation(split)
+            if split in ("valid", None):
+                self.last_validation = self.last_evaluation
             self._valid_loss = None
 
-    def summarise_validation(self) -> dict[str, float]:
-        """Reduce the validation loss and metrics of the pass that just ended (all ranks)."""
+    def summarise_validation(self, split: str | None = "valid") -> dict[str, float]:
+        """Reduce the loss and metrics of the evaluation pass that just ended (all ranks),
+        named after ``split``: ``valid_loss`` and the metrics' names for "valid" (and
+        ``None``, a loader given as it is), ``<split>_loss`` and ``<split>_<metric>``
+        otherwise.
+
+        Example:
+            >>> # learn.recorder.summarise_validation("test")  # {"test_loss": …, …}
+        """
         total = self._valid_loss.clone()
         count = torch.tensor(float(self._valid_count), dtype=torch.float64)
         distributed = self.learn.distributed
         if distributed is not None:
             total, count = distributed.all_sum(total), distributed.all_sum(count)
-        result = {"valid_loss": float(total / count) if float(count) else math.nan}
+        prefix = "" if split in ("valid", None) else f"{split}_"
+        loss = float(total / count) if float(count) else math.nan
+        result = {f"{prefix or 'valid_'}loss": loss}
         for metric in self.learn.metrics:
             metric.synchronise()
-            result[metric.name] = metric.compute()
+            result[prefix + metric.name] = metric.compute()
         return result
 
     def after_epoch(self) -> None:

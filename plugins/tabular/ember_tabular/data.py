@@ -38,7 +38,9 @@ class TabularDataset(Dataset):
     """Processed rows held as three tensors; a batch is gathered in one indexing operation.
 
     ``__getitems__`` (used by torch's ``DataLoader``) returns a whole batch
-    ``(cats, conts, targets)`` at once, so a loader costs no per-row Python work.
+    ``(cats, conts, targets)`` at once, so a loader costs no per-row Python work. Rows
+    without targets (``targets=None``: a test frame without the target column) give
+    ``(cats, conts)``.
 
     Example:
         >>> import torch
@@ -48,17 +50,21 @@ class TabularDataset(Dataset):
         [2, 2, 2]
     """
 
-    def __init__(self, cats: Tensor, conts: Tensor, targets: Tensor) -> None:
+    def __init__(self, cats: Tensor, conts: Tensor, targets: Tensor | None) -> None:
         self.cats, self.conts, self.targets = cats, conts, targets
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.cats)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        if self.targets is None:
+            return self.cats[index], self.conts[index]
         return self.cats[index], self.conts[index], self.targets[index]
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
         rows = torch.as_tensor(indices, dtype=torch.long)
+        if self.targets is None:
+            return self.cats[rows], self.conts[rows]
         return self.cats[rows], self.conts[rows], self.targets[rows]
 
 
@@ -200,7 +206,10 @@ class TabularData(ember.Data):
                 ``log_target``); outputs are squashed into it with a scaled sigmoid.
             max_card: integer columns (and integer targets) with at most this many distinct
                 values are treated as categories.
-            test_df: an optional test table, processed with the training statistics.
+            test_df: an optional test table, processed with the training statistics. Without
+                the target column(s) (a competition's test set) it is a test set without
+                labels: ``learn.get_preds("test")`` predicts its rows (targets ``None``),
+                ``learn.validate("test")`` refuses it (``data.test_labelled`` is False).
             verbose: print the inferred column kinds and task.
 
         Example:
@@ -263,23 +272,26 @@ class TabularData(ember.Data):
             target_std = [s if s > 1e-12 else 1.0 for s in values.std(0).tolist()]
 
         def dataset(frame: pd.DataFrame, targets: Tensor | None = None,
-                    arrays: tuple[np.ndarray, np.ndarray] | None = None) -> TabularDataset:
+                    arrays: tuple[np.ndarray, np.ndarray] | None = None,
+                    labelled: bool = True) -> TabularDataset:
             cats, conts = arrays if arrays is not None else procs.transform(frame)
-            if targets is None:
-                absent = [name for name in target_names if name not in frame.columns]
-                if absent:
-                    raise ember.DataError(f"the test frame lacks the target column(s) {absent}; "
-                                          f"add them to evaluate on it, or predict its rows "
-                                          f"without labels with learn.predict_batch([frame])")
+            if targets is None and labelled:
                 targets = _targets(frame, target_names, target_kind, classes, log_target)
             return TabularDataset(torch.from_numpy(cats), torch.from_numpy(conts), targets)
 
         train_ds = dataset(train_frame, train_y, train_arrays)
         valid_ds = dataset(valid_frame)
-        test_ds = None
+        test_ds, test_labelled = None, True
         if test_df is not None:
+            present = [name for name in target_names if name in test_df.columns]
+            if present and len(present) < len(target_names):
+                absent = [name for name in target_names if name not in present]
+                raise ember.DataError(f"test_df has the target column(s) {present} but not "
+                                      f"{absent}; give all of them (a test set with labels) "
+                                      f"or none (a test set without labels)")
+            test_labelled = bool(present)
             try:
-                test_ds = dataset(test_df)
+                test_ds = dataset(test_df, labelled=test_labelled)
             except ember.DataError as error:  # its rows' labels may be the training frame's too
                 raise ember.DataError(f"test_df: {error}") from None
         if bs is None:
@@ -291,6 +303,7 @@ class TabularData(ember.Data):
         data = cls(train_dl, valid_dl, test_dl, processor=procs, target_names=target_names,
                    target_kind=target_kind, classes=classes, n_out=n_out, log_target=log_target,
                    y_range=y_range, target_mean=target_mean, target_std=target_std)
+        data.test_labelled = test_labelled
         if verbose and inferred:
             print(data.describe(notes))
         return data

@@ -215,8 +215,9 @@ def test_test_pairs_are_read_like_validation_pairs_and_scored_by_the_same_metric
     learn = ember.learner(same, quiet=True)  # TokenAccuracy, ExactMatch, Bleu
     learn.fit(1, 1e-2)
     scores = learn.validate("test")
-    assert set(scores) >= {"valid_loss", "token_accuracy", "exact_match", "bleu"}
-    assert scores == learn.validate()
+    assert set(scores) >= {"test_loss", "test_token_accuracy", "test_exact_match", "test_bleu"}
+    assert scores == {("test_loss" if name == "valid_loss" else f"test_{name}"): value
+                      for name, value in learn.validate().items()}
     predictions, targets = learn.get_preds("test")
     assert predictions.shape[0] == targets.shape[0] == len(valid)
     # the test loader is no part of an export: the loaded model translates the same
