@@ -607,15 +607,17 @@ class Data:
         """
         if self._test_labelled is None:
             self._test_labelled = True
-            if self.test_dl is not None and self.train_dl is not None:
-                test_batch = next(iter(self.test_dl), None)
-                train_batch = next(iter(self.train_dl), None)
-                if test_batch is not None and train_batch is not None:
-                    self._test_labelled = not (
-                        isinstance(test_batch, Tensor) or (
-                            isinstance(test_batch, (tuple, list))
-                            and isinstance(train_batch, (tuple, list))
-                            and len(test_batch) == len(train_batch) - 1))
+            if self.test_dl is not None:
+                # the training item says how many inputs come before the target (read once
+                # per Data); the test batch is read with torch's generator left as it was,
+                # so asking does not change a seeded run's batch order
+                self._read_training_item()
+                with torch.random.fork_rng(devices=[]):
+                    test_batch = next(iter(self.test_dl), None)
+                self._test_labelled = not (
+                    isinstance(test_batch, Tensor) or (
+                        isinstance(test_batch, (tuple, list)) and self.n_inputs is not None
+                        and len(test_batch) == self.n_inputs))
         return self._test_labelled
 
     @test_labelled.setter

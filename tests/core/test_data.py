@@ -324,3 +324,15 @@ def test_reading_the_first_batch_for_raw_items_leaves_the_seeded_order_alone():
     after_encode = torch.rand(4)
     torch.manual_seed(0)
     assert torch.equal(after_encode, torch.rand(4))
+
+
+def test_asking_whether_the_test_set_is_labelled_leaves_torchs_generator_as_it_was():
+    # it read a batch of the shuffled training loader, which draws from torch's generator:
+    # a validate("test") then changed a seeded run's batch order
+    x, y = torch.randn(32, 3), torch.randn(32)
+    data = ember.Data(DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True),
+                      DataLoader(TensorDataset(x, y), batch_size=8),
+                      DataLoader(TensorDataset(x), batch_size=8), target_kind="regression")
+    before = torch.random.get_rng_state()
+    assert data.test_labelled is False
+    assert torch.equal(torch.random.get_rng_state(), before)
