@@ -1446,3 +1446,19 @@ def test_an_unlabelled_test_set_gives_predictions_and_refuses_validate():
         learn.validate("test")
     assert learn.recorder.last_validation == validation
     assert learn.validate() == validation  # the learner is still usable
+
+
+def test_an_epoch_whose_validation_was_cancelled_has_no_validation_scores_from_before():
+    # its row took the scores of a validate() run before the fit, as if it had validated
+    class SkipValidation(ember.Callback):
+        def before_validate(self) -> None:
+            if self.learn.epoch == 0:
+                raise ember.CancelValidateException()
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    assert "valid_loss" in learn.validate()
+    learn.fit(2, 1e-2, cbs=[SkipValidation()])
+    first, second = learn.recorder.values
+    assert "valid_loss" not in first and "accuracy" not in first
+    assert math.isfinite(second["valid_loss"])

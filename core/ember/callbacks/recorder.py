@@ -63,6 +63,8 @@ class Recorder(Callback):
 
     def before_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
+        # the epoch's row takes this epoch's validation only, not one run before the fit
+        self.last_validation = {}
         # (iteration, loss, learning rate) of each training batch that computed a loss
         self._batches: list[tuple[int, torch.Tensor, float]] = []
         self._epoch_losses: list[float] = []
