@@ -45,7 +45,8 @@ __all__ = ["FORMAT_VERSION", "Predictor", "check_onnx", "export_learner", "expor
 #: Version of the exported-model format this Ember writes and reads. The weights' digest
 #: (``weights_sha256``) did not change it: readers ignore manifest keys they do not know, so an
 #: older Ember loads a file that has one (without checking it), and this one loads files
-#: without one (unchecked).
+#: without one (unchecked). Nor did the manifest's digest (``ember_manifest_sha256``, see
+#: :data:`MANIFEST_DIGEST_KEY`), for the same reason.
 FORMAT_VERSION = 1
 MANIFEST_KEY = "ember_manifest"
 #: The manifest key of the weights' SHA-256 digest (see :func:`weights_digest`).
