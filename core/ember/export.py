@@ -2,9 +2,10 @@
 
 An exported model is one safetensors file. Its header carries a JSON manifest (format version,
 Ember and plugin versions, the data kind and its preprocessing state, the architecture name and
-config, a SHA-256 digest of the weights); its body carries the weights. Loading it parses JSON
-and raw tensors only, so a crafted file cannot run code, and refuses a file that was cut short,
-extended or changed after export (its length or its digest no longer match). Checkpoints
+config, a SHA-256 digest of the weights) and, beside it, a SHA-256 digest of the manifest's
+text; its body carries the weights. Loading it parses JSON and raw tensors only, so a crafted
+file cannot run code, and refuses a file that was cut short, extended or changed after export
+(its length, its weights' digest or its manifest's digest no longer match). Checkpoints
 (``Learner.save``) are read with ``torch.load(weights_only=True)``, which refuses anything but
 tensors and plain containers.
 
@@ -39,16 +40,24 @@ if TYPE_CHECKING:
     from ember.learner import Learner
 
 __all__ = ["FORMAT_VERSION", "Predictor", "check_onnx", "export_learner", "export_onnx", "load",
-           "read_checkpoint", "read_manifest", "weights_digest"]
+           "manifest_digest", "read_checkpoint", "read_manifest", "weights_digest"]
 
 #: Version of the exported-model format this Ember writes and reads. The weights' digest
 #: (``weights_sha256``) did not change it: readers ignore manifest keys they do not know, so an
 #: older Ember loads a file that has one (without checking it), and this one loads files
-#: without one (unchecked).
+#: without one (unchecked). Nor did the manifest's digest (``ember_manifest_sha256``, see
+#: :data:`MANIFEST_DIGEST_KEY`), for the same reason.
 FORMAT_VERSION = 1
 MANIFEST_KEY = "ember_manifest"
 #: The manifest key of the weights' SHA-256 digest (see :func:`weights_digest`).
 DIGEST_KEY = "weights_sha256"
+#: The metadata key, beside :data:`MANIFEST_KEY`, of the SHA-256 (hex) of the manifest's exact
+#: stored text: the UTF-8 bytes of the string under ``ember_manifest``, weights' digest
+#: included (see :func:`manifest_digest`). It did not change FORMAT_VERSION either: an older
+#: Ember reads only ``ember_manifest`` and safetensors ignores metadata it does not use, so it
+#: loads a file that has one (without checking it), and this one loads files without one
+#: (unchecked, as before).
+MANIFEST_DIGEST_KEY = "ember_manifest_sha256"
 #: What to do about a damaged file, the end of every message that says so.
 _DAMAGED_FIX = ("Do not use it: export the model again, or copy the file again from where it "
                 "was exported")
@@ -122,7 +131,10 @@ def export_learner(learn: Learner, path: Path) -> Path:
             tensors, aliases = _stored_tensors(cpu_model)
             # the digest is of the very tensors written: it goes in the header, before them
             stored = dict(manifest, **{DIGEST_KEY: weights_digest(tensors)})
-            metadata = {**aliases, MANIFEST_KEY: json.dumps(stored, default=_json_plain)}
+            stored_text = json.dumps(stored, default=_json_plain)
+            # and the manifest's own digest, of the very text written, beside it
+            metadata = {**aliases, MANIFEST_KEY: stored_text,
+                        MANIFEST_DIGEST_KEY: manifest_digest(stored_text)}
             save_file(tensors, str(tmp), metadata=metadata)
 
     # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
@@ -222,6 +234,26 @@ def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def manifest_digest(text: str) -> str:
+    """SHA-256 (hex) of a manifest's stored text: the UTF-8 bytes of the very string written
+    under ``ember_manifest`` in the file's metadata.
+
+    An export records it beside the manifest (``ember_manifest_sha256``) and
+    :func:`read_manifest` recomputes it, so a manifest changed after export is refused even
+    when it still parses: a digit of a normalisation mean, a class name or a vocabulary entry
+    changed by a damaged disk or copy, or by an edit, would otherwise load without a word and
+    predict wrongly. It is over the text, not over the parsed JSON, so there is nothing to
+    canonicalise: the string in the file is the one that was hashed, and any change to it, a
+    space included, fails. The manifest holds the weights' digest (:func:`weights_digest`), so
+    the two together cover the whole file.
+
+    Example:
+        >>> manifest_digest('{"format": "ember-model"}')[:16]
+        'd720e7dd862e6752'
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _json_plain(value: Any) -> Any:
     """``json.dumps``'s fallback: NumPy scalars (``np.unique``'s labels, a size read off an
     array) as the Python numbers they equal, so they write to JSON and read back equal."""
@@ -242,9 +274,11 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     """Read and check the manifest of an exported model without loading weights.
 
     Checks what the header alone can tell: that the file is as long as its header says (a
-    copy cut short, or one with bytes appended, is refused as damaged), that it is an Ember
-    export in a format this Ember reads, and that the manifest has the fields a load needs.
-    The weights' digest is checked by :func:`load`, which reads the weights anyway.
+    copy cut short, or one with bytes appended, is refused as damaged), that the manifest's
+    text matches the digest the export recorded beside it (:func:`manifest_digest`; a file
+    exported before Ember recorded one is read unchecked), that it is an Ember export in a
+    format this Ember reads, and that the manifest has the fields a load needs. The weights'
+    digest is checked by :func:`load`, which reads the weights anyway.
 
     Example:
         >>> # read_manifest("model.ember")["data"]["kind"] -> 'image'
@@ -267,6 +301,15 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
         ) from None
     if MANIFEST_KEY not in metadata:
         raise ExportError(f"{file} is a safetensors file but not an Ember export (no manifest)")
+    expected = metadata.get(MANIFEST_DIGEST_KEY)  # files exported before it have none
+    if expected is not None and manifest_digest(metadata[MANIFEST_KEY]) != expected:
+        raise ExportError(
+            f"{file} is damaged: its manifest (the preprocessing state, class names and model "
+            f"config in its header) does not match the SHA-256 digest recorded when it was "
+            f"exported, so it was changed after export (a damaged download, copy or disk, or "
+            f"an edit). Do not use it, and do not edit the manifest by hand: export the model "
+            f"again (load its checkpoint with learn.load and call learn.export, or run the "
+            f"training script again), or copy the file again from where it was exported")
     try:
         manifest = json.loads(metadata[MANIFEST_KEY])
     except json.JSONDecodeError as error:
@@ -440,9 +483,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     """Rebuild a predictor from a file written by :meth:`ember.Learner.export`.
 
     The plugin named in the file rebuilds the preprocessing and the model; a missing plugin is
-    reported with the package to install. Before anything is rebuilt, the weights are checked
-    against the SHA-256 digest the export recorded (:func:`weights_digest`): a file damaged
-    after export raises :class:`ember.ExportError` and is never used to predict.
+    reported with the package to install. Before anything is rebuilt, the manifest and the
+    weights are checked against the SHA-256 digests the export recorded
+    (:func:`manifest_digest`, :func:`weights_digest`): a file damaged after export raises
+    :class:`ember.ExportError` and is never used to predict.
 
     Example:
         >>> # ember.load("fashion.ember").predict(image)

@@ -535,3 +535,104 @@ def test_bfloat16_weights_are_checked_byte_for_byte(trained, tmp_path):
     _flip_byte(path, start + offsets[0] + 1)  # the high byte of the first weight
     with pytest.raises(ember.ExportError, match="is damaged"):
         ember.load(path)
+
+
+def _stored_metadata(path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    return metadata, tensors
+
+
+def _edit_stored_manifest(path, old: str, new: str) -> None:
+    """Change ``old`` to ``new`` in the manifest's stored JSON text and write the file again
+    with the same weights and every other metadata entry: a careless edit, or a disk that
+    changed a character and left the JSON valid."""
+    from safetensors.torch import save_file
+
+    metadata, tensors = _stored_metadata(path)
+    assert metadata["ember_manifest"].count(old) == 1
+    metadata["ember_manifest"] = metadata["ember_manifest"].replace(old, new)
+    json.loads(metadata["ember_manifest"])  # still valid JSON
+    save_file(tensors, str(path), metadata=metadata)
+
+
+@pytest.fixture
+def named(tmp_path):
+    """A classifier whose class names are in its manifest."""
+    from .helpers import blobs
+
+    ember.seed(0)
+    x, y = blobs(256).tensors
+    train_dl, valid_dl, _ = ember.make_loaders(torch.utils.data.TensorDataset(x[:200], y[:200]),
+                                               torch.utils.data.TensorDataset(x[200:], y[200:]),
+                                               bs=32)
+    data = ember.Data.from_loaders(train_dl, valid_dl, classes=["ant", "bee", "cat"])
+    learn = ember.learner(data, path=tmp_path, quiet=True)
+    learn.fit_one_cycle(1, 1e-2)
+    return learn
+
+
+@pytest.mark.parametrize("old, new", [
+    ('"n_out": 3, "input_kind"', '"n_out": 4, "input_kind"'),  # a number of the data's state
+    ('"bee"', '"bed"'),  # a class name
+    ('"format_version": 1', '"format_version":  1')])  # a space: the text, not its meaning
+def test_a_manifest_changed_after_export_is_refused_as_damaged(named, tmp_path, old, new):
+    # before, the file loaded and predicted with the changed manifest, saying nothing
+    from ember.export import read_manifest
+
+    path = named.export(tmp_path / "m.ember")
+    _edit_stored_manifest(path, old, new)
+    message = (r"m\.ember is damaged: its manifest .* does not match the SHA-256 digest recorded "
+               r"when it was exported, so it was changed after export .*export the model again "
+               r"\(load its checkpoint .* or run the training script again\), or copy the file "
+               r"again")
+    with pytest.raises(ember.ExportError, match=message):
+        ember.load(path)
+    with pytest.raises(ember.ExportError, match=message):
+        read_manifest(path)
+
+
+def test_an_export_records_the_sha256_of_its_manifest_text(named, tmp_path):
+    import hashlib
+
+    path = named.export(tmp_path / "m.ember")
+    metadata, _ = _stored_metadata(path)
+    text = metadata["ember_manifest"]
+    assert metadata["ember_manifest_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    predictor = ember.load(path)  # intact: loads, and predicts as the learner
+    x, _ = named.data.valid_dl.dataset.tensors
+    items = list(x[:20])
+    assert predictor.predict_batch(items) == named.predict_batch(items)
+    assert predictor.classes == ["ant", "bee", "cat"]
+    assert predictor.manifest == json.loads(text)
+
+
+def test_a_file_exported_before_the_manifest_digest_still_loads(named, tmp_path):
+    # what Ember wrote before: the same file without the ember_manifest_sha256 entry
+    from safetensors.torch import save_file
+
+    path = named.export(tmp_path / "m.ember")
+    metadata, tensors = _stored_metadata(path)
+    assert metadata.pop("ember_manifest_sha256")
+    old = tmp_path / "old.ember"
+    save_file(tensors, str(old), metadata=metadata)
+    predictor = ember.load(old)
+    x, _ = named.data.valid_dl.dataset.tensors
+    items = list(x[:20])
+    assert predictor.predict_batch(items) == named.predict_batch(items)
+    assert predictor.manifest == ember.load(path).manifest
+
+
+def test_the_weights_check_still_refuses_changed_weights_under_an_intact_manifest(named,
+                                                                                   tmp_path):
+    path = named.export(tmp_path / "m.ember")
+    start, _ = _data_section(path)
+    _flip_byte(path, start + 4)
+    from ember.export import read_manifest
+
+    assert read_manifest(path)["weights_sha256"]  # the manifest itself is intact
+    with pytest.raises(ember.ExportError, match=r"m\.ember is damaged: its weights do not match"):
+        ember.load(path)
