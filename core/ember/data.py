@@ -223,16 +223,20 @@ def split_folders(root: str | Path, train: str = "train", valid: str = "valid"
 
 
 def find_test_folder(root: str | Path, test: str | None = "test", splits: Sequence[Path] = (),
-                     suffixes: Sequence[str] = (), items: str = "items") -> Path | None:
-    """The labelled test folder beside a split layout: ``root/test`` when it is a folder of
-    class folders and not one of ``splits`` (the training and validation folders that
+                     suffixes: Sequence[str] = (), items: str = "items", *,
+                     loose: bool = False) -> Path | None:
+    """The test folder beside a split layout: ``root/test`` when it is a folder of class
+    folders and not one of ``splits`` (the training and validation folders that
     :func:`split_folders` found; ``valid="test"`` makes the test folder the validation one).
     None when ``test`` is None, there is no such folder, or it is one of ``splits``.
 
     A test folder of loose files (names ending in one of ``suffixes``) without class folders
-    has no labels to score: it is left out with an :class:`ember.EmberWarning` that names it
-    and says what to do (``items`` names the files: "images", "texts"). Hidden folders
-    (``.ipynb_checkpoints``) are not class folders.
+    has no labels. With ``loose=True`` (a plugin that reads such a folder as a test set
+    without labels, :attr:`Data.test_labelled` False) it is returned like a labelled one,
+    and the caller tells the two apart by its class folders; otherwise it is left out with an
+    :class:`ember.EmberWarning` that names it and says what to do (``items`` names the
+    files: "images", "texts"). A folder with neither class folders nor such files is None.
+    Hidden folders (``.ipynb_checkpoints``) are not class folders.
 
     Example:
         >>> import tempfile
@@ -254,7 +258,10 @@ def find_test_folder(root: str | Path, test: str | None = "test", splits: Sequen
     entries = list(folder.iterdir())
     if not any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
         wanted = {suffix.lower() for suffix in suffixes}
-        if any(entry.suffix.lower() in wanted for entry in entries):
+        has_files = any(entry.is_file() and entry.suffix.lower() in wanted for entry in entries)
+        if has_files and loose:
+            return folder
+        if has_files:
             warn(f"{folder} holds no class folders, so its {items} have no labels to score: "
                  f"it is left out of the data (predict such {items} with "
                  f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "

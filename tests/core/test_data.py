@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -119,12 +120,17 @@ def test_find_test_folder_beside_a_split_layout(tmp_path):
     with pytest.warns(ember.EmberWarning, match=r"test holds no class folders, so its texts "
                                                 r"have no labels to score.*test=None"):
         assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts") is None
+    # a plugin that reads loose files as a test set without labels asks for them: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts",
+                                      loose=True) == tmp_path / "test"
     (tmp_path / "test" / "0.txt").unlink()
-    import warnings
-
     with warnings.catch_warnings():  # an empty folder is not worth a warning
         warnings.simplefilter("error")
         assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts") is None
+        assert ember.find_test_folder(tmp_path, "test", splits, (".txt",), "texts",
+                                      loose=True) is None  # no files: no test set
 
 
 def test_batch_larger_than_data_with_drop_last_gets_clear_error():

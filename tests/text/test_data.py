@@ -454,10 +454,11 @@ def test_test_items_with_bad_texts_or_labels_are_errors_naming_the_item() -> Non
     # the form of test=
     with pytest.raises(ember.DataError, match=r"test: 2 texts but 1 labels"):
         build((["good", "bad"], ["pos"]))
-    with pytest.raises(ember.DataError, match=r"test= must be a pair \(texts, labels\)"):
-        build(("a good film", "pos"))  # one text, not a list of them
-    with pytest.raises(ember.DataError, match=r"test= must be a pair"):
-        build(["good", "bad", "fine"])
+    with pytest.raises(ember.DataError, match=r"test= must be a pair \(texts, labels\).*or a "
+                                              r"list of texts"):
+        build(("a good film", "pos"))  # one text and its label, not lists of them
+    with pytest.raises(ember.DataError, match=r"test= takes a list of texts, not one text"):
+        build("a good film")
     with pytest.raises(ember.DataError, match="the test set is empty"):
         build(([], []))
     regression = TextData.from_texts(texts, scores, min_freq=1, test=(["good"], [3]))
@@ -484,9 +485,9 @@ def test_from_df_takes_a_test_frame() -> None:
     with pytest.raises(ember.DataError, match=r"label 'meh' of test row 't2' \(column "
                                               r"'stars'\) is not among the classes"):
         TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame)
-    with pytest.raises(ember.DataError, match=r"no column 'stars' in test_df"):
+    with pytest.raises(ember.DataError, match=r"no column 'review' in test_df"):
         TextData.from_df(frame, "review", "stars", min_freq=1,
-                         test_df=test_frame.drop(columns="stars"))
+                         test_df=test_frame.drop(columns="review"))
     with pytest.raises(ember.DataError, match="as test_df= or as test=, not both"):
         TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame,
                          test=(["good"], ["pos"]))
@@ -524,11 +525,8 @@ def test_from_folder_reads_a_test_folder_beside_train_and_valid(tmp_path) -> Non
     (tmp_path / "test" / "neg" / "1.txt").write_bytes(b"caf\xe9")
     with pytest.raises(ember.DataError, match=r"file .*test/neg/1\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
-    # bare files without class folders have no labels to score: left out with a warning
     for folder in ("neg", "pos"):
         shutil.rmtree(tmp_path / "test" / folder)
-    with pytest.warns(ember.EmberWarning, match=r"test holds no class folders, so its texts"):
-        assert TextData.from_folder(tmp_path, min_freq=1).test_dl is None
     (tmp_path / "test" / "pos").mkdir()  # class folders without texts
     with pytest.raises(ember.DataError, match=r"no \.txt files in the class folders of "
                                               r".*test; .*test=None"):
@@ -682,3 +680,69 @@ def _as_test(scores: dict[str, float]) -> dict[str, float]:
     """Validation scores named as ``validate("test")`` names the same scores on a test set."""
     return {("test_loss" if name == "valid_loss" else f"test_{name}"): value
             for name, value in scores.items()}
+
+
+def _check_unlabelled_test(data, test_texts) -> None:
+    """Batches of ids alone, predictions for every text in the order given (though the
+    loader reads them longest first), targets None, validate("test") refused."""
+    assert data.test_labelled is False and len(data.test_dl.dataset) == len(test_texts)
+    assert all(len(batch) == 1 for batch in data.test_dl)
+    lengths = data.test_dl.dataset.lengths
+    assert list(data.test_dl.sampler) != list(range(len(lengths)))  # read longest first
+    learn = ember.learner(data, model=text_classifier(data, emb_size=8, hidden_size=16,
+                                                      n_layers=1), quiet=True, device="cpu")
+    probabilities, targets = learn.get_preds("test")
+    assert targets is None and probabilities.shape == (len(test_texts), len(data.classes))
+    expected = learn.predict_batch(test_texts, probs=True)
+    assert torch.allclose(probabilities, torch.tensor(
+        [list(p.probabilities.values()) for p in expected]), atol=1e-5)
+    with pytest.raises(ember.DataError, match=r"the test set has no labels.*get_preds"):
+        learn.validate("test")
+
+
+def test_texts_alone_make_a_test_set_without_labels(reviews) -> None:
+    # a competition's test texts have no labels: test= took only (texts, labels) pairs
+    texts, labels = list(reviews["text"]), list(reviews["label"])
+    test_texts = ["Dull.", *texts[:9], "A long, winding, FUNNY and moving film " * 3]
+    data = TextData.from_texts(texts[40:], labels[40:], min_freq=1, bs=4, test=test_texts)
+    _check_unlabelled_test(data, test_texts)
+    # two texts in a list are two texts; an (texts, labels) pair stays labelled
+    assert len(TextData.from_texts(texts, labels, min_freq=1, test=["good", "bad"]).test_dl
+               .dataset) == 2
+    labelled = TextData.from_texts(texts, labels, min_freq=1, test=(texts[:4], labels[:4]))
+    assert labelled.test_labelled is True and len(next(iter(labelled.test_dl))) == 2
+    with pytest.raises(ember.DataError, match="test item 1 is empty"):
+        TextData.from_texts(texts, labels, min_freq=1, test=["good", " "])
+
+
+def test_a_test_frame_without_the_label_column_gives_predictions() -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"review": ["a good film", "a bad film", "fine", "awful"] * 5,
+                              "stars": ["pos", "neg"] * 10})
+    test_frame = pandas.DataFrame({"review": ["good", "a bad bad film", "fine"]},
+                                  index=["t0", "t1", "t2"])
+    data = TextData.from_df(frame, "review", "stars", min_freq=1, bs=4, test_df=test_frame)
+    _check_unlabelled_test(data, list(test_frame["review"]))
+    test_frame.loc["t1", "review"] = ""
+    with pytest.raises(ember.DataError, match=r"test row 't1' \(column 'review'\) is empty"):
+        TextData.from_df(frame, "review", "stars", min_freq=1, test_df=test_frame)
+
+
+def test_a_test_folder_of_loose_files_is_a_test_set_without_labels(tmp_path) -> None:
+    # bare files without class folders were left out with a warning
+    _review_folders(tmp_path, {"train": 6, "valid": 2})
+    (tmp_path / "test").mkdir()
+    test_texts = ["Dull.", "A long, winding, funny and moving review " * 2, "Fine."]
+    for index, text in enumerate(test_texts):
+        (tmp_path / "test" / f"{index}.txt").write_text(text)
+    (tmp_path / "test" / "notes.md").write_text("not a .txt file")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)
+        data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    _check_unlabelled_test(data, test_texts)
+    assert TextData.from_folder(tmp_path, min_freq=1, test=None).test_dl is None
+    (tmp_path / "test" / "1.txt").write_bytes(b"caf\xe9")
+    with pytest.raises(ember.DataError, match=r"file .*test/1\.txt is not valid UTF-8"):
+        TextData.from_folder(tmp_path, min_freq=1)

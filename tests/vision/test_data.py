@@ -371,9 +371,76 @@ def test_from_folder_loads_a_test_folder_as_the_test_split(image_folder, tmp_pat
         ImageData.from_folder(root, bs=8)
     assert ImageData.from_folder(root, test=None, bs=8).test_dl is None
     assert ImageData.from_folder(root, test="missing", bs=8).test_dl is None
-    # unlabelled test images (no class folders) cannot be scored: left out with a warning
-    shutil.rmtree(root / "test")
+
+
+def _unlabelled_test_checks(data, n_test, images=None):
+    """A test loader without labels: batches of images alone, predictions for every item in
+    dataset order with targets None, validate("test") refused."""
+    assert data.test_labelled is False and len(data.test_dl.dataset) == n_test
+    batch = data.one_batch("test")
+    assert len(batch) == 1 and batch[0].shape[1:] == (data.n_channels, *data.size)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    probabilities, targets = learn.get_preds("test")
+    assert targets is None and probabilities.shape == (n_test, len(data.classes))
+    if images is not None:  # row i is test item i
+        expected = learn.predict_batch(images, probs=True)
+        assert torch.allclose(probabilities, torch.tensor(
+            [list(p.probabilities.values()) for p in expected]), atol=1e-5)
+    with pytest.raises(ember.DataError, match=r"the test set has no labels.*get_preds"):
+        learn.validate("test")
+    return learn
+
+
+def test_from_arrays_takes_test_images_without_labels(fashion):
+    # a competition's test images have no labels: test= took only (images, labels) pairs
+    (x, y), (test_x, test_y) = fashion
+    x, y, test_x, test_y = x[:200], y[:200], test_x[:20], test_y[:20]
+    data = ImageData.from_arrays(x, y, test=test_x, bs=16)  # an array (N, H, W): images alone
+    _unlabelled_test_checks(data, 20, list(test_x))
+    assert torch.equal(data.test_dl.dataset.images[:, 0], torch.from_numpy(test_x))
+    # a list of images, or a tensor, is images alone too; statistics stay the training ones
+    as_list = ImageData.from_arrays(x, y, test=list(test_x[:3]), bs=16)
+    assert as_list.test_labelled is False and len(as_list.test_dl.dataset) == 3
+    assert (as_list.mean, as_list.std) == (data.mean, data.std)
+    assert ImageData.from_arrays(x, y, test=torch.from_numpy(test_x), bs=16).test_labelled is False
+    # an (images, labels) pair of equal lengths stays a labelled test set
+    labelled = ImageData.from_arrays(x, y, test=(test_x, test_y), bs=16)
+    assert labelled.test_labelled is True and (labelled.mean, labelled.std) == (data.mean, data.std)
+    assert len(labelled.one_batch("test")) == 2
+    with pytest.raises(ember.DataError, match=r"test images have shape \(3, 28, 28\)"):
+        ImageData.from_arrays(x, y, test=np.zeros((4, 28, 28, 3), np.uint8))
+
+
+def test_from_files_takes_test_paths_without_labels(image_folder):
+    files = sorted(image_folder.rglob("*.png"))
+    paths, labels = files[:40], [p.parent.name for p in files[:40]]
+    test_paths = files[40:]
+    data = ImageData.from_files(paths, labels, test=[str(p) for p in test_paths], bs=8)
+    assert data.test_dl.dataset.paths == [str(p) for p in test_paths]
+    _unlabelled_test_checks(data, len(test_paths), test_paths)
+    # two paths alone are two images, not a (paths, labels) pair
+    assert len(ImageData.from_files(paths, labels, test=test_paths[:2]).test_dl.dataset) == 2
+    labelled = ImageData.from_files(paths, labels, bs=8, test=(
+        test_paths, [p.parent.name for p in test_paths]))
+    assert labelled.test_labelled is True and len(labelled.one_batch("test")) == 2
+
+
+def test_from_folder_reads_a_test_folder_of_loose_images_without_labels(image_folder,
+                                                                          tmp_path_factory):
+    # a test/ folder of images without class folders was left out with a warning
+    root = split_layout(image_folder, tmp_path_factory.mktemp("loose"),
+                        {"train": slice(8), "valid": slice(8, 12)})
     (root / "test").mkdir()
-    shutil.copy(data.train_dl.dataset.paths[0], root / "test" / "0.png")
-    with pytest.warns(ember.EmberWarning, match=r"test holds no class folders.*left out"):
-        assert ImageData.from_folder(root, bs=8).test_dl is None
+    loose = sorted(image_folder.rglob("*.png"))[::4]
+    for index, file in enumerate(loose):
+        shutil.copy(file, root / "test" / f"{index:02d}.png")
+    (root / "test" / "notes.txt").write_text("not an image")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)
+        data = ImageData.from_folder(root, bs=8)
+    test_files = sorted((root / "test").glob("*.png"))
+    assert data.test_dl.dataset.paths == [str(p) for p in test_files]
+    _unlabelled_test_checks(data, len(loose), test_files)
+    assert ImageData.from_folder(root, test=None, bs=8).test_dl is None

@@ -57,16 +57,19 @@ DEFAULT_MAX_LEN = 1024
 
 # ------------------------------------------------------------------------------ datasets
 class TokenIdsDataset(Dataset):
-    """Numericalised texts and their targets; item ``i`` is ``(ids, target)``.
+    """Numericalised texts and their targets; item ``i`` is ``(ids, target)``, or ``(ids,)``
+    for texts without targets (``targets=None``: a test set without labels).
 
     Example:
         >>> ds = TokenIdsDataset([torch.tensor([2, 9, 10])], torch.tensor([1]))
         >>> ds[0][0].tolist(), ds.lengths
         ([2, 9, 10], [3])
+        >>> len(TokenIdsDataset(ds.ids, None)[0])
+        1
     """
 
-    def __init__(self, ids: Sequence[Tensor], targets: Tensor) -> None:
-        if len(ids) != len(targets):
+    def __init__(self, ids: Sequence[Tensor], targets: Tensor | None) -> None:
+        if targets is not None and len(ids) != len(targets):
             raise DataError(f"{len(ids)} texts but {len(targets)} targets; give one per text")
         self.ids, self.targets = list(ids), targets
         self.lengths = [len(item) for item in self.ids]
@@ -74,26 +77,33 @@ class TokenIdsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        if self.targets is None:
+            return (self.ids[index],)
         return self.ids[index], self.targets[index]
 
 
 class PadCollate:
-    """Collate ``(ids, target)`` items into ``(padded ids, targets)``, padding at the end.
+    """Collate ``(ids, target)`` items into ``(padded ids, targets)``, padding at the end;
+    ``(ids,)`` items (a test set without labels) into ``(padded ids,)``.
 
     Example:
         >>> xb, yb = PadCollate(pad_id=1)([(torch.tensor([5, 6]), torch.tensor(0)),
         ...                                (torch.tensor([7]), torch.tensor(1))])
         >>> xb.tolist(), yb.tolist()
         ([[5, 6], [7, 1]], [0, 1])
+        >>> PadCollate(pad_id=1)([(torch.tensor([5, 6]),), (torch.tensor([7]),)])[0].tolist()
+        [[5, 6], [7, 1]]
     """
 
     def __init__(self, pad_id: int = 1) -> None:
         self.pad_id = pad_id
 
-    def __call__(self, items: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        return pad_ids([ids for ids, _ in items], self.pad_id), torch.stack(
-            [target for _, target in items])
+    def __call__(self, items: Sequence[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+        ids = pad_ids([item[0] for item in items], self.pad_id)
+        if len(items[0]) == 1:  # no targets: a test set without labels
+            return (ids,)
+        return ids, torch.stack([item[1] for item in items])
 
 
 def pad_ids(sequences: Sequence[Tensor | Sequence[int]], pad_id: int = 1) -> Tensor:
@@ -200,12 +210,20 @@ def _row_names(df: Any, n: int) -> list[Any]:
     return list(index) if index is not None and len(index) == n else list(range(n))
 
 
-def _test_pair(test: Any) -> tuple[list[Any], list[Any]]:
-    """The texts and labels of ``test=(texts, labels)``, checked for form and length."""
-    if (not isinstance(test, (tuple, list)) or len(test) != 2
-            or isinstance(test[0], (str, bytes))):
+def _test_pair(test: Any) -> tuple[list[Any], list[Any] | None]:
+    """The texts and labels of ``test=(texts, labels)``, checked for form and length; or the
+    texts of ``test=[text, …]`` (a list, or any sequence of texts but a 2-tuple) and None for
+    the labels: a test set without labels."""
+    if isinstance(test, (str, bytes)):
+        raise DataError("test= takes a list of texts, not one text: test=[text]")
+    is_pair = (isinstance(test, tuple) and len(test) == 2) or (
+        isinstance(test, list) and len(test) == 2 and not isinstance(test[0], (str, bytes)))
+    if not is_pair:  # texts alone: a test set without labels
+        return list(test), None
+    if isinstance(test[0], (str, bytes)):
         raise DataError("test= must be a pair (texts, labels) of two lists, e.g. "
-                        "test=([\"a fine film\"], [\"pos\"])")
+                        "test=([\"a fine film\"], [\"pos\"]), or a list of texts without "
+                        "labels, e.g. test=[\"a fine film\", \"a dull one\"]")
     texts, labels = list(test[0]), list(test[1])
     if len(texts) != len(labels):
         raise DataError(f"test: {len(texts)} texts but {len(labels)} labels; give one label "
@@ -428,8 +446,7 @@ class TextData(ember.Data):
                    min_freq: int = 2, max_vocab: int = 60000, max_len: int = DEFAULT_MAX_LEN,
                    bs: int = 64, num_workers: int = 0, n_workers: int | None = None,
                    cache_dir: str | Path | None = None, backwards: bool = False,
-                   test: tuple[Sequence[Any], Sequence[Any]] | None = None,
-                   test_names: Sequence[str] | None = None,
+                   test: Any = None, test_names: Sequence[str] | None = None,
                    test_label_names: Sequence[str] | None = None) -> TextData:
         """Texts and labels as two lists; the other constructors end here.
 
@@ -450,6 +467,14 @@ class TextData(ember.Data):
         (or ``classes=``); one they lack is an error naming it, and errors name a test item
         by ``test_names`` / ``test_label_names`` (by default ``test item 3``).
 
+        ``test=[text, …]``, texts alone (a list, or a Series), is a test set without labels
+        (a competition's): its batches hold the token ids only, ``data.test_labelled`` is
+        False, ``learn.get_preds("test")`` gives row ``i`` for text ``i`` (targets ``None``;
+        the loader reads them longest first and ``get_preds`` puts them back), and
+        ``learn.validate("test")`` refuses it. A 2-tuple is always ``(texts, labels)``, a
+        list of two is a pair when its first part is a list of texts: pass texts alone as a
+        list of strings.
+
         Example:
             >>> data = TextData.from_texts(["a", "b"] * 10, [0.5, 1.5] * 10, min_freq=1)
             >>> data.target_kind
@@ -458,6 +483,10 @@ class TextData(ember.Data):
             ...                            min_freq=1, test=(["good", "awful"], ["pos", "neg"]))
             >>> len(data.test_dl.dataset)
             2
+            >>> data = TextData.from_texts(["good", "bad"] * 10, ["pos", "neg"] * 10,
+            ...                            min_freq=1, test=["good", "awful", "fine"])
+            >>> data.test_labelled, len(data.test_dl.dataset)
+            (False, 3)
         """
         n = len(texts)
         if len(labels) != n:
@@ -476,8 +505,9 @@ class TextData(ember.Data):
                           else [f"test item {i}" for i in range(len(test_texts))])
             test_label_names = (list(test_label_names) if test_label_names is not None
                                 else test_names)
-            targets.check(test_labels, test_label_names)
-            test_y = targets.encode(test_labels, test_label_names)
+            if test_labels is not None:
+                targets.check(test_labels, test_label_names)
+                test_y = targets.encode(test_labels, test_label_names)
             # tokenised on their own: the cache of the training texts stays theirs
             test_tokens = tokenizer.tokenize_many(test_texts, n_workers, cache_dir=cache_dir,
                                                   names=test_names)
@@ -502,17 +532,20 @@ class TextData(ember.Data):
 
         train_ds, valid_ds = dataset(train_idx), dataset(valid_idx)
         test_ds = (TokenIdsDataset(numericalize(test_tokens), test_y)
-                   if test_y is not None else None)
+                   if test is not None else None)
         train_dl, valid_dl, test_dl = ember.make_loaders(
             train_ds, valid_ds, test_ds, bs=bs, num_workers=num_workers,
             collate_fn=PadCollate(vocab.pad_id),
             train_sampler=SortishSampler(train_ds.lengths, bs),
             valid_sampler=SortedSampler(valid_ds.lengths),
             test_sampler=SortedSampler(test_ds.lengths) if test_ds is not None else None)
-        return cls(train_dl, valid_dl, test_dl, tokenizer=tokenizer, vocab=vocab,
+        data = cls(train_dl, valid_dl, test_dl, tokenizer=tokenizer, vocab=vocab,
                    target_kind=targets.kind, classes=targets.classes, max_len=max_len,
                    label_delim=label_delim, n_out=None if targets.kind != "regression" else 1,
                    backwards=backwards)
+        if test is not None and test_y is None:
+            data.test_labelled = False
+        return data
 
     @classmethod
     def from_df(cls, df: Any, text_col: str = "text", label_col: str = "label",
@@ -525,8 +558,11 @@ class TextData(ember.Data):
         ``target_kind=`` to choose. ``valid_col`` names a boolean column that marks the
         validation rows. ``test_df``, a frame with the same text and label columns, becomes
         the test loader, processed like the validation rows with the training vocab and
-        classes (see ``test=`` of :meth:`from_texts`). Other options as :meth:`from_texts`.
-        Errors name the row by the frame's index (``test row 3`` in ``test_df``).
+        classes (see ``test=`` of :meth:`from_texts`); a ``test_df`` without the label
+        column (a competition's) is a test set without labels, predicted by
+        ``learn.get_preds("test")`` (row ``i`` is row ``i`` of ``test_df``, targets ``None``)
+        and refused by ``validate("test")``. Other options as :meth:`from_texts`. Errors
+        name the row by the frame's index (``test row 3`` in ``test_df``).
 
         Example:
             >>> data = TextData.from_df({"text": ["x y", "y z"] * 10,
@@ -535,6 +571,7 @@ class TextData(ember.Data):
             >>> data.target_kind, data.classes
             ('multi_label', ['a', 'b'])
             >>> # TextData.from_df(train_frame, "text", "label", test_df=test_frame)
+            >>> # TextData.from_df(train_frame, "text", "label", test_df=frame_without_labels)
         """
         texts, labels = _column(df, text_col), _column(df, label_col)
         rows = _row_names(df, len(texts))
@@ -545,10 +582,13 @@ class TextData(ember.Data):
             if options.get("test") is not None:
                 raise DataError("give the test items as test_df= or as test=, not both")
             test_texts = _column(test_df, text_col, "test_df")
-            test_labels = _column(test_df, label_col, "test_df")
+            columns = (list(test_df.columns) if hasattr(test_df, "columns")
+                       else list(test_df.keys()))
+            test_labels = (_column(test_df, label_col, "test_df") if label_col in columns
+                           else None)  # no label column: a test set without labels
             test_rows = _row_names(test_df, len(test_texts))
             options.update(
-                test=(test_texts, test_labels),
+                test=(test_texts, test_labels) if test_labels is not None else test_texts,
                 test_names=[f"test row {row!r} (column {text_col!r})" for row in test_rows],
                 test_label_names=[f"test row {row!r} (column {label_col!r})"
                                   for row in test_rows])
@@ -568,15 +608,18 @@ class TextData(ember.Data):
         loader (``learn.validate("test")``, ``learn.get_preds("test")``), read like the
         validation files (see ``test=`` of :meth:`from_texts`); ``test="holdout"`` names
         another folder, ``test=None`` leaves it out. A test folder of bare files without class
-        folders has no labels to score: it is left out with an :class:`ember.EmberWarning`.
-        Without the train/valid layout ``test`` plays no part (a folder called "test" there
-        is a class).
+        folders (``path/test/*.txt``, a competition's) is a test set without labels: its
+        files in name order are predicted by ``learn.get_preds("test")`` (targets ``None``)
+        and refused by ``validate("test")``. Without the train/valid layout ``test`` plays no
+        part (a folder called "test" there is a class).
 
         Files are read as UTF-8; one that is not names its path in the error.
 
         Example:
             >>> # data = TextData.from_folder("imdb", train="train", valid="test")
             >>> # data = TextData.from_folder("reviews")  # train/ valid/ test/
+            >>> # data = TextData.from_folder("competition")  # train/<class>/ valid/ test/*.txt
+            >>> # probs, _ = learn.get_preds("test")  # row i: the i-th test file by name
         """
         root = Path(path)
         if not root.is_dir():
@@ -597,9 +640,15 @@ class TextData(ember.Data):
         if not texts:
             raise DataError(f"no {'/'.join(extensions)} files in class folders under {root}; "
                             f"expected {root}/<class>/<name>.txt")
-        test_dir = (find_test_folder(root, test, folders, extensions, "texts")
+        test_dir = (find_test_folder(root, test, folders, extensions, "texts", loose=True)
                     if folders is not None else None)
-        if test_dir is not None:
+        if test_dir is not None and not any(p.is_dir() and not p.name.startswith(".")
+                                            for p in test_dir.iterdir()):
+            files = sorted(p for p in test_dir.iterdir()
+                           if p.is_file() and p.suffix.lower() in extensions)
+            options.update(test=[file.read_bytes() for file in files],
+                           test_names=[f"file {file}" for file in files])
+        elif test_dir is not None:
             test_texts, test_labels, test_names = _class_folder_texts(test_dir, extensions)
             if not test_texts:
                 raise DataError(f"no {'/'.join(extensions)} files in the class folders of "

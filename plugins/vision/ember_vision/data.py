@@ -164,35 +164,42 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
 
 # ----------------------------------------------------------------------------- datasets
 class ArrayImageDataset(Dataset):
-    """Images held in memory as one ``uint8`` tensor (N, C, H, W) with their targets.
+    """Images held in memory as one ``uint8`` tensor (N, C, H, W) with their targets; images
+    without targets (``targets=None``: a test set without labels) give ``(image,)``.
 
     Example:
         >>> import torch
         >>> ds = ArrayImageDataset(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.arange(3))
         >>> ds[2][1].item(), len(ds)
         (2, 3)
+        >>> len(ArrayImageDataset(ds.images, None)[2])
+        1
     """
 
-    def __init__(self, images: Tensor, targets: Tensor) -> None:
+    def __init__(self, images: Tensor, targets: Tensor | None) -> None:
         self.images, self.targets = images, targets
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        if self.targets is None:
+            return (self.images[index],)
         return self.images[index], self.targets[index]
 
 
 class FileImageDataset(Dataset):
     """Images decoded from files on access (in loader workers), converted to ``mode`` and resized
     to ``size`` deterministically; an ``item_transform`` (training only, on ``uint8`` CHW
-    tensors that keep their size) may be added.
+    tensors that keep their size) may be added. Files without targets (``targets=None``: a
+    test set without labels) give ``(image,)``.
 
     Example:
         >>> # ds = FileImageDataset(["a.png"], torch.tensor([0]), "RGB", (64, 64))
+        >>> # FileImageDataset(["test/1.png"], None, "RGB", (64, 64))[0] -> (image,)
     """
 
-    def __init__(self, paths: Sequence[str | Path], targets: Tensor, mode: str,
+    def __init__(self, paths: Sequence[str | Path], targets: Tensor | None, mode: str,
                  size: Sequence[int] | None,
                  item_transform: Callable[[Tensor], Tensor] | None = None) -> None:
         self.paths, self.targets, self.mode = [str(p) for p in paths], targets, mode
@@ -202,15 +209,18 @@ class FileImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         image = resize_image(load_image(self.paths[index], self.mode), self.size)
         if self.item_transform is not None:
             image = self.item_transform(image)
+        if self.targets is None:
+            return (image,)
         return image, self.targets[index]
 
 
 class ImageCollate:
-    """Collate ``(uint8 image, target)`` pairs into a normalised float batch.
+    """Collate ``(uint8 image, target)`` pairs into a normalised float batch; ``(image,)``
+    items (a test set without labels) into ``(images,)``.
 
     Example:
         >>> import torch
@@ -218,15 +228,18 @@ class ImageCollate:
         >>> xb, yb = collate([(torch.zeros(1, 2, 2, dtype=torch.uint8), torch.tensor(1))] * 2)
         >>> xb.shape, yb.tolist()
         (torch.Size([2, 1, 2, 2]), [1, 1])
+        >>> len(collate([(torch.zeros(1, 2, 2, dtype=torch.uint8),)] * 2))
+        1
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         self.mean, self.std = list(mean), list(std)
 
-    def __call__(self, samples: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        images = torch.stack([sample[0] for sample in samples])
-        targets = torch.stack([sample[1] for sample in samples])
-        return normalize(images, self.mean, self.std), targets
+    def __call__(self, samples: Sequence[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+        images = normalize(torch.stack([sample[0] for sample in samples]), self.mean, self.std)
+        if len(samples[0]) == 1:  # no targets: a test set without labels
+            return (images,)
+        return images, torch.stack([sample[1] for sample in samples])
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -279,6 +292,22 @@ def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
     mean = total / count
     std = (squares / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-3)
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+
+
+def _test_pair(test: Any) -> tuple[Any, Any] | None:
+    """``test=`` as ``(inputs, labels)`` when it is a 2-tuple or 2-list whose two parts have
+    one length each and (for a tuple) whose first part is not one path; None when it is the
+    inputs alone (an array, a tensor, a list of images or of paths). A tuple of two parts of
+    different lengths stays a pair, so the length error names the mistake."""
+    if not isinstance(test, (tuple, list)) or len(test) != 2:
+        return None
+    first, second = test
+    if isinstance(first, (str, Path)) or not (hasattr(first, "__len__")
+                                              and hasattr(second, "__len__")):
+        return None  # two paths, or two things without a length: inputs alone
+    if isinstance(test, tuple) or len(first) == len(second):
+        return first, second
+    return None
 
 
 def _mode_for(channels: int) -> str:
@@ -406,14 +435,23 @@ class ImageData(ember.Data):
     @classmethod
     def from_arrays(cls, images: Any, labels: Any, valid_pct: float = 0.2, seed: int = 0, *,
                     classes: Sequence[Any] | None = None, target_kind: str | None = None,
-                    valid: tuple[Any, Any] | None = None, test: tuple[Any, Any] | None = None,
+                    valid: tuple[Any, Any] | None = None, test: Any = None,
                     bs: int = 64, num_workers: int = 0, augment: Any = True,
                     label_delim: str | None = None) -> ImageData:
         """Images in memory: a ``uint8`` array (N, H, W) or (N, H, W, C), with labels.
 
-        Without ``valid`` a seeded ``valid_pct`` of the items is held out; ``valid`` and
-        ``test`` take ``(images, labels)`` pairs instead. Integer labels index into
-        ``classes`` when given. Statistics come from the training split only.
+        Without ``valid`` a seeded ``valid_pct`` of the items is held out; ``valid`` takes an
+        ``(images, labels)`` pair instead. Integer labels index into ``classes`` when given.
+        Statistics come from the training split only.
+
+        ``test`` adds a test loader (``data.test_dl``). An ``(images, labels)`` pair (a tuple,
+        or a list of two parts of one length) is a labelled test set, scored by
+        ``learn.validate("test")``. Images alone (a test set without labels, a competition's)
+        are an array (N, H, W[, C]), a tensor or a list of images: its batches hold the images
+        only, ``data.test_labelled`` is False, and ``learn.get_preds("test")`` gives a
+        prediction per image (targets ``None``) while ``validate("test")`` refuses it. Pass
+        images alone as one array (or a tensor): a list of exactly two images of one height
+        reads as a pair.
 
         Example:
             >>> import numpy as np
@@ -421,6 +459,9 @@ class ImageData(ember.Data):
             >>> data = ImageData.from_arrays(images, ["a", "b"] * 5, valid_pct=0.2)
             >>> len(data.train_dl.dataset), len(data.valid_dl.dataset), data.classes
             (8, 2, ['a', 'b'])
+            >>> data = ImageData.from_arrays(images, ["a", "b"] * 5, test=images[:3])
+            >>> data.test_labelled, len(data.test_dl.dataset)
+            (False, 3)
         """
         pixels = _images_to_tensor(images)
         label_list = labels
@@ -428,6 +469,13 @@ class ImageData(ember.Data):
             raise ember.DataError(f"{len(pixels)} images but {len(labels)} labels; give one "
                                   f"label per image")
         extra = []
+        test_images = None  # a test set without labels: its images alone
+        if test is not None and _test_pair(test) is None:
+            test_images = _images_to_tensor(test, "test images")
+            if test_images.shape[1:] != pixels.shape[1:]:
+                raise ember.DataError(f"test images have shape {tuple(test_images.shape[1:])}, "
+                                      f"training images {tuple(pixels.shape[1:])}")
+            test = None
         for name, pair in (("valid", valid), ("test", test)):
             if pair is not None:
                 if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -463,14 +511,19 @@ class ImageData(ember.Data):
         mean, std = _channel_stats(train_images)
         test_ds = (ArrayImageDataset(extra_pixels["test"], split_targets["test"])
                    if "test" in extra_pixels else None)
+        if test_images is not None:
+            test_ds = ArrayImageDataset(test_images, None)
         train_dl, valid_dl, test_dl = ember.make_loaders(
             ArrayImageDataset(train_images, train_targets),
             ArrayImageDataset(valid_images, valid_targets), test_ds, bs=bs,
             num_workers=num_workers, collate_fn=ImageCollate(mean, std))
-        return cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
+        data = cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
                    n_out=None if names is not None else _n_out(train_targets),
                    mode=_mode_for(pixels.shape[1]), size=tuple(pixels.shape[-2:]), mean=mean,
                    std=std, augment=augment)
+        if test_images is not None:
+            data.test_labelled = False
+        return data
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path], labels: Any, valid_pct: float = 0.2,
@@ -479,30 +532,42 @@ class ImageData(ember.Data):
                    classes: Sequence[Any] | None = None, target_kind: str | None = None,
                    label_delim: str | None = None, bs: int = 64, num_workers: int = 0,
                    augment: Any = True, item_transform: Callable[[Tensor], Tensor] | None = None,
-                   stats_sample: int = 512,
-                   test: tuple[Sequence[str | Path], Any] | None = None) -> ImageData:
+                   stats_sample: int = 512, test: Any = None) -> ImageData:
         """Image files with one label each (the base of :meth:`from_folder` and :meth:`from_df`).
 
         Every file's header is read up front: an unreadable file, or (without ``mode``) a file
         whose mode differs from the others, raises an :class:`ember.DataError` naming it. Without
         ``size`` all images must have one size. ``valid_mask`` marks validation items; otherwise
         a seeded ``valid_pct`` is held out. Statistics come from up to ``stats_sample`` training
-        images (decoded, converted, resized). ``test`` takes a ``(paths, labels)`` pair for the
-        test loader (``data.test_dl``, ``learn.validate("test")``); without ``classes`` a test
-        label that the other items lack is an error naming it.
+        images (decoded, converted, resized).
+
+        ``test`` adds a test loader (``data.test_dl``), read like the validation files. A
+        ``(paths, labels)`` pair is a labelled test set (``learn.validate("test")``); without
+        ``classes`` a test label that the other items lack is an error naming it. A list of
+        paths alone is a test set without labels (a competition's): its batches hold the
+        images only, ``data.test_labelled`` is False, and ``learn.get_preds("test")`` gives
+        row ``i`` for ``test[i]`` (targets ``None``) while ``validate("test")`` refuses it. A
+        list whose first item is a path is always paths alone (two paths are two images).
 
         Example:
             >>> # data = ImageData.from_files(["a.png", "b.png"], ["cat", "dog"], size=64)
             >>> # ImageData.from_files(paths, labels, test=(test_paths, test_labels))
+            >>> # ImageData.from_files(paths, labels, test=test_paths)  # no labels
+            >>> # probs, _ = learn.get_preds("test")  # row i: test_paths[i]
         """
         paths = [Path(p) for p in paths]
         if len(paths) != len(labels):
             raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
         test_paths: list[Path] = []
         all_labels = labels
-        if test is not None:
-            if not isinstance(test, (tuple, list)) or len(test) != 2:
-                raise ember.DataError("test= must be a pair (paths, labels)")
+        test_labelled = test is not None and _test_pair(test) is not None
+        if test is not None and not test_labelled:  # paths alone: a test set without labels
+            if isinstance(test, (str, Path)):
+                raise ember.DataError("test= takes a list of paths, not one path: test=[path]")
+            test_paths = [Path(p) for p in test]
+            if not test_paths:
+                raise ember.DataError("test= holds no paths; give at least one, or leave it out")
+        if test_labelled:
             test_paths, test_labels = [Path(p) for p in test[0]], _as_list(test[1])
             if len(test_paths) != len(test_labels):
                 raise ember.DataError(f"test: {len(test_paths)} images but {len(test_labels)} "
@@ -522,14 +587,18 @@ class ImageData(ember.Data):
             return FileImageDataset([paths[i] for i in index], targets[torch.from_numpy(index)],
                                     chosen_mode, final_size, item_transform if train else None)
 
-        test_ds = (FileImageDataset(test_paths, all_targets[len(paths):], chosen_mode,
-                                    final_size) if test is not None else None)
+        test_ds = (FileImageDataset(test_paths, all_targets[len(paths):] if test_labelled
+                                    else None, chosen_mode, final_size)
+                   if test is not None else None)
         train_dl, valid_dl, test_dl = ember.make_loaders(
             dataset(train_index, True), dataset(valid_index, False), test_ds, bs=bs,
             num_workers=num_workers, collate_fn=ImageCollate(mean, std))
-        return cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
+        data = cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
                    n_out=None if names is not None else _n_out(targets),
                    mode=chosen_mode, size=final_size, mean=mean, std=std, augment=augment)
+        if test is not None and not test_labelled:
+            data.test_labelled = False
+        return data
 
     @classmethod
     def from_folder(cls, path: str | Path, valid_pct: float = 0.2, seed: int = 0, *,
@@ -546,15 +615,20 @@ class ImageData(ember.Data):
         Without the train/valid layout a seeded ``valid_pct`` of the images is held out (and
         ``test`` plays no part: a folder called "test" there is a class). The classes are
         those of the training folder; a validation or test class that training lacks is an
-        error. A test folder of images without class folders has no labels to score: it is
-        left out with an :class:`ember.EmberWarning` (``test=None`` leaves any test folder
-        out). An empty class folder is left out of the classes with an
-        :class:`ember.EmberWarning` naming it. Other options are those of :meth:`from_files`.
+        error. A test folder of loose images without class folders (``path/test/*.png``, a
+        competition's) is a test set without labels: its images, in name order
+        (``data.test_dl.dataset.paths``), are predicted by ``learn.get_preds("test")``
+        (targets ``None``), and ``data.test_labelled`` is False, so ``validate("test")``
+        refuses it. ``test=None`` leaves any test folder out. An empty class folder is left
+        out of the classes with an :class:`ember.EmberWarning` naming it. Other options are
+        those of :meth:`from_files`.
 
         Example:
             >>> # data = ImageData.from_folder("pets", size=128)
             >>> # data = ImageData.from_folder("chest_xray", size=224)  # train/ valid/ test/
             >>> # learn.validate("test")
+            >>> # data = ImageData.from_folder("competition")  # train/<class>/ valid/ test/*.png
+            >>> # probs, _ = learn.get_preds("test")  # row i: data.test_dl.dataset.paths[i]
         """
         root = Path(path)
         if not root.is_dir():
@@ -566,9 +640,14 @@ class ImageData(ember.Data):
             train_files, train_labels = _class_folder(train_dir)
             classes = options.pop("classes", None) or sorted(set(train_labels))
             valid_files, valid_labels = _labelled_split(valid_dir, train_dir, classes)
-            test_dir = ember.find_test_folder(root, test, folders, IMAGE_SUFFIXES, "images")
-            test_split = (_labelled_split(test_dir, train_dir, classes)
-                          if test_dir is not None else None)
+            test_dir = ember.find_test_folder(root, test, folders, IMAGE_SUFFIXES, "images",
+                                              loose=True)
+            test_split: Any = None
+            if test_dir is not None and _has_class_folders(test_dir):
+                test_split = _labelled_split(test_dir, train_dir, classes)
+            elif test_dir is not None:  # loose images: a test set without labels
+                test_split = sorted(p for p in test_dir.iterdir() if p.is_file()
+                                    and p.suffix.lower() in IMAGE_SUFFIXES)
             mask = [False] * len(train_files) + [True] * len(valid_files)
             return cls.from_files(train_files + valid_files, train_labels + valid_labels,
                                   valid_mask=mask, size=size, mode=mode, classes=classes,
@@ -888,6 +967,10 @@ def _labelled_split(folder: Path, train_dir: Path, classes: Sequence[Any]
         raise ember.DataError(f"{folder} has classes {unknown} that {train_dir} lacks; add "
                               f"training images for them")
     return files, labels
+
+
+def _has_class_folders(root: Path) -> bool:
+    return any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
