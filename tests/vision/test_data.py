@@ -297,6 +297,16 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
 
 
+def test_show_batch_of_a_test_set_without_labels_draws_the_images_untitled(fashion):
+    # it unpacked (images, targets) from a batch that holds the images alone
+    (x, y), (test_x, _) = fashion
+    data = ImageData.from_arrays(x[:64], y[:64], classes=FASHION_MNIST_CLASSES, bs=16,
+                                 test=test_x[:8])
+    figure = data.show_batch(4, split="test")
+    drawn = [a for a in figure.axes if a.images]
+    assert len(drawn) == 4 and all(a.get_title() == "" for a in drawn)
+
+
 def test_show_results_of_a_several_output_regression(fashion):
     (x, _), _ = fashion
     outputs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)

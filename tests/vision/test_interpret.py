@@ -149,3 +149,20 @@ def test_tta_of_a_segmentation_model_keeps_each_prediction_on_its_pixel(fashion)
         expected = data.activation(learn.model(images.flip(-1)).flip(-2))
     assert torch.allclose(mirrored, expected, atol=1e-6)
     assert not torch.allclose(mirrored, plain, atol=1e-3)
+
+
+def test_tta_of_a_test_set_without_labels_gives_a_prediction_per_image(learn, fashion):
+    # tta read the test loader as a loader given as it is, labelled: its one-element batches
+    # unpacked into no inputs, and targets.ndim failed on None
+    (x, y), (test_x, _) = fashion
+    data = ImageData.from_arrays(x[:600], y[:600], valid=(test_x[:50], _[:50]),
+                                 test=test_x[:40], classes=FASHION_MNIST_CLASSES, augment=False)
+    unlabelled = ember.Learner(data, learn.model, quiet=True)
+    plain, targets = unlabelled.get_preds("test")
+    assert targets is None and plain.shape == (40, 10)
+    ember.seed(1)
+    averaged, tta_targets = tta(unlabelled, "test", n=2)
+    assert tta_targets is None and averaged.shape == plain.shape
+    assert torch.allclose(averaged.sum(1), torch.ones(40), atol=1e-4)
+    identity = tta(unlabelled, "test", n=2, augment=lambda images: images)[0]
+    assert torch.allclose(identity, plain, atol=1e-5)

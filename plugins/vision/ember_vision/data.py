@@ -853,13 +853,20 @@ class ImageData(ember.Data):
         return figure
 
     def show_batch(self, n: int = 9, split: str = "train", augment: bool = False) -> Any:
-        """A matplotlib figure of ``n`` images of one batch with their labels; with ``augment``
-        the training augmentation is applied first (to see what the model sees).
+        """A matplotlib figure of ``n`` images of one batch with their labels (untitled for a
+        test set without labels); with ``augment`` the training augmentation is applied first
+        (to see what the model sees).
 
         Example:
             >>> # data.show_batch(16).savefig("batch.png")
+            >>> # data.show_batch(split="test")
         """
-        images, targets = self.one_batch(split)[:2]
+        batch = self.one_batch(split)
+        images = batch[0]
+        if len(batch) == 1:  # a test set without labels: the images alone
+            titles = [""] * len(images)
+        else:
+            titles = [_label_text(t) for t in self.decode_targets(batch[1])]
         if augment and self.augment not in (None, False):
             from ember_vision.transforms import BatchAugment
 
@@ -867,7 +874,7 @@ class ImageData(ember.Data):
                                      mean=self.mean, std=self.std)
             augmenter.transform = augmenter.transform or default_augmentation(self.size)
             images = augmenter.augment(images)
-        return self.show_images(images, [_label_text(t) for t in self.decode_targets(targets)], n=n)
+        return self.show_images(images, titles, n=n)
 
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """A figure of ``n`` images titled ``target / prediction`` (green when right, red

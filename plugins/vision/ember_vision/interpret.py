@@ -25,23 +25,26 @@ __all__ = ["Interpretation", "tta"]
 
 def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         augment: Callable[[Tensor], Tensor] | None = None, beta: float = 0.25
-        ) -> tuple[Tensor, Tensor]:
+        ) -> tuple[Tensor, Tensor | None]:
     """Test-time augmentation: predictions (after the activation) averaged over ``n``
     augmented passes, blended with the plain prediction: ``(1 - beta) * augmented + beta *
     plain``. The default augmentation is mild (flip, crops of 85-100 % of the area, small
     shifts; no rotation or lighting). For a segmentation model the only augmentation is a
     left-right mirror, undone on the predicted masks (``n`` and ``augment`` do not apply).
-    Returns ``(predictions, targets)`` like ``get_preds``.
+    Returns ``(predictions, targets)`` like ``get_preds``: targets ``None`` for a test set
+    without labels.
 
     Example:
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
+        >>> # probs, _ = tta(learn, "test")  # a competition's test images
     """
-    loader = learn.loader(dl)  # a training loader is read in order, every item once
-    plain, targets = learn.get_preds(loader)
-    if learn.data.target_kind == "single_label" and targets.ndim > 1:
+    # every pass reads ``dl`` as get_preds names it (a training loader in order, every item
+    # once; a test set without labels as inputs only, its targets None)
+    plain, targets = learn.get_preds(dl)
+    if learn.data.target_kind == "single_label" and plain.ndim > 2:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
         # only augmentation is a mirror, undone on the outputs (N, H, W, classes)
-        mirrored = _activations(learn, loader, lambda images: images.flip(-1),
+        mirrored = _activations(learn, dl, lambda images: images.flip(-1),
                                 lambda outputs: outputs.flip(-2))
         return torch.lerp(mirrored, plain, beta), targets
     transform = augment or RandomBatchAugment(max_rotate=0, max_translate=0.05, scale=(1, 1),
@@ -49,7 +52,7 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     augmenter = BatchAugment(transform, mean=learn.data.mean, std=learn.data.std)  # type: ignore[attr-defined]
     total = torch.zeros_like(plain)
     for _ in range(n):
-        total += _activations(learn, loader, augmenter.augment)
+        total += _activations(learn, dl, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
 
