@@ -1092,6 +1092,11 @@ class Learner:
         Example:
             >>> # learn.show_results(6)
         """
+        if split == "test" and not self.data.test_labelled:
+            raise DataError("the test set has no labels (its batches hold the inputs only), "
+                            "so there are no targets to show beside the predictions; use "
+                            "learn.show_results(split=\"valid\"), or learn.predict_batch(items) "
+                            "for the test items' predictions")
         batch = self.data.one_batch(split)
         inputs = to_device(tuple(batch[:-1]), self.device)
         with evaluating(self.model):  # as predict does: the model's mode is restored after

@@ -715,6 +715,19 @@ def test_texts_alone_make_a_test_set_without_labels(reviews) -> None:
         TextData.from_texts(texts, labels, min_freq=1, test=["good", " "])
 
 
+def test_show_batch_and_show_results_of_a_test_set_without_labels(reviews) -> None:
+    # show_batch indexed a target the batch does not hold; show_results took the inputs for
+    # targets
+    texts, labels = list(reviews["text"]), list(reviews["label"])
+    data = TextData.from_texts(texts[40:], labels[40:], min_freq=1, bs=4,
+                               test=["Dull.", "A moving film.", "Fine."])
+    rows = data.show_batch(3, split="test")
+    assert len(rows) == 3 and all(target is None for _, target in rows)
+    learn = ember.learner(data, quiet=True)
+    with pytest.raises(ember.DataError, match="test set has no labels"):
+        learn.show_results(split="test")
+
+
 def test_a_test_frame_without_the_label_column_gives_predictions() -> None:
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame({"review": ["a good film", "a bad film", "fine", "awful"] * 5,

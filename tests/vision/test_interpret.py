@@ -166,3 +166,5 @@ def test_tta_of_a_test_set_without_labels_gives_a_prediction_per_image(learn, fa
     assert torch.allclose(averaged.sum(1), torch.ones(40), atol=1e-4)
     identity = tta(unlabelled, "test", n=2, augment=lambda images: images)[0]
     assert torch.allclose(identity, plain, atol=1e-5)
+    with pytest.raises(ember.DataError, match="test set has no labels"):
+        Interpretation.from_learner(unlabelled, "test")

@@ -699,13 +699,17 @@ class TextData(ember.Data):
                                                     self.backwards)) for row in ids]
 
     def show_batch(self, n: int = 6, split: str = "train") -> list[tuple[str, Any]]:
-        """Print ``n`` texts of a batch with their targets, and return them.
+        """Print ``n`` texts of a batch with their targets, and return them (the target
+        ``None`` for a test set without labels).
 
         Example:
             >>> # data.show_batch(3)
         """
         batch = self.one_batch(split)
-        rows = list(zip(self.decode_inputs(batch[0][:n]), self.decode_targets(batch[1][:n])))
+        texts = self.decode_inputs(batch[0][:n])
+        targets = (self.decode_targets(batch[1][:n]) if len(batch) > 1  # else inputs only
+                   else [None] * len(texts))
+        rows = list(zip(texts, targets))
         for text, target in rows:
             print(f"{target!s:>12}  {text[:100]}")
         return rows
