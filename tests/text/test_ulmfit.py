@@ -3,6 +3,7 @@ test_plugin.py."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -49,3 +50,68 @@ def test_an_encoder_read_in_the_other_direction_is_refused(tmp_path) -> None:
     bare = save_encoder(backward_learn.model, tmp_path / "bare.safetensors",
                         vocab=backward.vocab)              # direction unknown: not checked
     text_classifier(forward, pretrained=bare)
+
+
+def _rewrite(path, change_metadata=None, change_tensors=None) -> None:
+    """Write ``path`` again with its header or weights changed (a damaged copy)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+    tensors = load_file(str(path))
+    if change_metadata:
+        change_metadata(metadata)
+    if change_tensors:
+        change_tensors(tensors)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+@pytest.fixture
+def encoder_file(tmp_path):
+    texts, labels, _ = load_rotten_tomatoes()
+    data = TextData.from_texts(texts[:200], labels[:200], bs=32)
+    learn = ember.learner(data, model=text_classifier(data, emb_size=8, hidden_size=16,
+                                                      n_layers=1), quiet=True)
+    return learn, data, save_encoder(learn, tmp_path / "encoder.safetensors")
+
+
+def test_an_encoder_whose_vocab_was_changed_after_saving_is_refused(encoder_file) -> None:
+    # a changed vocab entry remapped the embedding rows to the wrong words without a word
+    learn, data, path = encoder_file
+    assert load_encoder(learn, path) is None  # intact: loads
+
+    def swap_two_tokens(metadata):
+        itos = json.loads(metadata["vocab"])
+        itos[10], itos[11] = itos[11], itos[10]
+        metadata["vocab"] = json.dumps(itos)
+
+    _rewrite(path, change_metadata=swap_two_tokens)
+    with pytest.raises(ember.TrainingError, match=r"damaged.*header"):
+        load_encoder(learn, path)
+    with pytest.raises(ember.TrainingError, match="damaged"):
+        text_classifier(data, pretrained=path)
+
+
+def test_an_encoder_whose_weights_were_changed_after_saving_is_refused(encoder_file) -> None:
+    learn, _, path = encoder_file
+
+    def nudge(tensors):
+        name = next(iter(tensors))
+        tensors[name] = tensors[name].clone()
+        tensors[name].view(-1)[0] += 1.0
+
+    _rewrite(path, change_tensors=nudge)
+    with pytest.raises(ember.TrainingError, match=r"damaged.*weights"):
+        load_encoder(learn, path)
+
+
+def test_an_encoder_saved_before_it_carried_digests_still_loads(encoder_file) -> None:
+    learn, _, path = encoder_file
+
+    def drop_digests(metadata):
+        for key in [key for key in metadata if key.endswith("sha256")]:
+            del metadata[key]
+
+    _rewrite(path, change_metadata=drop_digests)
+    load_encoder(learn, path)

@@ -32,6 +32,7 @@ from torch import nn
 
 import ember
 from ember import DataError, TrainingError
+from ember.export import manifest_digest, weights_digest
 from ember.utils import warn
 from ember_text.data import LanguageModelData, TextData
 from ember_text.tokenize import Vocab
@@ -53,6 +54,9 @@ ARCHITECTURES = {
     "awd_lstm": ("awd_lstm_classifier", "awd_lstm_lm"),
     "transformer": ("transformer_classifier", "transformer_lm"),
 }
+#: Header keys of an encoder file's SHA-256 digests: of its weights and of its other header
+#: entries. A file saved before they were recorded has neither and is read unchecked.
+WEIGHTS_KEY, HEADER_KEY = "weights_sha256", "header_sha256"
 #: Config keys that define an encoder's shape (must match between a language model and the
 #: classifier that reuses its encoder).
 ENCODER_KEYS = {
@@ -186,7 +190,10 @@ def _direction(backwards: bool) -> str:
 def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None,
                  backwards: bool | None = None) -> Path:
     """Write the encoder of a language model (or classifier) to a safetensors file with its
-    architecture, config, vocab and reading direction in the header.
+    architecture, config, vocab and reading direction in the header, and SHA-256 digests of
+    the header and the weights, which reading the file checks (the same digests as an
+    exported model's, :func:`ember.export.weights_digest` and
+    :func:`ember.export.manifest_digest`).
 
     ``vocab`` and ``backwards`` default to the learner's data's (a bare model gives none, and
     its direction is then not checked when the encoder is read).
@@ -202,7 +209,8 @@ def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
     metadata = {"format": "ember-text-encoder", "arch": arch, "config": json.dumps(config),
                 "vocab": json.dumps(vocab.itos if vocab is not None else None),
-                "backwards": json.dumps(backwards)}
+                "backwards": json.dumps(backwards), WEIGHTS_KEY: weights_digest(tensors)}
+    metadata[HEADER_KEY] = _header_digest(metadata)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
@@ -223,9 +231,25 @@ def read_encoder_header(path: str | Path) -> dict[str, Any]:
         raise TrainingError(f"cannot read an encoder from {path}: {error}") from None
     if metadata.get("format") != "ember-text-encoder":
         raise TrainingError(f"{path} is not an encoder written by ember_text.save_encoder")
+    recorded = metadata.get(HEADER_KEY)  # encoders saved before it have none: unchecked
+    if recorded is not None and _header_digest(metadata) != recorded:
+        raise TrainingError(
+            f"{path} is damaged: its header (architecture, config, vocab, direction) does not "
+            f"match the SHA-256 digest recorded when it was saved, so it was changed after "
+            f"(a damaged copy or disk, or an edit); a changed vocab would give words other "
+            f"words' rows. Save the encoder again from its language model, or copy the file "
+            f"again")
     return {"arch": metadata["arch"], "config": json.loads(metadata["config"]),
             "vocab": json.loads(metadata["vocab"]),
-            "backwards": json.loads(metadata.get("backwards", "null"))}
+            "backwards": json.loads(metadata.get("backwards", "null")),
+            "weights_sha256": metadata.get(WEIGHTS_KEY)}
+
+
+def _header_digest(metadata: dict[str, str]) -> str:
+    """SHA-256 of an encoder file's header entries but the digest's own: each name and its
+    exact stored text, in name order."""
+    entries = {name: text for name, text in metadata.items() if name != HEADER_KEY}
+    return manifest_digest(json.dumps(entries, sort_keys=True))
 
 
 def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = None,
@@ -269,6 +293,11 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
             f"model's vocab order; if the encoder learned another vocab, words get other "
             f"words' rows. Save it with save_encoder(..., vocab=) (a Learner gives its data's)")
     state = load_file(str(path))
+    if header["weights_sha256"] is not None and weights_digest(state) != header["weights_sha256"]:
+        raise TrainingError(
+            f"{path} is damaged: its weights do not match the SHA-256 digest recorded when it "
+            f"was saved, so they were changed after (a damaged copy or disk). Save the encoder "
+            f"again from its language model, or copy the file again")
     if remap and vocab is not None:
         for name in _embedding_names(state):
             state[name] = map_embedding(state[name], header["vocab"], vocab.itos)
