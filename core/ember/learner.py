@@ -964,23 +964,28 @@ class Learner:
             >>> # learn.validate()        -> {'valid_loss': 0.31, 'accuracy': 0.89}
             >>> # learn.validate("test")  -> {'test_loss': 0.35, 'test_accuracy': 0.87}
         """
-        loader, split = self.loader(dl), _split_name(dl)
-        if split == "test" and not self.data.test_labelled:
+        loader = self.loader(dl)
+        if self._unlabelled_test(dl):
             raise DataError(
                 "the test set has no labels (its batches hold the inputs only), and validate "
                 "needs labels to score; use learn.get_preds(\"test\") for its predictions, or "
                 "learn.predict_batch(items) for decoded ones")
-        with self._reading(split):
+        with self._reading(dl):
             self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_evaluation)
 
+    def _unlabelled_test(self, dl: DataLoader | str | None) -> bool:
+        # the data's test set without labels, named ("test") or given as its loader
+        return (dl == "test" if isinstance(dl, str) else
+                dl is not None and dl is self.data.test_dl) and not self.data.test_labelled
+
     @contextmanager
-    def _reading(self, split: str | None) -> Iterator[None]:
+    def _reading(self, dl: DataLoader | str | None) -> Iterator[None]:
         # an evaluation pass outside the fit's own validation: the recorder names its scores
         # after the split, and a test set without labels is read as inputs only
         saved = self.split, self.labelled
-        self.split = split
-        self.labelled = not (split == "test" and not self.data.test_labelled)
+        self.split = _split_name(dl)
+        self.labelled = not self._unlabelled_test(dl)
         try:
             yield
         finally:
@@ -1028,7 +1033,7 @@ class Learner:
         with self._without(ProgressPrinter):
             self.add_cbs([gather])
             try:
-                with self._reading(_split_name(dl)):
+                with self._reading(dl):
                     labelled = self.labelled
                     self._run(partial(self._do_validate, loader), "validate",
                               CancelValidateException)

@@ -1462,3 +1462,16 @@ def test_an_epoch_whose_validation_was_cancelled_has_no_validation_scores_from_b
     first, second = learn.recorder.values
     assert "valid_loss" not in first and "accuracy" not in first
     assert math.isfinite(second["valid_loss"])
+
+
+def test_the_data_s_own_unlabelled_test_loader_given_as_a_loader_reads_as_test_does():
+    # get_preds(data.test_dl) failed with "each batch must be a tuple (*inputs, target) ...
+    # return (x, y) from your Dataset", though get_preds("test") reads the same loader
+    ember.seed(0)
+    data = _data_with_test_set(labelled=False)
+    learn = ember.Learner(data, small_model(), quiet=True)
+    probs, targets = learn.get_preds(data.test_dl)
+    assert targets is None and torch.equal(probs, learn.get_preds("test")[0])
+    with pytest.raises(ember.DataError, match=r"the test set has no labels"):
+        learn.validate(data.test_dl)
+    assert set(learn.validate()) == {"valid_loss", "accuracy"}

@@ -56,7 +56,8 @@ class Recorder(Callback):
         self._epoch_losses: list[float] = []
         #: the report of the last ``fit_auto`` (choices and reasons), if any
         self.auto: dict[str, Any] | None = None
-        #: the scores of the last validation pass (a fit's, or ``validate()``'s)
+        #: the scores of the last validation pass not yet in an epoch's row: ``validate()``'s,
+        #: or during a fit the current epoch's (emptied once the epoch's row takes them)
         self.last_validation: dict[str, float] = {}
         #: the scores of the last evaluation pass of any split, named after it
         self.last_evaluation: dict[str, float] = {}

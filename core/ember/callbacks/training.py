@@ -117,10 +117,13 @@ class MixedPrecision(Callback):
         # The scaler skips the step when the gradients overflowed, whether the loss did or
         # not. It reads its own inf check to the host for that, so it adds no sync; a
         # post-step hook, called only when the optimiser steps, says whether it did. An
-        # optimiser without hooks (not a torch one) is told by the loss scale, which the
-        # scaler lowers on a skip and only then (one host read per step).
+        # optimiser without hooks (not a torch one), or one that skips by itself (a fused
+        # one: the scaler calls its step, overflow or not, and hands it the inf check), is
+        # told by the loss scale, which the scaler lowers on a skip and only then (one host
+        # read per step).
         taken: list[bool] = []
-        register = getattr(opt, "register_step_post_hook", None)
+        register = (None if getattr(opt, "_step_supports_amp_scaling", False)
+                    else getattr(opt, "register_step_post_hook", None))
         handle = register(lambda *_: taken.append(True)) if register is not None else None
         scale = self.scaler.get_scale() if handle is None else None
         try:
