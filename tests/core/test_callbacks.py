@@ -335,6 +335,20 @@ def test_fp16_skipped_counts_the_steps_the_scaler_skipped_whatever_overflowed(op
         assert {int(state["step"]) for state in learn.opt.state.values()} == {20}
 
 
+def test_fp16_counting_a_fused_optimisers_skips_reads_no_loss_scale_per_step(monkeypatch):
+    # a fused optimiser steps with no host read (the scaler hands it the inf check on the
+    # device); telling its skips by reading the loss scale each step added two syncs a step
+    reads = []
+    original = torch.amp.GradScaler.get_scale
+    monkeypatch.setattr(torch.amp.GradScaler, "get_scale",
+                        lambda self: reads.append(1) or original(self))
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
+                          device="cpu", opt_func=_fused_adamw)
+    learn.fit(1, 1e-2, cbs=[_InfGradientAt(2, 5)])
+    assert learn.recorder.values[0]["skipped"] == 2 and reads == []
+
+
 @pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
 def test_a_fit_that_scales_no_loss_has_no_skipped_column(precision):
     ember.seed(0)

@@ -47,7 +47,10 @@ class MixedPrecision(Callback):
         self.precision, self.dtype = precision, dtypes[precision]
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
         self._unscaled = False  # the scaler unscaled this step's gradients (fp16)
-        self.skipped = 0  # optimiser steps of this epoch the loss scaler skipped (fp16)
+        # optimiser steps of this epoch the loss scaler skipped (fp16): counted, and told on
+        # the device (see skipped)
+        self._skipped = 0
+        self._skip_flags: list[torch.Tensor] = []
         self._loaded_scaler: dict[str, Any] | None = None  # from a checkpoint, for the next fit
         # the learner's step_fn when this fit's before_fit ran, put back by after_fit; None
         # when before_fit did not run (a callback ordered before this one cancelled the fit)
@@ -107,7 +110,23 @@ class MixedPrecision(Callback):
                 self._unscaled = True
 
     def before_epoch(self) -> None:
-        self.skipped = 0  # optimiser steps of this epoch the loss scaler skipped
+        self._skipped, self._skip_flags = 0, []
+
+    @property
+    def skipped(self) -> int:
+        """The optimiser steps of this epoch (so far) that the loss scaler skipped for an
+        overflow, in the loss or in the gradients alone."""
+        if self._skip_flags:  # one host read for all the steps told by the loss scale
+            self._skipped += int(torch.stack(self._skip_flags).sum())
+            self._skip_flags = []
+        return self._skipped
+
+    def _scale_tensor(self) -> torch.Tensor:
+        """The scaler's loss scale as a tensor on its device: no host read where torch gives
+        it so (a private accessor, so otherwise read as a float)."""
+        read = getattr(self.scaler, "_get_scale_async", None)
+        scale = read() if read is not None else None
+        return scale.clone() if scale is not None else torch.tensor(self.scaler.get_scale())
 
     def _scaled_step(self) -> None:
         opt = self.learn.opt
@@ -115,17 +134,17 @@ class MixedPrecision(Callback):
             opt.step()
             return
         # The scaler skips the step when the gradients overflowed, whether the loss did or
-        # not. It reads its own inf check to the host for that, so it adds no sync; a
+        # not. For most optimisers it reads its inf check to the host for that, and a
         # post-step hook, called only when the optimiser steps, says whether it did. An
         # optimiser without hooks (not a torch one), or one that skips by itself (a fused
-        # one: the scaler calls its step, overflow or not, and hands it the inf check), is
-        # told by the loss scale, which the scaler lowers on a skip and only then (one host
-        # read per step).
+        # one: the scaler hands it the inf check on the device and calls its step, overflow
+        # or not, with no host read), is told by the loss scale, which the scaler lowers on
+        # a skip and only then: compared on the device, read once when the count is asked.
         taken: list[bool] = []
         register = (None if getattr(opt, "_step_supports_amp_scaling", False)
                     else getattr(opt, "register_step_post_hook", None))
         handle = register(lambda *_: taken.append(True)) if register is not None else None
-        scale = self.scaler.get_scale() if handle is None else None
+        before = self._scale_tensor() if handle is None else None
         try:
             self.scaler.step(opt)
         finally:
@@ -133,8 +152,10 @@ class MixedPrecision(Callback):
                 handle.remove()
         self.scaler.update()
         self._unscaled = False
-        skipped = not taken if handle is not None else self.scaler.get_scale() < scale
-        self.skipped += skipped
+        if before is None:
+            self._skipped += not taken
+        else:
+            self._skip_flags.append(self._scale_tensor() < before)
 
     def after_cancel_step(self) -> None:
         self._rescale_kept_gradients()
