@@ -970,6 +970,7 @@ class Learner:
                 "the test set has no labels (its batches hold the inputs only), and validate "
                 "needs labels to score; use learn.get_preds(\"test\") for its predictions, or "
                 "learn.predict_batch(items) for decoded ones")
+        self.recorder.last_evaluation = {}  # a cancelled pass scores nothing
         with self._reading(dl):
             self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_evaluation)

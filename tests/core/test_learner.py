@@ -1475,3 +1475,18 @@ def test_the_data_s_own_unlabelled_test_loader_given_as_a_loader_reads_as_test_d
     with pytest.raises(ember.DataError, match=r"the test set has no labels"):
         learn.validate(data.test_dl)
     assert set(learn.validate()) == {"valid_loss", "accuracy"}
+
+
+def test_a_cancelled_validate_returns_no_scores_rather_than_an_earlier_passs():
+    # it returned the scores of the pass before it (a validate("test"), say) as its own
+    class Cancel(ember.Callback):
+        def before_validate(self) -> None:
+            raise ember.CancelValidateException()
+
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    assert "valid_loss" in learn.validate()
+    cancel = Cancel()
+    learn.add_cbs([cancel])
+    assert learn.validate() == {}
+    learn.remove_cbs([cancel])
+    assert "valid_loss" in learn.validate()
