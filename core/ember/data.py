@@ -255,19 +255,43 @@ def find_test_folder(root: str | Path, test: str | None = "test", splits: Sequen
     folder = root / test
     if not folder.is_dir() or any(folder.resolve() == Path(split).resolve() for split in splits):
         return None
-    entries = list(folder.iterdir())
-    if not any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
-        wanted = {suffix.lower() for suffix in suffixes}
-        has_files = any(entry.is_file() and entry.suffix.lower() in wanted for entry in entries)
-        if has_files and loose:
-            return folder
-        if has_files:
-            warn(f"{folder} holds no class folders, so its {items} have no labels to score: "
-                 f"it is left out of the data (predict such {items} with "
-                 f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "
-                 f"test split, or pass test=None")
+    files = loose_files(folder, suffixes)
+    if files is None:
+        return folder
+    if files and loose:
+        return folder
+    if files:
+        warn(f"{folder} holds no class folders, so its {items} have no labels to score: "
+             f"it is left out of the data (predict such {items} with "
+             f"learn.predict_batch); put them in {folder}/<class name>/ to make it the "
+             f"test split, or pass test=None")
+    return None
+
+
+def loose_files(folder: str | Path, suffixes: Sequence[str]) -> list[Path] | None:
+    """The files of ``folder`` whose names end in one of ``suffixes`` (any case), in name
+    order, when it holds no class folders: a test set without labels (see
+    :func:`find_test_folder`); None when it holds class folders. Hidden entries
+    (``.ipynb_checkpoints``, ``._photo.png``) are neither.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     for name in ("b.png", "a.PNG", "notes.txt", "._a.png"):
+        ...         _ = (Path(folder) / name).write_bytes(b"")
+        ...     print([p.name for p in loose_files(folder, [".png"])])
+        ...     (Path(folder) / "cat").mkdir()
+        ...     print(loose_files(folder, [".png"]))
+        ['a.PNG', 'b.png']
+        None
+    """
+    entries = [entry for entry in Path(folder).iterdir() if not entry.name.startswith(".")]
+    if any(entry.is_dir() for entry in entries):
         return None
-    return folder
+    wanted = {suffix.lower() for suffix in suffixes}
+    return sorted((entry for entry in entries
+                   if entry.is_file() and entry.suffix.lower() in wanted),
+                  key=lambda entry: entry.name)
 
 
 def make_loaders(

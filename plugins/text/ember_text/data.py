@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
-from ember import DataError, find_test_folder, split_folders
+from ember import DataError, find_test_folder, loose_files, split_folders
 from ember.utils import plain
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
@@ -642,10 +642,8 @@ class TextData(ember.Data):
                             f"expected {root}/<class>/<name>.txt")
         test_dir = (find_test_folder(root, test, folders, extensions, "texts", loose=True)
                     if folders is not None else None)
-        if test_dir is not None and not any(p.is_dir() and not p.name.startswith(".")
-                                            for p in test_dir.iterdir()):
-            files = sorted(p for p in test_dir.iterdir()
-                           if p.is_file() and p.suffix.lower() in extensions)
+        files = loose_files(test_dir, extensions) if test_dir is not None else None
+        if files:  # loose files: a test set without labels
             options.update(test=[file.read_bytes() for file in files],
                            test_names=[f"file {file}" for file in files])
         elif test_dir is not None:

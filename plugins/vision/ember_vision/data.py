@@ -643,11 +643,9 @@ class ImageData(ember.Data):
             test_dir = ember.find_test_folder(root, test, folders, IMAGE_SUFFIXES, "images",
                                               loose=True)
             test_split: Any = None
-            if test_dir is not None and _has_class_folders(test_dir):
-                test_split = _labelled_split(test_dir, train_dir, classes)
-            elif test_dir is not None:  # loose images: a test set without labels
-                test_split = sorted(p for p in test_dir.iterdir() if p.is_file()
-                                    and p.suffix.lower() in IMAGE_SUFFIXES)
+            if test_dir is not None:  # loose images are a test set without labels
+                test_split = (ember.loose_files(test_dir, IMAGE_SUFFIXES)
+                              or _labelled_split(test_dir, train_dir, classes))
             mask = [False] * len(train_files) + [True] * len(valid_files)
             return cls.from_files(train_files + valid_files, train_labels + valid_labels,
                                   valid_mask=mask, size=size, mode=mode, classes=classes,
@@ -974,10 +972,6 @@ def _labelled_split(folder: Path, train_dir: Path, classes: Sequence[Any]
         raise ember.DataError(f"{folder} has classes {unknown} that {train_dir} lacks; add "
                               f"training images for them")
     return files, labels
-
-
-def _has_class_folders(root: Path) -> bool:
-    return any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
 
 
 def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
