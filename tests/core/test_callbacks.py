@@ -258,14 +258,21 @@ def test_fp16_trains_on_past_a_batch_whose_loss_overflowed_and_its_scaler_skippe
     assert learn.validate()["accuracy"] > 0.7
 
 
-def test_fp16_train_loss_averages_the_batches_whose_steps_were_taken():
-    # the overflowed batches the scaler skipped made the epoch's train_loss nan (in
-    # recorder.values and the progress table) although training went on
+def _fp16_fit_printed(epochs: int) -> tuple[ember.Learner, io.StringIO]:
+    """An fp16 fit of ``epochs`` (12 batches each) whose losses at steps 3, 15 and 16
+    overflow, and the progress table it printed."""
     ember.seed(0)
     out = io.StringIO()
     learn = ember.Learner(blob_data(), small_model(), precision="fp16", device="cpu",
                           cbs=[ember.ProgressPrinter(stream=out)])
-    learn.fit(2, 1e-2, cbs=[_InfLossAt({3, 15, 16})])  # 12 batches an epoch
+    learn.fit(epochs, 1e-2, cbs=[_InfLossAt({3, 15, 16})])
+    return learn, out
+
+
+def test_fp16_train_loss_averages_the_batches_whose_steps_were_taken():
+    # the overflowed batches the scaler skipped made the epoch's train_loss nan (in
+    # recorder.values and the progress table) although training went on
+    learn, out = _fp16_fit_printed(2)
     losses = learn.recorder.losses
     assert len(losses) == 24 and [i for i, x in enumerate(losses) if not math.isfinite(x)] == [
         3, 15, 16]  # still there for plot_loss
@@ -278,11 +285,7 @@ def test_fp16_train_loss_averages_the_batches_whose_steps_were_taken():
 def test_fp16_epoch_rows_say_how_many_batches_the_scaler_skipped():
     # the table showed a train_loss of the batches whose steps were taken, and nothing said
     # that some batches of the epoch were not trained
-    ember.seed(0)
-    out = io.StringIO()
-    learn = ember.Learner(blob_data(), small_model(), precision="fp16", device="cpu",
-                          cbs=[ember.ProgressPrinter(stream=out)])
-    learn.fit(3, 1e-2, cbs=[_InfLossAt({3, 15, 16})])  # 12 batches an epoch
+    learn, out = _fp16_fit_printed(3)
     assert [row["skipped"] for row in learn.recorder.values] == [1, 2, 0]
     header, *rows = out.getvalue().splitlines()
     names = header.split()
