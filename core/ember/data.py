@@ -54,6 +54,7 @@ __all__ = [
     "split_by_flags",
     "split_folders",
     "split_indices",
+    "unlabelled_test_error",
 ]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
@@ -402,6 +403,19 @@ def check_batch(batch: Any, name: str) -> None:
         f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
         f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
+def unlabelled_test_error(needs: str, instead: str) -> DataError:
+    """The :class:`DataError` for something that needs targets (``needs``) asked of a test set
+    without labels (:attr:`Data.test_labelled` False), saying what to use ``instead``.
+
+    Example:
+        >>> error = unlabelled_test_error("validate needs labels", "use get_preds")
+        >>> str(error).endswith("only), and validate needs labels; use get_preds")
+        True
+    """
+    return DataError(f"the test set has no labels (its batches hold the inputs only), and "
+                     f"{needs}; {instead}")
 
 
 def require_batches(dl: DataLoader, name: str) -> None:

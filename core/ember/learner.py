@@ -51,7 +51,13 @@ from ember.checks import (
     first_forward,
     first_loss,
 )
-from ember.data import Data, check_batch, n_batches, require_batches
+from ember.data import (
+    Data,
+    check_batch,
+    n_batches,
+    require_batches,
+    unlabelled_test_error,
+)
 from ember.distributed import (
     Distributed,
     ShardSampler,
@@ -966,10 +972,9 @@ class Learner:
         """
         loader = self.loader(dl)
         if self._unlabelled_test(dl):
-            raise DataError(
-                "the test set has no labels (its batches hold the inputs only), and validate "
-                "needs labels to score; use learn.get_preds(\"test\") for its predictions, or "
-                "learn.predict_batch(items) for decoded ones")
+            raise unlabelled_test_error(
+                "validate needs labels to score", "use learn.get_preds(\"test\") for its "
+                "predictions, or learn.predict_batch(items) for decoded ones")
         self.recorder.last_evaluation = {}  # a cancelled pass scores nothing
         with self._reading(dl):
             self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
@@ -1098,11 +1103,11 @@ class Learner:
         Example:
             >>> # learn.show_results(6)
         """
-        if split == "test" and not self.data.test_labelled:
-            raise DataError("the test set has no labels (its batches hold the inputs only), "
-                            "so there are no targets to show beside the predictions; use "
-                            "learn.show_results(split=\"valid\"), or learn.predict_batch(items) "
-                            "for the test items' predictions")
+        if self._unlabelled_test(split):
+            raise unlabelled_test_error(
+                "there are no targets to show beside the predictions", "use "
+                "learn.show_results(split=\"valid\"), or learn.predict_batch(items) for the "
+                "test items' predictions")
         batch = self.data.one_batch(split)
         inputs = to_device(tuple(batch[:-1]), self.device)
         with evaluating(self.model):  # as predict does: the model's mode is restored after

@@ -145,15 +145,22 @@ def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     assert steps == {12} and learn.validate()["accuracy"] > 0.7
 
 
-class _CancelStep(ember.Callback):
-    """Cancels the optimiser step of training steps ``steps`` in ``before_step``."""
+class _Cancel(ember.Callback):
+    """Cancels the optimiser step (``phase="step"``, in ``before_step``) or the backward pass
+    (``phase="backward"``, in ``before_backward``) of training steps ``steps``."""
 
-    def __init__(self, order: int, steps: tuple[int, ...]) -> None:
-        self.order, self.steps = order, steps
+    def __init__(self, phase: str, order: int, steps: tuple[int, ...]) -> None:
+        self.phase, self.order, self.steps = phase, order, steps
+
+    def _cancel(self, phase: str, exception: type[Exception]) -> None:
+        if self.phase == phase and self.learn.train_iter in self.steps:
+            raise exception
 
     def before_step(self) -> None:
-        if self.learn.train_iter in self.steps:
-            raise ember.CancelStepException
+        self._cancel("step", ember.CancelStepException)
+
+    def before_backward(self) -> None:
+        self._cancel("backward", ember.CancelBackwardException)
 
 
 def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_next():
@@ -163,7 +170,7 @@ def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_n
         ember.seed(0)
         learn = ember.Learner(blob_data(), small_model(), quiet=True, precision="fp16",
                               device="cpu")
-        learn.fit(1, 1e-2, cbs=[_CancelStep(order, steps=(2, 7))])
+        learn.fit(1, 1e-2, cbs=[_Cancel("step", order, steps=(2, 7))])
         return learn
 
     late, early = run(ember.Order.DEFAULT), run(ember.Order.FIRST)
@@ -172,17 +179,6 @@ def test_a_step_cancelled_after_fp16_unscaled_its_gradients_keeps_them_for_the_n
     for key, value in early.model.state_dict().items():
         assert torch.allclose(value, late.model.state_dict()[key], atol=1e-6), key
     assert late.callback("mixed_precision").scaler.get_scale() == 2.0**16
-
-
-class _SkipBackward(ember.Callback):
-    """Cancels the backward pass of training steps ``steps`` in ``before_backward``."""
-
-    def __init__(self, order: int, steps: tuple[int, ...]) -> None:
-        self.order, self.steps = order, steps
-
-    def before_backward(self) -> None:
-        if self.learn.train_iter in self.steps:
-            raise ember.CancelBackwardException
 
 
 @pytest.mark.parametrize("order", [ember.Order.FIRST, ember.Order.DEFAULT])
@@ -194,7 +190,7 @@ def test_batches_whose_backward_is_cancelled_are_not_stepped_with_fp16_as_withou
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True, precision=precision,
                           device="cpu")
-    learn.fit(2, 1e-2, cbs=[_SkipBackward(order, steps=(0, 5, 12))])  # 12 batches an epoch
+    learn.fit(2, 1e-2, cbs=[_Cancel("backward", order, steps=(0, 5, 12))])  # 12 batches an epoch
     assert {int(state["step"]) for state in learn.opt.state.values()} == {21}
     assert learn.validate()["accuracy"] > 0.7
     if precision == "fp16":

@@ -189,6 +189,12 @@ class MixedPrecision(Callback):
         self._loaded_scaler = state.get("scaler")
 
 
+def _loss_scaling(learn: Learner) -> MixedPrecision | None:
+    """The callback that scales this fit's loss (float16 mixed precision), or None."""
+    return next((cb for cb in learn.cbs if isinstance(cb, MixedPrecision)
+                 and hasattr(cb, "scaler") and cb.scaler.is_enabled()), None)
+
+
 def skipped_steps(learn: Learner) -> int | None:
     """The optimiser steps of the current (or last) epoch that the float16 loss scaler skipped
     for an overflow, in the loss or only in the gradients; ``None`` when the fit scales no
@@ -198,10 +204,8 @@ def skipped_steps(learn: Learner) -> int | None:
         >>> # learn.fit(1)  # precision="fp16"
         >>> # skipped_steps(learn)  -> 0
     """
-    for cb in learn.cbs:
-        if isinstance(cb, MixedPrecision) and hasattr(cb, "scaler") and cb.scaler.is_enabled():
-            return cb.skipped
-    return None
+    scaling = _loss_scaling(learn)
+    return scaling.skipped if scaling is not None else None
 
 
 def loss_scaled(learn: Learner) -> bool:
@@ -211,8 +215,7 @@ def loss_scaled(learn: Learner) -> bool:
     Example:
         >>> # loss_scaled(ember.Learner(data, model, precision="fp16"))  # True during a fit
     """
-    return any(isinstance(cb, MixedPrecision) and hasattr(cb, "scaler")
-               and cb.scaler.is_enabled() for cb in learn.cbs)
+    return _loss_scaling(learn) is not None
 
 
 class GradientAccumulation(Callback):

@@ -127,11 +127,10 @@ class Interpretation:
         loader = learn.loader(dl)  # a training loader is read in order, every item once
         outputs, targets = learn.get_preds(dl, activation=False)  # read as get_preds names it
         if targets is None:
-            raise ember.DataError(
-                "the test set has no labels (its batches hold the inputs only), and an "
-                "Interpretation compares predictions with targets; interpret the validation "
-                "set (Interpretation.from_learner(learn)), or use tta(learn, \"test\") or "
-                "learn.get_preds(\"test\") for the test images' predictions")
+            raise ember.data.unlabelled_test_error(
+                "an Interpretation compares predictions with targets", "interpret the "
+                "validation set (Interpretation.from_learner(learn)), or use tta(learn, "
+                "\"test\") or learn.get_preds(\"test\") for the test images' predictions")
         return cls(learn.data, loader, outputs, targets)
 
     def top_losses(self, k: int = 9) -> tuple[Tensor, Tensor]:
