@@ -240,3 +240,61 @@ def test_test_pairs_from_a_data_frame_and_their_errors() -> None:
         Seq2SeqData.from_pairs(PAIRS, test_pairs=[("un", "1", "one")])
     with pytest.raises(ember.DataError, match="the test set is empty"):
         Seq2SeqData.from_pairs(PAIRS, test_pairs=[])
+
+
+def test_test_sources_alone_are_a_test_set_without_labels_predicted_in_item_order() -> None:
+    train, valid = PAIRS[:250], PAIRS[250:]
+    sources = [source for source, _ in valid]
+    labelled = Seq2SeqData.from_pairs(train, valid_pairs=valid, test_pairs=valid, bs=16)
+    data = Seq2SeqData.from_pairs(train, valid_pairs=valid, test_pairs=sources, bs=16)
+    assert labelled.test_labelled and not data.test_labelled
+    # read like the validation sources (training vocab, in order), batches of inputs only
+    assert data.test_dl.dataset.sources == labelled.test_dl.dataset.sources
+    batch = data.one_batch("test")
+    assert len(batch) == 1 and torch.equal(batch[0], labelled.one_batch("test")[0])
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True)
+    learn.fit(1, 1e-2)
+    predictions, targets = learn.get_preds("test")
+    assert targets is None and predictions.shape[0] == len(sources)
+    # the same kind of predictions as the labelled test set: token probabilities that the
+    # data decodes into the greedy translations, row i for source i
+    assert predictions.shape[-1] == len(data.tgt_vocab)
+    assert data.decode(predictions) == learn.predict_batch(sources)
+    with pytest.raises(ember.DataError, match=r"the test set has no labels .* validate needs "
+                                              r"labels"):
+        learn.validate("test")
+    with pytest.raises(ember.DataError, match="the test set has no labels"):
+        learn.show_results(split="test")
+    rows = data.show_batch(3, split="test")
+    assert rows == [(source, None) for source in sources[:3]]
+    assert learn.show_results(3)  # the validation set still shows its targets
+
+
+def test_test_sources_from_a_data_frame_without_the_target_column_and_their_errors() -> None:
+    frame = pd.DataFrame({"words": [s for s, _ in PAIRS[:40]],
+                          "digits": [t for _, t in PAIRS[:40]]})
+    named = Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits", bs=8,
+                                   test_pairs=frame[["words"]].iloc[:5])
+    assert not named.test_labelled and len(named.test_dl.dataset) == 5
+    assert Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits", bs=8,
+                                  test_pairs=frame.iloc[:5]).test_labelled
+    # unnamed: a frame of one column holds sources alone, two or more (source, target)
+    one_column = Seq2SeqData.from_pairs(frame, bs=8, test_pairs=frame[["words"]].iloc[:5])
+    assert not one_column.test_labelled
+    assert one_column.test_dl.dataset.sources == named.test_dl.dataset.sources
+    series = Seq2SeqData.from_pairs(frame, bs=8, test_pairs=frame["words"].iloc[:5])
+    assert series.test_dl.dataset.sources == named.test_dl.dataset.sources
+    with pytest.raises(ember.DataError, match=r"test_pairs: no column 'words'"):
+        Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits",
+                               test_pairs=frame[["digits"]].rename(columns={"digits": "x"}))
+    with pytest.raises(ember.DataError, match=r"test_pairs item 1 \(None\): the source is "
+                                              r"missing"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=["un", None])
+    with pytest.raises(ember.DataError, match=r"test_pairs item 2 \(\('trois', '3'\)\) is a "
+                                              r"\(source, target\) pair, but item 0 is a source "
+                                              r"alone"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=["un", "deux", ("trois", "3")])
+    with pytest.raises(ember.DataError, match=r"test_pairs item 1 \('deux'\) is a source "
+                                              r"alone, but item 0 is a \(source, target\) pair"):
+        Seq2SeqData.from_pairs(PAIRS, test_pairs=[("un", "1"), "deux"])

@@ -157,25 +157,36 @@ class _Splitter:
 
 
 class _PairDataset(Dataset):
-    def __init__(self, sources: list[list[int]], targets: list[list[int]]) -> None:
+    """Source ids and target ids, item by item; ``targets`` ``None`` (a test set without
+    labels): items are ``(source ids,)``."""
+
+    def __init__(self, sources: list[list[int]], targets: list[list[int]] | None) -> None:
         self.sources, self.targets = sources, targets
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
+    def __getitem__(self, index: int) -> tuple[list[int], ...]:
+        if self.targets is None:
+            return (self.sources[index],)
         return self.sources[index], self.targets[index]
 
 
-def collate_pairs(batch: Sequence[tuple[list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
-    """Pad a list of ``(source ids, target ids)`` into ``(src, tgt, target)``.
+def collate_pairs(batch: Sequence[tuple[list[int], ...]]) -> tuple[Tensor, ...]:
+    """Pad a list of ``(source ids, target ids)`` into ``(src, tgt, target)``; items of
+    ``(source ids,)`` alone (a test set without labels) give ``(src,)``.
 
     Example:
         >>> src, tgt, target = collate_pairs([([5, 2], [6, 2]), ([5, 5, 2], [2])])
         >>> target.tolist()
         [[6, 2], [2, -100]]
+        >>> [src.tolist() for src in collate_pairs([([5, 2],), ([5, 5, 2],)])]
+        [[[5, 2, 0], [5, 5, 2]]]
     """
-    sources, targets = zip(*batch)
+    columns = list(zip(*batch))
+    if len(columns) == 1:  # sources alone
+        return (pad_ids(columns[0], PAD),)
+    sources, targets = columns
     tgt = pad_ids(targets, PAD)
     return pad_ids(sources, PAD), tgt, tgt.masked_fill(tgt == PAD, IGNORE_INDEX)
 
@@ -283,10 +294,19 @@ class Seq2SeqData(ember.Data):
                 columns (or ``source_col`` / ``target_col``) hold them.
             valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
             valid_pairs: an explicit validation set (same forms as ``pairs``).
-            test_pairs: a test set (same forms as ``pairs``) for the test loader
-                (``learn.validate("test")``, ``learn.get_preds("test")``), read like the
-                validation pairs: the training vocabs (tokens they lack read as ``<unk>``),
-                batches in order. Errors name a bad one ``test_pairs item 3``.
+            test_pairs: a test set for the test loader (``learn.validate("test")``,
+                ``learn.get_preds("test")``), read like the validation pairs: the training
+                vocabs (tokens they lack read as ``<unk>``), batches in order. Errors name a
+                bad one ``test_pairs item 3``. Pairs (the forms of ``pairs``) make a labelled
+                test set; sources alone make a test set without labels (a competition's),
+                whose batches are ``(src,)``: ``data.test_labelled`` is False,
+                ``learn.get_preds("test")`` gives row ``i`` for source ``i`` (targets
+                ``None``) and ``learn.validate("test")`` refuses it. Sources alone are a list
+                (or Series) of strings, or a data frame without the target column: the
+                ``target_col`` named, or, with no names, a frame of one column. The first
+                item decides: a string means every item is a source, a 2-tuple means every
+                item is a ``(source, target)`` pair (so a list of 2-tuples is always pairs);
+                a mix is an error naming the item.
             level: ``"char"`` (default; no spaCy needed) or ``"word"`` (spaCy blank tokenizer).
             tgt_level: the target side's level when it differs (e.g. words → digits as
                 characters: ``level="word", tgt_level="char"``).
@@ -304,6 +324,10 @@ class Seq2SeqData(ember.Data):
             ...                               test_pairs=[("trois", "3")])
             >>> len(data.test_dl.dataset)
             1
+            >>> data = Seq2SeqData.from_pairs([("deux", "2"), ("trois", "3")] * 5, bs=4,
+            ...                               test_pairs=["trois", "deux", "trois"])
+            >>> data.test_labelled, len(data.test_dl.dataset), len(data.one_batch("test"))
+            (False, 3, 1)
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
@@ -317,10 +341,19 @@ class Seq2SeqData(ember.Data):
             train, valid = all_pairs, _as_pairs(valid_pairs, source_col, target_col,
                                                 "valid_pairs")
         groups = {"train": train, "valid": valid}
-        if test_pairs is not None:
-            groups["test"] = _as_pairs(test_pairs, source_col, target_col, "test_pairs")
         tokens = {name: ([split_source(s) for s, _ in group], [split_target(t) for _, t in group])
                   for name, group in groups.items()}
+        test_tokens: tuple[list[list[str]], list[list[str]] | None] | None = None
+        test_labelled = True
+        if test_pairs is not None:
+            test_sources = _as_sources(test_pairs, source_col, target_col, "test_pairs")
+            if test_sources is None:
+                test = _as_pairs(test_pairs, source_col, target_col, "test_pairs")
+                test_tokens = ([split_source(s) for s, _ in test],
+                               [split_target(t) for _, t in test])
+            else:  # a test set without labels: sources alone
+                test_labelled = False
+                test_tokens = ([split_source(s) for s in test_sources], None)
         train_sources, train_targets = tokens["train"]
         if shared_vocab:
             src_vocab = tgt_vocab = build_vocab(train_sources + train_targets, min_freq,
@@ -329,23 +362,25 @@ class Seq2SeqData(ember.Data):
             src_vocab = build_vocab(train_sources, min_freq, max_vocab)
             tgt_vocab = build_vocab(train_targets, min_freq, max_vocab)
 
-        def dataset(name: str) -> _PairDataset:
-            sources, targets = tokens[name]
+        def dataset(sources: list[list[str]], targets: list[list[str]] | None) -> _PairDataset:
             return _PairDataset([[*src_vocab.numericalize(s), EOS] for s in sources],
+                                None if targets is None else
                                 [[*tgt_vocab.numericalize(t), EOS] for t in targets])
 
-        train_ds, valid_ds = dataset("train"), dataset("valid")
-        test_ds = dataset("test") if "test" in tokens else None
+        train_ds, valid_ds = dataset(*tokens["train"]), dataset(*tokens["valid"])
+        test_ds = dataset(*test_tokens) if test_tokens is not None else None
         sampler = None
         if bucket:
             sampler = SortishSampler([len(s) for s in train_ds.sources], bs)
         train_dl, valid_dl, test_dl = ember.make_loaders(
             train_ds, valid_ds, test_ds, bs=bs, collate_fn=collate_pairs, train_sampler=sampler,
             num_workers=num_workers)
-        return cls(train_dl, valid_dl, test_dl, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
+        data = cls(train_dl, valid_dl, test_dl, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
                    level=level, tgt_level=tgt_level, src_lang=src_lang, tgt_lang=tgt_lang,
                    max_src_len=max(len(s) for s in train_ds.sources),
-                   max_tgt_len=max(len(t) for t in train_ds.targets))
+                   max_tgt_len=max(len(t) for t in train_targets) + 1)  # <eos> included
+        data.test_labelled = test_labelled
+        return data
 
     # ------------------------------------------------------------------ inference side
     def default_max_len(self) -> int:
@@ -505,12 +540,43 @@ class Seq2SeqData(ember.Data):
         Example:
             >>> # learn.show_results(5)
         """
-        sources = ["".join(tokens_of(self.src_vocab, row)) for row in batch[0].tolist()]
+        sources = self.decode_sources(batch[0])
         targets = self.decode_targets(batch[-1])
         rows = list(zip(sources, targets, predictions))[:n]
         for source, target, prediction in rows:
             mark = "✓" if target == prediction else "✗"
             print(f"{mark} {source!s:>40} → {prediction!s:<20} (target {target})")
+        return rows
+
+    def decode_sources(self, src: Tensor) -> list[str]:
+        """Source ids of a batch (``N x S``, ended by ``<eos>``, padded) → texts.
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
+            >>> data.decode_sources(data.encode(["deux", "un"])[0])
+            ['deux', 'un']
+        """
+        return ["".join(tokens_of(self.src_vocab, row)) for row in src.detach().cpu().tolist()]
+
+    def show_batch(self, n: int = 6, split: str = "train") -> list[tuple[str, str | None]]:
+        """Print ``n`` sources of the first batch of ``split`` with their targets, and return
+        them as ``(source, target)``; the target is ``None`` for a test set without labels
+        (its batches hold the sources alone).
+
+        Example:
+            >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2,
+            ...                               test_pairs=["deux"])
+            >>> data.show_batch(1, split="test")
+            deux → None
+            [('deux', None)]
+        """
+        batch = self.one_batch(split)
+        sources = self.decode_sources(batch[0][:n])
+        targets: list[str | None] = (
+            list(self.decode_targets(batch[-1][:n])) if len(batch) > 1 else [None] * len(sources))
+        rows = list(zip(sources, targets))
+        for source, target in rows:
+            print(f"{source} → {target}")
         return rows
 
     # ------------------------------------------------------------------ export
@@ -552,10 +618,43 @@ class Seq2SeqData(ember.Data):
                    max_tgt_len=state["max_tgt_len"])
 
 
+def _is_frame(items: Any) -> bool:
+    return hasattr(items, "columns") and hasattr(items, "iloc")  # a pandas data frame
+
+
+def _as_sources(items: Any, source_col: str | None, target_col: str | None, what: str
+                ) -> list[str] | None:
+    """The checked source texts of a test set without labels, or ``None`` when ``items``
+    holds pairs: a data frame without the target column (``target_col``, or with no names
+    a frame of one column), or a sequence whose first item is a string."""
+    if _is_frame(items):
+        columns = list(items.columns)
+        if target_col in columns or (target_col is None and len(columns) >= 2):
+            return None
+        source_col = source_col if source_col is not None else columns[0] if columns else None
+        if source_col not in columns:
+            raise ember.DataError(f"{what}: no column {source_col!r}; columns are {columns}")
+        items = items[source_col].tolist()
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        return None  # _as_pairs refuses it
+    items = list(items)
+    if not items or not isinstance(items[0], (str, bytes)):
+        return None
+    sources = []
+    for index, item in enumerate(items):
+        if not isinstance(item, (str, bytes)) and hasattr(item, "__len__") and len(item) == 2:
+            raise ember.DataError(
+                f"{what} item {index} ({item!r:.60}) is a (source, target) pair, but item 0 is "
+                f"a source alone; give every item as a source string (a test set without "
+                f"labels) or every item as a pair")
+        sources.append(check_text(item, f"{what} item {index} ({item!r:.60}): the source"))
+    return sources
+
+
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
-    if hasattr(pairs, "columns") and hasattr(pairs, "iloc"):  # a pandas data frame
+    if _is_frame(pairs):
         columns = list(pairs.columns)
         if len(columns) < 2 and (source_col is None or target_col is None):
             raise ember.DataError(f"{what}: the data frame needs two columns (source, target), "
@@ -571,6 +670,11 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
                               f"frame, got {type(pairs).__name__}")
     out: list[tuple[str, str]] = []
     for index, pair in enumerate(pairs):
+        if what == "test_pairs" and index > 0 and isinstance(pair, (str, bytes)):
+            raise ember.DataError(
+                f"{what} item {index} ({pair!r:.60}) is a source alone, but item 0 is a "
+                f"(source, target) pair; give every item as a pair or every item as a source "
+                f"string (a test set without labels)")
         if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
             raise ember.DataError(
                 f"{what} item {index} ({pair!r}) is not a (source, target) pair; give exactly "
