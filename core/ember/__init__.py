@@ -44,6 +44,7 @@ from ember.data import (
     split_by_flags,
     split_folders,
     split_indices,
+    split_test,
 )
 from ember.errors import (
     CancelBackwardException,
@@ -184,5 +185,6 @@ __all__ = [
     "split_folders",
     "split_groups",
     "split_indices",
+    "split_test",
     "unregister_plugin",
 ]

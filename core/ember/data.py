@@ -54,6 +54,7 @@ __all__ = [
     "split_by_flags",
     "split_folders",
     "split_indices",
+    "split_test",
     "unlabelled_test_error",
 ]
 
@@ -293,6 +294,49 @@ def loose_files(folder: str | Path, suffixes: Sequence[str]) -> list[Path] | Non
     return sorted((entry for entry in entries
                    if entry.is_file() and entry.suffix.lower() in wanted),
                   key=lambda entry: entry.name)
+
+
+def split_test(test: Any, is_item: Callable[[Any], bool], item: str = "item"
+               ) -> tuple[Any, Any | None]:
+    """Read a plugin's ``test=`` as ``(inputs, labels)``, or as the inputs alone with labels
+    None (a test set without labels, :attr:`Data.test_labelled` False). One rule for every
+    plugin, which says with ``is_item`` whether one object is a single input item (one text,
+    one path, one image):
+
+    - anything but a tuple or list of two parts is the inputs alone;
+    - so is a pair either part of which is one item: two texts are two texts, two paths two
+      images;
+    - a tuple is ``(inputs, labels)``; parts of different lengths are a :class:`DataError`
+      naming both counts (``item`` names the inputs in it: "text", "image");
+    - a list is ``(inputs, labels)`` when both parts have a length and the lengths match,
+      else the inputs alone (two images of different heights are two images).
+
+    Pass a list of items, or an array, for inputs alone; a tuple for a pair.
+
+    Example:
+        >>> def is_text(part):
+        ...     return isinstance(part, str)
+        >>> split_test((["good", "dull"], ["pos", "neg"]), is_text)
+        (['good', 'dull'], ['pos', 'neg'])
+        >>> split_test(["good", "dull"], is_text)
+        (['good', 'dull'], None)
+        >>> split_test(("good", "dull"), is_text)
+        (('good', 'dull'), None)
+    """
+    if not isinstance(test, (tuple, list)) or len(test) != 2:
+        return test, None
+    inputs, labels = test
+    if is_item(inputs) or is_item(labels):
+        return test, None
+    sized = hasattr(inputs, "__len__") and hasattr(labels, "__len__")
+    if isinstance(test, tuple):
+        if sized and len(inputs) != len(labels):
+            raise DataError(f"test: {len(inputs)} {item}s but {len(labels)} labels; give one "
+                            f"label per {item}")
+        return inputs, labels
+    if sized and len(inputs) == len(labels):
+        return inputs, labels
+    return test, None
 
 
 def make_loaders(

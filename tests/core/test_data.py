@@ -342,3 +342,39 @@ def test_asking_whether_the_test_set_is_labelled_leaves_torchs_generator_as_it_w
     before = torch.random.get_rng_state()
     assert data.test_labelled is False
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def _is_text(part):
+    return isinstance(part, (str, bytes))
+
+
+def test_split_test_reads_a_pair_or_the_inputs_alone_by_one_rule():
+    texts, labels = ["good", "dull", "fine"], ["pos", "neg", "pos"]
+    # a tuple is (inputs, labels); so is a list of two parts of one length
+    assert ember.split_test((texts, labels), _is_text) == (texts, labels)
+    assert ember.split_test([texts, labels], _is_text) == (texts, labels)
+    assert ember.split_test((torch.zeros(3, 4), torch.arange(3)), _is_text)[1].tolist() == [0, 1, 2]
+    # anything else is the inputs alone, labels None
+    assert ember.split_test(texts, _is_text) == (texts, None)
+    assert ember.split_test(["good"], _is_text) == (["good"], None)
+    tensor = torch.zeros(2, 5)  # two rows: inputs, not a pair
+    assert ember.split_test(tensor, _is_text)[0] is tensor
+    assert ember.split_test(tensor, _is_text)[1] is None
+    # two items are two items, in a tuple as in a list, whichever part is the item
+    assert ember.split_test(["good", "dull"], _is_text) == (["good", "dull"], None)
+    assert ember.split_test(("good", "dull"), _is_text) == (("good", "dull"), None)
+    assert ember.split_test(([b"x"], b"pos"), _is_text) == (([b"x"], b"pos"), None)
+    # a list of two parts of different lengths is two inputs (two images of two heights)
+    images = [torch.zeros(4, 6), torch.zeros(5, 6)]
+    assert ember.split_test(images, lambda part: False) == (images, None)
+    # parts without a length in a tuple stay a pair for the plugin to read
+    numbers = (iter(texts), iter(labels))
+    assert ember.split_test(numbers, _is_text) == numbers
+
+
+def test_split_test_names_both_counts_when_a_tuple_pairs_unequal_parts():
+    with pytest.raises(ember.DataError, match=r"^test: 2 texts but 1 labels; give one label "
+                                              r"per text$"):
+        ember.split_test((["good", "dull"], ["pos"]), _is_text, "text")
+    with pytest.raises(ember.DataError, match=r"test: 3 items but 0 labels"):
+        ember.split_test((torch.zeros(3, 2), []), _is_text)

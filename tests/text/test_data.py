@@ -454,9 +454,6 @@ def test_test_items_with_bad_texts_or_labels_are_errors_naming_the_item() -> Non
     # the form of test=
     with pytest.raises(ember.DataError, match=r"test: 2 texts but 1 labels"):
         build((["good", "bad"], ["pos"]))
-    with pytest.raises(ember.DataError, match=r"test= must be a pair \(texts, labels\).*or a "
-                                              r"list of texts"):
-        build(("a good film", "pos"))  # one text and its label, not lists of them
     with pytest.raises(ember.DataError, match=r"test= takes a list of texts, not one text"):
         build("a good film")
     with pytest.raises(ember.DataError, match="the test set is empty"):
@@ -706,9 +703,12 @@ def test_texts_alone_make_a_test_set_without_labels(reviews) -> None:
     test_texts = ["Dull.", *texts[:9], "A long, winding, FUNNY and moving film " * 3]
     data = TextData.from_texts(texts[40:], labels[40:], min_freq=1, bs=4, test=test_texts)
     _check_unlabelled_test(data, test_texts)
-    # two texts in a list are two texts; an (texts, labels) pair stays labelled
-    assert len(TextData.from_texts(texts, labels, min_freq=1, test=["good", "bad"]).test_dl
-               .dataset) == 2
+    # two texts are two texts, in a list as in a tuple (a tuple of two texts was an error
+    # while vision read a tuple of two paths as two images); an (texts, labels) pair stays
+    # labelled
+    for two in (["good", "bad"], ("a good film", "pos")):
+        two_texts = TextData.from_texts(texts, labels, min_freq=1, test=two)
+        assert two_texts.test_labelled is False and len(two_texts.test_dl.dataset) == 2
     labelled = TextData.from_texts(texts, labels, min_freq=1, test=(texts[:4], labels[:4]))
     assert labelled.test_labelled is True and len(next(iter(labelled.test_dl))) == 2
     with pytest.raises(ember.DataError, match="test item 1 is empty"):

@@ -419,6 +419,14 @@ def test_from_arrays_takes_test_images_without_labels(fashion):
     assert len(labelled.one_batch("test")) == 2
     with pytest.raises(ember.DataError, match=r"test images have shape \(3, 28, 28\)"):
         ImageData.from_arrays(x, y, test=np.zeros((4, 28, 28, 3), np.uint8))
+    # two images of the training images' shape are two images, in a list or a tuple (a list
+    # of two 28x28 images read as a pair of 28 rows and failed; ember.split_test's rule)
+    for two in (list(test_x[:2]), tuple(test_x[:2])):
+        two_images = ImageData.from_arrays(x, y, test=two, bs=16)
+        assert two_images.test_labelled is False and len(two_images.test_dl.dataset) == 2
+    with pytest.raises(ember.DataError, match=r"^test: 20 images but 19 labels; give one label "
+                                              r"per image$"):
+        ImageData.from_arrays(x, y, test=(test_x, test_y[:19]))
 
 
 def test_from_files_takes_test_paths_without_labels(image_folder):
@@ -428,8 +436,17 @@ def test_from_files_takes_test_paths_without_labels(image_folder):
     data = ImageData.from_files(paths, labels, test=[str(p) for p in test_paths], bs=8)
     assert data.test_dl.dataset.paths == [str(p) for p in test_paths]
     _unlabelled_test_checks(data, len(test_paths), test_paths)
-    # two paths alone are two images, not a (paths, labels) pair
+    # two paths alone are two images, not a (paths, labels) pair, in a list or a tuple
     assert len(ImageData.from_files(paths, labels, test=test_paths[:2]).test_dl.dataset) == 2
+    assert len(ImageData.from_files(paths, labels, test=tuple(test_paths[:2])).test_dl
+               .dataset) == 2
+    # a list of two parts of two lengths is neither a pair nor paths: a DataError, not
+    # the TypeError of Path(list)
+    with pytest.raises(ember.DataError, match=r"test\[0\] is a list, not a path; give test= a "
+                                              r"list of paths, or a pair \(paths, labels\)"):
+        ImageData.from_files(paths, labels, test=[test_paths[:3], ["cat"]])
+    with pytest.raises(ember.DataError, match=r"test: 3 images but 1 labels"):
+        ImageData.from_files(paths, labels, test=(test_paths[:3], ["cat"]))
     labelled = ImageData.from_files(paths, labels, bs=8, test=(
         test_paths, [p.parent.name for p in test_paths]))
     assert labelled.test_labelled is True and len(labelled.one_batch("test")) == 2

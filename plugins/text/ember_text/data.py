@@ -210,25 +210,9 @@ def _row_names(df: Any, n: int) -> list[Any]:
     return list(index) if index is not None and len(index) == n else list(range(n))
 
 
-def _test_pair(test: Any) -> tuple[list[Any], list[Any] | None]:
-    """The texts and labels of ``test=(texts, labels)``, checked for form and length; or the
-    texts of ``test=[text, …]`` (a list, or any sequence of texts but a 2-tuple) and None for
-    the labels: a test set without labels."""
-    if isinstance(test, (str, bytes)):
-        raise DataError("test= takes a list of texts, not one text: test=[text]")
-    is_pair = (isinstance(test, tuple) and len(test) == 2) or (
-        isinstance(test, list) and len(test) == 2 and not isinstance(test[0], (str, bytes)))
-    if not is_pair:  # texts alone: a test set without labels
-        return list(test), None
-    if isinstance(test[0], (str, bytes)):
-        raise DataError("test= must be a pair (texts, labels) of two lists, e.g. "
-                        "test=([\"a fine film\"], [\"pos\"]), or a list of texts without "
-                        "labels, e.g. test=[\"a fine film\", \"a dull one\"]")
-    texts, labels = list(test[0]), list(test[1])
-    if len(texts) != len(labels):
-        raise DataError(f"test: {len(texts)} texts but {len(labels)} labels; give one label "
-                        f"per text")
-    return texts, labels
+def _is_text(part: Any) -> bool:
+    """One text (a ``str``, or the ``bytes`` of a file): the unit of ``test=``'s inputs."""
+    return isinstance(part, (str, bytes))
 
 
 def _class_folder_texts(folder: Path, extensions: Sequence[str]
@@ -471,9 +455,10 @@ class TextData(ember.Data):
         (a competition's): its batches hold the token ids only, ``data.test_labelled`` is
         False, ``learn.get_preds("test")`` gives row ``i`` for text ``i`` (targets ``None``;
         the loader reads them longest first and ``get_preds`` puts them back), and
-        ``learn.validate("test")`` refuses it. A 2-tuple is always ``(texts, labels)``, a
-        list of two is a pair when its first part is a list of texts: pass texts alone as a
-        list of strings.
+        ``learn.validate("test")`` refuses it. The two forms are told apart by
+        :func:`ember.split_test`: a 2-tuple of two lists is ``(texts, labels)`` (of one
+        length), a list of two is a pair when its parts are lists of one length, and two
+        texts (in a list or a tuple) are two texts.
 
         Example:
             >>> data = TextData.from_texts(["a", "b"] * 10, [0.5, 1.5] * 10, min_freq=1)
@@ -500,7 +485,11 @@ class TextData(ember.Data):
         targets = _Targets(labels, label_names, target_kind, label_delim, classes)
         test_y = None
         if test is not None:  # checked before the (long) tokenisation of the training texts
-            test_texts, test_labels = _test_pair(test)
+            if _is_text(test):
+                raise DataError("test= takes a list of texts, not one text: test=[text]")
+            test_texts, test_labels = ember.split_test(test, _is_text, "text")
+            test_texts = list(test_texts)
+            test_labels = list(test_labels) if test_labels is not None else None
             test_names = (list(test_names) if test_names is not None
                           else [f"test item {i}" for i in range(len(test_texts))])
             test_label_names = (list(test_label_names) if test_label_names is not None

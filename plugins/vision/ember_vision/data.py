@@ -294,20 +294,13 @@ def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
-def _test_pair(test: Any) -> tuple[Any, Any] | None:
-    """``test=`` as ``(inputs, labels)`` when it is a 2-tuple or 2-list whose two parts have
-    one length each and (for a tuple) whose first part is not one path; None when it is the
-    inputs alone (an array, a tensor, a list of images or of paths). A tuple of two parts of
-    different lengths stays a pair, so the length error names the mistake."""
-    if not isinstance(test, (tuple, list)) or len(test) != 2:
-        return None
-    first, second = test
-    if isinstance(first, (str, Path)) or not (hasattr(first, "__len__")
-                                              and hasattr(second, "__len__")):
-        return None  # two paths, or two things without a length: inputs alone
-    if isinstance(test, tuple) or len(first) == len(second):
-        return first, second
-    return None
+def _is_image(part: Any, shape: tuple[int, ...] | None = None) -> bool:
+    """One image of ``test=``: a path, encoded file bytes, a PIL image, or (given ``shape``,
+    the shape of one training image as the caller gave it) an array or tensor of that shape."""
+    if isinstance(part, (str, Path, bytes, bytearray)) or type(part).__module__.startswith(
+            "PIL."):
+        return True
+    return shape is not None and hasattr(part, "shape") and tuple(part.shape) == shape
 
 
 def _mode_for(channels: int) -> str:
@@ -449,9 +442,9 @@ class ImageData(ember.Data):
         ``learn.validate("test")``. Images alone (a test set without labels, a competition's)
         are an array (N, H, W[, C]), a tensor or a list of images: its batches hold the images
         only, ``data.test_labelled`` is False, and ``learn.get_preds("test")`` gives a
-        prediction per image (targets ``None``) while ``validate("test")`` refuses it. Pass
-        images alone as one array (or a tensor): a list of exactly two images of one height
-        reads as a pair.
+        prediction per image (targets ``None``) while ``validate("test")`` refuses it. The two
+        forms are told apart by :func:`ember.split_test`: two images (paths, PIL images, or
+        arrays of the training images' shape), in a list or a tuple, are two images.
 
         Example:
             >>> import numpy as np
@@ -470,12 +463,19 @@ class ImageData(ember.Data):
                                   f"label per image")
         extra = []
         test_images = None  # a test set without labels: its images alone
-        if test is not None and _test_pair(test) is None:
-            test_images = _images_to_tensor(test, "test images")
-            if test_images.shape[1:] != pixels.shape[1:]:
-                raise ember.DataError(f"test images have shape {tuple(test_images.shape[1:])}, "
-                                      f"training images {tuple(pixels.shape[1:])}")
-            test = None
+        if test is not None:
+            first = images[0] if len(images) else None
+            image_shape = tuple(first.shape if hasattr(first, "shape") else np.shape(first))
+            test_inputs, test_labels = ember.split_test(
+                test, lambda part: _is_image(part, image_shape), "image")
+            test = (test_inputs, test_labels)
+            if test_labels is None:
+                test_images = _images_to_tensor(test_inputs, "test images")
+                if test_images.shape[1:] != pixels.shape[1:]:
+                    raise ember.DataError(f"test images have shape "
+                                          f"{tuple(test_images.shape[1:])}, training images "
+                                          f"{tuple(pixels.shape[1:])}")
+                test = None
         for name, pair in (("valid", valid), ("test", test)):
             if pair is not None:
                 if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -546,8 +546,8 @@ class ImageData(ember.Data):
         ``classes`` a test label that the other items lack is an error naming it. A list of
         paths alone is a test set without labels (a competition's): its batches hold the
         images only, ``data.test_labelled`` is False, and ``learn.get_preds("test")`` gives
-        row ``i`` for ``test[i]`` (targets ``None``) while ``validate("test")`` refuses it. A
-        list whose first item is a path is always paths alone (two paths are two images).
+        row ``i`` for ``test[i]`` (targets ``None``) while ``validate("test")`` refuses it. Two
+        paths, in a list or a tuple, are two images (the rule of :func:`ember.split_test`).
 
         Example:
             >>> # data = ImageData.from_files(["a.png", "b.png"], ["cat", "dog"], size=64)
@@ -560,15 +560,23 @@ class ImageData(ember.Data):
             raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
         test_paths: list[Path] = []
         all_labels = labels
-        test_labelled = test is not None and _test_pair(test) is not None
-        if test is not None and not test_labelled:  # paths alone: a test set without labels
+        test_labels = None
+        if test is not None:
             if isinstance(test, (str, Path)):
                 raise ember.DataError("test= takes a list of paths, not one path: test=[path]")
+            test, test_labels = ember.split_test(test, _is_image, "image")
+        test_labelled = test_labels is not None
+        if test is not None and not test_labelled:  # paths alone: a test set without labels
+            for i, item in enumerate(test):
+                if not isinstance(item, (str, Path)):
+                    raise ember.DataError(
+                        f"test[{i}] is a {type(item).__name__}, not a path; give test= a list "
+                        f"of paths, or a pair (paths, labels) of one length")
             test_paths = [Path(p) for p in test]
             if not test_paths:
                 raise ember.DataError("test= holds no paths; give at least one, or leave it out")
         if test_labelled:
-            test_paths, test_labels = [Path(p) for p in test[0]], _as_list(test[1])
+            test_paths, test_labels = [Path(p) for p in test], _as_list(test_labels)
             if len(test_paths) != len(test_labels):
                 raise ember.DataError(f"test: {len(test_paths)} images but {len(test_labels)} "
                                       f"labels")
