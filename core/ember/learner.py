@@ -62,7 +62,9 @@ from ember.distributed import (
     Distributed,
     ShardSampler,
     interleave,
+    load_optimizer_state,
     loader_settings,
+    optimizer_state,
     shard_batches,
     shard_loader,
     unshard_loader,
@@ -861,7 +863,7 @@ class Learner:
         counters = {name: getattr(self, name) for name in _LOOP_COUNTERS if hasattr(self, name)}
         if not keep_steps:
             model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
-            opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
+            opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
         try:
             yield
         finally:
@@ -872,7 +874,7 @@ class Learner:
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:
-                    self.create_opt().load_state_dict(opt_state)
+                    load_optimizer_state(self.create_opt(), opt_state)
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
                 plot: bool = False) -> LRFindResult:
@@ -1153,6 +1155,9 @@ class Learner:
             >>> # learn.save("stage1")
         """
         file = self._resolve(path, ".pt")
+        # every rank takes part: a ZeroRedundancyOptimizer gathers its shards on rank 0
+        opt_state = (optimizer_state(self.opt, everywhere=False)
+                     if with_opt and self.opt is not None else None)
 
         def write() -> Path:
             state: dict[str, Any] = {
@@ -1165,7 +1170,7 @@ class Learner:
                 "n_frozen": self.n_frozen,
             }
             if with_opt and self.opt is not None:
-                state["opt"] = self.opt.state_dict()
+                state["opt"] = opt_state
                 state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
                                       if cb.state_dict()}
                 state["rng"] = _get_rng_state()
@@ -1196,7 +1201,7 @@ class Learner:
         self.freeze_to(state.get("n_frozen", 0))
         if with_opt and "opt" in state:
             try:
-                self.create_opt().load_state_dict(state["opt"])
+                load_optimizer_state(self.create_opt(), state["opt"])
             except (ValueError, KeyError, RuntimeError) as error:
                 raise TrainingError(
                     f"the optimiser state in checkpoint {file} does not fit this learner's "
