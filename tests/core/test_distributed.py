@@ -75,6 +75,12 @@ def test_every_rank_gets_every_items_predictions_as_one_process_does(tmp_path):
         for split in ("valid", "train"):
             for got, want in zip(gathered[split], expected[split]):
                 torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+        # the test set without labels: every item's predictions (its inputs are the
+        # validation items'), and targets None
+        test_preds, test_targets = gathered["test"]
+        assert test_targets is None
+        torch.testing.assert_close(test_preds, expected["valid"][0], rtol=0, atol=0,
+                                   equal_nan=True)
 
 
 def test_onnx_export_is_written_by_rank_0_and_read_by_every_rank_on_return(tmp_path):
