@@ -449,16 +449,17 @@ def check_batch(batch: Any, name: str) -> None:
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
 
 
-def unlabelled_test_error(needs: str, instead: str) -> DataError:
+def unlabelled_test_error(needs: str, instead: str, what: str = "the test set") -> DataError:
     """The :class:`DataError` for something that needs targets (``needs``) asked of a test set
-    without labels (:attr:`Data.test_labelled` False), saying what to use ``instead``.
+    without labels (:attr:`Data.test_labelled` False), or of another loader without them
+    (``what``: "the loader"), saying what to use ``instead``.
 
     Example:
         >>> error = unlabelled_test_error("validate needs labels", "use get_preds")
         >>> str(error).endswith("only), and validate needs labels; use get_preds")
         True
     """
-    return DataError(f"the test set has no labels (its batches hold the inputs only), and "
+    return DataError(f"{what} has no labels (its batches hold the inputs only), and "
                      f"{needs}; {instead}")
 
 
@@ -695,23 +696,37 @@ class Data:
             False
         """
         if self._test_labelled is None:
-            self._test_labelled = True
-            if self.test_dl is not None:
-                # the training item says how many inputs come before the target (read once
-                # per Data); the test batch is read with torch's generator left as it was,
-                # so asking does not change a seeded run's batch order
-                self._read_training_item()
-                with torch.random.fork_rng(devices=[]):
-                    test_batch = next(iter(self.test_dl), None)
-                self._test_labelled = not (
-                    isinstance(test_batch, Tensor) or (
-                        isinstance(test_batch, (tuple, list)) and self.n_inputs is not None
-                        and len(test_batch) == self.n_inputs))
+            self._test_labelled = self.test_dl is None or self.loader_labelled(self.test_dl)
         return self._test_labelled
 
     @test_labelled.setter
     def test_labelled(self, value: bool) -> None:
         self._test_labelled = value
+
+    def loader_labelled(self, dl: DataLoader) -> bool:
+        """Whether the loader ``dl`` yields targets, by its first batch: a bare tensor, or a
+        tuple with one element fewer than a training item (the inputs only), is a loader
+        without labels; anything else is read as ``(*inputs, target)``. The rule behind
+        :attr:`test_labelled`, and how ``learn.get_preds(loader)`` reads a loader of the
+        user's own. The batch is read with torch's generator left as it was, so asking does
+        not change a seeded run's batch order.
+
+        Example:
+            >>> import torch
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> x, y = torch.randn(8, 2), torch.randn(8)
+            >>> loader = DataLoader(TensorDataset(x, y), batch_size=4)
+            >>> data = Data(loader, loader, target_kind="regression")
+            >>> data.loader_labelled(loader), data.loader_labelled(DataLoader(x, batch_size=4))
+            (True, False)
+        """
+        # the training item says how many inputs come before the target (read once per Data)
+        self._read_training_item()
+        with torch.random.fork_rng(devices=[]):
+            batch = next(iter(dl), None)
+        return not (isinstance(batch, Tensor) or (
+            isinstance(batch, (tuple, list)) and self.n_inputs is not None
+            and len(batch) == self.n_inputs))
 
     def loader(self, split: str) -> DataLoader:
         """The loader called ``split`` ("train", "valid" or "test"); a name that is not one of

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["Distributed", "ShardSampler", "interleave", "loader_settings", "shard_batches",
-           "shard_loader", "unshard_loader", "write_on_rank_zero"]
+__all__ = ["Distributed", "ShardSampler", "interleave", "load_optimizer_state", "loader_settings",
+           "optimizer_state", "shard_batches", "shard_loader", "unshard_loader",
+           "write_on_rank_zero"]
 
 _Item = TypeVar("_Item")
 
@@ -332,6 +333,52 @@ def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path
         kind, message = outcome[0]
         raise getattr(errors, kind, RuntimeError)(f"rank 0 could not write {path}: {message}")
     return written
+
+
+def optimizer_state(opt: torch.optim.Optimizer, everywhere: bool = True
+                    ) -> dict[str, Any] | None:
+    """The whole state dict of an optimiser, for a snapshot (:class:`ember.NanGuard`,
+    ``learn.trial``) or a checkpoint (``learn.save``).
+
+    A plain optimiser's ``state_dict()``. PyTorch's ``ZeroRedundancyOptimizer`` keeps only
+    its rank's shard and answers ``state_dict()`` only after ``consolidate_state_dict()``;
+    here the shards are gathered on rank 0 and, with ``everywhere``, sent on to every rank,
+    so each can restore its shard from the result (:func:`load_optimizer_state`). For ZeRO
+    this is a collective: every rank of its process group must call it. Without
+    ``everywhere`` the ranks other than 0 get ``None`` (a checkpoint only rank 0 writes).
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sorted(optimizer_state(opt))
+        ['param_groups', 'state']
+    """
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    if not isinstance(opt, ZeroRedundancyOptimizer):
+        return opt.state_dict()
+    opt.consolidate_state_dict(to=0)
+    state = opt.state_dict() if opt.rank == 0 else None
+    if everywhere and opt.world_size > 1:
+        shared = [state]
+        dist.broadcast_object_list(shared, src=dist.get_global_rank(opt.process_group, 0),
+                                   group=opt.process_group)
+        state = shared[0]
+    return state
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a state dict from :func:`optimizer_state` into ``opt``, leaving ``state`` as it
+    was (``ZeroRedundancyOptimizer.load_state_dict`` blanks the other ranks' entries of the
+    dict it is given, and a snapshot may be loaded more than once).
+
+    Example:
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> load_optimizer_state(opt, {**optimizer_state(opt), "param_groups": [
+        ...     {**opt.param_groups[0], "params": [0, 1], "lr": 0.5}]})
+        >>> opt.param_groups[0]["lr"]
+        0.5
+    """
+    opt.load_state_dict({**state, "state": dict(state["state"])})
 
 
 def loader_settings(loader: DataLoader) -> dict[str, Any]:

@@ -62,7 +62,9 @@ from ember.distributed import (
     Distributed,
     ShardSampler,
     interleave,
+    load_optimizer_state,
     loader_settings,
+    optimizer_state,
     shard_batches,
     shard_loader,
     unshard_loader,
@@ -861,7 +863,7 @@ class Learner:
         counters = {name: getattr(self, name) for name in _LOOP_COUNTERS if hasattr(self, name)}
         if not keep_steps:
             model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
-            opt_state = cpu_copy(self.opt.state_dict()) if self.opt is not None else None
+            opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
         try:
             yield
         finally:
@@ -872,7 +874,7 @@ class Learner:
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:
-                    self.create_opt().load_state_dict(opt_state)
+                    load_optimizer_state(self.create_opt(), opt_state)
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
                 plot: bool = False) -> LRFindResult:
@@ -971,27 +973,37 @@ class Learner:
             >>> # learn.validate("test")  -> {'test_loss': 0.35, 'test_accuracy': 0.87}
         """
         loader = self.loader(dl)
-        if self._unlabelled_test(dl):
+        if self._unlabelled(dl):
+            given = not isinstance(dl, str) and dl is not self.data.test_dl  # a user's own
+            what, argument = ("the loader given", "loader") if given else ("the test set",
+                                                                           '"test"')
             raise unlabelled_test_error(
-                "validate needs labels to score", "use learn.get_preds(\"test\") for its "
-                "predictions, or learn.predict_batch(items) for decoded ones")
+                "validate needs labels to score", f"use learn.get_preds({argument}) for its "
+                f"predictions, or learn.predict_batch(items) for decoded ones", what=what)
         self.recorder.last_evaluation = {}  # a cancelled pass scores nothing
-        with self._reading(dl):
+        with self._reading(dl, labelled=True):
             self._run(partial(self._do_validate, loader), "validate", CancelValidateException)
         return dict(self.recorder.last_evaluation)
 
-    def _unlabelled_test(self, dl: DataLoader | str | None) -> bool:
-        # the data's test set without labels, named ("test") or given as its loader
-        return (dl == "test" if isinstance(dl, str) else
-                dl is not None and dl is self.data.test_dl) and not self.data.test_labelled
+    def _unlabelled(self, dl: DataLoader | str | None) -> bool:
+        # the data's test set without labels, named ("test") or given as its loader, or a
+        # loader of the user's own whose batches hold the inputs only (Data.loader_labelled)
+        data = self.data
+        if isinstance(dl, str) or dl is None:
+            return dl == "test" and not data.test_labelled
+        if dl is data.test_dl:
+            return not data.test_labelled
+        return dl is not data.train_dl and dl is not data.valid_dl and not data.loader_labelled(dl)
 
     @contextmanager
-    def _reading(self, dl: DataLoader | str | None) -> Iterator[None]:
+    def _reading(self, dl: DataLoader | str | None, labelled: bool | None = None
+                 ) -> Iterator[None]:
         # an evaluation pass outside the fit's own validation: the recorder names its scores
-        # after the split, and a test set without labels is read as inputs only
+        # after the split, and a loader without labels is read as inputs only (``labelled``
+        # when the caller has asked already)
         saved = self.split, self.labelled
         self.split = _split_name(dl)
-        self.labelled = not self._unlabelled_test(dl)
+        self.labelled = not self._unlabelled(dl) if labelled is None else labelled
         try:
             yield
         finally:
@@ -1103,7 +1115,7 @@ class Learner:
         Example:
             >>> # learn.show_results(6)
         """
-        if self._unlabelled_test(split):
+        if self._unlabelled(split):
             raise unlabelled_test_error(
                 "there are no targets to show beside the predictions", "use "
                 "learn.show_results(split=\"valid\"), or learn.predict_batch(items) for the "
@@ -1153,6 +1165,9 @@ class Learner:
             >>> # learn.save("stage1")
         """
         file = self._resolve(path, ".pt")
+        # every rank takes part: a ZeroRedundancyOptimizer gathers its shards on rank 0
+        opt_state = (optimizer_state(self.opt, everywhere=False)
+                     if with_opt and self.opt is not None else None)
 
         def write() -> Path:
             state: dict[str, Any] = {
@@ -1165,7 +1180,7 @@ class Learner:
                 "n_frozen": self.n_frozen,
             }
             if with_opt and self.opt is not None:
-                state["opt"] = self.opt.state_dict()
+                state["opt"] = opt_state
                 state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
                                       if cb.state_dict()}
                 state["rng"] = _get_rng_state()
@@ -1196,7 +1211,7 @@ class Learner:
         self.freeze_to(state.get("n_frozen", 0))
         if with_opt and "opt" in state:
             try:
-                self.create_opt().load_state_dict(state["opt"])
+                load_optimizer_state(self.create_opt(), state["opt"])
             except (ValueError, KeyError, RuntimeError) as error:
                 raise TrainingError(
                     f"the optimiser state in checkpoint {file} does not fit this learner's "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 import ember
 from ember.distributed import write_on_rank_zero
@@ -83,10 +83,16 @@ def _pad_batch(batch: list[tuple[torch.Tensor, torch.Tensor]]
                  for part, pad in zip(zip(*batch), (0, -100)))  # type: ignore[return-value]
 
 
+def _pad_inputs(batch: list[torch.Tensor]) -> torch.Tensor:
+    """Token sequences without targets (a test set without labels) padded with 0."""
+    return torch.nn.utils.rnn.pad_sequence(batch, batch_first=True, padding_value=0)
+
+
 def preds_learner() -> ember.Learner:
     """Next-token prediction on sequences of 1 to 6 tokens, padded per batch: 29 training
     items (batches of 4, shuffled) and 35 validation items (batches of 8: 8, 8, 8, 8, 3), so
-    the batches' predictions differ in length and neither split divides among two ranks."""
+    the batches' predictions differ in length and neither split divides among two ranks. The
+    test set is the validation items' inputs without their targets (bare padded batches)."""
     generator = torch.Generator().manual_seed(2)
     items = []
     for index in range(64):  # four items of each length in turn
@@ -94,7 +100,10 @@ def preds_learner() -> ember.Learner:
         items.append((tokens[:-1], tokens[1:]))
     train_dl, valid_dl, _ = ember.make_loaders(items[:29], items[29:], bs=4,
                                                collate_fn=_pad_batch)
-    data = ember.Data.from_loaders(train_dl, valid_dl, target_kind="sequence", n_out=5)
+    test_dl = DataLoader([inputs for inputs, _ in items[29:]], batch_size=8,
+                         collate_fn=_pad_inputs)
+    data = ember.Data.from_loaders(train_dl, valid_dl, test_dl, target_kind="sequence",
+                                   n_out=5)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Embedding(5, 8), nn.Linear(8, 5))
     return ember.Learner(data, model, opt_func=sgd, wd=0.0, quiet=True, metrics=[])
@@ -102,13 +111,14 @@ def preds_learner() -> ember.Learner:
 
 def preds(out: str) -> None:
     """Train one epoch on both ranks; rank 0 saves the weights, and every rank saves what
-    ``get_preds`` gives it for the validation and the training loader."""
+    ``get_preds`` gives it for the validation, the training and the (unlabelled) test
+    loader."""
     learn = preds_learner()
     learn.fit(1, 0.1)
     folder, rank = Path(out), learn.distributed.rank
     learn.save(folder / "weights.pt", with_opt=False)
-    torch.save({"valid": learn.get_preds(), "train": learn.get_preds("train", activation=False)},
-               folder / f"preds{rank}.pt")
+    torch.save({"valid": learn.get_preds(), "train": learn.get_preds("train", activation=False),
+                "test": learn.get_preds("test")}, folder / f"preds{rank}.pt")
 
 
 def onnx_export(out: str) -> None:

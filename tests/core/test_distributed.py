@@ -75,6 +75,12 @@ def test_every_rank_gets_every_items_predictions_as_one_process_does(tmp_path):
         for split in ("valid", "train"):
             for got, want in zip(gathered[split], expected[split]):
                 torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+        # the test set without labels: every item's predictions (its inputs are the
+        # validation items'), and targets None
+        test_preds, test_targets = gathered["test"]
+        assert test_targets is None
+        torch.testing.assert_close(test_preds, expected["valid"][0], rtol=0, atol=0,
+                                   equal_nan=True)
 
 
 def test_onnx_export_is_written_by_rank_0_and_read_by_every_rank_on_return(tmp_path):
@@ -194,3 +200,55 @@ def test_the_ranks_batches_of_any_shard_interleave_back_into_the_whole_loaders_b
                             rank=0, world_size=2, train=True)
     whole = unshard_loader(training)
     assert whole is not None and sorted(whole.sampler) == list(range(15))
+
+
+@pytest.fixture
+def one_process_group(tmp_path):
+    """A gloo process group of this process alone, as ZeroRedundancyOptimizer needs one."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def zero_adamw(groups, lr):
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, lr=lr)
+
+
+def test_nan_guard_restores_a_zero_redundancy_optimizer(one_process_group):
+    from .helpers import assert_nan_guard_restores, blob_data
+
+    learn = ember.Learner(blob_data(256), torch.nn.Linear(8, 3), quiet=True, device="cpu",
+                          opt_func=zero_adamw, cbs=[ember.NanGuard(interval=1)],
+                          nan_guard=False)
+    assert_nan_guard_restores(learn, iteration=2)
+    # the restored optimiser state is the one at the start of the poisoned epoch: a full one
+    steps = {float(state["step"]) for state in learn.opt.optim.state.values()}
+    assert steps == {float(len(learn.data.loader("train")))}
+
+
+def test_a_zero_redundancy_optimizer_saves_and_loads_its_whole_state(one_process_group,
+                                                                      tmp_path):
+    from .helpers import blob_data
+
+    def learner():
+        return ember.Learner(blob_data(256), torch.nn.Linear(8, 3), quiet=True, device="cpu",
+                             opt_func=zero_adamw, path=tmp_path)
+
+    learn = learner()
+    learn.fit(1, 1e-3)
+    learn.save("zero")
+    saved = read_checkpoint(tmp_path / "models" / "zero.pt")["opt"]
+    steps = len(learn.data.loader("train"))
+    assert [float(state["step"]) for state in saved["state"].values()] == [steps, steps]
+    fresh = learner()
+    fresh.load("zero")
+    for key, state in learn.opt.optim.state_dict()["state"].items():
+        loaded = fresh.opt.optim.state_dict()["state"][key]
+        assert torch.equal(loaded["exp_avg"], state["exp_avg"]), key

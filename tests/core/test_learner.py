@@ -1477,6 +1477,37 @@ def test_the_data_s_own_unlabelled_test_loader_given_as_a_loader_reads_as_test_d
     assert set(learn.validate()) == {"valid_loss", "accuracy"}
 
 
+@pytest.mark.parametrize("as_tuples", [False, True], ids=["bare tensors", "1-tuples"])
+def test_a_loader_of_inputs_only_given_as_it_is_reads_as_unlabelled(as_tuples):
+    # get_preds(loader) failed with "each batch must be a tuple (*inputs, target)" for a
+    # user's own loader without labels; validate(loader) now says it has none
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from .helpers import blobs
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    x = blobs(40, seed=5).tensors[0]
+    loader = DataLoader(TensorDataset(x) if as_tuples else x, batch_size=16, shuffle=True)
+    rng = torch.random.get_rng_state()
+    list(loader)  # one pass of the shuffled loader: what get_preds' reading of it draws
+    after_one_pass = torch.random.get_rng_state()
+    torch.random.set_rng_state(rng)
+    probs, targets = learn.get_preds(loader)
+    # asking whether the loader is labelled drew nothing, so a seeded run is unchanged
+    assert torch.equal(torch.random.get_rng_state(), after_one_pass)
+    with torch.no_grad():
+        expected = learn.model.eval()(x).softmax(-1)
+    assert targets is None and probs.shape == (40, 3)
+    assert torch.allclose(probs.sort(0).values, expected.sort(0).values, atol=1e-6)
+    with pytest.raises(ember.DataError, match=r"the loader given has no labels.*validate "
+                                              r"needs labels.*get_preds\(loader\)"):
+        learn.validate(loader)
+    labelled = DataLoader(TensorDataset(x, torch.zeros(40, dtype=torch.long)), batch_size=16)
+    assert learn.get_preds(labelled)[1].tolist() == [0] * 40
+    assert set(learn.validate(labelled)) == {"valid_loss", "accuracy"}
+
+
 def test_a_cancelled_validate_returns_no_scores_rather_than_an_earlier_passs():
     # it returned the scores of the pass before it (a validate("test"), say) as its own
     class Cancel(ember.Callback):

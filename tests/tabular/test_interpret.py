@@ -38,3 +38,24 @@ def test_learner_feature_importance_goes_through_the_data_contract():
     learn.fit_one_cycle(2)
     table = learn.feature_importance(n_repeats=1)
     assert "carat" in set(table["feature"])
+
+
+def test_feature_importance_on_a_test_set_without_labels_says_it_needs_them(lending):
+    # it failed inside the scoring with "'NoneType' object has no attribute 'reshape'"; the
+    # validation set and a labelled test set are still scored
+    from ember_tabular import TabularData
+
+    ember.seed(0)
+    train, test = lending.iloc[30:530], lending.iloc[:30].drop(columns="Class")
+    learn = ember.learner(TabularData.from_df(train, "Class", test_df=test, verbose=False),
+                          quiet=True, device="cpu")
+    with pytest.raises(ember.DataError, match=r"^the test set has no labels.*feature importance"
+                                              r".*split=\"valid\""):
+        feature_importance(learn, split="test")
+    with pytest.raises(ember.DataError, match=r"^the test set has no labels"):
+        learn.feature_importance(split="test")
+    assert len(feature_importance(learn, n_repeats=1)) == len(learn.data.processor
+                                                              .feature_groups())
+    labelled = ember.learner(TabularData.from_df(train, "Class", test_df=lending.iloc[:30],
+                                                 verbose=False), quiet=True, device="cpu")
+    assert feature_importance(labelled, split="test", n_repeats=1).attrs["score"]

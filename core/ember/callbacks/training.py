@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ember.callbacks.base import Callback, Order
+from ember.distributed import load_optimizer_state, optimizer_state
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
 from ember.utils import cpu_copy, warn
 
@@ -306,7 +307,7 @@ class NanGuard(Callback):
 
     def before_epoch(self) -> None:
         self.good_state = cpu_copy(self.learn.model.state_dict())
-        self.good_opt = cpu_copy(self.learn.opt.state_dict())
+        self.good_opt = cpu_copy(optimizer_state(self.learn.opt))
         # (batch, loss) of the batches since the last check; a cancelled batch has no loss
         self._losses: list[tuple[int, torch.Tensor]] = []
 
@@ -343,7 +344,7 @@ class NanGuard(Callback):
 
     def _stop(self, what: str, fp16: bool = False) -> None:
         self.learn.model.load_state_dict(self.good_state)
-        self.learn.opt.load_state_dict(self.good_opt)
+        load_optimizer_state(self.learn.opt, self.good_opt)
         advice = ("The model overflows float16: train with precision='bf16' or in float32, "
                   "lower the learning rate, or check the data for NaN/inf values."
                   if fp16 else

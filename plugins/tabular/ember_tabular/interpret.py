@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 import ember
+from ember.data import unlabelled_test_error
 from ember.model import evaluating
 from ember_tabular.data import TabularData
 
@@ -49,7 +50,8 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     measured: ``importance`` is how much worse the model gets (a drop in accuracy or ROC AUC,
     a rise in RMSE or loss), averaged over ``n_repeats`` shuffles, with its ``std``. The score
     is ``metric`` (an :class:`ember.Metric`, or the name of one of the learner's metrics), else
-    the learner's first metric, else its loss.
+    the learner's first metric, else its loss. A test set without labels has nothing to score:
+    it is an :class:`ember.DataError`.
 
     Example:
         >>> # feature_importance(learn).head()
@@ -62,6 +64,10 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
                               f"{type(data).__name__}")
     dataset = learn.loader(split).dataset
     cats, conts, targets = dataset.cats, dataset.conts, dataset.targets
+    if targets is None:  # a test frame without the target column
+        raise unlabelled_test_error(
+            "feature importance needs labels to score the shuffled columns",
+            'use feature_importance(learn, split="valid")')
     chosen: ember.Metric | None
     if isinstance(metric, str):
         named = [m for m in learn.metrics if m.name == metric]
