@@ -95,6 +95,29 @@ def test_bad_level_is_refused() -> None:
         Seq2SeqData.from_pairs(PAIRS, level="bytes")
 
 
+def test_a_bad_target_level_is_refused_by_its_own_name() -> None:
+    # before, tgt_level="chars" was refused as "level must be one of ...", naming the
+    # argument the user had got right
+    with pytest.raises(ember.DataError, match=r"^tgt_level must be one of \('char', 'word'\), "
+                                              r"got 'chars'$"):
+        Seq2SeqData.from_pairs(PAIRS, level="word", tgt_level="chars")
+
+
+def test_one_column_named_takes_the_other_of_the_first_two_as_its_partner() -> None:
+    # before, a frame with columns (digits, words) and source_col="words" also took "words"
+    # (the second column) as the target: the model learned to copy its source, silently
+    frame = pd.DataFrame({"digits": [t for _, t in PAIRS], "words": [s for s, _ in PAIRS]})
+    for data in (Seq2SeqData.from_pairs(frame, source_col="words", bs=16),
+                 Seq2SeqData.from_pairs(frame[["words", "digits"]], target_col="digits",
+                                        bs=16)):
+        assert data.train_dl.dataset.targets == Seq2SeqData.from_pairs(PAIRS, bs=16
+                                                                       ).train_dl.dataset.targets
+        assert "7" in data.tgt_vocab.stoi and "7" not in data.src_vocab.stoi
+    with pytest.raises(ember.DataError, match=r"pairs: source_col and target_col are both "
+                                              r"'words'; name two different columns"):
+        Seq2SeqData.from_pairs(frame, source_col="words", target_col="words")
+
+
 def test_state_is_json_and_rebuilds_identical_encoding() -> None:
     data = Seq2SeqData.from_pairs(PAIRS, level="word", tgt_level="char", bs=16)
     state = json.loads(json.dumps(data.state()))
