@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -164,6 +165,21 @@ def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
         with pytest.raises(ember.DataError, match="max_len must be at least 1"):
             learn.predict("deux", beam=beam, max_len=max_len)
     assert len(learn.predict("deux", max_len=1)) <= 1
+
+
+def test_a_beam_or_decoding_limit_that_is_not_a_whole_number_is_refused() -> None:
+    # before, beam=2.5 failed inside torch ("topk(): argument 'k' must be int, not float") and
+    # max_len=3.5 with "'float' object cannot be interpreted as an integer"
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for options, expected in (({"beam": 2.5}, r"beam must be a whole number, got 2\.5"),
+                              ({"beam": "5"}, r"beam must be a whole number, got '5'"),
+                              ({"beam": True}, r"beam must be a whole number, got True"),
+                              ({"max_len": 3.5}, r"max_len must be a whole number, got 3\.5")):
+        with pytest.raises(ember.DataError, match=expected):
+            learn.predict("deux", **options)
+    assert learn.predict("deux", beam=np.int64(2), max_len=np.int64(4)) == learn.predict(
+        "deux", beam=2, max_len=4)
 
 
 def test_probs_is_refused_saying_a_translation_is_text() -> None:

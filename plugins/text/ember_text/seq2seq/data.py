@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -458,11 +459,12 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
+        beam = _whole_number(beam, "beam")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
         if max_len is None:
             max_len = self.default_max_len()
-        elif max_len < 1:
+        elif (max_len := _whole_number(max_len, "max_len")) < 1:
             raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
         items = list(items)
         results: list[Any] = []
@@ -552,6 +554,13 @@ class Seq2SeqData(ember.Data):
                    src_lang=state.get("src_lang", "xx"),
                    tgt_lang=state.get("tgt_lang", "xx"), max_src_len=state["max_src_len"],
                    max_tgt_len=state["max_tgt_len"])
+
+
+def _whole_number(value: Any, name: str) -> int:
+    """``value`` as an ``int`` (a numpy integer too), or a DataError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ember.DataError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
