@@ -1644,8 +1644,9 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
 
     Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``lr``, …) overrides
-    the default; ``cbs`` are added to the plugin's default callbacks (pass
-    ``default_cbs=False`` to drop those).
+    the default; ``cbs`` are added to the plugin's default callbacks, and one of the same class
+    as a default replaces it (``cbs=[GradientClip(5.0)]`` clips at 5, not also at the
+    default's 1; pass ``default_cbs=False`` to drop all the defaults).
 
     Example:
         >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
@@ -1670,7 +1671,11 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
         arguments["lr"] = defaults.lr
     extra_cbs = _as_list(overrides.pop("cbs", None))
     arguments.update(overrides)
-    arguments["cbs"] = (list(defaults.cbs) if default_cbs else []) + extra_cbs
+    # a default the user gave again, configured their way, is theirs: two schedules of one
+    # kind would both run, and learn.callback(name) would find the default's
+    given = {cb if isinstance(cb, type) else type(cb) for cb in extra_cbs}
+    kept = [cb for cb in defaults.cbs if type(cb) not in given] if default_cbs else []
+    arguments["cbs"] = kept + extra_cbs
     learn = Learner(data, **arguments)
     learn.candidates = dict(defaults.candidates)
     return learn

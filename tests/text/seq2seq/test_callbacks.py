@@ -285,3 +285,18 @@ def test_an_interrupted_fit_leaves_the_ratio_at_zero_for_inference() -> None:
         learn.fit(1, 1e-3, cbs=[_StopMidEpoch()])
     assert learn.callback("teacher_forcing").ratios[-1] > 0  # it was training with forcing
     assert learn.model.teacher_forcing_ratio == 0.0
+
+
+def test_a_teacher_forcing_given_to_learner_replaces_the_default() -> None:
+    # before, ember.learner(data, cbs=[TeacherForcing(...)]) attached it beside the default
+    # one: the model trained on the user's ratios, but learn.callback("teacher_forcing") and
+    # its plot() were the default's schedule, and both recorded a ratio per batch
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:100], bs=32)
+    mine = TeacherForcing("constant", start=0.5)
+    learn = ember.learner(data, quiet=True, cbs=[mine, ember.GradientClip(5.0)])
+    assert [cb for cb in learn.cbs if isinstance(cb, TeacherForcing)] == [mine]
+    clips = [cb for cb in learn.cbs if isinstance(cb, ember.GradientClip)]
+    assert len(clips) == 1 and clips[0].max_norm == 5.0  # not also clipped at the default 1.0
+    learn.fit(1)
+    assert learn.callback("teacher_forcing") is mine
+    assert mine.ratios == [0.5] * len(learn.data.train_dl)

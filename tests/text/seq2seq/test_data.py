@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -95,6 +96,29 @@ def test_bad_level_is_refused() -> None:
         Seq2SeqData.from_pairs(PAIRS, level="bytes")
 
 
+def test_a_bad_target_level_is_refused_by_its_own_name() -> None:
+    # before, tgt_level="chars" was refused as "level must be one of ...", naming the
+    # argument the user had got right
+    with pytest.raises(ember.DataError, match=r"^tgt_level must be one of \('char', 'word'\), "
+                                              r"got 'chars'$"):
+        Seq2SeqData.from_pairs(PAIRS, level="word", tgt_level="chars")
+
+
+def test_one_column_named_takes_the_other_of_the_first_two_as_its_partner() -> None:
+    # before, a frame with columns (digits, words) and source_col="words" also took "words"
+    # (the second column) as the target: the model learned to copy its source, silently
+    frame = pd.DataFrame({"digits": [t for _, t in PAIRS], "words": [s for s, _ in PAIRS]})
+    for data in (Seq2SeqData.from_pairs(frame, source_col="words", bs=16),
+                 Seq2SeqData.from_pairs(frame[["words", "digits"]], target_col="digits",
+                                        bs=16)):
+        assert data.train_dl.dataset.targets == Seq2SeqData.from_pairs(PAIRS, bs=16
+                                                                       ).train_dl.dataset.targets
+        assert "7" in data.tgt_vocab.stoi and "7" not in data.src_vocab.stoi
+    with pytest.raises(ember.DataError, match=r"pairs: source_col and target_col are both "
+                                              r"'words'; name two different columns"):
+        Seq2SeqData.from_pairs(frame, source_col="words", target_col="words")
+
+
 def test_state_is_json_and_rebuilds_identical_encoding() -> None:
     data = Seq2SeqData.from_pairs(PAIRS, level="word", tgt_level="char", bs=16)
     state = json.loads(json.dumps(data.state()))
@@ -141,6 +165,21 @@ def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
         with pytest.raises(ember.DataError, match="max_len must be at least 1"):
             learn.predict("deux", beam=beam, max_len=max_len)
     assert len(learn.predict("deux", max_len=1)) <= 1
+
+
+def test_a_beam_or_decoding_limit_that_is_not_a_whole_number_is_refused() -> None:
+    # before, beam=2.5 failed inside torch ("topk(): argument 'k' must be int, not float") and
+    # max_len=3.5 with "'float' object cannot be interpreted as an integer"
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for options, expected in (({"beam": 2.5}, r"beam must be a whole number, got 2\.5"),
+                              ({"beam": "5"}, r"beam must be a whole number, got '5'"),
+                              ({"beam": True}, r"beam must be a whole number, got True"),
+                              ({"max_len": 3.5}, r"max_len must be a whole number, got 3\.5")):
+        with pytest.raises(ember.DataError, match=expected):
+            learn.predict("deux", **options)
+    assert learn.predict("deux", beam=np.int64(2), max_len=np.int64(4)) == learn.predict(
+        "deux", beam=2, max_len=4)
 
 
 def test_probs_is_refused_saying_a_translation_is_text() -> None:

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,9 +148,9 @@ def normalise_space(text: str) -> str:
 class _Splitter:
     """The tokenizer of one side: whitespace normalised, then characters or words."""
 
-    def __init__(self, level: str, lang: str) -> None:
+    def __init__(self, level: str, lang: str, argument: str = "level") -> None:
         if level not in LEVELS:
-            raise ember.DataError(f"level must be one of {LEVELS}, got {level!r}")
+            raise ember.DataError(f"{argument} must be one of {LEVELS}, got {level!r}")
         self.split: Callable[[str], list[str]] = list if level == "char" else _WordSplitter(lang)
 
     def __call__(self, text: str) -> list[str]:
@@ -291,7 +292,8 @@ class Seq2SeqData(ember.Data):
 
         Args:
             pairs: a sequence of ``(source, target)`` strings, or a data frame whose first two
-                columns (or ``source_col`` / ``target_col``) hold them.
+                columns (or ``source_col`` / ``target_col``) hold them; one column named alone
+                takes the other of the first two as its partner.
             valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
             valid_pairs: an explicit validation set (same forms as ``pairs``).
             test_pairs: a test set for the test loader (``learn.validate("test")``,
@@ -331,7 +333,8 @@ class Seq2SeqData(ember.Data):
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
-        split_source, split_target = _Splitter(level, src_lang), _Splitter(tgt_level, tgt_lang)
+        split_source = _Splitter(level, src_lang)
+        split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
         if valid_pairs is None:
             train_index, valid_index = ember.split_indices(len(all_pairs), valid_pct, seed)
@@ -491,11 +494,12 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
+        beam = _whole_number(beam, "beam")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
         if max_len is None:
             max_len = self.default_max_len()
-        elif max_len < 1:
+        elif (max_len := _whole_number(max_len, "max_len")) < 1:
             raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
         items = list(items)
         results: list[Any] = []
@@ -651,6 +655,13 @@ def _as_sources(items: Any, source_col: str | None, target_col: str | None, what
     return sources
 
 
+def _whole_number(value: Any, name: str) -> int:
+    """``value`` as an ``int`` (a numpy integer too), or a DataError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ember.DataError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
@@ -659,11 +670,17 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
         if len(columns) < 2 and (source_col is None or target_col is None):
             raise ember.DataError(f"{what}: the data frame needs two columns (source, target), "
                                   f"it has {columns}")
-        source_col = source_col if source_col is not None else columns[0]
-        target_col = target_col if target_col is not None else columns[1]
         for name in (source_col, target_col):
-            if name not in columns:
+            if name is not None and name not in columns:
                 raise ember.DataError(f"{what}: no column {name!r}; columns are {columns}")
+        # a column left unnamed is the other of the first two (not the named one again)
+        if source_col is None:
+            source_col = next(c for c in columns[:2] if c != target_col)
+        if target_col is None:
+            target_col = next(c for c in columns[:2] if c != source_col)
+        if source_col == target_col:
+            raise ember.DataError(f"{what}: source_col and target_col are both {source_col!r}; "
+                                  f"name two different columns")
         pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
     if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
         raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
