@@ -284,3 +284,13 @@ def test_one_column_name_given_as_text_is_one_column(diamonds: pd.DataFrame) -> 
                                cont_names="carat", verbose=False)
     assert data.processor.cat_names == ["cut"]
     assert data.processor.cont_names == ["carat"]
+
+
+def test_the_validation_flag_column_is_refused_as_an_input(diamonds: pd.DataFrame) -> None:
+    # before, cat_names=[..., "is_valid"] made the split flag an input: False in every training
+    # row (nothing to learn), and every row sent to predict then had to carry the flag
+    frame = diamonds.iloc[:300].assign(is_valid=diamonds.index[:300] % 5 == 0)
+    with pytest.raises(ember.DataError, match="'is_valid' is valid_col.*cannot also be an "
+                                              "input"):
+        TabularData.from_df(frame, "price", cat_names=["cut", "is_valid"],
+                            valid_col="is_valid", verbose=False)

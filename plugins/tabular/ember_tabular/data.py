@@ -263,6 +263,11 @@ class TabularData(ember.Data):
                 if name in target_names:
                     raise ember.DataError(f"column {name!r} is the target; it cannot also be "
                                           f"an input")
+                if valid_col is not None and name == valid_col:
+                    raise ember.DataError(
+                        f"column {name!r} is valid_col (True for the validation rows); it "
+                        f"cannot also be an input: it is False in every training row, and each "
+                        f"row to predict would need it. Leave it out of cat_names=/cont_names=")
             procs = TabularProcessor(cat_names, cont_names, date_names)
 
         train_index, valid_index = _split(df, valid_pct, seed, valid_col)
