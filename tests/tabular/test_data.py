@@ -290,7 +290,7 @@ def test_the_validation_flag_column_is_refused_as_an_input(diamonds: pd.DataFram
     # before, cat_names=[..., "is_valid"] made the split flag an input: False in every training
     # row (nothing to learn), and every row sent to predict then had to carry the flag
     frame = diamonds.iloc[:300].assign(is_valid=diamonds.index[:300] % 5 == 0)
-    with pytest.raises(ember.DataError, match="'is_valid' is valid_col.*cannot also be an "
-                                              "input"):
+    with pytest.raises(ember.DataError, match=r"'is_valid' is valid_col.*cannot also be an "
+                                              r"input"):
         TabularData.from_df(frame, "price", cat_names=["cut", "is_valid"],
                             valid_col="is_valid", verbose=False)
