@@ -890,6 +890,27 @@ class Data:
         batches = (self.encode(items[start:start + bs]) for start in range(0, len(items), bs))
         return self.predict_encoded(model, batches, device, probs=probs)
 
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The decoded prediction for one raw ``item`` (what ``Learner.predict`` and
+        ``Predictor.predict`` answer), with the options of :meth:`predict_batch`. An item that
+        gives more than one prediction (a table of several rows) is a :class:`DataError`
+        pointing to ``predict_batch``, not the first row's answer.
+
+        Example:
+            >>> import torch
+            >>> data = Data(None, None, target_kind="single_label", classes=["cat", "dog"])
+            >>> data.predict_one(torch.nn.Linear(2, 2), [0.5, 1.0]) in ("cat", "dog")
+            True
+        """
+        predictions = self.predict_batch(model, [item], device=device, **options)
+        if len(predictions) != 1:
+            raise DataError(
+                f"predict takes one item, but this {type(item).__name__} gave "
+                f"{len(predictions)} predictions (a table of {len(predictions)} rows?); use "
+                f"predict_batch([item]) for one prediction per row")
+        return predictions[0]
+
     def predict_encoded(self, model: torch.nn.Module, batches: Iterable[tuple[Tensor, ...]],
                         device: Any = None, *, probs: bool = False) -> list[Any]:
         """Decoded predictions of ``model`` for batches of encoded inputs (what :meth:`encode`

@@ -447,7 +447,7 @@ class Predictor:
         Example:
             >>> # predictor.predict(image, probs=True).probabilities -> {'bag': 0.9, …}
         """
-        return self.predict_batch([item], **options)[0]
+        return self.data.predict_one(self.model, item, device=self.device, **options)
 
     def predict_batch(self, items: list[Any], **options: Any) -> list[Any]:
         """Decoded predictions for raw items, exactly as the Learner gives them.

@@ -1086,7 +1086,7 @@ class Learner:
             >>> # learn.predict(image_path, probs=True)
             >>> #   -> Prediction(value='sneaker', probabilities={'t-shirt': 0.01, …})
         """
-        return self.predict_batch([item], **options)[0]
+        return self.data.predict_one(self.model, item, device=self.device, **options)
 
     def predict_batch(self, items: Sequence[Any], **options: Any) -> list[Any]:
         """Decoded predictions for raw items, processed in batches; the options are those of

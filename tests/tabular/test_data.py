@@ -239,3 +239,58 @@ def test_a_test_frame_without_the_target_gives_predictions_and_refuses_validate(
     labelled = TabularData.from_df(train, "Class", test_df=lending.iloc[:30], verbose=False)
     assert labelled.test_labelled is True
     assert set(ember.learner(labelled, quiet=True).validate("test")) >= {"test_loss"}
+
+
+def test_predict_refuses_a_frame_of_several_rows_instead_of_answering_for_the_first(
+        diamonds_learner: ember.Learner, diamonds: pd.DataFrame, tmp_path) -> None:
+    # before, learn.predict(frame) with 3 rows returned the first row's price alone, silently
+    rows = diamonds.drop(columns="price").iloc[:3]
+    predictor = ember.load(diamonds_learner.export(tmp_path / "diamonds.ember"))
+    for model in (diamonds_learner, predictor):
+        with pytest.raises(ember.DataError, match=r"predict takes one item.* 3 predictions.*"
+                                                  r"predict_batch"):
+            model.predict(rows)
+        assert model.predict(rows.iloc[[1]]) == model.predict_batch([rows])[1]
+
+
+def test_duplicate_column_labels_are_reported_by_name(diamonds: pd.DataFrame) -> None:
+    # before, a frame with two 'carat' columns (a concat, a merge) failed with pandas'
+    # AttributeError "'DataFrame' object has no attribute 'dtype'"
+    doubled = pd.concat([diamonds.iloc[:300], diamonds[["carat"]].iloc[:300]], axis=1)
+    with pytest.raises(ember.DataError, match=r"column label\(s\) \['carat'\] occur more than "
+                                              r"once.*duplicated"):
+        TabularData.from_df(doubled, "price", verbose=False)
+    data = TabularData.from_df(diamonds.iloc[:300], "price", verbose=False)
+    with pytest.raises(ember.DataError, match=r"\['carat'\] occur more than once"):
+        data.encode([doubled.drop(columns="price")])
+
+
+@pytest.mark.parametrize("options", [
+    {"cat_names": ["cut", "carat"], "date_names": ["carat"]},
+    {"cont_names": ["carat", "depth"], "date_names": ["depth"]},
+    {"cat_names": ["cut", "cut"]},
+])
+def test_a_column_given_in_two_lists_or_twice_is_refused(diamonds: pd.DataFrame,
+                                                         options) -> None:
+    # before, a column in cat_names and date_names was used twice (its raw values as
+    # categories and its date parts), and one listed twice got two embeddings, silently
+    with pytest.raises(ember.DataError, match=r"listed (twice|as both)"):
+        TabularData.from_df(diamonds.iloc[:300], "price", verbose=False, **options)
+
+
+def test_one_column_name_given_as_text_is_one_column(diamonds: pd.DataFrame) -> None:
+    # before, cat_names="cut" was read letter by letter: "column 'c' is not in the frame"
+    data = TabularData.from_df(diamonds.iloc[:300], "price", cat_names="cut",
+                               cont_names="carat", verbose=False)
+    assert data.processor.cat_names == ["cut"]
+    assert data.processor.cont_names == ["carat"]
+
+
+def test_the_validation_flag_column_is_refused_as_an_input(diamonds: pd.DataFrame) -> None:
+    # before, cat_names=[..., "is_valid"] made the split flag an input: False in every training
+    # row (nothing to learn), and every row sent to predict then had to carry the flag
+    frame = diamonds.iloc[:300].assign(is_valid=diamonds.index[:300] % 5 == 0)
+    with pytest.raises(ember.DataError, match=r"'is_valid' is valid_col.*cannot also be an "
+                                              r"input"):
+        TabularData.from_df(frame, "price", cat_names=["cut", "is_valid"],
+                            valid_col="is_valid", verbose=False)

@@ -29,7 +29,12 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.utils import plain, warn
-from ember_tabular.transforms import TabularProcessor, infer_column_kinds
+from ember_tabular.transforms import (
+    TabularProcessor,
+    check_unique_columns,
+    column_list,
+    infer_column_kinds,
+)
 
 __all__ = ["TabularData", "TabularDataset", "items_to_frame"]
 
@@ -191,7 +196,8 @@ class TabularData(ember.Data):
             df: the table, one row per example.
             target: the target column, or a list of numeric columns (multi-target regression).
                 Columns may be labelled by numbers (``read_csv(header=None)`` gives 0, 1, ...).
-            cat_names / cont_names / date_names: the input columns by kind. Any list left as
+            cat_names / cont_names / date_names: the input columns by kind (a list, or one
+                column name alone). A column may be in one list only. Any list left as
                 ``None`` is inferred (see :func:`infer_column_kinds`) and the result is printed
                 so you can correct it. Columns in none of the lists are not used.
             valid_pct / seed: seeded random validation split (ignored with ``valid_col``).
@@ -224,6 +230,11 @@ class TabularData(ember.Data):
             raise ember.DataError(f"from_df needs a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
             raise ember.DataError("the data frame is empty; give a frame with rows")
+        check_unique_columns(df)
+        cat_names, cont_names, date_names = (
+            None if names is None else column_list(names, argument)
+            for names, argument in [(cat_names, "cat_names"), (cont_names, "cont_names"),
+                                    (date_names, "date_names")])
         # one column label (text, or a number: read_csv(header=None) labels columns 0, 1, ...)
         # or a list of them
         target_names = list(target) if isinstance(target, (list, tuple, pd.Index)) else [target]
@@ -252,6 +263,11 @@ class TabularData(ember.Data):
                 if name in target_names:
                     raise ember.DataError(f"column {name!r} is the target; it cannot also be "
                                           f"an input")
+                if valid_col is not None and name == valid_col:
+                    raise ember.DataError(
+                        f"column {name!r} is valid_col (True for the validation rows); it "
+                        f"cannot also be an input: it is False in every training row, and each "
+                        f"row to predict would need it. Leave it out of cat_names=/cont_names=")
             procs = TabularProcessor(cat_names, cont_names, date_names)
 
         train_index, valid_index = _split(df, valid_pct, seed, valid_col)

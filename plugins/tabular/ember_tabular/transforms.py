@@ -54,6 +54,8 @@ __all__ = [
     "DATE_CONT_PARTS",
     "TabularProcessor",
     "add_date_parts",
+    "check_unique_columns",
+    "column_list",
     "factorize_objects",
     "infer_column_kinds",
 ]
@@ -71,6 +73,45 @@ def _is_text(series: pd.Series) -> bool:
 def _is_integer(series: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
         series.dtype)
+
+
+def column_list(names: Any, argument: str = "columns") -> list[Any]:
+    """A list of column labels from ``names``: a list (or tuple, Index), or one label given
+    alone (``cat_names="cut"`` is the column ``cut``, not the letters ``c``, ``u``, ``t``).
+    A label listed twice is a :class:`ember.DataError` (it would become two inputs).
+
+    Example:
+        >>> column_list("cut"), column_list(("cut", "color"))
+        (['cut'], ['cut', 'color'])
+    """
+    if names is None:
+        return []
+    if isinstance(names, (str, bytes)) or not isinstance(names, (Sequence, pd.Index, set)):
+        names = [names]
+    names = list(names)
+    twice = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if twice:
+        raise ember.DataError(f"{argument}: column(s) {twice} listed twice; give each column "
+                              f"once")
+    return names
+
+
+def check_unique_columns(frame: pd.DataFrame, names: Sequence[Any] | None = None) -> None:
+    """Refuse a frame in which a column label (of ``names``, or any) occurs more than once:
+    ``frame[label]`` would be a frame, not a column, and which copy to use is unknowable.
+
+    Example:
+        >>> check_unique_columns(pd.DataFrame([[1, 2]], columns=["a", "b"]))
+    """
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if names is not None:
+        duplicated = duplicated[duplicated.isin(list(names))]
+    if len(duplicated):
+        labels = [plain(label) for label in dict.fromkeys(duplicated)]
+        raise ember.DataError(
+            f"column label(s) {labels} occur more than once in the frame (a concat or a merge "
+            f"that repeated them?); keep one of each, e.g. "
+            f"df.loc[:, ~df.columns.duplicated()], or rename them")
 
 
 def infer_column_kinds(
@@ -542,11 +583,17 @@ class TabularProcessor:
             raise ember.DataError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}")
         self.normalize, self.n_quantiles = normalize, n_quantiles
         self.quantiles: dict[str, list[float]] = {}
-        overlap = set(cat_names) & set(cont_names)
-        if overlap:
-            raise ember.DataError(
-                f"columns {sorted(overlap)} are listed as both categorical and continuous; "
-                f"put each column in one list")
+        cat_names = column_list(cat_names, "cat_names")
+        cont_names = column_list(cont_names, "cont_names")
+        date_names = column_list(date_names, "date_names")
+        lists = {"categorical": cat_names, "continuous": cont_names, "date": date_names}
+        kinds = list(lists)
+        for first, second in [(a, b) for i, a in enumerate(kinds) for b in kinds[i + 1:]]:
+            overlap = [name for name in lists[first] if name in lists[second]]
+            if overlap:
+                raise ember.DataError(
+                    f"columns {overlap} are listed as both {first} and {second}; put each "
+                    f"column in one list")
         part_cats, part_conts = date_part_names(date_names)
         self.date_names = list(date_names)
         self.cat_names = [*cat_names, *part_cats]
@@ -772,6 +819,7 @@ class TabularProcessor:
     def _check_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
             raise ember.DataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+        check_unique_columns(frame, self.input_names)
         # a column labelled by a number (read_csv(header=None)) arrives by its text from JSON,
         # whose keys are always text: "0" is column 0
         texts = {str(name): name for name in self.input_names
