@@ -470,6 +470,7 @@ def call_first(hook: str, **kwargs: Any) -> Any:
         arguments = {name: kwargs[name] for name in impl.argnames}
         try:
             result = impl.function(**arguments)
+            _check_result(hook, result)
         except Exception as error:
             info = _State.infos.get(impl.plugin_name)
             if info is None or impl.plugin_name == "builtin":
@@ -479,6 +480,25 @@ def call_first(hook: str, **kwargs: Any) -> Any:
         if result is not None:
             return result
     return None
+
+
+def _check_result(hook: str, result: Any) -> None:
+    """Refuse what a ``firstresult`` hook must not return (a model where ``ember.Defaults``
+    belongs, a dict), with what to return instead; ``None`` (not mine) always passes."""
+    from torch import nn
+
+    expected: dict[str, tuple[type, str, str]] = {
+        "ember_defaults": (Defaults, "an ember.Defaults",
+                           "ember.Defaults(model=...) for data it handles"),
+        "ember_rebuild_model": (nn.Module, "a torch.nn.Module",
+                                "an untrained torch.nn.Module for manifests it understands"),
+    }
+    if result is None or hook not in expected:
+        return
+    wanted, name, what = expected[hook]
+    if not isinstance(result, wanted):
+        raise PluginError(f"{hook} returned a {type(result).__name__}, not {name}; return "
+                          f"{what}, None otherwise")
 
 
 def create_model(name: str, **config: Any) -> nn.Module:

@@ -310,3 +310,32 @@ def test_learner_names_the_data_kinds_plugin_not_another_that_raised(ember_plugi
         ember.learner(_series_data(data_class))
     assert "clumsy_plugin" in str(raised.value)  # still named, as a second problem
     assert infos()["clumsy_plugin"].status == "broken"
+
+
+@pytest.mark.parametrize("answer", [lambda: torch.nn.Linear(2, 3), lambda: {"model": None}])
+def test_defaults_of_the_wrong_type_name_the_plugin_and_what_to_return(ember_plugins, answer):
+    # before: AttributeError: 'Linear' object has no attribute 'model', from inside learner()
+    plugin, data_class = _series_plugin("series_plugin", lambda data: answer())
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' raised in ember_defaults \(PluginError: "
+                             r"ember_defaults returned a \w+, not an ember.Defaults; return "
+                             r"ember.Defaults\(model=...\)"):
+        ember.learner(_series_data(data_class))
+    assert infos()["series_plugin"].status == "broken"
+
+
+def test_a_rebuilt_model_of_the_wrong_type_names_the_plugin(ember_plugins):
+    import types
+
+    plugin = types.ModuleType("rebuilder")
+    plugin.ember_rebuild_model = ember.hookimpl(lambda manifest: {"weights": []})
+    ember_plugins.register(plugin)
+    from ember.plugins import call_first
+
+    assert call_first("ember_rebuild_model", manifest={"model": {}}) is None
+    assert infos()["rebuilder"].status == "broken"
+    assert infos()["rebuilder"].reason == (
+        "ember_rebuild_model raised PluginError: ember_rebuild_model returned a dict, not a "
+        "torch.nn.Module; return an untrained torch.nn.Module for manifests it understands, "
+        "None otherwise")
