@@ -339,3 +339,30 @@ def test_a_rebuilt_model_of_the_wrong_type_names_the_plugin(ember_plugins):
         "ember_rebuild_model raised PluginError: ember_rebuild_model returned a dict, not a "
         "torch.nn.Module; return an untrained torch.nn.Module for manifests it understands, "
         "None otherwise")
+
+
+def test_a_callback_is_addressable_by_its_registered_name(ember_plugins):
+    # before: AttributeError: 'str' object has no attribute 'learn' (docs/plugins.md says
+    # ember_callbacks makes a callback "addressable by name")
+    import types
+
+    class CountBatches(ember.Callback):
+        def __init__(self):
+            self.batches = 0
+
+        def after_batch(self):
+            self.batches += 1
+
+    plugin = types.ModuleType("counting")
+    plugin.ember_callbacks = ember.hookimpl(lambda register: register("CountBatches",
+                                                                      CountBatches))
+    ember_plugins.register(plugin)
+    _, data_class = _series_plugin("series_plugin")
+    learn = ember.learner(_series_data(data_class), model=torch.nn.Linear(8, 3),
+                          cbs=["CountBatches"], quiet=True)
+    learn.fit(1)
+    counter = next(cb for cb in learn.cbs if isinstance(cb, CountBatches))
+    assert counter.batches == len(learn.data.train_dl) + len(learn.data.valid_dl)
+    with pytest.raises(ember.TrainingError, match=r"no callback named 'CountBatchs'; "
+                                                  r"registered: \[.*'CountBatches'"):
+        learn.fit(1, cbs=["CountBatchs"])
