@@ -178,6 +178,8 @@ class Registry:
                 raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
             if hook == "ember_data_kinds":
                 _check_data_kind(plugin, name, value)
+            else:
+                _check_registered(hook, plugin, name, value)
             key = (hook, name)
             if key in self.owner and self.owner[key] != plugin:
                 raise PluginError(
@@ -234,6 +236,27 @@ def _check_data_kind(plugin: str, name: str, value: Any) -> None:
             f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
             f"class attribute kind is {value.kind!r}; set kind = {name!r} on the class "
             f"(exports store data.kind and ember.load looks the class up by it)")
+
+
+def _check_registered(hook: str, plugin: str, name: str, value: Any) -> None:
+    """What ``register`` gets must be what core calls later: a builder (not a built model), a
+    metric factory (not a metric), a callback class; refused at load, naming the plugin, rather
+    than a TypeError deep in ``create_model`` or ``fit``."""
+    from torch import nn
+
+    from ember.callbacks.base import Callback
+
+    if hook == "ember_architectures" and (isinstance(value, nn.Module) or not callable(value)):
+        raise PluginError(f"plugin {plugin!r} registers architecture {name!r} as a "
+                          f"{type(value).__name__}; register a builder, a function or class "
+                          f"whose builder(**config) returns a new nn.Module")
+    if hook == "ember_metrics" and not callable(value):
+        raise PluginError(f"plugin {plugin!r} registers metric {name!r} as an instance of "
+                          f"{type(value).__name__}; register its class or a zero-argument "
+                          f"factory that returns a new ember.Metric")
+    if hook == "ember_callbacks" and not (isinstance(value, type) and issubclass(value, Callback)):
+        raise PluginError(f"plugin {plugin!r} registers callback {name!r} as {value!r}; "
+                          f"register an ember.Callback subclass (its class, not an instance)")
 
 
 class _State:

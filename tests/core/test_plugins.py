@@ -366,3 +366,29 @@ def test_a_callback_is_addressable_by_its_registered_name(ember_plugins):
     with pytest.raises(ember.TrainingError, match=r"no callback named 'CountBatchs'; "
                                                   r"registered: \[.*'CountBatches'"):
         learn.fit(1, cbs=["CountBatchs"])
+
+
+@pytest.mark.parametrize(("hook", "value", "message"), [
+    ("ember_architectures", torch.nn.Linear(2, 3),
+     r"registers architecture 'thing' as a Linear; register a builder"),
+    ("ember_metrics", ember.metrics.Accuracy(),
+     r"registers metric 'thing' as an instance of Accuracy; register its class"),
+    ("ember_callbacks", ember.callbacks.NanGuard(),
+     r"registers callback 'thing' as .*; register an ember.Callback subclass"),
+])
+def test_registering_an_instance_where_a_factory_belongs_is_refused_at_load(
+        ember_plugins, hook, value, message):
+    # before: the plugin loaded as ok, then create_model("thing") failed with a TypeError from
+    # Linear.forward, metrics=["thing"] with "'Accuracy' object is not callable", and
+    # cbs=["thing"] attached the one instance to every learner
+    import types
+
+    plugin = types.ModuleType("instances")
+    setattr(plugin, hook, ember.hookimpl(lambda register: register("thing", value)))
+    ember_plugins.register(plugin)
+    info = infos()["instances"]
+    assert info.status == "broken"
+    assert info.reason.startswith(f"{hook} raised PluginError: plugin 'instances' ")
+    import re
+
+    assert re.search(message, info.reason), info.reason
