@@ -376,13 +376,14 @@ class Learner:
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:
-        """Attach callbacks (kept for every later fit); a callback class is attached as a new
-        instance. Returns the instances attached, to detach them with :meth:`remove_cbs`.
+        """Attach callbacks (kept for every later fit); a callback class, or the name a plugin
+        registered it under (``ember_callbacks``), is attached as a new instance. Returns the
+        instances attached, to detach them with :meth:`remove_cbs`.
 
         Example:
-            >>> # learn.add_cbs([ember.GradientClip(1.0)])
+            >>> # learn.add_cbs([ember.GradientClip(1.0), "NanGuard"])
         """
-        added = [cb() if isinstance(cb, type) else cb for cb in _as_list(cbs)]
+        added = [_callback_of(cb) for cb in _as_list(cbs)]
         for cb in added:
             _check_event_names(cb)
             cb.learn = self
@@ -1498,6 +1499,19 @@ def _concat(parts: list[Tensor]) -> Tensor:
         joined[region] = part
         start += len(part)
     return joined
+
+
+def _callback_of(cb: Any) -> Callback:
+    """A callback instance for what ``cbs`` holds: an instance, a class, or a registered name."""
+    if isinstance(cb, str):
+        from ember.plugins import get_registry
+
+        classes = get_registry().callbacks
+        if cb not in classes:
+            raise TrainingError(f"no callback named {cb!r}; registered: {sorted(classes)} (see "
+                                f"`ember plugins -v`), or pass a Callback instance")
+        cb = classes[cb]
+    return cb() if isinstance(cb, type) else cb
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:

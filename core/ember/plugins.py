@@ -178,6 +178,8 @@ class Registry:
                 raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
             if hook == "ember_data_kinds":
                 _check_data_kind(plugin, name, value)
+            else:
+                _check_registered(hook, plugin, name, value)
             key = (hook, name)
             if key in self.owner and self.owner[key] != plugin:
                 raise PluginError(
@@ -234,6 +236,27 @@ def _check_data_kind(plugin: str, name: str, value: Any) -> None:
             f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
             f"class attribute kind is {value.kind!r}; set kind = {name!r} on the class "
             f"(exports store data.kind and ember.load looks the class up by it)")
+
+
+def _check_registered(hook: str, plugin: str, name: str, value: Any) -> None:
+    """What ``register`` gets must be what core calls later: a builder (not a built model), a
+    metric factory (not a metric), a callback class; refused at load, naming the plugin, rather
+    than a TypeError deep in ``create_model`` or ``fit``."""
+    from torch import nn
+
+    from ember.callbacks.base import Callback
+
+    if hook == "ember_architectures" and (isinstance(value, nn.Module) or not callable(value)):
+        raise PluginError(f"plugin {plugin!r} registers architecture {name!r} as a "
+                          f"{type(value).__name__}; register a builder, a function or class "
+                          f"whose builder(**config) returns a new nn.Module")
+    if hook == "ember_metrics" and not callable(value):
+        raise PluginError(f"plugin {plugin!r} registers metric {name!r} as an instance of "
+                          f"{type(value).__name__}; register its class or a zero-argument "
+                          f"factory that returns a new ember.Metric")
+    if hook == "ember_callbacks" and not (isinstance(value, type) and issubclass(value, Callback)):
+        raise PluginError(f"plugin {plugin!r} registers callback {name!r} as {value!r}; "
+                          f"register an ember.Callback subclass (its class, not an instance)")
 
 
 class _State:
@@ -470,6 +493,7 @@ def call_first(hook: str, **kwargs: Any) -> Any:
         arguments = {name: kwargs[name] for name in impl.argnames}
         try:
             result = impl.function(**arguments)
+            _check_result(hook, result)
         except Exception as error:
             info = _State.infos.get(impl.plugin_name)
             if info is None or impl.plugin_name == "builtin":
@@ -479,6 +503,25 @@ def call_first(hook: str, **kwargs: Any) -> Any:
         if result is not None:
             return result
     return None
+
+
+def _check_result(hook: str, result: Any) -> None:
+    """Refuse what a ``firstresult`` hook must not return (a model where ``ember.Defaults``
+    belongs, a dict), with what to return instead; ``None`` (not mine) always passes."""
+    from torch import nn
+
+    expected: dict[str, tuple[type, str, str]] = {
+        "ember_defaults": (Defaults, "an ember.Defaults",
+                           "ember.Defaults(model=...) for data it handles"),
+        "ember_rebuild_model": (nn.Module, "a torch.nn.Module",
+                                "an untrained torch.nn.Module for manifests it understands"),
+    }
+    if result is None or hook not in expected:
+        return
+    wanted, name, what = expected[hook]
+    if not isinstance(result, wanted):
+        raise PluginError(f"{hook} returned a {type(result).__name__}, not {name}; return "
+                          f"{what}, None otherwise")
 
 
 def create_model(name: str, **config: Any) -> nn.Module:

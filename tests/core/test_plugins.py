@@ -310,3 +310,85 @@ def test_learner_names_the_data_kinds_plugin_not_another_that_raised(ember_plugi
         ember.learner(_series_data(data_class))
     assert "clumsy_plugin" in str(raised.value)  # still named, as a second problem
     assert infos()["clumsy_plugin"].status == "broken"
+
+
+@pytest.mark.parametrize("answer", [lambda: torch.nn.Linear(2, 3), lambda: {"model": None}])
+def test_defaults_of_the_wrong_type_name_the_plugin_and_what_to_return(ember_plugins, answer):
+    # before: AttributeError: 'Linear' object has no attribute 'model', from inside learner()
+    plugin, data_class = _series_plugin("series_plugin", lambda data: answer())
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' raised in ember_defaults \(PluginError: "
+                             r"ember_defaults returned a \w+, not an ember.Defaults; return "
+                             r"ember.Defaults\(model=...\)"):
+        ember.learner(_series_data(data_class))
+    assert infos()["series_plugin"].status == "broken"
+
+
+def test_a_rebuilt_model_of_the_wrong_type_names_the_plugin(ember_plugins):
+    import types
+
+    plugin = types.ModuleType("rebuilder")
+    plugin.ember_rebuild_model = ember.hookimpl(lambda manifest: {"weights": []})
+    ember_plugins.register(plugin)
+    from ember.plugins import call_first
+
+    assert call_first("ember_rebuild_model", manifest={"model": {}}) is None
+    assert infos()["rebuilder"].status == "broken"
+    assert infos()["rebuilder"].reason == (
+        "ember_rebuild_model raised PluginError: ember_rebuild_model returned a dict, not a "
+        "torch.nn.Module; return an untrained torch.nn.Module for manifests it understands, "
+        "None otherwise")
+
+
+def test_a_callback_is_addressable_by_its_registered_name(ember_plugins):
+    # before: AttributeError: 'str' object has no attribute 'learn' (docs/plugins.md says
+    # ember_callbacks makes a callback "addressable by name")
+    import types
+
+    class CountBatches(ember.Callback):
+        def __init__(self):
+            self.batches = 0
+
+        def after_batch(self):
+            self.batches += 1
+
+    plugin = types.ModuleType("counting")
+    plugin.ember_callbacks = ember.hookimpl(lambda register: register("CountBatches",
+                                                                      CountBatches))
+    ember_plugins.register(plugin)
+    _, data_class = _series_plugin("series_plugin")
+    learn = ember.learner(_series_data(data_class), model=torch.nn.Linear(8, 3),
+                          cbs=["CountBatches"], quiet=True)
+    learn.fit(1)
+    counter = next(cb for cb in learn.cbs if isinstance(cb, CountBatches))
+    assert counter.batches == len(learn.data.train_dl) + len(learn.data.valid_dl)
+    with pytest.raises(ember.TrainingError, match=r"no callback named 'CountBatchs'; "
+                                                  r"registered: \[.*'CountBatches'"):
+        learn.fit(1, cbs=["CountBatchs"])
+
+
+@pytest.mark.parametrize(("hook", "value", "message"), [
+    ("ember_architectures", torch.nn.Linear(2, 3),
+     r"registers architecture 'thing' as a Linear; register a builder"),
+    ("ember_metrics", ember.metrics.Accuracy(),
+     r"registers metric 'thing' as an instance of Accuracy; register its class"),
+    ("ember_callbacks", ember.callbacks.NanGuard(),
+     r"registers callback 'thing' as .*; register an ember.Callback subclass"),
+])
+def test_registering_an_instance_where_a_factory_belongs_is_refused_at_load(
+        ember_plugins, hook, value, message):
+    # before: the plugin loaded as ok, then create_model("thing") failed with a TypeError from
+    # Linear.forward, metrics=["thing"] with "'Accuracy' object is not callable", and
+    # cbs=["thing"] attached the one instance to every learner
+    import types
+
+    plugin = types.ModuleType("instances")
+    setattr(plugin, hook, ember.hookimpl(lambda register: register("thing", value)))
+    ember_plugins.register(plugin)
+    info = infos()["instances"]
+    assert info.status == "broken"
+    assert info.reason.startswith(f"{hook} raised PluginError: plugin 'instances' ")
+    import re
+
+    assert re.search(message, info.reason), info.reason

@@ -51,3 +51,16 @@ def test_new_plugin_into_a_file_is_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["new-plugin", "sensor", "--path", str(target)]) == 1
     assert "is a file, not a folder" in capsys.readouterr().err
     assert sorted(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("name", ["sensor", "time_series"])
+def test_new_plugin_is_ruff_clean_under_its_own_configuration(tmp_path, name):
+    # before: ruff (run in the new package, as its author would) found unsorted imports (ember
+    # is a third-party package there) and, for a longer name, a line over 100 characters
+    import subprocess
+
+    pytest.importorskip("ruff")
+    folder = scaffold.new_plugin(name, tmp_path)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+                            cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
