@@ -1683,11 +1683,11 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
                                  "splitter": defaults.splitter}
     if defaults.lr is not None:
         arguments["lr"] = defaults.lr
-    extra_cbs = _as_list(overrides.pop("cbs", None))
+    extra_cbs = [_callback_of(cb) for cb in _as_list(overrides.pop("cbs", None))]
     arguments.update(overrides)
     # a default the user gave again, configured their way, is theirs: two schedules of one
     # kind would both run, and learn.callback(name) would find the default's
-    given = {cb if isinstance(cb, type) else type(cb) for cb in extra_cbs}
+    given = {type(cb) for cb in extra_cbs}
     kept = [cb for cb in defaults.cbs if type(cb) not in given] if default_cbs else []
     arguments["cbs"] = kept + extra_cbs
     learn = Learner(data, **arguments)

@@ -300,3 +300,6 @@ def test_a_teacher_forcing_given_to_learner_replaces_the_default() -> None:
     learn.fit(1)
     assert learn.callback("teacher_forcing") is mine
     assert mine.ratios == [0.5] * len(learn.data.train_dl)
+    # a callback given by its registered name replaces the default of its class the same way
+    by_name = ember.learner(data, quiet=True, cbs=["TeacherForcing"])
+    assert len([cb for cb in by_name.cbs if isinstance(cb, TeacherForcing)]) == 1
