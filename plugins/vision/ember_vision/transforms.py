@@ -168,6 +168,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     ``ember serve``), a PIL image, a NumPy array laid out (H, W) or
     (H, W, C), or a torch tensor laid out (H, W) or (C, H, W). ``uint8`` values are used as
     they are; ``uint16`` values are scaled to 8 bits (65535 → 255) as 16-bit files are;
+    booleans (a bilevel image, as NumPy gives PIL's mode "1") are 0 and 255;
     floating-point values must lie in [0, 1] and are scaled to 0-255 and rounded; other
     integers must lie in 0-255.
 
@@ -222,6 +223,8 @@ def _not_one_image(name: str, shape: tuple[int, ...], layout: str) -> str:
 def _as_uint8(tensor: Tensor, name: str) -> Tensor:
     if tensor.dtype == torch.uint8:
         return tensor
+    if tensor.dtype == torch.bool:  # a bilevel image as NumPy gives it: white is 255, as PIL
+        return tensor.to(torch.uint8) * 255
     if tensor.dtype == torch.uint16:  # 16-bit pixels: 65535 -> 255, as 16-bit files are read
         return torch.from_numpy(_sixteen_to_eight_bits(tensor.cpu().numpy()))
     if tensor.dtype in (torch.uint32, torch.uint64):  # torch has no min/max for these
