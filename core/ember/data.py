@@ -296,6 +296,29 @@ def loose_files(folder: str | Path, suffixes: Sequence[str]) -> list[Path] | Non
                   key=lambda entry: entry.name)
 
 
+def class_files(folder: str | Path, suffixes: Sequence[str]) -> list[Path]:
+    """The files under a class folder, nested folders included, whose names end in one of
+    ``suffixes`` (any case), in path order. Hidden entries at any depth (Jupyter's
+    ``.ipynb_checkpoints`` copies, macOS's ``._photo.png`` resource files) are not items of
+    the class, as :func:`loose_files` leaves them out of a test folder.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     for name in ("b.png", "a.PNG", "notes.txt", "._a.png", "sub/c.png",
+        ...                  ".ipynb_checkpoints/b-checkpoint.png"):
+        ...         (Path(folder) / name).parent.mkdir(exist_ok=True)
+        ...         _ = (Path(folder) / name).write_bytes(b"")
+        ...     print([p.relative_to(folder).as_posix() for p in class_files(folder, [".png"])])
+        ['a.PNG', 'b.png', 'sub/c.png']
+    """
+    root = Path(folder)
+    wanted = {suffix.lower() for suffix in suffixes}
+    return sorted(path for path in root.rglob("*")
+                  if path.is_file() and path.suffix.lower() in wanted
+                  and not any(part.startswith(".") for part in path.relative_to(root).parts))
+
+
 def split_test(test: Any, is_item: Callable[[Any], bool], item: str = "item"
                ) -> tuple[Any, Any | None]:
     """Read a plugin's ``test=`` as ``(inputs, labels)``, or as the inputs alone with labels

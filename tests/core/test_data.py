@@ -378,3 +378,13 @@ def test_split_test_names_both_counts_when_a_tuple_pairs_unequal_parts():
         ember.split_test((["good", "dull"], ["pos"]), _is_text, "text")
     with pytest.raises(ember.DataError, match=r"test: 3 items but 0 labels"):
         ember.split_test((torch.zeros(3, 2), []), _is_text)
+
+
+def test_class_files_leave_hidden_entries_out_at_any_depth(tmp_path):
+    for name in ("b.png", "a.PNG", "notes.txt", "._a.png", "sub/c.png",
+                 ".ipynb_checkpoints/b-checkpoint.png", "sub/.cache/d.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = ember.class_files(tmp_path, [".png"])
+    assert [path.relative_to(tmp_path).as_posix() for path in found] == [
+        "a.PNG", "b.png", "sub/c.png"]

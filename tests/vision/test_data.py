@@ -471,3 +471,37 @@ def test_from_folder_reads_a_test_folder_of_loose_images_without_labels(image_fo
     assert data.test_dl.dataset.paths == [str(p) for p in test_files]
     _unlabelled_test_checks(data, len(loose), test_files)
     assert ImageData.from_folder(root, test=None, bs=8).test_dl is None
+
+
+# ----------------------------------------------------------------------------- audit
+def test_a_misspelt_mode_is_named_not_blamed_on_a_good_file(image_folder):
+    with pytest.raises(ember.DataError, match=r"mode must be one of \['L', 'RGB'\], got 'rgb'"):
+        ImageData.from_folder(image_folder, mode="rgb")
+    with pytest.raises(ember.DataError, match="mode must be one of"):
+        load_image(next(image_folder.rglob("*.png")), "rgb")
+
+
+@pytest.mark.parametrize("size", [0, (0, 28), (-1, 5), (28, 28, 3), (28,), 16.5, "28",
+                                  (16.5, 16)])
+def test_a_size_that_is_not_a_height_and_width_is_refused_by_name(image_folder, size):
+    with pytest.raises(ember.DataError, match=r"size= must be a positive whole number or a "
+                                              r"pair \(height, width\)"):
+        ImageData.from_folder(image_folder, size=size)
+
+
+def test_size_takes_numpy_integers_as_ints(image_folder):
+    data = ImageData.from_folder(image_folder, size=(np.int64(20), np.int64(24)))
+    assert data.size == (20, 24) and data.one_batch()[0].shape[-2:] == (20, 24)
+
+
+def test_hidden_files_and_folders_in_class_folders_are_not_images(image_folder):
+    """Jupyter's .ipynb_checkpoints copies and macOS's ._ files in a class folder are no
+    images of it: the first would copy images across the split, the second is no image."""
+    shoe = next((image_folder / "sneaker").glob("*.png"))
+    checkpoints = image_folder / "sneaker" / ".ipynb_checkpoints"
+    checkpoints.mkdir()
+    shutil.copy(shoe, checkpoints / f"{shoe.stem}-checkpoint.png")
+    (image_folder / "tshirt" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    data = ImageData.from_folder(image_folder)
+    paths = data.train_dl.dataset.paths + data.valid_dl.dataset.paths
+    assert len(paths) == 48 and not any("/." in path for path in paths)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,28 @@ def test_v2_transforms_plug_in_per_image():
     batch = torch.randn(4, 1, 6, 6)
     assert torch.allclose(augment.augment(batch.clamp(-2, 2)),
                           batch.clamp(-2, 2).flip(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28), (28, 28, 7)])
+def test_an_array_that_is_not_one_image_is_refused_with_what_to_do(shape):
+    """A stack of images given to predict is not read as one image with 28 channels."""
+    expected = rf"item 0 has shape {re.escape(str(shape))}: not one image.*predict_batch"
+    with pytest.raises(ember.DataError, match=expected):
+        to_image_tensor(np.zeros(shape, np.uint8), "item 0")
+    with pytest.raises(ember.DataError, match="not one image"):
+        to_image_tensor(torch.zeros(shape[::-1], dtype=torch.uint8), "item 0")
+
+
+def test_a_bilevel_image_as_a_boolean_array_reads_as_its_file_does(tmp_path):
+    """NumPy gives a mode "1" image as booleans: True is white (255), as PIL reads the file,
+    not 1 (nearly black)."""
+    pixels = np.random.default_rng(0).integers(0, 2, (6, 9)).astype(bool)
+    Image.fromarray(pixels).save(tmp_path / "bilevel.png")
+    from_file = load_image(tmp_path / "bilevel.png")
+    assert from_file.max().item() == 255
+    array = np.asarray(Image.open(tmp_path / "bilevel.png"))
+    assert array.dtype == bool
+    assert torch.equal(to_image_tensor(array), from_file)
+    assert torch.equal(to_image_tensor(torch.from_numpy(pixels)), from_file)
+    data = ImageData.from_arrays(np.stack([pixels] * 4), [0, 1] * 2, valid_pct=0.5)
+    assert data.train_dl.dataset.images.max().item() == 255

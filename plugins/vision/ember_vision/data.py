@@ -336,8 +336,9 @@ def image_headers(paths: Sequence[Path], mode: str | None = None,
     """
     if len(paths) < 2:
         raise ember.DataError("give at least two images (one to train, one to validate)")
-    if isinstance(size, int):
-        size = (size, size)
+    if mode is not None and mode not in MODES:
+        raise ember.DataError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    size = _checked_size(size)
     modes: dict[str, Path] = {}
     sizes: dict[tuple[int, int], Path] = {}
     each: list[tuple[int, int]] = []
@@ -362,6 +363,20 @@ def image_headers(paths: Sequence[Path], mode: str | None = None,
                 f"resize every image")
     chosen_size = tuple(size) if size is not None else next(iter(sizes))
     return mode or next(iter(modes)), (int(chosen_size[0]), int(chosen_size[1])), each
+
+
+def _checked_size(size: Sequence[int] | int | None) -> tuple[int, int] | None:
+    """``size=`` as (height, width): one positive whole number for a square, or a pair."""
+    pair = (size, size) if isinstance(size, numbers.Integral) else size
+    if pair is None:
+        return None
+    if (isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence | np.ndarray)
+            or len(pair) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+                       for v in pair)):
+        raise ember.DataError(f"size= must be a positive whole number or a pair (height, "
+                              f"width) of them, got {size!r}; e.g. size=224 or size=(96, 128)")
+    return int(pair[0]), int(pair[1])
 
 
 def _file_split(n: int, valid_pct: float, seed: int, valid_mask: Sequence[bool] | None
@@ -989,8 +1004,7 @@ def _class_folder(root: Path) -> tuple[list[Path], list[str]]:
                               f"{root}/<class name>/")
     files, labels, empty = [], [], []
     for folder in folders:
-        found = sorted(p for p in folder.rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        found = ember.class_files(folder, IMAGE_SUFFIXES)
         if not found:
             empty.append(folder.name)
         files += found

@@ -142,6 +142,8 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     """
     from PIL import Image, UnidentifiedImageError
 
+    if mode is not None and mode not in MODES:  # else PIL's refusal reads as a corrupt file
+        raise ember.DataError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
     try:
         with Image.open(path) as image:
             image.load()
@@ -166,6 +168,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     ``ember serve``), a PIL image, a NumPy array laid out (H, W) or
     (H, W, C), or a torch tensor laid out (H, W) or (C, H, W). ``uint8`` values are used as
     they are; ``uint16`` values are scaled to 8 bits (65535 → 255) as 16-bit files are;
+    booleans (a bilevel image, as NumPy gives PIL's mode "1") are 0 and 255;
     floating-point values must lie in [0, 1] and are scaled to 0-255 and rounded; other
     integers must lie in 0-255.
 
@@ -190,6 +193,8 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
             raise ember.DataError(
                 f"{name}: a NumPy image is laid out (H, W, C), but {item.shape} is channels "
                 f"first; give np.moveaxis(image, 0, -1), or a torch tensor (C, H, W)")
+        if item.shape[-1] not in (1, 2, 3, 4):
+            raise ember.DataError(_not_one_image(name, item.shape, "(H, W, C)"))
         tensor = torch.from_numpy(np.array(item)).permute(2, 0, 1)
     elif isinstance(item, Tensor):
         tensor = item.detach().cpu()
@@ -199,6 +204,8 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
             raise ember.DataError(
                 f"{name}: an image tensor must have shape (H, W) or (C, H, W), got "
                 f"{tuple(tensor.shape)}")
+        if tensor.shape[0] not in (1, 2, 3, 4):
+            raise ember.DataError(_not_one_image(name, tuple(tensor.shape), "(C, H, W)"))
     else:
         raise ember.DataError(
             f"{name} is a {type(item).__name__}; give an image path, a PIL image, a NumPy array "
@@ -206,9 +213,18 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     return _as_uint8(tensor, name).contiguous()
 
 
+def _not_one_image(name: str, shape: tuple[int, ...], layout: str) -> str:
+    """Why an item of three axes, none of them 1-4 channels where ``layout`` puts them, is
+    not read as an image (a stack of grey images, most often)."""
+    return (f"{name} has shape {shape}: not one image {layout} with 1 to 4 channels; give "
+            f"several images to predict_batch as a list, one image at a time to predict")
+
+
 def _as_uint8(tensor: Tensor, name: str) -> Tensor:
     if tensor.dtype == torch.uint8:
         return tensor
+    if tensor.dtype == torch.bool:  # a bilevel image as NumPy gives it: white is 255, as PIL
+        return tensor.to(torch.uint8) * 255
     if tensor.dtype == torch.uint16:  # 16-bit pixels: 65535 -> 255, as 16-bit files are read
         return torch.from_numpy(_sixteen_to_eight_bits(tensor.cpu().numpy()))
     if tensor.dtype in (torch.uint32, torch.uint64):  # torch has no min/max for these
