@@ -759,3 +759,17 @@ def test_a_test_folder_of_loose_files_is_a_test_set_without_labels(tmp_path) -> 
     (tmp_path / "test" / "1.txt").write_bytes(b"caf\xe9")
     with pytest.raises(ember.DataError, match=r"file .*test/1\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_one_string_given_as_the_texts_is_refused_not_read_character_by_character() -> None:
+    # a whole book as one string was read as one text per character: a vocab of letters
+    book = "It is a truth universally acknowledged. " * 50
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        LanguageModelData.from_texts(book, bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        LanguageModelData.from_texts(book.encode(), bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        TextData.from_texts("abab", ["x", "y", "x", "y"], min_freq=1)
+    # the way out the message gives works
+    data = LanguageModelData.from_texts(book.split(". "), bs=2, bptt=4, min_freq=1)
+    assert "truth" in data.vocab.itos

@@ -239,8 +239,10 @@ def _corpus(texts: Any, text_col: str | None, test: bool = False
     """A language model's texts (a list, or the ``text_col`` column of a data frame) without
     the blank ones, and their names for errors by their place among the texts given
     (``text #3``, or ``test item 3`` for the ``test`` texts)."""
-    if test and isinstance(texts, (str, bytes)):
-        raise DataError("test= takes a list of texts, not one text: test=[text]")
+    if isinstance(texts, (str, bytes)):  # else read as one text per character
+        raise DataError("test= takes a list of texts, not one text: test=[text]" if test else
+                        "texts= takes a list of texts, not one text: split a book into "
+                        "paragraphs or lines (text.splitlines()), or give [text]")
     # a frame or a dict of columns; a Series (a column itself) has keys too, but no columns
     if text_col is not None and (hasattr(texts, "columns") or isinstance(texts, Mapping)):
         texts = _column(texts, text_col, "test" if test else None)
@@ -473,6 +475,9 @@ class TextData(ember.Data):
             >>> data.test_labelled, len(data.test_dl.dataset)
             (False, 3)
         """
+        if isinstance(texts, (str, bytes)):  # else read as one text per character
+            raise DataError("texts= takes a list of texts, not one text: give [text] and "
+                            "[label]")
         n = len(texts)
         if len(labels) != n:
             raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
