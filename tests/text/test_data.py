@@ -759,3 +759,38 @@ def test_a_test_folder_of_loose_files_is_a_test_set_without_labels(tmp_path) -> 
     (tmp_path / "test" / "1.txt").write_bytes(b"caf\xe9")
     with pytest.raises(ember.DataError, match=r"file .*test/1\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_one_string_given_as_the_texts_is_refused_not_read_character_by_character() -> None:
+    # a whole book as one string was read as one text per character: a vocab of letters
+    book = "It is a truth universally acknowledged. " * 50
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        LanguageModelData.from_texts(book, bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        LanguageModelData.from_texts(book.encode(), bs=2, bptt=4, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"texts= takes a list of texts, not one text"):
+        TextData.from_texts("abab", ["x", "y", "x", "y"], min_freq=1)
+    # the way out the message gives works
+    data = LanguageModelData.from_texts(book.split(". "), bs=2, bptt=4, min_freq=1)
+    assert "truth" in data.vocab.itos
+
+
+def test_from_folder_reads_files_in_another_encoding_and_says_how(tmp_path) -> None:
+    # a latin-1 corpus was refused with "decode it ... e.g. data.decode('latin-1')", advice a
+    # user of from_folder cannot follow: the files are read by from_folder, not by them
+    for split in ("train", "valid"):
+        for label, word in (("neg", "fade"), ("pos", "café")):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(4):
+                (folder / f"{i}.txt").write_bytes(f"Un {word} numéro {i}".encode("latin-1"))
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "0.txt").write_bytes("Très café".encode("latin-1"))
+    with pytest.raises(ember.DataError, match=r"file .*0\.txt is not valid UTF-8 text .*"
+                                              r"encoding='latin-1'"):
+        TextData.from_folder(tmp_path, min_freq=1)
+    data = TextData.from_folder(tmp_path, min_freq=1, encoding="latin-1")
+    assert "café" in data.vocab.itos and "numéro" in data.vocab.itos
+    assert data.test_labelled is False and len(data.test_dl.dataset) == 1
+    with pytest.raises(ember.DataError, match=r"encoding='klingon' is not a text encoding"):
+        TextData.from_folder(tmp_path, encoding="klingon")

@@ -115,3 +115,20 @@ def test_an_encoder_saved_before_it_carried_digests_still_loads(encoder_file) ->
 
     _rewrite(path, change_metadata=drop_digests)
     load_encoder(learn, path)
+
+
+@pytest.mark.parametrize("arch", ["awd_lstm", "transformer"])
+def test_a_regressor_starts_at_the_scale_of_its_targets_and_exports_it(arch, tmp_path) -> None:
+    # review scores of 100-200 were learnt from an output that starts near 0: after three
+    # epochs the default model still predicted ~0.1 for every review (r2 about -4)
+    ember.seed(0)
+    texts = [f"{word} film number {i}" for i in range(40) for word in ("good", "bad")]
+    scores = [150.0 + (30.0 if text.startswith("good") else -30.0) + i % 7
+              for i, text in enumerate(texts)]
+    data = TextData.from_texts(texts, scores, min_freq=1, bs=16)
+    model = text_classifier(data, arch=arch)
+    learn = ember.learner(data, model=model, quiet=True)
+    predictions, targets = learn.get_preds()  # untrained: the head's output is rescaled
+    assert abs(float(predictions.mean()) - float(targets.mean())) < float(targets.std())
+    loaded = ember.load(learn.export(tmp_path / "scores.ember"))
+    assert loaded.predict("good film") == pytest.approx(learn.predict("good film"), rel=1e-5)

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import copy
 import itertools
 import math
@@ -215,12 +216,27 @@ def _is_text(part: Any) -> bool:
     return isinstance(part, (str, bytes))
 
 
-def _class_folder_texts(folder: Path, extensions: Sequence[str]
-                        ) -> tuple[list[bytes], list[str], list[str]]:
-    """The files of the class folders of ``folder`` (as bytes), their labels (the folder
-    names) and their names for errors (``file <path>``). Hidden folders
+def _read_text_file(file: Path, encoding: str) -> str:
+    """The text of ``file`` in ``encoding``, or a :class:`ember.DataError` naming the file and
+    saying what to do (the advice of :func:`check_text`, decoding bytes yourself, cannot be
+    followed for a file that ``from_folder`` reads)."""
+    content = file.read_bytes()
+    try:
+        return content.decode(encoding)
+    except UnicodeDecodeError as error:
+        shown = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        raise DataError(
+            f"file {file} is not valid {shown} text (byte {error.start}: "
+            f"{content[error.start:error.start + 4]!r}); save it as {shown}, or give the "
+            f"files' encoding, e.g. TextData.from_folder(..., encoding='latin-1')") from None
+
+
+def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str = "utf-8"
+                        ) -> tuple[list[str], list[str], list[str]]:
+    """The texts of the files of the class folders of ``folder`` (read in ``encoding``), their
+    labels (the folder names) and their names for errors (``file <path>``). Hidden folders
     (``.ipynb_checkpoints``) are not class folders."""
-    texts: list[bytes] = []
+    texts: list[str] = []
     labels: list[str] = []
     names: list[str] = []
     for class_dir in sorted(p for p in folder.iterdir()
@@ -228,7 +244,7 @@ def _class_folder_texts(folder: Path, extensions: Sequence[str]
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in extensions:
                 continue
-            texts.append(file.read_bytes())
+            texts.append(_read_text_file(file, encoding))
             labels.append(class_dir.name)
             names.append(f"file {file}")
     return texts, labels, names
@@ -239,8 +255,10 @@ def _corpus(texts: Any, text_col: str | None, test: bool = False
     """A language model's texts (a list, or the ``text_col`` column of a data frame) without
     the blank ones, and their names for errors by their place among the texts given
     (``text #3``, or ``test item 3`` for the ``test`` texts)."""
-    if test and isinstance(texts, (str, bytes)):
-        raise DataError("test= takes a list of texts, not one text: test=[text]")
+    if isinstance(texts, (str, bytes)):  # else read as one text per character
+        raise DataError("test= takes a list of texts, not one text: test=[text]" if test else
+                        "texts= takes a list of texts, not one text: split a book into "
+                        "paragraphs or lines (text.splitlines()), or give [text]")
     # a frame or a dict of columns; a Series (a column itself) has keys too, but no columns
     if text_col is not None and (hasattr(texts, "columns") or isinstance(texts, Mapping)):
         texts = _column(texts, text_col, "test" if test else None)
@@ -473,6 +491,9 @@ class TextData(ember.Data):
             >>> data.test_labelled, len(data.test_dl.dataset)
             (False, 3)
         """
+        if isinstance(texts, (str, bytes)):  # else read as one text per character
+            raise DataError("texts= takes a list of texts, not one text: give [text] and "
+                            "[label]")
         n = len(texts)
         if len(labels) != n:
             raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
@@ -587,7 +608,8 @@ class TextData(ember.Data):
     @classmethod
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
                     valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
-                    *, test: str | None = "test", **options: Any) -> TextData:
+                    *, test: str | None = "test", encoding: str = "utf-8",
+                    **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
         ``path/valid/<class>/*.txt``, or ``path/<class>/*.txt`` split by ``valid_pct``. A
         ``train`` folder of class folders without a ``valid`` one (or the reverse) is refused
@@ -602,7 +624,9 @@ class TextData(ember.Data):
         and refused by ``validate("test")``. Without the train/valid layout ``test`` plays no
         part (a folder called "test" there is a class).
 
-        Files are read as UTF-8; one that is not names its path in the error.
+        Files are read as UTF-8 (a leading byte-order mark is dropped); ``encoding=`` reads
+        files saved in another encoding (``"latin-1"``, ``"cp1252"``, ``"utf-16"``). A file
+        that is not in that encoding is an error naming its path.
 
         Example:
             >>> # data = TextData.from_folder("imdb", train="train", valid="test")
@@ -613,6 +637,11 @@ class TextData(ember.Data):
         root = Path(path)
         if not root.is_dir():
             raise DataError(f"no folder at {root}")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(f"encoding={encoding!r} is not a text encoding Python knows; "
+                            f"give one such as 'utf-8', 'latin-1' or 'cp1252'") from None
         folders = split_folders(root, train, valid)
         splits = ([(folders[0], False), (folders[1], True)] if folders is not None
                   else [(root, None)])
@@ -621,7 +650,8 @@ class TextData(ember.Data):
         names: list[str] = []
         flags: list[bool] = []
         for folder, flag in splits:
-            found, found_labels, found_names = _class_folder_texts(folder, extensions)
+            found, found_labels, found_names = _class_folder_texts(folder, extensions,
+                                                                   encoding)
             texts += found
             labels += found_labels
             names += found_names
@@ -633,10 +663,11 @@ class TextData(ember.Data):
                     if folders is not None else None)
         files = loose_files(test_dir, extensions) if test_dir is not None else None
         if files:  # loose files: a test set without labels
-            options.update(test=[file.read_bytes() for file in files],
+            options.update(test=[_read_text_file(file, encoding) for file in files],
                            test_names=[f"file {file}" for file in files])
         elif test_dir is not None:
-            test_texts, test_labels, test_names = _class_folder_texts(test_dir, extensions)
+            test_texts, test_labels, test_names = _class_folder_texts(test_dir, extensions,
+                                                                      encoding)
             if not test_texts:
                 raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
                                 f"{test_dir}; add them, or pass test=None to leave it out")

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -398,7 +399,9 @@ class TextClassifier(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, n_out: int, head_size: int = 50,
-                 head_p: float = 0.1, pool_layers: str = "last") -> None:
+                 head_p: float = 0.1, pool_layers: str = "last",
+                 target_mean: Sequence[float] | None = None,
+                 target_std: Sequence[float] | None = None) -> None:
         super().__init__()
         if pool_layers not in ("last", "all"):
             raise TrainingError(f"pool_layers must be 'last' or 'all', got {pool_layers!r}")
@@ -411,6 +414,13 @@ class TextClassifier(nn.Module):
             nn.BatchNorm1d(width), nn.Dropout(head_p * 2), nn.Linear(width, head_size),
             nn.ReLU(inplace=True), nn.BatchNorm1d(head_size), nn.Dropout(head_p),
             nn.Linear(head_size, n_out))
+        # a regressor's output is mapped to the training targets' scale (mean + std * out),
+        # so it starts where the targets are; kept in the config, not in the state dict
+        scale = target_mean is not None and target_std is not None
+        self.register_buffer("target_mean", torch.tensor(list(target_mean), dtype=torch.float)
+                             if scale else None, persistent=False)
+        self.register_buffer("target_std", torch.tensor(list(target_std), dtype=torch.float)
+                             if scale else None, persistent=False)
 
     def forward(self, ids: Tensor) -> Tensor:
         max_len = getattr(self.encoder, "max_len", None)
@@ -420,7 +430,10 @@ class TextClassifier(nn.Module):
             outputs = torch.cat(self.encoder.layer_outputs(ids)[0], dim=-1)
         else:
             outputs, _ = self.encoder(ids)
-        return self.head(self.pool(outputs, ids != self.encoder.pad_id))
+        out = self.head(self.pool(outputs, ids != self.encoder.pad_id))
+        if self.target_mean is not None:
+            out = out * self.target_std + self.target_mean
+        return out
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """The encoder's groups, then the head.
@@ -451,7 +464,9 @@ def awd_lstm_lm(vocab_size: int, emb_size: int = 400, hidden_size: int = 1152,
 
 def awd_lstm_classifier(vocab_size: int, n_out: int, emb_size: int = 400,
                         hidden_size: int = 1152, n_layers: int = 3, drop_mult: float = 0.5,
-                        head_size: int = 50, pool_layers: str = "last") -> TextClassifier:
+                        head_size: int = 50, pool_layers: str = "last",
+                        target_mean: Sequence[float] | None = None,
+                        target_std: Sequence[float] | None = None) -> TextClassifier:
     """An AWD-LSTM classifier (the encoder of :func:`awd_lstm_lm` with the same config can
     be loaded into it; ULMFiT's classifier dropouts scaled by ``drop_mult``; ``pool_layers``
     as :class:`TextClassifier`).
@@ -464,7 +479,8 @@ def awd_lstm_classifier(vocab_size: int, n_out: int, emb_size: int = 400,
                              hidden_p=0.3 * drop_mult, input_p=0.4 * drop_mult,
                              embed_p=0.05 * drop_mult, weight_p=0.5 * drop_mult)
     return TextClassifier(encoder, n_out, head_size, head_p=0.1 * drop_mult * 2,
-                          pool_layers=pool_layers)
+                          pool_layers=pool_layers, target_mean=target_mean,
+                          target_std=target_std)
 
 
 def transformer_lm(vocab_size: int, d_model: int = 256, n_heads: int = 4, n_layers: int = 4,
@@ -482,7 +498,9 @@ def transformer_lm(vocab_size: int, d_model: int = 256, n_heads: int = 4, n_laye
 
 def transformer_classifier(vocab_size: int, n_out: int, d_model: int = 256, n_heads: int = 4,
                            n_layers: int = 4, max_len: int = 1024, dropout: float = 0.1,
-                           head_size: int = 50, causal: bool = False) -> TextClassifier:
+                           head_size: int = 50, causal: bool = False,
+                           target_mean: Sequence[float] | None = None,
+                           target_std: Sequence[float] | None = None) -> TextClassifier:
     """A transformer-encoder classifier (bidirectional unless ``causal``, which lets it reuse
     a :func:`transformer_lm` encoder).
 
@@ -493,7 +511,8 @@ def transformer_classifier(vocab_size: int, n_out: int, d_model: int = 256, n_he
     """
     encoder = TransformerEncoder(vocab_size, d_model, n_heads, n_layers, max_len=max_len,
                                  dropout=dropout, causal=causal)
-    return TextClassifier(encoder, n_out, head_size, head_p=dropout)
+    return TextClassifier(encoder, n_out, head_size, head_p=dropout, target_mean=target_mean,
+                          target_std=target_std)
 
 
 # ------------------------------------------------------------------------ generation

@@ -96,11 +96,26 @@ def default_config(data: TextData | LanguageModelData, arch: str = "awd_lstm") -
     return {"d_model": 256, "n_heads": 4, "n_layers": 4}
 
 
+def _target_scale(data: TextData) -> dict[str, list[float]]:
+    """A regressor's ``target_mean`` / ``target_std`` (per output) from the training targets,
+    which :class:`TextClassifier` maps its output to; nothing for classes or without them."""
+    dataset = data.train_dl.dataset if data.train_dl is not None else None
+    targets = getattr(dataset, "targets", None)
+    if data.target_kind != "regression" or targets is None or len(targets) == 0:
+        return {}
+    values = targets.float().reshape(len(targets), -1)
+    std = values.std(0, unbiased=False) if len(values) > 1 else torch.ones(values.shape[1])
+    return {"target_mean": values.mean(0).tolist(),
+            "target_std": [s if s > 1e-12 else 1.0 for s in std.tolist()]}
+
+
 def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Path | None = None,
                     **config: Any) -> nn.Module:
     """A classifier (or regressor) for ``data``, built by name with ``ember.create_model`` so
     it exports. ``arch`` is ``"awd_lstm"`` or ``"transformer"``; ``config`` overrides the sizes
-    of :func:`default_config`. ``pretrained`` is a file from :func:`save_encoder`: the
+    of :func:`default_config`. A regressor's output is mapped to the mean and spread of the
+    training targets (``target_mean`` / ``target_std`` in its config), so it starts at their
+    scale. ``pretrained`` is a file from :func:`save_encoder`: the
     classifier takes its encoder's shape and weights (embedding rows mapped by token when
     ``data`` has another vocab, see :func:`load_encoder`).
 
@@ -122,6 +137,7 @@ def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Pa
         settings = {k: v for k, v in header["config"].items() if k != "vocab_size"}
         if arch == "transformer":
             settings["causal"] = True
+    settings.update(_target_scale(data))
     settings.update(config)
     if arch == "transformer":
         settings.setdefault("max_len", max(data.max_len, 16))
