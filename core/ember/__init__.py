@@ -78,7 +78,7 @@ from ember.metrics import (
     RocAuc,
     TopKAccuracy,
 )
-from ember.model import BodyHead, mlp, split_groups
+from ember.model import BodyHead, TargetScale, mlp, split_groups, target_scale
 from ember.plugins import (
     Defaults,
     Demo,
@@ -163,6 +163,7 @@ __all__ = [
     "RocAuc",
     "Sample",
     "SaveBest",
+    "TargetScale",
     "TopKAccuracy",
     "TrainingError",
     "class_files",
@@ -188,5 +189,6 @@ __all__ = [
     "split_groups",
     "split_indices",
     "split_test",
+    "target_scale",
     "unregister_plugin",
 ]

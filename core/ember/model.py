@@ -33,12 +33,14 @@ from torch import nn
 __all__ = [
     "BN_POLICIES",
     "BodyHead",
+    "TargetScale",
     "apply_bn_policy",
     "bn_types",
     "evaluating",
     "freeze_to",
     "mlp",
     "split_groups",
+    "target_scale",
 ]
 
 BN_POLICIES = ("train", "freeze")
@@ -211,3 +213,49 @@ def mlp(n_in: int, n_out: int, hidden: Sequence[int] = (200, 100), dropout: floa
             layers.append(nn.Dropout(dropout))
         size = width
     return BodyHead(nn.Sequential(nn.Flatten(), *layers), nn.Linear(size, n_out))
+
+
+def target_scale(targets: torch.Tensor | Sequence[float]) -> tuple[list[float], list[float]]:
+    """The mean and spread (sample standard deviation) of regression targets, per output, for
+    :class:`TargetScale`: a network then learns standardised values while its outputs stay in
+    the targets' units, and an untrained one already predicts near their mean. A constant
+    output (or a single target) gets a spread of 1.
+
+    Example:
+        >>> target_scale(torch.tensor([10.0, 20.0, 30.0]))
+        ([20.0], [10.0])
+        >>> target_scale([[1.0, 5.0], [3.0, 5.0]])
+        ([2.0, 5.0], [1.4142135623730951, 1.0])
+    """
+    values = torch.as_tensor(targets).double()
+    values = values.reshape(len(values), -1)
+    spread = values.std(0)  # NaN for a single target: read as constant below
+    return values.mean(0).tolist(), [s if s > 1e-12 else 1.0 for s in spread.tolist()]
+
+
+class TargetScale(nn.Module):
+    """The last step of a regressor: ``output * std + mean``, with the statistics of
+    :func:`target_scale`. They are model config, not weights (non-persistent buffers), so a
+    model rebuilt from its config by an export has them; without them it passes outputs on.
+
+    Example:
+        >>> scale = TargetScale([20.0], [10.0])
+        >>> scale(torch.tensor([[0.0], [1.0]])).flatten().tolist()
+        [20.0, 30.0]
+        >>> TargetScale()(torch.ones(1)).tolist()
+        [1.0]
+    """
+
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+                 ) -> None:
+        super().__init__()
+        given = bool(mean) and bool(std)
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32)
+                             if given else None, persistent=False)
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32)
+                             if given else None, persistent=False)
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        if self.mean is None or self.std is None:
+            return output
+        return output * self.std + self.mean

@@ -283,9 +283,7 @@ class TabularData(ember.Data):
         train_y = _targets(train_frame, target_names, target_kind, classes, log_target)
         target_mean = target_std = None
         if target_kind == "regression":
-            values = train_y.reshape(len(train_y), -1).double()
-            target_mean = values.mean(0).tolist()
-            target_std = [s if s > 1e-12 else 1.0 for s in values.std(0).tolist()]
+            target_mean, target_std = ember.target_scale(train_y)
 
         def dataset(frame: pd.DataFrame, targets: Tensor | None = None,
                     arrays: tuple[np.ndarray, np.ndarray] | None = None,

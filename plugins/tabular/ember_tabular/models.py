@@ -186,19 +186,14 @@ class TabularHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(n_in, n_out)
         self.y_range = tuple(float(v) for v in y_range) if y_range is not None else None
-        mean = torch.tensor(list(target_mean), dtype=torch.float32) if target_mean else None
-        std = torch.tensor(list(target_std), dtype=torch.float32) if target_std else None
-        self.register_buffer("target_mean", mean, persistent=False)
-        self.register_buffer("target_std", std, persistent=False)
+        self.scale = ember.TargetScale(target_mean, target_std)
 
     def forward(self, features: Tensor) -> Tensor:
         output = self.linear(features)
         if self.y_range is not None:
             low, high = self.y_range
             return low + (high - low) * torch.sigmoid(output)
-        if self.target_mean is not None and self.target_std is not None:
-            return output * self.target_std + self.target_mean
-        return output
+        return self.scale(output)
 
 
 def tabular_mlp(

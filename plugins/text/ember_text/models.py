@@ -37,7 +37,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ember import DataError, TrainingError
-from ember.model import evaluating
+from ember.model import TargetScale, evaluating
 
 __all__ = [
     "AWDLSTMEncoder",
@@ -414,13 +414,9 @@ class TextClassifier(nn.Module):
             nn.BatchNorm1d(width), nn.Dropout(head_p * 2), nn.Linear(width, head_size),
             nn.ReLU(inplace=True), nn.BatchNorm1d(head_size), nn.Dropout(head_p),
             nn.Linear(head_size, n_out))
-        # a regressor's output is mapped to the training targets' scale (mean + std * out),
-        # so it starts where the targets are; kept in the config, not in the state dict
-        scale = target_mean is not None and target_std is not None
-        self.register_buffer("target_mean", torch.tensor(list(target_mean), dtype=torch.float)
-                             if scale else None, persistent=False)
-        self.register_buffer("target_std", torch.tensor(list(target_std), dtype=torch.float)
-                             if scale else None, persistent=False)
+        # a regressor's output is mapped to the training targets' scale, so it starts where
+        # the targets are; kept in the config, not in the state dict
+        self.scale = TargetScale(target_mean, target_std)
 
     def forward(self, ids: Tensor) -> Tensor:
         max_len = getattr(self.encoder, "max_len", None)
@@ -430,10 +426,7 @@ class TextClassifier(nn.Module):
             outputs = torch.cat(self.encoder.layer_outputs(ids)[0], dim=-1)
         else:
             outputs, _ = self.encoder(ids)
-        out = self.head(self.pool(outputs, ids != self.encoder.pad_id))
-        if self.target_mean is not None:
-            out = out * self.target_std + self.target_mean
-        return out
+        return self.scale(self.head(self.pool(outputs, ids != self.encoder.pad_id)))
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """The encoder's groups, then the head.

@@ -103,10 +103,8 @@ def _target_scale(data: TextData) -> dict[str, list[float]]:
     targets = getattr(dataset, "targets", None)
     if data.target_kind != "regression" or targets is None or len(targets) == 0:
         return {}
-    values = targets.float().reshape(len(targets), -1)
-    std = values.std(0, unbiased=False) if len(values) > 1 else torch.ones(values.shape[1])
-    return {"target_mean": values.mean(0).tolist(),
-            "target_std": [s if s > 1e-12 else 1.0 for s in std.tolist()]}
+    mean, std = ember.target_scale(targets)
+    return {"target_mean": mean, "target_std": std}
 
 
 def text_classifier(data: TextData, arch: str = "awd_lstm", pretrained: str | Path | None = None,
