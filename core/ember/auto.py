@@ -192,7 +192,8 @@ def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback
     """One-cycle whose position follows ``budget``'s clock (``learn.progress()`` while the
     budget runs the fit); ``budget`` ends it."""
     lrs = learn._prepare_opt(lr, reset_opt=True)
-    learn._fit(OPEN_ENDED, [OneCycle(lrs, **one_cycle), budget, *cbs], None)
+    with learn._attached([OneCycle(lrs, **one_cycle), budget]):
+        learn._fit(OPEN_ENDED, list(cbs), None)
 
 
 def _fine_tune_for(learn: Learner, seconds: float, reserve: float, epoch_seconds: float,
@@ -301,8 +302,9 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
              candidates: dict[str, Callable[[], nn.Module]] | None = None,
              verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
     """Choose the learning rate, model and schedule for ``learn`` and train within
-    ``minutes`` (or for ``epochs``); see the module documentation. ``cbs`` are added to the
-    final training. Returns the report, which is also kept as ``learn.recorder.auto``.
+    ``minutes`` (or for ``epochs``); see the module documentation. ``cbs`` run in the final
+    training, standing in for attached callbacks of their class (the run's own schedule and
+    best-weights saver stay). Returns the report, which is also kept as ``learn.recorder.auto``.
 
     Example:
         >>> # learn.fit_auto(minutes=5)["lr"]
@@ -335,11 +337,13 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             if pretrained:  # the head alone for one of the epochs where there is a body
                 report["schedule"] = "fine_tune"
                 frozen = 1 if len(learn._groups) > 1 and planned > 1 else 0
-                learn.fine_tune(planned - frozen, base_lr=lr * 2, freeze_epochs=frozen,
-                                cbs=[saver, *extra])
+                with learn._attached([saver]):
+                    learn.fine_tune(planned - frozen, base_lr=lr * 2, freeze_epochs=frozen,
+                                    cbs=extra)
             else:
                 report["schedule"] = "one_cycle"
-                learn.fit_one_cycle(planned, lr, cbs=[saver, *extra], reset_opt=True)
+                with learn._attached([saver]):
+                    learn.fit_one_cycle(planned, lr, cbs=extra, reset_opt=True)
         else:
             batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
                                                           keep=not pretrained)
@@ -380,12 +384,14 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 f"the clock and the validation reserve is re-measured every epoch")
             if pretrained:
                 report["schedule"] = "fine_tune (clock)"
-                _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds, epoch_seconds,
-                               lr, [saver, *extra], budgets)
+                with learn._attached([saver]):
+                    _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds,
+                                   epoch_seconds, lr, extra, budgets)
             else:
                 report["schedule"] = "one_cycle (clock)"
                 budgets.append(TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds))
-                _fit_for(learn, budgets[-1], lr, [saver, *extra])
+                with learn._attached([saver]):
+                    _fit_for(learn, budgets[-1], lr, extra)
     except KeyboardInterrupt:
         interrupted = True
         if saver.best_state is not None:

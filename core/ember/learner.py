@@ -229,7 +229,8 @@ class Learner:
         opt_func: ``opt_func(param_groups, lr=...)`` → optimiser; AdamW by default.
         lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`.
         metrics: metric instances, classes or registered names; defaults per target kind.
-        cbs: extra callbacks, kept for every fit.
+        cbs: extra callbacks, kept for every fit (one given to a single fit's ``cbs=`` stands
+            in for those of its class during that fit).
         splitter: ``splitter(model)`` → list of parameter lists, body first.
         wd: weight decay (never applied to biases and normalisation weights).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
@@ -335,6 +336,7 @@ class Learner:
         #: are ``None``, and ``after_loss`` fires with them so
         self.labelled = True
         self.cbs: list[Callback] = []
+        self._own_cbs: list[Callback] = []  # attached by a running call for itself (_attached)
         self.recorder = Recorder()
         if quiet is None:
             quiet = env_flag("EMBER_QUIET")
@@ -429,12 +431,36 @@ class Learner:
 
     @contextmanager
     def _without(self, *types: type) -> Iterator[None]:
-        removed = [cb for cb in self.cbs if isinstance(cb, types)]
-        self.remove_cbs(removed)
+        with self._detached([cb for cb in self.cbs if isinstance(cb, types)]):
+            yield
+
+    @contextmanager
+    def _detached(self, cbs: list[Callback]) -> Iterator[None]:
+        """Detach the attached callbacks ``cbs`` for the block, then put each back where it
+        was in :attr:`cbs`, however the block ends (an error, Ctrl-C, a cancel)."""
+        places = sorted(((self.cbs.index(cb), cb) for cb in cbs if cb in self.cbs),
+                        key=lambda place: place[0])
+        self.remove_cbs(cbs)
         try:
             yield
         finally:
-            self.add_cbs(removed)
+            for index, cb in places:
+                if cb not in self.cbs:
+                    self.cbs.insert(index, cb)
+            self.add_cbs(None)  # keeps the named order; rebuilds the event table
+
+    @contextmanager
+    def _attached(self, cbs: list[Callback]) -> Iterator[None]:
+        """Attach the callbacks a call adds for itself (a fit's schedule, ``lr_find``'s finder,
+        ``fit_auto``'s saver) for the block. The user's ``cbs=`` given to a fit inside the block
+        stand in for attached callbacks of their class, never for these."""
+        added = self.add_cbs(cbs)
+        self._own_cbs.extend(added)
+        try:
+            yield
+        finally:
+            self.remove_cbs(added)
+            self._own_cbs = [cb for cb in self._own_cbs if all(cb is not a for a in added)]
 
     def __call__(self, event: str) -> None:
         for method in self._events[event]:
@@ -684,7 +710,8 @@ class Learner:
         """Train with no hyper-parameter to choose: the learning rate from ``lr_find``, the
         schedule fitted to ``minutes`` (or ``epochs``), a race between the candidate models the
         plugin registered when the budget allows, best weights kept; returns the report of what
-        was chosen and why (see :mod:`ember.auto`). ``cbs`` are added to the final training.
+        was chosen and why (see :mod:`ember.auto`). ``cbs`` run in the final training,
+        standing in for attached callbacks of their class (see :meth:`fit`).
 
         Example:
             >>> # learn.fit_auto(minutes=10)
@@ -796,6 +823,10 @@ class Learner:
             resume: str | Path | None = None, reset_opt: bool = False) -> None:
         """Train for ``n_epoch`` epochs at a constant learning rate.
 
+        ``cbs`` run for this fit only; each stands in for the attached callbacks of its
+        class (``cbs=[GradientClip(5.0)]`` clips at 5 alone), which are back in their
+        places afterwards, however the fit ends.
+
         ``resume`` continues an interrupted run from a checkpoint written by
         :class:`ember.Checkpoint` (same arguments, same result as an uninterrupted run).
 
@@ -812,29 +843,35 @@ class Learner:
                       cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
                       reset_opt: bool = False) -> None:
         """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing).
+        ``cbs`` run for this fit only, standing in for attached callbacks of their class (see
+        :meth:`fit`); the one-cycle schedule is the fit's own and replaces nothing.
 
         Example:
             >>> # learn.fit_one_cycle(5, 3e-3)
         """
         schedule = OneCycle(self._prepare_opt(lr_max, reset_opt), pct_start, div, div_final)
-        self._fit(n_epoch, [schedule, *_as_list(cbs)], resume)
+        with self._attached([schedule]):
+            self._fit(n_epoch, _as_list(cbs), resume)
 
     def fit_cosine(self, n_epoch: int, lr: LR | None = None, *, warmup_pct: float = 0.05,
                    cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
                    reset_opt: bool = False) -> None:
-        """Train with linear warm-up then cosine decay to zero.
+        """Train with linear warm-up then cosine decay to zero. ``cbs`` run for this fit only,
+        standing in for attached callbacks of their class (see :meth:`fit`).
 
         Example:
             >>> # learn.fit_cosine(10, 1e-3)
         """
         schedule = CosineSchedule(self._prepare_opt(lr, reset_opt), warmup_pct)
-        self._fit(n_epoch, [schedule, *_as_list(cbs)], resume)
+        with self._attached([schedule]):
+            self._fit(n_epoch, _as_list(cbs), resume)
 
     def fine_tune(self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
                   lr_mult: float = 100.0, *, cbs: Iterable[Callback] | None = None) -> None:
         """Fine-tune a model with a pretrained body: train the head alone for ``freeze_epochs``,
         then everything for ``epochs`` with discriminative learning rates (the body's lowest
-        ``base_lr / 2 / lr_mult``, the head's ``base_lr / 2``).
+        ``base_lr / 2 / lr_mult``, the head's ``base_lr / 2``). ``cbs`` run in both stages,
+        standing in for attached callbacks of their class (see :meth:`fit`).
 
         Example:
             >>> # learn.fine_tune(3)
@@ -895,8 +932,8 @@ class Learner:
         with self.trial():
             self._prepare_opt(start_lr, reset_opt=True)
             with self._without(ProgressPrinter, NanGuard, Guard, EarlyStopping, SaveBest,
-                               Checkpoint):
-                self._fit(n_epoch, [finder], None)
+                               Checkpoint), self._attached([finder]):
+                self._fit(n_epoch, [], None)
         result = LRFindResult.from_curve(finder.lrs, finder.losses)
         self.lr_suggestion = result
         if plot:
@@ -922,38 +959,46 @@ class Learner:
             return self.clock()
         return min(self.train_iter / self.planned_steps, 1.0)
 
-    def _fit(self, n_epoch: int, cbs: list[Callback], resume: str | Path | None) -> None:
+    def _fit(self, n_epoch: int, cbs: list[Any], resume: str | Path | None) -> None:
+        """Run one fit with the user's ``cbs`` for it: each stands in for the attached
+        callbacks of its class (not those a call attached for itself, see :meth:`_attached`),
+        which are back in their places after the fit however it ends."""
         check_setup(self)
-        cbs = self.add_cbs(cbs)  # the instances attached (a class becomes one) go after the fit
-        try:
-            self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
-            # read every batch by progress(): a loader's len() is too slow for the hot path
-            self.planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
-            self.diverged, self.resumed = False, resume is not None
-            if resume is not None:
-                checkpoint = self.load(resume, with_opt=True)
-                self.start_epoch = checkpoint["epoch"] + 1
-                if not checkpoint.get("epoch_complete", True):
-                    warn(
-                        f"checkpoint {resume} was saved during epoch {self.start_epoch} (after "
-                        f"training step {checkpoint['train_iter']}), not at its end: the fit "
-                        f"resumes at epoch {self.start_epoch + 1}, and the rest of epoch "
-                        f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
-                        f"the end of each epoch")
-                self.train_iter = checkpoint["train_iter"]
-                _set_rng_state(checkpoint["rng"])
-            # gradients left by a fit that ended inside an accumulation group (stopped by
-            # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
-            self.model.zero_grad(set_to_none=True)
-            self._run(self._do_fit, "fit", CancelFitException)
-        except Exception as error:
-            if self.distributed is not None:
-                self.distributed.report_failure(error)
-            raise
-        finally:
-            self.remove_cbs(cbs)
-            self.training = False
-            self.clock = None  # a clock (TimeBudget) lasts one fit
+        given = [_callback_of(cb) for cb in cbs]  # a class or registered name becomes one
+        kinds = {type(cb) for cb in given}
+        replaced = [cb for cb in self.cbs if type(cb) in kinds
+                    and all(cb is not own for own in self._own_cbs)]
+        with self._detached(replaced):
+            self.add_cbs(given)  # they go after the fit
+            try:
+                self.n_epoch, self.start_epoch, self.train_iter = n_epoch, 0, 0
+                # read every batch by progress(): a loader's len() is too slow for the hot path
+                self.planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
+                self.diverged, self.resumed = False, resume is not None
+                if resume is not None:
+                    checkpoint = self.load(resume, with_opt=True)
+                    self.start_epoch = checkpoint["epoch"] + 1
+                    if not checkpoint.get("epoch_complete", True):
+                        warn(
+                            f"checkpoint {resume} was saved during epoch {self.start_epoch} (after "
+                            f"training step {checkpoint['train_iter']}), not at its end: the fit "
+                            f"resumes at epoch {self.start_epoch + 1}, and the rest of epoch "
+                            f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
+                            f"the end of each epoch")
+                    self.train_iter = checkpoint["train_iter"]
+                    _set_rng_state(checkpoint["rng"])
+                # gradients left by a fit that ended inside an accumulation group (stopped by
+                # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
+                self.model.zero_grad(set_to_none=True)
+                self._run(self._do_fit, "fit", CancelFitException)
+            except Exception as error:
+                if self.distributed is not None:
+                    self.distributed.report_failure(error)
+                raise
+            finally:
+                self.remove_cbs(given)
+                self.training = False
+                self.clock = None  # a clock (TimeBudget) lasts one fit
 
     # ------------------------------------------------------------ evaluation
     def validate(self, dl: DataLoader | str | None = None) -> dict[str, float]:

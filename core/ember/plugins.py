@@ -1,8 +1,9 @@
 """The plugin manager: loads plugins from the entry-point group ``ember`` and keeps a registry.
 
 Plugins load lazily, on the first call that needs them (``import ember`` stays fast). A plugin
-that fails to import, declares an incompatible contract, or raises inside a hook is recorded as
-broken with the reason and skipped; core keeps working.
+that fails to import, declares an incompatible contract, has a function named like a hook but
+not marked with ``@ember.hookimpl``, or raises inside a hook is recorded as broken with the
+reason and skipped; core keeps working.
 
 Environment controls:
 
@@ -24,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -285,6 +287,23 @@ def _check_contract(module: object) -> str:
     return ""
 
 
+def _unmarked_hooks(plugin: object) -> str:
+    """Why ``plugin`` is broken when a function of it is named like a hook but is not marked
+    with ``@ember.hookimpl`` (pluggy skips such a function without a word), or ``""``."""
+    spec_marker = f"{hookspecs.hookspec.project_name}_spec"
+    impl_marker = f"{hookspecs.hookimpl.project_name}_impl"
+    hooks = [name for name, value in vars(hookspecs).items()
+             if inspect.isfunction(value) and hasattr(value, spec_marker)]
+    unmarked = [name for name in hooks if inspect.isroutine(getattr(plugin, name, None))
+                and getattr(getattr(plugin, name), impl_marker, None) is None]
+    if not unmarked:
+        return ""
+    functions, one = ", ".join(f"{name}()" for name in unmarked), len(unmarked) == 1
+    return (f"{functions} {'is' if one else 'are'} named like an ember hook but not marked as "
+            f"one, so ember would never call {'it' if one else 'them'}; decorate "
+            f"{'it' if one else 'each'} with @ember.hookimpl")
+
+
 def _load() -> tuple[pluggy.PluginManager, Registry]:
     import importlib.metadata
 
@@ -317,6 +336,10 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 if reason:
                     info.status, info.reason = "incompatible", reason
                     continue
+                reason = _unmarked_hooks(module)
+                if reason:
+                    info.status, info.reason = "broken", reason
+                    continue
                 manager.register(module, name=entry.name)
                 manager.check_pending()
             except Exception as error:  # a broken third-party plugin must never break core
@@ -335,6 +358,10 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
         reason = _check_contract(plugin)
         if reason:
             info.status, info.reason = "incompatible", reason
+            continue
+        reason = _unmarked_hooks(plugin)
+        if reason:
+            info.status, info.reason = "broken", reason
             continue
         try:
             manager.register(plugin, name=name)

@@ -182,11 +182,12 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
                  ) -> ConformanceReport:
     """Run the conformance suite on a plugin module or object (not necessarily installed).
 
-    Checks: it loads with no broken or unknown hook; its registered names are unique; it
-    registers at least one sample per data kind it registers; for each sample, its defaults
-    build a learner that trains one batch with a finite loss, validates, and exports to a file
-    whose predictions after :func:`ember.load` equal the learner's (floats up to float32
-    rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), and ``predict(item)`` equals
+    Checks: it loads with no broken or unknown hook, and implements at least one hook (a
+    function named like a hook must be marked with ``@ember.hookimpl``); its registered names
+    are unique; it registers at least one sample per data kind it registers; for each sample,
+    its defaults build a learner that trains one batch with a finite loss, validates, and
+    exports to a file whose predictions after :func:`ember.load` equal the learner's (floats up
+    to float32 rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), and ``predict(item)`` equals
     ``predict_batch([item])[0]``. Raises ``AssertionError`` listing every problem (or returns
     the report with ``raise_on_problem=False``). The plugin is loaded in a registry of its own:
     the session's plugins are left as they were.
@@ -217,6 +218,11 @@ def _check(plugin: object, name: str | None) -> ConformanceReport:
     info = {i.name: i for i in plugin_infos()}[name]
     if info.status != "ok":
         report.problems.append(f"{name} is {info.status}: {info.reason}")
+        return report
+    if not info.hooks:
+        report.problems.append(f"{name} implements no ember hook, so it contributes nothing: "
+                               f"mark its hook functions with @ember.hookimpl (the hooks are "
+                               f"listed in ember.hookspecs)")
         return report
     registry = get_registry()
     kinds = [k for (hook, k), owner in registry.owner.items()

@@ -306,3 +306,25 @@ def test_fit_auto_with_epochs_trains_that_many_for_a_pretrained_body(split, epoc
     counter = _Epochs()
     report = learn.fit_auto(epochs=epochs, verbose=False, cbs=[counter])
     assert report["schedule"] == "fine_tune" and counter.count == epochs
+
+
+def test_callbacks_given_to_fit_auto_stand_in_for_attached_ones_but_not_for_its_own_saver():
+    ember.seed(0)
+    attached = ember.GradientClip(1e-3)
+    learn = ember.learner(blob_data(n=256), quiet=True, cbs=[attached])
+    before = list(learn.cbs)
+    seen = []
+
+    class Look(ember.Callback):
+        def before_fit(self):
+            seen.append([type(cb).__name__ for cb in self.learn.cbs
+                         if isinstance(cb, (ember.GradientClip, ember.SaveBest))])
+
+    mine = ember.GradientClip(10.0)
+    report = learn.fit_auto(epochs=1, verbose=False,
+                            cbs=[mine, ember.SaveBest("valid_loss"), Look()])
+    # the final training: the given clip instead of the attached one, and fit_auto's own
+    # saver beside the given SaveBest (the report's best comes from fit_auto's)
+    assert seen == [["GradientClip", "SaveBest", "SaveBest"]]
+    assert report["best"]["epoch"] is not None
+    assert learn.cbs == before

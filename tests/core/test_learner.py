@@ -1521,3 +1521,76 @@ def test_a_cancelled_validate_returns_no_scores_rather_than_an_earlier_passs():
     assert learn.validate() == {}
     learn.remove_cbs([cancel])
     assert "valid_loss" in learn.validate()
+
+
+class _ClipSpy(ember.Callback):
+    """Records, before each optimiser step once every clip has run, the global gradient norm
+    and the clips attached; raises ``error`` after training batch ``raise_at``."""
+
+    order = ember.Order.CLIP + 1
+
+    def __init__(self, raise_at: int | None = None, error: type[BaseException] = KeyError):
+        self.norms, self.clips, self.raise_at, self.error = [], [], raise_at, error
+
+    def before_step(self):
+        grads = [p.grad.flatten() for p in self.learn.model.parameters() if p.grad is not None]
+        self.norms.append(float(torch.cat(grads).norm()))
+        self.clips.append([cb for cb in self.learn.cbs if isinstance(cb, ember.GradientClip)])
+        if self.raise_at is not None and len(self.norms) > self.raise_at:
+            raise self.error("stop here")
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_one_cycle", "fit_cosine", "fine_tune"])
+def test_a_callback_given_to_one_fit_stands_in_for_the_attached_one_of_its_class(method):
+    # before, learn.fit(1, cbs=[GradientClip(10.0)]) ran beside an attached GradientClip(1e-3):
+    # both clipped, so the tighter one won, and learn.callback("gradient_clip") was the old one
+    ember.seed(0)
+    attached = ember.GradientClip(1e-3)
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True, cbs=[attached])
+    before = list(learn.cbs)
+    mine, spy = ember.GradientClip(10.0), _ClipSpy()
+    if method == "fine_tune":
+        learn.fine_tune(1, cbs=[mine, spy])
+    else:
+        getattr(learn, method)(1, 1e-2, cbs=[mine, spy])
+    assert spy.clips and all(clips == [mine] for clips in spy.clips)
+    assert max(spy.norms) > 1e-2  # only the given clip (at 10) acted, not the attached one
+    assert learn.cbs == before  # the attached one is back, in its place
+    assert learn.callback("gradient_clip") is attached
+    if method in ("fit_one_cycle", "fit_cosine", "fine_tune"):  # the fit's own schedule ran
+        assert learn.recorder.lrs[0] != learn.recorder.lrs[-1]
+
+
+@pytest.mark.parametrize("error", [KeyError, KeyboardInterrupt, ember.CancelFitException])
+def test_the_attached_callback_is_back_in_its_place_however_the_fit_ends(error):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True,
+                          cbs=[ember.GradientClip(1e-3), ember.GradientAccumulation(1)])
+    before = list(learn.cbs)
+    spy = _ClipSpy(raise_at=2, error=error)
+    if error is ember.CancelFitException:
+        learn.fit(2, 1e-2, cbs=[ember.GradientClip, spy])  # a class is given as an instance
+    else:
+        with pytest.raises(error):
+            learn.fit(2, 1e-2, cbs=["GradientClip", spy])  # and a registered name too
+    assert len(spy.norms) == 3 and all(len(clips) == 1 for clips in spy.clips)
+    assert spy.clips[0][0] not in before and spy.clips[0][0].max_norm == 1.0
+    assert learn.cbs == before
+    learn.fit(1, 1e-2)  # the event table is rebuilt: the attached clip acts again
+    spy = _ClipSpy()
+    learn.fit(1, 1e-2, cbs=[spy])
+    assert max(spy.norms) <= 1e-3 + 1e-6
+
+
+def test_a_default_callback_given_to_one_fit_replaces_the_default_for_that_fit():
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True)
+    default = learn.callback("nan_guard")
+    mine = ember.NanGuard(interval=1)
+    seen = []
+
+    class Look(ember.Callback):
+        def before_fit(self):
+            seen.append(self.learn.callback("nan_guard"))
+
+    learn.fit(1, 1e-2, cbs=[mine, Look()])
+    assert seen == [mine] and learn.callback("nan_guard") is default

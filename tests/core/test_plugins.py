@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import types
 
 import pytest
 import torch
@@ -392,3 +393,39 @@ def test_registering_an_instance_where_a_factory_belongs_is_refused_at_load(
     import re
 
     assert re.search(message, info.reason), info.reason
+
+
+def test_a_hook_function_without_the_marker_makes_the_plugin_broken(tmp_path, monkeypatch):
+    # before, pluggy skipped the undecorated function: the plugin was listed "ok", registered
+    # nothing, and "no architecture named 'plain_linear'" was all the author ever saw
+    install_fake_plugin(tmp_path, monkeypatch, "plain", """
+        import torch
+
+        def ember_architectures(register):
+            register("plain_linear", lambda n_in, n_out: torch.nn.Linear(n_in, n_out))
+    """)
+    info = infos()["plain"]
+    assert info.status == "broken"
+    assert "ember_architectures()" in info.reason and "@ember.hookimpl" in info.reason
+    assert "mlp" in ember.get_registry().architectures  # core keeps working
+
+
+def test_an_unmarked_hook_is_named_beside_marked_ones_in_a_registered_plugin(ember_plugins):
+    plugin = types.ModuleType("half_marked")
+
+    @ember.hookimpl
+    def ember_metrics(register):
+        register("half_marked_metric", ember.metrics.Accuracy)
+
+    def ember_callbacks(register):
+        register("HalfMarked", ember.GradientClip)
+
+    def helper(register):  # not named like a hook: left alone
+        pass
+
+    plugin.ember_metrics, plugin.ember_callbacks, plugin.helper = (ember_metrics,
+                                                                   ember_callbacks, helper)
+    ember_plugins.register(plugin)
+    info = infos()["half_marked"]
+    assert info.status == "broken" and info.reason.startswith("ember_callbacks() is named like")
+    assert "half_marked_metric" not in ember.get_registry().metrics

@@ -179,3 +179,19 @@ def test_dict_predictions_in_another_key_order_are_the_same():
     assert _same({"cat": 0.9, "dog": 0.1}, {"dog": 0.1, "cat": 0.9 + 1e-8})
     assert not _same({"cat": 0.9}, {"cat": 0.9, "dog": 0.1})
     assert not _same({"cat": 0.9, "dog": 0.1}, {"cat": 0.9, "bird": 0.1})
+
+
+def test_a_plugin_whose_hook_lacks_the_marker_fails_the_suite_saying_so():
+    plugin = types.ModuleType("unmarked")
+
+    def ember_architectures(register):
+        register("unmarked_mlp", ember.model.mlp)
+
+    plugin.ember_architectures = ember_architectures
+    with pytest.raises(AssertionError, match=r"ember_architectures\(\).*@ember\.hookimpl"):
+        check_plugin(plugin)
+
+
+def test_a_plugin_that_implements_no_hook_fails_the_suite_saying_so():
+    with pytest.raises(AssertionError, match="implements no ember hook"):
+        check_plugin(types.ModuleType("empty"))

@@ -303,3 +303,16 @@ def test_a_teacher_forcing_given_to_learner_replaces_the_default() -> None:
     # a callback given by its registered name replaces the default of its class the same way
     by_name = ember.learner(data, quiet=True, cbs=["TeacherForcing"])
     assert len([cb for cb in by_name.cbs if isinstance(cb, TeacherForcing)]) == 1
+
+
+def test_a_teacher_forcing_given_to_one_fit_replaces_the_default_for_that_fit() -> None:
+    # before, learn.fit(1, cbs=[TeacherForcing(...)]) ran beside the default schedule: both set
+    # the model's ratio every batch, and the default (ordered first or last) decided it
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:100], bs=32)
+    learn = ember.learner(data, quiet=True)
+    default = learn.callback("teacher_forcing")
+    mine = TeacherForcing("constant", start=0.5)
+    learn.fit(1, cbs=[mine])
+    assert mine.ratios == [0.5] * len(learn.data.train_dl)
+    assert default.ratios == []
+    assert learn.callback("teacher_forcing") is default
