@@ -209,6 +209,22 @@ def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -
     assert TextData.from_folder(vehicles, min_freq=1, bs=2).classes == ["bus", "train"]
 
 
+def test_hidden_files_in_class_folders_are_not_texts(tmp_path) -> None:
+    # a copy on macOS leaves ._<name> resource files beside each text, which are not UTF-8:
+    # from_folder used to refuse the folder over them (or, when they decoded, read them as
+    # reviews); Jupyter's .ipynb_checkpoints copies inside a class folder were never read
+    for label in ("neg", "pos"):
+        folder = tmp_path / label
+        (folder / ".ipynb_checkpoints").mkdir(parents=True)
+        for i in range(4):
+            (folder / f"{i}.txt").write_text(f"A {label} review {i}.")
+            (folder / f"._{i}.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe Mac OS X")
+        (folder / ".ipynb_checkpoints" / "0-checkpoint.txt").write_text("A copy.")
+    data = TextData.from_folder(tmp_path, min_freq=1, bs=4, valid_pct=0.25)
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 8
+    assert "copy" not in data.vocab.stoi
+
+
 def test_from_folder_files_saved_with_a_byte_order_mark(tmp_path) -> None:
     for label in ("neg", "pos"):
         (tmp_path / label).mkdir()

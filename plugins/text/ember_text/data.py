@@ -235,15 +235,14 @@ def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str =
                         ) -> tuple[list[str], list[str], list[str]]:
     """The texts of the files of the class folders of ``folder`` (read in ``encoding``), their
     labels (the folder names) and their names for errors (``file <path>``). Hidden folders
-    (``.ipynb_checkpoints``) are not class folders."""
+    (``.ipynb_checkpoints``) are not class folders, and hidden files in them (macOS's
+    ``._review.txt``) are not texts: the files are :func:`ember.class_files`, as images are."""
     texts: list[str] = []
     labels: list[str] = []
     names: list[str] = []
     for class_dir in sorted(p for p in folder.iterdir()
                             if p.is_dir() and not p.name.startswith(".")):
-        for file in sorted(class_dir.iterdir()):
-            if file.suffix.lower() not in extensions:
-                continue
+        for file in ember.class_files(class_dir, extensions):
             texts.append(_read_text_file(file, encoding))
             labels.append(class_dir.name)
             names.append(f"file {file}")
