@@ -1547,7 +1547,13 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
         elif isinstance(metric, type):
             metric = metric()
         if not isinstance(metric, Metric):
-            raise TrainingError(f"{metric!r} is not an ember.Metric")
+            what = (f"metric {getattr(metric, '__name__', type(metric).__name__)} is a function"
+                    if callable(metric) else f"metric {metric!r} is a {type(metric).__name__}")
+            raise TrainingError(
+                f"{what}, not an ember.Metric: subclass ember.Metric with a `name`, "
+                f"update(preds, targets) adding up each batch and compute() returning one "
+                f"number over the whole validation set (a metric averaged over batches would "
+                f"be wrong for F1, AUC…), or give a registered name such as 'accuracy'")
         missing = [method for method in ("update", "compute")
                    if getattr(type(metric), method) is getattr(Metric, method)]
         if missing:

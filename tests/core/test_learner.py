@@ -1574,3 +1574,12 @@ def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):
                            quiet=True, path=tmp_path)
     with pytest.raises(ember.TrainingError, match=r"missing from the checkpoint: .*weight"):
         deeper.load("stage1")
+
+
+def test_a_plain_function_given_as_a_metric_is_refused_saying_how_to_make_one():
+    def hit_rate(preds, targets):
+        return (preds.argmax(1) == targets).float().mean()
+
+    with pytest.raises(ember.TrainingError,
+                       match=r"metric hit_rate is a function.*subclass ember\.Metric.*update"):
+        ember.Learner(blob_data(), small_model(), metrics=[hit_rate], quiet=True)
