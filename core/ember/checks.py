@@ -350,7 +350,7 @@ def first_loss(learn: Learner, pred: Any, target: Any) -> Any:
         >>> # loss = first_loss(learn, learn.pred, learn.yb)
     """
     try:
-        return learn.loss_func(pred, target)
+        loss = learn.loss_func(pred, target)
     except TrainingError:
         raise
     except (RuntimeError, TypeError, ValueError, IndexError) as error:
@@ -359,6 +359,19 @@ def first_loss(learn: Learner, pred: Any, target: Any) -> Any:
             f"{tuple(getattr(pred, 'shape', ()))} and targets of shape "
             f"{tuple(getattr(target, 'shape', ()))}: {error}"
         ) from error
+    # one number to back-propagate and average: a loss per item (reduction="none") or a
+    # Python float (computed off the graph) would fail later with torch's own words
+    if not isinstance(loss, Tensor):
+        raise TrainingError(
+            f"{loss_name(learn.loss_func)} returned a {type(loss).__name__}, not a tensor: "
+            f"compute the loss with torch operations on the model's outputs so it can be "
+            f"back-propagated (no float(), .item() or NumPy inside it)")
+    if loss.numel() != 1:
+        raise TrainingError(
+            f"{loss_name(learn.loss_func)} returned a tensor of shape {tuple(loss.shape)}, "
+            f"not one number: reduce it to the batch's loss (reduction='mean' for a torch "
+            f"loss, or end your function with .mean())")
+    return loss
 
 
 def _class_dim(loss_func: object, pred: Tensor) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import numbers
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -757,17 +758,25 @@ class Learner:
         n = len(self._groups)
         lr = self.lr if lr is None else lr
         if isinstance(lr, slice):
+            stop = _learning_rate(lr.stop, "slice's stop (the head's learning rate)")
             if lr.start is None:
-                return [lr.stop / 10] * (n - 1) + [lr.stop]
+                return [stop / 10] * (n - 1) + [stop]
+            start = _learning_rate(lr.start, "slice's start (the body's learning rate)")
+            if start == 0:  # a geometric spread cannot start at 0
+                raise TrainingError(
+                    f"slice({lr.start}, {lr.stop}) starts at learning rate 0, and the rates "
+                    f"are spread geometrically from start to stop; give the body a small "
+                    f"positive rate (slice({stop / 100:g}, {stop:g})), or list one rate per "
+                    f"group to freeze one at 0")
             if n == 1:
-                return [lr.stop]
-            ratio = (lr.stop / lr.start) ** (1 / (n - 1))
-            return [lr.start * ratio**i for i in range(n)]
+                return [stop]
+            ratio = (stop / start) ** (1 / (n - 1))
+            return [start * ratio**i for i in range(n)]
         if isinstance(lr, (list, tuple)):
             if len(lr) != n:
                 raise TrainingError(f"{len(lr)} learning rates given for {n} parameter groups")
-            return [float(v) for v in lr]
-        return [float(lr)] * n
+            return [_learning_rate(v, f"learning rate {i} of {n}") for i, v in enumerate(lr)]
+        return [_learning_rate(lr, "learning rate")] * n
 
     def freeze_to(self, n: int) -> None:
         """Freeze parameter groups before ``n`` (negative counts from the head; below ``-len``
@@ -876,6 +885,9 @@ class Learner:
         Example:
             >>> # learn.fine_tune(3)
         """
+        # both counts checked before the frozen stage trains anything
+        epochs = _epoch_count(epochs, "epochs")
+        freeze_epochs = _epoch_count(freeze_epochs, "freeze_epochs")
         if len(self._groups) > 1 and freeze_epochs > 0:
             self.freeze()
             self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, cbs=cbs)
@@ -963,6 +975,7 @@ class Learner:
         """Run one fit with the user's ``cbs`` for it: each stands in for the attached
         callbacks of its class (not those a call attached for itself, see :meth:`_attached`),
         which are back in their places after the fit however it ends."""
+        n_epoch = _epoch_count(n_epoch, "n_epoch")
         check_setup(self)
         given = [_callback_of(cb) for cb in cbs]  # a class or registered name becomes one
         kinds = {type(cb) for cb in given}
@@ -1249,9 +1262,14 @@ class Learner:
         try:
             self.model.load_state_dict(state["model"], strict=strict)
         except RuntimeError as error:
+            # torch's first line says only "Error(s) in loading state_dict for <class>:";
+            # the names and shapes that differ are what tell which layer changed
+            differences = _state_differences(self.model.state_dict(), state["model"], strict)
             raise TrainingError(
-                f"checkpoint {file} does not fit this model: {str(error).splitlines()[0]} "
-                f"(build the same architecture as when it was saved)"
+                f"checkpoint {file} does not fit this model: "
+                f"{differences or str(error).splitlines()[0]}. Build the same architecture as "
+                f"when it was saved (or load(..., strict=False) to take the weights whose "
+                f"names match, when every shape fits)"
             ) from None
         self.epoch, self.train_iter = state.get("epoch", 0), state.get("train_iter", 0)
         self.freeze_to(state.get("n_frozen", 0))
@@ -1574,7 +1592,13 @@ def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
         elif isinstance(metric, type):
             metric = metric()
         if not isinstance(metric, Metric):
-            raise TrainingError(f"{metric!r} is not an ember.Metric")
+            what = (f"metric {getattr(metric, '__name__', type(metric).__name__)} is a function"
+                    if callable(metric) else f"metric {metric!r} is a {type(metric).__name__}")
+            raise TrainingError(
+                f"{what}, not an ember.Metric: subclass ember.Metric with a `name`, "
+                f"update(preds, targets) adding up each batch and compute() returning one "
+                f"number over the whole validation set (a metric averaged over batches would "
+                f"be wrong for F1, AUC…), or give a registered name such as 'accuracy'")
         missing = [method for method in ("update", "compute")
                    if getattr(type(metric), method) is getattr(Metric, method)]
         if missing:
@@ -1622,6 +1646,55 @@ def _check_metric_names(metrics: list[Metric]) -> None:
                 f"of learn.recorder.values, so give one of them another name (set its "
                 f"`name` attribute)")
         seen.add(metric.name)
+
+
+def _state_differences(model_state: dict[str, Any], saved: dict[str, Any], strict: bool,
+                       shown: int = 5) -> str:
+    """How a checkpoint's weights differ from the model's: the shapes that differ, and with
+    ``strict`` the names found on one side only (``shown`` of each, then a count)."""
+    def listed(names: list[str]) -> str:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return ", ".join(names[:shown]) + more
+
+    parts = []
+    resized = [f"{name}: {tuple(saved[name].shape)} in the checkpoint, "
+               f"{tuple(value.shape)} in the model" for name, value in model_state.items()
+               if name in saved and hasattr(saved[name], "shape")
+               and tuple(saved[name].shape) != tuple(value.shape)]
+    if resized:
+        parts.append(f"shapes differ for {listed(resized)}")
+    if strict:
+        missing = [name for name in model_state if name not in saved]
+        unexpected = [name for name in saved if name not in model_state]
+        if missing:
+            parts.append(f"missing from the checkpoint: {listed(missing)}")
+        if unexpected:
+            parts.append(f"not in the model: {listed(unexpected)}")
+    return "; ".join(parts)
+
+
+def _epoch_count(value: Any, name: str) -> int:
+    """``value`` as a number of epochs: a whole number, 0 or more (0 trains nothing)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise TrainingError(
+            f"{name}={value!r} is not a whole number of epochs; give an int, 0 or more (to "
+            f"train on part of an epoch, cancel with a callback or use fit_auto(minutes=...))")
+    return int(value)
+
+
+def _learning_rate(value: Any, name: str) -> float:
+    """``value`` as one learning rate: a finite number, 0 or more."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise TrainingError(
+            f"the {name} must be a number, got {value!r}; give a float, slice(low, high) or "
+            f"one float per parameter group") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise TrainingError(
+            f"the {name} is {rate}: a learning rate must be finite and not negative (a "
+            f"negative one climbs the loss); learn.lr_find() suggests one")
+    return rate
 
 
 def _as_list(value: Any) -> list[Any]:

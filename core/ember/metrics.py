@@ -73,7 +73,9 @@ class Metric:
         raise NotImplementedError
 
     def compute(self) -> float:  # pragma: no cover - abstract
-        """Return the metric over everything added since ``reset``."""
+        """Return the metric over everything added since ``reset``: one number (a float; a
+        one-element tensor is read as its value), since each metric is one column of
+        ``learn.recorder.values``. A dict or a vector is refused with a ``TrainingError``."""
         raise NotImplementedError
 
     @staticmethod

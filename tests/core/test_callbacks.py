@@ -537,8 +537,9 @@ def test_a_callback_class_given_to_one_fit_lasts_that_fit_only(fit):
 
 
 def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_improvement():
-    # lr=0: the validation loss never changes, so only the first epoch improves (on -inf)
-    learn = ember.Learner(blob_data(64), small_model(), quiet=True)
+    # lr=0: the validation loss never changes, so only the first epoch improves (on -inf);
+    # a model without BatchNorm, whose statistics would still move (and the loss with them)
+    learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
     learn.fit(5, 0.0, cbs=[ember.EarlyStopping(patience=0)])
     assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
 
@@ -733,3 +734,42 @@ def test_a_callback_method_named_like_an_event_that_is_none_is_warned_of():
     with pytest.warns(ember.EmberWarning, match=r"Hopeful defines after_epcoh, before_loss, "
                                                 r"which no event calls"):
         learn.add_cbs(Hopeful())
+
+
+class _Returns(ember.Metric):
+    """A metric whose compute() returns ``value`` as it is."""
+
+    name = "returned"
+
+    def __init__(self, value) -> None:
+        super().__init__()
+        self.value = value
+
+    def update(self, preds, targets) -> None:
+        pass
+
+    def compute(self):
+        return self.value
+
+
+def test_a_metric_computed_as_a_tensor_or_numpy_number_is_recorded_as_a_float():
+    import numpy as np
+
+    for value in (torch.tensor(0.25), np.float32(0.25)):
+        printed = io.StringIO()
+        learn = ember.Learner(blob_data(), small_model(), metrics=[_Returns(value)],
+                              cbs=[ember.ProgressPrinter(stream=printed)])
+        learn.fit(1)
+        assert "0.2500" in printed.getvalue()
+        assert type(learn.recorder.values[-1]["returned"]) is float
+        assert type(learn.validate()["returned"]) is float
+
+
+@pytest.mark.parametrize("value", [{"a": 1.0}, torch.tensor([1.0, 2.0]), "high"])
+def test_a_metric_that_computes_more_than_one_number_is_refused_by_name(value):
+    learn = ember.Learner(blob_data(), small_model(), metrics=[_Returns(value)])
+    with pytest.raises(ember.TrainingError,
+                       match=r"metric 'returned' \(_Returns\)\.compute\(\) returned"):
+        learn.fit(1)
+    with pytest.raises(ember.TrainingError, match="one metric per number"):
+        learn.validate()

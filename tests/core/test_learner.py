@@ -1594,3 +1594,65 @@ def test_a_default_callback_given_to_one_fit_replaces_the_default_for_that_fit()
 
     learn.fit(1, 1e-2, cbs=[mine, Look()])
     assert seen == [mine] and learn.callback("nan_guard") is default
+
+
+def test_a_loss_that_is_not_one_number_is_refused_saying_how_to_reduce_it():
+    # reduction="none" is the usual slip: a loss per item cannot be back-propagated
+    learn = ember.Learner(blob_data(), small_model(), quiet=True,
+                          loss_func=nn.CrossEntropyLoss(reduction="none"))
+    with pytest.raises(ember.TrainingError,
+                       match=r"CrossEntropyLoss returned a tensor of shape \(32,\).*mean"):
+        learn.fit(1)
+    returns_float = ember.Learner(regression_data(), nn.Linear(4, 1), quiet=True,
+                                  loss_func=lambda pred, target: 0.5)
+    with pytest.raises(ember.TrainingError, match="returned a float, not a tensor"):
+        returns_float.fit(1)
+
+
+@pytest.mark.parametrize("n_epoch", [-1, 1.5, "2"])
+def test_a_number_of_epochs_that_is_not_a_count_is_refused(n_epoch):
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    for fit in (learn.fit, learn.fit_one_cycle, learn.fit_cosine, learn.fine_tune):
+        with pytest.raises(ember.TrainingError, match="whole number of epochs"):
+            fit(n_epoch)
+    assert learn.recorder.values == []
+    learn.fit(0)  # nothing to train is not a mistake
+    assert learn.recorder.values == []
+
+
+@pytest.mark.parametrize("lr", [-1e-3, float("nan"), float("inf"), slice(0, 1e-3),
+                                slice(-1e-5, 1e-3), [1e-3, float("nan")]])
+def test_a_learning_rate_that_is_negative_or_not_finite_is_refused(lr):
+    learn = ember.Learner(blob_data(), nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 3)),
+                          quiet=True, splitter=lambda model: [list(model[0].parameters()),
+                                                              list(model[1].parameters())])
+    with pytest.raises(ember.TrainingError, match="learning rate"):
+        learn.fit(1, lr)
+    assert learn.recorder.values == []
+    assert learn.lr_for_groups(0.0) == [0.0, 0.0]  # lr=0 recomputes BatchNorm statistics only
+
+
+def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
+    learn.save("stage1")
+    other_head = ember.Learner(blob_data(), small_model(n_out=5), quiet=True, path=tmp_path)
+    with pytest.raises(ember.TrainingError) as info:
+        other_head.load("stage1")
+    message = str(info.value)
+    assert "does not fit this model" in message
+    head = [name for name in learn.model.state_dict() if name.endswith("weight")][-1]
+    assert f"{head}: (3, 32) in the checkpoint, (5, 32) in the model" in message
+    deeper = ember.Learner(blob_data(), ember.create_model("mlp", n_in=8, n_out=3,
+                                                           hidden=[32, 32], dropout=0.0),
+                           quiet=True, path=tmp_path)
+    with pytest.raises(ember.TrainingError, match=r"missing from the checkpoint: .*weight"):
+        deeper.load("stage1")
+
+
+def test_a_plain_function_given_as_a_metric_is_refused_saying_how_to_make_one():
+    def hit_rate(preds, targets):
+        return (preds.argmax(1) == targets).float().mean()
+
+    with pytest.raises(ember.TrainingError,
+                       match=r"metric hit_rate is a function.*subclass ember\.Metric.*update"):
+        ember.Learner(blob_data(), small_model(), metrics=[hit_rate], quiet=True)

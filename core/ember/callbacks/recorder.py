@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from typing import Any
@@ -16,8 +17,29 @@ import torch
 
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.training import skipped_steps
+from ember.errors import TrainingError
 
 __all__ = ["ProgressPrinter", "Recorder"]
+
+
+def _one_number(metric: Any) -> float:
+    """``metric.compute()`` as a float: each metric is one column of the recorder's rows, which
+    early stopping compares and the progress table prints, so a tensor or NumPy number of one
+    element is read as its value and anything else (a dict, a vector) is refused by name."""
+    value = metric.compute()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # NumPy's too
+        return float(value)
+    if (isinstance(value, torch.Tensor) and value.numel() == 1) or (
+            hasattr(value, "shape") and getattr(value, "size", None) == 1):  # a NumPy array
+        return float(value)
+    shape = getattr(value, "shape", None)
+    described = (f"a {type(value).__name__} of shape {tuple(shape)}" if shape is not None
+                 else f"a {type(value).__name__}")
+    raise TrainingError(
+        f"metric {metric.name!r} ({type(metric).__name__}).compute() returned {described}, "
+        f"but a metric is one number (one column of learn.recorder.values): return a float, "
+        f"and make one metric per number (a subclass per key or class, each with its own "
+        f"`name`)")
 
 
 class Recorder(Callback):
@@ -144,7 +166,7 @@ class Recorder(Callback):
         result = {f"{prefix or 'valid_'}loss": loss}
         for metric in self.learn.metrics:
             metric.synchronise()
-            result[prefix + metric.name] = metric.compute()
+            result[prefix + metric.name] = _one_number(metric)
         return result
 
     def after_epoch(self) -> None:
