@@ -979,7 +979,9 @@ class Learner:
         check_setup(self)
         given = [_callback_of(cb) for cb in cbs]  # a class or registered name becomes one
         kinds = {type(cb) for cb in given}
-        replaced = [cb for cb in self.cbs if type(cb) in kinds
+        # the Learner's own recorder stays: learn.recorder is what the progress table, early
+        # stopping and fit_auto read, so a Recorder given to a fit records beside it
+        replaced = [cb for cb in self.cbs if type(cb) in kinds and cb is not self.recorder
                     and all(cb is not own for own in self._own_cbs)]
         with self._detached(replaced):
             self.add_cbs(given)  # they go after the fit

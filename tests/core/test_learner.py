@@ -1596,6 +1596,16 @@ def test_a_default_callback_given_to_one_fit_replaces_the_default_for_that_fit()
     assert seen == [mine] and learn.callback("nan_guard") is default
 
 
+def test_a_recorder_given_to_one_fit_records_beside_the_learners_own():
+    # learn.recorder is what the progress table, early stopping and fit_auto read: taking it
+    # off for a fit that was given a Recorder left it without that fit's rows
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True)
+    own, mine = learn.recorder, ember.Recorder()
+    learn.fit(1, 1e-2, cbs=[mine])
+    assert learn.recorder is own and len(own.values) == 1 and len(mine.values) == 1
+    assert own.values[0]["valid_loss"] == mine.values[0]["valid_loss"]
+
+
 def test_a_loss_that_is_not_one_number_is_refused_saying_how_to_reduce_it():
     # reduction="none" is the usual slip: a loss per item cannot be back-propagated
     learn = ember.Learner(blob_data(), small_model(), quiet=True,
