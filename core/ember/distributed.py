@@ -121,6 +121,19 @@ class Distributed:
         dist.all_reduce(result)
         return result.to(value.device)
 
+    def rank_zero_values(self, *values: float) -> list[float]:
+        """Rank 0's ``values`` on every rank (a collective: every rank calls it, with as many
+        values). For a decision that reads a clock: each rank's clock gives its own answer,
+        and ranks that decide differently (one stops, one trains on) wait for each other
+        for ever.
+
+        Example:
+            >>> # (spent,) = learn.distributed.rank_zero_values(time.perf_counter() - start)
+        """
+        shared = torch.tensor(values, dtype=torch.float64, device=_backend_device())
+        dist.broadcast(shared, src=0)
+        return shared.cpu().tolist()
+
     def all_gather_tensors(self, tensors: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
         """Every rank's ``tensors``, on every rank and on the CPU: item ``r`` of the result is
         rank ``r``'s list. Ranks may give any number of tensors, of any shapes and dtypes
