@@ -6,6 +6,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH onnx
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH lr_find
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH fit_auto
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
 """
 
 from __future__ import annotations
@@ -175,6 +176,38 @@ def auto(out: str) -> None:
            f"weights {weights!r}")
 
 
+def text(out: str) -> None:
+    """The text plugin's classifier on 240 training texts of 2 to 30 words, whose training
+    loader buckets by length (``SortishSampler``, drawing from torch's global generator):
+    every rank reports the training items it read in each of two epochs."""
+    import random
+
+    from ember_text import TextData
+
+    draw = random.Random(0)
+    words = ["good", "bad", "fine", "awful", "great", "terrible", "nice", "poor"]
+    texts = [" ".join(draw.choice(words) for _ in range(draw.randint(2, 30)))
+             for _ in range(300)]
+    labels = ["pos" if t.count("good") >= t.count("bad") else "neg" for t in texts]
+    learn = ember.learner(TextData.from_texts(texts, labels, bs=8), quiet=True)
+    dataset, read = learn.data.train_dl.dataset, []
+
+    class Reading(type(dataset)):  # the same dataset, noting each item read
+        def __getitem__(self, index):
+            read.append(int(index))
+            return super().__getitem__(index)
+
+    dataset.__class__ = Reading
+
+    class EachEpoch(ember.Callback):
+        def after_train(self) -> None:
+            report(f"RANK {self.learn.distributed.rank} EPOCH {self.learn.epoch} READ "
+                   f"{sorted(read)}")
+            read.clear()
+
+    learn.fit(2, 1e-3, cbs=[EachEpoch()])
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -187,7 +220,8 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[2] == "edge":
         edge(out, int(sys.argv[3]))
         return
-    modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto}
+    modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
+             "text": text}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return
