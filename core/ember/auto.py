@@ -51,6 +51,7 @@ from ember.utils import warn
 if TYPE_CHECKING:
     from torch import nn
 
+    from ember.distributed import Distributed
     from ember.learner import Learner, LRFindResult
 
 __all__ = ["TimeBudget", "fit_auto", "rule_lr"]
@@ -73,6 +74,11 @@ class TimeBudget(Callback):
     The reserve is re-estimated after every validation (``margin`` times its time), so a machine
     that slows down mid-run still ends on time; no epoch starts once the training time is spent.
     The clock runs on across several fits (the two stages of a fine-tune share one budget).
+
+    Under ``torchrun`` every rank follows rank 0's clock: the share spent is rank 0's, sent to
+    the others after every training batch and epoch, so all ranks stop at the same step and
+    their schedules read the same position (a rank's own clock stopped it alone, and the
+    others waited for it for ever).
 
     Example:
         >>> budget = TimeBudget(60.0, reserve=2.0)
@@ -97,9 +103,27 @@ class TimeBudget(Callback):
         return 0.0 if self.start is None else time.perf_counter() - self.start
 
     def progress(self) -> float:
-        """Share of the training time (budget less the reserve) spent so far, in [0, 1]."""
+        """Share of the training time (budget less the reserve) spent so far, in [0, 1];
+        under ``torchrun``, rank 0's share at the end of the last training batch or epoch."""
+        if self._distributed() is None:
+            self.position = self._spent()
+        return self.position
+
+    def _spent(self) -> float:
         usable = max(self.seconds - self.reserve, 1e-9)
-        self.position = max(self.position, min(self.elapsed() / usable, 1.0))
+        return max(self.position, min(self.elapsed() / usable, 1.0))
+
+    def _distributed(self) -> Distributed | None:
+        learn = getattr(self, "learn", None)
+        return None if learn is None else learn.distributed
+
+    def _agree(self) -> float:
+        """The share spent, read from this process's clock, or from rank 0's on every rank
+        under ``torchrun`` (a collective: called at events every rank reaches)."""
+        distributed = self._distributed()
+        if distributed is None:
+            return self.progress()
+        (self.position,) = distributed.rank_zero_values(self._spent())
         return self.position
 
     def before_fit(self) -> None:
@@ -114,7 +138,7 @@ class TimeBudget(Callback):
         if not self.learn.training:
             return
         self._batches += 1
-        if self.progress() >= 1.0:
+        if self._agree() >= 1.0:
             self.expired = True
             raise CancelTrainException
 
@@ -130,7 +154,7 @@ class TimeBudget(Callback):
         self.reserve = self.margin * seconds
 
     def after_epoch(self) -> None:
-        if self.expired or self.progress() >= 1.0:
+        if self.expired or self._agree() >= 1.0:
             self.expired = True
             raise CancelFitException
 
@@ -151,7 +175,12 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
     With ``keep`` the training batches are the start of the training that follows: they run at
     the rate a one-cycle starts from (the learner's rate over ``ONE_CYCLE_DIV``) and their steps
     are kept, so the timing costs the budget only its validation batches. Without it, they run
-    at the learner's rate on a copy of the state that is then restored."""
+    at the learner's rate on a copy of the state that is then restored.
+
+    Under ``torchrun`` rank 0 decides when the training batches are enough, the validation runs
+    whole (the ranks' shares may differ by a batch, and a rank that left its validation early
+    left the others waiting in the metrics' reduction), and every rank returns rank 0's
+    figures, so every rank plans the same run."""
     train_times: list[float] = []
     valid_times: list[float] = []
     limit = math.inf if budget_seconds is None else 0.02 * budget_seconds
@@ -170,6 +199,11 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
             times.append(time.perf_counter() - self.start)
             enough = len(times) >= n + warmup or (
                 len(times) >= warmup + 2 and time.perf_counter() - self.fit_start > limit)
+            distributed = self.learn.distributed
+            if distributed is not None and not self.learn.training:
+                return
+            if distributed is not None:
+                enough = distributed.rank_zero_values(float(enough))[0] > 0
             if enough and self.learn.training:
                 raise CancelTrainException  # on to the validation batches
             if enough:
@@ -184,7 +218,11 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
         return sum(measured) / max(len(measured), 1)
 
     n_valid = len(learn.data.valid_dl) if learn.data.valid_dl is not None else 0
-    return mean(train_times), mean(valid_times) * n_valid
+    batch_seconds, valid_seconds = mean(train_times), mean(valid_times) * n_valid
+    if learn.distributed is not None:
+        batch_seconds, valid_seconds = learn.distributed.rank_zero_values(batch_seconds,
+                                                                          valid_seconds)
+    return batch_seconds, valid_seconds
 
 
 def _fit_for(learn: Learner, budget: TimeBudget, lr: Any, cbs: Iterable[Callback],

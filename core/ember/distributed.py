@@ -58,11 +58,14 @@ class ShardSampler:
 
     def __init__(self, base: Any, rank: int, world_size: int, even: bool = False) -> None:
         self.base, self.rank, self.world_size, self.even = base, rank, world_size, even
+        #: rank 0's order of ``base`` for this epoch (see :meth:`set_epoch`)
+        self.order: list[Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         limit = len(self) if self.even else None
         taken = 0
-        for position, index in enumerate(self.base):
+        source = self.order if self.order is not None else self.base
+        for position, index in enumerate(source):
             if taken == limit:
                 return
             if position % self.world_size == self.rank:
@@ -76,8 +79,24 @@ class ShardSampler:
         return total // self.world_size + (1 if self.rank < total % self.world_size else 0)
 
     def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` (the Learner calls it on every rank before each epoch). In a
+        process group, the epoch's order of a sampler that draws from torch's global
+        generator (the text plugin's length bucketing, a sampler of the user's own) is rank
+        0's on every rank: each rank still draws its own, as it would alone, and rank 0's is
+        sent to all. Seeding is not enough: the ranks' generators part as soon as their
+        batches differ in size (dropout draws one number per element on the CPU), and the
+        shares then overlap, so some items were seen twice in an epoch and others never.
+        """
+        from torch.utils.data import SequentialSampler
+
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
+        self.order = None
+        if (self.world_size > 1 and not isinstance(self.base, SequentialSampler)
+                and dist.is_available() and dist.is_initialized()):
+            order = [list(self.base)]
+            dist.broadcast_object_list(order, src=0)
+            self.order = order[0]
 
 
 class Distributed:
@@ -120,6 +139,19 @@ class Distributed:
         result = value.detach().clone().to(_backend_device())
         dist.all_reduce(result)
         return result.to(value.device)
+
+    def rank_zero_values(self, *values: float) -> list[float]:
+        """Rank 0's ``values`` on every rank (a collective: every rank calls it, with as many
+        values). For a decision that reads a clock: each rank's clock gives its own answer,
+        and ranks that decide differently (one stops, one trains on) wait for each other
+        for ever.
+
+        Example:
+            >>> # (spent,) = learn.distributed.rank_zero_values(time.perf_counter() - start)
+        """
+        shared = torch.tensor(values, dtype=torch.float64, device=_backend_device())
+        dist.broadcast(shared, src=0)
+        return shared.cpu().tolist()
 
     def all_gather_tensors(self, tensors: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
         """Every rank's ``tensors``, on every rank and on the CPU: item ``r`` of the result is
@@ -197,9 +229,9 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
 
     Training with a random sampler → ``DistributedSampler`` (shuffled with ``seed + epoch``,
     padded so every rank takes the same number of steps). Any other sampler is sharded by
-    position, which needs it to give the same order on every rank (seed it); a batch sampler
-    of the user's own (length bucketing) is sharded by whole batches. For training, every rank
-    gets the same number of items or batches.
+    position, in rank 0's order of it for each epoch (:meth:`ShardSampler.set_epoch`); a
+    batch sampler of the user's own (length bucketing) is sharded by whole batches. For
+    training, every rank gets the same number of items or batches.
 
     Example:
         >>> # shard_loader(train_dl, rank=0, world_size=2, train=True)

@@ -4,11 +4,15 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
        torchrun --nproc_per_node=2 distributed_script.py OUT_FOLDER preds
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH onnx
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH lr_find
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH fit_auto
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -141,6 +145,69 @@ def onnx_export(out: str) -> None:
     report(f"RANK {rank} ONNX {written} TRACED {len(traced)}")
 
 
+def sweep_learner() -> ember.Learner:
+    """A small MLP on 448 training items in batches of 8 (28 steps per rank and epoch): each
+    rank's own losses are noisy enough for the two ranks to read different curves."""
+    x = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] - x[:, 1] > 0).long()
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:448], y[:448]),
+                                               TensorDataset(x[448:], y[448:]), bs=8)
+    return ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), quiet=True)
+
+
+def sweep(out: str) -> None:
+    """Every rank sweeps the learning rate and reports its suggestion and curve."""
+    learn = sweep_learner()
+    suggestion = learn.lr_find(num_it=50)
+    report(f"RANK {learn.distributed.rank} SUGGESTS {float(suggestion)!r} STEPS "
+           f"{len(suggestion.losses)} CURVE {sum(suggestion.losses)!r}")
+
+
+def auto(out: str) -> None:
+    """``fit_auto`` on a time budget, rank 1 starting a second late (as a rank that loads its
+    data more slowly does): every rank reports the rate, the epochs and its weights."""
+    learn = sweep_learner()
+    rank = learn.distributed.rank
+    if rank == 1:
+        time.sleep(1.0)
+    result = learn.fit_auto(minutes=0.05, verbose=False)
+    weights = sum(float(value.double().sum()) for value in learn.model.state_dict().values())
+    report(f"RANK {rank} AUTO lr {result['lr']!r} epochs {result.get('epochs_run')!r} "
+           f"weights {weights!r}")
+
+
+def text(out: str) -> None:
+    """The text plugin's classifier on 240 training texts of 2 to 30 words, whose training
+    loader buckets by length (``SortishSampler``, drawing from torch's global generator):
+    every rank reports the training items it read in each of two epochs."""
+    import random
+
+    from ember_text import TextData
+
+    draw = random.Random(0)
+    words = ["good", "bad", "fine", "awful", "great", "terrible", "nice", "poor"]
+    texts = [" ".join(draw.choice(words) for _ in range(draw.randint(2, 30)))
+             for _ in range(300)]
+    labels = ["pos" if t.count("good") >= t.count("bad") else "neg" for t in texts]
+    learn = ember.learner(TextData.from_texts(texts, labels, bs=8), quiet=True)
+    dataset, read = learn.data.train_dl.dataset, []
+
+    class Reading(type(dataset)):  # the same dataset, noting each item read
+        def __getitem__(self, index):
+            read.append(int(index))
+            return super().__getitem__(index)
+
+    dataset.__class__ = Reading
+
+    class EachEpoch(ember.Callback):
+        def after_train(self) -> None:
+            report(f"RANK {self.learn.distributed.rank} EPOCH {self.learn.epoch} READ "
+                   f"{sorted(read)}")
+            read.clear()
+
+    learn.fit(2, 1e-3, cbs=[EachEpoch()])
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -153,8 +220,10 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[2] == "edge":
         edge(out, int(sys.argv[3]))
         return
-    if len(sys.argv) > 2 and sys.argv[2] in ("preds", "onnx"):
-        (preds if sys.argv[2] == "preds" else onnx_export)(out)
+    modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
+             "text": text}
+    if len(sys.argv) > 2 and sys.argv[2] in modes:
+        modes[sys.argv[2]](out)
         return
     train, valid = dataset()
     train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)

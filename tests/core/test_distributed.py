@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -120,6 +121,44 @@ def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_exp
     learn = edge_learner(5)
     learn.load(tmp_path / "model.ember.pt", with_opt=False)
     assert abs(learn.validate()["valid_loss"] - distributed) < 1e-5
+
+
+def _per_rank(output: str, word: str) -> list[str]:
+    lines = sorted(line for line in output.splitlines() if f" {word} " in line)
+    assert len(lines) == 2, output[-3000:]
+    return [line.split(word, 1)[1] for line in lines]
+
+
+def test_lr_find_reads_one_curve_and_suggests_one_rate_on_every_rank(tmp_path):
+    # each rank swept its own shard's losses: rank 0 suggested 5.2e-2, rank 1 fell back to
+    # 1e-3, and a fit_one_cycle(…, lr=suggestion) trained each rank at its own rate
+    result = torchrun(str(tmp_path), "lr_find", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = _per_rank(result.stdout, "SUGGESTS")
+    assert rank0 == rank1
+
+
+def test_fit_auto_on_a_time_budget_stops_every_rank_at_the_same_step(tmp_path):
+    # each rank read its own clock: a rank that started later stopped later, and the other
+    # waited for it in the gradient reduction until the timeout (or they trained apart)
+    result = torchrun(str(tmp_path), "fit_auto", timeout=150)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rank0, rank1 = _per_rank(result.stdout, "AUTO")
+    assert rank0 == rank1
+
+
+def test_text_length_bucketing_gives_each_rank_its_own_items_every_epoch(tmp_path):
+    # the text plugin's SortishSampler draws from torch's global generator, which parts
+    # between the ranks once their batches differ in length (dropout): in the second epoch
+    # the ranks' shares overlapped by about half, so those items were read twice and as
+    # many never
+    pytest.importorskip("ember_text")
+    result = torchrun(str(tmp_path), "text", timeout=150)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    for epoch in range(2):
+        rank0, rank1 = map(json.loads, _per_rank(result.stdout, f"EPOCH {epoch} READ"))
+        assert len(rank0) == len(rank1) == 120
+        assert sorted(rank0 + rank1) == list(range(240))
 
 
 def test_shard_sampler_splits_validation_without_padding():

@@ -157,6 +157,8 @@ class CosineSchedule(_Schedule):
 class LRFinder(Callback):
     """Sweeps the learning rate exponentially from ``start_lr`` to ``end_lr`` over ``num_it``
     steps, records the loss, and stops when the loss explodes. Used by ``Learner.lr_find``.
+    Under ``torchrun`` the loss recorded is the mean over the ranks, so every rank reads the
+    same curve, stops at the same step and suggests the same rate.
 
     Example:
         >>> finder = LRFinder(1e-7, 10.0, num_it=100)
@@ -192,7 +194,14 @@ class LRFinder(Callback):
         if not self.learn.training:
             return
         step = self.learn.train_iter
-        loss = float(self.learn.loss)
+        loss = self.learn.loss.detach().float()
+        distributed = self.learn.distributed
+        if distributed is not None:
+            # the loss of the global batch, as one process reads it: each rank's own loss
+            # gave each rank its own curve, its own suggestion (so ranks trained at different
+            # rates) and its own point to stop the sweep (one rank waited for the others)
+            loss = distributed.all_sum(loss) / distributed.world_size
+        loss = float(loss)
         self.average = 0.98 * self.average + 0.02 * loss
         smooth = self.average / (1 - 0.98 ** (len(self.losses) + 1))
         self.lrs.append(self.lr_at(step))
