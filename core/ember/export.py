@@ -31,7 +31,7 @@ from safetensors import safe_open
 from safetensors.torch import load_model, save_file
 
 from ember.distributed import write_on_rank_zero
-from ember.errors import ExportError, PluginError
+from ember.errors import ExportError, PluginError, TrainingError
 from ember.model import evaluating
 from ember.utils import atomic_write, default_device, is_safetensors, plain
 
@@ -522,7 +522,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
                 f"{fix}")
         try:
             model = create_model(name, **manifest["model"].get("config", {}))
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, TrainingError) as error:
             raise ExportError(f"{path}: the architecture {name!r} cannot be built from the "
                               f"file's model config ({type(error).__name__}: {error}); the "
                               f"file is corrupt or from another version") from None

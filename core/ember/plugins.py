@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ember import hookspecs
-from ember.errors import PluginError
+from ember.errors import PluginError, TrainingError
 from ember.utils import env_flag
 
 if TYPE_CHECKING:
@@ -551,9 +551,11 @@ def _check_result(hook: str, result: Any) -> None:
                           f"{what}, None otherwise")
 
 
-def create_model(name: str, **config: Any) -> nn.Module:
+def create_model(name: str, *positional: Any, **config: Any) -> nn.Module:
     """Build a registered architecture by name; the model remembers its name and config so
-    that :meth:`ember.Learner.export` can rebuild it.
+    that :meth:`ember.Learner.export` can rebuild it. The config goes by keyword (it is
+    written into exported files by name); a config the architecture does not take is an
+    :class:`ember.TrainingError` naming the architecture and the arguments it takes.
 
     Example:
         >>> model = create_model("mlp", n_in=4, n_out=2)
@@ -567,7 +569,32 @@ def create_model(name: str, **config: Any) -> nn.Module:
             f"no architecture named {name!r}; installed: {known}. Install the plugin that "
             f"provides it (for example ember-vision)"
         )
-    model = registry.architectures[name](**config)
+    builder = registry.architectures[name]
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # a builder whose signature Python cannot read
+        parameters = None
+    if parameters is not None:
+        takes = ", ".join(parameters) or "no arguments"
+        if positional:
+            raise TrainingError(
+                f"architecture {name!r} takes its config by keyword, so that an exported file "
+                f"can name it: create_model({name!r}, {', '.join(f'{p}=...' for p in parameters)})"
+                f" (it takes {takes}); got {len(positional)} positional argument(s)")
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        unknown = [key for key in config if key not in parameters and not open_ended]
+        try:
+            inspect.signature(builder).bind(**config)
+        except TypeError as error:
+            reason = (f"it takes no argument {', '.join(map(repr, unknown))}" if unknown
+                      else str(error))
+            raise TrainingError(
+                f"architecture {name!r} cannot be built with {sorted(config)}: {reason}. It "
+                f"takes {takes}") from None
+    elif positional:
+        raise TrainingError(f"architecture {name!r} takes its config by keyword; got "
+                            f"{len(positional)} positional argument(s)")
+    model = builder(**config)
     model.ember_config = {  # type: ignore[assignment]
         "name": name,
         "config": config,

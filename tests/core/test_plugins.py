@@ -429,3 +429,16 @@ def test_an_unmarked_hook_is_named_beside_marked_ones_in_a_registered_plugin(emb
     info = infos()["half_marked"]
     assert info.status == "broken" and info.reason.startswith("ember_callbacks() is named like")
     assert "half_marked_metric" not in ember.get_registry().metrics
+
+
+def test_create_model_names_the_architecture_and_its_arguments_when_the_config_is_wrong():
+    # before: a bare TypeError from the builder ("mlp() got an unexpected keyword argument
+    # 'n_outputs'"), or "create_model() takes 1 positional argument but 3 were given"
+    with pytest.raises(ember.TrainingError,
+                       match=r"architecture 'mlp'.*no argument 'n_outputs'.*takes n_in, n_out"):
+        ember.create_model("mlp", n_in=20, n_outputs=3)
+    with pytest.raises(ember.TrainingError, match=r"architecture 'mlp'.*missing.*'n_out'"):
+        ember.create_model("mlp", n_in=20)
+    assert ember.create_model("mlp", n_in=20, n_out=3)(torch.zeros(2, 20)).shape == (2, 3)
+    with pytest.raises(ember.TrainingError, match=r"by keyword.*create_model\('mlp', n_in=\.\.\."):
+        ember.create_model("mlp", 20, 3)

@@ -58,7 +58,8 @@ class _Monitor(Callback):
         early stopping's patience.
 
         Example:
-            >>> # learn.callback("early_stopping").skipped_validation()
+            >>> # stopper = EarlyStopping("accuracy"); learn.fit(5, cbs=[stopper])
+            >>> # stopper.skipped_validation()  # a fit's own callbacks leave with it
         """
         row = self.learn.recorder.values[-1]
         return (self.monitor not in row and "valid_loss" not in row
@@ -69,7 +70,7 @@ class _Monitor(Callback):
         so, it becomes the best); a NaN value never does.
 
         Example:
-            >>> # learn.fit(5, cbs=EarlyStopping("r2")); learn.callback("early_stopping").best
+            >>> # stopper = EarlyStopping("r2"); learn.fit(5, cbs=[stopper]); stopper.best
         """
         row = self.learn.recorder.values[-1]
         if self.monitor not in row:
