@@ -598,6 +598,23 @@ def test_recorder_records_only_batches_that_computed_a_loss():
     assert recorder.values[0]["train_loss"] == pytest.approx(sum(first_epoch) / len(first_epoch))
 
 
+def test_summarise_validation_reads_a_running_pass_and_says_so_outside_one():
+    # called outside a pass it failed with "'NoneType' object has no attribute 'clone'"
+    seen: list[dict[str, float]] = []
+
+    class Early(ember.Callback):  # ordered before the recorder, which ends the pass's sums
+        def after_validate(self):
+            seen.append(self.learn.recorder.summarise_validation("valid"))
+
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, cbs=[Early()])
+    with pytest.raises(ember.TrainingError, match=r"no pass is running.*last_evaluation"):
+        learn.recorder.summarise_validation("valid")  # before any pass
+    scores = learn.validate()
+    assert seen == [scores]
+    with pytest.raises(ember.TrainingError, match=r"no pass is running.*last_evaluation"):
+        learn.recorder.summarise_validation("valid")  # after one
+
+
 def test_recorder_keeps_the_losses_of_a_fit_stopped_mid_epoch():
     # the NaN guard stops the fit inside the epoch: the batches trained before it, the loss
     # curve that shows the divergence, must stay in the recorder

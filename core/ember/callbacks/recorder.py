@@ -153,9 +153,20 @@ class Recorder(Callback):
         ``None``, a loader given as it is), ``<split>_loss`` and ``<split>_<metric>``
         otherwise.
 
+        It reads the pass's running sums, so it is called during the pass (in the
+        ``after_validate`` of the recorder, or of a callback ordered before it); after the
+        pass, the scores are in :attr:`last_evaluation` (or :attr:`last_validation`).
+
         Example:
-            >>> # learn.recorder.summarise_validation("test")  # {"test_loss": …, …}
+            >>> # in a callback: def after_validate(self):
+            >>> #     scores = self.learn.recorder.summarise_validation("test")
         """
+        if getattr(self, "_valid_loss", None) is None:
+            raise TrainingError(
+                "summarise_validation reads an evaluation pass while it runs (in an "
+                "after_validate ordered before the recorder's); no pass is running now: read "
+                "learn.recorder.last_evaluation for the last pass's scores, or call "
+                "learn.validate() for new ones")
         total = self._valid_loss.clone()
         count = torch.tensor(float(self._valid_count), dtype=torch.float64)
         distributed = self.learn.distributed
