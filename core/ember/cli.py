@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -106,6 +107,50 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """``--port``: a TCP port number, 0 to 65535 (0: one the system picks).
+
+    Example:
+        >>> _port("8000")
+        8000
+    """
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to "
+                                         f"65535, e.g. 8000")
+    return int(text)
+
+
+def _max_batch(text: str) -> int:
+    """``--max-batch``: the most items one micro-batch holds, 1 or more.
+
+    Example:
+        >>> _max_batch("64")
+        64
+    """
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of items, 1 or more "
+                                         f"(1: no micro-batching)")
+    return int(text)
+
+
+def _max_wait_ms(text: str) -> float:
+    """``--max-wait-ms``: how long a micro-batch waits for more requests, 0 or more
+    milliseconds.
+
+    Example:
+        >>> _max_wait_ms("2.5")
+        2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of milliseconds, 0 or more "
+                                         f"(0: no waiting)")
+    return value
+
+
 def _option_limit(text: str) -> tuple[str, int | None]:
     """One ``--option-limit NAME=VALUE``: an option name and the largest value a client may
     ask for (a whole number, 0 or more), or ``none`` for no limit.
@@ -151,9 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = commands.add_parser("serve", help="serve an exported model over REST (CPU)")
     server.add_argument("model", help="a file written by learn.export()")
     server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=8000)
-    server.add_argument("--max-batch", type=int, default=64, help="micro-batch size limit")
-    server.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batch window")
+    server.add_argument("--port", type=_port, default=8000, help="0 to 65535 (default 8000)")
+    server.add_argument("--max-batch", type=_max_batch, default=64,
+                        help="micro-batch size limit, 1 or more (default 64)")
+    server.add_argument("--max-wait-ms", type=_max_wait_ms, default=5.0,
+                        help="micro-batch window in milliseconds, 0 or more (default 5)")
     server.add_argument("--access-log", action="store_true", help="log every request")
     server.add_argument(
         "--option-limit", metavar="NAME=VALUE", type=_option_limit, action="append",

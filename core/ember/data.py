@@ -540,10 +540,30 @@ def _target_of(batch: Any, name: str) -> Tensor:
     return target if isinstance(target, Tensor) else torch.as_tensor(target)
 
 
-def _stack(items: Sequence[Any], what: str) -> Tensor:
-    """One batch tensor of tensors, arrays or nested lists of numbers of one shape."""
+def _stack(items: Sequence[Any], what: str, part: str = "") -> Tensor:
+    """One batch tensor of tensors, arrays or nested lists of numbers of one shape. An item
+    that is not numbers, or whose shape is not the first item's, is a :class:`DataError` that
+    names it by its position (``item 2``; ``part`` names which of its inputs, as in ``input 1
+    of item 2``), so one bad item of a batch (an ``ember serve`` request's) can be found.
+
+    Example:
+        >>> _stack([[1.0, 2.0], [3.0, 4.0]], "the items").shape
+        torch.Size([2, 2])
+    """
+    tensors = []
+    for position, item in enumerate(items):
+        try:
+            tensors.append(torch.as_tensor(item))
+        except (TypeError, RuntimeError, ValueError, OverflowError) as error:
+            raise DataError(
+                f"cannot turn {part}item {position} of {what} into a tensor ({error}); give "
+                f"each item as a tensor, an array or nested lists of numbers") from None
+        if tensors[-1].shape != tensors[0].shape:
+            raise DataError(
+                f"{part}item {position} of {what} has shape {tuple(tensors[-1].shape)}, but "
+                f"{part}item 0 has {tuple(tensors[0].shape)}; give items of one shape")
     try:
-        return torch.stack([torch.as_tensor(item) for item in items])
+        return torch.stack(tensors)
     except (TypeError, RuntimeError, ValueError) as error:
         raise DataError(
             f"cannot turn {what} into one tensor batch ({error}); give tensors or arrays of one "
@@ -805,7 +825,7 @@ class Data:
                     f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
                     f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
                     f"target)), so give each item as a tuple of {n_inputs}, one per input")
-        batches = [_stack([item[index] for item in items], f"input {index} of the items")
+        batches = [_stack([item[index] for item in items], "the items", f"input {index} of ")
                    for index in range(n_inputs)]
         return (self._as_input_dtype(batches[0]), *batches[1:])
 
@@ -1088,8 +1108,8 @@ class Data:
             # float model's batch into integers it cannot multiply
             try:
                 return torch.tensor(value, dtype=getattr(torch, dtype))
-            except (TypeError, ValueError, RuntimeError):
-                return value  # ragged or not numbers: encode says what is wrong
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                return value  # ragged, not numbers or too large: encode says what is wrong
         return value
 
     def from_upload(self, content: bytes, name: str) -> Any:

@@ -283,7 +283,7 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     Example:
         >>> # read_manifest("model.ember")["data"]["kind"] -> 'image'
     """
-    file = Path(path)
+    file = Path(path).expanduser()
     if not file.is_file():
         raise ExportError(f"no model file at {file}")
     size = file.stat().st_size
@@ -493,6 +493,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     """
     from ember.plugins import call_first, create_model, get_registry
 
+    path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
     manifest = read_manifest(path, max_bytes)
     _check_digest(Path(path), manifest)
     registry = get_registry()
@@ -547,7 +548,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     Example:
         >>> # state = read_checkpoint("models/stage1.pt")
     """
-    file = Path(path)
+    file = Path(path).expanduser()
     if not file.is_file():
         raise ExportError(f"no checkpoint at {file}")
     if is_safetensors(file):  # torch.load's own error for it is a page about weights_only

@@ -1213,7 +1213,7 @@ class Learner:
 
     # ------------------------------------------------------------ saving
     def _resolve(self, path: str | Path, suffix: str) -> Path:
-        path = Path(path)
+        path = Path(path).expanduser()  # "~/models/m.ember" is in the home folder, as in a shell
         if path.suffix == "" and len(path.parts) == 1:
             path = self.path / "models" / f"{path.name}{suffix}"
         return path

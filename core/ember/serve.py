@@ -28,6 +28,7 @@ Access-log lines are off unless asked for (``--access-log``): they cost time per
 Example:
     >>> # $ ember serve model.ember --host 127.0.0.1 --port 8000
     >>> # $ curl -X POST localhost:8000/predict -d '{"inputs": ["A delight."]}'
+    >>> #   (the body of /predict is read as JSON whatever its declared content type)
     >>> # $ curl -X POST localhost:8000/predict \\
     >>> #     -d '{"inputs": ["A delight."], "options": {"probs": true}}'
 """
@@ -49,7 +50,7 @@ from ember.data import Data
 from ember.errors import DataError
 from ember.export import Predictor
 
-__all__ = ["BodyCap", "MicroBatcher", "create_app", "serve"]
+__all__ = ["BodyCap", "JSONBody", "MicroBatcher", "create_app", "serve"]
 
 
 @dataclass
@@ -212,6 +213,29 @@ class BodyCap:
             return message
 
         await self.app(scope, counted, send)
+
+
+class JSONBody:
+    """ASGI middleware that reads the body of ``POST /predict`` as JSON whatever content type
+    the client declares: ``curl -d '{"inputs": [...]}'`` sends
+    ``application/x-www-form-urlencoded`` and many clients send ``text/plain`` or none, and
+    FastAPI reads a body of those types as a string (a 422 "Input should be a valid
+    dictionary" for a body that is fine). The endpoint takes nothing but JSON, so the type
+    is set to ``application/json``; a body that is not JSON is then a 422 that says so.
+
+    Example:
+        >>> # app.add_middleware(JSONBody, paths={"/predict"})
+    """
+
+    def __init__(self, app: Any, paths: set[str]) -> None:
+        self.app, self.paths = app, paths
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            kept = [(name, value) for name, value in scope["headers"]
+                    if name != b"content-type"]
+            scope = dict(scope, headers=[*kept, (b"content-type", b"application/json")])
+        await self.app(scope, receive, send)
 
 
 def _jsonable(value: Any) -> Any:
@@ -417,6 +441,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
     class PredictResponse(BaseModel):
         predictions: list[Any]
 
+    app.add_middleware(JSONBody, paths={"/predict"})
     app.add_middleware(BodyCap, max_bytes=max_body_bytes)
 
     def checked_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -200,9 +200,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         'hi'
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file: give the path of a file to "
+                                f"write, e.g. {path / 'model.ember'}")
+    for parent in path.parents:  # the nearest one that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot "
+                                         f"be written; give a path whose folders are folders")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:  # not mkstemp: its files are private (0600) whatever the umask says
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        # the name cut short: a name near the system's limit (255) must not fail for the
+        # temporary file's longer one
+        tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break

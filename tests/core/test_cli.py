@@ -109,6 +109,22 @@ def test_serve_takes_option_limits_name_equals_value(monkeypatch, tmp_path, caps
     assert "NAME=VALUE" in _serve_help(capsys)
 
 
+def test_serve_refuses_a_port_or_batching_setting_out_of_range(tmp_path, capsys):
+    # before, --port 99999 loaded the model and then died with an OverflowError traceback
+    # from the socket layer; --max-batch 0 and --max-wait-ms -5 were taken without a word
+    import pytest
+
+    model = str(tmp_path / "model.ember")
+    for option, value in (("--port", "99999"), ("--port", "-1"), ("--port", "http"),
+                          ("--max-batch", "0"), ("--max-wait-ms", "-5"),
+                          ("--max-wait-ms", "nan")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", model, option, value])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option}" in err and value in err, err
+
+
 def _serve_help(capsys) -> str:
     import pytest
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ember
+from ember.export import read_checkpoint
 
 from .helpers import blob_data
 
@@ -636,3 +637,40 @@ def test_the_weights_check_still_refuses_changed_weights_under_an_intact_manifes
     assert read_manifest(path)["weights_sha256"]  # the manifest itself is intact
     with pytest.raises(ember.ExportError, match=r"m\.ember is damaged: its weights do not match"):
         ember.load(path)
+
+
+def test_a_path_starting_with_a_tilde_is_in_the_home_folder(trained, tmp_path, monkeypatch):
+    # before, learn.export("~/models/m.ember") wrote ./~/models/m.ember under the working
+    # folder (a folder named "~"), and ember.load("~/...") found no file from anywhere else
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    path = trained.export("~/models/m.ember")
+    assert path == home / "models" / "m.ember" and path.is_file()
+    assert not (elsewhere / "~").exists()
+    monkeypatch.chdir(tmp_path)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    assert ember.load("~/models/m.ember").predict_batch(list(x[:5])) == \
+        trained.predict_batch(list(x[:5]))
+    assert read_checkpoint(trained.save("~/models/stage.pt"))["format"] == \
+        "ember-checkpoint"
+    assert (home / "models" / "stage.pt").is_file()
+    trained.load("~/models/stage.pt")  # and the learner reads it back from there
+
+
+def test_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(trained, tmp_path):
+    # before: a path that is a folder was "Is a directory: '.../.name.1a2b.tmp' -> ..." (a
+    # temporary file the user never named); a valid name of 240 characters failed with "File
+    # name too long" (the temporary name is longer); a path under a file was "File exists"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"models is a folder, not a file"):
+        trained.export(folder)
+    long_name = tmp_path / ("m" * 240 + ".ember")
+    assert ember.load(trained.export(long_name)).manifest["model"]["name"] == "mlp"
+    good = trained.export(tmp_path / "good.ember")
+    with pytest.raises(NotADirectoryError, match=r"good\.ember is a file, not a folder"):
+        trained.export(good / "inside.ember")
+    assert ember.load(good).manifest["model"]["name"] == "mlp"  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

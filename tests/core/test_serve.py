@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import httpx
 import pytest
@@ -282,3 +284,36 @@ def test_an_option_json_sends_as_an_array_is_taken(exported):
         assert response.json()["detail"].startswith(f"option 'window' cannot be {bad!r}")
     response = client.post("/predict", json={"inputs": items[:1], "options": {"probs": "yes"}})
     assert response.json()["detail"].endswith("it takes a JSON boolean (true or false)")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded",
+                                          "text/plain"])
+def test_a_json_body_is_read_whatever_its_content_type(exported, content_type):
+    # before, `curl -d '{"inputs": ...}'` (which sends a form content type), a client that set
+    # none, or text/plain got a 422 "Input should be a valid dictionary": the body is JSON
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    headers = {"content-type": content_type} if content_type else {}
+    body = json.dumps({"inputs": items[:2]})
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {"predictions": predictor.predict_batch(items[:2])}
+    bad = client.post("/predict", content="inputs=1", headers=headers)
+    assert bad.status_code == 422 and "JSON" in json.dumps(bad.json()["detail"])
+
+
+@pytest.mark.parametrize("bad", [[1, "a", 0, 0, 0, 0, 0, 0], [10**400] + [0] * 7,
+                                 [[0.5] * 8], [0.5] * 3, {"a": 1}])
+def test_a_bad_item_in_a_batch_is_a_422_naming_its_index(exported, bad):
+    # before, a number too large for a float was a 500, and the others a 422 that said only
+    # "cannot turn the items into one tensor batch" (which of 3?), or (an item of another
+    # shape alone) a prediction of garbage
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    response = client.post("/predict", json={"inputs": [items[0], items[1], bad]})
+    assert response.status_code == 422
+    assert "item 2" in response.json()["detail"], response.json()
+    if bad != [[0.5] * 8]:  # alone, an item of another shape is not known to be one
+        alone = client.post("/predict", json={"inputs": [bad]})
+        assert alone.status_code == 422, alone.json()
+        assert re.search(r"items? 0", alone.json()["detail"]), alone.json()

@@ -146,6 +146,22 @@ def test_unknown_item_type_is_reported() -> None:
         items_to_frame([{"a": 1}, [1, 2]])
 
 
+def test_a_row_without_an_input_column_is_refused_beside_rows_that_have_it(
+        diamonds_learner: ember.Learner, diamonds: pd.DataFrame) -> None:
+    # before, a dict row missing a column was predicted when another row of the batch had the
+    # column (building the frame filled the gap with NaN, read as "unknown"); alone, the same
+    # row was refused. An ember serve client that forgot a field got an answer, not a 422
+    row = diamonds.drop(columns="price").iloc[0].to_dict()
+    short = {name: value for name, value in row.items() if name != "cut"}
+    for items in ([row, short], [short]):
+        with pytest.raises(ember.DataError, match=r"'cut'"):
+            diamonds_learner.predict_batch(items)
+    with pytest.raises(ember.DataError, match=r"^item 1 has no column 'cut'"):
+        diamonds_learner.predict_batch([row, short, row])
+    unknown = dict(row, cut=None)  # null is how a row says a value is unknown
+    assert len(diamonds_learner.predict_batch([row, unknown, dict(row, extra=1)])) == 3
+
+
 @pytest.mark.parametrize(("label", "message"), [
     ("bad_debt", r"^test_df: target 'Class', row 4: 'bad_debt' is not one of the classes "
                  r"\['bad', 'good'\]"),

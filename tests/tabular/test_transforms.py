@@ -135,6 +135,18 @@ def test_a_missing_column_is_named() -> None:
         processor.transform(pd.DataFrame({"text": ["a"]}))
 
 
+def test_a_whole_number_too_large_for_a_float_names_column_and_row() -> None:
+    # before, 10**400 (which JSON, and so an ember serve client, can send) in a continuous
+    # column raised pandas' OverflowError: a 500 from ember serve, naming neither
+    processor = TabularProcessor([], ["value"]).fit(mixed_frame())
+    rows = pd.DataFrame({"value": [1.5, 10**400, 2**70]}, index=[10, 11, 12], dtype=object)
+    with pytest.raises(ember.DataError,
+                       match=r"column 'value', row 11: 1000\d*\.\.\. is too large for a number"):
+        processor.transform(rows)
+    _, conts = processor.transform(rows.drop(index=11))  # 2**70 is a number like any other
+    assert conts.shape == (2, 1) and np.isfinite(conts).all()
+
+
 def test_text_inside_a_numeric_column_names_column_and_row() -> None:
     processor = TabularProcessor([], ["value"]).fit(mixed_frame())
     rows = pd.DataFrame({"value": ["1.5", "oops", "2"]}, index=[10, 11, 12])

@@ -154,6 +154,19 @@ def test_generation_refuses_negative_lengths_and_temperatures_that_are_not_numbe
     assert generate(lm, [2, 5], 0) == []
 
 
+def test_generation_takes_any_finite_positive_temperature() -> None:
+    # before, a temperature near 0 (1e-300: "almost greedy") or a huge one (1e308) made the
+    # scaled logits overflow to inf/nan and torch.multinomial raised a RuntimeError (a 500
+    # from ember serve, where clients send the options)
+    torch.manual_seed(0)
+    lm = awd_lstm_lm(25, emb_size=8, hidden_size=16)
+    greedy = generate(lm, [2, 5], 4, temperature=0)
+    for temperature in (1e-300, 5e-324):  # the most likely token, as greedy decoding
+        assert generate(lm, [2, 5], 4, temperature=temperature,
+                        generator=torch.Generator().manual_seed(1)) == greedy
+    assert len(generate(lm, [2, 5], 4, temperature=1e308, top_k=3)) == 4  # near uniform
+
+
 def test_transformer_classifier_takes_texts_longer_than_its_max_len() -> None:
     # a classifier built on a transformer language model's encoder (max_len 512) gets texts
     # of up to the data's max_len (1024): it reads their first max_len tokens

@@ -242,3 +242,17 @@ def test_an_integer_option_refuses_nan_and_infinity(seq2seq_export, token) -> No
         "/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["detail"].endswith("it takes a JSON integer (a whole number)")
+
+
+def test_a_seed_out_of_range_is_a_422_naming_the_option(language_model_export) -> None:
+    # before, seed 2**70 was a 422 saying only "Overflow when unpacking long long"
+    client = TestClient(create_app(language_model_export))
+    for seed in (2**70, -(2**63) - 1):
+        response = post(client, ["one"], seed=seed, n_words=2)
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith("seed must be a whole number from"), \
+            response.json()
+    for seed in (2**64 - 1, -(2**63)):  # the ends of the range are taken
+        assert post(client, ["one"], seed=seed, n_words=2).status_code == 200
+    with pytest.raises(ember.DataError, match="seed must be a whole number"):
+        language_model_export.predict("one", seed=2**64)

@@ -78,12 +78,15 @@ def _batch_as_is(batch: Any) -> Any:
     return tuple(batch)
 
 
-def items_to_frame(items: Any) -> pd.DataFrame:
+def items_to_frame(items: Any, required: Sequence[str] = ()) -> pd.DataFrame:
     """Gather raw inference items into one frame: a DataFrame, or a list of dicts, pandas Series
     and DataFrames (a DataFrame in the list contributes all its rows).
 
     Rows from dicts and Series are labelled by their position in ``items``; a DataFrame's rows
-    keep its own index, so errors name the row you gave.
+    keep its own index, so errors name the row you gave. A dict or Series row without one of
+    the ``required`` columns is a :class:`ember.DataError` naming the item: gathering rows
+    fills a column some rows lack with NaN (an unknown value), so a forgotten column would
+    otherwise be predicted as unknown whenever another row has it.
 
     Example:
         >>> items_to_frame([{"a": 1}, {"a": 2}])["a"].tolist()
@@ -107,11 +110,16 @@ def items_to_frame(items: Any) -> pd.DataFrame:
         if isinstance(item, pd.DataFrame):
             flush()
             frames.append(item)
-        elif isinstance(item, pd.Series):
-            records.append(item.to_dict())
-            labels.append(position)
-        elif isinstance(item, Mapping):
-            records.append(dict(item))
+        elif isinstance(item, (Mapping, pd.Series)):
+            record = item.to_dict() if isinstance(item, pd.Series) else dict(item)
+            missing = [name for name in required if name not in record]
+            if missing:
+                names = ", ".join(repr(name) for name in missing)
+                raise ember.DataError(
+                    f"item {position} has no column{'s' if len(missing) > 1 else ''} {names}; "
+                    f"give every row each input column ({', '.join(map(str, required))}), "
+                    f"null (None) for a value that is unknown")
+            records.append(record)
             labels.append(position)
         else:
             raise ember.DataError(
@@ -387,7 +395,8 @@ class TabularData(ember.Data):
         Example:
             >>> # cats, conts = data.encode([{"carat": 0.3, "cut": "Ideal", ...}])
         """
-        cats, conts = self.processor.transform(items_to_frame(items))
+        cats, conts = self.processor.transform(
+            items_to_frame(items, required=self.processor.input_names))
         return torch.from_numpy(cats), torch.from_numpy(conts)
 
     def input_schema(self) -> dict[str, Any]:

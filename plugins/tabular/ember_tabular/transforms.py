@@ -841,7 +841,16 @@ class TabularProcessor:
         if pd.api.types.is_bool_dtype(series.dtype):
             series = series.astype("float64")
         elif not pd.api.types.is_numeric_dtype(series.dtype):
-            numbers = pd.to_numeric(series, errors="coerce")
+            try:
+                numbers = pd.to_numeric(series, errors="coerce")
+            except OverflowError:  # a whole number beyond float64 (JSON can send 10**400)
+                huge = series.map(_too_large_for_a_float)
+                position = int(np.argmax(huge.to_numpy(dtype=bool)))
+                raise ember.DataError(
+                    f"column {name!r}, row {_row_label(index, position)!r}: "
+                    f"{str(series.iloc[position])[:20]}... is too large for a number (at most "
+                    f"about 1.8e308) in a continuous column; fix or blank it (NaN is filled "
+                    f"with the training median)") from None
             bad = (numbers.isna() & series.notna()).to_numpy()
             if bad.any():
                 position = int(np.argmax(bad))
@@ -955,3 +964,19 @@ class TabularProcessor:
     def __repr__(self) -> str:
         return (f"TabularProcessor(cats={self.cat_names}, conts={self.cont_names}, "
                 f"dates={self.date_names}, na={self.na_names})")
+
+
+def _too_large_for_a_float(value: Any) -> bool:
+    """Whether ``value`` is a whole number that no float64 can hold (``10**400``).
+
+    Example:
+        >>> _too_large_for_a_float(10**400), _too_large_for_a_float(2**70)
+        (True, False)
+    """
+    if not isinstance(value, int):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False

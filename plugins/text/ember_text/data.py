@@ -1006,6 +1006,10 @@ class LanguageModelData(ember.Data):
         from ember_text.models import generate
 
         self.check_options(options, probs)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not -(2**63) <= seed < 2**64):
+            raise DataError(f"seed must be a whole number from -2**63 to 2**64 - 1 (torch's "
+                            f"range), or None for a fresh draw each call; got {seed!r}")
         device = device or next(model.parameters()).device
         generator = torch.Generator(device="cpu")
         if seed is None:

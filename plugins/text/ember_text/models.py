@@ -551,7 +551,10 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
                 if temperature <= 0:
                     choice = int(logits.argmax())
                 else:
-                    scaled = logits / temperature
+                    # from the largest logit down, in float64: a temperature near 0 (1e-300)
+                    # or a huge one (1e308) neither overflows to inf nor rounds to 0/0
+                    shifted = logits.double() - logits.max().double()
+                    scaled = shifted / temperature
                     if top_k is not None and top_k < len(scaled):
                         threshold = scaled.topk(top_k).values[-1]
                         scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
