@@ -328,3 +328,39 @@ def test_callbacks_given_to_fit_auto_stand_in_for_attached_ones_but_not_for_its_
     assert seen == [["GradientClip", "SaveBest", "SaveBest"]]
     assert report["best"]["epoch"] is not None
     assert learn.cbs == before
+
+
+class _CandidatesPlugin:
+    """A plugin whose defaults for ``_RacedData`` offer two candidate models."""
+
+    @ember.hookimpl
+    def ember_defaults(self, data: ember.Data) -> ember.Defaults | None:
+        if not isinstance(data, _RacedData):
+            return None
+        build = {"narrow": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[4]),
+                 "wide": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[128])}
+        return ember.Defaults(model=build["narrow"], candidates=build,
+                              metrics=[ember.Accuracy()])
+
+
+class _RacedData(ember.Data):
+    pass
+
+
+def test_a_model_given_to_learner_is_trained_not_raced_away(one_thread):
+    # ember.learner(data, model=mine) kept the plugin's candidates, so fit_auto raced them and
+    # ended with a plugin model, the user's own thrown away
+    source = blob_data(n=1000)
+    data = _RacedData.from_loaders(source.train_dl, source.valid_dl)
+    ember.register_plugin(_CandidatesPlugin(), name="candidates_plugin")
+    try:
+        assert set(ember.learner(data, quiet=True).candidates) == {"narrow", "wide"}
+        ember.seed(0)
+        mine = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32])
+        learn = ember.learner(data, model=mine, quiet=True)
+        assert learn.candidates == {}
+        report = learn.fit_auto(minutes=0.1, verbose=False)
+    finally:
+        ember.unregister_plugin("candidates_plugin")
+    assert "race" not in report and learn.model is mine, report["reasons"]
+    assert report["best"]["accuracy"] > 0.8, report
