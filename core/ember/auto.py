@@ -300,6 +300,35 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
         count = max(1, count // 2)
     runs_left = sum(plan)
     figures: list[dict[str, Any]] = []
+    given, models, scored = learn.model, dict(alive), {}
+    try:
+        _run_race(learn, alive, plan, runs_left, deadline, reserve, num_it, monitor, rates,
+                  valid_times, figures, scored)
+    except KeyboardInterrupt:  # keep the best candidate scored so far, or the model given
+        report["race"] = figures
+        best = max(scored, key=lambda n: scored[n]) if scored else None
+        learn.set_model(given if best is None else models[best])
+        report["model"] = best
+        report["reasons"].append(
+            "race interrupted: " + ("no candidate was scored yet, so the model given is kept"
+                                    if best is None else f"{best}, the best by {monitor} "
+                                    f"so far, is kept"))
+        raise
+    winner = next(iter(alive))
+    learn.set_model(alive[winner])
+    report["race"] = figures
+    report["model"] = winner
+    report["reasons"].append(f"raced {len(candidates)} candidates by {monitor} with successive "
+                             f"halving on {seconds:.0f} s: {winner} won")
+    return rates[winner], valid_times.get(winner, reserve)
+
+
+def _run_race(learn: Learner, alive: dict[str, nn.Module], plan: list[int], runs_left: int,
+              deadline: float, reserve: float, num_it: int, monitor: str,
+              rates: dict[str, float], valid_times: dict[str, float],
+              figures: list[dict[str, Any]], scored: dict[str, float]) -> None:
+    """The race's sweeps and rounds; narrows ``alive`` to the winner in place and records each
+    run's score in ``scored`` (its latest) as it ends, so an interrupt knows the best so far."""
     for name, model in alive.items():  # every sweep first, so the slices are equal
         learn.set_model(model)
         rates[name] = _choose_lr(learn, num_it)
@@ -315,20 +344,14 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
             if budget.valid_times:
                 valid_times[name] = budget.valid_times[-1]
             value = _recorded(learn, monitor, since=rows_before)
-            scores[name] = _score(learn, monitor, value)
+            scores[name] = scored[name] = _score(learn, monitor, value)
             figures.append({"round": round_index, "model": name, monitor: value,
                             "seconds": round(slice_seconds, 1),
                             "epochs": round(_epochs_done(budget, learn), 2)})
         keep = max(1, len(alive) // 2)
         ranked = sorted(alive, key=lambda n: scores[n], reverse=True)
-        alive = {name: alive[name] for name in ranked[:keep]}
-    winner = next(iter(alive))
-    learn.set_model(alive[winner])
-    report["race"] = figures
-    report["model"] = winner
-    report["reasons"].append(f"raced {len(candidates)} candidates by {monitor} with successive "
-                             f"halving on {seconds:.0f} s: {winner} won")
-    return rates[winner], valid_times.get(winner, reserve)
+        for name in ranked[keep:]:
+            del alive[name]
 
 
 def _epochs_done(budget: TimeBudget, learn: Learner) -> float:

@@ -1780,7 +1780,9 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``lr``, …) overrides
     the default; ``cbs`` are added to the plugin's default callbacks, and one of the same class
     as a default replaces it (``cbs=[GradientClip(5.0)]`` clips at 5, not also at the
-    default's 1; pass ``default_cbs=False`` to drop all the defaults).
+    default's 1; pass ``default_cbs=False`` to drop all the defaults). With ``model=`` the
+    plugin's candidate models are left out (``learn.candidates`` is empty), so
+    :meth:`Learner.fit_auto` trains the given model instead of racing others in its place.
 
     Example:
         >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
@@ -1792,7 +1794,8 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
         return Learner(data, **overrides)
     if defaults is None:
         raise TrainingError(_why_no_defaults(data))
-    if "model" in overrides:  # the user's model, with the plugin's other defaults
+    own_model = "model" in overrides
+    if own_model:  # the user's model, with the plugin's other defaults
         model = overrides.pop("model")
     elif callable(defaults.model) and not isinstance(defaults.model, nn.Module):
         model = defaults.model()
@@ -1811,5 +1814,7 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     kept = [cb for cb in defaults.cbs if type(cb) not in given] if default_cbs else []
     arguments["cbs"] = kept + extra_cbs
     learn = Learner(data, **arguments)
-    learn.candidates = dict(defaults.candidates)
+    # the plugin's candidates stand in for its default model only: fit_auto's race builds
+    # them anew, so racing them would throw the user's own model away
+    learn.candidates = {} if own_model else dict(defaults.candidates)
     return learn

@@ -328,3 +328,76 @@ def test_callbacks_given_to_fit_auto_stand_in_for_attached_ones_but_not_for_its_
     assert seen == [["GradientClip", "SaveBest", "SaveBest"]]
     assert report["best"]["epoch"] is not None
     assert learn.cbs == before
+
+
+class _CandidatesPlugin:
+    """A plugin whose defaults for ``_RacedData`` offer two candidate models."""
+
+    @ember.hookimpl
+    def ember_defaults(self, data: ember.Data) -> ember.Defaults | None:
+        if not isinstance(data, _RacedData):
+            return None
+        build = {"narrow": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[4]),
+                 "wide": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[128])}
+        return ember.Defaults(model=build["narrow"], candidates=build,
+                              metrics=[ember.Accuracy()])
+
+
+class _RacedData(ember.Data):
+    pass
+
+
+def test_a_model_given_to_learner_is_trained_not_raced_away(one_thread):
+    # ember.learner(data, model=mine) kept the plugin's candidates, so fit_auto raced them and
+    # ended with a plugin model, the user's own thrown away
+    source = blob_data(n=1000)
+    data = _RacedData.from_loaders(source.train_dl, source.valid_dl)
+    ember.register_plugin(_CandidatesPlugin(), name="candidates_plugin")
+    try:
+        assert set(ember.learner(data, quiet=True).candidates) == {"narrow", "wide"}
+        ember.seed(0)
+        mine = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32])
+        learn = ember.learner(data, model=mine, quiet=True)
+        assert learn.candidates == {}
+        report = learn.fit_auto(minutes=0.1, verbose=False)
+    finally:
+        ember.unregister_plugin("candidates_plugin")
+    assert "race" not in report and learn.model is mine, report["reasons"]
+    assert report["best"]["accuracy"] > 0.8, report
+
+
+class _InterruptInFit(ember.Callback):
+    """Raises KeyboardInterrupt (Ctrl-C) at the first training batch of fit number ``fit``."""
+
+    def __init__(self, fit: int) -> None:
+        self.fit, self.fits = fit, 0
+
+    def before_fit(self) -> None:
+        self.fits += 1
+
+    def after_batch(self) -> None:
+        if self.learn.training and self.fits == self.fit:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_the_race_keeps_the_best_candidate_so_far_and_says_so(one_thread):
+    # the learner was left with whichever candidate was training when Ctrl-C came, and the
+    # report said neither which model it was nor how the race had gone
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    built = {}
+
+    def candidate(name: str, hidden: int):
+        def build() -> torch.nn.Module:
+            built[name] = ember.create_model("mlp", n_in=8, n_out=3, hidden=[hidden])
+            return built[name]
+        return build
+
+    learn.candidates = {"narrow": candidate("narrow", 16), "wide": candidate("wide", 128)}
+    # fits: the timing probe, two sweeps, then the race's first run (narrow), its second (wide)
+    learn.add_cbs([_InterruptInFit(5)])
+    report = learn.fit_auto(minutes=0.3, verbose=False)
+    assert report["interrupted"]
+    assert [row["model"] for row in report["race"]] == ["narrow"], report
+    assert report["model"] == "narrow" and learn.model is built["narrow"], report["reasons"]
+    assert any("race interrupted" in reason for reason in report["reasons"])

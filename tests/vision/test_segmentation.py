@@ -280,3 +280,25 @@ def test_masks_given_by_a_function_and_its_mistakes_name_the_image(fashion, tmp_
             SegmentationData.from_files(images, function, codes=CODES)
         with pytest.raises(ember.DataError, match=message):
             SegmentationData.from_folder(root, masks=function, codes=CODES)
+
+
+def test_a_void_border_out_of_range_says_how_to_mark_it_void(fashion, tmp_path):
+    # Pascal VOC-style masks mark object borders 255: the error said only "fix the mask or give
+    # more codes", never that void=255 makes the loss and metrics skip those pixels
+    (x, y), _ = fashion
+    masks = garment_masks(x[:6], y[:6]) % 2
+    masks[:, 0, :] = 255  # an unlabelled border row
+    with pytest.raises(ember.DataError, match=r"mask 0 holds code 255, outside 0 … 1 .*"
+                                              r"pass void=255 if pixels of code 255"):
+        SegmentationData.from_arrays(x[:6], masks, codes=["background", "object"])
+    write_pairs(tmp_path / "set", x[:6], masks)
+    with pytest.raises(ember.DataError, match=r"000.png holds code 255, .*pass void=255"):
+        SegmentationData.from_folder(tmp_path / "set", codes=["background", "object"])
+    data = SegmentationData.from_folder(tmp_path / "set", codes=["background", "object"],
+                                        void=255)
+    assert data.classes == ["background", "object"]
+    assert (data.one_batch("valid")[1][:, 0, :] == ember.metrics.IGNORE_INDEX).all()
+    with pytest.raises(ember.DataError) as refused:  # a code above the codes, void given
+        SegmentationData.from_arrays(x[:6], masks + 1, codes=["background", "object"],
+                                     void=255)
+    assert "void=" not in str(refused.value)

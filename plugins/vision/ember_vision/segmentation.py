@@ -102,8 +102,10 @@ class SegmentationData(ImageData):
             bad &= mask_tensor != IGNORE_INDEX
         if bad.any():
             item = int(bad.flatten(1).any(1).nonzero()[0])
-            raise ember.DataError(f"mask {item} holds codes outside 0 … {len(names) - 1} "
-                                  f"(codes={names}); fix the mask or give more codes")
+            code = int(mask_tensor[item][bad[item]].max())
+            raise ember.DataError(f"mask {item} holds code {code}, outside 0 … {len(names) - 1} "
+                                  f"(codes={names}); fix the mask or give more codes"
+                                  f"{_void_hint(code, void)}")
         train_index, valid_index = ember.split_indices(len(pixels), valid_pct, seed)
         train_t, valid_t = torch.from_numpy(train_index), torch.from_numpy(valid_index)
         mean, std = _channel_stats(pixels[train_t])
@@ -157,7 +159,8 @@ class SegmentationData(ImageData):
             if codes is not None and highest >= len(codes):
                 raise ember.DataError(
                     f"mask {mask_path} holds code {int(mask.max())}, outside 0 … "
-                    f"{len(codes) - 1} (codes={list(codes)}); fix the mask or give more codes")
+                    f"{len(codes) - 1} (codes={list(codes)}); fix the mask or give more codes"
+                    f"{_void_hint(int(mask.max()), void)}")
         names = list(codes) if codes is not None else list(range(highest + 1))
         if len(names) < 2:
             raise ember.DataError("every mask holds code 0 only; a segmentation needs at least "
@@ -312,6 +315,14 @@ def _masks_at(logits: Tensor, sizes: Sequence[tuple[int, ...]]) -> list[np.ndarr
                                    align_corners=False, antialias=shrinking)
         masks.append(scores[0].argmax(dim=0).cpu().numpy())
     return masks
+
+
+def _void_hint(code: int, void: int | None) -> str:
+    """The end of an out-of-range code's error: where no ``void`` was given, how to mark the
+    code as unlabelled pixels (255 borders, as in Pascal VOC) instead of a class."""
+    return ("" if void is not None or code < 0 else
+            f", or pass void={code} if pixels of code {code} are unlabelled (borders, "
+            f"don't-care regions) so that the loss and metrics skip them")
 
 
 def _void_ignored(codes: Tensor, void: int | None) -> Tensor:
