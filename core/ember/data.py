@@ -590,6 +590,18 @@ def _regression_values(values: Tensor) -> list[Any]:
     return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
 
 
+def _checked_threshold(value: Any) -> float:
+    """``value`` as a decision threshold: a number strictly between 0 and 1, else a
+    :class:`DataError` naming the option."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0 < float(value) < 1):
+        raise DataError(
+            f"threshold= must be a number between 0 and 1 (not 0 or 1 themselves): the "
+            f"probability a class must pass to be predicted, e.g. threshold=0.3; got "
+            f"{value!r}")
+    return float(value)
+
+
 class Data:
     """Everything a model needs to know about one dataset.
 
@@ -625,6 +637,7 @@ class Data:
     #: training set)
     n_inputs: int | None = None
     _training_item_read: bool = False  # see _read_training_item
+    _threshold: float = 0.5  # see threshold
     _test_labelled: bool | None = None  # see test_labelled
 
     def __init__(
@@ -873,6 +886,45 @@ class Data:
         """
         return [InputSpec(f"input{i}") for i in range(n_inputs)]
 
+    @property
+    def threshold(self) -> float:
+        """The probability a class must pass to be in a multi-label prediction: the default of
+        the ``threshold=`` prediction option, ``0.5`` unless set. Set it to change every
+        prediction's default; an exported model keeps it (:meth:`state`). A value outside
+        (0, 1) is a :class:`DataError`, and data whose target is not multi-label refuses it
+        (see :meth:`why_no_threshold`).
+
+        Example:
+            >>> data = Data(None, None, target_kind="multi_label", classes=["a", "b"])
+            >>> data.threshold = 0.3
+            >>> data.decode(torch.tensor([[-0.5, -1.0]]))  # sigmoid: 0.38 and 0.27
+            [['a']]
+        """
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if (reason := self.why_no_threshold()) is not None:
+            raise TypeError(f"data.threshold decides which classes a multi-label prediction "
+                            f"holds, but {reason}")
+        self._threshold = _checked_threshold(value)
+
+    def why_no_threshold(self) -> str | None:
+        """Why this data's predictions take no ``threshold=``, or ``None`` when they do: a
+        multi-label target, whose prediction is every class whose probability passes it.
+
+        Example:
+            >>> Data(None, None, target_kind="multi_label", n_out=3).why_no_threshold()
+            >>> Data(None, None, target_kind="single_label", n_out=3).why_no_threshold()[:44]
+            'tensor data with a single_label target predi'
+        """
+        what = {"multi_label": None,
+                "single_label": "predicts the most likely class (no threshold decides it); "
+                                "probs=True gives every class's probability",
+                "regression": "predicts numbers, not classes"}.get(
+            self.target_kind, "predicts a sequence per item, not a set of classes")
+        return None if what is None else f"{self.kind} data with a {self.target_kind} target {what}"
+
     def activation(self, outputs: Tensor) -> Tensor:
         """Map raw model outputs to probabilities or values for the target kind.
 
@@ -886,11 +938,12 @@ class Data:
             return outputs.sigmoid()
         return outputs
 
-    def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
+    def decode(self, outputs: Tensor, threshold: float | None = None) -> list[Any]:
         """Turn a batch of raw model outputs into user-facing values, one per item.
 
         Single-label → a class (name when classes are known), multi-label → the list of classes
-        whose probability passes ``threshold``, regression → a float (or a list of floats).
+        whose probability passes ``threshold`` (``None``: :attr:`threshold`, 0.5 unless set),
+        regression → a float (or a list of floats).
 
         Example:
             >>> # data.decode(logits) -> ['cat', 'dog']
@@ -902,7 +955,7 @@ class Data:
             indices = outputs.argmax(dim=-1).tolist()
             return [self.classes[i] if self.classes is not None else i for i in indices]
         if kind == "multi_label":
-            chosen = outputs.sigmoid() > threshold
+            chosen = outputs.sigmoid() > (self.threshold if threshold is None else threshold)
             names = self.classes if self.classes is not None else list(range(outputs.shape[-1]))
             return [[names[i] for i in row.nonzero().flatten().tolist()] for row in chosen]
         if kind == "regression":
@@ -910,13 +963,17 @@ class Data:
         return outputs.tolist()
 
     def predict_batch(self, model: torch.nn.Module, items: Sequence[Any], device: Any = None,
-                      bs: int = 256, *, probs: bool = False, **options: Any) -> list[Any]:
+                      bs: int = 256, *, probs: bool = False, threshold: float | None = None,
+                      **options: Any) -> list[Any]:
         """Decoded predictions of ``model`` for raw ``items``: encode, forward in batches of
         ``bs``, decode. With ``probs=True`` each prediction is a :class:`Prediction` (the value
         and every class's probability); data whose predictions are not classes refuses it
-        (see :meth:`why_no_probabilities`). Plugins override it for generation (text, beam
-        search); an override takes its options as keyword-only parameters, ``probs`` among
-        them, and refuses the rest with :meth:`check_options`.
+        (see :meth:`why_no_probabilities`). ``threshold`` is the probability a class must pass
+        to be in a multi-label prediction (``None``: :attr:`threshold`, 0.5 unless set); other
+        data refuses it (see :meth:`why_no_threshold`). Plugins override it for generation
+        (text, beam search); an override takes its options as keyword-only parameters,
+        ``probs`` (and ``threshold``, passed on to :meth:`predict_encoded`, where it means
+        something) among them, and refuses the rest with :meth:`check_options`.
 
         Example:
             >>> import torch
@@ -927,11 +984,14 @@ class Data:
             >>> prediction = data.predict_batch(model, [[0.5, 1.0]], probs=True)[0]
             >>> list(prediction.probabilities), round(sum(prediction.probabilities.values()), 5)
             (['cat', 'dog'], 1.0)
+            >>> tags = Data(None, None, target_kind="multi_label", classes=["red", "round"])
+            >>> tags.predict_batch(model, [[0.5, 1.0]], threshold=0.01)  # sigmoid > 0.01
+            [['red', 'round']]
         """
-        self.check_options(options, probs)
+        self.check_options(options, probs, threshold)
         items = list(items)
         batches = (self.encode(items[start:start + bs]) for start in range(0, len(items), bs))
-        return self.predict_encoded(model, batches, device, probs=probs)
+        return self.predict_encoded(model, batches, device, probs=probs, threshold=threshold)
 
     def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
                     **options: Any) -> Any:
@@ -955,13 +1015,14 @@ class Data:
         return predictions[0]
 
     def predict_encoded(self, model: torch.nn.Module, batches: Iterable[tuple[Tensor, ...]],
-                        device: Any = None, *, probs: bool = False) -> list[Any]:
+                        device: Any = None, *, probs: bool = False,
+                        threshold: float | None = None) -> list[Any]:
         """Decoded predictions of ``model`` for batches of encoded inputs (what :meth:`encode`
         returns, one tuple of input tensors per batch): the one loop that runs a model for
         :meth:`predict_batch`, in eval mode and without gradients. With ``probs=True`` each
-        prediction is a :class:`Prediction` (check the request first with
-        :meth:`check_options`). A batch the model cannot take is a :class:`DataError` that
-        names its items.
+        prediction is a :class:`Prediction`; ``threshold`` goes to :meth:`decode` (check the
+        request first with :meth:`check_options`). A batch the model cannot take is a
+        :class:`DataError` that names its items.
 
         Example:
             >>> import torch
@@ -990,15 +1051,16 @@ class Data:
                         f"(inputs of shape {shapes}, the first dimension counting items): "
                         f"{str(error).splitlines()[0]}. Give items shaped like the training "
                         f"items") from error
-                results.extend(self._with_probabilities(outputs) if probs
-                               else self.decode(outputs))
+                results.extend(self._with_probabilities(outputs, threshold) if probs
+                               else self.decode(outputs, threshold))
                 start += len(inputs[0])
         return results
 
-    def _with_probabilities(self, outputs: Tensor) -> list[Prediction]:
+    def _with_probabilities(self, outputs: Tensor, threshold: float | None = None
+                            ) -> list[Prediction]:
         """One :class:`Prediction` per item of a batch of raw model outputs: the decoded value
-        and :meth:`activation`'s probability of each class."""
-        values = self.decode(outputs)
+        (at ``threshold``) and :meth:`activation`'s probability of each class."""
+        values = self.decode(outputs, threshold)
         probabilities = self.activation(outputs.detach().float().cpu())
         names = self.classes if self.classes is not None else range(probabilities.shape[-1])
         return [Prediction(value, dict(zip(names, row))) for value, row in
@@ -1025,11 +1087,15 @@ class Data:
                 f"item, not one set of classes; learn.get_preds() gives the probabilities at "
                 f"each position")
 
-    def check_options(self, options: dict[str, Any], probs: bool = False) -> None:
+    def check_options(self, options: dict[str, Any], probs: bool = False,
+                      threshold: float | None = None) -> None:
         """Refuse what :meth:`predict_batch` cannot do: ``probs=True`` for data whose
-        predictions carry no class probabilities (saying what they give instead), and any
-        option left in ``options`` (the ones ``predict_batch`` did not take), naming them and
-        the ones it takes (:meth:`prediction_options`). Both are a ``TypeError``.
+        predictions carry no class probabilities (saying what they give instead), a
+        ``threshold`` for data that is not multi-label (:meth:`why_no_threshold`; also when it
+        is left in ``options``), and any option left in ``options`` (the ones
+        ``predict_batch`` did not take), naming them and the ones it takes
+        (:meth:`prediction_options`). These are a ``TypeError``; a ``threshold`` outside
+        (0, 1) is a :class:`DataError`.
 
         Example:
             >>> data = Data(None, None, target_kind="regression")
@@ -1038,9 +1104,19 @@ class Data:
             Traceback (most recent call last):
             ...
             TypeError: unexpected prediction options ['beam'] for tensor data
+            >>> data.check_options({}, threshold=0.3)
+            Traceback (most recent call last):
+            ...
+            TypeError: threshold= decides which classes a multi-label prediction holds, ...
         """
         if probs and (reason := self.why_no_probabilities()) is not None:
             raise TypeError(f"probs=True gives class probabilities, but {reason}")
+        if threshold is not None or "threshold" in options:
+            if (reason := self.why_no_threshold()) is not None:
+                raise TypeError(f"threshold= decides which classes a multi-label prediction "
+                                f"holds, but {reason}")
+            if threshold is not None:
+                _checked_threshold(threshold)
         if options:
             accepted = ", ".join(f"{name}=" for name in self.prediction_options())
             hint = f"; use {accepted}" if accepted else ""
@@ -1049,12 +1125,15 @@ class Data:
 
     def prediction_options(self) -> dict[str, Any]:
         """The options :meth:`predict_batch` takes, name → default: its keyword-only
-        parameters, ``probs`` only where predictions carry class probabilities. ``ember
-        serve``'s ``/metadata`` lists them.
+        parameters, ``probs`` only where predictions carry class probabilities, ``threshold``
+        only for a multi-label target (its default :attr:`threshold`). ``ember serve``'s
+        ``/metadata`` lists them.
 
         Example:
             >>> Data(None, None, target_kind="single_label", n_out=3).prediction_options()
             {'probs': False}
+            >>> Data(None, None, target_kind="multi_label", n_out=3).prediction_options()
+            {'probs': False, 'threshold': 0.5}
             >>> Data(None, None, target_kind="regression").prediction_options()
             {}
         """
@@ -1065,6 +1144,11 @@ class Data:
                    if parameter.kind is parameter.KEYWORD_ONLY}
         if self.why_no_probabilities() is not None:
             options.pop("probs", None)
+        if "threshold" in options:
+            if self.why_no_threshold() is not None:
+                del options["threshold"]
+            elif options["threshold"] is None:
+                options["threshold"] = self.threshold
         return options
 
     def option_limits(self) -> dict[str, int]:
@@ -1223,12 +1307,14 @@ class Data:
         """JSON-able preprocessing state to store in an exported model's manifest.
 
         Subclasses extend it with what :meth:`encode` needs (vocab, statistics, category maps).
+        A multi-label target's :attr:`threshold` is kept under ``"threshold"``; ``ember.load``
+        sets it back on the data that ``from_state`` rebuilds, so overrides need not read it.
 
         Example:
             >>> # json.dumps(data.state()) always works
         """
         first = self._first_train_item()  # read once (an image decode for vision)
-        return {
+        state = {
             "target_kind": self.target_kind,
             "classes": self.classes,
             "n_out": self.n_out,
@@ -1236,6 +1322,9 @@ class Data:
             "input_dtype": self._input_dtype_of(first),
             "n_inputs": self._n_inputs_of(first),
         }
+        if self.target_kind == "multi_label":
+            state["threshold"] = self.threshold
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Data:
@@ -1248,6 +1337,8 @@ class Data:
                    n_out=state.get("n_out"), input_kind=state.get("input_kind", "tensor"))
         data.input_dtype = state.get("input_dtype")
         data.n_inputs = state.get("n_inputs")
+        if state.get("threshold") is not None:
+            data.threshold = state["threshold"]
         return data
 
     def __repr__(self) -> str:

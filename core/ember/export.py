@@ -506,6 +506,8 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         )
     try:
         data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
+        if (threshold := manifest["data"]["state"].get("threshold")) is not None:
+            data.threshold = threshold  # core's key: a plugin's from_state need not read it
     except (KeyError, TypeError, ValueError) as error:
         raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
                           f"the installed plugin ({type(error).__name__}: {error}); the file "

@@ -7,9 +7,11 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
   for a tabular row, a base64 string for an image, a list of numbers for a signal). An optional
   ``"options"`` object holds keyword options for ``predict_batch``: ``{"probs": true}`` makes
   each prediction of a classifier ``{"value": ..., "probabilities": {class: p, ...}}``,
-  ``{"beam": 5}`` decodes a seq2seq model by beam search. Images and texts may also be sent as
-  multipart files to ``POST /predict/files`` (options as a form field holding a JSON object;
-  each file is read by :meth:`ember.Data.from_upload`, and a bad one is refused by its name).
+  ``{"threshold": 0.3}`` makes a multi-label classifier predict each class whose probability
+  passes 0.3 (instead of 0.5), ``{"beam": 5}`` decodes a seq2seq model by beam search. Images
+  and texts may also be sent as multipart files to ``POST /predict/files`` (options as a form
+  field holding a JSON object; each file is read by :meth:`ember.Data.from_upload`, and a bad
+  one is refused by its name).
 - ``GET /health``, ``GET /metadata`` (classes, target kind, input schema, the options the model
   takes with their defaults and the limits on costly ones), OpenAPI at ``/docs``.
 
@@ -449,10 +451,11 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
         checked = {}
         for name, value in options.items():
             if name not in option_types:
-                reason = predictor.data.why_no_probabilities() if name == "probs" else None
+                reason = (predictor.data.why_no_probabilities() if name == "probs" else
+                          predictor.data.why_no_threshold() if name == "threshold" else None)
                 takes = ", ".join(option_types) or "no options"
                 raise HTTPException(status_code=422, detail=(
-                    f"option 'probs' is not available: {reason}" if reason else
+                    f"option {name!r} is not available: {reason}" if reason else
                     f"unknown option {name!r}: this {kind} model takes {takes}"))
             option_type = option_types[name]
             if option_type is not None:

@@ -33,6 +33,18 @@ def blob_data(n: int = 512, bs: int = 32, **kwargs) -> ember.Data:
     return ember.Data.from_loaders(train_dl, valid_dl)
 
 
+def tag_data(n: int = 32, bs: int = 8) -> ember.Data:
+    """Multi-label data: 4 features, 3 tags ("red", "green", "blue") drawn at random."""
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=generator)
+    y = (torch.rand(n, 3, generator=generator) > 0.5).float()
+    loader = DataLoader(TensorDataset(x, y), batch_size=bs)
+    return ember.Data.from_loaders(loader, loader, target_kind="multi_label",
+                                   classes=["red", "green", "blue"])
+
+
 def regression_data(n: int = 512, bs: int = 32) -> ember.Data:
     """y = x · w + noise, 80/20."""
     generator = torch.Generator().manual_seed(1)

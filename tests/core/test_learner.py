@@ -16,6 +16,7 @@ from .helpers import (
     blob_data,
     interrupted_run,
     regression_data,
+    tag_data,
 )
 
 
@@ -1666,3 +1667,56 @@ def test_a_plain_function_given_as_a_metric_is_refused_saying_how_to_make_one():
     with pytest.raises(ember.TrainingError,
                        match=r"metric hit_rate is a function.*subclass ember\.Metric.*update"):
         ember.Learner(blob_data(), small_model(), metrics=[hit_rate], quiet=True)
+
+
+def test_a_multi_label_prediction_takes_a_threshold_and_an_export_keeps_the_default(tmp_path):
+    learn = ember.learner(tag_data(), quiet=True, path=tmp_path)
+    items = list(learn.data.valid_dl.dataset.tensors[0][:8])
+    scored = learn.predict_batch(items, probs=True)
+
+    def passing(threshold):
+        return [[name for name, p in prediction.probabilities.items() if p > threshold]
+                for prediction in scored]
+
+    assert passing(0.3) != passing(0.5) and passing(0.7) != passing(0.5)  # it decides
+    for threshold in (0.3, 0.7):
+        assert learn.predict_batch(items, threshold=threshold) == passing(threshold)
+        assert learn.predict(items[0], threshold=threshold) == passing(threshold)[0]
+        assert [p.value for p in learn.predict_batch(items, probs=True, threshold=threshold)
+                ] == passing(threshold)
+    assert learn.predict_batch(items) == passing(0.5)
+    assert learn.data.prediction_options() == {"probs": False, "threshold": 0.5}
+    learn.data.threshold = 0.3  # the user's default, kept by the export
+    assert learn.predict_batch(items) == passing(0.3)
+    predictor = ember.load(learn.export("tags"))
+    assert predictor.data.threshold == 0.3
+    assert predictor.data.prediction_options() == {"probs": False, "threshold": 0.3}
+    assert predictor.predict_batch(items) == passing(0.3)
+    assert predictor.predict_batch(items, threshold=0.7) == passing(0.7)
+    assert predictor.predict(items[0], threshold=0.7) == passing(0.7)[0]
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.2, float("nan"), True, "0.3", None])
+def test_a_threshold_outside_0_to_1_is_refused_naming_the_option(bad):
+    learn = ember.Learner(tag_data(), small_model(4, 3), quiet=True)
+    item = torch.zeros(4)
+    if bad is None:  # None is the default: the data's threshold
+        assert learn.predict(item, threshold=None) == learn.predict(item)
+        return
+    with pytest.raises(ember.DataError, match=r"threshold= must be a number between 0 and 1"):
+        learn.predict(item, threshold=bad)
+    with pytest.raises(ember.DataError, match=r"threshold= must be a number between 0 and 1"):
+        learn.data.threshold = bad
+
+
+def test_a_threshold_is_refused_for_data_that_is_not_multi_label():
+    learn = ember.learner(regression_data(), quiet=True)
+    with pytest.raises(TypeError, match=r"threshold= decides which classes a multi-label "
+                                        r"prediction holds, but .* regression target predicts"):
+        learn.predict(torch.zeros(4), threshold=0.3)
+    assert "threshold" not in learn.data.prediction_options()
+    with pytest.raises(TypeError, match=r"data\.threshold decides which classes"):
+        learn.data.threshold = 0.3
+    classes = ember.learner(blob_data(n=64), quiet=True)
+    with pytest.raises(TypeError, match=r"single_label target predicts the most likely class"):
+        classes.predict_batch([torch.zeros(8)], threshold=0.3)

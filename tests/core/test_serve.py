@@ -15,7 +15,7 @@ import ember
 from ember.export import Predictor
 from ember.serve import MicroBatcher, _jsonable, create_app
 
-from .helpers import blob_data
+from .helpers import blob_data, tag_data
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +317,37 @@ def test_a_bad_item_in_a_batch_is_a_422_naming_its_index(exported, bad):
         alone = client.post("/predict", json={"inputs": [bad]})
         assert alone.status_code == 422, alone.json()
         assert re.search(r"items? 0", alone.json()["detail"]), alone.json()
+
+
+def test_a_multi_label_model_takes_a_threshold_option(tmp_path):
+    ember.seed(0)
+    learn = ember.learner(tag_data(), quiet=True, path=tmp_path)
+    predictor = ember.load(learn.export("tags"))
+    items = [row.tolist() for row in learn.data.valid_dl.dataset.tensors[0][:8]]
+    client = TestClient(create_app(predictor))
+    assert client.get("/metadata").json()["options"] == {"probs": False, "threshold": 0.5}
+    for threshold in (0.3, 0.7):
+        response = client.post("/predict", json={"inputs": items,
+                                                 "options": {"threshold": threshold}})
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"] == predictor.predict_batch(items,
+                                                                         threshold=threshold)
+    assert (predictor.predict_batch(items, threshold=0.3)
+            != predictor.predict_batch(items, threshold=0.7))  # the option decides
+    for bad, says in ((1, "threshold= must be a number between 0 and 1"),
+                      (0.0, "threshold= must be a number between 0 and 1"),
+                      ("0.3", "option 'threshold' cannot be '0.3': it takes a finite JSON "
+                              "number or null")):
+        refused = client.post("/predict", json={"inputs": items[:1],
+                                                "options": {"threshold": bad}})
+        assert refused.status_code == 422 and says in refused.json()["detail"], refused.text
+
+
+def test_a_threshold_option_is_refused_by_a_single_label_model_saying_why(exported):
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    refused = client.post("/predict", json={"inputs": items[:1], "options": {"threshold": 0.3}})
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith(
+        "option 'threshold' is not available: tensor data with a single_label target predicts "
+        "the most likely class")

@@ -810,3 +810,18 @@ def test_from_folder_reads_files_in_another_encoding_and_says_how(tmp_path) -> N
     assert data.test_labelled is False and len(data.test_dl.dataset) == 1
     with pytest.raises(ember.DataError, match=r"encoding='klingon' is not a text encoding"):
         TextData.from_folder(tmp_path, encoding="klingon")
+
+
+def test_language_model_data_shows_a_batch_as_input_and_next_token_text(capsys) -> None:
+    texts, _, _ = load_rotten_tomatoes()
+    data = LanguageModelData.from_texts(texts[:100], bs=8, bptt=12)
+    xb, yb = data.one_batch("valid")
+    rows = data.show_batch(3, split="valid")
+    assert len(rows) == 3
+    for (text, target), x, y in zip(rows, xb, yb):
+        inputs, targets = data.vocab.decode(x.tolist()), data.vocab.decode(y.tolist())
+        assert text == data.tokenizer.detokenize(inputs)
+        assert target == data.tokenizer.detokenize(targets)
+        assert inputs[1:] == targets[:-1]  # the target is the input one token on
+    printed = capsys.readouterr().out
+    assert printed.count("input:  ") == 3 and rows[0][1][:100] in printed

@@ -117,3 +117,23 @@ def test_fashion_mnist_demo_smoke():
     demo = next(d for d in ember.get_registry().demos if d.name == "fashion_mnist")
     metrics = demo.run(smoke=True)
     assert set(metrics) >= {"accuracy", "valid_loss"} and 0 <= metrics["accuracy"] <= 1
+
+
+def test_a_multi_label_threshold_survives_export(fashion, tmp_path):
+    (x, y), (test_x, _) = fashion
+    tags = {0: "top", 2: "top warm", 4: "top warm", 6: "top", 5: "shoe", 7: "shoe", 9: "shoe"}
+    labels = [tags.get(int(label), "") for label in y[:128]]
+    ember.seed(0)
+    data = ImageData.from_arrays(x[:128], labels, label_delim=" ", bs=32, augment=False)
+    assert data.target_kind == "multi_label"
+    learn = ember.learner(data, quiet=True)
+    learn.fit_one_cycle(1)
+    items = list(test_x[:16])
+    low, high = (learn.predict_batch(items, threshold=t) for t in (0.2, 0.8))
+    assert low != high  # the threshold decides which tags an image gets
+    assert all(set(few) <= set(many) for few, many in zip(high, low))
+    learn.data.threshold = 0.2  # the user's default, kept by the export
+    predictor = ember.load(learn.export(tmp_path / "tags.ember"))
+    assert predictor.predict_batch(items) == learn.predict_batch(items) == low
+    assert predictor.predict_batch(items, threshold=0.8) == high
+    assert predictor.predict(items[0], threshold=0.8) == high[0]

@@ -1058,6 +1058,22 @@ class LanguageModelData(ember.Data):
         return ("a language model predicts text (the prompt and its continuation), not "
                 "classes; learn.get_preds() gives the next-token probabilities")
 
+    def show_batch(self, n: int = 6, split: str = "train") -> list[tuple[str, str]]:
+        """Print ``n`` rows of the first batch of ``split`` as text, each input beside its
+        target (the same stream one token on: what the model learns to predict), and return
+        them as ``(input, target)``; in reading order when ``backwards``.
+
+        Example:
+            >>> # data.show_batch(2)
+            >>> # input:  xxbos xxmaj it is a truth universally
+            >>> # target: xxmaj it is a truth universally acknowledged
+        """
+        xb, yb = self.one_batch(split)[:2]
+        rows = list(zip(self.decode_targets(xb[:n]), self.decode_targets(yb[:n])))
+        for text, target in rows:
+            print(f"input:  {text[:100]}\ntarget: {target[:100]}\n")
+        return rows
+
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 9) -> Any:
         """Print the target text and the model's next-token guesses; returns the pairs.
 
