@@ -1187,19 +1187,23 @@ class Learner:
             outputs = self.model(*inputs)
         return self.data.show_results(batch, self.data.decode(outputs), n)
 
-    def loader(self, dl: DataLoader | str | None = None) -> DataLoader:
+    def loader(self, dl: DataLoader | str | None = None, in_order: bool = False
+               ) -> DataLoader:
         """The loader that ``validate``, ``get_preds`` and the plugins' evaluation helpers
         read: ``"train"``, ``"valid"`` (also for ``None``) or ``"test"`` from the data, or a
         given DataLoader as it is; one that is missing or holds no batch is a
         :class:`DataError`. A named loader that shuffles or drops its last batch (the
         training loader) is read through a loader of the same items, batch size and collation
-        that reads every item once in dataset order, so predictions line up with the items.
+        that reads every item once in dataset order, so predictions line up with the items;
+        with ``in_order`` a given loader is read that way too (for helpers that read a loader
+        several times, or look its items up again by index, such as test-time augmentation).
 
         Example:
             >>> # learn.loader("test") is learn.data.test_dl
+            >>> # learn.loader(my_shuffling_loader, in_order=True)  # a fixed order
         """
         if dl is not None and not isinstance(dl, str):
-            loader, name = dl, "given"
+            loader, name = (_in_order(dl) if in_order else dl), "given"
         else:
             name = dl or "valid"
             loader = _in_order(self.data.loader(name))

@@ -168,3 +168,63 @@ def test_tta_of_a_test_set_without_labels_gives_a_prediction_per_image(learn, fa
     assert torch.allclose(identity, plain, atol=1e-5)
     with pytest.raises(ember.DataError, match="test set has no labels"):
         Interpretation.from_learner(unlabelled, "test")
+
+
+def test_interpretation_and_tta_of_a_given_shuffling_loader_keep_items_in_order(learn):
+    # a loader given as it is that shuffles was read in a new order on each pass: the
+    # targets were not the dataset's, plot_top_losses drew other items than it titled, and
+    # tta averaged the predictions of different items
+    from torch.utils.data import DataLoader, SubsetRandomSampler
+
+    valid = learn.data.valid_dl
+    shuffled = DataLoader(valid.dataset, batch_size=16, shuffle=True,
+                          collate_fn=valid.collate_fn)
+    interp = Interpretation.from_learner(learn, shuffled)
+    assert torch.equal(interp.targets, valid.dataset.targets)
+    assert np.array_equal(interp.confusion_matrix(),
+                          Interpretation.from_learner(learn).confusion_matrix())
+    plain, targets = learn.get_preds()
+    identity, tta_targets = tta(learn, shuffled, n=2, augment=lambda images: images)
+    assert torch.equal(tta_targets, targets)
+    assert torch.allclose(identity, plain, atol=1e-5)
+    # a subset of the items: each row is its own item, and the plot draws that item
+    chosen = [40, 5, 17, 3]
+    subset = DataLoader(valid.dataset, batch_size=16, sampler=SubsetRandomSampler(chosen),
+                        collate_fn=valid.collate_fn)
+    part = Interpretation.from_learner(learn, subset)
+    assert part.items == sorted(chosen)
+    assert part.targets.tolist() == valid.dataset.targets[sorted(chosen)].tolist()
+    _, indices = part.top_losses(4)
+    figure = part.plot_top_losses(4)
+    drawn = [axis.images[0].get_array() for axis in figure.axes if axis.images]
+    items = [valid.dataset[sorted(chosen)[int(i)]] for i in indices]
+    expected = learn.data._pixels(valid.collate_fn(items)[0])
+    assert all(np.allclose(shown, pixels) for shown, pixels in zip(drawn, expected))
+
+
+def test_top_losses_of_regression_and_multi_label_read_well(fashion):
+    # the titles showed raw reprs ("1.1815515756607056 / 9.5", "['Shirt', 'Sneaker']"), and a
+    # confusion matrix of such data said only what it needs, not what to use instead
+    (x, y), (test_x, test_y) = fashion
+    ember.seed(0)
+    data = ImageData.from_arrays(x[:64], y[:64].astype("float32") + 0.5,
+                                 valid=(test_x[:16], test_y[:16].astype("float32") + 0.5),
+                                 augment=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    interp = Interpretation.from_learner(learn)
+    losses, indices = interp.top_losses(3)
+    predictions, targets = learn.get_preds()
+    assert torch.allclose(losses, (predictions.reshape(-1) - targets)[indices].pow(2))
+    titles = [axis.get_title() for axis in interp.plot_top_losses(3).axes if axis.images]
+    for title, index in zip(titles, indices.tolist()):
+        shown = title.split("\n")[0]
+        assert shown == f"{float(predictions[index]):.3g} / {float(targets[index]):.3g}"
+    with pytest.raises(ember.DataError, match=r"regression; use interp\.top_losses\(\)"):
+        interp.confusion_matrix()
+    labels = [[FASHION_MNIST_CLASSES[a]] + (["even"] if a % 2 == 0 else []) for a in y[:64]]
+    valid = [[FASHION_MNIST_CLASSES[a]] + (["even"] if a % 2 == 0 else []) for a in test_y[:16]]
+    multi = ember.learner(ImageData.from_arrays(x[:64], labels, valid=(test_x[:16], valid),
+                                                augment=False), quiet=True, device="cpu")
+    interp = Interpretation.from_learner(multi)
+    titles = [axis.get_title() for axis in interp.plot_top_losses(3).axes if axis.images]
+    assert titles and not any("[" in title or "'" in title for title in titles), titles

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 import ember
 from ember.metrics import IGNORE_INDEX
+from ember_vision.data import _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]
@@ -39,7 +40,9 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         >>> # probs, _ = tta(learn, "test")  # a competition's test images
     """
     # every pass reads ``dl`` as get_preds names it (a training loader in order, every item
-    # once; a test set without labels as inputs only, its targets None)
+    # once; a test set without labels as inputs only, its targets None); a loader given as it
+    # is, in one fixed order, so that every pass's row ``i`` is the same item
+    dl = _fixed(learn, dl)
     plain, targets = learn.get_preds(dl)
     if learn.data.target_kind == "single_label" and plain.ndim > 2:
         # masks: crops and shifts would move every pixel's prediction off its pixel, so the
@@ -55,6 +58,29 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         total += _activations(learn, dl, augmenter.augment)
     averaged = total / max(n, 1)
     return torch.lerp(averaged, plain, beta), targets
+
+
+def _fixed(learn: ember.Learner, dl: Any) -> Any:
+    """``dl`` when it names a split; a loader given as it is, read in one fixed order (a
+    shuffling one through a loader of the same items in dataset order)."""
+    return dl if dl is None or isinstance(dl, str) else learn.loader(dl, in_order=True)
+
+
+def _row_items(loader: Any, rows: int) -> list[int]:
+    """The dataset index of each of the ``rows`` rows ``get_preds`` gives for ``loader`` (read
+    in a fixed order): the items in dataset order when it reads every item, else in the order
+    it reads them (a subset of the items)."""
+    try:
+        size = len(loader.dataset)
+        if loader.batch_size is not None:
+            indices = [int(index) for index in loader.sampler]
+        else:
+            indices = [int(index) for batch in loader.batch_sampler for index in batch]
+    except TypeError:  # no length or no indices: rows are the items as read
+        return list(range(rows))
+    if len(indices) != rows or sorted(indices) == list(range(size)):
+        return list(range(rows))
+    return indices
 
 
 class _Augmented(ember.Callback):
@@ -116,6 +142,8 @@ class Interpretation:
         self.outputs, self.targets = outputs, targets
         self.losses = _item_losses(data, outputs, targets)
         self.predictions = data.decode(outputs)
+        # the dataset index of each row (a subset loader's rows are its own items)
+        self.items = _row_items(loader, len(outputs))
 
     @classmethod
     def from_learner(cls, learn: ember.Learner, dl: Any = "valid") -> Interpretation:
@@ -124,7 +152,9 @@ class Interpretation:
         Example:
             >>> # interp = Interpretation.from_learner(learn, "test")
         """
-        loader = learn.loader(dl)  # a training loader is read in order, every item once
+        # a training loader, or one given that shuffles, is read in order, every item once
+        dl = _fixed(learn, dl)
+        loader = learn.loader(dl)
         outputs, targets = learn.get_preds(dl, activation=False)  # read as get_preds names it
         if targets is None:
             raise ember.data.unlabelled_test_error(
@@ -149,7 +179,10 @@ class Interpretation:
             >>> # interp.confusion_matrix().trace() / len(interp.targets)  # accuracy
         """
         if self.data.target_kind != "single_label":
-            raise ember.DataError("a confusion matrix needs a single-label target")
+            raise ember.DataError(
+                f"a confusion matrix needs a single-label target, and this data's is "
+                f"{self.data.target_kind}; use interp.top_losses() or interp.plot_top_losses() "
+                f"to see the items the model gets most wrong")
         n = self.outputs.shape[-1]
         predicted = self.outputs.argmax(dim=-1).flatten()
         targets = self.targets.long().flatten()
@@ -206,7 +239,7 @@ class Interpretation:
         """
         losses, indices = self.top_losses(k)
         dataset, collate = self.loader.dataset, self.loader.collate_fn
-        images = collate([dataset[int(i)] for i in indices])[0]
+        images = collate([dataset[self.items[int(i)]] for i in indices])[0]
         if self.targets.ndim > 2 and self.data.target_kind == "single_label":  # masks
             predictions = [self.predictions[i] for i in indices.tolist()]
             figure = self.data.show_results(  # type: ignore[call-arg]
@@ -218,7 +251,8 @@ class Interpretation:
         titles = []
         probabilities = self.data.activation(self.outputs[indices])
         for row, (index, loss) in enumerate(zip(indices.tolist(), losses.tolist())):
-            text = f"{self.predictions[index]} / {actual[row]}\n{loss:.2f}"
+            text = f"{_label_text(self.predictions[index])} / {_label_text(actual[row])}" \
+                   f"\n{loss:.2f}"
             if self.data.target_kind == "single_label":
                 text += f" / {float(probabilities[row, int(self.targets[index])]):.2f}"
             titles.append(text)
