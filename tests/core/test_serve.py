@@ -351,3 +351,30 @@ def test_a_threshold_option_is_refused_by_a_single_label_model_saying_why(export
     assert refused.json()["detail"].startswith(
         "option 'threshold' is not available: tensor data with a single_label target predicts "
         "the most likely class")
+
+
+class _Broken(ember.Data):
+    """Data whose prediction fails the way a plugin's bug would."""
+
+    def predict_batch(self, model, items, device=None, bs=256, *, probs=False, threshold=None,
+                      **options):
+        raise RuntimeError("secret detail of a plugin bug")
+
+
+def test_an_unexpected_error_is_a_json_500_and_its_traceback_is_logged(exported, caplog):
+    # before, Starlette answered a plain-text "Internal Server Error" where every other error
+    # is JSON {"detail": ...}, and nothing of it was logged but by the ASGI server
+    predictor, items = exported
+    broken = Predictor(predictor.model, _Broken(None, None, target_kind="single_label", n_out=3),
+                       predictor.manifest, predictor.device)
+    client = TestClient(create_app(broken), raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="ember.serve"):
+        response = client.post("/predict", json={"inputs": items[:2]})
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "internal error while predicting; the server log has the traceback"}
+    assert "secret" not in response.text
+    (record,) = [record for record in caplog.records if record.name == "ember.serve"]
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+    assert "POST /predict" in record.getMessage()
+    assert client.get("/health").json() == {"status": "ok"}  # the server keeps serving
