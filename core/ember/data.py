@@ -540,15 +540,22 @@ def _target_of(batch: Any, name: str) -> Tensor:
     return target if isinstance(target, Tensor) else torch.as_tensor(target)
 
 
-def _stack(items: Sequence[Any], what: str, part: str = "") -> Tensor:
+def _stack(items: Sequence[Any], what: str, part: str = "",
+           shape: tuple[int, ...] | None = None) -> Tensor:
     """One batch tensor of tensors, arrays or nested lists of numbers of one shape. An item
     that is not numbers, or whose shape is not the first item's, is a :class:`DataError` that
     names it by its position (``item 2``; ``part`` names which of its inputs, as in ``input 1
     of item 2``), so one bad item of a batch (an ``ember serve`` request's) can be found.
+    With ``shape`` (the training items' shape, see :meth:`Data.checks_input_shapes`) an item
+    of another shape is refused so too, even alone.
 
     Example:
         >>> _stack([[1.0, 2.0], [3.0, 4.0]], "the items").shape
         torch.Size([2, 2])
+        >>> _stack([[1.0, 2.0, 3.0]], "the items", shape=(2,))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ember.errors.DataError: item 0 has shape (3,), but the model was trained on items of ...
     """
     tensors = []
     for position, item in enumerate(items):
@@ -558,6 +565,12 @@ def _stack(items: Sequence[Any], what: str, part: str = "") -> Tensor:
             raise DataError(
                 f"cannot turn {part}item {position} of {what} into a tensor ({error}); give "
                 f"each item as a tensor, an array or nested lists of numbers") from None
+        if shape is not None and tuple(tensors[-1].shape) != tuple(shape):
+            trained = (f"items whose {part.removesuffix(' of ')} has shape" if part
+                       else "items of shape")
+            raise DataError(
+                f"{part}item {position} has shape {tuple(tensors[-1].shape)}, but the model "
+                f"was trained on {trained} {tuple(shape)}; give items of that shape")
         if tensors[-1].shape != tensors[0].shape:
             raise DataError(
                 f"{part}item {position} of {what} has shape {tuple(tensors[-1].shape)}, but "
@@ -569,6 +582,24 @@ def _stack(items: Sequence[Any], what: str, part: str = "") -> Tensor:
             f"cannot turn {what} into one tensor batch ({error}); give tensors or arrays of one "
             f"shape"
         ) from None
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of one input of a training item: a tensor's or an array's, ``()`` for a
+    number, ``None`` for anything else (what default collate does to it is not checked)."""
+    if isinstance(value, Tensor) or (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return tuple(int(size) for size in value.shape)
+    return () if isinstance(value, numbers.Number) else None
+
+
+def _shapes_from_state(state: dict[str, Any]) -> list[tuple[int, ...] | None] | None:
+    """The ``"input_shapes"`` of an exported data state as tuples, or ``None`` when the file
+    has none (exported before Ember recorded it, or items of any shape)."""
+    shapes = state.get("input_shapes")
+    if not isinstance(shapes, list):
+        return None
+    return [tuple(shape) if isinstance(shape, list) and all(
+        isinstance(size, int) for size in shape) else None for shape in shapes]
 
 
 def _require_tensor(value: Any, source: str, what: str) -> None:
@@ -636,6 +667,10 @@ class Data:
     #: how many inputs the model takes, read back from an exported file (``None``: ask the
     #: training set)
     n_inputs: int | None = None
+    #: the shape of one raw item of each input (``None`` for an input of any shape), read back
+    #: from an exported file; ``None``: ask the training set (see :meth:`checks_input_shapes`),
+    #: or items of any shape
+    input_shapes: list[tuple[int, ...] | None] | None = None
     _training_item_read: bool = False  # see _read_training_item
     _threshold: float = 0.5  # see threshold
     _test_labelled: bool | None = None  # see test_labelled
@@ -821,7 +856,10 @@ class Data:
         A model that takes several inputs (training items ``(input0, input1, ..., target)``)
         takes each raw item as a tuple with one entry per input, and gets one batch per input.
         Floating-point items of the (first) input take the training inputs' dtype (a numpy
-        array is float64 by default).
+        array is float64 by default). An item of another shape than the training items (7
+        features where they had 8) is a :class:`DataError` naming it and both shapes, when
+        the training items are known to share one shape (:meth:`checks_input_shapes`); a
+        model may accept such an item and predict garbage, or fail inside.
 
         Example:
             >>> # Data.encode(data, [torch.zeros(3)])[0].shape == (1, 3)
@@ -829,8 +867,11 @@ class Data:
         """
         self._read_training_item()
         n_inputs = self.n_inputs or 1
+        shapes = self.input_shapes
+        if shapes is None or len(shapes) != n_inputs:
+            shapes = [None] * n_inputs
         if n_inputs == 1:
-            return (self._as_input_dtype(_stack(items, "the items")),)
+            return (self._as_input_dtype(_stack(items, "the items", shape=shapes[0])),)
         for position, item in enumerate(items):
             if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(
                     item) != n_inputs:
@@ -838,9 +879,58 @@ class Data:
                     f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
                     f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
                     f"target)), so give each item as a tuple of {n_inputs}, one per input")
-        batches = [_stack([item[index] for item in items], "the items", f"input {index} of ")
+        batches = [_stack([item[index] for item in items], "the items", f"input {index} of ",
+                          shape=shapes[index])
                    for index in range(n_inputs)]
         return (self._as_input_dtype(batches[0]), *batches[1:])
+
+    def checks_input_shapes(self) -> bool:
+        """Whether raw items must have the shape of the training items (read off the first
+        one, per input, into :attr:`input_shapes` and an exported file's state), so that
+        :meth:`encode` refuses an item of another shape by its position. True when both hold:
+
+        - this data predicts with the base :meth:`encode` (a raw item is the model's input
+          itself; a domain that preprocesses its items says itself what they look like), and
+        - its training loader stacks items with torch's default collate in batches of more
+          than one, so the training items share one shape: items of different shapes could
+          not have been stacked. A ``collate_fn`` of the user's own (padding), a batch
+          sampler (batches by length) or batches of one let items vary, and are not checked.
+
+        A model that takes inputs of varying shape from such a loader (a fully convolutional
+        network, pooling over a length) opts out in a subclass: override this method to
+        return False. Files exported before Ember recorded the shape check nothing.
+
+        Example:
+            >>> import torch
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> ds = TensorDataset(torch.randn(8, 3), torch.randn(8))
+            >>> Data(DataLoader(ds, batch_size=4), None, target_kind="regression"
+            ...      ).checks_input_shapes()
+            True
+            >>> Data(DataLoader(ds, batch_size=4, collate_fn=lambda items: items), None,
+            ...      target_kind="regression").checks_input_shapes()
+            False
+        """
+        from torch.utils.data import default_collate
+
+        loader = self.train_dl
+        return (type(self).encode is Data.encode and loader is not None
+                and getattr(loader, "collate_fn", None) is default_collate
+                and (getattr(loader, "batch_size", None) or 0) > 1)
+
+    def _training_input_shapes(self) -> list[tuple[int, ...] | None] | None:
+        """The shape of each input of the first training item (the dataset's first), or
+        ``None`` where :meth:`checks_input_shapes` says items may vary or it cannot be read."""
+        if not self.checks_input_shapes():
+            return None
+        try:
+            first = self.train_dl.dataset[0]  # type: ignore[union-attr, index]
+        except Exception:  # an IterableDataset, a dataset that fails: nothing to check
+            return None
+        if not isinstance(first, (tuple, list)) or len(first) < 2:
+            return None
+        shapes = [_shape_of(value) for value in first[:-1]]
+        return None if all(shape is None for shape in shapes) else shapes
 
     def _as_input_dtype(self, batch: Tensor) -> Tensor:
         """``batch`` (the first input) in the floating dtype of the training inputs when both
@@ -1236,13 +1326,16 @@ class Data:
             return None
 
     def _read_training_item(self) -> None:
-        """Fill :attr:`n_inputs` and :attr:`input_dtype` from the first training item where
-        they are unknown, once per ``Data``: reading it may decode an image or read a whole
-        batch (a ``collate_fn`` of the user's own), and an item that tells neither (no
-        loaders, inputs that are not tensors) would otherwise be read on every prediction."""
+        """Fill :attr:`n_inputs`, :attr:`input_dtype` and :attr:`input_shapes` from the first
+        training item where they are unknown, once per ``Data``: reading it may decode an
+        image or read a whole batch (a ``collate_fn`` of the user's own), and an item that
+        tells neither (no loaders, inputs that are not tensors) would otherwise be read on
+        every prediction."""
         if self._training_item_read:
             return
         self._training_item_read = True
+        if self.input_shapes is None:
+            self.input_shapes = self._training_input_shapes()
         if self.n_inputs is None or self.input_dtype is None:
             first = self._first_train_item()
             if self.n_inputs is None:
@@ -1307,8 +1400,10 @@ class Data:
         """JSON-able preprocessing state to store in an exported model's manifest.
 
         Subclasses extend it with what :meth:`encode` needs (vocab, statistics, category maps).
-        A multi-label target's :attr:`threshold` is kept under ``"threshold"``; ``ember.load``
-        sets it back on the data that ``from_state`` rebuilds, so overrides need not read it.
+        A multi-label target's :attr:`threshold` is kept under ``"threshold"``, and the shape
+        of each input of a training item under ``"input_shapes"`` where raw items must have
+        it (:meth:`checks_input_shapes`); ``ember.load`` sets both back on the data that
+        ``from_state`` rebuilds, so overrides need not read them.
 
         Example:
             >>> # json.dumps(data.state()) always works
@@ -1322,6 +1417,9 @@ class Data:
             "input_dtype": self._input_dtype_of(first),
             "n_inputs": self._n_inputs_of(first),
         }
+        shapes = self._training_input_shapes()
+        if shapes is not None:  # older Ember ignores the key; files without it check nothing
+            state["input_shapes"] = [None if shape is None else list(shape) for shape in shapes]
         if self.target_kind == "multi_label":
             state["threshold"] = self.threshold
         return state
@@ -1337,6 +1435,7 @@ class Data:
                    n_out=state.get("n_out"), input_kind=state.get("input_kind", "tensor"))
         data.input_dtype = state.get("input_dtype")
         data.n_inputs = state.get("n_inputs")
+        data.input_shapes = _shapes_from_state(state)
         if state.get("threshold") is not None:
             data.threshold = state["threshold"]
         return data

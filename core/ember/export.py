@@ -508,6 +508,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
         if (threshold := manifest["data"]["state"].get("threshold")) is not None:
             data.threshold = threshold  # core's key: a plugin's from_state need not read it
+        if data.input_shapes is None:  # core's key too (absent from older files: unchecked)
+            from ember.data import _shapes_from_state
+
+            data.input_shapes = _shapes_from_state(manifest["data"]["state"])
     except (KeyError, TypeError, ValueError) as error:
         raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
                           f"the installed plugin ({type(error).__name__}: {error}); the file "

@@ -21,7 +21,10 @@ boolean, ``true`` no integer) or over its limit), costly options are
 capped (:meth:`ember.Data.option_limits`: a seq2seq model's ``beam`` and ``max_len``, a
 language model's ``n_words``; the operator moves a limit with ``--option-limit NAME=VALUE``),
 bodies are capped (413, by
-:class:`BodyCap`: the declared length, or counted as a chunked body streams in), and concurrent
+:class:`BodyCap`: the declared length, or counted as a chunked body streams in), an error the
+server does not anticipate (a bug in a plugin's ``predict_batch``) is a JSON 500 that tells the
+client nothing of it while its traceback goes to the ``ember.serve`` logger
+(:class:`InternalErrors`), and concurrent
 requests are micro-batched: requests arriving within ``max_wait_ms`` of each other, with the same
 options, are predicted together, up to ``max_batch`` items (``/metadata`` counts the batches
 run).
@@ -41,6 +44,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import typing
@@ -52,7 +56,10 @@ from ember.data import Data
 from ember.errors import DataError
 from ember.export import Predictor
 
-__all__ = ["BodyCap", "JSONBody", "MicroBatcher", "create_app", "serve"]
+__all__ = ["BodyCap", "InternalErrors", "JSONBody", "MicroBatcher", "create_app", "serve"]
+
+#: where the server logs what it cannot answer with a reason (the traceback of an internal error)
+_log = logging.getLogger("ember.serve")
 
 
 @dataclass
@@ -238,6 +245,48 @@ class JSONBody:
                     if name != b"content-type"]
             scope = dict(scope, headers=[*kept, (b"content-type", b"application/json")])
         await self.app(scope, receive, send)
+
+
+class InternalErrors:
+    """ASGI middleware that answers an error the app does not anticipate (a bug in a plugin's
+    ``predict_batch``, say) with a JSON 500 ``{"detail": ...}`` like every other error, in
+    place of Starlette's plain-text "Internal Server Error". The client learns nothing of the
+    error (its text may hold paths or data); its traceback goes to the ``ember.serve``
+    logger, with the request's method and path. Errors the app answers itself (a 4xx with a
+    reason) never reach it. An error after the response has begun cannot be answered: it is
+    raised on to the ASGI server, which logs it and closes the connection.
+
+    Example:
+        >>> # app.add_middleware(InternalErrors)
+    """
+
+    detail = "internal error while predicting; the server log has the traceback"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            _log.exception("internal error while answering %s %s", scope["method"],
+                           scope["path"])
+            from starlette.responses import JSONResponse
+
+            await JSONResponse(status_code=500, content={"detail": self.detail})(
+                scope, receive, send)
 
 
 def _jsonable(value: Any) -> Any:
@@ -443,6 +492,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
     class PredictResponse(BaseModel):
         predictions: list[Any]
 
+    app.add_middleware(InternalErrors)  # innermost: the answered errors never reach it
     app.add_middleware(JSONBody, paths={"/predict"})
     app.add_middleware(BodyCap, max_bytes=max_body_bytes)
 

@@ -388,3 +388,74 @@ def test_class_files_leave_hidden_entries_out_at_any_depth(tmp_path):
     found = ember.class_files(tmp_path, [".png"])
     assert [path.relative_to(tmp_path).as_posix() for path in found] == [
         "a.PNG", "b.png", "sub/c.png"]
+
+
+class _MeanOfFeatures(torch.nn.Module):
+    """A model that takes items of any length (the mean of their features): it predicts an
+    item of the wrong length without failing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 2)
+
+    def forward(self, x: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.float().mean(dim=-1, keepdim=True))
+
+
+def test_predict_refuses_an_item_of_another_shape_than_the_training_items():
+    """7 features where training items had 8: a model that flattens or pools predicted it
+    as garbage (one that cannot take it failed inside, naming no shape it expects)."""
+    torch.manual_seed(0)
+    dataset = TensorDataset(torch.randn(16, 8), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    learn = ember.Learner(data, _MeanOfFeatures())
+    x = dataset.tensors[0]
+    with pytest.raises(ember.DataError, match=r"^item 0 has shape \(7,\), but the model was "
+                                              r"trained on items of shape \(8,\)"):
+        learn.predict(torch.randn(7))
+    with pytest.raises(ember.DataError, match=r"^item 1 has shape \(1, 8\)"):
+        learn.predict_batch([x[0], x[1:2]])
+    assert learn.predict_batch([x[0], x[1].tolist()]) == learn.model(x[:2]).argmax(1).tolist()
+    assert data.state()["input_shapes"] == [[8]]
+    # each input of a model with several, named by its place
+    two = TensorDataset(torch.randn(16, 3), torch.randn(16, 2, 2), torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(two, batch_size=4, shuffle=True),
+                                   DataLoader(two, batch_size=4))
+    left, right, _ = two.tensors
+    with pytest.raises(ember.DataError, match=r"^input 1 of item 0 has shape \(4,\), but the "
+                                              r"model was trained on items whose input 1 has "
+                                              r"shape \(2, 2\)"):
+        data.predict_batch(_MeanOfFeatures(), [(left[0], right[0].flatten())])
+    assert len(data.predict_batch(_MeanOfFeatures(), [(left[0], right[0])])) == 1
+
+
+def test_items_of_varying_shape_are_taken_where_the_training_items_may_vary():
+    """A padding collate_fn, batches of one or a Data subclass that opts out: the training
+    items may differ in shape (the model takes any), so raw items are not checked."""
+    lengths = [3, 5, 4, 6] * 4
+    items = [(torch.randn(n), torch.tensor(i % 2)) for i, n in enumerate(lengths)]
+
+    def pad(batch):
+        xs, ys = zip(*batch)
+        return torch.nn.utils.rnn.pad_sequence(xs, batch_first=True), torch.stack(ys)
+
+    padded = ember.Data.from_loaders(DataLoader(items, batch_size=4, shuffle=True,
+                                                collate_fn=pad),
+                                     DataLoader(items, batch_size=4, collate_fn=pad))
+    one_by_one = ember.Data.from_loaders(DataLoader(items, batch_size=1, shuffle=True),
+                                         DataLoader(items, batch_size=1), n_out=2)
+
+    class AnyLength(ember.Data):
+        def checks_input_shapes(self) -> bool:
+            return False
+
+    fixed = TensorDataset(torch.randn(16, 8), torch.randint(0, 2, (16,)))
+    opted_out = AnyLength.from_loaders(DataLoader(fixed, batch_size=4, shuffle=True),
+                                       DataLoader(fixed, batch_size=4))
+    model = _MeanOfFeatures()
+    for data in (padded, one_by_one, opted_out):
+        assert "input_shapes" not in data.state()
+        assert len(data.predict_batch(model, [torch.randn(7)])) == 1
+        assert len(ember.Data.from_state(data.state()).predict_batch(
+            model, [torch.randn(11)])) == 1

@@ -63,7 +63,8 @@ def test_bad_requests_get_4xx_with_a_reason(exported):
     assert ragged.status_code == 422 and "detail" in ragged.json()
     short = client.post("/predict", json={"inputs": [[1.0, 2.0]]})  # well formed, too short
     assert short.status_code == 422
-    assert "cannot take items 0-0 (inputs of shape (1, 2)" in short.json()["detail"]
+    assert short.json()["detail"].startswith("item 0 has shape (2,), but the model was "
+                                             "trained on items of shape (8,)")
     large = client.post("/predict", content=b"x" * 5000,
                         headers={"content-type": "application/json"})
     assert large.status_code == 413 and "over the limit" in large.json()["detail"]
@@ -307,16 +308,30 @@ def test_a_json_body_is_read_whatever_its_content_type(exported, content_type):
 def test_a_bad_item_in_a_batch_is_a_422_naming_its_index(exported, bad):
     # before, a number too large for a float was a 500, and the others a 422 that said only
     # "cannot turn the items into one tensor batch" (which of 3?), or (an item of another
-    # shape alone) a prediction of garbage
+    # shape alone) a prediction of garbage; then an item of another shape alone was still
+    # predicted: nothing knew the training items' shape
     predictor, items = exported
     client = TestClient(create_app(predictor))
     response = client.post("/predict", json={"inputs": [items[0], items[1], bad]})
     assert response.status_code == 422
     assert "item 2" in response.json()["detail"], response.json()
-    if bad != [[0.5] * 8]:  # alone, an item of another shape is not known to be one
-        alone = client.post("/predict", json={"inputs": [bad]})
-        assert alone.status_code == 422, alone.json()
-        assert re.search(r"items? 0", alone.json()["detail"]), alone.json()
+    alone = client.post("/predict", json={"inputs": [bad]})
+    assert alone.status_code == 422, alone.json()
+    assert re.search(r"items? 0", alone.json()["detail"]), alone.json()
+
+
+def test_an_item_of_another_shape_is_a_422_naming_it_and_the_training_shape(exported):
+    # before, 7 features were a 422 quoting torch ("mat1 and mat2 shapes cannot be
+    # multiplied") that named no shape to send, and 8 features as 2 rows of 4 were predicted
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    for bad, shape in ((items[0][:7], r"\(7,\)"), ([items[0][:4], items[0][4:]], r"\(2, 4\)")):
+        response = client.post("/predict", json={"inputs": [bad]})
+        assert response.status_code == 422, response.json()
+        assert re.match(rf"item 0 has shape {shape}, but the model was trained on items of "
+                        rf"shape \(8,\)", response.json()["detail"]), response.json()
+        response = client.post("/predict", json={"inputs": [items[0], bad]})
+        assert response.json()["detail"].startswith("item 1 has shape"), response.json()
 
 
 def test_a_multi_label_model_takes_a_threshold_option(tmp_path):
@@ -351,3 +366,30 @@ def test_a_threshold_option_is_refused_by_a_single_label_model_saying_why(export
     assert refused.json()["detail"].startswith(
         "option 'threshold' is not available: tensor data with a single_label target predicts "
         "the most likely class")
+
+
+class _Broken(ember.Data):
+    """Data whose prediction fails the way a plugin's bug would."""
+
+    def predict_batch(self, model, items, device=None, bs=256, *, probs=False, threshold=None,
+                      **options):
+        raise RuntimeError("secret detail of a plugin bug")
+
+
+def test_an_unexpected_error_is_a_json_500_and_its_traceback_is_logged(exported, caplog):
+    # before, Starlette answered a plain-text "Internal Server Error" where every other error
+    # is JSON {"detail": ...}, and nothing of it was logged but by the ASGI server
+    predictor, items = exported
+    broken = Predictor(predictor.model, _Broken(None, None, target_kind="single_label", n_out=3),
+                       predictor.manifest, predictor.device)
+    client = TestClient(create_app(broken), raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="ember.serve"):
+        response = client.post("/predict", json={"inputs": items[:2]})
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "internal error while predicting; the server log has the traceback"}
+    assert "secret" not in response.text
+    (record,) = [record for record in caplog.records if record.name == "ember.serve"]
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+    assert "POST /predict" in record.getMessage()
+    assert client.get("/health").json() == {"status": "ok"}  # the server keeps serving
