@@ -7,6 +7,8 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH lr_find
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH fit_auto
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
 """
 
 from __future__ import annotations
@@ -208,6 +210,24 @@ def text(out: str) -> None:
     learn.fit(2, 1e-3, cbs=[EachEpoch()])
 
 
+def orders(out: str) -> None:
+    """Two one-epoch fits in a row, then a fit resumed from a checkpoint of the first of two
+    more: every rank reports the training items of each epoch, in the order it read them."""
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
+                          wd=0.0, quiet=True)
+    rank = learn.distributed.rank
+
+    class EachEpoch(ember.Callback):
+        def before_train(self) -> None:
+            report(f"RANK {rank} EPOCHS_RUN {self.learn.epochs_run} ORDER "
+                   f"{list(self.learn.data.train_dl.sampler)}")
+
+    learn.fit(1, 0.05, cbs=[EachEpoch()])
+    learn.fit(1, 0.05, cbs=[EachEpoch()])
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -221,7 +241,7 @@ def main() -> None:
         edge(out, int(sys.argv[3]))
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
-             "text": text}
+             "text": text, "orders": orders}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return

@@ -291,3 +291,19 @@ def test_a_zero_redundancy_optimizer_saves_and_loads_its_whole_state(one_process
     for key, state in learn.opt.optim.state_dict()["state"].items():
         loaded = fresh.opt.optim.state_dict()["state"][key]
         assert torch.equal(loaded["exp_avg"], state["exp_avg"]), key
+
+
+def test_every_fit_draws_its_own_shuffle_on_every_rank(tmp_path):
+    # the training sampler was told the fit's own epoch, which restarts at 0 with each fit:
+    # under torchrun two fits in a row (fine_tune's two stages) read the items in the same
+    # order on each rank, where one process draws a new order for each fit
+    result = torchrun(str(tmp_path), "orders", timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    orders = {}
+    for rank in range(2):
+        fits = re.findall(rf"RANK {rank} EPOCHS_RUN (\d+) ORDER (\[.*\])", result.stdout)
+        assert [count for count, _ in fits] == ["1", "2"], result.stdout[-3000:]
+        orders[rank] = [json.loads(order) for _, order in fits]
+        assert orders[rank][0] != orders[rank][1]
+    for fit in range(2):  # each fit, the ranks share out every item once
+        assert sorted(orders[0][fit] + orders[1][fit]) == list(range(256))
