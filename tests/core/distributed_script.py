@@ -228,6 +228,35 @@ def orders(out: str) -> None:
     learn.fit(1, 0.05, cbs=[EachEpoch()])
 
 
+def accumulate(out: str) -> None:
+    """The plain run's two epochs with ``GradientAccumulation(2)``, DDP's gradient
+    reductions counted (a communication hook that counts and then reduces as DDP's own
+    does); rank 0 saves the weights."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    reductions, hooked = [], []
+
+    def counted(state, bucket):
+        reductions.append(bucket.index())
+        return allreduce_hook(None, bucket)
+
+    class CountReductions(ember.Callback):
+        def before_train(self) -> None:  # the DDP model the fit trains (wrapped anew by it)
+            if self.learn.forward_model not in hooked:
+                self.learn.forward_model.register_comm_hook(None, counted)
+                hooked.append(self.learn.forward_model)
+
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
+                          wd=0.0, quiet=True,
+                          cbs=[ember.GradientAccumulation(2), CountReductions()])
+    learn.fit(2, 0.05)
+    learn.save(out, with_opt=False)
+    report(f"RANK {learn.distributed.rank} REDUCTIONS {len(reductions)} BATCHES "
+           f"{2 * len(learn.data.train_dl)}")
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -241,7 +270,8 @@ def main() -> None:
         edge(out, int(sys.argv[3]))
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
-             "text": text, "orders": orders}
+             "text": text, "orders": orders,
+             "accumulate": accumulate}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return
