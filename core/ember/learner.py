@@ -328,6 +328,11 @@ class Learner:
         #: False while an epoch runs (and after one that was cut short): a checkpoint saved
         #: then says so, and resuming from it warns that the rest of that epoch is skipped
         self.epoch_complete = True
+        #: training epochs begun over the learner's life, every fit's together (``epoch``
+        #: restarts at 0 with each fit). Each epoch's samplers get ``set_epoch`` with the count
+        #: before it, so under torchrun (a ``DistributedSampler`` shuffles with ``seed + epoch``)
+        #: the second fit draws a new order, as one process does; checkpoints keep it
+        self.epochs_run = 0
         #: the split an evaluation pass reads: "valid" during a fit and for ``validate()``,
         #: "test" or "train" for ``validate("test")`` / ``get_preds("train")``…, ``None`` for
         #: a loader given as it is. The recorder names a pass's scores after it
@@ -536,6 +541,7 @@ class Learner:
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
             self.epoch, self.epoch_complete = epoch, False
+            self.epochs_run += 1
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _shard_data(self) -> None:
@@ -554,7 +560,7 @@ class Learner:
             # a sampler, or a batch sampler of the user's own, that reshuffles per epoch
             for sampler in (loader.sampler, loader.batch_sampler) if loader is not None else ():
                 if hasattr(sampler, "set_epoch"):
-                    sampler.set_epoch(self.epoch)
+                    sampler.set_epoch(self.epochs_run - 1)
         self._with_events(self._do_train, "train", CancelTrainException)
         if self.data.valid_dl is not None:
             self._with_events(self._do_validate, "validate", CancelValidateException)
@@ -1242,6 +1248,7 @@ class Learner:
                 "epoch": self.epoch,
                 "epoch_complete": self.epoch_complete,
                 "train_iter": self.train_iter,
+                "epochs_run": self.epochs_run,
                 "n_frozen": self.n_frozen,
             }
             if with_opt and self.opt is not None:
@@ -1278,6 +1285,9 @@ class Learner:
                 f"names match, when every shape fits)"
             ) from None
         self.epoch, self.train_iter = state.get("epoch", 0), state.get("train_iter", 0)
+        # a checkpoint written before the count was kept: its fit's samplers were told the
+        # fit's own epoch, so the next one's order is that of epoch ``epoch + 1``
+        self.epochs_run = state.get("epochs_run", self.epoch + 1)
         self.freeze_to(state.get("n_frozen", 0))
         if with_opt and "opt" in state:
             try:

@@ -7,6 +7,8 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH lr_find
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH fit_auto
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
 """
 
 from __future__ import annotations
@@ -208,6 +210,53 @@ def text(out: str) -> None:
     learn.fit(2, 1e-3, cbs=[EachEpoch()])
 
 
+def orders(out: str) -> None:
+    """Two one-epoch fits in a row, then a fit resumed from a checkpoint of the first of two
+    more: every rank reports the training items of each epoch, in the order it read them."""
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
+                          wd=0.0, quiet=True)
+    rank = learn.distributed.rank
+
+    class EachEpoch(ember.Callback):
+        def before_train(self) -> None:
+            report(f"RANK {rank} EPOCHS_RUN {self.learn.epochs_run} ORDER "
+                   f"{list(self.learn.data.train_dl.sampler)}")
+
+    learn.fit(1, 0.05, cbs=[EachEpoch()])
+    learn.fit(1, 0.05, cbs=[EachEpoch()])
+
+
+def accumulate(out: str) -> None:
+    """The plain run's two epochs with ``GradientAccumulation(2)``, DDP's gradient
+    reductions counted (a communication hook that counts and then reduces as DDP's own
+    does); rank 0 saves the weights."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    reductions, hooked = [], []
+
+    def counted(state, bucket):
+        reductions.append(bucket.index())
+        return allreduce_hook(None, bucket)
+
+    class CountReductions(ember.Callback):
+        def before_train(self) -> None:  # the DDP model the fit trains (wrapped anew by it)
+            if self.learn.forward_model not in hooked:
+                self.learn.forward_model.register_comm_hook(None, counted)
+                hooked.append(self.learn.forward_model)
+
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
+                          wd=0.0, quiet=True,
+                          cbs=[ember.GradientAccumulation(2), CountReductions()])
+    learn.fit(2, 0.05)
+    learn.save(out, with_opt=False)
+    report(f"RANK {learn.distributed.rank} REDUCTIONS {len(reductions)} BATCHES "
+           f"{2 * len(learn.data.train_dl)}")
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -221,7 +270,8 @@ def main() -> None:
         edge(out, int(sys.argv[3]))
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
-             "text": text}
+             "text": text, "orders": orders,
+             "accumulate": accumulate}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return

@@ -291,3 +291,42 @@ def test_a_zero_redundancy_optimizer_saves_and_loads_its_whole_state(one_process
     for key, state in learn.opt.optim.state_dict()["state"].items():
         loaded = fresh.opt.optim.state_dict()["state"][key]
         assert torch.equal(loaded["exp_avg"], state["exp_avg"]), key
+
+
+def test_every_fit_draws_its_own_shuffle_on_every_rank(tmp_path):
+    # the training sampler was told the fit's own epoch, which restarts at 0 with each fit:
+    # under torchrun two fits in a row (fine_tune's two stages) read the items in the same
+    # order on each rank, where one process draws a new order for each fit
+    result = torchrun(str(tmp_path), "orders", timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    orders = {}
+    for rank in range(2):
+        fits = re.findall(rf"RANK {rank} EPOCHS_RUN (\d+) ORDER (\[.*\])", result.stdout)
+        assert [count for count, _ in fits] == ["1", "2"], result.stdout[-3000:]
+        orders[rank] = [json.loads(order) for _, order in fits]
+        assert orders[rank][0] != orders[rank][1]
+    for fit in range(2):  # each fit, the ranks share out every item once
+        assert sorted(orders[0][fit] + orders[1][fit]) == list(range(256))
+
+
+def test_gradient_accumulation_reduces_the_gradients_once_per_group_under_torchrun(tmp_path):
+    # DDP reduced the gradients after every backward, though only each group's last
+    # reduction was used: now the group's other batches run in no_sync, to the same weights
+    out = tmp_path / "ddp.pt"
+    result = torchrun(str(out), "accumulate", timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    for line in _per_rank(result.stdout, "REDUCTIONS"):
+        reductions, batches = map(int, line.split(" BATCHES "))
+        assert (reductions, batches) == (8, 16)  # one bucket: one reduction per group of 2
+    distributed_weights = read_checkpoint(out)["model"]
+
+    # one process, global batches of 2 x 16 drawn in the same order as the two ranks' shards
+    train, valid = dataset()
+    sampler = DistributedSampler(train, num_replicas=1, rank=0, shuffle=True, seed=0)
+    data = ember.Data.from_loaders(DataLoader(train, batch_size=32, sampler=sampler),
+                                   DataLoader(valid, batch_size=32))
+    learn = ember.Learner(data, model(), opt_func=sgd, wd=0.0, quiet=True,
+                          cbs=[ember.GradientAccumulation(2)])
+    learn.fit(2, 0.05)
+    for key, value in learn.model.state_dict().items():
+        assert torch.allclose(value, distributed_weights[key], atol=1e-6), key

@@ -340,6 +340,58 @@ def test_a_batch_sampler_of_ones_own_is_told_the_epoch():
     assert batches.epochs == [0, 1, 2]
 
 
+def _shuffled_learner(orders: list[list[int]], path) -> ember.Learner:
+    """A learner whose training loader shuffles as torchrun's does (a ``DistributedSampler``,
+    here of one replica: seeded with ``seed + epoch``), noting each epoch's order."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    class Orders(ember.Callback):
+        def before_train(self) -> None:
+            orders.append(list(self.learn.data.train_dl.sampler))
+
+    data = blob_data()
+    train = data.train_dl.dataset
+    sampler = DistributedSampler(train, num_replicas=1, rank=0, shuffle=True, seed=0)
+    loaders = DataLoader(train, batch_size=32, sampler=sampler), data.valid_dl
+    torch.manual_seed(0)
+    return ember.Learner(ember.Data.from_loaders(*loaders), small_model(), quiet=True,
+                         path=path, cbs=[Orders()])
+
+
+def test_a_resumed_fit_reads_the_orders_of_the_uninterrupted_one_after_an_earlier_fit(
+        tmp_path):
+    # the samplers are told the epochs the learner has run over all its fits, which the
+    # checkpoint keeps: a second fit resumed in a fresh learner goes on with its own orders
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            if self.learn.epoch == 0:
+                raise ember.CancelFitException
+
+    whole: list[list[int]] = []
+    uninterrupted = _shuffled_learner(whole, tmp_path)
+    uninterrupted.fit(1, 1e-2)
+    uninterrupted.fit(3, 1e-2)
+    assert uninterrupted.epochs_run == 4 and len({tuple(order) for order in whole}) == 4
+    cut: list[list[int]] = []
+    learn = _shuffled_learner(cut, tmp_path)
+    learn.fit(1, 1e-2)
+    learn.fit(3, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    resumed = _shuffled_learner(cut, tmp_path)
+    resumed.fit(3, 1e-2, resume=tmp_path / "ckpt.pt")
+    assert cut == whole and resumed.epochs_run == 4
+    for key, value in uninterrupted.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value)
+    # a checkpoint written before the count was kept resumes as it did: the fit's own epochs
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    del state["epochs_run"]
+    torch.save(state, tmp_path / "older.pt")
+    older: list[list[int]] = []
+    _shuffled_learner(older, tmp_path).fit(3, 1e-2, resume=tmp_path / "older.pt")
+    assert older == whole[1:3]
+
+
 class _InterruptAtBatch(ember.Callback):
     def after_batch(self) -> None:
         if self.learn.training and self.learn.epoch == 1 and self.learn.iter == 2:

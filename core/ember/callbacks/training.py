@@ -8,10 +8,12 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ember.callbacks.base import Callback, Order
 from ember.distributed import load_optimizer_state, optimizer_state
@@ -227,6 +229,10 @@ class GradientAccumulation(Callback):
     ``n_steps``, the last group of the epoch is shorter and steps on its own, with its loss
     averaged over its own batches (as one larger batch of that size would be).
 
+    Under ``torchrun`` the batches that only accumulate run in DistributedDataParallel's
+    ``no_sync``: the ranks' gradients are reduced once per group, by its last batch (the
+    sum of the group's gradients, the same as reducing each batch's), not after every batch.
+
     Example:
         >>> GradientAccumulation(4).n_steps
         4
@@ -238,6 +244,50 @@ class GradientAccumulation(Callback):
         if n_steps < 1:
             raise ValueError(f"n_steps must be at least 1, got {n_steps}")
         self.n_steps = n_steps
+        # under torchrun: the DDP model whose reduction the group's first batches skip
+        # (None otherwise, and then no batch does any work for it), the training loader's
+        # length, and the open ``no_sync`` context while a batch that only accumulates runs
+        self._ddp: DistributedDataParallel | None = None
+        self._n_batches = 0
+        self._unsynced: AbstractContextManager[None] | None = None
+
+    def before_train(self) -> None:
+        model = self.learn.forward_model  # not a compiled one: torch.compile traces DDP's hooks
+        self._ddp = (model if isinstance(model, DistributedDataParallel) and self.n_steps > 1
+                     else None)
+        if self._ddp is not None:
+            self._n_batches = len(self.learn.data.train_dl or [])
+            self._sync_before(0)
+
+    def _sync_before(self, index: int) -> None:
+        # DDP reads whether to reduce in the forward pass (and, with compiled autograd, in
+        # the backward), so the state is set between one batch's step and the next forward
+        assert self._ddp is not None
+        last = (index + 1) % self.n_steps == 0 or index + 1 >= self._n_batches
+        if last and self._unsynced is not None:
+            self._release()
+        elif not last and self._unsynced is None:
+            self._unsynced = self._ddp.no_sync()
+            self._unsynced.__enter__()
+
+    def _release(self) -> None:
+        if self._unsynced is not None:
+            self._unsynced, unsynced = None, self._unsynced
+            unsynced.__exit__(None, None, None)
+
+    def after_cancel_batch(self) -> None:  # a skipped batch: the next one decides afresh
+        if self._ddp is not None and self.learn.training:
+            self._sync_before(self.learn.iter + 1)
+
+    def after_cancel_backward(self) -> None:
+        self.after_cancel_batch()
+
+    def after_train(self) -> None:  # validation, and any later fit, reduce as DDP does
+        self._release()
+        self._ddp = None
+
+    def after_cancel_fit(self) -> None:  # an error or Ctrl-C in the middle of a group
+        self.after_train()
 
     def before_backward(self) -> None:
         # the size of this batch's group: n_steps, or fewer for the last group of the epoch
@@ -247,6 +297,8 @@ class GradientAccumulation(Callback):
 
     def before_step(self) -> None:
         position = self.learn.iter + 1
+        if self._ddp is not None:
+            self._sync_before(position)
         if position % self.n_steps and position != self.learn.n_iter:
             raise CancelStepException
 
