@@ -20,7 +20,10 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    candidate trains for an equal slice, the better half by the validation metric goes on with
    twice the time, until one is left; it continues from its raced weights. Each slice is the
    race time left divided by the runs left, so a slow finder or validation shortens the slices
-   after it instead of overrunning.
+   after it instead of overrunning. Each candidate is timed first (a few batches) and its sweep
+   sized to its share of the race; one too slow for a 30-step sweep or for one batch and one
+   validation in a slice is dropped, with the reason. A race that leaves no time for a batch and
+   a validation means no final training (said in the report), never a negative plan.
 4. **Schedule**: one-cycle (the ``fine_tune`` recipe — head first, then all with discriminative
    rates — when the model has a pretrained body) whose position is the share of the training
    time spent, so the learning rate anneals to its floor exactly as the budget runs out, however

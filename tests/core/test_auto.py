@@ -454,6 +454,23 @@ def test_a_candidate_too_slow_for_the_race_is_dropped_not_run_past_the_budget(on
     assert _race_spent(report) <= 0.25 * budget * 1.1, report
 
 
+class _SweepSteps(ember.Callback):
+    """Counts the training batches of every learning-rate sweep, by the model swept."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def before_fit(self) -> None:
+        from ember.callbacks.schedule import LRFinder
+
+        sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
+        self.model = type(self.learn.model).__name__ if sweeping else None
+
+    def after_batch(self) -> None:
+        if self.model is not None and self.learn.training:
+            self.steps[self.model] = self.steps.get(self.model, 0) + 1
+
+
 def test_a_slow_candidates_sweep_is_sized_to_the_race(one_thread):
     # a candidate ~5 times slower than the learner's model keeps its place in the race, with
     # a sweep shortened to its share of the race instead of the 100 steps sized for the model
@@ -461,12 +478,15 @@ def test_a_slow_candidates_sweep_is_sized_to_the_race(one_thread):
     learn = ember.learner(blob_data(n=1000), quiet=True)
     learn.candidates = {"small": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[16]),
                         "slower": lambda: _Sleepy(0.008)}
+    counter = _SweepSteps()
+    learn.add_cbs([counter])
     budget = 12.0
     start = time.perf_counter()
     report = learn.fit_auto(minutes=budget / 60, verbose=False)
     wall = time.perf_counter() - start
     assert wall < budget * 1.15, report
     _no_negative_numbers(report)
+    assert counter.steps["_Sleepy"] < 90, counter.steps  # it swept ~100, sized for "small"
     sweeps = report["race_plan"]["sweeps"]
     assert 30 <= sweeps["slower"]["steps"] < min(sweeps["small"]["steps"], 100), sweeps
     assert {row["model"] for row in report["race"]} == {"small", "slower"}, report["race"]
