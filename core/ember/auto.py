@@ -20,7 +20,10 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    candidate trains for an equal slice, the better half by the validation metric goes on with
    twice the time, until one is left; it continues from its raced weights. Each slice is the
    race time left divided by the runs left, so a slow finder or validation shortens the slices
-   after it instead of overrunning.
+   after it instead of overrunning. Each candidate is timed first (a few batches) and its sweep
+   sized to its share of the race; one too slow for a 30-step sweep or for one batch and one
+   validation in a slice is dropped, with the reason. A race that leaves no time for a batch and
+   a validation means no final training (said in the report), never a negative plan.
 4. **Schedule**: one-cycle (the ``fine_tune`` recipe — head first, then all with discriminative
    rates — when the model has a pretrained body) whose position is the share of the training
    time spent, so the learning rate anneals to its floor exactly as the budget runs out, however
@@ -60,6 +63,8 @@ __all__ = ["TimeBudget", "fit_auto", "rule_lr"]
 RESERVE_MARGIN = 1.15
 #: share of the budget the race may use, and of a small budget the learning-rate sweep may use
 RACE_SHARE, SWEEP_SHARE = 0.25, 0.05
+#: share of the race (after timing the candidates) their learning-rate sweeps may take together
+RACE_SWEEP_SHARE = 0.4
 #: the fewest steps a learning-rate sweep is worth reading
 MIN_SWEEP = 30
 #: the plugin's default rate is kept when it lies within this factor below the finder's minimum
@@ -284,28 +289,33 @@ def _score(learn: Learner, monitor: str, value: float) -> float:
 
 
 def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], seconds: float,
-          reserve: float, report: dict[str, Any], num_it: int = 100) -> tuple[float, float]:
-    """Successive halving over ``candidates`` within ``seconds`` (their finder sweeps and
-    validations included); leaves the winner (with its raced weights) as ``learn.model`` and
-    returns the learning rate the finder chose for it (before it trained: a finder run on
-    trained weights would read a flat curve) and its validation time."""
+          valid_seconds: float, report: dict[str, Any], num_it: int = 100
+          ) -> tuple[float | None, float, float | None]:
+    """Successive halving over ``candidates`` within ``seconds`` (their timing, finder sweeps
+    and validations included); leaves the winner (with its raced weights) as ``learn.model``
+    and returns the learning rate the finder chose for it (before it trained: a finder run on
+    trained weights would read a flat curve), its validation time and its seconds per batch.
+
+    Every candidate is timed first (a few batches), and its sweep is sized to its share of the
+    race (at most ``num_it`` steps); one whose ``MIN_SWEEP`` steps, or whose one batch and one
+    validation in a slice, would not fit is dropped, with the reason in ``report``. When every
+    candidate is dropped the model given is kept and the rate is ``None`` (the caller chooses
+    it as without a race)."""
     deadline = time.perf_counter() + seconds
     monitor = _monitor(learn)
     alive = {name: build() for name, build in candidates.items()}
     rates: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}
     valid_times: dict[str, float] = {}
-    plan, count = [], len(alive)  # runs per round: n, n/2, … down to 2
-    while count > 1:
-        plan.append(count)
-        count = max(1, count // 2)
-    runs_left = sum(plan)
     figures: list[dict[str, Any]] = []
+    plan: dict[str, Any] = {"seconds": round(seconds, 2), "timing_seconds": 0.0, "sweeps": {},
+                            "dropped": {}}
     given, models, scored = learn.model, dict(alive), {}
     try:
-        _run_race(learn, alive, plan, runs_left, deadline, reserve, num_it, monitor, rates,
-                  valid_times, figures, scored)
+        _run_race(learn, alive, deadline, num_it, monitor, rates, timings, valid_times, plan,
+                  figures, scored)
     except KeyboardInterrupt:  # keep the best candidate scored so far, or the model given
-        report["race"] = figures
+        report["race"], report["race_plan"] = figures, plan
         best = max(scored, key=lambda n: scored[n]) if scored else None
         learn.set_model(given if best is None else models[best])
         report["model"] = best
@@ -314,30 +324,76 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
                                     if best is None else f"{best}, the best by {monitor} "
                                     f"so far, is kept"))
         raise
+    report["race"], report["race_plan"] = figures, plan
+    for name, why in plan["dropped"].items():
+        report["reasons"].append(f"{name} dropped from the race: {why}")
+    if not alive:
+        learn.set_model(given)
+        report["model"] = None
+        report["reasons"].append("no candidate fits the race's share of the budget "
+                                 f"({seconds:.1f} s): training the model given")
+        return None, valid_seconds, None
     winner = next(iter(alive))
     learn.set_model(alive[winner])
-    report["race"] = figures
     report["model"] = winner
-    report["reasons"].append(f"raced {len(candidates)} candidates by {monitor} with successive "
-                             f"halving on {seconds:.0f} s: {winner} won")
-    return rates[winner], valid_times.get(winner, reserve)
+    raced = len(candidates) - len(plan["dropped"])
+    report["reasons"].append(
+        f"raced {raced} candidates by {monitor} with successive halving on {seconds:.1f} s: "
+        f"{winner} won" if raced > 1 else f"{winner} is the only candidate left in the race, "
+        f"so it is trained without racing")
+    return rates[winner], valid_times[winner], timings[winner][0]
 
 
-def _run_race(learn: Learner, alive: dict[str, nn.Module], plan: list[int], runs_left: int,
-              deadline: float, reserve: float, num_it: int, monitor: str,
-              rates: dict[str, float], valid_times: dict[str, float],
-              figures: list[dict[str, Any]], scored: dict[str, float]) -> None:
-    """The race's sweeps and rounds; narrows ``alive`` to the winner in place and records each
+def _run_race(learn: Learner, alive: dict[str, nn.Module], deadline: float, num_it: int,
+              monitor: str, rates: dict[str, float],
+              timings: dict[str, tuple[float, float]], valid_times: dict[str, float],
+              plan: dict[str, Any], figures: list[dict[str, Any]],
+              scored: dict[str, float]) -> None:
+    """The race's timing, sweeps and rounds; narrows ``alive`` to the winner (or to nothing,
+    when no candidate fits) in place, records the plan (``timing_seconds``, each sweep's
+    ``steps`` and planned ``seconds``, the ``dropped`` with their reasons) in ``plan``, and each
     run's score in ``scored`` (its latest) as it ends, so an interrupt knows the best so far."""
+    timing_start = time.perf_counter()
+    for name, model in alive.items():  # a few batches each: the candidates' costs differ
+        learn.set_model(model)
+        timings[name] = _timed_batches(learn, n=2, warmup=1)
+        valid_times[name] = timings[name][1]
+    plan["timing_seconds"] = round(time.perf_counter() - timing_start, 2)
+    left = max(deadline - time.perf_counter(), 0.0)
+    # the sweeps may take up to RACE_SWEEP_SHARE of what is left, in equal shares; the rest,
+    # at the least, goes to the rounds' slices (a sweep that ends early leaves them more)
+    sweep_share = RACE_SWEEP_SHARE * left / max(len(alive), 1)
+    smallest_slice = (1 - RACE_SWEEP_SHARE) * left / max(_runs(len(alive)), 1)
+    steps: dict[str, int] = {}
+    for name, (batch_seconds, _) in timings.items():
+        affordable = int(sweep_share / max(batch_seconds, 1e-9))
+        one_run = batch_seconds + RESERVE_MARGIN * valid_times[name]
+        if affordable < MIN_SWEEP:
+            plan["dropped"][name] = (
+                f"{batch_seconds * 1000:.0f} ms per batch, so a {MIN_SWEEP}-step sweep "
+                f"(~{MIN_SWEEP * batch_seconds:.1f} s) exceeds its share of the race "
+                f"({sweep_share:.1f} s)")
+        elif one_run > smallest_slice:
+            plan["dropped"][name] = (
+                f"one batch and one validation take ~{one_run:.1f} s, more than a slice of "
+                f"the race (~{smallest_slice:.1f} s)")
+        else:
+            steps[name] = min(num_it, affordable)
+    for name in plan["dropped"]:
+        del alive[name]
     for name, model in alive.items():  # every sweep first, so the slices are equal
         learn.set_model(model)
-        rates[name] = _choose_lr(learn, num_it)
-    for round_index in range(len(plan)):
+        plan["sweeps"][name] = {"steps": steps[name],
+                                "seconds": round(steps[name] * timings[name][0], 2)}
+        rates[name] = _choose_lr(learn, steps[name])
+    runs_left = _runs(len(alive))
+    round_index = 0
+    while len(alive) > 1:
         scores = {}
         for name, model in alive.items():
             learn.set_model(model)
             slice_seconds = max((deadline - time.perf_counter()) / runs_left, 1e-3)
-            budget = TimeBudget(slice_seconds, valid_times.get(name, reserve))
+            budget = TimeBudget(slice_seconds, RESERVE_MARGIN * valid_times[name])
             rows_before = len(learn.recorder.values)
             _fit_for(learn, budget, rates[name], [])
             runs_left -= 1
@@ -346,12 +402,26 @@ def _run_race(learn: Learner, alive: dict[str, nn.Module], plan: list[int], runs
             value = _recorded(learn, monitor, since=rows_before)
             scores[name] = scored[name] = _score(learn, monitor, value)
             figures.append({"round": round_index, "model": name, monitor: value,
-                            "seconds": round(slice_seconds, 1),
+                            "seconds": round(slice_seconds, 2),
                             "epochs": round(_epochs_done(budget, learn), 2)})
         keep = max(1, len(alive) // 2)
         ranked = sorted(alive, key=lambda n: scores[n], reverse=True)
         for name in ranked[keep:]:
             del alive[name]
+        round_index += 1
+
+
+def _runs(count: int) -> int:
+    """Runs successive halving makes for ``count`` candidates: n, n/2, … down to 2."""
+    runs = 0
+    while count > 1:
+        runs += count
+        count = max(1, count // 2)
+    return runs
+
+
+class _NoTimeLeft(Exception):
+    """Raised inside ``fit_auto`` when the race left no time for the final training."""
 
 
 def _epochs_done(budget: TimeBudget, learn: Learner) -> float:
@@ -411,38 +481,56 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
+            lr: float | None = None
             if candidates and len(candidates) > 1 and not pretrained and (
                     race_seconds >= len(candidates) * epoch_seconds):
-                lr, valid_seconds = _race(learn, candidates, race_seconds,
-                                          RESERVE_MARGIN * valid_seconds, report,
-                                          num_it=min(100, max(MIN_SWEEP, affordable)))
-                report["lr"] = lr
-                report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for the "
-                                         f"winner before the race")
-            else:
-                if candidates and len(candidates) > 1 and pretrained:
-                    report["reasons"].append(
-                        "no race: the model has a pretrained body, and the candidates would "
-                        "start from random weights; fine-tuning the given model")
-                elif candidates and len(candidates) > 1:
-                    report["reasons"].append(
-                        f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
-                        f"each of the {len(candidates)} candidates one epoch "
-                        f"(~{epoch_seconds:.0f} s); training the default model")
+                lr, valid_seconds, winner_batch = _race(
+                    learn, candidates, race_seconds, valid_seconds, report,
+                    num_it=min(100, max(MIN_SWEEP, affordable)))
+                if winner_batch is not None:  # the winner's own cost plans the training
+                    batch_seconds = winner_batch
+                    epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
+                if lr is not None:
+                    report["lr"] = lr
+                    report["reasons"].append(f"learning rate {lr:.2e}: the finder's choice for "
+                                             f"the winner before the race")
+            elif candidates and len(candidates) > 1 and pretrained:
+                report["reasons"].append(
+                    "no race: the model has a pretrained body, and the candidates would "
+                    "start from random weights; fine-tuning the given model")
+            elif candidates and len(candidates) > 1:
+                report["reasons"].append(
+                    f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
+                    f"each of the {len(candidates)} candidates one epoch "
+                    f"(~{epoch_seconds:.0f} s); training the default model")
+            if lr is None:
+                left = budget_seconds - (time.perf_counter() - start)
+                affordable = int(min(SWEEP_SHARE * budget_seconds, 0.5 * max(left, 0.0))
+                                 / max(batch_seconds, 1e-6))
                 if affordable >= MIN_SWEEP:
                     lr = _choose_lr(learn, min(100, affordable), report)
                 else:
                     report["lr"] = lr = float(learn.lr)
                     report["reasons"].append(
                         f"learning rate {lr:.2e}: the plugin's default, since a sweep of "
-                        f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget")
+                        f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget"
+                        f" (or half the time left)")
             remaining = budget_seconds - (time.perf_counter() - start)
+            final_run = batch_seconds + RESERVE_MARGIN * valid_seconds  # the least a fit costs
+            if remaining < final_run:
+                report["epochs"] = 0
+                report["reasons"].append(
+                    f"no final training: {max(remaining, 0.0):.1f} s of the budget are left "
+                    f"(the race overran it by {max(-remaining, 0.0):.1f} s), less than one batch "
+                    f"and one validation (~{final_run:.1f} s); the model keeps its raced weights")
+                raise _NoTimeLeft
             report["epochs"] = max(1, math.ceil(remaining / max(epoch_seconds, 1e-9)))
             report["reasons"].append(
                 f"{batch_seconds * 1000:.1f} ms per batch and {valid_seconds:.1f} s per "
                 f"validation: about {epoch_seconds:.1f} s per epoch, so the {remaining:.0f} s "
-                f"left hold about {remaining / epoch_seconds:.1f} epochs; the schedule follows "
-                f"the clock and the validation reserve is re-measured every epoch")
+                f"left hold about {remaining / max(epoch_seconds, 1e-9):.1f} epochs; the "
+                f"schedule follows the clock and the validation reserve is re-measured every "
+                f"epoch")
             if pretrained:
                 report["schedule"] = "fine_tune (clock)"
                 with learn._attached([saver]):
@@ -457,6 +545,8 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
         interrupted = True
         if saver.best_state is not None:
             learn.model.load_state_dict(saver.best_state)
+    except _NoTimeLeft:
+        report["schedule"] = "none (no time left)"
     report["interrupted"] = interrupted
     train_times = [phase for budget in budgets for phase in budget.train_times]
     if train_times:

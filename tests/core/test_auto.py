@@ -394,10 +394,100 @@ def test_ctrl_c_during_the_race_keeps_the_best_candidate_so_far_and_says_so(one_
         return build
 
     learn.candidates = {"narrow": candidate("narrow", 16), "wide": candidate("wide", 128)}
-    # fits: the timing probe, two sweeps, then the race's first run (narrow), its second (wide)
-    learn.add_cbs([_InterruptInFit(5)])
+    # fits: the timing probe, the two candidates' timings and sweeps, then the race's first
+    # run (narrow), its second (wide)
+    learn.add_cbs([_InterruptInFit(7)])
     report = learn.fit_auto(minutes=0.3, verbose=False)
     assert report["interrupted"]
     assert [row["model"] for row in report["race"]] == ["narrow"], report
     assert report["model"] == "narrow" and learn.model is built["narrow"], report["reasons"]
     assert any("race interrupted" in reason for reason in report["reasons"])
+
+
+class _Sleepy(torch.nn.Module):
+    """A small MLP that sleeps ``seconds`` in every forward pass: a candidate far slower than
+    the learner's own model, the one fit_auto times."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.body = ember.create_model("mlp", n_in=8, n_out=3, hidden=[16])
+        self.seconds = seconds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.seconds)
+        return self.body(x)
+
+
+def _race_spent(report: dict) -> float:
+    """Seconds the race planned: its timing, its sweeps and its slices."""
+    plan = report["race_plan"]
+    return (plan["timing_seconds"] + sum(s["seconds"] for s in plan["sweeps"].values())
+            + sum(row["seconds"] for row in report["race"]))
+
+
+def _no_negative_numbers(report: dict) -> None:
+    import re
+
+    assert report["epochs"] >= 0 and report["seconds"] > 0, report
+    assert report.get("epochs_run", 0) >= 0, report
+    for reason in report["reasons"]:
+        assert not re.search(r"(^|[\s(~])-\d", reason), reason
+
+
+def test_a_candidate_too_slow_for_the_race_is_dropped_not_run_past_the_budget(one_thread):
+    # the race planned every candidate's sweep (100 steps) from the learner's model's timing:
+    # a candidate 100 times slower spent the race's share and more in its sweep alone, the run
+    # overran its budget and the report read "-21 s left hold about -2247 epochs"
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.candidates = {"small": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[16]),
+                        "slow": lambda: _Sleepy(0.15)}
+    budget = 9.0
+    start = time.perf_counter()
+    report = learn.fit_auto(minutes=budget / 60, verbose=False)
+    wall = time.perf_counter() - start
+    assert wall < budget * 1.15, report  # within the budget, with room for a loaded machine
+    _no_negative_numbers(report)
+    assert "slow" in report["race_plan"]["dropped"], report["race_plan"]
+    assert any("slow" in reason and "dropped" in reason for reason in report["reasons"])
+    assert report["model"] == "small" and report["best"]["accuracy"] > 0.8, report
+    assert _race_spent(report) <= 0.25 * budget * 1.1, report
+
+
+class _SweepSteps(ember.Callback):
+    """Counts the training batches of every learning-rate sweep, by the model swept."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def before_fit(self) -> None:
+        from ember.callbacks.schedule import LRFinder
+
+        sweeping = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
+        self.model = type(self.learn.model).__name__ if sweeping else None
+
+    def after_batch(self) -> None:
+        if self.model is not None and self.learn.training:
+            self.steps[self.model] = self.steps.get(self.model, 0) + 1
+
+
+def test_a_slow_candidates_sweep_is_sized_to_the_race(one_thread):
+    # a candidate ~5 times slower than the learner's model keeps its place in the race, with
+    # a sweep shortened to its share of the race instead of the 100 steps sized for the model
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.candidates = {"small": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[16]),
+                        "slower": lambda: _Sleepy(0.008)}
+    counter = _SweepSteps()
+    learn.add_cbs([counter])
+    budget = 12.0
+    start = time.perf_counter()
+    report = learn.fit_auto(minutes=budget / 60, verbose=False)
+    wall = time.perf_counter() - start
+    assert wall < budget * 1.15, report
+    _no_negative_numbers(report)
+    assert counter.steps["_Sleepy"] < 90, counter.steps  # it swept ~100, sized for "small"
+    sweeps = report["race_plan"]["sweeps"]
+    assert 30 <= sweeps["slower"]["steps"] < min(sweeps["small"]["steps"], 100), sweeps
+    assert {row["model"] for row in report["race"]} == {"small", "slower"}, report["race"]
+    assert _race_spent(report) <= 0.25 * budget * 1.1, report
