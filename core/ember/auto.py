@@ -311,9 +311,10 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
     plan: dict[str, Any] = {"seconds": round(seconds, 2), "timing_seconds": 0.0, "sweeps": {},
                             "dropped": {}}
     given, models, scored = learn.model, dict(alive), {}
+    suggestions: dict[str, Any] = {}  # each candidate's finder result (learn.lr_suggestion)
     try:
         _run_race(learn, alive, deadline, num_it, monitor, rates, timings, valid_times, plan,
-                  figures, scored)
+                  figures, scored, suggestions)
     except KeyboardInterrupt:  # keep the best candidate scored so far, or the model given
         report["race"], report["race_plan"] = figures, plan
         best = max(scored, key=lambda n: scored[n]) if scored else None
@@ -335,6 +336,9 @@ def _race(learn: Learner, candidates: dict[str, Callable[[], nn.Module]], second
         return None, valid_seconds, None
     winner = next(iter(alive))
     learn.set_model(alive[winner])
+    # the finder's result of the model trained on, not of the last candidate swept: the
+    # checks compare the final training's rate with it
+    learn.lr_suggestion = suggestions[winner]
     report["model"] = winner
     raced = len(candidates) - len(plan["dropped"])
     report["reasons"].append(
@@ -348,7 +352,7 @@ def _run_race(learn: Learner, alive: dict[str, nn.Module], deadline: float, num_
               monitor: str, rates: dict[str, float],
               timings: dict[str, tuple[float, float]], valid_times: dict[str, float],
               plan: dict[str, Any], figures: list[dict[str, Any]],
-              scored: dict[str, float]) -> None:
+              scored: dict[str, float], suggestions: dict[str, Any]) -> None:
     """The race's timing, sweeps and rounds; narrows ``alive`` to the winner (or to nothing,
     when no candidate fits) in place, records the plan (``timing_seconds``, each sweep's
     ``steps`` and planned ``seconds``, the ``dropped`` with their reasons) in ``plan``, and each
@@ -386,6 +390,7 @@ def _run_race(learn: Learner, alive: dict[str, nn.Module], deadline: float, num_
         plan["sweeps"][name] = {"steps": steps[name],
                                 "seconds": round(steps[name] * timings[name][0], 2)}
         rates[name] = _choose_lr(learn, steps[name])
+        suggestions[name] = learn.lr_suggestion
     runs_left = _runs(len(alive))
     round_index = 0
     while len(alive) > 1:

@@ -191,6 +191,38 @@ def test_fit_auto_races_registered_candidates(one_thread):
     assert abs(report["seconds"] / 18 - 1) < 0.05, report  # race and sweeps inside the budget
 
 
+class _Blind(torch.nn.Module):
+    """A classifier that never sees its inputs: only its bias learns (the class frequencies)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x * 0)
+
+
+def test_after_a_race_the_lr_suggestion_is_the_winners(one_thread):
+    # it was the finder result of the last candidate swept: the final training's rate was then
+    # checked against another model's curve (a false "more than 10x the suggestion" warning)
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    learn.candidates = {"sees": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[32]),
+                        "blind": _Blind}  # swept last, loses
+    results = {}
+    sweep = learn.lr_find
+
+    def recording(*args, **kwargs):
+        result = sweep(*args, **kwargs)
+        results[id(learn.model)] = result
+        return result
+
+    learn.lr_find = recording
+    report = learn.fit_auto(minutes=0.3, verbose=False)
+    assert report["model"] == "sees", report["reasons"]
+    assert learn.lr_suggestion is results[id(learn.model)]
+
+
 class _DivergesAfter(torch.nn.Module):
     """An MLP whose training outputs turn NaN after ``limit`` training calls: past the finder's
     sweep, inside the race."""
