@@ -112,7 +112,10 @@ def items_to_frame(items: Any, required: Sequence[str] = ()) -> pd.DataFrame:
             frames.append(item)
         elif isinstance(item, (Mapping, pd.Series)):
             record = item.to_dict() if isinstance(item, pd.Series) else dict(item)
-            missing = [name for name in required if name not in record]
+            # a column labelled by a number (read_csv(header=None)) comes from JSON by its
+            # text, "0", as TabularProcessor reads it
+            missing = [name for name in required if name not in record
+                       and str(name) not in record]
             if missing:
                 names = ", ".join(repr(name) for name in missing)
                 raise ember.DataError(
