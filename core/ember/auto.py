@@ -30,7 +30,8 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    the speed changes. Training stops early enough to leave time for the last validation; that
    reserve is re-estimated after every validation (1.15 times the last one), and no new epoch starts
    once the training time is spent. With ``epochs=`` instead of ``minutes=``, an ordinary
-   one-cycle of that many epochs.
+   one-cycle of that many epochs; with neither, of 5 epochs (``DEFAULT_EPOCHS``; the report's
+   reason says "(default)").
 5. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
    (Ctrl-C) ends training early and keeps the best model so far.
 
@@ -69,6 +70,8 @@ RACE_SWEEP_SHARE = 0.4
 MIN_SWEEP = 30
 #: the plugin's default rate is kept when it lies within this factor below the finder's minimum
 DEFAULT_SPAN = 300.0
+#: the epochs of a fit_auto() given neither minutes= nor epochs=
+DEFAULT_EPOCHS = 5
 
 
 class TimeBudget(Callback):
@@ -438,9 +441,10 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
              candidates: dict[str, Callable[[], nn.Module]] | None = None,
              verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
     """Choose the learning rate, model and schedule for ``learn`` and train within
-    ``minutes`` (or for ``epochs``); see the module documentation. ``cbs`` run in the final
-    training, standing in for attached callbacks of their class (the run's own schedule and
-    best-weights saver stay). Returns the report, which is also kept as ``learn.recorder.auto``.
+    ``minutes`` (or for ``epochs``; with neither, for 5 epochs, ``DEFAULT_EPOCHS``); see the
+    module documentation. ``cbs`` run in the final training, standing in for attached
+    callbacks of their class (the run's own schedule and best-weights saver stay). Returns the
+    report, which is also kept as ``learn.recorder.auto``.
 
     Example:
         >>> # learn.fit_auto(minutes=5)["lr"]
@@ -466,7 +470,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     try:
         if budget_seconds is None:
             lr = _choose_lr(learn, 100, report)
-            planned = epochs or 5
+            planned = epochs or DEFAULT_EPOCHS
             report["epochs"] = planned
             report["reasons"].append(f"{planned} epochs " + ("as asked" if epochs else
                                                               "(default)"))

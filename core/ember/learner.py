@@ -715,10 +715,11 @@ class Learner:
     def fit_auto(self, minutes: float | None = None, epochs: int | None = None,
                  verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
         """Train with no hyper-parameter to choose: the learning rate from ``lr_find``, the
-        schedule fitted to ``minutes`` (or ``epochs``), a race between the candidate models the
-        plugin registered when the budget allows, best weights kept; returns the report of what
-        was chosen and why (see :mod:`ember.auto`). ``cbs`` run in the final training,
-        standing in for attached callbacks of their class (see :meth:`fit`).
+        schedule fitted to ``minutes`` (or ``epochs``; with neither, 5 epochs), a race between
+        the candidate models the plugin registered when the budget allows, best weights kept;
+        returns the report of what was chosen and why (see :mod:`ember.auto`). ``cbs`` run in
+        the final training, standing in for attached callbacks of their class (see
+        :meth:`fit`).
 
         Example:
             >>> # learn.fit_auto(minutes=10)

@@ -79,6 +79,23 @@ def test_fit_auto_with_epochs_reports_its_choices():
     assert learn.validate()["accuracy"] > 0.85
 
 
+def test_fit_auto_without_minutes_or_epochs_trains_the_documented_default():
+    # a docs fix: fit_auto() trained 5 epochs without saying so anywhere a user reads; this
+    # pins the number and that every place that documents fit_auto states it
+    from ember.auto import DEFAULT_EPOCHS
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=256), quiet=True)
+    report = learn.fit_auto(verbose=False)
+    assert report["epochs"] == DEFAULT_EPOCHS == 5 and report["budget_seconds"] is None
+    assert "5 epochs (default)" in report["reasons"]
+    assert len(learn.recorder.values) == 5
+    docs = Path(__file__).parents[2] / "docs" / "auto.md"
+    for text in (fit_auto.__doc__, ember.Learner.fit_auto.__doc__, docs.read_text()):
+        flat = " ".join(text.split())  # the sentence may wrap
+        assert "with neither" in flat.lower() and "5 epochs" in flat
+
+
 def test_fit_auto_reports_a_negative_best_score_with_its_sign():
     from torch.utils.data import TensorDataset
 

@@ -59,3 +59,24 @@ def test_feature_importance_on_a_test_set_without_labels_says_it_needs_them(lend
     labelled = ember.learner(TabularData.from_df(train, "Class", test_df=lending.iloc[:30],
                                                  verbose=False), quiet=True, device="cpu")
     assert feature_importance(labelled, split="test", n_repeats=1).attrs["score"]
+
+
+def test_the_importance_plot_can_be_saved(diamonds_learner: ember.Learner, tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    from ember_tabular import plot_feature_importance
+
+    importance = feature_importance(diamonds_learner, n_repeats=1)
+    figure = plot_feature_importance(importance)
+    figure.savefig(tmp_path / "importance.png")
+    assert (tmp_path / "importance.png").stat().st_size > 0
+    assert len(figure.axes[0].patches) == len(importance)  # one bar per column
+    plt.close(figure)
+    # or draw into the caller's own axes, here through the learner
+    figure, axis = plt.subplots()
+    table = diamonds_learner.feature_importance(n_repeats=1, ax=axis)
+    assert len(axis.patches) == len(table)
+    assert "figure" not in table.attrs  # pandas would copy a figure into every derived frame
+    figure.savefig(tmp_path / "own_axes.png")
+    assert (tmp_path / "own_axes.png").stat().st_size > 0
+    plt.close(figure)

@@ -3,6 +3,8 @@ class, background 0), a compact U-Net, mask-aware augmentation, export round tri
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -302,3 +304,27 @@ def test_a_void_border_out_of_range_says_how_to_mark_it_void(fashion, tmp_path):
         SegmentationData.from_arrays(x[:6], masks + 1, codes=["background", "object"],
                                      void=255)
     assert "void=" not in str(refused.value)
+
+
+def test_masks_with_a_void_border_and_no_codes_warn_about_the_unused_classes(fashion, tmp_path):
+    # codes 0, 1, 2 and a 255 border read without codes= made 256 classes, 252 of them in no
+    # mask, silently
+    (x, y), _ = fashion
+    masks = garment_masks(x[:6], y[:6]) % 3
+    masks[:, 0, :] = 255
+    message = r"codes 0 … 2 and 255.*256 classes.*void=255.*codes="
+    with pytest.warns(ember.EmberWarning, match=message):
+        data = SegmentationData.from_arrays(x[:6], masks)
+    assert len(data.classes) == 256  # a warning, the classes are unchanged
+    write_pairs(tmp_path / "set", x[:6], masks)
+    with pytest.warns(ember.EmberWarning, match=message):
+        SegmentationData.from_folder(tmp_path / "set")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert SegmentationData.from_folder(tmp_path / "set", void=255).classes == [0, 1, 2]
+        assert SegmentationData.from_arrays(x[:6], masks, void=255).classes == [0, 1, 2]
+        dense = np.arange(6)[:, None, None] * np.ones((6, 28, 28), np.int64)  # codes 0 … 5
+        assert SegmentationData.from_arrays(x[:6], dense).classes == list(range(6))
+        sparse = masks.copy()
+        sparse[sparse == 255] = 12  # 3 … 11 unused: a gap of 9 is left alone
+        assert len(SegmentationData.from_arrays(x[:6], sparse).classes) == 13

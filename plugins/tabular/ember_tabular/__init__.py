@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ember_tabular.data import TabularData, TabularDataset, items_to_frame
 from ember_tabular.datasets import load_sample, sample_path
-from ember_tabular.interpret import feature_importance
+from ember_tabular.interpret import feature_importance, plot_feature_importance
 from ember_tabular.models import (
     PeriodicEmbedding,
     PiecewiseLinear,
@@ -45,6 +45,7 @@ __all__ = [
     "infer_column_kinds",
     "items_to_frame",
     "load_sample",
+    "plot_feature_importance",
     "sample_path",
     "tabular_config",
     "tabular_mlp",

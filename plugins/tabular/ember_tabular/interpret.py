@@ -3,6 +3,7 @@
 Example:
     >>> # from ember_tabular import feature_importance
     >>> # feature_importance(learn)   # a DataFrame, most important column first
+    >>> # plot_feature_importance(feature_importance(learn)).savefig("importance.png")
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ember.data import unlabelled_test_error
 from ember.model import evaluating
 from ember_tabular.data import TabularData
 
-__all__ = ["feature_importance"]
+__all__ = ["feature_importance", "plot_feature_importance"]
 
 
 def _score(learn: ember.Learner, cats: Tensor, conts: Tensor, targets: Tensor,
@@ -42,7 +43,8 @@ def _score(learn: ember.Learner, cats: Tensor, conts: Tensor, targets: Tensor,
 
 def feature_importance(learn: ember.Learner, split: str = "valid",
                        metric: ember.Metric | str | None = None, n_repeats: int = 3,
-                       seed: int = 0, bs: int = 4096, plot: bool = False) -> pd.DataFrame:
+                       seed: int = 0, bs: int = 4096, plot: bool = False,
+                       ax: Any = None) -> pd.DataFrame:
     """Permutation importance of each input column of a tabular learner.
 
     Each raw column (a date with all its parts, a continuous column with its ``_na``
@@ -53,10 +55,18 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     the learner's first metric, else its loss. A test set without labels has nothing to score:
     it is an :class:`ember.DataError`.
 
+    The DataFrame is always what is returned. ``ax=`` (a matplotlib ``Axes``) draws the bars
+    into it, so the figure is the caller's to save or close; ``plot=True`` without ``ax``
+    draws into a new figure (then ``matplotlib.pyplot.gcf()``). To get the figure back, call
+    :func:`plot_feature_importance` on the DataFrame: it returns the figure, like every
+    other Ember plot.
+
     Example:
         >>> # feature_importance(learn).head()
         >>> #      feature  importance     std
         >>> # 0      carat      0.9123  0.0102
+        >>> # figure, axis = plt.subplots(); feature_importance(learn, ax=axis)
+        >>> # figure.savefig("importance.png")
     """
     data = learn.data
     if not isinstance(data, TabularData):
@@ -100,16 +110,27 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     frame = frame.sort_values("importance", ascending=False, ignore_index=True)
     frame.attrs["baseline"] = baseline
     frame.attrs["score"] = chosen.name if chosen is not None else "loss"
-    if plot:
-        _plot(frame)
+    if plot or ax is not None:
+        plot_feature_importance(frame, ax=ax)
     return frame
 
 
-def _plot(frame: pd.DataFrame) -> Any:
+def plot_feature_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
+    """A bar chart of a :func:`feature_importance` table (most important column on top);
+    returns the matplotlib figure, a new one or that of ``ax`` when given.
+
+    Example:
+        >>> # plot_feature_importance(feature_importance(learn)).savefig("importance.png")
+    """
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 0.3 * len(frame) + 1))
-    axis.barh(frame["feature"][::-1], frame["importance"][::-1], xerr=frame["std"][::-1])
-    axis.set_xlabel(f"loss of {frame.attrs.get('score', 'score')} when shuffled")
-    figure.tight_layout()
+    if ax is None:
+        figure, axis = plt.subplots(figsize=(6, 0.3 * len(importance) + 1))
+    else:
+        figure, axis = ax.figure, ax
+    axis.barh(importance["feature"][::-1], importance["importance"][::-1],
+              xerr=importance["std"][::-1])
+    axis.set_xlabel(f"loss of {importance.attrs.get('score', 'score')} when shuffled")
+    if ax is None:
+        figure.tight_layout()
     return figure

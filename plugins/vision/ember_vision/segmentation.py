@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 import ember
 from ember.metrics import IGNORE_INDEX
 from ember.model import evaluating
+from ember.utils import warn
 from ember_vision.data import (
     ArrayImageDataset,
     ImageCollate,
@@ -43,6 +44,8 @@ from ember_vision.data import (
 from ember_vision.data import _images_to_tensor as images_to_tensor
 from ember_vision.models import conv_block, torchvision_model
 from ember_vision.transforms import IMAGE_SUFFIXES, load_image, resize_image
+
+UNUSED_CODES_WARN = 10  # a largest code this far above the next one seen is likely void
 
 __all__ = [
     "CompactUNet",
@@ -73,7 +76,9 @@ class SegmentationData(ImageData):
                     num_workers: int = 0, augment: Any = True,
                     void: int | None = None) -> SegmentationData:
         """Images (N, H, W[, C]) ``uint8`` and masks (N, H, W) of integer codes indexing
-        ``codes`` (default: ``0 … max``). A seeded ``valid_pct`` of the items is held out.
+        ``codes`` (default: ``0 … max``; a largest code far above the others, say 255 over
+        0 … 2, warns that it makes classes no mask holds). A seeded ``valid_pct`` of the items
+        is held out.
         Mask pixels equal to ``void`` (say 255: borders, unlabelled pixels) belong to no
         class: they become ``ember.metrics.IGNORE_INDEX``, which the loss, accuracy and Dice
         skip.
@@ -106,6 +111,8 @@ class SegmentationData(ImageData):
             raise ember.DataError(f"mask {item} holds code {code}, outside 0 … {len(names) - 1} "
                                   f"(codes={names}); fix the mask or give more codes"
                                   f"{_void_hint(code, void)}")
+        if codes is None:
+            _warn_unused_codes(labelled.unique().tolist())
         train_index, valid_index = ember.split_indices(len(pixels), valid_pct, seed)
         train_t, valid_t = torch.from_numpy(train_index), torch.from_numpy(valid_index)
         mean, std = _channel_stats(pixels[train_t])
@@ -129,7 +136,8 @@ class SegmentationData(ImageData):
         a function that takes an image's path (a ``Path``) and returns its mask's path
         (CamVid's ``labels/<name>_P.png``). A mask is a single-channel
         image (greyscale, palette or 16-bit PNG) whose pixel values are class codes indexing
-        ``codes`` (default ``0 … max``); it must have its image's size. Every mask is read up
+        ``codes`` (default ``0 … max``, with a warning when the largest code stands far above
+        the others, as a 255 void border does); it must have its image's size. Every mask is read up
         front, so a bad one is named before training, with its image: a missing or unreadable
         file, a colour mask, a mask of another size, and a function that raises or returns
         anything but a path. With ``size`` images are resized
@@ -146,7 +154,7 @@ class SegmentationData(ImageData):
         image_paths = [Path(p) for p in images]
         mask_paths, mask_names = _mask_paths(image_paths, masks)
         chosen_mode, final_size, image_sizes = image_headers(image_paths, mode, size)
-        highest = 0
+        highest, seen = 0, set()
         for image_path, mask_path, image_size, mask_name in zip(image_paths, mask_paths,
                                                                  image_sizes, mask_names):
             mask = load_mask(mask_path, void=void, name=mask_name)
@@ -156,11 +164,15 @@ class SegmentationData(ImageData):
                     f"{image_path} is {image_size[0]}x{image_size[1]}; give one mask pixel per "
                     f"image pixel")
             highest = max(highest, int(mask.max()))
+            if codes is None:
+                seen.update(mask.unique().tolist())
             if codes is not None and highest >= len(codes):
                 raise ember.DataError(
                     f"mask {mask_path} holds code {int(mask.max())}, outside 0 … "
                     f"{len(codes) - 1} (codes={list(codes)}); fix the mask or give more codes"
                     f"{_void_hint(int(mask.max()), void)}")
+        if codes is None:
+            _warn_unused_codes(seen - {IGNORE_INDEX})
         names = list(codes) if codes is not None else list(range(highest + 1))
         if len(names) < 2:
             raise ember.DataError("every mask holds code 0 only; a segmentation needs at least "
@@ -323,6 +335,22 @@ def _void_hint(code: int, void: int | None) -> str:
     return ("" if void is not None or code < 0 else
             f", or pass void={code} if pixels of code {code} are unlabelled (borders, "
             f"don't-care regions) so that the loss and metrics skip them")
+
+
+def _warn_unused_codes(seen: Iterable[int]) -> None:
+    """Without ``codes=`` the classes are ``0 … largest code``: warn when the largest code
+    stands more than ``UNUSED_CODES_WARN`` above the next one the masks hold (0 … 2 and 255,
+    Pascal VOC's void border), which makes that many classes that no mask holds."""
+    present = sorted(int(code) for code in seen)
+    if len(present) < 2 or present[-1] - present[-2] - 1 <= UNUSED_CODES_WARN:
+        return
+    largest, below = present[-1], present[-2]
+    shown = f"0 … {below}" if present[:-1] == list(range(below + 1)) else \
+        ", ".join(map(str, present[:-1]))
+    warn(f"the masks hold codes {shown} and {largest}, so without codes= they make "
+         f"{largest + 1} classes (0 … {largest}), {largest - below - 1} of them in no mask; "
+         f"if code {largest} marks unlabelled pixels (a void border, as in Pascal VOC) pass "
+         f"void={largest}, else give codes=[...] naming every class")
 
 
 def _void_ignored(codes: Tensor, void: int | None) -> Tensor:
