@@ -320,6 +320,18 @@ def test_a_bad_item_in_a_batch_is_a_422_naming_its_index(exported, bad):
     assert re.search(r"items? 0", alone.json()["detail"]), alone.json()
 
 
+def test_a_bad_item_past_the_first_chunk_of_a_large_request_is_named_by_its_index(exported):
+    # before, predict_batch encoded 256 items at a time and each chunk counted from 0: the
+    # 300th item of a request was "item 43"
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    inputs = [items[0]] * 299 + [[1, "a", 0, 0, 0, 0, 0, 0]]
+    response = client.post("/predict", json={"inputs": inputs})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("cannot turn item 299 of the items"), \
+        response.json()
+
+
 def test_an_item_of_another_shape_is_a_422_naming_it_and_the_training_shape(exported):
     # before, 7 features were a 422 quoting torch ("mat1 and mat2 shapes cannot be
     # multiplied") that named no shape to send, and 8 features as 2 rows of 4 were predicted

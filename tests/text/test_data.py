@@ -249,6 +249,17 @@ def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews)
         data.encode(["fine", "   "])
 
 
+def test_a_bad_text_past_the_first_chunk_is_named_by_its_place_among_all_the_texts(
+        reviews) -> None:
+    # before, predict_batch encoded bs texts at a time, each chunk counting from 0: the 4th
+    # text (bs=2) was "item #1"
+    data = TextData.from_texts(reviews["text"][:100], reviews["label"][:100], bs=16)
+    model = text_classifier(data, emb_size=8, hidden_size=8, n_layers=1)
+    with pytest.raises(ember.DataError, match=r"^item #3 is empty"):
+        data.predict_batch(model, ["fine", "good", "dull", "   "], bs=2)
+    assert len(data.predict_batch(model, ["fine", "good", "dull"], bs=2)) == 3
+
+
 def test_samplers_bucket_by_length() -> None:
     lengths = torch.randint(1, 200, (1000,)).tolist()
     ember.seed(0)

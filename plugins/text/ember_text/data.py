@@ -683,7 +683,7 @@ class TextData(ember.Data):
         Example:
             >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
         """
-        names = [f"item #{i}" for i in range(len(items))]
+        names = [f"item #{ember.item_number(i)}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
         return [_ids(self.vocab.numericalize(t[: self.max_len]), self.backwards)
                 for t in tokens]
@@ -954,7 +954,7 @@ class LanguageModelData(ember.Data):
         Example:
             >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
         """
-        names = [f"prompt #{i}" for i in range(len(items))]
+        names = [f"prompt #{ember.item_number(i)}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
         return (pad_ids([_ids(self.vocab.numericalize(t), self.backwards) for t in tokens],
                         self.vocab.pad_id),)
