@@ -124,7 +124,7 @@ def items_to_frame(items: Any, required: Sequence[str] = ()) -> pd.DataFrame:
                     f"give every row each input column ({', '.join(map(str, required))}), "
                     f"null (None) for a value that is unknown")
             records.append(record)
-            labels.append(position)
+            labels.append(number)  # the frame names a row by its item number
         else:
             raise ember.DataError(
                 f"item {number} is a {type(item).__name__}; tabular models predict on dicts "
