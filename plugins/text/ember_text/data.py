@@ -392,6 +392,14 @@ class _Targets:
 
 
 # ------------------------------------------------------------------------------ TextData
+def _one_text(item: Any) -> None:
+    """A :class:`DataError` for a list or tuple given to ``predict``, which takes one text:
+    several texts go to ``predict_batch``."""
+    if isinstance(item, (list, tuple)):
+        raise DataError(f"predict takes one text, not a {type(item).__name__} of {len(item)}; "
+                        f"give several to predict_batch([...])")
+
+
 class TextData(ember.Data):
     """Texts with single-label, multi-label or regression targets.
 
@@ -416,6 +424,18 @@ class TextData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "one text to classify or score"}
+
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The prediction for one text (``learn.predict(text)``); a list or tuple of texts is
+        a :class:`DataError` that points to ``predict_batch``.
+
+        Example:
+            >>> # learn.predict("A delight.") -> 'fresh'
+            >>> # learn.predict(["A delight.", "Dull."])  # DataError: give several to predict_batch
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
 
     def from_upload(self, content: bytes, name: str) -> str:
         """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
@@ -862,6 +882,17 @@ class LanguageModelData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "the start of a text, to continue"}
+
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The continuation of one prompt (``learn.predict(prompt)``); a list or tuple of
+        prompts is a :class:`DataError` that points to ``predict_batch``.
+
+        Example:
+            >>> # learn.predict("It is a truth", n_words=20) -> 'It is a truth ...'
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
 
     from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
