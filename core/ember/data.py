@@ -23,9 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -48,8 +50,10 @@ __all__ = [
     "check_batch",
     "find_test_folder",
     "first_unseen_class",
+    "item_number",
     "make_loaders",
     "n_batches",
+    "numbering_items_from",
     "require_batches",
     "split_by_flags",
     "split_folders",
@@ -500,6 +504,44 @@ def require_batches(dl: DataLoader, name: str) -> None:
                         f"size with drop_last=True; give more data or a smaller batch_size")
 
 
+#: the position, among all the items given, of the first item being encoded now
+_first_item: contextvars.ContextVar[int] = contextvars.ContextVar("ember_first_item", default=0)
+
+
+def item_number(position: int) -> int:
+    """The number by which a message names the item at ``position`` of the items being
+    encoded: its position among all the items the user gave. :meth:`Data.predict_batch`
+    encodes items in chunks of ``bs``; inside :func:`numbering_items_from` (which it sets for
+    each chunk) the chunk's position 0 is item ``start``, so a refusal of the 300th item says
+    "item 299", not "item 43". An ``encode`` (a plugin's override too) names its items by this
+    number.
+
+    Example:
+        >>> item_number(3)
+        3
+        >>> with numbering_items_from(256):
+        ...     item_number(3)
+        259
+    """
+    return _first_item.get() + position
+
+
+@contextlib.contextmanager
+def numbering_items_from(start: int) -> Iterator[None]:
+    """Within the block, :func:`item_number` counts the items being encoded from ``start``:
+    what a ``predict_batch`` that encodes its items in chunks sets around each chunk's
+    ``encode``. Blocks nest (the innermost's ``start`` counts), and each thread has its own.
+
+    Example:
+        >>> # with numbering_items_from(start): batch = self.encode(items[start:start + bs])
+    """
+    token = _first_item.set(start)
+    try:
+        yield
+    finally:
+        _first_item.reset(token)
+
+
 def _labels(dl: DataLoader) -> Tensor:
     """All integer labels of a loader: from its dataset's label tensor or ``targets`` list (a
     ``TensorDataset``, torchvision's datasets, or a ``Subset`` of either) without loading a
@@ -559,22 +601,24 @@ def _stack(items: Sequence[Any], what: str, part: str = "",
     """
     tensors = []
     for position, item in enumerate(items):
+        number = item_number(position)
         try:
             tensors.append(torch.as_tensor(item))
         except (TypeError, RuntimeError, ValueError, OverflowError) as error:
             raise DataError(
-                f"cannot turn {part}item {position} of {what} into a tensor ({error}); give "
+                f"cannot turn {part}item {number} of {what} into a tensor ({error}); give "
                 f"each item as a tensor, an array or nested lists of numbers") from None
         if shape is not None and tuple(tensors[-1].shape) != tuple(shape):
             trained = (f"items whose {part.removesuffix(' of ')} has shape" if part
                        else "items of shape")
             raise DataError(
-                f"{part}item {position} has shape {tuple(tensors[-1].shape)}, but the model "
+                f"{part}item {number} has shape {tuple(tensors[-1].shape)}, but the model "
                 f"was trained on {trained} {tuple(shape)}; give items of that shape")
         if tensors[-1].shape != tensors[0].shape:
             raise DataError(
-                f"{part}item {position} of {what} has shape {tuple(tensors[-1].shape)}, but "
-                f"{part}item 0 has {tuple(tensors[0].shape)}; give items of one shape")
+                f"{part}item {number} of {what} has shape {tuple(tensors[-1].shape)}, but "
+                f"{part}item {item_number(0)} has {tuple(tensors[0].shape)}; give items of "
+                f"one shape")
     try:
         return torch.stack(tensors)
     except (TypeError, RuntimeError, ValueError) as error:
@@ -876,9 +920,10 @@ class Data:
             if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(
                     item) != n_inputs:
                 raise DataError(
-                    f"item {position} is not {n_inputs} inputs: the model takes {n_inputs} "
-                    f"inputs (its training items are (input0, ..., input{n_inputs - 1}, "
-                    f"target)), so give each item as a tuple of {n_inputs}, one per input")
+                    f"item {item_number(position)} is not {n_inputs} inputs: the model takes "
+                    f"{n_inputs} inputs (its training items are (input0, ..., "
+                    f"input{n_inputs - 1}, target)), so give each item as a tuple of "
+                    f"{n_inputs}, one per input")
         batches = [_stack([item[index] for item in items], "the items", f"input {index} of ",
                           shape=shapes[index])
                    for index in range(n_inputs)]
@@ -1080,8 +1125,14 @@ class Data:
         """
         self.check_options(options, probs, threshold)
         items = list(items)
-        batches = (self.encode(items[start:start + bs]) for start in range(0, len(items), bs))
-        return self.predict_encoded(model, batches, device, probs=probs, threshold=threshold)
+
+        def batches() -> Iterator[tuple[Tensor, ...]]:
+            for start in range(0, len(items), bs):
+                with numbering_items_from(start):  # a refused item is named by its position
+                    batch = self.encode(items[start:start + bs])
+                yield batch
+
+        return self.predict_encoded(model, batches(), device, probs=probs, threshold=threshold)
 
     def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
                     **options: Any) -> Any:

@@ -528,10 +528,13 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
 
     async def predict_items(items: list[Any], options: dict[str, Any]) -> list[Any]:
         """Predictions of raw items (decoded from JSON or read from uploads) with checked
-        options; an item the data refuses is a 422 with the data's reason."""
+        options; an item the data refuses (a :class:`DataError`) is a 422 with the data's
+        reason. The options were checked (:func:`checked_options`), so any other error
+        (a ``KeyError``, a ``TypeError``) is a bug of the data's ``predict_batch``: a 500
+        that tells the client nothing of it (:class:`InternalErrors`)."""
         try:
             return _jsonable(await batcher.predict(items, options))
-        except (DataError, ValueError, TypeError, KeyError) as error:
+        except DataError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
 
     @app.post("/predict", response_model=PredictResponse)
@@ -539,7 +542,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
         options = checked_options(body.options)
         try:
             items = [predictor.data.from_json(item, i) for i, item in enumerate(body.inputs)]
-        except (DataError, ValueError, TypeError, KeyError) as error:
+        except DataError as error:  # anything else is a bug of the data's from_json: a 500
             raise HTTPException(status_code=422, detail=str(error)) from None
         return {"predictions": await predict_items(items, options)}
 
@@ -564,7 +567,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             name = _upload_name(upload.filename, position)
             try:
                 items.append(predictor.data.from_upload(await upload.read(), name))
-            except (DataError, ValueError, TypeError) as error:
+            except DataError as error:  # anything else is a bug of the data's from_upload
                 raise HTTPException(status_code=422, detail=str(error)) from None
         return {"predictions": await predict_items(items, checked)}
 

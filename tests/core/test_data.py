@@ -430,6 +430,21 @@ def test_predict_refuses_an_item_of_another_shape_than_the_training_items():
     assert len(data.predict_batch(_MeanOfFeatures(), [(left[0], right[0])])) == 1
 
 
+def test_a_bad_item_past_the_first_chunk_is_named_by_its_place_among_all_the_items():
+    """predict_batch encodes items in chunks of bs: the 4th item (bs=2) is item 3, not the
+    chunk's item 1, in the refusals of encode and of the model."""
+    data = ember.Data(None, None, target_kind="single_label", classes=["a", "b"])
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ember.DataError, match=r"^cannot turn item 3 of the items into a tensor"):
+        data.predict_batch(model, [[0.5, 1.0]] * 3 + [["not", "numbers"]], bs=2)
+    with pytest.raises(ember.DataError, match=r"^item 3 of the items has shape \(3,\), but item "
+                                              r"2 has \(2,\)"):
+        data.predict_batch(model, [[0.5, 1.0]] * 3 + [[0.5, 1.0, 2.0]], bs=2)
+    with pytest.raises(ember.DataError, match=r"^the model cannot take items 2-3 "):
+        data.predict_batch(model, [[0.5, 1.0]] * 2 + [[0.5, 1.0, 2.0]] * 2, bs=2)
+    assert len(data.predict_batch(model, [[0.5, 1.0]] * 5, bs=2)) == 5
+
+
 def test_items_of_varying_shape_are_taken_where_the_training_items_may_vary():
     """A padding collate_fn, batches of one or a Data subclass that opts out: the training
     items may differ in shape (the model takes any), so raw items are not checked."""

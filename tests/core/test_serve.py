@@ -320,6 +320,18 @@ def test_a_bad_item_in_a_batch_is_a_422_naming_its_index(exported, bad):
     assert re.search(r"items? 0", alone.json()["detail"]), alone.json()
 
 
+def test_a_bad_item_past_the_first_chunk_of_a_large_request_is_named_by_its_index(exported):
+    # before, predict_batch encoded 256 items at a time and each chunk counted from 0: the
+    # 300th item of a request was "item 43"
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    inputs = [items[0]] * 299 + [[1, "a", 0, 0, 0, 0, 0, 0]]
+    response = client.post("/predict", json={"inputs": inputs})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("cannot turn item 299 of the items"), \
+        response.json()
+
+
 def test_an_item_of_another_shape_is_a_422_naming_it_and_the_training_shape(exported):
     # before, 7 features were a 422 quoting torch ("mat1 and mat2 shapes cannot be
     # multiplied") that named no shape to send, and 8 features as 2 rows of 4 were predicted
@@ -374,6 +386,48 @@ class _Broken(ember.Data):
     def predict_batch(self, model, items, device=None, bs=256, *, probs=False, threshold=None,
                       **options):
         raise RuntimeError("secret detail of a plugin bug")
+
+
+class _RaisingData(ember.Data):
+    """Data whose prediction raises ``error`` (a plugin's bug, or its refusal of an item)."""
+
+    error: Exception
+
+    def predict_batch(self, model, items, device=None, bs=256, *, probs=False, threshold=None,
+                      **options):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyError("plugin secret"), TypeError("plugin secret"),
+                                   ValueError("plugin secret")])
+def test_a_non_data_error_of_predict_batch_is_a_500_not_the_clients_mistake(exported, error,
+                                                                             caplog):
+    # before, a KeyError, TypeError or ValueError inside a plugin's predict_batch was a 422
+    # carrying its text: the client read a plugin's bug as their mistake, and internal text
+    predictor, items = exported
+    data = _RaisingData(None, None, target_kind="single_label", n_out=3)
+    data.error = error
+    client = TestClient(create_app(Predictor(predictor.model, data, predictor.manifest,
+                                             predictor.device)), raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="ember.serve"):
+        response = client.post("/predict", json={"inputs": items[:2]})
+    assert response.status_code == 500
+    assert "secret" not in response.text
+    assert response.json() == {
+        "detail": "internal error while predicting; the server log has the traceback"}
+    (record,) = [record for record in caplog.records if record.name == "ember.serve"]
+    assert record.exc_info is not None and record.exc_info[1] is error
+
+
+def test_a_data_error_of_predict_batch_is_a_422_naming_the_item(exported):
+    predictor, items = exported
+    data = _RaisingData(None, None, target_kind="single_label", n_out=3)
+    data.error = ember.DataError("item 1 is not what this model reads")
+    client = TestClient(create_app(Predictor(predictor.model, data, predictor.manifest,
+                                             predictor.device)))
+    response = client.post("/predict", json={"inputs": items[:2]})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "item 1 is not what this model reads"}
 
 
 def test_an_unexpected_error_is_a_json_500_and_its_traceback_is_logged(exported, caplog):

@@ -249,6 +249,34 @@ def test_long_document_is_truncated_and_unknown_words_still_predictable(reviews)
         data.encode(["fine", "   "])
 
 
+def test_a_bad_text_past_the_first_chunk_is_named_by_its_place_among_all_the_texts(
+        reviews) -> None:
+    # before, predict_batch encoded bs texts at a time, each chunk counting from 0: the 4th
+    # text (bs=2) was "item #1"
+    data = TextData.from_texts(reviews["text"][:100], reviews["label"][:100], bs=16)
+    model = text_classifier(data, emb_size=8, hidden_size=8, n_layers=1)
+    with pytest.raises(ember.DataError, match=r"^item #3 is empty"):
+        data.predict_batch(model, ["fine", "good", "dull", "   "], bs=2)
+    assert len(data.predict_batch(model, ["fine", "good", "dull"], bs=2)) == 3
+
+
+def test_predict_given_a_list_of_texts_points_to_predict_batch(reviews) -> None:
+    # before, it said "item #0 must be a string, got list", not what to do
+    data = TextData.from_texts(reviews["text"][:100], reviews["label"][:100], bs=16)
+    learn = ember.learner(data, model=text_classifier(data, emb_size=8, hidden_size=8,
+                                                      n_layers=1), quiet=True)
+    for several in (["a", "b"], ("a", "b")):
+        with pytest.raises(ember.DataError, match=r"^predict takes one text, not a "
+                                                  r"(list|tuple) of 2; give several to "
+                                                  r"predict_batch\(\[\.\.\.\]\)"):
+            learn.predict(several)
+    assert learn.predict("a fine film") in data.classes
+    corpus = LanguageModelData.from_texts(["It is a truth universally acknowledged."] * 40,
+                                          bs=4, bptt=8, min_freq=1)
+    with pytest.raises(ember.DataError, match=r"^predict takes one text"):
+        corpus.predict_one(torch.nn.Linear(1, 1), ["It is", "a truth"])
+
+
 def test_samplers_bucket_by_length() -> None:
     lengths = torch.randint(1, 200, (1000,)).tolist()
     ember.seed(0)

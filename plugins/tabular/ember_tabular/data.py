@@ -107,6 +107,7 @@ def items_to_frame(items: Any, required: Sequence[str] = ()) -> pd.DataFrame:
             labels.clear()
 
     for position, item in enumerate(items):
+        number = ember.item_number(position)  # its place among all the items given
         if isinstance(item, pd.DataFrame):
             flush()
             frames.append(item)
@@ -119,14 +120,14 @@ def items_to_frame(items: Any, required: Sequence[str] = ()) -> pd.DataFrame:
             if missing:
                 names = ", ".join(repr(name) for name in missing)
                 raise ember.DataError(
-                    f"item {position} has no column{'s' if len(missing) > 1 else ''} {names}; "
+                    f"item {number} has no column{'s' if len(missing) > 1 else ''} {names}; "
                     f"give every row each input column ({', '.join(map(str, required))}), "
                     f"null (None) for a value that is unknown")
             records.append(record)
-            labels.append(position)
+            labels.append(number)  # the frame names a row by its item number
         else:
             raise ember.DataError(
-                f"item {position} is a {type(item).__name__}; tabular models predict on dicts "
+                f"item {number} is a {type(item).__name__}; tabular models predict on dicts "
                 f"(column -> value), pandas Series (one row) or DataFrames"
             )
     flush()

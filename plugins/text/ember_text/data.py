@@ -392,6 +392,14 @@ class _Targets:
 
 
 # ------------------------------------------------------------------------------ TextData
+def _one_text(item: Any) -> None:
+    """A :class:`DataError` for a list or tuple given to ``predict``, which takes one text:
+    several texts go to ``predict_batch``."""
+    if isinstance(item, (list, tuple)):
+        raise DataError(f"predict takes one text, not a {type(item).__name__} of {len(item)}; "
+                        f"give several to predict_batch([...])")
+
+
 class TextData(ember.Data):
     """Texts with single-label, multi-label or regression targets.
 
@@ -416,6 +424,18 @@ class TextData(ember.Data):
             'string'
         """
         return {"type": "string", "description": "one text to classify or score"}
+
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The prediction for one text (``learn.predict(text)``); a list or tuple of texts is
+        a :class:`DataError` that points to ``predict_batch``.
+
+        Example:
+            >>> # learn.predict("A delight.") -> 'fresh'
+            >>> # learn.predict(["A delight.", "Dull."])  # DataError: give several to predict_batch
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
 
     def from_upload(self, content: bytes, name: str) -> str:
         """An uploaded text file (``ember serve``'s ``/predict/files``) → its text, refusing
@@ -683,7 +703,7 @@ class TextData(ember.Data):
         Example:
             >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
         """
-        names = [f"item #{i}" for i in range(len(items))]
+        names = [f"item #{ember.item_number(i)}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
         return [_ids(self.vocab.numericalize(t[: self.max_len]), self.backwards)
                 for t in tokens]
@@ -863,6 +883,17 @@ class LanguageModelData(ember.Data):
         """
         return {"type": "string", "description": "the start of a text, to continue"}
 
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The continuation of one prompt (``learn.predict(prompt)``); a list or tuple of
+        prompts is a :class:`DataError` that points to ``predict_batch``.
+
+        Example:
+            >>> # learn.predict("It is a truth", n_words=20) -> 'It is a truth ...'
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
+
     from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
     def __init__(self, train_dl: DataLoader | None, valid_dl: DataLoader | None,
@@ -954,7 +985,7 @@ class LanguageModelData(ember.Data):
         Example:
             >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
         """
-        names = [f"prompt #{i}" for i in range(len(items))]
+        names = [f"prompt #{ember.item_number(i)}" for i in range(len(items))]
         tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
         return (pad_ids([_ids(self.vocab.numericalize(t), self.backwards) for t in tokens],
                         self.vocab.pad_id),)

@@ -720,7 +720,8 @@ class ImageData(ember.Data):
         """
         images = []
         for index, item in enumerate(items):
-            name = str(item) if isinstance(item, (str, Path)) else f"item {index}"
+            name = (str(item) if isinstance(item, (str, Path))
+                    else f"item {ember.item_number(index)}")
             image = to_image_tensor(item, name, self.mode)
             images.append(convert_mode(image, self.mode, name))
         if not images:

@@ -253,7 +253,8 @@ class SegmentationData(ImageData):
         with evaluating(model) as model_device:
             device = device or model_device
             for start in range(0, len(items), bs):
-                images = self.read_images(items[start:start + bs])
+                with ember.numbering_items_from(start):  # a bad image named by its position
+                    images = self.read_images(items[start:start + bs])
                 logits = model(self.encode_images(images).to(device))
                 results.extend(_masks_at(logits, [tuple(image.shape[-2:]) for image in images]))
         return results

@@ -424,6 +424,7 @@ class Seq2SeqData(ember.Data):
         """
         sequences = []
         for position, item in enumerate(items):
+            position = ember.item_number(position)  # its place among all the items given
             text = check_text(item, f"source {position} ({item!r:.60})")
             tokens = self._split_source(text)
             ids = self.src_vocab.numericalize(tokens)
@@ -507,7 +508,8 @@ class Seq2SeqData(ember.Data):
             device = device or model_device
             for start in range(0, len(items), bs):
                 chunk = items[start:start + bs]
-                (src,) = self.encode(chunk)
+                with ember.numbering_items_from(start):
+                    (src,) = self.encode(chunk)
                 src = src.to(device)
                 if beam == 1:
                     decoded = greedy_decode(model, src, max_len)
