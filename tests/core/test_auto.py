@@ -219,7 +219,8 @@ class _Blind(torch.nn.Module):
         return self.linear(x * 0)
 
 
-def test_after_a_race_the_lr_suggestion_is_the_winners(one_thread):
+@pytest.mark.filterwarnings("ignore:fit_auto. the learning-rate sweep:ember.EmberWarning")
+def test_after_a_race_the_lr_suggestion_is_the_winners(one_thread):  # the blind one's never fell
     # it was the finder result of the last candidate swept: the final training's rate was then
     # checked against another model's curve (a false "more than 10x the suggestion" warning)
     ember.seed(0)
