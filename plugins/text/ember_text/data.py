@@ -216,6 +216,13 @@ def _is_text(part: Any) -> bool:
     return isinstance(part, (str, bytes))
 
 
+def _refuse_one_text(value: Any, argument: str, fix: str) -> None:
+    """A :class:`DataError` for one text given where a list of texts belongs (``argument=``):
+    a string would be read as one text per character."""
+    if _is_text(value):
+        raise DataError(f"{argument}= takes a list of texts, not one text: {fix}")
+
+
 def _read_text_file(file: Path, encoding: str) -> str:
     """The text of ``file`` in ``encoding``, or a :class:`ember.DataError` naming the file and
     saying what to do (the advice of :func:`check_text`, decoding bytes yourself, cannot be
@@ -254,10 +261,8 @@ def _corpus(texts: Any, text_col: str | None, test: bool = False
     """A language model's texts (a list, or the ``text_col`` column of a data frame) without
     the blank ones, and their names for errors by their place among the texts given
     (``text #3``, or ``test item 3`` for the ``test`` texts)."""
-    if isinstance(texts, (str, bytes)):  # else read as one text per character
-        raise DataError("test= takes a list of texts, not one text: test=[text]" if test else
-                        "texts= takes a list of texts, not one text: split a book into "
-                        "paragraphs or lines (text.splitlines()), or give [text]")
+    _refuse_one_text(texts, "test" if test else "texts", "test=[text]" if test else
+                     "split a book into paragraphs or lines (text.splitlines()), or give [text]")
     # a frame or a dict of columns; a Series (a column itself) has keys too, but no columns
     if text_col is not None and (hasattr(texts, "columns") or isinstance(texts, Mapping)):
         texts = _column(texts, text_col, "test" if test else None)
@@ -510,9 +515,7 @@ class TextData(ember.Data):
             >>> data.test_labelled, len(data.test_dl.dataset)
             (False, 3)
         """
-        if isinstance(texts, (str, bytes)):  # else read as one text per character
-            raise DataError("texts= takes a list of texts, not one text: give [text] and "
-                            "[label]")
+        _refuse_one_text(texts, "texts", "give [text] and [label]")
         n = len(texts)
         if len(labels) != n:
             raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
@@ -525,8 +528,7 @@ class TextData(ember.Data):
         targets = _Targets(labels, label_names, target_kind, label_delim, classes)
         test_y = None
         if test is not None:  # checked before the (long) tokenisation of the training texts
-            if _is_text(test):
-                raise DataError("test= takes a list of texts, not one text: test=[text]")
+            _refuse_one_text(test, "test", "test=[text]")
             test_texts, test_labels = ember.split_test(test, _is_text, "text")
             test_texts = list(test_texts)
             test_labels = list(test_labels) if test_labels is not None else None
