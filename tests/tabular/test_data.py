@@ -257,6 +257,28 @@ def test_a_test_frame_without_the_target_gives_predictions_and_refuses_validate(
     assert set(ember.learner(labelled, quiet=True).validate("test")) >= {"test_loss"}
 
 
+@pytest.mark.parametrize(("target", "frame"), [("Class", "lending"), ("price", "diamonds")])
+def test_a_test_frame_whose_target_column_is_all_missing_is_a_test_set_without_labels(
+        request: pytest.FixtureRequest, target: str, frame: str) -> None:
+    # training and test rows concatenated, then split on the missing target (a competition's
+    # layout): the empty target column was read as labels, and from_df failed with "the label
+    # is missing (30 such row(s)); drop these rows", i.e. drop every test row
+    table = request.getfixturevalue(frame)
+    train, test = table.iloc[30:], table.iloc[:30].assign(**{target: np.nan})
+    data = TabularData.from_df(train, target, test_df=test, verbose=False)
+    assert data.test_labelled is False and len(data.test_dl.dataset) == 30
+    predictions, targets = ember.learner(data, quiet=True, device="cpu").get_preds("test")
+    assert targets is None and len(predictions) == 30
+    partly = table.iloc[:30].astype({target: object})
+    partly.loc[partly.index[4], target] = None  # some labels missing: still an error
+    with pytest.raises(ember.DataError, match=rf"^test_df: target '{target}', row 4: "):
+        TabularData.from_df(train, target, test_df=partly, verbose=False)
+    if frame == "diamonds":  # of two targets, one labelled and one empty: refused by name
+        with pytest.raises(ember.DataError, match=r"labels in the target column\(s\) \['x'\] "
+                                                  r"but none in \['price'\]"):
+            TabularData.from_df(train, ["price", "x"], test_df=test, verbose=False)
+
+
 def test_predict_refuses_a_frame_of_several_rows_instead_of_answering_for_the_first(
         diamonds_learner: ember.Learner, diamonds: pd.DataFrame, tmp_path) -> None:
     # before, learn.predict(frame) with 3 rows returned the first row's price alone, silently

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
 
 import numpy as np
@@ -45,6 +46,17 @@ def test_text_that_looks_numeric_gets_a_note() -> None:
     frame = pd.DataFrame({"amount": pd.Series(["1.5", "2", "3"], dtype=object)})
     notes = infer_column_kinds(frame)[3]
     assert any("looks numeric" in note and "amount" in note for note in notes)
+
+
+def test_booleans_with_blanks_get_no_note_to_make_them_continuous() -> None:
+    # read_csv gives a boolean column with blanks as True/False/NaN objects; the note said
+    # "'paid' is text but looks numeric; pass it in cont_names=" (pd.to_numeric reads booleans)
+    frame = pd.read_csv(io.StringIO("paid,rate\n" + "True,1.5\nFalse,2.5\n,3.5\n" * 40))
+    assert frame["paid"].dtype == object
+    cats, conts, _, notes = infer_column_kinds(frame)
+    assert cats == ["paid"] and conts == ["rate"] and notes == []
+    numbers = pd.DataFrame({"amount": pd.Series(["1.5", "2", None], dtype=object)})
+    assert "looks numeric" in infer_column_kinds(numbers)[3][0]  # numbers as text still noted
 
 
 def test_a_saved_row_index_is_left_out_and_integer_identifiers_get_a_note(tmp_path) -> None:

@@ -225,8 +225,9 @@ class TabularData(ember.Data):
             max_card: integer columns (and integer targets) with at most this many distinct
                 values are treated as categories.
             test_df: an optional test table, processed with the training statistics. Without
-                the target column(s) (a competition's test set) it is a test set without
-                labels: ``learn.get_preds("test")`` predicts its rows (targets ``None``),
+                the target column(s) (a competition's test set), or with a target column
+                empty in every row, it is a test set without labels:
+                ``learn.get_preds("test")`` predicts its rows (targets ``None``),
                 ``learn.validate("test")`` refuses it (``data.test_labelled`` is False).
             verbose: print the inferred column kinds and task.
 
@@ -309,12 +310,16 @@ class TabularData(ember.Data):
         valid_ds = dataset(valid_frame)
         test_ds, test_labelled = None, True
         if test_df is not None:
-            present = [name for name in target_names if name in test_df.columns]
+            # a target column with no label in any row (training and test rows concatenated,
+            # then split on the missing target) is a test set without labels, as is a frame
+            # without the column
+            present = [name for name in target_names if name in test_df.columns
+                       and not (len(test_df) and test_df[name].isna().all())]
             if present and len(present) < len(target_names):
                 absent = [name for name in target_names if name not in present]
-                raise ember.DataError(f"test_df has the target column(s) {present} but not "
-                                      f"{absent}; give all of them (a test set with labels) "
-                                      f"or none (a test set without labels)")
+                raise ember.DataError(f"test_df has labels in the target column(s) {present} "
+                                      f"but none in {absent}; give all of them (a test set "
+                                      f"with labels) or none (a test set without labels)")
             test_labelled = bool(present)
             try:
                 test_ds = dataset(test_df, labelled=test_labelled)

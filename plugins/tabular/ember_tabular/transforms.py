@@ -163,7 +163,10 @@ def infer_column_kinds(
         elif _is_text(series):
             cats.append(name)
             sample = series.dropna().head(1000)
-            if len(sample) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95:
+            # booleans with blanks (read_csv gives True/False/NaN objects) are categories,
+            # though pd.to_numeric takes them for numbers
+            if len(sample) and pd.api.types.infer_dtype(sample) != "boolean" and \
+                    pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95:
                 notes.append(f"{name!r} is text but looks numeric; pass it in cont_names= "
                              f"(text that is not a number will then be reported by row)")
             elif len(frame) > 100 and series.nunique() > 0.5 * len(frame):
