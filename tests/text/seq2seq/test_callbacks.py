@@ -169,6 +169,32 @@ def test_bad_arguments() -> None:
         TeacherForcing(mode="token")
 
 
+def test_schedule_shapes_that_cannot_decay_are_refused_when_the_callback_is_made() -> None:
+    """A zero steepness (0/0), a curve flat over the fit, or a negative rate (ratios grow past
+    1) used to fail at the fit's first batch with ZeroDivisionError, or give ratios of 3.96."""
+    with pytest.raises(ValueError, match="non-zero steepness"):
+        TeacherForcing(steepness=0)
+    with pytest.raises(ValueError, match="flat over the whole fit"):
+        TeacherForcing(steepness=1000, midpoint=5.0)
+    with pytest.raises(ValueError, match="rate must be a finite number, 0 or more"):
+        TeacherForcing("exponential", rate=-2)
+    with pytest.raises(ValueError, match="rate"):
+        schedule_value("exponential", 0.5, rate=-2)
+    TeacherForcing("linear", rate=-2)  # a shape the schedule does not use is not read
+
+
+def test_a_very_steep_inverse_sigmoid_is_a_step_not_an_overflow() -> None:
+    """steepness=1000 used to raise OverflowError (math range error) at every batch."""
+    forcing = TeacherForcing(steepness=1000, midpoint=0.25, floor=0.25)
+    ratios = [forcing.ratio_at(p / 10) for p in range(11)]
+    assert ratios[:3] == [1.0, 1.0, 1.0] and ratios[3:] == [0.25] * 8
+    ember.seed(0)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:96], bs=16)
+    learn = ember.learner(data, cbs=[forcing], quiet=True)
+    learn.fit(1, 1e-3)
+    assert forcing.ratios[0] == 1.0 and forcing.ratios[-1] == 0.25
+
+
 class RatioSpy(ember.Callback):
     """Notes the model's ratio at every batch, by phase."""
 

@@ -60,6 +60,9 @@ def schedule_value(schedule: str, progress: float, start: float = 1.0, floor: fl
         0.75
     """
     p = min(max(progress, 0.0), 1.0)
+    if schedule == "exponential" and not (math.isfinite(rate) and rate >= 0.0):
+        raise ValueError(f"rate must be a finite number, 0 or more (the exponential decay's "
+                         f"speed; a negative rate grows the ratio past start), got {rate}")
     if schedule == "constant":
         return start
     if schedule == "adaptive":
@@ -76,14 +79,32 @@ def schedule_value(schedule: str, progress: float, start: float = 1.0, floor: fl
     elif schedule == "exponential":
         fraction = math.exp(-rate * p)
     elif schedule == "inverse_sigmoid":
-
-        def sigmoid(x: float) -> float:
-            return 1.0 / (1.0 + math.exp(steepness * (x - midpoint)))
-
-        fraction = (sigmoid(p) - sigmoid(1.0)) / (sigmoid(0.0) - sigmoid(1.0))
+        fraction = _inverse_sigmoid_fraction(p, steepness, midpoint)
     else:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     return floor + (start - floor) * fraction
+
+
+def _inverse_sigmoid_fraction(progress: float, steepness: float, midpoint: float) -> float:
+    """``s(progress)`` of the inverse sigmoid, rescaled so that ``s(0)=1`` and ``s(1)=0``;
+    computed without overflow for a steep curve (a step at ``midpoint``)."""
+    if not (math.isfinite(steepness) and steepness != 0.0 and math.isfinite(midpoint)):
+        raise ValueError(f"the inverse_sigmoid schedule needs a finite, non-zero steepness and "
+                         f"a finite midpoint, got steepness={steepness}, midpoint={midpoint} "
+                         f"(for a straight decay use schedule='linear')")
+
+    def falling(x: float) -> float:  # 1 / (1 + exp(steepness * (x - midpoint)))
+        z = steepness * (x - midpoint)
+        # past z = 700 exp(z) nears float's limit (overflow at 709.8); exp(-z) is the same
+        # value there to full precision
+        return math.exp(-z) if z > 700.0 else 1.0 / (1.0 + math.exp(z))
+
+    span = falling(0.0) - falling(1.0)
+    if span == 0.0:
+        raise ValueError(f"the inverse_sigmoid schedule with steepness={steepness} and "
+                         f"midpoint={midpoint} is flat over the whole fit (its decay lies outside "
+                         f"progress 0 to 1); put midpoint between 0 and 1 or lower the steepness")
+    return (falling(progress) - falling(1.0)) / span
 
 
 class TeacherForcing(ember.Callback):
@@ -117,8 +138,9 @@ class TeacherForcing(ember.Callback):
         start: the ratio at the start of training.
         floor: the ratio the decay ends at (``exponential`` only approaches it: it ends
             ``exp(-rate)`` of the way from ``floor`` to ``start``, 0.7 % with the default rate).
-        rate: speed of the ``exponential`` decay.
-        steepness, midpoint: shape of the ``inverse_sigmoid`` decay.
+        rate: speed of the ``exponential`` decay (0 or more).
+        steepness, midpoint: shape of the ``inverse_sigmoid`` decay (a finite, non-zero
+            steepness; a very steep one is a step down at ``midpoint``).
         mode: ``"step"`` — one coin per decoding step, shared by the batch; ``"sample"`` — one
             coin per decoding step and per sequence (written to
             ``learn.model.teacher_forcing_mode``).
@@ -173,6 +195,10 @@ class TeacherForcing(ember.Callback):
                              f"accuracy_low={accuracy_low}, accuracy_high={accuracy_high}")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        # the schedule's own shape (rate, steepness, midpoint) is checked here, not at the
+        # fit's first batch
+        schedule_value(schedule, 0.0, start, floor, rate, steepness, midpoint,
+                       accuracy_low=accuracy_low, accuracy_high=accuracy_high)
         self.schedule, self.start, self.floor, self.mode = schedule, start, floor, mode
         self.rate, self.steepness, self.midpoint = rate, steepness, midpoint
         self.accuracy_low, self.accuracy_high, self.smoothing = (accuracy_low, accuracy_high,
