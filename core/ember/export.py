@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,6 +296,13 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
         with safe_open(str(file), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except Exception as error:  # safetensors raises its own error types for any bad header
+        if _is_torch_file(file):  # learn.save's checkpoint, say: not corrupt, another kind
+            raise ExportError(
+                f"{file} is a PyTorch file (torch.save: a checkpoint written by learn.save, or "
+                f"a state dict), not an exported model; ember.load reads only files written by "
+                f"learn.export, and never unpickles. To export a checkpoint, build its learner "
+                f"as in training, learn.load({str(file)!r}), then learn.export(\"model.ember\")"
+            ) from None
         raise ExportError(
             f"{file} is not a readable Ember model file (truncated, corrupt, or another "
             f"format): {error}"
@@ -337,6 +345,28 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
         raise ExportError(f"{file} has a corrupt manifest: {DIGEST_KEY} must be a SHA-256 "
                           f"digest (64 hexadecimal digits), not {digest!r}")
     return manifest
+
+
+def _is_torch_file(file: Path) -> bool:
+    """Whether ``file`` is what ``torch.save`` writes (a checkpoint of :meth:`Learner.save`):
+    a zip archive holding a ``data.pkl``, told from its list of names alone (nothing is
+    unpickled).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     torch.save({"w": torch.zeros(1)}, Path(folder) / "stage1.pt")
+        ...     _is_torch_file(Path(folder) / "stage1.pt")
+        True
+    """
+    with open(file, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return any(name.rpartition("/")[2] == "data.pkl" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def _check_length(file: Path, size: int) -> None:

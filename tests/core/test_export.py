@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 
 import pytest
 import torch
@@ -373,6 +374,23 @@ def test_loading_an_exported_file_as_a_checkpoint_says_which_is_which(trained, t
         trained.load(path)
     trained.model.load_state_dict(ember.load(path).model.state_dict())  # as the message says
 
+
+
+def test_loading_a_checkpoint_as_an_exported_model_says_which_is_which(trained, tmp_path):
+    # ember.load(learn.save's file) called a good checkpoint "truncated, corrupt, or another
+    # format: ... header too large"; ember serve said the same
+    saved = trained.save("stage1")
+    with pytest.raises(ember.ExportError, match=r"is a PyTorch file \(torch.save: a checkpoint "
+                                                r"written by learn.save.*learn.load\(.*"
+                                                r"learn.export") as refusal:
+        ember.load(saved)
+    assert "corrupt" not in str(refusal.value)
+    trained.load(saved)  # as the message says: it is a good checkpoint
+    zipped = tmp_path / "notes.ember"  # a zip that torch did not write is not called one
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(ember.ExportError, match="not a readable Ember model file"):
+        ember.load(zipped)
 
 def _data_section(path) -> tuple[int, dict]:
     """Where the tensor data of a safetensors file starts, and its header."""
