@@ -359,10 +359,10 @@ def _is_torch_file(file: Path) -> bool:
         ...     _is_torch_file(Path(folder) / "stage1.pt")
         True
     """
-    with open(file, "rb") as handle:
-        if handle.read(4) != b"PK\x03\x04":
-            return False
     try:
+        with open(file, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                return False
         with zipfile.ZipFile(file) as archive:
             return any(name.rpartition("/")[2] == "data.pkl" for name in archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError):
