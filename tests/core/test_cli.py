@@ -131,3 +131,14 @@ def _serve_help(capsys) -> str:
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     return capsys.readouterr().out
+
+
+def test_python_dash_m_ember_is_the_ember_command():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ember", "plugins", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "builtin" in [plugin["name"] for plugin in json.loads(done.stdout)]
