@@ -544,6 +544,22 @@ def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_impr
     assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
 
 
+@pytest.mark.parametrize("monitor_class", [ember.EarlyStopping, ember.SaveBest])
+def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
+    # any other word was read as "min": EarlyStopping("accuracy", mode="maximize") stopped a
+    # fit whose accuracy was rising, and SaveBest kept its worst epoch
+    with pytest.raises(ValueError, match=r"mode='maximize'\) is not a mode.*'max'"):
+        monitor_class("accuracy", mode="maximize")
+    for mode in ("auto", "min", "max"):
+        assert monitor_class("accuracy", mode=mode).mode == mode
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    keeper = ember.SaveBest("accuracy", mode="max")
+    learn.fit(3, 1e-2, cbs=[keeper])
+    accuracies = [row["accuracy"] for row in learn.recorder.values]
+    assert keeper.sign * keeper.best == max(accuracies)
+
+
 class _NanOnFirstBatch(ember.Callback):
     def __init__(self) -> None:
         self.on = True
