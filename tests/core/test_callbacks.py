@@ -560,6 +560,22 @@ def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
     assert keeper.sign * keeper.best == max(accuracies)
 
 
+@pytest.mark.parametrize("max_norm", [0, 0.0, -1.0, float("nan"), "1.0", None])
+def test_gradient_clip_refuses_a_norm_that_is_not_a_number_above_zero(max_norm):
+    # torch scales the gradients by max_norm / norm: -1 turned them round (a fit that climbed
+    # the loss to 0 accuracy) and 0 zeroed them, both without a word
+    with pytest.raises(ValueError, match=r"GradientClip\(max_norm=.*above 0"):
+        ember.GradientClip(max_norm)
+
+
+def test_gradient_clip_with_a_positive_norm_trains():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    before = learn.validate()["accuracy"]
+    learn.fit(2, 1e-2, cbs=[ember.GradientClip(torch.tensor(0.5).item())])
+    assert learn.validate()["accuracy"] > max(before, 0.8)
+
+
 class _NanOnFirstBatch(ember.Callback):
     def __init__(self) -> None:
         self.on = True
