@@ -757,7 +757,9 @@ class Learner:
     def lr_for_groups(self, lr: LR | None) -> list[float]:
         """Learning rate per parameter group: a float is used for all; ``slice(low, high)``
         spreads geometrically from body to head; ``slice(high)`` gives the head ``high`` and the
-        rest ``high / 10``.
+        rest ``high / 10``; a list gives one rate per group, body first. A reversed slice
+        (``slice(high, low)``, the body faster than the head) is refused as a typo: list the
+        rates to mean it.
 
         Example:
             >>> # learn.lr_for_groups(slice(1e-5, 1e-3)) -> [1e-05, 0.0001, 0.001] for 3 groups
@@ -775,6 +777,13 @@ class Learner:
                     f"are spread geometrically from start to stop; give the body a small "
                     f"positive rate (slice({stop / 100:g}, {stop:g})), or list one rate per "
                     f"group to freeze one at 0")
+            if start > stop:  # almost always a typo: it trains the body faster than the head
+                raise TrainingError(
+                    f"slice({start:g}, {stop:g}) gives the body (the first groups) a "
+                    f"higher learning rate than the head; the rates go from the slice's start "
+                    f"(body) to its stop (head), so write slice({stop:g}, {start:g}). To give "
+                    f"the groups deliberately decreasing rates, list one rate per group "
+                    f"({n} here), body first")
             if n == 1:
                 return [stop]
             ratio = (stop / start) ** (1 / (n - 1))
@@ -895,6 +904,12 @@ class Learner:
         # both counts checked before the frozen stage trains anything
         epochs = _epoch_count(epochs, "epochs")
         freeze_epochs = _epoch_count(freeze_epochs, "freeze_epochs")
+        _learning_rate(base_lr, "base_lr")
+        if _learning_rate(lr_mult, "lr_mult (the head's rate over the body's)") < 1:
+            raise TrainingError(
+                f"fine_tune(lr_mult={lr_mult!r}) would train the body faster than the head "
+                f"(body base_lr / lr_mult, head base_lr); give lr_mult 1 or more (1 trains "
+                f"every group at one rate)")
         if len(self._groups) > 1 and freeze_epochs > 0:
             self.freeze()
             self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, cbs=cbs)

@@ -544,6 +544,67 @@ def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_impr
     assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
 
 
+@pytest.mark.parametrize("monitor_class", [ember.EarlyStopping, ember.SaveBest])
+def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
+    # any other word was read as "min": EarlyStopping("accuracy", mode="maximize") stopped a
+    # fit whose accuracy was rising, and SaveBest kept its worst epoch
+    with pytest.raises(ValueError, match=r"mode='maximize'\) is not a mode.*'max'"):
+        monitor_class("accuracy", mode="maximize")
+    for mode in ("auto", "min", "max"):
+        assert monitor_class("accuracy", mode=mode).mode == mode
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    keeper = ember.SaveBest("accuracy", mode="max")
+    learn.fit(3, 1e-2, cbs=[keeper])
+    accuracies = [row["accuracy"] for row in learn.recorder.values]
+    assert keeper.sign * keeper.best == max(accuracies)
+
+
+@pytest.mark.parametrize("max_norm", [0, 0.0, -1.0, float("nan"), "1.0", None])
+def test_gradient_clip_refuses_a_norm_that_is_not_a_number_above_zero(max_norm):
+    # torch scales the gradients by max_norm / norm: -1 turned them round (a fit that climbed
+    # the loss to 0 accuracy) and 0 zeroed them, both without a word
+    with pytest.raises(ValueError, match=r"GradientClip\(max_norm=.*above 0"):
+        ember.GradientClip(max_norm)
+
+
+def test_gradient_clip_with_a_positive_norm_trains():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    before = learn.validate()["accuracy"]
+    learn.fit(2, 1e-2, cbs=[ember.GradientClip(torch.tensor(0.5).item())])
+    assert learn.validate()["accuracy"] > max(before, 0.8)
+
+
+@pytest.mark.parametrize(("fit", "options", "match"), [
+    ("fit_one_cycle", {"pct_start": 25}, r"pct_start=25 is not a share.*25% is 0.25"),
+    ("fit_one_cycle", {"pct_start": -0.1}, r"pct_start=-0.1 is not a share"),
+    ("fit_one_cycle", {"div": 0}, r"div=0: the peak learning rate is divided"),
+    ("fit_one_cycle", {"div": -25.0}, r"div=-25.0"),
+    ("fit_one_cycle", {"div_final": float("nan")}, r"div_final=nan"),
+    ("fit_cosine", {"warmup_pct": 5}, r"warmup_pct=5 is not a share.*5% is 0.05"),
+])
+def test_a_schedule_setting_out_of_its_range_is_refused_before_training(fit, options, match):
+    # pct_start=25 (a percentage) warmed up for the whole fit and never reached lr_max, and a
+    # negative div trained at negative rates, climbing the loss: both without a word
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    before = [p.clone() for p in learn.model.parameters()]
+    with pytest.raises(ValueError, match=match):
+        getattr(learn, fit)(1, 1e-2, **options)
+    assert learn.recorder.values == []
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+
+
+def test_one_cycle_with_all_warm_up_ends_at_its_peak_even_at_the_end_of_a_fit():
+    schedule = ember.OneCycle([1e-2], pct_start=1.0)
+    assert schedule._factors(0.0)[0] == pytest.approx(1 / 25)
+    assert schedule._factors(1.0)[0] == 1.0  # fit_auto's clock reaches 1: no division by 0
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit_one_cycle(2, 1e-2, pct_start=1.0)
+    assert learn.validate()["accuracy"] > 0.8
+
+
 class _NanOnFirstBatch(ember.Callback):
     def __init__(self) -> None:
         self.on = True

@@ -1695,6 +1695,23 @@ def test_a_learning_rate_that_is_negative_or_not_finite_is_refused(lr):
     assert learn.lr_for_groups(0.0) == [0.0, 0.0]  # lr=0 recomputes BatchNorm statistics only
 
 
+def test_a_reversed_slice_of_learning_rates_is_refused_and_a_list_is_the_way():
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    before = [p.clone() for p in learn.model.parameters()]
+    for fit in (learn.fit, learn.fit_one_cycle, learn.fit_cosine):
+        with pytest.raises(ember.TrainingError) as info:
+            fit(1, slice(1e-3, 1e-5))  # the body faster than the head: a typo
+        message = str(info.value)
+        assert "slice(0.001, 1e-05)" in message and "write slice(1e-05, 0.001)" in message
+        assert "list one rate per group (2 here)" in message
+    with pytest.raises(ember.TrainingError, match=r"fine_tune\(lr_mult=0.5\)"):
+        learn.fine_tune(1, lr_mult=0.5)  # refused before the frozen stage trains
+    assert learn.recorder.values == []
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+    assert learn.lr_for_groups([1e-3, 1e-5]) == [1e-3, 1e-5]  # deliberately decreasing
+    assert learn.lr_for_groups(slice(1e-3, 1e-3)) == pytest.approx([1e-3, 1e-3])
+
+
 def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):
     learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
     learn.save("stage1")

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,6 +110,21 @@ def _momentum(group: dict[str, Any]) -> float | None:
     return float(momentum) if momentum else None
 
 
+def _positive(value: Any) -> bool:
+    """Whether ``value`` is a real number above 0 (infinity too: a rate divided by it is 0)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+
+
+def _share(value: Any, name: str, what: str) -> None:
+    """Refuse ``value`` unless it is a share of training, from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        percent = (f" (a percentage? {value!r}% is {value / 100:g})"
+                   if isinstance(value, numbers.Real) and 1 < value <= 100 else "")
+        raise ValueError(
+            f"{name}={value!r} is not a share of training: {what} lasts {name} of the steps, "
+            f"so give a number from 0 to 1{percent}")
+
+
 class OneCycle(_Schedule):
     """Leslie Smith's one-cycle policy: warm up to ``lr_max`` over ``pct_start`` of training
     (momentum falls 0.95 → 0.85), then cosine-anneal to ``lr_max / div_final``.
@@ -123,11 +139,17 @@ class OneCycle(_Schedule):
                  div_final: float = 1e5, moms: tuple[float, float] = (0.95, 0.85),
                  progress: Callable[[], float] | None = None) -> None:
         super().__init__(lr_max, progress)
+        _share(pct_start, "pct_start", "the warm-up")
+        for value, name in ((div, "div"), (div_final, "div_final")):
+            if not _positive(value):
+                raise ValueError(
+                    f"one-cycle's {name}={value!r}: the peak learning rate is divided by it, "
+                    f"so give a number above 0 (div=25 starts at a 25th of the peak)")
         self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, moms
 
     def _factors(self, pos: float) -> tuple[float, float | None]:
         high, low = self.moms
-        if pos < self.pct_start:
+        if pos < self.pct_start or self.pct_start >= 1:  # pct_start=1: warm-up only
             phase = pos / self.pct_start
             return cosine(1 / self.div, 1.0, phase), cosine(high, low, phase)
         phase = (pos - self.pct_start) / (1 - self.pct_start)
@@ -145,6 +167,10 @@ class CosineSchedule(_Schedule):
     def __init__(self, lr_max: Sequence[float], warmup_pct: float = 0.05, final: float = 0.0
                  ) -> None:
         super().__init__(lr_max)
+        _share(warmup_pct, "warmup_pct", "the warm-up")
+        if not (_positive(final) or final == 0):
+            raise ValueError(f"the cosine schedule's final={final!r}: the last learning rate is "
+                             f"lr_max * final, so give a number, 0 or more")
         self.warmup_pct, self.final = warmup_pct, final
 
     def _factors(self, pos: float) -> tuple[float, float | None]:

@@ -18,12 +18,22 @@ from ember.utils import cpu_copy, warn
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
 
+#: how a monitored value improves: "min" (lower is better), "max", or "auto" (a loss is lower,
+#: a metric says which with ``higher_is_better``)
+_MODES = ("auto", "min", "max")
+
 
 class _Monitor(Callback):
     order = Order.TRACKING
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0,
                  reset_on_fit: bool = True) -> None:
+        if mode not in _MODES:
+            # any other word was read as "min": mode="maximize" stopped a rising accuracy
+            raise ValueError(
+                f"{type(self).__name__}(mode={mode!r}) is not a mode; give one of "
+                f"{', '.join(map(repr, _MODES))} ('max' for a value that should rise, "
+                f"like accuracy; 'auto' reads it from the metric)")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
         self.reset_on_fit = reset_on_fit
 
@@ -108,6 +118,7 @@ class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs
     (``patience=0`` stops at the first epoch without improvement, like ``patience=1``).
     An epoch whose ``monitor`` is NaN is one without improvement (with a warning, once a fit).
+    ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (a loss falls; a metric says which way).
 
     The fit ends before the next epoch would start, so every callback still sees the last
     epoch (its progress row, its checkpoint, a save-best on another metric).

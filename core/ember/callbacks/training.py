@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from contextlib import AbstractContextManager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -304,7 +305,8 @@ class GradientAccumulation(Callback):
 
 
 class GradientClip(Callback):
-    """Clip the global gradient norm to ``max_norm`` before every optimiser step.
+    """Clip the global gradient norm to ``max_norm`` (a number above 0) before every optimiser
+    step.
 
     Example:
         >>> GradientClip(0.5).order > MixedPrecision().order
@@ -314,6 +316,13 @@ class GradientClip(Callback):
     order = Order.CLIP
 
     def __init__(self, max_norm: float = 1.0) -> None:
+        if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not (
+                max_norm > 0):
+            # torch scales the gradients by max_norm / norm: 0 zeroes every step, and a
+            # negative norm turns the gradient round, so the fit climbs the loss
+            raise ValueError(
+                f"GradientClip(max_norm={max_norm!r}): the largest gradient norm must be a "
+                f"number above 0 (1.0 is a common choice; a smaller one clips harder)")
         self.max_norm = max_norm
 
     def before_step(self) -> None:
