@@ -7,10 +7,12 @@ import json
 import warnings
 
 import pytest
+import torch
 
 import ember
 from ember_text import TextData, load_encoder, save_encoder, text_classifier
 from ember_text.datasets import load_rotten_tomatoes
+from ember_text.ulmfit import fine_tune_classifier
 
 
 def test_an_encoder_saved_without_its_vocab_warns_when_read_in_vocab_order(tmp_path) -> None:
@@ -132,3 +134,16 @@ def test_a_regressor_starts_at_the_scale_of_its_targets_and_exports_it(arch, tmp
     assert abs(float(predictions.mean()) - float(targets.mean())) < float(targets.std())
     loaded = ember.load(learn.export(tmp_path / "scores.ember"))
     assert loaded.predict("good film") == pytest.approx(learn.predict("good film"), rel=1e-5)
+
+
+@pytest.mark.parametrize("factor", [0.5, 0, float("nan"), "2.6"])
+def test_fine_tune_classifier_refuses_a_factor_below_one_before_training(factor) -> None:
+    # factor=0.5 trained the head's stage, then failed on a reversed slice the user never wrote
+    texts = [f"{word} film number {i}" for i in range(20) for word in ("good", "bad")]
+    data = TextData.from_texts(texts, [text.split()[0] for text in texts], min_freq=1, bs=16)
+    learn = ember.learner(data, model=text_classifier(data), quiet=True)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    with pytest.raises(ember.TrainingError, match="factor"):
+        fine_tune_classifier(learn, epochs=3, factor=factor)
+    assert learn.epochs_run == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))

@@ -358,6 +358,12 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3
     Example:
         >>> # fine_tune_classifier(learn, epochs=5)
     """
+    learn.lr_for_groups(lr)  # a bad rate is refused here, not after the first stage trained
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1:
+        raise ember.TrainingError(
+            f"fine_tune_classifier(factor={factor!r}): each lower layer group trains factor "
+            f"times slower than the one above it, so give a number of 1 or more (1 trains "
+            f"every group at one rate; ULMFiT's is 2.6**4 over the four stages' spans)")
     learn.freeze()
     learn.fit_one_cycle(1, lr)
     learn.freeze_to(-2)
