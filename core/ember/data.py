@@ -715,6 +715,12 @@ class Data:
     #: from an exported file; ``None``: ask the training set (see :meth:`checks_input_shapes`),
     #: or items of any shape
     input_shapes: list[tuple[int, ...] | None] | None = None
+    #: the spread (sample standard deviation, :func:`ember.target_scale`) of each regression
+    #: target over the training set, one per output, set by the plugin that builds the data;
+    #: with two or more, the default loss weighs each target's squared error by ``1 / std**2``
+    #: so each counts equally (see :func:`ember.loss_for`). ``None``: unknown, plain MSE.
+    #: Stored in an export (``"target_std"`` in :meth:`state`) and set back by ``ember.load``.
+    target_std: list[float] | None = None
     _training_item_read: bool = False  # see _read_training_item
     _threshold: float = 0.5  # see threshold
     _test_labelled: bool | None = None  # see test_labelled
@@ -1473,6 +1479,8 @@ class Data:
             state["input_shapes"] = [None if shape is None else list(shape) for shape in shapes]
         if self.target_kind == "multi_label":
             state["threshold"] = self.threshold
+        if self.target_kind == "regression" and self.target_std is not None:
+            state["target_std"] = [float(std) for std in self.target_std]
         return state
 
     @classmethod
@@ -1489,6 +1497,8 @@ class Data:
         data.input_shapes = _shapes_from_state(state)
         if state.get("threshold") is not None:
             data.threshold = state["threshold"]
+        if state.get("target_std") is not None:
+            data.target_std = list(state["target_std"])
         return data
 
     def __repr__(self) -> str:

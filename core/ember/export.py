@@ -538,6 +538,8 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
         if (threshold := manifest["data"]["state"].get("threshold")) is not None:
             data.threshold = threshold  # core's key: a plugin's from_state need not read it
+        if data.target_std is None and manifest["data"]["state"].get("target_std") is not None:
+            data.target_std = list(manifest["data"]["state"]["target_std"])  # core's key too
         if data.input_shapes is None:  # core's key too (absent from older files: unchecked)
             from ember.data import _shapes_from_state
 

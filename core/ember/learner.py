@@ -226,7 +226,8 @@ class Learner:
         data: an :class:`ember.Data`.
         model: any ``nn.Module``; its parameter groups (body → head) come from ``splitter``,
             a ``param_groups()`` method, or ``body``/``head`` attributes.
-        loss_func: defaults to the loss for ``data.target_kind``.
+        loss_func: defaults to the loss for ``data.target_kind`` (:func:`ember.loss_for`;
+            several regression targets are weighed by ``1 / data.target_std**2`` each).
         opt_func: ``opt_func(param_groups, lr=...)`` → optimiser; AdamW by default.
         lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`.
         metrics: metric instances, classes or registered names; defaults per target kind.
@@ -290,7 +291,8 @@ class Learner:
         self.channels_last, self.compile = channels_last, compile
         memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)
-        self.loss_func = loss_func if loss_func is not None else loss_for(data.target_kind)
+        self.loss_func = (loss_func if loss_func is not None
+                          else loss_for(data.target_kind, target_std=data.target_std))
         if isinstance(self.loss_func, nn.Module):
             self.loss_func.to(self.device)
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter

@@ -10,6 +10,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -64,22 +67,51 @@ class MSEFlat(nn.Module):
     """Mean squared error after flattening both sides, so ``(N, 1)`` outputs meet ``(N,)``
     targets without silent broadcasting.
 
+    With ``weight`` (one number per target, for ``(N, k)`` outputs of ``k`` targets) each
+    target's squared error is multiplied by its weight before the mean. :func:`loss_for`
+    gives several targets ``1 / variance`` each (the squared error of the standardised
+    targets), so a target counted in thousands does not drown one counted in units; without
+    ``weight`` every target is in its own units, as for a single one.
+
     Example:
         >>> import torch
         >>> float(MSEFlat()(torch.tensor([[3.0]]), torch.tensor([1.0])))
         4.0
+        >>> float(MSEFlat(weight=[1.0, 0.01])(torch.tensor([[3.0, 30.0]]),
+        ...                                   torch.tensor([[1.0, 10.0]])))
+        4.0
     """
 
+    def __init__(self, weight: Sequence[float] | Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else
+                             torch.as_tensor(weight, dtype=torch.float32).reshape(-1))
+
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.mse_loss(pred.reshape(-1), target.reshape(-1).to(pred.dtype))
+        # the buffer read directly, not through nn.Module's slow attribute fallback: this runs
+        # every batch
+        weight = self._buffers["weight"]
+        if weight is None:
+            return F.mse_loss(pred.reshape(-1), target.reshape(-1).to(pred.dtype))
+        pred = pred.reshape(-1, len(weight))
+        error = (pred - target.reshape(pred.shape).to(pred.dtype)) ** 2
+        return (error * weight.to(error.dtype)).mean()
 
 
-def loss_for(target_kind: str) -> nn.Module:
+def loss_for(target_kind: str, target_std: Sequence[float] | None = None) -> nn.Module:
     """The default loss for a kind of target.
+
+    ``target_std`` is the spread of each regression target over the training set
+    (:attr:`ember.Data.target_std`). With two or more targets the squared error of each is
+    weighed by ``1 / std**2``, the mean squared error of the standardised targets, so each
+    target counts equally whatever its units; with one target (or none given) the loss is
+    the plain :class:`MSEFlat` in the target's own units.
 
     Example:
         >>> type(loss_for("single_label")).__name__
         'CrossEntropyFlat'
+        >>> loss_for("regression", target_std=[8.0, 0.5]).weight.tolist()
+        [0.015625, 4.0]
     """
     losses: dict[str, type[nn.Module]] = {
         "single_label": CrossEntropyFlat,
@@ -89,6 +121,9 @@ def loss_for(target_kind: str) -> nn.Module:
     }
     if target_kind not in losses:
         raise ValueError(f"no default loss for target kind {target_kind!r}; pass loss_func=")
+    if target_kind == "regression" and target_std is not None and len(target_std) >= 2:
+        # a spread of 0 (a constant target) counts as 1, as in ember.target_scale
+        return MSEFlat(weight=[1.0 / float(std) ** 2 if std > 0 else 1.0 for std in target_std])
     return losses[target_kind]()
 
 

@@ -536,6 +536,8 @@ class ImageData(ember.Data):
                    n_out=None if names is not None else _n_out(train_targets),
                    mode=_mode_for(pixels.shape[1]), size=tuple(pixels.shape[-2:]), mean=mean,
                    std=std, augment=augment)
+        if kind == "regression":  # several targets: the default loss weighs each by it
+            data.target_std = ember.target_scale(train_targets)[1]
         if test_images is not None:
             data.test_labelled = False
         return data
@@ -619,6 +621,8 @@ class ImageData(ember.Data):
         data = cls(train_dl, valid_dl, test_dl, target_kind=kind, classes=names,
                    n_out=None if names is not None else _n_out(targets),
                    mode=chosen_mode, size=final_size, mean=mean, std=std, augment=augment)
+        if kind == "regression":  # several targets: the default loss weighs each by it
+            data.target_std = ember.target_scale(targets[torch.from_numpy(train_index)])[1]
         if test is not None and not test_labelled:
             data.test_labelled = False
         return data
