@@ -505,3 +505,25 @@ def test_hidden_files_and_folders_in_class_folders_are_not_images(image_folder):
     data = ImageData.from_folder(image_folder)
     paths = data.train_dl.dataset.paths + data.valid_dl.dataset.paths
     assert len(paths) == 48 and not any("/." in path for path in paths)
+
+
+def test_from_df_reads_an_empty_cell_of_delimited_labels_as_no_class(image_folder, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    tags = ["round red", "red", "", "round"] * (len(files) // 4)
+    pandas.DataFrame({"file": [str(f) for f in files], "tags": tags}).to_csv(
+        tmp_path / "tags.csv", index=False)
+    frame = pandas.read_csv(tmp_path / "tags.csv")  # the empty cells come back as NaN
+    assert frame["tags"].isna().sum() == len(files) // 4
+    data = ImageData.from_df(frame, "file", "tags", folder=image_folder, label_delim=" ",
+                             valid_pct=0.25, bs=8)
+    assert data.target_kind == "multi_label" and data.classes == ["red", "round"]
+    targets, _, _ = encode_targets(frame["tags"], label_delim=" ")
+    assert targets[:4].tolist() == [[1, 1], [1, 0], [0, 0], [0, 1]]
+    # a labelled test set with blank cells: still checked for classes training lacks
+    test = ([image_folder / f for f in files[:2]], [float("nan"), "blue"])
+    with pytest.raises(ember.DataError, match="'blue'"):
+        ImageData.from_files([image_folder / f for f in files], list(frame["tags"]),
+                             label_delim=" ", test=test)
+    with pytest.raises(ember.DataError, match="item 1 is missing"):  # single-label: an error
+        encode_targets(["a", float("nan"), "b"])
