@@ -527,3 +527,15 @@ def test_from_df_reads_an_empty_cell_of_delimited_labels_as_no_class(image_folde
                              label_delim=" ", test=test)
     with pytest.raises(ember.DataError, match="item 1 is missing"):  # single-label: an error
         encode_targets(["a", float("nan"), "b"])
+
+
+def test_a_list_of_images_of_different_sizes_names_the_odd_one_and_a_way_that_exists(fashion):
+    (x, y), _ = fashion
+    images = [Image.fromarray(image) for image in x[:10]]
+    images[3] = images[3].resize((32, 28))  # (width, height): 28 rows, 32 columns
+    with pytest.raises(ember.DataError, match=r"images\[3\] has shape \(1, 28, 32\)") as error:
+        ImageData.from_arrays(images, y[:10])
+    assert "pass size=" not in str(error.value)  # from_arrays takes no size=
+    assert "from_files(paths, labels, size=" in str(error.value)
+    data = ImageData.from_arrays([image.resize((28, 28)) for image in images], y[:10])
+    assert data.size == (28, 28)

@@ -250,10 +250,13 @@ def _images_to_tensor(images: Any, name: str = "images") -> Tensor:
     """(N, H, W) / (N, H, W, C) arrays or tensors (or NxCxHxW tensors) → uint8 (N, C, H, W)."""
     if isinstance(images, (list, tuple)):
         items = [to_image_tensor(item, f"{name}[{i}]") for i, item in enumerate(images)]
-        shapes = {tuple(item.shape) for item in items}
-        if len(shapes) > 1:
-            raise ember.DataError(f"{name} have different shapes {sorted(shapes)[:3]}; resize "
-                                  f"them to one size or pass size=")
+        for index, item in enumerate(items):
+            if item.shape != items[0].shape:  # arrays take no size=: that is for files
+                raise ember.DataError(
+                    f"{name}[{index}] has shape {tuple(item.shape)} (channels, height, width) "
+                    f"but {name}[0] {tuple(items[0].shape)}; images in memory need one mode "
+                    f"and size: resize and convert them first, or save them as files for "
+                    f"ImageData.from_files(paths, labels, size=(height, width), mode='RGB')")
         return torch.stack(items)
     is_tensor = isinstance(images, Tensor)
     tensor = images.detach().cpu() if is_tensor else torch.from_numpy(np.asarray(images))
