@@ -505,3 +505,37 @@ def test_hidden_files_and_folders_in_class_folders_are_not_images(image_folder):
     data = ImageData.from_folder(image_folder)
     paths = data.train_dl.dataset.paths + data.valid_dl.dataset.paths
     assert len(paths) == 48 and not any("/." in path for path in paths)
+
+
+def test_from_df_reads_an_empty_cell_of_delimited_labels_as_no_class(image_folder, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    tags = ["round red", "red", "", "round"] * (len(files) // 4)
+    pandas.DataFrame({"file": [str(f) for f in files], "tags": tags}).to_csv(
+        tmp_path / "tags.csv", index=False)
+    frame = pandas.read_csv(tmp_path / "tags.csv")  # the empty cells come back as NaN
+    assert frame["tags"].isna().sum() == len(files) // 4
+    data = ImageData.from_df(frame, "file", "tags", folder=image_folder, label_delim=" ",
+                             valid_pct=0.25, bs=8)
+    assert data.target_kind == "multi_label" and data.classes == ["red", "round"]
+    targets, _, _ = encode_targets(frame["tags"], label_delim=" ")
+    assert targets[:4].tolist() == [[1, 1], [1, 0], [0, 0], [0, 1]]
+    # a labelled test set with blank cells: still checked for classes training lacks
+    test = ([image_folder / f for f in files[:2]], [float("nan"), "blue"])
+    with pytest.raises(ember.DataError, match="'blue'"):
+        ImageData.from_files([image_folder / f for f in files], list(frame["tags"]),
+                             label_delim=" ", test=test)
+    with pytest.raises(ember.DataError, match="item 1 is missing"):  # single-label: an error
+        encode_targets(["a", float("nan"), "b"])
+
+
+def test_a_list_of_images_of_different_sizes_names_the_odd_one_and_a_way_that_exists(fashion):
+    (x, y), _ = fashion
+    images = [Image.fromarray(image) for image in x[:10]]
+    images[3] = images[3].resize((32, 28))  # (width, height): 28 rows, 32 columns
+    with pytest.raises(ember.DataError, match=r"images\[3\] has shape \(1, 28, 32\)") as error:
+        ImageData.from_arrays(images, y[:10])
+    assert "pass size=" not in str(error.value)  # from_arrays takes no size=
+    assert "from_files(paths, labels, size=" in str(error.value)
+    data = ImageData.from_arrays([image.resize((28, 28)) for image in images], y[:10])
+    assert data.size == (28, 28)

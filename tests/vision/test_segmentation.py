@@ -3,6 +3,7 @@ class, background 0), a compact U-Net, mask-aware augmentation, export round tri
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -328,3 +329,21 @@ def test_masks_with_a_void_border_and_no_codes_warn_about_the_unused_classes(fas
         sparse = masks.copy()
         sparse[sparse == 255] = 12  # 3 … 11 unused: a gap of 9 is left alone
         assert len(SegmentationData.from_arrays(x[:6], sparse).classes) == 13
+
+
+def test_show_batch_draws_each_image_beside_its_mask_and_augments_both(segmentation_data):
+    figure = segmentation_data.show_batch(3, split="valid")  # in order: comparable
+    shown = [axis.images[0].get_array() for axis in figure.axes]
+    assert len(shown) == 6 and figure.axes[0].get_title() == "image"
+    assert figure.axes[1].get_title() == "mask"  # a column title, not a mask's numpy repr
+    yb = segmentation_data.one_batch("valid")[1]
+    for row in range(3):
+        assert np.array_equal(np.asarray(shown[2 * row + 1]), yb[row].numpy())
+    torch.manual_seed(0)
+    figure = segmentation_data.show_batch(4, split="valid", augment=True)
+    images = [np.asarray(axis.images[0].get_array()) for axis in figure.axes[::2]]
+    masks = [np.asarray(axis.images[0].get_array()) for axis in figure.axes[1::2]]
+    assert any(not np.array_equal(mask, yb[row].numpy()) for row, mask in enumerate(masks))
+    for image, mask in zip(images, masks):  # the garment's pixels still carry its mask
+        assert ((image > 40 / 255) == (mask > 0)).mean() > 0.9
+    figure.savefig(io.BytesIO(), format="png")

@@ -65,7 +65,8 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
     """Turn raw labels into a target tensor, the target kind and the class list.
 
     - lists/tuples/sets of labels, or strings split by ``label_delim`` → ``multi_label``
-      (multi-hot float targets, classes sorted);
+      (multi-hot float targets, classes sorted); with ``label_delim`` a blank label (``""``,
+      or the NaN/None a data frame holds for an empty cell) is an item of no class;
     - non-integral floats → ``regression`` (a 2-D float array gives several outputs);
     - integers or strings → ``single_label`` (classes sorted, or the given ``classes``; integer
       labels index into given ``classes``).
@@ -93,11 +94,13 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
             kind_classes = list(range(array.shape[1]))
         return torch.from_numpy(array), target_kind, kind_classes
     for index, value in enumerate(values):
-        if is_missing(value):
+        if is_missing(value) and label_delim is None:
             raise ember.DataError(
                 f"label of item {index} is missing; drop the item or give it a label")
     if label_delim is not None:
-        values = [v.split(label_delim) if isinstance(v, str) else v for v in values]
+        # a blank cell of delimited labels (NaN once pandas reads the CSV) is no class, as ""
+        values = [[] if is_missing(v) else v.split(label_delim) if isinstance(v, str) else v
+                  for v in values]
         values = [[part for part in v if part != ""] if isinstance(v, list) else v
                   for v in values]
     is_multi = [isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in values]
@@ -247,10 +250,13 @@ def _images_to_tensor(images: Any, name: str = "images") -> Tensor:
     """(N, H, W) / (N, H, W, C) arrays or tensors (or NxCxHxW tensors) → uint8 (N, C, H, W)."""
     if isinstance(images, (list, tuple)):
         items = [to_image_tensor(item, f"{name}[{i}]") for i, item in enumerate(images)]
-        shapes = {tuple(item.shape) for item in items}
-        if len(shapes) > 1:
-            raise ember.DataError(f"{name} have different shapes {sorted(shapes)[:3]}; resize "
-                                  f"them to one size or pass size=")
+        for index, item in enumerate(items):
+            if item.shape != items[0].shape:  # arrays take no size=: that is for files
+                raise ember.DataError(
+                    f"{name}[{index}] has shape {tuple(item.shape)} (channels, height, width) "
+                    f"but {name}[0] {tuple(items[0].shape)}; images in memory need one mode "
+                    f"and size: resize and convert them first, or save them as files for "
+                    f"ImageData.from_files(paths, labels, size=(height, width), mode='RGB')")
         return torch.stack(items)
     is_tensor = isinstance(images, Tensor)
     tensor = images.detach().cpu() if is_tensor else torch.from_numpy(np.asarray(images))
@@ -687,8 +693,9 @@ class ImageData(ember.Data):
                 **options: Any) -> ImageData:
         """Images listed in a data frame: a column of file paths (relative to ``folder`` when
         given) and a label column. Lists of labels, or strings split by ``label_delim``, make a
-        multi-label target; non-integral floats make a regression target. ``valid_col`` names a
-        boolean column marking validation rows.
+        multi-label target (with ``label_delim`` an empty cell, which pandas reads as NaN, is
+        an image of no class); non-integral floats make a regression target. ``valid_col``
+        names a boolean column marking validation rows.
 
         Example:
             >>> # data = ImageData.from_df(df, "file", "tags", label_delim=" ", folder="planet")
@@ -933,12 +940,15 @@ def _check_seen(train_labels: list[Any],
     """A class label in ``valid``/``test`` that no training image has is an error (the model
     could never predict it); pass ``classes=`` to keep such a class on purpose. With
     ``label_delim`` each label is a delimited list of classes, checked class by class."""
-    if any(isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, float) and not v.is_integer())
+    if any(isinstance(v, (list, tuple, np.ndarray))
+           or (isinstance(v, float) and not is_missing(v) and not v.is_integer())
            for v in train_labels[:1000]):
         return  # multi-label and regression targets have no unseen classes
 
     def classes_of(value: Any) -> list[Any]:
         value = plain(value)
+        if label_delim is not None and is_missing(value):
+            return []  # a blank cell: no class, as encode_targets reads it
         if label_delim is not None and isinstance(value, str):
             # as encode_targets splits it: empty parts ("", "coat ") are no class
             return [part for part in value.split(label_delim) if part != ""]

@@ -43,7 +43,15 @@ from ember_vision.data import (
 )
 from ember_vision.data import _images_to_tensor as images_to_tensor
 from ember_vision.models import conv_block, torchvision_model
-from ember_vision.transforms import IMAGE_SUFFIXES, load_image, resize_image
+from ember_vision.transforms import (
+    IMAGE_SUFFIXES,
+    RandomBatchAugment,
+    default_augmentation,
+    denormalize,
+    load_image,
+    normalize_float,
+    resize_image,
+)
 
 UNUSED_CODES_WARN = 10  # a largest code this far above the next one seen is likely void
 
@@ -287,22 +295,53 @@ class SegmentationData(ImageData):
         """
         return list(targets.detach().cpu().numpy())
 
+    def show_batch(self, n: int = 4, split: str = "train", augment: bool = False) -> Any:
+        """A figure with one row per image of one batch: the image and its mask (void pixels
+        blank). With ``augment`` the training augmentation warps both first, together, as
+        the model sees them.
+
+        Example:
+            >>> # data.show_batch(4, augment=True).savefig("batch.png")
+        """
+        images, masks = self.one_batch(split)[:2]
+        if augment and self.augment not in (None, False):
+            transform = (default_augmentation(self.size) if self.augment is True
+                         else self.augment)
+            if not isinstance(transform, RandomBatchAugment):
+                raise ember.DataError(
+                    "segmentation masks must move with their images: use the default "
+                    "RandomBatchAugment (or a subclass) for SegmentationData")
+            with torch.no_grad():
+                pixels = denormalize(images.float(), self.mean, self.std).clamp_(0, 1)
+                pixels, masks = transform(pixels, masks)
+                images = normalize_float(pixels, self.mean, self.std)
+        n = min(n, len(images))
+        return self._mask_rows(images[:n], [self.decode_targets(masks[:n])], ("image", "mask"))
+
     def show_results(self, batch: Sequence[Any], predictions: list[Any], n: int = 4) -> Any:
         """A figure with one row per image: the image, its mask, the predicted mask.
 
         Example:
             >>> # learn.show_results(4).savefig("masks.png")
         """
+        n = min(n, len(predictions))
+        return self._mask_rows(batch[0][:n], [self.decode_targets(batch[-1][:n]),
+                                              list(predictions[:n])],
+                               ("image", "mask", "predicted"))
+
+    def _mask_rows(self, images: Tensor, masks: list[list[np.ndarray]],
+                   titles: Sequence[str]) -> Any:
+        """A figure with one row per normalised image: the image, then each of ``masks``'
+        lists' mask for it (void pixels, ``IGNORE_INDEX``, left blank)."""
         import matplotlib.pyplot as plt
 
-        n = min(n, len(predictions))
-        figure, axes = plt.subplots(n, 3, squeeze=False, figsize=(6.6, 2.2 * n))
-        pixels = self._pixels(batch[0][:n])
-        targets = self.decode_targets(batch[-1][:n])
+        n, columns = len(images), 1 + len(masks)
+        figure, axes = plt.subplots(n, columns, squeeze=False, figsize=(2.2 * columns, 2.2 * n))
+        pixels = self._pixels(images)
         n_codes = max(len(self.classes or []), 2)
         for row in range(n):
-            shown = (pixels[row], targets[row], predictions[row])
-            for column, (image, title) in enumerate(zip(shown, ("image", "mask", "predicted"))):
+            shown = (pixels[row], *(column_masks[row] for column_masks in masks))
+            for column, (image, title) in enumerate(zip(shown, titles)):
                 axis = axes[row, column]
                 axis.axis("off")
                 if column == 0:
