@@ -45,11 +45,9 @@ from ember_vision.data import _images_to_tensor as images_to_tensor
 from ember_vision.models import conv_block, torchvision_model
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
-    RandomBatchAugment,
+    BatchAugment,
     default_augmentation,
-    denormalize,
     load_image,
-    normalize_float,
     resize_image,
 )
 
@@ -305,16 +303,10 @@ class SegmentationData(ImageData):
         """
         images, masks = self.one_batch(split)[:2]
         if augment and self.augment not in (None, False):
-            transform = (default_augmentation(self.size) if self.augment is True
-                         else self.augment)
-            if not isinstance(transform, RandomBatchAugment):
-                raise ember.DataError(
-                    "segmentation masks must move with their images: use the default "
-                    "RandomBatchAugment (or a subclass) for SegmentationData")
-            with torch.no_grad():
-                pixels = denormalize(images.float(), self.mean, self.std).clamp_(0, 1)
-                pixels, masks = transform(pixels, masks)
-                images = normalize_float(pixels, self.mean, self.std)
+            augmenter = BatchAugment(None if self.augment is True else self.augment,
+                                     mean=self.mean, std=self.std)
+            augmenter.transform = augmenter.transform or default_augmentation(self.size)
+            images, masks = augmenter.augment_with_masks(images, masks)
         n = min(n, len(images))
         return self._mask_rows(images[:n], [self.decode_targets(masks[:n])], ("image", "mask"))
 

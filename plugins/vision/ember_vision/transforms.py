@@ -472,21 +472,30 @@ class BatchAugment(ember.Callback):
                 augmented = self.transform(pixels)
             return normalize_float(augmented, self.mean, self.std).to(images.dtype)
 
+    def augment_with_masks(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+        """Augment one normalised batch of images and their segmentation masks together, with
+        the same random warp for an image and its mask (what :meth:`before_batch` does to
+        segmentation batches, and ``SegmentationData.show_batch(augment=True)`` draws).
+
+        Example:
+            >>> # images, masks = learn.callback("batch_augment").augment_with_masks(xb, yb)
+        """
+        if not isinstance(self.transform, RandomBatchAugment):
+            raise ember.TrainingError(
+                "segmentation masks must move with their images: use the default "
+                "RandomBatchAugment (or a subclass) for SegmentationData")
+        assert self.mean is not None and self.std is not None
+        with torch.no_grad():
+            pixels = denormalize(images.float(), self.mean, self.std).clamp_(0, 1)
+            pixels, masks = self.transform(pixels, masks)
+            return normalize_float(pixels, self.mean, self.std), masks
+
     def before_batch(self) -> None:
         if not self.learn.training:
             return
         if getattr(self.learn.data, "kind", "") == "segmentation":
-            if not isinstance(self.transform, RandomBatchAugment):
-                raise ember.TrainingError(
-                    "segmentation masks must move with their images: use the default "
-                    "RandomBatchAugment (or a subclass) for SegmentationData")
-            assert self.mean is not None and self.std is not None
-            with torch.no_grad():
-                pixels = denormalize(self.learn.xb[0].float(), self.mean, self.std).clamp_(0, 1)
-                images, masks = self.transform(pixels, self.learn.yb)
-                self.learn.xb = (normalize_float(images, self.mean, self.std),
-                                 *self.learn.xb[1:])
-                self.learn.yb = masks
+            images, self.learn.yb = self.augment_with_masks(self.learn.xb[0], self.learn.yb)
+            self.learn.xb = (images, *self.learn.xb[1:])
             return
         self.learn.xb = (self.augment(self.learn.xb[0]), *self.learn.xb[1:])
 
