@@ -12,8 +12,9 @@ A batch is ``(src, tgt, target)``:
 Tokens are characters by default (no spaCy needed), or words (spaCy's rule-based tokenizer of a
 blank pipeline, keeping each token's trailing whitespace so that joining tokens gives back the
 exact text). Whitespace runs count as one space and the ends of a text are stripped, on both
-sides, in training and at inference. The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1,
-``<eos>`` 2, ``<unk>`` 3.
+sides, in training and at inference; decoded text is stripped the same way, so a last word
+token's trailing space never reaches the user. The special ids are fixed: ``<pad>`` 0,
+``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
 
 Example:
     >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2"), ("trois", "3")] * 4, bs=4)
@@ -444,14 +445,16 @@ class Seq2SeqData(ember.Data):
         return (pad_ids(sequences, PAD),)
 
     def detokenize(self, ids: Sequence[int]) -> str:
-        """Target ids → text (stops at ``<eos>``).
+        """Target ids → text (stops at ``<eos>``), with its ends stripped as training targets
+        are: a word token keeps its trailing space, so a last token such as ``"cent "``
+        would otherwise end the text with a space no target has.
 
         Example:
             >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
             >>> data.detokenize(data.tgt_vocab.numericalize(["2", "1"]) + [2, 5])
             '21'
         """
-        return "".join(tokens_of(self.tgt_vocab, ids))
+        return "".join(tokens_of(self.tgt_vocab, ids)).strip()
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """Logits ``N x T x V`` → strings (greedy choice per step, cut at ``<eos>``).
