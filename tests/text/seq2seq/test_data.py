@@ -380,3 +380,14 @@ def test_every_bundled_target_round_trips_exactly_through_ids(level: str) -> Non
         targets = data.train_dl.dataset.targets
         assert all(UNK not in ids for ids in targets)
         assert [data.detokenize(ids) for ids in targets] == [t for _, t in pairs]
+
+
+def test_max_vocab_counts_the_special_tokens_as_text_data_does() -> None:
+    # one name, one meaning: TextData's max_vocab (and fastai's) counts the special tokens
+    data = Seq2SeqData.from_pairs(PAIRS, max_vocab=10, bs=16)
+    assert len(data.src_vocab) == len(data.tgt_vocab) == 10
+    assert data.tgt_vocab.itos[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    shared = Seq2SeqData.from_pairs(PAIRS, max_vocab=10, shared_vocab=True, bs=16)
+    assert len(shared.src_vocab) == 10
+    with pytest.raises(ember.DataError, match="max_vocab 3 leaves no room for the 4 special"):
+        Seq2SeqData.from_pairs(PAIRS, max_vocab=3, bs=16)

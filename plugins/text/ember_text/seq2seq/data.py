@@ -82,16 +82,18 @@ def seq2seq_vocab(itos: Sequence[str]) -> Vocab:
 
 def build_vocab(sequences: Sequence[Sequence[str]], min_freq: int = 1,
                 max_size: int | None = None) -> Vocab:
-    """Count tokens and keep those seen ``min_freq`` times, at most ``max_size`` besides the
-    four specials (most frequent first, ties in alphabetical order, so the same data always
-    gives the same vocab).
+    """Count tokens and keep those seen ``min_freq`` times, at most ``max_size`` tokens in all,
+    the four specials included (as :meth:`ember_text.Vocab.build` and ``TextData``'s
+    ``max_vocab`` count them; most frequent first, ties in alphabetical order, so the same
+    data always gives the same vocab).
 
     Example:
         >>> build_vocab([["b", "a", "b"]]).itos
         ['<pad>', '<bos>', '<eos>', '<unk>', 'b', 'a']
+        >>> build_vocab([["b", "a", "b"]], max_size=5).itos
+        ['<pad>', '<bos>', '<eos>', '<unk>', 'b']
     """
-    return Vocab.build(sequences, min_freq,
-                       None if max_size is None else max_size + len(SPECIALS), SPECIALS,
+    return Vocab.build(sequences, min_freq, max_size, SPECIALS,
                        unk=SPECIALS[UNK], pad=SPECIALS[PAD])
 
 
@@ -315,7 +317,10 @@ class Seq2SeqData(ember.Data):
                 characters: ``level="word", tgt_level="char"``).
             lang, src_lang, tgt_lang: spaCy language codes for word level (``"xx"``: generic).
             shared_vocab: one vocab for both sides (e.g. to copy tokens).
-            min_freq, max_vocab: vocab size controls (rarer tokens become ``<unk>``).
+            min_freq, max_vocab: vocab size controls (rarer tokens become ``<unk>``):
+                each vocab keeps tokens seen ``min_freq`` times, at most ``max_vocab`` tokens
+                in all, the four special tokens included (as ``TextData``'s ``max_vocab``
+                counts them, and fastai's); ``None``: no cap.
             bs: training batch size (validation uses twice this).
             bucket: batch training pairs of similar source length together.
 
@@ -334,6 +339,10 @@ class Seq2SeqData(ember.Data):
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
+        if max_vocab is not None and max_vocab < len(SPECIALS):
+            raise ember.DataError(
+                f"max_vocab {max_vocab} leaves no room for the {len(SPECIALS)} special tokens "
+                f"{SPECIALS}, which it counts; give at least {len(SPECIALS) + 1}, or None")
         split_source = _Splitter(level, src_lang)
         split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
