@@ -391,3 +391,17 @@ def test_max_vocab_counts_the_special_tokens_as_text_data_does() -> None:
     assert len(shared.src_vocab) == 10
     with pytest.raises(ember.DataError, match="max_vocab 3 leaves no room for the 4 special"):
         Seq2SeqData.from_pairs(PAIRS, max_vocab=3, bs=16)
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_a_decomposed_accent_reads_as_the_composed_one_seen_in_training(level: str) -> None:
+    # "é" as "e" + U+0301 (NFD) read as two unknown-ish tokens: a new "e" and an <unk>
+    pairs = [("zéro", "0"), ("un", "1"), ("dix-sept", "17"), ("deux", "2")] * 3
+    composed = Seq2SeqData.from_pairs(pairs, valid_pct=0.25, level=level, bs=4)
+    decomposed = Seq2SeqData.from_pairs([(s.replace("é", "e\u0301"), t) for s, t in pairs],
+                                        valid_pct=0.25, level=level, bs=4)
+    assert composed.src_vocab == decomposed.src_vocab
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no token is unknown
+        assert torch.equal(composed.encode(["ze\u0301ro"])[0], composed.encode(["zéro"])[0])
+        assert torch.equal(decomposed.encode(["zéro"])[0], composed.encode(["zéro"])[0])

@@ -12,7 +12,9 @@ A batch is ``(src, tgt, target)``:
 Tokens are characters by default (no spaCy needed), or words (spaCy's rule-based tokenizer of a
 blank pipeline, keeping each token's trailing whitespace so that joining tokens gives back the
 exact text). Whitespace runs count as one space and the ends of a text are stripped, on both
-sides, in training and at inference; decoded text is stripped the same way, so a last word
+sides, in training and at inference, and accents are read in their composed form (NFC), so a
+decomposed ``"é"`` (``"e"`` + U+0301, as macOS file names and some keyboards write it) is the
+``"é"`` of training, not a new token; decoded text is stripped the same way, so a last word
 token's trailing space never reaches the user. The special ids are fixed: ``<pad>`` 0,
 ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
 
@@ -28,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,7 +152,9 @@ def normalise_space(text: str) -> str:
 
 
 class _Splitter:
-    """The tokenizer of one side: whitespace normalised, then characters or words."""
+    """The tokenizer of one side: Unicode composed (NFC: ``"e"`` + a combining acute accent
+    reads as the ``"é"`` typed on most keyboards, whichever form training used) and whitespace
+    normalised, then characters or words."""
 
     def __init__(self, level: str, lang: str, argument: str = "level") -> None:
         if level not in LEVELS:
@@ -157,7 +162,7 @@ class _Splitter:
         self.split: Callable[[str], list[str]] = list if level == "char" else _WordSplitter(lang)
 
     def __call__(self, text: str) -> list[str]:
-        return self.split(normalise_space(text))
+        return self.split(normalise_space(unicodedata.normalize("NFC", text)))
 
 
 class _PairDataset(Dataset):
