@@ -337,3 +337,71 @@ def test_test_sources_from_a_data_frame_without_the_target_column_and_their_erro
     with pytest.raises(ember.DataError, match=r"test_pairs item 1 \('deux'\) is a source "
                                               r"alone, but item 0 is a \(source, target\) pair"):
         Seq2SeqData.from_pairs(PAIRS, test_pairs=[("un", "1"), "deux"])
+
+
+def _always(learn: ember.Learner, token: str) -> None:
+    """Make ``learn``'s untrained model emit ``token`` at every step (output bias only)."""
+    output = learn.model.output
+    with torch.no_grad():
+        output.weight.zero_()
+        output.bias.fill_(-10.0)
+        output.bias[learn.data.tgt_vocab.stoi[token]] = 10.0
+
+
+def test_word_level_predictions_end_without_the_last_tokens_trailing_space(tmp_path) -> None:
+    # "cent " (with its space) is a target token; a model that stops after it returned
+    # 'cent ' from predict, predict_batch and a loaded export
+    pairs = [("hundred", "cent"), ("one hundred and one", "cent un")] * 5
+    data = Seq2SeqData.from_pairs(pairs, valid_pct=0.2, level="word", bs=4)
+    assert "cent " in data.tgt_vocab.stoi
+    ember.seed(0)
+    learn = ember.learner(data, quiet=True)
+    _always(learn, "cent ")
+    assert data.detokenize([data.tgt_vocab.stoi["cent "], EOS]) == "cent"
+    assert learn.predict("hundred", max_len=1) == "cent"
+    assert learn.predict_batch(["hundred", "one hundred and one"], max_len=2) == [
+        "cent cent", "cent cent"]
+    loaded = ember.load(learn.export(tmp_path / "cent.ember"))
+    assert loaded.predict_batch(["hundred"], max_len=1) == ["cent"]
+    assert data.decode_targets(torch.tensor([[data.tgt_vocab.stoi["cent "], EOS]])) == ["cent"]
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_every_bundled_target_round_trips_exactly_through_ids(level: str) -> None:
+    # hyphens (quatre-vingt-dix, cent-vingt-mille), "et", accents (zéro) and commas: the text
+    # a prediction gives back is the target as written, at both levels, in both languages
+    from ember_text.seq2seq.datasets import read_numbers
+
+    rows = read_numbers()
+    for source, target in (("en", "fr"), ("fr", "en"), ("fr", "number")):
+        pairs = [(row[source], row[target]) for row in rows]
+        data = Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level=level,
+                                      tgt_lang=target if target != "number" else "xx", bs=64)
+        targets = data.train_dl.dataset.targets
+        assert all(UNK not in ids for ids in targets)
+        assert [data.detokenize(ids) for ids in targets] == [t for _, t in pairs]
+
+
+def test_max_vocab_counts_the_special_tokens_as_text_data_does() -> None:
+    # one name, one meaning: TextData's max_vocab (and fastai's) counts the special tokens
+    data = Seq2SeqData.from_pairs(PAIRS, max_vocab=10, bs=16)
+    assert len(data.src_vocab) == len(data.tgt_vocab) == 10
+    assert data.tgt_vocab.itos[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    shared = Seq2SeqData.from_pairs(PAIRS, max_vocab=10, shared_vocab=True, bs=16)
+    assert len(shared.src_vocab) == 10
+    with pytest.raises(ember.DataError, match="max_vocab 3 leaves no room for the 4 special"):
+        Seq2SeqData.from_pairs(PAIRS, max_vocab=3, bs=16)
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_a_decomposed_accent_reads_as_the_composed_one_seen_in_training(level: str) -> None:
+    # "é" as "e" + U+0301 (NFD) read as two unknown-ish tokens: a new "e" and an <unk>
+    pairs = [("zéro", "0"), ("un", "1"), ("dix-sept", "17"), ("deux", "2")] * 3
+    composed = Seq2SeqData.from_pairs(pairs, valid_pct=0.25, level=level, bs=4)
+    decomposed = Seq2SeqData.from_pairs([(s.replace("é", "e\u0301"), t) for s, t in pairs],
+                                        valid_pct=0.25, level=level, bs=4)
+    assert composed.src_vocab == decomposed.src_vocab
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no token is unknown
+        assert torch.equal(composed.encode(["ze\u0301ro"])[0], composed.encode(["zéro"])[0])
+        assert torch.equal(decomposed.encode(["zéro"])[0], composed.encode(["zéro"])[0])

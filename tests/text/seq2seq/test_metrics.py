@@ -80,3 +80,21 @@ def test_token_accuracy_and_exact_match_of_nothing_are_nan():
     padding = TokenAccuracy()
     padding.update(torch.zeros(1, 2, 6), torch.full((1, 2), -100))
     assert math.isnan(padding.compute())
+
+
+def test_exact_match_with_text_scores_the_strings_users_get() -> None:
+    # id 4 is the word token "cent " (trailing space), id 5 "cent": both read "cent" once
+    # detokenised, so a prediction "cent " + <eos> for the target "cent" is the string the
+    # user gets and matches; a prediction cut before its <eos> does not
+    words = ["<pad>", "<bos>", "<eos>", "<unk>", "cent ", "cent", "un"]
+
+    def text(ids: list[int]) -> str:
+        return "".join(words[i] for i in ids).strip()
+
+    targets = torch.tensor([[5, 2, -100], [4, 6, 2], [5, 2, -100]])
+    preds = _logits([[4, 2, 9], [4, 6, 2], [5, 5, 5]])
+    by_ids, by_text = ExactMatch(), ExactMatch(text=text)
+    for metric in (by_ids, by_text):
+        metric.update(preds, targets)
+    assert by_ids.compute() == pytest.approx(1 / 3)
+    assert by_text.compute() == pytest.approx(2 / 3)

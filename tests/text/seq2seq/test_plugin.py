@@ -128,3 +128,20 @@ def test_bench_teacher_forcing_pool_resumes(tmp_path: Path) -> None:
         return [line for line in text.splitlines() if line.startswith("RESULT ")]
 
     assert results(second.stdout) == results(first.stdout)
+
+
+def test_default_exact_match_scores_the_strings_predict_returns() -> None:
+    import torch
+
+    from ember_text.seq2seq import Seq2SeqData
+    from ember_text.seq2seq.plugin import ember_defaults
+
+    pairs = [("hundred", "cent"), ("one hundred and one", "cent un")] * 5
+    data = Seq2SeqData.from_pairs(pairs, valid_pct=0.2, level="word", bs=4)
+    stoi = data.tgt_vocab.stoi
+    exact = next(m for m in ember_defaults(data).metrics if m.name == "exact_match")
+    # the model said "cent " then <eos>: predict returns "cent", the target itself
+    logits = torch.nn.functional.one_hot(torch.tensor([[stoi["cent "], 2]]),
+                                         len(data.tgt_vocab)).float()
+    exact.update(logits, torch.tensor([[stoi["cent"], 2]]))
+    assert exact.compute() == 1.0

@@ -12,8 +12,11 @@ A batch is ``(src, tgt, target)``:
 Tokens are characters by default (no spaCy needed), or words (spaCy's rule-based tokenizer of a
 blank pipeline, keeping each token's trailing whitespace so that joining tokens gives back the
 exact text). Whitespace runs count as one space and the ends of a text are stripped, on both
-sides, in training and at inference. The special ids are fixed: ``<pad>`` 0, ``<bos>`` 1,
-``<eos>`` 2, ``<unk>`` 3.
+sides, in training and at inference, and accents are read in their composed form (NFC), so a
+decomposed ``"é"`` (``"e"`` + U+0301, as macOS file names and some keyboards write it) is the
+``"é"`` of training, not a new token; decoded text is stripped the same way, so a last word
+token's trailing space never reaches the user. The special ids are fixed: ``<pad>`` 0,
+``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3.
 
 Example:
     >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2"), ("trois", "3")] * 4, bs=4)
@@ -27,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,16 +85,18 @@ def seq2seq_vocab(itos: Sequence[str]) -> Vocab:
 
 def build_vocab(sequences: Sequence[Sequence[str]], min_freq: int = 1,
                 max_size: int | None = None) -> Vocab:
-    """Count tokens and keep those seen ``min_freq`` times, at most ``max_size`` besides the
-    four specials (most frequent first, ties in alphabetical order, so the same data always
-    gives the same vocab).
+    """Count tokens and keep those seen ``min_freq`` times, at most ``max_size`` tokens in all,
+    the four specials included (as :meth:`ember_text.Vocab.build` and ``TextData``'s
+    ``max_vocab`` count them; most frequent first, ties in alphabetical order, so the same
+    data always gives the same vocab).
 
     Example:
         >>> build_vocab([["b", "a", "b"]]).itos
         ['<pad>', '<bos>', '<eos>', '<unk>', 'b', 'a']
+        >>> build_vocab([["b", "a", "b"]], max_size=5).itos
+        ['<pad>', '<bos>', '<eos>', '<unk>', 'b']
     """
-    return Vocab.build(sequences, min_freq,
-                       None if max_size is None else max_size + len(SPECIALS), SPECIALS,
+    return Vocab.build(sequences, min_freq, max_size, SPECIALS,
                        unk=SPECIALS[UNK], pad=SPECIALS[PAD])
 
 
@@ -146,7 +152,9 @@ def normalise_space(text: str) -> str:
 
 
 class _Splitter:
-    """The tokenizer of one side: whitespace normalised, then characters or words."""
+    """The tokenizer of one side: Unicode composed (NFC: ``"e"`` + a combining acute accent
+    reads as the ``"é"`` typed on most keyboards, whichever form training used) and whitespace
+    normalised, then characters or words."""
 
     def __init__(self, level: str, lang: str, argument: str = "level") -> None:
         if level not in LEVELS:
@@ -154,7 +162,7 @@ class _Splitter:
         self.split: Callable[[str], list[str]] = list if level == "char" else _WordSplitter(lang)
 
     def __call__(self, text: str) -> list[str]:
-        return self.split(normalise_space(text))
+        return self.split(normalise_space(unicodedata.normalize("NFC", text)))
 
 
 class _PairDataset(Dataset):
@@ -314,7 +322,10 @@ class Seq2SeqData(ember.Data):
                 characters: ``level="word", tgt_level="char"``).
             lang, src_lang, tgt_lang: spaCy language codes for word level (``"xx"``: generic).
             shared_vocab: one vocab for both sides (e.g. to copy tokens).
-            min_freq, max_vocab: vocab size controls (rarer tokens become ``<unk>``).
+            min_freq, max_vocab: vocab size controls (rarer tokens become ``<unk>``):
+                each vocab keeps tokens seen ``min_freq`` times, at most ``max_vocab`` tokens
+                in all, the four special tokens included (as ``TextData``'s ``max_vocab``
+                counts them, and fastai's); ``None``: no cap.
             bs: training batch size (validation uses twice this).
             bucket: batch training pairs of similar source length together.
 
@@ -333,6 +344,10 @@ class Seq2SeqData(ember.Data):
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
+        if max_vocab is not None and max_vocab < len(SPECIALS):
+            raise ember.DataError(
+                f"max_vocab {max_vocab} leaves no room for the {len(SPECIALS)} special tokens "
+                f"{SPECIALS}, which it counts; give at least {len(SPECIALS) + 1}, or None")
         split_source = _Splitter(level, src_lang)
         split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
@@ -444,14 +459,16 @@ class Seq2SeqData(ember.Data):
         return (pad_ids(sequences, PAD),)
 
     def detokenize(self, ids: Sequence[int]) -> str:
-        """Target ids → text (stops at ``<eos>``).
+        """Target ids → text (stops at ``<eos>``), with its ends stripped as training targets
+        are: a word token keeps its trailing space, so a last token such as ``"cent "``
+        would otherwise end the text with a space no target has.
 
         Example:
             >>> data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
             >>> data.detokenize(data.tgt_vocab.numericalize(["2", "1"]) + [2, 5])
             '21'
         """
-        return "".join(tokens_of(self.tgt_vocab, ids))
+        return "".join(tokens_of(self.tgt_vocab, ids)).strip()
 
     def decode(self, outputs: Tensor, threshold: float = 0.5) -> list[Any]:
         """Logits ``N x T x V`` → strings (greedy choice per step, cut at ``<eos>``).

@@ -131,7 +131,14 @@ class TokenAccuracy(ember.Metric):
 
 
 class ExactMatch(ember.Metric):
-    """Share of sequences whose every target token (``<eos>`` included) is predicted right.
+    """Share of sequences predicted exactly.
+
+    By default every target token (``<eos>`` included) must be predicted right. Give
+    ``text=data.detokenize`` (the default for seq2seq data, see :func:`ember.learner`) to
+    compare the strings users get instead: the greedy ids up to the first ``<eos>`` (which
+    must be reached) against the target's, each turned into text, so two token sequences that
+    read the same count as a match (e.g. a last word token ``"cent "`` with its trailing
+    space, where the target has ``"cent"``: ``predict`` returns ``"cent"`` for both).
 
     Example:
         >>> import torch
@@ -140,14 +147,31 @@ class ExactMatch(ember.Metric):
         >>> metric.update(logits, torch.tensor([[4, 2], [4, 2]]))
         >>> metric.compute()
         0.5
+        >>> words = ExactMatch(text=lambda ids: "".join(["", "", "", "", "a ", "a"][i]
+        ...                                             for i in ids).strip())
+        >>> words.update(logits, torch.tensor([[5, 2], [5, 2]]))
+        >>> words.compute()
+        1.0
     """
 
     name = "exact_match"
     sum_states = ("correct", "count")
 
+    def __init__(self, text: Callable[[list[int]], str] | None = None) -> None:
+        self.text = text
+        super().__init__()
+
     def update(self, preds: Tensor, targets: Tensor) -> None:
         predicted, targets, real = _rows(preds, targets)
-        self._add("correct", ((predicted == targets) | ~real).all(dim=1).sum())
+        if self.text is None:
+            correct: Any = ((predicted == targets) | ~real).all(dim=1).sum()
+        else:
+            correct = sum(
+                EOS in hypothesis_ids and self.text(_until_eos(hypothesis_ids)) == self.text(
+                    _until_eos([i for i in reference_ids if i != IGNORE_INDEX]))
+                for hypothesis_ids, reference_ids in zip(predicted.cpu().tolist(),
+                                                         targets.cpu().tolist()))
+        self._add("correct", correct)
         self._add("count", targets.shape[0])
 
     def compute(self) -> float:

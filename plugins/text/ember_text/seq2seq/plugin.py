@@ -105,7 +105,8 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
         return None
     return ember.Defaults(
         model=lambda: ember.create_model("seq2seq_rnn", **default_model_config(data)),
-        metrics=[TokenAccuracy(), ExactMatch(), default_bleu(data)],
+        # exact match on the strings users get (data.detokenize), not on the token ids
+        metrics=[TokenAccuracy(), ExactMatch(text=data.detokenize), default_bleu(data)],
         cbs=[TeacherForcing(), ember.GradientClip(1.0)],
         lr=3e-3,
     )
