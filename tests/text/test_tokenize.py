@@ -218,3 +218,16 @@ def test_pieces_tokenised_together_do_not_join() -> None:
     reference = Tokenizer()
     assert Tokenizer().tokenize_many(texts, n_workers=1) == [
         reference_tokens(reference, text) for text in texts]
+
+
+@pytest.mark.parametrize("rules", [True, False])
+def test_a_decomposed_accent_is_the_composed_word(rules) -> None:
+    # "e" + U+0301 (macOS file names, some keyboards) was another token than the "é" of
+    # training, so a classifier read a known word as unknown
+    tokenizer = Tokenizer(rules=rules, bos=False)
+    composed, decomposed = "Un film très réussi", "Un film tre\u0300s re\u0301ussi"
+    assert composed != decomposed
+    assert tokenizer(decomposed) == tokenizer(composed)
+    assert tokenizer.tokenize_many([decomposed, composed]) == [tokenizer(composed)] * 2
+    vocab = Vocab.build([tokenizer(composed)], min_freq=1)
+    assert UNK not in vocab.numericalize(tokenizer(decomposed)) or UNK not in vocab.itos

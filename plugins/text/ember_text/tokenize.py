@@ -52,6 +52,7 @@ import json
 import multiprocessing
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -92,7 +93,8 @@ SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, REP, WREP, UP, MAJ)
 
 #: Bumped whenever the rules change, so that cached tokenisations are never reused wrongly.
 #: 3: a word of the text that reads as a rule token is escaped (``xxbos`` -> ``xxxxbos``).
-RULES_VERSION = 3
+#: 4: accents are composed (Unicode NFC) before tokenising.
+RULES_VERSION = 4
 
 _CHAR_REPEAT = re.compile(r"(\S)(\1{3,})")
 #: a rule token's text with one or more ``xx`` before its name: ``xxbos``, or ``xxxxbos`` (a
@@ -194,6 +196,14 @@ def check_uploaded_text(content: bytes, name: str) -> str:
         'café'
     """
     return check_text(content, name, uploaded=True)
+
+
+def _composed(text: str) -> str:
+    """``text`` with its accents composed (Unicode NFC): ``"e"`` + a combining acute accent,
+    as macOS file names and some keyboards write it, is the ``"é"`` of most text, so a word
+    reads as one token whichever form it came in (ASCII text, the common case, is passed
+    through untouched)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 class Tokenizer:
@@ -472,6 +482,7 @@ class Tokenizer:
             for start in range(0, len(texts), block):
                 prepared = []
                 for text in texts[start:start + block]:
+                    text = _composed(text)
                     if self.max_chars is not None:
                         text = text[: self.max_chars]
                     if "<" in text or "&" in text:
@@ -482,8 +493,8 @@ class Tokenizer:
                 results += [self._rule_tokens(text, pieces)
                             for text, pieces in zip(prepared, split)]
         else:
-            prepared = [text[: self.max_chars] if self.max_chars is not None else text
-                        for text in texts]
+            prepared = [_composed(text)[: self.max_chars] if self.max_chars is not None
+                        else _composed(text) for text in texts]
             for doc in self.spacy_tokenizer.pipe(prepared, batch_size=256):
                 results.append(_escape_rule_text(["_".join(token.text.split()) for token in doc
                                                   if not token.is_space]))
