@@ -85,6 +85,7 @@ from ember.errors import (
 from ember.losses import loss_for, loss_name
 from ember.metrics import Metric, default_metrics
 from ember.model import (
+    _check_bn_policy,
     apply_bn_policy,
     evaluating,
     freeze_to,
@@ -238,7 +239,7 @@ class Learner:
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
         precision: ``None`` (float32), ``"bf16"`` or ``"fp16"`` mixed precision.
         bn_policy: BatchNorm handling in frozen groups, ``"train"`` or ``"freeze"``
-            (see :mod:`ember.model`).
+            (see :mod:`ember.model`); any other value is refused here, and when set later.
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``; ``0``/``false``/``off`` keep it).
         nan_guard: stop on NaN/inf loss and restore the last good weights (with ``"fp16"``,
@@ -287,6 +288,8 @@ class Learner:
             )
         if not isinstance(model, nn.Module):
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        # an unknown policy was refused only when a fit started, after the model had moved
+        self.bn_policy, self.path = bn_policy, Path(path)
         self.data, self.device = data, default_device(device)
         self.channels_last, self.compile = channels_last, compile
         memory_format = torch.channels_last if channels_last else torch.preserve_format
@@ -297,7 +300,6 @@ class Learner:
             self.loss_func.to(self.device)
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
         self.metrics = _resolve_metrics(metrics, data)
-        self.bn_policy, self.path = bn_policy, Path(path)
         self.opt: torch.optim.Optimizer | None = None
         self.step_fn: Callable[[], Any] | None = None
         self.distributed = Distributed.from_environment()
@@ -383,6 +385,22 @@ class Learner:
                      f"updates (it trains the model's parameters) and checkpoints do not save; "
                      f"move them into the model (a forward that returns what the loss needs), "
                      f"or fix them with loss.requires_grad_(False)")
+
+    @property
+    def bn_policy(self) -> str:
+        """BatchNorm handling in frozen groups: ``"train"`` or ``"freeze"`` (see
+        :mod:`ember.model`). Setting it refuses any other value at once; the next freeze or
+        fit applies it.
+
+        Example:
+            >>> # learn.bn_policy = "freeze"; learn.fine_tune(3)
+        """
+        return self._bn_policy
+
+    @bn_policy.setter
+    def bn_policy(self, value: str) -> None:
+        _check_bn_policy(value)
+        self._bn_policy = value
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:

@@ -196,6 +196,24 @@ def test_batchnorm_policy_changes_fine_tuning_accuracy():
     assert trained - frozen > 0.1, (trained, frozen)
 
 
+@pytest.mark.parametrize("policy", ["frozen", "eval", "Train", None])
+def test_an_unknown_batchnorm_policy_is_refused_when_the_learner_is_built(policy):
+    # bn_policy="frozen" was kept, and refused only when the first fit began
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy.*'train', "
+                                         r"'freeze'"):
+        ember.Learner(blob_data(64), small_model(), quiet=True, bn_policy=policy)
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy"):
+        ember.learner(blob_data(64), quiet=True, bn_policy=policy)
+    learn = ember.learner(blob_data(64), quiet=True, bn_policy="freeze")
+    assert learn.bn_policy == "freeze"
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy"):
+        learn.bn_policy = policy
+    assert learn.bn_policy == "freeze"
+    learn.bn_policy = "train"
+    learn.fit(1)
+    assert learn.bn_policy == "train"
+
+
 def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
