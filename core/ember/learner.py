@@ -777,15 +777,25 @@ class Learner:
     def lr_for_groups(self, lr: LR | None) -> list[float]:
         """Learning rate per parameter group: a float is used for all; ``slice(low, high)``
         spreads geometrically from body to head; ``slice(high)`` gives the head ``high`` and the
-        rest ``high / 10``; a list gives one rate per group, body first. A reversed slice
-        (``slice(high, low)``, the body faster than the head) is refused as a typo: list the
-        rates to mean it.
+        rest ``high / 10``; a list, a tuple, a 1-D numpy array or a 1-D tensor gives one rate per
+        group, body first (a 0-d array or tensor, or a numpy float, is one float). A reversed
+        slice (``slice(high, low)``, the body faster than the head) is refused as a typo: list
+        the rates to mean it.
 
         Example:
             >>> # learn.lr_for_groups(slice(1e-5, 1e-3)) -> [1e-05, 0.0001, 0.001] for 3 groups
+            >>> # learn.lr_for_groups(np.array([1e-5, 1e-3])) -> [1e-05, 0.001] for 2 groups
         """
         n = len(self._groups)
         lr = self.lr if lr is None else lr
+        ndim = getattr(lr, "ndim", None)
+        if isinstance(ndim, int) and ndim >= 1 and hasattr(lr, "tolist"):  # array or tensor
+            # a numpy array of rates was refused as "must be a number": only lists counted
+            if ndim > 1:
+                raise TrainingError(
+                    f"the learning rates form an array of shape {tuple(lr.shape)}; give one "
+                    f"rate per parameter group in a 1-D array or a list ({n} here), body first")
+            lr = lr.tolist()
         if isinstance(lr, slice):
             stop = _learning_rate(lr.stop, "slice's stop (the head's learning rate)")
             if lr.start is None:

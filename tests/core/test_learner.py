@@ -4,6 +4,7 @@ import io
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -1728,6 +1729,32 @@ def test_a_reversed_slice_of_learning_rates_is_refused_and_a_list_is_the_way():
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
     assert learn.lr_for_groups([1e-3, 1e-5]) == [1e-3, 1e-5]  # deliberately decreasing
     assert learn.lr_for_groups(slice(1e-3, 1e-3)) == pytest.approx([1e-3, 1e-3])
+
+
+def _two_group_learner() -> ember.Learner:
+    return ember.Learner(blob_data(64), nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 3)),
+                         quiet=True, splitter=lambda model: [list(model[0].parameters()),
+                                                             list(model[1].parameters())])
+
+
+@pytest.mark.parametrize("rates", [np.array([1e-4, 1e-2]), torch.tensor([1e-4, 1e-2])])
+def test_a_1d_array_or_tensor_of_learning_rates_gives_one_rate_per_group_like_a_list(rates):
+    # np.array([1e-4, 1e-2]) was refused as "must be a number": only lists and tuples counted
+    learn = _two_group_learner()
+    assert learn.lr_for_groups(rates) == pytest.approx([1e-4, 1e-2])
+    learn.fit(1, rates)
+    assert sorted({group["lr"] for group in learn.opt.param_groups}) == pytest.approx(
+        [1e-4, 1e-2])
+    learn.fit_one_cycle(1, rates)
+    assert learn.planned_lr == pytest.approx([1e-4, 1e-2])
+    assert learn.lr_for_groups(np.array(1e-3)) == pytest.approx([1e-3, 1e-3])  # 0-d: one float
+    assert learn.lr_for_groups(np.float32(1e-3)) == pytest.approx([1e-3, 1e-3])
+    with pytest.raises(ember.TrainingError, match="3 learning rates given for 2"):
+        learn.lr_for_groups(np.array([1e-4, 1e-3, 1e-2]))
+    with pytest.raises(ember.TrainingError, match=r"learning rate 1 of 2.*negative"):
+        learn.lr_for_groups(np.array([1e-4, -1e-2]))
+    with pytest.raises(ember.TrainingError, match=r"array of shape \(1, 2\).*1-D"):
+        learn.lr_for_groups(np.array([[1e-4, 1e-2]]))
 
 
 def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):
