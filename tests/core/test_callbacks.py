@@ -607,6 +607,24 @@ def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
     assert keeper.sign * keeper.best == max(accuracies)
 
 
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: ember.GradientAccumulation(2.5), r"GradientAccumulation\(n_steps=2.5\): .*whole"),
+    (lambda: ember.GradientAccumulation(0), r"n_steps=0\): .*1 or more"),
+    (lambda: ember.GradientAccumulation("2"), r"n_steps='2'\)"),
+    (lambda: ember.NanGuard(interval=2.5), r"NanGuard\(interval=2.5\): .*whole"),
+    (lambda: ember.NanGuard(interval="32"), r"NanGuard\(interval='32'\)"),
+    (lambda: ember.NanGuard(max_skipped=-1), r"NanGuard\(max_skipped=-1\): .*0 or more"),
+    (lambda: ember.NanGuard(max_skipped=1.5), r"NanGuard\(max_skipped=1.5\)"),
+])
+def test_a_batch_count_that_is_not_a_whole_number_is_refused_at_construction(make, match):
+    # GradientAccumulation(2.5) stepped every 5 batches with the loss divided by 2.5, and a
+    # string failed with "'<' not supported between instances of 'str' and 'int'"
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert ember.GradientAccumulation(np.int64(3)).n_steps == 3
+    assert ember.NanGuard(interval=1, max_skipped=0).max_skipped == 0
+
+
 @pytest.mark.parametrize("max_norm", [0, 0.0, -1.0, float("nan"), "1.0", None])
 def test_gradient_clip_refuses_a_norm_that_is_not_a_number_above_zero(max_norm):
     # torch scales the gradients by max_norm / norm: -1 turned them round (a fit that climbed
