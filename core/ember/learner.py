@@ -230,7 +230,9 @@ class Learner:
         loss_func: defaults to the loss for ``data.target_kind`` (:func:`ember.loss_for`;
             several regression targets are weighed by ``1 / data.target_std**2`` each).
         opt_func: ``opt_func(param_groups, lr=...)`` → optimiser; AdamW by default.
-        lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`.
+        lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`, in any form
+            :meth:`lr_for_groups` takes (a float, a slice, one rate per group); a negative,
+            non-finite or miscounted one is refused here.
         metrics: metric instances, classes or registered names; defaults per target kind.
         cbs: extra callbacks, kept for every fit (one given to a single fit's ``cbs=`` stands
             in for those of its class during that fit).
@@ -363,6 +365,7 @@ class Learner:
         self.add_cbs(cbs)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
+        self.lr_for_groups(lr)  # a bad default rate is refused now, not when a fit starts
 
     @property
     def loss_func(self) -> Callable[[Tensor, Tensor], Tensor]:
@@ -760,17 +763,22 @@ class Learner:
         norm_ids = {id(p) for m in self.model.modules()
                     if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))
                     for p in m.parameters()}
+        # each group starts at its own rate from ``self.lr`` (a slice or a list of rates too:
+        # the optimiser was given the list itself and failed with a raw TypeError)
+        rates = self.lr_for_groups(None)
         groups = []
         for index, params in enumerate(self._groups):
             if not self.wd:  # one optimiser group per split: fewer fused-kernel launches
-                groups.append({"params": params, "weight_decay": 0.0, "split": index})
+                groups.append({"params": params, "weight_decay": 0.0, "split": index,
+                               "lr": rates[index]})
                 continue
             decay = [p for p in params if p.ndim > 1 and id(p) not in norm_ids]
             no_decay = [p for p in params if p.ndim <= 1 or id(p) in norm_ids]
             for chosen, wd in ((decay, self.wd), (no_decay, 0.0)):
                 if chosen:
-                    groups.append({"params": chosen, "weight_decay": wd, "split": index})
-        self.opt = self.opt_func(groups, lr=self.lr)
+                    groups.append({"params": chosen, "weight_decay": wd, "split": index,
+                                   "lr": rates[index]})
+        self.opt = self.opt_func(groups, lr=rates[-1])
         self._apply_freeze()
         return self.opt
 

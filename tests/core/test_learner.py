@@ -1757,6 +1757,22 @@ def test_a_1d_array_or_tensor_of_learning_rates_gives_one_rate_per_group_like_a_
         learn.lr_for_groups(np.array([[1e-4, 1e-2]]))
 
 
+def test_the_learners_default_rate_may_be_one_per_group_and_a_bad_one_is_refused_at_once():
+    # Learner(lr=[...]) was kept and handed to the optimiser whole, which failed at the first
+    # fit with "'<=' not supported between instances of 'float' and 'list'"
+    learn = ember.Learner(blob_data(64), nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 3)),
+                          quiet=True, lr=[1e-4, 1e-2],
+                          splitter=lambda model: [list(model[0].parameters()),
+                                                  list(model[1].parameters())])
+    learn.fit(1)
+    assert sorted({group["lr"] for group in learn.opt.param_groups}) == pytest.approx(
+        [1e-4, 1e-2])
+    for lr, match in ((-1e-3, "not negative"), ([1e-3] * 3, "3 learning rates given for 1"),
+                      ("fast", "must be a number")):
+        with pytest.raises(ember.TrainingError, match=match):
+            ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True, lr=lr)
+
+
 def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):
     learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
     learn.save("stage1")
