@@ -85,6 +85,7 @@ from ember.errors import (
 from ember.losses import loss_for, loss_name
 from ember.metrics import Metric, default_metrics
 from ember.model import (
+    _check_bn_policy,
     apply_bn_policy,
     evaluating,
     freeze_to,
@@ -229,7 +230,9 @@ class Learner:
         loss_func: defaults to the loss for ``data.target_kind`` (:func:`ember.loss_for`;
             several regression targets are weighed by ``1 / data.target_std**2`` each).
         opt_func: ``opt_func(param_groups, lr=...)`` → optimiser; AdamW by default.
-        lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`.
+        lr: default learning rate for :meth:`fit` and :meth:`fit_one_cycle`, in any form
+            :meth:`lr_for_groups` takes (a float, a slice, one rate per group); a negative,
+            non-finite or miscounted one is refused here.
         metrics: metric instances, classes or registered names; defaults per target kind.
         cbs: extra callbacks, kept for every fit (one given to a single fit's ``cbs=`` stands
             in for those of its class during that fit).
@@ -238,7 +241,7 @@ class Learner:
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
         precision: ``None`` (float32), ``"bf16"`` or ``"fp16"`` mixed precision.
         bn_policy: BatchNorm handling in frozen groups, ``"train"`` or ``"freeze"``
-            (see :mod:`ember.model`).
+            (see :mod:`ember.model`); any other value is refused here, and when set later.
         path: folder for checkpoints and exports given by bare names.
         quiet: no progress output (also ``EMBER_QUIET=1``; ``0``/``false``/``off`` keep it).
         nan_guard: stop on NaN/inf loss and restore the last good weights (with ``"fp16"``,
@@ -287,6 +290,8 @@ class Learner:
             )
         if not isinstance(model, nn.Module):
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        # an unknown policy was refused only when a fit started, after the model had moved
+        self.bn_policy, self.path = bn_policy, Path(path)
         self.data, self.device = data, default_device(device)
         self.channels_last, self.compile = channels_last, compile
         memory_format = torch.channels_last if channels_last else torch.preserve_format
@@ -297,7 +302,6 @@ class Learner:
             self.loss_func.to(self.device)
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
         self.metrics = _resolve_metrics(metrics, data)
-        self.bn_policy, self.path = bn_policy, Path(path)
         self.opt: torch.optim.Optimizer | None = None
         self.step_fn: Callable[[], Any] | None = None
         self.distributed = Distributed.from_environment()
@@ -361,6 +365,7 @@ class Learner:
         self.add_cbs(cbs)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
+        self.lr_for_groups(lr)  # a bad default rate is refused now, not when a fit starts
 
     @property
     def loss_func(self) -> Callable[[Tensor, Tensor], Tensor]:
@@ -383,6 +388,22 @@ class Learner:
                      f"updates (it trains the model's parameters) and checkpoints do not save; "
                      f"move them into the model (a forward that returns what the loss needs), "
                      f"or fix them with loss.requires_grad_(False)")
+
+    @property
+    def bn_policy(self) -> str:
+        """BatchNorm handling in frozen groups: ``"train"`` or ``"freeze"`` (see
+        :mod:`ember.model`). Setting it refuses any other value at once; the next freeze or
+        fit applies it.
+
+        Example:
+            >>> # learn.bn_policy = "freeze"; learn.fine_tune(3)
+        """
+        return self._bn_policy
+
+    @bn_policy.setter
+    def bn_policy(self, value: str) -> None:
+        _check_bn_policy(value)
+        self._bn_policy = value
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:
@@ -742,32 +763,47 @@ class Learner:
         norm_ids = {id(p) for m in self.model.modules()
                     if isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))
                     for p in m.parameters()}
+        # each group starts at its own rate from ``self.lr`` (a slice or a list of rates too:
+        # the optimiser was given the list itself and failed with a raw TypeError)
+        rates = self.lr_for_groups(None)
         groups = []
         for index, params in enumerate(self._groups):
             if not self.wd:  # one optimiser group per split: fewer fused-kernel launches
-                groups.append({"params": params, "weight_decay": 0.0, "split": index})
+                groups.append({"params": params, "weight_decay": 0.0, "split": index,
+                               "lr": rates[index]})
                 continue
             decay = [p for p in params if p.ndim > 1 and id(p) not in norm_ids]
             no_decay = [p for p in params if p.ndim <= 1 or id(p) in norm_ids]
             for chosen, wd in ((decay, self.wd), (no_decay, 0.0)):
                 if chosen:
-                    groups.append({"params": chosen, "weight_decay": wd, "split": index})
-        self.opt = self.opt_func(groups, lr=self.lr)
+                    groups.append({"params": chosen, "weight_decay": wd, "split": index,
+                                   "lr": rates[index]})
+        self.opt = self.opt_func(groups, lr=rates[-1])
         self._apply_freeze()
         return self.opt
 
     def lr_for_groups(self, lr: LR | None) -> list[float]:
         """Learning rate per parameter group: a float is used for all; ``slice(low, high)``
         spreads geometrically from body to head; ``slice(high)`` gives the head ``high`` and the
-        rest ``high / 10``; a list gives one rate per group, body first. A reversed slice
-        (``slice(high, low)``, the body faster than the head) is refused as a typo: list the
-        rates to mean it.
+        rest ``high / 10``; a list, a tuple, a 1-D numpy array or a 1-D tensor gives one rate per
+        group, body first (a 0-d array or tensor, or a numpy float, is one float). A reversed
+        slice (``slice(high, low)``, the body faster than the head) is refused as a typo: list
+        the rates to mean it.
 
         Example:
             >>> # learn.lr_for_groups(slice(1e-5, 1e-3)) -> [1e-05, 0.0001, 0.001] for 3 groups
+            >>> # learn.lr_for_groups(np.array([1e-5, 1e-3])) -> [1e-05, 0.001] for 2 groups
         """
         n = len(self._groups)
         lr = self.lr if lr is None else lr
+        ndim = getattr(lr, "ndim", None)
+        if isinstance(ndim, int) and ndim >= 1 and hasattr(lr, "tolist"):  # array or tensor
+            # a numpy array of rates was refused as "must be a number": only lists counted
+            if ndim > 1:
+                raise TrainingError(
+                    f"the learning rates form an array of shape {tuple(lr.shape)}; give one "
+                    f"rate per parameter group in a 1-D array or a list ({n} here), body first")
+            lr = lr.tolist()
         if isinstance(lr, slice):
             stop = _learning_rate(lr.stop, "slice's stop (the head's learning rate)")
             if lr.start is None:

@@ -106,6 +106,15 @@ def _is_bn_param(model: nn.Module) -> set[int]:
     return {id(p) for m in model.modules() if isinstance(m, bn_types) for p in m.parameters()}
 
 
+def _check_bn_policy(bn_policy: object) -> None:
+    """Refuse anything but one of :data:`BN_POLICIES`, naming them and what each does."""
+    if not isinstance(bn_policy, str) or bn_policy not in BN_POLICIES:
+        raise ValueError(
+            f"bn_policy={bn_policy!r} is not a BatchNorm policy; give one of "
+            f"{', '.join(map(repr, BN_POLICIES))} ('train': frozen groups' BatchNorm layers "
+            f"keep training; 'freeze': they keep their pretrained statistics)")
+
+
 def freeze_to(model: nn.Module, groups: list[list[nn.Parameter]], n: int, bn_policy: str) -> None:
     """Freeze parameter groups before index ``n`` (negative counts from the head), train the rest.
 
@@ -118,8 +127,7 @@ def freeze_to(model: nn.Module, groups: list[list[nn.Parameter]], n: int, bn_pol
         >>> model.body.weight.requires_grad, model.head.weight.requires_grad
         (False, True)
     """
-    if bn_policy not in BN_POLICIES:
-        raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
+    _check_bn_policy(bn_policy)
     start = n if n >= 0 else max(len(groups) + n, 0)
     bn_ids = _is_bn_param(model) if bn_policy == "train" else set()
     for index, group in enumerate(groups):

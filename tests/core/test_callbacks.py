@@ -8,6 +8,7 @@ import io
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -544,6 +545,52 @@ def test_early_stopping_with_patience_zero_stops_at_the_first_epoch_without_impr
     assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
 
 
+@pytest.mark.parametrize("patience", [-1, 1.5, 2.0, "3", None, True])
+def test_early_stopping_refuses_a_patience_that_is_not_a_whole_number_from_zero(patience):
+    # patience=-1 was taken as 1 without a word, and a float as its ceiling
+    with pytest.raises(ValueError, match=r"EarlyStopping\(patience=.*whole number.*0 or more"):
+        ember.EarlyStopping(patience=patience)
+
+
+@pytest.mark.parametrize("min_delta", [-0.01, -1, float("nan"), float("inf"), "0.1", None])
+def test_early_stopping_refuses_a_min_delta_that_is_not_a_finite_number_from_zero(min_delta):
+    # min_delta=-1 counted a worse epoch as an improvement, so a worsening run never stopped
+    with pytest.raises(ValueError, match=r"EarlyStopping\(min_delta=.*0 or more"):
+        ember.EarlyStopping(min_delta=min_delta)
+
+
+def test_early_stopping_with_min_delta_stops_a_run_that_improves_by_less():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
+    stopper = ember.EarlyStopping(patience=np.int64(1), min_delta=10.0)
+    assert stopper.patience == 1
+    learn.fit(5, 1e-3, cbs=[stopper])  # no epoch lowers the loss by 10
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1]
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, "2", None])
+def test_checkpoint_refuses_an_every_that_is_not_a_whole_number_from_one(every):
+    # every=0 trained a whole epoch, then failed with "integer modulo by zero"
+    with pytest.raises(ValueError, match=r"Checkpoint\(every=.*whole number of epochs, 1 or"):
+        ember.Checkpoint("run.pt", every=every)
+
+
+def test_checkpoint_every_two_epochs_writes_after_the_second_and_the_last(tmp_path):
+    written = []
+
+    class Watch(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self):
+            path = tmp_path / "run.pt"
+            written.append(path.exists())
+            path.unlink(missing_ok=True)
+
+    learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
+    learn.fit(3, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Watch()])
+    assert written == [False, True, True]
+
+
 @pytest.mark.parametrize("monitor_class", [ember.EarlyStopping, ember.SaveBest])
 def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
     # any other word was read as "min": EarlyStopping("accuracy", mode="maximize") stopped a
@@ -558,6 +605,24 @@ def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
     learn.fit(3, 1e-2, cbs=[keeper])
     accuracies = [row["accuracy"] for row in learn.recorder.values]
     assert keeper.sign * keeper.best == max(accuracies)
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: ember.GradientAccumulation(2.5), r"GradientAccumulation\(n_steps=2.5\): .*whole"),
+    (lambda: ember.GradientAccumulation(0), r"n_steps=0\): .*1 or more"),
+    (lambda: ember.GradientAccumulation("2"), r"n_steps='2'\)"),
+    (lambda: ember.NanGuard(interval=2.5), r"NanGuard\(interval=2.5\): .*whole"),
+    (lambda: ember.NanGuard(interval="32"), r"NanGuard\(interval='32'\)"),
+    (lambda: ember.NanGuard(max_skipped=-1), r"NanGuard\(max_skipped=-1\): .*0 or more"),
+    (lambda: ember.NanGuard(max_skipped=1.5), r"NanGuard\(max_skipped=1.5\)"),
+])
+def test_a_batch_count_that_is_not_a_whole_number_is_refused_at_construction(make, match):
+    # GradientAccumulation(2.5) stepped every 5 batches with the loss divided by 2.5, and a
+    # string failed with "'<' not supported between instances of 'str' and 'int'"
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert ember.GradientAccumulation(np.int64(3)).n_steps == 3
+    assert ember.NanGuard(interval=1, max_skipped=0).max_skipped == 0
 
 
 @pytest.mark.parametrize("max_norm", [0, 0.0, -1.0, float("nan"), "1.0", None])

@@ -4,6 +4,7 @@ import io
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -194,6 +195,24 @@ def test_batchnorm_policy_changes_fine_tuning_accuracy():
     frozen = sum(_pretrained_then_shifted("freeze", seed) for seed in range(3)) / 3
     assert trained > 0.9
     assert trained - frozen > 0.1, (trained, frozen)
+
+
+@pytest.mark.parametrize("policy", ["frozen", "eval", "Train", None])
+def test_an_unknown_batchnorm_policy_is_refused_when_the_learner_is_built(policy):
+    # bn_policy="frozen" was kept, and refused only when the first fit began
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy.*'train', "
+                                         r"'freeze'"):
+        ember.Learner(blob_data(64), small_model(), quiet=True, bn_policy=policy)
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy"):
+        ember.learner(blob_data(64), quiet=True, bn_policy=policy)
+    learn = ember.learner(blob_data(64), quiet=True, bn_policy="freeze")
+    assert learn.bn_policy == "freeze"
+    with pytest.raises(ValueError, match=r"bn_policy=.* is not a BatchNorm policy"):
+        learn.bn_policy = policy
+    assert learn.bn_policy == "freeze"
+    learn.bn_policy = "train"
+    learn.fit(1)
+    assert learn.bn_policy == "train"
 
 
 def test_save_load_round_trip_is_exact_and_atomic(tmp_path):
@@ -1710,6 +1729,48 @@ def test_a_reversed_slice_of_learning_rates_is_refused_and_a_list_is_the_way():
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
     assert learn.lr_for_groups([1e-3, 1e-5]) == [1e-3, 1e-5]  # deliberately decreasing
     assert learn.lr_for_groups(slice(1e-3, 1e-3)) == pytest.approx([1e-3, 1e-3])
+
+
+def _two_group_learner() -> ember.Learner:
+    return ember.Learner(blob_data(64), nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 3)),
+                         quiet=True, splitter=lambda model: [list(model[0].parameters()),
+                                                             list(model[1].parameters())])
+
+
+@pytest.mark.parametrize("rates", [np.array([1e-4, 1e-2]), torch.tensor([1e-4, 1e-2])])
+def test_a_1d_array_or_tensor_of_learning_rates_gives_one_rate_per_group_like_a_list(rates):
+    # np.array([1e-4, 1e-2]) was refused as "must be a number": only lists and tuples counted
+    learn = _two_group_learner()
+    assert learn.lr_for_groups(rates) == pytest.approx([1e-4, 1e-2])
+    learn.fit(1, rates)
+    assert sorted({group["lr"] for group in learn.opt.param_groups}) == pytest.approx(
+        [1e-4, 1e-2])
+    learn.fit_one_cycle(1, rates)
+    assert learn.planned_lr == pytest.approx([1e-4, 1e-2])
+    assert learn.lr_for_groups(np.array(1e-3)) == pytest.approx([1e-3, 1e-3])  # 0-d: one float
+    assert learn.lr_for_groups(np.float32(1e-3)) == pytest.approx([1e-3, 1e-3])
+    with pytest.raises(ember.TrainingError, match="3 learning rates given for 2"):
+        learn.lr_for_groups(np.array([1e-4, 1e-3, 1e-2]))
+    with pytest.raises(ember.TrainingError, match=r"learning rate 1 of 2.*negative"):
+        learn.lr_for_groups(np.array([1e-4, -1e-2]))
+    with pytest.raises(ember.TrainingError, match=r"array of shape \(1, 2\).*1-D"):
+        learn.lr_for_groups(np.array([[1e-4, 1e-2]]))
+
+
+def test_the_learners_default_rate_may_be_one_per_group_and_a_bad_one_is_refused_at_once():
+    # Learner(lr=[...]) was kept and handed to the optimiser whole, which failed at the first
+    # fit with "'<=' not supported between instances of 'float' and 'list'"
+    learn = ember.Learner(blob_data(64), nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 3)),
+                          quiet=True, lr=[1e-4, 1e-2],
+                          splitter=lambda model: [list(model[0].parameters()),
+                                                  list(model[1].parameters())])
+    learn.fit(1)
+    assert sorted({group["lr"] for group in learn.opt.param_groups}) == pytest.approx(
+        [1e-4, 1e-2])
+    for lr, match in ((-1e-3, "not negative"), ([1e-3] * 3, "3 learning rates given for 1"),
+                      ("fast", "must be a number")):
+        with pytest.raises(ember.TrainingError, match=match):
+            ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True, lr=lr)
 
 
 def test_a_checkpoint_of_another_model_names_the_weights_that_differ(tmp_path):

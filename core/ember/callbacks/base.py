@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,6 +54,14 @@ EVENTS = (
     "after_validate", "after_cancel_epoch", "after_epoch", "after_cancel_fit", "after_fit",
     "after_cancel_backward", "after_cancel_step",
 )
+
+
+def _whole(value: Any, least: int) -> bool:
+    """Whether ``value`` is a whole number (an int or a numpy integer, not a bool or a float
+    such as 2.0), ``least`` or more: the check for a callback's count of epochs or batches.
+    Each caller says in its own words what to give instead."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and value >= least)
 
 
 class Order:

@@ -9,10 +9,11 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
-from ember.callbacks.base import Callback, Order
+from ember.callbacks.base import Callback, Order, _whole
 from ember.errors import CancelFitException, TrainingError
 from ember.utils import cpu_copy, warn
 
@@ -34,6 +35,14 @@ class _Monitor(Callback):
                 f"{type(self).__name__}(mode={mode!r}) is not a mode; give one of "
                 f"{', '.join(map(repr, _MODES))} ('max' for a value that should rise, "
                 f"like accuracy; 'auto' reads it from the metric)")
+        if (isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real)
+                or not math.isfinite(min_delta) or min_delta < 0):
+            # a negative one counted a worse epoch as an improvement (and made it the best),
+            # so a slowly worsening run never stopped; a string failed after the first epoch
+            raise ValueError(
+                f"{type(self).__name__}(min_delta={min_delta!r}): give the smallest change "
+                f"that counts as an improvement, a finite number 0 or more, whatever the "
+                f"mode (with 'min' the value must fall by it, with 'max' rise by it)")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
         self.reset_on_fit = reset_on_fit
 
@@ -115,8 +124,9 @@ class _Monitor(Callback):
 
 
 class EarlyStopping(_Monitor):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs
-    (``patience=0`` stops at the first epoch without improvement, like ``patience=1``).
+    """Stop when ``monitor`` has not improved by ``min_delta`` (0 or more, in the direction
+    of ``mode``) for ``patience`` epochs (a whole number; ``patience=0`` stops at the first
+    epoch without improvement, like ``patience=1``).
     An epoch whose ``monitor`` is NaN is one without improvement (with a warning, once a fit).
     ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (a loss falls; a metric says which way).
 
@@ -134,6 +144,11 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, mode: str = "auto",
                  min_delta: float = 0.0, reset_on_fit: bool = True) -> None:
         super().__init__(monitor, mode, min_delta, reset_on_fit)
+        if not _whole(patience, 0):
+            # a negative patience was taken as 1 without a word, and a float one as its ceiling
+            raise ValueError(
+                f"EarlyStopping(patience={patience!r}): give a whole number of epochs without "
+                f"improvement to wait for, 0 or more (0 stops at the first such epoch, like 1)")
         self.patience, self.wait = patience, 0
 
     def before_fit(self) -> None:
@@ -216,8 +231,9 @@ class SaveBest(_Monitor):
 
 
 class Checkpoint(Callback):
-    """Write a full checkpoint (weights, optimiser, schedule, RNG states) after every epoch,
-    atomically, so an interrupted run resumes with ``learn.fit…(…, resume=path)``.
+    """Write a full checkpoint (weights, optimiser, schedule, RNG states) after every
+    ``every`` epochs (a whole number, 1 or more) and after the fit's last epoch, atomically, so
+    an interrupted run resumes with ``learn.fit…(…, resume=path)``.
 
     Example:
         >>> Checkpoint("run.pt").path
@@ -227,6 +243,12 @@ class Checkpoint(Callback):
     order = Order.LAST
 
     def __init__(self, path: str | Path = "checkpoint.pt", every: int = 1) -> None:
+        if not _whole(every, 1):
+            # every=0 divided by zero at the end of the first epoch, after it had trained
+            raise ValueError(
+                f"Checkpoint(every={every!r}): the checkpoint is written every `every` epochs "
+                f"(and after the last), so give a whole number of epochs, 1 or more (1 writes "
+                f"one after each epoch)")
         self.path, self.every = Path(path), every
 
     def after_epoch(self) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ember.callbacks.base import Callback, Order
+from ember.callbacks.base import Callback, Order, _whole
 from ember.distributed import load_optimizer_state, optimizer_state
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
 from ember.utils import cpu_copy, warn
@@ -223,8 +223,8 @@ def loss_scaled(learn: Learner) -> bool:
 
 
 class GradientAccumulation(Callback):
-    """Accumulate gradients over ``n_steps`` batches before each optimiser step (an effective
-    batch ``n_steps`` times larger at the same memory).
+    """Accumulate gradients over ``n_steps`` batches (a whole number, 1 or more) before each
+    optimiser step (an effective batch ``n_steps`` times larger at the same memory).
 
     Groups start afresh every epoch; when the number of batches is not a multiple of
     ``n_steps``, the last group of the epoch is shorter and steps on its own, with its loss
@@ -242,8 +242,11 @@ class GradientAccumulation(Callback):
     order = Order.ACCUMULATE
 
     def __init__(self, n_steps: int = 2) -> None:
-        if n_steps < 1:
-            raise ValueError(f"n_steps must be at least 1, got {n_steps}")
+        if not _whole(n_steps, 1):
+            # 2.5 stepped every 5 batches with the loss divided by 2.5, without a word
+            raise ValueError(
+                f"GradientAccumulation(n_steps={n_steps!r}): give a whole number of batches "
+                f"to accumulate before each step, 1 or more (1 steps after every batch)")
         self.n_steps = n_steps
         # under torchrun: the DDP model whose reduction the group's first batches skip
         # (None otherwise, and then no batch does any work for it), the training loader's
@@ -357,10 +360,14 @@ class NanGuard(Callback):
     order = Order.GUARD
 
     def __init__(self, interval: int = 32, max_skipped: int = 16) -> None:
-        if interval < 1:
-            raise ValueError(f"interval must be at least 1 batch, got {interval}")
-        if max_skipped < 0:
-            raise ValueError(f"max_skipped must be 0 or more batches, got {max_skipped}")
+        if not _whole(interval, 1):
+            raise ValueError(
+                f"NanGuard(interval={interval!r}): give a whole number of batches between "
+                f"checks, 1 or more (1 checks every batch)")
+        if not _whole(max_skipped, 0):
+            raise ValueError(
+                f"NanGuard(max_skipped={max_skipped!r}): give a whole number of batches in a "
+                f"row the fp16 loss scaler may skip, 0 or more")
         self.interval, self.max_skipped = interval, max_skipped
 
     def before_fit(self) -> None:
