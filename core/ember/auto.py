@@ -217,7 +217,7 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
             if enough:
                 raise CancelFitException
 
-    lr = float(learn.lr_suggestion or learn.lr)
+    lr = float(learn.lr_suggestion or learn.lr_for_groups(None)[-1])  # the head's default
     with learn.trial(keep_steps=keep):  # the probe's partial epoch is never in the history
         learn.fit(1, lr / ONE_CYCLE_DIV if keep else lr, cbs=[Timer()], reset_opt=True)
 
@@ -519,7 +519,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 if affordable >= MIN_SWEEP:
                     lr = _choose_lr(learn, min(100, affordable), report)
                 else:
-                    report["lr"] = lr = float(learn.lr)
+                    report["lr"] = lr = learn.lr_for_groups(None)[-1]  # the head's
                     report["reasons"].append(
                         f"learning rate {lr:.2e}: the plugin's default, since a sweep of "
                         f"{MIN_SWEEP} steps would take more than {SWEEP_SHARE:.0%} of the budget"

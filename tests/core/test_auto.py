@@ -541,3 +541,12 @@ def test_a_slow_candidates_sweep_is_sized_to_the_race(one_thread):
     assert 30 <= sweeps["slower"]["steps"] < min(sweeps["small"]["steps"], 100), sweeps
     assert {row["model"] for row in report["race"]} == {"small", "slower"}, report["race"]
     assert _race_spent(report) <= 0.25 * budget * 1.1, report
+
+
+def test_fit_auto_on_a_learner_whose_default_rate_is_one_per_group(one_thread):
+    # Learner(lr=[...]) is one rate per group; fit_auto's timing probe read it with float()
+    # and failed with a raw TypeError
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=256), quiet=True, lr=[1e-3, 1e-2])
+    report = learn.fit_auto(minutes=0.05, verbose=False)
+    assert report["lr"] > 0 and learn.validate()["accuracy"] > 0.8
