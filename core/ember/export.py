@@ -122,7 +122,9 @@ def export_learner(learn: Learner, path: Path) -> Path:
             try:
                 json.dumps(value, default=_json_plain)
             except (TypeError, ValueError) as error:
-                raise ExportError(f"the {part} is not JSON-able ({error}); give it plain "
+                where = _unjsonable_key(data, manifest["data"]["state"]) if part.startswith(
+                    "preprocessing") else ""
+                raise ExportError(f"the {part}{where} is not JSON-able ({error}); give it plain "
                                   f"numbers, strings, lists and dicts") from None
         raise
     _check_rebuilds(registry.data_kinds[data.kind], json.loads(text)["data"]["state"])
@@ -508,6 +510,17 @@ def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
             f"subclass whose __init__ takes arguments of its own must override "
             f"from_state(state) to call it, and extend state() with everything from_state "
             f"reads (see docs/plugins.md, ember_data_kinds)") from None
+
+
+def _unjsonable_key(data: Data, state: dict[str, Any]) -> str:
+    """`` (TheData.state()['key'])`` for the first entry of ``state`` JSON cannot write, so a
+    plugin author sees which value to turn into plain numbers, or ``""``."""
+    for key, value in state.items():
+        try:
+            json.dumps(value, default=_json_plain)
+        except (TypeError, ValueError):
+            return f" ({type(data).__name__}.state()[{key!r}])"
+    return ""
 
 
 def _install_hint(manifest: dict[str, Any]) -> str:

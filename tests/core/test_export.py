@@ -322,6 +322,21 @@ def test_numpy_classes_and_config_values_export_and_load(tmp_path):
     assert predictor.classes == [0, 1, 2]
 
 
+def test_a_state_value_that_is_not_json_names_the_class_and_key(ember_plugins, tmp_path):
+    # before: "the preprocessing state is not JSON-able (... tensor(2.))", which named neither
+    # the Data class nor which of its state() entries held the tensor
+    class TensorState(_Replayed):
+        def state(self):
+            return {**super().state(), "scale": torch.tensor(self.scale)}
+
+    ember_plugins.register(_scaled_plugin(TensorState))
+    blobs = blob_data()
+    learn = ember.Learner(TensorState(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"TensorState\.state\(\)\['scale'\].*Tensor"):
+        learn.export(tmp_path / "m.ember")
+
+
 def test_a_model_config_that_is_not_json_is_named_in_the_error(trained, tmp_path):
     trained.model.ember_config["config"]["activation"] = torch.nn.ReLU()
     with pytest.raises(ember.ExportError, match=r"model config .*ReLU"):
