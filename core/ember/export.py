@@ -107,6 +107,8 @@ def export_learner(learn: Learner, path: Path) -> Path:
         "ember_version": _ember_version(),
         "plugin": plugin,
         "plugin_package": info.package if info else "",
+        # where a plugin given to ember.register_plugin came from (it has no package to name)
+        "plugin_module": info.module if info else "",
         "plugin_version": info.version if info else "",
         "data": {"kind": data.kind, "state": data.state()},
         "model": {"name": config["name"], "config": config.get("config", {}),
@@ -120,7 +122,9 @@ def export_learner(learn: Learner, path: Path) -> Path:
             try:
                 json.dumps(value, default=_json_plain)
             except (TypeError, ValueError) as error:
-                raise ExportError(f"the {part} is not JSON-able ({error}); give it plain "
+                where = _unjsonable_key(data, manifest["data"]["state"]) if part.startswith(
+                    "preprocessing") else ""
+                raise ExportError(f"the {part}{where} is not JSON-able ({error}); give it plain "
                                   f"numbers, strings, lists and dicts") from None
         raise
     _check_rebuilds(registry.data_kinds[data.kind], json.loads(text)["data"]["state"])
@@ -508,6 +512,33 @@ def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
             f"reads (see docs/plugins.md, ember_data_kinds)") from None
 
 
+def _unjsonable_key(data: Data, state: dict[str, Any]) -> str:
+    """`` (TheData.state()['key'])`` for the first entry of ``state`` JSON cannot write, so a
+    plugin author sees which value to turn into plain numbers, or ``""``."""
+    for key, value in state.items():
+        try:
+            json.dumps(value, default=_json_plain)
+        except (TypeError, ValueError):
+            return f" ({type(data).__name__}.state()[{key!r}])"
+    return ""
+
+
+def _install_hint(manifest: dict[str, Any]) -> str:
+    """How to get the plugin that wrote ``manifest``: ``pip install`` its package, or, for one
+    that was given to :func:`ember.register_plugin` and has no package, register its module
+    again (its plugin name is no package: ``pip install`` would fetch someone else's)."""
+    if manifest.get("plugin_package"):
+        return f"install it: pip install {manifest['plugin_package']}"
+    if "plugin_package" in manifest and manifest.get("plugin") != "builtin":
+        module = manifest.get("plugin_module") or "its module"
+        where = f"module {module!r}" if manifest.get("plugin_module") else "its module"
+        return (f"it was registered with ember.register_plugin from {where}, not installed "
+                f"from a package, so register it again before ember.load: "
+                f"ember.register_plugin(module, name={manifest.get('plugin')!r}), or install "
+                f"it with its entry point in the group 'ember'")
+    return f"install it: pip install {manifest.get('plugin')}"  # files written before 0.1
+
+
 def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = MAX_BYTES
          ) -> Predictor:
     """Rebuild a predictor from a file written by :meth:`ember.Learner.export`.
@@ -528,11 +559,11 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     _check_digest(Path(path), manifest)
     registry = get_registry()
     kind = manifest["data"]["kind"]
-    package = manifest.get("plugin_package") or manifest.get("plugin")
+    install = _install_hint(manifest)
     if kind not in registry.data_kinds:
         raise PluginError(
             f"{path} holds a {kind!r} model from plugin {manifest.get('plugin')!r}, which is not "
-            f"installed (or is broken: see `ember plugins`); install it: pip install {package}"
+            f"installed (or is broken: see `ember plugins`); {install}"
         )
     try:
         data = registry.data_kinds[kind].from_state(manifest["data"]["state"])
@@ -554,7 +585,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         if name not in registry.architectures:
             owner = manifest["model"].get("plugin") or manifest.get("plugin")
             fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
-                   else f"install {package}" if owner == manifest.get("plugin")
+                   else install if owner == manifest.get("plugin")
                    else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
             raise PluginError(
                 f"{path} needs the architecture {name!r}, which no installed plugin provides; "

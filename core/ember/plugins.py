@@ -382,10 +382,11 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
             # an implementation may accept any subset of the hook's arguments, even none
             arguments = {"register": register} if "register" in impl.argnames else {}
             try:
-                impl.function(**arguments)
+                reason = _returned_instead_of_registering(hook, impl.function(**arguments))
             except Exception as error:
-                info.status = "broken"
-                info.reason = f"{hook} raised {type(error).__name__}: {error}"
+                reason = f"{hook} raised {type(error).__name__}: {error}"
+            if reason:
+                info.status, info.reason = "broken", reason
     for name, info in infos.items():
         if info.status == "broken":  # what it registered before it raised goes too
             registry.forget(name)
@@ -393,6 +394,18 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 manager.unregister(name=name)
     _State.infos = infos
     return manager, registry
+
+
+def _returned_instead_of_registering(hook: str, result: Any) -> str:
+    """Why a ``register`` hook that returned its contributions (a dict, a list of pairs) is
+    broken, or ``""``: core reads nothing a register hook returns, so they would be dropped
+    without a word. ``None`` passes, and so does a list of ``None`` (``[register(...) ...]``)."""
+    if result is None or (isinstance(result, (list, tuple))
+                          and all(item is None for item in result)):
+        return ""
+    call = "register(ember.Demo(...))" if hook == "ember_quickstart" else "register(name, value)"
+    return (f"{hook} returned a {type(result).__name__}, which ember ignores, so nothing was "
+            f"registered; call {call} inside the hook for each one and return nothing")
 
 
 def _dist_exists(name: str) -> bool:

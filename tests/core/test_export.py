@@ -272,6 +272,36 @@ def test_data_that_from_state_cannot_rebuild_is_refused_at_export(ember_plugins,
     assert not (tmp_path / "m.ember").exists()
 
 
+class _Replayed(_ScaledData):  # state() and from_state both written: exports and loads
+    def state(self):
+        return {**super().state(), "scale": self.scale}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(None, None, scale=state["scale"])
+
+
+def test_a_model_from_a_registered_plugin_says_to_register_it_not_to_pip_install(
+        ember_plugins, tmp_path):
+    # before, a file exported while the plugin was given to ember.register_plugin (a notebook,
+    # a plugin in development) was refused by a fresh process with "pip install scaled": the
+    # plugin's name, which is no package of it (and may be someone else's on PyPI)
+    name = ember_plugins.register(_scaled_plugin(_Replayed))
+    blobs = blob_data()
+    learn = ember.Learner(_Replayed(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    path = learn.export(tmp_path / "m.ember")
+    ember.unregister_plugin(name)  # what a fresh process sees before it registers the plugin
+    with pytest.raises(ember.PluginError) as refused:
+        ember.load(path)
+    message = str(refused.value)
+    assert "pip install" not in message
+    assert "ember.register_plugin" in message and "module 'scaled'" in message
+    ember_plugins.register(_scaled_plugin(_Replayed))
+    x, _ = blobs.valid_dl.dataset.tensors
+    assert ember.load(path).predict_batch(list(x[:8])) == learn.predict_batch(list(x[:8]))
+
+
 def test_numpy_classes_and_config_values_export_and_load(tmp_path):
     import numpy as np
     from torch.utils.data import TensorDataset
@@ -290,6 +320,21 @@ def test_numpy_classes_and_config_values_export_and_load(tmp_path):
     items = list(x[64:])
     assert predictor.predict_batch(items) == learn.predict_batch(items)
     assert predictor.classes == [0, 1, 2]
+
+
+def test_a_state_value_that_is_not_json_names_the_class_and_key(ember_plugins, tmp_path):
+    # before: "the preprocessing state is not JSON-able (... tensor(2.))", which named neither
+    # the Data class nor which of its state() entries held the tensor
+    class TensorState(_Replayed):
+        def state(self):
+            return {**super().state(), "scale": torch.tensor(self.scale)}
+
+    ember_plugins.register(_scaled_plugin(TensorState))
+    blobs = blob_data()
+    learn = ember.Learner(TensorState(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"TensorState\.state\(\)\['scale'\].*Tensor"):
+        learn.export(tmp_path / "m.ember")
 
 
 def test_a_model_config_that_is_not_json_is_named_in_the_error(trained, tmp_path):

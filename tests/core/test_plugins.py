@@ -442,3 +442,21 @@ def test_create_model_names_the_architecture_and_its_arguments_when_the_config_i
     assert ember.create_model("mlp", n_in=20, n_out=3)(torch.zeros(2, 20)).shape == (2, 3)
     with pytest.raises(ember.TrainingError, match=r"by keyword.*create_model\('mlp', n_in=\.\.\."):
         ember.create_model("mlp", 20, 3)
+
+
+@pytest.mark.parametrize(("hook", "answer"), [
+    ("ember_architectures", {"returned_linear": lambda n_in, n_out: torch.nn.Linear(n_in, n_out)}),
+    ("ember_metrics", [("returned_metric", ember.metrics.Accuracy)]),
+])
+def test_a_register_hook_that_returns_its_things_instead_of_registering_is_broken(
+        ember_plugins, hook, answer):
+    # before, the plugin was listed "ok", registered nothing, and its author met only
+    # "no architecture named 'returned_linear'" later, with no word about the hook
+    plugin = types.ModuleType("returner")
+    setattr(plugin, hook, ember.hookimpl(lambda register: answer))
+    ember_plugins.register(plugin)
+    info = infos()["returner"]
+    assert info.status == "broken"
+    assert info.reason.startswith(f"{hook} returned a {type(answer).__name__}")
+    assert "register(" in info.reason and "return nothing" in info.reason
+    assert "mlp" in ember.get_registry().architectures  # core keeps working
