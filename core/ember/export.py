@@ -552,7 +552,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     Example:
         >>> # ember.load("fashion.ember").predict(image)
     """
-    from ember.plugins import call_first, create_model, get_registry
+    from ember.plugins import get_registry
 
     path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
     manifest = read_manifest(path, max_bytes)
@@ -579,23 +579,18 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
                           f"the installed plugin ({type(error).__name__}: {error}); the file "
                           f"is corrupt or from another version") from None
-    model = call_first("ember_rebuild_model", manifest=manifest)
-    if model is None:
-        name = manifest["model"]["name"]
-        if name not in registry.architectures:
-            owner = manifest["model"].get("plugin") or manifest.get("plugin")
-            fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
-                   else install if owner == manifest.get("plugin")
-                   else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
-            raise PluginError(
-                f"{path} needs the architecture {name!r}, which no installed plugin provides; "
-                f"{fix}")
-        try:
-            model = create_model(name, **manifest["model"].get("config", {}))
-        except (TypeError, ValueError, TrainingError) as error:
-            raise ExportError(f"{path}: the architecture {name!r} cannot be built from the "
-                              f"file's model config ({type(error).__name__}: {error}); the "
-                              f"file is corrupt or from another version") from None
+    # first on the meta device (shapes, no memory): a file whose config was edited to build
+    # a far larger model than its weights is refused before anything of that size is made
+    try:
+        with torch.device("meta"):
+            skeleton = _rebuild_model(path, manifest)
+    except PluginError:
+        raise
+    except Exception:  # an op with no meta kernel, or a bad config: the real build says which
+        skeleton = None
+    if skeleton is not None:
+        _check_weights_fit(path, skeleton)
+    model = _rebuild_model(path, manifest)
     target = default_device(device)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
@@ -608,6 +603,75 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         )
     model.to(target).eval()
     return Predictor(model, data, manifest, target)
+
+
+def _rebuild_model(path: Path, manifest: dict[str, Any]) -> torch.nn.Module:
+    """The untrained model the manifest describes: a plugin's ``ember_rebuild_model``, else
+    the named architecture built from the manifest's config (a missing architecture is a
+    :class:`ember.PluginError` that says what to install, a config it refuses an
+    :class:`ember.ExportError`)."""
+    from ember.plugins import call_first, create_model, get_registry
+
+    model = call_first("ember_rebuild_model", manifest=manifest)
+    if model is not None:
+        return model
+    name = manifest["model"]["name"]
+    if name not in get_registry().architectures:
+        owner = manifest["model"].get("plugin") or manifest.get("plugin")
+        fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
+               else _install_hint(manifest) if owner == manifest.get("plugin")
+               else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
+        raise PluginError(
+            f"{path} needs the architecture {name!r}, which no installed plugin provides; "
+            f"{fix}")
+    try:
+        return create_model(name, **manifest["model"].get("config", {}))
+    except (TypeError, ValueError, TrainingError) as error:
+        raise ExportError(f"{path}: the architecture {name!r} cannot be built from the "
+                          f"file's model config ({type(error).__name__}: {error}); the "
+                          f"file is corrupt or from another version") from None
+
+
+def _check_weights_fit(path: Path, skeleton: torch.nn.Module) -> None:
+    """Refuse the file at ``path`` when ``skeleton`` (the model its config builds, on the meta
+    device) does not fit the weights it holds: a weight whose shape differs, a name on one side
+    only (a name sharing its memory with a stored one, tied weights, counts as stored), or,
+    whatever the names, more parameters and buffers than the file's size can account for.
+    Reads only the file's header, so a config edited to build a huge model is refused before
+    that model is made.
+
+    Example:
+        >>> # _check_weights_fit(Path("m.ember"), skeleton)  # raises ExportError if it doesn't
+    """
+    from ember.learner import _state_differences
+
+    with safe_open(str(path), framework="pt") as handle:
+        stored: dict[str, Any] = {name: torch.empty(handle.get_slice(name).get_shape(),
+                                                    device="meta")
+                                  for name in handle.keys()}  # noqa: SIM118
+        metadata = handle.metadata() or {}
+    model_state = skeleton.state_dict(keep_vars=True)
+
+    def memory(tensor: torch.Tensor) -> int:  # the same for tied weights and views of one
+        return id(tensor if tensor._base is None else tensor._base)
+
+    stored_memory = {memory(model_state[name]) for name in stored if name in model_state}
+    for name, tensor in model_state.items():
+        tied = metadata.get(name) in stored or memory(tensor) in stored_memory
+        if name not in stored and tied:
+            stored[name] = None  # filled through the stored name it shares memory with
+    differences = _state_differences(model_state, stored, strict=True, source="file")
+    if differences:
+        raise ExportError(f"{path}: the model its config builds does not fit its weights "
+                          f"({differences}); the file was edited or is corrupt, or was "
+                          f"written by another version")
+    tensors = {id(tensor): tensor for tensor in (*skeleton.parameters(), *skeleton.buffers())}
+    size = sum(tensor.numel() * tensor.element_size() for tensor in tensors.values())
+    limit = 2 * path.stat().st_size + 64 * 1024**2
+    if size > limit:
+        raise ExportError(f"{path}: the model its config builds holds {size} bytes of weights, "
+                          f"more than a file of {path.stat().st_size} bytes accounts for; the "
+                          f"file was edited or is corrupt")
 
 
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -1719,15 +1719,16 @@ def _check_metric_names(metrics: list[Metric]) -> None:
 
 
 def _state_differences(model_state: dict[str, Any], saved: dict[str, Any], strict: bool,
-                       shown: int = 5) -> str:
+                       shown: int = 5, source: str = "checkpoint") -> str:
     """How a checkpoint's weights differ from the model's: the shapes that differ, and with
-    ``strict`` the names found on one side only (``shown`` of each, then a count)."""
+    ``strict`` the names found on one side only (``shown`` of each, then a count). ``source``
+    names where ``saved`` comes from (an exported file, for :func:`ember.load`)."""
     def listed(names: list[str]) -> str:
         more = f" and {len(names) - shown} more" if len(names) > shown else ""
         return ", ".join(names[:shown]) + more
 
     parts = []
-    resized = [f"{name}: {tuple(saved[name].shape)} in the checkpoint, "
+    resized = [f"{name}: {tuple(saved[name].shape)} in the {source}, "
                f"{tuple(value.shape)} in the model" for name, value in model_state.items()
                if name in saved and hasattr(saved[name], "shape")
                and tuple(saved[name].shape) != tuple(value.shape)]
@@ -1737,7 +1738,7 @@ def _state_differences(model_state: dict[str, Any], saved: dict[str, Any], stric
         missing = [name for name in model_state if name not in saved]
         unexpected = [name for name in saved if name not in model_state]
         if missing:
-            parts.append(f"missing from the checkpoint: {listed(missing)}")
+            parts.append(f"missing from the {source}: {listed(missing)}")
         if unexpected:
             parts.append(f"not in the model: {listed(unexpected)}")
     return "; ".join(parts)

@@ -201,7 +201,7 @@ def test_crafted_model_files_run_no_code_and_write_nothing(trained, tmp_path, mo
     traversal = tmp_path / "sub" / "traversal.ember"
     traversal.parent.mkdir()
     save_file(tensors, str(traversal), metadata={"ember_manifest": json.dumps(manifest)})
-    with pytest.raises(ember.ExportError, match="unexpected"):
+    with pytest.raises(ember.ExportError, match=r"not in the model: \.\./\.\./PWNED"):
         ember.load(traversal)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path.parent / "PWNED").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ember", "pickled.ember", "sub"]
@@ -760,3 +760,26 @@ def test_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(train
         trained.export(good / "inside.ember")
     assert ember.load(good).manifest["model"]["name"] == "mlp"  # left as it was
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_config_edited_to_build_a_huge_model_is_refused_before_it_is_built(trained,
+                                                                             tmp_path):
+    # before, ember.load built the model of the config first: 4 TB for this one (a raw
+    # "not enough memory" RuntimeError from torch's allocator, or the machine out of memory)
+    from ember.export import manifest_digest
+
+    path = trained.export(tmp_path / "m.ember")
+    metadata, tensors = _stored_metadata(path)
+    manifest = json.loads(metadata["ember_manifest"])
+    assert manifest["model"]["config"] == {"n_in": 8, "n_out": 3}  # hidden: the default
+    manifest["model"]["config"]["hidden"] = [10**6, 10**6]
+    metadata["ember_manifest"] = json.dumps(manifest)
+    metadata["ember_manifest_sha256"] = manifest_digest(metadata["ember_manifest"])
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    assert path.stat().st_size < 1024**2
+    message = (r"m\.ember: the model its config builds does not fit its weights \(shapes "
+               r"differ for .*: \(200, 8\) in the file, \(1000000, 8\) in the model")
+    with pytest.raises(ember.ExportError, match=message):
+        ember.load(path)
