@@ -165,3 +165,18 @@ def test_a_metric_that_measured_no_item_is_nan_not_a_perfect_or_worst_score(metr
 
 def test_accuracy_of_targets_that_are_all_padding_is_nan():
     assert math.isnan(run(ember.Accuracy(), torch.zeros(4, 3), torch.full((4,), -100)))
+
+
+def test_r2_of_targets_far_from_zero_keeps_their_spread():
+    # targets near 10⁶ that vary by ±1.5: Σy² - (Σy)²/n about 0 cancelled their spread away and
+    # R² read 0.0 (taken for constant targets); about a shift it is the textbook value, which is
+    # the same as for the targets moved to 0: 1 - 2 / 10 = 0.8 (hand-derived)
+    base = torch.tensor([-1.5, -0.5, 0.5, 1.5, 0.0], dtype=torch.float64)  # Σ(y - ȳ)² = 5
+    preds = base + torch.tensor([0.5, -0.5, 0.5, -0.5, 0.0], dtype=torch.float64)  # SS_res = 1
+    assert run(ember.R2(), preds, base, batches=3) == pytest.approx(0.8)
+    for offset in (1e6, 1e8):
+        assert run(ember.R2(), preds + offset, base + offset, batches=3) == pytest.approx(0.8)
+    # constant targets far from 0 still score as sklearn's force_finite does
+    targets = torch.full((7,), 1e6 + 0.1, dtype=torch.float64)
+    assert run(ember.R2(), targets + 0.5, targets, batches=3) == 0.0
+    assert run(ember.R2(), targets.clone(), targets, batches=3) == 1.0
