@@ -399,6 +399,11 @@ class Dice(FBeta):
 class RocAuc(Metric):
     """Area under the ROC curve. Binary (two logits, or one) or one-vs-rest macro average.
 
+    One-vs-rest (three or more classes) averages over the classes present in the targets: a
+    class that never occurs (or, one-vs-rest, is all there is) has no AUC and is left out, where
+    scikit-learn's ``roc_auc_score`` refuses the whole set. With one class only (binary), or
+    with no item, the AUC is undefined and ``compute`` returns NaN, never 0.5.
+
     Example:
         >>> import torch
         >>> metric = RocAuc()
@@ -430,8 +435,10 @@ class RocAuc(Metric):
         elif scores.shape[-1] == 2:
             return _binary_auc(scores[:, 1] - scores[:, 0], targets.reshape(-1) == 1)
         else:
-            probabilities = scores.softmax(-1)
-            values = [_binary_auc(probabilities[:, c], targets.reshape(-1) == c)
+            # log-probabilities in float64 rank items as the probabilities do, without float32
+            # softmax's saturation at 1.0 that tied every confident item (margin over ~17)
+            log_probabilities = scores.to(torch.float64).log_softmax(-1)
+            values = [_binary_auc(log_probabilities[:, c], targets.reshape(-1) == c)
                       for c in range(scores.shape[-1])]
         values = [v for v in values if v == v]
         return sum(values) / len(values) if values else float("nan")

@@ -180,3 +180,14 @@ def test_r2_of_targets_far_from_zero_keeps_their_spread():
     targets = torch.full((7,), 1e6 + 0.1, dtype=torch.float64)
     assert run(ember.R2(), targets + 0.5, targets, batches=3) == 0.0
     assert run(ember.R2(), targets.clone(), targets, batches=3) == 1.0
+
+
+def test_multiclass_roc_auc_is_not_tied_by_saturated_softmax():
+    # class 0's score for four items, each sure of its class (margins 20 to 35): the items of
+    # class 0 rank 35 > 30 above the others, so every one-vs-rest AUC is 1.0. float32 softmax
+    # rounded P(class 0) of both class-0 items and of the class-1 item at margin 20 to 1.0,
+    # a tie, and class 0's AUC read 0.75 (macro 0.9167)
+    logits = torch.tensor([[35.0, 0.0, 0.0], [30.0, 0.0, 0.0], [20.0, 0.0, 0.0],
+                           [0.0, 0.0, 25.0]])
+    targets = torch.tensor([0, 0, 1, 2])
+    assert run(ember.RocAuc(), logits, targets) == 1.0
