@@ -245,7 +245,8 @@ class AccuracyMulti(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        decided = preds.sigmoid() > self.threshold
+        # in float32: a bf16 sigmoid rounds every logit in (0, 0.0078) to 0.5, a "no"
+        decided = preds.float().sigmoid() > self.threshold
         self._add("correct", (decided == targets.bool()).sum())
         self._add("count", targets.numel())
 
@@ -291,7 +292,7 @@ class FBeta(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         n_classes = preds.shape[-1]
         if self.multi_label:
-            predicted = preds.sigmoid() > self.threshold
+            predicted = preds.float().sigmoid() > self.threshold  # float32, as AccuracyMulti
             actual = targets.bool()
         else:
             predicted_index, target_index = _labels(preds, targets)

@@ -191,3 +191,16 @@ def test_multiclass_roc_auc_is_not_tied_by_saturated_softmax():
                            [0.0, 0.0, 25.0]])
     targets = torch.tensor([0, 0, 1, 2])
     assert run(ember.RocAuc(), logits, targets) == 1.0
+
+
+def test_multi_label_decisions_of_half_precision_logits_are_taken_as_in_float32():
+    # logits 0.005 and 0.02 are "yes" (sigmoid > 0.5), -0.005 "no"; bf16's sigmoid rounded
+    # sigmoid(0.005) to 0.5 and called it "no": accuracy 2/3 and F1 1/3 under bf16 autocast
+    logits = torch.tensor([[0.005, -0.005, 0.02]])
+    targets = torch.tensor([[1.0, 0.0, 1.0]])
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        assert run(ember.AccuracyMulti(), logits.to(dtype), targets, batches=1) == 1.0
+        # label 1 is never true nor predicted: it counts 0 in the macro average (as
+        # scikit-learn's zero_division=0), so F1 = (1 + 0 + 1) / 3
+        assert run(ember.FBeta(multi_label=True), logits.to(dtype), targets,
+                   batches=1) == pytest.approx(2 / 3)
