@@ -245,7 +245,8 @@ class AccuracyMulti(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        decided = preds.sigmoid() > self.threshold
+        # in float32: a bf16 sigmoid rounds every logit in (0, 0.0078) to 0.5, a "no"
+        decided = preds.float().sigmoid() > self.threshold
         self._add("correct", (decided == targets.bool()).sum())
         self._add("count", targets.numel())
 
@@ -291,7 +292,7 @@ class FBeta(Metric):
     def update(self, preds: Tensor, targets: Tensor) -> None:
         n_classes = preds.shape[-1]
         if self.multi_label:
-            predicted = preds.sigmoid() > self.threshold
+            predicted = preds.float().sigmoid() > self.threshold  # float32, as AccuracyMulti
             actual = targets.bool()
         else:
             predicted_index, target_index = _labels(preds, targets)
@@ -399,6 +400,11 @@ class Dice(FBeta):
 class RocAuc(Metric):
     """Area under the ROC curve. Binary (two logits, or one) or one-vs-rest macro average.
 
+    One-vs-rest (three or more classes) averages over the classes present in the targets: a
+    class that never occurs (or, one-vs-rest, is all there is) has no AUC and is left out, where
+    scikit-learn's ``roc_auc_score`` refuses the whole set. With one class only (binary), or
+    with no item, the AUC is undefined and ``compute`` returns NaN, never 0.5.
+
     Example:
         >>> import torch
         >>> metric = RocAuc()
@@ -430,8 +436,10 @@ class RocAuc(Metric):
         elif scores.shape[-1] == 2:
             return _binary_auc(scores[:, 1] - scores[:, 0], targets.reshape(-1) == 1)
         else:
-            probabilities = scores.softmax(-1)
-            values = [_binary_auc(probabilities[:, c], targets.reshape(-1) == c)
+            # log-probabilities in float64 rank items as the probabilities do, without float32
+            # softmax's saturation at 1.0 that tied every confident item (margin over ~17)
+            log_probabilities = scores.to(torch.float64).log_softmax(-1)
+            values = [_binary_auc(log_probabilities[:, c], targets.reshape(-1) == c)
                       for c in range(scores.shape[-1])]
         values = [v for v in values if v == v]
         return sum(values) / len(values) if values else float("nan")
@@ -507,6 +515,10 @@ class R2(Metric):
     target and averaged, as ``r2_score``'s default ``multioutput="uniform_average"``: pooled
     together, the targets' different means would count as variance the model explains.
 
+    The sums are taken about a shift (each target's first value), not about 0: ``Σy² - (Σy)²/n``
+    about 0 cancels away the spread of targets far from 0 (values near 10⁶ that vary by 1
+    scored R² = 0.0, taken for constant, where the true value was 0.75).
+
     Example:
         >>> import torch
         >>> metric = R2()
@@ -520,16 +532,48 @@ class R2(Metric):
     """
 
     name = "r2"
+    #: ``total`` and ``total_squared`` are the sums of ``y - shift`` and its square
     sum_states = ("residual", "total", "total_squared", "count")
+
+    def reset(self) -> None:
+        super().reset()
+        self.shift: Tensor | None = None  # per target: its first value, set by the first batch
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         # one column per target: (N,) or (N, 1) is one, (N, k) is k; the sums are per column
         columns = targets.reshape(targets.shape[0] if targets.ndim else 1, -1).to(torch.float64)
         preds = preds.reshape(columns.shape).to(torch.float64)
+        if not columns.shape[0]:
+            return
+        if self.shift is None:
+            self.shift = columns[0].detach().clone()  # constant targets then sum exact zeros
+        centred = columns - self.shift
         self._add("residual", ((columns - preds) ** 2).sum(0))
-        self._add("total", columns.sum(0))
-        self._add("total_squared", (columns**2).sum(0))
+        self._add("total", centred.sum(0))
+        self._add("total_squared", (centred**2).sum(0))
         self._add("count", columns.shape[0])
+
+    def synchronise(self) -> None:
+        """Move every rank's sums to one shift (the first rank's that measured an item), then
+        add them up: sums about different shifts cannot be added."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        shifts: list[Any] = [None] * dist.get_world_size()
+        local = None if self.shift is None else self.shift.detach().cpu()
+        dist.all_gather_object(shifts, local)
+        common = next((shift for shift in shifts if shift is not None), None)
+        if common is None:
+            return  # no rank measured an item
+        if self.shift is None:  # this rank measured nothing: zero sums of the others' shape
+            for state in ("residual", "total", "total_squared"):
+                setattr(self, state, torch.zeros_like(common, dtype=torch.float64))
+        else:
+            delta = (self.shift - common.to(self.shift.device)).to(self.total.device)
+            self.total_squared = (self.total_squared + 2 * delta * self.total
+                                  + self.count.to(delta.device) * delta**2)
+            self.total = self.total + self.count.to(delta.device) * delta
+        self.shift = common
+        super().synchronise()
 
     def compute(self) -> float:
         if float(self.count) == 0:

@@ -165,3 +165,42 @@ def test_a_metric_that_measured_no_item_is_nan_not_a_perfect_or_worst_score(metr
 
 def test_accuracy_of_targets_that_are_all_padding_is_nan():
     assert math.isnan(run(ember.Accuracy(), torch.zeros(4, 3), torch.full((4,), -100)))
+
+
+def test_r2_of_targets_far_from_zero_keeps_their_spread():
+    # targets near 10⁶ that vary by ±1.5: Σy² - (Σy)²/n about 0 cancelled their spread away and
+    # R² read 0.0 (taken for constant targets); about a shift it is the textbook value, which is
+    # the same as for the targets moved to 0: 1 - 2 / 10 = 0.8 (hand-derived)
+    base = torch.tensor([-1.5, -0.5, 0.5, 1.5, 0.0], dtype=torch.float64)  # Σ(y - ȳ)² = 5
+    preds = base + torch.tensor([0.5, -0.5, 0.5, -0.5, 0.0], dtype=torch.float64)  # SS_res = 1
+    assert run(ember.R2(), preds, base, batches=3) == pytest.approx(0.8)
+    for offset in (1e6, 1e8):
+        assert run(ember.R2(), preds + offset, base + offset, batches=3) == pytest.approx(0.8)
+    # constant targets far from 0 still score as sklearn's force_finite does
+    targets = torch.full((7,), 1e6 + 0.1, dtype=torch.float64)
+    assert run(ember.R2(), targets + 0.5, targets, batches=3) == 0.0
+    assert run(ember.R2(), targets.clone(), targets, batches=3) == 1.0
+
+
+def test_multiclass_roc_auc_is_not_tied_by_saturated_softmax():
+    # class 0's score for four items, each sure of its class (margins 20 to 35): the items of
+    # class 0 rank 35 > 30 above the others, so every one-vs-rest AUC is 1.0. float32 softmax
+    # rounded P(class 0) of both class-0 items and of the class-1 item at margin 20 to 1.0,
+    # a tie, and class 0's AUC read 0.75 (macro 0.9167)
+    logits = torch.tensor([[35.0, 0.0, 0.0], [30.0, 0.0, 0.0], [20.0, 0.0, 0.0],
+                           [0.0, 0.0, 25.0]])
+    targets = torch.tensor([0, 0, 1, 2])
+    assert run(ember.RocAuc(), logits, targets) == 1.0
+
+
+def test_multi_label_decisions_of_half_precision_logits_are_taken_as_in_float32():
+    # logits 0.005 and 0.02 are "yes" (sigmoid > 0.5), -0.005 "no"; bf16's sigmoid rounded
+    # sigmoid(0.005) to 0.5 and called it "no": accuracy 2/3 and F1 1/3 under bf16 autocast
+    logits = torch.tensor([[0.005, -0.005, 0.02]])
+    targets = torch.tensor([[1.0, 0.0, 1.0]])
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        assert run(ember.AccuracyMulti(), logits.to(dtype), targets, batches=1) == 1.0
+        # label 1 is never true nor predicted: it counts 0 in the macro average (as
+        # scikit-learn's zero_division=0), so F1 = (1 + 0 + 1) / 3
+        assert run(ember.FBeta(multi_label=True), logits.to(dtype), targets,
+                   batches=1) == pytest.approx(2 / 3)
