@@ -116,10 +116,14 @@ class Metric:
         """Reduce the accumulators across processes (a no-op outside distributed runs)."""
         if not (dist.is_available() and dist.is_initialized()):
             return
+        from ember.distributed import _backend_device
+
+        device = _backend_device()  # NCCL reduces GPU tensors only; a count stays on the CPU
         for state in self.sum_states:
-            value = getattr(self, state).clone()
+            current = getattr(self, state)
+            value = current.detach().clone().to(device)
             dist.all_reduce(value)
-            setattr(self, state, value)
+            setattr(self, state, value.to(current.device))
         for state in self.cat_states:
             local = torch.cat(getattr(self, state)) if getattr(self, state) else torch.empty(0)
             gathered: list[Any] = [None] * dist.get_world_size()
@@ -334,8 +338,21 @@ class FBeta(Metric):
         return float(score.mean())
 
     def synchronise(self) -> None:
-        if self.true_positive is not None:
-            super().synchronise()
+        """Add up the counts of every rank. Every rank takes part, also one that measured no
+        batch (a validation set smaller than the ranks): it adds zeros of the others' size,
+        where skipping the reduction left the others waiting for it for ever."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        sizes: list[Any] = [None] * dist.get_world_size()
+        local = None if self.true_positive is None else self.true_positive.numel()
+        dist.all_gather_object(sizes, local)
+        size = next((size for size in sizes if size is not None), None)
+        if size is None:
+            return  # no rank measured a batch
+        if self.true_positive is None:
+            for state in self.sum_states:
+                setattr(self, state, torch.zeros(size, dtype=torch.float64))
+        super().synchronise()
 
 
 def _binary_auc(scores: Tensor, positive: Tensor) -> float:

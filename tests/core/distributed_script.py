@@ -9,6 +9,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge_metrics
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,13 +52,23 @@ class FailOnRank(ember.Callback):
             raise RuntimeError("planted failure")
 
 
-def edge_learner(n_valid: int) -> ember.Learner:
+def edge_learner(n_valid: int, **options: Any) -> ember.Learner:
     torch.manual_seed(0)
     x = torch.randn(64 + n_valid, 4, generator=torch.Generator().manual_seed(1))
     y = (x[:, 0] > 0).long()
     train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:64], y[:64]),
                                                TensorDataset(x[64:], y[64:]), bs=8)
-    return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True)
+    return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True, **options)
+
+
+def edge_metrics(out: str) -> None:
+    """F1 on one validation item over two ranks: rank 1 measures no batch and must still take
+    part in the reduction (it skipped it, and rank 0 waited for it until the timeout)."""
+    learn = edge_learner(1, metrics=["accuracy", ember.FBeta(average="macro")])
+    learn.fit(1, 1e-2)
+    scores = learn.validate()
+    report(f"RANK {learn.distributed.rank} F1 {scores['f1']:.6f} "
+           f"ACCURACY {scores['accuracy']:.6f}")
 
 
 def edge(out: str, n_valid: int) -> None:
@@ -271,7 +283,7 @@ def main() -> None:
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "orders": orders,
-             "accumulate": accumulate}
+             "accumulate": accumulate, "edge_metrics": edge_metrics}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return

@@ -106,6 +106,15 @@ def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
                                                                           ("1", "1")]
 
 
+def test_a_rank_without_validation_items_takes_part_in_every_metrics_reduction(tmp_path):
+    # F1 skipped its reduction on a rank that measured no batch; the other rank waited for it
+    result = torchrun(str(tmp_path / "unused"), "edge_metrics", timeout=200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = dict(re.findall(r"RANK (\d) (F1 \S+ ACCURACY \S+)", result.stdout))
+    assert len(scores) == 2 and scores["0"] == scores["1"]
+    assert "nan" not in scores["0"]
+
+
 def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_export(tmp_path):
     # the MLP's BatchNorm statistics: each rank's last training batch updated its own copy, so
     # the reduced validation scored no saved model; and export returned on rank 1 before rank
