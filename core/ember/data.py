@@ -762,7 +762,7 @@ class Data:
     def from_loaders(
         cls,
         train_dl: DataLoader,
-        valid_dl: DataLoader,
+        valid_dl: DataLoader | None,
         test_dl: DataLoader | None = None,
         *,
         target_kind: str | None = None,
@@ -777,6 +777,8 @@ class Data:
         them, by iterating the loaders otherwise), float targets are regression. Say
         ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
         ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
+        ``valid_dl`` may be ``None`` to train without validation (a final fit on every item):
+        each epoch then trains only, and ``validate()`` asks for a loader.
 
         At inference (``predict``, an exported file) a raw item is the model's input itself:
         what the dataset or a ``collate_fn`` does to inputs is not replayed (subclass
@@ -792,6 +794,8 @@ class Data:
         from torch.utils.data import DataLoader
 
         for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
+            if dl is None and name == "valid_dl":  # no validation: Data and Learner take it
+                continue
             if not isinstance(dl, DataLoader):
                 raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")
             require_batches(dl, name)
@@ -803,7 +807,8 @@ class Data:
             if count_classes and target_kind in ("regression", "multi_label"):
                 n_out = 1 if target.ndim <= 1 else int(math.prod(target.shape[1:]))
         if count_classes and target_kind == "single_label":
-            n_out = max(int(_labels(dl).max()) for dl in (train_dl, valid_dl)) + 1
+            n_out = max(int(_labels(dl).max()) for dl in (train_dl, valid_dl)
+                        if dl is not None) + 1
         return cls(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
                    n_out=n_out)
 
@@ -884,7 +889,10 @@ class Data:
             hint = ("; build the data with its test items (test=, test_df=, test_pairs= or a "
                     "test/ folder of class folders: see the constructor's docstring), or "
                     "predict unlabelled items with learn.predict_batch(items)"
-                    if split == "test" else "")
+                    if split == "test" else
+                    "; give a loader of labelled items instead (learn.validate(loader), "
+                    "learn.get_preds(loader)), or build the data with a validation loader"
+                    if split == "valid" else "")
             raise DataError(f"this Data has no {split!r} loader{hint}")
         return dl
 

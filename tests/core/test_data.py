@@ -74,6 +74,24 @@ def test_from_loaders_counts_classes_from_labels_without_loading_inputs():
     assert data.n_out == 4  # class 3 appears only in the validation set, through the Subset
 
 
+def test_from_loaders_takes_no_validation_loader_as_the_constructor_does():
+    """Data(train_dl, None) trains without validation, but from_loaders refused None with
+    "valid_dl must be a torch DataLoader, got NoneType"."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    train = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+    data = ember.Data.from_loaders(train, None)
+    assert data.valid_dl is None and data.target_kind == "single_label" and data.n_out == 3
+    learn = ember.Learner(data, torch.nn.Linear(4, 3), quiet=True)
+    learn.fit(1)
+    assert "train_loss" in learn.recorder.values[-1] and "valid_loss" not in \
+        learn.recorder.values[-1]
+    assert set(learn.validate(DataLoader(TensorDataset(x, y), batch_size=8))) == {
+        "valid_loss", "accuracy"}
+    with pytest.raises(ember.DataError, match=r"no 'valid' loader; give a loader"):
+        learn.validate()
+
+
 def test_empty_dataset_gets_clear_error():
     empty = TensorDataset(torch.zeros(0, 3), torch.zeros(0))
     with pytest.raises(ember.DataError, match="training set is empty"):
