@@ -774,7 +774,9 @@ class Data:
         When ``target_kind`` is not given it is read off the first training batch: integer
         targets of one dimension are single-label (classes ``0 … max`` over the training and
         validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
-        them, by iterating the loaders otherwise), float targets are regression. Say
+        them, by iterating the loaders otherwise), float targets are regression; integer
+        targets with several values per item (multi-hot rows, a class per position) are a
+        :class:`DataError` that asks for ``target_kind``. Say
         ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
         ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
         ``valid_dl`` may be ``None`` to train without validation (a final fit on every item):
@@ -802,6 +804,16 @@ class Data:
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
             target = _target_of(next(iter(train_dl)), "train_dl")
+            if target_kind is None and not target.is_floating_point() and \
+                    math.prod(target.shape[1:]) > 1:
+                # multi-hot 0/1 rows were read as labels 0 and 1 (n_out 2), and the first
+                # batch failed inside the loss on a batch-size mismatch
+                raise DataError(
+                    f"the training targets are integers of shape {tuple(target.shape[1:])} per "
+                    f"item, so Ember cannot tell their kind; pass target_kind= to from_loaders: "
+                    f"'multi_label' for multi-hot rows (one 0/1 per class; n_out is their "
+                    f"width), 'single_label' for one class index per position (the model gives "
+                    f"(batch, positions, classes)), or 'regression' for numbers (as floats)")
             if target_kind is None:
                 target_kind = "regression" if target.is_floating_point() else "single_label"
             if count_classes and target_kind in ("regression", "multi_label"):
