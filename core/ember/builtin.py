@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from torch import Tensor
+
 from ember import callbacks, metrics
 from ember.data import Data
 from ember.hookspecs import hookimpl
@@ -56,7 +58,9 @@ def ember_defaults(data: Data) -> Defaults | None:
     if type(data) is not Data or data.train_dl is None:
         return None
     inputs = data.one_batch()[:-1]
-    if len(inputs) != 1 or inputs[0].ndim != 2 or not inputs[0].is_floating_point():
+    # an input that is not one tensor (a dict or tuple of them) is the user's model's to read
+    if len(inputs) != 1 or not isinstance(inputs[0], Tensor) or inputs[0].ndim != 2 \
+            or not inputs[0].is_floating_point():
         return None
     n_in = int(inputs[0].shape[1])
     model: Any = create_model("mlp", n_in=n_in, n_out=data.n_out)

@@ -762,7 +762,7 @@ class Data:
     def from_loaders(
         cls,
         train_dl: DataLoader,
-        valid_dl: DataLoader,
+        valid_dl: DataLoader | None,
         test_dl: DataLoader | None = None,
         *,
         target_kind: str | None = None,
@@ -774,9 +774,13 @@ class Data:
         When ``target_kind`` is not given it is read off the first training batch: integer
         targets of one dimension are single-label (classes ``0 … max`` over the training and
         validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
-        them, by iterating the loaders otherwise), float targets are regression. Say
+        them, by iterating the loaders otherwise), float targets are regression; integer
+        targets with several values per item (multi-hot rows, a class per position) are a
+        :class:`DataError` that asks for ``target_kind``. Say
         ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
         ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
+        ``valid_dl`` may be ``None`` to train without validation (a final fit on every item):
+        each epoch then trains only, and ``validate()`` asks for a loader.
 
         At inference (``predict``, an exported file) a raw item is the model's input itself:
         what the dataset or a ``collate_fn`` does to inputs is not replayed (subclass
@@ -792,18 +796,31 @@ class Data:
         from torch.utils.data import DataLoader
 
         for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
+            if dl is None and name == "valid_dl":  # no validation: Data and Learner take it
+                continue
             if not isinstance(dl, DataLoader):
                 raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")
             require_batches(dl, name)
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
             target = _target_of(next(iter(train_dl)), "train_dl")
+            if target_kind is None and not target.is_floating_point() and \
+                    math.prod(target.shape[1:]) > 1:
+                # multi-hot 0/1 rows were read as labels 0 and 1 (n_out 2), and the first
+                # batch failed inside the loss on a batch-size mismatch
+                raise DataError(
+                    f"the training targets are integers of shape {tuple(target.shape[1:])} per "
+                    f"item, so Ember cannot tell their kind; pass target_kind= to from_loaders: "
+                    f"'multi_label' for multi-hot rows (one 0/1 per class; n_out is their "
+                    f"width), 'single_label' for one class index per position (the model gives "
+                    f"(batch, positions, classes)), or 'regression' for numbers (as floats)")
             if target_kind is None:
                 target_kind = "regression" if target.is_floating_point() else "single_label"
             if count_classes and target_kind in ("regression", "multi_label"):
                 n_out = 1 if target.ndim <= 1 else int(math.prod(target.shape[1:]))
         if count_classes and target_kind == "single_label":
-            n_out = max(int(_labels(dl).max()) for dl in (train_dl, valid_dl)) + 1
+            n_out = max(int(_labels(dl).max()) for dl in (train_dl, valid_dl)
+                        if dl is not None) + 1
         return cls(train_dl, valid_dl, test_dl, target_kind=target_kind, classes=classes,
                    n_out=n_out)
 
@@ -884,7 +901,10 @@ class Data:
             hint = ("; build the data with its test items (test=, test_df=, test_pairs= or a "
                     "test/ folder of class folders: see the constructor's docstring), or "
                     "predict unlabelled items with learn.predict_batch(items)"
-                    if split == "test" else "")
+                    if split == "test" else
+                    "; give a loader of labelled items instead (learn.validate(loader), "
+                    "learn.get_preds(loader)), or build the data with a validation loader"
+                    if split == "valid" else "")
             raise DataError(f"this Data has no {split!r} loader{hint}")
         return dl
 

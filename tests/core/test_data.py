@@ -74,6 +74,39 @@ def test_from_loaders_counts_classes_from_labels_without_loading_inputs():
     assert data.n_out == 4  # class 3 appears only in the validation set, through the Subset
 
 
+def test_from_loaders_takes_no_validation_loader_as_the_constructor_does():
+    """Data(train_dl, None) trains without validation, but from_loaders refused None with
+    "valid_dl must be a torch DataLoader, got NoneType"."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    train = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+    data = ember.Data.from_loaders(train, None)
+    assert data.valid_dl is None and data.target_kind == "single_label" and data.n_out == 3
+    learn = ember.Learner(data, torch.nn.Linear(4, 3), quiet=True)
+    learn.fit(1)
+    assert "train_loss" in learn.recorder.values[-1] and "valid_loss" not in \
+        learn.recorder.values[-1]
+    assert set(learn.validate(DataLoader(TensorDataset(x, y), batch_size=8))) == {
+        "valid_loss", "accuracy"}
+    with pytest.raises(ember.DataError, match=r"no 'valid' loader; give a loader"):
+        learn.validate()
+
+
+def test_from_loaders_asks_the_kind_of_integer_targets_with_several_values_per_item():
+    """Multi-hot 0/1 integer rows were read as single-label classes 0 and 1 (n_out 2), and the
+    first batch failed inside the loss with "Expected input batch_size (8) to match target
+    batch_size (40)"."""
+    x, multi_hot = torch.randn(40, 4), (torch.rand(40, 5) > 0.5).long()
+    loader = DataLoader(TensorDataset(x, multi_hot), batch_size=8)
+    with pytest.raises(ember.DataError, match=r"shape \(5,\) per item.*'multi_label'"):
+        ember.Data.from_loaders(loader, loader)
+    data = ember.Data.from_loaders(loader, loader, target_kind="multi_label")
+    assert data.n_out == 5
+    one_column = DataLoader(TensorDataset(x, torch.randint(0, 3, (40, 1))), batch_size=8)
+    data = ember.Data.from_loaders(one_column, one_column)  # one label per item: read as ever
+    assert data.target_kind == "single_label" and data.n_out == 3
+
+
 def test_empty_dataset_gets_clear_error():
     empty = TensorDataset(torch.zeros(0, 3), torch.zeros(0))
     with pytest.raises(ember.DataError, match="training set is empty"):

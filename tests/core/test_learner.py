@@ -760,6 +760,43 @@ def test_learner_without_defaults_says_what_to_do():
         ember.learner(data)
 
 
+class _DictInputs(torch.utils.data.Dataset):
+    """Items ``({"x": features}, label)``: the model takes a dict of tensors."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return {"x": self.x[index]}, self.y[index]
+
+
+class _ReadsDict(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.linear(inputs["x"])
+
+
+def test_learner_trains_a_model_of_the_users_own_on_dict_inputs():
+    """core's defaults read the input's shape: a dict input made ember.learner fail with
+    "'dict' object has no attribute 'ndim'", even with model= given."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    loader = torch.utils.data.DataLoader(_DictInputs(x, y), batch_size=8)
+    data = ember.Data.from_loaders(loader, loader)
+    learn = ember.learner(data, model=_ReadsDict(), quiet=True)
+    learn.fit(1)
+    preds, targets = learn.get_preds()
+    assert preds.shape == (40, 3) and torch.equal(targets, y)
+    with pytest.raises(ember.TrainingError, match="pass model="):
+        ember.learner(data)  # no default model for dict inputs: said so, not an AttributeError
+
+
 def test_no_warnings_on_a_clean_run():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
