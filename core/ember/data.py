@@ -775,8 +775,9 @@ class Data:
         targets of one dimension are single-label (classes ``0 … max`` over the training and
         validation labels, read from the datasets' ``tensors`` or ``targets`` where they have
         them, by iterating the loaders otherwise), float targets are regression; integer
-        targets with several values per item (multi-hot rows, a class per position) are a
-        :class:`DataError` that asks for ``target_kind``. Say
+        targets with a class per position (a mask, a sequence) are single-label too, except
+        rows of zeros and ones, which could be multi-hot rows or two classes per position:
+        a :class:`DataError` asks for ``target_kind``. Say
         ``target_kind="multi_label"`` for multi-hot float targets, and give ``target_kind`` and
         ``n_out`` for a target in parts (a dict or tuple, with a loss of your own).
         ``valid_dl`` may be ``None`` to train without validation (a final fit on every item):
@@ -804,12 +805,13 @@ class Data:
         count_classes = classes is None and n_out is None
         if target_kind is None or (count_classes and target_kind != "single_label"):
             target = _target_of(next(iter(train_dl)), "train_dl")
-            if target_kind is None and not target.is_floating_point() and \
-                    math.prod(target.shape[1:]) > 1:
+            if target_kind is None and not target.is_floating_point() and target.ndim == 2 \
+                    and target.shape[1] > 1 and bool(((target == 0) | (target == 1)).all()):
                 # multi-hot 0/1 rows were read as labels 0 and 1 (n_out 2), and the first
-                # batch failed inside the loss on a batch-size mismatch
+                # batch failed inside the loss on a batch-size mismatch; masks (a class per
+                # pixel) and rows of labels past 1 are a class per position, as ever
                 raise DataError(
-                    f"the training targets are integers of shape {tuple(target.shape[1:])} per "
+                    f"the training targets are rows of {target.shape[1]} zeros and ones per "
                     f"item, so Ember cannot tell their kind; pass target_kind= to from_loaders: "
                     f"'multi_label' for multi-hot rows (one 0/1 per class; n_out is their "
                     f"width), 'single_label' for one class index per position (the model gives "

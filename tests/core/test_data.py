@@ -98,12 +98,15 @@ def test_from_loaders_asks_the_kind_of_integer_targets_with_several_values_per_i
     batch_size (40)"."""
     x, multi_hot = torch.randn(40, 4), (torch.rand(40, 5) > 0.5).long()
     loader = DataLoader(TensorDataset(x, multi_hot), batch_size=8)
-    with pytest.raises(ember.DataError, match=r"shape \(5,\) per item.*'multi_label'"):
+    with pytest.raises(ember.DataError, match=r"rows of 5 zeros and ones.*'multi_label'"):
         ember.Data.from_loaders(loader, loader)
     data = ember.Data.from_loaders(loader, loader, target_kind="multi_label")
     assert data.n_out == 5
     one_column = DataLoader(TensorDataset(x, torch.randint(0, 3, (40, 1))), batch_size=8)
     data = ember.Data.from_loaders(one_column, one_column)  # one label per item: read as ever
+    assert data.target_kind == "single_label" and data.n_out == 3
+    masks = DataLoader(TensorDataset(x, torch.randint(0, 3, (40, 6, 6))), batch_size=8)
+    data = ember.Data.from_loaders(masks, masks)  # a class per pixel: read as ever
     assert data.target_kind == "single_label" and data.n_out == 3
 
 
