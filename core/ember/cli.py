@@ -94,7 +94,10 @@ def _new_plugin(args: argparse.Namespace) -> int:
     from ember.scaffold import new_plugin
 
     folder = new_plugin(args.name, args.path)
-    print(f"wrote {folder}\nnext: pip install -e {folder} && pytest {folder}")
+    print(f"wrote {folder}\nnext: pip install -e {folder} && pytest {folder}\n"
+          f"  or, in a notebook or while it is in development (no install): "
+          f"import sys; sys.path.insert(0, {str(folder)!r}); import ember_{args.name}.plugin; "
+          f"ember.register_plugin(ember_{args.name}.plugin, name={args.name!r})")
     return 0
 
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -94,10 +95,14 @@ def export_learner(learn: Learner, path: Path) -> Path:
     if data.kind not in registry.data_kinds:  # ember.load could not rebuild its preprocessing
         raise ExportError(
             f"the data kind {data.kind!r} ({type(data).__name__}) is registered by no loaded "
-            f"plugin, so ember.load could not rebuild its preprocessing. Register it in the "
+            f"plugin, so ember.load could not rebuild its preprocessing. Register it in a "
             f"plugin: @ember.hookimpl def ember_data_kinds(register): "
-            f"register({data.kind!r}, {type(data).__name__}); see `ember plugins`"
+            f"register({data.kind!r}, {type(data).__name__}), then load that plugin with "
+            f"ember.register_plugin(module, name=...) (a notebook, a plugin in development) or "
+            f"install it with an entry point in the group 'ember'; see docs/plugins.md and "
+            f"`ember plugins`"
         )
+    _check_registered_class(data, registry.data_kinds[data.kind])
     plugin = registry.owner.get(("ember_data_kinds", data.kind), "builtin")
     infos = {info.name: info for info in plugin_infos()}
     info = infos.get(plugin)
@@ -144,6 +149,90 @@ def export_learner(learn: Learner, path: Path) -> Path:
 
     # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
     return write_on_rank_zero(learn.distributed, lambda: atomic_write(path, write), path)
+
+
+#: What a Data subclass may override and still export as the class registered for its kind:
+#: the training side only (loaders, batches, plots, constructors), which ember.load never runs.
+#: Everything else (encode, decode, predict_one, state, from_state, the item checks, a plugin's
+#: own helpers such as ImageData.read_images, ...) may change what a loaded model predicts.
+_TRAINING_SIDE = frozenset({
+    "__init__", "__repr__", "__str__", "__init_subclass__", "__module__", "__qualname__",
+    "__doc__", "__dict__", "__weakref__", "__annotations__", "__annotate__", "__firstlineno__",
+    "__static_attributes__", "__orig_bases__", "__parameters__", "__slots__", "loaders",
+    "loader", "one_batch", "test_labelled", "loader_labelled", "show_batch", "show_results",
+    "show_images", "feature_importance", "describe",
+})
+
+
+def _inference_overrides(data_class: type, registered: type) -> list[str]:
+    """The names ``data_class`` defines in place of ``registered``'s that :func:`load`'s
+    predictor would not run: what inference uses (anything but :data:`_TRAINING_SIDE` and
+    constructors, the class methods other than ``from_state``), sorted.
+
+    :func:`load` rebuilds the data kind a file names with the class registered for it, so a
+    subclass of that class which changes any of these would predict one way in the learner and
+    another once loaded. A name that only ``data_class`` has (a new helper) is not counted:
+    the registered class never calls it.
+
+    Example:
+        >>> from ember.data import Data
+        >>> class Flipped(Data):
+        ...     def encode(self, items):
+        ...         return tuple(-x for x in super().encode(items))
+        ...     @classmethod
+        ...     def from_numbers(cls, numbers): ...
+        >>> _inference_overrides(Flipped, Data)
+        ['encode']
+    """
+    skip = set(registered.__mro__)
+    names: set[str] = set()
+    for owner in data_class.__mro__:
+        if owner in skip:
+            continue
+        for name, value in vars(owner).items():
+            if name in _TRAINING_SIDE or name in names:
+                continue
+            if isinstance(value, classmethod) and name != "from_state":
+                continue  # a constructor: from_arrays, from_folder, ...
+            try:
+                original = inspect.getattr_static(registered, name)
+            except AttributeError:
+                continue  # new: only the subclass's own methods call it
+            if value is original:
+                continue
+            if not callable(value) and not isinstance(value, (property, staticmethod)):
+                try:
+                    if value == original:  # kind = "image" again, a constant set the same
+                        continue
+                except Exception:  # an array: comparing is no answer
+                    pass
+            names.add(name)
+    return sorted(names)
+
+
+def _check_registered_class(data: Data, registered: type[Data]) -> None:
+    """Refuse to export ``data`` when it is a class other than the one registered for its
+    kind and changes what inference runs: :func:`load` would rebuild it as ``registered``
+    (a file never names code to import), so the loaded model would predict differently."""
+    data_class = type(data)
+    if data_class is registered:
+        return
+    changed = _inference_overrides(data_class, registered)
+    if not changed:
+        return  # only constructors, plots or loaders of its own: it loads as the registered one
+    name = data_class.__name__
+    new_kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    raise ExportError(
+        f"{name} overrides {', '.join(changed)} of {registered.__name__}, the class registered "
+        f"for the data kind {data.kind!r}; ember.load rebuilds {data.kind!r} data as "
+        f"{registered.__name__} (an exported file never names code to import), so the loaded "
+        f"model would predict differently from this learner. Either register {name} as a data "
+        f"kind of its own: set kind = {new_kind!r} on it, extend state()/from_state with what "
+        f"it needs, and register it from a plugin (@ember.hookimpl def ember_data_kinds("
+        f"register): register({new_kind!r}, {name}), loaded with ember.register_plugin(module, "
+        f"name=...) in a notebook, or an installed plugin; see docs/plugins.md); or move the "
+        f"custom step into the model (a torch.nn.Module in front of it), so the file carries "
+        f"it as weights")
 
 
 def _stored_tensors(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

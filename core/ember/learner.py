@@ -1880,7 +1880,10 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     # a default the user gave again, configured their way, is theirs: two schedules of one
     # kind would both run, and learn.callback(name) would find the default's
     given = {type(cb) for cb in extra_cbs}
-    kept = [cb for cb in defaults.cbs if type(cb) not in given] if default_cbs else []
+    # a default named (cbs=["ResetState"]) or given as a class is compared as the instance it
+    # becomes, so the user's own of its class replaces it too
+    kept = [cb for cb in map(_callback_of, _as_list(defaults.cbs))
+            if type(cb) not in given] if default_cbs else []
     arguments["cbs"] = kept + extra_cbs
     learn = Learner(data, **arguments)
     # the plugin's candidates stand in for its default model only: fit_auto's race builds

@@ -349,7 +349,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 continue
             info.hooks = _hooks_of(manager, module)
     for name, plugin in _State.extra.items():
-        info = PluginInfo(name, str(getattr(plugin, "__version__", "0+local")),
+        info = PluginInfo(name, _registered_version(plugin),
                           module=getattr(plugin, "__name__", repr(plugin)))
         infos[name] = info
         if name in blocked:
@@ -406,6 +406,35 @@ def _returned_instead_of_registering(hook: str, result: Any) -> str:
     call = "register(ember.Demo(...))" if hook == "ember_quickstart" else "register(name, value)"
     return (f"{hook} returned a {type(result).__name__}, which ember ignores, so nothing was "
             f"registered; call {call} inside the hook for each one and return nothing")
+
+
+def _registered_version(plugin: object) -> str:
+    """The version of a plugin given to :func:`register_plugin`: its own ``__version__``, then
+    its top-level package's (``ember new-plugin`` puts it in the package's ``__init__.py``,
+    beside the ``plugin`` module that is registered), then the version of the installed
+    distribution that provides that package, and ``"0+local"`` when none says.
+
+    Example:
+        >>> import types
+        >>> _registered_version(types.ModuleType("nowhere_to_be_found.plugin"))
+        '0+local'
+    """
+    import importlib.metadata
+    import sys
+
+    if getattr(plugin, "__version__", None) is not None:
+        return str(plugin.__version__)  # type: ignore[attr-defined]
+    module = getattr(plugin, "__name__", None)
+    if not isinstance(module, str):  # an object, not a module: the module of its class
+        module = type(plugin).__module__
+    top = module.partition(".")[0]
+    package = sys.modules.get(top)
+    if package is not None and getattr(package, "__version__", None) is not None:
+        return str(package.__version__)
+    for distribution in importlib.metadata.packages_distributions().get(top, []):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(distribution)
+    return "0+local"
 
 
 def _dist_exists(name: str) -> bool:

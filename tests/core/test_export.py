@@ -221,9 +221,72 @@ def test_a_data_kind_no_plugin_registers_is_refused_at_export(tmp_path):
     data = blob_data()
     data = SeriesData.from_loaders(data.train_dl, data.valid_dl)
     learn = ember.Learner(data, ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
-    with pytest.raises(ember.ExportError, match=r"register\('series', SeriesData\)"):
+    with pytest.raises(ember.ExportError, match=r"register\('series', SeriesData\).*"
+                                                r"ember\.register_plugin"):
         learn.export(tmp_path / "m.ember")
     assert not (tmp_path / "m.ember").exists()
+
+
+class _Negated(ember.Data):
+    """A user's tensor data (kind 'tensor', like the registered ember.Data) with its own
+    preprocessing, which a loaded model would not replay."""
+
+    def encode(self, items):
+        (x,) = super().encode(items)
+        return (-x,)
+
+
+class _FromRows(ember.Data):
+    """A user's tensor data with only a constructor of its own: nothing inference runs."""
+
+    @classmethod
+    def from_rows(cls, train, valid):
+        return cls.from_loaders(train, valid)
+
+
+def test_a_subclass_that_changes_inference_is_refused_not_loaded_as_the_registered_class(
+        tmp_path):
+    # before, the file said kind 'tensor' and ember.load rebuilt plain ember.Data: the
+    # subclass's encode was lost and the loaded model predicted differently from the learner
+    blobs = blob_data()
+    ember.seed(0)
+    learn = ember.Learner(_Negated.from_loaders(blobs.train_dl, blobs.valid_dl),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    learn.fit(1, 1e-2)
+    with pytest.raises(ember.ExportError) as refused:
+        learn.export(tmp_path / "m.ember")
+    message = str(refused.value)
+    assert "_Negated overrides encode of Data" in message
+    assert "ember.register_plugin" in message and "into the model" in message
+    assert not (tmp_path / "m.ember").exists()
+
+
+def test_a_subclass_with_only_a_constructor_of_its_own_exports_and_predicts_alike(tmp_path):
+    blobs = blob_data()
+    learn = ember.Learner(_FromRows.from_rows(blobs.train_dl, blobs.valid_dl),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    predictor = ember.load(learn.export(tmp_path / "m.ember"))
+    x, _ = blobs.valid_dl.dataset.tensors
+    items = list(x[:16])
+    assert predictor.predict_batch(items, probs=True) == learn.predict_batch(items, probs=True)
+
+
+def test_a_subclass_of_a_plugins_data_that_changes_inference_names_itself(ember_plugins,
+                                                                         tmp_path):
+    # the registered class is a plugin's, whose __init__ takes arguments of its own: before,
+    # the file was written and loaded as _Replayed, without the subclass's scale
+    class Rescaled(_Replayed):
+        def encode(self, items):
+            (x,) = super().encode(items)
+            return (x * self.scale,)
+
+    ember_plugins.register(_scaled_plugin(_Replayed))
+    blobs = blob_data()
+    learn = ember.Learner(Rescaled(blobs.train_dl, blobs.valid_dl, scale=2.0),
+                          ember.create_model("mlp", n_in=8, n_out=3), quiet=True)
+    with pytest.raises(ember.ExportError, match=r"Rescaled overrides encode of _Replayed.*"
+                                                r"kind = 'rescaled'"):
+        learn.export(tmp_path / "m.ember")
 
 
 class _ScaledData(ember.Data):

@@ -1887,3 +1887,42 @@ def test_a_threshold_is_refused_for_data_that_is_not_multi_label():
     classes = ember.learner(blob_data(n=64), quiet=True)
     with pytest.raises(TypeError, match=r"single_label target predicts the most likely class"):
         classes.predict_batch([torch.zeros(8)], threshold=0.3)
+
+
+class _Jitter(ember.Callback):
+    def __init__(self, amount: float = 0.1) -> None:
+        self.amount = amount
+
+
+class _JitteredData(ember.Data):
+    kind = "jittered"
+
+
+def test_a_default_callback_given_by_name_is_replaced_by_the_users_own(ember_plugins):
+    # before, a plugin default cbs=["Jitter"] stayed beside the user's cbs=[Jitter(0.5)]:
+    # two jitters ran, though the docs say the user's replaces the default of its class
+    import types
+
+    plugin = types.ModuleType("jitter_plugin")
+
+    @ember.hookimpl
+    def ember_callbacks(register):
+        register("Jitter", _Jitter)
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        if isinstance(data, _JitteredData):
+            return ember.Defaults(model=ember.create_model("mlp", n_in=8, n_out=3),
+                                  cbs=["Jitter"])
+        return None
+
+    plugin.ember_callbacks, plugin.ember_defaults = ember_callbacks, ember_defaults
+    ember_plugins.register(plugin)
+    source = blob_data(n=64)
+    data = _JitteredData.from_loaders(source.train_dl, source.valid_dl)
+    jitters = [cb.amount for cb in ember.learner(data, quiet=True).cbs
+               if isinstance(cb, _Jitter)]
+    assert jitters == [0.1]
+    jitters = [cb.amount for cb in ember.learner(data, quiet=True, cbs=[_Jitter(0.5)]).cbs
+               if isinstance(cb, _Jitter)]
+    assert jitters == [0.5]

@@ -460,3 +460,48 @@ def test_a_register_hook_that_returns_its_things_instead_of_registering_is_broke
     assert info.reason.startswith(f"{hook} returned a {type(answer).__name__}")
     assert "register(" in info.reason and "return nothing" in info.reason
     assert "mlp" in ember.get_registry().architectures  # core keeps working
+
+
+def test_a_registered_plugin_from_new_plugin_shows_its_packages_version(ember_plugins, tmp_path,
+                                                                          monkeypatch):
+    # before, `ember plugins` and the export manifest said "0+local": ember new-plugin puts
+    # __version__ in the package's __init__.py, and only the registered module was read
+    import importlib
+    import sys
+
+    from ember import scaffold
+
+    folder = scaffold.new_plugin("gauge", tmp_path)
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        plugin = importlib.import_module("ember_gauge.plugin")
+        assert not hasattr(plugin, "__version__")
+        ember.register_plugin(plugin, name="gauge")
+        assert infos()["gauge"].version == "0.1.0"
+    finally:
+        for module in [m for m in sys.modules if m.startswith("ember_gauge")]:
+            del sys.modules[module]
+
+
+def test_a_registered_plugin_without_a_version_attribute_shows_its_distributions(
+        ember_plugins, tmp_path, monkeypatch):
+    package = tmp_path / "meter_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text("")
+    info = tmp_path / "meter_pkg-2.5.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: meter-pkg\nVersion: 2.5.0\n")
+    (info / "top_level.txt").write_text("meter_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    import sys
+
+    try:
+        ember.register_plugin(importlib.import_module("meter_pkg.plugin"), name="meter")
+        assert infos()["meter"].version == "2.5.0"
+    finally:
+        for module in [m for m in sys.modules if m.startswith("meter_pkg")]:
+            del sys.modules[module]
+    ember.register_plugin(types.ModuleType("notebook_cell"), name="cell")
+    assert infos()["cell"].version == "0+local"

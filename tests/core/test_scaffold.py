@@ -16,7 +16,12 @@ from ember.testing import check_plugin
 def test_new_plugin_writes_a_conforming_package(tmp_path, monkeypatch, capsys):
     assert main(["new-plugin", "sensor", "--path", str(tmp_path)]) == 0
     folder = tmp_path / "ember-sensor"
-    assert "pip install -e" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pip install -e" in printed
+    # a notebook or a plugin in development needs no install: say how to register it
+    assert "ember.register_plugin(ember_sensor.plugin, name='sensor')" in printed
+    assert ('ember.register_plugin(ember_sensor.plugin, name="sensor")'
+            in (folder / "README.md").read_text())
     pyproject = (folder / "pyproject.toml").read_text()
     assert '[project.entry-points.ember]\nsensor = "ember_sensor.plugin"' in pyproject
     assert (folder / "tests" / "test_plugin.py").exists()
