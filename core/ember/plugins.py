@@ -304,6 +304,20 @@ def _unmarked_hooks(plugin: object) -> str:
             f"{'it' if one else 'each'} with @ember.hookimpl")
 
 
+#: Ember's own plugin distributions: loaded before any other, so a name they register (the
+#: ``image`` data kind, say) stays theirs, and another plugin that registers it too is the one
+#: listed as broken
+FIRST_PARTY = ("ember-vision", "ember-text", "ember-tabular")
+
+
+def _load_order(entry: Any) -> tuple[bool, str]:
+    """Where an entry point loads: Ember's own plugins first, then the others by name, so
+    which of two plugins keeps a name they both register does not depend on the order of
+    ``sys.path`` or of the files in site-packages."""
+    distribution = entry.dist.name if entry.dist is not None else ""
+    return distribution.replace("_", "-").lower() not in FIRST_PARTY, entry.name
+
+
 def _load() -> tuple[pluggy.PluginManager, Registry]:
     import importlib.metadata
 
@@ -319,7 +333,8 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                                   module="ember.builtin", package="ember")
     blocked = _blocked()
     if not env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD", PluginError):
-        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                            key=_load_order):
             if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
                 continue
             dist_version = entry.dist.version if entry.dist is not None else "?"

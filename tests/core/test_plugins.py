@@ -505,3 +505,26 @@ def test_a_registered_plugin_without_a_version_attribute_shows_its_distributions
             del sys.modules[module]
     ember.register_plugin(types.ModuleType("notebook_cell"), name="cell")
     assert infos()["cell"].version == "0+local"
+
+
+def test_a_plugin_that_registers_a_name_of_embers_own_plugins_is_the_one_that_breaks(
+        tmp_path, monkeypatch):
+    # entry points loaded in sys.path order: a plugin earlier on the path took the 'image'
+    # data kind, and the vision plugin was listed as broken
+    pytest.importorskip("ember_vision")
+    install_fake_plugin(tmp_path, monkeypatch, "aaa_images", """
+        import ember
+
+        class Images(ember.Data):
+            kind = "image"
+
+        @ember.hookimpl
+        def ember_data_kinds(register):
+            register("image", Images)
+    """)
+    assert infos()["vision"].status == "ok"
+    assert infos()["aaa_images"].status == "broken"
+    assert "already registered" in infos()["aaa_images"].reason
+    from ember_vision import ImageData
+
+    assert ember.get_registry().data_kinds["image"] is ImageData
