@@ -673,7 +673,7 @@ class Learner:
         events = self._events
         if self.yb is None:  # inputs only (a test set without labels): no loss to compute
             self.pred = (self._forward(*self.xb) if self._checked
-                         else first_forward(self._forward, self.xb))
+                         else first_forward(_uncompiled(self._forward), self.xb))
             for method in events["after_pred"]:
                 method()
             self.loss_grad = self.loss = None
@@ -712,7 +712,9 @@ class Learner:
 
     # ------------------------------------------------------------ checks
     def _first_batch(self) -> None:
-        self.pred = first_forward(self._forward, self.xb)
+        # eagerly, also with compile=: a mistake in the data is then torch's plain error (as
+        # first_forward words it), not a compiler trace; compiling starts with the next batch
+        self.pred = first_forward(_uncompiled(self._forward), self.xb)
         self("after_pred")
         check_first_batch(self, self.pred, self.yb)
         self.loss_grad = first_loss(self, self.pred, self.yb)
@@ -1558,6 +1560,11 @@ def _n_rows(value: Any) -> int | None:
     parts = value.values() if isinstance(value, dict) else value
     return next((rows for rows in map(_n_rows, parts) if rows is not None), None) \
         if isinstance(value, (dict, tuple, list)) else None
+
+
+def _uncompiled(model: Callable[..., Any]) -> Callable[..., Any]:
+    """The module ``torch.compile`` wrapped (``compile=``), or ``model`` itself."""
+    return getattr(model, "_orig_mod", model)
 
 
 #: torch's hooks on every module; while any is set, modules are called through ``__call__``

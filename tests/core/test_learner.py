@@ -576,6 +576,16 @@ def test_compile_refuses_an_unknown_setting():
         ember.Learner(blob_data(), small_model(), quiet=True, compile="inductor")
 
 
+def test_compile_first_batch_error_names_the_shapes_not_the_compiler():
+    graphs: list = []
+    learn = ember.Learner(blob_data(), nn.Linear(7, 3), quiet=True, device="cpu",
+                          compile={"backend": recording_backend(graphs)})
+    with pytest.raises(ember.TrainingError, match="mat1 and mat2 shapes cannot be multiplied") \
+            as error:
+        learn.fit(1)
+    assert "Dynamo" not in str(error.value) and "Fake" not in str(error.value)
+
+
 def test_early_stopping_and_save_best():
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True)
