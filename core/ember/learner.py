@@ -250,7 +250,12 @@ class Learner:
         sync_bn: under ``torchrun``, synchronise BatchNorm statistics across ranks.
         channels_last: keep convolutional models and image batches in channels-last memory
             format (faster convolutions with mixed precision on recent GPUs).
-        compile: run the forward pass through ``torch.compile``.
+        compile: run the forward pass through ``torch.compile``: ``True`` with torch's
+            defaults (the inductor backend), or a dict of ``torch.compile``'s keyword
+            arguments, e.g. ``{"backend": "aot_eager"}`` (no kernels to build: quick to
+            start, for tests and debugging) or ``{"mode": "max-autotune"}``. ``learn.model``
+            stays the plain model: checkpoints, exports and ``ember.load`` never see the
+            compiled wrapper.
 
     Under ``torchrun`` the Learner joins the process group, wraps the model in
     DistributedDataParallel and shards ``data``'s loaders across ranks (see
@@ -281,7 +286,7 @@ class Learner:
         checks: bool = True,
         sync_bn: bool = False,
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         if not isinstance(data, Data):
             raise DataError(
@@ -293,6 +298,10 @@ class Learner:
         # an unknown policy was refused only when a fit started, after the model had moved
         self.bn_policy, self.path = bn_policy, Path(path)
         self.data, self.device = data, default_device(device)
+        if not isinstance(compile, (bool, dict)):
+            raise TrainingError(
+                f"compile must be True, False or a dict of torch.compile's keyword arguments "
+                f"(e.g. {{'backend': 'aot_eager'}}), got {compile!r}")
         self.channels_last, self.compile = channels_last, compile
         memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)
@@ -311,8 +320,7 @@ class Learner:
             if sync_bn:
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.forward_model = self.distributed.wrap(self.model, self.device)
-        if compile:
-            self.forward_model = torch.compile(self.forward_model)
+        self.forward_model = self._compiled(self.forward_model)
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
         self.iter, self.n_iter = 0, 0
@@ -665,7 +673,7 @@ class Learner:
         events = self._events
         if self.yb is None:  # inputs only (a test set without labels): no loss to compute
             self.pred = (self._forward(*self.xb) if self._checked
-                         else first_forward(self._forward, self.xb))
+                         else first_forward(_uncompiled(self._forward), self.xb))
             for method in events["after_pred"]:
                 method()
             self.loss_grad = self.loss = None
@@ -704,7 +712,9 @@ class Learner:
 
     # ------------------------------------------------------------ checks
     def _first_batch(self) -> None:
-        self.pred = first_forward(self._forward, self.xb)
+        # eagerly, also with compile=: a mistake in the data is then torch's plain error (as
+        # first_forward words it), not a compiler trace; compiling starts with the next batch
+        self.pred = first_forward(_uncompiled(self._forward), self.xb)
         self("after_pred")
         check_first_batch(self, self.pred, self.yb)
         self.loss_grad = first_loss(self, self.pred, self.yb)
@@ -729,11 +739,16 @@ class Learner:
         self.forward_model = self.model
         if self.distributed is not None:
             self.forward_model = self.distributed.wrap(self.model, self.device)
-        if self.compile:
-            self.forward_model = torch.compile(self.forward_model)
+        self.forward_model = self._compiled(self.forward_model)
         self.opt, self._checked, self.n_frozen = None, False, 0
         self._groups = split_groups(self.model, self.splitter)
         self._frozen_bn = []
+
+    def _compiled(self, model: nn.Module) -> nn.Module:
+        """``model`` through ``torch.compile`` as ``compile=`` asks (itself when it is off)."""
+        if self.compile is False:
+            return model
+        return torch.compile(model, **({} if self.compile is True else self.compile))
 
     def fit_auto(self, minutes: float | None = None, epochs: int | None = None,
                  verbose: bool = True, cbs: Iterable[Callback] | None = None) -> dict[str, Any]:
@@ -877,9 +892,8 @@ class Learner:
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
         self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
         if self.distributed is not None:  # DDP fixes the trained parameters when it wraps
-            self.forward_model = self.distributed.wrap(self.model, self.device)
-            if self.compile:
-                self.forward_model = torch.compile(self.forward_model)
+            self.forward_model = self._compiled(
+                self.distributed.wrap(self.model, self.device))
 
     # ------------------------------------------------------------ fitting
     def fit(self, n_epoch: int, lr: LR | None = None, *, cbs: Iterable[Callback] | None = None,
@@ -1546,6 +1560,11 @@ def _n_rows(value: Any) -> int | None:
     parts = value.values() if isinstance(value, dict) else value
     return next((rows for rows in map(_n_rows, parts) if rows is not None), None) \
         if isinstance(value, (dict, tuple, list)) else None
+
+
+def _uncompiled(model: Callable[..., Any]) -> Callable[..., Any]:
+    """The module ``torch.compile`` wrapped (``compile=``), or ``model`` itself."""
+    return getattr(model, "_orig_mod", model)
 
 
 #: torch's hooks on every module; while any is set, modules are called through ``__call__``

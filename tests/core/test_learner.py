@@ -510,6 +510,82 @@ def test_mixed_precision_trains(precision):
     assert all(p.dtype == torch.float32 for p in learn.model.parameters())
 
 
+def recording_backend(graphs: list) -> object:
+    """A ``torch.compile`` backend that keeps each graph dynamo captured and runs it as it is
+    (no kernels to build, so compiling takes a moment)."""
+    def backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+    return backend
+
+
+def test_compile_trains_as_eager_and_saves_the_plain_model(tmp_path):
+    graphs: list = []
+    learners = {}
+    for name, compile in [("eager", False), ("compiled", {"backend": recording_backend(graphs)})]:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), metrics=["accuracy"], quiet=True,
+                              device="cpu", compile=compile)
+        learn.fit_one_cycle(2, 1e-2)
+        learners[name] = learn
+    eager, learn = learners["eager"], learners["compiled"]
+    assert graphs  # dynamo really traced the model
+    for row, eager_row in zip(learn.recorder.values, eager.recorder.values):
+        assert row["valid_loss"] == pytest.approx(eager_row["valid_loss"], abs=1e-5)
+    for value, eager_value in zip(learn.model.state_dict().values(),
+                                         eager.model.state_dict().values()):
+        torch.testing.assert_close(value, eager_value, atol=1e-5, rtol=1e-5)
+    preds = learn.get_preds()[0]
+    assert preds.dtype == torch.float32
+    torch.testing.assert_close(preds, eager.get_preds()[0], atol=1e-5, rtol=1e-5)
+    x = learn.data.valid_dl.dataset.tensors[0][0]
+    assert learn.predict(x) == eager.predict(x)
+    # checkpoints and exports hold the plain model, not torch.compile's wrapper
+    saved = torch.load(learn.save(tmp_path / "compiled"), weights_only=True)
+    assert set(saved["model"]) == set(eager.model.state_dict())
+    learn.load(tmp_path / "compiled")
+    predictor = ember.load(learn.export(tmp_path / "compiled.ember"))
+    assert type(predictor.model) is type(eager.model)
+    assert predictor.predict(x) == eager.predict(x)
+    # freezing changes which parameters need gradients: the model is traced again for it
+    learn.freeze()
+    before = len(graphs)
+    learn.fit(1, 1e-2)
+    learn.unfreeze()
+    learn.fit(1, 1e-2)
+    assert len(graphs) > before and learn.validate()["accuracy"] > 0.85
+
+
+def test_compile_with_nan_guard_and_gradient_accumulation():
+    graphs: list = []
+    compile = {"backend": recording_backend(graphs)}
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, device="cpu", compile=compile)
+    assert_nan_guard_restores(learn, 3)
+    losses = []
+    for options in (False, compile):
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, device="cpu",
+                              compile=options)
+        learn.fit(1, 1e-2, cbs=[ember.GradientAccumulation(2)])
+        losses.append(learn.recorder.values[-1]["train_loss"])
+    assert graphs and losses[1] == pytest.approx(losses[0], abs=1e-6)
+
+
+def test_compile_refuses_an_unknown_setting():
+    with pytest.raises(ember.TrainingError, match=r"dict of torch\.compile.s keyword"):
+        ember.Learner(blob_data(), small_model(), quiet=True, compile="inductor")
+
+
+def test_compile_first_batch_error_names_the_shapes_not_the_compiler():
+    graphs: list = []
+    learn = ember.Learner(blob_data(), nn.Linear(7, 3), quiet=True, device="cpu",
+                          compile={"backend": recording_backend(graphs)})
+    with pytest.raises(ember.TrainingError, match="mat1 and mat2 shapes cannot be multiplied") \
+            as error:
+        learn.fit(1)
+    assert "Dynamo" not in str(error.value) and "Fake" not in str(error.value)
+
+
 def test_early_stopping_and_save_best():
     ember.seed(0)
     learn = ember.Learner(blob_data(), small_model(), quiet=True)
