@@ -16,10 +16,11 @@ __all__ = ["signal_cnn"]
 
 
 def signal_cnn(n_channels: int, n_out: int, width: int = 64) -> ember.BodyHead:
-    """Three Conv1d, BatchNorm, ReLU blocks, global average and max pooling, a linear head.
+    """Three Conv1d, BatchNorm, ReLU blocks, global average pooling, a linear head
+    (after dropout).
 
     Example:
-        >>> signal_cnn(1, 2).head.out_features
+        >>> signal_cnn(1, 2).head[-1].out_features
         2
     """
     def block(n_in: int, n_out_channels: int) -> list[nn.Module]:
