@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ember.errors import TrainingError
+
 __all__ = [
     "MAE",
     "R2",
@@ -462,12 +464,36 @@ class RocAuc(Metric):
         return sum(values) / len(values) if values else float("nan")
 
 
-def _flat(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def _check_values_per_item(metric: Metric, preds: Tensor, targets: Tensor) -> None:
+    """Refuse, with a :class:`~ember.TrainingError` naming both shapes, predictions that do not
+    hold as many values per item as the targets: ``(N, 1)`` meets ``(N,)``, but ``(1, 2)``
+    against ``(1,)`` broadcast to a silent wrong number, and ``(4, 2)`` against ``(4,)`` was
+    torch's own size error. Reads the shapes only (no host synchronisation).
+
+    Example:
+        >>> import torch
+        >>> _check_values_per_item(RMSE(), torch.zeros(3, 1), torch.zeros(3))
+        >>> _check_values_per_item(RMSE(), torch.zeros(1, 2), torch.zeros(1))
+        Traceback (most recent call last):
+        ...
+        ember.errors.TrainingError: rmse: predictions of shape (1, 2) and targets of shape (1,) ...
+    """
+    same_items = not (preds.ndim and targets.ndim) or preds.shape[0] == targets.shape[0]
+    if preds.numel() != targets.numel() or not same_items:
+        raise TrainingError(
+            f"{metric.name}: predictions of shape {tuple(preds.shape)} and targets of shape "
+            f"{tuple(targets.shape)} do not hold the same number of values per item; give the "
+            f"model one output per target value (n_out), or targets of the predictions' shape")
+
+
+def _flat(metric: Metric, preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    _check_values_per_item(metric, preds, targets)
     return preds.reshape(-1).to(torch.float64), targets.reshape(-1).to(torch.float64)
 
 
 class RMSE(Metric):
-    """Root mean squared error.
+    """Root mean squared error. Predictions hold as many values per item as the targets
+    (``(N, 1)`` or ``(N,)`` for one target); any other shape is a :class:`~ember.TrainingError`.
 
     Example:
         >>> import torch
@@ -482,7 +508,7 @@ class RMSE(Metric):
     higher_is_better = False
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
+        preds, targets = _flat(self, preds, targets)
         self._add("squared_error", ((preds - targets) ** 2).sum())
         self._add("count", targets.numel())
 
@@ -491,7 +517,8 @@ class RMSE(Metric):
 
 
 class MAE(Metric):
-    """Mean absolute error.
+    """Mean absolute error. Predictions hold as many values per item as the targets (see
+    :class:`RMSE`).
 
     Example:
         >>> import torch
@@ -506,7 +533,7 @@ class MAE(Metric):
     higher_is_better = False
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
+        preds, targets = _flat(self, preds, targets)
         self._add("absolute_error", (preds - targets).abs().sum())
         self._add("count", targets.numel())
 
@@ -558,6 +585,7 @@ class R2(Metric):
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         # one column per target: (N,) or (N, 1) is one, (N, k) is k; the sums are per column
+        _check_values_per_item(self, preds, targets)
         columns = targets.reshape(targets.shape[0] if targets.ndim else 1, -1).to(torch.float64)
         preds = preds.reshape(columns.shape).to(torch.float64)
         if not columns.shape[0]:

@@ -59,6 +59,20 @@ def test_regression_metrics():
     assert run(ember.R2(), preds, targets) == pytest.approx(0.9486081370449679)  # sklearn's doc
 
 
+@pytest.mark.parametrize("metric", [ember.RMSE, ember.MAE, ember.R2])
+def test_regression_predictions_of_another_shape_than_the_targets_are_refused(metric):
+    # one item of (1, 2) predictions against a (1,) target broadcast silently (RMSE 2.24 from
+    # two made-up pairs); four items were torch's bare "size of tensor a (8) must match"
+    for preds, targets in ((torch.ones(1, 2), torch.zeros(1)), (torch.ones(4, 2), torch.zeros(4)),
+                           (torch.ones(2, 1), torch.zeros(1, 2))):
+        shapes = rf"\({', '.join(map(str, preds.shape))}\).*\({targets.shape[0]},"
+        with pytest.raises(ember.TrainingError, match=rf"^{metric().name}: .*shape {shapes}"):
+            metric().update(preds, targets)
+    # the shapes that mean one value per item, or k per item, are taken as before
+    assert run(metric(), torch.ones(4), torch.ones(4, 1)) in (0.0, 1.0)
+    assert run(metric(), torch.ones(4, 3), torch.ones(4, 3)) in (0.0, 1.0)
+
+
 def test_multi_label_accuracy():
     preds = torch.tensor([[4.0, -4.0, 4.0], [-4.0, -4.0, 4.0]])
     targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
