@@ -424,11 +424,15 @@ class RocAuc(Metric):
     scikit-learn's ``roc_auc_score`` refuses the whole set. With one class only (binary), or
     with no item, the AUC is undefined and ``compute`` returns NaN, never 0.5.
 
+    Targets equal to ``ignore_index`` (padding, void) count for nothing, as in
+    :class:`Accuracy`: such an item is neither a positive nor a negative (multi-label: it is
+    left out of that label's AUC only). ``ignore_index=None`` counts every target.
+
     Example:
         >>> import torch
         >>> metric = RocAuc()
-        >>> logits = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-        >>> metric.update(logits, torch.tensor([0, 1, 1]))
+        >>> logits = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.0, 1.0]])
+        >>> metric.update(logits, torch.tensor([0, 1, 1, -100]))
         >>> metric.compute()
         1.0
     """
@@ -436,9 +440,16 @@ class RocAuc(Metric):
     name = "roc_auc"
     cat_states = ("scores", "targets")
 
-    def __init__(self, multi_label: bool = False) -> None:
-        self.multi_label = multi_label
+    def __init__(self, multi_label: bool = False,
+                 ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.multi_label, self.ignore_index = multi_label, ignore_index
         super().__init__()
+
+    def _kept(self, targets: Tensor) -> Tensor:
+        """Which of ``targets`` count: all but those equal to ``ignore_index``."""
+        if self.ignore_index is None:
+            return torch.ones(targets.shape, dtype=torch.bool)
+        return targets != self.ignore_index
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         self.scores.append(preds.detach().float().cpu())
@@ -449,16 +460,21 @@ class RocAuc(Metric):
             return float("nan")
         scores, targets = torch.cat(self.scores), torch.cat(self.targets)
         if self.multi_label:
-            values = [_binary_auc(scores[:, c], targets[:, c]) for c in range(scores.shape[1])]
-        elif scores.ndim == 1 or scores.shape[-1] == 1:
-            return _binary_auc(scores.reshape(-1), targets.reshape(-1))
-        elif scores.shape[-1] == 2:
-            return _binary_auc(scores[:, 1] - scores[:, 0], targets.reshape(-1) == 1)
+            kept = self._kept(targets)  # per (item, label)
+            values = [_binary_auc(scores[kept[:, c], c], targets[kept[:, c], c])
+                      for c in range(scores.shape[1])]
         else:
+            targets = targets.reshape(-1)
+            kept = self._kept(targets)  # one target per item: its row of scores goes with it
+            scores, targets = scores[kept], targets[kept]
+            if scores.ndim == 1 or scores.shape[-1] == 1:
+                return _binary_auc(scores.reshape(-1), targets)
+            if scores.shape[-1] == 2:
+                return _binary_auc(scores[:, 1] - scores[:, 0], targets == 1)
             # log-probabilities in float64 rank items as the probabilities do, without float32
             # softmax's saturation at 1.0 that tied every confident item (margin over ~17)
             log_probabilities = scores.to(torch.float64).log_softmax(-1)
-            values = [_binary_auc(log_probabilities[:, c], targets.reshape(-1) == c)
+            values = [_binary_auc(log_probabilities[:, c], targets == c)
                       for c in range(scores.shape[-1])]
         values = [v for v in values if v == v]
         return sum(values) / len(values) if values else float("nan")

@@ -51,6 +51,25 @@ def test_roc_auc_of_scores_holding_nan_is_nan_not_a_ranking():
     assert math.isnan(run(ember.RocAuc(), scores, torch.tensor([0, 0, 1, 1, 1]), batches=1))
 
 
+def test_roc_auc_skips_targets_equal_to_ignore_index_as_accuracy_does():
+    # -100 (padding, void) counted as a negative: the padded item's high score ranked above a
+    # real negative's, and the AUC of a perfect ranking fell from 1.0 to 4/6
+    scores = torch.tensor([0.1, 0.4, 0.6, 0.9, 0.95])
+    targets = torch.tensor([0, 0, 1, 1, -100])
+    assert run(ember.RocAuc(), scores, targets, batches=1) == 1.0
+    two_logits = torch.stack([torch.zeros(5), scores], dim=1)
+    assert run(ember.RocAuc(), two_logits, targets) == 1.0
+    three = torch.tensor([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [0, 3.0, 0], [3.0, 0, 0]])
+    assert run(ember.RocAuc(), three, torch.tensor([0, 1, 2, -100, -100])) == 1.0
+    # ignore_index=None counts -100 as any other class: a negative, as before
+    assert run(ember.RocAuc(ignore_index=None), two_logits, targets) == pytest.approx(4 / 6)
+    # multi-label: an ignored entry leaves its item out of that label only
+    labels = torch.tensor([[0.0, 1.0], [1.0, 0.0], [-100.0, 1.0], [1.0, 0.0]])
+    multi = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.9, 0.7], [0.7, 0.1]])
+    assert run(ember.RocAuc(multi_label=True), multi, labels) == 1.0
+    assert math.isnan(run(ember.RocAuc(), scores, torch.full((5,), -100)))  # nothing counted
+
+
 def test_regression_metrics():
     preds = torch.tensor([[2.5], [0.0], [2.0], [8.0]])
     targets = torch.tensor([3.0, -0.5, 2.0, 7.0])
