@@ -1133,10 +1133,12 @@ class Data:
         and every class's probability); data whose predictions are not classes refuses it
         (see :meth:`why_no_probabilities`). ``threshold`` is the probability a class must pass
         to be in a multi-label prediction (``None``: :attr:`threshold`, 0.5 unless set); other
-        data refuses it (see :meth:`why_no_threshold`). Plugins override it for generation
-        (text, beam search); an override takes its options as keyword-only parameters,
-        ``probs`` (and ``threshold``, passed on to :meth:`predict_encoded`, where it means
-        something) among them, and refuses the rest with :meth:`check_options`.
+        data refuses it (see :meth:`why_no_threshold`). No items give ``[]``: a batch of
+        nothing has nothing to predict (options are still checked). Plugins override it for
+        generation (text, beam search); an override takes its options as keyword-only
+        parameters, ``probs`` (and ``threshold``, passed on to :meth:`predict_encoded`, where it
+        means something) among them, refuses the rest with :meth:`check_options`, and answers
+        ``[]`` for no items too (:func:`ember.testing.check_plugin` checks it).
 
         Example:
             >>> import torch
@@ -1150,6 +1152,8 @@ class Data:
             >>> tags = Data(None, None, target_kind="multi_label", classes=["red", "round"])
             >>> tags.predict_batch(model, [[0.5, 1.0]], threshold=0.01)  # sigmoid > 0.01
             [['red', 'round']]
+            >>> data.predict_batch(model, [])
+            []
         """
         self.check_options(options, probs, threshold)
         items = list(items)

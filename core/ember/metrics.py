@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ember.errors import TrainingError
+
 __all__ = [
     "MAE",
     "R2",
@@ -422,11 +424,15 @@ class RocAuc(Metric):
     scikit-learn's ``roc_auc_score`` refuses the whole set. With one class only (binary), or
     with no item, the AUC is undefined and ``compute`` returns NaN, never 0.5.
 
+    Targets equal to ``ignore_index`` (padding, void) count for nothing, as in
+    :class:`Accuracy`: such an item is neither a positive nor a negative (multi-label: it is
+    left out of that label's AUC only). ``ignore_index=None`` counts every target.
+
     Example:
         >>> import torch
         >>> metric = RocAuc()
-        >>> logits = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-        >>> metric.update(logits, torch.tensor([0, 1, 1]))
+        >>> logits = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.0, 1.0]])
+        >>> metric.update(logits, torch.tensor([0, 1, 1, -100]))
         >>> metric.compute()
         1.0
     """
@@ -434,9 +440,16 @@ class RocAuc(Metric):
     name = "roc_auc"
     cat_states = ("scores", "targets")
 
-    def __init__(self, multi_label: bool = False) -> None:
-        self.multi_label = multi_label
+    def __init__(self, multi_label: bool = False,
+                 ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.multi_label, self.ignore_index = multi_label, ignore_index
         super().__init__()
+
+    def _kept(self, targets: Tensor) -> Tensor:
+        """Which of ``targets`` count: all but those equal to ``ignore_index``."""
+        if self.ignore_index is None:
+            return torch.ones(targets.shape, dtype=torch.bool)
+        return targets != self.ignore_index
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         self.scores.append(preds.detach().float().cpu())
@@ -447,27 +460,56 @@ class RocAuc(Metric):
             return float("nan")
         scores, targets = torch.cat(self.scores), torch.cat(self.targets)
         if self.multi_label:
-            values = [_binary_auc(scores[:, c], targets[:, c]) for c in range(scores.shape[1])]
-        elif scores.ndim == 1 or scores.shape[-1] == 1:
-            return _binary_auc(scores.reshape(-1), targets.reshape(-1))
-        elif scores.shape[-1] == 2:
-            return _binary_auc(scores[:, 1] - scores[:, 0], targets.reshape(-1) == 1)
+            kept = self._kept(targets)  # per (item, label)
+            values = [_binary_auc(scores[kept[:, c], c], targets[kept[:, c], c])
+                      for c in range(scores.shape[1])]
         else:
+            targets = targets.reshape(-1)
+            kept = self._kept(targets)  # one target per item: its row of scores goes with it
+            scores, targets = scores[kept], targets[kept]
+            if scores.ndim == 1 or scores.shape[-1] == 1:
+                return _binary_auc(scores.reshape(-1), targets)
+            if scores.shape[-1] == 2:
+                return _binary_auc(scores[:, 1] - scores[:, 0], targets == 1)
             # log-probabilities in float64 rank items as the probabilities do, without float32
             # softmax's saturation at 1.0 that tied every confident item (margin over ~17)
             log_probabilities = scores.to(torch.float64).log_softmax(-1)
-            values = [_binary_auc(log_probabilities[:, c], targets.reshape(-1) == c)
+            values = [_binary_auc(log_probabilities[:, c], targets == c)
                       for c in range(scores.shape[-1])]
         values = [v for v in values if v == v]
         return sum(values) / len(values) if values else float("nan")
 
 
-def _flat(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def _check_values_per_item(metric: Metric, preds: Tensor, targets: Tensor) -> None:
+    """Refuse, with a :class:`~ember.TrainingError` naming both shapes, predictions that do not
+    hold as many values per item as the targets: ``(N, 1)`` meets ``(N,)``, but ``(1, 2)``
+    against ``(1,)`` broadcast to a silent wrong number, and ``(4, 2)`` against ``(4,)`` was
+    torch's own size error. Reads the shapes only (no host synchronisation).
+
+    Example:
+        >>> import torch
+        >>> _check_values_per_item(RMSE(), torch.zeros(3, 1), torch.zeros(3))
+        >>> _check_values_per_item(RMSE(), torch.zeros(1, 2), torch.zeros(1))
+        Traceback (most recent call last):
+        ...
+        ember.errors.TrainingError: rmse: predictions of shape (1, 2) and targets of shape (1,) ...
+    """
+    same_items = not (preds.ndim and targets.ndim) or preds.shape[0] == targets.shape[0]
+    if preds.numel() != targets.numel() or not same_items:
+        raise TrainingError(
+            f"{metric.name}: predictions of shape {tuple(preds.shape)} and targets of shape "
+            f"{tuple(targets.shape)} do not hold the same number of values per item; give the "
+            f"model one output per target value (n_out), or targets of the predictions' shape")
+
+
+def _flat(metric: Metric, preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    _check_values_per_item(metric, preds, targets)
     return preds.reshape(-1).to(torch.float64), targets.reshape(-1).to(torch.float64)
 
 
 class RMSE(Metric):
-    """Root mean squared error.
+    """Root mean squared error. Predictions hold as many values per item as the targets
+    (``(N, 1)`` or ``(N,)`` for one target); any other shape is a :class:`~ember.TrainingError`.
 
     Example:
         >>> import torch
@@ -482,7 +524,7 @@ class RMSE(Metric):
     higher_is_better = False
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
+        preds, targets = _flat(self, preds, targets)
         self._add("squared_error", ((preds - targets) ** 2).sum())
         self._add("count", targets.numel())
 
@@ -491,7 +533,8 @@ class RMSE(Metric):
 
 
 class MAE(Metric):
-    """Mean absolute error.
+    """Mean absolute error. Predictions hold as many values per item as the targets (see
+    :class:`RMSE`).
 
     Example:
         >>> import torch
@@ -506,7 +549,7 @@ class MAE(Metric):
     higher_is_better = False
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        preds, targets = _flat(preds, targets)
+        preds, targets = _flat(self, preds, targets)
         self._add("absolute_error", (preds - targets).abs().sum())
         self._add("count", targets.numel())
 
@@ -558,6 +601,7 @@ class R2(Metric):
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         # one column per target: (N,) or (N, 1) is one, (N, k) is k; the sums are per column
+        _check_values_per_item(self, preds, targets)
         columns = targets.reshape(targets.shape[0] if targets.ndim else 1, -1).to(torch.float64)
         preds = preds.reshape(columns.shape).to(torch.float64)
         if not columns.shape[0]:

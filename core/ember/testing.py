@@ -175,6 +175,13 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
                                f"{expected[:3]}")
     if not _same(predictor.predict(sample.items[0], **sample.options), expected[0]):
         report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
+    try:
+        nothing: Any = predictor.predict_batch([], **sample.options)
+    except Exception as error:
+        nothing = f"{type(error).__name__}: {error}"
+    if not (isinstance(nothing, list) and nothing == []):
+        report.problems.append(f"{kind}: predict_batch([]) gave {nothing!r}, not [] (a batch of "
+                               f"nothing has nothing to predict)")
     report.checked.append(kind)
 
 
@@ -187,10 +194,11 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
     are unique; it registers at least one sample per data kind it registers; for each sample,
     its defaults build a learner that trains one batch with a finite loss, validates, and
     exports to a file whose predictions after :func:`ember.load` equal the learner's (floats up
-    to float32 rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), and ``predict(item)`` equals
-    ``predict_batch([item])[0]``. Raises ``AssertionError`` listing every problem (or returns
-    the report with ``raise_on_problem=False``). The plugin is loaded in a registry of its own:
-    the session's plugins are left as they were.
+    to float32 rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), ``predict(item)`` equals
+    ``predict_batch([item])[0]``, and ``predict_batch([])`` is ``[]``. Raises
+    ``AssertionError`` listing every problem (or returns the report with
+    ``raise_on_problem=False``). The plugin is loaded in a registry of its own: the session's
+    plugins are left as they were.
 
     Example:
         >>> # check_plugin(my_plugin.plugin)

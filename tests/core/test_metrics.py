@@ -51,12 +51,45 @@ def test_roc_auc_of_scores_holding_nan_is_nan_not_a_ranking():
     assert math.isnan(run(ember.RocAuc(), scores, torch.tensor([0, 0, 1, 1, 1]), batches=1))
 
 
+def test_roc_auc_skips_targets_equal_to_ignore_index_as_accuracy_does():
+    # -100 (padding, void) counted as a negative: the padded item's high score ranked above a
+    # real negative's, and the AUC of a perfect ranking fell from 1.0 to 4/6
+    scores = torch.tensor([0.1, 0.4, 0.6, 0.9, 0.95])
+    targets = torch.tensor([0, 0, 1, 1, -100])
+    assert run(ember.RocAuc(), scores, targets, batches=1) == 1.0
+    two_logits = torch.stack([torch.zeros(5), scores], dim=1)
+    assert run(ember.RocAuc(), two_logits, targets) == 1.0
+    three = torch.tensor([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [0, 3.0, 0], [3.0, 0, 0]])
+    assert run(ember.RocAuc(), three, torch.tensor([0, 1, 2, -100, -100])) == 1.0
+    # ignore_index=None counts -100 as any other class: a negative, as before
+    assert run(ember.RocAuc(ignore_index=None), two_logits, targets) == pytest.approx(4 / 6)
+    # multi-label: an ignored entry leaves its item out of that label only
+    labels = torch.tensor([[0.0, 1.0], [1.0, 0.0], [-100.0, 1.0], [1.0, 0.0]])
+    multi = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.9, 0.7], [0.7, 0.1]])
+    assert run(ember.RocAuc(multi_label=True), multi, labels) == 1.0
+    assert math.isnan(run(ember.RocAuc(), scores, torch.full((5,), -100)))  # nothing counted
+
+
 def test_regression_metrics():
     preds = torch.tensor([[2.5], [0.0], [2.0], [8.0]])
     targets = torch.tensor([3.0, -0.5, 2.0, 7.0])
     assert run(ember.RMSE(), preds, targets) == pytest.approx(math.sqrt(0.375))
     assert run(ember.MAE(), preds, targets) == pytest.approx(0.5)
     assert run(ember.R2(), preds, targets) == pytest.approx(0.9486081370449679)  # sklearn's doc
+
+
+@pytest.mark.parametrize("metric", [ember.RMSE, ember.MAE, ember.R2])
+def test_regression_predictions_of_another_shape_than_the_targets_are_refused(metric):
+    # one item of (1, 2) predictions against a (1,) target broadcast silently (RMSE 2.24 from
+    # two made-up pairs); four items were torch's bare "size of tensor a (8) must match"
+    for preds, targets in ((torch.ones(1, 2), torch.zeros(1)), (torch.ones(4, 2), torch.zeros(4)),
+                           (torch.ones(2, 1), torch.zeros(1, 2))):
+        shapes = rf"\({', '.join(map(str, preds.shape))}\).*\({targets.shape[0]},"
+        with pytest.raises(ember.TrainingError, match=rf"^{metric().name}: .*shape {shapes}"):
+            metric().update(preds, targets)
+    # the shapes that mean one value per item, or k per item, are taken as before
+    assert run(metric(), torch.ones(4), torch.ones(4, 1)) in (0.0, 1.0)
+    assert run(metric(), torch.ones(4, 3), torch.ones(4, 3)) in (0.0, 1.0)
 
 
 def test_multi_label_accuracy():

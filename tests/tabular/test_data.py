@@ -162,6 +162,19 @@ def test_a_row_without_an_input_column_is_refused_beside_rows_that_have_it(
     assert len(diamonds_learner.predict_batch([row, unknown, dict(row, extra=1)])) == 3
 
 
+def test_no_rows_give_no_predictions_as_in_every_domain(
+        diamonds_learner: ember.Learner, diamonds: pd.DataFrame) -> None:
+    # predict_batch([]) raised "no rows to predict on" while a frame of no rows gave [], and
+    # vision, text and seq2seq give [] for []: a batch of nothing has nothing to predict
+    no_rows = diamonds.drop(columns="price").iloc[:0]
+    assert diamonds_learner.predict_batch([]) == []
+    assert diamonds_learner.predict_batch(()) == []
+    assert diamonds_learner.predict_batch(no_rows) == diamonds_learner.predict_batch([no_rows])
+    assert diamonds_learner.predict_batch(no_rows) == []
+    with pytest.raises(TypeError, match="probs=True"):  # the options are still checked
+        diamonds_learner.predict_batch([], probs=True)  # a regression has no probabilities
+
+
 @pytest.mark.parametrize(("label", "message"), [
     ("bad_debt", r"^test_df: target 'Class', row 4: 'bad_debt' is not one of the classes "
                  r"\['bad', 'good'\]"),

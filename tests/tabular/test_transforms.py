@@ -134,6 +134,28 @@ def test_integer_categories_match_floats_and_text_at_inference() -> None:
     assert as_float.tolist() == as_text.tolist() == [[1], [3]]
 
 
+def test_a_true_false_column_reads_text_and_one_or_zero_as_its_booleans() -> None:
+    # JSON from `ember serve` and read_csv(dtype=str) give "True"/"False", and a number column
+    # 1.0/0.0: each was the unknown level 0, so predictions silently differed from True/False
+    processor = TabularProcessor(["flag"]).fit(mixed_frame())
+    exported = TabularProcessor.from_state(json.loads(json.dumps(processor.state())))
+    rows = pd.DataFrame({"flag": pd.Series(
+        [True, False, "True", "false", "TRUE", 1.0, 0.0, 1, 0, np.True_], dtype=object)})
+    for replayed in (processor, exported):
+        assert replayed.transform(rows)[0][:, 0].tolist() == [2, 1, 2, 1, 2, 2, 1, 2, 1, 2]
+    # anything else means neither, and stays the unknown level, as any unseen category
+    others = pd.DataFrame({"flag": pd.Series(["yes", "1", "", 2, 0.5, None], dtype=object)})
+    assert processor.transform(others)[0][:, 0].tolist() == [0] * 6
+    # the same mapping at training time: a 1.0 among the booleans is the level True
+    frame = pd.DataFrame({"flag": pd.Series([True, False, 1.0, 0], dtype=object)})
+    cats, _ = TabularProcessor(["flag"]).fit_transform(frame)
+    assert cats[:, 0].tolist() == [2, 1, 2, 1]
+    # a column trained on the text "True"/"False" (read_csv(dtype=str)) takes 1/0 and any case
+    text = TabularProcessor(["flag"]).fit(pd.DataFrame({"flag": ["True", "False", "True"]}))
+    rows = pd.DataFrame({"flag": pd.Series([1.0, 0, "false", True], dtype=object)})
+    assert text.transform(rows)[0][:, 0].tolist() == [2, 1, 1, 2]
+
+
 def test_object_and_str_columns_give_the_same_codes() -> None:
     frame = mixed_frame()
     processor = TabularProcessor(["text"]).fit(frame)

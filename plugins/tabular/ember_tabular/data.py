@@ -441,13 +441,18 @@ class TabularData(ember.Data):
         model runs in batches of ``bs``. A DataFrame inside ``items`` contributes all its rows,
         so ``learn.predict_batch([frame])`` predicts a whole table. ``probs=True`` gives a
         classifier's :class:`ember.Prediction` per row (the class and each class's
-        probability); a regression refuses it.
+        probability); a regression refuses it. No items (``[]``), like a frame of no rows,
+        give ``[]``.
 
         Example:
             >>> # learn.predict_batch([frame]) -> [512.3, 1203.9, ...]
             >>> # learn.predict(row, probs=True) -> Prediction('good', {'bad': 0.2, 'good': 0.8})
         """
         self.check_options(options, probs)
+        if not isinstance(items, (pd.DataFrame, pd.Series, Mapping)):
+            items = list(items)
+            if not items:  # a batch of nothing, as every Data answers it
+                return []
         cats, conts = self.encode(items)
         batches = ((cats[start:start + bs], conts[start:start + bs])
                    for start in range(0, len(cats), bs))

@@ -15,7 +15,10 @@ steps on validation, test and inference rows:
   ``category`` dtype keeps its order). Code 0 is the unknown level: a missing value or a value
   never seen in training maps to it, at training time and at inference. Levels that are
   neither text, numbers nor booleans (``pd.cut`` intervals, dates) are kept as their text, so
-  they export, and rows may give them as objects or as that text;
+  they export, and rows may give them as objects or as that text. In a true/false column
+  (levels that are booleans, or the text ``"True"``/``"False"``), a row may give a boolean,
+  the text ``"true"``/``"false"`` in any case (as JSON or ``read_csv(dtype=str)`` gives it), or
+  the number 1 or 0 (``1.0``, ``0.0``); any other value is unseen, code 0;
 - **normalise**: continuous columns are standardised with the training mean and standard
   deviation (``normalize="standard"``), or mapped through their training quantiles onto a
   standard normal (``normalize="quantile"``: robust to outliers and skew, so an MLP fits
@@ -511,6 +514,42 @@ def _vocab(series: pd.Series, distinct: pd.Series) -> list[Any]:
     return list(dict.fromkeys(_level(v) for v in values))
 
 
+def _truth(value: Any) -> bool | None:
+    """What a cell of a true/false column says: a boolean as it is, the text ``"true"`` or
+    ``"false"`` in any case, the number 1 or 0 (``1.0``, ``0.0``); ``None`` for any other value
+    (a missing one, ``"yes"``, ``2``), which no true/false level matches.
+
+    Example:
+        >>> _truth("FALSE"), _truth(1.0), _truth(np.True_), _truth("1"), _truth(2)
+        (False, True, True, None, None)
+    """
+    value = plain(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.lower())
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _truth_positions(vocab: Sequence[Any]) -> dict[bool, int] | None:
+    """For a true/false vocabulary (booleans, or the text ``"True"``/``"False"``, one level
+    per meaning), the vocabulary position of each meaning; ``None`` for any other vocabulary,
+    whose levels are matched only as they are (an integer column's ``[0, 1]`` is numbers).
+
+    Example:
+        >>> _truth_positions([False, True]), _truth_positions(["True"]), _truth_positions([0, 1])
+        ({False: 0, True: 1}, {True: 0}, None)
+    """
+    if not vocab or not all(isinstance(level, (bool, str)) for level in vocab):
+        return None
+    truths = [_truth(level) for level in vocab]
+    if None in truths or len(set(truths)) < len(truths):  # "True" and True: which one?
+        return None
+    return {truth: position for position, truth in enumerate(truths) if truth is not None}
+
+
 def _median(values: np.ndarray, n_present: int) -> float:
     """The exact median of the non-NaN ``values`` (0.0 when there are none), as ``np.median``
     computes it. For a long column, a seeded sample brackets the middle ranks and only the
@@ -610,7 +649,7 @@ class TabularProcessor:
         self.fitted = False
         # derived from the fitted state, built on first use (not part of state())
         self._quantile_maps: dict[str, QuantileMap] = {}
-        self._lookups: dict[str, tuple[pd.Index, bool, bool]] = {}
+        self._lookups: dict[str, tuple[pd.Index, bool, bool, dict[bool, int] | None]] = {}
 
     # ------------------------------------------------------------------ layout
     @property
@@ -885,15 +924,16 @@ class TabularProcessor:
 
     def _lookup(self, name: str, values: pd.Series, text: bool) -> np.ndarray:
         """Vocabulary positions of a few distinct ``values`` (-1: missing or unseen), matching
-        integer categories given as floats or text, and numbers against a text vocabulary."""
+        integer categories given as floats or text, numbers against a text vocabulary, and
+        ``"true"``/``"false"``/1/0 against a true/false vocabulary (see :func:`_truth`)."""
         if name not in self._lookups:
             vocab = self.vocabs[name]
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab)
             is_text = all(isinstance(v, str) for v in vocab)
-            self._lookups[name] = (pd.Index(vocab), numeric, is_text)
-        index, numeric_vocab, text_vocab = self._lookups[name]
+            self._lookups[name] = (pd.Index(vocab), numeric, is_text, _truth_positions(vocab))
+        index, numeric_vocab, text_vocab, truths = self._lookups[name]
         if numeric_vocab and text:
-            values = pd.to_numeric(values, errors="coerce")
+            found = index.get_indexer(pd.to_numeric(values, errors="coerce"))
         elif text_vocab and (not text or pd.api.types.infer_dtype(values, skipna=True)
                              not in ("string", "empty")):  # numbers, dates, intervals
             missing = values.isna()
@@ -905,8 +945,14 @@ class TabularProcessor:
             if len(retry):
                 whole = values.iloc[retry].map(lambda v: _whole_number_text(_level(v)))
                 found[retry] = index.get_indexer(whole)
-            return found
-        return index.get_indexer(values)
+        else:
+            found = index.get_indexer(values)
+        if truths is not None:  # "True" (JSON, a re-read CSV) or 1.0 for the level True
+            retry = np.flatnonzero(found < 0)
+            if len(retry):
+                found[retry] = [truths.get(_truth(v), -1)  # type: ignore[arg-type]
+                                for v in values.iloc[retry]]
+        return found
 
     # ------------------------------------------------------------------ export
     def state(self) -> dict[str, Any]:
