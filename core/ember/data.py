@@ -386,6 +386,10 @@ def make_loaders(
     remains of what an epoch draws (the training sampler's length when it has one), so
     BatchNorm never sees a batch of one, and small datasets still train; the
     shuffle draws from torch's global generator so :func:`ember.seed` makes it reproducible.
+    Reading a loader draws nothing else from that generator (each loader seeds its workers
+    from a ``generator`` of its own, seeded from torch's seed), so a validation pass does not
+    change the next fit, and a fit resumed from a checkpoint, with or without ``num_workers``,
+    draws what the uninterrupted one draws.
     Validation and test loaders keep every item in order. Samplers may be given instead (for
     example a length-bucketing sampler); the training one must shuffle, the validation and test
     ones must not. An empty training, validation or test set is a :class:`DataError`.
@@ -418,16 +422,28 @@ def make_loaders(
     except TypeError:
         n_train = len(train_ds)  # type: ignore[arg-type]
     train = DataLoader(
-        train_ds, batch_size=bs, sampler=train_sampler, drop_last=n_train > bs, **common
+        train_ds, batch_size=bs, sampler=train_sampler, drop_last=n_train > bs,
+        generator=worker_seeds(), **common
     )
 
     def evaluation_loader(ds: Dataset, sampler: Any = None) -> DataLoader:
         sampler = sampler if sampler is not None else SequentialSampler(ds)
-        return DataLoader(ds, batch_size=valid_bs, sampler=sampler, drop_last=False, **common)
+        return DataLoader(ds, batch_size=valid_bs, sampler=sampler, drop_last=False,
+                          generator=worker_seeds(), **common)
 
     valid = evaluation_loader(valid_ds, valid_sampler)
     test = evaluation_loader(test_ds, test_sampler) if test_ds is not None else None
     return train, valid, test
+
+
+def worker_seeds() -> torch.Generator:
+    # Each reading of a loader draws its workers' base seed from the loader's ``generator``,
+    # torch's global one when it has none: a draw every epoch without workers, only the first
+    # epoch with persistent workers. So a validation pass outside a fit shifted the next fit's
+    # shuffle, and a fit resumed in a fresh process (its workers new) drew once more than the
+    # uninterrupted one. Its own generator, seeded from torch's seed (no draw), keeps the
+    # global stream to the samplers, augmentation and dropout, and still follows ember.seed
+    return torch.Generator().manual_seed(torch.initial_seed())
 
 
 def n_batches(dl: DataLoader) -> int | None:

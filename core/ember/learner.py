@@ -58,6 +58,7 @@ from ember.data import (
     n_batches,
     require_batches,
     unlabelled_test_error,
+    worker_seeds,
 )
 from ember.distributed import (
     Distributed,
@@ -1435,7 +1436,8 @@ def _in_order(loader: DataLoader) -> DataLoader:
     # a subset's own indices in dataset order; None: every item, in order (shuffle=False)
     items = (sorted(int(index) for index in sampler.indices)
              if isinstance(sampler, SubsetRandomSampler) else None)
-    settings = {**loader_settings(loader), "generator": None}  # nothing to draw: in order
+    # its workers seeded from a generator of its own: neither the global one nor the sampler's
+    settings = {**loader_settings(loader), "generator": worker_seeds()}
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
                       sampler=items, drop_last=False, **settings)
 

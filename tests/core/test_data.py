@@ -510,3 +510,39 @@ def test_items_of_varying_shape_are_taken_where_the_training_items_may_vary():
         assert len(data.predict_batch(model, [torch.randn(7)])) == 1
         assert len(ember.Data.from_state(data.state()).predict_batch(
             model, [torch.randn(11)])) == 1
+
+
+def test_reading_a_validation_loader_leaves_the_next_fits_randomness_alone():
+    # each reading of a DataLoader drew its workers' base seed from torch's global generator,
+    # so learn.validate() before a fit changed that fit's shuffle and dropout
+    def trained(validate_first: bool) -> list[torch.Tensor]:
+        ember.seed(0)
+        learn = ember.learner(blob_data(n=128), device="cpu", cbs=[])
+        if validate_first:
+            learn.validate()
+            learn.get_preds()
+        learn.fit(1, 1e-2)
+        return [p.detach().clone() for p in learn.model.parameters()]
+
+    for plain, after in zip(trained(False), trained(True), strict=True):
+        assert torch.equal(plain, after)
+
+
+def test_a_reused_loader_with_workers_draws_what_a_fresh_one_draws():
+    # persistent workers draw their base seed once, a fresh loader (a fit resumed in a new
+    # process) on its first reading: the global stream, hence the shuffle, parted
+    x = torch.arange(32.0)
+    ds = TensorDataset(x, x)
+
+    def order(dl: DataLoader) -> list[float]:
+        return [float(v) for batch, _ in dl for v in batch]
+
+    ember.seed(0)
+    reused, _, _ = ember.make_loaders(ds, ds, bs=8, num_workers=1)
+    order(reused)
+    state = torch.get_rng_state()
+    continued = [order(reused), order(reused)]
+    ember.seed(0)
+    torch.set_rng_state(state)
+    fresh, _, _ = ember.make_loaders(ds, ds, bs=8, num_workers=1)
+    assert [order(fresh), order(fresh)] == continued
