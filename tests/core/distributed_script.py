@@ -10,6 +10,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_compiled
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_cancel_step
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge_metrics
 """
 
@@ -241,10 +242,24 @@ def orders(out: str) -> None:
     learn.fit(1, 0.05, cbs=[EachEpoch()])
 
 
-def accumulate(out: str, compile: bool | dict[str, Any] = False) -> None:
+class CancelMidGroupSteps(ember.Callback):
+    """Cancels the optimiser step of every group's first batch (of two) before
+    ``GradientAccumulation`` sees the step: in one process that changes nothing, as that
+    batch only accumulates anyway."""
+
+    order = ember.Order.FIRST
+
+    def before_step(self) -> None:
+        if self.learn.iter % 2 == 0:
+            raise ember.CancelStepException
+
+
+def accumulate(out: str, compile: bool | dict[str, Any] = False,
+               cbs: list[ember.Callback] | None = None) -> None:
     """The plain run's two epochs with ``GradientAccumulation(2)``, DDP's gradient
     reductions counted (a communication hook that counts and then reduces as DDP's own
-    does); rank 0 saves the weights. ``compile`` is the Learner's ``compile=``."""
+    does); rank 0 saves the weights. ``compile`` is the Learner's ``compile=``, ``cbs`` more
+    callbacks."""
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
     train, valid = dataset()
@@ -265,7 +280,7 @@ def accumulate(out: str, compile: bool | dict[str, Any] = False) -> None:
 
     learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
                           wd=0.0, quiet=True, compile=compile,
-                          cbs=[ember.GradientAccumulation(2), CountReductions()])
+                          cbs=[ember.GradientAccumulation(2), CountReductions(), *(cbs or [])])
     learn.fit(2, 0.05)
     learn.save(out, with_opt=False)
     report(f"RANK {learn.distributed.rank} REDUCTIONS {len(reductions)} BATCHES "
@@ -287,7 +302,8 @@ def main() -> None:
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "orders": orders,
              "accumulate": accumulate, "edge_metrics": edge_metrics,
-             "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"})}
+             "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
+             "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return

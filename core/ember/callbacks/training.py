@@ -293,6 +293,12 @@ class GradientAccumulation(Callback):
     def after_cancel_backward(self) -> None:
         self.after_cancel_batch()
 
+    def after_cancel_step(self) -> None:
+        # also a step cancelled by a callback ordered before this one, whose before_step then
+        # never ran: the group's last batch would have run in no_sync, and each rank stepped
+        # on its own gradients
+        self.after_cancel_batch()
+
     def after_train(self) -> None:  # validation, and any later fit, reduce as DDP does
         self._release()
         self._ddp = None
