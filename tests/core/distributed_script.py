@@ -9,6 +9,8 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_compiled
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_cancel_step
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge_metrics
 """
 
@@ -240,10 +242,24 @@ def orders(out: str) -> None:
     learn.fit(1, 0.05, cbs=[EachEpoch()])
 
 
-def accumulate(out: str) -> None:
+class CancelMidGroupSteps(ember.Callback):
+    """Cancels the optimiser step of every group's first batch (of two) before
+    ``GradientAccumulation`` sees the step: in one process that changes nothing, as that
+    batch only accumulates anyway."""
+
+    order = ember.Order.FIRST
+
+    def before_step(self) -> None:
+        if self.learn.iter % 2 == 0:
+            raise ember.CancelStepException
+
+
+def accumulate(out: str, compile: bool | dict[str, Any] = False,
+               cbs: list[ember.Callback] | None = None) -> None:
     """The plain run's two epochs with ``GradientAccumulation(2)``, DDP's gradient
     reductions counted (a communication hook that counts and then reduces as DDP's own
-    does); rank 0 saves the weights."""
+    does); rank 0 saves the weights. ``compile`` is the Learner's ``compile=``, ``cbs`` more
+    callbacks."""
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
     train, valid = dataset()
@@ -256,13 +272,15 @@ def accumulate(out: str) -> None:
 
     class CountReductions(ember.Callback):
         def before_train(self) -> None:  # the DDP model the fit trains (wrapped anew by it)
-            if self.learn.forward_model not in hooked:
-                self.learn.forward_model.register_comm_hook(None, counted)
-                hooked.append(self.learn.forward_model)
+            ddp = getattr(self.learn.forward_model, "_orig_mod", self.learn.forward_model)
+            assert isinstance(ddp, torch.nn.parallel.DistributedDataParallel), ddp
+            if ddp not in hooked:  # (under the compiled wrapper with compile=)
+                ddp.register_comm_hook(None, counted)
+                hooked.append(ddp)
 
     learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(), opt_func=sgd,
-                          wd=0.0, quiet=True,
-                          cbs=[ember.GradientAccumulation(2), CountReductions()])
+                          wd=0.0, quiet=True, compile=compile,
+                          cbs=[ember.GradientAccumulation(2), CountReductions(), *(cbs or [])])
     learn.fit(2, 0.05)
     learn.save(out, with_opt=False)
     report(f"RANK {learn.distributed.rank} REDUCTIONS {len(reductions)} BATCHES "
@@ -283,7 +301,9 @@ def main() -> None:
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "orders": orders,
-             "accumulate": accumulate, "edge_metrics": edge_metrics}
+             "accumulate": accumulate, "edge_metrics": edge_metrics,
+             "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
+             "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return

@@ -233,6 +233,8 @@ class GradientAccumulation(Callback):
     Under ``torchrun`` the batches that only accumulate run in DistributedDataParallel's
     ``no_sync``: the ranks' gradients are reduced once per group, by its last batch (the
     sum of the group's gradients, the same as reducing each batch's), not after every batch.
+    This holds with ``compile=`` too (with torch.compile's default handling of DDP, which
+    runs DDP's own bookkeeping eagerly around the compiled module).
 
     Example:
         >>> GradientAccumulation(4).n_steps
@@ -256,7 +258,12 @@ class GradientAccumulation(Callback):
         self._unsynced: AbstractContextManager[None] | None = None
 
     def before_train(self) -> None:
-        model = self.learn.forward_model  # not a compiled one: torch.compile traces DDP's hooks
+        from ember.learner import _uncompiled  # (ember.learner imports this module)
+
+        # with compile=, the DDP model under torch.compile's wrapper: dynamo breaks its graph
+        # at DDP's calls into the reducer, which run eagerly and read no_sync's flag on every
+        # call (no recompiling), and the reduction hooks fire in the eager autograd engine
+        model = _uncompiled(self.learn.forward_model)
         self._ddp = (model if isinstance(model, DistributedDataParallel) and self.n_steps > 1
                      else None)
         if self._ddp is not None:
@@ -284,6 +291,12 @@ class GradientAccumulation(Callback):
             self._sync_before(self.learn.iter + 1)
 
     def after_cancel_backward(self) -> None:
+        self.after_cancel_batch()
+
+    def after_cancel_step(self) -> None:
+        # also a step cancelled by a callback ordered before this one, whose before_step then
+        # never ran: the group's last batch would have run in no_sync, and each rank stepped
+        # on its own gradients
         self.after_cancel_batch()
 
     def after_train(self) -> None:  # validation, and any later fit, reduce as DDP does
