@@ -114,6 +114,20 @@ def test_transformer_lm_is_causal() -> None:
     assert torch.allclose(lm(ids)[:, :6], lm(changed)[:, :6], atol=1e-5)
 
 
+def test_transformer_lm_gives_logits_for_every_token_past_its_max_len() -> None:
+    # a training chunk longer than max_len (BPTT jitter past a max_len set to bptt) got the
+    # logits of its last max_len tokens only, and the loss failed on the shapes
+    torch.manual_seed(0)
+    lm = transformer_lm(30, d_model=16, n_heads=2, n_layers=1, max_len=8).eval()
+    ids = torch.randint(2, 30, (2, 13))
+    logits = lm(ids)
+    assert logits.shape == (2, 13, 30)
+    # the last max_len tokens read a full window (what generation uses), the first ones
+    # the start of the text
+    assert torch.allclose(logits[:, -8:], lm(ids[:, -8:]), atol=1e-5)
+    assert torch.allclose(logits[:, :5], lm(ids[:, :5]), atol=1e-5)
+
+
 def test_parameter_groups_for_gradual_unfreezing() -> None:
     model = awd_lstm_classifier(30, 2, emb_size=8, hidden_size=16, n_layers=3)
     groups = model.param_groups()

@@ -14,8 +14,9 @@ __all__ = ["ResetState"]
 
 class ResetState(ember.Callback):
     """Reset a stateful model (a recurrent language model's carried hidden state) at the start
-    of every training and validation pass, so no pass continues from another's state.
-    ``ember.learner(LanguageModelData...)`` adds it by default.
+    of every training and validation pass, and after each validation pass (``validate``,
+    ``get_preds``), so no pass, nor a later forward call such as ``show_results``, continues
+    from another's state. ``ember.learner(LanguageModelData...)`` adds it by default.
 
     Example:
         >>> # learn = ember.Learner(lm_data, model, cbs=[ResetState()])
@@ -32,6 +33,9 @@ class ResetState(ember.Callback):
         self._reset()
 
     def before_validate(self) -> None:
+        self._reset()
+
+    def after_validate(self) -> None:
         self._reset()
 
     def after_fit(self) -> None:

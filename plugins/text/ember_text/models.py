@@ -276,7 +276,8 @@ class LanguageModel(nn.Module):
     A recurrent encoder keeps its state between calls (the BPTT stream continues); call
     :meth:`reset` at the start of each pass (the plugin's default callbacks do) — it also
     resets by itself when the batch size changes or the model switches between training and
-    evaluation.
+    evaluation. A transformer's input longer than its ``max_len`` is read in windows of
+    ``max_len`` ending at the last token, so the logits still cover every token.
 
     Example:
         >>> lm = awd_lstm_lm(40, emb_size=8, hidden_size=16, n_layers=2)
@@ -339,9 +340,19 @@ class LanguageModel(nn.Module):
                                   or self.training != self._state_training):
             state = None  # a new batch size, or a switch between training and evaluation
         self._state_training = self.training
-        outputs, new_state = self.encoder(ids, state)
-        if self.recurrent:
-            self.state = [(h.detach(), c.detach()) for h, c in new_state]
+        max_len = getattr(self.encoder, "max_len", None)
+        if (not self.recurrent and max_len is not None and ids.shape[1] > max_len
+                and not torch.compiler.is_exporting()):
+            # longer than the encoder's positions (a jittered BPTT chunk, a long text): windows
+            # of max_len ending at the last token, so every token gets its next-token logits
+            # (one per target) and the last ones, which generation reads, the most context
+            ends = range(ids.shape[1], 0, -max_len)
+            outputs = torch.cat([self.encoder(ids[:, max(0, end - max_len):end])[0]
+                                 for end in reversed(ends)], dim=1)
+        else:
+            outputs, new_state = self.encoder(ids, state)
+            if self.recurrent:
+                self.state = [(h.detach(), c.detach()) for h, c in new_state]
         return self.decoder(self.output_dropout(outputs))
 
     def param_groups(self) -> list[list[nn.Parameter]]:
