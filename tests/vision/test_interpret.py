@@ -14,10 +14,13 @@ from ember_vision import FASHION_MNIST_CLASSES, ImageData, Interpretation, tta
 def learn(fashion):
     (x, y), (test_x, test_y) = fashion
     ember.seed(0)
+    # trained with the augmentation test-time augmentation averages over (the default), and
+    # long enough for a model worth augmenting: at two epochs its validation accuracy was 0.33
+    # to 0.39 depending on the seed's stream, and TTA's margin over it a coin toss
     data = ImageData.from_arrays(x[:600], y[:600], valid=(test_x, test_y),
-                                 classes=FASHION_MNIST_CLASSES, augment=False)
+                                 classes=FASHION_MNIST_CLASSES)
     learn = ember.learner(data, quiet=True)
-    learn.fit_one_cycle(2, 5e-3)
+    learn.fit_one_cycle(3, 5e-3)
     return learn
 
 
