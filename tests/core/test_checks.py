@@ -131,6 +131,7 @@ def test_frozen_batchnorm_updated_against_the_policy():
 
 
 def test_validation_set_too_small_reports_the_interval():
+    ember.seed(0)  # the doctor's short fit: its accuracy decides the interval's width
     data = real_data()
     x, y = data.valid_dl.dataset.tensors
     data.valid_dl = DataLoader(TensorDataset(x[:40], y[:40]), batch_size=64)
