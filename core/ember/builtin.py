@@ -49,7 +49,8 @@ def ember_metrics(register: Callable[..., None]) -> None:
 def ember_callbacks(register: Callable[..., None]) -> None:
     for cls in (callbacks.EarlyStopping, callbacks.SaveBest, callbacks.Checkpoint,
                 callbacks.GradientAccumulation, callbacks.GradientClip, callbacks.NanGuard,
-                callbacks.MixedPrecision, callbacks.OneCycle, callbacks.CosineSchedule):
+                callbacks.MixedPrecision, callbacks.OneCycle, callbacks.CosineSchedule,
+                callbacks.PreciseBatchNorm):
         register(cls.__name__, cls)
 
 

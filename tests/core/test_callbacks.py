@@ -916,3 +916,71 @@ def test_a_metric_that_computes_more_than_one_number_is_refused_by_name(value):
         learn.fit(1)
     with pytest.raises(ember.TrainingError, match="one metric per number"):
         learn.validate()
+
+
+def _bn_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(16, 3))
+
+
+def test_precise_batchnorm_averages_the_statistics_of_the_trained_weights():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
+    learn.fit_one_cycle(1, 5e-2, cbs=[ember.PreciseBatchNorm()])
+    linear, norm = learn.model[0], learn.model[1]
+    # momentum None: the plain average of every training batch's statistics, taken with the
+    # final weights, in dataset order
+    means, variances = [], []
+    with torch.no_grad():
+        for x, _ in learn.loader("train", in_order=True):
+            out = linear(x)
+            means.append(out.mean(0))
+            variances.append(out.var(0, unbiased=True))
+    assert torch.allclose(norm.running_mean, torch.stack(means).mean(0), atol=1e-5)
+    assert torch.allclose(norm.running_var, torch.stack(variances).mean(0), atol=1e-5)
+    assert norm.momentum == 0.1 and learn.model.training is False  # restored; eval for valid
+
+
+def test_precise_batchnorm_changes_no_weight_and_draws_no_random_number():
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
+    learn.fit_one_cycle(1, 5e-2)
+    weights = {name: p.detach().clone() for name, p in learn.model.named_parameters()}
+    state = torch.get_rng_state()
+    learn.model.train()
+    ember.PreciseBatchNorm(n_batches=3).attached_to(learn).recompute()
+    assert torch.equal(state, torch.get_rng_state())
+    assert all(torch.equal(p, weights[n]) for n, p in learn.model.named_parameters())
+    assert learn.model.training and learn.model[3].training  # modes put back
+    with pytest.raises(ValueError, match="n_batches"):
+        ember.PreciseBatchNorm(n_batches=0)
+
+
+def test_precise_batchnorm_keeps_the_statistics_of_layers_frozen_with_the_freeze_policy():
+    ember.seed(0)
+    model = ember.BodyHead(nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU()),
+                           nn.Sequential(nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                         nn.Linear(16, 3)))
+    learn = ember.Learner(blob_data(n=300, bs=32), model, quiet=True, bn_policy="freeze")
+    learn.freeze()
+    frozen = model.body[1].running_mean.clone()
+    learn.fit_one_cycle(1, 1e-2, cbs=[ember.PreciseBatchNorm()])
+    assert torch.equal(model.body[1].running_mean, frozen)
+    assert not torch.equal(model.head[1].running_mean, torch.zeros(16))
+
+
+def test_precise_batchnorm_rescues_a_short_fit_of_the_default_vision_model():
+    # the moving averages lag behind weights that still change fast at the end of a short
+    # one-cycle fit: measured 0.18 validation accuracy without, 0.72 with (docstring)
+    vision = pytest.importorskip("ember_vision")
+    from ember_vision.datasets import fashion_mnist
+
+    (x, y), (test_x, test_y) = fashion_mnist(sample=True)
+    scores = []
+    for cbs in ([], [ember.PreciseBatchNorm()]):
+        ember.seed(0)
+        data = vision.ImageData.from_arrays(x[:600], y[:600], valid=(test_x, test_y))
+        learn = ember.learner(data, quiet=True)
+        learn.fit_one_cycle(2, 5e-3, cbs=cbs)
+        scores.append(learn.validate()["accuracy"])
+    assert scores[1] > scores[0] + 0.3, scores

@@ -16,6 +16,7 @@ from ember.callbacks.training import (
     GradientClip,
     MixedPrecision,
     NanGuard,
+    PreciseBatchNorm,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "NanGuard",
     "OneCycle",
     "Order",
+    "PreciseBatchNorm",
     "ProgressPrinter",
     "Recorder",
     "SaveBest",
