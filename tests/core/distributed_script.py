@@ -12,6 +12,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_compiled
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_cancel_step
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge_metrics
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH precise_bn
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ def edge_learner(n_valid: int, **options: Any) -> ember.Learner:
     train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x[:64], y[:64]),
                                                TensorDataset(x[64:], y[64:]), bs=8)
     return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True, **options)
+
+
+def precise_bn(out: str) -> None:
+    """PreciseBatchNorm at the end of a fit: every rank ends with the same statistics (the
+    mean of the ranks' averages over their shares), also those rank 0 exports."""
+    learn = edge_learner(16)
+    learn.fit(1, 1e-2, cbs=[ember.PreciseBatchNorm()])
+    norm = next(m for m in learn.model.modules() if isinstance(m, nn.BatchNorm1d))
+    report(f"RANK {learn.distributed.rank} BN {norm.running_mean.sum().item():.6f} "
+           f"{norm.running_var.sum().item():.6f}")
 
 
 def edge_metrics(out: str) -> None:
@@ -301,7 +312,7 @@ def main() -> None:
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "orders": orders,
-             "accumulate": accumulate, "edge_metrics": edge_metrics,
+             "accumulate": accumulate, "edge_metrics": edge_metrics, "precise_bn": precise_bn,
              "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
              "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}
     if len(sys.argv) > 2 and sys.argv[2] in modes:

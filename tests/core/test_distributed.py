@@ -122,6 +122,13 @@ def test_a_rank_without_validation_items_takes_part_in_every_metrics_reduction(t
     assert "nan" not in scores["0"]
 
 
+def test_precise_batchnorm_leaves_every_rank_the_same_statistics(tmp_path):
+    result = torchrun(str(tmp_path / "unused"), "precise_bn", timeout=200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    statistics = dict(re.findall(r"RANK (\d) BN (\S+ \S+)", result.stdout))
+    assert len(statistics) == 2 and statistics["0"] == statistics["1"], statistics
+
+
 def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_export(tmp_path):
     # the MLP's BatchNorm statistics: each rank's last training batch updated its own copy, so
     # the reduced validation scored no saved model; and export returned on rank 1 before rank
