@@ -452,7 +452,8 @@ class PreciseBatchNorm(Callback):
     ``get_preds`` reads), with no gradients and no draw from the random generators. Layers
     that a frozen group keeps with ``bn_policy="freeze"`` keep their statistics. Under
     ``torchrun`` each rank averages over its own share of the training set, then the ranks
-    take the mean of their averages, so every rank holds the same statistics. (Wu & Johnson,
+    take the mean of their averages, so the statistics cover every rank's items (without
+    it, DistributedDataParallel would hand rank 0's to the others at the next forward). (Wu & Johnson,
     2021, "Rethinking 'Batch' in BatchNorm", call this precise BatchNorm.)
 
     Measured on the bundled Fashion-MNIST sample with the default vision model (600 training
