@@ -33,9 +33,13 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["Distributed", "ShardSampler", "interleave", "load_optimizer_state", "loader_settings",
-           "optimizer_state", "shard_batches", "shard_loader", "unshard_loader",
-           "write_on_rank_zero"]
+__all__ = ["Distributed", "RowShard", "ShardSampler", "SharedOrderSampler", "interleave",
+           "load_optimizer_state", "loader_settings", "optimizer_state", "shard_batches",
+           "shard_loader", "unshard_loader", "unshard_rows", "write_on_rank_zero"]
+
+#: the value of a dataset's ``shard_by`` attribute that asks :func:`shard_loader` to split its
+#: batches by row (see :class:`RowShard`)
+ROWS = "rows"
 
 _Item = TypeVar("_Item")
 
@@ -87,16 +91,84 @@ class ShardSampler:
         batches differ in size (dropout draws one number per element on the CPU), and the
         shares then overlap, so some items were seen twice in an epoch and others never.
         """
-        from torch.utils.data import SequentialSampler
-
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
-        self.order = None
-        if (self.world_size > 1 and not isinstance(self.base, SequentialSampler)
-                and dist.is_available() and dist.is_initialized()):
-            order = [list(self.base)]
-            dist.broadcast_object_list(order, src=0)
-            self.order = order[0]
+        self.order = _rank_zero_order(self.base) if self.world_size > 1 else None
+
+
+class SharedOrderSampler:
+    """Every element of a base sampler, in rank 0's order of it (the sampler of a
+    :class:`RowShard` loader: every rank reads the same batches, each its own rows of them).
+
+    :meth:`set_epoch` (the Learner calls it before each epoch) and :meth:`share_order` send
+    rank 0's order to every rank; until then the base's own order is read. ``active=False``
+    (a rank with no rows) yields nothing, yet still takes part in the sending.
+
+    Example:
+        >>> list(SharedOrderSampler(range(3)))  # outside a process group: the base's order
+        [0, 1, 2]
+        >>> list(SharedOrderSampler(range(3), active=False))
+        []
+    """
+
+    def __init__(self, base: Any, active: bool = True) -> None:
+        self.base, self.active = base, active
+        #: rank 0's order of ``base`` (see :meth:`share_order`)
+        self.order: list[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.active:
+            yield from self.order if self.order is not None else self.base
+
+    def __len__(self) -> int:
+        return len(self.base) if self.active else 0
+
+    def share_order(self) -> None:
+        """Read the base on every rank and keep rank 0's order (a collective: every rank
+        calls it)."""
+        self.order = _rank_zero_order(self.base)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch``: the base's ``set_epoch`` when it has one, then
+        :meth:`share_order`."""
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+        self.share_order()
+
+
+class RowShard:
+    """One rank's rows of a dataset whose items are whole batches that continue each other
+    row by row (a language model's BPTT stream: row ``r`` of batch ``t + 1`` continues row
+    ``r`` of batch ``t``, and the model carries its state from one to the next). Item ``key``
+    is ``base[key]`` with every tensor cut to rows ``rank``, ``rank + world_size``, …
+
+    A dataset asks for this split with the class attribute ``shard_by = "rows"``; its
+    ``len()`` is then the number of rows of each of its batches, and it is read with
+    ``batch_size=None`` (see :func:`shard_loader`).
+
+    Example:
+        >>> import torch
+        >>> class Stream:
+        ...     shard_by = "rows"
+        ...     def __len__(self): return 3  # rows per batch
+        ...     def __getitem__(self, key): return torch.arange(3) * 10 + key
+        >>> RowShard(Stream(), rank=0, world_size=2)[1].tolist()
+        [1, 21]
+        >>> len(RowShard(Stream(), rank=1, world_size=2))
+        1
+    """
+
+    def __init__(self, base: Any, rank: int, world_size: int) -> None:
+        self.base, self.rank, self.world_size = base, rank, world_size
+        self.rows = list(range(rank, len(base), world_size))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> Any:
+        from ember.utils import map_tensors
+
+        return map_tensors(self.base[key], lambda x: x[self.rank::self.world_size])
 
 
 class Distributed:
@@ -227,9 +299,19 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
                  seed: int = 0) -> DataLoader:
     """A copy of ``loader`` that yields this rank's share.
 
-    Training with a random sampler → ``DistributedSampler`` (shuffled with ``seed + epoch``,
-    padded so every rank takes the same number of steps). Any other sampler is sharded by
-    position, in rank 0's order of it for each epoch (:meth:`ShardSampler.set_epoch`); a
+    A loader whose dataset has ``shard_by = "rows"`` (its items are whole batches whose rows
+    continue each other from batch to batch: a language model's stream, read with
+    ``batch_size=None``) is split by row: every rank reads every batch, in rank 0's order of
+    the sampler for the epoch (:class:`SharedOrderSampler`), and keeps rows ``rank``,
+    ``rank + world_size``, … of it (:class:`RowShard`), so each rank's rows continue its
+    previous batch's and the ranks' rows together are the batch one process reads. Training
+    needs at least one row per rank (give ``bs`` a multiple of ``world_size`` for the
+    gradients of one process); in evaluation a rank without rows reads no batch.
+
+    Otherwise: training with a random sampler → ``DistributedSampler`` (shuffled with
+    ``seed + epoch``, padded so every rank takes the same number of steps). Any other sampler
+    is sharded by position, in rank 0's order of it for each epoch
+    (:meth:`ShardSampler.set_epoch`); a
     batch sampler of the user's own (length bucketing) is sharded by whole batches. For
     training, every rank gets the same number of items or batches.
 
@@ -239,6 +321,10 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
     from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
     settings = loader_settings(loader)
+    if isinstance(loader.dataset, RowShard):
+        return loader
+    if getattr(loader.dataset, "shard_by", None) == ROWS:
+        return _row_shard(loader, rank, world_size, train, settings)
     batches = loader.batch_sampler
     if batches is not None and not isinstance(batches, BatchSampler):
         if isinstance(batches, ShardSampler):
@@ -257,6 +343,24 @@ def shard_loader(loader: DataLoader, rank: int, world_size: int, train: bool,
         loader.dataset, batch_size=loader.batch_size, sampler=sampler,  # type: ignore[arg-type]
         drop_last=loader.drop_last, **settings,
     )
+
+
+def _row_shard(loader: DataLoader, rank: int, world_size: int, train: bool,
+               settings: dict[str, Any]) -> DataLoader:
+    from torch.utils.data import DataLoader
+
+    if loader.batch_size is not None or loader.batch_sampler is not None:
+        raise errors.DataError(
+            f"{type(loader.dataset).__name__} has shard_by = 'rows', so its items are whole "
+            f"batches: read it with DataLoader(..., batch_size=None)")
+    share = RowShard(loader.dataset, rank, world_size)
+    if train and len(share) == 0:
+        raise errors.DataError(
+            f"the training batches have {len(loader.dataset)} rows (bs), too few for "
+            f"{world_size} processes that each take their own rows: give bs >= {world_size}")
+    return DataLoader(share, batch_size=None,  # type: ignore[arg-type]
+                      sampler=SharedOrderSampler(loader.sampler, active=len(share) > 0),
+                      **settings)
 
 
 def unshard_loader(loader: DataLoader) -> DataLoader | None:
@@ -279,6 +383,9 @@ def unshard_loader(loader: DataLoader) -> DataLoader | None:
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
     settings = loader_settings(loader)
+    if isinstance(loader.dataset, RowShard):
+        return DataLoader(loader.dataset.base, batch_size=None,  # type: ignore[arg-type]
+                          sampler=loader.sampler.base, **settings)  # type: ignore[attr-defined]
     if isinstance(loader.batch_sampler, ShardSampler):
         return DataLoader(loader.dataset, batch_sampler=loader.batch_sampler.base, **settings)
     sampler: Any = loader.sampler
@@ -326,6 +433,28 @@ def interleave(shares: Sequence[Sequence[_Item]]) -> list[_Item]:
     """
     world_size, total = len(shares), sum(len(share) for share in shares)
     return [shares[position % world_size][position // world_size] for position in range(total)]
+
+
+def unshard_rows(shares: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+    """Undo :class:`RowShard`'s split: ``shares[r][t]`` holds rows ``r``, ``r + world_size``,
+    … of batch ``t``; the result holds every batch whole, its rows in order (a rank without
+    rows gives no batch).
+
+    Example:
+        >>> import torch
+        >>> [batch.tolist() for batch in unshard_rows([[torch.tensor([0, 2])],
+        ...                                            [torch.tensor([1])]])]
+        [[0, 1, 2]]
+    """
+    world_size = len(shares)
+    ranks = [rank for rank, share in enumerate(shares) if len(share)]  # a rank without rows
+    whole = []
+    for parts in zip(*(shares[rank] for rank in ranks)):
+        batch = parts[0].new_empty((sum(len(part) for part in parts), *parts[0].shape[1:]))
+        for rank, part in zip(ranks, parts):
+            batch[rank::world_size] = part
+        whole.append(batch)
+    return whole
 
 
 def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path],
@@ -432,6 +561,18 @@ def loader_settings(loader: DataLoader) -> dict[str, Any]:
         settings.update(persistent_workers=loader.persistent_workers,
                         prefetch_factor=loader.prefetch_factor)
     return settings
+
+
+def _rank_zero_order(base: Any) -> list[Any] | None:
+    """Rank 0's order of ``base`` on every rank (each rank reads its own, as it would alone);
+    ``None`` for a sequential sampler or outside a process group (the base's order)."""
+    from torch.utils.data import SequentialSampler
+
+    if isinstance(base, SequentialSampler) or not (dist.is_available() and dist.is_initialized()):
+        return None
+    order = [list(base)]
+    dist.broadcast_object_list(order, src=0)
+    return order[0]
 
 
 def _backend_device() -> torch.device:

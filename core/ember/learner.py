@@ -62,7 +62,9 @@ from ember.data import (
 )
 from ember.distributed import (
     Distributed,
+    RowShard,
     ShardSampler,
+    SharedOrderSampler,
     interleave,
     load_optimizer_state,
     loader_settings,
@@ -70,6 +72,7 @@ from ember.distributed import (
     shard_batches,
     shard_loader,
     unshard_loader,
+    unshard_rows,
     write_on_rank_zero,
 )
 from ember.errors import (
@@ -1177,10 +1180,16 @@ class Learner:
         loader = self.loader(dl)
         distributed = self.distributed
         whole = unshard_loader(loader) if distributed is not None else None
+        by_rows = isinstance(loader.dataset, RowShard)  # a stream: each rank its own rows
         if distributed is not None and whole is not None:
             ordered = _in_order(whole)  # the whole loader as one process reads it
             order = _item_order(ordered)
-            loader = shard_batches(ordered, distributed.rank, distributed.world_size)
+            if by_rows:  # every batch, each rank its rows, in rank 0's order of the batches
+                loader = shard_loader(ordered, distributed.rank, distributed.world_size,
+                                      train=False)
+                loader.sampler.share_order()  # type: ignore[attr-defined]
+            else:
+                loader = shard_batches(ordered, distributed.rank, distributed.world_size)
         else:
             order = _item_order(loader)
         gather = _Gather()
@@ -1197,8 +1206,9 @@ class Learner:
         if distributed is not None and whole is not None:  # one exchange for both
             shares = distributed.all_gather_tensors(preds + targets)
             half = (lambda share: len(share) // 2) if labelled else len
-            preds = interleave([share[:half(share)] for share in shares])
-            targets = interleave([share[half(share):] for share in shares])
+            unshard = unshard_rows if by_rows else interleave
+            preds = unshard([share[:half(share)] for share in shares])
+            targets = unshard([share[half(share):] for share in shares])
         preds = _join(preds)
         targets = _join(targets) if labelled else None  # a test set without labels
         if order is not None and len(order) == _n_rows(preds) and (
@@ -1283,9 +1293,10 @@ class Learner:
             name = dl or "valid"
             loader = _in_order(self.data.loader(name))
         shard = next((sampler for sampler in (loader.sampler, loader.batch_sampler)
-                      if isinstance(sampler, ShardSampler)), None)
-        # under torchrun a rank's share is empty when there are fewer items than ranks: it
-        # still joins the others' reduction, so only a loader empty on every rank is an error
+                      if isinstance(sampler, ShardSampler | SharedOrderSampler)), None)
+        # under torchrun a rank's share is empty when there are fewer items (or rows) than
+        # ranks: it still joins the others' reduction, so only a loader empty on every rank
+        # is an error
         if shard is None or len(shard.base) == 0:
             require_batches(loader, f"the {name} loader")
         return loader

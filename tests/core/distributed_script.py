@@ -17,6 +17,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -235,6 +236,58 @@ def text(out: str) -> None:
     learn.fit(2, 1e-3, cbs=[EachEpoch()])
 
 
+def lm(out: str) -> None:
+    """A recurrent language model on a stream of distinct words (bs 4, two ranks): every
+    rank reports whether each training batch's rows continue its previous batch's rows in the
+    stream (the token after the last of batch t is the first of batch t + 1), and compares
+    ``validate`` and ``get_preds`` with one process's pass over the whole validation stream."""
+    from ember.distributed import unshard_loader
+    from ember_text import LanguageModelData
+    from ember_text.models import awd_lstm_lm
+
+    texts = [" ".join(f"w{10 * text + word}" for word in range(10)) for text in range(80)]
+    data = LanguageModelData.from_texts(texts, bs=4, bptt=6, min_freq=1, valid_pct=0.25)
+    torch.manual_seed(0)
+    model = awd_lstm_lm(len(data.vocab), emb_size=8, hidden_size=16, n_layers=1)
+    learn = ember.learner(data, model=model, quiet=True)
+    rank, batches = learn.distributed.rank, []
+
+    class Continuity(ember.Callback):
+        def before_batch(self) -> None:
+            if self.learn.training:
+                batches.append((self.learn.xb[0].cpu(), self.learn.yb.cpu()))
+
+    learn.fit(1, 1e-3, cbs=[Continuity()])
+    breaks = sum(int((x[:, 0] != previous_y[:, -1]).sum())
+                 for (_, previous_y), (x, _) in itertools.pairwise(batches))
+    rows = sum(len(x) for x, _ in batches[1:])
+    report(f"RANK {rank} BREAKS {breaks} OF {rows} ROWS {len(batches[0][0])}")
+
+    # one process's pass over the whole validation stream, carrying the state
+    whole = unshard_loader(learn.data.valid_dl) or learn.data.valid_dl
+    learn.model.eval()
+    learn.model.reset()
+    total, count, outputs = 0.0, 0, []
+    with torch.no_grad():
+        for x, y in whole:
+            output = learn.model(x)
+            outputs.append((output, y))
+            total += float(torch.nn.functional.cross_entropy(
+                output.reshape(-1, output.shape[-1]), y.reshape(-1))) * len(x)
+            count += len(x)
+    learn.model.reset()
+    loss = learn.validate()["valid_loss"]
+    preds, targets = learn.get_preds(activation=False)
+    start, same = 0, True
+    for output, y in outputs:
+        n, length = output.shape[:2]
+        same &= bool(torch.allclose(preds[start:start + n, :length], output, atol=1e-5))
+        same &= bool(torch.equal(targets[start:start + n, :length], y))
+        start += n
+    report(f"RANK {rank} VALID {loss:.6f} ONE_PROCESS {total / count:.6f} "
+           f"PREDS_SAME {same and start == len(preds)}")
+
+
 def orders(out: str) -> None:
     """Two one-epoch fits in a row, then a fit resumed from a checkpoint of the first of two
     more: every rank reports the training items of each epoch, in the order it read them."""
@@ -311,7 +364,7 @@ def main() -> None:
         edge(out, int(sys.argv[3]))
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
-             "text": text, "orders": orders,
+             "text": text, "lm": lm, "orders": orders,
              "accumulate": accumulate, "edge_metrics": edge_metrics, "precise_bn": precise_bn,
              "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
              "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}

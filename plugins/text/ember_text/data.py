@@ -798,6 +798,11 @@ class LMStream(Dataset):
     """A token stream read in batches: key ``(offset, position, length)`` → ``(x, y)`` of shape
     ``(bs, length)``, where row ``r`` continues from where it stopped in the previous batch, so
     a stateful model carries its hidden state across batches. ``y`` is ``x`` shifted by one.
+    ``len()`` is the number of rows.
+
+    Under ``torchrun`` the stream is split by row (``shard_by = "rows"``, see
+    :func:`ember.distributed.shard_loader`): every rank reads every batch and keeps its own
+    rows of it, so each rank's rows continue its previous batch's, as one process's do.
 
     Example:
         >>> stream = LMStream(torch.arange(21), bs=2)
@@ -805,6 +810,9 @@ class LMStream(Dataset):
         >>> x.tolist(), y.tolist()
         ([[0, 1, 2], [10, 11, 12]], [[1, 2, 3], [11, 12, 13]])
     """
+
+    #: under torchrun each rank takes its own rows of every batch, not its own batches
+    shard_by = "rows"
 
     def __init__(self, ids: Tensor, bs: int) -> None:
         self.ids, self.bs = ids, bs
