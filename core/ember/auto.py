@@ -35,6 +35,12 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
 5. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
    (Ctrl-C) ends training early and keeps the best model so far.
 
+Probes that are thrown away — the timing batches that are not kept, every learning-rate sweep,
+each race candidate's timing — put the random generators back as they found them
+(:meth:`ember.Learner.trial`), so after ``ember.seed(n)`` the training draws the shuffles and
+dropout masks it would draw without them; what trains (kept timing batches, the race's rounds,
+the final training) draws on from where the last of them left the generators.
+
 Example:
     >>> # report = ember.learner(data).fit_auto(minutes=10); print(report["lr"], report["epochs"])
 """
@@ -183,7 +189,9 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
     With ``keep`` the training batches are the start of the training that follows: they run at
     the rate a one-cycle starts from (the learner's rate over ``ONE_CYCLE_DIV``) and their steps
     are kept, so the timing costs the budget only its validation batches. Without it, they run
-    at the learner's rate on a copy of the state that is then restored.
+    at the learner's rate on a copy of the state that is then restored, the random generators
+    included (:meth:`ember.Learner.trial`); kept batches leave the generators where they took
+    them, as the training steps they are.
 
     Under ``torchrun`` rank 0 decides when the training batches are enough, the validation runs
     whole (the ranks' shares may differ by a batch, and a rank that left its validation early

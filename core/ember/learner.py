@@ -977,21 +977,37 @@ class Learner:
     @contextmanager
     def trial(self, keep_steps: bool = False) -> Iterator[None]:
         """Run a probe (a sweep, a timing, a short race) and then put the learner back: the
-        model's weights, the optimiser's state and the recorder's history are restored on
-        leaving the block, also when it raises. With ``keep_steps`` the weights and optimiser
-        keep what the probe trained and only the recorder's history is restored (a probe that
-        is the start of the training that follows). The loop's counters (``epoch``,
-        ``train_iter``, …) are restored in both cases, so a checkpoint saved afterwards records
-        the last real fit, not the probe.
+        model's weights, the optimiser's state, the recorder's history and the random number
+        generators are restored on leaving the block, also when it raises. The generators are
+        those a checkpoint saves (torch's, CUDA's once CUDA is in use, NumPy's and Python's
+        global ones) and the data loaders' own (their ``generator=`` and their samplers'), so
+        the shuffles, dropout masks and augmentation the probe drew are drawn again by the
+        training that follows: ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)``
+        trains exactly as ``ember.seed(0); learn.fit_one_cycle(1)``.
+
+        With ``keep_steps`` the weights and optimiser keep what the probe trained and only the
+        recorder's history is restored (a probe that is the start of the training that
+        follows, such as ``fit_auto``'s timing batches): the random generators are left where
+        the probe's steps took them too, as after any training step kept, so the training that
+        follows does not draw the same shuffle and dropout masks again. The loop's counters
+        (``epoch``, ``train_iter``, …) are restored in both cases, so a checkpoint saved
+        afterwards records the last real fit, not the probe.
+
+        A loader with persistent worker processes keeps its workers, and their own generators
+        (augmentation that runs in the workers) are not put back.
 
         Example:
-            >>> # with learn.trial(): learn.fit(1)   # weights unchanged afterwards
+            >>> # with learn.trial(): learn.fit(1)   # weights and random streams unchanged
         """
         recorder_state = copy.deepcopy(self.recorder.state_dict())
         counters = {name: getattr(self, name) for name in _LOOP_COUNTERS if hasattr(self, name)}
         if not keep_steps:
             model_state = cpu_copy(self.model.state_dict())  # no second copy on an accelerator
             opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
+            if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
+                torch.cuda.init()           # even when the probe is the first to use CUDA
+            rng_state = _get_rng_state()
+            loader_rngs = [(rng, rng.get_state()) for rng in self._loader_generators()]
         try:
             yield
         finally:
@@ -999,15 +1015,34 @@ class Learner:
             for name, value in counters.items():
                 setattr(self, name, value)
             if not keep_steps:
+                _set_rng_state(rng_state)
+                for rng, state in loader_rngs:
+                    rng.set_state(state)
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:
                     load_optimizer_state(self.create_opt(), opt_state)
 
+    def _loader_generators(self) -> list[Any]:
+        """The generators of the data's loaders other than the global ones: each loader's
+        ``generator`` (its workers' seeds) and those its samplers hold."""
+        found: list[Any] = []
+        for loader in (self.data.train_dl, self.data.valid_dl, self.data.test_dl):
+            if loader is None:
+                continue
+            for rng in [getattr(loader, "generator", None),
+                        *_own_generators(getattr(loader, "sampler", None)),
+                        *_own_generators(getattr(loader, "batch_sampler", None))]:
+                if rng is not None and all(rng is not other for other in found):
+                    found.append(rng)
+        return found
+
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100,
                 plot: bool = False) -> LRFindResult:
         """Sweep learning rates on a copy of the current state, then restore it; returns the
-        suggested learning rate (a float carrying ``lrs``, ``losses`` and ``plot()``).
+        suggested learning rate (a float carrying ``lrs``, ``losses`` and ``plot()``). The
+        state restored includes the random generators (see :meth:`trial`), so a fit after the
+        sweep trains as it would have without it.
 
         The sweep runs without the progress printer, the guards and the callbacks that track
         validation results or write checkpoints (early stopping, save-best, checkpoints): it
@@ -1820,7 +1855,7 @@ def _get_rng_state() -> dict[str, Any]:
         "numpy_pos": [int(numpy_state[2]), int(numpy_state[3]), float(numpy_state[4])],
         "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # reading them would start CUDA for a run without it
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ from .helpers import (
     PoisonAt,
     assert_nan_guard_restores,
     blob_data,
+    blobs,
     interrupted_run,
     regression_data,
     tag_data,
@@ -126,6 +128,69 @@ def test_trial_restores_weights_optimiser_and_history_even_on_error():
     assert {k: v["step"] for k, v in restored.items()} == steps
     # the loop's counters describe the last real fit, so a checkpoint saved now says epoch 0
     assert (learn.epoch, learn.n_epoch, learn.train_iter) == (0, 1, len(learn.data.train_dl))
+
+
+class _DrawsLikeAugmentation(ember.Callback):
+    """Draws from Python's and NumPy's global generators on every training batch, as an
+    augmentation written with ``random`` or ``np.random`` does."""
+
+    def __init__(self) -> None:
+        self.draws: list[tuple[float, float]] = []
+
+    def before_batch(self) -> None:
+        if self.learn.training:
+            self.draws.append((random.random(), float(np.random.rand())))
+
+
+def _seeded_fit(sweep_first: bool) -> tuple[ember.Learner, _DrawsLikeAugmentation]:
+    ember.seed(0)
+    model = ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.5)
+    draws = _DrawsLikeAugmentation()
+    learn = ember.Learner(blob_data(), model, quiet=True, cbs=[draws])
+    if sweep_first:
+        learn.lr_find(num_it=20)
+        draws.draws.clear()
+    learn.fit_one_cycle(2, 1e-2)
+    return learn, draws
+
+
+def test_lr_find_leaves_the_training_that_follows_as_it_would_be_without_it():
+    # a sweep looked at before training draws shuffles, dropout masks and augmentation; the
+    # training after it must see the same random numbers as the one without the sweep
+    plain, plain_draws = _seeded_fit(sweep_first=False)
+    swept, swept_draws = _seeded_fit(sweep_first=True)
+    assert swept_draws.draws == plain_draws.draws
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[key]), key
+    assert [row["train_loss"] for row in swept.recorder.values] == [
+        row["train_loss"] for row in plain.recorder.values]
+
+
+def test_trial_puts_back_the_loaders_generators_unless_it_keeps_the_steps():
+    from torch.utils.data import RandomSampler, TensorDataset
+
+    ember.seed(0)
+    x, y = blobs(256).tensors
+    train = TensorDataset(x[:200], y[:200])
+    sampler = RandomSampler(train, generator=torch.Generator().manual_seed(1))
+    train_dl, valid_dl, _ = ember.make_loaders(train, TensorDataset(x[200:], y[200:]), bs=32,
+                                               train_sampler=sampler)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), small_model(), quiet=True)
+
+    def states() -> list[torch.Tensor]:
+        return [torch.get_rng_state(), sampler.generator.get_state(),
+                train_dl.generator.get_state()]
+
+    before = states()
+    with learn.trial():
+        learn.fit(1, 1e-2)
+    assert all(torch.equal(a, b) for a, b in zip(states(), before, strict=True))
+    # kept steps are the start of the training that follows: their draws stay drawn
+    with learn.trial(keep_steps=True):
+        learn.fit(1, 1e-2)
+    _, sampler_state, loader_state = states()
+    assert not torch.equal(sampler_state, before[1])
+    assert not torch.equal(loader_state, before[2])
 
 
 def test_lr_find_rule_falls_back_when_loss_never_falls():
