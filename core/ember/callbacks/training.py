@@ -453,8 +453,8 @@ class PreciseBatchNorm(Callback):
     that a frozen group keeps with ``bn_policy="freeze"`` keep their statistics. Under
     ``torchrun`` each rank averages over its own share of the training set, then the ranks
     take the mean of their averages, so the statistics cover every rank's items (without
-    it, DistributedDataParallel would hand rank 0's to the others at the next forward). (Wu & Johnson,
-    2021, "Rethinking 'Batch' in BatchNorm", call this precise BatchNorm.)
+    it, DistributedDataParallel would hand rank 0's to the others at the next forward).
+    (Wu & Johnson, 2021, "Rethinking 'Batch' in BatchNorm", call this precise BatchNorm.)
 
     Measured on the bundled Fashion-MNIST sample with the default vision model (600 training
     images, ``fit_one_cycle(2, 5e-3)``): validation accuracy 0.18 without it, 0.72 with it.
