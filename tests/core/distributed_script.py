@@ -11,8 +11,6 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_compiled
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_cancel_step
-       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge_metrics
-       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH precise_bn
 """
 
 from __future__ import annotations
@@ -65,34 +63,22 @@ def edge_learner(n_valid: int, **options: Any) -> ember.Learner:
     return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True, **options)
 
 
-def precise_bn(out: str) -> None:
-    """PreciseBatchNorm at the end of a fit: every rank ends with the same statistics (the
-    mean of the ranks' averages over their shares), also those rank 0 exports."""
-    learn = edge_learner(16)
-    learn.fit(1, 1e-2, cbs=[ember.PreciseBatchNorm()])
-    norm = next(m for m in learn.model.modules() if isinstance(m, nn.BatchNorm1d))
-    report(f"RANK {learn.distributed.rank} BN {norm.running_mean.sum().item():.6f} "
-           f"{norm.running_var.sum().item():.6f}")
-
-
-def edge_metrics(out: str) -> None:
-    """F1 on one validation item over two ranks: rank 1 measures no batch and must still take
-    part in the reduction (it skipped it, and rank 0 waited for it until the timeout)."""
-    learn = edge_learner(1, metrics=["accuracy", ember.FBeta(average="macro")])
-    learn.fit(1, 1e-2)
-    scores = learn.validate()
-    report(f"RANK {learn.distributed.rank} F1 {scores['f1']:.6f} "
-           f"ACCURACY {scores['accuracy']:.6f}")
-
-
 def edge(out: str, n_valid: int) -> None:
     """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
     the ranks leaves a rank none); every rank validates, gets every item's predictions, reads
-    the export back as soon as ``export`` returns, and sees a write that fails on rank 0 fail."""
-    learn = edge_learner(n_valid)
-    learn.fit(1, 1e-2)
+    the export back as soon as ``export`` returns, and sees a write that fails on rank 0 fail.
+    F1 on a rank that measures no batch still takes part in the reduction (it skipped it, and
+    the other rank waited until the timeout), and PreciseBatchNorm leaves every rank the same
+    statistics."""
+    learn = edge_learner(n_valid, metrics=["accuracy", ember.FBeta(average="macro")])
+    learn.fit(1, 1e-2, cbs=[ember.PreciseBatchNorm()])
     rank = learn.distributed.rank
-    report(f"RANK {rank} VALID_LOSS {learn.validate()['valid_loss']:.6f}")
+    scores = learn.validate()
+    report(f"RANK {rank} VALID_LOSS {scores['valid_loss']:.6f}")
+    report(f"RANK {rank} F1 {scores['f1']:.6f} ACCURACY {scores['accuracy']:.6f}")
+    norm = next(m for m in learn.model.modules() if isinstance(m, nn.BatchNorm1d))
+    report(f"RANK {rank} BN {norm.running_mean.sum().item():.6f} "
+           f"{norm.running_var.sum().item():.6f}")
     report(f"RANK {rank} PREDS {len(learn.get_preds()[0])}")
     learn.save(out + ".pt", with_opt=False)
     exported = ember.load(learn.export(out))
@@ -365,7 +351,7 @@ def main() -> None:
         return
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "lm": lm, "orders": orders,
-             "accumulate": accumulate, "edge_metrics": edge_metrics, "precise_bn": precise_bn,
+             "accumulate": accumulate,
              "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
              "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}
     if len(sys.argv) > 2 and sys.argv[2] in modes:

@@ -111,21 +111,10 @@ def test_a_rank_without_validation_items_validates_with_the_others(tmp_path):
     # rank 1 predicts no batch, and gets rank 0's
     assert sorted(re.findall(r"RANK (\d) PREDS (\d+)", result.stdout)) == [("0", "1"),
                                                                           ("1", "1")]
-
-
-def test_a_rank_without_validation_items_takes_part_in_every_metrics_reduction(tmp_path):
-    # F1 skipped its reduction on a rank that measured no batch; the other rank waited for it
-    result = torchrun(str(tmp_path / "unused"), "edge_metrics", timeout=200)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # F1 skipped its reduction on the rank that measured no batch; rank 0 waited for it
     scores = dict(re.findall(r"RANK (\d) (F1 \S+ ACCURACY \S+)", result.stdout))
-    assert len(scores) == 2 and scores["0"] == scores["1"]
-    assert "nan" not in scores["0"]
-
-
-def test_precise_batchnorm_leaves_every_rank_the_same_statistics(tmp_path):
-    result = torchrun(str(tmp_path / "unused"), "precise_bn", timeout=200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    statistics = dict(re.findall(r"RANK (\d) BN (\S+ \S+)", result.stdout))
+    assert len(scores) == 2 and scores["0"] == scores["1"] and "nan" not in scores["0"]
+    statistics = dict(re.findall(r"RANK (\d) BN (\S+ \S+)", result.stdout))  # precise BN
     assert len(statistics) == 2 and statistics["0"] == statistics["1"], statistics
 
 
