@@ -9,8 +9,7 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH text
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH orders
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate
-       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_compiled
-       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_cancel_step
+       torchrun --nproc_per_node=2 distributed_script.py OUT_PATH accumulate_variants
 """
 
 from __future__ import annotations
@@ -305,11 +304,11 @@ class CancelMidGroupSteps(ember.Callback):
 
 
 def accumulate(out: str, compile: bool | dict[str, Any] = False,
-               cbs: list[ember.Callback] | None = None) -> None:
+               cbs: list[ember.Callback] | None = None, tag: str = "") -> None:
     """The plain run's two epochs with ``GradientAccumulation(2)``, DDP's gradient
     reductions counted (a communication hook that counts and then reduces as DDP's own
     does); rank 0 saves the weights. ``compile`` is the Learner's ``compile=``, ``cbs`` more
-    callbacks."""
+    callbacks, ``tag`` marks the report line and the saved file's name (``ddp{tag}.pt``)."""
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
     train, valid = dataset()
@@ -332,9 +331,17 @@ def accumulate(out: str, compile: bool | dict[str, Any] = False,
                           wd=0.0, quiet=True, compile=compile,
                           cbs=[ember.GradientAccumulation(2), CountReductions(), *(cbs or [])])
     learn.fit(2, 0.05)
-    learn.save(out, with_opt=False)
-    report(f"RANK {learn.distributed.rank} REDUCTIONS {len(reductions)} BATCHES "
+    learn.save(str(Path(out).with_name(f"ddp{tag}.pt")) if tag else out, with_opt=False)
+    report(f"RANK {learn.distributed.rank} REDUCTIONS{tag} {len(reductions)} BATCHES "
            f"{2 * len(learn.data.train_dl)}")
+
+
+def accumulate_variants(out: str) -> None:
+    """``accumulate`` under ``compile=`` (aot_eager), then with a callback that cancels the
+    group's first step, in one launch (each variant's model() seeds torch afresh, so each
+    draws what a launch of its own would)."""
+    accumulate(out, {"backend": "aot_eager"}, tag="_compiled")
+    accumulate(out, cbs=[CancelMidGroupSteps()], tag="_cancel_step")
 
 
 def report(line: str) -> None:
@@ -352,8 +359,7 @@ def main() -> None:
     modes = {"preds": preds, "onnx": onnx_export, "lr_find": sweep, "fit_auto": auto,
              "text": text, "lm": lm, "orders": orders,
              "accumulate": accumulate,
-             "accumulate_compiled": lambda out: accumulate(out, {"backend": "aot_eager"}),
-             "accumulate_cancel_step": lambda out: accumulate(out, cbs=[CancelMidGroupSteps()])}
+             "accumulate_variants": accumulate_variants}
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return
