@@ -64,6 +64,12 @@ def _whole(value: Any, least: int) -> bool:
             and value >= least)
 
 
+def _positive(value: Any) -> bool:
+    """Whether ``value`` is a real number above 0 (infinity too: a rate divided by it is 0, a
+    clipping norm of it clips nothing): the check for a callback's scale or norm."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+
+
 class Order:
     """Named positions of callbacks in the event order (lower runs first).
 

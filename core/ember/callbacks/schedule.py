@@ -15,7 +15,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ember.callbacks.base import Callback, Order
+from ember.callbacks.base import Callback, Order, _positive
 from ember.errors import CancelFitException, CancelValidateException
 
 #: one-cycle starts at its peak rate divided by this (``OneCycle(div=...)``)
@@ -108,11 +108,6 @@ def _momentum(group: dict[str, Any]) -> float | None:
         return float(group["betas"][0])
     momentum = group.get("momentum")
     return float(momentum) if momentum else None
-
-
-def _positive(value: Any) -> bool:
-    """Whether ``value`` is a real number above 0 (infinity too: a rate divided by it is 0)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
 
 
 def _share(value: Any, name: str, what: str) -> None:

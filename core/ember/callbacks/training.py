@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 from contextlib import AbstractContextManager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ember.callbacks.base import Callback, Order, _whole
+from ember.callbacks.base import Callback, Order, _positive, _whole
 from ember.distributed import load_optimizer_state, optimizer_state
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
 from ember.utils import cpu_copy, to_device, warn
@@ -333,8 +332,7 @@ class GradientClip(Callback):
     order = Order.CLIP
 
     def __init__(self, max_norm: float = 1.0) -> None:
-        if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not (
-                max_norm > 0):
+        if not _positive(max_norm):
             # torch scales the gradients by max_norm / norm: 0 zeroes every step, and a
             # negative norm turns the gradient round, so the fit climbs the loss
             raise ValueError(

@@ -574,8 +574,6 @@ class TextData(ember.Data):
                    target_kind=targets.kind, classes=targets.classes, max_len=max_len,
                    label_delim=label_delim, n_out=None if targets.kind != "regression" else 1,
                    backwards=backwards)
-        if targets.kind == "regression":  # several targets: the default loss weighs each by it
-            data.target_std = ember.target_scale(y[torch.as_tensor(train_idx)])[1]
         if test is not None and test_y is None:
             data.test_labelled = False
         return data

@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import numbers
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ import ember
 from ember.model import evaluating
 from ember.utils import warn
 from ember_text.data import SortishSampler, TextData, pad_ids
-from ember_text.tokenize import Vocab, check_text
+from ember_text.tokenize import Vocab, _composed, check_text
 
 __all__ = [
     "BOS",
@@ -162,7 +161,7 @@ class _Splitter:
         self.split: Callable[[str], list[str]] = list if level == "char" else _WordSplitter(lang)
 
     def __call__(self, text: str) -> list[str]:
-        return self.split(normalise_space(unicodedata.normalize("NFC", text)))
+        return self.split(normalise_space(_composed(text)))
 
 
 class _PairDataset(Dataset):
