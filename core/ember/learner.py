@@ -979,11 +979,15 @@ class Learner:
         """Run a probe (a sweep, a timing, a short race) and then put the learner back: the
         model's weights, the optimiser's state, the recorder's history and the random number
         generators are restored on leaving the block, also when it raises. The generators are
-        those a checkpoint saves (torch's, CUDA's once CUDA is in use, NumPy's and Python's
-        global ones) and the data loaders' own (their ``generator=`` and their samplers'), so
-        the shuffles, dropout masks and augmentation the probe drew are drawn again by the
-        training that follows: ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)``
-        trains exactly as ``ember.seed(0); learn.fit_one_cycle(1)``.
+        those a checkpoint saves (torch's, CUDA's once CUDA is in use, MPS's when the learner
+        trains on MPS, NumPy's and Python's global ones, and every ``torch.Generator``, NumPy
+        ``Generator`` or ``RandomState`` that a module of the model holds as an attribute,
+        such as a seq2seq model's teacher-forcing coins) and the data loaders' own (their
+        ``generator=`` and their samplers'), so the shuffles, dropout masks, coins and
+        augmentation the probe drew are drawn again by the training that follows:
+        ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)`` trains exactly as
+        ``ember.seed(0); learn.fit_one_cycle(1)``. A generator held elsewhere (in a callback,
+        a loss function, a container the module keeps) is not found and not restored.
 
         With ``keep_steps`` the weights and optimiser keep what the probe trained and only the
         recorder's history is restored (a probe that is the start of the training that
@@ -1006,7 +1010,7 @@ class Learner:
             opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
             if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
                 torch.cuda.init()           # even when the probe is the first to use CUDA
-            rng_state = _get_rng_state()
+            rng_state = _get_rng_state(self.model, self.device)
             loader_rngs = [(rng, rng.get_state()) for rng in self._loader_generators()]
         try:
             yield
@@ -1015,7 +1019,7 @@ class Learner:
             for name, value in counters.items():
                 setattr(self, name, value)
             if not keep_steps:
-                _set_rng_state(rng_state)
+                _set_rng_state(rng_state, self.model)
                 for rng, state in loader_rngs:
                     rng.set_state(state)
                 self.model.load_state_dict(model_state)
@@ -1114,7 +1118,7 @@ class Learner:
                             f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
                             f"the end of each epoch")
                     self.train_iter = checkpoint["train_iter"]
-                    _set_rng_state(checkpoint["rng"])
+                    _set_rng_state(checkpoint["rng"], self.model)
                 # gradients left by a fit that ended inside an accumulation group (stopped by
                 # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
                 self.model.zero_grad(set_to_none=True)
@@ -1345,7 +1349,8 @@ class Learner:
 
     def save(self, path: str | Path, with_opt: bool = True) -> Path:
         """Write a checkpoint atomically: weights, and with ``with_opt`` the optimiser,
-        callback (schedule, recorder) and RNG states needed to resume exactly.
+        callback (schedule, recorder) and RNG states needed to resume exactly (the global
+        generators and those the model's modules hold, see :meth:`trial`).
 
         A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
             >>> # learn.save("stage1")
@@ -1370,7 +1375,7 @@ class Learner:
                 state["opt"] = opt_state
                 state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
                                       if cb.state_dict()}
-                state["rng"] = _get_rng_state()
+                state["rng"] = _get_rng_state(self.model, self.device)
             return atomic_write(file, lambda tmp: torch.save(state, tmp))
 
         # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
@@ -1845,7 +1850,11 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _get_rng_state() -> dict[str, Any]:
+def _get_rng_state(model: nn.Module | None = None,
+                   device: torch.device | None = None) -> dict[str, Any]:
+    """The states of the global random generators (torch's, CUDA's once CUDA is initialised,
+    MPS's when ``device`` is MPS, NumPy's, Python's) and of those ``model``'s modules hold
+    (:func:`_model_generators`), in a form a weights-only checkpoint holds."""
     import numpy as np
 
     numpy_state = np.random.get_state()
@@ -1857,10 +1866,18 @@ def _get_rng_state() -> dict[str, Any]:
     }
     if torch.cuda.is_initialized():  # reading them would start CUDA for a run without it
         state["cuda"] = torch.cuda.get_rng_state_all()
+    # MPS only when the learner trains on it (untested here: no MPS on the CI machines)
+    if device is not None and device.type == "mps" and torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
+    if model is not None:
+        state["model"] = {name: _generator_state(rng)
+                          for name, rng in _model_generators(model).items()}
     return state
 
 
-def _set_rng_state(state: dict[str, Any] | None) -> None:
+def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None) -> None:
+    """Put back what :func:`_get_rng_state` read; a generator saved under a name that
+    ``model`` no longer holds is skipped."""
     import numpy as np
 
     if not state:
@@ -1873,6 +1890,61 @@ def _set_rng_state(state: dict[str, Any] | None) -> None:
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    if "mps" in state and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"].cpu())
+    if model is not None and state.get("model"):
+        held = _model_generators(model)
+        for name, saved in state["model"].items():
+            if name in held:
+                _set_generator_state(held[name], saved)
+
+
+def _model_generators(model: nn.Module) -> dict[str, Any]:
+    """The random generators ``model``'s modules hold as attributes (a ``torch.Generator``, a
+    NumPy ``Generator`` or ``RandomState``), by ``<module path>.<attribute>``, each once:
+    what the model may draw from besides the global generators (a seq2seq model's
+    teacher-forcing coins). A wrapper (DistributedDataParallel, ``torch.compile``) holds the
+    module it wraps as a submodule, so its generators are found too."""
+    import numpy as np
+
+    kinds = (torch.Generator, np.random.Generator, np.random.RandomState)
+    found: dict[str, Any] = {}
+    for path, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            if isinstance(value, kinds) and all(value is not rng for rng in found.values()):
+                found[f"{path}.{attribute}" if path else attribute] = value
+    return found
+
+
+def _generator_state(rng: Any) -> Any:
+    """The state of one of :func:`_model_generators`' generators: a byte tensor for torch's,
+    NumPy's state dict with its arrays as lists of ints (a weights-only checkpoint holds no
+    NumPy arrays) for NumPy's."""
+    import numpy as np
+
+    if isinstance(rng, torch.Generator):
+        return rng.get_state()
+    state = (rng.bit_generator.state if isinstance(rng, np.random.Generator)
+             else rng.get_state(legacy=False))
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    return plain(state)
+
+
+def _set_generator_state(rng: Any, state: Any) -> None:
+    """Put back a state :func:`_generator_state` read (NumPy takes its lists as arrays)."""
+    import numpy as np
+
+    if isinstance(rng, torch.Generator):
+        rng.set_state(state.cpu())
+    elif isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(state)
 
 
 def _why_no_defaults(data: Data) -> str:

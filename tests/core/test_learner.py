@@ -193,6 +193,80 @@ def test_trial_puts_back_the_loaders_generators_unless_it_keeps_the_steps():
     assert not torch.equal(loader_state, before[2])
 
 
+class _Noise(nn.Module):
+    """Adds Gaussian noise in training, drawn from a torch generator of its own."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn(x.shape, generator=self.generator) if self.training else x
+
+
+class _NoisyModel(nn.Module):
+    """An MLP whose training inputs are jittered from generators the model holds: a torch one
+    in a submodule, a NumPy ``Generator`` and a ``RandomState`` on the model itself (as a
+    seq2seq model draws its teacher-forcing coins)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.noise = _Noise(seed)
+        self.numpy_rng = np.random.default_rng(seed)
+        self.legacy_rng = np.random.RandomState(seed)
+        self.body = ember.create_model("mlp", n_in=8, n_out=3, hidden=[16], dropout=0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            x = x * float(1.0 + 0.5 * self.numpy_rng.standard_normal())
+            x = x + float(self.legacy_rng.rand())
+        return self.body(self.noise(x))
+
+
+def _model_rng_states(model: _NoisyModel) -> list[object]:
+    return [model.noise.generator.get_state().tolist(), model.numpy_rng.bit_generator.state,
+            model.legacy_rng.get_state(legacy=False)["state"]["key"].tolist()]
+
+
+def test_trial_puts_back_the_generators_the_model_holds():
+    # lr_find before a fit must not change the fit, also for a model that draws from
+    # generators of its own rather than the global ones
+    def fit(sweep_first: bool) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+        if sweep_first:
+            before = _model_rng_states(learn.model)
+            learn.lr_find(num_it=4)
+            assert _model_rng_states(learn.model) == before
+        learn.fit(1, 1e-2)
+        return learn
+
+    plain, swept = fit(sweep_first=False), fit(sweep_first=True)
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[key]), key
+
+
+def test_a_resumed_fit_draws_from_the_models_own_generators_where_it_stopped(tmp_path):
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            raise ember.CancelFitException
+
+    ember.seed(0)
+    whole = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+    whole.fit(2, 1e-2)
+    ember.seed(0)
+    stopped = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+    stopped.fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    ember.seed(123)
+    resumed = ember.Learner(blob_data(128), _NoisyModel(7), quiet=True)  # other model seeds
+    resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")
+    assert _model_rng_states(resumed.model) == _model_rng_states(whole.model)
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
 def test_lr_find_rule_falls_back_when_loss_never_falls():
     lrs = [10 ** (-7 + i * 0.1) for i in range(50)]
     with pytest.warns(ember.EmberWarning, match="never fell"):
