@@ -293,10 +293,7 @@ class Learner:
         compile: bool | dict[str, Any] = False,
     ) -> None:
         if not isinstance(data, Data):
-            raise DataError(
-                f"data must be an ember.Data, got {type(data).__name__}; wrap plain loaders "
-                f"with ember.Data.from_loaders(train_dl, valid_dl)"
-            )
+            raise _not_data_error(data, "ember.Learner")
         if not isinstance(model, nn.Module):
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         # an unknown policy was refused only when a fit started, after the model had moved
@@ -1197,7 +1194,10 @@ class Learner:
 
         With ``activation`` the outputs pass through the target kind's activation (softmax,
         sigmoid); the outputs of a model with several (a tuple or dict of tensors) come back
-        raw, part by part, as do the parts of a target in parts. Batches whose items differ
+        raw, part by part, as do the parts of a target in parts. A regression model's
+        predictions, with or without ``activation``, have the targets' shape
+        (:meth:`ember.Data.shaped_like_targets`): ``(N,)`` beside targets ``(N,)`` although
+        the model gives ``(N, 1)``, ``(N, k)`` for ``k`` targets. Batches whose items differ
         in length from one batch to the next (a language model's last, shorter chunk;
         sequence targets padded per batch) are padded to the longest: predictions with NaN
         (no prediction there), integer targets with -100 (what the losses ignore), float
@@ -1211,9 +1211,11 @@ class Learner:
         rank. Example:
             >>> # probs, targets = learn.get_preds()
             >>> # (probs.argmax(1) == targets).float().mean()  # accuracy over every item
+            >>> # predictions, targets = learn.get_preds()  # a regression: both (N,)
+            >>> # (predictions - targets).abs().mean()  # mean absolute error
 
         A test set without labels (:attr:`ember.Data.test_labelled`) gives its predictions
-        and ``None`` for the targets:
+        (in the shape a labelled one's would have) and ``None`` for the targets:
             >>> # probs, targets = learn.get_preds("test")   # targets is None
         """
         loader = self.loader(dl)
@@ -1258,7 +1260,7 @@ class Learner:
                               else None for value in (preds, targets))
         if activation and isinstance(preds, Tensor):
             preds = self.data.activation(preds)
-        return preds, targets
+        return self.data.shaped_like_targets(preds, targets), targets
 
     def predict(self, item: Any, **options: Any) -> Any:
         """Decoded prediction for one raw item (a label, a float, a string…). Options go to
@@ -1947,6 +1949,39 @@ def _set_generator_state(rng: Any, state: Any) -> None:
         rng.set_state(state)
 
 
+def _not_data_error(data: Any, caller: str) -> DataError:
+    """The error for a first argument of ``caller`` that is not an :class:`ember.Data`: what
+    was given, and which constructor makes a ``Data`` of it."""
+    from torch.utils.data import DataLoader, Dataset
+
+    module = type(data).__module__
+    given = "None" if data is None else (
+        type(data).__qualname__ if module == "builtins" else f"{module}.{type(data).__qualname__}")
+    if isinstance(getattr(data, "data", None), Data):  # a Learner, a loaded Predictor
+        fix = (f"pass its data: {caller}(learn.data, ...), or for an exported model "
+               f"ember.Learner(predictor.data, predictor.model) to train it further")
+    elif isinstance(data, DataLoader):
+        fix = ("wrap the training and validation loaders: "
+               "ember.Data.from_loaders(train_dl, valid_dl)")
+    elif type(data).__name__ == "DataFrame":
+        fix = ("for a table use the tabular plugin: ember_tabular.TabularData.from_df(df, "
+               "target=\"column\") (pip install ember-tabular)")
+    elif isinstance(data, Dataset):
+        fix = ("wrap the training and validation datasets in loaders: ember.Data.from_loaders("
+               "DataLoader(train_ds, batch_size=64, shuffle=True), "
+               "DataLoader(valid_ds, batch_size=64))")
+    elif isinstance(data, Tensor) or type(data).__name__ == "ndarray":
+        fix = ("put inputs and targets in a dataset and loaders: ember.Data.from_loaders("
+               "DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True), "
+               "DataLoader(TensorDataset(x_valid, y_valid), batch_size=64))")
+    else:
+        fix = ("build one with ember.Data.from_loaders(train_dl, valid_dl), or a domain "
+               "plugin's constructor (ImageData.from_folder, TextData.from_df, "
+               "TabularData.from_df; see `ember plugins`)")
+    return DataError(f"{caller} needs an ember.Data as its first argument (data), got "
+                     f"{given}; {fix}")
+
+
 def _why_no_defaults(data: Data) -> str:
     """Why no plugin answered ``ember_defaults`` for ``data``, naming the plugin to fix: the
     one that registers the data's kind (it raised in the hook, or gave no defaults), else one
@@ -1991,12 +2026,16 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     default's 1; pass ``default_cbs=False`` to drop all the defaults). With ``model=`` the
     plugin's candidate models are left out (``learn.candidates`` is empty), so
     :meth:`Learner.fit_auto` trains the given model instead of racing others in its place.
+    ``data`` that is not an :class:`ember.Data` (``None``, a ``DataLoader``, a tensor, a
+    DataFrame) is an :class:`ember.DataError` naming the constructor that makes one of it.
 
     Example:
         >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
     """
     from ember.plugins import call_first
 
+    if not isinstance(data, Data):  # None had no .kind deep inside the plugin hooks
+        raise _not_data_error(data, "ember.learner")
     defaults = call_first("ember_defaults", data=data)
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)

@@ -2141,3 +2141,69 @@ def test_a_default_callback_given_by_name_is_replaced_by_the_users_own(ember_plu
     jitters = [cb.amount for cb in ember.learner(data, quiet=True, cbs=[_Jitter(0.5)]).cbs
                if isinstance(cb, _Jitter)]
     assert jitters == [0.5]
+
+
+def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:
+    """24 items of 3 features with ``targets`` as they are (one row per item), 16/8, and a
+    test set without labels of ``n_test`` items."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.randn(len(targets), 3, generator=torch.Generator().manual_seed(0))
+    train = DataLoader(TensorDataset(x[:16], targets[:16]), batch_size=8, shuffle=True)
+    valid = DataLoader(TensorDataset(x[16:], targets[16:]), batch_size=8)
+    test = DataLoader(TensorDataset(x[:n_test]), batch_size=8) if n_test else None
+    return ember.Data.from_loaders(train, valid, test)
+
+
+def test_regression_predictions_have_the_shape_of_their_targets():
+    # one target per item given as (N,): get_preds gave predictions (N, 1) beside targets
+    # (N,), and (predictions - targets).abs().mean() broadcast to (N, N), a wrong number
+    y = torch.linspace(-1, 1, 24)
+    learn = ember.learner(_regression_loaders(y, n_test=5), quiet=True, device="cpu")
+    predictions, targets = learn.get_preds()
+    assert predictions.shape == targets.shape == (8,)
+    assert (predictions - targets).shape == (8,)
+    raw, _ = learn.get_preds(activation=False)
+    assert torch.equal(raw, predictions)
+    # each row is its item's prediction, as predict gives it
+    x = learn.data.valid_dl.dataset.tensors[0]
+    assert predictions[3].item() == pytest.approx(learn.predict(x[3]), abs=1e-6)
+    # a test set without labels gets the shape a labelled one would
+    test_predictions, test_targets = learn.get_preds("test")
+    assert test_targets is None and test_predictions.shape == (5,)
+    # several targets, and one target given as (N, 1), keep the shape they have
+    for given, shape in ((torch.randn(24, 2), (8, 2)), (y[:, None], (8, 1))):
+        learn = ember.learner(_regression_loaders(given), quiet=True, device="cpu")
+        predictions, targets = learn.get_preds()
+        assert predictions.shape == targets.shape == shape
+
+
+def test_classification_predictions_keep_one_column_per_class():
+    learn = ember.learner(blob_data(n=64), quiet=True, device="cpu")
+    probabilities, targets = learn.get_preds()
+    assert probabilities.shape == (len(targets), 3) and targets.ndim == 1
+
+
+@pytest.mark.parametrize(("given", "advice"), [
+    (None, r"got None; build one with ember\.Data\.from_loaders\(train_dl, valid_dl\)"),
+    ("loader", r"got torch\.utils\.data\.dataloader\.DataLoader; wrap the training and "
+               r"validation loaders: ember\.Data\.from_loaders\(train_dl, valid_dl\)"),
+    ("tensor", r"got torch\.Tensor; put inputs and targets in a dataset and loaders"),
+    ("frame", r"got pandas\.DataFrame; .*TabularData\.from_df\(df, target="),
+    ("learner", r"got ember\.learner\.Learner; pass its data"),
+], ids=["none", "loader", "tensor", "frame", "learner"])
+def test_a_learner_of_something_other_than_data_says_what_to_build(given, advice):
+    # ember.learner(None) raised AttributeError: 'NoneType' object has no attribute 'kind'
+    # from deep inside the search for a plugin's defaults
+    from torch.utils.data import DataLoader, TensorDataset
+
+    values = {"loader": lambda: DataLoader(TensorDataset(torch.zeros(4, 2))),
+              "tensor": lambda: torch.zeros(4, 2),
+              "frame": lambda: pytest.importorskip("pandas").DataFrame({"a": [1.0, 2.0]}),
+              "learner": lambda: ember.learner(blob_data(n=64), quiet=True)}
+    value = values[given]() if given is not None else None
+    with pytest.raises(ember.DataError, match=r"^ember\.learner needs an ember\.Data as its "
+                                               r"first argument \(data\), " + advice):
+        ember.learner(value)
+    with pytest.raises(ember.DataError, match=r"^ember\.Learner needs an ember\.Data"):
+        ember.Learner(value, small_model())
