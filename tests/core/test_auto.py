@@ -242,8 +242,9 @@ def test_after_a_race_the_lr_suggestion_is_the_winners(one_thread):  # the blind
 
 
 class _DivergesAfter(torch.nn.Module):
-    """An MLP whose training outputs turn NaN after ``limit`` training calls: past the finder's
-    sweep, inside the race."""
+    """An MLP whose training outputs turn NaN after ``limit`` training calls: with a limit
+    past the race's timing batches (three) and inside its sweep, every batch the race trains
+    it on is NaN, however few batches the machine's speed gives a slice."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
@@ -264,7 +265,7 @@ def test_a_candidate_stopped_by_the_nan_guard_loses_the_race(one_thread):
     # NaN kept its place in the ranking, so a diverging first candidate won
     ember.seed(0)
     learn = ember.learner(blob_data(n=1000), quiet=True)
-    learn.candidates = {"diverges": lambda: _DivergesAfter(limit=110),
+    learn.candidates = {"diverges": lambda: _DivergesAfter(limit=5),
                         "sound": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[16])}
     with pytest.warns(ember.EmberWarning):
         report = learn.fit_auto(minutes=0.2, verbose=False)
