@@ -1,4 +1,5 @@
-"""Small helpers: seeding, device choice, moving batches, atomic writes, plain values.
+"""Small helpers: seeding, device choice, moving batches, atomic writes, plain values, and the
+one way Ember's plots start a figure.
 
 Example:
     >>> import ember
@@ -27,6 +28,7 @@ __all__ = [
     "env_flag",
     "is_missing",
     "map_tensors",
+    "new_figure",
     "plain",
     "seed",
     "to_device",
@@ -281,3 +283,45 @@ def warn(message: str, category: type[Warning] | None = None) -> None:
             break
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def new_figure(rows: int = 1, columns: int = 1, *, ax: Any = None, pyplot: bool = False,
+               figsize: tuple[float, float] | None = None, **subplot_options: Any
+               ) -> tuple[Any, Any]:
+    """The figure and axes every Ember plot draws into: ``(figure, axes)``, as
+    ``plt.subplots(rows, columns, figsize=figsize, **subplot_options)`` returns them.
+
+    The figure is a ``matplotlib.figure.Figure`` that pyplot does not track, so a script or a
+    loop that plots many times keeps no figure alive behind its back (pyplot holds each
+    figure it makes until ``plt.close``, and warns past 20), and a notebook shows the figure
+    an Ember plot returns once, as the cell's value (pyplot's own would be shown twice: once
+    at the end of the cell, once as the value). Save it with ``figure.savefig(path)``; to show
+    it in a window from a script, draw into axes of your own (``ax=``) and ``plt.show()``, or
+    on matplotlib 3.11 or later hand it to pyplot with ``plt.figure(figure)``.
+
+    With ``ax`` (a matplotlib ``Axes`` of the caller's, for a plot of one axes) the plot draws
+    into it and ``(ax.figure, ax)`` comes back: the figure is the caller's to lay out, show and
+    close. ``pyplot=True`` makes the figure through pyplot instead, for a plot whose caller
+    gets something else back (a table) and finds the figure with ``plt.gcf()``.
+
+    Example:
+        >>> figure, axis = new_figure(figsize=(4, 3))
+        >>> _ = axis.plot([1, 2, 3]); len(figure.axes)
+        1
+    """
+    try:
+        import matplotlib.figure
+    except ImportError:
+        raise ImportError("Ember's plots need matplotlib: pip install 'ember[plot]' (or "
+                          "pip install matplotlib)") from None
+    if ax is not None:
+        if (rows, columns) != (1, 1):
+            raise ValueError(f"this plot draws a grid of {rows} x {columns} axes, so it cannot "
+                             f"draw into one given ax; leave ax out and it makes its figure")
+        return ax.figure, ax
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(rows, columns, figsize=figsize, **subplot_options)
+    figure = matplotlib.figure.Figure(figsize=figsize)
+    return figure, figure.subplots(rows, columns, **subplot_options)

@@ -235,6 +235,17 @@ class Checkpoint(Callback):
     ``every`` epochs (a whole number, 1 or more) and after the fit's last epoch, atomically, so
     an interrupted run resumes with ``learn.fit…(…, resume=path)``.
 
+    ``path`` is read as :meth:`ember.Learner.save` reads it: a bare name (the default,
+    ``"checkpoint"``) is ``<learn.path>/models/<name>.pt``, so learners given their own
+    ``path=`` keep their own checkpoints, and ``resume="checkpoint"`` finds it (the default
+    used to be ``checkpoint.pt`` in the working folder: resume such a file with
+    ``resume="checkpoint.pt"``; a fit with the default says so when it finds one).
+
+    A checkpoint is never overwritten by another run: when the file already holds one that
+    this learner did not write or resume from (another learner, or an earlier run of the
+    script), the fit stops before it trains with a :class:`ember.TrainingError` that says
+    how to resume it, unless ``overwrite=True``.
+
     Example:
         >>> Checkpoint("run.pt").path
         PosixPath('run.pt')
@@ -242,15 +253,76 @@ class Checkpoint(Callback):
 
     order = Order.LAST
 
-    def __init__(self, path: str | Path = "checkpoint.pt", every: int = 1) -> None:
+    def __init__(self, path: str | Path = "checkpoint", every: int = 1,
+                 overwrite: bool = False) -> None:
         if not _whole(every, 1):
             # every=0 divided by zero at the end of the first epoch, after it had trained
             raise ValueError(
                 f"Checkpoint(every={every!r}): the checkpoint is written every `every` epochs "
                 f"(and after the last), so give a whole number of epochs, 1 or more (1 writes "
                 f"one after each epoch)")
-        self.path, self.every = Path(path), every
+        self.path, self.every, self.overwrite = Path(path), every, overwrite
+
+    def before_fit(self) -> None:
+        learn = self.learn
+        file = learn._resolve(self.path, ".pt")
+        resumed_from = getattr(learn, "_resumed_from", None)
+        if resumed_from is not None and resumed_from.resolve() != file.resolve():
+            warn(f"this fit resumed from {resumed_from}, but its Checkpoint writes {file}: "
+                 f"to resume after another interruption, use resume={str(file)!r}")
+        if self.path == Path("checkpoint") and resumed_from is None and not file.exists() \
+                and Path("checkpoint.pt").is_file():
+            warn(f"Checkpoint() writes {file} (the learner's models folder, as learn.save "
+                 f"does); checkpoint.pt in the working folder is from the old default and is "
+                 f"left as it is: resume it with resume='checkpoint.pt'")
+        if self.overwrite or (resumed_from is not None
+                              and resumed_from.resolve() == file.resolve()):
+            return
+        # rank 0 writes the file with its run, so it decides, and every rank stops alike
+        refusal = self._refusal(file) if getattr(learn.distributed, "rank", 0) == 0 else None
+        if learn.distributed is not None:
+            import torch.distributed as dist
+
+            shared = [refusal]
+            dist.broadcast_object_list(shared, src=0)
+            refusal = shared[0]
+        if refusal is not None:
+            raise TrainingError(refusal)
+
+    def _refusal(self, file: Path) -> str | None:
+        """Why this fit must not overwrite ``file``, or None when it may (no file yet, or a
+        checkpoint this learner wrote or resumed from)."""
+        if not file.exists():
+            return None
+        state = _peek(file)
+        if state is not None and state.get("run") == self.learn._run_id:  # its own
+            return None
+        if state is None:
+            return (f"Checkpoint: {file} exists and is not an Ember checkpoint; this fit would "
+                    f"overwrite it. Give Checkpoint another path (Checkpoint('other.pt')), or "
+                    f"Checkpoint(..., overwrite=True) to replace it")
+        model = state.get("model_class")
+        return (f"Checkpoint: {file} already holds the checkpoint of another run "
+                f"({f'a {model}, ' if model else ''}after epoch {state.get('epoch', 0)}), which "
+                f"this learner did not write or resume from; this fit would overwrite it. Resume "
+                f"that run with learn.fit…(…, resume={str(file)!r}), give this run a file of its "
+                f"own with Checkpoint('other.pt') (or Learner(path=...) for its own models "
+                f"folder), or Checkpoint(..., overwrite=True) to replace it")
 
     def after_epoch(self) -> None:
         if (self.learn.epoch + 1) % self.every == 0 or self.learn.epoch + 1 == self.learn.n_epoch:
             self.learn.save(self.path, with_opt=True)
+
+
+def _peek(file: Path) -> dict[str, Any] | None:
+    """The contents of the Ember checkpoint ``file`` (memory-mapped: the weights are not
+    read), or None when it is not one."""
+    import torch
+
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    if not isinstance(state, dict) or state.get("format") != "ember-checkpoint":
+        return None
+    return state
