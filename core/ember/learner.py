@@ -209,8 +209,8 @@ class LRFindResult(float):
 
     def plot(self, skip_end: int = 5, ax: Any = None) -> Any:
         """Plot loss against learning rate (log scale) with the suggestion marked; returns the
-        figure (one pyplot does not keep: :func:`ember.utils.new_figure`), or draws into
-        ``ax``, a matplotlib ``Axes`` of yours, and returns its figure.
+        figure (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib ``Axes``
+        of yours, and returns its figure.
 
         Example:
             >>> # learn.lr_find().plot().savefig("lr_find.png")

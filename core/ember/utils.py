@@ -285,27 +285,24 @@ def warn(message: str, category: type[Warning] | None = None) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
-def new_figure(rows: int = 1, columns: int = 1, *, ax: Any = None, pyplot: bool = False,
+def new_figure(rows: int = 1, columns: int = 1, *, ax: Any = None, pyplot: bool = True,
                figsize: tuple[float, float] | None = None, **subplot_options: Any
                ) -> tuple[Any, Any]:
     """The figure and axes every Ember plot draws into: ``(figure, axes)``, as
     ``plt.subplots(rows, columns, figsize=figsize, **subplot_options)`` returns them.
 
-    The figure is a ``matplotlib.figure.Figure`` that pyplot does not track, so a script or a
-    loop that plots many times keeps no figure alive behind its back (pyplot holds each
-    figure it makes until ``plt.close``, and warns past 20), and a notebook shows the figure
-    an Ember plot returns once, as the cell's value (pyplot's own would be shown twice: once
-    at the end of the cell, once as the value). Save it with ``figure.savefig(path)``; to show
-    it in a window from a script, draw into axes of your own (``ax=``) and ``plt.show()``, or
-    on matplotlib 3.11 or later hand it to pyplot with ``plt.figure(figure)``.
-
-    With ``ax`` (a matplotlib ``Axes`` of the caller's, for a plot of one axes) the plot draws
-    into it and ``(ax.figure, ax)`` comes back: the figure is the caller's to lay out, show and
-    close. ``pyplot=True`` makes the figure through pyplot instead, for a plot whose caller
-    gets something else back (a table) and finds the figure with ``plt.gcf()``.
+    The figure is made through pyplot, as pandas' and seaborn's plots make theirs, so
+    ``plt.show()`` shows it from a script and a notebook shows it at the end of the cell
+    (end the line with ``;`` when it is the cell's last, or the returned figure is shown a
+    second time as the cell's value). pyplot keeps each figure it makes until
+    ``plt.close(figure)``: a loop that plots many times closes what it has saved, or draws
+    into axes of its own. With ``ax`` (a matplotlib ``Axes`` of the caller's, for a plot of
+    one axes) the plot draws into it and ``(ax.figure, ax)`` comes back: the figure is the
+    caller's to lay out, show and close. ``pyplot=False`` makes a ``matplotlib.figure.Figure``
+    that pyplot does not track (a server rendering images, a library of the user's own).
 
     Example:
-        >>> figure, axis = new_figure(figsize=(4, 3))
+        >>> figure, axis = new_figure(figsize=(4, 3), pyplot=False)
         >>> _ = axis.plot([1, 2, 3]); len(figure.axes)
         1
     """

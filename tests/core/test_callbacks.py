@@ -602,16 +602,31 @@ def test_a_default_checkpoint_is_never_overwritten_by_another_run(tmp_path, monk
     file = tmp_path / "models" / "checkpoint.pt"  # where learn.save("checkpoint") writes
     written = file.read_bytes()
     second = ember.Learner(blob_data(128, seed=1), small_model(), quiet=True)
-    with pytest.raises(ember.TrainingError, match=r"already holds the checkpoint of another "
-                       r"run \(a BodyHead, after epoch 1\).*resume='.*checkpoint.pt'"):
+    with pytest.warns(ember.EmberWarning, match=r"already holds the checkpoint of another "
+                      r"run \(a BodyHead, after epoch 1\).*this run writes .*checkpoint-v1.pt"):
         second.fit(1, 1e-2, cbs=ember.Checkpoint())
-    assert file.read_bytes() == written and not second.recorder.values  # refused up front
+    assert file.read_bytes() == written  # kept: the second run wrote its own version
+    version = tmp_path / "models" / "checkpoint-v1.pt"
+    assert version.is_file() and second.recorder.values
+    with pytest.warns(ember.EmberWarning, match="this run writes .*checkpoint-v1.pt"):
+        second.fit(1, 1e-2, cbs=ember.Checkpoint())  # a later fit goes on in its own version
+    assert not (tmp_path / "models" / "checkpoint-v2.pt").exists()
+    third = ember.Learner(blob_data(128, seed=2), small_model(), quiet=True)
+    with pytest.warns(ember.EmberWarning, match="this run writes .*checkpoint-v2.pt"):
+        third.fit(1, 1e-2, cbs=ember.Checkpoint())
     first.fit(1, 1e-2, cbs=ember.Checkpoint())  # a learner goes on writing its own
     assert file.read_bytes() != written
     resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
     resumed.fit(2, 1e-2, cbs=ember.Checkpoint(), resume="checkpoint")  # resumes and goes on
     resumed.fit(1, 1e-2, cbs=ember.Checkpoint())  # the run it resumed is its own
-    second.fit(1, 1e-2, cbs=ember.Checkpoint(overwrite=True))  # replaced when asked
+    resumed_version = ember.Learner(blob_data(128, seed=1), small_model(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # resumed from its own version: nothing to say
+        resumed_version.fit(3, 1e-2, cbs=ember.Checkpoint(), resume=version)
+    replaced = version.read_bytes()
+    third.fit(1, 1e-2, cbs=ember.Checkpoint(overwrite=True))  # replaced when asked
+    assert not (tmp_path / "models" / "checkpoint-v3.pt").exists()
+    assert version.read_bytes() == replaced
     own = ember.Learner(blob_data(128), small_model(), quiet=True, path=tmp_path / "b")
     own.fit(1, 1e-2, cbs=ember.Checkpoint())  # a learner with a path of its own: its folder
     assert (tmp_path / "b" / "models" / "checkpoint.pt").is_file()

@@ -35,11 +35,7 @@ def test_warn_names_the_caller_outside_ember():
 
 
 # ------------------------------------------------------------------------ plots
-def test_plots_called_in_a_loop_keep_no_figure_in_pyplot_and_return_their_figure():
-    # each plot made its figure through pyplot, which keeps every figure until plt.close:
-    # a script plotting after each run held 25 figures (and warned "More than 20 figures
-    # have been opened"), and a notebook showed each figure twice (pyplot's at the end of
-    # the cell, then the returned figure as the cell's value)
+def test_plots_return_their_figure_for_pyplot_to_show_and_close():
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
@@ -51,21 +47,21 @@ def test_plots_called_in_a_loop_keep_no_figure_in_pyplot_and_return_their_figure
     learn.fit(2, 1e-2)
     curve = ember.LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
                                           [1.0, 0.8, 0.5, 0.4, 3.0])
-    before = set(plt.get_fignums())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(25):
-            loss_figure = learn.recorder.plot_loss(skip_start=0)
-            lr_figure = curve.plot(skip_end=0)
-    assert set(plt.get_fignums()) == before
-    assert not [w for w in caught if "figures have been opened" in str(w.message)]
-    assert isinstance(loss_figure, Figure) and isinstance(lr_figure, Figure)
-    (loss_axis,) = loss_figure.axes
-    assert [line.get_label() for line in loss_axis.lines] == ["train", "valid"]
-    assert len(loss_axis.lines[0].get_xdata()) == len(learn.recorder.losses)
-    (lr_axis,) = lr_figure.axes
-    assert lr_axis.get_xscale() == "log" and len(lr_axis.lines[0].get_xdata()) == 5
-    loss_figure.savefig(io.BytesIO(), format="png")  # it draws without pyplot
+    loss_figure = learn.recorder.plot_loss(skip_start=0)
+    lr_figure = curve.plot(skip_end=0)
+    try:
+        assert isinstance(loss_figure, Figure) and isinstance(lr_figure, Figure)
+        # made through pyplot, so plt.show() in a script shows them
+        assert {loss_figure.number, lr_figure.number} <= set(plt.get_fignums())
+        (loss_axis,) = loss_figure.axes
+        assert [line.get_label() for line in loss_axis.lines] == ["train", "valid"]
+        assert len(loss_axis.lines[0].get_xdata()) == len(learn.recorder.losses)
+        (lr_axis,) = lr_figure.axes
+        assert lr_axis.get_xscale() == "log" and len(lr_axis.lines[0].get_xdata()) == 5
+        loss_figure.savefig(io.BytesIO(), format="png")
+    finally:
+        plt.close(loss_figure)
+        plt.close(lr_figure)
 
 
 def test_a_plot_draws_into_the_axes_it_is_given():
@@ -81,13 +77,13 @@ def test_a_plot_draws_into_the_axes_it_is_given():
         plt.close(figure)
 
 
-def test_new_figure_makes_grids_uses_given_axes_and_pyplot_when_asked():
+def test_new_figure_makes_grids_uses_given_axes_and_leaves_pyplot_alone_when_asked():
     import matplotlib.pyplot as plt
 
     from ember.utils import new_figure
 
     before = set(plt.get_fignums())
-    figure, axes = new_figure(2, 3, squeeze=False, figsize=(6, 4))
+    figure, axes = new_figure(2, 3, squeeze=False, figsize=(6, 4), pyplot=False)
     assert axes.shape == (2, 3) and len(figure.axes) == 6
     assert tuple(figure.get_size_inches()) == (6, 4) and set(plt.get_fignums()) == before
     mine, axis = plt.subplots()
@@ -97,7 +93,7 @@ def test_new_figure_makes_grids_uses_given_axes_and_pyplot_when_asked():
             new_figure(2, 2, ax=axis)
     finally:
         plt.close(mine)
-    tracked, _ = new_figure(pyplot=True)
+    tracked, _ = new_figure()
     try:
         assert plt.gcf() is tracked
     finally:

@@ -208,9 +208,8 @@ class Recorder(Callback):
 
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True, ax: Any = None) -> Any:
         """Plot the training loss per batch and the validation loss per epoch; returns the
-        figure (one pyplot does not keep, shown once in a notebook:
-        :func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib ``Axes`` of yours,
-        and returns its figure.
+        figure (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib ``Axes``
+        of yours, and returns its figure.
 
         Example:
             >>> # learn.recorder.plot_loss().savefig("loss.png")

@@ -58,10 +58,9 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
 
     The DataFrame is always what is returned. ``ax=`` (a matplotlib ``Axes``) draws the bars
     into it, so the figure is the caller's to save or close; ``plot=True`` without ``ax``
-    draws into a new pyplot figure (then ``matplotlib.pyplot.gcf()``; a notebook shows it, and
-    it is the caller's to close). To get the figure back, call
+    draws into a new figure (then ``matplotlib.pyplot.gcf()``). To get the figure back, call
     :func:`plot_feature_importance` on the DataFrame: it returns the figure, like every
-    other Ember plot (one pyplot does not keep).
+    other Ember plot.
 
     Example:
         >>> # feature_importance(learn).head()
@@ -113,24 +112,19 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
     frame.attrs["baseline"] = baseline
     frame.attrs["score"] = chosen.name if chosen is not None else "loss"
     if plot or ax is not None:
-        # the table is what comes back: pyplot keeps the figure, to be found and shown
-        _draw_importance(frame, ax, pyplot=ax is None)
+        plot_feature_importance(frame, ax=ax)
     return frame
 
 
 def plot_feature_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
     """A bar chart of a :func:`feature_importance` table (most important column on top);
-    returns the matplotlib figure, a new one that pyplot does not keep
-    (:func:`ember.utils.new_figure`) or that of ``ax`` when given.
+    returns the matplotlib figure, a new one (:func:`ember.utils.new_figure`) or that of
+    ``ax`` when given.
 
     Example:
         >>> # plot_feature_importance(feature_importance(learn)).savefig("importance.png")
     """
-    return _draw_importance(importance, ax, pyplot=False)
-
-
-def _draw_importance(importance: pd.DataFrame, ax: Any, pyplot: bool) -> Any:
-    figure, axis = new_figure(ax=ax, pyplot=pyplot, figsize=(6, 0.3 * len(importance) + 1))
+    figure, axis = new_figure(ax=ax, figsize=(6, 0.3 * len(importance) + 1))
     axis.barh(importance["feature"][::-1], importance["importance"][::-1],
               xerr=importance["std"][::-1])
     axis.set_xlabel(f"loss of {importance.attrs.get('score', 'score')} when shuffled")

@@ -863,9 +863,8 @@ class ImageData(ember.Data):
 
     def show_images(self, images: Tensor, titles: list[str], colors: list[str] | None = None,
                     n: int = 9, figsize: tuple[float, float] | None = None) -> Any:
-        """A grid figure of normalised ``images`` (a batch) with one title per image; pyplot
-        does not keep it (:func:`ember.utils.new_figure`: save it, or show it as a notebook
-        cell's value).
+        """A grid figure of normalised ``images`` (a batch) with one title per image
+        (:func:`ember.utils.new_figure`).
 
         Example:
             >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])

@@ -205,8 +205,8 @@ class Interpretation:
         return sorted(pairs, key=lambda pair: -pair[2])
 
     def plot_confusion_matrix(self, normalize: bool = False, ax: Any = None) -> Any:
-        """A matplotlib figure of the confusion matrix (rows actual, columns predicted): one
-        pyplot does not keep (:func:`ember.utils.new_figure`), or, with ``ax`` (a matplotlib
+        """A matplotlib figure of the confusion matrix (rows actual, columns predicted):
+        a new one (:func:`ember.utils.new_figure`), or, with ``ax`` (a matplotlib
         ``Axes`` of yours), the figure of ``ax`` with the matrix drawn into it.
 
         Example:

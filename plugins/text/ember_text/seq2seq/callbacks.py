@@ -320,8 +320,8 @@ class TeacherForcing(ember.Callback):
 
     def plot(self, with_loss: bool = True, ax: Any = None) -> Any:
         """Plot the teacher-forcing ratio per training batch and the running training token
-        accuracy it read (dashed), beside the training loss; returns the figure (one pyplot
-        does not keep: :func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib
+        accuracy it read (dashed), beside the training loss; returns the figure
+        (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib
         ``Axes`` of yours, and returns its figure.
 
         Example:

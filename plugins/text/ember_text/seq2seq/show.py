@@ -18,8 +18,8 @@ def show_attention(predictor: Any, text: str, beam: int = 1, max_len: int | None
     """Translate ``text`` and draw the attention matrix (output tokens x source tokens).
 
     ``predictor`` is a :class:`ember.Learner` or what :func:`ember.load` returns (anything with
-    ``predict(item, with_attention=True, ...)``). Returns the matplotlib figure (one pyplot
-    does not keep: :func:`ember.utils.new_figure`), or draws into ``axis``, a matplotlib
+    ``predict(item, with_attention=True, ...)``). Returns the matplotlib figure
+    (:func:`ember.utils.new_figure`), or draws into ``axis``, a matplotlib
     ``Axes`` of yours, and returns its figure; the
     :class:`~ember_text.seq2seq.data.Translation` is on ``figure.translation``.
 
