@@ -662,6 +662,15 @@ def _shapes_from_state(state: dict[str, Any]) -> list[tuple[int, ...] | None] | 
         isinstance(size, int) for size in shape) else None for shape in shapes]
 
 
+def _shape_from_state(state: dict[str, Any]) -> tuple[int, ...] | None:
+    """The ``"target_shape"`` of an exported data state as a tuple, or ``None`` when the file
+    has none (exported before Ember recorded it, or a target of another kind)."""
+    shape = state.get("target_shape")
+    if isinstance(shape, list) and all(isinstance(size, int) for size in shape):
+        return tuple(shape)
+    return None
+
+
 def _require_tensor(value: Any, source: str, what: str) -> None:
     """A :class:`DataError` when ``value`` (a batch of model outputs or targets) is not one
     tensor: a model with several heads, a target in parts. :meth:`Data.decode` reads one."""
@@ -738,6 +747,8 @@ class Data:
     #: Stored in an export (``"target_std"`` in :meth:`state`) and set back by ``ember.load``.
     target_std: list[float] | None = None
     _training_item_read: bool = False  # see _read_training_item
+    _target_shape: tuple[int, ...] | None = None  # see target_shape
+    _target_shape_read: bool = False  # see target_shape
     _threshold: float = 0.5  # see threshold
     _test_labelled: bool | None = None  # see test_labelled
 
@@ -1104,6 +1115,71 @@ class Data:
             self.target_kind, "predicts a sequence per item, not a set of classes")
         return None if what is None else f"{self.kind} data with a {self.target_kind} target {what}"
 
+    @property
+    def target_shape(self) -> tuple[int, ...] | None:
+        """The shape of one item's target, without the batch dimension: ``()`` for one number
+        (or one class index) per item, ``(k,)`` for ``k`` numbers; ``None`` when unknown (no
+        training loader to read it from, or a target in parts). Read off the first training
+        item once, stored in an export (``"target_shape"`` in :meth:`state`, for a regression
+        target) and set back by ``ember.load``; a plugin that knows it may set it.
+        :meth:`shaped_like_targets` reads it for a test set without labels.
+
+        Example:
+            >>> import torch
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> ds = TensorDataset(torch.randn(8, 2), torch.randn(8))
+            >>> Data(DataLoader(ds, batch_size=4), None, target_kind="regression").target_shape
+            ()
+        """
+        if not self._target_shape_read:
+            self._target_shape_read = True
+            if self._target_shape is None:
+                self._target_shape = self._training_target_shape()
+        return self._target_shape
+
+    @target_shape.setter
+    def target_shape(self, value: Sequence[int] | None) -> None:
+        self._target_shape = None if value is None else tuple(int(size) for size in value)
+        self._target_shape_read = True
+
+    def _training_target_shape(self) -> tuple[int, ...] | None:
+        """The shape of the target of the first training item (see :attr:`target_shape`)."""
+        first, batched = self._first_train_read()
+        if not isinstance(first, (tuple, list)) or len(first) < 2:
+            return None
+        target = first[-1]
+        if batched:
+            return tuple(target.shape[1:]) if isinstance(target, Tensor) else None
+        return _shape_of(target)
+
+    def shaped_like_targets(self, outputs: Any, targets: Any = None) -> Any:
+        """Model outputs over many items shaped like their targets: a regression model gives
+        ``(N, 1)`` for one number per item, and comes back ``(N,)`` beside ``(N,)`` targets,
+        so ``(predictions - targets)`` compares item with item instead of broadcasting to
+        ``(N, N)``. Only one trailing dimension of size 1 is dropped, and only where the
+        targets lack it: targets ``(N, k)`` keep outputs ``(N, k)``, targets ``(N, 1)`` keep
+        ``(N, 1)``. The shape is that of ``targets`` when given, else :attr:`target_shape`
+        (a test set without labels gets the shape a labelled one would). Outputs of other
+        target kinds, and outputs in parts, come back as they are. ``learn.get_preds()``
+        calls it.
+
+        Example:
+            >>> import torch
+            >>> data = Data(None, None, target_kind="regression")
+            >>> data.shaped_like_targets(torch.zeros(5, 1), torch.zeros(5)).shape
+            torch.Size([5])
+            >>> data.shaped_like_targets(torch.zeros(5, 2, 1), torch.zeros(5, 2)).shape
+            torch.Size([5, 2])
+            >>> data.shaped_like_targets(torch.zeros(5, 1), torch.zeros(5, 1)).shape
+            torch.Size([5, 1])
+        """
+        if self.target_kind != "regression" or not isinstance(outputs, Tensor):
+            return outputs
+        shape = tuple(targets.shape[1:]) if isinstance(targets, Tensor) else self.target_shape
+        if shape is not None and tuple(outputs.shape[1:]) == (*shape, 1):
+            return outputs.squeeze(-1)
+        return outputs
+
     def activation(self, outputs: Tensor) -> Tensor:
         """Map raw model outputs to probabilities or values for the target kind.
 
@@ -1407,22 +1483,27 @@ class Data:
         item: ``(x, label, value)`` into ``(x, {"label": ..., "value": ...})``) or the
         dataset cannot be indexed (an ``IterableDataset``). Either gives the inputs first and
         the target last, so the number of inputs and their dtype read the same off both."""
+        return self._first_train_read()[0]
+
+    def _first_train_read(self) -> tuple[Any, bool]:
+        """:meth:`_first_train_item`, and whether it is a whole batch (True) or the dataset's
+        first item (False)."""
         from torch.utils.data import default_collate
 
         loader = self.train_dl
         dataset = getattr(loader, "dataset", None)
         try:
             if getattr(loader, "collate_fn", default_collate) is default_collate:
-                return dataset[0]  # type: ignore[index]
+                return dataset[0], False  # type: ignore[index]
         except Exception:
             pass
         try:
             # a shuffling sampler draws its seed from torch's global generator: read the batch
             # with that generator as it was, so a seeded run's batches do not change
             with torch.random.fork_rng(devices=[]):
-                return next(iter(loader))  # type: ignore[call-overload]
+                return next(iter(loader)), True  # type: ignore[call-overload]
         except Exception:
-            return None
+            return None, False
 
     def _read_training_item(self) -> None:
         """Fill :attr:`n_inputs`, :attr:`input_dtype` and :attr:`input_shapes` from the first
@@ -1499,9 +1580,10 @@ class Data:
         """JSON-able preprocessing state to store in an exported model's manifest.
 
         Subclasses extend it with what :meth:`encode` needs (vocab, statistics, category maps).
-        A multi-label target's :attr:`threshold` is kept under ``"threshold"``, and the shape
+        A multi-label target's :attr:`threshold` is kept under ``"threshold"``, the shape
         of each input of a training item under ``"input_shapes"`` where raw items must have
-        it (:meth:`checks_input_shapes`); ``ember.load`` sets both back on the data that
+        it (:meth:`checks_input_shapes`), and a regression target's :attr:`target_shape`
+        under ``"target_shape"``; ``ember.load`` sets them back on the data that
         ``from_state`` rebuilds, so overrides need not read them.
 
         Example:
@@ -1523,6 +1605,8 @@ class Data:
             state["threshold"] = self.threshold
         if self.target_kind == "regression" and self.target_std is not None:
             state["target_std"] = [float(std) for std in self.target_std]
+        if self.target_kind == "regression" and self.target_shape is not None:
+            state["target_shape"] = list(self.target_shape)
         return state
 
     @classmethod
@@ -1541,6 +1625,7 @@ class Data:
             data.threshold = state["threshold"]
         if state.get("target_std") is not None:
             data.target_std = list(state["target_std"])
+        data.target_shape = _shape_from_state(state)
         return data
 
     def __repr__(self) -> str:

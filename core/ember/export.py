@@ -660,10 +660,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
             data.threshold = threshold  # core's key: a plugin's from_state need not read it
         if data.target_std is None and manifest["data"]["state"].get("target_std") is not None:
             data.target_std = list(manifest["data"]["state"]["target_std"])  # core's key too
-        if data.input_shapes is None:  # core's key too (absent from older files: unchecked)
-            from ember.data import _shapes_from_state
+        from ember.data import _shape_from_state, _shapes_from_state
 
+        if data.input_shapes is None:  # core's key too (absent from older files: unchecked)
             data.input_shapes = _shapes_from_state(manifest["data"]["state"])
+        if (target_shape := _shape_from_state(manifest["data"]["state"])) is not None:
+            data.target_shape = target_shape  # core's key too (older files: unknown)
     except (KeyError, TypeError, ValueError) as error:
         raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
                           f"the installed plugin ({type(error).__name__}: {error}); the file "

@@ -296,10 +296,7 @@ class Learner:
         compile: bool | dict[str, Any] = False,
     ) -> None:
         if not isinstance(data, Data):
-            raise DataError(
-                f"data must be an ember.Data, got {type(data).__name__}; wrap plain loaders "
-                f"with ember.Data.from_loaders(train_dl, valid_dl)"
-            )
+            raise _not_data_error(data, "ember.Learner")
         if not isinstance(model, nn.Module):
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         # an unknown policy was refused only when a fit started, after the model had moved
@@ -985,11 +982,15 @@ class Learner:
         """Run a probe (a sweep, a timing, a short race) and then put the learner back: the
         model's weights, the optimiser's state, the recorder's history and the random number
         generators are restored on leaving the block, also when it raises. The generators are
-        those a checkpoint saves (torch's, CUDA's once CUDA is in use, NumPy's and Python's
-        global ones) and the data loaders' own (their ``generator=`` and their samplers'), so
-        the shuffles, dropout masks and augmentation the probe drew are drawn again by the
-        training that follows: ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)``
-        trains exactly as ``ember.seed(0); learn.fit_one_cycle(1)``.
+        those a checkpoint saves (torch's, CUDA's once CUDA is in use, MPS's when the learner
+        trains on MPS, NumPy's and Python's global ones, and every ``torch.Generator``, NumPy
+        ``Generator`` or ``RandomState`` that a module of the model holds as an attribute,
+        such as a seq2seq model's teacher-forcing coins) and the data loaders' own (their
+        ``generator=`` and their samplers'), so the shuffles, dropout masks, coins and
+        augmentation the probe drew are drawn again by the training that follows:
+        ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)`` trains exactly as
+        ``ember.seed(0); learn.fit_one_cycle(1)``. A generator held elsewhere (in a callback,
+        a loss function, a container the module keeps) is not found and not restored.
 
         With ``keep_steps`` the weights and optimiser keep what the probe trained and only the
         recorder's history is restored (a probe that is the start of the training that
@@ -1012,7 +1013,7 @@ class Learner:
             opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
             if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
                 torch.cuda.init()           # even when the probe is the first to use CUDA
-            rng_state = _get_rng_state()
+            rng_state = _get_rng_state(self.model, self.device)
             loader_rngs = [(rng, rng.get_state()) for rng in self._loader_generators()]
         try:
             yield
@@ -1021,7 +1022,7 @@ class Learner:
             for name, value in counters.items():
                 setattr(self, name, value)
             if not keep_steps:
-                _set_rng_state(rng_state)
+                _set_rng_state(rng_state, self.model)
                 for rng, state in loader_rngs:
                     rng.set_state(state)
                 self.model.load_state_dict(model_state)
@@ -1123,7 +1124,7 @@ class Learner:
                             f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
                             f"the end of each epoch")
                     self.train_iter = checkpoint["train_iter"]
-                    _set_rng_state(checkpoint["rng"])
+                    _set_rng_state(checkpoint["rng"], self.model)
                 # gradients left by a fit that ended inside an accumulation group (stopped by
                 # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
                 self.model.zero_grad(set_to_none=True)
@@ -1202,7 +1203,10 @@ class Learner:
 
         With ``activation`` the outputs pass through the target kind's activation (softmax,
         sigmoid); the outputs of a model with several (a tuple or dict of tensors) come back
-        raw, part by part, as do the parts of a target in parts. Batches whose items differ
+        raw, part by part, as do the parts of a target in parts. A regression model's
+        predictions, with or without ``activation``, have the targets' shape
+        (:meth:`ember.Data.shaped_like_targets`): ``(N,)`` beside targets ``(N,)`` although
+        the model gives ``(N, 1)``, ``(N, k)`` for ``k`` targets. Batches whose items differ
         in length from one batch to the next (a language model's last, shorter chunk;
         sequence targets padded per batch) are padded to the longest: predictions with NaN
         (no prediction there), integer targets with -100 (what the losses ignore), float
@@ -1216,9 +1220,11 @@ class Learner:
         rank. Example:
             >>> # probs, targets = learn.get_preds()
             >>> # (probs.argmax(1) == targets).float().mean()  # accuracy over every item
+            >>> # predictions, targets = learn.get_preds()  # a regression: both (N,)
+            >>> # (predictions - targets).abs().mean()  # mean absolute error
 
         A test set without labels (:attr:`ember.Data.test_labelled`) gives its predictions
-        and ``None`` for the targets:
+        (in the shape a labelled one's would have) and ``None`` for the targets:
             >>> # probs, targets = learn.get_preds("test")   # targets is None
         """
         loader = self.loader(dl)
@@ -1263,7 +1269,7 @@ class Learner:
                               else None for value in (preds, targets))
         if activation and isinstance(preds, Tensor):
             preds = self.data.activation(preds)
-        return preds, targets
+        return self.data.shaped_like_targets(preds, targets), targets
 
     def predict(self, item: Any, **options: Any) -> Any:
         """Decoded prediction for one raw item (a label, a float, a string…). Options go to
@@ -1354,7 +1360,8 @@ class Learner:
 
     def save(self, path: str | Path, with_opt: bool = True) -> Path:
         """Write a checkpoint atomically: weights, and with ``with_opt`` the optimiser,
-        callback (schedule, recorder) and RNG states needed to resume exactly.
+        callback (schedule, recorder) and RNG states needed to resume exactly (the global
+        generators and those the model's modules hold, see :meth:`trial`).
 
         A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
             >>> # learn.save("stage1")
@@ -1381,7 +1388,7 @@ class Learner:
                 state["opt"] = opt_state
                 state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
                                       if cb.state_dict()}
-                state["rng"] = _get_rng_state()
+                state["rng"] = _get_rng_state(self.model, self.device)
             return atomic_write(file, lambda tmp: torch.save(state, tmp))
 
         # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
@@ -1870,7 +1877,11 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _get_rng_state() -> dict[str, Any]:
+def _get_rng_state(model: nn.Module | None = None,
+                   device: torch.device | None = None) -> dict[str, Any]:
+    """The states of the global random generators (torch's, CUDA's once CUDA is initialised,
+    MPS's when ``device`` is MPS, NumPy's, Python's) and of those ``model``'s modules hold
+    (:func:`_model_generators`), in a form a weights-only checkpoint holds."""
     import numpy as np
 
     numpy_state = np.random.get_state()
@@ -1882,10 +1893,18 @@ def _get_rng_state() -> dict[str, Any]:
     }
     if torch.cuda.is_initialized():  # reading them would start CUDA for a run without it
         state["cuda"] = torch.cuda.get_rng_state_all()
+    # MPS only when the learner trains on it (untested here: no MPS on the CI machines)
+    if device is not None and device.type == "mps" and torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
+    if model is not None:
+        state["model"] = {name: _generator_state(rng)
+                          for name, rng in _model_generators(model).items()}
     return state
 
 
-def _set_rng_state(state: dict[str, Any] | None) -> None:
+def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None) -> None:
+    """Put back what :func:`_get_rng_state` read; a generator saved under a name that
+    ``model`` no longer holds is skipped."""
     import numpy as np
 
     if not state:
@@ -1898,6 +1917,94 @@ def _set_rng_state(state: dict[str, Any] | None) -> None:
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    if "mps" in state and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"].cpu())
+    if model is not None and state.get("model"):
+        held = _model_generators(model)
+        for name, saved in state["model"].items():
+            if name in held:
+                _set_generator_state(held[name], saved)
+
+
+def _model_generators(model: nn.Module) -> dict[str, Any]:
+    """The random generators ``model``'s modules hold as attributes (a ``torch.Generator``, a
+    NumPy ``Generator`` or ``RandomState``), by ``<module path>.<attribute>``, each once:
+    what the model may draw from besides the global generators (a seq2seq model's
+    teacher-forcing coins). A wrapper (DistributedDataParallel, ``torch.compile``) holds the
+    module it wraps as a submodule, so its generators are found too."""
+    import numpy as np
+
+    kinds = (torch.Generator, np.random.Generator, np.random.RandomState)
+    found: dict[str, Any] = {}
+    for path, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            if isinstance(value, kinds) and all(value is not rng for rng in found.values()):
+                found[f"{path}.{attribute}" if path else attribute] = value
+    return found
+
+
+def _generator_state(rng: Any) -> Any:
+    """The state of one of :func:`_model_generators`' generators: a byte tensor for torch's,
+    NumPy's state dict with its arrays as lists of ints (a weights-only checkpoint holds no
+    NumPy arrays) for NumPy's."""
+    import numpy as np
+
+    if isinstance(rng, torch.Generator):
+        return rng.get_state()
+    state = (rng.bit_generator.state if isinstance(rng, np.random.Generator)
+             else rng.get_state(legacy=False))
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    return plain(state)
+
+
+def _set_generator_state(rng: Any, state: Any) -> None:
+    """Put back a state :func:`_generator_state` read (NumPy takes its lists as arrays)."""
+    import numpy as np
+
+    if isinstance(rng, torch.Generator):
+        rng.set_state(state.cpu())
+    elif isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(state)
+
+
+def _not_data_error(data: Any, caller: str) -> DataError:
+    """The error for a first argument of ``caller`` that is not an :class:`ember.Data`: what
+    was given, and which constructor makes a ``Data`` of it."""
+    from torch.utils.data import DataLoader, Dataset
+
+    module = type(data).__module__
+    given = "None" if data is None else (
+        type(data).__qualname__ if module == "builtins" else f"{module}.{type(data).__qualname__}")
+    if isinstance(getattr(data, "data", None), Data):  # a Learner, a loaded Predictor
+        fix = (f"pass its data: {caller}(learn.data, ...), or for an exported model "
+               f"ember.Learner(predictor.data, predictor.model) to train it further")
+    elif isinstance(data, DataLoader):
+        fix = ("wrap the training and validation loaders: "
+               "ember.Data.from_loaders(train_dl, valid_dl)")
+    elif type(data).__name__ == "DataFrame":
+        fix = ("for a table use the tabular plugin: ember_tabular.TabularData.from_df(df, "
+               "target=\"column\") (pip install ember-tabular)")
+    elif isinstance(data, Dataset):
+        fix = ("wrap the training and validation datasets in loaders: ember.Data.from_loaders("
+               "DataLoader(train_ds, batch_size=64, shuffle=True), "
+               "DataLoader(valid_ds, batch_size=64))")
+    elif isinstance(data, Tensor) or type(data).__name__ == "ndarray":
+        fix = ("put inputs and targets in a dataset and loaders: ember.Data.from_loaders("
+               "DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True), "
+               "DataLoader(TensorDataset(x_valid, y_valid), batch_size=64))")
+    else:
+        fix = ("build one with ember.Data.from_loaders(train_dl, valid_dl), or a domain "
+               "plugin's constructor (ImageData.from_folder, TextData.from_df, "
+               "TabularData.from_df; see `ember plugins`)")
+    return DataError(f"{caller} needs an ember.Data as its first argument (data), got "
+                     f"{given}; {fix}")
 
 
 def _why_no_defaults(data: Data) -> str:
@@ -1944,12 +2051,16 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     default's 1; pass ``default_cbs=False`` to drop all the defaults). With ``model=`` the
     plugin's candidate models are left out (``learn.candidates`` is empty), so
     :meth:`Learner.fit_auto` trains the given model instead of racing others in its place.
+    ``data`` that is not an :class:`ember.Data` (``None``, a ``DataLoader``, a tensor, a
+    DataFrame) is an :class:`ember.DataError` naming the constructor that makes one of it.
 
     Example:
         >>> # learn = ember.learner(ImageData.from_folder("pets")); learn.fine_tune(3)
     """
     from ember.plugins import call_first
 
+    if not isinstance(data, Data):  # None had no .kind deep inside the plugin hooks
+        raise _not_data_error(data, "ember.learner")
     defaults = call_first("ember_defaults", data=data)
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)

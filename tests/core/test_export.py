@@ -846,3 +846,22 @@ def test_a_config_edited_to_build_a_huge_model_is_refused_before_it_is_built(tra
                r"differ for .*: \(200, 8\) in the file, \(1000000, 8\) in the model")
     with pytest.raises(ember.ExportError, match=message):
         ember.load(path)
+
+
+def test_an_exported_regression_keeps_its_targets_shape_for_unlabelled_predictions(tmp_path):
+    # a learner on an exported model's data has no training loader to read the targets'
+    # shape from: the export records it, so an unlabelled loader's predictions are (N,) as
+    # the targets (N,) were, not the model's (N, 1)
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from .helpers import regression_data
+
+    learn = ember.learner(regression_data(), path=tmp_path, quiet=True, device="cpu")
+    predictor = ember.load(learn.export("model"))
+    assert predictor.manifest["data"]["state"]["target_shape"] == []
+    assert predictor.data.target_shape == ()
+    again = ember.Learner(predictor.data, predictor.model, quiet=True, device="cpu")
+    x = learn.data.valid_dl.dataset.tensors[0][:6]
+    predictions, targets = again.get_preds(DataLoader(TensorDataset(x), batch_size=4))
+    assert targets is None and predictions.shape == (6,)
+    assert predictions.tolist() == pytest.approx(predictor.predict_batch(list(x)), abs=1e-6)

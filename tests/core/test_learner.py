@@ -193,6 +193,80 @@ def test_trial_puts_back_the_loaders_generators_unless_it_keeps_the_steps():
     assert not torch.equal(loader_state, before[2])
 
 
+class _Noise(nn.Module):
+    """Adds Gaussian noise in training, drawn from a torch generator of its own."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn(x.shape, generator=self.generator) if self.training else x
+
+
+class _NoisyModel(nn.Module):
+    """An MLP whose training inputs are jittered from generators the model holds: a torch one
+    in a submodule, a NumPy ``Generator`` and a ``RandomState`` on the model itself (as a
+    seq2seq model draws its teacher-forcing coins)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.noise = _Noise(seed)
+        self.numpy_rng = np.random.default_rng(seed)
+        self.legacy_rng = np.random.RandomState(seed)
+        self.body = ember.create_model("mlp", n_in=8, n_out=3, hidden=[16], dropout=0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            x = x * float(1.0 + 0.5 * self.numpy_rng.standard_normal())
+            x = x + float(self.legacy_rng.rand())
+        return self.body(self.noise(x))
+
+
+def _model_rng_states(model: _NoisyModel) -> list[object]:
+    return [model.noise.generator.get_state().tolist(), model.numpy_rng.bit_generator.state,
+            model.legacy_rng.get_state(legacy=False)["state"]["key"].tolist()]
+
+
+def test_trial_puts_back_the_generators_the_model_holds():
+    # lr_find before a fit must not change the fit, also for a model that draws from
+    # generators of its own rather than the global ones
+    def fit(sweep_first: bool) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+        if sweep_first:
+            before = _model_rng_states(learn.model)
+            learn.lr_find(num_it=4)
+            assert _model_rng_states(learn.model) == before
+        learn.fit(1, 1e-2)
+        return learn
+
+    plain, swept = fit(sweep_first=False), fit(sweep_first=True)
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[key]), key
+
+
+def test_a_resumed_fit_draws_from_the_models_own_generators_where_it_stopped(tmp_path):
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            raise ember.CancelFitException
+
+    ember.seed(0)
+    whole = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+    whole.fit(2, 1e-2)
+    ember.seed(0)
+    stopped = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
+    stopped.fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    ember.seed(123)
+    resumed = ember.Learner(blob_data(128), _NoisyModel(7), quiet=True)  # other model seeds
+    resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")
+    assert _model_rng_states(resumed.model) == _model_rng_states(whole.model)
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
 def test_lr_find_rule_falls_back_when_loss_never_falls():
     lrs = [10 ** (-7 + i * 0.1) for i in range(50)]
     with pytest.warns(ember.EmberWarning, match="never fell"):
@@ -2067,3 +2141,69 @@ def test_a_default_callback_given_by_name_is_replaced_by_the_users_own(ember_plu
     jitters = [cb.amount for cb in ember.learner(data, quiet=True, cbs=[_Jitter(0.5)]).cbs
                if isinstance(cb, _Jitter)]
     assert jitters == [0.5]
+
+
+def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:
+    """24 items of 3 features with ``targets`` as they are (one row per item), 16/8, and a
+    test set without labels of ``n_test`` items."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.randn(len(targets), 3, generator=torch.Generator().manual_seed(0))
+    train = DataLoader(TensorDataset(x[:16], targets[:16]), batch_size=8, shuffle=True)
+    valid = DataLoader(TensorDataset(x[16:], targets[16:]), batch_size=8)
+    test = DataLoader(TensorDataset(x[:n_test]), batch_size=8) if n_test else None
+    return ember.Data.from_loaders(train, valid, test)
+
+
+def test_regression_predictions_have_the_shape_of_their_targets():
+    # one target per item given as (N,): get_preds gave predictions (N, 1) beside targets
+    # (N,), and (predictions - targets).abs().mean() broadcast to (N, N), a wrong number
+    y = torch.linspace(-1, 1, 24)
+    learn = ember.learner(_regression_loaders(y, n_test=5), quiet=True, device="cpu")
+    predictions, targets = learn.get_preds()
+    assert predictions.shape == targets.shape == (8,)
+    assert (predictions - targets).shape == (8,)
+    raw, _ = learn.get_preds(activation=False)
+    assert torch.equal(raw, predictions)
+    # each row is its item's prediction, as predict gives it
+    x = learn.data.valid_dl.dataset.tensors[0]
+    assert predictions[3].item() == pytest.approx(learn.predict(x[3]), abs=1e-6)
+    # a test set without labels gets the shape a labelled one would
+    test_predictions, test_targets = learn.get_preds("test")
+    assert test_targets is None and test_predictions.shape == (5,)
+    # several targets, and one target given as (N, 1), keep the shape they have
+    for given, shape in ((torch.randn(24, 2), (8, 2)), (y[:, None], (8, 1))):
+        learn = ember.learner(_regression_loaders(given), quiet=True, device="cpu")
+        predictions, targets = learn.get_preds()
+        assert predictions.shape == targets.shape == shape
+
+
+def test_classification_predictions_keep_one_column_per_class():
+    learn = ember.learner(blob_data(n=64), quiet=True, device="cpu")
+    probabilities, targets = learn.get_preds()
+    assert probabilities.shape == (len(targets), 3) and targets.ndim == 1
+
+
+@pytest.mark.parametrize(("given", "advice"), [
+    (None, r"got None; build one with ember\.Data\.from_loaders\(train_dl, valid_dl\)"),
+    ("loader", r"got torch\.utils\.data\.dataloader\.DataLoader; wrap the training and "
+               r"validation loaders: ember\.Data\.from_loaders\(train_dl, valid_dl\)"),
+    ("tensor", r"got torch\.Tensor; put inputs and targets in a dataset and loaders"),
+    ("frame", r"got pandas\.DataFrame; .*TabularData\.from_df\(df, target="),
+    ("learner", r"got ember\.learner\.Learner; pass its data"),
+], ids=["none", "loader", "tensor", "frame", "learner"])
+def test_a_learner_of_something_other_than_data_says_what_to_build(given, advice):
+    # ember.learner(None) raised AttributeError: 'NoneType' object has no attribute 'kind'
+    # from deep inside the search for a plugin's defaults
+    from torch.utils.data import DataLoader, TensorDataset
+
+    values = {"loader": lambda: DataLoader(TensorDataset(torch.zeros(4, 2))),
+              "tensor": lambda: torch.zeros(4, 2),
+              "frame": lambda: pytest.importorskip("pandas").DataFrame({"a": [1.0, 2.0]}),
+              "learner": lambda: ember.learner(blob_data(n=64), quiet=True)}
+    value = values[given]() if given is not None else None
+    with pytest.raises(ember.DataError, match=r"^ember\.learner needs an ember\.Data as its "
+                                               r"first argument \(data\), " + advice):
+        ember.learner(value)
+    with pytest.raises(ember.DataError, match=r"^ember\.Learner needs an ember\.Data"):
+        ember.Learner(value, small_model())

@@ -345,3 +345,22 @@ def test_the_validation_flag_column_is_refused_as_an_input(diamonds: pd.DataFram
                                               r"input"):
         TabularData.from_df(frame, "price", cat_names=["cut", "is_valid"],
                             valid_col="is_valid", verbose=False)
+
+
+def test_regression_predictions_have_the_shape_of_the_target_column(
+        diamonds: pd.DataFrame) -> None:
+    # one numeric target: get_preds gave predictions (n, 1) beside targets (n,), so
+    # (predictions - targets).abs().mean() broadcast to (n, n) and measured nothing
+    train, test = diamonds.iloc[30:330], diamonds.iloc[:30].drop(columns="price")
+    data = TabularData.from_df(train, "price", test_df=test, verbose=False)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    predictions, targets = learn.get_preds()
+    assert predictions.shape == targets.shape == (len(data.valid_dl.dataset),)
+    test_predictions, test_targets = learn.get_preds("test")
+    assert test_targets is None and test_predictions.shape == (30,)
+    assert test_predictions.tolist() == pytest.approx(learn.predict_batch([test]), rel=1e-5)
+    # two target columns stay one column each
+    two = ember.learner(TabularData.from_df(train, ["price", "x"], verbose=False), quiet=True,
+                        device="cpu")
+    predictions, targets = two.get_preds()
+    assert predictions.shape == targets.shape == (len(targets), 2)

@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 import ember
-from ember_text.seq2seq import SCHEDULES, Seq2SeqData, TeacherForcing, load_sample
+from ember_text.seq2seq import SCHEDULES, Seq2SeqData, Seq2SeqRNN, TeacherForcing, load_sample
 from ember_text.seq2seq.callbacks import schedule_value
 
 TIME_SCHEDULES = [s for s in SCHEDULES if s != "adaptive"]
@@ -296,6 +296,58 @@ def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_p
     expected = whole.model.state_dict()
     for name, value in resumed.model.state_dict().items():
         assert torch.equal(value, expected[name]), name
+
+
+def _tiny_learner(seed: int = 0) -> ember.Learner:
+    """A seq2seq learner small enough to train in a blink, drawing coins at every step."""
+    ember.seed(seed)
+    data = Seq2SeqData.from_pairs(load_sample("fr_numbers")[:24], bs=8, seed=0, level="word",
+                                  tgt_level="char")
+    model = Seq2SeqRNN(len(data.src_vocab), len(data.tgt_vocab), emb_size=4, hidden_size=4,
+                       max_len=data.default_max_len())
+    return ember.learner(data, model=model, quiet=True,
+                         cbs=[TeacherForcing("constant", start=0.5)])
+
+
+def test_lr_find_before_a_fit_leaves_the_fits_coins_alone() -> None:
+    # the sweep draws coins from the model's own generator; the fit after it must draw the
+    # ones it would have drawn without the sweep
+    import torch
+
+    plain = _tiny_learner()
+    plain.fit(1, 1e-2)
+    swept = _tiny_learner()
+    with pytest.warns(ember.EmberWarning, match="never fell"):  # 3 steps: no curve to read
+        swept.lr_find(num_it=3)
+    swept.fit(1, 1e-2)
+    for name, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[name]), name
+
+
+def test_a_checkpoint_that_kept_the_coins_in_the_callback_still_resumes_them(tmp_path) -> None:
+    # checkpoints written before ember saved the model's own generators kept the coin
+    # generator's state in the TeacherForcing callback's state
+    import torch
+
+    class Interrupt(ember.Callback):
+        order = ember.Order.LAST + 1
+
+        def after_epoch(self) -> None:
+            raise ember.CancelFitException
+
+    whole = _tiny_learner()
+    whole.fit(2, 1e-2)
+    _tiny_learner().fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    coins = state["rng"].pop("model")["teacher_forcing_generator"]
+    state["callbacks"]["teacher_forcing"]["coins"] = coins
+    torch.save(state, tmp_path / "old.pt")
+    resumed = _tiny_learner(seed=123)
+    resumed.fit(2, 1e-2, resume=tmp_path / "old.pt")
+    assert torch.equal(resumed.model.teacher_forcing_generator.get_state(),
+                       whole.model.teacher_forcing_generator.get_state())
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
 class _StopMidEpoch(ember.Callback):

@@ -167,10 +167,11 @@ class TeacherForcing(ember.Callback):
     model was still poor (the README has the figures).
 
     Writes only ``learn.model.teacher_forcing_ratio`` and ``teacher_forcing_mode`` (the
-    model's documented knobs), and, when a fit resumes from a checkpoint, the state of
-    ``teacher_forcing_generator`` saved with it. Records the ratio of every training batch in
-    ``ratios`` and the running training token accuracy it read in ``accuracies`` (with
-    ``iters``, aligned with ``learn.recorder.iters``); :meth:`plot` draws both beside the loss.
+    model's documented knobs), and, when a fit resumes from a checkpoint written before ember
+    saved the model's own generators, the state of ``teacher_forcing_generator`` saved with
+    this callback. Records the ratio of every training batch in ``ratios`` and the running
+    training token accuracy it read in ``accuracies`` (with ``iters``, aligned with
+    ``learn.recorder.iters``); :meth:`plot` draws both beside the loss.
 
     Example:
         >>> cb = TeacherForcing("inverse_sigmoid", floor=0.2)
@@ -343,26 +344,17 @@ class TeacherForcing(ember.Callback):
         axis.set_title(f"teacher forcing: {self.schedule}")
         return figure
 
-    def _coin_generator(self) -> torch.Generator | None:
-        model = getattr(getattr(self, "learn", None), "model", None)
-        generator = getattr(model, "teacher_forcing_generator", None)
-        return generator if isinstance(generator, torch.Generator) else None
-
     def state_dict(self) -> dict[str, Any]:
-        """The records, the running accuracy and the model's coin generator state, so that a
-        fit resumed from a checkpoint draws the same coins as one never interrupted.
+        """The records and the running accuracy, so that a fit resumed from a checkpoint goes
+        on as one never interrupted (the model's coin generator is saved by the checkpoint
+        itself, with the other random generators the model holds).
 
         Example:
             >>> sorted(TeacherForcing().state_dict())[:3]
             ['accuracies', 'accuracy', 'iters']
         """
-        state: dict[str, Any] = {"ratios": self.ratios, "accuracies": list(self.accuracies),
-                                 "iters": self.iters, "accuracy": self.accuracy,
-                                 "measured": self.measured}
-        generator = self._coin_generator()
-        if generator is not None:
-            state["coins"] = generator.get_state()
-        return state
+        return {"ratios": self.ratios, "accuracies": list(self.accuracies), "iters": self.iters,
+                "accuracy": self.accuracy, "measured": self.measured}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (``learn.load`` of a checkpoint calls it).
@@ -374,8 +366,10 @@ class TeacherForcing(ember.Callback):
         self._accuracies = list(state.get("accuracies", []))
         self.accuracy = float(state.get("accuracy", 0.0))
         self.measured = int(state.get("measured", 0))
-        generator = self._coin_generator()
-        if "coins" in state and generator is not None:
+        # a checkpoint from before ember saved the model's own generators kept the coins here
+        model = getattr(getattr(self, "learn", None), "model", None)
+        generator = getattr(model, "teacher_forcing_generator", None)
+        if "coins" in state and isinstance(generator, torch.Generator):
             generator.set_state(state["coins"].cpu())
 
     def __repr__(self) -> str:
