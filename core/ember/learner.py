@@ -27,6 +27,7 @@ import itertools
 import math
 import numbers
 import random
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -102,6 +103,7 @@ from ember.utils import (
     default_device,
     env_flag,
     map_tensors,
+    new_figure,
     to_device,
     warn,
 )
@@ -205,15 +207,16 @@ class LRFindResult(float):
         result.minimum, result.steepest = float(lrs[best]), steepest
         return result
 
-    def plot(self, skip_end: int = 5) -> Any:
-        """Plot loss against learning rate (log scale) with the suggestion marked.
+    def plot(self, skip_end: int = 5, ax: Any = None) -> Any:
+        """Plot loss against learning rate (log scale) with the suggestion marked; returns the
+        figure (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib ``Axes``
+        of yours, and returns its figure.
 
         Example:
             >>> # learn.lr_find().plot().savefig("lr_find.png")
+            >>> # figure, axis = plt.subplots(); learn.lr_find().plot(ax=axis); plt.show()
         """
-        import matplotlib.pyplot as plt
-
-        figure, axis = plt.subplots()
+        figure, axis = new_figure(ax=ax)
         end = len(self.lrs) - skip_end if len(self.lrs) > skip_end + 2 else len(self.lrs)
         axis.plot(self.lrs[:end], self.losses[:end])
         axis.axvline(float(self), color="red", linestyle="--", label=f"suggested {float(self):.2e}")
@@ -298,6 +301,9 @@ class Learner:
             raise TrainingError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         # an unknown policy was refused only when a fit started, after the model had moved
         self.bn_policy, self.path = bn_policy, Path(path)
+        # which run this learner's checkpoints belong to: a Checkpoint overwrites a file of
+        # its own run only; loading a full checkpoint (a resume) carries its run on
+        self._run_id, self._resumed_from = secrets.token_hex(8), None
         self.data, self.device = data, default_device(device)
         if not isinstance(compile, (bool, dict)):
             raise TrainingError(
@@ -1104,8 +1110,11 @@ class Learner:
                 # read every batch by progress(): a loader's len() is too slow for the hot path
                 self.planned_steps = max(1, n_epoch * len(self.data.train_dl or []))
                 self.diverged, self.resumed = False, resume is not None
+                self._resumed_from = None
                 if resume is not None:
-                    checkpoint = self.load(resume, with_opt=True)
+                    checkpoint = self._load_file(self._resolve(resume, ".pt"), True, True,
+                                                 resuming=True)
+                    self._resumed_from = self._resolve(resume, ".pt")
                     self.start_epoch = checkpoint["epoch"] + 1
                     if not checkpoint.get("epoch_complete", True):
                         warn(
@@ -1372,6 +1381,8 @@ class Learner:
                 "train_iter": self.train_iter,
                 "epochs_run": self.epochs_run,
                 "n_frozen": self.n_frozen,
+                "run": self._run_id,
+                "model_class": type(self.model).__name__,
             }
             if with_opt and self.opt is not None:
                 state["opt"] = opt_state
@@ -1390,18 +1401,30 @@ class Learner:
         Example:
             >>> # learn.load("stage1")
         """
+        return self._load_file(self._resolve(path, ".pt"), with_opt, strict)
+
+    def _load_file(self, file: Path, with_opt: bool, strict: bool, resuming: bool = False
+                   ) -> dict[str, Any]:
         from ember.export import read_checkpoint
 
-        file = self._resolve(path, ".pt")
         state = read_checkpoint(file, self.device)
+        if resuming and not {"opt", "rng"} <= set(state):
+            # a weights-only file resumed with a KeyError ('rng') after loading the weights
+            raise TrainingError(
+                f"checkpoint {file} holds weights only (saved with with_opt=False, as SaveBest "
+                f"or learn.save(..., with_opt=False) write them), so a fit cannot resume from "
+                f"it: resume from the file the Checkpoint callback writes, or start a new fit "
+                f"from these weights with learn.load({str(file)!r}) and no resume")
         try:
             self.model.load_state_dict(state["model"], strict=strict)
         except RuntimeError as error:
             # torch's first line says only "Error(s) in loading state_dict for <class>:";
             # the names and shapes that differ are what tell which layer changed
             differences = _state_differences(self.model.state_dict(), state["model"], strict)
+            saved = state.get("model_class")
             raise TrainingError(
-                f"checkpoint {file} does not fit this model: "
+                f"checkpoint {file} does not fit this model"
+                f"{f' (it was saved from a {saved})' if saved else ''}: "
                 f"{differences or str(error).splitlines()[0]}. Build the same architecture as "
                 f"when it was saved (or load(..., strict=False) to take the weights whose "
                 f"names match, when every shape fits)"
@@ -1426,6 +1449,8 @@ class Learner:
             for name, cb_state in state.get("callbacks", {}).items():
                 if name in names:
                     names[name].load_state_dict(cb_state)
+            # the full state of that run: its Checkpoint file is this learner's to go on writing
+            self._run_id = state.get("run", self._run_id)
         return state
 
     def export(self, path: str | Path = "model.ember") -> Path:

@@ -1,4 +1,5 @@
-"""Small helpers: seeding, device choice, moving batches, atomic writes, plain values.
+"""Small helpers: seeding, device choice, moving batches, atomic writes, plain values, and the
+one way Ember's plots start a figure.
 
 Example:
     >>> import ember
@@ -27,6 +28,7 @@ __all__ = [
     "env_flag",
     "is_missing",
     "map_tensors",
+    "new_figure",
     "plain",
     "seed",
     "to_device",
@@ -281,3 +283,42 @@ def warn(message: str, category: type[Warning] | None = None) -> None:
             break
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def new_figure(rows: int = 1, columns: int = 1, *, ax: Any = None, pyplot: bool = True,
+               figsize: tuple[float, float] | None = None, **subplot_options: Any
+               ) -> tuple[Any, Any]:
+    """The figure and axes every Ember plot draws into: ``(figure, axes)``, as
+    ``plt.subplots(rows, columns, figsize=figsize, **subplot_options)`` returns them.
+
+    The figure is made through pyplot, as pandas' and seaborn's plots make theirs, so
+    ``plt.show()`` shows it from a script and a notebook shows it at the end of the cell
+    (end the line with ``;`` when it is the cell's last, or the returned figure is shown a
+    second time as the cell's value). pyplot keeps each figure it makes until
+    ``plt.close(figure)``: a loop that plots many times closes what it has saved, or draws
+    into axes of its own. With ``ax`` (a matplotlib ``Axes`` of the caller's, for a plot of
+    one axes) the plot draws into it and ``(ax.figure, ax)`` comes back: the figure is the
+    caller's to lay out, show and close. ``pyplot=False`` makes a ``matplotlib.figure.Figure``
+    that pyplot does not track (a server rendering images, a library of the user's own).
+
+    Example:
+        >>> figure, axis = new_figure(figsize=(4, 3), pyplot=False)
+        >>> _ = axis.plot([1, 2, 3]); len(figure.axes)
+        1
+    """
+    try:
+        import matplotlib.figure
+    except ImportError:
+        raise ImportError("Ember's plots need matplotlib: pip install 'ember[plot]' (or "
+                          "pip install matplotlib)") from None
+    if ax is not None:
+        if (rows, columns) != (1, 1):
+            raise ValueError(f"this plot draws a grid of {rows} x {columns} axes, so it cannot "
+                             f"draw into one given ax; leave ax out and it makes its figure")
+        return ax.figure, ax
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(rows, columns, figsize=figsize, **subplot_options)
+    figure = matplotlib.figure.Figure(figsize=figsize)
+    return figure, figure.subplots(rows, columns, **subplot_options)

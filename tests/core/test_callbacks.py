@@ -591,6 +591,75 @@ def test_checkpoint_every_two_epochs_writes_after_the_second_and_the_last(tmp_pa
     assert written == [False, True, True]
 
 
+def test_a_default_checkpoint_is_never_overwritten_by_another_run(tmp_path, monkeypatch):
+    # Checkpoint() wrote checkpoint.pt in the working folder, whatever the learner's path: a
+    # second learner (or a second run of the script) replaced the first's checkpoint without
+    # a word, and resuming then loaded the other run's weights
+    monkeypatch.chdir(tmp_path)
+    ember.seed(0)
+    first = ember.Learner(blob_data(128), small_model(), quiet=True)
+    first.fit(2, 1e-2, cbs=ember.Checkpoint())
+    file = tmp_path / "models" / "checkpoint.pt"  # where learn.save("checkpoint") writes
+    written = file.read_bytes()
+    second = ember.Learner(blob_data(128, seed=1), small_model(), quiet=True)
+    with pytest.warns(ember.EmberWarning, match=r"already holds the checkpoint of another "
+                      r"run \(a BodyHead, after epoch 1\).*this run writes .*checkpoint-v1.pt"):
+        second.fit(1, 1e-2, cbs=ember.Checkpoint())
+    assert file.read_bytes() == written  # kept: the second run wrote its own version
+    version = tmp_path / "models" / "checkpoint-v1.pt"
+    assert version.is_file() and second.recorder.values
+    with pytest.warns(ember.EmberWarning, match="this run writes .*checkpoint-v1.pt"):
+        second.fit(1, 1e-2, cbs=ember.Checkpoint())  # a later fit goes on in its own version
+    assert not (tmp_path / "models" / "checkpoint-v2.pt").exists()
+    third = ember.Learner(blob_data(128, seed=2), small_model(), quiet=True)
+    with pytest.warns(ember.EmberWarning, match="this run writes .*checkpoint-v2.pt"):
+        third.fit(1, 1e-2, cbs=ember.Checkpoint())
+    first.fit(1, 1e-2, cbs=ember.Checkpoint())  # a learner goes on writing its own
+    assert file.read_bytes() != written
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    resumed.fit(2, 1e-2, cbs=ember.Checkpoint(), resume="checkpoint")  # resumes and goes on
+    resumed.fit(1, 1e-2, cbs=ember.Checkpoint())  # the run it resumed is its own
+    resumed_version = ember.Learner(blob_data(128, seed=1), small_model(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # resumed from its own version: nothing to say
+        resumed_version.fit(3, 1e-2, cbs=ember.Checkpoint(), resume=version)
+    replaced = version.read_bytes()
+    third.fit(1, 1e-2, cbs=ember.Checkpoint(overwrite=True))  # replaced when asked
+    assert not (tmp_path / "models" / "checkpoint-v3.pt").exists()
+    assert version.read_bytes() == replaced
+    own = ember.Learner(blob_data(128), small_model(), quiet=True, path=tmp_path / "b")
+    own.fit(1, 1e-2, cbs=ember.Checkpoint())  # a learner with a path of its own: its folder
+    assert (tmp_path / "b" / "models" / "checkpoint.pt").is_file()
+
+
+def test_a_checkpoint_at_the_old_default_place_is_pointed_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ember.seed(0)
+    ember.Learner(blob_data(128), small_model(), quiet=True).fit(
+        1, 1e-2, cbs=ember.Checkpoint("checkpoint.pt"))  # where Checkpoint() used to write
+    with pytest.warns(ember.EmberWarning, match="checkpoint.pt in the working folder is from "
+                      "the old default.*resume='checkpoint.pt'"):
+        ember.Learner(blob_data(128), small_model(), quiet=True).fit(
+            1, 1e-2, cbs=ember.Checkpoint())
+    with pytest.warns(ember.EmberWarning, match=r"resumed from checkpoint.pt, but its "
+                      r"Checkpoint writes .*models/checkpoint.pt"):
+        ember.Learner(blob_data(128), small_model(), quiet=True).fit(
+            2, 1e-2, cbs=ember.Checkpoint(overwrite=True), resume="checkpoint.pt")
+
+
+def test_resuming_from_a_weights_only_checkpoint_is_refused_before_loading_it(tmp_path):
+    # SaveBest's file (or learn.save(..., with_opt=False)) loaded its weights into the model,
+    # then the resume failed with KeyError: 'rng'
+    ember.seed(0)
+    learn = ember.Learner(blob_data(128), small_model(), quiet=True)
+    learn.fit(1, 1e-2, cbs=ember.SaveBest(path=tmp_path / "best.pt"))
+    fresh = ember.Learner(blob_data(128), small_model(), quiet=True)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(ember.TrainingError, match=r"holds weights only .*cannot resume from it"):
+        fresh.fit(2, 1e-2, resume=tmp_path / "best.pt")
+    assert all(torch.equal(before[k], v) for k, v in fresh.model.state_dict().items())
+
+
 @pytest.mark.parametrize("monitor_class", [ember.EarlyStopping, ember.SaveBest])
 def test_a_monitor_mode_that_is_not_min_max_or_auto_is_refused(monitor_class):
     # any other word was read as "min": EarlyStopping("accuracy", mode="maximize") stopped a

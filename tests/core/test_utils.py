@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -30,3 +32,69 @@ def test_warn_names_the_caller_outside_ember():
         warnings.simplefilter("always")
         ember.utils.warn("plain words")
     assert caught[0].filename == __file__ and caught[0].category is ember.EmberWarning
+
+
+# ------------------------------------------------------------------------ plots
+def test_plots_return_their_figure_for_pyplot_to_show_and_close():
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from .helpers import blob_data
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=128), ember.create_model("mlp", n_in=8, n_out=3),
+                          quiet=True)
+    learn.fit(2, 1e-2)
+    curve = ember.LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+                                          [1.0, 0.8, 0.5, 0.4, 3.0])
+    loss_figure = learn.recorder.plot_loss(skip_start=0)
+    lr_figure = curve.plot(skip_end=0)
+    try:
+        assert isinstance(loss_figure, Figure) and isinstance(lr_figure, Figure)
+        # made through pyplot, so plt.show() in a script shows them
+        assert {loss_figure.number, lr_figure.number} <= set(plt.get_fignums())
+        (loss_axis,) = loss_figure.axes
+        assert [line.get_label() for line in loss_axis.lines] == ["train", "valid"]
+        assert len(loss_axis.lines[0].get_xdata()) == len(learn.recorder.losses)
+        (lr_axis,) = lr_figure.axes
+        assert lr_axis.get_xscale() == "log" and len(lr_axis.lines[0].get_xdata()) == 5
+        loss_figure.savefig(io.BytesIO(), format="png")
+    finally:
+        plt.close(loss_figure)
+        plt.close(lr_figure)
+
+
+def test_a_plot_draws_into_the_axes_it_is_given():
+    import matplotlib.pyplot as plt
+
+    curve = ember.LRFindResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+                                          [1.0, 0.8, 0.5, 0.4, 3.0])
+    figure, (left, right) = plt.subplots(1, 2)
+    try:
+        assert curve.plot(skip_end=0, ax=right) is figure
+        assert len(right.lines) == 2 and not left.lines  # the curve and the suggestion
+    finally:
+        plt.close(figure)
+
+
+def test_new_figure_makes_grids_uses_given_axes_and_leaves_pyplot_alone_when_asked():
+    import matplotlib.pyplot as plt
+
+    from ember.utils import new_figure
+
+    before = set(plt.get_fignums())
+    figure, axes = new_figure(2, 3, squeeze=False, figsize=(6, 4), pyplot=False)
+    assert axes.shape == (2, 3) and len(figure.axes) == 6
+    assert tuple(figure.get_size_inches()) == (6, 4) and set(plt.get_fignums()) == before
+    mine, axis = plt.subplots()
+    try:
+        assert new_figure(ax=axis) == (mine, axis)
+        with pytest.raises(ValueError, match="grid of 2 x 2 axes, so it cannot draw into one"):
+            new_figure(2, 2, ax=axis)
+    finally:
+        plt.close(mine)
+    tracked, _ = new_figure()
+    try:
+        assert plt.gcf() is tracked
+    finally:
+        plt.close(tracked)

@@ -80,3 +80,7 @@ def test_the_importance_plot_can_be_saved(diamonds_learner: ember.Learner, tmp_p
     figure.savefig(tmp_path / "own_axes.png")
     assert (tmp_path / "own_axes.png").stat().st_size > 0
     plt.close(figure)
+    # plot=True returns the table: the figure is pyplot's, to be found (and shown) there
+    table = feature_importance(diamonds_learner, n_repeats=1, plot=True)
+    assert len(plt.gcf().axes[0].patches) == len(table)
+    plt.close(plt.gcf())

@@ -51,9 +51,17 @@ def test_confusion_matrix_and_top_losses(learn):
     assert torch.all(losses[:-1] >= losses[1:])
     assert torch.equal(interp.losses[indices], losses)
     assert float(losses[0]) == pytest.approx(float(interp.losses.max()))
+    import matplotlib.pyplot as plt
+
     figure = interp.plot_top_losses(4)
     assert len([a for a in figure.axes if a.images]) == 4
-    assert interp.plot_confusion_matrix(normalize=True) is not None
+    matrix_figure = interp.plot_confusion_matrix(normalize=True)
+    assert len(matrix_figure.axes[0].texts) == 100  # one count per cell
+    plt.close(figure)
+    plt.close(matrix_figure)
+    own, axis = plt.subplots()
+    assert interp.plot_confusion_matrix(ax=axis) is own and axis.images
+    plt.close(own)
 
 
 def test_interpretation_and_tta_of_the_training_set_keep_items_in_order(learn):

@@ -332,7 +332,10 @@ def test_masks_with_a_void_border_and_no_codes_warn_about_the_unused_classes(fas
 
 
 def test_show_batch_draws_each_image_beside_its_mask_and_augments_both(segmentation_data):
+    import matplotlib.pyplot as plt
+
     figure = segmentation_data.show_batch(3, split="valid")  # in order: comparable
+    plt.close(figure)
     shown = [axis.images[0].get_array() for axis in figure.axes]
     assert len(shown) == 6 and figure.axes[0].get_title() == "image"
     assert figure.axes[1].get_title() == "mask"  # a column title, not a mask's numpy repr

@@ -18,6 +18,7 @@ import torch
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.training import skipped_steps
 from ember.errors import TrainingError
+from ember.utils import new_figure
 
 __all__ = ["ProgressPrinter", "Recorder"]
 
@@ -205,15 +206,16 @@ class Recorder(Callback):
         """Column names of :attr:`values`."""
         return list(self.values[-1]) if self.values else []
 
-    def plot_loss(self, skip_start: int = 5, with_valid: bool = True) -> Any:
-        """Plot the training loss per batch and the validation loss per epoch; returns the figure.
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True, ax: Any = None) -> Any:
+        """Plot the training loss per batch and the validation loss per epoch; returns the
+        figure (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib ``Axes``
+        of yours, and returns its figure.
 
         Example:
             >>> # learn.recorder.plot_loss().savefig("loss.png")
+            >>> # figure, axis = plt.subplots(); learn.recorder.plot_loss(ax=axis); plt.show()
         """
-        import matplotlib.pyplot as plt
-
-        figure, axis = plt.subplots()
+        figure, axis = new_figure(ax=ax)
         axis.plot(self.iters[skip_start:], self.losses[skip_start:], label="train")
         if with_valid and self.values:
             per_epoch = len(self.iters) / max(1, len(self.values))

@@ -235,6 +235,19 @@ class Checkpoint(Callback):
     ``every`` epochs (a whole number, 1 or more) and after the fit's last epoch, atomically, so
     an interrupted run resumes with ``learn.fit…(…, resume=path)``.
 
+    ``path`` is read as :meth:`ember.Learner.save` reads it: a bare name (the default,
+    ``"checkpoint"``) is ``<learn.path>/models/<name>.pt``, so learners given their own
+    ``path=`` keep their own checkpoints, and ``resume="checkpoint"`` finds it (the default
+    used to be ``checkpoint.pt`` in the working folder: resume such a file with
+    ``resume="checkpoint.pt"``; a fit with the default says so when it finds one).
+
+    A checkpoint is never overwritten by another run: when the file already holds one that
+    this learner did not write or resume from (another learner, or an earlier run of the
+    script), or a file that is not an Ember checkpoint, this fit writes the next free
+    versioned name beside it (``checkpoint-v1.pt``, ``checkpoint-v2.pt``, …; ``file`` is the
+    one it writes) and warns with both names, so both runs stay resumable. ``overwrite=True``
+    replaces the file instead.
+
     Example:
         >>> Checkpoint("run.pt").path
         PosixPath('run.pt')
@@ -242,15 +255,94 @@ class Checkpoint(Callback):
 
     order = Order.LAST
 
-    def __init__(self, path: str | Path = "checkpoint.pt", every: int = 1) -> None:
+    def __init__(self, path: str | Path = "checkpoint", every: int = 1,
+                 overwrite: bool = False) -> None:
         if not _whole(every, 1):
             # every=0 divided by zero at the end of the first epoch, after it had trained
             raise ValueError(
                 f"Checkpoint(every={every!r}): the checkpoint is written every `every` epochs "
                 f"(and after the last), so give a whole number of epochs, 1 or more (1 writes "
                 f"one after each epoch)")
-        self.path, self.every = Path(path), every
+        self.path, self.every, self.overwrite = Path(path), every, overwrite
+        self.file: Path | None = None  # the file this fit writes (set before it starts)
+
+    def before_fit(self) -> None:
+        learn = self.learn
+        self.file = file = learn._resolve(self.path, ".pt")
+        resumed_from = getattr(learn, "_resumed_from", None)
+        if self.path == Path("checkpoint") and resumed_from is None and not file.exists() \
+                and Path("checkpoint.pt").is_file():
+            warn(f"Checkpoint() writes {file} (the learner's models folder, as learn.save "
+                 f"does); checkpoint.pt in the working folder is from the old default and is "
+                 f"left as it is: resume it with resume='checkpoint.pt'")
+        if not self.overwrite and not _same_file(resumed_from, file):
+            # rank 0 writes the file with its run, so it decides, and every rank writes alike
+            decision = None
+            if getattr(learn.distributed, "rank", 0) == 0:
+                taken = self._taken(file)
+                decision = None if taken is None else (taken, self._own_version(file))
+            if learn.distributed is not None:
+                import torch.distributed as dist
+
+                shared = [decision]
+                dist.broadcast_object_list(shared, src=0)
+                decision = shared[0]
+            if decision is not None:
+                taken, self.file = decision
+                if not _same_file(resumed_from, self.file):
+                    warn(f"Checkpoint: {file} already holds {taken}, which this learner did not "
+                         f"write or resume from, so it is kept and this run writes {self.file} "
+                         f"(resume it with resume={str(self.file)!r}, the other with "
+                         f"resume={str(file)!r}); Checkpoint(..., overwrite=True) replaces "
+                         f"the file instead")
+        if resumed_from is not None and not _same_file(resumed_from, self.file):
+            warn(f"this fit resumed from {resumed_from}, but its Checkpoint writes {self.file}: "
+                 f"to resume after another interruption, use resume={str(self.file)!r}")
+
+    def _own_version(self, file: Path) -> Path:
+        """The first of ``<stem>-v1<suffix>``, ``<stem>-v2<suffix>``, … beside ``file`` that
+        is free or this learner's own (a later fit of the same learner continues in it)."""
+        version = 1
+        while True:
+            candidate = file.with_name(f"{file.stem}-v{version}{file.suffix}")
+            if self._taken(candidate) is None:
+                return candidate
+            version += 1
+
+    def _taken(self, file: Path) -> str | None:
+        """What ``file`` holds that this fit must not overwrite (another run's checkpoint, a
+        file that is not an Ember checkpoint), or None when it may (no file yet, or a
+        checkpoint this learner wrote or resumed from)."""
+        if not file.exists():
+            return None
+        state = _peek(file)
+        if state is None:
+            return "a file that is not an Ember checkpoint"
+        if state.get("run") == self.learn._run_id:  # its own
+            return None
+        model = state.get("model_class")
+        return (f"the checkpoint of another run ({f'a {model}, ' if model else ''}"
+                f"after epoch {state.get('epoch', 0)})")
 
     def after_epoch(self) -> None:
         if (self.learn.epoch + 1) % self.every == 0 or self.learn.epoch + 1 == self.learn.n_epoch:
-            self.learn.save(self.path, with_opt=True)
+            self.learn.save(self.file or self.path, with_opt=True)
+
+
+def _same_file(path: Path | None, other: Path) -> bool:
+    """Whether ``path`` (None: no file) names the file ``other`` does."""
+    return path is not None and path.resolve() == other.resolve()
+
+
+def _peek(file: Path) -> dict[str, Any] | None:
+    """The contents of the Ember checkpoint ``file`` (memory-mapped: the weights are not
+    read), or None when it is not one."""
+    import torch
+
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    if not isinstance(state, dict) or state.get("format") != "ember-checkpoint":
+        return None
+    return state

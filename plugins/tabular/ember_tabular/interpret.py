@@ -19,6 +19,7 @@ from torch import Tensor
 import ember
 from ember.data import unlabelled_test_error
 from ember.model import evaluating
+from ember.utils import new_figure
 from ember_tabular.data import TabularData
 
 __all__ = ["feature_importance", "plot_feature_importance"]
@@ -117,17 +118,13 @@ def feature_importance(learn: ember.Learner, split: str = "valid",
 
 def plot_feature_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
     """A bar chart of a :func:`feature_importance` table (most important column on top);
-    returns the matplotlib figure, a new one or that of ``ax`` when given.
+    returns the matplotlib figure, a new one (:func:`ember.utils.new_figure`) or that of
+    ``ax`` when given.
 
     Example:
         >>> # plot_feature_importance(feature_importance(learn)).savefig("importance.png")
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        figure, axis = plt.subplots(figsize=(6, 0.3 * len(importance) + 1))
-    else:
-        figure, axis = ax.figure, ax
+    figure, axis = new_figure(ax=ax, figsize=(6, 0.3 * len(importance) + 1))
     axis.barh(importance["feature"][::-1], importance["importance"][::-1],
               xerr=importance["std"][::-1])
     axis.set_xlabel(f"loss of {importance.attrs.get('score', 'score')} when shuffled")

@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
-from ember.utils import is_missing, plain, warn
+from ember.utils import is_missing, new_figure, plain, warn
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
@@ -863,17 +863,16 @@ class ImageData(ember.Data):
 
     def show_images(self, images: Tensor, titles: list[str], colors: list[str] | None = None,
                     n: int = 9, figsize: tuple[float, float] | None = None) -> Any:
-        """A grid figure of normalised ``images`` (a batch) with one title per image.
+        """A grid figure of normalised ``images`` (a batch) with one title per image
+        (:func:`ember.utils.new_figure`).
 
         Example:
             >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])
         """
-        import matplotlib.pyplot as plt
-
         n = min(n, len(images))
         rows, columns = _grid(n)
-        figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                    figsize=figsize or (2.2 * columns, 2.4 * rows))
+        figure, axes = new_figure(rows, columns, squeeze=False,
+                                  figsize=figsize or (2.2 * columns, 2.4 * rows))
         pixels = self._pixels(images[:n])
         for index, axis in enumerate(axes.flat):
             axis.axis("off")

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 import ember
 from ember.metrics import IGNORE_INDEX
+from ember.utils import new_figure
 from ember_vision.data import _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
@@ -203,19 +204,19 @@ class Interpretation:
                  for p in range(len(matrix)) if a != p and matrix[a, p] >= min_count]
         return sorted(pairs, key=lambda pair: -pair[2])
 
-    def plot_confusion_matrix(self, normalize: bool = False) -> Any:
-        """A matplotlib figure of the confusion matrix (rows actual, columns predicted).
+    def plot_confusion_matrix(self, normalize: bool = False, ax: Any = None) -> Any:
+        """A matplotlib figure of the confusion matrix (rows actual, columns predicted):
+        a new one (:func:`ember.utils.new_figure`), or, with ``ax`` (a matplotlib
+        ``Axes`` of yours), the figure of ``ax`` with the matrix drawn into it.
 
         Example:
             >>> # interp.plot_confusion_matrix().savefig("confusion.png")
         """
-        import matplotlib.pyplot as plt
-
         matrix = self.confusion_matrix().astype(float)
         if normalize:
             matrix = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
         names = [str(c) for c in (self.data.classes or range(len(matrix)))]
-        figure, axis = plt.subplots(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
+        figure, axis = new_figure(ax=ax, figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
         axis.imshow(matrix, cmap="Blues")
         axis.set_xticks(range(len(names)), names, rotation=90)
         axis.set_yticks(range(len(names)), names)
@@ -227,7 +228,8 @@ class Interpretation:
                 axis.text(column, row, f"{value:.2f}" if normalize else f"{int(value)}",
                           ha="center", va="center", fontsize=8,
                           color="white" if value > matrix.max() / 2 else "black")
-        figure.tight_layout()
+        if ax is None:  # a figure of the caller's is theirs to lay out
+            figure.tight_layout()
         return figure
 
     def plot_top_losses(self, k: int = 9) -> Any:

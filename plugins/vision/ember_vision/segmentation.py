@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 import ember
 from ember.metrics import IGNORE_INDEX
 from ember.model import evaluating
-from ember.utils import warn
+from ember.utils import new_figure, warn
 from ember_vision.data import (
     ArrayImageDataset,
     ImageCollate,
@@ -325,10 +325,8 @@ class SegmentationData(ImageData):
                    titles: Sequence[str]) -> Any:
         """A figure with one row per normalised image: the image, then each of ``masks``'
         lists' mask for it (void pixels, ``IGNORE_INDEX``, left blank)."""
-        import matplotlib.pyplot as plt
-
         n, columns = len(images), 1 + len(masks)
-        figure, axes = plt.subplots(n, columns, squeeze=False, figsize=(2.2 * columns, 2.2 * n))
+        figure, axes = new_figure(n, columns, squeeze=False, figsize=(2.2 * columns, 2.2 * n))
         pixels = self._pixels(images)
         n_codes = max(len(self.classes or []), 2)
         for row in range(n):

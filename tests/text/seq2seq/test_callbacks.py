@@ -229,8 +229,12 @@ def test_callback_decays_records_and_is_zero_at_validation() -> None:
     assert spy.valid and set(spy.valid) == {0.0}
     assert learn.model.teacher_forcing_ratio == 0.0  # after the fit: inference
     assert learn.model.teacher_forcing_mode == "sample"
+    import matplotlib.pyplot as plt
+
+    kept = set(plt.get_fignums())
     figure = forcing.plot()
     assert len(figure.axes) == 2  # ratio and, on a twin axis, the loss
+    assert set(plt.get_fignums()) == kept  # pyplot does not keep it
 
 
 def test_callback_needs_a_model_with_a_ratio() -> None:

@@ -55,8 +55,11 @@ def test_predict_greedy_beam_and_attention(trained: ember.Learner) -> None:
     assert translation.attention.shape == (len(translation.tokens),
                                            len(translation.source_tokens))
     assert translation.attention.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    import matplotlib.pyplot as plt
+
     figure = show_attention(trained, "quarante-deux")
     assert figure.translation.text == greedy
+    plt.close(figure)
     with pytest.raises(TypeError, match="unexpected prediction options"):
         trained.predict("deux", temperature=0.5)
 

@@ -36,6 +36,7 @@ import torch
 
 import ember
 from ember.callbacks import LRFinder
+from ember.utils import new_figure
 from ember_text.seq2seq.data import IGNORE_INDEX
 from ember_text.seq2seq.models import PAD
 
@@ -318,16 +319,16 @@ class TeacherForcing(ember.Callback):
     # a fit ended by an error, the NaN guard or Ctrl-C leaves the model ready for inference too
     after_cancel_fit = after_fit
 
-    def plot(self, with_loss: bool = True) -> Any:
+    def plot(self, with_loss: bool = True, ax: Any = None) -> Any:
         """Plot the teacher-forcing ratio per training batch and the running training token
-        accuracy it read (dashed), beside the training loss.
+        accuracy it read (dashed), beside the training loss; returns the figure
+        (:func:`ember.utils.new_figure`), or draws into ``ax``, a matplotlib
+        ``Axes`` of yours, and returns its figure.
 
         Example:
             >>> # learn.callback("teacher_forcing").plot().savefig("teacher_forcing.png")
         """
-        import matplotlib.pyplot as plt
-
-        figure, axis = plt.subplots()
+        figure, axis = new_figure(ax=ax)
         axis.plot(self.iters, self.ratios, color="tab:orange", label="teacher forcing")
         axis.plot(self.iters, self.accuracies, color="tab:green", linestyle="--",
                   label="running training token accuracy")

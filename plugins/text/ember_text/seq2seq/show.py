@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ember.utils import new_figure
+
 __all__ = ["show_attention"]
 
 
@@ -16,21 +18,18 @@ def show_attention(predictor: Any, text: str, beam: int = 1, max_len: int | None
     """Translate ``text`` and draw the attention matrix (output tokens x source tokens).
 
     ``predictor`` is a :class:`ember.Learner` or what :func:`ember.load` returns (anything with
-    ``predict(item, with_attention=True, ...)``). Returns the matplotlib figure; the
+    ``predict(item, with_attention=True, ...)``). Returns the matplotlib figure
+    (:func:`ember.utils.new_figure`), or draws into ``axis``, a matplotlib
+    ``Axes`` of yours, and returns its figure; the
     :class:`~ember_text.seq2seq.data.Translation` is on ``figure.translation``.
 
     Example:
         >>> # figure = show_attention(learn, "quarante-deux"); figure.translation.text -> '42'
     """
-    import matplotlib.pyplot as plt
-
     translation = predictor.predict(text, beam=beam, max_len=max_len, with_attention=True)
-    if axis is None:
-        width = max(4.0, 0.35 * len(translation.source_tokens) + 1.5)
-        height = max(2.5, 0.35 * len(translation.tokens) + 1.5)
-        figure, axis = plt.subplots(figsize=(width, height))
-    else:
-        figure = axis.figure
+    width = max(4.0, 0.35 * len(translation.source_tokens) + 1.5)
+    height = max(2.5, 0.35 * len(translation.tokens) + 1.5)
+    figure, axis = new_figure(ax=axis, figsize=(width, height))
     axis.imshow(translation.attention, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     axis.set_xticks(range(len(translation.source_tokens)))
     axis.set_xticklabels([repr(t)[1:-1] for t in translation.source_tokens], rotation=90)
