@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
 from ember.callbacks.tracking import SaveBest
+from ember.callbacks.training import PreciseBatchNorm
 from ember.errors import CancelFitException, CancelTrainException, TrainingError
 from ember.utils import warn
 
@@ -226,7 +227,9 @@ def _timed_batches(learn: Learner, budget_seconds: float | None = None, n: int =
                 raise CancelFitException
 
     lr = float(learn.lr_suggestion or learn.lr_for_groups(None)[-1])  # the head's default
-    with learn.trial(keep_steps=keep):  # the probe's partial epoch is never in the history
+    # the probe's partial epoch is never in the history; its few steps need no precise
+    # BatchNorm statistics (a pass over the training items the budget would pay for)
+    with learn.trial(keep_steps=keep), learn._without(PreciseBatchNorm):
         learn.fit(1, lr / ONE_CYCLE_DIV if keep else lr, cbs=[Timer()], reset_opt=True)
 
     def mean(times: list[float]) -> float:

@@ -43,7 +43,7 @@ from ember.callbacks.base import EVENTS, Callback
 from ember.callbacks.recorder import ProgressPrinter, Recorder
 from ember.callbacks.schedule import CosineSchedule, LRFinder, OneCycle
 from ember.callbacks.tracking import Checkpoint, EarlyStopping, SaveBest
-from ember.callbacks.training import MixedPrecision, NanGuard
+from ember.callbacks.training import MixedPrecision, NanGuard, PreciseBatchNorm
 from ember.checks import (
     Finding,
     Guard,
@@ -1051,9 +1051,9 @@ class Learner:
         state restored includes the random generators (see :meth:`trial`), so a fit after the
         sweep trains as it would have without it.
 
-        The sweep runs without the progress printer, the guards and the callbacks that track
-        validation results or write checkpoints (early stopping, save-best, checkpoints): it
-        has no validation, and its weights are thrown away.
+        The sweep runs without the progress printer, the guards, the callbacks that track
+        validation results or write checkpoints (early stopping, save-best, checkpoints) and
+        PreciseBatchNorm: it has no validation, and its weights are thrown away.
 
         Example:
             >>> # lr = learn.lr_find(); learn.fit_one_cycle(3, lr)
@@ -1064,7 +1064,7 @@ class Learner:
         with self.trial():
             self._prepare_opt(start_lr, reset_opt=True)
             with self._without(ProgressPrinter, NanGuard, Guard, EarlyStopping, SaveBest,
-                               Checkpoint), self._attached([finder]):
+                               Checkpoint, PreciseBatchNorm), self._attached([finder]):
                 self._fit(n_epoch, [], None)
         result = LRFindResult.from_curve(finder.lrs, finder.losses)
         self.lr_suggestion = result

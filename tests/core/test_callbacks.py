@@ -997,17 +997,59 @@ def test_precise_batchnorm_averages_the_statistics_of_the_trained_weights():
     learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
     learn.fit_one_cycle(1, 5e-2, cbs=[ember.PreciseBatchNorm()])
     linear, norm = learn.model[0], learn.model[1]
-    # momentum None: the plain average of every training batch's statistics, taken with the
-    # final weights, in dataset order
-    means, variances = [], []
+    # fewer items than the cap: every training item, the batches' statistics weighted by
+    # items, taken with the final weights: the mean is the whole set's
     with torch.no_grad():
-        for x, _ in learn.loader("train", in_order=True):
-            out = linear(x)
-            means.append(out.mean(0))
-            variances.append(out.var(0, unbiased=True))
-    assert torch.allclose(norm.running_mean, torch.stack(means).mean(0), atol=1e-5)
-    assert torch.allclose(norm.running_var, torch.stack(variances).mean(0), atol=1e-5)
+        out = torch.cat([linear(x) for x, _ in learn.loader("train", in_order=True)])
+    assert torch.allclose(norm.running_mean, out.mean(0), atol=1e-5)
+    assert torch.allclose(norm.running_var, out.var(0), rtol=0.2)
     assert norm.momentum == 0.1 and learn.model.training is False  # restored; eval for valid
+
+
+def _sorted_by_class(n: int = 1000, bs: int = 25) -> ember.Data:
+    """Two classes far apart (means -3 and +3, variance 1 each), the training set sorted by
+    class as a folder of class folders lists it: the whole set's variance is about 10."""
+    from torch.utils.data import TensorDataset
+
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(n) * 2 // n
+    x = torch.randn(n, 2, generator=generator) + (6.0 * y - 3.0)[:, None]
+    train_dl, valid_dl, _ = ember.make_loaders(TensorDataset(x, y), TensorDataset(x[::10],
+                                                                                  y[::10]), bs=bs)
+    return ember.Data.from_loaders(train_dl, valid_dl)
+
+
+def _input_norm_learner(data: ember.Data) -> ember.Learner:
+    # the BatchNorm layer sees the inputs themselves: its statistics are the data's
+    return ember.Learner(data, nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 2)), quiet=True)
+
+
+@pytest.mark.parametrize("n_items", [None, 200])
+def test_precise_batchnorm_reads_a_sample_spread_over_a_training_set_sorted_by_class(n_items):
+    data = _sorted_by_class()
+    x = data.train_dl.dataset.tensors[0]
+    learn = _input_norm_learner(data)
+    norm = learn.model[0]
+    ember.PreciseBatchNorm(n_items=n_items).attached_to(learn).recompute()
+    # the whole set's statistics, from 200 of its 1,000 items too; in dataset order the
+    # batches held one class each, so their variances missed the spread between the classes
+    # (about 1 instead of 10), and the first 200 items are all of the first class (mean -3)
+    assert torch.allclose(norm.running_mean, x.mean(0), atol=0.5), norm.running_mean
+    assert torch.allclose(norm.running_var, x.var(0), rtol=0.15), norm.running_var
+    assert x[:200].mean() < -2.5
+    if n_items is not None:  # at most n_items read: a batch of 25 more would reach 225
+        assert norm.num_batches_tracked.item() == 200 // 25
+
+
+def test_precise_batchnorm_leaves_out_a_last_batch_of_one_item():
+    # 257 training items in batches of 32: a last batch of one item, which BatchNorm1d refused
+    # in training mode ("Expected more than 1 value per channel"), so every fit failed at the
+    # end; the training loader drops its last batch, and so must the statistics' pass
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=321, bs=32), _bn_model(), quiet=True)
+    assert len(learn.data.train_dl.dataset) == 257
+    learn.fit(1, 1e-2, cbs=[ember.PreciseBatchNorm()])
+    assert torch.isfinite(learn.model[1].running_var).all()
 
 
 def test_precise_batchnorm_changes_no_weight_and_draws_no_random_number():
@@ -1017,12 +1059,95 @@ def test_precise_batchnorm_changes_no_weight_and_draws_no_random_number():
     weights = {name: p.detach().clone() for name, p in learn.model.named_parameters()}
     state = torch.get_rng_state()
     learn.model.train()
-    ember.PreciseBatchNorm(n_batches=3).attached_to(learn).recompute()
+    ember.PreciseBatchNorm(n_batches=3, n_items=100).attached_to(learn).recompute()
     assert torch.equal(state, torch.get_rng_state())
     assert all(torch.equal(p, weights[n]) for n, p in learn.model.named_parameters())
     assert learn.model.training and learn.model[3].training  # modes put back
-    with pytest.raises(ValueError, match="n_batches"):
-        ember.PreciseBatchNorm(n_batches=0)
+    for wrong in ({"n_batches": 0}, {"n_items": 1}, {"n_items": 2.0}, {"every_epoch": "yes"}):
+        with pytest.raises(ValueError, match=next(iter(wrong))):
+            ember.PreciseBatchNorm(**wrong)
+
+
+def test_a_fit_with_precise_batchnorm_trains_as_one_without_it():
+    # the sample is drawn from a generator of the callback's own: the fit after ember.seed
+    # draws the same shuffles and dropout masks, and its weights are the same
+    def fit(cbs: list) -> tuple[ember.Learner, torch.Tensor]:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
+        learn.fit_one_cycle(2, 5e-2, cbs=cbs)
+        return learn, torch.get_rng_state()
+
+    plain, plain_state = fit([])
+    precise, precise_state = fit([ember.PreciseBatchNorm(every_epoch=True, n_items=100)])
+    assert torch.equal(plain_state, precise_state)
+    for (name, p), q in zip(plain.model.named_parameters(), precise.model.parameters()):
+        assert torch.equal(p, q), name
+    assert not torch.equal(plain.model[1].running_mean, precise.model[1].running_mean)
+
+
+def _recomputed(learn: ember.Learner) -> tuple[torch.Tensor, torch.Tensor]:
+    """The statistics a recompute gives the learner's final weights (then put back)."""
+    norm = learn.model[1]
+    held = norm.running_mean.clone(), norm.running_var.clone()
+    ember.PreciseBatchNorm().attached_to(learn).recompute()
+    fresh = norm.running_mean.clone(), norm.running_var.clone()
+    norm.running_mean.copy_(held[0])
+    norm.running_var.copy_(held[1])
+    return fresh
+
+
+@pytest.mark.parametrize("every_epoch", [None, False])
+def test_a_fit_that_stops_early_ends_with_precise_statistics(every_epoch):
+    # EarlyStopping ends the fit before the third of five epochs: the last planned epoch,
+    # where the statistics were recomputed, never came
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
+    stopper = ember.EarlyStopping(patience=1, min_delta=1e9)  # only the first improves
+    learn.fit_one_cycle(5, 5e-2, cbs=[stopper, ember.PreciseBatchNorm(every_epoch=every_epoch)])
+    assert len(learn.recorder.values) == 2
+    mean, var = _recomputed(learn)
+    assert torch.equal(learn.model[1].running_mean, mean)
+    assert torch.equal(learn.model[1].running_var, var)
+    if every_epoch is None:  # every epoch recomputed: the last row scored the final model
+        assert learn.validate()["valid_loss"] == pytest.approx(
+            learn.recorder.values[-1]["valid_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("every_epoch", [None, False])
+def test_weights_save_best_restores_carry_precise_statistics(every_epoch):
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True)
+    saver = ember.SaveBest("valid_loss", mode="max")  # the worst epoch: the first
+    learn.fit_one_cycle(3, 5e-2, cbs=[saver, ember.PreciseBatchNorm(every_epoch=every_epoch)])
+    assert saver.best_epoch == 0
+    mean, var = _recomputed(learn)
+    assert torch.equal(learn.model[1].running_mean, mean)
+    assert torch.equal(learn.model[1].running_var, var)
+    if every_epoch is None:  # the epoch kept was scored with the statistics it carries
+        assert learn.validate()["valid_loss"] == pytest.approx(saver.best, rel=1e-6)
+
+
+class _CountedPreciseBatchNorm(ember.PreciseBatchNorm):
+    def recompute(self) -> None:
+        self.count = getattr(self, "count", 0) + 1
+        super().recompute()
+
+
+@pytest.mark.parametrize("budget", [{"epochs": 2}, {"minutes": 0.04}])
+def test_fit_auto_compares_epochs_with_precise_statistics_and_probes_skip_them(budget):
+    # the learning-rate sweep and the timing probe throw their weights away: no recompute;
+    # each epoch that the best-weights saver scores is recomputed, so the weights it restores
+    # carry their statistics and no pass is needed after it
+    ember.seed(0)
+    counted = _CountedPreciseBatchNorm(n_items=64)
+    learn = ember.Learner(blob_data(n=300, bs=32), _bn_model(), quiet=True, cbs=[counted])
+    report = learn.fit_auto(verbose=False, **budget)
+    assert counted.count == len(learn.recorder.values) >= 1
+    held = learn.model[1].running_mean.clone()
+    counted.recompute()
+    assert torch.equal(learn.model[1].running_mean, held)
+    (monitor, best), = ((k, v) for k, v in report["best"].items() if k != "epoch")
+    assert learn.validate()[monitor] == pytest.approx(best, rel=1e-6), report
 
 
 def test_precise_batchnorm_keeps_the_statistics_of_layers_frozen_with_the_freeze_policy():
@@ -1048,6 +1173,7 @@ def test_precise_batchnorm_rescues_a_short_fit_of_the_default_vision_model():
     ember.seed(0)
     data = vision.ImageData.from_arrays(x[:600], y[:600], valid=(test_x, test_y))
     learn = ember.learner(data, quiet=True)
+    learn.remove_cbs(learn.callback("precise_batch_norm"))  # the vision default, off
     learn.fit_one_cycle(2, 5e-3)
     before = learn.validate()["accuracy"]
     ember.PreciseBatchNorm().attached_to(learn).recompute()  # what the callback does at the end

@@ -42,6 +42,35 @@ def test_defaults_follow_input_size_and_target_kind():
     assert type(ember.learner(multi).loss_func).__name__ == "BCEWithLogitsFlat"
 
 
+def test_precise_batchnorm_is_a_default_that_yours_replaces_and_that_comes_off():
+    from ember_vision import SegmentationData
+
+    images = np.random.default_rng(0).integers(0, 255, (20, 16, 16), dtype=np.uint8)
+    classes = ImageData.from_arrays(images, [0, 1] * 10)
+    masks = SegmentationData.from_arrays(images, (images > 128).astype(np.int64),
+                                         codes=["dark", "light"])
+    for data in (classes, masks):
+        learn = ember.learner(data, quiet=True)
+        (default,) = [cb for cb in learn.cbs if isinstance(cb, ember.PreciseBatchNorm)]
+        assert default.n_items == 8192 and learn.callback("precise_batch_norm") is default
+        assert any(isinstance(cb, BatchAugment) for cb in learn.cbs)
+        mine = ember.PreciseBatchNorm(n_items=64)
+        learn = ember.learner(data, quiet=True, cbs=[mine])
+        assert [cb for cb in learn.cbs if isinstance(cb, ember.PreciseBatchNorm)] == [mine]
+        learn.remove_cbs(learn.callback("precise_batch_norm"))
+        assert not any(isinstance(cb, ember.PreciseBatchNorm) for cb in learn.cbs)
+        assert not any(isinstance(cb, ember.PreciseBatchNorm)
+                       for cb in ember.learner(data, default_cbs=False).cbs)
+    # a fit with the default ends with the statistics a recompute gives its final weights
+    ember.seed(0)
+    learn = ember.learner(classes, quiet=True)
+    learn.fit(1, 1e-3)
+    norm = next(m for m in learn.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    held = norm.running_mean.clone()
+    ember.PreciseBatchNorm().attached_to(learn).recompute()
+    assert torch.equal(norm.running_mean, held)
+
+
 @pytest.fixture(scope="module")
 def trained(fashion):
     (x, y), (test_x, test_y) = fashion

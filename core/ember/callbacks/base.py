@@ -78,6 +78,8 @@ class Order:
         True
         >>> Order.ACCUMULATE < Order.PRECISION < Order.CLIP
         True
+        >>> Order.TRACKING < Order.STATISTICS < Order.PROGRESS
+        True
     """
 
     FIRST = -100
@@ -90,6 +92,8 @@ class Order:
     GUARD = 20
     RECORDER = 50
     TRACKING = 60
+    #: after TRACKING: PreciseBatchNorm's ``after_fit`` sees the weights SaveBest restores
+    STATISTICS = 70
     PROGRESS = 80
     LAST = 100
 

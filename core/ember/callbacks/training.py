@@ -436,55 +436,149 @@ class NanGuard(Callback):
         raise CancelFitException
 
 
+#: the training items :class:`PreciseBatchNorm` reads by default (Wu & Johnson and pycls use
+#: 8,192 samples: the statistics hardly change with more)
+PRECISE_BN_ITEMS = 8192
+#: the seed of :class:`PreciseBatchNorm`'s own generator: every recompute reads the same items
+PRECISE_BN_SEED = 0
+
+
 class PreciseBatchNorm(Callback):
-    """Recompute the BatchNorm layers' statistics from the trained weights at the end of a fit
-    (or before every epoch's validation, with ``every_epoch``), so that validation and
-    inference normalise with the statistics of the final model.
+    """Recompute the BatchNorm layers' statistics from the trained weights, so that validation
+    and inference normalise with the statistics of the final model. Part of the vision
+    plugin's defaults (``ember.learner`` on image and segmentation data); elsewhere add it
+    with ``cbs=[ember.PreciseBatchNorm()]``. A model without BatchNorm layers costs nothing.
 
     During training BatchNorm keeps a moving average of each batch's statistics, taken with
     the weights of that step. When the weights still change fast at the end of a fit (a short
     fit, one-cycle's large steps), that average lags behind the model and validation suffers.
     This callback puts the model in evaluation mode with only its BatchNorm layers in training
-    mode (dropout off, as at inference), resets their statistics and averages them over a pass
-    of the training set, in dataset order and without augmentation (the ``"train"`` loader
-    ``get_preds`` reads), with no gradients and no draw from the random generators. Layers
-    that a frozen group keeps with ``bn_policy="freeze"`` keep their statistics. Under
-    ``torchrun`` each rank averages over its own share of the training set, then the ranks
-    take the mean of their averages, so the statistics cover every rank's items (without
-    it, DistributedDataParallel would hand rank 0's to the others at the next forward).
+    mode (dropout off, as at inference), resets their statistics and averages them, weighted
+    by items, over ``n_items`` training items drawn at random from the whole training set
+    (all of them when it holds fewer), read in a random order, batched and collated as the
+    ``"train"`` loader that ``get_preds`` reads (no augmentation). The draw uses a generator of
+    the callback's own with a fixed seed, so every recompute reads the same items and the
+    global random generators are never drawn from: ``ember.seed(0)`` and a fit train the
+    same with it as without it. A random order matters even for the whole set: batches of a
+    dataset sorted by class (a folder of class folders) would each hold one class, and their
+    variances miss the spread between classes. A loader whose items cannot be drawn by index
+    (an iterable dataset, a batch sampler of its own, a dataset of whole batches) is read in
+    its own order up to ``n_items`` items. A last batch of one item is left out (BatchNorm
+    takes no statistics of one value). Layers that a frozen group keeps with
+    ``bn_policy="freeze"`` keep their statistics.
     (Wu & Johnson, 2021, "Rethinking 'Batch' in BatchNorm", call this precise BatchNorm.)
+
+    When: before the validation of the fit's last epoch, so the last row of the progress
+    table scores the final model; before every epoch's validation (``every_epoch``) when
+    something picks weights or stops by the validation of each epoch (an
+    :class:`~ember.EarlyStopping` or :class:`~ember.SaveBest` is attached, ``fit_auto``'s
+    race and best-weights saver, a fit on ``fit_auto``'s clock), so the epochs are compared
+    with precise statistics, and the weights SaveBest keeps carry them. At the end of the
+    fit, when the statistics are no longer those of the last recompute (the fit ended inside
+    an epoch, ``NanGuard`` put back an epoch's first weights, a fit stopped early without
+    ``every_epoch``, a SaveBest restored an earlier epoch with ``every_epoch=False``), they
+    are recomputed for the final weights (its ``after_fit`` runs after SaveBest's restore,
+    ``Order.STATISTICS``). A stopper of your own that ends fits early: pass
+    ``every_epoch=True``, so the last validation recorded is that of the final model.
+
+    Under ``torchrun`` each rank reads its own share of the sample (about
+    ``n_items / world_size`` items, ranks' shares apart), then the ranks take the average of
+    their statistics weighted by the items each read, so every rank ends with the same
+    statistics over the whole sample at a ``world_size``-th of the cost (without it,
+    DistributedDataParallel would hand rank 0's to the others at the next forward).
 
     Measured on the bundled Fashion-MNIST sample with the default vision model (600 training
     images, ``fit_one_cycle(2, 5e-3)``): validation accuracy 0.18 without it, 0.72 with it.
     At the quick-start's setting (1,000 images, 8 epochs) it was 0.827 → 0.840 and 0.817 →
-    0.830 on two seeds. It costs one forward pass over the training set per fit (per epoch
-    with ``every_epoch``).
+    0.830 on two seeds. It costs one forward pass over at most ``n_items`` training items per
+    fit (per epoch with ``every_epoch``).
+
+    To switch the vision default off: ``learn.remove_cbs(learn.callback("precise_batch_norm"))``
+    (``ember.learner(data, default_cbs=False)`` drops every default, augmentation too); to
+    configure it, pass your own, which replaces it: ``ember.learner(data,
+    cbs=[ember.PreciseBatchNorm(n_items=2048)])``.
 
     Args:
-        n_batches: read at most this many batches (``None``: the whole training set). The
-            first batches in dataset order are read, so a dataset sorted by class needs the
-            whole pass.
-        every_epoch: recompute before every epoch's validation, not only the last (early
-            stopping, best-model saving and ``fit_auto``'s race then compare models by
-            their precise statistics).
+        n_batches: read at most this many batches of the drawn items (``None``: all of them).
+        every_epoch: recompute before every epoch's validation (``True``), before the last
+            epoch's only (``False``), or ``None`` (the default): every epoch when an
+            EarlyStopping or SaveBest is attached or the fit runs on a clock (``fit_auto``),
+            else the last epoch only.
+        n_items: read at most this many training items, drawn at random from the whole
+            training set (a whole number, 2 or more; ``None``: every item).
 
     Example:
-        >>> PreciseBatchNorm(n_batches=50).n_batches
-        50
-        >>> # learn.fit_one_cycle(5, cbs=[PreciseBatchNorm()])
+        >>> PreciseBatchNorm(n_items=2048).n_items
+        2048
+        >>> PreciseBatchNorm().n_items == PRECISE_BN_ITEMS
+        True
+        >>> # learn.fit_one_cycle(5, cbs=[PreciseBatchNorm(every_epoch=True)])
     """
 
-    order = Order.DEFAULT
+    order = Order.STATISTICS
 
-    def __init__(self, n_batches: int | None = None, every_epoch: bool = False) -> None:
+    def __init__(self, n_batches: int | None = None, every_epoch: bool | None = None, *,
+                 n_items: int | None = PRECISE_BN_ITEMS) -> None:
         if n_batches is not None and not _whole(n_batches, 1):
             raise ValueError(f"PreciseBatchNorm(n_batches={n_batches!r}): give a whole number "
-                             f"of batches, 1 or more, or None for the whole training set")
-        self.n_batches, self.every_epoch = n_batches, every_epoch
+                             f"of batches, 1 or more, or None for every batch of the items drawn")
+        if n_items is not None and not _whole(n_items, 2):
+            raise ValueError(f"PreciseBatchNorm(n_items={n_items!r}): give a whole number of "
+                             f"training items, 2 or more (BatchNorm takes no statistics of one), "
+                             f"or None for the whole training set")
+        if every_epoch is not None and not isinstance(every_epoch, bool):
+            raise ValueError(f"PreciseBatchNorm(every_epoch={every_epoch!r}): give True, False "
+                             f"or None (every epoch when something monitors the validation)")
+        self.n_batches, self.every_epoch, self.n_items = n_batches, every_epoch, n_items
+        #: the statistics each recompute of this fit left (and those it started with), as
+        #: :meth:`_fingerprint` gives them
+        self._left: list[torch.Tensor] = []
+
+    def before_fit(self) -> None:
+        self._left = [self._fingerprint(self._layers())]
 
     def after_train(self) -> None:
-        if self.every_epoch or self.learn.epoch >= self.learn.n_epoch - 1:
+        if self._each_epoch() or self.learn.epoch >= self.learn.n_epoch - 1:
             self.recompute()
+
+    def after_fit(self) -> None:
+        # training moved the moving averages since the last recompute, or SaveBest loaded
+        # statistics no recompute left (an epoch recomputed before is precise already)
+        current = self._fingerprint(self._layers())
+        if not any(torch.equal(current, left) for left in self._left):
+            self.recompute()
+
+    @staticmethod
+    def _fingerprint(layers: list[torch.nn.Module]) -> torch.Tensor:
+        """The sums of each layer's running mean and variance, on the CPU: what tells one set
+        of statistics from another (training moves them at every step)."""
+        if not layers:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.stack([buffer.detach().double().sum() for layer in layers
+                            for buffer in (layer.running_mean, layer.running_var)]).cpu()
+
+    def _each_epoch(self) -> bool:
+        """Whether this fit recomputes before every epoch's validation."""
+        from ember.callbacks.base import OPEN_ENDED
+        from ember.callbacks.tracking import EarlyStopping, SaveBest
+
+        if self.every_epoch is not None:
+            return self.every_epoch
+        learn = self.learn
+        return (learn.clock is not None or learn.n_epoch >= OPEN_ENDED
+                or any(isinstance(cb, EarlyStopping | SaveBest) for cb in learn.cbs))
+
+    def _layers(self) -> list[torch.nn.Module]:
+        """The BatchNorm layers whose statistics are recomputed: those that keep running
+        statistics, except the frozen groups' under ``bn_policy="freeze"``."""
+        learn = self.learn
+        # frozen groups' layers keep their statistics under bn_policy="freeze" (and train
+        # them, so they are recomputed too, under "train")
+        frozen = ({id(module) for module in learn.frozen_bn_modules()}
+                  if learn.bn_policy == "freeze" else set())
+        return [module for module in learn.model.modules()
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+                and module.track_running_stats and id(module) not in frozen]
 
     def recompute(self) -> None:
         """Recompute the statistics now (also usable outside a fit, after ``learn.load``).
@@ -492,29 +586,37 @@ class PreciseBatchNorm(Callback):
         Example:
             >>> # PreciseBatchNorm().attached_to(learn).recompute(); learn.validate()
         """
+        from ember.learner import _n_rows
+
         learn = self.learn
-        # frozen groups' layers keep their statistics under bn_policy="freeze" (and train
-        # them, so they are recomputed too, under "train")
-        frozen = ({id(module) for module in learn.frozen_bn_modules()}
-                  if learn.bn_policy == "freeze" else set())
-        layers = [module for module in learn.model.modules()
-                  if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
-                  and module.track_running_stats and id(module) not in frozen]
+        layers = self._layers()
         if not layers:
             return
+        loader, limit = self._reading()
         modes = {module: module.training for module in learn.model.modules()}
         momenta = [layer.momentum for layer in layers]
+        kept = [{name: buffer.clone() for name, buffer in layer.named_buffers()}
+                for layer in layers]
         learn.model.eval()
         for layer in layers:
             layer.reset_running_stats()
-            layer.momentum = None  # a plain average over the batches read
             layer.train()
+        read, batches = 0, 0
         try:
             with torch.no_grad():
-                for index, batch in enumerate(learn.loader("train", in_order=True)):
-                    if self.n_batches is not None and index >= self.n_batches:
+                for batch in loader:
+                    if (self.n_batches is not None and batches >= self.n_batches) or (
+                            limit is not None and read >= limit):
                         break
                     inputs = to_device(tuple(batch[:-1]), learn.device)
+                    rows = _n_rows(inputs)
+                    if rows == 1:  # BatchNorm takes no statistics of one value
+                        continue
+                    # the running statistics become the average weighted by items: each
+                    # batch's share of the items read so far
+                    read, batches = read + (rows or 1), batches + 1
+                    for layer in layers:
+                        layer.momentum = (rows or 1) / read
                     if learn.channels_last:
                         inputs = tuple(x.contiguous(memory_format=torch.channels_last)
                                        if isinstance(x, torch.Tensor) and x.ndim == 4 else x
@@ -526,11 +628,62 @@ class PreciseBatchNorm(Callback):
             for module, training in modes.items():
                 module.train(training)
         if learn.distributed is not None:  # every rank read its own share: their average
+            total = learn.distributed.all_sum(torch.tensor(float(read), device=learn.device))
             for layer in layers:
                 for buffer in (layer.running_mean, layer.running_var):
-                    if buffer is not None:
-                        buffer.copy_(learn.distributed.all_sum(buffer)
-                                     / learn.distributed.world_size)
+                    if buffer is not None and total > 0:
+                        buffer.copy_(learn.distributed.all_sum(buffer * read) / total)
+            read = int(total)
+        if read == 0:  # nothing to average (no batch of two items or more): as they were
+            for layer, buffers in zip(layers, kept):
+                for name, buffer in layer.named_buffers():
+                    buffer.copy_(buffers[name])
+        self._left.append(self._fingerprint(layers))
+
+    def _reading(self) -> tuple[Any, int | None]:
+        """The loader :meth:`recompute` reads, and the items after which it stops (``None``:
+        the whole loader). The training items are drawn from the indices the in-order
+        ``"train"`` loader reads, into a loader with its batch size, collation and workers;
+        one whose items cannot be drawn by index is read itself, up to this rank's share of
+        ``n_items``."""
+        import itertools
+
+        from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
+
+        from ember.data import worker_seeds
+        from ember.distributed import ShardSampler, loader_settings
+        from ember.learner import _fixed_order
+
+        learn = self.learn
+        base = learn.loader("train", in_order=True)
+        distributed = learn.distributed
+        world, rank = ((distributed.world_size, distributed.rank) if distributed is not None
+                       else (1, 0))
+        sampler = base.sampler
+        # under torchrun a loader may be this rank's share already: it draws its part of the
+        # sample from it; one that reads every item on every rank is split after the draw
+        shared = isinstance(sampler, ShardSampler | DistributedSampler)
+        share_cap = None if self.n_items is None else -(-self.n_items // world)
+        if base.batch_size is None or isinstance(base.dataset, IterableDataset):
+            return base, share_cap
+        try:
+            bound = len(base.dataset) + 1  # type: ignore[arg-type]
+        except TypeError:
+            return base, share_cap
+        indices = _fixed_order(lambda: list(itertools.islice(sampler, bound)), sampler)
+        if indices is None or len(indices) >= bound:  # an order that changes, or never ends
+            return base, share_cap
+        cap = share_cap if shared else self.n_items
+        order = torch.randperm(len(indices),
+                               generator=torch.Generator().manual_seed(PRECISE_BN_SEED))
+        chosen = [indices[position] for position in order[:cap].tolist()]
+        if world > 1 and not shared:  # the same draw on every rank: each reads its part
+            chosen = chosen[:len(chosen) - len(chosen) % world][rank::world]
+        if len(chosen) % base.batch_size == 1 and len(chosen) > 1:
+            chosen.pop()  # a last batch of one item: BatchNorm takes no statistics of it
+        settings = {**loader_settings(base), "generator": worker_seeds()}
+        return DataLoader(base.dataset, batch_size=base.batch_size, sampler=chosen,
+                          drop_last=False, **settings), None
 
     def attached_to(self, learn: Learner) -> PreciseBatchNorm:
         """This callback with ``learn`` set, to call :meth:`recompute` outside a fit.

@@ -13,6 +13,11 @@ Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
   BCE + multi-label accuracy/F1, MSE + RMSE/MAE/R²);
 - the data's batch augmentation as a :class:`BatchAugment` callback (``augment=False`` on the
   data turns it off);
+- :class:`ember.PreciseBatchNorm` (classification and segmentation): the BatchNorm statistics
+  recomputed from the trained weights on up to 8,192 training items at the end of each fit
+  (every epoch when early stopping or save-best watches the validation). Your own
+  ``cbs=[ember.PreciseBatchNorm(...)]`` replaces it;
+  ``learn.remove_cbs(learn.callback("precise_batch_norm"))`` switches it off;
 - :class:`SegmentationData` → ``compact_unet`` up to 96 px a side, else ``resnet_unet``
   (resnet18 body, random initialisation unless you pass ``pretrained=``); per-pixel
   cross-entropy, pixel accuracy and Dice.
@@ -66,7 +71,8 @@ def ember_callbacks(register: Callable[..., None]) -> None:
 def ember_defaults(data: ember.Data) -> ember.Defaults | None:
     if not isinstance(data, ImageData):
         return None
-    cbs = []
+    # BatchNorm statistics recomputed from the trained weights at the end of each fit
+    cbs: list[ember.Callback] = [ember.PreciseBatchNorm()]
     if data.augment not in (None, False):
         cbs.append(BatchAugment(None if data.augment is True else data.augment))
     side = max(data.size) if data.size else 224
