@@ -24,7 +24,8 @@ import sys
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
         "model": {"name": config["name"], "config": config.get("config", {}),
                   "plugin": config.get("plugin", plugin)},
     }
-    try:  # checked before anything is written; written below with the weights' digest
+    try:  # serialised once, before anything is written; written with the weights' digest
         text = json.dumps(manifest, default=_json_plain)
     except (TypeError, ValueError):  # name the part that holds the value
         for part, value in (("preprocessing state", manifest["data"]),
@@ -140,8 +141,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
             cpu_model = model if learn.device.type == "cpu" else _cpu_copy(model)
             tensors, aliases = _stored_tensors(cpu_model)
             # the digest is of the very tensors written: it goes in the header, before them
-            stored = dict(manifest, **{DIGEST_KEY: weights_digest(tensors)})
-            stored_text = json.dumps(stored, default=_json_plain)
+            stored_text = _with_digest(text, weights_digest(tensors))
             # and the manifest's own digest, of the very text written, beside it
             metadata = {**aliases, MANIFEST_KEY: stored_text,
                         MANIFEST_DIGEST_KEY: manifest_digest(stored_text)}
@@ -149,6 +149,19 @@ def export_learner(learn: Learner, path: Path) -> Path:
 
     # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
     return write_on_rank_zero(learn.distributed, lambda: atomic_write(path, write), path)
+
+
+def _with_digest(text: str, digest: str) -> str:
+    """``text``, a JSON object as ``json.dumps`` writes it (default separators), with the
+    weights' digest added as its last key: the text ``json.dumps`` gives for the object with
+    that key added, without serialising the manifest a second time.
+
+    Example:
+        >>> _with_digest('{"format": "ember-model"}', "ab")
+        '{"format": "ember-model", "weights_sha256": "ab"}'
+    """
+    # the key and a hexadecimal digest need no escaping; an empty object takes no comma
+    return f'{text[:-1]}{", " if text != "{}" else ""}"{DIGEST_KEY}": "{digest}"}}'
 
 
 #: What a Data subclass may override and still export as the class registered for its kind:
@@ -377,6 +390,20 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     Example:
         >>> # read_manifest("model.ember")["data"]["kind"] -> 'image'
     """
+    with _open_export(path, max_bytes) as (_, manifest):
+        return manifest
+
+
+@contextmanager
+def _open_export(path: str | Path, max_bytes: int = MAX_BYTES
+                 ) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The open safetensors file at ``path`` and its checked manifest (see
+    :func:`read_manifest`, which is this without the file): its header is read once, and
+    :func:`load` checks the weights' digest and shapes through the same handle.
+
+    Example:
+        >>> # with _open_export("model.ember") as (handle, manifest): handle.keys()
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise ExportError(f"no model file at {file}")
@@ -384,11 +411,13 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     if size > max_bytes:
         raise ExportError(f"{file} is {size} bytes, over the limit of {max_bytes}; pass "
                           f"max_bytes= if you trust it")
-    _check_length(file, size)
     try:
-        with safe_open(str(file), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        handle = safe_open(str(file), framework="pt")
+        metadata = handle.metadata() or {}
     except Exception as error:  # safetensors raises its own error types for any bad header
+        # safetensors refuses any file whose length is not the one its header describes;
+        # _check_length says which way (cut short, or bytes appended) and what to do
+        _check_length(file, size)
         if _is_torch_file(file):  # learn.save's checkpoint, say: not corrupt, another kind
             raise ExportError(
                 f"{file} is a PyTorch file (torch.save: a checkpoint written by learn.save, or "
@@ -400,6 +429,13 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
             f"{file} is not a readable Ember model file (truncated, corrupt, or another "
             f"format): {error}"
         ) from None
+    with handle:
+        yield handle, _checked_manifest(file, metadata)
+
+
+def _checked_manifest(file: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The manifest in ``file``'s header ``metadata``, checked against its digest, its format
+    and the fields a load needs (see :func:`read_manifest`)."""
     if MANIFEST_KEY not in metadata:
         raise ExportError(f"{file} is a safetensors file but not an Ember export (no manifest)")
     expected = metadata.get(MANIFEST_DIGEST_KEY)  # files exported before it have none
@@ -440,6 +476,8 @@ def read_manifest(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, Any
     return manifest
 
 
+
+
 def _is_torch_file(file: Path) -> bool:
     """Whether ``file`` is what ``torch.save`` writes (a checkpoint of :meth:`Learner.save`):
     a zip archive holding a ``data.pkl``, told from its list of names alone (nothing is
@@ -467,8 +505,9 @@ def _check_length(file: Path, size: int) -> None:
     of header length, the JSON header, then the tensors up to the last one's end offset.
 
     A copy cut short and one with bytes appended (two files joined) both fail in safetensors
-    with "incomplete metadata, file not fully covered"; this says which, and what to do. A
-    start that is not a readable safetensors header is left to safetensors' own check.
+    with "incomplete metadata, file not fully covered"; once safetensors has refused a file,
+    this says which, and what to do. A start that is not a readable safetensors header is left
+    to safetensors' own message.
 
     Example:
         >>> # _check_length(Path("model.ember"), 1000) -> ExportError: ... is damaged: ...
@@ -523,20 +562,20 @@ class _FileTensors(Mapping[str, torch.Tensor]):
         return len(self.names)
 
 
-def _check_digest(file: Path, manifest: dict[str, Any]) -> None:
-    """Recompute :func:`weights_digest` over the weights in ``file`` and refuse the file when
-    it differs from the manifest's. A file exported before Ember recorded a digest passes
-    unchecked (it has nothing to compare with).
+def _check_digest(file: Path, manifest: dict[str, Any], handle: Any) -> None:
+    """Recompute :func:`weights_digest` over the weights of ``file``, open as ``handle``, and
+    refuse the file when it differs from the manifest's. A file exported before Ember recorded
+    a digest passes unchecked (it has nothing to compare with).
 
     Example:
-        >>> # _check_digest(Path("model.ember"), read_manifest("model.ember"))
+        >>> # with _open_export("model.ember") as (handle, manifest):
+        >>> #     _check_digest(Path("model.ember"), manifest, handle)
     """
     expected = manifest.get(DIGEST_KEY)
     if not expected:
         return
     try:
-        with safe_open(str(file), framework="pt") as handle:
-            digest = weights_digest(_FileTensors(handle))
+        digest = weights_digest(_FileTensors(handle))
     except Exception as error:  # safetensors raises its own error types for a bad header
         raise ExportError(f"{file} is damaged: its weights cannot be read ({error}). "
                           f"{_DAMAGED_FIX}") from None
@@ -641,11 +680,46 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     Example:
         >>> # ember.load("fashion.ember").predict(image)
     """
+    path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
+    with _open_export(path, max_bytes) as (handle, manifest):  # the header, read once
+        _check_digest(path, manifest, handle)
+        data = _rebuild_data(path, manifest)
+        # first on the meta device (shapes, no memory): a file whose config was edited to
+        # build a far larger model than its weights is refused before anything of that size
+        # is made
+        try:
+            with torch.device("meta"):
+                skeleton = _rebuild_model(path, manifest)
+        except PluginError:
+            raise
+        except Exception:  # an architecture that cannot be built on meta (regnet_y_400mf
+            skeleton = None  # reads a tensor's value), or a bad config: the real build says
+        if skeleton is not None:
+            _check_weights_fit(path, skeleton, handle)
+    # built again for real: a model built on meta and materialised (to_empty) would hold
+    # garbage in what the file does not store (non-persistent buffers such as a
+    # normalisation's mean and std, tensors kept as plain attributes)
+    model = _rebuild_model(path, manifest)
+    target = default_device(device)
+    try:  # safetensors' own load ties shared weights again (see _stored_tensors)
+        missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
+    except Exception as error:
+        raise ExportError(f"{path}: the weights do not fit the rebuilt model: {error}") from None
+    if missing or unexpected:
+        raise ExportError(
+            f"{path}: the weights do not fit the rebuilt model (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}); was it written by another version?"
+        )
+    model.to(target).eval()
+    return Predictor(model, data, manifest, target)
+
+
+def _rebuild_data(path: Path, manifest: dict[str, Any]) -> Data:
+    """The inference-side data (the preprocessing) the manifest of the file at ``path``
+    describes, rebuilt by the plugin that registered its kind (a missing plugin is a
+    :class:`ember.PluginError` that says what to install)."""
     from ember.plugins import get_registry
 
-    path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
-    manifest = read_manifest(path, max_bytes)
-    _check_digest(Path(path), manifest)
     registry = get_registry()
     kind = manifest["data"]["kind"]
     install = _install_hint(manifest)
@@ -670,30 +744,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         raise ExportError(f"{path}: its preprocessing state does not fit the {kind!r} data of "
                           f"the installed plugin ({type(error).__name__}: {error}); the file "
                           f"is corrupt or from another version") from None
-    # first on the meta device (shapes, no memory): a file whose config was edited to build
-    # a far larger model than its weights is refused before anything of that size is made
-    try:
-        with torch.device("meta"):
-            skeleton = _rebuild_model(path, manifest)
-    except PluginError:
-        raise
-    except Exception:  # an op with no meta kernel, or a bad config: the real build says which
-        skeleton = None
-    if skeleton is not None:
-        _check_weights_fit(path, skeleton)
-    model = _rebuild_model(path, manifest)
-    target = default_device(device)
-    try:
-        missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
-    except Exception as error:
-        raise ExportError(f"{path}: the weights do not fit the rebuilt model: {error}") from None
-    if missing or unexpected:
-        raise ExportError(
-            f"{path}: the weights do not fit the rebuilt model (missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]}); was it written by another version?"
-        )
-    model.to(target).eval()
-    return Predictor(model, data, manifest, target)
+    return data
 
 
 def _rebuild_model(path: Path, manifest: dict[str, Any]) -> torch.nn.Module:
@@ -723,24 +774,23 @@ def _rebuild_model(path: Path, manifest: dict[str, Any]) -> torch.nn.Module:
                           f"file is corrupt or from another version") from None
 
 
-def _check_weights_fit(path: Path, skeleton: torch.nn.Module) -> None:
+def _check_weights_fit(path: Path, skeleton: torch.nn.Module, handle: Any) -> None:
     """Refuse the file at ``path`` when ``skeleton`` (the model its config builds, on the meta
     device) does not fit the weights it holds: a weight whose shape differs, a name on one side
     only (a name sharing its memory with a stored one, tied weights, counts as stored), or,
     whatever the names, more parameters and buffers than the file's size can account for.
-    Reads only the file's header, so a config edited to build a huge model is refused before
-    that model is made.
+    Reads only the header of the file (open as ``handle``), so a config edited to build a huge
+    model is refused before that model is made.
 
     Example:
-        >>> # _check_weights_fit(Path("m.ember"), skeleton)  # raises ExportError if it doesn't
+        >>> # _check_weights_fit(Path("m.ember"), skeleton, handle)  # ExportError if not
     """
     from ember.learner import _state_differences
 
-    with safe_open(str(path), framework="pt") as handle:
-        stored: dict[str, Any] = {name: torch.empty(handle.get_slice(name).get_shape(),
-                                                    device="meta")
-                                  for name in handle.keys()}  # noqa: SIM118
-        metadata = handle.metadata() or {}
+    stored: dict[str, Any] = {name: torch.empty(handle.get_slice(name).get_shape(),
+                                                device="meta")
+                              for name in handle.keys()}  # noqa: SIM118
+    metadata = handle.metadata() or {}
     model_state = skeleton.state_dict(keep_vars=True)
 
     def memory(tensor: torch.Tensor) -> int:  # the same for tied weights and views of one

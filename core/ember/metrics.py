@@ -132,6 +132,21 @@ class Metric:
             dist.all_gather_object(gathered, local.cpu())
             setattr(self, state, [g for g in gathered if g.numel()])
 
+    @staticmethod
+    def _first_measured(local: Any) -> Any:
+        """The first rank's ``local`` that is not ``None`` (``None`` when every rank's is), the
+        same on every rank: how a rank that measured nothing learns the shape of the others'
+        state before :meth:`synchronise` reduces it. Every rank must call it (it gathers from
+        all of them); ``local`` is whatever a rank has measured, ``None`` for nothing.
+
+        Example:
+            >>> # in a subclass's synchronise, under torchrun:
+            >>> # size = self._first_measured(None if self.counts is None else self.counts.numel())
+        """
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, local)
+        return next((value for value in gathered if value is not None), None)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -345,10 +360,8 @@ class FBeta(Metric):
         where skipping the reduction left the others waiting for it for ever."""
         if not (dist.is_available() and dist.is_initialized()):
             return
-        sizes: list[Any] = [None] * dist.get_world_size()
-        local = None if self.true_positive is None else self.true_positive.numel()
-        dist.all_gather_object(sizes, local)
-        size = next((size for size in sizes if size is not None), None)
+        size = self._first_measured(
+            None if self.true_positive is None else self.true_positive.numel())
         if size is None:
             return  # no rank measured a batch
         if self.true_positive is None:
@@ -619,10 +632,7 @@ class R2(Metric):
         add them up: sums about different shifts cannot be added."""
         if not (dist.is_available() and dist.is_initialized()):
             return
-        shifts: list[Any] = [None] * dist.get_world_size()
-        local = None if self.shift is None else self.shift.detach().cpu()
-        dist.all_gather_object(shifts, local)
-        common = next((shift for shift in shifts if shift is not None), None)
+        common = self._first_measured(None if self.shift is None else self.shift.detach().cpu())
         if common is None:
             return  # no rank measured an item
         if self.shift is None:  # this rank measured nothing: zero sums of the others' shape

@@ -237,3 +237,88 @@ def test_multi_label_decisions_of_half_precision_logits_are_taken_as_in_float32(
         # scikit-learn's zero_division=0), so F1 = (1 + 0 + 1) / 3
         assert run(ember.FBeta(multi_label=True), logits.to(dtype), targets,
                    batches=1) == pytest.approx(2 / 3)
+
+
+class ThreadRanks:
+    """The collectives a metric's ``synchronise`` uses, for ranks that are threads of this
+    process (a barrier between them), so cross-rank reductions are checked without torchrun."""
+
+    def __init__(self, size: int) -> None:
+        import threading
+
+        self.size, self.barrier, self.slots = size, threading.Barrier(size), [None] * size
+        self.ranks = threading.local()
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def get_world_size(self) -> int:
+        return self.size
+
+    def _exchange(self, value):
+        self.slots[self.ranks.rank] = value
+        self.barrier.wait()
+        values = list(self.slots)
+        self.barrier.wait()  # every rank has read before the next exchange writes
+        return values
+
+    def all_gather_object(self, gathered: list, value) -> None:
+        gathered[:] = self._exchange(value)
+
+    def all_reduce(self, tensor: torch.Tensor) -> None:
+        tensor.copy_(sum(self._exchange(tensor.clone())))
+
+    def run(self, work) -> list:
+        import threading
+
+        results, errors = [None] * self.size, []
+
+        def rank(index: int) -> None:
+            self.ranks.rank = index
+            try:
+                results[index] = work(index)
+            except Exception as error:  # pragma: no cover - shown by the assertion below
+                errors.append(error)
+                self.barrier.abort()
+
+        threads = [threading.Thread(target=rank, args=(index,)) for index in range(self.size)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not errors, errors
+        return results
+
+
+@pytest.mark.parametrize("metric", [lambda: ember.R2(), lambda: ember.FBeta(average="macro")])
+def test_synchronise_gives_every_rank_the_score_of_all_items_a_rank_without_any_included(
+        monkeypatch, metric):
+    """Ranks that measured different items (R2: about different shifts, each rank's first
+    target) and one that measured none all end with the score of every item in one process."""
+    import ember.metrics
+
+    ranks = ThreadRanks(3)
+    monkeypatch.setattr(ember.metrics, "dist", ranks)
+    monkeypatch.setattr("ember.distributed._backend_device", lambda: torch.device("cpu"))
+    regression = isinstance(metric(), ember.R2)
+    generator = torch.Generator().manual_seed(0)
+    if regression:
+        targets = 1000 + torch.randn(12, 2, generator=generator, dtype=torch.float64)
+        preds = targets + 0.3 * torch.randn(12, 2, generator=generator, dtype=torch.float64)
+    else:
+        targets = torch.randint(0, 4, (12,), generator=generator)
+        preds = torch.randn(12, 4, generator=generator)
+    shares = [slice(0, 5), slice(5, 12), slice(0, 0)]  # rank 2 measures nothing
+
+    def score(rank: int) -> float:
+        measured = metric()
+        if shares[rank].stop:
+            measured.update(preds[shares[rank]], targets[shares[rank]])
+        measured.synchronise()
+        return measured.compute()
+
+    whole = run(metric(), preds, targets, batches=1)
+    assert ranks.run(score) == [pytest.approx(whole, rel=1e-12)] * 3
