@@ -1133,6 +1133,24 @@ class _CountedPreciseBatchNorm(ember.PreciseBatchNorm):
         super().recompute()
 
 
+def test_only_when_stale_recomputes_after_a_short_fit_and_not_after_a_long_one():
+    # the vision default: after 8 batches the moving averages still hold 0.9 ** 8 = 43 % of
+    # their start (zero means, unit variances), after 64 they hold 0.1 %
+    ember.seed(0)
+    short = ember.Learner(blob_data(n=320, bs=32), _bn_model(), quiet=True)  # 8 an epoch
+    counted = _CountedPreciseBatchNorm(only_when_stale=True, n_items=64)
+    assert counted.attached_to(short).stale()  # never trained
+    short.fit_one_cycle(1, 5e-2, cbs=[counted])
+    assert counted.count == 1
+    long = ember.Learner(blob_data(n=320, bs=32), _bn_model(), quiet=True)
+    counted = _CountedPreciseBatchNorm(only_when_stale=True, n_items=64)
+    long.fit_one_cycle(8, 5e-2, cbs=[counted])  # 64 batches
+    assert getattr(counted, "count", 0) == 0 and not counted.stale()
+    always = _CountedPreciseBatchNorm(n_items=64)
+    long.fit_one_cycle(1, 1e-3, cbs=[always])  # given without it: recomputes every fit
+    assert always.count == 1
+
+
 @pytest.mark.parametrize("budget", [{"epochs": 2}, {"minutes": 0.04}])
 def test_fit_auto_compares_epochs_with_precise_statistics_and_probes_skip_them(budget):
     # the learning-rate sweep and the timing probe throw their weights away: no recompute;

@@ -53,6 +53,7 @@ def test_precise_batchnorm_is_a_default_that_yours_replaces_and_that_comes_off()
         learn = ember.learner(data, quiet=True)
         (default,) = [cb for cb in learn.cbs if isinstance(cb, ember.PreciseBatchNorm)]
         assert default.n_items == 8192 and learn.callback("precise_batch_norm") is default
+        assert default.only_when_stale  # a longer fit costs nothing
         assert any(isinstance(cb, BatchAugment) for cb in learn.cbs)
         mine = ember.PreciseBatchNorm(n_items=64)
         learn = ember.learner(data, quiet=True, cbs=[mine])

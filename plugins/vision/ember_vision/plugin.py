@@ -13,9 +13,10 @@ Defaults (:func:`ember_defaults`), chosen from the input size and target kind:
   BCE + multi-label accuracy/F1, MSE + RMSE/MAE/R²);
 - the data's batch augmentation as a :class:`BatchAugment` callback (``augment=False`` on the
   data turns it off);
-- :class:`ember.PreciseBatchNorm` (classification and segmentation): the BatchNorm statistics
-  recomputed from the trained weights on up to 8,192 training items at the end of each fit
-  (every epoch when early stopping or save-best watches the validation). Your own
+- :class:`ember.PreciseBatchNorm` (classification and segmentation), ``only_when_stale``:
+  after a fit too short for BatchNorm's moving averages to forget their start (fewer than
+  about 44 batches), the statistics are recomputed from the trained weights on up to 8,192
+  training items (every epoch when early stopping or save-best watches the validation). Your own
   ``cbs=[ember.PreciseBatchNorm(...)]`` replaces it;
   ``learn.remove_cbs(learn.callback("precise_batch_norm"))`` switches it off;
 - :class:`SegmentationData` → ``compact_unet`` up to 96 px a side, else ``resnet_unet``
@@ -72,7 +73,7 @@ def ember_defaults(data: ember.Data) -> ember.Defaults | None:
     if not isinstance(data, ImageData):
         return None
     # BatchNorm statistics recomputed from the trained weights at the end of each fit
-    cbs: list[ember.Callback] = [ember.PreciseBatchNorm()]
+    cbs: list[ember.Callback] = [ember.PreciseBatchNorm(only_when_stale=True)]
     if data.augment not in (None, False):
         cbs.append(BatchAugment(None if data.augment is True else data.augment))
     side = max(data.size) if data.size else 224
