@@ -8,6 +8,13 @@ import pytest
 
 os.environ.setdefault("EMBER_QUIET", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the README's test command runs two workers (pytest -n 2) on the two cores: one thread
+    # each, here and in the processes the tests start, instead of two threads each on two
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
