@@ -476,8 +476,6 @@ def _checked_manifest(file: Path, metadata: dict[str, str]) -> dict[str, Any]:
     return manifest
 
 
-
-
 def _is_torch_file(file: Path) -> bool:
     """Whether ``file`` is what ``torch.save`` writes (a checkpoint of :meth:`Learner.save`):
     a zip archive holding a ``data.pkl``, told from its list of names alone (nothing is
