@@ -1,6 +1,7 @@
 """Launched by tests/core/test_distributed.py under torchrun: the same script as one process.
 
 Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
+       (the plain run, with Checkpoint and resume= beside it without FAIL_RANK)
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH edge N_VALID
        torchrun --nproc_per_node=2 distributed_script.py OUT_FOLDER preds
        torchrun --nproc_per_node=2 distributed_script.py OUT_PATH onnx
@@ -14,9 +15,13 @@ Usage: torchrun --nproc_per_node=2 distributed_script.py OUT_PATH [FAIL_RANK]
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import ember
 from ember.distributed import write_on_rank_zero
+from ember.export import read_checkpoint
 
 
 def dataset() -> tuple[TensorDataset, TensorDataset]:
@@ -344,6 +350,62 @@ def accumulate_variants(out: str) -> None:
     accumulate(out, cbs=[CancelMidGroupSteps()], tag="_cancel_step")
 
 
+class StopAfterFirstEpoch(ember.Callback):
+    """Ends the fit before its second epoch, as an interrupted run ends (after the first
+    epoch's checkpoint)."""
+
+    def before_epoch(self) -> None:
+        if self.learn.epoch == 1:
+            raise ember.CancelFitException
+
+
+@contextmanager
+def counting_writes() -> Iterator[list[str]]:
+    """The names of the files this rank writes with ``torch.save`` meanwhile (a checkpoint's
+    temporary file is named after it)."""
+    written, saving = [], torch.save
+
+    def counted(state: Any, target: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(target, str | Path):  # not the buffers that pickle tensors to send
+            written.append(Path(target).name)
+        saving(state, target, *args, **kwargs)
+
+    torch.save = counted
+    try:
+        yield written
+    finally:
+        torch.save = saving
+
+
+def checkpoints(first: ember.Learner, build: Callable[[], ember.Learner]) -> None:
+    """``Checkpoint`` and ``resume=`` beside the plain run: ``first`` has just fitted two
+    epochs with ``Checkpoint()``; ``build()`` makes another learner in the same folder.
+    Every rank reports the checkpoint's hash before and after another run's fit with
+    ``Checkpoint()``, the file that run's callback named and the files this rank wrote, then
+    whether a run interrupted after its first epoch and resumed from its checkpoint ends with
+    ``first``'s weights."""
+    rank = first.distributed.rank
+    file = first.path / "models" / "checkpoint.pt"
+    before = hashlib.sha256(file.read_bytes()).hexdigest()
+    other, versioned = build(), ember.Checkpoint()
+    with counting_writes() as written:
+        other.fit(1, 0.05, cbs=[versioned])
+    after = hashlib.sha256(file.read_bytes()).hexdigest()
+    report(f"RANK {rank} ORIGINAL {before} {after} OTHER {versioned.file} "
+           f"WRITES {json.dumps(written)}")
+
+    interrupted = build()
+    interrupted.fit(2, 0.05, cbs=[ember.Checkpoint("interrupted"), StopAfterFirstEpoch()])
+    saved = read_checkpoint(interrupted.path / "models" / "interrupted.pt")["epoch"]
+    resumed, keeper = build(), ember.Checkpoint("interrupted")  # as a new process's learner
+    resumed.fit(2, 0.05, cbs=[keeper], resume="interrupted")
+    same = all(torch.equal(value, resumed.model.state_dict()[key])
+               for key, value in first.model.state_dict().items())
+    weights = sum(float(value.double().sum()) for value in resumed.model.state_dict().values())
+    report(f"RANK {rank} RESUMED AFTER_EPOCH {saved} RAN {resumed.epochs_run} "
+           f"{keeper.file.name} SAME {same} WEIGHTS {weights!r}")
+
+
 def report(line: str) -> None:
     """One line to stdout in one write: the ranks share the pipe, and print's separate write
     of the newline let another rank's line land in the middle of this one."""
@@ -363,16 +425,24 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[2] in modes:
         modes[sys.argv[2]](out)
         return
-    train, valid = dataset()
-    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
-    data = ember.Data.from_loaders(train_dl, valid_dl)
     cbs = [FailOnRank(int(sys.argv[2]))] if len(sys.argv) > 2 else []
-    learn = ember.Learner(data, model(), opt_func=sgd, wd=0.0, quiet=True, cbs=cbs)
-    learn.fit(2, 0.05)
+
+    def build() -> ember.Learner:  # its own loaders (a learner shards them); checkpoints go
+        train, valid = dataset()  # to <OUT_PATH's folder>/models
+        train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+        return ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(),
+                             opt_func=sgd, wd=0.0, quiet=True, cbs=cbs, path=Path(out).parent)
+
+    learn = build()
+    with counting_writes() as written:  # rank 0 writes the checkpoint, the others wait
+        learn.fit(2, 0.05, cbs=[ember.Checkpoint()])
+    report(f"RANK {learn.distributed.rank} RUN {learn._run_id} WRITES {json.dumps(written)}")
     metrics = learn.validate()
     learn.save(out, with_opt=False)
     if learn.distributed.rank == 0:
-        print(f"ACCURACY {metrics['accuracy']:.6f} N_VALID_BATCHES {len(data.valid_dl)}")
+        print(f"ACCURACY {metrics['accuracy']:.6f} N_VALID_BATCHES {len(learn.data.valid_dl)}")
+    if not cbs:
+        checkpoints(learn, build)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,47 @@ def test_two_process_run_matches_one_process_over_the_same_global_batches(tmp_pa
         assert torch.allclose(value, distributed_weights[key], atol=1e-6), key
     accuracy = float(result.stdout.split("ACCURACY")[1].split()[0])
     assert abs(accuracy - learn.validate()["accuracy"]) < 1e-6  # reduced over both ranks
+    _assert_checkpoints_agree_on_every_rank(result.stdout, tmp_path / "models",
+                                            distributed_weights)
+
+
+def _assert_checkpoints_agree_on_every_rank(output: str, models: Path,
+                                            weights: dict[str, torch.Tensor]) -> None:
+    """The plain run's Checkpoint() and resume= under two ranks (distributed_script's
+    ``checkpoints``): rank 0 alone writes, another run's fit keeps the file and writes
+    checkpoint-v1.pt on every rank, and a resumed run ends as the uninterrupted one did."""
+    # the run's checkpoint: written by rank 0 after each of its two epochs, by no other rank
+    runs = {rank: (run, json.loads(written)) for rank, run, written
+            in re.findall(r"RANK (\d) RUN (\w+) WRITES (\[.*\])", output)}
+    assert sorted(runs) == ["0", "1"], output[-3000:]
+    assert [name.split(".")[1] for name in runs["0"][1]] == ["checkpoint", "checkpoint"]  # tmp
+    assert runs["1"][1] == []
+    saved = read_checkpoint(models / "checkpoint.pt")
+    assert saved["epoch"] == 1 and saved["epochs_run"] == 2 and saved["run"] == runs["0"][0]
+    assert saved["model_class"] == "Sequential" and {"opt", "rng"} <= set(saved)
+    for key, value in weights.items():
+        assert torch.equal(saved["model"][key], value), key
+    # another run's fit with Checkpoint(): checkpoint-v1.pt on every rank (rank 0 decided and
+    # told the others), the first run's file unchanged byte for byte
+    others = re.findall(r"RANK (\d) ORIGINAL (\w+) (\w+) OTHER (\S+) WRITES (\[.*\])", output)
+    assert sorted(rank for rank, *_ in others) == ["0", "1"], output[-3000:]
+    assert len({before for _, before, _, _, _ in others}) == 1
+    for rank, before, after, file, written in others:
+        assert after == before and Path(file) == models / "checkpoint-v1.pt", rank
+        names = [name.split(".")[1] for name in json.loads(written)]  # .NAME.pt.HEX.tmp
+        assert names == (["checkpoint-v1"] if rank == "0" else []), (rank, names)
+    assert read_checkpoint(models / "checkpoint-v1.pt")["epoch"] == 0
+    # a run interrupted after its first epoch, resumed from its checkpoint in a new learner:
+    # every rank trains the second epoch and ends with the uninterrupted run's weights
+    resumed = re.findall(r"RANK (\d) RESUMED AFTER_EPOCH (\d+) RAN (\d+) (\S+) SAME (\w+) "
+                         r"WEIGHTS (\S+)", output)
+    assert sorted(rank for rank, *_ in resumed) == ["0", "1"], output[-3000:]
+    assert len({total for *_, total in resumed}) == 1  # the ranks agree
+    for rank, saved_after, epochs, file, same, _ in resumed:
+        # the interrupted run's checkpoint (epoch 0) as each rank read it; the resumed fit
+        # went on in the same file and ran 2 epochs in all, like the uninterrupted one
+        assert (saved_after, epochs, file, same) == ("0", "2", "interrupted.pt", "True"), rank
+    assert read_checkpoint(models / "interrupted.pt")["epoch"] == 1
 
 
 def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):
