@@ -292,6 +292,9 @@ def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_p
     first, second = whole.callback("teacher_forcing"), resumed.callback("teacher_forcing")
     assert min(first.ratios) < 0.5  # the coins decided most steps
     assert first.accuracies == pytest.approx(second.accuracies, abs=1e-6)
+    rows = [[{name: value for name, value in row.items() if name != "time"}
+             for row in learner.recorder.values] for learner in (whole, resumed)]
+    assert rows[0] == rows[1] and len(rows[0]) == 3  # the progress table too
     expected = whole.model.state_dict()
     for name, value in resumed.model.state_dict().items():
         assert torch.equal(value, expected[name]), name
