@@ -350,9 +350,10 @@ class Learner:
         #: then says so, and resuming from it warns that the rest of that epoch is skipped
         self.epoch_complete = True
         #: training epochs begun over the learner's life, every fit's together (``epoch``
-        #: restarts at 0 with each fit). Each epoch's samplers get ``set_epoch`` with the count
-        #: before it, so under torchrun (a ``DistributedSampler`` shuffles with ``seed + epoch``)
-        #: the second fit draws a new order, as one process does; checkpoints keep it
+        #: restarts at 0 with each fit); one cancelled in ``before_epoch`` is not. Each epoch's
+        #: samplers get ``set_epoch`` with the count before it, so under torchrun (a
+        #: ``DistributedSampler`` shuffles with ``seed + epoch``) the second fit draws a new
+        #: order, as one process does; checkpoints keep it
         self.epochs_run = 0
         #: the split an evaluation pass reads: "valid" during a fit and for ``validate()``,
         #: "test" or "train" for ``validate("test")`` / ``get_preds("train")``…, ``None`` for
@@ -579,7 +580,6 @@ class Learner:
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
             self.epoch, self.epoch_complete = epoch, False
-            self.epochs_run += 1
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _shard_data(self) -> None:
@@ -594,6 +594,9 @@ class Learner:
             data.test_dl = shard_loader(data.test_dl, rank, world, train=False)
 
     def _do_epoch(self) -> None:
+        # counted once before_epoch has let it begin: an epoch cancelled there (a fit that
+        # stops before it) is not, and the learner's next fit reads the order it would have
+        self.epochs_run += 1
         for loader in (self.data.train_dl, self.data.valid_dl):
             # a sampler, or a batch sampler of the user's own, that reshuffles per epoch
             for sampler in (loader.sampler, loader.batch_sampler) if loader is not None else ():
