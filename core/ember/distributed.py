@@ -225,6 +225,18 @@ class Distributed:
         dist.broadcast(shared, src=0)
         return shared.cpu().tolist()
 
+    def all_gather_object(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (anything picklable), on every rank: item ``r`` is rank
+        ``r``'s (a collective: every rank calls it). Tensors in it come back where they were
+        (a CPU tensor on the CPU).
+
+        Example:
+            >>> # states = learn.distributed.all_gather_object(torch.get_rng_state())
+        """
+        values: list[Any] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
     def all_gather_tensors(self, tensors: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
         """Every rank's ``tensors``, on every rank and on the CPU: item ``r`` of the result is
         rank ``r``'s list. Ranks may give any number of tensors, of any shapes and dtypes

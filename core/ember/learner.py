@@ -350,9 +350,10 @@ class Learner:
         #: then says so, and resuming from it warns that the rest of that epoch is skipped
         self.epoch_complete = True
         #: training epochs begun over the learner's life, every fit's together (``epoch``
-        #: restarts at 0 with each fit). Each epoch's samplers get ``set_epoch`` with the count
-        #: before it, so under torchrun (a ``DistributedSampler`` shuffles with ``seed + epoch``)
-        #: the second fit draws a new order, as one process does; checkpoints keep it
+        #: restarts at 0 with each fit); one cancelled in ``before_epoch`` is not. Each epoch's
+        #: samplers get ``set_epoch`` with the count before it, so under torchrun (a
+        #: ``DistributedSampler`` shuffles with ``seed + epoch``) the second fit draws a new
+        #: order, as one process does; checkpoints keep it
         self.epochs_run = 0
         #: the split an evaluation pass reads: "valid" during a fit and for ``validate()``,
         #: "test" or "train" for ``validate("test")`` / ``get_preds("train")``…, ``None`` for
@@ -579,7 +580,6 @@ class Learner:
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
             self.epoch, self.epoch_complete = epoch, False
-            self.epochs_run += 1
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _shard_data(self) -> None:
@@ -594,6 +594,9 @@ class Learner:
             data.test_dl = shard_loader(data.test_dl, rank, world, train=False)
 
     def _do_epoch(self) -> None:
+        # counted once before_epoch has let it begin: an epoch cancelled there (a fit that
+        # stops before it) is not, and the learner's next fit reads the order it would have
+        self.epochs_run += 1
         for loader in (self.data.train_dl, self.data.valid_dl):
             # a sampler, or a batch sampler of the user's own, that reshuffles per epoch
             for sampler in (loader.sampler, loader.batch_sampler) if loader is not None else ():
@@ -1124,7 +1127,7 @@ class Learner:
                             f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
                             f"the end of each epoch")
                     self.train_iter = checkpoint["train_iter"]
-                    _set_rng_state(checkpoint["rng"], self.model)
+                    _set_rng_state(_own_rng_state(checkpoint, self.distributed), self.model)
                 # gradients left by a fit that ended inside an accumulation group (stopped by
                 # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
                 self.model.zero_grad(set_to_none=True)
@@ -1363,6 +1366,13 @@ class Learner:
         callback (schedule, recorder) and RNG states needed to resume exactly (the global
         generators and those the model's modules hold, see :meth:`trial`).
 
+        Under torchrun every rank calls it and rank 0 writes; the checkpoint holds every
+        rank's RNG states, and a fit resumed from it (``resume=``) under as many ranks gives
+        each rank its own, so ranks seeded apart (their own dropout masks or augmentations)
+        go on as the uninterrupted run would. Resumed under another number of ranks, or in
+        one process, every rank starts from rank 0's states (as it does from a checkpoint
+        one process wrote, or an older ember that kept rank 0's alone).
+
         A bare name goes to ``<learn.path>/models/<name>.pt``. Example:
             >>> # learn.save("stage1")
         """
@@ -1370,6 +1380,12 @@ class Learner:
         # every rank takes part: a ZeroRedundancyOptimizer gathers its shards on rank 0
         opt_state = (optimizer_state(self.opt, everywhere=False)
                      if with_opt and self.opt is not None else None)
+        rng_states = None
+        if with_opt and self.opt is not None:
+            rng_state = _get_rng_state(self.model, self.device)
+            # each rank's own: ranks seeded apart draw apart, and a resume must go on so
+            rng_states = (self.distributed.all_gather_object(rng_state)
+                          if self.distributed is not None else [rng_state])
 
         def write() -> Path:
             state: dict[str, Any] = {
@@ -1388,7 +1404,10 @@ class Learner:
                 state["opt"] = opt_state
                 state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
                                       if cb.state_dict()}
-                state["rng"] = _get_rng_state(self.model, self.device)
+                assert rng_states is not None
+                state["rng"] = rng_states[0]  # what a one-process resume (or older ember) reads
+                if len(rng_states) > 1:
+                    state["rng_ranks"] = rng_states
             return atomic_write(file, lambda tmp: torch.save(state, tmp))
 
         # rank 0 writes; the others wait for it, so no rank reads the file before it is complete
@@ -1900,6 +1919,17 @@ def _get_rng_state(model: nn.Module | None = None,
         state["model"] = {name: _generator_state(rng)
                           for name, rng in _model_generators(model).items()}
     return state
+
+
+def _own_rng_state(checkpoint: dict[str, Any], distributed: Distributed | None
+                   ) -> dict[str, Any] | None:
+    """The RNG states this process resumes ``checkpoint`` from: its rank's own when the
+    checkpoint holds every rank's (``rng_ranks``) from a run of as many ranks, else the one
+    state (rank 0's, or a single process's) on every rank, see :meth:`Learner.save`."""
+    ranks = checkpoint.get("rng_ranks")
+    if distributed is not None and ranks and len(ranks) == distributed.world_size:
+        return ranks[distributed.rank]
+    return checkpoint["rng"]
 
 
 def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None) -> None:

@@ -46,6 +46,12 @@ def model() -> nn.Module:
     return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
 
 
+def dropout_model() -> nn.Module:
+    """:func:`model` with dropout: what it trains on depends on the ranks' random streams."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2))
+
+
 def sgd(params, lr):
     return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
@@ -377,13 +383,14 @@ def counting_writes() -> Iterator[list[str]]:
         torch.save = saving
 
 
-def checkpoints(first: ember.Learner, build: Callable[[], ember.Learner]) -> None:
+def checkpoints(first: ember.Learner, build: Callable[..., ember.Learner]) -> None:
     """``Checkpoint`` and ``resume=`` beside the plain run: ``first`` has just fitted two
-    epochs with ``Checkpoint()``; ``build()`` makes another learner in the same folder.
-    Every rank reports the checkpoint's hash before and after another run's fit with
-    ``Checkpoint()``, the file that run's callback named and the files this rank wrote, then
-    whether a run interrupted after its first epoch and resumed from its checkpoint ends with
-    ``first``'s weights."""
+    epochs with ``Checkpoint()``; ``build()`` makes another learner in the same folder
+    (``build(dropout_model)`` one with dropout). Every rank reports the checkpoint's hash
+    before and after another run's fit with ``Checkpoint()``, the file that run's callback
+    named and the files this rank wrote, then whether a run interrupted after its first epoch
+    and resumed from its checkpoint ends with ``first``'s weights; then the same with dropout
+    and each rank seeded its own way (:func:`own_streams`)."""
     rank = first.distributed.rank
     file = first.path / "models" / "checkpoint.pt"
     before = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -404,6 +411,47 @@ def checkpoints(first: ember.Learner, build: Callable[[], ember.Learner]) -> Non
     weights = sum(float(value.double().sum()) for value in resumed.model.state_dict().values())
     report(f"RANK {rank} RESUMED AFTER_EPOCH {saved} RAN {resumed.epochs_run} "
            f"{keeper.file.name} SAME {same} WEIGHTS {weights!r}")
+    own_streams(first, build)
+
+
+def own_streams(first: ember.Learner, build: Callable[..., ember.Learner]) -> None:
+    """Each rank seeded its own way (``ember.seed(1000 + rank)``, so each draws its own
+    dropout masks): every rank reports whether a run interrupted after its first epoch and
+    resumed ends with the uninterrupted run's weights and with its random stream where that
+    run's was, and the hash of that stream. Then a copy of the checkpoint without the ranks'
+    own states (as a one-process run or an older ember writes) is resumed: every rank reports
+    its stream's hash after it (each took the one state saved)."""
+    rank = first.distributed.rank
+
+    def fit(*cbs: ember.Callback, resume: str | None = None, epochs: int = 2) -> ember.Learner:
+        learn = build(dropout_model)
+        ember.seed(1000 + rank)
+        learn.fit(epochs, 0.05, cbs=list(cbs), resume=resume)
+        return learn
+
+    def stream() -> str:
+        return hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest()[:16]
+
+    whole = fit()
+    whole_stream = stream()
+    fit(ember.Checkpoint("dropout"), StopAfterFirstEpoch())
+    resumed = fit(ember.Checkpoint("dropout"), resume="dropout")
+    same = all(torch.equal(value, resumed.model.state_dict()[key])
+               for key, value in whole.model.state_dict().items())
+    report(f"RANK {rank} OWN_STREAMS SAME {same} STREAM {stream() == whole_stream} "
+           f"{whole_stream}")
+
+    def without_own_states() -> Path:
+        state = read_checkpoint(first.path / "models" / "dropout.pt")
+        state.pop("rng_ranks", None)
+        target = first.path / "models" / "dropout-single.pt"
+        torch.save(state, target)
+        return target
+
+    write_on_rank_zero(first.distributed, without_own_states,
+                       first.path / "models" / "dropout-single.pt")
+    fit(resume="dropout-single", epochs=3)
+    report(f"RANK {rank} SINGLE_STATE {stream()}")
 
 
 def report(line: str) -> None:
@@ -427,10 +475,11 @@ def main() -> None:
         return
     cbs = [FailOnRank(int(sys.argv[2]))] if len(sys.argv) > 2 else []
 
-    def build() -> ember.Learner:  # its own loaders (a learner shards them); checkpoints go
-        train, valid = dataset()  # to <OUT_PATH's folder>/models
+    def build(network: Callable[[], nn.Module] = model) -> ember.Learner:
+        # its own loaders (a learner shards them); checkpoints go to <OUT_PATH's folder>/models
+        train, valid = dataset()
         train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
-        return ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), model(),
+        return ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), network(),
                              opt_func=sgd, wd=0.0, quiet=True, cbs=cbs, path=Path(out).parent)
 
     learn = build()

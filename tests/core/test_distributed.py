@@ -20,6 +20,7 @@ from ember.export import read_checkpoint
 from .distributed_script import (
     CancelMidGroupSteps,
     dataset,
+    dropout_model,
     edge_learner,
     model,
     preds_learner,
@@ -99,6 +100,39 @@ def _assert_checkpoints_agree_on_every_rank(output: str, models: Path,
         # went on in the same file and ran 2 epochs in all, like the uninterrupted one
         assert (saved_after, epochs, file, same) == ("0", "2", "interrupted.pt", "True"), rank
     assert read_checkpoint(models / "interrupted.pt")["epoch"] == 1
+    _assert_each_rank_resumes_its_own_stream(output, models)
+
+
+def _assert_each_rank_resumes_its_own_stream(output: str, models: Path) -> None:
+    """distributed_script's ``own_streams``: with dropout and each rank seeded its own way, a
+    resumed run ends as the uninterrupted one on every rank (the checkpoint held rank 0's
+    random state alone, which every rank took, so rank 1 drew rank 0's masks), and a
+    checkpoint with a single state resumes under two ranks and in one process."""
+    streams = re.findall(r"RANK (\d) OWN_STREAMS SAME (\w+) STREAM (\w+) (\w+)", output)
+    assert sorted(rank for rank, *_ in streams) == ["0", "1"], output[-3000:]
+    for rank, same, stream, _ in streams:
+        assert (same, stream) == ("True", "True"), rank
+    assert len({whole for *_, whole in streams}) == 2  # the ranks' streams do differ
+    saved = read_checkpoint(models / "dropout.pt")
+    assert len(saved["rng_ranks"]) == 2
+    assert torch.equal(saved["rng"]["torch"], saved["rng_ranks"][0]["torch"])
+    assert not torch.equal(saved["rng_ranks"][0]["torch"], saved["rng_ranks"][1]["torch"])
+    # a checkpoint with one state (one process's, an older ember's): every rank takes it
+    single = dict(re.findall(r"RANK (\d) SINGLE_STATE (\w+)", output))
+    assert sorted(single) == ["0", "1"] and single["0"] == single["1"], output[-3000:]
+    # and one process resumes the two ranks' checkpoint from rank 0's state
+    class StartingStream(ember.Callback):
+        def before_fit(self) -> None:
+            self.state = torch.get_rng_state()
+
+    train, valid = dataset()
+    train_dl, valid_dl, _ = ember.make_loaders(train, valid, bs=16)
+    learn = ember.Learner(ember.Data.from_loaders(train_dl, valid_dl), dropout_model(),
+                          opt_func=sgd, wd=0.0, quiet=True)
+    starting = StartingStream()
+    learn.fit(3, 0.05, cbs=[starting], resume=models / "dropout.pt")
+    assert learn.epoch == 2 and learn.epochs_run == 3
+    assert torch.equal(starting.state, saved["rng"]["torch"])
 
 
 def test_a_failing_rank_ends_all_ranks_with_a_clear_error(tmp_path):

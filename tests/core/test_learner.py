@@ -550,6 +550,24 @@ def test_a_resumed_fit_reads_the_orders_of_the_uninterrupted_one_after_an_earlie
     assert older == whole[1:3]
 
 
+def test_a_fit_cancelled_before_its_epoch_does_not_count_it(tmp_path):
+    # epochs_run went up before before_epoch: a fit cancelled there counted an epoch it never
+    # trained, and the learner's next fit skipped one order (that epoch's)
+    class CancelSecondEpoch(ember.Callback):
+        def before_epoch(self) -> None:
+            if self.learn.epoch == 1:
+                raise ember.CancelFitException
+
+    whole: list[list[int]] = []
+    _shuffled_learner(whole, tmp_path).fit(2, 1e-2)
+    cut: list[list[int]] = []
+    learn = _shuffled_learner(cut, tmp_path)
+    learn.fit(2, 1e-2, cbs=[CancelSecondEpoch()])
+    assert learn.epochs_run == 1
+    learn.fit(1, 1e-2)
+    assert learn.epochs_run == 2 and cut == whole
+
+
 class _InterruptAtBatch(ember.Callback):
     def after_batch(self) -> None:
         if self.learn.training and self.learn.epoch == 1 and self.learn.iter == 2:
