@@ -14,15 +14,9 @@ import torch
 
 import ember
 
+from .core.helpers import InterruptAfter
+
 N_EPOCHS, INTERRUPT_AFTER = 3, 1
-
-
-class _Interrupt(ember.Callback):
-    order = ember.Order.LAST + 1  # after the Checkpoint has written the epoch
-
-    def after_epoch(self) -> None:
-        if self.learn.epoch == INTERRUPT_AFTER:
-            raise ember.CancelFitException
 
 
 def _images() -> Callable[[], ember.Learner]:
@@ -82,8 +76,8 @@ def test_a_default_learner_resumed_from_its_checkpoint_ends_as_the_uninterrupted
         ember.seed(0)
         interrupted = make()
         checkpoint = tmp_path / "checkpoint.pt"
-        interrupted.fit_one_cycle(N_EPOCHS, 1e-2,
-                                  cbs=[*extra, ember.Checkpoint(checkpoint), _Interrupt()])
+        interrupted.fit_one_cycle(N_EPOCHS, 1e-2, cbs=[*extra, ember.Checkpoint(checkpoint),
+                                                       InterruptAfter(INTERRUPT_AFTER)])
         ember.seed(123)  # another random state: the checkpoint must restore everything
         resumed = make()
         resumed.fit_one_cycle(N_EPOCHS, 1e-2, cbs=extra, resume=checkpoint)

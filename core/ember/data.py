@@ -1144,7 +1144,12 @@ class Data:
 
     def _training_target_shape(self) -> tuple[int, ...] | None:
         """The shape of the target of the first training item (see :attr:`target_shape`)."""
-        first, batched = self._first_train_read()
+        return self._target_shape_of(*self._first_train_read())
+
+    @staticmethod
+    def _target_shape_of(first: Any, batched: bool) -> tuple[int, ...] | None:
+        """The shape of one item's target in ``first``, a training item or (``batched``) a
+        whole batch, as :meth:`_first_train_read` gives it."""
         if not isinstance(first, (tuple, list)) or len(first) < 2:
             return None
         target = first[-1]
@@ -1589,7 +1594,9 @@ class Data:
         Example:
             >>> # json.dumps(data.state()) always works
         """
-        first = self._first_train_item()  # read once (an image decode for vision)
+        first, batched = self._first_train_read()  # read once (an image decode for vision)
+        if self.target_kind == "regression" and not self._target_shape_read:
+            self.target_shape = self._target_shape_of(first, batched)  # from the same read
         state = {
             "target_kind": self.target_kind,
             "classes": self.classes,

@@ -813,9 +813,11 @@ def _check_weights_fit(path: Path, skeleton: torch.nn.Module, handle: Any) -> No
                           f"file was edited or is corrupt")
 
 
-def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint written by :meth:`ember.Learner.save`, refusing anything that is not
-    plain tensors and containers (no code runs while loading).
+    plain tensors and containers (no code runs while loading). With ``mmap`` the tensors are
+    mapped from the file, not read, until used (to look at a checkpoint's run or epoch).
 
     Example:
         >>> # state = read_checkpoint("models/stage1.pt")
@@ -829,7 +831,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             f"ember.load({str(file)!r}) rebuilds it for prediction; to put its weights in this "
             f"learner, learn.model.load_state_dict(ember.load(path).model.state_dict())")
     try:
-        state = torch.load(file, map_location=device, weights_only=True)
+        state = torch.load(file, map_location=device, weights_only=True, mmap=mmap)
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ExportError(

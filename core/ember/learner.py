@@ -646,6 +646,20 @@ class Learner:
             phase = "training" if self.training else "validation"
             raise TrainingError(f"{phase} batch {self.iter + 1}: {explained}") from error
 
+    def _model_inputs(self, inputs: Sequence[Any]) -> tuple[Any, ...]:
+        """A batch's inputs as the model takes them: on the learner's device, image batches
+        in channels-last memory with ``channels_last`` (what each training and validation
+        batch gets, and PreciseBatchNorm's pass)."""
+        xb = tuple(inputs)
+        for x in xb:  # most batches are tensors already on the device: nothing to move
+            if not (isinstance(x, Tensor) and x.device == self.device):
+                xb = to_device(xb, self.device)
+                break
+        if self.channels_last:
+            xb = tuple(x.contiguous(memory_format=torch.channels_last)
+                       if isinstance(x, Tensor) and x.ndim == 4 else x for x in xb)
+        return xb
+
     def _one_batch(self, batch: Sequence[Any]) -> None:
         if not self.labelled:  # a test set without labels: inputs only
             inputs, target = (list(batch) if isinstance(batch, (tuple, list)) else [batch]), None
@@ -655,15 +669,7 @@ class Learner:
                             f"the {'training' if self.training else 'validation'} loader")
             *inputs, target = batch
         device = self.device
-        xb = tuple(inputs)
-        for x in xb:  # most batches are tensors already on the device: nothing to move
-            if not (isinstance(x, Tensor) and x.device == device):
-                xb = to_device(xb, device)
-                break
-        if self.channels_last:
-            xb = tuple(x.contiguous(memory_format=torch.channels_last)
-                       if isinstance(x, Tensor) and x.ndim == 4 else x for x in xb)
-        self.xb = xb
+        self.xb = self._model_inputs(inputs)
         self.yb = target if target is None or (
             isinstance(target, Tensor) and target.device == device) else (
             to_device(target, device))
@@ -1115,9 +1121,8 @@ class Learner:
                 self.diverged, self.resumed = False, resume is not None
                 self._resumed_from = None
                 if resume is not None:
-                    checkpoint = self._load_file(self._resolve(resume, ".pt"), True, True,
-                                                 resuming=True)
                     self._resumed_from = self._resolve(resume, ".pt")
+                    checkpoint = self._load_file(self._resumed_from, True, True, resuming=True)
                     self.start_epoch = checkpoint["epoch"] + 1
                     if not checkpoint.get("epoch_complete", True):
                         warn(

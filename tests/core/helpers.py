@@ -87,24 +87,32 @@ def assert_nan_guard_restores(learn: ember.Learner, iteration: int, match: str =
 
 
 
+class InterruptAfter(ember.Callback):
+    """Stops a fit after epoch ``epoch`` (its first by default) once the Checkpoint has
+    written it, as an interrupted run stops."""
+
+    order = ember.Order.LAST + 1  # after the Checkpoint (Order.LAST) has written the epoch
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self) -> None:
+        if self.learn.epoch == self.epoch:
+            raise ember.CancelFitException
+
+
 def interrupted_run(folder: Path, interrupt_after: int | None) -> ember.Learner:
     """Four one-cycle epochs of a dropout MLP with checkpoints in ``folder``; with
     ``interrupt_after`` the fit stops after that epoch and a fresh learner, in another RNG
     state, resumes it from the checkpoint. Returns the learner that finished."""
-
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self) -> None:
-            if self.learn.epoch == interrupt_after:
-                raise ember.CancelFitException
 
     def model() -> nn.Module:
         return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
 
     ember.seed(0)
     learn = ember.Learner(blob_data(), model(), quiet=True)
-    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(folder / "ckpt.pt"), Interrupt()])
+    stop = [] if interrupt_after is None else [InterruptAfter(interrupt_after)]
+    learn.fit_one_cycle(4, 1e-2, cbs=[ember.Checkpoint(folder / "ckpt.pt"), *stop])
     if interrupt_after is not None:
         ember.seed(123)  # a different process state: the checkpoint must restore everything
         learn = ember.Learner(blob_data(), model(), quiet=True)

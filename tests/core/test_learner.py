@@ -13,6 +13,7 @@ from torch import nn
 import ember
 
 from .helpers import (
+    InterruptAfter,
     PoisonAt,
     assert_nan_guard_restores,
     blob_data,
@@ -247,18 +248,12 @@ def test_trial_puts_back_the_generators_the_model_holds():
 
 
 def test_a_resumed_fit_draws_from_the_models_own_generators_where_it_stopped(tmp_path):
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self) -> None:
-            raise ember.CancelFitException
-
     ember.seed(0)
     whole = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
     whole.fit(2, 1e-2)
     ember.seed(0)
     stopped = ember.Learner(blob_data(128), _NoisyModel(1), quiet=True)
-    stopped.fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    stopped.fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), InterruptAfter()])
     ember.seed(123)
     resumed = ember.Learner(blob_data(128), _NoisyModel(7), quiet=True)  # other model seeds
     resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")

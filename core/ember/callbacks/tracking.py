@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.callbacks.base import Callback, Order, _whole
-from ember.errors import CancelFitException, TrainingError
+from ember.errors import CancelFitException, ExportError, TrainingError
 from ember.utils import cpu_copy, warn
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
@@ -337,12 +337,9 @@ def _same_file(path: Path | None, other: Path) -> bool:
 def _peek(file: Path) -> dict[str, Any] | None:
     """The contents of the Ember checkpoint ``file`` (memory-mapped: the weights are not
     read), or None when it is not one."""
-    import torch
+    from ember.export import read_checkpoint  # here: it loads safetensors, import ember not
 
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
+        return read_checkpoint(file, mmap=True)
+    except ExportError:
         return None
-    if not isinstance(state, dict) or state.get("format") != "ember-checkpoint":
-        return None
-    return state

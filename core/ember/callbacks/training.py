@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ember.callbacks.base import Callback, Order, _positive, _whole
 from ember.distributed import load_optimizer_state, optimizer_state
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
-from ember.utils import cpu_copy, to_device, warn
+from ember.utils import cpu_copy, warn
 
 if TYPE_CHECKING:
     from ember.learner import Learner
@@ -553,17 +553,20 @@ class PreciseBatchNorm(Callback):
         self._left = [self._fingerprint(self._layers())]
 
     def after_train(self) -> None:
-        if ((self._each_epoch() or self.learn.epoch >= self.learn.n_epoch - 1)
-                and (self.stale() or not self.only_when_stale)):
+        if (self._each_epoch() or self.learn.epoch >= self.learn.n_epoch - 1) and self._wanted():
             self.recompute()
 
     def after_fit(self) -> None:
         # training moved the moving averages since the last recompute, or SaveBest loaded
         # statistics no recompute left (an epoch recomputed before is precise already)
         current = self._fingerprint(self._layers())
-        if not any(torch.equal(current, left) for left in self._left) and (
-                self.stale() or not self.only_when_stale):
+        if not any(torch.equal(current, left) for left in self._left) and self._wanted():
             self.recompute()
+
+    def _wanted(self) -> bool:
+        """Whether a recompute due now runs: always, or with ``only_when_stale`` only while
+        the moving averages are stale."""
+        return not self.only_when_stale or self.stale()
 
     def stale(self) -> bool:
         """Whether a BatchNorm layer's moving averages still carry more than ``STALE_SHARE``
@@ -644,7 +647,7 @@ class PreciseBatchNorm(Callback):
                     if (self.n_batches is not None and batches >= self.n_batches) or (
                             limit is not None and read >= limit):
                         break
-                    inputs = to_device(tuple(batch[:-1]), learn.device)
+                    inputs = learn._model_inputs(batch[:-1])
                     rows = _n_rows(inputs)
                     if rows == 1:  # BatchNorm takes no statistics of one value
                         continue
@@ -653,10 +656,6 @@ class PreciseBatchNorm(Callback):
                     read, batches = read + (rows or 1), batches + 1
                     for layer in layers:
                         layer.momentum = (rows or 1) / read
-                    if learn.channels_last:
-                        inputs = tuple(x.contiguous(memory_format=torch.channels_last)
-                                       if isinstance(x, torch.Tensor) and x.ndim == 4 else x
-                                       for x in inputs)
                     learn.model(*inputs)
         finally:
             for layer, momentum in zip(layers, momenta):

@@ -14,6 +14,8 @@ import ember
 from ember_text.seq2seq import SCHEDULES, Seq2SeqData, Seq2SeqRNN, TeacherForcing, load_sample
 from ember_text.seq2seq.callbacks import schedule_value
 
+from ...core.helpers import InterruptAfter
+
 TIME_SCHEDULES = [s for s in SCHEDULES if s != "adaptive"]
 
 
@@ -273,12 +275,6 @@ def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_p
 
     pairs = load_sample("fr_numbers")[:150]
 
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self) -> None:
-            raise ember.CancelFitException
-
     def learner(seed: int) -> ember.Learner:
         ember.seed(seed)
         return ember.learner(Seq2SeqData.from_pairs(pairs, bs=32, seed=0), quiet=True)
@@ -286,7 +282,7 @@ def test_a_resumed_fit_draws_the_same_coins_and_keeps_the_running_accuracy(tmp_p
     whole = learner(0)
     whole.fit_one_cycle(3, 1e-2)
     learn = learner(0)
-    learn.fit_one_cycle(3, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    learn.fit_one_cycle(3, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), InterruptAfter()])
     resumed = learner(123)  # another process state: the checkpoint restores everything
     resumed.fit_one_cycle(3, 1e-2, resume=tmp_path / "ckpt.pt")
     first, second = whole.callback("teacher_forcing"), resumed.callback("teacher_forcing")
@@ -331,15 +327,9 @@ def test_a_checkpoint_that_kept_the_coins_in_the_callback_still_resumes_them(tmp
     # generator's state in the TeacherForcing callback's state
     import torch
 
-    class Interrupt(ember.Callback):
-        order = ember.Order.LAST + 1
-
-        def after_epoch(self) -> None:
-            raise ember.CancelFitException
-
     whole = _tiny_learner()
     whole.fit(2, 1e-2)
-    _tiny_learner().fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), Interrupt()])
+    _tiny_learner().fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), InterruptAfter()])
     state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     coins = state["rng"].pop("model")["teacher_forcing_generator"]
     state["callbacks"]["teacher_forcing"]["coins"] = coins
