@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader, Sampler
 
 __all__ = ["Distributed", "RowShard", "ShardSampler", "SharedOrderSampler", "interleave",
-           "load_optimizer_state", "loader_settings", "optimizer_state", "shard_batches",
-           "shard_loader", "unshard_loader", "unshard_rows", "write_on_rank_zero"]
+           "load_optimizer_state", "loader_settings", "optimizer_state", "rank_zero_object",
+           "shard_batches", "shard_loader", "unshard_loader", "unshard_rows", "write_on_rank_zero"]
 
 #: the value of a dataset's ``shard_by`` attribute that asks :func:`shard_loader` to split its
 #: batches by row (see :class:`RowShard`)
@@ -469,6 +469,24 @@ def unshard_rows(shares: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]
     return whole
 
 
+def rank_zero_object(value: Any, group: Any = None) -> Any:
+    """Rank 0's ``value`` (anything picklable) on every rank: the one place where rank 0
+    decides and every rank follows (a collective: every rank of ``group``, the default
+    group when ``None``, calls it). Outside a process group, ``value`` itself. Rank 0 of
+    ``group`` sends.
+
+    Example:
+        >>> rank_zero_object([3, 1, 2])  # one process: nothing to share
+        [3, 1, 2]
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    shared = [value]
+    source = 0 if group is None else dist.get_global_rank(group, 0)
+    dist.broadcast_object_list(shared, src=source, group=group)
+    return shared[0]
+
+
 def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path],
                        path: Path) -> Path:
     """Write a file once: ``write()`` (which writes it and returns its path) runs in a single
@@ -494,16 +512,16 @@ def write_on_rank_zero(distributed: Distributed | None, write: Callable[[], Path
             written = write()
         except Exception as error:
             failure = error
-    outcome: list[Any] = [None]
+    outcome = None
     if failure is not None:
         name = type(failure).__name__
         ember_error = getattr(errors, name, None) is type(failure)
-        outcome = [(name if ember_error else "RuntimeError", f"{name}: {failure}")]
-    dist.broadcast_object_list(outcome, src=0)  # every rank waits here for rank 0's write
+        outcome = (name if ember_error else "RuntimeError", f"{name}: {failure}")
+    outcome = rank_zero_object(outcome)  # every rank waits here for rank 0's write
     if failure is not None:
         raise failure
-    if outcome[0] is not None:
-        kind, message = outcome[0]
+    if outcome is not None:
+        kind, message = outcome
         raise getattr(errors, kind, RuntimeError)(f"rank 0 could not write {path}: {message}")
     return written
 
@@ -532,10 +550,7 @@ def optimizer_state(opt: torch.optim.Optimizer, everywhere: bool = True
     opt.consolidate_state_dict(to=0)
     state = opt.state_dict() if opt.rank == 0 else None
     if everywhere and opt.world_size > 1:
-        shared = [state]
-        dist.broadcast_object_list(shared, src=dist.get_global_rank(opt.process_group, 0),
-                                   group=opt.process_group)
-        state = shared[0]
+        state = rank_zero_object(state, group=opt.process_group)
     return state
 
 
@@ -582,9 +597,7 @@ def _rank_zero_order(base: Any) -> list[Any] | None:
 
     if isinstance(base, SequentialSampler) or not (dist.is_available() and dist.is_initialized()):
         return None
-    order = [list(base)]
-    dist.broadcast_object_list(order, src=0)
-    return order[0]
+    return rank_zero_object(list(base))
 
 
 def _backend_device() -> torch.device:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.callbacks.base import Callback, Order, _whole
+from ember.distributed import rank_zero_object
 from ember.errors import CancelFitException, ExportError, TrainingError
 from ember.utils import cpu_copy, warn
 
@@ -282,11 +283,7 @@ class Checkpoint(Callback):
                 taken = self._taken(file)
                 decision = None if taken is None else (taken, self._own_version(file))
             if learn.distributed is not None:
-                import torch.distributed as dist
-
-                shared = [decision]
-                dist.broadcast_object_list(shared, src=0)
-                decision = shared[0]
+                decision = rank_zero_object(decision)
             if decision is not None:
                 taken, self.file = decision
                 if not _same_file(resumed_from, self.file):
