@@ -488,12 +488,14 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             if pretrained:  # the head alone for one of the epochs where there is a body
                 report["schedule"] = "fine_tune"
                 frozen = 1 if len(learn._groups) > 1 and planned > 1 else 0
-                with learn._attached([saver]):
+
+                def train() -> None:
                     learn.fine_tune(planned - frozen, base_lr=lr * 2, freeze_epochs=frozen,
                                     cbs=extra)
             else:
                 report["schedule"] = "one_cycle"
-                with learn._attached([saver]):
+
+                def train() -> None:
                     learn.fit_one_cycle(planned, lr, cbs=extra, reset_opt=True)
         else:
             batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
@@ -553,14 +555,18 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 f"epoch")
             if pretrained:
                 report["schedule"] = "fine_tune (clock)"
-                with learn._attached([saver]):
+
+                def train() -> None:
                     _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds,
                                    epoch_seconds, lr, extra, budgets)
             else:
                 report["schedule"] = "one_cycle (clock)"
                 budgets.append(TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds))
-                with learn._attached([saver]):
+
+                def train() -> None:
                     _fit_for(learn, budgets[-1], lr, extra)
+        with learn._attached([saver]):  # the final training only: not the sweeps nor the race
+            train()
     except KeyboardInterrupt:
         interrupted = True
         if saver.best_state is not None:
