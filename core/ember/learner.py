@@ -1022,8 +1022,7 @@ class Learner:
             opt_state = cpu_copy(optimizer_state(self.opt)) if self.opt is not None else None
             if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
                 torch.cuda.init()           # even when the probe is the first to use CUDA
-            rng_state = _get_rng_state(self.model, self.device)
-            loader_rngs = [(rng, rng.get_state()) for rng in self._loader_generators()]
+            rng_state = _get_rng_state(self.model, self.device, self._loader_generators())
         try:
             yield
         finally:
@@ -1031,9 +1030,7 @@ class Learner:
             for name, value in counters.items():
                 setattr(self, name, value)
             if not keep_steps:
-                _set_rng_state(rng_state, self.model)
-                for rng, state in loader_rngs:
-                    rng.set_state(state)
+                _set_rng_state(rng_state, self.model, self._loader_generators())
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:
@@ -1132,7 +1129,8 @@ class Learner:
                             f"{self.start_epoch} is not trained. The Checkpoint callback saves at "
                             f"the end of each epoch")
                     self.train_iter = checkpoint["train_iter"]
-                    _set_rng_state(_own_rng_state(checkpoint, self.distributed), self.model)
+                    _set_rng_state(_own_rng_state(checkpoint, self.distributed), self.model,
+                                   self._loader_generators())
                 # gradients left by a fit that ended inside an accumulation group (stopped by
                 # NanGuard, lr_find's sweep, an interrupt) must not join this fit's first step
                 self.model.zero_grad(set_to_none=True)
@@ -1369,7 +1367,8 @@ class Learner:
     def save(self, path: str | Path, with_opt: bool = True) -> Path:
         """Write a checkpoint atomically: weights, and with ``with_opt`` the optimiser,
         callback (schedule, recorder) and RNG states needed to resume exactly (the global
-        generators and those the model's modules hold, see :meth:`trial`).
+        generators, those the model's modules hold and the loaders' own ``generator=``,
+        see :meth:`trial`).
 
         Under torchrun every rank calls it and rank 0 writes; the checkpoint holds every
         rank's RNG states, and a fit resumed from it (``resume=``) under as many ranks gives
@@ -1387,7 +1386,7 @@ class Learner:
                      if with_opt and self.opt is not None else None)
         rng_states = None
         if with_opt and self.opt is not None:
-            rng_state = _get_rng_state(self.model, self.device)
+            rng_state = _get_rng_state(self.model, self.device, self._loader_generators())
             # each rank's own: ranks seeded apart draw apart, and a resume must go on so
             rng_states = (self.distributed.all_gather_object(rng_state)
                           if self.distributed is not None else [rng_state])
@@ -1901,11 +1900,12 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _get_rng_state(model: nn.Module | None = None,
-                   device: torch.device | None = None) -> dict[str, Any]:
+def _get_rng_state(model: nn.Module | None = None, device: torch.device | None = None,
+                   loaders: Sequence[Any] = ()) -> dict[str, Any]:
     """The states of the global random generators (torch's, CUDA's once CUDA is initialised,
-    MPS's when ``device`` is MPS, NumPy's, Python's) and of those ``model``'s modules hold
-    (:func:`_model_generators`), in a form a weights-only checkpoint holds."""
+    MPS's when ``device`` is MPS, NumPy's, Python's), of those ``model``'s modules hold
+    (:func:`_model_generators`) and of the loaders' own (``loaders``, from
+    :meth:`Learner._loader_generators`), in a form a weights-only checkpoint holds."""
     import numpy as np
 
     numpy_state = np.random.get_state()
@@ -1923,6 +1923,8 @@ def _get_rng_state(model: nn.Module | None = None,
     if model is not None:
         state["model"] = {name: _generator_state(rng)
                           for name, rng in _model_generators(model).items()}
+    if loaders:
+        state["loaders"] = [_generator_state(rng) for rng in loaders]
     return state
 
 
@@ -1937,9 +1939,11 @@ def _own_rng_state(checkpoint: dict[str, Any], distributed: Distributed | None
     return checkpoint["rng"]
 
 
-def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None) -> None:
+def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None,
+                   loaders: Sequence[Any] = ()) -> None:
     """Put back what :func:`_get_rng_state` read; a generator saved under a name that
-    ``model`` no longer holds is skipped."""
+    ``model`` no longer holds is skipped, and the loaders' own are put back in order when
+    ``loaders`` holds as many (else a warning says they start afresh)."""
     import numpy as np
 
     if not state:
@@ -1959,6 +1963,15 @@ def _set_rng_state(state: dict[str, Any] | None, model: nn.Module | None = None)
         for name, saved in state["model"].items():
             if name in held:
                 _set_generator_state(held[name], saved)
+    saved_loaders = state.get("loaders", [])
+    if len(saved_loaders) == len(loaders):
+        for rng, saved in zip(loaders, saved_loaders):
+            _set_generator_state(rng, saved)
+    elif saved_loaders or loaders:
+        warn(f"the saved random state holds {len(saved_loaders)} generator(s) of the data "
+             f"loaders' own (a DataLoader's or sampler's generator=), and these loaders hold "
+             f"{len(loaders)}: their shuffles start from their own seeds, so the order of the "
+             f"batches differs from the interrupted run's")
 
 
 def _model_generators(model: nn.Module) -> dict[str, Any]:

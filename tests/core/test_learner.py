@@ -2220,3 +2220,41 @@ def test_a_learner_of_something_other_than_data_says_what_to_build(given, advice
         ember.learner(value)
     with pytest.raises(ember.DataError, match=r"^ember\.Learner needs an ember\.Data"):
         ember.Learner(value, small_model())
+
+
+def _loader_seeded_data(seed: int = 0) -> ember.Data:
+    """``blob_data``'s split, the training loader shuffled by a generator of its own."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = blobs(128).tensors
+    train = DataLoader(TensorDataset(x[:96], y[:96]), batch_size=16, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    return ember.Data.from_loaders(train, DataLoader(TensorDataset(x[96:], y[96:]),
+                                                     batch_size=16))
+
+
+def test_a_resumed_fit_shuffles_from_the_loaders_own_generator_where_it_stopped(tmp_path):
+    # DataLoader(shuffle=True, generator=...): the shuffle order comes from the loader's
+    # generator, not the global one, so a checkpoint must hold its state too
+    ember.seed(0)
+    whole = ember.Learner(_loader_seeded_data(), small_model(), quiet=True)
+    whole.fit(3, 1e-2)
+    ember.seed(0)
+    stopped = ember.Learner(_loader_seeded_data(), small_model(), quiet=True)
+    stopped.fit(3, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), InterruptAfter()])
+    ember.seed(0)
+    resumed = ember.Learner(_loader_seeded_data(), small_model(), quiet=True)
+    resumed.fit(3, 1e-2, resume=tmp_path / "ckpt.pt")
+    assert [row["train_loss"] for row in resumed.recorder.values] == [
+        row["train_loss"] for row in whole.recorder.values]
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_resuming_into_loaders_without_the_saved_generators_says_the_order_differs(tmp_path):
+    ember.seed(0)
+    stopped = ember.Learner(_loader_seeded_data(), small_model(), quiet=True)
+    stopped.fit(2, 1e-2, cbs=[ember.Checkpoint(tmp_path / "ckpt.pt"), InterruptAfter()])
+    resumed = ember.Learner(blob_data(128, bs=16), small_model(), quiet=True)
+    with pytest.warns(ember.EmberWarning, match="shuffles start from their own seeds"):
+        resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")
