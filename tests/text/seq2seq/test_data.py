@@ -405,3 +405,37 @@ def test_a_decomposed_accent_reads_as_the_composed_one_seen_in_training(level: s
         warnings.simplefilter("error")  # no token is unknown
         assert torch.equal(composed.encode(["ze\u0301ro"])[0], composed.encode(["zéro"])[0])
         assert torch.equal(decomposed.encode(["zéro"])[0], composed.encode(["zéro"])[0])
+
+
+def test_predict_of_several_sources_points_to_predict_batch() -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for several in (["deux", "trois"], ("deux", "trois")):
+        with pytest.raises(ember.DataError, match=r"give several to predict_batch"):
+            learn.predict(several)
+    assert len(learn.predict_batch(["deux", "trois"], max_len=3)) == 2
+
+
+def test_a_frame_cell_that_is_not_text_names_its_column_and_the_fix() -> None:
+    # read_csv reads a column of digits as numbers: the error says how to make it text
+    frame = pd.DataFrame({"words": ["un", "deux", "trois"], "digits": [1, 2, 3]})
+    with pytest.raises(ember.DataError, match=r"item 0 .*the target \(column 'digits'\) is a "
+                                              r"int.*frame\['digits'\]\.astype\(str\)"):
+        Seq2SeqData.from_pairs(frame)
+    # an id column first: the message says to name the text columns
+    frame = pd.DataFrame({"id": [7, 8, 9], "words": ["un", "deux", "trois"],
+                          "digits": ["1", "2", "3"]})
+    with pytest.raises(ember.DataError, match=r"the source \(column 'id'\) .*source_col="):
+        Seq2SeqData.from_pairs(frame)
+    data = Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits")
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 3
+
+
+def test_one_training_pair_is_enough_with_explicit_validation_pairs() -> None:
+    data = Seq2SeqData.from_pairs([("un", "1")], valid_pairs=[("deux", "2")])
+    assert len(data.train_dl.dataset) == 1 and len(data.valid_dl.dataset) == 1
+    with pytest.raises(ember.DataError, match=r"at least 2 to split .* or give the "
+                                              r"validation set as valid_pairs="):
+        Seq2SeqData.from_pairs([("un", "1")])
+    with pytest.raises(ember.DataError, match=r"pairs: got no pairs"):
+        Seq2SeqData.from_pairs([], valid_pairs=[("deux", "2")])

@@ -41,8 +41,8 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
-from ember.utils import warn
-from ember_text.data import SortishSampler, TextData, pad_ids
+from ember.utils import is_missing, warn
+from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
 from ember_text.tokenize import Vocab, _composed, check_text
 
 __all__ = [
@@ -247,6 +247,19 @@ class Seq2SeqData(ember.Data):
 
     from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The translation of one source text (``learn.predict(text)``); a list or tuple of
+        sources is a :class:`ember.DataError` that points to ``predict_batch``, as for
+        ``TextData``.
+
+        Example:
+            >>> # learn.predict("quarante-deux", beam=5) -> '42'
+            >>> # learn.predict(["un", "deux"])  # DataError: give several to predict_batch
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
+
     def __init__(
         self,
         train_dl: Any,
@@ -351,6 +364,10 @@ class Seq2SeqData(ember.Data):
         split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
         if valid_pairs is None:
+            if len(all_pairs) < 2:
+                raise ember.DataError(
+                    f"pairs: got {len(all_pairs)} pair; give at least 2 to split into training "
+                    f"and validation, or give the validation set as valid_pairs=")
             train_index, valid_index = ember.split_indices(len(all_pairs), valid_pct, seed)
             train = [all_pairs[i] for i in train_index]
             valid = [all_pairs[i] for i in valid_index]
@@ -680,9 +697,24 @@ def _whole_number(value: Any, name: str) -> int:
     return int(value)
 
 
+def _check_frame_cells(what: str, index: int, pair: Any, columns: tuple[Any, Any]) -> None:
+    """A DataError for a data frame's cell that holds a value other than text (a number, as
+    ``read_csv`` reads a column of digits), naming the row, the column and the fix."""
+    for side, value, column in zip(("source", "target"), pair, columns):
+        if isinstance(value, (str, bytes)) or is_missing(value):
+            continue  # text, or a missing cell check_text refuses by itself
+        raise ember.DataError(
+            f"{what} item {index} {tuple(pair)!r:.60}: the {side} (column {column!r}) is a "
+            f"{type(value).__name__}, {value!r:.40}, not text; convert the column to text "
+            f"first, e.g. frame[{column!r}] = frame[{column!r}].astype(str) (read_csv(..., "
+            f"dtype=str) keeps leading zeros), or name the text columns with source_col= and "
+            f"target_col=")
+
+
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
+    frame_columns: tuple[Any, Any] | None = None  # a data frame's (source, target) columns
     if _is_frame(pairs):
         columns = list(pairs.columns)
         if len(columns) < 2 and (source_col is None or target_col is None):
@@ -700,6 +732,7 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
             raise ember.DataError(f"{what}: source_col and target_col are both {source_col!r}; "
                                   f"name two different columns")
         pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
+        frame_columns = (source_col, target_col)
     if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
         raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
                               f"frame, got {type(pairs).__name__}")
@@ -715,9 +748,11 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
                 f"{what} item {index} ({pair!r}) is not a (source, target) pair; give exactly "
                 f"two strings per item")
         source, target = pair
+        if frame_columns is not None:
+            _check_frame_cells(what, index, pair, frame_columns)
         out.append((check_text(source, f"{what} item {index} {pair!r:.60}: the source"),
                     check_text(target, f"{what} item {index} {pair!r:.60}: the target")))
-    if len(out) < 2 and what == "pairs":
-        raise ember.DataError(f"{what}: got {len(out)} pair(s); give at least 2 to split into "
-                              f"training and validation")
+    if not out and what == "pairs":
+        raise ember.DataError(f"{what}: got no pairs; give at least one (source, target) pair "
+                              f"to train on")
     return out
