@@ -439,3 +439,12 @@ def test_one_training_pair_is_enough_with_explicit_validation_pairs() -> None:
         Seq2SeqData.from_pairs([("un", "1")])
     with pytest.raises(ember.DataError, match=r"pairs: got no pairs"):
         Seq2SeqData.from_pairs([], valid_pairs=[("deux", "2")])
+
+
+def test_the_doctor_finds_every_validation_pair_duplicated_in_training() -> None:
+    # duplicates padded to other lengths in their batches than in training were missed
+    data = Seq2SeqData.from_pairs(PAIRS[:100], bs=16, valid_pairs=PAIRS[50:70])
+    learn = ember.learner(data, quiet=True)
+    leaks = [finding for finding in learn.doctor(verbose=False)
+             if finding.kind is ember.checks.LeakageWarning]
+    assert leaks and "20 of 20 validation items" in leaks[0].message
