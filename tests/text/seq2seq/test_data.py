@@ -448,3 +448,12 @@ def test_the_doctor_finds_every_validation_pair_duplicated_in_training() -> None
     leaks = [finding for finding in learn.doctor(verbose=False)
              if finding.kind is ember.checks.LeakageWarning]
     assert leaks and "20 of 20 validation items" in leaks[0].message
+
+
+def test_test_pairs_from_a_generator_are_read_like_a_list() -> None:
+    # the check for sources alone read the generator, which then gave no pairs: "empty"
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16, test_pairs=(pair for pair in PAIRS[:7]))
+    assert data.test_labelled and len(data.test_dl.dataset) == 7
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16,
+                                  test_pairs=(source for source, _ in PAIRS[:5]))
+    assert not data.test_labelled and len(data.test_dl.dataset) == 5

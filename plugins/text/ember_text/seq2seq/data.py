@@ -380,6 +380,10 @@ class Seq2SeqData(ember.Data):
         test_tokens: tuple[list[list[str]], list[list[str]] | None] | None = None
         test_labelled = True
         if test_pairs is not None:
+            if (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
+                    and hasattr(test_pairs, "__iter__")):
+                # read twice (sources alone, or pairs?), and a generator reads once
+                test_pairs = list(test_pairs)
             test_sources = _as_sources(test_pairs, source_col, target_col, "test_pairs")
             if test_sources is None:
                 test = _as_pairs(test_pairs, source_col, target_col, "test_pairs")
