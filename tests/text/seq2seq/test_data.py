@@ -457,3 +457,11 @@ def test_test_pairs_from_a_generator_are_read_like_a_list() -> None:
     data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16,
                                   test_pairs=(source for source, _ in PAIRS[:5]))
     assert not data.test_labelled and len(data.test_dl.dataset) == 5
+
+
+@pytest.mark.parametrize("languages", [{"lang": "zz"}, {"src_lang": "french"},
+                                       {"tgt_lang": "zz"}])
+def test_a_language_spacy_lacks_is_a_data_error_naming_it(languages: dict) -> None:
+    name = next(iter(languages.values()))
+    with pytest.raises(ember.DataError, match=rf"spaCy has no language '{name}' .* 'xx'"):
+        Seq2SeqData.from_pairs(PAIRS[:20], level="word", **languages)

@@ -134,7 +134,13 @@ class _WordSplitter:
         if self._tokenizer is None:
             import spacy
 
-            self._tokenizer = spacy.blank(self.lang).tokenizer
+            try:
+                self._tokenizer = spacy.blank(self.lang).tokenizer
+            except (ImportError, KeyError, ValueError) as error:
+                raise ember.DataError(
+                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
+                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual) as lang= (or "
+                    f"src_lang= / tgt_lang= for one side)") from None
         return [token.text_with_ws for token in self._tokenizer(text)]
 
 
