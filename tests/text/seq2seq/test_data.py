@@ -465,3 +465,15 @@ def test_a_language_spacy_lacks_is_a_data_error_naming_it(languages: dict) -> No
     name = next(iter(languages.values()))
     with pytest.raises(ember.DataError, match=rf"spaCy has no language '{name}' .* 'xx'"):
         Seq2SeqData.from_pairs(PAIRS[:20], level="word", **languages)
+
+
+def test_a_length_penalty_that_is_not_a_finite_number_is_refused() -> None:
+    # before, "1" and None failed inside beam search ("'>' not supported between 'str' and
+    # 'int'") and NaN ranked every hypothesis NaN, returning an arbitrary one
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for penalty in ("1", None, float("nan"), float("inf"), True):
+        with pytest.raises(ember.DataError, match=r"length_penalty must be a finite number"):
+            learn.predict("deux", beam=3, max_len=4, length_penalty=penalty)
+    assert learn.predict("deux", beam=3, max_len=4, length_penalty=np.float32(0.5)) == (
+        learn.predict("deux", beam=3, max_len=4, length_penalty=0.5))

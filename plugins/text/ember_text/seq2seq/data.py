@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -545,6 +546,12 @@ class Seq2SeqData(ember.Data):
             max_len = self.default_max_len()
         elif (max_len := _whole_number(max_len, "max_len")) < 1:
             raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
+        if (isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real)
+                or not math.isfinite(length_penalty)):
+            raise ember.DataError(
+                f"length_penalty must be a finite number (the exponent of the length that beam "
+                f"search divides a score by; 1.0 by default, 0 for raw scores), got "
+                f"{length_penalty!r}")
         items = list(items)
         results: list[Any] = []
         with evaluating(model) as model_device:
