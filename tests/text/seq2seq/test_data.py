@@ -477,3 +477,13 @@ def test_a_length_penalty_that_is_not_a_finite_number_is_refused() -> None:
             learn.predict("deux", beam=3, max_len=4, length_penalty=penalty)
     assert learn.predict("deux", beam=3, max_len=4, length_penalty=np.float32(0.5)) == (
         learn.predict("deux", beam=3, max_len=4, length_penalty=0.5))
+
+
+def test_a_test_frame_of_ids_and_sources_says_how_to_give_the_sources_alone() -> None:
+    # a competition's test file: an id column beside the sources, read as (source, target)
+    frame = pd.DataFrame({"text": ["un", "deux"], "id": [7, 8]})
+    with pytest.raises(ember.DataError, match=r"test_pairs item 0 .*column 'id'.*sources alone, "
+                                              r"e\.g\. test_pairs=frame\['text'\]"):
+        Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame)
+    data = Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame["text"])
+    assert not data.test_labelled and len(data.test_dl.dataset) == 2

@@ -725,7 +725,10 @@ def _check_frame_cells(what: str, index: int, pair: Any, columns: tuple[Any, Any
             f"{type(value).__name__}, {value!r:.40}, not text; convert the column to text "
             f"first, e.g. frame[{column!r}] = frame[{column!r}].astype(str) (read_csv(..., "
             f"dtype=str) keeps leading zeros), or name the text columns with source_col= and "
-            f"target_col=")
+            f"target_col="
+            + (f"; for a test set without labels give its sources alone, e.g. "
+               f"test_pairs=frame[{columns[0] if side == 'target' else columns[1]!r}]"
+               if what == "test_pairs" else ""))
 
 
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
