@@ -487,3 +487,14 @@ def test_a_test_frame_of_ids_and_sources_says_how_to_give_the_sources_alone() ->
         Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame)
     data = Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame["text"])
     assert not data.test_labelled and len(data.test_dl.dataset) == 2
+
+
+def test_a_long_source_is_warned_about_with_the_decoding_limit_in_use() -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    long_source = "deux " * 30
+    with pytest.warns(ember.EmberWarning, match=r"decoding is capped at 7 tokens"):
+        learn.predict(long_source, max_len=7)
+    default = learn.data.default_max_len()
+    with pytest.warns(ember.EmberWarning, match=rf"decoding is capped at {default} tokens"):
+        learn.predict(long_source, beam=2)

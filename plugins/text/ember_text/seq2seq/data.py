@@ -455,9 +455,11 @@ class Seq2SeqData(ember.Data):
         """
         return {"beam": 16, "max_len": 4 * self.default_max_len()}
 
-    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+    def encode(self, items: Sequence[Any], *, max_len: int | None = None
+               ) -> tuple[Tensor, ...]:
         """Source texts → a padded ``src`` batch (characters never seen become ``<unk>``, with
-        a warning naming them).
+        a warning naming them; a source longer than any in training is warned about with the
+        decoding limit, ``max_len`` or by default :meth:`default_max_len`).
 
         Example:
             >>> data = Seq2SeqData.from_pairs([("ab", "1"), ("ba", "2")] * 3, bs=2)
@@ -479,7 +481,7 @@ class Seq2SeqData(ember.Data):
                 warn(
                     f"source {position} ({text[:40]!r}) has {len(ids) + 1} tokens, more than any "
                     f"training source ({self.max_src_len}); decoding is capped at "
-                    f"{self.default_max_len()} tokens (pass max_len= to change it)")
+                    f"{max_len or self.default_max_len()} tokens (pass max_len= to change it)")
             sequences.append([*ids, EOS])
         if not sequences:
             raise ember.DataError("no source text given; pass a list of strings")
@@ -559,7 +561,7 @@ class Seq2SeqData(ember.Data):
             for start in range(0, len(items), bs):
                 chunk = items[start:start + bs]
                 with ember.numbering_items_from(start):
-                    (src,) = self.encode(chunk)
+                    (src,) = self.encode(chunk, max_len=max_len)
                 src = src.to(device)
                 if beam == 1:
                     decoded = greedy_decode(model, src, max_len)
