@@ -498,3 +498,27 @@ def test_a_long_source_is_warned_about_with_the_decoding_limit_in_use() -> None:
     default = learn.data.default_max_len()
     with pytest.warns(ember.EmberWarning, match=rf"decoding is capped at {default} tokens"):
         learn.predict(long_source, beam=2)
+
+
+def test_a_word_seen_only_inside_a_text_is_known_at_the_end_of_one() -> None:
+    # word tokens keep their trailing space: training on "deux mille un" only gave "mille ",
+    # so "deux mille" read its "mille" as <unk> (with a warning, in predict and validation),
+    # and a reference "deux mille" was scored as "deux <unk>"
+    train = [("deux mille un", "two thousand one"), ("trois mille deux", "three thousand two"),
+             ("un", "one"), ("deux", "two")] * 3
+    valid = [("deux mille", "two thousand")]
+    data = Seq2SeqData.from_pairs(train, valid_pairs=valid, level="word", bs=4)
+    assert "mille" not in data.src_vocab.stoi and "thousand" not in data.tgt_vocab.stoi
+    (source_ids,), (target_ids,) = data.valid_dl.dataset.sources, data.valid_dl.dataset.targets
+    assert UNK not in source_ids and UNK not in target_ids
+    assert data.decode_targets(torch.tensor([target_ids])) == ["two thousand"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "never seen in training" warning
+        (src,) = data.encode(["deux  mille"])
+    assert src[0].tolist() == source_ids
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \['cent'\]"):
+        data.encode(["deux cent"])  # a word training never saw in either form
+    # character level is left as it is: a space is a token of its own there
+    chars = Seq2SeqData.from_pairs(train, valid_pairs=valid, bs=4)
+    assert chars.valid_dl.dataset.sources[0] == [*chars.src_vocab.numericalize(
+        list("deux mille")), EOS]

@@ -118,6 +118,47 @@ def tokens_of(vocab: Vocab, ids: Sequence[int]) -> list[str]:
     return out
 
 
+def _source_ids(vocab: Vocab, tokens: Sequence[str], level: str) -> list[int]:
+    """Source tokens → ids. At word level a token keeps its trailing space, so one word has two
+    forms, ``"mille "`` inside a text and ``"mille"`` at its end (or before punctuation); on
+    the source side that space does not change the word, so a form never seen in training
+    reads as the other form where training saw that one (``"deux mille"`` after training on
+    ``"deux mille un"`` only), not as ``<unk>``.
+
+    Example:
+        >>> vocab = build_vocab([["deux ", "mille ", "un"]])
+        >>> _source_ids(vocab, ["deux ", "mille"], "word") == vocab.numericalize(["deux ",
+        ...                                                                     "mille "])
+        True
+    """
+    ids = vocab.numericalize(tokens)
+    if level != "word":
+        return ids
+    for position, (token, index) in enumerate(zip(tokens, ids)):
+        if index == UNK and token != SPECIALS[UNK]:
+            other = token[:-1] if token.endswith(" ") else f"{token} "
+            ids[position] = vocab.stoi.get(other, UNK) if other.strip() else UNK
+    return ids
+
+
+def _target_ids(vocab: Vocab, tokens: Sequence[str], level: str) -> list[int]:
+    """Target tokens → ids. At word level the last token of a (stripped) target has no
+    trailing space; where training saw that word only inside a text (``"mille "``), it reads
+    as that form, which decodes to the same text (decoded text is stripped), not as
+    ``<unk>``: a reference ``"deux mille"`` stays ``"deux mille"`` for the metrics.
+
+    Example:
+        >>> vocab = build_vocab([["deux ", "mille ", "un"]])
+        >>> _target_ids(vocab, ["deux ", "mille"], "word") == vocab.numericalize(["deux ",
+        ...                                                                     "mille "])
+        True
+    """
+    ids = vocab.numericalize(tokens)
+    if level == "word" and ids and ids[-1] == UNK and tokens[-1] != SPECIALS[UNK]:
+        ids[-1] = vocab.stoi.get(f"{tokens[-1]} ", UNK)
+    return ids
+
+
 class _WordSplitter:
     """Words by spaCy's rule-based tokenizer of a blank pipeline; each token keeps its trailing
     whitespace, so ``"".join(tokens)`` is the text again.
@@ -408,9 +449,9 @@ class Seq2SeqData(ember.Data):
             tgt_vocab = build_vocab(train_targets, min_freq, max_vocab)
 
         def dataset(sources: list[list[str]], targets: list[list[str]] | None) -> _PairDataset:
-            return _PairDataset([[*src_vocab.numericalize(s), EOS] for s in sources],
+            return _PairDataset([[*_source_ids(src_vocab, s, level), EOS] for s in sources],
                                 None if targets is None else
-                                [[*tgt_vocab.numericalize(t), EOS] for t in targets])
+                                [[*_target_ids(tgt_vocab, t, tgt_level), EOS] for t in targets])
 
         train_ds, valid_ds = dataset(*tokens["train"]), dataset(*tokens["valid"])
         test_ds = dataset(*test_tokens) if test_tokens is not None else None
@@ -471,7 +512,7 @@ class Seq2SeqData(ember.Data):
             position = ember.item_number(position)  # its place among all the items given
             text = check_text(item, f"source {position} ({item!r:.60})")
             tokens = self._split_source(text)
-            ids = self.src_vocab.numericalize(tokens)
+            ids = _source_ids(self.src_vocab, tokens, self.src_level)
             unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
             if unknown:
                 warn(
