@@ -522,3 +522,14 @@ def test_a_word_seen_only_inside_a_text_is_known_at_the_end_of_one() -> None:
     chars = Seq2SeqData.from_pairs(train, valid_pairs=valid, bs=4)
     assert chars.valid_dl.dataset.sources[0] == [*chars.src_vocab.numericalize(
         list("deux mille")), EOS]
+
+
+def test_a_prediction_batch_size_below_one_is_refused() -> None:
+    # bs=-1 returned no predictions at all, bs=0 failed inside range()
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for bs, expected in ((0, "bs must be at least 1"), (-1, "bs must be at least 1"),
+                         (2.5, "bs must be a whole number")):
+        with pytest.raises(ember.DataError, match=expected):
+            learn.predict_batch(["deux", "trois"], bs=bs, max_len=3)
+    assert len(learn.predict_batch(["deux", "trois", "un"], bs=2, max_len=3)) == 3

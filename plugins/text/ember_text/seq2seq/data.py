@@ -582,6 +582,8 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
+        if (bs := _whole_number(bs, "bs")) < 1:
+            raise ember.DataError(f"bs must be at least 1 (sources per batch), got {bs}")
         beam = _whole_number(beam, "beam")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
