@@ -533,3 +533,17 @@ def test_a_prediction_batch_size_below_one_is_refused() -> None:
         with pytest.raises(ember.DataError, match=expected):
             learn.predict_batch(["deux", "trois"], bs=bs, max_len=3)
     assert len(learn.predict_batch(["deux", "trois", "un"], bs=2, max_len=3)) == 3
+
+
+def test_a_min_freq_that_keeps_no_token_is_refused_naming_the_side() -> None:
+    # every token read as <unk>: the model trained on nothing, silently
+    pairs = [("a", f"w{i}") for i in range(12)]  # word level: "a" 12 times, each target once
+    with pytest.raises(ember.DataError, match=r"min_freq=2 keeps no token of the target vocab"
+                                              r".* appears 1 time.* give min_freq=1 or less"):
+        Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", min_freq=2)
+    with pytest.raises(ember.DataError, match=r"min_freq=13 keeps no token of the source vocab"
+                                              r".* appears 12 time"):
+        Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", min_freq=13)
+    data = Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", tgt_level="char",
+                                  min_freq=2)
+    assert data.src_vocab.itos[4:] == ["a"] and "w" in data.tgt_vocab.stoi

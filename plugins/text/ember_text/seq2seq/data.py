@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -447,6 +448,14 @@ class Seq2SeqData(ember.Data):
         else:
             src_vocab = build_vocab(train_sources, min_freq, max_vocab)
             tgt_vocab = build_vocab(train_targets, min_freq, max_vocab)
+        for side, vocab, sequences in (("source", src_vocab, train_sources),
+                                       ("target", tgt_vocab, train_targets)):
+            if len(vocab) == len(SPECIALS):  # every token would read as <unk>
+                most = max(Counter(t for tokens in sequences for t in tokens).values())
+                raise ember.DataError(
+                    f"min_freq={min_freq} keeps no token of the {side} vocab: the most "
+                    f"frequent {side} token appears {most} time(s) in the training pairs, so "
+                    f"every {side} token would read as <unk>; give min_freq={most} or less")
 
         def dataset(sources: list[list[str]], targets: list[list[str]] | None) -> _PairDataset:
             return _PairDataset([[*_source_ids(src_vocab, s, level), EOS] for s in sources],
