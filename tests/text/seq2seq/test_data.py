@@ -547,3 +547,12 @@ def test_a_min_freq_that_keeps_no_token_is_refused_naming_the_side() -> None:
     data = Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", tgt_level="char",
                                   min_freq=2)
     assert data.src_vocab.itos[4:] == ["a"] and "w" in data.tgt_vocab.stoi
+
+
+def test_unseen_words_are_named_as_typed_without_their_token_space() -> None:
+    data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, level="word", bs=2)
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \['qqq', 'zzz'\]"):
+        data.encode(["zzz qqq"])
+    chars = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \[' ', 'z'\]"):
+        chars.encode(["un z"])

@@ -522,7 +522,9 @@ class Seq2SeqData(ember.Data):
             text = check_text(item, f"source {position} ({item!r:.60})")
             tokens = self._split_source(text)
             ids = _source_ids(self.src_vocab, tokens, self.src_level)
-            unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
+            # a word token's trailing space is not part of the word the user typed
+            unknown = sorted({t.strip() or t for t, i in zip(tokens, ids) if i == UNK}
+                             - {SPECIALS[UNK]})
             if unknown:
                 warn(
                     f"source {position} ({text!r}) has tokens never seen in training: "
