@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -494,13 +494,30 @@ def _dataset_length(loader: DataLoader | None) -> int | None:
         return None
 
 
+def _items_alone(loader: DataLoader) -> Iterator[Any]:
+    """The items of ``loader`` in its sampler's order, each collated alone (a batch of one),
+    so an item's inputs do not depend on the batch it lands in: a collate that pads to the
+    longest of the batch (text, sequence pairs) would give one item as many hashes as there
+    are padded lengths. A loader without batches of items (an iterable dataset, or no
+    batching) gives its own batches."""
+    from torch.utils.data import IterableDataset
+
+    dataset = loader.dataset
+    if (loader.batch_sampler is None or isinstance(dataset, IterableDataset)
+            or not hasattr(dataset, "__getitem__")):
+        yield from loader
+        return
+    for index in loader.sampler:
+        yield loader.collate_fn([dataset[index]])
+
+
 def _item_hashes(loader: DataLoader, limit: int) -> set[str]:
-    """Hashes of the inputs of the first ``limit`` items (about: whole batches) of ``loader``.
-    Items read, not distinct hashes, count towards the limit: data with many repeated items
-    would otherwise be read to its end."""
+    """Hashes of the inputs of the first ``limit`` items of ``loader``, each item collated
+    alone (:func:`_items_alone`). Items read, not distinct hashes, count towards the limit:
+    data with many repeated items would otherwise be read to its end."""
     hashes: set[str] = set()
     seen = 0
-    for batch in loader:
+    for batch in _items_alone(loader):
         inputs = [x for x in batch[:-1] if isinstance(x, Tensor)]
         if not inputs:
             return hashes

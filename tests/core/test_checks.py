@@ -81,6 +81,27 @@ def test_items_shared_between_training_and_validation():
     assert found and "50 of 50" in found[0].message
 
 
+def _pad_to_longest(batch):
+    """Sequences of different lengths padded with 0 to the longest of their batch."""
+    inputs, targets = zip(*batch)
+    return (nn.utils.rnn.pad_sequence(list(inputs), batch_first=True),
+            torch.stack(list(targets)))
+
+
+def test_items_shared_between_training_and_validation_are_found_whatever_their_padding():
+    # each sequence is padded to the longest of its batch, so a duplicate padded to another
+    # length than its twin in training was not recognised (7 of 40 found on seq2seq data)
+    generator = torch.Generator().manual_seed(0)
+    sequences = [torch.randint(1, 9, (length,), generator=generator)
+                 for length in range(1, 41)]
+    items = [(sequence, torch.tensor(i % 2)) for i, sequence in enumerate(sequences)]
+    train = DataLoader(items, batch_size=8, shuffle=True, collate_fn=_pad_to_longest)
+    valid = DataLoader(items[::-1][:20], batch_size=16, collate_fn=_pad_to_longest)
+    learn = ember.Learner(ember.Data.from_loaders(train, valid), nn.Linear(1, 2), quiet=True)
+    found = checks._leakage_findings(learn, sample=2000)
+    assert found and "20 of 20" in found[0].message
+
+
 def test_imbalanced_target_with_accuracy_alone():
     x, y = fashion()
     bags, others = (y == 1).nonzero().flatten(), (y != 1).nonzero().flatten()  # 1: "Bag"

@@ -405,3 +405,154 @@ def test_a_decomposed_accent_reads_as_the_composed_one_seen_in_training(level: s
         warnings.simplefilter("error")  # no token is unknown
         assert torch.equal(composed.encode(["ze\u0301ro"])[0], composed.encode(["zéro"])[0])
         assert torch.equal(decomposed.encode(["zéro"])[0], composed.encode(["zéro"])[0])
+
+
+def test_predict_of_several_sources_points_to_predict_batch() -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for several in (["deux", "trois"], ("deux", "trois")):
+        with pytest.raises(ember.DataError, match=r"give several to predict_batch"):
+            learn.predict(several)
+    assert len(learn.predict_batch(["deux", "trois"], max_len=3)) == 2
+
+
+def test_a_frame_cell_that_is_not_text_names_its_column_and_the_fix() -> None:
+    # read_csv reads a column of digits as numbers: the error says how to make it text
+    frame = pd.DataFrame({"words": ["un", "deux", "trois"], "digits": [1, 2, 3]})
+    with pytest.raises(ember.DataError, match=r"item 0 .*the target \(column 'digits'\) is a "
+                                              r"int.*frame\['digits'\]\.astype\(str\)"):
+        Seq2SeqData.from_pairs(frame)
+    # an id column first: the message says to name the text columns
+    frame = pd.DataFrame({"id": [7, 8, 9], "words": ["un", "deux", "trois"],
+                          "digits": ["1", "2", "3"]})
+    with pytest.raises(ember.DataError, match=r"the source \(column 'id'\) .*source_col="):
+        Seq2SeqData.from_pairs(frame)
+    data = Seq2SeqData.from_pairs(frame, source_col="words", target_col="digits")
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 3
+
+
+def test_one_training_pair_is_enough_with_explicit_validation_pairs() -> None:
+    data = Seq2SeqData.from_pairs([("un", "1")], valid_pairs=[("deux", "2")])
+    assert len(data.train_dl.dataset) == 1 and len(data.valid_dl.dataset) == 1
+    with pytest.raises(ember.DataError, match=r"at least 2 to split .* or give the "
+                                              r"validation set as valid_pairs="):
+        Seq2SeqData.from_pairs([("un", "1")])
+    with pytest.raises(ember.DataError, match=r"pairs: got no pairs"):
+        Seq2SeqData.from_pairs([], valid_pairs=[("deux", "2")])
+
+
+def test_the_doctor_finds_every_validation_pair_duplicated_in_training() -> None:
+    # duplicates padded to other lengths in their batches than in training were missed
+    data = Seq2SeqData.from_pairs(PAIRS[:100], bs=16, valid_pairs=PAIRS[50:70])
+    learn = ember.learner(data, quiet=True)
+    leaks = [finding for finding in learn.doctor(verbose=False)
+             if finding.kind is ember.checks.LeakageWarning]
+    assert leaks and "20 of 20 validation items" in leaks[0].message
+
+
+def test_test_pairs_from_a_generator_are_read_like_a_list() -> None:
+    # the check for sources alone read the generator, which then gave no pairs: "empty"
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16, test_pairs=(pair for pair in PAIRS[:7]))
+    assert data.test_labelled and len(data.test_dl.dataset) == 7
+    data = Seq2SeqData.from_pairs(PAIRS[:60], bs=16,
+                                  test_pairs=(source for source, _ in PAIRS[:5]))
+    assert not data.test_labelled and len(data.test_dl.dataset) == 5
+
+
+@pytest.mark.parametrize("languages", [{"lang": "zz"}, {"src_lang": "french"},
+                                       {"tgt_lang": "zz"}])
+def test_a_language_spacy_lacks_is_a_data_error_naming_it(languages: dict) -> None:
+    name = next(iter(languages.values()))
+    with pytest.raises(ember.DataError, match=rf"spaCy has no language '{name}' .* 'xx'"):
+        Seq2SeqData.from_pairs(PAIRS[:20], level="word", **languages)
+
+
+def test_a_length_penalty_that_is_not_a_finite_number_is_refused() -> None:
+    # before, "1" and None failed inside beam search ("'>' not supported between 'str' and
+    # 'int'") and NaN ranked every hypothesis NaN, returning an arbitrary one
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for penalty in ("1", None, float("nan"), float("inf"), True):
+        with pytest.raises(ember.DataError, match=r"length_penalty must be a finite number"):
+            learn.predict("deux", beam=3, max_len=4, length_penalty=penalty)
+    assert learn.predict("deux", beam=3, max_len=4, length_penalty=np.float32(0.5)) == (
+        learn.predict("deux", beam=3, max_len=4, length_penalty=0.5))
+
+
+def test_a_test_frame_of_ids_and_sources_says_how_to_give_the_sources_alone() -> None:
+    # a competition's test file: an id column beside the sources, read as (source, target)
+    frame = pd.DataFrame({"text": ["un", "deux"], "id": [7, 8]})
+    with pytest.raises(ember.DataError, match=r"test_pairs item 0 .*column 'id'.*sources alone, "
+                                              r"e\.g\. test_pairs=frame\['text'\]"):
+        Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame)
+    data = Seq2SeqData.from_pairs(PAIRS[:20], test_pairs=frame["text"])
+    assert not data.test_labelled and len(data.test_dl.dataset) == 2
+
+
+def test_a_long_source_is_warned_about_with_the_decoding_limit_in_use() -> None:
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    long_source = "deux " * 30
+    with pytest.warns(ember.EmberWarning, match=r"decoding is capped at 7 tokens"):
+        learn.predict(long_source, max_len=7)
+    default = learn.data.default_max_len()
+    with pytest.warns(ember.EmberWarning, match=rf"decoding is capped at {default} tokens"):
+        learn.predict(long_source, beam=2)
+
+
+def test_a_word_seen_only_inside_a_text_is_known_at_the_end_of_one() -> None:
+    # word tokens keep their trailing space: training on "deux mille un" only gave "mille ",
+    # so "deux mille" read its "mille" as <unk> (with a warning, in predict and validation),
+    # and a reference "deux mille" was scored as "deux <unk>"
+    train = [("deux mille un", "two thousand one"), ("trois mille deux", "three thousand two"),
+             ("un", "one"), ("deux", "two")] * 3
+    valid = [("deux mille", "two thousand")]
+    data = Seq2SeqData.from_pairs(train, valid_pairs=valid, level="word", bs=4)
+    assert "mille" not in data.src_vocab.stoi and "thousand" not in data.tgt_vocab.stoi
+    (source_ids,), (target_ids,) = data.valid_dl.dataset.sources, data.valid_dl.dataset.targets
+    assert UNK not in source_ids and UNK not in target_ids
+    assert data.decode_targets(torch.tensor([target_ids])) == ["two thousand"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "never seen in training" warning
+        (src,) = data.encode(["deux  mille"])
+    assert src[0].tolist() == source_ids
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \['cent'\]"):
+        data.encode(["deux cent"])  # a word training never saw in either form
+    # character level is left as it is: a space is a token of its own there
+    chars = Seq2SeqData.from_pairs(train, valid_pairs=valid, bs=4)
+    assert chars.valid_dl.dataset.sources[0] == [*chars.src_vocab.numericalize(
+        list("deux mille")), EOS]
+
+
+def test_a_prediction_batch_size_below_one_is_refused() -> None:
+    # bs=-1 returned no predictions at all, bs=0 failed inside range()
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    for bs, expected in ((0, "bs must be at least 1"), (-1, "bs must be at least 1"),
+                         (2.5, "bs must be a whole number")):
+        with pytest.raises(ember.DataError, match=expected):
+            learn.predict_batch(["deux", "trois"], bs=bs, max_len=3)
+    assert len(learn.predict_batch(["deux", "trois", "un"], bs=2, max_len=3)) == 3
+
+
+def test_a_min_freq_that_keeps_no_token_is_refused_naming_the_side() -> None:
+    # every token read as <unk>: the model trained on nothing, silently
+    pairs = [("a", f"w{i}") for i in range(12)]  # word level: "a" 12 times, each target once
+    with pytest.raises(ember.DataError, match=r"min_freq=2 keeps no token of the target vocab"
+                                              r".* appears 1 time.* give min_freq=1 or less"):
+        Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", min_freq=2)
+    with pytest.raises(ember.DataError, match=r"min_freq=13 keeps no token of the source vocab"
+                                              r".* appears 12 time"):
+        Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", min_freq=13)
+    data = Seq2SeqData.from_pairs(pairs, valid_pairs=pairs[:2], level="word", tgt_level="char",
+                                  min_freq=2)
+    assert data.src_vocab.itos[4:] == ["a"] and "w" in data.tgt_vocab.stoi
+
+
+def test_unseen_words_are_named_as_typed_without_their_token_space() -> None:
+    data = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, level="word", bs=2)
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \['qqq', 'zzz'\]"):
+        data.encode(["zzz qqq"])
+    chars = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
+    with pytest.warns(ember.EmberWarning, match=r"never seen in training: \[' ', 'z'\]"):
+        chars.encode(["un z"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,12 @@ def test_exact_match_with_text_scores_the_strings_users_get() -> None:
         metric.update(preds, targets)
     assert by_ids.compute() == pytest.approx(1 / 3)
     assert by_text.compute() == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("max_order", [0, -1, 2.0, True])
+def test_bleu_refuses_an_order_it_cannot_count(max_order: object) -> None:
+    with pytest.raises(ValueError, match="max_order must be a whole number, 1 or more"):
+        corpus_bleu([[["a", "b"]]], [["a", "b"]], max_order=max_order)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_order must be a whole number, 1 or more"):
+        Bleu(max_order=max_order)  # type: ignore[arg-type]
+    assert corpus_bleu([[["a", "b"]]], [["a", "b"]], max_order=np.int64(2)) == 1.0

@@ -29,7 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +43,8 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
-from ember.utils import warn
-from ember_text.data import SortishSampler, TextData, pad_ids
+from ember.utils import is_missing, warn
+from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
 from ember_text.tokenize import Vocab, _composed, check_text
 
 __all__ = [
@@ -117,6 +119,47 @@ def tokens_of(vocab: Vocab, ids: Sequence[int]) -> list[str]:
     return out
 
 
+def _source_ids(vocab: Vocab, tokens: Sequence[str], level: str) -> list[int]:
+    """Source tokens → ids. At word level a token keeps its trailing space, so one word has two
+    forms, ``"mille "`` inside a text and ``"mille"`` at its end (or before punctuation); on
+    the source side that space does not change the word, so a form never seen in training
+    reads as the other form where training saw that one (``"deux mille"`` after training on
+    ``"deux mille un"`` only), not as ``<unk>``.
+
+    Example:
+        >>> vocab = build_vocab([["deux ", "mille ", "un"]])
+        >>> _source_ids(vocab, ["deux ", "mille"], "word") == vocab.numericalize(["deux ",
+        ...                                                                     "mille "])
+        True
+    """
+    ids = vocab.numericalize(tokens)
+    if level != "word":
+        return ids
+    for position, (token, index) in enumerate(zip(tokens, ids)):
+        if index == UNK and token != SPECIALS[UNK]:
+            other = token[:-1] if token.endswith(" ") else f"{token} "
+            ids[position] = vocab.stoi.get(other, UNK) if other.strip() else UNK
+    return ids
+
+
+def _target_ids(vocab: Vocab, tokens: Sequence[str], level: str) -> list[int]:
+    """Target tokens → ids. At word level the last token of a (stripped) target has no
+    trailing space; where training saw that word only inside a text (``"mille "``), it reads
+    as that form, which decodes to the same text (decoded text is stripped), not as
+    ``<unk>``: a reference ``"deux mille"`` stays ``"deux mille"`` for the metrics.
+
+    Example:
+        >>> vocab = build_vocab([["deux ", "mille ", "un"]])
+        >>> _target_ids(vocab, ["deux ", "mille"], "word") == vocab.numericalize(["deux ",
+        ...                                                                     "mille "])
+        True
+    """
+    ids = vocab.numericalize(tokens)
+    if level == "word" and ids and ids[-1] == UNK and tokens[-1] != SPECIALS[UNK]:
+        ids[-1] = vocab.stoi.get(f"{tokens[-1]} ", UNK)
+    return ids
+
+
 class _WordSplitter:
     """Words by spaCy's rule-based tokenizer of a blank pipeline; each token keeps its trailing
     whitespace, so ``"".join(tokens)`` is the text again.
@@ -134,7 +177,13 @@ class _WordSplitter:
         if self._tokenizer is None:
             import spacy
 
-            self._tokenizer = spacy.blank(self.lang).tokenizer
+            try:
+                self._tokenizer = spacy.blank(self.lang).tokenizer
+            except (ImportError, KeyError, ValueError) as error:
+                raise ember.DataError(
+                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
+                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual) as lang= (or "
+                    f"src_lang= / tgt_lang= for one side)") from None
         return [token.text_with_ws for token in self._tokenizer(text)]
 
 
@@ -247,6 +296,19 @@ class Seq2SeqData(ember.Data):
 
     from_upload = TextData.from_upload  # a text file, read and checked as TextData does
 
+    def predict_one(self, model: torch.nn.Module, item: Any, device: Any = None,
+                    **options: Any) -> Any:
+        """The translation of one source text (``learn.predict(text)``); a list or tuple of
+        sources is a :class:`ember.DataError` that points to ``predict_batch``, as for
+        ``TextData``.
+
+        Example:
+            >>> # learn.predict("quarante-deux", beam=5) -> '42'
+            >>> # learn.predict(["un", "deux"])  # DataError: give several to predict_batch
+        """
+        _one_text(item)
+        return super().predict_one(model, item, device, **options)
+
     def __init__(
         self,
         train_dl: Any,
@@ -351,6 +413,10 @@ class Seq2SeqData(ember.Data):
         split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
         if valid_pairs is None:
+            if len(all_pairs) < 2:
+                raise ember.DataError(
+                    f"pairs: got {len(all_pairs)} pair; give at least 2 to split into training "
+                    f"and validation, or give the validation set as valid_pairs=")
             train_index, valid_index = ember.split_indices(len(all_pairs), valid_pct, seed)
             train = [all_pairs[i] for i in train_index]
             valid = [all_pairs[i] for i in valid_index]
@@ -363,6 +429,10 @@ class Seq2SeqData(ember.Data):
         test_tokens: tuple[list[list[str]], list[list[str]] | None] | None = None
         test_labelled = True
         if test_pairs is not None:
+            if (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
+                    and hasattr(test_pairs, "__iter__")):
+                # read twice (sources alone, or pairs?), and a generator reads once
+                test_pairs = list(test_pairs)
             test_sources = _as_sources(test_pairs, source_col, target_col, "test_pairs")
             if test_sources is None:
                 test = _as_pairs(test_pairs, source_col, target_col, "test_pairs")
@@ -378,11 +448,19 @@ class Seq2SeqData(ember.Data):
         else:
             src_vocab = build_vocab(train_sources, min_freq, max_vocab)
             tgt_vocab = build_vocab(train_targets, min_freq, max_vocab)
+        for side, vocab, sequences in (("source", src_vocab, train_sources),
+                                       ("target", tgt_vocab, train_targets)):
+            if len(vocab) == len(SPECIALS):  # every token would read as <unk>
+                most = max(Counter(t for tokens in sequences for t in tokens).values())
+                raise ember.DataError(
+                    f"min_freq={min_freq} keeps no token of the {side} vocab: the most "
+                    f"frequent {side} token appears {most} time(s) in the training pairs, so "
+                    f"every {side} token would read as <unk>; give min_freq={most} or less")
 
         def dataset(sources: list[list[str]], targets: list[list[str]] | None) -> _PairDataset:
-            return _PairDataset([[*src_vocab.numericalize(s), EOS] for s in sources],
+            return _PairDataset([[*_source_ids(src_vocab, s, level), EOS] for s in sources],
                                 None if targets is None else
-                                [[*tgt_vocab.numericalize(t), EOS] for t in targets])
+                                [[*_target_ids(tgt_vocab, t, tgt_level), EOS] for t in targets])
 
         train_ds, valid_ds = dataset(*tokens["train"]), dataset(*tokens["valid"])
         test_ds = dataset(*test_tokens) if test_tokens is not None else None
@@ -427,9 +505,11 @@ class Seq2SeqData(ember.Data):
         """
         return {"beam": 16, "max_len": 4 * self.default_max_len()}
 
-    def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
+    def encode(self, items: Sequence[Any], *, max_len: int | None = None
+               ) -> tuple[Tensor, ...]:
         """Source texts → a padded ``src`` batch (characters never seen become ``<unk>``, with
-        a warning naming them).
+        a warning naming them; a source longer than any in training is warned about with the
+        decoding limit, ``max_len`` or by default :meth:`default_max_len`).
 
         Example:
             >>> data = Seq2SeqData.from_pairs([("ab", "1"), ("ba", "2")] * 3, bs=2)
@@ -441,8 +521,10 @@ class Seq2SeqData(ember.Data):
             position = ember.item_number(position)  # its place among all the items given
             text = check_text(item, f"source {position} ({item!r:.60})")
             tokens = self._split_source(text)
-            ids = self.src_vocab.numericalize(tokens)
-            unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK} - {SPECIALS[UNK]})
+            ids = _source_ids(self.src_vocab, tokens, self.src_level)
+            # a word token's trailing space is not part of the word the user typed
+            unknown = sorted({t.strip() or t for t, i in zip(tokens, ids) if i == UNK}
+                             - {SPECIALS[UNK]})
             if unknown:
                 warn(
                     f"source {position} ({text!r}) has tokens never seen in training: "
@@ -451,7 +533,7 @@ class Seq2SeqData(ember.Data):
                 warn(
                     f"source {position} ({text[:40]!r}) has {len(ids) + 1} tokens, more than any "
                     f"training source ({self.max_src_len}); decoding is capped at "
-                    f"{self.default_max_len()} tokens (pass max_len= to change it)")
+                    f"{max_len or self.default_max_len()} tokens (pass max_len= to change it)")
             sequences.append([*ids, EOS])
         if not sequences:
             raise ember.DataError("no source text given; pass a list of strings")
@@ -511,6 +593,8 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
+        if (bs := _whole_number(bs, "bs")) < 1:
+            raise ember.DataError(f"bs must be at least 1 (sources per batch), got {bs}")
         beam = _whole_number(beam, "beam")
         if beam < 1:
             raise ember.DataError(f"beam must be at least 1, got {beam}")
@@ -518,6 +602,12 @@ class Seq2SeqData(ember.Data):
             max_len = self.default_max_len()
         elif (max_len := _whole_number(max_len, "max_len")) < 1:
             raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
+        if (isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real)
+                or not math.isfinite(length_penalty)):
+            raise ember.DataError(
+                f"length_penalty must be a finite number (the exponent of the length that beam "
+                f"search divides a score by; 1.0 by default, 0 for raw scores), got "
+                f"{length_penalty!r}")
         items = list(items)
         results: list[Any] = []
         with evaluating(model) as model_device:
@@ -525,7 +615,7 @@ class Seq2SeqData(ember.Data):
             for start in range(0, len(items), bs):
                 chunk = items[start:start + bs]
                 with ember.numbering_items_from(start):
-                    (src,) = self.encode(chunk)
+                    (src,) = self.encode(chunk, max_len=max_len)
                 src = src.to(device)
                 if beam == 1:
                     decoded = greedy_decode(model, src, max_len)
@@ -680,9 +770,27 @@ def _whole_number(value: Any, name: str) -> int:
     return int(value)
 
 
+def _check_frame_cells(what: str, index: int, pair: Any, columns: tuple[Any, Any]) -> None:
+    """A DataError for a data frame's cell that holds a value other than text (a number, as
+    ``read_csv`` reads a column of digits), naming the row, the column and the fix."""
+    for side, value, column in zip(("source", "target"), pair, columns):
+        if isinstance(value, (str, bytes)) or is_missing(value):
+            continue  # text, or a missing cell check_text refuses by itself
+        raise ember.DataError(
+            f"{what} item {index} {tuple(pair)!r:.60}: the {side} (column {column!r}) is a "
+            f"{type(value).__name__}, {value!r:.40}, not text; convert the column to text "
+            f"first, e.g. frame[{column!r}] = frame[{column!r}].astype(str) (read_csv(..., "
+            f"dtype=str) keeps leading zeros), or name the text columns with source_col= and "
+            f"target_col="
+            + (f"; for a test set without labels give its sources alone, e.g. "
+               f"test_pairs=frame[{columns[0] if side == 'target' else columns[1]!r}]"
+               if what == "test_pairs" else ""))
+
+
 def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: str
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
+    frame_columns: tuple[Any, Any] | None = None  # a data frame's (source, target) columns
     if _is_frame(pairs):
         columns = list(pairs.columns)
         if len(columns) < 2 and (source_col is None or target_col is None):
@@ -700,6 +808,7 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
             raise ember.DataError(f"{what}: source_col and target_col are both {source_col!r}; "
                                   f"name two different columns")
         pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
+        frame_columns = (source_col, target_col)
     if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
         raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
                               f"frame, got {type(pairs).__name__}")
@@ -715,9 +824,11 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
                 f"{what} item {index} ({pair!r}) is not a (source, target) pair; give exactly "
                 f"two strings per item")
         source, target = pair
+        if frame_columns is not None:
+            _check_frame_cells(what, index, pair, frame_columns)
         out.append((check_text(source, f"{what} item {index} {pair!r:.60}: the source"),
                     check_text(target, f"{what} item {index} {pair!r:.60}: the target")))
-    if len(out) < 2 and what == "pairs":
-        raise ember.DataError(f"{what}: got {len(out)} pair(s); give at least 2 to split into "
-                              f"training and validation")
+    if not out and what == "pairs":
+        raise ember.DataError(f"{what}: got no pairs; give at least one (source, target) pair "
+                              f"to train on")
     return out

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,14 @@ def _ngrams(tokens: Sequence[Any], n: int) -> Counter:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
+def _check_max_order(max_order: Any) -> None:
+    """A ValueError for an n-gram order BLEU cannot use (it needs orders 1 … ``max_order``)."""
+    whole = isinstance(max_order, numbers.Integral) and not isinstance(max_order, bool)
+    if not whole or max_order < 1:
+        raise ValueError(f"max_order must be a whole number, 1 or more (BLEU counts n-grams "
+                         f"of orders 1 to max_order; 4 is the standard), got {max_order!r}")
+
+
 def bleu_statistics(references: Sequence[Sequence[Any]], hypothesis: Sequence[Any],
                     max_order: int = 4) -> tuple[list[int], list[int], int, int]:
     """Clipped n-gram matches and totals (orders 1 … ``max_order``), hypothesis length and
@@ -49,6 +58,7 @@ def bleu_statistics(references: Sequence[Sequence[Any]], hypothesis: Sequence[An
         >>> bleu_statistics([["a", "b", "c"]], ["a", "b", "d"], max_order=2)
         ([2, 1], [3, 2], 3, 3)
     """
+    _check_max_order(max_order)
     matches, totals = [], []
     for n in range(1, max_order + 1):
         hypothesis_counts = _ngrams(hypothesis, n)
@@ -85,6 +95,7 @@ def corpus_bleu(list_of_references: Sequence[Sequence[Sequence[Any]]],
         >>> round(corpus_bleu([[["a", "b", "c", "d"]]], [["a", "b", "c", "e"]], max_order=2), 4)
         0.7071
     """
+    _check_max_order(max_order)
     if len(list_of_references) != len(hypotheses):
         raise ember.DataError(f"{len(hypotheses)} hypotheses for {len(list_of_references)} "
                               f"reference sets; give one set of references per hypothesis")
@@ -200,6 +211,7 @@ class Bleu(ember.Metric):
 
     def __init__(self, max_order: int = 4,
                  tokens: Callable[[list[int]], Sequence[Any]] | None = None) -> None:
+        _check_max_order(max_order)
         self.max_order, self.tokens = max_order, tokens
         super().__init__()
 
