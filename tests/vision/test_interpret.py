@@ -38,6 +38,19 @@ def test_tta_averages_augmented_predictions(learn):
     assert torch.allclose(identity, plain, atol=1e-5)
 
 
+@pytest.mark.parametrize("options", [{"n": 0}, {"n": -2}, {"n": 2.5}, {"beta": 1.5},
+                                     {"beta": -0.1}])
+def test_tta_refuses_a_pass_count_or_blend_that_gives_no_probabilities(learn, options):
+    # n=0 once averaged no pass and gave beta * plain: rows summing to 0.25, not 1
+    with pytest.raises(ember.DataError, match=r"n \(the number|beta \(the plain"):
+        tta(learn, **options)
+
+
+def test_tta_with_beta_one_is_the_plain_prediction(learn):
+    plain, _ = learn.get_preds()
+    assert torch.allclose(tta(learn, n=1, beta=1)[0], plain)
+
+
 def test_confusion_matrix_and_top_losses(learn):
     interp = Interpretation.from_learner(learn)
     matrix = interp.confusion_matrix()
