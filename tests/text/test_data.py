@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,6 +124,29 @@ def test_numbers_with_a_float_among_them_are_a_regression_target() -> None:
     mixed = TextData.from_texts(texts, [1, 2.5, 3, 4] * 3, min_freq=1)  # as pandas reads it
     assert mixed.target_kind == "regression"
     assert TextData.from_texts(texts, [1, 2, 3, 4] * 3, min_freq=1).target_kind == "single_label"
+
+
+def test_labels_given_as_tensors_are_read_as_their_values() -> None:
+    # a tensor's elements are tensors, which hash by identity: every label was its own class
+    texts = ["good film", "bad film"] * 6
+    data = TextData.from_texts(texts, torch.tensor([1, 0] * 6), min_freq=1,
+                               test=(["good", "bad"], torch.tensor([1, 0])))
+    assert data.target_kind == "single_label" and data.classes == [0, 1]
+    assert data.test_dl.dataset.targets.tolist() == [1, 0]
+    scores = TextData.from_texts(texts, torch.tensor([0.5, 1.5] * 6), min_freq=1)
+    assert scores.target_kind == "regression" and scores.n_out == 1
+
+
+@pytest.mark.parametrize("labels", [
+    np.eye(2)[[0, 1] * 6],                 # a multi-hot matrix (sklearn's MultiLabelBinarizer)
+    np.random.default_rng(0).random((12, 2)),  # several regression outputs
+    torch.rand(12, 2),
+    [{"a"}, {"b"}] * 6,
+])
+def test_a_label_that_is_no_value_nor_list_of_classes_is_an_error_naming_it(labels) -> None:
+    with pytest.raises(ember.DataError, match=r"label of text #0 is (an array of shape \(2,\)"
+                                              r"|a set); a text's label is one class"):
+        TextData.from_texts(["good film", "bad film"] * 6, labels, min_freq=1)
 
 
 def test_infinite_regression_targets_are_refused() -> None:

@@ -26,7 +26,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -302,12 +302,29 @@ def _numbers_with_a_float(values: Sequence[Any]) -> bool:
     return numbers_only and any(isinstance(v, (float, np.floating)) for v in values)
 
 
+def _label_values(labels: Any) -> list[Any]:
+    """``labels`` as a list of plain values: a tensor or array read element by element,
+    NumPy and 0-d tensor scalars as the Python values they equal (a tensor's elements would
+    otherwise be tensors, which hash by identity: no two of them one class)."""
+    if isinstance(labels, Tensor):
+        labels = labels.detach().cpu().numpy()
+    values = []
+    for value in labels:
+        if isinstance(value, Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        values.append(plain(value))
+    return values
+
+
 class _Targets:
     """Turns a label column into target tensors, for the three kinds of target."""
 
     def __init__(self, values: Sequence[Any], names: Sequence[str], target_kind: str | None,
                  label_delim: str | None, classes: Sequence[Any] | None) -> None:
         self._check_present(values, names)
+        self._check_one_label(values, names)
         if target_kind is None:
             if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):
                 target_kind = "multi_label"
@@ -336,10 +353,26 @@ class _Targets:
             if is_missing(value):
                 raise DataError(f"the label of {name} is missing; drop that row or fill it")
 
+    @staticmethod
+    def _check_one_label(values: Sequence[Any], names: Sequence[str]) -> None:
+        """Refuse a label that is neither one value nor a list of classes: a row of a 2-D
+        array (a multi-hot matrix, or several regression outputs), a set, a dict."""
+        for value, name in zip(values, names):
+            if not isinstance(value, (list, tuple, Hashable)):
+                shape = getattr(value, "shape", None)
+                what = (f"an array of shape {tuple(shape)}" if shape is not None
+                        else f"a {type(value).__name__}")
+                raise DataError(
+                    f"the label of {name} is {what}; a text's label is one class, one number "
+                    f"(regression, one output) or a list of classes (multi-label): for a "
+                    f"multi-hot matrix give each text the list of its classes, e.g. "
+                    f"[[classes[j] for j in np.flatnonzero(row)] for row in labels]")
+
     def check(self, values: Sequence[Any], names: Sequence[str]) -> None:
         """Refuse labels this target cannot take: missing ones, and for a regression target
         anything but finite numbers (class labels are checked by :meth:`encode`)."""
         self._check_present(values, names)
+        self._check_one_label(values, names)
         if self.kind != "regression":
             return
         for value, name in zip(values, names):
@@ -517,6 +550,7 @@ class TextData(ember.Data):
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
         n = len(texts)
+        labels = _label_values(labels)
         if len(labels) != n:
             raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
         names = list(names) if names is not None else [f"text #{i}" for i in range(n)]
@@ -531,7 +565,7 @@ class TextData(ember.Data):
             _refuse_one_text(test, "test", "test=[text]")
             test_texts, test_labels = ember.split_test(test, _is_text, "text")
             test_texts = list(test_texts)
-            test_labels = list(test_labels) if test_labels is not None else None
+            test_labels = _label_values(test_labels) if test_labels is not None else None
             test_names = (list(test_names) if test_names is not None
                           else [f"test item {i}" for i in range(len(test_texts))])
             test_label_names = (list(test_label_names) if test_label_names is not None
