@@ -297,6 +297,18 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
 
 
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_showing_no_whole_positive_number_of_images_is_an_error(fashion, n):
+    # 0 once divided by zero laying out the grid
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:64], y[:64], classes=FASHION_MNIST_CLASSES, bs=16)
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        data.show_batch(n)
+    batch = data.one_batch("valid")
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        data.show_results(batch, data.decode_targets(batch[1]), n=n)
+
+
 def test_show_batch_of_a_test_set_without_labels_draws_the_images_untitled(fashion):
     # it unpacked (images, targets) from a batch that holds the images alone
     (x, y), (test_x, _) = fashion

@@ -92,6 +92,12 @@ def test_interpretation_and_tta_of_the_training_set_keep_items_in_order(learn):
     assert torch.allclose(identity, ordered, atol=1e-5)
 
 
+def test_plot_top_losses_of_no_items_is_an_error(learn):
+    interp = Interpretation.from_learner(learn)
+    with pytest.raises(ember.DataError, match=r"k \(the number of images to show\)"):
+        interp.plot_top_losses(0)
+
+
 def test_show_results_from_the_learner(learn):
     figure = learn.show_results(6)
     titles = [a.get_title() for a in figure.axes if a.images]

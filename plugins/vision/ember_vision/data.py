@@ -313,6 +313,18 @@ def _mode_for(channels: int) -> str:
     return "L" if channels == 1 else "RGB"
 
 
+def _check_shown_count(n: Any, argument: str = "n") -> None:
+    """Refuse a number of images to show that is not a whole number of at least 1 (``0``
+    divided by zero laying out the grid; a negative one sliced all but the last images).
+
+    Example:
+        >>> _check_shown_count(9)
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ember.DataError(f"{argument} (the number of images to show) must be a whole "
+                              f"number of at least 1, got {n!r}")
+
+
 def _grid(n: int) -> tuple[int, int]:
     columns = math.ceil(math.sqrt(n))
     return math.ceil(n / columns), columns
@@ -869,6 +881,7 @@ class ImageData(ember.Data):
         Example:
             >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])
         """
+        _check_shown_count(n)
         n = min(n, len(images))
         rows, columns = _grid(n)
         figure, axes = new_figure(rows, columns, squeeze=False,

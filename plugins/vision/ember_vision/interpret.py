@@ -19,7 +19,7 @@ from torch.nn import functional as F
 import ember
 from ember.metrics import IGNORE_INDEX
 from ember.utils import new_figure
-from ember_vision.data import _label_text
+from ember_vision.data import _check_shown_count, _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]
@@ -247,6 +247,7 @@ class Interpretation:
         Example:
             >>> # interp.plot_top_losses(9).savefig("top_losses.png")
         """
+        _check_shown_count(k, "k")
         losses, indices = self.top_losses(k)
         dataset, collate = self.loader.dataset, self.loader.collate_fn
         images = collate([dataset[self.items[int(i)]] for i in indices])[0]
