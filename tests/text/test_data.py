@@ -210,6 +210,21 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_an_empty_class_folder_is_left_out_with_a_warning_naming_it(tmp_path) -> None:
+    # it used to drop the class without a word (images warned)
+    for split in ("train", "valid"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+    (tmp_path / "train" / "neutral").mkdir()
+    (tmp_path / "train" / "neutral" / "0.text").write_text("A review with another ending.")
+    with pytest.warns(ember.EmberWarning, match=r"train: class folder\(s\) \['neutral'\] hold "
+                                                r"no \.txt files"):
+        data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"]
+
+
 def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -> None:
     # the IMDB layout: train/ and test/, with loose .txt files beside the class folders
     for split in ("train", "test"):

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError, find_test_folder, loose_files, split_folders
-from ember.utils import plain
+from ember.utils import plain, warn
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
 __all__ = [
@@ -243,16 +243,26 @@ def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str =
     """The texts of the files of the class folders of ``folder`` (read in ``encoding``), their
     labels (the folder names) and their names for errors (``file <path>``). Hidden folders
     (``.ipynb_checkpoints``) are not class folders, and hidden files in them (macOS's
-    ``._review.txt``) are not texts: the files are :func:`ember.class_files`, as images are."""
+    ``._review.txt``) are not texts: the files are :func:`ember.class_files`, as images are.
+    A class folder without such files is left out with an :class:`ember.EmberWarning` naming
+    it, as an empty image class folder is."""
     texts: list[str] = []
     labels: list[str] = []
     names: list[str] = []
+    empty: list[str] = []
     for class_dir in sorted(p for p in folder.iterdir()
                             if p.is_dir() and not p.name.startswith(".")):
-        for file in ember.class_files(class_dir, extensions):
+        files = ember.class_files(class_dir, extensions)
+        if not files:
+            empty.append(class_dir.name)
+        for file in files:
             texts.append(_read_text_file(file, encoding))
             labels.append(class_dir.name)
             names.append(f"file {file}")
+    if empty and texts:
+        warn(f"{folder}: class folder(s) {empty} hold no {'/'.join(extensions)} files and give "
+             f"no texts (a class without training files is left out of the classes); add "
+             f"files, pass extensions= for files with another ending, or remove the folder(s)")
     return texts, labels, names
 
 
