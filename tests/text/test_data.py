@@ -149,6 +149,22 @@ def test_a_label_that_is_no_value_nor_list_of_classes_is_an_error_naming_it(labe
         TextData.from_texts(["good film", "bad film"] * 6, labels, min_freq=1)
 
 
+@pytest.mark.parametrize("max_len", [0, -3, 2.5])
+def test_max_len_that_is_no_whole_positive_number_is_refused(max_len) -> None:
+    # -3 silently cut three tokens off the end of every text; 0 left every text empty
+    with pytest.raises(ember.DataError, match=r"max_len \(the tokens kept of each text\)"):
+        TextData.from_texts(["good film", "bad film"] * 6, ["a", "b"] * 6, min_freq=1,
+                            max_len=max_len)
+
+
+@pytest.mark.parametrize("bptt", [0, -1])
+def test_bptt_that_is_no_whole_positive_number_is_refused(bptt) -> None:
+    # 0 divided by zero counting the batches
+    with pytest.raises(ember.DataError, match=r"bptt \(the tokens of each training"):
+        LanguageModelData.from_texts(["one two three four five six"] * 20, bs=2, bptt=bptt,
+                                     min_freq=1)
+
+
 def test_infinite_regression_targets_are_refused() -> None:
     scores = [1.0, 2.0, float("inf"), 3.0] * 3
     with pytest.raises(ember.DataError, match=r"label of text #2 is inf.*finite"):

@@ -312,6 +312,15 @@ def _numbers_with_a_float(values: Sequence[Any]) -> bool:
     return numbers_only and any(isinstance(v, (float, np.floating)) for v in values)
 
 
+def _check_count(value: Any, name: str, meaning: str) -> None:
+    """Refuse a count of tokens that is not a whole number of at least 1 (``max_len``,
+    ``bptt``): 0 cut every text to nothing or divided by zero; a negative one sliced tokens
+    off the end of every text."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise DataError(f"{name} ({meaning}) must be a whole number of at least 1, got "
+                        f"{value!r}")
+
+
 def _label_values(labels: Any) -> list[Any]:
     """``labels`` as a list of plain values: a tensor or array read element by element,
     NumPy and 0-d tensor scalars as the Python values they equal (a tensor's elements would
@@ -559,6 +568,7 @@ class TextData(ember.Data):
             (False, 3)
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
+        _check_count(max_len, "max_len", "the tokens kept of each text")
         n = len(texts)
         labels = _label_values(labels)
         if len(labels) != n:
@@ -992,6 +1002,7 @@ class LanguageModelData(ember.Data):
             >>> data.test_dl is data.loader("test")
             True
         """
+        _check_count(bptt, "bptt", "the tokens of each training sequence")
         texts, names = _corpus(texts, text_col)
         test_texts, test_names = _corpus(test, text_col, test=True) if test is not None else (
             [], [])
