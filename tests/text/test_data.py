@@ -126,6 +126,15 @@ def test_numbers_with_a_float_among_them_are_a_regression_target() -> None:
     assert TextData.from_texts(texts, [1, 2, 3, 4] * 3, min_freq=1).target_kind == "single_label"
 
 
+def test_texts_and_labels_given_as_generators_are_read() -> None:
+    # texts without a length were a raw TypeError (LanguageModelData took them)
+    texts = ["good film", "bad film"] * 6
+    data = TextData.from_texts((text for text in texts), (label for label in "ab" * 6),
+                               min_freq=1)
+    assert data.classes == ["a", "b"]
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 12
+
+
 def test_labels_given_as_tensors_are_read_as_their_values() -> None:
     # a tensor's elements are tensors, which hash by identity: every label was its own class
     texts = ["good film", "bad film"] * 6

@@ -569,6 +569,8 @@ class TextData(ember.Data):
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
         _check_count(max_len, "max_len", "the tokens kept of each text")
+        if not hasattr(texts, "__len__"):  # a generator, as LanguageModelData takes one
+            texts = list(texts)
         n = len(texts)
         labels = _label_values(labels)
         if len(labels) != n:
