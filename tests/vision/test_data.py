@@ -519,6 +519,31 @@ def test_hidden_files_and_folders_in_class_folders_are_not_images(image_folder):
     assert len(paths) == 48 and not any("/." in path for path in paths)
 
 
+@pytest.mark.parametrize("missing", [None, float("nan"), "", "  "])
+def test_from_df_names_the_row_of_a_missing_path(image_folder, missing):
+    # it looked for a file called "nan" (or "None", or the folder itself)
+    pandas = pytest.importorskip("pandas")
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    frame = pandas.DataFrame({"file": [str(f) for f in files],
+                              "label": [f.parent.name for f in files]},
+                             index=[f"r{i}" for i in range(len(files))])
+    frame.loc["r3", "file"] = missing
+    with pytest.raises(ember.DataError, match=r"path of row 'r3' \(column 'file'\) is missing"):
+        ImageData.from_df(frame, "file", "label", folder=image_folder)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), ""])
+def test_from_files_names_the_position_of_a_missing_path(image_folder, missing):
+    # None and NaN were a raw TypeError; "" read the current folder as an image
+    files = sorted(image_folder.rglob("*.png"))
+    labels = [f.parent.name for f in files]
+    paths = [*files[:3], missing, *files[4:]]
+    with pytest.raises(ember.DataError, match=r"^paths\[3\] is missing"):
+        ImageData.from_files(paths, labels)
+    with pytest.raises(ember.DataError, match=r"^test\[1\] is missing"):
+        ImageData.from_files(files, labels, test=([files[0], missing], labels[:2]))
+
+
 def test_from_df_reads_an_empty_cell_of_delimited_labels_as_no_class(image_folder, tmp_path):
     pandas = pytest.importorskip("pandas")
     files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
