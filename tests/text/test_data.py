@@ -146,8 +146,19 @@ def test_labels_given_as_tensors_are_read_as_their_values() -> None:
     assert scores.target_kind == "regression" and scores.n_out == 1
 
 
+def test_labels_given_as_arrays_of_classes_are_multi_label() -> None:
+    # a list column read from Parquet holds one array of strings per row
+    pandas = pytest.importorskip("pandas")
+    tags = [np.array(["fun", "dull"], dtype=object), np.array(["fun"])] * 6
+    frame = pandas.DataFrame({"text": ["good film", "bad film"] * 6, "tags": tags})
+    data = TextData.from_df(frame, "text", "tags", min_freq=1, bs=4)
+    assert data.target_kind == "multi_label" and data.classes == ["dull", "fun"]
+
+
 @pytest.mark.parametrize("labels", [
     np.eye(2)[[0, 1] * 6],                 # a multi-hot matrix (sklearn's MultiLabelBinarizer)
+    list(np.eye(2)[[0, 1] * 6]),           # its rows
+    np.array([["fun", "dull"], ["fun", "fun"]] * 6),  # a 2-D array of strings
     np.random.default_rng(0).random((12, 2)),  # several regression outputs
     torch.rand(12, 2),
     [{"a"}, {"b"}] * 6,

@@ -324,15 +324,22 @@ def _check_count(value: Any, name: str, meaning: str) -> None:
 def _label_values(labels: Any) -> list[Any]:
     """``labels`` as a list of plain values: a tensor or array read element by element,
     NumPy and 0-d tensor scalars as the Python values they equal (a tensor's elements would
-    otherwise be tensors, which hash by identity: no two of them one class)."""
+    otherwise be tensors, which hash by identity: no two of them one class). A label that is
+    a 1-D array of strings (a list column read from Parquet) is the list of its classes; the
+    rows of a 2-D array, and numeric arrays (multi-hot rows), stay arrays, which
+    :class:`_Targets` refuses with advice."""
     if isinstance(labels, Tensor):
         labels = labels.detach().cpu().numpy()
+    matrix = getattr(labels, "ndim", 1) >= 2
     values = []
     for value in labels:
         if isinstance(value, Tensor):
             value = value.detach().cpu().numpy()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
+        elif (isinstance(value, np.ndarray) and value.ndim == 1 and not matrix
+              and value.dtype.kind in "OUS"):
+            value = [plain(part) for part in value]
         values.append(plain(value))
     return values
 
