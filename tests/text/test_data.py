@@ -847,6 +847,19 @@ def test_show_batch_and_show_results_of_a_test_set_without_labels(reviews) -> No
         learn.show_results(split="test")
 
 
+def test_a_test_df_that_is_no_frame_is_an_error_saying_what_to_give() -> None:
+    # a list was a raw AttributeError ("no attribute 'keys'"); a Series read its index as
+    # the columns ("no column 'text' in test_df; the columns are [0, 1]")
+    pandas = pytest.importorskip("pandas")
+    frame = {"text": ["good film", "bad film"] * 6, "label": ["a", "b"] * 6}
+    for test_df in (["fine film", "awful"], pandas.Series(["fine film", "awful"])):
+        with pytest.raises(ember.DataError, match=r"test_df must be a data frame \(or a dict "
+                                                  r"of lists\) with a column 'text'"):
+            TextData.from_df(frame, min_freq=1, test_df=test_df)
+    with pytest.raises(ember.DataError, match=r"^df must be a data frame"):
+        TextData.from_df(frame["text"], min_freq=1)
+
+
 def test_a_test_frame_without_the_label_column_gives_predictions() -> None:
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame({"review": ["a good film", "a bad film", "fine", "awful"] * 5,

@@ -199,6 +199,11 @@ def _open_ended(tokens: list[str], backwards: bool) -> list[str]:
 
 
 def _column(df: Any, name: str, frame: str | None = None) -> list[Any]:
+    if not (hasattr(df, "columns") or isinstance(df, Mapping)):  # a list, a Series
+        what = frame or "df"
+        raise DataError(f"{what} must be a data frame (or a dict of lists) with a column "
+                        f"{name!r}, not a {type(df).__name__}; give {what}={{{name!r}: "
+                        f"[...]}}, or texts alone as TextData.from_texts(..., test=[...])")
     columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
     if name not in columns:
         where = f" in {frame}" if frame is not None else ""
