@@ -261,6 +261,18 @@ def test_an_empty_class_folder_is_left_out_with_a_warning_naming_it(tmp_path) ->
     assert data.classes == ["neg", "pos"]
 
 
+def test_a_validation_folder_without_files_is_an_error_naming_it(tmp_path) -> None:
+    # it said "is_valid leaves 8 training and 0 validation items", an argument never given
+    for label in ("neg", "pos"):
+        (tmp_path / "valid" / label).mkdir(parents=True)
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "train" / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+    with pytest.raises(ember.DataError, match=r"no \.txt files in the class folders of "
+                                              r".*valid; expected"):
+        TextData.from_folder(tmp_path, min_freq=1)
+
+
 def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -> None:
     # the IMDB layout: train/ and test/, with loose .txt files beside the class folders
     for split in ("train", "test"):

@@ -741,6 +741,9 @@ class TextData(ember.Data):
         for folder, flag in splits:
             found, found_labels, found_names = _class_folder_texts(folder, extensions,
                                                                    encoding)
+            if not found and flag is not None:  # train/ or valid/ without a file
+                raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
+                                f"{folder}; expected {folder}/<class>/<name>.txt")
             texts += found
             labels += found_labels
             names += found_names
