@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = [
     "InputSpec",
     "Prediction",
     "check_batch",
+    "check_items",
     "find_test_folder",
     "first_unseen_class",
     "item_number",
@@ -490,6 +492,29 @@ def check_batch(batch: Any, name: str) -> None:
         f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
         f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
+def check_items(items: Any, method: str = "predict_batch") -> None:
+    """Refuse one item given where ``method`` wants a collection of items (``predict_batch``):
+    a string, bytes or a path (read character by character, byte by byte, or not iterable at
+    all), or any object that cannot be iterated (a PIL image). Lists, tuples, arrays,
+    tensors, data frames, mappings and generators pass.
+
+    Example:
+        >>> check_items(["great film", "dull"])
+        >>> try:
+        ...     check_items("great film")
+        ... except DataError as error:
+        ...     print(str(error)[:46])
+        predict_batch takes a collection of items, not
+    """
+    if isinstance(items, (str, bytes, bytearray, os.PathLike)) or not isinstance(
+            items, Iterable):
+        reading = " (a string would be read one character per item)" if isinstance(
+            items, str) else ""
+        raise DataError(f"{method} takes a collection of items, not one "
+                        f"{type(items).__name__}{reading}; give a list ([item] for one item), "
+                        f"or use predict(item)")
 
 
 def unlabelled_test_error(needs: str, instead: str, what: str = "the test set") -> DataError:

@@ -615,6 +615,9 @@ class Predictor:
         Example:
             >>> # predictor.predict_batch(images, probs=True) -> [Prediction(...), ...]
         """
+        from ember.data import check_items
+
+        check_items(items)
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def __repr__(self) -> str:

@@ -56,6 +56,7 @@ from ember.checks import (
 from ember.data import (
     Data,
     check_batch,
+    check_items,
     n_batches,
     require_batches,
     unlabelled_test_error,
@@ -1299,6 +1300,7 @@ class Learner:
             >>> # learn.predict_batch(["great film"], probs=True)[0].probabilities
             >>> #   -> {'fresh': 0.93, 'rotten': 0.07}
         """
+        check_items(items)
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def feature_importance(self, **options: Any) -> Any:

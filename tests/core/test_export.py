@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,6 +33,19 @@ def test_export_load_round_trip_gives_identical_predictions(trained, tmp_path):
     manifest = predictor.manifest
     assert manifest["format_version"] == 1 and manifest["model"]["name"] == "mlp"
     assert manifest["data"]["kind"] == "tensor"
+
+
+@pytest.mark.parametrize("one", ["great film", b"\x89PNG", Path("photo.png"), 3])
+def test_predict_batch_of_one_item_instead_of_a_list_is_an_error_saying_so(trained, one):
+    # a string was read one character per item ("item #4 is empty" for the space of
+    # "good movie"); a path or a PIL image was a raw TypeError "not iterable"
+    predictor = ember.load(trained.export("model"))
+    for predict_batch in (trained.predict_batch, predictor.predict_batch):
+        with pytest.raises(ember.DataError, match=r"predict_batch takes a collection of items, "
+                                                  r"not one .*\[item\] for one item"):
+            predict_batch(one)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    assert predictor.predict_batch(x[:3]) == trained.predict_batch(item for item in x[:3])
 
 
 def test_loaded_model_gives_the_learners_probabilities(trained, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,6 +126,65 @@ def test_numbers_with_a_float_among_them_are_a_regression_target() -> None:
     assert TextData.from_texts(texts, [1, 2, 3, 4] * 3, min_freq=1).target_kind == "single_label"
 
 
+def test_texts_and_labels_given_as_generators_are_read() -> None:
+    # texts without a length were a raw TypeError (LanguageModelData took them)
+    texts = ["good film", "bad film"] * 6
+    data = TextData.from_texts((text for text in texts), (label for label in "ab" * 6),
+                               min_freq=1)
+    assert data.classes == ["a", "b"]
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 12
+
+
+def test_labels_given_as_tensors_are_read_as_their_values() -> None:
+    # a tensor's elements are tensors, which hash by identity: every label was its own class
+    texts = ["good film", "bad film"] * 6
+    data = TextData.from_texts(texts, torch.tensor([1, 0] * 6), min_freq=1,
+                               test=(["good", "bad"], torch.tensor([1, 0])))
+    assert data.target_kind == "single_label" and data.classes == [0, 1]
+    assert data.test_dl.dataset.targets.tolist() == [1, 0]
+    scores = TextData.from_texts(texts, torch.tensor([0.5, 1.5] * 6), min_freq=1)
+    assert scores.target_kind == "regression" and scores.n_out == 1
+
+
+def test_labels_given_as_arrays_of_classes_are_multi_label() -> None:
+    # a list column read from Parquet holds one array of strings per row
+    pandas = pytest.importorskip("pandas")
+    tags = [np.array(["fun", "dull"], dtype=object), np.array(["fun"])] * 6
+    frame = pandas.DataFrame({"text": ["good film", "bad film"] * 6, "tags": tags})
+    data = TextData.from_df(frame, "text", "tags", min_freq=1, bs=4)
+    assert data.target_kind == "multi_label" and data.classes == ["dull", "fun"]
+
+
+@pytest.mark.parametrize("labels", [
+    np.eye(2)[[0, 1] * 6],                 # a multi-hot matrix (sklearn's MultiLabelBinarizer)
+    list(np.eye(2)[[0, 1] * 6]),           # its rows
+    np.array([["fun", "dull"], ["fun", "fun"]] * 6),  # a 2-D array of strings
+    np.random.default_rng(0).random((12, 2)),  # several regression outputs
+    torch.rand(12, 2),
+    [{"a"}, {"b"}] * 6,
+])
+def test_a_label_that_is_no_value_nor_list_of_classes_is_an_error_naming_it(labels) -> None:
+    with pytest.raises(ember.DataError, match=r"label of text #0 is (an array of shape \(2,\)"
+                                              r"|a set); a text's label is one class"):
+        TextData.from_texts(["good film", "bad film"] * 6, labels, min_freq=1)
+
+
+@pytest.mark.parametrize("max_len", [0, -3, 2.5])
+def test_max_len_that_is_no_whole_positive_number_is_refused(max_len) -> None:
+    # -3 silently cut three tokens off the end of every text; 0 left every text empty
+    with pytest.raises(ember.DataError, match=r"max_len \(the tokens kept of each text\)"):
+        TextData.from_texts(["good film", "bad film"] * 6, ["a", "b"] * 6, min_freq=1,
+                            max_len=max_len)
+
+
+@pytest.mark.parametrize("bptt", [0, -1])
+def test_bptt_that_is_no_whole_positive_number_is_refused(bptt) -> None:
+    # 0 divided by zero counting the batches
+    with pytest.raises(ember.DataError, match=r"bptt \(the tokens of each training"):
+        LanguageModelData.from_texts(["one two three four five six"] * 20, bs=2, bptt=bptt,
+                                     min_freq=1)
+
+
 def test_infinite_regression_targets_are_refused() -> None:
     scores = [1.0, 2.0, float("inf"), 3.0] * 3
     with pytest.raises(ember.DataError, match=r"label of text #2 is inf.*finite"):
@@ -183,6 +243,33 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     bad = tmp_path / "train" / "pos" / "bad.txt"
     bad.write_bytes(b"caf\xe9 au lait")
     with pytest.raises(ember.DataError, match=r"file .*bad\.txt is not valid UTF-8"):
+        TextData.from_folder(tmp_path, min_freq=1)
+
+
+def test_an_empty_class_folder_is_left_out_with_a_warning_naming_it(tmp_path) -> None:
+    # it used to drop the class without a word (images warned)
+    for split in ("train", "valid"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+    (tmp_path / "train" / "neutral").mkdir()
+    (tmp_path / "train" / "neutral" / "0.text").write_text("A review with another ending.")
+    with pytest.warns(ember.EmberWarning, match=r"train: class folder\(s\) \['neutral'\] hold "
+                                                r"no \.txt files"):
+        data = TextData.from_folder(tmp_path, min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"]
+
+
+def test_a_validation_folder_without_files_is_an_error_naming_it(tmp_path) -> None:
+    # it said "is_valid leaves 8 training and 0 validation items", an argument never given
+    for label in ("neg", "pos"):
+        (tmp_path / "valid" / label).mkdir(parents=True)
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "train" / label / f"{i}.txt").write_text(f"A {label} review {i}.")
+    with pytest.raises(ember.DataError, match=r"no \.txt files in the class folders of "
+                                              r".*valid; expected"):
         TextData.from_folder(tmp_path, min_freq=1)
 
 
@@ -770,6 +857,19 @@ def test_show_batch_and_show_results_of_a_test_set_without_labels(reviews) -> No
     learn = ember.learner(data, quiet=True)
     with pytest.raises(ember.DataError, match="test set has no labels"):
         learn.show_results(split="test")
+
+
+def test_a_test_df_that_is_no_frame_is_an_error_saying_what_to_give() -> None:
+    # a list was a raw AttributeError ("no attribute 'keys'"); a Series read its index as
+    # the columns ("no column 'text' in test_df; the columns are [0, 1]")
+    pandas = pytest.importorskip("pandas")
+    frame = {"text": ["good film", "bad film"] * 6, "label": ["a", "b"] * 6}
+    for test_df in (["fine film", "awful"], pandas.Series(["fine film", "awful"])):
+        with pytest.raises(ember.DataError, match=r"test_df must be a data frame \(or a dict "
+                                                  r"of lists\) with a column 'text'"):
+            TextData.from_df(frame, min_freq=1, test_df=test_df)
+    with pytest.raises(ember.DataError, match=r"^df must be a data frame"):
+        TextData.from_df(frame["text"], min_freq=1)
 
 
 def test_a_test_frame_without_the_label_column_gives_predictions() -> None:

@@ -136,6 +136,28 @@ def test_a_regressor_starts_at_the_scale_of_its_targets_and_exports_it(arch, tmp
     assert loaded.predict("good film") == pytest.approx(learn.predict("good film"), rel=1e-5)
 
 
+@pytest.mark.parametrize("epochs", [-1, 2.5, "4"])
+def test_fine_tune_classifier_refuses_epochs_that_are_no_whole_count(epochs) -> None:
+    # -1 and 2.5 trained four epochs without a word
+    texts = [f"{word} film number {i}" for i in range(20) for word in ("good", "bad")]
+    data = TextData.from_texts(texts, [text.split()[0] for text in texts], min_freq=1, bs=16)
+    learn = ember.learner(data, model=text_classifier(data), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"epochs=.*whole number of epochs"):
+        fine_tune_classifier(learn, epochs=epochs)
+    assert learn.epochs_run == 0
+
+
+def test_fine_tune_classifier_of_no_epochs_trains_nothing() -> None:
+    # as learn.fit(0); it trained four epochs
+    texts = [f"{word} film number {i}" for i in range(20) for word in ("good", "bad")]
+    data = TextData.from_texts(texts, [text.split()[0] for text in texts], min_freq=1, bs=16)
+    learn = ember.learner(data, model=text_classifier(data), quiet=True)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    fine_tune_classifier(learn, epochs=0)
+    assert learn.epochs_run == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+
+
 @pytest.mark.parametrize("factor", [0.5, 0, float("nan"), "2.6"])
 def test_fine_tune_classifier_refuses_a_factor_below_one_before_training(factor) -> None:
     # factor=0.5 trained the head's stage, then failed on a reversed slice the user never wrote

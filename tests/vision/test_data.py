@@ -297,6 +297,18 @@ def test_show_batch_and_show_results_draw_figures(fashion):
     assert all(a.title.get_color() == "green" for a in figure.axes if a.images)
 
 
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_showing_no_whole_positive_number_of_images_is_an_error(fashion, n):
+    # 0 once divided by zero laying out the grid
+    (x, y), _ = fashion
+    data = ImageData.from_arrays(x[:64], y[:64], classes=FASHION_MNIST_CLASSES, bs=16)
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        data.show_batch(n)
+    batch = data.one_batch("valid")
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        data.show_results(batch, data.decode_targets(batch[1]), n=n)
+
+
 def test_show_batch_of_a_test_set_without_labels_draws_the_images_untitled(fashion):
     # it unpacked (images, targets) from a batch that holds the images alone
     (x, y), (test_x, _) = fashion
@@ -505,6 +517,31 @@ def test_hidden_files_and_folders_in_class_folders_are_not_images(image_folder):
     data = ImageData.from_folder(image_folder)
     paths = data.train_dl.dataset.paths + data.valid_dl.dataset.paths
     assert len(paths) == 48 and not any("/." in path for path in paths)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), "", "  "])
+def test_from_df_names_the_row_of_a_missing_path(image_folder, missing):
+    # it looked for a file called "nan" (or "None", or the folder itself)
+    pandas = pytest.importorskip("pandas")
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    frame = pandas.DataFrame({"file": [str(f) for f in files],
+                              "label": [f.parent.name for f in files]},
+                             index=[f"r{i}" for i in range(len(files))])
+    frame.loc["r3", "file"] = missing
+    with pytest.raises(ember.DataError, match=r"path of row 'r3' \(column 'file'\) is missing"):
+        ImageData.from_df(frame, "file", "label", folder=image_folder)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), ""])
+def test_from_files_names_the_position_of_a_missing_path(image_folder, missing):
+    # None and NaN were a raw TypeError; "" read the current folder as an image
+    files = sorted(image_folder.rglob("*.png"))
+    labels = [f.parent.name for f in files]
+    paths = [*files[:3], missing, *files[4:]]
+    with pytest.raises(ember.DataError, match=r"^paths\[3\] is missing"):
+        ImageData.from_files(paths, labels)
+    with pytest.raises(ember.DataError, match=r"^test\[1\] is missing"):
+        ImageData.from_files(files, labels, test=([files[0], missing], labels[:2]))
 
 
 def test_from_df_reads_an_empty_cell_of_delimited_labels_as_no_class(image_folder, tmp_path):

@@ -38,6 +38,19 @@ def test_tta_averages_augmented_predictions(learn):
     assert torch.allclose(identity, plain, atol=1e-5)
 
 
+@pytest.mark.parametrize("options", [{"n": 0}, {"n": -2}, {"n": 2.5}, {"beta": 1.5},
+                                     {"beta": -0.1}])
+def test_tta_refuses_a_pass_count_or_blend_that_gives_no_probabilities(learn, options):
+    # n=0 once averaged no pass and gave beta * plain: rows summing to 0.25, not 1
+    with pytest.raises(ember.DataError, match=r"n \(the number|beta \(the plain"):
+        tta(learn, **options)
+
+
+def test_tta_with_beta_one_is_the_plain_prediction(learn):
+    plain, _ = learn.get_preds()
+    assert torch.allclose(tta(learn, n=1, beta=1)[0], plain)
+
+
 def test_confusion_matrix_and_top_losses(learn):
     interp = Interpretation.from_learner(learn)
     matrix = interp.confusion_matrix()
@@ -77,6 +90,12 @@ def test_interpretation_and_tta_of_the_training_set_keep_items_in_order(learn):
     identity, targets = tta(learn, "train", n=2, augment=lambda images: images)
     assert torch.equal(targets, dataset.targets)
     assert torch.allclose(identity, ordered, atol=1e-5)
+
+
+def test_plot_top_losses_of_no_items_is_an_error(learn):
+    interp = Interpretation.from_learner(learn)
+    with pytest.raises(ember.DataError, match=r"k \(the number of images to show\)"):
+        interp.plot_top_losses(0)
 
 
 def test_show_results_from_the_learner(learn):

@@ -331,6 +331,16 @@ def test_masks_with_a_void_border_and_no_codes_warn_about_the_unused_classes(fas
         assert len(SegmentationData.from_arrays(x[:6], sparse).classes) == 13
 
 
+@pytest.mark.parametrize("n", [0, -1])
+def test_showing_no_whole_positive_number_of_masks_is_an_error(segmentation_data, n):
+    # -1 once drew every image of the batch but the last; 0 failed inside matplotlib
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        segmentation_data.show_batch(n)
+    images, masks = segmentation_data.one_batch("valid")[:2]
+    with pytest.raises(ember.DataError, match="number of images to show"):
+        segmentation_data.show_results((images, masks), list(masks.numpy()), n=n)
+
+
 def test_show_batch_draws_each_image_beside_its_mask_and_augments_both(segmentation_data):
     import matplotlib.pyplot as plt
 

@@ -26,7 +26,7 @@ import copy
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError, find_test_folder, loose_files, split_folders
-from ember.utils import plain
+from ember.utils import plain, warn
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
 __all__ = [
@@ -199,6 +199,11 @@ def _open_ended(tokens: list[str], backwards: bool) -> list[str]:
 
 
 def _column(df: Any, name: str, frame: str | None = None) -> list[Any]:
+    if not (hasattr(df, "columns") or isinstance(df, Mapping)):  # a list, a Series
+        what = frame or "df"
+        raise DataError(f"{what} must be a data frame (or a dict of lists) with a column "
+                        f"{name!r}, not a {type(df).__name__}; give {what}={{{name!r}: "
+                        f"[...]}}, or texts alone as TextData.from_texts(..., test=[...])")
     columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
     if name not in columns:
         where = f" in {frame}" if frame is not None else ""
@@ -243,16 +248,26 @@ def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str =
     """The texts of the files of the class folders of ``folder`` (read in ``encoding``), their
     labels (the folder names) and their names for errors (``file <path>``). Hidden folders
     (``.ipynb_checkpoints``) are not class folders, and hidden files in them (macOS's
-    ``._review.txt``) are not texts: the files are :func:`ember.class_files`, as images are."""
+    ``._review.txt``) are not texts: the files are :func:`ember.class_files`, as images are.
+    A class folder without such files is left out with an :class:`ember.EmberWarning` naming
+    it, as an empty image class folder is."""
     texts: list[str] = []
     labels: list[str] = []
     names: list[str] = []
+    empty: list[str] = []
     for class_dir in sorted(p for p in folder.iterdir()
                             if p.is_dir() and not p.name.startswith(".")):
-        for file in ember.class_files(class_dir, extensions):
+        files = ember.class_files(class_dir, extensions)
+        if not files:
+            empty.append(class_dir.name)
+        for file in files:
             texts.append(_read_text_file(file, encoding))
             labels.append(class_dir.name)
             names.append(f"file {file}")
+    if empty and texts:
+        warn(f"{folder}: class folder(s) {empty} hold no {'/'.join(extensions)} files and give "
+             f"no texts (a class without training files is left out of the classes); add "
+             f"files, pass extensions= for files with another ending, or remove the folder(s)")
     return texts, labels, names
 
 
@@ -302,12 +317,45 @@ def _numbers_with_a_float(values: Sequence[Any]) -> bool:
     return numbers_only and any(isinstance(v, (float, np.floating)) for v in values)
 
 
+def _check_count(value: Any, name: str, meaning: str) -> None:
+    """Refuse a count of tokens that is not a whole number of at least 1 (``max_len``,
+    ``bptt``): 0 cut every text to nothing or divided by zero; a negative one sliced tokens
+    off the end of every text."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise DataError(f"{name} ({meaning}) must be a whole number of at least 1, got "
+                        f"{value!r}")
+
+
+def _label_values(labels: Any) -> list[Any]:
+    """``labels`` as a list of plain values: a tensor or array read element by element,
+    NumPy and 0-d tensor scalars as the Python values they equal (a tensor's elements would
+    otherwise be tensors, which hash by identity: no two of them one class). A label that is
+    a 1-D array of strings (a list column read from Parquet) is the list of its classes; the
+    rows of a 2-D array, and numeric arrays (multi-hot rows), stay arrays, which
+    :class:`_Targets` refuses with advice."""
+    if isinstance(labels, Tensor):
+        labels = labels.detach().cpu().numpy()
+    matrix = getattr(labels, "ndim", 1) >= 2
+    values = []
+    for value in labels:
+        if isinstance(value, Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        elif (isinstance(value, np.ndarray) and value.ndim == 1 and not matrix
+              and value.dtype.kind in "OUS"):
+            value = [plain(part) for part in value]
+        values.append(plain(value))
+    return values
+
+
 class _Targets:
     """Turns a label column into target tensors, for the three kinds of target."""
 
     def __init__(self, values: Sequence[Any], names: Sequence[str], target_kind: str | None,
                  label_delim: str | None, classes: Sequence[Any] | None) -> None:
         self._check_present(values, names)
+        self._check_one_label(values, names)
         if target_kind is None:
             if label_delim is not None or any(isinstance(v, (list, tuple)) for v in values):
                 target_kind = "multi_label"
@@ -336,10 +384,26 @@ class _Targets:
             if is_missing(value):
                 raise DataError(f"the label of {name} is missing; drop that row or fill it")
 
+    @staticmethod
+    def _check_one_label(values: Sequence[Any], names: Sequence[str]) -> None:
+        """Refuse a label that is neither one value nor a list of classes: a row of a 2-D
+        array (a multi-hot matrix, or several regression outputs), a set, a dict."""
+        for value, name in zip(values, names):
+            if not isinstance(value, (list, tuple, Hashable)):
+                shape = getattr(value, "shape", None)
+                what = (f"an array of shape {tuple(shape)}" if shape is not None
+                        else f"a {type(value).__name__}")
+                raise DataError(
+                    f"the label of {name} is {what}; a text's label is one class, one number "
+                    f"(regression, one output) or a list of classes (multi-label): for a "
+                    f"multi-hot matrix give each text the list of its classes, e.g. "
+                    f"[[classes[j] for j in np.flatnonzero(row)] for row in labels]")
+
     def check(self, values: Sequence[Any], names: Sequence[str]) -> None:
         """Refuse labels this target cannot take: missing ones, and for a regression target
         anything but finite numbers (class labels are checked by :meth:`encode`)."""
         self._check_present(values, names)
+        self._check_one_label(values, names)
         if self.kind != "regression":
             return
         for value, name in zip(values, names):
@@ -516,7 +580,11 @@ class TextData(ember.Data):
             (False, 3)
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
+        _check_count(max_len, "max_len", "the tokens kept of each text")
+        if not hasattr(texts, "__len__"):  # a generator, as LanguageModelData takes one
+            texts = list(texts)
         n = len(texts)
+        labels = _label_values(labels)
         if len(labels) != n:
             raise DataError(f"{n} texts but {len(labels)} labels; give one label per text")
         names = list(names) if names is not None else [f"text #{i}" for i in range(n)]
@@ -531,7 +599,7 @@ class TextData(ember.Data):
             _refuse_one_text(test, "test", "test=[text]")
             test_texts, test_labels = ember.split_test(test, _is_text, "text")
             test_texts = list(test_texts)
-            test_labels = list(test_labels) if test_labels is not None else None
+            test_labels = _label_values(test_labels) if test_labels is not None else None
             test_names = (list(test_names) if test_names is not None
                           else [f"test item {i}" for i in range(len(test_texts))])
             test_label_names = (list(test_label_names) if test_label_names is not None
@@ -673,6 +741,9 @@ class TextData(ember.Data):
         for folder, flag in splits:
             found, found_labels, found_names = _class_folder_texts(folder, extensions,
                                                                    encoding)
+            if not found and flag is not None:  # train/ or valid/ without a file
+                raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
+                                f"{folder}; expected {folder}/<class>/<name>.txt")
             texts += found
             labels += found_labels
             names += found_names
@@ -948,6 +1019,7 @@ class LanguageModelData(ember.Data):
             >>> data.test_dl is data.loader("test")
             True
         """
+        _check_count(bptt, "bptt", "the tokens of each training sequence")
         texts, names = _corpus(texts, text_col)
         test_texts, test_names = _corpus(test, text_col, test=True) if test is not None else (
             [], [])

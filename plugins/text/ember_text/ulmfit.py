@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -354,16 +355,23 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3
     ``epochs - 3`` (at least one) with everything at ``slice(lr/8/factor, lr/8)``. Each
     stage is a one-cycle fit; ``slice(low, high)`` spreads rates geometrically from the
     embedding to the head (each lower group 2.6 times slower in ULMFiT's setting).
+    ``epochs`` is a whole number, 0 or more; 0 trains nothing, as ``learn.fit(0)``.
 
     Example:
         >>> # fine_tune_classifier(learn, epochs=5)
     """
     learn.lr_for_groups(lr)  # a bad rate is refused here, not after the first stage trained
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ember.TrainingError(
+            f"fine_tune_classifier(epochs={epochs!r}): give a whole number of epochs, 0 or more "
+            f"(every stage trains one epoch at least, so 1 to 4 train four)")
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1:
         raise ember.TrainingError(
             f"fine_tune_classifier(factor={factor!r}): each lower layer group trains factor "
             f"times slower than the one above it, so give a number of 1 or more (1 trains "
             f"every group at one rate; ULMFiT's is 2.6**4 over the four stages' spans)")
+    if epochs == 0:  # nothing to train, as fit(0); the stages below train one epoch each
+        return
     learn.freeze()
     learn.fit_one_cycle(1, lr)
     learn.freeze_to(-2)

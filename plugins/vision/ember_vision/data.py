@@ -309,8 +309,35 @@ def _is_image(part: Any, shape: tuple[int, ...] | None = None) -> bool:
     return shape is not None and hasattr(part, "shape") and tuple(part.shape) == shape
 
 
+def _file_paths(values: Sequence[Any], what: str = "paths") -> list[Path]:
+    """``values`` as paths; a missing one (None, NaN, a blank string) or one that is no path
+    is an :class:`ember.DataError` naming its position in ``what``."""
+    paths = []
+    for index, value in enumerate(values):
+        if is_missing(value) or (isinstance(value, str) and not value.strip()):
+            raise ember.DataError(f"{what}[{index}] is missing ({value!r}); drop that item or "
+                                  f"give the path of its file")
+        if not isinstance(value, (str, Path)):
+            raise ember.DataError(f"{what}[{index}] is a {type(value).__name__}, not a path; "
+                                  f"give the path of its file")
+        paths.append(Path(value))
+    return paths
+
+
 def _mode_for(channels: int) -> str:
     return "L" if channels == 1 else "RGB"
+
+
+def _check_shown_count(n: Any, argument: str = "n") -> None:
+    """Refuse a number of images to show that is not a whole number of at least 1 (``0``
+    divided by zero laying out the grid; a negative one sliced all but the last images).
+
+    Example:
+        >>> _check_shown_count(9)
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ember.DataError(f"{argument} (the number of images to show) must be a whole "
+                              f"number of at least 1, got {n!r}")
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -578,7 +605,7 @@ class ImageData(ember.Data):
             >>> # ImageData.from_files(paths, labels, test=test_paths)  # no labels
             >>> # probs, _ = learn.get_preds("test")  # row i: test_paths[i]
         """
-        paths = [Path(p) for p in paths]
+        paths = _file_paths(paths)
         if len(paths) != len(labels):
             raise ember.DataError(f"{len(paths)} images but {len(labels)} labels")
         test_paths: list[Path] = []
@@ -595,11 +622,11 @@ class ImageData(ember.Data):
                     raise ember.DataError(
                         f"test[{i}] is a {type(item).__name__}, not a path; give test= a list "
                         f"of paths, or a pair (paths, labels) of one length")
-            test_paths = [Path(p) for p in test]
+            test_paths = _file_paths(test, "test")
             if not test_paths:
                 raise ember.DataError("test= holds no paths; give at least one, or leave it out")
         if test_labelled:
-            test_paths, test_labels = [Path(p) for p in test], _as_list(test_labels)
+            test_paths, test_labels = _file_paths(test, "test"), _as_list(test_labels)
             if len(test_paths) != len(test_labels):
                 raise ember.DataError(f"test: {len(test_paths)} images but {len(test_labels)} "
                                       f"labels")
@@ -704,6 +731,10 @@ class ImageData(ember.Data):
             if column is not None and column not in df.columns:
                 raise ember.DataError(f"the data frame has no column {column!r}; its columns "
                                       f"are {list(df.columns)}")
+        for row, value in zip(df.index, df[path_col]):
+            if is_missing(value) or (isinstance(value, str) and not value.strip()):
+                raise ember.DataError(f"the path of row {row!r} (column {path_col!r}) is "
+                                      f"missing; drop that row or fill in its file")
         base = Path(folder) if folder is not None else None
         paths = [base / str(p) if base is not None else Path(str(p)) for p in df[path_col]]
         labels = list(df[label_col])
@@ -869,6 +900,7 @@ class ImageData(ember.Data):
         Example:
             >>> # data.show_images(xb[:4], ["a", "b", "c", "d"])
         """
+        _check_shown_count(n)
         n = min(n, len(images))
         rows, columns = _grid(n)
         figure, axes = new_figure(rows, columns, squeeze=False,

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 import ember
 from ember.metrics import IGNORE_INDEX
 from ember.utils import new_figure
-from ember_vision.data import _label_text
+from ember_vision.data import _check_shown_count, _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
 __all__ = ["Interpretation", "tta"]
@@ -34,12 +34,20 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     shifts; no rotation or lighting). For a segmentation model the only augmentation is a
     left-right mirror, undone on the predicted masks (``n`` and ``augment`` do not apply).
     Returns ``(predictions, targets)`` like ``get_preds``: targets ``None`` for a test set
-    without labels.
+    without labels. ``n`` is a whole number of at least 1 and ``beta`` lies in [0, 1]
+    (``beta=1``: the plain prediction alone); anything else is an :class:`ember.DataError`.
 
     Example:
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
         >>> # probs, _ = tta(learn, "test")  # a competition's test images
     """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ember.DataError(f"tta: n (the number of augmented passes) must be a whole number "
+                              f"of at least 1, got {n!r}; for the plain predictions use "
+                              f"learn.get_preds()")
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta <= 1:
+        raise ember.DataError(f"tta: beta (the plain prediction's share of the blend) must lie "
+                              f"in [0, 1], got {beta!r}")
     # every pass reads ``dl`` as get_preds names it (a training loader in order, every item
     # once; a test set without labels as inputs only, its targets None); a loader given as it
     # is, in one fixed order, so that every pass's row ``i`` is the same item
@@ -57,7 +65,7 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
     total = torch.zeros_like(plain)
     for _ in range(n):
         total += _activations(learn, dl, augmenter.augment)
-    averaged = total / max(n, 1)
+    averaged = total / n
     return torch.lerp(averaged, plain, beta), targets
 
 
@@ -239,6 +247,7 @@ class Interpretation:
         Example:
             >>> # interp.plot_top_losses(9).savefig("top_losses.png")
         """
+        _check_shown_count(k, "k")
         losses, indices = self.top_losses(k)
         dataset, collate = self.loader.dataset, self.loader.collate_fn
         images = collate([dataset[self.items[int(i)]] for i in indices])[0]

@@ -37,6 +37,7 @@ from ember_vision.data import (
     ImageCollate,
     ImageData,
     _channel_stats,
+    _check_shown_count,
     _file_split,
     _file_stats,
     image_headers,
@@ -301,6 +302,7 @@ class SegmentationData(ImageData):
         Example:
             >>> # data.show_batch(4, augment=True).savefig("batch.png")
         """
+        _check_shown_count(n)
         images, masks = self.one_batch(split)[:2]
         if augment and self.augment not in (None, False):
             augmenter = BatchAugment(None if self.augment is True else self.augment,
@@ -316,6 +318,7 @@ class SegmentationData(ImageData):
         Example:
             >>> # learn.show_results(4).savefig("masks.png")
         """
+        _check_shown_count(n)
         n = min(n, len(predictions))
         return self._mask_rows(batch[0][:n], [self.decode_targets(batch[-1][:n]),
                                               list(predictions[:n])],
