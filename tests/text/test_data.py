@@ -953,3 +953,8 @@ def test_language_model_data_shows_a_batch_as_input_and_next_token_text(capsys) 
         assert inputs[1:] == targets[:-1]  # the target is the input one token on
     printed = capsys.readouterr().out
     assert printed.count("input:  ") == 3 and rows[0][1][:100] in printed
+
+
+def test_a_training_stream_too_short_for_the_batch_rows_names_the_training_texts() -> None:
+    with pytest.raises(ember.DataError, match=r"the training texts: a stream of .* 64 rows"):
+        LanguageModelData.from_texts(["one two three"] * 10, bs=64, bptt=4, valid_pct=0.2)

@@ -1050,7 +1050,10 @@ class LanguageModelData(ember.Data):
                               sampler=LMBatchSampler(dataset.row_len, bptt, False))
 
         train_stream = stream(tokens[i] for i in train_idx)
-        train_ds = LMStream(train_stream, bs)
+        try:
+            train_ds = LMStream(train_stream, bs)
+        except DataError as error:
+            raise DataError(f"the training texts: {error}") from None
         train_dl = DataLoader(train_ds, batch_size=None, pin_memory=pin,
                               sampler=LMBatchSampler(train_ds.row_len, bptt, True,
                                                      len(train_stream)))
