@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import numbers
 import random
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -103,6 +102,7 @@ from ember.utils import (
     cpu_copy,
     default_device,
     env_flag,
+    is_whole,
     map_tensors,
     new_figure,
     to_device,
@@ -1870,7 +1870,7 @@ def _state_differences(model_state: dict[str, Any], saved: dict[str, Any], stric
 
 def _epoch_count(value: Any, name: str) -> int:
     """``value`` as a number of epochs: a whole number, 0 or more (0 trains nothing)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+    if not is_whole(value):
         raise TrainingError(
             f"{name}={value!r} is not a whole number of epochs; give an int, 0 or more (to "
             f"train on part of an epoch, cancel with a callback or use fit_auto(minutes=...))")

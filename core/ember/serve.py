@@ -55,6 +55,7 @@ from typing import Any
 from ember.data import Data
 from ember.errors import DataError
 from ember.export import Predictor
+from ember.utils import is_whole
 
 __all__ = ["BodyCap", "InternalErrors", "JSONBody", "MicroBatcher", "create_app", "serve"]
 
@@ -431,8 +432,7 @@ def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str,
             takes = ", ".join(options) or "no options"
             raise DataError(f"option limit for {name!r}, but this {data.kind} model has no option "
                             f"{name!r}; it takes {takes}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
+        if limit is not None and not is_whole(limit):
             raise DataError(f"the limit for option {name!r} must be a whole number, 0 or more, "
                             f"or None for no limit; got {limit!r}")
         limits[name] = limit

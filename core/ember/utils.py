@@ -27,6 +27,7 @@ __all__ = [
     "default_device",
     "env_flag",
     "is_missing",
+    "is_whole",
     "map_tensors",
     "new_figure",
     "plain",
@@ -155,6 +156,20 @@ def plain(value: Any) -> Any:
     import numpy as np
 
     return value.item() if isinstance(value, np.generic) else value
+
+
+def is_whole(value: Any, least: int = 0) -> bool:
+    """Whether ``value`` is a whole number, ``least`` or more: an int or a NumPy integer, not
+    a bool and not a float such as ``2.0``. The one check for a count (epochs, batches, items,
+    images to show); each caller says in its own words what to give instead.
+
+    Example:
+        >>> is_whole(3, least=1), is_whole(0, least=1), is_whole(2.0), is_whole(True)
+        (True, False, False, False)
+    """
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
 
 
 def is_missing(value: Any) -> bool:

@@ -56,14 +56,6 @@ EVENTS = (
 )
 
 
-def _whole(value: Any, least: int) -> bool:
-    """Whether ``value`` is a whole number (an int or a numpy integer, not a bool or a float
-    such as 2.0), ``least`` or more: the check for a callback's count of epochs or batches.
-    Each caller says in its own words what to give instead."""
-    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            and value >= least)
-
-
 def _positive(value: Any) -> bool:
     """Whether ``value`` is a real number above 0 (infinity too: a rate divided by it is 0, a
     clipping norm of it clips nothing): the check for a callback's scale or norm."""

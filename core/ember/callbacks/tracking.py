@@ -13,10 +13,10 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from ember.callbacks.base import Callback, Order, _whole
+from ember.callbacks.base import Callback, Order
 from ember.distributed import rank_zero_object
 from ember.errors import CancelFitException, ExportError, TrainingError
-from ember.utils import cpu_copy, warn
+from ember.utils import cpu_copy, is_whole, warn
 
 __all__ = ["Checkpoint", "EarlyStopping", "SaveBest"]
 
@@ -145,7 +145,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, mode: str = "auto",
                  min_delta: float = 0.0, reset_on_fit: bool = True) -> None:
         super().__init__(monitor, mode, min_delta, reset_on_fit)
-        if not _whole(patience, 0):
+        if not is_whole(patience, 0):
             # a negative patience was taken as 1 without a word, and a float one as its ceiling
             raise ValueError(
                 f"EarlyStopping(patience={patience!r}): give a whole number of epochs without "
@@ -258,7 +258,7 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | Path = "checkpoint", every: int = 1,
                  overwrite: bool = False) -> None:
-        if not _whole(every, 1):
+        if not is_whole(every, 1):
             # every=0 divided by zero at the end of the first epoch, after it had trained
             raise ValueError(
                 f"Checkpoint(every={every!r}): the checkpoint is written every `every` epochs "

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ember.callbacks.base import Callback, Order, _positive, _whole
+from ember.callbacks.base import Callback, Order, _positive
 from ember.distributed import load_optimizer_state, optimizer_state
 from ember.errors import CancelFitException, CancelStepException, EmberWarning
-from ember.utils import cpu_copy, warn
+from ember.utils import cpu_copy, is_whole, warn
 
 if TYPE_CHECKING:
     from ember.learner import Learner
@@ -244,7 +244,7 @@ class GradientAccumulation(Callback):
     order = Order.ACCUMULATE
 
     def __init__(self, n_steps: int = 2) -> None:
-        if not _whole(n_steps, 1):
+        if not is_whole(n_steps, 1):
             # 2.5 stepped every 5 batches with the loss divided by 2.5, without a word
             raise ValueError(
                 f"GradientAccumulation(n_steps={n_steps!r}): give a whole number of batches "
@@ -372,11 +372,11 @@ class NanGuard(Callback):
     order = Order.GUARD
 
     def __init__(self, interval: int = 32, max_skipped: int = 16) -> None:
-        if not _whole(interval, 1):
+        if not is_whole(interval, 1):
             raise ValueError(
                 f"NanGuard(interval={interval!r}): give a whole number of batches between "
                 f"checks, 1 or more (1 checks every batch)")
-        if not _whole(max_skipped, 0):
+        if not is_whole(max_skipped, 0):
             raise ValueError(
                 f"NanGuard(max_skipped={max_skipped!r}): give a whole number of batches in a "
                 f"row the fp16 loss scaler may skip, 0 or more")
@@ -533,10 +533,10 @@ class PreciseBatchNorm(Callback):
 
     def __init__(self, n_batches: int | None = None, every_epoch: bool | None = None, *,
                  n_items: int | None = PRECISE_BN_ITEMS, only_when_stale: bool = False) -> None:
-        if n_batches is not None and not _whole(n_batches, 1):
+        if n_batches is not None and not is_whole(n_batches, 1):
             raise ValueError(f"PreciseBatchNorm(n_batches={n_batches!r}): give a whole number "
                              f"of batches, 1 or more, or None for every batch of the items drawn")
-        if n_items is not None and not _whole(n_items, 2):
+        if n_items is not None and not is_whole(n_items, 2):
             raise ValueError(f"PreciseBatchNorm(n_items={n_items!r}): give a whole number of "
                              f"training items, 2 or more (BatchNorm takes no statistics of one), "
                              f"or None for the whole training set")

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError, find_test_folder, loose_files, split_folders
-from ember.utils import plain, warn
+from ember.utils import is_whole, plain, warn
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
 __all__ = [
@@ -321,7 +321,7 @@ def _check_count(value: Any, name: str, meaning: str) -> None:
     """Refuse a count of tokens that is not a whole number of at least 1 (``max_len``,
     ``bptt``): 0 cut every text to nothing or divided by zero; a negative one sliced tokens
     off the end of every text."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_whole(value, least=1):
         raise DataError(f"{name} ({meaning}) must be a whole number of at least 1, got "
                         f"{value!r}")
 

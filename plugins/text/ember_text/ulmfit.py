@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from torch import nn
 import ember
 from ember import DataError, TrainingError
 from ember.export import manifest_digest, weights_digest
-from ember.utils import warn
+from ember.utils import is_whole, warn
 from ember_text.data import LanguageModelData, TextData
 from ember_text.tokenize import Vocab
 
@@ -361,7 +360,7 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3
         >>> # fine_tune_classifier(learn, epochs=5)
     """
     learn.lr_for_groups(lr)  # a bad rate is refused here, not after the first stage trained
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+    if not is_whole(epochs):
         raise ember.TrainingError(
             f"fine_tune_classifier(epochs={epochs!r}): give a whole number of epochs, 0 or more "
             f"(every stage trains one epoch at least, so 1 to 4 train four)")

@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
-from ember.utils import is_missing, new_figure, plain, warn
+from ember.utils import is_missing, is_whole, new_figure, plain, warn
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
@@ -335,7 +335,7 @@ def _check_shown_count(n: Any, argument: str = "n") -> None:
     Example:
         >>> _check_shown_count(9)
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+    if not is_whole(n, least=1):
         raise ember.DataError(f"{argument} (the number of images to show) must be a whole "
                               f"number of at least 1, got {n!r}")
 
@@ -405,8 +405,7 @@ def _checked_size(size: Sequence[int] | int | None) -> tuple[int, int] | None:
         return None
     if (isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence | np.ndarray)
             or len(pair) != 2
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-                       for v in pair)):
+            or not all(is_whole(v, least=1) for v in pair)):
         raise ember.DataError(f"size= must be a positive whole number or a pair (height, "
                               f"width) of them, got {size!r}; e.g. size=224 or size=(96, 128)")
     return int(pair[0]), int(pair[1])

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 import ember
 from ember.metrics import IGNORE_INDEX
-from ember.utils import new_figure
+from ember.utils import is_whole, new_figure
 from ember_vision.data import _check_shown_count, _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
@@ -41,7 +41,7 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
         >>> # probs, _ = tta(learn, "test")  # a competition's test images
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_whole(n, least=1):
         raise ember.DataError(f"tta: n (the number of augmented passes) must be a whole number "
                               f"of at least 1, got {n!r}; for the plain predictions use "
                               f"learn.get_preds()")

@@ -43,7 +43,7 @@ from torch.utils.data import Dataset
 
 import ember
 from ember.model import evaluating
-from ember.utils import is_missing, warn
+from ember.utils import is_missing, is_whole, warn
 from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
 from ember_text.tokenize import Vocab, _composed, check_text
 
@@ -593,15 +593,10 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
-        if (bs := _whole_number(bs, "bs")) < 1:
-            raise ember.DataError(f"bs must be at least 1 (sources per batch), got {bs}")
-        beam = _whole_number(beam, "beam")
-        if beam < 1:
-            raise ember.DataError(f"beam must be at least 1, got {beam}")
-        if max_len is None:
-            max_len = self.default_max_len()
-        elif (max_len := _whole_number(max_len, "max_len")) < 1:
-            raise ember.DataError(f"max_len must be at least 1 (tokens to decode), got {max_len}")
+        bs = _whole_number(bs, "bs", "sources per batch")
+        beam = _whole_number(beam, "beam", "hypotheses kept; 1 decodes greedily")
+        max_len = (self.default_max_len() if max_len is None
+                   else _whole_number(max_len, "max_len", "tokens to decode"))
         if (isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real)
                 or not math.isfinite(length_penalty)):
             raise ember.DataError(
@@ -763,10 +758,12 @@ def _as_sources(items: Any, source_col: str | None, target_col: str | None, what
     return sources
 
 
-def _whole_number(value: Any, name: str) -> int:
-    """``value`` as an ``int`` (a numpy integer too), or a DataError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ember.DataError(f"{name} must be a whole number, got {value!r}")
+def _whole_number(value: Any, name: str, meaning: str) -> int:
+    """``value`` as an ``int`` (a numpy integer too) of at least 1, or a DataError naming the
+    option and what it counts (``meaning``)."""
+    if not is_whole(value, least=1):
+        raise ember.DataError(f"{name} must be a whole number of at least 1 ({meaning}), got "
+                              f"{value!r}")
     return int(value)
 
 

@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from torch import Tensor
 
 import ember
 from ember.metrics import IGNORE_INDEX
+from ember.utils import is_whole
 
 __all__ = ["Bleu", "ExactMatch", "TokenAccuracy", "bleu_statistics", "corpus_bleu"]
 
@@ -43,8 +43,7 @@ def _ngrams(tokens: Sequence[Any], n: int) -> Counter:
 
 def _check_max_order(max_order: Any) -> None:
     """A ValueError for an n-gram order BLEU cannot use (it needs orders 1 … ``max_order``)."""
-    whole = isinstance(max_order, numbers.Integral) and not isinstance(max_order, bool)
-    if not whole or max_order < 1:
+    if not is_whole(max_order, least=1):
         raise ValueError(f"max_order must be a whole number, 1 or more (BLEU counts n-grams "
                          f"of orders 1 to max_order; 4 is the standard), got {max_order!r}")
 
