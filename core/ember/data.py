@@ -690,6 +690,20 @@ def _regression_values(values: Tensor) -> list[Any]:
     return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
 
 
+def _plain_classes(classes: Iterable[Any]) -> list[Any]:
+    """``classes`` as a list of plain Python values: a NumPy array's or a tensor's entries
+    (``np.int64(5)``, ``tensor(5)``) became the predictions themselves, which ``json.dumps``
+    refused, and a tensor's made ``export`` fail.
+
+    Example:
+        >>> import numpy as np
+        >>> _plain_classes(np.array([5, 6])), _plain_classes(torch.tensor([0.5]))
+        ([5, 6], [0.5])
+    """
+    return [plain(value.item() if isinstance(value, Tensor) and value.numel() == 1 else value)
+            for value in classes]
+
+
 def _checked_threshold(value: Any) -> float:
     """``value`` as a decision threshold: a number strictly between 0 and 1, else a
     :class:`DataError` naming the option."""
@@ -767,7 +781,7 @@ class Data:
             raise DataError(f"target_kind must be one of {TARGET_KINDS}, got {target_kind!r}")
         self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
         self.target_kind = target_kind
-        self.classes = list(classes) if classes is not None else None
+        self.classes = _plain_classes(classes) if classes is not None else None
         if n_out is None:
             if self.classes is not None:
                 n_out = len(self.classes)

@@ -186,6 +186,28 @@ def test_decode_gives_user_values():
         ember.Data(None, None, target_kind="single_label", classes=["only"])
 
 
+def test_classes_given_as_an_array_or_a_tensor_decode_to_plain_values(tmp_path):
+    # np.int64 / tensor classes came back as the predictions themselves: json.dumps refused
+    # them, and a tensor's made export fail on its manifest
+    import json
+
+    import numpy as np
+
+    torch.manual_seed(0)
+    dataset = TensorDataset(torch.randn(16, 3), torch.randint(0, 3, (16,)))
+    for classes in (np.array([5, 6, 7]), torch.tensor([5, 6, 7]), np.array(["a", "b", "c"])):
+        data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                       DataLoader(dataset, batch_size=8), classes=classes)
+        assert [type(value) for value in data.classes] == [type(classes.tolist()[0])] * 3
+        learn = ember.Learner(data, ember.create_model("mlp", n_in=3, n_out=3), device="cpu",
+                              quiet=True)
+        prediction = learn.predict([0.1, 0.2, 0.3], probs=True)
+        json.dumps(prediction)  # the probabilities' keys are the classes too
+        assert json.loads(json.dumps(prediction.value)) == prediction.value
+        path = learn.export(tmp_path / "model.ember")
+        assert ember.load(path).predict([0.1, 0.2, 0.3]) == prediction.value
+
+
 def test_prediction_options_and_the_refusals_of_probs():
     classes = ember.Data(None, None, target_kind="single_label", classes=["cat", "dog"])
     assert classes.prediction_options() == {"probs": False}
