@@ -207,6 +207,20 @@ def test_dates_are_expanded_into_parts() -> None:
         processor.transform(labelled)
 
 
+def test_a_column_named_like_a_part_of_a_date_column_is_refused() -> None:
+    # a column "when_year" beside the date "when": the part replaced it in the layout, so the
+    # model trained, then refused every frame at predict (a BatchNorm of the wrong width)
+    frame = mixed_frame().assign(when_year=[1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ember.DataError, match=r"\['when_year'\] have the name of a part that "
+                                              r"the date column\(s\) \['when'\]"):
+        TabularProcessor([], ["when_year"], ["when"])
+    from ember_tabular import TabularData
+
+    with pytest.raises(ember.DataError, match="rename them"):
+        TabularData.from_df(pd.concat([frame] * 5, ignore_index=True), "target",
+                            cat_names=[], cont_names=["value", "when_year"], date_names=["when"])
+
+
 def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:
     # pd.to_datetime reads numbers as nanoseconds since 1970: a date column of 20240301-style
     # integers (or a JSON row sending epoch seconds) became 1970-01-01 in every row, silently

@@ -637,6 +637,17 @@ class TabularProcessor:
                     f"columns {overlap} are listed as both {first} and {second}; put each "
                     f"column in one list")
         part_cats, part_conts = date_part_names(date_names)
+        taken = [name for name in [*cat_names, *cont_names] if name in {*part_cats, *part_conts}]
+        if taken:
+            # the part replaced the column in the layout: training read one, inference the other,
+            # and a frame with both was refused by the model's shape (or predicted wrongly)
+            dates = [date for date in date_names if any(
+                str(name).startswith(f"{date}_") for name in taken)]
+            raise ember.DataError(
+                f"column(s) {taken} have the name of a part that the date column(s) {dates} "
+                f"are expanded into (<date>_{'/'.join(DATE_CAT_PARTS + DATE_CONT_PARTS)}); "
+                f"rename them, e.g. df.rename(columns={{{taken[0]!r}: "
+                f"{str(taken[0]) + '_given'!r}}})")
         self.date_names = list(date_names)
         self.cat_names = [*cat_names, *part_cats]
         self.cont_names = [*cont_names, *part_conts]
