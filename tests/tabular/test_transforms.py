@@ -221,6 +221,16 @@ def test_a_column_named_like_a_part_of_a_date_column_is_refused() -> None:
                             cat_names=[], cont_names=["value", "when_year"], date_names=["when"])
 
 
+def test_a_missing_indicator_is_grouped_with_its_column_beside_a_column_of_its_name() -> None:
+    # a categorical "value_na" of the user's beside "value" with missing values: the
+    # indicator was looked up by name, so the importance of "value" shuffled the user's column
+    frame = mixed_frame().assign(value_na=["p", "q", "p", "q"])
+    processor = TabularProcessor(["value_na"], ["value"]).fit(frame)
+    assert processor.cat_columns == ["value_na", "value_na"]
+    groups = processor.feature_groups()
+    assert groups["value_na"] == ([0], []) and groups["value"] == ([1], [0])
+
+
 def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:
     # pd.to_datetime reads numbers as nanoseconds since 1970: a date column of 20240301-style
     # integers (or a JSON row sending epoch seconds) became 1970-01-01 in every row, silently

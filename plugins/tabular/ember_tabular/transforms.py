@@ -701,18 +701,21 @@ class TabularProcessor:
             ([1], [0])
         """
         cat_columns, cont_columns = self.cat_columns, self.cont_columns
+        # an indicator by its place after the categorical inputs, not by its name: a
+        # categorical input of the user's may be called "<col>_na" too
+        indicator = {name: len(self.cat_names) + k for k, name in enumerate(self.na_names)}
         groups: dict[str, tuple[list[int], list[int]]] = {}
         for name in self.input_names:
             if name in self.date_names:
                 part_cats, part_conts = date_part_names([name])
                 cats = [cat_columns.index(n) for n in part_cats]
                 conts = [cont_columns.index(n) for n in part_conts]
-                cats += [cat_columns.index(f"{n}_na") for n in part_conts if n in self.na_names]
+                cats += [indicator[n] for n in part_conts if n in indicator]
             elif name in self.cat_names:
                 cats, conts = [cat_columns.index(name)], []
             else:
                 conts = [cont_columns.index(name)]
-                cats = [cat_columns.index(f"{name}_na")] if name in self.na_names else []
+                cats = [indicator[name]] if name in indicator else []
             groups[name] = (cats, conts)
         return groups
 
