@@ -482,3 +482,14 @@ def test_a_list_in_a_category_cell_is_named_by_column_and_row() -> None:
         processor.transform(bad)
     with pytest.raises(ember.DataError, match=r"column 'a', row 11"):
         TabularProcessor(["a"], ["b"]).fit(bad)
+
+
+def test_a_list_in_a_text_column_of_many_rows_is_named_when_kinds_are_inferred() -> None:
+    # past 100 rows the identifier check counted distinct values: pandas' "unhashable type:
+    # 'list'" came from inside infer_column_kinds, naming neither column nor row
+    frame = pd.DataFrame({"a": [["x", "y"]] * 120, "b": np.arange(120.0)})
+    assert infer_column_kinds(frame)[0] == ["a"]
+    from ember_tabular import TabularData
+
+    with pytest.raises(ember.DataError, match=r"column 'a', row 0: \['x', 'y'\] is a list"):
+        TabularData.from_df(frame.assign(y=np.arange(120.0)), "y")

@@ -172,7 +172,7 @@ def infer_column_kinds(
                     pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95:
                 notes.append(f"{name!r} is text but looks numeric; pass it in cont_names= "
                              f"(text that is not a number will then be reported by row)")
-            elif len(frame) > 100 and series.nunique() > 0.5 * len(frame):
+            elif len(frame) > 100 and _n_distinct(series) > 0.5 * len(frame):
                 notes.append(f"{name!r} has a distinct value in most rows (an identifier?); "
                              f"drop it or leave it out of cat_names=")
         else:
@@ -457,6 +457,16 @@ def factorize_objects(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, _ = pd.factorize(pointers)
     codes = codes.astype(np.int64, copy=False)
     return codes, array[_first_positions(codes)]
+
+
+def _n_distinct(series: pd.Series) -> int:
+    """The number of distinct values of a text column, 0 when a cell holds a list or a dict
+    (pandas' "unhashable type" named nothing: fitting the processor refuses the cell by its
+    column and row)."""
+    try:
+        return int(series.nunique())
+    except TypeError:
+        return 0
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
