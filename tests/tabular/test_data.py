@@ -78,6 +78,19 @@ def test_split_is_seeded_and_valid_col_is_honoured(diamonds: pd.DataFrame) -> No
     assert len(data.valid_dl.dataset) == 1000 and "is_valid" not in data.processor.input_names
 
 
+def test_a_series_given_for_the_target_or_valid_col_asks_for_a_column_name(
+        diamonds: pd.DataFrame) -> None:
+    # as scikit-learn takes y: pandas' "unhashable type: 'Series'" named neither argument
+    frame = diamonds.head(200)
+    flags = pd.Series(np.arange(200) >= 150, name="is_valid")
+    with pytest.raises(ember.DataError, match=r"valid_col takes the name of a column of the "
+                                              r"frame, not a Series.*df.assign\(is_valid="):
+        TabularData.from_df(frame, "price", valid_col=flags, verbose=False)
+    with pytest.raises(ember.DataError, match=r"target takes the name of a column .*"
+                                              r"target='price'"):
+        TabularData.from_df(frame.drop(columns="price"), frame["price"], verbose=False)
+
+
 def test_processors_are_fitted_on_training_rows(diamonds: pd.DataFrame) -> None:
     flagged = diamonds.assign(is_valid=np.arange(len(diamonds)) >= 4000)
     data = TabularData.from_df(flagged, "price", valid_col="is_valid", verbose=False)
