@@ -33,7 +33,8 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    one-cycle of that many epochs; with neither, of 5 epochs (``DEFAULT_EPOCHS``; the report's
    reason says "(default)").
 5. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
-   (Ctrl-C) ends training early and keeps the best model so far.
+   (Ctrl-C) ends training early and keeps the best model so far. Without a validation loader
+   the last epoch's weights are kept, and no candidates are raced.
 
 Probes that are thrown away — the timing batches that are not kept, every learning-rate sweep,
 each race candidate's timing — put the random generators back as they found them
@@ -474,6 +475,14 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}
     monitor = _monitor(learn)
     saver = SaveBest(monitor, reset_on_fit=False)  # the best over every phase of the run
+    # without a validation loader (a final fit on every item) nothing picks a best epoch or
+    # ranks a race: the saver failed after the first epoch on a monitor never recorded
+    validating = learn.data.valid_dl is not None
+    savers = [saver] if validating else []
+    if not validating:
+        report["reasons"].append(
+            "no validation loader: the weights of the last epoch are kept (no best epoch to "
+            "pick) and no candidate models are raced")
     extra = list(cbs or [])
     pretrained = _has_pretrained_body(learn.model)
     interrupted = False
@@ -488,12 +497,12 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             if pretrained:  # the head alone for one of the epochs where there is a body
                 report["schedule"] = "fine_tune"
                 frozen = 1 if len(learn._groups) > 1 and planned > 1 else 0
-                with learn._attached([saver]):
+                with learn._attached(savers):
                     learn.fine_tune(planned - frozen, base_lr=lr * 2, freeze_epochs=frozen,
                                     cbs=extra)
             else:
                 report["schedule"] = "one_cycle"
-                with learn._attached([saver]):
+                with learn._attached(savers):
                     learn.fit_one_cycle(planned, lr, cbs=extra, reset_opt=True)
         else:
             batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
@@ -502,7 +511,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
             lr: float | None = None
-            if candidates and len(candidates) > 1 and not pretrained and (
+            if candidates and len(candidates) > 1 and not pretrained and validating and (
                     race_seconds >= len(candidates) * epoch_seconds):
                 lr, valid_seconds, winner_batch = _race(
                     learn, candidates, race_seconds, valid_seconds, report,
@@ -518,7 +527,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 report["reasons"].append(
                     "no race: the model has a pretrained body, and the candidates would "
                     "start from random weights; fine-tuning the given model")
-            elif candidates and len(candidates) > 1:
+            elif candidates and len(candidates) > 1 and validating:
                 report["reasons"].append(
                     f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
                     f"each of the {len(candidates)} candidates one epoch "
@@ -553,13 +562,13 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 f"epoch")
             if pretrained:
                 report["schedule"] = "fine_tune (clock)"
-                with learn._attached([saver]):
+                with learn._attached(savers):
                     _fine_tune_for(learn, remaining, RESERVE_MARGIN * valid_seconds,
                                    epoch_seconds, lr, extra, budgets)
             else:
                 report["schedule"] = "one_cycle (clock)"
                 budgets.append(TimeBudget(remaining, reserve=RESERVE_MARGIN * valid_seconds))
-                with learn._attached([saver]):
+                with learn._attached(savers):
                     _fit_for(learn, budgets[-1], lr, extra)
     except KeyboardInterrupt:
         interrupted = True
