@@ -486,7 +486,9 @@ def _validation_size_findings(learn: Learner, metrics: dict[str, float]) -> list
 
 
 def _dataset_length(loader: DataLoader | None) -> int | None:
-    if loader is None:
+    """The number of items ``loader`` reads, None when unknown: a dataset that yields whole
+    batches (``batch_size=None``, no batch sampler) has a length in batches, not items."""
+    if loader is None or (loader.batch_size is None and loader.batch_sampler is None):
         return None
     try:
         return len(loader.dataset)  # type: ignore[arg-type]

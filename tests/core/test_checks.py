@@ -140,6 +140,29 @@ def test_validation_set_too_small_reports_the_interval():
     assert found and "95% interval" in found[0].message
 
 
+def test_a_validation_set_of_whole_batches_is_not_counted_by_its_batches():
+    # a dataset that yields whole batches (batch_size=None) has a length in batches: 400
+    # validation items in 13 batches were reported as "13 validation items", ±0.27
+    class Batches(torch.utils.data.Dataset):
+        def __init__(self, x, y):
+            self.x, self.y = x.split(32), y.split(32)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, index):
+            return self.x[index], self.y[index]
+
+    ember.seed(0)
+    data = real_data()
+    x, y = data.valid_dl.dataset.tensors
+    data.valid_dl = DataLoader(Batches(x, y), batch_size=None)
+    assert len(data.valid_dl.dataset) == 13 and len(x) == 400
+    found = [f for f in learner(data).doctor(verbose=False)
+             if f.kind is checks.ValidationSizeWarning]
+    assert not found, found
+
+
 def test_model_left_in_eval_mode_during_training():
     class Eval(ember.Callback):
         def before_batch(self):
