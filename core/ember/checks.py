@@ -131,6 +131,11 @@ def check_setup(learn: Learner) -> None:
     if train_dl is None:
         raise DataError("this Data has no training loader (it was rebuilt for inference)")
     require_batches(train_dl, "the training loader")
+    if learn.data.valid_dl is not None and learn.distributed is None:
+        # (under torchrun a rank's share may be empty while the others' are not)
+        # an empty one (Data's constructor takes it; from_loaders refuses it) scored every
+        # epoch NaN, and SaveBest or EarlyStopping watched NaN
+        require_batches(learn.data.valid_dl, "the validation loader")
     if n_batches(train_dl) is None:
         dataset = type(train_dl.dataset).__name__
         raise DataError(

@@ -163,6 +163,18 @@ def test_a_validation_set_of_whole_batches_is_not_counted_by_its_batches():
     assert not found, found
 
 
+def test_an_empty_validation_loader_is_refused_before_the_first_step():
+    # Data's constructor takes any loader: an empty validation one scored every epoch NaN
+    # (SaveBest and EarlyStopping then watched NaN), where from_loaders refuses it
+    data = real_data()
+    x, y = data.valid_dl.dataset.tensors
+    data.valid_dl = DataLoader(TensorDataset(x[:0], y[:0]), batch_size=32)
+    learn = learner(data, metrics=["accuracy"])
+    with pytest.raises(ember.DataError, match="the validation loader yields no batch"):
+        learn.fit(1)
+    assert learn.recorder.values == []  # refused before anything trained
+
+
 def test_model_left_in_eval_mode_during_training():
     class Eval(ember.Callback):
         def before_batch(self):
