@@ -968,8 +968,9 @@ class Data:
 
         A model that takes several inputs (training items ``(input0, input1, ..., target)``)
         takes each raw item as a tuple with one entry per input, and gets one batch per input.
-        Floating-point items of the (first) input take the training inputs' dtype (a numpy
-        array is float64 by default). An item of another shape than the training items (7
+        Items of the (first) input take the training inputs' dtype when that is floating
+        point (a numpy array is float64 by default; whole numbers given as ``[1, 2, 3]`` are
+        integers). An item of another shape than the training items (7
         features where they had 8) is a :class:`DataError` naming it and both shapes, when
         the training items are known to share one shape (:meth:`checks_input_shapes`); a
         model may accept such an item and predict garbage, or fail inside.
@@ -1047,12 +1048,13 @@ class Data:
         return None if all(shape is None for shape in shapes) else shapes
 
     def _as_input_dtype(self, batch: Tensor) -> Tensor:
-        """``batch`` (the first input) in the floating dtype of the training inputs when both
-        are floating point: a numpy item is float64 by default, a model trained on float32
-        cannot multiply it."""
+        """``batch`` (the first input) in the floating dtype of the training inputs when those
+        are floating point and it holds real numbers: a numpy item is float64 by default, and
+        whole numbers (``[1, 2, 3]``, ``np.arange(3)``) or booleans become integers, which a
+        model trained on float32 cannot multiply."""
         dtype = self.input_dtype
         if dtype is None or not dtype.startswith(("float", "bfloat")) or \
-                not batch.is_floating_point():
+                batch.is_complex():
             return batch
         return batch.to(getattr(torch, dtype))
 

@@ -370,6 +370,26 @@ def test_predict_takes_a_numpy_item_in_float64_for_a_model_trained_on_float32():
     assert restored.encode(items)[0].dtype == torch.float32
 
 
+def test_predict_takes_whole_numbers_for_a_model_trained_on_floats():
+    # [1, 2, 3] or np.arange(3) is an integer tensor: predict failed "mat1 and mat2 must have
+    # the same dtype" and told the user to give items shaped like the training items
+    import numpy as np
+
+    x = torch.randn(16, 3)
+    dataset = TensorDataset(x, torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    model = torch.nn.Linear(3, 2)
+    items = [[1, 0, 2], np.arange(3), torch.tensor([True, False, True])]
+    expected = model(torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 1.0]]))
+    assert data.predict_batch(model, items) == expected.argmax(1).tolist()
+    assert ember.Data.from_state(data.state()).encode(items)[0].dtype == torch.float32
+    tokens = TensorDataset(torch.randint(0, 9, (16, 3)), torch.randint(0, 2, (16,)))
+    ids = ember.Data.from_loaders(DataLoader(tokens, batch_size=4, shuffle=True),
+                                  DataLoader(tokens, batch_size=4))
+    assert ids.encode([[1, 0, 2]])[0].dtype == torch.int64  # integer inputs stay integers
+
+
 def test_reading_the_first_batch_for_raw_items_leaves_the_seeded_order_alone():
     # with a collate_fn of the user's own, encode reads the first training batch to count the
     # inputs; a shuffling loader draws its seed from torch's global generator, so a predict
