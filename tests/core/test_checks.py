@@ -264,6 +264,38 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
         frozen.fit(1)
 
 
+def test_batches_of_one_are_refused_with_drop_last_and_from_a_batched_dataset():
+    # the check skipped a loader with drop_last=True (which drops a last batch of one, not
+    # batches of one), and read a dataset with __getitems__ (torch's batched fetch, as the
+    # tabular plugin's) item by item, so its model failed and nothing was found: both reached
+    # the first batch's "check that the model's input size fits the data"
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=generator), torch.randint(0, 2, (32,), generator=generator)
+
+    class Rows(torch.utils.data.Dataset):  # gives whole batches to a collate that keeps them
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, index):
+            return x[index], y[index]
+
+        def __getitems__(self, indices):
+            return x[indices], y[indices]
+
+    def learner(train_dl):
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        data = ember.Data.from_loaders(train_dl, DataLoader(TensorDataset(x, y), batch_size=16))
+        return ember.Learner(data, model, quiet=True)
+
+    for train_dl in (DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True, drop_last=True),
+                     DataLoader(Rows(), batch_size=1, shuffle=True, collate_fn=tuple)):
+        with pytest.raises(ember.TrainingError, match=r"one item each \(batch_size=1\)"):
+            learner(train_dl).fit(1)
+    with pytest.raises(ember.TrainingError, match="holds one item"):
+        learner(DataLoader(Rows(), batch_size=16, collate_fn=tuple,
+                           sampler=[0])).fit(1)
+
+
 def test_a_single_item_batch_is_let_through_where_batchnorm_sees_a_sequence():
     # BatchNorm1d over (N, C, L) with L > 1 takes the statistics of one item's L values: a
     # 1-D conv net trains on 33 items in batches of 16 (it was refused before the fit)
