@@ -191,7 +191,9 @@ def test_no_rows_give_no_predictions_as_in_every_domain(
 @pytest.mark.parametrize(("label", "message"), [
     ("bad_debt", r"^test_df: target 'Class', row 4: 'bad_debt' is not one of the classes "
                  r"\['bad', 'good'\]"),
-    (None, "^test_df: target 'Class', row 4: the label is missing"),
+    # a missing label is mended by dropping it, not by training on every class
+    (None, r"^test_df: target 'Class', row 4: the label is missing \(1 such row\(s\)\); drop "
+           r"these rows: df.dropna\(subset=\['Class'\]\)$"),
 ])
 def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.DataFrame,
                                                                label, message) -> None:

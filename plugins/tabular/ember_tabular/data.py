@@ -663,12 +663,17 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
         if unknown.any():
             position = int(np.argmax(unknown))
             value = column.iloc[position]
-            problem = "the label is missing" if pd.isna(value) else (
-                f"{plain(value)!r} is not one of the classes {classes[:10]}")
+            missing = column.isna().to_numpy()
+            if pd.isna(value):  # "train on every class" does not mend a missing label
+                problem, count = "the label is missing", int(missing.sum())
+                fix = f"drop these rows: df.dropna(subset=[{names[0]!r}])"
+            else:
+                problem = f"{plain(value)!r} is not one of the classes {classes[:10]}"
+                count = int((unknown & ~missing).sum())
+                fix = "drop these rows, or train on a frame that holds every class"
             raise ember.DataError(
                 f"target {names[0]!r}, row {plain(frame.index[position])!r}: {problem} "
-                f"({int(unknown.sum())} such row(s)); drop these rows, or train on a frame "
-                f"that holds every class")
+                f"({count} such row(s)); {fix}")
         return torch.from_numpy(codes)
     values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
