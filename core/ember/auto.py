@@ -33,7 +33,8 @@ ends within a few per cent of it even when the machine's speed changes mid-run:
    one-cycle of that many epochs; with neither, of 5 epochs (``DEFAULT_EPOCHS``; the report's
    reason says "(default)").
 5. **Best weights** by the validation metric are kept (:class:`ember.SaveBest`); an interrupt
-   (Ctrl-C) ends training early and keeps the best model so far.
+   (Ctrl-C) ends training early and keeps the best model so far. Without a validation loader
+   the last epoch's weights are kept, and no candidates are raced.
 
 Probes that are thrown away — the timing batches that are not kept, every learning-rate sweep,
 each race candidate's timing — put the random generators back as they found them
@@ -473,6 +474,14 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}
     monitor = _monitor(learn)
     saver = SaveBest(monitor, reset_on_fit=False)  # the best over every phase of the run
+    # without a validation loader (a final fit on every item) nothing picks a best epoch or
+    # ranks a race: the saver failed after the first epoch on a monitor never recorded
+    validating = learn.data.valid_dl is not None
+    savers = [saver] if validating else []
+    if not validating:
+        report["reasons"].append(
+            "no validation loader: the weights of the last epoch are kept (no best epoch to "
+            "pick) and no candidate models are raced")
     extra = list(cbs or [])
     pretrained = _has_pretrained_body(learn.model)
     interrupted = False
@@ -503,7 +512,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
             lr: float | None = None
-            if candidates and len(candidates) > 1 and not pretrained and (
+            if candidates and len(candidates) > 1 and not pretrained and validating and (
                     race_seconds >= len(candidates) * epoch_seconds):
                 lr, valid_seconds, winner_batch = _race(
                     learn, candidates, race_seconds, valid_seconds, report,
@@ -519,7 +528,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 report["reasons"].append(
                     "no race: the model has a pretrained body, and the candidates would "
                     "start from random weights; fine-tuning the given model")
-            elif candidates and len(candidates) > 1:
+            elif candidates and len(candidates) > 1 and validating:
                 report["reasons"].append(
                     f"no race: a quarter of the budget ({race_seconds:.0f} s) does not give "
                     f"each of the {len(candidates)} candidates one epoch "
@@ -564,7 +573,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
 
                 def train() -> None:
                     _fit_for(learn, budgets[-1], lr, extra)
-        with learn._attached([saver]):  # the final training only: not the sweeps nor the race
+        with learn._attached(savers):  # the final training only: not the sweeps nor the race
             train()
     except KeyboardInterrupt:
         interrupted = True

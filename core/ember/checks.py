@@ -131,6 +131,11 @@ def check_setup(learn: Learner) -> None:
     if train_dl is None:
         raise DataError("this Data has no training loader (it was rebuilt for inference)")
     require_batches(train_dl, "the training loader")
+    if learn.data.valid_dl is not None and learn.distributed is None:
+        # (under torchrun a rank's share may be empty while the others' are not)
+        # an empty one (Data's constructor takes it; from_loaders refuses it) scored every
+        # epoch NaN, and SaveBest or EarlyStopping watched NaN
+        require_batches(learn.data.valid_dl, "the validation loader")
     if n_batches(train_dl) is None:
         dataset = type(train_dl.dataset).__name__
         raise DataError(
@@ -175,13 +180,15 @@ def _check_single_item_batch(learn: Learner, train_dl: DataLoader) -> None:
     from torch.utils.data import BatchSampler
 
     batches = train_dl.batch_sampler
-    if not isinstance(batches, BatchSampler) or batches.drop_last:
+    if not isinstance(batches, BatchSampler):
         return
     try:
         n_items = len(batches.sampler)  # type: ignore[arg-type]
     except TypeError:  # a sampler without a length
         return
-    if n_items % batches.batch_size != 1 and batches.batch_size != 1:
+    # drop_last drops a last batch of one, not batches of one (batch_size=1 escaped the check)
+    last_of_one = not batches.drop_last and n_items % batches.batch_size == 1
+    if not last_of_one and batches.batch_size != 1:
         return
     frozen = learn.frozen_bn_modules() if learn.bn_policy == "freeze" else []
     kept_in_eval = set(map(id, frozen))  # the frozen-BatchNorm policy keeps these in eval
@@ -217,7 +224,12 @@ def _flat_norm_inputs(learn: Learner, train_dl: DataLoader,
 
     handles = [module.register_forward_pre_hook(partial(watch, name)) for name, module in norms]
     try:
-        batch = train_dl.collate_fn([train_dl.dataset[0]])
+        # read as the loader reads a batch: a dataset with __getitems__ (torch's batched
+        # fetch, the tabular plugin's) gives its batch there, and its collate takes that
+        dataset = train_dl.dataset
+        getitems = getattr(dataset, "__getitems__", None)
+        batch = train_dl.collate_fn(getitems([0]) if getitems is not None
+                                    else [dataset[0]])  # type: ignore[index]
         inputs = tuple(x.to(learn.device) if isinstance(x, Tensor) else x for x in batch[:-1])
         with evaluating(learn.model):  # eval mode and no gradients
             learn.model(*inputs)
@@ -486,7 +498,9 @@ def _validation_size_findings(learn: Learner, metrics: dict[str, float]) -> list
 
 
 def _dataset_length(loader: DataLoader | None) -> int | None:
-    if loader is None:
+    """The number of items ``loader`` reads, None when unknown: a dataset that yields whole
+    batches (``batch_size=None``, no batch sampler) has a length in batches, not items."""
+    if loader is None or (loader.batch_size is None and loader.batch_sampler is None):
         return None
     try:
         return len(loader.dataset)  # type: ignore[arg-type]

@@ -715,6 +715,20 @@ def _regression_values(values: Tensor) -> list[Any]:
     return [row[0].item() if row.numel() == 1 else row.tolist() for row in flat]
 
 
+def _plain_classes(classes: Iterable[Any]) -> list[Any]:
+    """``classes`` as a list of plain Python values: a NumPy array's or a tensor's entries
+    (``np.int64(5)``, ``tensor(5)``) became the predictions themselves, which ``json.dumps``
+    refused, and a tensor's made ``export`` fail.
+
+    Example:
+        >>> import numpy as np
+        >>> _plain_classes(np.array([5, 6])), _plain_classes(torch.tensor([0.5]))
+        ([5, 6], [0.5])
+    """
+    return [plain(value.item() if isinstance(value, Tensor) and value.numel() == 1 else value)
+            for value in classes]
+
+
 def _checked_threshold(value: Any) -> float:
     """``value`` as a decision threshold: a number strictly between 0 and 1, else a
     :class:`DataError` naming the option."""
@@ -792,7 +806,7 @@ class Data:
             raise DataError(f"target_kind must be one of {TARGET_KINDS}, got {target_kind!r}")
         self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
         self.target_kind = target_kind
-        self.classes = list(classes) if classes is not None else None
+        self.classes = _plain_classes(classes) if classes is not None else None
         if n_out is None:
             if self.classes is not None:
                 n_out = len(self.classes)
@@ -979,8 +993,9 @@ class Data:
 
         A model that takes several inputs (training items ``(input0, input1, ..., target)``)
         takes each raw item as a tuple with one entry per input, and gets one batch per input.
-        Floating-point items of the (first) input take the training inputs' dtype (a numpy
-        array is float64 by default). An item of another shape than the training items (7
+        Items of the (first) input take the training inputs' dtype when that is floating
+        point (a numpy array is float64 by default; whole numbers given as ``[1, 2, 3]`` are
+        integers). An item of another shape than the training items (7
         features where they had 8) is a :class:`DataError` naming it and both shapes, when
         the training items are known to share one shape (:meth:`checks_input_shapes`); a
         model may accept such an item and predict garbage, or fail inside.
@@ -1058,12 +1073,13 @@ class Data:
         return None if all(shape is None for shape in shapes) else shapes
 
     def _as_input_dtype(self, batch: Tensor) -> Tensor:
-        """``batch`` (the first input) in the floating dtype of the training inputs when both
-        are floating point: a numpy item is float64 by default, a model trained on float32
-        cannot multiply it."""
+        """``batch`` (the first input) in the floating dtype of the training inputs when those
+        are floating point and it holds real numbers: a numpy item is float64 by default, and
+        whole numbers (``[1, 2, 3]``, ``np.arange(3)``) or booleans become integers, which a
+        model trained on float32 cannot multiply."""
         dtype = self.input_dtype
         if dtype is None or not dtype.startswith(("float", "bfloat")) or \
-                not batch.is_floating_point():
+                batch.is_complex():
             return batch
         return batch.to(getattr(torch, dtype))
 

@@ -409,8 +409,9 @@ class Learner:
     @property
     def bn_policy(self) -> str:
         """BatchNorm handling in frozen groups: ``"train"`` or ``"freeze"`` (see
-        :mod:`ember.model`). Setting it refuses any other value at once; the next freeze or
-        fit applies it.
+        :mod:`ember.model`). Setting it refuses any other value at once; in groups frozen
+        already it decides at once whether their BatchNorm weights train, and the next fit
+        sets the layers' mode.
 
         Example:
             >>> # learn.bn_policy = "freeze"; learn.fine_tune(3)
@@ -421,6 +422,10 @@ class Learner:
     def bn_policy(self, value: str) -> None:
         _check_bn_policy(value)
         self._bn_policy = value
+        if self.__dict__.get("n_frozen"):
+            # the frozen groups' BatchNorm weights kept the old policy's requires_grad: "freeze"
+            # set after freeze() still trained them, "train" trained them not (and warned)
+            self._apply_freeze()
 
     # ---------------------------------------------------------------- callbacks
     def add_cbs(self, cbs: Iterable[Callback] | Callback | None) -> list[Callback]:

@@ -18,6 +18,9 @@ from torch.nn import functional as F
 
 __all__ = ["BCEWithLogitsFlat", "CrossEntropyFlat", "MSEFlat", "loss_for"]
 
+#: the integer dtypes F.cross_entropy takes as class indices; other integers and bool are cast
+_CLASS_INDEX_DTYPES = (torch.long, torch.uint8)
+
 
 class CrossEntropyFlat(nn.Module):
     """Cross-entropy over the last dimension; ``(N, C)`` or sequences ``(N, T, C)`` against
@@ -38,6 +41,10 @@ class CrossEntropyFlat(nn.Module):
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         if pred.ndim != 2 or target.ndim != 1:  # sequences: flatten time into the batch
             pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+        if target.dtype not in _CLASS_INDEX_DTYPES and not target.is_floating_point():
+            # int32 labels (numpy's on Windows, pandas' int32 columns) and bool ones are class
+            # indices too, but F.cross_entropy takes only int64 or uint8 and failed on them
+            target = target.long()
         # the buffer read directly, not through nn.Module's slow attribute fallback: this runs
         # every batch
         return F.cross_entropy(pred, target, weight=self._buffers["weight"],

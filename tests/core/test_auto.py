@@ -79,6 +79,24 @@ def test_fit_auto_with_epochs_reports_its_choices():
     assert learn.validate()["accuracy"] > 0.85
 
 
+def test_fit_auto_trains_data_without_a_validation_loader_and_keeps_the_last_weights(
+        one_thread):
+    # a final fit on every item (from_loaders(train_dl, None)): fit_auto's best-weights saver
+    # monitored a metric no epoch records and stopped the fit after its first epoch
+    ember.seed(0)
+    whole = blob_data(n=256)
+    data = ember.Data.from_loaders(whole.train_dl, None)
+    for budget in ({"epochs": 2}, {"minutes": 0.02}):
+        learn = ember.learner(data, quiet=True)
+        learn.candidates = {width: lambda width=width: ember.create_model(
+            "mlp", n_in=8, n_out=3, hidden=[width]) for width in (8, 16)}  # never raced
+        report = learn.fit_auto(verbose=False, **budget)
+        assert report["best"] == {"accuracy": None, "epoch": None}
+        assert "no validation loader" in report["reasons"][0]
+        assert len(learn.recorder.values) >= 2 and "valid_loss" not in learn.recorder.values[-1]
+        assert learn.validate(whole.valid_dl)["accuracy"] > 0.5
+
+
 def test_fit_auto_without_minutes_or_epochs_trains_the_documented_default():
     # a docs fix: fit_auto() trained 5 epochs without saying so anywhere a user reads; this
     # pins the number and that every place that documents fit_auto states it

@@ -161,6 +161,41 @@ def test_validation_set_too_small_reports_the_interval():
     assert found and "95% interval" in found[0].message
 
 
+def test_a_validation_set_of_whole_batches_is_not_counted_by_its_batches():
+    # a dataset that yields whole batches (batch_size=None) has a length in batches: 400
+    # validation items in 13 batches were reported as "13 validation items", ±0.27
+    class Batches(torch.utils.data.Dataset):
+        def __init__(self, x, y):
+            self.x, self.y = x.split(32), y.split(32)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, index):
+            return self.x[index], self.y[index]
+
+    ember.seed(0)
+    data = real_data()
+    x, y = data.valid_dl.dataset.tensors
+    data.valid_dl = DataLoader(Batches(x, y), batch_size=None)
+    assert len(data.valid_dl.dataset) == 13 and len(x) == 400
+    found = [f for f in learner(data).doctor(verbose=False)
+             if f.kind is checks.ValidationSizeWarning]
+    assert not found, found
+
+
+def test_an_empty_validation_loader_is_refused_before_the_first_step():
+    # Data's constructor takes any loader: an empty validation one scored every epoch NaN
+    # (SaveBest and EarlyStopping then watched NaN), where from_loaders refuses it
+    data = real_data()
+    x, y = data.valid_dl.dataset.tensors
+    data.valid_dl = DataLoader(TensorDataset(x[:0], y[:0]), batch_size=32)
+    learn = learner(data, metrics=["accuracy"])
+    with pytest.raises(ember.DataError, match="the validation loader yields no batch"):
+        learn.fit(1)
+    assert learn.recorder.values == []  # refused before anything trained
+
+
 def test_model_left_in_eval_mode_during_training():
     class Eval(ember.Callback):
         def before_batch(self):
@@ -248,6 +283,38 @@ def test_a_single_item_batch_that_batchnorm_cannot_train_on_is_an_error_before_t
                          splitter=lambda m: [list(m[:2].parameters()), list(m[2:].parameters())])
         frozen.freeze()
         frozen.fit(1)
+
+
+def test_batches_of_one_are_refused_with_drop_last_and_from_a_batched_dataset():
+    # the check skipped a loader with drop_last=True (which drops a last batch of one, not
+    # batches of one), and read a dataset with __getitems__ (torch's batched fetch, as the
+    # tabular plugin's) item by item, so its model failed and nothing was found: both reached
+    # the first batch's "check that the model's input size fits the data"
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=generator), torch.randint(0, 2, (32,), generator=generator)
+
+    class Rows(torch.utils.data.Dataset):  # gives whole batches to a collate that keeps them
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, index):
+            return x[index], y[index]
+
+        def __getitems__(self, indices):
+            return x[indices], y[indices]
+
+    def learner(train_dl):
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        data = ember.Data.from_loaders(train_dl, DataLoader(TensorDataset(x, y), batch_size=16))
+        return ember.Learner(data, model, quiet=True)
+
+    for train_dl in (DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True, drop_last=True),
+                     DataLoader(Rows(), batch_size=1, shuffle=True, collate_fn=tuple)):
+        with pytest.raises(ember.TrainingError, match=r"one item each \(batch_size=1\)"):
+            learner(train_dl).fit(1)
+    with pytest.raises(ember.TrainingError, match="holds one item"):
+        learner(DataLoader(Rows(), batch_size=16, collate_fn=tuple,
+                           sampler=[0])).fit(1)
 
 
 def test_a_single_item_batch_is_let_through_where_batchnorm_sees_a_sequence():

@@ -186,6 +186,28 @@ def test_decode_gives_user_values():
         ember.Data(None, None, target_kind="single_label", classes=["only"])
 
 
+def test_classes_given_as_an_array_or_a_tensor_decode_to_plain_values(tmp_path):
+    # np.int64 / tensor classes came back as the predictions themselves: json.dumps refused
+    # them, and a tensor's made export fail on its manifest
+    import json
+
+    import numpy as np
+
+    torch.manual_seed(0)
+    dataset = TensorDataset(torch.randn(16, 3), torch.randint(0, 3, (16,)))
+    for classes in (np.array([5, 6, 7]), torch.tensor([5, 6, 7]), np.array(["a", "b", "c"])):
+        data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                       DataLoader(dataset, batch_size=8), classes=classes)
+        assert [type(value) for value in data.classes] == [type(classes.tolist()[0])] * 3
+        learn = ember.Learner(data, ember.create_model("mlp", n_in=3, n_out=3), device="cpu",
+                              quiet=True)
+        prediction = learn.predict([0.1, 0.2, 0.3], probs=True)
+        json.dumps(prediction)  # the probabilities' keys are the classes too
+        assert json.loads(json.dumps(prediction.value)) == prediction.value
+        path = learn.export(tmp_path / "model.ember")
+        assert ember.load(path).predict([0.1, 0.2, 0.3]) == prediction.value
+
+
 def test_prediction_options_and_the_refusals_of_probs():
     classes = ember.Data(None, None, target_kind="single_label", classes=["cat", "dog"])
     assert classes.prediction_options() == {"probs": False}
@@ -346,6 +368,26 @@ def test_predict_takes_a_numpy_item_in_float64_for_a_model_trained_on_float32():
     assert data.predict_batch(model, items) == model(x[:2]).argmax(1).tolist()
     restored = ember.Data.from_state(data.state())  # an exported file knows it too
     assert restored.encode(items)[0].dtype == torch.float32
+
+
+def test_predict_takes_whole_numbers_for_a_model_trained_on_floats():
+    # [1, 2, 3] or np.arange(3) is an integer tensor: predict failed "mat1 and mat2 must have
+    # the same dtype" and told the user to give items shaped like the training items
+    import numpy as np
+
+    x = torch.randn(16, 3)
+    dataset = TensorDataset(x, torch.randint(0, 2, (16,)))
+    data = ember.Data.from_loaders(DataLoader(dataset, batch_size=4, shuffle=True),
+                                   DataLoader(dataset, batch_size=4))
+    model = torch.nn.Linear(3, 2)
+    items = [[1, 0, 2], np.arange(3), torch.tensor([True, False, True])]
+    expected = model(torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 1.0]]))
+    assert data.predict_batch(model, items) == expected.argmax(1).tolist()
+    assert ember.Data.from_state(data.state()).encode(items)[0].dtype == torch.float32
+    tokens = TensorDataset(torch.randint(0, 9, (16, 3)), torch.randint(0, 2, (16,)))
+    ids = ember.Data.from_loaders(DataLoader(tokens, batch_size=4, shuffle=True),
+                                  DataLoader(tokens, batch_size=4))
+    assert ids.encode([[1, 0, 2]])[0].dtype == torch.int64  # integer inputs stay integers
 
 
 def test_reading_the_first_batch_for_raw_items_leaves_the_seeded_order_alone():

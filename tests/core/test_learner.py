@@ -331,6 +331,24 @@ def test_batchnorm_policy_changes_fine_tuning_accuracy():
     assert trained - frozen > 0.1, (trained, frozen)
 
 
+def test_a_batchnorm_policy_set_after_freeze_decides_whether_the_frozen_weights_train():
+    # freeze() (or the first fit) set requires_grad by the policy of that moment: "freeze" set
+    # afterwards still trained the frozen BatchNorm's affine weights, and "train" trained them
+    # not (and warned)
+    body = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU())
+    learn = ember.Learner(blob_data(64), ember.BodyHead(body, nn.Linear(16, 3)), quiet=True)
+    learn.freeze()
+    learn.fit(1, 1e-2)  # the default policy, "train"
+    for policy, trains in (("freeze", False), ("train", True)):
+        learn.bn_policy = policy
+        before = body[1].weight.detach().clone()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ember.EmberWarning)
+            learn.fit(1, 1e-2)
+        assert (not torch.equal(before, body[1].weight)) is trains, policy
+        assert body[0].weight.requires_grad is False  # the frozen Linear stays frozen
+
+
 @pytest.mark.parametrize("policy", ["frozen", "eval", "Train", None])
 def test_an_unknown_batchnorm_policy_is_refused_when_the_learner_is_built(policy):
     # bn_policy="frozen" was kept, and refused only when the first fit began

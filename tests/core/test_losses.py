@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import ember
-from ember.losses import MSEFlat, loss_for
+from ember.losses import CrossEntropyFlat, MSEFlat, loss_for
 
 
 def test_one_regression_target_keeps_the_plain_mse_in_its_units() -> None:
@@ -65,3 +65,21 @@ def test_the_target_spread_travels_in_the_data_state() -> None:
     assert state["target_std"] == [100.0, 0.5]
     assert ember.Data.from_state(state).target_std == [100.0, 0.5]
     assert "target_std" not in _regression_data(None).state()
+
+
+def test_int32_and_bool_class_labels_train_like_int64_ones() -> None:
+    # numpy's default integer on Windows, pandas' int32 columns and bool flags are class
+    # indices: from_loaders read their kind, then F.cross_entropy refused them on the first batch
+    torch.manual_seed(0)
+    inputs = torch.randn(32, 3)
+    for labels in (torch.randint(0, 3, (32,), dtype=torch.int32), inputs[:, 0] > 0):
+        loss = CrossEntropyFlat()
+        pred = torch.randn(32, int(labels.max()) + 1)
+        assert float(loss(pred, labels)) == float(F.cross_entropy(pred, labels.long()))
+        dataset = TensorDataset(inputs, labels)
+        data = ember.Data.from_loaders(DataLoader(dataset, batch_size=8, shuffle=True),
+                                       DataLoader(dataset, batch_size=8))
+        learn = ember.Learner(data, nn.Linear(3, data.n_out), metrics=["accuracy"],
+                              device="cpu", quiet=True)
+        learn.fit(1)
+        assert 0 <= learn.validate()["accuracy"] <= 1

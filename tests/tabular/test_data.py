@@ -78,6 +78,19 @@ def test_split_is_seeded_and_valid_col_is_honoured(diamonds: pd.DataFrame) -> No
     assert len(data.valid_dl.dataset) == 1000 and "is_valid" not in data.processor.input_names
 
 
+def test_a_series_given_for_the_target_or_valid_col_asks_for_a_column_name(
+        diamonds: pd.DataFrame) -> None:
+    # as scikit-learn takes y: pandas' "unhashable type: 'Series'" named neither argument
+    frame = diamonds.head(200)
+    flags = pd.Series(np.arange(200) >= 150, name="is_valid")
+    with pytest.raises(ember.DataError, match=r"valid_col takes the name of a column of the "
+                                              r"frame, not a Series.*df.assign\(is_valid="):
+        TabularData.from_df(frame, "price", valid_col=flags, verbose=False)
+    with pytest.raises(ember.DataError, match=r"target takes the name of a column .*"
+                                              r"target='price'"):
+        TabularData.from_df(frame.drop(columns="price"), frame["price"], verbose=False)
+
+
 def test_processors_are_fitted_on_training_rows(diamonds: pd.DataFrame) -> None:
     flagged = diamonds.assign(is_valid=np.arange(len(diamonds)) >= 4000)
     data = TabularData.from_df(flagged, "price", valid_col="is_valid", verbose=False)
@@ -178,7 +191,9 @@ def test_no_rows_give_no_predictions_as_in_every_domain(
 @pytest.mark.parametrize(("label", "message"), [
     ("bad_debt", r"^test_df: target 'Class', row 4: 'bad_debt' is not one of the classes "
                  r"\['bad', 'good'\]"),
-    (None, "^test_df: target 'Class', row 4: the label is missing"),
+    # a missing label is mended by dropping it, not by training on every class
+    (None, r"^test_df: target 'Class', row 4: the label is missing \(1 such row\(s\)\); drop "
+           r"these rows: df.dropna\(subset=\['Class'\]\)$"),
 ])
 def test_test_frame_with_a_class_unseen_in_training_is_reported(lending: pd.DataFrame,
                                                                label, message) -> None:

@@ -207,6 +207,30 @@ def test_dates_are_expanded_into_parts() -> None:
         processor.transform(labelled)
 
 
+def test_a_column_named_like_a_part_of_a_date_column_is_refused() -> None:
+    # a column "when_year" beside the date "when": the part replaced it in the layout, so the
+    # model trained, then refused every frame at predict (a BatchNorm of the wrong width)
+    frame = mixed_frame().assign(when_year=[1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ember.DataError, match=r"\['when_year'\] have the name of a part that "
+                                              r"the date column\(s\) \['when'\]"):
+        TabularProcessor([], ["when_year"], ["when"])
+    from ember_tabular import TabularData
+
+    with pytest.raises(ember.DataError, match="rename them"):
+        TabularData.from_df(pd.concat([frame] * 5, ignore_index=True), "target",
+                            cat_names=[], cont_names=["value", "when_year"], date_names=["when"])
+
+
+def test_a_missing_indicator_is_grouped_with_its_column_beside_a_column_of_its_name() -> None:
+    # a categorical "value_na" of the user's beside "value" with missing values: the
+    # indicator was looked up by name, so the importance of "value" shuffled the user's column
+    frame = mixed_frame().assign(value_na=["p", "q", "p", "q"])
+    processor = TabularProcessor(["value_na"], ["value"]).fit(frame)
+    assert processor.cat_columns == ["value_na", "value_na"]
+    groups = processor.feature_groups()
+    assert groups["value_na"] == ([0], []) and groups["value"] == ([1], [0])
+
+
 def test_numbers_in_a_date_column_are_refused_not_read_as_1970() -> None:
     # pd.to_datetime reads numbers as nanoseconds since 1970: a date column of 20240301-style
     # integers (or a JSON row sending epoch seconds) became 1970-01-01 in every row, silently
@@ -458,3 +482,14 @@ def test_a_list_in_a_category_cell_is_named_by_column_and_row() -> None:
         processor.transform(bad)
     with pytest.raises(ember.DataError, match=r"column 'a', row 11"):
         TabularProcessor(["a"], ["b"]).fit(bad)
+
+
+def test_a_list_in_a_text_column_of_many_rows_is_named_when_kinds_are_inferred() -> None:
+    # past 100 rows the identifier check counted distinct values: pandas' "unhashable type:
+    # 'list'" came from inside infer_column_kinds, naming neither column nor row
+    frame = pd.DataFrame({"a": [["x", "y"]] * 120, "b": np.arange(120.0)})
+    assert infer_column_kinds(frame)[0] == ["a"]
+    from ember_tabular import TabularData
+
+    with pytest.raises(ember.DataError, match=r"column 'a', row 0: \['x', 'y'\] is a list"):
+        TabularData.from_df(frame.assign(y=np.arange(120.0)), "y")

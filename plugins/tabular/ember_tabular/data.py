@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +251,15 @@ class TabularData(ember.Data):
         # one column label (text, or a number: read_csv(header=None) labels columns 0, 1, ...)
         # or a list of them
         target_names = list(target) if isinstance(target, (list, tuple, pd.Index)) else [target]
+        for label, argument in [*((name, "target") for name in target_names),
+                                (valid_col, "valid_col")]:
+            if not isinstance(label, Hashable):  # a Series: pandas' "unhashable type" named none
+                name = getattr(label, "name", None)
+                name = name if isinstance(name, str) else argument
+                raise ember.DataError(
+                    f"{argument} takes the name of a column of the frame, not a "
+                    f"{type(label).__name__}; put the values in the frame and name them: "
+                    f"TabularData.from_df(df.assign({name}=values), ..., {argument}={name!r})")
         absent = [name for name in target_names if name not in df.columns]
         if absent:
             raise ember.DataError(f"target column(s) {absent} not in the frame; its columns "
@@ -654,12 +663,17 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
         if unknown.any():
             position = int(np.argmax(unknown))
             value = column.iloc[position]
-            problem = "the label is missing" if pd.isna(value) else (
-                f"{plain(value)!r} is not one of the classes {classes[:10]}")
+            missing = column.isna().to_numpy()
+            if pd.isna(value):  # "train on every class" does not mend a missing label
+                problem, count = "the label is missing", int(missing.sum())
+                fix = f"drop these rows: df.dropna(subset=[{names[0]!r}])"
+            else:
+                problem = f"{plain(value)!r} is not one of the classes {classes[:10]}"
+                count = int((unknown & ~missing).sum())
+                fix = "drop these rows, or train on a frame that holds every class"
             raise ember.DataError(
                 f"target {names[0]!r}, row {plain(frame.index[position])!r}: {problem} "
-                f"({int(unknown.sum())} such row(s)); drop these rows, or train on a frame "
-                f"that holds every class")
+                f"({count} such row(s)); {fix}")
         return torch.from_numpy(codes)
     values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)

@@ -172,7 +172,7 @@ def infer_column_kinds(
                     pd.to_numeric(sample, errors="coerce").notna().mean() > 0.95:
                 notes.append(f"{name!r} is text but looks numeric; pass it in cont_names= "
                              f"(text that is not a number will then be reported by row)")
-            elif len(frame) > 100 and series.nunique() > 0.5 * len(frame):
+            elif len(frame) > 100 and _n_distinct(series) > 0.5 * len(frame):
                 notes.append(f"{name!r} has a distinct value in most rows (an identifier?); "
                              f"drop it or leave it out of cat_names=")
         else:
@@ -459,6 +459,16 @@ def factorize_objects(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, array[_first_positions(codes)]
 
 
+def _n_distinct(series: pd.Series) -> int:
+    """The number of distinct values of a text column, 0 when a cell holds a list or a dict
+    (pandas' "unhashable type" named nothing: fitting the processor refuses the cell by its
+    column and row)."""
+    try:
+        return int(series.nunique())
+    except TypeError:
+        return 0
+
+
 def _factorize(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """``(codes, distinct)``: each row's position in ``distinct`` (-1 for a missing value of a
     ``category`` column), found by hashing as little as possible (see
@@ -637,6 +647,17 @@ class TabularProcessor:
                     f"columns {overlap} are listed as both {first} and {second}; put each "
                     f"column in one list")
         part_cats, part_conts = date_part_names(date_names)
+        taken = [name for name in [*cat_names, *cont_names] if name in {*part_cats, *part_conts}]
+        if taken:
+            # the part replaced the column in the layout: training read one, inference the other,
+            # and a frame with both was refused by the model's shape (or predicted wrongly)
+            dates = [date for date in date_names if any(
+                str(name).startswith(f"{date}_") for name in taken)]
+            raise ember.DataError(
+                f"column(s) {taken} have the name of a part that the date column(s) {dates} "
+                f"are expanded into (<date>_{'/'.join(DATE_CAT_PARTS + DATE_CONT_PARTS)}); "
+                f"rename them, e.g. df.rename(columns={{{taken[0]!r}: "
+                f"{str(taken[0]) + '_given'!r}}})")
         self.date_names = list(date_names)
         self.cat_names = [*cat_names, *part_cats]
         self.cont_names = [*cont_names, *part_conts]
@@ -690,18 +711,21 @@ class TabularProcessor:
             ([1], [0])
         """
         cat_columns, cont_columns = self.cat_columns, self.cont_columns
+        # an indicator by its place after the categorical inputs, not by its name: a
+        # categorical input of the user's may be called "<col>_na" too
+        indicator = {name: len(self.cat_names) + k for k, name in enumerate(self.na_names)}
         groups: dict[str, tuple[list[int], list[int]]] = {}
         for name in self.input_names:
             if name in self.date_names:
                 part_cats, part_conts = date_part_names([name])
                 cats = [cat_columns.index(n) for n in part_cats]
                 conts = [cont_columns.index(n) for n in part_conts]
-                cats += [cat_columns.index(f"{n}_na") for n in part_conts if n in self.na_names]
+                cats += [indicator[n] for n in part_conts if n in indicator]
             elif name in self.cat_names:
                 cats, conts = [cat_columns.index(name)], []
             else:
                 conts = [cont_columns.index(name)]
-                cats = [cat_columns.index(f"{name}_na")] if name in self.na_names else []
+                cats = [indicator[name]] if name in indicator else []
             groups[name] = (cats, conts)
         return groups
 
