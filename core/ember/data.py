@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ember.errors import DataError
-from ember.utils import is_missing, plain, warn
+from ember.utils import is_missing, is_whole, plain, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "InputSpec",
     "Prediction",
     "check_batch",
+    "check_batch_size",
     "check_items",
     "find_test_folder",
     "first_unseen_class",
@@ -409,9 +410,8 @@ def make_loaders(
     for name, ds in (("training", train_ds), ("validation", valid_ds), ("test", test_ds)):
         if ds is not None and len(ds) == 0:  # type: ignore[arg-type]
             raise DataError(f"the {name} set is empty; give it at least one item")
-    if bs < 1:
-        raise DataError(f"batch size must be at least 1, got {bs}")
-    valid_bs = valid_bs or bs * 2
+    bs = check_batch_size(bs)
+    valid_bs = bs * 2 if valid_bs is None else check_batch_size(valid_bs, "valid_bs")
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": pin_memory}
@@ -492,6 +492,26 @@ def check_batch(batch: Any, name: str) -> None:
         f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
         f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
+def check_batch_size(bs: Any, name: str = "bs") -> int:
+    """``bs`` as an ``int`` when it is a whole number of at least 1 (a batch size), else a
+    :class:`DataError` naming the option ``name`` (0 or a negative size predicted nothing,
+    or failed deep inside the loader).
+
+    Example:
+        >>> check_batch_size(32)
+        32
+        >>> try:
+        ...     check_batch_size(0)
+        ... except DataError as error:
+        ...     print(error)
+        bs (the batch size) must be a whole number of at least 1, got 0
+    """
+    if not is_whole(bs, least=1):
+        raise DataError(f"{name} (the batch size) must be a whole number of at least 1, got "
+                        f"{bs!r}")
+    return int(bs)
 
 
 def check_items(items: Any, method: str = "predict_batch") -> None:
@@ -1294,6 +1314,7 @@ class Data:
             []
         """
         self.check_options(options, probs, threshold)
+        bs = check_batch_size(bs)
         items = list(items)
 
         def batches() -> Iterator[tuple[Tensor, ...]]:

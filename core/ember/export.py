@@ -615,9 +615,11 @@ class Predictor:
         Example:
             >>> # predictor.predict_batch(images, probs=True) -> [Prediction(...), ...]
         """
-        from ember.data import check_items
+        from ember.data import check_batch_size, check_items
 
         check_items(items)
+        if "bs" in options:  # every domain's predict_batch batches by it
+            options["bs"] = check_batch_size(options["bs"])
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def __repr__(self) -> str:

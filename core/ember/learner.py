@@ -55,6 +55,7 @@ from ember.checks import (
 from ember.data import (
     Data,
     check_batch,
+    check_batch_size,
     check_items,
     n_batches,
     require_batches,
@@ -1306,6 +1307,8 @@ class Learner:
             >>> #   -> {'fresh': 0.93, 'rotten': 0.07}
         """
         check_items(items)
+        if "bs" in options:  # every domain's predict_batch batches by it
+            options["bs"] = check_batch_size(options["bs"])
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def feature_importance(self, **options: Any) -> Any:

@@ -48,6 +48,21 @@ def test_predict_batch_of_one_item_instead_of_a_list_is_an_error_saying_so(train
     assert predictor.predict_batch(x[:3]) == trained.predict_batch(item for item in x[:3])
 
 
+@pytest.mark.parametrize("bs", [0, -1, 2.5, "8"])
+def test_predict_batch_with_a_batch_size_that_is_not_a_whole_number_above_0_says_so(trained,
+                                                                                       bs):
+    # bs=-1 returned no predictions at all, bs=0 failed inside range()
+    predictor = ember.load(trained.export("model"))
+    x, _ = trained.data.valid_dl.dataset.tensors
+    for predict_batch in (trained.predict_batch, predictor.predict_batch,
+                          lambda items, bs: trained.data.predict_batch(trained.model, items,
+                                                                       bs=bs)):
+        with pytest.raises(ember.DataError, match=r"bs \(the batch size\) must be a whole "
+                                                  r"number of at least 1, got"):
+            predict_batch(list(x[:3]), bs=bs)
+    assert len(predictor.predict_batch(list(x[:3]), bs=2)) == 3
+
+
 def test_loaded_model_gives_the_learners_probabilities(trained, tmp_path):
     predictor = ember.load(trained.export("model"))
     x, _ = trained.data.valid_dl.dataset.tensors

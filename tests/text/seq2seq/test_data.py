@@ -528,9 +528,9 @@ def test_a_prediction_batch_size_below_one_is_refused() -> None:
     # bs=-1 returned no predictions at all, bs=0 failed inside range()
     ember.seed(0)
     learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
-    for bs, expected in ((0, "bs must be a whole number of at least 1"),
-                         (-1, "bs must be a whole number of at least 1"),
-                         (2.5, "bs must be a whole number")):
+    for bs, expected in ((0, r"bs \(the batch size\) must be a whole number of at least 1"),
+                         (-1, r"bs \(the batch size\) must be a whole number of at least 1"),
+                         (2.5, r"bs \(the batch size\) must be a whole number")):
         with pytest.raises(ember.DataError, match=expected):
             learn.predict_batch(["deux", "trois"], bs=bs, max_len=3)
     assert len(learn.predict_batch(["deux", "trois", "un"], bs=2, max_len=3)) == 3

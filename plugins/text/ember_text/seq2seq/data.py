@@ -42,6 +42,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
+from ember.data import check_batch_size
 from ember.model import evaluating
 from ember.utils import is_missing, is_whole, warn
 from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
@@ -593,7 +594,7 @@ class Seq2SeqData(ember.Data):
         from ember_text.seq2seq.decoding import beam_search, greedy_decode
 
         self.check_options(options, probs)
-        bs = _whole_number(bs, "bs", "sources per batch")
+        bs = check_batch_size(bs)
         beam = _whole_number(beam, "beam", "hypotheses kept; 1 decodes greedily")
         max_len = (self.default_max_len() if max_len is None
                    else _whole_number(max_len, "max_len", "tokens to decode"))
