@@ -958,3 +958,28 @@ def test_language_model_data_shows_a_batch_as_input_and_next_token_text(capsys) 
 def test_a_training_stream_too_short_for_the_batch_rows_names_the_training_texts() -> None:
     with pytest.raises(ember.DataError, match=r"the training texts: a stream of .* 64 rows"):
         LanguageModelData.from_texts(["one two three"] * 10, bs=64, bptt=4, valid_pct=0.2)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_vocab": 5}, r"max_vocab=5 leaves no room for the vocab's 9 special tokens"),
+    ({"min_freq": 0}, r"min_freq must be a whole number of at least 1"),
+    ({"min_freq": 1.5}, r"min_freq must be a whole number of at least 1"),
+])
+def test_vocab_size_options_are_refused_by_their_own_name_before_tokenising(options,
+                                                                            message) -> None:
+    # max_vocab=5 was refused as "max_size 5 ...", a name the user never gave, and only
+    # after every text was tokenised
+    calls = []
+
+    class Counting(Tokenizer):
+        def tokenize_many(self, *args, **kwargs):
+            calls.append(1)
+            return super().tokenize_many(*args, **kwargs)
+
+    for build in (lambda: TextData.from_texts(["good film", "bad film"] * 10, ["pos", "neg"] * 10,
+                                              tokenizer=Counting(), **options),
+                  lambda: LanguageModelData.from_texts(["one two three"] * 20,
+                                                       tokenizer=Counting(), **options)):
+        with pytest.raises(ember.DataError, match=message):
+            build()
+    assert calls == []

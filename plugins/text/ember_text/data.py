@@ -581,6 +581,8 @@ class TextData(ember.Data):
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
         _check_count(max_len, "max_len", "the tokens kept of each text")
+        if vocab is None:  # before the (long) tokenisation
+            Vocab.check_size_options(min_freq, max_vocab)
         if not hasattr(texts, "__len__"):  # a generator, as LanguageModelData takes one
             texts = list(texts)
         n = len(texts)
@@ -1020,6 +1022,8 @@ class LanguageModelData(ember.Data):
             True
         """
         _check_count(bptt, "bptt", "the tokens of each training sequence")
+        if vocab is None:  # before the (long) tokenisation
+            Vocab.check_size_options(min_freq, max_vocab)
         texts, names = _corpus(texts, text_col)
         test_texts, test_names = _corpus(test, text_col, test=True) if test is not None else (
             [], [])

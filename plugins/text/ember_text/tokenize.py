@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ember import DataError
-from ember.utils import is_missing, warn
+from ember.utils import is_missing, is_whole, warn
 
 __all__ = [
     "BOS",
@@ -728,6 +728,31 @@ class Vocab:
         self.unk, self.pad = unk, pad
         self.unk_id, self.pad_id = self.stoi[unk], self.stoi[pad]
 
+    @staticmethod
+    def check_size_options(min_freq: Any, max_size: Any, n_specials: int = len(SPECIAL_TOKENS),
+                           max_name: str = "max_vocab") -> None:
+        """Refuse a ``min_freq`` that is not a whole number of at least 1, or a cap on the
+        vocab's size (``max_name``: ``max_vocab`` as the data classes call it) that is not
+        ``None`` or a whole number leaving room for the ``n_specials`` special tokens. The
+        data classes call it before they tokenise, so a bad option is refused at once, not
+        after a pass over the corpus.
+
+        Example:
+            >>> Vocab.check_size_options(2, 60000)
+            >>> try:
+            ...     Vocab.check_size_options(2, 3)
+            ... except DataError as error:
+            ...     print(str(error)[:44])
+            max_vocab=3 leaves no room for the vocab's 9
+        """
+        if not is_whole(min_freq, least=1):
+            raise DataError(f"min_freq must be a whole number of at least 1 (the times a token "
+                            f"is seen to be kept), got {min_freq!r}")
+        if max_size is not None and not is_whole(max_size, least=n_specials):
+            raise DataError(f"{max_name}={max_size!r} leaves no room for the vocab's "
+                            f"{n_specials} special tokens: give a whole number above "
+                            f"{n_specials} (the specials count towards it), or None for no cap")
+
     @classmethod
     def build(cls, token_lists: Iterable[Sequence[str]], min_freq: int = 2,
               max_size: int | None = 60000, specials: Sequence[str] = SPECIAL_TOKENS, *,
@@ -743,11 +768,7 @@ class Vocab:
             ...             pad="<pad>").itos
             ['<pad>', '<unk>', 'b', 'a']
         """
-        if min_freq < 1:
-            raise DataError(f"min_freq must be at least 1, got {min_freq}")
-        if max_size is not None and max_size < len(specials):
-            raise DataError(f"max_size {max_size} leaves no room for the {len(specials)} "
-                            f"special tokens")
+        cls.check_size_options(min_freq, max_size, len(specials))
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)

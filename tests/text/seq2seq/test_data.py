@@ -389,7 +389,8 @@ def test_max_vocab_counts_the_special_tokens_as_text_data_does() -> None:
     assert data.tgt_vocab.itos[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
     shared = Seq2SeqData.from_pairs(PAIRS, max_vocab=10, shared_vocab=True, bs=16)
     assert len(shared.src_vocab) == 10
-    with pytest.raises(ember.DataError, match="max_vocab 3 leaves no room for the 4 special"):
+    with pytest.raises(ember.DataError,
+                       match="max_vocab=3 leaves no room for the vocab's 4 special"):
         Seq2SeqData.from_pairs(PAIRS, max_vocab=3, bs=16)
 
 

@@ -406,10 +406,7 @@ class Seq2SeqData(ember.Data):
         """
         src_lang, tgt_lang = src_lang or lang, tgt_lang or lang
         tgt_level = tgt_level or level
-        if max_vocab is not None and max_vocab < len(SPECIALS):
-            raise ember.DataError(
-                f"max_vocab {max_vocab} leaves no room for the {len(SPECIALS)} special tokens "
-                f"{SPECIALS}, which it counts; give at least {len(SPECIALS) + 1}, or None")
+        Vocab.check_size_options(min_freq, max_vocab, len(SPECIALS))
         split_source = _Splitter(level, src_lang)
         split_target = _Splitter(tgt_level, tgt_lang, "tgt_level")
         all_pairs = _as_pairs(pairs, source_col, target_col, "pairs")
