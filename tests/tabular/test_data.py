@@ -331,6 +331,18 @@ def test_duplicate_column_labels_are_reported_by_name(diamonds: pd.DataFrame) ->
         data.encode([doubled.drop(columns="price")])
 
 
+def test_columns_of_several_levels_are_refused_with_how_to_flatten_them(
+        diamonds: pd.DataFrame) -> None:
+    # a MultiIndex (groupby().agg, pivot_table) trained, then export failed on tuple labels
+    frame = diamonds.iloc[:300].copy()
+    frame.columns = pd.MultiIndex.from_tuples([("x", name) for name in frame.columns])
+    with pytest.raises(ember.DataError, match=r"2 levels \(a MultiIndex.*'_'\.join"):
+        TabularData.from_df(frame, ("x", "price"), verbose=False)
+    data = TabularData.from_df(diamonds.iloc[:300], "price", verbose=False)
+    with pytest.raises(ember.DataError, match=r"2 levels \(a MultiIndex"):
+        data.encode([frame.drop(columns=[("x", "price")])])
+
+
 @pytest.mark.parametrize("options", [
     {"cat_names": ["cut", "carat"], "date_names": ["carat"]},
     {"cont_names": ["carat", "depth"], "date_names": ["depth"]},

@@ -101,11 +101,19 @@ def column_list(names: Any, argument: str = "columns") -> list[Any]:
 
 def check_unique_columns(frame: pd.DataFrame, names: Sequence[Any] | None = None) -> None:
     """Refuse a frame in which a column label (of ``names``, or any) occurs more than once:
-    ``frame[label]`` would be a frame, not a column, and which copy to use is unknowable.
+    ``frame[label]`` would be a frame, not a column, and which copy to use is unknowable. A
+    frame with columns of several levels (a ``MultiIndex``, as ``groupby().agg`` and
+    ``pivot_table`` give) is refused too: its labels are tuples, which an export cannot name.
 
     Example:
         >>> check_unique_columns(pd.DataFrame([[1, 2]], columns=["a", "b"]))
     """
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise ember.DataError(
+            f"the frame's columns have {frame.columns.nlevels} levels (a MultiIndex, as "
+            f"groupby().agg or pivot_table give, e.g. {plain(frame.columns[0])!r}); give one "
+            f"label per column: df.columns = ['_'.join(map(str, label)) for label in "
+            f"df.columns]")
     duplicated = frame.columns[frame.columns.duplicated()]
     if names is not None:
         duplicated = duplicated[duplicated.isin(list(names))]
