@@ -343,6 +343,19 @@ def test_columns_of_several_levels_are_refused_with_how_to_flatten_them(
         data.encode([frame.drop(columns=[("x", "price")])])
 
 
+def test_a_complex_column_is_left_out_or_refused_not_cut_to_its_real_part(
+        diamonds: pd.DataFrame) -> None:
+    # pandas' astype(float) kept the real part with only a ComplexWarning
+    frame = diamonds.iloc[:300].assign(wave=np.arange(300) * (1 + 2j))
+    data = TabularData.from_df(frame, "price", verbose=False)
+    assert "wave" not in data.processor.input_names
+    with pytest.raises(ember.DataError, match=r"column 'wave' holds complex numbers"):
+        TabularData.from_df(frame, "price", cont_names=["carat", "wave"], verbose=False)
+    real = TabularData.from_df(frame.assign(wave=np.arange(300.0)), "price", verbose=False)
+    with pytest.raises(ember.DataError, match=r"column 'wave' holds complex numbers"):
+        real.encode([frame.drop(columns="price")])
+
+
 @pytest.mark.parametrize("options", [
     {"cat_names": ["cut", "carat"], "date_names": ["carat"]},
     {"cont_names": ["carat", "depth"], "date_names": ["depth"]},

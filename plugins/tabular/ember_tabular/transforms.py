@@ -169,6 +169,10 @@ def infer_column_kinds(
                              f"or a row number?); if so, drop it or leave it out of "
                              f"cont_names=: it can leak the order of the file")
             (cats if distinct <= max_card else conts).append(name)
+        elif pd.api.types.is_complex_dtype(dtype):
+            notes.append(f"{name!r} holds complex numbers, which Ember cannot use; it is "
+                         f"ignored (give its parts as two columns: "
+                         f"df[name].to_numpy().real and .imag)")
         elif pd.api.types.is_numeric_dtype(dtype):
             conts.append(name)
         elif _is_text(series):
@@ -912,6 +916,11 @@ class TabularProcessor:
     @staticmethod
     def _numbers(series: pd.Series, index: pd.Index, warn: bool) -> np.ndarray:
         name = series.name
+        if pd.api.types.is_complex_dtype(series.dtype):  # the cast kept the real part alone
+            raise ember.DataError(
+                f"column {name!r} holds complex numbers; a continuous column takes real ones: "
+                f"give the real and imaginary parts as two columns "
+                f"(df[name].to_numpy().real and .imag)")
         if pd.api.types.is_bool_dtype(series.dtype):
             series = series.astype("float64")
         elif not pd.api.types.is_numeric_dtype(series.dtype):
