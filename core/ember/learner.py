@@ -622,8 +622,14 @@ class Learner:
         self.n_iter = len(self.dl)
         for index, batch in enumerate(self.dl):
             self.iter = index
-            self._one_batch(batch)
-            self.train_iter += 1
+            try:
+                self._one_batch(batch)
+            finally:
+                # a batch counts however it ends: one that a cancel of its epoch, training
+                # pass or fit cut short (in after_batch too, as a short-epoch callback does)
+                # was recorded and may have stepped, and the next epoch's first batch took its
+                # number again: a repeated iteration in the recorder, a schedule step twice
+                self.train_iter += 1
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()

@@ -2276,3 +2276,33 @@ def test_resuming_into_loaders_without_the_saved_generators_says_the_order_diffe
     resumed = ember.Learner(blob_data(128, bs=16), small_model(), quiet=True)
     with pytest.warns(ember.EmberWarning, match="shuffles start from their own seeds"):
         resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")
+
+
+@pytest.mark.parametrize(("error", "event"), [(ember.CancelTrainException, "after_batch"),
+                                              (ember.CancelEpochException, "after_step")])
+def test_a_batch_cut_short_by_a_cancel_of_its_epoch_still_counts(error, event):
+    # a short-epoch callback (fastai's ShortEpochCallback raises in after_batch) trained and
+    # recorded its batch, but train_iter skipped it: the next epoch's first batch took the same
+    # number, so the recorder held it twice and one-cycle gave both steps the same rate
+    class ShortEpoch(ember.Callback):
+        pass
+
+    def stop(self):
+        if self.learn.training and self.learn.iter == 2:
+            raise error
+
+    setattr(ShortEpoch, event, stop)
+    rates: list[float] = []
+
+    class Rates(ember.Callback):
+        order = ember.Order.LAST
+
+        def before_step(self):
+            rates.append(self.learn.opt.param_groups[0]["lr"])
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit_one_cycle(3, 1e-2, cbs=[ShortEpoch(), Rates()])
+    assert learn.recorder.iters == list(range(9))
+    assert learn.train_iter == 9
+    assert len(rates) == 9 and len(set(rates)) == 9  # every step its own point of the cycle
