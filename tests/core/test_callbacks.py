@@ -135,6 +135,28 @@ def test_gradient_accumulation_matches_a_bigger_batch_when_batches_do_not_divide
     assert torch.allclose(accumulated.model.bias, large.model.bias, atol=1e-6)
 
 
+def test_gradient_accumulation_drops_a_group_that_a_short_epoch_cut():
+    # 5 batches an epoch, cut after batch 2 (the first of group [2 3]): that batch's gradients
+    # stayed and joined the next epoch's first group, three batches' worth each divided by 2
+    class ShortEpoch(ember.Callback):
+        def after_batch(self):
+            if self.learn.training and self.learn.iter == 2:
+                raise ember.CancelTrainException
+
+    cut = _accumulation_learner(16)
+    cut.fit(2, 0.1, cbs=[ember.GradientAccumulation(2), ShortEpoch()])
+    # the same steps by hand: batches [0 1] as one batch of 32, in each of the two epochs
+    reference = _accumulation_learner(32)
+    x, y = reference.data.train_dl.dataset.tensors
+    opt = torch.optim.SGD(reference.model.parameters(), lr=0.1)
+    for _ in range(2):
+        nn.functional.cross_entropy(reference.model(x[:32]), y[:32]).backward()
+        opt.step()
+        opt.zero_grad()
+    assert torch.allclose(cut.model.weight, reference.model.weight, atol=1e-6)
+    assert torch.allclose(cut.model.bias, reference.model.bias, atol=1e-6)
+
+
 @pytest.mark.parametrize("clip", [False, True])
 def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     ember.seed(0)
