@@ -1009,7 +1009,8 @@ class Learner:
         ``Generator`` or ``RandomState`` that a module of the model holds as an attribute,
         such as a seq2seq model's teacher-forcing coins) and the data loaders' own (their
         ``generator=`` and their samplers'), so the shuffles, dropout masks, coins and
-        augmentation the probe drew are drawn again by the training that follows:
+        augmentation the probe drew are drawn again by the training that follows (the count of
+        epochs run that samplers' ``set_epoch`` reads is put back too):
         ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)`` trains exactly as
         ``ember.seed(0); learn.fit_one_cycle(1)``. A generator held elsewhere (in a callback,
         a loss function, a container the module keeps) is not found and not restored.
@@ -1036,6 +1037,9 @@ class Learner:
             if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
                 torch.cuda.init()           # even when the probe is the first to use CUDA
             rng_state = _get_rng_state(self.model, self.device, self._loader_generators())
+            # the epochs a sampler's set_epoch is told: a sweep's epochs moved a
+            # DistributedSampler (seed + epoch) on to another shuffle for the fit after it
+            epochs_run = self.epochs_run
         try:
             yield
         finally:
@@ -1044,6 +1048,7 @@ class Learner:
                 setattr(self, name, value)
             if not keep_steps:
                 _set_rng_state(rng_state, self.model, self._loader_generators())
+                self.epochs_run = epochs_run
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:

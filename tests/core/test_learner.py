@@ -167,6 +167,31 @@ def test_lr_find_leaves_the_training_that_follows_as_it_would_be_without_it():
         row["train_loss"] for row in plain.recorder.values]
 
 
+def test_lr_find_leaves_a_sampler_that_shuffles_by_epoch_where_it_was():
+    # a sampler told the epoch (a DistributedSampler shuffles with seed + epoch) read the
+    # sweep's epochs in learn.epochs_run, so the fit after lr_find drew another shuffle
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    def fit(sweep_first: bool) -> ember.Learner:
+        ember.seed(0)
+        x, y = blobs(256).tensors
+        train = TensorDataset(x[:192], y[:192])
+        sampler = DistributedSampler(train, num_replicas=1, rank=0, seed=0)
+        data = ember.Data.from_loaders(
+            DataLoader(train, batch_size=16, sampler=sampler),
+            DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64))
+        learn = ember.Learner(data, small_model(), quiet=True)
+        if sweep_first:
+            learn.lr_find(num_it=20)  # two epochs of 12 batches
+        learn.fit_one_cycle(1, 1e-2)
+        return learn
+
+    plain, swept = fit(False), fit(True)
+    assert swept.epochs_run == plain.epochs_run == 1
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[key]), key
+
+
 def test_trial_puts_back_the_loaders_generators_unless_it_keeps_the_steps():
     from torch.utils.data import RandomSampler, TensorDataset
 
