@@ -948,9 +948,12 @@ class Learner:
                       div: float = 25.0, div_final: float = 1e5,
                       cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
                       reset_opt: bool = False) -> None:
-        """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing).
-        ``cbs`` run for this fit only, standing in for attached callbacks of their class (see
-        :meth:`fit`); the one-cycle schedule is the fit's own and replaces nothing.
+        """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing):
+        ``pct_start`` of the steps warm up from ``lr_max / div``, the rest anneal toward
+        ``lr_max / div_final`` (:class:`ember.OneCycle` says where the first and last steps
+        fall, as fastai has it). ``cbs`` run for this fit only, standing in for attached
+        callbacks of their class (see :meth:`fit`); the one-cycle schedule is the fit's own and
+        replaces nothing.
 
         Example:
             >>> # learn.fit_one_cycle(5, 3e-3)
