@@ -132,7 +132,9 @@ class EarlyStopping(_Monitor):
     ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (a loss falls; a metric says which way).
 
     The fit ends before the next epoch would start, so every callback still sees the last
-    epoch (its progress row, its checkpoint, a save-best on another metric).
+    epoch (its progress row, its checkpoint, a save-best on another metric). The model keeps
+    the weights of the last epoch trained (as Keras's and fastai's do by default): add a
+    :class:`SaveBest` on the same ``monitor`` to end with the best epoch's.
 
     Each fit starts afresh: the best value from an earlier fit (of a callback passed to the
     Learner, which stays for every fit) is forgotten. With ``reset_on_fit=False`` a later fit
