@@ -383,6 +383,9 @@ class Learner:
         self.add_cbs(cbs)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
+        #: ids of the parameters a freeze of the learner's set requires_grad=False on (those
+        #: the user froze stay frozen, see _apply_freeze)
+        self._frozen_by_learner: set[int] = set()
         self.lr_for_groups(lr)  # a bad default rate is refused now, not when a fit starts
 
     @property
@@ -771,7 +774,7 @@ class Learner:
         self.forward_model = self._compiled(self.forward_model)
         self.opt, self._checked, self.n_frozen = None, False, 0
         self._groups = split_groups(self.model, self.splitter)
-        self._frozen_bn = []
+        self._frozen_bn, self._frozen_by_learner = [], set()
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         """``model`` through ``torch.compile`` as ``compile=`` asks (itself when it is off)."""
@@ -879,7 +882,9 @@ class Learner:
     def freeze_to(self, n: int) -> None:
         """Freeze parameter groups before ``n`` (negative counts from the head; below ``-len``
         unfreezes everything). ``n`` at or past the last group, which would train nothing, is
-        refused with a :class:`TrainingError`.
+        refused with a :class:`TrainingError`. Parameters you froze yourself
+        (``requires_grad=False``: a layer frozen by hand, ``nn.Embedding.from_pretrained``'s
+        default) stay frozen whatever ``n``; set ``requires_grad=True`` to train them.
 
         Example:
             >>> # learn.freeze_to(-2)  # train the last two groups
@@ -902,7 +907,8 @@ class Learner:
         self.freeze_to(-1)
 
     def unfreeze(self) -> None:
-        """Train every parameter group.
+        """Train every parameter group (but the parameters you froze yourself, see
+        :meth:`freeze_to`).
 
         Example:
             >>> # learn.unfreeze(); learn.fit_one_cycle(3, slice(1e-5, 1e-3))
@@ -918,7 +924,18 @@ class Learner:
         return list(self._frozen_bn)
 
     def _apply_freeze(self) -> None:
+        # parameters frozen by the user (requires_grad=False that no freeze of the learner's
+        # set: a layer frozen by hand, nn.Embedding.from_pretrained's default) stay frozen:
+        # the first fit's optimiser unfroze them, and trained them, without a word
+        params = [p for group in self._groups for p in group]
+        kept = {id(p) for p in params
+                if not p.requires_grad and id(p) not in self._frozen_by_learner}
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
+        for param in params:
+            if id(param) in kept:
+                param.requires_grad_(False)
+        self._frozen_by_learner = {id(p) for p in params
+                                   if not p.requires_grad and id(p) not in kept}
         self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
         if self.distributed is not None:  # DDP fixes the trained parameters when it wraps
             self.forward_model = self._compiled(

@@ -2331,3 +2331,41 @@ def test_a_batch_cut_short_by_a_cancel_of_its_epoch_still_counts(error, event):
     assert learn.recorder.iters == list(range(9))
     assert learn.train_iter == 9
     assert len(rates) == 9 and len(set(rates)) == 9  # every step its own point of the cycle
+
+
+def test_parameters_frozen_by_hand_stay_frozen_through_fits_and_freezing():
+    # the first fit's optimiser set requires_grad on every parameter, so a layer frozen by
+    # hand (or an nn.Embedding.from_pretrained, frozen by default) trained without a word
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fixed = nn.Linear(8, 8)  # frozen by hand, in the body
+            self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+            self.head = nn.Linear(16, 3)
+
+        def param_groups(self):
+            return [[*self.fixed.parameters(), *self.body.parameters()],
+                    list(self.head.parameters())]
+
+        def forward(self, x):
+            return self.head(self.body(self.fixed(x)))
+
+    ember.seed(0)
+    model = Model()
+    model.fixed.requires_grad_(False)
+    fixed = [p.detach().clone() for p in model.fixed.parameters()]
+    body = model.body[0].weight.detach().clone()
+    learn = ember.Learner(blob_data(), model, quiet=True)
+    learn.fit(1, 1e-2)
+    learn.fit(1, 1e-2, reset_opt=True)  # a fresh optimiser (as lr_find builds for its sweep)
+    learn.fine_tune(1)  # freezes the body, then unfreezes it
+    assert not any(p.requires_grad for p in model.fixed.parameters())
+    assert all(torch.equal(p, q) for p, q in zip(model.fixed.parameters(), fixed))
+    # what the learner froze itself it unfreezes: the rest of the body trains
+    assert model.body[0].weight.requires_grad
+    assert not torch.equal(model.body[0].weight, body)
+    # a parameter unfrozen by hand trains again
+    model.fixed.requires_grad_(True)
+    learn.freeze()
+    learn.unfreeze()
+    assert all(p.requires_grad for p in model.parameters())
