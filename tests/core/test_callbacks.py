@@ -915,16 +915,18 @@ def test_an_epoch_cancelled_mid_training_keeps_the_losses_it_trained():
     assert recorder.values[1]["train_loss"] == pytest.approx(sum(recorder.losses[3:]) / 3)
 
 
-def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skipped():
+@pytest.mark.parametrize("order", [ember.Order.FIRST, ember.Order.LAST])
+def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skipped(order):
     # a callback ordered before the recorder validates every other epoch: the monitors raised
-    # "monitors 'valid_loss', but the recorded values are [...]" at the first skipped epoch
+    # "monitors 'valid_loss', but the recorded values are [...]" at the first skipped epoch.
+    # Ordered after it (Order.LAST), the recorder had begun the pass: the skipped epoch's row
+    # read valid_loss NaN and accuracy NaN, and early stopping counted it against its patience
     class ValidateEveryOtherEpoch(ember.Callback):
-        order = ember.Order.FIRST
-
         def before_validate(self):
             if self.learn.epoch % 2 == 1:
                 raise ember.CancelValidateException
 
+    ValidateEveryOtherEpoch.order = order
     stopper = ember.EarlyStopping(patience=1)
     keeper = ember.SaveBest("accuracy")
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
@@ -932,6 +934,7 @@ def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skip
     rows = learn.recorder.values
     assert len(rows) == 4  # the skipped epochs counted neither way: no early stop
     assert "valid_loss" not in rows[1] and "valid_loss" in rows[2]
+    assert "accuracy" not in rows[1] and "accuracy" not in rows[3]
     assert keeper.best_epoch in (0, 2)
 
 
