@@ -938,6 +938,25 @@ def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skip
     assert keeper.best_epoch in (0, 2)
 
 
+def test_save_best_names_no_best_epoch_until_one_improves():
+    # best_epoch was unset until an epoch improved (an AttributeError), and a later fit in
+    # which none did still named the epoch an earlier fit had kept
+    class NanAccuracy(ember.Callback):
+        order = ember.Order.RECORDER + 1  # after the recorder wrote the row
+
+        def after_epoch(self):
+            self.learn.recorder.values[-1]["accuracy"] = math.nan
+
+    keeper = ember.SaveBest("accuracy")
+    assert keeper.best_epoch is None
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, cbs=[keeper])
+    learn.fit(2, 1e-2)
+    assert keeper.best_epoch in (0, 1)
+    with pytest.warns(ember.EmberWarning, match="accuracy is NaN"):
+        learn.fit(2, 1e-2, cbs=[NanAccuracy()])
+    assert keeper.best_epoch is None and keeper.best_state is None
+
+
 def test_a_monitor_of_a_value_never_recorded_is_still_an_error():
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
     with pytest.raises(ember.TrainingError, match="monitors 'acuracy'"):
