@@ -61,6 +61,8 @@ class Recorder(Callback):
     validation set (and a loader given as it is), the split's name in front for another one
     (``test_loss``, ``test_accuracy``). ``last_validation`` holds the last validation pass
     only: a ``validate("test")`` after a fit leaves it, and the per-epoch rows, as they were.
+    A pass that scored no batch (cancelled before its first, in whatever order) has no scores:
+    its epoch's row holds no ``valid_loss`` and no metrics, and the monitors pass over it.
 
     Example:
         >>> # learn.fit(2); learn.recorder.values[-1]["valid_loss"]
