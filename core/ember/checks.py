@@ -150,8 +150,9 @@ def check_setup(learn: Learner) -> None:
         )
     if not any(p.requires_grad for p in learn.model.parameters()):
         raise TrainingError(
-            "no parameter of the model requires gradients, so nothing can train; call "
-            "learn.unfreeze(), or set requires_grad=True on the parameters to train"
+            "no parameter of the model requires gradients, so nothing can train; set "
+            "requires_grad=True on the parameters to train (learn.unfreeze() unfreezes only "
+            "what learn.freeze() froze, never a parameter frozen by hand)"
         )
     _check_single_item_batch(learn, train_dl)
     kind, family, name = learn.data.target_kind, loss_family(learn.loss_func), loss_name(

@@ -383,6 +383,9 @@ class Learner:
         self.add_cbs(cbs)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
+        #: ids of the parameters a freeze of the learner's set requires_grad=False on (those
+        #: the user froze stay frozen, see _apply_freeze)
+        self._frozen_by_learner: set[int] = set()
         self.lr_for_groups(lr)  # a bad default rate is refused now, not when a fit starts
 
     @property
@@ -622,8 +625,14 @@ class Learner:
         self.n_iter = len(self.dl)
         for index, batch in enumerate(self.dl):
             self.iter = index
-            self._one_batch(batch)
-            self.train_iter += 1
+            try:
+                self._one_batch(batch)
+            finally:
+                # a batch counts however it ends: one that a cancel of its epoch, training
+                # pass or fit cut short (in after_batch too, as a short-epoch callback does)
+                # was recorded and may have stepped, and the next epoch's first batch took its
+                # number again: a repeated iteration in the recorder, a schedule step twice
+                self.train_iter += 1
 
     def _do_validate(self, dl: DataLoader | None = None) -> None:
         self.model.eval()
@@ -765,7 +774,7 @@ class Learner:
         self.forward_model = self._compiled(self.forward_model)
         self.opt, self._checked, self.n_frozen = None, False, 0
         self._groups = split_groups(self.model, self.splitter)
-        self._frozen_bn = []
+        self._frozen_bn, self._frozen_by_learner = [], set()
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         """``model`` through ``torch.compile`` as ``compile=`` asks (itself when it is off)."""
@@ -873,7 +882,9 @@ class Learner:
     def freeze_to(self, n: int) -> None:
         """Freeze parameter groups before ``n`` (negative counts from the head; below ``-len``
         unfreezes everything). ``n`` at or past the last group, which would train nothing, is
-        refused with a :class:`TrainingError`.
+        refused with a :class:`TrainingError`. Parameters you froze yourself
+        (``requires_grad=False``: a layer frozen by hand, ``nn.Embedding.from_pretrained``'s
+        default) stay frozen whatever ``n``; set ``requires_grad=True`` to train them.
 
         Example:
             >>> # learn.freeze_to(-2)  # train the last two groups
@@ -896,7 +907,8 @@ class Learner:
         self.freeze_to(-1)
 
     def unfreeze(self) -> None:
-        """Train every parameter group.
+        """Train every parameter group (but the parameters you froze yourself, see
+        :meth:`freeze_to`).
 
         Example:
             >>> # learn.unfreeze(); learn.fit_one_cycle(3, slice(1e-5, 1e-3))
@@ -912,7 +924,18 @@ class Learner:
         return list(self._frozen_bn)
 
     def _apply_freeze(self) -> None:
+        # parameters frozen by the user (requires_grad=False that no freeze of the learner's
+        # set: a layer frozen by hand, nn.Embedding.from_pretrained's default) stay frozen:
+        # the first fit's optimiser unfroze them, and trained them, without a word
+        params = [p for group in self._groups for p in group]
+        kept = {id(p) for p in params
+                if not p.requires_grad and id(p) not in self._frozen_by_learner}
         freeze_to(self.model, self._groups, self.n_frozen, self.bn_policy)
+        for param in params:
+            if id(param) in kept:
+                param.requires_grad_(False)
+        self._frozen_by_learner = {id(p) for p in params
+                                   if not p.requires_grad and id(p) not in kept}
         self._frozen_bn = frozen_bn_modules(self.model, self._groups, self.n_frozen)
         if self.distributed is not None:  # DDP fixes the trained parameters when it wraps
             self.forward_model = self._compiled(
@@ -942,9 +965,12 @@ class Learner:
                       div: float = 25.0, div_final: float = 1e5,
                       cbs: Iterable[Callback] | None = None, resume: str | Path | None = None,
                       reset_opt: bool = False) -> None:
-        """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing).
-        ``cbs`` run for this fit only, standing in for attached callbacks of their class (see
-        :meth:`fit`); the one-cycle schedule is the fit's own and replaces nothing.
+        """Train with the one-cycle policy (warm-up to ``lr_max``, then cosine annealing):
+        ``pct_start`` of the steps warm up from ``lr_max / div``, the rest anneal toward
+        ``lr_max / div_final`` (:class:`ember.OneCycle` says where the first and last steps
+        fall, as fastai has it). ``cbs`` run for this fit only, standing in for attached
+        callbacks of their class (see :meth:`fit`); the one-cycle schedule is the fit's own and
+        replaces nothing.
 
         Example:
             >>> # learn.fit_one_cycle(5, 3e-3)
@@ -1003,7 +1029,8 @@ class Learner:
         ``Generator`` or ``RandomState`` that a module of the model holds as an attribute,
         such as a seq2seq model's teacher-forcing coins) and the data loaders' own (their
         ``generator=`` and their samplers'), so the shuffles, dropout masks, coins and
-        augmentation the probe drew are drawn again by the training that follows:
+        augmentation the probe drew are drawn again by the training that follows (the count of
+        epochs run that samplers' ``set_epoch`` reads is put back too):
         ``ember.seed(0); learn.lr_find(); learn.fit_one_cycle(1)`` trains exactly as
         ``ember.seed(0); learn.fit_one_cycle(1)``. A generator held elsewhere (in a callback,
         a loss function, a container the module keeps) is not found and not restored.
@@ -1030,6 +1057,9 @@ class Learner:
             if self.device.type == "cuda":  # so the CUDA generators' seeded state is saved
                 torch.cuda.init()           # even when the probe is the first to use CUDA
             rng_state = _get_rng_state(self.model, self.device, self._loader_generators())
+            # the epochs a sampler's set_epoch is told: a sweep's epochs moved a
+            # DistributedSampler (seed + epoch) on to another shuffle for the fit after it
+            epochs_run = self.epochs_run
         try:
             yield
         finally:
@@ -1038,6 +1068,7 @@ class Learner:
                 setattr(self, name, value)
             if not keep_steps:
                 _set_rng_state(rng_state, self.model, self._loader_generators())
+                self.epochs_run = epochs_run
                 self.model.load_state_dict(model_state)
                 self.opt = None
                 if opt_state is not None:

@@ -135,6 +135,28 @@ def test_gradient_accumulation_matches_a_bigger_batch_when_batches_do_not_divide
     assert torch.allclose(accumulated.model.bias, large.model.bias, atol=1e-6)
 
 
+def test_gradient_accumulation_drops_a_group_that_a_short_epoch_cut():
+    # 5 batches an epoch, cut after batch 2 (the first of group [2 3]): that batch's gradients
+    # stayed and joined the next epoch's first group, three batches' worth each divided by 2
+    class ShortEpoch(ember.Callback):
+        def after_batch(self):
+            if self.learn.training and self.learn.iter == 2:
+                raise ember.CancelTrainException
+
+    cut = _accumulation_learner(16)
+    cut.fit(2, 0.1, cbs=[ember.GradientAccumulation(2), ShortEpoch()])
+    # the same steps by hand: batches [0 1] as one batch of 32, in each of the two epochs
+    reference = _accumulation_learner(32)
+    x, y = reference.data.train_dl.dataset.tensors
+    opt = torch.optim.SGD(reference.model.parameters(), lr=0.1)
+    for _ in range(2):
+        nn.functional.cross_entropy(reference.model(x[:32]), y[:32]).backward()
+        opt.step()
+        opt.zero_grad()
+    assert torch.allclose(cut.model.weight, reference.model.weight, atol=1e-6)
+    assert torch.allclose(cut.model.bias, reference.model.bias, atol=1e-6)
+
+
 @pytest.mark.parametrize("clip", [False, True])
 def test_gradient_accumulation_with_fp16_steps_once_per_group(clip):
     ember.seed(0)
@@ -893,16 +915,18 @@ def test_an_epoch_cancelled_mid_training_keeps_the_losses_it_trained():
     assert recorder.values[1]["train_loss"] == pytest.approx(sum(recorder.losses[3:]) / 3)
 
 
-def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skipped():
+@pytest.mark.parametrize("order", [ember.Order.FIRST, ember.Order.LAST])
+def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skipped(order):
     # a callback ordered before the recorder validates every other epoch: the monitors raised
-    # "monitors 'valid_loss', but the recorded values are [...]" at the first skipped epoch
+    # "monitors 'valid_loss', but the recorded values are [...]" at the first skipped epoch.
+    # Ordered after it (Order.LAST), the recorder had begun the pass: the skipped epoch's row
+    # read valid_loss NaN and accuracy NaN, and early stopping counted it against its patience
     class ValidateEveryOtherEpoch(ember.Callback):
-        order = ember.Order.FIRST
-
         def before_validate(self):
             if self.learn.epoch % 2 == 1:
                 raise ember.CancelValidateException
 
+    ValidateEveryOtherEpoch.order = order
     stopper = ember.EarlyStopping(patience=1)
     keeper = ember.SaveBest("accuracy")
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
@@ -910,7 +934,27 @@ def test_early_stopping_and_save_best_pass_over_epochs_whose_validation_was_skip
     rows = learn.recorder.values
     assert len(rows) == 4  # the skipped epochs counted neither way: no early stop
     assert "valid_loss" not in rows[1] and "valid_loss" in rows[2]
+    assert "accuracy" not in rows[1] and "accuracy" not in rows[3]
     assert keeper.best_epoch in (0, 2)
+
+
+def test_save_best_names_no_best_epoch_until_one_improves():
+    # best_epoch was unset until an epoch improved (an AttributeError), and a later fit in
+    # which none did still named the epoch an earlier fit had kept
+    class NanAccuracy(ember.Callback):
+        order = ember.Order.RECORDER + 1  # after the recorder wrote the row
+
+        def after_epoch(self):
+            self.learn.recorder.values[-1]["accuracy"] = math.nan
+
+    keeper = ember.SaveBest("accuracy")
+    assert keeper.best_epoch is None
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, cbs=[keeper])
+    learn.fit(2, 1e-2)
+    assert keeper.best_epoch in (0, 1)
+    with pytest.warns(ember.EmberWarning, match="accuracy is NaN"):
+        learn.fit(2, 1e-2, cbs=[NanAccuracy()])
+    assert keeper.best_epoch is None and keeper.best_state is None
 
 
 def test_a_monitor_of_a_value_never_recorded_is_still_an_error():

@@ -167,6 +167,31 @@ def test_lr_find_leaves_the_training_that_follows_as_it_would_be_without_it():
         row["train_loss"] for row in plain.recorder.values]
 
 
+def test_lr_find_leaves_a_sampler_that_shuffles_by_epoch_where_it_was():
+    # a sampler told the epoch (a DistributedSampler shuffles with seed + epoch) read the
+    # sweep's epochs in learn.epochs_run, so the fit after lr_find drew another shuffle
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    def fit(sweep_first: bool) -> ember.Learner:
+        ember.seed(0)
+        x, y = blobs(256).tensors
+        train = TensorDataset(x[:192], y[:192])
+        sampler = DistributedSampler(train, num_replicas=1, rank=0, seed=0)
+        data = ember.Data.from_loaders(
+            DataLoader(train, batch_size=16, sampler=sampler),
+            DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64))
+        learn = ember.Learner(data, small_model(), quiet=True)
+        if sweep_first:
+            learn.lr_find(num_it=20)  # two epochs of 12 batches
+        learn.fit_one_cycle(1, 1e-2)
+        return learn
+
+    plain, swept = fit(False), fit(True)
+    assert swept.epochs_run == plain.epochs_run == 1
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, swept.model.state_dict()[key]), key
+
+
 def test_trial_puts_back_the_loaders_generators_unless_it_keeps_the_steps():
     from torch.utils.data import RandomSampler, TensorDataset
 
@@ -2276,3 +2301,71 @@ def test_resuming_into_loaders_without_the_saved_generators_says_the_order_diffe
     resumed = ember.Learner(blob_data(128, bs=16), small_model(), quiet=True)
     with pytest.warns(ember.EmberWarning, match="shuffles start from their own seeds"):
         resumed.fit(2, 1e-2, resume=tmp_path / "ckpt.pt")
+
+
+@pytest.mark.parametrize(("error", "event"), [(ember.CancelTrainException, "after_batch"),
+                                              (ember.CancelEpochException, "after_step")])
+def test_a_batch_cut_short_by_a_cancel_of_its_epoch_still_counts(error, event):
+    # a short-epoch callback (fastai's ShortEpochCallback raises in after_batch) trained and
+    # recorded its batch, but train_iter skipped it: the next epoch's first batch took the same
+    # number, so the recorder held it twice and one-cycle gave both steps the same rate
+    class ShortEpoch(ember.Callback):
+        pass
+
+    def stop(self):
+        if self.learn.training and self.learn.iter == 2:
+            raise error
+
+    setattr(ShortEpoch, event, stop)
+    rates: list[float] = []
+
+    class Rates(ember.Callback):
+        order = ember.Order.LAST
+
+        def before_step(self):
+            rates.append(self.learn.opt.param_groups[0]["lr"])
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    learn.fit_one_cycle(3, 1e-2, cbs=[ShortEpoch(), Rates()])
+    assert learn.recorder.iters == list(range(9))
+    assert learn.train_iter == 9
+    assert len(rates) == 9 and len(set(rates)) == 9  # every step its own point of the cycle
+
+
+def test_parameters_frozen_by_hand_stay_frozen_through_fits_and_freezing():
+    # the first fit's optimiser set requires_grad on every parameter, so a layer frozen by
+    # hand (or an nn.Embedding.from_pretrained, frozen by default) trained without a word
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fixed = nn.Linear(8, 8)  # frozen by hand, in the body
+            self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+            self.head = nn.Linear(16, 3)
+
+        def param_groups(self):
+            return [[*self.fixed.parameters(), *self.body.parameters()],
+                    list(self.head.parameters())]
+
+        def forward(self, x):
+            return self.head(self.body(self.fixed(x)))
+
+    ember.seed(0)
+    model = Model()
+    model.fixed.requires_grad_(False)
+    fixed = [p.detach().clone() for p in model.fixed.parameters()]
+    body = model.body[0].weight.detach().clone()
+    learn = ember.Learner(blob_data(), model, quiet=True)
+    learn.fit(1, 1e-2)
+    learn.fit(1, 1e-2, reset_opt=True)  # a fresh optimiser (as lr_find builds for its sweep)
+    learn.fine_tune(1)  # freezes the body, then unfreezes it
+    assert not any(p.requires_grad for p in model.fixed.parameters())
+    assert all(torch.equal(p, q) for p, q in zip(model.fixed.parameters(), fixed))
+    # what the learner froze itself it unfreezes: the rest of the body trains
+    assert model.body[0].weight.requires_grad
+    assert not torch.equal(model.body[0].weight, body)
+    # a parameter unfrozen by hand trains again
+    model.fixed.requires_grad_(True)
+    learn.freeze()
+    learn.unfreeze()
+    assert all(p.requires_grad for p in model.parameters())

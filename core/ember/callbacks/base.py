@@ -18,6 +18,11 @@ inside phase X, never in ``after_X`` or ``after_cancel_X`` (the phase is over by
 - ``CancelEpochException``: ``before_epoch`` to ``after_validate``, not ``after_epoch``;
 - ``CancelFitException``: ``before_fit`` to ``after_epoch``, not ``after_fit``.
 
+A batch cancelled after its backward pass, like a cancelled step, keeps its gradients: they
+join the next step's (as in fastai's loop; gradient accumulation rests on it). To drop them,
+call ``self.learn.opt.zero_grad()`` before raising. A cancel that cuts an epoch short still
+counts the batch it was raised in (``learn.train_iter``), so schedules go on from the next step.
+
 One raised anywhere else ends the fit with a :class:`~ember.TrainingError` that names it, the
 event and the callback. ``learn.validate()`` and ``learn.get_preds()`` run outside any fit:
 there only ``CancelValidateException`` and ``CancelBatchException`` are caught.

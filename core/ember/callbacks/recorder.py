@@ -61,6 +61,8 @@ class Recorder(Callback):
     validation set (and a loader given as it is), the split's name in front for another one
     (``test_loss``, ``test_accuracy``). ``last_validation`` holds the last validation pass
     only: a ``validate("test")`` after a fit leaves it, and the per-epoch rows, as they were.
+    A pass that scored no batch (cancelled before its first, in whatever order) has no scores:
+    its epoch's row holds no ``valid_loss`` and no metrics, and the monitors pass over it.
 
     Example:
         >>> # learn.fit(2); learn.recorder.values[-1]["valid_loss"]
@@ -140,13 +142,25 @@ class Recorder(Callback):
     def after_validate(self) -> None:
         if getattr(self, "_valid_loss", None) is not None:
             split = self.learn.split
-            if not self.learn.labelled:  # a test set without labels: nothing was scored
+            if not self.learn.labelled or not self._scored_any():
+                # a test set without labels, or a pass cancelled before it scored a batch
+                # (in before_validate by a callback ordered after this one): no scores, as
+                # when the pass is cancelled before this callback begins it; the epoch's row
+                # read NaN, which early stopping counted against its patience
                 self._valid_loss = None
                 return
             self.last_evaluation = self.summarise_validation(split)
             if split in ("valid", None):
                 self.last_validation = self.last_evaluation
             self._valid_loss = None
+
+    def _scored_any(self) -> bool:
+        """Whether the evaluation pass that just ended scored a batch (on any rank)."""
+        count = self._valid_count
+        distributed = self.learn.distributed
+        if distributed is not None:  # every rank calls this: one scoring makes a pass
+            count = int(distributed.all_sum(torch.tensor(float(count))))
+        return count > 0
 
     def summarise_validation(self, split: str | None = "valid") -> dict[str, float]:
         """Reduce the loss and metrics of the evaluation pass that just ended (all ranks),

@@ -132,7 +132,9 @@ class EarlyStopping(_Monitor):
     ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (a loss falls; a metric says which way).
 
     The fit ends before the next epoch would start, so every callback still sees the last
-    epoch (its progress row, its checkpoint, a save-best on another metric).
+    epoch (its progress row, its checkpoint, a save-best on another metric). The model keeps
+    the weights of the last epoch trained (as Keras's and fastai's do by default): add a
+    :class:`SaveBest` on the same ``monitor`` to end with the best epoch's.
 
     Each fit starts afresh: the best value from an earlier fit (of a callback passed to the
     Learner, which stays for every fit) is forgotten. With ``reset_on_fit=False`` a later fit
@@ -193,17 +195,21 @@ class SaveBest(_Monitor):
         super().__init__(monitor, mode, reset_on_fit=reset_on_fit)
         self.path, self.restore = path, restore
         self.best_state: dict[str, Any] | None = None
+        #: the epoch (of its fit) whose weights ``best_state`` holds; None before one improved
+        self.best_epoch: int | None = None
 
     def reset(self) -> None:
         """Forget the best value and weights seen.
 
         Example:
             >>> keeper = SaveBest()
-            >>> keeper.reset(); keeper.best_state is None
+            >>> keeper.reset(); keeper.best_state is None and keeper.best_epoch is None
             True
         """
         super().reset()
-        self.best_state = None
+        # best_epoch too: it was unset before the first improvement, and a fit without one
+        # still named the epoch an earlier fit had kept
+        self.best_state, self.best_epoch = None, None
 
     def after_epoch(self) -> None:
         if self.improved():

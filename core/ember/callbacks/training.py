@@ -228,7 +228,9 @@ class GradientAccumulation(Callback):
 
     Groups start afresh every epoch; when the number of batches is not a multiple of
     ``n_steps``, the last group of the epoch is shorter and steps on its own, with its loss
-    averaged over its own batches (as one larger batch of that size would be).
+    averaged over its own batches (as one larger batch of that size would be). A group that a
+    cancel of its epoch or training pass cuts short takes no step: its gradients are dropped
+    when the next epoch's training begins.
 
     Under ``torchrun`` the batches that only accumulate run in DistributedDataParallel's
     ``no_sync``: the ranks' gradients are reduced once per group, by its last batch (the
@@ -259,6 +261,11 @@ class GradientAccumulation(Callback):
 
     def before_train(self) -> None:
         from ember.learner import _uncompiled  # (ember.learner imports this module)
+
+        # a group cut short by a cancel of the last epoch or training pass (a short-epoch
+        # callback) never stepped: its gradients joined this epoch's first group, which then
+        # summed more batches than n_steps, each divided by n_steps
+        self.learn.model.zero_grad(set_to_none=True)
 
         # with compile=, the DDP model under torch.compile's wrapper: dynamo breaks its graph
         # at DDP's calls into the reducer, which run eagerly and read no_sync's flag on every
