@@ -153,7 +153,16 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
     data = sample.data
     defaults = call_first("ember_defaults", data=data)
     if not isinstance(defaults, Defaults):
-        report.problems.append(f"{kind}: ember_defaults returned {defaults!r} for its own sample")
+        # call_first skips a hook that raised (or returned the wrong type) and lists the plugin
+        # as broken with the reason: that reason is the problem, not the None it fell back to
+        info = {i.name: i for i in plugin_infos()}.get(report.plugin)
+        if info is not None and info.status == "broken":
+            report.problems.append(f"{kind}: {info.reason} (for its own sample, a "
+                                   f"{type(data).__name__})")
+        else:
+            report.problems.append(f"{kind}: ember_defaults returned {defaults!r} for its own "
+                                   f"sample, a {type(data).__name__}; return ember.Defaults("
+                                   f"model=...) for it")
         return
     learn = ember.learner(data, quiet=True, path=folder)
     learn.fit(1, cbs=[_OneBatch()])
