@@ -134,6 +134,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
                                   f"numbers, strings, lists and dicts") from None
         raise
     _check_rebuilds(registry.data_kinds[data.kind], json.loads(text)["data"]["state"])
+    _check_model_rebuilds(json.loads(text))
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
@@ -639,6 +640,29 @@ def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
             f"subclass whose __init__ takes arguments of its own must override "
             f"from_state(state) to call it, and extend state() with everything from_state "
             f"reads (see docs/plugins.md, ember_data_kinds)") from None
+
+
+def _check_model_rebuilds(manifest: dict[str, Any]) -> None:
+    """Find, as :func:`load` will, what rebuilds the model ``manifest`` names: the registered
+    architecture, else a plugin's ``ember_rebuild_model`` (asked on the meta device, so nothing
+    is allocated). A model that neither rebuilds (an ``ember_config`` set by hand that no hook
+    claims) fails at export, naming what to add, not at load with advice to install a plugin
+    that is loaded already."""
+    from ember.plugins import call_first, get_registry
+
+    name = manifest["model"]["name"]
+    if name in get_registry().architectures:
+        return
+    with torch.device("meta"):
+        model = call_first("ember_rebuild_model", manifest=manifest)
+    if model is None:
+        raise ExportError(
+            f"the model's ember_config names {name!r}, which is no registered architecture, "
+            f"and no loaded plugin's ember_rebuild_model returns a model for it, so ember.load "
+            f"could not rebuild it. Register a builder under that name (ember_architectures) "
+            f"and build the model with ember.create_model({name!r}, ...), or implement "
+            f"ember_rebuild_model in a plugin to return the model when manifest['model']"
+            f"['name'] == {name!r} (see docs/plugins.md)")
 
 
 def _unjsonable_key(data: Data, state: dict[str, Any]) -> str:
