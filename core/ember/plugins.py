@@ -304,6 +304,47 @@ def _unmarked_hooks(plugin: object) -> str:
             f"{'it' if one else 'each'} with @ember.hookimpl")
 
 
+def _hook_names() -> list[str]:
+    spec_marker = f"{hookspecs.hookspec.project_name}_spec"
+    return sorted(name for name, value in vars(hookspecs).items()
+                  if inspect.isfunction(value) and hasattr(value, spec_marker))
+
+
+def _failure(error: Exception) -> str:
+    """The reason a plugin that failed to register is listed as broken: the error, on one line
+    (``ember plugins`` prints it in a table), and for pluggy's validation errors what to write
+    instead: the hook a misspelt name was probably meant to be, or the arguments a hook takes.
+
+    Example:
+        >>> import pluggy
+        >>> _failure(pluggy.PluginValidationError(None, "unknown hook 'ember_default' in x"))
+        ... # doctest: +ELLIPSIS
+        "PluginValidationError: unknown hook 'ember_default' in x; did you mean ember_defaults? ..."
+    """
+    import difflib
+    import re
+
+    import pluggy
+
+    reason = f"{type(error).__name__}: {error}"
+    if not isinstance(error, pluggy.PluginValidationError):
+        return reason
+    reason = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
+    hooks = _hook_names()
+    unknown = re.search(r"unknown hook '(\w+)'", str(error))
+    if unknown:
+        close = difflib.get_close_matches(unknown.group(1), hooks, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        return f"{reason}; {guess}the hooks are {', '.join(hooks)} (see ember.hookspecs)"
+    hook = re.search(r"for hook '(\w+)'", str(error))
+    if hook and hook.group(1) in hooks:
+        name = hook.group(1)
+        takes = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        return (f"{reason}; {name} takes ({takes}): an implementation may take any of these "
+                f"arguments, by these names, and no other")
+    return reason
+
+
 #: Ember's own plugin distributions: loaded before any other, so a name they register (the
 #: ``image`` data kind, say) stays theirs, and another plugin that registers it too is the one
 #: listed as broken
@@ -358,7 +399,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 manager.register(module, name=entry.name)
                 manager.check_pending()
             except Exception as error:  # a broken third-party plugin must never break core
-                info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+                info.status, info.reason = "broken", _failure(error)
                 if manager.has_plugin(entry.name):
                     manager.unregister(name=entry.name)
                 continue
@@ -382,7 +423,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
             manager.register(plugin, name=name)
             manager.check_pending()
         except Exception as error:
-            info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+            info.status, info.reason = "broken", _failure(error)
             if manager.has_plugin(name):
                 manager.unregister(name=name)
             continue

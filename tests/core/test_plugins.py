@@ -528,3 +528,26 @@ def test_a_plugin_that_registers_a_name_of_embers_own_plugins_is_the_one_that_br
     from ember_vision import ImageData
 
     assert ember.get_registry().data_kinds["image"] is ImageData
+
+
+def test_a_misspelt_hook_is_reported_with_the_hook_it_was_probably_meant_to_be(ember_plugins):
+    # before: "unknown hook 'ember_default' in plugin <module 'misspelt'>", nothing on which
+    # hooks exist
+    plugin = types.ModuleType("misspelt")
+    plugin.ember_default = ember.hookimpl(lambda data: None)
+    ember_plugins.register(plugin)
+    info = infos()["misspelt"]
+    assert info.status == "broken"
+    assert "did you mean ember_defaults?" in info.reason and "ember_samples" in info.reason
+
+
+def test_a_hook_with_an_argument_it_does_not_have_is_reported_with_the_arguments_it_has(
+        ember_plugins):
+    # before: pluggy's three lines ("Argument(s) {'dataset'} are declared in the hookimpl but
+    # can not be found in the hookspec"), which never said what the argument is called
+    plugin = types.ModuleType("misnamed")
+    plugin.ember_defaults = ember.hookimpl(lambda dataset: None)
+    ember_plugins.register(plugin)
+    info = infos()["misnamed"]
+    assert info.status == "broken" and "\n" not in info.reason
+    assert "{'dataset'}" in info.reason and "ember_defaults takes (data)" in info.reason
