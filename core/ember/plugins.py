@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -647,6 +648,40 @@ def _check_result(hook: str, result: Any) -> None:
     if not isinstance(result, wanted):
         raise PluginError(f"{hook} returned a {type(result).__name__}, not {name}; return "
                           f"{what}, None otherwise")
+    if hook == "ember_defaults":
+        problem = _defaults_problem(result)
+        if problem:
+            raise PluginError(f"ember_defaults returned ember.Defaults whose {problem}")
+
+
+def _defaults_problem(defaults: Defaults) -> str:
+    """What is wrong with the fields of a plugin's ``defaults`` that :func:`ember.learner`
+    uses as they are, or ``""``: refused here, naming the plugin, rather than as the user's
+    mistake ("model must be a torch.nn.Module", "'str' object is not callable") in a learner
+    the user gave no model, loss or learning rate."""
+    from torch import nn
+
+    model = defaults.model
+    if not isinstance(model, nn.Module):
+        if not callable(model):
+            return (f"model is a {type(model).__name__}; give an nn.Module (build it with "
+                    f"ember.create_model(name, **config)) or a builder that takes no argument")
+        try:
+            inspect.signature(model).bind()
+        except TypeError:
+            return (f"model is a builder that needs arguments {inspect.signature(model)}; "
+                    f"give an nn.Module sized to the data, or a builder that takes no argument")
+        except ValueError:  # a builder whose signature Python cannot read: called as it is
+            pass
+    loss = defaults.loss_func
+    if loss is not None and not callable(loss):
+        return (f"loss_func is a {type(loss).__name__}; give a callable (a torch loss module or "
+                f"function), or None for the loss that fits data.target_kind")
+    lr = defaults.lr
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)
+                           or not lr > 0):
+        return f"lr is {lr!r}; give a positive number, or None for the learner's default"
+    return ""
 
 
 def create_model(name: str, *positional: Any, **config: Any) -> nn.Module:

@@ -551,3 +551,35 @@ def test_a_hook_with_an_argument_it_does_not_have_is_reported_with_the_arguments
     info = infos()["misnamed"]
     assert info.status == "broken" and "\n" not in info.reason
     assert "{'dataset'}" in info.reason and "ember_defaults takes (data)" in info.reason
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"model": "mlp"}, "model is a str; give an nn.Module"),
+    ({"model": lambda n_in: torch.nn.Linear(n_in, 3)},
+     r"model is a builder that needs arguments \(n_in\)"),
+    ({"model": torch.nn.Linear(8, 3), "loss_func": "cross_entropy"},
+     "loss_func is a str; give a callable"),
+    ({"model": torch.nn.Linear(8, 3), "lr": "3e-3"}, "lr is '3e-3'; give a positive number"),
+])
+def test_defaults_with_a_field_learner_cannot_use_name_the_plugin(ember_plugins, fields,
+                                                                  problem):
+    # before: "model must be a torch.nn.Module, got str", "str failed on model outputs ...:
+    # 'str' object is not callable" or a TypeError from the builder: errors about a model, a
+    # loss or a rate the user never gave, with no word of the plugin that gave them
+    plugin, data_class = _series_plugin("series_plugin", lambda data: ember.Defaults(**fields))
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' raised in ember_defaults \(PluginError: "
+                             r"ember_defaults returned ember.Defaults whose " + problem):
+        ember.learner(_series_data(data_class))
+    assert infos()["series_plugin"].status == "broken"
+
+
+def test_defaults_with_a_builder_and_a_numpy_rate_are_used(ember_plugins):
+    import numpy as np
+
+    plugin, data_class = _series_plugin("series_plugin", lambda data: ember.Defaults(
+        model=lambda: torch.nn.Linear(8, 3), lr=np.float32(3e-3)))
+    ember_plugins.register(plugin)
+    learn = ember.learner(_series_data(data_class), quiet=True)
+    assert isinstance(learn.model, torch.nn.Linear) and learn.lr == pytest.approx(3e-3)
