@@ -259,3 +259,24 @@ def test_a_raising_ember_defaults_is_reported_with_its_error_not_as_none():
     assert report.problems == [
         "signal: ember_defaults raised AttributeError: 'SignalData' object has no attribute "
         "'n_channel' (for its own sample, a SignalData)"]
+
+
+def test_an_error_in_the_suite_names_the_step_that_raised_it():
+    # before: "signal: KeyError: 'signals'", the same whether the sample factory, the
+    # learner, training, export or ember.load had raised it
+    import ember_signal.plugin
+
+    plugin = types.ModuleType("factory_raises")
+
+    @ember.hookimpl
+    def ember_samples(register):
+        def sample():
+            raise KeyError("signals")
+        register("signal", sample)
+
+    plugin.ember_samples = ember_samples
+    for hook in ("ember_data_kinds", "ember_defaults", "ember_architectures"):
+        setattr(plugin, hook, getattr(ember_signal.plugin, hook))
+    report = check_plugin(plugin, raise_on_problem=False)
+    assert report.problems == ["signal: KeyError while calling the sample factory it registered "
+                               "(ember_samples): 'signals'"]
