@@ -346,6 +346,28 @@ def _failure(error: Exception) -> str:
     return reason
 
 
+def _loaded_already(manager: pluggy.PluginManager, plugin: object) -> str:
+    """Why ``plugin`` cannot load a second time, under another name, or ``""``: pluggy refuses
+    it ("Plugin already registered under a different name" and its whole table of plugins).
+    The usual case is an installed plugin's module given to :func:`register_plugin` without
+    its name.
+
+    Example:
+        >>> import pluggy, types
+        >>> manager, module = pluggy.PluginManager("ember"), types.ModuleType("mine.plugin")
+        >>> _ = manager.register(module, name="mine")
+        >>> _loaded_already(manager, module)[:50]
+        "its module 'mine.plugin' is loaded already, as plu"
+    """
+    other = manager.get_name(plugin)
+    if other is None:
+        return ""
+    module = getattr(plugin, "__name__", None) or type(plugin).__name__
+    return (f"its module {module!r} is loaded already, as plugin {other!r} (a module loads "
+            f"once), so this adds nothing; leave it out, or give it that name: "
+            f"ember.register_plugin(module, name={other!r})")
+
+
 #: Ember's own plugin distributions: loaded before any other, so a name they register (the
 #: ``image`` data kind, say) stays theirs, and another plugin that registers it too is the one
 #: listed as broken
@@ -393,7 +415,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 if reason:
                     info.status, info.reason = "incompatible", reason
                     continue
-                reason = _unmarked_hooks(module)
+                reason = _unmarked_hooks(module) or _loaded_already(manager, module)
                 if reason:
                     info.status, info.reason = "broken", reason
                     continue
@@ -416,7 +438,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
         if reason:
             info.status, info.reason = "incompatible", reason
             continue
-        reason = _unmarked_hooks(plugin)
+        reason = _unmarked_hooks(plugin) or _loaded_already(manager, plugin)
         if reason:
             info.status, info.reason = "broken", reason
             continue

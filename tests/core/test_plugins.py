@@ -583,3 +583,20 @@ def test_defaults_with_a_builder_and_a_numpy_rate_are_used(ember_plugins):
     ember_plugins.register(plugin)
     learn = ember.learner(_series_data(data_class), quiet=True)
     assert isinstance(learn.model, torch.nn.Linear) and learn.lr == pytest.approx(3e-3)
+
+
+def test_an_installed_plugins_module_registered_without_its_name_says_it_is_loaded_already(
+        ember_plugins):
+    # before: "ValueError: Plugin already registered under a different name:
+    # ember_signal.plugin=<module ...>" followed by pluggy's whole table of plugins
+    import ember_signal.plugin
+
+    ember_plugins.load_installed()
+    ember_plugins.register(ember_signal.plugin)
+    info = infos()["ember_signal.plugin"]
+    assert info.status == "broken" and info.reason == (
+        "its module 'ember_signal.plugin' is loaded already, as plugin 'signal' (a module loads "
+        "once), so this adds nothing; leave it out, or give it that name: "
+        "ember.register_plugin(module, name='signal')")
+    assert infos()["signal"].status == "ok"
+    assert ember.get_registry().owner[("ember_data_kinds", "signal")] == "signal"
