@@ -600,3 +600,14 @@ def test_an_installed_plugins_module_registered_without_its_name_says_it_is_load
         "ember.register_plugin(module, name='signal')")
     assert infos()["signal"].status == "ok"
     assert ember.get_registry().owner[("ember_data_kinds", "signal")] == "signal"
+
+
+def test_learner_on_data_of_a_plugin_not_loaded_says_how_to_register_one(ember_plugins):
+    # before: "no installed plugin has defaults for SeriesData (series data); ... install the
+    # plugin", to the author of a plugin not installed yet who had not registered it in this
+    # process
+    _, data_class = _series_plugin("series_plugin")
+    with pytest.raises(ember.TrainingError,
+                       match=r"no loaded plugin registers its kind 'series'; a plugin that is "
+                             r"not installed loads with ember.register_plugin\(module"):
+        ember.learner(_series_data(data_class))
