@@ -159,7 +159,8 @@ def ember_samples(register: Callable[..., None]) -> None:
 
         @ember.hookimpl
         def ember_samples(register):
-            register("image", lambda: ember.Sample(ImageData.sample(), items=first_images()))
+            register("image", lambda: ember.Sample(ImageData.from_arrays(images, labels),
+                                                   items=list(images[:8])))
 
     .. versionadded:: 0.1
     """
