@@ -280,7 +280,11 @@ def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> list[str]:
 
 def _check_contract(module: object) -> str:
     wanted = getattr(module, "EMBER_CONTRACT", hookspecs.CONTRACT_VERSION)
-    if not isinstance(wanted, int) or wanted > hookspecs.CONTRACT_VERSION:
+    if isinstance(wanted, bool) or not isinstance(wanted, int):  # no upgrade would help
+        return (f"EMBER_CONTRACT is {wanted!r}, not a whole number; set it to the hook "
+                f"contract the plugin was written for: EMBER_CONTRACT = "
+                f"{hookspecs.CONTRACT_VERSION} (ember.hookspecs.CONTRACT_VERSION)")
+    if wanted > hookspecs.CONTRACT_VERSION:
         return (
             f"written for hook contract {wanted!r}, this ember provides "
             f"{hookspecs.CONTRACT_VERSION}; upgrade ember"

@@ -611,3 +611,16 @@ def test_learner_on_data_of_a_plugin_not_loaded_says_how_to_register_one(ember_p
                        match=r"no loaded plugin registers its kind 'series'; a plugin that is "
                              r"not installed loads with ember.register_plugin\(module"):
         ember.learner(_series_data(data_class))
+
+
+@pytest.mark.parametrize("contract", ["1", 1.0, True])
+def test_a_contract_that_is_no_whole_number_says_so_not_upgrade_ember(ember_plugins, contract):
+    # before: "written for hook contract '1', this ember provides 1; upgrade ember"
+    plugin = types.ModuleType("odd_contract")
+    plugin.EMBER_CONTRACT = contract
+    ember_plugins.register(plugin)
+    info = infos()["odd_contract"]
+    assert info.status == "incompatible" and "upgrade" not in info.reason
+    assert info.reason.startswith(f"EMBER_CONTRACT is {contract!r}, not a whole number; set it "
+                                  f"to the hook contract the plugin was written for: "
+                                  f"EMBER_CONTRACT = 1")
