@@ -7,6 +7,9 @@ Ember through an entry point in the group ``ember``::
     [project.entry-points.ember]
     mydomain = "my_package.plugin"
 
+or, for a plugin that is not installed (a notebook, a plugin in development), registered for
+the running process: ``ember.register_plugin(my_package.plugin, name="mydomain")``.
+
 A hook implementation may accept any subset of a hook's arguments, so adding an argument later
 breaks no plugin. Hooks that receive ``register`` let a plugin contribute several named things;
 everything registered is listed by ``ember plugins``. Core's own defaults are registered through
