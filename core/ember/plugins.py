@@ -378,12 +378,30 @@ def _loaded_already(manager: pluggy.PluginManager, plugin: object) -> str:
 FIRST_PARTY = ("ember-vision", "ember-text", "ember-tabular")
 
 
-def _load_order(entry: Any) -> tuple[bool, str]:
+def _load_order(entry: Any) -> tuple[bool, str, str]:
     """Where an entry point loads: Ember's own plugins first, then the others by name, so
     which of two plugins keeps a name they both register does not depend on the order of
     ``sys.path`` or of the files in site-packages."""
     distribution = entry.dist.name if entry.dist is not None else ""
-    return distribution.replace("_", "-").lower() not in FIRST_PARTY, entry.name
+    normalized = distribution.replace("_", "-").lower()
+    # two distributions with one entry-point name: the first by distribution name loads
+    return normalized not in FIRST_PARTY, entry.name, normalized
+
+
+def _name_taken(infos: dict[str, PluginInfo], entry: Any, version: str) -> None:
+    """List ``entry``, whose entry-point name a plugin loaded before it has (core's own, or
+    another distribution's), as broken under ``"NAME (DISTRIBUTION)"``: a plugin manager
+    holds one plugin per name, and the other was dropped without a word before."""
+    package = entry.dist.name if entry.dist is not None else ""
+    taken = infos[entry.name]
+    holder = ("core's own plugin" if entry.name == "builtin"
+              else f"the plugin of {taken.package or taken.module}, loaded first")
+    key = f"{entry.name} ({package or entry.value})"
+    infos[key] = PluginInfo(
+        key, version, module=entry.value, package=package, status="broken",
+        reason=f"its entry-point name {entry.name!r} is taken by {holder}; a name loads one "
+               f"plugin, so this one is not loaded: rename its entry point in the group "
+               f"'ember' (pyproject.toml, [project.entry-points.ember]) and reinstall it")
 
 
 def _load() -> tuple[pluggy.PluginManager, Registry]:
@@ -403,9 +421,12 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     if not env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD", PluginError):
         for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
                             key=_load_order):
-            if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
+            if entry.name in _State.extra:  # register_plugin's wins
                 continue
             dist_version = entry.dist.version if entry.dist is not None else "?"
+            if entry.name in infos:  # listed, never dropped without a word
+                _name_taken(infos, entry, dist_version)
+                continue
             info = PluginInfo(entry.name, dist_version, module=entry.value,
                               package=entry.dist.name if entry.dist is not None else "")
             infos[entry.name] = info

@@ -624,3 +624,40 @@ def test_a_contract_that_is_no_whole_number_says_so_not_upgrade_ember(ember_plug
     assert info.reason.startswith(f"EMBER_CONTRACT is {contract!r}, not a whole number; set it "
                                   f"to the hook contract the plugin was written for: "
                                   f"EMBER_CONTRACT = 1")
+
+
+def _distribution(folder, package: str, entry: str, metric: str) -> None:
+    """An installed distribution ``package`` in ``folder`` whose entry point ``entry`` loads a
+    module registering the metric ``metric``."""
+    folder.mkdir()
+    module = package.replace("-", "_")
+    (folder / f"{module}.py").write_text(textwrap.dedent(f"""
+        import ember
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            register({metric!r}, ember.metrics.Accuracy)
+    """))
+    info = folder / f"{module}-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text(f"[ember]\n{entry} = {module}\n")
+
+
+@pytest.mark.parametrize("first_on_path", ["alpha", "beta"])
+def test_two_distributions_with_one_entry_point_name_list_the_one_not_loaded(
+        tmp_path, monkeypatch, first_on_path):
+    # before: the second was dropped without a word (not even in `ember plugins`), and which
+    # one loaded followed the order of sys.path
+    _distribution(tmp_path / "alpha", "alpha-pkg", "shared", "alpha_metric")
+    _distribution(tmp_path / "beta", "beta-pkg", "shared", "beta_metric")
+    for name in sorted(["alpha", "beta"], key=lambda name: name == first_on_path):
+        monkeypatch.syspath_prepend(str(tmp_path / name))  # the last prepended comes first
+    ember.reset_plugins()
+    listed = infos()
+    assert listed["shared"].package == "alpha-pkg" and listed["shared"].status == "ok"
+    assert listed["shared (beta-pkg)"].status == "broken"
+    assert listed["shared (beta-pkg)"].reason.startswith(
+        "its entry-point name 'shared' is taken by the plugin of alpha-pkg, loaded first")
+    metrics = ember.get_registry().metrics
+    assert "alpha_metric" in metrics and "beta_metric" not in metrics
