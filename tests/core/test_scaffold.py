@@ -85,3 +85,12 @@ def test_new_plugin_tests_pass_before_the_plugin_is_installed(tmp_path):
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 passed" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["vision", "text", "tabular"])
+def test_new_plugin_refuses_the_name_of_embers_own_plugins(tmp_path, name):
+    # before: it wrote ember-text/ with the package ember_text, whose install replaces Ember's
+    # own text plugin (same distribution, same import name)
+    with pytest.raises(ember.EmberError, match=f"plugin name '{name}' is Ember's own plugin"):
+        scaffold.new_plugin(name, tmp_path)
+    assert not list(tmp_path.iterdir())
