@@ -177,8 +177,13 @@ class Registry:
                 self.demos.append(name)
                 self.owner[(hook, f"{name.domain}/{name.name}")] = plugin
                 return
-            if not isinstance(name, str) or value is None:
-                raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
+            if not isinstance(name, str):
+                raise PluginError(f"plugin {plugin!r}: {hook} calls register(name, value) with "
+                                  f"a {type(name).__name__} {name!r} as the name; give the "
+                                  f"name first, a str: register('my_name', value)")
+            if value is None:
+                raise PluginError(f"plugin {plugin!r}: {hook} registers {name!r} with no value; "
+                                  f"give what it names too: register({name!r}, value)")
             if hook == "ember_data_kinds":
                 _check_data_kind(plugin, name, value)
             else:

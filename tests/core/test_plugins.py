@@ -661,3 +661,20 @@ def test_two_distributions_with_one_entry_point_name_list_the_one_not_loaded(
         "its entry-point name 'shared' is taken by the plugin of alpha-pkg, loaded first")
     metrics = ember.get_registry().metrics
     assert "alpha_metric" in metrics and "beta_metric" not in metrics
+
+
+@pytest.mark.parametrize(("call", "reason"), [
+    (lambda register: register("forgetful"),
+     "ember_metrics registers 'forgetful' with no value; give what it names too: "
+     "register('forgetful', value)"),
+    (lambda register: register(ember.metrics.Accuracy),
+     "ember_metrics calls register(name, value) with a type <class 'ember.metrics.Accuracy'> "
+     "as the name; give the name first, a str"),
+])
+def test_a_register_call_without_its_name_or_value_says_which(ember_plugins, call, reason):
+    # before: "register(name, value) needs a str name" for both, the name a str in the first
+    plugin = types.ModuleType("careless")
+    plugin.ember_metrics = ember.hookimpl(lambda register: call(register))
+    ember_plugins.register(plugin)
+    info = infos()["careless"]
+    assert info.status == "broken" and reason in info.reason
