@@ -655,6 +655,11 @@ def _check_model_rebuilds(manifest: dict[str, Any]) -> None:
         return
     with torch.device("meta"):
         model = call_first("ember_rebuild_model", manifest=manifest)
+    if model is None and (raised := _rebuild_raised()):
+        raise ExportError(
+            f"the model's ember_config names {name!r}, which is no registered architecture, and "
+            f"{raised}, so ember.load could not rebuild it; fix that hook (it gets the "
+            f"manifest, with manifest['model'] = {manifest['model']!r})")
     if model is None:
         raise ExportError(
             f"the model's ember_config names {name!r}, which is no registered architecture, "
@@ -663,6 +668,17 @@ def _check_model_rebuilds(manifest: dict[str, Any]) -> None:
             f"and build the model with ember.create_model({name!r}, ...), or implement "
             f"ember_rebuild_model in a plugin to return the model when manifest['model']"
             f"['name'] == {name!r} (see docs/plugins.md)")
+
+
+def _rebuild_raised() -> str:
+    """``plugin 'x' raised in ember_rebuild_model (KeyError: ...)`` for each plugin whose
+    ``ember_rebuild_model`` raised (and was listed as broken, then skipped), or ``""``."""
+    from ember.plugins import plugin_infos
+
+    prefix = "ember_rebuild_model raised "
+    return ", and ".join(f"plugin {info.name!r} raised in ember_rebuild_model "
+                         f"({info.reason.removeprefix(prefix)})" for info in plugin_infos()
+                         if info.status == "broken" and info.reason.startswith(prefix))
 
 
 def _unjsonable_key(data: Data, state: dict[str, Any]) -> str:
@@ -788,9 +804,10 @@ def _rebuild_model(path: Path, manifest: dict[str, Any]) -> torch.nn.Module:
         fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
                else _install_hint(manifest) if owner == manifest.get("plugin")
                else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
+        raised = _rebuild_raised()
         raise PluginError(
             f"{path} needs the architecture {name!r}, which no installed plugin provides; "
-            f"{fix}")
+            f"{fix}" + (f" ({raised})" if raised else ""))
     try:
         return create_model(name, **manifest["model"].get("config", {}))
     except (TypeError, ValueError, TrainingError) as error:
