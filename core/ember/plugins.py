@@ -244,6 +244,11 @@ def _check_data_kind(plugin: str, name: str, value: Any) -> None:
             f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
             f"class attribute kind is {value.kind!r}; set kind = {name!r} on the class "
             f"(exports store data.kind and ember.load looks the class up by it)")
+    if not isinstance(inspect.getattr_static(value, "from_state"), classmethod):
+        raise PluginError(
+            f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
+            f"from_state is not a classmethod (ember.load calls {value.__name__}.from_state"
+            f"(state) on the class, to make the data); decorate it with @classmethod")
 
 
 def _check_registered(hook: str, plugin: str, name: str, value: Any) -> None:

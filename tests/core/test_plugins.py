@@ -678,3 +678,23 @@ def test_a_register_call_without_its_name_or_value_says_which(ember_plugins, cal
     ember_plugins.register(plugin)
     info = infos()["careless"]
     assert info.status == "broken" and reason in info.reason
+
+
+def test_a_data_class_whose_from_state_is_no_classmethod_is_refused_with_the_fix(ember_plugins):
+    # before: the plugin loaded, and each export failed with "from_state() missing 1 required
+    # positional argument: 'state'" and advice to override from_state, which it did
+    class SeriesData(ember.Data):
+        kind = "series"
+
+        def from_state(cls, state):
+            return cls(None, None, target_kind=state["target_kind"], n_out=state["n_out"])
+
+    plugin = types.ModuleType("no_classmethod")
+    plugin.ember_data_kinds = ember.hookimpl(lambda register: register("series", SeriesData))
+    ember_plugins.register(plugin)
+    info = infos()["no_classmethod"]
+    assert info.status == "broken" and info.reason.endswith(
+        "registers SeriesData as data kind 'series', but its from_state is not a classmethod "
+        "(ember.load calls SeriesData.from_state(state) on the class, to make the data); "
+        "decorate it with @classmethod")
+    assert "series" not in ember.get_registry().data_kinds
