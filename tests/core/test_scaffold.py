@@ -74,14 +74,17 @@ def test_new_plugin_is_ruff_clean_under_its_own_configuration(tmp_path, name):
 def test_new_plugin_tests_pass_before_the_plugin_is_installed(tmp_path):
     # before: its demo test called ember.learner, which found no defaults for the new data
     # unless the package was pip-installed ("no installed plugin has defaults for SensorData"),
-    # though the scaffold prints how to use the plugin without installing it
+    # though the scaffold prints how to use the plugin without installing it; and `pytest` in
+    # the folder could not import the package unless the folder was put on PYTHONPATH
     import os
     import subprocess
 
     folder = scaffold.new_plugin("sensor", tmp_path)
-    path = os.pathsep.join([str(folder), *sys.path])
+    path = os.pathsep.join(p for p in sys.path if p)  # ember, not the new package
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=folder,
+        # -P: not the folder on sys.path either, as for the `pytest` command
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=folder,
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 passed" in result.stdout
