@@ -698,3 +698,20 @@ def test_a_data_class_whose_from_state_is_no_classmethod_is_refused_with_the_fix
         "(ember.load calls SeriesData.from_state(state) on the class, to make the data); "
         "decorate it with @classmethod")
     assert "series" not in ember.get_registry().data_kinds
+
+
+def test_an_installed_entry_point_named_builtin_is_listed_as_not_loaded(tmp_path, monkeypatch):
+    # before: skipped without a word; core's own plugin has that name
+    install_fake_plugin(tmp_path, monkeypatch, "builtin", """
+        import ember
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            register("impostor_metric", ember.metrics.Accuracy)
+    """)
+    listed = infos()
+    assert listed["builtin"].package == "ember"
+    assert listed["builtin (builtin-pkg)"].status == "broken"
+    assert listed["builtin (builtin-pkg)"].reason.startswith(
+        "its entry-point name 'builtin' is taken by core's own plugin")
+    assert "impostor_metric" not in ember.get_registry().metrics
