@@ -134,6 +134,7 @@ def export_learner(learn: Learner, path: Path) -> Path:
                                   f"numbers, strings, lists and dicts") from None
         raise
     _check_rebuilds(registry.data_kinds[data.kind], json.loads(text)["data"]["state"])
+    _check_model_rebuilds(json.loads(text))
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
@@ -643,6 +644,45 @@ def _check_rebuilds(data_class: type[Data], state: dict[str, Any]) -> None:
             f"reads (see docs/plugins.md, ember_data_kinds)") from None
 
 
+def _check_model_rebuilds(manifest: dict[str, Any]) -> None:
+    """Find, as :func:`load` will, what rebuilds the model ``manifest`` names: the registered
+    architecture, else a plugin's ``ember_rebuild_model`` (asked on the meta device, so nothing
+    is allocated). A model that neither rebuilds (an ``ember_config`` set by hand that no hook
+    claims) fails at export, naming what to add, not at load with advice to install a plugin
+    that is loaded already."""
+    from ember.plugins import call_first, get_registry
+
+    name = manifest["model"]["name"]
+    if name in get_registry().architectures:
+        return
+    with torch.device("meta"):
+        model = call_first("ember_rebuild_model", manifest=manifest)
+    if model is None and (raised := _rebuild_raised()):
+        raise ExportError(
+            f"the model's ember_config names {name!r}, which is no registered architecture, and "
+            f"{raised}, so ember.load could not rebuild it; fix that hook (it gets the "
+            f"manifest, with manifest['model'] = {manifest['model']!r})")
+    if model is None:
+        raise ExportError(
+            f"the model's ember_config names {name!r}, which is no registered architecture, "
+            f"and no loaded plugin's ember_rebuild_model returns a model for it, so ember.load "
+            f"could not rebuild it. Register a builder under that name (ember_architectures) "
+            f"and build the model with ember.create_model({name!r}, ...), or implement "
+            f"ember_rebuild_model in a plugin to return the model when manifest['model']"
+            f"['name'] == {name!r} (see docs/plugins.md)")
+
+
+def _rebuild_raised() -> str:
+    """``plugin 'x' raised in ember_rebuild_model (KeyError: ...)`` for each plugin whose
+    ``ember_rebuild_model`` raised (and was listed as broken, then skipped), or ``""``."""
+    from ember.plugins import plugin_infos
+
+    prefix = "ember_rebuild_model raised "
+    return ", and ".join(f"plugin {info.name!r} raised in ember_rebuild_model "
+                         f"({info.reason.removeprefix(prefix)})" for info in plugin_infos()
+                         if info.status == "broken" and info.reason.startswith(prefix))
+
+
 def _unjsonable_key(data: Data, state: dict[str, Any]) -> str:
     """`` (TheData.state()['key'])`` for the first entry of ``state`` JSON cannot write, so a
     plugin author sees which value to turn into plain numbers, or ``""``."""
@@ -766,9 +806,10 @@ def _rebuild_model(path: Path, manifest: dict[str, Any]) -> torch.nn.Module:
         fix = ("upgrade ember, which provided it: pip install -U ember" if owner == "builtin"
                else _install_hint(manifest) if owner == manifest.get("plugin")
                else f"install the plugin {owner!r}, which provided it (see `ember plugins`)")
+        raised = _rebuild_raised()
         raise PluginError(
             f"{path} needs the architecture {name!r}, which no installed plugin provides; "
-            f"{fix}")
+            f"{fix}" + (f" ({raised})" if raised else ""))
     try:
         return create_model(name, **manifest["model"].get("config", {}))
     except (TypeError, ValueError, TrainingError) as error:

@@ -7,6 +7,9 @@ Ember through an entry point in the group ``ember``::
     [project.entry-points.ember]
     mydomain = "my_package.plugin"
 
+or, for a plugin that is not installed (a notebook, a plugin in development), registered for
+the running process: ``ember.register_plugin(my_package.plugin, name="mydomain")``.
+
 A hook implementation may accept any subset of a hook's arguments, so adding an argument later
 breaks no plugin. Hooks that receive ``register`` let a plugin contribute several named things;
 everything registered is listed by ``ember plugins``. Core's own defaults are registered through
@@ -66,15 +69,20 @@ def ember_defaults(data: Data) -> Defaults | None:
     """Return the defaults (model, loss, metrics, callbacks) that fit ``data``, or ``None``.
 
     Called by :func:`ember.learner`. Return ``None`` for data this plugin does not handle; the
-    first plugin that returns a :class:`ember.Defaults` wins (core's built-in plugin answers
-    last, for plain tensor data). Size the model to the data (input shape, ``data.n_out``).
+    first plugin that returns a :class:`ember.Defaults` wins, and plugins are asked in the
+    reverse of their load order: those given to :func:`ember.register_plugin` first, then
+    installed third-party plugins, then Ember's own, and core's built-in plugin last (for plain
+    tensor data). So answer for your own ``Data`` classes only; ``@ember.hookimpl(trylast=True)``
+    makes an answer a fallback. Size the model to the data (input shape, ``data.n_out``) and
+    build it with :func:`ember.create_model`, so that an export can rebuild it.
 
     Example::
 
         @ember.hookimpl
         def ember_defaults(data):
             if isinstance(data, ImageData):
-                return ember.Defaults(model=compact_cnn(data.n_channels, data.n_out))
+                return ember.Defaults(model=ember.create_model(
+                    "compact_cnn", n_channels=data.n_channels, n_out=data.n_out))
 
     .. versionadded:: 0.1
     """
@@ -154,7 +162,8 @@ def ember_samples(register: Callable[..., None]) -> None:
 
         @ember.hookimpl
         def ember_samples(register):
-            register("image", lambda: ember.Sample(ImageData.sample(), items=first_images()))
+            register("image", lambda: ember.Sample(ImageData.from_arrays(images, labels),
+                                                   items=list(images[:8])))
 
     .. versionadded:: 0.1
     """

@@ -2124,6 +2124,12 @@ def _why_no_defaults(data: Data) -> str:
                                else type(x).__name__ for x in data.one_batch()[:-1])
             why = (f" (its batches hold inputs of shape {shapes}; core's default, the mlp, "
                    f"takes one float input of shape (batch, features))")
+        if type(data) is not Data and data.kind not in get_registry().data_kinds:
+            # a plugin's class whose plugin is not loaded: in a fresh process (a notebook, a
+            # plugin in development) one that is not installed must be registered again
+            why = (f" (no loaded plugin registers its kind {data.kind!r}; a plugin that is not "
+                   f"installed loads with ember.register_plugin(module, name=...), once per "
+                   f"process)")
         return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
                 f"install the plugin for this domain (see `ember plugins`)")
     return (f"plugin {culprit!r} raised in ember_defaults ({raised[culprit]}) and is listed "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -176,8 +177,13 @@ class Registry:
                 self.demos.append(name)
                 self.owner[(hook, f"{name.domain}/{name.name}")] = plugin
                 return
-            if not isinstance(name, str) or value is None:
-                raise PluginError(f"plugin {plugin!r}: register(name, value) needs a str name")
+            if not isinstance(name, str):
+                raise PluginError(f"plugin {plugin!r}: {hook} calls register(name, value) with "
+                                  f"a {type(name).__name__} {name!r} as the name; give the "
+                                  f"name first, a str: register('my_name', value)")
+            if value is None:
+                raise PluginError(f"plugin {plugin!r}: {hook} registers {name!r} with no value; "
+                                  f"give what it names too: register({name!r}, value)")
             if hook == "ember_data_kinds":
                 _check_data_kind(plugin, name, value)
             else:
@@ -238,6 +244,11 @@ def _check_data_kind(plugin: str, name: str, value: Any) -> None:
             f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
             f"class attribute kind is {value.kind!r}; set kind = {name!r} on the class "
             f"(exports store data.kind and ember.load looks the class up by it)")
+    if not isinstance(inspect.getattr_static(value, "from_state"), classmethod):
+        raise PluginError(
+            f"plugin {plugin!r} registers {value.__name__} as data kind {name!r}, but its "
+            f"from_state is not a classmethod (ember.load calls {value.__name__}.from_state"
+            f"(state) on the class, to make the data); decorate it with @classmethod")
 
 
 def _check_registered(hook: str, plugin: str, name: str, value: Any) -> None:
@@ -279,7 +290,11 @@ def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> list[str]:
 
 def _check_contract(module: object) -> str:
     wanted = getattr(module, "EMBER_CONTRACT", hookspecs.CONTRACT_VERSION)
-    if not isinstance(wanted, int) or wanted > hookspecs.CONTRACT_VERSION:
+    if isinstance(wanted, bool) or not isinstance(wanted, int):  # no upgrade would help
+        return (f"EMBER_CONTRACT is {wanted!r}, not a whole number; set it to the hook "
+                f"contract the plugin was written for: EMBER_CONTRACT = "
+                f"{hookspecs.CONTRACT_VERSION} (ember.hookspecs.CONTRACT_VERSION)")
+    if wanted > hookspecs.CONTRACT_VERSION:
         return (
             f"written for hook contract {wanted!r}, this ember provides "
             f"{hookspecs.CONTRACT_VERSION}; upgrade ember"
@@ -304,18 +319,99 @@ def _unmarked_hooks(plugin: object) -> str:
             f"{'it' if one else 'each'} with @ember.hookimpl")
 
 
+def _hook_names() -> list[str]:
+    spec_marker = f"{hookspecs.hookspec.project_name}_spec"
+    return sorted(name for name, value in vars(hookspecs).items()
+                  if inspect.isfunction(value) and hasattr(value, spec_marker))
+
+
+def _failure(error: Exception) -> str:
+    """The reason a plugin that failed to register is listed as broken: the error, on one line
+    (``ember plugins`` prints it in a table), and for pluggy's validation errors what to write
+    instead: the hook a misspelt name was probably meant to be, or the arguments a hook takes.
+
+    Example:
+        >>> import pluggy
+        >>> _failure(pluggy.PluginValidationError(None, "unknown hook 'ember_default' in x"))
+        ... # doctest: +ELLIPSIS
+        "PluginValidationError: unknown hook 'ember_default' in x; did you mean ember_defaults? ..."
+    """
+    import difflib
+    import re
+
+    import pluggy
+
+    reason = f"{type(error).__name__}: {error}"
+    if not isinstance(error, pluggy.PluginValidationError):
+        return reason
+    reason = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
+    hooks = _hook_names()
+    unknown = re.search(r"unknown hook '(\w+)'", str(error))
+    if unknown:
+        close = difflib.get_close_matches(unknown.group(1), hooks, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        return f"{reason}; {guess}the hooks are {', '.join(hooks)} (see ember.hookspecs)"
+    hook = re.search(r"for hook '(\w+)'", str(error))
+    if hook and hook.group(1) in hooks:
+        name = hook.group(1)
+        takes = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        return (f"{reason}; {name} takes ({takes}): an implementation may take any of these "
+                f"arguments, by these names, and no other")
+    return reason
+
+
+def _loaded_already(manager: pluggy.PluginManager, plugin: object) -> str:
+    """Why ``plugin`` cannot load a second time, under another name, or ``""``: pluggy refuses
+    it ("Plugin already registered under a different name" and its whole table of plugins).
+    The usual case is an installed plugin's module given to :func:`register_plugin` without
+    its name.
+
+    Example:
+        >>> import pluggy, types
+        >>> manager, module = pluggy.PluginManager("ember"), types.ModuleType("mine.plugin")
+        >>> _ = manager.register(module, name="mine")
+        >>> _loaded_already(manager, module)[:50]
+        "its module 'mine.plugin' is loaded already, as plu"
+    """
+    other = manager.get_name(plugin)
+    if other is None:
+        return ""
+    module = getattr(plugin, "__name__", None) or type(plugin).__name__
+    return (f"its module {module!r} is loaded already, as plugin {other!r} (a module loads "
+            f"once), so this adds nothing; leave it out, or give it that name: "
+            f"ember.register_plugin(module, name={other!r})")
+
+
 #: Ember's own plugin distributions: loaded before any other, so a name they register (the
 #: ``image`` data kind, say) stays theirs, and another plugin that registers it too is the one
 #: listed as broken
 FIRST_PARTY = ("ember-vision", "ember-text", "ember-tabular")
 
 
-def _load_order(entry: Any) -> tuple[bool, str]:
+def _load_order(entry: Any) -> tuple[bool, str, str]:
     """Where an entry point loads: Ember's own plugins first, then the others by name, so
     which of two plugins keeps a name they both register does not depend on the order of
     ``sys.path`` or of the files in site-packages."""
     distribution = entry.dist.name if entry.dist is not None else ""
-    return distribution.replace("_", "-").lower() not in FIRST_PARTY, entry.name
+    normalized = distribution.replace("_", "-").lower()
+    # two distributions with one entry-point name: the first by distribution name loads
+    return normalized not in FIRST_PARTY, entry.name, normalized
+
+
+def _name_taken(infos: dict[str, PluginInfo], entry: Any, version: str) -> None:
+    """List ``entry``, whose entry-point name a plugin loaded before it has (core's own, or
+    another distribution's), as broken under ``"NAME (DISTRIBUTION)"``: a plugin manager
+    holds one plugin per name, and the other was dropped without a word before."""
+    package = entry.dist.name if entry.dist is not None else ""
+    taken = infos[entry.name]
+    holder = ("core's own plugin" if entry.name == "builtin"
+              else f"the plugin of {taken.package or taken.module}, loaded first")
+    key = f"{entry.name} ({package or entry.value})"
+    infos[key] = PluginInfo(
+        key, version, module=entry.value, package=package, status="broken",
+        reason=f"its entry-point name {entry.name!r} is taken by {holder}; a name loads one "
+               f"plugin, so this one is not loaded: rename its entry point in the group "
+               f"'ember' (pyproject.toml, [project.entry-points.ember]) and reinstall it")
 
 
 def _load() -> tuple[pluggy.PluginManager, Registry]:
@@ -335,9 +431,12 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
     if not env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD", PluginError):
         for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
                             key=_load_order):
-            if entry.name in infos or entry.name in _State.extra:  # register_plugin's wins
+            if entry.name in _State.extra:  # register_plugin's wins
                 continue
             dist_version = entry.dist.version if entry.dist is not None else "?"
+            if entry.name in infos:  # listed, never dropped without a word
+                _name_taken(infos, entry, dist_version)
+                continue
             info = PluginInfo(entry.name, dist_version, module=entry.value,
                               package=entry.dist.name if entry.dist is not None else "")
             infos[entry.name] = info
@@ -351,14 +450,14 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
                 if reason:
                     info.status, info.reason = "incompatible", reason
                     continue
-                reason = _unmarked_hooks(module)
+                reason = _unmarked_hooks(module) or _loaded_already(manager, module)
                 if reason:
                     info.status, info.reason = "broken", reason
                     continue
                 manager.register(module, name=entry.name)
                 manager.check_pending()
             except Exception as error:  # a broken third-party plugin must never break core
-                info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+                info.status, info.reason = "broken", _failure(error)
                 if manager.has_plugin(entry.name):
                     manager.unregister(name=entry.name)
                 continue
@@ -374,7 +473,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
         if reason:
             info.status, info.reason = "incompatible", reason
             continue
-        reason = _unmarked_hooks(plugin)
+        reason = _unmarked_hooks(plugin) or _loaded_already(manager, plugin)
         if reason:
             info.status, info.reason = "broken", reason
             continue
@@ -382,7 +481,7 @@ def _load() -> tuple[pluggy.PluginManager, Registry]:
             manager.register(plugin, name=name)
             manager.check_pending()
         except Exception as error:
-            info.status, info.reason = "broken", f"{type(error).__name__}: {error}"
+            info.status, info.reason = "broken", _failure(error)
             if manager.has_plugin(name):
                 manager.unregister(name=name)
             continue
@@ -606,6 +705,40 @@ def _check_result(hook: str, result: Any) -> None:
     if not isinstance(result, wanted):
         raise PluginError(f"{hook} returned a {type(result).__name__}, not {name}; return "
                           f"{what}, None otherwise")
+    if hook == "ember_defaults":
+        problem = _defaults_problem(result)
+        if problem:
+            raise PluginError(f"ember_defaults returned ember.Defaults whose {problem}")
+
+
+def _defaults_problem(defaults: Defaults) -> str:
+    """What is wrong with the fields of a plugin's ``defaults`` that :func:`ember.learner`
+    uses as they are, or ``""``: refused here, naming the plugin, rather than as the user's
+    mistake ("model must be a torch.nn.Module", "'str' object is not callable") in a learner
+    the user gave no model, loss or learning rate."""
+    from torch import nn
+
+    model = defaults.model
+    if not isinstance(model, nn.Module):
+        if not callable(model):
+            return (f"model is a {type(model).__name__}; give an nn.Module (build it with "
+                    f"ember.create_model(name, **config)) or a builder that takes no argument")
+        try:
+            inspect.signature(model).bind()
+        except TypeError:
+            return (f"model is a builder that needs arguments {inspect.signature(model)}; "
+                    f"give an nn.Module sized to the data, or a builder that takes no argument")
+        except ValueError:  # a builder whose signature Python cannot read: called as it is
+            pass
+    loss = defaults.loss_func
+    if loss is not None and not callable(loss):
+        return (f"loss_func is a {type(loss).__name__}; give a callable (a torch loss module or "
+                f"function), or None for the loss that fits data.target_kind")
+    lr = defaults.lr
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)
+                           or not lr > 0):
+        return f"lr is {lr!r}; give a positive number, or None for the learner's default"
+    return ""
 
 
 def create_model(name: str, *positional: Any, **config: Any) -> nn.Module:

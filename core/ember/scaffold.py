@@ -18,6 +18,7 @@ from string import Template
 
 from ember.errors import EmberError
 from ember.hookspecs import CONTRACT_VERSION
+from ember.plugins import FIRST_PARTY
 
 __all__ = ["new_plugin"]
 
@@ -44,6 +45,10 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
                          f"does not end with '_', e.g. 'signal' or 'time_series'")
     if name == "builtin":  # its entry point would be skipped: core's own plugin has that name
         raise EmberError("plugin name 'builtin' is core's own plugin; choose another name")
+    if f"ember-{name.replace('_', '-')}" in FIRST_PARTY:  # it would install over Ember's own
+        raise EmberError(f"plugin name {name!r} is Ember's own plugin: its package "
+                         f"ember-{name} (import ember_{name}) would replace that one; choose "
+                         f"another name, e.g. 'my_{name}'")
     if Path(parent).exists() and not Path(parent).is_dir():
         raise EmberError(f"{parent} is a file, not a folder; give a folder to write the plugin in")
     folder = Path(parent) / f"ember-{name.replace('_', '-')}"

@@ -144,7 +144,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Path) -> None:
+def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Path,
+                  step: list[str]) -> None:
+    """Check one sample; ``step`` gets the name of each step as it starts, so an error that
+    escapes is reported with the step that raised it."""
     import ember
 
     if not isinstance(sample, Sample):
@@ -153,26 +156,43 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
     data = sample.data
     defaults = call_first("ember_defaults", data=data)
     if not isinstance(defaults, Defaults):
-        report.problems.append(f"{kind}: ember_defaults returned {defaults!r} for its own sample")
+        # call_first skips a hook that raised (or returned the wrong type) and lists the plugin
+        # as broken with the reason: that reason is the problem, not the None it fell back to
+        info = {i.name: i for i in plugin_infos()}.get(report.plugin)
+        if info is not None and info.status == "broken":
+            report.problems.append(f"{kind}: {info.reason} (for its own sample, a "
+                                   f"{type(data).__name__})")
+        else:
+            report.problems.append(f"{kind}: ember_defaults returned {defaults!r} for its own "
+                                   f"sample, a {type(data).__name__}; return ember.Defaults("
+                                   f"model=...) for it")
         return
+    step.append("building ember.learner(sample.data) from the defaults")
     learn = ember.learner(data, quiet=True, path=folder)
+    step.append("training one batch (learn.fit)")
     learn.fit(1, cbs=[_OneBatch()])
     losses = learn.recorder.losses
     if not losses or not math.isfinite(losses[-1]):
         report.problems.append(f"{kind}: one training batch gave loss {losses[-1:]}")
+    step.append("validating (learn.validate)")
     metrics = learn.validate()
     if "valid_loss" not in metrics or not math.isfinite(metrics["valid_loss"]):
         report.problems.append(f"{kind}: validate() gave {metrics}")
     if not sample.items:
         report.problems.append(f"{kind}: the sample has no items to predict")
         return
+    step.append("predicting the sample's items (learn.predict_batch)")
     expected = learn.predict_batch(sample.items, **sample.options)
+    step.append("exporting (learn.export)")
     path = learn.export(folder / f"{kind}.ember")
+    step.append("loading the export (ember.load)")
     predictor = ember.load(path)
+    step.append("predicting the sample's items with the loaded model (predict_batch)")
     got = predictor.predict_batch(sample.items, **sample.options)
     if not _same(got, expected):
         report.problems.append(f"{kind}: predictions after export → load differ: {got[:3]} vs "
                                f"{expected[:3]}")
+    step.append("predicting one item with the loaded model (predict)")
     if not _same(predictor.predict(sample.items[0], **sample.options), expected[0]):
         report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
     try:
@@ -242,8 +262,10 @@ def _check(plugin: object, name: str | None) -> ConformanceReport:
             report.problems.append(f"data kind {kind!r} has no sample: implement ember_samples")
     with tempfile.TemporaryDirectory() as folder:
         for kind, factory in samples.items():
+            step = ["calling the sample factory it registered (ember_samples)"]
             try:
-                _check_sample(kind, factory(), report, Path(folder))
-            except Exception as error:
-                report.problems.append(f"{kind}: {type(error).__name__}: {error}")
+                _check_sample(kind, factory(), report, Path(folder), step)
+            except Exception as error:  # named with the step that raised it
+                report.problems.append(f"{kind}: {type(error).__name__} while {step[-1]}: "
+                                       f"{error}")
     return report

@@ -528,3 +528,190 @@ def test_a_plugin_that_registers_a_name_of_embers_own_plugins_is_the_one_that_br
     from ember_vision import ImageData
 
     assert ember.get_registry().data_kinds["image"] is ImageData
+
+
+def test_a_misspelt_hook_is_reported_with_the_hook_it_was_probably_meant_to_be(ember_plugins):
+    # before: "unknown hook 'ember_default' in plugin <module 'misspelt'>", nothing on which
+    # hooks exist
+    plugin = types.ModuleType("misspelt")
+    plugin.ember_default = ember.hookimpl(lambda data: None)
+    ember_plugins.register(plugin)
+    info = infos()["misspelt"]
+    assert info.status == "broken"
+    assert "did you mean ember_defaults?" in info.reason and "ember_samples" in info.reason
+
+
+def test_a_hook_with_an_argument_it_does_not_have_is_reported_with_the_arguments_it_has(
+        ember_plugins):
+    # before: pluggy's three lines ("Argument(s) {'dataset'} are declared in the hookimpl but
+    # can not be found in the hookspec"), which never said what the argument is called
+    plugin = types.ModuleType("misnamed")
+    plugin.ember_defaults = ember.hookimpl(lambda dataset: None)
+    ember_plugins.register(plugin)
+    info = infos()["misnamed"]
+    assert info.status == "broken" and "\n" not in info.reason
+    assert "{'dataset'}" in info.reason and "ember_defaults takes (data)" in info.reason
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"model": "mlp"}, "model is a str; give an nn.Module"),
+    ({"model": lambda n_in: torch.nn.Linear(n_in, 3)},
+     r"model is a builder that needs arguments \(n_in\)"),
+    ({"model": torch.nn.Linear(8, 3), "loss_func": "cross_entropy"},
+     "loss_func is a str; give a callable"),
+    ({"model": torch.nn.Linear(8, 3), "lr": "3e-3"}, "lr is '3e-3'; give a positive number"),
+])
+def test_defaults_with_a_field_learner_cannot_use_name_the_plugin(ember_plugins, fields,
+                                                                  problem):
+    # before: "model must be a torch.nn.Module, got str", "str failed on model outputs ...:
+    # 'str' object is not callable" or a TypeError from the builder: errors about a model, a
+    # loss or a rate the user never gave, with no word of the plugin that gave them
+    plugin, data_class = _series_plugin("series_plugin", lambda data: ember.Defaults(**fields))
+    ember_plugins.register(plugin)
+    with pytest.raises(ember.TrainingError,
+                       match=r"plugin 'series_plugin' raised in ember_defaults \(PluginError: "
+                             r"ember_defaults returned ember.Defaults whose " + problem):
+        ember.learner(_series_data(data_class))
+    assert infos()["series_plugin"].status == "broken"
+
+
+def test_defaults_with_a_builder_and_a_numpy_rate_are_used(ember_plugins):
+    import numpy as np
+
+    plugin, data_class = _series_plugin("series_plugin", lambda data: ember.Defaults(
+        model=lambda: torch.nn.Linear(8, 3), lr=np.float32(3e-3)))
+    ember_plugins.register(plugin)
+    learn = ember.learner(_series_data(data_class), quiet=True)
+    assert isinstance(learn.model, torch.nn.Linear) and learn.lr == pytest.approx(3e-3)
+
+
+def test_an_installed_plugins_module_registered_without_its_name_says_it_is_loaded_already(
+        ember_plugins):
+    # before: "ValueError: Plugin already registered under a different name:
+    # ember_signal.plugin=<module ...>" followed by pluggy's whole table of plugins
+    import ember_signal.plugin
+
+    ember_plugins.load_installed()
+    ember_plugins.register(ember_signal.plugin)
+    info = infos()["ember_signal.plugin"]
+    assert info.status == "broken" and info.reason == (
+        "its module 'ember_signal.plugin' is loaded already, as plugin 'signal' (a module loads "
+        "once), so this adds nothing; leave it out, or give it that name: "
+        "ember.register_plugin(module, name='signal')")
+    assert infos()["signal"].status == "ok"
+    assert ember.get_registry().owner[("ember_data_kinds", "signal")] == "signal"
+
+
+def test_learner_on_data_of_a_plugin_not_loaded_says_how_to_register_one(ember_plugins):
+    # before: "no installed plugin has defaults for SeriesData (series data); ... install the
+    # plugin", to the author of a plugin not installed yet who had not registered it in this
+    # process
+    _, data_class = _series_plugin("series_plugin")
+    with pytest.raises(ember.TrainingError,
+                       match=r"no loaded plugin registers its kind 'series'; a plugin that is "
+                             r"not installed loads with ember.register_plugin\(module"):
+        ember.learner(_series_data(data_class))
+
+
+@pytest.mark.parametrize("contract", ["1", 1.0, True])
+def test_a_contract_that_is_no_whole_number_says_so_not_upgrade_ember(ember_plugins, contract):
+    # before: "written for hook contract '1', this ember provides 1; upgrade ember"
+    plugin = types.ModuleType("odd_contract")
+    plugin.EMBER_CONTRACT = contract
+    ember_plugins.register(plugin)
+    info = infos()["odd_contract"]
+    assert info.status == "incompatible" and "upgrade" not in info.reason
+    assert info.reason.startswith(f"EMBER_CONTRACT is {contract!r}, not a whole number; set it "
+                                  f"to the hook contract the plugin was written for: "
+                                  f"EMBER_CONTRACT = 1")
+
+
+def _distribution(folder, package: str, entry: str, metric: str) -> None:
+    """An installed distribution ``package`` in ``folder`` whose entry point ``entry`` loads a
+    module registering the metric ``metric``."""
+    folder.mkdir()
+    module = package.replace("-", "_")
+    (folder / f"{module}.py").write_text(textwrap.dedent(f"""
+        import ember
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            register({metric!r}, ember.metrics.Accuracy)
+    """))
+    info = folder / f"{module}-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text(f"[ember]\n{entry} = {module}\n")
+
+
+@pytest.mark.parametrize("first_on_path", ["alpha", "beta"])
+def test_two_distributions_with_one_entry_point_name_list_the_one_not_loaded(
+        tmp_path, monkeypatch, first_on_path):
+    # before: the second was dropped without a word (not even in `ember plugins`), and which
+    # one loaded followed the order of sys.path
+    _distribution(tmp_path / "alpha", "alpha-pkg", "shared", "alpha_metric")
+    _distribution(tmp_path / "beta", "beta-pkg", "shared", "beta_metric")
+    for name in sorted(["alpha", "beta"], key=lambda name: name == first_on_path):
+        monkeypatch.syspath_prepend(str(tmp_path / name))  # the last prepended comes first
+    ember.reset_plugins()
+    listed = infos()
+    assert listed["shared"].package == "alpha-pkg" and listed["shared"].status == "ok"
+    assert listed["shared (beta-pkg)"].status == "broken"
+    assert listed["shared (beta-pkg)"].reason.startswith(
+        "its entry-point name 'shared' is taken by the plugin of alpha-pkg, loaded first")
+    metrics = ember.get_registry().metrics
+    assert "alpha_metric" in metrics and "beta_metric" not in metrics
+
+
+@pytest.mark.parametrize(("call", "reason"), [
+    (lambda register: register("forgetful"),
+     "ember_metrics registers 'forgetful' with no value; give what it names too: "
+     "register('forgetful', value)"),
+    (lambda register: register(ember.metrics.Accuracy),
+     "ember_metrics calls register(name, value) with a type <class 'ember.metrics.Accuracy'> "
+     "as the name; give the name first, a str"),
+])
+def test_a_register_call_without_its_name_or_value_says_which(ember_plugins, call, reason):
+    # before: "register(name, value) needs a str name" for both, the name a str in the first
+    plugin = types.ModuleType("careless")
+    plugin.ember_metrics = ember.hookimpl(lambda register: call(register))
+    ember_plugins.register(plugin)
+    info = infos()["careless"]
+    assert info.status == "broken" and reason in info.reason
+
+
+def test_a_data_class_whose_from_state_is_no_classmethod_is_refused_with_the_fix(ember_plugins):
+    # before: the plugin loaded, and each export failed with "from_state() missing 1 required
+    # positional argument: 'state'" and advice to override from_state, which it did
+    class SeriesData(ember.Data):
+        kind = "series"
+
+        def from_state(cls, state):
+            return cls(None, None, target_kind=state["target_kind"], n_out=state["n_out"])
+
+    plugin = types.ModuleType("no_classmethod")
+    plugin.ember_data_kinds = ember.hookimpl(lambda register: register("series", SeriesData))
+    ember_plugins.register(plugin)
+    info = infos()["no_classmethod"]
+    assert info.status == "broken" and info.reason.endswith(
+        "registers SeriesData as data kind 'series', but its from_state is not a classmethod "
+        "(ember.load calls SeriesData.from_state(state) on the class, to make the data); "
+        "decorate it with @classmethod")
+    assert "series" not in ember.get_registry().data_kinds
+
+
+def test_an_installed_entry_point_named_builtin_is_listed_as_not_loaded(tmp_path, monkeypatch):
+    # before: skipped without a word; core's own plugin has that name
+    install_fake_plugin(tmp_path, monkeypatch, "builtin", """
+        import ember
+
+        @ember.hookimpl
+        def ember_metrics(register):
+            register("impostor_metric", ember.metrics.Accuracy)
+    """)
+    listed = infos()
+    assert listed["builtin"].package == "ember"
+    assert listed["builtin (builtin-pkg)"].status == "broken"
+    assert listed["builtin (builtin-pkg)"].reason.startswith(
+        "its entry-point name 'builtin' is taken by core's own plugin")
+    assert "impostor_metric" not in ember.get_registry().metrics

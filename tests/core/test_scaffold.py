@@ -69,3 +69,31 @@ def test_new_plugin_is_ruff_clean_under_its_own_configuration(tmp_path, name):
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."],
                             cwd=folder, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_new_plugin_tests_pass_before_the_plugin_is_installed(tmp_path):
+    # before: its demo test called ember.learner, which found no defaults for the new data
+    # unless the package was pip-installed ("no installed plugin has defaults for SensorData"),
+    # though the scaffold prints how to use the plugin without installing it; and `pytest` in
+    # the folder could not import the package unless the folder was put on PYTHONPATH
+    import os
+    import subprocess
+
+    folder = scaffold.new_plugin("sensor", tmp_path)
+    path = os.pathsep.join(p for p in sys.path if p)  # ember, not the new package
+    result = subprocess.run(
+        # -P: not the folder on sys.path either, as for the `pytest` command
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=folder,
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 passed" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["vision", "text", "tabular"])
+def test_new_plugin_refuses_the_name_of_embers_own_plugins(tmp_path, name):
+    # before: it wrote ember-text/ with the package ember_text, whose install replaces Ember's
+    # own text plugin (same distribution, same import name)
+    with pytest.raises(ember.EmberError, match=f"plugin name '{name}' is Ember's own plugin"):
+        scaffold.new_plugin(name, tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -239,3 +239,44 @@ def test_a_plugin_whose_hook_lacks_the_marker_fails_the_suite_saying_so():
 def test_a_plugin_that_implements_no_hook_fails_the_suite_saying_so():
     with pytest.raises(AssertionError, match="implements no ember hook"):
         check_plugin(types.ModuleType("empty"))
+
+
+def test_a_raising_ember_defaults_is_reported_with_its_error_not_as_none():
+    # before: "signal: ember_defaults returned None for its own sample", though the hook had
+    # raised; the plugin author was sent to look for a missing return, not at the error
+    import ember_signal.plugin
+
+    plugin = types.ModuleType("defaults_raise")
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        raise AttributeError("'SignalData' object has no attribute 'n_channel'")
+
+    plugin.ember_defaults = ember_defaults
+    for hook in ("ember_data_kinds", "ember_samples", "ember_architectures"):
+        setattr(plugin, hook, getattr(ember_signal.plugin, hook))
+    report = check_plugin(plugin, raise_on_problem=False)
+    assert report.problems == [
+        "signal: ember_defaults raised AttributeError: 'SignalData' object has no attribute "
+        "'n_channel' (for its own sample, a SignalData)"]
+
+
+def test_an_error_in_the_suite_names_the_step_that_raised_it():
+    # before: "signal: KeyError: 'signals'", the same whether the sample factory, the
+    # learner, training, export or ember.load had raised it
+    import ember_signal.plugin
+
+    plugin = types.ModuleType("factory_raises")
+
+    @ember.hookimpl
+    def ember_samples(register):
+        def sample():
+            raise KeyError("signals")
+        register("signal", sample)
+
+    plugin.ember_samples = ember_samples
+    for hook in ("ember_data_kinds", "ember_defaults", "ember_architectures"):
+        setattr(plugin, hook, getattr(ember_signal.plugin, hook))
+    report = check_plugin(plugin, raise_on_problem=False)
+    assert report.problems == ["signal: KeyError while calling the sample factory it registered "
+                               "(ember_samples): 'signals'"]
