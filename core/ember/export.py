@@ -133,9 +133,9 @@ def export_learner(learn: Learner, path: Path) -> Path:
                 raise ExportError(f"the {part}{where} is not JSON-able ({error}); give it plain "
                                   f"numbers, strings, lists and dicts") from None
         raise
-    written = json.loads(text)  # the manifest as ember.load will read it
+    written = json.loads(text)  # the manifest as ember.load reads it, in load's order:
+    _check_model_rebuilds(written)  # the model rebuilt first, then the data
     _check_rebuilds(registry.data_kinds[data.kind], written["data"]["state"])
-    _check_model_rebuilds(written)
 
     def write(tmp: Path) -> None:
         # a failed write (disk full) leaves the learner as it was, ready to train on
