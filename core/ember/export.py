@@ -902,7 +902,11 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float) -> Path:
         raise ExportError(f"{type(data).__name__}.input_specs gives {len(specs)} inputs for a "
                           f"model that takes {len(inputs)}")
     model = _cpu_copy(learn.model).eval()
-    wrapper = _Positional(model, len(inputs)).eval()
+    # traced, and checked batch by batch, on copies that share its weights: a model that
+    # carries a state from one call to the next (a language model's recurrent state) is then
+    # compared with the graph from the state it was traced in, for every batch (the graph
+    # keeps no state), not from the state the previous check batch left
+    wrapper = _Positional(_with_own_state(model), len(inputs)).eval()
     axes: dict[str, Any] = {}  # one symbolic size per axis name, shared between inputs
     dynamic_shapes = {
         f"input{i}": {dim: axes.setdefault(axis, torch.export.Dim(axis, min=1))
@@ -920,7 +924,8 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float) -> Path:
         if check:  # a few items, then a whole second batch (another size; for text, length)
             try:
                 for n, index in ((3, 0), (1_000_000, 1)):
-                    check_onnx(written, model, data.example_inputs(n, index=index), atol)
+                    check_onnx(written, _with_own_state(model),
+                               data.example_inputs(n, index=index), atol)
             except ExportError as error:
                 raise ExportError(f"{str(error).replace(str(written), str(path))}; {path} was "
                                   f"not written") from None
@@ -931,10 +936,27 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float) -> Path:
     return path
 
 
+def _with_own_state(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` that shares its parameters and buffers (no memory for weights) and
+    has its own copy of everything else, so what a forward pass keeps on the modules (a
+    language model's recurrent state) leaves ``model`` as it was.
+
+    Example:
+        >>> model = torch.nn.Linear(2, 2)
+        >>> _with_own_state(model).weight is model.weight
+        True
+    """
+    import copy
+
+    shared = {id(tensor): tensor for tensor in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, memo=shared)
+
+
 def _trace_onnx(learn: Learner, wrapper: torch.nn.Module, inputs: tuple[Any, ...],
                 specs: list[Any], dynamic_shapes: dict[str, Any], path: Path, large: bool
                 ) -> None:
     """Trace ``wrapper`` into ``path``, turning the tracer's failure into an ExportError."""
+    _forget_rnn_kernels()  # else a second export of an LSTM fixes the length (see there)
     try:
         with warnings.catch_warnings():  # the tracer's internal notes; the check below counts
             warnings.simplefilter("ignore")
@@ -958,6 +980,29 @@ def _trace_onnx(learn: Learner, wrapper: torch.nn.Module, inputs: tuple[Any, ...
         ) from None
 
 
+def _forget_rnn_kernels() -> None:
+    """Clear the cached Python kernels of the LSTM and GRU operators, so the next ONNX trace
+    picks the one the exporter registers for it.
+
+    With dynamic shapes, ``torch.onnx.export`` registers a ``while_loop`` decomposition of
+    ``aten.lstm``/``aten.gru`` for the length of the trace (it traces any length), writing the
+    operator's ``py_kernels`` directly; the operator's dispatch cache is not cleared, so from
+    the second export of an LSTM or GRU in a process the cached unrolled kernel is used and
+    the graph is fixed to the example's length (torch 2.14: ``tokens`` of shape ``['batch',
+    8]`` in place of ``['batch', 'time']``), and onnxruntime refuses text of another length.
+    Clearing the cache costs nothing: it fills again at the next call.
+
+    Example:
+        >>> _forget_rnn_kernels()
+    """
+    for name in ("lstm", "gru"):
+        packet = getattr(torch.ops.aten, name, None)
+        for overload in ("input", "data"):
+            cache = getattr(getattr(packet, overload, None), "_dispatch_cache", None)
+            if isinstance(cache, dict):
+                cache.clear()
+
+
 def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
                atol: float = 1e-4) -> float:
     """Run ``path`` in onnxruntime on ``inputs`` (in the model's argument order) and compare
@@ -975,7 +1020,14 @@ def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, .
     if len(names) != len(inputs):
         raise ExportError(f"{path} takes {len(names)} inputs ({names}), {len(inputs)} given")
     feeds = {name: x.cpu().numpy() for name, x in zip(names, inputs)}
-    (got,) = session.run(None, feeds)[:1]
+    try:
+        (got,) = session.run(None, feeds)[:1]
+    except Exception as error:  # onnxruntime's own types: a shape or type the graph refuses
+        shapes = ", ".join(f"{name} {tuple(x.shape)}" for name, x in zip(names, inputs))
+        reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        reason = reason[:300] or type(error).__name__
+        raise ExportError(f"ONNX check failed for {path}: onnxruntime cannot run it on the "
+                          f"inputs ({shapes}): {reason}") from None
     with evaluating(model) as device:
         expected = model(*(x.to(device) for x in inputs)).float().cpu().numpy()
     difference = float(np.abs(got - expected).max()) if got.size else 0.0

@@ -435,6 +435,22 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4
 
 
+def test_check_onnx_on_inputs_the_graph_refuses_is_an_export_error_naming_them(trained,
+                                                                              tmp_path):
+    # onnxruntime's own error type came through raw ("[ONNXRuntimeError] : 2 :
+    # INVALID_ARGUMENT ..."), unlike every other failed check
+    pytest.importorskip("onnxruntime")
+    from ember.export import check_onnx
+
+    path = trained.export_onnx(tmp_path / "model.onnx", check=False)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    with pytest.raises(ember.ExportError, match=r"ONNX check failed for .*model\.onnx: "
+                                                r"onnxruntime cannot run it on the inputs "
+                                                r"\(input0 \(2, 5\)\): .*INVALID_ARGUMENT"):
+        check_onnx(path, trained.model, (x[:2, :5],))  # 5 features; the model takes 8
+    assert check_onnx(path, trained.model, (x[:2],)) <= 1e-4
+
+
 def test_an_onnx_export_that_fails_its_check_leaves_the_previous_file(trained, tmp_path):
     pytest.importorskip("onnxruntime")
     from ember.export import export_onnx
