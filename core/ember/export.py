@@ -80,9 +80,13 @@ def export_learner(learn: Learner, path: Path) -> Path:
     Example:
         >>> # export_learner(learn, Path("model.ember"))
     """
+    from ember.learner import _uncompiled
     from ember.plugins import get_registry, plugin_infos
 
-    model = learn.model
+    # the module torch.compile wrapped, when the user gave the learner a compiled model: its
+    # weights are stored under their own names, which ember.load's rebuilt model has (the
+    # wrapper's names start with _orig_mod., and the file could not be loaded)
+    model = _uncompiled(learn.model)
     config = getattr(model, "ember_config", None)
     if not isinstance(config, dict) or "name" not in config:
         raise ExportError(

@@ -435,6 +435,20 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4
 
 
+def test_a_model_the_user_compiled_exports_a_file_that_loads(tmp_path):
+    # torch.compile(model) given to the learner: the export stored the wrapper's weight names
+    # (_orig_mod.body.1.weight, ...) and ember.load refused the file as edited or corrupt
+    ember.seed(0)
+    data = blob_data()
+    model = torch.compile(ember.create_model("mlp", n_in=8, n_out=3), backend="eager")
+    learn = ember.learner(data, model=model, path=tmp_path, quiet=True)
+    learn.fit(1, 1e-2)
+    predictor = ember.load(learn.export("model"))
+    x, _ = data.valid_dl.dataset.tensors
+    assert predictor.predict_batch(list(x[:20])) == learn.predict_batch(list(x[:20]))
+    assert not any(name.startswith("_orig_mod") for name in predictor.model.state_dict())
+
+
 def test_check_onnx_on_inputs_the_graph_refuses_is_an_export_error_naming_them(trained,
                                                                               tmp_path):
     # onnxruntime's own error type came through raw ("[ONNXRuntimeError] : 2 :
