@@ -1046,6 +1046,6 @@ def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, .
     difference = float(np.abs(got - expected).max()) if got.size else 0.0
     if got.size and not (np.abs(got - expected) <= atol + rtol * np.abs(expected)).all():
         raise ExportError(f"ONNX parity check failed for {path}: max abs difference "
-                          f"{difference:.2e} (over atol {atol:g} + rtol {rtol:g} × |expected|; "
+                          f"{difference:.2e} (over atol {atol:g} + rtol {rtol:g} * |expected|; "
                           f"shape {got.shape})")
     return difference
