@@ -36,7 +36,13 @@ from safetensors.torch import load_model, save_file
 from ember.distributed import write_on_rank_zero
 from ember.errors import ExportError, PluginError, TrainingError
 from ember.model import evaluating
-from ember.utils import atomic_write, default_device, is_safetensors, plain
+from ember.utils import (
+    atomic_write,
+    check_file_path,
+    default_device,
+    is_safetensors,
+    plain,
+)
 
 if TYPE_CHECKING:
     from ember.data import Data
@@ -900,6 +906,7 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
 def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: float = 1e-5
                 ) -> Path:
     """Trace, check and move into place: :func:`export_onnx` in one process."""
+    check_file_path(path)  # a folder, or a path under a file: said now, not after tracing
     data = learn.data
     inputs = data.example_inputs(4)
     if not 1 <= len(inputs) <= 4:
@@ -926,7 +933,8 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: floa
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
     # written and checked in a folder beside the target, then moved over it: an export that
     # fails (tracing or the check) leaves the file that was there before, not a bad one
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
+    # the name cut short: a name near the system's limit (255) must not fail for the folder's
+    with tempfile.TemporaryDirectory(prefix=f".{path.name[:200]}.", dir=path.parent) as folder:
         written = Path(folder) / path.name  # the same name: a .data file refers to it
         _trace_onnx(learn, wrapper, inputs, specs, dynamic_shapes, written, large)
         if check:  # a few items, then a whole second batch (another size; for text, length)
@@ -938,7 +946,7 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: floa
                 raise ExportError(f"{str(error).replace(str(written), str(path))}; {path} was "
                                   f"not written") from None
         beside = written.with_name(written.name + ".data")
-        if beside.exists():
+        if large and beside.exists():  # (a name of 251 to 255 characters has no .data one)
             os.replace(beside, path.with_name(path.name + ".data"))
         os.replace(written, path)
     return path

@@ -23,6 +23,7 @@ import torch
 
 __all__ = [
     "atomic_write",
+    "check_file_path",
     "cpu_copy",
     "default_device",
     "env_flag",
@@ -186,6 +187,30 @@ def _sync(path: Path) -> None:
         os.close(handle)
 
 
+def check_file_path(path: str | Path) -> None:
+    """Refuse, before any work, a path that no file can be written to: an existing folder
+    (:class:`IsADirectoryError`), or one under a file (:class:`NotADirectoryError`), each
+    saying what to give instead.
+
+    Example:
+        >>> check_file_path("models/model.ember")
+        >>> check_file_path("/")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        IsADirectoryError: / is a folder, not a file: give the path of a file to write, ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file: give the path of a file to "
+                                f"write, e.g. {path / 'model.ember'}")
+    for parent in path.parents:  # the nearest one that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot "
+                                         f"be written; give a path whose folders are folders")
+            break
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write a file so that readers see the old file or the complete new one, never half.
 
@@ -202,15 +227,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         'hi'
     """
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a file: give the path of a file to "
-                                f"write, e.g. {path / 'model.ember'}")
-    for parent in path.parents:  # the nearest one that exists must be a folder
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot "
-                                         f"be written; give a path whose folders are folders")
-            break
+    check_file_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:  # not mkstemp: its files are private (0600) whatever the umask says
         # the name cut short: a name near the system's limit (255) must not fail for the

@@ -869,6 +869,30 @@ def test_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(train
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_onnx_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(
+        trained, tmp_path, monkeypatch):
+    # as learn.export above, fixed there only: a folder was "Is a directory: '.../.models.x/
+    # models' -> ..." after tracing and the check, and "." was blamed on the model ("BodyHead
+    # cannot be exported to ONNX (IsADirectoryError ...)"); a path under a file was "File
+    # exists"; a valid name of 250 characters failed "File name too long"
+    pytest.importorskip("onnxruntime")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"models is a folder, not a file"):
+        trained.export_onnx(folder)
+    monkeypatch.chdir(folder)
+    with pytest.raises(IsADirectoryError, match=r"^\. is a folder, not a file"):
+        trained.export_onnx(".")
+    good = tmp_path / "good.onnx"
+    good.write_bytes(b"the model in production")
+    with pytest.raises(NotADirectoryError, match=r"good\.onnx is a file, not a folder"):
+        trained.export_onnx(good / "inside.onnx")
+    assert good.read_bytes() == b"the model in production"
+    long_name = trained.export_onnx(tmp_path / ("m" * 250 + ".onnx"))
+    assert long_name.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_config_edited_to_build_a_huge_model_is_refused_before_it_is_built(trained,
                                                                              tmp_path):
     # before, ember.load built the model of the config first: 4 TB for this one (a raw
