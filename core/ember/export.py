@@ -42,6 +42,7 @@ from ember.utils import (
     default_device,
     is_safetensors,
     plain,
+    unwritable_folder,
 )
 
 if TYPE_CHECKING:
@@ -928,7 +929,9 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: floa
                       for dim, axis in spec.dynamic.items()}
         for i, spec in enumerate(specs)
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with unwritable_folder(path):  # said before tracing, naming the user's path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(prefix=f".{path.name[:200]}.", dir=path.parent).cleanup()
     # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
     # written and checked in a folder beside the target, then moved over it: an export that

@@ -9,13 +9,15 @@ Example:
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import random
 import secrets
 import stat
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "plain",
     "seed",
     "to_device",
+    "unwritable_folder",
     "warn",
 ]
 
@@ -211,6 +214,31 @@ def check_file_path(path: str | Path) -> None:
             break
 
 
+@contextmanager
+def unwritable_folder(path: str | Path) -> Iterator[None]:
+    """Turn a refusal to create a file or folder on the way to ``path`` (a read-only folder
+    or disk, a folder of another user's) into a :class:`PermissionError` naming ``path`` and
+    its folder and saying what to do, in place of the system's words about the temporary
+    file that the atomic write makes first (``'.model.ember.6218cd6cbd17.tmp'``), a name the
+    user never gave. Nothing is written before it: a file already at ``path`` is kept.
+
+    Example:
+        >>> with unwritable_folder("models/model.ember"):
+        ...     pass
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        path = Path(path)
+        folder = next((parent for parent in path.parents if parent.exists()), path.parent)
+        raise PermissionError(
+            f"{path} cannot be written: {folder} does not let this process create files "
+            f"({error.strerror}; read-only, or another user's folder). Give a path in a "
+            f"folder you can write to, or make that folder writable") from None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write a file so that readers see the old file or the complete new one, never half.
 
@@ -228,16 +256,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     check_file_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:  # not mkstemp: its files are private (0600) whatever the umask says
-        # the name cut short: a name near the system's limit (255) must not fail for the
-        # temporary file's longer one
-        tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
+    with unwritable_folder(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:  # not mkstemp: its files are private (0600) whatever the umask says
+            # the name cut short: a name near the system's limit (255) must not fail for the
+            # temporary file's longer one
+            tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:
+                continue
     try:
         # writers that replace the file they are given (safetensors) make it private again
         mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)

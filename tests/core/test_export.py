@@ -11,7 +11,7 @@ import torch
 import ember
 from ember.export import read_checkpoint
 
-from .helpers import blob_data
+from .helpers import blob_data, read_only
 
 
 @pytest.fixture
@@ -933,3 +933,15 @@ def test_an_exported_regression_keeps_its_targets_shape_for_unlabelled_predictio
     predictions, targets = again.get_preds(DataLoader(TensorDataset(x), batch_size=4))
     assert targets is None and predictions.shape == (6,)
     assert predictions.tolist() == pytest.approx(predictor.predict_batch(list(x)), abs=1e-6)
+
+
+
+def test_an_onnx_export_to_a_read_only_folder_names_it_before_tracing(trained, tmp_path):
+    # the tracer's temporary folder was named: "Operation not permitted: '.../.m.onnx.p6q79fxz'"
+    pytest.importorskip("onnxruntime")
+    with read_only(tmp_path / "shipped") as folder:
+        with pytest.raises(PermissionError, match=r"m\.onnx cannot be written: .*shipped does "
+                                                  r"not let this process create files"):
+            trained.export_onnx(folder / "m.onnx")
+        with pytest.raises(PermissionError, match=r"m\.ember cannot be written: .*shipped"):
+            trained.export(folder / "m.ember")
