@@ -9,13 +9,15 @@ Example:
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import random
 import secrets
 import stat
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import torch
 
 __all__ = [
     "atomic_write",
+    "check_file_path",
     "cpu_copy",
     "default_device",
     "env_flag",
@@ -33,6 +36,7 @@ __all__ = [
     "plain",
     "seed",
     "to_device",
+    "unwritable_folder",
     "warn",
 ]
 
@@ -201,6 +205,55 @@ def _sync(path: Path) -> None:
         os.close(handle)
 
 
+def check_file_path(path: str | Path) -> None:
+    """Refuse, before any work, a path that no file can be written to: an existing folder
+    (:class:`IsADirectoryError`), or one under a file (:class:`NotADirectoryError`), each
+    saying what to give instead.
+
+    Example:
+        >>> check_file_path("models/model.ember")
+        >>> check_file_path("/")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        IsADirectoryError: / is a folder, not a file: give the path of a file to write, ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file: give the path of a file to "
+                                f"write, e.g. {path / 'model.ember'}")
+    for parent in path.parents:  # the nearest one that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot "
+                                         f"be written; give a path whose folders are folders")
+            break
+
+
+@contextmanager
+def unwritable_folder(path: str | Path) -> Iterator[None]:
+    """Turn a refusal to create a file or folder on the way to ``path`` (a read-only folder
+    or disk, a folder of another user's) into a :class:`PermissionError` naming ``path`` and
+    its folder and saying what to do, in place of the system's words about the temporary
+    file that the atomic write makes first (``'.model.ember.6218cd6cbd17.tmp'``), a name the
+    user never gave. Nothing is written before it: a file already at ``path`` is kept.
+
+    Example:
+        >>> with unwritable_folder("models/model.ember"):
+        ...     pass
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        path = Path(path)
+        folder = next((parent for parent in path.parents if parent.exists()), path.parent)
+        raise PermissionError(
+            f"{path} cannot be written: {folder} does not let this process create files "
+            f"({error.strerror}; read-only, or another user's folder). Give a path in a "
+            f"folder you can write to, or make that folder writable") from None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write a file so that readers see the old file or the complete new one, never half.
 
@@ -217,25 +270,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         'hi'
     """
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a file: give the path of a file to "
-                                f"write, e.g. {path / 'model.ember'}")
-    for parent in path.parents:  # the nearest one that exists must be a folder
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot "
-                                         f"be written; give a path whose folders are folders")
-            break
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:  # not mkstemp: its files are private (0600) whatever the umask says
-        # the name cut short: a name near the system's limit (255) must not fail for the
-        # temporary file's longer one
-        tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
+    check_file_path(path)
+    with unwritable_folder(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:  # not mkstemp: its files are private (0600) whatever the umask says
+            # the name cut short: a name near the system's limit (255) must not fail for the
+            # temporary file's longer one
+            tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:
+                continue
     try:
         # writers that replace the file they are given (safetensors) make it private again
         mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -130,3 +133,32 @@ def metric_plugin(name: str) -> types.ModuleType:
 
     module.ember_metrics = ember_metrics
     return module
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """``folder`` (made if missing) as a folder no file can be created in, even by root
+    (``chattr +i`` where permissions do not stop it); the test is skipped where neither works.
+    Writable again afterwards."""
+    import subprocess
+
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        (folder / ".probe").touch()
+    except PermissionError:
+        pass
+    else:  # root: permissions do not stop it
+        (folder / ".probe").unlink()
+        immutable = subprocess.run(["chattr", "+i", str(folder)],
+                                   capture_output=True).returncode == 0
+        if not immutable:
+            folder.chmod(0o755)
+            pytest.skip("no way to make a folder read-only here")
+    try:
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)

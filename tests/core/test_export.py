@@ -11,7 +11,7 @@ import torch
 import ember
 from ember.export import read_checkpoint
 
-from .helpers import blob_data
+from .helpers import blob_data, read_only
 
 
 @pytest.fixture
@@ -450,6 +450,36 @@ def test_onnx_export_matches_onnxruntime(trained, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4
 
 
+def test_a_model_the_user_compiled_exports_a_file_that_loads(tmp_path):
+    # torch.compile(model) given to the learner: the export stored the wrapper's weight names
+    # (_orig_mod.body.1.weight, ...) and ember.load refused the file as edited or corrupt
+    ember.seed(0)
+    data = blob_data()
+    model = torch.compile(ember.create_model("mlp", n_in=8, n_out=3), backend="eager")
+    learn = ember.learner(data, model=model, path=tmp_path, quiet=True)
+    learn.fit(1, 1e-2)
+    predictor = ember.load(learn.export("model"))
+    x, _ = data.valid_dl.dataset.tensors
+    assert predictor.predict_batch(list(x[:20])) == learn.predict_batch(list(x[:20]))
+    assert not any(name.startswith("_orig_mod") for name in predictor.model.state_dict())
+
+
+def test_check_onnx_on_inputs_the_graph_refuses_is_an_export_error_naming_them(trained,
+                                                                              tmp_path):
+    # onnxruntime's own error type came through raw ("[ONNXRuntimeError] : 2 :
+    # INVALID_ARGUMENT ..."), unlike every other failed check
+    pytest.importorskip("onnxruntime")
+    from ember.export import check_onnx
+
+    path = trained.export_onnx(tmp_path / "model.onnx", check=False)
+    x, _ = trained.data.valid_dl.dataset.tensors
+    with pytest.raises(ember.ExportError, match=r"ONNX check failed for .*model\.onnx: "
+                                                r"onnxruntime cannot run it on the inputs "
+                                                r"\(input0 \(2, 5\)\): .*INVALID_ARGUMENT"):
+        check_onnx(path, trained.model, (x[:2, :5],))  # 5 features; the model takes 8
+    assert check_onnx(path, trained.model, (x[:2],)) <= 1e-4
+
+
 def test_an_onnx_export_that_fails_its_check_leaves_the_previous_file(trained, tmp_path):
     pytest.importorskip("onnxruntime")
     from ember.export import export_onnx
@@ -854,6 +884,30 @@ def test_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(train
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_onnx_export_to_a_folder_a_long_name_or_under_a_file_says_what_is_wrong(
+        trained, tmp_path, monkeypatch):
+    # as learn.export above, fixed there only: a folder was "Is a directory: '.../.models.x/
+    # models' -> ..." after tracing and the check, and "." was blamed on the model ("BodyHead
+    # cannot be exported to ONNX (IsADirectoryError ...)"); a path under a file was "File
+    # exists"; a valid name of 250 characters failed "File name too long"
+    pytest.importorskip("onnxruntime")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"models is a folder, not a file"):
+        trained.export_onnx(folder)
+    monkeypatch.chdir(folder)
+    with pytest.raises(IsADirectoryError, match=r"^\. is a folder, not a file"):
+        trained.export_onnx(".")
+    good = tmp_path / "good.onnx"
+    good.write_bytes(b"the model in production")
+    with pytest.raises(NotADirectoryError, match=r"good\.onnx is a file, not a folder"):
+        trained.export_onnx(good / "inside.onnx")
+    assert good.read_bytes() == b"the model in production"
+    long_name = trained.export_onnx(tmp_path / ("m" * 250 + ".onnx"))
+    assert long_name.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_config_edited_to_build_a_huge_model_is_refused_before_it_is_built(trained,
                                                                              tmp_path):
     # before, ember.load built the model of the config first: 4 TB for this one (a raw
@@ -962,3 +1016,14 @@ def test_load_names_an_ember_rebuild_model_that_raised(ember_plugins, tmp_path):
                        match=r"needs the architecture 'hand_made'.*\(plugin 'misreads' raised "
                              r"in ember_rebuild_model \(KeyError: 'n_inputs'\)\)"):
         ember.load(path)
+
+
+def test_an_onnx_export_to_a_read_only_folder_names_it_before_tracing(trained, tmp_path):
+    # the tracer's temporary folder was named: "Operation not permitted: '.../.m.onnx.p6q79fxz'"
+    pytest.importorskip("onnxruntime")
+    with read_only(tmp_path / "shipped") as folder:
+        with pytest.raises(PermissionError, match=r"m\.onnx cannot be written: .*shipped does "
+                                                  r"not let this process create files"):
+            trained.export_onnx(folder / "m.onnx")
+        with pytest.raises(PermissionError, match=r"m\.ember cannot be written: .*shipped"):
+            trained.export(folder / "m.ember")

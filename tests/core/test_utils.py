@@ -98,3 +98,22 @@ def test_new_figure_makes_grids_uses_given_axes_and_leaves_pyplot_alone_when_ask
         assert plt.gcf() is tracked
     finally:
         plt.close(tracked)
+
+
+
+def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path):
+    # before: PermissionError "[Errno 1] Operation not permitted: '.../.model.ember.
+    # 6218cd6cbd17.tmp'", a name the user never gave, and nothing said what to do
+    from ember.utils import atomic_write
+
+    from .helpers import read_only
+
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "model.ember").write_bytes(b"the model in production")
+    with read_only(tmp_path / "shipped") as folder:
+        for name in ("model.ember", "new.ember", "sub/model.ember"):
+            with pytest.raises(PermissionError, match=(
+                    rf"{name} cannot be written: .*shipped does not let this process create "
+                    rf"files .*Give a path in a folder you can write to")):
+                atomic_write(folder / name, lambda tmp: tmp.write_text("new"))
+        assert (folder / "model.ember").read_bytes() == b"the model in production"

@@ -65,3 +65,31 @@ def test_signal_model_is_served_over_rest(tmp_path):
     assert response.json()["predictions"] == predictor.predict_batch(items)
     assert client.post("/predict", json={"inputs": [[1.0, 2.0]]}).status_code == 422
 
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    (lambda s: [s[0], s[1][:10]], r"item 1 has shape \(10, 28\), item 0 \(28, 28\)"),
+    (lambda s: [s[0], "abc"], r"item 1 is not a signal"),
+    (lambda s: [[[1.0, 2.0], [3.0]]], r"item 0 is not a signal"),
+    (lambda s: [s[0], {"a": 1}], r"item 1 is not a signal"),
+    (lambda s: [5.0], r"item 0 has shape \(\)"),
+    (lambda s: [[]], r"item 0 has shape \(0, 1\)"),
+])
+def test_a_bad_signal_is_a_422_naming_it_not_a_server_error(tmp_path, inputs, message):
+    # a batch of two lengths, a string or ragged rows were a ValueError from np.stack or
+    # np.asarray: ember serve answered 500 "internal error" to the client's own mistake
+    from fastapi.testclient import TestClient
+
+    from ember.serve import create_app
+
+    ember.seed(0)
+    signals, labels = sequential_fashion(100)
+    learn = ember.learner(SignalData.from_arrays(signals, labels, bs=32), quiet=True,
+                          path=tmp_path)
+    predictor = ember.load(learn.export("signals"))
+    items = [item.tolist() if hasattr(item, "tolist") else item for item in inputs(signals)]
+    with pytest.raises(ember.DataError, match=message) as refusal:
+        predictor.predict_batch(items)
+    response = TestClient(create_app(predictor)).post("/predict", json={"inputs": items})
+    assert response.status_code == 422
+    assert response.json()["detail"] == str(refusal.value)

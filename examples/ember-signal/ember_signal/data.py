@@ -93,8 +93,7 @@ class SignalData(ember.Data):
                    std=std.tolist(), length=array.shape[1])
 
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
-        array = _as_signals(np.stack([np.asarray(item, dtype=np.float32) for item in items]),
-                            "items")
+        array = _as_signals(_stacked(items), "items")
         if array.shape[2] != self.n_channels:
             raise ember.DataError(f"items have {array.shape[2]} channel(s), the model was "
                                   f"trained on {self.n_channels}")
@@ -109,6 +108,39 @@ class SignalData(ember.Data):
     def from_state(cls, state: dict[str, Any]) -> SignalData:
         return cls(None, None, classes=state["classes"], mean=state["mean"], std=state["std"],
                    length=state["length"])
+
+
+def _stacked(items: Sequence[Any]) -> np.ndarray:
+    """Raw signals, each of shape (T,) or (T, C), as one (N, T, C) array; an item that is not
+    numbers of that shape, or whose length or channels differ from the first item's, is a
+    :class:`ember.DataError` naming it (served, a 422 the client can act on, not a 500).
+
+    Example:
+        >>> _stacked([[1, 2, 3], [4, 5, 6]]).shape
+        (2, 3, 1)
+    """
+    arrays = []
+    for position, item in enumerate(items):
+        try:
+            array = np.asarray(item, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ember.DataError(
+                f"item {position} is not a signal ({error}); give T numbers, or T rows of C "
+                f"numbers, as a list or an array") from None
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2 or not array.size:
+            raise ember.DataError(f"item {position} has shape {array.shape}; give a signal of "
+                                  f"shape (T,) or (T, C), T and C at least 1")
+        if arrays and array.shape != arrays[0].shape:
+            raise ember.DataError(
+                f"item {position} has shape {array.shape}, item 0 {arrays[0].shape}; the "
+                f"signals of one batch must have one length and one number of channels "
+                f"(predict them in separate calls)")
+        arrays.append(array)
+    if not arrays:
+        raise ember.DataError("no items to predict; give at least one signal")
+    return np.stack(arrays)
 
 
 def sequential_fashion(n: int | None = None) -> tuple[np.ndarray, list[str]]:
