@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 from torch.nn.modules import module as torch_module
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from torch.optim import optimizer as torch_optimizer
 
 from ember.callbacks.base import EVENTS, Callback
@@ -1436,14 +1437,16 @@ class Learner:
             state: dict[str, Any] = {
                 "format": "ember-checkpoint",
                 "version": CHECKPOINT_VERSION,
-                "model": self.model.state_dict(),
+                # a model the user compiled is saved under its own names, not the wrapper's
+                # (_orig_mod.*), so the file loads into the plain model too
+                "model": _uncompiled(self.model).state_dict(),
                 "epoch": self.epoch,
                 "epoch_complete": self.epoch_complete,
                 "train_iter": self.train_iter,
                 "epochs_run": self.epochs_run,
                 "n_frozen": self.n_frozen,
                 "run": self._run_id,
-                "model_class": type(self.model).__name__,
+                "model_class": type(_uncompiled(self.model)).__name__,
             }
             if with_opt and self.opt is not None:
                 state["opt"] = opt_state
@@ -1479,12 +1482,16 @@ class Learner:
                 f"or learn.save(..., with_opt=False) write them), so a fit cannot resume from "
                 f"it: resume from the file the Checkpoint callback writes, or start a new fit "
                 f"from these weights with learn.load({str(file)!r}) and no resume")
+        model = _uncompiled(self.model)
+        # a checkpoint an older ember wrote from a model the user compiled holds the
+        # wrapper's names
+        consume_prefix_in_state_dict_if_present(state["model"], "_orig_mod.")
         try:
-            self.model.load_state_dict(state["model"], strict=strict)
+            model.load_state_dict(state["model"], strict=strict)
         except RuntimeError as error:
             # torch's first line says only "Error(s) in loading state_dict for <class>:";
             # the names and shapes that differ are what tell which layer changed
-            differences = _state_differences(self.model.state_dict(), state["model"], strict)
+            differences = _state_differences(model.state_dict(), state["model"], strict)
             saved = state.get("model_class")
             raise TrainingError(
                 f"checkpoint {file} does not fit this model"

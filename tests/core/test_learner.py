@@ -2369,3 +2369,26 @@ def test_parameters_frozen_by_hand_stay_frozen_through_fits_and_freezing():
     learn.freeze()
     learn.unfreeze()
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_checkpoint_of_a_model_the_user_compiled_loads_into_the_plain_model(tmp_path):
+    # the file held the wrapper's names (_orig_mod.*), which the plain model refused
+    ember.seed(0)
+    compiled = ember.Learner(blob_data(128), torch.compile(small_model(), backend="eager"),
+                             quiet=True, path=tmp_path)
+    compiled.fit(1, 1e-2)
+    file = compiled.save("stage1")
+    assert not any(key.startswith("_orig_mod.") for key in torch.load(file)["model"])
+    plain = ember.Learner(blob_data(128), small_model(), quiet=True, path=tmp_path)
+    plain.load("stage1")
+    again = ember.Learner(blob_data(128), torch.compile(small_model(), backend="eager"),
+                          quiet=True, path=tmp_path)
+    again.load("stage1")
+    for key, value in compiled.model._orig_mod.state_dict().items():
+        assert torch.equal(plain.model.state_dict()[key], value), key
+        assert torch.equal(again.model._orig_mod.state_dict()[key], value), key
+    # a file an older ember wrote with the wrapper's names still loads
+    old = torch.load(file)
+    old["model"] = {f"_orig_mod.{key}": value for key, value in old["model"].items()}
+    torch.save(old, tmp_path / "old.pt")
+    plain.load(tmp_path / "old.pt")
