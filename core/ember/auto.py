@@ -591,7 +591,7 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     # the saver keeps the best signed so that higher is better; the report gives it as recorded
     best = saver.sign * saver.best if saver.best_state is not None else None
     report["best"] = {monitor: best,
-                      "epoch": getattr(saver, "best_epoch", None)}
+                      "epoch": saver.best_epoch}
     report["seconds"] = time.perf_counter() - start
     learn.recorder.auto = report
     if verbose:
