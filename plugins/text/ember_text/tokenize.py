@@ -530,7 +530,8 @@ class Tokenizer:
         otherwise (starting processes costs more than it saves on small inputs).
         ``cache_dir`` (or the ``EMBER_TEXT_CACHE`` environment variable) stores the result
         keyed by a hash of the texts and the tokenizer's settings; a second call with the same
-        texts reads it back instead of tokenising.
+        texts reads it back instead of tokenising. A path starting with ``~`` is in the home
+        folder (``cache_dir="~/.cache/ember-text"``), as in a shell.
 
         Example:
             >>> Tokenizer(bos=False).tokenize_many(["One.", "Two!"])
@@ -543,7 +544,8 @@ class Tokenizer:
         cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
         cache_file = None
         if cache_dir is not None:
-            cache_file = Path(cache_dir) / f"tokens-{self._cache_key(checked)}.json.gz"
+            cache_file = (Path(cache_dir).expanduser()
+                          / f"tokens-{self._cache_key(checked)}.json.gz")
             if cache_file.is_file():
                 with gzip.open(cache_file, "rt", encoding="utf-8") as handle:
                     return [line.split(" ") if line else [] for line in json.load(handle)]
