@@ -856,7 +856,7 @@ class Vocab:
         Example:
             >>> # vocab.save("vocab.json"); Vocab.load("vocab.json") == vocab
         """
-        path = Path(path)
+        path = Path(path).expanduser()  # "~/vocab.json" is in the home folder, as in a shell
         path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
         return path
 
@@ -867,9 +867,9 @@ class Vocab:
         Example:
             >>> # vocab = Vocab.load("vocab.json")
         """
-        path = Path(path)
+        path = Path(path).expanduser()
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise DataError(f"cannot read a vocab from {path}: {error}") from None
         return cls.from_dict(state)
