@@ -479,7 +479,7 @@ class Learner:
         """The callbacks in the order they run, one per line (also printed).
 
         Example:
-            >>> # print(learn.show_callbacks())
+            >>> # learn.show_callbacks()   # prints the order; the same text is returned
         """
         text = "\n".join(f"{cb.order:>5}  {type(cb).__name__}" for cb in self.cbs)
         print(text)

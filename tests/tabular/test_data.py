@@ -105,6 +105,14 @@ def test_pandas3_str_and_object_columns_give_identical_batches(lending: pd.DataF
     assert torch.equal(left.cats, right.cats) and torch.equal(left.conts, right.conts)
 
 
+def test_from_csv_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:
+    # "~/loans.csv.gz" was read as a file in a folder named "~": "no CSV file at ~/..."
+    (tmp_path / "loans.csv.gz").write_bytes(sample_path("lending_club").read_bytes())
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = TabularData.from_csv("~/loans.csv.gz", "Class", verbose=False)
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 5000
+
+
 def test_from_csv_reads_the_file() -> None:
     data = TabularData.from_csv(sample_path("lending_club"), "Class", verbose=False)
     assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 5000

@@ -246,6 +246,20 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
         TextData.from_folder(tmp_path, min_freq=1)
 
 
+def test_from_folder_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:
+    # "~/reviews" was read as a folder named "~" in the working directory: "no folder at"
+    for split in ("train", "valid"):
+        for label in ("neg", "pos"):
+            folder = tmp_path / "reviews" / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                (folder / f"{i}.txt").write_text(f"A {label} review number {i}.", "utf-8")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "reviews")
+    data = TextData.from_folder("~/reviews", min_freq=1, bs=4)
+    assert data.classes == ["neg", "pos"] and len(data.train_dl.dataset) == 6
+
+
 def test_an_empty_class_folder_is_left_out_with_a_warning_naming_it(tmp_path) -> None:
     # it used to drop the class without a word (images warned)
     for split in ("train", "valid"):

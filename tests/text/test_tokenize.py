@@ -141,6 +141,24 @@ def test_parallel_matches_serial_and_cache_is_used(tmp_path) -> None:
     assert Tokenizer(bos=False).tokenize_many(texts, cache_dir=tmp_path) != serial
 
 
+def test_cache_dir_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:
+    # the README's cache_dir="~/.cache/ember-text" made a folder named "~" in the working
+    # directory instead of using the home folder (export, save and load expand "~" too)
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    texts = ["A fine film.", "Dull!"]
+    tokens = Tokenizer().tokenize_many(texts, cache_dir="~/.cache/ember-text")
+    assert len(list((home / ".cache" / "ember-text").glob("tokens-*.json.gz"))) == 1
+    assert not (work / "~").exists()
+    monkeypatch.setenv("EMBER_TEXT_CACHE", "~/env-cache")
+    assert Tokenizer().tokenize_many(texts) == tokens
+    assert len(list((home / "env-cache").glob("tokens-*.json.gz"))) == 1
+    assert not (work / "~").exists()
+
+
 def test_state_round_trip() -> None:
     tokenizer = Tokenizer("fr", eos=True, max_chars=50)
     rebuilt = Tokenizer.from_state(tokenizer.state())

@@ -33,6 +33,30 @@ def test_an_encoder_saved_without_its_vocab_warns_when_read_in_vocab_order(tmp_p
         load_encoder(learn, known)
 
 
+def test_encoder_and_vocab_paths_starting_with_a_tilde_are_in_the_home_folder(
+        tmp_path, monkeypatch) -> None:
+    # save_encoder(lm, "~/encoder.safetensors") wrote into a new folder named "~" in the
+    # working directory, and pretrained= / load_encoder / Vocab read from there
+    from ember_text import Vocab
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    texts, labels, _ = load_rotten_tomatoes()
+    data = TextData.from_texts(texts[:200], labels[:200], bs=32)
+    sizes = {"emb_size": 8, "hidden_size": 16, "n_layers": 1}
+    learn = ember.learner(data, model=text_classifier(data, **sizes), quiet=True)
+    assert save_encoder(learn, "~/encoder.safetensors") == home / "encoder.safetensors"
+    assert (home / "encoder.safetensors").is_file()
+    text_classifier(data, pretrained="~/encoder.safetensors", **sizes)
+    load_encoder(learn, "~/encoder.safetensors")
+    assert data.vocab.save("~/vocab.json") == home / "vocab.json"
+    assert Vocab.load("~/vocab.json") == data.vocab
+    assert not (work / "~").exists()
+
+
 def test_an_encoder_read_in_the_other_direction_is_refused(tmp_path) -> None:
     # ULMFiT trains a forward and a backward encoder; giving the backward one to the forward
     # classifier reads every text the wrong way round, a mix-up that trains silently and badly

@@ -127,6 +127,24 @@ def test_from_folder_class_per_subfolder(image_folder):
     assert torch.equal(data.encode(paths)[0], xb[:3])
 
 
+def test_folders_starting_with_a_tilde_are_in_the_home_folder(image_folder, monkeypatch):
+    # "~/pets" was read as a folder named "~" in the working directory: "is not a folder"
+    # (export, save and load already expanded "~", as a shell does)
+    pd = pytest.importorskip("pandas")
+    monkeypatch.setenv("HOME", str(image_folder.parent))
+    monkeypatch.chdir(image_folder)
+    data = ImageData.from_folder(f"~/{image_folder.name}", valid_pct=0.25, seed=0, bs=8)
+    assert data.classes == ["sneaker", "trouser", "tshirt"]
+    frame = {"path": [f"~/{image_folder.name}/{p.parent.name}/{p.name}"
+                      for p in sorted(image_folder.glob("*/*.png"))]}
+    frame["label"] = [Path(p).parent.name for p in frame["path"]]
+    assert ImageData.from_df(pd.DataFrame(frame), bs=8).classes == data.classes
+    relative = pd.DataFrame({"path": [p[len(f"~/{image_folder.name}/"):]
+                                      for p in frame["path"]], "label": frame["label"]})
+    assert ImageData.from_df(relative, folder=f"~/{image_folder.name}", bs=8).classes == (
+        data.classes)
+
+
 def split_layout(image_folder, root, parts):
     """``root/<part>/<class>/`` holding, of each class folder's sorted files, the slice
     ``parts[part]``."""

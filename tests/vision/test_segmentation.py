@@ -99,6 +99,17 @@ def write_pairs(root, images, masks, palette=False):
         mask_image.save(root / "masks" / f"{index:03d}.png")
 
 
+def test_from_folder_starting_with_a_tilde_is_in_the_home_folder(fashion, tmp_path,
+                                                                  monkeypatch):
+    # "~/set" was read as a folder named "~" in the working directory
+    (x, y), _ = fashion
+    write_pairs(tmp_path / "set", x[:20], garment_masks(x[:20], y[:20]))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "set")
+    data = SegmentationData.from_folder("~/set", codes=CODES, bs=8)
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 20
+
+
 def test_masks_from_files_match_the_arrays_exactly(fashion, tmp_path):
     (x, y), _ = fashion
     masks = garment_masks(x[:40], y[:40])

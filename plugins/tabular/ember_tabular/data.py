@@ -360,7 +360,7 @@ class TabularData(ember.Data):
             >>> data.n_out
             2
         """
-        file = Path(path)
+        file = Path(path).expanduser()  # "~/diamonds.csv" is in the home folder, as in a shell
         if not file.is_file():
             raise ember.DataError(f"no CSV file at {file}")
         try:

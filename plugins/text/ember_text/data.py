@@ -725,7 +725,7 @@ class TextData(ember.Data):
             >>> # data = TextData.from_folder("competition")  # train/<class>/ valid/ test/*.txt
             >>> # probs, _ = learn.get_preds("test")  # row i: the i-th test file by name
         """
-        root = Path(path)
+        root = Path(path).expanduser()  # "~/reviews" is in the home folder, as in a shell
         if not root.is_dir():
             raise DataError(f"no folder at {root}")
         try:

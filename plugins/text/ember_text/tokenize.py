@@ -530,7 +530,8 @@ class Tokenizer:
         otherwise (starting processes costs more than it saves on small inputs).
         ``cache_dir`` (or the ``EMBER_TEXT_CACHE`` environment variable) stores the result
         keyed by a hash of the texts and the tokenizer's settings; a second call with the same
-        texts reads it back instead of tokenising.
+        texts reads it back instead of tokenising. A path starting with ``~`` is in the home
+        folder (``cache_dir="~/.cache/ember-text"``), as in a shell.
 
         Example:
             >>> Tokenizer(bos=False).tokenize_many(["One.", "Two!"])
@@ -543,7 +544,8 @@ class Tokenizer:
         cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
         cache_file = None
         if cache_dir is not None:
-            cache_file = Path(cache_dir) / f"tokens-{self._cache_key(checked)}.json.gz"
+            cache_file = (Path(cache_dir).expanduser()
+                          / f"tokens-{self._cache_key(checked)}.json.gz")
             if cache_file.is_file():
                 with gzip.open(cache_file, "rt", encoding="utf-8") as handle:
                     return [line.split(" ") if line else [] for line in json.load(handle)]
@@ -854,7 +856,7 @@ class Vocab:
         Example:
             >>> # vocab.save("vocab.json"); Vocab.load("vocab.json") == vocab
         """
-        path = Path(path)
+        path = Path(path).expanduser()  # "~/vocab.json" is in the home folder, as in a shell
         path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
         return path
 
@@ -865,9 +867,9 @@ class Vocab:
         Example:
             >>> # vocab = Vocab.load("vocab.json")
         """
-        path = Path(path)
+        path = Path(path).expanduser()
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise DataError(f"cannot read a vocab from {path}: {error}") from None
         return cls.from_dict(state)

@@ -225,7 +225,7 @@ def save_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
                 "vocab": json.dumps(vocab.itos if vocab is not None else None),
                 "backwards": json.dumps(backwards), WEIGHTS_KEY: weights_digest(tensors)}
     metadata[HEADER_KEY] = _header_digest(metadata)
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/encoder.safetensors" is in the home folder
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
     return path
@@ -238,6 +238,7 @@ def read_encoder_header(path: str | Path) -> dict[str, Any]:
     Example:
         >>> # read_encoder_header("encoder.safetensors")["arch"] -> 'awd_lstm'
     """
+    path = Path(path).expanduser()  # "~/encoder.safetensors" is in the home folder
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -281,6 +282,7 @@ def load_encoder(learn_or_model: Any, path: str | Path, vocab: Vocab | None = No
     Example:
         >>> # load_encoder(classifier_learn, "austen_encoder.safetensors")
     """
+    path = Path(path).expanduser()  # "~/encoder.safetensors" is in the home folder
     model = _model_of(learn_or_model)
     if vocab is None and isinstance(learn_or_model, ember.Learner):
         vocab = getattr(learn_or_model.data, "vocab", None)

@@ -689,7 +689,7 @@ class ImageData(ember.Data):
             >>> # data = ImageData.from_folder("competition")  # train/<class>/ valid/ test/*.png
             >>> # probs, _ = learn.get_preds("test")  # row i: data.test_dl.dataset.paths[i]
         """
-        root = Path(path)
+        root = Path(path).expanduser()  # "~/pets" is in the home folder, as in a shell
         if not root.is_dir():
             raise ember.DataError(f"{root} is not a folder; give the folder that holds one "
                                   f"sub-folder per class")
@@ -734,8 +734,9 @@ class ImageData(ember.Data):
             if is_missing(value) or (isinstance(value, str) and not value.strip()):
                 raise ember.DataError(f"the path of row {row!r} (column {path_col!r}) is "
                                       f"missing; drop that row or fill in its file")
-        base = Path(folder) if folder is not None else None
-        paths = [base / str(p) if base is not None else Path(str(p)) for p in df[path_col]]
+        base = Path(folder).expanduser() if folder is not None else None
+        paths = [base / str(p) if base is not None else Path(str(p)).expanduser()
+                 for p in df[path_col]]
         labels = list(df[label_col])
         mask = df[valid_col].tolist() if valid_col is not None else None
         return cls.from_files(paths, labels, valid_pct, seed, valid_mask=mask,

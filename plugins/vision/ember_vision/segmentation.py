@@ -215,7 +215,7 @@ class SegmentationData(ImageData):
             >>> #     "camvid", masks=lambda image: image.parent.parent / "labels" /
             >>> #     f"{image.stem}_P.png", codes=codes)
         """
-        root = Path(path)
+        root = Path(path).expanduser()  # "~/camvid" is in the home folder, as in a shell
         folders = [root / images] + ([] if callable(masks) else [root / masks])
         for folder in folders:
             if not folder.is_dir():
