@@ -49,7 +49,8 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
         raise EmberError(f"plugin name {name!r} is Ember's own plugin: its package "
                          f"ember-{name} (import ember_{name}) would replace that one; choose "
                          f"another name, e.g. 'my_{name}'")
-    if Path(parent).exists() and not Path(parent).is_dir():
+    parent = Path(parent).expanduser()  # "~/code" is in the home folder, as in a shell
+    if parent.exists() and not parent.is_dir():
         raise EmberError(f"{parent} is a file, not a folder; give a folder to write the plugin in")
     folder = Path(parent) / f"ember-{name.replace('_', '-')}"
     if folder.exists():

@@ -97,3 +97,14 @@ def test_new_plugin_refuses_the_name_of_embers_own_plugins(tmp_path, name):
     with pytest.raises(ember.EmberError, match=f"plugin name '{name}' is Ember's own plugin"):
         scaffold.new_plugin(name, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_new_plugin_writes_under_a_folder_starting_with_a_tilde_in_the_home_folder(
+        tmp_path, monkeypatch):
+    # "~/code" made a folder named "~" in the working directory
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "code").mkdir()
+    folder = scaffold.new_plugin("tilde_demo", "~/code")
+    assert folder == tmp_path / "code" / "ember-tilde-demo" and folder.is_dir()
+    assert not (tmp_path / "~").exists()

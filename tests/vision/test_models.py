@@ -3,6 +3,8 @@ from local files (never the network), freezing and discriminative learning rates
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -54,6 +56,17 @@ def test_pretrained_weights_come_from_a_local_file(tmp_path):
     assert torch.allclose(grey.body[0].weight, source.conv1.weight.sum(1, keepdim=True))
     fresh = torchvision_model("resnet18", n_out=5)
     assert not torch.equal(fresh.body[0].weight, source.conv1.weight)
+
+
+def test_a_pretrained_file_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    # "~/resnet18.pth" was read as a file under a folder named "~": "no weights file"
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18()
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for pretrained in ("~/resnet18.pth", Path("~/resnet18.pth")):
+        model = torchvision_model("resnet18", n_out=5, pretrained=pretrained)
+        assert torch.equal(model.body[0].weight, source.conv1.weight)
 
 
 def test_pretrained_safetensors_weights_are_read_by_content_not_by_name(tmp_path):

@@ -148,6 +148,7 @@ def compact_cnn(n_channels: int = 1, n_out: int = 10, widths: Sequence[int] = (1
 
 # ------------------------------------------------------------------------ torchvision
 def _read_state(path: Path) -> dict[str, Tensor]:
+    path = path.expanduser()  # "~/weights.pth" is in the home folder, as in a shell
     if not path.is_file():
         raise ember.DataError(f"no weights file at {path}; give the path of a state dict")
     try:
@@ -175,7 +176,7 @@ def _pretrained_state(arch: str, pretrained: Any) -> dict[str, Tensor] | None:
         return None
     if isinstance(pretrained, Path) or (isinstance(pretrained, str) and (
             Path(pretrained).suffix in (".pth", ".pt", ".safetensors", ".bin", ".ember")
-            or "/" in pretrained or "\\" in pretrained)):
+            or "/" in pretrained or "\\" in pretrained or pretrained.startswith("~"))):
         return _read_state(Path(pretrained))
     import torchvision
 

@@ -92,7 +92,7 @@ def fashion_mnist(path: str | Path | None = None, sample: bool | None = None
             with resources.as_file(folder / name) as file:
                 return read_idx(file)
     else:
-        root = Path(path) if path is not None else Path(os.environ["EMBER_DATA"])
+        root = (Path(path) if path is not None else Path(os.environ["EMBER_DATA"])).expanduser()
         if (root / "fashion-mnist").is_dir():
             root = root / "fashion-mnist"
 
