@@ -244,8 +244,10 @@ class Learner:
             :meth:`lr_for_groups` takes (a float, a slice, one rate per group); a negative,
             non-finite or miscounted one is refused here.
         metrics: metric instances, classes or registered names; defaults per target kind.
-        cbs: extra callbacks, kept for every fit (one given to a single fit's ``cbs=`` stands
-            in for those of its class during that fit).
+        cbs: extra callbacks, kept for every fit; one of the class of a default (``NanGuard``,
+            ``Guard``, ``ProgressPrinter``, ``MixedPrecision``) replaces that default, and a
+            ``Recorder`` records beside ``learn.recorder`` (one given to a single fit's
+            ``cbs=`` stands in for those of its class during that fit).
         splitter: ``splitter(model)`` → list of parameter lists, body first.
         wd: weight decay (never applied to biases and normalisation weights).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
@@ -380,8 +382,13 @@ class Learner:
             defaults.append(Guard())
         if precision is not None:
             defaults.append(MixedPrecision(precision))
-        self.add_cbs(defaults)
-        self.add_cbs(cbs)
+        given = [_callback_of(cb) for cb in _as_list(cbs)]
+        # one of the user's of a default's class is that default configured their way: both
+        # ran (NanGuard(max_skipped=100) beside the default's 16 still stopped at 16, two
+        # MixedPrecision scaled the loss twice). The recorder stays, as in a fit's cbs=
+        kinds = {type(cb) for cb in given}
+        self.add_cbs([cb for cb in defaults if cb is self.recorder or type(cb) not in kinds])
+        self.add_cbs(given)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
         #: ids of the parameters a freeze of the learner's set requires_grad=False on (those

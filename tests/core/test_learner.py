@@ -1976,6 +1976,22 @@ def test_a_default_callback_given_to_one_fit_replaces_the_default_for_that_fit()
     assert seen == [mine] and learn.callback("nan_guard") is default
 
 
+def test_a_default_callback_given_to_the_learner_replaces_the_default():
+    # the default ran beside the user's: NanGuard(max_skipped=100) still stopped at the
+    # default's 16, and show_callbacks listed two guards
+    mine = ember.NanGuard(interval=1, max_skipped=100)
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True, cbs=[mine])
+    guards = [cb for cb in learn.cbs if isinstance(cb, ember.NanGuard)]
+    assert guards == [mine] and learn.callback("nan_guard") is mine
+    named = ember.learner(blob_data(n=128), quiet=True, cbs=["NanGuard"])
+    assert sum(isinstance(cb, ember.NanGuard) for cb in named.cbs) == 1
+    assert named.show_callbacks().count("NanGuard") == 1
+    # a Recorder records beside learn.recorder, as one given to a fit does
+    extra = ember.Recorder()
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True, cbs=[extra])
+    assert learn.recorder is not extra and extra in learn.cbs and learn.recorder in learn.cbs
+
+
 def test_a_recorder_given_to_one_fit_records_beside_the_learners_own():
     # learn.recorder is what the progress table, early stopping and fit_auto read: taking it
     # off for a fit that was given a Recorder left it without that fit's rows
