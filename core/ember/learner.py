@@ -2155,7 +2155,8 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
 
     Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``lr``, …) overrides
-    the default; ``cbs`` are added to the plugin's default callbacks, and one of the same class
+    the default (``None`` for ``model``, ``loss_func``, ``metrics``, ``cbs`` or ``splitter``
+    keeps it); ``cbs`` are added to the plugin's default callbacks, and one of the same class
     as a default replaces it (``cbs=[GradientClip(5.0)]`` clips at 5, not also at the
     default's 1; pass ``default_cbs=False`` to drop all the defaults). With ``model=`` the
     plugin's candidate models are left out (``learn.candidates`` is empty), so
@@ -2170,6 +2171,12 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
 
     if not isinstance(data, Data):  # None had no .kind deep inside the plugin hooks
         raise _not_data_error(data, "ember.learner")
+    # None is "the default" here as it is to Learner: metrics=None gave the core's defaults for
+    # the target kind in place of the plugin's (a seq2seq model lost its BLEU, a segmentation
+    # its Dice), and model=None was refused as no module
+    for name in ("model", "loss_func", "metrics", "cbs", "splitter"):
+        if name in overrides and overrides[name] is None:
+            del overrides[name]
     defaults = call_first("ember_defaults", data=data)
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)

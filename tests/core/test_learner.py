@@ -2215,6 +2215,32 @@ def test_a_default_callback_given_by_name_is_replaced_by_the_users_own(ember_plu
     assert jitters == [0.5]
 
 
+def test_none_given_to_ember_learner_keeps_the_plugins_default(ember_plugins):
+    # metrics=None gave the core's defaults for the target kind in place of the plugin's (a
+    # seq2seq learner lost BLEU), and model=None was refused as no module
+    import types
+
+    plugin = types.ModuleType("f1_plugin")
+    loss = ember.losses.CrossEntropyFlat(label_smoothing=0.1)
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        if isinstance(data, _JitteredData):
+            return ember.Defaults(model=lambda: ember.create_model("mlp", n_in=8, n_out=3),
+                                  loss_func=loss, metrics=[ember.FBeta()], cbs=[_Jitter()])
+        return None
+
+    plugin.ember_defaults = ember_defaults
+    ember_plugins.register(plugin)
+    source = blob_data(n=64)
+    data = _JitteredData.from_loaders(source.train_dl, source.valid_dl)
+    learn = ember.learner(data, quiet=True, model=None, loss_func=None, metrics=None, cbs=None,
+                          splitter=None)
+    assert [m.name for m in learn.metrics] == ["f1"] and learn.loss_func is loss
+    assert isinstance(learn.model, nn.Module) and any(isinstance(cb, _Jitter) for cb in learn.cbs)
+    assert ember.learner(data, quiet=True, metrics=[]).metrics == []  # none, as documented
+
+
 def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:
     """24 items of 3 features with ``targets`` as they are (one row per item), 16/8, and a
     test set without labels of ``n_test`` items."""
