@@ -321,6 +321,11 @@ class Learner:
                           else loss_for(data.target_kind, target_std=data.target_std))
         if isinstance(self.loss_func, nn.Module):
             self.loss_func.to(self.device)
+        if not callable(opt_func):  # opt_func="adam" was "'str' object is not callable" at fit
+            raise TrainingError(
+                f"opt_func must be a callable opt_func(param_groups, lr=...) that builds a torch "
+                f"optimiser, e.g. torch.optim.SGD or functools.partial(torch.optim.SGD, "
+                f"momentum=0.9); got {opt_func!r}")
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
         self.metrics = _resolve_metrics(metrics, data)
         self.opt: torch.optim.Optimizer | None = None
@@ -833,7 +838,15 @@ class Learner:
                 if chosen:
                     groups.append({"params": chosen, "weight_decay": wd, "split": index,
                                    "lr": rates[index]})
-        self.opt = self.opt_func(groups, lr=rates[-1])
+        opt = self.opt_func(groups, lr=rates[-1])
+        # what the learner uses of it (duck-typed: an optimiser need not subclass torch's);
+        # a function that returned None failed later, on .param_groups
+        if not (hasattr(opt, "param_groups") and callable(getattr(opt, "step", None))):
+            raise TrainingError(
+                f"opt_func {_callable_name(self.opt_func)} returned {type(opt).__name__}, not "
+                f"a torch optimiser; opt_func(param_groups, lr=...) must build one, e.g. "
+                f"torch.optim.SGD or functools.partial(torch.optim.SGD, momentum=0.9)")
+        self.opt = opt
         self._apply_freeze()
         return self.opt
 
@@ -2209,3 +2222,15 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     # them anew, so racing them would throw the user's own model away
     learn.candidates = {} if own_model else dict(defaults.candidates)
     return learn
+
+
+def _callable_name(function: Any) -> str:
+    """A callable's name for a message: its ``__name__``, or the wrapped function's for a
+    ``functools.partial``, or its repr.
+
+    Example:
+        >>> _callable_name(torch.optim.SGD)
+        'SGD'
+    """
+    inner = getattr(function, "func", function)
+    return getattr(inner, "__name__", repr(function))

@@ -480,6 +480,20 @@ def test_one_cycle_gives_momentum_back_however_the_fit_ends(tmp_path):
         assert set(_momenta(resumed)) == {0.9}, interrupt_after
 
 
+def test_an_opt_func_that_is_not_an_optimiser_builder_is_refused_naming_it():
+    # opt_func="adam" was "'str' object is not callable" when the fit began, and an opt_func
+    # that returned None was "'NoneType' object has no attribute 'param_groups'"
+    with pytest.raises(ember.TrainingError, match=r"opt_func must be a callable.*got 'adam'"):
+        ember.Learner(blob_data(n=64), small_model(), opt_func="adam", quiet=True)
+
+    def built_nothing(params, lr):
+        torch.optim.SGD(params, lr=lr)
+
+    learn = ember.Learner(blob_data(n=64), small_model(), opt_func=built_nothing, quiet=True)
+    with pytest.raises(ember.TrainingError, match="opt_func built_nothing returned NoneType"):
+        learn.fit(1)
+
+
 def test_a_run_resumed_from_an_older_checkpoint_ends_with_the_optimisers_own_momentum(
         tmp_path):
     # a checkpoint written before schedules kept the optimiser's own momentum has none in
