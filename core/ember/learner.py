@@ -413,6 +413,17 @@ class Learner:
 
     @loss_func.setter
     def loss_func(self, value: Callable[[Tensor, Tensor], Tensor]) -> None:
+        # both failed only in the first batch: a class as "Boolean value of Tensor with more
+        # than one value is ambiguous" (its constructor was given the outputs), a name as
+        # "'str' object is not callable"
+        if isinstance(value, type) and issubclass(value, nn.Module):
+            raise TrainingError(f"loss_func is the class {value.__name__}; give an instance, "
+                                f"e.g. loss_func={value.__name__}()")
+        if not callable(value):
+            raise TrainingError(
+                f"loss_func must be a callable loss(pred, target) returning one number, such as "
+                f"ember.losses.CrossEntropyFlat() or torch.nn.functional.mse_loss; got "
+                f"{value!r}")
         self._loss_func, self._loss_call = value, _direct_call(value)
         if isinstance(value, nn.Module):
             trainable = sum(1 for p in value.parameters() if p.requires_grad)
@@ -1834,7 +1845,15 @@ def _callback_of(cb: Any) -> Callback:
             raise TrainingError(f"no callback named {cb!r}; registered: {sorted(classes)} (see "
                                 f"`ember plugins -v`), or pass a Callback instance")
         cb = classes[cb]
-    return cb() if isinstance(cb, type) else cb
+    if isinstance(cb, type) and issubclass(cb, Callback):
+        return cb()
+    if not isinstance(cb, Callback):  # it was "'object' object has no attribute 'learn'"
+        what = getattr(cb, "__name__", None) or repr(cb)
+        raise TrainingError(
+            f"callback {what} ({type(cb).__name__}) is not an ember.Callback: give an instance "
+            f"of a Callback subclass (methods named after events, such as after_epoch), its "
+            f"class, or a registered name such as 'GradientClip'")
+    return cb
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:

@@ -494,6 +494,26 @@ def test_an_opt_func_that_is_not_an_optimiser_builder_is_refused_naming_it():
         learn.fit(1)
 
 
+def test_a_loss_given_as_a_class_or_a_name_is_refused_when_the_learner_is_built():
+    # both failed in the first batch: the class as "Boolean value of Tensor with more than one
+    # value is ambiguous" (its constructor got the outputs), the name as "'str' object is not
+    # callable"
+    with pytest.raises(ember.TrainingError, match=r"class CrossEntropyLoss; give an instance"):
+        ember.Learner(blob_data(n=64), small_model(), loss_func=nn.CrossEntropyLoss, quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"loss_func must be a callable.*'mse'"):
+        ember.learner(blob_data(n=64), loss_func="mse", quiet=True)
+
+
+@pytest.mark.parametrize("bad", [object(), int, print])
+def test_a_callback_that_is_not_one_is_refused_naming_it(bad):
+    # it was "AttributeError: 'object' object has no attribute 'learn'"
+    with pytest.raises(ember.TrainingError, match=r"is not an ember.Callback"):
+        ember.Learner(blob_data(n=64), small_model(), cbs=[bad], quiet=True)
+    learn = ember.Learner(blob_data(n=64), small_model(), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"is not an ember.Callback"):
+        learn.fit(1, cbs=[bad])
+
+
 def test_a_run_resumed_from_an_older_checkpoint_ends_with_the_optimisers_own_momentum(
         tmp_path):
     # a checkpoint written before schedules kept the optimiser's own momentum has none in
