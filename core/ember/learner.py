@@ -2176,6 +2176,17 @@ def _why_no_defaults(data: Data) -> str:
             why = (f" (no loaded plugin registers its kind {data.kind!r}; a plugin that is not "
                    f"installed loads with ember.register_plugin(module, name=...), once per "
                    f"process)")
+            # the installed plugin of the data's package, not loaded: that is the reason (it
+            # was "install the plugin" for a vision plugin installed but blocked or broken)
+            package = type(data).__module__.split(".")[0]
+            for info in plugin_infos():
+                if info.status != "ok" and info.module.split(".")[0] == package:
+                    return (f"plugin {info.name!r} ({info.package}), which {what} comes from, "
+                            f"is {info.status} ({info.reason}), so no plugin gives defaults for "
+                            f"it: load that plugin (see `ember plugins`), or pass model= "
+                            f"yourself")
+            if env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
+                why += " (EMBER_DISABLE_PLUGIN_AUTOLOAD is set: no installed plugin loads)"
         return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
                 f"install the plugin for this domain (see `ember plugins`)")
     return (f"plugin {culprit!r} raised in ember_defaults ({raised[culprit]}) and is listed "

@@ -2278,6 +2278,33 @@ def test_none_given_to_ember_learner_keeps_the_plugins_default(ember_plugins):
     assert ember.learner(data, quiet=True, metrics=[]).metrics == []  # none, as documented
 
 
+def test_ember_learner_names_the_plugin_of_the_data_that_did_not_load(tmp_path, monkeypatch):
+    # a blocked or broken plugin's data was "no installed plugin has defaults ... install the
+    # plugin for this domain", for a plugin that is installed
+    from .test_plugins import install_fake_plugin
+
+    install_fake_plugin(tmp_path, monkeypatch, "blockme", """
+        import ember
+
+        class BlockData(ember.Data):
+            kind = "blockme"
+
+        @ember.hookimpl
+        def ember_data_kinds(register):
+            register("blockme", BlockData)
+    """)
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "blockme")
+    ember.reset_plugins()
+    import blockme_pkg
+
+    source = blob_data(n=64)
+    data = blockme_pkg.BlockData.from_loaders(source.train_dl, source.valid_dl)
+    with pytest.raises(ember.TrainingError, match=r"plugin 'blockme' \(blockme-pkg\), which "
+                       r"BlockData \(blockme data\) comes from, is blocked \(named in "
+                       r"EMBER_BLOCK_PLUGINS\)"):
+        ember.learner(data)
+
+
 def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:
     """24 items of 3 features with ``targets`` as they are (one row per item), 16/8, and a
     test set without labels of ``n_test`` items."""
