@@ -2303,6 +2303,10 @@ def test_ember_learner_names_the_plugin_of_the_data_that_did_not_load(tmp_path, 
                        r"BlockData \(blockme data\) comes from, is blocked \(named in "
                        r"EMBER_BLOCK_PLUGINS\)"):
         ember.learner(data)
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.reset_plugins()
+    with pytest.raises(ember.TrainingError, match="EMBER_DISABLE_PLUGIN_AUTOLOAD is set"):
+        ember.learner(data)
 
 
 def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:
