@@ -49,7 +49,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _quickstart(args: argparse.Namespace) -> int:
-    from ember.plugins import get_registry
+    from ember.plugins import get_registry, plugin_infos
 
     demos = get_registry().demos
     wanted = set(args.domains)
@@ -58,8 +58,18 @@ def _quickstart(args: argparse.Namespace) -> int:
     unknown = sorted(w for w in wanted if not any(w in (d.domain, d.name) for d in demos))
     if not chosen or unknown:
         available = ", ".join(sorted({d.domain for d in demos})) or "none"
-        print(f"no quick-start demo for {unknown or 'any domain'}; installed demos: "
-              f"{available}. Install a domain plugin: pip install ember-vision", file=sys.stderr)
+        print(f"ember quickstart: error: no quick-start demo for {unknown or 'any domain'}; "
+              f"installed demos: {available}", file=sys.stderr)
+        # a plugin that did not load is named with why (it was "pip install ember-vision"
+        # for a vision plugin that is installed but broken or blocked)
+        unloaded = [i for i in plugin_infos() if i.status != "ok"
+                    and (not unknown or any(w in (i.name, i.name.split("-")[-1])
+                                            for w in unknown))]
+        for info in unloaded:
+            print(f"  plugin {info.name!r} is {info.status}: {info.reason} (see ember plugins)",
+                  file=sys.stderr)
+        if not demos and not unloaded:
+            print("  install a domain plugin, e.g. pip install ember-vision", file=sys.stderr)
         return 2
     results = []
     failed = 0
@@ -219,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmberError as error:  # a user's mistake (bad name, missing file): no stack trace
         print(f"ember {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for it, no traceback
+        print(f"\nember {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -244,8 +244,10 @@ class Learner:
             :meth:`lr_for_groups` takes (a float, a slice, one rate per group); a negative,
             non-finite or miscounted one is refused here.
         metrics: metric instances, classes or registered names; defaults per target kind.
-        cbs: extra callbacks, kept for every fit (one given to a single fit's ``cbs=`` stands
-            in for those of its class during that fit).
+        cbs: extra callbacks, kept for every fit; one of the class of a default (``NanGuard``,
+            ``Guard``, ``ProgressPrinter``, ``MixedPrecision``) replaces that default, and a
+            ``Recorder`` records beside ``learn.recorder`` (one given to a single fit's
+            ``cbs=`` stands in for those of its class during that fit).
         splitter: ``splitter(model)`` → list of parameter lists, body first.
         wd: weight decay (never applied to biases and normalisation weights).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
@@ -319,6 +321,11 @@ class Learner:
                           else loss_for(data.target_kind, target_std=data.target_std))
         if isinstance(self.loss_func, nn.Module):
             self.loss_func.to(self.device)
+        if not callable(opt_func):  # opt_func="adam" was "'str' object is not callable" at fit
+            raise TrainingError(
+                f"opt_func must be a callable opt_func(param_groups, lr=...) that builds a torch "
+                f"optimiser, e.g. torch.optim.SGD or functools.partial(torch.optim.SGD, "
+                f"momentum=0.9); got {opt_func!r}")
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
         self.metrics = _resolve_metrics(metrics, data)
         self.opt: torch.optim.Optimizer | None = None
@@ -380,8 +387,13 @@ class Learner:
             defaults.append(Guard())
         if precision is not None:
             defaults.append(MixedPrecision(precision))
-        self.add_cbs(defaults)
-        self.add_cbs(cbs)
+        given = [_callback_of(cb) for cb in _as_list(cbs)]
+        # one of the user's of a default's class is that default configured their way: both
+        # ran (NanGuard(max_skipped=100) beside the default's 16 still stopped at 16, two
+        # MixedPrecision scaled the loss twice). The recorder stays, as in a fit's cbs=
+        kinds = {type(cb) for cb in given}
+        self.add_cbs([cb for cb in defaults if cb is self.recorder or type(cb) not in kinds])
+        self.add_cbs(given)
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
         #: ids of the parameters a freeze of the learner's set requires_grad=False on (those
@@ -401,6 +413,17 @@ class Learner:
 
     @loss_func.setter
     def loss_func(self, value: Callable[[Tensor, Tensor], Tensor]) -> None:
+        # both failed only in the first batch: a class as "Boolean value of Tensor with more
+        # than one value is ambiguous" (its constructor was given the outputs), a name as
+        # "'str' object is not callable"
+        if isinstance(value, type) and issubclass(value, nn.Module):
+            raise TrainingError(f"loss_func is the class {value.__name__}; give an instance, "
+                                f"e.g. loss_func={value.__name__}()")
+        if not callable(value):
+            raise TrainingError(
+                f"loss_func must be a callable loss(pred, target) returning one number, such as "
+                f"ember.losses.CrossEntropyFlat() or torch.nn.functional.mse_loss; got "
+                f"{value!r}")
         self._loss_func, self._loss_call = value, _direct_call(value)
         if isinstance(value, nn.Module):
             trainable = sum(1 for p in value.parameters() if p.requires_grad)
@@ -826,7 +849,15 @@ class Learner:
                 if chosen:
                     groups.append({"params": chosen, "weight_decay": wd, "split": index,
                                    "lr": rates[index]})
-        self.opt = self.opt_func(groups, lr=rates[-1])
+        opt = self.opt_func(groups, lr=rates[-1])
+        # what the learner uses of it (duck-typed: an optimiser need not subclass torch's);
+        # a function that returned None failed later, on .param_groups
+        if not (hasattr(opt, "param_groups") and callable(getattr(opt, "step", None))):
+            raise TrainingError(
+                f"opt_func {_callable_name(self.opt_func)} returned {type(opt).__name__}, not "
+                f"a torch optimiser; opt_func(param_groups, lr=...) must build one, e.g. "
+                f"torch.optim.SGD or functools.partial(torch.optim.SGD, momentum=0.9)")
+        self.opt = opt
         self._apply_freeze()
         return self.opt
 
@@ -1814,7 +1845,15 @@ def _callback_of(cb: Any) -> Callback:
             raise TrainingError(f"no callback named {cb!r}; registered: {sorted(classes)} (see "
                                 f"`ember plugins -v`), or pass a Callback instance")
         cb = classes[cb]
-    return cb() if isinstance(cb, type) else cb
+    if isinstance(cb, type) and issubclass(cb, Callback):
+        return cb()
+    if not isinstance(cb, Callback):  # it was "'object' object has no attribute 'learn'"
+        what = getattr(cb, "__name__", None) or repr(cb)
+        raise TrainingError(
+            f"callback {what} ({type(cb).__name__}) is not an ember.Callback: give an instance "
+            f"of a Callback subclass (methods named after events, such as after_epoch), its "
+            f"class, or a registered name such as 'GradientClip'")
+    return cb
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
@@ -2137,6 +2176,17 @@ def _why_no_defaults(data: Data) -> str:
             why = (f" (no loaded plugin registers its kind {data.kind!r}; a plugin that is not "
                    f"installed loads with ember.register_plugin(module, name=...), once per "
                    f"process)")
+            # the installed plugin of the data's package, not loaded: that is the reason (it
+            # was "install the plugin" for a vision plugin installed but blocked or broken)
+            package = type(data).__module__.split(".")[0]
+            for info in plugin_infos():
+                if info.status != "ok" and info.module.split(".")[0] == package:
+                    return (f"plugin {info.name!r} ({info.package}), which {what} comes from, "
+                            f"is {info.status} ({info.reason}), so no plugin gives defaults for "
+                            f"it: load that plugin (see `ember plugins`), or pass model= "
+                            f"yourself")
+            if env_flag("EMBER_DISABLE_PLUGIN_AUTOLOAD"):
+                why += " (EMBER_DISABLE_PLUGIN_AUTOLOAD is set: no installed plugin loads)"
         return (f"no installed plugin has defaults for {what}{why}; pass model= yourself, or "
                 f"install the plugin for this domain (see `ember plugins`)")
     return (f"plugin {culprit!r} raised in ember_defaults ({raised[culprit]}) and is listed "
@@ -2148,7 +2198,8 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     """Build a :class:`Learner` with the defaults the installed plugins register for ``data``.
 
     Any :class:`Learner` argument (``model``, ``loss_func``, ``metrics``, ``lr``, …) overrides
-    the default; ``cbs`` are added to the plugin's default callbacks, and one of the same class
+    the default (``None`` for ``model``, ``loss_func``, ``metrics``, ``cbs`` or ``splitter``
+    keeps it); ``cbs`` are added to the plugin's default callbacks, and one of the same class
     as a default replaces it (``cbs=[GradientClip(5.0)]`` clips at 5, not also at the
     default's 1; pass ``default_cbs=False`` to drop all the defaults). With ``model=`` the
     plugin's candidate models are left out (``learn.candidates`` is empty), so
@@ -2163,6 +2214,12 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
 
     if not isinstance(data, Data):  # None had no .kind deep inside the plugin hooks
         raise _not_data_error(data, "ember.learner")
+    # None is "the default" here as it is to Learner: metrics=None gave the core's defaults for
+    # the target kind in place of the plugin's (a seq2seq model lost its BLEU, a segmentation
+    # its Dice), and model=None was refused as no module
+    for name in ("model", "loss_func", "metrics", "cbs", "splitter"):
+        if name in overrides and overrides[name] is None:
+            del overrides[name]
     defaults = call_first("ember_defaults", data=data)
     if defaults is None and "model" in overrides:
         return Learner(data, **overrides)
@@ -2195,3 +2252,15 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     # them anew, so racing them would throw the user's own model away
     learn.candidates = {} if own_model else dict(defaults.candidates)
     return learn
+
+
+def _callable_name(function: Any) -> str:
+    """A callable's name for a message: its ``__name__``, or the wrapped function's for a
+    ``functools.partial``, or its repr.
+
+    Example:
+        >>> _callable_name(torch.optim.SGD)
+        'SGD'
+    """
+    inner = getattr(function, "func", function)
+    return getattr(inner, "__name__", repr(function))

@@ -169,7 +169,37 @@ def _add_hits(metric: Any, hit: Tensor, targets: Tensor) -> None:
     metric._add("count", kept.sum())
 
 
-def _labels(preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def _check_class_scores(metric: Metric, preds: Tensor, targets: Tensor) -> None:
+    """Refuse, with a :class:`~ember.TrainingError` naming the metric and the shapes, what a
+    single-label metric cannot score: one score per item, whose top class is always 0 (a
+    regression's targets scored 0.0 silently), or fewer or more labels than predicted items
+    (torch's own size error). Reads the shapes only (no host synchronisation).
+
+    Example:
+        >>> import torch
+        >>> _check_class_scores(Accuracy(), torch.zeros(3, 2), torch.zeros(3))
+        >>> _check_class_scores(Accuracy(), torch.zeros(3, 1), torch.zeros(3))
+        Traceback (most recent call last):
+        ...
+        ember.errors.TrainingError: accuracy: predictions of shape (3, 1) hold one score per ...
+    """
+    if preds.ndim < 2 or preds.shape[-1] < 2:
+        raise TrainingError(
+            f"{metric.name}: predictions of shape {tuple(preds.shape)} hold one score per item, "
+            f"whose top class is always 0; {metric.name} scores one column per class "
+            f"(single-label). For regression targets use 'rmse', 'mae' or 'r2'; for one logit "
+            f"per item use 'accuracy_multi'")
+    if preds[..., 0].numel() != targets.numel():
+        raise TrainingError(
+            f"{metric.name}: predictions of shape {tuple(preds.shape)} score "
+            f"{preds[..., 0].numel()} items but the targets of shape {tuple(targets.shape)} hold "
+            f"{targets.numel()} labels; {metric.name} takes one class index per item "
+            f"(single-label): for multi-hot targets use 'accuracy_multi' or FBeta(multi_label="
+            f"True)")
+
+
+def _labels(metric: Metric, preds: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    _check_class_scores(metric, preds, targets)
     return preds.argmax(dim=-1).reshape(-1), targets.reshape(-1)
 
 
@@ -193,7 +223,7 @@ class Accuracy(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        predicted, targets = _labels(preds, targets)
+        predicted, targets = _labels(self, preds, targets)
         _add_hits(self, predicted == targets, targets)
 
     def compute(self) -> float:
@@ -237,6 +267,7 @@ class TopKAccuracy(Metric):
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
+        _check_class_scores(self, preds, targets)
         k = min(self.k, preds.shape[-1])
         # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
         top = preds.topk(k, dim=-1).indices.reshape(-1, k)
@@ -267,6 +298,7 @@ class AccuracyMulti(Metric):
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         # in float32: a bf16 sigmoid rounds every logit in (0, 0.0078) to 0.5, a "no"
+        _check_values_per_item(self, preds, targets)  # single-label targets: torch's error
         decided = preds.float().sigmoid() > self.threshold
         self._add("correct", (decided == targets.bool()).sum())
         self._add("count", targets.numel())
@@ -316,7 +348,7 @@ class FBeta(Metric):
             predicted = preds.float().sigmoid() > self.threshold  # float32, as AccuracyMulti
             actual = targets.bool()
         else:
-            predicted_index, target_index = _labels(preds, targets)
+            predicted_index, target_index = _labels(self, preds, targets)
             target_index = target_index.long()
             predicted = torch.nn.functional.one_hot(predicted_index, n_classes).bool()
             if self.ignore_index is not None:  # an ignored item is neither predicted nor actual

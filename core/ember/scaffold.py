@@ -39,8 +39,11 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
     Example:
         >>> # new_plugin("signal")  then: pip install -e ember-signal && pytest ember-signal
     """
+    if keyword.iskeyword(name):  # a lowercase identifier, so the message below was wrong
+        raise EmberError(f"plugin name {name!r} is a Python keyword; choose another name, "
+                         f"e.g. 'my_{name}'")
     # the package is named ember-NAME: a trailing '_' would make it an invalid project name
-    if not re.fullmatch(r"[a-z]([a-z0-9_]*[a-z0-9])?", name) or keyword.iskeyword(name):
+    if not re.fullmatch(r"[a-z]([a-z0-9_]*[a-z0-9])?", name):
         raise EmberError(f"plugin name {name!r} must be a lowercase Python identifier that "
                          f"does not end with '_', e.g. 'signal' or 'time_series'")
     if name == "builtin":  # its entry point would be skipped: core's own plugin has that name

@@ -90,6 +90,47 @@ def test_quickstart_refuses_an_unknown_name_among_known_ones(monkeypatch, capsys
     assert "no quick-start demo for ['tyo']; installed demos: toy" in err and ran == []
 
 
+def test_quickstart_names_a_plugin_that_did_not_load_instead_of_saying_install_one(
+        tmp_path, monkeypatch, capsys):
+    # a broken or blocked plugin's demo was "no quick-start demo ...; pip install ember-vision"
+    from .test_plugins import install_fake_plugin
+
+    install_fake_plugin(tmp_path, monkeypatch, "broken", "raise ImportError('needs foo')\n")
+    assert main(["quickstart", "broken", "--smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "ember quickstart: error: no quick-start demo for ['broken']" in err
+    assert "plugin 'broken' is broken: ImportError: needs foo" in err
+    assert "pip install" not in err
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    import ember
+
+    ember.reset_plugins()
+    assert main(["quickstart"]) == 2
+    assert "install a domain plugin, e.g. pip install ember-vision" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_exit_status_130_not_a_traceback(monkeypatch, capsys):
+    import types
+
+    import ember
+
+    def interrupted(smoke=False):
+        raise KeyboardInterrupt
+
+    plugin = types.ModuleType("toy_interrupted")
+
+    @ember.hookimpl
+    def ember_quickstart(register):
+        register(ember.Demo(domain="toy", name="long", run=interrupted))
+
+    plugin.ember_quickstart = ember_quickstart
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.register_plugin(plugin)
+    assert main(["quickstart", "toy"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "ember quickstart: interrupted" and "Traceback" not in err
+
+
 def test_serve_takes_option_limits_name_equals_value(monkeypatch, tmp_path, capsys):
     import pytest
 

@@ -480,6 +480,40 @@ def test_one_cycle_gives_momentum_back_however_the_fit_ends(tmp_path):
         assert set(_momenta(resumed)) == {0.9}, interrupt_after
 
 
+def test_an_opt_func_that_is_not_an_optimiser_builder_is_refused_naming_it():
+    # opt_func="adam" was "'str' object is not callable" when the fit began, and an opt_func
+    # that returned None was "'NoneType' object has no attribute 'param_groups'"
+    with pytest.raises(ember.TrainingError, match=r"opt_func must be a callable.*got 'adam'"):
+        ember.Learner(blob_data(n=64), small_model(), opt_func="adam", quiet=True)
+
+    def built_nothing(params, lr):
+        torch.optim.SGD(params, lr=lr)
+
+    learn = ember.Learner(blob_data(n=64), small_model(), opt_func=built_nothing, quiet=True)
+    with pytest.raises(ember.TrainingError, match="opt_func built_nothing returned NoneType"):
+        learn.fit(1)
+
+
+def test_a_loss_given_as_a_class_or_a_name_is_refused_when_the_learner_is_built():
+    # both failed in the first batch: the class as "Boolean value of Tensor with more than one
+    # value is ambiguous" (its constructor got the outputs), the name as "'str' object is not
+    # callable"
+    with pytest.raises(ember.TrainingError, match=r"class CrossEntropyLoss; give an instance"):
+        ember.Learner(blob_data(n=64), small_model(), loss_func=nn.CrossEntropyLoss, quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"loss_func must be a callable.*'mse'"):
+        ember.learner(blob_data(n=64), loss_func="mse", quiet=True)
+
+
+@pytest.mark.parametrize("bad", [object(), int, print])
+def test_a_callback_that_is_not_one_is_refused_naming_it(bad):
+    # it was "AttributeError: 'object' object has no attribute 'learn'"
+    with pytest.raises(ember.TrainingError, match=r"is not an ember.Callback"):
+        ember.Learner(blob_data(n=64), small_model(), cbs=[bad], quiet=True)
+    learn = ember.Learner(blob_data(n=64), small_model(), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"is not an ember.Callback"):
+        learn.fit(1, cbs=[bad])
+
+
 def test_a_run_resumed_from_an_older_checkpoint_ends_with_the_optimisers_own_momentum(
         tmp_path):
     # a checkpoint written before schedules kept the optimiser's own momentum has none in
@@ -1976,6 +2010,22 @@ def test_a_default_callback_given_to_one_fit_replaces_the_default_for_that_fit()
     assert seen == [mine] and learn.callback("nan_guard") is default
 
 
+def test_a_default_callback_given_to_the_learner_replaces_the_default():
+    # the default ran beside the user's: NanGuard(max_skipped=100) still stopped at the
+    # default's 16, and show_callbacks listed two guards
+    mine = ember.NanGuard(interval=1, max_skipped=100)
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True, cbs=[mine])
+    guards = [cb for cb in learn.cbs if isinstance(cb, ember.NanGuard)]
+    assert guards == [mine] and learn.callback("nan_guard") is mine
+    named = ember.learner(blob_data(n=128), quiet=True, cbs=["NanGuard"])
+    assert sum(isinstance(cb, ember.NanGuard) for cb in named.cbs) == 1
+    assert named.show_callbacks().count("NanGuard") == 1
+    # a Recorder records beside learn.recorder, as one given to a fit does
+    extra = ember.Recorder()
+    learn = ember.Learner(blob_data(n=128), small_model(), quiet=True, cbs=[extra])
+    assert learn.recorder is not extra and extra in learn.cbs and learn.recorder in learn.cbs
+
+
 def test_a_recorder_given_to_one_fit_records_beside_the_learners_own():
     # learn.recorder is what the progress table, early stopping and fit_auto read: taking it
     # off for a fit that was given a Recorder left it without that fit's rows
@@ -2108,6 +2158,9 @@ def test_a_plain_function_given_as_a_metric_is_refused_saying_how_to_make_one():
 
 
 def test_a_multi_label_prediction_takes_a_threshold_and_an_export_keeps_the_default(tmp_path):
+    # seeded: the untrained model's scores must straddle the thresholds, which some random
+    # states left by the tests run before it (a -k selection) did not
+    ember.seed(0)
     learn = ember.learner(tag_data(), quiet=True, path=tmp_path)
     items = list(learn.data.valid_dl.dataset.tensors[0][:8])
     scored = learn.predict_batch(items, probs=True)
@@ -2197,6 +2250,63 @@ def test_a_default_callback_given_by_name_is_replaced_by_the_users_own(ember_plu
     jitters = [cb.amount for cb in ember.learner(data, quiet=True, cbs=[_Jitter(0.5)]).cbs
                if isinstance(cb, _Jitter)]
     assert jitters == [0.5]
+
+
+def test_none_given_to_ember_learner_keeps_the_plugins_default(ember_plugins):
+    # metrics=None gave the core's defaults for the target kind in place of the plugin's (a
+    # seq2seq learner lost BLEU), and model=None was refused as no module
+    import types
+
+    plugin = types.ModuleType("f1_plugin")
+    loss = ember.losses.CrossEntropyFlat(label_smoothing=0.1)
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        if isinstance(data, _JitteredData):
+            return ember.Defaults(model=lambda: ember.create_model("mlp", n_in=8, n_out=3),
+                                  loss_func=loss, metrics=[ember.FBeta()], cbs=[_Jitter()])
+        return None
+
+    plugin.ember_defaults = ember_defaults
+    ember_plugins.register(plugin)
+    source = blob_data(n=64)
+    data = _JitteredData.from_loaders(source.train_dl, source.valid_dl)
+    learn = ember.learner(data, quiet=True, model=None, loss_func=None, metrics=None, cbs=None,
+                          splitter=None)
+    assert [m.name for m in learn.metrics] == ["f1"] and learn.loss_func is loss
+    assert isinstance(learn.model, nn.Module) and any(isinstance(cb, _Jitter) for cb in learn.cbs)
+    assert ember.learner(data, quiet=True, metrics=[]).metrics == []  # none, as documented
+
+
+def test_ember_learner_names_the_plugin_of_the_data_that_did_not_load(tmp_path, monkeypatch):
+    # a blocked or broken plugin's data was "no installed plugin has defaults ... install the
+    # plugin for this domain", for a plugin that is installed
+    from .test_plugins import install_fake_plugin
+
+    install_fake_plugin(tmp_path, monkeypatch, "blockme", """
+        import ember
+
+        class BlockData(ember.Data):
+            kind = "blockme"
+
+        @ember.hookimpl
+        def ember_data_kinds(register):
+            register("blockme", BlockData)
+    """)
+    monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "blockme")
+    ember.reset_plugins()
+    import blockme_pkg
+
+    source = blob_data(n=64)
+    data = blockme_pkg.BlockData.from_loaders(source.train_dl, source.valid_dl)
+    with pytest.raises(ember.TrainingError, match=r"plugin 'blockme' \(blockme-pkg\), which "
+                       r"BlockData \(blockme data\) comes from, is blocked \(named in "
+                       r"EMBER_BLOCK_PLUGINS\)"):
+        ember.learner(data)
+    monkeypatch.setenv("EMBER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    ember.reset_plugins()
+    with pytest.raises(ember.TrainingError, match="EMBER_DISABLE_PLUGIN_AUTOLOAD is set"):
+        ember.learner(data)
 
 
 def _regression_loaders(targets: torch.Tensor, n_test: int = 0) -> ember.Data:

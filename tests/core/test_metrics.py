@@ -322,3 +322,27 @@ def test_synchronise_gives_every_rank_the_score_of_all_items_a_rank_without_any_
 
     whole = run(metric(), preds, targets, batches=1)
     assert ranks.run(score) == [pytest.approx(whole, rel=1e-12)] * 3
+
+
+@pytest.mark.parametrize("metric", [ember.Accuracy(), ember.ErrorRate(), ember.TopKAccuracy(3),
+                                    ember.FBeta()])
+def test_a_class_metric_refuses_one_score_per_item_naming_what_to_use(metric):
+    # metrics=["accuracy"] on regression targets scored 0.0 every epoch, silently: the top
+    # class of a single column is always 0
+    with pytest.raises(ember.TrainingError, match=rf"^{metric.name}: .* one score per item"):
+        run(metric, torch.randn(4, 1), torch.randn(4, 1))
+    with pytest.raises(ember.TrainingError, match="'rmse'"):
+        run(metric, torch.randn(4), torch.tensor([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("metric", [ember.Accuracy(), ember.FBeta()])
+def test_a_single_label_metric_refuses_multi_hot_targets_naming_accuracy_multi(metric):
+    # it was torch's "The size of tensor a (4) must match the size of tensor b (12)"
+    with pytest.raises(ember.TrainingError, match=r"12 labels.*'accuracy_multi'"):
+        run(metric, torch.randn(4, 3), torch.randint(0, 2, (4, 3)).float(), batches=1)
+
+
+def test_multi_label_accuracy_refuses_class_index_targets_naming_the_shapes():
+    # accuracy_multi on single-label targets was torch's size error, naming no metric
+    with pytest.raises(ember.TrainingError, match=r"^accuracy_multi: .*\(4, 2\).*\(4,\)"):
+        run(ember.AccuracyMulti(), torch.randn(4, 2), torch.tensor([0, 1, 1, 0]), batches=1)

@@ -50,6 +50,13 @@ def test_new_plugin_refuses_a_name_that_would_not_install_or_load(tmp_path, name
     assert not list(tmp_path.iterdir())
 
 
+def test_new_plugin_says_a_keyword_is_a_keyword(tmp_path):
+    # 'class' was told it "must be a lowercase Python identifier", which it is
+    with pytest.raises(ember.EmberError, match="'class' is a Python keyword") as error:
+        scaffold.new_plugin("class", tmp_path)
+    assert "lowercase" not in str(error.value) and not list(tmp_path.iterdir())
+
+
 def test_new_plugin_into_a_file_is_one_line_not_a_traceback(tmp_path, capsys):
     target = tmp_path / "notes.txt"
     target.write_text("not a folder")
