@@ -983,14 +983,19 @@ def test_a_model_config_nothing_rebuilds_is_refused_at_export(ember_plugins, tmp
     assert ember.load(path).predict_batch(list(x[:8])) == learn.predict_batch(list(x[:8]))
 
 
+def _misreading_plugin() -> object:
+    """A plugin whose ember_rebuild_model reads a config key the manifest does not hold."""
+    plugin = type("Misreads", (), {})()
+    plugin.ember_rebuild_model = ember.hookimpl(
+        lambda manifest: _HandMade(manifest["model"]["config"]["n_inputs"], 3))
+    return plugin
+
+
 def test_an_ember_rebuild_model_that_raises_is_named_at_export(ember_plugins, tmp_path):
     # before: "... no loaded plugin's ember_rebuild_model returns a model for it", though the
     # plugin's hook had raised (it was skipped and listed as broken): the reason was lost
     learn = _hand_made_learner(tmp_path)
-    plugin = type("Misreads", (), {})()
-    plugin.ember_rebuild_model = ember.hookimpl(
-        lambda manifest: _HandMade(manifest["model"]["config"]["n_inputs"], 3))
-    ember_plugins.register(plugin, name="misreads")
+    ember_plugins.register(_misreading_plugin(), name="misreads")
     with pytest.raises(ember.ExportError,
                        match=r"'hand_made'.* plugin 'misreads' raised in ember_rebuild_model "
                              r"\(KeyError: 'n_inputs'\).*fix that hook"):
@@ -1008,10 +1013,7 @@ def test_load_names_an_ember_rebuild_model_that_raised(ember_plugins, tmp_path):
     ember_plugins.register(works, name="rebuilds")
     path = learn.export(tmp_path / "m.ember")
     ember.unregister_plugin("rebuilds")
-    misreads = type("Misreads", (), {})()
-    misreads.ember_rebuild_model = ember.hookimpl(
-        lambda manifest: _HandMade(manifest["model"]["config"]["n_inputs"], 3))
-    ember_plugins.register(misreads, name="misreads")
+    ember_plugins.register(_misreading_plugin(), name="misreads")
     with pytest.raises(ember.PluginError,
                        match=r"needs the architecture 'hand_made'.*\(plugin 'misreads' raised "
                              r"in ember_rebuild_model \(KeyError: 'n_inputs'\)\)"):
