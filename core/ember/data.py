@@ -514,14 +514,16 @@ def check_batch_size(bs: Any, name: str = "bs") -> int:
     return int(bs)
 
 
-def check_items(items: Any, method: str = "predict_batch") -> None:
-    """Refuse one item given where ``method`` wants a collection of items (``predict_batch``):
-    a string, bytes or a path (read character by character, byte by byte, or not iterable at
-    all), or any object that cannot be iterated (a PIL image). Lists, tuples, arrays,
-    tensors, data frames, mappings and generators pass.
+def check_items(items: Any, options: dict[str, Any] | None = None) -> None:
+    """Refuse what ``predict_batch`` cannot read: one item given where it wants a collection
+    of items (a string, bytes or a path: read character by character, byte by byte, or not
+    iterable at all; any object that cannot be iterated, a PIL image), and among its
+    ``options`` a batch size ``bs`` that is not a whole number of at least 1
+    (:func:`check_batch_size`). Lists, tuples, arrays, tensors, data frames, mappings and
+    generators pass. ``learn.predict_batch`` and a loaded model's call it, for every domain.
 
     Example:
-        >>> check_items(["great film", "dull"])
+        >>> check_items(["great film", "dull"], {"bs": 64})
         >>> try:
         ...     check_items("great film")
         ... except DataError as error:
@@ -532,9 +534,11 @@ def check_items(items: Any, method: str = "predict_batch") -> None:
             items, Iterable):
         reading = " (a string would be read one character per item)" if isinstance(
             items, str) else ""
-        raise DataError(f"{method} takes a collection of items, not one "
+        raise DataError(f"predict_batch takes a collection of items, not one "
                         f"{type(items).__name__}{reading}; give a list ([item] for one item), "
                         f"or use predict(item)")
+    if options and "bs" in options:  # every domain's predict_batch batches by it
+        check_batch_size(options["bs"])
 
 
 def unlabelled_test_error(needs: str, instead: str, what: str = "the test set") -> DataError:

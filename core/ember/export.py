@@ -628,11 +628,9 @@ class Predictor:
         Example:
             >>> # predictor.predict_batch(images, probs=True) -> [Prediction(...), ...]
         """
-        from ember.data import check_batch_size, check_items
+        from ember.data import check_items
 
-        check_items(items)
-        if "bs" in options:  # every domain's predict_batch batches by it
-            options["bs"] = check_batch_size(options["bs"])
+        check_items(items, options)
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def __repr__(self) -> str:
@@ -948,8 +946,7 @@ def export_onnx(learn: Learner, path: Path, check: bool = True, atol: float = 1e
         learn.distributed, lambda: _write_onnx(learn, path, check, atol, rtol), path)
 
 
-def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: float = 1e-5
-                ) -> Path:
+def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: float) -> Path:
     """Trace, check and move into place: :func:`export_onnx` in one process."""
     check_file_path(path)  # a folder, or a path under a file: said now, not after tracing
     data = learn.data
@@ -973,15 +970,17 @@ def _write_onnx(learn: Learner, path: Path, check: bool, atol: float, rtol: floa
                       for dim, axis in spec.dynamic.items()}
         for i, spec in enumerate(specs)
     }
-    with unwritable_folder(path):  # said before tracing, naming the user's path
+    # written and checked in a folder beside the target, then moved over it: an export that
+    # fails (tracing or the check) leaves the file that was there before, not a bad one. The
+    # folder is made before tracing, so a folder that cannot be written is said at once,
+    # naming the user's path; the name is cut short, as a name near the system's limit (255)
+    # must not fail for the folder's
+    with unwritable_folder(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryDirectory(prefix=f".{path.name[:200]}.", dir=path.parent).cleanup()
+        temporary = tempfile.TemporaryDirectory(prefix=f".{path.name[:200]}.", dir=path.parent)
     # one self-contained file; protobuf caps a file at 2 GB, so larger weights go beside it
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_500_000_000
-    # written and checked in a folder beside the target, then moved over it: an export that
-    # fails (tracing or the check) leaves the file that was there before, not a bad one
-    # the name cut short: a name near the system's limit (255) must not fail for the folder's
-    with tempfile.TemporaryDirectory(prefix=f".{path.name[:200]}.", dir=path.parent) as folder:
+    with temporary as folder:
         written = Path(folder) / path.name  # the same name: a .data file refers to it
         _trace_onnx(learn, wrapper, inputs, specs, dynamic_shapes, written, large)
         if check:  # a few items, then a whole second batch (another size; for text, length)
@@ -1098,8 +1097,9 @@ def check_onnx(path: Path, model: torch.nn.Module, inputs: tuple[torch.Tensor, .
     if got.shape != expected.shape:
         raise ExportError(f"ONNX parity check failed for {path}: output of shape {got.shape}, "
                           f"the model's {expected.shape}")
-    difference = float(np.abs(got - expected).max()) if got.size else 0.0
-    if got.size and not (np.abs(got - expected) <= atol + rtol * np.abs(expected)).all():
+    gap = np.abs(got - expected)
+    difference = float(gap.max()) if got.size else 0.0
+    if got.size and not (gap <= atol + rtol * np.abs(expected)).all():
         raise ExportError(f"ONNX parity check failed for {path}: max abs difference "
                           f"{difference:.2e} (over atol {atol:g} + rtol {rtol:g} * |expected|; "
                           f"shape {got.shape})")

@@ -56,7 +56,6 @@ from ember.checks import (
 from ember.data import (
     Data,
     check_batch,
-    check_batch_size,
     check_items,
     n_batches,
     require_batches,
@@ -391,9 +390,8 @@ class Learner:
         # one of the user's of a default's class is that default configured their way: both
         # ran (NanGuard(max_skipped=100) beside the default's 16 still stopped at 16, two
         # MixedPrecision scaled the loss twice). The recorder stays, as in a fit's cbs=
-        kinds = {type(cb) for cb in given}
-        self.add_cbs([cb for cb in defaults if cb is self.recorder or type(cb) not in kinds])
-        self.add_cbs(given)
+        kept, _ = _split_replaced(defaults, given, keep=[self.recorder])
+        self.add_cbs([*kept, *given])
         self._groups = split_groups(self.model, splitter)
         self._frozen_bn: list[nn.Module] = []
         #: ids of the parameters a freeze of the learner's set requires_grad=False on (those
@@ -1174,11 +1172,9 @@ class Learner:
         n_epoch = _epoch_count(n_epoch, "n_epoch")
         check_setup(self)
         given = [_callback_of(cb) for cb in cbs]  # a class or registered name becomes one
-        kinds = {type(cb) for cb in given}
         # the Learner's own recorder stays: learn.recorder is what the progress table, early
         # stopping and fit_auto read, so a Recorder given to a fit records beside it
-        replaced = [cb for cb in self.cbs if type(cb) in kinds and cb is not self.recorder
-                    and all(cb is not own for own in self._own_cbs)]
+        _, replaced = _split_replaced(self.cbs, given, keep=[self.recorder, *self._own_cbs])
         with self._detached(replaced):
             self.add_cbs(given)  # they go after the fit
             try:
@@ -1369,9 +1365,7 @@ class Learner:
             >>> # learn.predict_batch(["great film"], probs=True)[0].probabilities
             >>> #   -> {'fresh': 0.93, 'rotten': 0.07}
         """
-        check_items(items)
-        if "bs" in options:  # every domain's predict_batch batches by it
-            options["bs"] = check_batch_size(options["bs"])
+        check_items(items, options)
         return self.data.predict_batch(self.model, items, device=self.device, **options)
 
     def feature_importance(self, **options: Any) -> Any:
@@ -1856,6 +1850,28 @@ def _callback_of(cb: Any) -> Callback:
     return cb
 
 
+def _split_replaced(existing: Iterable[Callback], given: Sequence[Callback],
+                    keep: Sequence[Callback] = ()) -> tuple[list[Callback], list[Callback]]:
+    """``existing`` split into the callbacks that stay and those that ``given`` replaces: a
+    callback given replaces those of its class (the user's own, configured their way), but
+    never one of ``keep`` (compared by identity). The one rule for the learner's defaults,
+    a plugin's defaults and the callbacks attached when a fit gets its own ``cbs=``.
+
+    Example:
+        >>> from ember.callbacks.training import GradientClip
+        >>> old, new = GradientClip(1.0), GradientClip(5.0)
+        >>> _split_replaced([old], [new]) == ([], [old])
+        True
+    """
+    kinds = {type(cb) for cb in given}
+    kept: list[Callback] = []
+    replaced: list[Callback] = []
+    for cb in existing:
+        taken = type(cb) in kinds and all(cb is not own for own in keep)
+        (replaced if taken else kept).append(cb)
+    return kept, replaced
+
+
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
     if metrics is None:
         return default_metrics(data.target_kind, data.n_out)
@@ -2240,12 +2256,10 @@ def learner(data: Data, default_cbs: bool = True, **overrides: Any) -> Learner:
     extra_cbs = [_callback_of(cb) for cb in _as_list(overrides.pop("cbs", None))]
     arguments.update(overrides)
     # a default the user gave again, configured their way, is theirs: two schedules of one
-    # kind would both run, and learn.callback(name) would find the default's
-    given = {type(cb) for cb in extra_cbs}
-    # a default named (cbs=["ResetState"]) or given as a class is compared as the instance it
-    # becomes, so the user's own of its class replaces it too
-    kept = [cb for cb in map(_callback_of, _as_list(defaults.cbs))
-            if type(cb) not in given] if default_cbs else []
+    # kind would both run, and learn.callback(name) would find the default's. A default named
+    # (cbs=["ResetState"]) or given as a class is compared as the instance it becomes
+    kept = (_split_replaced(map(_callback_of, _as_list(defaults.cbs)), extra_cbs)[0]
+            if default_cbs else [])
     arguments["cbs"] = kept + extra_cbs
     learn = Learner(data, **arguments)
     # the plugin's candidates stand in for its default model only: fit_auto's race builds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import numbers
 import os
 import random
 import secrets
@@ -171,8 +172,6 @@ def is_whole(value: Any, least: int = 0) -> bool:
         >>> is_whole(3, least=1), is_whole(0, least=1), is_whole(2.0), is_whole(True)
         (True, False, False, False)
     """
-    import numbers
-
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
 
 

@@ -276,7 +276,7 @@ class Checkpoint(Callback):
     def before_fit(self) -> None:
         learn = self.learn
         self.file = file = learn._resolve(self.path, ".pt")
-        resumed_from = getattr(learn, "_resumed_from", None)
+        resumed_from = learn._resumed_from
         if self.path == Path("checkpoint") and resumed_from is None and not file.exists() \
                 and Path("checkpoint.pt").is_file():
             warn(f"Checkpoint() writes {file} (the learner's models folder, as learn.save "

@@ -731,11 +731,11 @@ class Vocab:
         self.unk_id, self.pad_id = self.stoi[unk], self.stoi[pad]
 
     @staticmethod
-    def check_size_options(min_freq: Any, max_size: Any, n_specials: int = len(SPECIAL_TOKENS),
-                           max_name: str = "max_vocab") -> None:
+    def check_size_options(min_freq: Any, max_size: Any,
+                           n_specials: int = len(SPECIAL_TOKENS)) -> None:
         """Refuse a ``min_freq`` that is not a whole number of at least 1, or a cap on the
-        vocab's size (``max_name``: ``max_vocab`` as the data classes call it) that is not
-        ``None`` or a whole number leaving room for the ``n_specials`` special tokens. The
+        vocab's size (``max_vocab``, as the data classes name it) that is not ``None`` or a
+        whole number leaving room for the ``n_specials`` special tokens. The
         data classes call it before they tokenise, so a bad option is refused at once, not
         after a pass over the corpus.
 
@@ -751,7 +751,7 @@ class Vocab:
             raise DataError(f"min_freq must be a whole number of at least 1 (the times a token "
                             f"is seen to be kept), got {min_freq!r}")
         if max_size is not None and not is_whole(max_size, least=n_specials):
-            raise DataError(f"{max_name}={max_size!r} leaves no room for the vocab's "
+            raise DataError(f"max_vocab={max_size!r} leaves no room for the vocab's "
                             f"{n_specials} special tokens: give a whole number above "
                             f"{n_specials} (the specials count towards it), or None for no cap")
 

@@ -309,12 +309,18 @@ def _is_image(part: Any, shape: tuple[int, ...] | None = None) -> bool:
     return shape is not None and hasattr(part, "shape") and tuple(part.shape) == shape
 
 
+def _no_path(value: Any) -> bool:
+    """Whether ``value`` is a missing path: None, NaN, pandas' missing markers, a blank
+    string."""
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
+
+
 def _file_paths(values: Sequence[Any], what: str = "paths") -> list[Path]:
     """``values`` as paths; a missing one (None, NaN, a blank string) or one that is no path
     is an :class:`ember.DataError` naming its position in ``what``."""
     paths = []
     for index, value in enumerate(values):
-        if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        if _no_path(value):
             raise ember.DataError(f"{what}[{index}] is missing ({value!r}); drop that item or "
                                   f"give the path of its file")
         if not isinstance(value, (str, Path)):
@@ -731,7 +737,7 @@ class ImageData(ember.Data):
                 raise ember.DataError(f"the data frame has no column {column!r}; its columns "
                                       f"are {list(df.columns)}")
         for row, value in zip(df.index, df[path_col]):
-            if is_missing(value) or (isinstance(value, str) and not value.strip()):
+            if _no_path(value):
                 raise ember.DataError(f"the path of row {row!r} (column {path_col!r}) is "
                                       f"missing; drop that row or fill in its file")
         base = Path(folder).expanduser() if folder is not None else None

@@ -58,6 +58,13 @@ def bleu_statistics(references: Sequence[Sequence[Any]], hypothesis: Sequence[An
         ([2, 1], [3, 2], 3, 3)
     """
     _check_max_order(max_order)
+    return _sentence_statistics(references, hypothesis, max_order)
+
+
+def _sentence_statistics(references: Sequence[Sequence[Any]], hypothesis: Sequence[Any],
+                         max_order: int) -> tuple[list[int], list[int], int, int]:
+    """:func:`bleu_statistics` for a ``max_order`` checked already (by the corpus or the
+    metric that calls it for each sentence)."""
     matches, totals = [], []
     for n in range(1, max_order + 1):
         hypothesis_counts = _ngrams(hypothesis, n)
@@ -101,7 +108,7 @@ def corpus_bleu(list_of_references: Sequence[Sequence[Sequence[Any]]],
     matches, totals = [0] * max_order, [0] * max_order
     hypothesis_length = reference_length = 0
     for references, hypothesis in zip(list_of_references, hypotheses):
-        m, t, h, r = bleu_statistics(references, hypothesis, max_order)
+        m, t, h, r = _sentence_statistics(references, hypothesis, max_order)
         matches = [a + b for a, b in zip(matches, m)]
         totals = [a + b for a, b in zip(totals, t)]
         hypothesis_length += h
@@ -224,7 +231,7 @@ class Bleu(ember.Metric):
             reference_ids = _until_eos([i for i in reference_ids if i != IGNORE_INDEX])
             hypothesis = self.tokens(hypothesis_ids) if self.tokens else hypothesis_ids
             reference = self.tokens(reference_ids) if self.tokens else reference_ids
-            m, t, h, r = bleu_statistics([reference], hypothesis, self.max_order)
+            m, t, h, r = _sentence_statistics([reference], hypothesis, self.max_order)
             matches = [a + b for a, b in zip(matches, m)]
             totals = [a + b for a, b in zip(totals, t)]
             hypothesis_length += h
