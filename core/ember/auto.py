@@ -58,7 +58,7 @@ from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
 from ember.callbacks.tracking import SaveBest
 from ember.callbacks.training import PreciseBatchNorm
 from ember.errors import CancelFitException, CancelTrainException, TrainingError
-from ember.utils import is_whole, warn
+from ember.utils import check_whole, warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -467,8 +467,8 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)
                                 or not minutes > 0):
         raise TrainingError(f"minutes must be a positive number, got {minutes!r}")
-    if epochs is not None and not is_whole(epochs, least=1):
-        raise TrainingError(f"epochs must be a whole number of at least 1, got {epochs!r}")
+    if epochs is not None:
+        check_whole(epochs, "epochs", "the epochs to train", error=TrainingError)
     start = time.perf_counter()
     budget_seconds = None if minutes is None else minutes * 60
     report: dict[str, Any] = {"budget_seconds": budget_seconds, "reasons": []}

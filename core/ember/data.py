@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ember.errors import DataError
-from ember.utils import is_missing, is_whole, plain, warn
+from ember.utils import check_whole, is_missing, plain, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -508,10 +508,7 @@ def check_batch_size(bs: Any, name: str = "bs") -> int:
         ...     print(error)
         bs (the batch size) must be a whole number of at least 1, got 0
     """
-    if not is_whole(bs, least=1):
-        raise DataError(f"{name} (the batch size) must be a whole number of at least 1, got "
-                        f"{bs!r}")
-    return int(bs)
+    return check_whole(bs, name, "the batch size")
 
 
 def check_items(items: Any, options: dict[str, Any] | None = None) -> None:

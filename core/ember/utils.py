@@ -24,9 +24,12 @@ from typing import Any
 
 import torch
 
+from ember.errors import DataError
+
 __all__ = [
     "atomic_write",
     "check_file_path",
+    "check_whole",
     "cpu_copy",
     "default_device",
     "env_flag",
@@ -165,14 +168,37 @@ def plain(value: Any) -> Any:
 
 def is_whole(value: Any, least: int = 0) -> bool:
     """Whether ``value`` is a whole number, ``least`` or more: an int or a NumPy integer, not
-    a bool and not a float such as ``2.0``. The one check for a count (epochs, batches, items,
-    images to show); each caller says in its own words what to give instead.
+    a bool and not a float such as ``2.0``. The one test for a count (epochs, batches, items,
+    images to show); :func:`check_whole` refuses a count option with the one message.
 
     Example:
         >>> is_whole(3, least=1), is_whole(0, least=1), is_whole(2.0), is_whole(True)
         (True, False, False, False)
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+def check_whole(value: Any, name: str, meaning: str, least: int = 1,
+                error: type[Exception] = DataError) -> int:
+    """``value`` as an ``int`` when it is a whole number, ``least`` or more (:func:`is_whole`);
+    otherwise ``error`` (a :class:`ember.DataError` by default) naming the option ``name``,
+    what it counts (``meaning``) and the value given. The one check and the one message for
+    a count option (a batch size, a token limit, a beam width, images to show), in core and
+    in every plugin.
+
+    Example:
+        >>> check_whole(4, "beam", "hypotheses kept")
+        4
+        >>> try:
+        ...     check_whole(0, "max_len", "tokens kept of each text")
+        ... except DataError as error:
+        ...     print(error)
+        max_len (tokens kept of each text) must be a whole number of at least 1, got 0
+    """
+    if not is_whole(value, least):
+        raise error(f"{name} ({meaning}) must be a whole number of at least {least}, got "
+                    f"{value!r}")
+    return int(value)
 
 
 def is_missing(value: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -117,3 +118,19 @@ def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path):
                     rf"files .*Give a path in a folder you can write to")):
                 atomic_write(folder / name, lambda tmp: tmp.write_text("new"))
         assert (folder / "model.ember").read_bytes() == b"the model in production"
+
+
+
+def test_check_whole_names_the_option_and_what_it_counts_in_one_message():
+    # the count checks of core and the plugins each wrote their own message in one of
+    # several shapes ("must be a whole number of at least 1 (meaning)", "…, 1 or more")
+    from ember.utils import check_whole
+
+    assert check_whole(np.int64(3), "n", "things") == 3 and type(check_whole(3, "n", "x")) is int
+    with pytest.raises(ember.TrainingError, match=r"^epochs \(to train\) must be a whole number "
+                                                  r"of at least 2, got 1$"):
+        check_whole(1, "epochs", "to train", least=2, error=ember.TrainingError)
+    for wrong in (0, -1, 2.0, True, "3"):
+        with pytest.raises(ember.DataError, match=rf"^bs \(the batch size\) must be a whole "
+                                                  rf"number of at least 1, got {wrong!r}$"):
+            ember.data.check_batch_size(wrong)

@@ -976,8 +976,10 @@ def test_a_training_stream_too_short_for_the_batch_rows_names_the_training_texts
 
 @pytest.mark.parametrize("options, message", [
     ({"max_vocab": 5}, r"max_vocab=5 leaves no room for the vocab's 9 special tokens"),
-    ({"min_freq": 0}, r"min_freq must be a whole number of at least 1"),
-    ({"min_freq": 1.5}, r"min_freq must be a whole number of at least 1"),
+    ({"min_freq": 0}, r"min_freq \(the times a token is seen to be kept\) must be a whole "
+                      r"number of at least 1, got 0"),
+    ({"min_freq": 1.5}, r"min_freq \(the times a token is seen to be kept\) must be a whole "
+                        r"number of at least 1, got 1\.5"),
 ])
 def test_vocab_size_options_are_refused_by_their_own_name_before_tokenising(options,
                                                                             message) -> None:
@@ -997,3 +999,22 @@ def test_vocab_size_options_are_refused_by_their_own_name_before_tokenising(opti
         with pytest.raises(ember.DataError, match=message):
             build()
     assert calls == []
+
+
+def test_text_and_seq2seq_count_options_are_refused_in_one_message_shape() -> None:
+    # text's max_len said "max_len (the tokens kept ...) must be a whole number of at least 1",
+    # seq2seq's beam "beam must be a whole number of at least 1 (hypotheses kept)", and
+    # BLEU's max_order "must be a whole number, 1 or more (...)", a plain ValueError
+    from ember_text.seq2seq import Seq2SeqData
+    from ember_text.seq2seq.metrics import corpus_bleu
+
+    shape = r"^{} \(.+\) must be a whole number of at least 1, got {}$"
+    with pytest.raises(ember.DataError, match=shape.format("max_len", "0")):
+        TextData.from_texts(["good", "bad"] * 4, ["p", "n"] * 4, max_len=0)
+    with pytest.raises(ember.DataError, match=shape.format("max_order", "0")):
+        corpus_bleu([[["a"]]], [["a"]], max_order=0)
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 10, bs=4),
+                          quiet=True)
+    with pytest.raises(ember.DataError, match=shape.format("beam", r"2\.5")):
+        learn.predict("un", beam=2.5)

@@ -160,7 +160,8 @@ def test_generation_refuses_negative_lengths_and_temperatures_that_are_not_numbe
     # a negative n_words returned the prompt alone and temperature=NaN raised deep in torch
     # (a 500 from ember serve, where clients send the options)
     lm = awd_lstm_lm(25, emb_size=8, hidden_size=16)
-    with pytest.raises(ember.DataError, match="n_words must be a whole number"):
+    with pytest.raises(ember.DataError, match=r"n_words \(the tokens to generate\) must be a "
+                                              r"whole number of at least 0, got -1"):
         generate(lm, [2, 5], -1)
     for temperature in (float("nan"), float("inf"), -0.5):
         with pytest.raises(ember.DataError, match="temperature must be a finite number"):

@@ -61,7 +61,8 @@ def test_a_seq2seq_models_options_reach_decoding(tmp_path) -> None:
     assert np.allclose(translation["attention"], reference.attention)
     zero = client.post("/predict", json={"inputs": ["deux"], "options": {"beam": 0}})
     assert zero.status_code == 422
-    assert "beam must be a whole number of at least 1" in zero.json()["detail"]
+    assert zero.json()["detail"].endswith(
+        "beam (hypotheses kept; 1 decodes greedily) must be a whole number of at least 1, got 0")
     unknown = client.post("/predict", json={"inputs": ["deux"], "options": {"n_words": 3}})
     assert unknown.status_code == 422 and unknown.json()["detail"] == (
         "unknown option 'n_words': this seq2seq model takes beam, max_len, length_penalty, "

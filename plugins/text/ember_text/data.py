@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
 from ember import DataError, find_test_folder, loose_files, split_folders
-from ember.utils import is_whole, plain, warn
+from ember.utils import check_whole, plain, warn
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
 __all__ = [
@@ -317,15 +317,6 @@ def _numbers_with_a_float(values: Sequence[Any]) -> bool:
     return numbers_only and any(isinstance(v, (float, np.floating)) for v in values)
 
 
-def _check_count(value: Any, name: str, meaning: str) -> None:
-    """Refuse a count of tokens that is not a whole number of at least 1 (``max_len``,
-    ``bptt``): 0 cut every text to nothing or divided by zero; a negative one sliced tokens
-    off the end of every text."""
-    if not is_whole(value, least=1):
-        raise DataError(f"{name} ({meaning}) must be a whole number of at least 1, got "
-                        f"{value!r}")
-
-
 def _label_values(labels: Any) -> list[Any]:
     """``labels`` as a list of plain values: a tensor or array read element by element,
     NumPy and 0-d tensor scalars as the Python values they equal (a tensor's elements would
@@ -580,7 +571,7 @@ class TextData(ember.Data):
             (False, 3)
         """
         _refuse_one_text(texts, "texts", "give [text] and [label]")
-        _check_count(max_len, "max_len", "the tokens kept of each text")
+        check_whole(max_len, "max_len", "the tokens kept of each text")
         if vocab is None:  # before the (long) tokenisation
             Vocab.check_size_options(min_freq, max_vocab)
         if not hasattr(texts, "__len__"):  # a generator, as LanguageModelData takes one
@@ -1021,7 +1012,7 @@ class LanguageModelData(ember.Data):
             >>> data.test_dl is data.loader("test")
             True
         """
-        _check_count(bptt, "bptt", "the tokens of each training sequence")
+        check_whole(bptt, "bptt", "the tokens of each training sequence")
         if vocab is None:  # before the (long) tokenisation
             Vocab.check_size_options(min_freq, max_vocab)
         texts, names = _corpus(texts, text_col)

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from ember import DataError, TrainingError
 from ember.model import TargetScale, evaluating
-from ember.utils import is_whole
+from ember.utils import check_whole
 
 __all__ = [
     "AWDLSTMEncoder",
@@ -541,8 +541,7 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1 (the most likely tokens to sample from), "
                         f"got {top_k}; use top_k=None to sample from every token")
-    if not is_whole(n_words):
-        raise DataError(f"n_words must be a whole number of tokens, 0 or more, got {n_words!r}")
+    check_whole(n_words, "n_words", "the tokens to generate", least=0)
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
             and temperature >= 0):
         raise DataError(f"temperature must be a finite number, 0 or more (0: always the most "

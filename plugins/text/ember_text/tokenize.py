@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ember import DataError
-from ember.utils import is_missing, is_whole, warn
+from ember.utils import check_whole, is_missing, is_whole, warn
 
 __all__ = [
     "BOS",
@@ -747,9 +747,7 @@ class Vocab:
             ...     print(str(error)[:44])
             max_vocab=3 leaves no room for the vocab's 9
         """
-        if not is_whole(min_freq, least=1):
-            raise DataError(f"min_freq must be a whole number of at least 1 (the times a token "
-                            f"is seen to be kept), got {min_freq!r}")
+        check_whole(min_freq, "min_freq", "the times a token is seen to be kept")
         if max_size is not None and not is_whole(max_size, least=n_specials):
             raise DataError(f"max_vocab={max_size!r} leaves no room for the vocab's "
                             f"{n_specials} special tokens: give a whole number above "

@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import ember
-from ember.utils import is_missing, is_whole, new_figure, plain, warn
+from ember.utils import check_whole, is_missing, is_whole, new_figure, plain, warn
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     MODES,
@@ -341,9 +341,7 @@ def _check_shown_count(n: Any, argument: str = "n") -> None:
     Example:
         >>> _check_shown_count(9)
     """
-    if not is_whole(n, least=1):
-        raise ember.DataError(f"{argument} (the number of images to show) must be a whole "
-                              f"number of at least 1, got {n!r}")
+    check_whole(n, argument, "the number of images to show")
 
 
 def _grid(n: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 import ember
 from ember.metrics import IGNORE_INDEX
-from ember.utils import is_whole, new_figure
+from ember.utils import check_whole, new_figure
 from ember_vision.data import _check_shown_count, _label_text
 from ember_vision.transforms import BatchAugment, RandomBatchAugment
 
@@ -41,10 +41,8 @@ def tta(learn: ember.Learner, dl: Any = "valid", n: int = 4,
         >>> # probs, targets = tta(learn); (probs.argmax(1) == targets).float().mean()
         >>> # probs, _ = tta(learn, "test")  # a competition's test images
     """
-    if not is_whole(n, least=1):
-        raise ember.DataError(f"tta: n (the number of augmented passes) must be a whole number "
-                              f"of at least 1, got {n!r}; for the plain predictions use "
-                              f"learn.get_preds()")
+    check_whole(n, "tta's n", "the number of augmented passes; for the plain predictions use "
+                "learn.get_preds()")
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta <= 1:
         raise ember.DataError(f"tta: beta (the plain prediction's share of the blend) must lie "
                               f"in [0, 1], got {beta!r}")

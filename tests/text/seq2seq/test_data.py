@@ -162,7 +162,9 @@ def test_a_decoding_limit_below_one_is_refused(max_len: int) -> None:
     ember.seed(0)
     learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
     for beam in (1, 3):
-        with pytest.raises(ember.DataError, match="max_len must be a whole number of at least 1"):
+        with pytest.raises(ember.DataError,
+                           match=r"max_len \(tokens to decode\) must be a whole number of at "
+                                 r"least 1"):
             learn.predict("deux", beam=beam, max_len=max_len)
     assert len(learn.predict("deux", max_len=1)) <= 1
 
@@ -172,10 +174,12 @@ def test_a_beam_or_decoding_limit_that_is_not_a_whole_number_is_refused() -> Non
     # max_len=3.5 with "'float' object cannot be interpreted as an integer"
     ember.seed(0)
     learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
-    for options, expected in (({"beam": 2.5}, r"beam must be a whole number.*got 2\.5"),
-                              ({"beam": "5"}, r"beam must be a whole number.*got '5'"),
-                              ({"beam": True}, r"beam must be a whole number.*got True"),
-                              ({"max_len": 3.5}, r"max_len must be a whole number.*got 3\.5")):
+    beam = r"beam \(hypotheses kept; 1 decodes greedily\) must be a whole number of at least 1"
+    for options, expected in (({"beam": 2.5}, beam + r", got 2\.5"),
+                              ({"beam": "5"}, beam + r", got '5'"),
+                              ({"beam": True}, beam + r", got True"),
+                              ({"max_len": 3.5}, r"max_len \(tokens to decode\) must be a whole "
+                                                 r"number of at least 1, got 3\.5")):
         with pytest.raises(ember.DataError, match=expected):
             learn.predict("deux", **options)
     assert learn.predict("deux", beam=np.int64(2), max_len=np.int64(4)) == learn.predict(

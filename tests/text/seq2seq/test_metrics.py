@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import ember
 from ember_text.seq2seq.metrics import Bleu, ExactMatch, TokenAccuracy, corpus_bleu
 
 # NLTK's corpus_bleu docstring example (nltk.translate.bleu_score), itself from Papineni et al.
@@ -103,8 +104,9 @@ def test_exact_match_with_text_scores_the_strings_users_get() -> None:
 
 @pytest.mark.parametrize("max_order", [0, -1, 2.0, True])
 def test_bleu_refuses_an_order_it_cannot_count(max_order: object) -> None:
-    with pytest.raises(ValueError, match="max_order must be a whole number, 1 or more"):
+    refused = r"max_order \(BLEU counts .*\) must be a whole number of at least 1"
+    with pytest.raises(ember.DataError, match=refused):
         corpus_bleu([[["a", "b"]]], [["a", "b"]], max_order=max_order)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_order must be a whole number, 1 or more"):
+    with pytest.raises(ember.DataError, match=refused):
         Bleu(max_order=max_order)  # type: ignore[arg-type]
     assert corpus_bleu([[["a", "b"]]], [["a", "b"]], max_order=np.int64(2)) == 1.0

@@ -44,7 +44,7 @@ from torch.utils.data import Dataset
 import ember
 from ember.data import check_batch_size
 from ember.model import evaluating
-from ember.utils import is_missing, is_whole, warn
+from ember.utils import check_whole, is_missing, warn
 from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
 from ember_text.tokenize import Vocab, _composed, check_text
 
@@ -592,9 +592,9 @@ class Seq2SeqData(ember.Data):
 
         self.check_options(options, probs)
         bs = check_batch_size(bs)
-        beam = _whole_number(beam, "beam", "hypotheses kept; 1 decodes greedily")
+        beam = check_whole(beam, "beam", "hypotheses kept; 1 decodes greedily")
         max_len = (self.default_max_len() if max_len is None
-                   else _whole_number(max_len, "max_len", "tokens to decode"))
+                   else check_whole(max_len, "max_len", "tokens to decode"))
         if (isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real)
                 or not math.isfinite(length_penalty)):
             raise ember.DataError(
@@ -754,15 +754,6 @@ def _as_sources(items: Any, source_col: str | None, target_col: str | None, what
                 f"labels) or every item as a pair")
         sources.append(check_text(item, f"{what} item {index} ({item!r:.60}): the source"))
     return sources
-
-
-def _whole_number(value: Any, name: str, meaning: str) -> int:
-    """``value`` as an ``int`` (a numpy integer too) of at least 1, or a DataError naming the
-    option and what it counts (``meaning``)."""
-    if not is_whole(value, least=1):
-        raise ember.DataError(f"{name} must be a whole number of at least 1 ({meaning}), got "
-                              f"{value!r}")
-    return int(value)
 
 
 def _check_frame_cells(what: str, index: int, pair: Any, columns: tuple[Any, Any]) -> None:

@@ -30,7 +30,7 @@ from torch import Tensor
 
 import ember
 from ember.metrics import IGNORE_INDEX
-from ember.utils import is_whole
+from ember.utils import check_whole
 
 __all__ = ["Bleu", "ExactMatch", "TokenAccuracy", "bleu_statistics", "corpus_bleu"]
 
@@ -43,9 +43,8 @@ def _ngrams(tokens: Sequence[Any], n: int) -> Counter:
 
 def _check_max_order(max_order: Any) -> None:
     """A ValueError for an n-gram order BLEU cannot use (it needs orders 1 … ``max_order``)."""
-    if not is_whole(max_order, least=1):
-        raise ValueError(f"max_order must be a whole number, 1 or more (BLEU counts n-grams "
-                         f"of orders 1 to max_order; 4 is the standard), got {max_order!r}")
+    check_whole(max_order, "max_order", "BLEU counts n-grams of orders 1 to max_order; 4 is "
+                "the standard")
 
 
 def bleu_statistics(references: Sequence[Sequence[Any]], hypothesis: Sequence[Any],
