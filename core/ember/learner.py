@@ -356,7 +356,9 @@ class Learner:
         #: starting afresh
         self.resumed = False
         #: False while an epoch runs (and after one that was cut short): a checkpoint saved
-        #: then says so, and resuming from it warns that the rest of that epoch is skipped
+        #: then says so, and resuming from it warns that the rest of that epoch is skipped.
+        #: A fit ended in ``before_epoch`` (early stopping) leaves ``epoch`` and this at the
+        #: last epoch run: the one it would have begun never did
         self.epoch_complete = True
         #: training epochs begun over the learner's life, every fit's together (``epoch``
         #: restarts at 0 with each fit); one cancelled in ``before_epoch`` is not. Each epoch's
@@ -611,8 +613,17 @@ class Learner:
     # ------------------------------------------------------------ the loop
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
+            stood, begun = (self.epoch, self.epoch_complete), self.epochs_run
             self.epoch, self.epoch_complete = epoch, False
-            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+            try:
+                self._with_events(self._do_epoch, "epoch", CancelEpochException)
+            except CancelFitException:
+                # ended in before_epoch (early stopping): this epoch never began, and the
+                # learner stands where the last one left it, so a checkpoint saved now
+                # resumes after that epoch (it said "during epoch …", and skipped one)
+                if self.epochs_run == begun:
+                    self.epoch, self.epoch_complete = stood
+                raise
 
     def _shard_data(self) -> None:
         assert self.distributed is not None

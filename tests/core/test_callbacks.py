@@ -613,6 +613,100 @@ def test_checkpoint_every_two_epochs_writes_after_the_second_and_the_last(tmp_pa
     assert written == [False, True, True]
 
 
+class _StopAfterEpochFirst(ember.Callback):
+    """Ends the fit in ``after_epoch`` of epoch ``epoch``, ordered as TimeBudget is
+    (``Order.LAST``) and attached before a fit's Checkpoint, so it runs first: the way
+    ``fit_auto``'s clock ends a fit."""
+
+    order = ember.Order.LAST
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self) -> None:
+        if self.learn.epoch == self.epoch:
+            raise ember.CancelFitException
+
+
+def _same_weights(learn: ember.Learner, other: ember.Learner) -> bool:
+    theirs = other.model.state_dict()
+    return all(torch.equal(value, theirs[key]) for key, value in learn.model.state_dict().items())
+
+
+def test_a_fit_ended_in_after_epoch_before_the_checkpoint_ran_still_writes_that_epoch(tmp_path):
+    # TimeBudget (Order.LAST, attached before the Checkpoint) ends the fit in after_epoch, so
+    # Checkpoint's after_epoch never ran for the epoch that had just finished: the file held
+    # the epoch before it (with every=1), and a resume trained that epoch again
+    ember.seed(0)
+    learn = ember.Learner(blob_data(128), small_model(), quiet=True,
+                          cbs=[_StopAfterEpochFirst(2)])
+    learn.fit(6, 1e-2, cbs=[ember.Checkpoint(tmp_path / "run.pt")])
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2]
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    saved = resumed.load(tmp_path / "run.pt")
+    assert (saved["epoch"], saved["epoch_complete"], saved["epochs_run"]) == (2, True, 3)
+    assert _same_weights(learn, resumed)
+
+
+def test_a_fit_early_stopping_ends_between_checkpoints_leaves_its_last_epoch(tmp_path):
+    # Checkpoint(every=3) wrote after epoch 3 (index 2) only: a fit early stopping ended after
+    # epoch 5 left epochs 4-5 out of the file, though the docstring promised the last epoch
+    def fit(learn: ember.Learner, path, stop: bool = True, resume=None) -> None:
+        cbs = [ember.Checkpoint(path, every=3)]
+        if stop:  # no epoch after the first lowers the loss by 10: stops after epoch 5
+            cbs.append(ember.EarlyStopping(patience=4, min_delta=10.0))
+        learn.fit(8, 1e-2, cbs=cbs, resume=resume)
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(128), small_model(), quiet=True)
+    fit(learn, tmp_path / "run.pt")
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2, 3, 4]
+    # the learner stands after the last epoch it ran, not in the one that never began
+    assert (learn.epoch, learn.epoch_complete) == (4, True)
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    saved = resumed.load(tmp_path / "run.pt")
+    assert (saved["epoch"], saved["epoch_complete"], saved["epochs_run"]) == (4, True, 5)
+    assert _same_weights(learn, resumed)
+    # a resume goes on at the epoch after it, as the fit without early stopping does
+    ember.seed(0)
+    whole = ember.Learner(blob_data(128), small_model(), quiet=True)
+    fit(whole, tmp_path / "whole.pt", stop=False)
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not "saved during epoch 6 ... is not trained"
+        fit(resumed, tmp_path / "run.pt", stop=False, resume=tmp_path / "run.pt")
+    assert [row["epoch"] for row in resumed.recorder.values] == list(range(8))
+    assert _same_weights(whole, resumed)
+
+
+def test_a_checkpoint_is_not_written_again_when_a_fit_ends_after_it(tmp_path):
+    # a fit ended after Checkpoint wrote its last epoch writes nothing more
+    written = []
+
+    class Take(ember.Callback):
+        order = ember.Order.LAST + 1  # after the Checkpoint: takes the file it wrote away
+
+        def after_epoch(self):
+            path = tmp_path / "run.pt"
+            written.append(path.exists())
+            path.unlink(missing_ok=True)
+
+    class Stop(ember.Callback):
+        order = ember.Order.LAST + 2
+
+        def after_epoch(self):
+            if self.learn.epoch == 1:
+                raise ember.CancelFitException
+
+    learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
+    learn.fit(4, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt"), Take(), Stop()])
+    learn.fit(3, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Take()])
+    learn.fit(5, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Take(),
+                            ember.EarlyStopping(patience=1, min_delta=10.0)])
+    assert written == [True, True, False, True, True, False, True]
+    assert not (tmp_path / "run.pt").exists()
+
+
 def test_a_default_checkpoint_is_never_overwritten_by_another_run(tmp_path, monkeypatch):
     # Checkpoint() wrote checkpoint.pt in the working folder, whatever the learner's path: a
     # second learner (or a second run of the script) replaced the first's checkpoint without
