@@ -1073,6 +1073,20 @@ def test_a_fit_cancelled_before_mixed_precision_started_ends_cleanly_and_the_nex
     assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom")])
+def test_an_fp16_fit_ended_by_ctrl_c_or_an_error_gives_the_step_back(error):
+    # after_fit, which put the learner's step_fn back, does not run then: the learner went on
+    # stepping through that MixedPrecision (also once it was removed), and every later step
+    # took torch's profiling wrappers (the plain update is taken only with no step_fn)
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, precision="fp16")
+    with contextlib.suppress(KeyboardInterrupt, RuntimeError):
+        learn.fit(2, 1e-2, cbs=[_RaiseInForward(error, at=3)])
+    assert learn.step_fn is None
+    learn.remove_cbs(learn.callback("mixed_precision"))
+    learn.fit(1, 1e-2)
+    assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None
+
+
 def test_a_callback_method_named_like_an_event_that_is_none_is_warned_of():
     # before_loss (there is no such event) and a misspelt after_epoch were silently never called
     class Hopeful(ember.Callback):
