@@ -1486,8 +1486,8 @@ class Learner:
             }
             if with_opt and self.opt is not None:
                 state["opt"] = opt_state
-                state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
-                                      if cb.state_dict()}
+                states = {key: cb.state_dict() for key, cb in _state_keys(self.cbs).items()}
+                state["callbacks"] = {key: value for key, value in states.items() if value}
                 assert rng_states is not None
                 state["rng"] = rng_states[0]  # what a one-process resume (or older ember) reads
                 if len(rng_states) > 1:
@@ -1552,7 +1552,7 @@ class Learner:
                     f"Build the learner as it was, or load(..., with_opt=False) to take the "
                     f"weights only"
                 ) from None
-            names = {cb.name: cb for cb in self.cbs}
+            names = _state_keys(self.cbs)
             for name, cb_state in state.get("callbacks", {}).items():
                 if name in names:
                     names[name].load_state_dict(cb_state)
@@ -1881,6 +1881,25 @@ def _split_replaced(existing: Iterable[Callback], given: Sequence[Callback],
         taken = type(cb) in kinds and all(cb is not own for own in keep)
         (replaced if taken else kept).append(cb)
     return kept, replaced
+
+
+def _state_keys(cbs: Iterable[Callback]) -> dict[str, Callback]:
+    """The callbacks ``cbs`` under the keys a checkpoint keeps their states by: each one's
+    ``name``, and for a second callback of one name (two SaveBest on two metrics, a Recorder
+    beside the learner's) ``name-2``, ``name-3``… in their order (the state of one replaced
+    the other's, and a resumed fit gave it to the last alone).
+
+    Example:
+        >>> from ember.callbacks.tracking import SaveBest
+        >>> list(_state_keys([SaveBest("accuracy"), SaveBest("valid_loss")]))
+        ['save_best', 'save_best-2']
+    """
+    keys: dict[str, Callback] = {}
+    seen: dict[str, int] = {}
+    for cb in cbs:
+        seen[cb.name] = count = seen.get(cb.name, 0) + 1
+        keys[cb.name if count == 1 else f"{cb.name}-{count}"] = cb
+    return keys
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:
