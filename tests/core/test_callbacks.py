@@ -495,33 +495,53 @@ def test_a_resumed_run_with_early_stopping_and_save_best_ends_like_an_uninterrup
             assert torch.equal(value, resumed.model.state_dict()[key]), (interrupt_after, key)
 
 
+def _kept_bests(folder, keepers, interrupt_after: int | None
+                ) -> tuple[list[tuple[float, int | None]], ember.Learner]:
+    """Six epochs with the SaveBest callbacks ``keepers()`` makes, checkpointed every epoch;
+    with ``interrupt_after`` the fit stops after that epoch and a fresh learner resumes it.
+    Returns each keeper's best value and epoch, and the learner that finished."""
+
+    def model() -> nn.Module:
+        return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+
+    def fit(learn: ember.Learner, **kwargs) -> list[ember.SaveBest]:
+        made = keepers()
+        learn.fit(6, 0.3, cbs=[*made, ember.Checkpoint(folder / f"{interrupt_after}.pt")],
+                  **kwargs)
+        return made
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False,
+                          cbs=[_InterruptAfter(interrupt_after)])
+    made = fit(learn)
+    if interrupt_after is not None:
+        learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False)
+        made = fit(learn, resume=folder / f"{interrupt_after}.pt")
+    return [(keeper.best, keeper.best_epoch) for keeper in made], learn
+
+
 def test_two_callbacks_of_one_class_each_resume_with_their_own_state(tmp_path):
     # a checkpoint kept callbacks' states by name: the second SaveBest's replaced the first's,
     # so after a resume the accuracy saver had forgotten its best epoch (the 5th) and ended
     # with the 6th's weights, less accurate
-    def run(interrupt_after: int | None) -> tuple[list[tuple[float, int]], ember.Learner]:
-        def cbs() -> list[ember.Callback]:
-            return [ember.SaveBest("accuracy"), ember.SaveBest("valid_loss", restore=False),
-                    ember.Checkpoint(tmp_path / f"{interrupt_after}.pt")]
+    def keepers() -> list[ember.SaveBest]:
+        return [ember.SaveBest("accuracy"), ember.SaveBest("valid_loss", restore=False)]
 
-        def model() -> nn.Module:
-            return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
-
-        ember.seed(0)
-        learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False,
-                              cbs=[_InterruptAfter(interrupt_after)])
-        keepers = cbs()
-        learn.fit(6, 0.3, cbs=keepers)
-        if interrupt_after is not None:
-            learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False)
-            keepers = cbs()
-            learn.fit(6, 0.3, cbs=keepers, resume=tmp_path / f"{interrupt_after}.pt")
-        return [(keeper.best, keeper.best_epoch) for keeper in keepers[:2]], learn
-
-    whole, learn = run(None)
+    whole, learn = _kept_bests(tmp_path, keepers, None)
     assert whole[0][1] == 4 and whole[1][1] == 5  # the best accuracy is not the last epoch's
-    kept, resumed = run(4)
+    kept, resumed = _kept_bests(tmp_path, keepers, 4)
     assert kept == whole and _same_weights(learn, resumed)
+
+
+def test_save_best_without_restore_resumes_with_its_best_epoch(tmp_path):
+    # with restore=False the checkpoint kept the best value but not its epoch: after a resume
+    # best_epoch was None, though the uninterrupted run named the 5th
+    def keepers() -> list[ember.SaveBest]:
+        return [ember.SaveBest("accuracy", restore=False)]
+
+    whole, _ = _kept_bests(tmp_path, keepers, None)
+    assert whole[0][1] == 4
+    assert _kept_bests(tmp_path, keepers, 4)[0] == whole
 
 
 @pytest.mark.parametrize("reset_on_fit", [True, False])

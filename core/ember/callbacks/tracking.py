@@ -224,18 +224,20 @@ class SaveBest(_Monitor):
             self.learn.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        """The best value, and (with ``restore``) the best weights so far, so a fit resumed
-        from a checkpoint still ends with them."""
-        state = super().state_dict()
+        """The best value and its epoch, and (with ``restore``) the best weights so far, so a
+        fit resumed from a checkpoint still ends with them."""
+        state = {**super().state_dict(), "best_epoch": self.best_epoch}
         if self.restore and self.best_state is not None:
-            state.update(best_state=self.best_state, best_epoch=self.best_epoch)
+            state["best_state"] = self.best_state
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        if "best_state" in state:
-            self.best_state = cpu_copy(state["best_state"])
-            self.best_epoch = int(state["best_epoch"])
+        # with restore=False the weights are not kept, their epoch is (it was lost)
+        epoch = state.get("best_epoch")
+        self.best_epoch = None if epoch is None else int(epoch)
+        # none kept: none from an earlier fit of this callback is restored in its place
+        self.best_state = cpu_copy(state["best_state"]) if "best_state" in state else None
 
 
 class Checkpoint(Callback):
