@@ -357,8 +357,8 @@ class Learner:
         self.resumed = False
         #: False while an epoch runs (and after one that was cut short): a checkpoint saved
         #: then says so, and resuming from it warns that the rest of that epoch is skipped.
-        #: A fit ended in ``before_epoch`` (early stopping) leaves ``epoch`` and this at the
-        #: last epoch run: the one it would have begun never did
+        #: A fit ended in ``before_epoch`` (early stopping, Ctrl-C) leaves ``epoch`` and this
+        #: at the last epoch run: the one it would have begun never did
         self.epoch_complete = True
         #: training epochs begun over the learner's life, every fit's together (``epoch``
         #: restarts at 0 with each fit); one cancelled in ``before_epoch`` is not. Each epoch's
@@ -617,9 +617,9 @@ class Learner:
             self.epoch, self.epoch_complete = epoch, False
             try:
                 self._with_events(self._do_epoch, "epoch", CancelEpochException)
-            except CancelFitException:
-                # ended in before_epoch (early stopping): this epoch never began, and the
-                # learner stands where the last one left it, so a checkpoint saved now
+            except BaseException:
+                # ended in before_epoch (early stopping, Ctrl-C): this epoch never began, and
+                # the learner stands where the last one left it, so a checkpoint saved now
                 # resumes after that epoch (it said "during epoch …", and skipped one)
                 if self.epochs_run == begun:
                     self.epoch, self.epoch_complete = stood
