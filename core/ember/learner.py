@@ -356,7 +356,9 @@ class Learner:
         #: starting afresh
         self.resumed = False
         #: False while an epoch runs (and after one that was cut short): a checkpoint saved
-        #: then says so, and resuming from it warns that the rest of that epoch is skipped
+        #: then says so, and resuming from it warns that the rest of that epoch is skipped.
+        #: A fit ended in ``before_epoch`` (early stopping, Ctrl-C) leaves ``epoch`` and this
+        #: at the last epoch run: the one it would have begun never did
         self.epoch_complete = True
         #: training epochs begun over the learner's life, every fit's together (``epoch``
         #: restarts at 0 with each fit); one cancelled in ``before_epoch`` is not. Each epoch's
@@ -611,8 +613,17 @@ class Learner:
     # ------------------------------------------------------------ the loop
     def _do_fit(self) -> None:
         for epoch in range(self.start_epoch, self.n_epoch):
+            stood, begun = (self.epoch, self.epoch_complete), self.epochs_run
             self.epoch, self.epoch_complete = epoch, False
-            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+            try:
+                self._with_events(self._do_epoch, "epoch", CancelEpochException)
+            except BaseException:
+                # ended in before_epoch (early stopping, Ctrl-C): this epoch never began, and
+                # the learner stands where the last one left it, so a checkpoint saved now
+                # resumes after that epoch (it said "during epoch …", and skipped one)
+                if self.epochs_run == begun:
+                    self.epoch, self.epoch_complete = stood
+                raise
 
     def _shard_data(self) -> None:
         assert self.distributed is not None
@@ -1475,8 +1486,8 @@ class Learner:
             }
             if with_opt and self.opt is not None:
                 state["opt"] = opt_state
-                state["callbacks"] = {cb.name: cb.state_dict() for cb in self.cbs
-                                      if cb.state_dict()}
+                states = {key: cb.state_dict() for key, cb in _state_keys(self.cbs).items()}
+                state["callbacks"] = {key: value for key, value in states.items() if value}
                 assert rng_states is not None
                 state["rng"] = rng_states[0]  # what a one-process resume (or older ember) reads
                 if len(rng_states) > 1:
@@ -1541,7 +1552,7 @@ class Learner:
                     f"Build the learner as it was, or load(..., with_opt=False) to take the "
                     f"weights only"
                 ) from None
-            names = {cb.name: cb for cb in self.cbs}
+            names = _state_keys(self.cbs)
             for name, cb_state in state.get("callbacks", {}).items():
                 if name in names:
                     names[name].load_state_dict(cb_state)
@@ -1870,6 +1881,25 @@ def _split_replaced(existing: Iterable[Callback], given: Sequence[Callback],
         taken = type(cb) in kinds and all(cb is not own for own in keep)
         (replaced if taken else kept).append(cb)
     return kept, replaced
+
+
+def _state_keys(cbs: Iterable[Callback]) -> dict[str, Callback]:
+    """The callbacks ``cbs`` under the keys a checkpoint keeps their states by: each one's
+    ``name``, and for a second callback of one name (two SaveBest on two metrics, a Recorder
+    beside the learner's) ``name-2``, ``name-3``… in their order (the state of one replaced
+    the other's, and a resumed fit gave it to the last alone).
+
+    Example:
+        >>> from ember.callbacks.tracking import SaveBest
+        >>> list(_state_keys([SaveBest("accuracy"), SaveBest("valid_loss")]))
+        ['save_best', 'save_best-2']
+    """
+    keys: dict[str, Callback] = {}
+    seen: dict[str, int] = {}
+    for cb in cbs:
+        seen[cb.name] = count = seen.get(cb.name, 0) + 1
+        keys[cb.name if count == 1 else f"{cb.name}-{count}"] = cb
+    return keys
 
 
 def _resolve_metrics(metrics: Any, data: Data) -> list[Metric]:

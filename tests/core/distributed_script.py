@@ -402,7 +402,10 @@ def checkpoints(first: ember.Learner, build: Callable[..., ember.Learner]) -> No
            f"WRITES {json.dumps(written)}")
 
     interrupted = build()
-    interrupted.fit(2, 0.05, cbs=[ember.Checkpoint("interrupted"), StopAfterFirstEpoch()])
+    # every=3: the first epoch is written when the fit ends, on rank 0 with every rank's
+    # states (a collective every rank reaches alike)
+    interrupted.fit(2, 0.05, cbs=[ember.Checkpoint("interrupted", every=3),
+                                  StopAfterFirstEpoch()])
     saved = read_checkpoint(interrupted.path / "models" / "interrupted.pt")["epoch"]
     resumed, keeper = build(), ember.Checkpoint("interrupted")  # as a new process's learner
     resumed.fit(2, 0.05, cbs=[keeper], resume="interrupted")

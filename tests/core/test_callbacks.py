@@ -495,6 +495,55 @@ def test_a_resumed_run_with_early_stopping_and_save_best_ends_like_an_uninterrup
             assert torch.equal(value, resumed.model.state_dict()[key]), (interrupt_after, key)
 
 
+def _kept_bests(folder, keepers, interrupt_after: int | None
+                ) -> tuple[list[tuple[float, int | None]], ember.Learner]:
+    """Six epochs with the SaveBest callbacks ``keepers()`` makes, checkpointed every epoch;
+    with ``interrupt_after`` the fit stops after that epoch and a fresh learner resumes it.
+    Returns each keeper's best value and epoch, and the learner that finished."""
+
+    def model() -> nn.Module:
+        return ember.create_model("mlp", n_in=8, n_out=3, hidden=[32], dropout=0.3)
+
+    def fit(learn: ember.Learner, **kwargs) -> list[ember.SaveBest]:
+        made = keepers()
+        learn.fit(6, 0.3, cbs=[*made, ember.Checkpoint(folder / f"{interrupt_after}.pt")],
+                  **kwargs)
+        return made
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False,
+                          cbs=[_InterruptAfter(interrupt_after)])
+    made = fit(learn)
+    if interrupt_after is not None:
+        learn = ember.Learner(blob_data(n=256), model(), quiet=True, checks=False)
+        made = fit(learn, resume=folder / f"{interrupt_after}.pt")
+    return [(keeper.best, keeper.best_epoch) for keeper in made], learn
+
+
+def test_two_callbacks_of_one_class_each_resume_with_their_own_state(tmp_path):
+    # a checkpoint kept callbacks' states by name: the second SaveBest's replaced the first's,
+    # so after a resume the accuracy saver had forgotten its best epoch (the 5th) and ended
+    # with the 6th's weights, less accurate
+    def keepers() -> list[ember.SaveBest]:
+        return [ember.SaveBest("accuracy"), ember.SaveBest("valid_loss", restore=False)]
+
+    whole, learn = _kept_bests(tmp_path, keepers, None)
+    assert whole[0][1] == 4 and whole[1][1] == 5  # the best accuracy is not the last epoch's
+    kept, resumed = _kept_bests(tmp_path, keepers, 4)
+    assert kept == whole and _same_weights(learn, resumed)
+
+
+def test_save_best_without_restore_resumes_with_its_best_epoch(tmp_path):
+    # with restore=False the checkpoint kept the best value but not its epoch: after a resume
+    # best_epoch was None, though the uninterrupted run named the 5th
+    def keepers() -> list[ember.SaveBest]:
+        return [ember.SaveBest("accuracy", restore=False)]
+
+    whole, _ = _kept_bests(tmp_path, keepers, None)
+    assert whole[0][1] == 4
+    assert _kept_bests(tmp_path, keepers, 4)[0] == whole
+
+
 @pytest.mark.parametrize("reset_on_fit", [True, False])
 def test_save_best_and_early_stopping_start_each_fit_afresh_unless_told(reset_on_fit):
     ember.seed(0)
@@ -611,6 +660,100 @@ def test_checkpoint_every_two_epochs_writes_after_the_second_and_the_last(tmp_pa
     learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
     learn.fit(3, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Watch()])
     assert written == [False, True, True]
+
+
+class _StopAfterEpochFirst(ember.Callback):
+    """Ends the fit in ``after_epoch`` of epoch ``epoch``, ordered as TimeBudget is
+    (``Order.LAST``) and attached before a fit's Checkpoint, so it runs first: the way
+    ``fit_auto``'s clock ends a fit."""
+
+    order = ember.Order.LAST
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self) -> None:
+        if self.learn.epoch == self.epoch:
+            raise ember.CancelFitException
+
+
+def _same_weights(learn: ember.Learner, other: ember.Learner) -> bool:
+    theirs = other.model.state_dict()
+    return all(torch.equal(value, theirs[key]) for key, value in learn.model.state_dict().items())
+
+
+def test_a_fit_ended_in_after_epoch_before_the_checkpoint_ran_still_writes_that_epoch(tmp_path):
+    # TimeBudget (Order.LAST, attached before the Checkpoint) ends the fit in after_epoch, so
+    # Checkpoint's after_epoch never ran for the epoch that had just finished: the file held
+    # the epoch before it (with every=1), and a resume trained that epoch again
+    ember.seed(0)
+    learn = ember.Learner(blob_data(128), small_model(), quiet=True,
+                          cbs=[_StopAfterEpochFirst(2)])
+    learn.fit(6, 1e-2, cbs=[ember.Checkpoint(tmp_path / "run.pt")])
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2]
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    saved = resumed.load(tmp_path / "run.pt")
+    assert (saved["epoch"], saved["epoch_complete"], saved["epochs_run"]) == (2, True, 3)
+    assert _same_weights(learn, resumed)
+
+
+def test_a_fit_early_stopping_ends_between_checkpoints_leaves_its_last_epoch(tmp_path):
+    # Checkpoint(every=3) wrote after epoch 3 (index 2) only: a fit early stopping ended after
+    # epoch 5 left epochs 4-5 out of the file, though the docstring promised the last epoch
+    def fit(learn: ember.Learner, path, stop: bool = True, resume=None) -> None:
+        cbs = [ember.Checkpoint(path, every=3)]
+        if stop:  # no epoch after the first lowers the loss by 10: stops after epoch 5
+            cbs.append(ember.EarlyStopping(patience=4, min_delta=10.0))
+        learn.fit(8, 1e-2, cbs=cbs, resume=resume)
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(128), small_model(), quiet=True)
+    fit(learn, tmp_path / "run.pt")
+    assert [row["epoch"] for row in learn.recorder.values] == [0, 1, 2, 3, 4]
+    # the learner stands after the last epoch it ran, not in the one that never began
+    assert (learn.epoch, learn.epoch_complete) == (4, True)
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    saved = resumed.load(tmp_path / "run.pt")
+    assert (saved["epoch"], saved["epoch_complete"], saved["epochs_run"]) == (4, True, 5)
+    assert _same_weights(learn, resumed)
+    # a resume goes on at the epoch after it, as the fit without early stopping does
+    ember.seed(0)
+    whole = ember.Learner(blob_data(128), small_model(), quiet=True)
+    fit(whole, tmp_path / "whole.pt", stop=False)
+    resumed = ember.Learner(blob_data(128), small_model(), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not "saved during epoch 6 ... is not trained"
+        fit(resumed, tmp_path / "run.pt", stop=False, resume=tmp_path / "run.pt")
+    assert [row["epoch"] for row in resumed.recorder.values] == list(range(8))
+    assert _same_weights(whole, resumed)
+
+
+def test_a_checkpoint_is_not_written_again_when_a_fit_ends_after_it(tmp_path):
+    # a fit ended after Checkpoint wrote its last epoch writes nothing more
+    written = []
+
+    class Take(ember.Callback):
+        order = ember.Order.LAST + 1  # after the Checkpoint: takes the file it wrote away
+
+        def after_epoch(self):
+            path = tmp_path / "run.pt"
+            written.append(path.exists())
+            path.unlink(missing_ok=True)
+
+    class Stop(ember.Callback):
+        order = ember.Order.LAST + 2
+
+        def after_epoch(self):
+            if self.learn.epoch == 1:
+                raise ember.CancelFitException
+
+    learn = ember.Learner(blob_data(64), nn.Linear(8, 3), quiet=True)
+    learn.fit(4, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt"), Take(), Stop()])
+    learn.fit(3, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Take()])
+    learn.fit(5, 1e-3, cbs=[ember.Checkpoint(tmp_path / "run.pt", every=2), Take(),
+                            ember.EarlyStopping(patience=1, min_delta=10.0)])
+    assert written == [True, True, False, True, True, False, True]
+    assert not (tmp_path / "run.pt").exists()
 
 
 def test_a_default_checkpoint_is_never_overwritten_by_another_run(tmp_path, monkeypatch):
@@ -975,6 +1118,20 @@ def test_a_fit_cancelled_before_mixed_precision_started_ends_cleanly_and_the_nex
     learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, precision="fp16")
     learn.fit(1, 1e-2, cbs=[NotNow()])
     assert learn.recorder.values == [] and learn.step_fn is None
+    learn.fit(1, 1e-2)
+    assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom")])
+def test_an_fp16_fit_ended_by_ctrl_c_or_an_error_gives_the_step_back(error):
+    # after_fit, which put the learner's step_fn back, does not run then: the learner went on
+    # stepping through that MixedPrecision (also once it was removed), and every later step
+    # took torch's profiling wrappers (the plain update is taken only with no step_fn)
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True, precision="fp16")
+    with contextlib.suppress(KeyboardInterrupt, RuntimeError):
+        learn.fit(2, 1e-2, cbs=[_RaiseInForward(error, at=3)])
+    assert learn.step_fn is None
+    learn.remove_cbs(learn.callback("mixed_precision"))
     learn.fit(1, 1e-2)
     assert math.isfinite(learn.recorder.values[-1]["valid_loss"]) and learn.step_fn is None
 

@@ -1783,6 +1783,27 @@ def test_cancel_exceptions_raised_in_the_events_that_handle_them_still_cancel():
     assert late.cancelled == len(learn.data.train_dl) and len(learn.recorder.values) == 1
 
 
+def test_a_fit_ctrl_c_ends_before_an_epoch_began_stands_after_the_last_epoch(tmp_path):
+    # learn.epoch said the epoch that never began, unfinished: a checkpoint saved then
+    # resumed after it, with a warning that its rest was not trained, and skipped it
+    class Interrupt(ember.Callback):
+        def before_epoch(self) -> None:
+            if self.learn.epoch == 2:
+                raise KeyboardInterrupt
+
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(4, 1e-2, cbs=[Interrupt()])
+    assert (learn.epoch, learn.epoch_complete, learn.epochs_run) == (1, True, 2)
+    learn.save(tmp_path / "stopped.pt")
+    resumed = ember.Learner(blob_data(), nn.Linear(8, 3), quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed.fit(4, 1e-2, resume=tmp_path / "stopped.pt")
+    assert [row["epoch"] for row in resumed.recorder.values] == [0, 1, 2, 3]
+
+
 def test_a_cancel_exception_from_a_validation_a_callback_runs_inside_fit_reaches_the_fit():
     # only the outermost phase reports a misplaced cancel: a CancelFitException raised in a
     # validation that a callback runs mid-fit still ends the fit

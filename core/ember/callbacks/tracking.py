@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,24 +224,35 @@ class SaveBest(_Monitor):
             self.learn.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        """The best value, and (with ``restore``) the best weights so far, so a fit resumed
-        from a checkpoint still ends with them."""
-        state = super().state_dict()
+        """The best value and its epoch, and (with ``restore``) the best weights so far, so a
+        fit resumed from a checkpoint still ends with them."""
+        state = {**super().state_dict(), "best_epoch": self.best_epoch}
         if self.restore and self.best_state is not None:
-            state.update(best_state=self.best_state, best_epoch=self.best_epoch)
+            state["best_state"] = self.best_state
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        if "best_state" in state:
-            self.best_state = cpu_copy(state["best_state"])
-            self.best_epoch = int(state["best_epoch"])
+        # with restore=False the weights are not kept, their epoch is (it was lost)
+        epoch = state.get("best_epoch")
+        self.best_epoch = None if epoch is None else int(epoch)
+        # none kept: none from an earlier fit of this callback is restored in its place
+        self.best_state = cpu_copy(state["best_state"]) if "best_state" in state else None
 
 
 class Checkpoint(Callback):
     """Write a full checkpoint (weights, optimiser, schedule, RNG states) after every
     ``every`` epochs (a whole number, 1 or more) and after the fit's last epoch, atomically, so
     an interrupted run resumes with ``learn.fit…(…, resume=path)``.
+
+    The fit's last epoch is the last one it completed, however the fit ends: when a callback
+    ends it early with ``CancelFitException`` (:class:`EarlyStopping` before the next epoch,
+    ``fit_auto``'s clock in ``after_epoch``, maybe before this callback's ``after_epoch``
+    ran), that epoch is written when it was not yet (as complete: a resume goes on with the
+    epoch after it), before any ``after_fit`` (:class:`SaveBest` restoring its best weights)
+    changes the model. A fit ended inside an epoch (the NaN guard, ``lr_find``'s sweep, a
+    cancel in a batch) or by an error or Ctrl-C writes nothing more: the file keeps the last
+    end of an epoch written.
 
     ``path`` is read as :meth:`ember.Learner.save` reads it: a bare name (the default,
     ``"checkpoint"``) is ``<learn.path>/models/<name>.pt``, so learners given their own
@@ -272,9 +284,15 @@ class Checkpoint(Callback):
                 f"one after each epoch)")
         self.path, self.every, self.overwrite = Path(path), every, overwrite
         self.file: Path | None = None  # the file this fit writes (set before it starts)
+        # learn.epochs_run when this fit last wrote the file (or began), so a fit that ends
+        # early writes its last epoch once; None outside a fit whose before_fit ran. A
+        # counter every rank shares: under torchrun all ranks decide alike (the save is
+        # collective)
+        self._written: int | None = None
 
     def before_fit(self) -> None:
         learn = self.learn
+        self._written = learn.epochs_run
         self.file = file = learn._resolve(self.path, ".pt")
         resumed_from = learn._resumed_from
         if self.path == Path("checkpoint") and resumed_from is None and not file.exists() \
@@ -329,7 +347,23 @@ class Checkpoint(Callback):
 
     def after_epoch(self) -> None:
         if (self.learn.epoch + 1) % self.every == 0 or self.learn.epoch + 1 == self.learn.n_epoch:
-            self.learn.save(self.file or self.path, with_opt=True)
+            self._save()
+
+    def after_cancel_fit(self) -> None:
+        # also fired by an error or Ctrl-C on its way out (the Learner's _run), when nothing
+        # is written: a rank alone would wait in the collective save for ever
+        ended_early = isinstance(sys.exc_info()[1], CancelFitException)
+        if ended_early and self.learn.epoch_complete and self._written not in (
+                None, self.learn.epochs_run):
+            self._save()
+        self._written = None
+
+    def after_fit(self) -> None:
+        self._written = None
+
+    def _save(self) -> None:
+        self.learn.save(self.file or self.path, with_opt=True)
+        self._written = self.learn.epochs_run
 
 
 def _same_file(path: Path | None, other: Path) -> bool:

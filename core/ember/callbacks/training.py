@@ -97,7 +97,13 @@ class MixedPrecision(Callback):
         self._rescale_kept_gradients()
 
     after_cancel_batch = after_cancel_train = after_cancel_validate = _after_cancel
-    after_cancel_epoch = after_cancel_fit = _after_cancel
+    after_cancel_epoch = _after_cancel
+
+    def after_cancel_fit(self) -> None:
+        # an error or Ctrl-C ends the fit without after_fit: the step goes back here too (left
+        # as this callback's, later fits stepped through it, even once it was removed)
+        self._after_cancel()
+        self.after_fit()
 
     def before_backward(self) -> None:
         if self.scaler.is_enabled():
