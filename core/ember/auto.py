@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember.callbacks.base import OPEN_ENDED, Callback, Order
 from ember.callbacks.schedule import ONE_CYCLE_DIV, OneCycle
-from ember.callbacks.tracking import SaveBest
+from ember.callbacks.tracking import Checkpoint, EarlyStopping, SaveBest
 from ember.callbacks.training import PreciseBatchNorm
 from ember.errors import CancelFitException, CancelTrainException, TrainingError
 from ember.utils import check_whole, warn
@@ -72,6 +72,11 @@ __all__ = ["TimeBudget", "fit_auto", "rule_lr"]
 RESERVE_MARGIN = 1.15
 #: share of the budget the race may use, and of a small budget the learning-rate sweep may use
 RACE_SHARE, SWEEP_SHARE = 0.25, 0.05
+#: the user's callbacks, attached to the learner, that are about *their* training: the timing
+#: probe and the race run without them (a candidate's slice wrote the user's checkpoint file
+#: with another architecture, early stopping cut a slice short, a save-best restored a
+#: slice's weights), as ``lr_find``'s sweep does; the final training has them all
+USERS_TRAINING_ONLY = (Checkpoint, EarlyStopping, SaveBest)
 #: share of the race (after timing the candidates) their learning-rate sweeps may take together
 RACE_SWEEP_SHARE = 0.4
 #: the fewest steps a learning-rate sweep is worth reading
@@ -506,17 +511,19 @@ def fit_auto(learn: Learner, minutes: float | None = None, epochs: int | None = 
                 def train() -> None:
                     learn.fit_one_cycle(planned, lr, cbs=extra, reset_opt=True)
         else:
-            batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
-                                                          keep=not pretrained)
+            with learn._without(*USERS_TRAINING_ONLY):
+                batch_seconds, valid_seconds = _timed_batches(learn, budget_seconds,
+                                                              keep=not pretrained)
             epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds
             race_seconds = RACE_SHARE * budget_seconds
             affordable = int(SWEEP_SHARE * budget_seconds / max(batch_seconds, 1e-6))
             lr: float | None = None
             if candidates and len(candidates) > 1 and not pretrained and validating and (
                     race_seconds >= len(candidates) * epoch_seconds):
-                lr, valid_seconds, winner_batch = _race(
-                    learn, candidates, race_seconds, valid_seconds, report,
-                    num_it=min(100, max(MIN_SWEEP, affordable)))
+                with learn._without(*USERS_TRAINING_ONLY):
+                    lr, valid_seconds, winner_batch = _race(
+                        learn, candidates, race_seconds, valid_seconds, report,
+                        num_it=min(100, max(MIN_SWEEP, affordable)))
                 if winner_batch is not None:  # the winner's own cost plans the training
                     batch_seconds = winner_batch
                     epoch_seconds = batch_seconds * len(learn.data.train_dl) + valid_seconds

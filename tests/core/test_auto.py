@@ -569,3 +569,50 @@ def test_fit_auto_on_a_learner_whose_default_rate_is_one_per_group(one_thread):
     learn = ember.learner(blob_data(n=256), quiet=True, lr=[1e-3, 1e-2])
     report = learn.fit_auto(minutes=0.05, verbose=False)
     assert report["lr"] > 0 and learn.validate()["accuracy"] > 0.8
+
+
+def test_the_users_tracking_callbacks_see_the_final_training_only(one_thread, tmp_path):
+    # the timing probe and the race ran with the callbacks attached to the learner: a
+    # candidate's slice wrote the user's checkpoint file with its own architecture, and early
+    # stopping and save-best ran in every slice (as lr_find's sweep already left them out)
+    class Fits(ember.Callback):
+        def __init__(self) -> None:
+            self.models: list[torch.nn.Module] = []
+
+        def before_fit(self) -> None:
+            self.models.append(self.learn.model)
+
+    class CountedCheckpoint(ember.Checkpoint, Fits):
+        def __init__(self, path) -> None:
+            ember.Checkpoint.__init__(self, path)
+            Fits.__init__(self)
+
+        def before_fit(self) -> None:
+            Fits.before_fit(self)
+            super().before_fit()
+
+    class CountedEarlyStopping(ember.EarlyStopping, Fits):
+        def __init__(self) -> None:
+            ember.EarlyStopping.__init__(self, patience=50)
+            Fits.__init__(self)
+
+        def before_fit(self) -> None:
+            Fits.before_fit(self)
+            super().before_fit()
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(n=1000), quiet=True)
+    checkpoint, stopping = CountedCheckpoint(tmp_path / "run.pt"), CountedEarlyStopping()
+    learn.add_cbs([checkpoint, stopping])
+    learn.candidates = {
+        "narrow": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[4]),
+        "wide": lambda: ember.create_model("mlp", n_in=8, n_out=3, hidden=[128]),
+    }
+    report = learn.fit_auto(minutes=0.3, verbose=False)
+    assert {row["model"] for row in report["race"]} == {"narrow", "wide"}  # it raced
+    for cb in (checkpoint, stopping):
+        assert cb.models == [learn.model], report["reasons"]  # one fit: the final training
+    assert checkpoint in learn.cbs and stopping in learn.cbs  # attached again after the race
+    saved = ember.export.read_checkpoint(tmp_path / "run.pt")
+    assert {name: value.shape for name, value in saved["model"].items()} == {
+        name: value.shape for name, value in learn.model.state_dict().items()}  # the winner's
