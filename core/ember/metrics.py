@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ember.errors import TrainingError
+from ember.utils import is_whole
 
 __all__ = [
     "MAE",
@@ -250,7 +251,10 @@ class ErrorRate(Accuracy):
 
 class TopKAccuracy(Metric):
     """Share of items whose target is among the ``k`` highest-scored classes; targets equal
-    to ``ignore_index`` (padding) count for nothing.
+    to ``ignore_index`` (padding) count for nothing. ``k`` is a whole number of at least 1,
+    and the model must score more than ``k`` classes: with ``k`` classes or fewer every target
+    is among the top ``k`` and the score is 1.0 whatever the model does, so the first batch
+    refuses it with a :class:`~ember.TrainingError` naming ``k`` and the class count.
 
     Example:
         >>> import torch
@@ -263,12 +267,20 @@ class TopKAccuracy(Metric):
     sum_states = ("correct", "count")
 
     def __init__(self, k: int = 5, ignore_index: int | None = IGNORE_INDEX) -> None:
-        self.k, self.name, self.ignore_index = k, f"top_{k}_accuracy", ignore_index
+        if not is_whole(k, least=1):  # k=0 scored 0.0 always; 2.5 failed inside torch.topk
+            raise ValueError(f"TopKAccuracy(k={k!r}): k must be a whole number of at least 1 "
+                             f"(and under the number of classes), e.g. TopKAccuracy(k=5)")
+        self.k, self.name, self.ignore_index = int(k), f"top_{k}_accuracy", ignore_index
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         _check_class_scores(self, preds, targets)
-        k = min(self.k, preds.shape[-1])
+        n_classes, k = preds.shape[-1], self.k
+        if n_classes <= k:  # the shape only: no host synchronisation
+            raise TrainingError(
+                f"{self.name}: k={k} but the model scores only {n_classes} classes, so every "
+                f"target is among the top {k} and {self.name} is always 1.0; give a k under "
+                f"{n_classes} (TopKAccuracy(k={max(1, n_classes - 1)})), or drop the metric")
         # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
         top = preds.topk(k, dim=-1).indices.reshape(-1, k)
         targets = targets.reshape(-1)

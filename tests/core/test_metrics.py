@@ -127,7 +127,8 @@ def test_top_k_scores_sequence_outputs_per_position_like_accuracy():
     tokens = torch.tensor([[1, 2], [1, 0], [2, 1], [3, 3]])
     # top-2 per position: {1,3} {0,3} | {2,1} {0,1} | {0,1} {2,1} | {3,2} {0,3}: 6 hits of 8
     assert run(ember.TopKAccuracy(k=2), logits, tokens) == pytest.approx(6 / 8)
-    assert run(ember.TopKAccuracy(k=10), logits, tokens) == 1.0  # k above the vocabulary
+    with pytest.raises(ember.TrainingError, match=r"k=10 .* 4 classes"):  # k over the vocab
+        run(ember.TopKAccuracy(k=10), logits, tokens)
     assert run(ember.Accuracy(), logits, tokens) == pytest.approx(3 / 8)
 
 
@@ -185,6 +186,25 @@ def test_r2_of_several_targets_averages_each_target_like_scikit_learn():
     # a constant column scores as it would alone (1.0 exact here) beside a varying one
     targets = torch.tensor([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
     assert run(ember.R2(), targets.clone(), targets) == 1.0
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_top_k_with_k_at_or_over_the_number_of_classes_is_refused_naming_both(k):
+    # every target is among the top 3 of 3 classes: it scored 1.0 every epoch, silently
+    # (metrics=["top_k_accuracy"], k=5, on a 3-class data set did)
+    metric = ember.TopKAccuracy(k=k)
+    with pytest.raises(ember.TrainingError,
+                       match=rf"^top_{k}_accuracy: k={k} .* only 3 classes.* always 1\.0"):
+        metric.update(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    scores = torch.tensor([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    assert run(ember.TopKAccuracy(k=2), scores, [0, 2, 2, 0]) == 0.5  # k under 3 classes
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "5"])
+def test_top_k_refuses_a_k_that_is_not_a_whole_number_of_at_least_one(k):
+    # k=0 scored 0.0 every epoch; k=2.5 failed in the first validation inside torch.topk
+    with pytest.raises(ValueError, match=r"^TopKAccuracy\(k=.*\): k must be a whole number"):
+        ember.TopKAccuracy(k=k)
 
 
 @pytest.mark.parametrize("metric", [ember.Accuracy(), ember.ErrorRate(), ember.TopKAccuracy(2),
