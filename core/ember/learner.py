@@ -48,6 +48,7 @@ from ember.checks import (
     Finding,
     Guard,
     check_first_batch,
+    check_metrics,
     check_setup,
     doctor,
     first_forward,
@@ -772,6 +773,8 @@ class Learner:
         self("after_pred")
         check_first_batch(self, self.pred, self.yb)
         self.loss_grad = first_loss(self, self.pred, self.yb)
+        if self.training:  # a validation's first batch meets the metrics in the recorder
+            check_metrics(self, self.pred, self.yb)
         self._checked = True
 
     def doctor(self, sample: int = 2000, verbose: bool = True) -> list[Finding]:
