@@ -366,3 +366,45 @@ def test_multi_label_accuracy_refuses_class_index_targets_naming_the_shapes():
     # accuracy_multi on single-label targets was torch's size error, naming no metric
     with pytest.raises(ember.TrainingError, match=r"^accuracy_multi: .*\(4, 2\).*\(4,\)"):
         run(ember.AccuracyMulti(), torch.randn(4, 2), torch.tensor([0, 1, 1, 0]), batches=1)
+
+
+def test_roc_auc_refuses_regression_targets_naming_the_value_and_what_to_use():
+    # one score per item against regression values scored a number (0.60 here), silently
+    torch.manual_seed(0)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .* 0 or 1.*'rmse'"):
+        run(ember.RocAuc(), torch.randn(20, 1), torch.randn(20) * 3 + 5)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*whole class indices"):
+        run(ember.RocAuc(), torch.randn(20, 3), torch.rand(20) * 2)
+    # labels as floats 0.0 / 1.0 (a binary loss's targets) are class labels
+    labels = torch.tensor([0.0, 1.0] * 10)
+    assert run(ember.RocAuc(), labels[:, None] * 2 - 1, labels) == 1.0
+
+
+def test_roc_auc_refuses_targets_of_the_wrong_shape_at_the_batch_not_at_compute():
+    # both failed in compute, at the end of the validation pass, with torch's IndexError
+    # ("The shape of the mask [60] ... does not match", "too many indices for tensor")
+    multi_hot = (torch.rand(20, 3) > 0.5).float()
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*RocAuc\(multi_label=True\)"):
+        ember.RocAuc().update(torch.randn(20, 3), multi_hot)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*multi_label=True.*RocAuc\(\)"):
+        ember.RocAuc(multi_label=True).update(torch.randn(20, 3), torch.randint(0, 3, (20,)))
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .* 0 or 1"):
+        ember.RocAuc(multi_label=True).update(torch.randn(20, 3), multi_hot * 3)
+
+
+def test_f_beta_refuses_a_pos_label_the_model_has_no_class_for_at_the_batch():
+    # it was torch's IndexError in compute, after the whole validation pass
+    with pytest.raises(ember.TrainingError, match=r"^f1_binary: pos_label=3 .* 3 classes"):
+        ember.FBeta(average="binary", pos_label=3).update(torch.randn(4, 3),
+                                                          torch.tensor([0, 1, 2, 0]))
+    # multi-label on class indices was torch's "The size of tensor a (3) must match ..."
+    with pytest.raises(ember.TrainingError, match=r"^f1: predictions of shape \(4, 3\)"):
+        ember.FBeta(multi_label=True).update(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+
+
+@pytest.mark.parametrize("options", [{"beta": -1.0}, {"beta": float("nan")}, {"beta": "1"},
+                                     {"pos_label": -1}, {"pos_label": 1.5}])
+def test_f_beta_refuses_a_negative_beta_or_a_pos_label_that_is_no_class_index(options):
+    # FBeta(beta=-1) was a metric named 'f-1' that scored a number of no meaning
+    with pytest.raises(ValueError, match=rf"^FBeta\({next(iter(options))}="):
+        ember.FBeta(**options)
