@@ -114,10 +114,14 @@ def _new_plugin(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ember.serve import serve
 
-    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
-          max_wait_ms=args.max_wait_ms, max_items=args.max_items,
-          max_body_bytes=args.max_body_bytes, access_log=args.access_log,
-          option_limits=dict(args.option_limit))
+    try:
+        serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
+              max_wait_ms=args.max_wait_ms, max_items=args.max_items,
+              max_body_bytes=args.max_body_bytes, access_log=args.access_log,
+              option_limits=dict(args.option_limit))
+    except ImportError as error:  # the serving stack is not installed: say what to install
+        print(f"ember serve: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -440,6 +440,22 @@ def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str,
     return {name: limit for name, limit in limits.items() if limit is not None}
 
 
+def _require_serving() -> None:
+    """Refuse, with an ``ImportError`` that says what to install, a server whose stack is
+    missing: FastAPI, uvicorn and python-multipart come with ``pip install 'ember[serve]'``
+    (it was ``No module named 'fastapi'`` from inside :func:`create_app`, or, without
+    python-multipart, FastAPI's error about form data)."""
+    import importlib.util
+
+    wanted = (("fastapi", ("fastapi",)), ("uvicorn", ("uvicorn",)),
+              ("python-multipart", ("python_multipart", "multipart")))
+    missing = [package for package, modules in wanted
+               if not any(importlib.util.find_spec(module) for module in modules)]
+    if missing:
+        raise ImportError(f"serving a model needs {', '.join(missing)}: pip install "
+                          f"'ember[serve]' (or pip install {' '.join(missing)})")
+
+
 def _check_serving_limits(max_batch: Any, max_wait_ms: Any, max_items: Any,
                           max_body_bytes: Any) -> None:
     """Refuse, with a :class:`DataError` naming the setting, a serving limit out of range:
@@ -480,6 +496,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
         >>> # create_app(ember.load("numbers.ember"), option_limits={"beam": 4})
         >>> # create_app("model.ember", max_items=64, max_body_bytes=1024 * 1024)
     """
+    _require_serving()
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from pydantic import BaseModel, Field, ValidationError
 
@@ -638,11 +655,12 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int =
         >>> # serve("numbers.ember", option_limits={"beam": 32, "max_len": None})
         >>> # serve("model.ember", max_items=64, max_body_bytes=1024 * 1024)
     """
+    _require_serving()  # before loading the model
+    _check_serving_limits(max_batch, max_wait_ms, max_items, max_body_bytes)
     import uvicorn
 
     from ember.export import load
 
-    _check_serving_limits(max_batch, max_wait_ms, max_items, max_body_bytes)  # before loading
     app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms,
                      max_items=max_items, max_body_bytes=max_body_bytes,
                      option_limits=option_limits)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ember.cli import main
 
 
@@ -228,3 +230,16 @@ def test_python_dash_m_ember_is_the_ember_command():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "builtin" in [plugin["name"] for plugin in json.loads(done.stdout)]
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_serve_without_the_serving_stack_says_what_to_install_in_one_line(
+        monkeypatch, tmp_path, capsys, missing):
+    # before, a traceback ending in "No module named 'fastapi'" (or 'uvicorn')
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    assert main(["serve", str(tmp_path / "model.ember")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ember serve: error: serving a model needs {missing}: pip install "
+                          f"'ember[serve]'") and "Traceback" not in err, err
