@@ -194,14 +194,15 @@ def rss_mib(pid: int) -> float:
 class Server:
     """``ember serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, model: Path, threads: int) -> None:
+    def __init__(self, model: Path, threads: int, max_body: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         self.log = model.with_suffix(".log").open("w+b")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ember.cli", "serve", str(model), "--host", "127.0.0.1",
-             "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+             "--port", str(self.port), "--max-body-bytes", str(max_body)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         import httpx
@@ -339,7 +340,7 @@ def run_domain(domain: Domain, args: Any) -> dict[str, Any]:
 
     predictor = ember.load(domain.model)
     expected = [predictor.predict(item) for item in domain.items[:50]]  # warm-up too
-    server = Server(domain.model, args.threads)
+    server = Server(domain.model, args.threads, args.max_body)
     try:
         server.wait_ready()
         asyncio.run(send_all(server.url, domain.payloads[:100], args.concurrency))  # warm-up
@@ -396,7 +397,8 @@ def main() -> None:
     options.add_argument("--rss-margin", type=float, default=16.0,
                          help="MiB the server may grow while refusing malformed requests")
     options.add_argument("--max-body", type=int, default=16 * 1024 * 1024,
-                         help="the server's body cap (ember serve's default)")
+                         help="the server's body cap (ember serve --max-body-bytes; "
+                              "default 16 MiB, the command's own)")
     options.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     options.set_defaults(repeats=3)
     args = options.parse_args()

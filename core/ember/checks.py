@@ -3,8 +3,9 @@
 Two levels:
 
 - **Errors** that make training impossible (an empty loader, a loss of the wrong kind, float
-  targets for cross-entropy, labels out of range, outputs that do not fit the targets) are
-  raised before the first optimiser step as :class:`ember.DataError` / :class:`ember.TrainingError`.
+  targets for cross-entropy, labels out of range, outputs or metrics that do not fit the
+  targets) are raised before the first optimiser step as :class:`ember.DataError` /
+  :class:`ember.TrainingError`.
 - **Findings** — likely mistakes — are warnings of one class, :class:`ember.EmberWarning`, with a
   subclass per kind, so they can be filtered or turned into errors with :mod:`warnings`. Cheap
   ones run at the start of every ``fit`` (the :class:`Guard` callback, on by default); the full
@@ -59,6 +60,7 @@ __all__ = [
     "NormalisationWarning",
     "ValidationSizeWarning",
     "check_first_batch",
+    "check_metrics",
     "check_setup",
     "doctor",
     "first_forward",
@@ -314,6 +316,37 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
             f"outputs to the targets' shape in the model, or use Ember's loss, which flattens "
             f"both (ember.losses.MSEFlat, BCEWithLogitsFlat)"
         )
+
+
+def check_metrics(learn: Learner, pred: Any, target: Any) -> None:
+    """Each of ``learn.metrics`` on the first training batch, so a metric that does not fit
+    the targets (accuracy on regression values, RMSE on class labels, top-5 of 3 classes) is
+    an error before the first step, not at the first validation, a whole epoch later. The
+    metrics are reset afterwards (as each validation pass begins), so nothing of the
+    training batch is scored. Once per learner, with the other first-batch checks: a batch
+    after it pays nothing. Outputs that are no tensor (a model that gives more in training
+    mode, such as auxiliary logits, than in eval mode) are left to the validation.
+
+    Example:
+        >>> # check_metrics(learn, learn.pred, learn.yb)  # raises ember.TrainingError
+    """
+    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)):
+        return
+    pred = pred.detach()
+    for metric in learn.metrics:
+        try:
+            metric.update(pred, target)
+        except TrainingError:
+            raise
+        except Exception as error:  # a metric of the user's: torch's words, named
+            raise TrainingError(
+                f"metric {metric.name!r} ({type(metric).__name__}) failed on the first "
+                f"training batch, outputs of shape {tuple(pred.shape)} and targets of shape "
+                f"{tuple(target.shape)}: {type(error).__name__}: {error}. It would have "
+                f"failed at the first validation; check that it fits the targets "
+                f"(data.target_kind is {learn.data.target_kind!r})") from error
+        finally:
+            metric.reset()
 
 
 def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:

@@ -114,10 +114,22 @@ def _new_plugin(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ember.serve import serve
 
-    serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
-          max_wait_ms=args.max_wait_ms, access_log=args.access_log,
-          option_limits=dict(args.option_limit))
+    try:
+        serve(args.model, host=args.host, port=args.port, max_batch=args.max_batch,
+              max_wait_ms=args.max_wait_ms, max_items=args.max_items,
+              max_body_bytes=args.max_body_bytes, access_log=args.access_log,
+              option_limits=dict(args.option_limit))
+    except ImportError as error:  # the serving stack is not installed: say what to install
+        print(f"ember serve: error: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _whole_number(text: str) -> int | None:
+    """``text`` as a whole number written in ASCII digits (``"12"``), else ``None``: ``"-1"``,
+    ``"2.5"`` and ``"²"`` (a digit to ``str.isdigit``, not to ``int``) are none."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _port(text: str) -> int:
@@ -127,10 +139,11 @@ def _port(text: str) -> int:
         >>> _port("8000")
         8000
     """
-    if not text.strip().isdigit() or int(text) > 65535:
+    value = _whole_number(text)
+    if value is None or value > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to "
                                          f"65535, e.g. 8000")
-    return int(text)
+    return value
 
 
 def _max_batch(text: str) -> int:
@@ -140,10 +153,39 @@ def _max_batch(text: str) -> int:
         >>> _max_batch("64")
         64
     """
-    if not text.strip().isdigit() or int(text) < 1:
+    value = _whole_number(text)
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of items, 1 or more "
                                          f"(1: no micro-batching)")
-    return int(text)
+    return value
+
+
+def _max_items(text: str) -> int:
+    """``--max-items``: the most items one request may hold, 1 or more.
+
+    Example:
+        >>> _max_items("256")
+        256
+    """
+    value = _whole_number(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of items a request "
+                                         f"may hold, 1 or more (default 1024)")
+    return value
+
+
+def _max_body_bytes(text: str) -> int:
+    """``--max-body-bytes``: the largest request body taken, in bytes, 1 or more.
+
+    Example:
+        >>> _max_body_bytes("1048576")
+        1048576
+    """
+    value = _whole_number(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of bytes, 1 or more "
+                                         f"(default 16777216, 16 MiB)")
+    return value
 
 
 def _max_wait_ms(text: str) -> float:
@@ -179,10 +221,11 @@ def _option_limit(text: str) -> tuple[str, int | None]:
             f"{text!r} is not NAME=VALUE (an option name, e.g. beam=32 or max_len=none)")
     if value.lower() == "none":
         return name, None
-    if not value.isdigit():
+    limit = _whole_number(value)
+    if limit is None:
         raise argparse.ArgumentTypeError(
             f"{text!r}: the limit must be a whole number, 0 or more, or none for no limit")
-    return name, int(value)
+    return name, limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,6 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="micro-batch size limit, 1 or more (default 64)")
     server.add_argument("--max-wait-ms", type=_max_wait_ms, default=5.0,
                         help="micro-batch window in milliseconds, 0 or more (default 5)")
+    server.add_argument("--max-items", type=_max_items, default=1024,
+                        help="the most items one request may hold, 1 or more (default 1024); "
+                             "a request over it gets a 422")
+    server.add_argument("--max-body-bytes", type=_max_body_bytes, default=16 * 1024 * 1024,
+                        help="the largest request body in bytes, 1 or more (default 16777216, "
+                             "16 MiB); a body over it gets a 413")
     server.add_argument("--access-log", action="store_true", help="log every request")
     server.add_argument(
         "--option-limit", metavar="NAME=VALUE", type=_option_limit, action="append",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import numbers
 import random
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +49,7 @@ from ember.checks import (
     Finding,
     Guard,
     check_first_batch,
+    check_metrics,
     check_setup,
     doctor,
     first_forward,
@@ -248,7 +250,9 @@ class Learner:
             ``Recorder`` records beside ``learn.recorder`` (one given to a single fit's
             ``cbs=`` stands in for those of its class during that fit).
         splitter: ``splitter(model)`` → list of parameter lists, body first.
-        wd: weight decay (never applied to biases and normalisation weights).
+        wd: weight decay (never applied to biases and normalisation weights), a finite
+            number, 0 or more; setting ``learn.wd`` later changes the optimiser's (see
+            :attr:`wd`).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device name.
         precision: ``None`` (float32), ``"bf16"`` or ``"fp16"`` mixed precision.
         bn_policy: BatchNorm handling in frozen groups, ``"train"`` or ``"freeze"``
@@ -325,9 +329,11 @@ class Learner:
                 f"opt_func must be a callable opt_func(param_groups, lr=...) that builds a torch "
                 f"optimiser, e.g. torch.optim.SGD or functools.partial(torch.optim.SGD, "
                 f"momentum=0.9); got {opt_func!r}")
+        self.opt: torch.optim.Optimizer | None = None
+        #: ids of the parameters weight decay applies to (set by create_opt), see wd
+        self._decaying: set[int] = set()
         self.opt_func, self.lr, self.wd, self.splitter = opt_func, lr, wd, splitter
         self.metrics = _resolve_metrics(metrics, data)
-        self.opt: torch.optim.Optimizer | None = None
         self.step_fn: Callable[[], Any] | None = None
         self.distributed = Distributed.from_environment()
         self.forward_model: nn.Module = self.model
@@ -433,6 +439,52 @@ class Learner:
                      f"updates (it trains the model's parameters) and checkpoints do not save; "
                      f"move them into the model (a forward that returns what the loss needs), "
                      f"or fix them with loss.requires_grad_(False)")
+
+    @property
+    def wd(self) -> float:
+        """Weight decay of the weights (never of biases and normalisation weights). Setting
+        it refuses anything but a finite number, 0 or more, and changes the optimiser already
+        built at once (its groups of weights; a checkpoint loaded later keeps this rate, not
+        its own), so the next step decays at the new rate. An optimiser built with ``wd=0``
+        holds biases and normalisation weights with the weights (one group per split): there
+        a non-zero rate warns and takes effect when a new optimiser is built
+        (``fit(..., reset_opt=True)``).
+
+        Example:
+            >>> # learn.fit_one_cycle(3); learn.wd = 0.1; learn.fit_one_cycle(3)
+        """
+        return self._wd
+
+    @wd.setter
+    def wd(self, value: float) -> None:
+        # wd=-0.01 was torch's "Invalid weight_decay value" when a fit began; NaN trained
+        # every weight to NaN
+        if isinstance(value, bool) or not (isinstance(value, numbers.Real)
+                                           and math.isfinite(value) and value >= 0):
+            raise TrainingError(f"wd={value!r}: the weight decay must be a finite number, 0 "
+                                f"or more (0: none), e.g. wd=0.01")
+        self._wd = float(value)
+        if self.opt is not None:
+            self._apply_wd(self.opt)
+
+    def _apply_wd(self, opt: torch.optim.Optimizer) -> None:
+        """Give ``opt``'s groups of decaying parameters (those :meth:`create_opt` decays)
+        the rate :attr:`wd`; the groups of biases and normalisation weights keep 0. A group
+        that mixes both (``wd=0`` built one per split) cannot take a non-zero rate: a
+        warning says the next optimiser built will."""
+        mixed = False
+        for group in opt.param_groups:
+            decaying = [id(p) in self._decaying for p in group["params"]]
+            if decaying and all(decaying):
+                group["weight_decay"] = self._wd
+            elif any(decaying):
+                mixed = True
+        if mixed and self._wd:
+            warn(f"learn.wd = {self._wd:g} does not reach this optimiser: it was built with "
+                 f"wd=0, which keeps biases and normalisation weights in one group with the "
+                 f"weights (decaying one would decay all). The next optimiser built decays "
+                 f"the weights at {self._wd:g}: fit(..., reset_opt=True), which starts its "
+                 f"state (momentum) afresh")
 
     @property
     def bn_policy(self) -> str:
@@ -783,6 +835,8 @@ class Learner:
         self("after_pred")
         check_first_batch(self, self.pred, self.yb)
         self.loss_grad = first_loss(self, self.pred, self.yb)
+        if self.training:  # a validation's first batch meets the metrics in the recorder
+            check_metrics(self, self.pred, self.yb)
         self._checked = True
 
     def doctor(self, sample: int = 2000, verbose: bool = True) -> list[Finding]:
@@ -847,13 +901,15 @@ class Learner:
         # the optimiser was given the list itself and failed with a raw TypeError)
         rates = self.lr_for_groups(None)
         groups = []
+        self._decaying = {id(p) for params in self._groups for p in params
+                          if p.ndim > 1 and id(p) not in norm_ids}
         for index, params in enumerate(self._groups):
             if not self.wd:  # one optimiser group per split: fewer fused-kernel launches
                 groups.append({"params": params, "weight_decay": 0.0, "split": index,
                                "lr": rates[index]})
                 continue
-            decay = [p for p in params if p.ndim > 1 and id(p) not in norm_ids]
-            no_decay = [p for p in params if p.ndim <= 1 or id(p) in norm_ids]
+            decay = [p for p in params if id(p) in self._decaying]
+            no_decay = [p for p in params if id(p) not in self._decaying]
             for chosen, wd in ((decay, self.wd), (no_decay, 0.0)):
                 if chosen:
                     groups.append({"params": chosen, "weight_decay": wd, "split": index,
@@ -1543,7 +1599,9 @@ class Learner:
         self.freeze_to(state.get("n_frozen", 0))
         if with_opt and "opt" in state:
             try:
-                load_optimizer_state(self.create_opt(), state["opt"])
+                opt = self.create_opt()
+                load_optimizer_state(opt, state["opt"])
+                self._apply_wd(opt)  # the groups loaded hold the checkpoint's rate
             except (ValueError, KeyError, RuntimeError) as error:
                 raise TrainingError(
                     f"the optimiser state in checkpoint {file} does not fit this learner's "

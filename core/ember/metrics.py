@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ember.errors import TrainingError
+from ember.utils import is_whole
 
 __all__ = [
     "MAE",
@@ -250,7 +251,10 @@ class ErrorRate(Accuracy):
 
 class TopKAccuracy(Metric):
     """Share of items whose target is among the ``k`` highest-scored classes; targets equal
-    to ``ignore_index`` (padding) count for nothing.
+    to ``ignore_index`` (padding) count for nothing. ``k`` is a whole number of at least 1,
+    and the model must score more than ``k`` classes: with ``k`` classes or fewer every target
+    is among the top ``k`` and the score is 1.0 whatever the model does, so the first batch
+    refuses it with a :class:`~ember.TrainingError` naming ``k`` and the class count.
 
     Example:
         >>> import torch
@@ -263,12 +267,20 @@ class TopKAccuracy(Metric):
     sum_states = ("correct", "count")
 
     def __init__(self, k: int = 5, ignore_index: int | None = IGNORE_INDEX) -> None:
-        self.k, self.name, self.ignore_index = k, f"top_{k}_accuracy", ignore_index
+        if not is_whole(k, least=1):  # k=0 scored 0.0 always; 2.5 failed inside torch.topk
+            raise ValueError(f"TopKAccuracy(k={k!r}): k must be a whole number of at least 1 "
+                             f"(and under the number of classes), e.g. TopKAccuracy(k=5)")
+        self.k, self.name, self.ignore_index = int(k), f"top_{k}_accuracy", ignore_index
         super().__init__()
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         _check_class_scores(self, preds, targets)
-        k = min(self.k, preds.shape[-1])
+        n_classes, k = preds.shape[-1], self.k
+        if n_classes <= k:  # the shape only: no host synchronisation
+            raise TrainingError(
+                f"{self.name}: k={k} but the model scores only {n_classes} classes, so every "
+                f"target is among the top {k} and {self.name} is always 1.0; give a k under "
+                f"{n_classes} (TopKAccuracy(k={max(1, n_classes - 1)})), or drop the metric")
         # one row per item, or per position of a sequence (N, T, C), as Accuracy counts them
         top = preds.topk(k, dim=-1).indices.reshape(-1, k)
         targets = targets.reshape(-1)
@@ -330,6 +342,14 @@ class FBeta(Metric):
                  ignore_index: int | None = IGNORE_INDEX) -> None:
         if average not in ("macro", "binary", "micro"):
             raise ValueError(f"average must be 'macro', 'micro' or 'binary', got {average!r}")
+        if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and beta >= 0
+                                          and math.isfinite(beta)):
+            raise ValueError(f"FBeta(beta={beta!r}): beta must be a finite number, 0 or more "
+                             f"(1: F1; 2 weighs recall twice as much as precision)")
+        if not is_whole(pos_label):
+            raise ValueError(f"FBeta(pos_label={pos_label!r}): pos_label must be a class index, "
+                             f"a whole number of 0 or more (the class scored by "
+                             f"average='binary')")
         self.beta, self.average, self.pos_label = beta, average, pos_label
         self.multi_label, self.threshold = multi_label, threshold
         self.ignore_index = ignore_index
@@ -344,7 +364,12 @@ class FBeta(Metric):
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
         n_classes = preds.shape[-1]
+        if self.average == "binary" and self.pos_label >= n_classes:  # compute's IndexError
+            raise TrainingError(
+                f"{self.name}: pos_label={self.pos_label} but the model scores {n_classes} "
+                f"classes (0 … {n_classes - 1}); give the index of the positive class")
         if self.multi_label:
+            _check_values_per_item(self, preds, targets)  # class indices: torch's size error
             predicted = preds.float().sigmoid() > self.threshold  # float32, as AccuracyMulti
             actual = targets.bool()
         else:
@@ -497,8 +522,45 @@ class RocAuc(Metric):
         return targets != self.ignore_index
 
     def update(self, preds: Tensor, targets: Tensor) -> None:
-        self.scores.append(preds.detach().float().cpu())
-        self.targets.append(targets.detach().cpu())
+        scores, targets = preds.detach().float().cpu(), targets.detach().cpu()
+        self._check(scores, targets)
+        self.scores.append(scores)
+        self.targets.append(targets)
+
+    def _check(self, scores: Tensor, targets: Tensor) -> None:
+        """Refuse, with a :class:`~ember.TrainingError` naming the shapes or a value and what
+        to use, targets this AUC cannot rank against ``scores``: of another shape (compute's
+        IndexError after the whole pass), or values that are no class labels (a regression's
+        targets scored a number of no meaning). On the CPU copies ``update`` keeps anyway."""
+        one_score = scores.ndim == 1 or (scores.ndim == 2 and scores.shape[-1] == 1)
+        if self.multi_label and scores.shape != targets.shape:
+            raise TrainingError(
+                f"{self.name}: multi_label=True scores one column per label against multi-hot "
+                f"targets of the same shape, but the predictions have shape "
+                f"{tuple(scores.shape)} and the targets {tuple(targets.shape)}; for one class "
+                f"index per item use RocAuc()")
+        if not self.multi_label and (scores.ndim > 2 or (
+                scores.shape[0] if scores.ndim else 1) != targets.numel()):
+            raise TrainingError(
+                f"{self.name}: predictions of shape {tuple(scores.shape)} score "
+                f"{scores.shape[0] if scores.ndim else 1} items but the targets of shape "
+                f"{tuple(targets.shape)} hold {targets.numel()} labels; RocAuc() takes one "
+                f"class index per item (and one row of scores per item: no sequences); for "
+                f"multi-hot targets use RocAuc(multi_label=True)")
+        if not targets.is_floating_point():
+            return
+        values = targets[self._kept(targets)]
+        if self.multi_label or one_score:
+            bad = values[(values != 0) & (values != 1)]
+            wanted = "labels 0 or 1"
+        else:
+            bad = values[values != values.round()]
+            wanted = "whole class indices"
+        if bad.numel():
+            raise TrainingError(
+                f"{self.name}: a target is {bad[0].item():g}, but the area under the ROC curve "
+                f"ranks scores against {wanted}; for regression targets use 'rmse', 'mae' or "
+                f"'r2'")
 
     def compute(self) -> float:
         if not self.scores:

@@ -46,6 +46,7 @@ import functools
 import json
 import logging
 import math
+import numbers
 import os
 import typing
 from collections.abc import Mapping
@@ -439,6 +440,42 @@ def _limits(data: Data, overrides: Mapping[str, int | None] | None) -> dict[str,
     return {name: limit for name, limit in limits.items() if limit is not None}
 
 
+def _require_serving() -> None:
+    """Refuse, with an ``ImportError`` that says what to install, a server whose stack is
+    missing: FastAPI, uvicorn and python-multipart come with ``pip install 'ember[serve]'``
+    (it was ``No module named 'fastapi'`` from inside :func:`create_app`, or, without
+    python-multipart, FastAPI's error about form data)."""
+    import importlib.util
+
+    wanted = (("fastapi", ("fastapi",)), ("uvicorn", ("uvicorn",)),
+              ("python-multipart", ("python_multipart", "multipart")))
+    missing = [package for package, modules in wanted
+               if not any(importlib.util.find_spec(module) for module in modules)]
+    if missing:
+        raise ImportError(f"serving a model needs {', '.join(missing)}: pip install "
+                          f"'ember[serve]' (or pip install {' '.join(missing)})")
+
+
+def _check_serving_limits(max_batch: Any, max_wait_ms: Any, max_items: Any,
+                          max_body_bytes: Any) -> None:
+    """Refuse, with a :class:`DataError` naming the setting, a serving limit out of range:
+    ``max_items=0`` built an app that refused every request with a 422 ("List should have at
+    most 0 items"), ``max_body_bytes=0`` one that refused every body with a 413, and a NaN
+    ``max_wait_ms`` one whose batches never waited. ``ember serve`` checks its options the
+    same way before this runs."""
+    for name, value, what in (("max_batch", max_batch, "items one micro-batch holds"),
+                              ("max_items", max_items, "items one request may hold"),
+                              ("max_body_bytes", max_body_bytes, "bytes a request body holds")):
+        if not is_whole(value, least=1):
+            raise DataError(f"{name}={value!r}: {name} must be a whole number of at least 1 "
+                            f"(the most {what})")
+    if isinstance(max_wait_ms, bool) or not (
+            isinstance(max_wait_ms, numbers.Real) and math.isfinite(max_wait_ms)
+            and max_wait_ms >= 0):
+        raise DataError(f"max_wait_ms={max_wait_ms!r}: max_wait_ms must be a number of "
+                        f"milliseconds, 0 or more (0: no waiting for more requests)")
+
+
 def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 64,
                max_wait_ms: float = 5.0,
                max_items: int = 1024, max_body_bytes: int = 16 * 1024 * 1024,
@@ -446,17 +483,24 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
     """The FastAPI application serving ``predictor``: what :func:`ember.load` returns, or the
     path of an exported file, which is loaded on the CPU.
 
-    A request's costly options are capped by the data's :meth:`~ember.Data.option_limits`
-    (a value over its limit is a 422 naming the option, the value and the limit);
-    ``option_limits`` moves them, option name → the largest value allowed, or ``None`` for
-    no limit. ``/metadata`` lists the limits in force.
+    A request holds at most ``max_items`` items (more is a 422) and a body of at most
+    ``max_body_bytes`` bytes (more is a 413); ``max_batch`` and ``max_wait_ms`` set the
+    micro-batching (:class:`MicroBatcher`). A value out of range is a :class:`DataError`
+    naming the setting. A request's costly options are capped by the data's
+    :meth:`~ember.Data.option_limits` (a value over its limit is a 422 naming the option, the
+    value and the limit); ``option_limits`` moves them, option name → the largest value
+    allowed, or ``None`` for no limit. ``/metadata`` lists the limits in force.
 
     Example:
         >>> # app = create_app(ember.load("model.ember")); uvicorn.run(app)
         >>> # create_app(ember.load("numbers.ember"), option_limits={"beam": 4})
+        >>> # create_app("model.ember", max_items=64, max_body_bytes=1024 * 1024)
     """
+    _require_serving()
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from pydantic import BaseModel, Field, ValidationError
+
+    _check_serving_limits(max_batch, max_wait_ms, max_items, max_body_bytes)
 
     if isinstance(predictor, (str, os.PathLike)):
         from ember.export import load
@@ -589,6 +633,7 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
             "options": _jsonable(predictor.data.prediction_options()),
             "option_limits": limits,
             "max_items": max_items,
+            "max_body_bytes": max_body_bytes,
             "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000,
                          "batches_run": batcher.batches_run, "items_run": batcher.items_run},
         }
@@ -598,19 +643,25 @@ def create_app(predictor: Predictor | str | os.PathLike[str], max_batch: int = 6
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 64,
           max_wait_ms: float = 5.0, access_log: bool = False,
-          option_limits: Mapping[str, int | None] | None = None) -> None:
+          option_limits: Mapping[str, int | None] | None = None, max_items: int = 1024,
+          max_body_bytes: int = 16 * 1024 * 1024) -> None:
     """Load an exported model and serve it until interrupted (``ember serve``). Per-request
     access-log lines cost time on the hot path, so they are off unless ``access_log``.
-    ``option_limits`` moves the limits on costly options (see :func:`create_app`).
+    ``option_limits`` moves the limits on costly options, ``max_items`` and
+    ``max_body_bytes`` cap each request (see :func:`create_app`).
 
     Example:
         >>> # serve("model.ember", port=8000)
         >>> # serve("numbers.ember", option_limits={"beam": 32, "max_len": None})
+        >>> # serve("model.ember", max_items=64, max_body_bytes=1024 * 1024)
     """
+    _require_serving()  # before loading the model
+    _check_serving_limits(max_batch, max_wait_ms, max_items, max_body_bytes)
     import uvicorn
 
     from ember.export import load
 
     app = create_app(load(path, device="cpu"), max_batch=max_batch, max_wait_ms=max_wait_ms,
+                     max_items=max_items, max_body_bytes=max_body_bytes,
                      option_limits=option_limits)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)

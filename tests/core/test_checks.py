@@ -497,3 +497,43 @@ def test_float64_inputs_into_a_float32_model_say_to_convert_them():
     with pytest.raises(ember.TrainingError, match=r"inputs are torch.float64 but the model "
                                                   r"computes in torch.float32.*\.float\(\)"):
         learn.fit(1)
+
+
+@pytest.mark.parametrize("kind, metric, match", [
+    ("regression", "accuracy", r"^accuracy: .* one score per item.*'rmse'"),
+    ("single_label", "rmse", r"^rmse: predictions of shape \(32, 3\) and targets of shape"),
+    ("single_label", ember.TopKAccuracy(k=5), r"^top_5_accuracy: k=5 .* only 3 classes")])
+def test_a_metric_that_does_not_fit_the_targets_is_an_error_before_the_first_step(
+        kind, metric, match):
+    # before, the metric met the targets only at the first validation: a whole epoch
+    # trained (minutes to hours) before the error, and its weights were thrown away
+    from .helpers import blob_data, regression_data
+
+    ember.seed(0)
+    data = regression_data() if kind == "regression" else blob_data()
+    learn = ember.learner(data, metrics=[metric], quiet=True)
+    before = {name: value.detach().clone() for name, value in learn.model.named_parameters()}
+    with pytest.raises(ember.TrainingError, match=match):
+        learn.fit(1)
+    assert learn.recorder.losses == []  # no batch trained, no step taken
+    assert all(torch.equal(before[name], value) for name, value in learn.model.named_parameters())
+
+
+def test_the_metrics_check_costs_one_update_per_learner_not_one_per_batch():
+    from .helpers import blob_data
+
+    class Counted(ember.Accuracy):
+        name, updates = "counted", 0
+
+        def update(self, preds, targets):
+            type(self).updates += 1
+            super().update(preds, targets)
+
+    ember.seed(0)
+    data = blob_data()
+    learn = ember.Learner(data, nn.Linear(8, 3), metrics=[Counted()], quiet=True)
+    learn.fit(2)
+    valid_batches = len(data.valid_dl)
+    assert Counted.updates == 1 + 2 * valid_batches  # the first training batch once
+    # the check's update leaves nothing behind: the recorded score is the validation set's
+    assert learn.recorder.values[-1]["counted"] == learn.validate()["counted"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ember.cli import main
 
 
@@ -166,6 +168,51 @@ def test_serve_refuses_a_port_or_batching_setting_out_of_range(tmp_path, capsys)
         assert f"argument {option}" in err and value in err, err
 
 
+def test_serve_takes_max_items_and_max_body_bytes_and_the_server_applies_them(
+        monkeypatch, tmp_path):
+    # before, `ember serve` had neither option: the 1,024 items and 16 MiB that
+    # create_app(max_items=, max_body_bytes=) takes were fixed for a server started here
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    import ember
+
+    from .helpers import blob_data
+
+    ember.seed(0)
+    learn = ember.learner(blob_data(), quiet=True, path=tmp_path)
+    path = learn.export("model")
+    items = [row.tolist() for row in learn.data.valid_dl.dataset.tensors[0][:3]]
+    apps = []  # the app the command serves, taken where uvicorn would run it for ever
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: apps.append(app))
+    assert main(["serve", str(path), "--max-items", "2", "--max-body-bytes", "1000"]) == 0
+    client = TestClient(apps[0])
+    metadata = client.get("/metadata").json()
+    assert metadata["max_items"] == 2 and metadata["max_body_bytes"] == 1000
+    assert client.post("/predict", json={"inputs": items[:2]}).status_code == 200
+    assert client.post("/predict", json={"inputs": items}).status_code == 422
+    large = client.post("/predict", content=b" " * 1001,
+                        headers={"content-type": "application/json"})
+    assert large.status_code == 413 and "limit of 1000" in large.json()["detail"]
+    assert main(["serve", str(path)]) == 0  # the defaults stay those of create_app
+    assert TestClient(apps[1]).get("/metadata").json()["max_items"] == 1024
+
+
+def test_serve_refuses_max_items_or_max_body_bytes_that_are_not_counts(tmp_path, capsys):
+    import pytest
+
+    model = str(tmp_path / "model.ember")
+    for option in ("--max-items", "--max-body-bytes"):
+        for value in ("0", "-3", "2.5", "lots", "\N{SUPERSCRIPT TWO}"):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["serve", model, option, value])
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert f"argument {option}" in err and "whole number" in err, err
+    shown = _serve_help(capsys)
+    assert "--max-items" in shown and "--max-body-bytes" in shown and "1024" in shown
+
+
 def _serve_help(capsys) -> str:
     import pytest
 
@@ -183,3 +230,16 @@ def test_python_dash_m_ember_is_the_ember_command():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "builtin" in [plugin["name"] for plugin in json.loads(done.stdout)]
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_serve_without_the_serving_stack_says_what_to_install_in_one_line(
+        monkeypatch, tmp_path, capsys, missing):
+    # before, a traceback ending in "No module named 'fastapi'" (or 'uvicorn')
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    assert main(["serve", str(tmp_path / "model.ember")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ember serve: error: serving a model needs {missing}: pip install "
+                          f"'ember[serve]'") and "Traceback" not in err, err

@@ -2523,3 +2523,60 @@ def test_a_checkpoint_of_a_model_the_user_compiled_loads_into_the_plain_model(tm
     old["model"] = {f"_orig_mod.{key}": value for key, value in old["model"].items()}
     torch.save(old, tmp_path / "old.pt")
     plain.load(tmp_path / "old.pt")
+
+
+def _decay_of_groups(learn: ember.Learner) -> list[float]:
+    return [group["weight_decay"] for group in learn.opt.param_groups]
+
+
+def test_setting_wd_after_the_optimiser_is_built_changes_its_weight_decay(tmp_path):
+    # before, learn.wd = 0.5 after a fit changed nothing until a new optimiser was built
+    # (fit(..., reset_opt=True)): the next fits decayed at the old rate, silently
+    def trained(wd: float | None) -> ember.Learner:
+        ember.seed(0)
+        learn = ember.Learner(blob_data(), small_model(), quiet=True, path=tmp_path)
+        learn.fit(1, 1e-3)
+        if wd is not None:
+            learn.wd = wd
+        learn.fit(2, 1e-2)
+        return learn
+
+    kept, decayed = trained(None), trained(5.0)
+    # per split (body, head): its weights, then its biases and norms
+    assert _decay_of_groups(kept) == [0.01, 0.0, 0.01, 0.0]
+    assert _decay_of_groups(decayed) == [5.0, 0.0, 5.0, 0.0]  # biases and norms still not
+    norm = {learn: learn.model.head.weight.norm().item() for learn in (kept, decayed)}
+    assert norm[decayed] < 0.7 * norm[kept]  # decayed at 5.0 (0.50 of the norm here)
+    decayed.wd = 0.0  # and off again, and back: the same groups
+    assert _decay_of_groups(decayed) == [0.0] * 4
+    decayed.wd = 0.02
+    assert _decay_of_groups(decayed) == [0.02, 0.0, 0.02, 0.0]
+    decayed.save("stage")  # a checkpoint's optimiser state brings its own rate: learn.wd wins
+    decayed.wd = 0.03
+    decayed.load("stage")
+    assert decayed.wd == 0.03 and _decay_of_groups(decayed) == [0.03, 0.0, 0.03, 0.0]
+
+
+def test_wd_switched_on_in_an_optimiser_built_without_it_warns_until_it_is_rebuilt():
+    # wd=0 builds one group per split (biases and norms with the weights), so decay cannot
+    # be switched on in it without decaying them too: a warning, and the next new optimiser
+    ember.seed(0)
+    learn = ember.Learner(blob_data(), small_model(), quiet=True, wd=0.0)
+    learn.fit(1)
+    with pytest.warns(ember.EmberWarning, match=r"learn\.wd = 0\.1 .* reset_opt=True"):
+        learn.wd = 0.1
+    assert _decay_of_groups(learn) == [0.0, 0.0]  # one group per split
+    learn.fit(1, reset_opt=True)
+    assert _decay_of_groups(learn) == [0.1, 0.0, 0.1, 0.0]
+
+
+@pytest.mark.parametrize("wd", [-0.01, float("nan"), float("inf"), "0.01", None, True])
+def test_a_weight_decay_that_is_not_a_finite_number_of_zero_or_more_is_refused(wd):
+    # before, wd=-0.01 was torch's "Invalid weight_decay value" when the first fit began,
+    # and wd=float("nan") trained every weight to NaN
+    learn = ember.Learner(blob_data(), small_model(), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"^wd="):
+        ember.Learner(blob_data(), small_model(), quiet=True, wd=wd)
+    with pytest.raises(ember.TrainingError, match=r"^wd="):
+        learn.wd = wd
+    assert learn.wd == 0.01

@@ -127,7 +127,8 @@ def test_top_k_scores_sequence_outputs_per_position_like_accuracy():
     tokens = torch.tensor([[1, 2], [1, 0], [2, 1], [3, 3]])
     # top-2 per position: {1,3} {0,3} | {2,1} {0,1} | {0,1} {2,1} | {3,2} {0,3}: 6 hits of 8
     assert run(ember.TopKAccuracy(k=2), logits, tokens) == pytest.approx(6 / 8)
-    assert run(ember.TopKAccuracy(k=10), logits, tokens) == 1.0  # k above the vocabulary
+    with pytest.raises(ember.TrainingError, match=r"k=10 .* 4 classes"):  # k over the vocab
+        run(ember.TopKAccuracy(k=10), logits, tokens)
     assert run(ember.Accuracy(), logits, tokens) == pytest.approx(3 / 8)
 
 
@@ -185,6 +186,25 @@ def test_r2_of_several_targets_averages_each_target_like_scikit_learn():
     # a constant column scores as it would alone (1.0 exact here) beside a varying one
     targets = torch.tensor([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
     assert run(ember.R2(), targets.clone(), targets) == 1.0
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_top_k_with_k_at_or_over_the_number_of_classes_is_refused_naming_both(k):
+    # every target is among the top 3 of 3 classes: it scored 1.0 every epoch, silently
+    # (metrics=["top_k_accuracy"], k=5, on a 3-class data set did)
+    metric = ember.TopKAccuracy(k=k)
+    with pytest.raises(ember.TrainingError,
+                       match=rf"^top_{k}_accuracy: k={k} .* only 3 classes.* always 1\.0"):
+        metric.update(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    scores = torch.tensor([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    assert run(ember.TopKAccuracy(k=2), scores, [0, 2, 2, 0]) == 0.5  # k under 3 classes
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "5"])
+def test_top_k_refuses_a_k_that_is_not_a_whole_number_of_at_least_one(k):
+    # k=0 scored 0.0 every epoch; k=2.5 failed in the first validation inside torch.topk
+    with pytest.raises(ValueError, match=r"^TopKAccuracy\(k=.*\): k must be a whole number"):
+        ember.TopKAccuracy(k=k)
 
 
 @pytest.mark.parametrize("metric", [ember.Accuracy(), ember.ErrorRate(), ember.TopKAccuracy(2),
@@ -346,3 +366,45 @@ def test_multi_label_accuracy_refuses_class_index_targets_naming_the_shapes():
     # accuracy_multi on single-label targets was torch's size error, naming no metric
     with pytest.raises(ember.TrainingError, match=r"^accuracy_multi: .*\(4, 2\).*\(4,\)"):
         run(ember.AccuracyMulti(), torch.randn(4, 2), torch.tensor([0, 1, 1, 0]), batches=1)
+
+
+def test_roc_auc_refuses_regression_targets_naming_the_value_and_what_to_use():
+    # one score per item against regression values scored a number (0.60 here), silently
+    torch.manual_seed(0)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .* 0 or 1.*'rmse'"):
+        run(ember.RocAuc(), torch.randn(20, 1), torch.randn(20) * 3 + 5)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*whole class indices"):
+        run(ember.RocAuc(), torch.randn(20, 3), torch.rand(20) * 2)
+    # labels as floats 0.0 / 1.0 (a binary loss's targets) are class labels
+    labels = torch.tensor([0.0, 1.0] * 10)
+    assert run(ember.RocAuc(), labels[:, None] * 2 - 1, labels) == 1.0
+
+
+def test_roc_auc_refuses_targets_of_the_wrong_shape_at_the_batch_not_at_compute():
+    # both failed in compute, at the end of the validation pass, with torch's IndexError
+    # ("The shape of the mask [60] ... does not match", "too many indices for tensor")
+    multi_hot = (torch.rand(20, 3) > 0.5).float()
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*RocAuc\(multi_label=True\)"):
+        ember.RocAuc().update(torch.randn(20, 3), multi_hot)
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .*multi_label=True.*RocAuc\(\)"):
+        ember.RocAuc(multi_label=True).update(torch.randn(20, 3), torch.randint(0, 3, (20,)))
+    with pytest.raises(ember.TrainingError, match=r"^roc_auc: .* 0 or 1"):
+        ember.RocAuc(multi_label=True).update(torch.randn(20, 3), multi_hot * 3)
+
+
+def test_f_beta_refuses_a_pos_label_the_model_has_no_class_for_at_the_batch():
+    # it was torch's IndexError in compute, after the whole validation pass
+    with pytest.raises(ember.TrainingError, match=r"^f1_binary: pos_label=3 .* 3 classes"):
+        ember.FBeta(average="binary", pos_label=3).update(torch.randn(4, 3),
+                                                          torch.tensor([0, 1, 2, 0]))
+    # multi-label on class indices was torch's "The size of tensor a (3) must match ..."
+    with pytest.raises(ember.TrainingError, match=r"^f1: predictions of shape \(4, 3\)"):
+        ember.FBeta(multi_label=True).update(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+
+
+@pytest.mark.parametrize("options", [{"beta": -1.0}, {"beta": float("nan")}, {"beta": "1"},
+                                     {"pos_label": -1}, {"pos_label": 1.5}])
+def test_f_beta_refuses_a_negative_beta_or_a_pos_label_that_is_no_class_index(options):
+    # FBeta(beta=-1) was a metric named 'f-1' that scored a number of no meaning
+    with pytest.raises(ValueError, match=rf"^FBeta\({next(iter(options))}="):
+        ember.FBeta(**options)

@@ -214,6 +214,19 @@ def test_a_model_without_costly_options_has_no_limits(exported):
     assert TestClient(create_app(predictor)).get("/metadata").json()["option_limits"] == {}
 
 
+@pytest.mark.parametrize("setting, value", [
+    ("max_items", 0), ("max_items", 2.5), ("max_items", True), ("max_body_bytes", 0),
+    ("max_body_bytes", "16MiB"), ("max_batch", 0), ("max_wait_ms", -1.0),
+    ("max_wait_ms", float("nan"))])
+def test_create_app_refuses_a_serving_limit_out_of_range_naming_it(exported, setting, value):
+    # before, max_items=0 built an app whose every request was a 422 ("List should have at
+    # most 0 items"), max_body_bytes=0 one that refused every body with a 413, and
+    # max_wait_ms=nan one whose batches never waited; the CLI checked these, Python did not
+    predictor, _ = exported
+    with pytest.raises(ember.DataError, match=rf"^{setting}=.*must be"):
+        create_app(predictor, **{setting: value})
+
+
 def test_create_app_takes_the_exported_file_too(tmp_path):
     # create_app("model.ember") used to fail with "'str' object has no attribute 'manifest'"
     ember.seed(0)
