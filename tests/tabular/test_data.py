@@ -412,3 +412,18 @@ def test_regression_predictions_have_the_shape_of_the_target_column(
                         device="cpu")
     predictions, targets = two.get_preds()
     assert predictions.shape == targets.shape == (len(targets), 2)
+
+
+def test_y_range_is_refused_for_a_classifier_and_checked_for_a_regression() -> None:
+    # with a class target, y_range squashed the logits into (0, 1): every probability near
+    # uniform, silently; a range of three numbers failed inside the model's forward pass
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "size": rng.normal(size=50),
+                          "kind": rng.choice(["a", "b"], 50)})
+    with pytest.raises(ember.DataError, match=r"y_range.*regression.*'kind'"):
+        TabularData.from_df(frame, "kind", y_range=(0, 1), verbose=False)
+    for bad in [(1, 0), (0, 1, 2), (0, float("inf")), 5, ("low", "high")]:
+        with pytest.raises(ember.DataError, match=r"y_range.*\(low, high\)"):
+            TabularData.from_df(frame, "size", cont_names=["x"], y_range=bad, verbose=False)
+    data = TabularData.from_df(frame, "size", cont_names=["x"], y_range=(-3, 3), verbose=False)
+    assert data.y_range == [-3.0, 3.0]

@@ -302,6 +302,7 @@ class TabularData(ember.Data):
             _check_seen(train_frame[target_names[0]], valid_frame[target_names[0]])
         if log_target and target_kind != "regression":
             raise ember.DataError("log_target=True needs a regression target")
+        y_range = _checked_y_range(y_range, target_kind, target_names)
         train_y = _targets(train_frame, target_names, target_kind, classes, log_target)
         target_mean = target_std = None
         if target_kind == "regression":
@@ -617,6 +618,28 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
             and not pd.api.types.is_numeric_dtype(dtype):
         _warn_text_target(names[0], series, len(classes))
     return "single_label", classes
+
+
+def _checked_y_range(y_range: Any, target_kind: str, names: list[Any]) -> list[float] | None:
+    """``y_range`` as two floats ``[low, high]``, or ``None``: a classifier's outputs are
+    logits, which a range would squash, and anything but two finite numbers in increasing
+    order would fail inside the model (or silently flip its outputs)."""
+    if y_range is None:
+        return None
+    if target_kind != "regression":
+        raise ember.DataError(
+            f"y_range bounds a regression's output, but target {names[0]!r} is "
+            f"classification (its outputs are logits); drop y_range, or pass "
+            f"target_kind='regression' for a numeric target")
+    try:
+        low, high = (float(value) for value in y_range)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ember.DataError(
+            f"y_range must be (low, high): two finite numbers with low < high (in log space "
+            f"with log_target=True), got {y_range!r}")
+    return [low, high]
 
 
 def _check_seen(train: pd.Series, valid: pd.Series) -> None:
