@@ -427,3 +427,45 @@ def test_y_range_is_refused_for_a_classifier_and_checked_for_a_regression() -> N
             TabularData.from_df(frame, "size", cont_names=["x"], y_range=bad, verbose=False)
     data = TabularData.from_df(frame, "size", cont_names=["x"], y_range=(-3, 3), verbose=False)
     assert data.y_range == [-3.0, 3.0]
+
+
+def test_a_column_of_label_lists_or_several_true_false_columns_is_multi_label(tmp_path) -> None:
+    # a target column of lists was "TypeError: unhashable type: 'list'" from deep in pandas,
+    # and several true/false target columns were refused as a regression of booleans
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    tags = [["big"] * bool(v > 0) + ["odd"] * (i % 2) for i, v in enumerate(x)]
+    frame = pd.DataFrame({"x": x, "tags": tags})
+    ember.seed(0)
+    data = TabularData.from_df(frame, "tags", verbose=False)
+    assert data.target_kind == "multi_label" and data.classes == ["big", "odd"]
+    assert data.n_out == 2
+    targets = data.train_dl.dataset.targets
+    assert targets.dtype == torch.float32 and targets.shape == (240, 2)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    assert type(learn.loss_func).__name__ == "BCEWithLogitsFlat"
+    learn.fit_one_cycle(2)
+    assert set(learn.validate()) >= {"valid_loss", "accuracy_multi"}
+    rows = frame.drop(columns="tags").iloc[:8]
+    predicted = learn.predict_batch([rows])
+    assert all(isinstance(labels, list) and set(labels) <= {"big", "odd"}
+               for labels in predicted)
+    learn.export(tmp_path / "tags.ember")
+    assert ember.load(tmp_path / "tags.ember").predict_batch([rows]) == predicted
+    flags = pd.DataFrame({"x": x, "big": x > 0, "odd": np.arange(300) % 2 == 1})
+    both = TabularData.from_df(flags, ["big", "odd"], verbose=False)
+    assert both.target_kind == "multi_label" and both.classes == ["big", "odd"]
+    torch.testing.assert_close(both.train_dl.dataset.targets, targets)
+
+
+def test_multi_label_rows_that_are_not_lists_of_known_labels_are_named() -> None:
+    frame = pd.DataFrame({"x": np.arange(10.0), "tags": [["a"], ["b"]] * 4 + ["a", ["a"]]})
+    with pytest.raises(ember.DataError, match=r"target 'tags', row 8: 'a' is not a list"):
+        TabularData.from_df(frame, "tags", verbose=False)
+    test = pd.DataFrame({"x": [1.0], "tags": [["a", "c"]]})
+    frame.loc[8, "tags"] = []
+    with pytest.raises(ember.DataError, match=r"test_df: target 'tags', row 0: 'c' is not"):
+        TabularData.from_df(frame, "tags", test_df=test, verbose=False)
+    numbers = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [0.0, 2.0] * 5})
+    with pytest.raises(ember.DataError, match=r"target 'b', row 1: 2.0 is not 0 or 1"):
+        TabularData.from_df(numbers, ["a", "b"], target_kind="multi_label", verbose=False)
