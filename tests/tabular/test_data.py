@@ -469,3 +469,9 @@ def test_multi_label_rows_that_are_not_lists_of_known_labels_are_named() -> None
     numbers = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [0.0, 2.0] * 5})
     with pytest.raises(ember.DataError, match=r"target 'b', row 1: 2.0 is not 0 or 1"):
         TabularData.from_df(numbers, ["a", "b"], target_kind="multi_label", verbose=False)
+
+
+def test_single_label_with_several_target_columns_is_refused_not_made_regression() -> None:
+    frame = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [1, 0] * 5})
+    with pytest.raises(ember.DataError, match=r"'single_label' takes one target column"):
+        TabularData.from_df(frame, ["a", "b"], target_kind="single_label", verbose=False)
