@@ -475,3 +475,27 @@ def test_single_label_with_several_target_columns_is_refused_not_made_regression
     frame = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [1, 0] * 5})
     with pytest.raises(ember.DataError, match=r"'single_label' takes one target column"):
         TabularData.from_df(frame, ["a", "b"], target_kind="single_label", verbose=False)
+
+
+def test_a_duration_target_is_regression_in_seconds_and_a_date_target_is_refused(
+        tmp_path) -> None:
+    # a timedelta target became classification into hundreds of timedelta "classes" (with a
+    # warning that it was text holding numbers), which no export could write as JSON
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    seconds = 600 + 60 * x
+    frame = pd.DataFrame({"x": x, "wait": pd.to_timedelta(seconds, unit="s")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = TabularData.from_df(frame, "wait", verbose=False)
+    assert data.target_kind == "regression"
+    targets = torch.cat([data.train_dl.dataset.targets, data.valid_dl.dataset.targets])
+    np.testing.assert_allclose(np.sort(targets.numpy()), np.sort(seconds), rtol=1e-6)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(1)
+    learn.export(tmp_path / "wait.ember")
+    predicted = ember.load(tmp_path / "wait.ember").predict({"x": 0.0})
+    assert isinstance(predicted, float) and 300 < predicted < 900  # seconds
+    dates = frame.assign(when=pd.date_range("2024-01-01", periods=200))
+    with pytest.raises(ember.DataError, match=r"target 'when' holds dates"):
+        TabularData.from_df(dates, "when", verbose=False)

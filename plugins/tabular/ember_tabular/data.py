@@ -1,9 +1,10 @@
 """Tables as Ember data: :class:`TabularData` from a pandas frame or a CSV file.
 
 The target column decides the task: a text, ``category`` or ``bool`` target (or an integer
-target with few distinct values) is single-label classification; a float target is regression,
-optionally trained on ``log(target)``; a list of numeric targets is multi-target regression; a
-column of label lists (or a list of true/false columns, one per class) is multi-label.
+target with few distinct values) is single-label classification; a float target (or a duration,
+in seconds) is regression, optionally trained on ``log(target)``; a list of numeric targets
+is multi-target regression; a column of label lists (or a list of true/false columns, one per
+class) is multi-label.
 Batches are ``(cats LongTensor [bs, n_cat], conts FloatTensor [bs, n_cont], target)``.
 
 Example:
@@ -589,6 +590,11 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
                 f"target {name!r} is missing in {int(missing.sum())} row(s), first row "
                 f"{df.index[int(np.argmax(missing))]!r}; drop them: "
                 f"df.dropna(subset=[{name!r}])")
+        if pd.api.types.is_datetime64_any_dtype(df[name].dtype):
+            raise ember.DataError(
+                f"target {name!r} holds dates, which a model cannot output; predict a "
+                f"duration instead (df[{name!r}] - start, a timedelta, is regressed in "
+                f"seconds), or the dates' text as classes (df[{name!r}].astype(str))")
     if len(names) > 1:
         flags = all(pd.api.types.is_bool_dtype(df[name].dtype) for name in names)
         if target_kind == "multi_label" or (target_kind is None and flags):
@@ -599,8 +605,7 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
                 f"or target_kind='multi_label' for one true/false column per class")
     if len(names) > 1 or target_kind == "regression":
         for name in names:
-            if not pd.api.types.is_numeric_dtype(df[name].dtype) or pd.api.types.is_bool_dtype(
-                    df[name].dtype):
+            if not _is_number_target(df[name]):
                 raise ember.DataError(
                     f"regression target {name!r} has dtype {df[name].dtype}; regression needs "
                     f"numbers (convert with pd.to_numeric) — or use one categorical target, or "
@@ -622,7 +627,7 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
     dtype = series.dtype
     inferred = target_kind is None
     if target_kind is None:
-        if pd.api.types.is_float_dtype(dtype):
+        if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
             target_kind = "regression"
         elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             target_kind = "single_label" if series.nunique() <= max_card else "regression"
@@ -646,6 +651,13 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
             and not pd.api.types.is_numeric_dtype(dtype):
         _warn_text_target(names[0], series, len(classes))
     return "single_label", classes
+
+
+def _is_number_target(series: pd.Series) -> bool:
+    """Whether a regression can learn ``series``: numbers (not booleans), or durations."""
+    dtype = series.dtype
+    return (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)) \
+        or pd.api.types.is_timedelta64_dtype(dtype)
 
 
 #: The cell types that hold a row's labels in a multi-label target column.
@@ -782,7 +794,7 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
                 f"target {names[0]!r}, row {plain(frame.index[position])!r}: {problem} "
                 f"({count} such row(s)); {fix}")
         return torch.from_numpy(codes)
-    values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.stack([_regression_numbers(frame[name]) for name in names], axis=1)
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = np.argwhere(bad)[0]
@@ -799,3 +811,10 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
         values = np.log(values)
     tensor = torch.from_numpy(values.astype(np.float32))
     return tensor[:, 0] if len(names) == 1 else tensor
+
+
+def _regression_numbers(series: pd.Series) -> np.ndarray:
+    """A regression target column as float64: a duration in seconds, whatever its unit."""
+    if pd.api.types.is_timedelta64_dtype(series.dtype):
+        series = series.dt.total_seconds()
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
