@@ -499,3 +499,18 @@ def test_a_duration_target_is_regression_in_seconds_and_a_date_target_is_refused
     dates = frame.assign(when=pd.date_range("2024-01-01", periods=200))
     with pytest.raises(ember.DataError, match=r"target 'when' holds dates"):
         TabularData.from_df(dates, "when", verbose=False)
+
+
+def test_classes_that_differ_only_in_case_or_spaces_get_a_warning() -> None:
+    # "yes", " yes" and "Yes" (a CSV written by hand, ", yes") became three classes silently
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60),
+                          "answer": rng.choice(["yes", " yes", "Yes", "no"], 60)})
+    with pytest.warns(ember.EmberWarning, match=r"'answer'.*\[' yes', 'Yes', 'yes'\].*"
+                                                r"str\.strip\(\)"):
+        data = TabularData.from_df(frame, "answer", verbose=False)
+    assert data.classes == [" yes", "Yes", "no", "yes"]  # kept: they may be meant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TabularData.from_df(frame.assign(answer=frame["answer"].str.strip().str.lower()),
+                            "answer", verbose=False)

@@ -650,6 +650,7 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
     if inferred and len(classes) > max_card and not isinstance(dtype, pd.CategoricalDtype) \
             and not pd.api.types.is_numeric_dtype(dtype):
         _warn_text_target(names[0], series, len(classes))
+    _warn_near_duplicate_classes(names[0], classes)
     return "single_label", classes
 
 
@@ -769,6 +770,22 @@ def _warn_text_target(name: Any, series: pd.Series, n_classes: int) -> None:
         f"classes; for regression convert it first (df[{name!r}] = pd.to_numeric(df[{name!r}])"
         f", after removing signs such as '$' or ','), or pass target_kind='single_label' to "
         f"keep the classes and silence this")
+
+
+def _warn_near_duplicate_classes(name: Any, classes: list[Any]) -> None:
+    """Text classes that differ only in case or surrounding spaces (``"yes"``, ``" yes"``,
+    ``"Yes"``: a hand-written CSV) are almost always one class split in several; they are
+    kept (they may be meant), with a warning that shows them and how to merge them."""
+    groups: dict[str, list[str]] = {}
+    for label in classes:
+        if isinstance(label, str):
+            groups.setdefault(label.strip().casefold(), []).append(label)
+    clashes = [labels for labels in groups.values() if len(labels) > 1]
+    if clashes:
+        shown = "; ".join(str(labels) for labels in clashes[:5])
+        warn(f"target {name!r} has classes that differ only in case or surrounding spaces: "
+             f"{shown}; each is a class of its own. If they are one class, merge them first: "
+             f"df[{name!r}] = df[{name!r}].str.strip().str.lower()")
 
 
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
