@@ -412,3 +412,105 @@ def test_regression_predictions_have_the_shape_of_the_target_column(
                         device="cpu")
     predictions, targets = two.get_preds()
     assert predictions.shape == targets.shape == (len(targets), 2)
+
+
+def test_y_range_is_refused_for_a_classifier_and_checked_for_a_regression() -> None:
+    # with a class target, y_range squashed the logits into (0, 1): every probability near
+    # uniform, silently; a range of three numbers failed inside the model's forward pass
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "size": rng.normal(size=50),
+                          "kind": rng.choice(["a", "b"], 50)})
+    with pytest.raises(ember.DataError, match=r"y_range.*regression.*'kind'"):
+        TabularData.from_df(frame, "kind", y_range=(0, 1), verbose=False)
+    for bad in [(1, 0), (0, 1, 2), (0, float("inf")), 5, ("low", "high")]:
+        with pytest.raises(ember.DataError, match=r"y_range.*\(low, high\)"):
+            TabularData.from_df(frame, "size", cont_names=["x"], y_range=bad, verbose=False)
+    data = TabularData.from_df(frame, "size", cont_names=["x"], y_range=(-3, 3), verbose=False)
+    assert data.y_range == [-3.0, 3.0]
+
+
+def test_a_column_of_label_lists_or_several_true_false_columns_is_multi_label(tmp_path) -> None:
+    # a target column of lists was "TypeError: unhashable type: 'list'" from deep in pandas,
+    # and several true/false target columns were refused as a regression of booleans
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    tags = [["big"] * bool(v > 0) + ["odd"] * (i % 2) for i, v in enumerate(x)]
+    frame = pd.DataFrame({"x": x, "tags": tags})
+    ember.seed(0)
+    data = TabularData.from_df(frame, "tags", verbose=False)
+    assert data.target_kind == "multi_label" and data.classes == ["big", "odd"]
+    assert data.n_out == 2
+    targets = data.train_dl.dataset.targets
+    assert targets.dtype == torch.float32 and targets.shape == (240, 2)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    assert type(learn.loss_func).__name__ == "BCEWithLogitsFlat"
+    learn.fit_one_cycle(2)
+    assert set(learn.validate()) >= {"valid_loss", "accuracy_multi"}
+    rows = frame.drop(columns="tags").iloc[:8]
+    predicted = learn.predict_batch([rows])
+    assert all(isinstance(labels, list) and set(labels) <= {"big", "odd"}
+               for labels in predicted)
+    learn.export(tmp_path / "tags.ember")
+    assert ember.load(tmp_path / "tags.ember").predict_batch([rows]) == predicted
+    flags = pd.DataFrame({"x": x, "big": x > 0, "odd": np.arange(300) % 2 == 1})
+    both = TabularData.from_df(flags, ["big", "odd"], verbose=False)
+    assert both.target_kind == "multi_label" and both.classes == ["big", "odd"]
+    torch.testing.assert_close(both.train_dl.dataset.targets, targets)
+
+
+def test_multi_label_rows_that_are_not_lists_of_known_labels_are_named() -> None:
+    frame = pd.DataFrame({"x": np.arange(10.0), "tags": [["a"], ["b"]] * 4 + ["a", ["a"]]})
+    with pytest.raises(ember.DataError, match=r"target 'tags', row 8: 'a' is not a list"):
+        TabularData.from_df(frame, "tags", verbose=False)
+    test = pd.DataFrame({"x": [1.0], "tags": [["a", "c"]]})
+    frame.loc[8, "tags"] = []
+    with pytest.raises(ember.DataError, match=r"test_df: target 'tags', row 0: 'c' is not"):
+        TabularData.from_df(frame, "tags", test_df=test, verbose=False)
+    numbers = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [0.0, 2.0] * 5})
+    with pytest.raises(ember.DataError, match=r"target 'b', row 1: 2.0 is not 0 or 1"):
+        TabularData.from_df(numbers, ["a", "b"], target_kind="multi_label", verbose=False)
+
+
+def test_single_label_with_several_target_columns_is_refused_not_made_regression() -> None:
+    frame = pd.DataFrame({"x": np.arange(10.0), "a": [0, 1] * 5, "b": [1, 0] * 5})
+    with pytest.raises(ember.DataError, match=r"'single_label' takes one target column"):
+        TabularData.from_df(frame, ["a", "b"], target_kind="single_label", verbose=False)
+
+
+def test_a_duration_target_is_regression_in_seconds_and_a_date_target_is_refused(
+        tmp_path) -> None:
+    # a timedelta target became classification into hundreds of timedelta "classes" (with a
+    # warning that it was text holding numbers), which no export could write as JSON
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    seconds = 600 + 60 * x
+    frame = pd.DataFrame({"x": x, "wait": pd.to_timedelta(seconds, unit="s")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = TabularData.from_df(frame, "wait", verbose=False)
+    assert data.target_kind == "regression"
+    targets = torch.cat([data.train_dl.dataset.targets, data.valid_dl.dataset.targets])
+    np.testing.assert_allclose(np.sort(targets.numpy()), np.sort(seconds), rtol=1e-6)
+    learn = ember.learner(data, quiet=True, device="cpu")
+    learn.fit_one_cycle(1)
+    learn.export(tmp_path / "wait.ember")
+    predicted = ember.load(tmp_path / "wait.ember").predict({"x": 0.0})
+    assert isinstance(predicted, float) and 300 < predicted < 900  # seconds
+    dates = frame.assign(when=pd.date_range("2024-01-01", periods=200))
+    with pytest.raises(ember.DataError, match=r"target 'when' holds dates"):
+        TabularData.from_df(dates, "when", verbose=False)
+
+
+def test_classes_that_differ_only_in_case_or_spaces_get_a_warning() -> None:
+    # "yes", " yes" and "Yes" (a CSV written by hand, ", yes") became three classes silently
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60),
+                          "answer": rng.choice(["yes", " yes", "Yes", "no"], 60)})
+    with pytest.warns(ember.EmberWarning, match=r"'answer'.*\[' yes', 'Yes', 'yes'\].*"
+                                                r"str\.strip\(\)"):
+        data = TabularData.from_df(frame, "answer", verbose=False)
+    assert data.classes == [" yes", "Yes", "no", "yes"]  # kept: they may be meant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TabularData.from_df(frame.assign(answer=frame["answer"].str.strip().str.lower()),
+                            "answer", verbose=False)

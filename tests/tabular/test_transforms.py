@@ -493,3 +493,21 @@ def test_a_list_in_a_text_column_of_many_rows_is_named_when_kinds_are_inferred()
 
     with pytest.raises(ember.DataError, match=r"column 'a', row 0: \['x', 'y'\] is a list"):
         TabularData.from_df(frame.assign(y=np.arange(120.0)), "y")
+
+
+def test_a_duration_column_is_continuous_in_seconds_whatever_its_unit() -> None:
+    # a timedelta column was "ignored" when inferred, and given in cont_names= it was read in
+    # its storage unit: microseconds in training, then nanoseconds (1000 times larger) from a
+    # frame of timedelta64[ns], silently
+    seconds = np.arange(0, 2000, 20)
+    frame = pd.DataFrame({"wait": pd.to_timedelta(seconds, unit="s").astype("timedelta64[us]"),
+                          "target": np.arange(100.0)})
+    _, conts, _, notes = infer_column_kinds(frame, exclude=["target"])
+    assert conts == ["wait"] and notes == []
+    processor = TabularProcessor([], ["wait"], normalize="standard").fit(frame)
+    assert processor.means["wait"] == pytest.approx(seconds.mean())
+    rows = pd.DataFrame({"wait": pd.to_timedelta([60, None], unit="s")})
+    expected = processor.transform(pd.DataFrame({"wait": [60.0, np.nan]}))[1]
+    for unit in ("s", "ms", "us", "ns"):
+        same = processor.transform(rows.astype(f"timedelta64[{unit}]"))[1]
+        np.testing.assert_array_equal(same, expected)

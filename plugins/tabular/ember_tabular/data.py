@@ -1,8 +1,10 @@
 """Tables as Ember data: :class:`TabularData` from a pandas frame or a CSV file.
 
 The target column decides the task: a text, ``category`` or ``bool`` target (or an integer
-target with few distinct values) is single-label classification; a float target is regression,
-optionally trained on ``log(target)``; a list of numeric targets is multi-target regression.
+target with few distinct values) is single-label classification; a float target (or a duration,
+in seconds) is regression, optionally trained on ``log(target)``; a list of numeric targets
+is multi-target regression; a column of label lists (or a list of true/false columns, one per
+class) is multi-label.
 Batches are ``(cats LongTensor [bs, n_cat], conts FloatTensor [bs, n_cont], target)``.
 
 Example:
@@ -206,7 +208,9 @@ class TabularData(ember.Data):
 
         Args:
             df: the table, one row per example.
-            target: the target column, or a list of numeric columns (multi-target regression).
+            target: the target column, or a list of numeric columns (multi-target regression)
+                or of true/false columns, one per class (multi-label). A column whose rows are
+                lists of labels (``["red", "round"]``, ``[]`` for none) is multi-label.
                 Columns may be labelled by numbers (``read_csv(header=None)`` gives 0, 1, ...).
             cat_names / cont_names / date_names: the input columns by kind (a list, or one
                 column name alone). A column may be in one list only. Any list left as
@@ -218,7 +222,9 @@ class TabularData(ember.Data):
             bs / valid_bs: batch sizes (chosen from the number of rows when not given).
             procs: a :class:`TabularProcessor` to use instead of the default one (fitted on the
                 training rows unless it is fitted already).
-            target_kind: ``"single_label"`` or ``"regression"`` to override the inference.
+            target_kind: ``"single_label"``, ``"multi_label"`` or ``"regression"`` to
+                override the inference (``"multi_label"`` makes a list of 0/1 columns one
+                multi-label target).
             log_target: learn ``log(target)`` (positive, skewed targets such as prices).
             y_range: ``(low, high)`` output range of the model (in log space with
                 ``log_target``); outputs are squashed into it with a scaled sigmoid.
@@ -302,6 +308,7 @@ class TabularData(ember.Data):
             _check_seen(train_frame[target_names[0]], valid_frame[target_names[0]])
         if log_target and target_kind != "regression":
             raise ember.DataError("log_target=True needs a regression target")
+        y_range = _checked_y_range(y_range, target_kind, target_names)
         train_y = _targets(train_frame, target_names, target_kind, classes, log_target)
         target_mean = target_std = None
         if target_kind == "regression":
@@ -376,8 +383,10 @@ class TabularData(ember.Data):
             >>> # print(data.describe())
         """
         processor = self.processor
-        if self.target_kind == "single_label":
+        if self.target_kind in ("single_label", "multi_label"):
             task = f"classification into {len(self.classes or [])} classes {self.classes[:10]}"
+            if self.target_kind == "multi_label":
+                task = "multi-label " + task
         else:
             task = "regression" + (f" of {len(self.target_names)} targets"
                                    if len(self.target_names) > 1 else "")
@@ -571,9 +580,9 @@ def _split(df: pd.DataFrame, valid_pct: float, seed: int, valid_col: str | None
 
 def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, max_card: int
                  ) -> tuple[str, list[Any] | None]:
-    if target_kind not in (None, "single_label", "regression"):
-        raise ember.DataError(f"target_kind must be 'single_label' or 'regression' for tables, "
-                              f"got {target_kind!r}")
+    if target_kind not in (None, "single_label", "multi_label", "regression"):
+        raise ember.DataError(f"target_kind must be 'single_label', 'multi_label' or "
+                              f"'regression' for tables, got {target_kind!r}")
     for name in names:
         missing = df[name].isna().to_numpy()
         if missing.any():
@@ -581,19 +590,44 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
                 f"target {name!r} is missing in {int(missing.sum())} row(s), first row "
                 f"{df.index[int(np.argmax(missing))]!r}; drop them: "
                 f"df.dropna(subset=[{name!r}])")
+        if pd.api.types.is_datetime64_any_dtype(df[name].dtype):
+            raise ember.DataError(
+                f"target {name!r} holds dates, which a model cannot output; predict a "
+                f"duration instead (df[{name!r}] - start, a timedelta, is regressed in "
+                f"seconds), or the dates' text as classes (df[{name!r}].astype(str))")
+    if len(names) > 1:
+        flags = all(pd.api.types.is_bool_dtype(df[name].dtype) for name in names)
+        if target_kind == "multi_label" or (target_kind is None and flags):
+            return "multi_label", list(names)  # one true/false column per class
+        if target_kind == "single_label":
+            raise ember.DataError(
+                f"target_kind='single_label' takes one target column, got {names}; give one, "
+                f"or target_kind='multi_label' for one true/false column per class")
     if len(names) > 1 or target_kind == "regression":
         for name in names:
-            if not pd.api.types.is_numeric_dtype(df[name].dtype) or pd.api.types.is_bool_dtype(
-                    df[name].dtype):
+            if not _is_number_target(df[name]):
                 raise ember.DataError(
                     f"regression target {name!r} has dtype {df[name].dtype}; regression needs "
-                    f"numbers (convert with pd.to_numeric) — or use one categorical target")
+                    f"numbers (convert with pd.to_numeric) — or use one categorical target, or "
+                    f"target_kind='multi_label' for one true/false column per class")
         return "regression", None
     series = df[names[0]]
+    if target_kind == "multi_label" or (target_kind is None and _holds_label_lists(series)):
+        classes = [plain(label) for labels in _label_lists(series, names[0])
+                   for label in labels]
+        classes = list(dict.fromkeys(classes))
+        try:
+            classes = sorted(classes)
+        except TypeError:
+            classes = sorted(classes, key=str)
+        if not classes:
+            raise ember.DataError(f"target {names[0]!r} holds no label in any row; a "
+                                  f"multi-label classifier needs at least one class")
+        return "multi_label", classes
     dtype = series.dtype
     inferred = target_kind is None
     if target_kind is None:
-        if pd.api.types.is_float_dtype(dtype):
+        if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
             target_kind = "regression"
         elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             target_kind = "single_label" if series.nunique() <= max_card else "regression"
@@ -616,7 +650,91 @@ def _target_kind(df: pd.DataFrame, names: list[str], target_kind: str | None, ma
     if inferred and len(classes) > max_card and not isinstance(dtype, pd.CategoricalDtype) \
             and not pd.api.types.is_numeric_dtype(dtype):
         _warn_text_target(names[0], series, len(classes))
+    _warn_near_duplicate_classes(names[0], classes)
     return "single_label", classes
+
+
+def _is_number_target(series: pd.Series) -> bool:
+    """Whether a regression can learn ``series``: numbers (not booleans), or durations."""
+    dtype = series.dtype
+    return (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)) \
+        or pd.api.types.is_timedelta64_dtype(dtype)
+
+
+#: The cell types that hold a row's labels in a multi-label target column.
+LABEL_LISTS = (list, tuple, set, frozenset, np.ndarray)
+
+
+def _holds_label_lists(series: pd.Series) -> bool:
+    """Whether a target column holds lists of labels (checked row by row only when pandas
+    sees mixed objects, as it does lists)."""
+    return series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == \
+        "mixed" and any(isinstance(value, LABEL_LISTS) for value in series)
+
+
+def _label_lists(series: pd.Series, name: Any) -> list[Any]:
+    """Each row's labels of a multi-label target column; a row that is not a list (a missing
+    value, one label alone) is a :class:`ember.DataError` naming it."""
+    values = series.tolist()
+    for position, value in enumerate(values):
+        if not isinstance(value, LABEL_LISTS):
+            what = "the labels are missing" if pd.isna(value) else \
+                f"{plain(value)!r} is not a list of labels"
+            raise ember.DataError(
+                f"target {name!r}, row {plain(series.index[position])!r}: {what}, while a "
+                f"multi-label target holds a list in each row; give every row a list ([] for "
+                f"no class), e.g. df[{name!r}].str.split('|') for text such as 'a|b'")
+    return values
+
+
+def _multi_hot(frame: pd.DataFrame, names: list[Any], classes: list[Any]) -> Tensor:
+    """Float 0/1 targets ``[rows, classes]`` from a column of label lists, or from one
+    true/false column per class."""
+    if len(names) > 1:
+        values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ember.DataError(
+                f"target {names[column]!r}, row {plain(frame.index[row])!r}: "
+                f"{values[row, column]} is not 0 or 1; a multi-label target of several columns "
+                f"holds one true/false column per class")
+        return torch.from_numpy(values.astype(np.float32))
+    name = names[0]
+    position = {label: column for column, label in enumerate(classes)}
+    targets = np.zeros((len(frame), len(classes)), dtype=np.float32)
+    for row, labels in enumerate(_label_lists(frame[name], name)):
+        for label in labels:
+            column = position.get(plain(label))
+            if column is None:
+                raise ember.DataError(
+                    f"target {name!r}, row {plain(frame.index[row])!r}: {plain(label)!r} is "
+                    f"not one of the classes {classes[:10]}; drop the label, or train on a "
+                    f"frame that holds every class")
+            targets[row, column] = 1.0
+    return torch.from_numpy(targets)
+
+
+def _checked_y_range(y_range: Any, target_kind: str, names: list[Any]) -> list[float] | None:
+    """``y_range`` as two floats ``[low, high]``, or ``None``: a classifier's outputs are
+    logits, which a range would squash, and anything but two finite numbers in increasing
+    order would fail inside the model (or silently flip its outputs)."""
+    if y_range is None:
+        return None
+    if target_kind != "regression":
+        raise ember.DataError(
+            f"y_range bounds a regression's output, but target {names[0]!r} is "
+            f"classification (its outputs are logits); drop y_range, or pass "
+            f"target_kind='regression' for a numeric target")
+    try:
+        low, high = (float(value) for value in y_range)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ember.DataError(
+            f"y_range must be (low, high): two finite numbers with low < high (in log space "
+            f"with log_target=True), got {y_range!r}")
+    return [low, high]
 
 
 def _check_seen(train: pd.Series, valid: pd.Series) -> None:
@@ -654,8 +772,26 @@ def _warn_text_target(name: Any, series: pd.Series, n_classes: int) -> None:
         f"keep the classes and silence this")
 
 
+def _warn_near_duplicate_classes(name: Any, classes: list[Any]) -> None:
+    """Text classes that differ only in case or surrounding spaces (``"yes"``, ``" yes"``,
+    ``"Yes"``: a hand-written CSV) are almost always one class split in several; they are
+    kept (they may be meant), with a warning that shows them and how to merge them."""
+    groups: dict[str, list[str]] = {}
+    for label in classes:
+        if isinstance(label, str):
+            groups.setdefault(label.strip().casefold(), []).append(label)
+    clashes = [labels for labels in groups.values() if len(labels) > 1]
+    if clashes:
+        shown = "; ".join(str(labels) for labels in clashes[:5])
+        warn(f"target {name!r} has classes that differ only in case or surrounding spaces: "
+             f"{shown}; each is a class of its own. If they are one class, merge them first: "
+             f"df[{name!r}] = df[{name!r}].str.strip().str.lower()")
+
+
 def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
              classes: list[Any] | None, log_target: bool) -> Tensor:
+    if target_kind == "multi_label":
+        return _multi_hot(frame, names, classes or [])
     if target_kind == "single_label":
         column = frame[names[0]]
         codes = pd.Index(classes).get_indexer(column).astype(np.int64)
@@ -675,7 +811,7 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
                 f"target {names[0]!r}, row {plain(frame.index[position])!r}: {problem} "
                 f"({count} such row(s)); {fix}")
         return torch.from_numpy(codes)
-    values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.stack([_regression_numbers(frame[name]) for name in names], axis=1)
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = np.argwhere(bad)[0]
@@ -692,3 +828,10 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
         values = np.log(values)
     tensor = torch.from_numpy(values.astype(np.float32))
     return tensor[:, 0] if len(names) == 1 else tensor
+
+
+def _regression_numbers(series: pd.Series) -> np.ndarray:
+    """A regression target column as float64: a duration in seconds, whatever its unit."""
+    if pd.api.types.is_timedelta64_dtype(series.dtype):
+        series = series.dt.total_seconds()
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -7,6 +7,8 @@ steps on validation, test and inference rows:
   (days since 1970) are continuous, ``<col>_month``, ``<col>_day`` and ``<col>_dayofweek`` are
   categorical; a date with a time zone gives its local parts (``elapsed`` counts in UTC), and
   date strings with different time zones are read in UTC;
+- **durations** (``timedelta`` columns) are continuous and count in seconds, whatever the
+  column's unit (a row may give a timedelta or a number of seconds);
 - **fill missing**: a continuous value that is missing (NaN, None, ``pd.NA``) or infinite is
   replaced by the training median; columns that had missing values in training also get a
   categorical ``<col>_na`` indicator. Infinite values are treated as missing, with an
@@ -132,7 +134,8 @@ def infer_column_kinds(
 
     Rules: text (pandas 3 ``str`` or ``object``), ``category`` and ``bool`` columns are
     categorical; integer columns with at most ``max_card`` distinct values are categorical,
-    other numbers continuous; ``datetime`` columns are dates (expanded into parts). Returns
+    other numbers and durations (``timedelta``, counted in seconds) continuous; ``datetime``
+    columns are dates (expanded into parts). Returns
     ``(cat_names, cont_names, date_names, notes)``, where ``notes`` are remarks worth printing
     (a text column that looks numeric, an identifier-like column). A saved row index (an
     ``Unnamed: 0`` column of distinct integers, as ``read_csv`` names the index that
@@ -173,8 +176,8 @@ def infer_column_kinds(
             notes.append(f"{name!r} holds complex numbers, which Ember cannot use; it is "
                          f"ignored (give its parts as two columns: "
                          f"df[name].to_numpy().real and .imag)")
-        elif pd.api.types.is_numeric_dtype(dtype):
-            conts.append(name)
+        elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+            conts.append(name)  # a duration counts in seconds
         elif _is_text(series):
             cats.append(name)
             sample = series.dropna().head(1000)
@@ -923,6 +926,8 @@ class TabularProcessor:
                 f"(df[name].to_numpy().real and .imag)")
         if pd.api.types.is_bool_dtype(series.dtype):
             series = series.astype("float64")
+        elif pd.api.types.is_timedelta64_dtype(series.dtype):  # seconds, whatever its unit
+            series = series.dt.total_seconds()
         elif not pd.api.types.is_numeric_dtype(series.dtype):
             try:
                 numbers = pd.to_numeric(series, errors="coerce")
