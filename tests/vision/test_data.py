@@ -193,6 +193,16 @@ def test_corrupt_image_and_mixed_modes_name_the_file(image_folder):
         ImageData.from_folder(image_folder)
 
 
+def test_an_image_too_large_to_decode_safely_is_named_when_the_data_is_built(image_folder,
+                                                                          monkeypatch):
+    # PIL's DecompressionBombError is no OSError: the header scan let it through as PIL's
+    # own traceback ("could be decompression bomb DOS attack") naming no way out
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses over 200: 28x28 is
+    with pytest.raises(ember.DataError, match=r"image .*\.png is too large to decode "
+                                              r"safely.*MAX_IMAGE_PIXELS"):
+        ImageData.from_folder(image_folder)
+
+
 def test_sixteen_bit_rgba_and_grey_images_load_as_documented(image_folder):
     grey = np.asarray(Image.open(sorted((image_folder / "trouser").iterdir())[0]))
     wide = grey.astype(np.uint16) * 257  # the same picture stored with 16 bits per pixel

@@ -77,6 +77,13 @@ def _fix_for_corrupt(name: str) -> str:
             f"replace the file")
 
 
+def _too_large(name: str, error: Exception) -> ember.DataError:
+    """The error for an image PIL refuses to open as a possible decompression bomb."""
+    return ember.DataError(
+        f"image {name} is too large to decode safely ({error}); send a smaller image, or "
+        f"raise PIL.Image.MAX_IMAGE_PIXELS if you trust its source")
+
+
 def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
     """The PIL mode and (height, width) of an image file, reading only its header.
 
@@ -90,6 +97,8 @@ def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
             return image.mode, (image.height, image.width)
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
+    except Image.DecompressionBombError as error:  # no OSError: PIL refuses the header
+        raise _too_large(str(path), error) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise ember.DataError(_fix_for_corrupt(str(path))) from None
 
@@ -151,9 +160,7 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
     except Image.DecompressionBombError as error:  # no OSError: a server's upload, say
-        raise ember.DataError(
-            f"image {name or path} is too large to decode safely ({error}); send a smaller "
-            f"image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust its source") from None
+        raise _too_large(name or str(path), error) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ember.DataError(_fix_for_corrupt(name or str(path))) from None
     if array.ndim == 2:
