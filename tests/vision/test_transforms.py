@@ -61,6 +61,12 @@ def test_bad_raw_items_get_clear_errors(tmp_path):
         with pytest.raises(ember.DataError, match=r"item 0: .*\(H, W, C\).*channels first.*"
                                                   r"np\.moveaxis"):
             to_image_tensor(np.zeros((first, 28, 28), np.uint8), "item 0")
+    # the twin for tensors: a channels-last tensor (torch.from_numpy of an (H, W, C) array)
+    # was called "not one image" and sent to predict_batch, though it is one image
+    for last in (1, 3, 4):
+        with pytest.raises(ember.DataError, match=r"item 0: .*\(C, H, W\).*channels last.*"
+                                                  r"permute\(2, 0, 1\)"):
+            to_image_tensor(torch.zeros(28, 28, last, dtype=torch.uint8), "item 0")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(ember.DataError, match=r"broken\.png cannot be read"):
         load_image(tmp_path / "broken.png")

@@ -211,6 +211,10 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
             raise ember.DataError(
                 f"{name}: an image tensor must have shape (H, W) or (C, H, W), got "
                 f"{tuple(tensor.shape)}")
+        if tensor.shape[0] not in (1, 2, 3, 4) and tensor.shape[-1] in (1, 3, 4):
+            raise ember.DataError(
+                f"{name}: an image tensor is laid out (C, H, W), but {tuple(tensor.shape)} is "
+                f"channels last; give image.permute(2, 0, 1), or a NumPy array (H, W, C)")
         if tensor.shape[0] not in (1, 2, 3, 4):
             raise ember.DataError(_not_one_image(name, tuple(tensor.shape), "(C, H, W)"))
     else:
