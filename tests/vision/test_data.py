@@ -284,6 +284,21 @@ def test_a_delimited_label_with_no_class_is_not_an_unseen_class(fashion):
     assert data.test_dl.dataset.targets.tolist() == [[0, 0, 0]]
 
 
+def test_spaces_around_delimited_labels_are_not_part_of_the_class(fashion):
+    # "cat, dog" split by "," made the class " dog" beside "dog" (and "cat " beside "cat"),
+    # and a validation "dog , cat" was refused as the unseen class "dog "; the text plugin
+    # already strips them (one rule: ember.split_label)
+    targets, _, classes = encode_targets(["cat, dog", "dog", "cat ,bird", " , "],
+                                         label_delim=",")
+    assert classes == ["bird", "cat", "dog"]
+    assert targets.tolist() == [[0, 1, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]]
+    (x, _), _ = fashion
+    data = ImageData.from_arrays(x[:40], ["coat, warm", "shirt"] * 20, label_delim=",",
+                                 valid=(x[40:42], ["warm , coat", " shirt"]))
+    assert data.classes == ["coat", "shirt", "warm"]
+    assert data.valid_dl.dataset.targets.tolist() == [[1, 0, 1], [0, 1, 0]]
+
+
 def test_different_sizes_need_size(image_folder):
     Image.new("L", (40, 30)).save(image_folder / "tshirt" / "big.png")
     with pytest.raises(ember.DataError, match=r"big.png is 30x40.*size="):
