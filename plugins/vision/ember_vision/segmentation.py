@@ -47,6 +47,7 @@ from ember_vision.models import conv_block, torchvision_model
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     BatchAugment,
+    _upright,
     default_augmentation,
     load_image,
     resize_image,
@@ -454,7 +455,8 @@ def load_mask(path: str | Path, size: Sequence[int] | None = None,
     try:
         with Image.open(path) as image:
             image.load()
-            mode, array = image.mode, np.asarray(image)
+            upright = _upright(image)  # as its image is read, so the two still lie together
+            mode, array = upright.mode, np.asarray(upright)
     except FileNotFoundError:
         raise ember.DataError(f"{name} does not exist; check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
