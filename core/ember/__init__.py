@@ -48,6 +48,7 @@ from ember.data import (
     split_by_flags,
     split_folders,
     split_indices,
+    split_label,
     split_test,
 )
 from ember.errors import (
@@ -194,6 +195,7 @@ __all__ = [
     "split_folders",
     "split_groups",
     "split_indices",
+    "split_label",
     "split_test",
     "target_scale",
     "unregister_plugin",

@@ -154,6 +154,21 @@ def first_unseen_class(train: Iterable[Any], labels: Iterable[Any],
     return None
 
 
+def split_label(label: str, delim: str) -> list[str]:
+    """The classes of one multi-label item written as a string with ``delim`` between them:
+    each part stripped of the spaces around it (a CSV's ``"cat, dog"``), empty parts (a
+    blank label, a stray or doubled delimiter) dropped. One rule for every plugin's
+    ``label_delim``, so that training, validation and test labels split alike.
+
+    Example:
+        >>> split_label("cat, dog,", ",")
+        ['cat', 'dog']
+        >>> split_label("  ", " ")
+        []
+    """
+    return [part.strip() for part in label.split(delim) if part.strip()]
+
+
 def split_by_flags(flags: Iterable[Any], n: int | None = None, name: str = "valid_col"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation indices from one flag per item (true: a validation item), as

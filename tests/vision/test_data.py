@@ -193,6 +193,16 @@ def test_corrupt_image_and_mixed_modes_name_the_file(image_folder):
         ImageData.from_folder(image_folder)
 
 
+def test_an_image_too_large_to_decode_safely_is_named_when_the_data_is_built(image_folder,
+                                                                          monkeypatch):
+    # PIL's DecompressionBombError is no OSError: the header scan let it through as PIL's
+    # own traceback ("could be decompression bomb DOS attack") naming no way out
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses over 200: 28x28 is
+    with pytest.raises(ember.DataError, match=r"image .*\.png is too large to decode "
+                                              r"safely.*MAX_IMAGE_PIXELS"):
+        ImageData.from_folder(image_folder)
+
+
 def test_sixteen_bit_rgba_and_grey_images_load_as_documented(image_folder):
     grey = np.asarray(Image.open(sorted((image_folder / "trouser").iterdir())[0]))
     wide = grey.astype(np.uint16) * 257  # the same picture stored with 16 bits per pixel
@@ -272,6 +282,21 @@ def test_a_delimited_label_with_no_class_is_not_an_unseen_class(fashion):
     assert data.classes == ["coat", "shirt", "warm"]
     assert data.valid_dl.dataset.targets.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 1]]
     assert data.test_dl.dataset.targets.tolist() == [[0, 0, 0]]
+
+
+def test_spaces_around_delimited_labels_are_not_part_of_the_class(fashion):
+    # "cat, dog" split by "," made the class " dog" beside "dog" (and "cat " beside "cat"),
+    # and a validation "dog , cat" was refused as the unseen class "dog "; the text plugin
+    # already strips them (one rule: ember.split_label)
+    targets, _, classes = encode_targets(["cat, dog", "dog", "cat ,bird", " , "],
+                                         label_delim=",")
+    assert classes == ["bird", "cat", "dog"]
+    assert targets.tolist() == [[0, 1, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]]
+    (x, _), _ = fashion
+    data = ImageData.from_arrays(x[:40], ["coat, warm", "shirt"] * 20, label_delim=",",
+                                 valid=(x[40:42], ["warm , coat", " shirt"]))
+    assert data.classes == ["coat", "shirt", "warm"]
+    assert data.valid_dl.dataset.targets.tolist() == [[1, 0, 1], [0, 1, 0]]
 
 
 def test_different_sizes_need_size(image_folder):

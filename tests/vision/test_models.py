@@ -163,6 +163,28 @@ def test_body_pretrained_by_ember_is_loaded_from_an_exported_file(fashion, tmp_p
         assert model.head[-1].out_features == 2
 
 
+def test_a_pretrained_file_is_one_rule_and_a_foreign_one_is_named(fashion, tmp_path):
+    # a file was told apart from a weights name two ways: the body of an Ember model in
+    # "body.bin" or "models/body" was not read as one ("compact_cnn has no published
+    # weights"; resnet18 said the file did not fit torchvision's resnet18), and a torchvision
+    # state dict given to compact_cnn was answered "has no published weights; give the file
+    # of an Ember model", though a file had been given
+    (x, y), _ = fashion
+    target = ImageData.from_arrays(x[:100], y[:100], bs=32)
+    for arch in ("compact_cnn", "resnet18"):
+        source = vision_model(arch, target)
+        for name in ("body.bin", "models/body"):
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            torch.save(source.state_dict(), tmp_path / name)
+            model = vision_model(arch, target, pretrained=str(tmp_path / name))
+            for key, value in source.body.state_dict().items():
+                assert torch.equal(model.body.state_dict()[key], value), (arch, name, key)
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
+    with pytest.raises(ember.DataError, match=r"resnet18\.pth holds no Ember model's body.*"
+                                              r"torchvision architecture"):
+        vision_model("compact_cnn", target, pretrained=tmp_path / "resnet18.pth")
+
+
 def test_vision_model_loads_weights_for_any_torchvision_arch_and_the_resnet_unet(tmp_path):
     torch.manual_seed(0)
     source = torchvision.models.resnet18()

@@ -110,6 +110,18 @@ def test_from_folder_starting_with_a_tilde_is_in_the_home_folder(fashion, tmp_pa
     assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 20
 
 
+def test_hidden_files_beside_images_and_masks_are_neither(fashion, tmp_path):
+    # macOS's "._0001.png" resource files were read as images (and masks): from_folder
+    # stopped on "image ._0.png cannot be read", where class folders leave them out
+    (x, y), _ = fashion
+    write_pairs(tmp_path / "set", x[:20], garment_masks(x[:20], y[:20]))
+    for folder in ("images", "masks"):
+        (tmp_path / "set" / folder / "._0.png").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    (tmp_path / "set" / "images" / "._extra.png").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    data = SegmentationData.from_folder(tmp_path / "set", codes=CODES, bs=8)
+    assert len(data.train_dl.dataset) + len(data.valid_dl.dataset) == 20
+
+
 def test_masks_from_files_match_the_arrays_exactly(fashion, tmp_path):
     (x, y), _ = fashion
     masks = garment_masks(x[:40], y[:40])

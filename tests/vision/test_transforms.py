@@ -11,7 +11,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 import ember
-from ember_vision import ImageData
+from ember_vision import ImageData, load_mask
 from ember_vision.transforms import (
     BatchAugment,
     RandomBatchAugment,
@@ -50,6 +50,30 @@ def test_pil_images_of_any_mode_read_like_their_files(tmp_path, fashion):
     assert ImageData.from_arrays([pictures["palette"]] * 4, [0, 1] * 2).mode == "RGB"
 
 
+def test_a_photo_with_an_exif_orientation_is_read_upright_as_viewers_show_it(tmp_path):
+    # a phone's portrait photo is stored sideways with an EXIF orientation tag that every
+    # viewer (and a browser's canvas) applies: the model saw it on its side, its header size
+    # disagreed with the upright images beside it, and a mask predicted for it did not lie
+    # over the image as the user sees it
+    rng = np.random.default_rng(0)
+    upright = rng.integers(0, 256, (12, 8, 3), dtype=np.uint8)  # 12 high, 8 wide
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # 8 high, 12 wide
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    stored.save(tmp_path / "portrait.png", exif=exif)
+    Image.fromarray(upright).save(tmp_path / "plain.png")
+    assert torch.equal(load_image(tmp_path / "portrait.png"), load_image(tmp_path / "plain.png"))
+    assert torch.equal(to_image_tensor(Image.open(tmp_path / "portrait.png")),
+                       load_image(tmp_path / "plain.png"))
+    data = ImageData.from_files([tmp_path / "portrait.png", tmp_path / "plain.png"] * 2,
+                                [0, 1] * 2, bs=2)  # one size: no size= needed
+    assert data.size == (12, 8)
+    codes = rng.integers(0, 3, (12, 8), dtype=np.uint8)  # a mask stored the same way
+    mask = Image.fromarray(codes).transpose(Image.Transpose.ROTATE_90)
+    mask.save(tmp_path / "portrait_mask.png", exif=exif)
+    assert torch.equal(load_mask(tmp_path / "portrait_mask.png"), torch.from_numpy(codes).long())
+
+
 def test_bad_raw_items_get_clear_errors(tmp_path):
     with pytest.raises(ember.DataError, match=r"\[0, 1\]"):
         to_image_tensor(np.full((4, 4), 3.5))
@@ -61,6 +85,12 @@ def test_bad_raw_items_get_clear_errors(tmp_path):
         with pytest.raises(ember.DataError, match=r"item 0: .*\(H, W, C\).*channels first.*"
                                                   r"np\.moveaxis"):
             to_image_tensor(np.zeros((first, 28, 28), np.uint8), "item 0")
+    # the twin for tensors: a channels-last tensor (torch.from_numpy of an (H, W, C) array)
+    # was called "not one image" and sent to predict_batch, though it is one image
+    for last in (1, 3, 4):
+        with pytest.raises(ember.DataError, match=r"item 0: .*\(C, H, W\).*channels last.*"
+                                                  r"permute\(2, 0, 1\)"):
+            to_image_tensor(torch.zeros(28, 28, last, dtype=torch.uint8), "item 0")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(ember.DataError, match=r"broken\.png cannot be read"):
         load_image(tmp_path / "broken.png")

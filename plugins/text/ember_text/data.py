@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import ember
-from ember import DataError, find_test_folder, loose_files, split_folders
+from ember import DataError, find_test_folder, loose_files, split_folders, split_label
 from ember.utils import check_whole, plain, warn
 from ember_text.tokenize import BOS, EOS, Tokenizer, Vocab, check_uploaded_text, is_missing
 
@@ -425,7 +425,7 @@ class _Targets:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         if self.delim is not None and isinstance(value, str):
-            return [part.strip() for part in value.split(self.delim) if part.strip()]
+            return split_label(value, self.delim)
         return [plain(value)]
 
     def encode(self, values: Sequence[Any], names: Sequence[str]) -> Tensor:

@@ -65,8 +65,9 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
     """Turn raw labels into a target tensor, the target kind and the class list.
 
     - lists/tuples/sets of labels, or strings split by ``label_delim`` → ``multi_label``
-      (multi-hot float targets, classes sorted); with ``label_delim`` a blank label (``""``,
-      or the NaN/None a data frame holds for an empty cell) is an item of no class;
+      (multi-hot float targets, classes sorted; spaces around each part are no part of its
+      class, :func:`ember.split_label`); with ``label_delim`` a blank label (``""``, or the
+      NaN/None a data frame holds for an empty cell) is an item of no class;
     - non-integral floats → ``regression`` (a 2-D float array gives several outputs);
     - integers or strings → ``single_label`` (classes sorted, or the given ``classes``; integer
       labels index into given ``classes``).
@@ -99,8 +100,8 @@ def encode_targets(labels: Any, classes: Sequence[Any] | None = None,
                 f"label of item {index} is missing; drop the item or give it a label")
     if label_delim is not None:
         # a blank cell of delimited labels (NaN once pandas reads the CSV) is no class, as ""
-        values = [[] if is_missing(v) else v.split(label_delim) if isinstance(v, str) else v
-                  for v in values]
+        values = [[] if is_missing(v) else ember.split_label(v, label_delim)
+                  if isinstance(v, str) else v for v in values]
         values = [[part for part in v if part != ""] if isinstance(v, list) else v
                   for v in values]
     is_multi = [isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in values]
@@ -985,8 +986,7 @@ def _check_seen(train_labels: list[Any],
         if label_delim is not None and is_missing(value):
             return []  # a blank cell: no class, as encode_targets reads it
         if label_delim is not None and isinstance(value, str):
-            # as encode_targets splits it: empty parts ("", "coat ") are no class
-            return [part for part in value.split(label_delim) if part != ""]
+            return ember.split_label(value, label_delim)  # as encode_targets splits it
         return [value]
 
     for name, _, labels in extra:

@@ -171,13 +171,25 @@ def _read_state(path: Path) -> dict[str, Tensor]:
     return state
 
 
+def _weights_file(pretrained: Any) -> Path | None:
+    """``pretrained`` as the path of a local weights file, or None for a weights name
+    (``"DEFAULT"``, ``"IMAGENET1K_V1"``): a ``Path``, or a string with a weights file's suffix,
+    a folder in it or a leading ``~``. One rule for torchvision's weights and Ember's."""
+    if isinstance(pretrained, Path):
+        return pretrained
+    if isinstance(pretrained, str) and (
+            Path(pretrained).suffix in (".pth", ".pt", ".safetensors", ".bin", ".ember")
+            or "/" in pretrained or "\\" in pretrained or pretrained.startswith("~")):
+        return Path(pretrained)
+    return None
+
+
 def _pretrained_state(arch: str, pretrained: Any) -> dict[str, Tensor] | None:
     if pretrained in (None, False):
         return None
-    if isinstance(pretrained, Path) or (isinstance(pretrained, str) and (
-            Path(pretrained).suffix in (".pth", ".pt", ".safetensors", ".bin", ".ember")
-            or "/" in pretrained or "\\" in pretrained or pretrained.startswith("~"))):
-        return _read_state(Path(pretrained))
+    file = _weights_file(pretrained)
+    if file is not None:
+        return _read_state(file)
     import torchvision
 
     name = "DEFAULT" if pretrained is True else str(pretrained)
@@ -307,6 +319,13 @@ def vision_model(arch: str, /, data: Any = None, *, n_out: int | None = None,
         model.body.load_state_dict({k: body_state[k] for k in expected})
     elif "pretrained" not in inspect.signature(ember.get_registry().architectures[arch]
                                                ).parameters:
+        if _weights_file(pretrained) is not None:
+            raise ember.DataError(
+                f"{pretrained} holds no Ember model's body (no 'body.' weights: another "
+                f"model's state dict, such as a torchvision classifier's); give {arch} the "
+                f"file of an Ember model you trained (learn.save, learn.export or its state "
+                f"dict), or give these weights to a torchvision architecture such as "
+                f"'resnet18'")
         raise ember.DataError(f"{arch} has no published weights; give the file of an "
                               f"Ember model you trained (learn.save, learn.export or its state "
                               f"dict), or use a torchvision architecture such as 'resnet18'")
@@ -324,11 +343,9 @@ def _ember_body_state(pretrained: Any) -> dict[str, Tensor] | None:
     """The body weights of an Ember vision model saved in a local file (``learn.save``
     checkpoint, ``learn.export`` file or a state dict with ``body.`` keys); ``None`` for
     anything else."""
-    is_file = isinstance(pretrained, Path) or (
-        isinstance(pretrained, str) and Path(pretrained).suffix in (".pth", ".pt",
-                                                                     ".safetensors", ".ember"))
-    if not is_file:
+    file = _weights_file(pretrained)
+    if file is None:
         return None
-    state = _read_state(Path(pretrained))
+    state = _read_state(file)
     body = {k.removeprefix("body."): v for k, v in state.items() if k.startswith("body.")}
     return body or None

@@ -47,6 +47,7 @@ from ember_vision.models import conv_block, torchvision_model
 from ember_vision.transforms import (
     IMAGE_SUFFIXES,
     BatchAugment,
+    _upright,
     default_augmentation,
     load_image,
     resize_image,
@@ -205,9 +206,10 @@ class SegmentationData(ImageData):
                     masks: str | Callable[[Path], str | Path] = "masks",
                     **options: Any) -> SegmentationData:
         """``path/images/<name>.<ext>`` with ``path/masks/<name>.png``, paired by file name
-        without the suffix. An image without a mask (or a mask without an image) is an error
-        naming it. ``masks`` may instead be a function from an image's path to its mask's
-        path, as :meth:`from_files` takes it. Other options are those of :meth:`from_files`.
+        without the suffix; hidden files (macOS's ``._name.png``) are neither. An image
+        without a mask (or a mask without an image) is an error naming it. ``masks`` may
+        instead be a function from an image's path to its mask's path, as :meth:`from_files`
+        takes it. Other options are those of :meth:`from_files`.
 
         Example:
             >>> # data = SegmentationData.from_folder("camvid", codes=codes, size=(96, 128))
@@ -222,9 +224,11 @@ class SegmentationData(ImageData):
                 needs = f"{root}/{images}/" + ("" if callable(masks) else f" and {root}/{masks}/")
                 raise ember.DataError(f"{folder} is not a folder; segmentation data needs "
                                       f"{needs} (or images=, masks=)")
+        # hidden entries (macOS's "._0001.png") are no images or masks, as in class folders
         image_files, *mask_folder = (
             {p.stem: p for p in sorted(folder.iterdir())
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES} for folder in folders)
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and not p.name.startswith(".")} for folder in folders)
         if callable(masks):
             return cls.from_files([image_files[s] for s in sorted(image_files)], masks,
                                   valid_pct, seed, **options)
@@ -451,7 +455,8 @@ def load_mask(path: str | Path, size: Sequence[int] | None = None,
     try:
         with Image.open(path) as image:
             image.load()
-            mode, array = image.mode, np.asarray(image)
+            upright = _upright(image)  # as its image is read, so the two still lie together
+            mode, array = upright.mode, np.asarray(upright)
     except FileNotFoundError:
         raise ember.DataError(f"{name} does not exist; check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):

@@ -77,8 +77,16 @@ def _fix_for_corrupt(name: str) -> str:
             f"replace the file")
 
 
+def _too_large(name: str, error: Exception) -> ember.DataError:
+    """The error for an image PIL refuses to open as a possible decompression bomb."""
+    return ember.DataError(
+        f"image {name} is too large to decode safely ({error}); send a smaller image, or "
+        f"raise PIL.Image.MAX_IMAGE_PIXELS if you trust its source")
+
+
 def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
-    """The PIL mode and (height, width) of an image file, reading only its header.
+    """The PIL mode and (height, width) of an image file, reading only its header; the size
+    is that of the upright image (see :func:`load_image`).
 
     Example:
         >>> # read_image_mode("cat.png") -> ('RGB', (375, 500))
@@ -87,11 +95,34 @@ def read_image_mode(path: str | Path) -> tuple[str, tuple[int, int]]:
 
     try:
         with Image.open(path) as image:
+            if _orientation(image) in _TURNED:
+                return image.mode, (image.width, image.height)
             return image.mode, (image.height, image.width)
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
+    except Image.DecompressionBombError as error:  # no OSError: PIL refuses the header
+        raise _too_large(str(path), error) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise ember.DataError(_fix_for_corrupt(str(path))) from None
+
+
+#: EXIF orientations (the tag 0x0112) whose upright image swaps height and width.
+_TURNED = (5, 6, 7, 8)
+
+
+def _orientation(image: Any) -> int:
+    """The EXIF orientation of a PIL image: 1 (upright, or no tag) to 8."""
+    orientation = image.getexif().get(0x0112, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _upright(image: Any) -> Any:
+    """A PIL image turned as its EXIF orientation tag says (a phone's portrait photo is
+    stored sideways with such a tag), so pixels are what every viewer shows; one without a
+    tag is returned as it is."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image) if _orientation(image) != 1 else image
 
 
 def _eight_bit(image: Any) -> Any:
@@ -132,7 +163,8 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     """Decode an image file into a ``uint8`` tensor of shape (channels, height, width).
 
     With ``mode`` ("L" or "RGB") the image is converted to that mode; otherwise it keeps its
-    own (an alpha channel is dropped, palette images become RGB). Decoding uses PIL, which reads
+    own (an alpha channel is dropped, palette images become RGB). A photo with an EXIF
+    orientation tag is turned upright, as viewers show it. Decoding uses PIL, which reads
     every common format, and fails with an :class:`ember.DataError` naming the file. 16-bit
     greyscale (PIL modes "I;16" and "I", as 16-bit PNG, TIFF and PGM files open) is scaled to
     8 bits (65535 → 255), never clipped.
@@ -147,13 +179,11 @@ def load_image(path: str | Path | IO[bytes], mode: str | None = None, name: str 
     try:
         with Image.open(path) as image:
             image.load()
-            array = np.asarray(_pil_in_mode(image, mode), dtype=np.uint8)
+            array = np.asarray(_pil_in_mode(_upright(image), mode), dtype=np.uint8)
     except FileNotFoundError:
         raise ember.DataError(f"image {path} does not exist; check the path") from None
     except Image.DecompressionBombError as error:  # no OSError: a server's upload, say
-        raise ember.DataError(
-            f"image {name or path} is too large to decode safely ({error}); send a smaller "
-            f"image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust its source") from None
+        raise _too_large(name or str(path), error) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ember.DataError(_fix_for_corrupt(name or str(path))) from None
     if array.ndim == 2:
@@ -182,7 +212,7 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
     if isinstance(item, (bytes, bytearray)):
         return load_image(io.BytesIO(item), mode, name=f"{name} (encoded image bytes)")
     if type(item).__module__.startswith("PIL."):
-        item = np.asarray(_pil_in_mode(item, mode), dtype=np.uint8)
+        item = np.asarray(_pil_in_mode(_upright(item), mode), dtype=np.uint8)
     if isinstance(item, np.ndarray):
         if item.ndim == 2:
             item = item[:, :, None]
@@ -204,6 +234,10 @@ def to_image_tensor(item: Any, name: str = "item", mode: str | None = None) -> T
             raise ember.DataError(
                 f"{name}: an image tensor must have shape (H, W) or (C, H, W), got "
                 f"{tuple(tensor.shape)}")
+        if tensor.shape[0] not in (1, 2, 3, 4) and tensor.shape[-1] in (1, 3, 4):
+            raise ember.DataError(
+                f"{name}: an image tensor is laid out (C, H, W), but {tuple(tensor.shape)} is "
+                f"channels last; give image.permute(2, 0, 1), or a NumPy array (H, W, C)")
         if tensor.shape[0] not in (1, 2, 3, 4):
             raise ember.DataError(_not_one_image(name, tuple(tensor.shape), "(C, H, W)"))
     else:
