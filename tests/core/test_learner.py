@@ -2580,3 +2580,20 @@ def test_a_weight_decay_that_is_not_a_finite_number_of_zero_or_more_is_refused(w
     with pytest.raises(ember.TrainingError, match=r"^wd="):
         learn.wd = wd
     assert learn.wd == 0.01
+
+
+def test_the_validation_loss_of_a_target_in_parts_weighs_each_item_once():
+    """The validation loss is the mean over items, each batch weighed by its size; a target in
+    parts (a dict of two tensors) was weighed by its number of parts (2), so a short last
+    batch counted as much as a full one and valid_loss was not the loss over the items."""
+    generator = torch.Generator().manual_seed(0)
+    x, labels, values = (torch.randn(20, 4, generator=generator),
+                         torch.randint(0, 2, (20,), generator=generator),
+                         torch.randn(20, generator=generator))
+    learn = _two_heads(x, labels, values)  # batches of 8, 8 and 4
+    with torch.no_grad():
+        label_preds, value_preds = learn.model.eval()(x)
+        expected = (nn.functional.cross_entropy(label_preds, labels)
+                    + nn.functional.mse_loss(value_preds, values)).item()
+    assert learn.validate()["valid_loss"] == pytest.approx(expected, rel=1e-5)
+

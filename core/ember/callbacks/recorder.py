@@ -105,7 +105,12 @@ class Recorder(Callback):
         loss, yb = learn.loss, learn.yb
         if loss is None:  # a test set without labels: nothing to score
             return
-        size = len(yb) if hasattr(yb, "__len__") else 1
+        if isinstance(yb, torch.Tensor):
+            size = len(yb) if yb.ndim else 1
+        else:  # a target in parts (a dict, a tuple): its items, not its number of parts
+            from ember.learner import _n_rows
+
+            size = _n_rows(yb) or 1
         if self._valid_count:  # the sum is on the loss's device from the first batch on
             self._valid_loss.add_(loss, alpha=size)  # one operation per batch, no host sync
         else:
