@@ -2597,3 +2597,32 @@ def test_the_validation_loss_of_a_target_in_parts_weighs_each_item_once():
                     + nn.functional.mse_loss(value_preds, values)).item()
     assert learn.validate()["valid_loss"] == pytest.approx(expected, rel=1e-5)
 
+
+def test_a_model_giving_a_dict_is_named_by_the_metric_that_reads_one_tensor():
+    """A model returning a dict (as Hugging Face models do) with a loss that reads it trained,
+    then the default accuracy met the dict at the first validation: "AttributeError: 'dict'
+    object has no attribute 'ndim'", from deep inside the metric."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Logits(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return {"logits": self.linear(x)}
+
+    def loss(pred, target):
+        return nn.functional.cross_entropy(pred["logits"], target)
+
+    x, y = torch.randn(32, 4), torch.arange(32) % 3
+    data = ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True),
+                                   DataLoader(TensorDataset(x, y), batch_size=8))
+    learn = ember.Learner(data, Logits(), loss_func=loss, quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"^metric 'accuracy' \(Accuracy\) failed on "
+                                                  r"validation batch 1.*a dict \(keys 'logits'"
+                                                  r"\).*metrics=\[\]"):
+        learn.fit(1)
+    learn = ember.Learner(learn.data, Logits(), loss_func=loss, metrics=[], quiet=True)
+    learn.fit(1)  # without metrics it trains and validates
+    assert set(learn.validate()) == {"valid_loss"}

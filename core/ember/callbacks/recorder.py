@@ -117,7 +117,15 @@ class Recorder(Callback):
             self._valid_loss = loss.to(torch.float64) * size
         self._valid_count += size
         for metric in learn.metrics:
-            metric.update(learn.pred, yb)
+            try:
+                metric.update(learn.pred, yb)
+            except (TrainingError, torch.OutOfMemoryError):
+                raise
+            except Exception as error:  # the training check left outputs in parts to here
+                from ember.checks import metric_error
+
+                raise metric_error(learn, metric, error, f"validation batch {learn.iter + 1}"
+                                   ) from error
 
     def after_cancel_fit(self) -> None:
         # a fit stopped mid-epoch (the NaN guard, an error, Ctrl-C) keeps the losses it
