@@ -255,11 +255,8 @@ def check_first_batch(learn: Learner, pred: Any, target: Any) -> None:
     if family is not None and isinstance(target, Tensor) and not isinstance(pred, Tensor):
         # a loss Ember knows takes one tensor; a model that returns several (a tuple of logits
         # and features, a dict as Hugging Face models do) failed deep inside it instead
-        what = (f"a dict (keys {', '.join(map(repr, pred))})" if isinstance(pred, dict)
-                else f"a {type(pred).__name__} of {len(pred)} values"
-                if isinstance(pred, (tuple, list)) else f"a {type(pred).__name__}")
         raise TrainingError(
-            f"the model returns {what}, but {name} needs one tensor of outputs; make the "
+            f"the model returns {_parts(pred)}, but {name} needs one tensor of outputs; make the "
             f"model's forward return the output tensor alone (for example wrap it in a module "
             f"whose forward returns model(x)[0] or model(x)['logits']), or pass a loss_func "
             f"that takes what the model returns"
@@ -339,14 +336,48 @@ def check_metrics(learn: Learner, pred: Any, target: Any) -> None:
         except TrainingError:
             raise
         except Exception as error:  # a metric of the user's: torch's words, named
-            raise TrainingError(
-                f"metric {metric.name!r} ({type(metric).__name__}) failed on the first "
-                f"training batch, outputs of shape {tuple(pred.shape)} and targets of shape "
-                f"{tuple(target.shape)}: {type(error).__name__}: {error}. It would have "
-                f"failed at the first validation; check that it fits the targets "
-                f"(data.target_kind is {learn.data.target_kind!r})") from error
+            raise metric_error(learn, metric, error, "the first training batch", pred,
+                               target) from error
         finally:
             metric.reset()
+
+
+def metric_error(learn: Learner, metric: Any, error: Exception, where: str,
+                 pred: Any = None, target: Any = None) -> TrainingError:
+    """The :class:`~ember.TrainingError` for ``metric`` failing with ``error`` on the batch
+    ``where`` names (``"validation batch 1"``): torch's words, named, with the outputs and
+    targets (``learn.pred`` and ``learn.yb`` unless given) and what to do. Outputs in parts
+    (a model that returns a dict or a tuple), which the first training batch's check leaves
+    to the validation, are named as such: Ember's metrics score one tensor.
+
+    Example:
+        >>> # raise metric_error(learn, metric, error, "validation batch 3") from error
+    """
+    pred = learn.pred if pred is None else pred
+    target = learn.yb if target is None else target
+    advice = (f"Ember's metrics score one tensor of outputs: pass metrics= that read "
+              f"{_parts(pred)} (a subclass of ember.Metric), or metrics=[]"
+              if not isinstance(pred, Tensor) else
+              f"check that it fits the targets (data.target_kind is "
+              f"{learn.data.target_kind!r})")
+    if learn.training:
+        advice = f"it would have failed at the first validation; {advice}"
+    return TrainingError(
+        f"metric {metric.name!r} ({type(metric).__name__}) failed on {where}, outputs "
+        f"{_parts(pred)} and targets {_parts(target)}: {type(error).__name__}: {error}. "
+        f"{advice[0].upper()}{advice[1:]}")
+
+
+def _parts(value: Any) -> str:
+    """``value`` (a batch's outputs or targets) in a few words: a tensor by its shape, a
+    dict by its keys, a tuple or list by its length."""
+    if isinstance(value, Tensor):
+        return f"of shape {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return f"a dict (keys {', '.join(map(repr, value))})"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} values"
+    return f"a {type(value).__name__}"
 
 
 def first_forward(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:

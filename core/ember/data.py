@@ -619,6 +619,13 @@ def numbering_items_from(start: int) -> Iterator[None]:
         _first_item.reset(token)
 
 
+def _first_batch(dl: DataLoader) -> Any:
+    """The first batch of ``dl``, read with torch's generator left as it was (a shuffling
+    sampler draws its seed from it), so reading it does not change a seeded run's order."""
+    with torch.random.fork_rng(devices=[]):
+        return next(iter(dl))
+
+
 def _labels(dl: DataLoader) -> Tensor:
     """All integer labels of a loader: from its dataset's label tensor or ``targets`` list (a
     ``TensorDataset``, torchvision's datasets, or a ``Subset`` of either) without loading a
@@ -905,8 +912,22 @@ class Data:
                 raise DataError(f"{name} must be a torch DataLoader, got {type(dl).__name__}")
             require_batches(dl, name)
         count_classes = classes is None and n_out is None
-        if target_kind is None or (count_classes and target_kind != "single_label"):
-            target = _target_of(next(iter(train_dl)), "train_dl")
+        reads_target = target_kind is None or (count_classes and target_kind != "single_label")
+        train_batch = next(iter(train_dl)) if reads_target else None
+        if train_batch is not None and valid_dl is not None:
+            # the validation target is read as the training one is: (x, y, index) against
+            # (x, y) had its indices counted as classes, (x,) of integers its inputs
+            check_batch(train_batch, "train_dl")
+            valid_batch = _first_batch(valid_dl)
+            check_batch(valid_batch, "valid_dl")
+            if len(valid_batch) != len(train_batch):
+                raise DataError(
+                    f"valid_dl gives batches of {len(valid_batch)} element(s) but train_dl "
+                    f"gives {len(train_batch)}: both are read as (*inputs, target), so "
+                    f"validation would give the model other inputs or another target; make "
+                    f"the validation Dataset (or collate_fn) return what the training one does")
+        if reads_target:
+            target = _target_of(train_batch, "train_dl")
             if target_kind is None and not target.is_floating_point() and target.ndim == 2 \
                     and target.shape[1] > 1 and bool(((target == 0) | (target == 1)).all()):
                 # multi-hot 0/1 rows were read as labels 0 and 1 (n_out 2), and the first

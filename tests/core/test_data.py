@@ -588,3 +588,21 @@ def test_a_reused_loader_with_workers_draws_what_a_fresh_one_draws():
     torch.set_rng_state(state)
     fresh, _, _ = ember.make_loaders(ds, ds, bs=8, num_workers=1)
     assert [order(fresh), order(fresh)] == continued
+
+
+@pytest.mark.parametrize("valid, match", [
+    (TensorDataset(torch.randn(16, 4), torch.arange(16) % 3, torch.arange(16)),
+     r"^valid_dl gives batches of 3 element.*train_dl gives 2"),
+    (TensorDataset(torch.randint(0, 9, (16, 4))),
+     r"^each batch must be a tuple \(\*inputs, target\), but valid_dl gave a list of 1")])
+def test_from_loaders_refuses_validation_batches_shaped_unlike_the_training_ones(valid, match):
+    """A validation loader that gives (x, y, index) where training gives (x, y) had its last
+    element (the indices 0-15) read as labels: n_out became 16, silently; one that gives the
+    inputs alone (x,) of integers had them read as labels, or was named only as "a loader"."""
+    x, y = torch.randn(32, 4), torch.arange(32) % 3
+    train = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+    with pytest.raises(ember.DataError, match=match):
+        ember.Data.from_loaders(train, DataLoader(valid, batch_size=8))
+    with pytest.raises(ember.DataError, match=match):  # a regression's size read off it too
+        ember.Data.from_loaders(train, DataLoader(valid, batch_size=8),
+                                target_kind="regression")

@@ -2580,3 +2580,49 @@ def test_a_weight_decay_that_is_not_a_finite_number_of_zero_or_more_is_refused(w
     with pytest.raises(ember.TrainingError, match=r"^wd="):
         learn.wd = wd
     assert learn.wd == 0.01
+
+
+def test_the_validation_loss_of_a_target_in_parts_weighs_each_item_once():
+    """The validation loss is the mean over items, each batch weighed by its size; a target in
+    parts (a dict of two tensors) was weighed by its number of parts (2), so a short last
+    batch counted as much as a full one and valid_loss was not the loss over the items."""
+    generator = torch.Generator().manual_seed(0)
+    x, labels, values = (torch.randn(20, 4, generator=generator),
+                         torch.randint(0, 2, (20,), generator=generator),
+                         torch.randn(20, generator=generator))
+    learn = _two_heads(x, labels, values)  # batches of 8, 8 and 4
+    with torch.no_grad():
+        label_preds, value_preds = learn.model.eval()(x)
+        expected = (nn.functional.cross_entropy(label_preds, labels)
+                    + nn.functional.mse_loss(value_preds, values)).item()
+    assert learn.validate()["valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_model_giving_a_dict_is_named_by_the_metric_that_reads_one_tensor():
+    """A model returning a dict (as Hugging Face models do) with a loss that reads it trained,
+    then the default accuracy met the dict at the first validation: "AttributeError: 'dict'
+    object has no attribute 'ndim'", from deep inside the metric."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Logits(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return {"logits": self.linear(x)}
+
+    def loss(pred, target):
+        return nn.functional.cross_entropy(pred["logits"], target)
+
+    x, y = torch.randn(32, 4), torch.arange(32) % 3
+    data = ember.Data.from_loaders(DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True),
+                                   DataLoader(TensorDataset(x, y), batch_size=8))
+    learn = ember.Learner(data, Logits(), loss_func=loss, quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"^metric 'accuracy' \(Accuracy\) failed on "
+                                                  r"validation batch 1.*a dict \(keys 'logits'"
+                                                  r"\).*metrics=\[\]"):
+        learn.fit(1)
+    learn = ember.Learner(learn.data, Logits(), loss_func=loss, metrics=[], quiet=True)
+    learn.fit(1)  # without metrics it trains and validates
+    assert set(learn.validate()) == {"valid_loss"}

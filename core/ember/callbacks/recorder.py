@@ -105,14 +105,27 @@ class Recorder(Callback):
         loss, yb = learn.loss, learn.yb
         if loss is None:  # a test set without labels: nothing to score
             return
-        size = len(yb) if hasattr(yb, "__len__") else 1
+        if isinstance(yb, torch.Tensor):
+            size = len(yb) if yb.ndim else 1
+        else:  # a target in parts (a dict, a tuple): its items, not its number of parts
+            from ember.learner import _n_rows
+
+            size = _n_rows(yb) or 1
         if self._valid_count:  # the sum is on the loss's device from the first batch on
             self._valid_loss.add_(loss, alpha=size)  # one operation per batch, no host sync
         else:
             self._valid_loss = loss.to(torch.float64) * size
         self._valid_count += size
         for metric in learn.metrics:
-            metric.update(learn.pred, yb)
+            try:
+                metric.update(learn.pred, yb)
+            except (TrainingError, torch.OutOfMemoryError):
+                raise
+            except Exception as error:  # the training check left outputs in parts to here
+                from ember.checks import metric_error
+
+                raise metric_error(learn, metric, error, f"validation batch {learn.iter + 1}"
+                                   ) from error
 
     def after_cancel_fit(self) -> None:
         # a fit stopped mid-epoch (the NaN guard, an error, Ctrl-C) keeps the losses it
