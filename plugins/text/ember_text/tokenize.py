@@ -352,8 +352,13 @@ class Tokenizer:
           no prefix, a non-empty suffix match, and the rest is *whole*. spaCy's affix loop
           strips that suffix first and then treats the rest exactly as it would alone, so the
           tokens are the rest and the suffix (``"Mr."``, a special case, is asked).
+
+        A language whose blank pipeline segments text its own way (``"zh"``: characters) has
+        none of these rules, and every piece is asked.
         """
         spacy_tokenizer = self.spacy_tokenizer
+        if not hasattr(spacy_tokenizer, "rules"):  # not the rule-based tokenizer: ask it
+            return lambda piece: None
         special = frozenset(spacy_tokenizer.rules or ())
         prefix_search = spacy_tokenizer.prefix_search
         suffix_search = spacy_tokenizer.suffix_search
