@@ -82,6 +82,13 @@ def test_valid_col_multi_label_and_regression() -> None:
     as_strings = {**frame, "is_valid": [str(flag) for flag in frame["is_valid"]]}
     with pytest.raises(ember.DataError, match="must be boolean"):  # not all rows validation
         TextData.from_df(as_strings, "text", "score", valid_col="is_valid", min_freq=1)
+    # the errors named "is_valid", an argument of from_texts the user never gave
+    split = {**as_strings, "split": as_strings["is_valid"]}
+    with pytest.raises(ember.DataError, match=r"^valid_col 'split' must be boolean"):
+        TextData.from_df(split, "text", "score", valid_col="split", min_freq=1)
+    none_valid = {**frame, "split": [False] * 40}
+    with pytest.raises(ember.DataError, match=r"^valid_col 'split' leaves 40 training and 0"):
+        TextData.from_df(none_valid, "text", "score", valid_col="split", min_freq=1)
     regression = TextData.from_df(frame, "text", "score", min_freq=1, bs=8)
     assert regression.target_kind == "regression" and regression.n_out == 1
     assert regression.one_batch()[1].dtype == torch.float32

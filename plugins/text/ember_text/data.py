@@ -669,7 +669,11 @@ class TextData(ember.Data):
         rows = _row_names(df, len(texts))
         names = [f"row {row!r} (column {text_col!r})" for row in rows]
         label_names = [f"row {row!r} (column {label_col!r})" for row in rows]
-        is_valid = _column(df, valid_col) if valid_col is not None else None
+        is_valid = None
+        if valid_col is not None:  # read here, so that an error names the column given
+            valid = ember.split_by_flags(_column(df, valid_col), len(texts),
+                                         f"valid_col {valid_col!r}")[1]
+            is_valid = np.isin(np.arange(len(texts)), valid)
         if test_df is not None:
             if options.get("test") is not None:
                 raise DataError("give the test items as test_df= or as test=, not both")
