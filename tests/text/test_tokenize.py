@@ -262,3 +262,12 @@ def test_a_language_with_its_own_segmenter_tokenises() -> None:
     assert tokenizer.tokenize_many(texts, n_workers=1) == expected
     assert Tokenizer("zh").tokenize_many(texts, n_workers=2) == expected
     assert tokenizer("好!!!!") == ["xxbos", "好", "xxrep", "4", "!"]  # the rules still apply
+
+
+def test_detokenize_joins_contractions_written_with_a_typographic_apostrophe() -> None:
+    # a sixth of the bundled reviews write "doesn\u2019t"; spaCy splits it as "doesn't", but
+    # show_batch, show_results and generated text read "does n\u2019t", "it \u2019s"
+    tokenizer = Tokenizer()
+    text = "He doesn't know it's fine, we're sure they've I'm you'll he'd. Can't!"
+    for written in (text, text.replace("'", "\u2019")):
+        assert tokenizer.detokenize(tokenizer(written)) == written

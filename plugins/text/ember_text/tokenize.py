@@ -105,8 +105,9 @@ _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
 _BYTE_ORDER_MARK = "\ufeff"
 _WHITESPACE = re.compile(r"\s+")
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
-# detokenisation: no space before closing punctuation, none after opening brackets
-_NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b)")
+# detokenisation: no space before closing punctuation and contractions (with ' or U+2019,
+# the typographic apostrophe), none after opening brackets
+_NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n['\u2019]t\b|['\u2019](?:s|re|ve|ll|d|m)\b)")
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
 
 
