@@ -1025,3 +1025,25 @@ def test_text_and_seq2seq_count_options_are_refused_in_one_message_shape() -> No
                           quiet=True)
     with pytest.raises(ember.DataError, match=shape.format("beam", r"2\.5")):
         learn.predict("un", beam=2.5)
+
+
+def test_predictions_write_no_tokenisation_cache(tmp_path, monkeypatch) -> None:
+    # with EMBER_TEXT_CACHE set (the README's way to cache a corpus), every predict, generated
+    # text and served request wrote one more cache file: a server filled its disk
+    from ember_text.ulmfit import language_model
+
+    monkeypatch.setenv("EMBER_TEXT_CACHE", str(tmp_path))
+    texts = [f"film {i} was {'good' if i % 2 else 'bad'}" for i in range(40)]
+    data = TextData.from_texts(texts, [text.split()[-1] for text in texts], min_freq=1, bs=8)
+    corpus = LanguageModelData.from_texts(texts * 3, min_freq=1, bs=4, bptt=5)
+    cached = sorted(tmp_path.iterdir())
+    assert len(cached) == 2  # the training corpora are cached
+    classifier = ember.learner(data, model=text_classifier(
+        data, emb_size=8, hidden_size=8, n_layers=1), quiet=True)
+    generator = ember.learner(corpus, model=language_model(
+        corpus, emb_size=8, hidden_size=8, n_layers=1), quiet=True)
+    for index in range(3):
+        classifier.predict(f"film {index} was fine")
+        classifier.predict_batch([f"film {index}", "good"])
+        generator.predict(f"film {index}", n_words=2)
+    assert sorted(tmp_path.iterdir()) == cached

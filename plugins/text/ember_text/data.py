@@ -774,7 +774,7 @@ class TextData(ember.Data):
             >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
         """
         names = [f"item #{ember.item_number(i)}" for i in range(len(items))]
-        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, cache_dir=False, names=names)
         return [_ids(self.vocab.numericalize(t[: self.max_len]), self.backwards)
                 for t in tokens]
 
@@ -1070,7 +1070,7 @@ class LanguageModelData(ember.Data):
             >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
         """
         names = [f"prompt #{ember.item_number(i)}" for i in range(len(items))]
-        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, cache_dir=False, names=names)
         return (pad_ids([_ids(self.vocab.numericalize(t), self.backwards) for t in tokens],
                         self.vocab.pad_id),)
 
@@ -1133,7 +1133,7 @@ class LanguageModelData(ember.Data):
         for item_index, item in enumerate(items):
             if seed is not None:  # every item from the seed, as if predicted alone
                 generator.manual_seed(seed)
-            ids = self.tokenizer.tokenize_many([item], n_workers=1,
+            ids = self.tokenizer.tokenize_many([item], n_workers=1, cache_dir=False,
                                                names=[f"prompt #{item_index}"])[0]
             ids = _open_ended(ids, self.backwards)
             prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]

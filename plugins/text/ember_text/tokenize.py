@@ -57,7 +57,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -526,8 +526,8 @@ class Tokenizer:
         return self._tokenize_checked([self.check_text(text)])[0]
 
     def tokenize_many(self, texts: Sequence[Any], n_workers: int | None = None, *,
-                      cache_dir: str | Path | None = None, names: Sequence[str] | None = None
-                      ) -> list[list[str]]:
+                      cache_dir: str | Path | Literal[False] | None = None,
+                      names: Sequence[str] | None = None) -> list[list[str]]:
         """Tokenise many texts, over ``n_workers`` processes, optionally cached on disk.
 
         Every text is checked first (an empty, missing or non-UTF-8 one raises a
@@ -537,7 +537,10 @@ class Tokenizer:
         ``cache_dir`` (or the ``EMBER_TEXT_CACHE`` environment variable) stores the result
         keyed by a hash of the texts and the tokenizer's settings; a second call with the same
         texts reads it back instead of tokenising. A path starting with ``~`` is in the home
-        folder (``cache_dir="~/.cache/ember-text"``), as in a shell.
+        folder (``cache_dir="~/.cache/ember-text"``), as in a shell. ``cache_dir=False``
+        never caches, whatever the variable says: the data classes tokenise what they predict
+        that way (a few texts per call, each call a new file otherwise: a server would fill
+        its disk).
 
         Example:
             >>> Tokenizer(bos=False).tokenize_many(["One.", "Two!"])
@@ -547,9 +550,10 @@ class Tokenizer:
             self.check_text(text, names[index] if names is not None else f"text #{index}")
             for index, text in enumerate(texts)
         ]
-        cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
+        if cache_dir is not False:
+            cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
         cache_file = None
-        if cache_dir is not None:
+        if cache_dir:
             cache_file = (Path(cache_dir).expanduser()
                           / f"tokens-{self._cache_key(checked)}.json.gz")
             if cache_file.is_file():
