@@ -317,6 +317,23 @@ def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -
     assert TextData.from_folder(vehicles, min_freq=1, bs=2).classes == ["bus", "train"]
 
 
+@pytest.mark.parametrize("extensions", [".md", "md", ["md", ".MD"]])
+def test_from_folder_extensions_as_one_string_or_without_the_dot(tmp_path, extensions) -> None:
+    # extensions=".md" was read letter by letter ("no ./m/d files"), "md" matched no file, and
+    # the error said to expect <name>.txt whatever the extensions
+    for split in ("train", "valid"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.md").write_text(f"A {label} review {i}.")
+    data = TextData.from_folder(tmp_path, extensions=extensions, min_freq=1, bs=4)
+    assert len(data.train_dl.dataset) == 6 and len(data.valid_dl.dataset) == 6
+    with pytest.raises(ember.DataError, match=r"no \.rst files .*expected .*/<class>/<name>\.rst"):
+        TextData.from_folder(tmp_path, extensions="rst", min_freq=1)
+    with pytest.raises(ember.DataError, match=r"extensions=\[\] names no file ending"):
+        TextData.from_folder(tmp_path, extensions=[], min_freq=1)
+
+
 def test_hidden_files_in_class_folders_are_not_texts(tmp_path) -> None:
     # a copy on macOS leaves ._<name> resource files beside each text, which are not UTF-8:
     # from_folder used to refuse the folder over them (or, when they decoded, read them as

@@ -243,6 +243,18 @@ def _read_text_file(file: Path, encoding: str) -> str:
             f"files' encoding, e.g. TextData.from_folder(..., encoding='latin-1')") from None
 
 
+def _suffixes(extensions: str | Sequence[str]) -> list[str]:
+    """``from_folder``'s ``extensions=`` as file endings with their dot: one string is one
+    ending (``".md"``, never ``"."``, ``"m"``, ``"d"``), and ``"md"`` is ``".md"``."""
+    if isinstance(extensions, str):
+        extensions = [extensions]
+    extensions = list(extensions)
+    if not extensions or not all(isinstance(e, str) and e.strip(".") for e in extensions):
+        raise DataError(f"extensions={extensions!r} names no file ending; give the endings of "
+                        f"the text files, e.g. extensions='.txt' or ['.txt', '.md']")
+    return [e if e.startswith(".") else f".{e}" for e in extensions]
+
+
 def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str = "utf-8"
                         ) -> tuple[list[str], list[str], list[str]]:
     """The texts of the files of the class folders of ``folder`` (read in ``encoding``), their
@@ -693,7 +705,8 @@ class TextData(ember.Data):
 
     @classmethod
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
-                    valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
+                    valid_pct: float = 0.2, seed: int = 0,
+                    extensions: str | Sequence[str] = (".txt",),
                     *, test: str | None = "test", encoding: str = "utf-8",
                     **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
@@ -712,7 +725,9 @@ class TextData(ember.Data):
 
         Files are read as UTF-8 (a leading byte-order mark is dropped); ``encoding=`` reads
         files saved in another encoding (``"latin-1"``, ``"cp1252"``, ``"utf-16"``). A file
-        that is not in that encoding is an error naming its path.
+        that is not in that encoding is an error naming its path. ``extensions`` are the
+        endings of the text files, any case: one (``".md"``) or several (``[".txt", ".md"]``),
+        with or without the dot.
 
         Example:
             >>> # data = TextData.from_folder("imdb", train="train", valid="test")
@@ -728,6 +743,7 @@ class TextData(ember.Data):
         except LookupError:
             raise DataError(f"encoding={encoding!r} is not a text encoding Python knows; "
                             f"give one such as 'utf-8', 'latin-1' or 'cp1252'") from None
+        extensions = _suffixes(extensions)
         folders = split_folders(root, train, valid)
         splits = ([(folders[0], False), (folders[1], True)] if folders is not None
                   else [(root, None)])
@@ -740,14 +756,14 @@ class TextData(ember.Data):
                                                                    encoding)
             if not found and flag is not None:  # train/ or valid/ without a file
                 raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
-                                f"{folder}; expected {folder}/<class>/<name>.txt")
+                                f"{folder}; expected {folder}/<class>/<name>{extensions[0]}")
             texts += found
             labels += found_labels
             names += found_names
             flags += [bool(flag)] * len(found)
         if not texts:
             raise DataError(f"no {'/'.join(extensions)} files in class folders under {root}; "
-                            f"expected {root}/<class>/<name>.txt")
+                            f"expected {root}/<class>/<name>{extensions[0]}")
         test_dir = (find_test_folder(root, test, folders, extensions, "texts", loose=True)
                     if folders is not None else None)
         files = loose_files(test_dir, extensions) if test_dir is not None else None
