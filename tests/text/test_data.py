@@ -251,6 +251,13 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     bad.write_bytes(b"caf\xe9 au lait")
     with pytest.raises(ember.DataError, match=r"file .*bad\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
+    bad.unlink()
+    # an empty file was told to "drop that row", advice for a data frame
+    for content in (b"", b"\xef\xbb\xbf \r\n"):
+        (tmp_path / "valid" / "neg" / "empty.txt").write_bytes(content)
+        with pytest.raises(ember.DataError, match=r"^file .*empty\.txt is empty; delete the "
+                                                  r"file or give it some text$"):
+            TextData.from_folder(tmp_path, min_freq=1)
 
 
 def test_from_folder_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:

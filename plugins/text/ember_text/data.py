@@ -231,16 +231,19 @@ def _refuse_one_text(value: Any, argument: str, fix: str) -> None:
 def _read_text_file(file: Path, encoding: str) -> str:
     """The text of ``file`` in ``encoding``, or a :class:`ember.DataError` naming the file and
     saying what to do (the advice of :func:`check_text`, decoding bytes yourself, cannot be
-    followed for a file that ``from_folder`` reads)."""
+    followed for a file that ``from_folder`` reads, nor its advice to drop a row)."""
     content = file.read_bytes()
     try:
-        return content.decode(encoding)
+        text = content.decode(encoding)
     except UnicodeDecodeError as error:
         shown = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
         raise DataError(
             f"file {file} is not valid {shown} text (byte {error.start}: "
             f"{content[error.start:error.start + 4]!r}); save it as {shown}, or give the "
             f"files' encoding, e.g. TextData.from_folder(..., encoding='latin-1')") from None
+    if not text.removeprefix("\ufeff").strip():  # blank, or a byte-order mark alone
+        raise DataError(f"file {file} is empty; delete the file or give it some text")
+    return text
 
 
 def _suffixes(extensions: str | Sequence[str]) -> list[str]:
