@@ -106,6 +106,12 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
     with pytest.raises(ember.DataError, match="no column 'review'"):
         TextData.from_df(frame, "review", "label")
+    # a column of numbers (the ids, the stars, or the columns swapped) said only "must be a
+    # string, got int: 4", not what to do
+    numbers = frame.assign(stars=[4, 2, 5, 1] * 3)
+    with pytest.raises(ember.DataError, match=r"row 'r0' \(column 'stars'\) must be a string, "
+                                              r"got int: 4; .*astype\(str\).*text_col="):
+        TextData.from_df(numbers, "stars", "label")
     frame.loc["r2", "text"] = "fixed"
     frame.loc["r3", "label"] = None
     with pytest.raises(ember.DataError, match=r"label of row 'r3'.*missing"):

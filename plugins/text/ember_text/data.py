@@ -211,6 +211,18 @@ def _column(df: Any, name: str, frame: str | None = None) -> list[Any]:
     return list(df[name])
 
 
+def _check_text_column(texts: Sequence[Any], names: Sequence[str], column: str) -> None:
+    """A :class:`DataError` for a data frame's cell that is neither text nor missing (a column
+    of numbers: ids, stars, or the text and label columns swapped), naming the row and the
+    fix; missing and empty cells are :func:`check_text`'s."""
+    for value, name in zip(texts, names):
+        if not (_is_text(value) or is_missing(value)):
+            raise DataError(
+                f"{name} must be a string, got {type(value).__name__}: {value!r:.40}; convert "
+                f"the column to text first, e.g. df[{column!r}] = df[{column!r}].astype(str), "
+                f"or name the column of texts with text_col=")
+
+
 def _row_names(df: Any, n: int) -> list[Any]:
     index = getattr(df, "index", None)
     return list(index) if index is not None and len(index) == n else list(range(n))
@@ -683,6 +695,7 @@ class TextData(ember.Data):
         texts, labels = _column(df, text_col), _column(df, label_col)
         rows = _row_names(df, len(texts))
         names = [f"row {row!r} (column {text_col!r})" for row in rows]
+        _check_text_column(texts, names, text_col)
         label_names = [f"row {row!r} (column {label_col!r})" for row in rows]
         is_valid = None
         if valid_col is not None:  # read here, so that an error names the column given
@@ -698,9 +711,11 @@ class TextData(ember.Data):
             test_labels = (_column(test_df, label_col, "test_df") if label_col in columns
                            else None)  # no label column: a test set without labels
             test_rows = _row_names(test_df, len(test_texts))
+            test_names = [f"test row {row!r} (column {text_col!r})" for row in test_rows]
+            _check_text_column(test_texts, test_names, text_col)
             options.update(
                 test=(test_texts, test_labels) if test_labels is not None else test_texts,
-                test_names=[f"test row {row!r} (column {text_col!r})" for row in test_rows],
+                test_names=test_names,
                 test_label_names=[f"test row {row!r} (column {label_col!r})"
                                   for row in test_rows])
         return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
