@@ -82,6 +82,13 @@ def test_valid_col_multi_label_and_regression() -> None:
     as_strings = {**frame, "is_valid": [str(flag) for flag in frame["is_valid"]]}
     with pytest.raises(ember.DataError, match="must be boolean"):  # not all rows validation
         TextData.from_df(as_strings, "text", "score", valid_col="is_valid", min_freq=1)
+    # the errors named "is_valid", an argument of from_texts the user never gave
+    split = {**as_strings, "split": as_strings["is_valid"]}
+    with pytest.raises(ember.DataError, match=r"^valid_col 'split' must be boolean"):
+        TextData.from_df(split, "text", "score", valid_col="split", min_freq=1)
+    none_valid = {**frame, "split": [False] * 40}
+    with pytest.raises(ember.DataError, match=r"^valid_col 'split' leaves 40 training and 0"):
+        TextData.from_df(none_valid, "text", "score", valid_col="split", min_freq=1)
     regression = TextData.from_df(frame, "text", "score", min_freq=1, bs=8)
     assert regression.target_kind == "regression" and regression.n_out == 1
     assert regression.one_batch()[1].dtype == torch.float32
@@ -99,6 +106,12 @@ def test_pandas_frame_and_errors_name_the_row() -> None:
         TextData.from_df(frame, "text", "label")
     with pytest.raises(ember.DataError, match="no column 'review'"):
         TextData.from_df(frame, "review", "label")
+    # a column of numbers (the ids, the stars, or the columns swapped) said only "must be a
+    # string, got int: 4", not what to do
+    numbers = frame.assign(stars=[4, 2, 5, 1] * 3)
+    with pytest.raises(ember.DataError, match=r"row 'r0' \(column 'stars'\) must be a string, "
+                                              r"got int: 4; .*astype\(str\).*text_col="):
+        TextData.from_df(numbers, "stars", "label")
     frame.loc["r2", "text"] = "fixed"
     frame.loc["r3", "label"] = None
     with pytest.raises(ember.DataError, match=r"label of row 'r3'.*missing"):
@@ -244,6 +257,13 @@ def test_from_folder_and_non_utf8_file(tmp_path) -> None:
     bad.write_bytes(b"caf\xe9 au lait")
     with pytest.raises(ember.DataError, match=r"file .*bad\.txt is not valid UTF-8"):
         TextData.from_folder(tmp_path, min_freq=1)
+    bad.unlink()
+    # an empty file was told to "drop that row", advice for a data frame
+    for content in (b"", b"\xef\xbb\xbf \r\n"):
+        (tmp_path / "valid" / "neg" / "empty.txt").write_bytes(content)
+        with pytest.raises(ember.DataError, match=r"^file .*empty\.txt is empty; delete the "
+                                                  r"file or give it some text$"):
+            TextData.from_folder(tmp_path, min_freq=1)
 
 
 def test_from_folder_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:
@@ -308,6 +328,23 @@ def test_from_folder_with_a_training_folder_but_no_validation_folder(tmp_path) -
         for i in range(3):
             (vehicles / label / f"{i}.txt").write_text(f"A {label} ride {i}.")
     assert TextData.from_folder(vehicles, min_freq=1, bs=2).classes == ["bus", "train"]
+
+
+@pytest.mark.parametrize("extensions", [".md", "md", ["md", ".MD"]])
+def test_from_folder_extensions_as_one_string_or_without_the_dot(tmp_path, extensions) -> None:
+    # extensions=".md" was read letter by letter ("no ./m/d files"), "md" matched no file, and
+    # the error said to expect <name>.txt whatever the extensions
+    for split in ("train", "valid"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / split / label / f"{i}.md").write_text(f"A {label} review {i}.")
+    data = TextData.from_folder(tmp_path, extensions=extensions, min_freq=1, bs=4)
+    assert len(data.train_dl.dataset) == 6 and len(data.valid_dl.dataset) == 6
+    with pytest.raises(ember.DataError, match=r"no \.rst files .*expected .*/<class>/<name>\.rst"):
+        TextData.from_folder(tmp_path, extensions="rst", min_freq=1)
+    with pytest.raises(ember.DataError, match=r"extensions=\[\] names no file ending"):
+        TextData.from_folder(tmp_path, extensions=[], min_freq=1)
 
 
 def test_hidden_files_in_class_folders_are_not_texts(tmp_path) -> None:
@@ -1018,3 +1055,25 @@ def test_text_and_seq2seq_count_options_are_refused_in_one_message_shape() -> No
                           quiet=True)
     with pytest.raises(ember.DataError, match=shape.format("beam", r"2\.5")):
         learn.predict("un", beam=2.5)
+
+
+def test_predictions_write_no_tokenisation_cache(tmp_path, monkeypatch) -> None:
+    # with EMBER_TEXT_CACHE set (the README's way to cache a corpus), every predict, generated
+    # text and served request wrote one more cache file: a server filled its disk
+    from ember_text.ulmfit import language_model
+
+    monkeypatch.setenv("EMBER_TEXT_CACHE", str(tmp_path))
+    texts = [f"film {i} was {'good' if i % 2 else 'bad'}" for i in range(40)]
+    data = TextData.from_texts(texts, [text.split()[-1] for text in texts], min_freq=1, bs=8)
+    corpus = LanguageModelData.from_texts(texts * 3, min_freq=1, bs=4, bptt=5)
+    cached = sorted(tmp_path.iterdir())
+    assert len(cached) == 2  # the training corpora are cached
+    classifier = ember.learner(data, model=text_classifier(
+        data, emb_size=8, hidden_size=8, n_layers=1), quiet=True)
+    generator = ember.learner(corpus, model=language_model(
+        corpus, emb_size=8, hidden_size=8, n_layers=1), quiet=True)
+    for index in range(3):
+        classifier.predict(f"film {index} was fine")
+        classifier.predict_batch([f"film {index}", "good"])
+        generator.predict(f"film {index}", n_words=2)
+    assert sorted(tmp_path.iterdir()) == cached

@@ -152,6 +152,9 @@ def test_generation_refuses_a_top_k_below_one_clearly() -> None:
     for top_k in (0, -3):  # 0 means "no filtering" elsewhere; here it was an IndexError
         with pytest.raises(ember.DataError, match="top_k must be at least 1"):
             generate(lm, [2, 5], 3, top_k=top_k)
+    for top_k in (2.5, True, "5"):  # a TypeError from torch's topk, or True taken as 1
+        with pytest.raises(ember.DataError, match=r"top_k must be at least 1.*whole number"):
+            generate(lm, [2, 5], 3, top_k=top_k)
     assert len(generate(lm, [2, 5], 3, top_k=1)) == 3
     assert len(generate(lm, [2, 5], 3, top_k=None)) == 3
 

@@ -249,3 +249,25 @@ def test_a_decomposed_accent_is_the_composed_word(rules) -> None:
     assert tokenizer.tokenize_many([decomposed, composed]) == [tokenizer(composed)] * 2
     vocab = Vocab.build([tokenizer(composed)], min_freq=1)
     assert UNK not in vocab.numericalize(tokenizer(decomposed)) or UNK not in vocab.itos
+
+
+def test_a_language_with_its_own_segmenter_tokenises() -> None:
+    # spacy.blank("zh") splits characters with a segmenter of its own, which has none of the
+    # rule-based tokenizer's prefix/suffix/special-case rules: Tokenizer("zh") raised an
+    # AttributeError ('ChineseTokenizer' object has no attribute 'rules') on any text
+    tokenizer = Tokenizer("zh")
+    texts = ["我爱北京 天安门!", "Hello 世界", "我爱北京 天安门!"]
+    expected = [reference_tokens(tokenizer, text) for text in texts]
+    assert expected[0] == ["xxbos", "我", "爱", "北", "京", "天", "安", "门", "!"]
+    assert tokenizer.tokenize_many(texts, n_workers=1) == expected
+    assert Tokenizer("zh").tokenize_many(texts, n_workers=2) == expected
+    assert tokenizer("好!!!!") == ["xxbos", "好", "xxrep", "4", "!"]  # the rules still apply
+
+
+def test_detokenize_joins_contractions_written_with_a_typographic_apostrophe() -> None:
+    # a sixth of the bundled reviews write "doesn\u2019t"; spaCy splits it as "doesn't", but
+    # show_batch, show_results and generated text read "does n\u2019t", "it \u2019s"
+    tokenizer = Tokenizer()
+    text = "He doesn't know it's fine, we're sure they've I'm you'll he'd. Can't!"
+    for written in (text, text.replace("'", "\u2019")):
+        assert tokenizer.detokenize(tokenizer(written)) == written

@@ -193,3 +193,15 @@ def test_fine_tune_classifier_refuses_a_factor_below_one_before_training(factor)
         fine_tune_classifier(learn, epochs=3, factor=factor)
     assert learn.epochs_run == 0
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+
+
+@pytest.mark.parametrize("lr", [slice(1e-4, 1e-2), [1e-3, 1e-3, 1e-3, 1e-2], None])
+def test_fine_tune_classifier_takes_one_rate_and_says_so(lr) -> None:
+    # a slice (what learn.fit_one_cycle takes) was a TypeError "unsupported operand type(s)
+    # for /: 'slice' and 'int'" after the rate check had let it through
+    texts = [f"{word} film number {i}" for i in range(20) for word in ("good", "bad")]
+    data = TextData.from_texts(texts, [text.split()[0] for text in texts], min_freq=1, bs=16)
+    learn = ember.learner(data, model=text_classifier(data), quiet=True)
+    with pytest.raises(ember.TrainingError, match=r"lr=.*one learning rate, the head's"):
+        fine_tune_classifier(learn, epochs=1, lr=lr)
+    assert learn.epochs_run == 0

@@ -211,6 +211,18 @@ def _column(df: Any, name: str, frame: str | None = None) -> list[Any]:
     return list(df[name])
 
 
+def _check_text_column(texts: Sequence[Any], names: Sequence[str], column: str) -> None:
+    """A :class:`DataError` for a data frame's cell that is neither text nor missing (a column
+    of numbers: ids, stars, or the text and label columns swapped), naming the row and the
+    fix; missing and empty cells are :func:`check_text`'s."""
+    for value, name in zip(texts, names):
+        if not (_is_text(value) or is_missing(value)):
+            raise DataError(
+                f"{name} must be a string, got {type(value).__name__}: {value!r:.40}; convert "
+                f"the column to text first, e.g. df[{column!r}] = df[{column!r}].astype(str), "
+                f"or name the column of texts with text_col=")
+
+
 def _row_names(df: Any, n: int) -> list[Any]:
     index = getattr(df, "index", None)
     return list(index) if index is not None and len(index) == n else list(range(n))
@@ -231,16 +243,31 @@ def _refuse_one_text(value: Any, argument: str, fix: str) -> None:
 def _read_text_file(file: Path, encoding: str) -> str:
     """The text of ``file`` in ``encoding``, or a :class:`ember.DataError` naming the file and
     saying what to do (the advice of :func:`check_text`, decoding bytes yourself, cannot be
-    followed for a file that ``from_folder`` reads)."""
+    followed for a file that ``from_folder`` reads, nor its advice to drop a row)."""
     content = file.read_bytes()
     try:
-        return content.decode(encoding)
+        text = content.decode(encoding)
     except UnicodeDecodeError as error:
         shown = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
         raise DataError(
             f"file {file} is not valid {shown} text (byte {error.start}: "
             f"{content[error.start:error.start + 4]!r}); save it as {shown}, or give the "
             f"files' encoding, e.g. TextData.from_folder(..., encoding='latin-1')") from None
+    if not text.removeprefix("\ufeff").strip():  # blank, or a byte-order mark alone
+        raise DataError(f"file {file} is empty; delete the file or give it some text")
+    return text
+
+
+def _suffixes(extensions: str | Sequence[str]) -> list[str]:
+    """``from_folder``'s ``extensions=`` as file endings with their dot: one string is one
+    ending (``".md"``, never ``"."``, ``"m"``, ``"d"``), and ``"md"`` is ``".md"``."""
+    if isinstance(extensions, str):
+        extensions = [extensions]
+    extensions = list(extensions)
+    if not extensions or not all(isinstance(e, str) and e.strip(".") for e in extensions):
+        raise DataError(f"extensions={extensions!r} names no file ending; give the endings of "
+                        f"the text files, e.g. extensions='.txt' or ['.txt', '.md']")
+    return [e if e.startswith(".") else f".{e}" for e in extensions]
 
 
 def _class_folder_texts(folder: Path, extensions: Sequence[str], encoding: str = "utf-8"
@@ -668,8 +695,13 @@ class TextData(ember.Data):
         texts, labels = _column(df, text_col), _column(df, label_col)
         rows = _row_names(df, len(texts))
         names = [f"row {row!r} (column {text_col!r})" for row in rows]
+        _check_text_column(texts, names, text_col)
         label_names = [f"row {row!r} (column {label_col!r})" for row in rows]
-        is_valid = _column(df, valid_col) if valid_col is not None else None
+        is_valid = None
+        if valid_col is not None:  # read here, so that an error names the column given
+            valid = ember.split_by_flags(_column(df, valid_col), len(texts),
+                                         f"valid_col {valid_col!r}")[1]
+            is_valid = np.isin(np.arange(len(texts)), valid)
         if test_df is not None:
             if options.get("test") is not None:
                 raise DataError("give the test items as test_df= or as test=, not both")
@@ -679,9 +711,11 @@ class TextData(ember.Data):
             test_labels = (_column(test_df, label_col, "test_df") if label_col in columns
                            else None)  # no label column: a test set without labels
             test_rows = _row_names(test_df, len(test_texts))
+            test_names = [f"test row {row!r} (column {text_col!r})" for row in test_rows]
+            _check_text_column(test_texts, test_names, text_col)
             options.update(
                 test=(test_texts, test_labels) if test_labels is not None else test_texts,
-                test_names=[f"test row {row!r} (column {text_col!r})" for row in test_rows],
+                test_names=test_names,
                 test_label_names=[f"test row {row!r} (column {label_col!r})"
                                   for row in test_rows])
         return cls.from_texts(texts, labels, valid_pct, seed, is_valid=is_valid, names=names,
@@ -689,7 +723,8 @@ class TextData(ember.Data):
 
     @classmethod
     def from_folder(cls, path: str | Path, train: str = "train", valid: str = "valid",
-                    valid_pct: float = 0.2, seed: int = 0, extensions: Sequence[str] = (".txt",),
+                    valid_pct: float = 0.2, seed: int = 0,
+                    extensions: str | Sequence[str] = (".txt",),
                     *, test: str | None = "test", encoding: str = "utf-8",
                     **options: Any) -> TextData:
         """One text file per item, one folder per class: ``path/train/<class>/*.txt`` and
@@ -708,7 +743,9 @@ class TextData(ember.Data):
 
         Files are read as UTF-8 (a leading byte-order mark is dropped); ``encoding=`` reads
         files saved in another encoding (``"latin-1"``, ``"cp1252"``, ``"utf-16"``). A file
-        that is not in that encoding is an error naming its path.
+        that is not in that encoding is an error naming its path. ``extensions`` are the
+        endings of the text files, any case: one (``".md"``) or several (``[".txt", ".md"]``),
+        with or without the dot.
 
         Example:
             >>> # data = TextData.from_folder("imdb", train="train", valid="test")
@@ -724,6 +761,7 @@ class TextData(ember.Data):
         except LookupError:
             raise DataError(f"encoding={encoding!r} is not a text encoding Python knows; "
                             f"give one such as 'utf-8', 'latin-1' or 'cp1252'") from None
+        extensions = _suffixes(extensions)
         folders = split_folders(root, train, valid)
         splits = ([(folders[0], False), (folders[1], True)] if folders is not None
                   else [(root, None)])
@@ -736,14 +774,14 @@ class TextData(ember.Data):
                                                                    encoding)
             if not found and flag is not None:  # train/ or valid/ without a file
                 raise DataError(f"no {'/'.join(extensions)} files in the class folders of "
-                                f"{folder}; expected {folder}/<class>/<name>.txt")
+                                f"{folder}; expected {folder}/<class>/<name>{extensions[0]}")
             texts += found
             labels += found_labels
             names += found_names
             flags += [bool(flag)] * len(found)
         if not texts:
             raise DataError(f"no {'/'.join(extensions)} files in class folders under {root}; "
-                            f"expected {root}/<class>/<name>.txt")
+                            f"expected {root}/<class>/<name>{extensions[0]}")
         test_dir = (find_test_folder(root, test, folders, extensions, "texts", loose=True)
                     if folders is not None else None)
         files = loose_files(test_dir, extensions) if test_dir is not None else None
@@ -770,7 +808,7 @@ class TextData(ember.Data):
             >>> # data.numericalize(["what a film"])[0] -> tensor([2, 8, 62, 12, 23])
         """
         names = [f"item #{ember.item_number(i)}" for i in range(len(items))]
-        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, cache_dir=False, names=names)
         return [_ids(self.vocab.numericalize(t[: self.max_len]), self.backwards)
                 for t in tokens]
 
@@ -1066,7 +1104,7 @@ class LanguageModelData(ember.Data):
             >>> # data.encode(["It is a truth"])[0] -> tensor([[2, 8, 20, 15, 11, 453]])
         """
         names = [f"prompt #{ember.item_number(i)}" for i in range(len(items))]
-        tokens = self.tokenizer.tokenize_many(items, n_workers=1, names=names)
+        tokens = self.tokenizer.tokenize_many(items, n_workers=1, cache_dir=False, names=names)
         return (pad_ids([_ids(self.vocab.numericalize(t), self.backwards) for t in tokens],
                         self.vocab.pad_id),)
 
@@ -1129,7 +1167,7 @@ class LanguageModelData(ember.Data):
         for item_index, item in enumerate(items):
             if seed is not None:  # every item from the seed, as if predicted alone
                 generator.manual_seed(seed)
-            ids = self.tokenizer.tokenize_many([item], n_workers=1,
+            ids = self.tokenizer.tokenize_many([item], n_workers=1, cache_dir=False,
                                                names=[f"prompt #{item_index}"])[0]
             ids = _open_ended(ids, self.backwards)
             prompt = self.vocab.numericalize(ids)[:: -1 if self.backwards else 1]

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from ember import DataError, TrainingError
 from ember.model import TargetScale, evaluating
-from ember.utils import check_whole
+from ember.utils import check_whole, is_whole
 
 __all__ = [
     "AWDLSTMEncoder",
@@ -538,9 +538,10 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
         >>> len(generate(lm, [2, 5], 4, temperature=0))
         4
     """
-    if top_k is not None and top_k < 1:
-        raise DataError(f"top_k must be at least 1 (the most likely tokens to sample from), "
-                        f"got {top_k}; use top_k=None to sample from every token")
+    if top_k is not None and not is_whole(top_k, least=1):
+        raise DataError(f"top_k must be at least 1, a whole number (the most likely tokens to "
+                        f"sample from), got {top_k!r}; use top_k=None to sample from every "
+                        f"token")
     check_whole(n_words, "n_words", "the tokens to generate", least=0)
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
             and temperature >= 0):
@@ -567,7 +568,7 @@ def generate(model: nn.Module, prompt: list[int], n_words: int, *, temperature: 
                     shifted = logits.double() - logits.max().double()
                     scaled = shifted / temperature
                     if top_k is not None and top_k < len(scaled):
-                        threshold = scaled.topk(top_k).values[-1]
+                        threshold = scaled.topk(int(top_k)).values[-1]
                         scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
                     probabilities = scaled.softmax(dim=-1)
                     choice = int(torch.multinomial(probabilities, 1, generator=generator))

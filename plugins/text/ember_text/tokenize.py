@@ -57,7 +57,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -105,8 +105,9 @@ _WORD_REPEAT = re.compile(r"(?<!\S)(\w+)((?:\s+\1\b){2,})")
 _BYTE_ORDER_MARK = "\ufeff"
 _WHITESPACE = re.compile(r"\s+")
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
-# detokenisation: no space before closing punctuation, none after opening brackets
-_NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n't\b|'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b)")
+# detokenisation: no space before closing punctuation and contractions (with ' or U+2019,
+# the typographic apostrophe), none after opening brackets
+_NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}»]|n['\u2019]t\b|['\u2019](?:s|re|ve|ll|d|m)\b)")
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{«$]) ")
 
 
@@ -352,8 +353,13 @@ class Tokenizer:
           no prefix, a non-empty suffix match, and the rest is *whole*. spaCy's affix loop
           strips that suffix first and then treats the rest exactly as it would alone, so the
           tokens are the rest and the suffix (``"Mr."``, a special case, is asked).
+
+        A language whose blank pipeline segments text its own way (``"zh"``: characters) has
+        none of these rules, and every piece is asked.
         """
         spacy_tokenizer = self.spacy_tokenizer
+        if not hasattr(spacy_tokenizer, "rules"):  # not the rule-based tokenizer: ask it
+            return lambda piece: None
         special = frozenset(spacy_tokenizer.rules or ())
         prefix_search = spacy_tokenizer.prefix_search
         suffix_search = spacy_tokenizer.suffix_search
@@ -520,8 +526,8 @@ class Tokenizer:
         return self._tokenize_checked([self.check_text(text)])[0]
 
     def tokenize_many(self, texts: Sequence[Any], n_workers: int | None = None, *,
-                      cache_dir: str | Path | None = None, names: Sequence[str] | None = None
-                      ) -> list[list[str]]:
+                      cache_dir: str | Path | Literal[False] | None = None,
+                      names: Sequence[str] | None = None) -> list[list[str]]:
         """Tokenise many texts, over ``n_workers`` processes, optionally cached on disk.
 
         Every text is checked first (an empty, missing or non-UTF-8 one raises a
@@ -531,7 +537,10 @@ class Tokenizer:
         ``cache_dir`` (or the ``EMBER_TEXT_CACHE`` environment variable) stores the result
         keyed by a hash of the texts and the tokenizer's settings; a second call with the same
         texts reads it back instead of tokenising. A path starting with ``~`` is in the home
-        folder (``cache_dir="~/.cache/ember-text"``), as in a shell.
+        folder (``cache_dir="~/.cache/ember-text"``), as in a shell. ``cache_dir=False``
+        never caches, whatever the variable says: the data classes tokenise what they predict
+        that way (a few texts per call, each call a new file otherwise: a server would fill
+        its disk).
 
         Example:
             >>> Tokenizer(bos=False).tokenize_many(["One.", "Two!"])
@@ -541,9 +550,10 @@ class Tokenizer:
             self.check_text(text, names[index] if names is not None else f"text #{index}")
             for index, text in enumerate(texts)
         ]
-        cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
+        if cache_dir is not False:
+            cache_dir = cache_dir or os.environ.get("EMBER_TEXT_CACHE") or None
         cache_file = None
-        if cache_dir is not None:
+        if cache_dir:
             cache_file = (Path(cache_dir).expanduser()
                           / f"tokens-{self._cache_key(checked)}.json.gz")
             if cache_file.is_file():

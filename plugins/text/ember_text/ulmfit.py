@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -356,11 +357,17 @@ def fine_tune_classifier(learn: ember.Learner, epochs: int = 4, lr: float = 4e-3
     ``epochs - 3`` (at least one) with everything at ``slice(lr/8/factor, lr/8)``. Each
     stage is a one-cycle fit; ``slice(low, high)`` spreads rates geometrically from the
     embedding to the head (each lower group 2.6 times slower in ULMFiT's setting).
-    ``epochs`` is a whole number, 0 or more; 0 trains nothing, as ``learn.fit(0)``.
+    ``epochs`` is a whole number, 0 or more; 0 trains nothing, as ``learn.fit(0)``. ``lr`` is
+    one number, the head's rate (a ``slice`` or a list is refused: the stages spread it).
 
     Example:
         >>> # fine_tune_classifier(learn, epochs=5)
     """
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TrainingError(
+            f"fine_tune_classifier(lr={lr!r}): give one learning rate, the head's (a number "
+            f"such as 4e-3); each stage spreads it over the layer groups itself "
+            f"(slice(lr / 2 / factor, lr / 2) in the second)")
     learn.lr_for_groups(lr)  # a bad rate is refused here, not after the first stage trained
     if not is_whole(epochs):
         raise ember.TrainingError(
