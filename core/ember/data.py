@@ -63,6 +63,7 @@ __all__ = [
     "split_indices",
     "split_test",
     "unlabelled_test_error",
+    "warn_unseen_classes",
 ]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
@@ -152,6 +153,51 @@ def first_unseen_class(train: Iterable[Any], labels: Iterable[Any],
             if label_class not in seen:
                 return position, label_class
     return None
+
+
+def warn_unseen_classes(train: Iterable[Any], valid: Iterable[Any],
+                        classes_of: Callable[[Any], Iterable[Any]] | None = None, *,
+                        item: str = "item") -> dict[Any, int]:
+    """After a random validation split (``valid_pct``), warn about every class whose items all
+    fell in validation; returns those classes with their number of items (empty when none).
+
+    One rule for every plugin: a split the user gave (a validation column, a ``valid``
+    folder, validation items) with a class that training lacks is a :class:`DataError` (see
+    :func:`first_unseen_class`), since the user chose it; a random split did it by chance, so
+    the data is kept and an :class:`ember.EmberWarning` names each class, how many
+    ``item``\\ s it has, and the fix (another ``seed=``, a smaller ``valid_pct=``, or drop the
+    class). The model has an output for such a class but never trains on it, and its items
+    count as errors in every validation metric. ``classes_of`` is as for
+    :func:`first_unseen_class`.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     warn_unseen_classes(["cat", "dog"], ["dog", "bird", "bird"], item="image")
+        {'bird': 2}
+    """
+    split = classes_of if classes_of is not None else (lambda label: [plain(label)])
+    seen = {seen_class for label in train for seen_class in split(label)}
+    unseen: dict[Any, int] = {}
+    for label in valid:
+        for label_class in split(label):
+            if label_class not in seen:
+                unseen[label_class] = unseen.get(label_class, 0) + 1
+    if unseen:
+        def counted(count: int) -> str:
+            return f"{count} {item}" + ("" if count == 1 else "s")
+
+        listed = ", ".join(f"{label_class!r} ({counted(count)})"
+                           for label_class, count in list(unseen.items())[:10])
+        more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
+        noun, it, that = (("class", "it", "that class") if len(unseen) == 1
+                          else ("classes", "each", "those classes"))
+        warn(f"the random validation split put every {item} of {noun} {listed}{more} in "
+             f"validation: the model has an output for {it} but never trains on {it}, and "
+             f"those {item}s count as errors in validation; pass another seed=, a smaller "
+             f"valid_pct= (a larger training share), or drop the {item}s of {that}")
+    return unseen
 
 
 def split_label(label: str, delim: str) -> list[str]:

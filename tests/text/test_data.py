@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -1018,3 +1019,24 @@ def test_text_and_seq2seq_count_options_are_refused_in_one_message_shape() -> No
                           quiet=True)
     with pytest.raises(ember.DataError, match=shape.format("beam", r"2\.5")):
         learn.predict("un", beam=2.5)
+
+
+def test_a_random_split_that_puts_a_whole_class_in_validation_warns_and_keeps_it() -> None:
+    # the class was kept in silence (an output the model never trains, its texts counted as
+    # errors), while a given split refuses it: one rule with vision and tabular
+    _, valid = ember.split_indices(20, 0.2, seed=0)
+    labels = ["pos", "neg"] * 10
+    for index in valid[:2]:
+        labels[index] = "meh"
+    texts = [f"film number {i}" for i in range(20)]
+    with pytest.warns(ember.EmberWarning, match=r"every text of class 'meh' \(2 texts\) in "
+                                                r"validation.*seed=.*valid_pct="):
+        data = TextData.from_texts(texts, labels, valid_pct=0.2, seed=0, min_freq=1)
+    assert data.classes == ["meh", "neg", "pos"]
+    tags = ["a b", "b"] * 10
+    tags[valid[0]] = "a c"  # multi-label: class by class
+    with pytest.warns(ember.EmberWarning, match=r"class 'c' \(1 text\)"):
+        TextData.from_texts(texts, tags, valid_pct=0.2, seed=0, min_freq=1, label_delim=" ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a split that leaves every class in training is quiet
+        TextData.from_texts(texts, ["pos", "neg"] * 10, valid_pct=0.2, seed=0, min_freq=1)
