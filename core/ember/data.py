@@ -49,6 +49,7 @@ __all__ = [
     "InputSpec",
     "Prediction",
     "check_batch",
+    "check_batch_like_training",
     "check_batch_size",
     "check_items",
     "find_test_folder",
@@ -555,6 +556,32 @@ def check_batch(batch: Any, name: str) -> None:
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
 
 
+def check_batch_like_training(batch: Any, name: str, n_elements: int) -> None:
+    """:func:`check_batch`, then a :class:`DataError` naming ``name`` (a validation or test
+    loader) when ``batch`` has another number of elements than a training batch's
+    ``n_elements``: both are read as ``(*inputs, target)``, so ``(x, y, index)`` against
+    ``(x, y)`` would reach the model as ``model(x, y)`` with the indices as targets.
+    :meth:`Data.from_loaders` calls it on the first batches it reads, the learner on the
+    first batch of each evaluation pass.
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.zeros(2, 3), torch.zeros(2)
+        >>> check_batch_like_training((x, y), "valid_dl", 2)
+        >>> check_batch_like_training((x, y, y), "valid_dl", 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ember.errors.DataError: valid_dl gives batches of 3 element(s) but train_dl gives 2: ...
+    """
+    check_batch(batch, name)
+    if len(batch) != n_elements:
+        raise DataError(
+            f"{name} gives batches of {len(batch)} element(s) but train_dl gives "
+            f"{n_elements}: both are read as (*inputs, target), so {name} would give the "
+            f"model other inputs or another target; make its Dataset (or collate_fn) return "
+            f"what the training one does")
+
+
 def check_batch_size(bs: Any, name: str = "bs") -> int:
     """``bs`` as an ``int`` when it is a whole number of at least 1 (a batch size), else a
     :class:`DataError` naming the option ``name`` (0 or a negative size predicted nothing,
@@ -964,14 +991,7 @@ class Data:
             # the validation target is read as the training one is: (x, y, index) against
             # (x, y) had its indices counted as classes, (x,) of integers its inputs
             check_batch(train_batch, "train_dl")
-            valid_batch = _first_batch(valid_dl)
-            check_batch(valid_batch, "valid_dl")
-            if len(valid_batch) != len(train_batch):
-                raise DataError(
-                    f"valid_dl gives batches of {len(valid_batch)} element(s) but train_dl "
-                    f"gives {len(train_batch)}: both are read as (*inputs, target), so "
-                    f"validation would give the model other inputs or another target; make "
-                    f"the validation Dataset (or collate_fn) return what the training one does")
+            check_batch_like_training(_first_batch(valid_dl), "valid_dl", len(train_batch))
         if reads_target:
             target = _target_of(train_batch, "train_dl")
             if target_kind is None and not target.is_floating_point() and target.ndim == 2 \
