@@ -50,6 +50,7 @@ from ember.data import (
     split_indices,
     split_label,
     split_test,
+    warn_unseen_classes,
 )
 from ember.errors import (
     CancelBackwardException,
@@ -199,4 +200,5 @@ __all__ = [
     "split_test",
     "target_scale",
     "unregister_plugin",
+    "warn_unseen_classes",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "InputSpec",
     "Prediction",
     "check_batch",
+    "check_batch_like_training",
     "check_batch_size",
     "check_items",
     "find_test_folder",
@@ -63,6 +64,7 @@ __all__ = [
     "split_indices",
     "split_test",
     "unlabelled_test_error",
+    "warn_unseen_classes",
 ]
 
 #: The kinds of target Ember knows. They choose the default loss, metrics and decoding.
@@ -152,6 +154,51 @@ def first_unseen_class(train: Iterable[Any], labels: Iterable[Any],
             if label_class not in seen:
                 return position, label_class
     return None
+
+
+def warn_unseen_classes(train: Iterable[Any], valid: Iterable[Any],
+                        classes_of: Callable[[Any], Iterable[Any]] | None = None, *,
+                        item: str = "item") -> dict[Any, int]:
+    """After a random validation split (``valid_pct``), warn about every class whose items all
+    fell in validation; returns those classes with their number of items (empty when none).
+
+    One rule for every plugin: a split the user gave (a validation column, a ``valid``
+    folder, validation items) with a class that training lacks is a :class:`DataError` (see
+    :func:`first_unseen_class`), since the user chose it; a random split did it by chance, so
+    the data is kept and an :class:`ember.EmberWarning` names each class, how many
+    ``item``\\ s it has, and the fix (another ``seed=``, a smaller ``valid_pct=``, or drop the
+    class). The model has an output for such a class but never trains on it, and its items
+    count as errors in every validation metric. ``classes_of`` is as for
+    :func:`first_unseen_class`.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     warn_unseen_classes(["cat", "dog"], ["dog", "bird", "bird"], item="image")
+        {'bird': 2}
+    """
+    split = classes_of if classes_of is not None else (lambda label: [plain(label)])
+    seen = {seen_class for label in train for seen_class in split(label)}
+    unseen: dict[Any, int] = {}
+    for label in valid:
+        for label_class in split(label):
+            if label_class not in seen:
+                unseen[label_class] = unseen.get(label_class, 0) + 1
+    if unseen:
+        def counted(count: int) -> str:
+            return f"{count} {item}" + ("" if count == 1 else "s")
+
+        listed = ", ".join(f"{label_class!r} ({counted(count)})"
+                           for label_class, count in list(unseen.items())[:10])
+        more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
+        noun, it, that = (("class", "it", "that class") if len(unseen) == 1
+                          else ("classes", "each", "those classes"))
+        warn(f"the random validation split put every {item} of {noun} {listed}{more} in "
+             f"validation: the model has an output for {it} but never trains on {it}, and "
+             f"those {item}s count as errors in validation; pass another seed=, a smaller "
+             f"valid_pct= (a larger training share), or drop the {item}s of {that}")
+    return unseen
 
 
 def split_label(label: str, delim: str) -> list[str]:
@@ -507,6 +554,32 @@ def check_batch(batch: Any, name: str) -> None:
         f"each batch must be a tuple (*inputs, target), but {name} gave {what}; return (x, y) "
         f"(or (x1, x2, ..., y)) from your Dataset, wrap inputs and targets in a "
         f"TensorDataset, or give the loader a collate_fn that returns such a tuple")
+
+
+def check_batch_like_training(batch: Any, name: str, n_elements: int) -> None:
+    """:func:`check_batch`, then a :class:`DataError` naming ``name`` (a validation or test
+    loader) when ``batch`` has another number of elements than a training batch's
+    ``n_elements``: both are read as ``(*inputs, target)``, so ``(x, y, index)`` against
+    ``(x, y)`` would reach the model as ``model(x, y)`` with the indices as targets.
+    :meth:`Data.from_loaders` calls it on the first batches it reads, the learner on the
+    first batch of each evaluation pass.
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.zeros(2, 3), torch.zeros(2)
+        >>> check_batch_like_training((x, y), "valid_dl", 2)
+        >>> check_batch_like_training((x, y, y), "valid_dl", 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ember.errors.DataError: valid_dl gives batches of 3 element(s) but train_dl gives 2: ...
+    """
+    check_batch(batch, name)
+    if len(batch) != n_elements:
+        raise DataError(
+            f"{name} gives batches of {len(batch)} element(s) but train_dl gives "
+            f"{n_elements}: both are read as (*inputs, target), so {name} would give the "
+            f"model other inputs or another target; make its Dataset (or collate_fn) return "
+            f"what the training one does")
 
 
 def check_batch_size(bs: Any, name: str = "bs") -> int:
@@ -918,14 +991,7 @@ class Data:
             # the validation target is read as the training one is: (x, y, index) against
             # (x, y) had its indices counted as classes, (x,) of integers its inputs
             check_batch(train_batch, "train_dl")
-            valid_batch = _first_batch(valid_dl)
-            check_batch(valid_batch, "valid_dl")
-            if len(valid_batch) != len(train_batch):
-                raise DataError(
-                    f"valid_dl gives batches of {len(valid_batch)} element(s) but train_dl "
-                    f"gives {len(train_batch)}: both are read as (*inputs, target), so "
-                    f"validation would give the model other inputs or another target; make "
-                    f"the validation Dataset (or collate_fn) return what the training one does")
+            check_batch_like_training(_first_batch(valid_dl), "valid_dl", len(train_batch))
         if reads_target:
             target = _target_of(train_batch, "train_dl")
             if target_kind is None and not target.is_floating_point() and target.ndim == 2 \

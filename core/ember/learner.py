@@ -58,6 +58,7 @@ from ember.checks import (
 from ember.data import (
     Data,
     check_batch,
+    check_batch_like_training,
     check_items,
     n_batches,
     require_batches,
@@ -345,6 +346,9 @@ class Learner:
         self.forward_model = self._compiled(self.forward_model)
         self.n_frozen, self.epoch, self.n_epoch, self.train_iter = 0, 0, 0, 0
         self.training, self.diverged, self._checked = False, False, False
+        # elements in the first training batch checked ((x, y): 2), which the first batch of
+        # each evaluation pass must match; None until a training batch was checked
+        self._train_batch_length: int | None = None
         self.iter, self.n_iter = 0, 0
         self._running = 0  # top-level phases (_run) running: a validation inside a fit is 2
         self.lr_suggestion: LRFindResult | None = None
@@ -729,7 +733,19 @@ class Learner:
         with torch.no_grad():
             for index, batch in enumerate(self.dl):
                 self.iter = index
+                if index == 0 and self.labelled and self._train_batch_length is not None:
+                    check_batch_like_training(batch, self._loader_name(self.dl),
+                                              self._train_batch_length)
                 self._one_batch(batch)
+
+    def _loader_name(self, dl: DataLoader) -> str:
+        """The data's name for ``dl`` (``valid_dl``, ``test_dl``, ``train_dl``), for errors."""
+        data = self.data
+        for name, loader in (("valid_dl", data.valid_dl), ("test_dl", data.test_dl),
+                             ("train_dl", data.train_dl)):
+            if dl is loader:
+                return name
+        return "the loader"
 
     def _explain_batch_error(self, error: Exception) -> None:
         # torch's own error for a bad batch after the first (a label out of range in a later
@@ -768,6 +784,8 @@ class Learner:
             if not self._checked:  # a dict or a bare tensor would unpack into keys or rows
                 check_batch(batch,
                             f"the {'training' if self.training else 'validation'} loader")
+                if self.training:  # what each evaluation pass's first batch must match
+                    self._train_batch_length = len(batch)
             *inputs, target = batch
         device = self.device
         self.xb = self._model_inputs(inputs)

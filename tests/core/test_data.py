@@ -296,6 +296,19 @@ def test_first_unseen_class_finds_the_first_class_training_lacks():
     assert ember.first_unseen_class(iter(["x"]), iter(["x", "y"])) == (1, "y")
 
 
+def test_warn_unseen_classes_names_each_class_a_random_split_left_out_of_training():
+    # one message for every plugin: the class, how many items it has, and the fix
+    with pytest.warns(ember.EmberWarning, match=r"every row of classes 'bird' \(2 rows\), "
+                                                r"'fish' \(1 row\) in validation.*never trains "
+                                                r"on each.*another seed=, a smaller valid_pct="):
+        unseen = ember.warn_unseen_classes(["cat", "dog"], ["bird", "dog", "fish", "bird"],
+                                           item="row")
+    assert unseen == {"bird": 2, "fish": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ember.warn_unseen_classes(["a;b"], ["b;a"], lambda label: label.split(";")) == {}
+
+
 def test_a_custom_collate_sets_how_many_inputs_a_raw_item_holds():
     """Dataset items (x, label, value) that a collate_fn turns into batches (x, {targets})
     are one input: predict counted the dataset item's entries instead, and refused the

@@ -2626,3 +2626,40 @@ def test_a_model_giving_a_dict_is_named_by_the_metric_that_reads_one_tensor():
     learn = ember.Learner(learn.data, Logits(), loss_func=loss, metrics=[], quiet=True)
     learn.fit(1)  # without metrics it trains and validates
     assert set(learn.validate()) == {"valid_loss"}
+
+
+
+def _loaders_with_indices_in_validation() -> ember.Data:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    train_dl = DataLoader(TensorDataset(x[:48], y[:48]), batch_size=16, shuffle=True)
+    valid_dl = DataLoader(TensorDataset(x[48:], y[48:], torch.arange(16)), batch_size=8)
+    # target_kind and n_out: from_loaders reads no batch, so it cannot compare them
+    return ember.Data.from_loaders(train_dl, valid_dl, target_kind="single_label", n_out=3)
+
+
+def test_a_validation_loader_shaped_unlike_the_training_one_is_named_before_the_model():
+    # (x, y, index) in validation against (x, y) in training reached the model as
+    # model(x, y), a raw TypeError from forward, after a whole training epoch
+    learn = ember.Learner(_loaders_with_indices_in_validation(), small_model(), metrics=[],
+                          device="cpu")
+    modes: list[bool] = []
+    learn.model.register_forward_hook(lambda module, args, out: modes.append(module.training))
+    with pytest.raises(ember.DataError, match=r"^valid_dl gives batches of 3 element\(s\) but "
+                                              r"train_dl gives 2: .*Dataset \(or collate_fn\)"):
+        learn.fit(1, 1e-2)
+    assert modes and all(modes)  # the epoch trained; no validation batch reached the model
+
+
+def test_evaluating_before_any_training_batch_has_nothing_to_compare_and_goes_ahead():
+    # validate() / get_preds() outside a fit: no training batch was seen, and the check that
+    # compares the first validation batch with it stays out of the way
+    learn = ember.Learner(blob_data(n=128), small_model(), device="cpu")
+    scores = learn.validate()
+    assert set(scores) == {"valid_loss", "accuracy"}
+    preds, targets = learn.get_preds()
+    assert preds.shape == (len(targets), 3)
+    learn.fit(1, 1e-2)  # then the fit checks its training batch, and validation matches it
+    assert learn.get_preds()[0].shape == preds.shape
+    assert set(learn.validate()) == {"valid_loss", "accuracy"}

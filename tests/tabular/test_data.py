@@ -266,11 +266,14 @@ def test_a_numeric_target_read_as_text_warns_before_thousands_of_classes(
     with pytest.warns(ember.EmberWarning, match=message + ".*pd.to_numeric"):
         data = TabularData.from_df(frame, "price", verbose=False)
     assert data.target_kind == "single_label"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # asked for, or a real category: no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # asked for, or a real category: no such warning
         TabularData.from_df(frame, "price", target_kind="single_label", verbose=False)
         TabularData.from_df(frame.astype({"price": "category"}), "price", verbose=False)
         TabularData.from_df(diamonds.iloc[:1000], "clarity", verbose=False)
+    # (a price seen in one row only is a class the random split left out of training: that
+    # warning, ember.warn_unseen_classes, is another one and stays)
+    assert not [w for w in caught if "regression" in str(w.message)]
 
 
 def test_a_test_frame_without_the_target_gives_predictions_and_refuses_validate(
@@ -514,3 +517,19 @@ def test_classes_that_differ_only_in_case_or_spaces_get_a_warning() -> None:
         warnings.simplefilter("error")
         TabularData.from_df(frame.assign(answer=frame["answer"].str.strip().str.lower()),
                             "answer", verbose=False)
+
+
+def test_a_random_split_that_puts_a_whole_class_in_validation_warns_and_keeps_it(
+        lending: pd.DataFrame) -> None:
+    # the class was kept in silence (an output the model never trains, its rows counted as
+    # errors), while a given split refuses it: one rule with text and vision
+    frame = lending.iloc[:200].astype({"Class": object})
+    _, valid = ember.split_indices(len(frame), 0.2, seed=0)
+    frame.iloc[valid[:3], frame.columns.get_loc("Class")] = "bad_debt"
+    with pytest.warns(ember.EmberWarning, match=r"every row of class 'bad_debt' \(3 rows\) in "
+                                                r"validation.*seed=.*valid_pct="):
+        data = TabularData.from_df(frame, "Class", valid_pct=0.2, seed=0, verbose=False)
+    assert data.classes == ["bad", "bad_debt", "good"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a split that leaves every class in training is quiet
+        TabularData.from_df(lending.iloc[:200], "Class", valid_pct=0.2, seed=0, verbose=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -1077,3 +1078,24 @@ def test_predictions_write_no_tokenisation_cache(tmp_path, monkeypatch) -> None:
         classifier.predict_batch([f"film {index}", "good"])
         generator.predict(f"film {index}", n_words=2)
     assert sorted(tmp_path.iterdir()) == cached
+
+
+def test_a_random_split_that_puts_a_whole_class_in_validation_warns_and_keeps_it() -> None:
+    # the class was kept in silence (an output the model never trains, its texts counted as
+    # errors), while a given split refuses it: one rule with vision and tabular
+    _, valid = ember.split_indices(20, 0.2, seed=0)
+    labels = ["pos", "neg"] * 10
+    for index in valid[:2]:
+        labels[index] = "meh"
+    texts = [f"film number {i}" for i in range(20)]
+    with pytest.warns(ember.EmberWarning, match=r"every text of class 'meh' \(2 texts\) in "
+                                                r"validation.*seed=.*valid_pct="):
+        data = TextData.from_texts(texts, labels, valid_pct=0.2, seed=0, min_freq=1)
+    assert data.classes == ["meh", "neg", "pos"]
+    tags = ["a b", "b"] * 10
+    tags[valid[0]] = "a c"  # multi-label: class by class
+    with pytest.warns(ember.EmberWarning, match=r"class 'c' \(1 text\)"):
+        TextData.from_texts(texts, tags, valid_pct=0.2, seed=0, min_freq=1, label_delim=" ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a split that leaves every class in training is quiet
+        TextData.from_texts(texts, ["pos", "neg"] * 10, valid_pct=0.2, seed=0, min_freq=1)

@@ -619,3 +619,47 @@ def test_a_list_of_images_of_different_sizes_names_the_odd_one_and_a_way_that_ex
     assert "from_files(paths, labels, size=" in str(error.value)
     data = ImageData.from_arrays([image.resize((28, 28)) for image in images], y[:10])
     assert data.size == (28, 28)
+
+
+def test_a_random_split_that_puts_a_whole_class_in_validation_warns_and_keeps_it(
+        image_folder, fashion):
+    # the class was kept in silence (an output the model never trains, its images counted as
+    # errors), while a given split refuses it: one rule with text and tabular
+    (x, _), _ = fashion
+    _, valid = ember.split_indices(40, 0.2, seed=0)
+    labels = ["coat", "shirt"] * 20
+    for index in valid[:2]:
+        labels[index] = "bag"
+    with pytest.warns(ember.EmberWarning, match=r"every image of class 'bag' \(2 images\) in "
+                                                r"validation.*seed=.*valid_pct="):
+        data = ImageData.from_arrays(x[:40], labels, valid_pct=0.2, seed=0)
+    assert data.classes == ["bag", "coat", "shirt"]
+    paths = sorted(image_folder.rglob("*.png"))
+    names = [path.parent.name for path in paths]
+    _, valid = ember.split_indices(len(paths), 0.2, seed=0)
+    names[valid[0]] = "sandal"
+    with pytest.warns(ember.EmberWarning, match=r"class 'sandal' \(1 image\)"):
+        ImageData.from_files(paths, names, valid_pct=0.2, seed=0)
+
+
+def test_a_given_validation_mask_with_a_class_training_lacks_is_refused(image_folder):
+    # from_df(valid_col=) and from_files(valid_mask=) checked only the test labels: a
+    # validation class that training lacks got an output the model never trained, in silence
+    paths = sorted(image_folder.rglob("*.png"))
+    names = [path.parent.name for path in paths]
+    mask = [False] * (len(paths) - 4) + [True] * 4
+    names[-1] = "sandal"
+    with pytest.raises(ember.DataError, match=r"valid label 'sandal' \(.*\.png\) never occurs "
+                                              r"in training.*classes="):
+        ImageData.from_files(paths, names, valid_mask=mask)
+    kept = ImageData.from_files(paths, names, valid_mask=mask,
+                                classes=["sandal", "sneaker", "trouser", "tshirt"])
+    assert kept.n_out == 4  # classes= keeps it on purpose
+
+
+def test_a_given_validation_class_in_lists_of_labels_is_checked_class_by_class(fashion):
+    # lists of labels (multi-label) were not checked at all, where text checks them
+    (x, _), _ = fashion
+    with pytest.raises(ember.DataError, match=r"valid label 'hat' \(item 1\) never occurs"):
+        ImageData.from_arrays(x[:40], [["coat", "warm"], ["shirt"]] * 20,
+                              valid=(x[40:42], [["coat"], ["hat", "coat"]]))

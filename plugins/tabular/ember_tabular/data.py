@@ -218,7 +218,8 @@ class TabularData(ember.Data):
                 so you can correct it. Columns in none of the lists are not used.
             valid_pct / seed: seeded random validation split (ignored with ``valid_col``).
             valid_col: a boolean column, ``True`` for validation rows. A validation class that
-                no training row has is an error (a ``Categorical`` target keeps its categories).
+                no training row has is an error (a ``Categorical`` target keeps its
+                categories); a random split that does it warns (:func:`ember.warn_unseen_classes`).
             bs / valid_bs: batch sizes (chosen from the number of rows when not given).
             procs: a :class:`TabularProcessor` to use instead of the default one (fitted on the
                 training rows unless it is fitted already).
@@ -304,8 +305,9 @@ class TabularData(ember.Data):
         if not procs.fitted:  # fitted and transformed in one pass over the training rows
             train_arrays = procs.fit_transform(train_frame)
         target_kind, classes = _target_kind(df, target_names, target_kind, max_card)
-        if valid_col is not None and target_kind == "single_label":
-            _check_seen(train_frame[target_names[0]], valid_frame[target_names[0]])
+        if target_kind == "single_label":
+            _check_seen(train_frame[target_names[0]], valid_frame[target_names[0]],
+                        given=valid_col is not None)
         if log_target and target_kind != "regression":
             raise ember.DataError("log_target=True needs a regression target")
         y_range = _checked_y_range(y_range, target_kind, target_names)
@@ -737,10 +739,14 @@ def _checked_y_range(y_range: Any, target_kind: str, names: list[Any]) -> list[f
     return [low, high]
 
 
-def _check_seen(train: pd.Series, valid: pd.Series) -> None:
+def _check_seen(train: pd.Series, valid: pd.Series, given: bool) -> None:
     """A validation class that no training row has is refused when the split was given (the
     model could never learn it); the categories of a ``Categorical`` column are declared, so
-    they keep such a class on purpose."""
+    they keep such a class on purpose. A random split that put every row of a class in
+    validation keeps it, with a warning (:func:`ember.warn_unseen_classes`)."""
+    if not given:
+        ember.warn_unseen_classes(pd.unique(train), valid.tolist(), item="row")
+        return
     if isinstance(train.dtype, pd.CategoricalDtype):
         return
     unseen = ember.first_unseen_class(pd.unique(train), valid.tolist())

@@ -448,6 +448,16 @@ class _Targets:
                 f"training; add training texts of that class, drop the item, or pass "
                 f"classes= to keep the class on purpose")
 
+    def warn_unseen(self, values: Sequence[Any], train: Sequence[int],
+                    valid: Sequence[int]) -> None:
+        """Warn about a class whose texts a random split put all in validation (one rule
+        with the other plugins: :func:`ember.warn_unseen_classes`)."""
+        if self.kind == "regression":
+            return
+        ember.warn_unseen_classes(
+            (values[index] for index in train), (values[index] for index in valid),
+            self.split if self.kind == "multi_label" else None, item="text")
+
     def split(self, value: Any) -> list[Any]:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
@@ -558,10 +568,12 @@ class TextData(ember.Data):
                    test_label_names: Sequence[str] | None = None) -> TextData:
         """Texts and labels as two lists; the other constructors end here.
 
-        ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). Errors name
-        an item by ``names`` (its text) and ``label_names`` (its label; by default as its
-        text). The vocab is
-        built on the training texts only (pass ``vocab=`` to reuse a language model's).
+        ``is_valid`` marks validation items (else a seeded ``valid_pct`` split). A class
+        whose every text is a validation one is an error when the split was given (unless
+        ``classes=`` keeps it on purpose) and an :class:`ember.EmberWarning` naming it when
+        the random split did it (:func:`ember.warn_unseen_classes`). Errors name an item by
+        ``names`` (its text) and ``label_names`` (its label; by default as its text). The
+        vocab is built on the training texts only (pass ``vocab=`` to reuse a language model's).
         ``max_len`` tokens are kept per text. ``n_workers``/``cache_dir`` go to
         :meth:`Tokenizer.tokenize_many`. ``backwards=True`` reverses each text's token ids
         (after the cut to ``max_len``), in training and at inference: the classifier for a
@@ -636,6 +648,7 @@ class TextData(ember.Data):
                 targets.check_seen(labels, label_names, train_idx, valid_idx)  # a mistake
         else:
             train_idx, valid_idx = ember.split_indices(n, valid_pct, seed)
+            targets.warn_unseen(labels, train_idx, valid_idx)  # by chance: kept, with a warning
         tokens = tokenizer.tokenize_many(texts, n_workers, cache_dir=cache_dir, names=names)
         if vocab is None:
             vocab = Vocab.build((tokens[i] for i in train_idx), min_freq, max_vocab)

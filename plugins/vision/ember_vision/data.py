@@ -487,7 +487,9 @@ class ImageData(ember.Data):
 
         Without ``valid`` a seeded ``valid_pct`` of the items is held out; ``valid`` takes an
         ``(images, labels)`` pair instead. Integer labels index into ``classes`` when given.
-        Statistics come from the training split only.
+        Statistics come from the training split only. A ``valid`` class that training lacks
+        is an error (``classes=`` keeps it on purpose); a random split that puts every image
+        of a class in validation warns, naming it (:func:`ember.warn_unseen_classes`).
 
         ``test`` adds a test loader (``data.test_dl``). An ``(images, labels)`` pair (a tuple,
         or a list of two parts of one length) is a labelled test set, scored by
@@ -556,6 +558,7 @@ class ImageData(ember.Data):
             valid_images, valid_targets = extra_pixels["valid"], split_targets["valid"]
         else:
             train_index, valid_index = ember.split_indices(n, valid_pct, seed)
+            _warn_unseen(train_labels, train_index, valid_index, label_delim)
             train_index_t = torch.from_numpy(train_index)
             valid_index_t = torch.from_numpy(valid_index)
             train_images, train_targets = pixels[train_index_t], split_targets["all"][train_index_t]
@@ -592,8 +595,11 @@ class ImageData(ember.Data):
         Every file's header is read up front: an unreadable file, or (without ``mode``) a file
         whose mode differs from the others, raises an :class:`ember.DataError` naming it. Without
         ``size`` all images must have one size. ``valid_mask`` marks validation items; otherwise
-        a seeded ``valid_pct`` is held out. Statistics come from up to ``stats_sample`` training
-        images (decoded, converted, resized).
+        a seeded ``valid_pct`` is held out. A class only validation items have is an error
+        naming the file when the split is given (``valid_mask``, without ``classes=``, which
+        keeps it on purpose), and an :class:`ember.EmberWarning` naming the class when the
+        random split did it (:func:`ember.warn_unseen_classes`). Statistics come from up to
+        ``stats_sample`` training images (decoded, converted, resized).
 
         ``test`` adds a test loader (``data.test_dl``), read like the validation files. A
         ``(paths, labels)`` pair is a labelled test set (``learn.validate("test")``); without
@@ -639,10 +645,17 @@ class ImageData(ember.Data):
             all_labels = _join_labels(train_labels, extra)
             if classes is None and isinstance(train_labels, list):
                 _check_seen(train_labels, extra, label_delim)
+        train_index, valid_index = _file_split(len(paths), valid_pct, seed, valid_mask)
+        label_list = _as_list(labels)
+        if valid_mask is None:
+            _warn_unseen(label_list, train_index, valid_index, label_delim)
+        elif classes is None and isinstance(label_list, list):  # a split the user gave
+            _check_seen([label_list[i] for i in train_index],
+                        [("valid", torch.empty(0), [label_list[i] for i in valid_index])],
+                        label_delim, [str(paths[i]) for i in valid_index])
         chosen_mode, final_size = scan_image_files(paths + test_paths, mode, size)
         all_targets, kind, names = encode_targets(all_labels, classes, target_kind, label_delim)
         targets = all_targets[:len(paths)]
-        train_index, valid_index = _file_split(len(paths), valid_pct, seed, valid_mask)
         mean, std = _file_stats(paths, train_index, chosen_mode, final_size, seed, stats_sample)
 
         def dataset(index: np.ndarray, train: bool) -> FileImageDataset:
@@ -726,7 +739,8 @@ class ImageData(ember.Data):
         given) and a label column. Lists of labels, or strings split by ``label_delim``, make a
         multi-label target (with ``label_delim`` an empty cell, which pandas reads as NaN, is
         an image of no class); non-integral floats make a regression target. ``valid_col``
-        names a boolean column marking validation rows.
+        names a boolean column marking validation rows (a class only they have is an error,
+        as for ``valid_mask`` of :meth:`from_files`).
 
         Example:
             >>> # data = ImageData.from_df(df, "file", "tags", label_delim=" ", folder="planet")
@@ -970,33 +984,57 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
-def _check_seen(train_labels: list[Any],
-                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]],
-                label_delim: str | None = None) -> None:
-    """A class label in ``valid``/``test`` that no training image has is an error (the model
-    could never predict it); pass ``classes=`` to keep such a class on purpose. With
-    ``label_delim`` each label is a delimited list of classes, checked class by class."""
-    if any(isinstance(v, (list, tuple, np.ndarray))
-           or (isinstance(v, float) and not is_missing(v) and not v.is_integer())
-           for v in train_labels[:1000]):
-        return  # multi-label and regression targets have no unseen classes
-
+def _classes_of(label_delim: str | None) -> Callable[[Any], list[Any]]:
+    """The classes of one label as :func:`encode_targets` reads it: a list (or tuple, set) of
+    classes, a string split by ``label_delim`` (a blank cell: no class), or one class."""
     def classes_of(value: Any) -> list[Any]:
+        if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+            return [plain(part) for part in value]
         value = plain(value)
-        if label_delim is not None and is_missing(value):
-            return []  # a blank cell: no class, as encode_targets reads it
+        if is_missing(value):  # a blank cell: no class with label_delim, else refused by
+            return []  # encode_targets as a missing label
         if label_delim is not None and isinstance(value, str):
             return ember.split_label(value, label_delim)  # as encode_targets splits it
         return [value]
 
+    return classes_of
+
+
+def _regression_labels(labels: Sequence[Any]) -> bool:
+    """Whether labels read as a regression target (non-integral floats): no classes."""
+    return any(isinstance(v, float) and not is_missing(v) and not v.is_integer()
+               for v in labels[:1000])
+
+
+def _check_seen(train_labels: list[Any],
+                extra: list[tuple[str, Tensor, list[Any] | np.ndarray]],
+                label_delim: str | None = None,
+                item_names: Sequence[str] | None = None) -> None:
+    """A class label in ``valid``/``test`` (a split the user gave) that no training image has
+    is an error (the model could never predict it); pass ``classes=`` to keep such a class on
+    purpose. A list of labels, or a string split by ``label_delim``, is checked class by
+    class. ``item_names`` names the items of the one split in ``extra`` (their files)."""
+    if _regression_labels(train_labels):
+        return
     for name, _, labels in extra:
-        unseen = ember.first_unseen_class(train_labels, labels, classes_of)
+        unseen = ember.first_unseen_class(train_labels, labels, _classes_of(label_delim))
         if unseen is not None:
             index, label = unseen
+            item = item_names[index] if item_names is not None else f"item {index}"
             raise ember.DataError(
-                f"{name} label {label!r} (item {index}) never occurs in training; add "
+                f"{name} label {label!r} ({item}) never occurs in training; add "
                 f"training images of that class, drop the item, or pass classes= to "
                 f"keep the class on purpose")
+
+
+def _warn_unseen(labels: Sequence[Any], train_index: np.ndarray, valid_index: np.ndarray,
+                 label_delim: str | None) -> None:
+    """Warn about a class whose images a random split put all in validation (one rule with
+    the other plugins: :func:`ember.warn_unseen_classes`)."""
+    if (isinstance(labels, np.ndarray) and labels.ndim > 1) or _regression_labels(labels):
+        return  # a multi-hot matrix or several regression outputs: no class names
+    ember.warn_unseen_classes((labels[i] for i in train_index), (labels[i] for i in valid_index),
+                              _classes_of(label_delim), item="image")
 
 
 def _n_out(targets: Tensor) -> int:
