@@ -249,3 +249,14 @@ def test_a_decomposed_accent_is_the_composed_word(rules) -> None:
     assert tokenizer.tokenize_many([decomposed, composed]) == [tokenizer(composed)] * 2
     vocab = Vocab.build([tokenizer(composed)], min_freq=1)
     assert UNK not in vocab.numericalize(tokenizer(decomposed)) or UNK not in vocab.itos
+
+
+def test_a_language_whose_tokenizer_needs_a_package_says_to_install_it() -> None:
+    # spaCy has Thai; its tokenizer needs PyThaiNLP: "spaCy has no language 'th'" was wrong
+    import importlib.util
+
+    if importlib.util.find_spec("pythainlp") is not None:
+        pytest.skip("PyThaiNLP is installed: spaCy's Thai tokenizer works")
+    with pytest.raises(ember.DataError, match=r"^spaCy's Thai tokenizer \('th'\) needs a "
+                                              r"package that is not installed \(.*PyThaiNLP"):
+        Tokenizer("th")("hello")

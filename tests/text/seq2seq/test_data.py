@@ -562,3 +562,21 @@ def test_unseen_words_are_named_as_typed_without_their_token_space() -> None:
     chars = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
     with pytest.warns(ember.EmberWarning, match=r"never seen in training: \[' ', 'z'\]"):
         chars.encode(["un z"])
+
+
+@pytest.mark.parametrize("languages", [{"lang": "th"}, {"src_lang": "th"}])
+def test_a_language_whose_tokenizer_needs_a_package_says_to_install_it(languages: dict
+                                                                        ) -> None:
+    # spaCy has Thai; its tokenizer needs PyThaiNLP. The message said "spaCy has no language
+    # 'th'" and advised another language code, not the package to install
+    import importlib.util
+
+    if importlib.util.find_spec("pythainlp") is not None:
+        pytest.skip("PyThaiNLP is installed: spaCy's Thai tokenizer works")
+    with pytest.raises(ember.DataError) as error:
+        Seq2SeqData.from_pairs(PAIRS[:20], level="word", **languages)
+    message = str(error.value)
+    assert "has no language" not in message
+    assert message.startswith("spaCy's Thai tokenizer ('th') needs a package that is not "
+                              "installed (The Thai tokenizer requires the PyThaiNLP library")
+    assert "install it" in message and "'xx'" in message and "src_lang=" in message

@@ -46,7 +46,7 @@ from ember.data import check_batch_size
 from ember.model import evaluating
 from ember.utils import check_whole, is_missing, warn
 from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
-from ember_text.tokenize import Vocab, _composed, check_text
+from ember_text.tokenize import Vocab, _composed, blank_tokenizer, check_text
 
 __all__ = [
     "BOS",
@@ -176,15 +176,8 @@ class _WordSplitter:
 
     def __call__(self, text: str) -> list[str]:
         if self._tokenizer is None:
-            import spacy
-
-            try:
-                self._tokenizer = spacy.blank(self.lang).tokenizer
-            except (ImportError, KeyError, ValueError) as error:
-                raise ember.DataError(
-                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
-                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual) as lang= (or "
-                    f"src_lang= / tgt_lang= for one side)") from None
+            self._tokenizer = blank_tokenizer(
+                self.lang, " as lang= (or src_lang= / tgt_lang= for one side)")
         return [token.text_with_ws for token in self._tokenizer(text)]
 
 
