@@ -580,3 +580,19 @@ def test_a_language_whose_tokenizer_needs_a_package_says_to_install_it(languages
     assert message.startswith("spaCy's Thai tokenizer ('th') needs a package that is not "
                               "installed (The Thai tokenizer requires the PyThaiNLP library")
     assert "install it" in message and "'xx'" in message and "src_lang=" in message
+
+
+def test_a_dict_of_source_to_target_is_read_as_its_pairs() -> None:
+    # a glossary {source: target} was refused as "item 0 ('zéro') is not a (source, target)
+    # pair", and as test_pairs it became a test set of its sources alone, without labels
+    glossary = dict(PAIRS[:40])
+    data = Seq2SeqData.from_pairs(glossary, bs=8, valid_pairs=dict(PAIRS[40:50]),
+                                  test_pairs=dict(PAIRS[50:55]))
+    listed = Seq2SeqData.from_pairs(PAIRS[:40], bs=8, valid_pairs=PAIRS[40:50],
+                                    test_pairs=PAIRS[50:55])
+    assert data.src_vocab.itos == listed.src_vocab.itos
+    for split in ("train", "valid", "test"):
+        ours, theirs = data.loader(split).dataset, listed.loader(split).dataset
+        assert (ours.sources, ours.targets) == (theirs.sources, theirs.targets), split
+    assert data.test_labelled
+    assert data.show_batch(1, split="test")[0][1] is not None

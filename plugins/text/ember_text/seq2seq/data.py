@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,9 +354,10 @@ class Seq2SeqData(ember.Data):
         """Tokenise, build vocabs on the training pairs only, split and batch.
 
         Args:
-            pairs: a sequence of ``(source, target)`` strings, or a data frame whose first two
-                columns (or ``source_col`` / ``target_col``) hold them; one column named alone
-                takes the other of the first two as its partner.
+            pairs: a sequence of ``(source, target)`` strings, a dict ``{source: target}``,
+                or a data frame whose first two columns (or ``source_col`` / ``target_col``)
+                hold them; one column named alone takes the other of the first two as its
+                partner.
             valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
             valid_pairs: an explicit validation set (same forms as ``pairs``).
             test_pairs: a test set for the test loader (``learn.validate("test")``,
@@ -420,7 +421,9 @@ class Seq2SeqData(ember.Data):
         test_tokens: tuple[list[list[str]], list[list[str]] | None] | None = None
         test_labelled = True
         if test_pairs is not None:
-            if (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
+            if isinstance(test_pairs, Mapping):  # {source: target}: pairs, not its keys
+                test_pairs = list(test_pairs.items())
+            elif (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
                     and hasattr(test_pairs, "__iter__")):
                 # read twice (sources alone, or pairs?), and a generator reads once
                 test_pairs = list(test_pairs)
@@ -770,6 +773,8 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
     frame_columns: tuple[Any, Any] | None = None  # a data frame's (source, target) columns
+    if isinstance(pairs, Mapping):  # {source: target}, e.g. a glossary
+        pairs = list(pairs.items())
     if _is_frame(pairs):
         columns = list(pairs.columns)
         if len(columns) < 2 and (source_col is None or target_col is None):
@@ -789,8 +794,8 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
         pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
         frame_columns = (source_col, target_col)
     if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
-        raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
-                              f"frame, got {type(pairs).__name__}")
+        raise ember.DataError(f"{what} must be a list of (source, target) strings, a dict "
+                              f"{{source: target}} or a data frame, got {type(pairs).__name__}")
     out: list[tuple[str, str]] = []
     for index, pair in enumerate(pairs):
         if what == "test_pairs" and index > 0 and isinstance(pair, (str, bytes)):
