@@ -596,3 +596,33 @@ def test_a_dict_of_source_to_target_is_read_as_its_pairs() -> None:
         assert (ours.sources, ours.targets) == (theirs.sources, theirs.targets), split
     assert data.test_labelled
     assert data.show_batch(1, split="test")[0][1] is not None
+
+
+def _learner_that_ends_with(token: int) -> ember.Learner:
+    """An untrained learner whose decoder always emits ``token`` (its output bias dominates)."""
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    with torch.no_grad():
+        learn.model.output.weight.zero_()
+        learn.model.output.bias.fill_(-10.0)
+        learn.model.output.bias[token] = 10.0
+    return learn
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_translation_cut_at_max_len_is_warned_about_naming_its_sources(beam: int) -> None:
+    # a decoding that reached max_len without <eos> returned the first max_len tokens as if
+    # they were the whole translation, without a word
+    looping = _learner_that_ends_with(5)  # never <eos>
+    sources = ["deux", "trois", "quatre"]
+    with pytest.warns(ember.EmberWarning) as caught:
+        texts = looping.predict_batch(sources, beam=beam, max_len=4, bs=2)
+    assert all(len(text) == 4 for text in texts)
+    (message,) = [str(w.message) for w in caught if "without <eos>" in str(w.message)]
+    assert message.startswith(
+        "3 of 3 translations reached the decoding limit, max_len=4, without <eos> and are cut: "
+        "source 0 ('deux'), source 1 ('trois'), source 2 ('quatre'); pass a larger max_len=")
+    ending = _learner_that_ends_with(EOS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ending.predict_batch(sources, beam=beam, max_len=4) == ["", "", ""]

@@ -578,7 +578,8 @@ class Seq2SeqData(ember.Data):
 
         Returns strings, or :class:`Translation` objects with ``with_attention=True``.
         Decoding stops at ``<eos>`` or after ``max_len`` tokens (default
-        :meth:`default_max_len`), so it always ends. Decoded text has no class
+        :meth:`default_max_len`), so it always ends; translations cut at ``max_len`` (no
+        ``<eos>`` reached) are named in one warning. Decoded text has no class
         probabilities: ``probs=True`` is refused (see :meth:`why_no_probabilities`).
 
         Example:
@@ -599,6 +600,7 @@ class Seq2SeqData(ember.Data):
                 f"{length_penalty!r}")
         items = list(items)
         results: list[Any] = []
+        cut: list[str] = []  # the sources whose decoding reached max_len without <eos>
         with evaluating(model) as model_device:
             device = device or model_device
             for start in range(0, len(items), bs):
@@ -611,8 +613,12 @@ class Seq2SeqData(ember.Data):
                 else:
                     decoded = [beam_search(model, src[i:i + 1], beam, max_len,
                                            length_penalty)[0] for i in range(len(chunk))]
-                for item, (ids, attention, score) in zip(chunk, decoded):
+                for offset, (item, (ids, attention, score)) in enumerate(zip(chunk, decoded)):
                     text = self.detokenize(ids)
+                    if EOS not in ids:
+                        source = check_text(item)
+                        cut.append(f"source {ember.item_number(start + offset)} "
+                                   f"({source[:40]!r})")
                     if not with_attention:
                         results.append(text)
                         continue
@@ -623,6 +629,12 @@ class Seq2SeqData(ember.Data):
                     tokens = self.tgt_vocab.decode(ids, skip_pad=False)
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
+        if cut:
+            shown = ", ".join(cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
+            warn(f"{len(cut)} of {len(items)} translations reached the decoding limit, "
+                 f"max_len={max_len}, without <eos> and are cut: {shown}; pass a larger "
+                 f"max_len= (the default is twice the longest training target + 10), or train "
+                 f"the model longer if it repeats itself")
         return results
 
     def why_no_probabilities(self) -> str:
