@@ -271,3 +271,14 @@ def test_detokenize_joins_contractions_written_with_a_typographic_apostrophe() -
     text = "He doesn't know it's fine, we're sure they've I'm you'll he'd. Can't!"
     for written in (text, text.replace("'", "\u2019")):
         assert tokenizer.detokenize(tokenizer(written)) == written
+
+
+def test_a_language_whose_tokenizer_needs_a_package_says_to_install_it() -> None:
+    # spaCy has Thai; its tokenizer needs PyThaiNLP: "spaCy has no language 'th'" was wrong
+    import importlib.util
+
+    if importlib.util.find_spec("pythainlp") is not None:
+        pytest.skip("PyThaiNLP is installed: spaCy's Thai tokenizer works")
+    with pytest.raises(ember.DataError, match=r"^spaCy's Thai tokenizer \('th'\) needs a "
+                                              r"package that is not installed \(.*PyThaiNLP"):
+        Tokenizer("th")("hello")

@@ -77,6 +77,7 @@ __all__ = [
     "WREP",
     "Tokenizer",
     "Vocab",
+    "blank_tokenizer",
     "check_text",
     "check_uploaded_text",
     "is_missing",
@@ -207,6 +208,37 @@ def _composed(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
+
+def blank_tokenizer(lang: str, argument: str = "") -> Any:
+    """The rule-based tokenizer of ``spacy.blank(lang)`` (no trained pipeline needed).
+
+    A :class:`DataError` names a language spaCy lacks, and one spaCy has whose tokenizer needs
+    a package that is not installed (Japanese: SudachiPy, Thai: PyThaiNLP, Korean: mecab-ko,
+    Vietnamese: pyvi) with spaCy's own install hint, rather than calling that language
+    missing. ``argument`` names where the caller takes the code (``" as lang="``), for the
+    advice.
+
+    Example:
+        >>> [token.text for token in blank_tokenizer("en")("don't")]
+        ['do', "n't"]
+    """
+    import spacy
+
+    try:
+        language = spacy.util.get_lang_class(lang)
+    except (ImportError, KeyError, ValueError) as error:
+        raise DataError(
+            f"spaCy has no language {lang!r} ({error}); give a spaCy language code such as "
+            f"'en', 'fr', 'de' or 'xx' (multilingual){argument}") from None
+    try:
+        return spacy.blank(lang).tokenizer
+    except (ImportError, KeyError, ValueError) as error:
+        raise DataError(
+            f"spaCy's {language.__name__} tokenizer ({lang!r}) needs a package that is not "
+            f"installed ({str(error).strip()}); install it, or give 'xx' (multilingual rules, "
+            f"no extra package){argument}") from None
+
+
 class Tokenizer:
     """Split text into lowercase tokens with rule tokens, using a blank spaCy tokenizer.
 
@@ -254,15 +286,7 @@ class Tokenizer:
             ['do', "n't"]
         """
         if self._spacy is None:
-            import spacy
-
-            try:
-                self._spacy = spacy.blank(self.lang).tokenizer
-            except (ImportError, KeyError, ValueError) as error:
-                raise DataError(
-                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
-                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual)"
-                ) from None
+            self._spacy = blank_tokenizer(self.lang)
         return self._spacy
 
     def __getstate__(self) -> dict[str, Any]:

@@ -390,3 +390,14 @@ def test_a_teacher_forcing_given_to_one_fit_replaces_the_default_for_that_fit() 
     assert mine.ratios == [0.5] * len(learn.data.train_dl)
     assert default.ratios == []
     assert learn.callback("teacher_forcing") is default
+
+
+@pytest.mark.parametrize("schedule", [s for s in SCHEDULES if s != "constant"])
+def test_a_floor_above_start_is_refused_as_a_schedule_that_would_rise(schedule: str) -> None:
+    # TeacherForcing("linear", 0.1) (start 0.1, the default floor 0.25) rose from 0.1 to 0.25
+    # over the fit without a word, in a callback that decays the ratio to a floor
+    with pytest.raises(ValueError, match=rf"floor \(0.25\) is above start \(0.1\): the "
+                                         rf"{schedule} schedule .* would rise"):
+        TeacherForcing(schedule, 0.1)
+    assert TeacherForcing(schedule, start=0.25, floor=0.25).ratio_at(1.0) == 0.25
+    assert TeacherForcing("constant", start=0.0).ratio_at(0.5) == 0.0  # floor is not read

@@ -562,3 +562,67 @@ def test_unseen_words_are_named_as_typed_without_their_token_space() -> None:
     chars = Seq2SeqData.from_pairs([("un", "1"), ("deux", "2")] * 3, bs=2)
     with pytest.warns(ember.EmberWarning, match=r"never seen in training: \[' ', 'z'\]"):
         chars.encode(["un z"])
+
+
+@pytest.mark.parametrize("languages", [{"lang": "th"}, {"src_lang": "th"}])
+def test_a_language_whose_tokenizer_needs_a_package_says_to_install_it(languages: dict
+                                                                        ) -> None:
+    # spaCy has Thai; its tokenizer needs PyThaiNLP. The message said "spaCy has no language
+    # 'th'" and advised another language code, not the package to install
+    import importlib.util
+
+    if importlib.util.find_spec("pythainlp") is not None:
+        pytest.skip("PyThaiNLP is installed: spaCy's Thai tokenizer works")
+    with pytest.raises(ember.DataError) as error:
+        Seq2SeqData.from_pairs(PAIRS[:20], level="word", **languages)
+    message = str(error.value)
+    assert "has no language" not in message
+    assert message.startswith("spaCy's Thai tokenizer ('th') needs a package that is not "
+                              "installed (The Thai tokenizer requires the PyThaiNLP library")
+    assert "install it" in message and "'xx'" in message and "src_lang=" in message
+
+
+def test_a_dict_of_source_to_target_is_read_as_its_pairs() -> None:
+    # a glossary {source: target} was refused as "item 0 ('zéro') is not a (source, target)
+    # pair", and as test_pairs it became a test set of its sources alone, without labels
+    glossary = dict(PAIRS[:40])
+    data = Seq2SeqData.from_pairs(glossary, bs=8, valid_pairs=dict(PAIRS[40:50]),
+                                  test_pairs=dict(PAIRS[50:55]))
+    listed = Seq2SeqData.from_pairs(PAIRS[:40], bs=8, valid_pairs=PAIRS[40:50],
+                                    test_pairs=PAIRS[50:55])
+    assert data.src_vocab.itos == listed.src_vocab.itos
+    for split in ("train", "valid", "test"):
+        ours, theirs = data.loader(split).dataset, listed.loader(split).dataset
+        assert (ours.sources, ours.targets) == (theirs.sources, theirs.targets), split
+    assert data.test_labelled
+    assert data.show_batch(1, split="test")[0][1] is not None
+
+
+def _learner_that_ends_with(token: int) -> ember.Learner:
+    """An untrained learner whose decoder always emits ``token`` (its output bias dominates)."""
+    ember.seed(0)
+    learn = ember.learner(Seq2SeqData.from_pairs(PAIRS[:60], bs=16), quiet=True)
+    with torch.no_grad():
+        learn.model.output.weight.zero_()
+        learn.model.output.bias.fill_(-10.0)
+        learn.model.output.bias[token] = 10.0
+    return learn
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_translation_cut_at_max_len_is_warned_about_naming_its_sources(beam: int) -> None:
+    # a decoding that reached max_len without <eos> returned the first max_len tokens as if
+    # they were the whole translation, without a word
+    looping = _learner_that_ends_with(5)  # never <eos>
+    sources = ["deux", "trois", "quatre"]
+    with pytest.warns(ember.EmberWarning) as caught:
+        texts = looping.predict_batch(sources, beam=beam, max_len=4, bs=2)
+    assert all(len(text) == 4 for text in texts)
+    (message,) = [str(w.message) for w in caught if "without <eos>" in str(w.message)]
+    assert message.startswith(
+        "3 of 3 translations reached the decoding limit, max_len=4, without <eos> and are cut: "
+        "source 0 ('deux'), source 1 ('trois'), source 2 ('quatre'); pass a larger max_len=")
+    ending = _learner_that_ends_with(EOS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ending.predict_batch(sources, beam=beam, max_len=4) == ["", "", ""]

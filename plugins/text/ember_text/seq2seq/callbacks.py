@@ -137,8 +137,9 @@ class TeacherForcing(ember.Callback):
     Args:
         schedule: one of :data:`SCHEDULES` (see the module docstring for the formulas).
         start: the ratio at the start of training.
-        floor: the ratio the decay ends at (``exponential`` only approaches it: it ends
-            ``exp(-rate)`` of the way from ``floor`` to ``start``, 0.7 % with the default rate).
+        floor: the ratio the decay ends at, at most ``start`` (``constant`` does not read
+            it; ``exponential`` only approaches it: it ends ``exp(-rate)`` of the way from
+            ``floor`` to ``start``, 0.7 % with the default rate).
         rate: speed of the ``exponential`` decay (0 or more).
         steepness, midpoint: shape of the ``inverse_sigmoid`` decay (a finite, non-zero
             steepness; a very steep one is a step down at ``midpoint``).
@@ -192,6 +193,12 @@ class TeacherForcing(ember.Callback):
         for name, value in (("start", start), ("floor", floor)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+        if schedule != "constant" and floor > start:  # (constant reads no floor)
+            raise ValueError(
+                f"floor ({floor}) is above start ({start}): the {schedule} schedule decays the "
+                f"ratio from start to floor, so it would rise; give a floor at most start (e.g. "
+                f"TeacherForcing({schedule!r}, start={start}, floor=0.0)), or "
+                f"schedule='constant' for a fixed ratio")
         if not 0.0 <= accuracy_low < accuracy_high <= 1.0:
             raise ValueError(f"need 0 <= accuracy_low < accuracy_high <= 1, got "
                              f"accuracy_low={accuracy_low}, accuracy_high={accuracy_high}")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from ember.data import check_batch_size
 from ember.model import evaluating
 from ember.utils import check_whole, is_missing, warn
 from ember_text.data import SortishSampler, TextData, _one_text, pad_ids
-from ember_text.tokenize import Vocab, _composed, check_text
+from ember_text.tokenize import Vocab, _composed, blank_tokenizer, check_text
 
 __all__ = [
     "BOS",
@@ -176,15 +176,8 @@ class _WordSplitter:
 
     def __call__(self, text: str) -> list[str]:
         if self._tokenizer is None:
-            import spacy
-
-            try:
-                self._tokenizer = spacy.blank(self.lang).tokenizer
-            except (ImportError, KeyError, ValueError) as error:
-                raise ember.DataError(
-                    f"spaCy has no language {self.lang!r} ({error}); give a spaCy language "
-                    f"code such as 'en', 'fr', 'de' or 'xx' (multilingual) as lang= (or "
-                    f"src_lang= / tgt_lang= for one side)") from None
+            self._tokenizer = blank_tokenizer(
+                self.lang, " as lang= (or src_lang= / tgt_lang= for one side)")
         return [token.text_with_ws for token in self._tokenizer(text)]
 
 
@@ -361,9 +354,10 @@ class Seq2SeqData(ember.Data):
         """Tokenise, build vocabs on the training pairs only, split and batch.
 
         Args:
-            pairs: a sequence of ``(source, target)`` strings, or a data frame whose first two
-                columns (or ``source_col`` / ``target_col``) hold them; one column named alone
-                takes the other of the first two as its partner.
+            pairs: a sequence of ``(source, target)`` strings, a dict ``{source: target}``,
+                or a data frame whose first two columns (or ``source_col`` / ``target_col``)
+                hold them; one column named alone takes the other of the first two as its
+                partner.
             valid_pct, seed: the seeded random validation split (ignored with ``valid_pairs``).
             valid_pairs: an explicit validation set (same forms as ``pairs``).
             test_pairs: a test set for the test loader (``learn.validate("test")``,
@@ -427,7 +421,9 @@ class Seq2SeqData(ember.Data):
         test_tokens: tuple[list[list[str]], list[list[str]] | None] | None = None
         test_labelled = True
         if test_pairs is not None:
-            if (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
+            if isinstance(test_pairs, Mapping):  # {source: target}: pairs, not its keys
+                test_pairs = list(test_pairs.items())
+            elif (not _is_frame(test_pairs) and not isinstance(test_pairs, (str, bytes))
                     and hasattr(test_pairs, "__iter__")):
                 # read twice (sources alone, or pairs?), and a generator reads once
                 test_pairs = list(test_pairs)
@@ -582,7 +578,8 @@ class Seq2SeqData(ember.Data):
 
         Returns strings, or :class:`Translation` objects with ``with_attention=True``.
         Decoding stops at ``<eos>`` or after ``max_len`` tokens (default
-        :meth:`default_max_len`), so it always ends. Decoded text has no class
+        :meth:`default_max_len`), so it always ends; translations cut at ``max_len`` (no
+        ``<eos>`` reached) are named in one warning. Decoded text has no class
         probabilities: ``probs=True`` is refused (see :meth:`why_no_probabilities`).
 
         Example:
@@ -603,6 +600,7 @@ class Seq2SeqData(ember.Data):
                 f"{length_penalty!r}")
         items = list(items)
         results: list[Any] = []
+        cut: list[str] = []  # the sources whose decoding reached max_len without <eos>
         with evaluating(model) as model_device:
             device = device or model_device
             for start in range(0, len(items), bs):
@@ -615,8 +613,12 @@ class Seq2SeqData(ember.Data):
                 else:
                     decoded = [beam_search(model, src[i:i + 1], beam, max_len,
                                            length_penalty)[0] for i in range(len(chunk))]
-                for item, (ids, attention, score) in zip(chunk, decoded):
+                for offset, (item, (ids, attention, score)) in enumerate(zip(chunk, decoded)):
                     text = self.detokenize(ids)
+                    if EOS not in ids:
+                        source = check_text(item)
+                        cut.append(f"source {ember.item_number(start + offset)} "
+                                   f"({source[:40]!r})")
                     if not with_attention:
                         results.append(text)
                         continue
@@ -627,6 +629,12 @@ class Seq2SeqData(ember.Data):
                     tokens = self.tgt_vocab.decode(ids, skip_pad=False)
                     results.append(Translation(text, tokens, source_tokens,
                                                attention[:, : len(source_tokens)], score))
+        if cut:
+            shown = ", ".join(cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
+            warn(f"{len(cut)} of {len(items)} translations reached the decoding limit, "
+                 f"max_len={max_len}, without <eos> and are cut: {shown}; pass a larger "
+                 f"max_len= (the default is twice the longest training target + 10), or train "
+                 f"the model longer if it repeats itself")
         return results
 
     def why_no_probabilities(self) -> str:
@@ -777,6 +785,8 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
               ) -> list[tuple[str, str]]:
     """Check and normalise ``pairs`` (sequence of 2-tuples or a data frame)."""
     frame_columns: tuple[Any, Any] | None = None  # a data frame's (source, target) columns
+    if isinstance(pairs, Mapping):  # {source: target}, e.g. a glossary
+        pairs = list(pairs.items())
     if _is_frame(pairs):
         columns = list(pairs.columns)
         if len(columns) < 2 and (source_col is None or target_col is None):
@@ -796,8 +806,8 @@ def _as_pairs(pairs: Any, source_col: str | None, target_col: str | None, what: 
         pairs = list(zip(pairs[source_col].tolist(), pairs[target_col].tolist()))
         frame_columns = (source_col, target_col)
     if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
-        raise ember.DataError(f"{what} must be a list of (source, target) strings or a data "
-                              f"frame, got {type(pairs).__name__}")
+        raise ember.DataError(f"{what} must be a list of (source, target) strings, a dict "
+                              f"{{source: target}} or a data frame, got {type(pairs).__name__}")
     out: list[tuple[str, str]] = []
     for index, pair in enumerate(pairs):
         if what == "test_pairs" and index > 0 and isinstance(pair, (str, bytes)):
