@@ -102,6 +102,18 @@ def edge(out: str, n_valid: int) -> None:
         write_on_rank_zero(learn.distributed, planted, Path(out + ".never"))
     except ember.ExportError as error:
         report(f"RANK {rank} WRITE FAILED {error}")
+    decisions(n_valid)
+
+
+def decisions(n_valid: int) -> None:
+    """What every rank must decide alike from the training losses: early stopping on
+    ``train_loss`` (each rank reports its rows' ``train_loss`` and its own batches' losses)."""
+    learn = edge_learner(n_valid)
+    rank = learn.distributed.rank
+    learn.fit_one_cycle(4, 1e-2, cbs=[ember.EarlyStopping("train_loss", patience=1)])
+    rows = [row["train_loss"] for row in learn.recorder.values]
+    report(f"RANK {rank} TRAIN_LOSS {json.dumps(rows)} BATCHES "
+           f"{json.dumps(learn.recorder.losses)}")
 
 
 def _pad_batch(batch: list[tuple[torch.Tensor, torch.Tensor]]
