@@ -107,13 +107,23 @@ def edge(out: str, n_valid: int) -> None:
 
 def decisions(n_valid: int) -> None:
     """What every rank must decide alike from the training losses: early stopping on
-    ``train_loss`` (each rank reports its rows' ``train_loss`` and its own batches' losses)."""
+    ``train_loss`` (each rank reports its rows' ``train_loss`` and its own batches' losses),
+    then a NaN in an item that only rank 1 reads, in its last batch of the first epoch (the
+    NaN guard checks after it; each rank reports whether it stopped and its weights)."""
     learn = edge_learner(n_valid)
     rank = learn.distributed.rank
     learn.fit_one_cycle(4, 1e-2, cbs=[ember.EarlyStopping("train_loss", patience=1)])
     rows = [row["train_loss"] for row in learn.recorder.values]
     report(f"RANK {rank} TRAIN_LOSS {json.dumps(rows)} BATCHES "
            f"{json.dumps(learn.recorder.losses)}")
+    learn = edge_learner(n_valid)
+    if rank == 1:  # the item rank 1 reads last in the first epoch (rank 0 never reads it)
+        inputs = learn.data.train_dl.dataset.tensors[0]
+        inputs[list(learn.data.train_dl.sampler)[-1]] = float("nan")
+    learn.fit(2, 1e-2)
+    weights = sum(float(value.double().sum()) for value in learn.model.state_dict().values())
+    report(f"RANK {rank} DIVERGED {learn.diverged} EPOCHS {learn.epochs_run} "
+           f"WEIGHTS {weights!r}")
 
 
 def _pad_batch(batch: list[tuple[torch.Tensor, torch.Tensor]]

@@ -215,7 +215,8 @@ def _assert_ranks_decide_alike(output: str) -> None:
     """distributed_script's ``decisions``: each epoch's train_loss is the mean over every
     rank's batches, the same on every rank, so early stopping on it stops every rank at the
     same epoch (it was each rank's own: rank 1 stopped an epoch before rank 0, which then
-    failed waiting for it)."""
+    failed waiting for it); and a NaN loss on one rank stops every rank, with the same
+    weights (the other rank trained on into validation and failed the same way)."""
     found = re.findall(r"RANK (\d) TRAIN_LOSS (\[[^]]*\]) BATCHES (\[[^]]*\])", output)
     assert sorted(rank for rank, *_ in found) == ["0", "1"], output[-3000:]
     rows = {rank: json.loads(train) for rank, train, _ in found}
@@ -226,6 +227,9 @@ def _assert_ranks_decide_alike(output: str) -> None:
         both = [loss for rank in "01"
                 for loss in batches[rank][epoch * per_epoch:(epoch + 1) * per_epoch]]
         assert abs(train_loss - sum(both) / len(both)) < 1e-6, epoch
+    stops = dict(re.findall(r"RANK (\d) (DIVERGED .*)", output))
+    assert sorted(stops) == ["0", "1"] and stops["0"] == stops["1"], output[-3000:]
+    assert stops["0"].startswith("DIVERGED True EPOCHS 1 ") and "nan" not in stops["0"]
 
 
 def _per_rank(output: str, word: str) -> list[str]:
