@@ -47,7 +47,12 @@ class MixedPrecision(Callback):
     def __init__(self, precision: str = "bf16") -> None:
         dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
         if precision not in dtypes:
-            raise ValueError(f"precision must be 'bf16' or 'fp16', got {precision!r}")
+            # 'bfloat16', torch.bfloat16, '16' or 'fp32' were refused without saying what
+            # each choice means, nor that float32 is precision=None
+            raise ValueError(
+                f"precision={precision!r} is not one of Ember's: give 'bf16' (bfloat16 "
+                f"autocast), 'fp16' (float16 autocast with loss scaling) or None (float32, "
+                f"no mixed precision)")
         self.precision, self.dtype = precision, dtypes[precision]
         self.autocast: torch.autocast | None = None  # entered in before_batch, left after the loss
         self._unscaled = False  # the scaler unscaled this step's gradients (fp16)
