@@ -34,6 +34,12 @@ def test_mixed_precision_validates_and_predicts_before_any_fit(precision):
     assert not torch.is_autocast_enabled("cpu")
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", torch.bfloat16, "16", "fp32"])
+def test_a_precision_by_another_name_is_refused_with_the_three_choices(precision):
+    with pytest.raises(ValueError, match=r"'bf16' \(bfloat16.*'fp16'.*None \(float32"):
+        ember.Learner(blob_data(), small_model(), quiet=True, precision=precision)
+
+
 class _RaiseInForward(ember.Callback):
     """Raises ``error`` in ``after_pred`` of training batch ``at`` (inside autocast)."""
 
