@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ember.errors import EmberError
 
@@ -146,46 +146,23 @@ def _port(text: str) -> int:
     return value
 
 
-def _max_batch(text: str) -> int:
-    """``--max-batch``: the most items one micro-batch holds, 1 or more.
+def _count(what: str) -> Callable[[str], int]:
+    """The argparse type of a count option, 1 or more: ``what`` says what it counts, for
+    the error (``--max-batch``, ``--max-items``, ``--max-body-bytes``).
 
     Example:
-        >>> _max_batch("64")
-        64
-    """
-    value = _whole_number(text)
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of items, 1 or more "
-                                         f"(1: no micro-batching)")
-    return value
-
-
-def _max_items(text: str) -> int:
-    """``--max-items``: the most items one request may hold, 1 or more.
-
-    Example:
-        >>> _max_items("256")
+        >>> _count("items")("256")
         256
     """
-    value = _whole_number(text)
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of items a request "
-                                         f"may hold, 1 or more (default 1024)")
-    return value
 
+    def parse(text: str) -> int:
+        value = _whole_number(text)
+        if value is None or value < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of {what}, 1 or "
+                                             f"more")
+        return value
 
-def _max_body_bytes(text: str) -> int:
-    """``--max-body-bytes``: the largest request body taken, in bytes, 1 or more.
-
-    Example:
-        >>> _max_body_bytes("1048576")
-        1048576
-    """
-    value = _whole_number(text)
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of bytes, 1 or more "
-                                         f"(default 16777216, 16 MiB)")
-    return value
+    return parse
 
 
 def _max_wait_ms(text: str) -> float:
@@ -253,14 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("model", help="a file written by learn.export()")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=_port, default=8000, help="0 to 65535 (default 8000)")
-    server.add_argument("--max-batch", type=_max_batch, default=64,
+    server.add_argument("--max-batch", type=_count("items a micro-batch holds"), default=64,
                         help="micro-batch size limit, 1 or more (default 64)")
     server.add_argument("--max-wait-ms", type=_max_wait_ms, default=5.0,
                         help="micro-batch window in milliseconds, 0 or more (default 5)")
-    server.add_argument("--max-items", type=_max_items, default=1024,
+    server.add_argument("--max-items", type=_count("items a request may hold"), default=1024,
                         help="the most items one request may hold, 1 or more (default 1024); "
                              "a request over it gets a 422")
-    server.add_argument("--max-body-bytes", type=_max_body_bytes, default=16 * 1024 * 1024,
+    server.add_argument("--max-body-bytes", type=_count("bytes"), default=16 * 1024 * 1024,
                         help="the largest request body in bytes, 1 or more (default 16777216, "
                              "16 MiB); a body over it gets a 413")
     server.add_argument("--access-log", action="store_true", help="log every request")
