@@ -734,6 +734,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         >>> # ember.load("fashion.ember").predict(image)
     """
     path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
+    target = default_device(device, ExportError)  # before the file is read: said at once
     with _open_export(path, max_bytes) as (handle, manifest):  # the header, read once
         _check_digest(path, manifest, handle)
         data = _rebuild_data(path, manifest)
@@ -753,7 +754,6 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     # garbage in what the file does not store (non-persistent buffers such as a
     # normalisation's mean and std, tensors kept as plain attributes)
     model = _rebuild_model(path, manifest)
-    target = default_device(device)
     try:  # safetensors' own load ties shared weights again (see _stored_tensors)
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
     except Exception as error:

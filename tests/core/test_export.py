@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -1029,3 +1030,22 @@ def test_an_onnx_export_to_a_read_only_folder_names_it_before_tracing(trained, t
             trained.export_onnx(folder / "m.onnx")
         with pytest.raises(PermissionError, match=r"m\.ember cannot be written: .*shipped"):
             trained.export(folder / "m.ember")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "mps", "gpu", torch.device("cuda", 9)])
+def test_a_device_this_machine_lacks_is_refused_naming_it_before_the_file_is_read(
+        trained, tmp_path, device):
+    # before, ember.load(path, device="cuda") on a machine without a GPU read and rebuilt the
+    # whole model, then failed in model.to with torch's "Found no NVIDIA driver on your
+    # system" (and device="gpu" with torch's list of every device type it knows)
+    if (str(device) == "cuda" and torch.cuda.is_available()) or torch.cuda.device_count() > 9:
+        pytest.skip("this machine has that CUDA device")
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    path = trained.export("model")
+    with pytest.raises(ember.ExportError, match=rf"device={re.escape(repr(device))}.*device="
+                                                r"'auto' .*device='cpu'"):
+        ember.load(path, device=device)
+    with pytest.raises(ember.TrainingError, match=rf"device={re.escape(repr(device))}"):
+        ember.Learner(trained.data, torch.nn.Linear(8, 3), device=device)
+    assert ember.load(path, device="auto").predict(torch.zeros(8)) in (0, 1, 2)
