@@ -431,6 +431,12 @@ def _open_export(path: str | Path, max_bytes: int = MAX_BYTES
         # safetensors refuses any file whose length is not the one its header describes;
         # _check_length says which way (cut short, or bytes appended) and what to do
         _check_length(file, size)
+        if _is_onnx_file(file):  # learn.export_onnx's file: not corrupt, another kind
+            raise ExportError(
+                f"{file} is an ONNX model (learn.export_onnx), not an Ember export; run it with "
+                f"onnxruntime (onnxruntime.InferenceSession), feeding it what "
+                f"learn.data.encode(items) returns. ember.load reads only files written by "
+                f"learn.export (model.ember)") from None
         if _is_torch_file(file):  # learn.save's checkpoint, say: not corrupt, another kind
             raise ExportError(
                 f"{file} is a PyTorch file (torch.save: a checkpoint written by learn.save, or "
@@ -509,6 +515,55 @@ def _is_torch_file(file: Path) -> bool:
             return any(name.rpartition("/")[2] == "data.pkl" for name in archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError):
         return False
+
+
+#: The first field numbers an ONNX ModelProto may have after its ``ir_version`` (field 1), as
+#: protobuf tags: producer_name, producer_version, domain, model_version, doc_string, graph,
+#: opset_import, metadata_props, training_info, functions.
+_ONNX_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42\x72\x7a\x82")
+
+
+def _is_onnx_file(file: Path) -> bool:
+    """Whether ``file`` starts as an ONNX model does (what :func:`export_onnx` writes), told
+    from its first bytes (nothing is parsed): the tag of ``ir_version`` (``0x08``), a small
+    version number, then the tag of another field of a ModelProto.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     (Path(folder) / "m.onnx").write_bytes(bytes([8, 10, 18]) + b"pytorch")
+        ...     _is_onnx_file(Path(folder) / "m.onnx")
+        10
+        True
+    """
+    try:
+        with open(file, "rb") as handle:
+            start = handle.read(3)
+    except OSError:
+        return False
+    return len(start) == 3 and start[0] == 0x08 and 1 <= start[1] < 0x80 and (
+        start[2] in _ONNX_TAGS)
+
+
+def _checkpoint_reason(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in words that fit a checkpoint:
+    the object it would have had to unpickle (``GLOBAL posix.system``), or the first sentence
+    of torch's message. Never torch's advice to load again with ``weights_only=False``: that
+    runs whatever code the file holds.
+
+    Example:
+        >>> _checkpoint_reason(RuntimeError("failed finding central directory. This is ..."))
+        'failed finding central directory'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        found = next((line for line in lines[1:] if "GLOBAL" in line), None)
+        if found is not None:
+            after = found.split("GLOBAL", 1)[1].split()
+            name = after[0] if after else "object"
+            return f"it holds a pickled {name}, not only tensors and plain containers"
+        return "it is not what torch.save writes of tensors and plain containers"
+    return lines[0].split(". ")[0].rstrip(".") if lines else type(error).__name__
 
 
 def _check_length(file: Path, size: int) -> None:
@@ -734,6 +789,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
         >>> # ember.load("fashion.ember").predict(image)
     """
     path = Path(path).expanduser()  # "~/m.ember" is in the home folder, as in a shell
+    target = default_device(device, ExportError)  # before the file is read: said at once
     with _open_export(path, max_bytes) as (handle, manifest):  # the header, read once
         _check_digest(path, manifest, handle)
         data = _rebuild_data(path, manifest)
@@ -753,7 +809,6 @@ def load(path: str | Path, device: str | torch.device = "cpu", max_bytes: int = 
     # garbage in what the file does not store (non-persistent buffers such as a
     # normalisation's mean and std, tensors kept as plain attributes)
     model = _rebuild_model(path, manifest)
-    target = default_device(device)
     try:  # safetensors' own load ties shared weights again (see _stored_tensors)
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
     except Exception as error:
@@ -886,13 +941,19 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu",
             f"{file} is an exported model (learn.export), not a checkpoint (learn.save): "
             f"ember.load({str(file)!r}) rebuilds it for prediction; to put its weights in this "
             f"learner, learn.model.load_state_dict(ember.load(path).model.state_dict())")
+    if _is_onnx_file(file):  # torch.load's own error for it is a page about weights_only
+        raise ExportError(
+            f"{file} is an ONNX model (learn.export_onnx), not a checkpoint (learn.save); run it "
+            f"with onnxruntime. learn.load reads the files learn.save writes (models/NAME.pt)")
     try:
         state = torch.load(file, map_location=device, weights_only=True, mmap=mmap)
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # torch's message begins with advice to load it again with weights_only=False, which
+        # runs any code the file holds: never passed on
         raise ExportError(
-            f"{file} could not be read as an Ember checkpoint ({reason}); it may be truncated, "
-            f"or contain objects other than tensors"
+            f"{file} could not be read as an Ember checkpoint ({_checkpoint_reason(error)}); it "
+            f"may be truncated or damaged, or not a checkpoint learn.save wrote. Ember never "
+            f"unpickles other objects (that could run code): save again with learn.save"
         ) from None
     if not isinstance(state, dict) or state.get("format") != "ember-checkpoint":
         raise ExportError(f"{file} is not an Ember checkpoint (no ember-checkpoint marker)")

@@ -15,9 +15,9 @@ FastAPI + uvicorn (``pip install ember[serve]``). Endpoints:
 - ``GET /health``, ``GET /metadata`` (classes, target kind, input schema, the options the model
   takes with their defaults and the limits on costly ones), OpenAPI at ``/docs``.
 
-Requests are validated (4xx with a reason: malformed JSON, too many items, a bad item, an
-unknown option, an option's value of the wrong JSON type (checked strictly: ``"yes"`` is no
-boolean, ``true`` no integer) or over its limit), costly options are
+Requests are validated (4xx with a reason: malformed JSON, a body not UTF-8, too many items,
+a bad item, an unknown option, an option's value of the wrong JSON type (checked strictly:
+``"yes"`` is no boolean, ``true`` no integer) or over its limit), costly options are
 capped (:meth:`ember.Data.option_limits`: a seq2seq model's ``beam`` and ``max_len``, a
 language model's ``n_words``; the operator moves a limit with ``--option-limit NAME=VALUE``),
 bodies are capped (413, by
@@ -41,6 +41,7 @@ Example:
 
 # no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
 import asyncio
+import codecs
 import dataclasses
 import functools
 import json
@@ -234,6 +235,12 @@ class JSONBody:
     dictionary" for a body that is fine). The endpoint takes nothing but JSON, so the type
     is set to ``application/json``; a body that is not JSON is then a 422 that says so.
 
+    A body that is not UTF-8 (JSON's encoding between systems, RFC 8259) is a 400 naming the
+    first bad byte, checked as the body streams in: FastAPI answered it with a 400 "There
+    was an error parsing the body" and no reason. A body that starts as UTF-16 or UTF-32 JSON
+    does (a byte-order mark, or a zero byte among the first four) is left to the JSON reader,
+    which reads those too.
+
     Example:
         >>> # app.add_middleware(JSONBody, paths={"/predict"})
     """
@@ -246,7 +253,40 @@ class JSONBody:
             kept = [(name, value) for name, value in scope["headers"]
                     if name != b"content-type"]
             scope = dict(scope, headers=[*kept, (b"content-type", b"application/json")])
+            receive = _utf8_checked(receive)
         await self.app(scope, receive, send)
+
+
+def _utf8_checked(receive: Any) -> Any:
+    """``receive`` that raises a 400 naming the first byte of the request body that is not
+    UTF-8 (see :class:`JSONBody`), decoding each chunk as it arrives (a character split
+    between chunks is whole once the next one comes)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    read, checking = 0, True
+
+    async def checked() -> Any:
+        nonlocal read, checking
+        message = await receive()
+        body = message.get("body", b"")
+        if checking and message["type"] == "http.request":
+            if read == 0 and (body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]):
+                checking = False  # UTF-16 or UTF-32 JSON: the JSON reader takes it
+            else:
+                try:
+                    decoder.decode(body, final=not message.get("more_body", False))
+                except UnicodeDecodeError as error:
+                    from starlette.exceptions import HTTPException
+
+                    at = max(read + error.start, 0)
+                    raise HTTPException(status_code=400, detail=(
+                        f"the request body is not UTF-8 (byte {at} is "
+                        f"{error.object[error.start:error.start + 1]!r}); send the JSON "
+                        f"encoded as UTF-8 (a text's characters as they are, or as \\u "
+                        f"escapes)")) from None
+        read += len(body)
+        return message
+
+    return checked
 
 
 class InternalErrors:

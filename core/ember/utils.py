@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ember.errors import DataError
+from ember.errors import DataError, EmberError, TrainingError
 
 __all__ = [
     "atomic_write",
@@ -83,15 +83,18 @@ def seed(n: int = 0) -> None:
     torch.manual_seed(n)
 
 
-def default_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Resolve ``"auto"`` to CUDA, then MPS, then CPU; pass other names through.
+def default_device(device: str | torch.device | None = "auto",
+                   error: type[EmberError] = TrainingError) -> torch.device:
+    """Resolve ``"auto"`` to CUDA, then MPS, then CPU; check any other device this machine
+    can use, and raise ``error`` naming it and what to pass instead when it cannot (a name
+    torch does not know, ``"cuda"`` without a GPU, ``"cuda:3"`` on a machine with one, ``"mps"``
+    off a Mac): torch said only "Found no NVIDIA driver on your system", from deep in
+    ``model.to``.
 
     Example:
         >>> default_device("cpu")
         device(type='cpu')
     """
-    if isinstance(device, torch.device):
-        return device
     if device in (None, "auto"):
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if torch.cuda.is_available():
@@ -99,7 +102,26 @@ def default_device(device: str | torch.device | None = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(device)
+    fix = "pass device='auto' (the best device this machine has) or device='cpu'"
+    try:
+        resolved = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise error(f"device={device!r} is not a device torch knows; {fix}, 'cuda', "
+                    f"'cuda:1' or 'mps'") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise error(f"device={device!r}, but this machine has no CUDA device (no NVIDIA "
+                        f"GPU or driver, or a torch built without CUDA); {fix}")
+        if resolved.index is not None and resolved.index >= count:
+            raise error(f"device={device!r}, but this machine has {count} CUDA device"
+                        f"{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1}); pick one "
+                        f"of them, or {fix}")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                       and torch.backends.mps.is_available()):
+        raise error(f"device={device!r}, but MPS (Apple's GPU) is not available on this "
+                    f"machine; {fix}")
+    return resolved
 
 
 def map_tensors(value: Any, function: Callable[[torch.Tensor], Any]) -> Any:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -1029,3 +1030,57 @@ def test_an_onnx_export_to_a_read_only_folder_names_it_before_tracing(trained, t
             trained.export_onnx(folder / "m.onnx")
         with pytest.raises(PermissionError, match=r"m\.ember cannot be written: .*shipped"):
             trained.export(folder / "m.ember")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "mps", "gpu", torch.device("cuda", 9)])
+def test_a_device_this_machine_lacks_is_refused_naming_it_before_the_file_is_read(
+        trained, tmp_path, device):
+    # before, ember.load(path, device="cuda") on a machine without a GPU read and rebuilt the
+    # whole model, then failed in model.to with torch's "Found no NVIDIA driver on your
+    # system" (and device="gpu" with torch's list of every device type it knows)
+    if (str(device) == "cuda" and torch.cuda.is_available()) or torch.cuda.device_count() > 9:
+        pytest.skip("this machine has that CUDA device")
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    path = trained.export("model")
+    with pytest.raises(ember.ExportError, match=rf"device={re.escape(repr(device))}.*device="
+                                                r"'auto' .*device='cpu'"):
+        ember.load(path, device=device)
+    with pytest.raises(ember.TrainingError, match=rf"device={re.escape(repr(device))}"):
+        ember.Learner(trained.data, torch.nn.Linear(8, 3), device=device)
+    assert ember.load(path, device="auto").predict(torch.zeros(8)) in (0, 1, 2)
+
+
+def test_an_onnx_file_given_to_ember_load_or_learn_load_is_named_as_onnx(trained, tmp_path):
+    # before, ember.load said "not a readable Ember model file (truncated, corrupt, or another
+    # format): Error while deserializing header: header too large" (a sound file called
+    # corrupt), and learn.load passed on torch's advice to load it with weights_only=False
+    path = trained.export_onnx(tmp_path / "model.onnx", check=False)
+    with pytest.raises(ember.ExportError, match=r"is an ONNX model \(learn.export_onnx\), not "
+                                                r"an Ember export; run it with onnxruntime"):
+        ember.load(path)
+    with pytest.raises(ember.ExportError, match=r"is an ONNX model \(learn.export_onnx\), not "
+                                                r"a checkpoint \(learn.save\)"):
+        trained.load(path)
+
+
+def test_a_refused_checkpoint_never_advises_loading_it_with_weights_only_false(trained,
+                                                                               tmp_path):
+    # before, the error quoted torch's first line: "Re-running `torch.load` with
+    # `weights_only` set to `False` will likely succeed, but it can result in arbitrary code
+    # execution": advice to run the code of a file crafted to run code
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ember-checkpoint", "version": 1, "model": Payload()}, evil)
+    with pytest.raises(ember.ExportError) as refused:
+        trained.load(evil)
+    message = str(refused.value)
+    assert "weights_only" not in message and "False" not in message, message
+    assert re.search(r"\(it holds a pickled (builtins\.)?exec, not only tensors", message)
+    assert "Ember never unpickles other objects (that could run code)" in message
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes(trained.save("stage").read_bytes()[:3000])
+    with pytest.raises(ember.ExportError, match=r"cut.pt could not be read as an Ember "
+                                                r"checkpoint \(PytorchStreamReader failed "
+                                                r"reading zip archive: failed finding central "
+                                                r"directory\); it may be truncated"):
+        trained.load(truncated)

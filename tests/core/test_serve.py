@@ -460,3 +460,25 @@ def test_an_unexpected_error_is_a_json_500_and_its_traceback_is_logged(exported,
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
     assert "POST /predict" in record.getMessage()
     assert client.get("/health").json() == {"status": "ok"}  # the server keeps serving
+
+
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_byte(exported):
+    # before, FastAPI answered 400 "There was an error parsing the body", with no reason
+    predictor, items = exported
+    client = TestClient(create_app(predictor))
+    body = json.dumps({"inputs": items[:1]}).encode()
+    bad = body[:-2] + b"\xff" + body[-2:]
+    refused = client.post("/predict", content=bad)
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        f"the request body is not UTF-8 (byte {len(body) - 2} is b'\\xff'); send the JSON "
+        f"encoded as UTF-8 (a text's characters as they are, or as \\u escapes)")
+    expected = {"predictions": predictor.predict_batch(items[:1])}
+    for good in (body, body.decode().encode("utf-16"), b"\xef\xbb\xbf" + body):
+        answer = client.post("/predict", content=good)  # UTF-16 JSON is still read
+        assert answer.status_code == 200 and answer.json() == expected, answer.text
+    # streamed in chunks (no declared length), one character split between two of them
+    noted = json.dumps({"inputs": items[:1], "note": "caf\u00e9"}, ensure_ascii=False).encode()
+    cut = noted.index(b"\xc3") + 1
+    answer = client.post("/predict", content=iter([noted[:cut], noted[cut:]]))
+    assert answer.status_code == 200 and answer.json() == expected, answer.text

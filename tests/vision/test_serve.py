@@ -7,6 +7,7 @@ import base64
 import io
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -40,8 +41,24 @@ def test_images_over_rest(tmp_path):
     assert client.post("/predict/files", files=files).json()["predictions"] == expected
     assert client.get("/metadata").json()["classes"] == FASHION_MNIST_CLASSES
     bad = client.post("/predict", json={"inputs": [base64.b64encode(b"not an image").decode()]})
-    assert bad.status_code == 422 and "encoded image bytes" in bad.json()["detail"]
+    assert bad.status_code == 422 and bad.json()["detail"] == (
+        "image inputs[0] cannot be read (corrupt, truncated or not an image); send it again as "
+        "a PNG, JPEG or other image file, or leave it out")
     assert client.post("/predict", json={"inputs": ["%%%"]}).status_code == 422
+
+
+@pytest.mark.parametrize(("item", "kind"), [(3, "a JSON number"), (None, "null"),
+                                            (True, "a JSON boolean"),
+                                            ({"image": "x"}, "a JSON object")])
+def test_an_item_that_is_neither_base64_nor_pixels_is_named_in_json_words(tmp_path, item,
+                                                                          kind):
+    # before, "item 0 is a int; give an image path, a PIL image, a NumPy array (H, W[, C]) or
+    # a tensor ([C,] H, W)": Python types a JSON client cannot send (and no path is read)
+    _, _, client = _untrained_server(tmp_path)
+    response = client.post("/predict", json={"inputs": [item]})
+    assert response.status_code == 422 and response.json()["detail"] == (
+        f"inputs[0] is {kind}, not an image: send the encoded file (PNG, JPEG…) as a base64 "
+        f"string, or pixels as nested lists of numbers (height, width[, channels])")
 
 
 def _untrained_server(folder):

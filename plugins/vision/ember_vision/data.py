@@ -814,12 +814,13 @@ class ImageData(ember.Data):
 
     def from_json(self, value: Any, position: int = 0) -> Any:
         """A request's image: a base64 string of an encoded file (PNG, JPEG, …), bare or as a
-        ``data:image/png;base64,…`` URI → its bytes; pixels as nested lists (height,
-        width[, channels]) → a NumPy array.
+        ``data:image/png;base64,…`` URI → the image decoded (:meth:`from_upload`); pixels as
+        nested lists (height, width[, channels]) → a NumPy array; any other JSON value is a
+        :class:`ember.DataError` naming it.
 
         Example:
-            >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> png_bytes
-            >>> # data.from_json("data:image/png;base64," + encoded) -> png_bytes
+            >>> # data.from_json(base64.b64encode(png_bytes).decode()) -> uint8 (C, H, W)
+            >>> # data.from_json("data:image/png;base64," + encoded) -> the same
             >>> # data.from_json([[0, 255], [255, 0]]) -> array([[0, 255], [255, 0]])
         """
         if isinstance(value, list):
@@ -833,18 +834,27 @@ class ImageData(ember.Data):
                     f"numbers of one shape (height, width[, channels]), or the encoded file "
                     f"(PNG, JPEG…) as a base64 string")
             return array
-        if not isinstance(value, str):
-            return value
+        if not isinstance(value, str):  # it was passed on, to be refused as a Python type
+            kind = ("a JSON object" if isinstance(value, dict) else "null" if value is None
+                    else "a JSON boolean" if isinstance(value, bool) else "a JSON number")
+            raise ember.DataError(
+                f"inputs[{position}] is {kind}, not an image: send the encoded file (PNG, "
+                f"JPEG…) as a base64 string, or pixels as nested lists of numbers (height, "
+                f"width[, channels])")
         if value.startswith("data:"):  # a data URI, as a browser's FileReader gives it
             header, _, value = value.partition(",")
             if not header.endswith(";base64"):
                 raise ember.DataError(f"inputs[{position}] is a data URI without ';base64' "
                                       f"({header[:40]}); send the encoded file as base64")
         try:  # base64 wrapped at 76 characters (the base64 tool, MIME) is base64 too
-            return base64.b64decode("".join(value.split()), validate=True)
+            content = base64.b64decode("".join(value.split()), validate=True)
         except (binascii.Error, ValueError):
             raise ember.DataError(f"inputs[{position}] is not valid base64 image data; send "
                                   f"the encoded file (PNG, JPEG…) as base64") from None
+        # decoded here, as an upload is, so bytes that are no image are named by their place
+        # in the request (they were "image item 0 (encoded image bytes) cannot be read …;
+        # delete or replace the file", advice for a file on a disk)
+        return self.from_upload(content, f"inputs[{position}]")
 
     def from_upload(self, content: bytes, name: str) -> Tensor:
         """An uploaded image file (``ember serve``'s ``/predict/files``) → its ``uint8``
