@@ -62,6 +62,7 @@ __all__ = [
     "split_by_flags",
     "split_folders",
     "split_indices",
+    "split_label",
     "split_test",
     "unlabelled_test_error",
     "warn_unseen_classes",
