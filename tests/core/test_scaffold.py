@@ -94,7 +94,30 @@ def test_new_plugin_tests_pass_before_the_plugin_is_installed(tmp_path):
         cwd=folder,
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
+
+
+def test_new_plugin_tests_catch_an_encode_that_forgets_the_preprocessing(tmp_path):
+    # before: its tests ran check_plugin and the demo only; both sides of check_plugin's export
+    # comparison run the same encode, so an encode that predicts from raw values (the training
+    # rows were standardised) passed every generated test, though docs/plugins.md tells the
+    # author to test exactly that
+    import os
+    import subprocess
+
+    folder = scaffold.new_plugin("sensor", tmp_path)
+    data_py = folder / "ember_sensor" / "data.py"
+    text = data_py.read_text()
+    standardised = "return ((features - self.mean) / self.std,)"
+    assert standardised in text
+    data_py.write_text(text.replace(standardised, "return (features,)"))
+    path = os.pathsep.join(p for p in sys.path if p)
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 failed, 2 passed" in result.stdout
+    assert "test_raw_rows_are_preprocessed_as_the_training_rows" in result.stdout
 
 
 @pytest.mark.parametrize("name", ["vision", "text", "tabular"])
