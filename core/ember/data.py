@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-from ember.errors import DataError
+from ember.errors import DataError, PluginError
 from ember.utils import check_whole, is_missing, plain, warn
 
 if TYPE_CHECKING:
@@ -691,6 +691,21 @@ def numbering_items_from(start: int) -> Iterator[None]:
         yield
     finally:
         _first_item.reset(token)
+
+
+def _check_encoded(data: Data, inputs: Any) -> None:
+    """Refuse, as the plugin's bug (a :class:`PluginError` naming the class), a batch from
+    ``encode`` that is not a tuple of input tensors: a bare tensor would reach the model as
+    ``model(*x)``, one row per argument, and fail as if the user's items were at fault."""
+    if isinstance(inputs, (tuple, list)) and inputs and all(
+            isinstance(x, Tensor) for x in inputs):
+        return
+    what = (f"a {type(inputs).__name__}" if not isinstance(inputs, (tuple, list)) else
+            f"a {type(inputs).__name__} of " + (", ".join(type(x).__name__ for x in inputs)
+                                                  or "nothing"))
+    raise PluginError(f"{type(data).__name__}.encode gave {what}, not a tuple of input "
+                      f"tensors; return (x,) for a model of one input, (x1, x2, ...) for "
+                      f"several (a bug of the data class, not of the items)")
 
 
 def _first_batch(dl: DataLoader) -> Any:
@@ -1458,7 +1473,9 @@ class Data:
         :meth:`predict_batch`, in eval mode and without gradients. With ``probs=True`` each
         prediction is a :class:`Prediction`; ``threshold`` goes to :meth:`decode` (check the
         request first with :meth:`check_options`). A batch the model cannot take is a
-        :class:`DataError` that names its items.
+        :class:`DataError` that names its items; a batch that is not a tuple of tensors, or a
+        :meth:`decode` that gives another number of values than the batch has items, is a
+        :class:`~ember.PluginError` naming the data class (its bug, not the items').
 
         Example:
             >>> import torch
@@ -1474,6 +1491,7 @@ class Data:
             device = device or model_device
             start = 0
             for inputs in batches:
+                _check_encoded(self, inputs)
                 try:
                     outputs = model(*(x.to(device) for x in inputs))
                 except torch.OutOfMemoryError:
@@ -1487,8 +1505,14 @@ class Data:
                         f"(inputs of shape {shapes}, the first dimension counting items): "
                         f"{str(error).splitlines()[0]}. Give items shaped like the training "
                         f"items") from error
-                results.extend(self._with_probabilities(outputs, threshold) if probs
-                               else self.decode(outputs, threshold))
+                decoded = (self._with_probabilities(outputs, threshold) if probs
+                           else self.decode(outputs, threshold))
+                if len(decoded) != len(inputs[0]):  # a plugin's decode, not the user's items
+                    raise PluginError(
+                        f"{type(self).__name__}.decode gave {len(decoded)} value(s) for a batch "
+                        f"of {len(inputs[0])} items; give one per item (the model's outputs "
+                        f"have the items along their first dimension)")
+                results.extend(decoded)
                 start += len(inputs[0])
         return results
 

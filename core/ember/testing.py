@@ -195,6 +195,31 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
     step.append("predicting one item with the loaded model (predict)")
     if not _same(predictor.predict(sample.items[0], **sample.options), expected[0]):
         report.problems.append(f"{kind}: predict(item) differs from predict_batch([item])")
+    if "probs" in data.prediction_options() and "probs" not in sample.options:
+        # labels alone hide a lost preprocessing: a model trained for one batch gives most
+        # items one label whatever their scale, but not the same probabilities
+        step.append("predicting class probabilities before and after export (probs=True)")
+        before = learn.predict_batch(sample.items, probs=True, **sample.options)
+        after = predictor.predict_batch(sample.items, probs=True, **sample.options)
+        if not _same(after, before):
+            report.problems.append(
+                f"{kind}: class probabilities after export → load differ: {after[:1]} vs "
+                f"{before[:1]}; from_state(state()) must rebuild everything encode and decode "
+                f"replay (the training statistics, vocab, category maps): extend state() "
+                f"with it and read it back in from_state")
+    step.append("predicting with an option predict_batch does not take (no_such_option=1)")
+    _check_refuses_unknown_options(kind, predictor, sample, report)
+    step.append("predicting in batches of a few items (predict_batch(items, bs=...))")
+    bs = 3 if len(sample.items) > 3 else 1  # full batches and a partial one where items allow
+    batched = predictor.predict_batch(sample.items, **{**sample.options, "bs": bs})
+    if len(batched) != len(sample.items):
+        report.problems.append(
+            f"{kind}: predict_batch(items, bs={bs}) gave {len(batched)} predictions for "
+            f"{len(sample.items)} items; give one prediction per item, every batch of bs "
+            f"items and the last, shorter one")
+    elif not _same(batched, got):
+        report.problems.append(f"{kind}: predict_batch(items, bs={bs}) differs from "
+                               f"predict_batch(items): {batched[:3]} vs {got[:3]}")
     try:
         nothing: Any = predictor.predict_batch([], **sample.options)
     except Exception as error:
@@ -203,6 +228,27 @@ def _check_sample(kind: str, sample: Any, report: ConformanceReport, folder: Pat
         report.problems.append(f"{kind}: predict_batch([]) gave {nothing!r}, not [] (a batch of "
                                f"nothing has nothing to predict)")
     report.checked.append(kind)
+
+
+def _check_refuses_unknown_options(kind: str, predictor: Any, sample: Sample,
+                                   report: ConformanceReport) -> None:
+    """``predict_batch`` must refuse an option it does not take with a ``TypeError``
+    (:meth:`ember.Data.check_options`): a typo such as ``prob=True`` silently ignored gives a
+    bare label where the user asked for probabilities."""
+    try:
+        predictor.predict_batch(sample.items[:1], **sample.options, no_such_option=1)
+    except TypeError:
+        return
+    except Exception as error:
+        report.problems.append(
+            f"{kind}: predict_batch(items, no_such_option=1) raised {type(error).__name__}: "
+            f"{error}, not a TypeError; refuse the options predict_batch does not take with "
+            f"self.check_options(options, probs)")
+        return
+    report.problems.append(
+        f"{kind}: predict_batch(items, no_such_option=1) gave predictions instead of a "
+        f"TypeError; refuse the options predict_batch does not take with "
+        f"self.check_options(options, probs) (a typo such as prob=True must not be ignored)")
 
 
 def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool = True
@@ -214,8 +260,11 @@ def check_plugin(plugin: object, name: str | None = None, raise_on_problem: bool
     are unique; it registers at least one sample per data kind it registers; for each sample,
     its defaults build a learner that trains one batch with a finite loss, validates, and
     exports to a file whose predictions after :func:`ember.load` equal the learner's (floats up
-    to float32 rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), ``predict(item)`` equals
-    ``predict_batch([item])[0]``, and ``predict_batch([])`` is ``[]``. Raises
+    to float32 rounding: :data:`FLOAT_RTOL`, :data:`FLOAT_ATOL`), and so do its class
+    probabilities (``probs=True``, where the data gives them: labels alone hide a lost
+    preprocessing), ``predict(item)`` equals ``predict_batch([item])[0]``, ``predict_batch``
+    refuses an option it does not take with a ``TypeError``, gives the same predictions in
+    batches of a few items (``bs=3``) as in one, and ``predict_batch([])`` is ``[]``. Raises
     ``AssertionError`` listing every problem (or returns the report with
     ``raise_on_problem=False``). The plugin is loaded in a registry of its own: the session's
     plugins are left as they were.

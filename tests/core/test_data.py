@@ -619,3 +619,38 @@ def test_from_loaders_refuses_validation_batches_shaped_unlike_the_training_ones
     with pytest.raises(ember.DataError, match=match):  # a regression's size read off it too
         ember.Data.from_loaders(train, DataLoader(valid, batch_size=8),
                                 target_kind="regression")
+
+
+class _EncodesABareTensor(ember.Data):
+    """A plugin's data whose encode forgot the tuple: ``return x`` for ``return (x,)``."""
+
+    def encode(self, items):
+        return torch.stack([torch.as_tensor(item, dtype=torch.float32) for item in items])
+
+
+@pytest.mark.parametrize("n_items", [1, 4])
+def test_an_encode_that_returns_no_tuple_is_named_as_the_plugins_bug(n_items):
+    # before: the model was called as model(*x), one row per argument: for one item a
+    # DataError blaming the items ("Give items shaped like the training items"), for several
+    # torch's "forward() takes 2 positional arguments but 5 were given"
+    data = _EncodesABareTensor(None, None, target_kind="single_label", classes=["a", "b"])
+    with pytest.raises(ember.PluginError, match=(
+            r"_EncodesABareTensor.encode gave a Tensor, not a tuple of input tensors; return "
+            r"\(x,\) for a model of one input")):
+        data.predict_batch(torch.nn.Linear(3, 2), [[0.0, 1.0, 2.0]] * n_items)
+
+
+class _DecodesOneValue(ember.Data):
+    """A plugin's data whose decode answers once per batch, not once per item."""
+
+    def decode(self, outputs, threshold=None):
+        return super().decode(outputs, threshold)[:1]
+
+
+def test_a_decode_that_gives_another_number_of_values_than_items_is_the_plugins_bug():
+    # before: predict_batch of four items gave one prediction, without a word
+    data = _DecodesOneValue(None, None, target_kind="single_label", classes=["a", "b"])
+    with pytest.raises(ember.PluginError, match=(
+            r"_DecodesOneValue.decode gave 1 value\(s\) for a batch of 4 items; give one per "
+            r"item")):
+        data.predict_batch(torch.nn.Linear(3, 2), [[0.0, 1.0, 2.0]] * 4)

@@ -71,3 +71,22 @@ def test_deprecating_a_hook_argument_warns_plugins_through_pluggy():
         warnings.simplefilter("always")
         manager.register(old_style)
     assert any("deprecated since 0.2" in str(w.message) for w in caught)
+
+
+#: core's helpers for the rules every plugin follows, as docs/plugins.md names them
+HELPERS = ["ember.split_label", "ember.warn_unseen_classes", "ember.first_unseen_class",
+           "ember.item_number", "ember.utils.check_whole", "ember.data.check_batch_size",
+           "ember.data.check_batch_like_training", "ember.Data.check_options"]
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_the_docs_point_plugin_authors_to_cores_shared_helpers(helper):
+    # before: docs/plugins.md named none of them, so a plugin author wrote a copy of each
+    # rule (and its message) that the built-in plugins share
+    import importlib
+
+    module, _, name = helper.rpartition(".")
+    owner = (importlib.import_module(module) if module != "ember.Data"
+             else importlib.import_module("ember").Data)
+    assert callable(getattr(owner, name)), helper
+    assert f"`{helper}" in DOCS.read_text(), f"{helper} is not in docs/plugins.md"

@@ -94,7 +94,30 @@ def test_new_plugin_tests_pass_before_the_plugin_is_installed(tmp_path):
         cwd=folder,
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
+
+
+def test_new_plugin_tests_catch_an_encode_that_forgets_the_preprocessing(tmp_path):
+    # before: its tests ran check_plugin and the demo only; both sides of check_plugin's export
+    # comparison run the same encode, so an encode that predicts from raw values (the training
+    # rows were standardised) passed every generated test, though docs/plugins.md tells the
+    # author to test exactly that
+    import os
+    import subprocess
+
+    folder = scaffold.new_plugin("sensor", tmp_path)
+    data_py = folder / "ember_sensor" / "data.py"
+    text = data_py.read_text()
+    standardised = "return ((features - self.mean) / self.std,)"
+    assert standardised in text
+    data_py.write_text(text.replace(standardised, "return (features,)"))
+    path = os.pathsep.join(p for p in sys.path if p)
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 failed, 2 passed" in result.stdout
+    assert "test_raw_rows_are_preprocessed_as_the_training_rows" in result.stdout
 
 
 @pytest.mark.parametrize("name", ["vision", "text", "tabular"])
@@ -115,3 +138,52 @@ def test_new_plugin_writes_under_a_folder_starting_with_a_tilde_in_the_home_fold
     folder = scaffold.new_plugin("tilde_demo", "~/code")
     assert folder == tmp_path / "code" / "ember-tilde-demo" and folder.is_dir()
     assert not (tmp_path / "~").exists()
+
+
+@pytest.fixture
+def sensor_data(tmp_path, monkeypatch):
+    """The data module ``ember new-plugin sensor`` writes, imported from its folder."""
+    folder = scaffold.new_plugin("sensor", tmp_path)
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        yield importlib.import_module("ember_sensor.data")
+    finally:
+        for module in [m for m in sys.modules if m.startswith("ember_sensor")]:
+            del sys.modules[module]
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    # before: numpy's ValueError ("inhomogeneous shape", "could not convert string to float"),
+    # which ember serve answers with a 500; a NaN row was predicted; a row of 9 numbers was
+    # "each item needs 10 numbers", naming no item
+    ("ragged", r"item 3 has 9 numbers; the model was trained on rows of 10"),
+    ("words", r"item 3 is not a row of numbers \(could not convert string to float: 'high'\)"),
+    ("nan", r"item 3 contains NaN or inf; fill or drop it first"),
+])
+def test_new_plugin_data_refuses_a_bad_item_by_its_position(sensor_data, items, message):
+    import numpy as np
+
+    rows, labels = sensor_data.sample_rows()
+    data = sensor_data.SensorData.from_rows(rows, labels)
+    bad = {"ragged": rows[3][:9], "words": ["high"] * 10,
+           "nan": np.where(np.arange(10) == 2, np.nan, rows[3])}[items]
+    batch = [*rows[:3], bad]
+    with pytest.raises(ember.DataError, match=message):
+        data.encode(batch)
+    with pytest.raises(ember.DataError, match=message.replace("item 3", "item 7")), \
+            ember.data.numbering_items_from(4):  # encoded in chunks: named among all items
+        data.encode(batch)
+
+
+def test_new_plugin_data_warns_when_the_random_split_leaves_a_class_out_of_training(
+        sensor_data):
+    # before: a class whose every row fell in validation was kept without a word (the other
+    # plugins warn: ember.warn_unseen_classes)
+    rows, labels = sensor_data.sample_rows()
+    labels = [*labels[:-1], "rare"]
+    _, valid_idx = ember.split_indices(len(rows), 0.2, seed=0)
+    rows[[-1, valid_idx[0]]] = rows[[valid_idx[0], -1]]  # the one 'rare' row in validation
+    labels[-1], labels[valid_idx[0]] = labels[valid_idx[0]], labels[-1]
+    with pytest.warns(ember.EmberWarning, match=r"every row of class 'rare' \(1 row\)"):
+        data = sensor_data.SensorData.from_rows(rows, labels, seed=0)
+    assert "rare" in data.classes

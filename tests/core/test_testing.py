@@ -280,3 +280,104 @@ def test_an_error_in_the_suite_names_the_step_that_raised_it():
     report = check_plugin(plugin, raise_on_problem=False)
     assert report.problems == ["signal: KeyError while calling the sample factory it registered "
                                "(ember_samples): 'signals'"]
+
+
+def _signal_plugin(data_class: type, name: str) -> types.ModuleType:
+    """A plugin of the signal domain whose data is ``data_class`` (a SignalData subclass whose
+    ``kind`` is ``name``): the example plugin's hooks with one piece broken."""
+    import ember_signal.data
+    import ember_signal.models
+
+    plugin = types.ModuleType(name)
+
+    @ember.hookimpl
+    def ember_data_kinds(register):
+        register(name, data_class)
+
+    @ember.hookimpl
+    def ember_samples(register):
+        def sample():
+            signals, labels = ember_signal.data.sequential_fashion(64)
+            return ember.Sample(data_class.from_arrays(signals, labels, bs=32),
+                                items=list(signals[:8]))
+        register(name, sample)
+
+    @ember.hookimpl
+    def ember_defaults(data):
+        if not isinstance(data, data_class):
+            return None
+        return ember.Defaults(model=ember.create_model(
+            "signal_cnn", n_channels=data.n_channels, n_out=data.n_out))
+
+    @ember.hookimpl
+    def ember_architectures(register):
+        register("signal_cnn", ember_signal.models.signal_cnn)
+
+    for hook in (ember_data_kinds, ember_samples, ember_defaults, ember_architectures):
+        setattr(plugin, hook.__name__, hook)
+    return plugin
+
+
+def test_an_export_that_loses_the_preprocessing_fails_the_suite():
+    # before: check_plugin compared the decoded labels only; a model trained for one batch
+    # gives most items one label, so a from_state that forgot the training mean and std (the
+    # loaded model predicts from raw values) passed, though every probability had changed
+    import ember_signal.data
+
+    class ForgetsStatistics(ember_signal.data.SignalData):
+        kind = "forgets_statistics"
+
+        @classmethod
+        def from_state(cls, state):
+            channels = len(state["mean"])
+            return cls(None, None, classes=state["classes"], mean=[0.0] * channels,
+                       std=[1.0] * channels, length=state["length"])
+
+    ember.seed(1)  # a run whose loaded model happens to give the learner's eight labels
+    report = check_plugin(_signal_plugin(ForgetsStatistics, "forgets_statistics"),
+                          raise_on_problem=False)
+    found = [problem for problem in report.problems if problem.startswith(
+        "forgets_statistics: class probabilities after export → load differ")]
+    assert len(found) == 1 and "state()" in found[0] and "from_state" in found[0]
+
+
+def test_a_predict_batch_that_ignores_unknown_options_fails_the_suite():
+    # before: an override that took **options and never passed them to check_options
+    # passed, so learn.predict(item, prob=True) (a typo) answered a bare label without a word
+    import ember_signal.data
+
+    class SwallowsOptions(ember_signal.data.SignalData):
+        kind = "swallows_options"
+
+        def predict_batch(self, model, items, device=None, bs=256, *, probs=False, **options):
+            return super().predict_batch(model, items, device, bs, probs=probs)
+
+    report = check_plugin(_signal_plugin(SwallowsOptions, "swallows_options"),
+                          raise_on_problem=False)
+    assert report.problems == [
+        "swallows_options: predict_batch(items, no_such_option=1) gave predictions instead of "
+        "a TypeError; refuse the options predict_batch does not take with "
+        "self.check_options(options, probs) (a typo such as prob=True must not be ignored)"]
+
+
+def test_a_predict_batch_that_batches_wrongly_fails_the_suite():
+    # before: the suite predicted 8 items with the default bs (256), one batch, so an
+    # override whose own batching loop lost items at a batch boundary passed
+    import ember_signal.data
+
+    class LosesTheLastBatch(ember_signal.data.SignalData):
+        kind = "loses_the_last_batch"
+
+        def predict_batch(self, model, items, device=None, bs=256, *, probs=False, **options):
+            self.check_options(options, probs)
+            bs = ember.data.check_batch_size(bs)
+            items = list(items)
+            starts = range(0, max(len(items) - bs + 1, 1), bs)  # drops a last partial batch
+            batches = (self.encode(items[start:start + bs]) for start in starts if items)
+            return self.predict_encoded(model, batches, device, probs=probs)
+
+    report = check_plugin(_signal_plugin(LosesTheLastBatch, "loses_the_last_batch"),
+                          raise_on_problem=False)
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(
+        "loses_the_last_batch: predict_batch(items, bs=3) gave 6 predictions for 8 items")

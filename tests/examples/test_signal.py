@@ -93,3 +93,29 @@ def test_a_bad_signal_is_a_422_naming_it_not_a_server_error(tmp_path, inputs, me
     response = TestClient(create_app(predictor)).post("/predict", json={"inputs": items})
     assert response.status_code == 422
     assert response.json()["detail"] == str(refusal.value)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (lambda signal: signal[:10], r"item 3 has shape \(10, 28\), item 2 \(28, 28\)"),
+    (lambda signal: "abc", r"item 3 is not a signal"),
+    (lambda signal: np.where(np.arange(28)[:, None] == 5, np.nan, signal),
+     r"item 3 contains NaN or inf"),
+])
+def test_a_bad_signal_is_named_by_its_position_among_all_items(bad, message):
+    # predict_batch encodes in chunks of bs: the fourth signal, refused in the second chunk of
+    # two, was "item 1" ("items: signal 1" for NaN), sending the user to the wrong signal
+    signals, labels = sequential_fashion(60)
+    learn = ember.learner(SignalData.from_arrays(signals, labels, bs=16), quiet=True)
+    items = [*signals[:3], bad(signals[3])]
+    with pytest.raises(ember.DataError, match=message):
+        learn.predict_batch(items, bs=2)
+
+
+def test_a_class_the_random_split_left_out_of_training_is_named_in_a_warning():
+    # the built-in plugins warn (ember.warn_unseen_classes); the example kept it silently
+    signals, labels = sequential_fashion(60)
+    _, valid_idx = ember.split_indices(60, 0.2, seed=0)
+    labels[valid_idx[0]] = "Sock"  # the only one, in validation
+    with pytest.warns(ember.EmberWarning, match=r"every signal of class 'Sock' \(1 signal\)"):
+        data = SignalData.from_arrays(signals, labels, seed=0)
+    assert "Sock" in data.classes

@@ -82,6 +82,9 @@ class SignalData(ember.Data):
                 raise ember.DataError(f"labels must be 0 … {len(classes) - 1} for "
                                       f"{len(classes)} classes, got {codes.min()} … {codes.max()}")
         train_idx, valid_idx = ember.split_indices(len(array), valid_pct, seed)
+        # a class the random split put wholly in validation is kept, with a warning naming it
+        ember.warn_unseen_classes([labels[i] for i in train_idx],
+                                  [labels[i] for i in valid_idx], item="signal")
         mean = array[train_idx].mean(axis=(0, 1))
         std = array[train_idx].std(axis=(0, 1)) + 1e-6
         tensor = torch.from_numpy((array - mean) / std).transpose(1, 2).contiguous()
@@ -93,7 +96,7 @@ class SignalData(ember.Data):
                    std=std.tolist(), length=array.shape[1])
 
     def encode(self, items: Sequence[Any]) -> tuple[Tensor, ...]:
-        array = _as_signals(_stacked(items), "items")
+        array = _stacked(items)
         if array.shape[2] != self.n_channels:
             raise ember.DataError(f"items have {array.shape[2]} channel(s), the model was "
                                   f"trained on {self.n_channels}")
@@ -112,8 +115,10 @@ class SignalData(ember.Data):
 
 def _stacked(items: Sequence[Any]) -> np.ndarray:
     """Raw signals, each of shape (T,) or (T, C), as one (N, T, C) array; an item that is not
-    numbers of that shape, or whose length or channels differ from the first item's, is a
-    :class:`ember.DataError` naming it (served, a 422 the client can act on, not a 500).
+    finite numbers of that shape, or whose length or channels differ from the first item's, is
+    a :class:`ember.DataError` naming it by its position among all the items given
+    (:func:`ember.item_number`: ``predict_batch`` encodes them in chunks of ``bs``), so served,
+    a 422 the client can act on, not a 500.
 
     Example:
         >>> _stacked([[1, 2, 3], [4, 5, 6]]).shape
@@ -121,22 +126,25 @@ def _stacked(items: Sequence[Any]) -> np.ndarray:
     """
     arrays = []
     for position, item in enumerate(items):
+        number = ember.item_number(position)
         try:
             array = np.asarray(item, dtype=np.float32)
         except (TypeError, ValueError, OverflowError) as error:
             raise ember.DataError(
-                f"item {position} is not a signal ({error}); give T numbers, or T rows of C "
+                f"item {number} is not a signal ({error}); give T numbers, or T rows of C "
                 f"numbers, as a list or an array") from None
         if array.ndim == 1:
             array = array[:, None]
         if array.ndim != 2 or not array.size:
-            raise ember.DataError(f"item {position} has shape {array.shape}; give a signal of "
+            raise ember.DataError(f"item {number} has shape {array.shape}; give a signal of "
                                   f"shape (T,) or (T, C), T and C at least 1")
         if arrays and array.shape != arrays[0].shape:
             raise ember.DataError(
-                f"item {position} has shape {array.shape}, item 0 {arrays[0].shape}; the "
-                f"signals of one batch must have one length and one number of channels "
-                f"(predict them in separate calls)")
+                f"item {number} has shape {array.shape}, item {ember.item_number(0)} "
+                f"{arrays[0].shape}; the signals of one batch must have one length and one "
+                f"number of channels (predict them in separate calls)")
+        if not np.isfinite(array).all():
+            raise ember.DataError(f"item {number} contains NaN or inf; fill or drop it first")
         arrays.append(array)
     if not arrays:
         raise ember.DataError("no items to predict; give at least one signal")
