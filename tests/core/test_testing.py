@@ -52,7 +52,6 @@ def test_a_plugin_whose_predict_batch_refuses_no_items_fails_the_suite():
     # every built-in domain answers predict_batch([]) with [] (tabular raised "no rows to
     # predict on"); the suite holds third-party plugins to the same answer
     import ember_signal.data
-    import ember_signal.models
 
     class RefusesNothing(ember_signal.data.SignalData):
         kind = "refuses_nothing"
@@ -62,31 +61,7 @@ def test_a_plugin_whose_predict_batch_refuses_no_items_fails_the_suite():
                 raise ember.DataError("no items to predict on")
             return super().predict_batch(model, items, device, **options)
 
-    plugin = types.ModuleType("refuses_nothing")
-
-    @ember.hookimpl
-    def ember_data_kinds(register):
-        register("refuses_nothing", RefusesNothing)
-
-    @ember.hookimpl
-    def ember_samples(register):
-        def sample():
-            signals, labels = ember_signal.data.sequential_fashion(64)
-            return ember.Sample(RefusesNothing.from_arrays(signals, labels, bs=32),
-                                items=list(signals[:2]))
-        register("refuses_nothing", sample)
-
-    @ember.hookimpl
-    def ember_defaults(data):
-        return ember.Defaults(model=ember.create_model(
-            "signal_cnn", n_channels=data.n_channels, n_out=data.n_out))
-
-    @ember.hookimpl
-    def ember_architectures(register):
-        register("signal_cnn", ember_signal.models.signal_cnn)
-
-    for hook in (ember_data_kinds, ember_samples, ember_defaults, ember_architectures):
-        setattr(plugin, hook.__name__, hook)
+    plugin = _signal_plugin(RefusesNothing, "refuses_nothing")
     report = check_plugin(plugin, raise_on_problem=False)
     assert report.problems == ["refuses_nothing: predict_batch([]) gave 'DataError: no items to "
                                "predict on', not [] (a batch of nothing has nothing to predict)"]
