@@ -1499,17 +1499,7 @@ class Learner:
             loader, name = (_in_order(dl) if in_order else dl), "given"
         else:
             name = dl or "valid"
-            loader, distributed = self.data.loader(name), self.distributed
-            if name == "train" and distributed is not None:
-                # a rank's training share pads with repeated items (DistributedSampler) or
-                # skips the few left over: the ranks read shares of the whole in dataset
-                # order instead, each item once (a loader of whole batches, a stream's or a
-                # batch sampler's, keeps its share, read in rank 0's order of the epoch)
-                whole = unshard_loader(loader)
-                if whole is not None and whole.batch_size is not None:
-                    loader = shard_loader(_in_order(whole), distributed.rank,
-                                          distributed.world_size, train=False)
-            loader = _in_order(loader)
+            loader = _in_order(self.data.loader(name))
         shard = next((sampler for sampler in (loader.sampler, loader.batch_sampler)
                       if isinstance(sampler, ShardSampler | SharedOrderSampler)), None)
         # under torchrun a rank's share is empty when there are fewer items (or rows) than

@@ -74,19 +74,6 @@ def edge_learner(n_valid: int, **options: Any) -> ember.Learner:
     return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True, **options)
 
 
-def own_loader_learner() -> ember.Learner:
-    """ember.learner's defaults on a shuffling training loader of the user's own that keeps
-    its last batch, over 63 items: two ranks' shares of it (DistributedSampler) pad with a
-    repeated item."""
-    torch.manual_seed(0)
-    x = torch.randn(68, 4, generator=torch.Generator().manual_seed(1))
-    y = (x[:, 0] > 0).long()
-    train_dl = DataLoader(TensorDataset(x[:63], y[:63]), batch_size=8, shuffle=True)
-    valid_dl = DataLoader(TensorDataset(x[63:], y[63:]), batch_size=8)
-    return ember.learner(ember.Data.from_loaders(train_dl, valid_dl), quiet=True,
-                         metrics=["accuracy"])
-
-
 def edge(out: str, n_valid: int) -> None:
     """ember.learner's defaults (an MLP with BatchNorm) on a few validation items (fewer than
     the ranks leaves a rank none); every rank validates, gets every item's predictions, reads
@@ -115,31 +102,6 @@ def edge(out: str, n_valid: int) -> None:
         write_on_rank_zero(learn.distributed, planted, Path(out + ".never"))
     except ember.ExportError as error:
         report(f"RANK {rank} WRITE FAILED {error}")
-    decisions(n_valid)
-
-
-def decisions(n_valid: int) -> None:
-    """What every rank must decide alike from the training losses: early stopping on
-    ``train_loss`` (each rank reports its rows' ``train_loss`` and its own batches' losses),
-    then a NaN in an item that only rank 1 reads, in its last batch of the first epoch (the
-    NaN guard checks after it; each rank reports whether it stopped and its weights); then
-    each rank reports ``validate("train")`` on :func:`own_loader_learner`."""
-    learn = edge_learner(n_valid)
-    rank = learn.distributed.rank
-    learn.fit_one_cycle(4, 1e-2, cbs=[ember.EarlyStopping("train_loss", patience=1)])
-    rows = [row["train_loss"] for row in learn.recorder.values]
-    report(f"RANK {rank} TRAIN_LOSS {json.dumps(rows)} BATCHES "
-           f"{json.dumps(learn.recorder.losses)}")
-    learn = edge_learner(n_valid)
-    if rank == 1:  # the item rank 1 reads last in the first epoch (rank 0 never reads it)
-        inputs = learn.data.train_dl.dataset.tensors[0]
-        inputs[list(learn.data.train_dl.sampler)[-1]] = float("nan")
-    learn.fit(2, 1e-2)
-    weights = sum(float(value.double().sum()) for value in learn.model.state_dict().values())
-    report(f"RANK {rank} DIVERGED {learn.diverged} EPOCHS {learn.epochs_run} "
-           f"WEIGHTS {weights!r}")
-    scores = own_loader_learner().validate("train")
-    report(f"RANK {rank} TRAIN_SCORES {json.dumps(scores)}")
 
 
 def _pad_batch(batch: list[tuple[torch.Tensor, torch.Tensor]]

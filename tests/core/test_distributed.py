@@ -23,7 +23,6 @@ from .distributed_script import (
     dropout_model,
     edge_learner,
     model,
-    own_loader_learner,
     preds_learner,
     sgd,
 )
@@ -209,37 +208,6 @@ def test_validation_measures_the_model_rank_0_saves_and_every_rank_reads_its_exp
     learn = edge_learner(5)
     learn.load(tmp_path / "model.ember.pt", with_opt=False)
     assert abs(learn.validate()["valid_loss"] - distributed) < 1e-5
-    _assert_ranks_decide_alike(result.stdout)
-
-
-def _assert_ranks_decide_alike(output: str) -> None:
-    """distributed_script's ``decisions``: each epoch's train_loss is the mean over every
-    rank's batches, the same on every rank, so early stopping on it stops every rank at the
-    same epoch (it was each rank's own: rank 1 stopped an epoch before rank 0, which then
-    failed waiting for it); and a NaN loss on one rank stops every rank, with the same
-    weights (the other rank trained on into validation and failed the same way)."""
-    found = re.findall(r"RANK (\d) TRAIN_LOSS (\[[^]]*\]) BATCHES (\[[^]]*\])", output)
-    assert sorted(rank for rank, *_ in found) == ["0", "1"], output[-3000:]
-    rows = {rank: json.loads(train) for rank, train, _ in found}
-    batches = {rank: json.loads(losses) for rank, _, losses in found}
-    assert rows["0"] == rows["1"]
-    per_epoch = len(batches["0"]) // len(rows["0"])
-    for epoch, train_loss in enumerate(rows["0"]):
-        both = [loss for rank in "01"
-                for loss in batches[rank][epoch * per_epoch:(epoch + 1) * per_epoch]]
-        assert abs(train_loss - sum(both) / len(both)) < 1e-6, epoch
-    stops = dict(re.findall(r"RANK (\d) (DIVERGED .*)", output))
-    assert sorted(stops) == ["0", "1"] and stops["0"] == stops["1"], output[-3000:]
-    assert stops["0"].startswith("DIVERGED True EPOCHS 1 ") and "nan" not in stops["0"]
-    # validate("train") read each rank's training share, whose padding repeats an item: it
-    # was counted twice (accuracy 0.40625, 26 of 64, where one process gives 25 of 63)
-    scores = dict(re.findall(r"RANK (\d) TRAIN_SCORES (.*)", output))
-    assert sorted(scores) == ["0", "1"], output[-3000:]
-    expected = own_loader_learner().validate("train")
-    for rank in "01":
-        got = json.loads(scores[rank])
-        assert got.keys() == expected.keys(), got
-        assert all(abs(got[key] - expected[key]) < 1e-6 for key in got), (rank, got, expected)
 
 
 def _per_rank(output: str, word: str) -> list[str]:

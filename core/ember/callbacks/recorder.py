@@ -53,9 +53,6 @@ class Recorder(Callback):
     alone (a column of the progress table, blank for an epoch with none); a fit without
     loss scaling has no ``skipped``. ``losses`` still holds those batches, as inf or
     NaN, for plotting. Without loss scaling a non-finite loss makes ``train_loss`` NaN.
-    Under ``torchrun`` an epoch's ``train_loss`` is the mean over every rank's batches, the
-    same on every rank (so early stopping on it stops them all alike); ``losses`` holds this
-    rank's own batches.
     After training, ``learn.recorder.values`` is a list of one dict per epoch and
     ``learn.recorder.plot_loss()`` draws the curves.
 
@@ -222,7 +219,7 @@ class Recorder(Callback):
             # float16: a non-finite loss is an overflow whose step the loss scaler skipped;
             # the epoch's train loss is that of the steps taken (all of them kept in .losses)
             losses = [loss for loss in losses if math.isfinite(loss)]
-        train_loss = self._mean_over_ranks(losses)
+        train_loss = math.fsum(losses) / len(losses) if losses else math.nan
         row: dict[str, Any] = {"epoch": self.learn.epoch, "train_loss": train_loss}
         if skipped is not None:
             row["skipped"] = skipped  # next to the train loss it qualifies
@@ -230,16 +227,6 @@ class Recorder(Callback):
         row["time"] = time.perf_counter() - start if start is not None else 0.0
         self.values.append(row)
         self.last_validation = {}
-
-    def _mean_over_ranks(self, losses: list[float]) -> float:
-        """The mean of an epoch's batch ``losses``, under torchrun over every rank's (a
-        collective: every rank ends the epoch). Each rank trains its own batches, and early
-        stopping or save-best on ``train_loss`` that read each rank's own mean decided apart:
-        one rank stopped and the others waited for it in the next gradient reduction."""
-        total = torch.tensor([math.fsum(losses), len(losses)], dtype=torch.float64)
-        if self.learn.distributed is not None:
-            total = self.learn.distributed.all_sum(total)
-        return float(total[0] / total[1]) if total[1] else math.nan
 
     @property
     def metric_names(self) -> list[str]:

@@ -379,9 +379,7 @@ class NanGuard(Callback):
     ``max_skipped`` batches in a row, which a lower scale cannot cure (16 halvings take the
     starting scale, 65536, to 1); the epoch's ``train_loss`` then averages the batches whose
     steps were taken. Without loss scaling (float32, ``bfloat16``) the first non-finite loss
-    stops the fit. Under ``torchrun`` the ranks check together: a non-finite loss on one rank
-    (a bad item in its share) stops every rank at the same batch, each with the same weights
-    (the rank alone stopped, and the others trained on and waited for it until the timeout).
+    stops the fit.
 
     Example:
         >>> NanGuard().order, NanGuard(interval=16).interval, NanGuard().max_skipped
@@ -427,21 +425,18 @@ class NanGuard(Callback):
         if not batches:
             return
         finite = torch.isfinite(torch.stack(list(map(itemgetter(1), batches))).float())
-        distributed = self.learn.distributed
-        if distributed is not None:  # each batch is finite when it is on every rank
-            finite = distributed.all_sum((~finite).float()) == 0
         if bool(finite.all()):
             self._skipped = 0
             return
         if not loss_scaled(self.learn):
             batch, loss = batches[int(torch.nonzero(~finite)[0, 0])]
-            self._stop(f"loss became {_value(loss)} at epoch {self.learn.epoch + 1}, batch "
+            self._stop(f"loss became {float(loss)} at epoch {self.learn.epoch + 1}, batch "
                        f"{batch + 1}")
         for (batch, loss), ok in zip(batches, finite.tolist()):
             self._skipped = 0 if ok else self._skipped + 1
             if self._skipped > self.max_skipped:
                 self._stop(
-                    f"loss was {_value(loss)} for {self._skipped} batches in a row, up to epoch "
+                    f"loss was {float(loss)} for {self._skipped} batches in a row, up to epoch "
                     f"{self.learn.epoch + 1}, batch {batch + 1}, although the fp16 loss scaler "
                     f"skipped their steps and lowered its scale", fp16=True)
 
@@ -457,12 +452,6 @@ class NanGuard(Callback):
              f"restored. {advice}", DivergenceWarning)
         self.learn.diverged = True
         raise CancelFitException
-
-
-def _value(loss: torch.Tensor) -> str:
-    """How the NaN guard names the loss it stops on: its value, or, under torchrun when this
-    rank's own loss was finite, "non-finite on another rank"."""
-    return "non-finite on another rank" if bool(torch.isfinite(loss)) else str(float(loss))
 
 
 #: the training items :class:`PreciseBatchNorm` reads by default (Wu & Johnson and pycls use
