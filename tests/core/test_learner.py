@@ -2302,18 +2302,9 @@ def test_none_given_to_ember_learner_keeps_the_plugins_default(ember_plugins):
 def test_ember_learner_names_the_plugin_of_the_data_that_did_not_load(tmp_path, monkeypatch):
     # a blocked or broken plugin's data was "no installed plugin has defaults ... install the
     # plugin for this domain", for a plugin that is installed
-    from .test_plugins import install_fake_plugin
+    from .test_plugins import data_kind_source, install_fake_plugin
 
-    install_fake_plugin(tmp_path, monkeypatch, "blockme", """
-        import ember
-
-        class BlockData(ember.Data):
-            kind = "blockme"
-
-        @ember.hookimpl
-        def ember_data_kinds(register):
-            register("blockme", BlockData)
-    """)
+    install_fake_plugin(tmp_path, monkeypatch, "blockme", data_kind_source("blockme", "BlockData"))
     monkeypatch.setenv("EMBER_BLOCK_PLUGINS", "blockme")
     ember.reset_plugins()
     import blockme_pkg

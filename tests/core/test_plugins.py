@@ -25,6 +25,21 @@ def install_fake_plugin(tmp_path, monkeypatch, name: str, source: str) -> None:
     ember.reset_plugins()
 
 
+def data_kind_source(kind: str, class_name: str) -> str:
+    """The source of a plugin that registers one data kind, ``kind``, for an empty
+    :class:`ember.Data` subclass named ``class_name`` (for :func:`install_fake_plugin`)."""
+    return f"""
+        import ember
+
+        class {class_name}(ember.Data):
+            kind = "{kind}"
+
+        @ember.hookimpl
+        def ember_data_kinds(register):
+            register("{kind}", {class_name})
+    """
+
+
 def infos() -> dict[str, ember.PluginInfo]:
     return {info.name: info for info in ember.plugin_infos()}
 
@@ -512,16 +527,7 @@ def test_a_plugin_that_registers_a_name_of_embers_own_plugins_is_the_one_that_br
     # entry points loaded in sys.path order: a plugin earlier on the path took the 'image'
     # data kind, and the vision plugin was listed as broken
     pytest.importorskip("ember_vision")
-    install_fake_plugin(tmp_path, monkeypatch, "aaa_images", """
-        import ember
-
-        class Images(ember.Data):
-            kind = "image"
-
-        @ember.hookimpl
-        def ember_data_kinds(register):
-            register("image", Images)
-    """)
+    install_fake_plugin(tmp_path, monkeypatch, "aaa_images", data_kind_source("image", "Images"))
     assert infos()["vision"].status == "ok"
     assert infos()["aaa_images"].status == "broken"
     assert "already registered" in infos()["aaa_images"].reason

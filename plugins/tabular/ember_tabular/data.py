@@ -694,13 +694,9 @@ def _multi_hot(frame: pd.DataFrame, names: list[Any], classes: list[Any]) -> Ten
     true/false column per class."""
     if len(names) > 1:
         values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isin(values, (0.0, 1.0))
-        if bad.any():
-            row, column = np.argwhere(bad)[0]
-            raise ember.DataError(
-                f"target {names[column]!r}, row {plain(frame.index[row])!r}: "
-                f"{values[row, column]} is not 0 or 1; a multi-label target of several columns "
-                f"holds one true/false column per class")
+        _refuse_first(frame, names, values, ~np.isin(values, (0.0, 1.0)),
+                      "target {name!r}, row {row!r}: {value} is not 0 or 1; a multi-label "
+                      "target of several columns holds one true/false column per class")
         return torch.from_numpy(values.astype(np.float32))
     name = names[0]
     position = {label: column for column, label in enumerate(classes)}
@@ -818,22 +814,26 @@ def _targets(frame: pd.DataFrame, names: list[str], target_kind: str,
                 f"({count} such row(s)); {fix}")
         return torch.from_numpy(codes)
     values = np.stack([_regression_numbers(frame[name]) for name in names], axis=1)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise ember.DataError(f"target {names[column]!r}, row {plain(frame.index[row])!r}: "
-                              f"{values[row, column]} is not a finite number; drop such rows")
+    _refuse_first(frame, names, values, ~np.isfinite(values),
+                  "target {name!r}, row {row!r}: {value} is not a finite number; drop such rows")
     if log_target:
-        bad = values <= 0
-        if bad.any():
-            row, column = np.argwhere(bad)[0]
-            raise ember.DataError(
-                f"log_target=True needs positive targets, but {names[column]!r} is "
-                f"{values[row, column]} in row {plain(frame.index[row])!r}; drop log_target or "
-                f"shift the target")
+        _refuse_first(frame, names, values, values <= 0,
+                      "log_target=True needs positive targets, but {name!r} is {value} in row "
+                      "{row!r}; drop log_target or shift the target")
         values = np.log(values)
     tensor = torch.from_numpy(values.astype(np.float32))
     return tensor[:, 0] if len(names) == 1 else tensor
+
+
+def _refuse_first(frame: pd.DataFrame, names: list[Any], values: np.ndarray, bad: np.ndarray,
+                  message: str) -> None:
+    """A :class:`ember.DataError` for the first cell of the target ``values`` (rows of
+    ``frame`` by columns ``names``) that ``bad`` marks, ``message`` filled in with its column
+    ``name``, its ``row`` label and its ``value``; nothing when none is marked."""
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ember.DataError(message.format(name=names[column], row=plain(frame.index[row]),
+                                             value=values[row, column]))
 
 
 def _regression_numbers(series: pd.Series) -> np.ndarray:
